@@ -1,0 +1,148 @@
+"""Accounts: register, login, refresh with rotation, logout, profile and settings (API.md, Auth and Users)."""
+
+import re
+
+import bottle
+
+from wellmate import ApiError, Conflict, field, hash_password, check_password, hookimpl, new_id, now_iso
+
+USERNAME = re.compile(r"^[\w.\-]{3,32}$")
+GENDERS = ["male", "female", "other"]
+PROFILE_FIELDS = ["full_name", "gender", "age", "birth_date"]
+
+
+def public_profile(user: dict) -> dict:
+    """What a client sees of a user: never the password hash or token bookkeeping."""
+    return {
+        "uuid": user["id"],
+        "username": user.get("username"),
+        "full_name": user.get("full_name") or "",
+        "gender": user.get("gender"),
+        "age": user.get("age"),
+        "birth_date": user.get("birth_date"),
+        "role": user.get("role", "user"),
+        "settings": user.get("settings") or {},
+        "created_at": user["created_at"],
+    }
+
+
+def profile_changes(body: dict, wm) -> dict:
+    """Validated profile fields and settings from a register or settings body."""
+    changes = {}
+    if "full_name" in body:
+        changes["full_name"] = field(body, "full_name", required=False, default="", max_len=64)
+    if "gender" in body:
+        changes["gender"] = field(body, "gender", required=False, choices=GENDERS)
+    if "age" in body:
+        changes["age"] = field(body, "age", int, required=False, min=0, max=150)
+    if "birth_date" in body:
+        birth = field(body, "birth_date", required=False)
+        if birth is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", birth):
+            raise ApiError(400, "invalid_field", "birth_date: use YYYY-MM-DD, e.g. 1990-05-17")
+        changes["birth_date"] = birth
+    return changes
+
+
+def settings_changes(given, current: dict, wm) -> dict:
+    """Merge a partial `settings` object into the user's, checking the keys Wellmate reads."""
+    if not isinstance(given, dict):
+        raise ApiError(400, "invalid_field", "settings: must be an object, e.g. {\"timezone\": \"Asia/Shanghai\"}")
+    merged = dict(current)
+    for key, value in given.items():
+        if key == "timezone":
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(str(value))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ApiError(400, "invalid_field", f"settings.timezone: unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
+        elif key == "default_agent" and value not in wm.config["agents"]:
+            raise ApiError(400, "invalid_field", f"settings.default_agent: no agent {value!r}; agents: {', '.join(wm.config['agents'])}")
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
+            merged[key] = value
+        else:
+            raise ApiError(400, "invalid_field", f"settings.{key}: must be a short string, number or true/false")
+    if len(merged) > 50:
+        raise ApiError(400, "invalid_field", "settings: at most 50 keys")
+    return merged
+
+
+@hookimpl
+def routes(app, wm):
+    def tokens_for(user, status=200, **extra):
+        bottle.response.status = status
+        return {**wm.tokens.issue(user), "user": public_profile(user), **extra}
+
+    @app.post("/api/v1/auth/register")
+    def register():
+        if not wm.config["auth"]["allow_registration"]:
+            raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
+        body = wm.json_body()
+        username = field(body, "username", max_len=32)
+        if not USERNAME.match(username):
+            raise ApiError(400, "invalid_field", "username: 3-32 letters, digits, '_', '.' or '-'")
+        password = field(body, "password", max_len=256)
+        if len(password) < 8:
+            raise ApiError(400, "invalid_field", "password: at least 8 characters")
+        user = {
+            "id": new_id(), "username": username, "password_hash": hash_password(password),
+            "full_name": "", "gender": None, "age": None, "birth_date": None, "role": "user",
+            "settings": settings_changes(body.get("settings") or {}, {}, wm), "disabled": False,
+            "created_at": now_iso(),
+        }
+        user.update(profile_changes(body, wm))
+        try:
+            wm.storage.create_user(user)
+        except Conflict:
+            raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
+        return tokens_for(user, 201)
+
+    @app.post("/api/v1/auth/login")
+    def login():
+        body = wm.json_body()
+        username = field(body, "username", max_len=256)
+        password = field(body, "password", max_len=256)
+        user = wm.storage.find_user("username", username)
+        # check_password runs the full hash even for an unknown user, so both cases take as long.
+        ok = check_password(password, user.get("password_hash") if user else None)
+        if not ok or user.get("disabled"):
+            raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+        return tokens_for(user)
+
+    @app.post("/api/v1/auth/refresh")
+    def refresh():
+        body = wm.json_body()
+        user_id, family = wm.tokens.rotate(field(body, "refresh_token", max_len=200))
+        user = wm.storage.get_user(user_id)
+        if user is None or user.get("disabled"):
+            raise ApiError(401, "invalid_refresh_token", "This account is disabled or gone; log in again.")
+        return wm.tokens.issue(user, family=family)
+
+    @app.post("/api/v1/auth/logout")
+    def logout():
+        body = wm.json_body()
+        record = wm.storage.use_refresh_token(wm.tokens.digest(field(body, "refresh_token", max_len=200)))
+        if record is not None:
+            wm.storage.revoke_refresh_tokens(family=record["family"])
+        # Logging out twice, or with an unknown token, still ends with no session: 204 either way.
+        bottle.response.status = 204
+        return ""
+
+    @app.get("/api/v1/users/profile")
+    def profile():
+        return public_profile(wm.require_user())
+
+    @app.put("/api/v1/users/settings")
+    def update_settings():
+        user = wm.require_user()
+        body = wm.json_body()
+        unknown = set(body) - set(PROFILE_FIELDS) - {"settings"}
+        if unknown:
+            raise ApiError(400, "invalid_field", f"{', '.join(sorted(unknown))}: cannot be changed here; "
+                                                 f"send any of {', '.join(PROFILE_FIELDS)}, settings")
+        changes = profile_changes(body, wm)
+        if "settings" in body:
+            changes["settings"] = settings_changes(body["settings"], user.get("settings") or {}, wm)
+        return public_profile(wm.storage.update_user(user["id"], changes) if changes else user)

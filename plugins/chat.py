@@ -1,0 +1,303 @@
+"""Chat with health agents (API.md, Chat and Sessions): provider chains with fallback, SSE
+streaming, sessions, emotion labels."""
+
+import logging
+import queue
+import threading
+from collections import Counter
+
+import bottle
+
+from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps,
+                      new_id, now_iso, page_args)
+
+log = logging.getLogger("wellmate.chat")
+
+
+@hookimpl
+def config_schema():
+    return {"chat": {
+        "max_message_chars": Setting(4000, "Longest user message accepted.", int, min=1, max=100000),
+        "ping_seconds": Setting(10.0, "Seconds between ': ping' comments while a stream waits.", float, min=0.05, max=300),
+    }}
+
+
+class ChatService:
+    """One chat turn: store the user's message, build the context, run the provider chain,
+    tag and store the reply. Shared by the plain and the streaming route."""
+
+    def __init__(self, wm):
+        self.wm = wm
+        self.providers = wm.build_providers()
+        tagger_class = wm.tagger_classes[wm.config["emotion"]["tagger"]]
+        self.tagger = tagger_class(wm.config["emotion"], wm)
+        self.labels = wm.config["emotion"]["labels"]
+        self.failures = Counter()  # provider name -> failures since start, for the service view
+
+    def agent(self, name: str) -> dict:
+        agents = self.wm.config["agents"]
+        if name not in agents:
+            raise ApiError(404, "unknown_agent", f"No agent named {name!r}; agents: {', '.join(agents)}.")
+        return agents[name]
+
+    def tag(self, text: str) -> str:
+        try:
+            label = self.tagger.tag(text, self.labels)
+        except Exception:
+            log.exception("emotion tagger failed")
+            label = None
+        return label if label in self.labels else ("neutral" if "neutral" in self.labels else self.labels[0])
+
+    def own_session(self, user: dict, session_id: str) -> dict:
+        session = self.wm.storage.get_session(session_id)
+        # Another user's session answers exactly like a missing one: its existence is not revealed.
+        if session is None or session["user_id"] != user["id"]:
+            raise ApiError(404, "session_not_found", f"No session {session_id!r}.")
+        return session
+
+    def begin(self, user: dict, agent_name: str, body: dict):
+        """Validate, find or create the session, store the user's message; return the turn."""
+        agent = self.agent(agent_name)
+        text = field(body, "text", max_len=self.wm.config["chat"]["max_message_chars"])
+        session_id = field(body, "session_id", required=False, max_len=64)
+        if session_id:
+            session = self.own_session(user, session_id)
+            if session["agent"] != agent_name:
+                raise ApiError(400, "wrong_agent", f"Session {session_id!r} belongs to agent {session['agent']!r}.")
+        else:
+            session = self.wm.storage.create_session({
+                "id": new_id(), "user_id": user["id"], "agent": agent_name,
+                "title": title_from(text), "created_at": now_iso()})
+        system = self.system_prompt(user, agent_name, agent)
+        self.wm.storage.append_message(session["id"], {
+            "id": new_id(), "role": "user", "content": text, "emotion": self.tag(text),
+            "created_at": now_iso()})
+        history, _ = self.wm.storage.list_messages(session["id"], limit=agent["history"] + 1)
+        messages = [{"role": "system", "content": system}] + [
+            {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")]
+        return Turn(self, session, agent_name, agent, messages)
+
+    def system_prompt(self, user, agent_name, agent) -> str:
+        try:
+            return self.wm.prompts.render(agent["prompt"], self.wm.prompt_values(user, agent_name))
+        except ConfigError as e:
+            log.error("%s", e)
+            raise ApiError(500, "prompt_error", f"The {agent_name} agent's prompt file has a problem; the server log says what.")
+
+    def close(self):
+        for provider in self.providers.values():
+            try:
+                provider.close()
+            except Exception:
+                log.exception("closing provider %s", provider.name)
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 30 else line[:30] + "…"
+
+
+class Turn:
+    """One reply in the making, after the user's message is stored."""
+
+    def __init__(self, chat: ChatService, session, agent_name, agent, messages):
+        self.chat, self.session, self.agent_name, self.agent = chat, session, agent_name, agent
+        self.messages = messages
+        self.message_id = new_id()
+        self.failures = []
+        self.stored = False
+
+    def chain(self):
+        for name in self.agent["providers"]:
+            yield self.chat.providers[name]
+
+    def failed(self, provider, error):
+        self.chat.failures[provider.name] += 1
+        self.failures.append(f"{provider.name}: {error}")
+        log.warning("provider %s failed: %s", provider.name, error)
+
+    def unavailable(self) -> ApiError:
+        reasons = "; ".join(self.failures) or "the agent has no providers"
+        return ApiError(503, "providers_unavailable", f"No provider could answer ({reasons}). Your message was saved.")
+
+    def reply(self) -> dict:
+        for provider in self.chain():
+            try:
+                content = provider.reply(self.messages)
+            except ProviderError as e:
+                self.failed(provider, e)
+                continue
+            return self.finish(content, provider.name)
+        raise self.unavailable()
+
+    def finish(self, content: str, provider_name: str, incomplete=False) -> dict:
+        message = {"id": self.message_id, "role": "assistant", "content": content,
+                   "emotion": self.chat.tag(content), "provider": provider_name, "created_at": now_iso()}
+        if incomplete:
+            message["incomplete"] = True
+        self.chat.wm.storage.append_message(self.session["id"], message)
+        self.stored = True
+        return {"session_id": self.session["id"], "message_id": self.message_id, "content": content,
+                "emotion": message["emotion"], "timestamp": message["created_at"],
+                "agent": self.agent_name, "provider": provider_name, **({"incomplete": True} if incomplete else {})}
+
+
+class Relay:
+    """Reads a provider's stream in its own thread so the response can send ': ping' while the
+    upstream is silent. The reader stops (closing the upstream) once `cancel` is set."""
+
+    def __init__(self, provider, messages):
+        self.queue = queue.Queue()
+        self.cancelled = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(provider, messages), daemon=True,
+                                       name=f"relay-{provider.name}")
+        self.thread.start()
+
+    def _run(self, provider, messages):
+        stream = None
+        try:
+            stream = provider.stream(messages)
+            for delta in stream:
+                if self.cancelled.is_set():
+                    break
+                if delta:
+                    self.queue.put(("delta", delta))
+            else:
+                self.queue.put(("end", None))
+        except Exception as e:  # ProviderError, or a plugin's bug: both end this stream
+            self.queue.put(("error", e))
+        finally:
+            if stream is not None and hasattr(stream, "close"):
+                stream.close()  # runs the provider's finally: the upstream request is closed
+
+    def get(self, timeout):
+        return self.queue.get(timeout=timeout)
+
+    def cancel(self):
+        self.cancelled.set()
+
+
+def sse(data: dict, event: str | None = None) -> str:
+    return (f"event: {event}\n" if event else "") + f"data: {json_dumps(data)}\n\n"
+
+
+def stream_turn(turn: Turn, ping_seconds: float):
+    """The SSE body of a streamed chat turn."""
+    # Bottle sends the headers with the first chunk: this reaches the client before any
+    # provider is called.
+    yield ": connected\n\n"
+    yield sse({"session_id": turn.session["id"], "message_id": turn.message_id}, "start")
+    parts = []
+    for provider in turn.chain():
+        relay = Relay(provider, turn.messages)
+        try:
+            while True:
+                try:
+                    kind, value = relay.get(timeout=ping_seconds)
+                except queue.Empty:
+                    yield ": ping\n\n"
+                    continue
+                if kind == "delta":
+                    parts.append(value)
+                    yield sse({"delta": value})
+                elif kind == "end":
+                    yield sse(turn.finish("".join(parts), provider.name), "done")
+                    return
+                elif not parts and isinstance(value, ProviderError) and value.retryable:
+                    turn.failed(provider, value)
+                    break  # nothing sent yet: the next provider in the chain answers
+                else:
+                    turn.failed(provider, value)
+                    if parts:  # keep what the user saw, marked incomplete
+                        turn.finish("".join(parts), provider.name, incomplete=True)
+                    code = "provider_error" if parts else "providers_unavailable"
+                    yield sse({"code": code, "message": f"The reply stopped: {value}"}, "error")
+                    return
+        finally:
+            # Also reached by GeneratorExit when the client went away mid-stream.
+            relay.cancel()
+            if parts and not turn.stored:
+                turn.finish("".join(parts), provider.name, incomplete=True)
+    error = turn.unavailable()
+    yield sse({"code": error.code, "message": error.message}, "error")
+
+
+def session_view(session: dict) -> dict:
+    return {key: session.get(key) for key in
+            ("id", "agent", "title", "created_at", "updated_at", "message_count")}
+
+
+def message_view(message: dict) -> dict:
+    view = {key: message[key] for key in ("id", "role", "content", "created_at")}
+    for key in ("emotion", "provider", "incomplete"):
+        if message.get(key) is not None:
+            view[key] = message[key]
+    return view
+
+
+@hookimpl
+def routes(app, wm):
+    chat = ChatService(wm)
+    wm.chat = chat
+
+    @app.get("/api/v1/health/agents")
+    def agents():
+        return {"items": [{"name": name, "title": conf["title"] or name, "description": conf["description"]}
+                          for name, conf in wm.config["agents"].items()]}
+
+    @app.post("/api/v1/health/<agent_name>/chat")
+    def chat_reply(agent_name):
+        user = wm.require_user()
+        return chat.begin(user, agent_name, wm.json_body()).reply()
+
+    @app.post("/api/v1/health/<agent_name>/chat/stream")
+    def chat_stream(agent_name):
+        user = wm.require_user()
+        turn = chat.begin(user, agent_name, wm.json_body())
+        bottle.response.content_type = "text/event-stream; charset=utf-8"
+        bottle.response.set_header("Cache-Control", "no-cache")
+        bottle.response.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer this response
+        return stream_turn(turn, wm.config["chat"]["ping_seconds"])
+
+    @app.get("/api/v1/health/sessions")
+    def list_sessions():
+        user = wm.require_user()
+        agent = bottle.request.query.get("agent") or None
+        if agent:
+            chat.agent(agent)
+        limit, before = page_args()
+        items, cursor = wm.storage.list_sessions(user["id"], agent=agent, limit=limit, before=before)
+        return {"items": [session_view(s) for s in items], "next": cursor}
+
+    @app.post("/api/v1/health/sessions")
+    def create_session():
+        user = wm.require_user()
+        body = wm.json_body()
+        agent = field(body, "agent")
+        chat.agent(agent)
+        session = wm.storage.create_session({
+            "id": new_id(), "user_id": user["id"], "agent": agent,
+            "title": field(body, "title", required=False, default="", max_len=100), "created_at": now_iso()})
+        bottle.response.status = 201
+        return session_view(wm.storage.get_session(session["id"]))
+
+    @app.get("/api/v1/health/sessions/<session_id>")
+    def read_session(session_id):
+        session = chat.own_session(wm.require_user(), session_id)
+        limit, before = page_args(default_limit=50, max_limit=200)
+        items, cursor = wm.storage.list_messages(session_id, limit=limit, before=before)
+        return {**session_view(session), "messages": {"items": [message_view(m) for m in items], "next": cursor}}
+
+    @app.delete("/api/v1/health/sessions/<session_id>")
+    def delete_session(session_id):
+        chat.own_session(wm.require_user(), session_id)
+        wm.storage.delete_session(session_id)
+        bottle.response.status = 204
+        return ""
+
+
+@hookimpl
+def shutdown(wm):
+    chat = getattr(wm, "chat", None)
+    if chat:
+        chat.close()

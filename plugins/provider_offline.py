@@ -1,0 +1,691 @@
+"""The ``offline`` provider: a rule-based companion that needs no key and no network.
+
+The shipped config.yaml answers with it, so a fresh install has someone to talk to. It is not
+a model and not an echo. For each message it:
+
+- answers in the user's language (Chinese if the message has Chinese characters, else English);
+- adds a safety note first when the message mentions a red-flag symptom or self-harm;
+- reflects the feelings it notices back in its own words ("最近工作压力好大" -> "听起来最近
+  工作让你感到压力大"), with a warm line and a question, as a good listener would;
+- answers everyday health topics from prompts/offline_tips.yaml, a file users edit (re-read
+  when it changes), without repeating the tip it gave last time;
+- says once per session that it is the offline companion and how to connect a real model.
+
+Choices between wordings are made from a hash of the message, so a reply is the same for the
+same conversation (stable tests) but varies from message to message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from pathlib import Path
+
+import yaml
+
+from wellmate import Provider, Setting, hookimpl
+
+log = logging.getLogger("wellmate.provider_offline")
+
+# With no Wellmate (tests, scripts) relative paths resolve against the repository.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@hookimpl
+def register_providers(register):
+    register("offline", OfflineProvider)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding words. Shared in spirit with tagger_lexicon.py but kept separate on purpose: plugins
+# are independent files, and a user may disable or replace either one.
+# ---------------------------------------------------------------------------------------------
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
+_CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
+
+
+def normalize(text: str) -> str:
+    """Lower case, straight apostrophes, single spaces: the form every term is matched in."""
+    return " ".join(text.replace("\u2019", "'").lower().split())
+
+
+class Terms:
+    """Words and phrases to find in a message. Chinese has no spaces, so Chinese terms (and emoji)
+    are found anywhere; Latin terms only as whole words, also with -s/-es/-ed/-ing endings."""
+
+    def __init__(self, terms):
+        terms = sorted({normalize(str(t)) for t in terms if str(t).strip()}, key=len, reverse=True)
+        latin = [t for t in terms if _LATIN_TERM.fullmatch(t)]
+        other = [t for t in terms if not _LATIN_TERM.fullmatch(t)]
+        parts = []
+        if other:
+            parts.append("(?P<other>" + "|".join(map(re.escape, other)) + ")")
+        if latin:
+            parts.append(r"(?<![a-z0-9])(?P<latin>" + "|".join(map(re.escape, latin))
+                         + r")(?:s|es|ed|ing)?(?![a-z0-9])")
+        self.regex = re.compile("|".join(parts)) if parts else None
+
+    def find(self, text: str):
+        """Yield (start, term) for each match in normalized ``text``, left to right."""
+        if self.regex is None:
+            return
+        for m in self.regex.finditer(text):
+            groups = m.groupdict()
+            yield m.start(), groups.get("other") or groups.get("latin")
+
+
+_NEGATION = re.compile(r"(?:不|没有|没|别|并非|(?<![a-z])(?:not|no|never|cannot)|n't)\s*"
+                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt)|\s)*$")
+
+
+def negated(text: str, start: int) -> bool:
+    """Whether the words just before ``start`` (in the same clause) negate it: 不难过, not sad."""
+    before = text[:start]
+    clause = before[max((m.end() for m in _CLAUSE_END.finditer(before)), default=0):]
+    return bool(_NEGATION.search(clause[-12:]))
+
+
+class WatchedYaml:
+    """A YAML file parsed on first use and again whenever it changes on disk, so users edit it
+    with no restart. A broken edit keeps the last good version and logs why: a typo in a tips
+    file must not silence the provider that is everyone's last resort."""
+
+    def __init__(self, paths: list[Path], compile):
+        self.paths, self.compile = paths, compile  # the first that exists is used
+        self._stamp, self._value = None, None
+        self._lock = threading.Lock()
+
+    def get(self):
+        path, stamp = self.paths[0], "missing"
+        for candidate in self.paths:
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            path, stamp = candidate, (candidate, st.st_mtime_ns, st.st_size)
+            break
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                if path != self.paths[0]:
+                    log.warning("%s not found; using %s", self.paths[0], path)
+                try:
+                    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                    if not isinstance(data, dict):
+                        raise ValueError("the top level must be a mapping")
+                    self._value = self.compile(data)
+                except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
+                    log.error("%s: cannot use this file (%s: %s); %s", path, type(e).__name__, e,
+                              "keeping the last good version" if self._value else "answering without it")
+            return self._value if self._value is not None else self.compile({})
+
+
+def candidates(wm, name: str) -> list[Path]:
+    """Where to look for a data file: next to config.yaml, then the copy shipped with Wellmate,
+    so a config kept elsewhere (/etc/wellmate) still works without copying every file."""
+    base = Path(wm.base) if wm is not None and getattr(wm, "base", None) else ROOT
+    return list(dict.fromkeys([(base / name).resolve(), (ROOT / name).resolve()]))
+
+
+def _hash(*parts: str) -> int:
+    return int(hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:12], 16)
+
+
+def pick(options, seed: str, said: str = ""):
+    """One of ``options`` chosen by ``seed``, preferring one not already in ``said`` (the recent
+    replies), so the same tip or phrase does not come twice in a row."""
+    start = _hash(seed) % len(options)
+    for i in range(len(options)):
+        option = options[(start + i) % len(options)]
+        if option not in said:
+            return option
+    return options[start]
+
+
+# ---------------------------------------------------------------------------------------------
+# The tips file
+# ---------------------------------------------------------------------------------------------
+
+
+class Topic:
+    def __init__(self, key: str, spec: dict):
+        self.key = key
+        title = spec.get("title") or {}
+        self.title = {"zh": str(title.get("zh") or key), "en": str(title.get("en") or key)}
+        keywords = spec.get("keywords") or {}
+        self.terms = Terms([*(keywords.get("zh") or []), *(keywords.get("en") or [])])
+        tips = spec.get("tips") or {}
+        self.tips = {lang: [str(t).strip() for t in tips.get(lang) or [] if str(t).strip()] for lang in ("zh", "en")}
+        doctor = spec.get("see_doctor") or {}
+        self.see_doctor = {lang: str(doctor.get(lang) or "").strip() for lang in ("zh", "en")}
+
+
+def compile_tips(data: dict) -> dict:
+    topics = {}
+    for key, spec in (data.get("topics") or {}).items():
+        if isinstance(spec, dict):
+            topics[str(key)] = Topic(str(key), spec)
+        else:
+            log.warning("tips file: topic %r is not a mapping; skipped", key)
+    return topics
+
+
+def best_topic(topics: dict, text: str):
+    """The topic with the most distinct keywords in ``text``; on a tie, the one mentioned first."""
+    best, best_rank = None, None
+    for topic in topics.values():
+        hits = {}
+        for start, term in topic.terms.find(text):
+            hits.setdefault(term, start)
+        if hits:
+            rank = (len(hits), -min(hits.values()))
+            if best_rank is None or rank > best_rank:
+                best, best_rank = topic, rank
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# What the companion says. Feelings live here rather than in the tips file because each entry
+# must fit the grammar of the sentence it is put in ("你最近感到{很}{难过}", "feeling really sad").
+# ---------------------------------------------------------------------------------------------
+
+# feeling -> words that show it, mapped to how to name it back; and the tips-file topic that helps.
+FEELINGS = {
+    "sad": {
+        "zh": {"难过": "难过", "伤心": "伤心", "不开心": "不开心", "心情不好": "心情低落", "心情差": "心情低落",
+               "郁闷": "郁闷", "沮丧": "沮丧", "失落": "失落", "低落": "低落", "想哭": "难过", "委屈": "委屈",
+               "痛苦": "痛苦", "emo": "低落", "失恋": "难过", "😢": "难过", "😭": "难过"},
+        "en": {"sad": "sad", "unhappy": "unhappy", "feeling down": "down", "feel down": "down", "depressed": "low",
+               "upset": "upset", "miserable": "miserable", "heartbroken": "heartbroken", "hopeless": "hopeless",
+               "cry": "sad", "cried": "sad"},
+        "topic": "low_mood",
+    },
+    "anxious": {
+        "zh": {"焦虑": "焦虑", "紧张": "紧张", "担心": "担心", "害怕": "害怕", "不安": "不安", "心慌": "心慌",
+               "忐忑": "忐忑", "恐惧": "害怕", "慌": "慌", "😰": "焦虑", "😟": "担心"},
+        "en": {"anxious": "anxious", "anxiety": "anxious", "nervous": "nervous", "worried": "worried",
+               "worry": "worried", "scared": "scared", "afraid": "afraid", "panic": "panicky"},
+        "topic": "anxiety",
+    },
+    "stressed": {
+        "zh": {"压力": "压力{deg}大", "喘不过气": "压得喘不过气", "焦头烂额": "焦头烂额", "忙不过来": "忙得透不过气"},
+        "en": {"stressed": "stressed", "stress": "stressed", "overwhelmed": "overwhelmed",
+               "under pressure": "under pressure"},
+        "topic": "stress",
+    },
+    "angry": {
+        "zh": {"生气": "生气", "气死": "气愤", "愤怒": "愤怒", "恼火": "恼火", "火大": "恼火", "烦死": "烦",
+               "烦躁": "烦躁", "不爽": "不痛快", "受不了": "烦", "😡": "生气", "😠": "生气"},
+        "en": {"angry": "angry", "mad": "angry", "furious": "furious", "annoyed": "annoyed",
+               "frustrated": "frustrated", "irritated": "irritated", "pissed": "angry"},
+        "topic": "anger",
+    },
+    "lonely": {
+        "zh": {"孤独": "孤独", "孤单": "孤单", "寂寞": "寂寞", "没人理": "孤单", "没有朋友": "孤单", "没人陪": "孤单"},
+        "en": {"lonely": "lonely", "alone": "alone", "isolated": "isolated", "no friends": "lonely"},
+        "topic": "loneliness",
+    },
+    "tired": {
+        "zh": {"累": "累", "疲惫": "疲惫", "疲倦": "疲惫", "没精神": "没精神", "没力气": "没力气", "困": "困",
+               "筋疲力尽": "筋疲力尽", "心累": "心累", "😴": "累"},
+        "en": {"tired": "tired", "exhausted": "exhausted", "worn out": "worn out", "drained": "drained",
+               "burned out": "burned out", "burnt out": "burned out", "sleepy": "sleepy", "fatigued": "tired"},
+        "topic": "fatigue",
+    },
+    "unwell": {
+        "zh": {"不舒服": "不舒服", "难受": "难受", "不太舒服": "不太舒服"},
+        "en": {"don't feel good": "unwell", "don't feel well": "unwell", "not feeling well": "unwell",
+               "not feeling good": "unwell", "feel unwell": "unwell", "feel sick": "sick", "feel awful": "awful"},
+        "topic": None,
+    },
+    "happy": {
+        "zh": {"开心": "开心", "高兴": "高兴", "快乐": "快乐", "太好了": "开心", "好消息": "开心", "兴奋": "兴奋",
+               "幸福": "幸福", "😊": "开心", "😄": "开心"},
+        "en": {"happy": "happy", "glad": "glad", "excited": "excited", "thrilled": "thrilled", "proud": "proud",
+               "great news": "happy"},
+        "topic": None,
+    },
+}
+FEELING_TERMS = {feeling: Terms([*spec["zh"], *spec["en"]]) for feeling, spec in FEELINGS.items()}
+# Words that contain a feeling word but mean something else (积累 is not 累, 困难 is not 困).
+NOT_FEELINGS = ("积累", "累计", "累加", "连累", "困难", "困扰", "麻烦", "不安全", "恐慌症")
+
+INTENSIFIERS = re.compile(r"(?:很|非常|特别|太|好|超|超级|真的|挺|十分|巨|好大|really|very|so|super|extremely|too)\s*$")
+DOWNTONERS = re.compile(r"(?:有点|有点儿|有些|稍微|略|a bit|a little|slightly|kind of|kinda|somewhat)\s*$")
+
+DEGREE = {"zh": {"strong": "很", "mild": "有点", "": ""}, "en": {"strong": "really ", "mild": "a bit ", "": ""}}
+
+# What the user's feeling is about, and since when: named back in the reflection.
+CONTEXT = {
+    "zh": {
+        "time": ["这段时间", "这阵子", "这几天", "最近", "今天", "昨天", "今晚", "每天", "一直", "总是"],
+        "about": {"找工作": "找工作的事", "工作": "工作", "上班": "工作", "加班": "加班", "老板": "工作",
+                  "领导": "工作", "同事": "和同事相处", "学习": "学习", "考试": "考试", "作业": "学业",
+                  "学校": "学校的事", "家里": "家里的事", "家人": "家里的事", "父母": "和父母之间的事",
+                  "爸妈": "和父母之间的事", "孩子": "孩子的事", "感情": "感情上的事", "男朋友": "感情上的事",
+                  "女朋友": "感情上的事", "对象": "感情上的事", "老公": "和伴侣之间的事", "老婆": "和伴侣之间的事",
+                  "分手": "分手这件事", "朋友": "和朋友之间的事", "房贷": "经济上的事", "钱": "经济上的事",
+                  "身体": "身体的状况", "生病": "生病这件事", "失业": "失业这件事", "面试": "面试"},
+    },
+    "en": {
+        "time": ["these days", "this week", "lately", "recently", "today", "tonight", "every day", "all the time"],
+        "about": {"work": "work", "job": "work", "boss": "work", "coworker": "your coworkers",
+                  "colleague": "your colleagues", "school": "school", "exam": "your exams", "study": "your studies",
+                  "studies": "your studies", "family": "your family", "parents": "your parents",
+                  "kids": "your kids", "children": "your kids", "partner": "your relationship",
+                  "boyfriend": "your relationship", "girlfriend": "your relationship",
+                  "husband": "your marriage", "wife": "your marriage", "relationship": "your relationship",
+                  "breakup": "the breakup", "broke up": "the breakup", "friends": "your friends",
+                  "money": "money", "bills": "money", "debt": "money", "health": "your health",
+                  "interview": "the interview"},
+    },
+}
+CONTEXT_TERMS = {lang: Terms(ctx["about"]) for lang, ctx in CONTEXT.items()}
+ONGOING = {"these days", "this week", "lately", "recently", "all the time", "every day"}
+
+OPENERS = {
+    "zh": ["听起来{core}。", "我听到了：{core}。", "谢谢你告诉我。听起来{core}。"],
+    "en": ["It sounds like {core}.", "I hear that {core}.", "Thank you for telling me. It sounds like {core}."],
+}
+HAPPY_OPENERS = {"zh": ["真为你高兴！听起来{core}。", "太好了！听起来{core}。"],
+                 "en": ["That's lovely to hear! It sounds like {core}.", "How nice! It sounds like {core}."]}
+
+SUPPORT = {
+    "sad": {"zh": ["谢谢你愿意说出来，难过的时候你不用一个人扛着。", "心里沉沉的时候，不需要马上好起来，我在这里陪你。",
+                   "这种感觉很不好受，想说多少都可以，我在听。"],
+            "en": ["Thank you for telling me; you don't have to carry this alone.",
+                   "It's okay to feel this way, and you don't need to be fine right away. I'm here.",
+                   "That's a heavy feeling. Say as much or as little as you like; I'm listening."]},
+    "anxious": {"zh": ["担心往往说明这件事对你很重要，我们可以一起慢慢理一理。", "先停一下，慢慢呼一口气，我在这里陪你。"],
+                "en": ["Worry often means something matters to you; we can sort through it together, slowly.",
+                       "Let's pause for a moment and take a slow breath; I'm here with you."]},
+    "stressed": {"zh": ["事情一件件压过来，谁都会觉得吃力，辛苦你了。", "辛苦你了，先照顾好自己，事情可以一件一件来。"],
+                 "en": ["When things pile up, anyone would feel stretched; you've been holding a lot.",
+                        "That's a lot to carry. Looking after yourself comes first; the rest can go one step at a time."]},
+    "angry": {"zh": ["生气是很正常的情绪，往往说明有些事让你觉得不公平或不被尊重。", "能把火气说出来挺好的，比憋在心里强，我在听。"],
+              "en": ["Anger is a normal feeling; it often means something felt unfair or disrespectful.",
+                     "It's good to let it out here rather than keep it bottled up. I'm listening."]},
+    "lonely": {"zh": ["孤单的感觉很难受，谢谢你愿意跟我说，此刻你不是一个人。", "想有人陪、被理解，是每个人都有的需要，我在这里陪你。"],
+               "en": ["Loneliness hurts; thank you for sharing it with me. You're not alone right now.",
+                      "Wanting company and to be understood is a very human need. I'm here with you."]},
+    "tired": {"zh": ["辛苦了，累的时候允许自己停下来歇一歇。", "身体和心都在提醒你该休息了，照顾好自己。"],
+              "en": ["That sounds draining. It's okay to stop and rest when you're this tired.",
+                     "Your body and mind may be asking for a break; take care of yourself."]},
+    "unwell": {"zh": ["身体不舒服的时候，做什么都更吃力，辛苦你了。", "难受的时候有人问一句会好一点，我在这里。"],
+               "en": ["Feeling unwell makes everything harder; I'm sorry you're going through it.",
+                      "I'm sorry you're feeling this way; I'm here with you."]},
+    "happy": {"zh": ["这份好心情值得好好享受。", "能感觉到你的喜悦，我也跟着开心。"],
+              "en": ["Enjoy this good feeling.", "I can feel your joy from here."]},
+}
+
+QUESTIONS = {
+    "feeling": {"zh": ["你愿意多说说发生了什么吗？", "这种感觉是从什么时候开始的？", "现在最让你放不下的是哪一部分？"],
+                "en": ["Would you like to tell me more about what happened?", "When did this feeling start?",
+                       "What part of it weighs on you most right now?"]},
+    "unwell": {"zh": ["这种不舒服是从什么时候开始的？", "除了这个，还有别的不舒服吗？"],
+               "en": ["When did it start?", "Is anything else bothering you besides this?"]},
+    "happy": {"zh": ["发生了什么好事？说来听听！", "是什么让你心情这么好？"],
+              "en": ["What happened? I'd love to hear about it.", "What made your day?"]},
+    "urgent": {"zh": ["你现在身边有人可以帮忙吗？", "现在情况怎么样？如果有人在身边，请让他陪着你。"],
+               "en": ["Is someone with you who can help?", "How are you right now? If someone is nearby, ask them to stay with you."]},
+    "topic": {"zh": ["想了解更多，可以说“还有呢”。", "说说你的具体情况，我可以给更贴合的建议。"],
+              "en": ["Say \"more\" for another tip.", "Tell me more about your situation and I can be more specific."]},
+}
+
+# Each intro says a tip is being offered ("小建议", "a tip"): the lexicon tagger reads that as
+# a calm, helpful reply even when the tip itself mentions stress or tiredness.
+TIP_INTROS = {"zh": ["关于{title}，一个实用的建议：", "说到{title}，一个小建议：", "关于{title}，可以试试这样做："],
+              "en": ["On {title}, a practical tip: ", "About {title}, a tip that may help: ", "A tip on {title}: "]}
+SOFT_INTROS = {"zh": ["如果你愿意，这个小办法也许有帮助：", "一个也许有用的小办法：", "等你准备好了，可以参考这一条："],
+               "en": ["If you'd like, you could try this: ", "One small thing that may help: ",
+                      "When you feel ready, try this: "]}
+MORE_INTROS = {"zh": ["再给你一条关于{title}的小建议：", "关于{title}，还有一个小建议："],
+               "en": ["Another tip on {title}: ", "One more tip on {title}: "]}
+
+MORE = Terms(["还有呢", "还有吗", "还有别的", "更多", "再来一条", "再说说", "其他建议", "别的建议", "多说点",
+              "more", "anything else", "what else", "another tip", "other tips"])
+GREETING = Terms(["你好", "您好", "嗨", "哈喽", "在吗", "早上好", "下午好", "晚上好", "早安",
+                  "hi", "hello", "hey", "good morning", "good afternoon", "good evening"])
+THANKS = Terms(["谢谢", "感谢", "多谢", "thank you", "thanks", "thx"])
+BYE = Terms(["再见", "拜拜", "晚安", "下次聊", "bye", "goodbye", "good night", "see you"])
+
+GREET = {
+    "physical": {"zh": "你好！我是你的身体健康小助手，可以陪你聊睡眠、饮食、运动、喝水、体重、血压和头痛感冒这些日常健康话题。今天想聊点什么？",
+                 "en": "Hi! I'm your physical health companion. I can help with sleep, diet, exercise, water, weight, blood pressure, headaches, colds and other everyday health topics. What's on your mind today?"},
+    "mental": {"zh": "你好！我是你的心理健康陪伴助手。开心的、烦心的，都可以跟我说说。你今天感觉怎么样？",
+               "en": "Hi! I'm your mental health companion. Good days and hard ones, you can tell me about both. How are you feeling today?"},
+}
+THANKED = {"zh": ["不客气！照顾好自己，有需要随时找我。", "不用谢，能帮上忙我很高兴。"],
+           "en": ["You're welcome! Take care, and come back any time.", "Glad I could help."]}
+FAREWELL = {"zh": ["好的，照顾好自己，随时回来聊。", "晚安也好、再见也好，祝你一切顺利，我一直在。"],
+            "en": ["Take care of yourself, and come back any time.", "Goodbye for now; I'm here whenever you need me."]}
+LISTENING = {
+    "physical": {"zh": ["我在听。想聊哪方面的健康话题？睡眠、饮食、运动，或者哪里不太舒服，都可以告诉我。",
+                        "明白。如果有哪里不舒服，可以说说是哪里、从什么时候开始的，我帮你一起看看。"],
+                 "en": ["I'm listening. What would you like to talk about: sleep, food, exercise, or something that doesn't feel right?",
+                        "I see. If something is bothering you, tell me where and since when, and we can look at it together."]},
+    "mental": {"zh": ["我在听，你可以慢慢说，想到什么说什么都没关系。现在心里最挂着的是什么？",
+                      "嗯，我在这里。能多说一点吗？这件事让你有什么感觉？"],
+               "en": ["I'm listening; take your time and say whatever comes to mind. What's on your mind most right now?",
+                      "I'm here. Could you tell me a bit more? How does it make you feel?"]},
+}
+UNKNOWN = {"zh": "这个问题超出了我离线时能回答的范围。我可以聊：{titles}。能换个说法，或者说说你的具体情况吗？",
+           "en": "That's beyond what I can answer offline. I can talk about {titles}. Could you put it another way, or tell me more about your situation?"}
+
+# Red flags: a note before anything else. Not a crisis module (that comes later), but never silent.
+SAFETY = {
+    "crisis": Terms(["自杀", "轻生", "不想活", "活不下去", "想死", "去死", "结束生命", "自残", "自伤", "割腕",
+                     "伤害自己", "跳楼", "活着没意思", "活着没有意义",
+                     "suicide", "suicidal", "kill myself", "end my life", "want to die", "self-harm", "self harm",
+                     "hurt myself", "cut myself", "no reason to live", "better off dead"]),
+    "chest": Terms(["胸痛", "胸口痛", "胸口疼", "胸疼", "胸闷", "胸口闷", "心绞痛", "胸口压",
+                    "chest pain", "chest tightness", "tight chest", "pain in my chest", "chest hurts"]),
+    "breath": Terms(["呼吸困难", "喘不上气", "上不来气", "透不过气", "呼吸急促",
+                     "can't breathe", "cannot breathe", "difficulty breathing", "trouble breathing",
+                     "short of breath", "shortness of breath", "struggling to breathe"]),
+    "stroke": Terms(["口角歪斜", "嘴歪", "说话不清", "口齿不清", "一侧无力", "一边无力", "半边身体", "一侧麻木", "中风",
+                     "face drooping", "slurred speech", "numb on one side", "weakness on one side", "stroke"]),
+    "collapse": Terms(["昏迷", "晕倒", "昏倒", "失去意识", "抽搐", "大出血", "呕血", "吐血", "过敏性休克", "喉咙肿",
+                       "fainted", "passed out", "unconscious", "seizure", "heavy bleeding", "vomiting blood",
+                       "anaphylaxis", "throat swelling"]),
+}
+SAFETY_NOTES = {
+    "crisis": {"zh": "你说的话让我很担心你。你的安全最重要：如果你有伤害自己的念头，请现在就联系一个信任的人，"
+                     "或拨打心理援助热线 12356 或 400-161-9995；如果有立即的危险，请拨打 120 或 110。"
+                     "我在这里陪你，你愿意和我说说现在发生了什么吗？",
+               "en": "What you said makes me worried about you, and your safety matters most. If you're thinking about "
+                     "hurting yourself, please reach out to someone you trust right now, or call a mental health hotline: "
+                     "12356 or 400-161-9995 in China. If you're in immediate danger, call 120 or 110 (or your local "
+                     "emergency number). I'm here with you. Would you tell me what's happening right now?"},
+    "chest": {"zh": "请注意：胸痛或胸闷不能大意。如果是压榨样的痛、持续几分钟以上，或伴有出汗、气短、恶心、疼痛放射到手臂、"
+                    "后背或下巴，请立即拨打 120，不要自己开车去医院。",
+              "en": "Please take chest pain seriously. If it feels like pressure or squeezing, lasts more than a few "
+                    "minutes, or comes with sweating, shortness of breath, nausea, or pain spreading to the arm, back or "
+                    "jaw, call 120 (or your local emergency number) now, and don't drive yourself."},
+    "breath": {"zh": "请注意：如果呼吸困难是突然出现的、越来越重，或伴有胸痛、嘴唇发紫、说不出完整的话，请立即拨打 120。",
+               "en": "Please note: if breathing trouble came on suddenly, is getting worse, or comes with chest pain, "
+                     "blue lips or being unable to speak in full sentences, call 120 (or your local emergency number) now."},
+    "stroke": {"zh": "请注意：口角歪斜、一侧手脚无力或麻木、说话含糊，是中风的警示信号，请立即拨打 120，并记下症状开始的时间。",
+               "en": "Please note: a drooping face, weakness or numbness on one side, or slurred speech are warning signs "
+                     "of a stroke. Call 120 (or your local emergency number) now and note the time the symptoms began."},
+    "collapse": {"zh": "请注意：昏倒、抽搐、大量出血、呕血或严重过敏（喉咙肿、呼吸困难）都需要立即拨打 120。",
+                 "en": "Please note: fainting, a seizure, heavy bleeding, vomiting blood or a severe allergic reaction "
+                       "(throat swelling, trouble breathing) all need 120 (or your local emergency number) right away."},
+}
+
+BP_TERMS = Terms(["血压", "高压", "低压", "blood pressure", "bp", "mmhg"])
+BP_READING = re.compile(r"(?<!\d)(\d{2,3})\s*[/／]\s*(\d{2,3})(?!\d)")
+BP_NOTES = {
+    "high": {"zh": "你提到的读数 {reading} 很高。如果伴有胸痛、气短、剧烈头痛、视物模糊、说话不清或一侧无力，请立即拨打 120；"
+                   "即使没有不适，也请静坐 5 分钟后复测，仍然这么高请今天就去医院。",
+             "en": "The reading you mention, {reading}, is very high. With chest pain, shortness of breath, a severe headache, "
+                   "blurred vision, slurred speech or weakness on one side, call 120 now; even without symptoms, rest "
+                   "5 minutes and measure again, and if it is still this high, see a doctor today."},
+    "raised": {"zh": "你提到的读数 {reading} 达到了高血压的参考线（≥140/90 mmHg）。一次读数不能下结论：静坐 5 分钟后复测，"
+                     "几天里在不同时间多测几次并记下来；如果多次都在这个水平，请去医院确认。",
+               "en": "The reading you mention, {reading}, is at or above the high blood pressure line (140/90 mmHg). One "
+                     "reading isn't a diagnosis: rest 5 minutes and measure again, take a few readings at different times "
+                     "over several days and write them down, and if they stay this high, see a doctor."},
+    "low": {"zh": "你提到的读数 {reading} 偏低（低于 90/60 mmHg）。如果伴有头晕、眼前发黑或乏力，请慢慢坐下或躺下，并尽快就医。",
+            "en": "The reading you mention, {reading}, is low (under 90/60 mmHg). If you feel dizzy, faint or weak, sit or "
+                  "lie down slowly and see a doctor soon."},
+}
+
+NOTICE_MARK = "offline_tips.yaml"  # present in every notice: how we know it was already said
+NOTICE = {
+    "zh": "（小提示：我现在是离线陪伴模式，回答来自本地规则和 prompts/offline_tips.yaml 里的健康建议。"
+          "想接入真正的 AI 模型：编辑 config.yaml，在 providers 里让一个 plugin: openai 的提供方指向 Ollama 或云端 API，"
+          "再把它放到智能体 providers 列表的最前面。）",
+    "en": "(Note: I'm Wellmate's offline companion; my replies come from local rules and the tips in "
+          "prompts/offline_tips.yaml. To use a real AI model, edit config.yaml: under providers, point a provider with "
+          "plugin: openai at Ollama or a cloud API, and list it first in the agent's providers.)",
+}
+
+# Where the reply may be cut into stream pieces: after a sentence, and after a clause if long.
+_SENTENCE_END = re.compile(r"[。！？!?；;）)]+[”’」』]*\s*|(?<=[a-z0-9)\"'])[.]\s+|\n+")
+_CLAUSE_CUT = re.compile(r"[，,：]\s*")
+
+
+def stream_pieces(text: str, clause_min: int = 18) -> list[str]:
+    """``text`` cut into sentences, and long sentences into clauses; the pieces join to ``text``."""
+    pieces, start = [], 0
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+    for end in ends:
+        sentence, cut = text[start:end], 0
+        for m in _CLAUSE_CUT.finditer(sentence):
+            if m.end() - cut >= clause_min and len(sentence) - m.end() >= clause_min // 2:
+                pieces.append(sentence[cut:m.end()])
+                cut = m.end()
+        if sentence[cut:]:
+            pieces.append(sentence[cut:])
+        start = end
+    return pieces
+
+
+# ---------------------------------------------------------------------------------------------
+# The provider
+# ---------------------------------------------------------------------------------------------
+
+
+def _text(content) -> str:
+    """Message content as text: a string, or OpenAI's list of parts."""
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+class OfflineProvider(Provider):
+    settings = {
+        "tips": Setting("prompts/offline_tips.yaml", "Health tips file, relative to config.yaml; re-read when it changes."),
+        "notice": Setting(True, "Say once per session that this is the offline companion and how to add a model.", bool),
+        "agent": Setting("", "Speak as the physical or mental agent; empty: tell from the system prompt.",
+                         choices=["", "physical", "mental"]),
+    }
+
+    def __init__(self, name: str, config: dict, wm=None):
+        # The core validates config against `settings`; fill defaults too, for direct use in tests.
+        where = f"providers.{name}"
+        config = {key: s.default if config.get(key) is None else s.parse(config[key], f"{where}.{key}")
+                  for key, s in self.settings.items()}
+        super().__init__(name, config, wm)
+        self.tips_file = WatchedYaml(candidates(wm, config["tips"]), compile_tips)
+
+    def stream(self, messages):
+        # Pieces arrive one by one, so a client sees a streamed reply even with no model.
+        yield from stream_pieces(self.reply(messages))
+
+    def reply(self, messages: list[dict]) -> str:
+        system = _text(messages[0].get("content")) if messages and messages[0].get("role") == "system" else ""
+        users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+        last = users[-1] if users else len(messages)
+        message = _text(messages[last].get("content")) if users else ""
+        history = [m for m in messages[:last] if m.get("role") in ("user", "assistant")]
+        said = "\n".join(_text(m.get("content")) for m in history if m.get("role") == "assistant")
+        recent = "\n".join(_text(m.get("content")) for m in history[-6:] if m.get("role") == "assistant")
+        earlier = [_text(m.get("content")) for m in history if m.get("role") == "user"]
+
+        lang = self._language(message, earlier, system)
+        turn = Turn(lang, self._agent(system), normalize(message), said, recent,
+                    seed=f"{len(history)}\x1f{message}")
+        parts = turn.compose(self.tips_file.get(), [normalize(t) for t in earlier])
+        # Once per session (as far as the history reaches), and never on top of a crisis note.
+        if self.config["notice"] and NOTICE_MARK not in said and not turn.crisis:
+            parts.append("\n\n" + NOTICE[lang])
+        return _join(parts, lang)
+
+    def _agent(self, system: str) -> str:
+        """The agent this conversation is with: from settings, else the system prompt's first
+        mention of either kind of health (the prompts say 身体健康 or 心理健康 up front)."""
+        if self.config["agent"]:
+            return self.config["agent"]
+        text = system.lower()
+        found = []
+        for agent, marks in (("mental", ("心理", "mental", "情绪", "emotion")), ("physical", ("身体", "physical", "body"))):
+            positions = [text.find(m) for m in marks if m in text]
+            if positions:
+                found.append((min(positions), agent))
+        return min(found)[1] if found else "physical"
+
+    @staticmethod
+    def _language(message: str, earlier: list[str], system: str) -> str:
+        for text in [message, *reversed(earlier)]:
+            if _CJK.search(text):
+                return "zh"
+            if re.search(r"[A-Za-z]", text):
+                return "en"
+        return "en" if system and not _CJK.search(system) else "zh"  # emoji only: the prompt's language
+
+
+def _join(parts: list[str], lang: str) -> str:
+    if lang == "zh":
+        return "".join(parts)
+    out = ""
+    for part in parts:
+        out += part if not out or part.startswith("\n") else " " + part
+    return out
+
+
+class Turn:
+    """Composing one reply: the pieces in order are safety, feelings, a tip, a question."""
+
+    def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str):
+        self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
+        self.said, self.recent = said, recent  # the whole history's replies; the last few
+        self.crisis = False
+
+    def pick(self, options, slot: str):
+        return pick(options, f"{slot}\x1f{self.seed}", self.recent)
+
+    def compose(self, topics: dict, earlier: list[str]) -> list[str]:
+        lang, text = self.lang, self.text
+        parts = self.safety()
+        if self.crisis:
+            return parts
+        feelings = self.feelings()
+        if feelings:
+            parts += self.reflect(feelings)
+        if parts and not feelings:
+            parts.append(self.pick(QUESTIONS["urgent"][lang], "urgent"))
+        bp = self.blood_pressure()
+        if bp:
+            parts.append(bp)
+
+        topic, intros = best_topic(topics, text), TIP_INTROS
+        if topic is None and MORE.regex.search(text):
+            for before in reversed(earlier[-6:]):
+                topic = best_topic(topics, before)
+                if topic:
+                    intros = MORE_INTROS
+                    break
+        if topic is None and feelings:
+            topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
+        if topic and topic.key in {FEELINGS[f]["topic"] for f, _, _ in feelings}:
+            intros = SOFT_INTROS  # a tip for the feeling itself is offered gently, not as a lesson
+        if topic and topic.tips[lang]:
+            if not bp:  # the reading's note already says what the tips would
+                tip = pick(topic.tips[lang], f"tip\x1f{self.seed}", self.recent)
+                parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
+            doctor = topic.see_doctor[lang]
+            if doctor and doctor not in self.said:  # said the first time the topic comes up
+                parts.append(doctor)
+
+        if feelings:
+            kind = "happy" if all(f == "happy" for f, _, _ in feelings) else \
+                "unwell" if feelings[0][0] == "unwell" else "feeling"
+            parts.append(self.pick(QUESTIONS[kind][lang], "question"))
+        elif topic:
+            parts.append(self.pick(QUESTIONS["topic"][lang], "question"))
+        elif not parts:
+            return [self.small_talk(topics)]
+        if GREETING.regex.search(text):
+            parts.insert(0, "你好！" if lang == "zh" else "Hi!")
+        return parts
+
+    # -- pieces ----------------------------------------------------------------------------------
+    def safety(self) -> list[str]:
+        notes = []
+        for kind, terms in SAFETY.items():
+            # Self-harm is never waved away, even when phrased as a denial; symptoms the user
+            # says they do not have ("没有胸痛") need no alarm.
+            if any(kind == "crisis" or not negated(self.text, start) for start, _ in terms.find(self.text)):
+                notes.append(SAFETY_NOTES[kind][self.lang])
+                self.crisis = self.crisis or kind == "crisis"
+        # One note is enough: each says to call 120, and a wall of warnings buries that.
+        return notes[:1]
+
+    def feelings(self) -> list[tuple[str, str, str]]:
+        """Up to two (feeling, word to name it back, degree) in the order the user said them."""
+        text = self.text
+        for word in NOT_FEELINGS:
+            text = text.replace(word, "\0" * len(word))
+        found = []
+        for feeling, spec in FEELINGS.items():
+            for start, term in FEELING_TERMS[feeling].find(text):
+                if term.startswith("不") or not negated(text, start):
+                    before = text[max(0, start - 12):start]
+                    degree = "strong" if INTENSIFIERS.search(before) else "mild" if DOWNTONERS.search(before) else ""
+                    display = spec["zh"].get(term) or spec["en"].get(term) or term
+                    found.append((start, feeling, display, degree))
+                    break
+        found.sort()
+        return [(f, d, g) for _, f, d, g in found[:2]]
+
+    def context(self) -> tuple[str, str]:
+        """(when, about what) the user said, e.g. ("最近", "工作"), to name back in the reflection."""
+        ctx = CONTEXT[self.lang]
+        when = next((t for t in ctx["time"] if t in self.text), "")
+        hit = next(CONTEXT_TERMS[self.lang].find(self.text), None)
+        return when, ctx["about"][hit[1]] if hit else ""
+
+    def reflect(self, feelings) -> list[str]:
+        lang = self.lang
+        when, about = self.context()
+        named = []
+        for feeling, display, degree in feelings:
+            deg = DEGREE[lang][degree]
+            if lang == "zh":
+                if "{deg}" in display:
+                    named.append(display.replace("{deg}", deg))
+                else:
+                    named.append((deg or ("很" if len(display) == 1 else "")) + display)
+            else:
+                named.append(deg + display)
+        if lang == "zh":
+            feeling_words = "感到" + named[0] + ("，也" + ("有点" if not named[1].startswith(("很", "有点")) else "")
+                                                 + named[1] if len(named) > 1 else "")
+            core = f"{when}{about}让你{feeling_words}" if about else f"你{when}{feeling_words}"
+        else:
+            verb = "you've been feeling" if when in ONGOING else "you're feeling"
+            core = f"{verb} {' and '.join(named)}" + (f" about {about}" if about else "") + (f" {when}" if when else "")
+        happy_only = all(f == "happy" for f, _, _ in feelings)
+        opener = self.pick((HAPPY_OPENERS if happy_only else OPENERS)[lang], "opener").format(core=core)
+        return [opener, self.pick(SUPPORT[feelings[0][0]][lang], "support")]
+
+    def blood_pressure(self) -> str:
+        m = BP_READING.search(self.text)
+        if not m or not BP_TERMS.regex.search(self.text):
+            return ""
+        high, low = sorted((int(m.group(1)), int(m.group(2))), reverse=True)
+        if not (60 <= high <= 260 and 30 <= low <= 160):
+            return ""
+        kind = "high" if high >= 180 or low >= 110 else "raised" if high >= 140 or low >= 90 else \
+            "low" if high < 90 or low < 60 else ""
+        return BP_NOTES[kind][self.lang].format(reading=f"{high}/{low}") if kind else ""
+
+    def small_talk(self, topics: dict) -> str:
+        lang, text = self.lang, self.text
+        if THANKS.regex.search(text):
+            return self.pick(THANKED[lang], "thanks")
+        if BYE.regex.search(text):
+            return self.pick(FAREWELL[lang], "bye")
+        if GREETING.regex.search(text) or not text:
+            return GREET[self.agent][lang]
+        if text.endswith(("?", "？", "吗", "呢")) or text.startswith(("how", "what", "why", "怎么", "为什么", "什么")):
+            titles = [t.title[lang] for t in topics.values()][:12]
+            if titles:
+                return UNKNOWN[lang].format(titles=("、" if lang == "zh" else ", ").join(titles))
+        return self.pick(LISTENING[self.agent][lang], "listen")

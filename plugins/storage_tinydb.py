@@ -1,0 +1,607 @@
+"""The default storage backend: TinyDB files and JSON Lines chat logs in the data folder.
+
+    users.json                     users and refresh tokens (TinyDB)
+    sessions.json                  chat sessions (TinyDB)
+    records.json                   health records (TinyDB)
+    reminders.json                 reminders (TinyDB)
+    messages/<session_id>.jsonl    a session's messages, one JSON object per line, append-only
+
+Why it is built this way (measured on TinyDB 4.9.0, see DESIGN.md, "Storage"):
+
+- TinyDB is not thread-safe, so every TinyDB access holds one lock.
+- TinyDB's JSONStorage rewrites its file in place and a killed process can leave it unreadable.
+  `AtomicJSONStorage` keeps the data in memory and replaces the whole file with `atomic_write`.
+- Every TinyDB write rewrites its whole file, so the data is split over several files (a new
+  health record does not rewrite every user) and chat messages are not in TinyDB at all:
+  appending a line to a session's log costs the same at 100 or 100,000 stored messages.
+
+Locks: ``self._lock`` guards every TinyDB table; each session's log has its own lock, so a slow
+fsync of one chat does not hold up the others. A log lock may be held while taking
+``self._lock``, never the other way round.
+
+One process owns the data folder. Opening it writes nothing, so a second process that only
+reads (``wellmate.py check``) does no harm; two processes writing would lose writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from tinydb import TinyDB
+from tinydb.storages import Storage as TinyDBFileStorage
+from tinydb.table import Document, Table
+
+from wellmate import Conflict, Storage, atomic_write, fsync_dir, hookimpl, json_dumps, now_iso
+
+FILE_MODE = 0o600  # health data: readable by the server's own user only
+PRUNE_EVERY = 3600  # seconds between sweeps of expired refresh tokens
+READ_BLOCK = 64 * 1024  # chat logs are read backwards in blocks of this size
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # session ids become file names
+DB_FILES = ("users", "sessions", "records", "reminders")
+
+
+@hookimpl
+def register_storage(register):
+    register("tinydb", TinyDBStorage)
+
+
+class AtomicJSONStorage(TinyDBFileStorage):
+    """A TinyDB storage that reads its file once, keeps the data in memory and replaces the file
+    atomically on every write.
+
+    TinyDB changes the dict that `read` returns in place before it calls `write`; if the write
+    fails, the data is read back from disk so memory never holds what is not durable.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = self._load()
+
+    def _load(self) -> dict:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except ValueError as e:
+            raise RuntimeError(f"{self.path}: not valid JSON ({e}); restore it from a backup") from None
+        if not isinstance(data, dict):
+            raise RuntimeError(f"{self.path}: not a TinyDB file (the top level is not an object)")
+        return data
+
+    def read(self):
+        return self.data
+
+    def write(self, data):
+        try:
+            atomic_write(self.path, json_dumps(data).encode("utf-8"), mode=FILE_MODE)
+        except BaseException:
+            self.data = self._load()
+            raise
+        self.data = data
+
+
+class IdTable(Table):
+    """Documents keyed by our own string ids, so a lookup by id is a dict lookup, not a scan.
+    Every insert passes a `Document` with its id (TinyDB's int id counter is never used)."""
+
+    document_id_class = str
+
+
+class IdTinyDB(TinyDB):
+    table_class = IdTable
+
+
+class _Log:
+    """What is known about one session's message log, filled by one scan of its file."""
+
+    __slots__ = ("lock", "count", "last_at", "size", "deleted")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.count = None  # None: not scanned yet
+        self.last_at = None  # created_at of the last message
+        self.size = 0  # bytes of whole lines: where the next line goes
+        self.deleted = False  # the session is gone; fetch a fresh _Log
+
+
+class TinyDBStorage(Storage):
+    """Built by the app as ``TinyDBStorage(config["storage"], wm)``; elsewhere (tests, scripts)
+    with ``TinyDBStorage.open(folder)``."""
+
+    name = "tinydb"
+
+    def __init__(self, settings: dict, wm=None):
+        self.folder = Path(wm.data_dir if wm is not None else settings["path"]).resolve()
+        self.messages_dir = self.folder / "messages"
+        self.messages_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for name in DB_FILES:
+            for tmp in self.folder.glob(f".{name}.json.*.tmp"):
+                if _left_by_dead_process(tmp):  # a write that a crash interrupted
+                    tmp.unlink(missing_ok=True)
+        self._lock = threading.RLock()
+        self._dbs = {name: IdTinyDB(self.folder / f"{name}.json", storage=AtomicJSONStorage)
+                     for name in DB_FILES}
+        # No query cache: reads are by id or one pass over a table, and writes clear it anyway.
+        self._users = self._dbs["users"].table("users", cache_size=0)
+        self._tokens = self._dbs["users"].table("refresh_tokens", cache_size=0)
+        self._sessions = self._dbs["sessions"].table("sessions", cache_size=0)
+        self._records = self._dbs["records"].table("records", cache_size=0)
+        self._reminders = self._dbs["reminders"].table("reminders", cache_size=0)
+        self._logs: dict[str, _Log] = {}
+        self._logs_lock = threading.Lock()
+        self._pruned_at = float("-inf")  # expired tokens go at the first add_refresh_token
+
+    @classmethod
+    def open(cls, folder) -> "TinyDBStorage":
+        return cls({"path": str(folder)})
+
+    # -- users -------------------------------------------------------------------------------
+    def create_user(self, user: dict) -> dict:
+        with self._lock:
+            self._check_username(user.get("username"), None)
+            return self._insert(self._users, user)
+
+    def get_user(self, user_id: str) -> dict | None:
+        return self._get(self._users, user_id)
+
+    def find_user(self, field: str, value) -> dict | None:
+        if value is None:  # never "the first user without a wx_openid"
+            return None
+        if field == "id":
+            return self.get_user(value)
+        if field == "username":
+            wanted = str(value).lower()
+
+            def cond(user):
+                return isinstance(user.get("username"), str) and user["username"].lower() == wanted
+        else:
+            def cond(user):
+                return field in user and user[field] == value
+        with self._lock:
+            return _copy(self._users.get(cond))
+
+    def update_user(self, user_id: str, changes: dict) -> dict | None:
+        with self._lock:
+            if self._users.get(doc_id=user_id) is None:
+                return None
+            if "username" in changes:
+                self._check_username(changes["username"], user_id)
+            return self._update(self._users, user_id, changes)
+
+    def list_users(self, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
+        with self._lock:
+            users = self._users.all()
+        return _page(users, ("created_at", "id"), limit, before)
+
+    def delete_user(self, user_id: str) -> bool:
+        if self.get_user(user_id) is None:
+            return False
+        # Sessions first, each with its log; then everything else, the user last. If the process
+        # dies half-way, the user is still there and deleting again finishes the job.
+        for session in self._select(self._sessions, lambda s: s.get("user_id") == user_id):
+            self.delete_session(session["id"])
+        with self._lock:
+            mine = lambda doc: doc.get("user_id") == user_id  # noqa: E731
+            late = self._remove_where(self._sessions, mine)  # created meanwhile
+            for table in (self._records, self._reminders, self._tokens):
+                self._remove_where(table, mine)
+            removed = self._remove_id(self._users, user_id)
+        for session_id in late:
+            self._delete_log(session_id)
+        return removed
+
+    def _check_username(self, username, user_id):
+        if not username:  # a WeChat-only account has none
+            return
+        taken = self.find_user("username", username)
+        if taken is not None and taken["id"] != user_id:
+            raise Conflict(f"the username {username!r} is taken")
+
+    # -- refresh tokens ----------------------------------------------------------------------
+    def add_refresh_token(self, token: dict) -> None:
+        with self._lock:
+            self._tokens.insert(Document(_copy(token), token["hash"]))
+            if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+                self._prune_tokens()
+
+    def use_refresh_token(self, token_hash: str) -> dict | None:
+        with self._lock:  # read and mark in one step: of two racing uses, one sees used=False
+            token = _copy(self._tokens.get(doc_id=token_hash))
+            if token is not None and not token.get("used"):
+                self._tokens.update({"used": True}, doc_ids=[token_hash])
+            return token
+
+    def revoke_refresh_tokens(self, *, family: str | None = None, user_id: str | None = None) -> int:
+        if family is None and user_id is None:
+            raise ValueError("revoke_refresh_tokens: give family= or user_id=")
+
+        def cond(token):
+            return ((family is None or token.get("family") == family)
+                    and (user_id is None or token.get("user_id") == user_id))
+        return len(self._remove_where(self._tokens, cond))
+
+    def _prune_tokens(self):
+        """Expired tokens are useless (used ones are kept until then, to notice a reuse)."""
+        now = now_iso()
+        with self._lock:
+            self._pruned_at = time.monotonic()
+            self._remove_where(self._tokens, lambda t: (t.get("expires_at") or "") < now)
+
+    # -- sessions ----------------------------------------------------------------------------
+    def create_session(self, session: dict) -> dict:
+        if not isinstance(session.get("id"), str) or not SESSION_ID.fullmatch(session["id"]):
+            raise ValueError(f"a session id must be 1-128 letters, digits, '-' or '_', got {session.get('id')!r}")
+        stored = self._insert(self._sessions, _without_activity(session))
+        return dict(stored, message_count=0, updated_at=stored.get("created_at"))
+
+    def get_session(self, session_id: str) -> dict | None:
+        session = self._get(self._sessions, session_id)
+        return self._with_activity(session) if session else None
+
+    def list_sessions(self, user_id: str, agent: str | None = None, limit: int = 20,
+                      before: str | None = None) -> tuple[list, str | None]:
+        sessions = self._select(self._sessions, lambda s: s.get("user_id") == user_id
+                                and (agent is None or s.get("agent") == agent))
+        sessions = [self._with_activity(s) for s in sessions]
+        return _page(sessions, ("updated_at", "created_at", "id"), limit, before)
+
+    def update_session(self, session_id: str, changes: dict) -> dict | None:
+        session = self._update(self._sessions, session_id, _without_activity(changes))
+        return self._with_activity(session) if session else None
+
+    def delete_session(self, session_id: str) -> bool:
+        with self._session_log(session_id, scan=False) as log:
+            if log is None:
+                return False
+            # The log first, then the session: if the process dies in between, the session is
+            # still listed (empty) and deleting it again finishes the job.
+            self._delete_log(session_id, log)
+            with self._lock:
+                self._sessions.remove(doc_ids=[session_id])
+        return True
+
+    def _with_activity(self, session: dict) -> dict:
+        with self._session_log(session["id"]) as log:
+            count, last_at = (log.count, log.last_at) if log else (0, None)
+        session["message_count"] = count
+        session["updated_at"] = last_at or session.get("created_at")
+        return session
+
+    # -- messages ----------------------------------------------------------------------------
+    def append_message(self, session_id: str, message: dict) -> dict:
+        message = _copy(message)
+        message.setdefault("created_at", now_iso())
+        line = (json_dumps(message) + "\n").encode("utf-8")
+        with self._session_log(session_id) as log:
+            if log is None:
+                raise KeyError(f"no session {session_id!r}")
+            try:
+                # One write() of the whole line on an O_APPEND file: a crash leaves at most a
+                # torn last line. Readers skip it; here it is cut off so the line starts clean.
+                fd = os.open(self._log_path(session_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+                try:
+                    if os.fstat(fd).st_size != log.size:
+                        os.ftruncate(fd, log.size)
+                    if os.write(fd, line) != len(line):
+                        raise OSError(f"short write to the log of session {session_id}")
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if log.size == 0:  # a new file: make its name durable too
+                    fsync_dir(self.messages_dir)
+            except BaseException:
+                log.count = None  # unknown state: scan again before the next use
+                raise
+            log.count += 1
+            log.size += len(line)
+            log.last_at = message.get("created_at")
+        return message
+
+    def list_messages(self, session_id: str, limit: int = 50,
+                      before: str | None = None) -> tuple[list, str | None]:
+        _check_limit(limit)
+        # The cursor is the byte offset of the oldest message returned: the log is append-only,
+        # so offsets never move, and a page is read backwards from there without an index.
+        with self._session_log(session_id) as log:
+            if log is None:
+                return [], None
+            try:
+                f = open(self._log_path(session_id), "rb")
+            except FileNotFoundError:
+                return [], None
+            with f:
+                end = log.size if before is None else _offset_cursor(before, f, log.size)
+                lines = _lines_before(f, end, limit)
+        messages = [message for _, message in lines if message is not None]
+        return messages, (str(lines[0][0]) if lines and lines[0][0] > 0 else None)
+
+    def _log_path(self, session_id: str) -> Path:
+        return self.messages_dir / f"{session_id}.jsonl"
+
+    @contextmanager
+    def _session_log(self, session_id: str, scan: bool = True):
+        """Hold the session's log lock; yield its `_Log` (scanned), or None if there is no
+        such session."""
+        while True:
+            with self._logs_lock:
+                log = self._logs.setdefault(session_id, _Log())
+            with log.lock:
+                if log.deleted:  # deleted while we waited: start again
+                    continue
+                with self._lock:
+                    exists = self._sessions.get(doc_id=session_id) is not None
+                if not exists:
+                    with self._logs_lock:
+                        if self._logs.get(session_id) is log:
+                            del self._logs[session_id]
+                    log.deleted = True
+                    yield None
+                    return
+                if scan and log.count is None:
+                    self._scan(session_id, log)
+                yield log
+                return
+
+    def _scan(self, session_id: str, log: _Log):
+        """Count the whole lines of a log and find the last message's time. Bytes after the
+        last newline are a torn line (a crash in the middle of an append): not counted."""
+        try:
+            f = open(self._log_path(session_id), "rb")
+        except FileNotFoundError:
+            log.count, log.size, log.last_at = 0, 0, None
+            return
+        with f:
+            count = size = end = 0
+            while chunk := f.read(1 << 20):
+                newlines = chunk.count(b"\n")
+                if newlines:
+                    count += newlines
+                    end = size + chunk.rindex(b"\n") + 1
+                size += len(chunk)
+            last_at, pos = None, end
+            while pos > 0 and last_at is None:
+                [(pos, message)] = _lines_before(f, pos, 1)
+                last_at = (message or {}).get("created_at")
+        log.count, log.size, log.last_at = count, end, last_at
+
+    def _delete_log(self, session_id: str, log: _Log | None = None):
+        """Remove a session's log file and forget it. Called with ``log`` locked, or for a
+        session that no longer exists (no append can start then)."""
+        self._log_path(session_id).unlink(missing_ok=True)
+        fsync_dir(self.messages_dir)
+        with self._logs_lock:
+            if log is None or self._logs.get(session_id) is log:
+                self._logs.pop(session_id, None)
+        if log is not None:
+            log.deleted = True
+
+    # -- health records ----------------------------------------------------------------------
+    def add_record(self, record: dict) -> dict:
+        return self._insert(self._records, record)
+
+    def get_record(self, record_id: str) -> dict | None:
+        return self._get(self._records, record_id)
+
+    def list_records(self, user_id: str, type: str | None = None, start: str | None = None,
+                     end: str | None = None, limit: int = 100,
+                     before: str | None = None) -> tuple[list, str | None]:
+        def cond(r):
+            at = r.get("recorded_at") or ""
+            return (r.get("user_id") == user_id and (type is None or r.get("type") == type)
+                    and (start is None or at >= start) and (end is None or at < end))
+        with self._lock:
+            records = self._records.search(cond)
+        return _page(records, ("recorded_at", "created_at", "id"), limit, before)
+
+    def delete_record(self, record_id: str) -> bool:
+        return self._remove_id(self._records, record_id)
+
+    # -- reminders ---------------------------------------------------------------------------
+    def add_reminder(self, reminder: dict) -> dict:
+        return self._insert(self._reminders, reminder)
+
+    def get_reminder(self, reminder_id: str) -> dict | None:
+        return self._get(self._reminders, reminder_id)
+
+    def list_reminders(self, user_id: str, limit: int = 50,
+                       before: str | None = None) -> tuple[list, str | None]:
+        with self._lock:
+            reminders = self._reminders.search(lambda r: r.get("user_id") == user_id)
+        return _page(reminders, ("created_at", "id"), limit, before)
+
+    def update_reminder(self, reminder_id: str, changes: dict) -> dict | None:
+        return self._update(self._reminders, reminder_id, changes)
+
+    def delete_reminder(self, reminder_id: str) -> bool:
+        return self._remove_id(self._reminders, reminder_id)
+
+    def due_reminders(self, now: str) -> list:
+        due = self._select(self._reminders, lambda r: bool(r.get("next_fire_at")) and r["next_fire_at"] <= now)
+        return sorted(due, key=lambda r: (r["next_fire_at"], r["id"]))
+
+    # -- service -----------------------------------------------------------------------------
+    def ping(self) -> None:
+        try:
+            self._dbs["users"].storage.path.read_bytes()
+        except FileNotFoundError:  # nothing written yet
+            pass
+        for folder in (self.folder, self.messages_dir):
+            if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+                raise OSError(f"{folder}: not readable and writable by this process")
+
+    def stats(self) -> dict:
+        with self._lock:
+            counts = {"users": len(self._users), "sessions": len(self._sessions),
+                      "records": len(self._records), "reminders": len(self._reminders)}
+            session_ids = [session.doc_id for session in self._sessions]
+        counts["messages"] = 0
+        for session_id in session_ids:  # the first call scans every log once
+            with self._session_log(session_id) as log:
+                counts["messages"] += log.count if log else 0
+        return counts
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._dbs.values():
+                db.close()
+        with self._logs_lock:
+            self._logs.clear()
+
+    # -- TinyDB helpers: every one holds the lock and hands out copies -------------------------
+    def _get(self, table: Table, doc_id: str) -> dict | None:
+        if not isinstance(doc_id, str):
+            return None
+        with self._lock:
+            return _copy(table.get(doc_id=doc_id))
+
+    def _select(self, table: Table, cond) -> list[dict]:
+        with self._lock:
+            return [_copy(doc) for doc in table.search(cond)]
+
+    def _insert(self, table: Table, doc: dict) -> dict:
+        if not isinstance(doc.get("id"), str) or not doc["id"]:
+            raise ValueError(f"a document needs a string id (new_id()), got {doc.get('id')!r}")
+        with self._lock:
+            if table.get(doc_id=doc["id"]) is not None:
+                raise Conflict(f"the id {doc['id']} is taken")
+            table.insert(Document(_copy(doc), doc["id"]))
+        return _copy(doc)
+
+    def _update(self, table: Table, doc_id: str, changes: dict) -> dict | None:
+        changes = {key: _copy(value) for key, value in changes.items() if key != "id"}
+        with self._lock:
+            if not isinstance(doc_id, str) or table.get(doc_id=doc_id) is None:
+                return None
+            if changes:
+                table.update(changes, doc_ids=[doc_id])
+            return _copy(table.get(doc_id=doc_id))
+
+    def _remove_id(self, table: Table, doc_id: str) -> bool:
+        with self._lock:
+            if not isinstance(doc_id, str) or table.get(doc_id=doc_id) is None:
+                return False
+            table.remove(doc_ids=[doc_id])
+            return True
+
+    def _remove_where(self, table: Table, cond) -> list[str]:
+        """Remove matching documents; write only if there are any. Return their ids."""
+        with self._lock:
+            ids = [doc.doc_id for doc in table.search(cond)]
+            if ids:
+                table.remove(doc_ids=ids)
+            return ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _copy(value):
+    """A deep copy of JSON data, so callers may change what they get or gave without changing
+    what is stored. Documents come out as plain dicts."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _left_by_dead_process(tmp: Path) -> bool:
+    """Whether a temp file of `atomic_write` (.NAME.PID.THREAD.tmp) belongs to no live process."""
+    try:
+        os.kill(int(tmp.name.split(".")[-3]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, IndexError, OSError):  # not our name, or alive under another user
+        return False
+    return False
+
+
+def _without_activity(session: dict) -> dict:
+    """message_count and updated_at are computed from the log, never stored."""
+    return {k: v for k, v in session.items() if k not in ("message_count", "updated_at")}
+
+
+def _check_limit(limit):
+    if not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+
+
+def _page(docs: list, fields: tuple, limit: int, before: str | None) -> tuple[list, str | None]:
+    """Newest first by ``fields`` (the last is the id, so ties have a stable order); one page
+    after the cursor, which is the sort key of the previous page's last item."""
+    _check_limit(limit)
+
+    def key(doc):
+        return tuple(str(doc.get(f) or "") for f in fields)
+
+    docs = sorted(docs, key=key, reverse=True)
+    if before is not None:
+        mark = _decode_cursor(before, len(fields))
+        docs = [doc for doc in docs if key(doc) < mark]
+    page = [_copy(doc) for doc in docs[:limit]]
+    return page, (_encode_cursor(key(page[-1])) if len(docs) > limit else None)
+
+
+def _encode_cursor(key: tuple) -> str:
+    return base64.urlsafe_b64encode(json_dumps(list(key)).encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str, size: int) -> tuple:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        key = None
+    if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
+        raise ValueError(f"not a cursor of this list: {cursor!r}")
+    return tuple(key)
+
+
+def _offset_cursor(cursor: str, f, size: int) -> int:
+    """A message cursor: the offset of a line start in the log (checked, as clients send it)."""
+    offset = int(cursor) if isinstance(cursor, str) and cursor.isdigit() else -1
+    if 0 < offset <= size:
+        f.seek(offset - 1)
+        if f.read(1) == b"\n":
+            return offset
+    if offset == 0:
+        return 0
+    raise ValueError(f"not a cursor of this session's messages: {cursor!r}")
+
+
+def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
+    """Up to ``limit`` whole lines that end by byte ``end`` (a line start), oldest first, as
+    (offset, message); message is None for a line that is not a JSON object. Reads backwards
+    in blocks, so the cost depends on the page, not on the size of the file."""
+    blocks, newlines, pos, step = [], 0, end, READ_BLOCK
+    # Once the bytes read hold limit + 1 newlines, every line after the first newline is whole
+    # (and all are, once pos is 0). A very long line doubles the block size.
+    while pos > 0 and newlines <= limit:
+        step = min(step * 2 if blocks else step, pos)
+        pos -= step
+        f.seek(pos)
+        blocks.append(f.read(step))
+        newlines += blocks[-1].count(b"\n")
+    buf = b"".join(reversed(blocks))
+    start = 0 if pos == 0 else buf.index(b"\n") + 1
+    raws = buf[start:].split(b"\n")[:-1][-limit:]  # buf ends with a newline
+    offset = pos + len(buf) - sum(len(raw) + 1 for raw in raws)
+    lines = []
+    for raw in raws:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            message = None
+        lines.append((offset, message if isinstance(message, dict) else None))
+        offset += len(raw) + 1
+    return lines

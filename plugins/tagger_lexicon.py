@@ -1,0 +1,236 @@
+"""The ``lexicon`` emotion tagger: weighted word lists in prompts/emotion_lexicon.yaml.
+
+Every message, the user's and the reply, gets a label that drives the mascot's face. This tagger
+needs no model: it adds up the weights of the words it finds, minding negation (不开心, not happy),
+intensity (很累, really tired), emoji and mixed Chinese-English text. The file explains the rules
+to users, who edit it; it is re-read when it changes.
+
+A reply that comforts ("听起来你很难过，我在这里陪你") is tagged calm rather than sad: the
+mascot should look kind while listening, not mirror the user's sadness.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from wellmate import Setting, Tagger, hookimpl
+
+log = logging.getLogger("wellmate.tagger_lexicon")
+
+# With no Wellmate (tests, scripts) relative paths resolve against the repository.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@hookimpl
+def register_taggers(register):
+    register("lexicon", LexiconTagger)
+
+
+# Matching and file watching mirror provider_offline.py; kept separate on purpose, as plugins are
+# independent files that a user may disable or replace one at a time.
+
+_LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
+_CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
+
+
+def normalize(text: str) -> str:
+    """Lower case, straight apostrophes, single spaces: the form every word is matched in."""
+    return " ".join(str(text).replace("\u2019", "'").lower().split())
+
+
+def _alternatives(words, latin: bool) -> str:
+    chosen = sorted({w for w in words if bool(_LATIN_TERM.fullmatch(w)) == latin}, key=len, reverse=True)
+    return "|".join(map(re.escape, chosen))
+
+
+class Terms:
+    """Words to find: Chinese words and emoji anywhere (Chinese has no spaces), Latin words only
+    as whole words, also with -s/-es/-ed/-ing endings. Longer words are tried first."""
+
+    def __init__(self, words):
+        words = [normalize(w) for w in words if normalize(w)]
+        other, latin = _alternatives(words, False), _alternatives(words, True)
+        parts = ([f"(?P<other>{other})"] if other else []) + (
+            [rf"(?<![a-z0-9])(?P<latin>{latin})(?:s|es|ed|ing)?(?![a-z0-9])"] if latin else [])
+        self.regex = re.compile("|".join(parts)) if parts else None
+
+    def find(self, text: str):
+        """Yield (start, word) for each match in normalized ``text``, left to right."""
+        for m in self.regex.finditer(text) if self.regex else ():
+            groups = m.groupdict()
+            yield m.start(), groups.get("other") or groups.get("latin")
+
+
+def ending(words, extra: str = "") -> re.Pattern | None:
+    """A regex for any of ``words`` at the very end of a text (Latin ones as whole words)."""
+    words = [normalize(w) for w in words if normalize(w)]
+    other, latin = _alternatives(words, False), _alternatives(words, True)
+    parts = ([f"(?:{other})"] if other else []) + ([rf"(?<![a-z0-9'])(?:{latin})"] if latin else [])
+    if extra:
+        parts.append(extra)
+    return re.compile("(?:" + "|".join(parts) + r")\s*$") if parts else None
+
+
+class WatchedYaml:
+    """A YAML file parsed on first use and again whenever it changes on disk. A broken edit
+    keeps the last good version and logs why, so a typo never breaks chat."""
+
+    def __init__(self, paths: list[Path], compile):
+        self.paths, self.compile = paths, compile  # the first that exists is used
+        self._stamp, self._value = None, None
+        self._lock = threading.Lock()
+
+    def get(self):
+        path, stamp = self.paths[0], "missing"
+        for candidate in self.paths:
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            path, stamp = candidate, (candidate, st.st_mtime_ns, st.st_size)
+            break
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                if path != self.paths[0]:
+                    log.warning("%s not found; using %s", self.paths[0], path)
+                try:
+                    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                    if not isinstance(data, dict):
+                        raise ValueError("the top level must be a mapping")
+                    self._value = self.compile(data)
+                except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
+                    log.error("%s: cannot use this file (%s: %s); %s", path, type(e).__name__, e,
+                              "keeping the last good version" if self._value else "tagging everything neutral")
+            return self._value if self._value is not None else self.compile({})
+
+
+class Lexicon:
+    """The lexicon file, compiled for scoring."""
+
+    def __init__(self, data: dict):
+        self.words: dict[str, tuple[str, float]] = {}
+        self.negated: dict[str, str | None] = {}
+        self.order: list[str] = []
+        for label, spec in (data.get("labels") or {}).items():
+            label, spec = str(label), spec or {}
+            self.order.append(label)
+            self.negated[label] = spec.get("negated")
+            for group in ("zh", "en", "emoji", "words"):
+                entries = spec.get(group) or {}
+                if isinstance(entries, list):
+                    entries = dict.fromkeys(entries, 1)
+                for word, weight in entries.items():
+                    self.words[normalize(word)] = (label, float(weight))
+        self.terms = Terms(self.words)
+
+        def section(name):
+            return data.get(name) or {}
+
+        self.intensifiers = ending(section("intensifiers").get("words") or [])
+        self.intensify = float(section("intensifiers").get("weight", 1.5))
+        self.downtoners = ending(section("downtoners").get("words") or [])
+        self.downtone = float(section("downtoners").get("weight", 0.6))
+        negations = section("negations")
+        # Any English "…n't" negates too, whether or not the list names it.
+        self.negations = ending(negations.get("words") or [], extra=r"(?<![a-z])[a-z]+n't")
+        self.skip = ending(negations.get("skip") or [])
+        self.negation_weight = float(negations.get("weight", 0.8))
+        contrast = section("contrast")
+        self.contrast = Terms(contrast.get("words") or [])
+        self.before_contrast = float(contrast.get("before", 1))
+        self.after_contrast = float(contrast.get("after", 1))
+        comfort = section("comfort")
+        self.comfort = Terms([*(comfort.get("zh") or []), *(comfort.get("en") or []), *(comfort.get("words") or [])])
+        self.comfort_label = str(comfort.get("label", "calm"))
+        self.comfort_weight = float(comfort.get("weight", 1.5))
+        self.soothes = set(comfort.get("soothes") or [])
+        self.soothe_factor = float(comfort.get("factor", 0.3))
+        self.aliases = {str(k): [str(a) for a in v or []] for k, v in section("aliases").items()}
+
+    def scores(self, text: str) -> dict[str, float]:
+        text = normalize(text)
+        contrast = max((start for start, _ in self.contrast.find(text)), default=None)
+        comforting = sum(1 for _ in self.comfort.find(text))
+        totals = defaultdict(float)
+        for start, word in self.terms.find(text):
+            label, weight = self.words[word]
+            before = text[:start]
+            before = before[max((m.end() for m in _CLAUSE_END.finditer(before)), default=0):][-16:]
+            weight *= self._degree(before)
+            if self._negated(before):
+                label = self.negated.get(label)
+                if not label:
+                    continue
+                weight = self.words[word][1] * self.negation_weight  # "not very happy" is just "not happy"
+            if contrast is not None:
+                weight *= self.after_contrast if start > contrast else self.before_contrast
+            if comforting and label in self.soothes:
+                weight *= self.soothe_factor
+            totals[label] += weight
+        if comforting:
+            totals[self.comfort_label] += comforting * self.comfort_weight
+        return dict(totals)
+
+    def _degree(self, before: str) -> float:
+        for regex, factor in ((self.intensifiers, self.intensify), (self.downtoners, self.downtone)):
+            if regex is not None and regex.search(before):
+                return factor
+        return 1.0
+
+    def _negated(self, before: str) -> bool:
+        """Whether ``before`` ends in a negation, past a few words that may stand between it
+        and the feeling word (不是很开心, not feeling happy)."""
+        for _ in range(4):
+            if self.negations is not None and self.negations.search(before):
+                return True
+            words = [r for r in (self.skip, self.intensifiers, self.downtoners) if r is not None]
+            m = next((m for m in (r.search(before) for r in words) if m), None)
+            if m is None or m.start() == len(before):
+                return False
+            before = before[:m.start()]
+        return False
+
+
+class LexiconTagger(Tagger):
+    settings = {
+        "lexicon": Setting("prompts/emotion_lexicon.yaml",
+                           "Emotion word lists for the lexicon tagger, relative to config.yaml; re-read when it changes."),
+    }
+
+    def __init__(self, config: dict, wm=None):
+        super().__init__(config, wm)
+        name = config.get("lexicon") or self.settings["lexicon"].default
+        # Next to config.yaml, then the copy shipped with Wellmate (for a config kept elsewhere).
+        base = Path(wm.base) if wm is not None and getattr(wm, "base", None) else ROOT
+        self.lexicon = WatchedYaml(list(dict.fromkeys([(base / name).resolve(), (ROOT / name).resolve()])), Lexicon)
+
+    def tag(self, text: str, labels: list[str]) -> str:
+        lexicon = self.lexicon.get()
+        totals = lexicon.scores(text or "")
+        rank = {label: i for i, label in enumerate(lexicon.order)}
+        ranked = sorted(totals.items(), key=lambda kv: (-kv[1], rank.get(kv[0], len(rank))))
+        best = ranked[0][1] if ranked else 0
+        # The best label the configuration knows, by name or alias; a distant runner-up is no
+        # substitute for the winner (a sad text must not come out happy).
+        for label, score in ranked:
+            if score <= 0 or score < best / 2:
+                break
+            found = self.configured(label, labels, lexicon)
+            if found:
+                return found
+        return self.configured("neutral", labels, lexicon) or (labels[0] if labels else "neutral")
+
+    @staticmethod
+    def configured(label: str, labels: list[str], lexicon: Lexicon) -> str | None:
+        by_name = {str(l).lower(): l for l in labels}
+        for name in [label, *lexicon.aliases.get(label, [])]:
+            if name.lower() in by_name:
+                return by_name[name.lower()]
+        return None

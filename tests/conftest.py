@@ -1,0 +1,159 @@
+"""Shared fixtures: a Wellmate built from the shipped config in a temp folder, served by a real
+waitress server on 127.0.0.1, and a small HTTP client for it."""
+
+import copy
+import http.client
+import json
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import wellmate  # noqa: E402
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """Deep-merge extra into a copy of base (a value of None deletes the key)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def shipped_config(tmp: Path) -> dict:
+    """config.yaml as shipped, in a temp folder with a copy of prompts/ (so tests may edit them),
+    a temp data folder and an empty user plugins folder."""
+    if not (tmp / "prompts").exists():
+        shutil.copytree(ROOT / "prompts", tmp / "prompts")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    config["server"]["port"] = 5000
+    config["auth"]["secret"] = "test-secret-" + "x" * 32
+    config["storage"]["path"] = str(tmp / "data")
+    config["plugins"]["directory"] = str(tmp / "plugins")
+    return config
+
+
+class Client:
+    """Just enough HTTP to talk JSON to a server, keeping status, headers and raw body."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def request(self, method, path, body=None, token=None, headers=None, raw: bytes | None = None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            payload = resp.read()
+        finally:
+            conn.close()
+        return Response(resp.status, dict(resp.getheaders()), payload)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body=body, **kw)
+
+    def delete(self, path, body=None, **kw):
+        return self.request("DELETE", path, body=body, **kw)
+
+    def register(self, username="alice", password="correct horse", **fields):
+        r = self.post("/api/v1/auth/register", {"username": username, "password": password, **fields})
+        assert r.status == 201, r.text
+        return r.json
+
+
+class Response:
+    def __init__(self, status, headers, body: bytes):
+        self.status, self.headers, self.body = status, headers, body
+        self.text = body.decode("utf-8", "replace")
+
+    @property
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+
+class Served:
+    """A Wellmate app served by a real waitress server on a free 127.0.0.1 port."""
+
+    def __init__(self, wm):
+        from waitress.server import create_server
+
+        self.wm = wm
+        self.server = create_server(wm.app, host="127.0.0.1", port=0, threads=8,
+                                    max_request_body_size=64 * 1024 * 1024)
+        self.port = self.server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        self.client = Client(self.port)
+
+    def stop(self):
+        # Close every channel from inside waitress's own loop thread, which then ends.
+        server = self.server
+        server.trigger.pull_trigger(lambda: server.asyncore.close_all(server._map))
+        self.thread.join(timeout=5)
+        server.task_dispatcher.shutdown(timeout=5)
+
+
+@pytest.fixture
+def make_wm(tmp_path):
+    """Build Wellmates from the shipped config plus overrides; every one is closed afterwards."""
+    built = []
+
+    def make(overrides: dict | None = None, start=False):
+        config = merge(shipped_config(tmp_path), overrides or {})
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        wm = wellmate.create_app(path)
+        built.append(wm)
+        if start:
+            wm.start()
+        return wm
+
+    yield make
+    for wm in built:
+        wm.close()
+
+
+@pytest.fixture
+def serve():
+    """serve(wm) -> Served; every server is stopped afterwards."""
+    servers = []
+
+    def start(wm):
+        served = Served(wm)
+        servers.append(served)
+        return served
+
+    yield start
+    for served in servers:
+        served.stop()
+
+
+@pytest.fixture
+def client(make_wm, serve):
+    """A client for the shipped config on a temp data folder, over real HTTP."""
+    return serve(make_wm()).client

@@ -1,0 +1,85 @@
+"""The child process of test_kill.py: write to the storage until killed.
+
+    python tests/kill_writer.py DATA_FOLDER SEED [big]
+
+With "big", the first write is a 5 MB message, for the test to kill in the middle of.
+
+Each write is acknowledged with a line on stdout, printed only after the storage call returned,
+so a printed line means "durable". Deletes and appends are announced before the call too (they
+may or may not have happened when the process dies).
+"""
+
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from plugins.storage_tinydb import TinyDBStorage  # noqa: E402
+from wellmate import new_id, now_iso  # noqa: E402
+
+
+def ack(*parts):
+    # One write of the whole line (print() may write each part separately, e.g. unbuffered).
+    sys.stdout.write(" ".join(map(str, parts)) + "\n")
+    sys.stdout.flush()
+
+
+def main(folder: str, seed: int, big: bool):
+    rng = random.Random(seed)
+    storage = TinyDBStorage.open(folder)
+    owner = storage.find_user("username", "owner")
+    if owner is None:
+        owner = storage.create_user({"id": new_id(), "username": "owner", "created_at": now_iso()})
+        ack("user", owner["id"])
+    sessions = [s["id"] for s in storage.list_sessions(owner["id"])[0]]
+    while len(sessions) < 2:
+        session = storage.create_session({"id": new_id(), "user_id": owner["id"], "agent": "coach",
+                                          "title": "kill test", "created_at": now_iso()})
+        ack("session", session["id"])
+        sessions.append(session["id"])
+    reminders = [r["id"] for r in storage.list_reminders(owner["id"], limit=100)[0]]
+    records = []
+    ack("ready")
+
+    while True:
+        op = rng.random()
+        if op < 0.1:
+            user = storage.create_user({"id": new_id(), "username": f"u-{new_id()}", "created_at": now_iso()})
+            ack("user", user["id"])
+        elif op < 0.3:
+            record = storage.add_record({"id": new_id(), "user_id": owner["id"], "type": "steps",
+                                         "value": rng.randrange(20000), "recorded_at": now_iso(),
+                                         "created_at": now_iso()})
+            records.append(record["id"])
+            ack("record", record["id"])
+        elif op < 0.35 and records:
+            victim = records.pop(rng.randrange(len(records)))
+            ack("deleting", victim)
+            storage.delete_record(victim)
+            ack("deleted", victim)
+        elif op < 0.75 or big:
+            session_id = rng.choice(sessions)
+            # Some big messages, so that a kill can land in the middle of writing one; the
+            # announcement lets the test aim its kill at them.
+            text = "x" * rng.choice([10, 300, 5000, 60000])
+            if big:  # SIGKILL stops a write only between large chunks (2 MB here): a torn line
+                text, big = "x" * 5_000_000, False  # needs a write that long
+            ack("appending", len(text), session_id)
+            message = storage.append_message(session_id, {"id": new_id(), "role": "user", "content": text,
+                                                          "created_at": now_iso()})
+            ack("message", session_id, message["id"])
+        elif op < 0.85 or not reminders:
+            reminder = storage.add_reminder({"id": new_id(), "user_id": owner["id"], "next_fire_at": now_iso(),
+                                             "version": time.time_ns(), "created_at": now_iso()})
+            reminders.append(reminder["id"])
+            ack("reminder", reminder["id"], reminder["version"])
+        else:
+            reminder_id, version = rng.choice(reminders), time.time_ns()
+            storage.update_reminder(reminder_id, {"version": version, "next_fire_at": now_iso()})
+            ack("reminder", reminder_id, version)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["big"])

@@ -1,0 +1,593 @@
+"""The storage contract as tests: every backend runs all of these.
+
+A backend's test file subclasses `StorageContract` and supplies one fixture, ``storage_factory``:
+a callable that opens the backend on one location that starts empty; calling it again (after
+``close()``) opens the same data, which is how persistence is tested::
+
+    class TestMyBackend(StorageContract):
+        @pytest.fixture
+        def storage_factory(self, tmp_path):
+            return lambda: MyStorage.open(tmp_path / "data")
+
+The tests ask only what the `Storage` docstrings in wellmate.py promise, plus two choices that
+the docstrings leave open and routes rely on: appending to an unknown session raises KeyError,
+and a cursor that the backend did not make raises ValueError.
+"""
+
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from wellmate import Conflict, new_id, now_iso
+
+BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> str:
+    """A fixed time, ``seconds`` after BASE, in the stored form."""
+    return now_iso(BASE + timedelta(seconds=seconds))
+
+
+def make_user(username="alice", **extra):
+    return {"id": new_id(), "username": username, "password_hash": "x", "full_name": (username or "").title(),
+            "role": "user", "settings": {"timezone": "Asia/Shanghai"}, "disabled": False,
+            "created_at": now_iso(), **extra}
+
+
+def make_session(user_id, agent="coach", **extra):
+    return {"id": new_id(), "user_id": user_id, "agent": agent, "title": "chat", "created_at": now_iso(), **extra}
+
+
+def make_message(text, role="user", **extra):
+    return {"id": new_id(), "role": role, "content": text, "created_at": now_iso(), **extra}
+
+
+def make_record(user_id, type="weight", value=70.5, recorded_at=None, **extra):
+    return {"id": new_id(), "user_id": user_id, "type": type, "value": value, "unit": "kg",
+            "recorded_at": recorded_at or now_iso(), "note": "", "created_at": now_iso(), **extra}
+
+
+def make_reminder(user_id, next_fire_at=None, **extra):
+    return {"id": new_id(), "user_id": user_id, "title": "water", "rule": {"kind": "daily", "at": "09:00"},
+            "timezone": "Asia/Shanghai", "next_fire_at": next_fire_at, "created_at": now_iso(), **extra}
+
+
+def make_token(user_id, family=None, expires_at=None):
+    return {"hash": new_id(), "user_id": user_id, "family": family or new_id(), "created_at": now_iso(),
+            "expires_at": expires_at or now_iso(datetime.now(timezone.utc) + timedelta(days=30)), "used": False}
+
+
+def assert_has(got: dict, expected: dict):
+    """``got`` holds every key of ``expected`` with the same value (a backend may add keys)."""
+    assert got is not None
+    assert {key: got.get(key) for key in expected} == expected
+
+
+def walk(list_page, limit, **kwargs):
+    """Every page of a list method, following the cursors; returns the pages."""
+    pages, before = [], None
+    while True:
+        items, before = list_page(limit=limit, before=before, **kwargs)
+        assert len(items) <= limit
+        pages.append(items)
+        if before is None:
+            return pages
+        assert isinstance(before, str) and items
+        assert len(pages) < 10_000, "the cursors never end"
+
+
+def ids(items):
+    return [item["id"] for item in items]
+
+
+def run_threads(count, target):
+    """Run ``target(n)`` in ``count`` threads that start together; re-raise the first error.
+    Threads switch as often as CPython allows, so that a missing lock shows."""
+    barrier = threading.Barrier(count)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    errors = []
+
+    def run(n):
+        try:
+            barrier.wait()
+            target(n)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    if errors:
+        raise errors[0]
+
+
+class StorageContract:
+    @pytest.fixture
+    def storage(self, storage_factory):
+        storage = storage_factory()
+        yield storage
+        storage.close()
+
+    # -- users ---------------------------------------------------------------------------------
+    def test_create_and_get_user(self, storage):
+        user = make_user("alice", age=41, wx_openid=None)
+        assert_has(storage.create_user(user), user)
+        assert_has(storage.get_user(user["id"]), user)
+        assert storage.get_user("nobody") is None
+
+    def test_returned_users_are_copies(self, storage):
+        user = make_user("alice")
+        storage.create_user(user)
+        user["settings"]["timezone"] = "changed by the caller"
+        got = storage.get_user(user["id"])
+        assert got["settings"] == {"timezone": "Asia/Shanghai"}
+        got["settings"]["timezone"] = "changed again"
+        got["full_name"] = "changed"
+        again = storage.get_user(user["id"])
+        assert again["settings"] == {"timezone": "Asia/Shanghai"} and again["full_name"] == "Alice"
+
+    def test_username_is_unique_case_insensitively(self, storage):
+        storage.create_user(make_user("Alice"))
+        for name in ("Alice", "alice", "ALICE"):
+            with pytest.raises(Conflict):
+                storage.create_user(make_user(name))
+        storage.create_user(make_user("bob"))
+        assert storage.stats()["users"] == 2
+
+    def test_users_without_username_do_not_conflict(self, storage):
+        first = storage.create_user(make_user(username=None, wx_openid="o-1"))
+        second = storage.create_user(make_user(username=None, wx_openid="o-2"))
+        assert storage.find_user("wx_openid", "o-2")["id"] == second["id"]
+        assert storage.find_user("wx_openid", "o-1")["id"] == first["id"]
+
+    def test_find_user(self, storage):
+        alice = storage.create_user(make_user("Alice", wx_openid="openid-A"))
+        storage.create_user(make_user("bob", wx_openid="openid-B"))
+        assert storage.find_user("username", "alice")["id"] == alice["id"]
+        assert storage.find_user("username", "ALICE")["id"] == alice["id"]
+        assert storage.find_user("wx_openid", "openid-A")["id"] == alice["id"]
+        assert storage.find_user("wx_openid", "OPENID-A") is None  # other fields: exact
+        assert storage.find_user("username", "carol") is None
+        assert storage.find_user("wx_openid", "nope") is None
+
+    def test_update_user(self, storage):
+        user = storage.create_user(make_user("alice"))
+        updated = storage.update_user(user["id"], {"full_name": "Alice Liddell", "age": 30,
+                                                   "settings": {"timezone": "UTC"}})
+        assert updated["full_name"] == "Alice Liddell" and updated["age"] == 30
+        assert updated["username"] == "alice" and updated["role"] == "user"  # merged, not replaced
+        assert_has(storage.get_user(user["id"]), {"full_name": "Alice Liddell", "age": 30,
+                                                  "settings": {"timezone": "UTC"}})
+        assert storage.update_user("nobody", {"age": 1}) is None
+
+    def test_update_username_conflict(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        storage.create_user(make_user("bob"))
+        with pytest.raises(Conflict):
+            storage.update_user(alice["id"], {"username": "BOB"})
+        assert storage.get_user(alice["id"])["username"] == "alice"
+        assert storage.update_user(alice["id"], {"username": "Alice"})["username"] == "Alice"  # own name
+        assert storage.update_user(alice["id"], {"username": "carol"})["username"] == "carol"
+        assert storage.find_user("username", "alice") is None
+        storage.create_user(make_user("alice"))  # the old name is free again
+
+    def test_list_users_pages_newest_first(self, storage):
+        made = []
+        for n in range(11):  # pairs of users created at the same moment: ties break on id
+            made.append(storage.create_user(make_user(f"user{n}", created_at=at(n // 2))))
+        expected = sorted(made, key=lambda u: (u["created_at"], u["id"]), reverse=True)
+        pages = walk(storage.list_users, limit=3)
+        assert [len(p) for p in pages] == [3, 3, 3, 2]
+        assert [u["id"] for p in pages for u in p] == ids(expected)
+        items, cursor = storage.list_users(limit=50)
+        assert cursor is None and ids(items) == ids(expected)
+
+    def test_empty_lists(self, storage):
+        assert storage.list_users() == ([], None)
+        assert storage.list_sessions("nobody") == ([], None)
+        assert storage.list_records("nobody") == ([], None)
+        assert storage.list_reminders("nobody") == ([], None)
+        assert storage.due_reminders(now_iso()) == []
+
+    def test_bad_cursor_is_a_value_error(self, storage):
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"]))
+        storage.append_message(session["id"], make_message("hi"))
+        with pytest.raises(ValueError):
+            storage.list_users(before="not-a-cursor")
+        with pytest.raises(ValueError):
+            storage.list_records(user["id"], before="not-a-cursor")
+        with pytest.raises(ValueError):
+            storage.list_messages(session["id"], before="not-a-cursor")
+
+    # -- refresh tokens --------------------------------------------------------------------
+    def test_refresh_token_use_and_reuse(self, storage):
+        user = storage.create_user(make_user("alice"))
+        token = make_token(user["id"])
+        storage.add_refresh_token(token)
+        first = storage.use_refresh_token(token["hash"])
+        assert_has(first, {**token, "used": False})
+        second = storage.use_refresh_token(token["hash"])
+        assert_has(second, {**token, "used": True})
+        assert storage.use_refresh_token("unknown") is None
+
+    def test_revoke_refresh_tokens(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        bob = storage.create_user(make_user("bob"))
+        family = new_id()
+        a1, a2 = make_token(alice["id"], family), make_token(alice["id"], family)
+        a3 = make_token(alice["id"])
+        b1 = make_token(bob["id"])
+        for token in (a1, a2, a3, b1):
+            storage.add_refresh_token(token)
+        assert storage.revoke_refresh_tokens(family=family) == 2
+        assert storage.use_refresh_token(a1["hash"]) is None
+        assert storage.use_refresh_token(a2["hash"]) is None
+        assert storage.revoke_refresh_tokens(family=family) == 0
+        assert storage.revoke_refresh_tokens(user_id=alice["id"]) == 1
+        assert storage.use_refresh_token(a3["hash"]) is None
+        assert storage.use_refresh_token(b1["hash"])["used"] is False  # bob's untouched
+
+    def test_concurrent_token_use_has_one_winner(self, storage):
+        user = storage.create_user(make_user("alice"))
+        for _ in range(100):  # other tokens around make the work of a use longer, and a race likelier
+            storage.add_refresh_token(make_token(user["id"]))
+        for _ in range(20):
+            token = make_token(user["id"])
+            storage.add_refresh_token(token)
+            seen = []
+            run_threads(8, lambda n: seen.append(storage.use_refresh_token(token["hash"])["used"]))
+            assert sorted(seen) == [False] + [True] * 7
+
+    # -- sessions --------------------------------------------------------------------------
+    def test_session_crud(self, storage):
+        user = storage.create_user(make_user("alice"))
+        session = make_session(user["id"], created_at=at(5))
+        created = storage.create_session(session)
+        assert_has(created, session)
+        assert created["message_count"] == 0 and created["updated_at"] == at(5)
+        got = storage.get_session(session["id"])
+        assert_has(got, {**session, "message_count": 0, "updated_at": at(5)})
+        updated = storage.update_session(session["id"], {"title": "sleep"})
+        assert_has(updated, {**session, "title": "sleep", "message_count": 0})
+        assert storage.get_session(session["id"])["title"] == "sleep"
+        assert storage.update_session("nope", {"title": "x"}) is None
+        assert storage.get_session("nope") is None
+        assert storage.delete_session(session["id"]) is True
+        assert storage.get_session(session["id"]) is None
+        assert storage.delete_session(session["id"]) is False
+
+    def test_session_activity(self, storage):
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"], created_at=at(0)))
+        storage.append_message(session["id"], make_message("one", created_at=at(10)))
+        storage.append_message(session["id"], make_message("two", role="assistant", created_at=at(20)))
+        got = storage.get_session(session["id"])
+        assert got["message_count"] == 2 and got["updated_at"] == at(20)
+        listed, _ = storage.list_sessions(user["id"])
+        assert listed[0]["message_count"] == 2 and listed[0]["updated_at"] == at(20)
+        assert storage.update_session(session["id"], {"title": "t"})["message_count"] == 2
+
+    def test_list_sessions_most_recent_activity_first(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        bob = storage.create_user(make_user("bob"))
+        old = storage.create_session(make_session(alice["id"], created_at=at(1)))
+        new = storage.create_session(make_session(alice["id"], created_at=at(2)))
+        other = storage.create_session(make_session(alice["id"], agent="sleep", created_at=at(3)))
+        storage.create_session(make_session(bob["id"], created_at=at(4)))
+        assert ids(storage.list_sessions(alice["id"])[0]) == [other["id"], new["id"], old["id"]]
+        storage.append_message(old["id"], make_message("back again", created_at=at(100)))
+        assert ids(storage.list_sessions(alice["id"])[0]) == [old["id"], other["id"], new["id"]]
+        assert ids(storage.list_sessions(alice["id"], agent="coach")[0]) == [old["id"], new["id"]]
+        assert ids(storage.list_sessions(alice["id"], agent="sleep")[0]) == [other["id"]]
+
+    def test_list_sessions_paging(self, storage):
+        user = storage.create_user(make_user("alice"))
+        made = [storage.create_session(make_session(user["id"], created_at=at(n // 3))) for n in range(10)]
+        expected = sorted(made, key=lambda s: (s["updated_at"], s["created_at"], s["id"]), reverse=True)
+        pages = walk(storage.list_sessions, limit=4, user_id=user["id"])
+        assert [len(p) for p in pages] == [4, 4, 2]
+        assert [s["id"] for p in pages for s in p] == ids(expected)
+
+    def test_delete_session_removes_its_messages(self, storage):
+        user = storage.create_user(make_user("alice"))
+        doomed = storage.create_session(make_session(user["id"]))
+        kept = storage.create_session(make_session(user["id"]))
+        for n in range(5):
+            storage.append_message(doomed["id"], make_message(f"d{n}"))
+            storage.append_message(kept["id"], make_message(f"k{n}"))
+        assert storage.stats()["messages"] == 10
+        assert storage.delete_session(doomed["id"])
+        assert storage.list_messages(doomed["id"]) == ([], None)
+        assert storage.stats()["messages"] == 5
+        assert len(storage.list_messages(kept["id"])[0]) == 5
+        # The same id again starts empty.
+        again = storage.create_session({**make_session(user["id"]), "id": doomed["id"]})
+        assert again["message_count"] == 0 and storage.get_session(doomed["id"])["message_count"] == 0
+        assert storage.list_messages(doomed["id"]) == ([], None)
+
+    # -- messages --------------------------------------------------------------------------
+    def test_append_and_list_messages(self, storage):
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"]))
+        sent = [make_message("hello"), make_message("hi! how did you sleep?", role="assistant", emotion="calm"),
+                make_message("badly\nvery badly \u2028 \"quoted\" 你好")]
+        for message in sent:
+            assert_has(storage.append_message(session["id"], message), message)
+        items, cursor = storage.list_messages(session["id"])
+        assert cursor is None
+        assert ids(items) == ids(sent)
+        for got, message in zip(items, sent):
+            assert_has(got, message)
+
+    def test_message_paging_walks_every_message_once(self, storage):
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"]))
+        sent = [storage.append_message(session["id"], make_message(f"m{n}" * (n % 7 + 1))) for n in range(53)]
+        newest, cursor = storage.list_messages(session["id"], limit=10)
+        assert ids(newest) == ids(sent[-10:]) and cursor is not None  # the newest, oldest first
+        for limit in (1, 7, 10, 53, 100):
+            pages = walk(storage.list_messages, limit=limit, session_id=session["id"])
+            assert all(len(p) == limit for p in pages[:-1])
+            in_order = [m for page in reversed(pages) for m in page]
+            assert ids(in_order) == ids(sent), f"limit {limit}"
+
+    def test_messages_unknown_session(self, storage):
+        assert storage.list_messages("no-such-session") == ([], None)
+        with pytest.raises(KeyError):
+            storage.append_message("no-such-session", make_message("lost"))
+
+    def test_messages_of_sessions_are_separate(self, storage):
+        user = storage.create_user(make_user("alice"))
+        one = storage.create_session(make_session(user["id"]))
+        two = storage.create_session(make_session(user["id"]))
+        a = storage.append_message(one["id"], make_message("a"))
+        b = storage.append_message(two["id"], make_message("b"))
+        assert ids(storage.list_messages(one["id"])[0]) == [a["id"]]
+        assert ids(storage.list_messages(two["id"])[0]) == [b["id"]]
+
+    # -- health records --------------------------------------------------------------------
+    def test_record_crud(self, storage):
+        user = storage.create_user(make_user("alice"))
+        record = make_record(user["id"], note="after run")
+        assert_has(storage.add_record(record), record)
+        assert_has(storage.get_record(record["id"]), record)
+        assert storage.delete_record(record["id"]) is True
+        assert storage.get_record(record["id"]) is None
+        assert storage.delete_record(record["id"]) is False
+
+    def test_list_records_order_filters_and_paging(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        bob = storage.create_user(make_user("bob"))
+        made = []
+        for n in range(24):
+            kind = "weight" if n % 3 else "steps"
+            # recorded_at ties (n // 2), and created_at ties inside them (n // 4): id decides last
+            made.append(storage.add_record(make_record(alice["id"], type=kind, value=n, recorded_at=at(n // 2),
+                                                       created_at=at(1000 + n // 4))))
+        storage.add_record(make_record(bob["id"], recorded_at=at(5)))
+
+        def expected(keep):
+            chosen = [r for r in made if keep(r)]
+            return ids(sorted(chosen, key=lambda r: (r["recorded_at"], r["created_at"], r["id"]), reverse=True))
+
+        everything, cursor = storage.list_records(alice["id"])
+        assert cursor is None and ids(everything) == expected(lambda r: True)
+        assert ids(storage.list_records(alice["id"], type="steps")[0]) == expected(lambda r: r["type"] == "steps")
+        window = storage.list_records(alice["id"], start=at(3), end=at(7))[0]
+        assert ids(window) == expected(lambda r: at(3) <= r["recorded_at"] < at(7))
+        assert {r["recorded_at"] for r in window} == {at(3), at(4), at(5), at(6)}  # end is exclusive
+        both = storage.list_records(alice["id"], type="weight", start=at(6))[0]
+        assert ids(both) == expected(lambda r: r["type"] == "weight" and r["recorded_at"] >= at(6))
+        assert ids(storage.list_records(alice["id"], end=at(1))[0]) == expected(lambda r: r["recorded_at"] < at(1))
+        pages = walk(storage.list_records, limit=5, user_id=alice["id"], type="weight", end=at(11))
+        assert [r["id"] for p in pages for r in p] == expected(lambda r: r["type"] == "weight" and r["recorded_at"] < at(11))
+        assert all(len(p) == 5 for p in pages[:-1])
+
+    # -- reminders -------------------------------------------------------------------------
+    def test_reminder_crud(self, storage):
+        user = storage.create_user(make_user("alice"))
+        reminder = make_reminder(user["id"], next_fire_at=at(60))
+        assert_has(storage.add_reminder(reminder), reminder)
+        assert_has(storage.get_reminder(reminder["id"]), reminder)
+        updated = storage.update_reminder(reminder["id"], {"next_fire_at": at(120), "last_fired_at": at(60)})
+        assert_has(updated, {**reminder, "next_fire_at": at(120), "last_fired_at": at(60)})
+        assert_has(storage.get_reminder(reminder["id"]), {"next_fire_at": at(120), "title": "water"})
+        assert storage.update_reminder("nope", {"title": "x"}) is None
+        assert storage.delete_reminder(reminder["id"]) is True
+        assert storage.get_reminder(reminder["id"]) is None
+        assert storage.delete_reminder(reminder["id"]) is False
+
+    def test_list_reminders_paging(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        bob = storage.create_user(make_user("bob"))
+        made = [storage.add_reminder(make_reminder(alice["id"], created_at=at(n // 2))) for n in range(7)]
+        storage.add_reminder(make_reminder(bob["id"]))
+        expected = ids(sorted(made, key=lambda r: (r["created_at"], r["id"]), reverse=True))
+        pages = walk(storage.list_reminders, limit=2, user_id=alice["id"])
+        assert [r["id"] for p in pages for r in p] == expected
+
+    def test_due_reminders_earliest_first(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        bob = storage.create_user(make_user("bob"))
+        r5 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(5)))
+        r1 = storage.add_reminder(make_reminder(bob["id"], next_fire_at=at(1)))
+        storage.add_reminder(make_reminder(alice["id"], next_fire_at=None))  # finished: never due
+        r3 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(3)))
+        r9 = storage.add_reminder(make_reminder(bob["id"], next_fire_at=at(9)))
+        assert ids(storage.due_reminders(at(0))) == []
+        assert ids(storage.due_reminders(at(5))) == [r1["id"], r3["id"], r5["id"]]  # <= now
+        storage.update_reminder(r1["id"], {"next_fire_at": at(7)})
+        storage.update_reminder(r3["id"], {"next_fire_at": None})
+        assert ids(storage.due_reminders(at(8))) == [r5["id"], r1["id"]]
+        assert ids(storage.due_reminders(at(100))) == [r5["id"], r1["id"], r9["id"]]
+
+    # -- delete_user cascade -----------------------------------------------------------------
+    def test_delete_user_removes_everything_of_theirs(self, storage):
+        def populate(name):
+            user = storage.create_user(make_user(name))
+            token = make_token(user["id"])
+            storage.add_refresh_token(token)
+            session = storage.create_session(make_session(user["id"]))
+            storage.append_message(session["id"], make_message("hello"))
+            record = storage.add_record(make_record(user["id"]))
+            reminder = storage.add_reminder(make_reminder(user["id"], next_fire_at=at(1)))
+            return user, token, session, record, reminder
+
+        alice, a_token, a_session, a_record, a_reminder = populate("alice")
+        bob, b_token, b_session, b_record, b_reminder = populate("bob")
+        assert storage.delete_user(alice["id"]) is True
+        assert storage.get_user(alice["id"]) is None
+        assert storage.find_user("username", "alice") is None
+        assert storage.use_refresh_token(a_token["hash"]) is None
+        assert storage.get_session(a_session["id"]) is None
+        assert storage.list_sessions(alice["id"]) == ([], None)
+        assert storage.list_messages(a_session["id"]) == ([], None)
+        assert storage.get_record(a_record["id"]) is None
+        assert storage.list_records(alice["id"]) == ([], None)
+        assert storage.get_reminder(a_reminder["id"]) is None
+        assert ids(storage.due_reminders(at(2))) == [b_reminder["id"]]
+        assert storage.stats() == {"users": 1, "sessions": 1, "messages": 1, "records": 1, "reminders": 1}
+        # Bob is untouched.
+        assert storage.get_user(bob["id"])["username"] == "bob"
+        assert storage.use_refresh_token(b_token["hash"])["used"] is False
+        assert storage.get_session(b_session["id"])["message_count"] == 1
+        assert storage.get_record(b_record["id"]) is not None
+        assert storage.delete_user(alice["id"]) is False
+        storage.create_user(make_user("alice"))  # the name is free
+
+    # -- service ---------------------------------------------------------------------------
+    def test_stats_and_ping(self, storage):
+        storage.ping()
+        assert storage.stats() == {"users": 0, "sessions": 0, "messages": 0, "records": 0, "reminders": 0}
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"]))
+        for n in range(3):
+            storage.append_message(session["id"], make_message(str(n)))
+        storage.add_record(make_record(user["id"]))
+        storage.add_reminder(make_reminder(user["id"]))
+        assert storage.stats() == {"users": 1, "sessions": 1, "messages": 3, "records": 1, "reminders": 1}
+        storage.ping()
+
+    # -- threads ---------------------------------------------------------------------------
+    def test_concurrent_mixed_writes(self, storage_factory):
+        storage = storage_factory()
+        try:
+            self.write_from_threads(storage)
+            self.check_writes_from_threads(storage)
+            storage.close()
+            storage = storage_factory()  # all of it reached the disk, not only memory
+            self.check_writes_from_threads(storage)
+        finally:
+            storage.close()
+
+    def check_writes_from_threads(self, storage):
+        owner = storage.find_user("username", "owner")
+        shared = storage.list_sessions(owner["id"])[0][0]
+        assert storage.stats() == {"users": 1 + 8 + 80, "sessions": 1 + 8, "messages": 80 + 80,
+                                   "records": 80, "reminders": 8}
+        records = storage.list_records(owner["id"], limit=1000)[0]
+        assert sorted(r["value"] for r in records) == sorted(n * 1000 + i for n in range(8) for i in range(0, 50, 5))
+        messages = storage.list_messages(shared["id"], limit=1000)[0]
+        assert len(set(ids(messages))) == 80 and shared["message_count"] == 80
+        for n in range(8):  # each thread's messages are in the order it appended them
+            assert [m["content"] for m in messages if m["content"].startswith(f"{n}:")] == \
+                [f"{n}:{i}" for i in range(1, 50, 5)]
+            user = storage.find_user("username", f"thread{n}")
+            assert ids(storage.list_reminders(user["id"])[0]) and \
+                storage.list_reminders(user["id"])[0][0]["count"] == 48
+            own = storage.list_sessions(user["id"])[0]
+            assert len(own) == 1 and own[0]["message_count"] == 10
+            assert len(storage.list_messages(own[0]["id"], limit=100)[0]) == 10
+        assert len({u["id"] for page in walk(storage.list_users, limit=30) for u in page}) == 89
+
+    def write_from_threads(self, storage):
+        """8 threads x 50 writes of every kind, some to shared data, some to their own."""
+        owner = storage.create_user(make_user("owner"))
+        shared = storage.create_session(make_session(owner["id"]))
+        reminders = {}
+
+        def work(n):
+            user = storage.create_user(make_user(f"thread{n}"))
+            own = storage.create_session(make_session(user["id"]))
+            reminders[n] = storage.add_reminder(make_reminder(user["id"], count=-1))["id"]
+            for i in range(50):
+                op = i % 5
+                if op == 0:
+                    storage.add_record(make_record(owner["id"], value=n * 1000 + i))
+                elif op == 1:
+                    storage.append_message(shared["id"], make_message(f"{n}:{i}"))
+                elif op == 2:
+                    storage.append_message(own["id"], make_message(f"{n}:{i}"))
+                elif op == 3:
+                    storage.update_reminder(reminders[n], {"count": i})
+                else:
+                    storage.create_user(make_user(f"thread{n}-{i}"))
+
+        run_threads(8, work)
+
+    def test_concurrent_same_username_has_one_winner(self, storage):
+        for n in range(100):
+            storage.create_user(make_user(f"someone{n}"))
+        won, lost = [], []
+
+        def claim(n):
+            try:
+                won.append(storage.create_user(make_user("Popular" if n % 2 else "popular")))
+            except Conflict:
+                lost.append(n)
+
+        for attempt in range(5):
+            won.clear(), lost.clear()
+            run_threads(8, claim)
+            assert len(won) == 1 and len(lost) == 7
+            assert storage.delete_user(won[0]["id"])
+        assert storage.stats()["users"] == 100
+
+    # -- persistence -----------------------------------------------------------------------
+    def test_data_survives_close_and_reopen(self, storage_factory):
+        storage = storage_factory()
+        user = storage.create_user(make_user("alice", wx_openid="openid-A"))
+        storage.update_user(user["id"], {"age": 33})
+        used, fresh = make_token(user["id"]), make_token(user["id"])
+        storage.add_refresh_token(used)
+        storage.add_refresh_token(fresh)
+        storage.use_refresh_token(used["hash"])
+        session = storage.create_session(make_session(user["id"], created_at=at(0)))
+        sent = [storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n + 1))) for n in range(30)]
+        record = storage.add_record(make_record(user["id"]))
+        reminder = storage.add_reminder(make_reminder(user["id"], next_fire_at=at(9)))
+        gone = storage.add_record(make_record(user["id"]))
+        storage.delete_record(gone["id"])
+        stats = storage.stats()
+        storage.close()
+
+        storage = storage_factory()
+        try:
+            assert_has(storage.get_user(user["id"]), {**user, "age": 33})
+            assert storage.find_user("username", "ALICE")["id"] == user["id"]
+            assert storage.find_user("wx_openid", "openid-A")["id"] == user["id"]
+            with pytest.raises(Conflict):
+                storage.create_user(make_user("alice"))
+            assert storage.use_refresh_token(used["hash"])["used"] is True
+            assert storage.use_refresh_token(fresh["hash"])["used"] is False
+            got = storage.get_session(session["id"])
+            assert got["message_count"] == 30 and got["updated_at"] == at(30)
+            pages = walk(storage.list_messages, limit=7, session_id=session["id"])
+            assert ids([m for page in reversed(pages) for m in page]) == ids(sent)
+            assert_has(storage.get_record(record["id"]), record)
+            assert storage.get_record(gone["id"]) is None
+            assert ids(storage.due_reminders(at(10))) == [reminder["id"]]
+            assert storage.stats() == stats
+            more = storage.append_message(session["id"], make_message("after reopen", created_at=at(99)))
+            assert storage.list_messages(session["id"], limit=1)[0][0]["id"] == more["id"]
+        finally:
+            storage.close()

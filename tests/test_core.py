@@ -1,0 +1,212 @@
+"""The core: config validation, environment variables, plugin loading, prompts, the check command."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+import wellmate
+from conftest import ROOT, merge, shipped_config
+
+HELLO_PLUGIN = textwrap.dedent('''
+    from wellmate import hookimpl
+
+    @hookimpl
+    def routes(app, wm):
+        @app.get("/api/v1/hello")
+        def hello():
+            return {"hello": "world", "agents": sorted(wm.config["agents"])}
+''')
+
+
+def write_config(tmp_path, overrides=None, text=None):
+    path = tmp_path / "config.yaml"
+    if text is None:
+        text = yaml.safe_dump(merge(shipped_config(tmp_path), overrides or {}), allow_unicode=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_error(tmp_path, overrides=None, text=None) -> str:
+    with pytest.raises(wellmate.ConfigError) as e:
+        wellmate.create_app(write_config(tmp_path, overrides, text))
+    return str(e.value)
+
+
+def test_shipped_config_builds(make_wm):
+    wm = make_wm()
+    assert wm.config["server"]["port"] == 5000
+    assert set(wm.config["agents"]) == {"physical", "mental"}
+    assert wm.warnings == []
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"server": {"port": "abc"}}, 'config.yaml: server.port: must be an integer 1-65535, got "abc"'),
+    ({"server": {"port": 70000}}, "server.port: must be an integer 1-65535, got 70000"),
+    ({"server": {"threads": True}}, "server.threads: must be an integer 1-512, got true"),
+    ({"storage": {"backend": "mongo"}}, "storage.backend: unknown storage backend 'mongo'; known: tinydb"),
+    ({"agents": {"physical": {"providers": ["locl"]}}}, "agents.physical.providers: 'locl' is not defined under providers:; did you mean 'local'?"),
+    ({"agents": {"mental": {"prompt": "prompts/nope.txt"}}}, "agents.mental.prompt: file prompts/nope.txt not found"),
+    ({"providers": {"x": {"model": "m"}}}, "providers.x: needs 'plugin: NAME'"),
+    ({"providers": {"x": {"plugin": "openia"}}}, "providers.x.plugin: unknown provider plugin 'openia'; did you mean 'openai'?"),
+    ({"logging": {"level": "LOUD"}}, "logging.level: must be one of DEBUG, INFO, WARNING, ERROR"),
+    ({"server": "big"}, "config.yaml: server: must be a mapping of keys"),
+])
+def test_bad_values_name_the_key(tmp_path, overrides, expected):
+    assert expected in config_error(tmp_path, overrides)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    message = config_error(tmp_path, text="server:\n  port: [5000\n")
+    assert "config.yaml: not valid YAML at line" in message
+
+
+def test_unknown_keys_warn_with_suggestion(make_wm):
+    wm = make_wm({"server": {"thread": 4}, "storag": {"path": "x"}})
+    assert "config.yaml: server.thread: unknown key; did you mean 'threads'?" in wm.warnings
+    assert "config.yaml: unknown section 'storag'; did you mean 'storage'?" in wm.warnings
+
+
+def test_environment_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("WM_TEST_PORT", "5123")
+    monkeypatch.delenv("WM_TEST_MISSING", raising=False)
+    wm = wellmate.create_app(write_config(tmp_path, {"server": {"port": "${WM_TEST_PORT}",
+                                                                "host": "${WM_TEST_MISSING:-127.0.0.2}"}}))
+    try:
+        assert wm.config["server"]["port"] == 5123  # typed: one ${VAR} alone becomes an int
+        assert wm.config["server"]["host"] == "127.0.0.2"
+    finally:
+        wm.close()
+    message = config_error(tmp_path, {"auth": {"secret": "${WM_TEST_MISSING}"}})
+    assert "auth.secret: environment variable WM_TEST_MISSING is not set" in message
+
+
+def test_generated_secret_is_kept_and_private(make_wm):
+    wm = make_wm({"auth": {"secret": ""}})
+    path = wm.data_dir / "secret.key"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    first = wm.tokens.secret
+    assert len(first) >= 32
+    assert make_wm({"auth": {"secret": ""}}).tokens.secret == first
+
+
+def test_user_plugin_route_served_and_disabled(make_wm, serve, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "hello.py").write_text(HELLO_PLUGIN)
+    r = serve(make_wm()).client.get("/api/v1/hello")
+    assert r.status == 200 and r.json == {"hello": "world", "agents": ["mental", "physical"]}
+    r = serve(make_wm({"plugins": {"disabled": ["hello"]}})).client.get("/api/v1/hello")
+    assert r.status == 404 and r.json["error"]["code"] == "not_found"
+
+
+def test_misspelt_hook_names_the_plugin(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "typo.py").write_text("from wellmate import hookimpl\n\n@hookimpl\ndef route(app, wm):\n    pass\n")
+    message = config_error(tmp_path)
+    assert "plugin typo" in message and "route" in message and "did you mean 'routes'" in message
+
+
+def test_plugin_that_fails_to_import_is_named(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text("import not_a_real_module_xyz\n")
+    assert "plugin broken" in config_error(tmp_path) and "not_a_real_module_xyz" in config_error(tmp_path)
+
+
+def test_prompt_reloads_when_edited(tmp_path):
+    prompts = wellmate.Prompts(tmp_path)
+    path = tmp_path / "p.txt"
+    path.write_text("Hello $name")
+    assert prompts.render("p.txt", {"name": "A"}) == "Hello A"
+    path.write_text("Hi $name, today is $today")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert prompts.render("p.txt", {"name": "A", "today": "2026-11-20"}) == "Hi A, today is 2026-11-20"
+    with pytest.raises(wellmate.ConfigError, match=r"nothing fills \$today"):
+        prompts.render("p.txt", {"name": "A"})
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "wellmate.py"), *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_check_passes_on_shipped_config(tmp_path):
+    result = run_cli("--config", str(write_config(tmp_path)), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "prompt ok: agents.physical" in result.stdout
+    assert "storage_tinydb" in result.stdout and "accounts" in result.stdout
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_check_reports_unfilled_placeholder(tmp_path):
+    prompt = tmp_path / "bad.txt"
+    prompt.write_text("You help $name with $favourite_food.")
+    path = write_config(tmp_path, {"agents": {"mental": {"prompt": str(prompt)}}})
+    result = run_cli("--config", str(path), "check")
+    assert result.returncode == 1
+    assert "agents.mental" in result.stdout and "$favourite_food" in result.stdout
+
+
+def test_check_reports_broken_config_via_environment(tmp_path):
+    path = write_config(tmp_path, {"server": {"port": "abc"}})
+    result = run_cli("check", env={"WELLMATE_CONFIG": str(path)})
+    assert result.returncode == 1
+    assert 'server.port: must be an integer 1-65535, got "abc"' in result.stdout
+
+
+def test_import_has_no_side_effects(tmp_path):
+    code = "import sys; sys.path.insert(0, %r); import wellmate; print(sorted(m for m in sys.modules if m.startswith(('openai', 'waitress', 'wellmate_'))))" % str(ROOT)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stdout.strip() == "[]"
+    assert list(tmp_path.iterdir()) == []
+
+
+SHUTDOWN_PLUGIN = textwrap.dedent('''
+    from wellmate import hookimpl
+
+    @hookimpl
+    def startup(wm):
+        (wm.data_dir / "started").write_text("yes")
+
+    @hookimpl
+    def shutdown(wm):
+        (wm.data_dir / "stopped").write_text("yes")
+''')
+
+
+def test_server_serves_and_stops_cleanly_on_sigterm(tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "lifecycle.py").write_text(SHUTDOWN_PLUGIN)
+    path = write_config(tmp_path, {"server": {"host": "127.0.0.1", "port": port}})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "wellmate.py"), "--config", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/test/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.05)
+        assert (tmp_path / "data" / "started").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stdout.read()
+    finally:
+        proc.kill()
+    assert (tmp_path / "data" / "stopped").read_text() == "yes"
+    assert "stopped" in proc.stdout.read()

@@ -1,0 +1,148 @@
+"""Kill a process that is writing to the storage at random moments; nothing acknowledged is lost.
+
+The writer (tests/kill_writer.py) prints each write after the storage call returned. Round after
+round on the same data folder, this test SIGKILLs it after a random delay (some very short, some
+before it even opened the storage), then opens the storage here and checks that it opens, that
+the JSON files parse and that every acknowledged write is there.
+
+Repeat a failing run with ``KILL_SEED=<seed from the message> pytest tests/test_kill.py``.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from plugins.storage_tinydb import TinyDBStorage  # noqa: E402
+
+ROUNDS = 30
+WRITER = HERE / "kill_writer.py"
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+def run_and_kill(folder: Path, seed: int, rng: random.Random, log) -> list[list[str]]:
+    """Start a writer, kill it at a random moment, return the lines it acknowledged."""
+    how = rng.random()
+    big = 0.2 <= how < 0.5  # aim at the middle of writing a big message: a torn last line
+    child = subprocess.Popen([sys.executable, str(WRITER), str(folder), str(seed)] + ["big"] * big,
+                             stdout=subprocess.PIPE, stderr=log, text=True)
+    lines, ready, big_append = [], threading.Event(), threading.Event()
+
+    def read():
+        for line in child.stdout:  # the pipe keeps what was printed before the kill
+            if line.endswith("\n"):  # a line cut by the kill acknowledges nothing
+                lines.append(line.split())
+            if line.startswith("ready"):
+                ready.set()
+            elif line.startswith("appending") and int(line.split()[1]) > 1_000_000:
+                big_append.log = folder / "messages" / f"{line.split()[2]}.jsonl"
+                big_append.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    if how < 0.2:
+        time.sleep(rng.uniform(0.0, 0.4))  # maybe while it starts or opens the storage
+    else:
+        assert ready.wait(30), "the writer did not start"
+        if big:
+            assert big_append.wait(30), "the writer did not announce its big message"
+            # Kill as soon as the log starts growing: in the middle of the write.
+            size, deadline = file_size(big_append.log), time.monotonic() + 5
+            while file_size(big_append.log) == size and time.monotonic() < deadline:
+                pass
+        else:
+            time.sleep(rng.choice([0, rng.uniform(0, 0.002), rng.uniform(0.002, 0.03), rng.uniform(0.03, 0.3)]))
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
+    reader.join(30)
+    assert child.returncode == -signal.SIGKILL, f"the writer exited by itself ({child.returncode})"
+    return [parts for parts in lines if parts and parts[0] not in ("ready", "appending")]
+
+
+def test_acknowledged_writes_survive_sigkill(tmp_path):
+    seed = int(os.environ.get("KILL_SEED") or random.randrange(1 << 30))
+    rng = random.Random(seed)
+    folder = tmp_path / "data"
+    users, sessions, records, reminders, messages = set(), set(), set(), {}, {}
+    deleting, deleted = set(), set()
+    started = time.monotonic()
+    for round_ in range(ROUNDS):
+        where = f"seed {seed}, round {round_}"
+        with open(tmp_path / "writer.log", "a") as log:
+            acked = run_and_kill(folder, seed + round_, rng, log)
+        for kind, *args in acked:
+            if kind == "user":
+                users.add(args[0])
+            elif kind == "session":
+                sessions.add(args[0])
+            elif kind == "record":
+                records.add(args[0])
+            elif kind == "deleting":
+                deleting.add(args[0])
+            elif kind == "deleted":
+                deleted.add(args[0])
+            elif kind == "reminder":
+                reminders[args[0]] = int(args[1])
+            elif kind == "message":
+                messages.setdefault(args[0], []).append(args[1])
+        assert (tmp_path / "writer.log").read_text() == "", f"{where}: the writer failed:\n" + \
+            (tmp_path / "writer.log").read_text()
+
+        # The files as the kill left them: whole JSON, and logs with at most a torn last line.
+        for path in folder.glob("*.json"):
+            json.loads(path.read_text("utf-8"))
+        for path in (folder / "messages").glob("*.jsonl"):
+            for line in path.read_bytes().split(b"\n")[:-1]:
+                json.loads(line)
+
+        storage = TinyDBStorage.open(folder)
+        try:
+            for user_id in users:
+                assert storage.get_user(user_id) is not None, f"{where}: user {user_id} lost"
+            for record_id in records - deleting:
+                assert storage.get_record(record_id) is not None, f"{where}: record {record_id} lost"
+            for record_id in deleted:
+                assert storage.get_record(record_id) is None, f"{where}: deleted record {record_id} is back"
+            for reminder_id, version in reminders.items():
+                stored = storage.get_reminder(reminder_id)
+                assert stored is not None and stored["version"] >= version, f"{where}: reminder {reminder_id} lost"
+            total = 0
+            for session_id in sessions:
+                stored, before = [], None
+                while True:
+                    page, before = storage.list_messages(session_id, limit=rng.choice([5, 50]), before=before)
+                    stored[:0] = [m["id"] for m in page]
+                    if before is None:
+                        break
+                assert len(stored) == len(set(stored)), f"{where}: a message is there twice"
+                acked_ids = messages.get(session_id, [])
+                positions = {message_id: n for n, message_id in enumerate(stored)}
+                lost = [m for m in acked_ids if m not in positions]
+                assert not lost, f"{where}: {len(lost)} acknowledged messages lost in {session_id}"
+                assert [positions[m] for m in acked_ids] == sorted(positions[m] for m in acked_ids), \
+                    f"{where}: messages out of order"
+                session = storage.get_session(session_id)
+                assert session["message_count"] == len(stored)
+                total += len(stored)
+            assert storage.stats()["messages"] == total
+        finally:
+            storage.close()
+        assert not list(folder.glob(".*.tmp")), f"{where}: a temp file was left after opening"
+
+    assert users and records and reminders and sum(map(len, messages.values())) > 100, \
+        "the writer made too few writes for this test to mean anything"
+    assert time.monotonic() - started < 90

@@ -1,0 +1,211 @@
+"""The TinyDB + JSON Lines backend: the shared contract, then what is particular to its files."""
+
+import json
+import stat
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # the repo root (wellmate, plugins) and storage_contract
+
+import plugins.storage_tinydb as backend  # noqa: E402
+from plugins.storage_tinydb import TinyDBStorage  # noqa: E402
+from storage_contract import (StorageContract, at, ids, make_message, make_record,  # noqa: E402
+                              make_reminder, make_session, make_token, make_user)
+
+
+class TestTinyDBContract(StorageContract):
+    @pytest.fixture
+    def storage_factory(self, tmp_path):
+        return lambda: TinyDBStorage.open(tmp_path / "data")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def storage(folder):
+    storage = TinyDBStorage.open(folder)
+    yield storage
+    storage.close()
+
+
+def chat(storage, count=3):
+    """A user with a session holding ``count`` messages; returns (session, messages)."""
+    user = storage.create_user(make_user("alice"))
+    session = storage.create_session(make_session(user["id"], created_at=at(0)))
+    sent = [storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n + 1))) for n in range(count)]
+    return session, sent
+
+
+def test_registered_under_its_name_and_built_by_the_app(folder):
+    found = {}
+    backend.register_storage(register=lambda name, factory: found.setdefault(name, factory))
+    assert found == {"tinydb": TinyDBStorage}
+    storage = TinyDBStorage({"path": "ignored: wm.data_dir wins"}, SimpleNamespace(data_dir=folder))
+    try:
+        assert storage.name == "tinydb" and storage.folder == folder.resolve()
+        storage.create_user(make_user("alice"))
+        assert (folder / "users.json").is_file()
+    finally:
+        storage.close()
+
+
+def test_files_are_valid_json_with_private_modes(storage, folder):
+    session, _ = chat(storage)
+    storage.add_record(make_record(session["user_id"]))
+    storage.add_refresh_token(make_token(session["user_id"]))
+    storage.add_reminder(make_reminder(session["user_id"]))
+    for name, tables in (("users", {"users", "refresh_tokens"}), ("sessions", {"sessions"}),
+                         ("records", {"records"}), ("reminders", {"reminders"})):
+        path = folder / f"{name}.json"
+        assert set(json.loads(path.read_text("utf-8"))) == tables
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    log = folder / "messages" / f"{session['id']}.jsonl"
+    assert stat.S_IMODE(log.stat().st_mode) & 0o077 == 0
+    lines = log.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and [json.loads(line)["content"] for line in lines[:-1]] == ["m0", "m1", "m2"]
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_torn_last_line_is_skipped_and_the_next_append_works(storage, folder):
+    session, sent = chat(storage)
+    storage.close()
+    log = folder / "messages" / f"{session['id']}.jsonl"
+    with open(log, "ab") as f:  # what a crash in the middle of an append leaves
+        f.write(b'{"id":"torn","role":"user","content":"half a mess')
+
+    storage = TinyDBStorage.open(folder)
+    try:
+        assert ids(storage.list_messages(session["id"])[0]) == ids(sent)
+        got = storage.get_session(session["id"])
+        assert got["message_count"] == 3 and got["updated_at"] == at(3)
+        more = storage.append_message(session["id"], make_message("after the crash"))
+        assert ids(storage.list_messages(session["id"])[0]) == ids(sent) + [more["id"]]
+        lines = log.read_bytes().split(b"\n")
+        assert lines[-1] == b"" and len(lines) == 5
+        assert [json.loads(line)["id"] for line in lines[:-1]] == ids(sent) + [more["id"]]
+    finally:
+        storage.close()
+
+
+def test_a_garbage_line_is_skipped_by_readers(storage, folder):
+    session, sent = chat(storage, 2)
+    storage.close()
+    log = folder / "messages" / f"{session['id']}.jsonl"
+    with open(log, "ab") as f:  # e.g. zeros left by a power cut, then a later whole line
+        f.write(b"\0\0\0\0\n" + json.dumps(make_message("later", id="later")).encode() + b"\n")
+    storage = TinyDBStorage.open(folder)
+    try:
+        assert ids(storage.list_messages(session["id"])[0]) == ids(sent) + ["later"]
+        pages = [storage.list_messages(session["id"], limit=1, before=None)]
+        while pages[-1][1]:
+            pages.append(storage.list_messages(session["id"], limit=1, before=pages[-1][1]))
+        assert [m["id"] for items, _ in reversed(pages) for m in items] == ids(sent) + ["later"]
+    finally:
+        storage.close()
+
+
+def test_leftover_temp_files_do_not_break_opening(storage, folder):
+    user = storage.create_user(make_user("alice"))
+    storage.close()
+    leftovers = [folder / ".users.json.4242.139.tmp", folder / ".records.json.4242.139.tmp"]
+    for path in leftovers:
+        path.write_bytes(b'{"users": {"half-writ')
+    storage = TinyDBStorage.open(folder)
+    try:
+        assert storage.get_user(user["id"])["username"] == "alice"
+        assert not any(path.exists() for path in leftovers)
+        storage.create_user(make_user("bob"))
+        assert len(json.loads((folder / "users.json").read_text())["users"]) == 2
+    finally:
+        storage.close()
+
+
+def test_a_failed_write_leaves_memory_as_on_disk(storage, folder, monkeypatch):
+    user = storage.create_user(make_user("alice"))
+    record = storage.add_record(make_record(user["id"]))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(backend, "atomic_write", disk_full)
+    with pytest.raises(OSError):
+        storage.update_user(user["id"], {"full_name": "never stored", "settings": {"x": 1}})
+    with pytest.raises(OSError):
+        storage.delete_record(record["id"])
+    with pytest.raises(OSError):
+        storage.create_user(make_user("bob"))
+    monkeypatch.undo()
+    assert storage.get_user(user["id"])["full_name"] == "Alice"
+    assert storage.get_record(record["id"]) is not None
+    assert storage.find_user("username", "bob") is None
+    storage.create_user(make_user("carol"))  # and the next write works
+    assert json.loads((folder / "users.json").read_text())["users"][user["id"]]["full_name"] == "Alice"
+
+
+def test_a_corrupt_file_is_reported_by_name(folder):
+    folder.mkdir(parents=True)
+    (folder / "records.json").write_text('{"records": {"1": ')
+    with pytest.raises(RuntimeError, match="records.json"):
+        TinyDBStorage.open(folder)
+
+
+def test_session_ids_must_be_safe_file_names(storage):
+    user = storage.create_user(make_user("alice"))
+    for bad in ("../users", "a/b", "", "x" * 129, None, ".hidden"):
+        with pytest.raises(ValueError):
+            storage.create_session({**make_session(user["id"]), "id": bad})
+    assert storage.list_messages("../users") == ([], None)
+    assert storage.get_session("../users") is None
+
+
+def test_expired_refresh_tokens_are_pruned(storage, folder):
+    user = storage.create_user(make_user("alice"))
+    expired = make_token(user["id"], expires_at=at(0))
+    live = make_token(user["id"])
+    storage.add_refresh_token(live)  # the first add sweeps, then not again for a while
+    storage.add_refresh_token(expired)
+    storage.close()
+    storage = TinyDBStorage.open(folder)
+    try:
+        assert storage.use_refresh_token(expired["hash"])["used"] is False  # opening writes nothing
+        newer = make_token(user["id"])
+        storage.add_refresh_token(newer)  # the first add after opening sweeps
+        assert set(json.loads((folder / "users.json").read_text())["refresh_tokens"]) == {live["hash"], newer["hash"]}
+        assert storage.use_refresh_token(expired["hash"]) is None
+        assert storage.use_refresh_token(live["hash"])["used"] is False
+    finally:
+        storage.close()
+
+
+def test_message_cursor_must_point_at_a_line(storage):
+    session, sent = chat(storage, 5)
+    _, cursor = storage.list_messages(session["id"], limit=2)
+    assert ids(storage.list_messages(session["id"], limit=2, before=cursor)[0]) == ids(sent[1:3])
+    for bad in (str(int(cursor) + 1), str(int(cursor) - 1), "99999999", "-1", "abc"):
+        with pytest.raises(ValueError):
+            storage.list_messages(session["id"], before=bad)
+
+
+def test_large_messages_page_across_read_blocks(storage):
+    session, _ = chat(storage, 0)
+    big = [storage.append_message(session["id"], make_message(f"{n}" + "x" * 100_000)) for n in range(5)]
+    items, cursor = storage.list_messages(session["id"], limit=2)
+    assert ids(items) == ids(big[3:])
+    items, cursor = storage.list_messages(session["id"], limit=10, before=cursor)
+    assert ids(items) == ids(big[:3]) and cursor is None
+
+
+def test_no_files_outside_the_data_folder(tmp_path, folder):
+    storage = TinyDBStorage.open(folder)
+    chat(storage)
+    storage.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    # Only what was written: opening an empty folder creates no data files.
+    assert sorted(p.name for p in folder.iterdir()) == ["messages", "sessions.json", "users.json"]

@@ -1,0 +1,1200 @@
+"""Wellmate: a self-hosted health companion backend.
+
+This file is the core: hookspecs, plugin loading, config, prompts, the storage and provider
+contracts, tokens, the app factory and the command line. Everything that varies (storage
+backends, AI providers, emotion taggers, the API route groups) lives in plugins/.
+
+Importing this module has no side effects: `create_app(config_path)` builds a Wellmate, and
+`main()` is the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import difflib
+import hashlib
+import hmac
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import string
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import bottle
+import pluggy
+import yaml
+
+__version__ = "0.1.0"
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("wellmate")
+
+hookspec = pluggy.HookspecMarker("wellmate")
+hookimpl = pluggy.HookimplMarker("wellmate")
+
+# Built-in plugins, loaded in this order from plugins/. Any other *.py file there is a user's
+# plugin and loads after these.
+BUILTIN_PLUGINS = [
+    "storage_tinydb",
+    "provider_offline",
+    "provider_openai",
+    "tagger_lexicon",
+    "accounts",
+    "chat",
+    "service",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hook specifications
+# ---------------------------------------------------------------------------------------------
+
+
+class Hookspecs:
+    """Every hook a plugin may implement. Implementations take only the arguments they use."""
+
+    @hookspec
+    def config_schema(self):
+        """Declare the config.yaml sections this plugin owns.
+
+        Return ``{"section": {"key": Setting(...)}}``. Values are validated and defaults filled
+        before any other hook runs; the result is ``wm.config["section"]["key"]``.
+        """
+
+    @hookspec
+    def register_storage(self, register):
+        """Offer storage backends.
+
+        Call ``register(name, factory)`` for each; ``factory(settings, wm)`` returns a `Storage`.
+        config.yaml picks one by name with ``storage.backend``.
+        """
+
+    @hookspec
+    def register_providers(self, register):
+        """Offer AI provider implementations.
+
+        Call ``register(name, ProviderClass)`` for each; a `Provider` subclass. config.yaml
+        names provider instances under ``providers:`` and picks the code with ``plugin: name``.
+        """
+
+    @hookspec
+    def register_taggers(self, register):
+        """Offer emotion taggers.
+
+        Call ``register(name, TaggerClass)``; a `Tagger` subclass. config.yaml picks one with
+        ``emotion.tagger``.
+        """
+
+    @hookspec
+    def routes(self, app, wm):
+        """Add HTTP routes to the Bottle ``app``.
+
+        Called once while the app is built. Use ``wm.json_body()``, ``wm.require_user()`` and
+        raise ``ApiError`` for errors so every answer follows API.md.
+        """
+
+    @hookspec
+    def startup(self, wm):
+        """Called once after the app is built and before it serves: start background work here."""
+
+    @hookspec
+    def shutdown(self, wm):
+        """Called once when the server stops (Ctrl-C, SIGTERM, or ``wm.close()``): stop what
+        startup started. Storage is closed after every shutdown hook has run."""
+
+    @hookspec
+    def prompt_context(self, user, agent, wm):
+        """Return a dict of extra ``$placeholders`` for an agent's system prompt, or None.
+
+        ``user`` is the user dict, ``agent`` the agent's name. Called for every chat turn, and by
+        ``wellmate.py check`` with a sample user to learn which placeholders are filled.
+        """
+
+    @hookspec
+    def cli(self, subparsers, wm_factory):
+        """Add sub-commands to ``python wellmate.py``.
+
+        ``subparsers`` is argparse's; set ``func=callable(args)`` with ``set_defaults``.
+        ``wm_factory()`` builds the Wellmate from the chosen config when the command needs it.
+        """
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """config.yaml or a prompt is wrong; the message names the file, the key and the fix."""
+
+
+def json_dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class ApiError(bottle.HTTPResponse):
+    """Raise from a route to answer ``{"error": {"code", "message"}}`` with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        self.code, self.message = code, message
+        body = json_dumps({"error": {"code": code, "message": message}})
+        super().__init__(body=body, status=status, headers=headers)
+        self.content_type = "application/json"
+
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    500: "internal_error",
+}
+
+
+def _json_error_page(res: bottle.HTTPError) -> str:
+    """Bottle's own errors (no route, wrong method, a crash) answered as API.md JSON."""
+    status = res.status_code
+    if status == 404:
+        message = f"No such endpoint: {bottle.request.method} {bottle.request.path}. See API.md."
+    elif status == 405:
+        message = f"{bottle.request.method} is not allowed here; allowed: {res.headers.get('Allow', '')}."
+    elif status >= 500:
+        if res.exception is not None:
+            log.error("error in %s %s\n%s", bottle.request.method, bottle.request.path, res.traceback)
+        message = "The server hit an unexpected error; it has been logged. Try again."
+    else:
+        message = str(res.body or res.status_line)
+    bottle.response.content_type = "application/json"
+    return json_dumps({"error": {"code": ERROR_CODES.get(status, "http_%d" % status), "message": message}})
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------------------------
+
+
+class Setting:
+    """One config key: its type, default, limits and a line of documentation."""
+
+    def __init__(self, default=None, doc="", kind=str, choices=None, min=None, max=None, items=None,
+                 required=False):
+        self.default, self.doc, self.kind, self.required = default, doc, kind, required
+        self.choices, self.min, self.max = choices, min, max
+        # kind=dict with items: a mapping of name -> {key: Setting} (e.g. agents).
+        self.items = items
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        kind = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+                list: "a list", dict: "a mapping"}[self.kind]
+        if self.min is not None and self.max is not None:
+            return f"{kind} {self.min}-{self.max}"
+        if self.min is not None:
+            return f"{kind} >= {self.min}"
+        return kind
+
+    def parse(self, value, where: str):
+        bad = ConfigError(f"{where}: must be {self.describe()}, got {json_dumps(value)}")
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise bad
+        elif self.kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad
+            if self.kind is int and value != int(value):
+                raise bad
+            value = self.kind(value)
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                raise bad
+        elif self.kind is str:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str):
+                raise bad
+        elif self.kind is list:
+            if not isinstance(value, list):
+                raise bad
+        elif self.kind is dict:
+            if not isinstance(value, dict):
+                raise bad
+        if self.choices and value not in self.choices:
+            raise bad
+        return value
+
+
+def core_schema() -> dict:
+    """The config.yaml sections the core owns. Plugins add theirs with the config_schema hook."""
+    agent = {
+        "title": Setting("", "Name shown in the mini-program."),
+        "description": Setting("", "One line about what the agent is for."),
+        "prompt": Setting("", "System prompt file, relative to config.yaml."),
+        "providers": Setting([], "Provider chain: names from providers:, tried in order.", list),
+        "history": Setting(20, "How many past messages of the session are sent.", int, min=0, max=500),
+    }
+    return {
+        "server": {
+            "host": Setting("0.0.0.0", "Address to listen on (0.0.0.0: every interface)."),
+            "port": Setting(5000, "TCP port.", int, min=1, max=65535),
+            "threads": Setting(16, "waitress worker threads: each open stream holds one.", int, min=1, max=512),
+            "max_body_kb": Setting(1024, "Largest request body accepted, in KiB (bigger: 413).", int, min=1, max=1048576),
+        },
+        "auth": {
+            "secret": Setting("", "JWT signing secret. Empty: generated once into the data folder (mode 0600) and kept."),
+            "access_token_minutes": Setting(30, "Access token lifetime.", int, min=1, max=1440),
+            "refresh_token_days": Setting(30, "Refresh token lifetime.", int, min=1, max=365),
+            "allow_registration": Setting(True, "Whether /auth/register accepts new accounts.", bool),
+        },
+        "storage": {
+            "backend": Setting("tinydb", "Storage plugin, by name."),
+            "path": Setting("data", "Data folder, relative to config.yaml."),
+        },
+        "providers": {},  # name -> {plugin: ..., plugin's own keys}: validated by the provider class
+        "agents": {"*": Setting({}, "Agents by name.", dict, items=agent)},
+        "emotion": {
+            "tagger": Setting("lexicon", "Emotion tagger plugin, by name."),
+            "labels": Setting(["happy", "calm", "neutral", "sad", "anxious", "angry", "tired"],
+                              "Labels a reply may carry.", list),
+        },
+        "plugins": {
+            "disabled": Setting([], "Plugin names not to load (see `wellmate.py check`).", list),
+            "directory": Setting("plugins", "Folder of user plugin files, relative to config.yaml."),
+        },
+        "logging": {
+            "level": Setting("INFO", "Log level.", choices=["DEBUG", "INFO", "WARNING", "ERROR"]),
+        },
+    }
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def expand_env(value, where: str, env=os.environ):
+    """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{where}.{k}" if where else str(k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def sub(m):
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set; "
+                          f"set it, or give a default with ${{{name}:-default}}")
+
+    whole = _VAR.fullmatch(value)
+    out = _VAR.sub(sub, value)
+    # A value that is one ${VAR} alone takes the YAML type of what it expands to: port: ${PORT}.
+    if whole and out.strip():
+        try:
+            typed = yaml.safe_load(out)
+        except yaml.YAMLError:
+            return out
+        if isinstance(typed, (int, float, bool)):
+            return typed
+    return out
+
+
+def _suggest(key, known) -> str:
+    near = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"; did you mean '{near[0]}'?" if near else ""
+
+
+def validate_config(raw: dict, schema: dict, filename: str) -> tuple[dict, list[str]]:
+    """Check raw config against the schema; return (config with defaults, warnings)."""
+    warnings = []
+    config = {}
+    for section, keys in schema.items():
+        given = raw.get(section)
+        where = f"{filename}: {section}"
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            raise ConfigError(f"{where}: must be a mapping of keys, got {json_dumps(given)}")
+        if "*" in keys:  # a mapping of named entries, each with the same keys
+            entry_schema = keys["*"].items
+            config[section] = {}
+            for name, entry in given.items():
+                if not isinstance(entry, dict):
+                    raise ConfigError(f"{where}.{name}: must be a mapping of keys, got {json_dumps(entry)}")
+                config[section][name], w = _validate_keys(entry, entry_schema, f"{where}.{name}")
+                warnings += w
+        elif not keys:  # free-form, validated by its owner
+            config[section] = given
+        else:
+            config[section], w = _validate_keys(given, keys, where)
+            warnings += w
+    for section in raw:
+        if section not in schema:
+            warnings.append(f"{filename}: unknown section '{section}'{_suggest(section, schema)}")
+    return config, warnings
+
+
+def _validate_keys(given: dict, keys: dict, where: str):
+    out, warnings = {}, []
+    for key, setting in keys.items():
+        value = given.get(key)
+        if value is None and setting.required:
+            raise ConfigError(f"{where}.{key}: required ({setting.doc})")
+        out[key] = setting.default if value is None else setting.parse(value, f"{where}.{key}")
+        if isinstance(out[key], (list, dict)):
+            out[key] = type(out[key])(out[key])  # never share a mutable default
+    for key in given:
+        if key not in keys:
+            warnings.append(f"{where}.{key}: unknown key{_suggest(key, keys)}")
+    return out, warnings
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file; copy config.yaml from the repository or pass --config PATH")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text")
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(e, 'problem', e)}")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (server:, storage:, ...)")
+    return raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts
+# ---------------------------------------------------------------------------------------------
+
+
+class Prompts:
+    """Prompt files with $placeholders, re-read when their mtime changes."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self._cache: dict[Path, tuple[int, string.Template]] = {}
+        self._lock = threading.Lock()
+
+    def path(self, name: str) -> Path:
+        return (self.base / name).resolve()
+
+    def template(self, name: str) -> string.Template:
+        path = self.path(name)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: prompt file not found")
+        with self._lock:
+            cached = self._cache.get(path)
+            if cached and cached[0] == mtime:
+                return cached[1]
+        try:
+            template = string.Template(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: prompt file is not UTF-8 text")
+        if not template.is_valid():
+            raise ConfigError(f"{path}: a '$' that is not a placeholder; write $$ for a literal dollar sign")
+        with self._lock:
+            self._cache[path] = (mtime, template)
+        return template
+
+    def placeholders(self, name: str) -> set[str]:
+        return set(self.template(name).get_identifiers())
+
+    def render(self, name: str, values: dict) -> str:
+        template = self.template(name)
+        missing = sorted(set(template.get_identifiers()) - set(values))
+        if missing:
+            raise ConfigError(f"{self.path(name)}: nothing fills ${', $'.join(missing)}; "
+                              f"known placeholders: {', '.join(sorted(values))}")
+        return template.substitute(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Contracts for plugins: storage, providers, taggers
+# ---------------------------------------------------------------------------------------------
+
+
+class Conflict(Exception):
+    """A storage write would break uniqueness (a username already taken)."""
+
+
+class Storage:
+    """The storage contract. Every backend implements all of it and passes tests/storage_contract.py.
+
+    Records are plain JSON-able dicts. Ids are strings chosen by the caller (`new_id()`), times are
+    ISO 8601 UTC strings from `now_iso()` (they sort as text). Every method is safe to call from
+    several threads at once, and a write is durable (on disk, fsynced) when the method returns.
+
+    Lists are paged newest first: ``(items, next_cursor)``; pass ``next_cursor`` back as ``before``
+    for the following page; it is None on the last page. Cursors are opaque strings.
+    """
+
+    name = "?"
+
+    # -- users: {id, username, password_hash, full_name, gender, age, birth_date, role, settings,
+    #            disabled, tokens_valid_after, created_at, ...}
+    def create_user(self, user: dict) -> dict:
+        """Store a new user. Raise Conflict if ``username`` (compared case-insensitively) is taken."""
+        raise NotImplementedError
+
+    def get_user(self, user_id: str) -> dict | None:
+        raise NotImplementedError
+
+    def find_user(self, field: str, value) -> dict | None:
+        """The user whose ``field`` equals ``value``; for "username" case-insensitively."""
+        raise NotImplementedError
+
+    def update_user(self, user_id: str, changes: dict) -> dict | None:
+        """Merge ``changes`` into the user; return it, or None if there is no such user.
+        Raise Conflict if a changed username is taken."""
+        raise NotImplementedError
+
+    def list_users(self, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
+        raise NotImplementedError
+
+    def delete_user(self, user_id: str) -> bool:
+        """Remove the user and everything of theirs: tokens, sessions, messages, records, reminders."""
+        raise NotImplementedError
+
+    # -- refresh tokens: {hash, user_id, family, expires_at, created_at, used}
+    def add_refresh_token(self, token: dict) -> None:
+        raise NotImplementedError
+
+    def use_refresh_token(self, token_hash: str) -> dict | None:
+        """Atomically mark the token used and return it as it was before (so ``used`` tells
+        whether this is a reuse). None if unknown or revoked."""
+        raise NotImplementedError
+
+    def revoke_refresh_tokens(self, *, family: str | None = None, user_id: str | None = None) -> int:
+        """Delete every refresh token of a family, or of a user; return how many."""
+        raise NotImplementedError
+
+    # -- chat sessions: {id, user_id, agent, title, created_at}; reads add message_count, updated_at
+    def create_session(self, session: dict) -> dict:
+        raise NotImplementedError
+
+    def get_session(self, session_id: str) -> dict | None:
+        raise NotImplementedError
+
+    def list_sessions(self, user_id: str, agent: str | None = None, limit: int = 20,
+                      before: str | None = None) -> tuple[list, str | None]:
+        """The user's sessions, most recently active first."""
+        raise NotImplementedError
+
+    def update_session(self, session_id: str, changes: dict) -> dict | None:
+        raise NotImplementedError
+
+    def delete_session(self, session_id: str) -> bool:
+        """Remove the session and its messages."""
+        raise NotImplementedError
+
+    # -- messages: {id, role, content, created_at, ...}, kept in the order appended
+    def append_message(self, session_id: str, message: dict) -> dict:
+        """Append to the session's history. Cost must not grow with how many messages are stored."""
+        raise NotImplementedError
+
+    def list_messages(self, session_id: str, limit: int = 50,
+                      before: str | None = None) -> tuple[list, str | None]:
+        """The newest ``limit`` messages before the cursor, returned oldest first (reading order);
+        the cursor pages further back in time."""
+        raise NotImplementedError
+
+    # -- health records: {id, user_id, type, value, unit, recorded_at, note, created_at}
+    def add_record(self, record: dict) -> dict:
+        raise NotImplementedError
+
+    def get_record(self, record_id: str) -> dict | None:
+        raise NotImplementedError
+
+    def list_records(self, user_id: str, type: str | None = None, start: str | None = None,
+                     end: str | None = None, limit: int = 100,
+                     before: str | None = None) -> tuple[list, str | None]:
+        """The user's records, newest ``recorded_at`` first, ``start <= recorded_at < end``."""
+        raise NotImplementedError
+
+    def delete_record(self, record_id: str) -> bool:
+        raise NotImplementedError
+
+    # -- reminders: {id, user_id, next_fire_at, ...}
+    def add_reminder(self, reminder: dict) -> dict:
+        raise NotImplementedError
+
+    def get_reminder(self, reminder_id: str) -> dict | None:
+        raise NotImplementedError
+
+    def list_reminders(self, user_id: str, limit: int = 50,
+                       before: str | None = None) -> tuple[list, str | None]:
+        raise NotImplementedError
+
+    def update_reminder(self, reminder_id: str, changes: dict) -> dict | None:
+        raise NotImplementedError
+
+    def delete_reminder(self, reminder_id: str) -> bool:
+        raise NotImplementedError
+
+    def due_reminders(self, now: str) -> list:
+        """Every reminder whose ``next_fire_at`` is set and ``<= now``, earliest first."""
+        raise NotImplementedError
+
+    # -- service
+    def ping(self) -> None:
+        """Do a real read of the store; raise if it is unusable."""
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        """Counts for the service view: {"users": n, "sessions": n, ...}."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush and release files. Called once at shutdown."""
+
+
+class ProviderError(Exception):
+    """A provider failed. ``retryable`` is True when the next provider in the chain may answer."""
+
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Provider:
+    """Base class of AI providers. A subclass declares its config keys in ``settings`` and
+    implements `reply` (and `stream` if the upstream can stream)."""
+
+    settings: dict = {}
+
+    def __init__(self, name: str, config: dict, wm: "Wellmate"):
+        self.name, self.config, self.wm = name, config, wm
+
+    def reply(self, messages: list[dict]) -> str:
+        """Return the whole reply to an OpenAI-style ``messages`` list. Raise ProviderError."""
+        raise NotImplementedError
+
+    def stream(self, messages: list[dict]):
+        """Yield the reply as text deltas. The default yields `reply` in one piece.
+        Raise ProviderError before the first delta to let the next provider answer."""
+        yield self.reply(messages)
+
+    def close(self) -> None:
+        """Release connections at shutdown."""
+
+
+class Tagger:
+    """Base class of emotion taggers."""
+
+    settings: dict = {}
+
+    def __init__(self, config: dict, wm: "Wellmate"):
+        self.config, self.wm = config, wm
+
+    def tag(self, text: str, labels: list[str]) -> str:
+        """Return one of ``labels`` for ``text``."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# Small shared helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now_iso(moment: datetime | None = None) -> str:
+    """UTC time as ISO 8601 with milliseconds and Z: these strings sort in time order."""
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str, field: str) -> str:
+    """Parse a client's ISO 8601 time (with offset) into our UTC form, or raise a 400."""
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid_field", f"{field}: not an ISO 8601 time, got {json_dumps(text)}")
+    if moment.tzinfo is None:
+        raise ApiError(400, "invalid_field", f"{field}: give a time with an offset, e.g. 2026-11-20T08:00:00+08:00")
+    return now_iso(moment)
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "an object", list: "a list"}
+
+
+def field(body: dict, name: str, kind=str, *, required=True, default=None, choices=None,
+          min=None, max=None, max_len=None):
+    """Read one field of a JSON body, or raise a 400 that says which field and what was wrong."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"{name}: required")
+        return default
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ApiError(400, "invalid_field", f"{name}: must be {_TYPE_NAMES[kind]}, got {json_dumps(value)}")
+    if kind is str:
+        value = value.strip()
+        if required and not value:
+            raise ApiError(400, "invalid_field", f"{name}: must not be empty")
+        if max_len and len(value) > max_len:
+            raise ApiError(400, "invalid_field", f"{name}: at most {max_len} characters")
+    if choices and value not in choices:
+        raise ApiError(400, "invalid_field", f"{name}: must be one of {', '.join(map(str, choices))}")
+    if (min is not None and value < min) or (max is not None and value > max):
+        raise ApiError(400, "invalid_field", f"{name}: must be between {min} and {max}, got {value}")
+    return value
+
+
+def page_args(default_limit=20, max_limit=100) -> tuple[int, str | None]:
+    """``?limit=N&before=cursor`` of the current request, checked."""
+    query = bottle.request.query
+    try:
+        limit = int(query.get("limit", default_limit))
+    except ValueError:
+        raise ApiError(400, "invalid_field", f"limit: must be an integer 1-{max_limit}")
+    if not 1 <= limit <= max_limit:
+        raise ApiError(400, "invalid_field", f"limit: must be an integer 1-{max_limit}")
+    return limit, (query.get("before") or None)
+
+
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write a file so that a crash leaves either the old or the new content, never a mix:
+    temp file, fsync, rename over, fsync the folder (so the rename itself is durable)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode if mode is not None else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Passwords and tokens
+# ---------------------------------------------------------------------------------------------
+
+SCRYPT = dict(n=2**14, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32)
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, **SCRYPT)
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    """Constant-time check. With no stored hash, still does the work, so that an unknown
+    username takes as long to refuse as a wrong password."""
+    try:
+        _, n, r, p, salt, digest = (stored or "").split("$")
+        params = dict(SCRYPT, n=int(n), r=int(r), p=int(p))
+        salt_bytes, expected = bytes.fromhex(salt), bytes.fromhex(digest)
+    except ValueError:
+        params, salt_bytes, expected = SCRYPT, b"\0" * 16, b""
+    actual = hashlib.scrypt(password.encode("utf-8"), salt=salt_bytes, **params)
+    return bool(expected) and hmac.compare_digest(actual, expected)
+
+
+class Tokens:
+    """JWT HS256 access tokens and opaque, rotating refresh tokens (stored hashed)."""
+
+    ALGORITHMS = ["HS256"]
+
+    def __init__(self, secret: str, storage: Storage, access_minutes: int, refresh_days: int):
+        self.secret, self.storage = secret, storage
+        self.access_ttl = timedelta(minutes=access_minutes)
+        self.refresh_ttl = timedelta(days=refresh_days)
+
+    @staticmethod
+    def digest(refresh_token: str) -> str:
+        return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
+
+    def issue(self, user: dict, family: str | None = None) -> dict:
+        import jwt
+
+        now = datetime.now(timezone.utc)
+        access = jwt.encode({"sub": user["id"], "typ": "access", "iat": now,
+                             "exp": now + self.access_ttl, "jti": new_id()},
+                            self.secret, algorithm="HS256")
+        refresh = secrets.token_urlsafe(32)
+        self.storage.add_refresh_token({
+            "hash": self.digest(refresh), "user_id": user["id"], "family": family or new_id(),
+            "created_at": now_iso(now), "expires_at": now_iso(now + self.refresh_ttl), "used": False,
+        })
+        return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
+                "expires_in": int(self.access_ttl.total_seconds())}
+
+    def rotate(self, refresh_token: str) -> tuple[str, str]:
+        """Spend a refresh token: return (user_id, family). A second use of the same token is
+        theft or a replay: the whole family is revoked."""
+        record = self.storage.use_refresh_token(self.digest(refresh_token))
+        refused = ApiError(401, "invalid_refresh_token", "This refresh token is unknown, expired or already used; log in again.")
+        if record is None:
+            raise refused
+        if record["used"]:
+            self.storage.revoke_refresh_tokens(family=record["family"])
+            log.warning("refresh token reused for user %s: family revoked", record["user_id"])
+            raise refused
+        if record["expires_at"] <= now_iso():
+            raise refused
+        return record["user_id"], record["family"]
+
+    def verify_access(self, token: str) -> dict:
+        import jwt
+
+        try:
+            claims = jwt.decode(token, self.secret, algorithms=self.ALGORITHMS,
+                                options={"require": ["sub", "exp", "iat", "typ"]})
+        except jwt.ExpiredSignatureError:
+            raise ApiError(401, "token_expired", "The access token has expired; use /auth/refresh.")
+        except jwt.InvalidTokenError:
+            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
+        if claims.get("typ") != "access":
+            raise ApiError(401, "invalid_token", "Not an access token; log in again.")
+        return claims
+
+
+# ---------------------------------------------------------------------------------------------
+# Plugin loading
+# ---------------------------------------------------------------------------------------------
+
+
+def _load_file_module(path: Path, module_name: str):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_plugins(pm: pluggy.PluginManager, user_dir: Path, disabled: list[str]) -> list[dict]:
+    """Register plugins in order: built-ins, the user's files in plugins/, then installed
+    packages' ``wellmate`` entry points. A name in ``disabled`` is skipped."""
+    loaded = []
+    disabled = set(disabled)
+    builtin_dir = HERE / "plugins"
+
+    def add(name, module, source):
+        try:
+            pm.register(module, name=name)
+        except ValueError as e:  # the same name twice
+            raise ConfigError(f"plugin {name} ({source}): {e}")
+        loaded.append({"name": name, "source": source})
+
+    for name in BUILTIN_PLUGINS:
+        if name not in disabled:
+            add(name, _load_file_module(builtin_dir / f"{name}.py", f"wellmate_plugins.{name}"), "built-in")
+    for path in sorted(user_dir.glob("*.py")) if user_dir.is_dir() else []:
+        name = path.stem
+        if name.startswith("_") or (path.parent.resolve() == builtin_dir and name in BUILTIN_PLUGINS):
+            continue
+        if name in disabled:
+            continue
+        try:
+            module = _load_file_module(path, f"wellmate_user_plugins.{name}")
+        except Exception as e:
+            raise ConfigError(f"plugin {name} ({path}) failed to load: {type(e).__name__}: {e}")
+        add(name, module, str(path))
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="wellmate"):
+        if ep.name in disabled:
+            continue
+        add(ep.name, ep.load(), f"package {ep.dist.name if ep.dist else '?'}")
+    # A function marked @hookimpl whose name is no hook: name the plugin and the nearest hook.
+    for name, plugin in pm.list_name_plugin():
+        for attr in dir(plugin):
+            fn = getattr(plugin, attr, None)
+            if callable(fn) and hasattr(fn, "wellmate_impl") and attr not in _hook_names():
+                raise ConfigError(f"plugin {name}: '{attr}' is marked @hookimpl but is not a hook"
+                                  f"{_suggest(attr, _hook_names())}")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:
+        raise ConfigError(f"plugin {pm.get_name(e.plugin)}: {e}")
+    return loaded
+
+
+def _hook_names() -> set[str]:
+    return {n for n in vars(Hookspecs) if not n.startswith("_")}
+
+
+def collect_registry(pm, hook_name: str) -> dict:
+    """Call a register_* hook and gather name -> object, refusing a name registered twice."""
+    found = {}
+
+    def register(name, obj):
+        if name in found:
+            raise ConfigError(f"{hook_name}: '{name}' is registered twice")
+        found[name] = obj
+
+    getattr(pm.hook, hook_name)(register=register)
+    return found
+
+
+def choose(registry: dict, name: str, where: str, what: str):
+    """Pick an implementation by the name config gives; an unknown name lists the known ones."""
+    if name not in registry:
+        raise ConfigError(f"{where}: unknown {what} '{name}'{_suggest(name, registry)}; "
+                          f"known: {', '.join(sorted(registry)) or 'none'}")
+    return registry[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# The application
+# ---------------------------------------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("WELLMATE_CONFIG") or HERE / "config.yaml")
+
+
+class Wellmate:
+    """Everything a running server has: config, plugins, storage, prompts, tokens and the app.
+
+    Plugins receive it as ``wm``. Build it with `create_app`.
+    """
+
+    def __init__(self, config_path: str | os.PathLike | None = None):
+        self.started_at = time.monotonic()
+        self.config_path = Path(config_path or default_config_path()).resolve()
+        self.base = self.config_path.parent
+        raw = expand_env(read_yaml(self.config_path), "")
+
+        self.pm = pluggy.PluginManager("wellmate")
+        self.pm.add_hookspecs(Hookspecs)
+        plugins_raw = raw.get("plugins") or {}
+        if not isinstance(plugins_raw, dict):
+            raise ConfigError(f"{self.config_path.name}: plugins: must be a mapping with disabled: [...]")
+        disabled = plugins_raw.get("disabled") or []
+        if not isinstance(disabled, list):
+            raise ConfigError(f"{self.config_path.name}: plugins.disabled: must be a list of plugin names, got {json_dumps(disabled)}")
+        self.plugins = load_plugins(self.pm, self.base / str(plugins_raw.get("directory") or "plugins"), disabled)
+
+        self.storage_backends = collect_registry(self.pm, "register_storage")
+        self.provider_classes = collect_registry(self.pm, "register_providers")
+        self.tagger_classes = collect_registry(self.pm, "register_taggers")
+
+        schema = core_schema()
+        for extra in self.pm.hook.config_schema():
+            for section, keys in (extra or {}).items():
+                schema.setdefault(section, {}).update(keys)
+        tagger_name = (raw.get("emotion") or {}).get("tagger") if isinstance(raw.get("emotion"), dict) else None
+        tagger_class = self.tagger_classes.get(tagger_name or schema["emotion"]["tagger"].default)
+        if tagger_class:  # the chosen tagger's own keys live in the emotion section
+            schema["emotion"].update(tagger_class.settings)
+        self.schema = schema
+        self.config, self.warnings = validate_config(raw, schema, self.config_path.name)
+        self._check_providers()
+        for warning in self.warnings:
+            log.warning("%s", warning)
+
+        self.data_dir = (self.base / self.config["storage"]["path"]).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.prompts = Prompts(self.base)
+        self.max_body = self.config["server"]["max_body_kb"] * 1024
+
+        self._check_agents()
+
+        factory = choose(self.storage_backends, self.config["storage"]["backend"],
+                         f"{self.config_path.name}: storage.backend", "storage backend")
+        self.storage: Storage = factory(self.config["storage"], self)
+        auth = self.config["auth"]
+        self.tokens = Tokens(auth["secret"] or self._generated_secret(), self.storage,
+                             auth["access_token_minutes"], auth["refresh_token_days"])
+        self._closed = False
+        self.app = self._build_app()
+
+    # -- config checks that need the registries ---------------------------------------------
+    def _check_providers(self):
+        """Validate each provider instance against its plugin class's own settings."""
+        name = self.config_path.name
+        for provider, settings in list(self.config["providers"].items()):
+            where = f"{name}: providers.{provider}"
+            if not isinstance(settings, dict) or not settings.get("plugin"):
+                raise ConfigError(f"{where}: needs 'plugin: NAME'; known: {', '.join(sorted(self.provider_classes)) or 'none'}")
+            cls = choose(self.provider_classes, settings["plugin"], f"{where}.plugin", "provider plugin")
+            keys = {"plugin": Setting("", "Provider plugin, by name."), **cls.settings}
+            self.config["providers"][provider], warnings = _validate_keys(settings, keys, where)
+            self.warnings += warnings
+        choose(self.tagger_classes, self.config["emotion"]["tagger"], f"{name}: emotion.tagger", "tagger")
+
+    def build_providers(self) -> dict:
+        """One instance per configured provider. Cheap: SDKs are imported on first use."""
+        return {provider: self.provider_classes[conf["plugin"]](provider, conf, self)
+                for provider, conf in self.config["providers"].items()}
+
+    def _check_agents(self):
+        name = self.config_path.name
+        for agent, settings in self.config["agents"].items():
+            where = f"{name}: agents.{agent}"
+            if not settings["prompt"]:
+                raise ConfigError(f"{where}.prompt: give the prompt file, e.g. prompts/{agent}.txt")
+            if not self.prompts.path(settings["prompt"]).is_file():
+                raise ConfigError(f"{where}.prompt: file {settings['prompt']} not found next to {name}")
+            for provider in settings["providers"]:
+                if provider not in self.config["providers"]:
+                    raise ConfigError(f"{where}.providers: '{provider}' is not defined under providers:"
+                                      f"{_suggest(provider, self.config['providers'])}")
+
+    def _generated_secret(self) -> str:
+        """A signing secret made once and kept in the data folder, readable by its owner only."""
+        path = self.data_dir / "secret.key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            atomic_write(path, secrets.token_urlsafe(48).encode(), mode=0o600)
+            return path.read_text().strip()
+
+    def _build_app(self) -> bottle.Bottle:
+        app = bottle.Bottle(catchall=True)
+        app.uninstall(bottle.JSONPlugin)
+        app.install(bottle.JSONPlugin(json_dumps=json_dumps))
+        app.default_error_handler = _json_error_page
+        app.config["wellmate"] = self
+        self.pm.hook.routes(app=app, wm=self)
+        return app
+
+    # -- helpers for route plugins -----------------------------------------------------------
+    def json_body(self) -> dict:
+        """The request's JSON object, or a 400/413 that says what is wrong with it."""
+        request = bottle.request
+        if request.content_length > self.max_body:
+            raise ApiError(413, "body_too_large", f"The request body is {request.content_length} bytes; "
+                                                  f"the limit is {self.max_body} (server.max_body_kb).")
+        raw = request.body.read(self.max_body + 1)
+        if len(raw) > self.max_body:
+            raise ApiError(413, "body_too_large", f"The request body is over the limit of {self.max_body} bytes (server.max_body_kb).")
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_json", "The body is not UTF-8 text.")
+        except json.JSONDecodeError as e:
+            raise ApiError(400, "invalid_json", f"The body is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.")
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_json", "The body must be a JSON object, e.g. {\"text\": \"...\"}.")
+        return body
+
+    def require_user(self) -> dict:
+        """The user of the request's bearer token, or a 401."""
+        header = bottle.request.get_header("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "Send 'Authorization: Bearer <access_token>' (from /auth/login).")
+        claims = self.tokens.verify_access(token.strip())
+        user = self.storage.get_user(str(claims["sub"]))
+        if user is None or user.get("disabled"):
+            raise ApiError(401, "invalid_token", "This account is disabled or gone.")
+        # Tokens issued before a password change, disable or logout-everywhere stop working.
+        valid_after = user.get("tokens_valid_after")
+        if valid_after and claims["iat"] < valid_after:
+            raise ApiError(401, "invalid_token", "This token was revoked; log in again.")
+        return user
+
+    def prompt_values(self, user: dict, agent: str) -> dict:
+        """Everything a prompt's $placeholders may use for this user and agent."""
+        settings = user.get("settings") or {}
+        tz_name = settings.get("timezone") or "UTC"
+        try:
+            from zoneinfo import ZoneInfo
+
+            today = datetime.now(ZoneInfo(tz_name)).date().isoformat()
+        except Exception:
+            tz_name, today = "UTC", datetime.now(timezone.utc).date().isoformat()
+        agent_conf = self.config["agents"].get(agent, {})
+        values = {
+            "name": user.get("full_name") or user.get("username") or "",
+            "full_name": user.get("full_name") or "",
+            "username": user.get("username") or "",
+            "age": "" if user.get("age") is None else str(user["age"]),
+            "gender": user.get("gender") or "",
+            "today": today,
+            "timezone": tz_name,
+            "agent": agent,
+            "agent_title": agent_conf.get("title", agent),
+        }
+        for extra in self.pm.hook.prompt_context(user=user, agent=agent, wm=self):
+            values.update({k: str(v) for k, v in (extra or {}).items()})
+        return values
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def start(self):
+        self.pm.hook.startup(wm=self)
+
+    def close(self):
+        """Run every shutdown hook, then close storage. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.pm.hook.shutdown(wm=self)
+        finally:
+            self.storage.close()
+
+
+def create_app(config_path: str | os.PathLike | None = None) -> Wellmate:
+    """Build a Wellmate (config, plugins, storage, app) without serving or starting anything."""
+    return Wellmate(config_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def check(config_path) -> int:
+    """Validate config and prompts and list plugins; print problems; return an exit status."""
+    problems = []
+    try:
+        wm = create_app(config_path)
+    except ConfigError as e:
+        print(f"error: {e}")
+        return 1
+    try:
+        print(f"config: {wm.config_path}")
+        for warning in wm.warnings:
+            print(f"warning: {warning}")
+        print("plugins:")
+        for plugin in wm.plugins:
+            module = wm.pm.get_plugin(plugin["name"])
+            hooks = sorted(h.name for h in wm.pm.get_hookcallers(module) or [])
+            print(f"  {plugin['name']:<20} {plugin['source']:<10} hooks: {', '.join(hooks)}")
+        for label, registry in (("storage backends", wm.storage_backends), ("providers", wm.provider_classes),
+                                ("taggers", wm.tagger_classes)):
+            print(f"{label}: {', '.join(sorted(registry)) or 'none'}")
+        sample = {"id": "sample", "username": "sample", "full_name": "Sample", "age": 30,
+                  "gender": "other", "settings": {}}
+        for agent, settings in wm.config["agents"].items():
+            try:
+                wm.prompts.render(settings["prompt"], wm.prompt_values(sample, agent))
+                print(f"prompt ok: agents.{agent} ({settings['prompt']})")
+            except ConfigError as e:
+                problems.append(f"agents.{agent}: {e}")
+        for problem in problems:
+            print(f"error: {problem}")
+        print("ok" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    finally:
+        wm.close()
+
+
+class _Stop(BaseException):
+    """SIGTERM or SIGINT while serving."""
+
+
+def serve(config_path) -> int:
+    import waitress.server
+
+    wm = create_app(config_path)
+    logging.getLogger().setLevel(wm.config["logging"]["level"])
+    server_conf = wm.config["server"]
+    # waitress buffers a whole body before calling us; its own limit (plain-text 413) sits
+    # well above ours so that ordinary oversized bodies get our JSON 413.
+    server = waitress.server.create_server(
+        wm.app, host=server_conf["host"], port=server_conf["port"], threads=server_conf["threads"],
+        max_request_body_size=max(wm.max_body * 4, 64 * 1024 * 1024), ident="wellmate",
+        **getattr(wm, "waitress_options", {}),
+    )
+    def stop(signum, frame):
+        # Raised in the main thread, which runs waitress's loop: it unwinds to the finally below.
+        raise _Stop(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    wm.start()
+    log.info("Wellmate %s serving on http://%s:%s (config %s)", __version__,
+             server_conf["host"], server.effective_port, wm.config_path)
+    try:
+        server.run()
+    except _Stop as e:
+        log.info("stopping (signal %s)", e.args[0])
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(timeout=5)  # let requests in progress finish
+        wm.close()
+        log.info("stopped")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="wellmate.py", description="Wellmate health companion server.")
+    parser.add_argument("--config", help="config file (default: $WELLMATE_CONFIG or config.yaml next to wellmate.py)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the API with waitress (the default)")
+    sub.add_parser("check", help="validate config.yaml and prompts, list plugins")
+
+    # Plugins may add commands; they need the plugin manager, so load plugins from the config
+    # named on the command line, tolerating a broken config (check/serve report it properly).
+    pre, _ = parser.parse_known_args(argv)
+    config_path = pre.config or default_config_path()
+    try:
+        pm = pluggy.PluginManager("wellmate")
+        pm.add_hookspecs(Hookspecs)
+        raw = expand_env(read_yaml(Path(config_path)), "")
+        plugins_conf = raw.get("plugins") or {}
+        load_plugins(pm, Path(config_path).resolve().parent / str(plugins_conf.get("directory") or "plugins"),
+                     plugins_conf.get("disabled") or [])
+        pm.hook.cli(subparsers=sub, wm_factory=lambda: create_app(config_path))
+    except (ConfigError, AttributeError, TypeError):
+        pass
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "check":
+            return check(config_path)
+        if getattr(args, "func", None):
+            return args.func(args) or 0
+        return serve(config_path)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    # Run main() from the importable module, so plugins that `import wellmate` share its classes.
+    import wellmate
+
+    sys.exit(wellmate.main())
