@@ -348,11 +348,13 @@ def test_the_offline_companion_comforting_a_user_looks_calm(provider, tagger, te
 
 def test_a_tip_never_gives_the_mascot_a_troubled_face(provider, tagger):
     """A reply about stress or tiredness is helpful, not stressed or tired."""
+    questions = ["我量了血压 150/95，要紧吗？", "My blood pressure is 190/115", "我胸口痛", "爸爸口角歪斜，说话不清"]
     for topic in TIPS.values():
         for lang, question in (("zh", "关于{}有什么建议？"), ("en", "any advice about {}?")):
-            for keyword in topic["keywords"][lang][:3]:
-                reply = provider.reply(chat(question.format(keyword)))
-                assert tagger.tag(reply, LABELS) in ("calm", "neutral", "happy"), reply
+            questions += [question.format(keyword) for keyword in topic["keywords"][lang][:3]]
+    for question in questions:
+        reply = provider.reply(chat(question))
+        assert tagger.tag(reply, LABELS) in ("calm", "neutral", "happy"), reply
 
 
 def test_other_label_sets_are_mapped(tagger):

@@ -1,7 +1,9 @@
 """The TinyDB + JSON Lines backend: the shared contract, then what is particular to its files."""
 
 import json
+import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,6 +96,27 @@ def test_torn_last_line_is_skipped_and_the_next_append_works(storage, folder):
         storage.close()
 
 
+def test_opening_and_reading_write_nothing(storage, folder):
+    """So that a second process that only reads (wellmate.py check) cannot disturb the server."""
+    session, sent = chat(storage)
+    storage.add_refresh_token(make_token(session["user_id"], expires_at=at(0)))
+    storage.close()
+    log = folder / "messages" / f"{session['id']}.jsonl"
+    with open(log, "ab") as f:
+        f.write(b'{"id":"torn"')
+    before = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in folder.rglob("*") if path.is_file()}
+    storage = TinyDBStorage.open(folder)
+    try:
+        storage.ping()
+        assert storage.stats()["messages"] == 3
+        assert ids(storage.list_messages(session["id"])[0]) == ids(sent)
+        assert storage.list_sessions(session["user_id"])[0][0]["message_count"] == 3
+        after = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in folder.rglob("*") if path.is_file()}
+        assert after == before
+    finally:
+        storage.close()
+
+
 def test_a_garbage_line_is_skipped_by_readers(storage, folder):
     session, sent = chat(storage, 2)
     storage.close()
@@ -114,13 +137,15 @@ def test_a_garbage_line_is_skipped_by_readers(storage, folder):
 def test_leftover_temp_files_do_not_break_opening(storage, folder):
     user = storage.create_user(make_user("alice"))
     storage.close()
-    leftovers = [folder / ".users.json.4242.139.tmp", folder / ".records.json.4242.139.tmp"]
-    for path in leftovers:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftovers = [folder / f".users.json.{int(dead.stdout)}.139.tmp", folder / f".records.json.{int(dead.stdout)}.1.tmp"]
+    in_flight = folder / f".users.json.{os.getpid()}.7.tmp"  # a live process's write: not ours to remove
+    for path in leftovers + [in_flight]:
         path.write_bytes(b'{"users": {"half-writ')
     storage = TinyDBStorage.open(folder)
     try:
         assert storage.get_user(user["id"])["username"] == "alice"
-        assert not any(path.exists() for path in leftovers)
+        assert not any(path.exists() for path in leftovers) and in_flight.exists()
         storage.create_user(make_user("bob"))
         assert len(json.loads((folder / "users.json").read_text())["users"]) == 2
     finally:
