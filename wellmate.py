@@ -11,7 +11,6 @@ Importing this module has no side effects: `create_app(config_path)` builds a We
 from __future__ import annotations
 
 import argparse
-import base64
 import difflib
 import hashlib
 import hmac
@@ -352,8 +351,8 @@ def _validate_keys(given: dict, keys: dict, where: str):
     out, warnings = {}, []
     for key, setting in keys.items():
         value = given.get(key)
-        if value is None and setting.required:
-            raise ConfigError(f"{where}.{key}: required ({setting.doc})")
+        if setting.required and (value is None or value == ""):
+            raise ConfigError(f"{where}.{key}: required: {setting.doc}")
         out[key] = setting.default if value is None else setting.parse(value, f"{where}.{key}")
         if isinstance(out[key], (list, dict)):
             out[key] = type(out[key])(out[key])  # never share a mutable default
@@ -584,7 +583,24 @@ class Provider:
     settings: dict = {}
 
     def __init__(self, name: str, config: dict, wm: "Wellmate"):
-        self.name, self.config, self.wm = name, config, wm
+        filename = getattr(getattr(wm, "config_path", None), "name", None)
+        where = f"{filename}: providers.{name}" if filename else f"providers.{name}"
+        self.name, self.wm = name, wm
+        self.config, _ = self.validate(config, where)  # also fills defaults when built directly
+
+    @classmethod
+    def validate(cls, config: dict, where: str) -> tuple[dict, list[str]]:
+        """Check one ``providers.NAME`` mapping against ``settings`` and `check_config`; return
+        (settings with defaults, warnings about unknown keys)."""
+        keys = {"plugin": Setting("", "Provider plugin, by name."), **cls.settings}
+        checked, warnings = _validate_keys(config, keys, where)
+        return cls.check_config(checked, where), warnings
+
+    @classmethod
+    def check_config(cls, config: dict, where: str) -> dict:
+        """Checks ``settings`` cannot express (a URL's scheme, say): return the config or raise
+        ConfigError naming ``where`` and the key."""
+        return config
 
     def reply(self, messages: list[dict]) -> str:
         """Return the whole reply to an OpenAI-style ``messages`` list. Raise ProviderError."""
@@ -706,6 +722,85 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for plugins that match words and read files users edit (tips, word lists, ...)
+# ---------------------------------------------------------------------------------------------
+
+LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
+CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
+
+
+def normalize(text: str) -> str:
+    """Lower case, straight apostrophes, single spaces: the form `Terms` match in."""
+    return " ".join(str(text).replace("\u2019", "'").lower().split())
+
+
+def term_alternatives(words, latin: bool) -> str:
+    """A regex alternation of the Latin (or the other) words, longest first."""
+    chosen = sorted({w for w in words if bool(LATIN_TERM.fullmatch(w)) == latin}, key=len, reverse=True)
+    return "|".join(map(re.escape, chosen))
+
+
+class Terms:
+    """Words to find in a text: Chinese words and emoji anywhere (Chinese has no spaces), Latin
+    words only as whole words, also with -s/-es/-ed/-ing endings. Longer words are tried first."""
+
+    def __init__(self, words):
+        words = [normalize(w) for w in words if normalize(w)]
+        other, latin = term_alternatives(words, False), term_alternatives(words, True)
+        parts = ([f"(?P<other>{other})"] if other else []) + (
+            [rf"(?<![a-z0-9])(?P<latin>{latin})(?:s|es|ed|ing)?(?![a-z0-9])"] if latin else [])
+        self.regex = re.compile("|".join(parts)) if parts else None
+
+    def find(self, text: str):
+        """Yield (start, word) for each match in normalized ``text``, left to right."""
+        for m in self.regex.finditer(text) if self.regex else ():
+            groups = m.groupdict()
+            yield m.start(), groups.get("other") or groups.get("latin")
+
+
+def data_file_candidates(wm, name: str) -> list[Path]:
+    """Where to look for a data file named in config: next to config.yaml, then the copy shipped
+    with Wellmate, so a config kept elsewhere (/etc/wellmate) works without copying every file."""
+    base = Path(wm.base) if wm is not None and getattr(wm, "base", None) else HERE
+    return list(dict.fromkeys([(base / name).resolve(), (HERE / name).resolve()]))
+
+
+class WatchedYaml:
+    """A YAML file parsed (by ``compile(data)``) on first use and again whenever it changes on
+    disk, so users edit it with no restart. A broken edit keeps the last good version and logs
+    why: a typo in a word list must never break chat."""
+
+    def __init__(self, paths: list[Path], compile, without: str = "going on without it"):
+        self.paths, self.compile, self.without = paths, compile, without  # the first that exists is used
+        self._stamp, self._value = None, None
+        self._lock = threading.Lock()
+
+    def get(self):
+        path, stamp = self.paths[0], "missing"
+        for candidate in self.paths:
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            path, stamp = candidate, (candidate, st.st_mtime_ns, st.st_size)
+            break
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                if path != self.paths[0]:
+                    log.warning("%s not found; using %s", self.paths[0], path)
+                try:
+                    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                    if not isinstance(data, dict):
+                        raise ValueError("the top level must be a mapping")
+                    self._value = self.compile(data)
+                except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
+                    log.error("%s: cannot use this file (%s: %s); %s", path, type(e).__name__, e,
+                              "keeping the last good version" if self._value else self.without)
+            return self._value if self._value is not None else self.compile({})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -953,8 +1048,7 @@ class Wellmate:
             if not isinstance(settings, dict) or not settings.get("plugin"):
                 raise ConfigError(f"{where}: needs 'plugin: NAME'; known: {', '.join(sorted(self.provider_classes)) or 'none'}")
             cls = choose(self.provider_classes, settings["plugin"], f"{where}.plugin", "provider plugin")
-            keys = {"plugin": Setting("", "Provider plugin, by name."), **cls.settings}
-            self.config["providers"][provider], warnings = _validate_keys(settings, keys, where)
+            self.config["providers"][provider], warnings = cls.validate(settings, where)
             self.warnings += warnings
         choose(self.tagger_classes, self.config["emotion"]["tagger"], f"{name}: emotion.tagger", "tagger")
 

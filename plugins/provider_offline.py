@@ -20,17 +20,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import threading
-from pathlib import Path
 
-import yaml
 
-from wellmate import Provider, Setting, hookimpl
+from wellmate import CLAUSE_END, Provider, Setting, Terms, WatchedYaml, data_file_candidates, hookimpl, normalize
 
 log = logging.getLogger("wellmate.provider_offline")
 
-# With no Wellmate (tests, scripts) relative paths resolve against the repository.
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @hookimpl
@@ -38,44 +33,7 @@ def register_providers(register):
     register("offline", OfflineProvider)
 
 
-# ---------------------------------------------------------------------------------------------
-# Finding words. Shared in spirit with tagger_lexicon.py but kept separate on purpose: plugins
-# are independent files, and a user may disable or replace either one.
-# ---------------------------------------------------------------------------------------------
-
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
-_CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
-
-
-def normalize(text: str) -> str:
-    """Lower case, straight apostrophes, single spaces: the form every term is matched in."""
-    return " ".join(text.replace("\u2019", "'").lower().split())
-
-
-class Terms:
-    """Words and phrases to find in a message. Chinese has no spaces, so Chinese terms (and emoji)
-    are found anywhere; Latin terms only as whole words, also with -s/-es/-ed/-ing endings."""
-
-    def __init__(self, terms):
-        terms = sorted({normalize(str(t)) for t in terms if str(t).strip()}, key=len, reverse=True)
-        latin = [t for t in terms if _LATIN_TERM.fullmatch(t)]
-        other = [t for t in terms if not _LATIN_TERM.fullmatch(t)]
-        parts = []
-        if other:
-            parts.append("(?P<other>" + "|".join(map(re.escape, other)) + ")")
-        if latin:
-            parts.append(r"(?<![a-z0-9])(?P<latin>" + "|".join(map(re.escape, latin))
-                         + r")(?:s|es|ed|ing)?(?![a-z0-9])")
-        self.regex = re.compile("|".join(parts)) if parts else None
-
-    def find(self, text: str):
-        """Yield (start, term) for each match in normalized ``text``, left to right."""
-        if self.regex is None:
-            return
-        for m in self.regex.finditer(text):
-            groups = m.groupdict()
-            yield m.start(), groups.get("other") or groups.get("latin")
 
 
 _NEGATION = re.compile(r"(?:不|没有|没|别|并非|(?<![a-z])(?:not|no|never|cannot)|n't)\s*"
@@ -85,50 +43,8 @@ _NEGATION = re.compile(r"(?:不|没有|没|别|并非|(?<![a-z])(?:not|no|never|
 def negated(text: str, start: int) -> bool:
     """Whether the words just before ``start`` (in the same clause) negate it: 不难过, not sad."""
     before = text[:start]
-    clause = before[max((m.end() for m in _CLAUSE_END.finditer(before)), default=0):]
+    clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     return bool(_NEGATION.search(clause[-12:]))
-
-
-class WatchedYaml:
-    """A YAML file parsed on first use and again whenever it changes on disk, so users edit it
-    with no restart. A broken edit keeps the last good version and logs why: a typo in a tips
-    file must not silence the provider that is everyone's last resort."""
-
-    def __init__(self, paths: list[Path], compile):
-        self.paths, self.compile = paths, compile  # the first that exists is used
-        self._stamp, self._value = None, None
-        self._lock = threading.Lock()
-
-    def get(self):
-        path, stamp = self.paths[0], "missing"
-        for candidate in self.paths:
-            try:
-                st = candidate.stat()
-            except OSError:
-                continue
-            path, stamp = candidate, (candidate, st.st_mtime_ns, st.st_size)
-            break
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                if path != self.paths[0]:
-                    log.warning("%s not found; using %s", self.paths[0], path)
-                try:
-                    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-                    if not isinstance(data, dict):
-                        raise ValueError("the top level must be a mapping")
-                    self._value = self.compile(data)
-                except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
-                    log.error("%s: cannot use this file (%s: %s); %s", path, type(e).__name__, e,
-                              "keeping the last good version" if self._value else "answering without it")
-            return self._value if self._value is not None else self.compile({})
-
-
-def candidates(wm, name: str) -> list[Path]:
-    """Where to look for a data file: next to config.yaml, then the copy shipped with Wellmate,
-    so a config kept elsewhere (/etc/wellmate) still works without copying every file."""
-    base = Path(wm.base) if wm is not None and getattr(wm, "base", None) else ROOT
-    return list(dict.fromkeys([(base / name).resolve(), (ROOT / name).resolve()]))
 
 
 def _hash(*parts: str) -> int:
@@ -487,12 +403,8 @@ class OfflineProvider(Provider):
     }
 
     def __init__(self, name: str, config: dict, wm=None):
-        # The core validates config against `settings`; fill defaults too, for direct use in tests.
-        where = f"providers.{name}"
-        config = {key: s.default if config.get(key) is None else s.parse(config[key], f"{where}.{key}")
-                  for key, s in self.settings.items()}
         super().__init__(name, config, wm)
-        self.tips_file = WatchedYaml(candidates(wm, config["tips"]), compile_tips)
+        self.tips_file = WatchedYaml(data_file_candidates(wm, self.config["tips"]), compile_tips, without="answering without it")
 
     def stream(self, messages):
         # Pieces arrive one by one, so a client sees a streamed reply even with no model.

@@ -17,7 +17,6 @@ chain moves on to its next provider); once text has gone out they are not.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 
@@ -33,8 +32,9 @@ def register_providers(register):
 
 class OpenAIProvider(Provider):
     settings = {
-        "base_url": Setting(None, "The API's address, usually ending in /v1, e.g. http://localhost:11434/v1 (Ollama)."),
-        "model": Setting(None, "Model name, e.g. qwen2.5:1.5b, deepseek-chat, gpt-4o-mini."),
+        "base_url": Setting(None, "The API's address, usually ending in /v1, e.g. http://localhost:11434/v1 (Ollama).",
+                            required=True),
+        "model": Setting(None, "Model name, e.g. qwen2.5:1.5b, deepseek-chat, gpt-4o-mini.", required=True),
         "api_key": Setting("", "API key; leave empty for servers that need none (Ollama, LM Studio)."),
         "timeout": Setting(60.0, "Seconds to wait for the server: for an answer to start, and between "
                                  "pieces of a streamed one.", float, min=0.1),
@@ -50,42 +50,18 @@ class OpenAIProvider(Provider):
         "headers": Setting({}, "Extra HTTP headers for every request.", dict),
         "extra_body": Setting({}, "Extra fields for the request body, e.g. {enable_thinking: false}.", dict),
     }
-    required = ("base_url", "model")
-
     @classmethod
-    def validate(cls, config: dict, where: str) -> tuple[dict, list[str]]:
-        """Check one ``providers.NAME`` mapping of config.yaml; return (settings with defaults,
-        warnings). ``where`` starts each message, e.g. ``"config.yaml: providers.local"``."""
-        out, warnings = {}, []
-        for key, setting in cls.settings.items():
-            value = config.get(key)
-            missing = value is None or (value == "" and key in cls.required)
-            if missing and key in cls.required:
-                raise ConfigError(f"{where}.{key}: required: {setting.doc}")
-            value = setting.default if missing else setting.parse(value, f"{where}.{key}")
-            out[key] = dict(value) if isinstance(value, dict) else value  # never share a default
-        if not out["base_url"].startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.base_url: must start with http:// or https://, got {json_dumps(out['base_url'])}")
-        for name, value in out["headers"].items():
+    def check_config(cls, config: dict, where: str) -> dict:
+        if not config["base_url"].startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.base_url: must start with http:// or https://, got {json_dumps(config['base_url'])}")
+        for name, value in config["headers"].items():
             if isinstance(value, (bool, dict, list)) or value is None:
                 raise ConfigError(f"{where}.headers.{name}: must be a string, got {json_dumps(value)}")
-            out["headers"][name] = str(value)
-        for key in config:
-            if key not in cls.settings and key != "plugin":
-                near = difflib.get_close_matches(str(key), list(cls.settings), n=1)
-                warnings.append(f"{where}.{key}: unknown key" + (f"; did you mean '{near[0]}'?" if near else ""))
-        return out, warnings
+            config["headers"][name] = str(value)
+        return config
 
     def __init__(self, name: str, config: dict, wm):
-        # The core fills defaults from `settings` but knows nothing of required keys or the
-        # checks in validate(), so run them here too: a missing base_url must stop startup, not
-        # let the SDK quietly send the request to api.openai.com.
-        filename = getattr(getattr(wm, "config_path", None), "name", None)
-        checked, warnings = self.validate(config, f"{filename}: providers.{name}" if filename else f"providers.{name}")
-        if not set(self.settings) <= set(config):  # raw config.yaml values: nobody warned yet
-            for warning in warnings:
-                log.warning("%s", warning)
-        super().__init__(name, checked, wm)
+        super().__init__(name, config, wm)
         self._client = None
         self._lock = threading.Lock()
 

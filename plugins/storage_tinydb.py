@@ -289,7 +289,9 @@ class TinyDBStorage(Storage):
                 # torn last line. Readers skip it; here it is cut off so the line starts clean.
                 fd = os.open(self._log_path(session_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
                 try:
-                    if os.fstat(fd).st_size != log.size:
+                    if os.fstat(fd).st_size < log.size:  # changed behind our back: count again
+                        self._scan(session_id, log)
+                    if os.fstat(fd).st_size > log.size:
                         os.ftruncate(fd, log.size)
                     if os.write(fd, line) != len(line):
                         raise OSError(f"short write to the log of session {session_id}")

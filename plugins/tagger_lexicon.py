@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections import defaultdict
-from pathlib import Path
 
-import yaml
 
-from wellmate import Setting, Tagger, hookimpl
+from wellmate import (CLAUSE_END, Setting, Tagger, Terms, WatchedYaml, data_file_candidates,
+                      hookimpl, normalize, term_alternatives)
 
 log = logging.getLogger("wellmate.tagger_lexicon")
 
-# With no Wellmate (tests, scripts) relative paths resolve against the repository.
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @hookimpl
@@ -32,83 +28,14 @@ def register_taggers(register):
     register("lexicon", LexiconTagger)
 
 
-# Matching and file watching mirror provider_offline.py; kept separate on purpose, as plugins are
-# independent files that a user may disable or replace one at a time.
-
-_LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
-_CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
-
-
-def normalize(text: str) -> str:
-    """Lower case, straight apostrophes, single spaces: the form every word is matched in."""
-    return " ".join(str(text).replace("\u2019", "'").lower().split())
-
-
-def _alternatives(words, latin: bool) -> str:
-    chosen = sorted({w for w in words if bool(_LATIN_TERM.fullmatch(w)) == latin}, key=len, reverse=True)
-    return "|".join(map(re.escape, chosen))
-
-
-class Terms:
-    """Words to find: Chinese words and emoji anywhere (Chinese has no spaces), Latin words only
-    as whole words, also with -s/-es/-ed/-ing endings. Longer words are tried first."""
-
-    def __init__(self, words):
-        words = [normalize(w) for w in words if normalize(w)]
-        other, latin = _alternatives(words, False), _alternatives(words, True)
-        parts = ([f"(?P<other>{other})"] if other else []) + (
-            [rf"(?<![a-z0-9])(?P<latin>{latin})(?:s|es|ed|ing)?(?![a-z0-9])"] if latin else [])
-        self.regex = re.compile("|".join(parts)) if parts else None
-
-    def find(self, text: str):
-        """Yield (start, word) for each match in normalized ``text``, left to right."""
-        for m in self.regex.finditer(text) if self.regex else ():
-            groups = m.groupdict()
-            yield m.start(), groups.get("other") or groups.get("latin")
-
-
 def ending(words, extra: str = "") -> re.Pattern | None:
     """A regex for any of ``words`` at the very end of a text (Latin ones as whole words)."""
     words = [normalize(w) for w in words if normalize(w)]
-    other, latin = _alternatives(words, False), _alternatives(words, True)
+    other, latin = term_alternatives(words, False), term_alternatives(words, True)
     parts = ([f"(?:{other})"] if other else []) + ([rf"(?<![a-z0-9'])(?:{latin})"] if latin else [])
     if extra:
         parts.append(extra)
     return re.compile("(?:" + "|".join(parts) + r")\s*$") if parts else None
-
-
-class WatchedYaml:
-    """A YAML file parsed on first use and again whenever it changes on disk. A broken edit
-    keeps the last good version and logs why, so a typo never breaks chat."""
-
-    def __init__(self, paths: list[Path], compile):
-        self.paths, self.compile = paths, compile  # the first that exists is used
-        self._stamp, self._value = None, None
-        self._lock = threading.Lock()
-
-    def get(self):
-        path, stamp = self.paths[0], "missing"
-        for candidate in self.paths:
-            try:
-                st = candidate.stat()
-            except OSError:
-                continue
-            path, stamp = candidate, (candidate, st.st_mtime_ns, st.st_size)
-            break
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                if path != self.paths[0]:
-                    log.warning("%s not found; using %s", self.paths[0], path)
-                try:
-                    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-                    if not isinstance(data, dict):
-                        raise ValueError("the top level must be a mapping")
-                    self._value = self.compile(data)
-                except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
-                    log.error("%s: cannot use this file (%s: %s); %s", path, type(e).__name__, e,
-                              "keeping the last good version" if self._value else "tagging everything neutral")
-            return self._value if self._value is not None else self.compile({})
 
 
 class Lexicon:
@@ -162,7 +89,7 @@ class Lexicon:
         for start, word in self.terms.find(text):
             label, weight = self.words[word]
             before = text[:start]
-            before = before[max((m.end() for m in _CLAUSE_END.finditer(before)), default=0):][-16:]
+            before = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):][-16:]
             weight *= self._degree(before)
             if self._negated(before):
                 label = self.negated.get(label)
@@ -207,9 +134,7 @@ class LexiconTagger(Tagger):
     def __init__(self, config: dict, wm=None):
         super().__init__(config, wm)
         name = config.get("lexicon") or self.settings["lexicon"].default
-        # Next to config.yaml, then the copy shipped with Wellmate (for a config kept elsewhere).
-        base = Path(wm.base) if wm is not None and getattr(wm, "base", None) else ROOT
-        self.lexicon = WatchedYaml(list(dict.fromkeys([(base / name).resolve(), (ROOT / name).resolve()])), Lexicon)
+        self.lexicon = WatchedYaml(data_file_candidates(wm, name), Lexicon, without="tagging everything neutral")
 
     def tag(self, text: str, labels: list[str]) -> str:
         lexicon = self.lexicon.get()

@@ -342,8 +342,8 @@ def test_validate_warns_about_unknown_keys():
     assert warnings == [f"{WHERE}.max_token: unknown key; did you mean 'max_tokens'?"]
 
 
-def test_building_checks_what_the_cores_defaults_cannot():
-    # The core fills every declared key (None for base_url) but does not know it is required.
+def test_building_checks_required_keys():
+    # Built directly (as the core does), the provider still refuses a missing base_url.
     config = {key: setting.default for key, setting in OpenAIProvider.settings.items()}
     config.update(plugin="openai", model="m")
     with pytest.raises(ConfigError) as e:

@@ -117,6 +117,15 @@ def test_opening_and_reading_write_nothing(storage, folder):
         storage.close()
 
 
+def test_a_log_removed_behind_our_back(storage, folder):
+    session, _ = chat(storage)
+    (folder / "messages" / f"{session['id']}.jsonl").unlink()
+    more = storage.append_message(session["id"], make_message("still works"))
+    assert storage.list_messages(session["id"]) == ([more], None)
+    assert storage.get_session(session["id"])["message_count"] == 1
+    assert (folder / "messages" / f"{session['id']}.jsonl").read_bytes().count(b"\0") == 0
+
+
 def test_a_garbage_line_is_skipped_by_readers(storage, folder):
     session, sent = chat(storage, 2)
     storage.close()
