@@ -696,6 +696,17 @@ def page_args(default_limit=20, max_limit=100) -> tuple[int, str | None]:
     return limit, (query.get("before") or None)
 
 
+def paged(list_method, view=None, default_limit=20, max_limit=100, **filters) -> dict:
+    """One page of a storage list for this request's ``?limit=`` and ``?before=``, as API.md's
+    ``{"items", "next"}``. Storage raises ValueError for a cursor it did not make: a 400."""
+    limit, before = page_args(default_limit, max_limit)
+    try:
+        items, cursor = list_method(limit=limit, before=before, **filters)
+    except ValueError:
+        raise ApiError(400, "invalid_cursor", "before: not a cursor of this list; pass the `next` of the previous page.")
+    return {"items": [view(item) for item in items] if view else items, "next": cursor}
+
+
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write a file so that a crash leaves either the old or the new content, never a mix:
     temp file, fsync, rename over, fsync the folder (so the rename itself is durable)."""

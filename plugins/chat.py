@@ -9,7 +9,7 @@ from collections import Counter
 import bottle
 
 from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps,
-                      new_id, now_iso, page_args)
+                      new_id, now_iso, paged)
 
 log = logging.getLogger("wellmate.chat")
 
@@ -265,9 +265,7 @@ def routes(app, wm):
         agent = bottle.request.query.get("agent") or None
         if agent:
             chat.agent(agent)
-        limit, before = page_args()
-        items, cursor = wm.storage.list_sessions(user["id"], agent=agent, limit=limit, before=before)
-        return {"items": [session_view(s) for s in items], "next": cursor}
+        return paged(wm.storage.list_sessions, session_view, user_id=user["id"], agent=agent)
 
     @app.post("/api/v1/health/sessions")
     def create_session():
@@ -284,9 +282,8 @@ def routes(app, wm):
     @app.get("/api/v1/health/sessions/<session_id>")
     def read_session(session_id):
         session = chat.own_session(wm.require_user(), session_id)
-        limit, before = page_args(default_limit=50, max_limit=200)
-        items, cursor = wm.storage.list_messages(session_id, limit=limit, before=before)
-        return {**session_view(session), "messages": {"items": [message_view(m) for m in items], "next": cursor}}
+        messages = paged(wm.storage.list_messages, message_view, 50, 200, session_id=session_id)
+        return {**session_view(session), "messages": messages}
 
     @app.delete("/api/v1/health/sessions/<session_id>")
     def delete_session(session_id):

@@ -143,3 +143,12 @@ def test_all_providers_down_keeps_the_users_message(make_wm, serve):
     assert [(m["role"], m["content"]) for m in messages] == [("user", "are you there?")]
     events = stream(client, "physical", {"text": "still there?"}, token)
     assert events[-1][0] == "error" and events[-1][1]["code"] == "providers_unavailable"
+
+
+def test_bad_cursor_is_400(client):
+    token = client.register()["access_token"]
+    session = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=token).json["session_id"]
+    for path in ["/api/v1/health/sessions?before=garbage", f"/api/v1/health/sessions/{session}?before=%FF%FE",
+                 f"/api/v1/health/sessions/{session}?before=-5"]:
+        r = client.get(path, token=token)
+        assert r.status == 400 and r.json["error"]["code"] == "invalid_cursor", (path, r.text)
