@@ -18,6 +18,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -51,6 +52,19 @@ BUILTIN_PLUGINS = [
     "tagger_lexicon",
     "accounts",
     "chat",
+    "record_types",
+    "records",
+    "wechat",
+    "admin",
+    "privacy",
+    "reminders",
+    "scheduler",
+    "delivery_inapp",
+    "delivery_wechat",
+    "delivery_webhook",
+    "tagger_llm",
+    "safety",
+    "mood",
     "service",
 ]
 
@@ -96,6 +110,16 @@ class Hookspecs:
         """
 
     @hookspec
+    def register_record_types(self, register):
+        """Offer health record types (weight, steps, ...).
+
+        Call ``register(name, spec)`` for each. ``spec`` is a dict with the keys of a custom type
+        in config.yaml's ``records.types.NAME`` (title, unit, min, max, decimals, units, daily,
+        noticeable), and optionally ``fields`` and ``check`` for values made of several numbers
+        (blood pressure). Records of the type are validated, converted and summarised by it.
+        """
+
+    @hookspec
     def routes(self, app, wm):
         """Add HTTP routes to the Bottle ``app``.
 
@@ -121,11 +145,63 @@ class Hookspecs:
         """
 
     @hookspec
+    def before_reply(self, user, agent, session, text, wm):
+        """Called for each chat turn after the user's message ``text`` is stored and before any
+        provider is asked. ``session`` is the session as it was before this turn (its
+        ``message_count`` does not include ``text``).
+
+        Return None or a dict with any of:
+
+        - ``reply``: the whole answer; no provider is called, so it works with every provider
+          down (a crisis reply). ``provider`` names what answered (default ``"wellmate"``).
+        - ``system``: text appended to the system prompt for this turn.
+        - ``prefix``: text put before the reply; in a stream it is the first delta, sent before
+          any provider is asked (an urgent "call 120 now").
+        - ``suffix``: text put after a complete reply (a disclaimer).
+
+        Include your own separators ("\n\n"). The first ``reply`` wins; the other keys of every
+        plugin are joined in the order pluggy calls them.
+        """
+
+    @hookspec
+    def after_reply(self, user, agent, session, text, reply, wm):
+        """Called when a reply is complete, before it is stored: ``reply`` is its whole text so
+        far (prefixes and suffixes included), ``text`` the user's message.
+
+        Return None or text to append to the reply (with its own separator); in a stream it is
+        sent as a last delta, so what the client saw, ``done.content`` and what is stored are the
+        same. Not called for a reply cut short (``incomplete``).
+        """
+
+    @hookspec
     def cli(self, subparsers, wm_factory):
         """Add sub-commands to ``python wellmate.py``.
 
         ``subparsers`` is argparse's; set ``func=callable(args)`` with ``set_defaults``.
         ``wm_factory()`` builds the Wellmate from the chosen config when the command needs it.
+        """
+
+    @hookspec
+    def register_channels(self, register):
+        """Offer reminder delivery channels (in-app, WeChat, webhook, ...).
+
+        Call ``register(name, ready=None)`` for each channel this plugin delivers. Each reminder
+        names its channels; when it fires, `deliver_reminder` is called on the plugin that
+        registered the channel, and on no other. ``ready(user, wm)``, if given, returns None when
+        the channel can reach that user, or a sentence saying why not (shown as a 400 when a
+        reminder asks for the channel).
+        """
+
+    @hookspec
+    def deliver_reminder(self, reminder, message, user, channel, wm):
+        """Deliver one fired reminder on ``channel``, a channel this plugin registered.
+
+        ``reminder`` is the stored reminder, ``user`` its owner, ``message`` what to say:
+        ``{fire_id, text, title, note, agent, due_at, due_local, late_seconds, phrased_by}``
+        (``fire_id`` is the same if a delivery is resumed after a crash). Called from the
+        scheduler's thread. Return ``{"status": "sent" | "failed" | "skipped", "detail": "..."}``
+        plus any facts worth keeping (ids, error codes); it is recorded in the reminder's
+        deliveries. Do not retry for long: an exception is recorded as a failure.
         """
 
 
@@ -192,7 +268,8 @@ class Setting:
                  required=False):
         self.default, self.doc, self.kind, self.required = default, doc, kind, required
         self.choices, self.min, self.max = choices, min, max
-        # kind=dict with items: a mapping of name -> {key: Setting} (e.g. agents).
+        # kind=dict with items {key: Setting}: as a section's "*", a mapping of name -> those keys
+        # (e.g. agents); as any other key, one nested group of those keys (e.g. auth.throttle).
         self.items = items
 
     def describe(self) -> str:
@@ -250,12 +327,29 @@ def core_schema() -> dict:
             "port": Setting(5000, "TCP port.", int, min=1, max=65535),
             "threads": Setting(16, "waitress worker threads: each open stream holds one.", int, min=1, max=512),
             "max_body_kb": Setting(1024, "Largest request body accepted, in KiB (bigger: 413).", int, min=1, max=1048576),
+            # Behind Caddy or nginx every request comes from the proxy's address; these tell
+            # waitress whose X-Forwarded-* headers to believe, so REMOTE_ADDR (which the login
+            # throttle and the logs use) is the real client's.
+            "trusted_proxy": Setting("", "Address of the reverse proxy whose forwarded headers are believed "
+                                         "(e.g. 127.0.0.1); '*' trusts any peer; empty: none, headers are dropped."),
+            "trusted_proxy_count": Setting(1, "How many proxies in front of the server add to X-Forwarded-For.",
+                                           int, min=1, max=10),
+            "trusted_proxy_headers": Setting(["x-forwarded-for", "x-forwarded-proto"],
+                                             "Forwarded headers taken from the trusted proxy.", list),
+            "clear_untrusted_proxy_headers": Setting(True, "Drop X-Forwarded-* and Forwarded headers that did "
+                                                           "not come from the trusted proxy.", bool),
         },
         "auth": {
             "secret": Setting("", "JWT signing secret. Empty: generated once into the data folder (mode 0600) and kept."),
             "access_token_minutes": Setting(30, "Access token lifetime.", int, min=1, max=1440),
             "refresh_token_days": Setting(30, "Refresh token lifetime.", int, min=1, max=365),
             "allow_registration": Setting(True, "Whether /auth/register accepts new accounts.", bool),
+            "throttle": Setting({}, "Failed logins before 429 too_many_attempts.", dict, items={
+                "max_failures": Setting(5, "Failed password checks per username in a window.", int, min=1, max=1000),
+                "max_failures_per_address": Setting(20, "Failed logins from one client address in a window.",
+                                                    int, min=1, max=100000),
+                "window_seconds": Setting(900, "Seconds a window lasts from its first failure.", int, min=1, max=86400),
+            }),
         },
         "storage": {
             "backend": Setting("tinydb", "Storage plugin, by name."),
@@ -356,6 +450,9 @@ def _validate_keys(given: dict, keys: dict, where: str):
         out[key] = setting.default if value is None else setting.parse(value, f"{where}.{key}")
         if isinstance(out[key], (list, dict)):
             out[key] = type(out[key])(out[key])  # never share a mutable default
+        if setting.kind is dict and setting.items:  # a nested group of keys, e.g. auth.throttle
+            out[key], nested = _validate_keys(out[key], setting.items, f"{where}.{key}")
+            warnings += nested
     for key in given:
         if key not in keys:
             warnings.append(f"{where}.{key}: unknown key{_suggest(key, keys)}")
@@ -472,7 +569,8 @@ class Storage:
         raise NotImplementedError
 
     def delete_user(self, user_id: str) -> bool:
-        """Remove the user and everything of theirs: tokens, sessions, messages, records, reminders."""
+        """Remove the user and everything of theirs: tokens, sessions, messages, records, reminders
+        and their deliveries."""
         raise NotImplementedError
 
     # -- refresh tokens: {hash, user_id, family, expires_at, created_at, used}
@@ -518,8 +616,27 @@ class Storage:
         the cursor pages further back in time."""
         raise NotImplementedError
 
-    # -- health records: {id, user_id, type, value, unit, recorded_at, note, created_at}
+    def count_messages_by_day(self, since: str, tz: str = "UTC") -> dict[str, dict[str, int]]:
+        """How many messages of every session were created at or after ``since`` (a `now_iso`
+        time), per calendar day in the IANA time zone ``tz`` and per role:
+        ``{"2026-11-20": {"user": 12, "assistant": 12}}``. Days and roles with none are left out;
+        an unknown ``tz`` raises ValueError. For the admin's service view: the cost may grow with
+        the messages since ``since``, not with all that are stored."""
+        raise NotImplementedError
+
+    # -- health records: {id, user_id, type, value, unit, recorded_at, note, created_at, client_id?}
     def add_record(self, record: dict) -> dict:
+        raise NotImplementedError
+
+    def put_records(self, records: list[dict]) -> list[tuple[str, dict]]:
+        """Store several records in one durable write, idempotently by ``client_id``.
+
+        A record whose ``client_id`` its user already has replaces that stored record's fields,
+        keeping the stored ``id`` and ``created_at``: sending the same records again (a retried
+        sync) never duplicates them. Records without a ``client_id`` are added. Atomic: two
+        calls at once with the same client ids store each once. Return, in order,
+        ``(outcome, stored_record)`` with outcome "created", "updated" or "unchanged". Raise
+        Conflict, storing nothing, if a new record's ``id`` is taken."""
         raise NotImplementedError
 
     def get_record(self, record_id: str) -> dict | None:
@@ -549,10 +666,28 @@ class Storage:
         raise NotImplementedError
 
     def delete_reminder(self, reminder_id: str) -> bool:
+        """Remove the reminder and its deliveries."""
         raise NotImplementedError
 
     def due_reminders(self, now: str) -> list:
         """Every reminder whose ``next_fire_at`` is set and ``<= now``, earliest first."""
+        raise NotImplementedError
+
+    def next_fire_at(self) -> str | None:
+        """The earliest ``next_fire_at`` of all reminders (when the scheduler has work next),
+        or None if no reminder is waiting to fire."""
+        raise NotImplementedError
+
+    # -- reminder deliveries: {id, reminder_id, user_id, fire_id, channel, status, detail,
+    #                          created_at, ...}: what was sent where, and what failed
+    def add_delivery(self, delivery: dict, keep: int = 100) -> dict:
+        """Record one delivery of a reminder, then drop that reminder's oldest deliveries beyond
+        the newest ``keep`` (by ``created_at``), so the log does not grow without end."""
+        raise NotImplementedError
+
+    def list_deliveries(self, reminder_id: str, limit: int = 50,
+                        before: str | None = None) -> tuple[list, str | None]:
+        """The reminder's deliveries, newest ``created_at`` first."""
         raise NotImplementedError
 
     # -- service
@@ -626,6 +761,20 @@ class Tagger:
     def tag(self, text: str, labels: list[str]) -> str:
         """Return one of ``labels`` for ``text``."""
         raise NotImplementedError
+
+    def instructions(self, labels: list[str]) -> str:
+        """Text added to every agent's system prompt, e.g. asking the model to label its own
+        reply; empty for a tagger that needs no help from the model."""
+        return ""
+
+    def reader(self, labels: list[str]):
+        """For a tagger that reads a reply's label from the reply itself: a new object for one
+        provider's output, with ``feed(delta) -> text to show``, ``end() -> text still held
+        back`` and ``label`` (what it found, or None). None: replies are tagged with `tag`."""
+        return None
+
+    def close(self) -> None:
+        """Release connections at shutdown."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -855,12 +1004,20 @@ class Tokens:
         return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
 
     def issue(self, user: dict, family: str | None = None) -> dict:
+        """A new token pair. Without ``family`` it is a login, and the access token carries
+        ``auth_time``; a refreshed one does not, so a route can ask for a login that just
+        happened (a refresh token alone does not prove who holds it)."""
         import jwt
 
         now = datetime.now(timezone.utc)
-        access = jwt.encode({"sub": user["id"], "typ": "access", "iat": now,
-                             "exp": now + self.access_ttl, "jti": new_id()},
-                            self.secret, algorithm="HS256")
+        # iat keeps its fraction of a second: a password change or a disable sets
+        # tokens_valid_after, and must refuse a token made just before it but not the new pair
+        # made just after it in the same second.
+        claims = {"sub": user["id"], "typ": "access", "iat": now.timestamp(),
+                  "exp": now + self.access_ttl, "jti": new_id()}
+        if family is None:
+            claims["auth_time"] = claims["iat"]
+        access = jwt.encode(claims, self.secret, algorithm="HS256")
         refresh = secrets.token_urlsafe(32)
         self.storage.add_refresh_token({
             "hash": self.digest(refresh), "user_id": user["id"], "family": family or new_id(),
@@ -868,6 +1025,14 @@ class Tokens:
         })
         return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                 "expires_in": int(self.access_ttl.total_seconds())}
+
+    def revoke_all(self, user_id: str, **changes) -> dict | None:
+        """End every login of a user at once (password change, disable): access tokens issued
+        until now are refused by `Wellmate.require_user`, refresh tokens are deleted. ``changes``
+        are stored with the cut-off in the same write. Return the updated user."""
+        user = self.storage.update_user(user_id, {**changes, "tokens_valid_after": time.time()})
+        self.storage.revoke_refresh_tokens(user_id=user_id)
+        return user
 
     def rotate(self, refresh_token: str) -> tuple[str, str]:
         """Spend a refresh token: return (user_id, family). A second use of the same token is
@@ -897,6 +1062,101 @@ class Tokens:
         if claims.get("typ") != "access":
             raise ApiError(401, "invalid_token", "Not an access token; log in again.")
         return claims
+
+
+class LoginThrottle:
+    """Failed logins counted per account and per client address, in memory. Once either count
+    reaches its limit, every try answers 429 ``too_many_attempts`` (right password or not) until
+    the window that began with the first failure is over.
+
+    The account is whatever name was tried, known or not, so a throttled unknown username looks
+    exactly like a throttled real one. Memory is bounded: beyond ``max_tracked`` keys the one
+    whose window began first (the nearest to expiring) is forgotten. One process serves, so
+    memory is the right place; a restart forgets the counts.
+    """
+
+    def __init__(self, max_failures: int, max_failures_per_address: int, window_seconds: float,
+                 max_tracked: int = 10_000, clock=time.monotonic):
+        self.limits = {"account": max_failures, "address": max_failures_per_address}
+        self.window, self.max_tracked, self.clock = window_seconds, max_tracked, clock
+        self._failures: dict[tuple, list] = {}  # (kind, key) -> [window start, count], oldest first
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(account, address) -> list[tuple]:
+        return ([("account", str(account).lower())] if account else []) + (
+            [("address", str(address))] if address else [])
+
+    def retry_after(self, account: str | None = None, address: str | None = None) -> int:
+        """Whole seconds until this account may try from this address again; 0: now."""
+        now, wait = self.clock(), 0.0
+        with self._lock:
+            for key in self._keys(account, address):
+                start, count = self._failures.get(key, (None, 0))
+                if start is None:
+                    continue
+                if now - start >= self.window:
+                    del self._failures[key]
+                elif count >= self.limits[key[0]]:
+                    wait = max(wait, start + self.window - now)
+        return math.ceil(wait)
+
+    def check(self, account: str | None = None, address: str | None = None) -> None:
+        """Raise the 429 if either is over its limit. Call before checking the password."""
+        wait = self.retry_after(account, address)
+        if wait:
+            raise ApiError(429, "too_many_attempts", f"Too many failed attempts; try again in {wait} seconds.",
+                           headers={"Retry-After": str(wait)})
+
+    def failed(self, account: str | None = None, address: str | None = None) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in self._keys(account, address):
+                entry = self._failures.get(key)
+                if entry is not None and now - entry[0] < self.window:
+                    entry[1] += 1
+                    continue
+                self._failures.pop(key, None)
+                self._failures[key] = [now, 1]  # dicts keep insertion order: newest window last
+                while len(self._failures) > self.max_tracked:
+                    del self._failures[next(iter(self._failures))]
+
+    def succeeded(self, account: str) -> None:
+        """The account's own count starts again; the address's does not (one working account
+        must not buy an address more guesses at others)."""
+        with self._lock:
+            self._failures.pop(("account", str(account).lower()), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts: what the plugins that sign users in share
+# ---------------------------------------------------------------------------------------------
+
+USERNAME = re.compile(r"^[\w.\-]{3,32}$")
+USERNAME_RULE = "3-32 letters, digits, '_', '.' or '-'"
+PASSWORD_MIN = 8
+
+
+def public_profile(user: dict) -> dict:
+    """What a client sees of a user: never the password hash or token bookkeeping."""
+    return {
+        "uuid": user["id"],
+        "username": user.get("username"),
+        "full_name": user.get("full_name") or "",
+        "gender": user.get("gender"),
+        "age": user.get("age"),
+        "birth_date": user.get("birth_date"),
+        "role": user.get("role", "user"),
+        "settings": user.get("settings") or {},
+        "created_at": user["created_at"],
+    }
+
+
+def client_address() -> str:
+    """The current request's client address: REMOTE_ADDR as waitress set it, which is the
+    proxy's forwarded client only when ``server.trusted_proxy`` names that proxy. Never read
+    X-Forwarded-For yourself (bottle's ``request.remote_addr`` does): any client can write it."""
+    return bottle.request.environ.get("REMOTE_ADDR") or ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -990,6 +1250,26 @@ def choose(registry: dict, name: str, where: str, what: str):
 # ---------------------------------------------------------------------------------------------
 
 
+def waitress_options(server: dict, filename: str = "config.yaml") -> dict:
+    """waitress's trusted-proxy settings from config's ``server`` section (none without a
+    ``trusted_proxy``: waitress refuses its other proxy settings alone)."""
+    options = {"clear_untrusted_proxy_headers": server["clear_untrusted_proxy_headers"]}
+    if not server["trusted_proxy"]:
+        return options
+    from waitress.adjustments import KNOWN_PROXY_HEADERS
+
+    headers = {str(h).lower() for h in server["trusted_proxy_headers"]}
+    unknown = sorted(headers - KNOWN_PROXY_HEADERS)
+    if unknown or not headers:
+        raise ConfigError(f"{filename}: server.trusted_proxy_headers: unknown {', '.join(unknown) or '(empty list)'}; "
+                          f"use some of {', '.join(sorted(KNOWN_PROXY_HEADERS))}")
+    if "forwarded" in headers and len(headers) > 1:
+        raise ConfigError(f"{filename}: server.trusted_proxy_headers: 'forwarded' cannot be combined "
+                          f"with the x-forwarded-* headers; trust one kind")
+    return {**options, "trusted_proxy": server["trusted_proxy"],
+            "trusted_proxy_count": server["trusted_proxy_count"], "trusted_proxy_headers": headers}
+
+
 def default_config_path() -> Path:
     return Path(os.environ.get("WELLMATE_CONFIG") or HERE / "config.yaml")
 
@@ -1047,6 +1327,9 @@ class Wellmate:
         auth = self.config["auth"]
         self.tokens = Tokens(auth["secret"] or self._generated_secret(), self.storage,
                              auth["access_token_minutes"], auth["refresh_token_days"])
+        self.login_throttle = LoginThrottle(**auth["throttle"])
+        # Extra waitress settings for serve(): the trusted-proxy keys of server:.
+        self.waitress_options = waitress_options(self.config["server"], self.config_path.name)
         self._closed = False
         self.app = self._build_app()
 
@@ -1135,7 +1418,12 @@ class Wellmate:
         valid_after = user.get("tokens_valid_after")
         if valid_after and claims["iat"] < valid_after:
             raise ApiError(401, "invalid_token", "This token was revoked; log in again.")
+        bottle.request.environ["wellmate.token"] = claims
         return user
+
+    def token_claims(self) -> dict:
+        """The verified claims of the request's access token, after `require_user`."""
+        return bottle.request.environ.get("wellmate.token") or {}
 
     def prompt_values(self, user: dict, agent: str) -> dict:
         """Everything a prompt's $placeholders may use for this user and agent."""
@@ -1273,7 +1561,10 @@ def main(argv=None) -> int:
 
     # Plugins may add commands; they need the plugin manager, so load plugins from the config
     # named on the command line, tolerating a broken config (check/serve report it properly).
-    pre, _ = parser.parse_known_args(argv)
+    # Only --config is read here: the full parser would refuse a plugin's command, not added yet.
+    pre_parser = argparse.ArgumentParser(add_help=False)
+    pre_parser.add_argument("--config")
+    pre, _ = pre_parser.parse_known_args(argv)
     config_path = pre.config or default_config_path()
     try:
         pm = pluggy.PluginManager("wellmate")

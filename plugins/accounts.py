@@ -1,29 +1,17 @@
 """Accounts: register, login, refresh with rotation, logout, profile and settings (API.md, Auth and Users)."""
 
+import logging
 import re
 
 import bottle
 
-from wellmate import ApiError, Conflict, field, hash_password, check_password, hookimpl, new_id, now_iso
+from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
+                      client_address, field, hash_password, hookimpl, new_id, now_iso, public_profile)
 
-USERNAME = re.compile(r"^[\w.\-]{3,32}$")
+log = logging.getLogger("wellmate.accounts")
+
 GENDERS = ["male", "female", "other"]
 PROFILE_FIELDS = ["full_name", "gender", "age", "birth_date"]
-
-
-def public_profile(user: dict) -> dict:
-    """What a client sees of a user: never the password hash or token bookkeeping."""
-    return {
-        "uuid": user["id"],
-        "username": user.get("username"),
-        "full_name": user.get("full_name") or "",
-        "gender": user.get("gender"),
-        "age": user.get("age"),
-        "birth_date": user.get("birth_date"),
-        "role": user.get("role", "user"),
-        "settings": user.get("settings") or {},
-        "created_at": user["created_at"],
-    }
 
 
 def profile_changes(body: dict, wm) -> dict:
@@ -82,10 +70,10 @@ def routes(app, wm):
         body = wm.json_body()
         username = field(body, "username", max_len=32)
         if not USERNAME.match(username):
-            raise ApiError(400, "invalid_field", "username: 3-32 letters, digits, '_', '.' or '-'")
+            raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
         password = field(body, "password", max_len=256)
-        if len(password) < 8:
-            raise ApiError(400, "invalid_field", "password: at least 8 characters")
+        if len(password) < PASSWORD_MIN:
+            raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")
         user = {
             "id": new_id(), "username": username, "password_hash": hash_password(password),
             "full_name": "", "gender": None, "age": None, "birth_date": None, "role": "user",
@@ -104,11 +92,17 @@ def routes(app, wm):
         body = wm.json_body()
         username = field(body, "username", max_len=256)
         password = field(body, "password", max_len=256)
+        address = client_address()
+        # Counted by the name tried, known or not: a throttled unknown name answers like a real one.
+        wm.login_throttle.check(username, address)
         user = wm.storage.find_user("username", username)
         # check_password runs the full hash even for an unknown user, so both cases take as long.
         ok = check_password(password, user.get("password_hash") if user else None)
         if not ok or user.get("disabled"):
+            wm.login_throttle.failed(username, address)
+            log.info("failed login for %r from %s", username, address)
             raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+        wm.login_throttle.succeeded(username)
         return tokens_for(user)
 
     @app.post("/api/v1/auth/refresh")

@@ -33,6 +33,7 @@ class ChatService:
         self.tagger = tagger_class(wm.config["emotion"], wm)
         self.labels = wm.config["emotion"]["labels"]
         self.failures = Counter()  # provider name -> failures since start, for the service view
+        self._push_lock = threading.Lock()
 
     def agent(self, name: str) -> dict:
         agents = self.wm.config["agents"]
@@ -40,12 +41,15 @@ class ChatService:
             raise ApiError(404, "unknown_agent", f"No agent named {name!r}; agents: {', '.join(agents)}.")
         return agents[name]
 
-    def tag(self, text: str) -> str:
-        try:
-            label = self.tagger.tag(text, self.labels)
-        except Exception:
-            log.exception("emotion tagger failed")
-            label = None
+    def tag(self, text: str, label: str | None = None) -> str:
+        """A configured label for ``text``: ``label`` if it is one (what a tagger's reader found
+        in the reply), else the tagger's; neutral if the tagger fails."""
+        if label not in self.labels:
+            try:
+                label = self.tagger.tag(text, self.labels)
+            except Exception:
+                log.exception("emotion tagger failed")
+                label = None
         return label if label in self.labels else ("neutral" if "neutral" in self.labels else self.labels[0])
 
     def own_session(self, user: dict, session_id: str) -> dict:
@@ -54,6 +58,22 @@ class ChatService:
         if session is None or session["user_id"] != user["id"]:
             raise ApiError(404, "session_not_found", f"No session {session_id!r}.")
         return session
+
+    def push(self, session_id: str, message: dict) -> dict:
+        """Add a message the agent sends on its own (a reminder) to a session: role assistant,
+        tagged with an emotion. It counts as unread until the user next opens the session.
+
+        Unread is kept as the session's ``pushed_at`` (times of pushed messages, the newest
+        MAX_UNREAD) against its ``read_at``; only this method writes the first and only reading
+        the session writes the second, so neither can overwrite the other's update."""
+        message = {"role": "assistant", "emotion": self.tag(message.get("content") or ""),
+                   "created_at": now_iso(), **message}
+        with self._push_lock:
+            stored = self.wm.storage.append_message(session_id, message)
+            session = self.wm.storage.get_session(session_id) or {}
+            pushed = (session.get("pushed_at") or [])[-(MAX_UNREAD - 1):] + [stored["created_at"]]
+            self.wm.storage.update_session(session_id, {"pushed_at": pushed})
+        return stored
 
     def begin(self, user: dict, agent_name: str, body: dict):
         """Validate, find or create the session, store the user's message; return the turn."""
@@ -75,7 +95,9 @@ class ChatService:
         history, _ = self.wm.storage.list_messages(session["id"], limit=agent["history"] + 1)
         messages = [{"role": "system", "content": system}] + [
             {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")]
-        return Turn(self, session, agent_name, agent, messages)
+        turn = Turn(self, session, agent_name, agent, messages)
+        turn.ask_plugins(user, text)
+        return turn
 
     def system_prompt(self, user, agent_name, agent) -> str:
         try:
@@ -85,6 +107,10 @@ class ChatService:
             raise ApiError(500, "prompt_error", f"The {agent_name} agent's prompt file has a problem; the server log says what.")
 
     def close(self):
+        try:
+            self.tagger.close()
+        except Exception:
+            log.exception("closing the emotion tagger")
         for provider in self.providers.values():
             try:
                 provider.close()
@@ -106,6 +132,30 @@ class Turn:
         self.message_id = new_id()
         self.failures = []
         self.stored = False
+        self.user, self.text = None, ""
+        self.canned, self.canned_by = None, None  # a plugin's whole reply: no provider is asked
+        self.prefix, self.suffix = "", ""  # plugins' text around the reply
+
+    def ask_plugins(self, user: dict, text: str):
+        """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
+        self.user, self.text = user, text
+        wm = self.chat.wm
+        results = [r for r in call_each(wm.pm.hook.before_reply, user=user, agent=self.agent_name,
+                                        session=self.session, text=text, wm=wm) if isinstance(r, dict)]
+        system = [self.chat.tagger.instructions(self.chat.labels)] + [r.get("system") for r in results]
+        system = "\n\n".join(part for part in system if part)
+        if system:
+            self.messages[0] = {"role": "system", "content": self.messages[0]["content"] + "\n\n" + system}
+        canned = next((r for r in results if r.get("reply")), None)
+        if canned:
+            self.canned, self.canned_by = str(canned["reply"]), str(canned.get("provider") or "wellmate")
+        self.prefix = "".join(str(r["prefix"]) for r in results if r.get("prefix"))
+        self.suffix = "".join(str(r["suffix"]) for r in results if r.get("suffix"))
+
+    def reader(self):
+        """A fresh reader of one provider's output: the tagger's (which may strip a label the
+        model wrote), or one that passes text through."""
+        return self.chat.tagger.reader(self.chat.labels) or PassThrough()
 
     def chain(self):
         for name in self.agent["providers"]:
@@ -121,18 +171,30 @@ class Turn:
         return ApiError(503, "providers_unavailable", f"No provider could answer ({reasons}). Your message was saved.")
 
     def reply(self) -> dict:
+        if self.canned is not None:
+            return self.finish(self.canned, self.canned_by)
         for provider in self.chain():
             try:
                 content = provider.reply(self.messages)
             except ProviderError as e:
                 self.failed(provider, e)
                 continue
-            return self.finish(content, provider.name)
+            reader = self.reader()
+            return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
         raise self.unavailable()
 
-    def finish(self, content: str, provider_name: str, incomplete=False) -> dict:
+    def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
+        """Store the reply: ``body`` (what the provider said, as shown) between the plugins'
+        prefix and suffix and what after_reply hooks add. Its emotion is the body's own."""
+        content = self.prefix + body
+        if not incomplete:
+            content += self.suffix
+            wm = self.chat.wm
+            for extra in call_each(wm.pm.hook.after_reply, user=self.user, agent=self.agent_name,
+                                   session=self.session, text=self.text, reply=content, wm=wm):
+                content += str(extra)
         message = {"id": self.message_id, "role": "assistant", "content": content,
-                   "emotion": self.chat.tag(content), "provider": provider_name, "created_at": now_iso()}
+                   "emotion": self.chat.tag(body, label), "provider": provider_name, "created_at": now_iso()}
         if incomplete:
             message["incomplete"] = True
         self.chat.wm.storage.append_message(self.session["id"], message)
@@ -140,6 +202,41 @@ class Turn:
         return {"session_id": self.session["id"], "message_id": self.message_id, "content": content,
                 "emotion": message["emotion"], "timestamp": message["created_at"],
                 "agent": self.agent_name, "provider": provider_name, **({"incomplete": True} if incomplete else {})}
+
+
+def call_each(hook, **kwargs) -> list:
+    """Call every implementation of a reply-path hook, each on its own, in pluggy's order: a bug
+    in one plugin is logged and costs only its own contribution, never the reply or another
+    plugin's (a crisis reply must not depend on every plugin being right)."""
+    impls = hook.get_hookimpls()
+    if any(impl.hookwrapper or getattr(impl, "wrapper", False) for impl in impls):
+        try:  # wrappers need pluggy's own calling: all or nothing
+            return hook(**kwargs)
+        except Exception:
+            log.exception("a %s hook failed", hook.name)
+            return []
+    results = []
+    for impl in reversed(impls):  # pluggy calls the last registered first
+        try:
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except Exception:
+            log.exception("the %s hook of plugin %s failed", hook.name, impl.plugin_name)
+            continue
+        if result is not None:
+            results.append(result)
+    return results
+
+
+class PassThrough:
+    """The reader of a tagger that reads nothing from the reply."""
+
+    label = None
+
+    def feed(self, delta: str) -> str:
+        return delta
+
+    def end(self) -> str:
+        return ""
 
 
 class Relay:
@@ -187,9 +284,16 @@ def stream_turn(turn: Turn, ping_seconds: float):
     # provider is called.
     yield ": connected\n\n"
     yield sse({"session_id": turn.session["id"], "message_id": turn.message_id}, "start")
+    if turn.prefix:  # an urgent note goes out before any provider is asked
+        yield sse({"delta": turn.prefix})
+    if turn.canned is not None:
+        yield sse({"delta": turn.canned})
+        yield from closing(turn.finish(turn.canned, turn.canned_by), turn.prefix + turn.canned)
+        return
     parts = []
     for provider in turn.chain():
         relay = Relay(provider, turn.messages)
+        reader = turn.reader()
         try:
             while True:
                 try:
@@ -198,10 +302,17 @@ def stream_turn(turn: Turn, ping_seconds: float):
                     yield ": ping\n\n"
                     continue
                 if kind == "delta":
-                    parts.append(value)
-                    yield sse({"delta": value})
+                    shown = reader.feed(value)
+                    if shown:
+                        parts.append(shown)
+                        yield sse({"delta": shown})
                 elif kind == "end":
-                    yield sse(turn.finish("".join(parts), provider.name), "done")
+                    rest = reader.end()
+                    if rest:
+                        parts.append(rest)
+                        yield sse({"delta": rest})
+                    result = turn.finish("".join(parts), provider.name, label=reader.label)
+                    yield from closing(result, turn.prefix + "".join(parts))
                     return
                 elif not parts and isinstance(value, ProviderError) and value.retryable:
                     turn.failed(provider, value)
@@ -222,14 +333,34 @@ def stream_turn(turn: Turn, ping_seconds: float):
     yield sse({"code": error.code, "message": error.message}, "error")
 
 
+def closing(result: dict, sent: str):
+    """The end of a stream: what plugins added after the text already ``sent`` goes out as a
+    last delta, so the deltas add up to ``done.content``, which is what was stored."""
+    tail = result["content"][len(sent):] if result["content"].startswith(sent) else ""
+    if tail:
+        yield sse({"delta": tail})
+    yield sse(result, "done")
+
+
+MAX_UNREAD = 99  # a badge shows 99 at most
+
+
+def unread(session: dict) -> int:
+    """Messages pushed to the session (reminders) since the user last opened it."""
+    read_at = session.get("read_at") or ""
+    return sum(1 for at in session.get("pushed_at") or () if at > read_at)
+
+
 def session_view(session: dict) -> dict:
-    return {key: session.get(key) for key in
+    view = {key: session.get(key) for key in
             ("id", "agent", "title", "created_at", "updated_at", "message_count")}
+    view["unread"] = unread(session)
+    return view
 
 
 def message_view(message: dict) -> dict:
     view = {key: message[key] for key in ("id", "role", "content", "created_at")}
-    for key in ("emotion", "provider", "incomplete"):
+    for key in ("emotion", "provider", "incomplete", "reminder_id"):
         if message.get(key) is not None:
             view[key] = message[key]
     return view
@@ -282,6 +413,8 @@ def routes(app, wm):
     @app.get("/api/v1/health/sessions/<session_id>")
     def read_session(session_id):
         session = chat.own_session(wm.require_user(), session_id)
+        if unread(session):  # opening the session reads it; marked before reading, so nothing is skipped
+            session = wm.storage.update_session(session_id, {"read_at": now_iso()}) or session
         messages = paged(wm.storage.list_messages, message_view, 50, 200, session_id=session_id)
         return {**session_view(session), "messages": messages}
 

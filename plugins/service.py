@@ -17,6 +17,7 @@ def routes(app, wm):
             "uptime_s": round(wm.uptime(), 3),
             "storage": wm.storage.name,
             "scheduler_running": bool(scheduler and scheduler.running),
+            "next_reminder_at": wm.storage.next_fire_at(),  # when the scheduler has work next
             "providers": {name: conf["plugin"] for name, conf in wm.config["providers"].items()},
         }
 

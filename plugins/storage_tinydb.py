@@ -4,6 +4,7 @@
     sessions.json                  chat sessions (TinyDB)
     records.json                   health records (TinyDB)
     reminders.json                 reminders (TinyDB)
+    deliveries.json                what each reminder sent where, the newest few per reminder (TinyDB)
     messages/<session_id>.jsonl    a session's messages, one JSON object per line, append-only
 
 Why it is built this way (measured on TinyDB 4.9.0, see DESIGN.md, "Storage"):
@@ -44,7 +45,7 @@ FILE_MODE = 0o600  # health data: readable by the server's own user only
 PRUNE_EVERY = 3600  # seconds between sweeps of expired refresh tokens
 READ_BLOCK = 64 * 1024  # chat logs are read backwards in blocks of this size
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # session ids become file names
-DB_FILES = ("users", "sessions", "records", "reminders")
+DB_FILES = ("users", "sessions", "records", "reminders", "deliveries")
 
 
 @hookimpl
@@ -136,9 +137,15 @@ class TinyDBStorage(Storage):
         self._sessions = self._dbs["sessions"].table("sessions", cache_size=0)
         self._records = self._dbs["records"].table("records", cache_size=0)
         self._reminders = self._dbs["reminders"].table("reminders", cache_size=0)
+        # Deliveries have their own file: a reminder firing does not rewrite every reminder.
+        self._deliveries = self._dbs["deliveries"].table("deliveries", cache_size=0)
         self._logs: dict[str, _Log] = {}
         self._logs_lock = threading.Lock()
         self._pruned_at = float("-inf")  # expired tokens go at the first add_refresh_token
+        # user_id -> {record_id: record}: copies of the records table, built on first use and
+        # kept in step with every write, so one user's records are found without reading
+        # everyone's (stats over a year read ~2,000 records of one user among all users').
+        self._record_index: dict[str, dict[str, dict]] | None = None
 
     @classmethod
     def open(cls, folder) -> "TinyDBStorage":
@@ -192,7 +199,11 @@ class TinyDBStorage(Storage):
         with self._lock:
             mine = lambda doc: doc.get("user_id") == user_id  # noqa: E731
             late = self._remove_where(self._sessions, mine)  # created meanwhile
-            for table in (self._records, self._reminders, self._tokens):
+            with self._records_write():
+                self._remove_where(self._records, mine)
+                if self._record_index is not None:
+                    self._record_index.pop(user_id, None)
+            for table in (self._reminders, self._deliveries, self._tokens):
                 self._remove_where(table, mine)
             removed = self._remove_id(self._users, user_id)
         for session_id in late:
@@ -326,6 +337,49 @@ class TinyDBStorage(Storage):
         messages = [message for _, message in lines if message is not None]
         return messages, (str(lines[0][0]) if lines and lines[0][0] > 0 else None)
 
+    def count_messages_by_day(self, since: str, tz: str = "UTC") -> dict[str, dict[str, int]]:
+        from datetime import datetime
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {tz!r}") from None
+        counts: dict[str, dict[str, int]] = {}
+        with self._lock:
+            session_ids = [session.doc_id for session in self._sessions]
+        for session_id in session_ids:
+            with self._session_log(session_id) as log:
+                if log is None or not log.last_at or log.last_at < since:
+                    continue  # nothing new in this session: its file is not opened
+                try:
+                    f = open(self._log_path(session_id), "rb")
+                except FileNotFoundError:
+                    continue
+                with f:
+                    # Read backwards a page at a time. A log is in time order, give or take a
+                    # reply finished after the next question: stop after a page wholly too old.
+                    end = log.size
+                    while end > 0:
+                        lines = _lines_before(f, end, 200)
+                        recent = 0
+                        for _, message in lines:
+                            at = (message or {}).get("created_at")
+                            if not isinstance(at, str) or at < since:
+                                continue
+                            recent += 1
+                            try:
+                                day = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(zone).date().isoformat()
+                            except ValueError:
+                                continue
+                            roles = counts.setdefault(day, {})
+                            role = str(message.get("role") or "?")
+                            roles[role] = roles.get(role, 0) + 1
+                        if not lines or not recent:
+                            break
+                        end = lines[0][0]
+        return counts
+
     def _log_path(self, session_id: str) -> Path:
         return self.messages_dir / f"{session_id}.jsonl"
 
@@ -388,7 +442,48 @@ class TinyDBStorage(Storage):
 
     # -- health records ----------------------------------------------------------------------
     def add_record(self, record: dict) -> dict:
-        return self._insert(self._records, record)
+        with self._records_write():
+            stored = self._insert(self._records, record)
+            self._user_records(stored.get("user_id"))[stored["id"]] = _copy(stored)
+        return stored
+
+    def put_records(self, records: list[dict]) -> list[tuple[str, dict]]:
+        for record in records:
+            if not isinstance(record.get("id"), str) or not record["id"]:
+                raise ValueError(f"a record needs a string id (new_id()), got {record.get('id')!r}")
+        with self._records_write():
+            results = []
+            changed = {}  # id -> the record as it will be stored: the one write at the end
+            by_client = {}  # user_id -> {client_id: stored record}, as it stands after each record
+            for record in map(_copy, records):
+                user_id, client_id = record.get("user_id"), record.get("client_id")
+                if user_id not in by_client:
+                    by_client[user_id] = {r["client_id"]: r for r in self._user_records(user_id, False).values()
+                                          if r.get("client_id") is not None}
+                old = by_client[user_id].get(client_id) if client_id is not None else None
+                if old is None:
+                    if record["id"] in changed or self._records.get(doc_id=record["id"]) is not None:
+                        raise Conflict(f"the id {record['id']} is taken")
+                    stored, outcome = record, "created"
+                else:
+                    stored = {**record, "id": old["id"], "created_at": old.get("created_at", record.get("created_at"))}
+                    outcome = "unchanged" if stored == old else "updated"
+                if outcome != "unchanged":
+                    changed[stored["id"]] = stored
+                if client_id is not None:
+                    by_client[user_id][client_id] = stored
+                results.append((outcome, stored))
+
+            def write(table):
+                table.update({doc_id: _copy(doc) for doc_id, doc in changed.items()})
+
+            if changed:
+                # TinyDB 4.9 (pinned) has no public call that inserts and replaces in one write;
+                # _update_table is what its own insert_multiple and update use.
+                self._records._update_table(write)
+                for doc_id, doc in changed.items():
+                    self._user_records(doc.get("user_id"))[doc_id] = _copy(doc)
+            return [(outcome, _copy(record)) for outcome, record in results]
 
     def get_record(self, record_id: str) -> dict | None:
         return self._get(self._records, record_id)
@@ -396,16 +491,43 @@ class TinyDBStorage(Storage):
     def list_records(self, user_id: str, type: str | None = None, start: str | None = None,
                      end: str | None = None, limit: int = 100,
                      before: str | None = None) -> tuple[list, str | None]:
-        def cond(r):
-            at = r.get("recorded_at") or ""
-            return (r.get("user_id") == user_id and (type is None or r.get("type") == type)
-                    and (start is None or at >= start) and (end is None or at < end))
-        with self._lock:
-            records = self._records.search(cond)
+        with self._lock:  # a comprehension, not a function call per record: stats read a year
+            records = [r for r in self._user_records(user_id, for_write=False).values()
+                       if (type is None or r.get("type") == type)
+                       and (start is None or (r.get("recorded_at") or "") >= start)
+                       and (end is None or (r.get("recorded_at") or "") < end)]
         return _page(records, ("recorded_at", "created_at", "id"), limit, before)
 
     def delete_record(self, record_id: str) -> bool:
-        return self._remove_id(self._records, record_id)
+        with self._records_write():
+            record = self._get(self._records, record_id)
+            if record is None or not self._remove_id(self._records, record_id):
+                return False
+            self._user_records(record.get("user_id")).pop(record_id, None)
+            return True
+
+    def _user_records(self, user_id, for_write=True) -> dict[str, dict]:
+        """The user's records by id, from the index (built on first use). Hold the lock.
+        Change the dict only to follow a write of the table."""
+        if self._record_index is None:
+            index: dict[str, dict[str, dict]] = {}
+            for doc in self._records:
+                index.setdefault(doc.get("user_id"), {})[doc.doc_id] = _copy(doc)
+            self._record_index = index
+        if for_write:
+            return self._record_index.setdefault(user_id, {})
+        return self._record_index.get(user_id, {})
+
+    @contextmanager
+    def _records_write(self):
+        """Hold the lock for a change of the records table. If it fails, the table has been read
+        back from disk and the index may be out of step: it is rebuilt on next use."""
+        with self._lock:
+            try:
+                yield
+            except BaseException:
+                self._record_index = None
+                raise
 
     # -- reminders ---------------------------------------------------------------------------
     def add_reminder(self, reminder: dict) -> dict:
@@ -424,11 +546,37 @@ class TinyDBStorage(Storage):
         return self._update(self._reminders, reminder_id, changes)
 
     def delete_reminder(self, reminder_id: str) -> bool:
-        return self._remove_id(self._reminders, reminder_id)
+        with self._lock:
+            removed = self._remove_id(self._reminders, reminder_id)
+            if removed:
+                self._remove_where(self._deliveries, lambda d: d.get("reminder_id") == reminder_id)
+            return removed
 
     def due_reminders(self, now: str) -> list:
         due = self._select(self._reminders, lambda r: bool(r.get("next_fire_at")) and r["next_fire_at"] <= now)
         return sorted(due, key=lambda r: (r["next_fire_at"], r["id"]))
+
+    def next_fire_at(self) -> str | None:
+        with self._lock:
+            times = [r["next_fire_at"] for r in self._reminders if r.get("next_fire_at")]
+        return min(times, default=None)
+
+    def add_delivery(self, delivery: dict, keep: int = 100) -> dict:
+        _check_limit(keep)
+        reminder_id = delivery.get("reminder_id")
+        with self._lock:
+            stored = self._insert(self._deliveries, delivery)
+            mine = self._deliveries.search(lambda d: d.get("reminder_id") == reminder_id)
+            if len(mine) > keep:
+                mine.sort(key=lambda d: (str(d.get("created_at") or ""), d.doc_id), reverse=True)
+                self._deliveries.remove(doc_ids=[d.doc_id for d in mine[keep:]])
+        return stored
+
+    def list_deliveries(self, reminder_id: str, limit: int = 50,
+                        before: str | None = None) -> tuple[list, str | None]:
+        with self._lock:
+            deliveries = self._deliveries.search(lambda d: d.get("reminder_id") == reminder_id)
+        return _page(deliveries, ("created_at", "id"), limit, before)
 
     # -- service -----------------------------------------------------------------------------
     def ping(self) -> None:
@@ -508,13 +656,17 @@ class TinyDBStorage(Storage):
 # ---------------------------------------------------------------------------------------------
 
 
+_SCALARS = {str, int, float, bool, type(None)}
+
+
 def _copy(value):
     """A deep copy of JSON data, so callers may change what they get or gave without changing
-    what is stored. Documents come out as plain dicts."""
+    what is stored. Documents come out as plain dicts. (Scalars are not passed to a call of
+    their own: a year of health records is copied twice as fast.)"""
     if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
+        return {key: item if item.__class__ in _SCALARS else _copy(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_copy(item) for item in value]
+        return [item if item.__class__ in _SCALARS else _copy(item) for item in value]
     return value
 
 
@@ -545,7 +697,7 @@ def _page(docs: list, fields: tuple, limit: int, before: str | None) -> tuple[li
     _check_limit(limit)
 
     def key(doc):
-        return tuple(str(doc.get(f) or "") for f in fields)
+        return tuple([str(doc.get(f) or "") for f in fields])  # a list is built faster than a generator runs
 
     docs = sorted(docs, key=key, reverse=True)
     if before is not None:

@@ -80,13 +80,22 @@ class Lexicon:
         self.soothes = set(comfort.get("soothes") or [])
         self.soothe_factor = float(comfort.get("factor", 0.3))
         self.aliases = {str(k): [str(a) for a in v or []] for k, v in section("aliases").items()}
+        irony = section("irony")
+        self.irony_label = str(irony.get("label", "angry"))
+        self.irony_factor = float(irony.get("factor", 0.7))
+        self.cheers = {normalize(w) for w in irony.get("cheers") or []}
+        self.again = Terms(irony.get("again") or [])
+        self.irony_needs = set(irony.get("needs") or ["sad", "anxious", "angry", "tired"])
+        self.irony_signs = Terms(irony.get("signs") or [])
 
     def scores(self, text: str) -> dict[str, float]:
         text = normalize(text)
         contrast = max((start for start, _ in self.contrast.find(text)), default=None)
         comforting = sum(1 for _ in self.comfort.find(text))
         totals = defaultdict(float)
-        for start, word in self.terms.find(text):
+        found = list(self.terms.find(text))
+        ironic = self._ironic(text, found, contrast)
+        for start, word in found:
             label, weight = self.words[word]
             before = text[:start]
             before = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):][-16:]
@@ -96,6 +105,8 @@ class Lexicon:
                 if not label:
                     continue
                 weight = self.words[word][1] * self.negation_weight  # "not very happy" is just "not happy"
+            elif ironic and word in self.cheers:
+                label, weight = self.irony_label, weight * self.irony_factor
             if contrast is not None:
                 weight *= self.after_contrast if start > contrast else self.before_contrast
             if comforting and label in self.soothes:
@@ -104,6 +115,17 @@ class Lexicon:
         if comforting:
             totals[self.comfort_label] += comforting * self.comfort_weight
         return dict(totals)
+
+    def _ironic(self, text: str, found: list, contrast) -> bool:
+        """Whether the cheers in ``text`` are sarcasm: a sign of irony, or "again" together with a
+        word of a bad feeling (and no contrast word, which makes a mixed but sincere text)."""
+        if not any(word in self.cheers for _, word in found):
+            return False
+        if self.irony_signs.regex is not None and self.irony_signs.regex.search(text):
+            return True
+        if contrast is not None or self.again.regex is None or not self.again.regex.search(text):
+            return False
+        return any(self.words[word][0] in self.irony_needs for _, word in found if word not in self.cheers)
 
     def _degree(self, before: str) -> float:
         for regex, factor in ((self.intensifiers, self.intensify), (self.downtoners, self.downtone)):

@@ -98,12 +98,12 @@ class Response:
 class Served:
     """A Wellmate app served by a real waitress server on a free 127.0.0.1 port."""
 
-    def __init__(self, wm):
+    def __init__(self, wm, **options):
         from waitress.server import create_server
 
         self.wm = wm
         self.server = create_server(wm.app, host="127.0.0.1", port=0, threads=8,
-                                    max_request_body_size=64 * 1024 * 1024)
+                                    max_request_body_size=64 * 1024 * 1024, **options)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -111,11 +111,17 @@ class Served:
         self.client = Client(self.port)
 
     def stop(self):
-        # Close every channel from inside waitress's own loop thread, which then ends.
+        # Worker threads first: a worker that has just sent a response still pulls the trigger,
+        # and once the trigger is closed that is an EBADF in the worker (a flaky test error).
+        # Then close every channel from inside waitress's own loop thread, which then ends.
         server = self.server
-        server.trigger.pull_trigger(lambda: server.asyncore.close_all(server._map))
-        self.thread.join(timeout=5)
         server.task_dispatcher.shutdown(timeout=5)
+        try:
+            server.trigger.pull_trigger(lambda: server.asyncore.close_all(server._map))
+        except OSError:
+            # The trigger's pipe is already gone (the loop closed it): close what is left here.
+            server.asyncore.close_all(server._map, ignore_all=True)
+        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -140,11 +146,11 @@ def make_wm(tmp_path):
 
 @pytest.fixture
 def serve():
-    """serve(wm) -> Served; every server is stopped afterwards."""
+    """serve(wm, **waitress_options) -> Served; every server is stopped afterwards."""
     servers = []
 
-    def start(wm):
-        served = Served(wm)
+    def start(wm, **options):
+        served = Served(wm, **options)
         servers.append(served)
         return served
 

@@ -54,6 +54,12 @@ def make_reminder(user_id, next_fire_at=None, **extra):
             "timezone": "Asia/Shanghai", "next_fire_at": next_fire_at, "created_at": now_iso(), **extra}
 
 
+def make_delivery(reminder, channel="inapp", status="sent", **extra):
+    return {"id": new_id(), "reminder_id": reminder["id"], "user_id": reminder["user_id"],
+            "fire_id": f"{reminder['id']}@{at(0)}", "channel": channel, "status": status,
+            "detail": "", "created_at": now_iso(), **extra}
+
+
 def make_token(user_id, family=None, expires_at=None):
     return {"hash": new_id(), "user_id": user_id, "family": family or new_id(), "created_at": now_iso(),
             "expires_at": expires_at or now_iso(datetime.now(timezone.utc) + timedelta(days=30)), "used": False}
@@ -276,6 +282,16 @@ class StorageContract:
         assert listed[0]["message_count"] == 2 and listed[0]["updated_at"] == at(20)
         assert storage.update_session(session["id"], {"title": "t"})["message_count"] == 2
 
+    def test_session_keeps_extra_fields_plugins_add(self, storage):
+        # The safety plugin flags a session with a mapping; the fields it does not change stay.
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"], created_at=at(0)))
+        storage.update_session(session["id"], {"flags": {"crisis": 1}, "flagged_at": at(1)})
+        storage.update_session(session["id"], {"flags": {"crisis": 2, "red_flag": 1}})
+        got = storage.get_session(session["id"])
+        assert got["flags"] == {"crisis": 2, "red_flag": 1} and got["flagged_at"] == at(1)
+        assert storage.list_sessions(user["id"])[0][0]["flags"] == {"crisis": 2, "red_flag": 1}
+
     def test_list_sessions_most_recent_activity_first(self, storage):
         alice = storage.create_user(make_user("alice"))
         bob = storage.create_user(make_user("bob"))
@@ -354,6 +370,42 @@ class StorageContract:
         assert ids(storage.list_messages(one["id"])[0]) == [a["id"]]
         assert ids(storage.list_messages(two["id"])[0]) == [b["id"]]
 
+    def test_count_messages_by_day(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        bob = storage.create_user(make_user("bob"))
+        day = 86400
+        one = storage.create_session(make_session(alice["id"]))
+        two = storage.create_session(make_session(bob["id"]))
+        old = storage.create_session(make_session(bob["id"]))  # nothing since: not counted
+        storage.append_message(old["id"], make_message("long ago", created_at=at(-3 * day)))
+        # BASE is 2026-01-01T00:00Z; Asia/Shanghai is UTC+8, so 16:30Z there is the next day.
+        for session, seconds, role in [(one, 3600, "user"), (one, 3601, "assistant"),
+                                       (one, 16 * 3600 + 1800, "user"), (two, day + 60, "user"),
+                                       (two, day + 61, "assistant"), (two, 2 * day, "user")]:
+            storage.append_message(session["id"], make_message("x", role=role, created_at=at(seconds)))
+        assert storage.count_messages_by_day(at(0)) == {
+            "2026-01-01": {"user": 2, "assistant": 1},
+            "2026-01-02": {"user": 1, "assistant": 1},
+            "2026-01-03": {"user": 1}}
+        assert storage.count_messages_by_day(at(0), tz="Asia/Shanghai") == {
+            "2026-01-01": {"user": 1, "assistant": 1},
+            "2026-01-02": {"user": 2, "assistant": 1},
+            "2026-01-03": {"user": 1}}
+        assert storage.count_messages_by_day(at(day + 61)) == {"2026-01-02": {"assistant": 1}, "2026-01-03": {"user": 1}}
+        assert storage.count_messages_by_day(at(10 * day)) == {}
+        storage.delete_session(two["id"])
+        assert storage.count_messages_by_day(at(day)) == {}
+        with pytest.raises(ValueError):
+            storage.count_messages_by_day(at(0), tz="Mars/Olympus_Mons")
+
+    def test_count_messages_by_day_reads_long_logs(self, storage):
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"]))
+        for n in range(450):  # more than one page of a backwards read, on either side of since
+            storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n * 60)))
+        assert storage.count_messages_by_day(at(0)) == {"2026-01-01": {"user": 450}}
+        assert storage.count_messages_by_day(at(100 * 60)) == {"2026-01-01": {"user": 350}}
+
     # -- health records --------------------------------------------------------------------
     def test_record_crud(self, storage):
         user = storage.create_user(make_user("alice"))
@@ -391,6 +443,75 @@ class StorageContract:
         pages = walk(storage.list_records, limit=5, user_id=alice["id"], type="weight", end=at(11))
         assert [r["id"] for p in pages for r in p] == expected(lambda r: r["type"] == "weight" and r["recorded_at"] < at(11))
         assert all(len(p) == 5 for p in pages[:-1])
+
+    def test_put_records_is_idempotent_by_client_id(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        bob = storage.create_user(make_user("bob"))
+
+        def batch(user_id, changes=None):  # a sync as a client sends it: fresh ids every time
+            return [make_record(user_id, **{"type": "steps", "value": 1000 * day, "client_id": f"werun:{day}",
+                                            "recorded_at": at(day * 86400), **(changes or {}).get(day, {})})
+                    for day in range(1, 4)]
+
+        first = storage.put_records(batch(alice["id"]) + [make_record(alice["id"], note="no client id")])
+        assert [outcome for outcome, _ in first] == ["created"] * 4
+        for (_, stored), sent in zip(first, batch(alice["id"])):
+            assert_has(stored, {**sent, "id": stored["id"], "created_at": stored["created_at"]})
+        again = storage.put_records(batch(alice["id"]))
+        assert [outcome for outcome, _ in again] == ["unchanged"] * 3
+        assert [r["id"] for _, r in again] == [r["id"] for _, r in first[:3]]
+        # A later sync of the same day with a bigger count updates the record in place.
+        later = storage.put_records(batch(alice["id"], {2: {"value": 2500}}))
+        assert [outcome for outcome, _ in later] == ["unchanged", "updated", "unchanged"]
+        assert_has(storage.get_record(first[1][1]["id"]), {"value": 2500, "client_id": "werun:2",
+                                                          "created_at": first[1][1]["created_at"]})
+        assert len(storage.list_records(alice["id"])[0]) == 4
+        # Client ids are per user.
+        assert [outcome for outcome, _ in storage.put_records(batch(bob["id"]))] == ["created"] * 3
+        assert len(storage.list_records(bob["id"])[0]) == 3
+        # A deleted record's client id is free again.
+        storage.delete_record(first[0][1]["id"])
+        assert [outcome for outcome, _ in storage.put_records(batch(alice["id"])[:1])] == ["created"]
+        assert storage.put_records([]) == []
+
+    def test_put_records_same_client_id_twice_in_one_call(self, storage):
+        user = storage.create_user(make_user("alice"))
+        one = make_record(user["id"], value=1, client_id="c")
+        two = make_record(user["id"], value=2, client_id="c")
+        results = storage.put_records([one, two])
+        assert [outcome for outcome, _ in results] == ["created", "updated"]
+        [stored], _ = storage.list_records(user["id"])
+        assert stored["value"] == 2 and stored["id"] == one["id"]
+
+    def test_put_records_with_a_taken_id_stores_nothing(self, storage):
+        user = storage.create_user(make_user("alice"))
+        taken = storage.add_record(make_record(user["id"]))
+        with pytest.raises(Conflict):
+            storage.put_records([make_record(user["id"], client_id="new"), {**make_record(user["id"]), "id": taken["id"]}])
+        assert ids(storage.list_records(user["id"])[0]) == [taken["id"]]
+
+    def test_concurrent_put_records_store_each_once(self, storage):
+        user = storage.create_user(make_user("alice"))
+        for n in range(200):  # other records around make a put longer, and a race likelier
+            storage.add_record(make_record(user["id"], value=n))
+        run_threads(8, lambda n: storage.put_records(
+            [make_record(user["id"], type="steps", value=day, client_id=f"day{day}") for day in range(20)]))
+        synced = storage.list_records(user["id"], type="steps", limit=1000)[0]
+        assert sorted(r["value"] for r in synced) == list(range(20))
+
+    def test_put_records_survive_reopen(self, storage_factory):
+        storage = storage_factory()
+        user = storage.create_user(make_user("alice"))
+        sent = [make_record(user["id"], value=n, client_id=f"c{n}") for n in range(5)]
+        stored = [r for _, r in storage.put_records(sent)]
+        storage.close()
+        storage = storage_factory()
+        try:
+            assert sorted(ids(storage.list_records(user["id"])[0])) == sorted(ids(stored))
+            again = storage.put_records([{**r, "id": new_id()} for r in sent])
+            assert [outcome for outcome, _ in again] == ["unchanged"] * 5
+        finally:
+            storage.close()
 
     # -- reminders -------------------------------------------------------------------------
     def test_reminder_crud(self, storage):
@@ -430,6 +551,66 @@ class StorageContract:
         assert ids(storage.due_reminders(at(8))) == [r5["id"], r1["id"]]
         assert ids(storage.due_reminders(at(100))) == [r5["id"], r1["id"], r9["id"]]
 
+    def test_next_fire_at_is_the_earliest_waiting(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        assert storage.next_fire_at() is None
+        storage.add_reminder(make_reminder(alice["id"], next_fire_at=None))
+        assert storage.next_fire_at() is None
+        r9 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(9)))
+        r4 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(4)))
+        assert storage.next_fire_at() == at(4)
+        storage.update_reminder(r4["id"], {"next_fire_at": None})
+        assert storage.next_fire_at() == at(9)
+        storage.delete_reminder(r9["id"])
+        assert storage.next_fire_at() is None
+
+    # -- reminder deliveries ---------------------------------------------------------------
+    def test_deliveries_page_newest_first_per_reminder(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        water = storage.add_reminder(make_reminder(alice["id"]))
+        pills = storage.add_reminder(make_reminder(alice["id"]))
+        made = [storage.add_delivery(make_delivery(water, created_at=at(n // 2))) for n in range(7)]
+        other = storage.add_delivery(make_delivery(pills, channel="webhook", status="failed"))
+        assert_has(storage.list_deliveries(pills["id"])[0][0], other)
+        expected = ids(sorted(made, key=lambda d: (d["created_at"], d["id"]), reverse=True))
+        pages = walk(storage.list_deliveries, limit=3, reminder_id=water["id"])
+        assert [d["id"] for p in pages for d in p] == expected
+        assert storage.list_deliveries("nope") == ([], None)
+
+    def test_deliveries_keep_only_the_newest(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        water = storage.add_reminder(make_reminder(alice["id"]))
+        pills = storage.add_reminder(make_reminder(alice["id"]))
+        pill_delivery = storage.add_delivery(make_delivery(pills, created_at=at(0)))
+        for n in range(6):
+            storage.add_delivery(make_delivery(water, created_at=at(10 + n)), keep=4)
+        kept, _ = storage.list_deliveries(water["id"])
+        assert [d["created_at"] for d in kept] == [at(15), at(14), at(13), at(12)]
+        assert ids(storage.list_deliveries(pills["id"])[0]) == [pill_delivery["id"]]  # another reminder's stay
+
+    def test_deleting_a_reminder_deletes_its_deliveries(self, storage):
+        alice = storage.create_user(make_user("alice"))
+        water = storage.add_reminder(make_reminder(alice["id"]))
+        pills = storage.add_reminder(make_reminder(alice["id"]))
+        storage.add_delivery(make_delivery(water))
+        kept = storage.add_delivery(make_delivery(pills))
+        assert storage.delete_reminder(water["id"]) is True
+        assert storage.list_deliveries(water["id"]) == ([], None)
+        assert ids(storage.list_deliveries(pills["id"])[0]) == [kept["id"]]
+
+    def test_deliveries_persist(self, storage_factory):
+        storage = storage_factory()
+        alice = storage.create_user(make_user("alice"))
+        water = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(30)))
+        delivery = storage.add_delivery(make_delivery(water, detail="会话 s1"))
+        storage.close()
+        storage = storage_factory()
+        try:
+            assert_has(storage.list_deliveries(water["id"])[0][0], delivery)
+            assert storage.next_fire_at() == at(30)
+        finally:
+            storage.close()
+
     # -- delete_user cascade -----------------------------------------------------------------
     def test_delete_user_removes_everything_of_theirs(self, storage):
         def populate(name):
@@ -440,6 +621,7 @@ class StorageContract:
             storage.append_message(session["id"], make_message("hello"))
             record = storage.add_record(make_record(user["id"]))
             reminder = storage.add_reminder(make_reminder(user["id"], next_fire_at=at(1)))
+            storage.add_delivery(make_delivery(reminder))
             return user, token, session, record, reminder
 
         alice, a_token, a_session, a_record, a_reminder = populate("alice")
@@ -454,6 +636,8 @@ class StorageContract:
         assert storage.get_record(a_record["id"]) is None
         assert storage.list_records(alice["id"]) == ([], None)
         assert storage.get_reminder(a_reminder["id"]) is None
+        assert storage.list_deliveries(a_reminder["id"]) == ([], None)
+        assert len(storage.list_deliveries(b_reminder["id"])[0]) == 1
         assert ids(storage.due_reminders(at(2))) == [b_reminder["id"]]
         assert storage.stats() == {"users": 1, "sessions": 1, "messages": 1, "records": 1, "reminders": 1}
         # Bob is untouched.

@@ -18,6 +18,9 @@ def upstream_config(url, **provider):
                                "max_retries": 0, **provider}},
         "agents": {"physical": {"providers": ["fake", "offline"]}, "mental": {"providers": ["fake", "offline"]}},
         "chat": {"ping_seconds": 0.2},
+        # These tests check that the upstream's words arrive unchanged; the disclaimer the safety
+        # plugin adds to a session's first reply is tested in test_safety.py.
+        "safety": {"disclaimer": "never"},
     }
 
 

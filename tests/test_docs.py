@@ -25,6 +25,8 @@ def config_keys(make_wm):
                     yield f"{section}.NAME.{sub}"
             else:
                 yield f"{section}.{key}"
+                for sub in setting.items or {}:  # a nested group, e.g. auth.throttle.window_seconds
+                    yield f"{section}.{key}.{sub}"
     for name, conf in wm.config["providers"].items():
         for key in wm.provider_classes[conf["plugin"]].settings:
             yield f"providers.{conf['plugin']}.{key}"

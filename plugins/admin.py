@@ -1,0 +1,360 @@
+"""Roles and administration: the admin API and the ``wellmate.py user ...`` commands.
+
+A user's ``role`` is "user" or "admin". Admins are made on the command line only
+(``user create --admin``, ``user promote``): the API can disable an account but never hand out
+admin rights, so a stolen admin token cannot make more admins.
+
+    GET  /api/v1/admin/users                 every account, paged (no health data)
+    GET  /api/v1/admin/users/{id}            one account
+    POST /api/v1/admin/users/{id}/disable    the account's tokens stop working at once
+    POST /api/v1/admin/users/{id}/enable
+    GET  /api/v1/admin/stats?days=&tz=       users, messages per day, provider failures
+
+A user token gets 403 on every admin route.
+
+The data folder has one writer: the tinydb storage keeps users in memory and rewrites the whole
+file, so a `user` command that wrote beside a running server would be overwritten by the
+server's next write. A running server holds a lock on ``data/server.lock``; the commands that
+write refuse to run while it is held.
+"""
+
+import logging
+import os
+import sys
+from datetime import datetime, time as day_start, timedelta
+
+import bottle
+
+import wellmate
+from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, hash_password, hookimpl,
+                      new_id, now_iso, paged)
+
+log = logging.getLogger("wellmate.admin")
+
+ROLES = ["user", "admin"]
+LOCK_FILE = "server.lock"
+
+
+def require_admin(wm) -> dict:
+    """The request's user if an admin; 401 without a valid token, 403 for anyone else."""
+    user = wm.require_user()
+    if user.get("role") != "admin":
+        raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
+    return user
+
+
+def admin_view(user: dict) -> dict:
+    """What an admin sees of an account: who and how they log in, never their health data."""
+    return {
+        "uuid": user["id"],
+        "username": user.get("username"),
+        "full_name": user.get("full_name") or "",
+        "role": user.get("role", "user"),
+        "disabled": bool(user.get("disabled")),
+        "has_password": bool(user.get("password_hash")),
+        "wechat": bool(user.get("wx_openid")),
+        "created_at": user["created_at"],
+    }
+
+
+def every_user(storage) -> list:
+    users, before = [], None
+    while True:
+        page, before = storage.list_users(limit=200, before=before)
+        users += page
+        if before is None:
+            return users
+
+
+def service_stats(wm, days: int, tz: str) -> dict:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    today = datetime.now(zone).date()
+    dates = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+    since = now_iso(datetime.combine(today - timedelta(days=days - 1), day_start.min, zone))
+    counts = wm.storage.count_messages_by_day(since, tz)
+    per_day = []
+    for date in dates:
+        roles = counts.get(date, {})
+        per_day.append({"date": date, "user": roles.get("user", 0), "assistant": roles.get("assistant", 0),
+                        "total": sum(roles.values())})
+    users = every_user(wm.storage)
+    chat = getattr(wm, "chat", None)
+    failures = {name: 0 for name in wm.config["providers"]}
+    failures.update(getattr(chat, "failures", None) or {})
+    return {
+        "days": days,
+        "timezone": tz,
+        "users": {
+            "total": len(users),
+            "admins": sum(u.get("role") == "admin" for u in users),
+            "disabled": sum(bool(u.get("disabled")) for u in users),
+            "wechat": sum(bool(u.get("wx_openid")) for u in users),
+            "with_password": sum(bool(u.get("password_hash")) for u in users),
+            "new": sum((u.get("created_at") or "") >= since for u in users),
+        },
+        "messages_per_day": per_day,
+        "provider_failures": failures,  # since the server started
+        "storage": {"backend": wm.storage.name, **wm.storage.stats()},
+        "uptime_s": round(wm.uptime(), 3),
+        "version": wellmate.__version__,
+    }
+
+
+@hookimpl
+def routes(app, wm):
+    def target(user_id: str) -> dict:
+        user = wm.storage.get_user(user_id)
+        if user is None:
+            raise ApiError(404, "user_not_found", f"No user {user_id!r}.")
+        return user
+
+    @app.get("/api/v1/admin/users")
+    def list_users():
+        require_admin(wm)
+        return paged(wm.storage.list_users, admin_view, 50, 200)
+
+    @app.get("/api/v1/admin/users/<user_id>")
+    def read_user(user_id):
+        require_admin(wm)
+        return admin_view(target(user_id))
+
+    @app.post("/api/v1/admin/users/<user_id>/disable")
+    def disable(user_id):
+        admin = require_admin(wm)
+        user = target(user_id)
+        if user["id"] == admin["id"]:
+            raise ApiError(400, "cannot_disable_self", "You cannot disable your own account; ask another admin "
+                                                       "or use `wellmate.py user disable`.")
+        log.info("admin %s disabled user %s", admin["id"], user["id"])
+        return admin_view(wm.tokens.revoke_all(user["id"], disabled=True))
+
+    @app.post("/api/v1/admin/users/<user_id>/enable")
+    def enable(user_id):
+        admin = require_admin(wm)
+        target(user_id)
+        log.info("admin %s enabled user %s", admin["id"], user_id)
+        # Tokens from before the disable stay revoked: the user logs in again.
+        return admin_view(wm.storage.update_user(user_id, {"disabled": False}))
+
+    @app.get("/api/v1/admin/stats")
+    def stats():
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        admin = require_admin(wm)
+        query = bottle.request.query
+        try:
+            days = int(query.get("days", 7))
+        except ValueError:
+            days = 0
+        if not 1 <= days <= 366:
+            raise ApiError(400, "invalid_field", "days: must be an integer 1-366")
+        tz = query.get("tz") or (admin.get("settings") or {}).get("timezone") or "UTC"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ApiError(400, "invalid_field", f"tz: unknown time zone {tz!r}; use an IANA name such as Asia/Shanghai")
+        return service_stats(wm, days, tz)
+
+
+# ---------------------------------------------------------------------------------------------
+# One writer per data folder
+# ---------------------------------------------------------------------------------------------
+
+
+class DataFolderLock:
+    """An exclusive ``flock`` on ``data/server.lock``, held by a running server. The kernel drops
+    it when the process ends, however it ends, so a crash leaves no stale lock."""
+
+    def __init__(self, folder):
+        self.path = folder / LOCK_FILE
+        self._fd = None
+
+    def acquire(self) -> bool:
+        """Take the lock if nobody holds it; False if another holder has it."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): rely on the README's advice
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+@hookimpl
+def startup(wm):
+    wm.data_lock = DataFolderLock(wm.data_dir)
+    if not wm.data_lock.acquire():
+        log.error("another Wellmate process (pid %s) is serving %s: two servers on one data folder lose "
+                  "each other's writes; stop one", wm.data_lock.holder(), wm.data_dir)
+
+
+@hookimpl
+def shutdown(wm):
+    lock = getattr(wm, "data_lock", None)
+    if lock is not None:
+        lock.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# wellmate.py user ...
+# ---------------------------------------------------------------------------------------------
+
+
+class CommandError(Exception):
+    """A user command cannot do what was asked; the message says why."""
+
+
+def read_password(args) -> str:
+    """From one line of stdin (--password-stdin), or typed twice at a hidden prompt. Never from
+    the command line, where other users of the machine and the shell history would see it."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise CommandError("the two passwords differ; nothing changed")
+    if len(password) < PASSWORD_MIN:
+        raise CommandError(f"the password needs at least {PASSWORD_MIN} characters; nothing changed")
+    return password
+
+
+def find(wm, name: str) -> dict:
+    user = wm.storage.find_user("username", name) or wm.storage.get_user(name)
+    if user is None:
+        raise CommandError(f"no user with the username or uuid {name!r}; `wellmate.py user list` shows them")
+    return user
+
+
+def describe(user: dict) -> str:
+    return user.get("username") or user["id"]
+
+
+def cmd_create(wm, args):
+    if not USERNAME.match(args.username):
+        raise CommandError(f"username: {USERNAME_RULE}")
+    password = read_password(args)
+    user = {"id": new_id(), "username": args.username, "password_hash": hash_password(password),
+            "full_name": args.full_name or "", "gender": None, "age": None, "birth_date": None,
+            "role": "admin" if args.admin else "user", "settings": {}, "disabled": False, "created_at": now_iso()}
+    try:
+        wm.storage.create_user(user)
+    except Conflict:
+        raise CommandError(f"the username {args.username!r} is taken")
+    print(f"created {user['role']} {args.username} ({user['id']})")
+
+
+def cmd_list(wm, args):
+    rows = [("uuid", "username", "role", "status", "login", "created_at")]
+    for user in sorted(every_user(wm.storage), key=lambda u: u.get("created_at") or ""):
+        login = "+".join(kind for kind, has in (("password", user.get("password_hash")),
+                                                ("wechat", user.get("wx_openid"))) if has) or "-"
+        rows.append((user["id"], user.get("username") or "-", user.get("role", "user"),
+                     "disabled" if user.get("disabled") else "active", login, user.get("created_at") or ""))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"{len(rows) - 1} user(s)")
+
+
+def cmd_set_password(wm, args):
+    user = find(wm, args.user)
+    changes = {}
+    if not user.get("username"):
+        if not args.username:
+            raise CommandError("this account has no username to log in with; give one with --username NAME")
+        if not USERNAME.match(args.username):
+            raise CommandError(f"--username: {USERNAME_RULE}")
+        changes["username"] = args.username
+    changes["password_hash"] = hash_password(read_password(args))
+    try:
+        wm.tokens.revoke_all(user["id"], **changes)
+    except Conflict:
+        raise CommandError(f"the username {args.username!r} is taken")
+    print(f"password set for {changes.get('username') or describe(user)}; their other logins have ended")
+
+
+def set_fields(message, **changes):
+    def command(wm, args):
+        user = find(wm, args.user)
+        if changes.get("disabled"):
+            wm.tokens.revoke_all(user["id"], **changes)  # their tokens stop working at once
+        else:
+            wm.storage.update_user(user["id"], changes)
+        print(message.format(describe(user)))
+    return command
+
+
+COMMANDS = {
+    # name: (function, help, writes, takes a user)
+    "create": (cmd_create, "create an account with a password (--admin: an admin)", True, False),
+    "list": (cmd_list, "list every account", False, False),
+    "set-password": (cmd_set_password, "set an account's password; its other logins end", True, True),
+    "disable": (set_fields("{} is disabled; their tokens no longer work", disabled=True),
+                "disable an account", True, True),
+    "enable": (set_fields("{} is enabled; they log in again", disabled=False), "enable a disabled account", True, True),
+    "promote": (set_fields("{} is an admin", role="admin"), "make an account an admin", True, True),
+    "demote": (set_fields("{} is a user, not an admin", role="user"), "take an account's admin role away", True, True),
+}
+
+
+def run(command: str, wm_factory, args) -> int:
+    function, _, writes, _ = COMMANDS[command]
+    wm = wm_factory()
+    lock = DataFolderLock(wm.data_dir)
+    try:
+        if writes and not lock.acquire():
+            raise CommandError(f"a Wellmate server (pid {lock.holder()}) is running on {wm.data_dir}; its next "
+                               f"write would undo this change. Stop it, run the command, start it again "
+                               f"(or use the admin API).")
+        function(wm, args)
+        return 0
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+        wm.close()
+
+
+@hookimpl
+def cli(subparsers, wm_factory):
+    parser = subparsers.add_parser("user", help="manage accounts: " + ", ".join(COMMANDS),
+                                   description="Manage accounts. Commands that change something refuse to run "
+                                               "while a server uses the same data folder.")
+    commands = parser.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
+    for name, (_, help, writes, takes_user) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help, description=help)
+        if name == "create":
+            sub.add_argument("username")
+            sub.add_argument("--admin", action="store_true", help="make the account an admin")
+            sub.add_argument("--full-name", help="the name shown in the app")
+        elif takes_user:
+            sub.add_argument("user", help="username or uuid (`user list` shows both)")
+        if name == "set-password":
+            sub.add_argument("--username", help="for an account without one (WeChat-only): the username to log in with")
+        if name in ("create", "set-password"):
+            sub.add_argument("--password-stdin", action="store_true",
+                             help="read the password from the first line of stdin instead of prompting")
+        sub.set_defaults(func=lambda args, name=name: run(name, wm_factory, args))

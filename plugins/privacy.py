@@ -1,0 +1,171 @@
+"""What a user controls about their own account: their password, a copy of all their data, and
+deleting it all.
+
+    PUT    /api/v1/users/password   set or change the password (and a username if there is none)
+    GET    /api/v1/users/export     everything stored about the caller, as one JSON document
+    DELETE /api/v1/users/me         remove the account and everything of it
+
+Changing the password and deleting the account are what a stolen token must not be able to do,
+so both ask for proof of identity besides the token: the current password, or for an account
+that has none (WeChat-only) a fresh ``wx.login()`` code or a token from a login in the last
+five minutes. A refreshed token does not count: a refresh token proves nothing about who holds it.
+"""
+
+import logging
+import time
+
+import bottle
+
+import wellmate
+from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
+                      client_address, field, hash_password, hookimpl, now_iso, public_profile)
+
+log = logging.getLogger("wellmate.privacy")
+
+RECENT_LOGIN_SECONDS = 5 * 60
+EXPORT_VERSION = 1
+NOT_EXPORTED = {"id", "password_hash", "tokens_valid_after"}  # id is in the profile as uuid
+
+
+def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
+    """Raise a 403 unless the request proves it comes from the account's owner (see the module)."""
+    address = client_address()
+    if user.get("password_hash"):
+        password = field(body, password_field, max_len=256)
+        account = user.get("username") or user["id"]
+        # The same counts as /auth/login: a stolen token buys no extra guesses at the password.
+        wm.login_throttle.check(account, address)
+        if not check_password(password, user["password_hash"]):
+            wm.login_throttle.failed(account, address)
+            raise ApiError(403, "wrong_password", f"{password_field}: that is not this account's password.")
+        wm.login_throttle.succeeded(account)
+        return
+    code = field(body, "code", required=False, max_len=128)
+    if code:
+        client = getattr(wm, "wechat", None)
+        if client is None:
+            raise ApiError(503, "wechat_not_configured", "WeChat login is not enabled on this server.")
+        wm.login_throttle.check(None, address)
+        try:
+            openid = client.openid_for(code)
+        except ApiError as e:
+            if e.status_code != 401:
+                raise
+            wm.login_throttle.failed(None, address)
+            # 403, not 401: the access token is fine, and a 401 would make clients log out.
+            raise ApiError(403, e.code, e.message)
+        if openid != user.get("wx_openid"):
+            raise ApiError(403, "wrong_wechat_account", "code: this login code belongs to another WeChat user.")
+        return
+    auth_time = wm.token_claims().get("auth_time")
+    if isinstance(auth_time, (int, float)) and time.time() - auth_time <= RECENT_LOGIN_SECONDS:
+        return
+    raise ApiError(403, "recent_login_required",
+                   "This needs proof that it is you: send a fresh wx.login() code as `code`, "
+                   "or log in again and retry within 5 minutes.")
+
+
+def all_pages(list_method, **filters) -> list:
+    """Every item of a paged storage list, newest first."""
+    items, before = [], None
+    while True:
+        page, before = list_method(limit=100, before=before, **filters)
+        items += page
+        if before is None:
+            return items
+
+
+def all_messages(storage, session_id: str) -> list:
+    """A session's whole history, oldest first (pages come newest first, each in reading order)."""
+    messages, before = [], None
+    while True:
+        page, before = storage.list_messages(session_id, limit=200, before=before)
+        messages[:0] = page
+        if before is None:
+            return messages
+
+
+def export_user(wm, user: dict) -> dict:
+    """Everything stored about the user, as one JSON-able document."""
+    storage = wm.storage
+    profile = public_profile(user)
+    for key, value in user.items():  # whatever else is stored (WeChat ids, disabled, ...)
+        if key not in NOT_EXPORTED and key not in profile:
+            profile[key] = value
+    profile["has_password"] = bool(user.get("password_hash"))
+    sessions = []
+    listed = all_pages(storage.list_sessions, user_id=user["id"])
+    for session in sorted(listed, key=lambda s: (s.get("created_at") or "", s["id"])):  # oldest first
+        session = {key: value for key, value in session.items() if key != "user_id"}
+        session["messages"] = all_messages(storage, session["id"])
+        sessions.append(session)
+
+    def own(items):
+        return [{key: value for key, value in item.items() if key != "user_id"} for item in items]
+
+    reminders = own(all_pages(storage.list_reminders, user_id=user["id"]))
+    for reminder in reminders:  # what was sent when: theirs too
+        reminder["deliveries"] = own(all_pages(storage.list_deliveries, reminder_id=reminder["id"]))
+    return {
+        "export_version": EXPORT_VERSION,
+        "exported_at": now_iso(),
+        "server_version": wellmate.__version__,
+        "profile": profile,
+        "sessions": sessions,
+        "records": own(all_pages(storage.list_records, user_id=user["id"])),
+        "reminders": reminders,
+    }
+
+
+@hookimpl
+def routes(app, wm):
+    @app.put("/api/v1/users/password")
+    def set_password():
+        user = wm.require_user()
+        body = wm.json_body()
+        password = field(body, "password", max_len=256)
+        if len(password) < PASSWORD_MIN:
+            raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")
+        changes = {"password_hash": hash_password(password)}
+        username = field(body, "username", required=False, max_len=32)
+        if user.get("username"):
+            if username and username.lower() != user["username"].lower():
+                raise ApiError(400, "username_set", f"username: this account is already {user['username']!r}; "
+                                                    f"it cannot be changed.")
+        elif not username:
+            raise ApiError(400, "missing_field", "username: required, to log in with the password "
+                                                 f"({USERNAME_RULE})")
+        else:
+            if not USERNAME.match(username):
+                raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
+            if wm.storage.find_user("username", username) is not None:
+                raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
+            changes["username"] = username
+        confirm_identity(wm, user, body, "current_password")
+        try:
+            # Every other login of the account ends; the caller gets a new pair below.
+            user = wm.tokens.revoke_all(user["id"], **changes)
+        except Conflict:
+            raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
+        log.info("user %s set their password", user["id"])
+        return {**wm.tokens.issue(user), "user": public_profile(user)}
+
+    @app.get("/api/v1/users/export")
+    def export():
+        user = wm.require_user()
+        document = export_user(wm, user)
+        filename = f"wellmate-export-{document['exported_at'][:10]}.json"
+        bottle.response.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        bottle.response.set_header("Cache-Control", "no-store")  # health data: no copies in caches
+        return document
+
+    @app.delete("/api/v1/users/me")
+    def delete_me():
+        user = wm.require_user()
+        confirm_identity(wm, user, wm.json_body(), "password")
+        # Cascades to tokens, sessions, messages, records and reminders; with the user gone,
+        # every access token of theirs is refused by require_user.
+        wm.storage.delete_user(user["id"])
+        log.info("user %s deleted their account", user["id"])
+        bottle.response.status = 204
+        return ""

@@ -1,0 +1,798 @@
+"""Health records (API.md, Health data): record types, units, stats, CSV, and $health_summary
+for the agents' prompts.
+
+Record types come from the ``register_record_types`` hook (the built-ins are in
+plugins/record_types.py) and from config.yaml's ``records.types``. A type checks a value's
+plausible range and converts other units to its own; records are stored in that unit only.
+
+Times: records are stored in UTC; days (the daily series, "the last 7 days", dates in ``from``
+and ``to`` filters, CSV times) are in the user's ``settings.timezone``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import logging
+import math
+import re
+from bisect import bisect_right
+from collections import Counter
+from datetime import date, datetime, time, timedelta, timezone
+
+import bottle
+
+from wellmate import (ApiError, ConfigError, Setting, field, hookimpl, json_dumps, new_id, now_iso,
+                      paged, parse_time)
+
+log = logging.getLogger("wellmate.records")
+
+TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # type names appear in URLs and CSV files
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_DAYS = 366  # stats cover at most a year
+FUTURE_SLACK = timedelta(minutes=10)  # a phone's clock may run a little ahead
+CSV_COLUMNS = ["recorded_at", "type", "value", "unit", "note", "client_id"]
+
+BMI_GUIDELINES = {
+    # Upper bounds (exclusive) of each category, for adults.
+    "china": ("WS/T 428-2013 成人体重判定", [(18.5, "underweight", "体重过低"), (24, "normal", "正常"),
+                                            (28, "overweight", "超重"), (math.inf, "obese", "肥胖")]),
+    "who": ("WHO 2000 BMI classification", [(18.5, "underweight", "体重过低"), (25, "normal", "正常"),
+                                            (30, "overweight", "超重"), (math.inf, "obese", "肥胖")]),
+}
+
+
+def _level(value, bounds):
+    """How many of the ascending ``bounds`` ``value`` reaches (each bound is inclusive)."""
+    return bisect_right(bounds, value)
+
+
+def _china_2018(systolic, diastolic):
+    # Each number falls in a grade; the higher one counts (中国高血压防治指南 2018, 表 3).
+    level = max(_level(systolic, [120, 140, 160, 180]), _level(diastolic, [80, 90, 100, 110]))
+    code, label = [("normal", "正常血压"), ("high_normal", "正常高值"), ("grade_1", "1级高血压（轻度）"),
+                   ("grade_2", "2级高血压（中度）"), ("grade_3", "3级高血压（重度）")][level]
+    if systolic >= 140 and diastolic < 90:
+        label += "，单纯收缩期高血压"
+    return code, label
+
+
+def _acc_aha_2017(systolic, diastolic):
+    # Elevated is systolic 120-129 with diastolic < 80; a crisis is above 180 and/or above 120.
+    level = max(_level(systolic, [120, 130, 140]), 2 * (diastolic >= 80) + (diastolic >= 90))
+    if systolic > 180 or diastolic > 120:
+        level = 4
+    return [("normal", "正常"), ("elevated", "血压升高"), ("stage_1", "1期高血压"), ("stage_2", "2期高血压"),
+            ("crisis", "高血压危象")][level]
+
+
+BP_GUIDELINES = {
+    "china-2018": ("中国高血压防治指南（2018年修订版）", _china_2018),
+    "acc-aha-2017": ("2017 ACC/AHA Guideline for High Blood Pressure in Adults", _acc_aha_2017),
+}
+
+
+@hookimpl
+def config_schema():
+    return {"records": {
+        "types": Setting({}, "Your own record types: NAME: {title, unit, min, max, decimals, units, daily, noticeable}.", dict),
+        "bp_guideline": Setting("china-2018", "Blood pressure categories by this guideline.", choices=list(BP_GUIDELINES)),
+        "bmi_guideline": Setting("china", "BMI categories by this guideline.", choices=list(BMI_GUIDELINES)),
+        "summary_days": Setting(7, "Days covered by $health_summary in prompts.", int, min=1, max=MAX_DAYS),
+        "max_batch": Setting(500, "Most records in one POST /health/data/batch.", int, min=1, max=10000),
+    }}
+
+
+# ---------------------------------------------------------------------------------------------
+# Record types
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def number_text(value, decimals: int | None = None) -> str:
+    """70.0 -> "70", 6.857 with 2 decimals -> "6.86": numbers as people write them."""
+    if isinstance(value, int):
+        return str(value)
+    text = f"{value:.{decimals}f}" if decimals is not None else repr(value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def with_unit(text: str, unit: str) -> str:
+    return text + (unit if unit[:1] in ("/", "°", "%", "") else " " + unit)
+
+
+class RecordType:
+    """One kind of record: its unit, plausible range, other units it converts, and how it is
+    summarised. Built from a spec (see plugins/record_types.py for the keys)."""
+
+    KEYS = {"title", "unit", "min", "max", "decimals", "units", "daily", "noticeable", "fields", "check"}
+
+    def __init__(self, name, title, unit, min=None, max=None, decimals=1, units=None, daily="mean",
+                 noticeable=None, fields=None, check=None):
+        self.name, self.title, self.unit = name, title, unit
+        self.min, self.max, self.decimals = min, max, decimals
+        self.units = units or {}  # unit as written in the spec -> (factor, offset)
+        self._lookup = {name.lower(): conversion for name, conversion in self.units.items()}
+        self.daily, self.noticeable, self.check = daily, noticeable, check
+        self.fields = fields or {}  # part name -> (min, max), for values of several numbers
+
+    @classmethod
+    def from_spec(cls, name, spec, where: str) -> "RecordType":
+        """Check a spec from config or a plugin; a mistake is a ConfigError naming ``where``."""
+        def bad(key, expected, got):
+            return ConfigError(f"{where}.{key}: must be {expected}, got {json_dumps(got) if not callable(got) else got}")
+
+        if not isinstance(name, str) or not TYPE_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a type name is 1-32 lower-case letters, digits or '_', starting with a letter")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: must be a mapping like {{title: 腰围, unit: cm, min: 40, max: 200}}")
+        for key in spec:
+            if key not in cls.KEYS:
+                near = difflib.get_close_matches(str(key), cls.KEYS, n=1)
+                raise ConfigError(f"{where}.{key}: unknown key{f'; did you mean {near[0]!r}?' if near else ''}; "
+                                  f"known: {', '.join(sorted(cls.KEYS))}")
+        title = spec.get("title", name)
+        unit = spec.get("unit")
+        if not isinstance(title, str) or not title.strip():
+            raise bad("title", "a name to show, e.g. 腰围", title)
+        if not isinstance(unit, str) or not unit.strip():
+            raise bad("unit", "the unit records are kept in, e.g. cm", unit)
+        decimals = spec.get("decimals", 1)
+        if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 6:
+            raise bad("decimals", "an integer 0-6 (0: whole numbers)", decimals)
+        daily = spec.get("daily", "mean")
+        if daily not in ("mean", "sum"):
+            raise bad("daily", 'one of mean (a measurement, e.g. weight), sum (an amount, e.g. water)', daily)
+        noticeable = spec.get("noticeable")
+        if noticeable is not None and not (_is_number(noticeable) and noticeable > 0):
+            raise bad("noticeable", "a number above 0", noticeable)
+        check = spec.get("check")
+        if check is not None and not callable(check):
+            raise bad("check", "a function (plugins only)", check)
+
+        def bounds(pair, key):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(_is_number, pair))
+                    and pair[0] < pair[1]):
+                raise bad(key, "a plausible range [min, max] with min < max", list(pair) if isinstance(pair, tuple) else pair)
+            return tuple(pair)
+
+        fields = spec.get("fields")
+        if fields is not None:
+            if not isinstance(fields, dict) or not fields:
+                raise bad("fields", "a mapping of part name -> [min, max]", fields)
+            fields = {part: bounds(pair, f"fields.{part}") for part, pair in fields.items()}
+            low = high = None
+        else:
+            low, high = bounds([spec.get("min"), spec.get("max")], "min/max")
+        if not isinstance(spec.get("units") or {}, dict):
+            raise bad("units", "a mapping of unit -> factor, e.g. {in: 2.54}", spec["units"])
+        units = {}
+        for other, conversion in (spec.get("units") or {}).items():
+            if _is_number(conversion):
+                conversion = [conversion, 0]
+            if not (isinstance(conversion, (list, tuple)) and len(conversion) == 2
+                    and all(map(_is_number, conversion)) and conversion[0] > 0):
+                raise bad(f"units.{other}", "a factor (stored = given × factor) or [factor, offset]", conversion)
+            units[str(other).strip()] = tuple(conversion)
+        return cls(name, title.strip(), unit.strip(), low, high, decimals, units, daily, noticeable, fields, check)
+
+    def describe(self) -> dict:
+        """What a client needs to build a form for this type."""
+        out = {"name": self.name, "title": self.title, "unit": self.unit, "units": [self.unit, *self.units],
+               "decimals": self.decimals, "daily": self.daily}
+        if self.fields:
+            out["fields"] = {part: {"min": lo, "max": hi} for part, (lo, hi) in self.fields.items()}
+        else:
+            out.update(min=self.min, max=self.max)
+        return out
+
+    # -- values ------------------------------------------------------------------------------
+    def parse(self, value, unit=None):
+        """A client's value (in ``unit``, default ours) as stored: converted, rounded, checked.
+        Numbers may come as text (forms, CSV); several-number values as {"systolic": 120,
+        "diastolic": 80}, [120, 80] or "120/80"."""
+        factor, offset = self.conversion(unit)
+        given_unit = unit.strip() if unit and unit.strip() else self.unit
+        if not self.fields:
+            return self._number(value, factor, offset, given_unit, self.min, self.max, "value")
+        parts = self._parts(value)
+        stored = {part: self._number(parts[part], factor, offset, given_unit, lo, hi, f"value.{part}")
+                  for part, (lo, hi) in self.fields.items()}
+        problem = self.check(stored) if self.check else None
+        if problem:
+            raise ApiError(400, "invalid_value", f"value: {problem}")
+        return stored
+
+    def conversion(self, unit) -> tuple[float, float]:
+        if unit is None or not str(unit).strip() or str(unit).strip().lower() == self.unit.lower():
+            return 1, 0
+        if not isinstance(unit, str):
+            raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
+        try:
+            return self._lookup[unit.strip().lower()]
+        except KeyError:
+            raise ApiError(400, "invalid_unit", f"unit: {self.name} is recorded in {self.unit}; also accepted: "
+                                                f"{', '.join(self.units) or 'nothing else'}; got {json_dumps(unit)}")
+
+    def _parts(self, value) -> dict:
+        names = list(self.fields)
+        example = {"value": dict(zip(names, ["..."] * len(names)))}
+        if isinstance(value, str) and "/" in value:
+            value = [piece.strip() for piece in value.split("/")]
+        if isinstance(value, (list, tuple)) and len(value) == len(names):
+            value = dict(zip(names, value))
+        if not isinstance(value, dict) or set(value) != set(names):
+            raise ApiError(400, "invalid_value", f"value: {self.name} is {len(names)} numbers: "
+                                                 f"{json_dumps(example)[1:-1]} or \"{'/'.join(['N'] * len(names))}\"; "
+                                                 f"got {json_dumps(value)}")
+        return value
+
+    def _number(self, raw, factor, offset, given_unit, low, high, where):
+        number = raw
+        if isinstance(raw, str):
+            try:
+                number = float(raw.strip())
+            except ValueError:
+                number = None
+            else:
+                if number.is_integer() and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
+                    number = int(number)
+        if raw is None:
+            raise ApiError(400, "missing_field", f"{where}: required")
+        if not _is_number(number):
+            raise ApiError(400, "invalid_value", f"{where}: must be a number, got {json_dumps(raw)}")
+        converted = (factor, offset) != (1, 0)
+        if self.decimals == 0 and not converted and number != int(number):
+            raise ApiError(400, "invalid_value", f"{where}: {self.title} is a whole number, got {number_text(number)}")
+        value = round(number * factor + offset, self.decimals)
+        value = int(value) if self.decimals == 0 else float(value)
+        if not low <= value <= high:
+            shown = with_unit(number_text(number), given_unit)
+            if converted:
+                shown += f" (= {with_unit(number_text(value), self.unit)})"
+            raise ApiError(400, "out_of_range", f"{where}: {shown} is outside the plausible range for "
+                                                f"{self.title}, {number_text(low)}–{with_unit(number_text(high), self.unit)}")
+        return value
+
+    def value_text(self, value, decimals=None) -> str:
+        """A stored value (or a stat) as text: "70.5", "120/80"."""
+        if isinstance(value, dict):
+            return "/".join(number_text(value[part], decimals) for part in self.fields or value)
+        return number_text(value, decimals)
+
+
+def fallback_type(name: str, record: dict) -> RecordType:
+    """For records of a type no longer configured: summarised plainly rather than hidden."""
+    value = record.get("value")
+    fields = {part: (-math.inf, math.inf) for part in value} if isinstance(value, dict) else None
+    return RecordType(name, name, record.get("unit") or "", -math.inf, math.inf, 2, fields=fields)
+
+
+def collect_types(wm) -> dict[str, RecordType]:
+    """Every record type: the plugins' (register_record_types), then config's records.types."""
+    types = {}
+
+    def register(name, spec):
+        if name in types:
+            raise ConfigError(f"register_record_types: '{name}' is registered twice")
+        types[name] = RecordType.from_spec(name, spec, f"register_record_types({name!r})")
+
+    wm.pm.hook.register_record_types(register=register)
+    filename = wm.config_path.name
+    for name, spec in wm.config["records"]["types"].items():
+        where = f"{filename}: records.types.{name}"
+        if name in types:
+            raise ConfigError(f"{where}: '{name}' is already a record type (from a plugin); choose another name")
+        if isinstance(spec, dict) and ("fields" in spec or "check" in spec):
+            raise ConfigError(f"{where}: 'fields' and 'check' are for plugins; a type in config.yaml is one number")
+        types[name] = RecordType.from_spec(name, spec, where)
+    return types
+
+
+# ---------------------------------------------------------------------------------------------
+# Days in the user's time zone
+# ---------------------------------------------------------------------------------------------
+
+
+def user_zone(user: dict):
+    """(tzinfo, name) from the user's settings.timezone; UTC if unset or unknown."""
+    from zoneinfo import ZoneInfo
+
+    name = (user.get("settings") or {}).get("timezone") or "UTC"
+    try:
+        return ZoneInfo(name), name
+    except (ValueError, OSError, LookupError):
+        return timezone.utc, "UTC"
+
+
+def midnight(day: date, tz) -> str:
+    """The stored (UTC) form of the start of ``day`` in ``tz``."""
+    return now_iso(datetime.combine(day, time(0), tzinfo=tz))
+
+
+def last_days(tz, days: int) -> tuple[list[date], list[str]]:
+    """The last ``days`` local days up to today, and the ``days + 1`` UTC instants that bound
+    them: record times fall in day ``i`` when ``bounds[i] <= recorded_at < bounds[i + 1]``."""
+    today = datetime.now(tz).date()
+    dates = [today - timedelta(days=days - 1 - i) for i in range(days)]
+    return dates, [midnight(d, tz) for d in dates] + [midnight(today + timedelta(days=1), tz)]
+
+
+def local_time_text(stored: str, tz) -> str:
+    """A stored UTC time as the user's local ISO 8601 time with offset (ms only when there are)."""
+    moment = datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(tz)
+    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+
+
+# ---------------------------------------------------------------------------------------------
+# The service: records in and out, stats, summary, CSV
+# ---------------------------------------------------------------------------------------------
+
+
+def record_view(record: dict) -> dict:
+    view = {key: record.get(key) for key in ("id", "type", "value", "unit", "recorded_at", "note")}
+    if record.get("client_id") is not None:
+        view["client_id"] = record["client_id"]
+    return view
+
+
+def located(where: str, error: ApiError) -> ApiError:
+    """The same error, saying where in a batch or file it is."""
+    return ApiError(error.status_code, error.code, f"{where}: {error.message}")
+
+
+class Records:
+    """The record types and everything done with records beyond storing them: checking what
+    clients send, stats, the agents' summary, CSV. Built once with the app, as ``wm.records``."""
+
+    def __init__(self, wm):
+        self.wm = wm
+        self.config = wm.config["records"]
+        self.types = collect_types(wm)
+
+    def type(self, name) -> RecordType:
+        if name not in self.types:
+            raise ApiError(400, "unknown_type", f"type: no record type {name!r}; types: {', '.join(self.types)}")
+        return self.types[name]
+
+    def type_of(self, name, records) -> RecordType:
+        return self.types.get(name) or fallback_type(name, records[0])
+
+    def own(self, user, record_id) -> dict:
+        record = self.wm.storage.get_record(record_id)
+        # Another user's record answers exactly like a missing one.
+        if record is None or record.get("user_id") != user["id"]:
+            raise ApiError(404, "record_not_found", f"No record {record_id!r}.")
+        return record
+
+    def make(self, user, item) -> dict:
+        """A record to store from a client's item (a JSON body, a batch item or a CSV row)."""
+        if not isinstance(item, dict):
+            raise ApiError(400, "invalid_field", "must be an object like {\"type\": \"weight\", \"value\": 70.5}")
+        record_type = self.type(field(item, "type", max_len=32))
+        unit = item.get("unit")
+        if unit is not None and not isinstance(unit, str):
+            raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
+        value = record_type.parse(item.get("value"), unit)
+        recorded_at = self.time(item.get("recorded_at"))
+        client_id = field(item, "client_id", required=False, max_len=128) or None
+        record = {"id": new_id(), "user_id": user["id"], "type": record_type.name, "value": value,
+                  "unit": record_type.unit, "recorded_at": recorded_at,
+                  "note": field(item, "note", required=False, default="", max_len=500), "created_at": now_iso()}
+        if client_id:
+            record["client_id"] = client_id
+        return record
+
+    @staticmethod
+    def time(given) -> str:
+        """recorded_at: ISO 8601 with offset, or Unix seconds (wx.getWeRunData's timestamps);
+        now if absent. Not in the future beyond a phone clock's drift."""
+        if given is None or given == "":
+            return now_iso()
+        if _is_number(given):
+            try:
+                stored = now_iso(datetime.fromtimestamp(given, timezone.utc))
+            except (OverflowError, OSError, ValueError):
+                raise ApiError(400, "invalid_field", f"recorded_at: not a Unix time in seconds, got {json_dumps(given)}")
+        elif isinstance(given, str):
+            stored = parse_time(given, "recorded_at")
+        else:
+            raise ApiError(400, "invalid_field", f"recorded_at: give an ISO 8601 time with offset, got {json_dumps(given)}")
+        if stored > now_iso(datetime.now(timezone.utc) + FUTURE_SLACK):
+            raise ApiError(400, "invalid_field", f"recorded_at: {given} is in the future")
+        if stored < "1900":
+            raise ApiError(400, "invalid_field", f"recorded_at: {given} is before 1900")
+        return stored
+
+    def bound(self, text, tz, end: bool) -> str | None:
+        """A ?from= or ?to= value: a time with offset, or a local date (``to`` includes that day)."""
+        if not text:
+            return None
+        if DATE.fullmatch(text):
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise ApiError(400, "invalid_field", f"{'to' if end else 'from'}: no such date {text!r}")
+            return midnight(day + timedelta(days=1) if end else day, tz)
+        return parse_time(text, "to" if end else "from")
+
+    def all_records(self, user_id, type=None, start=None, end=None) -> list[dict]:
+        """Every record of the user in the window, newest first."""
+        out, before = [], None
+        while True:
+            items, before = self.wm.storage.list_records(user_id, type=type, start=start, end=end,
+                                                         limit=5000, before=before)
+            out += items
+            if before is None:
+                return out
+
+    def latest(self, user_id, type) -> dict | None:
+        items, _ = self.wm.storage.list_records(user_id, type=type, limit=1)
+        return items[0] if items else None
+
+    # -- stats -------------------------------------------------------------------------------
+    def stats(self, user, days: int, type: str | None = None) -> dict:
+        tz, tz_name = user_zone(user)
+        dates, bounds = last_days(tz, days)
+        day_names = [d.isoformat() for d in dates]
+        groups: dict[str, list] = {}
+        for record in self.all_records(user["id"], type, bounds[0], bounds[-1]):
+            groups.setdefault(record["type"], []).append(record)
+        names = [type] if type else [n for n in self.types if n in groups] + [n for n in groups if n not in self.types]
+        per_type = {}
+        for name in names:
+            records = groups.get(name, [])
+            record_type = self.type_of(name, records)
+            per_type[name] = type_stats(record_type, records, day_names, bounds)
+        bp = per_type.get("blood_pressure")
+        return {
+            "days": days, "timezone": tz_name, "from": dates[0].isoformat(), "to": dates[-1].isoformat(),
+            "types": per_type,
+            "bmi": self.bmi(user, groups) if type in (None, "weight", "height") else None,
+            "bp_category": self.bp_category(user, bp) if bp and bp["count"] else None,
+        }
+
+    def bmi(self, user, window: dict | None = None) -> dict | None:
+        """BMI from the latest weight and height ever recorded (height is rarely re-measured).
+        ``window``: type -> records up to now, newest first, whose first is the latest ever."""
+        window = window or {}
+        weight, height = [window[name][0] if window.get(name) else self.latest(user["id"], name)
+                          for name in ("weight", "height")]
+        if not weight or not height or weight.get("unit") != "kg" or height.get("unit") != "cm":
+            return None
+        value = round(weight["value"] / (height["value"] / 100) ** 2, 1)
+        name, cuts = BMI_GUIDELINES[self.config["bmi_guideline"]]
+        result = {"value": value, "guideline": name, "weight": record_view(weight), "height": record_view(height)}
+        return {**result, **self.adult_category(user, lambda: next((code, label) for bound, code, label in cuts
+                                                                    if value < bound))}
+
+    def bp_category(self, user, bp_stats: dict) -> dict:
+        name, classify = BP_GUIDELINES[self.config["bp_guideline"]]
+        average, latest = bp_stats["avg"], bp_stats["latest"]["value"]
+        result = {"guideline": name, "readings": bp_stats["count"]}
+        for key, value in (("average", average), ("latest", latest)):
+            result[key] = {**value, **self.adult_category(user, lambda: classify(value["systolic"], value["diastolic"]))}
+        return result
+
+    @staticmethod
+    def adult_category(user, classify) -> dict:
+        age = user.get("age")
+        if isinstance(age, int) and age < 18:
+            return {"category": None, "label": None, "note": "这是成人的标准，不适用于 18 岁以下"}
+        code, label = classify()
+        return {"category": code, "label": label}
+
+    # -- the agents' summary -----------------------------------------------------------------
+    def summary(self, user) -> str:
+        """$health_summary: the last few days' records in a few lines, for an agent's prompt."""
+        days = self.config["summary_days"]
+        stats = self.stats(user, days)
+        lines = []
+        for name, s in stats["types"].items():
+            record_type = self.types.get(name) or fallback_type(name, s["latest"])
+            lines.append(summary_line(record_type, s, stats["bp_category"] if name == "blood_pressure" else None,
+                                      lambda stored: local_date(stored, user)))
+        bmi = stats["bmi"]
+        if bmi:
+            category = f"，{bmi['label']}（{bmi['guideline']}）" if bmi.get("label") else ""
+            lines.append(f"- BMI {number_text(bmi['value'])}{category}；体重 {number_text(bmi['weight']['value'])} kg"
+                         f"（{local_date(bmi['weight']['recorded_at'], user)}），身高 {number_text(bmi['height']['value'])} cm")
+        period = f"最近 {days} 天（{stats['from']} 至 {stats['to']}，{stats['timezone']}）"
+        if not stats["types"]:
+            return "\n".join([f"{period}没有健康记录。", *lines])
+        return "\n".join([f"{period}的健康记录：", *lines])
+
+    # -- CSV ---------------------------------------------------------------------------------
+    def export_csv(self, user) -> str:
+        """The user's records as CSV (UTF-8 with a BOM, so Excel reads Chinese), oldest first,
+        times in the user's time zone. Without ids and creation times: importing the file into
+        another account and exporting that gives the same bytes."""
+        tz, _ = user_zone(user)
+        rows = []
+        for record in self.all_records(user["id"]):
+            record_type = self.types.get(record["type"]) or fallback_type(record["type"], record)
+            rows.append((record["recorded_at"], record["type"], record_type.value_text(record["value"]),
+                         record.get("unit") or "", record.get("note") or "", record.get("client_id") or ""))
+        rows.sort()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            writer.writerow([local_time_text(row[0], tz), *row[1:]])
+        return "\ufeff" + out.getvalue()
+
+    def import_csv(self, user, text: str) -> dict:
+        """Add a CSV file's records (as export_csv writes them). All or nothing: a bad row is a 400
+        naming its line. Importing a file again adds nothing: rows with a client_id are matched
+        by it, others by their contents (a row already stored as often as the file has it)."""
+        reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+        missing = [column for column in ("recorded_at", "type", "value") if column not in (reader.fieldnames or [])]
+        if missing:
+            raise ApiError(400, "invalid_csv", f"line 1: the header lacks {', '.join(missing)}; "
+                                               f"expected {','.join(CSV_COLUMNS)}")
+        records = []
+        try:
+            for row in reader:
+                where = f"line {reader.line_num}"
+                if None in row:
+                    raise ApiError(400, "invalid_csv", f"{where}: more values than columns")
+                item = {key: (row.get(key) or None) for key in CSV_COLUMNS}
+                try:
+                    if not item["recorded_at"]:  # not "now": importing the file again would add it again
+                        raise ApiError(400, "missing_field", "recorded_at: required")
+                    records.append(self.make(user, item))
+                except ApiError as e:
+                    raise located(where, e)
+        except csv.Error as e:
+            raise ApiError(400, "invalid_csv", f"line {reader.line_num}: {e}")
+        stored = Counter(content_key(r) for r in self.all_records(user["id"]) if not r.get("client_id"))
+        counts, to_put = Counter(), []
+        for record in records:
+            if not record.get("client_id") and stored[content_key(record)] > 0:
+                stored[content_key(record)] -= 1
+                counts["unchanged"] += 1
+            else:
+                to_put.append(record)
+        for outcome, _ in self.wm.storage.put_records(to_put):
+            counts[outcome] += 1
+        return {key: counts[key] for key in ("created", "updated", "unchanged")}
+
+
+def content_key(record: dict) -> tuple:
+    return (record["type"], json_dumps(record["value"]), record.get("unit"), record["recorded_at"],
+            record.get("note") or "")
+
+
+def local_date(stored: str, user) -> str:
+    tz, _ = user_zone(user)
+    return datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(tz).date().isoformat()
+
+
+def type_stats(record_type: RecordType, records: list[dict], dates: list[str], bounds: list[str]) -> dict:
+    """count, min, max, avg, latest, a daily series and a trend for one type's records (newest
+    first, all within ``bounds``) over ``dates`` (YYYY-MM-DD; day i starts at bounds[i]).
+    Amounts (daily: sum) are compared by day: min, max and avg are of daily totals; measurements
+    by record. A value of several numbers gets each stat per part."""
+    parts = list(record_type.fields) or [None]
+    decimals, by_day = record_type.decimals, record_type.daily == "sum"
+    per_day = [[] for _ in dates]
+    for record in records:
+        i = bisect_right(bounds, record["recorded_at"]) - 1
+        if 0 <= i < len(dates):
+            per_day[i].append(record["value"])
+
+    series, figures = {}, {}  # part -> the daily values; part -> (min, max, avg, trend)
+    for part in parts:
+        column = per_day if part is None else [[value[part] for value in values] for values in per_day]
+        if by_day:
+            daily = [round(sum(numbers), decimals) if numbers else None for numbers in column]
+            samples = [value for value in daily if value is not None]
+        else:
+            daily = [round(sum(numbers) / len(numbers), decimals + 1) if numbers else None for numbers in column]
+            samples = [number for numbers in column for number in numbers]
+        series[part] = daily
+        if samples:
+            points = [(x, y) for x, y in enumerate(daily) if y is not None]
+            figures[part] = (min(samples), max(samples), round(sum(samples) / len(samples), decimals + 1),
+                             trend(points, record_type) if len(points) >= 2 else None)
+
+    def each(values: dict):
+        return values[None] if parts == [None] else values
+
+    daily = [{"date": d, "value": each({part: series[part][i] for part in parts}) if per_day[i] else None,
+              "count": len(per_day[i])} for i, d in enumerate(dates)]
+    stats = {"title": record_type.title, "unit": record_type.unit, "count": len(records),
+             "over": "day" if by_day else "record", "min": None, "max": None, "avg": None, "latest": None,
+             "daily": daily, "trend": None}
+    if figures:
+        for n, key in enumerate(("min", "max", "avg", "trend")):
+            stats[key] = each({part: figures[part][n] for part in parts})
+        if figures[parts[0]][3] is None:  # fewer than two days with data: no trend in any part
+            stats["trend"] = None
+        stats["latest"] = record_view(records[0])
+    return stats
+
+
+def trend(points: list[tuple[int, float]], record_type: RecordType) -> dict:
+    """A least-squares line through the daily values: its change from the first day with data to
+    the last, and whether that change is big enough to notice (``noticeable``, else 5% of the
+    mean)."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    slope = (sum((x - mean_x) * (y - mean_y) for x, y in points)
+             / sum((x - mean_x) ** 2 for x, _ in points))
+    change = slope * (points[-1][0] - points[0][0])
+    threshold = record_type.noticeable or abs(mean_y) * 0.05
+    direction = "flat" if abs(change) < threshold else ("up" if change > 0 else "down")
+    return {"direction": direction, "change": round(change, record_type.decimals + 1),
+            "per_day": round(slope, record_type.decimals + 2)}
+
+
+TREND_WORDS = {"up": "上升", "down": "下降", "flat": "平稳"}
+
+
+def summary_line(record_type: RecordType, s: dict, bp_category: dict | None, date_of) -> str:
+    """One type's line of $health_summary; ``date_of(stored_time)`` gives the user's local date."""
+    d, title = record_type.decimals, record_type.title
+
+    def text(value, places=None):
+        return with_unit(record_type.value_text(value, places), record_type.unit)
+
+    spread = "" if s["min"] == s["max"] else f"（{record_type.value_text(s['min'])}–{text(s['max'])}）"
+    places = d if d or s["over"] == "day" else 1  # an average mood of 3.4, but 8234 steps a day
+    if s["over"] == "day":
+        with_data = [day for day in s["daily"] if day["count"]]
+        line = f"- {title}：{len(with_data)} 天有记录"
+        if len(with_data) > 1:
+            line += f"，日均 {text(s['avg'], places)}{spread}"
+        line += f"，最近一天 {text(with_data[-1]['value'])}（{with_data[-1]['date']}）"
+    else:
+        latest = f"{text(s['latest']['value'])}（{date_of(s['latest']['recorded_at'])}）"
+        line = (f"- {title}：{latest}" if s["count"] == 1 else
+                f"- {title}：{s['count']} 条记录，平均 {text(s['avg'], places)}{spread}，最近 {latest}")
+    trend_value = s["trend"]
+    if trend_value:
+        changes = [trend_value] if "direction" in trend_value else list(trend_value.values())
+        direction = changes[0]["direction"]  # of the first part: systolic for blood pressure
+        line += f"，趋势{TREND_WORDS[direction]}"
+        if direction != "flat":
+            line += " " + text({part: abs(c["change"]) for part, c in trend_value.items()} if len(changes) > 1
+                               else abs(changes[0]["change"]), places)
+    if bp_category and bp_category["average"].get("label"):
+        average = "平均" if bp_category["readings"] > 1 else ""
+        line += f"；按《{bp_category['guideline']}》，{average}属于「{bp_category['average']['label']}」"
+    return line
+
+
+# ---------------------------------------------------------------------------------------------
+# Hooks
+# ---------------------------------------------------------------------------------------------
+
+
+def read_body(wm) -> bytes:
+    """The raw request body, within server.max_body_kb (a 413 above it, as for JSON)."""
+    request = bottle.request
+    too_large = ApiError(413, "body_too_large", f"The request body is over the limit of {wm.max_body} bytes "
+                                                f"(server.max_body_kb).")
+    if request.content_length > wm.max_body:
+        raise too_large
+    raw = request.body.read(wm.max_body + 1)
+    if len(raw) > wm.max_body:
+        raise too_large
+    return raw
+
+
+@hookimpl
+def routes(app, wm):
+    records = Records(wm)
+    wm.records = records
+
+    def query_type():
+        name = bottle.request.query.get("type") or None
+        return records.type(name).name if name else None
+
+    @app.get("/api/v1/health/data/types")
+    def list_types():
+        return {"items": [record_type.describe() for record_type in records.types.values()]}
+
+    @app.get("/api/v1/health/data")
+    def list_records():
+        user = wm.require_user()
+        tz, _ = user_zone(user)
+        query = bottle.request.query
+        start, end = records.bound(query.get("from"), tz, False), records.bound(query.get("to"), tz, True)
+        return paged(wm.storage.list_records, record_view, 50, 500, user_id=user["id"], type=query_type(),
+                     start=start, end=end)
+
+    @app.post("/api/v1/health/data")
+    def create_record():
+        user = wm.require_user()
+        record = records.make(user, wm.json_body())
+        if record.get("client_id"):  # a retry of this request must not store it twice
+            [(outcome, record)] = wm.storage.put_records([record])
+        else:
+            outcome, record = "created", wm.storage.add_record(record)
+        bottle.response.status = 201 if outcome == "created" else 200
+        return record_view(record)
+
+    @app.post("/api/v1/health/data/batch")
+    def create_batch():
+        user = wm.require_user()
+        items = wm.json_body().get("items")
+        limit = records.config["max_batch"]
+        if not isinstance(items, list) or not 1 <= len(items) <= limit:
+            raise ApiError(400, "invalid_field", f"items: must be a list of 1-{limit} records "
+                                                 f"(records.max_batch), like {{\"items\": [{{\"type\": \"steps\", \"value\": 8000}}]}}")
+        batch, seen = [], {}
+        for i, item in enumerate(items):
+            try:
+                record = records.make(user, item)
+            except ApiError as e:
+                raise located(f"items[{i}]", e)
+            if record.get("client_id") in seen:
+                raise ApiError(400, "invalid_field", f"items[{i}].client_id: the same as items[{seen[record['client_id']]}]")
+            if record.get("client_id"):
+                seen[record["client_id"]] = i
+            batch.append(record)
+        results = wm.storage.put_records(batch)
+        counts = Counter(outcome for outcome, _ in results)
+        return {"items": [{**record_view(record), "status": outcome} for outcome, record in results],
+                **{key: counts[key] for key in ("created", "updated", "unchanged")}}
+
+    @app.get("/api/v1/health/data/stats")
+    def stats():
+        user = wm.require_user()
+        try:
+            days = int(bottle.request.query.get("days", 30))
+        except ValueError:
+            days = 0
+        if not 1 <= days <= MAX_DAYS:
+            raise ApiError(400, "invalid_field", f"days: must be an integer 1-{MAX_DAYS}")
+        return records.stats(user, days, query_type())
+
+    @app.get("/api/v1/health/data/csv")
+    def export_csv():
+        user = wm.require_user()
+        body = records.export_csv(user)
+        bottle.response.content_type = "text/csv; charset=utf-8"
+        filename = f"wellmate-records-{datetime.now(user_zone(user)[0]).date().isoformat()}.csv"
+        bottle.response.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        return body
+
+    @app.post("/api/v1/health/data/csv")
+    def import_csv():
+        user = wm.require_user()
+        raw = read_body(wm)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_csv", "The file is not UTF-8 text; save it as \"CSV UTF-8\".")
+        return records.import_csv(user, text)
+
+    @app.get("/api/v1/health/data/<record_id>")
+    def read_record(record_id):
+        return record_view(records.own(wm.require_user(), record_id))
+
+    @app.delete("/api/v1/health/data/<record_id>")
+    def delete_record(record_id):
+        records.own(wm.require_user(), record_id)
+        wm.storage.delete_record(record_id)
+        bottle.response.status = 204
+        return ""
+
+
+@hookimpl
+def prompt_context(user, agent, wm):
+    records = getattr(wm, "records", None)
+    if records is None:
+        return None
+    try:
+        return {"health_summary": records.summary(user)}
+    except Exception:  # a summary must never stop a chat
+        log.exception("health summary for user %s", user.get("id"))
+        return {"health_summary": "（健康记录暂时读不到）"}

@@ -1,0 +1,834 @@
+"""Reminders (API.md, Reminders): rules, the REST API, config-wide reminders, and firing what is
+due through delivery channels.
+
+A reminder is stored with its rule, an IANA time zone and ``next_fire_at`` (UTC). The scheduler
+plugin calls `Reminders.tick` periodically; a tick fires every reminder whose ``next_fire_at`` has
+come, records each delivery, and stores the following time. Everything the tick knows is in
+storage, so a restart neither loses nor repeats a reminder:
+
+- Each firing has a ``fire_id`` (the reminder's id and the time it was due). Deliveries are
+  recorded per channel under it, and a channel that already has one for this fire_id is not
+  sent again: a crash between two channels resumes with the ones not yet done.
+- ``next_fire_at`` moves on only after the channels are done.
+- A reminder that came due while the server was down fires once, for its latest missed time, if
+  that is at most ``reminders.grace_minutes`` ago; otherwise the miss is recorded and it skips to
+  its next time.
+
+Rules are wall-clock times in the reminder's zone, turned into UTC with zoneinfo day by day, so
+daylight-saving changes are handled: a time that does not exist on the day clocks spring forward
+(02:30 in New York on a March Sunday) fires when the clock reads the same offset after the jump
+(03:30); a time that happens twice when clocks fall back fires once, the first time.
+
+Channels are plugins: `register_channels` names them, `deliver_reminder` delivers, and a
+reminder lists the channels it wants by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import bottle
+
+from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps, new_id,
+                      now_iso, paged)
+
+log = logging.getLogger("wellmate.reminders")
+
+KINDS = ("once", "daily", "weekly", "interval")
+RULE_KEYS = {
+    "once": ("kind", "at"),
+    "daily": ("kind", "times"),
+    "weekly": ("kind", "days", "times"),
+    "interval": ("kind", "every_minutes", "every_hours", "from", "until", "days"),
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CLOCK_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+MIN_INTERVAL_MINUTES = 5  # a companion that speaks every minute is a bug, and spends WeChat quota
+MAX_TIMES_A_DAY = 24
+CONFIG_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
+EDITABLE = ("title", "note", "text", "phrase", "agent", "rule", "timezone", "channels", "enabled")
+ONE_DAY = timedelta(days=1)
+UTC = timezone.utc
+
+
+@hookimpl
+def config_schema():
+    return {"reminders": {
+        "enabled": Setting(True, "Run the scheduler in this process, so reminders fire. false: they can be "
+                                 "edited but nothing fires.", bool),
+        "tick_seconds": Setting(30.0, "Seconds between scheduler ticks: a reminder arrives at most this late.",
+                                float, min=0.05, max=3600),
+        "grace_minutes": Setting(30, "A reminder missed while the server was down still fires if at most this "
+                                     "late; otherwise it skips to its next time.", int, min=0, max=1440),
+        "timezone": Setting("", "IANA time zone for users without settings.timezone; empty: this machine's."),
+        "channels": Setting(["inapp"], "Channels of a new reminder that names none.", list),
+        "agent": Setting("", "Agent that speaks a reminder that names none (after the user's "
+                             "settings.default_agent); empty: the first agent."),
+        "prompt": Setting("prompts/reminder.txt", "Prompt asking the agent to phrase a reminder, relative "
+                                                  "to config.yaml."),
+        "max_per_user": Setting(100, "Most reminders one user may have.", int, min=1, max=10000),
+        "keep_deliveries": Setting(100, "Deliveries kept per reminder; older ones are dropped.", int,
+                                   min=1, max=10000),
+        "everyone": Setting({}, "Config-wide reminders by name; each user who opts in gets their own.", dict),
+    }}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+
+
+def bad_rule(where: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_rule", f"{where}: {message}")
+
+
+def zone(name, where: str = "timezone"):
+    """The ZoneInfo of an IANA name, or a 400 saying it is unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "invalid_timezone", f"{where}: give an IANA time zone name such as Asia/Shanghai")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ApiError(400, "invalid_timezone", f"{where}: unknown time zone {name!r}; use an IANA name "
+                                                "such as Asia/Shanghai or America/New_York")
+
+
+def machine_timezone() -> str:
+    """This machine's IANA zone name: $TZ, the /etc/localtime link, /etc/timezone, else UTC."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    for name in candidates:
+        if name:
+            try:
+                zone(name)
+                return name
+            except ApiError:
+                continue
+    return "UTC"
+
+
+def parse_clock(value, where: str) -> str:
+    """'8:05' or '08:05' -> '08:05'."""
+    m = CLOCK_TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not m:
+        raise bad_rule(where, f"{json_dumps(value)} is not a time of day; use HH:MM, 00:00-23:59")
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def parse_times(value, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise bad_rule(where, 'give one or more times of day, e.g. ["08:00", "20:00"]')
+    if len(value) > MAX_TIMES_A_DAY:
+        raise bad_rule(where, f"at most {MAX_TIMES_A_DAY} times a day; for more use an interval rule")
+    return sorted({parse_clock(v, f"{where}[{i}]") for i, v in enumerate(value)})
+
+
+def parse_days(value, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise bad_rule(where, 'give one or more weekdays, e.g. ["mon", "wed", "fri"]')
+    days = set()
+    for i, day in enumerate(value):
+        name = day.strip().lower() if isinstance(day, str) else None
+        if name in FULL_WEEKDAYS:
+            name = name[:3]
+        if name not in WEEKDAYS:
+            raise bad_rule(f"{where}[{i}]", f"{json_dumps(day)} is not a weekday; use {', '.join(WEEKDAYS)}")
+        days.add(name)
+    return [d for d in WEEKDAYS if d in days]
+
+
+def parse_rule(raw, tz, now: datetime | None) -> dict:
+    """Check a rule from a client or config.yaml and return it in its stored form. ``tz`` is the
+    reminder's zone (a ``once`` time without an offset is read in it); with ``now``, a ``once`` time
+    in the past is refused."""
+    example = '{"kind": "daily", "times": ["08:00"]}'
+    if not isinstance(raw, dict):
+        raise bad_rule("rule", f"must be an object, e.g. {example}")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise bad_rule("rule.kind", f"must be one of {', '.join(KINDS)}; got {json_dumps(kind)}")
+    for key in raw:
+        if key not in RULE_KEYS[kind]:
+            raise bad_rule(f"rule.{key}", f"not a key of a {kind} rule; its keys are {', '.join(RULE_KEYS[kind])}")
+    if kind == "once":
+        at = parse_moment(raw.get("at"), tz)
+        if now is not None and at <= now:
+            raise bad_rule("rule.at", f"{at.astimezone(tz).isoformat(timespec='minutes')} is in the past")
+        return {"kind": "once", "at": at.astimezone(tz).isoformat(timespec="seconds")}
+    if kind == "daily":
+        return {"kind": "daily", "times": parse_times(raw.get("times"), "rule.times")}
+    if kind == "weekly":
+        return {"kind": "weekly", "days": parse_days(raw.get("days"), "rule.days"),
+                "times": parse_times(raw.get("times"), "rule.times")}
+    # interval
+    minutes, hours = raw.get("every_minutes"), raw.get("every_hours")
+    if (minutes is None) == (hours is None):
+        raise bad_rule("rule", "an interval rule needs every_minutes or every_hours (one of them)")
+    if hours is not None:
+        if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24:
+            raise bad_rule("rule.every_hours", f"must be a whole number of hours 1-24, got {json_dumps(hours)}")
+        minutes = hours * 60
+    elif isinstance(minutes, bool) or not isinstance(minutes, int) or not MIN_INTERVAL_MINUTES <= minutes <= 1440:
+        raise bad_rule("rule.every_minutes", f"must be a whole number of minutes {MIN_INTERVAL_MINUTES}-1440, "
+                                             f"got {json_dumps(minutes)}")
+    start = parse_clock(raw.get("from", "00:00"), "rule.from")
+    until = parse_clock(raw.get("until", "23:59"), "rule.until")
+    if until < start:
+        raise bad_rule("rule.until", f"{until} is before rule.from {start}; a window cannot cross midnight "
+                                     "(make two reminders)")
+    rule = {"kind": "interval", "every_minutes": minutes, "from": start, "until": until}
+    if raw.get("days") is not None:
+        rule["days"] = parse_days(raw["days"], "rule.days")
+    return rule
+
+
+def parse_moment(value, tz) -> datetime:
+    """A client's date and time: with an offset it is exact; without one it is in ``tz``."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise bad_rule("rule.at", f"{json_dumps(value)} is not a date and time; use e.g. 2026-11-20T08:00 "
+                                  "(in the reminder's timezone) or 2026-11-20T08:00:00+08:00")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def day_slots(rule: dict) -> list[time]:
+    """The wall-clock times of day a daily, weekly or interval rule fires at."""
+    if rule["kind"] != "interval":
+        return [time(int(t[:2]), int(t[3:])) for t in rule["times"]]
+    start = int(rule["from"][:2]) * 60 + int(rule["from"][3:])
+    until = int(rule["until"][:2]) * 60 + int(rule["until"][3:])
+    return [time(m // 60, m % 60) for m in range(start, until + 1, rule["every_minutes"])]
+
+
+def _on_day(rule: dict, tz, day: date) -> list[datetime]:
+    """The moments (UTC) the rule fires on one local day.
+
+    ``datetime.combine(..., tzinfo=tz)`` has fold=0: a wall time that happens twice (clocks fall
+    back) means its first occurrence, and one that does not exist (clocks spring forward) is read
+    with the offset before the jump, which lands the same distance after it (02:30 -> 03:30)."""
+    days = rule.get("days")
+    if days and WEEKDAYS[day.weekday()] not in days:
+        return []
+    return [datetime.combine(day, slot, tzinfo=tz).astimezone(UTC) for slot in day_slots(rule)]
+
+
+def next_time(rule: dict, tz, after: datetime) -> datetime | None:
+    """The first moment strictly after ``after`` (aware) that the rule fires, in UTC; None if never."""
+    if rule["kind"] == "once":
+        at = datetime.fromisoformat(rule["at"]).astimezone(UTC)
+        return at if at > after else None
+    day = after.astimezone(tz).date() - ONE_DAY
+    for _ in range(10):  # a weekly rule fires within 8 local days
+        found = [m for m in _on_day(rule, tz, day) if m > after]
+        if found:
+            # A moment shifted by a DST jump near midnight may pass the next day's first one.
+            return min(found + [m for m in _on_day(rule, tz, day + ONE_DAY) if m > after])
+        day += ONE_DAY
+    return None
+
+
+def previous_time(rule: dict, tz, until: datetime) -> datetime | None:
+    """The last moment at or before ``until`` that the rule fires, in UTC; None if none."""
+    if rule["kind"] == "once":
+        at = datetime.fromisoformat(rule["at"]).astimezone(UTC)
+        return at if at <= until else None
+    day = until.astimezone(tz).date() + ONE_DAY
+    for _ in range(10):
+        found = [m for m in _on_day(rule, tz, day) if m <= until]
+        if found:
+            return max(found + [m for m in _on_day(rule, tz, day - ONE_DAY) if m <= until])
+        day -= ONE_DAY
+    return None
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Channels
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Channel:
+    name: str
+    plugin_name: str
+    ready: object  # ready(user, wm) -> None or the reason this user cannot be reached
+    caller: object  # the deliver_reminder hook of the registering plugin only
+
+    def reason_unready(self, user, wm) -> str | None:
+        return self.ready(user, wm) if self.ready else None
+
+
+def collect_channels(pm) -> dict[str, Channel]:
+    """Ask every plugin for its channels, remembering which plugin registered each, so that a
+    reminder's channel is delivered by that plugin: chosen by name, never by hook order."""
+    channels: dict[str, Channel] = {}
+    deliverers = {impl.plugin_name for impl in pm.hook.deliver_reminder.get_hookimpls()}
+    for impl in pm.hook.register_channels.get_hookimpls():
+        def register(name, ready=None, _impl=impl):
+            where = f"plugin {_impl.plugin_name}: register_channels"
+            if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
+                raise ConfigError(f"{where}: a channel name is lower-case letters, digits and _, got {name!r}")
+            if name in channels:
+                raise ConfigError(f"{where}: channel '{name}' is already registered by plugin "
+                                  f"{channels[name].plugin_name}")
+            if _impl.plugin_name not in deliverers:
+                raise ConfigError(f"{where}: registers channel '{name}' but has no deliver_reminder hook")
+            others = [p for p in pm.get_plugins() if p is not _impl.plugin]
+            channels[name] = Channel(name, _impl.plugin_name, ready,
+                                     pm.subset_hook_caller("deliver_reminder", remove_plugins=others))
+        impl.function(*[{"register": register}[arg] for arg in impl.argnames])
+    return channels
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+# ---------------------------------------------------------------------------------------------
+
+
+class Reminders:
+    """Reminders of every user: checking what clients send, computing times, and firing.
+
+    ``clock`` returns the current time (aware UTC); tests replace it to walk through days without
+    waiting. The scheduler's thread calls `tick`; routes call the rest."""
+
+    def __init__(self, wm):
+        self.wm = wm
+        self.config = wm.config["reminders"]
+        self.storage = wm.storage
+        self.clock = lambda: datetime.now(UTC)
+        where = f"{wm.config_path.name}: reminders"
+        self.server_timezone = self.config["timezone"] or machine_timezone()
+        try:
+            zone(self.server_timezone)
+        except ApiError as e:
+            raise ConfigError(f"{where}.timezone: {e.message.split(': ', 1)[1]}")
+        if not wm.prompts.path(self.config["prompt"]).is_file():
+            raise ConfigError(f"{where}.prompt: file {self.config['prompt']} not found next to {wm.config_path.name}")
+        agents = wm.config["agents"]
+        if self.config["agent"] and self.config["agent"] not in agents:
+            raise ConfigError(f"{where}.agent: no agent {self.config['agent']!r}; agents: {', '.join(agents)}")
+        self.channels = collect_channels(wm.pm)
+        for i, name in enumerate(self.config["channels"]):
+            if name not in self.channels:
+                raise ConfigError(f"{where}.channels[{i}]: unknown channel {name!r}; known: {', '.join(self.channels)}")
+        self.everyone = self._check_everyone(self.config["everyone"], f"{where}.everyone")
+        self.grace = timedelta(minutes=self.config["grace_minutes"])
+        self.lock = threading.RLock()  # an API write and the tick's bookkeeping of one reminder
+        self._tick_lock = threading.Lock()  # one tick at a time
+        self.stopping = threading.Event()  # set at shutdown: deliveries stop waiting to retry
+        self._attempted: dict[str, set] = {}  # fire_id -> channels tried by this process
+        self._stale_swept = False
+        self.ticks = 0
+        self.last_tick_at: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep for a delivery's retry backoff; True if the server is stopping (give up)."""
+        return self.stopping.wait(seconds)
+
+    # -- checking what clients send ------------------------------------------------------------
+    def user_timezone(self, user: dict) -> str:
+        name = (user.get("settings") or {}).get("timezone")
+        if isinstance(name, str) and name:
+            try:
+                zone(name)
+                return name
+            except ApiError:
+                pass
+        return self.server_timezone
+
+    def default_agent(self, user: dict) -> str:
+        agents = self.wm.config["agents"]
+        preferred = (user.get("settings") or {}).get("default_agent")
+        for name in (preferred, self.config["agent"]):
+            if name and name in agents:
+                return name
+        return next(iter(agents), "")
+
+    def check_agent(self, name) -> str:
+        agents = self.wm.config["agents"]
+        if name not in agents:
+            raise ApiError(400, "invalid_field", f"agent: no agent {name!r}; agents: {', '.join(agents)}")
+        return name
+
+    def check_channels(self, value, user: dict) -> list[str]:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ApiError(400, "invalid_field", f"channels: give a list of one or more of {', '.join(self.channels)}")
+        names = list(dict.fromkeys(value))
+        for name in names:
+            channel = self.channels.get(name)
+            if channel is None:
+                raise ApiError(400, "invalid_field", f"channels: unknown channel {name!r}; known: {', '.join(self.channels)}")
+            reason = channel.reason_unready(user, self.wm)
+            if reason:
+                raise ApiError(400, "channel_unavailable", f"channels: {name}: {reason}")
+        return names
+
+    def create(self, user: dict, body: dict) -> dict:
+        self._refuse_unknown_keys(body)
+        now = self.now()
+        tz_name = field(body, "timezone", required=False, max_len=64) or self.user_timezone(user)
+        tz = zone(tz_name)
+        if body.get("rule") is None:
+            raise ApiError(400, "missing_field", 'rule: required, e.g. {"kind": "daily", "times": ["08:00"]}')
+        reminder = {
+            "id": new_id(), "user_id": user["id"], "source": "api",
+            "title": field(body, "title", max_len=60),
+            "note": field(body, "note", required=False, default="", max_len=500),
+            "text": field(body, "text", required=False, default="", max_len=500),
+            "phrase": field(body, "phrase", bool, required=False, default=False),
+            "agent": self.check_agent(body["agent"]) if body.get("agent") is not None else self.default_agent(user),
+            "rule": parse_rule(body["rule"], tz, now),
+            "timezone": tz.key,
+            "channels": self.check_channels(body.get("channels", self.config["channels"]), user),
+            "enabled": field(body, "enabled", bool, required=False, default=True),
+            "fire_count": 0, "last_fired_at": None, "created_at": now_iso(), "updated_at": now_iso(),
+        }
+        reminder["next_fire_at"] = self.next_fire(reminder, now)
+        with self.lock:
+            mine, _ = self.storage.list_reminders(user["id"], limit=self.config["max_per_user"])
+            if len(mine) >= self.config["max_per_user"]:
+                raise ApiError(400, "too_many_reminders", f"You have {len(mine)} reminders, the most this server "
+                                                          "allows (reminders.max_per_user); delete some first.")
+            return self.storage.add_reminder(reminder)
+
+    def update(self, user: dict, reminder: dict, body: dict) -> dict:
+        self._refuse_unknown_keys(body)
+        if reminder.get("source", "").startswith("config:"):
+            raise self._managed(reminder)
+        now = self.now()
+        changes = {}
+        for name, kind, max_len in (("title", str, 60), ("note", str, 500), ("text", str, 500)):
+            if name in body:
+                changes[name] = field(body, name, kind, required=name == "title", default="", max_len=max_len)
+        for name in ("phrase", "enabled"):
+            if name in body:
+                changes[name] = field(body, name, bool)
+        if "agent" in body:
+            changes["agent"] = self.check_agent(body["agent"])
+        if "channels" in body:
+            changes["channels"] = self.check_channels(body["channels"], user)
+        tz = zone(reminder["timezone"])
+        if "timezone" in body:
+            tz = zone(field(body, "timezone", max_len=64))
+            changes["timezone"] = tz.key
+        if "rule" in body:
+            changes["rule"] = parse_rule(body["rule"], tz, now)
+        with self.lock:
+            current = self.storage.get_reminder(reminder["id"])
+            if current is None:
+                raise self._not_found(reminder["id"])
+            updated = {**current, **changes}
+            if {"rule", "timezone", "enabled"} & set(changes):  # when it fires changed: from now on
+                changes["next_fire_at"] = self.next_fire(updated, now)
+            changes["updated_at"] = now_iso()
+            return self.storage.update_reminder(reminder["id"], changes)
+
+    def delete(self, reminder: dict):
+        if reminder.get("source", "").startswith("config:"):
+            raise self._managed(reminder)
+        with self.lock:
+            self.storage.delete_reminder(reminder["id"])
+
+    def own(self, user: dict, reminder_id: str) -> dict:
+        reminder = self.storage.get_reminder(reminder_id)
+        # Another user's reminder answers exactly like a missing one.
+        if reminder is None or reminder.get("user_id") != user["id"]:
+            raise self._not_found(reminder_id)
+        return reminder
+
+    def _not_found(self, reminder_id) -> ApiError:
+        return ApiError(404, "reminder_not_found", f"No reminder {reminder_id!r}.")
+
+    def _managed(self, reminder) -> ApiError:
+        name = reminder["source"].split(":", 1)[1]
+        key = (self.everyone.get(name) or {}).get("opt_in")
+        how = (f' turn it off with PUT /api/v1/users/settings {{"settings": {{"{key}": false}}}}' if key
+               else " the server's owner can remove it from config.yaml")
+        return ApiError(409, "managed_by_config", f"This reminder comes from the server's config "
+                                                  f"(reminders.everyone.{name}) and cannot be changed here;{how}.")
+
+    def _refuse_unknown_keys(self, body: dict):
+        unknown = sorted(set(body) - set(EDITABLE))
+        if unknown:
+            raise ApiError(400, "invalid_field", f"{', '.join(unknown)}: not a reminder field; "
+                                                 f"fields: {', '.join(EDITABLE)}")
+
+    def next_fire(self, reminder: dict, after: datetime) -> str | None:
+        if not reminder.get("enabled", True):
+            return None
+        moment = next_time(reminder["rule"], zone(reminder["timezone"]), after)
+        return now_iso(moment) if moment else None
+
+    # -- what clients see ----------------------------------------------------------------------
+    def view(self, reminder: dict) -> dict:
+        out = {key: reminder.get(key) for key in
+               ("id", "title", "note", "text", "phrase", "agent", "rule", "timezone", "channels", "enabled",
+                "source", "next_fire_at", "last_fired_at", "fire_count", "created_at", "updated_at")}
+        out["next_fire_local"] = None
+        if reminder.get("next_fire_at"):
+            out["next_fire_local"] = utc(reminder["next_fire_at"]).astimezone(
+                zone(reminder["timezone"])).isoformat(timespec="seconds")
+        return out
+
+    @staticmethod
+    def delivery_view(delivery: dict) -> dict:
+        return {key: value for key, value in delivery.items() if key != "user_id"}
+
+    # -- config-wide reminders -----------------------------------------------------------------
+    def _check_everyone(self, specs: dict, where: str) -> dict:
+        """Validate reminders.everyone once, at startup: a mistake there stops the server."""
+        checked = {}
+        known = ("opt_in", "title", "text", "note", "phrase", "agent", "rule", "channels")
+        for name, spec in specs.items():
+            here = f"{where}.{name}"
+            if not CONFIG_NAME.fullmatch(str(name)):
+                raise ConfigError(f"{here}: a name is 1-40 letters, digits, '-' or '_'")
+            if not isinstance(spec, dict):
+                raise ConfigError(f"{here}: must be a mapping with title, rule, ...")
+            for key in spec:
+                if key not in known:
+                    raise ConfigError(f"{here}.{key}: unknown key; keys: {', '.join(known)}")
+            try:
+                rule = parse_rule(spec.get("rule"), zone("UTC"), None)
+            except ApiError as e:
+                raise ConfigError(f"{here}.{e.message}")
+            if rule["kind"] == "once":
+                raise ConfigError(f"{here}.rule.kind: a reminder for everyone repeats: daily, weekly or interval")
+            title = spec.get("title")
+            if not isinstance(title, str) or not title.strip():
+                raise ConfigError(f"{here}.title: required, e.g. title: 每日打卡")
+            agent = spec.get("agent") or self.config["agent"] or next(iter(self.wm.config["agents"]), "")
+            if agent not in self.wm.config["agents"]:
+                raise ConfigError(f"{here}.agent: no agent {agent!r}; agents: {', '.join(self.wm.config['agents'])}")
+            channels = spec.get("channels") or self.config["channels"]
+            if not isinstance(channels, list) or any(c not in self.channels for c in channels):
+                raise ConfigError(f"{here}.channels: a list of {', '.join(self.channels)}; got {json_dumps(channels)}")
+            checked[str(name)] = {
+                "opt_in": str(spec.get("opt_in") or ""), "title": title.strip(),
+                "text": str(spec.get("text") or ""), "note": str(spec.get("note") or ""),
+                "phrase": bool(spec.get("phrase", False)), "agent": agent, "rule": rule, "channels": channels,
+            }
+        return checked
+
+    def _opted_in(self, user: dict, spec: dict) -> bool:
+        if user.get("disabled"):
+            return False
+        if not spec["opt_in"]:
+            return True
+        value = (user.get("settings") or {}).get(spec["opt_in"])
+        return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
+
+    def _all_users(self):
+        before = None
+        while True:
+            users, before = self.storage.list_users(limit=100, before=before)
+            yield from users
+            if before is None:
+                return
+
+    def sync_everyone(self, now: datetime):
+        """Give each opted-in user their own copy of every reminders.everyone entry, follow their
+        time zone and channels, and remove copies of users who opted out. The copy has a fixed id,
+        so it keeps its own next_fire_at and deliveries like any reminder."""
+        if not self._stale_swept:  # entries removed from config.yaml since the last start
+            for user in self._all_users():
+                before = None
+                while True:
+                    mine, before = self.storage.list_reminders(user["id"], limit=100, before=before)
+                    for r in mine:
+                        source = r.get("source") or ""
+                        if source.startswith("config:") and source[7:] not in self.everyone:
+                            with self.lock:
+                                self.storage.delete_reminder(r["id"])
+                    if before is None:
+                        break
+            self._stale_swept = True
+        if not self.everyone:
+            return
+        for user in self._all_users():
+            for name, spec in self.everyone.items():
+                reminder_id = f"config-{name}-{user['id']}"
+                channels = [c for c in spec["channels"] if not self.channels[c].reason_unready(user, self.wm)]
+                wanted = self._opted_in(user, spec) and channels
+                with self.lock:
+                    current = self.storage.get_reminder(reminder_id)
+                    if not wanted:
+                        if current is not None:
+                            self.storage.delete_reminder(reminder_id)
+                        continue
+                    desired = {key: spec[key] for key in ("title", "text", "note", "phrase", "agent", "rule")}
+                    desired.update(timezone=self.user_timezone(user), channels=channels, enabled=True)
+                    if current is None:
+                        reminder = {"id": reminder_id, "user_id": user["id"], "source": f"config:{name}",
+                                    **desired, "fire_count": 0, "last_fired_at": None,
+                                    "created_at": now_iso(), "updated_at": now_iso()}
+                        reminder["next_fire_at"] = self.next_fire(reminder, now)
+                        self.storage.add_reminder(reminder)
+                        continue
+                    changes = {k: v for k, v in desired.items() if current.get(k) != v}
+                    if changes:
+                        if {"rule", "timezone", "enabled"} & set(changes):
+                            changes["next_fire_at"] = self.next_fire({**current, **changes}, now)
+                        changes["updated_at"] = now_iso()
+                        self.storage.update_reminder(reminder_id, changes)
+
+    # -- firing --------------------------------------------------------------------------------
+    def tick(self, now: datetime | None = None):
+        """Fire every reminder that is due at ``now`` (default: the clock). Safe to call from any
+        thread; ticks run one at a time."""
+        with self._tick_lock:
+            now = now or self.now()
+            self.last_tick_at = now
+            try:
+                self.sync_everyone(now)
+            except Exception:
+                log.exception("syncing reminders.everyone failed")
+            for reminder in self.storage.due_reminders(now_iso(now)):
+                if self.stopping.is_set():
+                    break
+                try:
+                    self.fire_due(reminder, now)
+                except Exception as e:
+                    log.exception("reminder %s: firing failed", reminder["id"])
+                    self._give_up(reminder, now, e)
+            self.ticks += 1
+
+    def fire_due(self, reminder: dict, now: datetime):
+        tz = zone(reminder["timezone"])
+        due = utc(reminder["next_fire_at"])
+        # The latest time it should have fired: later than `due` only if the server was down.
+        latest = max(previous_time(reminder["rule"], tz, now) or due, due)
+        fire_id = f"{reminder['id']}@{now_iso(latest)}"
+        late = now - latest
+        user = self.storage.get_user(reminder["user_id"])
+        if user is None or user.get("disabled"):
+            self.record(reminder, {"fire_id": fire_id, "due_at": now_iso(latest)}, None,
+                        {"status": "skipped", "detail": "The account is disabled or gone."}, now)
+            return self.finalize(reminder, now, latest, fired=False)
+        if late > self.grace:
+            following = next_time(reminder["rule"], tz, now)
+            self.record(reminder, {"fire_id": fire_id, "due_at": now_iso(latest)}, None, {
+                "status": "missed", "late_seconds": int(late.total_seconds()),
+                "detail": f"Not sent: it was due at {latest.astimezone(tz).isoformat(timespec='minutes')} while "
+                          f"the server was not running, {int(late.total_seconds() // 60)} minutes ago, more than "
+                          f"reminders.grace_minutes ({self.config['grace_minutes']}). Next: "
+                          f"{following.astimezone(tz).isoformat(timespec='minutes') if following else 'none'}."}, now)
+            return self.finalize(reminder, now, latest, fired=False)
+        message = self.compose(reminder, user, latest, now, fire_id)
+        if latest > due:
+            message["missed_since"] = now_iso(due)
+        done = self._attempted.setdefault(fire_id, set())
+        deliveries, _ = self.storage.list_deliveries(reminder["id"], limit=50)
+        done.update(d["channel"] for d in deliveries if d.get("fire_id") == fire_id)
+        for name in reminder["channels"]:
+            if name in done or self.stopping.is_set():
+                continue
+            done.add(name)  # even if recording fails below, this process will not send it again
+            self.record(reminder, message, name, self.deliver(name, reminder, message, user), now)
+        if self.stopping.is_set() and set(reminder["channels"]) - done:
+            return  # the rest go out after the restart, under the same fire_id
+        self.finalize(reminder, now, latest, fired=True)
+        self._attempted.pop(fire_id, None)
+
+    def compose(self, reminder: dict, user: dict, due: datetime, now: datetime, fire_id: str) -> dict:
+        """What to say: the fixed text, or the agent's phrasing of it when the reminder asks."""
+        tz = zone(reminder["timezone"])
+        agent = reminder.get("agent") if reminder.get("agent") in self.wm.config["agents"] else self.default_agent(user)
+        fixed = reminder.get("text") or reminder["title"]
+        message = {"fire_id": fire_id, "title": reminder["title"], "note": reminder.get("note") or "",
+                   "agent": agent, "text": fixed, "due_at": now_iso(due),
+                   "due_local": due.astimezone(tz).isoformat(timespec="seconds"),
+                   "late_seconds": max(0, int((now - due).total_seconds())), "phrased_by": None}
+        if reminder.get("phrase"):
+            try:
+                message["text"], message["phrased_by"] = self.phrase(reminder, user, agent, fixed)
+            except (ProviderError, ConfigError) as e:
+                log.warning("reminder %s: phrasing failed, sending the fixed text: %s", reminder["id"], e)
+                message["phrase_error"] = str(e)
+            except Exception as e:  # a provider plugin's bug must not stop the reminder
+                log.exception("reminder %s: phrasing failed", reminder["id"])
+                message["phrase_error"] = f"{type(e).__name__}: {e}"
+        return message
+
+    def phrase(self, reminder: dict, user: dict, agent: str, fixed: str) -> tuple[str, str]:
+        """Ask the agent's providers to say the reminder in the agent's voice: (text, provider)."""
+        chat = getattr(self.wm, "chat", None)
+        if chat is None:
+            raise ProviderError("chat is switched off, so no agent can phrase it")
+        conf = self.wm.config["agents"][agent]
+        values = {**self.wm.prompt_values(user, agent), "title": reminder["title"],
+                  "note": reminder.get("note") or "", "text": fixed}
+        messages = [{"role": "system", "content": self.wm.prompts.render(conf["prompt"], values)},
+                    {"role": "user", "content": self.wm.prompts.render(self.config["prompt"], values)}]
+        failures = []
+        for name in conf["providers"]:
+            if self.wm.config["providers"][name]["plugin"] == "offline":
+                # The offline companion answers what a user says; it cannot follow an instruction
+                # to phrase something, so the fixed text is better than its reply.
+                continue
+            try:
+                text = clean_phrasing(chat.providers[name].reply(messages))
+            except ProviderError as e:
+                failures.append(f"{name}: {e}")
+                continue
+            if text:
+                return text, name
+            failures.append(f"{name}: an empty answer")
+        raise ProviderError("; ".join(failures) or f"agent {agent} has no provider that can phrase it "
+                                                     "(the offline companion cannot)")
+
+    def deliver(self, name: str, reminder: dict, message: dict, user: dict) -> dict:
+        channel = self.channels.get(name)
+        if channel is None:
+            return {"status": "failed", "detail": f"No channel {name!r} on this server (its plugin is not loaded)."}
+        try:
+            results = channel.caller(reminder=reminder, message=dict(message), user=user, channel=name, wm=self.wm)
+        except Exception as e:
+            log.exception("reminder %s: channel %s failed", reminder["id"], name)
+            return {"status": "failed", "detail": f"{type(e).__name__}: {e}"}
+        result = results[0] if results else None
+        if not isinstance(result, dict) or result.get("status") not in ("sent", "failed", "skipped"):
+            return {"status": "failed", "detail": f"plugin {channel.plugin_name} answered {result!r}, not a result"}
+        return result
+
+    def record(self, reminder: dict, message: dict, channel: str | None, result: dict, now: datetime):
+        delivery = {"id": new_id(), "reminder_id": reminder["id"], "user_id": reminder["user_id"],
+                    "fire_id": message["fire_id"], "due_at": message["due_at"], "channel": channel,
+                    "status": result["status"], "detail": str(result.get("detail") or ""),
+                    "created_at": now_iso(now)}
+        delivery.update({key: value for key, value in result.items() if isinstance(key, str) and key not in delivery})
+        if channel is not None:
+            delivery.setdefault("late_seconds", message.get("late_seconds", 0))
+            delivery.setdefault("text", message.get("text"))
+            delivery.setdefault("phrased_by", message.get("phrased_by"))
+            for key in ("phrase_error", "missed_since"):
+                if message.get(key):
+                    delivery.setdefault(key, message[key])
+        with self.lock:
+            if self.storage.get_reminder(reminder["id"]) is not None:  # not deleted meanwhile
+                self.storage.add_delivery(delivery, keep=self.config["keep_deliveries"])
+        log.log(logging.INFO if delivery["status"] in ("sent", "skipped") else logging.WARNING,
+                "reminder %s %s %s: %s", reminder["id"], channel or "-", delivery["status"], delivery["detail"])
+
+    def finalize(self, reminder: dict, now: datetime, due: datetime, fired: bool):
+        """Store that this time is dealt with and when the reminder fires next."""
+        with self.lock:
+            current = self.storage.get_reminder(reminder["id"])
+            if current is None:
+                return
+            changes = {"last_due_at": now_iso(due)}
+            if fired:
+                changes.update(last_fired_at=now_iso(now), fire_count=(current.get("fire_count") or 0) + 1)
+            # If the client changed when it fires while we were delivering, their time stands.
+            if current.get("next_fire_at") == reminder["next_fire_at"]:
+                changes["next_fire_at"] = self.next_fire(current, now)
+            self.storage.update_reminder(reminder["id"], changes)
+
+    def _give_up(self, reminder: dict, now: datetime, error: Exception):
+        """A reminder that cannot be fired (a bug, a broken record) moves on rather than failing
+        again every tick."""
+        try:
+            due = utc(reminder["next_fire_at"])
+            self.record(reminder, {"fire_id": f"{reminder['id']}@{reminder['next_fire_at']}",
+                                   "due_at": reminder["next_fire_at"]}, None,
+                        {"status": "failed", "detail": f"Could not fire: {type(error).__name__}: {error}"}, now)
+            with self.lock:
+                current = self.storage.get_reminder(reminder["id"])
+                if current is not None and current.get("next_fire_at") == reminder["next_fire_at"]:
+                    try:
+                        following = self.next_fire(current, max(now, due))
+                    except Exception:
+                        following = None
+                    self.storage.update_reminder(reminder["id"], {"next_fire_at": following})
+        except Exception:
+            log.exception("reminder %s: could not even record the failure", reminder["id"])
+
+
+def clean_phrasing(text: str) -> str:
+    """A model's phrasing as a message: no surrounding quotes or blank lines, and not too long."""
+    text = (text or "").strip().strip('"“”「」').strip()
+    return text[:500]
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------------------------
+
+
+@hookimpl
+def routes(app, wm):
+    # Built while the app is built, so a mistake in reminders: stops startup.
+    reminders = Reminders(wm)
+    wm.reminders = reminders
+
+    @app.get("/api/v1/reminders")
+    def list_reminders():
+        user = wm.require_user()
+        return paged(wm.storage.list_reminders, reminders.view, 20, 100, user_id=user["id"])
+
+    @app.post("/api/v1/reminders")
+    def create_reminder():
+        user = wm.require_user()
+        reminder = reminders.create(user, wm.json_body())
+        bottle.response.status = 201
+        return reminders.view(reminder)
+
+    @app.get("/api/v1/reminders/<reminder_id>")
+    def read_reminder(reminder_id):
+        return reminders.view(reminders.own(wm.require_user(), reminder_id))
+
+    @app.put("/api/v1/reminders/<reminder_id>")
+    def update_reminder(reminder_id):
+        user = wm.require_user()
+        reminder = reminders.own(user, reminder_id)
+        return reminders.view(reminders.update(user, reminder, wm.json_body()))
+
+    @app.delete("/api/v1/reminders/<reminder_id>")
+    def delete_reminder(reminder_id):
+        reminders.delete(reminders.own(wm.require_user(), reminder_id))
+        bottle.response.status = 204
+        return ""
+
+    @app.get("/api/v1/reminders/<reminder_id>/deliveries")
+    def deliveries(reminder_id):
+        reminders.own(wm.require_user(), reminder_id)
+        return paged(wm.storage.list_deliveries, reminders.delivery_view, 20, 100, reminder_id=reminder_id)
+
+
+@hookimpl
+def shutdown(wm):
+    reminders = getattr(wm, "reminders", None)
+    if reminders is not None:
+        reminders.stopping.set()

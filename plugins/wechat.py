@@ -1,0 +1,202 @@
+"""WeChat mini-program login (API.md, POST /auth/wx-login).
+
+The mini-program calls ``wx.login()`` and sends us the one-time code; we trade it at WeChat's
+``sns/jscode2session`` for the user's openid (and unionid, when the mini-program is bound to an
+open-platform account), create the account on the first login and link the ids to it.
+
+WeChat's ``session_key`` is dropped the moment the answer is read: Wellmate decrypts no WeChat
+data (phone number, WeRun steps), and a key that is not kept cannot leak.
+
+Other plugins use ``wm.wechat`` (a `WeChatClient`) to check that a fresh code belongs to a user,
+e.g. before deleting an account that has no password.
+"""
+
+import http.client
+import json
+import logging
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from wellmate import (ApiError, ConfigError, Conflict, Setting, client_address, field, hookimpl, new_id,
+                      now_iso, public_profile)
+
+log = logging.getLogger("wellmate.wechat")
+
+# errcode -> (HTTP status, our error code, message). WeChat's own list: "小程序登录 code2Session".
+ERRORS = {
+    40029: (401, "invalid_wx_code", "The login code is not valid; call wx.login() again and send the new code."),
+    40163: (401, "invalid_wx_code", "The login code was already used; call wx.login() again and send the new code."),
+    41008: (401, "invalid_wx_code", "WeChat got no login code; call wx.login() and send its code."),
+    45011: (429, "wechat_rate_limited", "WeChat's login quota for this mini-program is used up for this minute; try again in a minute."),
+    40226: (403, "wechat_login_blocked", "WeChat refused to log this user in (its risk control, errcode 40226)."),
+    -1: (502, "wechat_unavailable", "WeChat is busy; try again in a moment."),
+    # Our own configuration is wrong: the owner must fix config.yaml, the user can do nothing.
+    40013: (503, "wechat_misconfigured", "The server's WeChat AppID is wrong (auth.wechat.appid); the server log says more."),
+    40125: (503, "wechat_misconfigured", "The server's WeChat AppSecret is wrong (auth.wechat.secret); the server log says more."),
+    40002: (503, "wechat_misconfigured", "The server sent WeChat a bad request (grant_type); the server log says more."),
+}
+RATE_LIMIT_RETRY_AFTER = 60  # WeChat's quota is per minute
+
+
+@hookimpl
+def config_schema():
+    return {"auth": {"wechat": Setting({}, "WeChat mini-program login.", dict, items={
+        "appid": Setting("", "The mini-program's AppID. Empty: wx-login answers 503 wechat_not_configured."),
+        "secret": Setting("", "The mini-program's AppSecret; keep it in the environment: ${WECHAT_SECRET}."),
+        "api_base": Setting("https://api.weixin.qq.com", "WeChat's API address (tests point it at a fake)."),
+        "timeout": Setting(5.0, "Seconds to wait for WeChat's answer.", float, min=0.1, max=60),
+    })}}
+
+
+class WeChatError(Exception):
+    """jscode2session did not give an openid. Carries the answer for our client."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def api_error(self, status: int | None = None) -> ApiError:
+        headers = {"Retry-After": str(RATE_LIMIT_RETRY_AFTER)} if self.status == 429 else None
+        return ApiError(status or self.status, self.code, self.message, headers=headers)
+
+
+class WeChatClient:
+    """Calls WeChat's mini-program login API with the stdlib: one GET per login, no dependency."""
+
+    def __init__(self, settings: dict, where: str):
+        self.appid, self.secret = settings["appid"], settings["secret"]
+        self.api_base, self.timeout = settings["api_base"].rstrip("/"), settings["timeout"]
+        if urllib.parse.urlsplit(self.api_base).scheme not in ("http", "https"):
+            raise ConfigError(f"{where}.api_base: must start with https:// (or http://), "
+                              f"got {settings['api_base']!r}")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.appid and self.secret)
+
+    def code_to_session(self, code: str) -> dict:
+        """``{"openid", "unionid"}`` (unionid may be None) for a ``wx.login()`` code, or raise
+        WeChatError."""
+        query = urllib.parse.urlencode({"appid": self.appid, "secret": self.secret, "js_code": code,
+                                        "grant_type": "authorization_code"})
+        # The URL holds the AppSecret: it is never logged, and errors below never include it.
+        url = f"{self.api_base}/sns/jscode2session?{query}"
+        unavailable = "WeChat's login service did not answer properly; try again in a moment."
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                raw = response.read(64 * 1024)
+        except urllib.error.HTTPError as e:
+            e.close()
+            log.warning("jscode2session answered HTTP %s", e.code)
+            raise WeChatError(502, "wechat_unavailable", unavailable) from None
+        except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
+            reason = getattr(e, "reason", None) or e
+            log.warning("jscode2session failed: %s: %s", type(e).__name__, reason)
+            raise WeChatError(502, "wechat_unavailable", unavailable) from None
+        try:
+            # The body is JSON even though WeChat labels it text/plain.
+            reply = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            reply = None
+        if not isinstance(reply, dict):
+            log.warning("jscode2session answered something that is not a JSON object: %r", raw[:200])
+            raise WeChatError(502, "wechat_unavailable", unavailable)
+        errcode = reply.get("errcode") or 0
+        if errcode:
+            log.log(logging.ERROR if errcode in (40013, 40125, 40002) else logging.INFO,
+                    "jscode2session errcode %s: %s", errcode, reply.get("errmsg"))
+            status, code, message = ERRORS.get(errcode, (
+                502, "wechat_error", f"WeChat refused the login (errcode {errcode}); try again."))
+            raise WeChatError(status, code, message)
+        openid, unionid = reply.get("openid"), reply.get("unionid")
+        if not isinstance(openid, str) or not openid:
+            log.warning("jscode2session answered without an openid")
+            raise WeChatError(502, "wechat_unavailable", unavailable)
+        return {"openid": openid, "unionid": unionid if isinstance(unionid, str) and unionid else None}
+
+    def openid_for(self, code: str) -> str:
+        """The openid a fresh ``wx.login()`` code belongs to, for routes that ask a WeChat-only
+        user to prove who they are. Raises the ApiError to answer."""
+        if not self.configured:
+            raise self.not_configured()
+        try:
+            return self.code_to_session(code)["openid"]
+        except WeChatError as e:
+            raise e.api_error()
+
+    def not_configured(self) -> ApiError:
+        return ApiError(503, "wechat_not_configured",
+                        "WeChat login is not set up on this server: set auth.wechat.appid and auth.wechat.secret "
+                        "in config.yaml (see README, 'Running at home for a mini-program').")
+
+
+class WeChatAccounts:
+    """Finds or creates the user for a WeChat identity."""
+
+    def __init__(self, wm):
+        self.wm = wm
+        # A mini-program often calls wx.login twice at launch (app and page): two first logins at
+        # once must make one account, not two. One process serves, so a lock is enough.
+        self._lock = threading.Lock()
+
+    def user_for(self, openid: str, unionid: str | None) -> tuple[dict, bool]:
+        storage = self.wm.storage
+        with self._lock:
+            user = storage.find_user("wx_openid", openid)
+            if user is None and unionid:  # known through another app of the same open platform
+                user = storage.find_user("wx_unionid", unionid)
+            if user is None:
+                if not self.wm.config["auth"]["allow_registration"]:
+                    raise ApiError(403, "registration_closed",
+                                   "This server does not accept new accounts (auth.allow_registration).")
+                user = {"id": new_id(), "username": None, "password_hash": None, "full_name": "",
+                        "gender": None, "age": None, "birth_date": None, "role": "user", "settings": {},
+                        "disabled": False, "created_at": now_iso(), "wx_openid": openid}
+                if unionid:
+                    user["wx_unionid"] = unionid
+                try:
+                    return storage.create_user(user), True
+                except Conflict:  # only an id clash could do this: a new id will not
+                    user["id"] = new_id()
+                    return storage.create_user(user), True
+            changes = {}
+            if user.get("wx_openid") != openid:
+                changes["wx_openid"] = openid
+            if unionid and user.get("wx_unionid") != unionid:
+                changes["wx_unionid"] = unionid
+            if changes:
+                user = storage.update_user(user["id"], changes) or user
+            return user, False
+
+
+@hookimpl
+def routes(app, wm):
+    client = WeChatClient(wm.config["auth"]["wechat"], f"{wm.config_path.name}: auth.wechat")
+    accounts = WeChatAccounts(wm)
+    wm.wechat = client
+    if bool(client.appid) != bool(client.secret):
+        log.warning("auth.wechat: set both appid and secret, or neither; WeChat login is off until then")
+
+    @app.post("/api/v1/auth/wx-login")
+    def wx_login():
+        if not client.configured:
+            raise client.not_configured()
+        code = field(wm.json_body(), "code", max_len=128)
+        address = client_address()
+        # Bad codes count against the address like wrong passwords: a flood of them would spend
+        # the mini-program's WeChat quota (45011) and lock every user out.
+        wm.login_throttle.check(None, address)
+        try:
+            identity = client.code_to_session(code)
+        except WeChatError as e:
+            if e.status == 401:
+                wm.login_throttle.failed(None, address)
+            raise e.api_error()
+        user, created = accounts.user_for(identity["openid"], identity["unionid"])
+        if user.get("disabled"):
+            raise ApiError(403, "account_disabled", "This account has been disabled by the server's admin.")
+        if created:
+            log.info("new WeChat user %s", user["id"])
+        return {**wm.tokens.issue(user), "user": public_profile(user), "created": created}

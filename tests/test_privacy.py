@@ -1,0 +1,208 @@
+"""The user's own account over HTTP: setting and changing the password, exporting all their
+data, deleting the account (with proof of identity) and what is left afterwards."""
+
+import time
+
+import jwt
+import pytest
+
+from fakes.wechat_server import FakeWeChat
+from wellmate import new_id, now_iso
+from storage_contract import make_message, make_record, make_reminder
+
+
+def assert_error(r, status, code):
+    assert r.status == status, r.text
+    assert r.json["error"]["code"] == code, r.text
+
+
+@pytest.fixture
+def wechat():
+    with FakeWeChat() as fake:
+        yield fake
+
+
+@pytest.fixture
+def served(make_wm, serve, wechat):
+    return serve(make_wm({"auth": {"wechat": {"appid": wechat.appid, "secret": wechat.secret,
+                                              "api_base": wechat.url, "timeout": 1}}}))
+
+
+def token_for(served, user_id, auth_age=None, iat_age=0):
+    """An access token made with the server's secret: one from a login ``auth_age`` seconds ago,
+    or (None) one from a refresh, which carries no auth_time."""
+    now = time.time()
+    claims = {"sub": user_id, "typ": "access", "iat": now - iat_age, "exp": now + 600}
+    if auth_age is not None:
+        claims["auth_time"] = now - auth_age
+    return jwt.encode(claims, served.wm.tokens.secret, algorithm="HS256")
+
+
+# -- export ------------------------------------------------------------------------------------
+
+def test_export_holds_everything_of_the_caller_and_nothing_else(served):
+    client, storage = served.client, served.wm.storage
+    alice = client.register("alice", full_name="爱丽丝", settings={"timezone": "Asia/Shanghai"})
+    bob = client.register("bob")
+    token, alice_id = alice["access_token"], alice["user"]["uuid"]
+    first = client.post("/api/v1/health/physical/chat", {"text": "膝盖疼"}, token=token).json
+    client.post("/api/v1/health/mental/chat", {"text": "有点累"}, token=token)
+    client.post("/api/v1/health/mental/chat", {"text": "bob's secret"}, token=bob["access_token"])
+    # A long history: more than one page of every list the export walks.
+    for n in range(230):
+        storage.append_message(first["session_id"], make_message(f"m{n}", role="user" if n % 2 else "assistant"))
+    for n in range(105):
+        storage.add_record(make_record(alice_id, value=60 + n / 10))
+    storage.add_record(make_record(bob["user"]["uuid"], note="bob's record"))
+    reminder = storage.add_reminder(make_reminder(alice_id))
+    storage.add_delivery({"id": new_id(), "reminder_id": reminder["id"], "user_id": alice_id, "fire_id": "f1",
+                          "channel": "inapp", "status": "sent", "detail": "", "created_at": now_iso()})
+    storage.add_reminder(make_reminder(bob["user"]["uuid"], title="bob's reminder"))
+
+    r = client.get("/api/v1/users/export", token=token)
+    assert r.status == 200, r.text
+    assert r.headers["Content-Disposition"].startswith('attachment; filename="wellmate-export-')
+    assert r.headers["Cache-Control"] == "no-store"
+    export = r.json
+    assert export["export_version"] == 1 and export["exported_at"].endswith("Z")
+    profile = export["profile"]
+    assert profile["uuid"] == alice_id and profile["full_name"] == "爱丽丝" and profile["has_password"] is True
+    assert profile["settings"] == {"timezone": "Asia/Shanghai"}
+    assert "password_hash" not in r.text and "bob" not in r.text and "tokens_valid_after" not in r.text
+
+    assert [s["agent"] for s in export["sessions"]] == ["physical", "mental"]  # oldest first
+    physical = export["sessions"][0]
+    assert physical["message_count"] == 2 + 230 == len(physical["messages"])
+    assert [m["content"] for m in physical["messages"][:1]] == ["膝盖疼"]
+    assert [m["content"] for m in physical["messages"][2:]] == [f"m{n}" for n in range(230)]
+    assert len(export["records"]) == 105 and len(export["reminders"]) == 1
+    assert [d["fire_id"] for d in export["reminders"][0]["deliveries"]] == ["f1"]
+    assert all("user_id" not in item for item in
+               export["records"] + export["reminders"] + export["sessions"] + export["reminders"][0]["deliveries"])
+
+
+def test_export_needs_a_token(served):
+    assert_error(served.client.get("/api/v1/users/export"), 401, "unauthorized")
+
+
+# -- delete ------------------------------------------------------------------------------------
+
+def test_delete_with_password_removes_everything(served):
+    client, storage = served.client, served.wm.storage
+    alice = client.register("alice")
+    bob = client.register("bob")
+    token, alice_id = alice["access_token"], alice["user"]["uuid"]
+    session_id = client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=token).json["session_id"]
+    bob_session = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=bob["access_token"]).json["session_id"]
+    storage.add_record(make_record(alice_id))
+    storage.add_reminder(make_reminder(alice_id))
+
+    assert_error(client.delete("/api/v1/users/me", {}, token=token), 400, "missing_field")
+    assert_error(client.delete("/api/v1/users/me", {"password": "not it at all"}, token=token), 403, "wrong_password")
+    assert storage.get_user(alice_id) is not None  # nothing happened
+
+    r = client.delete("/api/v1/users/me", {"password": "correct horse"}, token=token)
+    assert r.status == 204 and r.body == b""
+    assert_error(client.get("/api/v1/users/export", token=token), 401, "invalid_token")
+    assert_error(client.get("/api/v1/users/profile", token=token), 401, "invalid_token")
+    assert_error(client.post("/api/v1/auth/refresh", {"refresh_token": alice["refresh_token"]}), 401, "invalid_refresh_token")
+    assert_error(client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}), 401, "invalid_credentials")
+    assert storage.get_user(alice_id) is None and storage.find_user("username", "alice") is None
+    assert storage.get_session(session_id) is None
+    assert storage.list_records(alice_id) == ([], None) and storage.list_reminders(alice_id) == ([], None)
+    assert not (served.wm.data_dir / "messages" / f"{session_id}.jsonl").exists()
+    # Bob is untouched, and the name is free again.
+    assert client.get(f"/api/v1/health/sessions/{bob_session}", token=bob["access_token"]).status == 200
+    client.register("alice")
+
+
+def test_wechat_only_account_deletes_with_a_recent_login_or_a_fresh_code(served, wechat):
+    client = served.client
+    pair = client.post("/api/v1/auth/wx-login", {"code": wechat.login("o-alice")}).json
+    user_id = pair["user"]["uuid"]
+    refreshed = client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}).json
+    # A refreshed token, or a login long ago, is not proof enough.
+    for token in (refreshed["access_token"], token_for(served, user_id, auth_age=6 * 60)):
+        assert_error(client.delete("/api/v1/users/me", {}, token=token), 403, "recent_login_required")
+    token = refreshed["access_token"]
+    assert_error(client.delete("/api/v1/users/me", {"code": wechat.login("o-mallory")}, token=token),
+                 403, "wrong_wechat_account")
+    assert_error(client.delete("/api/v1/users/me", {"code": "used-or-bogus"}, token=token), 403, "invalid_wx_code")
+    assert served.wm.storage.get_user(user_id) is not None
+    assert client.delete("/api/v1/users/me", {"code": wechat.login("o-alice")}, token=token).status == 204
+    assert served.wm.storage.get_user(user_id) is None
+    assert_error(client.get("/api/v1/users/profile", token=pair["access_token"]), 401, "invalid_token")
+
+
+def test_a_recent_login_token_is_enough_for_a_wechat_only_account(served, wechat):
+    client = served.client
+    user_id = client.post("/api/v1/auth/wx-login", {"code": wechat.login("o-alice")}).json["user"]["uuid"]
+    assert client.delete("/api/v1/users/me", token=token_for(served, user_id, auth_age=4 * 60)).status == 204
+
+
+# -- password ----------------------------------------------------------------------------------
+
+def test_wechat_user_sets_a_username_and_password_then_logs_in_either_way(served, wechat):
+    client = served.client
+    pair = client.post("/api/v1/auth/wx-login", {"code": wechat.login("o-alice")}).json
+    token = pair["access_token"]
+    client.register("taken")
+    assert_error(client.put("/api/v1/users/password", {"password": "long enough"}, token=token), 400, "missing_field")
+    assert_error(client.put("/api/v1/users/password", {"password": "short", "username": "alice"}, token=token), 400, "invalid_field")
+    assert_error(client.put("/api/v1/users/password", {"password": "long enough", "username": "a b"}, token=token), 400, "invalid_field")
+    assert_error(client.put("/api/v1/users/password", {"password": "long enough", "username": "TAKEN"}, token=token), 409, "username_taken")
+
+    r = client.put("/api/v1/users/password", {"password": "long enough", "username": "alice"}, token=token)
+    assert r.status == 200, r.text
+    assert r.json["user"]["username"] == "alice" and r.json["user"]["uuid"] == pair["user"]["uuid"]
+    new = r.json
+    # Every other login ended; the new pair works at once.
+    assert_error(client.get("/api/v1/users/profile", token=token), 401, "invalid_token")
+    assert_error(client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}), 401, "invalid_refresh_token")
+    assert client.get("/api/v1/users/profile", token=new["access_token"]).status == 200
+
+    by_password = client.post("/api/v1/auth/login", {"username": "alice", "password": "long enough"}).json
+    by_wechat = client.post("/api/v1/auth/wx-login", {"code": wechat.login("o-alice")}).json
+    assert by_password["user"]["uuid"] == by_wechat["user"]["uuid"] == pair["user"]["uuid"]
+    assert by_wechat["created"] is False
+
+    # From now on the account has a password: changing it needs the current one.
+    token = by_wechat["access_token"]
+    assert_error(client.put("/api/v1/users/password", {"password": "another one"}, token=token), 400, "missing_field")
+    assert_error(client.put("/api/v1/users/password", {"password": "another one", "current_password": "nope nope"},
+                            token=token), 403, "wrong_password")
+    assert_error(client.put("/api/v1/users/password", {"password": "another one", "current_password": "long enough",
+                                                       "username": "bob"}, token=token), 400, "username_set")
+
+
+def test_wechat_user_with_a_stale_token_needs_a_code_to_set_a_password(served, wechat):
+    client = served.client
+    user_id = client.post("/api/v1/auth/wx-login", {"code": wechat.login("o-alice")}).json["user"]["uuid"]
+    stale = token_for(served, user_id)  # as from a refresh
+    body = {"password": "long enough", "username": "alice"}
+    assert_error(client.put("/api/v1/users/password", body, token=stale), 403, "recent_login_required")
+    r = client.put("/api/v1/users/password", {**body, "code": wechat.login("o-alice")}, token=stale)
+    assert r.status == 200, r.text
+
+
+def test_change_password(served):
+    client = served.client
+    alice = client.register("alice")
+    r = client.put("/api/v1/users/password", {"password": "new password", "current_password": "correct horse"},
+                   token=alice["access_token"])
+    assert r.status == 200, r.text
+    assert_error(client.get("/api/v1/users/profile", token=alice["access_token"]), 401, "invalid_token")
+    assert client.get("/api/v1/users/profile", token=r.json["access_token"]).status == 200
+    assert client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}).status == 401
+    assert client.post("/api/v1/auth/login", {"username": "alice", "password": "new password"}).status == 200
+
+
+def test_wrong_current_passwords_count_towards_the_login_throttle(make_wm, serve):
+    client = serve(make_wm({"auth": {"throttle": {"max_failures": 3}}})).client
+    token = client.register("alice")["access_token"]
+    for _ in range(3):
+        r = client.put("/api/v1/users/password", {"password": "new password", "current_password": "guess guess"}, token=token)
+        assert_error(r, 403, "wrong_password")
+    r = client.put("/api/v1/users/password", {"password": "new password", "current_password": "correct horse"}, token=token)
+    assert_error(r, 429, "too_many_attempts")
+    assert_error(client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}), 429, "too_many_attempts")

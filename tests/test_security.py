@@ -1,0 +1,267 @@
+"""Security over HTTP: tokens that must be refused, refresh-token reuse, login throttling (also
+behind a reverse proxy), and every resource of another user answering 404.
+
+Forged, expired, wrong-type and alg:none tokens are in test_accounts.py; admin routes refusing a
+user token in test_admin.py; deletion and password changes revoking tokens in test_privacy.py.
+"""
+
+import re
+import threading
+import time
+
+import jwt
+import pytest
+
+from wellmate import ConfigError, LoginThrottle
+
+
+def assert_error(r, status, code):
+    assert r.status == status, r.text
+    assert r.json["error"]["code"] == code, r.text
+
+
+def login(client, username, password, headers=None):
+    return client.post("/api/v1/auth/login", {"username": username, "password": password}, headers=headers)
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512 wants a longer key
+def test_more_tokens_that_are_refused(make_wm, serve):
+    served = serve(make_wm())
+    client = served.client
+    pair = client.register("alice")
+    user_id, secret = pair["user"]["uuid"], served.wm.tokens.secret
+    now = int(time.time())
+    claims = {"sub": user_id, "typ": "access", "iat": now, "exp": now + 600}
+
+    def unsigned(alg):
+        header = jwt.utils.base64url_encode(('{"alg":"%s","typ":"JWT"}' % alg).encode()).decode()
+        body = jwt.utils.base64url_encode(jwt.api_jws.json.dumps(claims).encode()).decode()
+        return f"{header}.{body}."
+
+    refused = {
+        "HS512 with the right secret": jwt.encode(claims, secret, algorithm="HS512"),
+        "no iat": jwt.encode({k: v for k, v in claims.items() if k != "iat"}, secret, algorithm="HS256"),
+        "no sub": jwt.encode({k: v for k, v in claims.items() if k != "sub"}, secret, algorithm="HS256"),
+        "no typ": jwt.encode({k: v for k, v in claims.items() if k != "typ"}, secret, algorithm="HS256"),
+        "issued in the future": jwt.encode({**claims, "iat": now + 3600, "exp": now + 7200}, secret, algorithm="HS256"),
+        "another user's id, forged": jwt.encode({**claims, "sub": "someone-else"}, secret + "x", algorithm="HS256"),
+        "an unknown user": jwt.encode({**claims, "sub": "no-such-user"}, secret, algorithm="HS256"),
+        "alg None": unsigned("None"),
+        "alg NONE": unsigned("NONE"),
+        "a refresh token as access token": pair["refresh_token"],
+        "the signature cut off": pair["access_token"].rsplit(".", 1)[0] + ".",
+    }
+    for what, token in refused.items():
+        r = client.get("/api/v1/users/profile", token=token)
+        assert r.status == 401 and r.json["error"]["code"] in ("invalid_token", "token_expired"), (what, r.text)
+    assert client.get("/api/v1/users/profile", token=pair["access_token"]).status == 200
+
+
+def test_racing_uses_of_one_refresh_token_have_one_winner(client):
+    pair = client.register("alice")
+    results = [None] * 8
+
+    def use(n):
+        results[n] = client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}).status
+
+    threads = [threading.Thread(target=use, args=(n,)) for n in range(len(results))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] + [401] * 7
+    assert client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}).status == 401
+
+
+# -- login throttling ----------------------------------------------------------------------------
+
+def throttled(make_wm, serve, **throttle):
+    return serve(make_wm({"auth": {"throttle": throttle}})).client
+
+
+def without_seconds(r):
+    return re.sub(r"\d+", "N", r.text)
+
+
+def test_repeated_failures_for_a_username_get_429(make_wm, serve):
+    client = throttled(make_wm, serve, max_failures=3, window_seconds=600)
+    client.register("alice")
+    for _ in range(3):
+        assert_error(login(client, "alice", "wrong password"), 401, "invalid_credentials")
+    r = login(client, "alice", "correct horse")  # even the right password, once throttled
+    assert_error(r, 429, "too_many_attempts")
+    assert 0 < int(r.headers["Retry-After"]) <= 600
+    assert_error(login(client, "ALICE", "correct horse"), 429, "too_many_attempts")  # names are case-blind
+    assert login(client, "bob", "wrong password").status == 401  # another name is not blocked
+
+    # An unknown username answers exactly like a real one, before and after the limit.
+    client.register("carol")
+    for _ in range(3):
+        unknown = login(client, "nobody", "wrong password")
+        wrong = login(client, "carol", "wrong password")
+        assert unknown.status == wrong.status == 401 and unknown.json == wrong.json
+    unknown, real = login(client, "nobody", "x"), login(client, "carol", "x")
+    assert unknown.status == real.status == 429 and without_seconds(unknown) == without_seconds(real)
+    assert set(unknown.headers) == set(real.headers)
+
+
+def test_a_success_starts_the_count_again(make_wm, serve):
+    client = throttled(make_wm, serve, max_failures=3)
+    client.register("alice")
+    for _ in range(2):
+        assert login(client, "alice", "wrong password").status == 401
+    assert login(client, "alice", "correct horse").status == 200
+    for _ in range(2):
+        assert login(client, "alice", "wrong password").status == 401
+    assert login(client, "alice", "correct horse").status == 200
+
+
+def test_repeated_failures_from_an_address_get_429(make_wm, serve):
+    client = throttled(make_wm, serve, max_failures=100, max_failures_per_address=4)
+    client.register("alice")
+    for n in range(4):
+        assert login(client, f"guess{n}", "wrong password").status == 401
+    assert_error(login(client, "alice", "correct horse"), 429, "too_many_attempts")
+
+
+def test_forged_forwarded_for_does_not_escape_the_address_limit(make_wm, serve):
+    # No trusted proxy (the default): X-Forwarded-For from a client is dropped, not believed.
+    client = throttled(make_wm, serve, max_failures=100, max_failures_per_address=3)
+    for n in range(3):
+        assert login(client, f"u{n}", "wrong password", {"X-Forwarded-For": f"198.51.100.{n}"}).status == 401
+    r = login(client, "u9", "wrong password", {"X-Forwarded-For": "198.51.100.99"})
+    assert_error(r, 429, "too_many_attempts")
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled(make_wm, serve):
+    wm = make_wm({"server": {"trusted_proxy": "127.0.0.1"},
+                  "auth": {"throttle": {"max_failures": 100, "max_failures_per_address": 3}}})
+    client = serve(wm, **wm.waitress_options).client
+    one, two = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "203.0.113.6"}
+    for n in range(3):
+        assert login(client, f"u{n}", "wrong password", one).status == 401
+    assert_error(login(client, "u9", "wrong password", one), 429, "too_many_attempts")
+    assert login(client, "u9", "wrong password", two).status == 401  # another client behind the proxy
+    # The proxy appends what a client forged; only the address the proxy saw counts.
+    assert_error(login(client, "u9", "wrong password", {"X-Forwarded-For": "203.0.113.6, 203.0.113.5"}),
+                 429, "too_many_attempts")
+
+
+def test_proxy_settings_are_checked(make_wm):
+    with pytest.raises(ConfigError, match="server.trusted_proxy_headers: unknown x-real-ip"):
+        make_wm({"server": {"trusted_proxy": "127.0.0.1", "trusted_proxy_headers": ["x-real-ip"]}})
+    with pytest.raises(ConfigError, match="'forwarded' cannot be combined"):
+        make_wm({"server": {"trusted_proxy": "127.0.0.1", "trusted_proxy_headers": ["forwarded", "x-forwarded-for"]}})
+    with pytest.raises(ConfigError, match="auth.throttle.max_failures: must be an integer 1-1000"):
+        make_wm({"auth": {"throttle": {"max_failures": 0}}})
+    wm = make_wm({"auth": {"throttle": {"max_failure": 3}}})
+    assert any("auth.throttle.max_failure: unknown key; did you mean 'max_failures'?" in w for w in wm.warnings)
+    assert make_wm().waitress_options == {"clear_untrusted_proxy_headers": True}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_throttle_window_ends():
+    clock = Clock()
+    throttle = LoginThrottle(max_failures=2, max_failures_per_address=10, window_seconds=60, clock=clock)
+    throttle.failed("alice", "10.0.0.1")
+    clock.now += 30
+    throttle.failed("alice", "10.0.0.1")
+    assert throttle.retry_after("alice", "10.0.0.2") == 30  # counted from the first failure
+    assert throttle.retry_after("bob", "10.0.0.1") == 0
+    clock.now += 30
+    assert throttle.retry_after("alice") == 0
+    throttle.failed("alice")
+    assert throttle.retry_after("alice") == 0  # a new window, one failure in it
+
+
+def test_throttle_memory_is_bounded():
+    clock = Clock()
+    throttle = LoginThrottle(max_failures=1, max_failures_per_address=1, window_seconds=60, max_tracked=100, clock=clock)
+    for n in range(1000):
+        clock.now += 0.01
+        throttle.failed(f"user{n}", f"10.0.{n // 250}.{n % 250}")
+    assert len(throttle._failures) == 100
+    assert throttle.retry_after("user999") > 0  # the newest are kept
+    assert throttle.retry_after("user0") == 0  # the oldest went first
+
+
+# -- another user's things are 404 -------------------------------------------------------------
+
+@pytest.fixture
+def two_users(client):
+    return client, client.register("victim"), client.register("mallory")
+
+
+def test_another_users_session_and_messages_are_404(two_users):
+    client, victim, mallory = two_users
+    mine = victim["access_token"]
+    chat = client.post("/api/v1/health/mental/chat", {"text": "secret worries"}, token=mine).json
+    session_id = chat["session_id"]
+    theirs = mallory["access_token"]
+    for r in [client.get(f"/api/v1/health/sessions/{session_id}", token=theirs),
+              client.delete(f"/api/v1/health/sessions/{session_id}", token=theirs),
+              client.post("/api/v1/health/mental/chat", {"text": "hi", "session_id": session_id}, token=theirs),
+              client.post("/api/v1/health/mental/chat/stream", {"text": "hi", "session_id": session_id}, token=theirs)]:
+        assert_error(r, 404, "session_not_found")
+    missing = client.get("/api/v1/health/sessions/no-such-session", token=theirs)
+    assert missing.json["error"]["code"] == "session_not_found"  # the same answer as for a missing one
+    assert client.get("/api/v1/health/sessions", token=theirs).json["items"] == []
+    export = client.get("/api/v1/users/export", token=theirs).json
+    assert export["sessions"] == [] and "secret worries" not in str(export)
+    # Nothing was added to or removed from the victim's session.
+    r = client.get(f"/api/v1/health/sessions/{session_id}", token=mine)
+    assert r.status == 200 and r.json["message_count"] == 2
+
+
+def route_missing(r) -> bool:
+    """True when the server has no such route at all (the plugin is not there yet)."""
+    return r.status in (404, 405) and r.json["error"]["code"] in ("not_found", "method_not_allowed")
+
+
+def test_another_users_health_records_are_404(two_users):
+    client, victim, mallory = two_users
+    r = client.post("/api/v1/health/data", {"type": "weight", "value": 70.5}, token=victim["access_token"])
+    if route_missing(r):
+        pytest.skip("no /health/data routes: plugins/records.py is not loaded")
+    assert r.status == 201, r.text
+    record_id = r.json["id"]
+    theirs = mallory["access_token"]
+    get = client.get(f"/api/v1/health/data/{record_id}", token=theirs)
+    if not route_missing(get):
+        assert get.status == 404, get.text
+    assert client.delete(f"/api/v1/health/data/{record_id}", token=theirs).status == 404
+    assert client.get("/api/v1/health/data", token=theirs).json["items"] == []
+    assert record_id not in client.get("/api/v1/health/data/stats", token=theirs).text
+    assert record_id not in client.get("/api/v1/users/export", token=theirs).text
+    # Still the victim's.
+    assert [item["id"] for item in client.get("/api/v1/health/data", token=victim["access_token"]).json["items"]] == [record_id]
+
+
+def test_another_users_reminders_are_404(two_users):
+    client, victim, mallory = two_users
+    mine, theirs = victim["access_token"], mallory["access_token"]
+    probe = client.get("/api/v1/reminders", token=mine)
+    if route_missing(probe):
+        pytest.skip("no /reminders routes: plugins/reminders.py is not loaded")
+    r = client.post("/api/v1/reminders", {"title": "喝水", "rule": {"kind": "daily", "times": ["09:00"]},
+                                          "timezone": "Asia/Shanghai"}, token=mine)
+    assert r.status == 201, r.text
+    reminder_id = r.json["id"]
+    for r in [client.get(f"/api/v1/reminders/{reminder_id}", token=theirs),
+              client.put(f"/api/v1/reminders/{reminder_id}", {"title": "hijacked"}, token=theirs),
+              client.delete(f"/api/v1/reminders/{reminder_id}", token=theirs),
+              client.get(f"/api/v1/reminders/{reminder_id}/deliveries", token=theirs)]:
+        assert r.status == 404, r.text
+    assert client.get("/api/v1/reminders", token=theirs).json["items"] == []
+    assert reminder_id not in client.get("/api/v1/users/export", token=theirs).text
+    r = client.get(f"/api/v1/reminders/{reminder_id}", token=mine)
+    assert r.status == 200 and r.json["title"] == "喝水"
