@@ -4,6 +4,7 @@ streaming, sessions, emotion labels."""
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 
 import bottle
@@ -259,6 +260,9 @@ class Relay:
                     break
                 if delta:
                     self.queue.put(("delta", delta))
+                    # Yield the interpreter now: else the worker that sends this delta waits out Python's 5 ms
+                    # switch interval while this thread parses the rest of the upstream stream.
+                    time.sleep(0)
             else:
                 self.queue.put(("end", None))
         except Exception as e:  # ProviderError, or a plugin's bug: both end this stream

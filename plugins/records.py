@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import io
 import logging
 import math
@@ -314,12 +315,18 @@ def midnight(day: date, tz) -> str:
     return now_iso(datetime.combine(day, time(0), tzinfo=tz))
 
 
-def last_days(tz, days: int) -> tuple[list[date], list[str]]:
-    """The last ``days`` local days up to today, and the ``days + 1`` UTC instants that bound
-    them: record times fall in day ``i`` when ``bounds[i] <= recorded_at < bounds[i + 1]``."""
-    today = datetime.now(tz).date()
+def last_days(tz, days: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The last ``days`` local days up to today (YYYY-MM-DD), and the ``days + 1`` UTC instants
+    that bound them: a record is on day ``i`` when ``bounds[i] <= recorded_at < bounds[i + 1]``."""
+    return _days_ending(tz, datetime.now(tz).date(), days)
+
+
+@functools.lru_cache(maxsize=256)
+def _days_ending(tz, today: date, days: int):
+    # Kept: a year's 366 local midnights take a millisecond to compute, and change once a day.
     dates = [today - timedelta(days=days - 1 - i) for i in range(days)]
-    return dates, [midnight(d, tz) for d in dates] + [midnight(today + timedelta(days=1), tz)]
+    bounds = [midnight(d, tz) for d in dates] + [midnight(today + timedelta(days=1), tz)]
+    return tuple(d.isoformat() for d in dates), tuple(bounds)
 
 
 def local_time_text(stored: str, tz) -> str:
@@ -438,7 +445,6 @@ class Records:
     def stats(self, user, days: int, type: str | None = None) -> dict:
         tz, tz_name = user_zone(user)
         dates, bounds = last_days(tz, days)
-        day_names = [d.isoformat() for d in dates]
         groups: dict[str, list] = {}
         for record in self.all_records(user["id"], type, bounds[0], bounds[-1]):
             groups.setdefault(record["type"], []).append(record)
@@ -447,10 +453,10 @@ class Records:
         for name in names:
             records = groups.get(name, [])
             record_type = self.type_of(name, records)
-            per_type[name] = type_stats(record_type, records, day_names, bounds)
+            per_type[name] = type_stats(record_type, records, dates, bounds)
         bp = per_type.get("blood_pressure")
         return {
-            "days": days, "timezone": tz_name, "from": dates[0].isoformat(), "to": dates[-1].isoformat(),
+            "days": days, "timezone": tz_name, "from": dates[0], "to": dates[-1],
             "types": per_type,
             "bmi": self.bmi(user, groups) if type in (None, "weight", "height") else None,
             "bp_category": self.bp_category(user, bp) if bp and bp["count"] else None,
@@ -572,7 +578,7 @@ def local_date(stored: str, user) -> str:
     return datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(tz).date().isoformat()
 
 
-def type_stats(record_type: RecordType, records: list[dict], dates: list[str], bounds: list[str]) -> dict:
+def type_stats(record_type: RecordType, records: list[dict], dates, bounds) -> dict:
     """count, min, max, avg, latest, a daily series and a trend for one type's records (newest
     first, all within ``bounds``) over ``dates`` (YYYY-MM-DD; day i starts at bounds[i]).
     Amounts (daily: sum) are compared by day: min, max and avg are of daily totals; measurements
