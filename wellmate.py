@@ -963,6 +963,44 @@ class WatchedYaml:
             return self._value if self._value is not None else self.compile({})
 
 
+class FileLock:
+    """An exclusive ``flock`` on a file in the data folder: one server per folder, one reminder
+    scheduler. The kernel drops it when the process ends, however it ends, so a crash leaves no
+    stale lock. The file holds the holder's pid, for a human wondering who has it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._fd = None
+
+    def acquire(self) -> bool:
+        """Take the lock if nobody holds it; False if another holder has it."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): rely on the README's advice
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
 # ---------------------------------------------------------------------------------------------
 # Passwords and tokens
 # ---------------------------------------------------------------------------------------------

@@ -19,14 +19,13 @@ write refuse to run while it is held.
 """
 
 import logging
-import os
 import sys
 from datetime import datetime, time as day_start, timedelta
 
 import bottle
 
 import wellmate
-from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, hash_password, hookimpl,
+from wellmate import (FileLock, PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, hash_password, hookimpl,
                       new_id, now_iso, paged)
 
 log = logging.getLogger("wellmate.admin")
@@ -163,46 +162,9 @@ def routes(app, wm):
 # ---------------------------------------------------------------------------------------------
 
 
-class DataFolderLock:
-    """An exclusive ``flock`` on ``data/server.lock``, held by a running server. The kernel drops
-    it when the process ends, however it ends, so a crash leaves no stale lock."""
-
-    def __init__(self, folder):
-        self.path = folder / LOCK_FILE
-        self._fd = None
-
-    def acquire(self) -> bool:
-        """Take the lock if nobody holds it; False if another holder has it."""
-        try:
-            import fcntl
-        except ImportError:  # no flock (Windows): rely on the README's advice
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-        return True
-
-    def holder(self) -> str:
-        try:
-            return self.path.read_text().strip() or "?"
-        except OSError:
-            return "?"
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-
-
 @hookimpl
 def startup(wm):
-    wm.data_lock = DataFolderLock(wm.data_dir)
+    wm.data_lock = FileLock(wm.data_dir / LOCK_FILE)
     if not wm.data_lock.acquire():
         log.error("another Wellmate process (pid %s) is serving %s: two servers on one data folder lose "
                   "each other's writes; stop one", wm.data_lock.holder(), wm.data_dir)
@@ -322,7 +284,7 @@ COMMANDS = {
 def run(command: str, wm_factory, args) -> int:
     function, _, writes, _ = COMMANDS[command]
     wm = wm_factory()
-    lock = DataFolderLock(wm.data_dir)
+    lock = FileLock(wm.data_dir / LOCK_FILE)
     try:
         if writes and not lock.acquire():
             raise CommandError(f"a Wellmate server (pid {lock.holder()}) is running on {wm.data_dir}; its next "

@@ -17,10 +17,9 @@ startup, not a tick later.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
-from wellmate import hookimpl
+from wellmate import FileLock, hookimpl
 
 log = logging.getLogger("wellmate.scheduler")
 
@@ -35,7 +34,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._guard = threading.Lock()
-        self._lock_fd: int | None = None
+        self._file_lock = FileLock(lock_path)
 
     @property
     def running(self) -> bool:
@@ -69,7 +68,7 @@ class Scheduler:
                 thread.join(timeout)
                 if thread.is_alive():
                     log.warning("the scheduler's tick did not finish within %ss; leaving it", timeout)
-            self._release_lock()
+            self._file_lock.release()
             self.not_running_because = "stopped"
 
     def _run(self, jobs):
@@ -86,29 +85,12 @@ class Scheduler:
             log.exception("scheduler tick failed")
 
     def _take_lock(self) -> bool:
-        try:
-            import fcntl
-        except ImportError:  # not Unix: nothing stops a second process, say so
-            log.warning("no fcntl on this system: make sure only one Wellmate uses %s", self.lock_path.parent)
+        if self._file_lock.acquire():
             return True
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            self.not_running_because = (f"another Wellmate holds {self.lock_path}: it fires the reminders "
-                                        "of this data folder")
-            log.warning("scheduler not started: %s", self.not_running_because)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())  # for a human wondering who holds it
-        self._lock_fd = fd
-        return True
-
-    def _release_lock(self):
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the file releases the flock
-            self._lock_fd = None
+        self.not_running_because = (f"another Wellmate (pid {self._file_lock.holder()}) holds {self.lock_path}: "
+                                    "it fires the reminders of this data folder")
+        log.warning("scheduler not started: %s", self.not_running_because)
+        return False
 
 
 @hookimpl
