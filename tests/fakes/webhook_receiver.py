@@ -14,10 +14,11 @@ sent.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fakes import FakeServer
 
 
 class Received:
@@ -33,7 +34,8 @@ class Received:
         return f"<Received {self.method} {self.path} {len(self.body)} bytes>"
 
 
-class WebhookReceiver:
+class WebhookReceiver(FakeServer):
+    name, url_path = 'fake-webhook', '/hooks/wellmate'
     def __init__(self, statuses=(), default_status=200, stall_seconds=0.0, stalls=0):
         self.statuses = list(statuses)
         self.default_status = default_status
@@ -44,29 +46,6 @@ class WebhookReceiver:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
 
-    def start(self) -> "WebhookReceiver":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
-        self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hooks/wellmate"
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         name=f"fake-webhook-{self.port}", daemon=True).start()
-        return self
-
-    def stop(self):
-        if self._httpd is None:
-            return
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     def _next(self) -> tuple[int, float]:
         with self._lock:
             status = self.statuses.pop(0) if self.statuses else self.default_status
@@ -75,14 +54,6 @@ class WebhookReceiver:
                 self.stalls -= 1
                 stall = self.stall_seconds
             return status, stall
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is not a bug
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -112,3 +83,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(answer)
         except OSError:
             pass
+
+
+WebhookReceiver.handler = _Handler

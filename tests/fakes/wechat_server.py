@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fakes import FakeServer
 from urllib.parse import parse_qs, urlsplit
 
 MODES = {
@@ -87,7 +88,8 @@ class Request:
         return f"<Request {self.method} {self.path}>"
 
 
-class FakeWeChat:
+class FakeWeChat(FakeServer):
+    name, url_path = 'fake-wechat', ''
     def __init__(self, appid="wx-test-appid", secret="test-app-secret", mode="ok", stall_seconds=30.0,
                  content_type="text/plain"):
         self.appid, self.secret, self.mode = appid, secret, mode
@@ -115,29 +117,6 @@ class FakeWeChat:
         with self._lock:
             self.codes[code] = {"openid": openid, "unionid": unionid, "used": False}
         return code
-
-    def start(self) -> "FakeWeChat":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
-        self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         name=f"fake-wechat-{self.port}", daemon=True).start()
-        return self
-
-    def stop(self):
-        if self._httpd is None:
-            return
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def answer(self, query: dict) -> dict:
         """The JSON WeChat would send for this query, in the current mode."""
@@ -224,14 +203,6 @@ class FakeWeChat:
             return {"errcode": 0, "errmsg": "ok", "msgid": 3000000000 + len(self.sent)}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is not a bug
-            super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeWeChat
@@ -283,3 +254,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "keep-alive")
         self.end_headers()
         self.wfile.write(body)
+
+
+FakeWeChat.handler = _Handler
