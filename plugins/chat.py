@@ -90,14 +90,22 @@ class ChatService:
                 "id": new_id(), "user_id": user["id"], "agent": agent_name,
                 "title": title_from(text), "created_at": now_iso()})
         system = self.system_prompt(user, agent_name, agent)
-        self.wm.storage.append_message(session["id"], {
+        # Not flushed to disk yet: the reply's append flushes both (one fsync per turn, not two),
+        # and `Turn.sync` does it where a turn ends without a reply. Until then nothing has told
+        # the user the message is saved.
+        storage = self.wm.storage
+        storage.append_message(session["id"], {
             "id": new_id(), "role": "user", "content": text, "emotion": self.tag(text),
-            "created_at": now_iso()})
-        history, _ = self.wm.storage.list_messages(session["id"], limit=agent["history"] + 1)
-        messages = [{"role": "system", "content": system}] + [
-            {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")]
-        turn = Turn(self, session, agent_name, agent, messages)
-        turn.ask_plugins(user, text)
+            "created_at": now_iso()}, durable=False)
+        try:
+            history, _ = storage.list_messages(session["id"], limit=agent["history"] + 1)
+            messages = [{"role": "system", "content": system}] + [
+                {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")]
+            turn = Turn(self, session, agent_name, agent, messages)
+            turn.ask_plugins(user, text)
+        except BaseException:
+            storage.sync_messages(session["id"])
+            raise
         return turn
 
     def system_prompt(self, user, agent_name, agent) -> str:
@@ -171,18 +179,25 @@ class Turn:
         reasons = "; ".join(self.failures) or "the agent has no providers"
         return ApiError(503, "providers_unavailable", f"No provider could answer ({reasons}). Your message was saved.")
 
+    def sync(self):
+        """Make the user's message durable (a no-op once the reply's append has)."""
+        self.chat.wm.storage.sync_messages(self.session["id"])
+
     def reply(self) -> dict:
-        if self.canned is not None:
-            return self.finish(self.canned, self.canned_by)
-        for provider in self.chain():
-            try:
-                content = provider.reply(self.messages)
-            except ProviderError as e:
-                self.failed(provider, e)
-                continue
-            reader = self.reader()
-            return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
-        raise self.unavailable()
+        try:
+            if self.canned is not None:
+                return self.finish(self.canned, self.canned_by)
+            for provider in self.chain():
+                try:
+                    content = provider.reply(self.messages)
+                except ProviderError as e:
+                    self.failed(provider, e)
+                    continue
+                reader = self.reader()
+                return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
+            raise self.unavailable()  # "Your message was saved": it is, by the sync below
+        finally:
+            self.sync()
 
     def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
         """Store the reply: ``body`` (what the provider said, as shown) between the plugins'
@@ -287,6 +302,7 @@ def stream_turn(turn: Turn, ping_seconds: float):
     # Bottle sends the headers with the first chunk: this reaches the client before any
     # provider is called.
     yield ": connected\n\n"
+    turn.sync()  # `start` tells the client its message is saved
     yield sse({"session_id": turn.session["id"], "message_id": turn.message_id}, "start")
     if turn.prefix:  # an urgent note goes out before any provider is asked
         yield sse({"delta": turn.prefix})

@@ -104,7 +104,7 @@ class IdTinyDB(TinyDB):
 class _Log:
     """What is known about one session's message log, filled by one scan of its file."""
 
-    __slots__ = ("lock", "count", "last_at", "size", "deleted")
+    __slots__ = ("lock", "count", "last_at", "size", "deleted", "unsynced")
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -112,6 +112,7 @@ class _Log:
         self.last_at = None  # created_at of the last message
         self.size = 0  # bytes of whole lines: where the next line goes
         self.deleted = False  # the session is gone; fetch a fresh _Log
+        self.unsynced = False  # a line was written without fsync (append_message(durable=False))
 
 
 class TinyDBStorage(Storage):
@@ -288,7 +289,7 @@ class TinyDBStorage(Storage):
         return session
 
     # -- messages ----------------------------------------------------------------------------
-    def append_message(self, session_id: str, message: dict) -> dict:
+    def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
         message = _copy(message)
         message.setdefault("created_at", now_iso())
         line = (json_dumps(message) + "\n").encode("utf-8")
@@ -306,7 +307,8 @@ class TinyDBStorage(Storage):
                         os.ftruncate(fd, log.size)
                     if os.write(fd, line) != len(line):
                         raise OSError(f"short write to the log of session {session_id}")
-                    os.fsync(fd)
+                    if durable:  # also makes lines written earlier without fsync durable
+                        os.fsync(fd)
                 finally:
                     os.close(fd)
                 if log.size == 0:  # a new file: make its name durable too
@@ -314,10 +316,25 @@ class TinyDBStorage(Storage):
             except BaseException:
                 log.count = None  # unknown state: scan again before the next use
                 raise
+            log.unsynced = not durable
             log.count += 1
             log.size += len(line)
             log.last_at = message.get("created_at")
         return message
+
+    def sync_messages(self, session_id: str) -> None:
+        with self._session_log(session_id, scan=False) as log:
+            if log is None or not log.unsynced:
+                return
+            try:
+                fd = os.open(self._log_path(session_id), os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            log.unsynced = False
 
     def list_messages(self, session_id: str, limit: int = 50,
                       before: str | None = None) -> tuple[list, str | None]:
@@ -600,6 +617,10 @@ class TinyDBStorage(Storage):
         return counts
 
     def close(self) -> None:
+        with self._logs_lock:
+            unsynced = [session_id for session_id, log in self._logs.items() if log.unsynced]
+        for session_id in unsynced:
+            self.sync_messages(session_id)
         with self._lock:
             for db in self._dbs.values():
                 db.close()

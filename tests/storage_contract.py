@@ -360,6 +360,27 @@ class StorageContract:
         assert storage.list_messages("no-such-session") == ([], None)
         with pytest.raises(KeyError):
             storage.append_message("no-such-session", make_message("lost"))
+        with pytest.raises(KeyError):
+            storage.append_message("no-such-session", make_message("lost"), durable=False)
+        storage.sync_messages("no-such-session")  # nothing to do, and no error
+
+    def test_message_appended_not_yet_durable_is_read_like_any_other(self, storage_factory):
+        storage = storage_factory()
+        user = storage.create_user(make_user("alice"))
+        session = storage.create_session(make_session(user["id"]))
+        asked = storage.append_message(session["id"], make_message("how do I sleep better?"), durable=False)
+        assert ids(storage.list_messages(session["id"])[0]) == [asked["id"]]
+        assert storage.get_session(session["id"])["message_count"] == 1
+        answer = storage.append_message(session["id"], make_message("a fixed bedtime", role="assistant"))
+        storage.sync_messages(session["id"])  # already durable: a no-op
+        late = storage.append_message(session["id"], make_message("thanks"), durable=False)
+        storage.close()  # closing makes it durable too
+
+        storage = storage_factory()
+        try:
+            assert ids(storage.list_messages(session["id"])[0]) == ids([asked, answer, late])
+        finally:
+            storage.close()
 
     def test_messages_of_sessions_are_separate(self, storage):
         user = storage.create_user(make_user("alice"))

@@ -152,3 +152,41 @@ def test_bad_cursor_is_400(client):
                  f"/api/v1/health/sessions/{session}?before=-5"]:
         r = client.get(path, token=token)
         assert r.status == 400 and r.json["error"]["code"] == "invalid_cursor", (path, r.text)
+
+
+def log_flushes(monkeypatch) -> list[str]:
+    """The file names os.fsync is called on from now on (the server runs in this process)."""
+    import os
+
+    flushed, real_fsync = [], os.fsync
+
+    def fsync(fd):
+        flushed.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return flushed
+
+
+def test_a_turn_flushes_its_log_once_and_before_anything_is_acknowledged(make_wm, serve, monkeypatch):
+    down = {"plugin": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "timeout": 2}
+    client = serve(make_wm({"providers": {"down": down}, "agents": {"physical": {"providers": ["down"]}}})).client
+    token = client.register()["access_token"]
+    session = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=token).json["session_id"]
+    log = f"{session}.jsonl"
+    flushed = log_flushes(monkeypatch)
+    r = client.post("/api/v1/health/mental/chat", {"text": "睡不好怎么办", "session_id": session}, token=token)
+    assert r.status == 200
+    assert flushed.count(log) == 1  # the user's message and the reply: one flush
+
+    # No reply to carry the user's message to disk: it is flushed before the 503 says "saved".
+    flushed.clear()
+    r = client.post("/api/v1/health/physical/chat", {"text": "are you there?"}, token=token)
+    assert r.status == 503 and "saved" in r.json["error"]["message"]
+    other = client.get("/api/v1/health/sessions?agent=physical", token=token).json["items"][0]["id"]
+    assert flushed.count(f"{other}.jsonl") == 1
+
+    # A stream flushes the user's message before its `start` event, and the reply at the end.
+    flushed.clear()
+    events = stream(client, "mental", {"text": "still tired", "session_id": session}, token)
+    assert events[-1][0] == "done" and flushed.count(log) == 2
