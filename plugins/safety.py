@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import re
 
-import bottle
 
 from wellmate import (CLAUSE_END, ApiError, Setting, Terms, WatchedYaml, data_file_candidates, hookimpl,
                       normalize, now_iso, page_args, term_alternatives)

@@ -1,6 +1,5 @@
 """Chat, streaming and sessions over HTTP with the shipped config (offline provider, no network)."""
 
-import http.client
 import json
 
 LABELS = {"happy", "calm", "neutral", "sad", "anxious", "angry", "tired"}

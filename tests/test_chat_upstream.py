@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fakes.openai_server import FakeOpenAI, chars
-from test_chat import parse_sse, stream
+from test_chat import stream
 
 
 def upstream_config(url, **provider):
