@@ -155,8 +155,8 @@ class Hookspecs:
         - ``reply``: the whole answer; no provider is called, so it works with every provider
           down (a crisis reply). ``provider`` names what answered (default ``"wellmate"``).
         - ``system``: text appended to the system prompt for this turn.
-        - ``prefix``: text put before the reply; in a stream it is the first delta, sent before
-          any provider is asked (an urgent "call 120 now").
+        - ``prefix``: text put before the reply; in a stream it is the first delta, ahead of
+          anything a provider says (an urgent "call 120 now").
         - ``suffix``: text put after a complete reply (a disclaimer).
 
         Include your own separators ("\n\n"). The first ``reply`` wins; the other keys of every

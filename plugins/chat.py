@@ -302,19 +302,24 @@ def stream_turn(turn: Turn, ping_seconds: float):
     # Bottle sends the headers with the first chunk: this reaches the client before any
     # provider is called.
     yield ": connected\n\n"
-    turn.sync()  # `start` tells the client its message is saved
-    yield sse({"session_id": turn.session["id"], "message_id": turn.message_id}, "start")
-    if turn.prefix:  # an urgent note goes out before any provider is asked
-        yield sse({"delta": turn.prefix})
-    if turn.canned is not None:
-        yield sse({"delta": turn.canned})
-        yield from closing(turn.finish(turn.canned, turn.canned_by), turn.prefix + turn.canned)
-        return
+    chain = iter(() if turn.canned is not None else turn.chain())
+    provider = next(chain, None)
+    # The first provider is asked now, and the user's message is flushed to disk while it
+    # thinks, so a slow disk (a Pi's SD card) adds nothing to the time to the first delta.
+    relay = Relay(provider, turn.messages) if provider else None
     parts = []
-    for provider in turn.chain():
-        relay = Relay(provider, turn.messages)
-        reader = turn.reader()
-        try:
+    try:
+        turn.sync()  # before `start`, which tells the client its message is saved
+        yield sse({"session_id": turn.session["id"], "message_id": turn.message_id}, "start")
+        if turn.prefix:  # an urgent note goes out before any of the model's words
+            yield sse({"delta": turn.prefix})
+        if turn.canned is not None:
+            yield sse({"delta": turn.canned})
+            yield from closing(turn.finish(turn.canned, turn.canned_by), turn.prefix + turn.canned)
+            return
+        while provider is not None:
+            relay = relay or Relay(provider, turn.messages)
+            reader = turn.reader()
             while True:
                 try:
                     kind, value = relay.get(timeout=ping_seconds)
@@ -344,11 +349,14 @@ def stream_turn(turn: Turn, ping_seconds: float):
                     code = "provider_error" if parts else "providers_unavailable"
                     yield sse({"code": code, "message": f"The reply stopped: {value}"}, "error")
                     return
-        finally:
-            # Also reached by GeneratorExit when the client went away mid-stream.
             relay.cancel()
-            if parts and not turn.stored:
-                turn.finish("".join(parts), provider.name, incomplete=True)
+            provider, relay = next(chain, None), None
+    finally:
+        # Also reached by GeneratorExit when the client went away mid-stream.
+        if relay is not None:
+            relay.cancel()
+        if parts and not turn.stored:
+            turn.finish("".join(parts), provider.name, incomplete=True)
     error = turn.unavailable()
     yield sse({"code": error.code, "message": error.message}, "error")
 

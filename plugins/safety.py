@@ -11,7 +11,7 @@ provider, including none:
   of that session tell the model to keep checking on the user's safety.
 - An emergency symptom (chest pain with breathlessness, stroke signs, heavy bleeding, collapse,
   a sudden worst headache, a swelling throat) puts "call 120 now" at the very top of the reply:
-  in a stream it is the first delta, sent before any model is asked.
+  in a stream it is the first delta, ahead of any of the model's words.
 - The one-line medical disclaimer is added after the first reply of a session (or every reply,
   or never: ``safety.disclaimer``).
 
