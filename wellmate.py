@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import hashlib
 import hmac
 import importlib
@@ -23,6 +24,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import string
 import sys
 import threading
@@ -1587,6 +1589,21 @@ def check(config_path) -> int:
         wm.close()
 
 
+def cannot_listen(host: str, port: int, error: OSError) -> str:
+    """Why the server cannot open its port, and what to do, in the words of `server.*`."""
+    where = f"{host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return (f"cannot listen on {where}: the port is in use (is Wellmate already running?); stop "
+                f"that program, or set server.port (or WELLMATE_PORT) to a free port")
+    if error.errno == errno.EACCES:
+        return (f"cannot listen on {where}: ports below 1024 need root; use a port such as 5000 "
+                f"behind Caddy or nginx (README: Running at home)")
+    if error.errno == errno.EADDRNOTAVAIL or isinstance(error, socket.gaierror):
+        return (f"cannot listen on {where}: {host} is not an address of this machine; set "
+                f"server.host to 0.0.0.0 (everywhere) or 127.0.0.1 (this machine only)")
+    return f"cannot listen on {where}: {error.strerror or error}"
+
+
 class _Stop(BaseException):
     """SIGTERM or SIGINT while serving."""
 
@@ -1599,11 +1616,15 @@ def serve(config_path) -> int:
     server_conf = wm.config["server"]
     # waitress buffers a whole body before calling us; its own limit (plain-text 413) sits
     # well above ours so that ordinary oversized bodies get our JSON 413.
-    server = waitress.server.create_server(
-        wm.app, host=server_conf["host"], port=server_conf["port"], threads=server_conf["threads"],
-        max_request_body_size=max(wm.max_body * 4, 64 * 1024 * 1024), ident="wellmate",
-        **getattr(wm, "waitress_options", {}),
-    )
+    try:
+        server = waitress.server.create_server(
+            wm.app, host=server_conf["host"], port=server_conf["port"], threads=server_conf["threads"],
+            max_request_body_size=max(wm.max_body * 4, 64 * 1024 * 1024), ident="wellmate",
+            **getattr(wm, "waitress_options", {}),
+        )
+    except OSError as e:
+        wm.close()
+        raise ConfigError(cannot_listen(server_conf["host"], server_conf["port"], e)) from e
     def stop(signum, frame):
         # Raised in the main thread, which runs waitress's loop: it unwinds to the finally below.
         raise _Stop(signum)

@@ -210,3 +210,18 @@ def test_server_serves_and_stops_cleanly_on_sigterm(tmp_path):
         proc.kill()
     assert (tmp_path / "data" / "stopped").read_text() == "yes"
     assert "stopped" in proc.stdout.read()
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_traceback(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = write_config(tmp_path, {"server": {"host": "127.0.0.1", "port": port}})
+        result = run_cli("--config", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in result.stderr
+    assert "server.port" in result.stderr
