@@ -1000,6 +1000,9 @@ class WatchedYaml:
             return self._value if self._value is not None else self.compile({})
 
 
+SERVER_LOCK = "server.lock"  # in the data folder: held by the running server (see `serve`)
+
+
 class FileLock:
     """An exclusive ``flock`` on a file in the data folder: one server per folder, one reminder
     scheduler. The kernel drops it when the process ends, however it ends, so a crash leaves no
@@ -1614,6 +1617,14 @@ def serve(config_path) -> int:
     wm = create_app(config_path)
     logging.getLogger().setLevel(wm.config["logging"]["level"])
     server_conf = wm.config["server"]
+    # One server per data folder: a second one would undo the first's writes (each keeps its
+    # own copy of the JSON files in memory). Held until this process ends, however it ends.
+    data_lock = FileLock(wm.data_dir / SERVER_LOCK)
+    if not data_lock.acquire():
+        wm.close()
+        raise ConfigError(f"another Wellmate (pid {data_lock.holder()}) is serving {wm.data_dir}: two servers on "
+                          f"one data folder undo each other's writes; stop it first, or give this one its own "
+                          f"storage.path")
     # waitress buffers a whole body before calling us; its own limit (plain-text 413) sits
     # well above ours so that ordinary oversized bodies get our JSON 413.
     try:
@@ -1642,6 +1653,7 @@ def serve(config_path) -> int:
         server.close()
         server.task_dispatcher.shutdown(timeout=5)  # let requests in progress finish
         wm.close()
+        data_lock.release()
         log.info("stopped")
     return 0
 

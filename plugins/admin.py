@@ -14,8 +14,8 @@ A user token gets 403 on every admin route.
 
 The data folder has one writer: the tinydb storage keeps users in memory and rewrites the whole
 file, so a `user` command that wrote beside a running server would be overwritten by the
-server's next write. A running server holds a lock on ``data/server.lock``; the commands that
-write refuse to run while it is held.
+server's next write. A running server holds a lock on ``data/server.lock`` (`wellmate.serve`);
+the commands that write refuse to run while it is held.
 """
 
 import logging
@@ -25,13 +25,12 @@ from datetime import datetime, time as day_start, timedelta
 import bottle
 
 import wellmate
-from wellmate import (FileLock, PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, hash_password, hookimpl,
-                      new_id, now_iso, paged)
+from wellmate import (PASSWORD_MIN, SERVER_LOCK, USERNAME, USERNAME_RULE, ApiError, Conflict, FileLock, hash_password,
+                      hookimpl, new_id, now_iso, paged)
 
 log = logging.getLogger("wellmate.admin")
 
 ROLES = ["user", "admin"]
-LOCK_FILE = "server.lock"
 
 
 def require_admin(wm) -> dict:
@@ -158,26 +157,6 @@ def routes(app, wm):
 
 
 # ---------------------------------------------------------------------------------------------
-# One writer per data folder
-# ---------------------------------------------------------------------------------------------
-
-
-@hookimpl
-def startup(wm):
-    wm.data_lock = FileLock(wm.data_dir / LOCK_FILE)
-    if not wm.data_lock.acquire():
-        log.error("another Wellmate process (pid %s) is serving %s: two servers on one data folder lose "
-                  "each other's writes; stop one", wm.data_lock.holder(), wm.data_dir)
-
-
-@hookimpl
-def shutdown(wm):
-    lock = getattr(wm, "data_lock", None)
-    if lock is not None:
-        lock.release()
-
-
-# ---------------------------------------------------------------------------------------------
 # wellmate.py user ...
 # ---------------------------------------------------------------------------------------------
 
@@ -284,7 +263,7 @@ COMMANDS = {
 def run(command: str, wm_factory, args) -> int:
     function, _, writes, _ = COMMANDS[command]
     wm = wm_factory()
-    lock = FileLock(wm.data_dir / LOCK_FILE)
+    lock = FileLock(wm.data_dir / SERVER_LOCK)
     try:
         if writes and not lock.acquire():
             raise CommandError(f"a Wellmate server (pid {lock.holder()}) is running on {wm.data_dir}; its next "

@@ -124,6 +124,49 @@ class Served:
         self.thread.join(timeout=5)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`wellmate.py --config PATH` in a child process, as a user runs it; started and answering."""
+
+    def __init__(self, config_path, port: int):
+        import subprocess
+        import time
+        import urllib.request
+
+        self.port = port
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "wellmate.py"), "--config", str(config_path)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/test/health", timeout=2) as r:
+                    assert r.status == 200
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    raise AssertionError(f"the server did not start: {self.proc.stdout.read()}")
+                time.sleep(0.05)
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM, as systemd stops it: (exit status, everything it printed)."""
+        import signal
+
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            status = self.proc.wait(timeout=30)
+        finally:
+            self.proc.kill()
+        return status, self.proc.stdout.read()
+
+
 @pytest.fixture
 def make_wm(tmp_path):
     """Build Wellmates from the shipped config plus overrides; every one is closed afterwards."""

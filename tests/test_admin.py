@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 import wellmate
-from conftest import ROOT
+from conftest import ROOT, ServerProcess, free_port
 
 
 def assert_error(r, status, code):
@@ -95,12 +96,18 @@ def test_user_commands(cli, make_wm, serve):
     assert login(client, "alice", "new password").json["user"]["role"] == "user"
 
 
-def test_commands_that_write_refuse_to_run_beside_a_server(cli, make_wm):
-    running = make_wm(start=True)  # as `wellmate.py serve` does: startup hooks run
-    status, _, err = cli("user", "create", "alice", "--password-stdin", password="long enough")
-    assert status == 1 and "is running" in err
-    assert cli("user", "list")[0] == 0  # reading is harmless
-    running.close()
+def test_commands_that_write_refuse_to_run_beside_a_server(cli, config_path):
+    port = free_port()
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["server"].update(host="127.0.0.1", port=port)
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    running = ServerProcess(config_path, port)
+    try:
+        status, _, err = cli("user", "create", "alice", "--password-stdin", password="long enough")
+        assert status == 1 and f"server (pid {running.proc.pid}) is running" in err
+        assert cli("user", "list")[0] == 0  # reading is harmless
+    finally:
+        assert running.stop()[0] == 0
     assert cli("user", "create", "alice", "--password-stdin", password="long enough")[0] == 0
 
 

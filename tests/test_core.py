@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import wellmate
-from conftest import ROOT, merge, shipped_config
+from conftest import ROOT, ServerProcess, free_port, merge, shipped_config
 
 HELLO_PLUGIN = textwrap.dedent('''
     from wellmate import hookimpl
@@ -180,36 +180,33 @@ SHUTDOWN_PLUGIN = textwrap.dedent('''
 
 
 def test_server_serves_and_stops_cleanly_on_sigterm(tmp_path):
-    import signal
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "lifecycle.py").write_text(SHUTDOWN_PLUGIN)
-    path = write_config(tmp_path, {"server": {"host": "127.0.0.1", "port": port}})
-    proc = subprocess.Popen([sys.executable, str(ROOT / "wellmate.py"), "--config", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/test/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-                time.sleep(0.05)
-        assert (tmp_path / "data" / "started").exists()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, proc.stdout.read()
-    finally:
-        proc.kill()
+    port = free_port()
+    server = ServerProcess(write_config(tmp_path, {"server": {"host": "127.0.0.1", "port": port}}), port)
+    assert (tmp_path / "data" / "started").exists()
+    status, output = server.stop()
+    assert status == 0, output
     assert (tmp_path / "data" / "stopped").read_text() == "yes"
-    assert "stopped" in proc.stdout.read()
+    assert "stopped" in output
+
+
+def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path):
+    port = free_port()
+    first = ServerProcess(write_config(tmp_path, {"server": {"host": "127.0.0.1", "port": port}}), port)
+    try:
+        other = tmp_path / "other"
+        other.mkdir()
+        # Its own config and port, the first one's data folder.
+        path = write_config(other, {"server": {"host": "127.0.0.1", "port": free_port()},
+                                    "storage": {"path": str(tmp_path / "data")}})
+        result = run_cli("--config", str(path))
+        assert result.returncode == 2, result.stderr
+        assert f"another Wellmate (pid {first.proc.pid}) is serving" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        assert first.stop()[0] == 0
+    assert run_cli("--config", str(path), "check").returncode == 0
 
 
 def test_a_port_in_use_is_a_clear_error_not_a_traceback(tmp_path):
