@@ -264,8 +264,9 @@ MORE_INTROS = {"zh": ["再给你一条关于{title}的小建议：", "关于{tit
 
 MORE = Terms(["还有呢", "还有吗", "还有别的", "更多", "再来一条", "再说说", "其他建议", "别的建议", "多说点",
               "more", "anything else", "what else", "another tip", "other tips"])
-GREETING = Terms(["你好", "您好", "嗨", "哈喽", "在吗", "早上好", "下午好", "晚上好", "早安",
-                  "hi", "hello", "hey", "good morning", "good afternoon", "good evening"])
+GREETING = Terms(["你好", "您好", "嗨", "哈喽", "在吗", "在不在", "早上好", "下午好", "晚上好", "早安",
+                  "hi", "hello", "hey", "good morning", "good afternoon", "good evening",
+                  "are you there", "you there", "still there", "anyone there"])
 THANKS = Terms(["谢谢", "感谢", "多谢", "thank you", "thanks", "thx"])
 BYE = Terms(["再见", "拜拜", "晚安", "下次聊", "bye", "goodbye", "good night", "see you"])
 

@@ -251,6 +251,12 @@ def test_the_agent_is_known_from_the_system_prompt(provider):
     assert "心理健康" in forced.reply(chat("你好", system=PHYSICAL))
 
 
+@pytest.mark.parametrize("text", ["still there?", "Are you there?", "在不在", "还在吗"])
+def test_asking_whether_anyone_is_there_is_greeted(provider, text):
+    reply = provider.reply(chat(text, system=MENTAL))
+    assert reply.startswith(("你好！", "Hi! I'm your mental health companion")), reply
+
+
 # -- safety -------------------------------------------------------------------------------------------
 
 
