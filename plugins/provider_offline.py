@@ -4,7 +4,8 @@ The shipped config.yaml answers with it, so a fresh install has someone to talk 
 a model and not an echo. For each message it:
 
 - answers in the user's language (Chinese if the message has Chinese characters, else English);
-- adds a safety note first when the message mentions a red-flag symptom or self-harm;
+- adds a safety note first when the message mentions a red-flag symptom or self-harm (unless
+  the system prompt says the safety plugin's note is already shown above the reply);
 - reflects the feelings it notices back in its own words ("最近工作压力好大" -> "听起来最近
   工作让你感到压力大"), with a warm line and a question, as a good listener would;
 - answers everyday health topics from prompts/offline_tips.yaml, a file users edit (re-read
@@ -334,6 +335,10 @@ SAFETY_NOTES = {
                        "(throat swelling, trouble breathing) all need 120 (or your local emergency number) right away."},
 }
 
+# How the safety plugin's instruction (prompts/safety.yaml: red_flag_system) tells the model that
+# an emergency note already stands above its reply; the offline companion follows it.
+NOTE_SHOWN = re.compile(r"already shown above|已经显示在|已显示在", re.IGNORECASE)
+
 BP_TERMS = Terms(["血压", "高压", "低压", "blood pressure", "bp", "mmhg"])
 BP_READING = re.compile(r"(?<!\d)(\d{2,3})\s*[/／]\s*(\d{2,3})(?!\d)")
 BP_NOTES = {
@@ -423,10 +428,10 @@ class OfflineProvider(Provider):
 
         lang = self._language(message, earlier, system)
         turn = Turn(lang, self._agent(system), normalize(message), said, recent,
-                    seed=f"{len(history)}\x1f{message}")
+                    seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)))
         parts = turn.compose(self.tips_file.get(), [normalize(t) for t in earlier])
-        # Once per session (as far as the history reaches), and never on top of a crisis note.
-        if self.config["notice"] and NOTICE_MARK not in said and not turn.crisis:
+        # Once per session (as far as the history reaches), and never on top of an urgent note.
+        if self.config["notice"] and NOTICE_MARK not in said and not (turn.crisis or turn.note_shown):
             parts.append("\n\n" + NOTICE[lang])
         return _join(parts, lang)
 
@@ -465,9 +470,10 @@ def _join(parts: list[str], lang: str) -> str:
 class Turn:
     """Composing one reply: the pieces in order are safety, feelings, a tip, a question."""
 
-    def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str):
+    def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.said, self.recent = said, recent  # the whole history's replies; the last few
+        self.note_shown = note_shown  # the system prompt says an emergency note is shown above
         self.crisis = False
 
     def pick(self, options, slot: str):
@@ -478,6 +484,8 @@ class Turn:
         parts = self.safety()
         if self.crisis:
             return parts
+        if self.note_shown:  # short and practical while they get help, as the note asks
+            return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
         feelings = self.feelings()
         if feelings:
             parts += self.reflect(feelings)
@@ -522,6 +530,8 @@ class Turn:
     def safety(self) -> list[str]:
         notes = []
         for kind, terms in SAFETY.items():
+            if self.note_shown and kind != "crisis":
+                continue  # the note shown above the reply says it already
             # Self-harm is never waved away, even when phrased as a denial; symptoms the user
             # says they do not have ("没有胸痛") need no alarm.
             if any(kind == "crisis" or not negated(self.text, start) for start, _ in terms.find(self.text)):

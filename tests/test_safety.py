@@ -215,6 +215,23 @@ def test_red_flag_note_is_the_first_thing_a_stream_sends(make_wm, serve):
         assert reply["content"].startswith("⚠️") and "Call 120 now" in reply["content"]
 
 
+def test_offline_companion_does_not_repeat_the_red_flag_note(make_wm, serve):
+    client = serve(make_wm()).client  # the shipped config: the offline provider answers
+    token = client.register()["access_token"]
+    for text in ["突然胸口痛，喘不上气", "Sudden chest pain and I can't breathe"]:
+        content = client.post("/api/v1/health/physical/chat", {"text": text}, token=token).json["content"]
+        assert content.startswith("⚠️") and content.count("120") == 1, content  # one note, not two
+        assert "config.yaml" not in content  # and no setup notice under it
+    # Chest pain alone is no red flag for the safety plugin: the companion's own note says 120.
+    content = client.post("/api/v1/health/physical/chat", {"text": "胸口痛"}, token=token).json["content"]
+    assert not content.startswith("⚠️") and "120" in content
+    # Without the safety plugin the companion gives its own note.
+    client = serve(make_wm({"plugins": {"disabled": ["safety"]}})).client
+    token = client.register("bob")["access_token"]
+    content = client.post("/api/v1/health/physical/chat", {"text": "突然胸口痛，喘不上气"}, token=token).json["content"]
+    assert not content.startswith("⚠️") and "120" in content
+
+
 def test_red_flags_only_in_the_agents_config_names(make_wm, serve):
     client = serve(make_wm({"safety": {"red_flag_agents": ["physical"]}})).client
     token = client.register()["access_token"]
