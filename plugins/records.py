@@ -34,6 +34,10 @@ DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_DAYS = 366  # stats cover at most a year
 FUTURE_SLACK = timedelta(minutes=10)  # a phone's clock may run a little ahead
 CSV_COLUMNS = ["recorded_at", "type", "value", "unit", "note", "client_id"]
+# A cell starting with one of these is a formula to Excel and LibreOffice ("CSV injection"): a
+# note such as =HYPERLINK(...) would run when the user opens the export. Free text is written
+# with a leading ' (shown as text, not kept by spreadsheets), which the import takes off again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 BMI_GUIDELINES = {
     # Upper bounds (exclusive) of each category, for adults.
@@ -522,7 +526,8 @@ class Records:
         for record in self.all_records(user["id"]):
             record_type = self.types.get(record["type"]) or fallback_type(record["type"], record)
             rows.append((record["recorded_at"], record["type"], record_type.value_text(record["value"]),
-                         record.get("unit") or "", record.get("note") or "", record.get("client_id") or ""))
+                         record.get("unit") or "", as_text_cell(record.get("note") or ""),
+                         as_text_cell(record.get("client_id") or "")))
         rows.sort()
         out = io.StringIO()
         writer = csv.writer(out)
@@ -547,6 +552,9 @@ class Records:
                 if None in row:
                     raise ApiError(400, "invalid_csv", f"{where}: more values than columns")
                 item = {key: (row.get(key) or None) for key in CSV_COLUMNS}
+                for key in ("note", "client_id"):
+                    if item[key] and item[key].startswith("'"):
+                        item[key] = item[key][1:] or None
                 try:
                     if not item["recorded_at"]:  # not "now": importing the file again would add it again
                         raise ApiError(400, "missing_field", "recorded_at: required")
@@ -566,6 +574,11 @@ class Records:
         for outcome, _ in self.wm.storage.put_records(to_put):
             counts[outcome] += 1
         return {key: counts[key] for key in ("created", "updated", "unchanged")}
+
+
+def as_text_cell(text: str) -> str:
+    """Free text for a CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def content_key(record: dict) -> tuple:

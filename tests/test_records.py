@@ -1,6 +1,7 @@
 """Health records over real HTTP (API.md, Health data): types, units and ranges, filters and
 paging, idempotent batches, stats, CSV round trips, and the physical agent seeing the numbers."""
 
+import re
 import textwrap
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -355,7 +356,7 @@ def test_a_user_without_records_is_told_so(make_wm, serve):
 # -- CSV -------------------------------------------------------------------------------------------
 
 
-NOTES = ["", "跑步后", 'with "quotes", commas', "two\nlines", "crlf\r\nline", "emoji 😴", "=1+1"]
+NOTES = ["", "跑步后", 'with "quotes", commas', "two\nlines", "crlf\r\nline", "emoji 😴", "=1+1", "@home", "'tis"]
 
 
 def test_csv_export_imported_into_a_new_user_gives_identical_records(client):
@@ -376,6 +377,9 @@ def test_csv_export_imported_into_a_new_user_gives_identical_records(client):
     assert text.startswith("\ufeffrecorded_at,type,value,unit,note,client_id\r\n")
     assert "\r\n2025-06-01T20:00:00.123+08:00,weight,70.12,kg,,\r\n" in text  # local time, ms kept
     assert ",blood_pressure,118/76,mmHg," in text
+    # Notes a spreadsheet would run as formulas are written as text, with a leading '.
+    assert ",'=1+1," in text and ",'@home," in text and ",''tis," in text
+    assert not re.search(r"(^|,)[=+@-]", text, re.MULTILINE)
 
     bob = sign_in(client, "bob", settings={"timezone": "America/New_York"})
     bob_tz = sign_in(client, "carol")  # same time zone as alice: the file's bytes must match
