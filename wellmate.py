@@ -1328,12 +1328,45 @@ def choose(registry: dict, name: str, where: str, what: str):
 # ---------------------------------------------------------------------------------------------
 
 
+def untrusted_proxy_guard(app, clear: bool):
+    """The app as `serve` runs it when no proxy is trusted: forwarded headers are dropped (if
+    ``clear``), as waitress would drop them, but first, once, the log says so when they come from
+    this machine or the local network: that is a reverse proxy (Caddy, nginx) that config does not
+    name, and behind it every client has the proxy's address, so one attacker's wrong passwords
+    throttle everyone's logins."""
+    import ipaddress
+    from waitress.proxy_headers import PROXY_HEADERS
+
+    told = threading.Event()
+
+    def guarded(environ, start_response):
+        forwarded = [name for name in PROXY_HEADERS if "HTTP_" + name in environ]
+        if forwarded and not told.is_set() and ("X_FORWARDED_FOR" in forwarded or "FORWARDED" in forwarded):
+            peer = environ.get("REMOTE_ADDR") or ""
+            try:
+                nearby = ipaddress.ip_address(peer.split("%")[0]).is_private  # loopback included
+            except ValueError:
+                nearby = False
+            if nearby:
+                told.set()
+                log.warning("requests from %s carry X-Forwarded-For: a reverse proxy? server.trusted_proxy is "
+                            "empty, so every client behind it counts as %s (and is throttled as one); if the "
+                            "proxy is yours, set server.trusted_proxy: \"%s\"", peer, peer, peer)
+        if clear:
+            for name in forwarded:
+                del environ["HTTP_" + name]
+        return app(environ, start_response)
+
+    return guarded
+
+
 def waitress_options(server: dict, filename: str = "config.yaml") -> dict:
     """waitress's trusted-proxy settings from config's ``server`` section (none without a
-    ``trusted_proxy``: waitress refuses its other proxy settings alone)."""
-    options = {"clear_untrusted_proxy_headers": server["clear_untrusted_proxy_headers"]}
+    ``trusted_proxy``: waitress refuses its other proxy settings alone, and `untrusted_proxy_guard`
+    drops the forwarded headers then)."""
     if not server["trusted_proxy"]:
-        return options
+        return {"clear_untrusted_proxy_headers": False}
+    options = {"clear_untrusted_proxy_headers": server["clear_untrusted_proxy_headers"]}
     from waitress.adjustments import KNOWN_PROXY_HEADERS
 
     headers = {str(h).lower() for h in server["trusted_proxy_headers"]}
@@ -1410,6 +1443,10 @@ class Wellmate:
         self.waitress_options = waitress_options(self.config["server"], self.config_path.name)
         self._closed = False
         self.app = self._build_app()
+        server = self.config["server"]
+        # What serve() hands to waitress (with waitress_options).
+        self.server_app = self.app if server["trusted_proxy"] else untrusted_proxy_guard(
+            self.app, clear=server["clear_untrusted_proxy_headers"])
 
     # -- config checks that need the registries ---------------------------------------------
     def _check_providers(self):
@@ -1629,7 +1666,7 @@ def serve(config_path) -> int:
     # well above ours so that ordinary oversized bodies get our JSON 413.
     try:
         server = waitress.server.create_server(
-            wm.app, host=server_conf["host"], port=server_conf["port"], threads=server_conf["threads"],
+            wm.server_app, host=server_conf["host"], port=server_conf["port"], threads=server_conf["threads"],
             max_request_body_size=max(wm.max_body * 4, 64 * 1024 * 1024), ident="wellmate",
             **getattr(wm, "waitress_options", {}),
         )

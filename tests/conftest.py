@@ -96,14 +96,15 @@ class Response:
 
 
 class Served:
-    """A Wellmate app served by a real waitress server on a free 127.0.0.1 port."""
+    """A Wellmate app served by a real waitress server on a free 127.0.0.1 port, as `serve`
+    serves it (``options`` override its waitress settings)."""
 
     def __init__(self, wm, **options):
         from waitress.server import create_server
 
         self.wm = wm
-        self.server = create_server(wm.app, host="127.0.0.1", port=0, threads=8,
-                                    max_request_body_size=64 * 1024 * 1024, **options)
+        self.server = create_server(wm.server_app, host="127.0.0.1", port=0, threads=8,
+                                    max_request_body_size=64 * 1024 * 1024, **{**wm.waitress_options, **options})
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -189,7 +190,7 @@ def make_wm(tmp_path):
 
 @pytest.fixture
 def serve():
-    """serve(wm, **waitress_options) -> Served; every server is stopped afterwards."""
+    """serve(wm, **waitress_overrides) -> Served; every server is stopped afterwards."""
     servers = []
 
     def start(wm, **options):

@@ -37,7 +37,8 @@ class World:
     def __init__(self, make_wm, clock, overrides=None):
         self.make_wm, self.clock, self.overrides = make_wm, clock, overrides
         self.wm = None
-        current_app = SimpleNamespace(app=lambda environ, start_response: self.wm.app(environ, start_response))
+        current_app = SimpleNamespace(server_app=lambda environ, start_response: self.wm.server_app(environ, start_response),
+                                      waitress_options={"clear_untrusted_proxy_headers": False})
         self.served = Served(current_app)
         self.client = self.served.client
         self.start()

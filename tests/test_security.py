@@ -138,7 +138,7 @@ def test_forged_forwarded_for_does_not_escape_the_address_limit(make_wm, serve):
 def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled(make_wm, serve):
     wm = make_wm({"server": {"trusted_proxy": "127.0.0.1"},
                   "auth": {"throttle": {"max_failures": 100, "max_failures_per_address": 3}}})
-    client = serve(wm, **wm.waitress_options).client
+    client = serve(wm).client
     one, two = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "203.0.113.6"}
     for n in range(3):
         assert login(client, f"u{n}", "wrong password", one).status == 401
@@ -158,7 +158,37 @@ def test_proxy_settings_are_checked(make_wm):
         make_wm({"auth": {"throttle": {"max_failures": 0}}})
     wm = make_wm({"auth": {"throttle": {"max_failure": 3}}})
     assert any("auth.throttle.max_failure: unknown key; did you mean 'max_failures'?" in w for w in wm.warnings)
-    assert make_wm().waitress_options == {"clear_untrusted_proxy_headers": True}
+    assert make_wm().waitress_options == {"clear_untrusted_proxy_headers": False}  # the guard clears them
+
+
+ECHO_PLUGIN = '''
+import bottle
+from wellmate import hookimpl
+
+@hookimpl
+def routes(app, wm):
+    @app.get("/api/v1/test/forwarded")
+    def forwarded():
+        return {"x_forwarded_for": bottle.request.environ.get("HTTP_X_FORWARDED_FOR")}
+'''
+
+
+def test_a_proxy_nobody_configured_is_reported_once_and_its_headers_dropped(make_wm, serve, tmp_path, caplog):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "echo.py").write_text(ECHO_PLUGIN)
+    client = serve(make_wm()).client
+    assert client.get("/api/v1/test/forwarded").json == {"x_forwarded_for": None}
+    assert "trusted_proxy" not in caplog.text  # no proxy, no word
+    for n in range(3):  # Caddy on this machine, say, with server.trusted_proxy left empty
+        r = client.get("/api/v1/test/forwarded", headers={"X-Forwarded-For": f"203.0.113.{n}"})
+        assert r.json == {"x_forwarded_for": None}  # dropped: nobody may claim another address
+    told = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(told) == 1 and 'set server.trusted_proxy: "127.0.0.1"' in told[0]
+    # Trusted, the proxy's header is believed and nothing is said.
+    caplog.clear()
+    trusted = serve(make_wm({"server": {"trusted_proxy": "127.0.0.1"}})).client
+    assert trusted.get("/api/v1/test/forwarded", headers={"X-Forwarded-For": "203.0.113.9"}).status == 200
+    assert "trusted_proxy" not in caplog.text
 
 
 class Clock:
