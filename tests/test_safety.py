@@ -3,30 +3,16 @@ need no provider, red-flag notes at the top of a reply, session flags for admins
 disclaimer; and before_reply / after_reply from a user's own plugin file."""
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
+from cases import CRISIS_CASES, read_tsv
 from fakes.openai_server import FakeOpenAI, chars
 from test_chat import parse_sse
 
-DATA = Path(__file__).resolve().parent / "data" / "crisis_cases.tsv"
 
 
-def load_cases() -> list[dict]:
-    rows, header = [], None
-    for line in DATA.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        cells = line.split("\t")
-        if header is None:
-            header = cells
-        else:
-            rows.append(dict(zip(header, cells)))
-    return rows
-
-
-CASES = load_cases()
+CASES = read_tsv(CRISIS_CASES)
 
 
 def fake_only(url, **extra):

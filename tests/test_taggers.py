@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import wellmate
+from cases import EMOTION_LABELLED, read_tsv
 from fakes.openai_server import FakeOpenAI, chars
 from test_chat import parse_sse
 
@@ -29,20 +30,6 @@ def load(name, path):
 lexicon = load("test_taggers_lexicon", ROOT / "plugins" / "tagger_lexicon.py")
 
 
-def labelled() -> list[dict]:
-    """tests/data/emotion_labelled.tsv: {split, label, kind, text} (bench/emotion reads it too)."""
-    rows, header = [], None
-    for line in (ROOT / "tests" / "data" / "emotion_labelled.tsv").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        cells = line.split("\t")
-        if header is None:
-            header = cells
-        else:
-            rows.append(dict(zip(header, cells)))
-    return rows
-
-
 @pytest.fixture(scope="module")
 def tagger():
     return lexicon.LexiconTagger({}, None)
@@ -52,7 +39,7 @@ def tagger():
 
 
 def test_labelled_set_is_varied_and_split():
-    rows = labelled()
+    rows = read_tsv(EMOTION_LABELLED)
     assert len(rows) >= 300
     assert {row["label"] for row in rows} == set(LABELS)
     assert {"negation", "sarcasm", "emoji", "mixed", "short", "intensity"} <= {row["kind"] for row in rows}
@@ -62,7 +49,7 @@ def test_labelled_set_is_varied_and_split():
 
 
 def test_lexicon_accuracy_on_the_labelled_set(tagger):
-    rows = labelled()
+    rows = read_tsv(EMOTION_LABELLED)
     right = {split: [tagger.tag(r["text"], LABELS) == r["label"] for r in rows if r["split"] == split]
              for split in ("dev", "held")}
     overall = sum(right["dev"] + right["held"]) / len(rows)
