@@ -129,7 +129,8 @@ FEELINGS = {
         "topic": "anxiety",
     },
     "stressed": {
-        "zh": {"压力": "压力{deg}大", "喘不过气": "压得喘不过气", "焦头烂额": "焦头烂额", "忙不过来": "忙得透不过气"},
+        "zh": {"压力": "压力{deg}大", "喘不过气": "压得喘不过气", "焦头烂额": "焦头烂额", "忙不过来": "忙得透不过气",
+               "心烦": "心烦", "烦心": "心烦", "烦闷": "烦闷", "烦": "烦"},
         "en": {"stressed": "stressed", "stress": "stressed", "overwhelmed": "overwhelmed",
                "under pressure": "under pressure"},
         "topic": "stress",
@@ -169,7 +170,7 @@ FEELINGS = {
 }
 FEELING_TERMS = {feeling: Terms([*spec["zh"], *spec["en"]]) for feeling, spec in FEELINGS.items()}
 # Words that contain a feeling word but mean something else (积累 is not 累, 困难 is not 困).
-NOT_FEELINGS = ("积累", "累计", "累加", "连累", "困难", "困扰", "麻烦", "不安全", "恐慌症")
+NOT_FEELINGS = ("积累", "累计", "累加", "连累", "困难", "困扰", "麻烦", "不厌其烦", "不安全", "恐慌症")
 
 INTENSIFIERS = re.compile(r"(?:很|非常|特别|太|好|超|超级|真的|挺|十分|巨|好大|really|very|so|super|extremely|too)\s*$")
 DOWNTONERS = re.compile(r"(?:有点|有点儿|有些|稍微|略|a bit|a little|slightly|kind of|kinda|somewhat)\s*$")

@@ -214,6 +214,8 @@ def test_a_sad_message_is_acknowledged(provider):
     ("I feel lonely", ["lonely"]),
     ("I'm exhausted", ["exhausted"]),
     ("今天升职了，好开心！", ["高兴", "开心"]),
+    ("晚上睡不着，心里很烦", ["感到很烦"]),
+    ("最近烦心事太多", ["心烦"]),
 ])
 def test_feelings_are_reflected_in_its_own_words(provider, text, words):
     reply = provider.reply(chat(text, system=MENTAL))
@@ -234,6 +236,8 @@ def test_the_reply_is_not_an_echo(provider, text):
 def test_negated_feelings_are_not_reflected(provider):
     reply = provider.reply(chat("我不难过，就是想问问每天喝多少水", system=MENTAL))
     assert "感到难过" not in reply and "感到很难过" not in reply
+    reply = provider.reply(chat("这事太麻烦了", system=MENTAL))  # 麻烦 is trouble, not being upset
+    assert "感到" not in reply
 
 
 def test_replies_are_stable_but_vary_between_messages(provider):
