@@ -348,7 +348,10 @@ class Reminders:
         self._attempted: dict[str, set] = {}  # fire_id -> channels tried by this process
         self._stale_swept = False
         self.ticks = 0
-        self.last_tick_at: datetime | None = None
+        # The first tick of this process: a time due before it came while the server was down,
+        # and only such a time can be too late to send (grace_minutes). A time due later is
+        # always sent, however long a tick took (a slow webhook) or however long the tick is.
+        self.ticking_since: datetime | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -610,7 +613,8 @@ class Reminders:
         thread; ticks run one at a time."""
         with self._tick_lock:
             now = now or self.now()
-            self.last_tick_at = now
+            if self.ticking_since is None:
+                self.ticking_since = now
             try:
                 self.sync_everyone(now)
             except Exception:
@@ -637,7 +641,7 @@ class Reminders:
             self.record(reminder, {"fire_id": fire_id, "due_at": now_iso(latest)}, None,
                         {"status": "skipped", "detail": "The account is disabled or gone."}, now)
             return self.finalize(reminder, now, latest, fired=False)
-        if late > self.grace:
+        if latest < self.ticking_since and late > self.grace:
             following = next_time(reminder["rule"], tz, now)
             self.record(reminder, {"fire_id": fire_id, "due_at": now_iso(latest)}, None, {
                 "status": "missed", "late_seconds": int(late.total_seconds()),

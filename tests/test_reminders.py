@@ -265,6 +265,25 @@ def test_missed_beyond_grace_skips_to_the_next_time_and_says_so(world):
     assert len(w.reminder_messages(token)) == 1
 
 
+def test_a_late_tick_while_running_still_sends_even_with_no_grace(world):
+    # grace_minutes: 0 is for times missed while the server was down; a tick that comes 25 s
+    # after the due time (the tick interval, a slow webhook before it) is no such miss.
+    w = world("2026-11-19T23:59:00Z", overrides={"reminders": {"grace_minutes": 0}})  # 07:59 in Shanghai
+    token = w.user()
+    made = w.create(token, title="吃药", rule={"kind": "daily", "times": ["08:00"]})
+    w.tick()
+    w.tick("2026-11-20T00:00:25Z")
+    assert [m["content"] for m in w.reminder_messages(token)] == ["吃药"]
+    assert w.deliveries(token, made["id"])[0]["status"] == "sent"
+    # Down over the next day's 08:00, up 25 s after it: missed, as grace 0 says.
+    w.stop()
+    w.clock.set("2026-11-21T00:00:25Z")
+    w.start()
+    w.tick()
+    assert len(w.reminder_messages(token)) == 1
+    assert w.deliveries(token, made["id"])[0]["status"] == "missed"
+
+
 def test_down_for_days_fires_the_latest_time_once(world):
     w = world("2026-11-20T00:00:00Z")
     token = w.user()
