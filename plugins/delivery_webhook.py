@@ -55,7 +55,11 @@ class Webhook:
         self.url = settings["url"]
         if self.url:
             parts = urllib.parse.urlsplit(self.url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                parts.port  # raises for a port that is no number or above 65535
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError(f"{where}.url: must be an http:// or https:// address, got {self.url!r}")
             if not settings["secret"]:
                 raise ConfigError(f"{where}.secret: required when url is set, so the receiver can tell "

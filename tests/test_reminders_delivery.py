@@ -201,6 +201,7 @@ def test_webhook_timeout_is_retried(world):
 @pytest.mark.parametrize("webhook, says", [
     ({"url": "http://127.0.0.1:9/hook"}, "reminders.webhook.secret: required when url is set"),
     ({"url": "ftp://example.com/x", "secret": "s"}, "reminders.webhook.url: must be an http:// or https:// address"),
+    ({"url": "http://127.0.0.1:99999/hook", "secret": "s"}, "reminders.webhook.url: must be an http:// or https://"),
 ])
 def test_webhook_config_mistakes_stop_startup(make_wm, webhook, says):
     with pytest.raises(wellmate.ConfigError, match=says.replace(".", r"\.").replace("/", "/")):
