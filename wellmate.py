@@ -143,7 +143,9 @@ class Hookspecs:
         """Return a dict of extra ``$placeholders`` for an agent's system prompt, or None.
 
         ``user`` is the user dict, ``agent`` the agent's name. Called for every chat turn, and by
-        ``wellmate.py check`` with a sample user to learn which placeholders are filled.
+        ``wellmate.py check`` with a sample user to learn which placeholders are filled. A value
+        that costs something to work out (a summary of the user's records) may be a function of
+        no arguments: it is called only when the prompt being rendered uses the placeholder.
         """
 
     @hookspec
@@ -520,11 +522,13 @@ class Prompts:
 
     def render(self, name: str, values: dict) -> str:
         template = self.template(name)
-        missing = sorted(set(template.get_identifiers()) - set(values))
+        used = set(template.get_identifiers())
+        missing = sorted(used - set(values))
         if missing:
             raise ConfigError(f"{self.path(name)}: nothing fills ${', $'.join(missing)}; "
                               f"known placeholders: {', '.join(sorted(values))}")
-        return template.substitute(values)
+        # Values given as functions (see Hookspecs.prompt_context) are worked out only if used.
+        return template.substitute({key: str(values[key]()) if callable(values[key]) else values[key] for key in used})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1563,7 +1567,7 @@ class Wellmate:
             "agent_title": agent_conf.get("title", agent),
         }
         for extra in self.pm.hook.prompt_context(user=user, agent=agent, wm=self):
-            values.update({k: str(v) for k, v in (extra or {}).items()})
+            values.update({k: v if callable(v) else str(v) for k, v in (extra or {}).items()})
         return values
 
     def uptime(self) -> float:

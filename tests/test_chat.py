@@ -189,3 +189,31 @@ def test_a_turn_flushes_its_log_once_and_before_anything_is_acknowledged(make_wm
     flushed.clear()
     events = stream(client, "mental", {"text": "still tired", "session_id": session}, token)
     assert events[-1][0] == "done" and flushed.count(log) == 2
+
+
+LAZY_PLUGIN = '''
+from wellmate import hookimpl
+
+@hookimpl
+def prompt_context(user, agent, wm):
+    def tea():
+        with open(wm.data_dir / "tea_made", "a") as f:
+            f.write(agent + "\\n")
+        return "green tea"
+    return {"tea": tea}
+'''
+
+
+def test_a_costly_placeholder_is_worked_out_only_for_prompts_that_use_it(make_wm, serve, tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "lazy.py").write_text(LAZY_PLUGIN)
+    (tmp_path / "tea.txt").write_text("你是身体健康助手。今天推荐：$tea。")
+    wm = make_wm({"agents": {"physical": {"prompt": str(tmp_path / "tea.txt")}}})
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    made = wm.data_dir / "tea_made"
+    assert client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=token).status == 200
+    assert not made.exists()  # the mental prompt has no $tea
+    assert client.post("/api/v1/health/physical/chat", {"text": "hi"}, token=token).status == 200
+    assert made.read_text() == "physical\n"
+    assert "推荐：green tea。" in wm.prompts.render(str(tmp_path / "tea.txt"), wm.prompt_values({"id": "x"}, "physical"))
