@@ -85,6 +85,14 @@ class Client:
         return r.json
 
 
+def assert_error(r, status, code):
+    """``r`` is the JSON error API.md promises: this status, this code and a message."""
+    assert r.status == status, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json["error"]["code"] == code, r.text
+    assert r.json["error"]["message"]
+
+
 class Response:
     def __init__(self, status, headers, body: bytes):
         self.status, self.headers, self.body = status, headers, body

@@ -11,12 +11,7 @@ import pytest
 import yaml
 
 import wellmate
-from conftest import ROOT, ServerProcess, free_port
-
-
-def assert_error(r, status, code):
-    assert r.status == status, r.text
-    assert r.json["error"]["code"] == code, r.text
+from conftest import ROOT, ServerProcess, assert_error, free_port
 
 
 @pytest.fixture

@@ -101,10 +101,8 @@ def test_stopped_upstream_falls_back_without_an_error(make_wm, serve):
         token = signed_in(client)
         assert client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=token).json["provider"] == "fake"
     # The upstream is gone (connection refused now): the offline companion answers.
-    started = time.monotonic()
     r = client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=token)
     assert r.status == 200 and r.json["provider"] == "offline"
-    assert time.monotonic() - started < 5
     events = stream(client, "mental", {"text": "hello"}, token)
     assert events[-1][0] == "done" and events[-1][1]["provider"] == "offline"
 
@@ -158,15 +156,14 @@ def test_deltas_reach_the_client_before_the_upstream_finishes(served, fake):
     fake.reply = "一二三四五六"  # 6 pieces, 0.3 s apart: the upstream takes ~1.8 s in all
     token = signed_in(served.client)
     s = raw_stream_request(served.port, token, "hi")
-    received, first_delta_at = b"", None
-    started = time.monotonic()
+    received, delta_seen = b"", False
     while True:
         data = s.recv(4096)
         if not data:
             break
         received += data
-        if first_delta_at is None and b'"delta"' in received:
-            first_delta_at = time.monotonic() - started
+        if not delta_seen and b'"delta"' in received:
+            delta_seen = True
             assert not fake.last.done.is_set()  # the upstream has not finished its answer
         if b"event: done" in received:
             break
@@ -174,7 +171,7 @@ def test_deltas_reach_the_client_before_the_upstream_finishes(served, fake):
     head = received.split(b"\r\n\r\n", 1)[0].decode()
     assert "Transfer-Encoding: chunked" in head and "text/event-stream" in head
     assert "Connection: keep-alive" not in head
-    assert first_delta_at is not None and first_delta_at < time.monotonic() - started - 0.5
+    assert delta_seen
     assert received.index(b": connected") < received.index(b"event: start") < received.index(b'"delta"')
 
 

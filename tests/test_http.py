@@ -4,6 +4,7 @@ import socket
 import textwrap
 
 import pytest
+from conftest import assert_error
 
 CRASH_PLUGIN = textwrap.dedent('''
     from wellmate import hookimpl
@@ -14,13 +15,6 @@ CRASH_PLUGIN = textwrap.dedent('''
         def crash():
             raise RuntimeError("secret internals")
 ''')
-
-
-def assert_error(r, status, code):
-    assert r.status == status, r.text
-    assert r.headers["Content-Type"].startswith("application/json")
-    assert r.json["error"]["code"] == code
-    assert r.json["error"]["message"]
 
 
 def test_health_and_db(client):

@@ -9,11 +9,7 @@ import pytest
 from fakes.wechat_server import FakeWeChat
 from wellmate import new_id, now_iso
 from storage_contract import make_message, make_record, make_reminder
-
-
-def assert_error(r, status, code):
-    assert r.status == status, r.text
-    assert r.json["error"]["code"] == code, r.text
+from conftest import assert_error
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pluggy
@@ -214,11 +213,10 @@ def test_connection_refused_fails_fast(make, streaming):
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"  # nothing listens here now
     provider = make(base_url=url, timeout=10)
-    started = time.monotonic()
     with pytest.raises(ProviderError) as e:
         provider.reply(MESSAGES) if not streaming else next(provider.stream(MESSAGES))
-    assert time.monotonic() - started < 5
     assert e.value.retryable
+    # Refused, not waited out: a wait would end in the 10 s timeout's own message.
     assert str(e.value) == f"local: cannot connect to {url} (connection refused)"
 
 
@@ -226,7 +224,6 @@ def test_connection_refused_fails_fast(make, streaming):
 def test_slow_first_token_beyond_timeout(fake, make, streaming):
     fake.mode, fake.first_token_delay = "slow_first_token", 5
     provider = make(timeout=0.5)
-    started = time.monotonic()
     if streaming:
         pieces, error = collect(provider.stream(MESSAGES))
         assert pieces == []  # the role chunk came, but no text: the chain may still move on
@@ -234,7 +231,6 @@ def test_slow_first_token_beyond_timeout(fake, make, streaming):
         with pytest.raises(ProviderError) as e:
             provider.reply(MESSAGES)
         error = e.value
-    assert time.monotonic() - started < 3
     assert error.retryable
     assert str(error) == f"local: no answer from {fake.url} within 0.5 s (timeout)"
 
@@ -262,9 +258,7 @@ def test_error_event_mid_stream(fake, make):
 
 def test_connection_dropped_mid_stream(fake, make):
     fake.mode = "broken"
-    started = time.monotonic()
     pieces, error = collect(make().stream(MESSAGES))
-    assert time.monotonic() - started < 2  # noticed at once, not after the timeout
     assert pieces == words(LONG)[:2]
     assert error is not None and not error.retryable
     assert str(error) == "local: the connection broke during the reply (the server closed the connection)"
@@ -288,10 +282,9 @@ def test_stopping_the_fake_ends_a_stalled_stream_and_kept_alive_connections(make
     assert [next(stream), next(stream)] == words(LONG)[:2]  # now stalled
     stopper = threading.Timer(0.2, server.stop)
     stopper.start()
-    started = time.monotonic()
     pieces, error = collect(stream)
-    assert time.monotonic() - started < 3
     assert pieces == [] and error is not None and not error.retryable
+    assert "timeout" not in str(error)  # ended by the stop, not by waiting out the 30 s timeout
     stopper.join(10)
     assert server._httpd is None and server.leftover_threads == []
 

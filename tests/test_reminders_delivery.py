@@ -189,8 +189,8 @@ def test_webhook_failures_are_recorded(world, receiver_options, attempts, says):
 
 
 def test_webhook_timeout_is_retried(world):
-    with WebhookReceiver(stall_seconds=1.0, stalls=1) as receiver:
-        w = world("2026-11-20T01:00:00Z", overrides=webhook_config(receiver, timeout=0.2))
+    with WebhookReceiver(stall_seconds=5.0, stalls=1) as receiver:  # the stall ends when it stops
+        w = world("2026-11-20T01:00:00Z", overrides=webhook_config(receiver, timeout=1))
         token = w.user()
         made = w.create(token, title="喝水", channels=["webhook"], rule={"kind": "daily", "times": ["10:00"]})
         w.tick("2026-11-20T02:00:05Z")

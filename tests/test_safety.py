@@ -8,7 +8,7 @@ import pytest
 
 from cases import CRISIS_CASES, read_tsv
 from fakes.openai_server import FakeOpenAI, chars
-from test_chat import parse_sse
+from test_chat import stream
 
 
 
@@ -22,12 +22,6 @@ def fake_only(url, **extra):
                                    "connect_timeout": 1, "max_retries": 0}},
             "agents": {"physical": {"providers": ["fake"]}, "mental": {"providers": ["fake"]}},
             "chat": {"ping_seconds": 0.2}, **extra}
-
-
-def stream(client, agent, body, token):
-    r = client.post(f"/api/v1/health/{agent}/chat/stream", body, token=token)
-    assert r.status == 200, r.text
-    return parse_sse(r.text)
 
 
 def deltas(events) -> list[str]:
