@@ -1540,6 +1540,13 @@ class Wellmate:
         bottle.request.environ["wellmate.token"] = claims
         return user
 
+    def require_admin(self) -> dict:
+        """The request's user if an admin; 401 without a valid token, 403 for anyone else."""
+        user = self.require_user()
+        if user.get("role") != "admin":
+            raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
+        return user
+
     def token_claims(self) -> dict:
         """The verified claims of the request's access token, after `require_user`."""
         return bottle.request.environ.get("wellmate.token") or {}

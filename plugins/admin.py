@@ -33,14 +33,6 @@ log = logging.getLogger("wellmate.admin")
 ROLES = ["user", "admin"]
 
 
-def require_admin(wm) -> dict:
-    """The request's user if an admin; 401 without a valid token, 403 for anyone else."""
-    user = wm.require_user()
-    if user.get("role") != "admin":
-        raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
-    return user
-
-
 def admin_view(user: dict) -> dict:
     """What an admin sees of an account: who and how they log in, never their health data."""
     return {
@@ -110,17 +102,17 @@ def routes(app, wm):
 
     @app.get("/api/v1/admin/users")
     def list_users():
-        require_admin(wm)
+        wm.require_admin()
         return paged(wm.storage.list_users, admin_view, 50, 200)
 
     @app.get("/api/v1/admin/users/<user_id>")
     def read_user(user_id):
-        require_admin(wm)
+        wm.require_admin()
         return admin_view(target(user_id))
 
     @app.post("/api/v1/admin/users/<user_id>/disable")
     def disable(user_id):
-        admin = require_admin(wm)
+        admin = wm.require_admin()
         user = target(user_id)
         if user["id"] == admin["id"]:
             raise ApiError(400, "cannot_disable_self", "You cannot disable your own account; ask another admin "
@@ -130,7 +122,7 @@ def routes(app, wm):
 
     @app.post("/api/v1/admin/users/<user_id>/enable")
     def enable(user_id):
-        admin = require_admin(wm)
+        admin = wm.require_admin()
         target(user_id)
         log.info("admin %s enabled user %s", admin["id"], user_id)
         # Tokens from before the disable stay revoked: the user logs in again.
@@ -140,7 +132,7 @@ def routes(app, wm):
     def stats():
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        admin = require_admin(wm)
+        admin = wm.require_admin()
         query = bottle.request.query
         try:
             days = int(query.get("days", 7))

@@ -25,8 +25,7 @@ from __future__ import annotations
 import logging
 import re
 
-
-from wellmate import (CLAUSE_END, ApiError, Setting, Terms, WatchedYaml, data_file_candidates, hookimpl,
+from wellmate import (CLAUSE_END, Setting, Terms, WatchedYaml, data_file_candidates, hookimpl,
                       normalize, now_iso, page_args, term_alternatives)
 
 log = logging.getLogger("wellmate.safety")
@@ -262,10 +261,7 @@ class Safety:
 
 @hookimpl
 def before_reply(user, agent, session, text, wm):
-    safety = getattr(wm, "safety", None)
-    if safety is None:  # built on first use: routes may not have run (a Wellmate used by a script)
-        safety = wm.safety = Safety(wm)
-    return safety.before_reply(user, agent, session, text)
+    return wm.safety.before_reply(user, agent, session, text)
 
 
 @hookimpl
@@ -274,8 +270,6 @@ def routes(app, wm):
 
     @app.get("/api/v1/admin/flags")
     def admin_flags():
-        user = wm.require_user()
-        if user.get("role") != "admin":  # the same answer as plugins/admin.py's routes
-            raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
+        wm.require_admin()
         limit, _ = page_args(default_limit=50, max_limit=500)
         return wm.safety.flagged(limit)

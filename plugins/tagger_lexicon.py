@@ -11,16 +11,11 @@ mascot should look kind while listening, not mirror the user's sadness.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 
-
 from wellmate import (CLAUSE_END, Setting, Tagger, Terms, WatchedYaml, data_file_candidates,
                       hookimpl, normalize, term_alternatives)
-
-log = logging.getLogger("wellmate.tagger_lexicon")
-
 
 
 @hookimpl

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from wellmate import (ApiError, ConfigError, Conflict, Setting, client_address, field, hookimpl, new_id,
+from wellmate import (ApiError, ConfigError, Setting, client_address, field, hookimpl, new_id,
                       now_iso, public_profile)
 
 log = logging.getLogger("wellmate.wechat")
@@ -156,11 +156,7 @@ class WeChatAccounts:
                         "disabled": False, "created_at": now_iso(), "wx_openid": openid}
                 if unionid:
                     user["wx_unionid"] = unionid
-                try:
-                    return storage.create_user(user), True
-                except Conflict:  # only an id clash could do this: a new id will not
-                    user["id"] = new_id()
-                    return storage.create_user(user), True
+                return storage.create_user(user), True
             changes = {}
             if user.get("wx_openid") != openid:
                 changes["wx_openid"] = openid
