@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import bottle
@@ -331,6 +331,8 @@ def core_schema() -> dict:
             "port": Setting(5000, "TCP port.", int, min=1, max=65535),
             "threads": Setting(16, "waitress worker threads: each open stream holds one.", int, min=1, max=512),
             "max_body_kb": Setting(1024, "Largest request body accepted, in KiB (bigger: 413).", int, min=1, max=1048576),
+            "timezone": Setting("", "IANA time zone of users without settings.timezone (their days, $today, "
+                                    "reminders); empty: this machine's."),
             # Behind Caddy or nginx every request comes from the proxy's address; these tell
             # waitress whose X-Forwarded-* headers to believe, so REMOTE_ADDR (which the login
             # throttle and the logs use) is the real client's.
@@ -1004,6 +1006,34 @@ class WatchedYaml:
             return self._value if self._value is not None else self.compile({})
 
 
+def zone_or_none(name):
+    """The ZoneInfo of an IANA time zone name, or None if it is no such name."""
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name.strip())
+    except (ValueError, OSError, LookupError):  # ZoneInfoNotFoundError is a KeyError
+        return None
+
+
+def machine_timezone() -> str:
+    """This machine's IANA zone name: $TZ, the /etc/localtime link, /etc/timezone, else UTC."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    return next((name for name in candidates if zone_or_none(name)), "UTC")
+
+
 SERVER_LOCK = "server.lock"  # in the data folder: held by the running server (see `serve`)
 
 
@@ -1443,6 +1473,11 @@ class Wellmate:
         self.tokens = Tokens(auth["secret"] or self._generated_secret(), self.storage,
                              auth["access_token_minutes"], auth["refresh_token_days"])
         self.login_throttle = LoginThrottle(**auth["throttle"])
+        # Whose day is it: users without settings.timezone live in this zone (see user_zone).
+        self.timezone = self.config["server"]["timezone"].strip() or machine_timezone()
+        if zone_or_none(self.timezone) is None:
+            raise ConfigError(f"{self.config_path.name}: server.timezone: unknown time zone {self.timezone!r}; "
+                              f"use an IANA name such as Asia/Shanghai, or leave it empty for this machine's")
         # Extra waitress settings for serve(): the trusted-proxy keys of server:.
         self.waitress_options = waitress_options(self.config["server"], self.config_path.name)
         self._closed = False
@@ -1551,16 +1586,17 @@ class Wellmate:
         """The verified claims of the request's access token, after `require_user`."""
         return bottle.request.environ.get("wellmate.token") or {}
 
+    def user_zone(self, user: dict) -> tuple[str, tzinfo]:
+        """(name, tzinfo) of the user's time zone: settings.timezone, else server.timezone. Every
+        "day" of a user (stats, mood, reminders, $today) is a day in this zone."""
+        name = (user.get("settings") or {}).get("timezone")
+        zone = zone_or_none(name)
+        return (name.strip(), zone) if zone else (self.timezone, zone_or_none(self.timezone))
+
     def prompt_values(self, user: dict, agent: str) -> dict:
         """Everything a prompt's $placeholders may use for this user and agent."""
-        settings = user.get("settings") or {}
-        tz_name = settings.get("timezone") or "UTC"
-        try:
-            from zoneinfo import ZoneInfo
-
-            today = datetime.now(ZoneInfo(tz_name)).date().isoformat()
-        except Exception:
-            tz_name, today = "UTC", datetime.now(timezone.utc).date().isoformat()
+        tz_name, tz = self.user_zone(user)
+        today = datetime.now(tz).date().isoformat()
         agent_conf = self.config["agents"].get(agent, {})
         values = {
             "name": user.get("full_name") or user.get("username") or "",

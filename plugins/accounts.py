@@ -6,7 +6,8 @@ import re
 import bottle
 
 from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
-                      client_address, field, hash_password, hookimpl, new_id, now_iso, public_profile)
+                      client_address, field, hash_password, hookimpl, new_id, now_iso, public_profile,
+                      zone_or_none)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -38,11 +39,7 @@ def settings_changes(given, current: dict, wm) -> dict:
     merged = dict(current)
     for key, value in given.items():
         if key == "timezone":
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(str(value))
-            except (ZoneInfoNotFoundError, ValueError):
+            if value is not None and zone_or_none(value) is None:
                 raise ApiError(400, "invalid_field", f"settings.timezone: unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
         elif key == "default_agent" and value not in wm.config["agents"]:
             raise ApiError(400, "invalid_field", f"settings.default_agent: no agent {value!r}; agents: {', '.join(wm.config['agents'])}")

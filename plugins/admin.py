@@ -26,7 +26,7 @@ import bottle
 
 import wellmate
 from wellmate import (PASSWORD_MIN, SERVER_LOCK, USERNAME, USERNAME_RULE, ApiError, Conflict, FileLock, hash_password,
-                      hookimpl, new_id, now_iso, paged)
+                      hookimpl, new_id, now_iso, paged, zone_or_none)
 
 log = logging.getLogger("wellmate.admin")
 
@@ -130,8 +130,6 @@ def routes(app, wm):
 
     @app.get("/api/v1/admin/stats")
     def stats():
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         admin = wm.require_admin()
         query = bottle.request.query
         try:
@@ -140,10 +138,8 @@ def routes(app, wm):
             days = 0
         if not 1 <= days <= 366:
             raise ApiError(400, "invalid_field", "days: must be an integer 1-366")
-        tz = query.get("tz") or (admin.get("settings") or {}).get("timezone") or "UTC"
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        tz = query.get("tz") or wm.user_zone(admin)[0]
+        if zone_or_none(tz) is None:
             raise ApiError(400, "invalid_field", f"tz: unknown time zone {tz!r}; use an IANA name such as Asia/Shanghai")
         return service_stats(wm, days, tz)
 

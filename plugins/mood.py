@@ -32,17 +32,6 @@ def config_schema():
     }}
 
 
-def user_zone(user: dict):
-    """The user's settings.timezone, or UTC when unset or unknown."""
-    from zoneinfo import ZoneInfo
-
-    name = (user.get("settings") or {}).get("timezone") or "UTC"
-    try:
-        return name, ZoneInfo(name)
-    except Exception:
-        return "UTC", timezone.utc
-
-
 def _moment(iso: str) -> datetime:
     return datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
 
@@ -72,7 +61,7 @@ def timeline(wm, user: dict, days: int, agent: str | None = None, now: datetime 
     conf = wm.config["mood"]
     valence = {**{label: 0.0 for label in wm.config["emotion"]["labels"]},
                **{str(k): float(v) for k, v in conf["valence"].items() if isinstance(v, (int, float))}}
-    zone_name, zone = user_zone(user)
+    zone_name, zone = wm.user_zone(user)
     today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
     first = today - timedelta(days=days - 1)
     since = now_iso(datetime.combine(first, time.min, zone))

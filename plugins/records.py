@@ -303,17 +303,6 @@ def collect_types(wm) -> dict[str, RecordType]:
 # ---------------------------------------------------------------------------------------------
 
 
-def user_zone(user: dict):
-    """(tzinfo, name) from the user's settings.timezone; UTC if unset or unknown."""
-    from zoneinfo import ZoneInfo
-
-    name = (user.get("settings") or {}).get("timezone") or "UTC"
-    try:
-        return ZoneInfo(name), name
-    except (ValueError, OSError, LookupError):
-        return timezone.utc, "UTC"
-
-
 def midnight(day: date, tz) -> str:
     """The stored (UTC) form of the start of ``day`` in ``tz``."""
     return now_iso(datetime.combine(day, time(0), tzinfo=tz))
@@ -447,7 +436,7 @@ class Records:
 
     # -- stats -------------------------------------------------------------------------------
     def stats(self, user, days: int, type: str | None = None) -> dict:
-        tz, tz_name = user_zone(user)
+        tz_name, tz = self.wm.user_zone(user)
         dates, bounds = last_days(tz, days)
         groups: dict[str, list] = {}
         for record in self.all_records(user["id"], type, bounds[0], bounds[-1]):
@@ -501,16 +490,17 @@ class Records:
         """$health_summary: the last few days' records in a few lines, for an agent's prompt."""
         days = self.config["summary_days"]
         stats = self.stats(user, days)
+        _, tz = self.wm.user_zone(user)
         lines = []
         for name, s in stats["types"].items():
             record_type = self.types.get(name) or fallback_type(name, s["latest"])
             lines.append(summary_line(record_type, s, stats["bp_category"] if name == "blood_pressure" else None,
-                                      lambda stored: local_date(stored, user)))
+                                      lambda stored: local_date(stored, tz)))
         bmi = stats["bmi"]
         if bmi:
             category = f"，{bmi['label']}（{bmi['guideline']}）" if bmi.get("label") else ""
             lines.append(f"- BMI {number_text(bmi['value'])}{category}；体重 {number_text(bmi['weight']['value'])} kg"
-                         f"（{local_date(bmi['weight']['recorded_at'], user)}），身高 {number_text(bmi['height']['value'])} cm")
+                         f"（{local_date(bmi['weight']['recorded_at'], tz)}），身高 {number_text(bmi['height']['value'])} cm")
         period = f"最近 {days} 天（{stats['from']} 至 {stats['to']}，{stats['timezone']}）"
         if not stats["types"]:
             return "\n".join([f"{period}没有健康记录。", *lines])
@@ -521,7 +511,7 @@ class Records:
         """The user's records as CSV (UTF-8 with a BOM, so Excel reads Chinese), oldest first,
         times in the user's time zone. Without ids and creation times: importing the file into
         another account and exporting that gives the same bytes."""
-        tz, _ = user_zone(user)
+        _, tz = self.wm.user_zone(user)
         rows = []
         for record in self.all_records(user["id"]):
             record_type = self.types.get(record["type"]) or fallback_type(record["type"], record)
@@ -586,8 +576,7 @@ def content_key(record: dict) -> tuple:
             record.get("note") or "")
 
 
-def local_date(stored: str, user) -> str:
-    tz, _ = user_zone(user)
+def local_date(stored: str, tz) -> str:
     return datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(tz).date().isoformat()
 
 
@@ -722,7 +711,7 @@ def routes(app, wm):
     @app.get("/api/v1/health/data")
     def list_records():
         user = wm.require_user()
-        tz, _ = user_zone(user)
+        _, tz = wm.user_zone(user)
         query = bottle.request.query
         start, end = records.bound(query.get("from"), tz, False), records.bound(query.get("to"), tz, True)
         return paged(wm.storage.list_records, record_view, 50, 500, user_id=user["id"], type=query_type(),
@@ -779,7 +768,7 @@ def routes(app, wm):
         user = wm.require_user()
         body = records.export_csv(user)
         bottle.response.content_type = "text/csv; charset=utf-8"
-        filename = f"wellmate-records-{datetime.now(user_zone(user)[0]).date().isoformat()}.csv"
+        filename = f"wellmate-records-{datetime.now(wm.user_zone(user)[1]).date().isoformat()}.csv"
         bottle.response.set_header("Content-Disposition", f'attachment; filename="{filename}"')
         return body
 

@@ -26,17 +26,15 @@ reminder lists the channels it wants by name.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
 
 import bottle
 
 from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps, new_id,
-                      now_iso, paged)
+                      now_iso, paged, zone_or_none)
 
 log = logging.getLogger("wellmate.reminders")
 
@@ -68,7 +66,6 @@ def config_schema():
                                 float, min=0.05, max=3600),
         "grace_minutes": Setting(30, "A reminder missed while the server was down still fires if at most this "
                                      "late; otherwise it skips to its next time.", int, min=0, max=1440),
-        "timezone": Setting("", "IANA time zone for users without settings.timezone; empty: this machine's."),
         "channels": Setting(["inapp"], "Channels of a new reminder that names none.", list),
         "agent": Setting("", "Agent that speaks a reminder that names none (after the user's "
                              "settings.default_agent); empty: the first agent."),
@@ -92,38 +89,13 @@ def bad_rule(where: str, message: str) -> ApiError:
 
 def zone(name, where: str = "timezone"):
     """The ZoneInfo of an IANA name, or a 400 saying it is unknown."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, "invalid_timezone", f"{where}: give an IANA time zone name such as Asia/Shanghai")
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+    found = zone_or_none(name)
+    if found is None:
         raise ApiError(400, "invalid_timezone", f"{where}: unknown time zone {name!r}; use an IANA name "
                                                 "such as Asia/Shanghai or America/New_York")
-
-
-def machine_timezone() -> str:
-    """This machine's IANA zone name: $TZ, the /etc/localtime link, /etc/timezone, else UTC."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
-        target = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    try:
-        candidates.append(Path("/etc/timezone").read_text().strip())
-    except OSError:
-        pass
-    for name in candidates:
-        if name:
-            try:
-                zone(name)
-                return name
-            except ApiError:
-                continue
-    return "UTC"
+    return found
 
 
 def parse_clock(value, where: str) -> str:
@@ -326,11 +298,6 @@ class Reminders:
         self.storage = wm.storage
         self.clock = lambda: datetime.now(UTC)
         where = f"{wm.config_path.name}: reminders"
-        self.server_timezone = self.config["timezone"] or machine_timezone()
-        try:
-            zone(self.server_timezone)
-        except ApiError as e:
-            raise ConfigError(f"{where}.timezone: {e.message.split(': ', 1)[1]}")
         if not wm.prompts.path(self.config["prompt"]).is_file():
             raise ConfigError(f"{where}.prompt: file {self.config['prompt']} not found next to {wm.config_path.name}")
         agents = wm.config["agents"]
@@ -361,16 +328,6 @@ class Reminders:
         return self.stopping.wait(seconds)
 
     # -- checking what clients send ------------------------------------------------------------
-    def user_timezone(self, user: dict) -> str:
-        name = (user.get("settings") or {}).get("timezone")
-        if isinstance(name, str) and name:
-            try:
-                zone(name)
-                return name
-            except ApiError:
-                pass
-        return self.server_timezone
-
     def default_agent(self, user: dict) -> str:
         agents = self.wm.config["agents"]
         preferred = (user.get("settings") or {}).get("default_agent")
@@ -401,7 +358,7 @@ class Reminders:
     def create(self, user: dict, body: dict) -> dict:
         self._refuse_unknown_keys(body)
         now = self.now()
-        tz_name = field(body, "timezone", required=False, max_len=64) or self.user_timezone(user)
+        tz_name = field(body, "timezone", required=False, max_len=64) or self.wm.user_zone(user)[0]
         tz = zone(tz_name)
         if body.get("rule") is None:
             raise ApiError(400, "missing_field", 'rule: required, e.g. {"kind": "daily", "times": ["08:00"]}')
@@ -592,7 +549,7 @@ class Reminders:
                             self.storage.delete_reminder(reminder_id)
                         continue
                     desired = {key: spec[key] for key in ("title", "text", "note", "phrase", "agent", "rule")}
-                    desired.update(timezone=self.user_timezone(user), channels=channels, enabled=True)
+                    desired.update(timezone=self.wm.user_zone(user)[0], channels=channels, enabled=True)
                     if current is None:
                         reminder = {"id": reminder_id, "user_id": user["id"], "source": f"config:{name}",
                                     **desired, "fire_count": 0, "last_fired_at": None,

@@ -38,6 +38,7 @@ def shipped_config(tmp: Path) -> dict:
         shutil.copytree(ROOT / "prompts", tmp / "prompts")
     config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     config["server"]["port"] = 5000
+    config["server"]["timezone"] = "UTC"  # not the machine's: the same days on every machine
     config["auth"]["secret"] = "test-secret-" + "x" * 32
     config["storage"]["path"] = str(tmp / "data")
     config["plugins"]["directory"] = str(tmp / "plugins")

@@ -222,3 +222,22 @@ def test_a_port_in_use_is_a_clear_error_not_a_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in result.stderr
     assert "server.port" in result.stderr
+
+
+def test_users_without_a_time_zone_live_in_server_timezone_everywhere(make_wm, serve):
+    client = serve(make_wm({"server": {"timezone": "Asia/Shanghai"}})).client
+    token = client.register()["access_token"]  # no settings.timezone
+    assert client.get("/api/v1/health/mood", token=token).json["timezone"] == "Asia/Shanghai"
+    assert client.get("/api/v1/health/data/stats", token=token).json["timezone"] == "Asia/Shanghai"
+    made = client.post("/api/v1/reminders", {"title": "喝水", "rule": {"kind": "daily", "times": ["10:00"]}}, token=token)
+    assert made.status == 201 and made.json["timezone"] == "Asia/Shanghai"
+    # A user's own setting wins.
+    assert client.put("/api/v1/users/settings", {"settings": {"timezone": "Europe/Berlin"}}, token=token).status == 200
+    assert client.get("/api/v1/health/mood", token=token).json["timezone"] == "Europe/Berlin"
+    # And null removes it again (README: "`null` removes a key"): back to the server's.
+    assert client.put("/api/v1/users/settings", {"settings": {"timezone": None}}, token=token).status == 200
+    assert client.get("/api/v1/health/mood", token=token).json["timezone"] == "Asia/Shanghai"
+
+
+def test_an_unknown_server_timezone_stops_startup(tmp_path):
+    assert "server.timezone: unknown time zone 'Mars/Olympus'" in config_error(tmp_path, {"server": {"timezone": "Mars/Olympus"}})

@@ -170,7 +170,7 @@ def test_bad_reminders_are_400s_that_say_what_is_wrong(world, body, code, says):
 
 
 def test_timezone_defaults_to_the_servers(world):
-    w = world(overrides={"reminders": {"timezone": "America/New_York"}})
+    w = world(overrides={"server": {"timezone": "America/New_York"}})
     token = w.user(tz=None)
     made = w.create(token, title="walk", rule={"kind": "daily", "times": ["18:00"]})
     assert made["timezone"] == "America/New_York" and made["next_fire_at"] == "2026-11-20T23:00:00.000Z"
