@@ -193,7 +193,8 @@ class Hookspecs:
         names its channels; when it fires, `deliver_reminder` is called on the plugin that
         registered the channel, and on no other. ``ready(user, wm)``, if given, returns None when
         the channel can reach that user, or a sentence saying why not (shown as a 400 when a
-        reminder asks for the channel).
+        reminder asks for the channel, and recorded as a skipped delivery, without calling
+        `deliver_reminder`, when it cannot reach the user at firing time).
         """
 
     @hookspec
@@ -734,6 +735,9 @@ class Provider:
     implements `reply` (and `stream` if the upstream can stream)."""
 
     settings: dict = {}
+    # Whether it follows an instruction such as "say this reminder in your own words"; a
+    # rule-based provider that only answers what a user says sets False, and is not asked.
+    follows_instructions = True
 
     def __init__(self, name: str, config: dict, wm: "Wellmate"):
         filename = getattr(getattr(wm, "config_path", None), "name", None)

@@ -143,7 +143,5 @@ def ready(user, wm):
 
 @hookimpl
 def deliver_reminder(reminder, message, user, wm):
-    webhook = wm.reminder_webhook
-    if not webhook.url:
-        return {"status": "skipped", "detail": ready(user, wm)}
-    return webhook.deliver(reminder, message, user, wm.reminders.wait)
+    # Reminders.deliver has checked ready(): a url is set.
+    return wm.reminder_webhook.deliver(reminder, message, user, wm.reminders.wait)

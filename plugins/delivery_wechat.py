@@ -202,10 +202,6 @@ def describe(reply: dict) -> str:
     return f"{hint} (errcode {errcode}: {errmsg})" if hint else f"WeChat errcode {errcode}: {errmsg}"
 
 
-def sender(wm) -> SubscribeMessages:
-    return wm.wechat_subscribe
-
-
 @hookimpl
 def routes(app, wm):
     # Built with the app, so a mistake in reminders.wechat stops startup.
@@ -214,13 +210,10 @@ def routes(app, wm):
 
 @hookimpl
 def register_channels(register):
-    register("wechat", ready=lambda user, wm: sender(wm).unready(user))
+    register("wechat", ready=lambda user, wm: wm.wechat_subscribe.unready(user))
 
 
 @hookimpl
 def deliver_reminder(message, user, wm):
-    subscribe = sender(wm)
-    reason = subscribe.unready(user)
-    if reason:
-        return {"status": "skipped", "detail": reason}
-    return subscribe.send(user["wx_openid"], {**message, "user_name": user.get("full_name") or user.get("username")})
+    # Reminders.deliver has checked unready(user) already.
+    return wm.wechat_subscribe.send(user["wx_openid"], {**message, "user_name": user.get("full_name") or user.get("username")})

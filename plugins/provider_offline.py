@@ -402,6 +402,7 @@ def _text(content) -> str:
 
 
 class OfflineProvider(Provider):
+    follows_instructions = False  # it answers what the user says; it cannot phrase a reminder
     settings = {
         "tips": Setting("prompts/offline_tips.yaml", "Health tips file, relative to config.yaml; re-read when it changes."),
         "notice": Setting(True, "Say once per session that this is the offline companion and how to add a model.", bool),

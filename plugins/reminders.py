@@ -655,12 +655,11 @@ class Reminders:
                     {"role": "user", "content": self.wm.prompts.render(self.config["prompt"], values)}]
         failures = []
         for name in conf["providers"]:
-            if self.wm.config["providers"][name]["plugin"] == "offline":
-                # The offline companion answers what a user says; it cannot follow an instruction
-                # to phrase something, so the fixed text is better than its reply.
+            provider = chat.providers[name]
+            if not provider.follows_instructions:  # its answer would be worse than the fixed text
                 continue
             try:
-                text = clean_phrasing(chat.providers[name].reply(messages))
+                text = clean_phrasing(provider.reply(messages))
             except ProviderError as e:
                 failures.append(f"{name}: {e}")
                 continue
@@ -668,13 +667,17 @@ class Reminders:
                 return text, name
             failures.append(f"{name}: an empty answer")
         raise ProviderError("; ".join(failures) or f"agent {agent} has no provider that can phrase it "
-                                                     "(the offline companion cannot)")
+                                                     "(a rule-based one such as offline cannot)")
 
     def deliver(self, name: str, reminder: dict, message: dict, user: dict) -> dict:
         channel = self.channels.get(name)
         if channel is None:
             return {"status": "failed", "detail": f"No channel {name!r} on this server (its plugin is not loaded)."}
         try:
+            # Checked here for every channel, so a plugin's deliver_reminder may count on it.
+            reason = channel.reason_unready(user, self.wm)
+            if reason:
+                return {"status": "skipped", "detail": reason}
             results = channel.caller(reminder=reminder, message=dict(message), user=user, channel=name, wm=self.wm)
         except Exception as e:
             log.exception("reminder %s: channel %s failed", reminder["id"], name)

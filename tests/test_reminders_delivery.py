@@ -9,6 +9,7 @@ import time
 import pytest
 
 import wellmate
+from conftest import merge
 from fakes.webhook_receiver import WebhookReceiver
 from fakes.wechat_server import FakeWeChat
 from reminders_world import world  # noqa: F401,F811 (the fixture tests ask for)
@@ -63,6 +64,21 @@ def test_wechat_subscribe_message(world):
         assert len(fake.sent) == 2 and len(posts(fake, "/cgi-bin/stable_token")) == 1
         w.tick("2026-11-21T02:00:05Z")  # the next day it has expired: a fresh one first
         assert len(fake.sent) == 3 and len(posts(fake, "/cgi-bin/stable_token")) == 2
+
+
+def test_a_channel_that_cannot_reach_the_user_at_firing_time_is_skipped_not_called(world):
+    with FakeWeChat() as fake:
+        w = world("2026-11-20T01:00:00Z", overrides=wechat_config(fake))
+        token = wx_user(w, fake, "o-alice")
+        made = w.create(token, title="喝水", channels=["wechat", "inapp"], rule={"kind": "daily", "times": ["10:00"]})
+        w.stop()  # the admin takes the template out of config.yaml and restarts
+        w.overrides = merge(w.overrides, {"reminders": {"wechat": {"template_id": ""}}})
+        w.start()
+        w.tick("2026-11-20T02:00:05Z")
+        assert fake.sent == []
+        deliveries = {d["channel"]: d for d in w.deliveries(token, made["id"])}
+        assert deliveries["wechat"]["status"] == "skipped" and "reminders.wechat.template_id" in deliveries["wechat"]["detail"]
+        assert deliveries["inapp"]["status"] == "sent"
 
 
 def test_wechat_invalid_token_is_refreshed_once(world):
