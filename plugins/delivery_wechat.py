@@ -21,16 +21,12 @@ with many reminders does not hammer WeChat.
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import re
 import threading
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
-from wellmate import ConfigError, Setting, hookimpl, json_dumps
+from wellmate import ConfigError, Setting, hookimpl
 
 log = logging.getLogger("wellmate.delivery_wechat")
 
@@ -77,10 +73,6 @@ class SubscribeMessages:
     def __init__(self, wm):
         self.wm = wm
         self.settings = wm.config["reminders"]["wechat"]
-        login = (wm.config.get("auth") or {}).get("wechat") or {}
-        self.appid, self.secret = login.get("appid", ""), login.get("secret", "")
-        self.api_base = (login.get("api_base") or "https://api.weixin.qq.com").rstrip("/")
-        self.timeout = login.get("timeout", 5.0)
         where = f"{wm.config_path.name}: reminders.wechat.fields"
         for name, source in self.settings["fields"].items():
             if not FIELD.fullmatch(str(name)):
@@ -96,8 +88,13 @@ class SubscribeMessages:
         reminders = getattr(self.wm, "reminders", None)
         return reminders.now() if reminders else datetime.now(timezone.utc)
 
+    @property
+    def client(self):
+        """The WeChat client of the wechat plugin (auth.wechat), or None if it is not loaded."""
+        return getattr(self.wm, "wechat", None)
+
     def unready(self, user) -> str | None:
-        if not (self.appid and self.secret):
+        if self.client is None or not self.client.configured:
             return "WeChat is not set up on this server (auth.wechat.appid and auth.wechat.secret)"
         if not self.settings["template_id"]:
             return "no subscribe message template is set on this server (reminders.wechat.template_id)"
@@ -107,25 +104,11 @@ class SubscribeMessages:
 
     # -- wire ------------------------------------------------------------------------------------
     def _post(self, path: str, body: dict) -> dict:
-        """POST JSON to WeChat; its JSON answer, or {"errcode": None, "errmsg": why} when there is none.
-        The path may hold the access token: it is never logged or recorded."""
-        request = urllib.request.Request(f"{self.api_base}{path}", data=json_dumps(body).encode("utf-8"),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        """WeChat's JSON answer, or {"errcode": None, "errmsg": why} when there is none."""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read(64 * 1024)
-        except urllib.error.HTTPError as e:
-            e.close()
-            return {"errcode": None, "errmsg": f"HTTP {e.code} from WeChat"}
-        except (OSError, http.client.HTTPException) as e:
-            return {"errcode": None, "errmsg": f"no answer from WeChat ({type(e).__name__}: {getattr(e, 'reason', e)})"}
-        try:
-            reply = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            reply = None
-        if not isinstance(reply, dict):
-            return {"errcode": None, "errmsg": "WeChat's answer is not a JSON object"}
-        return reply
+            return self.client.call(path, body)
+        except self.client.Unreachable as e:
+            return {"errcode": None, "errmsg": str(e)}
 
     def access_token(self, refresh_from: str | None = None) -> str:
         """A valid token; ``refresh_from`` is a token WeChat just refused: get a new one unless
@@ -136,7 +119,7 @@ class SubscribeMessages:
                 return self._token
             if self._token_failure and now < self._token_failure[0] + TOKEN_RETRY_AFTER:
                 raise LookupError(self._token_failure[1])
-            body = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+            body = {"grant_type": "client_credential", "appid": self.client.appid, "secret": self.client.secret}
             if refresh_from:
                 body["force_refresh"] = True  # the refused token may be the one stable_token still hands out
             reply = self._post("/cgi-bin/stable_token", body)

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from wellmate import (ApiError, ConfigError, Setting, client_address, field, hookimpl, new_id,
+from wellmate import (ApiError, ConfigError, Setting, client_address, field, hookimpl, json_dumps, new_id,
                       now_iso, public_profile)
 
 log = logging.getLogger("wellmate.wechat")
@@ -62,8 +62,15 @@ class WeChatError(Exception):
         return ApiError(status or self.status, self.code, self.message, headers=headers)
 
 
+class WeChatUnreachable(Exception):
+    """No JSON answer from WeChat: a connection error, a timeout, an HTTP error, or a page."""
+
+
 class WeChatClient:
-    """Calls WeChat's mini-program login API with the stdlib: one GET per login, no dependency."""
+    """Calls WeChat's API with the stdlib, no dependency: one GET per login here, and the
+    subscribe messages of plugins/delivery_wechat.py (``wm.wechat``)."""
+
+    Unreachable = WeChatUnreachable  # for plugins that use wm.wechat without importing this module
 
     def __init__(self, settings: dict, where: str):
         self.appid, self.secret = settings["appid"], settings["secret"]
@@ -76,33 +83,41 @@ class WeChatClient:
     def configured(self) -> bool:
         return bool(self.appid and self.secret)
 
-    def code_to_session(self, code: str) -> dict:
-        """``{"openid", "unionid"}`` (unionid may be None) for a ``wx.login()`` code, or raise
-        WeChatError."""
-        query = urllib.parse.urlencode({"appid": self.appid, "secret": self.secret, "js_code": code,
-                                        "grant_type": "authorization_code"})
-        # The URL holds the AppSecret: it is never logged, and errors below never include it.
-        url = f"{self.api_base}/sns/jscode2session?{query}"
-        unavailable = "WeChat's login service did not answer properly; try again in a moment."
+    def call(self, path: str, body: dict | None = None) -> dict:
+        """GET ``path`` (POST ``body`` as JSON if given) on the WeChat API; its JSON object.
+        Raise WeChatUnreachable saying why when there is none. The path may hold the AppSecret
+        or an access token: it is never logged, and the reason never includes it."""
+        data = None if body is None else json_dumps(body).encode("utf-8")
+        request = urllib.request.Request(f"{self.api_base}{path}", data=data, method="GET" if data is None else "POST",
+                                         headers={} if data is None else {"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read(64 * 1024)
         except urllib.error.HTTPError as e:
             e.close()
-            log.warning("jscode2session answered HTTP %s", e.code)
-            raise WeChatError(502, "wechat_unavailable", unavailable) from None
+            raise WeChatUnreachable(f"HTTP {e.code} from WeChat") from None
         except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
-            reason = getattr(e, "reason", None) or e
-            log.warning("jscode2session failed: %s: %s", type(e).__name__, reason)
-            raise WeChatError(502, "wechat_unavailable", unavailable) from None
+            raise WeChatUnreachable(f"no answer from WeChat ({type(e).__name__}: {getattr(e, 'reason', None) or e})") from None
         try:
             # The body is JSON even though WeChat labels it text/plain.
             reply = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             reply = None
         if not isinstance(reply, dict):
-            log.warning("jscode2session answered something that is not a JSON object: %r", raw[:200])
-            raise WeChatError(502, "wechat_unavailable", unavailable)
+            raise WeChatUnreachable(f"WeChat's answer is not a JSON object: {raw[:200]!r}")
+        return reply
+
+    def code_to_session(self, code: str) -> dict:
+        """``{"openid", "unionid"}`` (unionid may be None) for a ``wx.login()`` code, or raise
+        WeChatError."""
+        query = urllib.parse.urlencode({"appid": self.appid, "secret": self.secret, "js_code": code,
+                                        "grant_type": "authorization_code"})
+        unavailable = "WeChat's login service did not answer properly; try again in a moment."
+        try:
+            reply = self.call(f"/sns/jscode2session?{query}")
+        except WeChatUnreachable as e:
+            log.warning("jscode2session failed: %s", e)
+            raise WeChatError(502, "wechat_unavailable", unavailable) from None
         errcode = reply.get("errcode") or 0
         if errcode:
             log.log(logging.ERROR if errcode in (40013, 40125, 40002) else logging.INFO,
