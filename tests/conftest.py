@@ -6,7 +6,6 @@ import http.client
 import json
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from served import Served as ServedApp  # noqa: E402
 import wellmate  # noqa: E402
 
 
@@ -104,34 +104,12 @@ class Response:
         return json.loads(self.body) if self.body else None
 
 
-class Served:
-    """A Wellmate app served by a real waitress server on a free 127.0.0.1 port, as `serve`
-    serves it (``options`` override its waitress settings)."""
+class Served(ServedApp):
+    """A Wellmate app served as `serve` serves it on a free 127.0.0.1 port, with a client."""
 
     def __init__(self, wm, **options):
-        from waitress.server import create_server
-
-        self.wm = wm
-        self.server = create_server(wm.server_app, host="127.0.0.1", port=0, threads=8,
-                                    max_request_body_size=64 * 1024 * 1024, **{**wm.waitress_options, **options})
-        self.port = self.server.effective_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
+        super().__init__(wm, threads=8, **options)
         self.client = Client(self.port)
-
-    def stop(self):
-        # Worker threads first: a worker that has just sent a response still pulls the trigger,
-        # and once the trigger is closed that is an EBADF in the worker (a flaky test error).
-        # Then close every channel from inside waitress's own loop thread, which then ends.
-        server = self.server
-        server.task_dispatcher.shutdown(timeout=5)
-        try:
-            server.trigger.pull_trigger(lambda: server.asyncore.close_all(server._map))
-        except OSError:
-            # The trigger's pipe is already gone (the loop closed it): close what is left here.
-            server.asyncore.close_all(server._map, ignore_all=True)
-        self.thread.join(timeout=5)
 
 
 def free_port() -> int:

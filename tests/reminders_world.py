@@ -36,12 +36,13 @@ class World:
 
     def __init__(self, make_wm, clock, overrides=None):
         self.make_wm, self.clock, self.overrides = make_wm, clock, overrides
-        self.wm = None
+        self.start()
+        # The server's settings are the first app's; each request goes to whichever app is current.
+        first = self.wm
         current_app = SimpleNamespace(server_app=lambda environ, start_response: self.wm.server_app(environ, start_response),
-                                      waitress_options={"clear_untrusted_proxy_headers": False})
+                                      waitress_options=first.waitress_options, max_body=first.max_body, config=first.config)
         self.served = Served(current_app)
         self.client = self.served.client
-        self.start()
 
     def start(self, run_scheduler=False):
         self.wm = self.make_wm(self.overrides)
