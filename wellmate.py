@@ -1541,8 +1541,8 @@ class Wellmate:
         return app
 
     # -- helpers for route plugins -----------------------------------------------------------
-    def json_body(self) -> dict:
-        """The request's JSON object, or a 400/413 that says what is wrong with it."""
+    def raw_body(self) -> bytes:
+        """The request's body as bytes, or a 413 if it is over server.max_body_kb."""
         request = bottle.request
         if request.content_length > self.max_body:
             raise ApiError(413, "body_too_large", f"The request body is {request.content_length} bytes; "
@@ -1550,6 +1550,11 @@ class Wellmate:
         raw = request.body.read(self.max_body + 1)
         if len(raw) > self.max_body:
             raise ApiError(413, "body_too_large", f"The request body is over the limit of {self.max_body} bytes (server.max_body_kb).")
+        return raw
+
+    def json_body(self) -> dict:
+        """The request's JSON object, or a 400/413 that says what is wrong with it."""
+        raw = self.raw_body()
         if not raw.strip():
             return {}
         try:

@@ -682,19 +682,6 @@ def summary_line(record_type: RecordType, s: dict, bp_category: dict | None, dat
 # ---------------------------------------------------------------------------------------------
 
 
-def read_body(wm) -> bytes:
-    """The raw request body, within server.max_body_kb (a 413 above it, as for JSON)."""
-    request = bottle.request
-    too_large = ApiError(413, "body_too_large", f"The request body is over the limit of {wm.max_body} bytes "
-                                                f"(server.max_body_kb).")
-    if request.content_length > wm.max_body:
-        raise too_large
-    raw = request.body.read(wm.max_body + 1)
-    if len(raw) > wm.max_body:
-        raise too_large
-    return raw
-
-
 @hookimpl
 def routes(app, wm):
     records = Records(wm)
@@ -775,7 +762,7 @@ def routes(app, wm):
     @app.post("/api/v1/health/data/csv")
     def import_csv():
         user = wm.require_user()
-        raw = read_body(wm)
+        raw = wm.raw_body()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
