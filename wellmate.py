@@ -878,6 +878,17 @@ def paged(list_method, view=None, default_limit=20, max_limit=100, **filters) ->
     return {"items": [view(item) for item in items] if view else items, "next": cursor}
 
 
+def all_pages(list_method, page_size: int = 100, **filters) -> list:
+    """Every item of a paged storage list (``wm.storage.list_users``, ``list_records``, ...),
+    newest first, read ``page_size`` at a time."""
+    items, before = [], None
+    while True:
+        page, before = list_method(limit=page_size, before=before, **filters)
+        items += page
+        if before is None:
+            return items
+
+
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write a file so that a crash leaves either the old or the new content, never a mix:
     temp file, fsync, rename over, fsync the folder (so the rename itself is durable)."""

@@ -26,7 +26,7 @@ import bottle
 
 import wellmate
 from wellmate import (PASSWORD_MIN, SERVER_LOCK, USERNAME, USERNAME_RULE, ApiError, Conflict, FileLock, hash_password,
-                      hookimpl, new_id, now_iso, paged, zone_or_none)
+                      all_pages, hookimpl, new_id, now_iso, paged, zone_or_none)
 
 log = logging.getLogger("wellmate.admin")
 
@@ -47,15 +47,6 @@ def admin_view(user: dict) -> dict:
     }
 
 
-def every_user(storage) -> list:
-    users, before = [], None
-    while True:
-        page, before = storage.list_users(limit=200, before=before)
-        users += page
-        if before is None:
-            return users
-
-
 def service_stats(wm, days: int, tz: str) -> dict:
     from zoneinfo import ZoneInfo
 
@@ -69,7 +60,7 @@ def service_stats(wm, days: int, tz: str) -> dict:
         roles = counts.get(date, {})
         per_day.append({"date": date, "user": roles.get("user", 0), "assistant": roles.get("assistant", 0),
                         "total": sum(roles.values())})
-    users = every_user(wm.storage)
+    users = all_pages(wm.storage.list_users, 200)
     chat = getattr(wm, "chat", None)
     failures = {name: 0 for name in wm.config["providers"]}
     failures.update(getattr(chat, "failures", None) or {})
@@ -196,7 +187,7 @@ def cmd_create(wm, args):
 
 def cmd_list(wm, args):
     rows = [("uuid", "username", "role", "status", "login", "created_at")]
-    for user in sorted(every_user(wm.storage), key=lambda u: u.get("created_at") or ""):
+    for user in sorted(all_pages(wm.storage.list_users, 200), key=lambda u: u.get("created_at") or ""):
         login = "+".join(kind for kind, has in (("password", user.get("password_hash")),
                                                 ("wechat", user.get("wx_openid"))) if has) or "-"
         rows.append((user["id"], user.get("username") or "-", user.get("role", "user"),

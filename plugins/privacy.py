@@ -18,7 +18,7 @@ import bottle
 
 import wellmate
 from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
-                      client_address, field, hash_password, hookimpl, now_iso, public_profile)
+                      all_pages, client_address, field, hash_password, hookimpl, now_iso, public_profile)
 
 log = logging.getLogger("wellmate.privacy")
 
@@ -63,16 +63,6 @@ def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
     raise ApiError(403, "recent_login_required",
                    "This needs proof that it is you: send a fresh wx.login() code as `code`, "
                    "or log in again and retry within 5 minutes.")
-
-
-def all_pages(list_method, **filters) -> list:
-    """Every item of a paged storage list, newest first."""
-    items, before = [], None
-    while True:
-        page, before = list_method(limit=100, before=before, **filters)
-        items += page
-        if before is None:
-            return items
 
 
 def all_messages(storage, session_id: str) -> list:

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Setting, field, hookimpl, json_dumps, new_id, now_iso,
+from wellmate import (ApiError, ConfigError, Setting, all_pages, field, hookimpl, json_dumps, new_id, now_iso,
                       paged, parse_time)
 
 log = logging.getLogger("wellmate.records")
@@ -422,13 +422,7 @@ class Records:
 
     def all_records(self, user_id, type=None, start=None, end=None) -> list[dict]:
         """Every record of the user in the window, newest first."""
-        out, before = [], None
-        while True:
-            items, before = self.wm.storage.list_records(user_id, type=type, start=start, end=end,
-                                                         limit=5000, before=before)
-            out += items
-            if before is None:
-                return out
+        return all_pages(self.wm.storage.list_records, 5000, user_id=user_id, type=type, start=start, end=end)
 
     def latest(self, user_id, type) -> dict | None:
         items, _ = self.wm.storage.list_records(user_id, type=type, limit=1)
