@@ -14,7 +14,7 @@ A receiver checks the signature over the bytes it received, before parsing them:
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     hmac.compare_digest(expected, request.headers["X-Wellmate-Signature"])
 
-A 2xx answer is success. A connection error, a timeout, 408, 429 or 5xx is tried again, up to
+A 2xx answer is success. A connection error, a timeout, 408, 425, 429 or 5xx is tried again, up to
 ``retries`` more times, waiting ``backoff_seconds``, then twice that, and so on; another answer
 (a 4xx, a redirect) is a failure at once. Either way the outcome is recorded in the reminder's
 deliveries.
@@ -42,7 +42,7 @@ def config_schema():
         "url": Setting("", "Where reminders are POSTed. Empty: the webhook channel is off."),
         "secret": Setting("", "Key of the X-Wellmate-Signature HMAC; required with url. Use ${VAR}."),
         "timeout": Setting(5.0, "Seconds to wait for the receiver's answer.", float, min=0.1, max=120),
-        "retries": Setting(3, "Further attempts after a connection error, timeout, 408, 429 or 5xx.",
+        "retries": Setting(3, "Further attempts after a connection error, timeout, 408, 425, 429 or 5xx.",
                            int, min=0, max=10),
         "backoff_seconds": Setting(2.0, "Wait before the first retry; doubled for each next one.",
                                    float, min=0, max=600),
