@@ -1735,7 +1735,7 @@ def serve(config_path) -> int:
         server = waitress.server.create_server(
             wm.server_app, host=server_conf["host"], port=server_conf["port"], threads=server_conf["threads"],
             max_request_body_size=max(wm.max_body * 4, 64 * 1024 * 1024), ident="wellmate",
-            **getattr(wm, "waitress_options", {}),
+            **wm.waitress_options,
         )
     except OSError as e:
         wm.close()
