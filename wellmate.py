@@ -219,8 +219,18 @@ class ConfigError(Exception):
     """config.yaml or a prompt is wrong; the message names the file, the key and the fix."""
 
 
+# A code point no UTF-8 text can hold: half of a UTF-16 surrogate pair, which json.loads gives for
+# a lone "\ud800" (a JS client cutting text inside an emoji). A pair arrives as one code point.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def json_dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    # A lone surrogate cannot be encoded as UTF-8 (Bottle then answered an HTML "Critical error"
+    # page): such text, e.g. from a provider, is written with \u escapes, which any JSON reader takes.
+    if not text.isascii() and LONE_SURROGATE.search(text):
+        return json.dumps(obj, separators=(",", ":"))
+    return text
 
 
 class ApiError(bottle.HTTPResponse):
@@ -839,7 +849,12 @@ def field(body: dict, name: str, kind=str, *, required=True, default=None, choic
         return default
     ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
+        try:
+            value, ok = float(value), True
+        except OverflowError:  # an integer beyond any float
+            value, ok = math.inf, True
+    if kind is float and ok and not math.isfinite(value):
+        raise ApiError(400, "invalid_field", f"{name}: must be a finite number, got {json_dumps(value)}")
     if not ok:
         raise ApiError(400, "invalid_field", f"{name}: must be {_TYPE_NAMES[kind]}, got {json_dumps(value)}")
     if kind is str:
@@ -853,6 +868,61 @@ def field(body: dict, name: str, kind=str, *, required=True, default=None, choic
     if (min is not None and value < min) or (max is not None and value > max):
         raise ApiError(400, "invalid_field", f"{name}: must be between {min} and {max}, got {value}")
     return value
+
+
+# What json_body lets through. No field needs more than 20 digits (a Unix time in ms has 13);
+# Python refuses int() of over 4,300 digits with a ValueError and float() of a 400-digit one
+# with an OverflowError, both 500s before. Real bodies nest 4 levels at most.
+JSON_MAX_DIGITS = 20
+JSON_MAX_DEPTH = 64
+
+
+def _refuse_constant(name: str):
+    raise ApiError(400, "invalid_json", f"The body contains {name}, which is not a JSON number; send a number or null.")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > JSON_MAX_DIGITS:
+        raise ApiError(400, "invalid_json", f"The body contains an integer of {len(text.lstrip('-'))} digits; "
+                                            f"the most any field takes is {JSON_MAX_DIGITS}.")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ApiError(400, "invalid_json", f"The body contains {text[:40]}, beyond what a number can hold.")
+    return value
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "invalid_json", f"The body nests lists or objects more than {JSON_MAX_DEPTH} levels deep.")
+
+
+def _check_json_tree(body: dict) -> None:
+    """Refuse a parsed body nested too deep or with a lone surrogate in a string or key, naming
+    where it is. One pass over every value, without recursion."""
+    stack = [(body, 1, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > JSON_MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                _check_text(key, path + (key,))
+                stack.append((inner, depth + 1, path + (key,)))
+        elif isinstance(value, list):
+            stack.extend((inner, depth + 1, path + (i,)) for i, inner in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(text: str, path: tuple) -> None:
+    if not text.isascii() and LONE_SURROGATE.search(text):
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
+        where = LONE_SURROGATE.sub("\ufffd", where)  # the key itself may hold the surrogate
+        raise ApiError(400, "invalid_text", f"{where or 'the body'}: contains half of a UTF-16 surrogate pair "
+                                            "(text cut inside an emoji?); send whole characters.")
 
 
 def page_args(default_limit=20, max_limit=100) -> tuple[int, str | None]:
@@ -1564,23 +1634,34 @@ class Wellmate:
         return raw
 
     def json_body(self) -> dict:
-        """The request's JSON object, or a 400/413 that says what is wrong with it."""
+        """The request's JSON object, or a 400/413 that says what is wrong with it. Nothing odd
+        gets past it: no NaN or Infinity, no number beyond what a float holds, no integer of
+        more than JSON_MAX_DIGITS digits, no nesting deeper than JSON_MAX_DEPTH, and no lone
+        UTF-16 surrogate in any string or key (UTF-8 cannot store one)."""
         raw = self.raw_body()
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw.decode("utf-8"))
+            body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant,
+                              parse_int=_bounded_int, parse_float=_finite_float)
         except UnicodeDecodeError:
             raise ApiError(400, "invalid_json", "The body is not UTF-8 text.")
         except json.JSONDecodeError as e:
             raise ApiError(400, "invalid_json", f"The body is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.")
+        except RecursionError:  # json.loads recurses once a level: about 1,000 levels overflow
+            raise _too_deep()
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_json", "The body must be a JSON object, e.g. {\"text\": \"...\"}.")
+        _check_json_tree(body)
         return body
 
     def require_user(self) -> dict:
         """The user of the request's bearer token, or a 401."""
-        header = bottle.request.get_header("Authorization", "")
+        # The raw WSGI value (Latin-1 text): Bottle's get_header decodes it as UTF-8 and raised
+        # UnicodeDecodeError (a 500) on bytes that are not; a token is ASCII, anything else is invalid.
+        header = bottle.request.environ.get("HTTP_AUTHORIZATION", "")
+        if not header.isascii():
+            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthorized", "Send 'Authorization: Bearer <access_token>' (from /auth/login).")

@@ -38,17 +38,17 @@ def settings_changes(given, current: dict, wm) -> dict:
         raise ApiError(400, "invalid_field", "settings: must be an object, e.g. {\"timezone\": \"Asia/Shanghai\"}")
     merged = dict(current)
     for key, value in given.items():
-        if key == "timezone":
-            if value is not None and zone_or_none(value) is None:
-                raise ApiError(400, "invalid_field", f"settings.timezone: unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
-        elif key == "default_agent" and value not in wm.config["agents"]:
-            raise ApiError(400, "invalid_field", f"settings.default_agent: no agent {value!r}; agents: {', '.join(wm.config['agents'])}")
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
-            merged[key] = value
-        else:
+            continue
+        # The type first: a list or object as default_agent was looked up in a dict (unhashable, a 500).
+        if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 200:
             raise ApiError(400, "invalid_field", f"settings.{key}: must be a short string, number or true/false")
+        if key == "timezone" and zone_or_none(value) is None:
+            raise ApiError(400, "invalid_field", f"settings.timezone: unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
+        if key == "default_agent" and value not in wm.config["agents"]:
+            raise ApiError(400, "invalid_field", f"settings.default_agent: no agent {value!r}; agents: {', '.join(wm.config['agents'])}")
+        merged[key] = value
     if len(merged) > 50:
         raise ApiError(400, "invalid_field", "settings: at most 50 keys")
     return merged
@@ -74,7 +74,7 @@ def routes(app, wm):
         user = {
             "id": new_id(), "username": username, "password_hash": hash_password(password),
             "full_name": "", "gender": None, "age": None, "birth_date": None, "role": "user",
-            "settings": settings_changes(body.get("settings") or {}, {}, wm), "disabled": False,
+            "settings": settings_changes({} if body.get("settings") is None else body["settings"], {}, wm), "disabled": False,
             "created_at": now_iso(),
         }
         user.update(profile_changes(body, wm))
