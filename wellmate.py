@@ -824,6 +824,15 @@ def now_iso(moment: datetime | None = None) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def whole_text(text: str) -> str:
+    """A provider's text as storable Unicode: halves of a surrogate pair (an emoji split across a
+    stream's deltas) joined, a lone half replaced by U+FFFD. Stored as is, a half failed the next
+    turn's request to the model (UTF-8 cannot encode it)."""
+    if text.isascii() or not LONE_SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def parse_time(text: str, field: str) -> str:
     """Parse a client's ISO 8601 time (with offset) into our UTC form, or raise a 400."""
     try:

@@ -34,7 +34,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import bottle
 
 from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps, new_id,
-                      now_iso, paged, zone_or_none)
+                      now_iso, paged, whole_text, zone_or_none)
 
 log = logging.getLogger("wellmate.reminders")
 
@@ -743,7 +743,7 @@ class Reminders:
 
 def clean_phrasing(text: str) -> str:
     """A model's phrasing as a message: no surrounding quotes or blank lines, and not too long."""
-    text = (text or "").strip().strip('"“”「」').strip()
+    text = whole_text(text or "").strip().strip('"“”「」').strip()
     return text[:500]
 
 

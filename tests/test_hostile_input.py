@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from conftest import assert_error
 from fakes.wechat_server import FakeWeChat
 
 DEEP = 3000  # json.loads recurses once a level: about 1,000 levels raise RecursionError
@@ -318,3 +319,161 @@ def test_hostile_input_on_every_route_is_a_json_4xx_and_stores_nothing(world):
                            world.token_for(rule), accept_2xx=True, what=f"{'.'.join(map(str, where))}=-0.0")
     assert not world.problems, "\n".join(world.problems)
     world.snapshot()
+
+
+# -- one test per point of issue 11 ------------------------------------------------------------
+
+def signed_in(client):
+    return client.register("alice", PASSWORD)["access_token"]
+
+
+def sessions_of(client, token):
+    r = client.get("/api/v1/health/sessions", token=token)
+    assert r.status == 200, r.text
+    return r.json["items"]
+
+
+def test_deep_nesting_and_huge_integers_are_invalid_json(client):
+    """Point 6: both were 500s on every JSON route (RecursionError, ValueError over 4,300 digits)."""
+    token = signed_in(client)
+    bodies = {
+        "3,000 nested lists": b'{"text": ' + b"[" * DEEP + b"]" * DEEP + b"}",
+        "3,000 nested objects": b'{"a":' * DEEP + b"1" + b"}" * DEEP,
+        "65 nested lists": b'{"text": ' + b"[" * 64 + b"]" * 64 + b"}",
+        "a 5,000-digit integer": b'{"text": "hi", "session_id": ' + HUGE_INT.encode() + b"}",
+        "a 400-digit integer": b'{"text": "hi", "session_id": -' + BIG_INT.encode() + b"}",
+        "a 21-digit integer": b'{"text": "hi", "session_id": 100000000000000000000}',
+    }
+    for what, raw in bodies.items():
+        for path in ("/api/v1/health/physical/chat", "/api/v1/health/sessions", "/api/v1/reminders"):
+            r = client.post(path, raw=raw, token=token, headers={"Content-Type": "application/json"})
+            assert_error(r, 400, "invalid_json")
+    deep = client.post("/api/v1/health/sessions", raw=bodies["65 nested lists"], token=token)
+    assert "64 levels" in deep.json["error"]["message"]
+    digits = client.post("/api/v1/auth/login", raw=b'{"username": ' + HUGE_INT.encode() + b"}")
+    assert_error(digits, 400, "invalid_json")
+    assert "5000 digits" in digits.json["error"]["message"]
+    # At the limits a body is read, and the route says what is wrong with the field.
+    r = client.post("/api/v1/health/physical/chat", raw=b'{"text": "hi", "session_id": 99999999999999999999}', token=token)
+    assert_error(r, 400, "invalid_field")
+    r = client.post("/api/v1/health/sessions", raw=b'{"agent": ' + b"[" * 62 + b"]" * 62 + b"}", token=token)
+    assert_error(r, 400, "invalid_field")
+    assert sessions_of(client, token) == []
+
+
+def test_lone_surrogates_are_refused_naming_the_field_and_nothing_is_stored(client):
+    """Point 7: "\\ud800" (a JS client cutting text inside an emoji) was a 500 on chat, stream,
+    sessions, data, reminders, settings, register and login, some as an HTML page."""
+    token = signed_in(client)
+    cases = [
+        ("POST", "/api/v1/health/physical/chat", '{"text": "hi \\ud83d"}', "text"),
+        ("POST", "/api/v1/health/physical/chat/stream", '{"text": "\\ude00 there"}', "text"),
+        ("POST", "/api/v1/health/sessions", '{"agent": "physical", "title": "\\ud800"}', "title"),
+        ("POST", "/api/v1/health/data", '{"type": "weight", "value": 70, "note": "x\\ud800"}', "note"),
+        ("POST", "/api/v1/health/data/batch", '{"items": [{"type": "steps", "value": 10, "note": "\\udfff"}]}',
+         "items[0].note"),
+        ("POST", "/api/v1/reminders", '{"title": "Water", "rule": {"kind": "daily", "times": ["\\ud800"]}}',
+         "rule.times[0]"),
+        ("PUT", "/api/v1/users/settings", '{"settings": {"nick\\ud800": "x"}}', "settings.nick\ufffd"),
+        ("POST", "/api/v1/auth/register", '{"username": "bob", "password": "\\ud800\\ud800\\ud800\\ud800x"}',
+         "password"),
+        ("POST", "/api/v1/auth/login", '{"username": "alice\\ud800", "password": "x"}', "username"),
+    ]
+    for method, path, body, where in cases:
+        r = client.request(method, path, raw=body.encode(), token=token, headers={"Content-Type": "application/json"})
+        assert_error(r, 400, "invalid_text")
+        assert r.json["error"]["message"].startswith(f"{where}: "), r.text
+    assert sessions_of(client, token) == []
+    assert client.get("/api/v1/health/data", token=token).json["items"] == []
+    assert client.get("/api/v1/reminders", token=token).json["items"] == []
+    assert client.get("/api/v1/users/profile", token=token).json["settings"] == {}
+    assert client.post("/api/v1/auth/login", {"username": "bob", "password": "x" * 8}).status == 401
+    # A whole emoji (a surrogate pair in JSON) is text like any other.
+    r = client.post("/api/v1/health/sessions", raw='{"agent": "physical", "title": "ok \\ud83d\\ude00"}'.encode(),
+                    token=token, headers={"Content-Type": "application/json"})
+    assert r.status == 201 and r.json["title"] == "ok 😀"
+
+
+def test_a_reply_cut_inside_an_emoji_is_stored_and_answered_as_json(make_wm, serve):
+    """Point 7, the other way in: a model's reply holding half an emoji could not be written as
+    UTF-8 (storage, the response: a 500; a stream's delta: a broken stream). A delta is sent with
+    \\u escapes; the stored reply has a pair's halves joined and a lone half as U+FFFD, so the
+    next turn's request to the model can be encoded."""
+    from fakes.openai_server import FakeOpenAI, chars
+
+    with FakeOpenAI(reply="cut \ud83d", chunker=chars()) as fake:
+        client = serve(make_wm({
+            "providers": {"fake": {"plugin": "openai", "base_url": fake.url, "model": "m", "max_retries": 0}},
+            "agents": {"physical": {"providers": ["fake"]}}, "safety": {"disclaimer": "never"}})).client
+        token = signed_in(client)
+        r = client.post("/api/v1/health/physical/chat", {"text": "hi"}, token=token)
+        assert r.status == 200 and r.headers["Content-Type"].startswith("application/json"), r.text
+        assert r.json["content"] == "cut \ufffd"
+        fake.reply = "smile \ud83d\ude00"  # two deltas, one half each
+        r = client.post("/api/v1/health/physical/chat/stream", {"text": "and?", "session_id": r.json["session_id"]},
+                        token=token)
+        assert r.status == 200 and "event: done" in r.text, r.text
+        session = client.get(f"/api/v1/health/sessions/{r.text.split('session_id')[1][3:35]}", token=token)
+        assert session.status == 200, session.text
+        replies = [m["content"] for m in session.json["messages"]["items"] if m["role"] == "assistant"]
+        assert replies == ["cut \ufffd", "smile 😀"]
+
+
+def test_nan_infinity_and_numbers_beyond_a_float_are_refused(client):
+    """Point 8: NaN/Infinity went into settings, and from then on /users/profile was not JSON; an
+    integer too large for a float in /health/data was an OverflowError (500)."""
+    token = signed_in(client)
+    for constant in ("NaN", "Infinity", "-Infinity", "1e400", "-1e999"):
+        r = client.put("/api/v1/users/settings", raw=b'{"settings": {"goal": %s}}' % constant.encode(), token=token)
+        assert_error(r, 400, "invalid_json")
+    for value in (BIG_INT, "1e400", "NaN"):
+        r = client.post("/api/v1/health/data", raw=b'{"type": "weight", "value": %s}' % value.encode(), token=token)
+        assert_error(r, 400, "invalid_json")
+    profile = client.get("/api/v1/users/profile", token=token)
+    assert strict_json(profile.body)["settings"] == {}
+    assert client.get("/api/v1/health/data", token=token).json["items"] == []
+    # Negative zero is a number like any other.
+    r = client.put("/api/v1/users/settings", raw=b'{"settings": {"goal": -0.0}}', token=token)
+    assert r.status == 200 and strict_json(r.body)["settings"] == {"goal": -0.0}
+
+
+def test_a_float_field_refuses_what_is_not_a_finite_number():
+    """Point 8, field(kind=float): an int beyond a float raised OverflowError, inf and nan passed."""
+    import math
+
+    import wellmate
+
+    for value in (10 ** 400, math.inf, -math.inf, math.nan):
+        with pytest.raises(wellmate.ApiError) as refused:
+            wellmate.field({"goal": value}, "goal", float)
+        assert refused.value.status_code == 400 and refused.value.code == "invalid_field"
+    assert wellmate.field({"goal": 10 ** 20}, "goal", float) == 1e20
+
+
+def test_a_list_or_object_where_a_name_is_expected_is_a_400(client):
+    """Point 9: "default_agent": [] and "agent": [] were looked up in a dict (unhashable: a 500);
+    bytes that are not UTF-8 in the Authorization header were a 500."""
+    token = signed_in(client)
+    for value in ([], {}, ["physical"], {"physical": 1}):
+        r = client.put("/api/v1/users/settings", {"settings": {"default_agent": value}}, token=token)
+        assert_error(r, 400, "invalid_field")
+        assert "settings.default_agent" in r.json["error"]["message"]
+        r = client.post("/api/v1/reminders", {"title": "Water", "agent": value,
+                                              "rule": {"kind": "daily", "times": ["08:00"]}}, token=token)
+        assert_error(r, 400, "invalid_field")
+        assert r.json["error"]["message"].startswith("agent: ")
+    r = client.post("/api/v1/auth/register", {"username": "bob", "password": PASSWORD, "settings": []})
+    assert_error(r, 400, "invalid_field")
+    reminder = client.post("/api/v1/reminders", {"title": "Water", "rule": {"kind": "daily", "times": ["08:00"]}},
+                           token=token).json
+    r = client.put(f"/api/v1/reminders/{reminder['id']}", {"agent": []}, token=token)
+    assert_error(r, 400, "invalid_field")
+    assert client.get(f"/api/v1/reminders/{reminder['id']}", token=token).json["agent"] == reminder["agent"]
+    assert client.get("/api/v1/users/profile", token=token).json["settings"] == {}
+    for header in (b"Bearer \xff\xfe", b"\xff", b"Bearer " + token.encode() + b"\xe9", "Bearer 令牌".encode()):
+        r = client.get("/api/v1/users/profile", headers={"Authorization": header})
+        assert_error(r, 401, "invalid_token")
+    # null removes a setting, default_agent too (as the README says).
+    client.put("/api/v1/users/settings", {"settings": {"default_agent": "mental"}}, token=token)
+    r = client.put("/api/v1/users/settings", {"settings": {"default_agent": None}}, token=token)
+    assert r.status == 200 and r.json["settings"] == {}
