@@ -6,8 +6,8 @@ import re
 import bottle
 
 from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
-                      client_address, field, hash_password, hookimpl, new_id, now_iso, public_profile,
-                      zone_or_none)
+                      client_address, field, hash_password, hookimpl, new_id, now_iso, password_needs_rehash,
+                      public_profile, zone_or_none)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -56,9 +56,10 @@ def settings_changes(given, current: dict, wm) -> dict:
 
 @hookimpl
 def routes(app, wm):
-    def tokens_for(user, status=200, **extra):
+    def tokens_for(user, status=200):
+        """A password login's answer: the token pair, the user and a device token (LoginThrottle)."""
         bottle.response.status = status
-        return {**wm.tokens.issue(user), "user": public_profile(user), **extra}
+        return {**wm.tokens.issue(user), "user": public_profile(user), "device_token": wm.tokens.device_token(user)}
 
     @app.post("/api/v1/auth/register")
     def register():
@@ -90,16 +91,22 @@ def routes(app, wm):
         username = field(body, "username", max_len=256)
         password = field(body, "password", max_len=256)
         address = client_address()
-        # Counted by the name tried, known or not: a throttled unknown name answers like a real one.
-        wm.login_throttle.check(username, address)
         user = wm.storage.find_user("username", username)
+        # A device token this account gave is counted for that device alone (LoginThrottle);
+        # without one, by the name tried, known or not: a throttled unknown name answers like a real one.
+        device = wm.tokens.device_of(field(body, "device_token", required=False, max_len=1000), user)
+        wm.login_throttle.check(username, address, device)
         # check_password runs the full hash even for an unknown user, so both cases take as long.
-        ok = check_password(password, user.get("password_hash") if user else None)
-        if not ok or user.get("disabled"):
-            wm.login_throttle.failed(username, address)
+        if not check_password(password, user.get("password_hash") if user else None):
+            wm.login_throttle.failed(username, address, device)
             log.info("failed login for %r from %s", username, address)
             raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-        wm.login_throttle.succeeded(username)
+        # Only now, so that it tells nothing to someone without the password.
+        if user.get("disabled"):
+            raise ApiError(403, "account_disabled", "This account has been disabled by the server's admin.")
+        wm.login_throttle.succeeded(username, device)
+        if password_needs_rehash(user["password_hash"]):
+            user = wm.storage.update_user(user["id"], {"password_hash": hash_password(password)}) or user
         return tokens_for(user)
 
     @app.post("/api/v1/auth/refresh")
@@ -116,7 +123,7 @@ def routes(app, wm):
         body = wm.json_body()
         record = wm.storage.use_refresh_token(wm.tokens.digest(field(body, "refresh_token", max_len=200)))
         if record is not None:
-            wm.storage.revoke_refresh_tokens(family=record["family"])
+            wm.tokens.revoke_login(record["user_id"], record["family"])
         # Logging out twice, or with an unknown token, still ends with no session: 204 either way.
         bottle.response.status = 204
         return ""
