@@ -2,6 +2,7 @@
 
 import logging
 import re
+from datetime import date, datetime
 
 import bottle
 
@@ -15,8 +16,9 @@ GENDERS = ["male", "female", "other"]
 PROFILE_FIELDS = ["full_name", "gender", "age", "birth_date"]
 
 
-def profile_changes(body: dict, wm) -> dict:
-    """Validated profile fields and settings from a register or settings body."""
+def profile_changes(body: dict, wm, user: dict) -> dict:
+    """Validated profile fields from a register or settings body; ``user`` is the account with
+    its settings as they will be (its time zone says which day "today" is for a birth date)."""
     changes = {}
     if "full_name" in body:
         changes["full_name"] = field(body, "full_name", required=False, default="", max_len=64)
@@ -26,10 +28,33 @@ def profile_changes(body: dict, wm) -> dict:
         changes["age"] = field(body, "age", int, required=False, min=0, max=150)
     if "birth_date" in body:
         birth = field(body, "birth_date", required=False)
-        if birth is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", birth):
-            raise ApiError(400, "invalid_field", "birth_date: use YYYY-MM-DD, e.g. 1990-05-17")
+        if birth is not None:
+            check_birth_date(birth, wm, user)
         changes["birth_date"] = birth
+    # Stats and $age take the age from birth_date (wm.user_age): a contradicting age would be
+    # stored and never used, so it is refused, checked against what is already stored too.
+    profile = {**user, **changes}
+    if ("age" in body or "birth_date" in body) and profile.get("birth_date") and profile.get("age") is not None:
+        derived = wm.user_age(profile)
+        if profile["age"] != derived:
+            raise ApiError(400, "invalid_field", f"age, birth_date: age {profile['age']} contradicts birth_date "
+                                                 f"{profile['birth_date']} ({derived} today); send both, or age: null")
     return changes
+
+
+def check_birth_date(birth: str, wm, user: dict) -> None:
+    try:
+        born = date.fromisoformat(birth) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", birth) else None
+    except ValueError:  # 2012-02-30
+        born = None
+    if born is None:
+        raise ApiError(400, "invalid_field", f"birth_date: {birth!r} is not a date; use YYYY-MM-DD, e.g. 1990-05-17")
+    zone_name, zone = wm.user_zone(user)
+    today = datetime.now(zone).date()
+    if born > today:
+        raise ApiError(400, "invalid_field", f"birth_date: {birth} is after today ({today} in {zone_name or 'this server'}'s time zone)")
+    if born.year < 1900:
+        raise ApiError(400, "invalid_field", f"birth_date: {birth} is before 1900")
 
 
 def settings_changes(given, current: dict, wm) -> dict:
@@ -78,7 +103,7 @@ def routes(app, wm):
             "settings": settings_changes(body.get("settings") or {}, {}, wm), "disabled": False,
             "created_at": now_iso(),
         }
-        user.update(profile_changes(body, wm))
+        user.update(profile_changes(body, wm, user))
         try:
             wm.storage.create_user(user)
         except Conflict:
@@ -140,7 +165,8 @@ def routes(app, wm):
         if unknown:
             raise ApiError(400, "invalid_field", f"{', '.join(sorted(unknown))}: cannot be changed here; "
                                                  f"send any of {', '.join(PROFILE_FIELDS)}, settings")
-        changes = profile_changes(body, wm)
+        changes = {}
         if "settings" in body:
             changes["settings"] = settings_changes(body["settings"], user.get("settings") or {}, wm)
+        changes.update(profile_changes(body, wm, {**user, **changes}))
         return public_profile(wm.storage.update_user(user["id"], changes) if changes else user)
