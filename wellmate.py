@@ -1389,6 +1389,11 @@ def public_profile(user: dict) -> dict:
     }
 
 
+def account_disabled() -> ApiError:
+    """What a login into a disabled account hears (password, once it is right, and WeChat)."""
+    return ApiError(403, "account_disabled", "This account has been disabled by the server's admin.")
+
+
 def age_on(born: date, today: date) -> int:
     """Whole years from born to today (a 29 February birthday comes on 1 March in other years)."""
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

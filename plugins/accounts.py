@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import bottle
 
-from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
+from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, account_disabled, check_password,
                       client_address, field, hash_password, hookimpl, new_id, now_iso, password_needs_rehash,
                       public_profile, zone_or_none)
 
@@ -128,7 +128,7 @@ def routes(app, wm):
             raise ApiError(401, "invalid_credentials", "Wrong username or password.")
         # Only now, so that it tells nothing to someone without the password.
         if user.get("disabled"):
-            raise ApiError(403, "account_disabled", "This account has been disabled by the server's admin.")
+            raise account_disabled()
         wm.login_throttle.succeeded(username, device)
         if password_needs_rehash(user["password_hash"]):
             user = wm.storage.update_user(user["id"], {"password_hash": hash_password(password)}) or user
