@@ -52,7 +52,8 @@ def check_birth_date(birth: str, wm, user: dict) -> None:
     zone_name, zone = wm.user_zone(user)
     today = datetime.now(zone).date()
     if born > today:
-        raise ApiError(400, "invalid_field", f"birth_date: {birth} is after today ({today} in {zone_name or 'this server'}'s time zone)")
+        raise ApiError(400, "invalid_field",
+                       f"birth_date: {birth} is after today ({today} in {zone_name or 'the server time zone'})")
     if born.year < 1900:
         raise ApiError(400, "invalid_field", f"birth_date: {birth} is before 1900")
 
