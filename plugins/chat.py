@@ -35,7 +35,7 @@ class TurnGate:
     """The chat turns in progress, so that no user and no session takes more than its share of
     the worker threads. Each turn holds a waitress thread until its reply is done (a long streamed
     reply from a small local model: ~20 s), whether streamed or not: 16 streams from one user held
-    all 16 threads and every other request waited ~18 s (bench/streams). So a turn is let in only
+    all 16 threads and every other request waited up to 19 s (bench/streams). So a turn is let in only
     if its session has no turn in progress (one at a time: two would both see the session without
     a reply and both add the first reply's disclaimer), its user has fewer than
     ``chat.max_turns_per_user``, and fewer than ``server.threads - chat.reserve_threads`` run in

@@ -378,6 +378,8 @@ class Reminders:
         self._in_flight: dict[str, Firing] = {}  # reminder id -> its firing still being delivered
         self._in_flight_changed = threading.Condition()
         self._workers: dict[str, Workers] = {}  # "compose" and each channel's name -> its threads
+        self._recording = threading.Lock()
+        self._closed = False  # after shutdown: a delivery that ends late records nothing (storage is closed)
         self._stale_swept = False
         self.ticks = 0
         # The first tick of this process: a time due before it came while the server was down,
@@ -730,10 +732,15 @@ class Reminders:
             delivered = self.now()
             result = {"late_seconds": max(0, int((delivered - firing.latest).total_seconds())),
                       **({"delivered_at": now_iso(delivered)} if result["status"] == "sent" else {}), **result}
-            try:
-                self.record(firing.reminder, message, name, result, delivered)
-            except Exception:
-                log.exception("reminder %s: recording the %s delivery failed", firing.reminder["id"], name)
+            with self._recording:
+                if self._closed:
+                    log.warning("reminder %s: %s answered after shutdown; it is sent again after the restart",
+                                firing.reminder["id"], name)
+                    return
+                try:
+                    self.record(firing.reminder, message, name, result, delivered)
+                except Exception:
+                    log.exception("reminder %s: recording the %s delivery failed", firing.reminder["id"], name)
         self._channel_done(firing, name)
 
     def _channel_done(self, firing: Firing, name: str | None):
@@ -743,7 +750,7 @@ class Reminders:
             if firing.pending:
                 return
         try:
-            if not firing.abandoned and not self.stopping.is_set():
+            if not firing.abandoned and not self.stopping.is_set() and not self._closed:
                 self.finalize(firing.reminder, firing.now, firing.latest, fired=True)
                 self._attempted.pop(firing.fire_id, None)
         except Exception as e:
@@ -771,6 +778,8 @@ class Reminders:
             workers, self._workers = list(self._workers.values()), {}
         deadline = monotonic() + timeout
         stuck = [thread for w in workers for thread in w.stop(deadline)]
+        with self._recording:
+            self._closed = True
         if stuck:
             log.warning("%d reminder deliveries still running after %ss; leaving them (they are sent again "
                         "after the restart)", len(stuck), timeout)

@@ -322,3 +322,22 @@ def test_reminders_of_one_tick_delivered_side_by_side_share_one_new_session(worl
     sessions = w.client.get("/api/v1/health/sessions", token=token).json["items"]
     assert len(sessions) == 1 and sessions[0]["unread"] == 6
     assert len(w.reminder_messages(token)) == 6
+
+
+def test_shutdown_leaves_a_stuck_delivery_and_it_is_resent_after_the_restart(world):
+    with WebhookReceiver(stall_seconds=300, stalls=1) as receiver:
+        w = world("2026-11-20T01:00:00Z", overrides=webhook_config(receiver, timeout=120, retries=0))
+        token = w.user()
+        made = w.create(token, title="喝水", channels=["webhook", "inapp"], rule={"kind": "daily", "times": ["10:00"]})
+        w.clock.set("2026-11-20T02:00:00Z")
+        w.wm.reminders.tick()
+        wait_until(lambda: receiver.requests and w.deliveries(token, made["id"]), "the webhook request and inapp")
+        w.restart()  # shutdown gives up on the stuck POST (after reminders' bound) and does not hang
+        receiver.release()  # the old POST is answered now, after the shutdown: nothing records it
+        w.tick("2026-11-20T02:00:30Z")
+        assert [r.headers["x-wellmate-delivery"] for r in receiver.requests] == [
+            f"{made['id']}@2026-11-20T02:00:00.000Z"] * 2  # the same fire_id
+        deliveries = w.deliveries(token, made["id"])
+        assert sorted(d["channel"] for d in deliveries) == ["inapp", "webhook"]  # once each
+        assert len(w.reminder_messages(token)) == 1
+        assert w.reminder(token, made["id"])["next_fire_at"] == "2026-11-21T02:00:00.000Z"
