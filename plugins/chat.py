@@ -20,7 +20,77 @@ def config_schema():
     return {"chat": {
         "max_message_chars": Setting(4000, "Longest user message accepted.", int, min=1, max=100000),
         "ping_seconds": Setting(10.0, "Seconds between ': ping' comments while a stream waits.", float, min=0.05, max=300),
+        "max_turns_per_user": Setting(2, "Chat turns (streamed or not) one user may have in progress at once; "
+                                         "more get 429 too_many_turns.", int, min=1, max=512),
+        "reserve_threads": Setting(4, "Worker threads kept for everything but chat turns: at most server.threads "
+                                      "minus this many turns run at once (at least one); more get 503 server_busy.",
+                                   int, min=0, max=512),
     }}
+
+
+RETRY_AFTER_SECONDS = 5  # what a refused turn's Retry-After says: a short reply's time on a small model
+
+
+class TurnGate:
+    """The chat turns in progress, so that no user and no session takes more than its share of
+    the worker threads. Each turn holds a waitress thread until its reply is done (a long streamed
+    reply from a small local model: ~20 s), whether streamed or not: 16 streams from one user held
+    all 16 threads and every other request waited up to 19 s (bench/streams). So a turn is let in only
+    if its session has no turn in progress (one at a time: two would both see the session without
+    a reply and both add the first reply's disclaimer), its user has fewer than
+    ``chat.max_turns_per_user``, and fewer than ``server.threads - chat.reserve_threads`` run in
+    all; else it is refused at once, before anything is stored (waiting would hold a thread too).
+
+    The tables hold only turns in progress, so they stay as small as the cap."""
+
+    def __init__(self, per_user: int, total: int):
+        self.per_user, self.total = per_user, total
+        self._lock = threading.Lock()
+        self._users = Counter()  # user id -> turns in progress
+        self._sessions = set()  # session ids with a turn in progress
+        self.open = 0
+
+    def enter(self, user_id: str, session_id: str) -> "TurnSlot":
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        with self._lock:
+            if session_id in self._sessions:
+                raise ApiError(409, "turn_in_progress", "This session is still answering your previous message; "
+                                                        "send the next one when that reply has ended.", retry)
+            if self._users[user_id] >= self.per_user:
+                raise ApiError(429, "too_many_turns", f"You already have {self._users[user_id]} replies in progress, "
+                                                      "the most this server allows at once "
+                                                      "(chat.max_turns_per_user); wait for one to end.", retry)
+            if self.open >= self.total:
+                raise ApiError(503, "server_busy", f"The server is answering {self.open} chats, as many as it "
+                                                   "takes at once; try again in a few seconds.", retry)
+            self._users[user_id] += 1
+            self._sessions.add(session_id)
+            self.open += 1
+        return TurnSlot(self, user_id, session_id)
+
+    def _leave(self, user_id: str, session_id: str):
+        with self._lock:
+            self.open -= 1
+            self._sessions.discard(session_id)
+            self._users[user_id] -= 1
+            if not self._users[user_id]:
+                del self._users[user_id]
+
+
+class TurnSlot:
+    """One turn's place in the `TurnGate`; `release` may be called any number of times."""
+
+    def __init__(self, gate: TurnGate, user_id: str, session_id: str):
+        self._gate, self._user_id, self._session_id = gate, user_id, session_id
+        self._released = False
+        self._lock = threading.Lock()
+
+    def release(self):
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._gate._leave(self._user_id, self._session_id)
 
 
 class ChatService:
@@ -35,6 +105,9 @@ class ChatService:
         self.labels = wm.config["emotion"]["labels"]
         self.failures = Counter()  # provider name -> failures since start, for the service view
         self._push_lock = threading.Lock()
+        chat = wm.config["chat"]
+        self.gate = TurnGate(chat["max_turns_per_user"],
+                             max(1, wm.config["server"]["threads"] - chat["reserve_threads"]))
 
     def agent(self, name: str) -> dict:
         agents = self.wm.config["agents"]
@@ -77,7 +150,8 @@ class ChatService:
         return stored
 
     def begin(self, user: dict, agent_name: str, body: dict):
-        """Validate, find or create the session, store the user's message; return the turn."""
+        """Validate, find or create the session, store the user's message; return the turn,
+        which holds a place in the gate until `Turn.release`."""
         agent = self.agent(agent_name)
         text = field(body, "text", max_len=self.wm.config["chat"]["max_message_chars"])
         session_id = field(body, "session_id", required=False, max_len=64)
@@ -85,10 +159,21 @@ class ChatService:
             session = self.own_session(user, session_id)
             if session["agent"] != agent_name:
                 raise ApiError(400, "wrong_agent", f"Session {session_id!r} belongs to agent {session['agent']!r}.")
-        else:
-            session = self.wm.storage.create_session({
-                "id": new_id(), "user_id": user["id"], "agent": agent_name,
-                "title": title_from(text), "created_at": now_iso()})
+        new_session_id = None if session_id else new_id()
+        slot = self.gate.enter(user["id"], session_id or new_session_id)
+        try:
+            if not session_id:
+                session = self.wm.storage.create_session({
+                    "id": new_session_id, "user_id": user["id"], "agent": agent_name,
+                    "title": title_from(text), "created_at": now_iso()})
+            turn = self._begin(user, agent_name, agent, session, text)
+        except BaseException:
+            slot.release()
+            raise
+        turn.release = slot.release
+        return turn
+
+    def _begin(self, user: dict, agent_name: str, agent: dict, session: dict, text: str):
         system = self.system_prompt(user, agent_name, agent)
         # Not flushed to disk yet: the reply's append flushes both (one fsync per turn, not two),
         # and `Turn.sync` does it where a turn ends without a reply. Until then nothing has told
@@ -144,6 +229,7 @@ class Turn:
         self.user, self.text = None, ""
         self.canned, self.canned_by = None, None  # a plugin's whole reply: no provider is asked
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
+        self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
     def ask_plugins(self, user: dict, text: str):
         """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
@@ -197,7 +283,10 @@ class Turn:
                 return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
             raise self.unavailable()  # "Your message was saved": it is, by the sync below
         finally:
-            self.sync()
+            try:
+                self.sync()
+            finally:
+                self.release()
 
     def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
         """Store the reply: ``body`` (what the provider said, as shown) between the plugins'
@@ -362,6 +451,27 @@ def stream_turn(turn: Turn, ping_seconds: float):
     yield sse({"code": error.code, "message": error.message}, "error")
 
 
+class Holding:
+    """A response body that gives up its turn's place in the gate when it ends, however it ends:
+    waitress calls ``close`` after the last chunk, after a write that failed because the client
+    went away, and on errors; also when the body never started."""
+
+    def __init__(self, body, release):
+        self.body, self.release = body, release
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.body)
+
+    def close(self):
+        try:
+            self.body.close()  # GeneratorExit in stream_turn: the upstream is closed, a partial reply kept
+        finally:
+            self.release()
+
+
 def closing(result: dict, sent: str):
     """The end of a stream: what plugins added after the text already ``sent`` goes out as a
     last delta, so the deltas add up to ``done.content``, which is what was stored."""
@@ -417,7 +527,7 @@ def routes(app, wm):
         bottle.response.content_type = "text/event-stream; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
         bottle.response.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer this response
-        return stream_turn(turn, wm.config["chat"]["ping_seconds"])
+        return Holding(stream_turn(turn, wm.config["chat"]["ping_seconds"]), turn.release)
 
     @app.get("/api/v1/health/sessions")
     def list_sessions():

@@ -2,9 +2,14 @@
 user's most recent session with that agent (a new session if there is none), marked with
 ``reminder_id`` and counted in the session's ``unread`` until the user opens it."""
 
+import threading
+
 from wellmate import hookimpl, new_id, now_iso
 
 RECENT = 20  # messages looked through for one already sent under the same fire_id
+# Deliveries run side by side (reminders.delivery_threads): two reminders of one user must not
+# each find no session and start one.
+_finding_session = threading.Lock()
 
 
 @hookimpl
@@ -21,18 +26,18 @@ def ready(user, wm):
 @hookimpl
 def deliver_reminder(reminder, message, user, wm):
     storage, agent = wm.storage, message["agent"]
-    sessions, _ = storage.list_sessions(user["id"], agent=agent, limit=1)
-    if sessions:
-        session = sessions[0]
-        # Resumed after a crash between sending and recording: it is there already.
-        recent, _ = storage.list_messages(session["id"], limit=RECENT)
-        for old in recent:
-            if old.get("fire_id") == message["fire_id"]:
-                return {"status": "sent", "detail": f"already in session {session['id']}",
-                        "session_id": session["id"], "message_id": old["id"]}
-    else:
-        session = storage.create_session({"id": new_id(), "user_id": user["id"], "agent": agent,
-                                          "title": message["title"], "created_at": now_iso()})
+    with _finding_session:
+        sessions, _ = storage.list_sessions(user["id"], agent=agent, limit=1)
+        if not sessions:
+            sessions = [storage.create_session({"id": new_id(), "user_id": user["id"], "agent": agent,
+                                                "title": message["title"], "created_at": now_iso()})]
+    session = sessions[0]
+    # Resumed after a crash between sending and recording: it is there already.
+    recent, _ = storage.list_messages(session["id"], limit=RECENT)
+    for old in recent:
+        if old.get("fire_id") == message["fire_id"]:
+            return {"status": "sent", "detail": f"already in session {session['id']}",
+                    "session_id": session["id"], "message_id": old["id"]}
     stored = wm.chat.push(session["id"], {"id": new_id(), "content": message["text"],
                                           "reminder_id": reminder["id"], "fire_id": message["fire_id"]})
     return {"status": "sent", "detail": f"a message from {agent} in session {session['id']}",

@@ -10,6 +10,11 @@ storage, so a restart neither loses nor repeats a reminder:
   recorded per channel under it, and a channel that already has one for this fire_id is not
   sent again: a crash between two channels resumes with the ones not yet done.
 - ``next_fire_at`` moves on only after the channels are done.
+- Deliveries run in worker threads, ``reminders.delivery_threads`` per channel, so a slow channel
+  (a webhook receiver that does not answer: 5 s timeout x 4 attempts + backoff, ~34 s) holds up
+  only its own deliveries, not other users' reminders of the same tick. A reminder whose
+  delivery is still running is not fired again by the next tick. Lateness (``late_seconds``) is
+  measured when the channel has delivered.
 - A reminder that came due while the server was down fires once, for its latest missed time, if
   that is at most ``reminders.grace_minutes`` ago; otherwise the miss is recorded and it skips to
   its next time.
@@ -26,10 +31,12 @@ reminder lists the channels it wants by name.
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from time import monotonic
 
 import bottle
 
@@ -48,6 +55,7 @@ RULE_KEYS = {
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CLOCK_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+SHUTDOWN_WAIT_SECONDS = 10.0  # how long shutdown waits for deliveries under way (a webhook's timeout is 5 s)
 MIN_INTERVAL_MINUTES = 5  # a companion that speaks every minute is a bug, and spends WeChat quota
 MAX_TIMES_A_DAY = 24
 CONFIG_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -74,6 +82,8 @@ def config_schema():
         "max_per_user": Setting(100, "Most reminders one user may have.", int, min=1, max=10000),
         "keep_deliveries": Setting(100, "Deliveries kept per reminder; older ones are dropped.", int,
                                    min=1, max=10000),
+        "delivery_threads": Setting(4, "Deliveries sent at once per channel (and phrasings asked at once): a slow "
+                                       "channel holds up only its own deliveries.", int, min=1, max=64),
         "everyone": Setting({}, "Config-wide reminders by name; each user who opts in gets their own.", dict),
     }}
 
@@ -281,6 +291,58 @@ def collect_channels(pm) -> dict[str, Channel]:
     return channels
 
 
+class Workers:
+    """A few daemon threads running jobs of one kind (one channel's deliveries), started at the
+    first job. Daemon threads, so a delivery stuck past the shutdown bound does not keep the
+    process from exiting (its fire_id is sent again after the restart)."""
+
+    def __init__(self, name: str, size: int):
+        self.jobs: queue.Queue = queue.Queue()
+        self.threads = [threading.Thread(target=self._run, name=f"reminders-{name}-{i}", daemon=True)
+                        for i in range(size)]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, job, *args):
+        self.jobs.put((job, args))
+
+    def _run(self):
+        while True:
+            job, args = self.jobs.get()
+            if job is None:
+                return
+            try:
+                job(*args)
+            except Exception:  # the job records its own failures; this is a bug in that
+                log.exception("a reminder job failed")
+
+    def stop(self, deadline: float):
+        """Let the running jobs end by ``deadline`` (monotonic); queued ones are dropped (they go
+        out after the restart). The threads still running then."""
+        while True:
+            try:
+                self.jobs.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self.threads:
+            self.jobs.put((None, ()))
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - monotonic()))
+        return [t for t in self.threads if t.is_alive()]
+
+
+class Firing:
+    """One firing of one reminder in flight: what is sent, and the channels still sending."""
+
+    def __init__(self, reminder: dict, user: dict, latest: datetime, due: datetime, now: datetime, fire_id: str):
+        self.reminder, self.user, self.latest, self.due, self.now = reminder, user, latest, due, now
+        self.fire_id = fire_id
+        self.message: dict = {}
+        self.pending: set[str] = set()
+        self.abandoned = False  # a channel was not sent because the server is stopping
+        self.lock = threading.Lock()
+
+
 # ---------------------------------------------------------------------------------------------
 # The service
 # ---------------------------------------------------------------------------------------------
@@ -313,6 +375,11 @@ class Reminders:
         self._tick_lock = threading.Lock()  # one tick at a time
         self.stopping = threading.Event()  # set at shutdown: deliveries stop waiting to retry
         self._attempted: dict[str, set] = {}  # fire_id -> channels tried by this process
+        self._in_flight: dict[str, Firing] = {}  # reminder id -> its firing still being delivered
+        self._in_flight_changed = threading.Condition()
+        self._workers: dict[str, Workers] = {}  # "compose" and each channel's name -> its threads
+        self._recording = threading.Lock()
+        self._closed = False  # after shutdown: a delivery that ends late records nothing (storage is closed)
         self._stale_swept = False
         self.ticks = 0
         # The first tick of this process: a time due before it came while the server was down,
@@ -580,6 +647,8 @@ class Reminders:
             for reminder in self.storage.due_reminders(now_iso(now)):
                 if self.stopping.is_set():
                     break
+                if reminder["id"] in self._in_flight:  # still being delivered: not fired twice
+                    continue
                 try:
                     self.fire_due(reminder, now)
                 except Exception as e:
@@ -608,21 +677,116 @@ class Reminders:
                           f"reminders.grace_minutes ({self.config['grace_minutes']}). Next: "
                           f"{following.astimezone(tz).isoformat(timespec='minutes') if following else 'none'}."}, now)
             return self.finalize(reminder, now, latest, fired=False)
-        message = self.compose(reminder, user, latest, now, fire_id)
-        if latest > due:
-            message["missed_since"] = now_iso(due)
-        done = self._attempted.setdefault(fire_id, set())
-        deliveries, _ = self.storage.list_deliveries(reminder["id"], limit=50)
-        done.update(d["channel"] for d in deliveries if d.get("fire_id") == fire_id)
-        for name in reminder["channels"]:
-            if name in done or self.stopping.is_set():
-                continue
-            done.add(name)  # even if recording fails below, this process will not send it again
-            self.record(reminder, message, name, self.deliver(name, reminder, message, user), now)
-        if self.stopping.is_set() and set(reminder["channels"]) - done:
-            return  # the rest go out after the restart, under the same fire_id
-        self.finalize(reminder, now, latest, fired=True)
-        self._attempted.pop(fire_id, None)
+        firing = Firing(reminder, user, latest, due, now, fire_id)
+        with self._in_flight_changed:
+            self._in_flight[reminder["id"]] = firing
+        # Phrasing asks a model, which may be slow: in a worker too, not in the tick.
+        if not self._submit("compose", self._send, firing):
+            self._landed(firing)
+
+    def _submit(self, kind: str, job, *args) -> bool:
+        """Run ``job(*args)`` on the workers of ``kind``; False if the server is stopping."""
+        with self._in_flight_changed:
+            if self.stopping.is_set():
+                return False
+            workers = self._workers.get(kind)
+            if workers is None:
+                workers = self._workers[kind] = Workers(kind, self.config["delivery_threads"])
+            workers.submit(job, *args)
+        return True
+
+    def _send(self, firing: Firing):
+        """Compose the message, then hand each channel not yet sent under this fire_id to that
+        channel's workers."""
+        reminder = firing.reminder
+        try:
+            message = self.compose(reminder, firing.user, firing.latest, firing.now, firing.fire_id)
+            if firing.latest > firing.due:
+                message["missed_since"] = now_iso(firing.due)
+            firing.message = message
+            done = self._attempted.setdefault(firing.fire_id, set())
+            deliveries, _ = self.storage.list_deliveries(reminder["id"], limit=50)
+            done.update(d["channel"] for d in deliveries if d.get("fire_id") == firing.fire_id)
+            todo = [name for name in reminder["channels"] if name not in done]
+            # even if recording fails later, this process will not send these again
+            done.update(todo)
+            firing.pending = set(todo)
+        except Exception as e:
+            log.exception("reminder %s: firing failed", reminder["id"])
+            self._give_up(reminder, firing.now, e)
+            return self._landed(firing)
+        if not todo:
+            return self._channel_done(firing, None)
+        for name in todo:
+            if not self._submit(name, self._deliver_one, firing, name):
+                firing.abandoned = True  # it goes out after the restart, under the same fire_id
+                self._channel_done(firing, name)
+
+    def _deliver_one(self, firing: Firing, name: str):
+        if self.stopping.is_set():
+            firing.abandoned = True  # it goes out after the restart, under the same fire_id
+        else:
+            started = self.now()
+            # The receiver is told how late it is as it is sent, not as of the tick.
+            message = {**firing.message, "late_seconds": max(0, int((started - firing.latest).total_seconds()))}
+            result = self.deliver(name, firing.reminder, message, firing.user)
+            delivered = self.now()
+            result = {"late_seconds": max(0, int((delivered - firing.latest).total_seconds())),
+                      **({"delivered_at": now_iso(delivered)} if result["status"] == "sent" else {}), **result}
+            with self._recording:
+                if self._closed:
+                    log.warning("reminder %s: %s answered after shutdown; it is sent again after the restart",
+                                firing.reminder["id"], name)
+                    return
+                try:
+                    self.record(firing.reminder, message, name, result, delivered)
+                except Exception:
+                    log.exception("reminder %s: recording the %s delivery failed", firing.reminder["id"], name)
+        self._channel_done(firing, name)
+
+    def _channel_done(self, firing: Firing, name: str | None):
+        """When a firing's last channel is done: store when the reminder fires next."""
+        with firing.lock:
+            firing.pending.discard(name)
+            if firing.pending:
+                return
+        try:
+            if not firing.abandoned and not self.stopping.is_set() and not self._closed:
+                self.finalize(firing.reminder, firing.now, firing.latest, fired=True)
+                self._attempted.pop(firing.fire_id, None)
+        except Exception as e:
+            log.exception("reminder %s: firing failed", firing.reminder["id"])
+            self._give_up(firing.reminder, firing.now, e)
+        finally:
+            self._landed(firing)
+
+    def _landed(self, firing: Firing):
+        with self._in_flight_changed:
+            if self._in_flight.get(firing.reminder["id"]) is firing:
+                del self._in_flight[firing.reminder["id"]]
+            self._in_flight_changed.notify_all()
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until no delivery is in flight; False if some still are after ``timeout``."""
+        with self._in_flight_changed:
+            return self._in_flight_changed.wait_for(lambda: not self._in_flight, timeout)
+
+    def stop_deliveries(self, timeout: float = SHUTDOWN_WAIT_SECONDS):
+        """At shutdown: deliveries stop retrying, queued ones are dropped (they go out after the
+        restart, under the same fire_id), running ones get ``timeout`` seconds to end."""
+        with self._in_flight_changed:
+            self.stopping.set()
+            workers, self._workers = list(self._workers.values()), {}
+        deadline = monotonic() + timeout
+        stuck = [thread for w in workers for thread in w.stop(deadline)]
+        with self._recording:
+            self._closed = True
+        if stuck:
+            log.warning("%d reminder deliveries still running after %ss; leaving them (they are sent again "
+                        "after the restart)", len(stuck), timeout)
+        with self._in_flight_changed:
+            self._in_flight.clear()
+            self._in_flight_changed.notify_all()
 
     def compose(self, reminder: dict, user: dict, due: datetime, now: datetime, fire_id: str) -> dict:
         """What to say: the fixed text, or the agent's phrasing of it when the reminder asks."""
@@ -796,4 +960,4 @@ def routes(app, wm):
 def shutdown(wm):
     reminders = getattr(wm, "reminders", None)
     if reminders is not None:
-        reminders.stopping.set()
+        reminders.stop_deliveries()

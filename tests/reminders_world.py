@@ -65,6 +65,7 @@ class World:
         if at:
             self.clock.set(at)
         self.wm.reminders.tick()
+        assert self.wm.reminders.settle(60), "the tick's deliveries did not end"
 
     def user(self, name="alice", tz="Asia/Shanghai", **fields):
         settings = {"timezone": tz} if tz else {}

@@ -276,3 +276,68 @@ def test_a_second_wellmate_on_the_same_data_does_not_fire(make_wm):
 def test_reminders_enabled_false_runs_no_thread(make_wm):
     wm = make_wm({"reminders": {"enabled": False}}, start=True)
     assert getattr(wm, "scheduler", None) is None and scheduler_threads() == []
+
+
+def test_a_stalled_webhook_holds_up_only_its_own_delivery(world):
+    """Alice's reminder goes to a webhook receiver that does not answer; Bob's, due in the same
+    tick, is delivered meanwhile. Alice's lateness is counted when hers is finally delivered."""
+    with WebhookReceiver(stall_seconds=120, stalls=1) as receiver:
+        w = world("2026-11-20T01:00:00Z", overrides=webhook_config(receiver, timeout=60, retries=0))
+        alice, bob = w.user("alice"), w.user("bob")
+        hers = w.create(alice, title="喝水", channels=["webhook"], rule={"kind": "daily", "times": ["09:59"]})
+        his = w.create(bob, title="吃药", channels=["inapp"], rule={"kind": "daily", "times": ["10:00"]})
+        w.clock.set("2026-11-20T02:00:00Z")  # hers is first in the tick: due a minute earlier
+        tick = threading.Thread(target=w.wm.reminders.tick)
+        tick.start()
+        wait_until(lambda: w.deliveries(bob, his["id"]), "Bob's delivery")
+        assert len(receiver.requests) == 1 and w.deliveries(alice, hers["id"]) == []  # hers still stalled
+        [sent] = w.deliveries(bob, his["id"])
+        assert sent["status"] == "sent" and sent["late_seconds"] == 0
+        assert sent["delivered_at"] == "2026-11-20T02:00:00.000Z"
+        assert len(w.reminder_messages(bob)) == 1
+
+        # A minute and a half later the next tick comes while hers is still being delivered: it
+        # is not fired again.
+        w.clock.advance(seconds=90)
+        tick.join()
+        w.wm.reminders.tick()
+        assert len(receiver.requests) == 1
+        receiver.release()
+        assert w.wm.reminders.settle(60)
+        [delivered] = w.deliveries(alice, hers["id"])
+        assert delivered["status"] == "sent" and delivered["late_seconds"] == 150  # 09:59 -> 10:01:30
+        assert delivered["delivered_at"] == "2026-11-20T02:01:30.000Z"
+        assert receiver.requests[0].json["late_seconds"] == 60  # as of when it was sent
+        assert w.reminder(alice, hers["id"])["next_fire_at"] == "2026-11-21T01:59:00.000Z"
+        w.tick()
+        assert len(receiver.requests) == 1 and len(w.deliveries(alice, hers["id"])) == 1
+
+
+def test_reminders_of_one_tick_delivered_side_by_side_share_one_new_session(world):
+    w = world("2026-11-20T01:00:00Z")
+    token = w.user()
+    for n in range(6):
+        w.create(token, title=f"提醒{n}", rule={"kind": "daily", "times": ["10:00"]})
+    w.tick("2026-11-20T02:00:00Z")
+    sessions = w.client.get("/api/v1/health/sessions", token=token).json["items"]
+    assert len(sessions) == 1 and sessions[0]["unread"] == 6
+    assert len(w.reminder_messages(token)) == 6
+
+
+def test_shutdown_leaves_a_stuck_delivery_and_it_is_resent_after_the_restart(world):
+    with WebhookReceiver(stall_seconds=300, stalls=1) as receiver:
+        w = world("2026-11-20T01:00:00Z", overrides=webhook_config(receiver, timeout=120, retries=0))
+        token = w.user()
+        made = w.create(token, title="喝水", channels=["webhook", "inapp"], rule={"kind": "daily", "times": ["10:00"]})
+        w.clock.set("2026-11-20T02:00:00Z")
+        w.wm.reminders.tick()
+        wait_until(lambda: receiver.requests and w.deliveries(token, made["id"]), "the webhook request and inapp")
+        w.restart()  # shutdown gives up on the stuck POST (after reminders' bound) and does not hang
+        receiver.release()  # the old POST is answered now, after the shutdown: nothing records it
+        w.tick("2026-11-20T02:00:30Z")
+        assert [r.headers["x-wellmate-delivery"] for r in receiver.requests] == [
+            f"{made['id']}@2026-11-20T02:00:00.000Z"] * 2  # the same fire_id
+        deliveries = w.deliveries(token, made["id"])
+        assert sorted(d["channel"] for d in deliveries) == ["inapp", "webhook"]  # once each
+        assert len(w.reminder_messages(token)) == 1
+        assert w.reminder(token, made["id"])["next_fire_at"] == "2026-11-21T02:00:00.000Z"

@@ -124,6 +124,10 @@ class FakeOpenAI:
         """End a stall: the stream carries on."""
         self._release.set()
 
+    def hold(self):
+        """After release(): the next stalls wait again."""
+        self._release.clear()
+
     def stop(self):
         """Stop serving, release stalls, hang up every open connection and join its thread."""
         if self._httpd is None:

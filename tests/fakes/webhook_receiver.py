@@ -8,7 +8,8 @@ sent.
         assert request.headers["x-wellmate-signature"] == "sha256=" + hmac(secret, request.body)
 
 ``statuses`` are answered in order, then ``default_status``. ``stall_seconds`` makes the next
-``stalls`` requests wait that long before answering (a receiver that times out).
+``stalls`` requests wait that long and then hang up without answering (a receiver that times
+out); ``release()`` ends the stalls early, and they are answered.
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ class WebhookReceiver(FakeServer):
         self.url = None
         self._httpd = None
         self._stopping = threading.Event()
+        self._release = threading.Event()
         self._lock = threading.Lock()
+
+    def release(self):
+        """End the stalls now: they are answered after all."""
+        self._release.set()
 
     def _next(self) -> tuple[int, float]:
         with self._lock:
@@ -69,9 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake.requests.append(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
         status, stall = fake._next()
         deadline = time.monotonic() + stall
-        while time.monotonic() < deadline and not fake._stopping.is_set():
+        while time.monotonic() < deadline and not fake._stopping.is_set() and not fake._release.is_set():
             time.sleep(0.01)
-        if stall:  # the client has given up by now; answering would only fail
+        if stall and not fake._release.is_set():  # the client has given up by now; answering would only fail
             self.close_connection = True
             return
         answer = json.dumps({"ok": 200 <= status < 300}).encode()
