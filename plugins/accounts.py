@@ -2,12 +2,13 @@
 
 import logging
 import re
+from datetime import date, datetime
 
 import bottle
 
-from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
-                      client_address, field, hash_password, hookimpl, new_id, now_iso, public_profile,
-                      zone_or_none)
+from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, account_disabled, check_password,
+                      client_address, field, hash_password, hookimpl, new_id, now_iso, password_needs_rehash,
+                      public_profile, zone_or_none)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -15,8 +16,9 @@ GENDERS = ["male", "female", "other"]
 PROFILE_FIELDS = ["full_name", "gender", "age", "birth_date"]
 
 
-def profile_changes(body: dict, wm) -> dict:
-    """Validated profile fields and settings from a register or settings body."""
+def profile_changes(body: dict, wm, user: dict) -> dict:
+    """Validated profile fields from a register or settings body; ``user`` is the account with
+    its settings as they will be (its time zone says which day "today" is for a birth date)."""
     changes = {}
     if "full_name" in body:
         changes["full_name"] = field(body, "full_name", required=False, default="", max_len=64)
@@ -26,10 +28,34 @@ def profile_changes(body: dict, wm) -> dict:
         changes["age"] = field(body, "age", int, required=False, min=0, max=150)
     if "birth_date" in body:
         birth = field(body, "birth_date", required=False)
-        if birth is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", birth):
-            raise ApiError(400, "invalid_field", "birth_date: use YYYY-MM-DD, e.g. 1990-05-17")
+        if birth is not None:
+            check_birth_date(birth, wm, user)
         changes["birth_date"] = birth
+    # Stats and $age take the age from birth_date (wm.user_age): a contradicting age would be
+    # stored and never used, so it is refused, checked against what is already stored too.
+    profile = {**user, **changes}
+    if ("age" in body or "birth_date" in body) and profile.get("birth_date") and profile.get("age") is not None:
+        derived = wm.user_age(profile)
+        if profile["age"] != derived:
+            raise ApiError(400, "invalid_field", f"age, birth_date: age {profile['age']} contradicts birth_date "
+                                                 f"{profile['birth_date']} ({derived} today); send both, or age: null")
     return changes
+
+
+def check_birth_date(birth: str, wm, user: dict) -> None:
+    try:
+        born = date.fromisoformat(birth) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", birth) else None
+    except ValueError:  # 2012-02-30
+        born = None
+    if born is None:
+        raise ApiError(400, "invalid_field", f"birth_date: {birth!r} is not a date; use YYYY-MM-DD, e.g. 1990-05-17")
+    zone_name, zone = wm.user_zone(user)
+    today = datetime.now(zone).date()
+    if born > today:
+        raise ApiError(400, "invalid_field",
+                       f"birth_date: {birth} is after today ({today} in {zone_name or 'the server time zone'})")
+    if born.year < 1900:
+        raise ApiError(400, "invalid_field", f"birth_date: {birth} is before 1900")
 
 
 def settings_changes(given, current: dict, wm) -> dict:
@@ -38,17 +64,17 @@ def settings_changes(given, current: dict, wm) -> dict:
         raise ApiError(400, "invalid_field", "settings: must be an object, e.g. {\"timezone\": \"Asia/Shanghai\"}")
     merged = dict(current)
     for key, value in given.items():
-        if key == "timezone":
-            if value is not None and zone_or_none(value) is None:
-                raise ApiError(400, "invalid_field", f"settings.timezone: unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
-        elif key == "default_agent" and value not in wm.config["agents"]:
-            raise ApiError(400, "invalid_field", f"settings.default_agent: no agent {value!r}; agents: {', '.join(wm.config['agents'])}")
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
-            merged[key] = value
-        else:
+            continue
+        # The type first: a list or object as default_agent was looked up in a dict (unhashable, a 500).
+        if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 200:
             raise ApiError(400, "invalid_field", f"settings.{key}: must be a short string, number or true/false")
+        if key == "timezone" and zone_or_none(value) is None:
+            raise ApiError(400, "invalid_field", f"settings.timezone: unknown time zone {value!r}; use an IANA name such as Asia/Shanghai")
+        if key == "default_agent" and value not in wm.config["agents"]:
+            raise ApiError(400, "invalid_field", f"settings.default_agent: no agent {value!r}; agents: {', '.join(wm.config['agents'])}")
+        merged[key] = value
     if len(merged) > 50:
         raise ApiError(400, "invalid_field", "settings: at most 50 keys")
     return merged
@@ -56,9 +82,10 @@ def settings_changes(given, current: dict, wm) -> dict:
 
 @hookimpl
 def routes(app, wm):
-    def tokens_for(user, status=200, **extra):
+    def tokens_for(user, status=200):
+        """A password login's answer: the token pair, the user and a device token (LoginThrottle)."""
         bottle.response.status = status
-        return {**wm.tokens.issue(user), "user": public_profile(user), **extra}
+        return {**wm.tokens.issue(user), "user": public_profile(user), "device_token": wm.tokens.device_token(user)}
 
     @app.post("/api/v1/auth/register")
     def register():
@@ -74,10 +101,10 @@ def routes(app, wm):
         user = {
             "id": new_id(), "username": username, "password_hash": hash_password(password),
             "full_name": "", "gender": None, "age": None, "birth_date": None, "role": "user",
-            "settings": settings_changes(body.get("settings") or {}, {}, wm), "disabled": False,
+            "settings": settings_changes({} if body.get("settings") is None else body["settings"], {}, wm), "disabled": False,
             "created_at": now_iso(),
         }
-        user.update(profile_changes(body, wm))
+        user.update(profile_changes(body, wm, user))
         try:
             wm.storage.create_user(user)
         except Conflict:
@@ -90,16 +117,22 @@ def routes(app, wm):
         username = field(body, "username", max_len=256)
         password = field(body, "password", max_len=256)
         address = client_address()
-        # Counted by the name tried, known or not: a throttled unknown name answers like a real one.
-        wm.login_throttle.check(username, address)
         user = wm.storage.find_user("username", username)
+        # A device token this account gave is counted for that device alone (LoginThrottle);
+        # without one, by the name tried, known or not: a throttled unknown name answers like a real one.
+        device = wm.tokens.device_of(field(body, "device_token", required=False, max_len=1000), user)
+        wm.login_throttle.check(username, address, device)
         # check_password runs the full hash even for an unknown user, so both cases take as long.
-        ok = check_password(password, user.get("password_hash") if user else None)
-        if not ok or user.get("disabled"):
-            wm.login_throttle.failed(username, address)
+        if not check_password(password, user.get("password_hash") if user else None):
+            wm.login_throttle.failed(username, address, device)
             log.info("failed login for %r from %s", username, address)
             raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-        wm.login_throttle.succeeded(username)
+        # Only now, so that it tells nothing to someone without the password.
+        if user.get("disabled"):
+            raise account_disabled()
+        wm.login_throttle.succeeded(username, device)
+        if password_needs_rehash(user["password_hash"]):
+            user = wm.storage.update_user(user["id"], {"password_hash": hash_password(password)}) or user
         return tokens_for(user)
 
     @app.post("/api/v1/auth/refresh")
@@ -116,7 +149,7 @@ def routes(app, wm):
         body = wm.json_body()
         record = wm.storage.use_refresh_token(wm.tokens.digest(field(body, "refresh_token", max_len=200)))
         if record is not None:
-            wm.storage.revoke_refresh_tokens(family=record["family"])
+            wm.tokens.revoke_login(record["user_id"], record["family"])
         # Logging out twice, or with an unknown token, still ends with no session: 204 either way.
         bottle.response.status = 204
         return ""
@@ -133,7 +166,8 @@ def routes(app, wm):
         if unknown:
             raise ApiError(400, "invalid_field", f"{', '.join(sorted(unknown))}: cannot be changed here; "
                                                  f"send any of {', '.join(PROFILE_FIELDS)}, settings")
-        changes = profile_changes(body, wm)
+        changes = {}
         if "settings" in body:
             changes["settings"] = settings_changes(body["settings"], user.get("settings") or {}, wm)
+        changes.update(profile_changes(body, wm, {**user, **changes}))
         return public_profile(wm.storage.update_user(user["id"], changes) if changes else user)

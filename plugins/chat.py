@@ -10,7 +10,7 @@ from collections import Counter
 import bottle
 
 from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps,
-                      new_id, now_iso, paged)
+                      new_id, now_iso, paged, whole_text)
 
 log = logging.getLogger("wellmate.chat")
 
@@ -202,6 +202,7 @@ class Turn:
     def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
         """Store the reply: ``body`` (what the provider said, as shown) between the plugins'
         prefix and suffix and what after_reply hooks add. Its emotion is the body's own."""
+        body = whole_text(body)
         content = self.prefix + body
         if not incomplete:
             content += self.suffix

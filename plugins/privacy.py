@@ -24,7 +24,7 @@ log = logging.getLogger("wellmate.privacy")
 
 RECENT_LOGIN_SECONDS = 5 * 60
 EXPORT_VERSION = 1
-NOT_EXPORTED = {"id", "password_hash", "tokens_valid_after"}  # id is in the profile as uuid
+NOT_EXPORTED = {"id", "password_hash", "tokens_valid_after", "revoked_logins"}  # id is in the profile as uuid
 
 
 def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:

@@ -513,9 +513,8 @@ class Records:
             result[key] = {**value, **self.adult_category(user, lambda: classify(value["systolic"], value["diastolic"]))}
         return result
 
-    @staticmethod
-    def adult_category(user, classify) -> dict:
-        age = user.get("age")
+    def adult_category(self, user, classify) -> dict:
+        age = self.wm.user_age(user)
         if isinstance(age, int) and age < 18:
             return {"category": None, "label": None, "note": "这是成人的标准，不适用于 18 岁以下"}
         code, label = classify()

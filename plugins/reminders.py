@@ -34,7 +34,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import bottle
 
 from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps, new_id,
-                      now_iso, paged, zone_or_none)
+                      now_iso, paged, whole_text, zone_or_none)
 
 log = logging.getLogger("wellmate.reminders")
 
@@ -336,9 +336,10 @@ class Reminders:
                 return name
         return next(iter(agents), "")
 
-    def check_agent(self, name) -> str:
+    def check_agent(self, name: str | None) -> str | None:
+        """An agent name read with `field` (a string), or None when none was given."""
         agents = self.wm.config["agents"]
-        if name not in agents:
+        if name is not None and name not in agents:
             raise ApiError(400, "invalid_field", f"agent: no agent {name!r}; agents: {', '.join(agents)}")
         return name
 
@@ -368,7 +369,7 @@ class Reminders:
             "note": field(body, "note", required=False, default="", max_len=500),
             "text": field(body, "text", required=False, default="", max_len=500),
             "phrase": field(body, "phrase", bool, required=False, default=False),
-            "agent": self.check_agent(body["agent"]) if body.get("agent") is not None else self.default_agent(user),
+            "agent": self.check_agent(field(body, "agent", required=False)) or self.default_agent(user),
             "rule": parse_rule(body["rule"], tz, now),
             "timezone": tz.key,
             "channels": self.check_channels(body.get("channels", self.config["channels"]), user),
@@ -396,7 +397,7 @@ class Reminders:
             if name in body:
                 changes[name] = field(body, name, bool)
         if "agent" in body:
-            changes["agent"] = self.check_agent(body["agent"])
+            changes["agent"] = self.check_agent(field(body, "agent"))
         if "channels" in body:
             changes["channels"] = self.check_channels(body["channels"], user)
         tz = zone(reminder["timezone"])
@@ -742,7 +743,7 @@ class Reminders:
 
 def clean_phrasing(text: str) -> str:
     """A model's phrasing as a message: no surrounding quotes or blank lines, and not too long."""
-    text = (text or "").strip().strip('"“”「」').strip()
+    text = whole_text(text or "").strip().strip('"“”「」').strip()
     return text[:500]
 
 

@@ -19,8 +19,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from wellmate import (ApiError, ConfigError, Setting, client_address, field, hookimpl, json_dumps, new_id,
-                      now_iso, public_profile)
+from wellmate import (ApiError, ConfigError, Setting, account_disabled, client_address, field, hookimpl, json_dumps,
+                      new_id, now_iso, public_profile)
 
 log = logging.getLogger("wellmate.wechat")
 
@@ -207,7 +207,7 @@ def routes(app, wm):
             raise e.api_error()
         user, created = accounts.user_for(identity["openid"], identity["unionid"])
         if user.get("disabled"):
-            raise ApiError(403, "account_disabled", "This account has been disabled by the server's admin.")
+            raise account_disabled()
         if created:
             log.info("new WeChat user %s", user["id"])
         return {**wm.tokens.issue(user), "user": public_profile(user), "created": created}

@@ -68,6 +68,29 @@ def test_register_validation(client):
         assert r.status == 400 and text in r.json["error"]["message"], (body, r.text)
 
 
+def test_birth_dates_that_cannot_be_are_refused(client):
+    from datetime import date, timedelta
+
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()  # after today in every time zone
+    for fields, text in [
+        ({"birth_date": tomorrow}, f"birth_date: {tomorrow} is after today"),
+        ({"birth_date": "1800-05-17"}, "birth_date: 1800-05-17 is before 1900"),
+        ({"birth_date": "2012-02-30"}, "birth_date: '2012-02-30' is not a date"),
+        ({"birth_date": "2012-01-01", "age": 40}, "age, birth_date: age 40 contradicts birth_date 2012-01-01"),
+    ]:
+        r = client.post("/api/v1/auth/register", {"username": "dave", "password": "long enough", **fields})
+        assert r.status == 400 and r.json["error"]["code"] == "invalid_field", (fields, r.text)
+        assert r.json["error"]["message"].startswith(text), (fields, r.text)
+
+    born = date(date.today().year - 30, 1, 1).isoformat()
+    token = client.register("dave", birth_date=born, age=30)["access_token"]
+    # A change is checked against what is stored: an age alone that does not fit is refused.
+    r = client.put("/api/v1/users/settings", {"age": 31}, token=token)
+    assert r.status == 400 and "age 31 contradicts birth_date" in r.json["error"]["message"]
+    r = client.put("/api/v1/users/settings", {"birth_date": "1990-01-01", "age": None}, token=token)
+    assert r.status == 200 and (r.json["birth_date"], r.json["age"]) == ("1990-01-01", None)
+
+
 def test_logout_ends_the_refresh_family(client):
     pair = client.register("erin")
     r = client.post("/api/v1/auth/logout", {"refresh_token": pair["refresh_token"]})

@@ -74,7 +74,7 @@ def test_user_commands(cli, make_wm, serve):
     assert login(client, "alice", "correct horse").status == 401
     alice = login(client, "alice", "new password").json
     assert alice["user"]["role"] == "admin" and alice["user"]["full_name"] == "Alice"
-    assert_error(login(client, "bob", "long enough"), 401, "invalid_credentials")  # disabled
+    assert_error(login(client, "bob", "long enough"), 403, "account_disabled")
     # A WeChat-only account gets a username along with its password.
     served.wm.storage.create_user({"id": "wx-user-1", "username": None, "password_hash": None, "role": "user",
                                    "settings": {}, "disabled": False, "created_at": wellmate.now_iso(),
@@ -174,7 +174,9 @@ def test_disabling_a_user_stops_their_tokens_at_once(served):
     assert_error(client.get("/api/v1/users/profile", token=token), 401, "invalid_token")
     assert_error(client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=token), 401, "invalid_token")
     assert_error(client.post("/api/v1/auth/refresh", {"refresh_token": alice["refresh_token"]}), 401, "invalid_refresh_token")
-    assert_error(login(client, "alice", "correct horse"), 401, "invalid_credentials")
+    # The right password hears why; any other answer is the one an unknown name gets.
+    assert_error(login(client, "alice", "correct horse"), 403, "account_disabled")
+    assert_error(login(client, "alice", "wrong password"), 401, "invalid_credentials")
 
     r = client.post(f"/api/v1/admin/users/{alice_id}/enable", token=admin["access_token"])
     assert r.status == 200 and r.json["disabled"] is False

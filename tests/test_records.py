@@ -357,6 +357,26 @@ def test_other_guidelines_and_no_adult_categories_for_children(make_wm, serve):
     assert stats["bp_category"]["average"]["category"] is None
 
 
+def test_a_birth_date_alone_makes_a_child_a_child(make_wm, serve):
+    with FakeOpenAI(reply="好的。") as fake:
+        client = serve(make_wm(upstream_config(fake.url))).client
+        today = datetime.now(TZ).date()
+        tomorrow = today + timedelta(days=1 if (today.month, today.day) != (2, 28) else 2)  # not 29 Feb
+        # Born on 1 January twelve years ago: 12 all year. Born tomorrow thirteen years ago:
+        # still 12 today, in the user's own time zone.
+        for name, born in (("child", f"{today.year - 12}-01-01"),
+                           ("almost", tomorrow.replace(year=today.year - 13).isoformat())):
+            token = sign_in(client, name, birth_date=born)
+            post(client, token, type="height", value=150, recorded_at=local(1))
+            post(client, token, type="weight", value=60, recorded_at=local(1))
+            post(client, token, type="blood_pressure", value="136/86", recorded_at=local(1))
+            stats = client.get(f"{DATA}/stats?days=7", token=token).json
+            assert stats["bmi"]["value"] == 26.7 and stats["bmi"]["category"] is None and "18" in stats["bmi"]["note"]
+            assert stats["bp_category"]["latest"]["category"] is None, (name, born)
+            client.post("/api/v1/health/physical/chat", {"text": "我多大了？"}, token=token)
+            assert "年龄 12，" in fake.last.body["messages"][0]["content"]
+
+
 READINGS = [(118, 78), (125, 78), (118, 84), (135, 78), (142, 88), (128, 95), (165, 95), (150, 105),
             (182, 100), (170, 125)]
 

@@ -5,19 +5,37 @@ Forged, expired, wrong-type and alg:none tokens are in test_accounts.py; admin r
 user token in test_admin.py; deletion and password changes revoking tokens in test_privacy.py.
 """
 
+import hashlib
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import jwt
 import pytest
+import yaml
 
-from conftest import assert_error
+from conftest import Client, ServerProcess, assert_error, free_port, merge, shipped_config
 from wellmate import ConfigError, LoginThrottle
 
 
-def login(client, username, password, headers=None):
-    return client.post("/api/v1/auth/login", {"username": username, "password": password}, headers=headers)
+def login(client, username, password, headers=None, **extra):
+    return client.post("/api/v1/auth/login", {"username": username, "password": password, **extra}, headers=headers)
+
+
+def serve_process(tmp_path, overrides=None) -> ServerProcess:
+    """`wellmate.py` in a child process on tmp_path's data folder (again on the same folder and
+    port after a stop)."""
+    path = tmp_path / "config.yaml"
+    if not path.exists():
+        config = merge(shipped_config(tmp_path), {"server": {"host": "127.0.0.1", "port": free_port()}, **(overrides or {})})
+        path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return ServerProcess(path, yaml.safe_load(path.read_text(encoding="utf-8"))["server"]["port"])
+
+
+def profile_status(client, pair) -> int:
+    return client.get("/api/v1/users/profile", token=pair["access_token"]).status
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -53,6 +71,37 @@ def test_more_tokens_that_are_refused(make_wm, serve):
         r = client.get("/api/v1/users/profile", token=token)
         assert r.status == 401 and r.json["error"]["code"] in ("invalid_token", "token_expired"), (what, r.text)
     assert client.get("/api/v1/users/profile", token=pair["access_token"]).status == 200
+
+
+def test_ending_a_login_ends_its_access_tokens_also_after_a_restart(tmp_path):
+    server = serve_process(tmp_path)
+    client = Client(server.port)
+    try:
+        first = client.register("alice")
+        other = login(client, "alice", "correct horse").json  # another login of the same user
+        rotated = client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]}).json
+        assert profile_status(client, first) == profile_status(client, rotated) == 200
+
+        # The replaced refresh token comes back: a thief or a replay. That login ends, all of it.
+        assert_error(client.post("/api/v1/auth/refresh", {"refresh_token": first["refresh_token"]}),
+                     401, "invalid_refresh_token")
+        for pair in (first, rotated):
+            assert_error(client.get("/api/v1/users/profile", token=pair["access_token"]), 401, "invalid_token")
+        assert profile_status(client, other) == 200
+
+        # Logout ends its login's access token too, and only that login's.
+        assert client.post("/api/v1/auth/logout", {"refresh_token": other["refresh_token"]}).status == 204
+        assert_error(client.get("/api/v1/users/profile", token=other["access_token"]), 401, "invalid_token")
+        third = login(client, "alice", "correct horse").json
+        assert profile_status(client, third) == 200
+    finally:
+        assert server.stop()[0] == 0
+
+    server = serve_process(tmp_path)  # the ended logins stay ended
+    try:
+        assert [profile_status(client, pair) for pair in (first, rotated, other, third)] == [401, 401, 401, 200]
+    finally:
+        assert server.stop()[0] == 0
 
 
 def test_racing_uses_of_one_refresh_token_have_one_winner(client):
@@ -218,6 +267,78 @@ def test_throttle_memory_is_bounded():
     assert len(throttle._failures) == 100
     assert throttle.retry_after("user999") > 0  # the newest are kept
     assert throttle.retry_after("user0") == 0  # the oldest went first
+
+
+def test_an_attacker_cannot_lock_the_owner_out(make_wm, serve):
+    wm = make_wm({"server": {"trusted_proxy": "127.0.0.1"},
+                  "auth": {"throttle": {"max_failures": 3, "max_failures_per_address": 100}}})
+    client = serve(wm).client
+    owner, attacker = {"X-Forwarded-For": "198.51.100.7"}, {"X-Forwarded-For": "203.0.113.66"}
+    registered = client.post("/api/v1/auth/register", {"username": "alice", "password": "correct horse"}, headers=owner)
+    device = registered.json["device_token"]
+    mallory_device = client.register("mallory", "mallory's own")["device_token"]
+
+    for n in range(3):
+        assert_error(login(client, "alice", f"guess {n}", attacker), 401, "invalid_credentials")
+    for password in ("guess 4", "correct horse"):  # unknown clients are locked out, right password or not
+        assert_error(login(client, "alice", password, attacker), 429, "too_many_attempts")
+    assert_error(login(client, "alice", "correct horse", owner), 429, "too_many_attempts")  # without the token too
+
+    # The owner's device token passes the lock, from anywhere, with the right password.
+    r = login(client, "alice", "correct horse", owner, device_token=device)
+    assert r.status == 200, r.text
+    assert login(client, "alice", "correct horse", attacker, device_token=r.json["device_token"]).status == 200
+
+    # The attacker still gets 429: with no token, a made-up one, or one of another account.
+    for token in (None, "made-up", mallory_device, device.rsplit(".", 1)[0] + ".forged"):
+        assert_error(login(client, "alice", "guess 5", attacker, device_token=token), 429, "too_many_attempts")
+    # Even a stolen device token is good for max_failures guesses per window, no more.
+    for n in range(3):
+        assert_error(login(client, "alice", f"guess {n}", attacker, device_token=device), 401, "invalid_credentials")
+    assert_error(login(client, "alice", "correct horse", attacker, device_token=device), 429, "too_many_attempts")
+    assert login(client, "alice", "correct horse", owner, device_token=r.json["device_token"]).status == 200
+
+
+# -- passwords ----------------------------------------------------------------------------------
+
+def test_older_cheaper_hashes_still_verify_and_are_rehashed_at_login(make_wm, serve):
+    served = serve(make_wm())
+    client, storage = served.client, served.wm.storage
+    user_id = client.register("alice")["user"]["uuid"]
+    assert storage.get_user(user_id)["password_hash"].startswith("scrypt$16384$8$5$")  # OWASP: N=2^14 wants p=5
+    salt = b"s" * 16
+    old = hashlib.scrypt(b"old password", salt=salt, n=2**14, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32)
+    storage.update_user(user_id, {"password_hash": f"scrypt$16384$8$1${salt.hex()}${old.hex()}"})
+
+    assert_error(login(client, "alice", "wrong password"), 401, "invalid_credentials")
+    assert storage.get_user(user_id)["password_hash"].startswith("scrypt$16384$8$1$")
+    assert login(client, "alice", "old password").status == 200
+    assert storage.get_user(user_id)["password_hash"].startswith("scrypt$16384$8$5$")
+    assert login(client, "alice", "old password").status == 200
+
+
+def memory_mb(pid: int) -> dict:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {key: int(rest.split()[0]) / 1024 for key, _, rest in (line.partition(":") for line in status)
+            if key in ("VmRSS", "VmHWM")}
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
+def test_logins_from_many_threads_leave_the_memory_bounded(tmp_path):
+    # Measured in bench/memory: 32 logins from 16 threads took RSS from 37 to ~300 MB before.
+    server = serve_process(tmp_path)
+    client = Client(server.port)
+    try:
+        client.register("alice")
+        before = memory_mb(server.proc.pid)
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(lambda n: login(client, "alice", "correct horse").status, range(32)))
+        assert statuses == [200] * 32
+        after = memory_mb(server.proc.pid)
+        assert after["VmHWM"] - before["VmRSS"] < 80, (before, after)  # at most two 16 MiB hashes at once
+        assert after["VmRSS"] - before["VmRSS"] < 30, (before, after)  # and their buffers given back
+    finally:
+        assert server.stop()[0] == 0
 
 
 # -- another user's things are 404 -------------------------------------------------------------

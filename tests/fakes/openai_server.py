@@ -307,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- wire -----------------------------------------------------------------------------------
     def _json(self, status: int, obj, headers: dict | None = None):
-        data = json.dumps(obj, ensure_ascii=False).encode()
+        data = _wire(obj)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -333,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
 
     def _event(self, obj):
-        self._send(b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n")
+        self._send(b"data: " + _wire(obj) + b"\n\n")
 
     def _end_chunked(self):
         self.wfile.write(b"0\r\n\r\n")
@@ -366,6 +366,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._check_client()
             time.sleep(min(left, 0.01))
+
+
+def _wire(obj) -> bytes:
+    """JSON as UTF-8; text with a lone surrogate (a reply cut inside an emoji) goes as \\u escapes,
+    as JSON servers write it: it has no UTF-8 form."""
+    try:
+        return json.dumps(obj, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj).encode()
 
 
 def _usage(request: Request, pieces: list[str]) -> dict:
