@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import errno
+import functools
 import hashlib
 import hmac
 import importlib
@@ -252,6 +253,24 @@ ERROR_CODES = {
     413: "body_too_large",
     500: "internal_error",
 }
+
+
+STORAGE_RETRY_AFTER = 60  # seconds: a full disk or a read-only mount needs a person, not a quick retry
+
+
+def storage_unavailable_503(callback):
+    """Bottle plugin: a route that hits StorageUnavailable answers 503 storage_unavailable, so no
+    route needs its own try."""
+    @functools.wraps(callback)
+    def wrapper(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except StorageUnavailable as e:
+            log.error("storage unavailable in %s %s: %s", bottle.request.method, bottle.request.path, e)
+            raise ApiError(503, "storage_unavailable", "The server cannot write its data now (full disk or "
+                                                       "read-only storage); nothing was saved. Try again later.",
+                           headers={"Retry-After": str(STORAGE_RETRY_AFTER)})
+    return wrapper
 
 
 def _json_error_page(res: bottle.HTTPError) -> str:
@@ -550,7 +569,19 @@ class Prompts:
 
 
 class Conflict(Exception):
-    """A storage write would break uniqueness (a username already taken)."""
+    """A storage write would break uniqueness (a username already taken, a record's client_id
+    already used for another type). ``details`` says what, for the API's answer."""
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.details = details
+
+
+class StorageUnavailable(Exception):
+    """The store cannot be used as it is: a write failed outside the request's control (read-only
+    folder, full disk, I/O error: nothing was saved), or a data file cannot be trusted at open
+    (empty, not valid). Backends raise it wrapping the OSError; the app answers every route's
+    with a 503 `storage_unavailable` and the command line prints it as one line."""
 
 
 class Storage:
@@ -658,15 +689,22 @@ class Storage:
         raise NotImplementedError
 
     def put_records(self, records: list[dict]) -> list[tuple[str, dict]]:
-        """Store several records in one durable write, idempotently by ``client_id``.
+        """Store several records of one user in one durable write, idempotently by ``client_id``.
 
         A record whose ``client_id`` its user already has replaces that stored record's fields,
         keeping the stored ``id`` and ``created_at``: sending the same records again (a retried
         sync) never duplicates them. Records without a ``client_id`` are added. Atomic: two
         calls at once with the same client ids store each once. Return, in order,
         ``(outcome, stored_record)`` with outcome "created", "updated" or "unchanged". Raise
-        Conflict, storing nothing, if a new record's ``id`` is taken."""
+        Conflict, storing nothing, if a new record's ``id`` is taken, or if a ``client_id`` is
+        stored (or earlier in the call) with another ``type`` (details: ``client_id``,
+        ``stored_type``): a steps record never silently becomes a weight. Raise ValueError for
+        records of several users."""
         raise NotImplementedError
+
+    def count_records(self, user_id: str) -> int:
+        """How many records the user has (for records.max_records_per_user)."""
+        return len(all_pages(self.list_records, 500, user_id=user_id))
 
     def get_record(self, record_id: str) -> dict | None:
         raise NotImplementedError
@@ -723,6 +761,11 @@ class Storage:
     def ping(self) -> None:
         """Do a real read of the store; raise if it is unusable."""
         raise NotImplementedError
+
+    def trouble(self) -> str | None:
+        """Why writes fail now, or None: cheap enough for every health check (no read of the
+        data). A backend remembers its last write failure until a write succeeds again."""
+        return None
 
     def stats(self) -> dict:
         """Counts for the service view: {"users": n, "sessions": n, ...}."""
@@ -1689,7 +1732,11 @@ class Wellmate:
             log.warning("%s", warning)
 
         self.data_dir = (self.base / self.config["storage"]["path"]).resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageUnavailable(f"cannot make the data folder {self.data_dir}: {e.strerror or e}; "
+                                     f"check storage.path and its permissions") from e
         self.prompts = Prompts(self.base)
         self.max_body = self.config["server"]["max_body_kb"] * 1024
 
@@ -1751,16 +1798,25 @@ class Wellmate:
         """A signing secret made once and kept in the data folder, readable by its owner only."""
         path = self.data_dir / "secret.key"
         try:
-            return path.read_text().strip()
+            secret = path.read_text().strip()
         except FileNotFoundError:
-            atomic_write(path, secrets.token_urlsafe(48).encode(), mode=0o600)
+            try:
+                atomic_write(path, secrets.token_urlsafe(48).encode(), mode=0o600)
+            except OSError as e:
+                raise StorageUnavailable(f"cannot write {path}: {e.strerror or e}; make the data folder "
+                                         f"writable by this user (or set auth.secret)") from e
             return path.read_text().strip()
+        if not secret:  # a crash or a bad copy emptied it: every login would fail
+            raise ConfigError(f"{path} is empty: restore it from a backup, or delete it to make a new one "
+                              f"(everyone then logs in again)")
+        return secret
 
     def _build_app(self) -> bottle.Bottle:
         app = bottle.Bottle(catchall=True)
         app.uninstall(bottle.JSONPlugin)
         app.install(bottle.JSONPlugin(json_dumps=json_dumps))
         app.default_error_handler = _json_error_page
+        app.install(storage_unavailable_503)
         app.config["wellmate"] = self
         self.pm.hook.routes(app=app, wm=self)
         return app
@@ -1962,7 +2018,18 @@ def serve(config_path) -> int:
     # One server per data folder: a second one would undo the first's writes (each keeps its
     # own copy of the JSON files in memory). Held until this process ends, however it ends.
     data_lock = FileLock(wm.data_dir / SERVER_LOCK)
-    if not data_lock.acquire():
+    # A data folder this user cannot write would fail every write later, one 503 at a time.
+    locked, trouble = False, wm.storage.trouble()
+    if trouble is None:
+        try:
+            locked = data_lock.acquire()
+        except OSError as e:
+            trouble = f"{data_lock.path}: {e.strerror or e}"
+    if trouble:
+        wm.close()
+        raise StorageUnavailable(f"{wm.data_dir}: {trouble}; make the data folder writable by the user that "
+                                 f"runs Wellmate, and check the disk has room")
+    if not locked:
         wm.close()
         raise ConfigError(f"another Wellmate (pid {data_lock.holder()}) is serving {wm.data_dir}: two servers on "
                           f"one data folder undo each other's writes; stop it first, or give this one its own "
@@ -2032,7 +2099,7 @@ def main(argv=None) -> int:
         if getattr(args, "func", None):
             return args.func(args) or 0
         return serve(config_path)
-    except ConfigError as e:
+    except (ConfigError, StorageUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

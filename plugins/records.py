@@ -24,8 +24,8 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Setting, all_pages, field, hookimpl, json_dumps, new_id, now_iso,
-                      paged, parse_time)
+from wellmate import (ApiError, ConfigError, Conflict, Setting, all_pages, field, hookimpl, json_dumps, new_id,
+                      now_iso, paged, parse_time)
 
 log = logging.getLogger("wellmate.records")
 
@@ -86,6 +86,12 @@ def config_schema():
         "bmi_guideline": Setting("china", "BMI categories by this guideline.", choices=list(BMI_GUIDELINES)),
         "summary_days": Setting(7, "Days covered by $health_summary in prompts.", int, min=1, max=MAX_DAYS),
         "max_batch": Setting(500, "Most records in one POST /health/data/batch.", int, min=1, max=10000),
+        # Each user's records are one file, rewritten whole on every write of theirs: 20,000
+        # records (ten years of five daily types) is ~2 MB, a write of ~50 ms on a Pi-class disk.
+        "max_records_per_user": Setting(20000, "Most health records one user may keep (more: 422).", int,
+                                        min=1, max=1000000),
+        "max_import_rows": Setting(10000, "Most rows in one POST /health/data/csv (more: 413).", int,
+                                   min=1, max=1000000),
     }}
 
 
@@ -424,6 +430,42 @@ class Records:
         """Every record of the user in the window, newest first."""
         return all_pages(self.wm.storage.list_records, 5000, user_id=user_id, type=type, start=start, end=end)
 
+    def put(self, user, records: list[dict], where=lambda index: "") -> list[tuple[str, dict]]:
+        """Store a user's new records (storage.put_records) within records.max_records_per_user,
+        refusing a client_id reused for another type. ``where(index)`` names the record at that
+        index of ``records`` ("items[3]: ") for the error."""
+        self.check_room(user, records)
+        try:
+            return self.wm.storage.put_records(records)
+        except Conflict as e:
+            if "stored_type" not in e.details:
+                raise
+            client_id, stored_type = e.details["client_id"], e.details["stored_type"]
+            # The first of the records with that client_id and another type than the stored one
+            # (stored before, or by an earlier record of this call) is the one refused.
+            index = next(i for i, r in enumerate(records)
+                         if r.get("client_id") == client_id and r.get("type") != stored_type)
+            raise ApiError(409, "client_id_conflict", f"{where(index)}client_id {client_id!r} is already a "
+                                                      f"{stored_type} record; a client_id names one record, so "
+                                                      f"give this one its own. Nothing was stored.")
+
+    def check_room(self, user, records: list[dict]):
+        """A 422 if storing ``records`` would take the user past records.max_records_per_user.
+        (Two requests at once may both fit and overshoot by one request: the bound is on cost,
+        not an exact quota.)"""
+        limit = self.config["max_records_per_user"]
+        stored = self.wm.storage.count_records(user["id"])
+        if stored + len(records) <= limit:
+            return
+        # Near the limit: only records that are really new count (a sync again stores nothing).
+        known = {r["client_id"] for r in self.all_records(user["id"]) if r.get("client_id")}
+        new = (sum(1 for r in records if not r.get("client_id"))
+               + len({r["client_id"] for r in records if r.get("client_id")} - known))
+        if stored + new > limit:
+            raise ApiError(422, "too_many_records", f"This account keeps {stored} health records and "
+                                                    f"records.max_records_per_user is {limit}: {new} more do not "
+                                                    f"fit. Delete old records first; nothing was stored.")
+
     def latest(self, user_id, type) -> dict | None:
         items, _ = self.wm.storage.list_records(user_id, type=type, limit=1)
         return items[0] if items else None
@@ -528,10 +570,14 @@ class Records:
         if missing:
             raise ApiError(400, "invalid_csv", f"line 1: the header lacks {', '.join(missing)}; "
                                                f"expected {','.join(CSV_COLUMNS)}")
-        records = []
+        records, lines, limit = [], [], self.config["max_import_rows"]
         try:
             for row in reader:
                 where = f"line {reader.line_num}"
+                if len(records) == limit:
+                    raise ApiError(413, "too_many_rows", f"The file has more than {limit} rows "
+                                                         f"(records.max_import_rows); import it in parts. "
+                                                         f"Nothing was stored.")
                 if None in row:
                     raise ApiError(400, "invalid_csv", f"{where}: more values than columns")
                 item = {key: (row.get(key) or None) for key in CSV_COLUMNS}
@@ -544,17 +590,19 @@ class Records:
                     records.append(self.make(user, item))
                 except ApiError as e:
                     raise located(where, e)
+                lines.append(where)
         except csv.Error as e:
             raise ApiError(400, "invalid_csv", f"line {reader.line_num}: {e}")
         stored = Counter(content_key(r) for r in self.all_records(user["id"]) if not r.get("client_id"))
-        counts, to_put = Counter(), []
-        for record in records:
+        counts, to_put, put_lines = Counter(), [], []
+        for record, line in zip(records, lines):
             if not record.get("client_id") and stored[content_key(record)] > 0:
                 stored[content_key(record)] -= 1
                 counts["unchanged"] += 1
             else:
                 to_put.append(record)
-        for outcome, _ in self.wm.storage.put_records(to_put):
+                put_lines.append(line)
+        for outcome, _ in self.put(user, to_put, lambda index: f"{put_lines[index]}: "):
             counts[outcome] += 1
         return {key: counts[key] for key in ("created", "updated", "unchanged")}
 
@@ -702,8 +750,9 @@ def routes(app, wm):
         user = wm.require_user()
         record = records.make(user, wm.json_body())
         if record.get("client_id"):  # a retry of this request must not store it twice
-            [(outcome, record)] = wm.storage.put_records([record])
+            [(outcome, record)] = records.put(user, [record])
         else:
+            records.check_room(user, [record])
             outcome, record = "created", wm.storage.add_record(record)
         bottle.response.status = 201 if outcome == "created" else 200
         return record_view(record)
@@ -727,7 +776,7 @@ def routes(app, wm):
             if record.get("client_id"):
                 seen[record["client_id"]] = i
             batch.append(record)
-        results = wm.storage.put_records(batch)
+        results = records.put(user, batch, lambda index: f"items[{index}]: ")
         counts = Counter(outcome for outcome, _ in results)
         return {"items": [{**record_view(record), "status": outcome} for outcome, record in results],
                 **{key: counts[key] for key in ("created", "updated", "unchanged")}}

@@ -2,6 +2,8 @@
 
 import time
 
+import bottle
+
 import wellmate
 from wellmate import ApiError, hookimpl
 
@@ -11,8 +13,18 @@ def routes(app, wm):
     @app.get("/api/v1/test/health")
     def health():
         scheduler = getattr(wm, "scheduler", None)
+        # Storage that cannot be written (the last write failed, a read-only folder) is a 503
+        # with what failed: a monitor sees it before users lose their input. trouble() reads
+        # no data, so polling health stays cheap.
+        trouble = wm.storage.trouble()
+        if trouble:
+            bottle.response.status = 503
+            bottle.response.set_header("Retry-After", str(wellmate.STORAGE_RETRY_AFTER))
         return {
-            "status": "ok",
+            **({"error": {"code": "storage_unavailable", "message": f"Writes to the {wm.storage.name} storage "
+                                                                    f"fail: {trouble}"}} if trouble else {}),
+            "status": "unavailable" if trouble else "ok",
+            "checks": {"storage": trouble or "ok"},
             "version": wellmate.__version__,
             "uptime_s": round(wm.uptime(), 3),
             "storage": wm.storage.name,

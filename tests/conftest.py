@@ -123,13 +123,14 @@ def free_port() -> int:
 class ServerProcess:
     """`wellmate.py --config PATH` in a child process, as a user runs it; started and answering."""
 
-    def __init__(self, config_path, port: int):
+    def __init__(self, config_path, port: int, prefix=()):
+        """``prefix``: a command to run it under (e.g. unshare, to run it as another user)."""
         import subprocess
         import time
         import urllib.request
 
         self.port = port
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "wellmate.py"), "--config", str(config_path)],
+        self.proc = subprocess.Popen([*prefix, sys.executable, str(ROOT / "wellmate.py"), "--config", str(config_path)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
         while True:

@@ -511,6 +511,23 @@ class StorageContract:
             storage.put_records([make_record(user["id"], client_id="new"), {**make_record(user["id"]), "id": taken["id"]}])
         assert ids(storage.list_records(user["id"])[0]) == [taken["id"]]
 
+    def test_put_records_refuses_a_client_id_of_another_type(self, storage):
+        user = storage.create_user(make_user("alice"))
+        [(_, steps)] = storage.put_records([make_record(user["id"], type="steps", value=8000, client_id="c1")])
+        for attempt in ([make_record(user["id"], type="weight", value=70, client_id="c1")],
+                        [make_record(user["id"], client_id="new"), make_record(user["id"], type="weight", client_id="c1")],
+                        [make_record(user["id"], type="sleep", client_id="c2"), make_record(user["id"], type="weight", client_id="c2")]):
+            with pytest.raises(Conflict) as refused:
+                storage.put_records(attempt)
+            assert refused.value.details["stored_type"] in ("steps", "sleep")
+            assert refused.value.details["client_id"] in ("c1", "c2")
+            assert storage.list_records(user["id"])[0] == [steps]  # nothing stored, the steps record kept
+        assert storage.count_records(user["id"]) == 1
+        # The same client_id for another user's record of any type is theirs.
+        bob = storage.create_user(make_user("bob"))
+        assert storage.put_records([make_record(bob["id"], type="weight", client_id="c1")])[0][0] == "created"
+        assert (storage.count_records(bob["id"]), storage.count_records("nobody")) == (1, 0)
+
     def test_concurrent_put_records_store_each_once(self, storage):
         user = storage.create_user(make_user("alice"))
         for n in range(200):  # other records around make a put longer, and a race likelier

@@ -1,6 +1,7 @@
 """Health records over real HTTP (API.md, Health data): types, units and ranges, filters and
 paging, idempotent batches, stats, CSV round trips, and the physical agent seeing the numbers."""
 
+import json
 import re
 import textwrap
 from datetime import datetime, time, timedelta, timezone
@@ -215,6 +216,67 @@ def test_one_record_with_a_client_id_is_stored_once(client):
     assert first.status == 201 and second.status == 200 and second.json == first.json
     assert first.json["client_id"] == "cup-1"
     assert len(everything(client, token)) == 1
+
+
+def test_a_client_id_reused_for_another_type_is_a_409_storing_nothing(client):
+    token = sign_in(client)
+    steps = post(client, token, type="steps", value=8000, client_id="werun:1", recorded_at=local(1))
+    r = client.post(DATA, {"type": "weight", "value": 70, "client_id": "werun:1"}, token=token)
+    assert r.status == 409 and r.json["error"]["code"] == "client_id_conflict", r.text
+    assert "'werun:1' is already a steps record" in r.json["error"]["message"]
+    items = [{"type": "sleep", "value": 7, "client_id": "s1"}, {"type": "weight", "value": 70, "client_id": "werun:1"}]
+    r = client.post(f"{DATA}/batch", {"items": items}, token=token)
+    assert r.status == 409 and r.json["error"]["message"].startswith("items[1]: client_id 'werun:1' is already a steps")
+    csv_text = f"recorded_at,type,value,unit,note,client_id\n{local(2)},sleep,7,h,,s1\n{local(1)},weight,70,kg,,werun:1\n"
+    r = client.post(f"{DATA}/csv", raw=csv_text.encode(), token=token)
+    assert r.status == 409 and r.json["error"]["message"].startswith("line 3: client_id 'werun:1' is already a steps")
+    # Within one request too: the second use of a client_id with another type.
+    r = client.post(f"{DATA}/csv", raw=f"recorded_at,type,value,client_id\n{local(2)},sleep,7,x\n{local(2)},mood,3,x\n"
+                    .encode(), token=token)
+    assert r.status == 409 and r.json["error"]["message"].startswith("line 3: client_id 'x' is already a sleep")
+    assert everything(client, token) == [steps]
+
+
+def test_one_users_record_write_rewrites_only_their_own_file(make_wm, serve):
+    wm = make_wm()
+    client = serve(wm).client
+    alice, bob = sign_in(client, "alice"), sign_in(client, "bob")
+    rows = "".join(f"{local(n % 300 + 1, n % 24)},steps,{1000 + n},steps,,a{n}\n" for n in range(2000))
+    r = client.post(f"{DATA}/csv", raw=("recorded_at,type,value,unit,note,client_id\n" + rows).encode(), token=alice)
+    assert r.json["created"] == 2000, r.text
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in wm.data_dir.rglob("*.json")}
+    bobs = post(client, bob, type="weight", value=70)
+    changed = sorted(p.relative_to(wm.data_dir).as_posix() for p in wm.data_dir.rglob("*.json")
+                     if before.get(p) != (p.stat().st_mtime_ns, p.read_bytes()))
+    bob_id = wm.tokens.verify_access(bob)["sub"]
+    assert changed == [f"records/{bob_id}.json"]
+    assert [r["id"] for r in json.loads((wm.data_dir / changed[0]).read_text())["records"].values()] == [bobs["id"]]
+
+
+def test_imports_are_bounded_and_refused_whole(make_wm, serve):
+    client = serve(make_wm({"records": {"max_import_rows": 5, "max_records_per_user": 8}})).client
+    token = sign_in(client)
+    header = "recorded_at,type,value,unit,note,client_id\n"
+    rows = [f"{local(n)},steps,{1000 + n},steps,,d{n}\n" for n in range(10)]
+    r = client.post(f"{DATA}/csv", raw=(header + "".join(rows[:6])).encode(), token=token)
+    assert r.status == 413 and r.json["error"]["code"] == "too_many_rows", r.text
+    assert "records.max_import_rows" in r.json["error"]["message"] and everything(client, token) == []
+    assert client.post(f"{DATA}/csv", raw=(header + "".join(rows[:5])).encode(), token=token).json["created"] == 5
+    # 5 stored, 8 allowed: 4 more do not fit, whichever way they come; nothing is stored.
+    r = client.post(f"{DATA}/csv", raw=(header + "".join(rows[5:9])).encode(), token=token)
+    assert r.status == 422 and r.json["error"]["code"] == "too_many_records", r.text
+    assert "records.max_records_per_user is 8" in r.json["error"]["message"]
+    items = [{"type": "sleep", "value": 7, "recorded_at": local(n)} for n in range(4)]
+    assert client.post(f"{DATA}/batch", {"items": items}, token=token).status == 422
+    assert len(everything(client, token)) == 5
+    # The same file again is nothing new: fine at the limit. Then up to the limit, then one more is refused.
+    assert client.post(f"{DATA}/csv", raw=(header + "".join(rows[:5])).encode(), token=token).json["unchanged"] == 5
+    assert client.post(f"{DATA}/batch", {"items": items[:3]}, token=token).json["created"] == 3
+    r = client.post(DATA, {"type": "weight", "value": 70}, token=token)
+    assert r.status == 422 and r.json["error"]["code"] == "too_many_records"
+    assert client.post(DATA, {"type": "steps", "value": 1, "client_id": "d0", "recorded_at": local(0)},
+                       token=token).status == 200  # an update of a stored record still fits
+    assert len(everything(client, token)) == 8
 
 
 # -- stats ---------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +17,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]  # the repo root (wellmate, plugins
 
 import plugins.storage_tinydb as backend  # noqa: E402
 from plugins.storage_tinydb import TinyDBStorage  # noqa: E402
+from wellmate import StorageUnavailable, new_id  # noqa: E402
 from storage_contract import (StorageContract, at, ids, make_message, make_record,  # noqa: E402
                               make_reminder, make_session, make_token, make_user)
 
@@ -47,7 +50,7 @@ def disk_full(monkeypatch):
 
 
 def no_temp_files(folder) -> bool:
-    return not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    return not [p.name for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
 def chat(storage, count=3):
@@ -77,10 +80,12 @@ def test_files_are_valid_json_with_private_modes(storage, folder):
     storage.add_refresh_token(make_token(session["user_id"]))
     storage.add_reminder(make_reminder(session["user_id"]))
     for name, tables in (("users", {"users", "refresh_tokens"}), ("sessions", {"sessions"}),
-                         ("records", {"records"}), ("reminders", {"reminders"})):
+                         (f"records/{session['user_id']}", {"user_id", "records"}), ("reminders", {"reminders"})):
         path = folder / f"{name}.json"
         assert set(json.loads(path.read_text("utf-8"))) == tables
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    for sub in ("messages", "records"):
+        assert stat.S_IMODE((folder / sub).stat().st_mode) & 0o077 == 0, sub
     log = folder / "messages" / f"{session['id']}.jsonl"
     assert stat.S_IMODE(log.stat().st_mode) & 0o077 == 0
     lines = log.read_bytes().split(b"\n")
@@ -179,11 +184,11 @@ def test_a_failed_write_leaves_memory_as_on_disk(storage, folder, monkeypatch):
     record = storage.add_record(make_record(user["id"]))
 
     disk_full(monkeypatch)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageUnavailable):
         storage.update_user(user["id"], {"full_name": "never stored", "settings": {"x": 1}})
-    with pytest.raises(OSError):
+    with pytest.raises(StorageUnavailable):
         storage.delete_record(record["id"])
-    with pytest.raises(OSError):
+    with pytest.raises(StorageUnavailable):
         storage.create_user(make_user("bob"))
     monkeypatch.undo()
     assert no_temp_files(folder)
@@ -197,7 +202,7 @@ def test_a_failed_write_leaves_memory_as_on_disk(storage, folder, monkeypatch):
 def test_a_corrupt_file_is_reported_by_name(folder):
     folder.mkdir(parents=True)
     (folder / "records.json").write_text('{"records": {"1": ')
-    with pytest.raises(RuntimeError, match="records.json"):
+    with pytest.raises(StorageUnavailable, match="records.json"):
         TinyDBStorage.open(folder)
 
 
@@ -253,7 +258,8 @@ def test_no_files_outside_the_data_folder(tmp_path, folder):
     storage.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     # Only what was written: opening an empty folder creates no data files.
-    assert sorted(p.name for p in folder.iterdir()) == ["messages", "sessions.json", "users.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["messages", "records", "sessions.json", "users.json"]
+    assert not list((folder / "records").iterdir())
 
 
 # -- the per-user index of health records: in step with the file through every kind of write,
@@ -261,9 +267,10 @@ def test_no_files_outside_the_data_folder(tmp_path, folder):
 
 
 def on_disk(folder, user_id) -> list[str]:
-    """The user's record ids as records.json holds them, newest first."""
-    records = json.loads((folder / "records.json").read_text())["records"].values()
-    mine = [r for r in records if r["user_id"] == user_id]
+    """The user's record ids as their records file holds them, newest first."""
+    path = folder / "records" / f"{user_id}.json"
+    mine = list(json.loads(path.read_text())["records"].values()) if path.exists() else []
+    assert all(r["user_id"] == user_id for r in mine)
     return ids(sorted(mine, key=lambda r: (r["recorded_at"], r["created_at"], r["id"]), reverse=True))
 
 
@@ -272,8 +279,8 @@ def test_every_write_keeps_the_index_and_the_file_alike(storage, folder):
     bob = storage.create_user(make_user("bob"))
     kept = storage.add_record(make_record(alice["id"], recorded_at=at(1)))
     gone = storage.add_record(make_record(alice["id"], recorded_at=at(2)))
-    storage.put_records([make_record(alice["id"], recorded_at=at(n), client_id=f"c{n}") for n in range(3, 6)]
-                        + [make_record(bob["id"], recorded_at=at(9))])
+    storage.put_records([make_record(alice["id"], recorded_at=at(n), client_id=f"c{n}") for n in range(3, 6)])
+    storage.put_records([make_record(bob["id"], recorded_at=at(9))])
     storage.put_records([make_record(alice["id"], value=99, recorded_at=at(4), client_id="c4")])  # updated
     storage.delete_record(gone["id"])
     for user in (alice, bob):
@@ -288,9 +295,9 @@ def test_a_failed_batch_write_stores_nothing_anywhere(storage, folder, monkeypat
     before = storage.add_record(make_record(user["id"], client_id="old"))
 
     disk_full(monkeypatch)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageUnavailable):
         storage.put_records([make_record(user["id"], client_id="new"), make_record(user["id"], client_id="old", value=1)])
-    with pytest.raises(OSError):
+    with pytest.raises(StorageUnavailable):
         storage.add_record(make_record(user["id"]))
     monkeypatch.undo()
     assert no_temp_files(folder)
@@ -316,3 +323,94 @@ def test_index_is_built_from_the_file_on_reopen(folder):
         assert [outcome for outcome, _ in again] == ["unchanged"] * 4
     finally:
         storage.close()
+
+
+# -- records.json (every user's records in one file) is moved to records/<user_id>.json at open ---
+
+
+def old_layout(folder, users=3, per_user=4) -> dict:
+    """A data folder as the one-file backend left it; returns {record id: record}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    storage = TinyDBStorage.open(folder)
+    user_ids = [storage.create_user(make_user(f"user{n}"))["id"] for n in range(users)]
+    storage.close()
+    records = {}
+    for n, user_id in enumerate(user_ids):
+        for day in range(per_user):
+            record = make_record(user_id, value=day, recorded_at=at(day), client_id=f"c{day}" if day % 2 else None)
+            records[record["id"]] = record
+    (folder / "records.json").write_text(json.dumps({"records": records}))
+    os.chmod(folder / "records.json", 0o600)
+    return records
+
+
+def assert_all_there(folder, records):
+    storage = TinyDBStorage.open(folder)
+    try:
+        assert not (folder / "records.json").exists()
+        for record_id, record in records.items():
+            assert storage.get_record(record_id) == record
+        user_ids = {r["user_id"] for r in records.values()}
+        for user_id in user_ids:
+            assert sorted(ids(storage.list_records(user_id, limit=1000)[0])) == \
+                sorted(i for i, r in records.items() if r["user_id"] == user_id)
+            assert stat.S_IMODE((folder / "records" / f"{user_id}.json").stat().st_mode) == 0o600
+        assert storage.stats()["records"] == len(records)
+        assert stat.S_IMODE((folder / "records").stat().st_mode) == 0o700
+        assert sorted(p.name for p in (folder / "records").iterdir()) == sorted(f"{u}.json" for u in user_ids)
+        # Client ids still match: a sync again changes nothing.
+        again = [{**r, "id": new_id()} for r in records.values() if r.get("client_id")]
+        for user_id in user_ids:
+            mine = [r for r in again if r["user_id"] == user_id]
+            assert [outcome for outcome, _ in storage.put_records(mine)] == ["unchanged"] * len(mine)
+    finally:
+        storage.close()
+
+
+def test_an_old_records_json_is_moved_into_one_file_per_user(folder):
+    records = old_layout(folder)
+    assert_all_there(folder, records)
+    assert_all_there(folder, records)  # and opening again changes nothing
+
+
+def test_a_failure_at_any_step_of_the_move_loses_nothing_and_the_next_open_finishes_it(tmp_path, monkeypatch):
+    """Every os.replace of the move (one per user) failing in turn, as a crash at that point."""
+    records = old_layout(tmp_path / "original", users=3)
+    for fail_at in range(3):
+        folder = tmp_path / f"try{fail_at}"
+        shutil.copytree(tmp_path / "original", folder)
+        real_replace, calls = os.replace, []
+
+        def replace(*args, **kwargs):
+            calls.append(args)
+            if len(calls) > fail_at:
+                raise OSError(5, "Input/output error")
+            return real_replace(*args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(StorageUnavailable):
+            TinyDBStorage.open(folder)
+        monkeypatch.undo()
+        assert (folder / "records.json").exists() and len(list((folder / "records").iterdir())) == fail_at
+        assert_all_there(folder, records)
+
+
+def test_a_kill_during_the_move_loses_nothing_and_the_next_open_finishes_it(tmp_path):
+    """A real SIGKILL of a process moving 150 users' records, at several points."""
+    records = old_layout(tmp_path / "original", users=150, per_user=3)
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from plugins.storage_tinydb import TinyDBStorage; " \
+           "TinyDBStorage.open(sys.argv[2])"
+    for kill_after in (1, 40, 100):
+        folder = tmp_path / f"kill{kill_after}"
+        shutil.copytree(tmp_path / "original", folder)
+
+        def moved():
+            return len(list((folder / "records").glob("*.json"))) if (folder / "records").exists() else 0
+
+        child = subprocess.Popen([sys.executable, "-c", code, str(HERE.parent), str(folder)])
+        while child.poll() is None and moved() < kill_after:
+            time.sleep(0.001)
+        child.kill()
+        child.wait()
+        print(f"killed after {moved()} of 150 users' files (records.json left: {(folder / 'records.json').exists()})")
+        assert_all_there(folder, records)
