@@ -30,6 +30,7 @@ import string
 import sys
 import threading
 import time
+import traceback
 import uuid
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -127,7 +128,7 @@ class Hookspecs:
         """Add HTTP routes to the Bottle ``app``.
 
         Called once while the app is built. Use ``wm.json_body()``, ``wm.require_user()`` and
-        raise ``ApiError`` for errors so every answer follows API.md.
+        raise ``ApiError`` for errors so every answer follows the README (The API).
         """
 
     @hookspec
@@ -256,10 +257,12 @@ ERROR_CODES = {
 
 
 def _json_error_page(res: bottle.HTTPError) -> str:
-    """Bottle's own errors (no route, wrong method, a crash) answered as API.md JSON."""
+    """Bottle's own errors (no route, wrong method, a crash) answered as the JSON errors the
+    README promises (The API)."""
     status = res.status_code
     if status == 404:
-        message = f"No such endpoint: {bottle.request.method} {bottle.request.path}. See API.md."
+        message = (f"No such endpoint: {bottle.request.method} {bottle.request.path}. The endpoints are "
+                   f"listed in the README, under \"The API\".")
     elif status == 405:
         message = f"{bottle.request.method} is not allowed here; allowed: {res.headers.get('Allow', '')}."
     elif status >= 500:
@@ -270,6 +273,22 @@ def _json_error_page(res: bottle.HTTPError) -> str:
         message = str(res.body or res.status_line)
     bottle.response.content_type = "application/json"
     return json_dumps({"error": {"code": ERROR_CODES.get(status, "http_%d" % status), "message": message}})
+
+
+def crash_to_500(callback):
+    """Bottle route plugin: a route that raises becomes the 500 that `_json_error_page` logs,
+    once, with method and path. (Left to Bottle, it also wrote each traceback to wsgi.errors,
+    so every 500 logged its traceback twice.)"""
+
+    def route(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except bottle.HTTPResponse:
+            raise
+        except Exception as e:
+            raise bottle.HTTPError(500, "Internal Server Error", e, traceback.format_exc()) from e
+
+    return route
 
 
 # ---------------------------------------------------------------------------------------------
@@ -977,7 +996,7 @@ def page_args(default_limit=20, max_limit=100) -> tuple[int, str | None]:
 
 
 def paged(list_method, view=None, default_limit=20, max_limit=100, **filters) -> dict:
-    """One page of a storage list for this request's ``?limit=`` and ``?before=``, as API.md's
+    """One page of a storage list for this request's ``?limit=`` and ``?before=``, as the README's
     ``{"items", "next"}``. Storage raises ValueError for a cursor it did not make: a 400."""
     limit, before = page_args(default_limit, max_limit)
     try:
@@ -1928,6 +1947,7 @@ class Wellmate:
         app = bottle.Bottle(catchall=True)
         app.uninstall(bottle.JSONPlugin)
         app.install(bottle.JSONPlugin(json_dumps=json_dumps))
+        app.install(crash_to_500)
         app.default_error_handler = _json_error_page
         app.config["wellmate"] = self
         self.pm.hook.routes(app=app, wm=self)

@@ -87,7 +87,7 @@ class Client:
 
 
 def assert_error(r, status, code):
-    """``r`` is the JSON error API.md promises: this status, this code and a message."""
+    """``r`` is the JSON error the README promises: this status, this code and a message."""
     assert r.status == status, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.json["error"]["code"] == code, r.text

@@ -15,6 +15,7 @@ from fakes.openai_server import FakeOpenAI
 from test_chat import parse_sse
 from test_chat_upstream import upstream_config
 from test_core import write_config
+from test_http import CRASH_PLUGIN
 
 HEALTH = b"GET /api/v1/test/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
@@ -203,6 +204,28 @@ def test_errors_the_app_reaches_are_json(make_wm, serve):
         assert json.loads(body)["error"]["message"]
     got, content_type, body = raw_response(served.port, b"HEAD /api/v1/nothing HTTP/1.1\r\n" + HOST + b"\r\n")
     assert (got, content_type, body) == (404, "application/json", b"")
+
+
+# -- point 19: a crash is logged once -------------------------------------------------------------
+
+def test_a_crash_is_a_json_500_logged_once_with_method_and_path(tmp_path):
+    from conftest import assert_error
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "crash.py").write_text(CRASH_PLUGIN)
+    port = free_port()
+    server = ServerProcess(write_config(tmp_path, {"server": {"host": "127.0.0.1", "port": port}}), port)
+    try:
+        client = Client(port)
+        assert_error(client.get("/api/v1/crash"), 500, "internal_error")
+        r = client.get("/api/v1/nothing")
+        assert_error(r, 404, "not_found")
+        assert "README" in r.json["error"]["message"] and "API.md" not in r.json["error"]["message"]
+    finally:
+        status, output = server.stop()
+    assert status == 0
+    assert output.count("Traceback (most recent call last)") == 1, output
+    assert "GET /api/v1/crash" in output and "RuntimeError: secret internals" in output
 
 
 def test_a_stream_still_going_after_shutdown_seconds_is_closed_and_the_server_exits(tmp_path):
