@@ -30,6 +30,7 @@ import string
 import sys
 import threading
 import time
+import traceback
 import uuid
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -127,7 +128,7 @@ class Hookspecs:
         """Add HTTP routes to the Bottle ``app``.
 
         Called once while the app is built. Use ``wm.json_body()``, ``wm.require_user()`` and
-        raise ``ApiError`` for errors so every answer follows API.md.
+        raise ``ApiError`` for errors so every answer follows the README (The API).
         """
 
     @hookspec
@@ -274,10 +275,12 @@ def storage_unavailable_503(callback):
 
 
 def _json_error_page(res: bottle.HTTPError) -> str:
-    """Bottle's own errors (no route, wrong method, a crash) answered as API.md JSON."""
+    """Bottle's own errors (no route, wrong method, a crash) answered as the JSON errors the
+    README promises (The API)."""
     status = res.status_code
     if status == 404:
-        message = f"No such endpoint: {bottle.request.method} {bottle.request.path}. See API.md."
+        message = (f"No such endpoint: {bottle.request.method} {bottle.request.path}. The endpoints are "
+                   f"listed in the README, under \"The API\".")
     elif status == 405:
         message = f"{bottle.request.method} is not allowed here; allowed: {res.headers.get('Allow', '')}."
     elif status >= 500:
@@ -288,6 +291,22 @@ def _json_error_page(res: bottle.HTTPError) -> str:
         message = str(res.body or res.status_line)
     bottle.response.content_type = "application/json"
     return json_dumps({"error": {"code": ERROR_CODES.get(status, "http_%d" % status), "message": message}})
+
+
+def crash_to_500(callback):
+    """Bottle route plugin: a route that raises becomes the 500 that `_json_error_page` logs,
+    once, with method and path. (Left to Bottle, it also wrote each traceback to wsgi.errors,
+    so every 500 logged its traceback twice.)"""
+
+    def route(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except bottle.HTTPResponse:
+            raise
+        except Exception as e:
+            raise bottle.HTTPError(500, "Internal Server Error", e, traceback.format_exc()) from e
+
+    return route
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +393,20 @@ def core_schema() -> dict:
                                              "Forwarded headers taken from the trusted proxy.", list),
             "clear_untrusted_proxy_headers": Setting(True, "Drop X-Forwarded-* and Forwarded headers that did "
                                                            "not come from the trusted proxy.", bool),
+            # waitress's defaults (100 connections, silence timed out after 120 s, no deadline for
+            # a request that trickles in) let 100 slow or idle connections lock everyone out
+            # (measured: 0 of 12 other clients answered); see GuardedServer and bench/connections.
+            "connection_limit": Setting(500, "Open connections at most; new ones wait in the listen queue "
+                                             "(needs about this many open files: ulimit -n).", int, min=10, max=100000),
+            "connections_per_address": Setting(64, "Open connections from one client address at most; more "
+                                                   "are closed at once (the trusted_proxy is exempt). 0: no cap.",
+                                               int, min=0, max=100000),
+            "request_timeout": Setting(30, "Seconds a client has to send a whole request (headers and body) "
+                                           "once it has begun; then 408 and closed.", int, min=1, max=3600),
+            "channel_timeout": Setting(60, "Seconds a kept-alive connection may sit idle before it is closed.",
+                                       int, min=1, max=86400),
+            "shutdown_seconds": Setting(10, "On SIGTERM: seconds requests in progress (streams too) get to "
+                                            "finish before their connections are closed.", int, min=0, max=600),
         },
         "auth": {
             "secret": Setting("", "JWT signing secret. Empty: generated once into the data folder (mode 0600) and kept."),
@@ -1005,7 +1038,7 @@ def page_args(default_limit=20, max_limit=100) -> tuple[int, str | None]:
 
 
 def paged(list_method, view=None, default_limit=20, max_limit=100, **filters) -> dict:
-    """One page of a storage list for this request's ``?limit=`` and ``?before=``, as API.md's
+    """One page of a storage list for this request's ``?limit=`` and ``?before=``, as the README's
     ``{"items", "next"}``. Storage raises ValueError for a cursor it did not make: a 400."""
     limit, before = page_args(default_limit, max_limit)
     try:
@@ -1667,12 +1700,16 @@ def untrusted_proxy_guard(app, clear: bool):
 
 
 def waitress_options(server: dict, filename: str = "config.yaml") -> dict:
-    """waitress's trusted-proxy settings from config's ``server`` section (none without a
-    ``trusted_proxy``: waitress refuses its other proxy settings alone, and `untrusted_proxy_guard`
-    drops the forwarded headers then)."""
+    """waitress's connection limits and trusted-proxy settings from config's ``server`` section
+    (no proxy settings without a ``trusted_proxy``: waitress refuses its other proxy settings
+    alone, and `untrusted_proxy_guard` drops the forwarded headers then)."""
+    limits = {"connection_limit": server["connection_limit"], "channel_timeout": server["channel_timeout"],
+              # How often GuardedServer.maintenance closes idle and overdue connections (waitress:
+              # 30 s): a loop over at most connection_limit connections.
+              "cleanup_interval": 2}
     if not server["trusted_proxy"]:
-        return {"clear_untrusted_proxy_headers": False}
-    options = {"clear_untrusted_proxy_headers": server["clear_untrusted_proxy_headers"]}
+        return {**limits, "clear_untrusted_proxy_headers": False}
+    options = {**limits, "clear_untrusted_proxy_headers": server["clear_untrusted_proxy_headers"]}
     from waitress.adjustments import KNOWN_PROXY_HEADERS
 
     headers = {str(h).lower() for h in server["trusted_proxy_headers"]}
@@ -1685,6 +1722,155 @@ def waitress_options(server: dict, filename: str = "config.yaml") -> dict:
                           f"with the x-forwarded-* headers; trust one kind")
     return {**options, "trusted_proxy": server["trusted_proxy"],
             "trusted_proxy_count": server["trusted_proxy_count"], "trusted_proxy_headers": headers}
+
+
+@functools.cache
+def guarded_server_class():
+    """`GuardedServer`, made on first use: wellmate is imported by every CLI command and plugin,
+    and importing waitress then is what test_import_has_no_side_effects keeps out."""
+    import waitress.server  # and what it imports: adjustments, channel, task, utilities, wasyncore
+
+    class RequestTimeout(waitress.utilities.Error):
+        code = 408
+        reason = "Request Timeout"
+
+    class GuardedChannel(waitress.channel.HTTPChannel):
+        """A waitress connection that knows when the request it is receiving began: waitress times
+        out only silence, so a client sending one header byte a second held its connection forever."""
+
+        request_began = None
+
+        def __init__(self, server, sock, addr, adj, map=None):
+            super().__init__(server, sock, addr, adj, map=map)
+            if server.over_address_cap(self):
+                self.handle_close()  # at once, before reading anything: no response
+
+        def received(self, data):
+            before = self.request
+            result = super().received(data)
+            if self.request is None:
+                self.request_began = None
+            elif self.request is not before:
+                self.request_began = time.monotonic()
+            return result
+
+        def time_out(self, seconds: int):
+            """Answer waitress's kind of plain-text error, 408, and close once it is sent."""
+            request = self.parser_class(self.adj)
+            request.error = RequestTimeout(f"The request was not received in full within {seconds} s "
+                                           f"(server.request_timeout).")
+            self.request = None
+            try:
+                self.error_task_class(self, request).service()
+            except waitress.channel.ClientDisconnected:
+                pass
+            self.close_when_flushed = True
+
+    class GuardedServer(waitress.server.TcpWSGIServer):
+        """waitress's TCP server with what it lacks for the open internet (set by `create_server`):
+        a deadline for receiving a whole request, a cap on connections from one address, and a stop
+        that a signal handler can ask for safely (`request_stop`) followed by `shut_down`."""
+
+        channel_class = GuardedChannel
+        request_timeout = 30
+        per_address = 0
+        exempt = frozenset()  # the trusted proxy: every client behind it shares its address
+        stop_requested = False
+
+        def over_address_cap(self, channel) -> bool:
+            peer = channel.addr[0] if isinstance(channel.addr, tuple) else channel.addr
+            if not self.per_address or peer in self.exempt or "*" in self.exempt:
+                return False
+            open_here = sum(1 for c in list(self.active_channels.values()) if c.addr and c.addr[0] == peer)
+            if open_here <= self.per_address:
+                return False
+            if self._told.get(peer, 0) < time.monotonic() - 60:  # once a minute per address, not per connection
+                self._told[peer] = time.monotonic()
+                log.warning("%s has %d connections open, more than server.connections_per_address (%d); closing "
+                            "its new ones", peer, open_here - 1, self.per_address)
+            return True
+
+        def maintenance(self, now):
+            super().maintenance(now)  # idle kept-alive connections (server.channel_timeout)
+            overdue = time.monotonic() - self.request_timeout
+            for channel in list(self.active_channels.values()):
+                # Not while a request of this connection is served: then it is not reading.
+                if channel.request is not None and not channel.requests and (channel.request_began or 0) < overdue:
+                    channel.time_out(self.request_timeout)
+
+        def request_stop(self):
+            """Stop `run` soon; safe in a signal handler. (Raising there instead landed inside a
+            channel's handler in 5 of 10 SIGTERMs under traffic, where waitress logs it as an
+            "uncaptured python exception" and serves on.)"""
+            if not self.stop_requested:
+                self.stop_requested = True
+                self.pull_trigger()  # one byte into waitress's wake-up pipe, no lock taken
+
+        def run(self):
+            while not self.stop_requested:
+                self.asyncore.loop(timeout=self.adj.asyncore_loop_timeout, map=self._map,
+                                   use_poll=self.adj.asyncore_use_poll, count=1)
+
+        def shut_down(self, seconds: float):
+            """Stop listening; give requests in progress up to ``seconds`` to finish and their
+            responses to be sent; close every connection (a stream still going ends at its next
+            write); stop the worker threads. Call it in the thread that ran `run`."""
+            deadline = time.monotonic() + seconds
+            waitress.wasyncore.dispatcher.close(self)  # the listening socket; the trigger stays for the workers
+            while True:
+                for channel in list(self.active_channels.values()):
+                    if not channel.requests and not channel.total_outbufs_len:
+                        channel.handle_close()  # idle, or a request not received in full
+                if not self.active_channels or time.monotonic() >= deadline:
+                    break
+                self.asyncore.loop(timeout=0.05, map=self._map, use_poll=self.adj.asyncore_use_poll, count=1)
+            for channel in list(self.active_channels.values()):
+                channel.handle_close()
+            self.task_dispatcher.shutdown(timeout=max(1.0, deadline - time.monotonic()))
+            self.trigger.close()
+
+    return GuardedServer
+
+
+def create_server(wm: "Wellmate", host: str, port: int, threads: int | None = None, **overrides):
+    """The waitress server for ``wm.server_app`` with the limits of config's ``server`` section;
+    ``overrides`` are waitress settings (for tests)."""
+    import waitress.adjustments
+    import waitress.task
+
+    server_conf = wm.config["server"]
+    # waitress buffers a whole body before calling us; its own limit (plain-text 413) sits
+    # well above ours so that ordinary oversized bodies get our JSON 413.
+    adj = waitress.adjustments.Adjustments(
+        host=host, port=port, threads=threads or server_conf["threads"],
+        max_request_body_size=max(wm.max_body * 4, 64 * 1024 * 1024), ident="wellmate",
+        **{**wm.waitress_options, **overrides})
+    if len(adj.listen) != 1:
+        raise ConfigError(f"server.host: {host} is {len(adj.listen)} addresses; give one, such as 0.0.0.0 "
+                          f"(every interface) or 127.0.0.1 (this machine only)")
+    ensure_open_files(adj.connection_limit + 2 * adj.threads + 64)  # + data files, upstream calls
+    dispatcher = waitress.task.ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adj.threads)
+    server = guarded_server_class()(wm.server_app, map={}, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0])
+    server.request_timeout = server_conf["request_timeout"]
+    server.per_address = server_conf["connections_per_address"]
+    server.exempt = frozenset([server_conf["trusted_proxy"]] if server_conf["trusted_proxy"] else [])
+    server._told = {}
+    return server
+
+
+def ensure_open_files(needed: int):
+    """Raise this process's open-file limit to ``needed`` if it is lower (up to the hard limit):
+    past it, accept() fails and waitress spins logging errors."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise ConfigError(f"server.connection_limit: needs about {needed} open files, and this process may "
+                              f"open {hard} (ulimit -Hn); lower server.connection_limit or raise the limit "
+                              f"(LimitNOFILE= in a systemd unit)")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def default_config_path() -> Path:
@@ -1815,6 +2001,7 @@ class Wellmate:
         app = bottle.Bottle(catchall=True)
         app.uninstall(bottle.JSONPlugin)
         app.install(bottle.JSONPlugin(json_dumps=json_dumps))
+        app.install(crash_to_500)
         app.default_error_handler = _json_error_page
         app.install(storage_unavailable_503)
         app.config["wellmate"] = self
@@ -2005,13 +2192,7 @@ def cannot_listen(host: str, port: int, error: OSError) -> str:
     return f"cannot listen on {where}: {error.strerror or error}"
 
 
-class _Stop(BaseException):
-    """SIGTERM or SIGINT while serving."""
-
-
 def serve(config_path) -> int:
-    import waitress.server
-
     wm = create_app(config_path)
     logging.getLogger().setLevel(wm.config["logging"]["level"])
     server_conf = wm.config["server"]
@@ -2034,20 +2215,19 @@ def serve(config_path) -> int:
         raise ConfigError(f"another Wellmate (pid {data_lock.holder()}) is serving {wm.data_dir}: two servers on "
                           f"one data folder undo each other's writes; stop it first, or give this one its own "
                           f"storage.path")
-    # waitress buffers a whole body before calling us; its own limit (plain-text 413) sits
-    # well above ours so that ordinary oversized bodies get our JSON 413.
     try:
-        server = waitress.server.create_server(
-            wm.server_app, host=server_conf["host"], port=server_conf["port"], threads=server_conf["threads"],
-            max_request_body_size=max(wm.max_body * 4, 64 * 1024 * 1024), ident="wellmate",
-            **wm.waitress_options,
-        )
-    except OSError as e:
+        server = create_server(wm, server_conf["host"], server_conf["port"])
+    except (OSError, ConfigError) as e:
         wm.close()
+        data_lock.release()
+        if isinstance(e, ConfigError):
+            raise
         raise ConfigError(cannot_listen(server_conf["host"], server_conf["port"], e)) from e
+    signals = []
+
     def stop(signum, frame):
-        # Raised in the main thread, which runs waitress's loop: it unwinds to the finally below.
-        raise _Stop(signum)
+        signals.append(signum)
+        server.request_stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -2056,11 +2236,10 @@ def serve(config_path) -> int:
              server_conf["host"], server.effective_port, wm.config_path)
     try:
         server.run()
-    except _Stop as e:
-        log.info("stopping (signal %s)", e.args[0])
+        log.info("stopping (signal %s): up to %s s for requests in progress", signals[0],
+                 server_conf["shutdown_seconds"])
     finally:
-        server.close()
-        server.task_dispatcher.shutdown(timeout=5)  # let requests in progress finish
+        server.shut_down(server_conf["shutdown_seconds"])
         wm.close()
         data_lock.release()
         log.info("stopped")

@@ -1,4 +1,4 @@
-"""Accounts: register, login, refresh with rotation, logout, profile and settings (API.md, Auth and Users)."""
+"""Accounts: register, login, refresh with rotation, logout, profile and settings (README, The API: Auth and Users)."""
 
 import logging
 import re

@@ -143,6 +143,14 @@ def routes(app, wm):
 class CommandError(Exception):
     """A user command cannot do what was asked; the message says why."""
 
+    status = 1
+
+
+class UsageError(CommandError):
+    """The command was asked for in a way it cannot work (exit 2, as argparse's usage errors)."""
+
+    status = 2
+
 
 def read_password(args) -> str:
     """From one line of stdin (--password-stdin), or typed twice at a hidden prompt. Never from
@@ -152,9 +160,16 @@ def read_password(args) -> str:
     else:
         import getpass
 
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Password again: ") != password:
-            raise CommandError("the two passwords differ; nothing changed")
+        # Without a terminal, getpass reads stdin with a warning and ends in an EOFError traceback.
+        if not sys.stdin or not sys.stdin.isatty():
+            raise UsageError("no terminal to type the password on; give it on the first line of stdin with "
+                             "--password-stdin; nothing changed")
+        try:
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Password again: ") != password:
+                raise CommandError("the two passwords differ; nothing changed")
+        except EOFError:
+            raise CommandError("no password typed; nothing changed")
     if len(password) < PASSWORD_MIN:
         raise CommandError(f"the password needs at least {PASSWORD_MIN} characters; nothing changed")
     return password
@@ -245,14 +260,17 @@ def run(command: str, wm_factory, args) -> int:
     lock = FileLock(wm.data_dir / SERVER_LOCK)
     try:
         if writes and not lock.acquire():
+            # The admin API can disable and enable accounts while the server runs; creating
+            # accounts, passwords and roles need the server stopped.
+            live = (f" (or, while it runs, an admin can POST /api/v1/admin/users/{{id}}/{command})"
+                    if command in ("disable", "enable") else "")
             raise CommandError(f"a Wellmate server (pid {lock.holder()}) is running on {wm.data_dir}; its next "
-                               f"write would undo this change. Stop it, run the command, start it again "
-                               f"(or use the admin API).")
+                               f"write would undo this change. Stop it, run the command, start it again{live}.")
         function(wm, args)
         return 0
     except CommandError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return e.status
     finally:
         lock.release()
         wm.close()

@@ -1,4 +1,4 @@
-"""WeChat mini-program login (API.md, POST /auth/wx-login).
+"""WeChat mini-program login (README, The API: POST /auth/wx-login).
 
 The mini-program calls ``wx.login()`` and sends us the one-time code; we trade it at WeChat's
 ``sns/jscode2session`` for the user's openid (and unionid, when the mini-program is bound to an

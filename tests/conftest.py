@@ -87,7 +87,7 @@ class Client:
 
 
 def assert_error(r, status, code):
-    """``r`` is the JSON error API.md promises: this status, this code and a message."""
+    """``r`` is the JSON error the README promises: this status, this code and a message."""
     assert r.status == status, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.json["error"]["code"] == code, r.text
@@ -144,15 +144,19 @@ class ServerProcess:
                     raise AssertionError(f"the server did not start: {self.proc.stdout.read()}")
                 time.sleep(0.05)
 
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM, as systemd stops it: (exit status, everything it printed)."""
+    def stop(self, timeout: float = 30) -> tuple[int | None, str]:
+        """SIGTERM, as systemd stops it: (exit status, everything it printed); the status is None
+        if it had not ended after ``timeout`` seconds (it is killed then)."""
         import signal
+        import subprocess
 
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.send_signal(signal.SIGTERM)
-            status = self.proc.wait(timeout=30)
-        finally:
-            self.proc.kill()
+            status = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        self.proc.kill()
+        self.proc.wait()
         return status, self.proc.stdout.read()
 
 

@@ -100,10 +100,22 @@ def test_commands_that_write_refuse_to_run_beside_a_server(cli, config_path):
     try:
         status, _, err = cli("user", "create", "alice", "--password-stdin", password="long enough")
         assert status == 1 and f"server (pid {running.proc.pid}) is running" in err
+        assert "admin API" not in err  # it cannot create accounts: the message says what works
+        status, _, err = cli("user", "disable", "alice")
+        assert status == 1 and "POST /api/v1/admin/users/{id}/disable" in err
         assert cli("user", "list")[0] == 0  # reading is harmless
     finally:
         assert running.stop()[0] == 0
     assert cli("user", "create", "alice", "--password-stdin", password="long enough")[0] == 0
+
+
+def test_create_with_no_terminal_and_no_password_stdin_is_a_one_line_error(config_path):
+    result = subprocess.run([sys.executable, str(ROOT / "wellmate.py"), "--config", str(config_path),
+                             "user", "create", "alice"], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: no terminal") and "--password-stdin" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # no traceback, no getpass warning
 
 
 def test_passwords_are_never_taken_as_arguments(cli, capsys):

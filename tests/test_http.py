@@ -1,4 +1,4 @@
-"""HTTP conventions of API.md over a real waitress server: JSON errors everywhere, body limits."""
+"""HTTP conventions of the README (The API) over a real waitress server: JSON errors everywhere, body limits."""
 
 import socket
 import textwrap

@@ -1,4 +1,4 @@
-"""Health records over real HTTP (API.md, Health data): types, units and ranges, filters and
+"""Health records over real HTTP (README, Health records): types, units and ranges, filters and
 paging, idempotent batches, stats, CSV round trips, and the physical agent seeing the numbers."""
 
 import json
