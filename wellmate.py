@@ -917,7 +917,10 @@ def parse_time(text: str, field: str) -> str:
         raise ApiError(400, "invalid_field", f"{field}: not an ISO 8601 time, got {json_dumps(text)}")
     if moment.tzinfo is None:
         raise ApiError(400, "invalid_field", f"{field}: give a time with an offset, e.g. 2026-11-20T08:00:00+08:00")
-    return now_iso(moment)
+    try:
+        return now_iso(moment)
+    except OverflowError:  # 9999-12-31T23:59-14:00 is in year 10000 in UTC (a 500 before)
+        raise ApiError(400, "invalid_field", f"{field}: {json_dumps(text)} is outside the years 1-9999 in UTC")
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

@@ -421,9 +421,11 @@ class Records:
         if DATE.fullmatch(text):
             try:
                 day = date.fromisoformat(text)
+                return midnight(day + timedelta(days=1) if end else day, tz)
             except ValueError:
                 raise ApiError(400, "invalid_field", f"{'to' if end else 'from'}: no such date {text!r}")
-            return midnight(day + timedelta(days=1) if end else day, tz)
+            except OverflowError:  # ?to=9999-12-31: its next midnight is in year 10000 (a 500 before)
+                raise ApiError(400, "invalid_field", f"{'to' if end else 'from'}: {text} is too far from today")
         return parse_time(text, "to" if end else "from")
 
     def all_records(self, user_id, type=None, start=None, end=None) -> list[dict]:

@@ -477,3 +477,22 @@ def test_a_list_or_object_where_a_name_is_expected_is_a_400(client):
     client.put("/api/v1/users/settings", {"settings": {"default_agent": "mental"}}, token=token)
     r = client.put("/api/v1/users/settings", {"settings": {"default_agent": None}}, token=token)
     assert r.status == 200 and r.json["settings"] == {}
+
+
+def test_times_at_the_ends_of_the_calendar_are_a_400_and_store_nothing(client):
+    """A valid ISO time whose UTC form falls outside years 1-9999 (9999-12-31T23:59-14:00,
+    0001-01-01T00:00+14:00), and ?to=9999-12-31 (its next midnight), were 500s (OverflowError)."""
+    token = signed_in(client)
+    for moment in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        r = client.post("/api/v1/health/data", {"type": "weight", "value": 60, "recorded_at": moment}, token=token)
+        assert_error(r, 400, "invalid_field")
+        assert "recorded_at" in r.json["error"]["message"]
+        r = client.post("/api/v1/health/data/batch", {"items": [{"type": "weight", "value": 60, "recorded_at": moment}]},
+                        token=token)
+        assert r.status == 400 and r.json["error"]["code"] == "invalid_field", r.text
+        csv = f"recorded_at,type,value,unit\n{moment},weight,60,kg\n".encode()
+        r = client.post("/api/v1/health/data/csv", raw=csv, token=token, headers={"Content-Type": "text/csv"})
+        assert r.status == 400 and "recorded_at" in r.json["error"]["message"], r.text
+    for query in ("from=0001-01-01T00:00:00%2B14:00", "to=9999-12-31T23:59:59-14:00", "to=9999-12-31"):
+        assert_error(client.get(f"/api/v1/health/data?{query}", token=token), 400, "invalid_field")
+    assert client.get("/api/v1/health/data", token=token).json["items"] == []

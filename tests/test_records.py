@@ -365,7 +365,7 @@ def test_a_birth_date_alone_makes_a_child_a_child(make_wm, serve):
         # Born on 1 January twelve years ago: 12 all year. Born tomorrow thirteen years ago:
         # still 12 today, in the user's own time zone.
         for name, born in (("child", f"{today.year - 12}-01-01"),
-                           ("almost", tomorrow.replace(year=today.year - 13).isoformat())):
+                           ("almost", tomorrow.replace(year=tomorrow.year - 13).isoformat())):
             token = sign_in(client, name, birth_date=born)
             post(client, token, type="height", value=150, recorded_at=local(1))
             post(client, token, type="weight", value=60, recorded_at=local(1))
