@@ -11,6 +11,7 @@ Importing this module has no side effects: `create_app(config_path)` builds a We
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import errno
 import functools
@@ -1275,8 +1276,17 @@ SCRYPT = dict(n=2**14, r=8, p=5, maxmem=64 * 1024 * 1024, dklen=32)
 
 # Each hash takes a 16 MiB buffer, so 16 logins at once peaked at 16 x 16 MiB (VmHWM 295 MB in
 # bench/memory even with the buffers given back, below). Two at a time: peak 71 MB; the others
-# wait their turn (a hash is ~0.18 s here).
-_HASHING = threading.BoundedSemaphore(2)
+# wait their turn (a hash is ~0.18 s here, ~1.8 s on a Raspberry Pi 3).
+HASHING_AT_ONCE = 2
+_HASHING = threading.BoundedSemaphore(HASHING_AT_ONCE)
+# A hash waiting for its turn holds one of server.threads: 24 registrations at once took them all
+# and a health probe waited 2.3-2.9 s. With at most this many waiting, a full queue is worked off
+# in three hash times (~0.5 s here, ~5 s on a Pi 3) and at most 6 threads hash or wait (of 16
+# shipped); a password request beyond it is refused at once with 503 server_busy and Retry-After.
+HASHES_WAITING_MAX = 2 * HASHING_AT_ONCE
+_hashes_admitted = 0  # running or waiting for a turn
+_hashes_admitted_lock = threading.Lock()
+_last_hash_seconds = 0.2  # for Retry-After: how long the queue takes to be worked off
 _big_buffers_returned = False
 
 
@@ -1301,15 +1311,40 @@ def _return_big_buffers() -> None:
         pass
 
 
+@contextlib.contextmanager
+def hashing_turn():
+    """Wait for one of the `HASHING_AT_ONCE` turns to hash, or raise 503 ``server_busy`` at once
+    when `HASHES_WAITING_MAX` already wait (nothing is stored before a request's hashing)."""
+    global _hashes_admitted
+    with _hashes_admitted_lock:
+        if _hashes_admitted >= HASHING_AT_ONCE + HASHES_WAITING_MAX:
+            wait = max(1, math.ceil(_hashes_admitted / HASHING_AT_ONCE * _last_hash_seconds))
+            raise ApiError(503, "server_busy", f"The server is checking {_hashes_admitted} passwords, as many as it "
+                                               f"takes at once; try again in {wait} seconds.",
+                           headers={"Retry-After": str(wait)})
+        _hashes_admitted += 1
+    try:
+        _return_big_buffers()
+        with _HASHING:
+            yield
+    finally:
+        with _hashes_admitted_lock:
+            _hashes_admitted -= 1
+
+
 def _scrypt(password: str, salt: bytes, params: dict) -> bytes:
-    _return_big_buffers()
-    with _HASHING:
-        return hashlib.scrypt(password.encode("utf-8"), salt=salt, **params)
+    """One hash; call it within a `hashing_turn`."""
+    global _last_hash_seconds
+    start = time.monotonic()
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, **params)
+    _last_hash_seconds = time.monotonic() - start
+    return digest
 
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, SCRYPT)
+    with hashing_turn():
+        digest = _scrypt(password, salt, SCRYPT)
     return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
@@ -1331,11 +1366,12 @@ def check_password(password: str, stored: str | None) -> bool:
     """Constant-time check. With no stored hash, still does the work, so that an unknown
     username takes as long to refuse as a wrong password."""
     params, salt_bytes, expected = _stored_params(stored) or (SCRYPT, b"\0" * 16, b"")
-    actual = _scrypt(password, salt_bytes, params)
-    if params["p"] < SCRYPT["p"] and (params["n"], params["r"]) == (SCRYPT["n"], SCRYPT["r"]):
-        # An older p=1 hash: the missing rounds are worked too, or a wrong password for such an
-        # account would answer in a fifth of the time of an unknown name's.
-        _scrypt(password, salt_bytes, dict(params, p=SCRYPT["p"] - params["p"]))
+    with hashing_turn():  # one turn for both: admitted, a check is not refused half-way
+        actual = _scrypt(password, salt_bytes, params)
+        if params["p"] < SCRYPT["p"] and (params["n"], params["r"]) == (SCRYPT["n"], SCRYPT["r"]):
+            # An older p=1 hash: the missing rounds are worked too, or a wrong password for such an
+            # account would answer in a fifth of the time of an unknown name's.
+            _scrypt(password, salt_bytes, dict(params, p=SCRYPT["p"] - params["p"]))
     return bool(expected) and hmac.compare_digest(actual, expected)
 
 

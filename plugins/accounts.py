@@ -132,7 +132,11 @@ def routes(app, wm):
             raise account_disabled()
         wm.login_throttle.succeeded(username, device)
         if password_needs_rehash(user["password_hash"]):
-            user = wm.storage.update_user(user["id"], {"password_hash": hash_password(password)}) or user
+            try:
+                user = wm.storage.update_user(user["id"], {"password_hash": hash_password(password)}) or user
+            except ApiError as busy:  # 503 server_busy: the login stands; the next one rehashes
+                if busy.code != "server_busy":
+                    raise
         return tokens_for(user)
 
     @app.post("/api/v1/auth/refresh")

@@ -6,6 +6,7 @@ user token in test_admin.py; deletion and password changes revoking tokens in te
 """
 
 import hashlib
+import itertools
 import re
 import threading
 import time
@@ -318,6 +319,61 @@ def test_older_cheaper_hashes_still_verify_and_are_rehashed_at_login(make_wm, se
     assert login(client, "alice", "old password").status == 200
 
 
+def test_password_requests_beyond_the_hashing_queue_are_refused_at_once(make_wm, serve):
+    """Hashes run two at a time; a request waiting for its turn holds a server thread, so beyond a
+    few waiting, register and login answer 503 server_busy at once, storing nothing, and the
+    other requests (a health probe) still find a thread."""
+    served = serve(make_wm())
+    client = served.client
+    client.register("alice", "correct horse")
+    order = itertools.count()  # the order things happened in, not their times
+    busy, answers = threading.Event(), []
+
+    def hammer(worker: int):
+        for n in range(10):
+            name = f"user{worker}x{n}"
+            start = next(order)
+            if worker % 2:
+                r = client.post("/api/v1/auth/register", {"username": name, "password": "correct horse"})
+            else:
+                r = login(client, "alice", "correct horse")
+            answers.append((start, next(order), name if worker % 2 else None, r))
+            if r.status == 503:
+                busy.set()
+
+    workers = [threading.Thread(target=hammer, args=(worker,)) for worker in range(12)]
+    for worker in workers:
+        worker.start()
+    while not busy.wait(0.05) and any(worker.is_alive() for worker in workers):
+        pass
+    probe_start = next(order)
+    health = client.get("/api/v1/test/health")
+    probe_end = next(order)
+    for worker in workers:
+        worker.join()
+
+    assert busy.is_set(), sorted({r.status for *_, r in answers})
+    assert health.status == 200, health.text
+    assert {r.status for *_, r in answers} <= {200, 201, 503}, [r.text for *_, r in answers if r.status >= 500]
+    for _, _, name, r in answers:
+        if r.status == 503:
+            assert_error(r, 503, "server_busy")
+            assert int(r.headers["Retry-After"]) >= 1
+            if name:
+                assert served.wm.storage.find_user("username", name) is None  # refused before it was stored
+    # The probe was answered while a password request sent before it was still hashing or queued.
+    assert any(start < probe_start and end > probe_end and r.status in (200, 201) for start, end, _, r in answers)
+
+
+def login_when_served(client, username, password):
+    """A login that, like a client should, tries again after a 503's Retry-After."""
+    while True:
+        r = login(client, username, password)
+        if r.status != 503:
+            return r
+        time.sleep(int(r.headers["Retry-After"]))
+
+
 def memory_mb(pid: int) -> dict:
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     return {key: int(rest.split()[0]) / 1024 for key, _, rest in (line.partition(":") for line in status)
@@ -333,7 +389,7 @@ def test_logins_from_many_threads_leave_the_memory_bounded(tmp_path):
         client.register("alice")
         before = memory_mb(server.proc.pid)
         with ThreadPoolExecutor(16) as pool:
-            statuses = list(pool.map(lambda n: login(client, "alice", "correct horse").status, range(32)))
+            statuses = list(pool.map(lambda n: login_when_served(client, "alice", "correct horse").status, range(32)))
         assert statuses == [200] * 32
         after = memory_mb(server.proc.pid)
         assert after["VmHWM"] - before["VmRSS"] < 80, (before, after)  # at most two 16 MiB hashes at once
