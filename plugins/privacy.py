@@ -32,13 +32,15 @@ def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
     address = client_address()
     if user.get("password_hash"):
         password = field(body, password_field, max_len=256)
-        account = user.get("username") or user["id"]
-        # The same counts as /auth/login: a stolen token buys no extra guesses at the password.
-        wm.login_throttle.check(account, address)
+        # Counted per login (the token's family), as a device token is counted per device: by the
+        # name, an attacker's failed logins made the owner's password change a 429, just when it
+        # is needed. A stolen token (refreshed or not) still gets max_failures guesses a window.
+        login = "login:" + str(wm.token_claims().get("fam") or user["id"])
+        wm.login_throttle.check(device=login)
         if not check_password(password, user["password_hash"]):
-            wm.login_throttle.failed(account, address)
+            wm.login_throttle.failed(device=login)
             raise ApiError(403, "wrong_password", f"{password_field}: that is not this account's password.")
-        wm.login_throttle.succeeded(account)
+        wm.login_throttle.succeeded(None, login)
         return
     code = field(body, "code", required=False, max_len=128)
     if code:

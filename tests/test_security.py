@@ -301,6 +301,29 @@ def test_an_attacker_cannot_lock_the_owner_out(make_wm, serve):
     assert login(client, "alice", "correct horse", owner, device_token=r.json["device_token"]).status == 200
 
 
+def test_failed_logins_do_not_stop_the_owner_changing_the_password(make_wm, serve):
+    wm = make_wm({"auth": {"throttle": {"max_failures": 3, "max_failures_per_address": 100}}})
+    client = serve(wm).client
+    pair = client.register("alice", "correct horse")
+    for n in range(3):
+        assert_error(login(client, "alice", f"guess {n}"), 401, "invalid_credentials")
+    assert_error(login(client, "alice", "correct horse"), 429, "too_many_attempts")  # the name is locked
+
+    # The owner, logged in, changes the password: their login's checks are counted apart.
+    r = client.put("/api/v1/users/password", {"current_password": "correct horse", "password": "new horse!"},
+                   token=pair["access_token"])
+    assert r.status == 200, r.text
+    # Guessing with one login's token stays bounded: max_failures wrong passwords, then 429, right or not.
+    token = r.json["access_token"]
+    for n in range(3):
+        assert_error(client.put("/api/v1/users/password", {"current_password": f"guess {n}", "password": "mine now!"},
+                                token=token), 403, "wrong_password")
+    assert_error(client.delete("/api/v1/users/me", {"password": "new horse!"}, token=token), 429, "too_many_attempts")
+    refreshed = client.post("/api/v1/auth/refresh", {"refresh_token": r.json["refresh_token"]}).json
+    assert_error(client.put("/api/v1/users/password", {"current_password": "new horse!", "password": "mine now!"},
+                            token=refreshed["access_token"]), 429, "too_many_attempts")  # a refresh is the same login
+
+
 # -- passwords ----------------------------------------------------------------------------------
 
 def test_older_cheaper_hashes_still_verify_and_are_rehashed_at_login(make_wm, serve):
