@@ -1583,14 +1583,16 @@ USERNAME_RULE = "3-32 letters, digits, '_', '.' or '-'"
 PASSWORD_MIN = 8
 
 
-def public_profile(user: dict) -> dict:
-    """What a client sees of a user: never the password hash or token bookkeeping."""
+def public_profile(user: dict, wm: Wellmate | None = None) -> dict:
+    """What a client sees of a user: never the password hash or token bookkeeping. With ``wm``,
+    the age is `wm.user_age` (from birth_date when there is one), the age stats use; without,
+    the age as stored."""
     return {
         "uuid": user["id"],
         "username": user.get("username"),
         "full_name": user.get("full_name") or "",
         "gender": user.get("gender"),
-        "age": user.get("age"),
+        "age": wm.user_age(user) if wm else user.get("age"),
         "birth_date": user.get("birth_date"),
         "role": user.get("role", "user"),
         "settings": user.get("settings") or {},

@@ -31,10 +31,14 @@ def profile_changes(body: dict, wm, user: dict) -> dict:
         if birth is not None:
             check_birth_date(birth, wm, user)
         changes["birth_date"] = birth
-    # Stats and $age take the age from birth_date (wm.user_age): a contradicting age would be
-    # stored and never used, so it is refused, checked against what is already stored too.
+    # Stats, $age and the profile take the age from birth_date (wm.user_age). A birth date sent
+    # alone drops the stored age, which would go stale (a year on, it contradicted a corrected
+    # birth date and refused it); an age sent that contradicts the birth date would be stored
+    # and never used, so it is refused.
+    if changes.get("birth_date") and "age" not in body:
+        changes["age"] = None
     profile = {**user, **changes}
-    if ("age" in body or "birth_date" in body) and profile.get("birth_date") and profile.get("age") is not None:
+    if "age" in body and profile.get("birth_date") and profile.get("age") is not None:
         derived = wm.user_age(profile)
         if profile["age"] != derived:
             raise ApiError(400, "invalid_field", f"age, birth_date: age {profile['age']} contradicts birth_date "
@@ -85,7 +89,7 @@ def routes(app, wm):
     def tokens_for(user, status=200):
         """A password login's answer: the token pair, the user and a device token (LoginThrottle)."""
         bottle.response.status = status
-        return {**wm.tokens.issue(user), "user": public_profile(user), "device_token": wm.tokens.device_token(user)}
+        return {**wm.tokens.issue(user), "user": public_profile(user, wm), "device_token": wm.tokens.device_token(user)}
 
     @app.post("/api/v1/auth/register")
     def register():
@@ -160,7 +164,7 @@ def routes(app, wm):
 
     @app.get("/api/v1/users/profile")
     def profile():
-        return public_profile(wm.require_user())
+        return public_profile(wm.require_user(), wm)
 
     @app.put("/api/v1/users/settings")
     def update_settings():
@@ -174,4 +178,4 @@ def routes(app, wm):
         if "settings" in body:
             changes["settings"] = settings_changes(body["settings"], user.get("settings") or {}, wm)
         changes.update(profile_changes(body, wm, {**user, **changes}))
-        return public_profile(wm.storage.update_user(user["id"], changes) if changes else user)
+        return public_profile(wm.storage.update_user(user["id"], changes) if changes else user, wm)

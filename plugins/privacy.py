@@ -140,7 +140,7 @@ def routes(app, wm):
         except Conflict:
             raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
         log.info("user %s set their password", user["id"])
-        return {**wm.tokens.issue(user), "user": public_profile(user)}
+        return {**wm.tokens.issue(user), "user": public_profile(user, wm)}
 
     @app.get("/api/v1/users/export")
     def export():

@@ -210,4 +210,4 @@ def routes(app, wm):
             raise account_disabled()
         if created:
             log.info("new WeChat user %s", user["id"])
-        return {**wm.tokens.issue(user), "user": public_profile(user), "created": created}
+        return {**wm.tokens.issue(user), "user": public_profile(user, wm), "created": created}

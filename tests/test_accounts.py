@@ -4,6 +4,8 @@ import time
 
 import jwt
 
+from conftest import assert_error
+
 
 def test_register_login_profile_refresh_flow(client):
     r = client.post("/api/v1/auth/register", {"username": "Alice", "password": "correct horse",
@@ -69,7 +71,7 @@ def test_register_validation(client):
 
 
 def test_birth_dates_that_cannot_be_are_refused(client):
-    from datetime import date, timedelta
+    from datetime import date, datetime, timedelta, timezone
 
     tomorrow = (date.today() + timedelta(days=2)).isoformat()  # after today in every time zone
     for fields, text in [
@@ -88,7 +90,32 @@ def test_birth_dates_that_cannot_be_are_refused(client):
     r = client.put("/api/v1/users/settings", {"age": 31}, token=token)
     assert r.status == 400 and "age 31 contradicts birth_date" in r.json["error"]["message"]
     r = client.put("/api/v1/users/settings", {"birth_date": "1990-01-01", "age": None}, token=token)
-    assert r.status == 200 and (r.json["birth_date"], r.json["age"]) == ("1990-01-01", None)
+    assert r.status == 200 and r.json["birth_date"] == "1990-01-01", r.text
+    assert r.json["age"] == datetime.now(timezone.utc).year - 1990  # the birth date's, in the served zone (UTC)
+
+
+def test_a_birth_date_alone_replaces_a_stale_age(make_wm, serve):
+    from datetime import date, datetime, timezone
+
+    served = serve(make_wm())
+    client, storage = served.client, served.wm.storage
+    this_year = datetime.now(timezone.utc).date().year  # the served config's time zone
+    pair = client.register("gail", age=30)
+    token = pair["access_token"]
+    # A year on, she sends only her birth date (31 today): the age stored a year ago is dropped.
+    r = client.put("/api/v1/users/settings", {"birth_date": date(this_year - 31, 1, 1).isoformat()}, token=token)
+    assert r.status == 200, r.text
+    assert r.json["age"] == 31 and storage.get_user(pair["user"]["uuid"])["age"] is None
+    # An age stored beside a birth date goes stale too: the profile shows the birth date's, as stats use.
+    storage.update_user(pair["user"]["uuid"], {"birth_date": date(this_year - 32, 1, 1).isoformat(), "age": 31})
+    assert client.get("/api/v1/users/profile", token=token).json["age"] == 32
+    r = client.put("/api/v1/users/settings", {"birth_date": date(this_year - 40, 1, 1).isoformat()}, token=token)
+    assert r.status == 200 and r.json["age"] == 40, r.text
+    # Both in one request must agree.
+    r = client.put("/api/v1/users/settings", {"birth_date": date(this_year - 20, 1, 1).isoformat(), "age": 25}, token=token)
+    assert_error(r, 400, "invalid_field")
+    r = client.put("/api/v1/users/settings", {"birth_date": date(this_year - 20, 1, 1).isoformat(), "age": 20}, token=token)
+    assert r.status == 200 and r.json["age"] == 20, r.text
 
 
 def test_logout_ends_the_refresh_family(client):
