@@ -1854,8 +1854,10 @@ def guarded_server_class():
             channel's handler in 5 of 10 SIGTERMs under traffic, where waitress logs it as an
             "uncaptured python exception" and serves on.)"""
             if not self.stop_requested:
-                self.stop_requested = True
                 self.pull_trigger()  # one byte into waitress's wake-up pipe, no lock taken
+                # Only then the flag: from another thread (tests, bench), the loop may see it on its
+                # own 1 s wake-up and close that pipe (shut_down) before a pull written after it.
+                self.stop_requested = True
 
         def run(self):
             while not self.stop_requested:

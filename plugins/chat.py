@@ -9,8 +9,8 @@ from collections import Counter
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps,
-                      new_id, now_iso, paged, whole_text)
+from wellmate import (ApiError, ConfigError, ProviderError, Setting, StorageUnavailable, field, hookimpl,
+                      json_dumps, new_id, now_iso, paged, whole_text)
 
 log = logging.getLogger("wellmate.chat")
 
@@ -441,6 +441,14 @@ def stream_turn(turn: Turn, ping_seconds: float):
                     return
             relay.cancel()
             provider, relay = next(chain, None), None
+    except StorageUnavailable as e:
+        # The 200 is out: the 503 storage_unavailable of other routes becomes the stream's error
+        # event (raised on, it cut the stream without its last chunk and logged a traceback).
+        log.error("storage unavailable in a chat stream: %s", e)
+        parts = []  # nor the partial reply: it cannot be stored either
+        yield sse({"code": "storage_unavailable", "message": "The server cannot write its data now (full disk or "
+                   "read-only storage): this reply was not saved. Try again later."}, "error")
+        return
     finally:
         # Also reached by GeneratorExit when the client went away mid-stream.
         if relay is not None:

@@ -250,3 +250,23 @@ def test_a_stream_still_going_after_shutdown_seconds_is_closed_and_the_server_ex
         conn.close()
     assert status == 0 and "stopped" in output, output
     assert b"event: done" not in rest  # ended by the shutdown, not finished
+
+
+def test_a_stop_asked_from_another_thread_never_writes_to_a_closed_trigger(make_wm):
+    """`request_stop` from a thread other than the loop's (tests, bench scripts): the loop may see
+    the flag on its own 1 s wake-up and close its wake-up pipe before the caller's pull writes to
+    it. Here the pull waits (up to 2 s) for the loop thread to end first: it failed with EBADF
+    (a flaky teardown error in the suite), and with the fd number reused it writes into another file."""
+    from conftest import Served
+
+    served = Served(make_wm())
+    trigger = served.server.trigger
+    real_pull = trigger.pull_trigger
+
+    def late_pull(*args):
+        served.thread.join(2)  # the loop thread's turn comes first
+        return real_pull(*args)
+
+    trigger.pull_trigger = late_pull
+    served.stop()
+    assert not served.thread.is_alive()

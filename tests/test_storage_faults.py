@@ -7,6 +7,7 @@ in a user namespace (`unshare`), where the root-owned folder is its own and mode
 it. Each such test's id says which way it ran; the disk-full tests patch os.replace, as in
 test_storage_tinydb.py."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -195,3 +196,36 @@ def test_starting_on_a_read_only_data_folder_is_one_line(tmp_path, way):
         folder.chmod(0o700)
     one_line_error(status, output, str(folder), "writable")
 
+
+
+def test_a_stream_whose_reply_cannot_be_stored_ends_with_a_storage_unavailable_event(make_wm, serve, monkeypatch):
+    """The disk fills while a streamed reply is under way: the 200 and the deltas are out, so the
+    503 every other route gives is the stream's `event: error` (it was a cut stream, no last
+    chunk, and a traceback in the log)."""
+    import stat
+
+    from fakes.openai_server import FakeOpenAI, chars
+    from test_chat_limits import open_stream
+    from test_chat_upstream import signed_in, upstream_config
+
+    with FakeOpenAI(reply="好的，我们慢慢说。", mode="stall_mid_stream", fault_after=1, chunker=chars(2),
+                    stall_seconds=60) as model:
+        client = serve(make_wm(upstream_config(model.url, timeout=60))).client
+        stream, session_id = open_stream(client.port, signed_in(client))
+        real_write = os.write
+
+        def no_space_in_files(fd, data):  # sockets and waitress's wake-up pipe still work
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(28, "No space left on device")
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", no_space_in_files)
+        model.release()
+        received = b""
+        while data := stream.recv(4096):  # to the end: the server closes a stream's connection
+            received += data
+        stream.close()
+    assert b"event: error" in received, received
+    error = json.loads(received.split(b"event: error\ndata: ", 1)[1].split(b"\n", 1)[0])
+    assert error["code"] == "storage_unavailable" and "not saved" in error["message"], error
+    assert received.endswith(b"\r\n0\r\n\r\n"), received[-80:]  # a whole chunked body: it ended, not cut
