@@ -1834,7 +1834,7 @@ def guarded_server_class():
         def pull_trigger(self):
             # A worker that `shut_down` gave up waiting for (a slow request past its bound) still
             # wakes the loop when it finishes; by then the loop and its wake-up pipe are gone, and
-            # the EBADF surfaced as an error in that thread (seen once in a full test run).
+            # the EBADF would surface as an error in that thread.
             try:
                 self.trigger.pull_trigger()
             except OSError:

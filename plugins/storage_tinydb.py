@@ -696,12 +696,23 @@ class TinyDBStorage(Storage):
 
     def trouble(self) -> str | None:
         # os.access does not see a full disk (nor, as root, a folder's mode): hence the memory of
-        # the last failed write. Costs ~2 us a folder, no write (a probe write would fsync).
+        # the last failed write. Costs ~2 us a folder, and no write while all is well.
         # (No absolute path or id in it: health answers anyone.)
         for folder in (self.folder, self.messages_dir, self.records_dir):
             if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
                 where = "the data folder" if folder == self.folder else f"the data folder's {folder.name}/"
                 return f"{where} is not readable and writable by this process"
+        if self._write_error:
+            # Only while writes fail: a small test write, so that health turns ok once there is room
+            # again even when nothing else writes (a monitor or proxy that holds traffic back while
+            # health says 503 would otherwise keep it 503 for good). A failing write costs little.
+            probe = self.folder / ".write-probe"
+            try:
+                atomic_write(probe, b"ok", mode=FILE_MODE)
+                probe.unlink()
+            except OSError:
+                return self._write_error  # still failing: keep what the real write met
+            self._write_error = None
         return self._write_error
 
     @contextmanager

@@ -108,7 +108,8 @@ def test_an_empty_secret_key_stops_startup_with_one_line(tmp_path):
 
 def test_a_full_disk_is_a_503_for_every_write_and_health_says_so(make_wm, serve, monkeypatch):
     """Way: os.replace patched to fail with ENOSPC (root or not)."""
-    client = serve(make_wm()).client
+    served = serve(make_wm())
+    client = served.client
     token = client.register("alice")["access_token"]
     kept = client.post(DATA, {"type": "weight", "value": 70}, token=token).json
     assert client.get(HEALTH).json["status"] == "ok"
@@ -130,10 +131,11 @@ def test_a_full_disk_is_a_503_for_every_write_and_health_says_so(make_wm, serve,
     items = client.get(DATA, token=token).json["items"]
     assert [r["id"] for r in items] == [kept["id"]]
 
-    monkeypatch.undo()  # room again: the next write works and health is ok again
-    assert client.post(DATA, {"type": "weight", "value": 72}, token=token).status == 201
+    monkeypatch.undo()  # room again: health tries a write of its own and is ok again, with no other write
     health = client.get(HEALTH)
     assert health.status == 200 and health.json["status"] == "ok" and health.json["checks"] == {"storage": "ok"}
+    assert client.post(DATA, {"type": "weight", "value": 72}, token=token).status == 201
+    assert not [p.name for p in served.wm.data_dir.iterdir() if "probe" in p.name]  # the test file is gone
 
 
 def read_only_way():
