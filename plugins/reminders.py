@@ -644,10 +644,14 @@ class Reminders:
                 self.sync_everyone(now)
             except Exception:
                 log.exception("syncing reminders.everyone failed")
+            # Taken before the due list is read: a firing that lands in between has stored its
+            # next time after this tick read the old one, and must not be fired again from it.
+            with self._in_flight_changed:
+                busy = set(self._in_flight)
             for reminder in self.storage.due_reminders(now_iso(now)):
                 if self.stopping.is_set():
                     break
-                if reminder["id"] in self._in_flight:  # still being delivered: not fired twice
+                if reminder["id"] in busy or reminder["id"] in self._in_flight:  # still being delivered
                     continue
                 try:
                     self.fire_due(reminder, now)
