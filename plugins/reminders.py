@@ -55,7 +55,6 @@ RULE_KEYS = {
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CLOCK_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-SHUTDOWN_WAIT_SECONDS = 10.0  # how long shutdown waits for deliveries under way (a webhook's timeout is 5 s)
 MIN_INTERVAL_MINUTES = 5  # a companion that speaks every minute is a bug, and spends WeChat quota
 MAX_TIMES_A_DAY = 24
 CONFIG_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -775,7 +774,7 @@ class Reminders:
         with self._in_flight_changed:
             return self._in_flight_changed.wait_for(lambda: not self._in_flight, timeout)
 
-    def stop_deliveries(self, timeout: float = SHUTDOWN_WAIT_SECONDS):
+    def stop_deliveries(self, timeout: float):
         """At shutdown: deliveries stop retrying, queued ones are dropped (they go out after the
         restart, under the same fire_id), running ones get ``timeout`` seconds to end."""
         with self._in_flight_changed:
@@ -964,4 +963,5 @@ def routes(app, wm):
 def shutdown(wm):
     reminders = getattr(wm, "reminders", None)
     if reminders is not None:
-        reminders.stop_deliveries()
+        # The same bound the server gives requests in progress (server.shutdown_seconds).
+        reminders.stop_deliveries(wm.config["server"]["shutdown_seconds"])

@@ -326,7 +326,8 @@ def test_reminders_of_one_tick_delivered_side_by_side_share_one_new_session(worl
 
 def test_shutdown_leaves_a_stuck_delivery_and_it_is_resent_after_the_restart(world):
     with WebhookReceiver(stall_seconds=300, stalls=1) as receiver:
-        w = world("2026-11-20T01:00:00Z", overrides=webhook_config(receiver, timeout=120, retries=0))
+        w = world("2026-11-20T01:00:00Z", overrides={**webhook_config(receiver, timeout=120, retries=0),
+                                                    "server": {"shutdown_seconds": 1}})
         token = w.user()
         made = w.create(token, title="喝水", channels=["webhook", "inapp"], rule={"kind": "daily", "times": ["10:00"]})
         w.clock.set("2026-11-20T02:00:00Z")
