@@ -149,7 +149,12 @@ def test_sigterm_under_traffic_stops_the_server_every_time(tmp_path):
                 f"/api/v1/health/physical/{path}", {"text": "今天有点累"}, token=token))) for path in ("chat", "chat/stream")]
             for worker in workers:
                 worker.start()
+            deadline = time.monotonic() + 60  # a bound for a broken build, not a speed check
             while len(model.requests) < asked + 2:  # both turns are waiting for the model
+                if time.monotonic() > deadline:
+                    stop.set()
+                    server.stop(timeout=20)
+                    pytest.fail(f"run {run}: the two turns never reached the model: {replies}")
                 threading.Event().wait(0.01)
             status, output = server.stop(timeout=20)  # SIGTERM
             stop.set()
