@@ -25,10 +25,15 @@ def connect(port, source="127.0.0.2", timeout=10.0):
     return socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
 
 
-def closed_by_server(sockets: list, timeout: float) -> list:
-    """Those of ``sockets`` that the server closes within ``timeout`` seconds (sending nothing)."""
+def closed_by_server(sockets: list, timeout: float, expected: int | None = None) -> list:
+    """Those of ``sockets`` that the server closes within ``timeout`` seconds (sending nothing).
+    With ``expected``, stop looking half a second after that many are closed: a roomy timeout
+    then costs nothing on a quick machine and saves a busy one from a false failure."""
     closed, deadline = [], time.monotonic() + timeout
     while len(closed) < len(sockets) and time.monotonic() < deadline:
+        if expected is not None and len(closed) >= expected:
+            deadline = min(deadline, time.monotonic() + 0.5)
+            expected = None
         readable, _, _ = select.select([s for s in sockets if s not in closed], [], [], deadline - time.monotonic())
         for sock in readable:
             try:
@@ -61,7 +66,7 @@ def test_slow_senders_from_one_address_do_not_lock_out_other_clients(make_wm, se
             sock.sendall(HEALTH)  # and never the blank line that ends the headers
             slow.append(sock)
         assert served.client.get("/api/v1/test/health").status == 200
-        assert len(closed_by_server(slow, 2)) == 100 - 64  # the ones over connections_per_address, closed at once
+        assert len(closed_by_server(slow, 15, 100 - 64)) == 100 - 64  # those over connections_per_address, at once
     finally:
         for sock in slow:
             sock.close()
@@ -75,7 +80,7 @@ def test_the_trusted_proxy_may_open_more_than_connections_per_address(make_wm, s
             sock.sendall(HEALTH)
         assert not closed_by_server(held, 1)
         others = [connect(served.port, "127.0.0.3") for _ in range(12)]
-        assert len(closed_by_server(others, 2)) == 2
+        assert len(closed_by_server(others, 15, 2)) == 2
         for sock in others:
             sock.close()
     finally:
