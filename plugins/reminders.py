@@ -683,8 +683,10 @@ class Reminders:
         firing = Firing(reminder, user, latest, due, now, fire_id)
         with self._in_flight_changed:
             self._in_flight[reminder["id"]] = firing
-        # Phrasing asks a model, which may be slow: in a worker too, not in the tick.
-        if not self._submit("compose", self._send, firing):
+        # Phrasing asks a model, which may be slow: in a worker too, not in the tick, and on workers
+        # of its own, so a slow model holds up only reminders that are phrased, not the plain ones
+        # of the same tick (a daily check-in phrased for many users at 08:30 filled them all).
+        if not self._submit("phrase" if reminder.get("phrase") else "compose", self._send, firing):
             self._landed(firing)
 
     def _submit(self, kind: str, job, *args) -> bool:

@@ -10,6 +10,7 @@ import pytest
 
 import wellmate
 from conftest import merge
+from fakes.openai_server import FakeOpenAI
 from fakes.webhook_receiver import WebhookReceiver
 from fakes.wechat_server import FakeWeChat
 from reminders_world import world  # noqa: F401,F811 (the fixture tests ask for)
@@ -311,6 +312,28 @@ def test_a_stalled_webhook_holds_up_only_its_own_delivery(world):
         assert w.reminder(alice, hers["id"])["next_fire_at"] == "2026-11-21T01:59:00.000Z"
         w.tick()
         assert len(receiver.requests) == 1 and len(w.deliveries(alice, hers["id"])) == 1
+
+
+def test_a_slow_model_phrasing_one_reminder_holds_up_no_plain_reminder(world):
+    """Alice's reminder is to be phrased by a model that takes two minutes to answer; Bob's plain
+    one, due in the same tick, is delivered meanwhile (one worker of each kind)."""
+    with FakeOpenAI(reply="该喝水啦～", mode="slow_first_token", first_token_delay=120) as upstream:
+        w = world("2026-11-20T01:00:00Z", overrides={
+            "providers": {"upstream": {"plugin": "openai", "base_url": upstream.url, "model": "m", "api_key": "k"}},
+            "agents": {"mental": {"providers": ["upstream", "offline"]}},
+            "reminders": {"delivery_threads": 1}})
+        alice, bob = w.user("alice"), w.user("bob")
+        hers = w.create(alice, title="喝水", text="该喝水啦", phrase=True, agent="mental",
+                        rule={"kind": "daily", "times": ["09:59"]})
+        his = w.create(bob, title="吃药", rule={"kind": "daily", "times": ["10:00"]})
+        w.clock.set("2026-11-20T02:00:00Z")  # hers is first in the tick: due a minute earlier
+        w.wm.reminders.tick()
+        wait_until(lambda: upstream.requests, "the model asked to phrase Alice's reminder")
+        wait_until(lambda: w.deliveries(bob, his["id"]), "Bob's delivery")
+        assert w.deliveries(alice, hers["id"]) == []  # still being phrased
+        assert w.deliveries(bob, his["id"])[0]["status"] == "sent"
+    assert w.wm.reminders.settle(60)  # the fake stopped: hers went out with the fixed text
+    assert w.deliveries(alice, hers["id"])[0]["status"] == "sent"
 
 
 def test_reminders_of_one_tick_delivered_side_by_side_share_one_new_session(world):
