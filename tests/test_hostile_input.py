@@ -2,7 +2,7 @@
 surrogates (as JSON escapes and as raw bytes), NaN/Infinity, huge floats, a list or object where a
 string is expected, odd bytes in headers, query strings and path segments.
 
-Every answer must be below 500, every 4xx the JSON error API.md promises, and nothing may be
+Every answer must be below 500, every 4xx the JSON error the README promises, and nothing may be
 stored: the user's export (profile, sessions, messages, records, reminders, settings) and the
 user list are the same afterwards, and still strict JSON (no NaN)."""
 
