@@ -291,9 +291,9 @@ def collect_channels(pm) -> dict[str, Channel]:
 
 
 class Workers:
-    """A few daemon threads running jobs of one kind (one channel's deliveries), started at the
-    first job. Daemon threads, so a delivery stuck past the shutdown bound does not keep the
-    process from exiting (its fire_id is sent again after the restart)."""
+    """A few daemon threads running jobs of one kind (one channel's deliveries, or composing
+    messages), started at the first job. Daemon threads, so a delivery stuck past the shutdown
+    bound does not keep the process from exiting (its fire_id is sent again after the restart)."""
 
     def __init__(self, name: str, size: int):
         self.jobs: queue.Queue = queue.Queue()
@@ -317,7 +317,7 @@ class Workers:
 
     def stop(self, deadline: float):
         """Let the running jobs end by ``deadline`` (monotonic); queued ones are dropped (they go
-        out after the restart). The threads still running then."""
+        out after the restart). Return the threads still running then."""
         while True:
             try:
                 self.jobs.get_nowait()
@@ -376,7 +376,7 @@ class Reminders:
         self._attempted: dict[str, set] = {}  # fire_id -> channels tried by this process
         self._in_flight: dict[str, Firing] = {}  # reminder id -> its firing still being delivered
         self._in_flight_changed = threading.Condition()
-        self._workers: dict[str, Workers] = {}  # "compose" and each channel's name -> its threads
+        self._workers: dict[str, Workers] = {}  # "compose", "phrase" and each channel's name -> its threads
         self._recording = threading.Lock()
         self._closed = False  # after shutdown: a delivery that ends late records nothing (storage is closed)
         self._stale_swept = False
