@@ -206,8 +206,9 @@ class Hookspecs:
 
         ``reminder`` is the stored reminder, ``user`` its owner, ``message`` what to say:
         ``{fire_id, text, title, note, agent, due_at, due_local, late_seconds, phrased_by}``
-        (``fire_id`` is the same if a delivery is resumed after a crash). Called from the
-        scheduler's thread. Return ``{"status": "sent" | "failed" | "skipped", "detail": "..."}``
+        (``fire_id`` is the same if a delivery is resumed after a crash). Called from a worker
+        thread of that channel, up to ``reminders.delivery_threads`` at once: keep the plugin's
+        client thread-safe. Return ``{"status": "sent" | "failed" | "skipped", "detail": "..."}``
         plus any facts worth keeping (ids, error codes); it is recorded in the reminder's
         deliveries. Do not retry for long: an exception is recorded as a failure.
         """
