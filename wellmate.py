@@ -1818,6 +1818,7 @@ def guarded_server_class():
         per_address = 0
         exempt = frozenset()  # the trusted proxy: every client behind it shares its address
         stop_requested = False
+        _told: dict = {}  # address -> when the log last said it was over the cap (create_server gives each its own)
 
         def over_address_cap(self, channel) -> bool:
             peer = channel.addr[0] if isinstance(channel.addr, tuple) else channel.addr

@@ -376,7 +376,7 @@ class Reminders:
         self._attempted: dict[str, set] = {}  # fire_id -> channels tried by this process
         self._in_flight: dict[str, Firing] = {}  # reminder id -> its firing still being delivered
         self._in_flight_changed = threading.Condition()
-        self._workers: dict[str, Workers] = {}  # "compose", "phrase" and each channel's name -> its threads
+        self._workers: dict[tuple, Workers] = {}  # ("compose",), ("phrase",), ("channel", name) -> its threads
         self._recording = threading.Lock()
         self._closed = False  # after shutdown: a delivery that ends late records nothing (storage is closed)
         self._stale_swept = False
@@ -686,17 +686,19 @@ class Reminders:
         # Phrasing asks a model, which may be slow: in a worker too, not in the tick, and on workers
         # of its own, so a slow model holds up only reminders that are phrased, not the plain ones
         # of the same tick (a daily check-in phrased for many users at 08:30 filled them all).
-        if not self._submit("phrase" if reminder.get("phrase") else "compose", self._send, firing):
+        if not self._submit(("phrase",) if reminder.get("phrase") else ("compose",), self._send, firing):
             self._landed(firing)
 
-    def _submit(self, kind: str, job, *args) -> bool:
-        """Run ``job(*args)`` on the workers of ``kind``; False if the server is stopping."""
+    def _submit(self, kind: tuple, job, *args) -> bool:
+        """Run ``job(*args)`` on the workers of ``kind``: ("compose",), ("phrase",) or ("channel",
+        name), tuples so that a channel plugin named "phrase" gets threads of its own. False if the
+        server is stopping."""
         with self._in_flight_changed:
             if self.stopping.is_set():
                 return False
             workers = self._workers.get(kind)
             if workers is None:
-                workers = self._workers[kind] = Workers(kind, self.config["delivery_threads"])
+                workers = self._workers[kind] = Workers("-".join(kind), self.config["delivery_threads"])
             workers.submit(job, *args)
         return True
 
@@ -723,7 +725,7 @@ class Reminders:
         if not todo:
             return self._channel_done(firing, None)
         for name in todo:
-            if not self._submit(name, self._deliver_one, firing, name):
+            if not self._submit(("channel", name), self._deliver_one, firing, name):
                 firing.abandoned = True  # it goes out after the restart, under the same fire_id
                 self._channel_done(firing, name)
 
