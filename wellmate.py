@@ -261,21 +261,6 @@ ERROR_CODES = {
 STORAGE_RETRY_AFTER = 60  # seconds: a full disk or a read-only mount needs a person, not a quick retry
 
 
-def storage_unavailable_503(callback):
-    """Bottle plugin: a route that hits StorageUnavailable answers 503 storage_unavailable, so no
-    route needs its own try."""
-    @functools.wraps(callback)
-    def wrapper(*args, **kwargs):
-        try:
-            return callback(*args, **kwargs)
-        except StorageUnavailable as e:
-            log.error("storage unavailable in %s %s: %s", bottle.request.method, bottle.request.path, e)
-            raise ApiError(503, "storage_unavailable", "The server cannot write its data now (full disk or "
-                                                       "read-only storage); nothing was saved. Try again later.",
-                           headers={"Retry-After": str(STORAGE_RETRY_AFTER)})
-    return wrapper
-
-
 def _json_error_page(res: bottle.HTTPError) -> str:
     """Bottle's own errors (no route, wrong method, a crash) answered as the JSON errors the
     README promises (The API)."""
@@ -295,16 +280,23 @@ def _json_error_page(res: bottle.HTTPError) -> str:
     return json_dumps({"error": {"code": ERROR_CODES.get(status, "http_%d" % status), "message": message}})
 
 
-def crash_to_500(callback):
-    """Bottle route plugin: a route that raises becomes the 500 that `_json_error_page` logs,
-    once, with method and path. (Left to Bottle, it also wrote each traceback to wsgi.errors,
-    so every 500 logged its traceback twice.)"""
+def route_errors(callback):
+    """Bottle route plugin: what a route raises becomes one JSON answer. StorageUnavailable is a
+    503 storage_unavailable, so no route needs its own try; anything else unexpected is the 500
+    that `_json_error_page` logs, once, with method and path. (Left to Bottle, each traceback
+    was also written to wsgi.errors: every 500 logged it twice.)"""
 
+    @functools.wraps(callback)
     def route(*args, **kwargs):
         try:
             return callback(*args, **kwargs)
         except bottle.HTTPResponse:
             raise
+        except StorageUnavailable as e:
+            log.error("storage unavailable in %s %s: %s", bottle.request.method, bottle.request.path, e)
+            raise ApiError(503, "storage_unavailable", "The server cannot write its data now (full disk or "
+                                                       "read-only storage); nothing was saved. Try again later.",
+                           headers={"Retry-After": str(STORAGE_RETRY_AFTER)})
         except Exception as e:
             raise bottle.HTTPError(500, "Internal Server Error", e, traceback.format_exc()) from e
 
@@ -2056,9 +2048,8 @@ class Wellmate:
         app = bottle.Bottle(catchall=True)
         app.uninstall(bottle.JSONPlugin)
         app.install(bottle.JSONPlugin(json_dumps=json_dumps))
-        app.install(crash_to_500)
+        app.install(route_errors)
         app.default_error_handler = _json_error_page
-        app.install(storage_unavailable_503)
         app.config["wellmate"] = self
         self.pm.hook.routes(app=app, wm=self)
         return app
@@ -2153,12 +2144,13 @@ class Wellmate:
         """Everything a prompt's $placeholders may use for this user and agent."""
         tz_name, tz = self.user_zone(user)
         today = datetime.now(tz).date().isoformat()
+        age = self.user_age(user)
         agent_conf = self.config["agents"].get(agent, {})
         values = {
             "name": user.get("full_name") or user.get("username") or "",
             "full_name": user.get("full_name") or "",
             "username": user.get("username") or "",
-            "age": "" if self.user_age(user) is None else str(self.user_age(user)),
+            "age": "" if age is None else str(age),
             "gender": user.get("gender") or "",
             "today": today,
             "timezone": tz_name,
