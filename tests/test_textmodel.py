@@ -52,7 +52,9 @@ def test_training_is_deterministic_and_saving_keeps_the_predictions(tmp_path):
     (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0], "scale": 1000,
                  "weights": {}}), "wrong shape"),
     (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0, 0], "scale": 1000,
-                 "weights": {"w:x": [1]}}), "not 2 numbers"),
+                 "buckets": 8, "weights": {"buckets": "AQAAAA==", "values": "AQA="}}), "1 weights for 1 buckets of 2"),
+    (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0, 0], "scale": 1000,
+                 "buckets": 8, "weights": {"buckets": "not base64!", "values": ""}}), "cannot be read"),
 ])
 def test_a_bad_model_file_is_a_clear_value_error(tmp_path, content, says):
     path = tmp_path / "m.json"
