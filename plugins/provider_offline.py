@@ -639,7 +639,8 @@ class Turn:
             return parts
         if self.note_shown:  # short and practical while they get help, as the note asks
             return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
-        feelings = self.feelings()
+        readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
+        feelings = self.feelings(asks_about=readings[0].topic)
         if feelings:
             parts += self.reflect(feelings)
         if parts and not feelings:
@@ -648,7 +649,6 @@ class Turn:
         if bp:
             parts.append(bp)
 
-        readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
         topic, intros = self.choose_topic(readings)
         if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
             intros = MORE_INTROS
@@ -714,8 +714,9 @@ class Turn:
         # One note is enough: each says to call 120, and a wall of warnings buries that.
         return notes[:1]
 
-    def feelings(self) -> list[tuple[str, str, str]]:
-        """Up to two (feeling, word to name it back, degree) in the order the user said them."""
+    def feelings(self, asks_about=None) -> list[tuple[str, str, str]]:
+        """Up to two (feeling, word to name it back, degree) in the order the user said them;
+        ``asks_about``: the health topic of the message, if it has one."""
         text = self.text
         for word in NOT_FEELINGS:
             text = text.replace(word, "\0" * len(word))
@@ -729,14 +730,16 @@ class Turn:
                     found.append((start, feeling, display, degree))
                     break
         found.sort()
-        return self.agree([(f, d, g) for _, f, d, g in found[:2]])
+        return self.agree([(f, d, g) for _, f, d, g in found[:2]], asks_about)
 
-    def agree(self, feelings: list) -> list:
+    def agree(self, feelings: list, asks_about=None) -> list:
         """``feelings`` (word match) reconciled with the emotion tagger's label, which wins where
         they disagree: sarcasm ("太好了，又要加班了") must not be met with cheer. A calm or neutral
-        label only takes away a cheerful reading; a worry the words show is still answered."""
+        label only takes away a cheerful reading; a worry the words show is still answered. A
+        health question that shows no feeling in words gets its answer, not a feeling the tagger
+        reads into its symptom words ("my period cramps are awful" is not "feeling down")."""
         label = self.label
-        if label is None:
+        if label is None or (not feelings and asks_about is not None and not asks_about.is_group):
             return feelings
         if label in ("calm", "neutral"):
             return [f for f in feelings if f[0] != "happy"]
