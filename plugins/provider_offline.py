@@ -26,9 +26,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-
-
 from typing import NamedTuple
+
 
 from wellmate import CLAUSE_END, Provider, Setting, Terms, WatchedYaml, data_file_candidates, hookimpl, normalize
 
@@ -618,7 +617,8 @@ def _join(parts: list[str], lang: str) -> str:
 
 
 class Turn:
-    """Composing one reply: the pieces in order are safety, feelings, a tip, a question."""
+    """Composing one reply: the pieces in order are safety, feelings, a special group's caution,
+    a tip, a question."""
 
     def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,
                  label: str | None = None):
@@ -649,7 +649,7 @@ class Turn:
         if bp:
             parts.append(bp)
 
-        topic, intros = self.choose_topic(readings)
+        topic, intros = self.choose_topic(readings), TIP_INTROS
         if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
             intros = MORE_INTROS
         # The message's group, else the session's: a follow-up about a pregnancy is still one.
@@ -670,8 +670,7 @@ class Turn:
         if topic and tips:
             if not bp:  # the reading's note already says what the tips would
                 tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent)
-                title = topic.title[lang]
-                parts.append(self.pick(intros[lang], "intro").format(title=title) + tip)
+                parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
             doctor = topic.see_doctor[lang]
             if doctor and doctor not in self.said:  # said the first time the topic comes up
                 parts.append(doctor)
@@ -689,7 +688,7 @@ class Turn:
         return parts
 
     def choose_topic(self, readings: list):
-        """(topic, intros) for the message (``readings[0]``; then the earlier ones, latest first):
+        """The topic for the message (``readings[0]``; then the earlier ones, latest first):
         its own topic; else, for a follow-up ("膝盖肿了" has its own, "要不要冰敷" / "should I ice
         it?" has none), the session's, that of the latest earlier message that has one. A
         follow-up that points back ("would that make it faster?") keeps the session's topic
@@ -697,8 +696,8 @@ class Turn:
         own = readings[0].topic
         session = next((r.topic for r in readings[1:] if r.topic), None)
         if session is not None and (own is None or (REFERS_BACK.search(self.text) and session.priority > own.priority)):
-            return session, TIP_INTROS
-        return own, TIP_INTROS
+            return session
+        return own
 
     # -- pieces ----------------------------------------------------------------------------------
     def safety(self) -> list[str]:
