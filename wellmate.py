@@ -1993,6 +1993,7 @@ class Wellmate:
         self.max_body = self.config["server"]["max_body_kb"] * 1024
 
         self._check_agents()
+        self.setup_notice = self._setup_notice()
 
         factory = choose(self.storage_backends, self.config["storage"]["backend"],
                          f"{self.config_path.name}: storage.backend", "storage backend")
@@ -2045,6 +2046,20 @@ class Wellmate:
                 if provider not in self.config["providers"]:
                     raise ConfigError(f"{where}.providers: '{provider}' is not defined under providers:"
                                       f"{_suggest(provider, self.config['providers'])}")
+
+    def _setup_notice(self) -> str:
+        """What the operator should know about the set-up, or "": that no agent can reach an AI
+        model, because every agent's provider chain has only providers that cannot follow
+        instructions (the rule-based offline companion). Said by `check`, the startup log and
+        /test/health; end users are told no more than that answers come from a local guide."""
+        agents = self.config["agents"]
+        plugins = {name: self.provider_classes[conf["plugin"]] for name, conf in self.config["providers"].items()}
+        if not agents or any(plugins[p].follows_instructions for conf in agents.values() for p in conf["providers"]):
+            return ""
+        return (f"no AI model: every agent's providers ({', '.join(f'agents.{a}' for a in agents)}) end at the "
+                f"offline companion, which answers from prompts/offline_tips.yaml; to connect a model, add a "
+                f"provider with plugin: openai under providers: (Ollama on this machine or a cloud API) and list "
+                f"it first in each agent's providers (README: Connecting a model)")
 
     def _generated_secret(self) -> str:
         """A signing secret made once and kept in the data folder, readable by its owner only."""
@@ -2219,6 +2234,8 @@ def check(config_path) -> int:
         print(f"config: {wm.config_path}")
         for warning in wm.warnings:
             print(f"warning: {warning}")
+        if wm.setup_notice:
+            print(f"notice: {wm.setup_notice}")
         print("plugins:")
         for plugin in wm.plugins:
             module = wm.pm.get_plugin(plugin["name"])
@@ -2300,6 +2317,8 @@ def serve(config_path) -> int:
     wm.start()
     log.info("Wellmate %s serving on http://%s:%s (config %s)", __version__,
              server_conf["host"], server.effective_port, wm.config_path)
+    if wm.setup_notice:
+        log.warning("%s", wm.setup_notice)
     try:
         server.run()
         log.info("stopping (signal %s): up to %s s for requests in progress", signals[0],

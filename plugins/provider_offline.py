@@ -9,8 +9,13 @@ a model and not an echo. For each message it:
 - reflects the feelings it notices back in its own words ("最近工作压力好大" -> "听起来最近
   工作让你感到压力大"), with a warm line and a question, as a good listener would;
 - answers everyday health topics from prompts/offline_tips.yaml, a file users edit (re-read
-  when it changes), without repeating the tip it gave last time;
-- says once per session that it is the offline companion and how to connect a real model.
+  when it changes), without repeating the tip it gave last time: a symptom outranks an activity
+  ("跑步后膝盖疼" is about the knee), negated words do not count, and a follow-up with no topic of
+  its own ("要不要冰敷", "should I ice it?") stays on the session's topic;
+- adds a caution for a special group (pregnancy, children, older people) whenever the message or
+  the session mentions one, on top of whatever topic answers;
+- says once per session, in one short sentence, that its answers come from a local guide (how
+  to connect a model is for the operator: `check`, the startup log and /test/health say it).
 
 Choices between wordings are made from a hash of the message, so a reply is the same for the
 same conversation (stable tests) but varies from message to message.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from typing import NamedTuple
 
 
 from wellmate import CLAUSE_END, Provider, Setting, Terms, WatchedYaml, data_file_candidates, hookimpl, normalize
@@ -41,10 +47,15 @@ _NEGATION = re.compile(r"(?:不|没有|没|别|并非|(?<![a-z])(?:not|no|never|
                        r"(?:是|太|很|那么|怎么|觉得|感到|感觉|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt)|\s)*$")
 
 
+_A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1\s*$")
+
+
 def negated(text: str, start: int) -> bool:
     """Whether the words just before ``start`` (in the same clause) negate it: 不难过, not sad."""
     before = text[:start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
+    if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
+        return False
     return bool(_NEGATION.search(clause[-12:]))
 
 
@@ -68,41 +79,157 @@ def pick(options, seed: str, said: str = ""):
 # ---------------------------------------------------------------------------------------------
 
 
+def _number(value, where: str, default=None):
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        log.warning("tips file: %s is not a whole number (%r); ignored", where, value)
+        return default
+
+
 class Topic:
     def __init__(self, key: str, spec: dict):
         self.key = key
         title = spec.get("title") or {}
         self.title = {"zh": str(title.get("zh") or key), "en": str(title.get("en") or key)}
         keywords = spec.get("keywords") or {}
-        self.terms = Terms([*(keywords.get("zh") or []), *(keywords.get("en") or [])])
+        self.words = [normalize(w) for w in [*(keywords.get("zh") or []), *(keywords.get("en") or [])] if normalize(w)]
         tips = spec.get("tips") or {}
         self.tips = {lang: [str(t).strip() for t in tips.get(lang) or [] if str(t).strip()] for lang in ("zh", "en")}
         doctor = spec.get("see_doctor") or {}
         self.see_doctor = {lang: str(doctor.get(lang) or "").strip() for lang in ("zh", "en")}
+        self.priority = _number(spec.get("priority"), f"{key}.priority", 0)
+        # A special group (pregnancy, children, older people): its keywords name the person, its
+        # caution goes with whatever topic answers, its tips replace those of `instead_of`.
+        caution = spec.get("caution") or {}
+        self.caution = {lang: str(caution.get(lang) or "").strip() for lang in ("zh", "en")}
+        self.is_group = any(self.caution.values())
+        ages = spec.get("ages") if isinstance(spec.get("ages"), dict) else {}
+        self.age_from = _number(ages.get("from"), f"{key}.ages.from")
+        self.age_under = _number(ages.get("under"), f"{key}.ages.under")
+        self.instead_of = {str(k) for k in spec.get("instead_of") or ()}
+
+    def has_age(self, ages: list[int]) -> bool:
+        return any((self.age_from is not None and age >= self.age_from) or
+                   (self.age_under is not None and age < self.age_under) for age in ages)
 
 
-def compile_tips(data: dict) -> dict:
+class Guide(dict):
+    """The tips file's topics by id, and one index of all their keywords, so that reading a
+    message is one regex pass (a pass per topic cost ~2 ms a reply at 37 topics). Where keywords
+    overlap the longest wins: 眼睛痒 is an allergy, not the eyes topic."""
+
+    def __init__(self, topics: dict):
+        super().__init__(topics)
+        self.by_word = {}
+        for topic in topics.values():
+            for word in topic.words:
+                self.by_word.setdefault(word, []).append(topic)
+        self.terms = Terms(list(self.by_word))
+        self._read = {}
+
+    def read(self, text: str) -> "Reading":
+        reading = self._read.get(text)
+        if reading is None:
+            reading = Reading(self, text)
+            if len(self._read) > 256:  # a turn reads its message and a few earlier ones
+                self._read.clear()
+            self._read[text] = reading
+        return reading
+
+
+class Reading:
+    """What one message says: the topic it is about and the special group it mentions."""
+
+    def __init__(self, guide: Guide, text: str):
+        hits = {}  # topic key -> {keyword: first position}
+        for start, word in guide.terms.find(text):
+            for topic in guide.by_word.get(word, ()):
+                # A symptom or group the user denies ("不是腰疼", "no stomach pain", "没怀孕") is
+                # not what they ask about; a habit they lack ("不喝水") still is. A keyword that is
+                # itself a negation (没大便) counts.
+                if topic.priority or topic.is_group:
+                    if not word.startswith(("不", "没")) and negated(text, start):
+                        continue
+                hits.setdefault(topic.key, {}).setdefault(word, start)
+        # The highest priority (a symptom over an activity: "跑步后膝盖疼" is about the knee), then
+        # the most distinct keywords, then the one mentioned first.
+        ranked = [(guide[key].priority, len(words), -min(words.values()), key)
+                  for key, words in hits.items() if not guide[key].is_group]
+        self.topic = guide[max(ranked)[3]] if ranked else None
+        ages = ages_in(text)
+        self.group = next((topic for topic in guide.values() if topic.is_group and
+                           (topic.key in hits or topic.has_age(ages))), None)
+
+
+def compile_tips(data: dict) -> Guide:
     topics = {}
     for key, spec in (data.get("topics") or {}).items():
         if isinstance(spec, dict):
             topics[str(key)] = Topic(str(key), spec)
         else:
             log.warning("tips file: topic %r is not a mapping; skipped", key)
-    return topics
+    return Guide(topics)
 
 
-def best_topic(topics: dict, text: str):
-    """The topic with the most distinct keywords in ``text``; on a tie, the one mentioned first."""
-    best, best_rank = None, None
-    for topic in topics.values():
-        hits = {}
-        for start, term in topic.terms.find(text):
-            hits.setdefault(term, start)
-        if hits:
-            rank = (len(hits), -min(hits.values()))
-            if best_rank is None or rank > best_rank:
-                best, best_rank = topic, rank
-    return best
+# Ages in a message, for the groups with `ages:` in the tips file ("儿子三岁", "my 78-year-old dad").
+_ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_NUM = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
+_PERSON_ZH = r"(?:爸|妈|爷|奶|公|婆|姥|父亲|母亲|老人|他|她)"
+_PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|husband|"
+              r"wife|aunt|uncle|he|she|they)")
+AGE_IN_YEARS = [
+    re.compile(_NUM + r"\s*多?\s*周?岁"),  # 三岁, 一岁半, 78岁, 八十多岁
+    re.compile(_PERSON_ZH + r"\s*(?:今年|已经|都)?\s*" + _NUM + r"\s*多?了"),  # 我爸七十五了
+    re.compile(r"(?<![\d.])(\d{1,3})[\s-]*(?:years?|yrs?)[\s-]*old"),  # 3 year old, 78-year-old
+    re.compile(r"(?<![\d.])(\d{1,3})\s*(?:yo|y/o)(?![a-z])"),
+    re.compile(r"(?<![a-z])" + _PERSON_EN + r"(?:'s| is| was| just turned| turned| turns)\s+(?:now\s+)?(\d{2,3})"
+               r"(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees))"),
+]
+AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (\d)0s")  # in her 80s
+AGE_IN_MONTHS = re.compile(_NUM + r"\s*个?多?月大|(?<![\d.])(\d{1,2})[\s-]*months?[\s-]*old")
+
+
+def _zh_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    tens, _, ones = text.partition("十")
+    if "十" not in text:
+        return _ZH_DIGITS.get(text, 0)
+    return (_ZH_DIGITS.get(tens, 1) if tens else 1) * 10 + (_ZH_DIGITS.get(ones, 0) if ones else 0)
+
+
+def ages_in(text: str) -> list[int]:
+    """Ages in years (a baby's months count as 0) that ``text`` gives someone."""
+    ages = [_zh_number(m.group(1)) for pattern in AGE_IN_YEARS for m in pattern.finditer(text)]
+    ages += [int(m.group(1)) * 10 for m in AGE_IN_DECADES.finditer(text)]
+    ages += [0 for _ in AGE_IN_MONTHS.finditer(text)]
+    return [age for age in ages if age <= 120]
+
+
+# Tips that name medicines are left out while a group is mentioned: its caution says what to ask first.
+MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])(?:ibuprofen|aspirin|paracetamol|acetaminophen|"
+                      r"painkillers?|medicines?|medications?|antihistamines?|tablets?|pills?|fever reducers?)(?![a-z])")
+# A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
+REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])")
+
+
+def tip_words(text: str) -> set[str]:
+    """What a tip may share with the message: Chinese character pairs and longer Latin words."""
+    words = {text[i:i + 2] for i in range(len(text) - 1) if _CJK.match(text[i]) and _CJK.match(text[i + 1])}
+    return words | {w for w in re.findall(r"[a-z][a-z'-]{4,}", text)}
+
+
+def choose_tip(tips: list[str], text: str, seed: str, recent: str) -> str:
+    """A tip not given just before, preferring the ones that share most words with the message
+    (a wrist question gets the wrist tip of the joints topic), then by ``seed``."""
+    fresh = [tip for tip in tips if tip not in recent] or tips
+    words = tip_words(text)
+    scores = [sum(1 for w in words if w in tip.lower()) for tip in fresh]
+    best = max(scores)
+    if best >= 2:
+        fresh = [tip for tip, score in zip(fresh, scores) if score == best]
+    return pick(fresh, seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +263,7 @@ FEELINGS = {
         "topic": "stress",
     },
     "angry": {
-        "zh": {"生气": "生气", "气死": "气愤", "愤怒": "愤怒", "恼火": "恼火", "火大": "恼火", "烦死": "烦",
+        "zh": {"生气": "生气", "气死": "气愤", "气炸": "气愤", "愤怒": "愤怒", "恼火": "恼火", "火大": "恼火", "烦死": "烦",
                "烦躁": "烦躁", "不爽": "不痛快", "受不了": "烦", "😡": "生气", "😠": "生气"},
         "en": {"angry": "angry", "mad": "angry", "furious": "furious", "annoyed": "annoyed",
                "frustrated": "frustrated", "irritated": "irritated", "pissed": "angry"},
@@ -169,6 +296,14 @@ FEELINGS = {
     },
 }
 FEELING_TERMS = {feeling: Terms([*spec["zh"], *spec["en"]]) for feeling, spec in FEELINGS.items()}
+# The emotion tagger's labels and the feelings here, both ways, and how to name a label's feeling.
+FEELING_LABEL = {"happy": "happy", "sad": "sad", "lonely": "sad", "anxious": "anxious", "stressed": "anxious",
+                 "angry": "angry", "tired": "tired"}
+LABEL_FEELING = {"happy": "happy", "sad": "sad", "anxious": "anxious", "angry": "angry", "tired": "tired"}
+LABEL_WORDS = {"happy": {"zh": "开心", "en": "happy"}, "sad": {"zh": "难过", "en": "down"},
+               "anxious": {"zh": "担心", "en": "worried"}, "angry": {"zh": "不痛快", "en": "frustrated"},
+               "tired": {"zh": "累", "en": "tired"}}
+HISTORY_TURNS = 6  # earlier user messages searched for the session's topic and special groups
 # Words that contain a feeling word but mean something else (积累 is not 累, 困难 is not 困).
 NOT_FEELINGS = ("积累", "累计", "累加", "连累", "困难", "困扰", "麻烦", "不厌其烦", "不安全", "恐慌症")
 
@@ -358,15 +493,10 @@ BP_NOTES = {
                   "lie down slowly and see a doctor soon."},
 }
 
-NOTICE_MARK = "offline_tips.yaml"  # present in every notice: how we know it was already said
-NOTICE = {
-    "zh": "（小提示：我现在是离线陪伴模式，回答来自本地规则和 prompts/offline_tips.yaml 里的健康建议。"
-          "想接入真正的 AI 模型：编辑 config.yaml，在 providers 里让一个 plugin: openai 的提供方指向 Ollama 或云端 API，"
-          "再把它放到智能体 providers 列表的最前面。）",
-    "en": "(Note: I'm Wellmate's offline companion; my replies come from local rules and the tips in "
-          "prompts/offline_tips.yaml. To use a real AI model, edit config.yaml: under providers, point a provider with "
-          "plugin: openai at Ollama or a cloud API, and list it first in the agent's providers.)",
-}
+# For end users one plain sentence; how to connect a model is the operator's business, told by
+# `wellmate.py check`, the startup log and /test/health (Wellmate.setup_notice).
+NOTICE = {"zh": "（我的回答来自本地的健康指南，仅供参考。）",
+          "en": "(My answers come from a local health guide, for reference only.)"}
 
 # Where the reply may be cut into stream pieces: after a sentence, and after a clause if long.
 _SENTENCE_END = re.compile(r"[。！？!?；;）)]+[”’」』]*\s*|(?<=[a-z0-9)\"'])[.]\s+|\n+")
@@ -401,11 +531,17 @@ def _text(content) -> str:
     return str(content or "")
 
 
+class Answer(NamedTuple):
+    text: str
+    topic: str | None  # the topic id the reply is about (a special group's, when one is cautioned)
+    groups: tuple  # the special groups whose caution the reply carries
+
+
 class OfflineProvider(Provider):
     follows_instructions = False  # it answers what the user says; it cannot phrase a reminder
     settings = {
         "tips": Setting("prompts/offline_tips.yaml", "Health tips file, relative to config.yaml; re-read when it changes."),
-        "notice": Setting(True, "Say once per session that this is the offline companion and how to add a model.", bool),
+        "notice": Setting(True, "Say once per session, in one short sentence, that answers come from a local guide.", bool),
         "agent": Setting("", "Speak as the physical or mental agent; empty: tell from the system prompt.",
                          choices=["", "physical", "mental"]),
     }
@@ -419,6 +555,10 @@ class OfflineProvider(Provider):
         yield from stream_pieces(self.reply(messages))
 
     def reply(self, messages: list[dict]) -> str:
+        return self.answer(messages).text
+
+    def answer(self, messages: list[dict]) -> Answer:
+        """The reply to ``messages`` with the topic it chose and the groups it cautioned."""
         system = _text(messages[0].get("content")) if messages and messages[0].get("role") == "system" else ""
         users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
         last = users[-1] if users else len(messages)
@@ -430,12 +570,19 @@ class OfflineProvider(Provider):
 
         lang = self._language(message, earlier, system)
         turn = Turn(lang, self._agent(system), normalize(message), said, recent,
-                    seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)))
+                    seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)),
+                    label=self._label(message))
         parts = turn.compose(self.tips_file.get(), [normalize(t) for t in earlier])
         # Once per session (as far as the history reaches), and never on top of an urgent note.
-        if self.config["notice"] and NOTICE_MARK not in said and not (turn.crisis or turn.note_shown):
+        if self.config["notice"] and not any(n in said for n in NOTICE.values()) and not (turn.crisis or turn.note_shown):
             parts.append("\n\n" + NOTICE[lang])
-        return _join(parts, lang)
+        return Answer(_join(parts, lang), turn.topic, turn.groups)
+
+    def _label(self, message: str) -> str | None:
+        """The configured emotion tagger's label for the user's message (None when this provider
+        runs outside a Wellmate): it reads sarcasm and negation better than the word match here."""
+        chat = getattr(self.wm, "chat", None)
+        return chat.tag(message) if chat is not None and message.strip() else None
 
     def _agent(self, system: str) -> str:
         """The agent this conversation is with: from settings, else the system prompt's first
@@ -470,13 +617,17 @@ def _join(parts: list[str], lang: str) -> str:
 
 
 class Turn:
-    """Composing one reply: the pieces in order are safety, feelings, a tip, a question."""
+    """Composing one reply: the pieces in order are safety, feelings, a special group's caution,
+    a tip, a question."""
 
-    def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False):
+    def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,
+                 label: str | None = None):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.said, self.recent = said, recent  # the whole history's replies; the last few
         self.note_shown = note_shown  # the system prompt says an emergency note is shown above
+        self.label = label  # the emotion tagger's label for the message, if there is a tagger
         self.crisis = False
+        self.topic, self.groups = None, ()  # what the reply is about, for Answer
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -488,7 +639,8 @@ class Turn:
             return parts
         if self.note_shown:  # short and practical while they get help, as the note asks
             return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
-        feelings = self.feelings()
+        readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
+        feelings = self.feelings(asks_about=readings[0].topic)
         if feelings:
             parts += self.reflect(feelings)
         if parts and not feelings:
@@ -497,20 +649,27 @@ class Turn:
         if bp:
             parts.append(bp)
 
-        topic, intros = best_topic(topics, text), TIP_INTROS
-        if topic is None and MORE.regex.search(text):
-            for before in reversed(earlier[-6:]):
-                topic = best_topic(topics, before)
-                if topic:
-                    intros = MORE_INTROS
-                    break
+        topic, intros = self.choose_topic(readings), TIP_INTROS
+        if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
+            intros = MORE_INTROS
+        # The message's group, else the session's: a follow-up about a pregnancy is still one.
+        group = next((r.group for r in readings if r.group), None)
+        if group and (topic is None or topic.key in group.instead_of):
+            topic = group  # its own tips: a child's fever is not an adult's cold
         if topic is None and feelings:
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         if topic and topic.key in {FEELINGS[f]["topic"] for f, _, _ in feelings}:
             intros = SOFT_INTROS  # a tip for the feeling itself is offered gently, not as a lesson
-        if topic and topic.tips[lang]:
+        if group:
+            parts.append(group.caution[lang])
+            self.groups = (group.key,)
+        self.topic = group.key if group else topic.key if topic else None
+        tips = topic.tips[lang] if topic else []
+        if group and topic is not group:
+            tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips[lang]
+        if topic and tips:
             if not bp:  # the reading's note already says what the tips would
-                tip = pick(topic.tips[lang], f"tip\x1f{self.seed}", self.recent)
+                tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent)
                 parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
             doctor = topic.see_doctor[lang]
             if doctor and doctor not in self.said:  # said the first time the topic comes up
@@ -528,6 +687,18 @@ class Turn:
             parts.insert(0, "你好！" if lang == "zh" else "Hi!")
         return parts
 
+    def choose_topic(self, readings: list):
+        """The topic for the message (``readings[0]``; then the earlier ones, latest first):
+        its own topic; else, for a follow-up ("膝盖肿了" has its own, "要不要冰敷" / "should I ice
+        it?" has none), the session's, that of the latest earlier message that has one. A
+        follow-up that points back ("would that make it faster?") keeps the session's topic
+        unless its own outranks it."""
+        own = readings[0].topic
+        session = next((r.topic for r in readings[1:] if r.topic), None)
+        if session is not None and (own is None or (REFERS_BACK.search(self.text) and session.priority > own.priority)):
+            return session
+        return own
+
     # -- pieces ----------------------------------------------------------------------------------
     def safety(self) -> list[str]:
         notes = []
@@ -542,8 +713,9 @@ class Turn:
         # One note is enough: each says to call 120, and a wall of warnings buries that.
         return notes[:1]
 
-    def feelings(self) -> list[tuple[str, str, str]]:
-        """Up to two (feeling, word to name it back, degree) in the order the user said them."""
+    def feelings(self, asks_about=None) -> list[tuple[str, str, str]]:
+        """Up to two (feeling, word to name it back, degree) in the order the user said them;
+        ``asks_about``: the health topic of the message, if it has one."""
         text = self.text
         for word in NOT_FEELINGS:
             text = text.replace(word, "\0" * len(word))
@@ -557,7 +729,23 @@ class Turn:
                     found.append((start, feeling, display, degree))
                     break
         found.sort()
-        return [(f, d, g) for _, f, d, g in found[:2]]
+        return self.agree([(f, d, g) for _, f, d, g in found[:2]], asks_about)
+
+    def agree(self, feelings: list, asks_about=None) -> list:
+        """``feelings`` (word match) reconciled with the emotion tagger's label, which wins where
+        they disagree: sarcasm ("太好了，又要加班了") must not be met with cheer. A calm or neutral
+        label only takes away a cheerful reading; a worry the words show is still answered. A
+        health question that shows no feeling in words gets its answer, not a feeling the tagger
+        reads into its symptom words ("my period cramps are awful" is not "feeling down")."""
+        label = self.label
+        if label is None or (not feelings and asks_about is not None and not asks_about.is_group):
+            return feelings
+        if label in ("calm", "neutral"):
+            return [f for f in feelings if f[0] != "happy"]
+        if label not in LABEL_FEELING or any(FEELING_LABEL.get(f[0]) == label for f in feelings):
+            return feelings
+        named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
+        return [named] + [f for f in feelings if f[0] != "happy"][:1]
 
     def context(self) -> tuple[str, str]:
         """(when, about what) the user said, e.g. ("最近", "工作"), to name back in the reflection."""

@@ -24,7 +24,9 @@ def routes(app, wm):
             **({"error": {"code": "storage_unavailable", "message": f"Writes to the {wm.storage.name} storage "
                                                                     f"fail: {trouble}"}} if trouble else {}),
             "status": "unavailable" if trouble else "ok",
-            "checks": {"storage": trouble or "ok"},
+            # "model": whether an AI model can answer; not a failure (the shipped config has none), so
+            # it never changes the status: it tells the operator how to connect one.
+            "checks": {"storage": trouble or "ok", "model": wm.setup_notice or "ok"},
             "version": wellmate.__version__,
             "uptime_s": round(wm.uptime(), 3),
             "storage": wm.storage.name,

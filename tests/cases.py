@@ -5,6 +5,7 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parent / "data"
 EMOTION_LABELLED = DATA / "emotion_labelled.tsv"  # split, label, kind, text
 CRISIS_CASES = DATA / "crisis_cases.tsv"  # expect, kind, text
+OFFLINE_QUESTIONS = DATA / "offline_questions.tsv"  # split, topic, lang, text, follows
 
 
 def read_tsv(path: Path) -> list[dict]:

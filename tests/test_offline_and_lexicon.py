@@ -97,7 +97,7 @@ def test_settings_have_defaults_and_are_checked():
 @pytest.mark.parametrize("text", ["我最近睡不着", "今天有点累", "血压多少算高？", "你好"])
 def test_chinese_message_gets_a_chinese_reply(provider, text):
     reply = provider.reply(chat(text))
-    body = reply.split("\n\n（")[0]  # the offline notice names config keys in English
+    body = reply.split("\n\n（")[0]  # the one-line offline notice
     assert CJK.search(body)
     assert not re.search(r"[A-Za-z]{4,}", body), body
 
@@ -274,7 +274,7 @@ def test_red_flag_symptoms_get_a_safety_note_first(provider, text):
 def test_a_denied_symptom_raises_no_alarm(provider):
     reply = provider.reply(chat("我没有胸痛，就是有点咳嗽"))
     assert offline.SAFETY_NOTES["chest"]["zh"] not in reply
-    assert any(tip in reply for tip in TIPS["cold_fever"]["tips"]["zh"])
+    assert any(tip in reply for tip in TIPS["cough"]["tips"]["zh"])
 
 
 @pytest.mark.parametrize("text", ["我不想活了", "有时候想自杀", "I want to kill myself"])
@@ -282,7 +282,7 @@ def test_self_harm_gets_hotlines_and_care(provider, text):
     reply = provider.reply(chat(text, system=MENTAL))
     for number in ("12356", "400-161-9995", "120", "110"):
         assert number in reply
-    assert offline.NOTICE_MARK not in reply  # no configuration advice on top of a crisis
+    assert offline.NOTICE["zh"] not in reply and offline.NOTICE["en"] not in reply  # nothing on top of a crisis
 
 
 def test_a_high_blood_pressure_reading_is_explained(provider):
@@ -296,11 +296,11 @@ def test_a_high_blood_pressure_reading_is_explained(provider):
 
 def test_the_offline_notice_comes_once_per_session(provider):
     first = provider.reply(chat("你好"))
-    assert "config.yaml" in first and "离线" in first
+    assert offline.NOTICE["zh"] in first
     second = provider.reply(chat("你好", first, "每天应该喝多少水"))
-    assert "config.yaml" not in second
+    assert offline.NOTICE["zh"] not in second
     quiet = offline.OfflineProvider("offline", {"notice": False}, None)
-    assert "config.yaml" not in quiet.reply(chat("你好"))
+    assert offline.NOTICE["zh"] not in quiet.reply(chat("你好"))
 
 
 @pytest.mark.parametrize("text", ["最近工作压力好大，每天都很焦虑", "How much water should I drink a day?"])
