@@ -18,6 +18,7 @@ import functools
 import hashlib
 import hmac
 import importlib
+import importlib.machinery
 import importlib.util
 import json
 import logging
@@ -1615,6 +1616,23 @@ def client_address() -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+BUILTIN_PACKAGE = "wellmate_plugins"
+
+
+def builtin_plugins_package():
+    """Make the built-in plugins folder the importable package ``wellmate_plugins``, so a built-in
+    plugin can import a shared module beside it (``from wellmate_plugins._textmodel import
+    TextModel``). The loader calls it; a test or bench that imports such a module without
+    building a Wellmate calls it first. Modules whose names start with ``_`` are never plugins."""
+    package = sys.modules.get(BUILTIN_PACKAGE)
+    if package is None:
+        spec = importlib.machinery.ModuleSpec(BUILTIN_PACKAGE, None, is_package=True)
+        spec.submodule_search_locations = [str(HERE / "plugins")]
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[BUILTIN_PACKAGE] = package
+    return package
+
+
 def _load_file_module(path: Path, module_name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -1637,9 +1655,10 @@ def load_plugins(pm: pluggy.PluginManager, user_dir: Path, disabled: list[str]) 
             raise ConfigError(f"plugin {name} ({source}): {e}")
         loaded.append({"name": name, "source": source})
 
+    builtin_plugins_package()
     for name in BUILTIN_PLUGINS:
         if name not in disabled:
-            add(name, _load_file_module(builtin_dir / f"{name}.py", f"wellmate_plugins.{name}"), "built-in")
+            add(name, _load_file_module(builtin_dir / f"{name}.py", f"{BUILTIN_PACKAGE}.{name}"), "built-in")
     for path in sorted(user_dir.glob("*.py")) if user_dir.is_dir() else []:
         name = path.stem
         if name.startswith("_") or (path.parent.resolve() == builtin_dir and name in BUILTIN_PLUGINS):

@@ -1,0 +1,262 @@
+"""A small text classifier that needs nothing beyond Python: character and word n-grams into a
+multinomial logistic regression, its weights a JSON file of a few hundred KB.
+
+Not a plugin (the leading underscore keeps the loader from registering it): the safety plugin
+(crisis, a check-in, or nothing) and the emotion tagger (a label per user message) both use it,
+each with its own weights file and its own training sentences under models/training/. A word list
+only finds what someone wrote into it; n-grams of characters also catch the spellings, slang and
+inflections nobody listed (紫砂 beside 自杀, "ending" beside "end"), and word pairs catch what a
+word alone does not say ("kill the process" is not "kill myself").
+
+    model = TextModel.load("models/crisis.json")
+    model.scores("真的不想再醒来了")   # {"crisis": 0.93, "grey": 0.05, "none": 0.02}
+
+Scoring one message costs tens of microseconds (dictionary look-ups, no matrices), so it runs
+on every message on a Raspberry Pi. Training is plain Python too, deterministic for a given seed
+and set of rows, and takes seconds to a minute for a few thousand sentences (`python wellmate.py
+train-crisis`, `train-emotion`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import unicodedata
+from pathlib import Path
+
+FORMAT = "wellmate-textmodel/1"
+
+# One piece of text each: a run of Chinese characters, a Latin word (with digits and '), or one
+# other visible character (emoji, !, ?, …). Spaces separate; they are not features.
+_PIECE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9']+|[^\s\w]|_", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_DIGITS = re.compile(r"\d+")
+_REPEAT = re.compile(r"(.)\1{2,}")
+
+
+def prepare(text: str) -> str:
+    """The form features are taken from: NFKC (full-width letters and digits become plain ones),
+    lower case, straight apostrophes, a character repeated three or more times kept twice
+    ("sooooo" -> "soo", "！！！！" -> "!!"), single spaces."""
+    text = unicodedata.normalize("NFKC", str(text)).lower().replace("\u2019", "'")
+    return " ".join(_REPEAT.sub(r"\1\1", text).split())
+
+
+def features(text: str) -> list[str]:
+    """The distinct features of ``text``: Chinese character 1-3-grams (``z:``), Latin words and
+    word pairs (``w:``, ``b:``), Latin character 3-5-grams inside word boundaries (``c:``),
+    other characters such as emoji and punctuation (``o:``), and a rough length (``len:``)."""
+    found: dict[str, None] = {}
+    pieces = _PIECE.findall(prepare(text))
+    previous_word = None
+    for piece in pieces:
+        if _CJK_RUN.fullmatch(piece):
+            for n in (1, 2, 3):
+                for i in range(len(piece) - n + 1):
+                    found["z:" + piece[i:i + n]] = None
+            # Where a run starts and ends says something too: 呵呵 at the end is not 呵呵 inside.
+            found["z:^" + piece[:2]] = None
+            found["z:" + piece[-2:] + "$"] = None
+            previous_word = None
+        elif piece[0].isalnum() or piece[0] == "'":
+            word = _DIGITS.sub("0", piece)
+            found["w:" + word] = None
+            if previous_word:
+                found["b:" + previous_word + " " + word] = None
+            previous_word = word
+            padded = f" {word} "
+            if len(word) > 2:
+                for n in (3, 4, 5):
+                    for i in range(len(padded) - n + 1):
+                        found["c:" + padded[i:i + n]] = None
+        else:
+            found["o:" + piece] = None
+            previous_word = None
+    length = len(pieces)
+    found["len:" + ("1" if length <= 1 else "2-3" if length <= 3 else "4-9" if length <= 9 else "10+")] = None
+    return list(found)
+
+
+class TextModel:
+    """Weights per feature and label; ``scores`` turns a text into a probability per label."""
+
+    def __init__(self, labels: list[str], bias: list[float], weights: dict[str, list[float]],
+                 meta: dict | None = None):
+        self.labels = list(labels)
+        self.bias = list(bias)
+        self.weights = weights
+        self.meta = dict(meta or {})
+
+    @classmethod
+    def load(cls, path) -> "TextModel":
+        """The model saved at ``path``; ValueError saying what is wrong when it is missing,
+        unreadable or not a model file (callers keep working without it)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: cannot read it: {e}")
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a {FORMAT} file")
+        labels, bias, scale = data.get("labels"), data.get("bias"), data.get("scale")
+        weights = data.get("weights")
+        if not (isinstance(labels, list) and labels and isinstance(bias, list) and len(bias) == len(labels)
+                and isinstance(weights, dict) and isinstance(scale, (int, float)) and scale > 0):
+            raise ValueError(f"{path}: labels, bias, scale or weights missing or of the wrong shape")
+        width = len(labels)
+        unpacked = {}
+        for feature, row in weights.items():
+            if not isinstance(row, list) or len(row) != width:
+                raise ValueError(f"{path}: the weights of {feature!r} are not {width} numbers")
+            unpacked[feature] = [w / scale for w in row]
+        return cls([str(label) for label in labels], [float(b) for b in bias], unpacked, data.get("meta"))
+
+    def save(self, path, meta: dict | None = None, scale: int = 1000) -> int:
+        """Write the model to ``path`` atomically (a crash leaves the old file whole); weights are
+        kept as integers in thousandths, which changes no prediction we measured and keeps the
+        file small. Returns the file's size in bytes."""
+        from wellmate import atomic_write  # the core's crash-safe write; imported late: no cycle at load
+
+        weights = {}
+        for feature, row in sorted(self.weights.items()):
+            packed = [round(w * scale) for w in row]
+            if any(packed):
+                weights[feature] = packed
+        data = {"format": FORMAT, "labels": self.labels, "bias": [round(b, 4) for b in self.bias],
+                "scale": scale, "meta": {**self.meta, **(meta or {})}, "weights": weights}
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        atomic_write(Path(path), body)
+        return len(body)
+
+    def scores(self, text: str) -> dict[str, float]:
+        """A probability per label for ``text`` (they add up to 1)."""
+        return dict(zip(self.labels, self._probabilities(features(text))))
+
+    def predict(self, text: str) -> tuple[str, float]:
+        """The most likely label and its probability."""
+        probabilities = self._probabilities(features(text))
+        best = max(range(len(self.labels)), key=probabilities.__getitem__)
+        return self.labels[best], probabilities[best]
+
+    def _probabilities(self, feats: list[str]) -> list[float]:
+        logits = list(self.bias)
+        value = 1 / math.sqrt(len(feats)) if feats else 0.0  # each text weighs the same, long or short
+        width = len(logits)
+        for feature in feats:
+            row = self.weights.get(feature)
+            if row is not None:
+                for i in range(width):
+                    logits[i] += row[i] * value
+        return _softmax(logits)
+
+
+def _softmax(logits: list[float]) -> list[float]:
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balance: bool = True,
+          seed: int = 0, min_count: int = 1, labels: list[str] | None = None) -> TextModel:
+    """A model fitted to ``rows`` (pairs of text and label) by AdaGrad on the cross-entropy.
+
+    ``balance`` weighs each label's rows by how rare the label is, so a label with a third of the
+    rows counts as much as the others (the crisis label must not lose to the many ordinary
+    messages). ``min_count`` drops features seen in fewer rows (noise, and file size). The same
+    rows and seed give the same weights."""
+    rows = [(str(text), str(label)) for text, label in rows]
+    labels = list(labels or sorted({label for _, label in rows}))
+    index = {label: i for i, label in enumerate(labels)}
+    width = len(labels)
+    docs = [(features(text), index[label]) for text, label in rows if label in index]
+    if not docs:
+        raise ValueError("no rows to train on")
+    if min_count > 1:
+        seen: dict[str, int] = {}
+        for feats, _ in docs:
+            for f in feats:
+                seen[f] = seen.get(f, 0) + 1
+        docs = [([f for f in feats if seen[f] >= min_count], y) for feats, y in docs]
+    counts = [0] * width
+    for _, y in docs:
+        counts[y] += 1
+    sample_weight = [(len(docs) / (width * c)) if (balance and c) else 1.0 for c in counts]
+    weights: dict[str, list[float]] = {}
+    squares: dict[str, list[float]] = {}
+    bias, bias_squares = [0.0] * width, [1e-8] * width
+    order = list(range(len(docs)))
+    shuffler = random.Random(seed)
+    for _ in range(epochs):
+        shuffler.shuffle(order)
+        for n in order:
+            feats, y = docs[n]
+            value = 1 / math.sqrt(len(feats)) if feats else 0.0
+            logits = list(bias)
+            for f in feats:
+                row = weights.get(f)
+                if row is not None:
+                    for i in range(width):
+                        logits[i] += row[i] * value
+            probabilities = _softmax(logits)
+            scale = sample_weight[y]
+            errors = [(probabilities[i] - (1.0 if i == y else 0.0)) * scale for i in range(width)]
+            for i in range(width):
+                bias_squares[i] += errors[i] * errors[i]
+                bias[i] -= rate * errors[i] / math.sqrt(bias_squares[i])
+            for f in feats:
+                row = weights.get(f)
+                if row is None:
+                    row = weights[f] = [0.0] * width
+                    squares[f] = [1e-8] * width
+                square = squares[f]
+                for i in range(width):
+                    gradient = errors[i] * value + l2 * row[i]
+                    square[i] += gradient * gradient
+                    row[i] -= rate * gradient / math.sqrt(square[i])
+    return TextModel(labels, bias, weights, {"rows": len(docs), "epochs": epochs, "l2": l2, "seed": seed,
+                                             "counts": dict(zip(labels, counts))})
+
+
+def split_of(text: str, held_fraction: int = 8) -> str:
+    """"held" for about one row in ``held_fraction`` (chosen by a hash of the text, so a row keeps
+    its split when files are edited or reordered), "train" for the rest. Held rows are never
+    trained on: their accuracy is the honest figure a retrain prints."""
+    digest = hashlib.sha1(text.encode("utf-8")).digest()
+    return "held" if digest[0] % held_fraction == 0 else "train"
+
+
+def read_rows(paths) -> list[dict]:
+    """The rows of tab-separated files with a header line naming ``label`` and ``text`` columns
+    (``kind`` optional); ``#`` lines and blank lines are skipped. Each row gets its ``split``
+    and the file it came from. ValueError names the file and line of a malformed row."""
+    rows = []
+    for path in paths:
+        path = Path(path)
+        header = None
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            cells = line.split("\t")
+            if header is None:
+                header = cells
+                if "label" not in header or "text" not in header:
+                    raise ValueError(f"{path}:{number}: the header must name label and text columns")
+                continue
+            if len(cells) != len(header):
+                raise ValueError(f"{path}:{number}: {len(cells)} columns, the header has {len(header)}")
+            row = dict(zip(header, cells))
+            row["text"] = row["text"].strip()
+            if not row["text"] or not row["label"].strip():
+                raise ValueError(f"{path}:{number}: empty label or text")
+            row["label"] = row["label"].strip()
+            row.setdefault("kind", "")
+            row["split"] = split_of(row["text"])
+            row["file"] = path.name
+            rows.append(row)
+    return rows

@@ -1,0 +1,76 @@
+"""plugins/_textmodel.py: the small classifier the safety plugin and the emotion tagger share."""
+
+import json
+
+import pytest
+
+import wellmate
+
+wellmate.builtin_plugins_package()
+from wellmate_plugins._textmodel import TextModel, features, prepare, read_rows, split_of, train  # noqa: E402
+
+ROWS = [
+    ("I want to end my life", "risk"), ("thinking about ending it all tonight", "risk"),
+    ("i'm going to kill myself", "risk"), ("no reason to keep living", "risk"),
+    ("我不想活了", "risk"), ("真想结束这一切", "risk"), ("活着没意思，想死", "risk"),
+    ("this commute is killing me", "none"), ("kill the process and restart it", "none"),
+    ("what should I eat for dinner", "none"), ("今天天气不错", "none"), ("笑死我了哈哈", "none"),
+    ("my knee hurts after running", "none"), ("how much water should I drink", "none"),
+]
+
+
+def test_features_see_characters_words_pairs_and_emoji():
+    found = features("ＴＩＲＥＤ of it 😭，累死了")
+    assert "w:tired" in found and "b:of it" in found and "c:tire" in found  # NFKC and lower case
+    assert "o:😭" in found and "z:累死" in found and "z:累死了" in found
+    assert prepare("sooooo   goood！！！") == "soo good!!"
+
+
+def test_learns_from_characters_it_never_saw_as_words():
+    model = train(ROWS, epochs=20)
+    # Inflections and spellings that are in no row: the n-grams they share with rows carry them.
+    assert model.predict("ended my life")[0] == "risk"
+    assert model.predict("我真的不想活下去了")[0] == "risk"
+    assert model.predict("kill the server process")[0] == "none"
+    assert abs(sum(model.scores("hello").values()) - 1) < 1e-9
+
+
+def test_training_is_deterministic_and_saving_keeps_the_predictions(tmp_path):
+    a, b = train(ROWS, seed=3), train(ROWS, seed=3)
+    assert a.weights == b.weights
+    size = a.save(tmp_path / "m.json", meta={"trained_on": "ROWS"})
+    assert size == (tmp_path / "m.json").stat().st_size
+    loaded = TextModel.load(tmp_path / "m.json")
+    assert loaded.meta["trained_on"] == "ROWS" and loaded.labels == ["none", "risk"]
+    for text, _ in ROWS + [("something else entirely", "")]:
+        assert loaded.predict(text)[0] == a.predict(text)[0]
+        assert abs(loaded.scores(text)["risk"] - a.scores(text)["risk"]) < 0.01
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "no such file"), ("{not json", "cannot read"), ('{"format": "other"}', "not a wellmate"),
+    (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0], "scale": 1000,
+                 "weights": {}}), "wrong shape"),
+    (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0, 0], "scale": 1000,
+                 "weights": {"w:x": [1]}}), "not 2 numbers"),
+])
+def test_a_bad_model_file_is_a_clear_value_error(tmp_path, content, says):
+    path = tmp_path / "m.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=says):
+        TextModel.load(path)
+
+
+def test_rows_keep_their_split_and_malformed_lines_are_named(tmp_path):
+    good = tmp_path / "a.tsv"
+    good.write_text("# comment\nlabel\tkind\ttext\nrisk\tdirect\t我不想活了\n\nnone\t\t hello \n", encoding="utf-8")
+    rows = read_rows([good])
+    assert [(r["label"], r["text"], r["split"]) for r in rows] == [
+        ("risk", "我不想活了", split_of("我不想活了")), ("none", "hello", split_of("hello"))]
+    held = sum(split_of(f"sentence {i}") == "held" for i in range(4000))
+    assert 350 < held < 650  # about one in eight
+    bad = tmp_path / "b.tsv"
+    bad.write_text("label\ttext\nrisk\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="b.tsv:2"):
+        read_rows([bad])
