@@ -49,9 +49,9 @@ def config_schema():
                                        "always, or never.", choices=["first", "always", "never"]),
         "model": Setting("models/crisis.json", "The crisis classifier's weights (python wellmate.py train-crisis "
                                                "writes them), relative to config.yaml; empty: phrase rules only."),
-        "crisis_threshold": Setting(0.9, "Classifier probability of crisis at or above which a message gets the "
+        "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
-        "checkin_threshold": Setting(0.5, "Classifier probability of crisis plus grey at or above which a message "
+        "checkin_threshold": Setting(0.6, "Classifier probability of crisis plus grey at or above which a message "
                                           "gets a check-in note before the reply.", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
@@ -122,6 +122,8 @@ _CJK_GAP = re.compile(rf"(?<=[{_CJK_RANGE}])[\s.·・*_~\-/|\\+]+(?=[{_CJK_RANGE
 _SPACED = re.compile(r"(?<![a-z0-9'])[a-z](?:[ .\-*_]+[a-z](?![a-z0-9'])){2,}")
 _SPACED_SEP = re.compile(r"[ .\-*_]+")
 _REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
+_LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
+_LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
 _WORD = re.compile(r"[a-z][a-z']*")
 _VOWELS = set("aeiou")
 MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
@@ -166,6 +168,7 @@ class Normalizer:
         self.join_spaced = bool(spec.get("join_spaced_letters", True))
         self.compact_cjk = bool(spec.get("compact_chinese", True))
         self.squeeze = bool(spec.get("squeeze_repeats", True))
+        self.leet = bool(spec.get("leetspeak", True))
         self.aliases = {}
         for target, variants in (spec.get("aliases") or {}).items():
             for variant in _words(variants):
@@ -195,22 +198,25 @@ class Normalizer:
 
     def clean(self, text: str) -> str:
         """NFKC (full-width letters), lower case, separators closed up, repeats squeezed, aliases
-        replaced, hard negatives masked, near-misses of long words corrected."""
+        replaced (after hard negatives are masked), near-misses of long words corrected."""
         text = normalize(unicodedata.normalize("NFKC", str(text)))
         if self.compact_cjk:
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:
             text = _SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group()), text)
+        if self.leet:
+            text = _LEET.sub(lambda m: m.group().translate(_LEET_LETTERS), text)
         if self.squeeze:
             text = _REPEAT.sub(lambda m: m.group(1) if m.group(1) in _VOWELS else m.group(1) * 2, text)
-        if self.alias_regex:
-            text = self.alias_regex.sub(lambda m: self.aliases[m.group()], text)
-        for pattern, replacement in self.alias_patterns:
-            text = pattern.sub(replacement, text)
+        # Hard negatives first: 紫砂壶 is a teapot before 紫砂 can become 自杀.
         if self.mask_regex:
             text = self.mask_regex.sub(MASK, text)
         for pattern in self.mask_patterns:
             text = pattern.sub(MASK, text)
+        if self.alias_regex:
+            text = self.alias_regex.sub(lambda m: self.aliases[m.group()], text)
+        for pattern, replacement in self.alias_patterns:
+            text = pattern.sub(replacement, text)
         if self.fuzzy:
             text = _WORD.sub(self._correct, text)
         return text
@@ -307,11 +313,17 @@ class Frame:
 
 class Detector:
     """One level of `crisis`, `grey` or `unsafe_reply`: its `terms` (stemmed), `patterns` (on the
-    clean text) and the frames of that level."""
+    clean text) and the frames of that level; `topic_terms` count only in a message with none of
+    the `mention_context` concepts (自杀 is a crisis, 自杀率的研究 is not)."""
 
-    def __init__(self, spec: dict, name: str, normalizer: Normalizer, frames: list[Frame], extra_terms=()):
+    def __init__(self, spec: dict, name: str, normalizer: Normalizer, frames: list[Frame], concepts: Concepts):
         spec = spec or {}
-        self.terms = Terms([normalizer.phrase(w) for w in _both(spec.get("terms")) + list(extra_terms)])
+        self.terms = Terms([normalizer.phrase(w) for w in _both(spec.get("terms"))])
+        self.topic_terms = Terms([normalizer.phrase(w) for w in _both(spec.get("topic_terms"))])
+        self.mention_context = [str(c) for c in spec.get("mention_context") or []]
+        unknown = [c for c in self.mention_context if c not in concepts.names]
+        if unknown:
+            raise ValueError(f"{name}.mention_context: unknown concepts {unknown}")
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
         self.frames = [f for f in frames if f.level == name]
 
@@ -319,6 +331,9 @@ class Detector:
         """What matched (a term, "pattern", or a frame's name), or None."""
         for _, word in self.terms.find(stems):
             return word
+        if not any(c in found for c in self.mention_context):
+            for _, word in self.topic_terms.find(stems):
+                return word
         for pattern in self.patterns:
             if pattern.search(clean):
                 return "pattern"
@@ -342,7 +357,8 @@ class Phrases:
         frames = data.get("frames") or {}
         self.concepts = Concepts(frames.get("concepts"), self.normalizer)
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
-        self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules) for level in LEVELS}
+        self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
+                          for level in LEVELS}
         self.crisis_replies = self._wordings(data.get("crisis_replies"))
         self.checkin_replies = self._wordings(data.get("checkin_replies"))
         self.crisis_system = str(data.get("crisis_system") or "")
@@ -463,7 +479,8 @@ class Safety:
         name = str(self.config["model"] or "").strip()
         if not name:
             return None, None
-        path = data_file_candidates(self.wm, name)[0]
+        candidates = data_file_candidates(self.wm, name)
+        path = next((p for p in candidates if p.exists()), candidates[0])
         try:
             from wellmate_plugins._textmodel import TextModel
             model = TextModel.load(path)
@@ -480,21 +497,38 @@ class Safety:
 
     def assess(self, text: str) -> Verdict:
         """crisis, grey (a check-in) or nothing, by the rules first and then the classifier."""
-        phrases = self.phrases.get()
-        level, why, clean = phrases.assess(text)
-        if level == "crisis" or self.model is None or not clean.strip(" |"):
+        level, why, clean = self.phrases.get().assess(text)
+        if level == "crisis":
             return Verdict(level, why)
-        try:
-            scores = self.model.scores(clean)
-        except Exception:  # a model that loads but cannot score must not cost the reply
-            log.exception("the crisis classifier failed")
-            return Verdict(level, why)
+        scores = self.scores(clean)
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         if crisis >= self.config["crisis_threshold"]:
             return Verdict("crisis", "model", scores)
         if level is None and crisis + grey >= self.config["checkin_threshold"]:
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
+
+    def assess_rules(self, text: str) -> Verdict:
+        level, why, _ = self.phrases.get().assess(text)
+        return Verdict(level, why)
+
+    def classify(self, text: str) -> Verdict:
+        """The classifier's verdict alone (bench/safety and train-crisis compare it with the rules)."""
+        scores = self.scores(self.phrases.get().normalizer.clean(text))
+        crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
+        level = "crisis" if crisis >= self.config["crisis_threshold"] else \
+            "grey" if crisis + grey >= self.config["checkin_threshold"] else None
+        return Verdict(level, "model" if level else None, scores)
+
+    def scores(self, clean: str) -> dict:
+        """The classifier's probabilities for a cleaned message; {} without a usable model."""
+        if self.model is None or not clean.strip(" |"):
+            return {}
+        try:
+            return self.model.scores(clean)
+        except Exception:  # a model that loads but cannot score must not cost the reply
+            log.exception("the crisis classifier failed")
+            return {}
 
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""
@@ -701,3 +735,104 @@ def routes(app, wm):
         wm.require_admin()
         limit, _ = page_args(default_limit=50, max_limit=500)
         return wm.safety.flagged(limit)
+
+
+# -- measuring and retraining ---------------------------------------------------------------------
+
+def training_files(wm, pattern: str) -> list[Path]:
+    """models/training/<pattern>: next to config.yaml if there are any there, else the shipped ones."""
+    for folder in data_file_candidates(wm, "models/training"):
+        files = sorted(folder.glob(pattern))
+        if files:
+            return files
+    return []
+
+
+# The emotion sets' user messages that show no distress are crisis negatives too: ordinary chat
+# ("hi" got a check-in from a model trained on the crisis sets alone, whose none rows are mostly
+# hard negatives). Sad and tired ones are left out: some are grey.
+EVERYDAY_LABELS = {"happy", "calm", "neutral", "anxious", "angry"}
+
+
+def figures(assess, rows: list[dict]) -> dict:
+    """How many rows of each (language, label, kind) ``assess(text) -> Verdict`` finds (a reply
+    with the hotlines: the crisis reply or a check-in), and the crisis replies among them."""
+    table: dict[tuple, list[int]] = {}
+    for row in rows:
+        verdict = assess(row["text"])
+        key = (language(row["text"]), row["label"], row.get("kind") or "")
+        counts = table.setdefault(key, [0, 0, 0])  # rows, found, crisis replies
+        counts[0] += 1
+        counts[1] += verdict.found
+        counts[2] += verdict.level == "crisis"
+    return table
+
+
+def summary(table: dict, indent: str = "  ") -> list[str]:
+    """Recall on crisis and grey, false positives on none, per language: lines to print."""
+    lines = []
+    for lang in sorted({key[0] for key in table}):
+        parts = []
+        for label, what in (("crisis", "recall"), ("grey", "recall"), ("none", "false positives")):
+            rows = sum(v[0] for k, v in table.items() if k[0] == lang and k[1] == label)
+            found = sum(v[1] for k, v in table.items() if k[0] == lang and k[1] == label)
+            if rows:
+                parts.append(f"{label} {what} {100 * found / rows:5.1f}% ({found}/{rows})")
+        lines.append(f"{indent}{lang}: " + ", ".join(parts))
+    return lines
+
+
+def train_crisis(wm_factory, args) -> int:
+    """`python wellmate.py train-crisis`: retrain the classifier on the train split of the
+    training files, write safety.model, print the figures on the held split."""
+    from wellmate_plugins._textmodel import TextModel, read_rows, train
+
+    wm = wm_factory()
+    try:
+        safety = wm.safety
+        phrases = safety.phrases.get()
+        paths = [Path(p) for p in args.data] if args.data else training_files(wm, "crisis_*.tsv")
+        everyday = [] if args.data or args.no_everyday else training_files(wm, "emotion_*.tsv")
+        if not paths:
+            print("error: no training files (models/training/crisis_*.tsv)", file=sys.stderr)
+            return 1
+        try:
+            rows = [r for r in read_rows(paths) if r["label"] in ("crisis", "grey", "none")]
+            rows += [{**r, "label": "none"} for r in read_rows(everyday) if r["label"] in EVERYDAY_LABELS]
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        train_rows = [(phrases.normalizer.clean(r["text"]), r["label"]) for r in rows if r["split"] == "train"]
+        held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
+        model = train(train_rows, epochs=args.epochs, l2=args.l2, seed=0, labels=["crisis", "grey", "none"],
+                      min_count=args.min_count)
+        out = Path(args.out) if args.out else data_file_candidates(wm, safety.config["model"] or "models/crisis.json")[0]
+        size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
+                                     "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
+        safety.model = TextModel.load(out)
+        print(f"trained on {len(train_rows)} rows of {', '.join(p.name for p in paths + everyday)}; "
+              f"wrote {out} ({size // 1024} KB)")
+        alone = lambda text: safety.classify(text)
+        for name, assess in (("classifier alone", alone), ("rules alone", safety.assess_rules),
+                             ("rules + classifier (what replies use)", safety.assess)):
+            print(f"held split ({len(held)} rows), {name}:")
+            print("\n".join(summary(figures(assess, held))))
+        return 0
+    finally:
+        wm.close()
+
+
+@hookimpl
+def cli(subparsers, wm_factory):
+    parser = subparsers.add_parser(
+        "train-crisis", help="retrain the crisis classifier (safety.model) and print its figures on the held split",
+        description="Retrain the crisis classifier on models/training/crisis_*.tsv (all but the held eighth of the "
+                    "rows), write it to safety.model and print recall and false positives on the held rows.")
+    parser.add_argument("--data", nargs="+", metavar="FILE.tsv", help="training files (header: label kind text)")
+    parser.add_argument("--out", help="where to write the weights (default: safety.model)")
+    parser.add_argument("--no-everyday", action="store_true",
+                        help="do not add the emotion sets' calm, happy, neutral, anxious and angry messages as negatives")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--l2", type=float, default=1e-4)
+    parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
+    parser.set_defaults(func=lambda args: train_crisis(wm_factory, args))
