@@ -518,14 +518,17 @@ class Safety:
 
     def assess(self, text: str) -> Verdict:
         """crisis, grey (a check-in) or nothing, by the rules first and then the classifier."""
-        level, why, clean, cue = self.phrases.get().assess(text)
+        phrases = self.phrases.get()
+        level, why, clean, cue = phrases.assess(text)
         if level == "crisis" or not cue:
             return Verdict(level, why)
         scores = self.scores(clean)
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         if crisis >= self.config["crisis_threshold"]:
             return Verdict("crisis", "model", scores)
-        if level is None and crisis + grey >= self.config["checkin_threshold"]:
+        # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
+        # the red-flag note answers it, a mental-health check-in would not.
+        if level is None and crisis + grey >= self.config["checkin_threshold"] and not phrases.red_flags(normalize(text)):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
 
