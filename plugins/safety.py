@@ -8,7 +8,16 @@ provider, including none:
   numbers from config.yaml *instead of* any model's reply. No provider is called, so it answers
   even when every provider is down, and a small model cannot get this moment wrong. The session
   is flagged (``flags.crisis``), admins see the count at GET /api/v1/admin/flags, and later turns
-  of that session tell the model to keep checking on the user's safety.
+  of that session tell the model to keep checking on the user's safety. A crisis is found in
+  layers: the message is normalized (slang, homophones, spacing, typos, inflections), matched
+  against phrases and semantic frames, and, for what no rule says, scored by a small classifier
+  (``safety.model``, `python wellmate.py train-crisis`).
+- A message possibly but not clearly at risk (a grey phrase or frame, or the classifier) gets a
+  gentle check-in with the hotlines before the usual answer (``flags.check_in``).
+- A model that answers is asked to mark a reply to a user at risk ([!check-in], [!crisis]); the
+  marker is cut off and acted on (`ReplyGuard`). In a crisis-flagged session or a check-in turn
+  the model's reply is held until it is checked, and one giving method or dose details is
+  replaced by the crisis reply.
 - An emergency symptom (chest pain with breathlessness, stroke signs, heavy bleeding, collapse,
   a sudden worst headache, a swelling throat) puts "call 120 now" at the very top of the reply:
   in a stream it is the first delta, ahead of any of the model's words.
@@ -17,7 +26,8 @@ provider, including none:
 
 The phrases and wordings live in prompts/safety.yaml, which users edit (re-read when it changes);
 the numbers live in config.yaml. tests/data/crisis_cases.tsv is the test set: every positive
-must be found, and bench/emotion prints the false-positive rate.
+must be found; bench/safety prints recall and false positives there and on the held split of
+models/training/crisis_*.tsv.
 """
 
 from __future__ import annotations
