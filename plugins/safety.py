@@ -206,7 +206,7 @@ class Normalizer:
         parts = ([other] if other else []) + ([rf"(?<![a-z0-9'])(?:{latin})(?![a-z0-9'])"] if latin else [])
         return re.compile("|".join(parts)) if parts else None
 
-    def clean(self, text: str) -> str:
+    def clean(self, text: str, mask: bool = True) -> str:
         """NFKC (full-width letters), lower case, separators closed up, repeats squeezed, aliases
         replaced (after hard negatives are masked), near-misses of long words corrected."""
         text = normalize(unicodedata.normalize("NFKC", str(text)))
@@ -219,9 +219,9 @@ class Normalizer:
         if self.squeeze:
             text = _REPEAT.sub(lambda m: m.group(1) if m.group(1) in _VOWELS else m.group(1) * 2, text)
         # Hard negatives first: 紫砂壶 is a teapot before 紫砂 can become 自杀.
-        if self.mask_regex:
+        if mask and self.mask_regex:
             text = self.mask_regex.sub(MASK, text)
-        for pattern in self.mask_patterns:
+        for pattern in self.mask_patterns if mask else ():
             text = pattern.sub(MASK, text)
         if self.alias_regex:
             text = self.alias_regex.sub(lambda m: self.aliases[m.group()], text)
@@ -244,8 +244,8 @@ class Normalizer:
         return _WORD.sub(lambda m: stem(m.group(), self.irregular), clean)
 
     def phrase(self, word: str) -> str:
-        """A list entry in the form `stems` gives the text."""
-        return self.stems(normalize(unicodedata.normalize("NFKC", word)))
+        """A list entry in the form `stems` gives the text ("gonna" is "going to" in both)."""
+        return self.stems(self.clean(word, mask=False))
 
 
 def _deletions(word: str) -> set[str]:
