@@ -166,6 +166,11 @@ class Hookspecs:
         - ``prefix``: text put before the reply; in a stream it is the first delta, ahead of
           anything a provider says (an urgent "call 120 now").
         - ``suffix``: text put after a complete reply (a disclaimer).
+        - ``reader``: a function of no arguments returning a reader of the provider's text,
+          called once per provider asked: ``feed(delta) -> text to show now`` and ``end() ->
+          the rest``, before the emotion tagger's reader. It may hold text back (show it at
+          ``end``), cut a marker the model was asked to write, or show other text instead
+          (the safety plugin checks replies in crisis sessions this way, streams included).
 
         Include your own separators ("\n\n"). The first ``reply`` wins; the other keys of every
         plugin are joined in the order pluggy calls them.

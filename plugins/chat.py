@@ -229,6 +229,7 @@ class Turn:
         self.user, self.text = None, ""
         self.canned, self.canned_by = None, None  # a plugin's whole reply: no provider is asked
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
+        self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
     def ask_plugins(self, user: dict, text: str):
@@ -246,11 +247,14 @@ class Turn:
             self.canned, self.canned_by = str(canned["reply"]), str(canned.get("provider") or "wellmate")
         self.prefix = "".join(str(r["prefix"]) for r in results if r.get("prefix"))
         self.suffix = "".join(str(r["suffix"]) for r in results if r.get("suffix"))
+        self.readers = [r["reader"] for r in results if callable(r.get("reader"))]
 
     def reader(self):
-        """A fresh reader of one provider's output: the tagger's (which may strip a label the
-        model wrote), or one that passes text through."""
-        return self.chat.tagger.reader(self.chat.labels) or PassThrough()
+        """A fresh reader of one provider's output: the plugins' readers (the safety plugin's
+        cuts a marker off, or holds a reply back until it is checked), then the tagger's (which
+        may strip a label the model wrote), or one that passes text through."""
+        tagger = self.chat.tagger.reader(self.chat.labels) or PassThrough()
+        return Readers([make() for make in self.readers] + [tagger]) if self.readers else tagger
 
     def chain(self):
         for name in self.agent["providers"]:
@@ -343,6 +347,29 @@ class PassThrough:
 
     def end(self) -> str:
         return ""
+
+
+class Readers:
+    """Readers in a row: what one shows, the next one reads. The label is the last one's (the
+    tagger's)."""
+
+    def __init__(self, readers: list):
+        self.readers = readers
+
+    @property
+    def label(self):
+        return self.readers[-1].label
+
+    def feed(self, delta: str) -> str:
+        for reader in self.readers:
+            delta = reader.feed(delta) if delta else ""
+        return delta
+
+    def end(self) -> str:
+        text = ""
+        for reader in self.readers:
+            text = (reader.feed(text) if text else "") + reader.end()
+        return text
 
 
 class Relay:

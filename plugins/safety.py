@@ -8,7 +8,16 @@ provider, including none:
   numbers from config.yaml *instead of* any model's reply. No provider is called, so it answers
   even when every provider is down, and a small model cannot get this moment wrong. The session
   is flagged (``flags.crisis``), admins see the count at GET /api/v1/admin/flags, and later turns
-  of that session tell the model to keep checking on the user's safety.
+  of that session tell the model to keep checking on the user's safety. A crisis is found in
+  layers: the message is normalized (slang, homophones, spacing, typos, inflections), matched
+  against phrases and semantic frames, and, for what no rule says, scored by a small classifier
+  (``safety.model``, `python wellmate.py train-crisis`).
+- A message possibly but not clearly at risk (a grey phrase or frame, or the classifier) gets a
+  gentle check-in with the hotlines before the usual answer (``flags.check_in``).
+- A model that answers is asked to mark a reply to a user at risk ([!check-in], [!crisis]); the
+  marker is cut off and acted on (`ReplyGuard`). In a crisis-flagged session or a check-in turn
+  the model's reply is held until it is checked, and one giving method or dose details is
+  replaced by the crisis reply.
 - An emergency symptom (chest pain with breathlessness, stroke signs, heavy bleeding, collapse,
   a sudden worst headache, a swelling throat) puts "call 120 now" at the very top of the reply:
   in a stream it is the first delta, ahead of any of the model's words.
@@ -17,16 +26,20 @@ provider, including none:
 
 The phrases and wordings live in prompts/safety.yaml, which users edit (re-read when it changes);
 the numbers live in config.yaml. tests/data/crisis_cases.tsv is the test set: every positive
-must be found, and bench/emotion prints the false-positive rate.
+must be found; bench/safety prints recall and false positives there and on the held split of
+models/training/crisis_*.tsv.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
+import unicodedata
+from pathlib import Path
 
-from wellmate import (CLAUSE_END, Setting, Terms, WatchedYaml, data_file_candidates, hookimpl,
-                      normalize, now_iso, page_args, term_alternatives)
+from wellmate import (CLAUSE_END, LATIN_TERM, Setting, Terms, WatchedYaml, data_file_candidates,
+                      hookimpl, normalize, now_iso, page_args, term_alternatives)
 
 log = logging.getLogger("wellmate.safety")
 
@@ -44,6 +57,17 @@ def config_schema():
         "red_flag_agents": Setting([], "Agents whose replies get red-flag notes; empty: every agent.", list),
         "disclaimer": Setting("first", "When the medical disclaimer is added: first (reply of a session), "
                                        "always, or never.", choices=["first", "always", "never"]),
+        "model": Setting("models/crisis.json", "The crisis classifier's weights (python wellmate.py train-crisis "
+                                               "writes them), relative to config.yaml; empty: phrase rules only."),
+        "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
+                                         "crisis reply.", float, min=0.0, max=1.0),
+        "checkin_threshold": Setting(0.6, "Classifier probability of crisis plus grey at or above which a message "
+                                          "gets a check-in note before the reply.", float, min=0.0, max=1.0),
+        "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
+                                           "a model is among the agent's providers or the llm tagger runs inline), "
+                                           "always, or never.", choices=["auto", "always", "never"]),
+        "check_replies": Setting(True, "In a crisis-flagged session or a check-in turn, hold a model's reply until "
+                                       "it is checked, and replace one that gives method or dose details.", bool),
     }}
 
 
@@ -92,23 +116,292 @@ class Rule:
         self.note = {lang: str(note.get(lang) or "") for lang in ("zh", "en")}
 
 
+# -- reading a message the way a person would -------------------------------------------------------
+#
+# Crisis messages are rarely written the way a phrase list is: 紫砂 for 自杀, "s u i c i d e", 自 杀,
+# "ending my life", "sucide". So before anything is matched the text is rewritten into one plain
+# form (`Normalizer.clean`), and English words are cut to a stem on both sides (`Normalizer.stems`,
+# applied to the phrase lists too) so that one entry covers every inflection. What the rewriting
+# does is in prompts/safety.yaml (`normalize:`), so users can add a slang word without code.
+
+_CJK_RANGE = "\u3400-\u9fff\uf900-\ufaff"
+# Separators inside a run of Chinese characters ("自 杀", "自.杀", "自*杀"). Sentence punctuation
+# (，。！？) is not one: it keeps clauses apart, so a frame cannot join words of two sentences.
+_CJK_GAP = re.compile(rf"(?<=[{_CJK_RANGE}])[\s.·・*_~\-/|\\+]+(?=[{_CJK_RANGE}])")
+# Three or more single letters with separators: "s u i c i d e", "k.m.s".
+_SPACED = re.compile(r"(?<![a-z0-9'])[a-z](?:[ .\-*_]+[a-z](?![a-z0-9'])){2,}")
+_SPACED_SEP = re.compile(r"[ .\-*_]+")
+_REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
+_LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
+_LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
+_WORD = re.compile(r"[a-z][a-z']*")
+_VOWELS = set("aeiou")
+MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
+
+
+def stem(word: str, irregular: dict) -> str:
+    """A crude English stem, the same for the text and the lists: ending, ends, ended -> end;
+    cutting -> cut; overdosed, overdose -> overdos; died, dying -> die (irregular)."""
+    word = irregular.get(word, word)
+    if len(word) <= 3 or "'" in word:
+        return word
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[:-len(suffix)]
+            if base[-1] == base[-2] and base[-1] not in "lsz":  # cutting, planned (killed keeps its ll)
+                base = base[:-1]
+            return base[:-1] if base.endswith("e") else base
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("es") and word[-3] in "sxz" or word.endswith(("ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _is_latin(word: str) -> bool:
+    return bool(LATIN_TERM.fullmatch(word))
+
+
+def _words(spec) -> list[str]:
+    """The words of a {zh: [...], en: [...]} mapping, or of a plain list (normalized)."""
+    return [w for w in (normalize(unicodedata.normalize("NFKC", x)) for x in _both(spec)) if w]
+
+
+class Normalizer:
+    """The rewriting `normalize:` in prompts/safety.yaml describes (see there)."""
+
+    def __init__(self, spec: dict, masks: list[str], mask_patterns: list):
+        spec = spec or {}
+        self.irregular = {normalize(k): normalize(v) for k, v in (spec.get("irregular") or {}).items()}
+        self.join_spaced = bool(spec.get("join_spaced_letters", True))
+        self.compact_cjk = bool(spec.get("compact_chinese", True))
+        self.squeeze = bool(spec.get("squeeze_repeats", True))
+        self.leet = bool(spec.get("leetspeak", True))
+        self.aliases = {}
+        for target, variants in (spec.get("aliases") or {}).items():
+            for variant in _words(variants):
+                self.aliases[variant] = normalize(str(target))
+        self.alias_regex = self._finder(self.aliases)
+        self.alias_patterns = []
+        for i, pair in enumerate(spec.get("alias_patterns") or []):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise ValueError(f"normalize.alias_patterns[{i}]: write [pattern, replacement]")
+            self.alias_patterns.append((_patterns([pair[0]], "normalize.alias_patterns")[0], str(pair[1])))
+        self.mask_regex = self._finder({w: MASK for w in masks})
+        self.mask_patterns = mask_patterns
+        # Fuzzy: one edit (a letter missing, extra, wrong or swapped) from a long word of the list.
+        # Only long, rare words: "giving" is one edit from "living".
+        self.fuzzy = {}
+        for word in _words(spec.get("fuzzy")):
+            if len(word) >= 6 and _is_latin(word):
+                for variant in {word} | _deletions(word):
+                    self.fuzzy.setdefault(variant, word)
+        self.known = {w for w in self.fuzzy.values()}
+
+    @staticmethod
+    def _finder(table: dict) -> re.Pattern | None:
+        other, latin = term_alternatives(table, False), term_alternatives(table, True)
+        parts = ([other] if other else []) + ([rf"(?<![a-z0-9'])(?:{latin})(?![a-z0-9'])"] if latin else [])
+        return re.compile("|".join(parts)) if parts else None
+
+    def clean(self, text: str, mask: bool = True) -> str:
+        """NFKC (full-width letters), lower case, separators closed up, repeats squeezed, aliases
+        replaced (after hard negatives are masked), near-misses of long words corrected."""
+        text = normalize(unicodedata.normalize("NFKC", str(text)))
+        if self.compact_cjk:
+            text = _CJK_GAP.sub("", text)
+        if self.join_spaced:
+            text = _SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group()), text)
+        if self.leet:
+            text = _LEET.sub(lambda m: m.group().translate(_LEET_LETTERS), text)
+        if self.squeeze:
+            text = _REPEAT.sub(lambda m: m.group(1) if m.group(1) in _VOWELS else m.group(1) * 2, text)
+        # Hard negatives first: 紫砂壶 is a teapot before 紫砂 can become 自杀.
+        if mask and self.mask_regex:
+            text = self.mask_regex.sub(MASK, text)
+        for pattern in self.mask_patterns if mask else ():
+            text = pattern.sub(MASK, text)
+        if self.alias_regex:
+            text = self.alias_regex.sub(lambda m: self.aliases[m.group()], text)
+        for pattern, replacement in self.alias_patterns:
+            text = pattern.sub(replacement, text)
+        if self.fuzzy:
+            text = _WORD.sub(self._correct, text)
+        return text
+
+    def _correct(self, m) -> str:
+        word = m.group()
+        if len(word) < 5 or word in self.known:
+            return word
+        for variant in (word, *_deletions(word)):
+            if variant in self.fuzzy:
+                return self.fuzzy[variant]
+        return word
+
+    def stems(self, clean: str) -> str:
+        return _WORD.sub(lambda m: stem(m.group(), self.irregular), clean)
+
+    def phrase(self, word: str) -> str:
+        """A list entry in the form `stems` gives the text ("gonna" is "going to" in both)."""
+        return self.stems(self.clean(word, mask=False))
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+class Concepts:
+    """Named word lists (`frames.concepts`), found in one pass over the stemmed text: every
+    concept word at every position, overlapping (我想 and 想死 both)."""
+
+    def __init__(self, spec: dict, normalizer: Normalizer):
+        self.by_word: dict[str, set[str]] = {}
+        self.patterns: list[tuple[str, re.Pattern]] = []
+        for name, words in (spec or {}).items():
+            name = str(name)
+            if isinstance(words, dict) and "patterns" in words:
+                self.patterns += [(name, p) for p in _patterns(words.get("patterns"), f"frames.concepts.{name}")]
+                words = {k: v for k, v in words.items() if k != "patterns"}
+            for word in _words(words):
+                self.by_word.setdefault(normalizer.phrase(word), set()).add(name)
+        self.names = {str(n) for n in (spec or {})}
+        # The regex reports the longest word at each place (楼顶, not 楼): it stands for the
+        # shorter words it starts with too (Latin ones only where a word ends).
+        for word, names in list(self.by_word.items()):
+            for end in range(1, len(word)):
+                prefix = word[:end]
+                if prefix in self.by_word and (not _is_latin(word) or word[end] == " "):
+                    names.update(self.by_word[prefix])
+        other, latin = term_alternatives(self.by_word, False), term_alternatives(self.by_word, True)
+        parts = ([rf"(?=({other}))"] if other else []) + (
+            [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
+        self.regex = re.compile("|".join(parts)) if parts else None
+
+    def find(self, stems: str) -> dict[str, list[tuple[int, int]]]:
+        """concept name -> [(start, end), ...] in ``stems``."""
+        found: dict[str, list[tuple[int, int]]] = {}
+        for m in self.regex.finditer(stems) if self.regex else ():
+            word = next(g for g in m.groups() if g is not None)
+            for name in self.by_word.get(word, ()):
+                found.setdefault(name, []).append((m.start(), m.start() + len(word)))
+        for name, pattern in self.patterns:
+            for m in pattern.finditer(stems):
+                found.setdefault(name, []).append((m.start(), m.end()))
+        return found
+
+
+class Frame:
+    """A rule of `frames.rules`: one word of every concept in `all`, starting within `window`
+    characters of each other, and none of the concepts in `none` anywhere in the message."""
+
+    def __init__(self, i: int, spec: dict, concepts: Concepts, levels: tuple[str, ...]):
+        where = f"frames.rules[{i}]"
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where}: must be a mapping with name, level, all")
+        self.name = str(spec.get("name") or f"rule{i}")
+        self.level = str(spec.get("level") or "crisis")
+        if self.level not in levels:
+            raise ValueError(f"{where} ({self.name}): level must be one of {', '.join(levels)}")
+        self.all = [str(c) for c in spec.get("all") or []]
+        self.none = [str(c) for c in spec.get("none") or []]
+        unknown = [c for c in self.all + self.none if c not in concepts.names]
+        if unknown or not self.all:
+            raise ValueError(f"{where} ({self.name}): " + (f"unknown concepts {unknown}" if unknown else "needs all: [...]"))
+        self.window = int(spec.get("window") or 30)
+
+    def matches(self, found: dict) -> bool:
+        if any(c in found for c in self.none) or not all(c in found for c in self.all):
+            return False
+        if len(self.all) == 1:
+            return True
+        events = sorted((start, end, i) for i, c in enumerate(self.all) for start, end in found[c])
+        for a, (start, _, _) in enumerate(events):
+            seen = set()
+            for s, _, i in events[a:]:
+                if s - start > self.window:
+                    break
+                seen.add(i)
+                if len(seen) == len(self.all):
+                    return True
+        return False
+
+
+class Detector:
+    """One level of `crisis`, `grey` or `unsafe_reply`: its `terms` (stemmed), `patterns` (on the
+    clean text) and the frames of that level; `topic_terms` count only in a message with none of
+    the `mention_context` concepts (自杀 is a crisis, 自杀率的研究 is not)."""
+
+    def __init__(self, spec: dict, name: str, normalizer: Normalizer, frames: list[Frame], concepts: Concepts):
+        spec = spec or {}
+        self.terms = Terms([normalizer.phrase(w) for w in _both(spec.get("terms"))])
+        self.topic_terms = Terms([normalizer.phrase(w) for w in _both(spec.get("topic_terms"))])
+        self.mention_context = [str(c) for c in spec.get("mention_context") or []]
+        unknown = [c for c in self.mention_context if c not in concepts.names]
+        if unknown:
+            raise ValueError(f"{name}.mention_context: unknown concepts {unknown}")
+        self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
+        self.frames = [f for f in frames if f.level == name]
+
+    def why(self, clean: str, stems: str, found: dict) -> str | None:
+        """What matched (a term, "pattern", or a frame's name), or None."""
+        for _, word in self.terms.find(stems):
+            return word
+        if not any(c in found for c in self.mention_context):
+            for _, word in self.topic_terms.find(stems):
+                return word
+        for pattern in self.patterns:
+            if pattern.search(clean):
+                return "pattern"
+        for frame in self.frames:
+            if frame.matches(found):
+                return frame.name
+        return None
+
+
+LEVELS = ("crisis", "grey", "unsafe_reply")
+
+
+# The classifier judges short messages only when they hold a `risk_cue` word: on short text with
+# none ("message 0", "tell me", "no") its guesses were noise (a check-in for 16% of the everyday
+# sentences of tests/data/emotion_labelled.tsv, 8% with this gate). Longer messages always.
+LONG_MESSAGE = 10  # Chinese characters plus Latin words
+_SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
+
+
+def _size(text: str) -> int:
+    return len(_SIZE.findall(text))
+
+
 class Phrases:
     """prompts/safety.yaml, compiled."""
 
     def __init__(self, data: dict):
         crisis = data.get("crisis") or {}
-        self.crisis_not = {normalize(w) for w in _both(crisis.get("not"))}
-        self.crisis_terms = Terms(_both(crisis.get("terms")) + list(self.crisis_not))
-        self.crisis_patterns = _patterns(crisis.get("patterns"), "crisis.patterns")
-        replies = data.get("crisis_replies") or {}
-        self.crisis_replies = {lang: [str(r) for r in replies.get(lang) or [] if str(r).strip()] for lang in ("zh", "en")}
+        masks = _words(crisis.get("not"))
+        self.normalizer = Normalizer(data.get("normalize"), masks,
+                                     _patterns(crisis.get("not_patterns"), "crisis.not_patterns"))
+        frames = data.get("frames") or {}
+        self.concepts = Concepts(frames.get("concepts"), self.normalizer)
+        rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
+        self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
+                          for level in LEVELS}
+        self.crisis_replies = self._wordings(data.get("crisis_replies"))
+        self.checkin_replies = self._wordings(data.get("checkin_replies"))
         self.crisis_system = str(data.get("crisis_system") or "")
+        self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
         self.negation = self._negation([str(w) for w in flags.get("negations") or []])
         self.red_flag_system = str(data.get("red_flag_system") or "")
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
+
+    @staticmethod
+    def _wordings(spec) -> dict:
+        spec = spec if isinstance(spec, dict) else {}
+        return {lang: [str(r) for r in spec.get(lang) or [] if str(r).strip()] for lang in ("zh", "en")}
 
     @staticmethod
     def _negation(words: list[str]) -> re.Pattern | None:
@@ -122,11 +415,32 @@ class Phrases:
         return re.compile("(?:" + "|".join(parts) + r")\s*(?:any|任何|什么|明显)?\s*$")
 
     # -- finding -------------------------------------------------------------------------------
+    def read(self, text: str) -> tuple[str, str, dict]:
+        """(clean text, stemmed text, concepts found) of a message."""
+        clean = self.normalizer.clean(text)
+        stems = self.normalizer.stems(clean)
+        return clean, stems, self.concepts.find(stems)
+
+    def assess(self, text: str) -> tuple[str | None, str | None, str, bool]:
+        """(crisis, grey or None; what matched; the clean text; whether the classifier may be asked)
+        for a user's message, by the rules. The classifier is asked about a message with a word of
+        the `risk_cue` concept (every message if there is no such concept)."""
+        clean, stems, found = self.read(text)
+        cue = "risk_cue" in found or "risk_cue" not in self.concepts.names or _size(clean) >= LONG_MESSAGE
+        for level in ("crisis", "grey"):
+            why = self.detectors[level].why(clean, stems, found)
+            if why:
+                return level, why, clean, cue
+        return None, None, clean, cue
+
     def crisis(self, text: str) -> bool:
-        """Whether ``text`` (normalized) speaks of suicide or self-harm."""
-        if any(word not in self.crisis_not for _, word in self.crisis_terms.find(text)):
-            return True
-        return any(p.search(text) for p in self.crisis_patterns)
+        """Whether ``text`` speaks of suicide or self-harm clearly, by the rules alone."""
+        return self.assess(text)[0] == "crisis"
+
+    def unsafe_reply(self, reply: str) -> str | None:
+        """What in a model's reply gives method or dose details (a term, pattern or frame), or None."""
+        clean, stems, found = self.read(reply)
+        return self.detectors["unsafe_reply"].why(clean, stems, found)
 
     def red_flags(self, text: str) -> list[Rule]:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
@@ -152,53 +466,159 @@ FALLBACK_CRISIS = {
     "en": "I'm worried about you. Please call a hotline now: {hotlines}; if you're in immediate danger, call "
           "{emergency}. I'm here with you. Are you safe right now?",
 }
+FALLBACK_CHECKIN = {
+    "zh": "听起来你最近很辛苦。如果有时候难受到想伤害自己，请拨打心理援助热线 {hotlines}，有人愿意听你说。",
+    "en": "It sounds like things are hard right now. If it ever gets to thoughts of hurting yourself, a hotline "
+          "is there to listen: {hotlines}.",
+}
+
+# The model's judgement: a marker the model is asked to put first (prompts/safety.yaml:
+# judgement_system), after the [label] of an inline emotion tag if there is one.
+MARKER = re.compile(r"(?P<lead>\s*(?:[\[【][^\]】\n!！]{0,30}[\]】]\s*)?)"
+                    r"(?P<mark>[\[【]\s*[!！]\s*(?P<kind>crisis|check[\s_-]?in)\s*[\]】])\s*", re.IGNORECASE)
+# What may still become a marker: brackets at the start and a few characters, no line break.
+MARKER_START = re.compile(r"\s*(?:[\[【][^\]】\n]{0,30}(?:[\]】]\s*(?:[\[【][^\]】\n]{0,20})?)?)?")
+
+
+class Verdict:
+    """What the safety check found in a user's message."""
+
+    def __init__(self, level: str | None, why: str | None, scores: dict | None = None):
+        self.level, self.why, self.scores = level, why, scores or {}
+
+    @property
+    def found(self) -> bool:
+        """Whether the reply carries the hotlines (crisis reply or check-in)."""
+        return self.level is not None
 
 
 class Safety:
-    """What the plugin does for one Wellmate: reads its settings and the phrases file."""
+    """What the plugin does for one Wellmate: reads its settings, the phrases file and the model."""
 
     def __init__(self, wm):
         self.wm = wm
         self.config = wm.config["safety"]
         self.phrases = WatchedYaml(data_file_candidates(wm, self.config["phrases"]), Phrases,
                                    without="no crisis or red-flag phrases are checked")
+        self.model, self.model_problem = self.load_model()
 
+    # -- the classifier -------------------------------------------------------------------------
+    def load_model(self):
+        """(the crisis classifier or None, why it is missing or None). A missing or broken file
+        costs the classifier only: the phrase rules still find crises (logged once, and
+        `wellmate.py check` says so)."""
+        name = str(self.config["model"] or "").strip()
+        if not name:
+            return None, None
+        candidates = data_file_candidates(self.wm, name)
+        path = next((p for p in candidates if p.exists()), candidates[0])
+        try:
+            from wellmate_plugins._textmodel import TextModel
+            model = TextModel.load(path)
+            if "crisis" not in model.labels:
+                raise ValueError(f"its labels are {model.labels}, not crisis/grey/none")
+        except (ImportError, OSError, ValueError) as e:
+            problem = f"safety.model: cannot use {path} ({e}); crisis checks use the phrase rules only"
+            log.error("%s", problem)
+            warnings = getattr(self.wm, "warnings", None)
+            if isinstance(warnings, list):
+                warnings.append(problem)
+            return None, problem
+        return model, None
+
+    def assess(self, text: str) -> Verdict:
+        """crisis, grey (a check-in) or nothing, by the rules first and then the classifier."""
+        phrases = self.phrases.get()
+        level, why, clean, cue = phrases.assess(text)
+        if level == "crisis" or not cue:
+            return Verdict(level, why)
+        scores = self.scores(clean)
+        crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
+        if crisis >= self.config["crisis_threshold"]:
+            return Verdict("crisis", "model", scores)
+        # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
+        # the red-flag note answers it, a mental-health check-in would not.
+        if level is None and crisis + grey >= self.config["checkin_threshold"] and not phrases.red_flags(normalize(text)):
+            return Verdict("grey", "model", scores)
+        return Verdict(level, why, scores)
+
+    def assess_rules(self, text: str) -> Verdict:
+        level, why, _, _ = self.phrases.get().assess(text)
+        return Verdict(level, why)
+
+    def classify(self, text: str) -> Verdict:
+        """The classifier's verdict alone (bench/safety and train-crisis compare it with the rules)."""
+        scores = self.scores(self.phrases.get().normalizer.clean(text))
+        crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
+        level = "crisis" if crisis >= self.config["crisis_threshold"] else \
+            "grey" if crisis + grey >= self.config["checkin_threshold"] else None
+        return Verdict(level, "model" if level else None, scores)
+
+    def scores(self, clean: str) -> dict:
+        """The classifier's probabilities for a cleaned message; {} without a usable model."""
+        if self.model is None or not clean.strip(" |"):
+            return {}
+        try:
+            return self.model.scores(clean)
+        except Exception:  # a model that loads but cannot score must not cost the reply
+            log.exception("the crisis classifier failed")
+            return {}
+
+    def check(self, text: str) -> tuple[bool, list[str]]:
+        """(crisis found, red-flag rule names) for a message."""
+        phrases = self.phrases.get()
+        return self.assess(text).level == "crisis", [rule.name for rule in phrases.red_flags(normalize(text))]
+
+    # -- the reply path -------------------------------------------------------------------------
     def numbers(self, lang: str) -> dict:
         sep = "、" if lang == "zh" else ", "
         hotlines = [str(n) for n in self.config["hotlines"]]
         emergency = [str(n) for n in self.config["emergency"]] or ["120"]
         return {"hotlines": sep.join(hotlines), "emergency": sep.join(emergency), "first_emergency": emergency[0]}
 
-    def check(self, text: str) -> tuple[bool, list[str]]:
-        """(crisis found, red-flag rule names) for a message: what bench/emotion measures."""
-        phrases, text = self.phrases.get(), normalize(text)
-        return phrases.crisis(text), [rule.name for rule in phrases.red_flags(text)]
+    def wording(self, kind: str, lang: str, flags: dict) -> str:
+        """A crisis reply (the first of a session, then the follow-ups) or a check-in note."""
+        phrases = self.phrases.get()
+        table, fallback, count = ((phrases.crisis_replies, FALLBACK_CRISIS, flags.get("crisis", 0)) if kind == "crisis"
+                                  else (phrases.checkin_replies, FALLBACK_CHECKIN, flags.get("check_in", 0)))
+        replies = table[lang] or table["zh" if lang == "en" else "en"] or [fallback[lang]]
+        return fill(replies[min(count, len(replies) - 1)], self.numbers(lang))
 
     def before_reply(self, user, agent, session, text) -> dict | None:
         phrases, lang = self.phrases.get(), language(text)
-        normal = normalize(text)
         numbers = self.numbers(lang)
         result, system = {}, []
         flags = session.get("flags") or {}
-        crisis = phrases.crisis(normal)
+        verdict = self.assess(text)
+        crisis = verdict.level == "crisis"
         if crisis:
-            replies = phrases.crisis_replies[lang] or phrases.crisis_replies["zh" if lang == "en" else "en"] \
-                or [FALLBACK_CRISIS[lang]]
-            result["reply"] = fill(replies[min(flags.get("crisis", 0), len(replies) - 1)], numbers)
+            result["reply"] = self.wording("crisis", lang, flags)
             result["provider"] = "safety"
-        elif flags.get("crisis") and phrases.crisis_system:
-            system.append(fill(phrases.crisis_system, numbers))
+        else:
+            if verdict.level == "grey":  # a gentle check-in first, then the usual answer
+                result["prefix"] = self.wording("check_in", lang, flags) + "\n\n"
+            if flags.get("crisis") and phrases.crisis_system:
+                system.append(fill(phrases.crisis_system, numbers))
+            watch = self.watches(agent)
+            if watch and phrases.judgement_system and verdict.level is None:
+                system.append(phrases.judgement_system)
+            checked = self.config["check_replies"] and (verdict.level or flags.get("crisis") or flags.get("check_in"))
+            if checked or watch:
+                result["reader"] = lambda: ReplyGuard(self, session, lang, check=bool(checked),
+                                                      watch=watch and verdict.level is None)
         agents = self.config["red_flag_agents"]
-        rules = phrases.red_flags(normal) if not agents or agent in agents else []
+        rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         if rules:
             # One note: each says to call the emergency number, and a wall of warnings buries that.
             note = next((r.note[lang] or r.note["zh"] for r in rules if r.note[lang] or r.note["zh"]), "")
             if note:
-                result["prefix"] = fill(note, {"emergency": numbers["first_emergency"]}) + "\n\n"
+                result["prefix"] = fill(note, {"emergency": numbers["first_emergency"]}) + "\n\n" + result.get("prefix", "")
             if phrases.red_flag_system:
                 system.append(fill(phrases.red_flag_system, {"emergency": numbers["first_emergency"]}))
-        if crisis or rules:
-            self.flag(session, (["crisis"] if crisis else []) + [f"red_flag:{r.name}" for r in rules])
+        kinds = (["crisis"] if crisis else ["check_in"] if verdict.level == "grey" else []) + \
+            [f"red_flag:{r.name}" for r in rules]
+        if kinds:
+            self.flag(session, kinds)
         when = self.config["disclaimer"]
         if not crisis and phrases.disclaimer[lang] and (
                 when == "always" or (when == "first" and self.first_reply(session))):
@@ -206,6 +626,21 @@ class Safety:
         if system:
             result["system"] = "\n\n".join(system)
         return result or None
+
+    def watches(self, agent: str) -> bool:
+        """Whether this turn asks the model for its judgement (safety.model_judgement)."""
+        mode = self.config["model_judgement"]
+        if mode == "never":
+            return False
+        if mode == "always":
+            return True
+        emotion = self.wm.config.get("emotion") or {}
+        if emotion.get("tagger") == "llm" and (emotion.get("llm_mode") or "inline") == "inline":
+            return True
+        # models: an agent with a provider that is a model (anything but the offline companion)
+        providers = self.wm.config.get("providers") or {}
+        chain = (self.wm.config.get("agents") or {}).get(agent, {}).get("providers") or []
+        return any((providers.get(name) or {}).get("plugin", "offline") != "offline" for name in chain)
 
     def first_reply(self, session) -> bool:
         """Whether no reply has been given in this session yet (``message_count`` is what the
@@ -259,6 +694,67 @@ class Safety:
         return {"sessions": len(items), "users": len(users), "by_kind": by_kind, "items": items[:limit]}
 
 
+
+
+class ReplyGuard:
+    """Reads a model's reply before the emotion tagger's reader does (chat.py `Turn.reader`):
+
+    - ``watch``: the model was asked for its judgement. A leading ``[!crisis]`` turns the reply
+      into the crisis reply; ``[!check-in]`` puts the check-in note first and the rest is checked.
+      Either flags the session. The marker never reaches the user, also when split across deltas.
+    - ``check`` (a crisis-flagged session or a check-in turn): nothing is shown until the whole
+      reply is read; one that gives method or dose details becomes the crisis reply.
+    """
+
+    label = None
+
+    def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool):
+        self.safety, self.session, self.lang = safety, session, lang
+        self.check, self.watch = check, watch
+        self.held = ""
+        self.replaced = False  # the crisis reply went out instead: the rest of the model's text is dropped
+
+    def feed(self, delta: str) -> str:
+        if self.replaced:
+            return ""
+        self.held += delta
+        shown = ""
+        if self.watch:
+            m = MARKER.match(self.held)
+            if m is None and MARKER_START.fullmatch(self.held) and len(self.held) < 64:
+                return ""  # may still become a marker
+            self.watch = False
+            if m is not None:
+                kind = "crisis" if m.group("kind").lower() == "crisis" else "check_in"
+                flags = dict(self.session.get("flags") or {})
+                self.safety.flag(self.session, [kind, "model_judgement"])
+                log.info("the model judged the user may be at risk (%s)", kind)
+                if kind == "crisis":
+                    self.replaced, self.held = True, ""
+                    return self.safety.wording("crisis", self.lang, flags)
+                shown = m.group("lead") + self.safety.wording("check_in", self.lang, flags) + "\n\n"
+                self.held = self.held[m.end():]
+                self.check = self.check or bool(self.safety.config["check_replies"])
+        if self.check:
+            return shown
+        shown, self.held = shown + self.held, ""
+        return shown
+
+    def end(self) -> str:
+        if self.replaced:
+            return ""
+        held, self.held = self.held, ""
+        if self.check:
+            why = self.safety.phrases.get().unsafe_reply(held)
+            if why:
+                self.replaced = True
+                flags = dict(self.session.get("flags") or {})
+                self.safety.flag(self.session, ["unsafe_reply"])
+                log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
+                return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
+        return held
+
+
 @hookimpl
 def before_reply(user, agent, session, text, wm):
     return wm.safety.before_reply(user, agent, session, text)
@@ -273,3 +769,104 @@ def routes(app, wm):
         wm.require_admin()
         limit, _ = page_args(default_limit=50, max_limit=500)
         return wm.safety.flagged(limit)
+
+
+# -- measuring and retraining ---------------------------------------------------------------------
+
+def training_files(wm, pattern: str) -> list[Path]:
+    """models/training/<pattern>: next to config.yaml if there are any there, else the shipped ones."""
+    for folder in data_file_candidates(wm, "models/training"):
+        files = sorted(folder.glob(pattern))
+        if files:
+            return files
+    return []
+
+
+# The emotion sets' user messages that show no distress are crisis negatives too: ordinary chat
+# ("hi" got a check-in from a model trained on the crisis sets alone, whose none rows are mostly
+# hard negatives). Sad and tired ones are left out: some are grey.
+EVERYDAY_LABELS = {"happy", "calm", "neutral", "anxious", "angry"}
+
+
+def figures(assess, rows: list[dict]) -> dict:
+    """How many rows of each (language, label, kind) ``assess(text) -> Verdict`` finds (a reply
+    with the hotlines: the crisis reply or a check-in), and the crisis replies among them."""
+    table: dict[tuple, list[int]] = {}
+    for row in rows:
+        verdict = assess(row["text"])
+        key = (language(row["text"]), row["label"], row.get("kind") or "")
+        counts = table.setdefault(key, [0, 0, 0])  # rows, found, crisis replies
+        counts[0] += 1
+        counts[1] += verdict.found
+        counts[2] += verdict.level == "crisis"
+    return table
+
+
+def summary(table: dict, indent: str = "  ") -> list[str]:
+    """Recall on crisis and grey, false positives on none, per language: lines to print."""
+    lines = []
+    for lang in sorted({key[0] for key in table}):
+        parts = []
+        for label, what in (("crisis", "recall"), ("grey", "recall"), ("none", "false positives")):
+            rows = sum(v[0] for k, v in table.items() if k[0] == lang and k[1] == label)
+            found = sum(v[1] for k, v in table.items() if k[0] == lang and k[1] == label)
+            if rows:
+                parts.append(f"{label} {what} {100 * found / rows:5.1f}% ({found}/{rows})")
+        lines.append(f"{indent}{lang}: " + ", ".join(parts))
+    return lines
+
+
+def train_crisis(wm_factory, args) -> int:
+    """`python wellmate.py train-crisis`: retrain the classifier on the train split of the
+    training files, write safety.model, print the figures on the held split."""
+    from wellmate_plugins._textmodel import TextModel, read_rows, train
+
+    wm = wm_factory()
+    try:
+        safety = wm.safety
+        phrases = safety.phrases.get()
+        paths = [Path(p) for p in args.data] if args.data else training_files(wm, "crisis_*.tsv")
+        everyday = [] if args.data or args.no_everyday else training_files(wm, "emotion_*.tsv")
+        if not paths:
+            print("error: no training files (models/training/crisis_*.tsv)", file=sys.stderr)
+            return 1
+        try:
+            rows = [r for r in read_rows(paths) if r["label"] in ("crisis", "grey", "none")]
+            rows += [{**r, "label": "none"} for r in read_rows(everyday) if r["label"] in EVERYDAY_LABELS]
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        train_rows = [(phrases.normalizer.clean(r["text"]), r["label"]) for r in rows if r["split"] == "train"]
+        held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
+        model = train(train_rows, epochs=args.epochs, l2=args.l2, seed=0, labels=["crisis", "grey", "none"],
+                      min_count=args.min_count)
+        out = Path(args.out) if args.out else data_file_candidates(wm, safety.config["model"] or "models/crisis.json")[0]
+        size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
+                                     "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
+        safety.model = TextModel.load(out)
+        print(f"trained on {len(train_rows)} rows of {', '.join(p.name for p in paths + everyday)}; "
+              f"wrote {out} ({size // 1024} KB)")
+        alone = lambda text: safety.classify(text)
+        for name, assess in (("classifier alone", alone), ("rules alone", safety.assess_rules),
+                             ("rules + classifier (what replies use)", safety.assess)):
+            print(f"held split ({len(held)} rows), {name}:")
+            print("\n".join(summary(figures(assess, held))))
+        return 0
+    finally:
+        wm.close()
+
+
+@hookimpl
+def cli(subparsers, wm_factory):
+    parser = subparsers.add_parser(
+        "train-crisis", help="retrain the crisis classifier (safety.model) and print its figures on the held split",
+        description="Retrain the crisis classifier on models/training/crisis_*.tsv (all but the held eighth of the "
+                    "rows), write it to safety.model and print recall and false positives on the held rows.")
+    parser.add_argument("--data", nargs="+", metavar="FILE.tsv", help="training files (header: label kind text)")
+    parser.add_argument("--out", help="where to write the weights (default: safety.model)")
+    parser.add_argument("--no-everyday", action="store_true",
+                        help="do not add the emotion sets' calm, happy, neutral, anxious and angry messages as negatives")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--l2", type=float, default=1e-4)
+    parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
+    parser.set_defaults(func=lambda args: train_crisis(wm_factory, args))

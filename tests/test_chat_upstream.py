@@ -81,7 +81,8 @@ def test_prompt_edit_applies_to_the_next_reply(served, fake, tmp_path):
     prompt.write_text("你是$name的朋友。NEW PROMPT", encoding="utf-8")
     os.utime(prompt, ns=(time.time_ns(), time.time_ns() + 10**9))
     client.post("/api/v1/health/mental/chat", {"text": "hi again"}, token=token)
-    assert fake.last.body["messages"][0]["content"] == "你是小明的朋友。NEW PROMPT"
+    # What follows the prompt is the safety plugin's request for the model's judgement (safety.model_judgement).
+    assert fake.last.body["messages"][0]["content"].split("\n\n")[0] == "你是小明的朋友。NEW PROMPT"
 
 
 @pytest.mark.parametrize("mode", ["401", "429", "500", "503"])

@@ -6,6 +6,8 @@ import textwrap
 
 import pytest
 
+import wellmate
+
 from cases import CRISIS_CASES, read_tsv
 from fakes.openai_server import FakeOpenAI, chars
 from test_chat import stream
@@ -279,7 +281,7 @@ def test_before_and_after_reply_hooks_from_a_plugin_file(make_wm, serve, tmp_pat
         token = client.register("bob")["access_token"]
         reply = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=token).json
         assert reply["content"] == "[pre] hello [after:mental:11]"
-        assert upstream.last.body["messages"][0]["content"].endswith("EXTRA SYSTEM TEXT")
+        assert "EXTRA SYSTEM TEXT" in upstream.last.body["messages"][0]["content"]
         events = stream(client, "mental", {"text": "hi"}, token)
         pieces = deltas(events)
         assert pieces[0] == "[pre] " and pieces[-1] == " [after:mental:11]" and "".join(pieces[1:-1]) == "hello"
@@ -291,3 +293,203 @@ def test_before_and_after_reply_hooks_from_a_plugin_file(make_wm, serve, tmp_pat
         # A plugin's bug costs nothing but its own contribution.
         broken = client.post("/api/v1/health/mental/chat", {"text": "boom"}, token=token)
         assert broken.status == 200 and broken.json["content"].startswith("hello")
+
+
+# -- crisis detection in layers (issue 12, point 1) -----------------------------------------------------
+
+
+def rules_only(make_wm):
+    """The safety plugin of a Wellmate with no classifier: what the phrase rules find alone."""
+    wm = make_wm({"safety": {"model": ""}})
+    return wm.pm.get_plugin("safety").Safety(wm)
+
+
+@pytest.mark.parametrize("text", [
+    # slang, homophones, pinyin (safety.yaml: normalize.aliases)
+    "撑不住了 今晚想紫砂", "真的好想自鲨啊", "考砸了 鼠鼠不想活了", "我想zs", "wo xiang zisha",
+    "thinking about sewerslide again", "i might just unalive myself", "kms fr",
+    # typos of 活 (alias_patterns), spacing and full width, spaced-out letters, leetspeak, fuzzy
+    "真的不想或了", "我火不下去了", "我想自 杀", "想自.杀", "ｉ ｗａｎｔ ｔｏ ｄｉｅ", "thinking about s u i c i d e",
+    "su1c1de keeps coming back to me", "im having sucidal thoughts", "cant stop thinking about suicde",
+    # inflections
+    "I keep thinking about ending my life", "I almost killed myself last year and it's back", "i overdosed an hour ago",
+    "wanna dieeee", "i've been hurting myself on purpose",
+])
+def test_slang_typos_spacing_and_inflections_are_read_through(make_wm, text):
+    assert rules_only(make_wm).assess(text).found, text
+
+
+@pytest.mark.parametrize("text", [
+    # self + ending / not waking / disappearing
+    "真希望能把这一切都结束掉", "只想睡过去然后再也不醒", "I just want to stop existing",
+    # method or dose questions
+    "一次吃多少片安眠药会死", "从几楼跳下去才不会被救回来", "how many of my sleeping pills would be enough to not wake up",
+    "what's the least painful way to go",
+    # plans, dates, means
+    "绳子已经买好了", "I've been stockpiling my meds for weeks", "the charcoal is in the car for tonight",
+    # goodbyes and giving things away
+    "以后我的猫就拜托你了，我不在以后要好好照顾它", "take care of my dog for me after i'm gone",
+    "this is my last message, thank you for everything",
+    # burden + being gone
+    "我就是家里的累赘，没有我他们会轻松很多", "i'm such a burden, they'd all be happier without me",
+    # self-injury in other words
+    "又用烟头烫了自己，只有这样才平静", "i keep burning my arm with a lighter when it gets bad",
+    "i punched myself until it bled again",
+    # someone else at risk
+    "my roommate says she wants to end her life tonight",
+])
+def test_frames_find_what_no_single_phrase_says(make_wm, text):
+    verdict = rules_only(make_wm).assess(text)
+    assert verdict.level == "crisis", (text, verdict.level, verdict.why)
+
+
+@pytest.mark.parametrize("text", [
+    "笑死我了", "累死了今天", "热死了，空调坏了", "想死你了宝贝", "气死我了这个外卖", "社死现场", "新买的紫砂壶真好看",
+    "剧本杀今晚约吗", "this commute is killing me", "kill the process and restart it", "I killed it at work today",
+    "I could die of embarrassment", "dying to see the new film", "i'm dead 😂", "drop dead gorgeous dress",
+    "布洛芬一次吃几片", "how many mg of melatonin should I take", "切菜切到手了", "burned my hand on the stove",
+    "我想结束这段感情", "I want to end my subscription", "不想起床", "I never want to wake up this early again",
+    "我在写自杀干预的论文，有推荐的文献吗", "what are the statistics on suicide prevention programs",
+    "hi", "hello", "今天挺开心的", "How much water should I drink?",
+])
+def test_hard_negatives_get_neither_reply_nor_check_in(make_wm, text):
+    wm = make_wm()  # the shipped config: rules and the classifier
+    safety = wm.pm.get_plugin("safety").Safety(wm)
+    assert safety.model is not None
+    verdict = safety.assess(text)
+    assert not verdict.found, (text, verdict.level, verdict.why, verdict.scores)
+
+
+def test_classifier_adds_what_the_rules_miss_and_a_broken_model_costs_only_itself(make_wm, tmp_path, capsys):
+    # Said without any listed phrase: the rules alone miss it, the classifier does not.
+    text = "我把存款和密码都写好放在抽屉里了，你们以后会明白的"
+    assert not rules_only(make_wm).assess(text).found
+    wm = make_wm()
+    assert wm.pm.get_plugin("safety").Safety(wm).assess(text).found
+    # A missing or broken weights file: crisis replies still come from the rules, and `check` says why.
+    for content in (None, "{not json"):
+        model = tmp_path / "broken.json"
+        if content is None:
+            model.unlink(missing_ok=True)
+        else:
+            model.write_text(content, encoding="utf-8")
+        wm = make_wm({"safety": {"model": str(model)}})
+        safety = wm.pm.get_plugin("safety").Safety(wm)
+        assert safety.model is None and "safety.model" in safety.model_problem
+        assert safety.assess("我真的不想活了").level == "crisis"
+        assert wellmate.check(wm.config_path) == 0
+        assert "warning: safety.model: cannot use" in capsys.readouterr().out
+
+
+def test_train_crisis_command_writes_a_model_and_prints_held_figures(make_wm, tmp_path, capsys):
+    wm = make_wm()
+    rows = ["label\tkind\ttext"]
+    for i in range(30):
+        rows += [f"crisis\tdirect\t我真的想结束自己的生命 {i}", f"grey\ttired_of_life\t活着好累 什么都没意思 {i}",
+                 f"none\teveryday\t今天去公园散步了 天气很好 {i}", f"none\tidiom\t笑死我了 这个视频 {i}"]
+    data = tmp_path / "mine.tsv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "mine.json"
+    status = wellmate.main(["--config", str(wm.config_path), "train-crisis", "--data", str(data), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0 and out.exists(), printed
+    assert "held split" in printed and "crisis recall" in printed and "none false positives" in printed
+    wm = make_wm({"safety": {"model": str(out)}})
+    assert wm.pm.get_plugin("safety").Safety(wm).model.labels == ["crisis", "grey", "none"]
+
+
+# -- the grey zone, the model's judgement, and checking model replies (issue 12, points 1 and 4) ----------
+
+
+GREY = "最近活着好累，感觉什么都没意思"
+
+
+def test_grey_message_gets_a_check_in_first_then_the_answer(make_wm, serve):
+    with FakeOpenAI(reply="我在这里听你说。", chunker=chars(2)) as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, wm = served.client, served.wm
+        token = client.register()["access_token"]
+        reply = client.post("/api/v1/health/mental/chat", {"text": GREY}, token=token).json
+        assert "12356" in reply["content"] and reply["content"].endswith("我在这里听你说。")
+        assert reply["provider"] == "fake" and len(upstream.requests) == 1  # the model still answers
+        assert wm.storage.get_session(reply["session_id"])["flags"] == {"check_in": 1}
+        events = stream(client, "mental", {"text": "I'm just so tired of everything lately"}, token)
+        pieces = deltas(events)
+        assert "12356" in pieces[0] and "".join(pieces).endswith("我在这里听你说。")
+        assert events[-1][1]["content"] == "".join(pieces)
+        assert stored_reply(client, token, events[-1][1]["session_id"])["content"] == "".join(pieces)
+        # Hyperbole gets neither.
+        plain = client.post("/api/v1/health/mental/chat", {"text": "笑死我了，今天加班累死了"}, token=token).json
+        assert plain["content"] == "我在这里听你说。"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_the_models_marker_makes_a_check_in_or_crisis_turn_and_never_reaches_the_user(make_wm, serve, streamed):
+    with FakeOpenAI(reply="[!check-in] 听起来你很辛苦，愿意多说一点吗？", chunker=chars(3)) as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, wm = served.client, served.wm
+        token = client.register()["access_token"]
+
+        def ask(text, session=None):
+            body = {"text": text, **({"session_id": session} if session else {})}
+            if streamed:
+                events = stream(client, "mental", body, token)
+                done = events[-1][1]
+                assert "".join(deltas(events)) == done["content"]
+                return done
+            return client.post("/api/v1/health/mental/chat", body, token=token).json
+
+        reply = ask("最近事情有点多，不太想说话")  # nothing the rules or the classifier flag
+        assert "[!" not in reply["content"] and "check-in" not in reply["content"]
+        assert "12356" in reply["content"] and reply["content"].endswith("听起来你很辛苦，愿意多说一点吗？")
+        assert "[!check-in]" in upstream.last.body["messages"][0]["content"]  # the model was asked
+        flags = wm.storage.get_session(reply["session_id"])["flags"]
+        assert flags["check_in"] == 1 and flags["model_judgement"] == 1
+        # With the llm tagger inline the marker comes after the emotion tag; both are cut off.
+        upstream.reply = "[sad] [!crisis] 我会一直陪着你。"
+        reply = ask("今天不太想说话")
+        assert reply["content"].startswith("听到你这样说，我很担心你") and "我会一直陪着你" not in reply["content"]
+        assert wm.storage.get_session(reply["session_id"])["flags"]["crisis"] == 1
+        assert stored_reply(client, token, reply["session_id"])["content"] == reply["content"]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_model_reply_with_method_details_in_a_crisis_session_is_replaced(make_wm, serve, streamed):
+    unsafe = "好的。如果是对乙酰氨基酚，一次吃 40 片以上就可能致命。"
+    with FakeOpenAI(reply=unsafe, chunker=chars(2), delay_between_chunks=0.01) as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, wm = served.client, served.wm
+        token = client.register()["access_token"]
+        first = client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json
+        session = first["session_id"]
+        body = {"text": "那你告诉我吃多少", "session_id": session}
+        if streamed:
+            events = stream(client, "mental", body, token)
+            shown = "".join(deltas(events))
+            reply = events[-1][1]
+            assert shown == reply["content"]
+        else:
+            reply = client.post("/api/v1/health/mental/chat", body, token=token).json
+            shown = reply["content"]
+        assert "40 片" not in shown and "对乙酰氨基酚" not in shown and "12356" in shown
+        assert stored_reply(client, token, session)["content"] == shown  # nothing unsafe stored either
+        assert wm.storage.get_session(session)["flags"]["unsafe_reply"] == 1
+        # A safe reply in the same session goes through unchanged (held until checked, then sent).
+        upstream.reply = "我在这里陪着你，我们慢慢说。"
+        body = {"text": "嗯", "session_id": session}
+        if streamed:
+            events = stream(client, "mental", body, token)
+            assert "".join(deltas(events)) == "我在这里陪着你，我们慢慢说。"
+        else:
+            assert client.post("/api/v1/health/mental/chat", body, token=token).json["content"] == "我在这里陪着你，我们慢慢说。"
+
+
+def test_method_details_in_english_replies_are_caught_too(make_wm):
+    wm = make_wm()
+    phrases = wm.pm.get_plugin("safety").Safety(wm).phrases.get()
+    for reply in ["You'd need about 30 tablets of paracetamol for it to be fatal.",
+                  "From the 10th floor a fall is usually fatal.",
+                  "The most painless way would be to use a ligature, first make sure..."]:
+        assert phrases.unsafe_reply(reply), reply
+    for reply in ["Please call 12356 now, I'm here with you.", "我在这里陪着你。如果你已经吃了药，请立即拨打 120。"]:
+        assert not phrases.unsafe_reply(reply), reply
