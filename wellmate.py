@@ -56,6 +56,7 @@ BUILTIN_PLUGINS = [
     "provider_offline",
     "provider_openai",
     "tagger_lexicon",
+    "tagger_model",
     "accounts",
     "chat",
     "record_types",
@@ -427,9 +428,13 @@ def core_schema() -> dict:
         "providers": {},  # name -> {plugin: ..., plugin's own keys}: validated by the provider class
         "agents": {"*": Setting({}, "Agents by name.", dict, items=agent)},
         "emotion": {
-            "tagger": Setting("lexicon", "Emotion tagger plugin, by name."),
+            "tagger": Setting("model", "Emotion tagger plugin, by name."),
             "labels": Setting(["happy", "calm", "neutral", "sad", "anxious", "angry", "tired"],
-                              "Labels a reply may carry.", list),
+                              "Labels of the user's messages (the mood timeline).", list),
+            # Empty (what a config from before reply labels has): replies use `labels`, as they did.
+            "reply_labels": Setting([], "Labels a reply may carry, for the mascot: caring, concerned, encouraging, "
+                                        "happy, calm, neutral; a new one a list lacks is shown as its nearest "
+                                        "original label. Empty: the labels above.", list),
         },
         "plugins": {
             "disabled": Setting([], "Plugin names not to load (see `wellmate.py check`).", list),
@@ -854,6 +859,11 @@ class Provider:
         Raise ProviderError before the first delta to let the next provider answer."""
         yield self.reply(messages)
 
+    def reply_label(self, text: str, labels: list[str]) -> str | None:
+        """For a tagger that asks a model: one of ``labels`` (emotion.reply_labels: what the mascot
+        shows) for the reply ``text``, or None to let the chat decide from the turn and the words."""
+        return None
+
     def close(self) -> None:
         """Release connections at shutdown."""
 
@@ -879,6 +889,11 @@ class Tagger:
         """For a tagger that reads a reply's label from the reply itself: a new object for one
         provider's output, with ``feed(delta) -> text to show``, ``end() -> text still held
         back`` and ``label`` (what it found, or None). None: replies are tagged with `tag`."""
+        return None
+
+    def reply_label(self, text: str, labels: list[str]) -> str | None:
+        """For a tagger that asks a model: one of ``labels`` (emotion.reply_labels: what the mascot
+        shows) for the reply ``text``, or None to let the chat decide from the turn and the words."""
         return None
 
     def close(self) -> None:
@@ -1159,6 +1174,33 @@ def data_file_candidates(wm, name: str) -> list[Path]:
     return list(dict.fromkeys([(base / name).resolve(), (HERE / name).resolve()]))
 
 
+def first_file(paths: list[Path]) -> tuple[Path, tuple | str]:
+    """The first of ``paths`` that exists, with a stamp that changes when it is edited or
+    replaced ("missing", with the first path, when none exists)."""
+    for candidate in paths:
+        try:
+            st = candidate.stat()
+        except OSError:
+            continue
+        return candidate, (candidate, st.st_mtime_ns, st.st_size)
+    return paths[0], "missing"
+
+
+def read_table(path: Path) -> list[dict]:
+    """The rows of a tab-separated file as dicts keyed by its header line; blank lines and
+    lines starting with # are skipped."""
+    rows, header = [], None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if header is None:
+            header = cells
+        else:
+            rows.append(dict(zip(header, cells)))
+    return rows
+
+
 class WatchedYaml:
     """A YAML file parsed (by ``compile(data)``) on first use and again whenever it changes on
     disk, so users edit it with no restart. A broken edit keeps the last good version and logs
@@ -1170,14 +1212,7 @@ class WatchedYaml:
         self._lock = threading.Lock()
 
     def get(self):
-        path, stamp = self.paths[0], "missing"
-        for candidate in self.paths:
-            try:
-                st = candidate.stat()
-            except OSError:
-                continue
-            path, stamp = candidate, (candidate, st.st_mtime_ns, st.st_size)
-            break
+        path, stamp = first_file(self.paths)
         with self._lock:
             if stamp != self._stamp:
                 self._stamp = stamp
@@ -1980,8 +2015,12 @@ class Wellmate:
                 schema.setdefault(section, {}).update(keys)
         tagger_name = (raw.get("emotion") or {}).get("tagger") if isinstance(raw.get("emotion"), dict) else None
         tagger_class = self.tagger_classes.get(tagger_name or schema["emotion"]["tagger"].default)
-        if tagger_class:  # the chosen tagger's own keys live in the emotion section
+        if tagger_class:  # the chosen tagger's own keys live in the emotion section, and its fallback's
             schema["emotion"].update(tagger_class.settings)
+            if "fallback" in tagger_class.settings:
+                fallback = raw["emotion"].get("fallback") if isinstance(raw.get("emotion"), dict) else None
+                fallback_class = self.tagger_classes.get(fallback or tagger_class.settings["fallback"].default)
+                schema["emotion"].update({**getattr(fallback_class, "settings", {}), **tagger_class.settings})
         self.schema = schema
         self.config, self.warnings = validate_config(raw, schema, self.config_path.name)
         self._check_providers()

@@ -11,6 +11,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, ProviderError, Setting, StorageUnavailable, field, hookimpl,
                       json_dumps, new_id, now_iso, paged, whole_text)
+from wellmate_plugins._reply_emotion import ReplyEmotion, shown
 
 log = logging.getLogger("wellmate.chat")
 
@@ -103,6 +104,9 @@ class ChatService:
         tagger_class = wm.tagger_classes[wm.config["emotion"]["tagger"]]
         self.tagger = tagger_class(wm.config["emotion"], wm)
         self.labels = wm.config["emotion"]["labels"]
+        # Replies carry what the mascot shows (plugins/_reply_emotion.py); empty: the user labels.
+        self.reply_labels = wm.config["emotion"]["reply_labels"] or list(self.labels)
+        self.reply_emotion = ReplyEmotion(wm, wm.config["emotion"].get("lexicon") or "prompts/emotion_lexicon.yaml")
         self.failures = Counter()  # provider name -> failures since start, for the service view
         self._push_lock = threading.Lock()
         chat = wm.config["chat"]
@@ -126,6 +130,24 @@ class ChatService:
                 label = None
         return label if label in self.labels else ("neutral" if "neutral" in self.labels else self.labels[0])
 
+    def reply_tag(self, text: str, turn: "Turn | None" = None, label: str | None = None) -> str:
+        """One of ``emotion.reply_labels`` for a reply: ``label`` if the model named one (unless
+        safety spoke this turn), else decided from the turn and the reply's words."""
+        urgent = bool(turn and turn.urgent)
+        try:
+            if label not in self.reply_labels and not urgent:
+                label = self.tagger.reply_label(text, self.reply_labels)  # a model's call, if the tagger has one
+            if label in self.reply_labels and not urgent:
+                return label
+            decided = self.reply_emotion.decide(
+                text, turn.user_emotion if turn else None, urgent,
+                bool(turn and (turn.session.get("flags") or {}).get("crisis")),
+                words_label=lambda words: self.tag(words))
+        except Exception:
+            log.exception("labelling a reply failed")
+            decided = "neutral"
+        return shown(decided, self.reply_labels)
+
     def own_session(self, user: dict, session_id: str) -> dict:
         session = self.wm.storage.get_session(session_id)
         # Another user's session answers exactly like a missing one: its existence is not revealed.
@@ -140,7 +162,7 @@ class ChatService:
         Unread is kept as the session's ``pushed_at`` (times of pushed messages, the newest
         MAX_UNREAD) against its ``read_at``; only this method writes the first and only reading
         the session writes the second, so neither can overwrite the other's update."""
-        message = {"role": "assistant", "emotion": self.tag(message.get("content") or ""),
+        message = {"role": "assistant", "emotion": self.reply_tag(message.get("content") or ""),
                    "created_at": now_iso(), **message}
         with self._push_lock:
             stored = self.wm.storage.append_message(session_id, message)
@@ -179,14 +201,16 @@ class ChatService:
         # and `Turn.sync` does it where a turn ends without a reply. Until then nothing has told
         # the user the message is saved.
         storage = self.wm.storage
+        user_emotion = self.tag(text)
         storage.append_message(session["id"], {
-            "id": new_id(), "role": "user", "content": text, "emotion": self.tag(text),
+            "id": new_id(), "role": "user", "content": text, "emotion": user_emotion,
             "created_at": now_iso()}, durable=False)
         try:
             history, _ = storage.list_messages(session["id"], limit=agent["history"] + 1)
             messages = [{"role": "system", "content": system}] + [
                 {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")]
             turn = Turn(self, session, agent_name, agent, messages)
+            turn.user_emotion = user_emotion
             turn.ask_plugins(user, text)
         except BaseException:
             storage.sync_messages(session["id"])
@@ -230,15 +254,22 @@ class Turn:
         self.canned, self.canned_by = None, None  # a plugin's whole reply: no provider is asked
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
+        self.user_emotion = None  # the user's message's label
+        self.urgent = False  # safety answered or flagged this turn: the reply shows concern
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
     def ask_plugins(self, user: dict, text: str):
         """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
         self.user, self.text = user, text
         wm = self.chat.wm
+        flags = dict(self.session.get("flags") or {})
         results = [r for r in call_each(wm.pm.hook.before_reply, user=user, agent=self.agent_name,
                                         session=self.session, text=text, wm=wm) if isinstance(r, dict)]
-        system = [self.chat.tagger.instructions(self.chat.labels)] + [r.get("system") for r in results]
+        # Safety counts what it found on the session (crisis, red flags): a count that went up
+        # this turn means a crisis reply or an urgent note, and the mascot shows concern.
+        now = self.session.get("flags") or {}
+        self.urgent = any(now.get(kind, 0) > flags.get(kind, 0) for kind in now)
+        system = [self.chat.tagger.instructions(self.chat.reply_labels)] + [r.get("system") for r in results]
         system = "\n\n".join(part for part in system if part)
         if system:
             self.messages[0] = {"role": "system", "content": self.messages[0]["content"] + "\n\n" + system}
@@ -253,7 +284,7 @@ class Turn:
         """A fresh reader of one provider's output: the plugins' readers (the safety plugin's
         cuts a marker off, or holds a reply back until it is checked), then the tagger's (which
         may strip a label the model wrote), or one that passes text through."""
-        tagger = self.chat.tagger.reader(self.chat.labels) or PassThrough()
+        tagger = self.chat.tagger.reader(self.chat.reply_labels) or PassThrough()
         return Readers([make() for make in self.readers] + [tagger]) if self.readers else tagger
 
     def chain(self):
@@ -304,7 +335,8 @@ class Turn:
                                    session=self.session, text=self.text, reply=content, wm=wm):
                 content += str(extra)
         message = {"id": self.message_id, "role": "assistant", "content": content,
-                   "emotion": self.chat.tag(body, label), "provider": provider_name, "created_at": now_iso()}
+                   "emotion": self.chat.reply_tag(body, self, label), "provider": provider_name,
+                   "created_at": now_iso()}
         if incomplete:
             message["incomplete"] = True
         self.chat.wm.storage.append_message(self.session["id"], message)

@@ -23,6 +23,16 @@ def register_taggers(register):
     register("lexicon", LexiconTagger)
 
 
+# A short span in quotation marks: a praise word inside one is said with a raised eyebrow
+# (我真是太“幸运”了, so "lucky").
+# Where a clause ends: punctuation, or a space after a Chinese character (many write "好累 不想动").
+CLAUSE = re.compile(CLAUSE_END.pattern + r"|(?<=[\u4e00-\u9fff])\s")
+NEGATION_IN_CLAUSE = re.compile(r"n't|\b(?:not|no|never)\b|不|没")
+# "从来没这么开心过": never this happy before, i.e. happier than ever; the 没 negates nothing.
+EVER = re.compile(r"(?:这么|那么|如此|这样)$")
+QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"」』’]')
+
+
 def ending(words, extra: str = "") -> re.Pattern | None:
     """A regex for any of ``words`` at the very end of a text (Latin ones as whole words)."""
     words = [normalize(w) for w in words if normalize(w)]
@@ -63,6 +73,7 @@ class Lexicon:
         # Any English "…n't" negates too, whether or not the list names it.
         self.negations = ending(negations.get("words") or [], extra=r"(?<![a-z])[a-z]+n't")
         self.skip = ending(negations.get("skip") or [])
+        self.negated_after = Terms(negations.get("after") or [])
         self.negation_weight = float(negations.get("weight", 0.8))
         contrast = section("contrast")
         self.contrast = Terms(contrast.get("words") or [])
@@ -82,26 +93,39 @@ class Lexicon:
         self.again = Terms(irony.get("again") or [])
         self.irony_needs = set(irony.get("needs") or ["sad", "anxious", "angry", "tired"])
         self.irony_signs = Terms(irony.get("signs") or [])
+        self.plain_irony = Terms(irony.get("plain_signs") or [])
+        self.praise = set(irony.get("praise") or ["happy", "calm"])
 
     def scores(self, text: str) -> dict[str, float]:
+        return self.analyse(text)[0]
+
+    def analyse(self, text: str) -> tuple[dict[str, float], bool]:
+        """The weight per label of the words in ``text``, and whether it is sarcastic (a praise
+        word was turned by a sign of irony, "again" or quotation marks)."""
         text = normalize(text)
+        sarcastic = False
         contrast = max((start for start, _ in self.contrast.find(text)), default=None)
         comforting = sum(1 for _ in self.comfort.find(text))
         totals = defaultdict(float)
         found = list(self.terms.find(text))
         ironic = self._ironic(text, found, contrast)
+        quoted = [m.span(1) for m in QUOTED.finditer(text)]
         for start, word in found:
             label, weight = self.words[word]
             before = text[:start]
-            before = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):][-16:]
+            before = before[max((m.end() for m in CLAUSE.finditer(before)), default=0):][-16:]
             weight *= self._degree(before)
-            if self._negated(before):
+            if text.startswith("过", start + len(word)) and EVER.search(before):
+                weight = self.words[word][1] * self.intensify
+            elif self._negated(before) or self._negated_after(text, start + len(word), before):
                 label = self.negated.get(label)
                 if not label:
                     continue
                 weight = self.words[word][1] * self.negation_weight  # "not very happy" is just "not happy"
-            elif ironic and word in self.cheers:
+            elif (ironic and (word in self.cheers or (ironic == "sign" and label in self.praise))) or (
+                    label in self.praise and any(a <= start < b for a, b in quoted)):
                 label, weight = self.irony_label, weight * self.irony_factor
+                sarcastic = True
             if contrast is not None:
                 weight *= self.after_contrast if start > contrast else self.before_contrast
             if comforting and label in self.soothes:
@@ -109,15 +133,19 @@ class Lexicon:
             totals[label] += weight
         if comforting:
             totals[self.comfort_label] += comforting * self.comfort_weight
-        return dict(totals)
+        if not sarcastic and self.plain_irony.regex is not None and self.plain_irony.regex.search(text):
+            sarcastic = True  # "just what I needed, a flat tire": no praise word to turn, still sarcasm
+        return dict(totals), sarcastic
 
-    def _ironic(self, text: str, found: list, contrast) -> bool:
-        """Whether the cheers in ``text`` are sarcasm: a sign of irony, or "again" together with a
-        word of a bad feeling (and no contrast word, which makes a mixed but sincere text)."""
+    def _ironic(self, text: str, found: list, contrast):
+        """Whether the cheers in ``text`` are sarcasm: "sign" for a sign of irony (呵呵, 🙄, "oh
+        great"), which turns every praise word; True for "again" together with a word of a bad
+        feeling (and no contrast word, which makes a mixed but sincere text), which turns cheers."""
+        if self.irony_signs.regex is not None and self.irony_signs.regex.search(text) and any(
+                word in self.cheers or self.words[word][0] in self.praise for _, word in found):
+            return "sign"
         if not any(word in self.cheers for _, word in found):
             return False
-        if self.irony_signs.regex is not None and self.irony_signs.regex.search(text):
-            return True
         if contrast is not None or self.again.regex is None or not self.again.regex.search(text):
             return False
         return any(self.words[word][0] in self.irony_needs for _, word in found if word not in self.cheers)
@@ -128,14 +156,23 @@ class Lexicon:
                 return factor
         return 1.0
 
+    def _negated_after(self, text: str, end: int, before: str) -> bool:
+        """Whether the clause goes on to say the feeling is gone ("the worry isn't there anymore")."""
+        if self.negated_after.regex is None:
+            return False
+        after = CLAUSE.split(text[end:], 1)[0][:24]
+        return bool(self.negated_after.regex.search(after) and NEGATION_IN_CLAUSE.search(before + " " + after))
+
     def _negated(self, before: str) -> bool:
         """Whether ``before`` ends in a negation, past a few words that may stand between it
         and the feeling word (不是很开心, not feeling happy)."""
+        words = [r for r in (self.skip, self.intensifiers, self.downtoners) if r is not None]
         for _ in range(4):
-            if self.negations is not None and self.negations.search(before):
+            negation = self.negations.search(before) if self.negations is not None else None
+            m = min((m for m in (r.search(before) for r in words) if m), key=lambda m: m.start(), default=None)
+            # The longer of the two words that end here: 特别 is an intensifier, not 别 (don't).
+            if negation and not (m and m.start() < negation.start()):
                 return True
-            words = [r for r in (self.skip, self.intensifiers, self.downtoners) if r is not None]
-            m = next((m for m in (r.search(before) for r in words) if m), None)
             if m is None or m.start() == len(before):
                 return False
             before = before[:m.start()]
@@ -156,6 +193,10 @@ class LexiconTagger(Tagger):
     def tag(self, text: str, labels: list[str]) -> str:
         lexicon = self.lexicon.get()
         totals = lexicon.scores(text or "")
+        return self.choose(totals, labels, lexicon)
+
+    def choose(self, totals: dict[str, float], labels: list[str], lexicon: Lexicon) -> str:
+        """The configured label for the lexicon's ``totals``."""
         rank = {label: i for i, label in enumerate(lexicon.order)}
         ranked = sorted(totals.items(), key=lambda kv: (-kv[1], rank.get(kv[0], len(rank))))
         best = ranked[0][1] if ranked else 0

@@ -4,7 +4,7 @@
       tagger: llm
       llm_mode: inline        # or: call
       llm_provider: local     # for call mode: a provider under providers:
-      fallback: lexicon
+      fallback: model         # or lexicon
 
 Two ways, chosen by ``emotion.llm_mode``:
 
@@ -17,7 +17,8 @@ Two ways, chosen by ``emotion.llm_mode``:
   user's message too, which is what the mood timeline counts.
 
 Whenever the model's label is missing, not one of ``emotion.labels``, or its provider cannot be
-reached, the ``fallback`` tagger (the lexicon) decides: a label is always given.
+reached, the ``fallback`` tagger (the trained model, or the lexicon) decides: a label is always given.
+In inline mode the model picks its reply's label from ``emotion.reply_labels`` (what the mascot shows).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class LLMTagger(Tagger):
         "llm_mode": Setting("inline", "(llm tagger) inline: the model tags its own reply; call: one short "
                                       "extra request per message.", choices=["inline", "call"]),
         "llm_provider": Setting("", "(llm tagger, call mode) the provider asked for labels, a name under providers:."),
-        "fallback": Setting("lexicon", "(llm tagger) the tagger used when the model gives no usable label."),
+        "fallback": Setting("model", "(llm tagger) the tagger used when the model gives no usable label: model "
+                                     "or lexicon."),
         "lexicon": Setting("prompts/emotion_lexicon.yaml", "(lexicon tagger, also as the llm fallback) the word "
                                                            "lists, relative to config.yaml."),
     }
@@ -114,7 +116,7 @@ class LLMTagger(Tagger):
         super().__init__(config, wm)
         where = f"{getattr(getattr(wm, 'config_path', None), 'name', 'config.yaml')}: emotion"
         classes = wm.tagger_classes
-        fallback = config.get("fallback") or "lexicon"
+        fallback = config.get("fallback") or self.settings["fallback"].default
         if fallback == "llm" or fallback not in classes:
             known = ", ".join(sorted(set(classes) - {"llm"}))
             raise ConfigError(f"{where}.fallback: must be another tagger, one of {known}; got {fallback!r}")
@@ -143,6 +145,9 @@ class LLMTagger(Tagger):
                 return label
         return self.fallback.tag(text, labels)
 
+    def reply_label(self, text: str, labels: list[str]) -> str | None:
+        return self.classify(text, labels) if self.mode == "call" and text.strip() else None
+
     def classify(self, text: str, labels: list[str]) -> str | None:
         """Ask the provider for the label of ``text``; None when it cannot say."""
         messages = [{"role": "system", "content": CLASSIFY.format(labels=", ".join(labels))},
@@ -151,7 +156,7 @@ class LLMTagger(Tagger):
             answer = self.provider().reply(messages)
         except ProviderError as e:
             log.warning("emotion from %s failed (%s); using the %s tagger", self.provider_name, e,
-                        self.config.get("fallback") or "lexicon")
+                        self.config.get("fallback") or self.settings["fallback"].default)
             return None
         label = find_label(answer or "", labels)
         if label is None:

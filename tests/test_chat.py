@@ -3,6 +3,7 @@
 import json
 
 LABELS = {"happy", "calm", "neutral", "sad", "anxious", "angry", "tired"}
+REPLY_LABELS = {"caring", "concerned", "encouraging", "happy", "calm", "neutral"}  # the shipped emotion.reply_labels
 
 
 def parse_sse(raw: str) -> list[tuple[str, object]]:
@@ -46,7 +47,7 @@ def test_chat_with_both_agents_offline(client):
         reply = r.json
         assert reply["agent"] == agent and reply["provider"] == "offline"
         assert reply["content"] and reply["content"] != text and text not in reply["content"]
-        assert reply["emotion"] in LABELS
+        assert reply["emotion"] in REPLY_LABELS
         assert reply["session_id"] and reply["message_id"] and reply["timestamp"].endswith("Z")
     assert "睡" in client.post("/api/v1/health/physical/chat", {"text": "怎么才能睡得更好？"}, token=token).json["content"]
 
@@ -63,7 +64,7 @@ def test_session_continues_and_reads_back(client):
     messages = session["messages"]["items"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[1]["content"] == first["content"] and messages[3]["id"] == second["message_id"]
-    assert all(m["emotion"] in LABELS for m in messages)
+    assert all(m["emotion"] in (LABELS if m["role"] == "user" else REPLY_LABELS) for m in messages)
     # Paging back through the session, two at a time.
     page = client.get(f"/api/v1/health/sessions/{first['session_id']}?limit=2", token=token).json["messages"]
     assert [m["role"] for m in page["items"]] == ["user", "assistant"] and page["items"][1]["id"] == second["message_id"]
@@ -79,7 +80,7 @@ def test_stream_offline(client):
     deltas = [data["delta"] for kind, data in events if kind == "message"]
     assert len(deltas) > 1
     kind, done = events[-1]
-    assert kind == "done" and done["content"] == "".join(deltas) and done["emotion"] in LABELS
+    assert kind == "done" and done["content"] == "".join(deltas) and done["emotion"] in REPLY_LABELS
     assert done["message_id"] == events[1][1]["message_id"]
     session = client.get(f"/api/v1/health/sessions/{done['session_id']}", token=token).json
     assert session["messages"]["items"][-1]["content"] == done["content"]

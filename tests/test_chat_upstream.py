@@ -45,7 +45,7 @@ def test_reply_comes_from_upstream_with_rendered_prompt_and_history(served, fake
     client.put("/api/v1/users/settings", {"settings": {"timezone": "Asia/Shanghai"}}, token=token)
     first = client.post("/api/v1/health/physical/chat", {"text": "最近总是口渴"}, token=token).json
     assert first["content"] == "多喝水，早点睡。Sleep well!" and first["provider"] == "fake"
-    assert first["emotion"] in {"happy", "calm", "neutral", "sad", "anxious", "angry", "tired"}
+    assert first["emotion"] in {"caring", "concerned", "encouraging", "happy", "calm", "neutral"}
     client.post("/api/v1/health/physical/chat", {"text": "还有呢？", "session_id": first["session_id"]}, token=token)
 
     body = fake.last.body

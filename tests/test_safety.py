@@ -113,7 +113,7 @@ def test_crisis_gets_hotlines_with_every_provider_stopped(make_wm, serve):
         reply = r.json
         for number in ("12356", "400-161-9995", "120", "110"):
             assert number in reply["content"]
-        assert reply["provider"] == "safety" and reply["emotion"] in {"calm", "neutral"}
+        assert reply["provider"] == "safety" and reply["emotion"] == "concerned"
     assert "你现在安全吗" in client.post("/api/v1/health/physical/chat", {"text": "我想自杀"}, token=token).json["content"]
     events = stream(client, "physical", {"text": "I want to kill myself"}, token)
     assert events[0] == ("comment", "connected") and events[1][0] == "start"

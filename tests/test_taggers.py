@@ -87,7 +87,8 @@ def llm_config(url, **emotion):
         "providers": {"fake": {"plugin": "openai", "base_url": url, "model": "m", "timeout": 2,
                                "connect_timeout": 1, "max_retries": 0}},
         "agents": {"physical": {"providers": ["fake", "offline"]}, "mental": {"providers": ["fake", "offline"]}},
-        "emotion": {"tagger": "llm", **emotion},
+        # A mini-program that draws the original seven labels for replies too.
+        "emotion": {"tagger": "llm", "reply_labels": LABELS, **emotion},
         "safety": {"disclaimer": "never"},
         "chat": {"ping_seconds": 0.2},
     }
@@ -172,7 +173,8 @@ def test_call_mode_falls_back_when_the_answer_is_no_label_or_the_provider_is_dow
         client = serve(make_wm(llm_config(upstream.url, llm_mode="call", llm_provider="fake"))).client
         token = client.register()["access_token"]
         reply = client.post("/api/v1/health/mental/chat", {"text": "气死我了"}, token=token).json
-        assert [m["emotion"] for m in stored(client, token, reply["session_id"])] == ["angry", "neutral"]
+        # The reply to an angry user is caring, shown as calm to a mini-program of the seven labels.
+        assert [m["emotion"] for m in stored(client, token, reply["session_id"])] == ["angry", "calm"]
     # The upstream is gone: the offline companion answers and the lexicon labels both messages.
     reply = client.post("/api/v1/health/mental/chat", {"text": "今天好开心"}, token=token).json
     assert reply["provider"] == "offline"
@@ -187,9 +189,9 @@ def test_llm_settings_are_checked_at_startup(make_wm):
     with pytest.raises(wellmate.ConfigError, match="emotion.llm_mode"):
         make_wm({"emotion": {"tagger": "llm", "llm_mode": "sometimes"}})
     wm = make_wm({"emotion": {"tagger": "llm"}})  # inline with the shipped offline provider: fine
-    assert wm.config["emotion"]["fallback"] == "lexicon"
+    assert wm.config["emotion"]["fallback"] == "model"
 
 
 def test_lexicon_tagger_needs_no_help_from_the_model(make_wm):
-    wm = make_wm()
+    wm = make_wm({"emotion": {"tagger": "lexicon"}})
     assert wm.chat.tagger.instructions(LABELS) == "" and wm.chat.tagger.reader(LABELS) is None

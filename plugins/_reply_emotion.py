@@ -1,0 +1,96 @@
+"""What the mascot shows for a reply: one of ``emotion.reply_labels``, decided from the turn and
+the reply's words. Not a plugin (the leading underscore keeps the loader from registering it):
+plugins/chat.py labels every reply with it, whichever tagger labels the user's messages.
+
+A reply's label is the face the mini-program draws next to it, so it says how the companion
+meets the user, not what the reply's words feel like on their own (a comforting reply mentions
+sadness, but its face is caring, not sad):
+
+- ``concerned``: a crisis reply, an urgent note (call 120 now), worrying symptoms;
+- ``caring``: warmth for a sad, anxious, tired or angry user (sarcasm included: never cheer);
+- ``encouraging``: progress, effort, goals;
+- ``happy``: the user's good news;
+- ``calm``: soothing guidance (breathing, relaxing);
+- ``neutral``: plain information.
+
+The turn decides first (safety answered or flagged the session: concerned; the user's own
+label: caring for a bad feeling, happy for a good one), then the phrases of the ``replies:``
+section of prompts/emotion_lexicon.yaml found in the reply, then the tagger's label of the
+reply's text. A host whose mini-program knows only the original seven labels sets
+``emotion.reply_labels`` to them, and each new label is shown as its nearest old one (`SHOWN_AS`).
+"""
+
+from __future__ import annotations
+
+from wellmate import Terms, WatchedYaml, data_file_candidates, normalize
+
+REPLY_LABELS = ["caring", "concerned", "encouraging", "happy", "calm", "neutral"]
+# The nearest of the original seven labels, for a mini-program that draws only those.
+SHOWN_AS = {"caring": "calm", "concerned": "anxious", "encouraging": "happy"}
+BAD_FEELINGS = {"sad", "anxious", "angry", "tired"}
+# Which cue wins when a reply has several (a breathing exercise for a chest pain is still concerned).
+CUE_ORDER = ["concerned", "calm", "encouraging", "happy", "caring"]
+WARMTH_FIRST = ["concerned", "calm", "caring", "encouraging", "happy"]  # for a user who feels bad
+
+
+class ReplyCues:
+    """The ``replies:`` section of the lexicon file: phrases that show what a reply does."""
+
+    def __init__(self, data: dict):
+        section = data.get("replies") or {}
+        self.cues = {}
+        for label in CUE_ORDER:
+            spec = section.get(label) or {}
+            words = [*(spec.get("zh") or []), *(spec.get("en") or [])] if isinstance(spec, dict) else list(spec)
+            terms = Terms([str(w) for w in words])
+            if terms.regex is not None:
+                self.cues[label] = terms
+
+    def found(self, text: str, order: list[str] = CUE_ORDER) -> str | None:
+        """The label of the cues found most often in ``text`` (``order`` breaks ties); None if none."""
+        counts = {label: sum(1 for _ in terms.find(text)) for label, terms in self.cues.items()}
+        best = max(counts.values(), default=0)
+        return next((label for label in order if counts.get(label) == best), None) if best else None
+
+
+class ReplyEmotion:
+    """Labels replies for the mascot (see the module's docstring)."""
+
+    def __init__(self, wm, lexicon: str = "prompts/emotion_lexicon.yaml"):
+        self.cues = WatchedYaml(data_file_candidates(wm, lexicon), ReplyCues,
+                                without="replies are labelled from the turn alone")
+
+    def decide(self, reply: str, user_label: str | None = None, urgent: bool = False, in_crisis: bool = False,
+               words_label=lambda text: None) -> str:
+        """One of REPLY_LABELS. ``urgent``: safety answered this turn or added a note (crisis,
+        emergency); ``in_crisis``: an earlier turn of the session was a crisis; ``words_label(text)``:
+        the tagger's label of the reply's words, asked only when nothing else decides."""
+        if urgent:
+            return "concerned"
+        struggling = user_label in BAD_FEELINGS or in_crisis
+        cue = self.cues.get().found(normalize(reply), WARMTH_FIRST if struggling else CUE_ORDER)
+        if struggling:
+            # Comfort, soothing guidance, a worrying symptom, or encouragement for a struggling
+            # user's effort; never cheer for a bad feeling, nor encouragement for anger (a
+            # sarcastic "太好了，又要加班了" is angry: its reply must not look happy).
+            keeps = ("concerned", "calm", "caring") + (("encouraging",) if user_label != "angry" and not in_crisis else ())
+            return cue if cue in keeps else "caring"
+        if user_label == "happy":
+            return cue if cue in ("concerned", "encouraging", "happy") else "happy"
+        if cue:
+            return cue
+        if user_label == "calm":
+            return "calm"  # at ease, and the reply keeps it so
+        # Only joy is read from the reply's words: taggers trained on users' messages read a tip
+        # about sleep as tired and the way advice is offered ("可以试试") as calm, and a tip
+        # answering a question is plain information.
+        return "happy" if words_label(reply) == "happy" else "neutral"
+
+
+def shown(label: str, allowed: list[str]) -> str:
+    """``label`` as one of ``allowed`` (emotion.reply_labels): itself, else its nearest original
+    label (caring -> calm, concerned -> anxious, encouraging -> happy), else neutral, else the first."""
+    for candidate in (label, SHOWN_AS.get(label), "neutral"):
+        if candidate in allowed:
+            return candidate
+    return allowed[0] if allowed else "neutral"
