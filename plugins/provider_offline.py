@@ -148,13 +148,50 @@ def _number(value, where: str, default=None):
         return default
 
 
+# English forms the word matcher's plain -s/-ed/-ing endings miss: "exercise" -> "exercising",
+# "worry" -> "worried", "jog" -> "jogging", and the verb of a phrase: "work out" -> "worked out",
+# "lose weight" -> "lost weight". Irregular pasts of the verbs the tips file's phrases start with.
+IRREGULAR = {"lose": ["lost", "losing"], "put": ["putting"], "feel": ["felt", "feeling"], "sleep": ["slept", "sleeping"],
+             "get": ["got", "getting"], "throw": ["threw", "thrown", "throwing"], "run": ["ran", "running"],
+             "eat": ["ate", "eaten", "eating"], "drink": ["drank", "drunk", "drinking"], "sit": ["sat", "sitting"],
+             "fall": ["fell", "fallen", "falling"], "wake": ["woke", "woken", "waking"], "keep": ["kept", "keeping"],
+             "lie": ["lay", "lying"], "can't": ["couldn't", "cannot"]}
+_CVC = re.compile(r"(?:^|[^aeiou])[aeiou]([bdgmnpt])$")
+
+
+def verb_forms(verb: str) -> list[str]:
+    """Forms of an English verb beyond the +s/+ed/+ing the matcher adds by itself (none for most)."""
+    if verb in IRREGULAR:
+        return IRREGULAR[verb]
+    if len(verb) > 3 and verb.endswith("e") and not verb.endswith("ee"):
+        return [verb[:-1] + "ing", verb + "d"]
+    if len(verb) > 2 and verb.endswith("y") and verb[-2] not in "aeiou":
+        return [verb[:-1] + "ies", verb[:-1] + "ied"]
+    if len(verb) <= 4 and _CVC.search(verb):
+        return [verb + verb[-1] + "ing", verb + verb[-1] + "ed"]
+    return []
+
+
+def inflections(word: str) -> list[str]:
+    """``word`` and the forms of it the matcher should also find: a single English word inflected
+    itself, a phrase by its first word ("work out" -> "worked out", "works out")."""
+    if not re.fullmatch(r"[a-z][a-z' -]*", word):
+        return [word]
+    first, _, rest = word.partition(" ")
+    if not rest:
+        return [word, *verb_forms(word)]
+    forms = verb_forms(first) or [first + "ed", first + "ing"]
+    return list(dict.fromkeys([word, *(f"{form} {rest}" for form in [first + "s", *forms])]))
+
+
 class Topic:
     def __init__(self, key: str, spec: dict):
         self.key = key
         title = spec.get("title") or {}
         self.title = {"zh": str(title.get("zh") or key), "en": str(title.get("en") or key)}
         keywords = spec.get("keywords") or {}
-        self.words = [normalize(w) for w in [*(keywords.get("zh") or []), *(keywords.get("en") or [])] if normalize(w)]
+        self.keywords = [normalize(w) for w in [*(keywords.get("zh") or []), *(keywords.get("en") or [])] if normalize(w)]
+        self.words = list(dict.fromkeys(form for word in self.keywords for form in inflections(word)))
         tips = spec.get("tips") or {}
         self.tips = {lang: [str(t).strip() for t in tips.get(lang) or [] if str(t).strip()] for lang in ("zh", "en")}
         doctor = spec.get("see_doctor") or {}
@@ -186,9 +223,13 @@ class Guide(dict):
     def __init__(self, topics: dict):
         super().__init__(topics)
         self.by_word = {}
+        listed = {word for topic in topics.values() for word in topic.keywords}
         for topic in topics.values():
             for word in topic.words:
-                self.by_word.setdefault(word, []).append(topic)
+                # A form made from a keyword that another topic lists is that topic's word:
+                # "cycling" is exercise, not a form of the periods topic's "cycle".
+                if word in topic.keywords or word not in listed:
+                    self.by_word.setdefault(word, []).append(topic)
         self.terms = Terms(list(self.by_word))
         self._read = {}
 
