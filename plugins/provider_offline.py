@@ -264,9 +264,11 @@ class Reading:
         ranked = [(guide[key].priority, len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[3]] if ranked else None
-        # One keyword of an activity or habit (priority 0) is a weak reading: "fasting sugar" is
-        # not a diet question, "一不抽就烦躁" is about smoking, not anger; the topic model may overrule it.
-        self.weak = bool(ranked) and max(ranked)[:2] == (0, 1)
+        # An activity or habit (priority 0) is a weak reading, one keyword of it the weakest: "my
+        # sugar reading before breakfast" is not a diet question, "戒了烟，脾气特别大" is about
+        # smoking, not anger; the topic model may overrule it (Turn.modelled_topic).
+        self.weak = bool(ranked) and max(ranked)[0] == 0
+        self.single = bool(ranked) and max(ranked)[1] == 1
         ages = ages_in(text)
         self.group = next((topic for topic in guide.values() if topic.is_group and
                            (topic.key in hits or topic.has_age(ages))), None)
@@ -891,24 +893,27 @@ class Turn:
         if session is not None and (own is None or (REFERS_BACK.search(self.text) and session.priority > own.priority)):
             return session
         if own is None or readings[0].weak:
-            return self.modelled_topic(topics, own)
+            return self.modelled_topic(topics, own, readings[0].single)
         return own
 
     # A weak keyword reading gives way only to a model this sure (on the A dev set its right
     # overrulings scored 0.76-0.77: "fasting sugar" is blood sugar, "一不抽就烦躁" smoking).
     OVERRULE = 0.7
 
-    def modelled_topic(self, topics: dict, own):
-        """The topic model's choice for a message no keyword (or one weak keyword: ``own``) placed:
-        taken at ``confidence`` or more when nothing else is known, and over a weak keyword only
-        when it is sure (``OVERRULE``). A feeling the message names ("累", "lonely") answers before it."""
+    def modelled_topic(self, topics: dict, own, single: bool):
+        """The topic model's choice for a message no keyword placed, taken at ``confidence`` or
+        more; or for one whose keywords name only an activity or habit (``own``), taken when the
+        model is sure (``OVERRULE``) and it either names a complaint (a higher priority) or ``own``
+        rests on a ``single`` keyword. A feeling the message names ("累", "lonely") answers first."""
         if own is None and any(FEELINGS[f]["topic"] for f in self.worded):
             return None  # "睡八个小时还是觉得累": the feeling named in words answers (compose)
         key, probability = self.guess(self.text)
         guessed = topics.get(key)
-        if guessed is None or probability < (self.confidence if own is None else self.OVERRULE):
+        if guessed is None or probability < self.confidence:
             return own
-        return guessed
+        if own is None or (probability >= self.OVERRULE and (single or guessed.priority > own.priority)):
+            return guessed
+        return own
 
     # -- pieces ----------------------------------------------------------------------------------
     def safety(self) -> list[str]:
