@@ -1,0 +1,142 @@
+"""The offline companion on questions its keyword lists do not name (issue 12, point 3), through
+the served app with the shipped config: the trained topic model (models/offline_topics.json)
+places them, overrules a weak keyword reading, can be switched off or be missing without breaking
+a reply, and is retrained by `python wellmate.py train-topics`; English keywords match their other
+forms; a special group mentioned in passing brings no caution."""
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_offline_companion import caution, has_tip, talk  # noqa: F401 (talk is a fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# No keyword of prompts/offline_tips.yaml names their topic (test_the_keywords_alone_miss_them).
+UNLISTED = [
+    ("stress", "en", "everything is piling up and I can't catch my breath at work"),
+    ("low_mood", "en", "I can't be arsed to do anything and nothing is enjoyable"),
+    ("stress", "zh", "整个人绷着，下了班也松不下来"),
+    ("stress", "zh", "最近事情一件接一件，脑子绷得紧紧的"),
+]
+# One keyword of a habit or activity, and the model sure of what the question is really about.
+WEAKLY_READ = [
+    ("smoking", "zh", "戒了一个月的烟，现在脾气特别大", "anger"),
+    ("blood_sugar", "en", "my sugar reading before breakfast was 8.5", "diet"),
+]
+
+
+@pytest.mark.parametrize("topic,lang,text", UNLISTED)
+def test_a_question_no_keyword_names_gets_its_topic_from_the_model(talk, topic, lang, text):
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, topic, lang), reply
+
+
+@pytest.mark.parametrize("topic,lang,text,keyword_topic", WEAKLY_READ)
+def test_a_sure_model_overrules_a_weak_keyword_reading(talk, topic, lang, text, keyword_topic):
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, topic, lang) and not has_tip(reply, keyword_topic, lang), reply
+
+
+def test_the_keywords_alone_miss_them(make_wm, serve):
+    """With providers.offline.topic_model empty the answer is what it was without a model: the
+    questions above get no tip of their topic (so the model is what places them)."""
+    client = serve(make_wm({"providers": {"offline": {"topic_model": ""}}})).client
+    token = client.register()["access_token"]
+    for topic, lang, text in UNLISTED:
+        reply = client.post("/api/v1/health/physical/chat", {"text": text}, token=token).json["content"]
+        assert not has_tip(reply, topic, lang), reply
+    for topic, lang, text, keyword_topic in WEAKLY_READ:
+        reply = client.post("/api/v1/health/physical/chat", {"text": text}, token=token).json["content"]
+        assert has_tip(reply, keyword_topic, lang), reply
+
+
+def test_an_unsure_model_leaves_the_answer_for_no_topic(talk):
+    reply = talk("physical", "what do you think about the weather on mars")[0]["content"]
+    assert not any(has_tip(reply, topic, "en") for topic in ("stress", "low_mood", "diet", "exercise", "sleep")), reply
+
+
+def test_a_follow_up_keeps_the_sessions_topic_over_the_model(talk):
+    replies = talk("physical", "I twisted my ankle on the stairs", "how long until I can play football again")
+    assert has_tip(replies[1]["content"], "joints", "en"), replies[1]["content"]
+
+
+@pytest.mark.parametrize("path", ["models/no-such-model.json", "broken.json"])
+def test_a_missing_or_broken_model_never_breaks_a_reply_and_is_logged_once(make_wm, serve, tmp_path, caplog, path):
+    (tmp_path / "broken.json").write_text('{"format": "wellmate-textmodel/1", "labels": ', encoding="utf-8")
+    client = serve(make_wm({"providers": {"offline": {"topic_model": path}}})).client
+    token = client.register()["access_token"]
+    with caplog.at_level(logging.WARNING, logger="wellmate.provider_offline"):
+        for text in ("everything is piling up and I can't catch my breath at work", "整个人绷着，下了班也松不下来"):
+            r = client.post("/api/v1/health/physical/chat", {"text": text}, token=token)
+            assert r.status == 200 and r.json["content"], r.text
+    warnings = [rec for rec in caplog.records if "offline topic model" in rec.getMessage()]
+    assert len(warnings) == 1 and "keyword lists alone" in warnings[0].getMessage(), caplog.text
+
+
+def test_a_bad_confidence_setting_is_a_config_error(make_wm):
+    import wellmate
+
+    with pytest.raises(wellmate.ConfigError, match="topic_confidence"):
+        make_wm({"providers": {"offline": {"topic_confidence": 2}}})
+
+
+def test_train_topics_writes_a_model_and_prints_held_accuracy(tmp_path):
+    from conftest import shipped_config
+    from wellmate_plugins._textmodel import TextModel
+
+    config = shipped_config(tmp_path)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    rows = (ROOT / "models" / "training" / "offline_topics.tsv").read_text(encoding="utf-8").splitlines()
+    data = tmp_path / "few.tsv"
+    data.write_text("\n".join(line for line in rows if not line.startswith("#"))[:12000].rsplit("\n", 1)[0] + "\n",
+                    encoding="utf-8")
+    out = tmp_path / "topics.json"
+    done = subprocess.run([sys.executable, str(ROOT / "wellmate.py"), "--config", str(path), "train-topics",
+                           "--data", str(data), "--out", str(out), "--epochs", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "held split, all:" in done.stdout and "held split, en:" in done.stdout, done.stdout
+    model = TextModel.load(out)
+    assert set(model.labels) <= set(yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8"))["topics"])
+
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("label\tkind\ttext\nno_such_topic\ten\tsomething\n", encoding="utf-8")
+    refused = subprocess.run([sys.executable, str(ROOT / "wellmate.py"), "--config", str(path), "train-topics",
+                              "--data", str(bad), "--out", str(tmp_path / "bad.json")],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "no_such_topic" in refused.stderr and not (tmp_path / "bad.json").exists()
+
+
+@pytest.mark.parametrize("topic,text", [
+    ("exercise", "I haven't exercised properly in ages, how do I get going again"),
+    ("exercise", "been meaning to start working out but never do"),
+])
+def test_english_keywords_match_their_other_forms(talk, topic, text):
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, topic, "en"), reply
+
+
+@pytest.mark.parametrize("text,lang,topic", [
+    ("I keep yelling at my kids and hate myself after, how do I stay calm", "en", "anger"),
+    ("孩子不听话，我气得想骂人", "zh", "anger"),
+    ("带孩子带得好累，晚上还睡不好", "zh", None),
+    ("I have two kids and no time to cook, what quick healthy dinners are there", "en", "diet"),
+])
+def test_a_group_mentioned_in_passing_brings_no_caution(talk, text, lang, topic):
+    reply = talk("mental" if topic == "anger" else "physical", text)[0]["content"]
+    assert caution("child_fever", lang) not in reply, reply
+    if topic:
+        assert has_tip(reply, topic, lang), reply
+
+
+@pytest.mark.parametrize("text,lang", [("my son's temperature is 39 and he won't eat", "en"),
+                                       ("孩子的体温一直在38度5，要不要去医院", "zh")])
+def test_the_child_with_the_complaint_still_gets_the_caution(talk, text, lang):
+    reply = talk("physical", text)[0]["content"]
+    assert caution("child_fever", lang) in reply, reply
