@@ -194,7 +194,18 @@ class Topic:
         self.keywords = [normalize(w) for w in [*(keywords.get("zh") or []), *(keywords.get("en") or [])] if normalize(w)]
         self.words = list(dict.fromkeys(form for word in self.keywords for form in inflections(word)))
         tips = spec.get("tips") or {}
-        self.tips = {lang: [str(t).strip() for t in tips.get(lang) or [] if str(t).strip()] for lang in ("zh", "en")}
+        # A tip may be {when: [words], text: ...}: given only to a message with one of the words, so
+        # a weight-gain tip never answers "我想减肥".
+        self.tips, self.tip_when = {}, {}
+        for lang in ("zh", "en"):
+            self.tips[lang] = []
+            for tip in tips.get(lang) or []:
+                text = str(tip.get("text") if isinstance(tip, dict) else tip).strip()
+                if not text or text == "None":
+                    continue
+                self.tips[lang].append(text)
+                if isinstance(tip, dict) and tip.get("when"):
+                    self.tip_when[text] = [normalize(w) for w in tip["when"] if normalize(w)]
         doctor = spec.get("see_doctor") or {}
         self.see_doctor = {lang: str(doctor.get(lang) or "").strip() for lang in ("zh", "en")}
         self.priority = _number(spec.get("priority"), f"{key}.priority", 0)
@@ -210,6 +221,12 @@ class Topic:
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
+
+    def tips_for(self, lang: str, text: str) -> list[str]:
+        """The tips in ``lang`` that fit the message ``text`` (normalized): those with no `when`
+        words, and those whose `when` words it has."""
+        return [tip for tip in self.tips[lang]
+                if tip not in self.tip_when or any(word in text for word in self.tip_when[tip])]
 
     def has_age(self, ages: list[int]) -> bool:
         return any((self.age_from is not None and age >= self.age_from) or
@@ -871,9 +888,9 @@ class Turn:
             parts.append(group.caution[lang])
             self.groups = (group.key,)
         self.topic = group.key if group else topic.key if topic else None
-        tips = topic.tips[lang] if topic else []
+        tips = topic.tips_for(lang, text) if topic else []
         if group and topic is not group:
-            tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips[lang]
+            tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
         if topic and tips:
             if not bp:  # the reading's note already says what the tips would
                 tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent)

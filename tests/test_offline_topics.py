@@ -140,3 +140,14 @@ def test_a_group_mentioned_in_passing_brings_no_caution(talk, text, lang, topic)
 def test_the_child_with_the_complaint_still_gets_the_caution(talk, text, lang):
     reply = talk("physical", text)[0]["content"]
     assert caution("child_fever", lang) in reply, reply
+
+
+
+def test_a_tip_with_when_words_goes_only_to_messages_that_have_them(talk):
+    """"我想减肥" once got the weight-gain tip (chosen by hash among the weight tips)."""
+    for text in ("我想减肥，怎么做比较好", "我想瘦下来", "how do I lose weight safely?", "I want to lose 5 kg"):
+        for reply in talk("physical", text, text + "?", text + "!"):  # three tips in turn
+            assert "增重" not in reply["content"] and "gain weight" not in reply["content"].lower(), (text, reply)
+    for text, words in (("我太瘦了，怎么增重", "想增重"), ("I'm underweight, how do I gain weight?", "to gain weight")):
+        replies = talk("physical", text, text + "?", text + "!", text + "!!")
+        assert any(words in r["content"].lower() for r in replies), (text, replies)
