@@ -141,15 +141,17 @@ class TextModel:
         labels, bias, scale = data.get("labels"), data.get("bias"), data.get("scale")
         buckets, packed = data.get("buckets"), data.get("weights")
         if not (isinstance(labels, list) and labels and isinstance(bias, list) and len(bias) == len(labels)
+                and all(isinstance(b, (int, float)) and math.isfinite(b) for b in bias)
                 and isinstance(packed, dict) and isinstance(scale, (int, float)) and scale > 0
-                and isinstance(buckets, int) and 0 < buckets <= 1 << 24):
+                and isinstance(buckets, int) and 0 < buckets <= 1 << 24
+                and isinstance(data.get("meta", {}), dict)):
             raise ValueError(f"{path}: labels, bias, scale, buckets or weights missing or of the wrong shape")
         width = len(labels)
         try:
             gaps = _unpack("I", packed["buckets"])
             values = _unpack("h", packed["values"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: the weights cannot be read: {e}")
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # not strings of base64
+            raise ValueError(f"{path}: the weights cannot be read: {e!r}")
         if len(values) != len(gaps) * width:
             raise ValueError(f"{path}: {len(values)} weights for {len(gaps)} buckets of {width} labels")
         flat = array("f", bytes(4 * width * buckets))

@@ -223,10 +223,11 @@ class Topic:
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
 
     def tips_for(self, lang: str, text: str) -> list[str]:
-        """The tips in ``lang`` that fit the message ``text`` (normalized): those with no `when`
-        words, and those whose `when` words it has."""
-        return [tip for tip in self.tips[lang]
-                if tip not in self.tip_when or any(word in text for word in self.tip_when[tip])]
+        """The tips in ``lang`` for the message ``text`` (normalized): those whose `when` words it
+        has, as they answer it more closely ("I'm too skinny" must not get "eat 300 kcal less");
+        else those with no `when` words."""
+        matched = [tip for tip, words in self.tip_when.items() if tip in self.tips[lang] and any(w in text for w in words)]
+        return matched or [tip for tip in self.tips[lang] if tip not in self.tip_when]
 
     def has_age(self, ages: list[int]) -> bool:
         return any((self.age_from is not None and age >= self.age_from) or

@@ -151,3 +151,5 @@ def test_a_tip_with_when_words_goes_only_to_messages_that_have_them(talk):
     for text, words in (("我太瘦了，怎么增重", "想增重"), ("I'm underweight, how do I gain weight?", "to gain weight")):
         replies = talk("physical", text, text + "?", text + "!", text + "!!")
         assert any(words in r["content"].lower() for r in replies), (text, replies)
+        # A tip for gaining answers them more closely than the general ones: never "eat less".
+        assert not any("300" in r["content"] for r in replies), (text, replies)

@@ -55,6 +55,13 @@ def test_training_is_deterministic_and_saving_keeps_the_predictions(tmp_path):
                  "buckets": 8, "weights": {"buckets": "AQAAAA==", "values": "AQA="}}), "1 weights for 1 buckets of 2"),
     (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0, 0], "scale": 1000,
                  "buckets": 8, "weights": {"buckets": "not base64!", "values": ""}}), "cannot be read"),
+    # Wrong types where numbers, strings or a mapping belong: still a ValueError, never a crash.
+    (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [None, 0], "scale": 1000,
+                 "buckets": 8, "weights": {"buckets": "", "values": ""}}), "wrong shape"),
+    (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0, 0], "scale": 1000,
+                 "buckets": 8, "meta": [1, 2], "weights": {"buckets": "", "values": ""}}), "wrong shape"),
+    (json.dumps({"format": "wellmate-textmodel/1", "labels": ["a", "b"], "bias": [0, 0], "scale": 1000,
+                 "buckets": 8, "weights": {"buckets": "", "values": 5}}), "cannot be read"),
 ])
 def test_a_bad_model_file_is_a_clear_value_error(tmp_path, content, says):
     path = tmp_path / "m.json"
