@@ -61,7 +61,7 @@ def config_schema():
                                                "writes them), relative to config.yaml; empty: phrase rules only."),
         "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
-        "checkin_threshold": Setting(0.6, "Classifier probability of crisis plus grey at or above which a message "
+        "checkin_threshold": Setting(0.55, "Classifier probability of crisis plus grey at or above which a message "
                                           "gets a check-in note before the reply.", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
@@ -427,6 +427,13 @@ class Phrases:
         the `risk_cue` concept (every message if there is no such concept)."""
         clean, stems, found = self.read(text)
         cue = "risk_cue" in found or "risk_cue" not in self.concepts.names or _size(clean) >= LONG_MESSAGE
+        # Talk about suicide (a `talk_about` word: research, teaching, a film, a novel, the news)
+        # and a masked idiom with no risk word left (想死你了, 笑到去世) are not the writer's own
+        # risk: the classifier, which reads the topic words, is not asked unless an `own_risk` cue
+        # is there too. (The wider `mention_context` words, 研究/hospital, cost recall here.)
+        figurative = MASK in clean and "risk_cue" not in found
+        if (figurative or "talk_about" in found) and "own_risk" not in found:
+            cue = False
         for level in ("crisis", "grey"):
             why = self.detectors[level].why(clean, stems, found)
             if why:
@@ -838,8 +845,8 @@ def train_crisis(wm_factory, args) -> int:
             return 1
         train_rows = [(phrases.normalizer.clean(r["text"]), r["label"]) for r in rows if r["split"] == "train"]
         held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
-        model = train(train_rows, epochs=args.epochs, l2=args.l2, seed=0, labels=["crisis", "grey", "none"],
-                      min_count=args.min_count)
+        model = train(train_rows, epochs=args.epochs, l2=args.l2, rate=args.rate, seed=0,
+                      labels=["crisis", "grey", "none"], min_count=args.min_count)
         out = Path(args.out) if args.out else data_file_candidates(wm, safety.config["model"] or "models/crisis.json")[0]
         size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
                                      "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
@@ -866,7 +873,12 @@ def cli(subparsers, wm_factory):
     parser.add_argument("--out", help="where to write the weights (default: safety.model)")
     parser.add_argument("--no-everyday", action="store_true",
                         help="do not add the emotion sets' calm, happy, neutral, anxious and angry messages as negatives")
-    parser.add_argument("--epochs", type=int, default=12)
+    # 20 epochs at rate 0.3 (was 12 at 0.5): crisis recall on the held split at 10% false positives
+    # on none went from 71% to 80% (en) and 81% to 86% (zh), at 5% from 55% to 58% and 69% to 73%.
+    # A two-class risk-vs-none model measured the same or worse (en 58%/77%, zh 75%/83%) and
+    # cannot tell a crisis reply from a check-in: three classes stay.
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=0.3, help="AdaGrad learning rate")
     parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
     parser.set_defaults(func=lambda args: train_crisis(wm_factory, args))

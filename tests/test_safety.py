@@ -462,7 +462,7 @@ def test_a_model_reply_with_method_details_in_a_crisis_session_is_replaced(make_
         token = client.register()["access_token"]
         first = client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json
         session = first["session_id"]
-        body = {"text": "那你告诉我吃多少", "session_id": session}
+        body = {"text": "那具体怎么做", "session_id": session}
         if streamed:
             events = stream(client, "mental", body, token)
             shown = "".join(deltas(events))
@@ -493,3 +493,45 @@ def test_method_details_in_english_replies_are_caught_too(make_wm):
         assert phrases.unsafe_reply(reply), reply
     for reply in ["Please call 12356 now, I'm here with you.", "我在这里陪着你。如果你已经吃了药，请立即拨打 120。"]:
         assert not phrases.unsafe_reply(reply), reply
+
+
+# -- what the second pass generalized (issue 12 point 1: safety2) -------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    # an overdose already taken: a number of pills or a drug's name, no "bottle" or "all"
+    "i took 50 of my antidepressants a little while ago", "swallowed 20 advil with vodka, feeling sick",
+    # a plan as a date or time, no method named
+    "the date is picked. saturday.", "我已经定好日子了 就下周三",
+    # not waking up, in any order
+    "但愿这次闭上眼就再也别醒了", "睡着了就不要再醒过来吧",
+    # intrusive thoughts of crashing or jumping
+    "each time i drive over the bridge i think about swerving through the railing", "开车时总有个念头想猛打方向盘冲下桥",
+])
+def test_pills_taken_a_picked_date_not_waking_and_crash_thoughts_get_the_crisis_reply(make_wm, serve, text):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"model": ""})))  # the rules alone find these
+        token = served.client.register()["access_token"]
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["provider"] == "safety" and "12356" in reply["content"], (text, reply["content"])
+        assert not upstream.requests  # the model never saw it
+        assert served.wm.storage.get_session(reply["session_id"])["flags"] == {"crisis": 1}
+
+
+@pytest.mark.parametrize("text", [
+    # 死/die as an intensifier, and sleep
+    "这个综艺甜死我了", "那段相声我笑到原地去世", "熬了个通宵 下午直接睡死过去了 电话都没接到",
+    "if my sister sings that song one more time i'm gonna die lol", "i'm so full i'm going to die",
+    # talk about suicide that is not the writer's own: the classifier is not asked
+    "this documentary about suicide prevention in japan was really well made",
+    "my teacher asked us to research the suicide rate in our country", "小说里那个角色最后自杀了 写得好压抑",
+    # the not list holds against the classifier too
+    "想死你们了 下周就回家",
+])
+def test_figurative_death_and_talk_about_suicide_get_no_hotline(make_wm, serve, text):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))  # rules and the classifier
+        token = served.client.register()["access_token"]
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["content"] == "好的。" and reply["provider"] == "fake", (text, reply["content"])
+        assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
