@@ -155,8 +155,8 @@ class Hookspecs:
 
     @hookspec
     def before_reply(self, user, agent, session, text, wm):
-        """Called for each chat turn after the user's message ``text`` is stored and before any
-        provider is asked. ``session`` is the session as it was before this turn (its
+        """Called for each chat turn just before the user's message ``text`` is stored (its
+        emotion label then knows what safety did with it) and before any provider is asked. ``session`` is the session as it was before this turn (its
         ``message_count`` does not include ``text``).
 
         Return None or a dict with any of:

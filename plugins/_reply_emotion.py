@@ -87,6 +87,21 @@ class ReplyEmotion:
         return "happy" if words_label(reply) == "happy" else "neutral"
 
 
+# What safety counted on a turn, and what the user's message then is at least: not happy or calm.
+AT_RISK = {"crisis", "check_in", "unsafe_reply", "model_judgement"}
+
+
+def user_label(label: str, raised: set, labels: list[str]) -> str:
+    """The label of a user's message, given what safety counted on the session for it
+    (``raised``): a message answered with a crisis reply or a check-in is sad rather than happy or
+    calm (words like "better off" or "for good" read as cheer; a message about ending one's life
+    is not), one that got an urgent note (a red flag: chest pain) anxious rather than so."""
+    if label not in ("happy", "calm") or not raised:
+        return label
+    instead = "sad" if raised & AT_RISK else "anxious"
+    return instead if instead in labels else label
+
+
 def shown(label: str, allowed: list[str]) -> str:
     """``label`` as one of ``allowed`` (emotion.reply_labels): itself, else its nearest original
     label (caring -> calm, concerned -> anxious, encouraging -> happy), else neutral, else the first."""

@@ -11,7 +11,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, ProviderError, Setting, StorageUnavailable, field, hookimpl,
                       json_dumps, new_id, now_iso, paged, whole_text)
-from wellmate_plugins._reply_emotion import ReplyEmotion, shown
+from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
 log = logging.getLogger("wellmate.chat")
 
@@ -201,20 +201,27 @@ class ChatService:
         # and `Turn.sync` does it where a turn ends without a reply. Until then nothing has told
         # the user the message is saved.
         storage = self.wm.storage
-        user_emotion = self.tag(text)
-        storage.append_message(session["id"], {
-            "id": new_id(), "role": "user", "content": text, "emotion": user_emotion,
-            "created_at": now_iso()}, durable=False)
+        history, _ = storage.list_messages(session["id"], limit=agent["history"])
+        message = {"id": new_id(), "role": "user", "content": text}
+        messages = [{"role": "system", "content": system}] + [
+            {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")] + [
+            {"role": "user", "content": text}]
+        turn = Turn(self, session, agent_name, agent, messages)
+
+        def store():
+            # Stored once, after the before_reply hooks: its label then knows whether safety
+            # answered it with a crisis reply or a check-in ("everyone would be better off if i just
+            # disappeared for good" was stored as happy, for its "better" and "good").
+            turn.user_emotion = user_label(self.tag(text), turn.raised(), self.labels)
+            storage.append_message(session["id"], {**message, "emotion": turn.user_emotion,
+                                                   "created_at": now_iso()}, durable=False)
         try:
-            history, _ = storage.list_messages(session["id"], limit=agent["history"] + 1)
-            messages = [{"role": "system", "content": system}] + [
-                {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")]
-            turn = Turn(self, session, agent_name, agent, messages)
-            turn.user_emotion = user_emotion
             turn.ask_plugins(user, text)
         except BaseException:
-            storage.sync_messages(session["id"])
+            store()
+            turn.sync()
             raise
+        store()
         return turn
 
     def system_prompt(self, user, agent_name, agent) -> str:
@@ -255,20 +262,16 @@ class Turn:
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.user_emotion = None  # the user's message's label
-        self.urgent = False  # safety answered or flagged this turn: the reply shows concern
+        self.flags = {}  # the session's flags (safety's counts) before this turn
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
     def ask_plugins(self, user: dict, text: str):
         """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
         self.user, self.text = user, text
         wm = self.chat.wm
-        flags = dict(self.session.get("flags") or {})
+        self.flags = dict(self.session.get("flags") or {})
         results = [r for r in call_each(wm.pm.hook.before_reply, user=user, agent=self.agent_name,
                                         session=self.session, text=text, wm=wm) if isinstance(r, dict)]
-        # Safety counts what it found on the session (crisis, red flags): a count that went up
-        # this turn means a crisis reply or an urgent note, and the mascot shows concern.
-        now = self.session.get("flags") or {}
-        self.urgent = any(now.get(kind, 0) > flags.get(kind, 0) for kind in now)
         system = [self.chat.tagger.instructions(self.chat.reply_labels)] + [r.get("system") for r in results]
         system = "\n\n".join(part for part in system if part)
         if system:
@@ -279,6 +282,18 @@ class Turn:
         self.prefix = "".join(str(r["prefix"]) for r in results if r.get("prefix"))
         self.suffix = "".join(str(r["suffix"]) for r in results if r.get("suffix"))
         self.readers = [r["reader"] for r in results if callable(r.get("reader"))]
+
+    def raised(self) -> set:
+        """What safety counted on the session during this turn (crisis, check_in, red_flag,
+        unsafe_reply, ...): a crisis reply or an urgent note, and the mascot shows concern. Read
+        when asked, not once after before_reply: safety's reader flags the session late, when it
+        replaces a model's reply (the reply was labelled caring, not concerned)."""
+        now = self.session.get("flags") or {}
+        return {kind for kind in now if now.get(kind, 0) > self.flags.get(kind, 0)}
+
+    @property
+    def urgent(self) -> bool:
+        return bool(self.raised())
 
     def reader(self):
         """A fresh reader of one provider's output: the plugins' readers (the safety plugin's

@@ -95,35 +95,55 @@ class ModelTagger(Tagger):
         # Next to config.yaml, else the one shipped with Wellmate (as for the word lists).
         self.paths = data_file_candidates(wm, config.get("model") or DEFAULT_MODEL)
         self._model, self._stamp, self._lock = None, None, threading.Lock()
+        self.problem = None  # why the weights file is unusable (None when it is fine)
+        # Read now, not at the first message: `wellmate.py check` then says when the file is broken
+        # (it said "ok" and every message fell to the lexicon), and the first message does not wait
+        # the 23 ms the shipped file takes to load.
+        self.model()
+        if self.problem and isinstance(getattr(wm, "warnings", None), list):
+            wm.warnings.append(self.problem)
 
     @property
     def path(self) -> Path:
         return first_file(self.paths)[0]
 
     def model(self) -> TextModel | None:
-        """The weights, loaded again when the file changes; None (logged once per version of the
-        file) when it is missing or broken: the lexicon then labels alone."""
+        """The weights, loaded again when the file changes (its mtime or size); None when it is
+        missing or broken, remembered until the file changes (a broken file was decoded again,
+        24 ms, on every message) and logged once: the lexicon then labels alone."""
         path, stamp = first_file(self.paths)
         if stamp != self._stamp:
             with self._lock:
                 if stamp != self._stamp:
                     try:
-                        self._model = TextModel.load(path)
-                    except ValueError as e:
-                        self._model = None
-                        log.warning("emotion model unusable (%s); the lexicon labels messages until "
-                                    "`python wellmate.py train-emotion` writes it", e)
+                        self._model, self.problem = TextModel.load(path), None
+                    except Exception as e:  # any failure: a bug in a file must not cost a message
+                        self.unusable(f"{path}: {e}" if str(path) not in str(e) else str(e))
                     self._stamp = stamp
         return self._model
+
+    def unusable(self, why: str):
+        """Label with the lexicon alone until the file changes; say so once."""
+        self._model = None
+        self.problem = (f"emotion model unusable ({why}); the lexicon labels messages until "
+                        "`python wellmate.py train-emotion` writes it")
+        log.warning("%s", self.problem)
 
     def tag(self, text: str, labels: list[str]) -> str:
         text = text or ""
         lexicon = self.lexicon.lexicon.get()
         found, sarcastic = lexicon.analyse(text)
         model = self.model()
-        if model is None:
+        label = None
+        if model is not None:
+            try:
+                label = self.decide(model, text, found, sarcastic, lexicon.order)
+            except Exception as e:  # a file that loads but cannot score (labels of another kind)
+                with self._lock:
+                    if self._model is model:
+                        self.unusable(f"{self.path}: scoring failed: {e!r}")
+        if label is None:
             return self.lexicon.choose(found, labels, lexicon)
-        label = self.decide(model, text, found, sarcastic, lexicon.order)
         return self.lexicon.configured(label, labels, lexicon) or self.lexicon.choose(found, labels, lexicon)
 
     def label(self, text: str) -> str:
@@ -226,8 +246,7 @@ def train_command(args, wm_factory) -> int:
         for file in sorted({r["file"] for r in rows}):
             print(f"{file}: {counts[(file, 'train')]} train, {counts[(file, 'held')]} held")
         started = time.perf_counter()
-        tagger = ModelTagger({**conf, "model": str(out)}, wm)
-        model = fit(rows, tagger.lexicon, args.epochs, args.l2)
+        model = fit(rows, LexiconTagger(conf, wm), args.epochs, args.l2)
         print(f"trained in {time.perf_counter() - started:.1f} s ({args.epochs} epochs, l2 {args.l2})")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +256,7 @@ def train_command(args, wm_factory) -> int:
             return 1
         print(f"wrote {out} ({size / 1024:.0f} KB)")
         held = [r for r in rows if r["split"] == "held"]
+        tagger = ModelTagger({**conf, "model": str(out)}, wm)  # after the save: it reads the new file
         print(f"held-out accuracy ({len(held)} rows never trained on):")
         print("\n".join(accuracy_lines(tagger.label, held)))
         return 0
