@@ -1015,7 +1015,7 @@ class Turn:
             return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
         readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
         if self.checked_in:
-            return parts + self.gentle(readings[0].topic)
+            return parts + self.gentle(readings[0].topic, topics)
         feelings = self.feelings(asks_about=readings[0].topic)
         if feelings:
             parts += self.reflect(feelings)
@@ -1176,14 +1176,17 @@ class Turn:
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
 
-    def gentle(self, topic) -> list[str]:
+    def gentle(self, topic, topics: dict) -> list[str]:
         """After the safety plugin's check-in: what the user feels named back if it is not cheer
         (the tagger read "better off" as happy), else a warm line; a tip only for a complaint the
-        message names in words (a check-in on "wrist clicks and hurts" still answers the wrist);
+        message names in words (a check-in on "wrist clicks and hurts" still answers the wrist) or
+        for the feeling named back;
         and a question."""
         feelings = [f for f in self.feelings() if f[0] != "happy"]
         parts = self.reflect(feelings) if feelings else [self.pick(GENTLE[self.lang], "gentle")]
-        tips = topic.tips_for(self.lang, self.text) if topic is not None and topic.priority else []
+        if (topic is None or not topic.priority) and feelings:  # a tip for the feeling itself, offered gently
+            topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
+        tips = topic.tips_for(self.lang, self.text) if topic is not None and (topic.priority or feelings) else []
         if tips:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent)
             parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)
