@@ -44,6 +44,40 @@ def register_providers(register):
 
 
 @hookimpl
+def config_schema():
+    # The numbers are the safety plugin's keys (safety.hotlines, safety.emergency). Declared here
+    # too, the same Settings, so that with `safety` in plugins.disabled the companion's fallback
+    # crisis note still reads them from config.yaml instead of a number written into this file.
+    return {"safety": number_settings()}
+
+
+def number_settings() -> dict:
+    """The safety plugin's Settings of safety.hotlines and safety.emergency."""
+    builtin_plugins_package()
+    from wellmate_plugins.safety import config_schema as safety_schema
+
+    keys = safety_schema()["safety"]
+    return {key: keys[key] for key in ("hotlines", "emergency")}
+
+
+def safety_numbers(wm, lang: str) -> dict:
+    """{hotlines}, {emergency} and {first_emergency} for the notes, from config.yaml (the safety
+    plugin's defaults where there is no Wellmate, as in a test that builds the provider alone)."""
+    conf = (getattr(wm, "config", None) or {}).get("safety") or {}
+    values = {key: [str(n) for n in conf.get(key) or setting.default] for key, setting in number_settings().items()}
+    sep = "、" if lang == "zh" else ", "
+    return {"hotlines": sep.join(values["hotlines"]), "emergency": sep.join(values["emergency"]),
+            "first_emergency": values["emergency"][0]}
+
+
+def fill(template: str, values: dict) -> str:
+    """``{name}`` placeholders filled by plain replacement (a note never breaks on a stray brace)."""
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
+
+
+@hookimpl
 def cli(subparsers, wm_factory):
     parser = subparsers.add_parser(
         "train-topics", help="retrain the offline companion's topic model and print its accuracy on the held split",
@@ -105,7 +139,7 @@ def train_topics(wm_factory, args) -> int:
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
-_NEGATION = re.compile(r"(?:不|没有|没|别|并非|(?<![a-z])(?:not|no|never|cannot)|n't)\s*"
+_NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
                        r"(?:是|太|很|那么|怎么|觉得|感到|感觉|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt)|\s)*$")
 
 
@@ -119,6 +153,56 @@ def negated(text: str, start: int) -> bool:
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
     return bool(_NEGATION.search(clause[-12:]))
+
+
+# Looser: a negation anywhere earlier in the clause, or "anymore" after the word ("焦虑的感觉已经
+#不再有了", "the worry isn't there anymore"); used only where the emotion tagger reads the message
+# as calm, to take away a worry the words deny.
+_NEGATION_WORD = re.compile(r"不再|再也不|不|没有|没|并非|(?<![a-z])(?:no longer|not|no|never)(?![a-z])|n't")
+_NEGATED_AFTER = re.compile(r"[^,.;!?，。；！？]*?(?:(?<![a-z])(?:any ?more|no more|(?:is|are|has|have) (?:all )?gone)(?![a-z])"
+                            r"|消失了|没有了|不见了|好多了)")
+
+
+def loosely_negated(text: str, start: int, end: int) -> bool:
+    before = text[:start]
+    clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
+    return bool(_NEGATION_WORD.search(clause) or _NEGATED_AFTER.match(text, end))
+
+
+# Whose feeling a word is: the person named last before it. "my 2 year old ... is very sleepy", "我妈
+# 最近总是很累" are someone else's symptoms, not the user's feelings; "my son is sick and I'm
+# exhausted" is the user's.
+OTHER_PERSON = re.compile(
+    r"(?<![a-z])(?:he|she|they|his|her|him|(?:my|our|his|her|the)\s+(?:little\s+|\d+[\s-]*(?:years?|months?|yr)[\s-]*old\s+)?"
+    r"(?:son|daughter|kids?|child|children|baby|toddler|boy|girl|mum|mom|mother|dad|father|parents?|husband|wife|"
+    r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend)|(?:my|our)\s+\d+[\s-]*"
+    r"(?:years?|months?|yr)[\s-]*old|toddler|baby|newborn)(?![a-z])"
+    r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事")
+FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-z'])"
+                          r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事)")
+BODILY = {"tired", "unwell"}  # feelings that are also symptoms, so may be another person's across clauses
+
+
+def someone_elses(text: str, start: int, feeling: str) -> bool:
+    """Whether the feeling word at ``start`` describes someone else rather than the user."""
+    before = text[:start]
+    clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
+    for scope in ([clause, before] if feeling in BODILY else [clause]):
+        last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)] +
+                   [(m.start(), "self") for m in FIRST_PERSON.finditer(scope)], default=None)
+        if last is not None:
+            return last[1] == "other"
+    return False
+
+
+# A thing that broke or died ("my phone died", "the car battery died", "手机没电了"): a mishap, not a
+# low mood the tagger may read into "died".
+MISHAP = re.compile(r"(?<![a-z])(?:phone|battery|laptop|computer|pc|car|engine|tv|wifi|internet|router|printer|charger|"
+                    r"headphones|earbuds|screen|app|game|plant|fridge|call|console|watch|torch|bulb)s?\s+"
+                    r"(?:just\s+|suddenly\s+|completely\s+)?(?:died|dead|is dead|went dead|broke|is broken|crashed|"
+                    r"froze|stopped working|gave up|gave out|cut out|dropped)(?![a-z])"
+                    r"|(?:手机|电脑|电池|车|网|电视|路由器|打印机|耳机|屏幕|游戏|电话|充电器)(?:突然|又|直接)?"
+                    r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)")
 
 
 def _hash(*parts: str) -> int:
@@ -185,6 +269,13 @@ def inflections(word: str) -> list[str]:
     return list(dict.fromkeys([word, *(f"{form} {rest}" for form in [first + "s", *forms])]))
 
 
+def _both_languages(spec) -> list:
+    """The words of a {zh: [...], en: [...]} mapping, or of a plain list."""
+    if isinstance(spec, dict):
+        return [w for words in spec.values() for w in words or []]
+    return list(spec or [])
+
+
 class Topic:
     def __init__(self, key: str, spec: dict):
         self.key = key
@@ -209,6 +300,10 @@ class Topic:
         doctor = spec.get("see_doctor") or {}
         self.see_doctor = {lang: str(doctor.get(lang) or "").strip() for lang in ("zh", "en")}
         self.priority = _number(spec.get("priority"), f"{key}.priority", 0)
+        # Signs that need a doctor now ({when: [words], zh, en}): said first when the message has one.
+        urgent = spec.get("urgent") if isinstance(spec.get("urgent"), dict) else {}
+        self.urgent = {lang: str(urgent.get(lang) or "").strip() for lang in ("zh", "en")}
+        self.urgent_terms = Terms([w for w in (normalize(str(x)) for x in _both_languages(urgent.get("when"))) if w])
         # A special group (pregnancy, children, older people): its keywords name the person, its
         # caution goes with whatever topic answers, its tips replace those of `instead_of`.
         caution = spec.get("caution") or {}
@@ -228,6 +323,10 @@ class Topic:
         else those with no `when` words."""
         matched = [tip for tip, words in self.tip_when.items() if tip in self.tips[lang] and any(w in text for w in words)]
         return matched or [tip for tip in self.tips[lang] if tip not in self.tip_when]
+
+    def speaks_of(self, lang: str, words: set[str]) -> bool:
+        """Whether a tip of this topic in ``lang`` has one of ``words`` (see `tip_words`)."""
+        return any(shares(word, tip) for tip in self.tips[lang] for word in words)
 
     def has_age(self, ages: list[int]) -> bool:
         return any((self.age_from is not None and age >= self.age_from) or
@@ -272,7 +371,7 @@ class Reading:
                 # A symptom or group the user denies ("不是腰疼", "no stomach pain", "没怀孕") is
                 # not what they ask about; a habit they lack ("不喝水") still is. A keyword that is
                 # itself a negation (没大便) counts.
-                if topic.priority or topic.is_group:
+                if topic.priority or topic.is_group or topic.key in FEELING_TOPICS:  # "我不再焦虑了"
                     if not word.startswith(("不", "没")) and negated(text, start):
                         continue
                 if topic.is_group and in_passing(text, start, word):
@@ -282,7 +381,7 @@ class Reading:
         # the most distinct keywords, then the one mentioned first.
         ranked = [(guide[key].priority, len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
-        self.topic = guide[max(ranked)[3]] if ranked else None
+        self.topic = guide[max(ranked)[-1]] if ranked else None
         # An activity or habit (priority 0) is a weak reading, one keyword of it the weakest: "my
         # sugar reading before breakfast" is not a diet question, "戒了烟，脾气特别大" is about
         # smoking, not anger; the topic model may overrule it (Turn.modelled_topic).
@@ -365,20 +464,36 @@ MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])
 REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])")
 
 
-def tip_words(text: str) -> set[str]:
-    """What a tip may share with the message: Chinese character pairs and longer Latin words."""
+# Short words a follow-up's tip choice ignores ("what can I eat?" is about "eat").
+SHORT_STOPWORDS = {"and", "the", "can", "how", "what", "who", "why", "for", "you", "your", "are", "was", "not", "but",
+                   "any", "too", "all", "its", "it's", "that", "this", "with", "have", "has", "had", "does", "should",
+                   "would", "could", "will", "then", "than", "they", "them", "there", "also", "just", "about", "ok"}
+
+
+def shares(word: str, tip: str) -> bool:
+    """Whether ``tip`` has ``word`` (an English one at the start of a word: "eat" is not in "heat")."""
+    if not word.isascii():
+        return word in tip
+    return re.search(r"(?<![a-z])" + re.escape(word), tip.lower()) is not None
+
+
+def tip_words(text: str, follow_up: bool = False) -> set[str]:
+    """What a tip may share with the message: Chinese character pairs and longer Latin words (in a
+    follow-up, where every word counts, Latin words of three letters or more: "heat or ice?")."""
     words = {text[i:i + 2] for i in range(len(text) - 1) if _CJK.match(text[i]) and _CJK.match(text[i + 1])}
-    return words | {w for w in re.findall(r"[a-z][a-z'-]{4,}", text)}
+    latin = re.findall(r"[a-z][a-z'-]{2,}" if follow_up else r"[a-z][a-z'-]{4,}", text)
+    return words | {w for w in latin if w not in SHORT_STOPWORDS}
 
 
-def choose_tip(tips: list[str], text: str, seed: str, recent: str) -> str:
+def choose_tip(tips: list[str], text: str, seed: str, recent: str, follow_up: bool = False) -> str:
     """A tip not given just before, preferring the ones that share most words with the message
-    (a wrist question gets the wrist tip of the joints topic), then by ``seed``."""
+    (a wrist question gets the wrist tip of the joints topic; one shared word is enough in a
+    follow-up, whose few words are what it asks: "那运动方面呢"), then by ``seed``."""
     fresh = [tip for tip in tips if tip not in recent] or tips
-    words = tip_words(text)
-    scores = [sum(1 for w in words if w in tip.lower()) for tip in fresh]
+    words = tip_words(text, follow_up)
+    scores = [sum(1 for w in words if shares(w, tip)) for tip in fresh]
     best = max(scores)
-    if best >= 2:
+    if best >= (1 if follow_up else 2):
         fresh = [tip for tip, score in zip(fresh, scores) if score == best]
     return pick(fresh, seed)
 
@@ -446,6 +561,7 @@ FEELINGS = {
         "topic": None,
     },
 }
+FEELING_TOPICS = {spec["topic"] for spec in FEELINGS.values() if spec["topic"]}
 FEELING_TERMS = {feeling: Terms([*spec["zh"], *spec["en"]]) for feeling, spec in FEELINGS.items()}
 # The emotion tagger's labels and the feelings here, both ways, and how to name a label's feeling.
 FEELING_LABEL = {"happy": "happy", "sad": "sad", "lonely": "sad", "anxious": "anxious", "stressed": "anxious",
@@ -581,7 +697,9 @@ LISTENING = {
 UNKNOWN = {"zh": "这个问题超出了我离线时能回答的范围。我可以聊：{titles}。能换个说法，或者说说你的具体情况吗？",
            "en": "That's beyond what I can answer offline. I can talk about {titles}. Could you put it another way, or tell me more about your situation?"}
 
-# Red flags: a note before anything else. Not a crisis module (that comes later), but never silent.
+# Red flags: a note before anything else. The crisis words are a fallback only: where the safety
+# plugin is loaded it judges crises (it answers them before any provider runs, and knows talk about
+# suicide, idioms and shaving nicks from a crisis), and the companion leaves them to it.
 SAFETY = {
     "crisis": Terms(["自杀", "轻生", "不想活", "活不下去", "想死", "去死", "结束生命", "自残", "自伤", "割腕",
                      "伤害自己", "跳楼", "活着没意思", "活着没有意义",
@@ -600,39 +718,41 @@ SAFETY = {
 }
 SAFETY_NOTES = {
     "crisis": {"zh": "你说的话让我很担心你。你的安全最重要：如果你有伤害自己的念头，请现在就联系一个信任的人，"
-                     "或拨打心理援助热线 12356 或 400-161-9995；如果有立即的危险，请拨打 120 或 110。"
+                     "或拨打心理援助热线 {hotlines}；如果有立即的危险，请拨打 {emergency}。"
                      "我在这里陪你，你愿意和我说说现在发生了什么吗？",
                "en": "What you said makes me worried about you, and your safety matters most. If you're thinking about "
                      "hurting yourself, please reach out to someone you trust right now, or call a mental health hotline: "
-                     "12356 or 400-161-9995 in China. If you're in immediate danger, call 120 or 110 (or your local "
-                     "emergency number). I'm here with you. Would you tell me what's happening right now?"},
+                     "{hotlines}. If you're in immediate danger, call {emergency}. I'm here with you. Would you tell "
+                     "me what's happening right now?"},
     "chest": {"zh": "请注意：胸痛或胸闷不能大意。如果是压榨样的痛、持续几分钟以上，或伴有出汗、气短、恶心、疼痛放射到手臂、"
-                    "后背或下巴，请立即拨打 120，不要自己开车去医院。",
+                    "后背或下巴，请立即拨打 {first_emergency}，不要自己开车去医院。",
               "en": "Please take chest pain seriously. If it feels like pressure or squeezing, lasts more than a few "
                     "minutes, or comes with sweating, shortness of breath, nausea, or pain spreading to the arm, back or "
-                    "jaw, call 120 (or your local emergency number) now, and don't drive yourself."},
-    "breath": {"zh": "请注意：如果呼吸困难是突然出现的、越来越重，或伴有胸痛、嘴唇发紫、说不出完整的话，请立即拨打 120。",
+                    "jaw, call {first_emergency} (or your local emergency number) now, and don't drive yourself."},
+    "breath": {"zh": "请注意：如果呼吸困难是突然出现的、越来越重，或伴有胸痛、嘴唇发紫、说不出完整的话，请立即拨打 {first_emergency}。",
                "en": "Please note: if breathing trouble came on suddenly, is getting worse, or comes with chest pain, "
-                     "blue lips or being unable to speak in full sentences, call 120 (or your local emergency number) now."},
-    "stroke": {"zh": "请注意：口角歪斜、一侧手脚无力或麻木、说话含糊，是中风的警示信号，请立即拨打 120，并记下症状开始的时间。",
+                     "blue lips or being unable to speak in full sentences, call {first_emergency} (or your local emergency number) now."},
+    "stroke": {"zh": "请注意：口角歪斜、一侧手脚无力或麻木、说话含糊，是中风的警示信号，请立即拨打 {first_emergency}，并记下症状开始的时间。",
                "en": "Please note: a drooping face, weakness or numbness on one side, or slurred speech are warning signs "
-                     "of a stroke. Call 120 (or your local emergency number) now and note the time the symptoms began."},
-    "collapse": {"zh": "请注意：昏倒、抽搐、大量出血、呕血或严重过敏（喉咙肿、呼吸困难）都需要立即拨打 120。",
+                     "of a stroke. Call {first_emergency} (or your local emergency number) now and note the time the symptoms began."},
+    "collapse": {"zh": "请注意：昏倒、抽搐、大量出血、呕血或严重过敏（喉咙肿、呼吸困难）都需要立即拨打 {first_emergency}。",
                  "en": "Please note: fainting, a seizure, heavy bleeding, vomiting blood or a severe allergic reaction "
-                       "(throat swelling, trouble breathing) all need 120 (or your local emergency number) right away."},
+                       "(throat swelling, trouble breathing) all need {first_emergency} (or your local emergency number) right away."},
 }
 
 # How the safety plugin's instruction (prompts/safety.yaml: red_flag_system) tells the model that
 # an emergency note already stands above its reply; the offline companion follows it.
 NOTE_SHOWN = re.compile(r"already shown above|已经显示在|已显示在", re.IGNORECASE)
+# How it tells the model that the session had a crisis earlier (prompts/safety.yaml: crisis_system).
+CRISIS_SESSION = re.compile(r"spoke of suicide or self-harm|提到过自杀|提到过自伤", re.IGNORECASE)
 
 BP_TERMS = Terms(["血压", "高压", "低压", "blood pressure", "bp", "mmhg"])
 BP_READING = re.compile(r"(?<!\d)(\d{2,3})\s*[/／]\s*(\d{2,3})(?!\d)")
 BP_NOTES = {
-    "high": {"zh": "你提到的读数 {reading} 很高。如果伴有胸痛、气短、剧烈头痛、视物模糊、说话不清或一侧无力，请立即拨打 120；"
+    "high": {"zh": "你提到的读数 {reading} 很高。如果伴有胸痛、气短、剧烈头痛、视物模糊、说话不清或一侧无力，请立即拨打 {first_emergency}；"
                    "即使没有不适，也请静坐 5 分钟后复测，仍然这么高请今天就去医院。",
              "en": "The reading you mention, {reading}, is very high. With chest pain, shortness of breath, a severe headache, "
-                   "blurred vision, slurred speech or weakness on one side, call 120 now; even without symptoms, rest "
+                   "blurred vision, slurred speech or weakness on one side, call {first_emergency} now; even without symptoms, rest "
                    "5 minutes and measure again, and if it is still this high, see a doctor today."},
     "raised": {"zh": "你提到的读数 {reading} 达到了高血压的参考线（≥140/90 mmHg）。一次读数不能下结论：静坐 5 分钟后复测，"
                      "几天里在不同时间多测几次并记下来；如果多次都在这个水平，请去医院确认。",
@@ -774,15 +894,34 @@ class OfflineProvider(Provider):
         earlier = [_text(m.get("content")) for m in history if m.get("role") == "user"]
 
         lang = self._language(message, earlier, system)
+        safety = getattr(self.wm, "safety", None)  # the safety plugin, None where it is disabled
         turn = Turn(lang, self._agent(system), normalize(message), said, recent,
                     seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)),
                     label=self._label(message), guess=self._guess,
-                    confidence=self.config["topic_confidence"])
+                    confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
+                    judges_crisis=safety is None, checked_in=self._checked_in(safety, message, system))
         parts = turn.compose(self.tips_file.get(), [normalize(t) for t in earlier])
         # Once per session (as far as the history reaches), and never on top of an urgent note.
-        if self.config["notice"] and not any(n in said for n in NOTICE.values()) and not (turn.crisis or turn.note_shown):
+        if self.config["notice"] and not any(n in said for n in NOTICE.values()) and not (
+                turn.crisis or turn.note_shown or turn.checked_in):
             parts.append("\n\n" + NOTICE[lang])
         return Answer(_join(parts, lang), turn.topic, turn.groups)
+
+    @staticmethod
+    def _checked_in(safety, message: str, system: str) -> bool:
+        """Whether the safety plugin put a check-in (or a crisis note) on this turn, or the session
+        had a crisis earlier: the reply then stays gentle and never cheerful. The plugin's
+        before_reply passes its check-in to the user only, as a prefix, so its verdict is asked
+        again here (~0.1 ms; the same words give the same verdict)."""
+        if CRISIS_SESSION.search(system):
+            return True
+        if safety is None or not message.strip():
+            return False
+        try:
+            return safety.assess(message).level is not None
+        except Exception:  # a broken safety check must not cost the reply
+            log.exception("asking the safety plugin about a message")
+            return False
 
     def _guess(self, text: str) -> tuple[str, float]:
         """The topic model's (topic id, probability) for ``text``; ("", 0) without a model."""
@@ -827,6 +966,11 @@ def asks_enough(text: str) -> bool:
     return len(re.findall(r"[a-z']+", text)) >= 3 or len(_CJK.findall(text)) >= 5
 
 
+GENTLE = {"zh": ["我在这里陪着你，不着急，想说什么都可以慢慢说。", "谢谢你愿意告诉我，你不用一个人扛着这些。"],
+          "en": ["I'm here with you, and there's no rush; say as much or as little as you like.",
+                 "Thank you for telling me. You don't have to carry this on your own."]}
+
+
 def _join(parts: list[str], lang: str) -> str:
     if lang == "zh":
         return "".join(parts)
@@ -841,14 +985,20 @@ class Turn:
     a tip, a question."""
 
     def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,
-                 label: str | None = None, guess=None, confidence: float = 0.4):
+                 label: str | None = None, guess=None, confidence: float = 0.4, numbers: dict | None = None,
+                 judges_crisis: bool = True, checked_in: bool = False):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.said, self.recent = said, recent  # the whole history's replies; the last few
         self.note_shown = note_shown  # the system prompt says an emergency note is shown above
         self.label = label  # the emotion tagger's label for the message, if there is a tagger
         self.guess = guess or (lambda text: ("", 0.0))  # the topic model: text -> (topic id, probability)
         self.confidence = confidence
+        self.numbers = numbers or {}  # {hotlines}, {emergency}, {first_emergency} from config
+        self.judges_crisis = judges_crisis  # no safety plugin: the crisis words here are the fallback
+        self.checked_in = checked_in  # the safety plugin checked in on this turn: gentle, never cheerful
         self.crisis = False
+        self.denied, self.others = set(), set()  # feelings the words deny; feelings that are someone else's
+        self.follow_up = False  # the topic is the session's, for a follow-up
         self.worded = []  # the feelings the message names in words (before the tagger's label)
         self.topic, self.groups = None, ()  # what the reply is about, for Answer
 
@@ -858,16 +1008,22 @@ class Turn:
     def compose(self, topics: dict, earlier: list[str]) -> list[str]:
         lang, text = self.lang, self.text
         parts = self.safety()
+        notes = len(parts)
         if self.crisis:
             return parts
         if self.note_shown:  # short and practical while they get help, as the note asks
             return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
         readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
+        if self.checked_in:
+            return parts + self.gentle(readings[0].topic, topics)
         feelings = self.feelings(asks_about=readings[0].topic)
         if feelings:
             parts += self.reflect(feelings)
         if parts and not feelings:
             parts.append(self.pick(QUESTIONS["urgent"][lang], "urgent"))
+        urgent = self.warning_signs(readings)
+        if urgent:  # a see-a-doctor-now sign comes before anything else but a safety note
+            parts.insert(notes, urgent)
         bp = self.blood_pressure()
         if bp:
             parts.append(bp)
@@ -894,7 +1050,7 @@ class Turn:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
         if topic and tips:
             if not bp:  # the reading's note already says what the tips would
-                tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent)
+                tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up)
                 parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
             doctor = topic.see_doctor[lang]
             if doctor and doctor not in self.said:  # said the first time the topic comes up
@@ -921,6 +1077,14 @@ class Turn:
         own = readings[0].topic
         session = next((r.topic for r in readings[1:] if r.topic), None)
         if session is not None and (own is None or (REFERS_BACK.search(self.text) and session.priority > own.priority)):
+            self.follow_up = True
+            return session
+        # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
+        # that the session's topic speaks of, stays on it: a diarrhoea question's food is not the diet
+        # topic's added sugar.
+        if session is not None and readings[0].weak and session.priority > own.priority and \
+                session.speaks_of(self.lang, tip_words(self.text, follow_up=True)):
+            self.follow_up = True
             return session
         if own is None or readings[0].weak:
             return self.modelled_topic(topics, own, readings[0].single)
@@ -942,8 +1106,8 @@ class Turn:
             return own  # "still there?", "谢谢你": small talk, not a question to place
         key, probability = self.guess(self.text)
         guessed = topics.get(key)
-        if guessed is None or probability < self.confidence:
-            return own
+        if guessed is None or probability < self.confidence or key in {FEELINGS[f]["topic"] for f in self.denied}:
+            return own  # ...and never the topic of a feeling the words deny ("不再焦虑了")
         if own is None or (probability >= self.OVERRULE and (single or guessed.priority > own.priority)):
             return guessed
         return own
@@ -954,10 +1118,12 @@ class Turn:
         for kind, terms in SAFETY.items():
             if self.note_shown and kind != "crisis":
                 continue  # the note shown above the reply says it already
+            if kind == "crisis" and not self.judges_crisis:
+                continue  # the safety plugin judges crises, and answers them before any provider runs
             # Self-harm is never waved away, even when phrased as a denial; symptoms the user
             # says they do not have ("没有胸痛") need no alarm.
             if any(kind == "crisis" or not negated(self.text, start) for start, _ in terms.find(self.text)):
-                notes.append(SAFETY_NOTES[kind][self.lang])
+                notes.append(fill(SAFETY_NOTES[kind][self.lang], self.numbers))
                 self.crisis = self.crisis or kind == "crisis"
         # One note is enough: each says to call 120, and a wall of warnings buries that.
         return notes[:1]
@@ -971,12 +1137,21 @@ class Turn:
         found = []
         for feeling, spec in FEELINGS.items():
             for start, term in FEELING_TERMS[feeling].find(text):
-                if term.startswith("不") or not negated(text, start):
-                    before = text[max(0, start - 12):start]
-                    degree = "strong" if INTENSIFIERS.search(before) else "mild" if DOWNTONERS.search(before) else ""
-                    display = spec["zh"].get(term) or spec["en"].get(term) or term
-                    found.append((start, feeling, display, degree))
-                    break
+                if not term.startswith("不") and negated(text, start):
+                    self.denied.add(feeling)
+                    continue
+                if someone_elses(text, start, feeling):
+                    self.others.add(feeling)
+                    continue
+                if self.label in ("calm", "neutral") and feeling != "happy" and \
+                        loosely_negated(text, start, start + len(term)):
+                    self.denied.add(feeling)  # "不再有那种焦虑" read as calm: the worry is over
+                    continue
+                before = text[max(0, start - 12):start]
+                degree = "strong" if INTENSIFIERS.search(before) else "mild" if DOWNTONERS.search(before) else ""
+                display = spec["zh"].get(term) or spec["en"].get(term) or term
+                found.append((start, feeling, display, degree))
+                break
         found.sort()
         self.worded = [f for _, f, _, _ in found]
         return self.agree([(f, d, g) for _, f, d, g in found[:2]], asks_about)
@@ -994,8 +1169,39 @@ class Turn:
             return [f for f in feelings if f[0] != "happy"]
         if label not in LABEL_FEELING or any(FEELING_LABEL.get(f[0]) == label for f in feelings):
             return feelings
+        # The tagger's label names no feeling the words deny ("我不再焦虑了"), none that is someone
+        # else's ("my 2 year old ... is very sleepy") and no low mood for a thing that died.
+        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text))):
+            return [f for f in feelings if f[0] != "happy"]
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
+
+    def gentle(self, topic, topics: dict) -> list[str]:
+        """After the safety plugin's check-in: what the user feels named back if it is not cheer
+        (the tagger read "better off" as happy), else a warm line; a tip only for a complaint the
+        message names in words (a check-in on "wrist clicks and hurts" still answers the wrist) or
+        for the feeling named back;
+        and a question."""
+        feelings = [f for f in self.feelings() if f[0] != "happy"]
+        parts = self.reflect(feelings) if feelings else [self.pick(GENTLE[self.lang], "gentle")]
+        if (topic is None or not topic.priority) and feelings:  # a tip for the feeling itself, offered gently
+            topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
+        tips = topic.tips_for(self.lang, self.text) if topic is not None and (topic.priority or feelings) else []
+        if tips:
+            tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent)
+            parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)
+            self.topic = topic.key
+        return parts + [self.pick(QUESTIONS["feeling"][self.lang], "question")]
+
+    def warning_signs(self, readings: list) -> str:
+        """A topic's `urgent` note when the message names one of its signs (a drowsy child with a
+        fever): the topic of the message, or the special group of the session."""
+        group = next((r.group for r in readings if r.group), None)
+        for topic in (group, readings[0].topic):
+            if topic is not None and topic.urgent[self.lang]:
+                if any(not negated(self.text, start) for start, _ in topic.urgent_terms.find(self.text)):
+                    return topic.urgent[self.lang]
+        return ""
 
     def context(self) -> tuple[str, str]:
         """(when, about what) the user said, e.g. ("最近", "工作"), to name back in the reflection."""
@@ -1037,7 +1243,7 @@ class Turn:
             return ""
         kind = "high" if high >= 180 or low >= 110 else "raised" if high >= 140 or low >= 90 else \
             "low" if high < 90 or low < 60 else ""
-        return BP_NOTES[kind][self.lang].format(reading=f"{high}/{low}") if kind else ""
+        return fill(BP_NOTES[kind][self.lang], {**self.numbers, "reading": f"{high}/{low}"}) if kind else ""
 
     def small_talk(self, topics: dict) -> str:
         lang, text = self.lang, self.text

@@ -15,7 +15,7 @@ TIPS = yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encodin
 
 
 def tips(topic, lang):
-    return TIPS[topic]["tips"][lang]
+    return [tip["text"] if isinstance(tip, dict) else tip for tip in TIPS[topic]["tips"][lang]]
 
 
 def caution(topic, lang):
