@@ -440,10 +440,6 @@ class Phrases:
                 return level, why, clean, cue
         return None, None, clean, cue
 
-    def crisis(self, text: str) -> bool:
-        """Whether ``text`` speaks of suicide or self-harm clearly, by the rules alone."""
-        return self.assess(text)[0] == "crisis"
-
     def unsafe_reply(self, reply: str) -> str | None:
         """What in a model's reply gives method or dose details (a term, pattern or frame), or None."""
         clean, stems, found = self.read(reply)
@@ -667,8 +663,13 @@ class Safety:
             key = "red_flag" if kind.startswith("red_flag") else kind
             flags[key] = flags.get(key, 0) + 1
         changes = {"flags": flags, "flagged_at": now_iso()}
-        self.wm.storage.update_session(session["id"], changes)
-        session.update(changes)
+        session.update(changes)  # this turn's wordings count it even if it cannot be stored
+        try:
+            self.wm.storage.update_session(session["id"], changes)
+        except Exception:  # storage trouble must not cost the user the crisis reply built from this
+            log.exception("session %s of user %s: cannot store the flags (%s)", session["id"],
+                          session.get("user_id"), ", ".join(kinds))
+            return
         log.warning("session %s of user %s flagged: %s", session["id"], session.get("user_id"), ", ".join(kinds))
 
     def flagged(self, limit: int = 50) -> dict:

@@ -535,3 +535,29 @@ def test_figurative_death_and_talk_about_suicide_get_no_hotline(make_wm, serve, 
         reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
         assert reply["content"] == "好的。" and reply["provider"] == "fake", (text, reply["content"])
         assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
+
+
+# -- what an outside review found (issue 12, fixer F3) ---------------------------------------------------
+
+
+def test_the_crisis_reply_survives_a_flag_that_cannot_be_stored(make_wm, serve, monkeypatch, caplog):
+    import os
+
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        client = served.client
+        token = client.register()["access_token"]
+        session = client.post("/api/v1/health/mental/chat", {"text": "你好"}, token=token).json["session_id"]
+        replace = os.replace
+
+        def sessions_disk_full(src, dst, *args, **kwargs):  # only the sessions file cannot be written
+            if str(dst).endswith("sessions.json"):
+                raise OSError(28, "No space left on device")
+            return replace(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", sessions_disk_full)
+        r = client.post("/api/v1/health/mental/chat", {"text": "我真的不想活了", "session_id": session}, token=token)
+        assert r.status == 200, r.text
+        assert r.json["provider"] == "safety" and "12356" in r.json["content"]
+        assert len(upstream.requests) == 1  # only the first turn reached the model
+        assert "cannot store the flags" in caplog.text
