@@ -608,7 +608,8 @@ class Safety:
             checked = self.config["check_replies"] and (verdict.level or flags.get("crisis") or flags.get("check_in"))
             if checked or watch:
                 result["reader"] = lambda: ReplyGuard(self, session, lang, check=bool(checked),
-                                                      watch=watch and verdict.level is None)
+                                                      watch=watch and verdict.level is None,
+                                                      noted=verdict.level == "grey")
         agents = self.config["red_flag_agents"]
         rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         if rules:
@@ -709,18 +710,36 @@ class ReplyGuard:
 
     - ``watch``: the model was asked for its judgement. A leading ``[!crisis]`` turns the reply
       into the crisis reply; ``[!check-in]`` puts the check-in note first and the rest is checked.
-      Either flags the session. The marker never reaches the user, also when split across deltas.
+      Either flags the session. A marker written later in the reply ("Sure… [!check-in] How…") is
+      cut out and counted too: [!crisis] ends the model's text there and the crisis reply follows,
+      [!check-in] adds the note at the end. No marker reaches the user, also when split across deltas.
     - ``check`` (a crisis-flagged session or a check-in turn): nothing is shown until the whole
       reply is read; one that gives method or dose details becomes the crisis reply.
     """
 
     label = None
 
-    def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool):
+    def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool, noted: bool = False):
         self.safety, self.session, self.lang = safety, session, lang
         self.check, self.watch = check, watch
+        self.noted = noted  # a check-in note is already in this reply
+        self.owed = ""  # a check-in note for the end (a marker later in a reply already being shown)
+        self.judged: set[str] = set()  # each kind of marker counts once per reply
         self.held = ""
         self.replaced = False  # the crisis reply went out instead: the rest of the model's text is dropped
+
+    def judge(self, kind: str) -> dict:
+        """Flag the model's judgement (once per reply); the session's flags before it."""
+        flags = dict(self.session.get("flags") or {})
+        if kind not in self.judged:
+            self.judged.add(kind)
+            self.safety.flag(self.session, [kind, "model_judgement"])
+            log.info("the model judged the user may be at risk (%s)", kind)
+        return flags
+
+    def checkin_note(self, flags: dict) -> str:
+        self.noted = True
+        return self.safety.wording("check_in", self.lang, flags)
 
     def feed(self, delta: str) -> str:
         if self.replaced:
@@ -734,33 +753,75 @@ class ReplyGuard:
             self.watch = False
             if m is not None:
                 kind = "crisis" if m.group("kind").lower() == "crisis" else "check_in"
-                flags = dict(self.session.get("flags") or {})
-                self.safety.flag(self.session, [kind, "model_judgement"])
-                log.info("the model judged the user may be at risk (%s)", kind)
+                flags = self.judge(kind)
                 if kind == "crisis":
                     self.replaced, self.held = True, ""
                     return self.safety.wording("crisis", self.lang, flags)
-                shown = m.group("lead") + self.safety.wording("check_in", self.lang, flags) + "\n\n"
+                shown = m.group("lead") + self.checkin_note(flags) + "\n\n"
                 self.held = self.held[m.end():]
                 self.check = self.check or bool(self.safety.config["check_replies"])
         if self.check:
             return shown
-        shown, self.held = shown + self.held, ""
-        return shown
+        cut = marker_tail(self.held)  # a marker a later delta may complete stays held
+        ready, self.held = self.held[:cut], self.held[cut:]
+        return shown + self.cut_markers(ready)
+
+    def cut_markers(self, text: str) -> str:
+        """``text`` (being shown) without markers; a [!crisis] ends it with the crisis reply."""
+        pieces, last = [], 0
+        for m in ANY_MARKER.finditer(text):
+            pieces.append(text[last:m.start()])
+            last = m.end()
+            kind = "crisis" if m.group("kind").lower() == "crisis" else "check_in"
+            flags = self.judge(kind)
+            if kind == "crisis":
+                self.replaced, self.held = True, ""
+                return "".join(pieces).rstrip() + "\n\n" + self.safety.wording("crisis", self.lang, flags)
+            if not self.noted:
+                self.owed = "\n\n" + self.checkin_note(flags)
+        pieces.append(text[last:])
+        return "".join(pieces)
 
     def end(self) -> str:
         if self.replaced:
             return ""
         held, self.held = self.held, ""
-        if self.check:
-            why = self.safety.phrases.get().unsafe_reply(held)
-            if why:
+        if not self.check:
+            shown = self.cut_markers(held)
+            return shown if self.replaced else shown + self.owed
+        first = ANY_MARKER.search(held)
+        if first is not None:  # held back whole: nothing of it was shown yet
+            kinds = {"crisis" if m.group("kind").lower() == "crisis" else "check_in" for m in ANY_MARKER.finditer(held)}
+            held = ANY_MARKER.sub("", held).strip()
+            flags = {kind: self.judge(kind) for kind in sorted(kinds)}
+            if "crisis" in flags:
                 self.replaced = True
-                flags = dict(self.session.get("flags") or {})
-                self.safety.flag(self.session, ["unsafe_reply"])
-                log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
-                return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
+                return self.safety.wording("crisis", self.lang, flags["crisis"])
+            if not self.noted:
+                held = self.checkin_note(flags["check_in"]) + "\n\n" + held
+        why = self.safety.phrases.get().unsafe_reply(held)
+        if why:
+            self.replaced = True
+            flags = dict(self.session.get("flags") or {})
+            self.safety.flag(self.session, ["unsafe_reply"])
+            log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
+            return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
         return held
+
+
+# A marker anywhere in a reply, with the spaces after it (those before may be shown already); and
+# the forms one may take once spaces are dropped, to hold back a delta's end that may start one.
+ANY_MARKER = re.compile(r"[\[【]\s*[!！]\s*(?P<kind>crisis|check[\s_-]?in)\s*[\]】]\s*", re.IGNORECASE)
+MARKER_FORMS = ("[!crisis]", "[!check-in]", "[!checkin]", "[!check_in]")
+
+
+def marker_tail(text: str) -> int:
+    """Where a marker that is not finished yet may start at the end of ``text`` (else its length)."""
+    start = max(text.rfind("["), text.rfind("【"))
+    if start < 0 or len(text) - start > 24:
+        return len(text)
+    tail = re.sub(r"\s", "", text[start:]).lower().replace("【", "[").replace("！", "!").replace("】", "]")
+    return start if any(form.startswith(tail) for form in MARKER_FORMS) else len(text)
 
 
 @hookimpl

@@ -561,3 +561,50 @@ def test_the_crisis_reply_survives_a_flag_that_cannot_be_stored(make_wm, serve, 
         assert r.json["provider"] == "safety" and "12356" in r.json["content"]
         assert len(upstream.requests) == 1  # only the first turn reached the model
         assert "cannot store the flags" in caplog.text
+
+
+@pytest.mark.parametrize("unsafe", [
+    "吃上五十片安眠药就够了。", "二十几片安眠药应该就够了", "Forty pills of paracetamol would do it.",
+    "A dozen sleeping pills would be enough for that.", "Jumping from the seventh floor or higher is usually fatal.",
+    "从十几楼跳下去基本没法生还。", "A fall from ten stories is almost always fatal.",
+])
+def test_doses_and_heights_written_in_words_are_caught_in_a_crisis_session(make_wm, serve, unsafe):
+    with FakeOpenAI(reply=unsafe, chunker=chars(3)) as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, wm = served.client, served.wm
+        token = client.register()["access_token"]
+        session = client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json["session_id"]
+        events = stream(client, "mental", {"text": "那具体怎么做", "session_id": session}, token)
+        shown = "".join(deltas(events))
+        assert unsafe not in shown and "12356" in shown, shown
+        assert stored_reply(client, token, session)["content"] == shown == events[-1][1]["content"]
+        assert wm.storage.get_session(session)["flags"]["unsafe_reply"] == 1
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_marker_the_model_writes_mid_reply_is_cut_out_and_counted(make_wm, serve, streamed):
+    with FakeOpenAI(reply="Sure, I hear you. [!check-in] How long has it felt this way?", chunker=chars(3)) as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, wm = served.client, served.wm
+        token = client.register()["access_token"]
+
+        def ask(text):
+            if streamed:
+                events = stream(client, "mental", {"text": text}, token)
+                assert "".join(deltas(events)) == events[-1][1]["content"]
+                return events[-1][1]
+            return client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+
+        reply = ask("work has been a lot lately")  # nothing the rules or the classifier flag
+        content = reply["content"]
+        assert "[!" not in content and "check-in]" not in content, content
+        assert content.startswith("Sure, I hear you. How long has it felt this way?") and "12356" in content
+        flags = wm.storage.get_session(reply["session_id"])["flags"]
+        assert flags == {"check_in": 1, "model_judgement": 1}
+        assert stored_reply(client, token, reply["session_id"])["content"] == content
+        # [!crisis] mid-reply: the model's text stops there and the crisis reply follows.
+        upstream.reply = "I understand. [!crisis] Anyway, here is a recipe."
+        reply = ask("work has been a lot lately")
+        before, crisis = reply["content"].split("I'm really glad you told me")
+        assert before.strip() == "I understand." and "12356" in crisis and "recipe" not in crisis
+        assert wm.storage.get_session(reply["session_id"])["flags"]["crisis"] == 1
