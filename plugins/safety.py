@@ -87,9 +87,21 @@ def fill(template: str, values: dict) -> str:
     return template
 
 
-def _patterns(items, where: str) -> list[re.Pattern]:
+def items(value) -> list:
+    """A list as written in prompts/safety.yaml. A lone string is one entry, never its characters:
+    `zh: 不想活` written without brackets made 不, 想 and 活 crisis terms ("不错" got the crisis reply)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, int, float)):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise ValueError(f"expected a list, not {type(value).__name__}: {str(value)[:60]!r}")
+
+
+def _patterns(entries, where: str) -> list[re.Pattern]:
     compiled = []
-    for item in items or []:
+    for item in items(entries):
         try:
             compiled.append(re.compile(str(item)))
         except re.error as e:  # a ValueError for WatchedYaml: the last good file stays in use
@@ -97,11 +109,26 @@ def _patterns(items, where: str) -> list[re.Pattern]:
     return compiled
 
 
+# What a crisis reply, check-in or crisis_system may say in braces: the numbers from config.yaml.
+NUMBERS = ("hotlines", "emergency", "first_emergency")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders_known(wording: str, where: str, known: tuple[str, ...]) -> str:
+    """``wording`` if every {placeholder} in it is one ``fill`` fills; otherwise a ValueError (the
+    file is refused and its last good version stays): "{hotline}" would reach the user as written."""
+    unknown = sorted({name for name in _PLACEHOLDER.findall(wording) if name not in known})
+    if unknown:
+        raise ValueError(f"{where}: unknown placeholder {', '.join('{' + n + '}' for n in unknown)}; "
+                         f"this wording may use {', '.join('{' + n + '}' for n in known)}")
+    return wording
+
+
 def _both(spec) -> list[str]:
     """The words of a {zh: [...], en: [...]} mapping, or of a plain list."""
     if isinstance(spec, dict):
-        return [str(w) for words in spec.values() for w in words or []]
-    return [str(w) for w in spec or []]
+        return [str(w) for words in spec.values() for w in items(words)]
+    return [str(w) for w in items(spec)]
 
 
 class Rule:
@@ -111,9 +138,10 @@ class Rule:
         self.name = name
         self.any = Terms(_both(spec.get("any")))
         self.patterns = _patterns(spec.get("patterns"), f"red_flags.{name}.patterns")
-        self.all = [Terms(_both(group)) for group in spec.get("all") or []]
+        self.all = [Terms(_both(group)) for group in items(spec.get("all"))]
         note = spec.get("note") or {}
-        self.note = {lang: str(note.get(lang) or "") for lang in ("zh", "en")}
+        self.note = {lang: placeholders_known(str(note.get(lang) or ""), f"red_flags.{name}.note.{lang}", ("emergency",))
+                     for lang in ("zh", "en")}
 
 
 # -- reading a message the way a person would -------------------------------------------------------
@@ -304,8 +332,8 @@ class Frame:
         self.level = str(spec.get("level") or "crisis")
         if self.level not in levels:
             raise ValueError(f"{where} ({self.name}): level must be one of {', '.join(levels)}")
-        self.all = [str(c) for c in spec.get("all") or []]
-        self.none = [str(c) for c in spec.get("none") or []]
+        self.all = [str(c) for c in items(spec.get("all"))]
+        self.none = [str(c) for c in items(spec.get("none"))]
         unknown = [c for c in self.all + self.none if c not in concepts.names]
         if unknown or not self.all:
             raise ValueError(f"{where} ({self.name}): " + (f"unknown concepts {unknown}" if unknown else "needs all: [...]"))
@@ -337,7 +365,7 @@ class Detector:
         spec = spec or {}
         self.terms = Terms([normalizer.phrase(w) for w in _both(spec.get("terms"))])
         self.topic_terms = Terms([normalizer.phrase(w) for w in _both(spec.get("topic_terms"))])
-        self.mention_context = [str(c) for c in spec.get("mention_context") or []]
+        self.mention_context = [str(c) for c in items(spec.get("mention_context"))]
         unknown = [c for c in self.mention_context if c not in concepts.names]
         if unknown:
             raise ValueError(f"{name}.mention_context: unknown concepts {unknown}")
@@ -387,21 +415,22 @@ class Phrases:
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
         self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
                           for level in LEVELS}
-        self.crisis_replies = self._wordings(data.get("crisis_replies"))
-        self.checkin_replies = self._wordings(data.get("checkin_replies"))
-        self.crisis_system = str(data.get("crisis_system") or "")
+        self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
+        self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
+        self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
         self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
-        self.negation = self._negation([str(w) for w in flags.get("negations") or []])
-        self.red_flag_system = str(data.get("red_flag_system") or "")
+        self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
+        self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
 
     @staticmethod
-    def _wordings(spec) -> dict:
+    def _wordings(spec, where: str, known: tuple[str, ...]) -> dict:
         spec = spec if isinstance(spec, dict) else {}
-        return {lang: [str(r) for r in spec.get(lang) or [] if str(r).strip()] for lang in ("zh", "en")}
+        return {lang: [placeholders_known(str(r), f"{where}.{lang}[{i}]", known)
+                       for i, r in enumerate(items(spec.get(lang))) if str(r).strip()] for lang in ("zh", "en")}
 
     @staticmethod
     def _negation(words: list[str]) -> re.Pattern | None:
@@ -501,9 +530,14 @@ class Safety:
     def __init__(self, wm):
         self.wm = wm
         self.config = wm.config["safety"]
-        self.phrases = WatchedYaml(data_file_candidates(wm, self.config["phrases"]), Phrases,
-                                   without="no crisis or red-flag phrases are checked")
+        self.phrases = WatchedYaml(data_file_candidates(wm, self.config["phrases"]), Phrases, empty_ok=False,
+                                   without="no crisis or red-flag phrases are checked: crisis replies come from "
+                                           "the classifier alone, in the built-in wording")
+        self.phrases.get()  # read now: a broken file is logged at startup, not at the first message
         self.model, self.model_problem = self.load_model()
+        for problem in (self.phrases.problem, self.model_problem):
+            if problem and isinstance(getattr(wm, "problems", None), list):
+                wm.problems.append(problem)
 
     # -- the classifier -------------------------------------------------------------------------
     def load_model(self):
@@ -523,9 +557,6 @@ class Safety:
         except (ImportError, OSError, ValueError) as e:
             problem = f"safety.model: cannot use {path} ({e}); crisis checks use the phrase rules only"
             log.error("%s", problem)
-            warnings = getattr(self.wm, "warnings", None)
-            if isinstance(warnings, list):
-                warnings.append(problem)
             return None, problem
         return model, None
 

@@ -377,8 +377,9 @@ def test_classifier_adds_what_the_rules_miss_and_a_broken_model_costs_only_itsel
         safety = wm.pm.get_plugin("safety").Safety(wm)
         assert safety.model is None and "safety.model" in safety.model_problem
         assert safety.assess("我真的不想活了").level == "crisis"
-        assert wellmate.check(wm.config_path) == 0
-        assert "warning: safety.model: cannot use" in capsys.readouterr().out
+        assert wellmate.check(wm.config_path) == 1  # the server still runs; check says what to fix
+        out = capsys.readouterr().out
+        assert "error: safety.model: cannot use" in out and "\nok\n" not in out
 
 
 def test_train_crisis_command_writes_a_model_and_prints_held_figures(make_wm, tmp_path, capsys):
@@ -608,3 +609,59 @@ def test_a_marker_the_model_writes_mid_reply_is_cut_out_and_counted(make_wm, ser
         before, crisis = reply["content"].split("I'm really glad you told me")
         assert before.strip() == "I understand." and "12356" in crisis and "recipe" not in crisis
         assert wm.storage.get_session(reply["session_id"])["flags"]["crisis"] == 1
+
+
+def edit(path, text):
+    """Write ``text`` to ``path`` with an mtime two seconds on, so a watched file is read again."""
+    import os
+
+    before = path.stat()
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+
+
+def test_a_phrase_list_written_as_a_string_is_one_term_never_its_characters(make_wm, serve, tmp_path):
+    served = serve(make_wm({"safety": {"model": ""}}))
+    path = tmp_path / "prompts" / "safety.yaml"
+    shipped = path.read_text(encoding="utf-8")
+    edit(path, "crisis:\n  terms:\n    zh: 不想活\n    en: want to disappear forever\n" + shipped.split("crisis:\n", 1)[1].split("\n", 3)[3])
+    client = served.client
+    token = client.register()["access_token"]
+    for text in ("今天的菜不错", "我想活动一下", "I want a new phone"):
+        reply = client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["provider"] != "safety" and "12356" not in reply["content"], (text, reply["content"])
+    for text in ("我真的不想活了", "I want to disappear forever"):
+        reply = client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["provider"] == "safety", (text, reply["content"])
+
+
+def test_a_wording_with_an_unknown_placeholder_is_refused_and_the_last_good_file_stays(make_wm, serve, tmp_path, caplog):
+    served = serve(make_wm())
+    path = tmp_path / "prompts" / "safety.yaml"
+    client = served.client
+    token = client.register()["access_token"]
+    assert "12356" in client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json["content"]
+    edit(path, path.read_text(encoding="utf-8").replace("心理援助热线：{hotlines}", "心理援助热线：{hotline}"))
+    content = client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json["content"]
+    assert "{hotline}" not in content and "12356" in content, content
+    assert "crisis_replies.zh[0]: unknown placeholder {hotline}" in caplog.text
+    assert "keeping the last good version" in caplog.text
+
+
+def test_an_empty_or_broken_phrases_file_is_logged_and_check_reports_it(make_wm, serve, tmp_path, caplog, capsys):
+    path = tmp_path / "prompts" / "safety.yaml"
+    for content, why in (("", "the file is empty"), ("crisis: [unclosed", "ParserError"),
+                         ("crisis_replies:\n  zh: ['请拨打 {hotline}']\n", "unknown placeholder {hotline}")):
+        make_wm()  # writes config.yaml and the prompts folder
+        path.write_text(content, encoding="utf-8")
+        caplog.clear()
+        served = serve(make_wm())
+        assert why in caplog.text and "no crisis or red-flag phrases are checked" in caplog.text, caplog.text
+        # crisis replies still come (the classifier, the built-in wording), with the numbers filled in
+        client = served.client
+        token = client.register(f"u{len(why)}")["access_token"]
+        reply = client.post("/api/v1/health/mental/chat", {"text": "我真的很想结束自己的生命，药都攒够了"}, token=token).json
+        assert "12356" in reply["content"] and "{" not in reply["content"], reply["content"]
+        assert wellmate.check(served.wm.config_path) == 1
+        out = capsys.readouterr().out
+        assert f"error: {path}: cannot use this file" in out and why in out and "\nok\n" not in out
