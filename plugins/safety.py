@@ -35,10 +35,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
-from wellmate import (CLAUSE_END, LATIN_TERM, Setting, Terms, WatchedYaml, data_file_candidates,
+from wellmate import (CLAUSE_END, LATIN_TERM, Setting, Terms, WatchedYaml, data_file_candidates, first_file,
                       hookimpl, normalize, now_iso, page_args, term_alternatives)
 
 log = logging.getLogger("wellmate.safety")
@@ -534,21 +536,39 @@ class Safety:
                                    without="no crisis or red-flag phrases are checked: crisis replies come from "
                                            "the classifier alone, in the built-in wording")
         self.phrases.get()  # read now: a broken file is logged at startup, not at the first message
-        self.model, self.model_problem = self.load_model()
+        name = str(self.config["model"] or "").strip()
+        self.model_paths = data_file_candidates(wm, name) if name else []
+        self._model, self._model_stamp, self.model_problem = None, None, None
+        self._model_lock = threading.Lock()
+        self.model  # read now: a broken file is logged at startup
         for problem in (self.phrases.problem, self.model_problem):
             if problem and isinstance(getattr(wm, "problems", None), list):
                 wm.problems.append(problem)
 
     # -- the classifier -------------------------------------------------------------------------
-    def load_model(self):
-        """(the crisis classifier or None, why it is missing or None). A missing or broken file
-        costs the classifier only: the phrase rules still find crises (logged once, and
-        `wellmate.py check` says so)."""
-        name = str(self.config["model"] or "").strip()
-        if not name:
-            return None, None
-        candidates = data_file_candidates(self.wm, name)
-        path = next((p for p in candidates if p.exists()), candidates[0])
+    @property
+    def model(self):
+        """The crisis classifier, read again when its file changes (`train-crisis` while the server
+        runs), or None: without safety.model, or when the file is missing or broken (that costs
+        the classifier only: the phrase rules still find crises; logged once per version of the
+        file, and `wellmate.py check` says so)."""
+        if not self.model_paths:
+            return None
+        path, stamp = first_file(self.model_paths)
+        if stamp != self._model_stamp:
+            with self._model_lock:
+                if stamp != self._model_stamp:
+                    self._model, self.model_problem = self.load_model(path)
+                    self._model_stamp = stamp
+        return self._model
+
+    def use_model(self, path: Path):
+        """Score with the weights at ``path`` from now on (train-crisis measures what it wrote)."""
+        self.model_paths, self._model_stamp = [Path(path)], None
+
+    @staticmethod
+    def load_model(path: Path):
+        """(the crisis classifier at ``path`` or None, why it cannot be used or None)."""
         try:
             from wellmate_plugins._textmodel import TextModel
             model = TextModel.load(path)
@@ -590,10 +610,11 @@ class Safety:
 
     def scores(self, clean: str) -> dict:
         """The classifier's probabilities for a cleaned message; {} without a usable model."""
-        if self.model is None or not clean.strip(" |"):
+        model = self.model
+        if model is None or not clean.strip(" |"):
             return {}
         try:
-            return self.model.scores(clean)
+            return model.scores(clean)
         except Exception:  # a model that loads but cannot score must not cost the reply
             log.exception("the crisis classifier failed")
             return {}
@@ -887,6 +908,7 @@ def training_files(wm, pattern: str) -> list[Path]:
 # and tired ones as well: without them 21 of 280 independently written everyday messages got a
 # check-in (12 of the 40 sad ones), with them 9; held crisis recall moved en 77->74%, zh 84->86%.
 EVERYDAY_LABELS = {"happy", "calm", "neutral", "anxious", "angry", "sad", "tired"}
+LABELS = ("crisis", "grey", "none")  # what the classifier tells apart
 
 
 def figures(assess, rows: list[dict]) -> dict:
@@ -920,7 +942,7 @@ def summary(table: dict, indent: str = "  ") -> list[str]:
 def train_crisis(wm_factory, args) -> int:
     """`python wellmate.py train-crisis`: retrain the classifier on the train split of the
     training files, write safety.model, print the figures on the held split."""
-    from wellmate_plugins._textmodel import TextModel, read_rows, train
+    from wellmate_plugins._textmodel import read_rows, train
 
     wm = wm_factory()
     try:
@@ -932,19 +954,35 @@ def train_crisis(wm_factory, args) -> int:
             print("error: no training files (models/training/crisis_*.tsv)", file=sys.stderr)
             return 1
         try:
-            rows = [r for r in read_rows(paths) if r["label"] in ("crisis", "grey", "none")]
+            given = read_rows(paths)
+            rows = [r for r in given if r["label"] in LABELS]
             rows += [{**r, "label": "none"} for r in read_rows(everyday) if r["label"] in EVERYDAY_LABELS]
         except (OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
+        unknown = Counter(r["label"] for r in given if r["label"] not in LABELS)
+        if unknown:
+            print(f"warning: {sum(unknown.values())} rows with labels other than {', '.join(LABELS)} left out "
+                  f"({', '.join(f'{label} {n}' for label, n in unknown.most_common())})", file=sys.stderr)
         train_rows = [(phrases.normalizer.clean(r["text"]), r["label"]) for r in rows if r["split"] == "train"]
         held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
+        counts = Counter(label for _, label in train_rows)
+        short = [f"{label} {counts[label]}" for label in LABELS if counts[label] < args.min_rows]
+        if short:
+            print(f"error: too few training rows to learn from (at least {args.min_rows} per label, --min-rows): "
+                  f"{', '.join(short)} in {', '.join(str(p) for p in paths + everyday)}", file=sys.stderr)
+            return 1
         model = train(train_rows, epochs=args.epochs, l2=args.l2, rate=args.rate, seed=0,
-                      labels=["crisis", "grey", "none"], min_count=args.min_count)
+                      labels=list(LABELS), min_count=args.min_count)
         out = Path(args.out) if args.out else data_file_candidates(wm, safety.config["model"] or "models/crisis.json")[0]
-        size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
-                                     "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
-        safety.model = TextModel.load(out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
+                                         "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
+        except OSError as e:
+            print(f"error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+            return 1
+        safety.use_model(out)
         print(f"trained on {len(train_rows)} rows of {', '.join(p.name for p in paths + everyday)}; "
               f"wrote {out} ({size // 1024} KB)")
         alone = lambda text: safety.classify(text)
@@ -975,4 +1013,7 @@ def cli(subparsers, wm_factory):
     parser.add_argument("--rate", type=float, default=0.3, help="AdaGrad learning rate")
     parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
+    # One row per label trained a model that gave "今天天气很好" p(crisis) 0.70: too few rows learn
+    # the rows' words, not what a crisis sounds like. The shipped sets have 300+ per label.
+    parser.add_argument("--min-rows", type=int, default=50, help="refuse to train with fewer training rows of a label")
     parser.set_defaults(func=lambda args: train_crisis(wm_factory, args))

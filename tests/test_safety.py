@@ -385,7 +385,7 @@ def test_classifier_adds_what_the_rules_miss_and_a_broken_model_costs_only_itsel
 def test_train_crisis_command_writes_a_model_and_prints_held_figures(make_wm, tmp_path, capsys):
     wm = make_wm()
     rows = ["label\tkind\ttext"]
-    for i in range(30):
+    for i in range(60):
         rows += [f"crisis\tdirect\t我真的想结束自己的生命 {i}", f"grey\ttired_of_life\t活着好累 什么都没意思 {i}",
                  f"none\teveryday\t今天去公园散步了 天气很好 {i}", f"none\tidiom\t笑死我了 这个视频 {i}"]
     data = tmp_path / "mine.tsv"
@@ -665,3 +665,53 @@ def test_an_empty_or_broken_phrases_file_is_logged_and_check_reports_it(make_wm,
         assert wellmate.check(served.wm.config_path) == 1
         out = capsys.readouterr().out
         assert f"error: {path}: cannot use this file" in out and why in out and "\nok\n" not in out
+
+
+def train_crisis(wm, capsys, *args) -> tuple[int, str]:
+    status = wellmate.main(["--config", str(wm.config_path), "train-crisis", *args])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_train_crisis_refuses_too_little_data_cleanly_and_writes_into_a_new_folder(make_wm, tmp_path, capsys):
+    wm = make_wm()
+    data = tmp_path / "mine.tsv"
+    for content in ("", "label\tkind\ttext\n", "label\tkind\ttext\nhappy\tplain\t今天很开心\nsad\tplain\t有点难过\n",
+                    "label\tkind\ttext\ncrisis\tdirect\t我想自杀\nnone\teveryday\t今天天气很好\n"):
+        data.write_text(content, encoding="utf-8")
+        status, printed = train_crisis(wm, capsys, "--data", str(data), "--out", str(tmp_path / "m.json"))
+        assert status != 0 and "Traceback" not in printed and "error: " in printed, (content, printed)
+        assert not (tmp_path / "m.json").exists()
+    assert "error: too few training rows to learn from (at least 50 per label" in printed
+    # Enough rows, some with a label the classifier does not know: a warning with the count.
+    rows = ["label\tkind\ttext"] + [f"{label}\tk\t{text} {i}" for i in range(70) for label, text in (
+        ("crisis", "我真的想结束自己的生命"), ("grey", "活着好累 什么都没意思"), ("none", "今天去公园散步了"),
+        ("happy", "好开心"))]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "new" / "folder" / "crisis.json"
+    status, printed = train_crisis(wm, capsys, "--data", str(data), "--out", str(out))
+    assert status == 0 and out.exists(), printed
+    assert "warning: 70 rows with labels other than crisis, grey, none left out (happy 70)" in printed
+
+
+def test_a_retrained_classifier_is_used_without_a_restart(make_wm, serve, tmp_path):
+    import os
+    import shutil
+
+    model = tmp_path / "crisis.json"
+    shutil.copy(wellmate.HERE / "models" / "crisis.json", model)
+    good = model.read_bytes()
+    served = serve(make_wm({"safety": {"model": str(model)}}))
+    client = served.client
+    token = client.register()["access_token"]
+    text = "我把存款和密码都写好放在抽屉里了，你们以后会明白的"  # only the classifier finds this
+
+    def hotline() -> bool:
+        return "12356" in client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["content"]
+
+    assert hotline()
+    for content, expected in ((b"{not json", False), (good, True)):
+        before = model.stat()
+        model.write_bytes(content)
+        os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+        assert hotline() is expected
