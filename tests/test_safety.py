@@ -715,3 +715,18 @@ def test_a_retrained_classifier_is_used_without_a_restart(make_wm, serve, tmp_pa
         model.write_bytes(content)
         os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
         assert hotline() is expected
+
+
+@pytest.mark.parametrize("text", [
+    # 药 alone is no risk cue (medicine questions for someone else), nor is 我 (鼠鼠's alias made it one)
+    "她要不要加药", "我把旧衣服都送人了", "took up knitting this winter and love it",
+    # 难死 is hyperbole like 累死; a title in 《》 is a book, film or song
+    "这道数学题难死我了", "这个关卡难死了", "昨天看了余华的《活着》，哭得不行",
+])
+def test_everyday_messages_with_a_weak_cue_get_no_check_in(make_wm, serve, text):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))  # rules and the classifier
+        token = served.client.register()["access_token"]
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["content"] == "好的。", (text, reply["content"])
+        assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
