@@ -30,6 +30,16 @@ def deltas(events) -> list[str]:
     return [data["delta"] for kind, data in events if kind == "message"]
 
 
+def chat(client, token, text: str, streamed: bool) -> dict:
+    """The mental agent's reply to ``text`` in a new session, streamed (what was shown must be
+    done.content) or not."""
+    if streamed:
+        events = stream(client, "mental", {"text": text}, token)
+        assert "".join(deltas(events)) == events[-1][1]["content"]
+        return events[-1][1]
+    return client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+
+
 def stored_reply(client, token, session_id) -> dict:
     items = client.get(f"/api/v1/health/sessions/{session_id}", token=token).json["messages"]["items"]
     return items[-1]
@@ -431,14 +441,8 @@ def test_the_models_marker_makes_a_check_in_or_crisis_turn_and_never_reaches_the
         client, wm = served.client, served.wm
         token = client.register()["access_token"]
 
-        def ask(text, session=None):
-            body = {"text": text, **({"session_id": session} if session else {})}
-            if streamed:
-                events = stream(client, "mental", body, token)
-                done = events[-1][1]
-                assert "".join(deltas(events)) == done["content"]
-                return done
-            return client.post("/api/v1/health/mental/chat", body, token=token).json
+        def ask(text):
+            return chat(client, token, text, streamed)
 
         reply = ask("最近事情有点多，不太想说话")  # nothing the rules or the classifier flag
         assert "[!" not in reply["content"] and "check-in" not in reply["content"]
@@ -586,17 +590,9 @@ def test_doses_and_heights_written_in_words_are_caught_in_a_crisis_session(make_
 def test_a_marker_the_model_writes_mid_reply_is_cut_out_and_counted(make_wm, serve, streamed):
     with FakeOpenAI(reply="Sure, I hear you. [!check-in] How long has it felt this way?", chunker=chars(3)) as upstream:
         served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
-        client, wm = served.client, served.wm
-        token = client.register()["access_token"]
+        client, wm, token = served.client, served.wm, served.client.register()["access_token"]
 
-        def ask(text):
-            if streamed:
-                events = stream(client, "mental", {"text": text}, token)
-                assert "".join(deltas(events)) == events[-1][1]["content"]
-                return events[-1][1]
-            return client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
-
-        reply = ask("work has been a lot lately")  # nothing the rules or the classifier flag
+        reply = chat(client, token, "work has been a lot lately", streamed)  # nothing the rules or the classifier flag
         content = reply["content"]
         assert "[!" not in content and "check-in]" not in content, content
         assert content.startswith("Sure, I hear you. How long has it felt this way?") and "12356" in content
@@ -605,7 +601,7 @@ def test_a_marker_the_model_writes_mid_reply_is_cut_out_and_counted(make_wm, ser
         assert stored_reply(client, token, reply["session_id"])["content"] == content
         # [!crisis] mid-reply: the model's text stops there and the crisis reply follows.
         upstream.reply = "I understand. [!crisis] Anyway, here is a recipe."
-        reply = ask("work has been a lot lately")
+        reply = chat(client, token, "work has been a lot lately", streamed)
         before, crisis = reply["content"].split("I'm really glad you told me")
         assert before.strip() == "I understand." and "12356" in crisis and "recipe" not in crisis
         assert wm.storage.get_session(reply["session_id"])["flags"]["crisis"] == 1
