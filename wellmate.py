@@ -1206,9 +1206,11 @@ class WatchedYaml:
     disk, so users edit it with no restart. A broken edit keeps the last good version and logs
     why: a typo in a word list must never break chat."""
 
-    def __init__(self, paths: list[Path], compile, without: str = "going on without it"):
+    def __init__(self, paths: list[Path], compile, without: str = "going on without it", empty_ok: bool = True):
         self.paths, self.compile, self.without = paths, compile, without  # the first that exists is used
+        self.empty_ok = empty_ok  # False: an empty file is a mistake (logged, the last good version kept)
         self._stamp, self._value = None, None
+        self.problem = None  # why the file on disk is not in use, for `wellmate.py check`
         self._lock = threading.Lock()
 
     def get(self):
@@ -1219,13 +1221,18 @@ class WatchedYaml:
                 if path != self.paths[0]:
                     log.warning("%s not found; using %s", self.paths[0], path)
                 try:
-                    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                    if not data and not self.empty_ok:
+                        raise ValueError("the file is empty")
+                    data = data or {}
                     if not isinstance(data, dict):
                         raise ValueError("the top level must be a mapping")
-                    self._value = self.compile(data)
+                    self._value, self.problem = self.compile(data), None
                 except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
-                    log.error("%s: cannot use this file (%s: %s); %s", path, type(e).__name__, e,
-                              "keeping the last good version" if self._value else self.without)
+                    why = " ".join(str(e).split())  # a YAML error's lines and caret, on one line
+                    self.problem = f"{path}: cannot use this file ({type(e).__name__}: {why}); " + (
+                        "keeping the last good version" if self._value else self.without)
+                    log.error("%s", self.problem)
             return self._value if self._value is not None else self.compile({})
 
 
@@ -2023,6 +2030,7 @@ class Wellmate:
                 schema["emotion"].update({**getattr(fallback_class, "settings", {}), **tagger_class.settings})
         self.schema = schema
         self.config, self.warnings = validate_config(raw, schema, self.config_path.name)
+        self.problems: list[str] = []  # what a plugin found broken at set-up; `check` reports them as errors
         self._check_providers()
         for warning in self.warnings:
             log.warning("%s", warning)
@@ -2296,6 +2304,7 @@ def check(config_path) -> int:
                 print(f"prompt ok: agents.{agent} ({settings['prompt']})")
             except ConfigError as e:
                 problems.append(f"agents.{agent}: {e}")
+        problems += wm.problems
         for problem in problems:
             print(f"error: {problem}")
         print("ok" if not problems else f"{len(problems)} problem(s)")

@@ -35,10 +35,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
-from wellmate import (CLAUSE_END, LATIN_TERM, Setting, Terms, WatchedYaml, data_file_candidates,
+from wellmate import (CLAUSE_END, LATIN_TERM, Setting, Terms, WatchedYaml, data_file_candidates, first_file,
                       hookimpl, normalize, now_iso, page_args, term_alternatives)
 
 log = logging.getLogger("wellmate.safety")
@@ -87,9 +89,21 @@ def fill(template: str, values: dict) -> str:
     return template
 
 
-def _patterns(items, where: str) -> list[re.Pattern]:
+def items(value) -> list:
+    """A list as written in prompts/safety.yaml. A lone string is one entry, never its characters:
+    `zh: 不想活` written without brackets made 不, 想 and 活 crisis terms ("不错" got the crisis reply)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, int, float)):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise ValueError(f"expected a list, not {type(value).__name__}: {str(value)[:60]!r}")
+
+
+def _patterns(entries, where: str) -> list[re.Pattern]:
     compiled = []
-    for item in items or []:
+    for item in items(entries):
         try:
             compiled.append(re.compile(str(item)))
         except re.error as e:  # a ValueError for WatchedYaml: the last good file stays in use
@@ -97,11 +111,26 @@ def _patterns(items, where: str) -> list[re.Pattern]:
     return compiled
 
 
+# What a crisis reply, check-in or crisis_system may say in braces: the numbers from config.yaml.
+NUMBERS = ("hotlines", "emergency", "first_emergency")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders_known(wording: str, where: str, known: tuple[str, ...]) -> str:
+    """``wording`` if every {placeholder} in it is one ``fill`` fills; otherwise a ValueError (the
+    file is refused and its last good version stays): "{hotline}" would reach the user as written."""
+    unknown = sorted({name for name in _PLACEHOLDER.findall(wording) if name not in known})
+    if unknown:
+        raise ValueError(f"{where}: unknown placeholder {', '.join('{' + n + '}' for n in unknown)}; "
+                         f"this wording may use {', '.join('{' + n + '}' for n in known)}")
+    return wording
+
+
 def _both(spec) -> list[str]:
     """The words of a {zh: [...], en: [...]} mapping, or of a plain list."""
     if isinstance(spec, dict):
-        return [str(w) for words in spec.values() for w in words or []]
-    return [str(w) for w in spec or []]
+        return [str(w) for words in spec.values() for w in items(words)]
+    return [str(w) for w in items(spec)]
 
 
 class Rule:
@@ -111,9 +140,10 @@ class Rule:
         self.name = name
         self.any = Terms(_both(spec.get("any")))
         self.patterns = _patterns(spec.get("patterns"), f"red_flags.{name}.patterns")
-        self.all = [Terms(_both(group)) for group in spec.get("all") or []]
+        self.all = [Terms(_both(group)) for group in items(spec.get("all"))]
         note = spec.get("note") or {}
-        self.note = {lang: str(note.get(lang) or "") for lang in ("zh", "en")}
+        self.note = {lang: placeholders_known(str(note.get(lang) or ""), f"red_flags.{name}.note.{lang}", ("emergency",))
+                     for lang in ("zh", "en")}
 
 
 # -- reading a message the way a person would -------------------------------------------------------
@@ -304,8 +334,8 @@ class Frame:
         self.level = str(spec.get("level") or "crisis")
         if self.level not in levels:
             raise ValueError(f"{where} ({self.name}): level must be one of {', '.join(levels)}")
-        self.all = [str(c) for c in spec.get("all") or []]
-        self.none = [str(c) for c in spec.get("none") or []]
+        self.all = [str(c) for c in items(spec.get("all"))]
+        self.none = [str(c) for c in items(spec.get("none"))]
         unknown = [c for c in self.all + self.none if c not in concepts.names]
         if unknown or not self.all:
             raise ValueError(f"{where} ({self.name}): " + (f"unknown concepts {unknown}" if unknown else "needs all: [...]"))
@@ -337,7 +367,7 @@ class Detector:
         spec = spec or {}
         self.terms = Terms([normalizer.phrase(w) for w in _both(spec.get("terms"))])
         self.topic_terms = Terms([normalizer.phrase(w) for w in _both(spec.get("topic_terms"))])
-        self.mention_context = [str(c) for c in spec.get("mention_context") or []]
+        self.mention_context = [str(c) for c in items(spec.get("mention_context"))]
         unknown = [c for c in self.mention_context if c not in concepts.names]
         if unknown:
             raise ValueError(f"{name}.mention_context: unknown concepts {unknown}")
@@ -387,21 +417,22 @@ class Phrases:
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
         self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
                           for level in LEVELS}
-        self.crisis_replies = self._wordings(data.get("crisis_replies"))
-        self.checkin_replies = self._wordings(data.get("checkin_replies"))
-        self.crisis_system = str(data.get("crisis_system") or "")
+        self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
+        self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
+        self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
         self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
-        self.negation = self._negation([str(w) for w in flags.get("negations") or []])
-        self.red_flag_system = str(data.get("red_flag_system") or "")
+        self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
+        self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
 
     @staticmethod
-    def _wordings(spec) -> dict:
+    def _wordings(spec, where: str, known: tuple[str, ...]) -> dict:
         spec = spec if isinstance(spec, dict) else {}
-        return {lang: [str(r) for r in spec.get(lang) or [] if str(r).strip()] for lang in ("zh", "en")}
+        return {lang: [placeholders_known(str(r), f"{where}.{lang}[{i}]", known)
+                       for i, r in enumerate(items(spec.get(lang))) if str(r).strip()] for lang in ("zh", "en")}
 
     @staticmethod
     def _negation(words: list[str]) -> re.Pattern | None:
@@ -439,10 +470,6 @@ class Phrases:
             if why:
                 return level, why, clean, cue
         return None, None, clean, cue
-
-    def crisis(self, text: str) -> bool:
-        """Whether ``text`` speaks of suicide or self-harm clearly, by the rules alone."""
-        return self.assess(text)[0] == "crisis"
 
     def unsafe_reply(self, reply: str) -> str | None:
         """What in a model's reply gives method or dose details (a term, pattern or frame), or None."""
@@ -505,20 +532,43 @@ class Safety:
     def __init__(self, wm):
         self.wm = wm
         self.config = wm.config["safety"]
-        self.phrases = WatchedYaml(data_file_candidates(wm, self.config["phrases"]), Phrases,
-                                   without="no crisis or red-flag phrases are checked")
-        self.model, self.model_problem = self.load_model()
+        self.phrases = WatchedYaml(data_file_candidates(wm, self.config["phrases"]), Phrases, empty_ok=False,
+                                   without="no crisis or red-flag phrases are checked: crisis replies come from "
+                                           "the classifier alone, in the built-in wording")
+        self.phrases.get()  # read now: a broken file is logged at startup, not at the first message
+        name = str(self.config["model"] or "").strip()
+        self.model_paths = data_file_candidates(wm, name) if name else []
+        self._model, self._model_stamp, self.model_problem = None, None, None
+        self._model_lock = threading.Lock()
+        self.model  # read now: a broken file is logged at startup
+        for problem in (self.phrases.problem, self.model_problem):
+            if problem and isinstance(getattr(wm, "problems", None), list):
+                wm.problems.append(problem)
 
     # -- the classifier -------------------------------------------------------------------------
-    def load_model(self):
-        """(the crisis classifier or None, why it is missing or None). A missing or broken file
-        costs the classifier only: the phrase rules still find crises (logged once, and
-        `wellmate.py check` says so)."""
-        name = str(self.config["model"] or "").strip()
-        if not name:
-            return None, None
-        candidates = data_file_candidates(self.wm, name)
-        path = next((p for p in candidates if p.exists()), candidates[0])
+    @property
+    def model(self):
+        """The crisis classifier, read again when its file changes (`train-crisis` while the server
+        runs), or None: without safety.model, or when the file is missing or broken (that costs
+        the classifier only: the phrase rules still find crises; logged once per version of the
+        file, and `wellmate.py check` says so)."""
+        if not self.model_paths:
+            return None
+        path, stamp = first_file(self.model_paths)
+        if stamp != self._model_stamp:
+            with self._model_lock:
+                if stamp != self._model_stamp:
+                    self._model, self.model_problem = self.load_model(path)
+                    self._model_stamp = stamp
+        return self._model
+
+    def use_model(self, path: Path):
+        """Score with the weights at ``path`` from now on (train-crisis measures what it wrote)."""
+        self.model_paths, self._model_stamp = [Path(path)], None
+
+    @staticmethod
+    def load_model(path: Path):
+        """(the crisis classifier at ``path`` or None, why it cannot be used or None)."""
         try:
             from wellmate_plugins._textmodel import TextModel
             model = TextModel.load(path)
@@ -527,9 +577,6 @@ class Safety:
         except (ImportError, OSError, ValueError) as e:
             problem = f"safety.model: cannot use {path} ({e}); crisis checks use the phrase rules only"
             log.error("%s", problem)
-            warnings = getattr(self.wm, "warnings", None)
-            if isinstance(warnings, list):
-                warnings.append(problem)
             return None, problem
         return model, None
 
@@ -563,10 +610,11 @@ class Safety:
 
     def scores(self, clean: str) -> dict:
         """The classifier's probabilities for a cleaned message; {} without a usable model."""
-        if self.model is None or not clean.strip(" |"):
+        model = self.model
+        if model is None or not clean.strip(" |"):
             return {}
         try:
-            return self.model.scores(clean)
+            return model.scores(clean)
         except Exception:  # a model that loads but cannot score must not cost the reply
             log.exception("the crisis classifier failed")
             return {}
@@ -612,7 +660,8 @@ class Safety:
             checked = self.config["check_replies"] and (verdict.level or flags.get("crisis") or flags.get("check_in"))
             if checked or watch:
                 result["reader"] = lambda: ReplyGuard(self, session, lang, check=bool(checked),
-                                                      watch=watch and verdict.level is None)
+                                                      watch=watch and verdict.level is None,
+                                                      noted=verdict.level == "grey")
         agents = self.config["red_flag_agents"]
         rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         if rules:
@@ -667,8 +716,13 @@ class Safety:
             key = "red_flag" if kind.startswith("red_flag") else kind
             flags[key] = flags.get(key, 0) + 1
         changes = {"flags": flags, "flagged_at": now_iso()}
-        self.wm.storage.update_session(session["id"], changes)
-        session.update(changes)
+        session.update(changes)  # this turn's wordings count it even if it cannot be stored
+        try:
+            self.wm.storage.update_session(session["id"], changes)
+        except Exception:  # storage trouble must not cost the user the crisis reply built from this
+            log.exception("session %s of user %s: cannot store the flags (%s)", session["id"],
+                          session.get("user_id"), ", ".join(kinds))
+            return
         log.warning("session %s of user %s flagged: %s", session["id"], session.get("user_id"), ", ".join(kinds))
 
     def flagged(self, limit: int = 50) -> dict:
@@ -708,18 +762,36 @@ class ReplyGuard:
 
     - ``watch``: the model was asked for its judgement. A leading ``[!crisis]`` turns the reply
       into the crisis reply; ``[!check-in]`` puts the check-in note first and the rest is checked.
-      Either flags the session. The marker never reaches the user, also when split across deltas.
+      Either flags the session. A marker written later in the reply ("Sure… [!check-in] How…") is
+      cut out and counted too: [!crisis] ends the model's text there and the crisis reply follows,
+      [!check-in] adds the note at the end. No marker reaches the user, also when split across deltas.
     - ``check`` (a crisis-flagged session or a check-in turn): nothing is shown until the whole
       reply is read; one that gives method or dose details becomes the crisis reply.
     """
 
     label = None
 
-    def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool):
+    def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool, noted: bool = False):
         self.safety, self.session, self.lang = safety, session, lang
         self.check, self.watch = check, watch
+        self.noted = noted  # a check-in note is already in this reply
+        self.owed = ""  # a check-in note for the end (a marker later in a reply already being shown)
+        self.judged: set[str] = set()  # each kind of marker counts once per reply
         self.held = ""
         self.replaced = False  # the crisis reply went out instead: the rest of the model's text is dropped
+
+    def judge(self, kind: str) -> dict:
+        """Flag the model's judgement (once per reply); the session's flags before it."""
+        flags = dict(self.session.get("flags") or {})
+        if kind not in self.judged:
+            self.judged.add(kind)
+            self.safety.flag(self.session, [kind, "model_judgement"])
+            log.info("the model judged the user may be at risk (%s)", kind)
+        return flags
+
+    def checkin_note(self, flags: dict) -> str:
+        self.noted = True
+        return self.safety.wording("check_in", self.lang, flags)
 
     def feed(self, delta: str) -> str:
         if self.replaced:
@@ -733,33 +805,75 @@ class ReplyGuard:
             self.watch = False
             if m is not None:
                 kind = "crisis" if m.group("kind").lower() == "crisis" else "check_in"
-                flags = dict(self.session.get("flags") or {})
-                self.safety.flag(self.session, [kind, "model_judgement"])
-                log.info("the model judged the user may be at risk (%s)", kind)
+                flags = self.judge(kind)
                 if kind == "crisis":
                     self.replaced, self.held = True, ""
                     return self.safety.wording("crisis", self.lang, flags)
-                shown = m.group("lead") + self.safety.wording("check_in", self.lang, flags) + "\n\n"
+                shown = m.group("lead") + self.checkin_note(flags) + "\n\n"
                 self.held = self.held[m.end():]
                 self.check = self.check or bool(self.safety.config["check_replies"])
         if self.check:
             return shown
-        shown, self.held = shown + self.held, ""
-        return shown
+        cut = marker_tail(self.held)  # a marker a later delta may complete stays held
+        ready, self.held = self.held[:cut], self.held[cut:]
+        return shown + self.cut_markers(ready)
+
+    def cut_markers(self, text: str) -> str:
+        """``text`` (being shown) without markers; a [!crisis] ends it with the crisis reply."""
+        pieces, last = [], 0
+        for m in ANY_MARKER.finditer(text):
+            pieces.append(text[last:m.start()])
+            last = m.end()
+            kind = "crisis" if m.group("kind").lower() == "crisis" else "check_in"
+            flags = self.judge(kind)
+            if kind == "crisis":
+                self.replaced, self.held = True, ""
+                return "".join(pieces).rstrip() + "\n\n" + self.safety.wording("crisis", self.lang, flags)
+            if not self.noted:
+                self.owed = "\n\n" + self.checkin_note(flags)
+        pieces.append(text[last:])
+        return "".join(pieces)
 
     def end(self) -> str:
         if self.replaced:
             return ""
         held, self.held = self.held, ""
-        if self.check:
-            why = self.safety.phrases.get().unsafe_reply(held)
-            if why:
+        if not self.check:
+            shown = self.cut_markers(held)
+            return shown if self.replaced else shown + self.owed
+        first = ANY_MARKER.search(held)
+        if first is not None:  # held back whole: nothing of it was shown yet
+            kinds = {"crisis" if m.group("kind").lower() == "crisis" else "check_in" for m in ANY_MARKER.finditer(held)}
+            held = ANY_MARKER.sub("", held).strip()
+            flags = {kind: self.judge(kind) for kind in sorted(kinds)}
+            if "crisis" in flags:
                 self.replaced = True
-                flags = dict(self.session.get("flags") or {})
-                self.safety.flag(self.session, ["unsafe_reply"])
-                log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
-                return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
+                return self.safety.wording("crisis", self.lang, flags["crisis"])
+            if not self.noted:
+                held = self.checkin_note(flags["check_in"]) + "\n\n" + held
+        why = self.safety.phrases.get().unsafe_reply(held)
+        if why:
+            self.replaced = True
+            flags = dict(self.session.get("flags") or {})
+            self.safety.flag(self.session, ["unsafe_reply"])
+            log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
+            return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
         return held
+
+
+# A marker anywhere in a reply, with the spaces after it (those before may be shown already); and
+# the forms one may take once spaces are dropped, to hold back a delta's end that may start one.
+ANY_MARKER = re.compile(r"[\[【]\s*[!！]\s*(?P<kind>crisis|check[\s_-]?in)\s*[\]】]\s*", re.IGNORECASE)
+MARKER_FORMS = ("[!crisis]", "[!check-in]", "[!checkin]", "[!check_in]")
+
+
+def marker_tail(text: str) -> int:
+    """Where a marker that is not finished yet may start at the end of ``text`` (else its length)."""
+    start = max(text.rfind("["), text.rfind("【"))
+    if start < 0 or len(text) - start > 24:
+        return len(text)
+    tail = re.sub(r"\s", "", text[start:]).lower().replace("【", "[").replace("！", "!").replace("】", "]")
+    return start if any(form.startswith(tail) for form in MARKER_FORMS) else len(text)
 
 
 @hookimpl
@@ -794,6 +908,7 @@ def training_files(wm, pattern: str) -> list[Path]:
 # and tired ones as well: without them 21 of 280 independently written everyday messages got a
 # check-in (12 of the 40 sad ones), with them 9; held crisis recall moved en 77->74%, zh 84->86%.
 EVERYDAY_LABELS = {"happy", "calm", "neutral", "anxious", "angry", "sad", "tired"}
+LABELS = ("crisis", "grey", "none")  # what the classifier tells apart
 
 
 def figures(assess, rows: list[dict]) -> dict:
@@ -827,7 +942,7 @@ def summary(table: dict, indent: str = "  ") -> list[str]:
 def train_crisis(wm_factory, args) -> int:
     """`python wellmate.py train-crisis`: retrain the classifier on the train split of the
     training files, write safety.model, print the figures on the held split."""
-    from wellmate_plugins._textmodel import TextModel, read_rows, train
+    from wellmate_plugins._textmodel import read_rows, train
 
     wm = wm_factory()
     try:
@@ -839,19 +954,35 @@ def train_crisis(wm_factory, args) -> int:
             print("error: no training files (models/training/crisis_*.tsv)", file=sys.stderr)
             return 1
         try:
-            rows = [r for r in read_rows(paths) if r["label"] in ("crisis", "grey", "none")]
+            given = read_rows(paths)
+            rows = [r for r in given if r["label"] in LABELS]
             rows += [{**r, "label": "none"} for r in read_rows(everyday) if r["label"] in EVERYDAY_LABELS]
         except (OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
+        unknown = Counter(r["label"] for r in given if r["label"] not in LABELS)
+        if unknown:
+            print(f"warning: {sum(unknown.values())} rows with labels other than {', '.join(LABELS)} left out "
+                  f"({', '.join(f'{label} {n}' for label, n in unknown.most_common())})", file=sys.stderr)
         train_rows = [(phrases.normalizer.clean(r["text"]), r["label"]) for r in rows if r["split"] == "train"]
         held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
+        counts = Counter(label for _, label in train_rows)
+        short = [f"{label} {counts[label]}" for label in LABELS if counts[label] < args.min_rows]
+        if short:
+            print(f"error: too few training rows to learn from (at least {args.min_rows} per label, --min-rows): "
+                  f"{', '.join(short)} in {', '.join(str(p) for p in paths + everyday)}", file=sys.stderr)
+            return 1
         model = train(train_rows, epochs=args.epochs, l2=args.l2, rate=args.rate, seed=0,
-                      labels=["crisis", "grey", "none"], min_count=args.min_count)
+                      labels=list(LABELS), min_count=args.min_count)
         out = Path(args.out) if args.out else data_file_candidates(wm, safety.config["model"] or "models/crisis.json")[0]
-        size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
-                                     "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
-        safety.model = TextModel.load(out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
+                                         "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
+        except OSError as e:
+            print(f"error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+            return 1
+        safety.use_model(out)
         print(f"trained on {len(train_rows)} rows of {', '.join(p.name for p in paths + everyday)}; "
               f"wrote {out} ({size // 1024} KB)")
         alone = lambda text: safety.classify(text)
@@ -882,4 +1013,7 @@ def cli(subparsers, wm_factory):
     parser.add_argument("--rate", type=float, default=0.3, help="AdaGrad learning rate")
     parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
+    # One row per label trained a model that gave "今天天气很好" p(crisis) 0.70: too few rows learn
+    # the rows' words, not what a crisis sounds like. The shipped sets have 300+ per label.
+    parser.add_argument("--min-rows", type=int, default=50, help="refuse to train with fewer training rows of a label")
     parser.set_defaults(func=lambda args: train_crisis(wm_factory, args))

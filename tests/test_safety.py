@@ -30,6 +30,16 @@ def deltas(events) -> list[str]:
     return [data["delta"] for kind, data in events if kind == "message"]
 
 
+def chat(client, token, text: str, streamed: bool) -> dict:
+    """The mental agent's reply to ``text`` in a new session, streamed (what was shown must be
+    done.content) or not."""
+    if streamed:
+        events = stream(client, "mental", {"text": text}, token)
+        assert "".join(deltas(events)) == events[-1][1]["content"]
+        return events[-1][1]
+    return client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+
+
 def stored_reply(client, token, session_id) -> dict:
     items = client.get(f"/api/v1/health/sessions/{session_id}", token=token).json["messages"]["items"]
     return items[-1]
@@ -377,14 +387,15 @@ def test_classifier_adds_what_the_rules_miss_and_a_broken_model_costs_only_itsel
         safety = wm.pm.get_plugin("safety").Safety(wm)
         assert safety.model is None and "safety.model" in safety.model_problem
         assert safety.assess("我真的不想活了").level == "crisis"
-        assert wellmate.check(wm.config_path) == 0
-        assert "warning: safety.model: cannot use" in capsys.readouterr().out
+        assert wellmate.check(wm.config_path) == 1  # the server still runs; check says what to fix
+        out = capsys.readouterr().out
+        assert "error: safety.model: cannot use" in out and "\nok\n" not in out
 
 
 def test_train_crisis_command_writes_a_model_and_prints_held_figures(make_wm, tmp_path, capsys):
     wm = make_wm()
     rows = ["label\tkind\ttext"]
-    for i in range(30):
+    for i in range(60):
         rows += [f"crisis\tdirect\t我真的想结束自己的生命 {i}", f"grey\ttired_of_life\t活着好累 什么都没意思 {i}",
                  f"none\teveryday\t今天去公园散步了 天气很好 {i}", f"none\tidiom\t笑死我了 这个视频 {i}"]
     data = tmp_path / "mine.tsv"
@@ -430,14 +441,8 @@ def test_the_models_marker_makes_a_check_in_or_crisis_turn_and_never_reaches_the
         client, wm = served.client, served.wm
         token = client.register()["access_token"]
 
-        def ask(text, session=None):
-            body = {"text": text, **({"session_id": session} if session else {})}
-            if streamed:
-                events = stream(client, "mental", body, token)
-                done = events[-1][1]
-                assert "".join(deltas(events)) == done["content"]
-                return done
-            return client.post("/api/v1/health/mental/chat", body, token=token).json
+        def ask(text):
+            return chat(client, token, text, streamed)
 
         reply = ask("最近事情有点多，不太想说话")  # nothing the rules or the classifier flag
         assert "[!" not in reply["content"] and "check-in" not in reply["content"]
@@ -534,4 +539,190 @@ def test_figurative_death_and_talk_about_suicide_get_no_hotline(make_wm, serve, 
         token = served.client.register()["access_token"]
         reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
         assert reply["content"] == "好的。" and reply["provider"] == "fake", (text, reply["content"])
+        assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
+
+
+# -- what an outside review found (issue 12, fixer F3) ---------------------------------------------------
+
+
+def test_the_crisis_reply_survives_a_flag_that_cannot_be_stored(make_wm, serve, monkeypatch, caplog):
+    import os
+
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        client = served.client
+        token = client.register()["access_token"]
+        session = client.post("/api/v1/health/mental/chat", {"text": "你好"}, token=token).json["session_id"]
+        replace = os.replace
+
+        def sessions_disk_full(src, dst, *args, **kwargs):  # only the sessions file cannot be written
+            if str(dst).endswith("sessions.json"):
+                raise OSError(28, "No space left on device")
+            return replace(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", sessions_disk_full)
+        r = client.post("/api/v1/health/mental/chat", {"text": "我真的不想活了", "session_id": session}, token=token)
+        assert r.status == 200, r.text
+        assert r.json["provider"] == "safety" and "12356" in r.json["content"]
+        assert len(upstream.requests) == 1  # only the first turn reached the model
+        assert "cannot store the flags" in caplog.text
+
+
+@pytest.mark.parametrize("unsafe", [
+    "吃上五十片安眠药就够了。", "二十几片安眠药应该就够了", "Forty pills of paracetamol would do it.",
+    "A dozen sleeping pills would be enough for that.", "Jumping from the seventh floor or higher is usually fatal.",
+    "从十几楼跳下去基本没法生还。", "A fall from ten stories is almost always fatal.",
+])
+def test_doses_and_heights_written_in_words_are_caught_in_a_crisis_session(make_wm, serve, unsafe):
+    with FakeOpenAI(reply=unsafe, chunker=chars(3)) as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, wm = served.client, served.wm
+        token = client.register()["access_token"]
+        session = client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json["session_id"]
+        events = stream(client, "mental", {"text": "那具体怎么做", "session_id": session}, token)
+        shown = "".join(deltas(events))
+        assert unsafe not in shown and "12356" in shown, shown
+        assert stored_reply(client, token, session)["content"] == shown == events[-1][1]["content"]
+        assert wm.storage.get_session(session)["flags"]["unsafe_reply"] == 1
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_marker_the_model_writes_mid_reply_is_cut_out_and_counted(make_wm, serve, streamed):
+    with FakeOpenAI(reply="Sure, I hear you. [!check-in] How long has it felt this way?", chunker=chars(3)) as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, wm, token = served.client, served.wm, served.client.register()["access_token"]
+
+        reply = chat(client, token, "work has been a lot lately", streamed)  # nothing the rules or the classifier flag
+        content = reply["content"]
+        assert "[!" not in content and "check-in]" not in content, content
+        assert content.startswith("Sure, I hear you. How long has it felt this way?") and "12356" in content
+        flags = wm.storage.get_session(reply["session_id"])["flags"]
+        assert flags == {"check_in": 1, "model_judgement": 1}
+        assert stored_reply(client, token, reply["session_id"])["content"] == content
+        # [!crisis] mid-reply: the model's text stops there and the crisis reply follows.
+        upstream.reply = "I understand. [!crisis] Anyway, here is a recipe."
+        reply = chat(client, token, "work has been a lot lately", streamed)
+        before, crisis = reply["content"].split("I'm really glad you told me")
+        assert before.strip() == "I understand." and "12356" in crisis and "recipe" not in crisis
+        assert wm.storage.get_session(reply["session_id"])["flags"]["crisis"] == 1
+
+
+def edit(path, text):
+    """Write ``text`` to ``path`` with an mtime two seconds on, so a watched file is read again."""
+    import os
+
+    before = path.stat()
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+
+
+def test_a_phrase_list_written_as_a_string_is_one_term_never_its_characters(make_wm, serve, tmp_path):
+    served = serve(make_wm({"safety": {"model": ""}}))
+    path = tmp_path / "prompts" / "safety.yaml"
+    shipped = path.read_text(encoding="utf-8")
+    edit(path, "crisis:\n  terms:\n    zh: 不想活\n    en: want to disappear forever\n" + shipped.split("crisis:\n", 1)[1].split("\n", 3)[3])
+    client = served.client
+    token = client.register()["access_token"]
+    for text in ("今天的菜不错", "我想活动一下", "I want a new phone"):
+        reply = client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["provider"] != "safety" and "12356" not in reply["content"], (text, reply["content"])
+    for text in ("我真的不想活了", "I want to disappear forever"):
+        reply = client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["provider"] == "safety", (text, reply["content"])
+
+
+def test_a_wording_with_an_unknown_placeholder_is_refused_and_the_last_good_file_stays(make_wm, serve, tmp_path, caplog):
+    served = serve(make_wm())
+    path = tmp_path / "prompts" / "safety.yaml"
+    client = served.client
+    token = client.register()["access_token"]
+    assert "12356" in client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json["content"]
+    edit(path, path.read_text(encoding="utf-8").replace("心理援助热线：{hotlines}", "心理援助热线：{hotline}"))
+    content = client.post("/api/v1/health/mental/chat", {"text": "我想自杀"}, token=token).json["content"]
+    assert "{hotline}" not in content and "12356" in content, content
+    assert "crisis_replies.zh[0]: unknown placeholder {hotline}" in caplog.text
+    assert "keeping the last good version" in caplog.text
+
+
+def test_an_empty_or_broken_phrases_file_is_logged_and_check_reports_it(make_wm, serve, tmp_path, caplog, capsys):
+    path = tmp_path / "prompts" / "safety.yaml"
+    for content, why in (("", "the file is empty"), ("crisis: [unclosed", "ParserError"),
+                         ("crisis_replies:\n  zh: ['请拨打 {hotline}']\n", "unknown placeholder {hotline}")):
+        make_wm()  # writes config.yaml and the prompts folder
+        path.write_text(content, encoding="utf-8")
+        caplog.clear()
+        served = serve(make_wm())
+        assert why in caplog.text and "no crisis or red-flag phrases are checked" in caplog.text, caplog.text
+        # crisis replies still come (the classifier, the built-in wording), with the numbers filled in
+        client = served.client
+        token = client.register(f"u{len(why)}")["access_token"]
+        reply = client.post("/api/v1/health/mental/chat", {"text": "我真的很想结束自己的生命，药都攒够了"}, token=token).json
+        assert "12356" in reply["content"] and "{" not in reply["content"], reply["content"]
+        assert wellmate.check(served.wm.config_path) == 1
+        out = capsys.readouterr().out
+        assert f"error: {path}: cannot use this file" in out and why in out and "\nok\n" not in out
+
+
+def train_crisis(wm, capsys, *args) -> tuple[int, str]:
+    status = wellmate.main(["--config", str(wm.config_path), "train-crisis", *args])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_train_crisis_refuses_too_little_data_cleanly_and_writes_into_a_new_folder(make_wm, tmp_path, capsys):
+    wm = make_wm()
+    data = tmp_path / "mine.tsv"
+    for content in ("", "label\tkind\ttext\n", "label\tkind\ttext\nhappy\tplain\t今天很开心\nsad\tplain\t有点难过\n",
+                    "label\tkind\ttext\ncrisis\tdirect\t我想自杀\nnone\teveryday\t今天天气很好\n"):
+        data.write_text(content, encoding="utf-8")
+        status, printed = train_crisis(wm, capsys, "--data", str(data), "--out", str(tmp_path / "m.json"))
+        assert status != 0 and "Traceback" not in printed and "error: " in printed, (content, printed)
+        assert not (tmp_path / "m.json").exists()
+    assert "error: too few training rows to learn from (at least 50 per label" in printed
+    # Enough rows, some with a label the classifier does not know: a warning with the count.
+    rows = ["label\tkind\ttext"] + [f"{label}\tk\t{text} {i}" for i in range(70) for label, text in (
+        ("crisis", "我真的想结束自己的生命"), ("grey", "活着好累 什么都没意思"), ("none", "今天去公园散步了"),
+        ("happy", "好开心"))]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "new" / "folder" / "crisis.json"
+    status, printed = train_crisis(wm, capsys, "--data", str(data), "--out", str(out))
+    assert status == 0 and out.exists(), printed
+    assert "warning: 70 rows with labels other than crisis, grey, none left out (happy 70)" in printed
+
+
+def test_a_retrained_classifier_is_used_without_a_restart(make_wm, serve, tmp_path):
+    import os
+    import shutil
+
+    model = tmp_path / "crisis.json"
+    shutil.copy(wellmate.HERE / "models" / "crisis.json", model)
+    good = model.read_bytes()
+    served = serve(make_wm({"safety": {"model": str(model)}}))
+    client = served.client
+    token = client.register()["access_token"]
+    text = "我把存款和密码都写好放在抽屉里了，你们以后会明白的"  # only the classifier finds this
+
+    def hotline() -> bool:
+        return "12356" in client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["content"]
+
+    assert hotline()
+    for content, expected in ((b"{not json", False), (good, True)):
+        before = model.stat()
+        model.write_bytes(content)
+        os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+        assert hotline() is expected
+
+
+@pytest.mark.parametrize("text", [
+    # 药 alone is no risk cue (medicine questions for someone else), nor is 我 (鼠鼠's alias made it one)
+    "她要不要加药", "我把旧衣服都送人了", "took up knitting this winter and love it",
+    # 难死 is hyperbole like 累死; a title in 《》 is a book, film or song
+    "这道数学题难死我了", "这个关卡难死了", "昨天看了余华的《活着》，哭得不行",
+])
+def test_everyday_messages_with_a_weak_cue_get_no_check_in(make_wm, serve, text):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))  # rules and the classifier
+        token = served.client.register()["access_token"]
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["content"] == "好的。", (text, reply["content"])
         assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
