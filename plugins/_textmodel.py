@@ -310,3 +310,11 @@ def read_rows(paths) -> list[dict]:
             row["file"] = path.name
             rows.append(row)
     return rows
+
+
+def add_training_arguments(parser, *, out_default: str, epochs: int, l2: float) -> None:
+    """The options every retrain command shares (train-crisis, train-emotion, train-topics)."""
+    parser.add_argument("--data", nargs="+", type=Path, metavar="FILE.tsv", help="training files (header: label kind text)")
+    parser.add_argument("--out", type=Path, help=f"where to write the weights (default: {out_default})")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--l2", type=float, default=l2)

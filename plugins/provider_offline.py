@@ -83,10 +83,9 @@ def cli(subparsers, wm_factory):
         "train-topics", help="retrain the offline companion's topic model and print its accuracy on the held split",
         description=f"Retrain the topic model of the offline provider on {TOPIC_TRAINING} (all but the held eighth of "
                     "the rows), write it to providers.<offline>.topic_model and print its accuracy on the held rows.")
-    parser.add_argument("--data", nargs="+", metavar="FILE.tsv", help="training files (header: label kind text)")
-    parser.add_argument("--out", help="where to write the weights (default: the offline provider's topic_model)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--l2", type=float, default=1e-4)
+    from wellmate_plugins._textmodel import add_training_arguments
+
+    add_training_arguments(parser, out_default="the offline provider's topic_model", epochs=20, l2=1e-4)
     parser.set_defaults(func=lambda args: train_topics(wm_factory, args))
 
 

@@ -1001,17 +1001,16 @@ def cli(subparsers, wm_factory):
         "train-crisis", help="retrain the crisis classifier (safety.model) and print its figures on the held split",
         description="Retrain the crisis classifier on models/training/crisis_*.tsv (all but the held eighth of the "
                     "rows), write it to safety.model and print recall and false positives on the held rows.")
-    parser.add_argument("--data", nargs="+", metavar="FILE.tsv", help="training files (header: label kind text)")
-    parser.add_argument("--out", help="where to write the weights (default: safety.model)")
-    parser.add_argument("--no-everyday", action="store_true",
-                        help="do not add the emotion sets' calm, happy, neutral, anxious and angry messages as negatives")
+    from wellmate_plugins._textmodel import add_training_arguments
+
     # 20 epochs at rate 0.3 (was 12 at 0.5): crisis recall on the held split at 10% false positives
     # on none went from 71% to 80% (en) and 81% to 86% (zh), at 5% from 55% to 58% and 69% to 73%.
     # A two-class risk-vs-none model measured the same or worse (en 58%/77%, zh 75%/83%) and
     # cannot tell a crisis reply from a check-in: three classes stay.
-    parser.add_argument("--epochs", type=int, default=20)
+    add_training_arguments(parser, out_default="safety.model", epochs=20, l2=1e-4)
+    parser.add_argument("--no-everyday", action="store_true",
+                        help="do not add the emotion sets' user messages as negatives")
     parser.add_argument("--rate", type=float, default=0.3, help="AdaGrad learning rate")
-    parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
     # One row per label trained a model that gave "今天天气很好" p(crisis) 0.70: too few rows learn
     # the rows' words, not what a crisis sounds like. The shipped sets have 300+ per label.

@@ -34,7 +34,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from wellmate import HERE, Setting, Tagger, data_file_candidates, first_file, hookimpl, read_table
-from wellmate_plugins._textmodel import TextModel, read_rows, train
+from wellmate_plugins._textmodel import TextModel, add_training_arguments, read_rows, train
 from wellmate_plugins.tagger_lexicon import LexiconTagger
 
 log = logging.getLogger("wellmate.tagger_model")
@@ -72,10 +72,7 @@ def cli(subparsers, wm_factory):
         "train-emotion", help="retrain the emotion model (models/emotion.json) and print its held-out accuracy",
         description=f"Train the model tagger on {TRAINING} and the dev rows of {LABELLED}; print accuracy on "
                     "the held-out rows (never trained on) and write the weights to emotion.model.")
-    parser.add_argument("--data", nargs="*", type=Path, help=f"training files (label, kind, text); default {TRAINING}")
-    parser.add_argument("--out", type=Path, help="where to write the weights (default: emotion.model of the config)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--l2", type=float, default=L2)
+    add_training_arguments(parser, out_default=f"emotion.model of the config; data: {TRAINING}", epochs=EPOCHS, l2=L2)
     parser.set_defaults(func=lambda args: train_command(args, wm_factory))
 
 
