@@ -859,11 +859,6 @@ class Provider:
         Raise ProviderError before the first delta to let the next provider answer."""
         yield self.reply(messages)
 
-    def reply_label(self, text: str, labels: list[str]) -> str | None:
-        """For a tagger that asks a model: one of ``labels`` (emotion.reply_labels: what the mascot
-        shows) for the reply ``text``, or None to let the chat decide from the turn and the words."""
-        return None
-
     def close(self) -> None:
         """Release connections at shutdown."""
 
