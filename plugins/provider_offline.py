@@ -349,15 +349,26 @@ class Guide(dict):
                     self.by_word.setdefault(word, []).append(topic)
         self.terms = Terms(list(self.by_word))
         self._read = {}
+        # Each tip's topic, to tell which topic an earlier reply answered (Guide.answered).
+        self.tip_topic = {tip: topic for topic in topics.values() for lang in ("zh", "en") for tip in topic.tips[lang]}
+
+    def answered(self, reply: str):
+        """The topic whose tip ``reply`` (an earlier reply of the companion) gives, or None."""
+        return next((topic for tip, topic in self.tip_topic.items() if tip in reply), None)
 
     def read(self, text: str) -> "Reading":
         reading = self._read.get(text)
         if reading is None:
-            reading = Reading(self, text)
+            reading = Reading(self, ADDITIVE.sub("", text))
             if len(self._read) > 256:  # a turn reads its message and a few earlier ones
                 self._read.clear()
             self._read[text] = reading
         return reading
+
+
+# "也/还/又" between a body part and its symptom ("眼睛也痒", "膝盖还肿") splits the keyword the
+# symptom is listed under (眼睛痒 is allergies, not the eyes topic); read as if it were not there.
+ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])[也还又都](?:有点|有些|很|挺|老是|总是)?(?=[痒疼痛肿酸胀红麻晕])")
 
 
 class Reading:
@@ -381,6 +392,9 @@ class Reading:
         ranked = [(guide[key].priority, len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[-1]] if ranked else None
+        # Topics as strong as the chosen one, mentioned later ("久坐以后腰特别酸": sitting and back pain
+        # tie on one keyword each); the topic model may choose among them (Turn.choose_topic).
+        self.tied = [guide[r[-1]] for r in ranked if r[:2] == max(ranked)[:2]] if ranked else []
         # An activity or habit (priority 0) is a weak reading, one keyword of it the weakest: "my
         # sugar reading before breakfast" is not a diet question, "戒了烟，脾气特别大" is about
         # smoking, not anger; the topic model may overrule it (Turn.modelled_topic).
@@ -461,6 +475,11 @@ MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])
                       r"painkillers?|medicines?|medications?|antihistamines?|tablets?|pills?|fever reducers?)(?![a-z])")
 # A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
 REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])")
+# A follow-up that says it changes the subject: its own topic answers even when it says little.
+CHANGES_SUBJECT = Terms(["另外", "对了", "换个话题", "换个问题", "另一个问题", "还有个问题", "顺便问", "顺便说", "话说",
+                         "说起来", "算了", "by the way", "btw", "unrelated", "different question", "another question",
+                         "on another note", "switching topics", "change of subject", "changing the subject",
+                         "off topic", "separate question", "random question", "something else"])
 
 
 # Short words a follow-up's tip choice ignores ("what can I eat?" is about "eat").
@@ -898,7 +917,8 @@ class OfflineProvider(Provider):
                     seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)),
                     label=self._label(message), guess=self._guess,
                     confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
-                    judges_crisis=safety is None, checked_in=self._checked_in(safety, message, system))
+                    judges_crisis=safety is None, checked_in=self._checked_in(safety, message, system),
+                    replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"))
         parts = turn.compose(self.tips_file.get(), [normalize(t) for t in earlier])
         # Once per session (as far as the history reaches), and never on top of an urgent note.
         if self.config["notice"] and not any(n in said for n in NOTICE.values()) and not (
@@ -985,9 +1005,10 @@ class Turn:
 
     def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,
                  label: str | None = None, guess=None, confidence: float = 0.4, numbers: dict | None = None,
-                 judges_crisis: bool = True, checked_in: bool = False):
+                 judges_crisis: bool = True, checked_in: bool = False, replies: tuple = ()):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.said, self.recent = said, recent  # the whole history's replies; the last few
+        self.replies = replies  # the earlier replies one by one, latest last (the session's topic)
         self.note_shown = note_shown  # the system prompt says an emergency note is shown above
         self.label = label  # the emotion tagger's label for the message, if there is a tagger
         self.guess = guess or (lambda text: ("", 0.0))  # the topic model: text -> (topic id, probability)
@@ -1013,8 +1034,9 @@ class Turn:
         if self.note_shown:  # short and practical while they get help, as the note asks
             return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
         readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
+        session = self.session_topic(readings, topics)
         if self.checked_in:
-            return parts + self.gentle(readings[0].topic, topics)
+            return parts + self.gentle(readings[0].topic, topics, session)
         feelings = self.feelings(asks_about=readings[0].topic)
         if feelings:
             parts += self.reflect(feelings)
@@ -1027,7 +1049,7 @@ class Turn:
         if bp:
             parts.append(bp)
 
-        topic, intros = self.choose_topic(readings, topics), TIP_INTROS
+        topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
         if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
             intros = MORE_INTROS
         # The message's group, else the session's: a follow-up about a pregnancy is still one.
@@ -1067,27 +1089,93 @@ class Turn:
             parts.insert(0, "你好！" if lang == "zh" else "Hi!")
         return parts
 
-    def choose_topic(self, readings: list, topics: dict):
-        """The topic for the message (``readings[0]``; then the earlier ones, latest first):
-        its own topic; else, for a follow-up ("膝盖肿了" has its own, "要不要冰敷" / "should I ice
-        it?" has none), the session's, that of the latest earlier message that has one. A
-        follow-up that points back ("would that make it faster?") keeps the session's topic
-        unless its own outranks it."""
+    def session_topic(self, readings: list, topics: dict):
+        """The topic the session is on: the one the latest earlier reply that gave a tip answered
+        (the topic model's choice too, which the words of the question alone may not show: "been
+        running to the loo all morning"), else that of the latest earlier message with one."""
+        for reply in reversed(self.replies[-HISTORY_TURNS:]):
+            answered = topics.answered(reply)
+            if answered is not None:
+                return answered
+        return next((r.topic for r in readings[1:] if r.topic), None)
+
+    def choose_topic(self, readings: list, topics: dict, session=None, before: list[str] = ()):
+        """The topic for the message (``readings[0]``): its own topic; else, for a follow-up
+        ("膝盖肿了" has its own, "要不要冰敷" / "should I ice it?" has none), the session's.
+        A follow-up that points back ("would that make it faster?") keeps the session's topic
+        unless its own outranks it; one whose own topic the words name but the message alone
+        does not make clear ("and sometimes my vision goes dark", "should I worry?") keeps it too
+        when the message read with the question before it (``before``) is still about it; one
+        that says it changes the subject ("对了，我最近老是胃胀") or is clearly about its own
+        topic ("膝盖疼还能跑步吗" after a weight question) moves on."""
         own = readings[0].topic
-        session = next((r.topic for r in readings[1:] if r.topic), None)
-        if session is not None and (own is None or (REFERS_BACK.search(self.text) and session.priority > own.priority)):
+        if session is not None and session.is_group:
+            session = next((r.topic for r in readings[1:] if r.topic), None)  # the group comes from the readings
+        if session is not None and own is None and not self.named_feeling_topic():
+            moved = self.moves_on(topics, session, before)
+            if moved is not None:
+                return moved
             self.follow_up = True
             return session
-        # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
-        # that the session's topic speaks of, stays on it: a diarrhoea question's food is not the diet
-        # topic's added sugar.
-        if session is not None and readings[0].weak and session.priority > own.priority and \
-                session.speaks_of(self.lang, tip_words(self.text, follow_up=True)):
-            self.follow_up = True
-            return session
+        if session is not None and own is not None and own is not session and \
+                not CHANGES_SUBJECT.regex.search(self.text):  # "by the way, is it ok to ..." moves on
+            if REFERS_BACK.search(self.text) and session.priority > own.priority:
+                self.follow_up = True
+                return session
+            # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
+            # that the session's topic speaks of, stays on it: a diarrhoea question's food is not the diet
+            # topic's added sugar.
+            if readings[0].weak and session.priority > own.priority and \
+                    session.speaks_of(self.lang, tip_words(self.text, follow_up=True)):
+                self.follow_up = True
+                return session
+            if self.stays_on(session, own, before):
+                self.follow_up = True
+                return session
+        if own is None and session is not None:  # a feeling named in words ("also, I've been feeling low")
+            return None
         if own is None or readings[0].weak:
             return self.modelled_topic(topics, own, readings[0].single)
+        if len(readings[0].tied) > 1:  # the keywords narrowed it down; the model's first choice breaks the tie
+            key, _ = self.guess(self.text)
+            return next((t for t in readings[0].tied if t.key == key), own)
         return own
+
+    def moves_on(self, topics: dict, session, before: list[str]):
+        """For a follow-up no keyword places: the topic model's topic when the model is sure of it
+        from the message alone and, read with the question before it, it still does not pick the
+        session's ("also, I've been feeling really low lately" after a water question: 0.99, and
+        0.54 together); "what should I eat?" after diarrhoea is diet at 0.84 alone but diarrhoea
+        together, so stays. None: the follow-up stays on the session's topic."""
+        if not before or not asks_enough(self.text):
+            return None
+        key, probability = self.guess(self.text)
+        guessed = topics.get(key)
+        if guessed is None or guessed is session or guessed.is_group or probability < self.confidence:
+            return None
+        together, _ = self.guess(before[-1] + "\n" + self.text)
+        return guessed if together != session.key else None
+
+    def named_feeling_topic(self) -> bool:
+        """Whether the message names a feeling of the user's in words that has a topic ("feeling
+        really low lately"): its own subject, not a follow-up of the session's."""
+        return any(FEELINGS[f]["topic"] for f in self.worded)
+
+    def stays_on(self, session, own, before: list[str]) -> bool:
+        """Whether a follow-up whose words name another topic (``own``) still continues the
+        session's: it does not say it changes the subject, the topic model is not sure of
+        ``own`` from the message alone (below ``confidence``: a short or vague message never is,
+        "眼睛也痒" 0.86 and "膝盖疼还能跑步吗" 0.74 are), and the model reading the earlier
+        question with it picks the session's topic. On tests/data/offline_followups.tsv the
+        follow-ups that stay scored at most 0.29 for their own words' topic, those that change
+        the subject without saying so at least 0.51."""
+        if not before:
+            return False
+        key, probability = self.guess(self.text)
+        if key == own.key and probability >= self.confidence:
+            return False
+        together, _ = self.guess(before[-1] + "\n" + self.text)
+        return together == session.key
 
     # A weak keyword reading gives way only to a model this sure: the right overrulings we saw scored
     # 0.73-0.94 ("戒了一个月的烟，脾气特别大" is smoking, "my sugar reading before breakfast" blood
@@ -1175,13 +1263,16 @@ class Turn:
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
 
-    def gentle(self, topic, topics: dict) -> list[str]:
+    def gentle(self, topic, topics: dict, session=None) -> list[str]:
         """After the safety plugin's check-in: what the user feels named back if it is not cheer
         (the tagger read "better off" as happy), else a warm line; a tip only for a complaint the
         message names in words (a check-in on "wrist clicks and hurts" still answers the wrist) or
-        for the feeling named back;
+        for the feeling named back, or the session's complaint for a follow-up that names neither
+        (the safety classifier checks in on "does it matter?", "how long will it last");
         and a question."""
         feelings = [f for f in self.feelings() if f[0] != "happy"]
+        if topic is None and not feelings and session is not None and session.priority:
+            topic = session
         parts = self.reflect(feelings) if feelings else [self.pick(GENTLE[self.lang], "gentle")]
         if (topic is None or not topic.priority) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")

@@ -1,0 +1,67 @@
+"""Follow-ups to the offline companion (issue 12, point 3), through the served app with the shipped
+config: a second message in a session stays on the session's topic when it continues it (a vague
+question, a symptom the complaint includes, "should I be worried?"), takes the topic the earlier
+reply actually answered (the topic model's too), and still moves on when it changes the subject.
+Figures: bench/offline --file tests/data/offline_followups.tsv (and _held.tsv)."""
+
+import pytest
+
+from test_offline_companion import has_tip, talk  # noqa: F401 (talk is a fixture)
+
+
+# A follow-up whose words name another topic (eyes, anxiety) but that continues the session's.
+CONTINUES = [
+    ("allergies", "zh", "花粉季一到就狂打喷嚏", "眼睛也有点痒", "eyes"),
+    ("dizziness", "en", "I get woozy every time I get out of bed", "things look blurry for a second", "eyes"),
+    ("teeth", "en", "my gums have been bleeding a bit lately", "should I be worried?", "anxiety"),
+]
+
+
+@pytest.mark.parametrize("topic,lang,first,follow,word_topic", CONTINUES)
+def test_a_follow_up_naming_a_word_of_another_topic_stays_on_the_session(talk, topic, lang, first, follow, word_topic):
+    replies = talk("physical", first, follow)
+    assert has_tip(replies[0]["content"], topic, lang), replies[0]["content"]
+    reply = replies[1]["content"]
+    assert has_tip(reply, topic, lang) and not has_tip(reply, word_topic, lang), reply
+
+
+# A follow-up that changes the subject, saying so or plainly about something else.
+CHANGES = [
+    ("joints", "caffeine", "zh", "膝盖扭了一下，有点肿", "那顺便问下，每天喝几杯咖啡算多"),
+    ("water", "low_mood", "en", "how many glasses of water is enough", "also I've been feeling pretty down lately"),
+    ("joints", "caffeine", "en", "my knee is sore after hiking", "by the way, is it ok to drink coffee every day?"),
+]
+
+
+@pytest.mark.parametrize("first_topic,topic,lang,first,follow", CHANGES)
+def test_a_follow_up_that_changes_the_subject_gets_the_new_topic(talk, first_topic, topic, lang, first, follow):
+    replies = talk("physical", first, follow)
+    assert has_tip(replies[0]["content"], first_topic, lang), replies[0]["content"]
+    reply = replies[1]["content"]
+    assert has_tip(reply, topic, lang) and not has_tip(reply, first_topic, lang), reply
+
+
+def test_the_session_is_on_the_topic_the_earlier_reply_answered(make_wm, serve):
+    """The first question's topic comes from the topic model (no keyword names it); the follow-up
+    stays on it. (Without the crisis classifier, whose check-in turns name the feeling back.)"""
+    client = serve(make_wm({"safety": {"model": ""}})).client
+    token = client.register()["access_token"]
+    first = client.post("/api/v1/health/physical/chat", {"text": "整个人绷着，下了班也松不下来"}, token=token).json
+    assert has_tip(first["content"], "stress", "zh"), first["content"]
+    reply = client.post("/api/v1/health/physical/chat", {"text": "有什么好办法吗", "session_id": first["session_id"]},
+                        token=token).json["content"]
+    assert has_tip(reply, "stress", "zh"), reply
+
+
+@pytest.mark.parametrize("lang,first,follow", [
+    ("en", "I keep waking up at 4am and lie there for hours", "does it matter?"),
+])
+def test_a_vague_follow_up_the_safety_plugin_checks_in_on_still_answers_the_complaint(talk, lang, first, follow):
+    replies = talk("physical", first, follow)
+    assert has_tip(replies[1]["content"], "insomnia", lang), replies[1]["content"]
+
+
+def test_a_cause_and_a_complaint_named_as_often_are_told_apart_by_the_model(talk):
+    # 久坐 (sitting) and 腰 (back pain) are one keyword each: the topic model breaks the tie.
+    reply = talk("physical", "久坐以后腰酸得直不起来")[0]["content"]
+    assert has_tip(reply, "back_pain", "zh"), reply
