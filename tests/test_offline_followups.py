@@ -9,36 +9,25 @@ import pytest
 from test_offline_companion import has_tip, talk  # noqa: F401 (talk is a fixture)
 
 
-# A follow-up whose words name another topic (eyes, anxiety) but that continues the session's.
-CONTINUES = [
-    ("allergies", "zh", "花粉季一到就狂打喷嚏", "眼睛也有点痒", "eyes"),
-    ("dizziness", "en", "I get woozy every time I get out of bed", "things look blurry for a second", "eyes"),
-    ("teeth", "en", "my gums have been bleeding a bit lately", "should I be worried?", "anxiety"),
+# (session's topic, the follow-up's topic, lang, first message, follow-up, a topic it must not get)
+FOLLOW_UPS = [
+    # its words name another topic (eyes, anxiety), but it continues the session's
+    ("allergies", "allergies", "zh", "花粉季一到就狂打喷嚏", "眼睛也有点痒", "eyes"),
+    ("dizziness", "dizziness", "en", "I get woozy every time I get out of bed", "things look blurry for a second", "eyes"),
+    ("teeth", "teeth", "en", "my gums have been bleeding a bit lately", "should I be worried?", "anxiety"),
+    # it changes the subject, saying so or plainly about something else
+    ("joints", "caffeine", "zh", "膝盖扭了一下，有点肿", "那顺便问下，每天喝几杯咖啡算多", "joints"),
+    ("water", "low_mood", "en", "how many glasses of water is enough", "also I've been feeling pretty down lately", "water"),
+    ("joints", "caffeine", "en", "my knee is sore after hiking", "by the way, is it ok to drink coffee every day?", "joints"),
 ]
 
 
-@pytest.mark.parametrize("topic,lang,first,follow,word_topic", CONTINUES)
-def test_a_follow_up_naming_a_word_of_another_topic_stays_on_the_session(talk, topic, lang, first, follow, word_topic):
-    replies = talk("physical", first, follow)
-    assert has_tip(replies[0]["content"], topic, lang), replies[0]["content"]
-    reply = replies[1]["content"]
-    assert has_tip(reply, topic, lang) and not has_tip(reply, word_topic, lang), reply
-
-
-# A follow-up that changes the subject, saying so or plainly about something else.
-CHANGES = [
-    ("joints", "caffeine", "zh", "膝盖扭了一下，有点肿", "那顺便问下，每天喝几杯咖啡算多"),
-    ("water", "low_mood", "en", "how many glasses of water is enough", "also I've been feeling pretty down lately"),
-    ("joints", "caffeine", "en", "my knee is sore after hiking", "by the way, is it ok to drink coffee every day?"),
-]
-
-
-@pytest.mark.parametrize("first_topic,topic,lang,first,follow", CHANGES)
-def test_a_follow_up_that_changes_the_subject_gets_the_new_topic(talk, first_topic, topic, lang, first, follow):
+@pytest.mark.parametrize("first_topic,topic,lang,first,follow,wrong_topic", FOLLOW_UPS)
+def test_a_follow_up_gets_the_topic_it_is_about(talk, first_topic, topic, lang, first, follow, wrong_topic):
     replies = talk("physical", first, follow)
     assert has_tip(replies[0]["content"], first_topic, lang), replies[0]["content"]
     reply = replies[1]["content"]
-    assert has_tip(reply, topic, lang) and not has_tip(reply, first_topic, lang), reply
+    assert has_tip(reply, topic, lang) and not has_tip(reply, wrong_topic, lang), reply
 
 
 def test_the_session_is_on_the_topic_the_earlier_reply_answered(make_wm, serve):
