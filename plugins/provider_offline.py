@@ -446,8 +446,9 @@ AGE_IN_YEARS = [
     re.compile(_PERSON_ZH + r"\s*(?:今年|已经|都)?\s*" + _NUM + r"\s*多?了"),  # 我爸七十五了
     re.compile(r"(?<![\d.])(\d{1,3})[\s-]*(?:years?|yrs?)[\s-]*old"),  # 3 year old, 78-year-old
     re.compile(r"(?<![\d.])(\d{1,3})\s*(?:yo|y/o)(?![a-z])"),
-    re.compile(r"(?<![a-z])" + _PERSON_EN + r"(?:'s| is| was| just turned| turned| turns)\s+(?:now\s+)?(\d{2,3})"
-               r"(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees))"),
+    re.compile(r"(?<![a-z])(?:" + _PERSON_EN + r"(?:'s| is| was| just turned| turned| turns)|i'm|i am|im)\s+(?:now\s+)?"
+               r"(\d{2,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees|weeks?|wks?|months?|days?|hours?|"
+               r"minutes?|times?|mg|ml|steps|miles|km))"),  # "my dad's 80", "I should say I'm 81"
 ]
 AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (\d)0s")  # in her 80s
 AGE_IN_MONTHS = re.compile(_NUM + r"\s*个?多?月大|(?<![\d.])(\d{1,2})[\s-]*months?[\s-]*old")
@@ -474,7 +475,8 @@ def ages_in(text: str) -> list[int]:
 MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])(?:ibuprofen|aspirin|paracetamol|acetaminophen|"
                       r"painkillers?|medicines?|medications?|antihistamines?|tablets?|pills?|fever reducers?)(?![a-z])")
 # A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
-REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])")
+REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])"
+                         r"|^(?:and |so |but )?(?:what|how) about(?![a-z])")  # "what about sleeping propped up?"
 # A follow-up that says it changes the subject: its own topic answers even when it says little.
 CHANGES_SUBJECT = Terms(["另外", "对了", "换个话题", "换个问题", "另一个问题", "还有个问题", "顺便问", "顺便说", "话说",
                          "说起来", "算了", "by the way", "btw", "unrelated", "different question", "another question",
@@ -1036,7 +1038,7 @@ class Turn:
         readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
         session = self.session_topic(readings, topics)
         if self.checked_in:
-            return parts + self.gentle(readings[0].topic, topics, session)
+            return parts + self.gentle(readings, topics, session)
         feelings = self.feelings(asks_about=readings[0].topic)
         if feelings:
             parts += self.reflect(feelings)
@@ -1263,24 +1265,37 @@ class Turn:
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
 
-    def gentle(self, topic, topics: dict, session=None) -> list[str]:
+    def gentle(self, readings: list, topics: dict, session=None) -> list[str]:
         """After the safety plugin's check-in: what the user feels named back if it is not cheer
         (the tagger read "better off" as happy), else a warm line; a tip only for a complaint the
         message names in words (a check-in on "wrist clicks and hurts" still answers the wrist) or
-        for the feeling named back, or the session's complaint for a follow-up that names neither
-        (the safety classifier checks in on "does it matter?", "how long will it last");
-        and a question."""
+        for the feeling named back, or the session's complaint for a follow-up that names neither in
+        words (the safety classifier checks in on "does it matter?", "how long will it last"); a special
+        group's see-a-doctor-now signs and caution as on any turn ("my 4 year old has it now too
+        and she's burning up" was checked in on and lost the child caution); and a question."""
+        topic = readings[0].topic
         feelings = [f for f in self.feelings() if f[0] != "happy"]
-        if topic is None and not feelings and session is not None and session.priority:
-            topic = session
-        parts = self.reflect(feelings) if feelings else [self.pick(GENTLE[self.lang], "gentle")]
+        if topic is None and not self.named_feeling_topic() and session is not None and session.priority:
+            topic = session  # a feeling only the tagger reads ("吃了止痛片也没用") leaves the complaint's tip
+        urgent = self.warning_signs(readings)
+        parts = ([urgent] if urgent else []) + (self.reflect(feelings) if feelings else [self.pick(GENTLE[self.lang], "gentle")])
         if (topic is None or not topic.priority) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
-        tips = topic.tips_for(self.lang, self.text) if topic is not None and (topic.priority or feelings) else []
+        group = next((r.group for r in readings if r.group), None)
+        if group:
+            parts.append(group.caution[self.lang])
+            self.groups = (group.key,)
+            if topic is None or topic.key in group.instead_of:
+                topic = group
+        tips = topic.tips_for(self.lang, self.text) if topic is not None and (topic.priority or feelings or group) else []
+        if group and topic is not group:
+            tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(self.lang, self.text)
         if tips:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent)
             parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)
             self.topic = topic.key
+        if group:
+            self.topic = group.key
         return parts + [self.pick(QUESTIONS["feeling"][self.lang], "question")]
 
     def warning_signs(self, readings: list) -> str:

@@ -6,7 +6,7 @@ Figures: bench/offline --file tests/data/offline_followups.tsv (and _held.tsv)."
 
 import pytest
 
-from test_offline_companion import has_tip, talk  # noqa: F401 (talk is a fixture)
+from test_offline_companion import caution, has_tip, talk  # noqa: F401 (talk is a fixture)
 
 
 # (session's topic, the follow-up's topic, lang, first message, follow-up, a topic it must not get)
@@ -54,3 +54,22 @@ def test_a_cause_and_a_complaint_named_as_often_are_told_apart_by_the_model(talk
     # 久坐 (sitting) and 腰 (back pain) are one keyword each: the topic model breaks the tie.
     reply = talk("physical", "久坐以后腰酸得直不起来")[0]["content"]
     assert has_tip(reply, "back_pain", "zh"), reply
+
+
+# A special group the follow-up names (a child, the user's own age) brings its caution, also on a turn
+# the safety plugin checks in on ("burning up"); "what about ...?" asks about the session's complaint.
+GROUP_FOLLOW_UPS = [
+    ("child_fever", "en", "this cough has dragged on for days", "now my 3 year old has it too and he's burning up"),
+    ("elderly", "en", "I feel unsteady on my feet lately", "I'm 84, if that matters"),
+]
+
+
+@pytest.mark.parametrize("group,lang,first,follow", GROUP_FOLLOW_UPS)
+def test_a_follow_up_naming_a_special_group_carries_its_caution(talk, group, lang, first, follow):
+    reply = talk("physical", first, follow)[1]["content"]
+    assert caution(group, lang) in reply, reply
+
+
+def test_a_what_about_follow_up_stays_on_the_sessions_complaint(talk):
+    replies = talk("physical", "bad heartburn after late dinners", "what about sleeping on more pillows?")
+    assert has_tip(replies[1]["content"], "stomach", "en") and not has_tip(replies[1]["content"], "sleep", "en"), replies
