@@ -10,8 +10,10 @@ a model and not an echo. For each message it:
   工作让你感到压力大"), with a warm line and a question, as a good listener would;
 - answers everyday health topics from prompts/offline_tips.yaml, a file users edit (re-read
   when it changes), without repeating the tip it gave last time: a symptom outranks an activity
-  ("跑步后膝盖疼" is about the knee), negated words do not count, and a follow-up with no topic of
-  its own ("要不要冰敷", "should I ice it?") stays on the session's topic;
+  ("跑步后膝盖疼" is about the knee), negated words do not count, and a follow-up stays on the topic
+  the session's last tip was about when it has none of its own ("要不要冰敷", "should I ice it?") or
+  its words name another topic it does not make clear ("眼睛也痒" after hay fever), and moves on
+  when it says it changes the subject or is plainly about something else;
 - adds a caution for a special group (pregnancy, children, older people) whenever the message or
   the session mentions one, on top of whatever topic answers;
 - says once per session, in one short sentence, that its answers come from a local guide (how
