@@ -1101,65 +1101,8 @@ def fsync_dir(folder: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers for plugins that match words and read files users edit (tips, word lists, ...)
+# Helpers for plugins that read files users edit (tips, word lists, ...)
 # ---------------------------------------------------------------------------------------------
-
-LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
-CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
-
-
-def normalize(text: str) -> str:
-    """Lower case, straight apostrophes, single spaces: the form `Terms` match in."""
-    return " ".join(str(text).replace("\u2019", "'").lower().split())
-
-
-def term_alternatives(words, latin: bool) -> str:
-    """A regex matching any of the Latin (or the other) words, the longest one where several
-    start at the same place. It is written as a trie (``ab(?:c|d)?`` for ab, abc, abd) because
-    Python's re tries a flat alternation word by word at every position of the text: with a
-    lexicon of a few hundred words that made tagging one reply cost ~0.2 ms."""
-    trie: dict = {}
-    for word in {w for w in words if bool(LATIN_TERM.fullmatch(w)) == latin}:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a word ends here
-    return _trie_pattern(trie)
-
-
-def _trie_pattern(node: dict) -> str:
-    branches = []
-    for char, child in sorted(node.items()):
-        if not char:
-            continue
-        run = char
-        while len(child) == 1 and "" not in child:  # a chain with no choices: one literal
-            (char, child), = child.items()
-            run += char
-        branches.append(re.escape(run) + _trie_pattern(child))
-    if not branches:
-        return ""
-    pattern = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    # Where a word may end, the greedy ? tries the longer words first.
-    return f"(?:{pattern})?" if "" in node else pattern
-
-
-class Terms:
-    """Words to find in a text: Chinese words and emoji anywhere (Chinese has no spaces), Latin
-    words only as whole words, also with -s/-es/-ed/-ing endings. Longer words are tried first."""
-
-    def __init__(self, words):
-        words = [normalize(w) for w in words if normalize(w)]
-        other, latin = term_alternatives(words, False), term_alternatives(words, True)
-        parts = ([f"(?P<other>{other})"] if other else []) + (
-            [rf"(?<![a-z0-9])(?P<latin>{latin})(?:s|es|ed|ing)?(?![a-z0-9])"] if latin else [])
-        self.regex = re.compile("|".join(parts)) if parts else None
-
-    def find(self, text: str):
-        """Yield (start, word) for each match in normalized ``text``, left to right."""
-        for m in self.regex.finditer(text) if self.regex else ():
-            groups = m.groupdict()
-            yield m.start(), groups.get("other") or groups.get("latin")
 
 
 def data_file_candidates(wm, name: str) -> list[Path]:
@@ -1662,16 +1605,24 @@ BUILTIN_PACKAGE = "wellmate_plugins"
 
 
 def builtin_plugins_package():
-    """Make the built-in plugins folder the importable package ``wellmate_plugins``, so a built-in
-    plugin can import a shared module beside it (``from wellmate_plugins._textmodel import
-    TextModel``). The loader calls it; a test or bench that imports such a module without
-    building a Wellmate calls it first. Modules whose names start with ``_`` are never plugins."""
+    """The built-in plugins folder as the importable package ``wellmate_plugins`` (its
+    ``plugins/__init__.py``), so built-in plugins are imported, not executed by path, and import
+    what they share by name (``from wellmate_plugins._text import Terms``). Modules whose names
+    start with ``_`` are libraries, never plugins. The loader calls this; a test or bench that
+    imports a built-in module without building a Wellmate calls it first. Importing ``wellmate``
+    does not: it has no side effects."""
     package = sys.modules.get(BUILTIN_PACKAGE)
     if package is None:
-        spec = importlib.machinery.ModuleSpec(BUILTIN_PACKAGE, None, is_package=True)
-        spec.submodule_search_locations = [str(HERE / "plugins")]
+        folder = HERE / "plugins"
+        spec = importlib.util.spec_from_file_location(BUILTIN_PACKAGE, folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
         package = importlib.util.module_from_spec(spec)
         sys.modules[BUILTIN_PACKAGE] = package
+        try:
+            spec.loader.exec_module(package)
+        except BaseException:
+            del sys.modules[BUILTIN_PACKAGE]
+            raise
     return package
 
 
@@ -1700,7 +1651,9 @@ def load_plugins(pm: pluggy.PluginManager, user_dir: Path, disabled: list[str]) 
     builtin_plugins_package()
     for name in BUILTIN_PLUGINS:
         if name not in disabled:
-            add(name, _load_file_module(builtin_dir / f"{name}.py", f"{BUILTIN_PACKAGE}.{name}"), "built-in")
+            # Imported once per process, like any module: a second Wellmate (tests build hundreds)
+            # registers the same modules; what a plugin builds for one Wellmate is a service of it.
+            add(name, importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "built-in")
     for path in sorted(user_dir.glob("*.py")) if user_dir.is_dir() else []:
         name = path.stem
         if name.startswith("_") or (path.parent.resolve() == builtin_dir and name in BUILTIN_PLUGINS):

@@ -31,8 +31,8 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from wellmate import (CLAUSE_END, Provider, Setting, Terms, WatchedYaml, builtin_plugins_package, data_file_candidates,
-                      hookimpl, normalize)
+from wellmate import Provider, Setting, WatchedYaml, data_file_candidates, hookimpl
+from wellmate_plugins._text import CLAUSE_END, Terms, normalize
 
 log = logging.getLogger("wellmate.provider_offline")
 
@@ -53,7 +53,6 @@ def config_schema():
 
 def number_settings() -> dict:
     """The safety plugin's Settings of safety.hotlines and safety.emergency."""
-    builtin_plugins_package()
     from wellmate_plugins.safety import config_schema as safety_schema
 
     keys = safety_schema()["safety"]
@@ -821,7 +820,6 @@ class TopicModel:
         return self._model
 
     def _load(self):
-        builtin_plugins_package()  # importable also where no Wellmate loaded the plugins (a test's provider)
         from wellmate_plugins._textmodel import TextModel
 
         path = next((p for p in self.paths if p.exists()), self.paths[0])

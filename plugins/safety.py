@@ -40,8 +40,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from wellmate import (CLAUSE_END, LATIN_TERM, Setting, Terms, WatchedYaml, data_file_candidates, first_file,
-                      hookimpl, normalize, now_iso, page_args, term_alternatives)
+from wellmate import Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
