@@ -1689,25 +1689,54 @@ def _hook_names() -> set[str]:
     return {n for n in vars(Hookspecs) if not n.startswith("_")}
 
 
-def collect_registry(pm, hook_name: str) -> dict:
-    """Call a register_* hook and gather name -> object, refusing a name registered twice."""
-    found = {}
+class Registry(dict):
+    """Names plugins give what they offer through a ``register_*`` hook: storage backends,
+    providers, taggers, record types, reminder channels and services, all collected this one way.
+    A name is given once (the error names both plugins), config and requests pick by name, never
+    by hook order, and an unknown name gets the same answer everywhere: the known names and the
+    nearest one."""
 
-    def register(name, obj):
-        if name in found:
-            raise ConfigError(f"{hook_name}: '{name}' is registered twice")
-        found[name] = obj
+    def __init__(self, what: str, hook: str = ""):
+        super().__init__()
+        self.what, self.hook = what, hook
+        self.owners: dict[str, str] = {}  # name -> the plugin (or config file) that gave it
 
-    getattr(pm.hook, hook_name)(register=register)
-    return found
+    @classmethod
+    def collect(cls, pm, hook: str, what: str, make=None) -> "Registry":
+        """Call each plugin's ``hook(register)``, in the order the plugins loaded. ``register(name,
+        obj)`` keeps ``obj``; with ``make``, ``register(name, *args, **kwargs)`` keeps
+        ``make(name, plugin_name, *args, **kwargs)`` (a record type built from its spec)."""
+        registry = cls(what, hook)
+        loaded = {name: i for i, (name, _) in enumerate(pm.list_name_plugin())}
+        # The order plugins loaded in (built-ins first), not pluggy's call order (the last first).
+        for impl in sorted(getattr(pm.hook, hook).get_hookimpls(), key=lambda impl: loaded[impl.plugin_name]):
+            def register(name, *args, _plugin=impl.plugin_name, **kwargs):
+                if make is None and (len(args) != 1 or kwargs):
+                    raise ConfigError(f"plugin {_plugin}: {hook}: call register(name, object)")
+                registry.refuse_twice(name, f"plugin {_plugin}")
+                registry.add(name, make(name, _plugin, *args, **kwargs) if make else args[0], f"plugin {_plugin}")
+            impl.function(**{arg: register for arg in impl.argnames})
+        return registry
 
+    def refuse_twice(self, name, owner: str) -> None:
+        if name in self:
+            raise ConfigError(f"{owner}: {self.hook or self.what}: '{name}' is registered twice "
+                              f"(already by {self.owners[name]})")
 
-def choose(registry: dict, name: str, where: str, what: str):
-    """Pick an implementation by the name config gives; an unknown name lists the known ones."""
-    if name not in registry:
-        raise ConfigError(f"{where}: unknown {what} '{name}'{_suggest(name, registry)}; "
-                          f"known: {', '.join(sorted(registry)) or 'none'}")
-    return registry[name]
+    def add(self, name, obj, owner: str) -> None:
+        self.refuse_twice(name, owner)
+        self[name] = obj
+        self.owners[name] = owner
+
+    def unknown(self, name, where: str) -> str:
+        """The sentence for a name that is not here, for a ConfigError or an ApiError alike."""
+        return f"{where}: unknown {self.what} '{name}'{_suggest(name, self)}; known: {', '.join(self) or 'none'}"
+
+    def choose(self, name, where: str):
+        """What config names: ``where`` is the config key that names it."""
+        if name not in self:
+            raise ConfigError(self.unknown(name, where))
+        return self[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1960,9 +1989,9 @@ class Wellmate:
             raise ConfigError(f"{self.config_path.name}: plugins.disabled: must be a list of plugin names, got {json_dumps(disabled)}")
         self.plugins = load_plugins(self.pm, self.base / str(plugins_raw.get("directory") or "plugins"), disabled)
 
-        self.storage_backends = collect_registry(self.pm, "register_storage")
-        self.provider_classes = collect_registry(self.pm, "register_providers")
-        self.tagger_classes = collect_registry(self.pm, "register_taggers")
+        self.storage_backends = Registry.collect(self.pm, "register_storage", "storage backend")
+        self.provider_classes = Registry.collect(self.pm, "register_providers", "provider plugin")
+        self.tagger_classes = Registry.collect(self.pm, "register_taggers", "tagger")
 
         schema = core_schema()
         for extra in self.pm.hook.config_schema():
@@ -1995,8 +2024,7 @@ class Wellmate:
         self._check_agents()
         self.setup_notice = self._setup_notice()
 
-        factory = choose(self.storage_backends, self.config["storage"]["backend"],
-                         f"{self.config_path.name}: storage.backend", "storage backend")
+        factory = self.storage_backends.choose(self.config["storage"]["backend"], f"{self.config_path.name}: storage.backend")
         self.storage: Storage = factory(self.config["storage"], self)
         auth = self.config["auth"]
         self.tokens = Tokens(auth["secret"] or self._generated_secret(), self.storage,
@@ -2023,11 +2051,11 @@ class Wellmate:
         for provider, settings in list(self.config["providers"].items()):
             where = f"{name}: providers.{provider}"
             if not isinstance(settings, dict) or not settings.get("plugin"):
-                raise ConfigError(f"{where}: needs 'plugin: NAME'; known: {', '.join(sorted(self.provider_classes)) or 'none'}")
-            cls = choose(self.provider_classes, settings["plugin"], f"{where}.plugin", "provider plugin")
+                raise ConfigError(f"{where}: needs 'plugin: NAME'; known: {', '.join(self.provider_classes) or 'none'}")
+            cls = self.provider_classes.choose(settings["plugin"], f"{where}.plugin")
             self.config["providers"][provider], warnings = cls.validate(settings, where)
             self.warnings += warnings
-        choose(self.tagger_classes, self.config["emotion"]["tagger"], f"{name}: emotion.tagger", "tagger")
+        self.tagger_classes.choose(self.config["emotion"]["tagger"], f"{name}: emotion.tagger")
 
     def build_providers(self) -> dict:
         """One instance per configured provider. Cheap: SDKs are imported on first use."""

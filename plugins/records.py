@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Conflict, Setting, all_pages, field, hookimpl, json_dumps, new_id,
+from wellmate import (ApiError, ConfigError, Conflict, Registry, Setting, all_pages, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, parse_time)
 
 log = logging.getLogger("wellmate.records")
@@ -283,24 +283,18 @@ def fallback_type(name: str, record: dict) -> RecordType:
     return RecordType(name, name, record.get("unit") or "", -math.inf, math.inf, 2, fields=fields)
 
 
-def collect_types(wm) -> dict[str, RecordType]:
+def collect_types(wm) -> Registry:
     """Every record type: the plugins' (register_record_types), then config's records.types."""
-    types = {}
-
-    def register(name, spec):
-        if name in types:
-            raise ConfigError(f"register_record_types: '{name}' is registered twice")
-        types[name] = RecordType.from_spec(name, spec, f"register_record_types({name!r})")
-
-    wm.pm.hook.register_record_types(register=register)
+    types = Registry.collect(wm.pm, "register_record_types", "record type",
+                             lambda name, plugin, spec: RecordType.from_spec(name, spec, f"register_record_types({name!r})"))
     filename = wm.config_path.name
     for name, spec in wm.config["records"]["types"].items():
         where = f"{filename}: records.types.{name}"
         if name in types:
-            raise ConfigError(f"{where}: '{name}' is already a record type (from a plugin); choose another name")
+            raise ConfigError(f"{where}: '{name}' is already a record type (from {types.owners[name]}); choose another name")
         if isinstance(spec, dict) and ("fields" in spec or "check" in spec):
             raise ConfigError(f"{where}: 'fields' and 'check' are for plugins; a type in config.yaml is one number")
-        types[name] = RecordType.from_spec(name, spec, where)
+        types.add(name, RecordType.from_spec(name, spec, where), filename)
     return types
 
 
@@ -362,7 +356,7 @@ class Records:
 
     def type(self, name) -> RecordType:
         if name not in self.types:
-            raise ApiError(400, "unknown_type", f"type: no record type {name!r}; types: {', '.join(self.types)}")
+            raise ApiError(400, "unknown_type", self.types.unknown(name, "type"))
         return self.types[name]
 
     def type_of(self, name, records) -> RecordType:

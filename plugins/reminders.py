@@ -40,7 +40,7 @@ from time import monotonic
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps, new_id,
+from wellmate import (ApiError, ConfigError, ProviderError, Registry, Setting, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, whole_text, zone_or_none)
 
 log = logging.getLogger("wellmate.reminders")
@@ -268,26 +268,21 @@ class Channel:
         return self.ready(user, wm) if self.ready else None
 
 
-def collect_channels(pm) -> dict[str, Channel]:
+def collect_channels(pm) -> Registry:
     """Ask every plugin for its channels, remembering which plugin registered each, so that a
     reminder's channel is delivered by that plugin: chosen by name, never by hook order."""
-    channels: dict[str, Channel] = {}
     deliverers = {impl.plugin_name for impl in pm.hook.deliver_reminder.get_hookimpls()}
-    for impl in pm.hook.register_channels.get_hookimpls():
-        def register(name, ready=None, _impl=impl):
-            where = f"plugin {_impl.plugin_name}: register_channels"
-            if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
-                raise ConfigError(f"{where}: a channel name is lower-case letters, digits and _, got {name!r}")
-            if name in channels:
-                raise ConfigError(f"{where}: channel '{name}' is already registered by plugin "
-                                  f"{channels[name].plugin_name}")
-            if _impl.plugin_name not in deliverers:
-                raise ConfigError(f"{where}: registers channel '{name}' but has no deliver_reminder hook")
-            others = [p for p in pm.get_plugins() if p is not _impl.plugin]
-            channels[name] = Channel(name, _impl.plugin_name, ready,
-                                     pm.subset_hook_caller("deliver_reminder", remove_plugins=others))
-        impl.function(*[{"register": register}[arg] for arg in impl.argnames])
-    return channels
+
+    def channel(name, plugin_name, ready=None):
+        where = f"plugin {plugin_name}: register_channels"
+        if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a channel name is lower-case letters, digits and _, got {name!r}")
+        if plugin_name not in deliverers:
+            raise ConfigError(f"{where}: registers channel '{name}' but has no deliver_reminder hook")
+        others = [p for p in pm.get_plugins() if p is not pm.get_plugin(plugin_name)]
+        return Channel(name, plugin_name, ready, pm.subset_hook_caller("deliver_reminder", remove_plugins=others))
+
+    return Registry.collect(pm, "register_channels", "channel", channel)
 
 
 class Workers:
@@ -366,8 +361,7 @@ class Reminders:
             raise ConfigError(f"{where}.agent: no agent {self.config['agent']!r}; agents: {', '.join(agents)}")
         self.channels = collect_channels(wm.pm)
         for i, name in enumerate(self.config["channels"]):
-            if name not in self.channels:
-                raise ConfigError(f"{where}.channels[{i}]: unknown channel {name!r}; known: {', '.join(self.channels)}")
+            self.channels.choose(name, f"{where}.channels[{i}]")
         self.everyone = self._check_everyone(self.config["everyone"], f"{where}.everyone")
         self.grace = timedelta(minutes=self.config["grace_minutes"])
         self.lock = threading.RLock()  # an API write and the tick's bookkeeping of one reminder
@@ -416,7 +410,7 @@ class Reminders:
         for name in names:
             channel = self.channels.get(name)
             if channel is None:
-                raise ApiError(400, "invalid_field", f"channels: unknown channel {name!r}; known: {', '.join(self.channels)}")
+                raise ApiError(400, "invalid_field", self.channels.unknown(name, "channels"))
             reason = channel.reason_unready(user, self.wm)
             if reason:
                 raise ApiError(400, "channel_unavailable", f"channels: {name}: {reason}")
