@@ -127,11 +127,24 @@ class Hookspecs:
         """
 
     @hookspec
+    def register_services(self, register):
+        """Offer objects other plugins find by name with ``wm.service(name)``.
+
+        Call ``register(name, factory)``; ``factory(wm)`` builds the object for this Wellmate (or
+        returns None: not in use with this config). It is built on the first lookup, so a factory
+        may look up the services it needs: build order follows the lookups, never the order
+        plugins load, and a cycle stops startup naming it. Every service is built before the app,
+        after storage, so a mistake in its config stops startup.
+        """
+
+    @hookspec
     def routes(self, app, wm):
         """Add HTTP routes to the Bottle ``app``.
 
-        Called once while the app is built. Use ``wm.json_body()``, ``wm.require_user()`` and
-        raise ``ApiError`` for errors so every answer follows the README (The API).
+        Called once while the app is built, after every service. Only add routes here: what a
+        plugin keeps for the Wellmate is a service (`register_services`). Use ``wm.json_body()``,
+        ``wm.require_user()`` and raise ``ApiError`` for errors so every answer follows the
+        README (The API).
         """
 
     @hookspec
@@ -1992,6 +2005,10 @@ class Wellmate:
         self.storage_backends = Registry.collect(self.pm, "register_storage", "storage backend")
         self.provider_classes = Registry.collect(self.pm, "register_providers", "provider plugin")
         self.tagger_classes = Registry.collect(self.pm, "register_taggers", "tagger")
+        self.services = Registry.collect(self.pm, "register_services", "service")
+        self._built: dict[str, object] = {}  # service name -> what its factory built
+        self._building: list[str] = []  # the factories running now, outermost first (a cycle shows here)
+        self._services_lock = threading.RLock()
 
         schema = core_schema()
         for extra in self.pm.hook.config_schema():
@@ -2038,11 +2055,39 @@ class Wellmate:
         # Extra waitress settings for serve(): the trusted-proxy keys of server:.
         self.waitress_options = waitress_options(self.config["server"], self.config_path.name)
         self._closed = False
+        for name in self.services:  # all of them now, so a mistake in their config stops startup
+            self.service(name)
         self.app = self._build_app()
         server = self.config["server"]
         # What serve() hands to waitress (with waitress_options).
         self.server_app = self.app if server["trusted_proxy"] else untrusted_proxy_guard(
             self.app, clear=server["clear_untrusted_proxy_headers"])
+
+    # -- services ------------------------------------------------------------------------------
+    def service(self, name: str):
+        """What the plugin offering service ``name`` built for this Wellmate (see
+        `Hookspecs.register_services`), or None when no plugin offers it (it is disabled)."""
+        try:
+            return self._built[name]
+        except KeyError:
+            pass
+        factory = self.services.get(name)
+        if factory is None:
+            return None
+        with self._services_lock:
+            if name in self._built:
+                return self._built[name]
+            if name in self._building:
+                cycle = " -> ".join(self._building[self._building.index(name):] + [name])
+                raise ConfigError(f"services: {cycle}: each needs the next to be built first; "
+                                  f"one of them must look the other up later (when it is used)")
+            self._building.append(name)
+            try:
+                built = factory(self)
+            finally:
+                self._building.pop()
+            self._built[name] = built
+            return built
 
     # -- config checks that need the registries ---------------------------------------------
     def _check_providers(self):

@@ -118,9 +118,9 @@ class Webhook:
 
 
 @hookimpl
-def routes(app, wm):
-    # Built with the app, so a mistake in reminders.webhook stops startup.
-    wm.reminder_webhook = Webhook(wm.config["reminders"]["webhook"], f"{wm.config_path.name}: reminders.webhook")
+def register_services(register):
+    # Built with the Wellmate, so a mistake in reminders.webhook stops startup.
+    register("webhook", lambda wm: Webhook(wm.config["reminders"]["webhook"], f"{wm.config_path.name}: reminders.webhook"))
 
 
 @hookimpl
@@ -129,10 +129,10 @@ def register_channels(register):
 
 
 def ready(user, wm):
-    return None if wm.reminder_webhook.url else "no webhook is set up on this server (reminders.webhook.url)"
+    return None if wm.service("webhook").url else "no webhook is set up on this server (reminders.webhook.url)"
 
 
 @hookimpl
 def deliver_reminder(reminder, message, user, wm):
     # Reminders.deliver has checked ready(): a url is set.
-    return wm.reminder_webhook.deliver(reminder, message, user, wm.reminders.wait)
+    return wm.service("webhook").deliver(reminder, message, user, wm.service("reminders").wait)

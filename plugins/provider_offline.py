@@ -95,7 +95,8 @@ def train_topics(wm_factory, args) -> int:
     wm = wm_factory()
     try:
         offline = next((name for name, conf in wm.config["providers"].items() if conf.get("plugin") == "offline"), None)
-        provider = wm.chat.providers.get(offline) if offline else None
+        chat = wm.service("chat")
+        provider = chat.provider(offline) if chat and offline else None
         guide = provider.tips_file.get() if provider else None
         paths = [Path(p) for p in args.data] if args.data else data_file_candidates(wm, TOPIC_TRAINING)[:1]
         try:
@@ -891,7 +892,7 @@ class OfflineProvider(Provider):
         earlier = [_text(m.get("content")) for m in history if m.get("role") == "user"]
 
         lang = self._language(message, earlier, system)
-        safety = getattr(self.wm, "safety", None)  # the safety plugin, None where it is disabled
+        safety = self._service("safety")  # None where the safety plugin is disabled
         turn = Turn(lang, self._agent(system), normalize(message), said, recent,
                     seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)),
                     label=self._label(message), guess=self._guess,
@@ -903,6 +904,12 @@ class OfflineProvider(Provider):
                 turn.crisis or turn.note_shown or turn.checked_in):
             parts.append("\n\n" + NOTICE[lang])
         return Answer(_join(parts, lang), turn.topic, turn.groups)
+
+    def _service(self, name: str):
+        """Another plugin's service, None where it is disabled or where this provider runs
+        without a Wellmate (a test that builds it alone)."""
+        lookup = getattr(self.wm, "service", None)
+        return lookup(name) if lookup else None
 
     @staticmethod
     def _checked_in(safety, message: str, system: str) -> bool:
@@ -928,7 +935,7 @@ class OfflineProvider(Provider):
     def _label(self, message: str) -> str | None:
         """The configured emotion tagger's label for the user's message (None when this provider
         runs outside a Wellmate): it reads sarcasm and negation better than the word match here."""
-        chat = getattr(self.wm, "chat", None)
+        chat = self._service("chat")
         return chat.tag(message) if chat is not None and message.strip() else None
 
     def _agent(self, system: str) -> str:

@@ -347,7 +347,7 @@ def located(where: str, error: ApiError) -> ApiError:
 
 class Records:
     """The record types and everything done with records beyond storing them: checking what
-    clients send, stats, the agents' summary, CSV. Built once with the app, as ``wm.records``."""
+    clients send, stats, the agents' summary, CSV. Built once per Wellmate, the service ``records``."""
 
     def __init__(self, wm):
         self.wm = wm
@@ -720,9 +720,13 @@ def summary_line(record_type: RecordType, s: dict, bp_category: dict | None, dat
 
 
 @hookimpl
+def register_services(register):
+    register("records", Records)
+
+
+@hookimpl
 def routes(app, wm):
-    records = Records(wm)
-    wm.records = records
+    records = wm.service("records")
 
     def query_type():
         name = bottle.request.query.get("type") or None
@@ -823,7 +827,7 @@ def routes(app, wm):
 def prompt_context(user, agent, wm):
     def health_summary() -> str:  # worked out only for a prompt that uses it (physical.txt does)
         try:
-            return wm.records.summary(user)
+            return wm.service("records").summary(user)
         except Exception:  # a summary must never stop a chat
             log.exception("health summary for user %s", user.get("id"))
             return "（健康记录暂时读不到）"

@@ -387,6 +387,14 @@ class Reminders:
         """Sleep for a delivery's retry backoff; True if the server is stopping (give up)."""
         return self.stopping.wait(seconds)
 
+    def stop_waiting(self) -> None:
+        """The server is stopping: deliveries waiting to retry give up (see `wait`)."""
+        self.stopping.set()
+
+    def resume(self) -> None:
+        """The scheduler runs (again): deliveries wait for their retries."""
+        self.stopping.clear()
+
     # -- checking what clients send ------------------------------------------------------------
     def default_agent(self, user: dict) -> str:
         agents = self.wm.config["agents"]
@@ -811,7 +819,7 @@ class Reminders:
 
     def phrase(self, reminder: dict, user: dict, agent: str, fixed: str) -> tuple[str, str]:
         """Ask the agent's providers to say the reminder in the agent's voice: (text, provider)."""
-        chat = getattr(self.wm, "chat", None)
+        chat = self.wm.service("chat")
         if chat is None:
             raise ProviderError("chat is switched off, so no agent can phrase it")
         conf = self.wm.config["agents"][agent]
@@ -821,7 +829,7 @@ class Reminders:
                     {"role": "user", "content": self.wm.prompts.render(self.config["prompt"], values)}]
         failures = []
         for name in conf["providers"]:
-            provider = chat.providers[name]
+            provider = chat.provider(name)
             if not provider.follows_instructions:  # its answer would be worse than the fixed text
                 continue
             try:
@@ -918,10 +926,13 @@ def clean_phrasing(text: str) -> str:
 
 
 @hookimpl
+def register_services(register):
+    register("reminders", Reminders)  # built before the app, so a mistake in reminders: stops startup
+
+
+@hookimpl
 def routes(app, wm):
-    # Built while the app is built, so a mistake in reminders: stops startup.
-    reminders = Reminders(wm)
-    wm.reminders = reminders
+    reminders = wm.service("reminders")
 
     @app.get("/api/v1/reminders")
     def list_reminders():
@@ -959,7 +970,7 @@ def routes(app, wm):
 
 @hookimpl
 def shutdown(wm):
-    reminders = getattr(wm, "reminders", None)
+    reminders = wm.service("reminders")
     if reminders is not None:
         # The same bound the server gives requests in progress (server.shutdown_seconds).
         reminders.stop_deliveries(wm.config["server"]["shutdown_seconds"])

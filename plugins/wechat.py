@@ -7,7 +7,7 @@ open-platform account), create the account on the first login and link the ids t
 WeChat's ``session_key`` is dropped the moment the answer is read: Wellmate decrypts no WeChat
 data (phone number, WeRun steps), and a key that is not kept cannot leak.
 
-Other plugins use ``wm.wechat`` (a `WeChatClient`) to check that a fresh code belongs to a user,
+Other plugins use ``wm.service("wechat")`` (a `WeChatClient`) to check that a fresh code belongs to a user,
 e.g. before deleting an account that has no password.
 """
 
@@ -65,9 +65,9 @@ class WeChatUnreachable(Exception):
 
 class WeChatClient:
     """Calls WeChat's API with the stdlib, no dependency: one GET per login here, and the
-    subscribe messages of plugins/delivery_wechat.py (``wm.wechat``)."""
+    subscribe messages of plugins/delivery_wechat.py (the service ``wechat``)."""
 
-    Unreachable = WeChatUnreachable  # for plugins that use wm.wechat without importing this module
+    Unreachable = WeChatUnreachable  # for plugins that use the service without importing this module
 
     def __init__(self, settings: dict, where: str):
         self.appid, self.secret = settings["appid"], settings["secret"]
@@ -169,13 +169,23 @@ class WeChatAccounts:
             return user, False
 
 
-@hookimpl
-def routes(app, wm):
+def wechat_client(wm) -> WeChatClient:
+    """The service ``wechat``."""
     client = WeChatClient(wm.config["auth"]["wechat"], f"{wm.config_path.name}: auth.wechat")
-    accounts = WeChatAccounts(wm)
-    wm.wechat = client
     if bool(client.appid) != bool(client.secret):
         log.warning("auth.wechat: set both appid and secret, or neither; WeChat login is off until then")
+    return client
+
+
+@hookimpl
+def register_services(register):
+    register("wechat", wechat_client)
+
+
+@hookimpl
+def routes(app, wm):
+    client = wm.service("wechat")
+    accounts = WeChatAccounts(wm)
 
     @app.post("/api/v1/auth/wx-login")
     def wx_login():
