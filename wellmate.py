@@ -127,11 +127,24 @@ class Hookspecs:
         """
 
     @hookspec
+    def register_services(self, register):
+        """Offer objects other plugins find by name with ``wm.service(name)``.
+
+        Call ``register(name, factory)``; ``factory(wm)`` builds the object for this Wellmate (or
+        returns None: not in use with this config). It is built on the first lookup, so a factory
+        may look up the services it needs: build order follows the lookups, never the order
+        plugins load, and a cycle stops startup naming it. Every service is built before the app,
+        after storage, so a mistake in its config stops startup.
+        """
+
+    @hookspec
     def routes(self, app, wm):
         """Add HTTP routes to the Bottle ``app``.
 
-        Called once while the app is built. Use ``wm.json_body()``, ``wm.require_user()`` and
-        raise ``ApiError`` for errors so every answer follows the README (The API).
+        Called once while the app is built, after every service. Only add routes here: what a
+        plugin keeps for the Wellmate is a service (`register_services`). Use ``wm.json_body()``,
+        ``wm.require_user()`` and raise ``ApiError`` for errors so every answer follows the
+        README (The API).
         """
 
     @hookspec
@@ -1101,65 +1114,8 @@ def fsync_dir(folder: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers for plugins that match words and read files users edit (tips, word lists, ...)
+# Helpers for plugins that read files users edit (tips, word lists, ...)
 # ---------------------------------------------------------------------------------------------
-
-LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
-CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
-
-
-def normalize(text: str) -> str:
-    """Lower case, straight apostrophes, single spaces: the form `Terms` match in."""
-    return " ".join(str(text).replace("\u2019", "'").lower().split())
-
-
-def term_alternatives(words, latin: bool) -> str:
-    """A regex matching any of the Latin (or the other) words, the longest one where several
-    start at the same place. It is written as a trie (``ab(?:c|d)?`` for ab, abc, abd) because
-    Python's re tries a flat alternation word by word at every position of the text: with a
-    lexicon of a few hundred words that made tagging one reply cost ~0.2 ms."""
-    trie: dict = {}
-    for word in {w for w in words if bool(LATIN_TERM.fullmatch(w)) == latin}:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a word ends here
-    return _trie_pattern(trie)
-
-
-def _trie_pattern(node: dict) -> str:
-    branches = []
-    for char, child in sorted(node.items()):
-        if not char:
-            continue
-        run = char
-        while len(child) == 1 and "" not in child:  # a chain with no choices: one literal
-            (char, child), = child.items()
-            run += char
-        branches.append(re.escape(run) + _trie_pattern(child))
-    if not branches:
-        return ""
-    pattern = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    # Where a word may end, the greedy ? tries the longer words first.
-    return f"(?:{pattern})?" if "" in node else pattern
-
-
-class Terms:
-    """Words to find in a text: Chinese words and emoji anywhere (Chinese has no spaces), Latin
-    words only as whole words, also with -s/-es/-ed/-ing endings. Longer words are tried first."""
-
-    def __init__(self, words):
-        words = [normalize(w) for w in words if normalize(w)]
-        other, latin = term_alternatives(words, False), term_alternatives(words, True)
-        parts = ([f"(?P<other>{other})"] if other else []) + (
-            [rf"(?<![a-z0-9])(?P<latin>{latin})(?:s|es|ed|ing)?(?![a-z0-9])"] if latin else [])
-        self.regex = re.compile("|".join(parts)) if parts else None
-
-    def find(self, text: str):
-        """Yield (start, word) for each match in normalized ``text``, left to right."""
-        for m in self.regex.finditer(text) if self.regex else ():
-            groups = m.groupdict()
-            yield m.start(), groups.get("other") or groups.get("latin")
 
 
 def data_file_candidates(wm, name: str) -> list[Path]:
@@ -1662,16 +1618,24 @@ BUILTIN_PACKAGE = "wellmate_plugins"
 
 
 def builtin_plugins_package():
-    """Make the built-in plugins folder the importable package ``wellmate_plugins``, so a built-in
-    plugin can import a shared module beside it (``from wellmate_plugins._textmodel import
-    TextModel``). The loader calls it; a test or bench that imports such a module without
-    building a Wellmate calls it first. Modules whose names start with ``_`` are never plugins."""
+    """The built-in plugins folder as the importable package ``wellmate_plugins`` (its
+    ``plugins/__init__.py``), so built-in plugins are imported, not executed by path, and import
+    what they share by name (``from wellmate_plugins._text import Terms``). Modules whose names
+    start with ``_`` are libraries, never plugins. The loader calls this; a test or bench that
+    imports a built-in module without building a Wellmate calls it first. Importing ``wellmate``
+    does not: it has no side effects."""
     package = sys.modules.get(BUILTIN_PACKAGE)
     if package is None:
-        spec = importlib.machinery.ModuleSpec(BUILTIN_PACKAGE, None, is_package=True)
-        spec.submodule_search_locations = [str(HERE / "plugins")]
+        folder = HERE / "plugins"
+        spec = importlib.util.spec_from_file_location(BUILTIN_PACKAGE, folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
         package = importlib.util.module_from_spec(spec)
         sys.modules[BUILTIN_PACKAGE] = package
+        try:
+            spec.loader.exec_module(package)
+        except BaseException:
+            del sys.modules[BUILTIN_PACKAGE]
+            raise
     return package
 
 
@@ -1700,7 +1664,9 @@ def load_plugins(pm: pluggy.PluginManager, user_dir: Path, disabled: list[str]) 
     builtin_plugins_package()
     for name in BUILTIN_PLUGINS:
         if name not in disabled:
-            add(name, _load_file_module(builtin_dir / f"{name}.py", f"{BUILTIN_PACKAGE}.{name}"), "built-in")
+            # Imported once per process, like any module: a second Wellmate (tests build hundreds)
+            # registers the same modules; what a plugin builds for one Wellmate is a service of it.
+            add(name, importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "built-in")
     for path in sorted(user_dir.glob("*.py")) if user_dir.is_dir() else []:
         name = path.stem
         if name.startswith("_") or (path.parent.resolve() == builtin_dir and name in BUILTIN_PLUGINS):
@@ -1736,25 +1702,54 @@ def _hook_names() -> set[str]:
     return {n for n in vars(Hookspecs) if not n.startswith("_")}
 
 
-def collect_registry(pm, hook_name: str) -> dict:
-    """Call a register_* hook and gather name -> object, refusing a name registered twice."""
-    found = {}
+class Registry(dict):
+    """Names plugins give what they offer through a ``register_*`` hook: storage backends,
+    providers, taggers, record types, reminder channels and services, all collected this one way.
+    A name is given once (the error names both plugins), config and requests pick by name, never
+    by hook order, and an unknown name gets the same answer everywhere: the known names and the
+    nearest one."""
 
-    def register(name, obj):
-        if name in found:
-            raise ConfigError(f"{hook_name}: '{name}' is registered twice")
-        found[name] = obj
+    def __init__(self, what: str, hook: str = ""):
+        super().__init__()
+        self.what, self.hook = what, hook
+        self.owners: dict[str, str] = {}  # name -> the plugin (or config file) that gave it
 
-    getattr(pm.hook, hook_name)(register=register)
-    return found
+    @classmethod
+    def collect(cls, pm, hook: str, what: str, make=None) -> "Registry":
+        """Call each plugin's ``hook(register)``, in the order the plugins loaded. ``register(name,
+        obj)`` keeps ``obj``; with ``make``, ``register(name, *args, **kwargs)`` keeps
+        ``make(name, plugin_name, *args, **kwargs)`` (a record type built from its spec)."""
+        registry = cls(what, hook)
+        loaded = {name: i for i, (name, _) in enumerate(pm.list_name_plugin())}
+        # The order plugins loaded in (built-ins first), not pluggy's call order (the last first).
+        for impl in sorted(getattr(pm.hook, hook).get_hookimpls(), key=lambda impl: loaded[impl.plugin_name]):
+            def register(name, *args, _plugin=impl.plugin_name, **kwargs):
+                if make is None and (len(args) != 1 or kwargs):
+                    raise ConfigError(f"plugin {_plugin}: {hook}: call register(name, object)")
+                registry.refuse_twice(name, f"plugin {_plugin}")
+                registry.add(name, make(name, _plugin, *args, **kwargs) if make else args[0], f"plugin {_plugin}")
+            impl.function(**{arg: register for arg in impl.argnames})
+        return registry
 
+    def refuse_twice(self, name, owner: str) -> None:
+        if name in self:
+            raise ConfigError(f"{owner}: {self.hook or self.what}: '{name}' is registered twice "
+                              f"(already by {self.owners[name]})")
 
-def choose(registry: dict, name: str, where: str, what: str):
-    """Pick an implementation by the name config gives; an unknown name lists the known ones."""
-    if name not in registry:
-        raise ConfigError(f"{where}: unknown {what} '{name}'{_suggest(name, registry)}; "
-                          f"known: {', '.join(sorted(registry)) or 'none'}")
-    return registry[name]
+    def add(self, name, obj, owner: str) -> None:
+        self.refuse_twice(name, owner)
+        self[name] = obj
+        self.owners[name] = owner
+
+    def unknown(self, name, where: str) -> str:
+        """The sentence for a name that is not here, for a ConfigError or an ApiError alike."""
+        return f"{where}: unknown {self.what} '{name}'{_suggest(name, self)}; known: {', '.join(self) or 'none'}"
+
+    def choose(self, name, where: str):
+        """What config names: ``where`` is the config key that names it."""
+        if name not in self:
+            raise ConfigError(self.unknown(name, where))
+        return self[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2007,9 +2002,13 @@ class Wellmate:
             raise ConfigError(f"{self.config_path.name}: plugins.disabled: must be a list of plugin names, got {json_dumps(disabled)}")
         self.plugins = load_plugins(self.pm, self.base / str(plugins_raw.get("directory") or "plugins"), disabled)
 
-        self.storage_backends = collect_registry(self.pm, "register_storage")
-        self.provider_classes = collect_registry(self.pm, "register_providers")
-        self.tagger_classes = collect_registry(self.pm, "register_taggers")
+        self.storage_backends = Registry.collect(self.pm, "register_storage", "storage backend")
+        self.provider_classes = Registry.collect(self.pm, "register_providers", "provider plugin")
+        self.tagger_classes = Registry.collect(self.pm, "register_taggers", "tagger")
+        self.services = Registry.collect(self.pm, "register_services", "service")
+        self._built: dict[str, object] = {}  # service name -> what its factory built
+        self._building: list[str] = []  # the factories running now, outermost first (a cycle shows here)
+        self._services_lock = threading.RLock()
 
         schema = core_schema()
         for extra in self.pm.hook.config_schema():
@@ -2042,8 +2041,7 @@ class Wellmate:
         self._check_agents()
         self.setup_notice = self._setup_notice()
 
-        factory = choose(self.storage_backends, self.config["storage"]["backend"],
-                         f"{self.config_path.name}: storage.backend", "storage backend")
+        factory = self.storage_backends.choose(self.config["storage"]["backend"], f"{self.config_path.name}: storage.backend")
         self.storage: Storage = factory(self.config["storage"], self)
         auth = self.config["auth"]
         self.tokens = Tokens(auth["secret"] or self._generated_secret(), self.storage,
@@ -2057,11 +2055,39 @@ class Wellmate:
         # Extra waitress settings for serve(): the trusted-proxy keys of server:.
         self.waitress_options = waitress_options(self.config["server"], self.config_path.name)
         self._closed = False
+        for name in self.services:  # all of them now, so a mistake in their config stops startup
+            self.service(name)
         self.app = self._build_app()
         server = self.config["server"]
         # What serve() hands to waitress (with waitress_options).
         self.server_app = self.app if server["trusted_proxy"] else untrusted_proxy_guard(
             self.app, clear=server["clear_untrusted_proxy_headers"])
+
+    # -- services ------------------------------------------------------------------------------
+    def service(self, name: str):
+        """What the plugin offering service ``name`` built for this Wellmate (see
+        `Hookspecs.register_services`), or None when no plugin offers it (it is disabled)."""
+        try:
+            return self._built[name]
+        except KeyError:
+            pass
+        factory = self.services.get(name)
+        if factory is None:
+            return None
+        with self._services_lock:
+            if name in self._built:
+                return self._built[name]
+            if name in self._building:
+                cycle = " -> ".join(self._building[self._building.index(name):] + [name])
+                raise ConfigError(f"services: {cycle}: each needs the next to be built first; "
+                                  f"one of them must look the other up later (when it is used)")
+            self._building.append(name)
+            try:
+                built = factory(self)
+            finally:
+                self._building.pop()
+            self._built[name] = built
+            return built
 
     # -- config checks that need the registries ---------------------------------------------
     def _check_providers(self):
@@ -2070,11 +2096,11 @@ class Wellmate:
         for provider, settings in list(self.config["providers"].items()):
             where = f"{name}: providers.{provider}"
             if not isinstance(settings, dict) or not settings.get("plugin"):
-                raise ConfigError(f"{where}: needs 'plugin: NAME'; known: {', '.join(sorted(self.provider_classes)) or 'none'}")
-            cls = choose(self.provider_classes, settings["plugin"], f"{where}.plugin", "provider plugin")
+                raise ConfigError(f"{where}: needs 'plugin: NAME'; known: {', '.join(self.provider_classes) or 'none'}")
+            cls = self.provider_classes.choose(settings["plugin"], f"{where}.plugin")
             self.config["providers"][provider], warnings = cls.validate(settings, where)
             self.warnings += warnings
-        choose(self.tagger_classes, self.config["emotion"]["tagger"], f"{name}: emotion.tagger", "tagger")
+        self.tagger_classes.choose(self.config["emotion"]["tagger"], f"{name}: emotion.tagger")
 
     def build_providers(self) -> dict:
         """One instance per configured provider. Cheap: SDKs are imported on first use."""

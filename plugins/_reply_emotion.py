@@ -22,7 +22,8 @@ reply's text. A host whose mini-program knows only the original seven labels set
 
 from __future__ import annotations
 
-from wellmate import Terms, WatchedYaml, data_file_candidates, normalize
+from wellmate import WatchedYaml, data_file_candidates
+from wellmate_plugins._text import Terms, normalize
 
 REPLY_LABELS = ["caring", "concerned", "encouraging", "happy", "calm", "neutral"]
 # The nearest of the original seven labels, for a mini-program that draws only those.

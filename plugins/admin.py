@@ -61,9 +61,9 @@ def service_stats(wm, days: int, tz: str) -> dict:
         per_day.append({"date": date, "user": roles.get("user", 0), "assistant": roles.get("assistant", 0),
                         "total": sum(roles.values())})
     users = all_pages(wm.storage.list_users, 200)
-    chat = getattr(wm, "chat", None)
+    chat = wm.service("chat")
     failures = {name: 0 for name in wm.config["providers"]}
-    failures.update(getattr(chat, "failures", None) or {})
+    failures.update(chat.failure_counts() if chat else {})
     return {
         "days": days,
         "timezone": tz,

@@ -113,6 +113,14 @@ class ChatService:
         self.gate = TurnGate(chat["max_turns_per_user"],
                              max(1, wm.config["server"]["threads"] - chat["reserve_threads"]))
 
+    def provider(self, name: str):
+        """The provider instance configured as ``providers.NAME`` (None if there is none)."""
+        return self.providers.get(name)
+
+    def failure_counts(self) -> dict[str, int]:
+        """Provider name -> how often it failed since the server started (for /admin/stats)."""
+        return dict(self.failures)
+
     def agent(self, name: str) -> dict:
         agents = self.wm.config["agents"]
         if name not in agents:
@@ -588,9 +596,13 @@ def message_view(message: dict) -> dict:
 
 
 @hookimpl
+def register_services(register):
+    register("chat", ChatService)
+
+
+@hookimpl
 def routes(app, wm):
-    chat = ChatService(wm)
-    wm.chat = chat
+    chat = wm.service("chat")
 
     @app.get("/api/v1/health/agents")
     def agents():
@@ -649,6 +661,6 @@ def routes(app, wm):
 
 @hookimpl
 def shutdown(wm):
-    chat = getattr(wm, "chat", None)
+    chat = wm.service("chat")
     if chat:
         chat.close()

@@ -18,7 +18,7 @@ def register_channels(register):
 
 
 def ready(user, wm):
-    if getattr(wm, "chat", None) is None:
+    if wm.service("chat") is None:
         return "chat is switched off on this server (the chat plugin is disabled)"
     return None
 
@@ -38,7 +38,7 @@ def deliver_reminder(reminder, message, user, wm):
         if old.get("fire_id") == message["fire_id"]:
             return {"status": "sent", "detail": f"already in session {session['id']}",
                     "session_id": session["id"], "message_id": old["id"]}
-    stored = wm.chat.push(session["id"], {"id": new_id(), "content": message["text"],
+    stored = wm.service("chat").push(session["id"], {"id": new_id(), "content": message["text"],
                                           "reminder_id": reminder["id"], "fire_id": message["fire_id"]})
     return {"status": "sent", "detail": f"a message from {agent} in session {session['id']}",
             "session_id": session["id"], "message_id": stored["id"]}

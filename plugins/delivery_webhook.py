@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import logging
 import urllib.parse
 
 import wellmate
 from wellmate import ConfigError, Setting, hookimpl, json_dumps, now_iso
+from wellmate_plugins import _http
 
 log = logging.getLogger("wellmate.delivery_webhook")
 
@@ -81,20 +81,11 @@ class Webhook:
 
     def post(self, body: bytes, delivery: str) -> int:
         """One attempt: the HTTP status. Redirects are not followed (the signed body stays here)."""
-        parts = self.parts
-        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = connection_class(parts.hostname, parts.port, timeout=self.settings["timeout"])
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            conn.request("POST", path, body=body, headers={
-                "Content-Type": "application/json; charset=utf-8", "User-Agent": f"Wellmate/{wellmate.__version__}",
-                "X-Wellmate-Event": "reminder", "X-Wellmate-Delivery": delivery,
-                "X-Wellmate-Signature": self.sign(body)})
-            response = conn.getresponse()
-            response.read(64 * 1024)
-            return response.status
-        finally:
-            conn.close()
+        return _http.request("POST", self.url, body, headers={
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": f"Wellmate/{wellmate.__version__}",
+            "X-Wellmate-Event": "reminder", "X-Wellmate-Delivery": delivery,
+            "X-Wellmate-Signature": self.sign(body)}, timeout=self.settings["timeout"], max_body=64 * 1024,
+            name="the receiver").status
 
     def deliver(self, reminder: dict, message: dict, user: dict, wait) -> dict:
         """POST with retries; ``wait(seconds)`` sleeps between them and returns True to give up
@@ -106,8 +97,8 @@ class Webhook:
             attempt += 1
             try:
                 status = self.post(body, message["fire_id"])
-            except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out
-                status, error = None, f"{type(e).__name__}: {e}"
+            except _http.HttpError as e:  # refused, reset, timed out
+                status, error = None, str(e)
                 retry = True
             else:
                 if 200 <= status < 300:
@@ -127,9 +118,9 @@ class Webhook:
 
 
 @hookimpl
-def routes(app, wm):
-    # Built with the app, so a mistake in reminders.webhook stops startup.
-    wm.reminder_webhook = Webhook(wm.config["reminders"]["webhook"], f"{wm.config_path.name}: reminders.webhook")
+def register_services(register):
+    # Built with the Wellmate, so a mistake in reminders.webhook stops startup.
+    register("webhook", lambda wm: Webhook(wm.config["reminders"]["webhook"], f"{wm.config_path.name}: reminders.webhook"))
 
 
 @hookimpl
@@ -138,10 +129,10 @@ def register_channels(register):
 
 
 def ready(user, wm):
-    return None if wm.reminder_webhook.url else "no webhook is set up on this server (reminders.webhook.url)"
+    return None if wm.service("webhook").url else "no webhook is set up on this server (reminders.webhook.url)"
 
 
 @hookimpl
 def deliver_reminder(reminder, message, user, wm):
     # Reminders.deliver has checked ready(): a url is set.
-    return wm.reminder_webhook.deliver(reminder, message, user, wm.reminders.wait)
+    return wm.service("webhook").deliver(reminder, message, user, wm.service("reminders").wait)

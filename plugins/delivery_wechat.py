@@ -85,13 +85,13 @@ class SubscribeMessages:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        reminders = getattr(self.wm, "reminders", None)
+        reminders = self.wm.service("reminders")
         return reminders.now() if reminders else datetime.now(timezone.utc)
 
     @property
     def client(self):
         """The WeChat client of the wechat plugin (auth.wechat), or None if it is not loaded."""
-        return getattr(self.wm, "wechat", None)
+        return self.wm.service("wechat")
 
     def unready(self, user) -> str | None:
         if self.client is None or not self.client.configured:
@@ -186,17 +186,17 @@ def describe(reply: dict) -> str:
 
 
 @hookimpl
-def routes(app, wm):
-    # Built with the app, so a mistake in reminders.wechat stops startup.
-    wm.wechat_subscribe = SubscribeMessages(wm)
+def register_services(register):
+    # Built with the Wellmate, so a mistake in reminders.wechat stops startup.
+    register("wechat_subscribe", SubscribeMessages)
 
 
 @hookimpl
 def register_channels(register):
-    register("wechat", ready=lambda user, wm: wm.wechat_subscribe.unready(user))
+    register("wechat", ready=lambda user, wm: wm.service("wechat_subscribe").unready(user))
 
 
 @hookimpl
 def deliver_reminder(message, user, wm):
     # Reminders.deliver has checked unready(user) already.
-    return wm.wechat_subscribe.send(user["wx_openid"], {**message, "user_name": user.get("full_name") or user.get("username")})
+    return wm.service("wechat_subscribe").send(user["wx_openid"], {**message, "user_name": user.get("full_name") or user.get("username")})

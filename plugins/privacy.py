@@ -44,7 +44,7 @@ def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
         return
     code = field(body, "code", required=False, max_len=128)
     if code:
-        client = getattr(wm, "wechat", None)
+        client = wm.service("wechat")
         if client is None:
             raise ApiError(503, "wechat_not_configured", "WeChat login is not enabled on this server.")
         wm.login_throttle.check(None, address)

@@ -33,8 +33,8 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from wellmate import (CLAUSE_END, Provider, Setting, Terms, WatchedYaml, builtin_plugins_package, data_file_candidates,
-                      hookimpl, normalize)
+from wellmate import Provider, Setting, WatchedYaml, data_file_candidates, hookimpl
+from wellmate_plugins._text import CLAUSE_END, Terms, normalize
 
 log = logging.getLogger("wellmate.provider_offline")
 
@@ -55,7 +55,6 @@ def config_schema():
 
 def number_settings() -> dict:
     """The safety plugin's Settings of safety.hotlines and safety.emergency."""
-    builtin_plugins_package()
     from wellmate_plugins.safety import config_schema as safety_schema
 
     keys = safety_schema()["safety"]
@@ -98,7 +97,8 @@ def train_topics(wm_factory, args) -> int:
     wm = wm_factory()
     try:
         offline = next((name for name, conf in wm.config["providers"].items() if conf.get("plugin") == "offline"), None)
-        provider = wm.chat.providers.get(offline) if offline else None
+        chat = wm.service("chat")
+        provider = chat.provider(offline) if chat and offline else None
         guide = provider.tips_file.get() if provider else None
         paths = [Path(p) for p in args.data] if args.data else data_file_candidates(wm, TOPIC_TRAINING)[:1]
         try:
@@ -844,7 +844,6 @@ class TopicModel:
         return self._model
 
     def _load(self):
-        builtin_plugins_package()  # importable also where no Wellmate loaded the plugins (a test's provider)
         from wellmate_plugins._textmodel import TextModel
 
         path = next((p for p in self.paths if p.exists()), self.paths[0])
@@ -916,7 +915,7 @@ class OfflineProvider(Provider):
         earlier = [_text(m.get("content")) for m in history if m.get("role") == "user"]
 
         lang = self._language(message, earlier, system)
-        safety = getattr(self.wm, "safety", None)  # the safety plugin, None where it is disabled
+        safety = self._service("safety")  # None where the safety plugin is disabled
         turn = Turn(lang, self._agent(system), normalize(message), said, recent,
                     seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)),
                     label=self._label(message), guess=self._guess,
@@ -929,6 +928,12 @@ class OfflineProvider(Provider):
                 turn.crisis or turn.note_shown or turn.checked_in):
             parts.append("\n\n" + NOTICE[lang])
         return Answer(_join(parts, lang), turn.topic, turn.groups)
+
+    def _service(self, name: str):
+        """Another plugin's service, None where it is disabled or where this provider runs
+        without a Wellmate (a test that builds it alone)."""
+        lookup = getattr(self.wm, "service", None)
+        return lookup(name) if lookup else None
 
     @staticmethod
     def _checked_in(safety, message: str, system: str) -> bool:
@@ -954,7 +959,7 @@ class OfflineProvider(Provider):
     def _label(self, message: str) -> str | None:
         """The configured emotion tagger's label for the user's message (None when this provider
         runs outside a Wellmate): it reads sarcasm and negation better than the word match here."""
-        chat = getattr(self.wm, "chat", None)
+        chat = self._service("chat")
         return chat.tag(message) if chat is not None and message.strip() else None
 
     def _agent(self, system: str) -> str:

@@ -73,7 +73,7 @@ TYPES = {
 }
 
 
-@hookimpl(tryfirst=True)  # pluggy calls later plugins first; the built-ins lead the list
+@hookimpl
 def register_record_types(register):
     for name, spec in TYPES.items():
         register(name, spec)

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Conflict, Setting, all_pages, field, hookimpl, json_dumps, new_id,
+from wellmate import (ApiError, ConfigError, Conflict, Registry, Setting, all_pages, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, parse_time)
 
 log = logging.getLogger("wellmate.records")
@@ -283,24 +283,18 @@ def fallback_type(name: str, record: dict) -> RecordType:
     return RecordType(name, name, record.get("unit") or "", -math.inf, math.inf, 2, fields=fields)
 
 
-def collect_types(wm) -> dict[str, RecordType]:
+def collect_types(wm) -> Registry:
     """Every record type: the plugins' (register_record_types), then config's records.types."""
-    types = {}
-
-    def register(name, spec):
-        if name in types:
-            raise ConfigError(f"register_record_types: '{name}' is registered twice")
-        types[name] = RecordType.from_spec(name, spec, f"register_record_types({name!r})")
-
-    wm.pm.hook.register_record_types(register=register)
+    types = Registry.collect(wm.pm, "register_record_types", "record type",
+                             lambda name, plugin, spec: RecordType.from_spec(name, spec, f"register_record_types({name!r})"))
     filename = wm.config_path.name
     for name, spec in wm.config["records"]["types"].items():
         where = f"{filename}: records.types.{name}"
         if name in types:
-            raise ConfigError(f"{where}: '{name}' is already a record type (from a plugin); choose another name")
+            raise ConfigError(f"{where}: '{name}' is already a record type (from {types.owners[name]}); choose another name")
         if isinstance(spec, dict) and ("fields" in spec or "check" in spec):
             raise ConfigError(f"{where}: 'fields' and 'check' are for plugins; a type in config.yaml is one number")
-        types[name] = RecordType.from_spec(name, spec, where)
+        types.add(name, RecordType.from_spec(name, spec, where), filename)
     return types
 
 
@@ -353,7 +347,7 @@ def located(where: str, error: ApiError) -> ApiError:
 
 class Records:
     """The record types and everything done with records beyond storing them: checking what
-    clients send, stats, the agents' summary, CSV. Built once with the app, as ``wm.records``."""
+    clients send, stats, the agents' summary, CSV. Built once per Wellmate, the service ``records``."""
 
     def __init__(self, wm):
         self.wm = wm
@@ -362,7 +356,7 @@ class Records:
 
     def type(self, name) -> RecordType:
         if name not in self.types:
-            raise ApiError(400, "unknown_type", f"type: no record type {name!r}; types: {', '.join(self.types)}")
+            raise ApiError(400, "unknown_type", self.types.unknown(name, "type"))
         return self.types[name]
 
     def type_of(self, name, records) -> RecordType:
@@ -726,9 +720,13 @@ def summary_line(record_type: RecordType, s: dict, bp_category: dict | None, dat
 
 
 @hookimpl
+def register_services(register):
+    register("records", Records)
+
+
+@hookimpl
 def routes(app, wm):
-    records = Records(wm)
-    wm.records = records
+    records = wm.service("records")
 
     def query_type():
         name = bottle.request.query.get("type") or None
@@ -829,7 +827,7 @@ def routes(app, wm):
 def prompt_context(user, agent, wm):
     def health_summary() -> str:  # worked out only for a prompt that uses it (physical.txt does)
         try:
-            return wm.records.summary(user)
+            return wm.service("records").summary(user)
         except Exception:  # a summary must never stop a chat
             log.exception("health summary for user %s", user.get("id"))
             return "（健康记录暂时读不到）"

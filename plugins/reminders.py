@@ -40,7 +40,7 @@ from time import monotonic
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, ProviderError, Setting, field, hookimpl, json_dumps, new_id,
+from wellmate import (ApiError, ConfigError, ProviderError, Registry, Setting, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, whole_text, zone_or_none)
 
 log = logging.getLogger("wellmate.reminders")
@@ -268,26 +268,21 @@ class Channel:
         return self.ready(user, wm) if self.ready else None
 
 
-def collect_channels(pm) -> dict[str, Channel]:
+def collect_channels(pm) -> Registry:
     """Ask every plugin for its channels, remembering which plugin registered each, so that a
     reminder's channel is delivered by that plugin: chosen by name, never by hook order."""
-    channels: dict[str, Channel] = {}
     deliverers = {impl.plugin_name for impl in pm.hook.deliver_reminder.get_hookimpls()}
-    for impl in pm.hook.register_channels.get_hookimpls():
-        def register(name, ready=None, _impl=impl):
-            where = f"plugin {_impl.plugin_name}: register_channels"
-            if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
-                raise ConfigError(f"{where}: a channel name is lower-case letters, digits and _, got {name!r}")
-            if name in channels:
-                raise ConfigError(f"{where}: channel '{name}' is already registered by plugin "
-                                  f"{channels[name].plugin_name}")
-            if _impl.plugin_name not in deliverers:
-                raise ConfigError(f"{where}: registers channel '{name}' but has no deliver_reminder hook")
-            others = [p for p in pm.get_plugins() if p is not _impl.plugin]
-            channels[name] = Channel(name, _impl.plugin_name, ready,
-                                     pm.subset_hook_caller("deliver_reminder", remove_plugins=others))
-        impl.function(*[{"register": register}[arg] for arg in impl.argnames])
-    return channels
+
+    def channel(name, plugin_name, ready=None):
+        where = f"plugin {plugin_name}: register_channels"
+        if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a channel name is lower-case letters, digits and _, got {name!r}")
+        if plugin_name not in deliverers:
+            raise ConfigError(f"{where}: registers channel '{name}' but has no deliver_reminder hook")
+        others = [p for p in pm.get_plugins() if p is not pm.get_plugin(plugin_name)]
+        return Channel(name, plugin_name, ready, pm.subset_hook_caller("deliver_reminder", remove_plugins=others))
+
+    return Registry.collect(pm, "register_channels", "channel", channel)
 
 
 class Workers:
@@ -366,8 +361,7 @@ class Reminders:
             raise ConfigError(f"{where}.agent: no agent {self.config['agent']!r}; agents: {', '.join(agents)}")
         self.channels = collect_channels(wm.pm)
         for i, name in enumerate(self.config["channels"]):
-            if name not in self.channels:
-                raise ConfigError(f"{where}.channels[{i}]: unknown channel {name!r}; known: {', '.join(self.channels)}")
+            self.channels.choose(name, f"{where}.channels[{i}]")
         self.everyone = self._check_everyone(self.config["everyone"], f"{where}.everyone")
         self.grace = timedelta(minutes=self.config["grace_minutes"])
         self.lock = threading.RLock()  # an API write and the tick's bookkeeping of one reminder
@@ -393,6 +387,14 @@ class Reminders:
         """Sleep for a delivery's retry backoff; True if the server is stopping (give up)."""
         return self.stopping.wait(seconds)
 
+    def stop_waiting(self) -> None:
+        """The server is stopping: deliveries waiting to retry give up (see `wait`)."""
+        self.stopping.set()
+
+    def resume(self) -> None:
+        """The scheduler runs (again): deliveries wait for their retries."""
+        self.stopping.clear()
+
     # -- checking what clients send ------------------------------------------------------------
     def default_agent(self, user: dict) -> str:
         agents = self.wm.config["agents"]
@@ -416,7 +418,7 @@ class Reminders:
         for name in names:
             channel = self.channels.get(name)
             if channel is None:
-                raise ApiError(400, "invalid_field", f"channels: unknown channel {name!r}; known: {', '.join(self.channels)}")
+                raise ApiError(400, "invalid_field", self.channels.unknown(name, "channels"))
             reason = channel.reason_unready(user, self.wm)
             if reason:
                 raise ApiError(400, "channel_unavailable", f"channels: {name}: {reason}")
@@ -817,7 +819,7 @@ class Reminders:
 
     def phrase(self, reminder: dict, user: dict, agent: str, fixed: str) -> tuple[str, str]:
         """Ask the agent's providers to say the reminder in the agent's voice: (text, provider)."""
-        chat = getattr(self.wm, "chat", None)
+        chat = self.wm.service("chat")
         if chat is None:
             raise ProviderError("chat is switched off, so no agent can phrase it")
         conf = self.wm.config["agents"][agent]
@@ -827,7 +829,7 @@ class Reminders:
                     {"role": "user", "content": self.wm.prompts.render(self.config["prompt"], values)}]
         failures = []
         for name in conf["providers"]:
-            provider = chat.providers[name]
+            provider = chat.provider(name)
             if not provider.follows_instructions:  # its answer would be worse than the fixed text
                 continue
             try:
@@ -924,10 +926,13 @@ def clean_phrasing(text: str) -> str:
 
 
 @hookimpl
+def register_services(register):
+    register("reminders", Reminders)  # built before the app, so a mistake in reminders: stops startup
+
+
+@hookimpl
 def routes(app, wm):
-    # Built while the app is built, so a mistake in reminders: stops startup.
-    reminders = Reminders(wm)
-    wm.reminders = reminders
+    reminders = wm.service("reminders")
 
     @app.get("/api/v1/reminders")
     def list_reminders():
@@ -965,7 +970,7 @@ def routes(app, wm):
 
 @hookimpl
 def shutdown(wm):
-    reminders = getattr(wm, "reminders", None)
+    reminders = wm.service("reminders")
     if reminders is not None:
         # The same bound the server gives requests in progress (server.shutdown_seconds).
         reminders.stop_deliveries(wm.config["server"]["shutdown_seconds"])

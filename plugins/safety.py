@@ -40,8 +40,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from wellmate import (CLAUSE_END, LATIN_TERM, Setting, Terms, WatchedYaml, data_file_candidates, first_file,
-                      hookimpl, normalize, now_iso, page_args, term_alternatives)
+from wellmate import Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -877,19 +877,24 @@ def marker_tail(text: str) -> int:
 
 
 @hookimpl
+def register_services(register):
+    register("safety", Safety)
+
+
+@hookimpl
 def before_reply(user, agent, session, text, wm):
-    return wm.safety.before_reply(user, agent, session, text)
+    return wm.service("safety").before_reply(user, agent, session, text)
 
 
 @hookimpl
 def routes(app, wm):
-    wm.safety = Safety(wm)
+    safety = wm.service("safety")
 
     @app.get("/api/v1/admin/flags")
     def admin_flags():
         wm.require_admin()
         limit, _ = page_args(default_limit=50, max_limit=500)
-        return wm.safety.flagged(limit)
+        return safety.flagged(limit)
 
 
 # -- measuring and retraining ---------------------------------------------------------------------
@@ -946,7 +951,7 @@ def train_crisis(wm_factory, args) -> int:
 
     wm = wm_factory()
     try:
-        safety = wm.safety
+        safety = wm.service("safety")
         phrases = safety.phrases.get()
         paths = [Path(p) for p in args.data] if args.data else training_files(wm, "crisis_*.tsv")
         everyday = [] if args.data or args.no_everyday else training_files(wm, "emotion_*.tsv")

@@ -4,7 +4,7 @@
 Started by the startup hook and stopped by shutdown. Never two at once:
 
 - in one process, `Scheduler.start` on a running scheduler does nothing, and startup reuses
-  ``wm.scheduler``;
+  the Wellmate's one scheduler (the service ``scheduler``);
 - across processes, the scheduler holds an exclusive lock (``fcntl.flock``) on
   ``scheduler.lock`` in the data folder. A second server started on the same data (or a second
   Wellmate in the same process) finds it taken, logs why, and fires nothing. The kernel drops the
@@ -93,22 +93,30 @@ class Scheduler:
         return False
 
 
+def scheduler_for(wm) -> Scheduler | None:
+    """The service ``scheduler``: None when reminders are off or their plugin is disabled."""
+    reminders = wm.service("reminders")
+    if reminders is None or not wm.config["reminders"]["enabled"]:
+        return None
+    return Scheduler(reminders.tick, wm.config["reminders"]["tick_seconds"], wm.data_dir / LOCK_FILE,
+                     on_stop=reminders.stop_waiting)
+
+
+@hookimpl
+def register_services(register):
+    register("scheduler", scheduler_for)
+
+
 @hookimpl
 def startup(wm):
-    reminders = getattr(wm, "reminders", None)
-    if reminders is None or not wm.config["reminders"]["enabled"]:
-        return
-    scheduler = getattr(wm, "scheduler", None)
-    if scheduler is None:
-        scheduler = Scheduler(reminders.tick, wm.config["reminders"]["tick_seconds"], wm.data_dir / LOCK_FILE,
-                              on_stop=reminders.stopping.set)
-        wm.scheduler = scheduler
-    reminders.stopping.clear()
-    scheduler.start()
+    scheduler = wm.service("scheduler")
+    if scheduler is not None:
+        wm.service("reminders").resume()
+        scheduler.start()
 
 
 @hookimpl
 def shutdown(wm):
-    scheduler = getattr(wm, "scheduler", None)
+    scheduler = wm.service("scheduler")
     if scheduler is not None:
         scheduler.stop()

@@ -12,7 +12,7 @@ from wellmate import ApiError, hookimpl
 def routes(app, wm):
     @app.get("/api/v1/test/health")
     def health():
-        scheduler = getattr(wm, "scheduler", None)
+        scheduler = wm.service("scheduler")
         # Storage that cannot be written (the last write failed, a read-only folder) is a 503
         # with what failed: a monitor sees it before users lose their input. trouble() reads
         # no data, so polling health stays cheap.

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from wellmate import (CLAUSE_END, Setting, Tagger, Terms, WatchedYaml, data_file_candidates,
-                      hookimpl, normalize, term_alternatives)
+from wellmate import Setting, Tagger, WatchedYaml, data_file_candidates, hookimpl
+from wellmate_plugins._text import CLAUSE_END, Terms, normalize, term_alternatives
 
 
 @hookimpl

@@ -19,7 +19,7 @@ the sentences, instead of a weight someone guessed.
 
 Two rules stay rules, where they are clearer than anything learnt from a few thousand sentences:
 a message with a sign of sarcasm is never labelled happy or calm ("太好了，又要加班了" is angry,
-and the offline companion, which asks `wm.chat.tag`, must not answer it with cheer); and when the
+and the offline companion, which asks the chat service's `tag`, must not answer it with cheer); and when the
 model's best guess is below ``model_confidence`` it is weighed together with the lexicon's.
 """
 

@@ -7,20 +7,17 @@ open-platform account), create the account on the first login and link the ids t
 WeChat's ``session_key`` is dropped the moment the answer is read: Wellmate decrypts no WeChat
 data (phone number, WeRun steps), and a key that is not kept cannot leak.
 
-Other plugins use ``wm.wechat`` (a `WeChatClient`) to check that a fresh code belongs to a user,
+Other plugins use ``wm.service("wechat")`` (a `WeChatClient`) to check that a fresh code belongs to a user,
 e.g. before deleting an account that has no password.
 """
 
-import http.client
-import json
 import logging
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from wellmate import (ApiError, ConfigError, Setting, account_disabled, client_address, field, hookimpl, json_dumps,
                       new_id, now_iso, public_profile)
+from wellmate_plugins import _http
 
 log = logging.getLogger("wellmate.wechat")
 
@@ -68,9 +65,9 @@ class WeChatUnreachable(Exception):
 
 class WeChatClient:
     """Calls WeChat's API with the stdlib, no dependency: one GET per login here, and the
-    subscribe messages of plugins/delivery_wechat.py (``wm.wechat``)."""
+    subscribe messages of plugins/delivery_wechat.py (the service ``wechat``)."""
 
-    Unreachable = WeChatUnreachable  # for plugins that use wm.wechat without importing this module
+    Unreachable = WeChatUnreachable  # for plugins that use the service without importing this module
 
     def __init__(self, settings: dict, where: str):
         self.appid, self.secret = settings["appid"], settings["secret"]
@@ -87,25 +84,15 @@ class WeChatClient:
         """GET ``path`` (POST ``body`` as JSON if given) on the WeChat API; its JSON object.
         Raise WeChatUnreachable saying why when there is none. The path may hold the AppSecret
         or an access token: it is never logged, and the reason never includes it."""
-        data = None if body is None else json_dumps(body).encode("utf-8")
-        request = urllib.request.Request(f"{self.api_base}{path}", data=data, method="GET" if data is None else "POST",
-                                         headers={} if data is None else {"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read(64 * 1024)
-        except urllib.error.HTTPError as e:
-            e.close()
-            raise WeChatUnreachable(f"HTTP {e.code} from WeChat") from None
-        except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
-            raise WeChatUnreachable(f"no answer from WeChat ({type(e).__name__}: {getattr(e, 'reason', None) or e})") from None
-        try:
-            # The body is JSON even though WeChat labels it text/plain.
-            reply = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            reply = None
-        if not isinstance(reply, dict):
-            raise WeChatUnreachable(f"WeChat's answer is not a JSON object: {raw[:200]!r}")
-        return reply
+            # The body is JSON even though WeChat labels it text/plain; an HTTP error or a page
+            # (a proxy's) is no answer.
+            if body is None:
+                return _http.call_json("GET", f"{self.api_base}{path}", timeout=self.timeout, name="WeChat")
+            return _http.call_json("POST", f"{self.api_base}{path}", json_dumps(body).encode("utf-8"),
+                                   {"Content-Type": "application/json"}, self.timeout, name="WeChat")
+        except _http.HttpError as e:
+            raise WeChatUnreachable(str(e)) from None
 
     def code_to_session(self, code: str) -> dict:
         """``{"openid", "unionid"}`` (unionid may be None) for a ``wx.login()`` code, or raise
@@ -182,13 +169,23 @@ class WeChatAccounts:
             return user, False
 
 
-@hookimpl
-def routes(app, wm):
+def wechat_client(wm) -> WeChatClient:
+    """The service ``wechat``."""
     client = WeChatClient(wm.config["auth"]["wechat"], f"{wm.config_path.name}: auth.wechat")
-    accounts = WeChatAccounts(wm)
-    wm.wechat = client
     if bool(client.appid) != bool(client.secret):
         log.warning("auth.wechat: set both appid and secret, or neither; WeChat login is off until then")
+    return client
+
+
+@hookimpl
+def register_services(register):
+    register("wechat", wechat_client)
+
+
+@hookimpl
+def routes(app, wm):
+    client = wm.service("wechat")
+    accounts = WeChatAccounts(wm)
 
     @app.post("/api/v1/auth/wx-login")
     def wx_login():

@@ -17,6 +17,9 @@ sys.path.insert(0, str(ROOT))
 from served import Served as ServedApp  # noqa: E402
 import wellmate  # noqa: E402
 
+# Built-in modules (wellmate_plugins.*) importable in tests that use one without a Wellmate.
+wellmate.builtin_plugins_package()
+
 
 def merge(base: dict, extra: dict) -> dict:
     """Deep-merge extra into a copy of base (a value of None deletes the key)."""

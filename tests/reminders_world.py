@@ -46,7 +46,7 @@ class World:
 
     def start(self, run_scheduler=False):
         self.wm = self.make_wm(self.overrides)
-        self.wm.reminders.clock = self.clock
+        self.wm.service("reminders").clock = self.clock
         if run_scheduler:
             self.wm.start()
 
@@ -64,8 +64,8 @@ class World:
     def tick(self, at: str | None = None):
         if at:
             self.clock.set(at)
-        self.wm.reminders.tick()
-        assert self.wm.reminders.settle(60), "the tick's deliveries did not end"
+        self.wm.service("reminders").tick()
+        assert self.wm.service("reminders").settle(60), "the tick's deliveries did not end"
 
     def user(self, name="alice", tz="Asia/Shanghai", **fields):
         settings = {"timezone": tz} if tz else {}

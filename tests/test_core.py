@@ -241,3 +241,48 @@ def test_users_without_a_time_zone_live_in_server_timezone_everywhere(make_wm, s
 
 def test_an_unknown_server_timezone_stops_startup(tmp_path):
     assert "server.timezone: unknown time zone 'Mars/Olympus'" in config_error(tmp_path, {"server": {"timezone": "Mars/Olympus"}})
+
+
+DUPLICATE_PLUGIN = textwrap.dedent('''
+    from wellmate import hookimpl
+
+    @hookimpl
+    def register_{hook}(register):
+        register({name!r}, {obj})
+
+    @hookimpl
+    def deliver_reminder(message):
+        return {{"status": "sent"}}
+''')
+
+
+@pytest.mark.parametrize("hook, name, obj, says", [
+    ("storage", "tinydb", "None", "plugin dup: register_storage: 'tinydb' is registered twice (already by plugin storage_tinydb)"),
+    ("providers", "offline", "None", "plugin dup: register_providers: 'offline' is registered twice (already by plugin provider_offline)"),
+    ("taggers", "lexicon", "None", "plugin dup: register_taggers: 'lexicon' is registered twice (already by plugin tagger_lexicon)"),
+    ("record_types", "weight", '{"title": "w", "unit": "kg"}', "plugin dup: register_record_types: 'weight' is registered twice (already by plugin record_types)"),
+    ("channels", "inapp", "", "plugin dup: register_channels: 'inapp' is registered twice (already by plugin delivery_inapp)"),
+])
+def test_a_name_registered_twice_names_both_plugins(tmp_path, hook, name, obj, says):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "dup.py").write_text(DUPLICATE_PLUGIN.format(hook=hook, name=name, obj=obj).replace(", )", ")"))
+    assert config_error(tmp_path).endswith(says)
+
+
+def test_an_unknown_name_gets_the_same_answer_from_every_registry(tmp_path, make_wm, serve):
+    """Config at startup and requests alike: the name, the nearest known one, the known ones."""
+    assert config_error(tmp_path, {"storage": {"backend": "tinydbb"}}).endswith(
+        "storage.backend: unknown storage backend 'tinydbb'; did you mean 'tinydb'?; known: tinydb")
+    assert config_error(tmp_path, {"emotion": {"tagger": "lexicn"}}).endswith(
+        "emotion.tagger: unknown tagger 'lexicn'; did you mean 'lexicon'?; known: lexicon, model, llm")
+    assert config_error(tmp_path, {"reminders": {"channels": ["inap"]}}).endswith(
+        "reminders.channels[0]: unknown channel 'inap'; did you mean 'inapp'?; known: inapp, wechat, webhook")
+    client = serve(make_wm()).client
+    token = client.register()["access_token"]
+    r = client.post("/api/v1/health/data", {"type": "wieght", "value": 70}, token=token)
+    assert r.status == 400 and r.json["error"]["message"].startswith(
+        "type: unknown record type 'wieght'; did you mean 'weight'?; known: weight, height, steps")
+    r = client.post("/api/v1/reminders", {"title": "x", "channels": ["webhok"], "rule": {"kind": "daily", "times": ["10:00"]}},
+                    token=token)
+    assert r.status == 400 and r.json["error"]["message"] == (
+        "channels: unknown channel 'webhok'; did you mean 'webhook'?; known: inapp, wechat, webhook")

@@ -1,5 +1,6 @@
 """The README documents every hook and every config key (as datasette checks its own docs)."""
 
+import inspect
 import re
 
 import pytest
@@ -14,6 +15,15 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def test_every_hook_has_a_docs_section(hook):
     assert f"\n#### {hook}\n" in README
     assert getattr(wellmate.Hookspecs, hook).__doc__, f"hookspec {hook} needs a docstring"
+
+
+@pytest.mark.parametrize("hook", sorted(wellmate._hook_names()))
+def test_every_hook_docs_section_shows_its_signature(hook):
+    """The section shows the hook called with the hookspec's arguments, in order: `name(a, b)`."""
+    arguments = [a for a in inspect.signature(getattr(wellmate.Hookspecs, hook)).parameters if a != "self"]
+    section = re.search(rf"\n#### {hook}\n(.*?)(?=\n#|\Z)", README, re.S)
+    assert section and f"`{hook}({', '.join(arguments)})`" in section.group(1), (
+        f"README's '#### {hook}' section must show `{hook}({', '.join(arguments)})`")
 
 
 def config_keys(make_wm):

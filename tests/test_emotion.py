@@ -32,10 +32,10 @@ def stored(client, token, session_id):
 def test_model_tagger_is_the_shipped_default_and_beats_the_lexicon_on_held_rows(make_wm):
     wm = make_wm()
     assert wm.config["emotion"]["tagger"] == "model"
-    tagger = wm.chat.tagger
+    tagger = wm.service("chat").tagger
     assert tagger.model() is not None, "models/emotion.json is shipped"
     held = [r for r in read_tsv(EMOTION_LABELLED) if r["split"] == "held"]  # never trained on
-    model_right = sum(wm.chat.tag(r["text"]) == r["label"] for r in held) / len(held)
+    model_right = sum(wm.service("chat").tag(r["text"]) == r["label"] for r in held) / len(held)
     lexicon_right = sum(tagger.lexicon.tag(r["text"], LABELS) == r["label"] for r in held) / len(held)
     assert model_right >= 0.8 and model_right > lexicon_right, (model_right, lexicon_right)
 
@@ -51,7 +51,7 @@ def test_model_tagger_is_the_shipped_default_and_beats_the_lexicon_on_held_rows(
     ("今天升职了，太开心了", "happy"), ("好累啊，想睡觉", "tired"), ("每天应该喝多少水？", "neutral"),
 ])
 def test_model_tagger_on_sarcasm_and_negation(make_wm, text, label):
-    assert make_wm().chat.tag(text) == label
+    assert make_wm().service("chat").tag(text) == label
 
 
 @pytest.mark.parametrize("content", [None, "{not json", json.dumps({"format": "something else"})])
@@ -71,24 +71,24 @@ def test_a_missing_or_broken_model_file_falls_back_to_the_lexicon_and_logs_once(
             assert stored(client, token, r.json["session_id"])[0]["emotion"] == label  # the lexicon's
     warnings = [r for r in caplog.records if "emotion model unusable" in r.getMessage()]
     assert len(warnings) == 1 and "train-emotion" in warnings[0].getMessage()
-    assert wm.chat.tagger.model() is None
+    assert wm.service("chat").tagger.model() is None
 
 
 def test_the_model_is_read_again_when_its_file_changes(make_wm, tmp_path):
     (tmp_path / "models").mkdir()
     wm = make_wm({"emotion": {"model": "models/mine.json"}})
-    assert wm.chat.tagger.model() is None
+    assert wm.service("chat").tagger.model() is None
     (tmp_path / "models" / "mine.json").write_bytes((ROOT / "models" / "emotion.json").read_bytes())
-    assert wm.chat.tagger.model() is not None and wm.chat.tag("太好了，又要加班了") == "angry"
+    assert wm.service("chat").tagger.model() is not None and wm.service("chat").tag("太好了，又要加班了") == "angry"
 
 
 def test_lexicon_and_llm_stay_choosable_and_llm_falls_back_to_the_model(make_wm):
-    assert type(make_wm({"emotion": {"tagger": "lexicon"}}).chat.tagger).__name__ == "LexiconTagger"
+    assert type(make_wm({"emotion": {"tagger": "lexicon"}}).service("chat").tagger).__name__ == "LexiconTagger"
     wm = make_wm({"emotion": {"tagger": "llm", "model_confidence": 0.5}})
-    assert type(wm.chat.tagger.fallback).__name__ == "ModelTagger"
+    assert type(wm.service("chat").tagger.fallback).__name__ == "ModelTagger"
     assert wm.config["emotion"]["fallback"] == "model" and wm.config["emotion"]["model_confidence"] == 0.5
     wm = make_wm({"emotion": {"tagger": "llm", "fallback": "lexicon"}})
-    assert type(wm.chat.tagger.fallback).__name__ == "LexiconTagger"
+    assert type(wm.service("chat").tagger.fallback).__name__ == "LexiconTagger"
 
 
 def test_train_emotion_writes_the_weights_and_prints_held_accuracy(make_wm, tmp_path):
@@ -107,7 +107,7 @@ def test_train_emotion_writes_the_weights_and_prints_held_accuracy(make_wm, tmp_
     assert "held-out accuracy" in run.stdout and "lang zh" in run.stdout and "lang en" in run.stdout
     assert "emotion_labelled.tsv:" in run.stdout  # its dev rows train too, its held rows are measured
     wm = make_wm({"emotion": {"model": str(out)}})
-    assert wm.chat.tagger.model().labels == LABELS and wm.chat.tag("今天好开心") == "happy"
+    assert wm.service("chat").tagger.model().labels == LABELS and wm.service("chat").tag("今天好开心") == "happy"
     # A bad data file is an error message, not a traceback.
     data.write_text("label\ttext\nhappy\n", encoding="utf-8")
     run = subprocess.run([sys.executable, str(ROOT / "wellmate.py"), "--config", str(tmp_path / "config.yaml"),
@@ -204,6 +204,6 @@ def test_sample_replies_mostly_get_the_label_a_person_chose(make_wm):
     samples = read_tsv(REPLY_SAMPLES)
     right = 0
     for row in samples:
-        turn = type("SampleTurn", (), {"urgent": False, "user_emotion": wm.chat.tag(row["user"]), "session": {}})()
-        right += wm.chat.reply_tag(row["text"], turn) == row["label"]
+        turn = type("SampleTurn", (), {"urgent": False, "user_emotion": wm.service("chat").tag(row["user"]), "session": {}})()
+        right += wm.service("chat").reply_tag(row["text"], turn) == row["label"]
     assert len({row["label"] for row in samples}) == 6 and right / len(samples) >= 0.85

@@ -79,8 +79,8 @@ def test_hooks_register_by_name():
     pm.register(offline, name="provider_offline")
     pm.register(lexicon, name="tagger_lexicon")
     pm.check_pending()
-    assert wellmate.collect_registry(pm, "register_providers") == {"offline": offline.OfflineProvider}
-    assert wellmate.collect_registry(pm, "register_taggers") == {"lexicon": lexicon.LexiconTagger}
+    assert wellmate.Registry.collect(pm, "register_providers", "provider plugin") == {"offline": offline.OfflineProvider}
+    assert wellmate.Registry.collect(pm, "register_taggers", "tagger") == {"lexicon": lexicon.LexiconTagger}
 
 
 def test_settings_have_defaults_and_are_checked():

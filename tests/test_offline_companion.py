@@ -159,7 +159,7 @@ def test_no_caution_when_the_group_is_denied(talk):
 
 
 def test_sarcasm_gets_no_cheer(talk):
-    """The feeling is the configured tagger's (wm.chat.tag) where it and the word match disagree:
+    """The feeling is the configured tagger's (wm.service("chat").tag) where it and the word match disagree:
     "太好了" reads as joy word by word, and the tagger reads the complaint."""
     reply = talk("mental", "太好了，又要加班了")[0]
     assert not any(word in reply["content"] for word in ("真为你高兴", "太好了！", "开心", "喜悦")), reply

@@ -350,7 +350,7 @@ def test_plugin_registers_the_openai_provider():
     pm = pluggy.PluginManager("wellmate")
     pm.add_hookspecs(wellmate.Hookspecs)
     pm.register(provider_openai)
-    assert wellmate.collect_registry(pm, "register_providers") == {"openai": OpenAIProvider}
+    assert wellmate.Registry.collect(pm, "register_providers", "provider plugin") == {"openai": OpenAIProvider}
 
 
 def test_importing_and_building_the_provider_does_not_import_openai():

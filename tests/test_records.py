@@ -101,7 +101,7 @@ def test_values_are_converted_to_the_types_unit(client, type, value, unit, store
     ({"type": "weight", "value": True}, "invalid_value", "value: must be a number"),
     ({"type": "weight", "value": 70, "unit": "stone"}, "invalid_unit", "weight is recorded in kg; also accepted: 公斤"),
     ({"type": "weight"}, "missing_field", "value: required"),
-    ({"type": "cholesterol", "value": 5}, "unknown_type", "types: weight, height, steps"),
+    ({"type": "cholesterol", "value": 5}, "unknown_type", "type: unknown record type 'cholesterol'; known: weight, height, steps"),
     ({"value": 5}, "missing_field", "type: required"),
     ({"type": "weight", "value": 70, "recorded_at": "2999-01-01T00:00:00Z"}, "invalid_field", "in the future"),
     ({"type": "weight", "value": 70, "recorded_at": "2026-01-01 08:00"}, "invalid_field", "with an offset"),

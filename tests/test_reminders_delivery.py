@@ -253,8 +253,8 @@ def test_the_background_tick_delivers_once(world):
     assert health["scheduler_running"] is True and health["next_reminder_at"] == "2026-11-20T02:00:00.000Z"
     w.clock.set("2026-11-20T02:00:00Z")  # the thread's next tick sees it due
     wait_until(lambda: w.reminder_messages(token), "the reminder message")
-    ticks = w.wm.reminders.ticks
-    wait_until(lambda: w.wm.reminders.ticks >= ticks + 3, "three more ticks")
+    ticks = w.wm.service("reminders").ticks
+    wait_until(lambda: w.wm.service("reminders").ticks >= ticks + 3, "three more ticks")
     assert len(w.reminder_messages(token)) == 1
     assert w.reminder(token, made["id"])["next_fire_at"] == "2026-11-21T02:00:00.000Z"
     assert w.client.get("/api/v1/test/health").json["next_reminder_at"] == "2026-11-21T02:00:00.000Z"
@@ -265,18 +265,18 @@ def test_the_background_tick_delivers_once(world):
 def test_a_second_wellmate_on_the_same_data_does_not_fire(make_wm):
     first = make_wm({"reminders": {"tick_seconds": 0.05}}, start=True)
     second = make_wm({"reminders": {"tick_seconds": 0.05}}, start=True)
-    assert first.scheduler.running is True
-    assert second.scheduler.running is False
-    assert "scheduler.lock" in second.scheduler.not_running_because
+    assert first.service("scheduler").running is True
+    assert second.service("scheduler").running is False
+    assert "scheduler.lock" in second.service("scheduler").not_running_because
     assert len(scheduler_threads()) == 1
     first.close()  # the lock goes with it: a server started now would fire
     third = make_wm({"reminders": {"tick_seconds": 0.05}}, start=True)
-    assert third.scheduler.running is True
+    assert third.service("scheduler").running is True
 
 
 def test_reminders_enabled_false_runs_no_thread(make_wm):
     wm = make_wm({"reminders": {"enabled": False}}, start=True)
-    assert getattr(wm, "scheduler", None) is None and scheduler_threads() == []
+    assert wm.service("scheduler") is None and scheduler_threads() == []
 
 
 def test_a_stalled_webhook_holds_up_only_its_own_delivery(world):
@@ -288,7 +288,7 @@ def test_a_stalled_webhook_holds_up_only_its_own_delivery(world):
         hers = w.create(alice, title="喝水", channels=["webhook"], rule={"kind": "daily", "times": ["09:59"]})
         his = w.create(bob, title="吃药", channels=["inapp"], rule={"kind": "daily", "times": ["10:00"]})
         w.clock.set("2026-11-20T02:00:00Z")  # hers is first in the tick: due a minute earlier
-        tick = threading.Thread(target=w.wm.reminders.tick)
+        tick = threading.Thread(target=w.wm.service("reminders").tick)
         tick.start()
         wait_until(lambda: w.deliveries(bob, his["id"]), "Bob's delivery")
         assert len(receiver.requests) == 1 and w.deliveries(alice, hers["id"]) == []  # hers still stalled
@@ -301,10 +301,10 @@ def test_a_stalled_webhook_holds_up_only_its_own_delivery(world):
         # is not fired again.
         w.clock.advance(seconds=90)
         tick.join()
-        w.wm.reminders.tick()
+        w.wm.service("reminders").tick()
         assert len(receiver.requests) == 1
         receiver.release()
-        assert w.wm.reminders.settle(60)
+        assert w.wm.service("reminders").settle(60)
         [delivered] = w.deliveries(alice, hers["id"])
         assert delivered["status"] == "sent" and delivered["late_seconds"] == 150  # 09:59 -> 10:01:30
         assert delivered["delivered_at"] == "2026-11-20T02:01:30.000Z"
@@ -327,12 +327,12 @@ def test_a_slow_model_phrasing_one_reminder_holds_up_no_plain_reminder(world):
                         rule={"kind": "daily", "times": ["09:59"]})
         his = w.create(bob, title="吃药", rule={"kind": "daily", "times": ["10:00"]})
         w.clock.set("2026-11-20T02:00:00Z")  # hers is first in the tick: due a minute earlier
-        w.wm.reminders.tick()
+        w.wm.service("reminders").tick()
         wait_until(lambda: upstream.requests, "the model asked to phrase Alice's reminder")
         wait_until(lambda: w.deliveries(bob, his["id"]), "Bob's delivery")
         assert w.deliveries(alice, hers["id"]) == []  # still being phrased
         assert w.deliveries(bob, his["id"])[0]["status"] == "sent"
-    assert w.wm.reminders.settle(60)  # the fake stopped: hers went out with the fixed text
+    assert w.wm.service("reminders").settle(60)  # the fake stopped: hers went out with the fixed text
     assert w.deliveries(alice, hers["id"])[0]["status"] == "sent"
 
 
@@ -354,7 +354,7 @@ def test_shutdown_leaves_a_stuck_delivery_and_it_is_resent_after_the_restart(wor
         token = w.user()
         made = w.create(token, title="喝水", channels=["webhook", "inapp"], rule={"kind": "daily", "times": ["10:00"]})
         w.clock.set("2026-11-20T02:00:00Z")
-        w.wm.reminders.tick()
+        w.wm.service("reminders").tick()
         wait_until(lambda: receiver.requests and w.deliveries(token, made["id"]), "the webhook request and inapp")
         w.restart()  # shutdown gives up on the stuck POST (after reminders' bound) and does not hang
         receiver.release()  # the old POST is answered now, after the shutdown: nothing records it

@@ -194,4 +194,4 @@ def test_llm_settings_are_checked_at_startup(make_wm):
 
 def test_lexicon_tagger_needs_no_help_from_the_model(make_wm):
     wm = make_wm({"emotion": {"tagger": "lexicon"}})
-    assert wm.chat.tagger.instructions(LABELS) == "" and wm.chat.tagger.reader(LABELS) is None
+    assert wm.service("chat").tagger.instructions(LABELS) == "" and wm.service("chat").tagger.reader(LABELS) is None

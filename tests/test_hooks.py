@@ -1,0 +1,271 @@
+"""Every hook, exercised through a plugin of the tests' own (tests/plugins/, copied into the
+plugins folder a Wellmate's config names, as a user drops a file there), and the rules plugins
+live by: services found by name, built in the order lookups need, never attributes set on ``wm``;
+``routes`` only adds routes. `test_every_hook_has_a_test_through_a_test_plugin` fails when a
+hookspec has no ``test_hook_<name>`` here that loads a tests/plugins module implementing it
+(as datasette checks its own hooks)."""
+
+import ast
+import inspect
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import bottle
+import pytest
+import yaml
+
+import wellmate
+from conftest import ROOT, merge, shipped_config
+from reminders_world import world  # noqa: F401 (the fixture a test asks for)
+
+TEST_PLUGINS = ROOT / "tests" / "plugins"
+
+
+def use_plugin(tmp_path, name: str):
+    """Put tests/plugins/<name>.py into the plugins folder of the config make_wm writes."""
+    folder = tmp_path / "plugins"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(TEST_PLUGINS / f"{name}.py", folder / f"{name}.py")
+
+
+def chat(client, token, text, agent="physical"):
+    r = client.post(f"/api/v1/health/{agent}/chat", {"text": text}, token=token)
+    assert r.status == 200, r.text
+    return r.json
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def test_every_hook_has_a_test_through_a_test_plugin():
+    tree = ast.parse((ROOT / "tests" / "test_hooks.py").read_text(encoding="utf-8"))
+    tests = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    missing = []
+    for hook in sorted(wellmate._hook_names()):
+        test = tests.get(f"test_hook_{hook}")
+        used = [call.args[1].value for call in ast.walk(test) if isinstance(call, ast.Call)
+                and getattr(call.func, "id", None) == "use_plugin" and isinstance(call.args[1], ast.Constant)] if test else []
+        implemented = any(re.search(rf"@hookimpl[^\n]*\ndef {hook}\(", (TEST_PLUGINS / f"{name}.py").read_text(encoding="utf-8"))
+                          for name in used)
+        if not implemented:
+            missing.append(hook)
+    assert not missing, (f"hooks without a test_hook_<name> in tests/test_hooks.py that loads a tests/plugins "
+                         f"module implementing them: {missing}")
+
+
+def test_no_plugin_sets_attributes_on_wm(make_wm, serve, tmp_path):
+    """A plugin keeps what it builds in a service: the Wellmate's attributes are its own code's."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(wellmate.Wellmate)))
+    targets = [t for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AnnAssign))
+               for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
+    own = {a.attr for t in targets for a in ast.walk(t)
+           if isinstance(a, ast.Attribute) and getattr(a.value, "id", None) == "self"}
+    use_plugin(tmp_path, "probe")
+    wm = make_wm({"reminders": {"tick_seconds": 0.05}}, start=True)
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    chat(client, token, "我今天有点累")
+    client.post("/api/v1/health/data", {"type": "weight", "value": 70}, token=token)
+    wm.close()
+    assert set(vars(wm)) - own == set()
+    # What plugins used to set on wm (wm.chat, wm.records, ...) are services now.
+    for name in ("chat", "records", "reminders", "safety", "scheduler", "wechat", "webhook", "wechat_subscribe"):
+        assert wm.service(name) is not None, name
+
+
+def test_routes_only_adds_routes(make_wm):
+    """Each plugin's routes hook adds routes and nothing else: delivery_webhook and
+    delivery_wechat, which have no routes, no longer implement it to set themselves up."""
+    wm = make_wm()
+    before = dict(vars(wm))
+    for impl in wm.pm.hook.routes.get_hookimpls():
+        app = bottle.Bottle()
+        impl.function(**{name: {"app": app, "wm": wm}[name] for name in impl.argnames})
+        assert app.routes, f"plugin {impl.plugin_name} implements routes but adds none"
+    assert vars(wm) == before
+    assert not {"delivery_webhook", "delivery_wechat"} & {i.plugin_name for i in wm.pm.hook.routes.get_hookimpls()}
+
+
+CYCLE = textwrap.dedent('''
+    from wellmate import hookimpl
+
+    @hookimpl
+    def register_services(register):
+        register("eggs", lambda wm: ("eggs", wm.service("hens")))
+        register("hens", lambda wm: ("hens", wm.service("eggs")))
+''')
+
+
+def test_a_cycle_of_services_stops_startup_naming_it(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "farm.py").write_text(CYCLE)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(shipped_config(tmp_path), allow_unicode=True), encoding="utf-8")
+    with pytest.raises(wellmate.ConfigError) as e:
+        wellmate.create_app(path)
+    assert str(e.value).startswith("services: eggs -> hens -> eggs: each needs the next")
+
+
+def test_a_disabled_plugins_service_is_none_and_its_users_say_so(make_wm, serve):
+    wm = make_wm({"plugins": {"disabled": ["chat"]}})
+    assert wm.service("chat") is None and wm.service("records") is not None
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    r = client.post("/api/v1/reminders", {"title": "x", "channels": ["inapp"], "rule": {"kind": "daily", "times": ["10:00"]}},
+                    token=token)
+    assert r.status == 400 and r.json["error"]["message"] == (
+        "channels: inapp: chat is switched off on this server (the chat plugin is disabled)")
+
+
+# -- one test per hook -------------------------------------------------------------------------
+
+
+def test_hook_config_schema(make_wm, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm({"probe": {"greeting": "你好", "greting": "typo"}})
+    assert wm.config["probe"] == {"greeting": "你好", "suffix": ""}
+    assert "config.yaml: probe.greting: unknown key; did you mean 'greeting'?" in wm.warnings
+
+
+def test_hook_register_services(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm()
+    probe = wm.service("probe")
+    # "probe" was registered before "probe_clock" and needs it: built on lookup, in the order needed.
+    assert probe.clock is wm.service("probe_clock") and wm.service("probe") is probe
+    assert wm.service("no_such_service") is None
+    assert make_wm({"plugins": {"disabled": ["probe"]}}).service("probe") is None
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    assert client.get("/api/v1/probe", token=token).json["clock"] == "Clock"
+
+
+def test_hook_register_storage(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm({"storage": {"backend": "probe"}})).client
+    assert client.get("/api/v1/test/health").json["storage"] == "probe"
+    token = client.register()["access_token"]
+    assert client.get("/api/v1/users/profile", token=token).json["username"] == "alice"
+
+
+def test_hook_register_providers(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm({"providers": {"echo": {"plugin": "echo", "prefix": ">> "}},
+                            "agents": {"physical": {"providers": ["echo", "offline"]}}})).client
+    token = client.register()["access_token"]
+    answer = chat(client, token, "hi there")
+    assert answer["content"].startswith(">> hi there") and answer["provider"] == "echo"
+    assert chat(client, token, "fail")["provider"] == "offline"  # the chain went on
+
+
+def test_hook_register_taggers(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm({"emotion": {"tagger": "shout"}})).client
+    token = client.register()["access_token"]
+    session = chat(client, token, "WHY IS MY KNEE SORE")["session_id"]
+    messages = client.get(f"/api/v1/health/sessions/{session}", token=token).json["messages"]["items"]
+    assert [m["emotion"] for m in messages if m["role"] == "user"] == ["angry"]
+
+
+def test_hook_register_record_types(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm()).client
+    token = client.register()["access_token"]
+    r = client.post("/api/v1/health/data", {"type": "waist", "value": 32, "unit": "in"}, token=token)
+    assert r.status == 201 and r.json["value"] == 81.3 and r.json["unit"] == "cm"
+    assert "waist" in [t["name"] for t in client.get("/api/v1/health/data/types").json["items"]]
+
+
+def test_hook_routes(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm({"probe": {"greeting": "你好"}})).client
+    assert client.get("/api/v1/probe").status == 401
+    token = client.register()["access_token"]
+    assert client.get("/api/v1/probe", token=token).json["greeting"] == "你好"
+    r = client.get("/api/v1/probe/refuse")
+    assert r.status == 418 and r.json["error"]["code"] == "probe_refuses"
+
+
+def test_hook_startup(make_wm, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm()
+    assert wm.service("probe").events == []
+    wm.start()
+    assert wm.service("probe").events == ["startup"]
+
+
+def test_hook_shutdown(make_wm, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm(start=True)
+    wm.close()
+    wm.close()  # once only
+    assert (wm.data_dir / "probe-shutdown").read_text() == "startup,shutdown"
+
+
+def test_hook_prompt_context(make_wm, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm()
+    (tmp_path / "prompts" / "physical.txt").write_text("You talk with $probe_name.", encoding="utf-8")
+    user = {"id": "u1", "username": "alice", "settings": {}}
+    assert wm.prompt_values(user, "physical")["probe_name"] == "alice@physical"
+    assert wm.prompts.render("prompts/physical.txt", wm.prompt_values(user, "physical")) == "You talk with alice@physical."
+
+
+def test_hook_before_reply(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm()
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    answer = chat(client, token, "probe, answer yourself")  # the built-in disclaimer follows: a suffix
+    assert answer["content"].startswith("the probe answered\n\n") and answer["provider"] == "probe"
+    assert chat(client, token, "probe how are you")["content"].startswith("[probe] ")
+    assert [t for t in wm.service("probe").turns if t[0] == "before_reply"] == [
+        ("before_reply", "physical", "probe, answer yourself"), ("before_reply", "physical", "probe how are you")]
+
+
+def test_hook_after_reply(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm({"probe": {"suffix": "(checked by the probe)"}})
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    answer = chat(client, token, "我膝盖疼")
+    assert answer["content"].endswith("\n\n(checked by the probe)")
+    messages = client.get(f"/api/v1/health/sessions/{answer['session_id']}", token=token).json["messages"]["items"]
+    assert messages[-1]["content"] == answer["content"]  # stored as sent
+    [(_, text, reply)] = [t for t in wm.service("probe").turns if t[0] == "after_reply"]
+    assert text == "我膝盖疼" and not reply.endswith("(checked by the probe)")
+
+
+def test_hook_cli(tmp_path):
+    use_plugin(tmp_path, "probe")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(merge(shipped_config(tmp_path), {"probe": {"greeting": "hello there"}})), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(ROOT / "wellmate.py"), "--config", str(path), "probe", "--shout"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "HELLO THERE"
+
+
+def test_hook_register_channels(world, tmp_path):  # noqa: F811
+    use_plugin(tmp_path, "probe")
+    w = world("2026-11-20T01:00:00Z")
+    token = w.user("alice")
+    rule = {"kind": "daily", "times": ["10:00"]}
+    assert w.create(token, title="喝水", channels=["probe"], rule=rule)["channels"] == ["probe"]
+    other = w.user("bob", full_name="Unreachable")
+    r = w.client.post("/api/v1/reminders", {"title": "x", "channels": ["probe"], "rule": rule}, token=other)
+    assert r.status == 400 and r.json["error"] == {"code": "channel_unavailable", "message": "channels: probe: no probe for you"}
+
+
+def test_hook_deliver_reminder(world, tmp_path):  # noqa: F811
+    use_plugin(tmp_path, "probe")
+    w = world("2026-11-20T01:00:00Z")
+    token = w.user("alice")
+    made = w.create(token, title="喝水", text="喝一杯水", channels=["probe", "inapp"], rule={"kind": "daily", "times": ["10:00"]})
+    w.tick("2026-11-20T02:00:05Z")
+    assert w.wm.service("probe").deliveries == [("probe", "喝一杯水")]  # only its own channel
+    deliveries = {d["channel"]: d for d in w.deliveries(token, made["id"])}
+    assert deliveries["probe"]["status"] == "sent" and deliveries["probe"]["detail"].startswith("probe got 喝水 for ")
