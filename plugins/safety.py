@@ -652,6 +652,7 @@ class Safety:
         else:
             if verdict.level == "grey":  # a gentle check-in first, then the usual answer
                 result["prefix"] = self.wording("check_in", lang, flags) + "\n\n"
+                result["fallback"] = "safety"  # with every provider down, the check-in alone
             if flags.get("crisis") and phrases.crisis_system:
                 system.append(fill(phrases.crisis_system, numbers))
             watch = self.watches(agent)

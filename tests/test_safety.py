@@ -435,6 +435,27 @@ def test_grey_message_gets_a_check_in_first_then_the_answer(make_wm, serve):
 
 
 @pytest.mark.parametrize("streamed", [False, True])
+def test_a_check_in_reaches_the_user_with_every_provider_down(make_wm, serve, streamed):
+    with FakeOpenAI() as upstream:
+        url = upstream.url
+    # The only provider is gone (connection refused): the check-in note alone is the reply, stored
+    # with its label, not a 503 that loses it.
+    served = serve(make_wm(fake_only(url)))
+    client, wm = served.client, served.wm
+    token = client.register()["access_token"]
+    note = wm.safety.wording("check_in", "zh", {})
+    reply = chat(client, token, GREY, streamed)
+    assert reply["content"].strip() == note and reply["provider"] == "safety"
+    assert reply["emotion"] in {"concerned", "caring"}
+    stored = stored_reply(client, token, reply["session_id"])
+    assert stored["content"] == reply["content"] and stored["emotion"] == reply["emotion"]
+    assert wm.storage.get_session(reply["session_id"])["flags"] == {"check_in": 1}
+    # An ordinary message still cannot be answered.
+    r = client.post("/api/v1/health/mental/chat", {"text": "最近睡不好"}, token=token)
+    assert r.status == 503 and r.json["error"]["code"] == "providers_unavailable"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
 def test_the_models_marker_makes_a_check_in_or_crisis_turn_and_never_reaches_the_user(make_wm, serve, streamed):
     with FakeOpenAI(reply="[!check-in] 听起来你很辛苦，愿意多说一点吗？", chunker=chars(3)) as upstream:
         served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
