@@ -161,6 +161,9 @@ _CJK_GAP = re.compile(rf"(?<=[{_CJK_RANGE}])[\s.·・*_~\-/|\\+]+(?=[{_CJK_RANGE
 # Three or more single letters with separators: "s u i c i d e", "k.m.s".
 _SPACED = re.compile(r"(?<![a-z0-9'])[a-z](?:[ .\-*_]+[a-z](?![a-z0-9'])){2,}")
 _SPACED_SEP = re.compile(r"[ .\-*_]+")
+_SPACED_GAP = re.compile(r"(?:[.\-*_]*\s){2,}[ .\-*_]*")  # "e n d   i t": two spaces or more end a word
+# A word of letters and digits (d13, k1ll3d): read as leetspeak when that gives a listed word.
+_MIXED = re.compile(r"(?<![a-z0-9'])(?=[a-z0-9]*[a-z])(?=[a-z0-9]*[0-9])[a-z0-9]{3,}(?![a-z0-9'])")
 _REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
 _LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
 _LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
@@ -229,6 +232,7 @@ class Normalizer:
                 for variant in {word} | _deletions(word):
                     self.fuzzy.setdefault(variant, word)
         self.known = {w for w in self.fuzzy.values()}
+        self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
     def _finder(table: dict) -> re.Pattern | None:
@@ -243,9 +247,10 @@ class Normalizer:
         if self.compact_cjk:
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:
-            text = _SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group()), text)
+            text = _SPACED.sub(self._join_spaced, text)
         if self.leet:
             text = _LEET.sub(lambda m: m.group().translate(_LEET_LETTERS), text)
+            text = _MIXED.sub(self._leet_word, text)
         if self.squeeze:
             text = _REPEAT.sub(lambda m: m.group(1) if m.group(1) in _VOWELS else m.group(1) * 2, text)
         # Hard negatives first: 紫砂壶 is a teapot before 紫砂 can become 自杀.
@@ -260,6 +265,33 @@ class Normalizer:
         if self.fuzzy:
             text = _WORD.sub(self._correct, text)
         return text
+
+    def _join_spaced(self, m) -> str:
+        """Spaced-out letters joined: a gap of two spaces or more ends a word ("e n d  i t" is "end
+        it"), and a run that is no listed word is cut into listed words where it can be
+        ("e n d i t a l l" is "end it all", "i w a n t t o d i e" is "i want to die")."""
+        words = [_SPACED_SEP.sub("", group) for group in _SPACED_GAP.split(m.group())]
+        return " ".join(self.segment(word) for word in words if word)
+
+    def segment(self, word: str) -> str:
+        """``word``, or the fewest listed words it is made of (each of 2+ letters, or i or a; of
+        as many, the one with fewer single letters: "enditall" is "end it all", not "end i tall")."""
+        if word in self.vocabulary or not self.vocabulary or len(word) > 40:
+            return word
+        best: list = [None] * (len(word) + 1)  # (cost, words) of the best cut of word[:end]
+        best[0] = (0, [])
+        for end in range(1, len(word) + 1):
+            for start in range(max(0, end - 20), end):
+                piece = word[start:end]
+                if best[start] is not None and (piece in self.vocabulary if len(piece) > 1 else piece in "ia"):
+                    cost = best[start][0] + (3 if len(piece) == 1 else 2)
+                    if best[end] is None or cost < best[end][0]:
+                        best[end] = (cost, best[start][1] + [piece])
+        return " ".join(best[-1][1]) if best[-1] else word
+
+    def _leet_word(self, m) -> str:
+        read = m.group().translate(_LEET_LETTERS)
+        return read if read in self.vocabulary else m.group()
 
     def _correct(self, m) -> str:
         word = m.group()
@@ -340,6 +372,9 @@ class Frame:
         if unknown or not self.all:
             raise ValueError(f"{where} ({self.name}): " + (f"unknown concepts {unknown}" if unknown else "needs all: [...]"))
         self.window = int(spec.get("window") or 30)
+        # Found also in talk or a joke (see `Phrases.assess`): what a message reports happened to
+        # someone (a friend's overdose) is not less real for being next to "movie" or "lol".
+        self.in_talk = bool(spec.get("in_talk", False))
 
     def matches(self, found: dict) -> bool:
         if any(c in found for c in self.none) or not all(c in found for c in self.all):
@@ -374,23 +409,27 @@ class Detector:
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
         self.frames = [f for f in frames if f.level == name]
 
-    def why(self, clean: str, stems: str, found: dict) -> str | None:
-        """What matched (a term, "pattern", or a frame's name), or None."""
-        for _, word in self.terms.find(stems):
-            return word
-        if not any(c in found for c in self.mention_context):
-            for _, word in self.topic_terms.find(stems):
+    def why(self, clean: str, stems: str, found: dict, talk: bool = False) -> str | None:
+        """What matched (a term, "pattern", or a frame's name), or None. In ``talk`` (about a film,
+        research, a joke) only the frames marked `in_talk`."""
+        if not talk:
+            for _, word in self.terms.find(stems):
                 return word
-        for pattern in self.patterns:
-            if pattern.search(clean):
-                return "pattern"
+            if not any(c in found for c in self.mention_context):
+                for _, word in self.topic_terms.find(stems):
+                    return word
+            for pattern in self.patterns:
+                if pattern.search(clean):
+                    return "pattern"
         for frame in self.frames:
-            if frame.matches(found):
+            if (frame.in_talk or not talk) and frame.matches(found):
                 return frame.name
         return None
 
 
-LEVELS = ("crisis", "grey", "unsafe_reply")
+# `talk` frames find talk or a joke rather than the writer's own risk ("wanted to die lmao",
+# a hospital's screening policy): see `Phrases.assess`.
+LEVELS = ("crisis", "grey", "unsafe_reply", "talk")
 
 
 # The classifier judges short messages only when they hold a `risk_cue` word: on short text with
@@ -404,6 +443,26 @@ def _size(text: str) -> int:
     return len(_SIZE.findall(text))
 
 
+def vocabulary(data) -> set[str]:
+    """Every Latin word written anywhere in prompts/safety.yaml's lists and mappings (keys too),
+    lower case: what spaced-out or leetspeak letters may be read as."""
+    words: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and len(value) < 80:  # list entries, not wordings or patterns
+            words.update(w.strip("'") for w in _WORD.findall(normalize(value)) if "\\" not in value)
+
+    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags")})
+    return {w for w in words if len(w) > 1 or w in ("i", "a")}
+
+
 class Phrases:
     """prompts/safety.yaml, compiled."""
 
@@ -412,6 +471,7 @@ class Phrases:
         masks = _words(crisis.get("not"))
         self.normalizer = Normalizer(data.get("normalize"), masks,
                                      _patterns(crisis.get("not_patterns"), "crisis.not_patterns"))
+        self.normalizer.vocabulary = vocabulary(data)
         frames = data.get("frames") or {}
         self.concepts = Concepts(frames.get("concepts"), self.normalizer)
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
@@ -463,10 +523,14 @@ class Phrases:
         # risk: the classifier, which reads the topic words, is not asked unless an `own_risk` cue
         # is there too. (The wider `mention_context` words, 研究/hospital, cost recall here.)
         figurative = MASK in clean and "risk_cue" not in found
-        if (figurative or "talk_about" in found) and "own_risk" not in found:
+        # A `talk` frame (a joke: "wanted to die lmao"; a professional's question; a book read
+        # for class; each with its own `none`: "not a joke", an own-risk cue) stops the rules too,
+        # but for their `in_talk` frames, and the classifier.
+        talk = any(frame.matches(found) for frame in self.detectors["talk"].frames)
+        if talk or ((figurative or "talk_about" in found) and "own_risk" not in found):
             cue = False
         for level in ("crisis", "grey"):
-            why = self.detectors[level].why(clean, stems, found)
+            why = self.detectors[level].why(clean, stems, found, talk)
             if why:
                 return level, why, clean, cue
         return None, None, clean, cue

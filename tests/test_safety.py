@@ -372,7 +372,7 @@ def test_hard_negatives_get_neither_reply_nor_check_in(make_wm, text):
 
 def test_classifier_adds_what_the_rules_miss_and_a_broken_model_costs_only_itself(make_wm, tmp_path, capsys):
     # Said without any listed phrase: the rules alone miss it, the classifier does not.
-    text = "我把存款和密码都写好放在抽屉里了，你们以后会明白的"
+    text = "这个世界少我一个也一样转"
     assert not rules_only(make_wm).assess(text).found
     wm = make_wm()
     assert wm.pm.get_plugin("safety").Safety(wm).assess(text).found
@@ -721,7 +721,7 @@ def test_a_retrained_classifier_is_used_without_a_restart(make_wm, serve, tmp_pa
     served = serve(make_wm({"safety": {"model": str(model)}}))
     client = served.client
     token = client.register()["access_token"]
-    text = "我把存款和密码都写好放在抽屉里了，你们以后会明白的"  # only the classifier finds this
+    text = "这个世界少我一个也一样转"  # only the classifier finds this
 
     def hotline() -> bool:
         return "12356" in client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["content"]
