@@ -222,14 +222,13 @@ def _softmax(logits: list[float]) -> list[float]:
 
 def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balance: bool = True,
           seed: int = 0, min_count: int = 1, labels: list[str] | None = None,
-          buckets: int = BUCKETS, label_weights: dict | None = None) -> TextModel:
+          buckets: int = BUCKETS) -> TextModel:
     """A model fitted to ``rows`` (pairs of text and label) by AdaGrad on the cross-entropy.
 
     ``balance`` weighs each label's rows by how rare the label is, so a label with a third of the
     rows counts as much as the others (the crisis label must not lose to the many ordinary
-    messages). ``label_weights`` multiplies a label's rows' weight on top of that (a missed crisis
-    costs more than a needless check-in). ``min_count`` drops features seen in fewer rows (noise).
-    The same rows and seed give the same weights."""
+    messages). ``min_count`` drops features seen in fewer rows (noise). The same rows and seed
+    give the same weights."""
     rows = [(str(text), str(label)) for text, label in rows]
     labels = list(labels or sorted({label for _, label in rows}))
     index = {label: i for i, label in enumerate(labels)}
@@ -247,8 +246,7 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     counts = [0] * width
     for _, y in docs:
         counts[y] += 1
-    sample_weight = [((len(docs) / (width * c)) if (balance and c) else 1.0) * float((label_weights or {}).get(label, 1.0))
-                     for c, label in zip(counts, labels)]
+    sample_weight = [(len(docs) / (width * c)) if (balance and c) else 1.0 for c in counts]
     weights = array("f", bytes(4 * width * buckets))
     squares = array("d", [1e-8]) * (width * buckets)
     bias, bias_squares = [0.0] * width, [1e-8] * width
