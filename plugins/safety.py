@@ -63,7 +63,7 @@ def config_schema():
                                                "writes them), relative to config.yaml; empty: phrase rules only."),
         "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
-        "checkin_threshold": Setting(0.55, "Classifier probability of crisis plus grey at or above which a message "
+        "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
                                           "gets a check-in note before the reply.", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
@@ -340,14 +340,21 @@ class Concepts:
         parts = ([rf"(?=({other}))"] if other else []) + (
             [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
+        self.names_of = {word: tuple(sorted(names)) for word, names in self.by_word.items()}
 
     def find(self, stems: str) -> dict[str, list[tuple[int, int]]]:
         """concept name -> [(start, end), ...] in ``stems``."""
         found: dict[str, list[tuple[int, int]]] = {}
+        names_of = self.names_of
         for m in self.regex.finditer(stems) if self.regex else ():
-            word = next(g for g in m.groups() if g is not None)
-            for name in self.by_word.get(word, ()):
-                found.setdefault(name, []).append((m.start(), m.start() + len(word)))
+            word = m.group(m.lastindex)
+            span = (m.start(), m.start() + len(word))
+            for name in names_of.get(word, ()):
+                spans = found.get(name)
+                if spans is None:
+                    found[name] = [span]
+                else:
+                    spans.append(span)
         for name, pattern in self.patterns:
             for m in pattern.finditer(stems):
                 found.setdefault(name, []).append((m.start(), m.end()))
@@ -372,12 +379,13 @@ class Frame:
         if unknown or not self.all:
             raise ValueError(f"{where} ({self.name}): " + (f"unknown concepts {unknown}" if unknown else "needs all: [...]"))
         self.window = int(spec.get("window") or 30)
+        self.needs, self.excludes = frozenset(self.all), frozenset(self.none)
         # Found also in talk or a joke (see `Phrases.assess`): what a message reports happened to
         # someone (a friend's overdose) is not less real for being next to "movie" or "lol".
         self.in_talk = bool(spec.get("in_talk", False))
 
     def matches(self, found: dict) -> bool:
-        if any(c in found for c in self.none) or not all(c in found for c in self.all):
+        if not self.needs <= found.keys() or not self.excludes.isdisjoint(found):
             return False
         if len(self.all) == 1:
             return True
