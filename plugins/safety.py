@@ -64,7 +64,9 @@ def config_schema():
         "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
         "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
-                                          "gets a check-in note before the reply.", float, min=0.0, max=1.0),
+                                          "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
+        "checkin_threshold_no_cue": Setting(0.6, "The same for a long message with no risk word (the classifier "
+                                                 "reads every message of 10 words or more).", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
                                            "always, or never.", choices=["auto", "always", "never"]),
@@ -521,11 +523,15 @@ class Phrases:
         return clean, stems, self.concepts.find(stems)
 
     def assess(self, text: str) -> tuple[str | None, str | None, str, bool]:
-        """(crisis, grey or None; what matched; the clean text; whether the classifier may be asked)
+        """(crisis, grey or None; what matched; the clean text; whether the classifier may be asked:
+        "risk", "long" or False)
         for a user's message, by the rules. The classifier is asked about a message with a word of
         the `risk_cue` concept (every message if there is no such concept)."""
         clean, stems, found = self.read(text)
-        cue = "risk_cue" in found or "risk_cue" not in self.concepts.names or _size(clean) >= LONG_MESSAGE
+        # "risk": a risk word is there; "long": only the length lets the classifier be asked (its
+        # check-in then needs safety.checkin_threshold_no_cue); False: it is not asked.
+        cue = "risk" if "risk_cue" in found or "risk_cue" not in self.concepts.names else (
+            "long" if _size(clean) >= LONG_MESSAGE else False)
         # Talk about suicide (a `talk_about` word: research, teaching, a film, a novel, the news)
         # and a masked idiom with no risk word left (想死你了, 笑到去世) are not the writer's own
         # risk: the classifier, which reads the topic words, is not asked unless an `own_risk` cue
@@ -664,7 +670,8 @@ class Safety:
             return Verdict("crisis", "model", scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
-        if level is None and crisis + grey >= self.config["checkin_threshold"] and not phrases.red_flags(normalize(text)):
+        threshold = self.config["checkin_threshold" if cue == "risk" else "checkin_threshold_no_cue"]
+        if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
 

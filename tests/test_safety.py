@@ -591,6 +591,7 @@ ORDINARY = [
     "does taking ibuprofen every day hurt your stomach", "舍曲林吃了两周了 什么时候起效",
     "done with this relationship, packing up tonight", "my grandma took 10 of her pills by mistake, what do we do",
     "took 2 tylenol for my headache", "we went to the bridge to watch the sunset", "想把微博注销掉，一了百了",
+    "my 2 year old has a fever of 38.5",  # long, no risk word: safety.checkin_threshold_no_cue
 ]
 
 
