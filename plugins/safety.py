@@ -523,15 +523,18 @@ class Phrases:
         return clean, stems, self.concepts.find(stems)
 
     def assess(self, text: str) -> tuple[str | None, str | None, str, bool]:
-        """(crisis, grey or None; what matched; the clean text; whether the classifier may be asked:
-        "risk", "long" or False)
+        """(crisis, grey or None; what matched; the clean text; how far the classifier is heard:
+        "risk", "long", "short" or False)
         for a user's message, by the rules. The classifier is asked about a message with a word of
         the `risk_cue` concept (every message if there is no such concept)."""
         clean, stems, found = self.read(text)
         # "risk": a risk word is there; "long": only the length lets the classifier be asked (its
-        # check-in then needs safety.checkin_threshold_no_cue); False: it is not asked.
+        # check-in then needs safety.checkin_threshold_no_cue); "short": a few words with no risk
+        # word, where its check-ins were noise ("message 0", "no") but its sure crisis verdicts are
+        # not (emoji and slang: "🔪🩸 again", "gonna log off irl permanently"), so only those count;
+        # False: it is not asked.
         cue = "risk" if "risk_cue" in found or "risk_cue" not in self.concepts.names else (
-            "long" if _size(clean) >= LONG_MESSAGE else False)
+            "long" if _size(clean) >= LONG_MESSAGE else "short")
         # Talk about suicide (a `talk_about` word: research, teaching, a film, a novel, the news)
         # and a masked idiom with no risk word left (想死你了, 笑到去世) are not the writer's own
         # risk: the classifier, which reads the topic words, is not asked unless an `own_risk` cue
@@ -668,6 +671,8 @@ class Safety:
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         if crisis >= self.config["crisis_threshold"]:
             return Verdict("crisis", "model", scores)
+        if cue == "short":  # a sure crisis verdict only (see Phrases.assess)
+            return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
         threshold = self.config["checkin_threshold" if cue == "risk" else "checkin_threshold_no_cue"]

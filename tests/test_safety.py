@@ -392,6 +392,19 @@ def test_classifier_adds_what_the_rules_miss_and_a_broken_model_costs_only_itsel
         assert "error: safety.model: cannot use" in out and "\nok\n" not in out
 
 
+@pytest.mark.parametrize("text", ["🔪🩸 again", "gonna log off irl permanently fr", "想unalive自己 别告诉别人"])
+def test_a_short_message_with_no_risk_word_gets_the_crisis_reply_when_the_classifier_is_sure(make_wm, serve, text):
+    # Emoji and slang carry no word of the risk_cue concept; a short message without one used not
+    # to reach the classifier at all. Its check-ins stay off there, its sure verdicts count.
+    assert not rules_only(make_wm).assess(text).found
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        token = served.client.register()["access_token"]
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert reply["provider"] == "safety", (text, reply["content"])
+        assert not upstream.requests
+
+
 def test_train_crisis_command_writes_a_model_and_prints_held_figures(make_wm, tmp_path, capsys):
     wm = make_wm()
     rows = ["label\tkind\ttext"]
