@@ -72,7 +72,7 @@ def test_no_plugin_sets_attributes_on_wm(make_wm, serve, tmp_path):
     wm.close()
     assert set(vars(wm)) - own == set()
     # What plugins used to set on wm (wm.chat, wm.records, ...) are services now.
-    for name in ("chat", "records", "reminders", "safety", "scheduler", "wechat", "webhook", "wechat_subscribe"):
+    for name in ("auth", "chat", "records", "reminders", "safety", "scheduler", "wechat", "webhook", "wechat_subscribe"):
         assert wm.service(name) is not None, name
 
 
