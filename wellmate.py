@@ -1,8 +1,8 @@
 """Wellmate: a self-hosted health companion backend.
 
 This file is the core: hookspecs, plugin loading, config, prompts, the storage and provider
-contracts, tokens, the app factory and the command line. Everything that varies (storage
-backends, AI providers, emotion taggers, the API route groups) lives in plugins/.
+contracts, the app factory and the command line. Everything that varies (storage
+backends, AI providers, emotion taggers, auth, the API route groups) lives in plugins/.
 
 Importing this module has no side effects: `create_app(config_path)` builds a Wellmate, and
 `main()` is the command line.
@@ -11,12 +11,9 @@ Importing this module has no side effects: `create_app(config_path)` builds a We
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import errno
 import functools
-import hashlib
-import hmac
 import importlib
 import importlib.machinery
 import importlib.util
@@ -25,7 +22,6 @@ import logging
 import math
 import os
 import re
-import secrets
 import signal
 import socket
 import string
@@ -34,7 +30,7 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 
 import bottle
@@ -57,6 +53,7 @@ BUILTIN_PLUGINS = [
     "provider_openai",
     "tagger_lexicon",
     "tagger_model",
+    "auth",
     "accounts",
     "chat",
     "record_types",
@@ -135,6 +132,19 @@ class Hookspecs:
         may look up the services it needs: build order follows the lookups, never the order
         plugins load, and a cycle stops startup naming it. Every service is built before the app,
         after storage, so a mistake in its config stops startup.
+        """
+
+    @hookspec(firstresult=True)
+    def authenticate(self, request, wm):
+        """Who sends this request: return the user (a dict from ``wm.storage``) its credentials
+        prove, or None when it carries none this plugin knows. Raise ``ApiError(401, ...)`` for
+        credentials this plugin knows and refuses (expired, forged, revoked): the request is
+        refused whatever other plugins would say.
+
+        ``wm.require_user()`` asks, the plugins loaded last first (a user's plugin before the
+        built-in ``auth``, which answers ``Authorization: Bearer`` tokens); the first user
+        returned wins. Nobody answering is a 401 ``unauthorized``; a disabled user, a 401
+        ``invalid_token``. ``request`` is Bottle's; read headers from ``request.environ``.
         """
 
     @hookspec
@@ -423,18 +433,6 @@ def core_schema() -> dict:
                                        int, min=1, max=86400),
             "shutdown_seconds": Setting(10, "On SIGTERM: seconds requests in progress (streams too) get to "
                                             "finish before their connections are closed.", int, min=0, max=600),
-        },
-        "auth": {
-            "secret": Setting("", "JWT signing secret. Empty: generated once into the data folder (mode 0600) and kept."),
-            "access_token_minutes": Setting(30, "Access token lifetime.", int, min=1, max=1440),
-            "refresh_token_days": Setting(30, "Refresh token lifetime.", int, min=1, max=365),
-            "allow_registration": Setting(True, "Whether /auth/register accepts new accounts.", bool),
-            "throttle": Setting({}, "Failed logins before 429 too_many_attempts.", dict, items={
-                "max_failures": Setting(5, "Failed password checks per username in a window.", int, min=1, max=1000),
-                "max_failures_per_address": Setting(20, "Failed logins from one client address in a window.",
-                                                    int, min=1, max=100000),
-                "window_seconds": Setting(900, "Seconds a window lasts from its first failure.", int, min=1, max=86400),
-            }),
         },
         "storage": {
             "backend": Setting("tinydb", "Storage plugin, by name."),
@@ -1259,344 +1257,8 @@ class FileLock:
 
 
 # ---------------------------------------------------------------------------------------------
-# Passwords and tokens
+# Users and requests: what every plugin that serves a user needs
 # ---------------------------------------------------------------------------------------------
-
-# OWASP's Password Storage Cheat Sheet: scrypt N=2^17, r=8, p=1, or an equal-cost row of its table;
-# N=2^14, r=8, p=5 is the row that keeps the memory at 16 MiB (p runs one after another), for
-# 5 times the work of the p=1 hashes made before (39 -> 178 ms here). Those still verify, and a
-# login rehashes them (`password_needs_rehash`).
-SCRYPT = dict(n=2**14, r=8, p=5, maxmem=64 * 1024 * 1024, dklen=32)
-
-# Each hash takes a 16 MiB buffer, so 16 logins at once peaked at 16 x 16 MiB (VmHWM 295 MB in
-# bench/memory even with the buffers given back, below). Two at a time: peak 71 MB; the others
-# wait their turn (a hash is ~0.18 s here, ~1.8 s on a Raspberry Pi 3).
-HASHING_AT_ONCE = 2
-_HASHING = threading.BoundedSemaphore(HASHING_AT_ONCE)
-# A hash waiting for its turn holds one of server.threads: 24 registrations at once took them all
-# and a health probe waited 2.3-2.9 s. With at most this many waiting, a full queue is worked off
-# in three hash times (~0.5 s here, ~5 s on a Pi 3) and at most 6 threads hash or wait (of 16
-# shipped); a password request beyond it is refused at once with 503 server_busy and Retry-After.
-HASHES_WAITING_MAX = 2 * HASHING_AT_ONCE
-_hashes_admitted = 0  # running or waiting for a turn
-_hashes_admitted_lock = threading.Lock()
-_last_hash_seconds = 0.2  # for Retry-After: how long the queue takes to be worked off
-_big_buffers_returned = False
-
-
-def _return_big_buffers() -> None:
-    """glibc serves a freed 16 MiB block again from the arena of the thread that hashed, and
-    raises its mmap threshold to fit it, so every worker thread came to keep 16 MiB (bench/memory:
-    RSS 37 -> 310 MB after 64 logins from 16 threads; 502 MB with hashing limited to two at a
-    time but not this). A fixed threshold (which turns the raising off) makes blocks of 1 MiB and
-    more their own mappings, given back when freed: 40 MB after the logins, 46 MB after 3,000
-    more requests. Other C libraries have no such arenas; there this does nothing."""
-    global _big_buffers_returned
-    if _big_buffers_returned:
-        return
-    _big_buffers_returned = True
-    try:
-        os.confstr("CS_GNU_LIBC_VERSION")  # ValueError or None where the C library is not glibc
-        import ctypes
-
-        M_MMAP_THRESHOLD = -3
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
-    except (ValueError, OSError, AttributeError, TypeError):
-        pass
-
-
-@contextlib.contextmanager
-def hashing_turn():
-    """Wait for one of the `HASHING_AT_ONCE` turns to hash, or raise 503 ``server_busy`` at once
-    when `HASHES_WAITING_MAX` already wait (nothing is stored before a request's hashing)."""
-    global _hashes_admitted
-    with _hashes_admitted_lock:
-        if _hashes_admitted >= HASHING_AT_ONCE + HASHES_WAITING_MAX:
-            wait = max(1, math.ceil(_hashes_admitted / HASHING_AT_ONCE * _last_hash_seconds))
-            raise ApiError(503, "server_busy", f"The server is checking {_hashes_admitted} passwords, as many as it "
-                                               f"takes at once; try again in {wait} seconds.",
-                           headers={"Retry-After": str(wait)})
-        _hashes_admitted += 1
-    try:
-        _return_big_buffers()
-        with _HASHING:
-            yield
-    finally:
-        with _hashes_admitted_lock:
-            _hashes_admitted -= 1
-
-
-def _scrypt(password: str, salt: bytes, params: dict) -> bytes:
-    """One hash; call it within a `hashing_turn`."""
-    global _last_hash_seconds
-    start = time.monotonic()
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, **params)
-    _last_hash_seconds = time.monotonic() - start
-    return digest
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    with hashing_turn():
-        digest = _scrypt(password, salt, SCRYPT)
-    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
-
-
-def _stored_params(stored: str | None) -> tuple[dict, bytes, bytes] | None:
-    try:
-        _, n, r, p, salt, digest = (stored or "").split("$")
-        return dict(SCRYPT, n=int(n), r=int(r), p=int(p)), bytes.fromhex(salt), bytes.fromhex(digest)
-    except ValueError:
-        return None
-
-
-def password_needs_rehash(stored: str | None) -> bool:
-    """True for a hash made with other (older) parameters than `SCRYPT`."""
-    parsed = _stored_params(stored)
-    return parsed is not None and parsed[0] != SCRYPT
-
-
-def check_password(password: str, stored: str | None) -> bool:
-    """Constant-time check. With no stored hash, still does the work, so that an unknown
-    username takes as long to refuse as a wrong password."""
-    params, salt_bytes, expected = _stored_params(stored) or (SCRYPT, b"\0" * 16, b"")
-    with hashing_turn():  # one turn for both: admitted, a check is not refused half-way
-        actual = _scrypt(password, salt_bytes, params)
-        if params["p"] < SCRYPT["p"] and (params["n"], params["r"]) == (SCRYPT["n"], SCRYPT["r"]):
-            # An older p=1 hash: the missing rounds are worked too, or a wrong password for such an
-            # account would answer in a fifth of the time of an unknown name's.
-            _scrypt(password, salt_bytes, dict(params, p=SCRYPT["p"] - params["p"]))
-    return bool(expected) and hmac.compare_digest(actual, expected)
-
-
-class Tokens:
-    """JWT HS256 access tokens and opaque, rotating refresh tokens (stored hashed)."""
-
-    ALGORITHMS = ["HS256"]
-
-    # A device token outlives the refresh tokens on purpose: it matters when the account is under
-    # attack and its owner has to type the password again, often after the refresh token ran out.
-    DEVICE_TTL = timedelta(days=365)
-
-    def __init__(self, secret: str, storage: Storage, access_minutes: int, refresh_days: int):
-        self.secret, self.storage = secret, storage
-        self.access_ttl = timedelta(minutes=access_minutes)
-        self.refresh_ttl = timedelta(days=refresh_days)
-        self._revoking = threading.Lock()  # one read-change-write of a user's revoked_logins at a time
-
-    @staticmethod
-    def digest(refresh_token: str) -> str:
-        return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
-
-    def issue(self, user: dict, family: str | None = None) -> dict:
-        """A new token pair. Without ``family`` it is a login, and the access token carries
-        ``auth_time``; a refreshed one does not, so a route can ask for a login that just
-        happened (a refresh token alone does not prove who holds it). Both tokens carry the
-        login's family (``fam`` in the access token), so `revoke_login` ends them together."""
-        import jwt
-
-        now = datetime.now(timezone.utc)
-        # iat keeps its fraction of a second: a password change or a disable sets
-        # tokens_valid_after, and must refuse a token made just before it but not the new pair
-        # made just after it in the same second.
-        claims = {"sub": user["id"], "typ": "access", "iat": now.timestamp(),
-                  "exp": now + self.access_ttl, "jti": new_id(), "fam": family or new_id()}
-        if family is None:
-            claims["auth_time"] = claims["iat"]
-        access = jwt.encode(claims, self.secret, algorithm="HS256")
-        refresh = secrets.token_urlsafe(32)
-        self.storage.add_refresh_token({
-            "hash": self.digest(refresh), "user_id": user["id"], "family": claims["fam"],
-            "created_at": now_iso(now), "expires_at": now_iso(now + self.refresh_ttl), "used": False,
-        })
-        return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-                "expires_in": int(self.access_ttl.total_seconds())}
-
-    def revoke_all(self, user_id: str, **changes) -> dict | None:
-        """End every login of a user at once (password change, disable): access tokens issued
-        until now are refused by `Wellmate.require_user`, refresh tokens are deleted. ``changes``
-        are stored with the cut-off in the same write. Return the updated user."""
-        user = self.storage.update_user(user_id, {**changes, "tokens_valid_after": time.time()})
-        self.storage.revoke_refresh_tokens(user_id=user_id)
-        return user
-
-    def revoke_login(self, user_id: str, family: str) -> None:
-        """End one login (logout, a reused refresh token): its refresh tokens are deleted and its
-        access tokens refused. The family is kept on the user record, which `require_user`
-        reads anyway (no extra read per request), for as long as one of its access tokens can
-        live; expired entries are dropped on each write, so the list stays as short as the
-        logins ended in the last ``auth.access_token_minutes``."""
-        self.storage.revoke_refresh_tokens(family=family)
-        now = time.time()
-        with self._revoking:
-            user = self.storage.get_user(user_id)
-            if user is None:
-                return
-            revoked = {fam: until for fam, until in (user.get("revoked_logins") or {}).items() if until > now}
-            revoked[family] = now + self.access_ttl.total_seconds()
-            self.storage.update_user(user_id, {"revoked_logins": revoked})
-
-    def is_revoked(self, claims: dict, user: dict) -> bool:
-        """Whether an access token's login, or every login before it, was ended."""
-        valid_after = user.get("tokens_valid_after")
-        return bool(valid_after and claims["iat"] < valid_after) or claims.get("fam") in (user.get("revoked_logins") or {})
-
-    def device_token(self, user: dict) -> str:
-        """A signed token naming this account and a new device id, given with each password login
-        for the client to keep and send back (see `LoginThrottle`)."""
-        import jwt
-
-        now = datetime.now(timezone.utc)
-        return jwt.encode({"sub": user["id"], "typ": "device", "jti": new_id(), "iat": int(now.timestamp()),
-                           "exp": now + self.DEVICE_TTL}, self.secret, algorithm="HS256")
-
-    def device_of(self, token, user: dict | None) -> str | None:
-        """The device id of a device token that this account's login gave, else None (a stale,
-        forged or another account's token is no token: the login goes on without one)."""
-        import jwt
-
-        if not isinstance(token, str) or not token or user is None:
-            return None
-        try:
-            claims = jwt.decode(token, self.secret, algorithms=self.ALGORITHMS, options={"require": ["sub", "jti", "typ"]})
-        except jwt.InvalidTokenError:
-            return None
-        return claims["jti"] if claims["typ"] == "device" and claims["sub"] == user["id"] else None
-
-    def rotate(self, refresh_token: str) -> tuple[str, str]:
-        """Spend a refresh token: return (user_id, family). A second use of the same token is
-        theft or a replay: the whole family is revoked."""
-        record = self.storage.use_refresh_token(self.digest(refresh_token))
-        refused = ApiError(401, "invalid_refresh_token", "This refresh token is unknown, expired or already used; log in again.")
-        if record is None:
-            raise refused
-        if record["used"]:
-            self.revoke_login(record["user_id"], record["family"])
-            log.warning("refresh token reused for user %s: that login is ended", record["user_id"])
-            raise refused
-        if record["expires_at"] <= now_iso():
-            raise refused
-        return record["user_id"], record["family"]
-
-    def verify_access(self, token: str) -> dict:
-        import jwt
-
-        try:
-            claims = jwt.decode(token, self.secret, algorithms=self.ALGORITHMS,
-                                options={"require": ["sub", "exp", "iat", "typ"]})
-        except jwt.ExpiredSignatureError:
-            raise ApiError(401, "token_expired", "The access token has expired; use /auth/refresh.")
-        except jwt.InvalidTokenError:
-            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
-        if claims.get("typ") != "access":
-            raise ApiError(401, "invalid_token", "Not an access token; log in again.")
-        return claims
-
-
-class LoginThrottle:
-    """Failed logins counted per account and per client address, in memory. Once either count
-    reaches its limit, every try answers 429 ``too_many_attempts`` (right password or not) until
-    the window that began with the first failure is over.
-
-    The account is whatever name was tried, known or not, so a throttled unknown username looks
-    exactly like a throttled real one. Memory is bounded: beyond ``max_tracked`` keys the one
-    whose window began first (the nearest to expiring) is forgotten. One process serves, so
-    memory is the right place; a restart forgets the counts.
-
-    A client known to the account is counted apart: OWASP's device cookies (Authentication
-    Cheat Sheet, "Slow Down Online Guessing Attacks with Device Cookies"). Each password login
-    gives a device token (`Tokens.device_token`); a try that sends back one of this account's
-    is counted for that device alone, so an attacker's failures lock out unknown clients but
-    not the owner's (a lock-out switch for anyone who knows a username, before). Guessing stays
-    bounded: ``max_failures`` per window for all unknown clients together, and as many for each
-    device token, which only the right password gives.
-    """
-
-    def __init__(self, max_failures: int, max_failures_per_address: int, window_seconds: float,
-                 max_tracked: int = 10_000, clock=time.monotonic):
-        self.limits = {"account": max_failures, "address": max_failures_per_address, "device": max_failures}
-        self.window, self.max_tracked, self.clock = window_seconds, max_tracked, clock
-        self._failures: dict[tuple, list] = {}  # (kind, key) -> [window start, count], oldest first
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _keys(account, address, device=None) -> list[tuple]:
-        if device:
-            return [("device", device)]
-        return ([("account", str(account).lower())] if account else []) + (
-            [("address", str(address))] if address else [])
-
-    def retry_after(self, account: str | None = None, address: str | None = None, device: str | None = None) -> int:
-        """Whole seconds until this account may try from this address (or device) again; 0: now."""
-        now, wait = self.clock(), 0.0
-        with self._lock:
-            for key in self._keys(account, address, device):
-                start, count = self._failures.get(key, (None, 0))
-                if start is None:
-                    continue
-                if now - start >= self.window:
-                    del self._failures[key]
-                elif count >= self.limits[key[0]]:
-                    wait = max(wait, start + self.window - now)
-        return math.ceil(wait)
-
-    def check(self, account: str | None = None, address: str | None = None, device: str | None = None) -> None:
-        """Raise the 429 if either (or the device) is over its limit. Call before checking the password."""
-        wait = self.retry_after(account, address, device)
-        if wait:
-            raise ApiError(429, "too_many_attempts", f"Too many failed attempts; try again in {wait} seconds.",
-                           headers={"Retry-After": str(wait)})
-
-    def failed(self, account: str | None = None, address: str | None = None, device: str | None = None) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in self._keys(account, address, device):
-                entry = self._failures.get(key)
-                if entry is not None and now - entry[0] < self.window:
-                    entry[1] += 1
-                    continue
-                self._failures.pop(key, None)
-                self._failures[key] = [now, 1]  # dicts keep insertion order: newest window last
-                while len(self._failures) > self.max_tracked:
-                    del self._failures[next(iter(self._failures))]
-
-    def succeeded(self, account: str, device: str | None = None) -> None:
-        """The account's own count (or the device's) starts again; the address's does not (one
-        working account must not buy an address more guesses at others), nor, after a known
-        device's login, the unknown clients' (the owner's logins must not buy an attacker more)."""
-        with self._lock:
-            self._failures.pop(("device", device) if device else ("account", str(account).lower()), None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Accounts: what the plugins that sign users in share
-# ---------------------------------------------------------------------------------------------
-
-USERNAME = re.compile(r"^[\w.\-]{3,32}$")
-USERNAME_RULE = "3-32 letters, digits, '_', '.' or '-'"
-PASSWORD_MIN = 8
-
-
-def public_profile(user: dict, wm: Wellmate | None = None) -> dict:
-    """What a client sees of a user: never the password hash or token bookkeeping. With ``wm``,
-    the age is `wm.user_age` (from birth_date when there is one), the age stats use; without,
-    the age as stored."""
-    return {
-        "uuid": user["id"],
-        "username": user.get("username"),
-        "full_name": user.get("full_name") or "",
-        "gender": user.get("gender"),
-        "age": wm.user_age(user) if wm else user.get("age"),
-        "birth_date": user.get("birth_date"),
-        "role": user.get("role", "user"),
-        "settings": user.get("settings") or {},
-        "created_at": user["created_at"],
-    }
-
-
-def account_disabled() -> ApiError:
-    """What a login into a disabled account hears (password, once it is right, and WeChat)."""
-    return ApiError(403, "account_disabled", "This account has been disabled by the server's admin.")
 
 
 def age_on(born: date, today: date) -> int:
@@ -1983,7 +1645,7 @@ def default_config_path() -> Path:
 
 
 class Wellmate:
-    """Everything a running server has: config, plugins, storage, prompts, tokens and the app.
+    """Everything a running server has: config, plugins, storage, prompts, services and the app.
 
     Plugins receive it as ``wm``. Build it with `create_app`.
     """
@@ -2045,10 +1707,6 @@ class Wellmate:
 
         factory = self.storage_backends.choose(self.config["storage"]["backend"], f"{self.config_path.name}: storage.backend")
         self.storage: Storage = factory(self.config["storage"], self)
-        auth = self.config["auth"]
-        self.tokens = Tokens(auth["secret"] or self._generated_secret(), self.storage,
-                             auth["access_token_minutes"], auth["refresh_token_days"])
-        self.login_throttle = LoginThrottle(**auth["throttle"])
         # Whose day is it: users without settings.timezone live in this zone (see user_zone).
         self.timezone = self.config["server"]["timezone"].strip() or machine_timezone()
         if zone_or_none(self.timezone) is None:
@@ -2136,23 +1794,6 @@ class Wellmate:
                 f"provider with plugin: openai under providers: (Ollama on this machine or a cloud API) and list "
                 f"it first in each agent's providers (README: Connecting a model)")
 
-    def _generated_secret(self) -> str:
-        """A signing secret made once and kept in the data folder, readable by its owner only."""
-        path = self.data_dir / "secret.key"
-        try:
-            secret = path.read_text().strip()
-        except FileNotFoundError:
-            try:
-                atomic_write(path, secrets.token_urlsafe(48).encode(), mode=0o600)
-            except OSError as e:
-                raise StorageUnavailable(f"cannot write {path}: {e.strerror or e}; make the data folder "
-                                         f"writable by this user (or set auth.secret)") from e
-            return path.read_text().strip()
-        if not secret:  # a crash or a bad copy emptied it: every login would fail
-            raise ConfigError(f"{path} is empty: restore it from a backup, or delete it to make a new one "
-                              f"(everyone then logs in again)")
-        return secret
-
     def _build_app(self) -> bottle.Bottle:
         app = bottle.Bottle(catchall=True)
         app.uninstall(bottle.JSONPlugin)
@@ -2198,24 +1839,13 @@ class Wellmate:
         return body
 
     def require_user(self) -> dict:
-        """The user of the request's bearer token, or a 401."""
-        # The raw WSGI value (Latin-1 text): Bottle's get_header decodes it as UTF-8 and raised
-        # UnicodeDecodeError (a 500) on bytes that are not; a token is ASCII, anything else is invalid.
-        header = bottle.request.environ.get("HTTP_AUTHORIZATION", "")
-        if not header.isascii():
-            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        """The user the request authenticates as, or a 401: the `authenticate` hook's first answer
+        (bearer tokens are the auth plugin's). A disabled account is refused whoever vouches for it."""
+        user = self.pm.hook.authenticate(request=bottle.request, wm=self)
+        if user is None:
             raise ApiError(401, "unauthorized", "Send 'Authorization: Bearer <access_token>' (from /auth/login).")
-        claims = self.tokens.verify_access(token.strip())
-        user = self.storage.get_user(str(claims["sub"]))
-        if user is None or user.get("disabled"):
+        if user.get("disabled"):
             raise ApiError(401, "invalid_token", "This account is disabled or gone.")
-        # Tokens issued before a password change, disable or logout-everywhere stop working, and
-        # those of a login that logged out or whose refresh token was reused.
-        if self.tokens.is_revoked(claims, user):
-            raise ApiError(401, "invalid_token", "This token was revoked; log in again.")
-        bottle.request.environ["wellmate.token"] = claims
         return user
 
     def require_admin(self) -> dict:
@@ -2224,10 +1854,6 @@ class Wellmate:
         if user.get("role") != "admin":
             raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
         return user
-
-    def token_claims(self) -> dict:
-        """The verified claims of the request's access token, after `require_user`."""
-        return bottle.request.environ.get("wellmate.token") or {}
 
     def user_zone(self, user: dict) -> tuple[str, tzinfo]:
         """(name, tzinfo) of the user's time zone: settings.timezone, else server.timezone. Every

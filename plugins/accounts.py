@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 import bottle
 
-from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, account_disabled, check_password,
-                      client_address, field, hash_password, hookimpl, new_id, now_iso, password_needs_rehash,
-                      public_profile, zone_or_none)
+from wellmate import ApiError, Conflict, client_address, field, hookimpl, new_id, now_iso, zone_or_none
+from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, account_disabled, check_password,
+                                   hash_password, password_needs_rehash, public_profile, required)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -86,10 +86,13 @@ def settings_changes(given, current: dict, wm) -> dict:
 
 @hookimpl
 def routes(app, wm):
+    auth = required(wm, "accounts")
+    tokens, throttle = auth.tokens, auth.throttle
+
     def tokens_for(user, status=200):
         """A password login's answer: the token pair, the user and a device token (LoginThrottle)."""
         bottle.response.status = status
-        return {**wm.tokens.issue(user), "user": public_profile(user, wm), "device_token": wm.tokens.device_token(user)}
+        return auth.signed_in(user, device_token=tokens.device_token(user))
 
     @app.post("/api/v1/auth/register")
     def register():
@@ -124,17 +127,17 @@ def routes(app, wm):
         user = wm.storage.find_user("username", username)
         # A device token this account gave is counted for that device alone (LoginThrottle);
         # without one, by the name tried, known or not: a throttled unknown name answers like a real one.
-        device = wm.tokens.device_of(field(body, "device_token", required=False, max_len=1000), user)
-        wm.login_throttle.check(username, address, device)
+        device = tokens.device_of(field(body, "device_token", required=False, max_len=1000), user)
+        throttle.check(username, address, device)
         # check_password runs the full hash even for an unknown user, so both cases take as long.
         if not check_password(password, user.get("password_hash") if user else None):
-            wm.login_throttle.failed(username, address, device)
+            throttle.failed(username, address, device)
             log.info("failed login for %r from %s", username, address)
             raise ApiError(401, "invalid_credentials", "Wrong username or password.")
         # Only now, so that it tells nothing to someone without the password.
         if user.get("disabled"):
             raise account_disabled()
-        wm.login_throttle.succeeded(username, device)
+        throttle.succeeded(username, device)
         if password_needs_rehash(user["password_hash"]):
             try:
                 user = wm.storage.update_user(user["id"], {"password_hash": hash_password(password)}) or user
@@ -146,18 +149,15 @@ def routes(app, wm):
     @app.post("/api/v1/auth/refresh")
     def refresh():
         body = wm.json_body()
-        user_id, family = wm.tokens.rotate(field(body, "refresh_token", max_len=200))
+        user_id, family = tokens.rotate(field(body, "refresh_token", max_len=200))
         user = wm.storage.get_user(user_id)
         if user is None or user.get("disabled"):
             raise ApiError(401, "invalid_refresh_token", "This account is disabled or gone; log in again.")
-        return wm.tokens.issue(user, family=family)
+        return tokens.issue(user, family=family)
 
     @app.post("/api/v1/auth/logout")
     def logout():
-        body = wm.json_body()
-        record = wm.storage.use_refresh_token(wm.tokens.digest(field(body, "refresh_token", max_len=200)))
-        if record is not None:
-            wm.tokens.revoke_login(record["user_id"], record["family"])
+        tokens.logout(field(wm.json_body(), "refresh_token", max_len=200))
         # Logging out twice, or with an unknown token, still ends with no session: 204 either way.
         bottle.response.status = 204
         return ""

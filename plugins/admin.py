@@ -25,8 +25,9 @@ from datetime import datetime, time as day_start, timedelta
 import bottle
 
 import wellmate
-from wellmate import (PASSWORD_MIN, SERVER_LOCK, USERNAME, USERNAME_RULE, ApiError, Conflict, FileLock, hash_password,
-                      all_pages, hookimpl, new_id, now_iso, paged, zone_or_none)
+from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hookimpl, new_id, now_iso, paged,
+                      zone_or_none)
+from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, hash_password, required
 
 log = logging.getLogger("wellmate.admin")
 
@@ -85,6 +86,8 @@ def service_stats(wm, days: int, tz: str) -> dict:
 
 @hookimpl
 def routes(app, wm):
+    tokens = required(wm, "admin").tokens
+
     def target(user_id: str) -> dict:
         user = wm.storage.get_user(user_id)
         if user is None:
@@ -109,7 +112,7 @@ def routes(app, wm):
             raise ApiError(400, "cannot_disable_self", "You cannot disable your own account; ask another admin "
                                                        "or use `wellmate.py user disable`.")
         log.info("admin %s disabled user %s", admin["id"], user["id"])
-        return admin_view(wm.tokens.revoke_all(user["id"], disabled=True))
+        return admin_view(tokens.revoke_all(user["id"], disabled=True))
 
     @app.post("/api/v1/admin/users/<user_id>/enable")
     def enable(user_id):
@@ -224,7 +227,7 @@ def cmd_set_password(wm, args):
         changes["username"] = args.username
     changes["password_hash"] = hash_password(read_password(args))
     try:
-        wm.tokens.revoke_all(user["id"], **changes)
+        required(wm, "admin").tokens.revoke_all(user["id"], **changes)
     except Conflict:
         raise CommandError(f"the username {args.username!r} is taken")
     print(f"password set for {changes.get('username') or describe(user)}; their other logins have ended")
@@ -234,7 +237,7 @@ def set_fields(message, **changes):
     def command(wm, args):
         user = find(wm, args.user)
         if changes.get("disabled"):
-            wm.tokens.revoke_all(user["id"], **changes)  # their tokens stop working at once
+            required(wm, "admin").tokens.revoke_all(user["id"], **changes)  # their tokens stop working at once
         else:
             wm.storage.update_user(user["id"], changes)
         print(message.format(describe(user)))

@@ -17,8 +17,9 @@ import time
 import bottle
 
 import wellmate
-from wellmate import (PASSWORD_MIN, USERNAME, USERNAME_RULE, ApiError, Conflict, check_password,
-                      all_pages, client_address, field, hash_password, hookimpl, now_iso, public_profile)
+from wellmate import ApiError, Conflict, all_pages, client_address, field, hookimpl, now_iso
+from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, check_password, hash_password,
+                                   public_profile, required)
 
 log = logging.getLogger("wellmate.privacy")
 
@@ -29,37 +30,39 @@ NOT_EXPORTED = {"id", "password_hash", "tokens_valid_after", "revoked_logins"}  
 
 def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
     """Raise a 403 unless the request proves it comes from the account's owner (see the module)."""
+    auth = wm.service("auth")
+    throttle, claims = auth.throttle, auth.claims()
     address = client_address()
     if user.get("password_hash"):
         password = field(body, password_field, max_len=256)
         # Counted per login (the token's family), as a device token is counted per device: by the
         # name, an attacker's failed logins made the owner's password change a 429, just when it
         # is needed. A stolen token (refreshed or not) still gets max_failures guesses a window.
-        login = "login:" + str(wm.token_claims().get("fam") or user["id"])
-        wm.login_throttle.check(device=login)
+        login = "login:" + str(claims.get("fam") or user["id"])
+        throttle.check(device=login)
         if not check_password(password, user["password_hash"]):
-            wm.login_throttle.failed(device=login)
+            throttle.failed(device=login)
             raise ApiError(403, "wrong_password", f"{password_field}: that is not this account's password.")
-        wm.login_throttle.succeeded(None, login)
+        throttle.succeeded(None, login)
         return
     code = field(body, "code", required=False, max_len=128)
     if code:
         client = wm.service("wechat")
         if client is None:
             raise ApiError(503, "wechat_not_configured", "WeChat login is not enabled on this server.")
-        wm.login_throttle.check(None, address)
+        throttle.check(None, address)
         try:
             openid = client.openid_for(code)
         except ApiError as e:
             if e.status_code != 401:
                 raise
-            wm.login_throttle.failed(None, address)
+            throttle.failed(None, address)
             # 403, not 401: the access token is fine, and a 401 would make clients log out.
             raise ApiError(403, e.code, e.message)
         if openid != user.get("wx_openid"):
             raise ApiError(403, "wrong_wechat_account", "code: this login code belongs to another WeChat user.")
         return
-    auth_time = wm.token_claims().get("auth_time")
+    auth_time = claims.get("auth_time")
     if isinstance(auth_time, (int, float)) and time.time() - auth_time <= RECENT_LOGIN_SECONDS:
         return
     raise ApiError(403, "recent_login_required",
@@ -111,6 +114,8 @@ def export_user(wm, user: dict) -> dict:
 
 @hookimpl
 def routes(app, wm):
+    auth = required(wm, "privacy")
+
     @app.put("/api/v1/users/password")
     def set_password():
         user = wm.require_user()
@@ -136,11 +141,11 @@ def routes(app, wm):
         confirm_identity(wm, user, body, "current_password")
         try:
             # Every other login of the account ends; the caller gets a new pair below.
-            user = wm.tokens.revoke_all(user["id"], **changes)
+            user = auth.tokens.revoke_all(user["id"], **changes)
         except Conflict:
             raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
         log.info("user %s set their password", user["id"])
-        return {**wm.tokens.issue(user), "user": public_profile(user, wm)}
+        return auth.signed_in(user)
 
     @app.get("/api/v1/users/export")
     def export():

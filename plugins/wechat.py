@@ -15,9 +15,9 @@ import logging
 import threading
 import urllib.parse
 
-from wellmate import (ApiError, ConfigError, Setting, account_disabled, client_address, field, hookimpl, json_dumps,
-                      new_id, now_iso, public_profile)
+from wellmate import ApiError, ConfigError, Setting, client_address, field, hookimpl, json_dumps, new_id, now_iso
 from wellmate_plugins import _http
+from wellmate_plugins.auth import account_disabled, required
 
 log = logging.getLogger("wellmate.wechat")
 
@@ -186,6 +186,7 @@ def register_services(register):
 def routes(app, wm):
     client = wm.service("wechat")
     accounts = WeChatAccounts(wm)
+    auth = required(wm, "wechat")
 
     @app.post("/api/v1/auth/wx-login")
     def wx_login():
@@ -195,16 +196,16 @@ def routes(app, wm):
         address = client_address()
         # Bad codes count against the address like wrong passwords: a flood of them would spend
         # the mini-program's WeChat quota (45011) and lock every user out.
-        wm.login_throttle.check(None, address)
+        auth.throttle.check(None, address)
         try:
             identity = client.code_to_session(code)
         except WeChatError as e:
             if e.status == 401:
-                wm.login_throttle.failed(None, address)
+                auth.throttle.failed(None, address)
             raise e.api_error()
         user, created = accounts.user_for(identity["openid"], identity["unionid"])
         if user.get("disabled"):
             raise account_disabled()
         if created:
             log.info("new WeChat user %s", user["id"])
-        return {**wm.tokens.issue(user), "user": public_profile(user, wm), "created": created}
+        return auth.signed_in(user, created=created)

@@ -147,7 +147,7 @@ def test_bad_tokens_are_refused(make_wm, serve):
     client = served.client
     pair = client.register("gina")
     user_id = pair["user"]["uuid"]
-    secret = served.wm.tokens.secret
+    secret = served.wm.service("auth").tokens.secret
     now = int(time.time())
     claims = {"sub": user_id, "typ": "access", "iat": now, "exp": now + 600}
     forged = jwt.encode(claims, "not-the-secret-" + "y" * 32, algorithm="HS256")

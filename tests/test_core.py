@@ -88,9 +88,9 @@ def test_generated_secret_is_kept_and_private(make_wm):
     wm = make_wm({"auth": {"secret": ""}})
     path = wm.data_dir / "secret.key"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    first = wm.tokens.secret
+    first = wm.service("auth").tokens.secret
     assert len(first) >= 32
-    assert make_wm({"auth": {"secret": ""}}).tokens.secret == first
+    assert make_wm({"auth": {"secret": ""}}).service("auth").tokens.secret == first
 
 
 def test_user_plugin_route_served_and_disabled(make_wm, serve, tmp_path):

@@ -72,7 +72,7 @@ def test_no_plugin_sets_attributes_on_wm(make_wm, serve, tmp_path):
     wm.close()
     assert set(vars(wm)) - own == set()
     # What plugins used to set on wm (wm.chat, wm.records, ...) are services now.
-    for name in ("chat", "records", "reminders", "safety", "scheduler", "wechat", "webhook", "wechat_subscribe"):
+    for name in ("auth", "chat", "records", "reminders", "safety", "scheduler", "wechat", "webhook", "wechat_subscribe"):
         assert wm.service(name) is not None, name
 
 
@@ -187,6 +187,55 @@ def test_hook_routes(make_wm, serve, tmp_path):
     assert client.get("/api/v1/probe", token=token).json["greeting"] == "你好"
     r = client.get("/api/v1/probe/refuse")
     assert r.status == 418 and r.json["error"]["code"] == "probe_refuses"
+
+
+def test_hook_authenticate(make_wm, serve, tmp_path):
+    """Another way in, by a plugin file alone: X-Test-User (tests/plugins/header_auth.py)."""
+    use_plugin(tmp_path, "header_auth")
+    wm = make_wm()
+    client = serve(wm).client
+    pair = client.register("alice")
+    as_alice = {"X-Test-User": "alice"}
+    # Every route's one call, wm.require_user(), takes the plugin's answer: no token needed.
+    assert client.get("/api/v1/users/profile", headers=as_alice).json["uuid"] == pair["user"]["uuid"]
+    r = client.post("/api/v1/health/data", {"type": "weight", "value": 70}, headers=as_alice)
+    assert r.status == 201, r.text
+    assert chat_as(client, as_alice, "我今天有点累")["content"]
+    # The bearer tokens of the auth plugin still work beside it, and nobody answering is the 401 of before.
+    assert client.get("/api/v1/users/profile", token=pair["access_token"]).status == 200
+    r = client.get("/api/v1/users/profile")
+    assert (r.status, r.json["error"]) == (401, {"code": "unauthorized", "message":
+                                                 "Send 'Authorization: Bearer <access_token>' (from /auth/login)."})
+    # Credentials the plugin knows and refuses are refused, whatever else the request carries.
+    r = client.get("/api/v1/users/profile", token=pair["access_token"], headers={"X-Test-User": "mallory"})
+    assert (r.status, r.json["error"]["code"]) == (401, "unknown_test_user")
+    # A disabled account is refused whoever vouches for it.
+    wm.storage.update_user(pair["user"]["uuid"], {"disabled": True})
+    r = client.get("/api/v1/users/profile", headers=as_alice)
+    assert (r.status, r.json["error"]["code"]) == (401, "invalid_token")
+
+
+def test_bearer_tokens_are_a_plugin_the_header_can_replace(make_wm, serve, tmp_path):
+    """With the auth plugin and those that sign in with it disabled, the header plugin alone signs
+    users in; auth disabled alone stops startup naming what needs it."""
+    use_plugin(tmp_path, "header_auth")
+    needs = r"plugins.disabled: the (\w+) plugin needs the auth plugin \(passwords and tokens\); disable \1 too, or enable auth"
+    with pytest.raises(wellmate.ConfigError, match=needs):
+        make_wm({"plugins": {"disabled": ["auth"]}})
+    wm = make_wm({"plugins": {"disabled": ["auth", "accounts", "privacy", "wechat", "admin"]}})
+    assert wm.service("auth") is None
+    wm.storage.create_user({"id": wellmate.new_id(), "username": "alice", "role": "user", "settings": {},
+                            "created_at": wellmate.now_iso()})
+    client = serve(wm).client
+    assert client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}).status == 404
+    assert chat_as(client, {"X-Test-User": "alice"}, "你好")["content"]
+    assert client.get("/api/v1/health/sessions", token="anything").status == 401
+
+
+def chat_as(client, headers, text, agent="physical"):
+    r = client.post(f"/api/v1/health/{agent}/chat", {"text": text}, headers=headers)
+    assert r.status == 200, r.text
+    return r.json
 
 
 def test_hook_startup(make_wm, tmp_path):

@@ -31,7 +31,7 @@ def token_for(served, user_id, auth_age=None, iat_age=0):
     claims = {"sub": user_id, "typ": "access", "iat": now - iat_age, "exp": now + 600}
     if auth_age is not None:
         claims["auth_time"] = now - auth_age
-    return jwt.encode(claims, served.wm.tokens.secret, algorithm="HS256")
+    return jwt.encode(claims, served.wm.service("auth").tokens.secret, algorithm="HS256")
 
 
 # -- export ------------------------------------------------------------------------------------

@@ -248,7 +248,7 @@ def test_one_users_record_write_rewrites_only_their_own_file(make_wm, serve):
     bobs = post(client, bob, type="weight", value=70)
     changed = sorted(p.relative_to(wm.data_dir).as_posix() for p in wm.data_dir.rglob("*.json")
                      if before.get(p) != (p.stat().st_mtime_ns, p.read_bytes()))
-    bob_id = wm.tokens.verify_access(bob)["sub"]
+    bob_id = wm.service("auth").tokens.verify_access(bob)["sub"]
     assert changed == [f"records/{bob_id}.json"]
     assert [r["id"] for r in json.loads((wm.data_dir / changed[0]).read_text())["records"].values()] == [bobs["id"]]
 

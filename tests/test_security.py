@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from conftest import Client, ServerProcess, assert_error, free_port, merge, shipped_config
-from wellmate import ConfigError, LoginThrottle
+from wellmate import ConfigError
+from wellmate_plugins.auth import LoginThrottle
 
 
 def login(client, username, password, headers=None, **extra):
@@ -46,7 +47,7 @@ def test_more_tokens_that_are_refused(make_wm, serve):
     served = serve(make_wm())
     client = served.client
     pair = client.register("alice")
-    user_id, secret = pair["user"]["uuid"], served.wm.tokens.secret
+    user_id, secret = pair["user"]["uuid"], served.wm.service("auth").tokens.secret
     now = int(time.time())
     claims = {"sub": user_id, "typ": "access", "iat": now, "exp": now + 600}
 

@@ -67,7 +67,7 @@ def a_served_folder(tmp_path, port, **overrides):
         token = served.client.register("alice")["access_token"]
         assert served.client.post(DATA, {"type": "weight", "value": 70}, token=token).status == 201
         assert served.client.post("/api/v1/health/sessions", {"agent": "physical"}, token=token).status == 201
-        user_id = wm.tokens.verify_access(token)["sub"]
+        user_id = wm.service("auth").tokens.verify_access(token)["sub"]
     finally:
         served.stop()
         wm.close()
