@@ -225,7 +225,7 @@ class ChatService:
             storage.append_message(session["id"], {**message, "emotion": turn.user_emotion,
                                                    "created_at": now_iso()}, durable=False)
         try:
-            turn.ask_plugins(user, text)
+            turn.ask_plugins()
         except BaseException:
             store()
             turn.sync()
@@ -267,19 +267,17 @@ class Reply:
         self.messages = messages
         self.failures = []
         self.stored = False
-        self.user, self.text = None, ""
         self.canned, self.canned_by = None, None  # a plugin's whole reply: no provider is asked
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.user_emotion = None  # the user's message's label
-        self.flags = {}  # the session's flags (safety's counts) before this turn
+        self.session_flags = {}  # the session's flags (safety's counts) before this turn
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
-    def ask_plugins(self, user: dict, text: str):
+    def ask_plugins(self):
         """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
-        self.user, self.text = user, text
-        wm = self.chat.wm
-        self.flags = dict(self.session.get("flags") or {})
+        user, text, wm = self.turn.user, self.turn.text, self.chat.wm
+        self.session_flags = dict(self.session.get("flags") or {})
         results = [r for r in call_each(wm.pm.hook.before_reply, user=user, agent=self.agent_name,
                                         session=self.session, text=text, turn=self.turn, wm=wm) if isinstance(r, dict)]
         system = [self.chat.tagger.instructions(self.chat.reply_labels)] + [r.get("system") for r in results]
@@ -299,7 +297,7 @@ class Reply:
         when asked, not once after before_reply: safety's reader flags the session late, when it
         replaces a model's reply (the reply was labelled caring, not concerned)."""
         now = self.session.get("flags") or {}
-        return {kind for kind in now if now.get(kind, 0) > self.flags.get(kind, 0)}
+        return {kind for kind in now if now.get(kind, 0) > self.session_flags.get(kind, 0)}
 
     @property
     def urgent(self) -> bool:
@@ -356,8 +354,8 @@ class Reply:
         if not incomplete:
             content += self.suffix
             wm = self.chat.wm
-            for extra in call_each(wm.pm.hook.after_reply, user=self.user, agent=self.agent_name,
-                                   session=self.session, text=self.text, reply=content, turn=self.turn, wm=wm):
+            for extra in call_each(wm.pm.hook.after_reply, user=self.turn.user, agent=self.agent_name,
+                                   session=self.session, text=self.turn.text, reply=content, turn=self.turn, wm=wm):
                 content += str(extra)
         message = {"id": self.message_id, "role": "assistant", "content": content,
                    "emotion": self.chat.reply_tag(body, self, label), "provider": provider_name,
