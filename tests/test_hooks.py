@@ -187,14 +187,16 @@ def test_providers_get_the_turn_plain_and_streamed(make_wm, serve, tmp_path):
 
 
 @pytest.mark.parametrize("streamed", [False, True])
-def test_a_provider_written_before_turns_keeps_working(make_wm, serve, tmp_path, streamed):
-    """reply(self, messages) / stream(self, messages), as user plugins wrote them: called without the turn."""
+@pytest.mark.parametrize("plugin", ["parrot", "mynah"])
+def test_a_provider_written_before_turns_keeps_working(make_wm, serve, tmp_path, plugin, streamed):
+    """reply(self, messages) / stream(self, messages), as user plugins wrote them: called without the
+    turn (mynah has no stream of its own: the default one calls its reply so)."""
     use_plugin(tmp_path, "probe")
-    client = serve(make_wm({"providers": {"parrot": {"plugin": "parrot"}},
-                            "agents": {"physical": {"providers": ["parrot"]}}})).client
+    client = serve(make_wm({"providers": {plugin: {"plugin": plugin}},
+                            "agents": {"physical": {"providers": [plugin]}}})).client
     token = client.register()["access_token"]
     answer = stream(client, "physical", {"text": "hi"}, token)[-1][1] if streamed else chat(client, token, "hi")
-    assert answer["content"].startswith("parrot: hi") and answer["provider"] == "parrot"
+    assert answer["content"].startswith(f"{plugin}: hi") and answer["provider"] == plugin
 
 
 def test_hook_register_taggers(make_wm, serve, tmp_path):

@@ -77,10 +77,18 @@ class ParrotProvider(Provider):
         yield messages[-1]["content"]
 
 
+class MynahProvider(Provider):
+    """Another written before turns, with reply only: the default stream calls it without the turn."""
+
+    def reply(self, messages):
+        return "mynah: " + messages[-1]["content"]
+
+
 @hookimpl
 def register_providers(register):
     register("echo", EchoProvider)
     register("parrot", ParrotProvider)
+    register("mynah", MynahProvider)
 
 
 class ShoutTagger(Tagger):
