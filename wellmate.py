@@ -184,6 +184,8 @@ class Hookspecs:
         - ``prefix``: text put before the reply; in a stream it is the first delta, ahead of
           anything a provider says (an urgent "call 120 now").
         - ``suffix``: text put after a complete reply (a disclaimer).
+        - ``fallback``: a name; when no provider answers, the prefix alone is the reply, stored
+          under that name, instead of a 503 (safety's check-in note must reach the user).
         - ``reader``: a function of no arguments returning a reader of the provider's text,
           called once per provider asked: ``feed(delta) -> text to show now`` and ``end() ->
           the rest``, before the emotion tagger's reader. It may hold text back (show it at

@@ -268,6 +268,7 @@ class Reply:
         self.failures = []
         self.stored = False
         self.canned, self.canned_by = None, None  # a plugin's whole reply: no provider is asked
+        self.fallback_by = None  # a plugin whose prefix is the reply when no provider answers
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.user_emotion = None  # the user's message's label
@@ -288,6 +289,9 @@ class Reply:
         if canned:
             self.canned, self.canned_by = str(canned["reply"]), str(canned.get("provider") or "wellmate")
         self.prefix = "".join(str(r["prefix"]) for r in results if r.get("prefix"))
+        fallback = next((r for r in results if r.get("fallback")), None)
+        if fallback and self.prefix.strip():
+            self.fallback_by = str(fallback["fallback"])
         self.suffix = "".join(str(r["suffix"]) for r in results if r.get("suffix"))
         self.readers = [r["reader"] for r in results if callable(r.get("reader"))]
 
@@ -339,12 +343,23 @@ class Reply:
                     continue
                 reader = self.reader()
                 return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
+            if self.fallback_by:
+                return self.fall_back()
             raise self.unavailable()  # "Your message was saved": it is, by the sync below
         finally:
             try:
                 self.sync()
             finally:
                 self.release()
+
+    def fall_back(self) -> dict:
+        """No provider answered a turn whose prefix can stand alone (safety's check-in note): the
+        prefix is the reply, stored and labelled, rather than a 503 that loses it. The prefix stays
+        as it was (a stream has shown it), the suffix (a disclaimer) goes."""
+        log.warning("no provider answered (%s): the reply is %s's note alone", "; ".join(self.failures),
+                    self.fallback_by)
+        self.suffix = ""
+        return self.finish("", self.fallback_by)
 
     def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
         """Store the reply: ``body`` (what the provider said, as shown) between the plugins'
@@ -516,6 +531,9 @@ def stream_turn(turn: Reply, ping_seconds: float):
                     break  # nothing sent yet: the next provider in the chain answers
                 else:
                     turn.failed(provider, value)
+                    if not parts and turn.fallback_by:  # the prefix, already shown, is the whole reply
+                        yield from closing(turn.fall_back(), turn.prefix)
+                        return
                     if parts:  # keep what the user saw, marked incomplete
                         turn.finish("".join(parts), provider.name, incomplete=True)
                     code = "provider_error" if parts else "providers_unavailable"
@@ -523,6 +541,9 @@ def stream_turn(turn: Reply, ping_seconds: float):
                     return
             relay.cancel()
             provider, relay = next(chain, None), None
+        if turn.fallback_by:  # the prefix, already shown, is the whole reply
+            yield from closing(turn.fall_back(), turn.prefix)
+            return
     except StorageUnavailable as e:
         # The 200 is out: the 503 storage_unavailable of other routes becomes the stream's error
         # event (raised on, it cut the stream without its last chunk and logged a traceback).

@@ -63,8 +63,10 @@ def config_schema():
                                                "writes them), relative to config.yaml; empty: phrase rules only."),
         "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
-        "checkin_threshold": Setting(0.55, "Classifier probability of crisis plus grey at or above which a message "
-                                          "gets a check-in note before the reply.", float, min=0.0, max=1.0),
+        "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
+                                          "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
+        "checkin_threshold_no_cue": Setting(0.6, "The same for a long message with no risk word (the classifier "
+                                                 "reads every message of 10 words or more).", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
                                            "always, or never.", choices=["auto", "always", "never"]),
@@ -161,6 +163,9 @@ _CJK_GAP = re.compile(rf"(?<=[{_CJK_RANGE}])[\s.·・*_~\-/|\\+]+(?=[{_CJK_RANGE
 # Three or more single letters with separators: "s u i c i d e", "k.m.s".
 _SPACED = re.compile(r"(?<![a-z0-9'])[a-z](?:[ .\-*_]+[a-z](?![a-z0-9'])){2,}")
 _SPACED_SEP = re.compile(r"[ .\-*_]+")
+_SPACED_GAP = re.compile(r"(?:[.\-*_]*\s){2,}[ .\-*_]*")  # "e n d   i t": two spaces or more end a word
+# A word of letters and digits (d13, k1ll3d): read as leetspeak when that gives a listed word.
+_MIXED = re.compile(r"(?<![a-z0-9'])(?=[a-z0-9]*[a-z])(?=[a-z0-9]*[0-9])[a-z0-9]{3,}(?![a-z0-9'])")
 _REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
 _LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
 _LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
@@ -229,6 +234,7 @@ class Normalizer:
                 for variant in {word} | _deletions(word):
                     self.fuzzy.setdefault(variant, word)
         self.known = {w for w in self.fuzzy.values()}
+        self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
     def _finder(table: dict) -> re.Pattern | None:
@@ -243,9 +249,10 @@ class Normalizer:
         if self.compact_cjk:
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:
-            text = _SPACED.sub(lambda m: _SPACED_SEP.sub("", m.group()), text)
+            text = _SPACED.sub(self._join_spaced, text)
         if self.leet:
             text = _LEET.sub(lambda m: m.group().translate(_LEET_LETTERS), text)
+            text = _MIXED.sub(self._leet_word, text)
         if self.squeeze:
             text = _REPEAT.sub(lambda m: m.group(1) if m.group(1) in _VOWELS else m.group(1) * 2, text)
         # Hard negatives first: 紫砂壶 is a teapot before 紫砂 can become 自杀.
@@ -260,6 +267,33 @@ class Normalizer:
         if self.fuzzy:
             text = _WORD.sub(self._correct, text)
         return text
+
+    def _join_spaced(self, m) -> str:
+        """Spaced-out letters joined: a gap of two spaces or more ends a word ("e n d  i t" is "end
+        it"), and a run that is no listed word is cut into listed words where it can be
+        ("e n d i t a l l" is "end it all", "i w a n t t o d i e" is "i want to die")."""
+        words = [_SPACED_SEP.sub("", group) for group in _SPACED_GAP.split(m.group())]
+        return " ".join(self.segment(word) for word in words if word)
+
+    def segment(self, word: str) -> str:
+        """``word``, or the fewest listed words it is made of (each of 2+ letters, or i or a; of
+        as many, the one with fewer single letters: "enditall" is "end it all", not "end i tall")."""
+        if word in self.vocabulary or not self.vocabulary or len(word) > 40:
+            return word
+        best: list = [None] * (len(word) + 1)  # (cost, words) of the best cut of word[:end]
+        best[0] = (0, [])
+        for end in range(1, len(word) + 1):
+            for start in range(max(0, end - 20), end):
+                piece = word[start:end]
+                if best[start] is not None and (piece in self.vocabulary if len(piece) > 1 else piece in "ia"):
+                    cost = best[start][0] + (3 if len(piece) == 1 else 2)
+                    if best[end] is None or cost < best[end][0]:
+                        best[end] = (cost, best[start][1] + [piece])
+        return " ".join(best[-1][1]) if best[-1] else word
+
+    def _leet_word(self, m) -> str:
+        read = m.group().translate(_LEET_LETTERS)
+        return read if read in self.vocabulary else m.group()
 
     def _correct(self, m) -> str:
         word = m.group()
@@ -308,14 +342,21 @@ class Concepts:
         parts = ([rf"(?=({other}))"] if other else []) + (
             [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
+        self.names_of = {word: tuple(sorted(names)) for word, names in self.by_word.items()}
 
     def find(self, stems: str) -> dict[str, list[tuple[int, int]]]:
         """concept name -> [(start, end), ...] in ``stems``."""
         found: dict[str, list[tuple[int, int]]] = {}
+        names_of = self.names_of
         for m in self.regex.finditer(stems) if self.regex else ():
-            word = next(g for g in m.groups() if g is not None)
-            for name in self.by_word.get(word, ()):
-                found.setdefault(name, []).append((m.start(), m.start() + len(word)))
+            word = m.group(m.lastindex)
+            span = (m.start(), m.start() + len(word))
+            for name in names_of.get(word, ()):
+                spans = found.get(name)
+                if spans is None:
+                    found[name] = [span]
+                else:
+                    spans.append(span)
         for name, pattern in self.patterns:
             for m in pattern.finditer(stems):
                 found.setdefault(name, []).append((m.start(), m.end()))
@@ -340,9 +381,13 @@ class Frame:
         if unknown or not self.all:
             raise ValueError(f"{where} ({self.name}): " + (f"unknown concepts {unknown}" if unknown else "needs all: [...]"))
         self.window = int(spec.get("window") or 30)
+        self.needs, self.excludes = frozenset(self.all), frozenset(self.none)
+        # Found also in talk or a joke (see `Phrases.assess`): what a message reports happened to
+        # someone (a friend's overdose) is not less real for being next to "movie" or "lol".
+        self.in_talk = bool(spec.get("in_talk", False))
 
     def matches(self, found: dict) -> bool:
-        if any(c in found for c in self.none) or not all(c in found for c in self.all):
+        if not self.needs <= found.keys() or not self.excludes.isdisjoint(found):
             return False
         if len(self.all) == 1:
             return True
@@ -374,23 +419,27 @@ class Detector:
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
         self.frames = [f for f in frames if f.level == name]
 
-    def why(self, clean: str, stems: str, found: dict) -> str | None:
-        """What matched (a term, "pattern", or a frame's name), or None."""
-        for _, word in self.terms.find(stems):
-            return word
-        if not any(c in found for c in self.mention_context):
-            for _, word in self.topic_terms.find(stems):
+    def why(self, clean: str, stems: str, found: dict, talk: bool = False) -> str | None:
+        """What matched (a term, "pattern", or a frame's name), or None. In ``talk`` (about a film,
+        research, a joke) only the frames marked `in_talk`."""
+        if not talk:
+            for _, word in self.terms.find(stems):
                 return word
-        for pattern in self.patterns:
-            if pattern.search(clean):
-                return "pattern"
+            if not any(c in found for c in self.mention_context):
+                for _, word in self.topic_terms.find(stems):
+                    return word
+            for pattern in self.patterns:
+                if pattern.search(clean):
+                    return "pattern"
         for frame in self.frames:
-            if frame.matches(found):
+            if (frame.in_talk or not talk) and frame.matches(found):
                 return frame.name
         return None
 
 
-LEVELS = ("crisis", "grey", "unsafe_reply")
+# `talk` frames find talk or a joke rather than the writer's own risk ("wanted to die lmao",
+# a hospital's screening policy): see `Phrases.assess`.
+LEVELS = ("crisis", "grey", "unsafe_reply", "talk")
 
 
 # The classifier judges short messages only when they hold a `risk_cue` word: on short text with
@@ -404,6 +453,26 @@ def _size(text: str) -> int:
     return len(_SIZE.findall(text))
 
 
+def vocabulary(data) -> set[str]:
+    """Every Latin word written anywhere in prompts/safety.yaml's lists and mappings (keys too),
+    lower case: what spaced-out or leetspeak letters may be read as."""
+    words: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and len(value) < 80:  # list entries, not wordings or patterns
+            words.update(w.strip("'") for w in _WORD.findall(normalize(value)) if "\\" not in value)
+
+    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags")})
+    return {w for w in words if len(w) > 1 or w in ("i", "a")}
+
+
 class Phrases:
     """prompts/safety.yaml, compiled."""
 
@@ -412,6 +481,7 @@ class Phrases:
         masks = _words(crisis.get("not"))
         self.normalizer = Normalizer(data.get("normalize"), masks,
                                      _patterns(crisis.get("not_patterns"), "crisis.not_patterns"))
+        self.normalizer.vocabulary = vocabulary(data)
         frames = data.get("frames") or {}
         self.concepts = Concepts(frames.get("concepts"), self.normalizer)
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
@@ -453,20 +523,28 @@ class Phrases:
         return clean, stems, self.concepts.find(stems)
 
     def assess(self, text: str) -> tuple[str | None, str | None, str, bool]:
-        """(crisis, grey or None; what matched; the clean text; whether the classifier may be asked)
+        """(crisis, grey or None; what matched; the clean text; whether the classifier may be asked:
+        "risk", "long" or False)
         for a user's message, by the rules. The classifier is asked about a message with a word of
         the `risk_cue` concept (every message if there is no such concept)."""
         clean, stems, found = self.read(text)
-        cue = "risk_cue" in found or "risk_cue" not in self.concepts.names or _size(clean) >= LONG_MESSAGE
+        # "risk": a risk word is there; "long": only the length lets the classifier be asked (its
+        # check-in then needs safety.checkin_threshold_no_cue); False: it is not asked.
+        cue = "risk" if "risk_cue" in found or "risk_cue" not in self.concepts.names else (
+            "long" if _size(clean) >= LONG_MESSAGE else False)
         # Talk about suicide (a `talk_about` word: research, teaching, a film, a novel, the news)
         # and a masked idiom with no risk word left (想死你了, 笑到去世) are not the writer's own
         # risk: the classifier, which reads the topic words, is not asked unless an `own_risk` cue
         # is there too. (The wider `mention_context` words, 研究/hospital, cost recall here.)
         figurative = MASK in clean and "risk_cue" not in found
-        if (figurative or "talk_about" in found) and "own_risk" not in found:
+        # A `talk` frame (a joke: "wanted to die lmao"; a professional's question; a book read
+        # for class; each with its own `none`: "not a joke", an own-risk cue) stops the rules too,
+        # but for their `in_talk` frames, and the classifier.
+        talk = any(frame.matches(found) for frame in self.detectors["talk"].frames)
+        if talk or ((figurative or "talk_about" in found) and "own_risk" not in found):
             cue = False
         for level in ("crisis", "grey"):
-            why = self.detectors[level].why(clean, stems, found)
+            why = self.detectors[level].why(clean, stems, found, talk)
             if why:
                 return level, why, clean, cue
         return None, None, clean, cue
@@ -592,7 +670,8 @@ class Safety:
             return Verdict("crisis", "model", scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
-        if level is None and crisis + grey >= self.config["checkin_threshold"] and not phrases.red_flags(normalize(text)):
+        threshold = self.config["checkin_threshold" if cue == "risk" else "checkin_threshold_no_cue"]
+        if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
 
@@ -652,6 +731,7 @@ class Safety:
         else:
             if verdict.level == "grey":  # a gentle check-in first, then the usual answer
                 result["prefix"] = self.wording("check_in", lang, flags) + "\n\n"
+                result["fallback"] = "safety"  # with every provider down, the check-in alone
             if flags.get("crisis") and phrases.crisis_system:
                 system.append(fill(phrases.crisis_system, numbers))
             watch = self.watches(agent)
