@@ -912,16 +912,16 @@ class Turn:
 def call_with_turn(method, messages: list[dict], turn: Turn | None):
     """``method(messages, turn)``; ``method(messages)`` for a provider written before turns
     (``def reply(self, messages)``), which keeps working."""
-    return method(messages, turn) if _takes_turn(getattr(method, "__func__", method)) else method(messages)
+    function = getattr(method, "__func__", None)
+    takes = _takes_turn(function, True) if function is not None else _takes_turn(method, False)
+    return method(messages, turn) if takes else method(messages)
 
 
 @functools.lru_cache(maxsize=256)
-def _takes_turn(function) -> bool:
+def _takes_turn(function, bound: bool) -> bool:
     """Whether a provider's ``reply``/``stream`` accepts a second argument (inspected once per
     function: ~15 us, too much for every turn)."""
-    parameters = list(inspect.signature(function).parameters.values())
-    if parameters and parameters[0].name == "self":
-        parameters = parameters[1:]
+    parameters = list(inspect.signature(function).parameters.values())[1 if bound else 0:]
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
