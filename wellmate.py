@@ -17,6 +17,7 @@ import functools
 import importlib
 import importlib.machinery
 import importlib.util
+import inspect
 import json
 import logging
 import math
@@ -177,16 +178,19 @@ class Hookspecs:
         """
 
     @hookspec
-    def before_reply(self, user, agent, session, text, wm):
+    def before_reply(self, user, agent, session, text, turn, wm):
         """Called for each chat turn just before the user's message ``text`` is stored (its
         emotion label then knows what safety did with it) and before any provider is asked. ``session`` is the session as it was before this turn (its
-        ``message_count`` does not include ``text``).
+        ``message_count`` does not include ``text``). ``turn`` is the `Turn` (user, agent,
+        session, text, ids, flags): set facts other plugins and providers act on in
+        ``turn.flags`` (the safety plugin sets ``crisis``, ``check_in``, ``notes_shown``,
+        ``crisis_earlier``), never as sentences in the system prompt for them to parse.
 
         Return None or a dict with any of:
 
         - ``reply``: the whole answer; no provider is called, so it works with every provider
           down (a crisis reply). ``provider`` names what answered (default ``"wellmate"``).
-        - ``system``: text appended to the system prompt for this turn.
+        - ``system``: text appended to the system prompt for this turn (for the model only).
         - ``prefix``: text put before the reply; in a stream it is the first delta, ahead of
           anything a provider says (an urgent "call 120 now").
         - ``suffix``: text put after a complete reply (a disclaimer).
@@ -203,9 +207,10 @@ class Hookspecs:
         """
 
     @hookspec
-    def after_reply(self, user, agent, session, text, reply, wm):
+    def after_reply(self, user, agent, session, text, reply, turn, wm):
         """Called when a reply is complete, before it is stored: ``reply`` is its whole text so
-        far (prefixes and suffixes included), ``text`` the user's message.
+        far (prefixes and suffixes included), ``text`` the user's message, ``turn`` the `Turn`
+        (with the flags ``before_reply`` hooks set).
 
         Return None or text to append to the reply (with its own separator); in a stream it is
         sent as a last delta, so what the client saw, ``done.content`` and what is stored are the
@@ -863,17 +868,60 @@ class Provider:
         ConfigError naming ``where`` and the key."""
         return config
 
-    def reply(self, messages: list[dict]) -> str:
-        """Return the whole reply to an OpenAI-style ``messages`` list. Raise ProviderError."""
+    def reply(self, messages: list[dict], turn: Turn | None = None) -> str:
+        """Return the whole reply to an OpenAI-style ``messages`` list. Raise ProviderError.
+        ``turn`` is the chat turn (user, session, flags), None when the message is not a user's
+        turn (a reminder to phrase, a label to find)."""
         raise NotImplementedError
 
-    def stream(self, messages: list[dict]):
+    def stream(self, messages: list[dict], turn: Turn | None = None):
         """Yield the reply as text deltas. The default yields `reply` in one piece.
         Raise ProviderError before the first delta to let the next provider answer."""
-        yield self.reply(messages)
+        yield call_with_turn(self.reply, messages, turn)
 
     def close(self) -> None:
         """Release connections at shutdown."""
+
+
+class Turn:
+    """One chat turn as plugins and providers see it (``before_reply``, ``after_reply``,
+    ``Provider.reply``/``stream``). ``user`` and ``session`` are the stored dicts (the session as
+    it was before this turn), ``agent`` the agent's name, ``text`` the user's message,
+    ``user_message_id`` its id and ``message_id`` the reply's (the ids the API answers with),
+    ``attachments`` what came with the message (none yet). ``flags`` holds facts plugins tell
+    each other and the providers about this turn (the safety plugin's: ``crisis``, ``check_in``,
+    ``notes_shown``, ``crisis_earlier``); a platform that keeps its own conversations keys them
+    by ``user["id"]`` and ``session["id"]``."""
+
+    __slots__ = ("user", "agent", "session", "text", "user_message_id", "message_id", "attachments", "flags")
+
+    def __init__(self, user: dict, agent: str, session: dict, text: str, user_message_id: str = "",
+                 message_id: str = "", attachments: list | None = None, flags: dict | None = None):
+        self.user, self.agent, self.session, self.text = user, agent, session, text
+        self.user_message_id, self.message_id = user_message_id, message_id
+        self.attachments = list(attachments or [])
+        self.flags = dict(flags or {})
+
+    def __repr__(self) -> str:
+        return (f"Turn(agent={self.agent!r}, user={self.user.get('id')!r}, session={self.session.get('id')!r}, "
+                f"flags={self.flags!r})")
+
+
+def call_with_turn(method, messages: list[dict], turn: Turn | None):
+    """``method(messages, turn)``; ``method(messages)`` for a provider written before turns
+    (``def reply(self, messages)``), which keeps working."""
+    function = getattr(method, "__func__", None)
+    takes = _takes_turn(function, True) if function is not None else _takes_turn(method, False)
+    return method(messages, turn) if takes else method(messages)
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_turn(function, bound: bool) -> bool:
+    """Whether a provider's ``reply``/``stream`` accepts a second argument (inspected once per
+    function: ~15 us, too much for every turn)."""
+    parameters = list(inspect.signature(function).parameters.values())[1 if bound else 0:]
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
 class Tagger:

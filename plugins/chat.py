@@ -9,8 +9,8 @@ from collections import Counter
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, ProviderError, Setting, StorageUnavailable, field, hookimpl,
-                      json_dumps, new_id, now_iso, paged, whole_text)
+from wellmate import (ApiError, ConfigError, ProviderError, Setting, StorageUnavailable, Turn, call_with_turn, field,
+                      hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
 log = logging.getLogger("wellmate.chat")
@@ -138,7 +138,7 @@ class ChatService:
                 label = None
         return label if label in self.labels else ("neutral" if "neutral" in self.labels else self.labels[0])
 
-    def reply_tag(self, text: str, turn: "Turn | None" = None, label: str | None = None) -> str:
+    def reply_tag(self, text: str, turn: "Reply | None" = None, label: str | None = None) -> str:
         """One of ``emotion.reply_labels`` for a reply: ``label`` if the model named one (unless
         safety spoke this turn), else decided from the turn and the reply's words."""
         urgent = bool(turn and turn.urgent)
@@ -181,7 +181,7 @@ class ChatService:
 
     def begin(self, user: dict, agent_name: str, body: dict):
         """Validate, find or create the session, store the user's message; return the turn,
-        which holds a place in the gate until `Turn.release`."""
+        which holds a place in the gate until `Reply.release`."""
         agent = self.agent(agent_name)
         text = field(body, "text", max_len=self.wm.config["chat"]["max_message_chars"])
         session_id = field(body, "session_id", required=False, max_len=64)
@@ -206,7 +206,7 @@ class ChatService:
     def _begin(self, user: dict, agent_name: str, agent: dict, session: dict, text: str):
         system = self.system_prompt(user, agent_name, agent)
         # Not flushed to disk yet: the reply's append flushes both (one fsync per turn, not two),
-        # and `Turn.sync` does it where a turn ends without a reply. Until then nothing has told
+        # and `Reply.sync` does it where a turn ends without a reply. Until then nothing has told
         # the user the message is saved.
         storage = self.wm.storage
         history, _ = storage.list_messages(session["id"], limit=agent["history"])
@@ -214,7 +214,8 @@ class ChatService:
         messages = [{"role": "system", "content": system}] + [
             {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")] + [
             {"role": "user", "content": text}]
-        turn = Turn(self, session, agent_name, agent, messages)
+        turn = Reply(self, Turn(user, agent_name, session, text, user_message_id=message["id"], message_id=new_id()),
+                     agent, messages)
 
         def store():
             # Stored once, after the before_reply hooks: its label then knows whether safety
@@ -224,7 +225,7 @@ class ChatService:
             storage.append_message(session["id"], {**message, "emotion": turn.user_emotion,
                                                    "created_at": now_iso()}, durable=False)
         try:
-            turn.ask_plugins(user, text)
+            turn.ask_plugins()
         except BaseException:
             store()
             turn.sync()
@@ -256,31 +257,30 @@ def title_from(text: str) -> str:
     return line if len(line) <= 30 else line[:30] + "…"
 
 
-class Turn:
-    """One reply in the making, after the user's message is stored."""
+class Reply:
+    """One reply in the making, after the user's message is stored. ``turn`` is what plugins
+    and providers are given of it (`wellmate.Turn`)."""
 
-    def __init__(self, chat: ChatService, session, agent_name, agent, messages):
-        self.chat, self.session, self.agent_name, self.agent = chat, session, agent_name, agent
+    def __init__(self, chat: ChatService, turn: Turn, agent: dict, messages: list[dict]):
+        self.chat, self.turn, self.agent = chat, turn, agent
+        self.session, self.agent_name, self.message_id = turn.session, turn.agent, turn.message_id
         self.messages = messages
-        self.message_id = new_id()
         self.failures = []
         self.stored = False
-        self.user, self.text = None, ""
         self.canned, self.canned_by = None, None  # a plugin's whole reply: no provider is asked
         self.fallback_by = None  # a plugin whose prefix is the reply when no provider answers
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.user_emotion = None  # the user's message's label
-        self.flags = {}  # the session's flags (safety's counts) before this turn
+        self.session_flags = {}  # the session's flags (safety's counts) before this turn
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
-    def ask_plugins(self, user: dict, text: str):
+    def ask_plugins(self):
         """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
-        self.user, self.text = user, text
-        wm = self.chat.wm
-        self.flags = dict(self.session.get("flags") or {})
+        user, text, wm = self.turn.user, self.turn.text, self.chat.wm
+        self.session_flags = dict(self.session.get("flags") or {})
         results = [r for r in call_each(wm.pm.hook.before_reply, user=user, agent=self.agent_name,
-                                        session=self.session, text=text, wm=wm) if isinstance(r, dict)]
+                                        session=self.session, text=text, turn=self.turn, wm=wm) if isinstance(r, dict)]
         system = [self.chat.tagger.instructions(self.chat.reply_labels)] + [r.get("system") for r in results]
         system = "\n\n".join(part for part in system if part)
         if system:
@@ -301,7 +301,7 @@ class Turn:
         when asked, not once after before_reply: safety's reader flags the session late, when it
         replaces a model's reply (the reply was labelled caring, not concerned)."""
         now = self.session.get("flags") or {}
-        return {kind for kind in now if now.get(kind, 0) > self.flags.get(kind, 0)}
+        return {kind for kind in now if now.get(kind, 0) > self.session_flags.get(kind, 0)}
 
     @property
     def urgent(self) -> bool:
@@ -337,7 +337,7 @@ class Turn:
                 return self.finish(self.canned, self.canned_by)
             for provider in self.chain():
                 try:
-                    content = provider.reply(self.messages)
+                    content = call_with_turn(provider.reply, self.messages, self.turn)
                 except ProviderError as e:
                     self.failed(provider, e)
                     continue
@@ -369,8 +369,8 @@ class Turn:
         if not incomplete:
             content += self.suffix
             wm = self.chat.wm
-            for extra in call_each(wm.pm.hook.after_reply, user=self.user, agent=self.agent_name,
-                                   session=self.session, text=self.text, reply=content, wm=wm):
+            for extra in call_each(wm.pm.hook.after_reply, user=self.turn.user, agent=self.agent_name,
+                                   session=self.session, text=self.turn.text, reply=content, turn=self.turn, wm=wm):
                 content += str(extra)
         message = {"id": self.message_id, "role": "assistant", "content": content,
                    "emotion": self.chat.reply_tag(body, self, label), "provider": provider_name,
@@ -446,17 +446,17 @@ class Relay:
     """Reads a provider's stream in its own thread so the response can send ': ping' while the
     upstream is silent. The reader stops (closing the upstream) once `cancel` is set."""
 
-    def __init__(self, provider, messages):
+    def __init__(self, provider, messages, turn: Turn | None = None):
         self.queue = queue.Queue()
         self.cancelled = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(provider, messages), daemon=True,
+        self.thread = threading.Thread(target=self._run, args=(provider, messages, turn), daemon=True,
                                        name=f"relay-{provider.name}")
         self.thread.start()
 
-    def _run(self, provider, messages):
+    def _run(self, provider, messages, turn):
         stream = None
         try:
-            stream = provider.stream(messages)
+            stream = call_with_turn(provider.stream, messages, turn)
             for delta in stream:
                 if self.cancelled.is_set():
                     break
@@ -484,7 +484,7 @@ def sse(data: dict, event: str | None = None) -> str:
     return (f"event: {event}\n" if event else "") + f"data: {json_dumps(data)}\n\n"
 
 
-def stream_turn(turn: Turn, ping_seconds: float):
+def stream_turn(turn: Reply, ping_seconds: float):
     """The SSE body of a streamed chat turn."""
     # Bottle sends the headers with the first chunk: this reaches the client before any
     # provider is called.
@@ -493,7 +493,7 @@ def stream_turn(turn: Turn, ping_seconds: float):
     provider = next(chain, None)
     # The first provider is asked now, and the user's message is flushed to disk while it
     # thinks, so a slow disk (a Pi's SD card) adds nothing to the time to the first delta.
-    relay = Relay(provider, turn.messages) if provider else None
+    relay = Relay(provider, turn.messages, turn.turn) if provider else None
     parts = []
     try:
         turn.sync()  # before `start`, which tells the client its message is saved
@@ -505,7 +505,7 @@ def stream_turn(turn: Turn, ping_seconds: float):
             yield from closing(turn.finish(turn.canned, turn.canned_by), turn.prefix + turn.canned)
             return
         while provider is not None:
-            relay = relay or Relay(provider, turn.messages)
+            relay = relay or Relay(provider, turn.messages, turn.turn)
             reader = turn.reader()
             while True:
                 try:

@@ -5,7 +5,7 @@ a model and not an echo. For each message it:
 
 - answers in the user's language (Chinese if the message has Chinese characters, else English);
 - adds a safety note first when the message mentions a red-flag symptom or self-harm (unless
-  the system prompt says the safety plugin's note is already shown above the reply);
+  the safety plugin's note is already shown above the reply: the turn's ``notes_shown`` flag);
 - reflects the feelings it notices back in its own words ("最近工作压力好大" -> "听起来最近
   工作让你感到压力大"), with a warm line and a question, as a good listener would;
 - answers everyday health topics from prompts/offline_tips.yaml, a file users edit (re-read
@@ -762,12 +762,6 @@ SAFETY_NOTES = {
                        "(throat swelling, trouble breathing) all need {first_emergency} (or your local emergency number) right away."},
 }
 
-# How the safety plugin's instruction (prompts/safety.yaml: red_flag_system) tells the model that
-# an emergency note already stands above its reply; the offline companion follows it.
-NOTE_SHOWN = re.compile(r"already shown above|已经显示在|已显示在", re.IGNORECASE)
-# How it tells the model that the session had a crisis earlier (prompts/safety.yaml: crisis_system).
-CRISIS_SESSION = re.compile(r"spoke of suicide or self-harm|提到过自杀|提到过自伤", re.IGNORECASE)
-
 BP_TERMS = Terms(["血压", "高压", "低压", "blood pressure", "bp", "mmhg"])
 BP_READING = re.compile(r"(?<!\d)(\d{2,3})\s*[/／]\s*(\d{2,3})(?!\d)")
 BP_NOTES = {
@@ -896,15 +890,16 @@ class OfflineProvider(Provider):
         path = self.config["topic_model"]
         self.topic_model = TopicModel(data_file_candidates(wm, path)) if path else None
 
-    def stream(self, messages):
+    def stream(self, messages, turn=None):
         # Pieces arrive one by one, so a client sees a streamed reply even with no model.
-        yield from stream_pieces(self.reply(messages))
+        yield from stream_pieces(self.reply(messages, turn))
 
-    def reply(self, messages: list[dict]) -> str:
-        return self.answer(messages).text
+    def reply(self, messages: list[dict], turn=None) -> str:
+        return self.answer(messages, turn).text
 
-    def answer(self, messages: list[dict]) -> Answer:
-        """The reply to ``messages`` with the topic it chose and the groups it cautioned."""
+    def answer(self, messages: list[dict], turn=None) -> Answer:
+        """The reply to ``messages`` with the topic it chose and the groups it cautioned. What
+        the safety plugin did on this turn comes from ``turn.flags`` (none without a turn)."""
         system = _text(messages[0].get("content")) if messages and messages[0].get("role") == "system" else ""
         users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
         last = users[-1] if users else len(messages)
@@ -916,18 +911,19 @@ class OfflineProvider(Provider):
 
         lang = self._language(message, earlier, system)
         safety = self._service("safety")  # None where the safety plugin is disabled
-        turn = Turn(lang, self._agent(system), normalize(message), said, recent,
-                    seed=f"{len(history)}\x1f{message}", note_shown=bool(NOTE_SHOWN.search(system)),
-                    label=self._label(message), guess=self._guess,
-                    confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
-                    judges_crisis=safety is None, checked_in=self._checked_in(safety, message, system),
-                    replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"))
-        parts = turn.compose(self.tips_file.get(), [normalize(t) for t in earlier])
+        flags = turn.flags if turn is not None else {}
+        composing = Turn(lang, self._agent(system), normalize(message), said, recent,
+                         seed=f"{len(history)}\x1f{message}", note_shown=bool(flags.get("notes_shown")),
+                         label=self._label(message), guess=self._guess,
+                         confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
+                         judges_crisis=safety is None, checked_in=self._checked_in(safety, message, flags),
+                         replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"))
+        parts = composing.compose(self.tips_file.get(), [normalize(t) for t in earlier])
         # Once per session (as far as the history reaches), and never on top of an urgent note.
         if self.config["notice"] and not any(n in said for n in NOTICE.values()) and not (
-                turn.crisis or turn.note_shown or turn.checked_in):
+                composing.crisis or composing.note_shown or composing.checked_in):
             parts.append("\n\n" + NOTICE[lang])
-        return Answer(_join(parts, lang), turn.topic, turn.groups)
+        return Answer(_join(parts, lang), composing.topic, composing.groups)
 
     def _service(self, name: str):
         """Another plugin's service, None where it is disabled or where this provider runs
@@ -936,13 +932,15 @@ class OfflineProvider(Provider):
         return lookup(name) if lookup else None
 
     @staticmethod
-    def _checked_in(safety, message: str, system: str) -> bool:
+    def _checked_in(safety, message: str, flags: dict) -> bool:
         """Whether the safety plugin put a check-in (or a crisis note) on this turn, or the session
-        had a crisis earlier: the reply then stays gentle and never cheerful. The plugin's
-        before_reply passes its check-in to the user only, as a prefix, so its verdict is asked
-        again here (~0.1 ms; the same words give the same verdict)."""
-        if CRISIS_SESSION.search(system):
+        had a crisis earlier: the reply then stays gentle and never cheerful. Read from the turn's
+        flags where the plugin judged this turn; else (no turn, or its hook failed) its verdict
+        is asked here (~0.1 ms; the same words give the same verdict)."""
+        if flags.get("crisis_earlier"):
             return True
+        if "check_in" in flags:
+            return bool(flags["check_in"] or flags.get("crisis"))
         if safety is None or not message.strip():
             return False
         try:
@@ -1018,7 +1016,7 @@ class Turn:
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.said, self.recent = said, recent  # the whole history's replies; the last few
         self.replies = replies  # the earlier replies one by one, latest last (the session's topic)
-        self.note_shown = note_shown  # the system prompt says an emergency note is shown above
+        self.note_shown = note_shown  # the safety plugin's emergency note is shown above
         self.label = label  # the emotion tagger's label for the message, if there is a tagger
         self.guess = guess or (lambda text: ("", 0.0))  # the topic model: text -> (topic id, probability)
         self.confidence = confidence

@@ -121,7 +121,7 @@ class OpenAIProvider(Provider):
         return client.post("/chat/completions", body=self._params(messages, stream), cast_to=ChatCompletion,
                                   stream=stream, stream_cls=openai.Stream[ChatCompletionChunk])
 
-    def reply(self, messages: list[dict]) -> str:
+    def reply(self, messages: list[dict], turn=None) -> str:
         client = self.client()
         try:
             completion = self._request(client, messages, stream=False)
@@ -137,7 +137,7 @@ class OpenAIProvider(Provider):
             raise ProviderError(f"{self.name}: the reply was empty (finish_reason: {choices[0].finish_reason})")
         return text
 
-    def stream(self, messages: list[dict]):
+    def stream(self, messages: list[dict], turn=None):
         client = self.client()
         try:
             response = self._request(client, messages, stream=True)

@@ -723,7 +723,7 @@ class Safety:
         replies = table[lang] or table["zh" if lang == "en" else "en"] or [fallback[lang]]
         return fill(replies[min(count, len(replies) - 1)], self.numbers(lang))
 
-    def before_reply(self, user, agent, session, text) -> dict | None:
+    def before_reply(self, user, agent, session, text, turn=None) -> dict | None:
         phrases, lang = self.phrases.get(), language(text)
         numbers = self.numbers(lang)
         result, system = {}, []
@@ -766,6 +766,9 @@ class Safety:
             result["suffix"] = "\n\n" + phrases.disclaimer[lang]
         if system:
             result["system"] = "\n\n".join(system)
+        if turn is not None:  # what providers act on (the offline companion); `system` is for models
+            turn.flags.update(crisis=crisis, check_in=verdict.level == "grey", crisis_earlier=bool(flags.get("crisis")),
+                              notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1])
         return result or None
 
     def watches(self, agent: str) -> bool:
@@ -967,8 +970,8 @@ def register_services(register):
 
 
 @hookimpl
-def before_reply(user, agent, session, text, wm):
-    return wm.service("safety").before_reply(user, agent, session, text)
+def before_reply(user, agent, session, text, turn, wm):
+    return wm.service("safety").before_reply(user, agent, session, text, turn)
 
 
 @hookimpl

@@ -19,6 +19,7 @@ import yaml
 
 import wellmate
 from conftest import ROOT, merge, shipped_config
+from test_chat import stream
 from reminders_world import world  # noqa: F401 (the fixture a test asks for)
 
 TEST_PLUGINS = ROOT / "tests" / "plugins"
@@ -161,6 +162,43 @@ def test_hook_register_providers(make_wm, serve, tmp_path):
     assert chat(client, token, "fail")["provider"] == "offline"  # the chain went on
 
 
+def test_providers_get_the_turn_plain_and_streamed(make_wm, serve, tmp_path):
+    """reply(messages, turn) and stream(messages, turn): whose turn, which session, the flags
+    before_reply set, so a platform that keeps its own conversations can key them."""
+    use_plugin(tmp_path, "probe")
+    wm = make_wm({"providers": {"echo": {"plugin": "echo", "prefix": ">> "}},
+                  "agents": {"physical": {"providers": ["echo"]}}})
+    client = serve(wm).client
+    alice, bob = client.register("alice")["access_token"], client.register("bob")["access_token"]
+    first = chat(client, alice, "probe hello")
+    assert first["content"].startswith("[probe] >> probe hello (alice, curious)")  # the probe's prefix, then the echo
+    again = client.post("/api/v1/health/physical/chat", {"text": "and again", "session_id": first["session_id"]},
+                        token=alice).json
+    events = stream(client, "physical", {"text": "streamed"}, bob)
+    done = events[-1][1]
+    assert done["content"].startswith(">> streamed (bob, calm)")  # the default stream passes the turn on
+    turns = [turn for who, turn in wm.service("probe").seen if who == "echo"]
+    assert [(t.user["username"], t.session["id"], t.message_id) for t in turns] == [
+        ("alice", first["session_id"], first["message_id"]), ("alice", first["session_id"], again["message_id"]),
+        ("bob", done["session_id"], done["message_id"])]
+    assert turns[0].agent == "physical" and turns[0].text == "probe hello" and turns[0].attachments == []
+    stored = wm.storage.list_messages(first["session_id"], limit=10)[0]
+    assert turns[1].user_message_id == [m["id"] for m in stored if m["content"] == "and again"][0]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("plugin", ["parrot", "mynah"])
+def test_a_provider_written_before_turns_keeps_working(make_wm, serve, tmp_path, plugin, streamed):
+    """reply(self, messages) / stream(self, messages), as user plugins wrote them: called without the
+    turn (mynah has no stream of its own: the default one calls its reply so)."""
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm({"providers": {plugin: {"plugin": plugin}},
+                            "agents": {"physical": {"providers": [plugin]}}})).client
+    token = client.register()["access_token"]
+    answer = stream(client, "physical", {"text": "hi"}, token)[-1][1] if streamed else chat(client, token, "hi")
+    assert answer["content"].startswith(f"{plugin}: hi") and answer["provider"] == plugin
+
+
 def test_hook_register_taggers(make_wm, serve, tmp_path):
     use_plugin(tmp_path, "probe")
     client = serve(make_wm({"emotion": {"tagger": "shout"}})).client
@@ -273,6 +311,9 @@ def test_hook_before_reply(make_wm, serve, tmp_path):
     assert chat(client, token, "probe how are you")["content"].startswith("[probe] ")
     assert [t for t in wm.service("probe").turns if t[0] == "before_reply"] == [
         ("before_reply", "physical", "probe, answer yourself"), ("before_reply", "physical", "probe how are you")]
+    [(_, turn), _] = [seen for seen in wm.service("probe").seen if seen[0] == "before_reply"]
+    assert turn.agent == "physical" and turn.text == "probe, answer yourself" and turn.user["id"] == turn.session["user_id"]
+    assert turn.message_id == answer["message_id"] and turn.session["id"] == answer["session_id"]
 
 
 def test_hook_after_reply(make_wm, serve, tmp_path):
@@ -286,6 +327,10 @@ def test_hook_after_reply(make_wm, serve, tmp_path):
     assert messages[-1]["content"] == answer["content"]  # stored as sent
     [(_, text, reply)] = [t for t in wm.service("probe").turns if t[0] == "after_reply"]
     assert text == "我膝盖疼" and not reply.endswith("(checked by the probe)")
+    # The turn, with the flags before_reply hooks set (the probe's, the safety plugin's).
+    [(_, turn)] = [seen for seen in wm.service("probe").seen if seen[0] == "after_reply"]
+    assert turn.message_id == answer["message_id"] and turn.text == "我膝盖疼"
+    assert turn.flags == {"probe": "calm", "crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": []}
 
 
 def test_hook_cli(tmp_path):

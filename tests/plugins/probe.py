@@ -14,6 +14,7 @@ class Probe:
         self.wm, self.clock = wm, clock
         self.greeting = wm.config["probe"]["greeting"]
         self.turns = []  # (hook, agent, text) of each before_reply / after_reply call
+        self.seen = []  # (who, turn) for each Turn a hook or the echo provider was given
         self.deliveries = []  # (channel, text) of each reminder delivered on the probe channel
         self.events = []  # "startup", "shutdown"
 
@@ -49,20 +50,45 @@ def register_storage(register):
 
 
 class EchoProvider(Provider):
-    """Says back the user's last message after a prefix; 'fail' makes it fail (the chain goes on)."""
+    """Says back the user's last message after a prefix; 'fail' makes it fail (the chain goes on).
+    Given a chat turn, it says whose turn it was and the probe's flag, as a platform provider
+    keys its conversations by user and session."""
 
     settings = {"prefix": Setting("echo: ", "What comes before the user's words.")}
 
-    def reply(self, messages):
+    def reply(self, messages, turn=None):
         text = messages[-1]["content"]
         if text == "fail":
             raise ProviderError("asked to fail")
+        if turn is not None:
+            self.wm.service("probe").seen.append(("echo", turn))
+            text += f" ({turn.user['username']}, {turn.flags.get('probe', '-')})"
         return self.config["prefix"] + text
+
+
+class ParrotProvider(Provider):
+    """A provider written before turns: reply and stream take only the messages."""
+
+    def reply(self, messages):
+        return "parrot: " + messages[-1]["content"]
+
+    def stream(self, messages):
+        yield "parrot: "
+        yield messages[-1]["content"]
+
+
+class MynahProvider(Provider):
+    """Another written before turns, with reply only: the default stream calls it without the turn."""
+
+    def reply(self, messages):
+        return "mynah: " + messages[-1]["content"]
 
 
 @hookimpl
 def register_providers(register):
     register("echo", EchoProvider)
+    register("parrot", ParrotProvider)
+    register("mynah", MynahProvider)
 
 
 class ShoutTagger(Tagger):
@@ -115,8 +141,11 @@ def prompt_context(user, agent):
 
 
 @hookimpl
-def before_reply(agent, text, wm):
-    wm.service("probe").turns.append(("before_reply", agent, text))
+def before_reply(agent, text, turn, wm):
+    probe = wm.service("probe")
+    probe.turns.append(("before_reply", agent, text))
+    probe.seen.append(("before_reply", turn))
+    turn.flags["probe"] = "curious" if text.startswith("probe ") else "calm"  # a fact for providers
     if text == "probe, answer yourself":
         return {"reply": "the probe answered", "provider": "probe"}
     if text.startswith("probe "):
@@ -125,8 +154,10 @@ def before_reply(agent, text, wm):
 
 
 @hookimpl
-def after_reply(text, reply, wm):
-    wm.service("probe").turns.append(("after_reply", text, reply))
+def after_reply(text, reply, turn, wm):
+    probe = wm.service("probe")
+    probe.turns.append(("after_reply", text, reply))
+    probe.seen.append(("after_reply", turn))
     suffix = wm.config["probe"]["suffix"]
     return f"\n\n{suffix}" if suffix else None
 
