@@ -159,3 +159,18 @@ def test_a_tip_with_when_words_goes_only_to_messages_that_have_them(talk):
         assert any(words in r["content"].lower() for r in replies), (text, replies)
         # A tip for gaining answers them more closely than the general ones: never "eat less".
         assert not any("300" in r["content"] for r in replies), (text, replies)
+
+
+@pytest.mark.parametrize("text,lang,expected", [
+    ("跑完步膝盖外侧疼", "zh", "跑量"), ("my knee hurts after my run", "en", "knee pain after running"),
+    ("打字打得手腕好酸", "zh", "手腕保持平直"), ("my wrist aches from the mouse all day", "en", "keep the wrist straight"),
+    ("脚踝扭了一下，有点肿", "zh", None), ("rolled my ankle yesterday", "en", None),
+])
+def test_a_tip_about_one_joint_goes_only_to_a_message_about_that_joint(talk, text, lang, expected):
+    """"跑完步膝盖外侧疼" once got the wrist tip: a tip naming one joint was drawn for any joint."""
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, "joints", lang), reply
+    if expected:
+        assert expected in reply, reply
+    others = {"zh": ["跑量", "手腕保持平直"], "en": ["knee pain after running", "keep the wrist straight"]}[lang]
+    assert not any(other in reply for other in others if other != expected), reply
