@@ -526,12 +526,13 @@ class Phrases:
 
     def assess(self, text: str) -> tuple[str | None, str | None, str, bool]:
         """(crisis, grey or None; what matched; the clean text; how far the classifier is heard:
-        "risk", "long", "short" or False)
+        "risk", "weak", "long", "short" or False)
         for a user's message, by the rules. The classifier is asked about a message with a word of
         the `risk_cue` concept (every message if there is no such concept)."""
         clean, stems, found = self.read(text)
-        # "risk": a risk word is there; "long": only the length lets the classifier be asked (its
-        # check-in then needs safety.checkin_threshold_no_cue); "short": a few words with no risk
+        # "risk": a risk word is there; "weak": one everyday one (see `cue`); "long": only the length
+        # lets the classifier be asked (its check-in then needs safety.checkin_threshold_no_cue, as
+        # "weak" does); "short": a few words with no risk
         # word, where its check-ins were noise ("message 0", "no") but its sure crisis verdicts are
         # not (emoji and slang: "🔪🩸 again", "gonna log off irl permanently"), so only those count;
         # False: it is not asked.

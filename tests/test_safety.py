@@ -612,7 +612,7 @@ def test_overdoses_goodbyes_searches_method_questions_and_places_get_the_crisis_
     with FakeOpenAI(reply="好的。") as upstream:
         served = serve(make_wm(fake_only(upstream.url, safety={"model": ""})))  # the rules alone find these
         token = served.client.register()["access_token"]
-        missed = [text for text in TOLD_INDIRECTLY
+        missed = [text for text in TOLD_INDIRECTLY + TOLD_AS_PLANS  # (TOLD_AS_PLANS: below)
                   if served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["provider"] != "safety"]
         assert not missed
         assert not upstream.requests  # the model saw none of them
@@ -837,7 +837,8 @@ NOT_AT_RISK = [
 # Vague follow-ups in a physical-health session (ordinary_care: a symptom or a question about one).
 CARE_FOLLOW_UPS = ["my son is 4 and has had a fever since last night", "he's burning up", "does it matter?",
                    "how long will it last?"]
-# Crisis kinds the rules missed on the dev sets D and E, in other words.
+# Crisis kinds the rules missed on the dev sets D and E, in other words (found by the rules alone:
+# test_overdoses_goodbyes_searches_method_questions_and_places_get_the_crisis_reply).
 TOLD_AS_PLANS = [
     "if you don't hear from me by friday it's because i went through with it",  # silence announced as the act
     "bought a pistol yesterday and it isn't for sport",  # a gun among the strong means
@@ -866,16 +867,6 @@ def test_everyday_cue_words_and_physical_care_follow_ups_get_no_hotline(make_wm,
         reply = client.post("/api/v1/health/physical/chat", {"text": "does it matter? nothing matters anymore, i'm so tired of all of it",
                                                              "session_id": session_id}, token=token).json
         assert "12356" in reply["content"]
-
-
-def test_plans_payouts_a_students_note_and_announced_silence_get_the_crisis_reply(make_wm, serve):
-    with FakeOpenAI(reply="好的。") as upstream:
-        served = serve(make_wm(fake_only(upstream.url, safety={"model": ""})))  # the rules alone find these
-        token = served.client.register()["access_token"]
-        missed = [text for text in TOLD_AS_PLANS
-                  if served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["provider"] != "safety"]
-        assert not missed
-        assert not upstream.requests
 
 
 def test_one_everyday_cue_word_is_weak_two_are_a_risk_cue(make_wm):
