@@ -65,7 +65,7 @@ def config_schema():
                                          "crisis reply.", float, min=0.0, max=1.0),
         "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
-        "checkin_threshold_no_cue": Setting(0.65, "The same for a long message with no risk word (the classifier "
+        "checkin_threshold_no_cue": Setting(0.55, "The same for a long message with no risk word (the classifier "
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
                                                   "tonight, rope).", float, min=0.0, max=1.0),
