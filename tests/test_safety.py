@@ -456,7 +456,7 @@ def test_a_check_in_reaches_the_user_with_every_provider_down(make_wm, serve, st
     served = serve(make_wm(fake_only(url)))
     client, wm = served.client, served.wm
     token = client.register()["access_token"]
-    note = wm.safety.wording("check_in", "zh", {})
+    note = wm.service("safety").wording("check_in", "zh", {})
     reply = chat(client, token, GREY, streamed)
     assert reply["content"].strip() == note and reply["provider"] == "safety"
     assert reply["emotion"] in {"concerned", "caring"}
