@@ -65,8 +65,10 @@ def config_schema():
                                          "crisis reply.", float, min=0.0, max=1.0),
         "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
-        "checkin_threshold_no_cue": Setting(0.6, "The same for a long message with no risk word (the classifier "
-                                                 "reads every message of 10 words or more).", float, min=0.0, max=1.0),
+        "checkin_threshold_no_cue": Setting(0.55, "The same for a long message with no risk word (the classifier "
+                                                  "reads every message of 10 words or more) and for one whose only "
+                                                  "risk word is an everyday one (frames.concepts.weak_cue: end, "
+                                                  "tonight, rope).", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
                                            "always, or never.", choices=["auto", "always", "never"]),
@@ -524,17 +526,17 @@ class Phrases:
 
     def assess(self, text: str) -> tuple[str | None, str | None, str, bool]:
         """(crisis, grey or None; what matched; the clean text; how far the classifier is heard:
-        "risk", "long", "short" or False)
+        "risk", "weak", "long", "short" or False)
         for a user's message, by the rules. The classifier is asked about a message with a word of
         the `risk_cue` concept (every message if there is no such concept)."""
         clean, stems, found = self.read(text)
-        # "risk": a risk word is there; "long": only the length lets the classifier be asked (its
-        # check-in then needs safety.checkin_threshold_no_cue); "short": a few words with no risk
+        # "risk": a risk word is there; "weak": one everyday one (see `cue`); "long": only the length
+        # lets the classifier be asked (its check-in then needs safety.checkin_threshold_no_cue, as
+        # "weak" does); "short": a few words with no risk
         # word, where its check-ins were noise ("message 0", "no") but its sure crisis verdicts are
         # not (emoji and slang: "🔪🩸 again", "gonna log off irl permanently"), so only those count;
         # False: it is not asked.
-        cue = "risk" if "risk_cue" in found or "risk_cue" not in self.concepts.names else (
-            "long" if _size(clean) >= LONG_MESSAGE else "short")
+        cue = self.cue(clean, stems, found)
         # Talk about suicide (a `talk_about` word: research, teaching, a film, a novel, the news)
         # and a masked idiom with no risk word left (想死你了, 笑到去世) are not the writer's own
         # risk: the classifier, which reads the topic words, is not asked unless an `own_risk` cue
@@ -551,6 +553,27 @@ class Phrases:
             if why:
                 return level, why, clean, cue
         return None, None, clean, cue
+
+    def cue(self, clean: str, stems: str, found: dict) -> str:
+        """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
+        word or two different `weak_cue` words; "weak" with one weak word (its check-in needs
+        safety.checkin_threshold_no_cue, as "long" does); "short" also when the message is about
+        physical care (`ordinary_care`: "she's burning up", "does it matter") and no risk word
+        stands outside those words."""
+        if "risk_cue" not in self.concepts.names:
+            return "risk"
+        care = found.get("ordinary_care", ())
+        outside = [span for span in found.get("risk_cue", ())
+                   if not any(start <= span[0] and span[1] <= end for start, end in care)]
+        if outside:
+            return "risk"
+        if not care:
+            weak = {stems[start:end] for start, end in found.get("weak_cue", ())}
+            if len(weak) >= 2:
+                return "risk"
+            if weak:
+                return "weak"
+        return "long" if _size(clean) >= LONG_MESSAGE and not care else "short"
 
     def unsafe_reply(self, reply: str) -> str | None:
         """What in a model's reply gives method or dose details (a term, pattern or frame), or None."""

@@ -612,7 +612,7 @@ def test_overdoses_goodbyes_searches_method_questions_and_places_get_the_crisis_
     with FakeOpenAI(reply="好的。") as upstream:
         served = serve(make_wm(fake_only(upstream.url, safety={"model": ""})))  # the rules alone find these
         token = served.client.register()["access_token"]
-        missed = [text for text in TOLD_INDIRECTLY
+        missed = [text for text in TOLD_INDIRECTLY + TOLD_AS_PLANS  # (TOLD_AS_PLANS: below)
                   if served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["provider"] != "safety"]
         assert not missed
         assert not upstream.requests  # the model saw none of them
@@ -823,3 +823,56 @@ def test_everyday_messages_with_a_weak_cue_get_no_check_in(make_wm, serve, text)
         reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
         assert reply["content"] == "好的。", (text, reply["content"])
         assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
+
+
+# -- everyday risk words, physical care and the crisis kinds D and E missed (issue 12, helper safety4) -------
+
+# Sentences written for this test (from no set): each got a check-in or a crisis reply on main.
+NOT_AT_RISK = [
+    "napped till 7 and now it's pitch dark outside lol",  # one everyday cue word: checkin_threshold_no_cue
+    "cut my fringe off myself, regret it",  # "off myself" only as a verb
+    "i'd die for a slice of that pizza rn",
+    "这段友情就这样结束吧，不想再维持了",  # a friendship is an ordinary ending
+]
+# Vague follow-ups in a physical-health session (ordinary_care: a symptom or a question about one).
+CARE_FOLLOW_UPS = ["my son is 4 and has had a fever since last night", "he's burning up", "does it matter?",
+                   "how long will it last?"]
+# Crisis kinds the rules missed on the dev sets D and E, in other words (found by the rules alone:
+# test_overdoses_goodbyes_searches_method_questions_and_places_get_the_crisis_reply).
+TOLD_AS_PLANS = [
+    "if you don't hear from me by friday it's because i went through with it",  # silence announced as the act
+    "bought a pistol yesterday and it isn't for sport",  # a gun among the strong means
+    "set the date for next tuesday, wrote everyone a letter",  # "set the date" as a plan
+    "我要是没了，家里还能拿到一笔赔偿金，也算值了",  # burden with a payout
+    "班上有个学生在周记里写了遗书一样的话，作为老师我该怎么办",  # a teacher's report of one student
+]
+
+
+def test_everyday_cue_words_and_physical_care_follow_ups_get_no_hotline(make_wm, serve):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))  # rules and the classifier
+        client = served.client
+        token = client.register()["access_token"]
+        flagged = [text for text in NOT_AT_RISK
+                   if client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["content"] != "好的。"]
+        session_id, replies = None, []
+        for text in CARE_FOLLOW_UPS:
+            body = {"text": text, **({"session_id": session_id} if session_id else {})}
+            reply = client.post("/api/v1/health/physical/chat", body, token=token).json
+            session_id = reply["session_id"]
+            replies.append((text, reply["content"]))
+        assert not flagged
+        assert [text for text, content in replies if content != "好的。"] == []
+        # ...while a risk word outside the symptom words is still heard
+        reply = client.post("/api/v1/health/physical/chat", {"text": "does it matter? nothing matters anymore, i'm so tired of all of it",
+                                                             "session_id": session_id}, token=token).json
+        assert "12356" in reply["content"]
+
+
+def test_one_everyday_cue_word_is_weak_two_are_a_risk_cue(make_wm):
+    phrases = rules_only(make_wm).phrases.get()
+    cue = lambda text: phrases.assess(text)[3]  # noqa: E731
+    assert cue("the rope swing broke") == "weak" and cue("tonight i'll use the rope") == "risk"
+    assert cue("i don't want to live") == "risk"
+    assert cue("she's burning up") == "short" and cue("my gums bleed when i brush") == "short"
+    assert phrases.normalizer.clean("been thinkin about endin my lfe") == "been thinkin about ending my life"
