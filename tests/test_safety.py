@@ -630,6 +630,26 @@ def test_jokes_class_readings_professional_and_medicine_questions_get_no_hotline
         assert reply["provider"] == "safety"
 
 
+@pytest.mark.parametrize("text,crisis", [
+    # A laugh, a film or a profession stops the rules as talk, but not the writer's own plan (review).
+    ("haha I can't even laugh anymore, I'm going to hang myself tonight", True),
+    ("哈哈，笑不出来了，我今晚就去跳楼", True),
+    ("开玩笑的话也说不出来了，我真的打算今晚从楼上跳下去", True),
+    ("It's like in the movie, except I'm really going to jump off the bridge tonight", True),
+    ("I'm a medical student and I've decided to overdose on my insulin tonight", True),
+    ("As a pharmacist I know the exact dose that would end it, and I've counted them out tonight", True),
+    # ...and the jokes stay jokes, a time word or a bridge in them included
+    ("lol i'm gonna die if i eat one more dumpling tonight", False),
+    ("this meeting is so long i want to jump off a bridge lol", False),
+])
+def test_a_plan_inside_a_joke_a_film_or_a_profession_still_gets_the_crisis_reply(make_wm, serve, text, crisis):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        token = served.client.register()["access_token"]
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+        assert (reply["provider"] == "safety") is crisis, (text, reply["content"])
+
+
 def test_spaced_letters_split_at_wide_gaps_and_cut_into_listed_words(make_wm):
     normalizer = rules_only(make_wm).phrases.get().normalizer
     assert normalizer.clean("want to e n d   i t   all") == "want to end it all"
