@@ -140,11 +140,12 @@ class Hookspecs:
         """Who sends this request: return the user (a dict from ``wm.storage``) its credentials
         prove, or None when it carries none this plugin knows. Raise ``ApiError(401, ...)`` for
         credentials this plugin knows and refuses (expired, forged, revoked): the request is
-        refused whatever other plugins would say.
+        refused then, unless a plugin asked before this one already returned a user.
 
         ``wm.require_user()`` asks, the plugins loaded last first (a user's plugin before the
         built-in ``auth``, which answers ``Authorization: Bearer`` tokens); the first user
-        returned wins. Nobody answering is a 401 ``unauthorized``; a disabled user, a 401
+        returned wins, and the plugins after it are not asked (so a user's plugin that vouches
+        for a request is not overruled by ``auth`` refusing a stale bearer token on it). Nobody answering is a 401 ``unauthorized``; a disabled user, a 401
         ``invalid_token``. ``request`` is Bottle's; read headers from ``request.environ``.
         """
 
@@ -908,20 +909,19 @@ class Turn:
 
 
 def call_with_turn(method, messages: list[dict], turn: Turn | None):
-    """``method(messages, turn)``; ``method(messages)`` for a provider written before turns
-    (``def reply(self, messages)``), which keeps working."""
-    function = getattr(method, "__func__", None)
-    takes = _takes_turn(function, True) if function is not None else _takes_turn(method, False)
-    return method(messages, turn) if takes else method(messages)
+    """``method(messages, turn=turn)``; ``method(messages)`` for a provider written before turns
+    (``def reply(self, messages)``, or with options of its own: ``temperature=0.7`` must not
+    receive the turn), which keeps working."""
+    function = getattr(method, "__func__", method)
+    return method(messages, turn=turn) if _takes_turn(function) else method(messages)
 
 
 @functools.lru_cache(maxsize=256)
-def _takes_turn(function, bound: bool) -> bool:
-    """Whether a provider's ``reply``/``stream`` accepts a second argument (inspected once per
-    function: ~15 us, too much for every turn)."""
-    parameters = list(inspect.signature(function).parameters.values())[1 if bound else 0:]
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+def _takes_turn(function) -> bool:
+    """Whether a provider's ``reply``/``stream`` has a ``turn`` parameter (or ``**kwargs``),
+    inspected once per function: ~15 us, too much for every turn."""
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == "turn" and p.kind is not p.POSITIONAL_ONLY or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 class Tagger:

@@ -187,7 +187,7 @@ def test_providers_get_the_turn_plain_and_streamed(make_wm, serve, tmp_path):
 
 
 @pytest.mark.parametrize("streamed", [False, True])
-@pytest.mark.parametrize("plugin", ["parrot", "mynah"])
+@pytest.mark.parametrize("plugin", ["parrot", "mynah", "macaw"])
 def test_a_provider_written_before_turns_keeps_working(make_wm, serve, tmp_path, plugin, streamed):
     """reply(self, messages) / stream(self, messages), as user plugins wrote them: called without the
     turn (mynah has no stream of its own: the default one calls its reply so)."""
@@ -197,6 +197,8 @@ def test_a_provider_written_before_turns_keeps_working(make_wm, serve, tmp_path,
     token = client.register()["access_token"]
     answer = stream(client, "physical", {"text": "hi"}, token)[-1][1] if streamed else chat(client, token, "hi")
     assert answer["content"].startswith(f"{plugin}: hi") and answer["provider"] == plugin
+    if plugin == "macaw":  # its own option keeps its default: the turn went to no parameter
+        assert answer["content"].startswith("macaw: hi at 0.7"), answer["content"]
 
 
 def test_hook_register_taggers(make_wm, serve, tmp_path):

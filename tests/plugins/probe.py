@@ -84,11 +84,19 @@ class MynahProvider(Provider):
         return "mynah: " + messages[-1]["content"]
 
 
+class MacawProvider(Provider):
+    """Written before turns, with an option of its own after the messages: it must not get the turn."""
+
+    def reply(self, messages, temperature=0.7):
+        return f"macaw: {messages[-1]['content']} at {temperature}"
+
+
 @hookimpl
 def register_providers(register):
     register("echo", EchoProvider)
     register("parrot", ParrotProvider)
     register("mynah", MynahProvider)
+    register("macaw", MacawProvider)
 
 
 class ShoutTagger(Tagger):
