@@ -24,6 +24,8 @@ import socket
 import urllib.parse
 from dataclasses import dataclass, field
 
+from wellmate import json_dumps
+
 DEFAULT_TIMEOUT = 10.0  # seconds to connect, and between two reads of an answer
 MAX_BODY = 1 << 20  # bytes of an answer read at most: a receiver's page is not ours to keep
 
@@ -80,6 +82,13 @@ class _Target:
         self.where = self.host if self.port is None else f"{self.host}:{self.port}"
 
 
+def check_url(url: str) -> str:
+    """``url`` if it is an http:// or https:// address this client can call, else a ValueError
+    (for a plugin to check its configured address at start-up, not at the first request)."""
+    _target(url)
+    return url
+
+
 def _target(url: str) -> _Target:
     parts = urllib.parse.urlsplit(url)
     try:
@@ -98,7 +107,7 @@ def _open(method: str, url: str, body, headers: dict | None, timeout: float, nam
         target.where = name
     headers = dict(headers or {})
     if body is not None and not isinstance(body, (bytes, bytearray)):
-        body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        body = json_dumps(body).encode("utf-8")  # a lone surrogate is escaped, never a UnicodeEncodeError
         headers.setdefault("Content-Type", "application/json; charset=utf-8")
     connection_class = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
     conn = connection_class(target.host, target.port, timeout=timeout)

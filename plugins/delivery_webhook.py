@@ -54,17 +54,14 @@ class Webhook:
         self.settings = settings
         self.url = settings["url"]
         if self.url:
-            parts = urllib.parse.urlsplit(self.url)
             try:
-                parts.port  # raises for a port that is no number or above 65535
+                _http.check_url(self.url)
             except ValueError:
-                parts = None
-            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(f"{where}.url: must be an http:// or https:// address, got {self.url!r}")
+                raise ConfigError(f"{where}.url: must be an http:// or https:// address, got {self.url!r}") from None
             if not settings["secret"]:
                 raise ConfigError(f"{where}.secret: required when url is set, so the receiver can tell "
                                   "the request is ours; e.g. secret: ${WELLMATE_WEBHOOK_SECRET}")
-            self.parts = parts
+            self.host = urllib.parse.urlsplit(self.url).hostname  # named in delivery details, never the path
 
     def body(self, reminder: dict, message: dict, user: dict) -> bytes:
         payload = {
@@ -102,7 +99,7 @@ class Webhook:
                 retry = True
             else:
                 if 200 <= status < 300:
-                    return {"status": "sent", "detail": f"POST {self.parts.hostname} answered {status}",
+                    return {"status": "sent", "detail": f"POST {self.host} answered {status}",
                             "http_status": status, "attempts": attempt}
                 error = f"HTTP {status}"
                 retry = status in RETRY_STATUSES or status >= 500
@@ -113,7 +110,7 @@ class Webhook:
                 error += "; stopped retrying: the server is shutting down"
                 break
             delay *= 2
-        return {"status": "failed", "detail": f"POST {self.parts.hostname}: {error} after {attempt} attempt(s)",
+        return {"status": "failed", "detail": f"POST {self.host}: {error} after {attempt} attempt(s)",
                 "http_status": status, "attempts": attempt}
 
 

@@ -35,9 +35,10 @@ from typing import NamedTuple
 
 from wellmate import Provider, Setting, WatchedYaml, data_file_candidates, hookimpl
 from wellmate_plugins._text import CLAUSE_END, Terms, normalize
+from wellmate_plugins.safety import _both, fill, numbers
+from wellmate_plugins import safety as safety_plugin  # a module, not a hook: its config_schema stays its own
 
 log = logging.getLogger("wellmate.provider_offline")
-
 
 
 @hookimpl
@@ -55,27 +56,14 @@ def config_schema():
 
 def number_settings() -> dict:
     """The safety plugin's Settings of safety.hotlines and safety.emergency."""
-    from wellmate_plugins.safety import config_schema as safety_schema
-
-    keys = safety_schema()["safety"]
+    keys = safety_plugin.config_schema()["safety"]
     return {key: keys[key] for key in ("hotlines", "emergency")}
 
 
 def safety_numbers(wm, lang: str) -> dict:
     """{hotlines}, {emergency} and {first_emergency} for the notes, from config.yaml (the safety
     plugin's defaults where there is no Wellmate, as in a test that builds the provider alone)."""
-    conf = (getattr(wm, "config", None) or {}).get("safety") or {}
-    values = {key: [str(n) for n in conf.get(key) or setting.default] for key, setting in number_settings().items()}
-    sep = "、" if lang == "zh" else ", "
-    return {"hotlines": sep.join(values["hotlines"]), "emergency": sep.join(values["emergency"]),
-            "first_emergency": values["emergency"][0]}
-
-
-def fill(template: str, values: dict) -> str:
-    """``{name}`` placeholders filled by plain replacement (a note never breaks on a stray brace)."""
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
+    return numbers((getattr(wm, "config", None) or {}).get("safety") or {}, lang)
 
 
 @hookimpl
@@ -270,13 +258,6 @@ def inflections(word: str) -> list[str]:
     return list(dict.fromkeys([word, *(f"{form} {rest}" for form in [first + "s", *forms])]))
 
 
-def _both_languages(spec) -> list:
-    """The words of a {zh: [...], en: [...]} mapping, or of a plain list."""
-    if isinstance(spec, dict):
-        return [w for words in spec.values() for w in words or []]
-    return list(spec or [])
-
-
 class Topic:
     def __init__(self, key: str, spec: dict):
         self.key = key
@@ -304,7 +285,7 @@ class Topic:
         # Signs that need a doctor now ({when: [words], zh, en}): said first when the message has one.
         urgent = spec.get("urgent") if isinstance(spec.get("urgent"), dict) else {}
         self.urgent = {lang: str(urgent.get(lang) or "").strip() for lang in ("zh", "en")}
-        self.urgent_terms = Terms([w for w in (normalize(str(x)) for x in _both_languages(urgent.get("when"))) if w])
+        self.urgent_terms = Terms([w for w in (normalize(str(x)) for x in _both(urgent.get("when"))) if w])
         # A special group (pregnancy, children, older people): its keywords name the person, its
         # caution goes with whatever topic answers, its tips replace those of `instead_of`.
         caution = spec.get("caution") or {}

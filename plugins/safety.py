@@ -54,8 +54,8 @@ def config_schema():
     return {"safety": {
         "phrases": Setting("prompts/safety.yaml", "Crisis and red-flag phrases and wordings, relative to "
                                                   "config.yaml; re-read when it changes."),
-        "hotlines": Setting(["12356", "400-161-9995"], "Mental health hotlines given in a crisis reply.", list),
-        "emergency": Setting(["120", "110"], "Emergency numbers: the first is the one red-flag notes say to call.", list),
+        "hotlines": Setting(HOTLINES, "Mental health hotlines given in a crisis reply.", list),
+        "emergency": Setting(EMERGENCY, "Emergency numbers: the first is the one red-flag notes say to call.", list),
         "red_flag_agents": Setting([], "Agents whose replies get red-flag notes; empty: every agent.", list),
         "disclaimer": Setting("first", "When the medical disclaimer is added: first (reply of a session), "
                                        "always, or never.", choices=["first", "always", "never"]),
@@ -83,6 +83,19 @@ def language(text: str) -> str:
     if _CJK.search(text):
         return "zh"
     return "en" if _LATIN.search(text) else "zh"
+
+
+HOTLINES, EMERGENCY = ["12356", "400-161-9995"], ["120", "110"]  # safety.hotlines, safety.emergency
+
+
+def numbers(conf: dict, lang: str) -> dict:
+    """{hotlines}, {emergency} and {first_emergency} for a wording, from the safety section of
+    config.yaml (``conf``); an empty or missing list is the default one (an empty emergency list
+    must not leave "call {first_emergency}" with nothing to call)."""
+    sep = "、" if lang == "zh" else ", "
+    hotlines = [str(n) for n in conf.get("hotlines") or HOTLINES]
+    emergency = [str(n) for n in conf.get("emergency") or EMERGENCY]
+    return {"hotlines": sep.join(hotlines), "emergency": sep.join(emergency), "first_emergency": emergency[0]}
 
 
 def fill(template: str, values: dict) -> str:
@@ -733,10 +746,7 @@ class Safety:
 
     # -- the reply path -------------------------------------------------------------------------
     def numbers(self, lang: str) -> dict:
-        sep = "、" if lang == "zh" else ", "
-        hotlines = [str(n) for n in self.config["hotlines"]]
-        emergency = [str(n) for n in self.config["emergency"]] or ["120"]
-        return {"hotlines": sep.join(hotlines), "emergency": sep.join(emergency), "first_emergency": emergency[0]}
+        return numbers(self.config, lang)
 
     def wording(self, kind: str, lang: str, flags: dict) -> str:
         """A crisis reply (the first of a session, then the follow-ups) or a check-in note."""

@@ -15,7 +15,7 @@ import logging
 import threading
 import urllib.parse
 
-from wellmate import ApiError, ConfigError, Setting, client_address, field, hookimpl, json_dumps, new_id, now_iso
+from wellmate import ApiError, ConfigError, Setting, client_address, field, hookimpl, new_id, now_iso
 from wellmate_plugins import _http
 from wellmate_plugins.auth import account_disabled, required
 
@@ -72,9 +72,11 @@ class WeChatClient:
     def __init__(self, settings: dict, where: str):
         self.appid, self.secret = settings["appid"], settings["secret"]
         self.api_base, self.timeout = settings["api_base"].rstrip("/"), settings["timeout"]
-        if urllib.parse.urlsplit(self.api_base).scheme not in ("http", "https"):
-            raise ConfigError(f"{where}.api_base: must start with https:// (or http://), "
-                              f"got {settings['api_base']!r}")
+        try:  # a port above 65535 or no host would otherwise fail at the first login, as a 500
+            _http.check_url(self.api_base)
+        except ValueError:
+            raise ConfigError(f"{where}.api_base: must be an https:// (or http://) address, "
+                              f"got {settings['api_base']!r}") from None
 
     @property
     def configured(self) -> bool:
@@ -87,10 +89,8 @@ class WeChatClient:
         try:
             # The body is JSON even though WeChat labels it text/plain; an HTTP error or a page
             # (a proxy's) is no answer.
-            if body is None:
-                return _http.call_json("GET", f"{self.api_base}{path}", timeout=self.timeout, name="WeChat")
-            return _http.call_json("POST", f"{self.api_base}{path}", json_dumps(body).encode("utf-8"),
-                                   {"Content-Type": "application/json"}, self.timeout, name="WeChat")
+            return _http.call_json("GET" if body is None else "POST", f"{self.api_base}{path}", body,
+                                   timeout=self.timeout, name="WeChat")
         except _http.HttpError as e:
             raise WeChatUnreachable(str(e)) from None
 

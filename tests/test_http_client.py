@@ -45,6 +45,11 @@ def test_request_answers_any_status_and_follows_no_redirect(up):
     assert _http.request("POST", up.url + "/status/404", b"{}").status == 404
 
 
+def test_a_lone_surrogate_in_a_body_is_sent_escaped_not_a_crash(up):
+    # A JS client cutting text inside an emoji sends "\ud800"; wellmate.json_dumps escapes it.
+    assert _http.call_json("POST", up.url + "/json", {"text": "hi \ud800"})["echo"] == {"text": "hi \ud800"}
+
+
 def test_a_stalled_server_is_a_timeout_not_a_hang(up):
     with pytest.raises(_http.HttpError) as e:
         _http.request("GET", up.url + "/stall", timeout=0.3)

@@ -7,6 +7,8 @@ import threading
 
 import pytest
 
+import wellmate
+
 from fakes.wechat_server import FakeWeChat
 from conftest import assert_error
 
@@ -213,3 +215,10 @@ def test_full_flow_wx_login_chat_export_delete(served, wechat):
     again = wx_login(client, wechat.login("o-alice")).json
     assert again["created"] is True and again["user"]["uuid"] != pair["user"]["uuid"]
     assert client.get("/api/v1/users/export", token=again["access_token"]).json["sessions"] == []
+
+
+@pytest.mark.parametrize("api_base", ["https://", "https://api.weixin.qq.com:99999", "ftp://api.weixin.qq.com"])
+def test_an_api_base_no_request_could_use_stops_startup(make_wm, api_base):
+    """It used to pass start-up (the scheme was all that was checked) and fail every login with a 500."""
+    with pytest.raises(wellmate.ConfigError, match="api_base"):
+        make_wm({"auth": {"wechat": {"appid": "wx1", "secret": "s", "api_base": api_base}}})
