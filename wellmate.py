@@ -33,6 +33,7 @@ import traceback
 import uuid
 from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
+from typing import NamedTuple
 
 import bottle
 import pluggy
@@ -49,7 +50,7 @@ hookimpl = pluggy.HookimplMarker("wellmate")
 # Built-in plugins, loaded in this order from plugins/. Any other *.py file there is a user's
 # plugin and loads after these.
 BUILTIN_PLUGINS = [
-    "storage_tinydb",
+    "storage_files",
     "provider_offline",
     "provider_openai",
     "tagger_lexicon",
@@ -97,6 +98,33 @@ class Hookspecs:
         Call ``register(name, factory)`` for each; ``factory(settings, wm)`` returns a `Storage`.
         config.yaml picks one by name with ``storage.backend``.
         """
+
+    @hookspec
+    def register_collections(self, register):
+        """Declare the collections of documents this plugin keeps in the storage, and the lookups
+        it makes in them.
+
+        Call ``register(name, indexes=[...], unique=[...])`` for each (see `Collection`): an
+        index is ``Index(by=("user_id",), order="created_at")`` for ``storage.find(name,
+        {"user_id": ...}, order="-created_at")``; ``unique=[("username_key",)]`` makes
+        ``storage.insert`` refuse a second document with the same value. A backend builds what is
+        declared and no more (a SQL backend: a table, and an index each), so a lookup that was
+        not declared is a ValueError, not a slow scan. Only the plugin that declares a
+        collection should write to it; others ask that plugin's service.
+        """
+
+    @hookspec
+    def user_changed(self, user, before, wm):
+        """Called after a user account is created (``before`` is None) or changed (``before`` is
+        the user as it was), by whichever plugin changed it, through the ``accounts`` service.
+        Follow what your data depends on here (the reminders plugin gives a user who opted in
+        their copy of a config-wide reminder), not by reading every user on a timer."""
+
+    @hookspec
+    def delete_user_data(self, user, wm):
+        """Called when a user is deleted, before their account goes: delete everything this
+        plugin keeps for them (its own collections and files). Must be safe to call twice: if
+        the process dies half-way, deleting the user again finishes the job."""
 
     @hookspec
     def register_providers(self, register):
@@ -641,180 +669,157 @@ class StorageUnavailable(Exception):
     with a 503 `storage_unavailable` and the command line prints it as one line."""
 
 
+class Index(NamedTuple):
+    """A lookup a plugin makes in one of its collections: documents whose fields ``by`` equal given
+    values, in the order of the field ``order`` (or of their ids). See `Hookspecs.register_collections`."""
+
+    by: tuple = ()
+    order: str | None = None
+
+
+class Collection:
+    """A named collection of documents and the lookups made in it: ``indexes`` (`Index`, or a
+    tuple of field names: equality only) and ``unique`` (tuples of fields no two documents share;
+    a document with one of them None is not held to it). A unique key is also an index."""
+
+    def __init__(self, name: str, indexes=(), unique=(), owner: str = ""):
+        if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
+            raise ConfigError(f"{owner or 'collections'}: a collection name is 1-64 lower-case letters, "
+                              f"digits or '_', got {name!r}")
+        self.name, self.owner = name, owner
+        self.unique = tuple(tuple(fields) for fields in unique)
+        self.indexes = tuple(dict.fromkeys([Index(*i) if isinstance(i, (tuple, list)) and i and isinstance(i[0], (tuple, list))
+                                            else i if isinstance(i, Index) else Index(tuple(i))
+                                            for i in indexes] + [Index(fields) for fields in self.unique]))
+
+    def index_for(self, by, order: str | None) -> Index:
+        """The declared index that answers a lookup by the fields ``by`` in ``order`` (a field,
+        maybe with a leading "-"; None: any order); ValueError naming what to declare if none."""
+        fields, field = set(by), (order or "").lstrip("-") or None
+        for index in self.indexes:
+            if set(index.by) == fields and (order is None or index.order == field):
+                return index
+        if not fields and field is None:
+            return Index()
+        raise ValueError(f"collection {self.name}: no index by {sorted(fields)} ordered by {field}; "
+                         f"declare Index(by={tuple(sorted(fields))}, order={field!r}) in register_collections")
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, indexes={list(self.indexes)!r}, unique={list(self.unique)!r})"
+
+
 class Storage:
-    """The storage contract. Every backend implements all of it and passes tests/storage_contract.py.
+    """The storage contract: a small generic part, collections of documents, plus three special
+    operations that need a shape of their own (the chat message log, batched upserts, service
+    checks). Every backend implements all of it and passes tests/storage_contract.py.
 
-    Records are plain JSON-able dicts. Ids are strings chosen by the caller (`new_id()`), times are
-    ISO 8601 UTC strings from `now_iso()` (they sort as text). Every method is safe to call from
-    several threads at once, and a write is durable (on disk, fsynced) when the method returns
-    (unless `append_message` is asked otherwise).
+    Documents are plain JSON-able dicts with a string ``id`` chosen by the caller (`new_id()`);
+    times are ISO 8601 UTC strings from `now_iso()` (they sort as text). A collection is declared
+    by the plugin that owns it (`Hookspecs.register_collections`), with the lookups it makes: a
+    backend builds those and no others, so every lookup costs what its answer costs, never what
+    the whole collection holds. Features own their data: due times, pruning and what a deleted
+    user leaves behind are the owning plugin's business, not the backend's.
 
-    Lists are paged newest first: ``(items, next_cursor)``; pass ``next_cursor`` back as ``before``
-    for the following page; it is None on the last page. Cursors are opaque strings.
+    Every method is safe to call from several threads at once; a write is durable (on disk,
+    fsynced) when it returns, unless asked with ``durable=False``: then every reader sees it and a
+    crash or kill of the process does not lose it, but a power cut may, until the next durable
+    write to the same collection (or `sync`). Documents returned are copies: change them freely.
+
+    Lists are pages: ``(items, next_cursor)``; pass ``next_cursor`` back as ``before`` for the
+    following page; it is None on the last page. Cursors are opaque strings; one the backend did
+    not make raises ValueError.
     """
 
     name = "?"
 
-    # -- users: {id, username, password_hash, full_name, gender, age, birth_date, role, settings,
-    #            disabled, tokens_valid_after, revoked_logins, created_at, ...}
-    def create_user(self, user: dict) -> dict:
-        """Store a new user. Raise Conflict if ``username`` (compared case-insensitively) is taken."""
+    # -- documents -------------------------------------------------------------------------------
+    def insert(self, collection: str, doc: dict, durable: bool = True) -> dict:
+        """Store a new document. Raise Conflict if its ``id`` or a unique key is taken
+        (details: ``fields``, the unique key's field names, or ``("id",)``)."""
         raise NotImplementedError
 
-    def get_user(self, user_id: str) -> dict | None:
+    def put(self, collection: str, doc: dict, durable: bool = True) -> dict:
+        """Store the document whole, replacing one with the same ``id``. Raise Conflict if a
+        unique key is another document's."""
         raise NotImplementedError
 
-    def find_user(self, field: str, value) -> dict | None:
-        """The user whose ``field`` equals ``value``; for "username" case-insensitively."""
+    def get(self, collection: str, doc_id: str) -> dict | None:
         raise NotImplementedError
 
-    def update_user(self, user_id: str, changes: dict) -> dict | None:
-        """Merge ``changes`` into the user; return it, or None if there is no such user.
-        Raise Conflict if a changed username is taken."""
+    def update(self, collection: str, doc_id: str, change, durable: bool = True) -> dict | None:
+        """Change one document atomically and return it as stored; None if there is none.
+
+        ``change`` is a dict of fields to set, or a function: it gets the document (None if there
+        is none) and returns the whole new document (which may create it), or None to leave
+        things as they are. It runs while no other write to the collection can, so a read,
+        decide and write is one step (a refresh token used once, a counter). Raise Conflict as
+        `put` does; an exception from ``change`` stores nothing and passes through."""
         raise NotImplementedError
 
-    def list_users(self, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
+    def delete(self, collection: str, doc_id: str) -> bool:
         raise NotImplementedError
 
-    def delete_user(self, user_id: str) -> bool:
-        """Remove the user and everything of theirs: tokens, sessions, messages, records, reminders
-        and their deliveries."""
+    def delete_where(self, collection: str, where: dict) -> int:
+        """Delete every document whose fields equal ``where``'s (needs an index ``by`` them);
+        return how many."""
         raise NotImplementedError
 
-    # -- refresh tokens: {hash, user_id, family, expires_at, created_at, used}
-    def add_refresh_token(self, token: dict) -> None:
+    def find(self, collection: str, where: dict | None = None, *, order: str | None = None,
+             start=None, end=None, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
+        """A page of the documents whose fields equal ``where``'s (a missing field is None).
+
+        ``order`` is a field, ascending, or "-field", descending; ties go by id, the same way;
+        without it, by id. With ``start`` or ``end`` only documents with ``start <= order field <
+        end`` count (those where it is None are then left out). The lookup needs a declared
+        `Index` with ``by`` the fields of ``where`` and that ``order`` field; ValueError otherwise.
+        ``limit`` is a positive integer."""
         raise NotImplementedError
 
-    def use_refresh_token(self, token_hash: str) -> dict | None:
-        """Atomically mark the token used and return it as it was before (so ``used`` tells
-        whether this is a reuse). None if unknown or revoked."""
+    def count(self, collection: str, where: dict | None = None) -> int:
+        """How many documents match ``where`` (an index ``by`` its fields; none: all of them).
+        Cheap: a counter, not a scan."""
         raise NotImplementedError
 
-    def revoke_refresh_tokens(self, *, family: str | None = None, user_id: str | None = None) -> int:
-        """Delete every refresh token of a family, or of a user; return how many."""
+    def sync(self, collection: str) -> None:
+        """Make every write to the collection durable (a no-op when they all are)."""
+
+    # -- special: batched upsert -----------------------------------------------------------------
+    def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = ()) -> list[tuple[str, dict]]:
+        """Store several documents in one atomic, durable write, matched to stored ones by the
+        fields of ``key`` (a declared unique key, e.g. ``("user_id", "client_id")``).
+
+        A document whose key fields are all set and match a stored document replaces that
+        document's fields, keeping its ``id`` and ``created_at``: sending the same documents again
+        (a retried sync) never duplicates them. Others are inserted. Two calls at once with the
+        same keys store each once. Return, in order, ``(outcome, stored)``, outcome "created",
+        "updated" or "unchanged". Raise Conflict, storing nothing, if an inserted ``id`` is taken,
+        or if a document would change a ``fixed`` field of the one it matches, stored or earlier
+        in the call (details: ``key`` (the key's values as a dict), ``field``, ``stored``, the
+        value it has): a steps record never silently becomes a weight."""
         raise NotImplementedError
 
-    # -- chat sessions: {id, user_id, agent, title, created_at}; reads add message_count, updated_at
-    def create_session(self, session: dict) -> dict:
-        raise NotImplementedError
-
-    def get_session(self, session_id: str) -> dict | None:
-        raise NotImplementedError
-
-    def list_sessions(self, user_id: str, agent: str | None = None, limit: int = 20,
-                      before: str | None = None) -> tuple[list, str | None]:
-        """The user's sessions, most recently active first."""
-        raise NotImplementedError
-
-    def update_session(self, session_id: str, changes: dict) -> dict | None:
-        raise NotImplementedError
-
-    def delete_session(self, session_id: str) -> bool:
-        """Remove the session and its messages."""
-        raise NotImplementedError
-
-    # -- messages: {id, role, content, created_at, ...}, kept in the order appended
+    # -- special: the chat message log -----------------------------------------------------------
     def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
-        """Append to the session's history. Cost must not grow with how many messages are stored.
-
-        With ``durable=False`` the message is written (every reader sees it, and a crash or kill
-        of the process does not lose it) but may be lost in a power cut until the session's next
-        durable append or `sync_messages`. The chat service writes the user's message so and
-        makes it durable with the reply's append, which saves a disk flush per turn: nothing
-        is acknowledged to the user before that."""
+        """Append a message (``{id, role, content, created_at, ...}``) to a chat session's log
+        (``session_id``: 1-128 letters, digits, '-' or '_'), which starts empty. Cost must not grow with how
+        many messages are stored. ``durable=False`` as for documents: the chat service writes
+        the user's message so and makes it durable with the reply's append (a disk flush saved
+        per turn; nothing is acknowledged to the user before that)."""
         raise NotImplementedError
 
     def sync_messages(self, session_id: str) -> None:
-        """Make every message appended to the session durable (a no-op if they all are)."""
+        """Make every message appended to the log durable (a no-op if they all are)."""
 
-    def list_messages(self, session_id: str, limit: int = 50,
-                      before: str | None = None) -> tuple[list, str | None]:
+    def list_messages(self, session_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
         """The newest ``limit`` messages before the cursor, returned oldest first (reading order);
-        the cursor pages further back in time."""
+        the cursor pages further back in time. Cost: the page's, not the log's."""
         raise NotImplementedError
 
-    def count_messages_by_day(self, since: str, tz: str = "UTC") -> dict[str, dict[str, int]]:
-        """How many messages of every session were created at or after ``since`` (a `now_iso`
-        time), per calendar day in the IANA time zone ``tz`` and per role:
-        ``{"2026-11-20": {"user": 12, "assistant": 12}}``. Days and roles with none are left out;
-        an unknown ``tz`` raises ValueError. For the admin's service view: the cost may grow with
-        the messages since ``since``, not with all that are stored."""
+    def delete_messages(self, session_id: str) -> bool:
+        """Remove the log; False if there was none."""
         raise NotImplementedError
 
-    # -- health records: {id, user_id, type, value, unit, recorded_at, note, created_at, client_id?}
-    def add_record(self, record: dict) -> dict:
-        raise NotImplementedError
-
-    def put_records(self, records: list[dict]) -> list[tuple[str, dict]]:
-        """Store several records of one user in one durable write, idempotently by ``client_id``.
-
-        A record whose ``client_id`` its user already has replaces that stored record's fields,
-        keeping the stored ``id`` and ``created_at``: sending the same records again (a retried
-        sync) never duplicates them. Records without a ``client_id`` are added. Atomic: two
-        calls at once with the same client ids store each once. Return, in order,
-        ``(outcome, stored_record)`` with outcome "created", "updated" or "unchanged". Raise
-        Conflict, storing nothing, if a new record's ``id`` is taken, or if a ``client_id`` is
-        stored (or earlier in the call) with another ``type`` (details: ``client_id``,
-        ``stored_type``): a steps record never silently becomes a weight. Raise ValueError for
-        records of several users."""
-        raise NotImplementedError
-
-    def count_records(self, user_id: str) -> int:
-        """How many records the user has (for records.max_records_per_user)."""
-        return len(all_pages(self.list_records, 500, user_id=user_id))
-
-    def get_record(self, record_id: str) -> dict | None:
-        raise NotImplementedError
-
-    def list_records(self, user_id: str, type: str | None = None, start: str | None = None,
-                     end: str | None = None, limit: int = 100,
-                     before: str | None = None) -> tuple[list, str | None]:
-        """The user's records, newest ``recorded_at`` first, ``start <= recorded_at < end``."""
-        raise NotImplementedError
-
-    def delete_record(self, record_id: str) -> bool:
-        raise NotImplementedError
-
-    # -- reminders: {id, user_id, next_fire_at, ...}
-    def add_reminder(self, reminder: dict) -> dict:
-        raise NotImplementedError
-
-    def get_reminder(self, reminder_id: str) -> dict | None:
-        raise NotImplementedError
-
-    def list_reminders(self, user_id: str, limit: int = 50,
-                       before: str | None = None) -> tuple[list, str | None]:
-        raise NotImplementedError
-
-    def update_reminder(self, reminder_id: str, changes: dict) -> dict | None:
-        raise NotImplementedError
-
-    def delete_reminder(self, reminder_id: str) -> bool:
-        """Remove the reminder and its deliveries."""
-        raise NotImplementedError
-
-    def due_reminders(self, now: str) -> list:
-        """Every reminder whose ``next_fire_at`` is set and ``<= now``, earliest first."""
-        raise NotImplementedError
-
-    def next_fire_at(self) -> str | None:
-        """The earliest ``next_fire_at`` of all reminders (when the scheduler has work next),
-        or None if no reminder is waiting to fire."""
-        raise NotImplementedError
-
-    # -- reminder deliveries: {id, reminder_id, user_id, fire_id, channel, status, detail,
-    #                          created_at, ...}: what was sent where, and what failed
-    def add_delivery(self, delivery: dict, keep: int = 100) -> dict:
-        """Record one delivery of a reminder, then drop that reminder's oldest deliveries beyond
-        the newest ``keep`` (by ``created_at``), so the log does not grow without end."""
-        raise NotImplementedError
-
-    def list_deliveries(self, reminder_id: str, limit: int = 50,
-                        before: str | None = None) -> tuple[list, str | None]:
-        """The reminder's deliveries, newest ``created_at`` first."""
-        raise NotImplementedError
-
-    # -- service
+    # -- service ---------------------------------------------------------------------------------
     def ping(self) -> None:
         """Do a real read of the store; raise if it is unusable."""
         raise NotImplementedError
@@ -825,8 +830,9 @@ class Storage:
         return None
 
     def stats(self) -> dict:
-        """Counts for the service view: {"users": n, "sessions": n, ...}."""
-        raise NotImplementedError
+        """What the backend would tell an operator about itself (sizes on disk, ...): for the
+        admin's service view. Counts of documents are `count`'s."""
+        return {}
 
     def close(self) -> None:
         """Flush and release files. Called once at shutdown."""
@@ -959,6 +965,9 @@ class Tagger:
 # ---------------------------------------------------------------------------------------------
 # Small shared helpers
 # ---------------------------------------------------------------------------------------------
+
+
+COLLECTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def new_id() -> str:
@@ -1717,6 +1726,8 @@ class Wellmate:
         self.storage_backends = Registry.collect(self.pm, "register_storage", "storage backend")
         self.provider_classes = Registry.collect(self.pm, "register_providers", "provider plugin")
         self.tagger_classes = Registry.collect(self.pm, "register_taggers", "tagger")
+        self.collections = Registry.collect(self.pm, "register_collections", "collection",
+                                            make=lambda name, plugin, **spec: Collection(name, owner=f"plugin {plugin}", **spec))
         self.services = Registry.collect(self.pm, "register_services", "service")
         self._built: dict[str, object] = {}  # service name -> what its factory built
         self._building: list[str] = []  # the factories running now, outermost first (a cycle shows here)

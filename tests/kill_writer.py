@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plugins.storage_tinydb import TinyDBStorage  # noqa: E402
+from plugins.storage_files import FileStorage  # noqa: E402
 from wellmate import new_id, now_iso  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def ack(*parts):
 
 def main(folder: str, seed: int, big: bool):
     rng = random.Random(seed)
-    storage = TinyDBStorage.open(folder)
+    storage = FileStorage.open(folder)
     owner = storage.find_user("username", "owner")
     if owner is None:
         owner = storage.create_user({"id": new_id(), "username": "owner", "created_at": now_iso()})

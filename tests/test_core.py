@@ -139,7 +139,7 @@ def test_check_passes_on_shipped_config(tmp_path):
     result = run_cli("--config", str(write_config(tmp_path)), "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "prompt ok: agents.physical" in result.stdout
-    assert "storage_tinydb" in result.stdout and "accounts" in result.stdout
+    assert "storage_files" in result.stdout and "accounts" in result.stdout
     assert result.stdout.strip().endswith("ok")
 
 
@@ -257,7 +257,7 @@ DUPLICATE_PLUGIN = textwrap.dedent('''
 
 
 @pytest.mark.parametrize("hook, name, obj, says", [
-    ("storage", "tinydb", "None", "plugin dup: register_storage: 'tinydb' is registered twice (already by plugin storage_tinydb)"),
+    ("storage", "tinydb", "None", "plugin dup: register_storage: 'tinydb' is registered twice (already by plugin storage_files)"),
     ("providers", "offline", "None", "plugin dup: register_providers: 'offline' is registered twice (already by plugin provider_offline)"),
     ("taggers", "lexicon", "None", "plugin dup: register_taggers: 'lexicon' is registered twice (already by plugin tagger_lexicon)"),
     ("record_types", "weight", '{"title": "w", "unit": "kg"}', "plugin dup: register_record_types: 'weight' is registered twice (already by plugin record_types)"),

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from plugins.storage_tinydb import TinyDBStorage  # noqa: E402
+from plugins.storage_files import FileStorage  # noqa: E402
 
 ROUNDS = 30
 # On a loaded machine a round's random moment to kill comes after fewer writes (CI once saw 49
@@ -117,7 +117,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
             for line in path.read_bytes().split(b"\n")[:-1]:
                 json.loads(line)
 
-        storage = TinyDBStorage.open(folder)
+        storage = FileStorage.open(folder)
         try:
             for user_id in users:
                 assert storage.get_user(user_id) is not None, f"{where}: user {user_id} lost"

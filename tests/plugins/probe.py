@@ -4,7 +4,7 @@ plugins folder its config names). What it saw is kept in its service ``probe`` (
 """
 
 from wellmate import ApiError, Provider, ProviderError, Setting, Tagger, hookimpl
-from wellmate_plugins.storage_tinydb import TinyDBStorage
+from wellmate_plugins.storage_files import FileStorage
 
 
 class Probe:
@@ -40,7 +40,7 @@ def register_services(register):
     register("probe_clock", lambda wm: Clock())
 
 
-class ProbeStorage(TinyDBStorage):
+class ProbeStorage(FileStorage):
     name = "probe"
 
 

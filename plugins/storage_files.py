@@ -1,0 +1,727 @@
+"""The default storage backend: collections of documents as append-only JSON Lines files.
+
+    collections/<name>.jsonl       one collection: a header line, then one line per write
+                                   ({"put": doc}, {"del": id} or {"all": [...]}, a batch)
+    messages/<session_id>.jsonl    a chat session's messages, one JSON object per line
+    backup-<time>/                 what an older data folder held, moved aside when it was migrated
+
+Why it is built this way (measured; see DESIGN.md, "Storage", and bench/storage, bench/growth):
+
+- A write appends one line and fsyncs: its cost does not grow with what is stored. TinyDB
+  rewrote a whole file per write (2.6 ms at 1k documents, 150 ms at 50k), and with users and
+  refresh tokens in one file a login at 50,000 users took 316 ms.
+- Each collection is held in memory as the JSON text of its documents (a third of what the
+  parsed dicts take) plus the declared indexes: sorted lists of (order value, id) per key, so
+  a lookup and a page cost what the page holds. A lookup nobody declared is an error, not a scan.
+- The file is compacted (rewritten with only the live documents, atomically) when it holds
+  three times what is live, so it stays within a small multiple of the data.
+- A crash can leave at most a torn last line: it is ignored when read and cut off before the
+  next append. Any other line that does not parse means the file was damaged: opening refuses
+  it by name (StorageUnavailable) rather than start without what a backup could bring back.
+  The header line means an empty (0-byte) file is also damage, never "no data".
+- A write that fails (full disk, read-only folder) is cut back off the file, changes nothing
+  in memory, raises StorageUnavailable (the app's 503) and is remembered for `trouble()` until
+  a write succeeds.
+- Chat messages are not documents: a session's log is its own append-only file (the cost of an
+  append is flat at 100k messages) read backwards a page at a time.
+
+Locks: each collection has one; a write holds it through its fsync, so writes to one collection
+are in file order; reads take it briefly. Message logs are guarded by a fixed set of locks
+picked by the log's id (bounded, however many sessions exist).
+
+One process owns the data folder. Opening it writes nothing (but for migrating an older folder
+once), so a second process that only reads (``wellmate.py check``) does no harm.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import threading
+import time
+import zlib
+from bisect import bisect_left, bisect_right, insort
+from contextlib import contextmanager
+from pathlib import Path
+
+from wellmate import (Collection, Conflict, Index, Storage, StorageUnavailable, atomic_write, fsync_dir, hookimpl,
+                      json_dumps, now_iso)
+
+log = logging.getLogger("wellmate.storage")
+
+FORMAT = 1  # of the collection files; the header line says it
+FILE_MODE = 0o600  # health data: readable by the server's own user only
+READ_BLOCK = 64 * 1024  # chat logs are read backwards in blocks of this size
+LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # log ids become file names
+LOG_LOCKS = 64  # message logs share this many locks, picked by id
+COMPACT_MIN_BYTES = 1 << 20  # files smaller than this are never compacted
+COMPACT_RATIO = 3  # compact when the file holds this many times what is live
+
+
+@hookimpl
+def register_collections(register):
+    # The collections of the storage methods before collections; each moves to the plugin that
+    # owns it as that plugin moves onto collections.
+    from wellmate_plugins._legacy_storage import LEGACY_COLLECTIONS
+    for name, spec in LEGACY_COLLECTIONS.items():
+        register(name, **spec)
+
+
+@hookimpl
+def register_storage(register):
+    register("files", FileStorage)
+    # The name the default backend had before collections (its files are migrated on open).
+    register("tinydb", FileStorage)
+
+
+class _Collection:
+    """One collection in memory: the JSON text of each document, its indexes, and its file."""
+
+    def __init__(self, spec: Collection, path: Path, storage: "FileStorage"):
+        self.spec, self.path, self.storage = spec, path, storage
+        self.lock = threading.RLock()
+        self.docs: dict[str, str] = {}  # id -> the document as JSON text
+        # index -> equality key -> sorted [(order key, id)]
+        self.indexes: dict[Index, dict[tuple, list]] = {index: {} for index in spec.indexes}
+        self.indexes.setdefault(Index(), {})
+        self.unique: dict[tuple, dict[tuple, str]] = {fields: {} for fields in spec.unique}
+        self.size = 0  # bytes of whole lines in the file: where the next line goes
+        self.live = 0  # bytes the live documents take as lines
+        self.unsynced = False
+
+    # -- reading the file ------------------------------------------------------------------------
+    def load(self) -> None:
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StorageUnavailable(f"{self.path}: cannot read it ({e.strerror or e})") from e
+        with f:
+            size, number = 0, 0
+            for line in f:
+                number += 1
+                if not line.endswith(b"\n"):
+                    break  # torn by a crash mid-append: never acknowledged, cut off at the next write
+                try:
+                    op = json.loads(line)
+                except ValueError:
+                    op = None
+                if number == 1:
+                    if not isinstance(op, dict) or op.get("wellmate") != "collection":
+                        raise StorageUnavailable(f"{self.path}: not a collection file of ours (line 1); "
+                                                 f"restore it from a backup")
+                    if op.get("format") != FORMAT:
+                        raise StorageUnavailable(f"{self.path}: written by another version (format "
+                                                 f"{op.get('format')!r}, this one reads {FORMAT})")
+                elif not isinstance(op, dict) or not self._replay(op):
+                    raise StorageUnavailable(f"{self.path}: line {number} is damaged (not a write of ours); "
+                                             f"restore the file from a backup")
+                size += len(line)
+        if number == 0:
+            raise StorageUnavailable(f"{self.path} is empty (0 bytes): its data was lost (a crash or a bad copy); "
+                                     f"restore it from a backup, or delete it to start that collection empty")
+        self.size = size
+
+    def _replay(self, op: dict) -> bool:
+        if "put" in op and isinstance(op["put"], dict) and isinstance(op["put"].get("id"), str):
+            self._set(op["put"]["id"], op["put"], json_dumps(op["put"]))
+        elif "del" in op and isinstance(op["del"], str):
+            self._remove(op["del"])
+        elif "all" in op and isinstance(op["all"], list):
+            return all(isinstance(each, dict) and "all" not in each and self._replay(each) for each in op["all"])
+        else:
+            return False
+        return True
+
+    # -- memory ----------------------------------------------------------------------------------
+    def doc(self, doc_id: str) -> dict | None:
+        text = self.docs.get(doc_id)
+        return None if text is None else json.loads(text)
+
+    def _set(self, doc_id: str, doc: dict, text: str) -> None:
+        old = self.doc(doc_id)
+        if old is not None:
+            self._remove(doc_id, old)
+        self.docs[doc_id] = text
+        self.live += len(text) + 10
+        for index, buckets in self.indexes.items():
+            insort(buckets.setdefault(_equal_key(doc, index.by), []), (_order_key(doc, index.order), doc_id))
+        for fields, held in self.unique.items():
+            key = _unique_key(doc, fields)
+            if key is not None:
+                held[key] = doc_id
+
+    def _remove(self, doc_id: str, old: dict | None = None) -> None:
+        old = old if old is not None else self.doc(doc_id)
+        if old is None:
+            return
+        self.live -= len(self.docs.pop(doc_id)) + 10
+        for index, buckets in self.indexes.items():
+            key = _equal_key(old, index.by)
+            bucket = buckets.get(key)
+            entry = (_order_key(old, index.order), doc_id)
+            if bucket:
+                at = bisect_left(bucket, entry)
+                if at < len(bucket) and bucket[at] == entry:
+                    del bucket[at]
+                if not bucket:
+                    del buckets[key]
+        for fields, held in self.unique.items():
+            key = _unique_key(old, fields)
+            if key is not None and held.get(key) == doc_id:
+                del held[key]
+
+    def check_unique(self, doc: dict, pending: dict | None = None) -> None:
+        for fields, held in self.unique.items():
+            key = _unique_key(doc, fields)
+            if key is None:
+                continue
+            holder = held.get(key)
+            if pending is not None:
+                holder = pending.get((fields, key), holder)
+            if holder is not None and holder != doc["id"]:
+                raise Conflict(f"{self.spec.name}: {', '.join(fields)} {list(key)!r} is taken", fields=fields)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write(self, ops: list[dict], durable: bool) -> None:
+        """Append the ops as one line (several as one batch line: all or nothing after a crash),
+        then apply them in memory. Called with the lock held."""
+        line = ops[0] if len(ops) == 1 else {"all": ops}
+        data = (json_dumps(line) + "\n").encode("utf-8")
+        with self.storage._writing(f"collections/{self.path.name}"):
+            new = not self.path.exists()
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            try:
+                if new:
+                    data = (json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT})
+                            + "\n").encode("utf-8") + data
+                else:
+                    size = os.fstat(fd).st_size
+                    if size < self.size:
+                        raise OSError(f"{self.path.name} shrank behind our back ({self.size} -> {size} bytes)")
+                    if size > self.size:  # a torn line after a crash: cut it off
+                        os.ftruncate(fd, self.size)
+                try:
+                    if os.pwrite(fd, data, self.size) != len(data):
+                        raise OSError(f"short write to {self.path}")
+                    if durable:
+                        os.fsync(fd)
+                except BaseException:
+                    try:
+                        os.ftruncate(fd, self.size)  # nothing half-written stays to be read at the next start
+                    except OSError:
+                        pass
+                    raise
+            finally:
+                os.close(fd)
+            if new:
+                fsync_dir(self.path.parent)
+        self.size += len(data)
+        self.unsynced = not durable  # a durable write's fsync covers the lines before it too
+        for op in ops:
+            self._replay(op)
+        if self.size > COMPACT_MIN_BYTES and self.size > COMPACT_RATIO * max(self.live, 1):
+            self.compact()
+
+    def sync(self) -> None:
+        with self.lock:
+            if not self.unsynced:
+                return
+            with self.storage._writing(f"collections/{self.path.name}"):
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self.unsynced = False
+
+    def compact(self) -> None:
+        """Rewrite the file with only the live documents (atomically: a crash leaves the old one)."""
+        started = time.monotonic()
+        header = json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT})
+        data = "\n".join([header] + ['{"put":' + text + "}" for text in self.docs.values()]) + "\n"
+        encoded = data.encode("utf-8")
+        with self.storage._writing(f"collections/{self.path.name}"):
+            atomic_write(self.path, encoded, mode=FILE_MODE)
+        before, self.size, self.unsynced = self.size, len(encoded), False
+        log.info("compacted %s: %d -> %d bytes in %.0f ms", self.path.name, before, self.size,
+                 (time.monotonic() - started) * 1000)
+
+    # -- lookups ---------------------------------------------------------------------------------
+    def bucket(self, where: dict | None, order: str | None) -> tuple[Index, list]:
+        where = where or {}
+        index = self.spec.index_for(where, order) if (where or order) else Index()
+        if index not in self.indexes:  # Index() with no declaration: every document, by id
+            index = Index()
+        return index, self.indexes[index].get(_equal_key(where, index.by), [])
+
+
+class _FileStore(Storage):
+    """Built by the app as ``FileStorage(config["storage"], wm)``, with the collections plugins
+    declared; elsewhere (tests, scripts) with ``FileStorage.open(folder, collections)``."""
+
+    name = "files"
+
+    def __init__(self, settings: dict, wm=None, collections=None):
+        self.folder = Path(wm.data_dir if wm is not None else settings["path"]).resolve()
+        self.collections_dir = self.folder / "collections"
+        self.messages_dir = self.folder / "messages"
+        self._write_error: str | None = None  # the last write failure, until a write succeeds
+        specs = dict(wm.collections if wm is not None else {c.name: c for c in collections or ()})
+        from wellmate_plugins import _legacy_storage  # an older data folder is migrated once
+        _legacy_storage.migrate(self, specs)
+        for folder in (self.collections_dir, self.messages_dir):
+            with self._writing(f"the folder {folder.name}/"):
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for tmp in self.collections_dir.glob(".*.tmp"):
+            if _left_by_dead_process(tmp):  # a compaction that a crash interrupted
+                tmp.unlink(missing_ok=True)
+        self._collections: dict[str, _Collection] = {}
+        for spec in specs.values():
+            collection = _Collection(spec, self.collections_dir / f"{spec.name}.jsonl", self)
+            collection.load()
+            self._collections[spec.name] = collection
+        self._log_locks = [threading.Lock() for _ in range(LOG_LOCKS)]
+        self._unsynced_logs: set[str] = set()  # logs with a line written without fsync
+
+    @classmethod
+    def open(cls, folder, collections=None) -> "FileStorage":
+        if collections is None:  # every collection the built-in plugins declare
+            from wellmate_plugins._legacy_storage import LEGACY_COLLECTIONS
+            collections = [Collection(name, **spec) for name, spec in LEGACY_COLLECTIONS.items()]
+        return cls({"path": str(folder)}, collections=collections)
+
+    def _collection(self, name: str) -> _Collection:
+        try:
+            return self._collections[name]
+        except KeyError:
+            raise ValueError(f"no collection {name!r}; declare it in register_collections "
+                             f"(known: {', '.join(sorted(self._collections)) or 'none'})") from None
+
+    # -- documents -------------------------------------------------------------------------------
+    def insert(self, collection: str, doc: dict, durable: bool = True) -> dict:
+        store = self._collection(collection)
+        doc = _checked(doc)
+        with store.lock:
+            if doc["id"] in store.docs:
+                raise Conflict(f"{collection}: the id {doc['id']!r} is taken", fields=("id",))
+            store.check_unique(doc)
+            store.write([{"put": doc}], durable)
+        return doc  # a copy: memory holds the text
+
+    def put(self, collection: str, doc: dict, durable: bool = True) -> dict:
+        store = self._collection(collection)
+        doc = _checked(doc)
+        with store.lock:
+            store.check_unique(doc)
+            store.write([{"put": doc}], durable)
+        return doc  # a copy: memory holds the text
+
+    def get(self, collection: str, doc_id: str) -> dict | None:
+        store = self._collection(collection)
+        text = store.docs.get(doc_id) if isinstance(doc_id, str) else None
+        return None if text is None else json.loads(text)
+
+    def update(self, collection: str, doc_id: str, change, durable: bool = True) -> dict | None:
+        store = self._collection(collection)
+        with store.lock:
+            current = store.doc(doc_id) if isinstance(doc_id, str) else None
+            if callable(change):
+                new = change(None if current is None else json.loads(store.docs[doc_id]))
+                if new is None:
+                    return current
+                new = _checked(new)
+                if new["id"] != doc_id:
+                    raise ValueError(f"{collection}: update of {doc_id!r} returned a document with id {new['id']!r}")
+            else:
+                if current is None:
+                    return None
+                new = _checked({**current, **change, "id": doc_id})
+            store.check_unique(new)
+            store.write([{"put": new}], durable)
+        return new
+
+    def delete(self, collection: str, doc_id: str) -> bool:
+        store = self._collection(collection)
+        with store.lock:
+            if not isinstance(doc_id, str) or doc_id not in store.docs:
+                return False
+            store.write([{"del": doc_id}], True)
+        return True
+
+    def delete_where(self, collection: str, where: dict) -> int:
+        store = self._collection(collection)
+        if not where:
+            raise ValueError("delete_where: give the fields to match (delete a whole collection elsewhere)")
+        with store.lock:
+            _, bucket = store.bucket(where, None)
+            ids = [doc_id for _, doc_id in bucket]
+            # In batches, so one line stays small: a user with 100k records is still one delete.
+            for at in range(0, len(ids), 1000):
+                store.write([{"del": doc_id} for doc_id in ids[at:at + 1000]], True)
+        return len(ids)
+
+    def find(self, collection: str, where: dict | None = None, *, order: str | None = None,
+             start=None, end=None, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        if (start is not None or end is not None) and not order:
+            raise ValueError("find: start and end bound the order field; give order=")
+        store = self._collection(collection)
+        descending = bool(order) and order.startswith("-")
+        with store.lock:
+            index, bucket = store.bucket(where, order)
+            lo, hi = 0, len(bucket)
+            if start is not None or end is not None:
+                lo = bisect_left(bucket, ((_NONE_RANK + 1,),))  # documents without the field are out
+                if start is not None:
+                    lo = max(lo, bisect_left(bucket, (_sort_value(start),)))
+                if end is not None:
+                    hi = bisect_left(bucket, (_sort_value(end),))
+            if before is not None:
+                mark = _decode_cursor(before)
+                if descending:
+                    hi = min(hi, bisect_left(bucket, mark))
+                else:
+                    lo = max(lo, bisect_right(bucket, mark))
+            if descending:
+                chosen = bucket[max(lo, hi - limit):hi][::-1]
+                more = hi - limit > lo
+            else:
+                chosen = bucket[lo:min(hi, lo + limit)]
+                more = lo + limit < hi
+            texts = [store.docs[doc_id] for _, doc_id in chosen]
+        items = [json.loads(text) for text in texts]
+        return items, (_encode_cursor(chosen[-1]) if more and chosen else None)
+
+    def count(self, collection: str, where: dict | None = None) -> int:
+        store = self._collection(collection)
+        if not where:
+            return len(store.docs)
+        with store.lock:
+            return len(store.bucket(where, None)[1])
+
+    def sync(self, collection: str) -> None:
+        self._collection(collection).sync()
+
+    def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = ()) -> list[tuple[str, dict]]:
+        store = self._collection(collection)
+        key = tuple(key)
+        if key not in store.unique:
+            raise ValueError(f"{collection}: upsert by {key} needs it declared as a unique key")
+        docs = [_checked(doc) for doc in docs]
+        with store.lock:
+            pending: dict = {}  # (fields, values) -> id, for the documents earlier in this call
+            stored_now: dict[str, dict] = {}  # id -> the document as this call leaves it
+            results, ops = [], []
+            for doc in docs:
+                values = _unique_key(doc, key)
+                match_id = None if values is None else pending.get((key, values), store.unique[key].get(values))
+                if match_id is not None:
+                    old = stored_now.get(match_id) or store.doc(match_id)
+                    for field in fixed:
+                        if old.get(field) != doc.get(field):
+                            raise Conflict(f"{collection}: {dict(zip(key, values))} is stored with {field} "
+                                           f"{old.get(field)!r}", key=dict(zip(key, values)), field=field,
+                                           stored=old.get(field))
+                    new = {**doc, "id": old["id"], "created_at": old.get("created_at", doc.get("created_at"))}
+                    outcome = "unchanged" if new == old else "updated"
+                else:
+                    if doc["id"] in store.docs or doc["id"] in stored_now:
+                        raise Conflict(f"{collection}: the id {doc['id']!r} is taken", fields=("id",))
+                    new, outcome = doc, "created"
+                store.check_unique(new, pending)
+                for fields in store.unique:
+                    each = _unique_key(new, fields)
+                    if each is not None:
+                        pending[(fields, each)] = new["id"]
+                stored_now[new["id"]] = new
+                results.append((outcome, new))
+                if outcome != "unchanged":
+                    ops.append({"put": new})
+            for at in range(0, len(ops), 1000):
+                store.write(ops[at:at + 1000], True)
+        return [(outcome, json.loads(json_dumps(doc))) for outcome, doc in results]
+
+    # -- messages --------------------------------------------------------------------------------
+    def _log_path(self, session_id: str) -> Path:
+        if not isinstance(session_id, str) or not LOG_ID.fullmatch(session_id):
+            raise ValueError(f"a log id is 1-128 letters, digits, '-' or '_', got {session_id!r}")
+        return self.messages_dir / f"{session_id}.jsonl"
+
+    @contextmanager
+    def _log_lock(self, session_id: str):
+        with self._log_locks[zlib.crc32(session_id.encode("utf-8")) % LOG_LOCKS]:
+            yield
+
+    def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
+        message = json.loads(json_dumps(message))
+        message.setdefault("created_at", now_iso())
+        line = (json_dumps(message) + "\n").encode("utf-8")
+        path = self._log_path(session_id)
+        with self._log_lock(session_id), self._writing("a chat log"):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            try:
+                size = os.fstat(fd).st_size
+                whole = _whole_lines(fd, size)
+                if whole != size:  # a torn line after a crash: cut off so the next line starts clean
+                    os.ftruncate(fd, whole)
+                try:
+                    if os.pwrite(fd, line, whole) != len(line):
+                        raise OSError(f"short write to the log of session {session_id}")
+                    if durable:  # also makes lines written earlier without fsync durable
+                        os.fsync(fd)
+                except BaseException:
+                    try:
+                        os.ftruncate(fd, whole)
+                    except OSError:
+                        pass
+                    raise
+            finally:
+                os.close(fd)
+            if size == 0:  # a new file: make its name durable too
+                fsync_dir(self.messages_dir)
+            if durable:
+                self._unsynced_logs.discard(session_id)
+            else:
+                self._unsynced_logs.add(session_id)
+        return message
+
+    def sync_messages(self, session_id: str) -> None:
+        with self._log_lock(session_id):
+            if session_id not in self._unsynced_logs:
+                return
+            try:
+                fd = os.open(self._log_path(session_id), os.O_RDONLY)
+            except FileNotFoundError:
+                self._unsynced_logs.discard(session_id)
+                return
+            try:
+                with self._writing("a chat log"):
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._unsynced_logs.discard(session_id)
+
+    def list_messages(self, session_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        # The cursor is the byte offset of the oldest message returned: the log is append-only,
+        # so offsets never move, and a page is read backwards from there without an index.
+        try:
+            f = open(self._log_path(session_id), "rb")
+        except FileNotFoundError:
+            if before is not None and before != "0":
+                raise ValueError(f"not a cursor of this session's messages: {before!r}")
+            return [], None
+        with f:
+            size = _whole_lines(f.fileno(), os.fstat(f.fileno()).st_size)
+            end = size if before is None else _offset_cursor(before, f, size)
+            lines = _lines_before(f, end, limit)
+        messages = [message for _, message in lines if message is not None]
+        return messages, (str(lines[0][0]) if lines and lines[0][0] > 0 else None)
+
+    def delete_messages(self, session_id: str) -> bool:
+        path = self._log_path(session_id)
+        with self._log_lock(session_id), self._writing("a chat log"):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            fsync_dir(self.messages_dir)
+            self._unsynced_logs.discard(session_id)
+        return True
+
+    # -- service ---------------------------------------------------------------------------------
+    def ping(self) -> None:
+        os.listdir(self.collections_dir)
+        for store in self._collections.values():  # a real read: the first collection file's header
+            if store.size:
+                with open(store.path, "rb") as f:
+                    f.readline()
+                break
+        trouble = self.trouble()
+        if trouble:
+            raise OSError(trouble)
+
+    def trouble(self) -> str | None:
+        # os.access does not see a full disk (nor, as root, a folder's mode): hence the memory of
+        # the last failed write. Costs ~2 us a folder, and no write while all is well.
+        # (No absolute path or id in it: health answers anyone.)
+        for folder in (self.folder, self.collections_dir, self.messages_dir):
+            if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+                where = "the data folder" if folder == self.folder else f"the data folder's {folder.name}/"
+                return f"{where} is not readable and writable by this process"
+        if self._write_error:
+            # Only while writes fail: a small test write, so that health turns ok once there is room
+            # again even when nothing else writes (a monitor or proxy that holds traffic back while
+            # health says 503 would otherwise keep it 503 for good). A failing write costs little.
+            probe = self.folder / ".write-probe"
+            try:
+                atomic_write(probe, b"ok", mode=FILE_MODE)
+                probe.unlink()
+            except OSError:
+                return self._write_error  # still failing: keep what the real write met
+            self._write_error = None
+        return self._write_error
+
+    @contextmanager
+    def _writing(self, what: str):
+        """Around every write: an OSError (full disk, read-only folder, I/O error) becomes
+        StorageUnavailable and is remembered for `trouble`; a write that works clears it."""
+        try:
+            yield
+        except OSError as e:
+            self._write_error = f"writing {what} failed: {e.strerror or e}"
+            raise StorageUnavailable(f"{self.folder}: {self._write_error}; nothing was saved") from e
+        self._write_error = None
+
+    def stats(self) -> dict:
+        return {"bytes": {name: store.size for name, store in self._collections.items()}}
+
+    def close(self) -> None:
+        for store in self._collections.values():
+            try:
+                store.sync()
+            except StorageUnavailable:
+                log.warning("closing: %s could not be made durable", store.path.name)
+
+
+# -- keys and cursors ------------------------------------------------------------------------------
+
+_NONE_RANK = 0
+
+
+def _sort_value(value) -> tuple:
+    """A value as a key that sorts with any other: None first, then numbers, text, the rest."""
+    if value is None:
+        return (_NONE_RANK, "")
+    if isinstance(value, (int, float)):  # bool too: False < True < 2
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, json_dumps(value))
+
+
+def _order_key(doc: dict, field: str | None) -> tuple:
+    return _sort_value(doc.get(field)) if field else (_NONE_RANK, "")
+
+
+def _hashable(value):
+    return value if value is None or isinstance(value, (str, int, float)) else json_dumps(value)
+
+
+def _equal_key(doc: dict, fields: tuple) -> tuple:
+    return tuple([_hashable(doc.get(field)) for field in fields])
+
+
+def _unique_key(doc: dict, fields: tuple) -> tuple | None:
+    key = _equal_key(doc, fields)
+    return None if any(value is None for value in key) else key
+
+
+def _checked(doc: dict) -> dict:
+    """A copy of the document as it will be stored (JSON round trip), with a string id."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
+        raise ValueError(f"a document is a dict with a non-empty string id, got {doc!r:.80}")
+    return json.loads(json_dumps(doc))
+
+
+def _encode_cursor(entry: tuple) -> str:
+    (rank, value), doc_id = entry
+    return base64.urlsafe_b64encode(json_dumps([rank, value, doc_id]).encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple:
+    try:
+        rank, value, doc_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        kind = {0: str, 1: (int, float), 2: str, 3: str}.get(rank) if type(rank) is int else None
+        if kind is None or not isinstance(value, kind) or not isinstance(doc_id, str):
+            raise TypeError
+    except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"not a cursor of this list: {cursor!r}") from None
+    return ((rank, value), doc_id)
+
+
+def _left_by_dead_process(tmp: Path) -> bool:
+    """Whether a temp file of `atomic_write` (.NAME.PID.THREAD.tmp) belongs to no live process."""
+    try:
+        os.kill(int(tmp.name.split(".")[-3]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, IndexError, OSError):  # not our name, or alive under another user
+        return False
+    return False
+
+
+# -- message logs ----------------------------------------------------------------------------------
+
+def _whole_lines(fd: int, size: int) -> int:
+    """Where the whole lines of a log end: bytes after the last newline are a line torn by a crash."""
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    pos = size
+    while pos > 0:
+        step = min(READ_BLOCK, pos)
+        block = os.pread(fd, step, pos - step)
+        at = block.rfind(b"\n")
+        if at >= 0:
+            return pos - step + at + 1
+        pos -= step
+    return 0
+
+
+def _offset_cursor(cursor: str, f, size: int) -> int:
+    """A message cursor: the offset of a line start in the log (checked, as clients send it)."""
+    offset = int(cursor) if isinstance(cursor, str) and cursor.isdigit() else -1
+    if 0 < offset <= size:
+        f.seek(offset - 1)
+        if f.read(1) == b"\n":
+            return offset
+    if offset == 0:
+        return 0
+    raise ValueError(f"not a cursor of this session's messages: {cursor!r}")
+
+
+def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
+    """Up to ``limit`` whole lines that end by byte ``end`` (a line start), oldest first, as
+    (offset, message); message is None for a line that is not a JSON object. Reads backwards
+    in blocks, so the cost depends on the page, not on the size of the file."""
+    blocks, newlines, pos, step = [], 0, end, READ_BLOCK
+    # Once the bytes read hold limit + 1 newlines, every line after the first newline is whole
+    # (and all are, once pos is 0). A very long line doubles the block size.
+    while pos > 0 and newlines <= limit:
+        step = min(step * 2 if blocks else step, pos)
+        pos -= step
+        f.seek(pos)
+        blocks.append(f.read(step))
+        newlines += blocks[-1].count(b"\n")
+    buf = b"".join(reversed(blocks))
+    start = 0 if pos == 0 else buf.index(b"\n") + 1
+    raws = buf[start:].split(b"\n")[:-1][-limit:]  # buf ends with a newline
+    offset = pos + len(buf) - sum(len(raw) + 1 for raw in raws)
+    lines = []
+    for raw in raws:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            message = None
+        lines.append((offset, message if isinstance(message, dict) else None))
+        offset += len(raw) + 1
+    return lines
+
+
+def _legacy():
+    from wellmate_plugins._legacy_storage import LegacyMethods
+    return LegacyMethods
+
+
+class FileStorage(_legacy(), _FileStore):
+    """Built by the app as ``FileStorage(config["storage"], wm)``, with the collections plugins
+    declared; elsewhere (tests, scripts) with ``FileStorage.open(folder, collections)``."""
+
+    name = "files"
