@@ -21,7 +21,7 @@ import wellmate
 
 from conftest import ROOT, Client, Served, ServerProcess, assert_error, free_port
 from test_core import write_config
-from test_storage_tinydb import disk_full
+from test_storage_files import disk_full
 
 DATA = "/api/v1/health/data"
 HEALTH = "/api/v1/test/health"
