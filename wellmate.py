@@ -127,6 +127,14 @@ class Hookspecs:
         the process dies half-way, deleting the user again finishes the job."""
 
     @hookspec
+    def export_user_data(self, user, wm):
+        """What this plugin keeps for ``user``, for their data export (``GET /users/export``):
+        None, or a dict of top-level sections of the export document (``{"records": [...]}``).
+        Any list in it, at any depth, may be an iterator (a generator reading a page at a time):
+        the export is streamed, so a user with 100,000 messages costs the server a page of memory,
+        not the whole document. Sections keep the order plugins load in."""
+
+    @hookspec
     def register_providers(self, register):
         """Offer AI provider implementations.
 
@@ -469,7 +477,7 @@ def core_schema() -> dict:
                                             "finish before their connections are closed.", int, min=0, max=600),
         },
         "storage": {
-            "backend": Setting("tinydb", "Storage plugin, by name."),
+            "backend": Setting("files", "Storage plugin, by name."),
             "path": Setting("data", "Data folder, relative to config.yaml."),
         },
         "providers": {},  # name -> {plugin: ..., plugin's own keys}: validated by the provider class
@@ -813,6 +821,11 @@ class Storage:
     def list_messages(self, session_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
         """The newest ``limit`` messages before the cursor, returned oldest first (reading order);
         the cursor pages further back in time. Cost: the page's, not the log's."""
+        raise NotImplementedError
+
+    def iter_messages(self, session_id: str):
+        """Every message of the log, oldest first, read a block at a time (an export of 100,000
+        messages in constant memory)."""
         raise NotImplementedError
 
     def delete_messages(self, session_id: str) -> bool:

@@ -81,7 +81,7 @@ def migrate(storage, specs: dict) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     with storage._writing("the migrated collections"):
         staging.mkdir(mode=0o700)
-        from wellmate_plugins.storage_files import FILE_MODE, FORMAT
+        from .storage_files import FILE_MODE, FORMAT
         for name, docs in collections.items():
             lines = [json_dumps({"wellmate": "collection", "name": name, "format": FORMAT})]
             lines += [json_dumps({"put": {**doc, "id": str(doc.get("id") or doc_id)}}) for doc_id, doc in docs.items()]

@@ -65,7 +65,7 @@ COMPACT_RATIO = 3  # compact when the file holds this many times what is live
 def register_collections(register):
     # The collections of the storage methods before collections; each moves to the plugin that
     # owns it as that plugin moves onto collections.
-    from wellmate_plugins._legacy_storage import LEGACY_COLLECTIONS
+    from ._legacy_storage import LEGACY_COLLECTIONS
     for name, spec in LEGACY_COLLECTIONS.items():
         register(name, **spec)
 
@@ -272,7 +272,7 @@ class _FileStore(Storage):
         self.messages_dir = self.folder / "messages"
         self._write_error: str | None = None  # the last write failure, until a write succeeds
         specs = dict(wm.collections if wm is not None else {c.name: c for c in collections or ()})
-        from wellmate_plugins import _legacy_storage  # an older data folder is migrated once
+        from . import _legacy_storage  # an older data folder is migrated once
         _legacy_storage.migrate(self, specs)
         for folder in (self.collections_dir, self.messages_dir):
             with self._writing(f"the folder {folder.name}/"):
@@ -291,7 +291,7 @@ class _FileStore(Storage):
     @classmethod
     def open(cls, folder, collections=None) -> "FileStorage":
         if collections is None:  # every collection the built-in plugins declare
-            from wellmate_plugins._legacy_storage import LEGACY_COLLECTIONS
+            from ._legacy_storage import LEGACY_COLLECTIONS
             collections = [Collection(name, **spec) for name, spec in LEGACY_COLLECTIONS.items()]
         return cls({"path": str(folder)}, collections=collections)
 
@@ -525,6 +525,25 @@ class _FileStore(Storage):
         messages = [message for _, message in lines if message is not None]
         return messages, (str(lines[0][0]) if lines and lines[0][0] > 0 else None)
 
+    def iter_messages(self, session_id: str):
+        try:
+            f = open(self._log_path(session_id), "rb")
+        except FileNotFoundError:
+            return
+        with f:
+            size = _whole_lines(f.fileno(), os.fstat(f.fileno()).st_size)
+            read = 0
+            for line in f:  # buffered: a block at a time
+                read += len(line)
+                if read > size:
+                    return  # a torn last line
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(message, dict):
+                    yield message
+
     def delete_messages(self, session_id: str) -> bool:
         path = self._log_path(session_id)
         with self._log_lock(session_id), self._writing("a chat log"):
@@ -716,7 +735,7 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
 
 
 def _legacy():
-    from wellmate_plugins._legacy_storage import LegacyMethods
+    from ._legacy_storage import LegacyMethods
     return LegacyMethods
 
 

@@ -228,7 +228,7 @@ def test_stats(make_wm, serve):
     assert days[-1] == {"date": days[-1]["date"], "user": 2, "assistant": 2, "total": 4}
     assert days[0]["total"] == days[1]["total"] == 0
     assert stats["provider_failures"]["broken"] == 2 and stats["provider_failures"]["offline"] == 0
-    assert stats["storage"]["backend"] == "tinydb" and stats["storage"]["messages"] == 4
+    assert stats["storage"]["backend"] == "files" and stats["storage"]["messages"] == 4
 
     r = client.get("/api/v1/admin/stats?tz=UTC", token=admin["access_token"])
     assert r.json["timezone"] == "UTC" and len(r.json["messages_per_day"]) == 7
