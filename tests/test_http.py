@@ -20,10 +20,10 @@ CRASH_PLUGIN = textwrap.dedent('''
 def test_health_and_db(client):
     r = client.get("/api/v1/test/health")
     assert r.status == 200
-    assert r.json["status"] == "ok" and r.json["storage"] == "tinydb"
+    assert r.json["status"] == "ok" and r.json["storage"] == "files"
     assert r.json["uptime_s"] >= 0 and "offline" in r.json["providers"]
     r = client.get("/api/v1/test/db")
-    assert r.status == 200 and r.json["ok"] is True and r.json["backend"] == "tinydb"
+    assert r.status == 200 and r.json["ok"] is True and r.json["backend"] == "files"
 
 
 def test_404_and_405_are_json(client):
