@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -127,8 +126,6 @@ def _log_activity(path: Path) -> tuple[int, str | None]:
 # lookups and cascades); what is still here is what some plugin still calls.
 
 LEGACY_COLLECTIONS = {
-    "users": {"indexes": [Index((), "created_at")], "unique": [("username_key",), ("wx_openid",), ("wx_unionid",)]},
-    "refresh_tokens": {"indexes": [("family",), ("user_id",), Index((), "expires_at")]},
     "sessions": {"indexes": [Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
                              Index((), "updated_at")]},
     "records": {"indexes": [Index(("user_id",), "recorded_at"), Index(("user_id", "type"), "recorded_at")],
@@ -137,7 +134,6 @@ LEGACY_COLLECTIONS = {
     "deliveries": {"indexes": [Index(("reminder_id",), "created_at"), ("user_id",)]},
 }
 LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # session ids become file names
-PRUNE_EVERY = 3600  # seconds between sweeps of expired refresh tokens
 ACTIVITY = ("message_count", "updated_at")
 
 
@@ -150,72 +146,19 @@ def _all(find, *args, **kwargs) -> list:
             return items
 
 
+def delete_user_data(storage, user_id: str) -> None:
+    """What a deleted user leaves in the collections above (the ``delete_user_data`` of
+    storage_files.py), until each moves to the plugin that answers for it."""
+    if "sessions" in LEGACY_COLLECTIONS:
+        for session in _all(storage.find, "sessions", {"user_id": user_id}, order="-updated_at"):
+            storage.delete_messages(session["id"])  # the log first: deleting again finishes the job
+            storage.delete("sessions", session["id"])
+    for name in ("records", "deliveries", "reminders"):
+        if name in LEGACY_COLLECTIONS:
+            storage.delete_where(name, {"user_id": user_id})
+
+
 class LegacyMethods:
-    _pruned_at = float("-inf")
-
-    # -- users
-    def create_user(self, user: dict) -> dict:
-        return _user_out(self.insert("users", _with_username_key(user)))
-
-    def get_user(self, user_id: str) -> dict | None:
-        return _user_out(self.get("users", user_id))
-
-    def find_user(self, field: str, value) -> dict | None:
-        if value is None:
-            return None
-        if field == "id":
-            return self.get_user(value)
-        if field == "username":
-            field, value = "username_key", str(value).lower()
-        found, _ = self.find("users", {field: value}, limit=1)
-        return _user_out(found[0]) if found else None
-
-    def update_user(self, user_id: str, changes: dict) -> dict | None:
-        return _user_out(self.update("users", user_id, _with_username_key(changes)))
-
-    def list_users(self, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
-        users, cursor = self.find("users", order="-created_at", limit=limit, before=before)
-        return [_user_out(user) for user in users], cursor
-
-    def delete_user(self, user_id: str) -> bool:
-        if self.get("users", user_id) is None:
-            return False
-        for session in _all(self.find, "sessions", {"user_id": user_id}, order="-updated_at"):
-            self.delete_session(session["id"])
-        for name, where in (("records", {"user_id": user_id}), ("deliveries", {"user_id": user_id}),
-                            ("refresh_tokens", {"user_id": user_id})):
-            self.delete_where(name, where)
-        for reminder in _all(self.find, "reminders", {"user_id": user_id}, order="-created_at"):
-            self.delete("reminders", reminder["id"])
-        return self.delete("users", user_id)
-
-    # -- refresh tokens
-    def add_refresh_token(self, token: dict) -> None:
-        self.insert("refresh_tokens", {**token, "id": token["hash"]})
-        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
-            self._pruned_at = time.monotonic()
-            for old in _all(self.find, "refresh_tokens", order="expires_at", start="", end=now_iso()):
-                self.delete("refresh_tokens", old["id"])
-
-    def use_refresh_token(self, token_hash: str) -> dict | None:
-        seen = []
-
-        def use(token):
-            if token is None:
-                return None
-            seen.append(dict(token))
-            return None if token.get("used") else {**token, "used": True}
-        self.update("refresh_tokens", token_hash, use)
-        if not seen:
-            return None
-        seen[0].pop("id", None)
-        return seen[0]
-
-    def revoke_refresh_tokens(self, *, family: str | None = None, user_id: str | None = None) -> int:
-        if family is None and user_id is None:
-            raise ValueError("revoke_refresh_tokens: give family= or user_id=")
-        return self.delete_where("refresh_tokens", {"family": family} if family is not None else {"user_id": user_id})
-
     # -- sessions
     def create_session(self, session: dict) -> dict:
         if not isinstance(session.get("id"), str) or not LOG_ID.fullmatch(session["id"]):
@@ -367,15 +310,3 @@ class LegacyMethods:
         counts["messages"] = sum(s.get("message_count") or 0 for s in _all(self.find, "sessions", order="updated_at"))
         return counts
 
-
-def _with_username_key(user: dict) -> dict:
-    if "username" not in user:
-        return user
-    name = user["username"]
-    return {**user, "username_key": name.lower() if isinstance(name, str) and name else None}
-
-
-def _user_out(user: dict | None) -> dict | None:
-    if user is not None:
-        user.pop("username_key", None)
-    return user

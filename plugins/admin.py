@@ -27,6 +27,7 @@ import bottle
 import wellmate
 from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hookimpl, new_id, now_iso, paged,
                       zone_or_none)
+from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, hash_password, required
 
 log = logging.getLogger("wellmate.admin")
@@ -61,7 +62,7 @@ def service_stats(wm, days: int, tz: str) -> dict:
         roles = counts.get(date, {})
         per_day.append({"date": date, "user": roles.get("user", 0), "assistant": roles.get("assistant", 0),
                         "total": sum(roles.values())})
-    users = all_pages(wm.storage.list_users, 200)
+    users = all_pages(wm.service("accounts").list, 200)
     chat = wm.service("chat")
     failures = {name: 0 for name in wm.config["providers"]}
     failures.update(chat.failure_counts() if chat else {})
@@ -87,9 +88,10 @@ def service_stats(wm, days: int, tz: str) -> dict:
 @hookimpl
 def routes(app, wm):
     tokens = required(wm, "admin").tokens
+    accounts = accounts_for(wm, "admin")
 
     def target(user_id: str) -> dict:
-        user = wm.storage.get_user(user_id)
+        user = accounts.get(user_id)
         if user is None:
             raise ApiError(404, "user_not_found", f"No user {user_id!r}.")
         return user
@@ -97,7 +99,7 @@ def routes(app, wm):
     @app.get("/api/v1/admin/users")
     def list_users():
         wm.require_admin()
-        return paged(wm.storage.list_users, admin_view, 50, 200)
+        return paged(accounts.list, admin_view, 50, 200)
 
     @app.get("/api/v1/admin/users/<user_id>")
     def read_user(user_id):
@@ -120,7 +122,7 @@ def routes(app, wm):
         target(user_id)
         log.info("admin %s enabled user %s", admin["id"], user_id)
         # Tokens from before the disable stay revoked: the user logs in again.
-        return admin_view(wm.storage.update_user(user_id, {"disabled": False}))
+        return admin_view(accounts.update(user_id, {"disabled": False}))
 
     @app.get("/api/v1/admin/stats")
     def stats():
@@ -179,7 +181,8 @@ def read_password(args) -> str:
 
 
 def find(wm, name: str) -> dict:
-    user = wm.storage.find_user("username", name) or wm.storage.get_user(name)
+    accounts = accounts_for(wm, "admin")
+    user = accounts.find_by_username(name) or accounts.get(name)
     if user is None:
         raise CommandError(f"no user with the username or uuid {name!r}; `wellmate.py user list` shows them")
     return user
@@ -197,7 +200,7 @@ def cmd_create(wm, args):
             "full_name": args.full_name or "", "gender": None, "age": None, "birth_date": None,
             "role": "admin" if args.admin else "user", "settings": {}, "disabled": False, "created_at": now_iso()}
     try:
-        wm.storage.create_user(user)
+        accounts_for(wm, "admin").create(user)
     except Conflict:
         raise CommandError(f"the username {args.username!r} is taken")
     print(f"created {user['role']} {args.username} ({user['id']})")
@@ -205,7 +208,7 @@ def cmd_create(wm, args):
 
 def cmd_list(wm, args):
     rows = [("uuid", "username", "role", "status", "login", "created_at")]
-    for user in sorted(all_pages(wm.storage.list_users, 200), key=lambda u: u.get("created_at") or ""):
+    for user in sorted(all_pages(accounts_for(wm, "admin").list, 200), key=lambda u: u.get("created_at") or ""):
         login = "+".join(kind for kind, has in (("password", user.get("password_hash")),
                                                 ("wechat", user.get("wx_openid"))) if has) or "-"
         rows.append((user["id"], user.get("username") or "-", user.get("role", "user"),
@@ -239,7 +242,7 @@ def set_fields(message, **changes):
         if changes.get("disabled"):
             required(wm, "admin").tokens.revoke_all(user["id"], **changes)  # their tokens stop working at once
         else:
-            wm.storage.update_user(user["id"], changes)
+            accounts_for(wm, "admin").update(user["id"], changes)
         print(message.format(describe(user)))
     return command
 

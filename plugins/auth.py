@@ -4,7 +4,9 @@ refresh tokens, the login throttle, the ``auth`` config section, and the `authen
 
 Other plugins use the service ``auth`` (an `Auth`: its `tokens` and `throttle`): accounts
 (register, login, refresh, logout), privacy (password changes, deleting an account), admin
-(disabling an account ends its logins) and wechat (wx-login). What needs no Wellmate is a plain
+(disabling an account ends its logins) and wechat (wx-login). The refresh tokens are this
+plugin's collection ``refresh_tokens``; the users are the accounts plugin's, changed through its
+service. What needs no Wellmate is a plain
 function of this module: `hash_password` for the ``wellmate.py user`` commands, the username and
 password rules, `public_profile`.
 """
@@ -23,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, new_id,
+from wellmate import (ApiError, ConfigError, Index, Setting, StorageUnavailable, atomic_write, hookimpl, new_id,
                       now_iso)
 
 log = logging.getLogger("wellmate.auth")
@@ -161,6 +163,20 @@ def check_password(password: str, stored: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+TOKENS = "refresh_tokens"  # id: the token's hash (`Tokens.digest`); user_id, family, created_at, expires_at, used
+# Expired refresh tokens are deleted a few at a time as new ones are issued: more than one per
+# token issued, so they never pile up, and each a small write (~4 ms here), where a sweep of all
+# of them at once could hold one login for seconds.
+PRUNE_PER_ISSUE = 2
+
+
+@hookimpl
+def register_collections(register):
+    # A login's tokens (revoked together), a user's (revoked or deleted together), and the
+    # expired ones (pruned).
+    register(TOKENS, indexes=[("family",), ("user_id",), Index((), "expires_at")])
+
+
 class Tokens:
     """JWT HS256 access tokens and opaque, rotating refresh tokens (stored hashed)."""
 
@@ -170,8 +186,8 @@ class Tokens:
     # attack and its owner has to type the password again, often after the refresh token ran out.
     DEVICE_TTL = timedelta(days=365)
 
-    def __init__(self, secret: str, storage, access_minutes: int, refresh_days: int):
-        self.secret, self.storage = secret, storage
+    def __init__(self, secret: str, storage, accounts, access_minutes: int, refresh_days: int):
+        self.secret, self.storage, self.accounts = secret, storage, accounts
         self.access_ttl = timedelta(minutes=access_minutes)
         self.refresh_ttl = timedelta(days=refresh_days)
         self._revoking = threading.Lock()  # one read-change-write of a user's revoked_logins at a time
@@ -197,10 +213,11 @@ class Tokens:
             claims["auth_time"] = claims["iat"]
         access = jwt.encode(claims, self.secret, algorithm="HS256")
         refresh = secrets.token_urlsafe(32)
-        self.storage.add_refresh_token({
-            "hash": self.digest(refresh), "user_id": user["id"], "family": claims["fam"],
+        self.storage.insert(TOKENS, {
+            "id": self.digest(refresh), "user_id": user["id"], "family": claims["fam"],
             "created_at": now_iso(now), "expires_at": now_iso(now + self.refresh_ttl), "used": False,
         })
+        self.prune(now_iso(now))
         return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                 "expires_in": int(self.access_ttl.total_seconds())}
 
@@ -208,8 +225,8 @@ class Tokens:
         """End every login of a user at once (password change, disable): access tokens issued
         until now are refused by `Auth.user_of`, refresh tokens are deleted. ``changes``
         are stored with the cut-off in the same write. Return the updated user."""
-        user = self.storage.update_user(user_id, {**changes, "tokens_valid_after": time.time()})
-        self.storage.revoke_refresh_tokens(user_id=user_id)
+        user = self.accounts.update(user_id, {**changes, "tokens_valid_after": time.time()})
+        self.storage.delete_where(TOKENS, {"user_id": user_id})
         return user
 
     def revoke_login(self, user_id: str, family: str) -> None:
@@ -218,19 +235,19 @@ class Tokens:
         reads anyway (no extra read per request), for as long as one of its access tokens can
         live; expired entries are dropped on each write, so the list stays as short as the
         logins ended in the last ``auth.access_token_minutes``."""
-        self.storage.revoke_refresh_tokens(family=family)
+        self.storage.delete_where(TOKENS, {"family": family})
         now = time.time()
         with self._revoking:
-            user = self.storage.get_user(user_id)
+            user = self.accounts.get(user_id)
             if user is None:
                 return
             revoked = {fam: until for fam, until in (user.get("revoked_logins") or {}).items() if until > now}
             revoked[family] = now + self.access_ttl.total_seconds()
-            self.storage.update_user(user_id, {"revoked_logins": revoked})
+            self.accounts.update(user_id, {"revoked_logins": revoked})
 
     def logout(self, refresh_token: str) -> None:
         """End the login of a refresh token; an unknown or used one ends nothing."""
-        record = self.storage.use_refresh_token(self.digest(refresh_token))
+        record = self.use(refresh_token)
         if record is not None:
             self.revoke_login(record["user_id"], record["family"])
 
@@ -261,10 +278,30 @@ class Tokens:
             return None
         return claims["jti"] if claims["typ"] == "device" and claims["sub"] == user["id"] else None
 
+    def use(self, refresh_token: str) -> dict | None:
+        """Mark a refresh token used and return it as it was before (``used`` True means it had
+        been used already: a replay); None if it is unknown. One atomic write: of two uses at
+        once, exactly one sees it unused."""
+        seen = []
+
+        def use(token):
+            if token is None:
+                return None
+            seen.append(token)
+            return None if token.get("used") else {**token, "used": True}
+        self.storage.update(TOKENS, self.digest(refresh_token), use)
+        return seen[0] if seen else None
+
+    def prune(self, now: str) -> None:
+        """Delete up to `PRUNE_PER_ISSUE` refresh tokens that expired before ``now``."""
+        expired, _ = self.storage.find(TOKENS, order="expires_at", start="", end=now, limit=PRUNE_PER_ISSUE)
+        for token in expired:
+            self.storage.delete(TOKENS, token["id"])
+
     def rotate(self, refresh_token: str) -> tuple[str, str]:
         """Spend a refresh token: return (user_id, family). A second use of the same token is
         theft or a replay: the whole family is revoked."""
-        record = self.storage.use_refresh_token(self.digest(refresh_token))
+        record = self.use(refresh_token)
         refused = ApiError(401, "invalid_refresh_token", "This refresh token is unknown, expired or already used; log in again.")
         if record is None:
             raise refused
@@ -431,7 +468,10 @@ class Auth:
     def __init__(self, wm):
         settings = wm.config["auth"]
         self.wm = wm
-        self.tokens = Tokens(settings["secret"] or generated_secret(wm.data_dir), wm.storage,
+        from wellmate_plugins.accounts import accounts_for  # accounts imports this module
+
+        self.accounts = accounts_for(wm, "auth")
+        self.tokens = Tokens(settings["secret"] or generated_secret(wm.data_dir), wm.storage, self.accounts,
                              settings["access_token_minutes"], settings["refresh_token_days"])
         self.throttle = LoginThrottle(**settings["throttle"])
 
@@ -447,7 +487,7 @@ class Auth:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         claims = self.tokens.verify_access(token.strip())
-        user = self.wm.storage.get_user(str(claims["sub"]))
+        user = self.accounts.get(str(claims["sub"]))
         if user is None or user.get("disabled"):
             raise ApiError(401, "invalid_token", "This account is disabled or gone.")
         # Tokens issued before a password change, disable or logout-everywhere stop working, and
@@ -482,6 +522,11 @@ def required(wm, plugin: str) -> Auth:
 @hookimpl
 def register_services(register):
     register("auth", Auth)
+
+
+@hookimpl
+def delete_user_data(user, wm):
+    wm.storage.delete_where(TOKENS, {"user_id": user["id"]})
 
 
 @hookimpl

@@ -18,6 +18,7 @@ import bottle
 
 import wellmate
 from wellmate import ApiError, Conflict, all_pages, client_address, field, hookimpl, now_iso
+from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, check_password, hash_password,
                                    public_profile, required)
 
@@ -115,6 +116,7 @@ def export_user(wm, user: dict) -> dict:
 @hookimpl
 def routes(app, wm):
     auth = required(wm, "privacy")
+    accounts = accounts_for(wm, "privacy")
 
     @app.put("/api/v1/users/password")
     def set_password():
@@ -135,7 +137,7 @@ def routes(app, wm):
         else:
             if not USERNAME.match(username):
                 raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
-            if wm.storage.find_user("username", username) is not None:
+            if accounts.find_by_username(username) is not None:
                 raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
             changes["username"] = username
         confirm_identity(wm, user, body, "current_password")
@@ -160,9 +162,9 @@ def routes(app, wm):
     def delete_me():
         user = wm.require_user()
         confirm_identity(wm, user, wm.json_body(), "password")
-        # Cascades to tokens, sessions, messages, records and reminders; with the user gone,
-        # every access token of theirs is refused by require_user.
-        wm.storage.delete_user(user["id"])
+        # Every plugin deletes what it keeps of theirs (tokens, sessions, messages, records,
+        # reminders), then the account goes: every access token of theirs is refused by require_user.
+        accounts.delete(user)
         log.info("user %s deleted their account", user["id"])
         bottle.response.status = 204
         return ""

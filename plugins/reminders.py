@@ -582,7 +582,7 @@ class Reminders:
     def _all_users(self):
         before = None
         while True:
-            users, before = self.storage.list_users(limit=100, before=before)
+            users, before = self.wm.service("accounts").list(limit=100, before=before)
             yield from users
             if before is None:
                 return
@@ -668,7 +668,7 @@ class Reminders:
         latest = max(previous_time(reminder["rule"], tz, now) or due, due)
         fire_id = f"{reminder['id']}@{now_iso(latest)}"
         late = now - latest
-        user = self.storage.get_user(reminder["user_id"])
+        user = self.wm.service("accounts").get(reminder["user_id"])
         if user is None or user.get("disabled"):
             self.record(reminder, {"fire_id": fire_id, "due_at": now_iso(latest)}, None,
                         {"status": "skipped", "detail": "The account is disabled or gone."}, now)

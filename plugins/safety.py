@@ -852,7 +852,7 @@ class Safety:
         items, users, by_kind = [], set(), {}
         cursor = None
         while True:
-            page, cursor = self.wm.storage.list_users(limit=100, before=cursor)
+            page, cursor = self.wm.service("accounts").list(limit=100, before=cursor)
             for user in page:
                 session_cursor = None
                 while True:

@@ -71,6 +71,29 @@ def register_collections(register):
 
 
 @hookimpl
+def delete_user_data(user, wm):
+    # What a deleted user leaves in those collections, until their plugins answer for it.
+    from ._legacy_storage import delete_user_data
+    delete_user_data(wm.storage, user["id"])
+
+
+def builtin_collections() -> list[Collection]:
+    """Every collection the built-in plugins declare, for opening a data folder without an app."""
+    import importlib
+
+    from wellmate import BUILTIN_PACKAGE, BUILTIN_PLUGINS, builtin_plugins_package
+
+    builtin_plugins_package()
+    declared = []
+    for name in BUILTIN_PLUGINS:
+        declare = getattr(importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "register_collections", None)
+        if declare is not None:
+            declare(lambda collection, _plugin=name, **spec: declared.append(
+                Collection(collection, owner=f"plugin {_plugin}", **spec)))
+    return declared
+
+
+@hookimpl
 def register_storage(register):
     register("files", FileStorage)
     # The name the default backend had before collections (its files are migrated on open).
@@ -290,9 +313,8 @@ class _FileStore(Storage):
 
     @classmethod
     def open(cls, folder, collections=None) -> "FileStorage":
-        if collections is None:  # every collection the built-in plugins declare
-            from ._legacy_storage import LEGACY_COLLECTIONS
-            collections = [Collection(name, **spec) for name, spec in LEGACY_COLLECTIONS.items()]
+        if collections is None:
+            collections = builtin_collections()
         return cls({"path": str(folder)}, collections=collections)
 
     def _collection(self, name: str) -> _Collection:

@@ -17,6 +17,7 @@ import urllib.parse
 
 from wellmate import ApiError, ConfigError, Setting, client_address, field, hookimpl, new_id, now_iso
 from wellmate_plugins import _http
+from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import account_disabled, required
 
 log = logging.getLogger("wellmate.wechat")
@@ -135,20 +136,20 @@ class WeChatClient:
 
 
 class WeChatAccounts:
-    """Finds or creates the user for a WeChat identity."""
+    """Finds or creates the user for a WeChat identity (through the service ``accounts``)."""
 
-    def __init__(self, wm):
-        self.wm = wm
+    def __init__(self, wm, accounts):
+        self.wm, self.accounts = wm, accounts
         # A mini-program often calls wx.login twice at launch (app and page): two first logins at
         # once must make one account, not two. One process serves, so a lock is enough.
         self._lock = threading.Lock()
 
     def user_for(self, openid: str, unionid: str | None) -> tuple[dict, bool]:
-        storage = self.wm.storage
+        accounts = self.accounts
         with self._lock:
-            user = storage.find_user("wx_openid", openid)
+            user = accounts.find_by("wx_openid", openid)
             if user is None and unionid:  # known through another app of the same open platform
-                user = storage.find_user("wx_unionid", unionid)
+                user = accounts.find_by("wx_unionid", unionid)
             if user is None:
                 if not self.wm.config["auth"]["allow_registration"]:
                     raise ApiError(403, "registration_closed",
@@ -158,14 +159,14 @@ class WeChatAccounts:
                         "disabled": False, "created_at": now_iso(), "wx_openid": openid}
                 if unionid:
                     user["wx_unionid"] = unionid
-                return storage.create_user(user), True
+                return accounts.create(user), True
             changes = {}
             if user.get("wx_openid") != openid:
                 changes["wx_openid"] = openid
             if unionid and user.get("wx_unionid") != unionid:
                 changes["wx_unionid"] = unionid
             if changes:
-                user = storage.update_user(user["id"], changes) or user
+                user = accounts.update(user["id"], changes) or user
             return user, False
 
 
@@ -185,8 +186,8 @@ def register_services(register):
 @hookimpl
 def routes(app, wm):
     client = wm.service("wechat")
-    accounts = WeChatAccounts(wm)
     auth = required(wm, "wechat")
+    accounts = WeChatAccounts(wm, accounts_for(wm, "wechat"))
 
     @app.post("/api/v1/auth/wx-login")
     def wx_login():

@@ -29,9 +29,10 @@ def ack(*parts):
 def main(folder: str, seed: int, big: bool):
     rng = random.Random(seed)
     storage = FileStorage.open(folder)
-    owner = storage.find_user("username", "owner")
+    found, _ = storage.find("users", {"username_key": "owner"}, limit=1)  # as accounts.py stores users
+    owner = found[0] if found else None
     if owner is None:
-        owner = storage.create_user({"id": new_id(), "username": "owner", "created_at": now_iso()})
+        owner = storage.insert("users", {"id": new_id(), "username": "owner", "username_key": "owner", "created_at": now_iso()})
         ack("user", owner["id"])
     sessions = [s["id"] for s in storage.list_sessions(owner["id"])[0]]
     while len(sessions) < 2:
@@ -46,7 +47,8 @@ def main(folder: str, seed: int, big: bool):
     while True:
         op = rng.random()
         if op < 0.1:
-            user = storage.create_user({"id": new_id(), "username": f"u-{new_id()}", "created_at": now_iso()})
+            name = f"u-{new_id()}"
+            user = storage.insert("users", {"id": new_id(), "username": name, "username_key": name.lower(), "created_at": now_iso()})
             ack("user", user["id"])
         elif op < 0.3:
             record = storage.add_record({"id": new_id(), "user_id": owner["id"], "type": "steps",

@@ -60,11 +60,6 @@ def make_delivery(reminder, channel="inapp", status="sent", **extra):
             "detail": "", "created_at": now_iso(), **extra}
 
 
-def make_token(user_id, family=None, expires_at=None):
-    return {"hash": new_id(), "user_id": user_id, "family": family or new_id(), "created_at": now_iso(),
-            "expires_at": expires_at or now_iso(datetime.now(timezone.utc) + timedelta(days=30)), "used": False}
-
-
 def assert_has(got: dict, expected: dict):
     """``got`` holds every key of ``expected`` with the same value (a backend may add keys)."""
     assert got is not None
@@ -122,140 +117,24 @@ class StorageContract:
         yield storage
         storage.close()
 
-    # -- users ---------------------------------------------------------------------------------
-    def test_create_and_get_user(self, storage):
-        user = make_user("alice", age=41, wx_openid=None)
-        assert_has(storage.create_user(user), user)
-        assert_has(storage.get_user(user["id"]), user)
-        assert storage.get_user("nobody") is None
-
-    def test_returned_users_are_copies(self, storage):
-        user = make_user("alice")
-        storage.create_user(user)
-        user["settings"]["timezone"] = "changed by the caller"
-        got = storage.get_user(user["id"])
-        assert got["settings"] == {"timezone": "Asia/Shanghai"}
-        got["settings"]["timezone"] = "changed again"
-        got["full_name"] = "changed"
-        again = storage.get_user(user["id"])
-        assert again["settings"] == {"timezone": "Asia/Shanghai"} and again["full_name"] == "Alice"
-
-    def test_username_is_unique_case_insensitively(self, storage):
-        storage.create_user(make_user("Alice"))
-        for name in ("Alice", "alice", "ALICE"):
-            with pytest.raises(Conflict):
-                storage.create_user(make_user(name))
-        storage.create_user(make_user("bob"))
-        assert storage.stats()["users"] == 2
-
-    def test_users_without_username_do_not_conflict(self, storage):
-        first = storage.create_user(make_user(username=None, wx_openid="o-1"))
-        second = storage.create_user(make_user(username=None, wx_openid="o-2"))
-        assert storage.find_user("wx_openid", "o-2")["id"] == second["id"]
-        assert storage.find_user("wx_openid", "o-1")["id"] == first["id"]
-
-    def test_find_user(self, storage):
-        alice = storage.create_user(make_user("Alice", wx_openid="openid-A"))
-        storage.create_user(make_user("bob", wx_openid="openid-B"))
-        assert storage.find_user("username", "alice")["id"] == alice["id"]
-        assert storage.find_user("username", "ALICE")["id"] == alice["id"]
-        assert storage.find_user("wx_openid", "openid-A")["id"] == alice["id"]
-        assert storage.find_user("wx_openid", "OPENID-A") is None  # other fields: exact
-        assert storage.find_user("username", "carol") is None
-        assert storage.find_user("wx_openid", "nope") is None
-
-    def test_update_user(self, storage):
-        user = storage.create_user(make_user("alice"))
-        updated = storage.update_user(user["id"], {"full_name": "Alice Liddell", "age": 30,
-                                                   "settings": {"timezone": "UTC"}})
-        assert updated["full_name"] == "Alice Liddell" and updated["age"] == 30
-        assert updated["username"] == "alice" and updated["role"] == "user"  # merged, not replaced
-        assert_has(storage.get_user(user["id"]), {"full_name": "Alice Liddell", "age": 30,
-                                                  "settings": {"timezone": "UTC"}})
-        assert storage.update_user("nobody", {"age": 1}) is None
-
-    def test_update_username_conflict(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        storage.create_user(make_user("bob"))
-        with pytest.raises(Conflict):
-            storage.update_user(alice["id"], {"username": "BOB"})
-        assert storage.get_user(alice["id"])["username"] == "alice"
-        assert storage.update_user(alice["id"], {"username": "Alice"})["username"] == "Alice"  # own name
-        assert storage.update_user(alice["id"], {"username": "carol"})["username"] == "carol"
-        assert storage.find_user("username", "alice") is None
-        storage.create_user(make_user("alice"))  # the old name is free again
-
-    def test_list_users_pages_newest_first(self, storage):
-        made = []
-        for n in range(11):  # pairs of users created at the same moment: ties break on id
-            made.append(storage.create_user(make_user(f"user{n}", created_at=at(n // 2))))
-        expected = sorted(made, key=lambda u: (u["created_at"], u["id"]), reverse=True)
-        pages = walk(storage.list_users, limit=3)
-        assert [len(p) for p in pages] == [3, 3, 3, 2]
-        assert [u["id"] for p in pages for u in p] == ids(expected)
-        items, cursor = storage.list_users(limit=50)
-        assert cursor is None and ids(items) == ids(expected)
-
     def test_empty_lists(self, storage):
-        assert storage.list_users() == ([], None)
         assert storage.list_sessions("nobody") == ([], None)
         assert storage.list_records("nobody") == ([], None)
         assert storage.list_reminders("nobody") == ([], None)
         assert storage.due_reminders(now_iso()) == []
 
     def test_bad_cursor_is_a_value_error(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"]))
         storage.append_message(session["id"], make_message("hi"))
-        with pytest.raises(ValueError):
-            storage.list_users(before="not-a-cursor")
         with pytest.raises(ValueError):
             storage.list_records(user["id"], before="not-a-cursor")
         with pytest.raises(ValueError):
             storage.list_messages(session["id"], before="not-a-cursor")
 
-    # -- refresh tokens --------------------------------------------------------------------
-    def test_refresh_token_use_and_reuse(self, storage):
-        user = storage.create_user(make_user("alice"))
-        token = make_token(user["id"])
-        storage.add_refresh_token(token)
-        first = storage.use_refresh_token(token["hash"])
-        assert_has(first, {**token, "used": False})
-        second = storage.use_refresh_token(token["hash"])
-        assert_has(second, {**token, "used": True})
-        assert storage.use_refresh_token("unknown") is None
-
-    def test_revoke_refresh_tokens(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
-        family = new_id()
-        a1, a2 = make_token(alice["id"], family), make_token(alice["id"], family)
-        a3 = make_token(alice["id"])
-        b1 = make_token(bob["id"])
-        for token in (a1, a2, a3, b1):
-            storage.add_refresh_token(token)
-        assert storage.revoke_refresh_tokens(family=family) == 2
-        assert storage.use_refresh_token(a1["hash"]) is None
-        assert storage.use_refresh_token(a2["hash"]) is None
-        assert storage.revoke_refresh_tokens(family=family) == 0
-        assert storage.revoke_refresh_tokens(user_id=alice["id"]) == 1
-        assert storage.use_refresh_token(a3["hash"]) is None
-        assert storage.use_refresh_token(b1["hash"])["used"] is False  # bob's untouched
-
-    def test_concurrent_token_use_has_one_winner(self, storage):
-        user = storage.create_user(make_user("alice"))
-        for _ in range(100):  # other tokens around make the work of a use longer, and a race likelier
-            storage.add_refresh_token(make_token(user["id"]))
-        for _ in range(20):
-            token = make_token(user["id"])
-            storage.add_refresh_token(token)
-            seen = []
-            run_threads(8, lambda n: seen.append(storage.use_refresh_token(token["hash"])["used"]))
-            assert sorted(seen) == [False] + [True] * 7
-
     # -- sessions --------------------------------------------------------------------------
     def test_session_crud(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = make_session(user["id"], created_at=at(5))
         created = storage.create_session(session)
         assert_has(created, session)
@@ -272,7 +151,7 @@ class StorageContract:
         assert storage.delete_session(session["id"]) is False
 
     def test_session_activity(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"], created_at=at(0)))
         storage.append_message(session["id"], make_message("one", created_at=at(10)))
         storage.append_message(session["id"], make_message("two", role="assistant", created_at=at(20)))
@@ -284,7 +163,7 @@ class StorageContract:
 
     def test_session_keeps_extra_fields_plugins_add(self, storage):
         # The safety plugin flags a session with a mapping; the fields it does not change stay.
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"], created_at=at(0)))
         storage.update_session(session["id"], {"flags": {"crisis": 1}, "flagged_at": at(1)})
         storage.update_session(session["id"], {"flags": {"crisis": 2, "red_flag": 1}})
@@ -293,8 +172,8 @@ class StorageContract:
         assert storage.list_sessions(user["id"])[0][0]["flags"] == {"crisis": 2, "red_flag": 1}
 
     def test_list_sessions_most_recent_activity_first(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
+        alice = storage.insert("users", make_user("alice"))
+        bob = storage.insert("users", make_user("bob"))
         old = storage.create_session(make_session(alice["id"], created_at=at(1)))
         new = storage.create_session(make_session(alice["id"], created_at=at(2)))
         other = storage.create_session(make_session(alice["id"], agent="sleep", created_at=at(3)))
@@ -306,7 +185,7 @@ class StorageContract:
         assert ids(storage.list_sessions(alice["id"], agent="sleep")[0]) == [other["id"]]
 
     def test_list_sessions_paging(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         made = [storage.create_session(make_session(user["id"], created_at=at(n // 3))) for n in range(10)]
         expected = sorted(made, key=lambda s: (s["updated_at"], s["created_at"], s["id"]), reverse=True)
         pages = walk(storage.list_sessions, limit=4, user_id=user["id"])
@@ -314,7 +193,7 @@ class StorageContract:
         assert [s["id"] for p in pages for s in p] == ids(expected)
 
     def test_delete_session_removes_its_messages(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         doomed = storage.create_session(make_session(user["id"]))
         kept = storage.create_session(make_session(user["id"]))
         for n in range(5):
@@ -332,7 +211,7 @@ class StorageContract:
 
     # -- messages --------------------------------------------------------------------------
     def test_append_and_list_messages(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"]))
         sent = [make_message("hello"), make_message("hi! how did you sleep?", role="assistant", emotion="calm"),
                 make_message("badly\nvery badly \u2028 \"quoted\" 你好")]
@@ -345,7 +224,7 @@ class StorageContract:
             assert_has(got, message)
 
     def test_message_paging_walks_every_message_once(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"]))
         sent = [storage.append_message(session["id"], make_message(f"m{n}" * (n % 7 + 1))) for n in range(53)]
         newest, cursor = storage.list_messages(session["id"], limit=10)
@@ -366,7 +245,7 @@ class StorageContract:
 
     def test_message_appended_not_yet_durable_is_read_like_any_other(self, storage_factory):
         storage = storage_factory()
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"]))
         asked = storage.append_message(session["id"], make_message("how do I sleep better?"), durable=False)
         assert ids(storage.list_messages(session["id"])[0]) == [asked["id"]]
@@ -383,7 +262,7 @@ class StorageContract:
             storage.close()
 
     def test_messages_of_sessions_are_separate(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         one = storage.create_session(make_session(user["id"]))
         two = storage.create_session(make_session(user["id"]))
         a = storage.append_message(one["id"], make_message("a"))
@@ -392,8 +271,8 @@ class StorageContract:
         assert ids(storage.list_messages(two["id"])[0]) == [b["id"]]
 
     def test_count_messages_by_day(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
+        alice = storage.insert("users", make_user("alice"))
+        bob = storage.insert("users", make_user("bob"))
         day = 86400
         one = storage.create_session(make_session(alice["id"]))
         two = storage.create_session(make_session(bob["id"]))
@@ -420,7 +299,7 @@ class StorageContract:
             storage.count_messages_by_day(at(0), tz="Mars/Olympus_Mons")
 
     def test_count_messages_by_day_reads_long_logs(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"]))
         for n in range(450):  # more than one page of a backwards read, on either side of since
             storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n * 60)))
@@ -429,7 +308,7 @@ class StorageContract:
 
     # -- health records --------------------------------------------------------------------
     def test_record_crud(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         record = make_record(user["id"], note="after run")
         assert_has(storage.add_record(record), record)
         assert_has(storage.get_record(record["id"]), record)
@@ -438,8 +317,8 @@ class StorageContract:
         assert storage.delete_record(record["id"]) is False
 
     def test_list_records_order_filters_and_paging(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
+        alice = storage.insert("users", make_user("alice"))
+        bob = storage.insert("users", make_user("bob"))
         made = []
         for n in range(24):
             kind = "weight" if n % 3 else "steps"
@@ -466,8 +345,8 @@ class StorageContract:
         assert all(len(p) == 5 for p in pages[:-1])
 
     def test_put_records_is_idempotent_by_client_id(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
+        alice = storage.insert("users", make_user("alice"))
+        bob = storage.insert("users", make_user("bob"))
 
         def batch(user_id, changes=None):  # a sync as a client sends it: fresh ids every time
             return [make_record(user_id, **{"type": "steps", "value": 1000 * day, "client_id": f"werun:{day}",
@@ -496,7 +375,7 @@ class StorageContract:
         assert storage.put_records([]) == []
 
     def test_put_records_same_client_id_twice_in_one_call(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         one = make_record(user["id"], value=1, client_id="c")
         two = make_record(user["id"], value=2, client_id="c")
         results = storage.put_records([one, two])
@@ -505,14 +384,14 @@ class StorageContract:
         assert stored["value"] == 2 and stored["id"] == one["id"]
 
     def test_put_records_with_a_taken_id_stores_nothing(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         taken = storage.add_record(make_record(user["id"]))
         with pytest.raises(Conflict):
             storage.put_records([make_record(user["id"], client_id="new"), {**make_record(user["id"]), "id": taken["id"]}])
         assert ids(storage.list_records(user["id"])[0]) == [taken["id"]]
 
     def test_put_records_refuses_a_client_id_of_another_type(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         [(_, steps)] = storage.put_records([make_record(user["id"], type="steps", value=8000, client_id="c1")])
         for attempt in ([make_record(user["id"], type="weight", value=70, client_id="c1")],
                         [make_record(user["id"], client_id="new"), make_record(user["id"], type="weight", client_id="c1")],
@@ -524,12 +403,12 @@ class StorageContract:
             assert storage.list_records(user["id"])[0] == [steps]  # nothing stored, the steps record kept
         assert storage.count_records(user["id"]) == 1
         # The same client_id for another user's record of any type is theirs.
-        bob = storage.create_user(make_user("bob"))
+        bob = storage.insert("users", make_user("bob"))
         assert storage.put_records([make_record(bob["id"], type="weight", client_id="c1")])[0][0] == "created"
         assert (storage.count_records(bob["id"]), storage.count_records("nobody")) == (1, 0)
 
     def test_concurrent_put_records_store_each_once(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         for n in range(200):  # other records around make a put longer, and a race likelier
             storage.add_record(make_record(user["id"], value=n))
         run_threads(8, lambda n: storage.put_records(
@@ -539,7 +418,7 @@ class StorageContract:
 
     def test_put_records_survive_reopen(self, storage_factory):
         storage = storage_factory()
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         sent = [make_record(user["id"], value=n, client_id=f"c{n}") for n in range(5)]
         stored = [r for _, r in storage.put_records(sent)]
         storage.close()
@@ -553,7 +432,7 @@ class StorageContract:
 
     # -- reminders -------------------------------------------------------------------------
     def test_reminder_crud(self, storage):
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         reminder = make_reminder(user["id"], next_fire_at=at(60))
         assert_has(storage.add_reminder(reminder), reminder)
         assert_has(storage.get_reminder(reminder["id"]), reminder)
@@ -566,8 +445,8 @@ class StorageContract:
         assert storage.delete_reminder(reminder["id"]) is False
 
     def test_list_reminders_paging(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
+        alice = storage.insert("users", make_user("alice"))
+        bob = storage.insert("users", make_user("bob"))
         made = [storage.add_reminder(make_reminder(alice["id"], created_at=at(n // 2))) for n in range(7)]
         storage.add_reminder(make_reminder(bob["id"]))
         expected = ids(sorted(made, key=lambda r: (r["created_at"], r["id"]), reverse=True))
@@ -575,8 +454,8 @@ class StorageContract:
         assert [r["id"] for p in pages for r in p] == expected
 
     def test_due_reminders_earliest_first(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
+        alice = storage.insert("users", make_user("alice"))
+        bob = storage.insert("users", make_user("bob"))
         r5 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(5)))
         r1 = storage.add_reminder(make_reminder(bob["id"], next_fire_at=at(1)))
         storage.add_reminder(make_reminder(alice["id"], next_fire_at=None))  # finished: never due
@@ -590,7 +469,7 @@ class StorageContract:
         assert ids(storage.due_reminders(at(100))) == [r5["id"], r1["id"], r9["id"]]
 
     def test_next_fire_at_is_the_earliest_waiting(self, storage):
-        alice = storage.create_user(make_user("alice"))
+        alice = storage.insert("users", make_user("alice"))
         assert storage.next_fire_at() is None
         storage.add_reminder(make_reminder(alice["id"], next_fire_at=None))
         assert storage.next_fire_at() is None
@@ -604,7 +483,7 @@ class StorageContract:
 
     # -- reminder deliveries ---------------------------------------------------------------
     def test_deliveries_page_newest_first_per_reminder(self, storage):
-        alice = storage.create_user(make_user("alice"))
+        alice = storage.insert("users", make_user("alice"))
         water = storage.add_reminder(make_reminder(alice["id"]))
         pills = storage.add_reminder(make_reminder(alice["id"]))
         made = [storage.add_delivery(make_delivery(water, created_at=at(n // 2))) for n in range(7)]
@@ -616,7 +495,7 @@ class StorageContract:
         assert storage.list_deliveries("nope") == ([], None)
 
     def test_deliveries_keep_only_the_newest(self, storage):
-        alice = storage.create_user(make_user("alice"))
+        alice = storage.insert("users", make_user("alice"))
         water = storage.add_reminder(make_reminder(alice["id"]))
         pills = storage.add_reminder(make_reminder(alice["id"]))
         pill_delivery = storage.add_delivery(make_delivery(pills, created_at=at(0)))
@@ -627,7 +506,7 @@ class StorageContract:
         assert ids(storage.list_deliveries(pills["id"])[0]) == [pill_delivery["id"]]  # another reminder's stay
 
     def test_deleting_a_reminder_deletes_its_deliveries(self, storage):
-        alice = storage.create_user(make_user("alice"))
+        alice = storage.insert("users", make_user("alice"))
         water = storage.add_reminder(make_reminder(alice["id"]))
         pills = storage.add_reminder(make_reminder(alice["id"]))
         storage.add_delivery(make_delivery(water))
@@ -638,7 +517,7 @@ class StorageContract:
 
     def test_deliveries_persist(self, storage_factory):
         storage = storage_factory()
-        alice = storage.create_user(make_user("alice"))
+        alice = storage.insert("users", make_user("alice"))
         water = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(30)))
         delivery = storage.add_delivery(make_delivery(water, detail="会话 s1"))
         storage.close()
@@ -649,48 +528,11 @@ class StorageContract:
         finally:
             storage.close()
 
-    # -- delete_user cascade -----------------------------------------------------------------
-    def test_delete_user_removes_everything_of_theirs(self, storage):
-        def populate(name):
-            user = storage.create_user(make_user(name))
-            token = make_token(user["id"])
-            storage.add_refresh_token(token)
-            session = storage.create_session(make_session(user["id"]))
-            storage.append_message(session["id"], make_message("hello"))
-            record = storage.add_record(make_record(user["id"]))
-            reminder = storage.add_reminder(make_reminder(user["id"], next_fire_at=at(1)))
-            storage.add_delivery(make_delivery(reminder))
-            return user, token, session, record, reminder
-
-        alice, a_token, a_session, a_record, a_reminder = populate("alice")
-        bob, b_token, b_session, b_record, b_reminder = populate("bob")
-        assert storage.delete_user(alice["id"]) is True
-        assert storage.get_user(alice["id"]) is None
-        assert storage.find_user("username", "alice") is None
-        assert storage.use_refresh_token(a_token["hash"]) is None
-        assert storage.get_session(a_session["id"]) is None
-        assert storage.list_sessions(alice["id"]) == ([], None)
-        assert storage.list_messages(a_session["id"]) == ([], None)
-        assert storage.get_record(a_record["id"]) is None
-        assert storage.list_records(alice["id"]) == ([], None)
-        assert storage.get_reminder(a_reminder["id"]) is None
-        assert storage.list_deliveries(a_reminder["id"]) == ([], None)
-        assert len(storage.list_deliveries(b_reminder["id"])[0]) == 1
-        assert ids(storage.due_reminders(at(2))) == [b_reminder["id"]]
-        assert storage.stats() == {"users": 1, "sessions": 1, "messages": 1, "records": 1, "reminders": 1}
-        # Bob is untouched.
-        assert storage.get_user(bob["id"])["username"] == "bob"
-        assert storage.use_refresh_token(b_token["hash"])["used"] is False
-        assert storage.get_session(b_session["id"])["message_count"] == 1
-        assert storage.get_record(b_record["id"]) is not None
-        assert storage.delete_user(alice["id"]) is False
-        storage.create_user(make_user("alice"))  # the name is free
-
     # -- service ---------------------------------------------------------------------------
     def test_stats_and_ping(self, storage):
         storage.ping()
         assert storage.stats() == {"users": 0, "sessions": 0, "messages": 0, "records": 0, "reminders": 0}
-        user = storage.create_user(make_user("alice"))
+        user = storage.insert("users", make_user("alice"))
         session = storage.create_session(make_session(user["id"]))
         for n in range(3):
             storage.append_message(session["id"], make_message(str(n)))
@@ -712,7 +554,9 @@ class StorageContract:
             storage.close()
 
     def check_writes_from_threads(self, storage):
-        owner = storage.find_user("username", "owner")
+        users = {u["username"]: u for page in walk(storage.find, limit=30, collection="users", order="-created_at")
+                 for u in page}
+        owner = users["owner"]
         shared = storage.list_sessions(owner["id"])[0][0]
         assert storage.stats() == {"users": 1 + 8 + 80, "sessions": 1 + 8, "messages": 80 + 80,
                                    "records": 80, "reminders": 8}
@@ -723,22 +567,22 @@ class StorageContract:
         for n in range(8):  # each thread's messages are in the order it appended them
             assert [m["content"] for m in messages if m["content"].startswith(f"{n}:")] == \
                 [f"{n}:{i}" for i in range(1, 50, 5)]
-            user = storage.find_user("username", f"thread{n}")
+            user = users[f"thread{n}"]
             assert ids(storage.list_reminders(user["id"])[0]) and \
                 storage.list_reminders(user["id"])[0][0]["count"] == 48
             own = storage.list_sessions(user["id"])[0]
             assert len(own) == 1 and own[0]["message_count"] == 10
             assert len(storage.list_messages(own[0]["id"], limit=100)[0]) == 10
-        assert len({u["id"] for page in walk(storage.list_users, limit=30) for u in page}) == 89
+        assert len(users) == 89
 
     def write_from_threads(self, storage):
         """8 threads x 50 writes of every kind, some to shared data, some to their own."""
-        owner = storage.create_user(make_user("owner"))
+        owner = storage.insert("users", make_user("owner"))
         shared = storage.create_session(make_session(owner["id"]))
         reminders = {}
 
         def work(n):
-            user = storage.create_user(make_user(f"thread{n}"))
+            user = storage.insert("users", make_user(f"thread{n}"))
             own = storage.create_session(make_session(user["id"]))
             reminders[n] = storage.add_reminder(make_reminder(user["id"], count=-1))["id"]
             for i in range(50):
@@ -752,37 +596,15 @@ class StorageContract:
                 elif op == 3:
                     storage.update_reminder(reminders[n], {"count": i})
                 else:
-                    storage.create_user(make_user(f"thread{n}-{i}"))
+                    storage.insert("users", make_user(f"thread{n}-{i}"))
 
         run_threads(8, work)
-
-    def test_concurrent_same_username_has_one_winner(self, storage):
-        for n in range(100):
-            storage.create_user(make_user(f"someone{n}"))
-        won, lost = [], []
-
-        def claim(n):
-            try:
-                won.append(storage.create_user(make_user("Popular" if n % 2 else "popular")))
-            except Conflict:
-                lost.append(n)
-
-        for attempt in range(5):
-            won.clear(), lost.clear()
-            run_threads(8, claim)
-            assert len(won) == 1 and len(lost) == 7
-            assert storage.delete_user(won[0]["id"])
-        assert storage.stats()["users"] == 100
 
     # -- persistence -----------------------------------------------------------------------
     def test_data_survives_close_and_reopen(self, storage_factory):
         storage = storage_factory()
-        user = storage.create_user(make_user("alice", wx_openid="openid-A"))
-        storage.update_user(user["id"], {"age": 33})
-        used, fresh = make_token(user["id"]), make_token(user["id"])
-        storage.add_refresh_token(used)
-        storage.add_refresh_token(fresh)
-        storage.use_refresh_token(used["hash"])
+        user = storage.insert("users", make_user("alice", username_key="alice", wx_openid="openid-A"))
+        storage.update("users", user["id"], {"age": 33})
         session = storage.create_session(make_session(user["id"], created_at=at(0)))
         sent = [storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n + 1))) for n in range(30)]
         record = storage.add_record(make_record(user["id"]))
@@ -794,13 +616,10 @@ class StorageContract:
 
         storage = storage_factory()
         try:
-            assert_has(storage.get_user(user["id"]), {**user, "age": 33})
-            assert storage.find_user("username", "ALICE")["id"] == user["id"]
-            assert storage.find_user("wx_openid", "openid-A")["id"] == user["id"]
+            assert_has(storage.get("users", user["id"]), {**user, "age": 33})
+            assert ids(storage.find("users", {"wx_openid": "openid-A"})[0]) == [user["id"]]
             with pytest.raises(Conflict):
-                storage.create_user(make_user("alice"))
-            assert storage.use_refresh_token(used["hash"])["used"] is True
-            assert storage.use_refresh_token(fresh["hash"])["used"] is False
+                storage.insert("users", make_user("alice", username_key="alice"))
             got = storage.get_session(session["id"])
             assert got["message_count"] == 30 and got["updated_at"] == at(30)
             pages = walk(storage.list_messages, limit=7, session_id=session["id"])

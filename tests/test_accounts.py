@@ -98,16 +98,16 @@ def test_a_birth_date_alone_replaces_a_stale_age(make_wm, serve):
     from datetime import date, datetime, timezone
 
     served = serve(make_wm())
-    client, storage = served.client, served.wm.storage
+    client, accounts = served.client, served.wm.service("accounts")
     this_year = datetime.now(timezone.utc).date().year  # the served config's time zone
     pair = client.register("gail", age=30)
     token = pair["access_token"]
     # A year on, she sends only her birth date (31 today): the age stored a year ago is dropped.
     r = client.put("/api/v1/users/settings", {"birth_date": date(this_year - 31, 1, 1).isoformat()}, token=token)
     assert r.status == 200, r.text
-    assert r.json["age"] == 31 and storage.get_user(pair["user"]["uuid"])["age"] is None
+    assert r.json["age"] == 31 and accounts.get(pair["user"]["uuid"])["age"] is None
     # An age stored beside a birth date goes stale too: the profile shows the birth date's, as stats use.
-    storage.update_user(pair["user"]["uuid"], {"birth_date": date(this_year - 32, 1, 1).isoformat(), "age": 31})
+    accounts.update(pair["user"]["uuid"], {"birth_date": date(this_year - 32, 1, 1).isoformat(), "age": 31})
     assert client.get("/api/v1/users/profile", token=token).json["age"] == 32
     r = client.put("/api/v1/users/settings", {"birth_date": date(this_year - 40, 1, 1).isoformat()}, token=token)
     assert r.status == 200 and r.json["age"] == 40, r.text

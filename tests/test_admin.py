@@ -76,7 +76,7 @@ def test_user_commands(cli, make_wm, serve):
     assert alice["user"]["role"] == "admin" and alice["user"]["full_name"] == "Alice"
     assert_error(login(client, "bob", "long enough"), 403, "account_disabled")
     # A WeChat-only account gets a username along with its password.
-    served.wm.storage.create_user({"id": "wx-user-1", "username": None, "password_hash": None, "role": "user",
+    served.wm.service("accounts").create({"id": "wx-user-1", "username": None, "password_hash": None, "role": "user",
                                    "settings": {}, "disabled": False, "created_at": wellmate.now_iso(),
                                    "wx_openid": "o-1"})
     served.wm.close()  # (its server stays up, unused) so the commands below are the only writer
@@ -140,7 +140,7 @@ def served(make_wm, serve):
 
 def make_admin(served, username="root"):
     pair = served.client.register(username)
-    served.wm.storage.update_user(pair["user"]["uuid"], {"role": "admin"})
+    served.wm.service("accounts").update(pair["user"]["uuid"], {"role": "admin"})
     return pair
 
 
@@ -151,7 +151,7 @@ def test_admin_routes_refuse_users_and_strangers(served):
         path = path.format(id=user["user"]["uuid"])
         assert_error(client.request(method, path, token=user["access_token"]), 403, "admin_only")
         assert_error(client.request(method, path), 401, "unauthorized")
-    assert served.wm.storage.get_user(user["user"]["uuid"])["disabled"] is False
+    assert served.wm.service("accounts").get(user["user"]["uuid"])["disabled"] is False
 
 
 def test_admin_lists_and_reads_users(served):
@@ -213,7 +213,7 @@ def test_stats(make_wm, serve):
     }))
     client = served.client
     admin = make_admin(served)
-    served.wm.storage.update_user(admin["user"]["uuid"], {"settings": {"timezone": "Asia/Shanghai"}})
+    served.wm.service("accounts").update(admin["user"]["uuid"], {"settings": {"timezone": "Asia/Shanghai"}})
     alice = client.register("alice")
     for text in ("hello", "again"):
         assert client.post("/api/v1/health/mental/chat", {"text": text}, token=alice["access_token"]).status == 200

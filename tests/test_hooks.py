@@ -250,24 +250,27 @@ def test_hook_authenticate(make_wm, serve, tmp_path):
     r = client.get("/api/v1/users/profile", token=pair["access_token"], headers={"X-Test-User": "mallory"})
     assert (r.status, r.json["error"]["code"]) == (401, "unknown_test_user")
     # A disabled account is refused whoever vouches for it.
-    wm.storage.update_user(pair["user"]["uuid"], {"disabled": True})
+    wm.service("accounts").update(pair["user"]["uuid"], {"disabled": True})
     r = client.get("/api/v1/users/profile", headers=as_alice)
     assert (r.status, r.json["error"]["code"]) == (401, "invalid_token")
 
 
 def test_bearer_tokens_are_a_plugin_the_header_can_replace(make_wm, serve, tmp_path):
     """With the auth plugin and those that sign in with it disabled, the header plugin alone signs
-    users in; auth disabled alone stops startup naming what needs it."""
+    users in (the accounts plugin keeps the users, without its password routes); auth disabled
+    alone stops startup naming what needs it."""
     use_plugin(tmp_path, "header_auth")
     needs = r"plugins.disabled: the (\w+) plugin needs the auth plugin \(passwords and tokens\); disable \1 too, or enable auth"
     with pytest.raises(wellmate.ConfigError, match=needs):
         make_wm({"plugins": {"disabled": ["auth"]}})
-    wm = make_wm({"plugins": {"disabled": ["auth", "accounts", "privacy", "wechat", "admin"]}})
+    wm = make_wm({"plugins": {"disabled": ["auth", "privacy", "wechat", "admin"]}})
     assert wm.service("auth") is None
-    wm.storage.create_user({"id": wellmate.new_id(), "username": "alice", "role": "user", "settings": {},
-                            "created_at": wellmate.now_iso()})
+    wm.service("accounts").create({"id": wellmate.new_id(), "username": "alice", "role": "user", "settings": {},
+                                   "created_at": wellmate.now_iso()})
     client = serve(wm).client
     assert client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}).status == 404
+    r = client.put("/api/v1/users/settings", {"full_name": "Alice"}, headers={"X-Test-User": "alice"})
+    assert r.status == 200 and r.json["full_name"] == "Alice"
     assert chat_as(client, {"X-Test-User": "alice"}, "你好")["content"]
     assert client.get("/api/v1/health/sessions", token="anything").status == 401
 

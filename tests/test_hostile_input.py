@@ -163,7 +163,7 @@ class World:
         self.token = self.pair["access_token"]
         admin = self.client.register("root", PASSWORD)
         self.admin_id = admin["user"]["uuid"]
-        self.wm.storage.update_user(self.admin_id, {"role": "admin"})
+        self.wm.service("accounts").update(self.admin_id, {"role": "admin"})
         self.admin_token = admin["access_token"]
         c, t = self.client, self.token
         self.session = c.post("/api/v1/health/sessions", {"agent": "physical"}, token=t).json["id"]

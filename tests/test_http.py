@@ -61,7 +61,7 @@ def test_huge_body_is_json_413_and_nothing_stored(make_wm, serve):
     # Far past the limit too (2 MB), still JSON.
     r = served.client.post("/api/v1/auth/register", raw=b"{" + b" " * 2_000_000 + b"}")
     assert_error(r, 413, "body_too_large")
-    assert served.wm.storage.find_user("username", "bigbody") is None
+    assert served.wm.service("accounts").find_by_username("bigbody") is None
 
 
 def test_chunked_body_over_limit_is_413(make_wm, serve):

@@ -120,7 +120,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
         storage = FileStorage.open(folder)
         try:
             for user_id in users:
-                assert storage.get_user(user_id) is not None, f"{where}: user {user_id} lost"
+                assert storage.get("users", user_id) is not None, f"{where}: user {user_id} lost"
             for record_id in records - deleting:
                 assert storage.get_record(record_id) is not None, f"{where}: record {record_id} lost"
             for record_id in deleted:

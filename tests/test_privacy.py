@@ -95,7 +95,7 @@ def test_delete_with_password_removes_everything(served):
 
     assert_error(client.delete("/api/v1/users/me", {}, token=token), 400, "missing_field")
     assert_error(client.delete("/api/v1/users/me", {"password": "not it at all"}, token=token), 403, "wrong_password")
-    assert storage.get_user(alice_id) is not None  # nothing happened
+    assert served.wm.service("accounts").get(alice_id) is not None  # nothing happened
 
     r = client.delete("/api/v1/users/me", {"password": "correct horse"}, token=token)
     assert r.status == 204 and r.body == b""
@@ -103,7 +103,8 @@ def test_delete_with_password_removes_everything(served):
     assert_error(client.get("/api/v1/users/profile", token=token), 401, "invalid_token")
     assert_error(client.post("/api/v1/auth/refresh", {"refresh_token": alice["refresh_token"]}), 401, "invalid_refresh_token")
     assert_error(client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}), 401, "invalid_credentials")
-    assert storage.get_user(alice_id) is None and storage.find_user("username", "alice") is None
+    accounts = served.wm.service("accounts")
+    assert accounts.get(alice_id) is None and accounts.find_by_username("alice") is None
     assert storage.get_session(session_id) is None
     assert storage.list_records(alice_id) == ([], None) and storage.list_reminders(alice_id) == ([], None)
     assert not (served.wm.data_dir / "messages" / f"{session_id}.jsonl").exists()
@@ -124,9 +125,9 @@ def test_wechat_only_account_deletes_with_a_recent_login_or_a_fresh_code(served,
     assert_error(client.delete("/api/v1/users/me", {"code": wechat.login("o-mallory")}, token=token),
                  403, "wrong_wechat_account")
     assert_error(client.delete("/api/v1/users/me", {"code": "used-or-bogus"}, token=token), 403, "invalid_wx_code")
-    assert served.wm.storage.get_user(user_id) is not None
+    assert served.wm.service("accounts").get(user_id) is not None
     assert client.delete("/api/v1/users/me", {"code": wechat.login("o-alice")}, token=token).status == 204
-    assert served.wm.storage.get_user(user_id) is None
+    assert served.wm.service("accounts").get(user_id) is None
     assert_error(client.get("/api/v1/users/profile", token=pair["access_token"]), 401, "invalid_token")
 
 

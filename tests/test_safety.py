@@ -177,7 +177,7 @@ def test_admin_sees_flagged_sessions(make_wm, serve):
     r = client.get("/api/v1/admin/flags", token=token)
     assert r.status == 403 and r.json["error"]["code"] == "admin_only"
     assert client.get("/api/v1/admin/flags").status == 401
-    wm.storage.update_user(boss["user"]["uuid"], {"role": "admin"})
+    wm.service("accounts").update(boss["user"]["uuid"], {"role": "admin"})
     flags = client.get("/api/v1/admin/flags", token=boss["access_token"]).json
     assert flags["sessions"] == 2 and flags["users"] == 1
     assert flags["by_kind"] == {"crisis": 1, "red_flag": 1}

@@ -329,17 +329,17 @@ def test_failed_logins_do_not_stop_the_owner_changing_the_password(make_wm, serv
 
 def test_older_cheaper_hashes_still_verify_and_are_rehashed_at_login(make_wm, serve):
     served = serve(make_wm())
-    client, storage = served.client, served.wm.storage
+    client, accounts = served.client, served.wm.service("accounts")
     user_id = client.register("alice")["user"]["uuid"]
-    assert storage.get_user(user_id)["password_hash"].startswith("scrypt$16384$8$5$")  # OWASP: N=2^14 wants p=5
+    assert accounts.get(user_id)["password_hash"].startswith("scrypt$16384$8$5$")  # OWASP: N=2^14 wants p=5
     salt = b"s" * 16
     old = hashlib.scrypt(b"old password", salt=salt, n=2**14, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32)
-    storage.update_user(user_id, {"password_hash": f"scrypt$16384$8$1${salt.hex()}${old.hex()}"})
+    accounts.update(user_id, {"password_hash": f"scrypt$16384$8$1${salt.hex()}${old.hex()}"})
 
     assert_error(login(client, "alice", "wrong password"), 401, "invalid_credentials")
-    assert storage.get_user(user_id)["password_hash"].startswith("scrypt$16384$8$1$")
+    assert accounts.get(user_id)["password_hash"].startswith("scrypt$16384$8$1$")
     assert login(client, "alice", "old password").status == 200
-    assert storage.get_user(user_id)["password_hash"].startswith("scrypt$16384$8$5$")
+    assert accounts.get(user_id)["password_hash"].startswith("scrypt$16384$8$5$")
     assert login(client, "alice", "old password").status == 200
 
 
@@ -384,7 +384,7 @@ def test_password_requests_beyond_the_hashing_queue_are_refused_at_once(make_wm,
             assert_error(r, 503, "server_busy")
             assert int(r.headers["Retry-After"]) >= 1
             if name:
-                assert served.wm.storage.find_user("username", name) is None  # refused before it was stored
+                assert served.wm.service("accounts").find_by_username(name) is None  # refused before it was stored
     # The probe was answered while a password request sent before it was still hashing or queued.
     assert any(start < probe_start and end > probe_end and r.status in (200, 201) for start, end, _, r in answers)
 

@@ -59,7 +59,7 @@ def test_session_key_never_leaves_the_server(served, wechat):
     r = wx_login(client, wechat.login("o-alice"))
     profile = client.get("/api/v1/users/profile", token=r.json["access_token"])
     export = client.get("/api/v1/users/export", token=r.json["access_token"])
-    stored = served.wm.storage.get_user(r.json["user"]["uuid"])
+    stored = served.wm.service("accounts").get(r.json["user"]["uuid"])
     [session_key] = wechat.session_keys
     for text in (r.text, profile.text, export.text, json.dumps(stored)):
         assert session_key not in text
@@ -73,7 +73,7 @@ def test_unionid_links_the_same_person_across_apps(served, wechat):
     alice = wx_login(client, wechat.login("o-alice")).json["user"]["uuid"]
     # The mini-program is later bound to an open-platform account: the unionid arrives and is kept.
     assert wx_login(client, wechat.login("o-alice", unionid="u-alice")).json["user"]["uuid"] == alice
-    assert served.wm.storage.get_user(alice)["wx_unionid"] == "u-alice"
+    assert served.wm.service("accounts").get(alice)["wx_unionid"] == "u-alice"
     # The same person through another app of that platform (another openid) is the same user.
     r = wx_login(client, wechat.login("o-alice-in-other-app", unionid="u-alice")).json
     assert r["created"] is False and r["user"]["uuid"] == alice
@@ -162,11 +162,11 @@ def test_closed_registration_and_disabled_accounts(make_wm, serve, wechat):
     client = served.client
     assert_error(wx_login(client, wechat.login("o-new")), 403, "registration_closed")
     # Someone who already has an account still gets in.
-    storage = served.wm.storage
-    storage.create_user({"id": "u1", "username": None, "password_hash": None, "role": "user", "settings": {},
-                         "disabled": False, "created_at": "2026-01-01T00:00:00.000Z", "wx_openid": "o-old"})
+    accounts = served.wm.service("accounts")
+    accounts.create({"id": "u1", "username": None, "password_hash": None, "role": "user", "settings": {},
+                     "disabled": False, "created_at": "2026-01-01T00:00:00.000Z", "wx_openid": "o-old"})
     assert wx_login(client, wechat.login("o-old")).status == 200
-    storage.update_user("u1", {"disabled": True})
+    accounts.update("u1", {"disabled": True})
     assert_error(wx_login(client, wechat.login("o-old")), 403, "account_disabled")
 
 
@@ -209,7 +209,7 @@ def test_full_flow_wx_login_chat_export_delete(served, wechat):
     assert_error(client.get("/api/v1/users/export", token=token), 401, "invalid_token")
     assert_error(client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}), 401, "invalid_refresh_token")
     storage = served.wm.storage
-    assert storage.get_user(pair["user"]["uuid"]) is None
+    assert served.wm.service("accounts").get(pair["user"]["uuid"]) is None
     assert storage.get_session(session_id) is None and storage.list_messages(session_id) == ([], None)
     # The same WeChat user logging in again starts afresh.
     again = wx_login(client, wechat.login("o-alice")).json

@@ -12,7 +12,7 @@ def authenticate(request, wm):
     name = request.environ.get(HEADER)
     if name is None:
         return None  # not ours: the next plugin (the bearer tokens of plugins/auth.py) is asked
-    user = wm.storage.find_user("username", name)
+    user = wm.service("accounts").find_by_username(name)
     if user is None:  # ours, and wrong: refused, whatever else the request carries
         raise ApiError(401, "unknown_test_user", f"X-Test-User: no user {name!r}.")
     return user
