@@ -1,10 +1,14 @@
 """Accounts over HTTP: register, login, profile, refresh rotation and reuse, logout, settings."""
 
+import json
+import threading
 import time
 
 import jwt
+import pytest
 
 from conftest import assert_error
+from wellmate import Conflict, new_id, now_iso
 
 
 def test_register_login_profile_refresh_flow(client):
@@ -168,3 +172,139 @@ def test_registration_can_be_closed(make_wm, serve):
     client = serve(make_wm({"auth": {"allow_registration": False}})).client
     r = client.post("/api/v1/auth/register", {"username": "henry", "password": "long enough"})
     assert r.status == 403 and r.json["error"]["code"] == "registration_closed"
+
+
+# -- the accounts service: the one way to users -------------------------------------------------
+
+
+def test_the_accounts_service_finds_lists_and_counts_users(make_wm, serve):
+    served = serve(make_wm())
+    client, accounts = served.client, served.wm.service("accounts")
+    alice = client.register("Alice")["user"]["uuid"]
+    bob = client.register("bob")["user"]["uuid"]
+    wx = accounts.create({"id": new_id(), "username": None, "password_hash": None, "role": "user", "settings": {},
+                          "created_at": now_iso(), "wx_openid": "o-wx", "wx_unionid": "u-wx"})
+    assert accounts.find_by_username("ALICE")["id"] == accounts.find_by_username("alice")["id"] == alice
+    assert accounts.find_by_username("carol") is None and accounts.find_by_username(None) is None
+    assert accounts.find_by("wx_openid", "o-wx")["id"] == accounts.find_by("wx_unionid", "u-wx")["id"] == wx["id"]
+    assert accounts.find_by("wx_openid", "O-WX") is None and accounts.find_by("wx_openid", None) is None
+    with pytest.raises(ValueError, match="find_by: users are found by wx_openid, wx_unionid"):
+        accounts.find_by("full_name", "Alice")  # not a lookup anyone declared
+    assert accounts.get(bob)["username"] == "bob" and accounts.get("nobody") is None
+    first, cursor = accounts.list(limit=2)
+    rest, end = accounts.list(limit=2, before=cursor)
+    assert [u["id"] for u in first + rest] == [wx["id"], bob, alice] and end is None  # newest first
+    assert accounts.count() == 3
+    assert accounts.update("nobody", {"full_name": "x"}) is None
+    # A WeChat id is one person's, as a username is.
+    with pytest.raises(Conflict):
+        accounts.create({"id": new_id(), "username": None, "created_at": now_iso(), "wx_openid": "o-wx"})
+    with pytest.raises(Conflict):
+        accounts.update(bob, {"username": "ALICE"})
+    assert accounts.update(bob, {"username": "Bob"})["username"] == "Bob"  # their own name, in another case
+    assert client.post("/api/v1/auth/login", {"username": "BOB", "password": "correct horse"}).status == 200
+
+
+def test_the_username_key_never_leaves_the_accounts_plugin(make_wm, serve):
+    served = serve(make_wm())
+    client, accounts, storage = served.client, served.wm.service("accounts"), served.wm.storage
+    boss = client.register("Boss")
+    accounts.update(boss["user"]["uuid"], {"role": "admin"})
+    alice = client.post("/api/v1/auth/register", {"username": "Alice", "password": "correct horse"})
+    token = alice.json["access_token"]
+    assert storage.get("users", alice.json["user"]["uuid"])["username_key"] == "alice"  # it is stored
+    answers = [alice, client.post("/api/v1/auth/login", {"username": "ALICE", "password": "correct horse"}),
+               client.get("/api/v1/users/profile", token=token),
+               client.put("/api/v1/users/settings", {"full_name": "Alice L."}, token=token),
+               client.get("/api/v1/users/export", token=token),
+               client.get("/api/v1/admin/users", token=boss["access_token"]),
+               client.get(f"/api/v1/admin/users/{alice.json['user']['uuid']}", token=boss["access_token"])]
+    for r in answers:
+        assert r.status in (200, 201), r.text
+        assert "username_key" not in r.text
+    for user in [accounts.get(alice.json["user"]["uuid"]), accounts.find_by_username("alice"), *accounts.list()[0]]:
+        assert "username_key" not in user
+
+
+def test_a_username_differing_only_in_case_is_refused_even_at_once(make_wm, serve):
+    served = serve(make_wm())
+    client, accounts = served.client, served.wm.service("accounts")
+    for n in range(50):  # others around, so a check and a write are further apart
+        accounts.create({"id": new_id(), "username": f"someone{n}", "created_at": now_iso()})
+    won, lost = [], []
+
+    def claim(n):
+        try:
+            won.append(accounts.create({"id": new_id(), "username": "Popular" if n % 2 else "popular",
+                                        "created_at": now_iso()}))
+        except Conflict:
+            lost.append(n)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and len(lost) == 7
+    assert_error(client.post("/api/v1/auth/register", {"username": "POPULAR", "password": "correct horse"}),
+                 409, "username_taken")
+    assert accounts.delete(won[0]) is True and accounts.delete(won[0]) is False
+    assert client.post("/api/v1/auth/register", {"username": "POPULAR", "password": "correct horse"}).status == 201
+
+
+def test_a_refresh_token_used_twice_at_once_has_one_winner(client):
+    pair = client.register("ivan")
+    results = []
+
+    def refresh():
+        results.append(client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}))
+
+    threads = [threading.Thread(target=refresh) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status for r in results) == [200] + [401] * 7
+    [winner] = [r.json for r in results if r.status == 200]
+    # The seven others were a reuse: the login is ended, the winner's new access token with it.
+    assert_error(client.get("/api/v1/users/profile", token=winner["access_token"]), 401, "invalid_token")
+    assert client.get("/api/v1/users/profile", token=pair["access_token"]).status == 401
+
+
+def test_expired_refresh_tokens_are_deleted_as_new_ones_are_issued(make_wm, serve):
+    served = serve(make_wm())
+    client, storage = served.client, served.wm.storage
+    user_id = client.register("judy")["user"]["uuid"]
+    for n in range(3):
+        storage.insert("refresh_tokens", {"id": f"expired-{n}", "user_id": user_id, "family": f"f{n}",
+                                          "created_at": "2020-01-01T00:00:00.000Z",
+                                          "expires_at": f"2020-01-3{n}T00:00:00.000Z", "used": False})
+    assert client.post("/api/v1/auth/login", {"username": "judy", "password": "correct horse"}).status == 200
+    assert [storage.get("refresh_tokens", f"expired-{n}") is None for n in range(3)] == [True, True, False]
+    assert client.post("/api/v1/auth/login", {"username": "judy", "password": "correct horse"}).status == 200
+    assert storage.get("refresh_tokens", "expired-2") is None
+    assert storage.count("refresh_tokens", {"user_id": user_id}) == 3  # the register's and the two logins'
+
+
+def test_accounts_of_the_tinydb_version_keep_working(make_wm, serve, tmp_path):
+    """A data folder of the version before collections: users and refresh tokens in users.json.
+    Its users log in by any case of their name, their refresh tokens work, their names stay theirs."""
+    from wellmate_plugins.auth import Tokens, hash_password
+
+    (tmp_path / "data").mkdir()
+    user = {"id": new_id(), "username": "Alice", "password_hash": hash_password("correct horse"), "full_name": "",
+            "role": "user", "settings": {}, "disabled": False, "created_at": "2026-01-01T00:00:00.000Z",
+            "wx_openid": "o-alice"}
+    token = {"hash": Tokens.digest("an old refresh token"), "user_id": user["id"], "family": "fam",
+             "created_at": now_iso(), "expires_at": "2999-01-01T00:00:00.000Z", "used": False}
+    (tmp_path / "data" / "users.json").write_text(json.dumps({"users": {"1": user}, "refresh_tokens": {"1": token}}))
+    served = serve(make_wm())
+    client = served.client
+    r = client.post("/api/v1/auth/login", {"username": "ALICE", "password": "correct horse"})
+    assert r.status == 200 and r.json["user"]["uuid"] == user["id"], r.text
+    assert client.post("/api/v1/auth/refresh", {"refresh_token": "an old refresh token"}).status == 200
+    assert client.post("/api/v1/auth/refresh", {"refresh_token": "an old refresh token"}).status == 401  # reuse
+    assert_error(client.post("/api/v1/auth/register", {"username": "alice", "password": "correct horse"}),
+                 409, "username_taken")
+    assert served.wm.service("accounts").find_by("wx_openid", "o-alice")["id"] == user["id"]
+    assert "username_key" not in client.get("/api/v1/users/export", token=r.json["access_token"]).text

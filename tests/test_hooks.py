@@ -368,3 +368,60 @@ def test_hook_deliver_reminder(world, tmp_path):  # noqa: F811
     assert w.wm.service("probe").deliveries == [("probe", "喝一杯水")]  # only its own channel
     deliveries = {d["channel"]: d for d in w.deliveries(token, made["id"])}
     assert deliveries["probe"]["status"] == "sent" and deliveries["probe"]["detail"].startswith("probe got 喝水 for ")
+
+
+def test_hook_user_changed(make_wm, serve, tmp_path):
+    """Every change to an account, by whichever plugin makes it, reaches the plugins that follow
+    accounts, with the user as it was: created (register), changed (settings, an admin's disable)."""
+    use_plugin(tmp_path, "user_watch")
+    wm = make_wm()
+    client = serve(wm).client
+    watch = wm.service("user_watch")
+    alice = client.register("Alice")
+    [(before, user)] = watch.changes
+    assert before is None and user["id"] == alice["user"]["uuid"] and user["username"] == "Alice"
+    assert "username_key" not in user  # the accounts plugin's own bookkeeping stays its own
+    r = client.put("/api/v1/users/settings", {"settings": {"timezone": "Asia/Shanghai"}}, token=alice["access_token"])
+    assert r.status == 200, r.text
+    before, user = watch.changes[-1]
+    assert before["settings"] == {} and user["settings"] == {"timezone": "Asia/Shanghai"}
+    seen = len(watch.changes)
+    r = client.put("/api/v1/users/settings", {"settings": {"timezone": "Asia/Shanghai"}}, token=alice["access_token"])
+    assert r.status == 200 and len(watch.changes) == seen  # nothing changed: nobody is told
+    boss = client.register("boss")
+    wm.service("accounts").update(boss["user"]["uuid"], {"role": "admin"})
+    assert watch.changes[-1][1]["role"] == "admin"
+    r = client.post(f"/api/v1/admin/users/{alice['user']['uuid']}/disable", token=boss["access_token"])
+    assert r.status == 200, r.text
+    before, user = watch.changes[-1]
+    assert (user["id"], before["disabled"], user["disabled"]) == (alice["user"]["uuid"], False, True)
+    assert [user["username"] for before, user in watch.changes if before is None] == ["Alice", "boss"]
+    assert wm.storage.count("user_watch_notes") == 2  # what the plugin keeps for each new user
+
+
+def test_hook_delete_user_data(make_wm, serve, tmp_path):
+    """Deleting an account has every plugin delete what it keeps for the user, then the account;
+    a delete that dies half-way leaves the account, and deleting again finishes the job."""
+    use_plugin(tmp_path, "user_watch")
+    wm = make_wm()
+    client = serve(wm).client
+    watch = wm.service("user_watch")
+    alice, bob = client.register("alice"), client.register("bob")
+    alice_id, token = alice["user"]["uuid"], alice["access_token"]
+    session_id = chat(client, token, "我膝盖疼")["session_id"]
+
+    watch.fail_deletes = True
+    assert client.delete("/api/v1/users/me", {"password": "correct horse"}, token=token).status == 500
+    assert watch.deleted == [alice_id] and wm.storage.count("user_watch_notes", {"user_id": alice_id}) == 0
+    # The account is still there and still works: the user (or a retry) can delete it again.
+    assert client.get("/api/v1/users/profile", token=token).status == 200
+    watch.fail_deletes = False
+    assert client.delete("/api/v1/users/me", {"password": "correct horse"}, token=token).status == 204
+    assert watch.deleted == [alice_id, alice_id]
+    assert wm.service("accounts").get(alice_id) is None
+    assert wm.storage.get("sessions", session_id) is None and wm.storage.list_messages(session_id) == ([], None)
+    assert client.post("/api/v1/auth/refresh", {"refresh_token": alice["refresh_token"]}).status == 401
+    assert wm.storage.count("refresh_tokens", {"user_id": alice_id}) == 0  # the auth plugin's own part
+    # Bob's note, tokens and login are untouched.
+    assert wm.storage.count("user_watch_notes", {"user_id": bob["user"]["uuid"]}) == 1
+    assert client.post("/api/v1/auth/refresh", {"refresh_token": bob["refresh_token"]}).status == 200
