@@ -14,9 +14,9 @@ from datetime import date, datetime
 
 import bottle
 
-from wellmate import ApiError, ConfigError, Conflict, Index, client_address, field, hookimpl, new_id, now_iso, zone_or_none
+from wellmate import ApiError, Conflict, Index, client_address, field, hookimpl, new_id, now_iso, zone_or_none
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, account_disabled, check_password,
-                                   hash_password, password_needs_rehash, public_profile)
+                                   hash_password, needed, password_needs_rehash, public_profile)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -123,13 +123,8 @@ def _out(user: dict | None) -> dict | None:
 
 
 def accounts_for(wm, plugin: str) -> Accounts:
-    """The service ``accounts`` for a plugin that cannot work without it; a startup error naming
-    both when the accounts plugin is disabled."""
-    accounts = wm.service("accounts")
-    if accounts is None:
-        raise ConfigError(f"{wm.config_path.name}: plugins.disabled: the {plugin} plugin needs the accounts plugin "
-                          f"(the users); disable {plugin} too, or enable accounts")
-    return accounts
+    """The service ``accounts`` for a plugin that cannot work without it."""
+    return needed(wm, "accounts", plugin, "the users")
 
 
 @hookimpl

@@ -12,9 +12,9 @@ admin rights, so a stolen admin token cannot make more admins.
 
 A user token gets 403 on every admin route.
 
-The data folder has one writer: the tinydb storage keeps users in memory and rewrites the whole
-file, so a `user` command that wrote beside a running server would be overwritten by the
-server's next write. A running server holds a lock on ``data/server.lock`` (`wellmate.serve`);
+The data folder has one writer: the files storage keeps the users in memory and cuts off what
+another process appended to its file at its next write, so a `user` command that wrote beside a
+running server would be lost. A running server holds a lock on ``data/server.lock`` (`wellmate.serve`);
 the commands that write refuse to run while it is held.
 """
 

@@ -4,11 +4,10 @@ refresh tokens, the login throttle, the ``auth`` config section, and the `authen
 
 Other plugins use the service ``auth`` (an `Auth`: its `tokens` and `throttle`): accounts
 (register, login, refresh, logout), privacy (password changes, deleting an account), admin
-(disabling an account ends its logins) and wechat (wx-login). The refresh tokens are this
-plugin's collection ``refresh_tokens``; the users are the accounts plugin's, changed through its
-service. What needs no Wellmate is a plain
+(disabling an account ends its logins) and wechat (wx-login). What needs no Wellmate is a plain
 function of this module: `hash_password` for the ``wellmate.py user`` commands, the username and
-password rules, `public_profile`.
+password rules, `public_profile`. The refresh tokens are this plugin's collection
+``refresh_tokens``; the users are the accounts plugin's, changed through its service.
 """
 
 import contextlib
@@ -468,9 +467,7 @@ class Auth:
     def __init__(self, wm):
         settings = wm.config["auth"]
         self.wm = wm
-        from wellmate_plugins.accounts import accounts_for  # accounts imports this module
-
-        self.accounts = accounts_for(wm, "auth")
+        self.accounts = needed(wm, "accounts", "auth", "the users")
         self.tokens = Tokens(settings["secret"] or generated_secret(wm.data_dir), wm.storage, self.accounts,
                              settings["access_token_minutes"], settings["refresh_token_days"])
         self.throttle = LoginThrottle(**settings["throttle"])
@@ -509,14 +506,19 @@ class Auth:
         return {**self.tokens.issue(user), "user": public_profile(user, self.wm), **extra}
 
 
+def needed(wm, service: str, plugin: str, what: str):
+    """The service ``service`` for a plugin that cannot work without it; a startup error when the
+    plugin offering it is disabled and ``plugin`` is not (``what``: what that plugin keeps)."""
+    found = wm.service(service)
+    if found is None:
+        raise ConfigError(f"{wm.config_path.name}: plugins.disabled: the {plugin} plugin needs the {service} plugin "
+                          f"({what}); disable {plugin} too, or enable {service}")
+    return found
+
+
 def required(wm, plugin: str) -> Auth:
-    """The service ``auth`` for a plugin that cannot work without it; a startup error when the
-    auth plugin is disabled and ``plugin`` is not."""
-    auth = wm.service("auth")
-    if auth is None:
-        raise ConfigError(f"{wm.config_path.name}: plugins.disabled: the {plugin} plugin needs the auth plugin "
-                          f"(passwords and tokens); disable {plugin} too, or enable auth")
-    return auth
+    """The service ``auth`` for a plugin that cannot work without it."""
+    return needed(wm, "auth", plugin, "passwords and tokens")
 
 
 @hookimpl
