@@ -225,6 +225,7 @@ class Normalizer:
     def __init__(self, spec: dict, masks: list[str], mask_patterns: list):
         spec = spec or {}
         self.irregular = {normalize(k): normalize(v) for k, v in (spec.get("irregular") or {}).items()}
+        self.keep = frozenset(normalize(str(w)) for w in items(spec.get("keep")))
         self.join_spaced = bool(spec.get("join_spaced_letters", True))
         self.compact_cjk = bool(spec.get("compact_chinese", True))
         self.squeeze = bool(spec.get("squeeze_repeats", True))
@@ -320,7 +321,8 @@ class Normalizer:
         return word
 
     def stems(self, clean: str) -> str:
-        return _WORD.sub(lambda m: stem(m.group(), self.irregular), clean)
+        keep, irregular = self.keep, self.irregular
+        return _WORD.sub(lambda m: m.group() if m.group() in keep else stem(m.group(), irregular), clean)
 
     def phrase(self, word: str) -> str:
         """A list entry in the form `stems` gives the text ("gonna" is "going to" in both)."""
