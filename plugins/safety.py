@@ -561,7 +561,10 @@ class Phrases:
         # for class; each with its own `none`: "not a joke", an own-risk cue) stops the rules too,
         # but for their `in_talk` frames, and the classifier.
         talk = any(frame.matches(found) for frame in self.detectors["talk"].frames)
-        if talk or ((figurative or "talk_about" in found) and "own_risk" not in found):
+        # A wish whose object was masked ("i want to | boyfriend": end things with my, an ordinary
+        # ending) is no own-risk cue: E and F each had one, and the classifier read "i want to".
+        own_risk = any(not stems[end:end + 8].lstrip().startswith(MASK.strip()) for _, end in found.get("own_risk", ()))
+        if talk or ((figurative or "talk_about" in found) and not own_risk):
             cue = False
         for level in ("crisis", "grey"):
             why = self.detectors[level].why(clean, stems, found, talk)
