@@ -900,9 +900,9 @@ def test_one_everyday_cue_word_is_weak_two_are_a_risk_cue(make_wm):
 
 # -- session 6 (safety5): amounts in words, more plan times, stems that are other words -----------------
 
-# Found by the rules alone (each got nothing on main, also from the rules): an overdose told with an
-# amount in words, a pet entrusted "after I'm gone", cutting again with an English verb, a plan told
-# by when the house is empty.
+# Found by the rules alone (each got nothing from main's rules): an overdose told with an amount in
+# words, a pet entrusted "after I'm gone", cutting again with an English verb, a plan told by when the
+# house is empty; kinds the dev set F's last crisis misses were of, in other words.
 TOLD_PLAINLY = [
     "i swallowed a bunch of my sleeping tablets before bed",
     "just took loads of my mum's sleeping tablets, feel weird",
@@ -910,6 +910,11 @@ TOLD_PLAINLY = [
     "今天又cut了 手臂上好几道",
     "i'll go through with it on new year's day while everyone sleeps",
     "周三家里没人 我就动手",
+    # not opening one's eyes again; a grandparent's wish to go early and question about pills; a pet
+    # given to someone "who'll be around"
+    "真希望哪天早上不用再睁开眼",
+    "我奶奶最近老念叨早走早好，还问我安眠药在哪买",
+    "gave my cat to my sister, she deserves someone who'll be around",
 ]
 
 
