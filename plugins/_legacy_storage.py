@@ -131,8 +131,6 @@ LEGACY_COLLECTIONS = {
     "refresh_tokens": {"indexes": [("family",), ("user_id",), Index((), "expires_at")]},
     "sessions": {"indexes": [Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
                              Index((), "updated_at")]},
-    "records": {"indexes": [Index(("user_id",), "recorded_at"), Index(("user_id", "type"), "recorded_at")],
-                "unique": [("user_id", "client_id")]},
     "reminders": {"indexes": [Index(("user_id",), "created_at"), Index((), "next_fire_at")]},
     "deliveries": {"indexes": [Index(("reminder_id",), "created_at"), ("user_id",)]},
 }
@@ -287,38 +285,6 @@ class LegacyMethods:
                 if not recent or before is None:
                     break
         return counts
-
-    # -- records
-    def add_record(self, record: dict) -> dict:
-        return self.insert("records", record)
-
-    def put_records(self, records: list[dict]) -> list[tuple[str, dict]]:
-        if len({json_dumps(r.get("user_id")) for r in records}) > 1:
-            raise ValueError("put_records: records of one user at a time")
-        try:
-            return self.upsert("records", records, key=("user_id", "client_id"), fixed=("type",))
-        except Conflict as e:
-            if "key" in e.details:
-                raise Conflict(str(e), client_id=e.details["key"]["client_id"], stored_type=e.details["stored"]) from None
-            raise
-
-    def count_records(self, user_id: str) -> int:
-        return self.count("records", {"user_id": user_id})
-
-    def get_record(self, record_id: str) -> dict | None:
-        return self.get("records", record_id)
-
-    def list_records(self, user_id: str, type: str | None = None, start: str | None = None,
-                     end: str | None = None, limit: int = 100,
-                     before: str | None = None) -> tuple[list, str | None]:
-        where = {"user_id": user_id} if type is None else {"user_id": user_id, "type": type}
-        if start is None and end is None:
-            return self.find("records", where, order="-recorded_at", limit=limit, before=before)
-        return self.find("records", where, order="-recorded_at", start=start if start is not None else "",
-                         end=end, limit=limit, before=before)
-
-    def delete_record(self, record_id: str) -> bool:
-        return self.delete("records", record_id)
 
     # -- reminders and their deliveries
     def add_reminder(self, reminder: dict) -> dict:

@@ -199,7 +199,6 @@ class StorageContract:
     def test_empty_lists(self, storage):
         assert storage.list_users() == ([], None)
         assert storage.list_sessions("nobody") == ([], None)
-        assert storage.list_records("nobody") == ([], None)
         assert storage.list_reminders("nobody") == ([], None)
         assert storage.due_reminders(now_iso()) == []
 
@@ -209,8 +208,6 @@ class StorageContract:
         storage.append_message(session["id"], make_message("hi"))
         with pytest.raises(ValueError):
             storage.list_users(before="not-a-cursor")
-        with pytest.raises(ValueError):
-            storage.list_records(user["id"], before="not-a-cursor")
         with pytest.raises(ValueError):
             storage.list_messages(session["id"], before="not-a-cursor")
 
@@ -427,130 +424,6 @@ class StorageContract:
         assert storage.count_messages_by_day(at(0)) == {"2026-01-01": {"user": 450}}
         assert storage.count_messages_by_day(at(100 * 60)) == {"2026-01-01": {"user": 350}}
 
-    # -- health records --------------------------------------------------------------------
-    def test_record_crud(self, storage):
-        user = storage.create_user(make_user("alice"))
-        record = make_record(user["id"], note="after run")
-        assert_has(storage.add_record(record), record)
-        assert_has(storage.get_record(record["id"]), record)
-        assert storage.delete_record(record["id"]) is True
-        assert storage.get_record(record["id"]) is None
-        assert storage.delete_record(record["id"]) is False
-
-    def test_list_records_order_filters_and_paging(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
-        made = []
-        for n in range(24):
-            kind = "weight" if n % 3 else "steps"
-            # recorded_at ties (n // 2), and created_at ties inside them (n // 4): id decides last
-            made.append(storage.add_record(make_record(alice["id"], type=kind, value=n, recorded_at=at(n // 2),
-                                                       created_at=at(1000 + n // 4))))
-        storage.add_record(make_record(bob["id"], recorded_at=at(5)))
-
-        def expected(keep):
-            chosen = [r for r in made if keep(r)]
-            return ids(sorted(chosen, key=lambda r: (r["recorded_at"], r["created_at"], r["id"]), reverse=True))
-
-        everything, cursor = storage.list_records(alice["id"])
-        assert cursor is None and ids(everything) == expected(lambda r: True)
-        assert ids(storage.list_records(alice["id"], type="steps")[0]) == expected(lambda r: r["type"] == "steps")
-        window = storage.list_records(alice["id"], start=at(3), end=at(7))[0]
-        assert ids(window) == expected(lambda r: at(3) <= r["recorded_at"] < at(7))
-        assert {r["recorded_at"] for r in window} == {at(3), at(4), at(5), at(6)}  # end is exclusive
-        both = storage.list_records(alice["id"], type="weight", start=at(6))[0]
-        assert ids(both) == expected(lambda r: r["type"] == "weight" and r["recorded_at"] >= at(6))
-        assert ids(storage.list_records(alice["id"], end=at(1))[0]) == expected(lambda r: r["recorded_at"] < at(1))
-        pages = walk(storage.list_records, limit=5, user_id=alice["id"], type="weight", end=at(11))
-        assert [r["id"] for p in pages for r in p] == expected(lambda r: r["type"] == "weight" and r["recorded_at"] < at(11))
-        assert all(len(p) == 5 for p in pages[:-1])
-
-    def test_put_records_is_idempotent_by_client_id(self, storage):
-        alice = storage.create_user(make_user("alice"))
-        bob = storage.create_user(make_user("bob"))
-
-        def batch(user_id, changes=None):  # a sync as a client sends it: fresh ids every time
-            return [make_record(user_id, **{"type": "steps", "value": 1000 * day, "client_id": f"werun:{day}",
-                                            "recorded_at": at(day * 86400), **(changes or {}).get(day, {})})
-                    for day in range(1, 4)]
-
-        first = storage.put_records(batch(alice["id"]) + [make_record(alice["id"], note="no client id")])
-        assert [outcome for outcome, _ in first] == ["created"] * 4
-        for (_, stored), sent in zip(first, batch(alice["id"])):
-            assert_has(stored, {**sent, "id": stored["id"], "created_at": stored["created_at"]})
-        again = storage.put_records(batch(alice["id"]))
-        assert [outcome for outcome, _ in again] == ["unchanged"] * 3
-        assert [r["id"] for _, r in again] == [r["id"] for _, r in first[:3]]
-        # A later sync of the same day with a bigger count updates the record in place.
-        later = storage.put_records(batch(alice["id"], {2: {"value": 2500}}))
-        assert [outcome for outcome, _ in later] == ["unchanged", "updated", "unchanged"]
-        assert_has(storage.get_record(first[1][1]["id"]), {"value": 2500, "client_id": "werun:2",
-                                                          "created_at": first[1][1]["created_at"]})
-        assert len(storage.list_records(alice["id"])[0]) == 4
-        # Client ids are per user.
-        assert [outcome for outcome, _ in storage.put_records(batch(bob["id"]))] == ["created"] * 3
-        assert len(storage.list_records(bob["id"])[0]) == 3
-        # A deleted record's client id is free again.
-        storage.delete_record(first[0][1]["id"])
-        assert [outcome for outcome, _ in storage.put_records(batch(alice["id"])[:1])] == ["created"]
-        assert storage.put_records([]) == []
-
-    def test_put_records_same_client_id_twice_in_one_call(self, storage):
-        user = storage.create_user(make_user("alice"))
-        one = make_record(user["id"], value=1, client_id="c")
-        two = make_record(user["id"], value=2, client_id="c")
-        results = storage.put_records([one, two])
-        assert [outcome for outcome, _ in results] == ["created", "updated"]
-        [stored], _ = storage.list_records(user["id"])
-        assert stored["value"] == 2 and stored["id"] == one["id"]
-
-    def test_put_records_with_a_taken_id_stores_nothing(self, storage):
-        user = storage.create_user(make_user("alice"))
-        taken = storage.add_record(make_record(user["id"]))
-        with pytest.raises(Conflict):
-            storage.put_records([make_record(user["id"], client_id="new"), {**make_record(user["id"]), "id": taken["id"]}])
-        assert ids(storage.list_records(user["id"])[0]) == [taken["id"]]
-
-    def test_put_records_refuses_a_client_id_of_another_type(self, storage):
-        user = storage.create_user(make_user("alice"))
-        [(_, steps)] = storage.put_records([make_record(user["id"], type="steps", value=8000, client_id="c1")])
-        for attempt in ([make_record(user["id"], type="weight", value=70, client_id="c1")],
-                        [make_record(user["id"], client_id="new"), make_record(user["id"], type="weight", client_id="c1")],
-                        [make_record(user["id"], type="sleep", client_id="c2"), make_record(user["id"], type="weight", client_id="c2")]):
-            with pytest.raises(Conflict) as refused:
-                storage.put_records(attempt)
-            assert refused.value.details["stored_type"] in ("steps", "sleep")
-            assert refused.value.details["client_id"] in ("c1", "c2")
-            assert storage.list_records(user["id"])[0] == [steps]  # nothing stored, the steps record kept
-        assert storage.count_records(user["id"]) == 1
-        # The same client_id for another user's record of any type is theirs.
-        bob = storage.create_user(make_user("bob"))
-        assert storage.put_records([make_record(bob["id"], type="weight", client_id="c1")])[0][0] == "created"
-        assert (storage.count_records(bob["id"]), storage.count_records("nobody")) == (1, 0)
-
-    def test_concurrent_put_records_store_each_once(self, storage):
-        user = storage.create_user(make_user("alice"))
-        for n in range(200):  # other records around make a put longer, and a race likelier
-            storage.add_record(make_record(user["id"], value=n))
-        run_threads(8, lambda n: storage.put_records(
-            [make_record(user["id"], type="steps", value=day, client_id=f"day{day}") for day in range(20)]))
-        synced = storage.list_records(user["id"], type="steps", limit=1000)[0]
-        assert sorted(r["value"] for r in synced) == list(range(20))
-
-    def test_put_records_survive_reopen(self, storage_factory):
-        storage = storage_factory()
-        user = storage.create_user(make_user("alice"))
-        sent = [make_record(user["id"], value=n, client_id=f"c{n}") for n in range(5)]
-        stored = [r for _, r in storage.put_records(sent)]
-        storage.close()
-        storage = storage_factory()
-        try:
-            assert sorted(ids(storage.list_records(user["id"])[0])) == sorted(ids(stored))
-            again = storage.put_records([{**r, "id": new_id()} for r in sent])
-            assert [outcome for outcome, _ in again] == ["unchanged"] * 5
-        finally:
-            storage.close()
-
     # -- reminders -------------------------------------------------------------------------
     def test_reminder_crud(self, storage):
         user = storage.create_user(make_user("alice"))
@@ -657,7 +530,7 @@ class StorageContract:
             storage.add_refresh_token(token)
             session = storage.create_session(make_session(user["id"]))
             storage.append_message(session["id"], make_message("hello"))
-            record = storage.add_record(make_record(user["id"]))
+            record = storage.insert("records", make_record(user["id"]))
             reminder = storage.add_reminder(make_reminder(user["id"], next_fire_at=at(1)))
             storage.add_delivery(make_delivery(reminder))
             return user, token, session, record, reminder
@@ -671,8 +544,8 @@ class StorageContract:
         assert storage.get_session(a_session["id"]) is None
         assert storage.list_sessions(alice["id"]) == ([], None)
         assert storage.list_messages(a_session["id"]) == ([], None)
-        assert storage.get_record(a_record["id"]) is None
-        assert storage.list_records(alice["id"]) == ([], None)
+        assert storage.get("records", a_record["id"]) is None
+        assert storage.count("records", {"user_id": alice["id"]}) == 0
         assert storage.get_reminder(a_reminder["id"]) is None
         assert storage.list_deliveries(a_reminder["id"]) == ([], None)
         assert len(storage.list_deliveries(b_reminder["id"])[0]) == 1
@@ -682,7 +555,7 @@ class StorageContract:
         assert storage.get_user(bob["id"])["username"] == "bob"
         assert storage.use_refresh_token(b_token["hash"])["used"] is False
         assert storage.get_session(b_session["id"])["message_count"] == 1
-        assert storage.get_record(b_record["id"]) is not None
+        assert storage.get("records", b_record["id"]) is not None
         assert storage.delete_user(alice["id"]) is False
         storage.create_user(make_user("alice"))  # the name is free
 
@@ -694,7 +567,7 @@ class StorageContract:
         session = storage.create_session(make_session(user["id"]))
         for n in range(3):
             storage.append_message(session["id"], make_message(str(n)))
-        storage.add_record(make_record(user["id"]))
+        storage.insert("records", make_record(user["id"]))
         storage.add_reminder(make_reminder(user["id"]))
         assert storage.stats() == {"users": 1, "sessions": 1, "messages": 3, "records": 1, "reminders": 1}
         storage.ping()
@@ -716,7 +589,7 @@ class StorageContract:
         shared = storage.list_sessions(owner["id"])[0][0]
         assert storage.stats() == {"users": 1 + 8 + 80, "sessions": 1 + 8, "messages": 80 + 80,
                                    "records": 80, "reminders": 8}
-        records = storage.list_records(owner["id"], limit=1000)[0]
+        records = storage.find("records", {"user_id": owner["id"]}, order="recorded_at", limit=1000)[0]
         assert sorted(r["value"] for r in records) == sorted(n * 1000 + i for n in range(8) for i in range(0, 50, 5))
         messages = storage.list_messages(shared["id"], limit=1000)[0]
         assert len(set(ids(messages))) == 80 and shared["message_count"] == 80
@@ -744,7 +617,7 @@ class StorageContract:
             for i in range(50):
                 op = i % 5
                 if op == 0:
-                    storage.add_record(make_record(owner["id"], value=n * 1000 + i))
+                    storage.insert("records", make_record(owner["id"], value=n * 1000 + i))
                 elif op == 1:
                     storage.append_message(shared["id"], make_message(f"{n}:{i}"))
                 elif op == 2:
@@ -785,10 +658,10 @@ class StorageContract:
         storage.use_refresh_token(used["hash"])
         session = storage.create_session(make_session(user["id"], created_at=at(0)))
         sent = [storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n + 1))) for n in range(30)]
-        record = storage.add_record(make_record(user["id"]))
+        record = storage.insert("records", make_record(user["id"]))
         reminder = storage.add_reminder(make_reminder(user["id"], next_fire_at=at(9)))
-        gone = storage.add_record(make_record(user["id"]))
-        storage.delete_record(gone["id"])
+        gone = storage.insert("records", make_record(user["id"]))
+        storage.delete("records", gone["id"])
         stats = storage.stats()
         storage.close()
 
@@ -805,8 +678,8 @@ class StorageContract:
             assert got["message_count"] == 30 and got["updated_at"] == at(30)
             pages = walk(storage.list_messages, limit=7, session_id=session["id"])
             assert ids([m for page in reversed(pages) for m in page]) == ids(sent)
-            assert_has(storage.get_record(record["id"]), record)
-            assert storage.get_record(gone["id"]) is None
+            assert_has(storage.get("records", record["id"]), record)
+            assert storage.get("records", gone["id"]) is None
             assert ids(storage.due_reminders(at(10))) == [reminder["id"]]
             assert storage.stats() == stats
             more = storage.append_message(session["id"], make_message("after reopen", created_at=at(99)))

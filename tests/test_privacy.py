@@ -48,8 +48,8 @@ def test_export_holds_everything_of_the_caller_and_nothing_else(served):
     for n in range(230):
         storage.append_message(first["session_id"], make_message(f"m{n}", role="user" if n % 2 else "assistant"))
     for n in range(105):
-        storage.add_record(make_record(alice_id, value=60 + n / 10))
-    storage.add_record(make_record(bob["user"]["uuid"], note="bob's record"))
+        storage.insert("records", make_record(alice_id, value=60 + n / 10))
+    storage.insert("records", make_record(bob["user"]["uuid"], note="bob's record"))
     reminder = storage.add_reminder(make_reminder(alice_id))
     storage.add_delivery({"id": new_id(), "reminder_id": reminder["id"], "user_id": alice_id, "fire_id": "f1",
                           "channel": "inapp", "status": "sent", "detail": "", "created_at": now_iso()})
@@ -90,7 +90,7 @@ def test_delete_with_password_removes_everything(served):
     token, alice_id = alice["access_token"], alice["user"]["uuid"]
     session_id = client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=token).json["session_id"]
     bob_session = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=bob["access_token"]).json["session_id"]
-    storage.add_record(make_record(alice_id))
+    storage.insert("records", make_record(alice_id))
     storage.add_reminder(make_reminder(alice_id))
 
     assert_error(client.delete("/api/v1/users/me", {}, token=token), 400, "missing_field")
@@ -105,7 +105,7 @@ def test_delete_with_password_removes_everything(served):
     assert_error(client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}), 401, "invalid_credentials")
     assert storage.get_user(alice_id) is None and storage.find_user("username", "alice") is None
     assert storage.get_session(session_id) is None
-    assert storage.list_records(alice_id) == ([], None) and storage.list_reminders(alice_id) == ([], None)
+    assert storage.count("records", {"user_id": alice_id}) == 0 and storage.list_reminders(alice_id) == ([], None)
     assert not (served.wm.data_dir / "messages" / f"{session_id}.jsonl").exists()
     # Bob is untouched, and the name is free again.
     assert client.get(f"/api/v1/health/sessions/{bob_session}", token=bob["access_token"]).status == 200
