@@ -16,7 +16,7 @@ from plugins.storage_files import FileStorage  # noqa: E402
 class TestFilesContract(StorageContract):
     @pytest.fixture
     def storage_factory(self, tmp_path):
-        return lambda: FileStorage.open(tmp_path / "data")
+        return lambda collections=None: FileStorage.open(tmp_path / "data", collections)
 
 
 def disk_full(monkeypatch):
