@@ -161,8 +161,6 @@ def old_folder(folder: Path, users=3, per_user=4) -> dict:
     """A data folder as the TinyDB backend left it (users.json with refresh tokens, sessions.json,
     messages/, records/<user>.json and an older records.json, reminders.json, deliveries.json);
     returns what it holds by collection."""
-    from tinydb import TinyDB
-
     folder.mkdir(parents=True)
     held = {name: {} for name in ("users", "refresh_tokens", "sessions", "records", "reminders", "deliveries")}
     per_user_files = {}
@@ -186,10 +184,8 @@ def old_folder(folder: Path, users=3, per_user=4) -> dict:
         held["deliveries"][delivery["id"]] = delivery
     for path, tables in (("users.json", ("users", "refresh_tokens")), ("sessions.json", ("sessions",)),
                          ("reminders.json", ("reminders",)), ("deliveries.json", ("deliveries",))):
-        db = TinyDB(folder / path)
-        for table in tables:
-            db.table(table).insert_multiple(held[table].values())
-        db.close()
+        # TinyDB's layout, {table: {doc id: doc}}, with the old backend's own string ids as doc ids.
+        (folder / path).write_text(json.dumps({table: held[table] for table in tables}))
     (folder / "records").mkdir()
     for user_id, records in per_user_files.items():
         target = folder / "records.json" if user_id is None else folder / "records" / f"{user_id}.json"
