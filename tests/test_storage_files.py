@@ -256,16 +256,19 @@ def test_a_migration_failing_at_any_step_loses_nothing_and_the_next_open_finishe
 
 
 def test_a_kill_during_a_migration_loses_nothing(tmp_path):
-    """A real SIGKILL of a process migrating 300 users, at several points."""
-    held = old_folder(tmp_path / "original", users=300, per_user=3)
+    """A real SIGKILL of a process migrating 2,000 users, while it writes the new files, and
+    after they are in place."""
+    held = old_folder(tmp_path / "original", users=2000, per_user=3)
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from plugins.storage_files import FileStorage; "
             "FileStorage.open(sys.argv[2]).close()")
-    for delay in (0.3, 0.6, 0.9):
-        folder = tmp_path / f"kill{delay}"
+    for point, reached in (("writing collections.tmp/", lambda f: len(list((f / "collections.tmp").glob("*"))) >= 2),
+                           ("collections/ in place", lambda f: (f / "collections").exists())):
+        folder = tmp_path / point.split()[0].rstrip("/")
         shutil.copytree(tmp_path / "original", folder)
         child = subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(folder)])
-        time.sleep(delay)
+        while child.poll() is None and not reached(folder):
+            pass
         child.kill()
         child.wait()
-        print(f"killed after {delay} s: {sorted(p.name for p in folder.iterdir())}")
+        print(f"killed at {point}: {sorted(p.name for p in folder.iterdir())}")
         assert_migrated(folder, held)
