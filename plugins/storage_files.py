@@ -77,22 +77,6 @@ def delete_user_data(user, wm):
     delete_user_data(wm.storage, user["id"])
 
 
-def builtin_collections() -> list[Collection]:
-    """Every collection the built-in plugins declare, for opening a data folder without an app."""
-    import importlib
-
-    from wellmate import BUILTIN_PACKAGE, BUILTIN_PLUGINS, builtin_plugins_package
-
-    builtin_plugins_package()
-    declared = []
-    for name in BUILTIN_PLUGINS:
-        declare = getattr(importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "register_collections", None)
-        if declare is not None:
-            declare(lambda collection, _plugin=name, **spec: declared.append(
-                Collection(collection, owner=f"plugin {_plugin}", **spec)))
-    return declared
-
-
 @hookimpl
 def register_storage(register):
     register("files", FileStorage)
@@ -759,6 +743,20 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
         lines.append((offset, message if isinstance(message, dict) else None))
         offset += len(raw) + 1
     return lines
+
+
+def builtin_collections() -> list[Collection]:
+    """Every collection the built-in plugins declare (for a storage opened outside the app)."""
+    import importlib
+
+    from wellmate import BUILTIN_PACKAGE, BUILTIN_PLUGINS, builtin_plugins_package
+    builtin_plugins_package()
+    collections = []
+    for name in BUILTIN_PLUGINS:
+        declare = getattr(importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "register_collections", None)
+        if declare:
+            declare(lambda collection, **spec: collections.append(Collection(collection, **spec)))
+    return collections
 
 
 def _legacy():
