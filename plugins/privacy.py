@@ -98,9 +98,8 @@ def export_user(wm, user: dict) -> dict:
     def own(items):
         return [{key: value for key, value in item.items() if key != "user_id"} for item in items]
 
-    reminders = own(all_pages(storage.list_reminders, user_id=user["id"]))
-    for reminder in reminders:  # what was sent when: theirs too
-        reminder["deliveries"] = own(all_pages(storage.list_deliveries, reminder_id=reminder["id"]))
+    service = wm.service("reminders")  # each with what was sent when: theirs too
+    reminders = [{**r, "deliveries": list(r["deliveries"])} for r in service.export(user["id"])] if service else []
     return {
         "export_version": EXPORT_VERSION,
         "exported_at": now_iso(),

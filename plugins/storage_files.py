@@ -70,6 +70,21 @@ def register_collections(register):
         register(name, **spec)
 
 
+def builtin_collections() -> list[Collection]:
+    """The collections every built-in plugin declares, for a storage opened without an app."""
+    import importlib
+
+    from wellmate import BUILTIN_PLUGINS, builtin_plugins_package
+
+    package = builtin_plugins_package().__name__
+    found = []
+    for name in BUILTIN_PLUGINS:
+        declare = getattr(importlib.import_module(f"{package}.{name}"), "register_collections", None)
+        if declare is not None:
+            declare(lambda collection, **spec: found.append(Collection(collection, **spec)))
+    return found
+
+
 @hookimpl
 def register_storage(register):
     register("files", FileStorage)
@@ -291,8 +306,7 @@ class _FileStore(Storage):
     @classmethod
     def open(cls, folder, collections=None) -> "FileStorage":
         if collections is None:  # every collection the built-in plugins declare
-            from ._legacy_storage import LEGACY_COLLECTIONS
-            collections = [Collection(name, **spec) for name, spec in LEGACY_COLLECTIONS.items()]
+            collections = builtin_collections()
         return cls({"path": str(folder)}, collections=collections)
 
     def _collection(self, name: str) -> _Collection:

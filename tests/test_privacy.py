@@ -50,10 +50,10 @@ def test_export_holds_everything_of_the_caller_and_nothing_else(served):
     for n in range(105):
         storage.add_record(make_record(alice_id, value=60 + n / 10))
     storage.add_record(make_record(bob["user"]["uuid"], note="bob's record"))
-    reminder = storage.add_reminder(make_reminder(alice_id))
-    storage.add_delivery({"id": new_id(), "reminder_id": reminder["id"], "user_id": alice_id, "fire_id": "f1",
+    reminder = storage.insert("reminders", make_reminder(alice_id))
+    storage.insert("deliveries", {"id": new_id(), "reminder_id": reminder["id"], "user_id": alice_id, "fire_id": "f1",
                           "channel": "inapp", "status": "sent", "detail": "", "created_at": now_iso()})
-    storage.add_reminder(make_reminder(bob["user"]["uuid"], title="bob's reminder"))
+    storage.insert("reminders", make_reminder(bob["user"]["uuid"], title="bob's reminder"))
 
     r = client.get("/api/v1/users/export", token=token)
     assert r.status == 200, r.text
@@ -91,7 +91,7 @@ def test_delete_with_password_removes_everything(served):
     session_id = client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=token).json["session_id"]
     bob_session = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=bob["access_token"]).json["session_id"]
     storage.add_record(make_record(alice_id))
-    storage.add_reminder(make_reminder(alice_id))
+    storage.insert("reminders", make_reminder(alice_id))
 
     assert_error(client.delete("/api/v1/users/me", {}, token=token), 400, "missing_field")
     assert_error(client.delete("/api/v1/users/me", {"password": "not it at all"}, token=token), 403, "wrong_password")
@@ -105,7 +105,7 @@ def test_delete_with_password_removes_everything(served):
     assert_error(client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}), 401, "invalid_credentials")
     assert storage.get_user(alice_id) is None and storage.find_user("username", "alice") is None
     assert storage.get_session(session_id) is None
-    assert storage.list_records(alice_id) == ([], None) and storage.list_reminders(alice_id) == ([], None)
+    assert storage.list_records(alice_id) == ([], None) and served.wm.service("reminders").list(alice_id) == ([], None)
     assert not (served.wm.data_dir / "messages" / f"{session_id}.jsonl").exists()
     # Bob is untouched, and the name is free again.
     assert client.get(f"/api/v1/health/sessions/{bob_session}", token=bob["access_token"]).status == 200
