@@ -118,12 +118,18 @@ def fire(w, times: int):
         w.tick()
 
 
-def test_delete_user_data_removes_their_reminders_and_deliveries_only(world):  # noqa: F811
+def alice_and_bob(world, fires: int):  # noqa: F811
+    """A world where alice and bob each have a reminder every five minutes, fired ``fires`` times:
+    (world, alice's stored user, her reminder, bob's token, his reminder)."""
     w = world("2026-11-20T00:00:00Z")
     alice, bob = w.user("alice"), w.user("bob")
     mine, theirs = every_five_minutes(w, alice, bob)
-    fire(w, 1)
-    user = w.wm.storage.get("users", user_id(alice))
+    fire(w, fires)
+    return w, w.wm.storage.get("users", user_id(alice)), mine, bob, theirs
+
+
+def test_delete_user_data_removes_their_reminders_and_deliveries_only(world):  # noqa: F811
+    w, user, mine, bob, theirs = alice_and_bob(world, 1)
     for _ in range(2):  # twice: a delete that died half-way is finished by the next
         w.wm.pm.hook.delete_user_data(user=user, wm=w.wm)
         assert w.wm.storage.get("reminders", mine["id"]) is None
@@ -132,11 +138,7 @@ def test_delete_user_data_removes_their_reminders_and_deliveries_only(world):  #
 
 
 def test_export_user_data_lists_reminders_with_their_deliveries(world):  # noqa: F811
-    w = world("2026-11-20T00:00:00Z")
-    alice, bob = w.user("alice"), w.user("bob")
-    made, _ = every_five_minutes(w, alice, bob)
-    fire(w, 3)
-    user = w.wm.storage.get("users", user_id(alice))
+    w, user, made, _, _ = alice_and_bob(world, 3)
     [section] = [s for s in w.wm.pm.hook.export_user_data(user=user, wm=w.wm) if s and "reminders" in s]
     reminders = list(section["reminders"])  # a generator: the export is streamed
     assert [r["id"] for r in reminders] == [made["id"]]
