@@ -32,25 +32,29 @@ def migrate(storage, specs: dict) -> None:
     old = [folder / name for name in OLD_FILES if (folder / name).exists()]
     if (folder / "records").is_dir():
         old.append(folder / "records")
-    if not old or (folder / "collections").exists():
+    if not old:
         return
-    from tinydb import TinyDB  # the old files are TinyDB's: read them with TinyDB itself
-    from tinydb.storages import JSONStorage
+    if (folder / "collections").exists():  # migrated, but a crash came before the old files were moved aside
+        with storage._writing("the backup of the old files"):
+            backup = _move_aside(folder, old, max(folder.glob("backup-*"), default=None))
+        log.warning("moved the old files of a migrated data folder into %s/", backup.name)
+        return
 
     def table(path: Path, name: str) -> dict:
+        # A TinyDB file is {table: {doc_id: doc}}; read as JSON, not with TinyDB, whose tables
+        # take doc ids for ints (ours were our own string ids: TinyDB refused every old folder).
         if not path.exists():
             return {}
-        if not path.read_bytes().strip():
+        raw = path.read_bytes()
+        if not raw.strip():
             raise StorageUnavailable(f"{path} is empty (0 bytes): its data was lost (a crash or a bad copy); "
                                      f"restore it from a backup, or delete it to start without it")
         try:
-            db = TinyDB(path, storage=JSONStorage, access_mode="r")
+            data = json.loads(raw)
         except ValueError as e:
             raise StorageUnavailable(f"{path}: not valid JSON ({e}); restore it from a backup") from None
-        try:
-            return {str(doc.doc_id): dict(doc) for doc in db.table(name)}
-        finally:
-            db.close()
+        docs = data.get(name) if isinstance(data, dict) else None
+        return {str(doc_id): dict(doc) for doc_id, doc in (docs or {}).items() if isinstance(doc, dict)}
 
     users = table(folder / "users.json", "users")
     for user in users.values():
@@ -95,14 +99,20 @@ def migrate(storage, specs: dict) -> None:
         fsync_dir(staging)
         os.replace(staging, folder / "collections")  # the one step: from here on the folder is migrated
         fsync_dir(folder)
-        backup = folder / f"backup-{stamp}"
-        backup.mkdir(mode=0o700)
-        for path in old:
-            os.replace(path, backup / path.name)
-        fsync_dir(backup)
-        fsync_dir(folder)
+        backup = _move_aside(folder, old, folder / f"backup-{stamp}")
     log.warning("migrated the data folder to collections: %s; the old files are in %s/",
                 ", ".join(f"{len(docs)} {name}" for name, docs in collections.items()), backup.name)
+
+
+def _move_aside(folder: Path, old: list[Path], backup: Path | None) -> Path:
+    """Move the old files into ``backup`` (made if needed; None: a new one)."""
+    backup = backup or folder / f"backup-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    backup.mkdir(mode=0o700, exist_ok=True)
+    for path in old:
+        os.replace(path, backup / path.name)
+    fsync_dir(backup)
+    fsync_dir(folder)
+    return backup
 
 
 def _log_activity(path: Path) -> tuple[int, str | None]:
@@ -131,8 +141,6 @@ LEGACY_COLLECTIONS = {
     "refresh_tokens": {"indexes": [("family",), ("user_id",), Index((), "expires_at")]},
     "sessions": {"indexes": [Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
                              Index((), "updated_at")]},
-    "records": {"indexes": [Index(("user_id",), "recorded_at"), Index(("user_id", "type"), "recorded_at")],
-                "unique": [("user_id", "client_id")]},
 }
 LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # session ids become file names
 PRUNE_EVERY = 3600  # seconds between sweeps of expired refresh tokens
@@ -286,37 +294,6 @@ class LegacyMethods:
                     break
         return counts
 
-    # -- records
-    def add_record(self, record: dict) -> dict:
-        return self.insert("records", record)
-
-    def put_records(self, records: list[dict]) -> list[tuple[str, dict]]:
-        if len({json_dumps(r.get("user_id")) for r in records}) > 1:
-            raise ValueError("put_records: records of one user at a time")
-        try:
-            return self.upsert("records", records, key=("user_id", "client_id"), fixed=("type",))
-        except Conflict as e:
-            if "key" in e.details:
-                raise Conflict(str(e), client_id=e.details["key"]["client_id"], stored_type=e.details["stored"]) from None
-            raise
-
-    def count_records(self, user_id: str) -> int:
-        return self.count("records", {"user_id": user_id})
-
-    def get_record(self, record_id: str) -> dict | None:
-        return self.get("records", record_id)
-
-    def list_records(self, user_id: str, type: str | None = None, start: str | None = None,
-                     end: str | None = None, limit: int = 100,
-                     before: str | None = None) -> tuple[list, str | None]:
-        where = {"user_id": user_id} if type is None else {"user_id": user_id, "type": type}
-        if start is None and end is None:
-            return self.find("records", where, order="-recorded_at", limit=limit, before=before)
-        return self.find("records", where, order="-recorded_at", start=start if start is not None else "",
-                         end=end, limit=limit, before=before)
-
-    def delete_record(self, record_id: str) -> bool:
-        return self.delete("records", record_id)
 
     def stats(self) -> dict:
         counts = {name: self.count(name) for name in ("users", "sessions", "records", "reminders")}

@@ -17,7 +17,7 @@ import time
 import bottle
 
 import wellmate
-from wellmate import ApiError, Conflict, all_pages, client_address, field, hookimpl, now_iso
+from wellmate import ApiError, Conflict, all_pages, client_address, field, hookimpl, json_dumps, now_iso
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, check_password, hash_password,
                                    public_profile, required)
 
@@ -70,45 +70,80 @@ def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
                    "or log in again and retry within 5 minutes.")
 
 
-def all_messages(storage, session_id: str) -> list:
-    """A session's whole history, oldest first (pages come newest first, each in reading order)."""
-    messages, before = [], None
-    while True:
-        page, before = storage.list_messages(session_id, limit=200, before=before)
-        messages[:0] = page
-        if before is None:
-            return messages
+SECTIONS = ("sessions", "records", "reminders")  # the export's order since version 1; others follow
+CHUNK = 64 * 1024  # the streamed export is sent in pieces of about this many characters
+EXPORT_FAILED = ("\n!! The export failed half-way: this document is incomplete and is not JSON. "
+                 "Try again; if it fails again, the server's log says why.\n")
 
 
 def export_user(wm, user: dict) -> dict:
-    """Everything stored about the user, as one JSON-able document."""
-    storage = wm.storage
+    """Everything stored about the user, as one document whose lists may be iterators (read a
+    page at a time as `stream_json` writes them): the profile, then each plugin's sections
+    (``export_user_data``)."""
     profile = public_profile(user)
     for key, value in user.items():  # whatever else is stored (WeChat ids, disabled, ...)
         if key not in NOT_EXPORTED and key not in profile:
             profile[key] = value
     profile["has_password"] = bool(user.get("password_hash"))
-    sessions = []
+    sections = {}
+    for answer in reversed(wm.pm.hook.export_user_data(user=user, wm=wm)):  # the order plugins load in
+        for name, value in (answer or {}).items():
+            if name in sections or name in ("export_version", "exported_at", "server_version", "profile"):
+                raise ValueError(f"export_user_data: two plugins export a section {name!r}")
+            sections[name] = value
+    if "sessions" not in sections:  # until the chat plugin exports them itself
+        sections["sessions"] = _legacy_sessions(wm.storage, user)
+    ordered = {name: sections.pop(name) for name in SECTIONS if name in sections}
+    return {"export_version": EXPORT_VERSION, "exported_at": now_iso(), "server_version": wellmate.__version__,
+            "profile": profile, **ordered, **sections}
+
+
+def _legacy_sessions(storage, user):
     listed = all_pages(storage.list_sessions, user_id=user["id"])
     for session in sorted(listed, key=lambda s: (s.get("created_at") or "", s["id"])):  # oldest first
         session = {key: value for key, value in session.items() if key != "user_id"}
-        session["messages"] = all_messages(storage, session["id"])
-        sessions.append(session)
+        session["messages"] = storage.iter_messages(session["id"])
+        yield session
 
-    def own(items):
-        return [{key: value for key, value in item.items() if key != "user_id"} for item in items]
 
-    service = wm.service("reminders")  # each with what was sent when: theirs too
-    reminders = [{**r, "deliveries": list(r["deliveries"])} for r in service.export(user["id"])] if service else []
-    return {
-        "export_version": EXPORT_VERSION,
-        "exported_at": now_iso(),
-        "server_version": wellmate.__version__,
-        "profile": profile,
-        "sessions": sessions,
-        "records": own(all_pages(storage.list_records, user_id=user["id"])),
-        "reminders": reminders,
-    }
+def json_pieces(value):
+    """``value`` as JSON text in pieces, the same text as ``json_dumps(value)`` with every
+    iterator in it written as a list: a generator of 100,000 messages is never held whole."""
+    if isinstance(value, dict):
+        yield "{"
+        for n, (key, item) in enumerate(value.items()):
+            yield ("," if n else "") + json_dumps(str(key)) + ":"
+            yield from json_pieces(item)
+        yield "}"
+    elif isinstance(value, (list, tuple)) or (hasattr(value, "__next__") and not isinstance(value, (str, bytes))):
+        yield "["
+        for n, item in enumerate(value):
+            if n:
+                yield ","
+            yield from json_pieces(item)
+        yield "]"
+    else:
+        yield json_dumps(value)
+
+
+def stream_json(document, what: str):
+    """The document as UTF-8 pieces of about CHUNK characters, for a streamed response. If
+    reading fails half-way the document is not finished: it ends with EXPORT_FAILED, which no
+    JSON reader takes, and the connection is dropped before the end of the chunked body, so
+    nobody mistakes a part for the whole."""
+    buffer, size = [], 0
+    try:
+        for piece in json_pieces(document):
+            buffer.append(piece)
+            size += len(piece)
+            if size >= CHUNK:
+                yield "".join(buffer).encode("utf-8")
+                buffer, size = [], 0
+        yield "".join(buffer).encode("utf-8")
+    except Exception:
+        log.exception("%s failed half-way", what)
+        yield ("".join(buffer) + EXPORT_FAILED).encode("utf-8")
+        raise
 
 
 @hookimpl
@@ -151,9 +186,12 @@ def routes(app, wm):
         user = wm.require_user()
         document = export_user(wm, user)
         filename = f"wellmate-export-{document['exported_at'][:10]}.json"
+        bottle.response.content_type = "application/json"
         bottle.response.set_header("Content-Disposition", f'attachment; filename="{filename}"')
         bottle.response.set_header("Cache-Control", "no-store")  # health data: no copies in caches
-        return document
+        # Streamed: a user with 100,000 messages costs the server a page of them, not the whole
+        # document (154 MB of RSS when it was built in memory; bench/growth prints the peak).
+        return stream_json(document, f"the export of user {user['id']}")
 
     @app.delete("/api/v1/users/me")
     def delete_me():

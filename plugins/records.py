@@ -24,13 +24,14 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Conflict, Registry, Setting, all_pages, field, hookimpl, json_dumps, new_id,
+from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, parse_time)
 
 log = logging.getLogger("wellmate.records")
 
 TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # type names appear in URLs and CSV files
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+COLLECTION = "records"
 MAX_DAYS = 366  # stats cover at most a year
 FUTURE_SLACK = timedelta(minutes=10)  # a phone's clock may run a little ahead
 CSV_COLUMNS = ["recorded_at", "type", "value", "unit", "note", "client_id"]
@@ -86,8 +87,8 @@ def config_schema():
         "bmi_guideline": Setting("china", "BMI categories by this guideline.", choices=list(BMI_GUIDELINES)),
         "summary_days": Setting(7, "Days covered by $health_summary in prompts.", int, min=1, max=MAX_DAYS),
         "max_batch": Setting(500, "Most records in one POST /health/data/batch.", int, min=1, max=10000),
-        # Each user's records are one file, rewritten whole on every write of theirs: 20,000
-        # records (ten years of five daily types) is ~2 MB, a write of ~50 ms on a Pi-class disk.
+        # A bound on what one account may pile up (20,000 is ten years of five daily types);
+        # a write costs the same however many records anyone keeps (bench/records --imports).
         "max_records_per_user": Setting(20000, "Most health records one user may keep (more: 422).", int,
                                         min=1, max=1000000),
         "max_import_rows": Setting(10000, "Most rows in one POST /health/data/csv (more: 413).", int,
@@ -363,7 +364,7 @@ class Records:
         return self.types.get(name) or fallback_type(name, records[0])
 
     def own(self, user, record_id) -> dict:
-        record = self.wm.storage.get_record(record_id)
+        record = self.wm.storage.get(COLLECTION, record_id)
         # Another user's record answers exactly like a missing one.
         if record is None or record.get("user_id") != user["id"]:
             raise ApiError(404, "record_not_found", f"No record {record_id!r}.")
@@ -422,21 +423,47 @@ class Records:
                 raise ApiError(400, "invalid_field", f"{'to' if end else 'from'}: {text} is too far from today")
         return parse_time(text, "to" if end else "from")
 
+    def page(self, user_id, type=None, start=None, end=None, limit=100, before=None) -> tuple[list, str | None]:
+        """A page of the user's records (of one type), newest first, ``start <= recorded_at < end``."""
+        where = {"user_id": user_id} if type is None else {"user_id": user_id, "type": type}
+        if start is not None or end is not None:
+            return self.wm.storage.find(COLLECTION, where, order="-recorded_at", start=start or "", end=end,
+                                        limit=limit, before=before)
+        return self.wm.storage.find(COLLECTION, where, order="-recorded_at", limit=limit, before=before)
+
+    def each(self, user_id, type=None, start=None, end=None, page=500):
+        """Every record of the user in the window, newest first, read a page at a time."""
+        before = None
+        while True:
+            items, before = self.page(user_id, type, start, end, page, before)
+            yield from items
+            if before is None:
+                return
+
     def all_records(self, user_id, type=None, start=None, end=None) -> list[dict]:
         """Every record of the user in the window, newest first."""
-        return all_pages(self.wm.storage.list_records, 5000, user_id=user_id, type=type, start=start, end=end)
+        return list(self.each(user_id, type, start, end, 5000))
+
+    def add(self, user, record: dict) -> dict:
+        """Store a new record (without a client_id) within records.max_records_per_user."""
+        self.check_room(user, [record])
+        return self.wm.storage.insert(COLLECTION, record)
+
+    def delete(self, record_id) -> bool:
+        return self.wm.storage.delete(COLLECTION, record_id)
 
     def put(self, user, records: list[dict], where=lambda index: "") -> list[tuple[str, dict]]:
-        """Store a user's new records (storage.put_records) within records.max_records_per_user,
-        refusing a client_id reused for another type. ``where(index)`` names the record at that
+        """Store a user's new records within records.max_records_per_user, matched to stored ones
+        by client_id (a retried sync stores nothing twice), refusing a client_id reused for
+        another type. ``where(index)`` names the record at that
         index of ``records`` ("items[3]: ") for the error."""
         self.check_room(user, records)
         try:
-            return self.wm.storage.put_records(records)
+            return self.wm.storage.upsert(COLLECTION, records, key=("user_id", "client_id"), fixed=("type",))
         except Conflict as e:
-            if "stored_type" not in e.details:
+            if "key" not in e.details:
                 raise
-            client_id, stored_type = e.details["client_id"], e.details["stored_type"]
+            client_id, stored_type = e.details["key"]["client_id"], e.details["stored"]
             # The first of the records with that client_id and another type than the stored one
             # (stored before, or by an earlier record of this call) is the one refused.
             index = next(i for i, r in enumerate(records)
@@ -450,7 +477,7 @@ class Records:
         (Two requests at once may both fit and overshoot by one request: the bound is on cost,
         not an exact quota.)"""
         limit = self.config["max_records_per_user"]
-        stored = self.wm.storage.count_records(user["id"])
+        stored = self.wm.storage.count(COLLECTION, {"user_id": user["id"]})
         if stored + len(records) <= limit:
             return
         # Near the limit: only records that are really new count (a sync again stores nothing).
@@ -463,7 +490,7 @@ class Records:
                                                     f"fit. Delete old records first; nothing was stored.")
 
     def latest(self, user_id, type) -> dict | None:
-        items, _ = self.wm.storage.list_records(user_id, type=type, limit=1)
+        items, _ = self.page(user_id, type, limit=1)
         return items[0] if items else None
 
     # -- stats -------------------------------------------------------------------------------
@@ -720,8 +747,31 @@ def summary_line(record_type: RecordType, s: dict, bp_category: dict | None, dat
 
 
 @hookimpl
+def register_collections(register):
+    # The lookups records.py makes: a user's records (of one type) by time, and a record by its
+    # client's id (upsert). All are by user_id: a write or a page costs what that user holds.
+    register(COLLECTION, indexes=[Index(("user_id",), "recorded_at"), Index(("user_id", "type"), "recorded_at")],
+             unique=[("user_id", "client_id")])
+
+
+@hookimpl
 def register_services(register):
     register("records", Records)
+
+
+@hookimpl
+def delete_user_data(user, wm):
+    wm.storage.delete_where(COLLECTION, {"user_id": user["id"]})
+
+
+@hookimpl
+def export_user_data(user, wm):
+    def records():  # newest first, as GET /health/data lists them; a page in memory at a time
+        for record in wm.service("records").each(user["id"]):
+            record.pop("user_id", None)
+            yield record
+
+    return {"records": records()}
 
 
 @hookimpl
@@ -742,7 +792,7 @@ def routes(app, wm):
         _, tz = wm.user_zone(user)
         query = bottle.request.query
         start, end = records.bound(query.get("from"), tz, False), records.bound(query.get("to"), tz, True)
-        return paged(wm.storage.list_records, record_view, 50, 500, user_id=user["id"], type=query_type(),
+        return paged(records.page, record_view, 50, 500, user_id=user["id"], type=query_type(),
                      start=start, end=end)
 
     @app.post("/api/v1/health/data")
@@ -752,8 +802,7 @@ def routes(app, wm):
         if record.get("client_id"):  # a retry of this request must not store it twice
             [(outcome, record)] = records.put(user, [record])
         else:
-            records.check_room(user, [record])
-            outcome, record = "created", wm.storage.add_record(record)
+            outcome, record = "created", records.add(user, record)
         bottle.response.status = 201 if outcome == "created" else 200
         return record_view(record)
 
@@ -818,7 +867,7 @@ def routes(app, wm):
     @app.delete("/api/v1/health/data/<record_id>")
     def delete_record(record_id):
         records.own(wm.require_user(), record_id)
-        wm.storage.delete_record(record_id)
+        records.delete(record_id)
         bottle.response.status = 204
         return ""
 

@@ -49,15 +49,15 @@ def main(folder: str, seed: int, big: bool):
             user = storage.create_user({"id": new_id(), "username": f"u-{new_id()}", "created_at": now_iso()})
             ack("user", user["id"])
         elif op < 0.3:
-            record = storage.add_record({"id": new_id(), "user_id": owner["id"], "type": "steps",
-                                         "value": rng.randrange(20000), "recorded_at": now_iso(),
-                                         "created_at": now_iso()})
+            record = storage.insert("records", {"id": new_id(), "user_id": owner["id"], "type": "steps",
+                                                "value": rng.randrange(20000), "recorded_at": now_iso(),
+                                                "created_at": now_iso()})
             records.append(record["id"])
             ack("record", record["id"])
         elif op < 0.35 and records:
             victim = records.pop(rng.randrange(len(records)))
             ack("deleting", victim)
-            storage.delete_record(victim)
+            storage.delete("records", victim)
             ack("deleted", victim)
         elif op < 0.75 or big:
             session_id = rng.choice(sessions)

@@ -167,6 +167,22 @@ def test_hook_register_collections(make_wm, serve, tmp_path):
     assert "probe_notes" not in make_wm({"plugins": {"disabled": ["probe"]}}).collections
 
 
+def test_hook_export_user_data(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm()).client
+    alice = client.register("alice")["access_token"]
+    bob = client.register("bob")["access_token"]
+    for text in ("one", "two", "three"):
+        client.post("/api/v1/probe/notes", {"text": text}, token=alice)
+    client.post("/api/v1/probe/notes", {"text": "bob's"}, token=bob)
+    r = client.get("/api/v1/users/export", token=alice)
+    assert r.status == 200 and r.headers.get("Transfer-Encoding") == "chunked"
+    export = r.json
+    # The plugin's section, read from its generator, after the built-in ones.
+    assert list(export)[-5:] == ["profile", "sessions", "records", "reminders", "probe_notes"]
+    assert [note["text"] for note in export["probe_notes"]] == ["one", "two", "three"]
+
+
 def test_hook_register_storage(make_wm, serve, tmp_path):
     use_plugin(tmp_path, "probe")
     client = serve(make_wm({"storage": {"backend": "probe"}})).client

@@ -122,9 +122,9 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
             for user_id in users:
                 assert storage.get_user(user_id) is not None, f"{where}: user {user_id} lost"
             for record_id in records - deleting:
-                assert storage.get_record(record_id) is not None, f"{where}: record {record_id} lost"
+                assert storage.get("records", record_id) is not None, f"{where}: record {record_id} lost"
             for record_id in deleted:
-                assert storage.get_record(record_id) is None, f"{where}: deleted record {record_id} is back"
+                assert storage.get("records", record_id) is None, f"{where}: deleted record {record_id} is back"
             for reminder_id, version in reminders.items():
                 stored = storage.get("reminders", reminder_id)
                 assert stored is not None and stored["version"] >= version, f"{where}: reminder {reminder_id} lost"

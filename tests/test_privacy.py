@@ -1,14 +1,16 @@
 """The user's own account over HTTP: setting and changing the password, exporting all their
 data, deleting the account (with proof of identity) and what is left afterwards."""
 
+import http.client
+import json
 import time
 
 import jwt
 import pytest
 
 from fakes.wechat_server import FakeWeChat
-from wellmate import new_id, now_iso
-from storage_contract import make_message, make_record, make_reminder
+from wellmate import json_dumps, new_id, now_iso
+from storage_contract import at, make_message, make_record, make_reminder
 from conftest import assert_error
 
 
@@ -48,8 +50,8 @@ def test_export_holds_everything_of_the_caller_and_nothing_else(served):
     for n in range(230):
         storage.append_message(first["session_id"], make_message(f"m{n}", role="user" if n % 2 else "assistant"))
     for n in range(105):
-        storage.add_record(make_record(alice_id, value=60 + n / 10))
-    storage.add_record(make_record(bob["user"]["uuid"], note="bob's record"))
+        storage.insert("records", make_record(alice_id, value=60 + n / 10))
+    storage.insert("records", make_record(bob["user"]["uuid"], note="bob's record"))
     reminder = storage.insert("reminders", make_reminder(alice_id))
     storage.insert("deliveries", {"id": new_id(), "reminder_id": reminder["id"], "user_id": alice_id, "fire_id": "f1",
                           "channel": "inapp", "status": "sent", "detail": "", "created_at": now_iso()})
@@ -77,6 +79,73 @@ def test_export_holds_everything_of_the_caller_and_nothing_else(served):
                export["records"] + export["reminders"] + export["sessions"] + export["reminders"][0]["deliveries"])
 
 
+def test_export_is_streamed_and_holds_every_message_and_record(served):
+    # Built as it is sent (chunked, no Content-Length): 3,000 messages and 1,200 records, more
+    # than a page of each list the export reads, come out whole, in order, as json_dumps writes them.
+    client, storage = served.client, served.wm.storage
+    alice = client.register("alice")
+    token, alice_id = alice["access_token"], alice["user"]["uuid"]
+    session_id = client.post("/api/v1/health/physical/chat", {"text": "膝盖疼"}, token=token).json["session_id"]
+    for n in range(3000):
+        storage.append_message(session_id, make_message(f"m{n}", role="user" if n % 2 else "assistant"), durable=False)
+    storage.sync_messages(session_id)
+    records = [make_record(alice_id, value=50 + n % 100, recorded_at=at(n * 60)) for n in range(1200)]
+    for record in records:
+        storage.insert("records", record, durable=False)
+    storage.sync("records")
+
+    r = client.get("/api/v1/users/export", token=token)
+    assert r.status == 200, r.text
+    assert r.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in r.headers
+    assert r.headers["Content-Type"].startswith("application/json")
+    export = r.json
+    assert r.body == json_dumps(export).encode("utf-8")
+    assert list(export) == ["export_version", "exported_at", "server_version", "profile", "sessions", "records",
+                            "reminders"]
+    [session] = export["sessions"]
+    assert session["message_count"] == 3002 == len(session["messages"])
+    assert [m["content"] for m in session["messages"][2:]] == [f"m{n}" for n in range(3000)]
+    newest_first = sorted(records, key=lambda record: record["recorded_at"], reverse=True)
+    assert export["records"] == [{k: v for k, v in record.items() if k != "user_id"} for record in newest_first]
+    assert export["reminders"] == []
+
+
+def test_an_export_that_fails_half_way_does_not_parse(make_wm, serve, tmp_path):
+    # A plugin's section fails after the built-in ones were sent: what the client got must not
+    # pass for a whole export (a JSON reader refuses it, and the chunked body never ends).
+    (tmp_path / "plugins").mkdir(exist_ok=True)
+    (tmp_path / "plugins" / "failing_export.py").write_text("""
+from wellmate import hookimpl
+
+
+@hookimpl
+def export_user_data(user, wm):
+    def items():
+        for n in range(3000):
+            if n == 2000:
+                raise OSError(5, "Input/output error")
+            yield {"n": n, "text": "x" * 50}
+    return {"failing_export": items()}
+""", encoding="utf-8")
+    served = serve(make_wm())
+    token = served.client.register("alice")["access_token"]
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/users/export", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        assert response.status == 200  # sent before the failure
+        with pytest.raises(http.client.IncompleteRead) as cut:
+            response.read()
+    finally:
+        conn.close()
+    body = cut.value.partial.decode("utf-8")
+    assert '"profile":{' in body and '"failing_export":[{"n":0,' in body and '{"n":1999,' in body
+    assert body.endswith("\n!! The export failed half-way: this document is incomplete and is not JSON. "
+                         "Try again; if it fails again, the server's log says why.\n")
+    with pytest.raises(ValueError):
+        json.loads(body)
+
+
 def test_export_needs_a_token(served):
     assert_error(served.client.get("/api/v1/users/export"), 401, "unauthorized")
 
@@ -90,7 +159,7 @@ def test_delete_with_password_removes_everything(served):
     token, alice_id = alice["access_token"], alice["user"]["uuid"]
     session_id = client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=token).json["session_id"]
     bob_session = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=bob["access_token"]).json["session_id"]
-    storage.add_record(make_record(alice_id))
+    storage.insert("records", make_record(alice_id))
     storage.insert("reminders", make_reminder(alice_id))
 
     assert_error(client.delete("/api/v1/users/me", {}, token=token), 400, "missing_field")
@@ -105,7 +174,7 @@ def test_delete_with_password_removes_everything(served):
     assert_error(client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}), 401, "invalid_credentials")
     assert storage.get_user(alice_id) is None and storage.find_user("username", "alice") is None
     assert storage.get_session(session_id) is None
-    assert storage.list_records(alice_id) == ([], None) and served.wm.service("reminders").list(alice_id) == ([], None)
+    assert storage.count("records", {"user_id": alice_id}) == 0 and served.wm.service("reminders").list(alice_id) == ([], None)
     assert not (served.wm.data_dir / "messages" / f"{session_id}.jsonl").exists()
     # Bob is untouched, and the name is free again.
     assert client.get(f"/api/v1/health/sessions/{bob_session}", token=bob["access_token"]).status == 200

@@ -237,20 +237,24 @@ def test_a_client_id_reused_for_another_type_is_a_409_storing_nothing(client):
     assert everything(client, token) == [steps]
 
 
-def test_one_users_record_write_rewrites_only_their_own_file(make_wm, serve):
+def test_one_users_record_write_appends_only_itself(make_wm, serve):
+    # A write costs what it stores, not what other users keep: bob's record is one line appended
+    # to the records file, after alice's 2,000 (the TinyDB backend rewrote a whole file per write).
     wm = make_wm()
     client = serve(wm).client
     alice, bob = sign_in(client, "alice"), sign_in(client, "bob")
     rows = "".join(f"{local(n % 300 + 1, n % 24)},steps,{1000 + n},steps,,a{n}\n" for n in range(2000))
     r = client.post(f"{DATA}/csv", raw=("recorded_at,type,value,unit,note,client_id\n" + rows).encode(), token=alice)
     assert r.json["created"] == 2000, r.text
-    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in wm.data_dir.rglob("*.json")}
+    files = [p for p in wm.data_dir.rglob("*") if p.is_file()]
+    before = {p: p.read_bytes() for p in files}
     bobs = post(client, bob, type="weight", value=70)
-    changed = sorted(p.relative_to(wm.data_dir).as_posix() for p in wm.data_dir.rglob("*.json")
-                     if before.get(p) != (p.stat().st_mtime_ns, p.read_bytes()))
-    bob_id = wm.service("auth").tokens.verify_access(bob)["sub"]
-    assert changed == [f"records/{bob_id}.json"]
-    assert [r["id"] for r in json.loads((wm.data_dir / changed[0]).read_text())["records"].values()] == [bobs["id"]]
+    changed = [p for p in wm.data_dir.rglob("*") if p.is_file() and before.get(p) != p.read_bytes()]
+    assert [p.relative_to(wm.data_dir).as_posix() for p in changed] == ["collections/records.jsonl"]
+    after = changed[0].read_bytes()
+    assert after.startswith(before[changed[0]])
+    [line] = after[len(before[changed[0]]):].splitlines()
+    assert json.loads(line)["put"]["id"] == bobs["id"]
 
 
 def test_imports_are_bounded_and_refused_whole(make_wm, serve):

@@ -1,22 +1,30 @@
 """The default backend, files of collections: the shared contract, plus what only a file
 backend can get wrong (torn lines, damaged files, migration of an older folder)."""
 
+import json
 import os
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from storage_contract import StorageContract  # noqa: E402
+from storage_contract import (COLLECTIONS, StorageContract, at, ids, make_delivery, make_message,  # noqa: E402
+                              make_record, make_reminder, make_session, make_user, note)
+from plugins import storage_files  # noqa: E402
 from plugins.storage_files import FileStorage  # noqa: E402
+from wellmate import Conflict, StorageUnavailable, new_id  # noqa: E402
 
 
 class TestFilesContract(StorageContract):
     @pytest.fixture
     def storage_factory(self, tmp_path):
-        return lambda: FileStorage.open(tmp_path / "data")
+        return lambda collections=None: FileStorage.open(tmp_path / "data", collections)
 
 
 def disk_full(monkeypatch):
@@ -27,3 +35,240 @@ def disk_full(monkeypatch):
 
     for name in ("pwrite", "write", "replace"):
         monkeypatch.setattr(os, name, no_space)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return tmp_path / "data"
+
+
+def opened(folder):
+    return FileStorage.open(folder, COLLECTIONS)
+
+
+def notes_file(folder) -> Path:
+    return folder / "collections" / "notes.jsonl"
+
+
+def lines_parse(path: Path) -> list:
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n")
+    return [json.loads(line) for line in raw.splitlines()]
+
+
+def test_a_torn_last_line_is_ignored_and_cut_off_by_the_next_write(folder):
+    store = opened(folder)
+    a, b = store.insert("notes", note()), store.insert("notes", note())
+    store.close()
+    with open(notes_file(folder), "ab") as f:  # a crash in the middle of an append
+        f.write(b'{"put":{"id":"torn","owner":"alice","at":')
+    store = opened(folder)
+    assert store.get("notes", a["id"]) == a and store.get("notes", b["id"]) == b
+    assert store.get("notes", "torn") is None and store.count("notes") == 2
+    c = store.insert("notes", note())
+    store.close()
+    assert len(lines_parse(notes_file(folder))) == 4  # the header and three writes: the torn one is gone
+    store = opened(folder)
+    try:
+        assert ids(store.find("notes", {"owner": "alice"}, order="at", limit=10)[0]) == sorted(ids([a, b, c]))
+    finally:
+        store.close()
+
+
+def test_a_damaged_middle_line_is_refused_by_name(folder):
+    store = opened(folder)
+    for _ in range(3):
+        store.insert("notes", note())
+    store.close()
+    lines = notes_file(folder).read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"put": garbage}\n'
+    notes_file(folder).write_bytes(b"".join(lines))
+    with pytest.raises(StorageUnavailable) as e:
+        opened(folder)
+    assert "notes.jsonl: line 3 is damaged" in str(e.value)
+
+
+def test_an_empty_file_is_refused(folder):
+    opened(folder).close()
+    notes_file(folder).parent.mkdir(parents=True, exist_ok=True)
+    notes_file(folder).write_bytes(b"")
+    with pytest.raises(StorageUnavailable) as e:
+        opened(folder)
+    assert "notes.jsonl is empty (0 bytes)" in str(e.value)
+
+
+def test_a_failed_write_leaves_memory_as_on_disk_and_the_file_clean(folder, monkeypatch):
+    store = opened(folder)
+    try:
+        kept = store.insert("notes", note(slug="a"))
+        on_disk = notes_file(folder).read_bytes()
+        disk_full(monkeypatch)
+        for write in (lambda: store.insert("notes", note(slug="b")),
+                      lambda: store.update("notes", kept["id"], {"text": "lost"}),
+                      lambda: store.put("notes", {**kept, "text": "lost"}),
+                      lambda: store.delete("notes", kept["id"]),
+                      lambda: store.delete_where("notes", {"owner": "alice"}),
+                      lambda: store.upsert("notes", [note(slug="c")], key=("owner", "slug"))):
+            with pytest.raises(StorageUnavailable):
+                write()
+        assert "No space left on device" in store.trouble()
+        monkeypatch.undo()
+        assert notes_file(folder).read_bytes() == on_disk  # nothing half-written was left
+        assert store.get("notes", kept["id"]) == kept and store.count("notes") == 1
+        assert store.count("notes", {"owner": "alice"}) == 1
+        assert ids(store.find("notes", {"owner": "alice"}, order="at")[0]) == [kept["id"]]
+        store.insert("notes", note(slug="b"))  # the key "b" was never taken
+        assert store.trouble() is None
+    finally:
+        store.close()
+    store = opened(folder)
+    try:
+        assert store.count("notes") == 2 and store.get("notes", kept["id"]) == kept
+    finally:
+        store.close()
+
+
+def test_compaction_keeps_everything_and_survives_reopen(folder, monkeypatch):
+    monkeypatch.setattr(storage_files, "COMPACT_MIN_BYTES", 50_000)
+    store = opened(folder)
+    try:
+        docs = [store.insert("notes", note(at_seconds=n, slug=f"s{n}")) for n in range(20)]
+        for n in range(400):  # one document rewritten over and over: the file is mostly dead lines
+            docs[0] = store.update("notes", docs[0]["id"], {"text": "x" * 500, "n": n})
+        store.delete("notes", docs[1]["id"])
+        size = notes_file(folder).stat().st_size
+        assert size < 50_000 * 2, size  # compacted along the way, not 200 kB of history
+        assert store.count("notes") == 19 and store.get("notes", docs[0]["id"])["n"] == 399
+    finally:
+        store.close()
+    assert not [p for p in (folder / "collections").iterdir() if p.name.endswith(".tmp")]
+    lines = lines_parse(notes_file(folder))
+    assert lines[0]["wellmate"] == "collection"
+    store = opened(folder)
+    try:
+        assert store.count("notes") == 19 and store.get("notes", docs[1]["id"]) is None
+        assert [store.get("notes", d["id"]) for d in docs[2:]] == docs[2:]
+        assert store.get("notes", docs[0]["id"]) == docs[0]
+        with pytest.raises(Conflict):
+            store.insert("notes", note(slug="s5"))
+    finally:
+        store.close()
+
+
+# -- an older (TinyDB) data folder is migrated once, with a backup ---------------------------------
+
+def old_folder(folder: Path, users=3, per_user=4) -> dict:
+    """A data folder as the TinyDB backend left it (users.json with refresh tokens, sessions.json,
+    messages/, records/<user>.json and an older records.json, reminders.json, deliveries.json);
+    returns what it holds by collection."""
+    folder.mkdir(parents=True)
+    held = {name: {} for name in ("users", "refresh_tokens", "sessions", "records", "reminders", "deliveries")}
+    per_user_files = {}
+    for n in range(users):
+        user = make_user(f"User{n}")
+        held["users"][user["id"]] = user
+        token = {"hash": new_id(), "user_id": user["id"], "family": new_id(), "expires_at": at(10**6)}
+        held["refresh_tokens"][token["hash"]] = token
+        session = make_session(user["id"], created_at=at(n))
+        held["sessions"][session["id"]] = session
+        (folder / "messages").mkdir(exist_ok=True)
+        (folder / "messages" / f"{session['id']}.jsonl").write_text(
+            "".join(json.dumps(make_message(f"m{m}", created_at=at(100 + m))) + "\n" for m in range(3)))
+        for day in range(per_user):
+            record = make_record(user["id"], value=day, recorded_at=at(day), client_id=f"c{day}" if day % 2 else None)
+            held["records"][record["id"]] = record
+            per_user_files.setdefault(user["id"] if n else None, {})[record["id"]] = record
+        reminder = make_reminder(user["id"])
+        held["reminders"][reminder["id"]] = reminder
+        delivery = make_delivery(reminder)
+        held["deliveries"][delivery["id"]] = delivery
+    for path, tables in (("users.json", ("users", "refresh_tokens")), ("sessions.json", ("sessions",)),
+                         ("reminders.json", ("reminders",)), ("deliveries.json", ("deliveries",))):
+        # TinyDB's layout, {table: {doc id: doc}}, with the old backend's own string ids as doc ids.
+        (folder / path).write_text(json.dumps({table: held[table] for table in tables}))
+    (folder / "records").mkdir()
+    for user_id, records in per_user_files.items():
+        target = folder / "records.json" if user_id is None else folder / "records" / f"{user_id}.json"
+        target.write_text(json.dumps({"records": records}))
+    return held
+
+
+def assert_migrated(folder: Path, held: dict):
+    storage = FileStorage.open(folder)
+    try:
+        for name, docs in held.items():
+            assert storage.count(name) == len(docs), name
+            for doc_id, doc in docs.items():
+                stored = storage.get(name, doc_id)
+                assert stored is not None and {k: stored[k] for k in doc} == doc, (name, doc_id)
+        for user in held["users"].values():
+            assert storage.find("users", {"username_key": user["username"].lower()})[0][0]["id"] == user["id"]
+            mine = [r for r in held["records"].values() if r["user_id"] == user["id"]]
+            assert storage.count("records", {"user_id": user["id"]}) == len(mine)
+            # Client ids still match: a sync again stores nothing.
+            again = [{**r, "id": new_id()} for r in mine if r.get("client_id")]
+            outcomes = storage.upsert("records", again, key=("user_id", "client_id"), fixed=("type",))
+            assert [outcome for outcome, _ in outcomes] == ["unchanged"] * len(again)
+        for session_id, session in held["sessions"].items():
+            assert [m["content"] for m in storage.iter_messages(session_id)] == ["m0", "m1", "m2"]
+            assert storage.get("sessions", session_id)["message_count"] == 3
+    finally:
+        storage.close()
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == ["backup-" + left[0].split("-", 1)[1], "collections", "messages"], left
+    assert sorted(p.name for p in (folder / left[0]).iterdir()) == sorted(
+        ["deliveries.json", "records", "records.json", "reminders.json", "sessions.json", "users.json"])
+
+
+def test_an_old_folder_is_migrated_once_with_a_backup(folder):
+    held = old_folder(folder)
+    assert_migrated(folder, held)
+    backup = next(folder.glob("backup-*"))
+    before = {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()}
+    assert_migrated(folder, held)  # opening again migrates nothing and backs nothing up again
+    assert {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()} == before
+
+
+def test_a_migration_failing_at_any_step_loses_nothing_and_the_next_open_finishes_it(tmp_path, monkeypatch):
+    held = old_folder(tmp_path / "original")
+    real_replace, steps = os.replace, []
+    monkeypatch.setattr(os, "replace", lambda *args, **kwargs: (steps.append(args), real_replace(*args, **kwargs))[1])
+    shutil.copytree(tmp_path / "original", tmp_path / "count")
+    FileStorage.open(tmp_path / "count").close()
+    monkeypatch.undo()
+    assert len(steps) >= 2
+    for fail_at in range(len(steps)):
+        folder = tmp_path / f"try{fail_at}"
+        shutil.copytree(tmp_path / "original", folder)
+        calls = []
+
+        def replace(*args, **kwargs):
+            calls.append(args)
+            if len(calls) > fail_at:
+                raise OSError(5, "Input/output error")
+            return real_replace(*args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(StorageUnavailable):
+            FileStorage.open(folder)
+        monkeypatch.undo()
+        assert_migrated(folder, held)
+
+
+def test_a_kill_during_a_migration_loses_nothing(tmp_path):
+    """A real SIGKILL of a process migrating 2,000 users, while it writes the new files, and
+    after they are in place."""
+    held = old_folder(tmp_path / "original", users=2000, per_user=3)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from plugins.storage_files import FileStorage; "
+            "FileStorage.open(sys.argv[2]).close()")
+    for point, reached in (("writing collections.tmp/", lambda f: len(list((f / "collections.tmp").glob("*"))) >= 2),
+                           ("collections/ in place", lambda f: (f / "collections").exists())):
+        folder = tmp_path / point.split()[0].rstrip("/")
+        shutil.copytree(tmp_path / "original", folder)
+        child = subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(folder)])
+        while child.poll() is None and not reached(folder):
+            pass
+        child.kill()
+        child.wait()
+        print(f"killed at {point}: {sorted(p.name for p in folder.iterdir())}")
+        assert_migrated(folder, held)

@@ -124,6 +124,19 @@ def register_collections(register):
 
 
 @hookimpl
+def export_user_data(user, wm):
+    def notes():  # oldest first, two at a time: a generator the export reads as it writes
+        before = None
+        while True:
+            page, before = wm.storage.find("probe_notes", {"user_id": user["id"]}, order="created_at", limit=2,
+                                           before=before)
+            yield from ({"text": note["text"], "created_at": note["created_at"]} for note in page)
+            if before is None:
+                return
+    return {"probe_notes": notes()}
+
+
+@hookimpl
 def routes(app, wm):
     probe = wm.service("probe")
 
