@@ -58,6 +58,12 @@ def make_reminder(user_id, next_fire_at=None, **extra):
             "timezone": "Asia/Shanghai", "next_fire_at": next_fire_at, "created_at": now_iso(), **extra}
 
 
+def make_delivery(reminder, channel="inapp", status="sent", **extra):
+    return {"id": new_id(), "reminder_id": reminder["id"], "user_id": reminder["user_id"],
+            "fire_id": f"{reminder['id']}@{at(0)}", "channel": channel, "status": status,
+            "detail": "", "created_at": now_iso(), **extra}
+
+
 def make_token(user_id, family=None, expires_at=None):
     return {"hash": new_id(), "user_id": user_id, "family": family or new_id(), "created_at": now_iso(),
             "expires_at": expires_at or now_iso(datetime.now(timezone.utc) + timedelta(days=30)), "used": False}
