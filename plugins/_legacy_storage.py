@@ -138,8 +138,6 @@ def _log_activity(path: Path) -> tuple[int, str | None]:
 LEGACY_COLLECTIONS = {
     "sessions": {"indexes": [Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
                              Index((), "updated_at")]},
-    "reminders": {"indexes": [Index(("user_id",), "created_at"), Index((), "next_fire_at")]},
-    "deliveries": {"indexes": [Index(("reminder_id",), "created_at"), ("user_id",)]},
 }
 LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # session ids become file names
 ACTIVITY = ("message_count", "updated_at")
@@ -239,47 +237,6 @@ class LegacyMethods:
                     break
         return counts
 
-    # -- reminders and their deliveries
-    def add_reminder(self, reminder: dict) -> dict:
-        return self.insert("reminders", reminder)
-
-    def get_reminder(self, reminder_id: str) -> dict | None:
-        return self.get("reminders", reminder_id)
-
-    def list_reminders(self, user_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
-        return self.find("reminders", {"user_id": user_id}, order="-created_at", limit=limit, before=before)
-
-    def update_reminder(self, reminder_id: str, changes: dict) -> dict | None:
-        return self.update("reminders", reminder_id, changes)
-
-    def delete_reminder(self, reminder_id: str) -> bool:
-        removed = self.delete("reminders", reminder_id)
-        if removed:
-            self.delete_where("deliveries", {"reminder_id": reminder_id})
-        return removed
-
-    def due_reminders(self, now: str) -> list:
-        # next_fire_at <= now: end is exclusive, and now + "\0" is the least text after now.
-        return _all(self.find, "reminders", order="next_fire_at", start="", end=now + "\0")
-
-    def next_fire_at(self) -> str | None:
-        first, _ = self.find("reminders", order="next_fire_at", start="", limit=1)
-        return first[0]["next_fire_at"] if first else None
-
-    def add_delivery(self, delivery: dict, keep: int = 100) -> dict:
-        if not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"keep must be a positive integer, got {keep!r}")
-        stored = self.insert("deliveries", delivery)
-        where = {"reminder_id": delivery.get("reminder_id")}
-        extra = self.count("deliveries", where) - keep
-        if extra > 0:
-            for old in self.find("deliveries", where, order="created_at", limit=extra)[0]:
-                self.delete("deliveries", old["id"])
-        return stored
-
-    def list_deliveries(self, reminder_id: str, limit: int = 50,
-                        before: str | None = None) -> tuple[list, str | None]:
-        return self.find("deliveries", {"reminder_id": reminder_id}, order="-created_at", limit=limit, before=before)
 
     def stats(self) -> dict:
         counts = {name: self.count(name) for name in ("users", "sessions", "records", "reminders")}

@@ -92,9 +92,8 @@ def export_user(wm, user: dict) -> dict:
             if name in sections or name in ("export_version", "exported_at", "server_version", "profile"):
                 raise ValueError(f"export_user_data: two plugins export a section {name!r}")
             sections[name] = value
-    for name, legacy in (("sessions", _legacy_sessions), ("reminders", _legacy_reminders)):
-        if name not in sections:  # until the plugin that owns them exports them itself
-            sections[name] = legacy(wm.storage, user)
+    if "sessions" not in sections:  # until the chat plugin exports them itself
+        sections["sessions"] = _legacy_sessions(wm.storage, user)
     ordered = {name: sections.pop(name) for name in SECTIONS if name in sections}
     return {"export_version": EXPORT_VERSION, "exported_at": now_iso(), "server_version": wellmate.__version__,
             "profile": profile, **ordered, **sections}
@@ -106,15 +105,6 @@ def _legacy_sessions(storage, user):
         session = {key: value for key, value in session.items() if key != "user_id"}
         session["messages"] = storage.iter_messages(session["id"])
         yield session
-
-
-def _legacy_reminders(storage, user):
-    def own(items):
-        return [{key: value for key, value in item.items() if key != "user_id"} for item in items]
-
-    for reminder in own(all_pages(storage.list_reminders, user_id=user["id"])):  # what was sent when: theirs too
-        reminder["deliveries"] = own(all_pages(storage.list_deliveries, reminder_id=reminder["id"]))
-        yield reminder
 
 
 def json_pieces(value):

@@ -12,7 +12,7 @@ from wellmate import ApiError, hookimpl
 def routes(app, wm):
     @app.get("/api/v1/test/health")
     def health():
-        scheduler = wm.service("scheduler")
+        scheduler, reminders = wm.service("scheduler"), wm.service("reminders")
         # Storage that cannot be written (the last write failed, a read-only folder) is a 503
         # with what failed: a monitor sees it before users lose their input. trouble() reads
         # no data, so polling health stays cheap.
@@ -31,7 +31,7 @@ def routes(app, wm):
             "uptime_s": round(wm.uptime(), 3),
             "storage": wm.storage.name,
             "scheduler_running": bool(scheduler and scheduler.running),
-            "next_reminder_at": wm.storage.next_fire_at(),  # when the scheduler has work next
+            "next_reminder_at": reminders.next_fire_at() if reminders else None,  # when the scheduler has work next
             "providers": {name: conf["plugin"] for name, conf in wm.config["providers"].items()},
         }
 

@@ -40,7 +40,7 @@ def main(folder: str, seed: int, big: bool):
                                           "title": "kill test", "created_at": now_iso()})
         ack("session", session["id"])
         sessions.append(session["id"])
-    reminders = [r["id"] for r in storage.list_reminders(owner["id"], limit=100)[0]]
+    reminders = [r["id"] for r in storage.find("reminders", {"user_id": owner["id"]}, order="-created_at", limit=100)[0]]
     records = []
     ack("ready")
 
@@ -73,13 +73,13 @@ def main(folder: str, seed: int, big: bool):
                                                           "created_at": now_iso()})
             ack("message", session_id, message["id"])
         elif op < 0.85 or not reminders:
-            reminder = storage.add_reminder({"id": new_id(), "user_id": owner["id"], "next_fire_at": now_iso(),
+            reminder = storage.insert("reminders", {"id": new_id(), "user_id": owner["id"], "next_fire_at": now_iso(),
                                              "version": time.time_ns(), "created_at": now_iso()})
             reminders.append(reminder["id"])
             ack("reminder", reminder["id"], reminder["version"])
         else:
             reminder_id, version = rng.choice(reminders), time.time_ns()
-            storage.update_reminder(reminder_id, {"version": version, "next_fire_at": now_iso()})
+            storage.update("reminders", reminder_id, {"version": version, "next_fire_at": now_iso()})
             ack("reminder", reminder_id, version)
 
 

@@ -430,8 +430,6 @@ class StorageContract:
 
     def test_empty_lists(self, storage):
         assert storage.list_sessions("nobody") == ([], None)
-        assert storage.list_reminders("nobody") == ([], None)
-        assert storage.due_reminders(now_iso()) == []
 
     def test_bad_cursor_is_a_value_error(self, storage):
         user = storage.insert("users", make_user("alice"))
@@ -614,104 +612,6 @@ class StorageContract:
         assert storage.count_messages_by_day(at(0)) == {"2026-01-01": {"user": 450}}
         assert storage.count_messages_by_day(at(100 * 60)) == {"2026-01-01": {"user": 350}}
 
-    # -- reminders -------------------------------------------------------------------------
-    def test_reminder_crud(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        reminder = make_reminder(user["id"], next_fire_at=at(60))
-        assert_has(storage.add_reminder(reminder), reminder)
-        assert_has(storage.get_reminder(reminder["id"]), reminder)
-        updated = storage.update_reminder(reminder["id"], {"next_fire_at": at(120), "last_fired_at": at(60)})
-        assert_has(updated, {**reminder, "next_fire_at": at(120), "last_fired_at": at(60)})
-        assert_has(storage.get_reminder(reminder["id"]), {"next_fire_at": at(120), "title": "water"})
-        assert storage.update_reminder("nope", {"title": "x"}) is None
-        assert storage.delete_reminder(reminder["id"]) is True
-        assert storage.get_reminder(reminder["id"]) is None
-        assert storage.delete_reminder(reminder["id"]) is False
-
-    def test_list_reminders_paging(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        bob = storage.insert("users", make_user("bob"))
-        made = [storage.add_reminder(make_reminder(alice["id"], created_at=at(n // 2))) for n in range(7)]
-        storage.add_reminder(make_reminder(bob["id"]))
-        expected = ids(sorted(made, key=lambda r: (r["created_at"], r["id"]), reverse=True))
-        pages = walk(storage.list_reminders, limit=2, user_id=alice["id"])
-        assert [r["id"] for p in pages for r in p] == expected
-
-    def test_due_reminders_earliest_first(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        bob = storage.insert("users", make_user("bob"))
-        r5 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(5)))
-        r1 = storage.add_reminder(make_reminder(bob["id"], next_fire_at=at(1)))
-        storage.add_reminder(make_reminder(alice["id"], next_fire_at=None))  # finished: never due
-        r3 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(3)))
-        r9 = storage.add_reminder(make_reminder(bob["id"], next_fire_at=at(9)))
-        assert ids(storage.due_reminders(at(0))) == []
-        assert ids(storage.due_reminders(at(5))) == [r1["id"], r3["id"], r5["id"]]  # <= now
-        storage.update_reminder(r1["id"], {"next_fire_at": at(7)})
-        storage.update_reminder(r3["id"], {"next_fire_at": None})
-        assert ids(storage.due_reminders(at(8))) == [r5["id"], r1["id"]]
-        assert ids(storage.due_reminders(at(100))) == [r5["id"], r1["id"], r9["id"]]
-
-    def test_next_fire_at_is_the_earliest_waiting(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        assert storage.next_fire_at() is None
-        storage.add_reminder(make_reminder(alice["id"], next_fire_at=None))
-        assert storage.next_fire_at() is None
-        r9 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(9)))
-        r4 = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(4)))
-        assert storage.next_fire_at() == at(4)
-        storage.update_reminder(r4["id"], {"next_fire_at": None})
-        assert storage.next_fire_at() == at(9)
-        storage.delete_reminder(r9["id"])
-        assert storage.next_fire_at() is None
-
-    # -- reminder deliveries ---------------------------------------------------------------
-    def test_deliveries_page_newest_first_per_reminder(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        water = storage.add_reminder(make_reminder(alice["id"]))
-        pills = storage.add_reminder(make_reminder(alice["id"]))
-        made = [storage.add_delivery(make_delivery(water, created_at=at(n // 2))) for n in range(7)]
-        other = storage.add_delivery(make_delivery(pills, channel="webhook", status="failed"))
-        assert_has(storage.list_deliveries(pills["id"])[0][0], other)
-        expected = ids(sorted(made, key=lambda d: (d["created_at"], d["id"]), reverse=True))
-        pages = walk(storage.list_deliveries, limit=3, reminder_id=water["id"])
-        assert [d["id"] for p in pages for d in p] == expected
-        assert storage.list_deliveries("nope") == ([], None)
-
-    def test_deliveries_keep_only_the_newest(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        water = storage.add_reminder(make_reminder(alice["id"]))
-        pills = storage.add_reminder(make_reminder(alice["id"]))
-        pill_delivery = storage.add_delivery(make_delivery(pills, created_at=at(0)))
-        for n in range(6):
-            storage.add_delivery(make_delivery(water, created_at=at(10 + n)), keep=4)
-        kept, _ = storage.list_deliveries(water["id"])
-        assert [d["created_at"] for d in kept] == [at(15), at(14), at(13), at(12)]
-        assert ids(storage.list_deliveries(pills["id"])[0]) == [pill_delivery["id"]]  # another reminder's stay
-
-    def test_deleting_a_reminder_deletes_its_deliveries(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        water = storage.add_reminder(make_reminder(alice["id"]))
-        pills = storage.add_reminder(make_reminder(alice["id"]))
-        storage.add_delivery(make_delivery(water))
-        kept = storage.add_delivery(make_delivery(pills))
-        assert storage.delete_reminder(water["id"]) is True
-        assert storage.list_deliveries(water["id"]) == ([], None)
-        assert ids(storage.list_deliveries(pills["id"])[0]) == [kept["id"]]
-
-    def test_deliveries_persist(self, storage_factory):
-        storage = storage_factory()
-        alice = storage.insert("users", make_user("alice"))
-        water = storage.add_reminder(make_reminder(alice["id"], next_fire_at=at(30)))
-        delivery = storage.add_delivery(make_delivery(water, detail="会话 s1"))
-        storage.close()
-        storage = storage_factory()
-        try:
-            assert_has(storage.list_deliveries(water["id"])[0][0], delivery)
-            assert storage.next_fire_at() == at(30)
-        finally:
-            storage.close()
-
     # -- service ---------------------------------------------------------------------------
     def test_stats_and_ping(self, storage):
         storage.ping()
@@ -721,7 +621,7 @@ class StorageContract:
         for n in range(3):
             storage.append_message(session["id"], make_message(str(n)))
         storage.insert("records", make_record(user["id"]))
-        storage.add_reminder(make_reminder(user["id"]))
+        storage.insert("reminders", make_reminder(user["id"]))
         assert storage.stats() == {"users": 1, "sessions": 1, "messages": 3, "records": 1, "reminders": 1}
         storage.ping()
 
@@ -752,8 +652,8 @@ class StorageContract:
             assert [m["content"] for m in messages if m["content"].startswith(f"{n}:")] == \
                 [f"{n}:{i}" for i in range(1, 50, 5)]
             user = users[f"thread{n}"]
-            assert ids(storage.list_reminders(user["id"])[0]) and \
-                storage.list_reminders(user["id"])[0][0]["count"] == 48
+            [reminder] = storage.find("reminders", {"user_id": user["id"]}, order="-created_at")[0]
+            assert reminder["count"] == 48
             own = storage.list_sessions(user["id"])[0]
             assert len(own) == 1 and own[0]["message_count"] == 10
             assert len(storage.list_messages(own[0]["id"], limit=100)[0]) == 10
@@ -768,7 +668,7 @@ class StorageContract:
         def work(n):
             user = storage.insert("users", make_user(f"thread{n}"))
             own = storage.create_session(make_session(user["id"]))
-            reminders[n] = storage.add_reminder(make_reminder(user["id"], count=-1))["id"]
+            reminders[n] = storage.insert("reminders", make_reminder(user["id"], count=-1))["id"]
             for i in range(50):
                 op = i % 5
                 if op == 0:
@@ -778,7 +678,7 @@ class StorageContract:
                 elif op == 2:
                     storage.append_message(own["id"], make_message(f"{n}:{i}"))
                 elif op == 3:
-                    storage.update_reminder(reminders[n], {"count": i})
+                    storage.update("reminders", reminders[n], {"count": i})
                 else:
                     storage.insert("users", make_user(f"thread{n}-{i}"))
 
@@ -792,7 +692,7 @@ class StorageContract:
         session = storage.create_session(make_session(user["id"], created_at=at(0)))
         sent = [storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n + 1))) for n in range(30)]
         record = storage.insert("records", make_record(user["id"]))
-        reminder = storage.add_reminder(make_reminder(user["id"], next_fire_at=at(9)))
+        reminder = storage.insert("reminders", make_reminder(user["id"], next_fire_at=at(9)))
         gone = storage.insert("records", make_record(user["id"]))
         storage.delete("records", gone["id"])
         stats = storage.stats()
@@ -810,7 +710,7 @@ class StorageContract:
             assert ids([m for page in reversed(pages) for m in page]) == ids(sent)
             assert_has(storage.get("records", record["id"]), record)
             assert storage.get("records", gone["id"]) is None
-            assert ids(storage.due_reminders(at(10))) == [reminder["id"]]
+            assert ids(storage.find("reminders", order="next_fire_at", start="", end=at(10))[0]) == [reminder["id"]]
             assert storage.stats() == stats
             more = storage.append_message(session["id"], make_message("after reopen", created_at=at(99)))
             assert storage.list_messages(session["id"], limit=1)[0][0]["id"] == more["id"]

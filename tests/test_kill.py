@@ -126,7 +126,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
             for record_id in deleted:
                 assert storage.get("records", record_id) is None, f"{where}: deleted record {record_id} is back"
             for reminder_id, version in reminders.items():
-                stored = storage.get_reminder(reminder_id)
+                stored = storage.get("reminders", reminder_id)
                 assert stored is not None and stored["version"] >= version, f"{where}: reminder {reminder_id} lost"
             total = 0
             for session_id in sessions:

@@ -52,10 +52,10 @@ def test_export_holds_everything_of_the_caller_and_nothing_else(served):
     for n in range(105):
         storage.insert("records", make_record(alice_id, value=60 + n / 10))
     storage.insert("records", make_record(bob["user"]["uuid"], note="bob's record"))
-    reminder = storage.add_reminder(make_reminder(alice_id))
-    storage.add_delivery({"id": new_id(), "reminder_id": reminder["id"], "user_id": alice_id, "fire_id": "f1",
+    reminder = storage.insert("reminders", make_reminder(alice_id))
+    storage.insert("deliveries", {"id": new_id(), "reminder_id": reminder["id"], "user_id": alice_id, "fire_id": "f1",
                           "channel": "inapp", "status": "sent", "detail": "", "created_at": now_iso()})
-    storage.add_reminder(make_reminder(bob["user"]["uuid"], title="bob's reminder"))
+    storage.insert("reminders", make_reminder(bob["user"]["uuid"], title="bob's reminder"))
 
     r = client.get("/api/v1/users/export", token=token)
     assert r.status == 200, r.text
@@ -160,7 +160,7 @@ def test_delete_with_password_removes_everything(served):
     session_id = client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=token).json["session_id"]
     bob_session = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=bob["access_token"]).json["session_id"]
     storage.insert("records", make_record(alice_id))
-    storage.add_reminder(make_reminder(alice_id))
+    storage.insert("reminders", make_reminder(alice_id))
 
     assert_error(client.delete("/api/v1/users/me", {}, token=token), 400, "missing_field")
     assert_error(client.delete("/api/v1/users/me", {"password": "not it at all"}, token=token), 403, "wrong_password")
@@ -175,7 +175,7 @@ def test_delete_with_password_removes_everything(served):
     accounts = served.wm.service("accounts")
     assert accounts.get(alice_id) is None and accounts.find_by_username("alice") is None
     assert storage.get_session(session_id) is None
-    assert storage.count("records", {"user_id": alice_id}) == 0 and storage.list_reminders(alice_id) == ([], None)
+    assert storage.count("records", {"user_id": alice_id}) == 0 and served.wm.service("reminders").list(alice_id) == ([], None)
     assert not (served.wm.data_dir / "messages" / f"{session_id}.jsonl").exists()
     # Bob is untouched, and the name is free again.
     assert client.get(f"/api/v1/health/sessions/{bob_session}", token=bob["access_token"]).status == 200

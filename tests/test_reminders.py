@@ -334,7 +334,7 @@ def test_a_crash_between_sending_and_bookkeeping_does_not_send_twice(world):
     w.tick("2026-11-20T00:05:00Z")
     # What a crash right after the delivery leaves on disk: the message and the delivery record
     # are there, but next_fire_at was not moved on yet.
-    w.wm.storage.update_reminder(made["id"], {"next_fire_at": made["next_fire_at"]})
+    w.wm.storage.update("reminders", made["id"], {"next_fire_at": made["next_fire_at"]})
     w.restart()
     w.tick("2026-11-20T00:06:00Z")
     assert len(w.reminder_messages(token)) == 1
