@@ -31,11 +31,8 @@ def user_id(token) -> str:
 
 
 def change_user(w, token, **changes):
-    """Change a stored user and tell the plugins, as the accounts service does after a write."""
-    uid = user_id(token)
-    before = w.wm.storage.get("users", uid)
-    after = w.wm.storage.update("users", uid, changes)
-    w.wm.pm.hook.user_changed(user=after, before=before, wm=w.wm)
+    """Change a user through the accounts service, which tells the plugins (user_changed)."""
+    w.wm.service("accounts").update(user_id(token), changes)
 
 
 def test_a_tick_reads_no_user_only_what_is_due(world, tmp_path):  # noqa: F811
