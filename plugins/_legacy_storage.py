@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -129,16 +128,12 @@ def _log_activity(path: Path) -> tuple[int, str | None]:
 LEGACY_COLLECTIONS = {
     "users": {"indexes": [Index((), "created_at")], "unique": [("username_key",), ("wx_openid",), ("wx_unionid",)]},
     "refresh_tokens": {"indexes": [("family",), ("user_id",), Index((), "expires_at")]},
-    "sessions": {"indexes": [Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
-                             Index((), "updated_at")]},
     "records": {"indexes": [Index(("user_id",), "recorded_at"), Index(("user_id", "type"), "recorded_at")],
                 "unique": [("user_id", "client_id")]},
     "reminders": {"indexes": [Index(("user_id",), "created_at"), Index((), "next_fire_at")]},
     "deliveries": {"indexes": [Index(("reminder_id",), "created_at"), ("user_id",)]},
 }
-LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # session ids become file names
 PRUNE_EVERY = 3600  # seconds between sweeps of expired refresh tokens
-ACTIVITY = ("message_count", "updated_at")
 
 
 def _all(find, *args, **kwargs) -> list:
@@ -180,8 +175,6 @@ class LegacyMethods:
     def delete_user(self, user_id: str) -> bool:
         if self.get("users", user_id) is None:
             return False
-        for session in _all(self.find, "sessions", {"user_id": user_id}, order="-updated_at"):
-            self.delete_session(session["id"])
         for name, where in (("records", {"user_id": user_id}), ("deliveries", {"user_id": user_id}),
                             ("refresh_tokens", {"user_id": user_id})):
             self.delete_where(name, where)
@@ -215,78 +208,6 @@ class LegacyMethods:
         if family is None and user_id is None:
             raise ValueError("revoke_refresh_tokens: give family= or user_id=")
         return self.delete_where("refresh_tokens", {"family": family} if family is not None else {"user_id": user_id})
-
-    # -- sessions
-    def create_session(self, session: dict) -> dict:
-        if not isinstance(session.get("id"), str) or not LOG_ID.fullmatch(session["id"]):
-            raise ValueError(f"a session id must be 1-128 letters, digits, '-' or '_', got {session.get('id')!r}")
-        clean = {k: v for k, v in session.items() if k not in ACTIVITY}
-        return self.insert("sessions", {**clean, "message_count": 0, "updated_at": clean.get("created_at")})
-
-    def get_session(self, session_id: str) -> dict | None:
-        return self.get("sessions", session_id)
-
-    def list_sessions(self, user_id: str, agent: str | None = None, limit: int = 20,
-                      before: str | None = None) -> tuple[list, str | None]:
-        where = {"user_id": user_id} if agent is None else {"user_id": user_id, "agent": agent}
-        return self.find("sessions", where, order="-updated_at", limit=limit, before=before)
-
-    def update_session(self, session_id: str, changes: dict) -> dict | None:
-        return self.update("sessions", session_id, {k: v for k, v in changes.items() if k not in ACTIVITY})
-
-    def delete_session(self, session_id: str) -> bool:
-        if self.get("sessions", session_id) is None:
-            return False
-        # The log first, then the session: if the process dies in between, the session is still
-        # listed (empty) and deleting it again finishes the job.
-        self.delete_messages(session_id)
-        return self.delete("sessions", session_id)
-
-    def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
-        if self.get("sessions", session_id) is None:
-            raise KeyError(f"no session {session_id!r}")
-        message = super().append_message(session_id, message, durable)
-
-        def count(session):
-            if session is None:
-                return None
-            return {**session, "message_count": (session.get("message_count") or 0) + 1,
-                    "updated_at": max(message["created_at"], session.get("updated_at") or "")}
-        self.update("sessions", session_id, count, durable=durable)
-        return message
-
-    def sync_messages(self, session_id: str) -> None:
-        super().sync_messages(session_id)
-        self.sync("sessions")
-
-    def count_messages_by_day(self, since: str, tz: str = "UTC") -> dict[str, dict[str, int]]:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {tz!r}") from None
-        counts: dict[str, dict[str, int]] = {}
-        for session in _all(self.find, "sessions", order="updated_at", start=since):
-            before = None
-            while True:
-                page, before = self.list_messages(session["id"], limit=200, before=before)
-                recent = 0
-                for message in page:
-                    at = message.get("created_at")
-                    if not isinstance(at, str) or at < since:
-                        continue
-                    recent += 1
-                    try:
-                        day = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(zone).date().isoformat()
-                    except ValueError:
-                        continue
-                    roles = counts.setdefault(day, {})
-                    role = str(message.get("role") or "?")
-                    roles[role] = roles.get(role, 0) + 1
-                if not recent or before is None:
-                    break
-        return counts
 
     # -- records
     def add_record(self, record: dict) -> dict:
@@ -361,11 +282,6 @@ class LegacyMethods:
     def list_deliveries(self, reminder_id: str, limit: int = 50,
                         before: str | None = None) -> tuple[list, str | None]:
         return self.find("deliveries", {"reminder_id": reminder_id}, order="-created_at", limit=limit, before=before)
-
-    def stats(self) -> dict:
-        counts = {name: self.count(name) for name in ("users", "sessions", "records", "reminders")}
-        counts["messages"] = sum(s.get("message_count") or 0 for s in _all(self.find, "sessions", order="updated_at"))
-        return counts
 
 
 def _with_username_key(user: dict) -> dict:

@@ -70,16 +70,6 @@ def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
                    "or log in again and retry within 5 minutes.")
 
 
-def all_messages(storage, session_id: str) -> list:
-    """A session's whole history, oldest first (pages come newest first, each in reading order)."""
-    messages, before = [], None
-    while True:
-        page, before = storage.list_messages(session_id, limit=200, before=before)
-        messages[:0] = page
-        if before is None:
-            return messages
-
-
 def export_user(wm, user: dict) -> dict:
     """Everything stored about the user, as one JSON-able document."""
     storage = wm.storage
@@ -89,11 +79,9 @@ def export_user(wm, user: dict) -> dict:
             profile[key] = value
     profile["has_password"] = bool(user.get("password_hash"))
     sessions = []
-    listed = all_pages(storage.list_sessions, user_id=user["id"])
-    for session in sorted(listed, key=lambda s: (s.get("created_at") or "", s["id"])):  # oldest first
-        session = {key: value for key, value in session.items() if key != "user_id"}
-        session["messages"] = all_messages(storage, session["id"])
-        sessions.append(session)
+    for part in wm.pm.hook.export_user_data(user=user, wm=wm):  # the chat plugin's, for now
+        for session in (part or {}).get("sessions", ()):
+            sessions.append({**session, "messages": list(session["messages"])})
 
     def own(items):
         return [{key: value for key, value in item.items() if key != "user_id"} for item in items]
@@ -162,6 +150,7 @@ def routes(app, wm):
         confirm_identity(wm, user, wm.json_body(), "password")
         # Cascades to tokens, sessions, messages, records and reminders; with the user gone,
         # every access token of theirs is refused by require_user.
+        wm.pm.hook.delete_user_data(user=user, wm=wm)
         wm.storage.delete_user(user["id"])
         log.info("user %s deleted their account", user["id"])
         bottle.response.status = 204

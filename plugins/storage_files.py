@@ -291,8 +291,7 @@ class _FileStore(Storage):
     @classmethod
     def open(cls, folder, collections=None) -> "FileStorage":
         if collections is None:  # every collection the built-in plugins declare
-            from ._legacy_storage import LEGACY_COLLECTIONS
-            collections = [Collection(name, **spec) for name, spec in LEGACY_COLLECTIONS.items()]
+            collections = builtin_collections()
         return cls({"path": str(folder)}, collections=collections)
 
     def _collection(self, name: str) -> _Collection:
@@ -732,6 +731,20 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
         lines.append((offset, message if isinstance(message, dict) else None))
         offset += len(raw) + 1
     return lines
+
+
+def builtin_collections() -> list[Collection]:
+    """The collections the built-in plugins declare (for a storage opened outside the app)."""
+    import importlib
+
+    from wellmate import BUILTIN_PACKAGE, BUILTIN_PLUGINS, builtin_plugins_package
+    builtin_plugins_package()
+    collections = []
+    for name in BUILTIN_PLUGINS:
+        declare = getattr(importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "register_collections", None)
+        if declare is not None:
+            declare(lambda name, **spec: collections.append(Collection(name, **spec)))
+    return collections
 
 
 def _legacy():
