@@ -70,6 +70,21 @@ def register_collections(register):
         register(name, **spec)
 
 
+def builtin_collections() -> list[Collection]:
+    """The collections every built-in plugin declares, for a storage opened without an app."""
+    import importlib
+
+    from wellmate import BUILTIN_PLUGINS, builtin_plugins_package
+
+    package = builtin_plugins_package().__name__
+    found = []
+    for name in BUILTIN_PLUGINS:
+        declare = getattr(importlib.import_module(f"{package}.{name}"), "register_collections", None)
+        if declare is not None:
+            declare(lambda collection, **spec: found.append(Collection(collection, **spec)))
+    return found
+
+
 @hookimpl
 def register_storage(register):
     register("files", FileStorage)
@@ -731,20 +746,6 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
         lines.append((offset, message if isinstance(message, dict) else None))
         offset += len(raw) + 1
     return lines
-
-
-def builtin_collections() -> list[Collection]:
-    """The collections the built-in plugins declare (for a storage opened outside the app)."""
-    import importlib
-
-    from wellmate import BUILTIN_PACKAGE, BUILTIN_PLUGINS, builtin_plugins_package
-    builtin_plugins_package()
-    collections = []
-    for name in BUILTIN_PLUGINS:
-        declare = getattr(importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "register_collections", None)
-        if declare is not None:
-            declare(lambda name, **spec: collections.append(Collection(name, **spec)))
-    return collections
 
 
 def _legacy():
