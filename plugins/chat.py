@@ -261,8 +261,10 @@ class Sessions:
         user_id, agent = session.get("user_id"), session.get("agent")
         for hour, (counts, latest) in moods.items():
             doc_id = f"{user_id}|{agent}|{hour}"
-            self.storage.update("chat_moods", doc_id, _adder(counts, sign, {"id": doc_id, "hour": hour, "user_id": user_id,
-                                                                            "agent": agent}, latest), durable=False)
+            stored = self.storage.update("chat_moods", doc_id, _adder(counts, sign, {
+                "id": doc_id, "hour": hour, "user_id": user_id, "agent": agent}, latest), durable=False)
+            if sign < 0 and not any(any(quarters) for quarters in stored["counts"].values()):
+                self.storage.delete("chat_moods", doc_id)  # nothing of a deleted user's stays
 
     def message_total(self) -> int:
         return (self.storage.get("chat_activity", "total") or {}).get("messages", 0)
@@ -305,9 +307,8 @@ class Sessions:
             return
         counted = 0
         for session in self.every():
-            if session.get("message_count"):
-                self._count(self.storage.iter_messages(session["id"]), session, 1)
-                counted += 1
+            self._count(self.storage.iter_messages(session["id"]), session, 1)
+            counted += 1
         self.storage.sync("chat_activity")
         self.storage.sync("chat_moods")
         self.storage.put("chat_activity", {"id": "backfilled", "at": now_iso(), "sessions": counted})
