@@ -47,7 +47,7 @@ def test_shipped_config_builds(make_wm):
     ({"server": {"port": "abc"}}, 'config.yaml: server.port: must be an integer 1-65535, got "abc"'),
     ({"server": {"port": 70000}}, "server.port: must be an integer 1-65535, got 70000"),
     ({"server": {"threads": True}}, "server.threads: must be an integer 1-512, got true"),
-    ({"storage": {"backend": "mongo"}}, "storage.backend: unknown storage backend 'mongo'; known: tinydb"),
+    ({"storage": {"backend": "mongo"}}, "storage.backend: unknown storage backend 'mongo'; known: files, tinydb"),
     ({"agents": {"physical": {"providers": ["locl"]}}}, "agents.physical.providers: 'locl' is not defined under providers:; did you mean 'local'?"),
     ({"agents": {"mental": {"prompt": "prompts/nope.txt"}}}, "agents.mental.prompt: file prompts/nope.txt not found"),
     ({"providers": {"x": {"model": "m"}}}, "providers.x: needs 'plugin: NAME'"),
@@ -272,7 +272,7 @@ def test_a_name_registered_twice_names_both_plugins(tmp_path, hook, name, obj, s
 def test_an_unknown_name_gets_the_same_answer_from_every_registry(tmp_path, make_wm, serve):
     """Config at startup and requests alike: the name, the nearest known one, the known ones."""
     assert config_error(tmp_path, {"storage": {"backend": "tinydbb"}}).endswith(
-        "storage.backend: unknown storage backend 'tinydbb'; did you mean 'tinydb'?; known: tinydb")
+        "storage.backend: unknown storage backend 'tinydbb'; did you mean 'tinydb'?; known: files, tinydb")
     assert config_error(tmp_path, {"emotion": {"tagger": "lexicn"}}).endswith(
         "emotion.tagger: unknown tagger 'lexicn'; did you mean 'lexicon'?; known: lexicon, model, llm")
     assert config_error(tmp_path, {"reminders": {"channels": ["inap"]}}).endswith(

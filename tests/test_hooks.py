@@ -144,6 +144,29 @@ def test_hook_register_services(make_wm, serve, tmp_path):
     assert client.get("/api/v1/probe", token=token).json["clock"] == "Clock"
 
 
+def test_hook_register_collections(make_wm, serve, tmp_path):
+    use_plugin(tmp_path, "probe")
+    wm = make_wm()
+    assert wm.collections["probe_notes"].owner == "plugin probe"
+    client = serve(wm).client
+    alice = client.register("alice")["access_token"]
+    bob = client.register("bob")["access_token"]
+    for text in ("first", "second"):
+        assert client.post("/api/v1/probe/notes", {"text": text}, token=alice).status == 200
+    client.post("/api/v1/probe/notes", {"text": "bob's"}, token=bob)
+    assert client.get("/api/v1/probe/notes", token=alice).json["items"] == ["second", "first"]
+    # Only the lookups declared are built: any other is refused, never a scan.
+    with pytest.raises(ValueError, match="no index by"):
+        wm.storage.find("probe_notes", {"text": "first"})
+    wm.close()
+    # Kept on disk: a new Wellmate on the same data folder finds them by the same index.
+    again = serve(make_wm()).client
+    r = again.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"})
+    assert again.get("/api/v1/probe/notes", token=r.json["access_token"]).json["items"] == ["second", "first"]
+    # Without the plugin, its collection is not loaded (its file stays for when it comes back).
+    assert "probe_notes" not in make_wm({"plugins": {"disabled": ["probe"]}}).collections
+
+
 def test_hook_register_storage(make_wm, serve, tmp_path):
     use_plugin(tmp_path, "probe")
     client = serve(make_wm({"storage": {"backend": "probe"}})).client

@@ -3,7 +3,7 @@ tests/test_hooks.py exercises each hook through a plugin (a test copies this fil
 plugins folder its config names). What it saw is kept in its service ``probe`` (wm.service("probe")).
 """
 
-from wellmate import ApiError, Provider, ProviderError, Setting, Tagger, hookimpl
+from wellmate import ApiError, Index, Provider, ProviderError, Setting, Tagger, hookimpl, new_id, now_iso
 from wellmate_plugins.storage_files import FileStorage
 
 
@@ -118,8 +118,27 @@ def register_record_types(register):
 
 
 @hookimpl
+def register_collections(register):
+    # Notes a user leaves the probe, listed newest first: the one lookup the probe makes.
+    register("probe_notes", indexes=[Index(("user_id",), "created_at")])
+
+
+@hookimpl
 def routes(app, wm):
     probe = wm.service("probe")
+
+    @app.post("/api/v1/probe/notes")
+    def add_note():
+        user = wm.require_user()
+        text = str(wm.json_body().get("text") or "")
+        return wm.storage.insert("probe_notes", {"id": new_id(), "user_id": user["id"], "text": text,
+                                                "created_at": now_iso()})
+
+    @app.get("/api/v1/probe/notes")
+    def list_notes():
+        user = wm.require_user()
+        notes, _ = wm.storage.find("probe_notes", {"user_id": user["id"]}, order="-created_at", limit=10)
+        return {"items": [note["text"] for note in notes]}
 
     @app.get("/api/v1/probe")
     def read_probe():
