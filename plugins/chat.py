@@ -169,7 +169,7 @@ class Sessions:
         for function in self._on_delete:
             function(session)
         if not session.get("uncounted"):  # its messages leave the counters once, even if deleted twice
-            self._count(self.storage.iter_messages(session_id), session, -1)
+            self._count(((session, m) for m in self.storage.iter_messages(session_id)), -1)
             self.storage.update("sessions", session_id, {"uncounted": True})
         # The log first, then the session: if the process dies in between, the session is still
         # listed (empty) and deleting it again finishes the job.
@@ -222,7 +222,7 @@ class Sessions:
         self.storage.update("sessions", session_id, count, durable=durable)
         # Not durable: a power cut may lose the newest counts (never a message); the next
         # durable write to the counters, or shutdown, saves them. One fsync per turn is the log's.
-        self._count([message], session, 1)
+        self._count([(session, message)], 1)
         return message
 
     def sync(self, session_id: str) -> None:
@@ -236,10 +236,10 @@ class Sessions:
         return self.storage.iter_messages(session_id)
 
     # -- counters
-    def _count(self, messages, session: dict, sign: int) -> None:
-        """Add (sign 1) or take away (-1) ``messages`` of ``session`` to the counters."""
+    def _count(self, messages, sign: int) -> None:
+        """Add (sign 1) or take away (-1) ``messages``, pairs (session, message), to the counters."""
         hours, moods, total = {}, {}, 0
-        for message in messages:
+        for session, message in messages:
             slot = _slot(message.get("created_at"))
             if slot is None:
                 continue
@@ -248,7 +248,7 @@ class Sessions:
             hours.setdefault(slot[0], Counter())[(role, slot[1])] += 1
             label = message.get("emotion")
             if role == "user" and isinstance(label, str) and label:
-                mood = moods.setdefault(slot[0], [Counter(), {}])
+                mood = moods.setdefault((session.get("user_id"), session.get("agent"), slot[0]), [Counter(), {}])
                 mood[0][(label, slot[1])] += 1
                 mood[1][label] = max(mood[1].get(label, ""), message["created_at"])
         if not total:
@@ -258,8 +258,7 @@ class Sessions:
                                 durable=False)
         self.storage.update("chat_activity", "total", lambda doc: {"id": "total", "messages": max(
             0, (doc or {}).get("messages", 0) + sign * total)}, durable=False)
-        user_id, agent = session.get("user_id"), session.get("agent")
-        for hour, (counts, latest) in moods.items():
+        for (user_id, agent, hour), (counts, latest) in moods.items():
             doc_id = f"{user_id}|{agent}|{hour}"
             stored = self.storage.update("chat_moods", doc_id, _adder(counts, sign, {
                 "id": doc_id, "hour": hour, "user_id": user_id, "agent": agent}, latest), durable=False)
@@ -305,10 +304,16 @@ class Sessions:
         """Count the messages stored before counters existed, once (an older data folder's first start)."""
         if self.storage.get("chat_activity", "backfilled") is not None:
             return
-        counted = 0
+        def count(page):  # a page of sessions counted in memory, then written at once
+            self._count(((s, m) for s in page for m in self.storage.iter_messages(s["id"])), 1)
+            return len(page)
+
+        counted, page = 0, []
         for session in self.every():
-            self._count(self.storage.iter_messages(session["id"]), session, 1)
-            counted += 1
+            page.append(session)
+            if len(page) == PAGE:
+                counted, page = counted + count(page), []
+        counted += count(page)
         self.storage.sync("chat_activity")
         self.storage.sync("chat_moods")
         self.storage.put("chat_activity", {"id": "backfilled", "at": now_iso(), "sessions": counted})
