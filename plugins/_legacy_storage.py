@@ -126,7 +126,8 @@ def _log_activity(path: Path) -> tuple[int, str | None]:
 # lookups and cascades); what is still here is what some plugin still calls.
 
 LEGACY_COLLECTIONS = {
-    "users": {"indexes": [Index((), "created_at")], "unique": [("username_key",), ("wx_openid",), ("wx_unionid",)]},
+    "users": {"indexes": [Index((), "created_at"), ("role",), ("disabled",), ("password_hash",)],
+              "unique": [("username_key",), ("wx_openid",), ("wx_unionid",)]},
     "refresh_tokens": {"indexes": [("family",), ("user_id",), Index((), "expires_at")]},
     "records": {"indexes": [Index(("user_id",), "recorded_at"), Index(("user_id", "type"), "recorded_at")],
                 "unique": [("user_id", "client_id")]},
