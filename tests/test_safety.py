@@ -670,14 +670,14 @@ def test_the_crisis_reply_survives_a_flag_that_cannot_be_stored(make_wm, serve, 
         client = served.client
         token = client.register()["access_token"]
         session = client.post("/api/v1/health/mental/chat", {"text": "你好"}, token=token).json["session_id"]
-        replace = os.replace
+        pwrite = os.pwrite
 
-        def sessions_disk_full(src, dst, *args, **kwargs):  # only the sessions file cannot be written
-            if str(dst).endswith("sessions.json"):
+        def flags_disk_full(fd, data, offset):  # only the safety plugin's flags cannot be written
+            if os.readlink(f"/proc/self/fd/{fd}").endswith("safety_flags.jsonl"):
                 raise OSError(28, "No space left on device")
-            return replace(src, dst, *args, **kwargs)
+            return pwrite(fd, data, offset)
 
-        monkeypatch.setattr(os, "replace", sessions_disk_full)
+        monkeypatch.setattr(os, "pwrite", flags_disk_full)
         r = client.post("/api/v1/health/mental/chat", {"text": "我真的不想活了", "session_id": session}, token=token)
         assert r.status == 200, r.text
         assert r.json["provider"] == "safety" and "12356" in r.json["content"]
