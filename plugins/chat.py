@@ -134,6 +134,7 @@ class Sessions:
     def __init__(self, storage):
         self.storage = storage
         self._on_delete = []  # functions(session) called when a session goes (safety's flags)
+        self._on_export = []  # functions(session) -> fields another plugin adds to its export
         self._backfill()
 
     # -- sessions
@@ -161,6 +162,11 @@ class Sessions:
         """Call ``function(session)`` when a session is deleted (before it goes), for data
         another plugin keeps about it."""
         self._on_delete.append(function)
+
+    def on_export(self, function) -> None:
+        """Add the fields ``function(session)`` returns (a dict, or None) to the session in the
+        user's export: what another plugin keeps about a session (safety's flags)."""
+        self._on_export.append(function)
 
     def delete(self, session_id: str) -> bool:
         session = self.get(session_id)
@@ -193,6 +199,17 @@ class Sessions:
             yield from page
             if before is None:
                 return
+
+    def export(self, user_id: str):
+        """The user's sessions for their export, oldest first, each with its messages (an
+        iterator): a page of them in memory at a time."""
+        for session in self.of_user(user_id):
+            for function in self._on_export:
+                session.update(function(session) or {})
+            session.pop("user_id", None)
+            session.pop("uncounted", None)
+            session["messages"] = self.all_messages(session["id"])
+            yield session
 
     def every(self):
         """Every session of every user (a one-time migration's walk), a page at a time."""
@@ -873,16 +890,7 @@ def delete_user_data(user, wm):
 def export_user_data(user, wm):
     chat = wm.service("chat")
     if chat:
-        return {"sessions": export_sessions(chat.sessions, user["id"])}
-
-
-def export_sessions(sessions: Sessions, user_id: str):
-    """The user's sessions, oldest first, each with its messages: a page of them in memory at a time."""
-    for session in sessions.of_user(user_id):
-        session.pop("user_id", None)
-        session.pop("uncounted", None)
-        session["messages"] = sessions.all_messages(session["id"])
-        yield session
+        return {"sessions": chat.sessions.export(user["id"])}
 
 
 @hookimpl

@@ -864,6 +864,7 @@ class FlagBook:
         self.chat = wm.service("chat")
         if self.chat:
             self.chat.sessions.on_delete(self.forget)  # a deleted session's flags go with it
+            self.chat.sessions.on_export(self.exported)  # and show in the user's export, as they did
             self._migrate()
 
     def _add(self, collection: str, doc_id: str, amounts: dict, durable: bool = True) -> dict:
@@ -900,6 +901,10 @@ class FlagBook:
         if user is not None and user.get("sessions", 0) <= 0:
             self.storage.delete("safety_users", user["id"])
         self.storage.delete("safety_flags", session["id"])
+
+    def exported(self, session: dict) -> dict | None:
+        doc = self.storage.get("safety_flags", session["id"])
+        return {"flags": doc["flags"], "flagged_at": doc.get("flagged_at")} if doc else None
 
     def delete_user(self, user_id: str) -> None:
         while True:

@@ -155,8 +155,7 @@ def test_delete_user_and_export(sessions):
     for n in range(450):  # more than a page of the log
         sessions.append(first["id"], make_message(f"m{n}"))
     sessions.append(bobs["id"], make_message("bob's"))
-    from wellmate_plugins.chat import export_sessions
-    exported = export_sessions(sessions, "alice")
+    exported = sessions.export("alice")
     assert not isinstance(exported, list)  # a generator: a page in memory at a time
     exported = [{**s, "messages": list(s["messages"])} for s in exported]
     assert [s["id"] for s in exported] == [first["id"], second["id"]]  # oldest first

@@ -79,6 +79,10 @@ def test_a_deleted_account_leaves_no_flags_or_counts(make_wm, serve):
         assert client.post("/api/v1/health/mental/chat", {"text": text}, token=token).status == 200
     before = client.get("/api/v1/admin/flags", token=boss["access_token"]).json
     assert before["sessions"] == 2 and before["users"] == 2
+    # The user's export shows a session's flags, as when they were kept on the session.
+    exported = client.get("/api/v1/users/export", token=alice["access_token"]).json["sessions"]
+    assert [s.get("flags") for s in exported] == [{"crisis": 1}, None]
+    assert exported[0]["flagged_at"] and [m["role"] for m in exported[0]["messages"]] == ["user", "assistant"]
     r = client.delete("/api/v1/users/me", {"password": "correct horse"}, token=alice["access_token"])
     assert r.status == 204
     flags = client.get("/api/v1/admin/flags", token=boss["access_token"]).json
