@@ -376,11 +376,11 @@ class Reading:
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[-1]] if ranked else None
         # Topics as strong as the chosen one, mentioned later ("久坐以后腰特别酸": sitting and back pain
-        # tie on one keyword each); the topic model may choose among them (Turn.choose_topic).
+        # tie on one keyword each); the topic model may choose among them (Composer.choose_topic).
         self.tied = [guide[r[-1]] for r in ranked if r[:2] == max(ranked)[:2]] if ranked else []
         # An activity or habit (priority 0) is a weak reading, one keyword of it the weakest: "my
         # sugar reading before breakfast" is not a diet question, "戒了烟，脾气特别大" is about
-        # smoking, not anger; the topic model may overrule it (Turn.modelled_topic).
+        # smoking, not anger; the topic model may overrule it (Composer.modelled_topic).
         self.weak = bool(ranked) and max(ranked)[0] == 0
         self.single = bool(ranked) and max(ranked)[1] == 1
         ages = ages_in(text)
@@ -893,7 +893,7 @@ class OfflineProvider(Provider):
         lang = self._language(message, earlier, system)
         safety = self._service("safety")  # None where the safety plugin is disabled
         flags = turn.flags if turn is not None else {}
-        composing = Turn(lang, self._agent(system), normalize(message), said, recent,
+        composing = Composer(lang, self._agent(system, turn), normalize(message), said, recent,
                          seed=f"{len(history)}\x1f{message}", note_shown=bool(flags.get("notes_shown")),
                          label=self._label(message), guess=self._guess,
                          confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
@@ -941,11 +941,15 @@ class OfflineProvider(Provider):
         chat = self._service("chat")
         return chat.tag(message) if chat is not None and message.strip() else None
 
-    def _agent(self, system: str) -> str:
-        """The agent this conversation is with: from settings, else the system prompt's first
-        mention of either kind of health (the prompts say 身体健康 or 心理健康 up front)."""
+    def _agent(self, system: str, turn=None) -> str:
+        """Which of its two voices the companion speaks in: the provider's setting; else the
+        agent of the turn when it is one of them (the shipped physical and mental agents); else,
+        for an agent the host defined (or a call without a turn, a reminder phrased), the
+        system prompt's first mention of either kind of health (身体健康 or 心理健康 up front)."""
         if self.config["agent"]:
             return self.config["agent"]
+        if turn is not None and turn.agent in ("physical", "mental"):
+            return turn.agent
         text = system.lower()
         found = []
         for agent, marks in (("mental", ("心理", "mental", "情绪", "emotion")), ("physical", ("身体", "physical", "body"))):
@@ -987,8 +991,8 @@ def _join(parts: list[str], lang: str) -> str:
     return out
 
 
-class Turn:
-    """Composing one reply: the pieces in order are safety, feelings, a special group's caution,
+class Composer:
+    """Composing one reply (not `wellmate.Turn`, the chat turn it answers): the pieces in order are safety, feelings, a special group's caution,
     a tip, a question."""
 
     def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,

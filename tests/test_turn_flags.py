@@ -71,3 +71,16 @@ def test_the_safety_plugin_sets_the_turns_flags(make_wm, serve, tmp_path):
     none = {"crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": []}
     assert seen == [{**none, "notes_shown": ["chest_and_breath"]}, {**none, "crisis": True},
                     {**none, "crisis_earlier": True}, {**none, "check_in": True}, none]
+
+
+def test_the_companion_speaks_as_the_turns_agent_whatever_its_prompt_says(make_wm, serve, tmp_path):
+    """The shipped agents are named physical and mental; a host who rewords the mental prompt
+    (here it speaks of 身体 first) still gets the mental voice: the turn says whose turn it is.
+    Before, the companion guessed from the prompt's first health word and greeted as the physical agent."""
+    wm = make_wm()  # copies prompts/ into tmp_path, where a host edits them (re-read when changed)
+    prompt = tmp_path / "prompts" / "mental.txt"
+    prompt.write_text("你是一位关注身体和心理的陪伴者，温和地倾听。\n" + prompt.read_text(encoding="utf-8"), encoding="utf-8")
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    reply = client.post("/api/v1/health/mental/chat", {"text": "你好"}, token=token).json["content"]
+    assert "心理健康" in reply and "身体健康" not in reply, reply
