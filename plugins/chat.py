@@ -409,8 +409,7 @@ class ChatService:
                 return label
             decided = self.reply_emotion.decide(
                 text, turn.user_emotion if turn else None, urgent,
-                bool(turn and (turn.turn.flags.get("crisis") or turn.turn.flags.get("crisis_earlier")
-                               or "crisis" in turn.raised())),
+                bool(turn and (turn.session.get("flags") or {}).get("crisis")),  # safety's count for this turn
                 words_label=lambda words: self.tag(words))
         except Exception:
             log.exception("labelling a reply failed")
