@@ -135,6 +135,7 @@ class Sessions:
         self.storage = storage
         self._on_delete = []  # functions(session) called when a session goes (safety's flags)
         self._on_export = []  # functions(session) -> fields another plugin adds to its export
+        self._process = new_id()  # marks the appends this process has under way (see `append`)
         self._backfill()
 
     # -- sessions
@@ -147,7 +148,30 @@ class Sessions:
                                                 "created_at": at, "message_count": 0, "updated_at": at})
 
     def get(self, session_id: str) -> dict | None:
-        return self.storage.get("sessions", session_id)
+        session = self.storage.get("sessions", session_id)
+        if session and session.get("appending") and not session["appending"].startswith(self._process):
+            session = self._settle(session)
+        return session
+
+    def _settle(self, session: dict) -> dict:
+        """Finish the count of an append a killed process left half done: its message reached
+        the log (then it counts) or not (then nothing does)."""
+        message_id = session["appending"].split(":", 1)[-1]
+        newest, _ = self.storage.list_messages(session["id"], limit=1)
+        landed = newest[-1] if newest and newest[-1].get("id") == message_id else None
+
+        def settle(doc):
+            if doc is None or doc.get("appending") != session["appending"]:
+                return None  # settled meanwhile
+            doc = {k: v for k, v in doc.items() if k != "appending"}
+            if landed is not None:
+                doc.update(message_count=(doc.get("message_count") or 0) + 1,
+                           updated_at=max(landed.get("created_at") or "", doc.get("updated_at") or ""))
+            return doc
+        settled = self.storage.update("sessions", session["id"], settle)
+        if settled is not None and landed is not None:
+            self._count([(settled, landed)], 1)
+        return settled or self.storage.get("sessions", session["id"])
 
     def list(self, user_id: str, agent: str | None = None, limit: int = 20,
              before: str | None = None) -> tuple[list, str | None]:
@@ -208,6 +232,7 @@ class Sessions:
                 session.update(function(session) or {})
             session.pop("user_id", None)
             session.pop("uncounted", None)
+            session.pop("appending", None)
             session["messages"] = self.all_messages(session["id"])
             yield session
 
@@ -229,11 +254,18 @@ class Sessions:
         session = self.get(session_id)
         if session is None:
             raise KeyError(f"no session {session_id!r}")
+        # The log and the session are two writes: a kill between them would leave the message
+        # uncounted for good. Marked first (no flush), a later process's `get` settles it.
+        marked = bool(message.get("id"))
+        if marked:
+            self.storage.update("sessions", session_id, {"appending": f"{self._process}:{message['id']}"},
+                                durable=False)
         message = self.storage.append_message(session_id, message, durable)
 
         def count(session):
             if session is None:
                 return None
+            session = {k: v for k, v in session.items() if k != "appending"} if marked else session
             return {**session, "message_count": (session.get("message_count") or 0) + 1,
                     "updated_at": max(message["created_at"], session.get("updated_at") or "")}
         self.storage.update("sessions", session_id, count, durable=durable)

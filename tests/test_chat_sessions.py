@@ -165,3 +165,21 @@ def test_delete_user_and_export(sessions):
     sessions.delete_user("alice")  # twice is fine: a cascade resumed
     assert sessions.list("alice") == ([], None) and sessions.messages(first["id"]) == ([], None)
     assert sessions.count() == 1 and sessions.message_total() == 1
+
+
+def test_an_append_a_kill_cut_in_two_is_settled_by_the_next_process(storage):
+    """A process killed between writing a message to the log and counting it on the session:
+    the next one counts it (and one killed before the log write counts nothing)."""
+    sessions = Sessions(storage)
+    landed, lost = sessions.create("alice", "coach"), sessions.create("alice", "coach")
+    for session, message in ((landed, make_message("in the log", created_at=at(5))), (lost, make_message("never"))):
+        storage.update("sessions", session["id"], {"appending": f"killed-process:{message['id']}"})
+        if session is landed:
+            storage.append_message(session["id"], message)
+    later = Sessions(storage)  # the next process
+    got = later.get(landed["id"])
+    assert got["message_count"] == 1 and "appending" not in got
+    assert later.message_total() == 1
+    got = later.get(lost["id"])
+    assert got["message_count"] == 0 and "appending" not in got
+    assert later.get(landed["id"])["message_count"] == 1  # settled once
