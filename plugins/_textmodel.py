@@ -198,7 +198,8 @@ class TextModel:
         return self.labels[best], probabilities[best]
 
     def _probabilities(self, feats: list[str]) -> list[float]:
-        buckets = [bucket_of(f, self.buckets) for f in feats]
+        size, crc32 = self.buckets, zlib.crc32  # bucket_of, inlined: a call per feature was a fifth of scoring
+        buckets = [crc32(f.encode("utf-8")) % size for f in feats]
         value = 1 / math.sqrt(len(buckets)) if buckets else 0.0  # each text weighs the same, long or short
         return _softmax([bias + value * sum(map(row.__getitem__, buckets)) for bias, row in zip(self.bias, self.rows)])
 

@@ -160,7 +160,9 @@ class _Collection:
     def _set(self, doc_id: str, doc: dict, text: str) -> None:
         old = self.doc(doc_id)
         if old is not None:
-            self._remove(doc_id, old)
+            self._unindex(doc_id, old)
+            self.live -= len(self.docs[doc_id]) + 10
+        # Replaced in one step: `get` reads without the lock and must never see it missing.
         self.docs[doc_id] = text
         self.live += len(text) + 10
         for index, buckets in self.indexes.items():
@@ -170,11 +172,14 @@ class _Collection:
             if key is not None:
                 held[key] = doc_id
 
-    def _remove(self, doc_id: str, old: dict | None = None) -> None:
-        old = old if old is not None else self.doc(doc_id)
+    def _remove(self, doc_id: str) -> None:
+        old = self.doc(doc_id)
         if old is None:
             return
+        self._unindex(doc_id, old)
         self.live -= len(self.docs.pop(doc_id)) + 10
+
+    def _unindex(self, doc_id: str, old: dict) -> None:
         for index, buckets in self.indexes.items():
             key = _equal_key(old, index.by)
             bucket = buckets.get(key)

@@ -896,3 +896,64 @@ def test_one_everyday_cue_word_is_weak_two_are_a_risk_cue(make_wm):
     assert cue("i don't want to live") == "risk"
     assert cue("she's burning up") == "short" and cue("my gums bleed when i brush") == "short"
     assert phrases.normalizer.clean("been thinkin about endin my lfe") == "been thinkin about ending my life"
+
+
+# -- session 6 (safety5): amounts in words, more plan times, stems that are other words -----------------
+
+# Found by the rules alone (each got nothing from main's rules): an overdose told with an amount in
+# words, a pet entrusted "after I'm gone", cutting again with an English verb, a plan told by when the
+# house is empty; kinds the dev set F's last crisis misses were of, in other words.
+TOLD_PLAINLY = [
+    "i swallowed a bunch of my sleeping tablets before bed",
+    "just took loads of my mum's sleeping tablets, feel weird",
+    "我走了以后 狗狗就麻烦你养了",
+    "今天又cut了 手臂上好几道",
+    "i'll go through with it on new year's day while everyone sleeps",
+    "周三家里没人 我就动手",
+    # not opening one's eyes again; a grandparent's wish to go early and question about pills; a pet
+    # given to someone "who'll be around"
+    "真希望哪天早上不用再睁开眼",
+    "我奶奶最近老念叨早走早好，还问我安眠药在哪买",
+    "gave my cat to my sister, she deserves someone who'll be around",
+]
+
+
+def test_overdoses_in_words_entrusted_pets_repeat_cutting_and_plan_times_get_the_crisis_reply(make_wm, serve):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"model": ""})))  # the rules alone find these
+        token = served.client.register()["access_token"]
+        missed = [text for text in TOLD_PLAINLY
+                  if served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["provider"] != "safety"]
+        assert not missed
+        assert not upstream.requests
+
+
+def test_ordinary_endings_and_questions_about_crisis_lines_get_no_hotline(make_wm, serve):
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))  # rules and the classifier
+        token = served.client.register()["access_token"]
+        ordinary = ["i want to end things with my girlfriend, we just fight all the time",  # main: a check-in
+                    "how do hotlines decide when to call the police",  # main: the crisis reply, as a plan
+                    "how does a crisis line decide when to send someone"]
+        flagged = [text for text in ordinary
+                   if served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["content"] != "好的。"]
+        assert not flagged
+        # ...while turning a hotline down is no question about one: the plan is still heard
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": "no hotline numbers please, i've set the date, it's friday"},
+                                   token=token).json
+        assert reply["provider"] == "safety"
+
+
+def test_words_whose_stem_is_another_word_are_kept_whole(make_wm, serve):
+    phrases = rules_only(make_wm).phrases.get()
+    assert phrases.normalizer.stems("the news tonight") == "the news tonight"
+    assert phrases.normalizer.stems("a new home for my dog") == "a new hom for my dog"
+    _, _, found = phrases.read("found a new home for my dog, he deserves someone who'll be around")
+    assert "talk_about" not in found and "research" not in found  # "new" is not "news"
+    # ...so the classifier is asked about a plan next to "new year's eve" (main: nothing at all)
+    with FakeOpenAI(reply="好的。") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        token = served.client.register()["access_token"]
+        reply = served.client.post("/api/v1/health/mental/chat", {"text": "i'll do it on new year's eve when the house is empty"},
+                                   token=token).json
+        assert "12356" in reply["content"]

@@ -74,12 +74,17 @@ def a_served_folder(tmp_path, port, **overrides):
     return config, user_id
 
 
-@pytest.mark.parametrize("name", ["users.json", "sessions.json", "records.json", "records/USER.json"])
+@pytest.mark.parametrize("name", ["collections/users.jsonl", "collections/sessions.jsonl", "collections/records.jsonl",
+                                  "users.json"])
 def test_an_empty_data_file_stops_startup_with_one_line(tmp_path, name):
+    """users.json: a folder of the version before collections, which the first start migrates."""
     port = free_port()
-    config, user_id = a_served_folder(tmp_path, port)
-    path = tmp_path / "data" / name.replace("USER", user_id)
-    path.parent.mkdir(exist_ok=True)
+    if name.endswith(".jsonl"):
+        config, _ = a_served_folder(tmp_path, port)
+    else:
+        config = write_config(tmp_path, {"server": {"host": "127.0.0.1", "port": port}})
+    path = tmp_path / "data" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"")  # what a crash between truncate and write, or a bad copy, leaves
     status, output = started_or_exited(config, port)
     one_line_error(status, output, path.name, "empty", "restore it from a backup", "delete it")
@@ -164,9 +169,13 @@ def test_a_data_folder_made_read_only_while_serving_is_a_503_then_ok_again(tmp_p
     try:
         token = client.register("alice")["access_token"]
         kept = client.post(DATA, {"type": "weight", "value": 70}, token=token).json
-        read_only = [sub for sub in (folder, folder / "records") if sub.exists()]
+        # As a read-only mount would: the folders and the files appended to in place.
+        read_only = [sub for sub in (folder, folder / "collections", folder / "messages") if sub.exists()]
+        files = [f for sub in read_only[1:] for f in sub.iterdir()]
         for sub in read_only:
             sub.chmod(0o500)
+        for f in files:
+            f.chmod(0o400)
         try:
             assert_error(client.post(DATA, {"type": "weight", "value": 71}, token=token), 503, "storage_unavailable")
             assert_error(client.post("/api/v1/auth/register", {"username": "bob", "password": "correct horse"}),
@@ -178,6 +187,8 @@ def test_a_data_folder_made_read_only_while_serving_is_a_503_then_ok_again(tmp_p
         finally:
             for sub in read_only:
                 sub.chmod(0o700)
+            for f in files:
+                f.chmod(0o600)
         assert client.post(DATA, {"type": "weight", "value": 72}, token=token).status == 201
         assert client.get(HEALTH).json["status"] == "ok"
     finally:
@@ -214,14 +225,15 @@ def test_a_stream_whose_reply_cannot_be_stored_ends_with_a_storage_unavailable_e
                     stall_seconds=60) as model:
         client = serve(make_wm(upstream_config(model.url, timeout=60))).client
         stream, session_id = open_stream(client.port, signed_in(client))
-        real_write = os.write
+        real_write, real_pwrite = os.write, os.pwrite
 
-        def no_space_in_files(fd, data):  # sockets and waitress's wake-up pipe still work
+        def no_space_in_files(fd, data, *offset):  # sockets and waitress's wake-up pipe still work
             if stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(28, "No space left on device")
-            return real_write(fd, data)
+            return real_pwrite(fd, data, *offset) if offset else real_write(fd, data)
 
         monkeypatch.setattr(os, "write", no_space_in_files)
+        monkeypatch.setattr(os, "pwrite", no_space_in_files)
         model.release()
         received = b""
         while data := stream.recv(4096):  # to the end: the server closes a stream's connection
