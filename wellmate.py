@@ -238,6 +238,9 @@ class Hookspecs:
           the rest``, before the emotion tagger's reader. It may hold text back (show it at
           ``end``), cut a marker the model was asked to write, or show other text instead
           (the safety plugin checks replies in crisis sessions this way, streams included).
+        - ``urgent``: a set the plugin fills, during this call or later while its reader reads,
+          with what it found this turn (safety: ``crisis``, ``check_in``, ...): when it is not
+          empty the reply is labelled as urgent (the mascot shows concern).
 
         Include your own separators ("\n\n"). The first ``reply`` wins; the other keys of every
         plugin are joined in the order pluggy calls them.

@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from wellmate import Conflict, Index, StorageUnavailable, fsync_dir, json_dumps, now_iso
+from wellmate import StorageUnavailable, fsync_dir, json_dumps
 
 log = logging.getLogger("wellmate.storage")
 
@@ -129,117 +128,3 @@ def _log_activity(path: Path) -> tuple[int, str | None]:
         if at:
             return len(lines), at
     return len(lines), None
-
-
-# -- the storage methods of before collections, on top of them --------------------------------------
-# Plugins move off these one feature at a time (each to its own collection calls, owning its
-# lookups and cascades); what is still here is what some plugin still calls.
-
-LEGACY_COLLECTIONS = {
-    "sessions": {"indexes": [Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
-                             Index((), "updated_at")]},
-}
-LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # session ids become file names
-ACTIVITY = ("message_count", "updated_at")
-
-
-def _all(find, *args, **kwargs) -> list:
-    items, before = [], None
-    while True:
-        page, before = find(*args, limit=500, before=before, **kwargs)
-        items += page
-        if before is None:
-            return items
-
-
-def delete_user_data(storage, user_id: str) -> None:
-    """What a deleted user leaves in the collections above (the ``delete_user_data`` of
-    storage_files.py), until each moves to the plugin that answers for it."""
-    if "sessions" in LEGACY_COLLECTIONS:
-        for session in _all(storage.find, "sessions", {"user_id": user_id}, order="-updated_at"):
-            storage.delete_messages(session["id"])  # the log first: deleting again finishes the job
-            storage.delete("sessions", session["id"])
-    for name in ("records", "deliveries", "reminders"):
-        if name in LEGACY_COLLECTIONS:
-            storage.delete_where(name, {"user_id": user_id})
-
-
-class LegacyMethods:
-    # -- sessions
-    def create_session(self, session: dict) -> dict:
-        if not isinstance(session.get("id"), str) or not LOG_ID.fullmatch(session["id"]):
-            raise ValueError(f"a session id must be 1-128 letters, digits, '-' or '_', got {session.get('id')!r}")
-        clean = {k: v for k, v in session.items() if k not in ACTIVITY}
-        return self.insert("sessions", {**clean, "message_count": 0, "updated_at": clean.get("created_at")})
-
-    def get_session(self, session_id: str) -> dict | None:
-        return self.get("sessions", session_id)
-
-    def list_sessions(self, user_id: str, agent: str | None = None, limit: int = 20,
-                      before: str | None = None) -> tuple[list, str | None]:
-        where = {"user_id": user_id} if agent is None else {"user_id": user_id, "agent": agent}
-        return self.find("sessions", where, order="-updated_at", limit=limit, before=before)
-
-    def update_session(self, session_id: str, changes: dict) -> dict | None:
-        return self.update("sessions", session_id, {k: v for k, v in changes.items() if k not in ACTIVITY})
-
-    def delete_session(self, session_id: str) -> bool:
-        if self.get("sessions", session_id) is None:
-            return False
-        # The log first, then the session: if the process dies in between, the session is still
-        # listed (empty) and deleting it again finishes the job.
-        self.delete_messages(session_id)
-        return self.delete("sessions", session_id)
-
-    def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
-        if self.get("sessions", session_id) is None:
-            raise KeyError(f"no session {session_id!r}")
-        message = super().append_message(session_id, message, durable)
-
-        def count(session):
-            if session is None:
-                return None
-            return {**session, "message_count": (session.get("message_count") or 0) + 1,
-                    "updated_at": max(message["created_at"], session.get("updated_at") or "")}
-        self.update("sessions", session_id, count, durable=durable)
-        return message
-
-    def sync_messages(self, session_id: str) -> None:
-        super().sync_messages(session_id)
-        self.sync("sessions")
-
-    def count_messages_by_day(self, since: str, tz: str = "UTC") -> dict[str, dict[str, int]]:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {tz!r}") from None
-        counts: dict[str, dict[str, int]] = {}
-        for session in _all(self.find, "sessions", order="updated_at", start=since):
-            before = None
-            while True:
-                page, before = self.list_messages(session["id"], limit=200, before=before)
-                recent = 0
-                for message in page:
-                    at = message.get("created_at")
-                    if not isinstance(at, str) or at < since:
-                        continue
-                    recent += 1
-                    try:
-                        day = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(zone).date().isoformat()
-                    except ValueError:
-                        continue
-                    roles = counts.setdefault(day, {})
-                    role = str(message.get("role") or "?")
-                    roles[role] = roles.get(role, 0) + 1
-                if not recent or before is None:
-                    break
-        return counts
-
-
-    def stats(self) -> dict:
-        counts = {name: self.count(name) for name in ("users", "sessions", "records", "reminders")}
-        counts["messages"] = sum(s.get("message_count") or 0 for s in _all(self.find, "sessions", order="updated_at"))
-        return counts
-

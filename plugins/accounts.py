@@ -33,8 +33,10 @@ FOUND_BY = ("wx_openid", "wx_unionid")  # the other unique fields a user is foun
 
 @hookimpl
 def register_collections(register):
-    # Newest first for the admin's list; the unique keys are the lookups.
-    register(USERS, indexes=[Index((), "created_at")], unique=[(USERNAME_KEY,), *((name,) for name in FOUND_BY)])
+    # Newest first for the admin's list; the unique keys are the lookups; role, disabled and
+    # password_hash are counted for the admin's stats (counters, not a read of every user).
+    register(USERS, indexes=[Index((), "created_at"), ("role",), ("disabled",), ("password_hash",)],
+             unique=[(USERNAME_KEY,), *((name,) for name in FOUND_BY)])
 
 
 class Accounts:
@@ -74,6 +76,20 @@ class Accounts:
 
     def count(self) -> int:
         return self.storage.count(USERS)
+
+    def counts(self, since: str) -> dict:
+        """The accounts by kind, from the counts of the collection's indexes; the ones created at
+        or after ``since`` are read a page at a time, so that costs what is new, not who exists."""
+        count = lambda where=None: self.storage.count(USERS, where)  # noqa: E731
+        total, new, before = count(), 0, None
+        while True:
+            page, before = self.storage.find(USERS, order="created_at", start=since, limit=500, before=before)
+            new += len(page)
+            if before is None:
+                break
+        return {"total": total, "admins": count({"role": "admin"}), "disabled": count({"disabled": True}),
+                "wechat": total - count({"wx_openid": None}), "with_password": total - count({"password_hash": None}),
+                "new": new}
 
     def create(self, user: dict) -> dict:
         """Store a new user (Conflict if its username, in any case, or a WeChat id is taken), then

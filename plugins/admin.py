@@ -56,33 +56,33 @@ def service_stats(wm, days: int, tz: str) -> dict:
     today = datetime.now(zone).date()
     dates = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     since = now_iso(datetime.combine(today - timedelta(days=days - 1), day_start.min, zone))
-    counts = wm.storage.count_messages_by_day(since, tz)
+    chat = wm.service("chat")
+    counts = chat.sessions.messages_by_day(since, zone) if chat else {}
     per_day = []
     for date in dates:
         roles = counts.get(date, {})
         per_day.append({"date": date, "user": roles.get("user", 0), "assistant": roles.get("assistant", 0),
                         "total": sum(roles.values())})
-    users = all_pages(wm.service("accounts").list, 200)
-    chat = wm.service("chat")
     failures = {name: 0 for name in wm.config["providers"]}
     failures.update(chat.failure_counts() if chat else {})
     return {
         "days": days,
         "timezone": tz,
-        "users": {
-            "total": len(users),
-            "admins": sum(u.get("role") == "admin" for u in users),
-            "disabled": sum(bool(u.get("disabled")) for u in users),
-            "wechat": sum(bool(u.get("wx_openid")) for u in users),
-            "with_password": sum(bool(u.get("password_hash")) for u in users),
-            "new": sum((u.get("created_at") or "") >= since for u in users),
-        },
+        "users": wm.service("accounts").counts(since),
         "messages_per_day": per_day,
         "provider_failures": failures,  # since the server started
-        "storage": {"backend": wm.storage.name, **wm.storage.stats()},
+        "storage": {"backend": wm.storage.name, **wm.storage.stats(), **stored_counts(wm, chat)},
         "uptime_s": round(wm.uptime(), 3),
         "version": wellmate.__version__,
     }
+
+
+def stored_counts(wm, chat) -> dict:
+    """How many of each kind of thing the storage holds: counters, not a walk of the data."""
+    counts = {name: wm.storage.count(name) for name in ("users", "sessions", "records", "reminders")
+              if name in wm.collections}
+    counts["messages"] = chat.sessions.message_total() if chat else 0
+    return counts
 
 
 @hookimpl

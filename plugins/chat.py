@@ -3,14 +3,16 @@ streaming, sessions, emotion labels."""
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, ProviderError, Setting, StorageUnavailable, Turn, call_with_turn, field,
-                      hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
+from wellmate import (ApiError, ConfigError, Index, ProviderError, Setting, StorageUnavailable, Turn, call_with_turn,
+                      field, hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
 log = logging.getLogger("wellmate.chat")
@@ -94,12 +96,302 @@ class TurnSlot:
         self._gate._leave(self._user_id, self._session_id)
 
 
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # the message log's id: a file name in some backends
+ACTIVITY = ("message_count", "updated_at")  # kept by `Sessions` alone
+PAGE = 200
+
+
+@hookimpl
+def register_collections(register):
+    register("sessions", indexes=[Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
+                                  Index(("user_id",), "created_at")])
+    # Counters, so that /admin/stats and /health/mood cost what they show, not every message
+    # stored: per hour of UTC, per role (documents "h<hour>"), the total ("total"), and whether
+    # the messages stored before counters existed were counted ("backfilled").
+    register("chat_activity", indexes=[Index((), "hour")])
+    # Per user, agent and hour: how many of the user's messages got each emotion label.
+    register("chat_moods", indexes=[Index(("user_id",), "hour"), Index(("user_id", "agent"), "hour")])
+
+
+def _slot(at) -> tuple[str, int] | None:
+    """The UTC hour ("2026-12-06T11") and quarter of it (0-3) of a created_at. Counters keep
+    quarters: every time zone's offset is a whole number of quarter hours (Nepal +05:45), so a
+    local day is a whole number of them."""
+    if not isinstance(at, str) or len(at) < 16 or at[13:14] != ":" or not at[14:16].isdigit():
+        return None
+    return at[:13], min(int(at[14:16]) // 15, 3)
+
+
+def quarter_start(hour: str, quarter: int) -> datetime:
+    return datetime.fromisoformat(hour + ":00+00:00") + timedelta(minutes=15 * quarter)
+
+
+class Sessions:
+    """The chat plugin's data: sessions (with ``message_count`` and ``updated_at``, kept here),
+    their message logs, and the counters other views read instead of the messages. Other plugins
+    reach it as ``wm.service("chat").sessions``."""
+
+    def __init__(self, storage):
+        self.storage = storage
+        self._on_delete = []  # functions(session) called when a session goes (safety's flags)
+        self._on_export = []  # functions(session) -> fields another plugin adds to its export
+        self._process = new_id()  # marks the appends this process has under way (see `append`)
+        self._backfill()
+
+    # -- sessions
+    def create(self, user_id: str, agent: str, title: str = "", session_id: str | None = None) -> dict:
+        session_id = session_id or new_id()
+        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+            raise ValueError(f"a session id must be 1-128 letters, digits, '-' or '_', got {session_id!r}")
+        at = now_iso()
+        return self.storage.insert("sessions", {"id": session_id, "user_id": user_id, "agent": agent, "title": title,
+                                                "created_at": at, "message_count": 0, "updated_at": at})
+
+    def get(self, session_id: str) -> dict | None:
+        session = self.storage.get("sessions", session_id)
+        if session and session.get("appending") and not session["appending"].startswith(self._process):
+            session = self._settle(session)
+        return session
+
+    def _settle(self, session: dict) -> dict:
+        """Finish the count of an append a killed process left half done: its message reached
+        the log (then it counts) or not (then nothing does)."""
+        message_id = session["appending"].split(":", 1)[-1]
+        newest, _ = self.storage.list_messages(session["id"], limit=1)
+        landed = newest[-1] if newest and newest[-1].get("id") == message_id else None
+
+        def settle(doc):
+            if doc is None or doc.get("appending") != session["appending"]:
+                return None  # settled meanwhile
+            doc = {k: v for k, v in doc.items() if k != "appending"}
+            if landed is not None:
+                doc.update(message_count=(doc.get("message_count") or 0) + 1,
+                           updated_at=max(landed.get("created_at") or "", doc.get("updated_at") or ""))
+            return doc
+        settled = self.storage.update("sessions", session["id"], settle)
+        if settled is not None and landed is not None:
+            self._count([(settled, landed)], 1)
+        return settled or self.storage.get("sessions", session["id"])
+
+    def list(self, user_id: str, agent: str | None = None, limit: int = 20,
+             before: str | None = None) -> tuple[list, str | None]:
+        """The user's sessions, most recently active first."""
+        where = {"user_id": user_id} if agent is None else {"user_id": user_id, "agent": agent}
+        return self.storage.find("sessions", where, order="-updated_at", limit=limit, before=before)
+
+    def update(self, session_id: str, changes: dict) -> dict | None:
+        return self.storage.update("sessions", session_id, {k: v for k, v in changes.items() if k not in ACTIVITY})
+
+    def on_delete(self, function) -> None:
+        """Call ``function(session)`` when a session is deleted (before it goes), for data
+        another plugin keeps about it."""
+        self._on_delete.append(function)
+
+    def on_export(self, function) -> None:
+        """Add the fields ``function(session)`` returns (a dict, or None) to the session in the
+        user's export: what another plugin keeps about a session (safety's flags)."""
+        self._on_export.append(function)
+
+    def delete(self, session_id: str) -> bool:
+        session = self.get(session_id)
+        if session is None:
+            return False
+        for function in self._on_delete:
+            function(session)
+        if not session.get("uncounted"):  # its messages leave the counters once, even if deleted twice
+            self._count(((session, m) for m in self.storage.iter_messages(session_id)), -1)
+            self.storage.update("sessions", session_id, {"uncounted": True})
+        # The log first, then the session: if the process dies in between, the session is still
+        # listed (empty) and deleting it again finishes the job.
+        self.storage.delete_messages(session_id)
+        return self.storage.delete("sessions", session_id)
+
+    def delete_user(self, user_id: str) -> None:
+        while True:
+            page, _ = self.storage.find("sessions", {"user_id": user_id}, order="created_at", limit=PAGE)
+            if not page:
+                return
+            for session in page:
+                self.delete(session["id"])
+
+    def of_user(self, user_id: str):
+        """The user's sessions, oldest first by created_at, a page at a time."""
+        before = None
+        while True:
+            page, before = self.storage.find("sessions", {"user_id": user_id}, order="created_at",
+                                             limit=PAGE, before=before)
+            yield from page
+            if before is None:
+                return
+
+    def export(self, user_id: str):
+        """The user's sessions for their export, oldest first, each with its messages (an
+        iterator): a page of them in memory at a time."""
+        for session in self.of_user(user_id):
+            for function in self._on_export:
+                session.update(function(session) or {})
+            session.pop("user_id", None)
+            session.pop("uncounted", None)
+            session.pop("appending", None)
+            session["messages"] = self.all_messages(session["id"])
+            yield session
+
+    def every(self):
+        """Every session of every user (a one-time migration's walk), a page at a time."""
+        before = None
+        while True:
+            page, before = self.storage.find("sessions", limit=PAGE, before=before)
+            yield from page
+            if before is None:
+                return
+
+    def count(self) -> int:
+        return self.storage.count("sessions")
+
+    # -- messages
+    def append(self, session_id: str, message: dict, durable: bool = True) -> dict:
+        """Add a message to the session's log and count it; KeyError if there is no such session."""
+        session = self.get(session_id)
+        if session is None:
+            raise KeyError(f"no session {session_id!r}")
+        # The log and the session are two writes: a kill between them would leave the message
+        # uncounted for good. Marked first (no flush), a later process's `get` settles it.
+        marked = bool(message.get("id"))
+        if marked:
+            self.storage.update("sessions", session_id, {"appending": f"{self._process}:{message['id']}"},
+                                durable=False)
+        message = self.storage.append_message(session_id, message, durable)
+
+        def count(session):
+            if session is None:
+                return None
+            session = {k: v for k, v in session.items() if k != "appending"} if marked else session
+            return {**session, "message_count": (session.get("message_count") or 0) + 1,
+                    "updated_at": max(message["created_at"], session.get("updated_at") or "")}
+        self.storage.update("sessions", session_id, count, durable=durable)
+        # Not durable: a power cut may lose the newest counts (never a message); the next
+        # durable write to the counters, or shutdown, saves them. One fsync per turn is the log's.
+        self._count([(session, message)], 1)
+        return message
+
+    def sync(self, session_id: str) -> None:
+        self.storage.sync_messages(session_id)
+        self.storage.sync("sessions")
+
+    def messages(self, session_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
+        return self.storage.list_messages(session_id, limit=limit, before=before)
+
+    def all_messages(self, session_id: str):
+        return self.storage.iter_messages(session_id)
+
+    # -- counters
+    def _count(self, messages, sign: int) -> None:
+        """Add (sign 1) or take away (-1) ``messages``, pairs (session, message), to the counters."""
+        hours, moods, total = {}, {}, 0
+        for session, message in messages:
+            slot = _slot(message.get("created_at"))
+            if slot is None:
+                continue
+            total += 1
+            role = str(message.get("role") or "?")
+            hours.setdefault(slot[0], Counter())[(role, slot[1])] += 1
+            label = message.get("emotion")
+            if role == "user" and isinstance(label, str) and label:
+                mood = moods.setdefault((session.get("user_id"), session.get("agent"), slot[0]), [Counter(), {}])
+                mood[0][(label, slot[1])] += 1
+                mood[1][label] = max(mood[1].get(label, ""), message["created_at"])
+        if not total:
+            return
+        for hour, counts in hours.items():
+            self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour}),
+                                durable=False)
+        self.storage.update("chat_activity", "total", lambda doc: {"id": "total", "messages": max(
+            0, (doc or {}).get("messages", 0) + sign * total)}, durable=False)
+        for (user_id, agent, hour), (counts, latest) in moods.items():
+            doc_id = f"{user_id}|{agent}|{hour}"
+            stored = self.storage.update("chat_moods", doc_id, _adder(counts, sign, {
+                "id": doc_id, "hour": hour, "user_id": user_id, "agent": agent}, latest), durable=False)
+            if sign < 0 and not any(any(quarters) for quarters in stored["counts"].values()):
+                self.storage.delete("chat_moods", doc_id)  # nothing of a deleted user's stays
+
+    def message_total(self) -> int:
+        return (self.storage.get("chat_activity", "total") or {}).get("messages", 0)
+
+    def messages_by_day(self, since: str, zone) -> dict[str, dict[str, int]]:
+        """Messages per local day (in ``zone``) and role, created at or after ``since``."""
+        days: dict[str, dict[str, int]] = {}
+        for doc in self._hours("chat_activity", None, since):
+            for key, quarters in doc["counts"].items():
+                for quarter, n in enumerate(quarters):
+                    moment = quarter_start(doc["hour"], quarter)
+                    if n and now_iso(moment) >= since:
+                        roles = days.setdefault(moment.astimezone(zone).date().isoformat(), {})
+                        roles[key] = roles.get(key, 0) + n
+        return days
+
+    def moods(self, user_id: str, since: str, agent: str | None = None):
+        """``(quarter's start, label, how many, the latest created_at)`` of the emotion labels of
+        the user's own messages created at or after ``since``."""
+        where = {"user_id": user_id} if agent is None else {"user_id": user_id, "agent": agent}
+        for doc in self._hours("chat_moods", where, since):
+            for label, quarters in doc["counts"].items():
+                for quarter, n in enumerate(quarters):
+                    moment = quarter_start(doc["hour"], quarter)
+                    if n > 0 and now_iso(moment) >= since:
+                        yield moment, label, n, (doc.get("latest") or {}).get(label) or now_iso(moment)
+
+    def _hours(self, collection: str, where, since: str):
+        before = None
+        while True:
+            page, before = self.storage.find(collection, where, order="hour", start=since[:13],
+                                             limit=PAGE, before=before)
+            yield from page
+            if before is None:
+                return
+
+    def _backfill(self) -> None:
+        """Count the messages stored before counters existed, once (an older data folder's first start)."""
+        if self.storage.get("chat_activity", "backfilled") is not None:
+            return
+        def count(page):  # a page of sessions counted in memory, then written at once
+            self._count(((s, m) for s in page for m in self.storage.iter_messages(s["id"])), 1)
+            return len(page)
+
+        counted, page = 0, []
+        for session in self.every():
+            page.append(session)
+            if len(page) == PAGE:
+                counted, page = counted + count(page), []
+        counted += count(page)
+        self.storage.sync("chat_activity")
+        self.storage.sync("chat_moods")
+        self.storage.put("chat_activity", {"id": "backfilled", "at": now_iso(), "sessions": counted})
+        if counted:
+            log.warning("counted the messages of %d sessions for the admin stats and moods (once)", counted)
+
+
+def _adder(counts: Counter, sign: int, fields: dict, latest: dict | None = None):
+    """An `update` function adding ``counts`` ((key, quarter) -> n) to a counters document."""
+    def add(doc):
+        doc = doc or {**fields, "counts": {}}
+        for (key, quarter), n in counts.items():
+            quarters = doc["counts"].setdefault(key, [0, 0, 0, 0])
+            quarters[quarter] = max(0, quarters[quarter] + sign * n)
+        if latest and sign > 0:
+            known = doc.setdefault("latest", {})
+            for key, at in latest.items():
+                known[key] = max(at, known.get(key, ""))
+        return doc
+    return add
+
+
 class ChatService:
     """One chat turn: store the user's message, build the context, run the provider chain,
     tag and store the reply. Shared by the plain and the streaming route."""
 
     def __init__(self, wm):
         self.wm = wm
+        self.sessions = Sessions(wm.storage)
         self.providers = wm.build_providers()
         tagger_class = wm.tagger_classes[wm.config["emotion"]["tagger"]]
         self.tagger = tagger_class(wm.config["emotion"], wm)
@@ -149,7 +441,7 @@ class ChatService:
                 return label
             decided = self.reply_emotion.decide(
                 text, turn.user_emotion if turn else None, urgent,
-                bool(turn and (turn.session.get("flags") or {}).get("crisis")),
+                bool(turn and (turn.session.get("flags") or {}).get("crisis")),  # safety's count for this turn
                 words_label=lambda words: self.tag(words))
         except Exception:
             log.exception("labelling a reply failed")
@@ -157,7 +449,7 @@ class ChatService:
         return shown(decided, self.reply_labels)
 
     def own_session(self, user: dict, session_id: str) -> dict:
-        session = self.wm.storage.get_session(session_id)
+        session = self.sessions.get(session_id)
         # Another user's session answers exactly like a missing one: its existence is not revealed.
         if session is None or session["user_id"] != user["id"]:
             raise ApiError(404, "session_not_found", f"No session {session_id!r}.")
@@ -173,10 +465,10 @@ class ChatService:
         message = {"role": "assistant", "emotion": self.reply_tag(message.get("content") or ""),
                    "created_at": now_iso(), **message}
         with self._push_lock:
-            stored = self.wm.storage.append_message(session_id, message)
-            session = self.wm.storage.get_session(session_id) or {}
+            stored = self.sessions.append(session_id, message)
+            session = self.sessions.get(session_id) or {}
             pushed = (session.get("pushed_at") or [])[-(MAX_UNREAD - 1):] + [stored["created_at"]]
-            self.wm.storage.update_session(session_id, {"pushed_at": pushed})
+            self.sessions.update(session_id, {"pushed_at": pushed})
         return stored
 
     def begin(self, user: dict, agent_name: str, body: dict):
@@ -193,9 +485,7 @@ class ChatService:
         slot = self.gate.enter(user["id"], session_id or new_session_id)
         try:
             if not session_id:
-                session = self.wm.storage.create_session({
-                    "id": new_session_id, "user_id": user["id"], "agent": agent_name,
-                    "title": title_from(text), "created_at": now_iso()})
+                session = self.sessions.create(user["id"], agent_name, title_from(text), new_session_id)
             turn = self._begin(user, agent_name, agent, session, text)
         except BaseException:
             slot.release()
@@ -208,8 +498,8 @@ class ChatService:
         # Not flushed to disk yet: the reply's append flushes both (one fsync per turn, not two),
         # and `Reply.sync` does it where a turn ends without a reply. Until then nothing has told
         # the user the message is saved.
-        storage = self.wm.storage
-        history, _ = storage.list_messages(session["id"], limit=agent["history"])
+        sessions = self.sessions
+        history, _ = sessions.messages(session["id"], limit=agent["history"])
         message = {"id": new_id(), "role": "user", "content": text}
         messages = [{"role": "system", "content": system}] + [
             {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")] + [
@@ -222,8 +512,8 @@ class ChatService:
             # answered it with a crisis reply or a check-in ("everyone would be better off if i just
             # disappeared for good" was stored as happy, for its "better" and "good").
             turn.user_emotion = user_label(self.tag(text), turn.raised(), self.labels)
-            storage.append_message(session["id"], {**message, "emotion": turn.user_emotion,
-                                                   "created_at": now_iso()}, durable=False)
+            sessions.append(session["id"], {**message, "emotion": turn.user_emotion, "created_at": now_iso()},
+                            durable=False)
         try:
             turn.ask_plugins()
         except BaseException:
@@ -272,13 +562,12 @@ class Reply:
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.user_emotion = None  # the user's message's label
-        self.session_flags = {}  # the session's flags (safety's counts) before this turn
+        self.urgent_sets = []  # plugins' `urgent` sets: what they found this turn, filled as they go
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
     def ask_plugins(self):
         """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
         user, text, wm = self.turn.user, self.turn.text, self.chat.wm
-        self.session_flags = dict(self.session.get("flags") or {})
         results = [r for r in call_each(wm.pm.hook.before_reply, user=user, agent=self.agent_name,
                                         session=self.session, text=text, turn=self.turn, wm=wm) if isinstance(r, dict)]
         system = [self.chat.tagger.instructions(self.chat.reply_labels)] + [r.get("system") for r in results]
@@ -294,14 +583,14 @@ class Reply:
             self.fallback_by = str(fallback["fallback"])
         self.suffix = "".join(str(r["suffix"]) for r in results if r.get("suffix"))
         self.readers = [r["reader"] for r in results if callable(r.get("reader"))]
+        self.urgent_sets = [r["urgent"] for r in results if isinstance(r.get("urgent"), (set, frozenset))]
 
     def raised(self) -> set:
-        """What safety counted on the session during this turn (crisis, check_in, red_flag,
-        unsafe_reply, ...): a crisis reply or an urgent note, and the mascot shows concern. Read
-        when asked, not once after before_reply: safety's reader flags the session late, when it
-        replaces a model's reply (the reply was labelled caring, not concerned)."""
-        now = self.session.get("flags") or {}
-        return {kind for kind in now if now.get(kind, 0) > self.session_flags.get(kind, 0)}
+        """What plugins found this turn (safety's crisis, check_in, red_flag, unsafe_reply, ...): a
+        crisis reply or an urgent note, and the mascot shows concern. Read when asked, not once
+        after before_reply: safety's reader flags the session late, when it replaces a model's
+        reply (the reply was labelled caring, not concerned)."""
+        return set().union(*self.urgent_sets)
 
     @property
     def urgent(self) -> bool:
@@ -329,7 +618,7 @@ class Reply:
 
     def sync(self):
         """Make the user's message durable (a no-op once the reply's append has)."""
-        self.chat.wm.storage.sync_messages(self.session["id"])
+        self.chat.sessions.sync(self.session["id"])
 
     def reply(self) -> dict:
         try:
@@ -377,7 +666,7 @@ class Reply:
                    "created_at": now_iso()}
         if incomplete:
             message["incomplete"] = True
-        self.chat.wm.storage.append_message(self.session["id"], message)
+        self.chat.sessions.append(self.session["id"], message)
         self.stored = True
         return {"session_id": self.session["id"], "message_id": self.message_id, "content": content,
                 "emotion": message["emotion"], "timestamp": message["created_at"],
@@ -622,6 +911,20 @@ def register_services(register):
 
 
 @hookimpl
+def delete_user_data(user, wm):
+    chat = wm.service("chat")
+    if chat:
+        chat.sessions.delete_user(user["id"])
+
+
+@hookimpl
+def export_user_data(user, wm):
+    chat = wm.service("chat")
+    if chat:
+        return {"sessions": chat.sessions.export(user["id"])}
+
+
+@hookimpl
 def routes(app, wm):
     chat = wm.service("chat")
 
@@ -650,7 +953,7 @@ def routes(app, wm):
         agent = bottle.request.query.get("agent") or None
         if agent:
             chat.agent(agent)
-        return paged(wm.storage.list_sessions, session_view, user_id=user["id"], agent=agent)
+        return paged(chat.sessions.list, session_view, user_id=user["id"], agent=agent)
 
     @app.post("/api/v1/health/sessions")
     def create_session():
@@ -658,24 +961,22 @@ def routes(app, wm):
         body = wm.json_body()
         agent = field(body, "agent")
         chat.agent(agent)
-        session = wm.storage.create_session({
-            "id": new_id(), "user_id": user["id"], "agent": agent,
-            "title": field(body, "title", required=False, default="", max_len=100), "created_at": now_iso()})
+        session = chat.sessions.create(user["id"], agent, field(body, "title", required=False, default="", max_len=100))
         bottle.response.status = 201
-        return session_view(wm.storage.get_session(session["id"]))
+        return session_view(session)
 
     @app.get("/api/v1/health/sessions/<session_id>")
     def read_session(session_id):
         session = chat.own_session(wm.require_user(), session_id)
         if unread(session):  # opening the session reads it; marked before reading, so nothing is skipped
-            session = wm.storage.update_session(session_id, {"read_at": now_iso()}) or session
-        messages = paged(wm.storage.list_messages, message_view, 50, 200, session_id=session_id)
+            session = chat.sessions.update(session_id, {"read_at": now_iso()}) or session
+        messages = paged(chat.sessions.messages, message_view, 50, 200, session_id=session_id)
         return {**session_view(session), "messages": messages}
 
     @app.delete("/api/v1/health/sessions/<session_id>")
     def delete_session(session_id):
         chat.own_session(wm.require_user(), session_id)
-        wm.storage.delete_session(session_id)
+        chat.sessions.delete(session_id)
         bottle.response.status = 204
         return ""
 

@@ -4,7 +4,7 @@ user's most recent session with that agent (a new session if there is none), mar
 
 import threading
 
-from wellmate import hookimpl, new_id, now_iso
+from wellmate import hookimpl, new_id
 
 RECENT = 20  # messages looked through for one already sent under the same fire_id
 # Deliveries run side by side (reminders.delivery_threads): two reminders of one user must not
@@ -25,20 +25,19 @@ def ready(user, wm):
 
 @hookimpl
 def deliver_reminder(reminder, message, user, wm):
-    storage, agent = wm.storage, message["agent"]
+    chat, agent = wm.service("chat"), message["agent"]
     with _finding_session:
-        sessions, _ = storage.list_sessions(user["id"], agent=agent, limit=1)
+        sessions, _ = chat.sessions.list(user["id"], agent=agent, limit=1)
         if not sessions:
-            sessions = [storage.create_session({"id": new_id(), "user_id": user["id"], "agent": agent,
-                                                "title": message["title"], "created_at": now_iso()})]
+            sessions = [chat.sessions.create(user["id"], agent, message["title"])]
     session = sessions[0]
     # Resumed after a crash between sending and recording: it is there already.
-    recent, _ = storage.list_messages(session["id"], limit=RECENT)
+    recent, _ = chat.sessions.messages(session["id"], limit=RECENT)
     for old in recent:
         if old.get("fire_id") == message["fire_id"]:
             return {"status": "sent", "detail": f"already in session {session['id']}",
                     "session_id": session["id"], "message_id": old["id"]}
-    stored = wm.service("chat").push(session["id"], {"id": new_id(), "content": message["text"],
-                                          "reminder_id": reminder["id"], "fire_id": message["fire_id"]})
+    stored = chat.push(session["id"], {"id": new_id(), "content": message["text"],
+                                       "reminder_id": reminder["id"], "fire_id": message["fire_id"]})
     return {"status": "sent", "detail": f"a message from {agent} in session {session['id']}",
             "session_id": session["id"], "message_id": stored["id"]}

@@ -32,30 +32,6 @@ def config_schema():
     }}
 
 
-def _moment(iso: str) -> datetime:
-    return datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
-
-
-def user_messages(storage, user_id: str, since: str, agent: str | None = None):
-    """The user's own messages created at or after ``since`` (UTC ISO), in any order."""
-    cursor = None
-    while True:
-        sessions, cursor = storage.list_sessions(user_id, agent=agent, limit=100, before=cursor)
-        for session in sessions:
-            if (session.get("updated_at") or "") < since:
-                return  # sessions come most recently active first: the rest are older still
-            message_cursor = None
-            while True:
-                messages, message_cursor = storage.list_messages(session["id"], limit=200, before=message_cursor)
-                for message in messages:
-                    if message.get("role") == "user" and (message.get("created_at") or "") >= since:
-                        yield message
-                if not message_cursor or (messages and (messages[0].get("created_at") or "") < since):
-                    break
-        if not cursor:
-            return
-
-
 def timeline(wm, user: dict, days: int, agent: str | None = None, now: datetime | None = None) -> dict:
     """The mood of ``user``'s last ``days`` days (today included, in their time zone)."""
     conf = wm.config["mood"]
@@ -68,15 +44,15 @@ def timeline(wm, user: dict, days: int, agent: str | None = None, now: datetime 
     labels = list(wm.config["emotion"]["labels"])
     per_day = {first + timedelta(days=i): Counter() for i in range(days)}
     latest = {}  # (day, label) -> created_at of its latest message, to break ties
-    for message in user_messages(wm.storage, user["id"], since, agent):
-        label = message.get("emotion")
-        if not label:
-            continue
-        day = _moment(message["created_at"]).astimezone(zone).date()
+    # The chat plugin's counters (per hour and quarter), not the messages: what this costs follows
+    # the hours the user talked in the period, not how many sessions or messages they hold.
+    chat = wm.service("chat")
+    for moment, label, count, last_at in chat.sessions.moods(user["id"], since, agent) if chat else ():
+        day = moment.astimezone(zone).date()
         if day not in per_day:
             continue
-        per_day[day][label] += 1
-        latest[(day, label)] = max(latest.get((day, label), ""), message["created_at"])
+        per_day[day][label] += count
+        latest[(day, label)] = max(latest.get((day, label), ""), last_at)
         if label not in labels:
             labels.append(label)  # a label from before the config changed
 

@@ -92,19 +92,9 @@ def export_user(wm, user: dict) -> dict:
             if name in sections or name in ("export_version", "exported_at", "server_version", "profile"):
                 raise ValueError(f"export_user_data: two plugins export a section {name!r}")
             sections[name] = value
-    if "sessions" not in sections:  # until the chat plugin exports them itself
-        sections["sessions"] = _legacy_sessions(wm.storage, user)
     ordered = {name: sections.pop(name) for name in SECTIONS if name in sections}
     return {"export_version": EXPORT_VERSION, "exported_at": now_iso(), "server_version": wellmate.__version__,
             "profile": profile, **ordered, **sections}
-
-
-def _legacy_sessions(storage, user):
-    listed = all_pages(storage.list_sessions, user_id=user["id"])
-    for session in sorted(listed, key=lambda s: (s.get("created_at") or "", s["id"])):  # oldest first
-        session = {key: value for key, value in session.items() if key != "user_id"}
-        session["messages"] = storage.iter_messages(session["id"])
-        yield session
 
 
 def json_pieces(value):

@@ -40,7 +40,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from wellmate import Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
+from wellmate import Index, Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
 from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
@@ -675,6 +675,7 @@ class Safety:
         self._model, self._model_stamp, self.model_problem = None, None, None
         self._model_lock = threading.Lock()
         self.model  # read now: a broken file is logged at startup
+        self.book = FlagBook(wm)
         for problem in (self.phrases.problem, self.model_problem):
             if problem and isinstance(getattr(wm, "problems", None), list):
                 wm.problems.append(problem)
@@ -777,7 +778,9 @@ class Safety:
         phrases, lang = self.phrases.get(), language(text)
         numbers = self.numbers(lang)
         result, system = {}, []
-        flags = session.get("flags") or {}
+        # This turn's working copy: flag() counts on it, ReplyGuard and the wordings read it.
+        flags = session["flags"] = self.book.flags_of(session["id"])
+        urgent = set()  # what was flagged this turn, also later by the reader: the chat's `urgent`
         verdict = self.assess(text)
         crisis = verdict.level == "crisis"
         if crisis:
@@ -796,7 +799,7 @@ class Safety:
             if checked or watch:
                 result["reader"] = lambda: ReplyGuard(self, session, lang, check=bool(checked),
                                                       watch=watch and verdict.level is None,
-                                                      noted=verdict.level == "grey")
+                                                      noted=verdict.level == "grey", urgent=urgent)
         agents = self.config["red_flag_agents"]
         rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         if rules:
@@ -809,7 +812,7 @@ class Safety:
         kinds = (["crisis"] if crisis else ["check_in"] if verdict.level == "grey" else []) + \
             [f"red_flag:{r.name}" for r in rules]
         if kinds:
-            self.flag(session, kinds)
+            self.flag(session, kinds, urgent)
         when = self.config["disclaimer"]
         if not crisis and phrases.disclaimer[lang] and (
                 when == "always" or (when == "first" and self.first_reply(session))):
@@ -819,6 +822,8 @@ class Safety:
         if turn is not None:  # what providers act on (the offline companion); `system` is for models
             turn.flags.update(crisis=crisis, check_in=verdict.level == "grey", crisis_earlier=bool(flags.get("crisis")),
                               notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1])
+        if result or urgent:
+            result["urgent"] = urgent
         return result or None
 
     def watches(self, agent: str) -> bool:
@@ -844,55 +849,133 @@ class Safety:
             return True
         if count > 40:  # a long session has had a reply
             return False
-        messages, _ = self.wm.storage.list_messages(session["id"], limit=count + 1)
+        messages, _ = self.book.chat.sessions.messages(session["id"], limit=count + 1)
         return not any(m.get("role") == "assistant" for m in messages)
 
-    def flag(self, session: dict, kinds: list[str]):
+    def flag(self, session: dict, kinds: list[str], urgent: set | None = None):
         """Count what was found on the session, for admins. The message itself is not logged."""
+        keys = ["red_flag" if kind.startswith("red_flag") else kind for kind in kinds]
         flags = dict(session.get("flags") or {})
-        for kind in kinds:
-            key = "red_flag" if kind.startswith("red_flag") else kind
+        for key in keys:
             flags[key] = flags.get(key, 0) + 1
-        changes = {"flags": flags, "flagged_at": now_iso()}
-        session.update(changes)  # this turn's wordings count it even if it cannot be stored
+        session["flags"] = flags  # this turn's wordings count it even if it cannot be stored
+        if urgent is not None:
+            urgent.update(keys)
         try:
-            self.wm.storage.update_session(session["id"], changes)
+            self.book.add(session, keys)
         except Exception:  # storage trouble must not cost the user the crisis reply built from this
             log.exception("session %s of user %s: cannot store the flags (%s)", session["id"],
                           session.get("user_id"), ", ".join(kinds))
             return
         log.warning("session %s of user %s flagged: %s", session["id"], session.get("user_id"), ", ".join(kinds))
 
-    def flagged(self, limit: int = 50) -> dict:
-        """Flagged sessions across all users: counts, and the ``limit`` most recently flagged.
-        Walks every user's sessions (storage has no index of flags), fine for a household."""
-        items, users, by_kind = [], set(), {}
-        cursor = None
+
+
+class FlagBook:
+    """The flags: per session, how often each kind of risk was found (crisis, check_in,
+    red_flag, model_judgement, unsafe_reply), in the plugin's own collections, with counters for
+    /admin/flags (which then costs its page, not a walk of every session of every user)."""
+
+    def __init__(self, wm):
+        self.wm, self.storage = wm, wm.storage
+        self.chat = wm.service("chat")
+        if self.chat:
+            self.chat.sessions.on_delete(self.forget)  # a deleted session's flags go with it
+            self.chat.sessions.on_export(self.exported)  # and show in the user's export, as they did
+            self._migrate()
+
+    def _add(self, collection: str, doc_id: str, amounts: dict, durable: bool = True) -> dict:
+        return self.storage.update(collection, doc_id, _plus(doc_id, amounts), durable=durable)
+
+    def flags_of(self, session_id: str) -> dict:
+        return dict((self.storage.get("safety_flags", session_id) or {}).get("flags") or {})
+
+    def add(self, session: dict, keys: list[str]) -> None:
+        found = []  # the document before the change
+
+        def count(doc):
+            old = doc or {"id": session["id"], "user_id": session.get("user_id"), "agent": session.get("agent"),
+                          "flags": {}}
+            flags = dict(old["flags"])
+            for key in keys:
+                flags[key] = flags.get(key, 0) + 1
+            found.append(doc)
+            return {**old, "flags": flags, "flagged_at": now_iso()}
+        stored = self.storage.update("safety_flags", session["id"], count)
+        before = found[-1] or {"flags": {}}
+        new_kinds = [kind for kind in stored["flags"] if kind not in before["flags"]]
+        if found[-1] is None:
+            self._add("safety_users", str(session.get("user_id")), {"sessions": 1})
+        if new_kinds:
+            self._add("safety_totals", "by_kind", {kind: 1 for kind in new_kinds})
+
+    def forget(self, session: dict) -> None:
+        doc = self.storage.get("safety_flags", session["id"])
+        if doc is None:
+            return
+        self._add("safety_totals", "by_kind", {kind: -1 for kind in doc["flags"]})
+        user = self._add("safety_users", str(doc.get("user_id")), {"sessions": -1})
+        if user is not None and user.get("sessions", 0) <= 0:
+            self.storage.delete("safety_users", user["id"])
+        self.storage.delete("safety_flags", session["id"])
+
+    def exported(self, session: dict) -> dict | None:
+        doc = self.storage.get("safety_flags", session["id"])
+        return {"flags": doc["flags"], "flagged_at": doc.get("flagged_at")} if doc else None
+
+    def delete_user(self, user_id: str) -> None:
         while True:
-            page, cursor = self.wm.service("accounts").list(limit=100, before=cursor)
-            for user in page:
-                session_cursor = None
-                while True:
-                    sessions, session_cursor = self.wm.storage.list_sessions(user["id"], limit=100, before=session_cursor)
-                    for session in sessions:
-                        flags = session.get("flags") or {}
-                        if not flags:
-                            continue
-                        users.add(user["id"])
-                        for kind, count in flags.items():
-                            by_kind[kind] = by_kind.get(kind, 0) + 1
-                        items.append({"session_id": session["id"], "user_id": user["id"],
-                                      "username": user.get("username"), "agent": session.get("agent"),
-                                      "flags": flags, "flagged_at": session.get("flagged_at"),
-                                      "updated_at": session.get("updated_at")})
-                    if not session_cursor:
-                        break
-            if not cursor:
-                break
-        items.sort(key=lambda item: item["flagged_at"] or "", reverse=True)
-        return {"sessions": len(items), "users": len(users), "by_kind": by_kind, "items": items[:limit]}
+            page, _ = self.storage.find("safety_flags", {"user_id": user_id}, limit=200)
+            if not page:
+                self.storage.delete("safety_users", user_id)
+                return
+            for doc in page:
+                self.forget(doc)
+
+    def flagged(self, limit: int = 50) -> dict:
+        """Flagged sessions across all users: counts, and the ``limit`` most recently flagged."""
+        by_kind = {k: v for k, v in (self.storage.get("safety_totals", "by_kind") or {}).items() if k != "id" and v > 0}
+        docs, _ = self.storage.find("safety_flags", order="-flagged_at", limit=limit)
+        items = []
+        for doc in docs:
+            user = self.wm.service("accounts").get(doc["user_id"]) or {}
+            session = (self.chat.sessions.get(doc["id"]) if self.chat else None) or {}
+            items.append({"session_id": doc["id"], "user_id": doc["user_id"], "username": user.get("username"),
+                          "agent": doc.get("agent"), "flags": doc["flags"], "flagged_at": doc.get("flagged_at"),
+                          "updated_at": session.get("updated_at")})
+        return {"sessions": self.storage.count("safety_flags"), "users": self.storage.count("safety_users"),
+                "by_kind": by_kind, "items": items}
+
+    def _migrate(self) -> None:
+        """Flags the version before kept on the sessions themselves, moved here once."""
+        if self.storage.get("safety_totals", "migrated") is not None:
+            return
+        moved = 0
+        for session in self.chat.sessions.every():
+            flags = session.get("flags")
+            if not flags or not isinstance(flags, dict) or self.storage.get("safety_flags", session["id"]):
+                continue
+            self.storage.put("safety_flags", {"id": session["id"], "user_id": session.get("user_id"),
+                                              "agent": session.get("agent"), "flags": flags,
+                                              "flagged_at": session.get("flagged_at")}, durable=False)
+            self._add("safety_users", str(session.get("user_id")), {"sessions": 1}, durable=False)
+            self._add("safety_totals", "by_kind", {kind: 1 for kind in flags}, durable=False)
+            moved += 1
+        for name in ("safety_flags", "safety_users"):
+            self.storage.sync(name)
+        self.storage.put("safety_totals", {"id": "migrated", "at": now_iso(), "sessions": moved})
+        if moved:
+            log.warning("moved the flags of %d sessions into the safety plugin's own collection (once)", moved)
 
 
+def _plus(doc_id: str, amounts: dict):
+    """An `update` function adding ``amounts`` to the counters document ``doc_id`` (creating it)."""
+    def add(doc):
+        doc = dict(doc or {"id": doc_id})
+        for key, n in amounts.items():
+            doc[key] = doc.get(key, 0) + n
+        return doc
+    return add
 
 
 class ReplyGuard:
@@ -909,8 +992,10 @@ class ReplyGuard:
 
     label = None
 
-    def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool, noted: bool = False):
+    def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool, noted: bool = False,
+                 urgent: set | None = None):
         self.safety, self.session, self.lang = safety, session, lang
+        self.urgent = urgent  # the turn's: what this reply flags goes in it too
         self.check, self.watch = check, watch
         self.noted = noted  # a check-in note is already in this reply
         self.owed = ""  # a check-in note for the end (a marker later in a reply already being shown)
@@ -923,7 +1008,7 @@ class ReplyGuard:
         flags = dict(self.session.get("flags") or {})
         if kind not in self.judged:
             self.judged.add(kind)
-            self.safety.flag(self.session, [kind, "model_judgement"])
+            self.safety.flag(self.session, [kind, "model_judgement"], self.urgent)
             log.info("the model judged the user may be at risk (%s)", kind)
         return flags
 
@@ -993,7 +1078,7 @@ class ReplyGuard:
         if why:
             self.replaced = True
             flags = dict(self.session.get("flags") or {})
-            self.safety.flag(self.session, ["unsafe_reply"])
+            self.safety.flag(self.session, ["unsafe_reply"], self.urgent)
             log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
             return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
         return held
@@ -1020,6 +1105,20 @@ def register_services(register):
 
 
 @hookimpl
+def register_collections(register):
+    # One document per flagged session (its id), newest flagged first for the admin list; per
+    # user who has one (for the count of users); the count of flagged sessions per kind.
+    register("safety_flags", indexes=[Index((), "flagged_at"), ("user_id",)])
+    register("safety_users")
+    register("safety_totals")
+
+
+@hookimpl
+def delete_user_data(user, wm):
+    wm.service("safety").book.delete_user(user["id"])
+
+
+@hookimpl
 def before_reply(user, agent, session, text, turn, wm):
     return wm.service("safety").before_reply(user, agent, session, text, turn)
 
@@ -1032,7 +1131,7 @@ def routes(app, wm):
     def admin_flags():
         wm.require_admin()
         limit, _ = page_args(default_limit=50, max_limit=500)
-        return safety.flagged(limit)
+        return safety.book.flagged(limit)
 
 
 # -- measuring and retraining ---------------------------------------------------------------------

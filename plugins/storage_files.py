@@ -61,20 +61,19 @@ COMPACT_MIN_BYTES = 1 << 20  # files smaller than this are never compacted
 COMPACT_RATIO = 3  # compact when the file holds this many times what is live
 
 
-@hookimpl
-def register_collections(register):
-    # The collections of the storage methods before collections; each moves to the plugin that
-    # owns it as that plugin moves onto collections.
-    from ._legacy_storage import LEGACY_COLLECTIONS
-    for name, spec in LEGACY_COLLECTIONS.items():
-        register(name, **spec)
+def builtin_collections() -> list[Collection]:
+    """The collections every built-in plugin declares, for a storage opened without an app."""
+    import importlib
 
+    from wellmate import BUILTIN_PLUGINS, builtin_plugins_package
 
-@hookimpl
-def delete_user_data(user, wm):
-    # What a deleted user leaves in those collections, until their plugins answer for it.
-    from ._legacy_storage import delete_user_data
-    delete_user_data(wm.storage, user["id"])
+    package = builtin_plugins_package().__name__
+    found = []
+    for name in BUILTIN_PLUGINS:
+        declare = getattr(importlib.import_module(f"{package}.{name}"), "register_collections", None)
+        if declare is not None:
+            declare(lambda collection, **spec: found.append(Collection(collection, **spec)))
+    return found
 
 
 @hookimpl
@@ -272,7 +271,7 @@ class _Collection:
         return index, self.indexes[index].get(_equal_key(where, index.by), [])
 
 
-class _FileStore(Storage):
+class FileStorage(Storage):
     """Built by the app as ``FileStorage(config["storage"], wm)``, with the collections plugins
     declared; elsewhere (tests, scripts) with ``FileStorage.open(folder, collections)``."""
 
@@ -302,7 +301,7 @@ class _FileStore(Storage):
 
     @classmethod
     def open(cls, folder, collections=None) -> "FileStorage":
-        if collections is None:
+        if collections is None:  # every collection the built-in plugins declare
             collections = builtin_collections()
         return cls({"path": str(folder)}, collections=collections)
 
@@ -743,29 +742,3 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
         lines.append((offset, message if isinstance(message, dict) else None))
         offset += len(raw) + 1
     return lines
-
-
-def builtin_collections() -> list[Collection]:
-    """Every collection the built-in plugins declare (for a storage opened outside the app)."""
-    import importlib
-
-    from wellmate import BUILTIN_PACKAGE, BUILTIN_PLUGINS, builtin_plugins_package
-    builtin_plugins_package()
-    collections = []
-    for name in BUILTIN_PLUGINS:
-        declare = getattr(importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), "register_collections", None)
-        if declare:
-            declare(lambda collection, **spec: collections.append(Collection(collection, **spec)))
-    return collections
-
-
-def _legacy():
-    from ._legacy_storage import LegacyMethods
-    return LegacyMethods
-
-
-class FileStorage(_legacy(), _FileStore):
-    """Built by the app as ``FileStorage(config["storage"], wm)``, with the collections plugins
-    declared; elsewhere (tests, scripts) with ``FileStorage.open(folder, collections)``."""
-
-    name = "files"

@@ -17,7 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plugins.storage_files import FileStorage  # noqa: E402
-from wellmate import new_id, now_iso  # noqa: E402
+from wellmate import builtin_plugins_package, new_id, now_iso  # noqa: E402
+
+builtin_plugins_package()
+from wellmate_plugins.chat import Sessions  # noqa: E402
 
 
 def ack(*parts):
@@ -31,13 +34,13 @@ def main(folder: str, seed: int, big: bool):
     storage = FileStorage.open(folder)
     found, _ = storage.find("users", {"username_key": "owner"}, limit=1)  # as accounts.py stores users
     owner = found[0] if found else None
+    chat = Sessions(storage)
     if owner is None:
         owner = storage.insert("users", {"id": new_id(), "username": "owner", "username_key": "owner", "created_at": now_iso()})
         ack("user", owner["id"])
-    sessions = [s["id"] for s in storage.list_sessions(owner["id"])[0]]
+    sessions = [s["id"] for s in chat.list(owner["id"])[0]]
     while len(sessions) < 2:
-        session = storage.create_session({"id": new_id(), "user_id": owner["id"], "agent": "coach",
-                                          "title": "kill test", "created_at": now_iso()})
+        session = chat.create(owner["id"], "coach", "kill test")
         ack("session", session["id"])
         sessions.append(session["id"])
     reminders = [r["id"] for r in storage.find("reminders", {"user_id": owner["id"]}, order="-created_at", limit=100)[0]]
@@ -69,8 +72,8 @@ def main(folder: str, seed: int, big: bool):
             if big:  # SIGKILL stops a write only between large chunks (2 MB here): a torn line
                 text, big = "x" * 5_000_000, False  # needs a write that long
             ack("appending", len(text), session_id)
-            message = storage.append_message(session_id, {"id": new_id(), "role": "user", "content": text,
-                                                          "created_at": now_iso()})
+            message = chat.append(session_id, {"id": new_id(), "role": "user", "content": text,
+                                               "created_at": now_iso()})
             ack("message", session_id, message["id"])
         elif op < 0.85 or not reminders:
             reminder = storage.insert("reminders", {"id": new_id(), "user_id": owner["id"], "next_fire_at": now_iso(),

@@ -13,9 +13,8 @@ data, which is how persistence is tested::
 The generic part (documents, upsert, the message log) is tested on collections of its own
 (`COLLECTIONS`); the tests below them still test the old per-feature methods, and go as they go.
 
-The tests ask only what the `Storage` docstrings in wellmate.py promise, plus two choices that
-the docstrings leave open and routes rely on: appending to an unknown session raises KeyError,
-and a cursor that the backend did not make raises ValueError.
+The tests ask only what the `Storage` docstrings in wellmate.py promise, plus a choice that the
+docstrings leave open and routes rely on: a cursor that the backend did not make raises ValueError.
 """
 
 import sys
@@ -81,6 +80,10 @@ def walk(list_page, limit, **kwargs):
             return pages
         assert isinstance(before, str) and items
         assert len(pages) < 10_000, "the cursors never end"
+
+
+def counts(storage) -> dict:
+    return {name: storage.count(name) for name in ("users", "records", "reminders")}
 
 
 def ids(items):
@@ -368,10 +371,7 @@ class StorageContract:
 
     # -- the message log -------------------------------------------------------------------------
     def log(self, store) -> str:
-        # LegacyMethods.append_message (until the chat plugin owns its sessions) wants a session.
-        if hasattr(store, "create_session"):
-            return store.create_session(make_session("u"))["id"]
-        return new_id()
+        return new_id()  # a log is a chat session's, by its id: it starts empty
 
     def test_message_log(self, storage):
         log, other = self.log(storage), self.log(storage)
@@ -429,96 +429,18 @@ class StorageContract:
         assert ids(store.find("notes", {"owner": "alice"}, order="at")[0]) == ids(won)
 
     def test_empty_lists(self, storage):
-        assert storage.list_sessions("nobody") == ([], None)
+        assert storage.find("users", order="-created_at") == ([], None)
+        assert storage.list_messages("nobody") == ([], None)
 
     def test_bad_cursor_is_a_value_error(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"]))
+        session = {"id": new_id()}
         storage.append_message(session["id"], make_message("hi"))
         with pytest.raises(ValueError):
             storage.list_messages(session["id"], before="not-a-cursor")
 
-    # -- sessions --------------------------------------------------------------------------
-    def test_session_crud(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        session = make_session(user["id"], created_at=at(5))
-        created = storage.create_session(session)
-        assert_has(created, session)
-        assert created["message_count"] == 0 and created["updated_at"] == at(5)
-        got = storage.get_session(session["id"])
-        assert_has(got, {**session, "message_count": 0, "updated_at": at(5)})
-        updated = storage.update_session(session["id"], {"title": "sleep"})
-        assert_has(updated, {**session, "title": "sleep", "message_count": 0})
-        assert storage.get_session(session["id"])["title"] == "sleep"
-        assert storage.update_session("nope", {"title": "x"}) is None
-        assert storage.get_session("nope") is None
-        assert storage.delete_session(session["id"]) is True
-        assert storage.get_session(session["id"]) is None
-        assert storage.delete_session(session["id"]) is False
-
-    def test_session_activity(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"], created_at=at(0)))
-        storage.append_message(session["id"], make_message("one", created_at=at(10)))
-        storage.append_message(session["id"], make_message("two", role="assistant", created_at=at(20)))
-        got = storage.get_session(session["id"])
-        assert got["message_count"] == 2 and got["updated_at"] == at(20)
-        listed, _ = storage.list_sessions(user["id"])
-        assert listed[0]["message_count"] == 2 and listed[0]["updated_at"] == at(20)
-        assert storage.update_session(session["id"], {"title": "t"})["message_count"] == 2
-
-    def test_session_keeps_extra_fields_plugins_add(self, storage):
-        # The safety plugin flags a session with a mapping; the fields it does not change stay.
-        user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"], created_at=at(0)))
-        storage.update_session(session["id"], {"flags": {"crisis": 1}, "flagged_at": at(1)})
-        storage.update_session(session["id"], {"flags": {"crisis": 2, "red_flag": 1}})
-        got = storage.get_session(session["id"])
-        assert got["flags"] == {"crisis": 2, "red_flag": 1} and got["flagged_at"] == at(1)
-        assert storage.list_sessions(user["id"])[0][0]["flags"] == {"crisis": 2, "red_flag": 1}
-
-    def test_list_sessions_most_recent_activity_first(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        bob = storage.insert("users", make_user("bob"))
-        old = storage.create_session(make_session(alice["id"], created_at=at(1)))
-        new = storage.create_session(make_session(alice["id"], created_at=at(2)))
-        other = storage.create_session(make_session(alice["id"], agent="sleep", created_at=at(3)))
-        storage.create_session(make_session(bob["id"], created_at=at(4)))
-        assert ids(storage.list_sessions(alice["id"])[0]) == [other["id"], new["id"], old["id"]]
-        storage.append_message(old["id"], make_message("back again", created_at=at(100)))
-        assert ids(storage.list_sessions(alice["id"])[0]) == [old["id"], other["id"], new["id"]]
-        assert ids(storage.list_sessions(alice["id"], agent="coach")[0]) == [old["id"], new["id"]]
-        assert ids(storage.list_sessions(alice["id"], agent="sleep")[0]) == [other["id"]]
-
-    def test_list_sessions_paging(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        made = [storage.create_session(make_session(user["id"], created_at=at(n // 3))) for n in range(10)]
-        expected = sorted(made, key=lambda s: (s["updated_at"], s["created_at"], s["id"]), reverse=True)
-        pages = walk(storage.list_sessions, limit=4, user_id=user["id"])
-        assert [len(p) for p in pages] == [4, 4, 2]
-        assert [s["id"] for p in pages for s in p] == ids(expected)
-
-    def test_delete_session_removes_its_messages(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        doomed = storage.create_session(make_session(user["id"]))
-        kept = storage.create_session(make_session(user["id"]))
-        for n in range(5):
-            storage.append_message(doomed["id"], make_message(f"d{n}"))
-            storage.append_message(kept["id"], make_message(f"k{n}"))
-        assert storage.stats()["messages"] == 10
-        assert storage.delete_session(doomed["id"])
-        assert storage.list_messages(doomed["id"]) == ([], None)
-        assert storage.stats()["messages"] == 5
-        assert len(storage.list_messages(kept["id"])[0]) == 5
-        # The same id again starts empty.
-        again = storage.create_session({**make_session(user["id"]), "id": doomed["id"]})
-        assert again["message_count"] == 0 and storage.get_session(doomed["id"])["message_count"] == 0
-        assert storage.list_messages(doomed["id"]) == ([], None)
-
     # -- messages --------------------------------------------------------------------------
     def test_append_and_list_messages(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"]))
+        session = {"id": new_id()}
         sent = [make_message("hello"), make_message("hi! how did you sleep?", role="assistant", emotion="calm"),
                 make_message("badly\nvery badly \u2028 \"quoted\" 你好")]
         for message in sent:
@@ -530,8 +452,7 @@ class StorageContract:
             assert_has(got, message)
 
     def test_message_paging_walks_every_message_once(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"]))
+        session = {"id": new_id()}
         sent = [storage.append_message(session["id"], make_message(f"m{n}" * (n % 7 + 1))) for n in range(53)]
         newest, cursor = storage.list_messages(session["id"], limit=10)
         assert ids(newest) == ids(sent[-10:]) and cursor is not None  # the newest, oldest first
@@ -541,21 +462,17 @@ class StorageContract:
             in_order = [m for page in reversed(pages) for m in page]
             assert ids(in_order) == ids(sent), f"limit {limit}"
 
-    def test_messages_unknown_session(self, storage):
+    def test_messages_unknown_log(self, storage):
         assert storage.list_messages("no-such-session") == ([], None)
-        with pytest.raises(KeyError):
-            storage.append_message("no-such-session", make_message("lost"))
-        with pytest.raises(KeyError):
-            storage.append_message("no-such-session", make_message("lost"), durable=False)
+        assert list(storage.iter_messages("no-such-session")) == []
+        assert storage.delete_messages("no-such-session") is False
         storage.sync_messages("no-such-session")  # nothing to do, and no error
 
     def test_message_appended_not_yet_durable_is_read_like_any_other(self, storage_factory):
         storage = storage_factory()
-        user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"]))
+        session = {"id": new_id()}
         asked = storage.append_message(session["id"], make_message("how do I sleep better?"), durable=False)
         assert ids(storage.list_messages(session["id"])[0]) == [asked["id"]]
-        assert storage.get_session(session["id"])["message_count"] == 1
         answer = storage.append_message(session["id"], make_message("a fixed bedtime", role="assistant"))
         storage.sync_messages(session["id"])  # already durable: a no-op
         late = storage.append_message(session["id"], make_message("thanks"), durable=False)
@@ -568,61 +485,22 @@ class StorageContract:
             storage.close()
 
     def test_messages_of_sessions_are_separate(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        one = storage.create_session(make_session(user["id"]))
-        two = storage.create_session(make_session(user["id"]))
+        one, two = {"id": new_id()}, {"id": new_id()}
         a = storage.append_message(one["id"], make_message("a"))
         b = storage.append_message(two["id"], make_message("b"))
         assert ids(storage.list_messages(one["id"])[0]) == [a["id"]]
         assert ids(storage.list_messages(two["id"])[0]) == [b["id"]]
 
-    def test_count_messages_by_day(self, storage):
-        alice = storage.insert("users", make_user("alice"))
-        bob = storage.insert("users", make_user("bob"))
-        day = 86400
-        one = storage.create_session(make_session(alice["id"]))
-        two = storage.create_session(make_session(bob["id"]))
-        old = storage.create_session(make_session(bob["id"]))  # nothing since: not counted
-        storage.append_message(old["id"], make_message("long ago", created_at=at(-3 * day)))
-        # BASE is 2026-01-01T00:00Z; Asia/Shanghai is UTC+8, so 16:30Z there is the next day.
-        for session, seconds, role in [(one, 3600, "user"), (one, 3601, "assistant"),
-                                       (one, 16 * 3600 + 1800, "user"), (two, day + 60, "user"),
-                                       (two, day + 61, "assistant"), (two, 2 * day, "user")]:
-            storage.append_message(session["id"], make_message("x", role=role, created_at=at(seconds)))
-        assert storage.count_messages_by_day(at(0)) == {
-            "2026-01-01": {"user": 2, "assistant": 1},
-            "2026-01-02": {"user": 1, "assistant": 1},
-            "2026-01-03": {"user": 1}}
-        assert storage.count_messages_by_day(at(0), tz="Asia/Shanghai") == {
-            "2026-01-01": {"user": 1, "assistant": 1},
-            "2026-01-02": {"user": 2, "assistant": 1},
-            "2026-01-03": {"user": 1}}
-        assert storage.count_messages_by_day(at(day + 61)) == {"2026-01-02": {"assistant": 1}, "2026-01-03": {"user": 1}}
-        assert storage.count_messages_by_day(at(10 * day)) == {}
-        storage.delete_session(two["id"])
-        assert storage.count_messages_by_day(at(day)) == {}
-        with pytest.raises(ValueError):
-            storage.count_messages_by_day(at(0), tz="Mars/Olympus_Mons")
-
-    def test_count_messages_by_day_reads_long_logs(self, storage):
-        user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"]))
-        for n in range(450):  # more than one page of a backwards read, on either side of since
-            storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n * 60)))
-        assert storage.count_messages_by_day(at(0)) == {"2026-01-01": {"user": 450}}
-        assert storage.count_messages_by_day(at(100 * 60)) == {"2026-01-01": {"user": 350}}
-
     # -- service ---------------------------------------------------------------------------
     def test_stats_and_ping(self, storage):
         storage.ping()
-        assert storage.stats() == {"users": 0, "sessions": 0, "messages": 0, "records": 0, "reminders": 0}
+        assert isinstance(storage.stats(), dict)
         user = storage.insert("users", make_user("alice"))
-        session = storage.create_session(make_session(user["id"]))
         for n in range(3):
-            storage.append_message(session["id"], make_message(str(n)))
+            storage.append_message("s1", make_message(str(n)))
         storage.insert("records", make_record(user["id"]))
-        storage.insert("reminders", make_reminder(user["id"]))
-        assert storage.stats() == {"users": 1, "sessions": 1, "messages": 3, "records": 1, "reminders": 1}
+        assert counts(storage) == {"users": 1, "records": 1, "reminders": 0}
+        assert isinstance(storage.stats(), dict)
         storage.ping()
 
     # -- threads ---------------------------------------------------------------------------
@@ -641,40 +519,35 @@ class StorageContract:
         users = {u["username"]: u for page in walk(storage.find, limit=30, collection="users", order="-created_at")
                  for u in page}
         owner = users["owner"]
-        shared = storage.list_sessions(owner["id"])[0][0]
-        assert storage.stats() == {"users": 1 + 8 + 80, "sessions": 1 + 8, "messages": 80 + 80,
-                                   "records": 80, "reminders": 8}
+        assert counts(storage) == {"users": 1 + 8 + 80, "records": 80, "reminders": 8}
         records = storage.find("records", {"user_id": owner["id"]}, order="recorded_at", limit=1000)[0]
         assert sorted(r["value"] for r in records) == sorted(n * 1000 + i for n in range(8) for i in range(0, 50, 5))
-        messages = storage.list_messages(shared["id"], limit=1000)[0]
-        assert len(set(ids(messages))) == 80 and shared["message_count"] == 80
+        messages = storage.list_messages("shared", limit=1000)[0]
+        assert len(set(ids(messages))) == 80
         for n in range(8):  # each thread's messages are in the order it appended them
             assert [m["content"] for m in messages if m["content"].startswith(f"{n}:")] == \
                 [f"{n}:{i}" for i in range(1, 50, 5)]
             user = users[f"thread{n}"]
             [reminder] = storage.find("reminders", {"user_id": user["id"]}, order="-created_at")[0]
             assert reminder["count"] == 48
-            own = storage.list_sessions(user["id"])[0]
-            assert len(own) == 1 and own[0]["message_count"] == 10
-            assert len(storage.list_messages(own[0]["id"], limit=100)[0]) == 10
+            assert len(storage.list_messages(f"own{n}", limit=100)[0]) == 10
         assert len(users) == 89
 
     def write_from_threads(self, storage):
         """8 threads x 50 writes of every kind, some to shared data, some to their own."""
         owner = storage.insert("users", make_user("owner"))
-        shared = storage.create_session(make_session(owner["id"]))
         reminders = {}
 
         def work(n):
             user = storage.insert("users", make_user(f"thread{n}"))
-            own = storage.create_session(make_session(user["id"]))
+            own = {"id": f"own{n}"}
             reminders[n] = storage.insert("reminders", make_reminder(user["id"], count=-1))["id"]
             for i in range(50):
                 op = i % 5
                 if op == 0:
                     storage.insert("records", make_record(owner["id"], value=n * 1000 + i))
                 elif op == 1:
-                    storage.append_message(shared["id"], make_message(f"{n}:{i}"))
+                    storage.append_message("shared", make_message(f"{n}:{i}"))
                 elif op == 2:
                     storage.append_message(own["id"], make_message(f"{n}:{i}"))
                 elif op == 3:
@@ -689,13 +562,13 @@ class StorageContract:
         storage = storage_factory()
         user = storage.insert("users", make_user("alice", username_key="alice", wx_openid="openid-A"))
         storage.update("users", user["id"], {"age": 33})
-        session = storage.create_session(make_session(user["id"], created_at=at(0)))
+        session = {"id": new_id()}
         sent = [storage.append_message(session["id"], make_message(f"m{n}", created_at=at(n + 1))) for n in range(30)]
         record = storage.insert("records", make_record(user["id"]))
         reminder = storage.insert("reminders", make_reminder(user["id"], next_fire_at=at(9)))
         gone = storage.insert("records", make_record(user["id"]))
         storage.delete("records", gone["id"])
-        stats = storage.stats()
+        before = counts(storage)
         storage.close()
 
         storage = storage_factory()
@@ -704,14 +577,12 @@ class StorageContract:
             assert ids(storage.find("users", {"wx_openid": "openid-A"})[0]) == [user["id"]]
             with pytest.raises(Conflict):
                 storage.insert("users", make_user("alice", username_key="alice"))
-            got = storage.get_session(session["id"])
-            assert got["message_count"] == 30 and got["updated_at"] == at(30)
             pages = walk(storage.list_messages, limit=7, session_id=session["id"])
             assert ids([m for page in reversed(pages) for m in page]) == ids(sent)
             assert_has(storage.get("records", record["id"]), record)
             assert storage.get("records", gone["id"]) is None
             assert ids(storage.find("reminders", order="next_fire_at", start="", end=at(10))[0]) == [reminder["id"]]
-            assert storage.stats() == stats
+            assert counts(storage) == before
             more = storage.append_message(session["id"], make_message("after reopen", created_at=at(99)))
             assert storage.list_messages(session["id"], limit=1)[0][0]["id"] == more["id"]
         finally:

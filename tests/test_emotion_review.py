@@ -70,7 +70,7 @@ def test_a_model_reply_safety_replaces_late_is_labelled_concerned(make_wm, serve
         else:
             reply = client.post("/api/v1/health/mental/chat", body, token=token).json
         assert "12356" in reply["content"] and "40 片" not in reply["content"]
-        assert wm.storage.get_session(session)["flags"]["unsafe_reply"] == 1
+        assert wm.service("safety").book.flags_of(session)["unsafe_reply"] == 1
         assert reply["emotion"] == "concerned"
         assert stored(client, token, session)[-1]["emotion"] == "concerned"
         # A safe reply later in the session is care again, not concern.
@@ -90,7 +90,7 @@ def test_a_user_message_safety_answers_is_never_labelled_happy_or_calm(make_wm, 
     client, wm = served.client, served.wm
     token = client.register()["access_token"]
     reply = client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
-    flags = wm.storage.get_session(reply["session_id"])["flags"]
+    flags = wm.service("safety").book.flags_of(reply["session_id"])
     assert flags.get("crisis") or flags.get("check_in"), flags
     messages = stored(client, token, reply["session_id"])
     assert [m["role"] for m in messages] == ["user", "assistant"]  # stored once

@@ -16,13 +16,13 @@ def at(day, hour, minute=0, zone=SHANGHAI) -> str:
     return now_iso(datetime.combine(day, time(hour, minute), zone))
 
 
-def seed(storage, user_id, agent, messages):
+def seed(wm, user_id, agent, messages):
     """One session holding ``messages``: (created_at, role, emotion), appended in time order."""
-    session = storage.create_session({"id": new_id(), "user_id": user_id, "agent": agent, "title": "seeded",
-                                      "created_at": min(m[0] for m in messages)})
+    sessions = wm.service("chat").sessions
+    session = sessions.create(user_id, agent, "seeded")
     for created_at, role, emotion in sorted(messages):
-        storage.append_message(session["id"], {"id": new_id(), "role": role, "content": f"{role} {emotion}",
-                                               "emotion": emotion, "created_at": created_at})
+        sessions.append(session["id"], {"id": new_id(), "role": role, "content": f"{role} {emotion}",
+                                        "emotion": emotion, "created_at": created_at})
     return session["id"]
 
 
@@ -30,7 +30,7 @@ def seed(storage, user_id, agent, messages):
 def week(make_wm, serve):
     """A user in Shanghai with a week that starts sad and ends happy, plus noise that must not count."""
     served = serve(make_wm())
-    client, storage = served.client, served.wm.storage
+    client = served.client
     me = client.register("mei")
     other = client.register("other")
     token = me["access_token"]
@@ -50,10 +50,10 @@ def week(make_wm, serve):
     ]
     physical = [(at(days[3], 15), "user", "neutral"), (at(days[3], 15, 1), "assistant", "neutral")]
     old = [(at(today - timedelta(days=30), 12), "user", "angry")]  # before the period: an older session
-    seed(storage, uid, "mental", old)
-    seed(storage, uid, "mental", mental)
-    seed(storage, uid, "physical", physical)
-    seed(storage, other["user"]["uuid"], "mental", [(at(days[5], 12), "user", "angry")])
+    seed(served.wm, uid, "mental", old)
+    seed(served.wm, uid, "mental", mental)
+    seed(served.wm, uid, "physical", physical)
+    seed(served.wm, other["user"]["uuid"], "mental", [(at(days[5], 12), "user", "angry")])
     return client, token, days
 
 
@@ -102,7 +102,7 @@ def test_default_period_and_time_zone(make_wm, serve):
     client = served.client
     me = client.register()
     now = datetime.now(timezone.utc)
-    seed(served.wm.storage, me["user"]["uuid"], "mental", [(now_iso(now - timedelta(minutes=1)), "user", "sad")])
+    seed(served.wm, me["user"]["uuid"], "mental", [(now_iso(now - timedelta(minutes=1)), "user", "sad")])
     mood = client.get("/api/v1/health/mood", token=me["access_token"]).json
     assert mood["days"] == 7 and mood["timezone"] == "UTC" and mood["to"] == now.date().isoformat()
     assert mood["daily"][-1]["counts"]["sad"] == 1
@@ -118,15 +118,15 @@ def test_messages_sent_through_chat_show_up_today(client):
 
 def test_worsening_and_steady(make_wm, serve):
     served = serve(make_wm({"mood": {"trend_threshold": 0.5}}))
-    client, storage = served.client, served.wm.storage
+    client = served.client
     me = client.register()
     today = datetime.now(timezone.utc).date()
     days = [today - timedelta(days=3 - i) for i in range(4)]
-    seed(storage, me["user"]["uuid"], "mental", [(at(days[0], 10, zone=timezone.utc), "user", "happy"),
+    seed(served.wm, me["user"]["uuid"], "mental", [(at(days[0], 10, zone=timezone.utc), "user", "happy"),
                                                  (at(days[3], 10, zone=timezone.utc), "user", "sad")])
     trend = client.get("/api/v1/health/mood?days=4", token=me["access_token"]).json["trend"]
     assert trend == {"direction": "worsening", "change": -2.0, "first_half": 1.0, "second_half": -1.0}
-    seed(storage, me["user"]["uuid"], "mental", [(at(days[1], 10, zone=timezone.utc), "user", "sad"),
+    seed(served.wm, me["user"]["uuid"], "mental", [(at(days[1], 10, zone=timezone.utc), "user", "sad"),
                                                  (at(days[2], 10, zone=timezone.utc), "user", "happy")])
     trend = client.get("/api/v1/health/mood?days=4", token=me["access_token"]).json["trend"]
     assert trend == {"direction": "steady", "change": 0.0, "first_half": 0.0, "second_half": 0.0}

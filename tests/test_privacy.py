@@ -48,7 +48,8 @@ def test_export_holds_everything_of_the_caller_and_nothing_else(served):
     client.post("/api/v1/health/mental/chat", {"text": "bob's secret"}, token=bob["access_token"])
     # A long history: more than one page of every list the export walks.
     for n in range(230):
-        storage.append_message(first["session_id"], make_message(f"m{n}", role="user" if n % 2 else "assistant"))
+        served.wm.service("chat").sessions.append(first["session_id"],
+                                                  make_message(f"m{n}", role="user" if n % 2 else "assistant"))
     for n in range(105):
         storage.insert("records", make_record(alice_id, value=60 + n / 10))
     storage.insert("records", make_record(bob["user"]["uuid"], note="bob's record"))
@@ -174,7 +175,7 @@ def test_delete_with_password_removes_everything(served):
     assert_error(client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}), 401, "invalid_credentials")
     accounts = served.wm.service("accounts")
     assert accounts.get(alice_id) is None and accounts.find_by_username("alice") is None
-    assert storage.get_session(session_id) is None
+    assert served.wm.service("chat").sessions.get(session_id) is None
     assert storage.count("records", {"user_id": alice_id}) == 0 and served.wm.service("reminders").list(alice_id) == ([], None)
     assert not (served.wm.data_dir / "messages" / f"{session_id}.jsonl").exists()
     # Bob is untouched, and the name is free again.

@@ -141,7 +141,7 @@ def test_crisis_never_reaches_the_model_and_flags_the_session(make_wm, serve):
         first = client.post("/api/v1/health/mental/chat", {"text": "我撑不下去了，想解脱"}, token=token).json
         assert upstream.requests == [] and first["provider"] == "safety"
         session_id = first["session_id"]
-        assert wm.storage.get_session(session_id)["flags"] == {"crisis": 1}
+        assert wm.service("safety").book.flags_of(session_id) == {"crisis": 1}
         # The user's message was stored first, as always.
         items = client.get(f"/api/v1/health/sessions/{session_id}", token=token).json["messages"]["items"]
         assert [m["role"] for m in items] == ["user", "assistant"] and items[0]["content"] == "我撑不下去了，想解脱"
@@ -149,7 +149,7 @@ def test_crisis_never_reaches_the_model_and_flags_the_session(make_wm, serve):
         second = client.post("/api/v1/health/mental/chat", {"text": "还是想死", "session_id": session_id},
                              token=token).json
         assert second["content"] != first["content"] and "12356" in second["content"]
-        assert wm.storage.get_session(session_id)["flags"] == {"crisis": 2}
+        assert wm.service("safety").book.flags_of(session_id) == {"crisis": 2}
         # Later turns reach the model, told to keep checking on the user's safety.
         third = client.post("/api/v1/health/mental/chat", {"text": "嗯，我在听", "session_id": session_id},
                             token=token).json
@@ -436,7 +436,7 @@ def test_grey_message_gets_a_check_in_first_then_the_answer(make_wm, serve):
         reply = client.post("/api/v1/health/mental/chat", {"text": GREY}, token=token).json
         assert "12356" in reply["content"] and reply["content"].endswith("我在这里听你说。")
         assert reply["provider"] == "fake" and len(upstream.requests) == 1  # the model still answers
-        assert wm.storage.get_session(reply["session_id"])["flags"] == {"check_in": 1}
+        assert wm.service("safety").book.flags_of(reply["session_id"]) == {"check_in": 1}
         events = stream(client, "mental", {"text": "I'm just so tired of everything lately"}, token)
         pieces = deltas(events)
         assert "12356" in pieces[0] and "".join(pieces).endswith("我在这里听你说。")
@@ -462,7 +462,7 @@ def test_a_check_in_reaches_the_user_with_every_provider_down(make_wm, serve, st
     assert reply["emotion"] in {"concerned", "caring"}
     stored = stored_reply(client, token, reply["session_id"])
     assert stored["content"] == reply["content"] and stored["emotion"] == reply["emotion"]
-    assert wm.storage.get_session(reply["session_id"])["flags"] == {"check_in": 1}
+    assert wm.service("safety").book.flags_of(reply["session_id"]) == {"check_in": 1}
     # An ordinary message still cannot be answered.
     r = client.post("/api/v1/health/mental/chat", {"text": "最近睡不好"}, token=token)
     assert r.status == 503 and r.json["error"]["code"] == "providers_unavailable"
@@ -482,13 +482,13 @@ def test_the_models_marker_makes_a_check_in_or_crisis_turn_and_never_reaches_the
         assert "[!" not in reply["content"] and "check-in" not in reply["content"]
         assert "12356" in reply["content"] and reply["content"].endswith("听起来你很辛苦，愿意多说一点吗？")
         assert "[!check-in]" in upstream.last.body["messages"][0]["content"]  # the model was asked
-        flags = wm.storage.get_session(reply["session_id"])["flags"]
+        flags = wm.service("safety").book.flags_of(reply["session_id"])
         assert flags["check_in"] == 1 and flags["model_judgement"] == 1
         # With the llm tagger inline the marker comes after the emotion tag; both are cut off.
         upstream.reply = "[sad] [!crisis] 我会一直陪着你。"
         reply = ask("今天不太想说话")
         assert reply["content"].startswith("听到你这样说，我很担心你") and "我会一直陪着你" not in reply["content"]
-        assert wm.storage.get_session(reply["session_id"])["flags"]["crisis"] == 1
+        assert wm.service("safety").book.flags_of(reply["session_id"])["crisis"] == 1
         assert stored_reply(client, token, reply["session_id"])["content"] == reply["content"]
 
 
@@ -512,7 +512,7 @@ def test_a_model_reply_with_method_details_in_a_crisis_session_is_replaced(make_
             shown = reply["content"]
         assert "40 片" not in shown and "对乙酰氨基酚" not in shown and "12356" in shown
         assert stored_reply(client, token, session)["content"] == shown  # nothing unsafe stored either
-        assert wm.storage.get_session(session)["flags"]["unsafe_reply"] == 1
+        assert wm.service("safety").book.flags_of(session)["unsafe_reply"] == 1
         # A safe reply in the same session goes through unchanged (held until checked, then sent).
         upstream.reply = "我在这里陪着你，我们慢慢说。"
         body = {"text": "嗯", "session_id": session}
@@ -554,7 +554,7 @@ def test_pills_taken_a_picked_date_not_waking_and_crash_thoughts_get_the_crisis_
         reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
         assert reply["provider"] == "safety" and "12356" in reply["content"], (text, reply["content"])
         assert not upstream.requests  # the model never saw it
-        assert served.wm.storage.get_session(reply["session_id"])["flags"] == {"crisis": 1}
+        assert served.wm.service("safety").book.flags_of(reply["session_id"]) == {"crisis": 1}
 
 
 @pytest.mark.parametrize("text", [
@@ -573,7 +573,7 @@ def test_figurative_death_and_talk_about_suicide_get_no_hotline(make_wm, serve, 
         token = served.client.register()["access_token"]
         reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
         assert reply["content"] == "好的。" and reply["provider"] == "fake", (text, reply["content"])
-        assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
+        assert not served.wm.service("safety").book.flags_of(reply["session_id"])
 
 
 # -- what the third pass generalized (issue 12 point 1: safety3) -------------------------------------
@@ -670,14 +670,14 @@ def test_the_crisis_reply_survives_a_flag_that_cannot_be_stored(make_wm, serve, 
         client = served.client
         token = client.register()["access_token"]
         session = client.post("/api/v1/health/mental/chat", {"text": "你好"}, token=token).json["session_id"]
-        replace = os.replace
+        pwrite = os.pwrite
 
-        def sessions_disk_full(src, dst, *args, **kwargs):  # only the sessions file cannot be written
-            if str(dst).endswith("sessions.json"):
+        def flags_disk_full(fd, data, offset):  # only the safety plugin's flags cannot be written
+            if os.readlink(f"/proc/self/fd/{fd}").endswith("safety_flags.jsonl"):
                 raise OSError(28, "No space left on device")
-            return replace(src, dst, *args, **kwargs)
+            return pwrite(fd, data, offset)
 
-        monkeypatch.setattr(os, "replace", sessions_disk_full)
+        monkeypatch.setattr(os, "pwrite", flags_disk_full)
         r = client.post("/api/v1/health/mental/chat", {"text": "我真的不想活了", "session_id": session}, token=token)
         assert r.status == 200, r.text
         assert r.json["provider"] == "safety" and "12356" in r.json["content"]
@@ -700,7 +700,7 @@ def test_doses_and_heights_written_in_words_are_caught_in_a_crisis_session(make_
         shown = "".join(deltas(events))
         assert unsafe not in shown and "12356" in shown, shown
         assert stored_reply(client, token, session)["content"] == shown == events[-1][1]["content"]
-        assert wm.storage.get_session(session)["flags"]["unsafe_reply"] == 1
+        assert wm.service("safety").book.flags_of(session)["unsafe_reply"] == 1
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -713,7 +713,7 @@ def test_a_marker_the_model_writes_mid_reply_is_cut_out_and_counted(make_wm, ser
         content = reply["content"]
         assert "[!" not in content and "check-in]" not in content, content
         assert content.startswith("Sure, I hear you. How long has it felt this way?") and "12356" in content
-        flags = wm.storage.get_session(reply["session_id"])["flags"]
+        flags = wm.service("safety").book.flags_of(reply["session_id"])
         assert flags == {"check_in": 1, "model_judgement": 1}
         assert stored_reply(client, token, reply["session_id"])["content"] == content
         # [!crisis] mid-reply: the model's text stops there and the crisis reply follows.
@@ -721,7 +721,7 @@ def test_a_marker_the_model_writes_mid_reply_is_cut_out_and_counted(make_wm, ser
         reply = chat(client, token, "work has been a lot lately", streamed)
         before, crisis = reply["content"].split("I'm really glad you told me")
         assert before.strip() == "I understand." and "12356" in crisis and "recipe" not in crisis
-        assert wm.storage.get_session(reply["session_id"])["flags"]["crisis"] == 1
+        assert wm.service("safety").book.flags_of(reply["session_id"])["crisis"] == 1
 
 
 def edit(path, text):
@@ -842,7 +842,7 @@ def test_everyday_messages_with_a_weak_cue_get_no_check_in(make_wm, serve, text)
         token = served.client.register()["access_token"]
         reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
         assert reply["content"] == "好的。", (text, reply["content"])
-        assert not served.wm.storage.get_session(reply["session_id"]).get("flags")
+        assert not served.wm.service("safety").book.flags_of(reply["session_id"])
 
 
 # -- everyday risk words, physical care and the crisis kinds D and E missed (issue 12, helper safety4) -------

@@ -154,7 +154,7 @@ def test_first_logins_at_once_make_one_account(served, wechat):
     assert all(r.status == 200 for r in results), [r.text for r in results]
     assert len({r.json["user"]["uuid"] for r in results}) == 1
     assert sum(r.json["created"] for r in results) == 1
-    assert served.wm.storage.stats()["users"] == 1
+    assert served.wm.storage.count("users") == 1
 
 
 def test_closed_registration_and_disabled_accounts(make_wm, serve, wechat):
@@ -210,7 +210,7 @@ def test_full_flow_wx_login_chat_export_delete(served, wechat):
     assert_error(client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}), 401, "invalid_refresh_token")
     storage = served.wm.storage
     assert served.wm.service("accounts").get(pair["user"]["uuid"]) is None
-    assert storage.get_session(session_id) is None and storage.list_messages(session_id) == ([], None)
+    assert served.wm.service("chat").sessions.get(session_id) is None and storage.list_messages(session_id) == ([], None)
     # The same WeChat user logging in again starts afresh.
     again = wx_login(client, wechat.login("o-alice")).json
     assert again["created"] is True and again["user"]["uuid"] != pair["user"]["uuid"]

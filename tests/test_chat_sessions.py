@@ -1,0 +1,185 @@
+"""The chat plugin's own data (plugins/chat.py `Sessions`) on the default backend: sessions with
+their activity, the cascade, the export, and the counters /admin/stats and /health/mood read
+instead of the messages. What the storage contract held about sessions before chat owned them."""
+
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from storage_contract import at, ids, make_message, walk  # noqa: E402
+from plugins.storage_files import FileStorage  # noqa: E402
+from wellmate import builtin_plugins_package  # noqa: E402
+
+builtin_plugins_package()
+from wellmate_plugins.chat import Sessions  # noqa: E402
+
+UTC, SHANGHAI = ZoneInfo("UTC"), ZoneInfo("Asia/Shanghai")
+DAY = 86400
+
+
+@pytest.fixture
+def storage(tmp_path):
+    storage = FileStorage.open(tmp_path / "data")
+    yield storage
+    storage.close()
+
+
+@pytest.fixture
+def sessions(storage):
+    return Sessions(storage)
+
+
+def test_session_crud(sessions):
+    created = sessions.create("alice", "coach", "chat")
+    assert created["message_count"] == 0 and created["updated_at"] == created["created_at"]
+    assert sessions.get(created["id"]) == created
+    assert sessions.update(created["id"], {"title": "sleep", "message_count": 99})["title"] == "sleep"
+    assert sessions.get(created["id"])["message_count"] == 0  # activity is the chat's own to keep
+    assert sessions.update("nope", {"title": "x"}) is None and sessions.get("nope") is None
+    assert sessions.delete(created["id"]) is True
+    assert sessions.get(created["id"]) is None and sessions.delete(created["id"]) is False
+    with pytest.raises(ValueError):
+        sessions.create("alice", "coach", session_id="../etc")
+
+
+def test_session_activity_and_order(sessions):
+    old = sessions.create("alice", "coach")
+    new = sessions.create("alice", "coach")
+    other = sessions.create("alice", "sleep")
+    sessions.create("bob", "coach")
+    sessions.append(other["id"], make_message("one", created_at=at(10)))
+    sessions.append(new["id"], make_message("two", created_at=at(20)))
+    sessions.append(old["id"], make_message("three", role="assistant", created_at="2099-01-01T00:00:00.000Z"))
+    got = sessions.get(old["id"])
+    assert got["message_count"] == 1 and got["updated_at"] == "2099-01-01T00:00:00.000Z"
+    assert ids(sessions.list("alice")[0])[0] == old["id"]
+    assert ids(sessions.list("alice", agent="sleep")[0]) == [other["id"]]
+    assert ids(sessions.list("bob")[0]) != [] and sessions.list("nobody") == ([], None)
+
+
+def test_list_sessions_paging(sessions):
+    made = [sessions.create("alice", "coach") for _ in range(10)]
+    pages = walk(sessions.list, limit=4, user_id="alice")
+    assert [len(p) for p in pages] == [4, 4, 2]
+    assert sorted(s["id"] for p in pages for s in p) == sorted(ids(made))
+
+
+def test_append_to_an_unknown_session_is_a_key_error(sessions):
+    with pytest.raises(KeyError):
+        sessions.append("no-such-session", make_message("lost"))
+    with pytest.raises(KeyError):
+        sessions.append("no-such-session", make_message("lost"), durable=False)
+    sessions.sync("no-such-session")  # nothing to do, and no error
+
+
+def test_delete_session_removes_its_messages_and_their_counts(sessions):
+    doomed, kept = sessions.create("alice", "coach"), sessions.create("alice", "coach")
+    for n in range(5):
+        sessions.append(doomed["id"], make_message(f"d{n}", emotion="sad"))
+        sessions.append(kept["id"], make_message(f"k{n}", emotion="sad"))
+    assert sessions.message_total() == 10
+    assert sessions.delete(doomed["id"])
+    assert sessions.messages(doomed["id"]) == ([], None) and len(sessions.messages(kept["id"])[0]) == 5
+    assert sessions.message_total() == 5
+    assert sum(n for _, label, n, _ in sessions.moods("alice", at(0))) == 5
+    again = sessions.create("alice", "coach", session_id=doomed["id"])  # the same id starts empty
+    assert again["message_count"] == 0 and sessions.messages(doomed["id"]) == ([], None)
+
+
+def test_messages_by_day(sessions):
+    one, two, old = sessions.create("alice", "coach"), sessions.create("bob", "coach"), sessions.create("bob", "coach")
+    sessions.append(old["id"], make_message("long ago", created_at=at(-3 * DAY)))
+    # at(0) is 2026-01-01T00:00Z; Asia/Shanghai is UTC+8, so 16:30Z there is the next day.
+    for session, seconds, role in [(one, 3600, "user"), (one, 3601, "assistant"), (one, 16 * 3600 + 1800, "user"),
+                                   (two, DAY + 60, "user"), (two, DAY + 61, "assistant"), (two, 2 * DAY, "user")]:
+        sessions.append(session["id"], make_message("x", role=role, created_at=at(seconds)))
+    assert sessions.messages_by_day(at(0), UTC) == {
+        "2026-01-01": {"user": 2, "assistant": 1}, "2026-01-02": {"user": 1, "assistant": 1}, "2026-01-03": {"user": 1}}
+    assert sessions.messages_by_day(at(-8 * 3600), SHANGHAI) == {
+        "2026-01-01": {"user": 1, "assistant": 1}, "2026-01-02": {"user": 2, "assistant": 1}, "2026-01-03": {"user": 1}}
+    assert sessions.messages_by_day(at(DAY), UTC) == {"2026-01-02": {"user": 1, "assistant": 1}, "2026-01-03": {"user": 1}}
+    assert sessions.messages_by_day(at(10 * DAY), UTC) == {}
+    sessions.delete(two["id"])
+    assert sessions.messages_by_day(at(DAY), UTC) == {}
+    assert sessions.message_total() == 4
+
+
+def test_counters_in_a_zone_a_quarter_hour_off(sessions):
+    # Nepal is UTC+05:45: 18:14Z is 23:59 there, 18:15Z the next day.
+    session = sessions.create("alice", "coach")
+    for created_at in ("2026-01-01T18:14:59.000Z", "2026-01-01T18:15:00.000Z"):
+        sessions.append(session["id"], make_message("x", created_at=created_at, emotion="calm"))
+    kathmandu = ZoneInfo("Asia/Kathmandu")
+    assert sessions.messages_by_day("2025-12-31T18:15:00.000Z", kathmandu) == {
+        "2026-01-01": {"user": 1}, "2026-01-02": {"user": 1}}
+    days = sorted((moment.astimezone(kathmandu).date().isoformat(), n)
+                  for moment, _, n, _ in sessions.moods("alice", at(0)))
+    assert days == [("2026-01-01", 1), ("2026-01-02", 1)]
+
+
+def test_long_logs_count_every_message(sessions):
+    session = sessions.create("alice", "coach")
+    for n in range(450):
+        sessions.append(session["id"], make_message(f"m{n}", created_at=at(n * 60)), durable=False)
+    sessions.sync(session["id"])
+    assert sessions.messages_by_day(at(0), UTC) == {"2026-01-01": {"user": 450}}
+    assert sessions.messages_by_day(at(105 * 60), UTC) == {"2026-01-01": {"user": 345}}
+
+
+def test_messages_stored_before_counters_are_counted_once(tmp_path):
+    """A data folder from before the counters (messages appended to the log directly): the first
+    start counts them, the next ones do not count them again."""
+    storage = FileStorage.open(tmp_path / "data")
+    session = {"id": "s1", "user_id": "alice", "agent": "coach", "title": "", "created_at": at(0),
+               "message_count": 3, "updated_at": at(3)}
+    storage.insert("sessions", session)
+    for n in range(3):
+        storage.append_message("s1", make_message(f"m{n}", created_at=at(n + 1), emotion="sad"))
+    storage.close()
+    for _ in range(2):
+        storage = FileStorage.open(tmp_path / "data")
+        sessions = Sessions(storage)
+        assert sessions.message_total() == 3
+        assert sessions.messages_by_day(at(0), UTC) == {"2026-01-01": {"user": 3}}
+        assert [(label, n) for _, label, n, _ in sessions.moods("alice", at(0))] == [("sad", 3)]
+        storage.close()
+
+
+def test_delete_user_and_export(sessions):
+    first, second = sessions.create("alice", "coach"), sessions.create("alice", "sleep")
+    bobs = sessions.create("bob", "coach")
+    for n in range(450):  # more than a page of the log
+        sessions.append(first["id"], make_message(f"m{n}"))
+    sessions.append(bobs["id"], make_message("bob's"))
+    exported = sessions.export("alice")
+    assert not isinstance(exported, list)  # a generator: a page in memory at a time
+    exported = [{**s, "messages": list(s["messages"])} for s in exported]
+    assert [s["id"] for s in exported] == [first["id"], second["id"]]  # oldest first
+    assert [m["content"] for m in exported[0]["messages"]] == [f"m{n}" for n in range(450)]
+    assert "user_id" not in exported[0] and exported[1]["messages"] == []
+    sessions.delete_user("alice")
+    sessions.delete_user("alice")  # twice is fine: a cascade resumed
+    assert sessions.list("alice") == ([], None) and sessions.messages(first["id"]) == ([], None)
+    assert sessions.count() == 1 and sessions.message_total() == 1
+
+
+def test_an_append_a_kill_cut_in_two_is_settled_by_the_next_process(storage):
+    """A process killed between writing a message to the log and counting it on the session:
+    the next one counts it (and one killed before the log write counts nothing)."""
+    sessions = Sessions(storage)
+    landed, lost = sessions.create("alice", "coach"), sessions.create("alice", "coach")
+    for session, message in ((landed, make_message("in the log", created_at=at(5))), (lost, make_message("never"))):
+        storage.update("sessions", session["id"], {"appending": f"killed-process:{message['id']}"})
+        if session is landed:
+            storage.append_message(session["id"], message)
+    later = Sessions(storage)  # the next process
+    got = later.get(landed["id"])
+    assert got["message_count"] == 1 and "appending" not in got
+    assert later.message_total() == 1
+    got = later.get(lost["id"])
+    assert got["message_count"] == 0 and "appending" not in got
+    assert later.get(landed["id"])["message_count"] == 1  # settled once
