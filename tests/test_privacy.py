@@ -87,9 +87,10 @@ def test_export_is_streamed_and_holds_every_message_and_record(served):
     alice = client.register("alice")
     token, alice_id = alice["access_token"], alice["user"]["uuid"]
     session_id = client.post("/api/v1/health/physical/chat", {"text": "膝盖疼"}, token=token).json["session_id"]
+    sessions = served.wm.service("chat").sessions  # which counts them, as a chat turn does
     for n in range(3000):
-        storage.append_message(session_id, make_message(f"m{n}", role="user" if n % 2 else "assistant"), durable=False)
-    storage.sync_messages(session_id)
+        sessions.append(session_id, make_message(f"m{n}", role="user" if n % 2 else "assistant"), durable=False)
+    sessions.sync(session_id)
     records = [make_record(alice_id, value=50 + n % 100, recorded_at=at(n * 60)) for n in range(1200)]
     for record in records:
         storage.insert("records", record, durable=False)
