@@ -780,7 +780,7 @@ class Storage:
         """A page of the documents whose fields equal ``where``'s (a missing field is None).
 
         ``order`` is a field, ascending, or "-field", descending; ties go by id, the same way;
-        without it, by id. With ``start`` or ``end`` only documents with ``start <= order field <
+        without it, in the order of the index that answers (by id when it has no order field). With ``start`` or ``end`` only documents with ``start <= order field <
         end`` count (those where it is None are then left out). The lookup needs a declared
         `Index` with ``by`` the fields of ``where`` and that ``order`` field; ValueError otherwise.
         ``limit`` is a positive integer."""

@@ -90,7 +90,9 @@ def migrate(storage, specs: dict) -> None:
             path = staging / f"{name}.jsonl"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
-                os.write(fd, ("\n".join(lines) + "\n").encode("utf-8"))
+                data = memoryview(("\n".join(lines) + "\n").encode("utf-8"))
+                while data:  # one write() may take less than asked (at most ~2 GiB on Linux)
+                    data = data[os.write(fd, data):]
                 os.fsync(fd)
             finally:
                 os.close(fd)

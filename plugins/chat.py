@@ -268,7 +268,11 @@ class Sessions:
             session = {k: v for k, v in session.items() if k != "appending"} if marked else session
             return {**session, "message_count": (session.get("message_count") or 0) + 1,
                     "updated_at": max(message["created_at"], session.get("updated_at") or "")}
-        self.storage.update("sessions", session_id, count, durable=durable)
+        if self.storage.update("sessions", session_id, count, durable=durable) is None:
+            # Deleted while the message was written (a reply finishing as the user deletes the
+            # chat or the account): the append made the log again; no session would ever delete it.
+            self.storage.delete_messages(session_id)
+            raise KeyError(f"no session {session_id!r}")
         # Not durable: a power cut may lose the newest counts (never a message); the next
         # durable write to the counters, or shutdown, saves them. One fsync per turn is the log's.
         self._count([(session, message)], 1)

@@ -96,6 +96,7 @@ class _Collection:
         self.unique: dict[tuple, dict[tuple, str]] = {fields: {} for fields in spec.unique}
         self.size = 0  # bytes of whole lines in the file: where the next line goes
         self.live = 0  # bytes the live documents take as lines
+        self.compact_at = COMPACT_MIN_BYTES  # no compaction below this size (raised after a failed one)
         self.unsynced = False
 
     # -- reading the file ------------------------------------------------------------------------
@@ -110,8 +111,10 @@ class _Collection:
             size, number = 0, 0
             for line in f:
                 number += 1
-                if not line.endswith(b"\n"):
-                    break  # torn by a crash mid-append: never acknowledged, cut off at the next write
+                if not line.endswith(b"\n") or not line.strip(b"\x00\n"):
+                    # Torn by a crash mid-append, or zeros a power cut left where lines written
+                    # without fsync were to go: never acknowledged as durable; cut off at the next write.
+                    break
                 try:
                     op = json.loads(line)
                 except ValueError:
@@ -152,10 +155,10 @@ class _Collection:
         old = self.doc(doc_id)
         if old is not None:
             self._unindex(doc_id, old)
-            self.live -= len(self.docs[doc_id]) + 10
+            self.live -= _line_bytes(self.docs[doc_id])
         # Replaced in one step: `get` reads without the lock and must never see it missing.
         self.docs[doc_id] = text
-        self.live += len(text) + 10
+        self.live += _line_bytes(text)
         for index, buckets in self.indexes.items():
             insort(buckets.setdefault(_equal_key(doc, index.by), []), (_order_key(doc, index.order), doc_id))
         for fields, held in self.unique.items():
@@ -168,7 +171,7 @@ class _Collection:
         if old is None:
             return
         self._unindex(doc_id, old)
-        self.live -= len(self.docs.pop(doc_id)) + 10
+        self.live -= _line_bytes(self.docs.pop(doc_id))
 
     def _unindex(self, doc_id: str, old: dict) -> None:
         for index, buckets in self.indexes.items():
@@ -204,39 +207,49 @@ class _Collection:
         line = ops[0] if len(ops) == 1 else {"all": ops}
         data = (json_dumps(line) + "\n").encode("utf-8")
         with self.storage._writing(f"collections/{self.path.name}"):
-            new = not self.path.exists()
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-            try:
-                if new:
-                    data = (json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT})
-                            + "\n").encode("utf-8") + data
-                else:
-                    size = os.fstat(fd).st_size
-                    if size < self.size:
-                        raise OSError(f"{self.path.name} shrank behind our back ({self.size} -> {size} bytes)")
-                    if size > self.size:  # a torn line after a crash: cut it off
-                        os.ftruncate(fd, self.size)
-                try:
-                    if os.pwrite(fd, data, self.size) != len(data):
-                        raise OSError(f"short write to {self.path}")
-                    if durable:
-                        os.fsync(fd)
-                except BaseException:
-                    try:
-                        os.ftruncate(fd, self.size)  # nothing half-written stays to be read at the next start
-                    except OSError:
-                        pass
-                    raise
-            finally:
-                os.close(fd)
+            new = self.size == 0
             if new:
-                fsync_dir(self.path.parent)
+                # The first write makes the file whole, header and all, by temp file and rename:
+                # an empty or zero-filled file (a power cut after the create) would stop startup.
+                data = (json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT})
+                        + "\n").encode("utf-8") + data
+                atomic_write(self.path, data, mode=FILE_MODE)
+            else:
+                self._append(data, durable)
         self.size += len(data)
-        self.unsynced = not durable  # a durable write's fsync covers the lines before it too
+        self.unsynced = not durable and not new  # a durable write's fsync covers the lines before it too
         for op in ops:
             self._replay(op)
-        if self.size > COMPACT_MIN_BYTES and self.size > COMPACT_RATIO * max(self.live, 1):
-            self.compact()
+        if self.size > self.compact_at and self.size > COMPACT_RATIO * max(self.live, 1):
+            try:
+                self.compact()
+            except StorageUnavailable as e:
+                # The write above is stored: saying otherwise would make clients send it again.
+                # Try again once the file has grown by as much again.
+                self.compact_at = self.size + COMPACT_MIN_BYTES
+                log.error("compacting %s failed (the write itself is stored): %s", self.path.name, e)
+
+    def _append(self, data: bytes, durable: bool) -> None:
+        fd = os.open(self.path, os.O_WRONLY, FILE_MODE)
+        try:
+            size = os.fstat(fd).st_size
+            if size < self.size:
+                raise OSError(f"{self.path.name} shrank behind our back ({self.size} -> {size} bytes)")
+            if size > self.size:  # a torn line after a crash: cut it off
+                os.ftruncate(fd, self.size)
+            try:
+                if os.pwrite(fd, data, self.size) != len(data):
+                    raise OSError(f"short write to {self.path}")
+                if durable:
+                    os.fsync(fd)
+            except BaseException:
+                try:
+                    os.ftruncate(fd, self.size)  # nothing half-written stays to be read at the next start
+                except OSError:
+                    pass
+                raise
+        finally:
+            os.close(fd)
 
     def sync(self) -> None:
         with self.lock:
@@ -453,8 +466,8 @@ class FileStorage(Storage):
                 results.append((outcome, new))
                 if outcome != "unchanged":
                     ops.append({"put": new})
-            for at in range(0, len(ops), 1000):
-                store.write(ops[at:at + 1000], True)
+            if ops:  # one line: all or nothing, after a crash or a failed write alike
+                store.write(ops, True)
         return [(outcome, json.loads(json_dumps(doc))) for outcome, doc in results]
 
     # -- messages --------------------------------------------------------------------------------
@@ -620,6 +633,12 @@ class FileStorage(Storage):
                 log.warning("closing: %s could not be made durable", store.path.name)
 
 
+def _line_bytes(text: str) -> int:
+    """What a document's put line takes in the file: bytes, as the file's size counts (CJK text
+    is three bytes a character; counting characters compacted far too often)."""
+    return len(text.encode("utf-8")) + 9
+
+
 # -- keys and cursors ------------------------------------------------------------------------------
 
 _NONE_RANK = 0
@@ -666,13 +685,15 @@ def _encode_cursor(entry: tuple) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple:
+    if not isinstance(cursor, str) or len(cursor) > 4096:
+        raise ValueError("not a cursor of this list")
     try:
         rank, value, doc_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         kind = {0: str, 1: (int, float), 2: str, 3: str}.get(rank) if type(rank) is int else None
         if kind is None or not isinstance(value, kind) or not isinstance(doc_id, str):
             raise TypeError
-    except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise ValueError(f"not a cursor of this list: {cursor!r}") from None
+    except (ValueError, TypeError, RecursionError):  # binascii.Error, UnicodeDecodeError are ValueErrors
+        raise ValueError(f"not a cursor of this list: {cursor[:80]!r}") from None
     return ((rank, value), doc_id)
 
 

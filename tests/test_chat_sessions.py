@@ -158,9 +158,11 @@ def test_delete_user_and_export(sessions):
     exported = sessions.export("alice")
     assert not isinstance(exported, list)  # a generator: a page in memory at a time
     exported = [{**s, "messages": list(s["messages"])} for s in exported]
-    assert [s["id"] for s in exported] == [first["id"], second["id"]]  # oldest first
-    assert [m["content"] for m in exported[0]["messages"]] == [f"m{n}" for n in range(450)]
-    assert "user_id" not in exported[0] and exported[1]["messages"] == []
+    oldest_first = sorted([first, second], key=lambda s: (s["created_at"], s["id"]))  # ties (one ms) by id
+    assert [s["id"] for s in exported] == [s["id"] for s in oldest_first]
+    by_id = {s["id"]: s for s in exported}
+    assert [m["content"] for m in by_id[first["id"]]["messages"]] == [f"m{n}" for n in range(450)]
+    assert "user_id" not in by_id[first["id"]] and by_id[second["id"]]["messages"] == []
     sessions.delete_user("alice")
     sessions.delete_user("alice")  # twice is fine: a cascade resumed
     assert sessions.list("alice") == ([], None) and sessions.messages(first["id"]) == ([], None)

@@ -272,3 +272,84 @@ def test_a_kill_during_a_migration_loses_nothing(tmp_path):
         child.wait()
         print(f"killed at {point}: {sorted(p.name for p in folder.iterdir())}")
         assert_migrated(folder, held)
+
+
+# -- what an outside review found (each failed before its fix) -----------------------------------
+
+
+def test_a_failed_first_write_leaves_no_file_the_next_start_refuses(folder, monkeypatch):
+    store = opened(folder)
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(StorageUnavailable):
+        store.insert("notes", note())
+    monkeypatch.setattr(os, "replace", real)
+    kept = store.insert("notes", note())
+    store.close()
+    again = opened(folder)  # it refused "not a collection file of ours (line 1)": the header was missing
+    try:
+        assert ids(again.find("notes", order="at")[0]) == [kept["id"]]
+    finally:
+        again.close()
+
+
+def test_zeros_a_power_cut_left_after_the_last_line_are_a_torn_end(folder):
+    store = opened(folder)
+    kept = store.insert("notes", note())
+    store.close()
+    with open(notes_file(folder), "ab") as f:  # where lines written without fsync were to go
+        f.write(b"\x00" * 200 + b"\n" + b"\x00" * 100)
+    again = opened(folder)
+    try:
+        assert ids(again.find("notes", order="at")[0]) == [kept["id"]]
+        more = again.insert("notes", note(at_seconds=1))
+    finally:
+        again.close()
+    assert [op["put"]["id"] for op in lines_parse(notes_file(folder))[1:]] == [kept["id"], more["id"]]
+
+
+def test_text_of_several_bytes_a_character_does_not_compact_on_every_write(folder):
+    store = opened(folder)
+    try:
+        for n in range(700):  # 1.2 MB of emoji (four bytes each), nothing ever replaced or deleted
+            store.insert("notes", note(at_seconds=n, text="😴" * 400), durable=False)
+        inode = notes_file(folder).stat().st_ino
+        store.insert("notes", note(text="又一条"))
+        # Compaction replaces the file (a new inode); with nothing dead in it there is nothing to do.
+        assert notes_file(folder).stat().st_ino == inode
+    finally:
+        store.close()
+
+
+def test_a_failed_compaction_does_not_unsay_a_stored_write(folder, monkeypatch):
+    store = opened(folder)
+    try:
+        doc = store.insert("notes", note(text="x" * 2000))
+        monkeypatch.setattr(storage_files, "atomic_write",
+                            lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+        for n in range(700):  # rewrite one note: the file fills with dead lines, and compacting fails
+            assert store.update("notes", doc["id"], {"n": n}, durable=False)["n"] == n
+        stored = store.update("notes", doc["id"], {"n": "last"})
+        assert stored["n"] == "last" and store.get("notes", doc["id"])["n"] == "last"
+    finally:
+        store.close()
+
+
+def test_a_cursor_nested_deep_is_a_value_error_not_a_crash(folder):
+    import base64
+    store = opened(folder)
+    try:
+        for cursor in (base64.urlsafe_b64encode(b"[" * 1500).decode(), "A" * 10000):
+            with pytest.raises(ValueError):
+                store.find("notes", order="at", before=cursor)
+    finally:
+        store.close()
+
+
+def test_an_upsert_of_thousands_is_one_line(folder):
+    store = opened(folder)
+    try:
+        store.upsert("notes", [note(slug=f"s{n}") for n in range(2500)], key=("owner", "slug"))
+    finally:
+        store.close()
+    assert len(lines_parse(notes_file(folder))) == 2  # the header, and one line: all or nothing
