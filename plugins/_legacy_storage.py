@@ -17,7 +17,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from wellmate import StorageUnavailable, fsync_dir, json_dumps
+from wellmate import SERVER_LOCK, FileLock, StorageUnavailable, fsync_dir, json_dumps
 
 log = logging.getLogger("wellmate.storage")
 
@@ -32,6 +32,19 @@ def migrate(storage, specs: dict) -> None:
         old.append(folder / "records")
     if not old:
         return
+    # A server of the version before may be running on the folder: moving its files away
+    # under it would lose what it writes next. Its lock says so.
+    lock = FileLock(folder / SERVER_LOCK)
+    if not lock.acquire():
+        raise StorageUnavailable(f"another Wellmate (pid {lock.holder()}) is serving {folder}: stop it first; "
+                                 f"this version then moves the folder to collections, once")
+    try:
+        _migrate(storage, folder, old)
+    finally:
+        lock.release()
+
+
+def _migrate(storage, folder: Path, old: list[Path]) -> None:
     if (folder / "collections").exists():  # migrated, but a crash came before the old files were moved aside
         with storage._writing("the backup of the old files"):
             backup = _move_aside(folder, old, max(folder.glob("backup-*"), default=None))

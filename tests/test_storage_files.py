@@ -214,7 +214,7 @@ def assert_migrated(folder: Path, held: dict):
             assert storage.get("sessions", session_id)["message_count"] == 3
     finally:
         storage.close()
-    left = sorted(p.name for p in folder.iterdir())
+    left = sorted(p.name for p in folder.iterdir() if p.name != "server.lock")  # the migration holds it
     assert left == ["backup-" + left[0].split("-", 1)[1], "collections", "messages"], left
     assert sorted(p.name for p in (folder / left[0]).iterdir()) == sorted(
         ["deliveries.json", "records", "records.json", "reminders.json", "sessions.json", "users.json"])
@@ -227,6 +227,24 @@ def test_an_old_folder_is_migrated_once_with_a_backup(folder):
     before = {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()}
     assert_migrated(folder, held)  # opening again migrates nothing and backs nothing up again
     assert {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()} == before
+
+
+def test_an_old_folder_a_server_still_serves_is_not_migrated_under_it(folder):
+    """Found in a walkthrough: the new version started beside a running old one moved the old
+    server's files away under it (whatever it wrote next was lost)."""
+    from wellmate import SERVER_LOCK, FileLock
+
+    held = old_folder(folder)
+    files = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != SERVER_LOCK}
+    running = FileLock(folder / SERVER_LOCK)  # what the old version's server holds while it serves
+    assert running.acquire()
+    try:
+        with pytest.raises(StorageUnavailable, match="another Wellmate"):
+            FileStorage.open(folder, COLLECTIONS)
+        assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != SERVER_LOCK} == files
+    finally:
+        running.release()
+    assert_migrated(folder, held)  # once it stopped
 
 
 def test_a_migration_failing_at_any_step_loses_nothing_and_the_next_open_finishes_it(tmp_path, monkeypatch):
