@@ -4,8 +4,8 @@
 
 A real read-only folder needs a user that chmod stops: as root (CI) the server runs as uid 1000
 in a user namespace (`unshare`), where the root-owned folder is its own and mode 0500 binds
-it. Each such test's id says which way it ran; the disk-full tests patch os.replace, as in
-test_storage_tinydb.py."""
+it. Each such test's id says which way it ran; the disk-full tests make file writes fail, as
+test_storage_files.py's disk_full does."""
 
 import json
 import os
