@@ -677,7 +677,15 @@ def test_the_crisis_reply_survives_a_flag_that_cannot_be_stored(make_wm, serve, 
                 raise OSError(28, "No space left on device")
             return pwrite(fd, data, offset)
 
+        replace = os.replace
+
+        def no_room_for_a_new_flags_file(src, dst, *args, **kwargs):  # a collection's first write
+            if str(dst).endswith("safety_flags.jsonl"):
+                raise OSError(28, "No space left on device")
+            return replace(src, dst, *args, **kwargs)
+
         monkeypatch.setattr(os, "pwrite", flags_disk_full)
+        monkeypatch.setattr(os, "replace", no_room_for_a_new_flags_file)
         r = client.post("/api/v1/health/mental/chat", {"text": "我真的不想活了", "session_id": session}, token=token)
         assert r.status == 200, r.text
         assert r.json["provider"] == "safety" and "12356" in r.json["content"]
