@@ -1148,8 +1148,8 @@ def paged(list_method, view=None, default_limit=20, max_limit=100, **filters) ->
 
 
 def all_pages(list_method, page_size: int = 100, **filters) -> list:
-    """Every item of a paged storage list (``wm.storage.list_users``, ``list_records``, ...),
-    newest first, read ``page_size`` at a time."""
+    """Every item of a paged list (a service's ``list``, such as ``wm.service("accounts").list``,
+    or a ``storage.find`` with its arguments bound), in its order, read ``page_size`` at a time."""
     items, before = [], None
     while True:
         page, before = list_method(limit=page_size, before=before, **filters)
