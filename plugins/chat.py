@@ -182,6 +182,19 @@ class Sessions:
     def update(self, session_id: str, changes: dict) -> dict | None:
         return self.storage.update("sessions", session_id, {k: v for k, v in changes.items() if k not in ACTIVITY})
 
+    def link(self, session_id: str, key: str, value) -> None:
+        """Remember ``value`` (or forget it, with None) under ``key`` in the session's ``links``:
+        what an agent platform calls this session (Coze, FastGPT and Dify keep conversations
+        themselves). Kept on the session, it goes with it when it is deleted and is in its export."""
+        def change(doc):
+            if doc is None or (doc.get("links") or {}).get(key) == value:
+                return None
+            links = {k: v for k, v in (doc.get("links") or {}).items() if k != key}
+            if value is not None:
+                links[key] = value
+            return {**doc, "links": links}
+        self.storage.update("sessions", session_id, change)
+
     def on_delete(self, function) -> None:
         """Call ``function(session)`` when a session is deleted (before it goes), for data
         another plugin keeps about it."""

@@ -1,0 +1,104 @@
+"""What the agent-platform providers (Coze, FastGPT, Dify) share; a library, not a plugin.
+
+These platforms keep each conversation's history themselves: a provider sends only the new
+message plus the platform's id for the conversation. `PlatformProvider` maps a Wellmate session
+to that id (kept in the session's ``links`` through the chat service, so it is deleted and
+exported with the session), names the user by a stable id, and fills the platform's variables
+from the same ``$placeholders`` as prompts.
+"""
+
+from __future__ import annotations
+
+import string
+
+from wellmate import ConfigError, Provider, Turn, json_dumps
+
+
+class PlatformProvider(Provider):
+    """Base of providers whose platform keeps the conversation. A subclass says what identifies
+    its bot (`bot`); a conversation started with another bot, or under another provider name,
+    is not continued."""
+
+    # How many earlier messages to send when a session has no conversation on the platform yet
+    # (its link was lost, or the platform rejected it) but has history in Wellmate.
+    recent_messages = 10
+
+    @classmethod
+    def check_config(cls, config: dict, where: str) -> dict:
+        if not str(config.get("base_url", "")).startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.base_url: must start with http:// or https://, "
+                              f"got {json_dumps(config.get('base_url'))}")
+        config["base_url"] = config["base_url"].rstrip("/")
+        for key in ("variables", "inputs", "custom_variables"):
+            for name, value in (config.get(key) or {}).items():
+                if not isinstance(value, str):
+                    raise ConfigError(f"{where}.{key}.{name}: must be a string (it may use $placeholders), "
+                                      f"got {json_dumps(value)}")
+                if not string.Template(value).is_valid():
+                    raise ConfigError(f"{where}.{key}.{name}: a '$' that is not a placeholder; write $$ for a dollar sign")
+        return config
+
+    def bot(self) -> str:
+        """What names the bot or app on the platform; override to add a bot id."""
+        return self.config["base_url"]
+
+    # -- the session's conversation on the platform
+    def conversation(self, turn: Turn | None) -> str | None:
+        """The platform's id for this turn's session, or None: a new conversation."""
+        if turn is None:
+            return None
+        link = (turn.session.get("links") or {}).get(self.name)
+        if isinstance(link, dict) and link.get("bot") == self.bot() and isinstance(link.get("id"), str):
+            return link["id"]
+        return None
+
+    def remember(self, turn: Turn | None, conversation_id: str | None) -> None:
+        """Keep (or, with None, drop) the platform's id for this turn's session."""
+        chat = self.wm.service("chat")
+        if turn is None or chat is None or not turn.session.get("id"):
+            return
+        value = None if conversation_id is None else {"id": conversation_id, "bot": self.bot()}
+        chat.sessions.link(turn.session["id"], self.name, value)
+        links = dict(turn.session.get("links") or {})
+        if value is None:
+            links.pop(self.name, None)
+        else:
+            links[self.name] = value
+        turn.session["links"] = links  # a retry in this same turn sees it
+
+    def user_field(self, turn: Turn | None) -> str:
+        """A stable id for the user on the platform: Wellmate's user id, never the username
+        (which the user may change, and which should not leave the server)."""
+        return f"wellmate-{turn.user['id']}" if turn is not None and turn.user.get("id") else "wellmate"
+
+    # -- what to send
+    @staticmethod
+    def system_text(messages: list[dict]) -> str:
+        return "\n\n".join(m["content"] for m in messages if m.get("role") == "system")
+
+    @staticmethod
+    def last_user_text(messages: list[dict]) -> str:
+        for message in reversed(messages):
+            if message.get("role") == "user":
+                return message.get("content") or ""
+        return ""
+
+    def recent(self, messages: list[dict]) -> list[dict]:
+        """The history before the new message (user and assistant turns, newest last), for a
+        conversation the platform does not have yet."""
+        talk = [m for m in messages if m.get("role") in ("user", "assistant")]
+        return talk[:-1][-self.recent_messages:] if talk else []
+
+    def fill(self, templates: dict, turn: Turn | None, messages: list[dict]) -> dict:
+        """Config values with ``$placeholders`` filled for this turn: the prompt placeholders
+        (``$name``, ``$age``, ``$today``, ...) plus ``$system``, Wellmate's rendered system prompt.
+        An unknown placeholder is left as written."""
+        if not templates:
+            return {}
+        values = {"system": self.system_text(messages)}
+        if turn is not None:
+            used = {name for text in templates.values() for name in string.Template(text).get_identifiers()}
+            for key, value in self.wm.prompt_values(turn.user, turn.agent).items():
+                if key in used:  # values given as functions are worked out only when used
+                    values[key] = str(value()) if callable(value) else value
+        return {name: string.Template(text).safe_substitute(values) for name, text in templates.items()}
