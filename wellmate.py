@@ -69,6 +69,7 @@ BUILTIN_PLUGINS = [
     "delivery_wechat",
     "delivery_webhook",
     "tagger_llm",
+    "library",  # before safety, so its before_reply runs after safety's and reads safety's flags
     "safety",
     "mood",
     "service",
@@ -241,6 +242,9 @@ class Hookspecs:
         - ``urgent``: a set the plugin fills, during this call or later while its reader reads,
           with what it found this turn (safety: ``crisis``, ``check_in``, ...): when it is not
           empty the reply is labelled as urgent (the mascot shows concern).
+        - ``sources``: a list of ``{"id", "title"}`` the reply draws on (the library's articles),
+          sent with the reply (``sources`` of the JSON answer and the stream's ``done``) and
+          stored with it, so a client can link them; with a ``reply``, only that plugin's count.
 
         Include your own separators ("\n\n"). The first ``reply`` wins; the other keys of every
         plugin are joined in the order pluggy calls them.

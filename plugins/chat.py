@@ -583,6 +583,7 @@ class Reply:
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.user_emotion = None  # the user's message's label
         self.urgent_sets = []  # plugins' `urgent` sets: what they found this turn, filled as they go
+        self.sources = []  # what the reply draws on ({id, title}: library articles), for the client to link
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
 
     def ask_plugins(self):
@@ -597,6 +598,8 @@ class Reply:
         canned = next((r for r in results if r.get("reply")), None)
         if canned:
             self.canned, self.canned_by = str(canned["reply"]), str(canned.get("provider") or "wellmate")
+        # A canned reply (a crisis reply) draws on its own plugin's sources only: nobody read the others'.
+        self.sources = sources_of([canned] if canned else results)
         self.prefix = "".join(str(r["prefix"]) for r in results if r.get("prefix"))
         fallback = next((r for r in results if r.get("fallback")), None)
         if fallback and self.prefix.strip():
@@ -667,7 +670,7 @@ class Reply:
         as it was (a stream has shown it), the suffix (a disclaimer) goes."""
         log.warning("no provider answered (%s): the reply is %s's note alone", "; ".join(self.failures),
                     self.fallback_by)
-        self.suffix = ""
+        self.suffix, self.sources = "", []
         return self.finish("", self.fallback_by)
 
     def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
@@ -686,11 +689,26 @@ class Reply:
                    "created_at": now_iso()}
         if incomplete:
             message["incomplete"] = True
+        if self.sources:
+            message["sources"] = self.sources
         self.chat.sessions.append(self.session["id"], message)
         self.stored = True
         return {"session_id": self.session["id"], "message_id": self.message_id, "content": content,
                 "emotion": message["emotion"], "timestamp": message["created_at"],
-                "agent": self.agent_name, "provider": provider_name, **({"incomplete": True} if incomplete else {})}
+                "agent": self.agent_name, "provider": provider_name, "sources": self.sources,
+                **({"incomplete": True} if incomplete else {})}
+
+
+def sources_of(results: list[dict]) -> list[dict]:
+    """The ``sources`` of before_reply results, each ``{id, title}`` once, in order."""
+    sources, seen = [], set()
+    for result in results:
+        given = result.get("sources")
+        for source in given if isinstance(given, (list, tuple)) else ():
+            if isinstance(source, dict) and isinstance(source.get("id"), str) and source["id"] not in seen:
+                seen.add(source["id"])
+                sources.append({"id": source["id"], "title": str(source.get("title") or source["id"])})
+    return sources
 
 
 def call_each(hook, **kwargs) -> list:
@@ -919,7 +937,7 @@ def session_view(session: dict) -> dict:
 
 def message_view(message: dict) -> dict:
     view = {key: message[key] for key in ("id", "role", "content", "created_at")}
-    for key in ("emotion", "provider", "incomplete", "reminder_id"):
+    for key in ("emotion", "provider", "incomplete", "reminder_id", "sources"):
         if message.get(key) is not None:
             view[key] = message[key]
     return view

@@ -666,6 +666,7 @@ TIP_INTROS = {"zh": ["关于{title}，一个实用的建议：", "说到{title}�
 SOFT_INTROS = {"zh": ["如果你愿意，这个小办法也许有帮助：", "一个也许有用的小办法：", "等你准备好了，可以参考这一条："],
                "en": ["If you'd like, you could try this: ", "One small thing that may help: ",
                       "When you feel ready, try this: "]}
+QUOTE_INTROS = {"zh": "《病友宝典》的《{title}》里写道：", "en": "From the library's article \"{title}\":"}
 MORE_INTROS = {"zh": ["再给你一条关于{title}的小建议：", "关于{title}，还有一个小建议："],
                "en": ["Another tip on {title}: ", "One more tip on {title}: "]}
 
@@ -898,6 +899,7 @@ class OfflineProvider(Provider):
                          label=self._label(message), guess=self._guess,
                          confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
                          judges_crisis=safety is None, checked_in=self._checked_in(safety, message, flags),
+                         passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"))
         parts = composing.compose(self.tips_file.get(), [normalize(t) for t in earlier])
         # Once per session (as far as the history reaches), and never on top of an urgent note.
@@ -997,7 +999,7 @@ class Composer:
 
     def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,
                  label: str | None = None, guess=None, confidence: float = 0.4, numbers: dict | None = None,
-                 judges_crisis: bool = True, checked_in: bool = False, replies: tuple = ()):
+                 judges_crisis: bool = True, checked_in: bool = False, replies: tuple = (), passages=()):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.said, self.recent = said, recent  # the whole history's replies; the last few
         self.replies = replies  # the earlier replies one by one, latest last (the session's topic)
@@ -1013,6 +1015,7 @@ class Composer:
         self.follow_up = False  # the topic is the session's, for a follow-up
         self.worded = []  # the feelings the message names in words (before the tagger's label)
         self.topic, self.groups = None, ()  # what the reply is about, for Answer
+        self.passages = passages  # the library's passages for the message ({title, text, ...}), best first
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -1061,8 +1064,11 @@ class Composer:
         tips = topic.tips_for(lang, text) if topic else []
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
+        quote = self.quote(bool(parts))  # the host's own article comes before a tip of the tips file
+        if quote:
+            parts.append(quote)
         if topic and tips:
-            if not bp:  # the reading's note already says what the tips would
+            if not bp and not quote:  # the reading's note already says what the tips would
                 tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up)
                 parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
             doctor = topic.see_doctor[lang]
@@ -1073,13 +1079,23 @@ class Composer:
             kind = "happy" if all(f == "happy" for f, _, _ in feelings) else \
                 "unwell" if feelings[0][0] == "unwell" else "feeling"
             parts.append(self.pick(QUESTIONS[kind][lang], "question"))
-        elif topic:
+        elif topic or quote:
             parts.append(self.pick(QUESTIONS["topic"][lang], "question"))
         elif not parts:
             return [self.small_talk(topics)]
         if GREETING.regex.search(text):
             parts.insert(0, "你好！" if lang == "zh" else "Hi!")
         return parts
+
+    def quote(self, after_text: bool) -> str:
+        """The best passage the library found for the message (the library plugin's
+        ``turn.flags["library"]``), quoted with its article's title; "" without one."""
+        passage = next((p for p in self.passages if isinstance(p, dict) and p.get("text") and p.get("title")), None)
+        if passage is None:
+            return ""
+        intro = QUOTE_INTROS[self.lang].format(title=passage["title"])
+        # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
+        return ("\n" if after_text else "") + intro + "\n" + passage["text"].strip() + ("\n" if self.lang == "zh" else "")
 
     def session_topic(self, readings: list, topics: dict):
         """The topic the session is on: the one the latest earlier reply that gave a tip answered

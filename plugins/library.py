@@ -1,0 +1,853 @@
+"""The health library (病友宝典): articles as Markdown files in a folder, searchable, read by the
+agents and cited in their replies (docs/library.md).
+
+An article is ``library/<id>.md``: a YAML front matter (title, summary, tags, order, cover,
+attachment, sources) between ``---`` lines, then Markdown. Files named in ``cover`` and
+``attachment`` live in ``library/files/``. The folder is the truth; a full-text index of it is
+kept in ``data/library.sqlite3`` (rebuilt from the files whenever they change, so deleting it
+loses nothing) and brought up to date before each read: a file added, removed or replaced (as
+editors, ``cp`` and the admin API do) is seen at once, one edited in place within
+``library.rescan_seconds``.
+
+    GET    /api/v1/library?q=&tag=&limit=&before=   articles (logged-in users)
+    GET    /api/v1/library/{id}                     one, with its body and attachment links
+    GET    /api/v1/library/{id}/files/{name}        its cover or attachment
+    POST   /api/v1/library                          admins: a new article (files written atomically)
+    PUT    /api/v1/library/{id}                     admins: change the fields given
+    DELETE /api/v1/library/{id}                     admins: the file and its index entry
+
+Search works on Chinese without a segmenter: Chinese text is indexed as overlapping two-character
+terms (血压 from 测血压), English as words, in SQLite FTS5 (standard library). FTS5's own
+``trigram`` tokenizer cannot find a two-character word, and most Chinese words are two
+characters (血压, 失眠, 焦虑): bench/library prints both on the same questions.
+
+Each chat turn, the passages that best match the user's message (covering at least
+``library.min_score`` of what it says) go into the system prompt with their titles, in
+``turn.flags["library"]`` for providers (the offline companion quotes the first), and as the
+reply's ``sources``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import math
+import os
+import re
+import sqlite3
+import threading
+import time
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+
+import bottle
+import yaml
+
+from wellmate import ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, now_iso, page_args
+
+log = logging.getLogger("wellmate.library")
+
+ID_RULE = "1-64 lower-case letters, digits and '-', starting and ending with a letter or digit (blood-pressure)"
+ARTICLE_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a file in library/files: no folders, no dot first
+TAG = re.compile(r"[^\W_](?:[\w-]{0,30}[^\W_])?")  # 1-32 letters (any script), digits, '-', '_'
+FIELDS = ("title", "summary", "tags", "order", "cover", "attachment", "sources")
+MAX_BODY_CHARS = 200_000
+INDEX_FILE = "library.sqlite3"
+SCHEMA = 2  # bump when the tables or `terms` change: the index is rebuilt from the files
+
+
+@hookimpl
+def config_schema():
+    return {"library": {
+        "path": Setting("library", "Folder of articles (Markdown with a front matter), relative to config.yaml."),
+        "passages": Setting(2, "Passages (from different articles) added to a chat turn at most; 0: the agents do "
+                               "not read the library.", int, min=0, max=10),
+        "min_score": Setting(0.3, "Share of the user's message (its words, not greetings) a passage must contain "
+                                  "to be used in a turn, 0-1.", float, min=0.0, max=1.0),
+        "passage_chars": Setting(500, "Longest passage given to a model or quoted, in characters.", int,
+                                 min=50, max=5000),
+        "rescan_seconds": Setting(5.0, "How often the files are checked for edits made in place (added, removed "
+                                       "and replaced files are seen at once); 0: before every read.",
+                                  float, min=0, max=3600),
+        "agent_tags": Setting({}, "Agents limited to articles with some tags, e.g. {mental: [mental, sleep]}; an "
+                                  "agent not named reads every article.", dict),
+    }}
+
+
+# -- text: terms for the index and the queries ---------------------------------------------------
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+RUNS = re.compile(f"[{CJK}]+|[^\\W_{CJK}]+")
+CJK_CHAR = re.compile(f"[{CJK}]")
+# Words that say nothing about health: greetings, pronouns, fillers. Matching only these is no
+# reason to cite an article ("你好，我想问一下" would otherwise find every article with 一下).
+STOP = frozenset("""
+a about after again all also am an and any are as at be been before being but by can could did do does doing
+don for from get got had has have having he her here him his how i if in into is it its just know let like me
+more most my no not now of off on once only or other our out over own same she should so some still such than
+that the their them then there these they this those through to too under until up very was we were what when
+where which while who why will with would you your yours hi hello hey thanks thank please ok okay yes yeah
+我们 你们 他们 她们 我的 你的 他的 她的 自己 什么 怎么 怎样 为什 么样 如何 哪些 哪个 这个 那个 这样 那样 这些 那些
+一个 一下 一些 一点 有点 有些 没有 可以 可能 应该 需要 是不 不是 就是 还是 还有 或者 因为 所以 但是 如果 然后 现在
+今天 最近 时候 比较 非常 特别 已经 一直 总是 老是 经常 觉得 感觉 知道 请问 问一 想问 你好 您好 谢谢 好的 大家 一样
+我想 我要 我是 我有 我在 你是 你有 是什 了吗 吗？ 呢？ 的话 的时 样的 么办 怎么 办呢 有没 多少 一定 不要 要不
+""".split())
+
+
+def stem(word: str) -> str:
+    """A light English stem, the same for the index and the query: plurals only (pressures ->
+    pressure, worries -> worry); measured, -ing/-ed stripping matched unrelated words."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def runs(text: str) -> list[tuple[bool, str]]:
+    """(is Chinese, run) of ``text``, normalized (full-width forms, case)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return [(bool(CJK_CHAR.match(m.group())), m.group()) for m in RUNS.finditer(text)]
+
+
+def run_terms(chinese: bool, run: str) -> list[str]:
+    if not chinese:
+        return [stem(run)]
+    if len(run) == 1:
+        return [run]
+    return [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def terms(text: str) -> list[str]:
+    """The index's terms of ``text``: overlapping two-character terms of Chinese (a lone character
+    alone), stemmed English words."""
+    out = []
+    for chinese, run in runs(text):
+        out += run_terms(chinese, run)
+    return out
+
+
+def index_text(text: str) -> str:
+    return " ".join(terms(text))
+
+
+# Characters that carry no topic of their own (particles, pronouns): never a unit of a message.
+STOP_CHARS = frozenset("我你他她它们的了吗呢吧啊呀哦嗯是在有很也都就还又和跟与把被给让会能要想这那个些么着过地得")
+
+
+class MessageUnits:
+    """What a chat message says, in units a passage may cover: each English word that is no stop
+    word, and each Chinese character that is neither a particle nor part of a stop word (有点,
+    怎么). ``covered(terms)`` is the share of units a passage's terms contain (a character counts
+    when a term holding it does); the terms to look for are ``query``.
+
+    Why characters: without a segmenter, the two-character terms of "我最近血压有点高" include
+    ones across word boundaries (近血, 压有) that no article has; counted as words of the
+    message, they made a message about blood pressure cover a quarter of itself at best."""
+
+    def __init__(self, text: str):
+        self.units = []  # per unit: the terms that contain it
+        for chinese, run in runs(text):
+            if not chinese:
+                word = stem(run)
+                if word not in STOP and len(word) > 1:
+                    self.units.append((word,))
+                continue
+            grams = run_terms(True, run)
+            for i, char in enumerate(run):
+                around = grams[max(0, i - 1):i + 1] if len(run) > 1 else grams
+                if char in STOP_CHARS or any(g in STOP for g in around):
+                    continue
+                self.units.append(tuple(around))
+        self.query = sorted({t for unit in self.units for t in unit})
+
+    def covered(self, present) -> float:
+        if not self.units:
+            return 0.0
+        return sum(1 for unit in self.units if any(t in present for t in unit)) / len(self.units)
+
+
+def fts_or(words) -> str:
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+# -- articles: reading and checking ------------------------------------------------------------
+
+
+class ArticleError(ValueError):
+    """A field of an article is wrong: ``field`` names it (a 400 naming it, or a log line)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _text_field(meta: dict, name: str, limit: int, required=False) -> str:
+    value = meta.get(name)
+    if value is None or value == "":
+        if required:
+            raise ArticleError(name, "required")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ArticleError(name, f"must be text, got {type(value).__name__}")
+    value = " ".join(str(value).split())
+    if "\x00" in value:
+        raise ArticleError(name, "contains a NUL character")
+    if len(value) > limit:
+        raise ArticleError(name, f"at most {limit} characters")
+    if required and not value:
+        raise ArticleError(name, "required")
+    return value
+
+
+def check_fields(meta, strict: bool) -> dict:
+    """The front matter ``meta`` checked and tidied: {title, summary, tags, order, cover,
+    attachment, sources}. ``strict`` (the API): an unknown field is an error; in a file it is
+    ignored (a host's own notes)."""
+    if not isinstance(meta, dict):
+        raise ArticleError("front matter", "must be a mapping of fields (title: ..., tags: [...])")
+    unknown = [str(k) for k in meta if k not in FIELDS]
+    if strict and unknown:
+        raise ArticleError(unknown[0], f"unknown field; known: {', '.join(FIELDS)}")
+    tags = meta.get("tags") or []
+    if isinstance(tags, str):
+        tags = [t for t in re.split(r"[,，\s]+", tags) if t]
+    if not isinstance(tags, list) or len(tags) > 20:
+        raise ArticleError("tags", "must be a list of at most 20 words")
+    clean_tags = []
+    for tag in tags:
+        if isinstance(tag, bool) or not isinstance(tag, (str, int)) or not TAG.fullmatch(str(tag)):
+            raise ArticleError("tags", f"{tag!r} is not a tag: 1-32 letters, digits, '-' or '_'")
+        if str(tag).lower() not in clean_tags:
+            clean_tags.append(str(tag).lower())
+    order = meta.get("order", 0)
+    if order is None:
+        order = 0
+    if isinstance(order, bool) or not isinstance(order, int) or not -1_000_000 <= order <= 1_000_000:
+        raise ArticleError("order", "must be a whole number (-1000000 to 1000000); lower comes first")
+    files = {}
+    for name in ("cover", "attachment"):
+        value = meta.get(name)
+        if value in (None, ""):
+            files[name] = ""
+        elif not isinstance(value, str) or not FILE_NAME.fullmatch(value):
+            raise ArticleError(name, "must be the name of a file in the library's files/ folder "
+                                     "(letters, digits, '.', '_', '-'; no folders)")
+        else:
+            files[name] = value
+    sources = meta.get("sources") or []
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list) or len(sources) > 20:
+        raise ArticleError("sources", "must be a list of at most 20 lines")
+    sources = [_text_field({f"sources[{i}]": s}, f"sources[{i}]", 500) for i, s in enumerate(sources)]
+    return {"title": _text_field(meta, "title", 200, required=True), "summary": _text_field(meta, "summary", 1000),
+            "tags": clean_tags, "order": order, **files, "sources": [s for s in sources if s]}
+
+
+def check_body(body) -> str:
+    if not isinstance(body, str):
+        raise ArticleError("body", "must be Markdown text")
+    if "\x00" in body:
+        raise ArticleError("body", "contains a NUL character")
+    if len(body) > MAX_BODY_CHARS:
+        raise ArticleError("body", f"at most {MAX_BODY_CHARS} characters")
+    return body.replace("\r\n", "\n").strip("\n") + "\n"
+
+
+FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.S | re.M)
+
+
+def parse_article(text: str) -> tuple[dict, str]:
+    """(fields, body) of an article file's text; ArticleError naming what is wrong."""
+    match = FRONT.match(text)
+    if not match:
+        raise ArticleError("front matter", "missing: start the file with a '---' line, then title: ..., then '---'")
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark else ""
+        raise ArticleError("front matter", f"not valid YAML{where}: {getattr(e, 'problem', e)}")
+    return check_fields(meta, strict=False), check_body(text[match.end():])
+
+
+def article_text(fields: dict, body: str) -> str:
+    meta = {k: fields[k] for k in FIELDS if fields.get(k) not in (None, "", [], 0)}
+    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1000)
+    return f"---\n{front}---\n\n{body}"
+
+
+# Markdown to plain text, for quoting a passage in a reply.
+_MD = [(re.compile(r"!\[[^\]]*\]\([^)]*\)"), ""), (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),
+       (re.compile(r"(\*\*|__|`)"), ""), (re.compile(r"(?m)^\s{0,3}#{1,6}\s*"), ""),
+       (re.compile(r"(?m)^\s*(?:[-*+]|\d+[.)])\s+"), "· "), (re.compile(r"(?m)^>\s?"), "")]
+
+
+def plain(markdown: str) -> str:
+    for pattern, replacement in _MD:
+        markdown = pattern.sub(replacement, markdown)
+    return "\n".join(line.strip() for line in markdown.splitlines() if line.strip())
+
+
+SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=[.])\s")
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at the end of a sentence (or a line) where it can be."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    ends = [m.end() for m in re.finditer(r"[。！？!?；;\n]|\.\s", cut)]
+    if ends and ends[-1] > limit // 3:
+        return cut[:ends[-1]].rstrip()
+    return cut.rstrip() + "…"
+
+
+def split_passages(body: str, limit: int) -> list[tuple[str, str]]:
+    """(heading, Markdown text) pieces of ``body``: its paragraphs, joined up to ``limit``
+    characters within a section, a section's heading kept with each of its pieces."""
+    out, heading, current = [], "", []
+
+    def flush():
+        if current:
+            out.append((heading, "\n\n".join(current)))
+            current.clear()
+
+    for block in re.split(r"\n\s*\n", body):
+        block = block.strip()
+        if not block:
+            continue
+        if block.startswith("#"):
+            flush()
+            first, _, block = block.partition("\n")
+            heading, block = first.lstrip("#").strip(), block.strip()
+            if not block:
+                continue
+        while len(block) > limit:  # a long paragraph: cut at sentence ends
+            piece = shorten(block, limit).rstrip("…")
+            flush()
+            current.append(piece)
+            block = block[len(piece):].strip()
+        if current and sum(map(len, current)) + len(block) > limit:
+            flush()
+        current.append(block)
+    flush()
+    return out
+
+
+# -- the library: files, index, search ---------------------------------------------------------
+
+
+class Library:
+    """The articles of ``library.path`` and their index (the ``library`` service)."""
+
+    def __init__(self, wm):
+        self.wm, self.config = wm, wm.config["library"]
+        self.folder = (Path(wm.base) / self.config["path"]).resolve()
+        self.files = self.folder / "files"
+        self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self.articles: dict[str, dict] = {}  # id -> fields, updated_at, stamp (no body)
+        self._sorted: list = []  # articles in listing order: (order, id)
+        self._passage_count = 0
+        self._dir_stamp, self._scanned_at = None, -math.inf
+        self.problems: dict[str, str] = {}  # file name -> why it is not in the library
+        self.agent_tags = self._agent_tags(wm)
+        self.db = self._open(Path(wm.data_dir) / INDEX_FILE)
+        self._load()
+        self.refresh()
+        for name, problem in sorted(self.problems.items()):
+            wm.problems.append(f"library: {self.folder / name}: {problem}")
+
+    def _agent_tags(self, wm) -> dict:
+        where = f"{wm.config_path.name}: library.agent_tags"
+        out = {}
+        for agent, tags in self.config["agent_tags"].items():
+            if agent not in wm.config["agents"]:
+                raise ConfigError(f"{where}.{agent}: no such agent; agents: {', '.join(wm.config['agents'])}")
+            if not isinstance(tags, list) or not all(isinstance(t, str) and TAG.fullmatch(t) for t in tags):
+                raise ConfigError(f"{where}.{agent}: must be a list of tags, e.g. [mental, sleep]")
+            out[agent] = [t.lower() for t in tags]
+        return out
+
+    # -- the index file
+    def _open(self, path: Path) -> sqlite3.Connection:
+        try:
+            db = self._connect(path)
+        except sqlite3.DatabaseError as e:  # not a database (a torn copy): it is only an index
+            log.warning("%s: %s; rebuilding the library index", path, e)
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            try:
+                db = self._connect(path)
+            except (sqlite3.DatabaseError, OSError) as e:
+                log.error("%s: %s; the library index is kept in memory", path, e)
+                db = self._connect(":memory:")
+        except OSError as e:
+            log.error("%s: %s; the library index is kept in memory", path, e)
+            db = self._connect(":memory:")
+        return db
+
+    @staticmethod
+    def _connect(path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # WAL with synchronous=NORMAL: a crash or power cut may lose the last update (the next
+        # start redoes it from the files, whose stamps are in the same transaction), never the file.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA:
+            for table in ("articles", "tags", "passages", "docs", "passage_terms"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.executescript(f"""
+                CREATE TABLE articles (id TEXT PRIMARY KEY, stamp TEXT, updated_at TEXT, fields TEXT, body TEXT);
+                CREATE TABLE tags (tag TEXT, article TEXT, PRIMARY KEY (tag, article)) WITHOUT ROWID;
+                CREATE VIRTUAL TABLE passages USING fts5(head, terms, article UNINDEXED, heading UNINDEXED,
+                    text UNINDEXED, tokenize='unicode61 remove_diacritics 0');
+                CREATE VIRTUAL TABLE docs USING fts5(head, terms, article UNINDEXED,
+                    tokenize='unicode61 remove_diacritics 0');
+                PRAGMA user_version={SCHEMA};
+            """)
+        return db
+
+    def _load(self):
+        for article_id, stamp, updated_at, fields in self.db.execute("SELECT id, stamp, updated_at, fields FROM articles"):
+            self.articles[article_id] = {**json.loads(fields), "id": article_id, "updated_at": updated_at, "stamp": stamp}
+        self._passage_count = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        self._resort()
+
+    def _resort(self):
+        self._sorted = sorted((a["order"], a["id"]) for a in self.articles.values())
+
+    # -- keeping the index up to date
+    def fresh(self):
+        """Bring the index up to date if the folder changed: one stat of the folder per call
+        (a file added, removed or replaced changes it); every file's stat (2,000 files: see
+        bench/library) at most every ``rescan_seconds``, for edits made in place."""
+        try:
+            stamp = self.folder.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp != self._dir_stamp or time.monotonic() - self._scanned_at >= self.config["rescan_seconds"]:
+            self.refresh()
+
+    def _stamps(self) -> dict[str, str]:
+        found = {}
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return found
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(".md") or name.startswith("."):
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            if not entry.is_file():
+                continue
+            found[name] = f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+        return found
+
+    def refresh(self):
+        with self._lock:
+            try:
+                self._dir_stamp = self.folder.stat().st_mtime_ns
+            except OSError:
+                self._dir_stamp = None
+            self._scanned_at = time.monotonic()
+            stamps = self._stamps()
+            seen = set()
+            for name, stamp in stamps.items():
+                article_id = name[:-3]
+                if not ARTICLE_ID.fullmatch(article_id):
+                    if name not in self.problems:
+                        self.problems[name] = f"not in the library: a file name must be {ID_RULE}, then .md"
+                        log.warning("library: %s: %s", name, self.problems[name])
+                    continue
+                seen.add(article_id)
+                known = self.articles.get(article_id)
+                if known and known["stamp"] == stamp:
+                    continue
+                self._index_file(article_id, stamp)
+            for article_id in [a for a in self.articles if a not in seen]:
+                self._remove(article_id)
+            self.problems = {name: p for name, p in self.problems.items() if name in stamps}
+
+    def _index_file(self, article_id: str, stamp: str):
+        name = f"{article_id}.md"
+        path = self.folder / name
+        try:
+            text = path.read_text(encoding="utf-8")
+            fields, body = parse_article(text)
+            updated = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        except (OSError, UnicodeDecodeError, ArticleError) as e:
+            why = str(e) if isinstance(e, ArticleError) else "not UTF-8 text" if isinstance(e, UnicodeDecodeError) \
+                else (e.strerror or str(e))
+            if self.problems.get(name) != why:
+                log.warning("library: %s: %s; %s", path, why,
+                            "keeping the last good version" if article_id in self.articles else "not in the library")
+            self.problems[name] = why
+            if article_id in self.articles:  # a broken edit keeps the last good version searchable
+                self.articles[article_id]["stamp"] = stamp
+            return
+        self.problems.pop(name, None)
+        self._store(article_id, fields, body, stamp, now_iso(updated))
+
+    def _store(self, article_id: str, fields: dict, body: str, stamp: str, updated_at: str):
+        # Every passage carries its article's title and summary: a paragraph of an article about
+        # blood pressure is about blood pressure, whether it says so or not.
+        head = index_text(f"{fields['title']}\n{fields['summary']}")
+        passages = split_passages(body, self.config["passage_chars"])
+        db = self.db
+        try:
+            db.execute("BEGIN")
+            self._delete_rows(article_id)
+            db.execute("INSERT INTO articles VALUES (?, ?, ?, ?, ?)",
+                       (article_id, stamp, updated_at, json.dumps(fields, ensure_ascii=False), body))
+            db.executemany("INSERT INTO tags VALUES (?, ?)", [(t, article_id) for t in fields["tags"]])
+            db.execute("INSERT INTO docs (head, terms, article) VALUES (?, ?, ?)",
+                       (head, index_text(" ".join([fields["summary"], *fields["tags"], body])), article_id))
+            rows = [(head, index_text(f"{heading}\n{text}"), article_id, heading, text) for heading, text in passages]
+            db.executemany("INSERT INTO passages (head, terms, article, heading, text) VALUES (?, ?, ?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except sqlite3.Error as e:  # a full disk: searches go on with what the index had
+            db.execute("ROLLBACK") if db.in_transaction else None
+            log.error("library: indexing %s failed: %s; searches use the index as it was", article_id, e)
+            return
+        self._passage_count = db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        self.articles[article_id] = {**fields, "id": article_id, "updated_at": updated_at, "stamp": stamp}
+        self._resort()
+
+    def _delete_rows(self, article_id: str):
+        for table, column in (("articles", "id"), ("tags", "article"), ("docs", "article"), ("passages", "article")):
+            self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (article_id,))
+
+    def _remove(self, article_id: str):
+        try:
+            self.db.execute("BEGIN")
+            self._delete_rows(article_id)
+            self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self.db.execute("ROLLBACK") if self.db.in_transaction else None
+            log.error("library: removing %s from the index failed: %s", article_id, e)
+            return
+        self.articles.pop(article_id, None)
+        self._passage_count = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        self._resort()
+
+    # -- reading
+    def get(self, article_id: str) -> dict | None:
+        """The article with its ``body``, or None."""
+        self.fresh()
+        with self._lock:
+            article = self.articles.get(article_id)
+            if article is None:
+                return None
+            row = self.db.execute("SELECT body FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return {**article, "body": row[0] if row else ""}
+
+    def list(self, q: str = "", tag: str = "", limit: int = 20, before: str | None = None) -> tuple[list, str | None]:
+        """A page of articles: in ``order`` (then id) without ``q``; best match first with it.
+        Every word of ``q`` must be in the article (a Chinese word as written). ValueError for a
+        cursor this did not make."""
+        self.fresh()
+        tag = tag.lower()
+        with self._lock:
+            if not q.strip():
+                return self._list_all(tag, limit, before)
+            return self._search(q, tag, limit, before)
+
+    def _list_all(self, tag, limit, before):
+        position = (-math.inf, "")
+        if before:
+            match = re.fullmatch(r"p(-?\d{1,7})\.([a-z0-9-]{1,64})", before)
+            if not match:
+                raise ValueError(before)
+            position = (int(match.group(1)), match.group(2))
+        items = []
+        for order, article_id in self._sorted[bisect.bisect_right(self._sorted, position):]:
+            article = self.articles[article_id]
+            if tag and tag not in article["tags"]:
+                continue
+            items.append(article)
+            if len(items) > limit:
+                break
+        more = len(items) > limit
+        items = items[:limit]
+        return items, (f"p{items[-1]['order']}.{items[-1]['id']}" if more else None)
+
+    def _search(self, q, tag, limit, before):
+        offset = 0
+        if before:
+            match = re.fullmatch(r"s(\d{1,6})", before)
+            if not match:
+                raise ValueError(before)
+            offset = int(match.group(1))
+        phrases, letters = [], []
+        for chinese, run in runs(q):
+            if chinese and len(run) == 1:
+                letters.append(run)  # one character is no term of the index: looked for in the text
+            else:
+                grams = run_terms(chinese, run)
+                phrases.append('"' + " ".join(grams) + '"')  # the terms side by side: the word as written
+        sql, args = "", []
+        if phrases:
+            sql = "SELECT article FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 3.0, 1.0)"
+            args = [" AND ".join(phrases)]
+        elif letters:
+            sql = "SELECT id FROM articles"
+        else:
+            return [], None
+        found = [row[0] for row in self.db.execute(sql, args)]
+        if letters:
+            texts = dict(self.db.execute("SELECT id, fields || body FROM articles"))
+            found = [a for a in found if all(c in unicodedata.normalize("NFKC", texts.get(a, "")).lower()
+                                             for c in letters)]
+        found = [self.articles[a] for a in found if a in self.articles and (not tag or tag in self.articles[a]["tags"])]
+        page = found[offset:offset + limit]
+        return page, (f"s{offset + limit}" if len(found) > offset + limit else None)
+
+    def tags_of(self, agent: str) -> list[str] | None:
+        """The tags ``agent`` is limited to, or None: every article."""
+        return self.agent_tags.get(agent)
+
+    def passages_for(self, text: str, tags: list[str] | None = None, count: int | None = None) -> list[dict]:
+        """The passages that best match a chat message, at most one per article: ``[{id, title,
+        heading, text, score}]``, best first. ``score`` is the share of the message's words the
+        passage (with its title) contains; below ``library.min_score`` a passage is not used."""
+        count = self.config["passages"] if count is None else count
+        if count <= 0 or tags == []:
+            return []
+        units = MessageUnits(text[:2000])
+        if not units.query:
+            return []
+        self.fresh()
+        sql = ("SELECT article, heading, text, head || ' ' || terms, bm25(passages, 2.0, 1.0) AS rank "
+               "FROM passages WHERE passages MATCH ?")
+        args = [fts_or(units.query[:64])]
+        if tags is not None:
+            sql += f" AND article IN (SELECT article FROM tags WHERE tag IN ({', '.join('?' * len(tags))}))"
+            args += tags
+        sql += " ORDER BY rank LIMIT 30"
+        found, minimum = [], self.config["min_score"]
+        with self._lock:
+            rows = self.db.execute(sql, args).fetchall()
+        for article_id, heading, passage, passage_terms, rank in rows:
+            score = units.covered(set(passage_terms.split()))
+            if score < minimum or score == 0 or any(f["id"] == article_id for f in found):
+                continue
+            article = self.articles.get(article_id)
+            if article is None:
+                continue
+            found.append({"id": article_id, "title": article["title"], "heading": heading,
+                          "text": shorten(plain(passage), self.config["passage_chars"]), "score": round(score, 3)})
+            if len(found) == count:
+                break
+        return found
+
+    # -- the chat turn
+    def before_reply(self, agent: str, text: str, turn) -> dict | None:
+        flags = turn.flags if turn is not None else {}
+        # A turn the safety plugin is worried about is about the person, not reading: the crisis
+        # reply, a check-in, an emergency note. (This plugin loads before safety, so safety's
+        # before_reply has run and set its flags.)
+        if flags.get("crisis") or flags.get("check_in") or flags.get("crisis_earlier") or flags.get("notes_shown"):
+            return None
+        found = self.passages_for(text, self.tags_of(agent))
+        if not found:
+            return None
+        if turn is not None:
+            turn.flags["library"] = found
+        return {"system": system_text(found), "sources": [{"id": f["id"], "title": f["title"]} for f in found]}
+
+    # -- writing (the admin API)
+    def path_of(self, article_id: str) -> Path:
+        path = (self.folder / f"{article_id}.md").resolve()
+        if not ARTICLE_ID.fullmatch(article_id) or path.parent != self.folder:  # never outside the folder
+            raise ApiError(400, "invalid_id", f"An article id is {ID_RULE}.")
+        return path
+
+    def write(self, article_id: str, fields: dict, body: str, create: bool) -> dict:
+        """Write the article's file atomically and index it now. 409 if ``create`` and it exists,
+        404 if not ``create`` and it does not."""
+        path = self.path_of(article_id)
+        for name in ("cover", "attachment"):
+            if fields.get(name) and not (self.files / fields[name]).is_file():
+                raise ApiError(400, "invalid_field", f"{name}: no file {fields[name]!r} in {self.files}; "
+                                                     f"put it there first")
+        with self._write_lock:
+            exists = path.exists()
+            if create and exists:
+                raise ApiError(409, "article_exists", f"An article {article_id!r} exists; change it with PUT.")
+            if not create and not exists:
+                raise ApiError(404, "article_not_found", f"No article {article_id!r}.")
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, article_text(fields, body).encode("utf-8"))
+            except OSError as e:
+                raise StorageUnavailable(f"writing {path}: {e.strerror or e}") from e
+            self.refresh()
+        return self.get(article_id)
+
+    def delete(self, article_id: str) -> bool:
+        path = self.path_of(article_id)
+        with self._write_lock:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            except OSError as e:
+                raise StorageUnavailable(f"deleting {path}: {e.strerror or e}") from e
+            self.refresh()
+        return True
+
+    def close(self):
+        with self._lock:
+            self.db.close()
+
+
+def system_text(found: list[dict]) -> str:
+    """The passages for the model, with their titles."""
+    parts = ["健康文库（本服务器的《病友宝典》）里与用户这条消息相关的内容如下。有帮助时可以据此回答，并说明出自哪篇文章（用书名号写标题）；"
+             "文中没有写的不要编造，也不要照搬与问题无关的部分。"]
+    for f in found:
+        heading = f" · {f['heading']}" if f["heading"] else ""
+        parts.append(f"《{f['title']}》{heading}\n{f['text']}")
+    return "\n\n".join(parts)
+
+
+# -- hooks -----------------------------------------------------------------------------------------
+
+
+@hookimpl
+def register_services(register):
+    register("library", Library)
+
+
+@hookimpl
+def before_reply(agent, text, turn, wm):
+    library = wm.service("library")
+    return library.before_reply(agent, text, turn) if library else None
+
+
+@hookimpl
+def shutdown(wm):
+    library = wm.service("library")
+    if library:
+        library.close()
+
+
+def list_view(article: dict) -> dict:
+    view = {key: article[key] for key in ("id", "title", "summary", "tags", "updated_at")}
+    if article.get("cover"):
+        view["cover"] = file_link(article, "cover")
+    return view
+
+
+def file_link(article: dict, kind: str) -> dict | None:
+    name = article.get(kind)
+    return {"name": name, "url": f"/api/v1/library/{article['id']}/files/{name}"} if name else None
+
+
+def article_view(article: dict) -> dict:
+    return {**list_view(article), "order": article["order"], "sources": article["sources"],
+            "cover": file_link(article, "cover"), "attachment": file_link(article, "attachment"),
+            "body": article["body"]}
+
+
+def body_fields(body: dict, current: dict | None) -> tuple[dict, str]:
+    """The article fields and Markdown of an admin's JSON ``body``; with ``current`` (PUT), the
+    fields not given keep their values (null clears one)."""
+    unknown = [k for k in body if k not in (*FIELDS, "body", "id")]
+    if unknown:
+        raise ApiError(400, "invalid_field", f"{unknown[0]}: unknown field; known: {', '.join((*FIELDS, 'body'))}")
+    meta = {k: current[k] for k in FIELDS} if current else {}
+    meta.update({k: v for k, v in body.items() if k in FIELDS})
+    try:
+        fields = check_fields(meta, strict=True)
+        text = check_body(body["body"] if "body" in body else (current or {}).get("body", ""))
+    except ArticleError as e:
+        raise ApiError(400, "invalid_field", str(e))
+    return fields, text
+
+
+@hookimpl
+def routes(app, wm):
+    library = wm.service("library")
+
+    def checked_id(article_id: str) -> str:
+        if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
+            raise ApiError(400, "invalid_id", f"An article id is {ID_RULE}.")
+        return article_id
+
+    def existing(article_id: str) -> dict:
+        article = library.get(checked_id(article_id))
+        if article is None:
+            raise ApiError(404, "article_not_found", f"No article {article_id!r}.")
+        return article
+
+    @app.get("/api/v1/library")
+    def list_articles():
+        wm.require_user()
+        query = bottle.request.query
+        q, tag = query.getunicode("q", default="") or "", query.getunicode("tag", default="") or ""
+        if len(q) > 200 or "\x00" in q:
+            raise ApiError(400, "invalid_field", "q: at most 200 characters, no NUL")
+        if len(tag) > 64 or "\x00" in tag:
+            raise ApiError(400, "invalid_field", "tag: at most 64 characters, no NUL")
+        limit, before = page_args()
+        try:
+            items, cursor = library.list(q, tag, limit, before)
+        except ValueError:
+            raise ApiError(400, "invalid_cursor", "before: not a cursor of this list; pass the `next` of the previous page.")
+        return {"items": [list_view(a) for a in items], "next": cursor}
+
+    @app.get("/api/v1/library/<article_id>")
+    def read_article(article_id):
+        wm.require_user()
+        return article_view(existing(article_id))
+
+    @app.get("/api/v1/library/<article_id>/files/<name>")
+    def article_file(article_id, name):
+        wm.require_user()
+        article = existing(article_id)
+        if name not in (article.get("cover"), article.get("attachment")) or not FILE_NAME.fullmatch(name):
+            raise ApiError(404, "file_not_found", f"Article {article_id!r} has no file {name!r}.")
+        if not (library.files / name).is_file():
+            raise ApiError(404, "file_not_found", f"The file {name!r} of article {article_id!r} is missing on the server.")
+        return bottle.static_file(name, root=str(library.files), download=name if name == article.get("attachment") else False)
+
+    @app.post("/api/v1/library")
+    def create_article():
+        wm.require_admin()
+        body = wm.json_body()
+        article_id = body.get("id")
+        if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
+            raise ApiError(400, "invalid_field", f"id: required, {ID_RULE}")
+        fields, text = body_fields(body, None)
+        bottle.response.status = 201
+        return article_view(library.write(article_id, fields, text, create=True))
+
+    @app.put("/api/v1/library/<article_id>")
+    def update_article(article_id):
+        wm.require_admin()
+        current = existing(article_id)
+        body = wm.json_body()
+        if body.get("id", article_id) != article_id:
+            raise ApiError(400, "invalid_field", "id: an article keeps its id; create a new one and delete this one")
+        fields, text = body_fields(body, current)
+        return article_view(library.write(article_id, fields, text, create=False))
+
+    @app.delete("/api/v1/library/<article_id>")
+    def delete_article(article_id):
+        wm.require_admin()
+        if not library.delete(checked_id(article_id)):
+            raise ApiError(404, "article_not_found", f"No article {article_id!r}.")
+        bottle.response.status = 204
+        return ""
