@@ -360,6 +360,24 @@ def test_hook_before_reply(make_wm, serve, tmp_path):
     assert turn.message_id == answer["message_id"] and turn.session["id"] == answer["session_id"]
 
 
+def test_hook_before_reply_sources(make_wm, serve, tmp_path):
+    """A before_reply's ``sources`` go with the reply: its JSON, the stream's done, the stored
+    message; once each. A canned reply from another plugin (safety's crisis reply) drops them."""
+    use_plugin(tmp_path, "probe")
+    wm = make_wm()
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    cited = [{"id": "probe-page", "title": "The probe's page"}]
+    answer = chat(client, token, "probe cite your page")
+    assert answer["sources"] == cited and answer["provider"] == "offline"
+    stored = client.get(f"/api/v1/health/sessions/{answer['session_id']}", token=token).json["messages"]["items"]
+    assert stored[-1]["sources"] == cited and "sources" not in stored[0]  # the user's message cites nothing
+    events = stream(client, "physical", {"text": "probe cite it again"}, token)
+    assert events[-1][0] == "done" and events[-1][1]["sources"] == cited
+    assert chat(client, token, "probe how are you")["sources"] == []
+    assert chat(client, token, "probe cite: I want to kill myself")["sources"] == []  # safety's reply read nothing
+
+
 def test_hook_after_reply(make_wm, serve, tmp_path):
     use_plugin(tmp_path, "probe")
     wm = make_wm({"probe": {"suffix": "(checked by the probe)"}})

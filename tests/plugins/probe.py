@@ -186,6 +186,8 @@ def before_reply(agent, text, turn, wm):
     probe.turns.append(("before_reply", agent, text))
     probe.seen.append(("before_reply", turn))
     turn.flags["probe"] = "curious" if text.startswith("probe ") else "calm"  # a fact for providers
+    if text.startswith("probe cite"):  # what the reply draws on, for the client to link
+        return {"sources": [{"id": "probe-page", "title": "The probe's page"}, {"id": "probe-page", "title": "again"}]}
     if text == "probe, answer yourself":
         return {"reply": "the probe answered", "provider": "probe"}
     if text.startswith("probe "):

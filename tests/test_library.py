@@ -1,0 +1,374 @@
+"""The health library (issue 16): articles as files in library/, found by Chinese and English
+words, read over the API, written by admins over it, and read by the agents: the passage in a
+model's system prompt, quoted by the offline companion, listed in the reply's ``sources``. Served
+app, real files, no restart."""
+
+import json
+import os
+import shutil
+import sqlite3
+import urllib.parse
+
+import pytest
+import yaml
+
+from conftest import ROOT, assert_error
+from fakes.openai_server import FakeOpenAI
+from test_chat import stream
+
+KIDNEY = """---
+title: 肾结石的预防
+summary: 多喝水、少盐，预防结石复发。
+tags: [kidney, physical]
+---
+
+## 多喝水
+
+得过肾结石的人，每天喝水要让尿量达到两升半以上，尿色保持清淡。柠檬水也有帮助。
+
+## 少吃盐
+
+每天盐不超过五克，少吃腌制食品。
+"""
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # as an editor or `cp` over it would: a new file in the folder
+
+
+@pytest.fixture
+def library(tmp_path):
+    """The shipped starter articles, copied next to the config the test's Wellmate reads."""
+    shutil.copytree(ROOT / "library", tmp_path / "library")
+    return tmp_path / "library"
+
+
+@pytest.fixture
+def site(make_wm, serve, library):
+    """(served app, user token, admin token) on the shipped config with the starter library."""
+    def make(overrides=None):
+        served = serve(make_wm({"safety": {"disclaimer": "never"}, **(overrides or {})}))
+        client = served.client
+        user = client.register("alice")["access_token"]
+        admin = client.register("boss")
+        served.wm.service("accounts").update(admin["user"]["uuid"], {"role": "admin"})
+        return served, user, client.post("/api/v1/auth/login", {"username": "boss", "password": "correct horse"}).json["access_token"]
+    return make
+
+
+def ask(client, token, text, agent="physical", session_id=None):
+    r = client.post(f"/api/v1/health/{agent}/chat", {"text": text, **({"session_id": session_id} if session_id else {})},
+                    token=token)
+    assert r.status == 200, r.text
+    return r.json
+
+
+def search(client, token, **query):
+    r = client.get("/api/v1/library?" + urllib.parse.urlencode(query), token=token)
+    assert r.status == 200, r.text
+    return r.json
+
+
+# -- the issue's "Done when" ---------------------------------------------------------------------
+
+
+def test_a_dropped_article_is_found_read_quoted_given_to_a_model_and_edited_without_a_restart(make_wm, serve, library):
+    with FakeOpenAI(reply="好的。") as model:
+        wm = make_wm({"providers": {"fake": {"plugin": "openai", "base_url": model.url, "model": "m", "timeout": 5,
+                                             "max_retries": 0}},
+                      "agents": {"mental": {"providers": ["fake", "offline"]}}, "safety": {"disclaimer": "never"}})
+        client = serve(wm).client
+        user = client.register("alice")["access_token"]
+        boss = client.register("boss")
+        wm.service("accounts").update(boss["user"]["uuid"], {"role": "admin"})
+        admin = client.post("/api/v1/auth/login", {"username": "boss", "password": "correct horse"}).json["access_token"]
+
+        write(library / "kidney-stones.md", KIDNEY)  # the host drops a file in; nothing restarts
+        # A user finds it by a Chinese word of its body (two characters: 尿量), and reads it.
+        assert [a["id"] for a in search(client, user, q="尿量")["items"]] == ["kidney-stones"]
+        article = client.get("/api/v1/library/kidney-stones", token=user).json
+        assert article["title"] == "肾结石的预防" and "两升半以上" in article["body"] and article["tags"] == ["kidney", "physical"]
+
+        # The offline companion (the physical agent's provider) answers from it, quoting it.
+        answer = ask(client, user, "得过肾结石，每天要喝多少水？")
+        assert answer["provider"] == "offline"
+        assert "《肾结石的预防》" in answer["content"] and "尿量达到两升半以上" in answer["content"], answer["content"]
+        assert answer["sources"] == [{"id": "kidney-stones", "title": "肾结石的预防"}]
+        stored = client.get(f"/api/v1/health/sessions/{answer['session_id']}", token=user).json["messages"]["items"]
+        assert stored[-1]["sources"] == answer["sources"] and stored[-1]["content"] == answer["content"]
+
+        # Pointed at a model, the passage and its title are in the system prompt.
+        answer = ask(client, user, "得过肾结石，每天要喝多少水？", agent="mental")
+        assert answer["provider"] == "fake" and answer["sources"] == [{"id": "kidney-stones", "title": "肾结石的预防"}]
+        system = model.requests[-1].body["messages"][0]["content"]
+        assert "《肾结石的预防》" in system and "尿量达到两升半以上" in system
+
+        # An admin edits it over the API; the next answers use the new text.
+        r = client.put("/api/v1/library/kidney-stones", {"body": "## 多喝水\n\n每天喝水让尿量达到三升，夜里也喝一杯。\n"},
+                       token=admin)
+        assert r.status == 200, r.text
+        assert r.json["title"] == "肾结石的预防" and "三升" in r.json["body"]  # the fields not given are kept
+        offline = ask(client, user, "得过肾结石，每天要喝多少水？")
+        assert "尿量达到三升" in offline["content"] and "两升半" not in offline["content"], offline["content"]
+        ask(client, user, "得过肾结石，每天要喝多少水？", agent="mental")
+        system = model.requests[-1].body["messages"][0]["content"]
+        assert "尿量达到三升" in system and "两升半" not in system
+        assert "三升" in (library / "kidney-stones.md").read_text(encoding="utf-8")  # the file is the truth
+
+
+def test_the_stream_carries_sources_in_done(site):
+    served, user, _ = site()
+    events = stream(served.client, "physical", {"text": "早上还是晚上量血压比较好？"}, user)
+    kind, done = events[-1]
+    assert kind == "done" and done["sources"] == [{"id": "blood-pressure-at-home", "title": "在家正确测血压"}]
+    assert "".join(e[1]["delta"] for e in events if e[0] == "message" and "delta" in e[1]) == done["content"]
+    assert "早上起床后 1 小时内测" in done["content"]
+
+
+def test_a_reply_without_a_passage_has_no_sources_and_small_talk_cites_nothing(site):
+    served, user, _ = site()
+    for text in ("你好", "今天天气不错", "我想买一台新手机，推荐一下", "thanks!"):
+        answer = ask(served.client, user, text)
+        assert answer["sources"] == [] and "《病友宝典》" not in answer["content"], (text, answer)
+
+
+def test_a_crisis_turn_gets_no_article(site):
+    """Safety's crisis reply is the whole answer: nothing cited, even when the words match one."""
+    served, user, _ = site()
+    answer = ask(served.client, user, "焦虑得不想活了，想结束生命")
+    assert answer["provider"] == "safety" and answer["sources"] == []
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+
+def test_search_finds_chinese_words_of_two_and_more_characters_and_english_words(site):
+    served, user, _ = site()
+    client = served.client
+    assert [a["id"] for a in search(client, user, q="失眠")["items"]] == ["sleep"]
+    assert [a["id"] for a in search(client, user, q="低血糖")["items"]] == ["diabetes-and-diet"]
+    assert search(client, user, q="血压")["items"][0]["id"] == "blood-pressure-at-home"
+    assert [a["id"] for a in search(client, user, q="焦虑 呼吸")["items"]] == ["anxiety-self-help"]  # every word
+    assert search(client, user, q="焦虑 血糖仪")["items"] == []
+    # One character is no term of the index: looked for in the text.
+    assert {a["id"] for a in search(client, user, q="糖")["items"]} == {"diabetes-and-diet", "when-to-see-a-doctor"}
+    # Full-width letters and case are folded: ＷＨＯ finds WHO in a source line.
+    assert "anxiety-self-help" in {a["id"] for a in search(client, user, q="ｗｈｏ")["items"]}
+    item = search(client, user, q="失眠")["items"][0]
+    assert set(item) == {"id", "title", "summary", "tags", "updated_at"} and item["updated_at"].endswith("Z")
+
+
+def test_listing_pages_in_order_and_filters_by_tag(site):
+    served, user, _ = site()
+    client = served.client
+    first = search(client, user, limit=2)
+    assert [a["id"] for a in first["items"]] == ["when-to-see-a-doctor", "blood-pressure-at-home"]  # order: 1, 10
+    rest = search(client, user, limit=10, before=first["next"])
+    assert [a["id"] for a in rest["items"]] == ["diabetes-and-diet", "sleep", "anxiety-self-help"] and rest["next"] is None
+    assert [a["id"] for a in search(client, user, tag="mental")["items"]] == [
+        "when-to-see-a-doctor", "sleep", "anxiety-self-help"]
+    assert [a["id"] for a in search(client, user, tag="MENTAL", q="失眠")["items"]] == ["sleep"]
+    page = search(client, user, q="医院", limit=1)
+    assert len(page["items"]) == 1 and page["next"]
+    assert search(client, user, q="医院", limit=1, before=page["next"])["items"][0]["id"] != page["items"][0]["id"]
+    for before in ("nonsense", "s-1", "p1", "../x"):
+        assert_error(client.get(f"/api/v1/library?before={urllib.parse.quote(before)}", token=user), 400, "invalid_cursor")
+    assert_error(client.get("/api/v1/library?limit=0", token=user), 400, "invalid_field")
+    assert_error(client.get("/api/v1/library"), 401, "unauthorized")
+
+
+# -- files changing under the server -------------------------------------------------------------
+
+
+def test_edits_in_place_removals_and_broken_files(site, library):
+    served, user, _ = site({"library": {"rescan_seconds": 0}})
+    client = served.client
+    path = library / "sleep.md"
+    text = path.read_text(encoding="utf-8")
+    with open(path, "w", encoding="utf-8") as f:  # an edit in place: the folder itself does not change
+        f.write(text.replace("睡个好觉", "睡眠小贴士") + "\n午后小睡别超过半小时。\n")
+    assert search(client, user, q="半小时")["items"][0]["title"] == "睡眠小贴士"
+
+    # A broken edit keeps the last good version; a broken new file stays out, named by `check`.
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("---\ntitle: [unclosed\n---\nbody\n")
+    assert search(client, user, q="半小时")["items"][0]["title"] == "睡眠小贴士"
+    write(library / "broken.md", "---\nsummary: 忘了写标题\n---\n没有标题的文章\n")
+    write(library / "Bad Name.md", "---\ntitle: x\n---\n")
+    assert search(client, user, q="没有标题")["items"] == []
+    problems = served.wm.service("library").problems
+    assert problems["broken.md"] == "title: required" and "file name must be" in problems["Bad Name.md"]
+
+    # A file removed leaves the index: search, the article and its rows are gone.
+    (library / "diabetes-and-diet.md").unlink()
+    assert search(client, user, q="低血糖")["items"] == []
+    assert_error(client.get("/api/v1/library/diabetes-and-diet", token=user), 404, "article_not_found")
+    assert ask(client, user, "糖尿病能吃水果吗")["sources"] == []
+    db = sqlite3.connect(served.wm.data_dir / "library.sqlite3")
+    assert db.execute("SELECT count(*) FROM passages WHERE article = 'diabetes-and-diet'").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM docs WHERE article = 'diabetes-and-diet'").fetchone() == (0,)
+
+
+def test_the_index_is_kept_across_restarts_and_rebuilt_when_lost_or_torn(make_wm, library, tmp_path):
+    wm = make_wm()
+    assert wm.service("library").list("失眠")[0][0]["id"] == "sleep"
+    wm.close()
+    index = tmp_path / "data" / "library.sqlite3"
+    for leftover in (index.with_name(index.name + "-wal"), index.with_name(index.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    index.write_bytes(b"this is not a database" * 100)  # torn by a bad copy
+    wm = make_wm()
+    assert wm.service("library").list("失眠")[0][0]["id"] == "sleep"
+    assert not wm.problems
+
+
+# -- the admin API ----------------------------------------------------------------------------------
+
+
+def test_admins_create_update_and_delete_articles_as_files(site, library):
+    served, user, admin = site()
+    client = served.client
+    body = {"id": "hand-washing", "title": "正确洗手", "summary": "七步洗手法", "tags": ["Hygiene", "physical"],
+            "order": 5, "sources": ["世界卫生组织（WHO）《Hand Hygiene: Why, How & When?》"],
+            "body": "## 七步洗手法\n\n用流动水和肥皂，搓手至少二十秒。\n"}
+    for token, status in ((None, 401), (user, 403)):
+        assert client.post("/api/v1/library", body, token=token).status == status
+        assert client.put("/api/v1/library/sleep", {"title": "x"}, token=token).status == status
+        assert client.delete("/api/v1/library/sleep", token=token).status == status
+    assert not (library / "hand-washing.md").exists() and (library / "sleep.md").exists()
+
+    r = client.post("/api/v1/library", body, token=admin)
+    assert r.status == 201, r.text
+    assert r.json["tags"] == ["hygiene", "physical"] and r.json["order"] == 5 and r.json["sources"] == body["sources"]
+    stored = (library / "hand-washing.md").read_text(encoding="utf-8")
+    assert stored.startswith("---\ntitle: 正确洗手\n") and stored.endswith("搓手至少二十秒。\n")
+    assert not [p for p in library.iterdir() if p.name.startswith(".")]  # no temp file left
+    assert search(client, user, q="肥皂")["items"][0]["id"] == "hand-washing"
+    assert_error(client.post("/api/v1/library", body, token=admin), 409, "article_exists")
+
+    r = client.put("/api/v1/library/hand-washing", {"summary": None, "tags": ["hygiene"]}, token=admin)
+    assert r.status == 200 and r.json["summary"] == "" and r.json["tags"] == ["hygiene"] and "二十秒" in r.json["body"]
+    assert_error(client.put("/api/v1/library/no-such", {"title": "x"}, token=admin), 404, "article_not_found")
+    assert_error(client.put("/api/v1/library/hand-washing", {"id": "other"}, token=admin), 400, "invalid_field")
+
+    assert client.delete("/api/v1/library/hand-washing", token=admin).status == 204
+    assert not (library / "hand-washing.md").exists()
+    assert search(client, user, q="肥皂")["items"] == []
+    assert_error(client.delete("/api/v1/library/hand-washing", token=admin), 404, "article_not_found")
+    db = sqlite3.connect(served.wm.data_dir / "library.sqlite3")
+    assert db.execute("SELECT count(*) FROM passages WHERE article = 'hand-washing'").fetchone() == (0,)
+
+
+BAD_FIELDS = [
+    ({"title": ""}, "title"), ({"title": None}, "title"), ({"title": "x" * 201}, "title"), ({"title": ["a"]}, "title"),
+    ({"tags": "a b!"}, "tags"), ({"tags": [{"a": 1}]}, "tags"), ({"tags": ["x"] * 21}, "tags"),
+    ({"order": "first"}, "order"), ({"order": 1.5}, "order"), ({"order": True}, "order"),
+    ({"cover": "../../etc/passwd"}, "cover"), ({"attachment": "/etc/passwd"}, "attachment"),
+    ({"attachment": "missing.pdf"}, "attachment"), ({"sources": [["nested"]]}, "sources[0]"),
+    ({"body": 42}, "body"), ({"body": "a\x00b"}, "body"), ({"summary": "a\x00b"}, "summary"),
+    ({"author": "me"}, "author"),
+]
+
+
+def test_bad_fields_are_a_400_naming_the_field(site, library):
+    served, _, admin = site()
+    for change, field in BAD_FIELDS:
+        for method, path in (("POST", "/api/v1/library"), ("PUT", "/api/v1/library/sleep")):
+            r = served.client.request(method, path, {"id": "new-one" if method == "POST" else "sleep", "title": "新文章",
+                                                     "body": "正文", **change}, token=admin)
+            assert_error(r, 400, "invalid_field")
+            assert r.json["error"]["message"].startswith(f"{field}: "), (change, r.text)
+    assert not (library / "new-one.md").exists()
+    assert (library / "sleep.md").read_text(encoding="utf-8") == (ROOT / "library" / "sleep.md").read_text(encoding="utf-8")
+
+
+HOSTILE_IDS = ["..", "../sleep", "..%2Fsleep", "%2e%2e", "%2e%2e%2f%2e%2e%2fconfig.yaml", "a%00b", "%00", "x" * 65,
+               "Sleep", "sleep.md", "-sleep", "sleep-", "睡眠", "a b", "%2Fetc%2Fpasswd", "sleep%2F..%2F..%2Fx", "~root"]
+
+
+def test_hostile_ids_never_reach_the_disk(site, library, tmp_path):
+    served, user, admin = site()
+    client = served.client
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "data" not in p.parts)
+    for article_id in HOSTILE_IDS:
+        for method, token, body in (("GET", user, None), ("PUT", admin, {"title": "x", "body": "y"}),
+                                    ("DELETE", admin, None), ("GET", user, "files")):
+            path = f"/api/v1/library/{urllib.parse.quote(article_id, safe='%')}"
+            if body == "files":
+                path, body = path + "/files/x.pdf", None
+            r = client.request(method, path, body=body, token=token)
+            assert r.status in (400, 404) and r.json["error"]["code"], (method, article_id, r.status, r.text)
+        r = client.post("/api/v1/library", {"id": urllib.parse.unquote(article_id), "title": "x", "body": "y"}, token=admin)
+        assert_error(r, 400, "invalid_field")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "data" not in p.parts) == before
+    assert (library / "sleep.md").exists()
+
+
+def test_hostile_bodies_are_json_errors(site, library):
+    served, user, admin = site()
+    client = served.client
+    for body in ([], "text", {"id": None}, {"id": 5, "title": "x"}, {"id": "/abs", "title": "x"},
+                 {"id": "ok-id", "title": {"$gt": ""}}, {"id": "ok-id", "title": "x", "body": ["a"]},
+                 {"id": "ok-id", "title": "x", "tags": "\ud800"}, {"id": "ok-id", "title": "x", "order": 10 ** 30}):
+        r = client.request("POST", "/api/v1/library", raw=json.dumps(body).encode(), token=admin,
+                           headers={"Content-Type": "application/json"})
+        assert r.status == 400 and r.json["error"]["code"], (body, r.status, r.text)
+    r = client.request("POST", "/api/v1/library", raw=b"\xff\xfe", token=admin, headers={"Content-Type": "application/json"})
+    assert_error(r, 400, "invalid_json")
+    for query in ("q=%00", "q=" + urllib.parse.quote("血" * 201), "tag=%00", "q=%22%20OR%20%22", "q=NEAR(a%20b)", "q=*", "q=a%22b",
+                  "q=%E8%A1%80%22%20AND%20x", "q=-", "q=%F0%9F%98%80"):
+        r = client.get(f"/api/v1/library?{query}", token=user)
+        assert r.status in (200, 400), (query, r.status, r.text)
+    assert not (library / "ok-id.md").exists()
+
+
+def test_attachments_are_served_to_logged_in_users(site, library):
+    served, user, admin = site()
+    client = served.client
+    (library / "files").mkdir()
+    (library / "files" / "bp-chart.pdf").write_bytes(b"%PDF-1.4 fake chart")
+    (library / "files" / "secret.txt").write_bytes(b"not linked from any article")
+    r = client.put("/api/v1/library/blood-pressure-at-home", {"attachment": "bp-chart.pdf"}, token=admin)
+    assert r.status == 200, r.text
+    link = r.json["attachment"]
+    assert link == {"name": "bp-chart.pdf", "url": "/api/v1/library/blood-pressure-at-home/files/bp-chart.pdf"}
+    got = client.get(link["url"], token=user)
+    assert got.status == 200 and got.body == b"%PDF-1.4 fake chart"
+    assert_error(client.get(link["url"]), 401, "unauthorized")
+    for name in ("secret.txt", "..%2Fsleep.md", "%2e%2e", "missing.pdf"):
+        r = client.get(f"/api/v1/library/blood-pressure-at-home/files/{name}", token=user)
+        assert r.status in (400, 404) and r.json["error"], (name, r.text)
+
+
+# -- agents and tags ------------------------------------------------------------------------------
+
+
+def test_agents_limited_to_tags_read_only_those_articles(site):
+    served, user, _ = site({"library": {"agent_tags": {"mental": ["mental"]}}})
+    client = served.client
+    assert ask(client, user, "早上还是晚上量血压比较好？", agent="mental")["sources"] == []
+    assert ask(client, user, "早上还是晚上量血压比较好？")["sources"][0]["id"] == "blood-pressure-at-home"
+    assert ask(client, user, "最近睡不好，老是半夜醒", agent="mental")["sources"][0]["id"] == "sleep"
+
+
+def test_agent_tags_naming_no_agent_stop_startup(make_wm, library):
+    import wellmate
+
+    with pytest.raises(wellmate.ConfigError, match="library.agent_tags.mentl: no such agent"):
+        make_wm({"library": {"agent_tags": {"mentl": ["mental"]}}})
+
+
+def test_passages_zero_switches_the_agents_reading_off(site):
+    served, user, _ = site({"library": {"passages": 0}})
+    assert ask(served.client, user, "早上还是晚上量血压比较好？")["sources"] == []
+    assert search(served.client, user, q="血压")["items"]  # the library itself is still there
+
+
+def test_no_library_folder_is_an_empty_library(make_wm, serve):
+    client = serve(make_wm()).client
+    user = client.register()["access_token"]
+    assert search(client, user) == {"items": [], "next": None}
+    assert ask(client, user, "早上还是晚上量血压比较好？")["sources"] == []
