@@ -30,6 +30,7 @@ reply's ``sources``.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import logging
 import math
@@ -343,6 +344,16 @@ def split_passages(body: str, limit: int) -> list[tuple[str, str]]:
 # -- the library: files, index, search ---------------------------------------------------------
 
 
+@contextlib.contextmanager
+def unusable_index():
+    """A read of the index that fails (the file damaged under a running server) is a 503
+    storage_unavailable for a route, and costs a chat turn only the library's part: never a 500."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise StorageUnavailable(f"the library index {INDEX_FILE}: {e}; delete it and restart to rebuild it") from e
+
+
 class Library:
     """The articles of ``library.path`` and their index (the ``library`` service)."""
 
@@ -579,7 +590,7 @@ class Library:
     def get(self, article_id: str) -> dict | None:
         """The article with its ``body``, or None."""
         self.fresh()
-        with self._lock:
+        with self._lock, unusable_index():
             article = self.articles.get(article_id)
             if article is None:
                 return None
@@ -592,7 +603,7 @@ class Library:
         cursor this did not make."""
         self.fresh()
         tag = tag.lower()
-        with self._lock:
+        with self._lock, unusable_index():
             if not q.strip():
                 return self._list_all(tag, limit, before)
             return self._search(q, tag, limit, before)
@@ -667,7 +678,7 @@ class Library:
             sql += f" AND article IN (SELECT article FROM tags WHERE tag IN ({', '.join('?' * len(tags))}))"
             args += tags
         sql += " ORDER BY bm25(passages, 2.0, 1.0) LIMIT 30"
-        with self._lock:
+        with self._lock, unusable_index():
             ranked_ids = [row[0] for row in self.db.execute(sql, args)]
             columns = {row[0]: row[1:] for row in self.db.execute(
                 "SELECT rowid, article, heading, text, head || ' ' || terms FROM passages WHERE rowid IN "
@@ -708,8 +719,8 @@ class Library:
 
     # -- writing (the admin API)
     def path_of(self, article_id: str) -> Path:
-        path = (self.folder / f"{article_id}.md").resolve()
-        if not ARTICLE_ID.fullmatch(article_id) or path.parent != self.folder:  # never outside the folder
+        path = (self.folder / f"{checked_id(article_id)}.md").resolve()
+        if path.parent != self.folder:  # never outside the folder (a slug cannot be; a check costs nothing)
             raise ApiError(400, "invalid_id", f"An article id is {ID_RULE}.")
         return path
 
@@ -753,6 +764,13 @@ class Library:
             self._watcher.join(timeout=10)
         with self._lock:
             self.db.close()
+
+
+def checked_id(article_id) -> str:
+    """``article_id`` if it is a slug, else a 400: nothing else becomes a path."""
+    if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
+        raise ApiError(400, "invalid_id", f"An article id is {ID_RULE}.")
+    return article_id
 
 
 def system_text(found: list[dict]) -> str:
@@ -830,11 +848,6 @@ def body_fields(body: dict, current: dict | None) -> tuple[dict, str]:
 @hookimpl
 def routes(app, wm):
     library = wm.service("library")
-
-    def checked_id(article_id: str) -> str:
-        if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
-            raise ApiError(400, "invalid_id", f"An article id is {ID_RULE}.")
-        return article_id
 
     def existing(article_id: str) -> dict:
         article = library.get(checked_id(article_id))
