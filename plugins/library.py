@@ -370,6 +370,7 @@ class Library:
         self.problems: dict[str, str] = {}  # file name -> why it is not in the library
         self._broken: dict[str, str] = {}  # file name -> the stamp of the version that could not be read
         self.agent_tags = self._agent_tags(wm)
+        self.index_note = None  # why the index is not in the data folder, if it is not
         self.db = self._open(Path(wm.data_dir) / INDEX_FILE)
         self._load()
         self.refresh()
@@ -390,20 +391,25 @@ class Library:
     # -- the index file
     def _open(self, path: Path) -> sqlite3.Connection:
         try:
-            db = self._connect(path)
+            return self._connect(path)
+        except sqlite3.OperationalError as e:  # a read-only data folder, a full disk
+            return self._in_memory(path, e)
         except sqlite3.DatabaseError as e:  # not a database (a torn copy): it is only an index
             log.warning("%s: %s; rebuilding the library index", path, e)
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
             try:
-                db = self._connect(path)
-            except (sqlite3.DatabaseError, OSError) as e:
-                log.error("%s: %s; the library index is kept in memory", path, e)
-                db = self._connect(":memory:")
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(path) + suffix).unlink(missing_ok=True)
+                return self._connect(path)
+            except (sqlite3.Error, OSError) as again:
+                return self._in_memory(path, again)
         except OSError as e:
-            log.error("%s: %s; the library index is kept in memory", path, e)
-            db = self._connect(":memory:")
-        return db
+            return self._in_memory(path, e)
+
+    def _in_memory(self, path: Path, error) -> sqlite3.Connection:
+        # Said when the server starts (`start`), not now: a server refusing a read-only data
+        # folder says so in one line (`wellmate.serve`), and this would be a second.
+        self.index_note = f"{path}: {error}; the library index is kept in memory (rebuilt at each start)"
+        return self._connect(":memory:")
 
     @staticmethod
     def _connect(path) -> sqlite3.Connection:
@@ -453,6 +459,8 @@ class Library:
 
     def start(self):
         """Rescan in a thread of its own every ``rescan_seconds`` (0: every read does)."""
+        if self.index_note:
+            log.warning("library: %s", self.index_note)
         if self.config["rescan_seconds"] > 0 and self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="library-rescan", daemon=True)
             self._watcher.start()

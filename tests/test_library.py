@@ -372,3 +372,13 @@ def test_no_library_folder_is_an_empty_library(make_wm, serve):
     user = client.register()["access_token"]
     assert search(client, user) == {"items": [], "next": None}
     assert ask(client, user, "早上还是晚上量血压比较好？")["sources"] == []
+
+
+def test_an_index_that_cannot_be_opened_is_kept_in_memory(make_wm, serve, library, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "library.sqlite3").mkdir()  # sqlite cannot open a folder: as a read-only one
+    wm = make_wm()
+    client = serve(wm).client
+    user = client.register()["access_token"]
+    assert search(client, user, q="失眠")["items"][0]["id"] == "sleep"
+    assert "kept in memory" in wm.service("library").index_note
