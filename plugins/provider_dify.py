@@ -1,0 +1,175 @@
+"""The ``dify`` provider: a Dify app (chatbot, agent or chatflow) through its Service API.
+
+    providers:
+      dify: {plugin: dify, base_url: https://api.dify.ai/v1, api_key: ${DIFY_API_KEY},
+             inputs: {wellmate_prompt: $system}}
+
+Dify keeps each conversation itself: a turn sends the user's new message as ``query``, the
+``conversation_id`` Dify gave the session's first turn (kept in the session's links) and, as
+``user``, a stable id of the Wellmate user. ``/chat`` asks in blocking mode (an agent app refuses
+it and is read from its stream instead), ``/chat/stream`` in streaming mode. docs/platforms.md
+says what is sent and what each error does.
+"""
+
+from __future__ import annotations
+
+import json
+
+from wellmate_plugins._http import HttpError, events, request
+from wellmate_plugins._platform import PlatformProvider
+from wellmate import ProviderError, Setting, hookimpl
+
+# Dify's answers meaning the session's conversation is gone: deleted, of another app or user
+# (404 not_found "Conversation Not Exists."), or ended (400 conversation_completed).
+LOST = {(404, "not_found"), (400, "conversation_completed")}
+
+
+@hookimpl
+def register_providers(register):
+    register("dify", DifyProvider)
+
+
+class DifyProvider(PlatformProvider):
+    settings = {
+        "base_url": Setting(None, "The app's API address, ending in /v1: https://api.dify.ai/v1 (Dify Cloud) "
+                                  "or http://HOST/v1 (self-hosted).", required=True),
+        "api_key": Setting(None, "The app's API key (app-...), from the app's 'API Access' page.", required=True),
+        "timeout": Setting(60.0, "Seconds to wait: for a whole blocking answer, and between two events of a "
+                                 "stream (Dify sends a ping every 10 s).", float, min=0.1),
+        "inputs": Setting({}, "Values for the app's input variables, each a text that may use $placeholders "
+                              "($name, $age, $today, ..., $system: Wellmate's system prompt); Dify keeps the "
+                              "inputs of a conversation's first message.", dict),
+    }
+    stream_only = False  # set once the app refused blocking mode (agent apps)
+
+    def reply(self, messages: list[dict], turn=None) -> str:
+        if self.stream_only:
+            return "".join(self.stream(messages, turn))
+        try:
+            answer = next(self._ask(messages, turn, streaming=False))
+        except HttpError as e:
+            if "does not support blocking mode" in _said(e):
+                self.stream_only = True
+                return "".join(self.stream(messages, turn))
+            raise self._error(e) from None
+        self._keep(turn, answer)
+        if not isinstance(answer.get("answer"), str) or "conversation_id" not in answer:
+            raise ProviderError(f"{self.name}: {self.config['base_url']} did not answer like a Dify app; check base_url")
+        if not answer["answer"]:
+            raise ProviderError(f"{self.name}: the reply was empty")
+        return answer["answer"]
+
+    def stream(self, messages: list[dict], turn=None):
+        items = self._ask(messages, turn, streaming=True)
+        sent = agent = ended = False
+        try:
+            for data in items:
+                self._keep(turn, data)
+                kind = data.get("event")
+                # A new-style agent app ends its agent_message pieces with one message holding the
+                # whole answer: not a piece.
+                if kind == "agent_message" or (kind == "message" and not agent):
+                    agent = agent or kind == "agent_message"
+                    if isinstance(data.get("answer"), str) and data["answer"]:
+                        sent = True
+                        yield data["answer"]
+                elif kind == "message_replace":  # output moderation replaced the whole answer
+                    if sent:
+                        raise ProviderError(f"{self.name}: Dify's moderation withdrew the reply", retryable=False)
+                    if data.get("answer"):
+                        sent = True
+                        yield data["answer"]
+                elif kind == "message_end":
+                    ended = True
+                    break  # a chatflow's workflow_finished may follow: nothing in it for us
+                elif kind == "error":
+                    raise ProviderError(f"{self.name}: Dify reported an error{' during the reply' if sent else ''}"
+                                        f": {data.get('code')}: {data.get('message')}", retryable=not sent)
+        except HttpError as e:
+            raise self._error(e, midway=sent) from None
+        finally:
+            items.close()  # also when our client went away: hanging up stops Dify's answer
+        if not ended:
+            raise ProviderError(f"{self.name}: the stream ended before message_end", retryable=not sent)
+        if not sent:
+            raise ProviderError(f"{self.name}: the reply was empty")
+
+    # -- the request ------------------------------------------------------------------------------
+    def _ask(self, messages: list[dict], turn, streaming: bool):
+        """The answer's JSON objects (a stream's events, or the one blocking answer). A session whose
+        conversation Dify has lost starts a new one, which gets the recent history."""
+        conversation = self.conversation(turn)
+        url, headers = self.config["base_url"] + "/chat-messages", {"Authorization": f"Bearer {self.config['api_key']}"}
+        while True:
+            body = {"query": self._query(messages, conversation), "inputs": self.fill(self.config["inputs"], turn, messages),
+                    "user": self.user_field(turn), "response_mode": "streaming" if streaming else "blocking",
+                    # Dify would ask its model to name each new conversation; Wellmate never shows the name.
+                    "auto_generate_name": False}
+            if conversation:
+                body["conversation_id"] = conversation
+            try:
+                if streaming:
+                    for event in events("POST", url, body, headers, self.config["timeout"]):
+                        data = event.json()
+                        if isinstance(data, dict):
+                            yield data
+                    return
+                response = request("POST", url, body, headers, self.config["timeout"])
+                if response.status != 200:
+                    raise HttpError(f"HTTP {response.status} from {response.host}", response.status, response.body[:1000])
+                answer = response.json()
+                if not isinstance(answer, dict):
+                    raise HttpError(f"the answer from {response.host} is not a JSON object", response.status)
+                yield answer
+                return
+            except HttpError as e:
+                error = _body(e)
+                if not (conversation and e.events == 0 and (e.status, error.get("code")) in LOST):
+                    raise
+            self.remember(turn, None)
+            conversation = None
+
+    def _query(self, messages: list[dict], conversation: str | None) -> str:
+        """The user's message; in a conversation new to Dify, after the session's recent history
+        (Dify's API has no other place for it)."""
+        text = self.last_user_text(messages)
+        earlier = [] if conversation else self.recent(messages)
+        if not earlier:
+            return text
+        said = "\n".join(f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in earlier)
+        return f"(Our conversation so far:\n{said})\n\n{text}"
+
+    def _keep(self, turn, data: dict) -> None:
+        """Remember the conversation Dify answered in, once it is not the one the session has."""
+        conversation = data.get("conversation_id")
+        if turn is not None and isinstance(conversation, str) and conversation and conversation != self.conversation(turn):
+            self.remember(turn, conversation)
+
+    def _error(self, e: HttpError, midway: bool = False) -> ProviderError:
+        """Say what went wrong in plain words, naming this provider."""
+        status, url = e.status, self.config["base_url"]
+        if status is None or 200 <= status < 300:  # no answer, a broken or stalled stream, no JSON
+            message = str(e)
+        else:
+            message = {401: "the API key was refused (401)",
+                       404: f"{url} answered 404 Not Found: check base_url (it ends in /v1)",
+                       429: "too many requests (429)"}.get(status) or (
+                f"Dify failed ({status})" if status >= 500 else f"the request was refused ({status})")
+            message += _said(e)
+        return ProviderError(f"{self.name}: {message}", retryable=not midway)
+
+
+def _body(e: HttpError) -> dict:
+    """Dify's JSON error body: {"code", "message", "status"}, or {}."""
+    try:
+        body = json.loads(e.body)
+    except (ValueError, TypeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _said(e: HttpError) -> str:
+    """Dify's own words from an error body: ': code: message', or ''."""
+    body = _body(e)
+    text = " ".join(str(body.get("message") or "").split())
+    return f": {body.get('code')}: {text[:200]}" if text else ""
