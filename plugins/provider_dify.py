@@ -1,14 +1,11 @@
 """The ``dify`` provider: a Dify app (chatbot, agent or chatflow) through its Service API.
 
     providers:
-      dify: {plugin: dify, base_url: https://api.dify.ai/v1, api_key: ${DIFY_API_KEY},
-             inputs: {wellmate_prompt: $system}}
+      dify: {plugin: dify, base_url: https://api.dify.ai/v1, api_key: ${DIFY_API_KEY}}
 
-Dify keeps each conversation itself: a turn sends the user's new message as ``query``, the
-``conversation_id`` Dify gave the session's first turn (kept in the session's links) and, as
-``user``, a stable id of the Wellmate user. ``/chat`` asks in blocking mode (an agent app refuses
-it and is read from its stream instead), ``/chat/stream`` in streaming mode. docs/platforms.md
-says what is sent and what each error does.
+Dify keeps each conversation: a turn sends the user's new message, the ``conversation_id`` Dify
+gave the session (kept in its links) and a stable id of the user. ``/chat`` asks in blocking mode,
+``/chat/stream`` in streaming mode. docs/platforms.md says what is sent and what each error does.
 """
 
 from __future__ import annotations
@@ -48,13 +45,13 @@ class DifyProvider(PlatformProvider):
         try:
             answer = next(self._ask(messages, turn, streaming=False))
         except HttpError as e:
-            if "does not support blocking mode" in _said(e):
+            if "does not support blocking mode" in _said(e)[1]:
                 self.stream_only = True
                 return "".join(self.stream(messages, turn))
             raise self._error(e) from None
-        self._keep(turn, answer)
-        if not isinstance(answer.get("answer"), str) or "conversation_id" not in answer:
+        if not isinstance(answer, dict) or not isinstance(answer.get("answer"), str):
             raise ProviderError(f"{self.name}: {self.config['base_url']} did not answer like a Dify app; check base_url")
+        self._keep(turn, answer)
         if not answer["answer"]:
             raise ProviderError(f"{self.name}: the reply was empty")
         return answer["answer"]
@@ -65,20 +62,15 @@ class DifyProvider(PlatformProvider):
         try:
             for data in items:
                 self._keep(turn, data)
-                kind = data.get("event")
-                # A new-style agent app ends its agent_message pieces with one message holding the
-                # whole answer: not a piece.
-                if kind == "agent_message" or (kind == "message" and not agent):
+                kind, text = data.get("event"), data.get("answer")
+                if kind == "message_replace" and sent:  # output moderation withdrew what was shown
+                    raise ProviderError(f"{self.name}: Dify's moderation withdrew the reply", retryable=False)
+                # A new-style agent app ends its agent_message pieces with one message repeating them all.
+                if kind in ("agent_message", "message_replace") or (kind == "message" and not agent):
                     agent = agent or kind == "agent_message"
-                    if isinstance(data.get("answer"), str) and data["answer"]:
+                    if isinstance(text, str) and text:
                         sent = True
-                        yield data["answer"]
-                elif kind == "message_replace":  # output moderation replaced the whole answer
-                    if sent:
-                        raise ProviderError(f"{self.name}: Dify's moderation withdrew the reply", retryable=False)
-                    if data.get("answer"):
-                        sent = True
-                        yield data["answer"]
+                        yield text
                 elif kind == "message_end":
                     ended = True
                     break  # a chatflow's workflow_finished may follow: nothing in it for us
@@ -111,20 +103,15 @@ class DifyProvider(PlatformProvider):
                 if streaming:
                     for event in events("POST", url, body, headers, self.config["timeout"]):
                         data = event.json()
-                        if isinstance(data, dict):
-                            yield data
+                        yield data if isinstance(data, dict) else {}
                     return
                 response = request("POST", url, body, headers, self.config["timeout"])
                 if response.status != 200:
                     raise HttpError(f"HTTP {response.status} from {response.host}", response.status, response.body[:1000])
-                answer = response.json()
-                if not isinstance(answer, dict):
-                    raise HttpError(f"the answer from {response.host} is not a JSON object", response.status)
-                yield answer
+                yield response.json()
                 return
             except HttpError as e:
-                error = _body(e)
-                if not (conversation and e.events == 0 and (e.status, error.get("code")) in LOST):
+                if not (conversation and e.events == 0 and (e.status, _said(e)[0]) in LOST):
                     raise
             self.remember(turn, None)
             conversation = None
@@ -155,21 +142,15 @@ class DifyProvider(PlatformProvider):
                        404: f"{url} answered 404 Not Found: check base_url (it ends in /v1)",
                        429: "too many requests (429)"}.get(status) or (
                 f"Dify failed ({status})" if status >= 500 else f"the request was refused ({status})")
-            message += _said(e)
+            code, words = _said(e)
+            message += f": {code}: {words[:200]}" if words else ""
         return ProviderError(f"{self.name}: {message}", retryable=not midway)
 
 
-def _body(e: HttpError) -> dict:
-    """Dify's JSON error body: {"code", "message", "status"}, or {}."""
+def _said(e: HttpError) -> tuple[str, str]:
+    """Dify's code and words from its JSON error body ({"code", "message", "status"}), or ("", "")."""
     try:
         body = json.loads(e.body)
     except (ValueError, TypeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _said(e: HttpError) -> str:
-    """Dify's own words from an error body: ': code: message', or ''."""
-    body = _body(e)
-    text = " ".join(str(body.get("message") or "").split())
-    return f": {body.get('code')}: {text[:200]}" if text else ""
+        return "", ""
+    return (str(body.get("code") or ""), " ".join(str(body.get("message") or "").split())) if isinstance(body, dict) else ("", "")
