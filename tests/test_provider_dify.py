@@ -228,6 +228,17 @@ def test_a_request_that_is_no_users_turn_is_a_one_off_conversation(dify):
     assert e.value.retryable
 
 
+def test_a_base_url_without_v1_says_to_check_it(dify):
+    from wellmate_plugins.provider_dify import DifyProvider
+
+    provider = DifyProvider("dify", {"plugin": "dify", "base_url": dify.url.removesuffix("/v1"),
+                                     "api_key": dify.api_key}, wm=None)
+    for ask in (provider.reply, lambda messages: "".join(provider.stream(messages))):
+        with pytest.raises(ProviderError, match=r"answered 404 Not Found: check base_url \(it ends in /v1\)") as e:
+            ask([{"role": "user", "content": "hi"}])
+        assert e.value.retryable
+
+
 @pytest.mark.parametrize("missing", ["api_key", "base_url"])
 def test_check_names_a_missing_key_with_its_path(tmp_path, missing):
     config = merge(shipped_config(tmp_path), dify_config("https://api.dify.ai/v1", "app-x"))

@@ -30,14 +30,11 @@ What it speaks, as Dify does:
 from __future__ import annotations
 
 import json
-import select
-import socket
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 
-from fakes import FakeServer
+from fakes import FakeServer, openai_server
 from fakes.openai_server import Request, words
 
 MODES = {
@@ -73,7 +70,8 @@ class FakeDify(FakeServer):
         self.url = None
         self._httpd = None
         self._stopping = threading.Event()
-        self._lock = threading.Lock()
+        # What the OpenAI fake's handler, whose wire helpers this one uses, reads.
+        self.fragment, self._release, self._lock, self._live = None, threading.Event(), threading.Lock(), {}
 
     @property
     def last(self) -> Request:
@@ -91,64 +89,41 @@ class FakeDify(FakeServer):
         return [cid for cid, c in self.conversations.items() if c["user"] == user]
 
 
-class _ClientGone(Exception):
-    pass
+class _Handler(openai_server._Handler):
+    """The OpenAI fake's handler (its request log, chunked writes, hang-up detection), answering as Dify."""
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
     fake: FakeDify
 
-    def log_message(self, format, *args):
-        pass
-
     def do_GET(self):
-        self._error(404, "not_found", "The requested URL was not found on the server.")
-
-    def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            body = None
-        request = Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        self.fake.requests.append(request)
-        try:
-            self._answer(request)
-        except (_ClientGone, OSError):
-            self.close_connection = True
-            if not self.fake._stopping.is_set():
-                request.client_closed.set()
-        finally:
-            request.done.set()
+        self._refuse(404, "not_found", "The requested URL was not found on the server.")
 
     # -- the request, checked as Dify checks it ---------------------------------------------------
     def _answer(self, request: Request):
         fake, body = self.fake, request.body
         if self.path.split("?")[0] != "/v1/chat-messages":
-            return self._error(404, "not_found", "The requested URL was not found on the server.")
+            return self._refuse(404, "not_found", "The requested URL was not found on the server.")
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer "):
-            return self._error(401, "unauthorized", "Authorization header must be provided and start with 'Bearer'")
+            return self._refuse(401, "unauthorized", "Authorization header must be provided and start with 'Bearer'")
         if auth != f"Bearer {fake.api_key}":
-            return self._error(401, "unauthorized", "Access token is invalid")
+            return self._refuse(401, "unauthorized", "Access token is invalid")
         if not isinstance(body, dict):
-            return self._error(400, "bad_request", "The browser (or proxy) sent a request that this server "
+            return self._refuse(400, "bad_request", "The browser (or proxy) sent a request that this server "
                                                    "could not understand.")
         for key, kind in (("inputs", dict), ("query", str), ("user", str)):
             if not isinstance(body.get(key), kind):
-                return self._error(400, "invalid_param", f"{key} is required" if key not in body else f"{key} is invalid")
+                return self._refuse(400, "invalid_param", f"{key} is required" if key not in body else f"{key} is invalid")
         if not body["query"]:
-            return self._error(400, "invalid_param", "query is required")
+            return self._refuse(400, "invalid_param", "query is required")
         if body.get("files") is not None and not isinstance(body["files"], list):  # the SDK sends null
-            return self._error(400, "invalid_param", "files is invalid")
+            return self._refuse(400, "invalid_param", "files is invalid")
         streaming = body.get("response_mode") == "streaming"
         if body.get("response_mode", "blocking") not in ("blocking", "streaming"):
-            return self._error(400, "invalid_param", "response_mode is invalid")
+            return self._refuse(400, "invalid_param", "response_mode is invalid")
         if fake.app == "agent" and not streaming:
-            return self._error(400, "invalid_param", "Agent Chat App does not support blocking mode")
+            return self._refuse(400, "invalid_param", "Agent Chat App does not support blocking mode")
         if fake.mode in ("429", "500", "quota"):
-            return self._error(*{"429": (429, "too_many_requests", "Too many requests. Please try again later."),
+            return self._refuse(*{"429": (429, "too_many_requests", "Too many requests. Please try again later."),
                                  "500": (500, "internal_server_error", "Internal Server Error, please contact support."),
                                  "quota": (400, "provider_quota_exceeded", "Your quota for Dify Hosted Model "
                                            "Provider has been exhausted.")}[fake.mode])
@@ -158,12 +133,12 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     uuid.UUID(conversation_id)
                 except ValueError:
-                    return self._error(400, "invalid_param", f"{conversation_id} is not a valid uuid.")
+                    return self._refuse(400, "invalid_param", f"{conversation_id} is not a valid uuid.")
                 conversation = fake.conversations.get(conversation_id)
                 if conversation is None or conversation["user"] != body["user"]:
-                    return self._error(*NO_CONVERSATION)
+                    return self._refuse(*NO_CONVERSATION)
                 if conversation["ended"]:
-                    return self._error(400, "conversation_completed",
+                    return self._refuse(400, "conversation_completed",
                                        "The conversation has ended. Please start a new conversation.")
             else:
                 conversation_id = str(uuid.uuid4())
@@ -177,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         if streaming:
             self._stream(head, text)
         elif fake.mode == "error_before_text":
-            self._error(400, "completion_request_error", "[openai] Rate Limit Error: quota exceeded")
+            self._refuse(400, "completion_request_error", "[openai] Rate Limit Error: quota exceeded")
         else:
             if fake.mode == "stall":
                 self._wait(fake.stall_seconds)
@@ -188,12 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, head: dict, text: str):
         fake, mode, app = self.fake, self.fake.mode, self.fake.app
         pieces = [p for p in fake.chunker(text) if p]
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("X-Accel-Buffering", "no")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._start_chunked("text/event-stream; charset=utf-8")
         run = {"workflow_run_id": str(uuid.uuid4())}
         if app == "chatflow":
             self._event(dict(head, event="workflow_started", **run, data={"id": run["workflow_run_id"], "sequence_number": 1}))
@@ -220,14 +190,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(b"event: ping\n\n")
             self._event(dict(head, event=kind, answer=piece, **({"from_variable_selector": None} if kind == "message" else {})))
         if mode == "no_end":
-            return self._end()
+            return self._end_chunked()
         if app == "new-agent":  # the closing message repeats the whole answer
             self._event(dict(head, event="message", answer=text))
         self._event(dict(head, event="message_end", metadata={"usage": _usage(text), "retriever_resources": []},
                          files=None))
         if app == "chatflow":
             self._event(dict(head, event="workflow_finished", **run, data={"status": "succeeded", "outputs": {"answer": text}}))
-        self._end()
+        self._end_chunked()
 
     def _fail(self, head: dict, status: int, code: str, message: str):
         """An error in a stream, as Dify ends one: a chatflow's failed run first, then the error (no task_id)."""
@@ -235,55 +205,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(dict(head, event="workflow_finished", data={"status": "failed", "error": message}))
         self._event({"event": "error", "conversation_id": head["conversation_id"], "message_id": head["message_id"],
                      "created_at": head["created_at"], "code": code, "status": status, "message": message})
-        self._end()
+        self._end_chunked()
 
     # -- wire --------------------------------------------------------------------------------------
-    def _error(self, status: int, code: str, message: str):
+    def _refuse(self, status: int, code: str, message: str):
         self._json(status, {"code": code, "message": message, "status": status})
 
-    def _json(self, status: int, obj: dict):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send(self, data: bytes):
-        self._check_client()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
     def _event(self, obj: dict):
-        self._send(b"data: " + json.dumps(obj).encode() + b"\n\n")
-
-    def _end(self):
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _drop(self):
-        """Hang up mid-body: no last chunk."""
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _check_client(self):
-        """Raise _ClientGone if the client closed its end (readable with nothing to read)."""
-        readable, _, _ = select.select([self.connection], [], [], 0)
-        if readable:
-            try:
-                gone = not self.connection.recv(1, socket.MSG_PEEK)
-            except OSError:
-                gone = True
-            if gone:
-                raise _ClientGone()
-
-    def _wait(self, seconds: float):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self.fake._stopping.is_set():
-            self._check_client()
-            time.sleep(0.01)
+        self._send(b"data: " + json.dumps(obj).encode() + b"\n\n")  # json.dumps' defaults, as Dify's
 
 
 def _usage(text: str) -> dict:
