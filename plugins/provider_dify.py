@@ -3,18 +3,20 @@
     providers:
       dify: {plugin: dify, base_url: https://api.dify.ai/v1, api_key: ${DIFY_API_KEY}}
 
-Dify keeps each conversation: a turn sends the user's new message, the ``conversation_id`` Dify
-gave the session (kept in its links) and a stable id of the user. ``/chat`` asks in blocking mode,
-``/chat/stream`` in streaming mode. docs/platforms.md says what is sent and what each error does.
+Dify keeps each conversation; a turn sends the new message and the session's ``conversation_id``.
+docs/platforms.md says what is sent and what each error does.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
+from wellmate import ProviderError, Setting, hookimpl
 from wellmate_plugins._http import HttpError, events, request
 from wellmate_plugins._platform import PlatformProvider
-from wellmate import ProviderError, Setting, hookimpl
+
+log = logging.getLogger("wellmate.provider_dify")
 
 # Dify's answers meaning the session's conversation is gone: deleted, of another app or user
 # (404 not_found "Conversation Not Exists."), or ended (400 conversation_completed).
@@ -31,11 +33,10 @@ class DifyProvider(PlatformProvider):
         "base_url": Setting(None, "The app's API address, ending in /v1: https://api.dify.ai/v1 (Dify Cloud) "
                                   "or http://HOST/v1 (self-hosted).", required=True),
         "api_key": Setting(None, "The app's API key (app-...), from the app's 'API Access' page.", required=True),
-        "timeout": Setting(60.0, "Seconds to wait: for a whole blocking answer, and between two events of a "
-                                 "stream (Dify sends a ping every 10 s).", float, min=0.1),
-        "inputs": Setting({}, "Values for the app's input variables, each a text that may use $placeholders "
-                              "($name, $age, $today, ..., $system: Wellmate's system prompt); Dify keeps the "
-                              "inputs of a conversation's first message.", dict),
+        "timeout": Setting(60.0, "Seconds to wait for a whole blocking answer, and between two events of a stream "
+                                 "(Dify pings every 10 s).", float, min=0.1),
+        "inputs": Setting({}, "The app's input variables: texts with $placeholders ($name, ..., $system: Wellmate's "
+                              "system prompt); Dify keeps a conversation's first inputs.", dict),
     }
     stream_only = False  # set once the app refused blocking mode (agent apps)
 
@@ -113,6 +114,7 @@ class DifyProvider(PlatformProvider):
             except HttpError as e:
                 if not (conversation and e.events == 0 and (e.status, _said(e)[0]) in LOST):
                     raise
+                log.info("%s: Dify has lost conversation %s (%s); starting a new one", self.name, conversation, e.status)
             self.remember(turn, None)
             conversation = None
 
@@ -126,8 +128,7 @@ class DifyProvider(PlatformProvider):
         said = "\n".join(f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in earlier)
         return f"(Our conversation so far:\n{said})\n\n{text}"
 
-    def _keep(self, turn, data: dict) -> None:
-        """Remember the conversation Dify answered in, once it is not the one the session has."""
+    def _keep(self, turn, data: dict) -> None:  # the conversation Dify answered in becomes the session's
         conversation = data.get("conversation_id")
         if turn is not None and isinstance(conversation, str) and conversation and conversation != self.conversation(turn):
             self.remember(turn, conversation)
@@ -151,6 +152,6 @@ def _said(e: HttpError) -> tuple[str, str]:
     """Dify's code and words from its JSON error body ({"code", "message", "status"}), or ("", "")."""
     try:
         body = json.loads(e.body)
-    except (ValueError, TypeError):
+        return str(body.get("code") or ""), " ".join(str(body.get("message") or "").split())
+    except (ValueError, TypeError, AttributeError):  # no JSON, or not an object
         return "", ""
-    return (str(body.get("code") or ""), " ".join(str(body.get("message") or "").split())) if isinstance(body, dict) else ("", "")
