@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from fakes.coze_server import FakeCoze
+from fakes.http_upstream import FakeUpstream
 from test_chat import stream
 from test_chat_upstream import raw_stream_request
 
@@ -205,6 +206,17 @@ def test_an_error_before_any_text_falls_back(served, coze, mode):
     assert kind == "done" and done["provider"] == "offline"
     if mode in ("chat_failed", "requires_action"):  # the non-stream API has these too
         assert chat(client, token, "hello")["provider"] == "offline"
+
+
+def test_a_server_that_is_not_coze_falls_back(make_wm, serve):
+    """base_url pointing at some other server: its answers are no Coze answers, not a 500."""
+    with FakeUpstream() as other:
+        client = serve(make_wm(coze_config(other.url))).client
+        token = signed_in(client)
+        assert chat(client, token, "hello")["provider"] == "offline"
+        _, (kind, done), _ = chat_stream(client, token, "hello")
+        assert kind == "done" and done["provider"] == "offline"
+        assert other.requests[0][1] == "/v3/chat"
 
 
 def test_a_wrong_bot_id_falls_back(make_wm, serve, coze):
