@@ -11,7 +11,7 @@ coze-py's fixtures and the docs show it (shared/reference/platforms.md §1).
   chat.created, chat.in_progress, message.delta (type answer) per piece, message.completed (the
   whole text again), the verbose ``generate_answer_finish`` and a follow_up, chat.completed.
 - ``GET|POST /v3/chat/retrieve?conversation_id=&chat_id=`` (the docs say GET, the SDKs POST):
-  the Chat, ``completed`` after ``polls`` retrievals.
+  the Chat, ``completed`` after ``polls`` retrievals and ``answer_seconds``.
 - ``GET /v3/chat/message/list?conversation_id=&chat_id=``: the chat's messages without the
   question: answers, verbose, follow_up.
 - ``POST /v3/chat/cancel`` ``{conversation_id, chat_id}``: cancels an unfinished chat; 4104 else.
@@ -81,12 +81,14 @@ class FakeCoze(FakeServer):
     name = "fake-coze"
 
     def __init__(self, reply="Hello from the bot.", *, mode="ok", bot_id="7348293334", api_key="pat_fake",
-                 pieces=2, fault_after=1, stall_seconds=10.0, polls=1, error_code=5000, error_status=200):
+                 pieces=2, fault_after=1, stall_seconds=10.0, polls=1, answer_seconds=0.0, error_code=5000,
+                 error_status=200):
         self.reply = reply  # text, a list of texts (several answer messages), or a function of the body
         self.mode, self.bot_id, self.api_key = mode, bot_id, api_key
         self.pieces = pieces  # characters per delta
         self.fault_after = fault_after  # deltas before a scripted failure
-        self.stall_seconds, self.polls = stall_seconds, polls
+        self.stall_seconds = stall_seconds
+        self.polls, self.answer_seconds = polls, answer_seconds  # not streaming: completed after both
         self.error_code, self.error_status = error_code, error_status
         self.conversations: dict[str, Conversation] = {}
         self.chats: list[ChatRequest] = []
@@ -119,7 +121,7 @@ class FakeCoze(FakeServer):
         chat = {"id": chat_id, "conversation_id": conversation.id, "bot_id": conversation.bot_id,
                 "created_at": int(time.time()), "last_error": {"code": 0, "msg": ""}, "status": "created",
                 "usage": {"token_count": 0, "output_count": 0, "input_count": 0}, "section_id": conversation.id,
-                "_answers": self.answers(body), "_polls": 0}
+                "_answers": self.answers(body), "_polls": 0, "_started": time.monotonic()}
         with self._lock:
             self._chats[chat_id] = chat
             conversation.running = chat_id
@@ -192,7 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(4001 if path.startswith("/v3/chat/") else 4000, "invalid chat")
         if path == "/v3/chat/retrieve":  # GET (the docs) or POST (coze-py, coze-js)
             chat["_polls"] += 1
-            if chat["status"] == "in_progress" and chat["_polls"] >= fake.polls and fake.mode != "stall":
+            ready = chat["_polls"] >= fake.polls and time.monotonic() - chat["_started"] >= fake.answer_seconds
+            if chat["status"] == "in_progress" and ready and fake.mode != "stall":
                 if fake.mode == "chat_failed":
                     fake.end_chat(chat, "failed", (5000, "event interval error"))
                 elif fake.mode == "requires_action":
