@@ -65,6 +65,10 @@ def question(text):
     return {"role": "user", "type": "question", "content": text, "content_type": "text"}
 
 
+def answer(text):
+    return {"role": "assistant", "type": "answer", "content": text, "content_type": "text"}
+
+
 # -- answers --------------------------------------------------------------------------------------
 
 
@@ -140,9 +144,7 @@ def test_a_conversation_coze_no_longer_knows_is_replaced_with_recent_history(ser
     rejected, retried = coze.chats[-2:]
     assert rejected.query["conversation_id"] == old and "conversation_id" not in retried.query
     assert retried.body["additional_messages"] == [
-        question("我睡不好"), {"role": "assistant", "type": "answer", "content": REPLY, "content_type": "text"},
-        question("晚上总醒"), {"role": "assistant", "type": "answer", "content": REPLY, "content_type": "text"},
-        question("怎么办？")]
+        question("我睡不好"), answer(REPLY), question("晚上总醒"), answer(REPLY), question("怎么办？")]
     new = retried.chat["conversation_id"]
     chat(client, token, "谢谢", session)
     assert coze.last.query["conversation_id"] == new  # the session now keeps the new one
@@ -159,8 +161,20 @@ def test_a_session_without_a_conversation_sends_its_history(served, coze):
     coze.mode = "ok"
     assert chat(client, token, "还是疼", first["session_id"])["provider"] == "coze"
     assert coze.last.body["additional_messages"] == [
-        question("头疼"), {"role": "assistant", "type": "answer", "content": first["content"], "content_type": "text"},
-        question("还是疼")]
+        question("头疼"), answer(first["content"]), question("还是疼")]
+
+
+def test_a_session_with_another_bot_starts_a_new_conversation_with_its_history(make_wm, serve, coze):
+    served = serve(make_wm(coze_config(coze.url)))
+    token = signed_in(served.client)
+    session = chat(served.client, token, "一")["session_id"]
+    served.stop()
+    served.wm.close()  # the operator points the provider at another bot and restarts
+    coze.bot_id = "7348290000"
+    client = serve(make_wm(coze_config(coze.url, bot_id="7348290000"))).client
+    assert chat(client, token, "二", session)["provider"] == "coze"
+    assert "conversation_id" not in coze.last.query and len(coze.conversations) == 2
+    assert coze.last.body["additional_messages"] == [question("一"), answer(REPLY), question("二")]
 
 
 def test_custom_variables_are_filled_from_placeholders(make_wm, serve, coze):
