@@ -53,6 +53,7 @@ BUILTIN_PLUGINS = [
     "storage_files",
     "provider_offline",
     "provider_openai",
+    "provider_fastgpt",
     "tagger_lexicon",
     "tagger_model",
     "auth",

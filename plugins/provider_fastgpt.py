@@ -1,0 +1,177 @@
+"""The ``fastgpt`` provider: an app on FastGPT (self-hosted or fastgpt.in), which keeps the
+conversation itself (docs/platforms.md, FastGPT)::
+
+    providers:
+      fastgpt: {plugin: fastgpt, base_url: http://127.0.0.1:3000/api, api_key: ${FASTGPT_API_KEY}}
+
+``POST {base_url}/v1/chat/completions`` with ``detail: false`` (OpenAI-shaped chunks, ``data: ``
+lines, ``[DONE]``). Wellmate makes the ``chatId`` of each session; with it FastGPT loads the
+history from its own records, so a turn sends only the new message. FastGPT reports errors in
+the body: ``{"code": 514, "statusText": "unAuthApiKey", ...}`` with status 200 (500 in newer
+versions), and ``event: error`` in a stream, even for a bad key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+
+from wellmate import ProviderError, Setting, hookimpl
+from wellmate_plugins import _http
+from wellmate_plugins._platform import PlatformProvider
+
+log = logging.getLogger("wellmate.provider_fastgpt")
+
+# FastGPT's statusText for the errors worth naming in plain words (ERROR_RESPONSE in its source).
+REFUSALS = {
+    "unAuthApiKey": "the API key was refused; an app's own key is needed",
+    "unAuthorization": "the credentials were refused",
+    "insufficientQuota": "the FastGPT team is out of points",
+    "unAuthModel": "the app may not use its model",
+    "unAuthChat": "FastGPT refused the conversation",
+}
+
+
+@hookimpl
+def register_providers(register):
+    register("fastgpt", FastGPTProvider)
+
+
+class Rejected(ProviderError):
+    """FastGPT refused a chatId (the chat belongs to another team): start a new one."""
+
+
+class FastGPTProvider(PlatformProvider):
+    settings = {
+        "base_url": Setting(None, "FastGPT's API address, ending in /api: http://127.0.0.1:3000/api "
+                                  "(self-hosted) or https://api.fastgpt.in/api.", required=True),
+        "api_key": Setting(None, "The app's API key (fastgpt-...), made on the app's API access page; "
+                                 "an account-wide key cannot chat.", required=True),
+        "timeout": Setting(60.0, "Seconds to wait for FastGPT: for an answer to start, and between "
+                                 "pieces of a streamed one.", float, min=0.1),
+        "variables": Setting({}, "The app's global variables, name: text; the text may use $placeholders "
+                                 "($name, $age, $today, ..., $system: Wellmate's system prompt).", dict),
+    }
+
+    def __init__(self, name: str, config: dict, wm):
+        super().__init__(name, config, wm)
+        base = self.config["base_url"]  # "/api" as FastGPT's docs write it; "/api/v1" works too
+        self.url = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
+        self.headers = {"Authorization": f"Bearer {self.config['api_key']}"}
+
+    def bot(self) -> str:
+        # A key belongs to one app, and FastGPT looks a chatId up in the key's app: a chat begun
+        # with another key (another app, maybe) is not continued.
+        return f"{self.config['base_url']}#{hashlib.sha256(self.config['api_key'].encode()).hexdigest()[:12]}"
+
+    def reply(self, messages: list[dict], turn=None) -> str:
+        return "".join(self._in_chat(turn, lambda chat, new: [self._complete(self._body(messages, turn, chat, new))]))
+
+    def stream(self, messages: list[dict], turn=None):
+        return self._in_chat(turn, lambda chat, new: self._stream(self._body(messages, turn, chat, new, stream=True)))
+
+    def _in_chat(self, turn, ask):
+        """What ``ask(chat_id, new)`` yields, in the session's chat: a chat FastGPT refuses is
+        forgotten and the turn asked again in a new one; a chat that answered is kept. A turn that
+        is not a user's (turn None) has no chat: FastGPT reads it all from ``messages``."""
+        chat_id = self.conversation(turn)
+        new = chat_id is None
+        if new and turn is not None:
+            chat_id = "wellmate-" + uuid.uuid4().hex
+        try:
+            yield from ask(chat_id, new)
+        except Rejected as e:
+            if new:
+                raise
+            log.warning("%s; starting a new chat for session %s", e, turn.session.get("id"))
+            self.remember(turn, None)
+            chat_id, new = "wellmate-" + uuid.uuid4().hex, True
+            yield from ask(chat_id, new)
+        if new and turn is not None:  # only now: FastGPT saves a chat when its answer is complete
+            self.remember(turn, chat_id)
+
+    def _body(self, messages, turn, chat_id, new, stream=False) -> dict:
+        # A new chat gets the session's recent history: FastGPT puts the messages before the last
+        # after the history it has for the chatId (none yet), and answers the last.
+        talk = self.recent(messages) if new else []
+        body = {"stream": stream, "detail": False, "variables": self.fill(self.config["variables"], turn, messages),
+                "messages": talk + [{"role": "user", "content": self.last_user_text(messages)}]}
+        if chat_id is not None:
+            body.update(chatId=chat_id, customUid=self.user_field(turn), responseChatItemId=turn.message_id or None)
+        return {k: v for k, v in body.items() if v is not None}
+
+    def _complete(self, body: dict) -> str:
+        try:
+            response = _http.request("POST", self.url, body, self.headers, self.config["timeout"])
+        except _http.HttpError as e:
+            raise ProviderError(f"{self.name}: {e}") from None
+        answer = _json(response.body)
+        if not 200 <= response.status < 300 or not isinstance(answer, dict) or "choices" not in answer:
+            raise self._refusal(answer, response.status)
+        choices = answer["choices"] or [{}]
+        text = (choices[0].get("message") or {}).get("content")
+        if isinstance(text, str) and text:
+            return text
+        # The workflow's last node failed: status 200, no text, its error beside the choices.
+        why = _words(answer.get("error"))
+        raise ProviderError(f"{self.name}: " + (f"the app's workflow failed: {why}" if why else "the reply was empty"))
+
+    def _stream(self, body: dict):
+        events, sent, done = _http.events("POST", self.url, body, self.headers, self.config["timeout"]), False, False
+        try:
+            for event in events:
+                if event.data.startswith("[DONE]"):
+                    done = True
+                    break
+                data = _json(event.data)
+                if event.event == "error" or not isinstance(data, dict) or "choices" not in data:
+                    raise self._refusal(data, midway=sent)
+                for choice in data["choices"] or []:
+                    # content is null in the closing chunk; reasoning_content is not the reply
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        sent = True
+                        yield text
+        except _http.HttpError as e:
+            answer = _json(e.body)
+            if e.events == 0 and (isinstance(answer, dict) or (e.status and not 200 <= e.status < 300)):
+                raise self._refusal(answer, e.status) from None
+            raise ProviderError(f"{self.name}: {e}", retryable=not sent) from None
+        finally:
+            events.close()  # also when our client went away: hanging up stops the workflow
+        if not done:
+            raise ProviderError(f"{self.name}: the stream ended before [DONE]", retryable=not sent)
+        if not sent:
+            raise ProviderError(f"{self.name}: the reply was empty")
+
+    def _refusal(self, answer, status: int | None = None, midway: bool = False) -> ProviderError:
+        """FastGPT's error body (``{"code", "statusText", "message"}``, or an error event's
+        ``{"message"}``) in plain words; before any text the chain may try the next provider."""
+        answer = answer if isinstance(answer, dict) else {}
+        kind, detail = str(answer.get("statusText") or ""), _words(answer)
+        if status == 404 and not answer:
+            what = f"{self.url} answered 404 Not Found: check base_url (it ends in /api)"
+        elif kind in REFUSALS:
+            what = f"{REFUSALS[kind]} ({kind}{': ' + detail if detail else ''})"
+        elif detail:
+            what = f"FastGPT reported an error{' during the reply' if midway else ''}: {detail}"
+        else:
+            what = f"FastGPT did not answer like its chat API (HTTP {status}): check base_url"
+        error_class = Rejected if kind == "unAuthChat" and not midway else ProviderError
+        return error_class(f"{self.name}: {what}", retryable=not midway)
+
+
+def _json(data):
+    try:
+        return json.loads(data)
+    except (TypeError, ValueError):
+        return None
+
+
+def _words(error) -> str:
+    """An error's message, shortened: FastGPT gives a dict with ``message``, or a string."""
+    text = error.get("message") if isinstance(error, dict) else error
+    text = " ".join(text.split()) if isinstance(text, str) else ""
+    return text[:200] + "…" if len(text) > 200 else text
