@@ -126,9 +126,10 @@ class FastGPTProvider(PlatformProvider):
                     done = True
                     break
                 data = _json(event.data)
-                if event.event == "error" or not isinstance(data, dict) or "choices" not in data:
+                if event.event == "error":
                     raise self._refusal(data, midway=sent)
-                for choice in data["choices"] or []:
+                # Anything else without choices (newer versions' "event: chatTitle") is not text.
+                for choice in (data.get("choices") if isinstance(data, dict) else None) or []:
                     # content is null in the closing chunk; reasoning_content is not the reply
                     text = (choice.get("delta") or {}).get("content")
                     if text:

@@ -15,11 +15,12 @@ KEY = "fastgpt-" + "x7Kq2" * 11
 REPLY = "多喝温水，早点休息。Sleep well!"
 
 
-def fastgpt_config(url, *chain, **provider):
-    chain = list(chain or ("fastgpt", "offline"))
+def fastgpt_config(url, **provider):
+    """FastGPT then offline for the physical agent; FastGPT alone for the mental one, which then
+    answers 503 with FastGPT's error in its message."""
     return {
         "providers": {"fastgpt": {"plugin": "fastgpt", "base_url": url, "api_key": KEY, "timeout": 2, **provider}},
-        "agents": {"physical": {"providers": chain}, "mental": {"providers": chain}},
+        "agents": {"physical": {"providers": ["fastgpt", "offline"]}, "mental": {"providers": ["fastgpt"]}},
         "chat": {"ping_seconds": 0.2},
         "safety": {"disclaimer": "never"},  # FastGPT's words arrive unchanged (the disclaimer: test_safety)
     }
@@ -94,6 +95,14 @@ def test_second_turn_continues_the_chat_and_a_new_session_starts_another(served,
     assert fake.last.histories == []
 
 
+def test_a_chat_title_event_is_not_text(served, fake):
+    fake.chat_title = True  # newer FastGPT names a new chat in its stream, detail=false or not
+    client = served.client
+    token = signed_in(client)
+    _, _, session = chat(client, token, "我最近总是睡不好", streamed=True)
+    assert chat(client, token, "还有呢？", session, streamed=True)[:2] == (REPLY, "fastgpt")
+
+
 def test_two_users_never_share_a_chat(served, fake):
     client = served.client
     sessions = {signed_in(client, name): None for name in ("alice", "bob")}
@@ -139,26 +148,24 @@ def test_an_error_before_any_text_falls_back_to_the_next_provider(make_wm, serve
     token = signed_in(client)
     assert chat(client, token, "I have a headache", streamed=streamed)[1] == "offline"
     # Alone in the chain, it says why.
-    client = serve(make_wm(fastgpt_config(fake.url, "fastgpt"))).client
-    token = signed_in(client, "bob")
     if streamed:
-        events = stream(client, "physical", {"text": "I have a headache"}, token)
+        events = stream(client, "mental", {"text": "I have a headache"}, token)
         assert events[-1][0] == "error" and events[-1][1]["code"] == "providers_unavailable"
         expected = "the reply was empty" if fault == "node_error" else words  # a stream carries no node error
         assert f"fastgpt: {expected}" in events[-1][1]["message"]
     else:
-        r = client.post("/api/v1/health/physical/chat", {"text": "I have a headache"}, token=token)
+        r = client.post("/api/v1/health/mental/chat", {"text": "I have a headache"}, token=token)
         assert r.status == 503 and r.json["error"]["code"] == "providers_unavailable"
         assert f"fastgpt: {words}" in r.json["error"]["message"]
 
 
 def test_a_base_url_without_api_says_to_check_it(make_wm, serve, fake):
-    client = serve(make_wm(fastgpt_config(fake.url.removesuffix("/api"), "fastgpt"))).client
+    client = serve(make_wm(fastgpt_config(fake.url.removesuffix("/api")))).client
     token = signed_in(client)
-    r = client.post("/api/v1/health/physical/chat", {"text": "hi"}, token=token)
+    r = client.post("/api/v1/health/mental/chat", {"text": "hi"}, token=token)
     assert r.status == 503 and "answered 404 Not Found: check base_url (it ends in /api)" in r.json["error"]["message"]
     # /api/v1, as OpenAI-style clients want it, works too.
-    client = serve(make_wm(fastgpt_config(fake.url + "/v1/", "fastgpt"))).client
+    client = serve(make_wm(fastgpt_config(fake.url + "/v1/"))).client
     assert chat(client, signed_in(client, "bob"), "hi")[:2] == (REPLY, "fastgpt")
 
 

@@ -27,6 +27,8 @@ What FastGPT does, and so does this:
   stream every error is ``event: error`` + ``data: {...}`` with status 200, a bad key too (the
   check runs inside the handler's try), and before the workflow starts there is no
   Content-Type header at all.
+- ``chat_title``: as newer versions that title a new chat, an ``event: chatTitle`` + ``data:
+  {"title"}`` before the answer, named even with ``detail: false``.
 
 ``mode`` scripts what goes wrong (MODES); the wire machinery (chunking, stalls, hang-ups,
 ``requests``, ``release``, ``stop``) is `FakeOpenAI`'s.
@@ -77,6 +79,7 @@ class FakeFastGPT(FakeOpenAI):
         self.chats: dict[str, Chat] = {}
         self.team = "team-1"
         self.error_status = 200
+        self.chat_title = False  # newer versions name a new chat in its stream: event: chatTitle
 
     def start(self) -> "FakeFastGPT":
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -120,7 +123,7 @@ class _Handler(_OpenAIHandler):
             return self._fail({"message": "messages is empty"}, stream)
         if fake.mode == "server_error":
             return self._fail({"message": THROWN}, stream)
-        question = messages[-1]
+        request.question, request.new_chat = messages[-1].get("content"), chat is None
         request.histories = (chat.items if chat else []) + [(m["role"], m.get("content")) for m in messages[:-1]]
         request.variables = {**(chat.variables if chat else {}), **(body.get("variables") or {})}
         text = "" if fake.mode == "node_error" else fake.reply(request) if callable(fake.reply) else fake.reply
@@ -130,7 +133,7 @@ class _Handler(_OpenAIHandler):
             done = self._complete(request, text)
         if done:  # saved once the answer is complete, as FastGPT's saveChat after the workflow
             saved = fake.chats.setdefault(chat_id or secrets.token_urlsafe(18), Chat(chat_id, fake.team))
-            saved.items += [("user", question.get("content")), ("assistant", text)]
+            saved.items += [("user", request.question), ("assistant", text)]
             saved.variables = request.variables
             saved.uids.add(body.get("customUid"))
 
@@ -154,6 +157,8 @@ class _Handler(_OpenAIHandler):
                 {"delta": {"role": "assistant", "content": content}, "index": 0, "finish_reason": finish_reason}]}
 
         self._start_chunked("text/event-stream;charset=utf-8")
+        if fake.chat_title and request.new_chat:  # named even with detail=false
+            self._send(b"event: chatTitle\ndata: " + _compact({"title": str(request.question)[:20]}) + b"\n\n")
         if mode == "slow_first_token":
             self._wait(fake.first_token_delay)
         fault_at = min(fake.fault_after, len(pieces)) if mode in ("stall_mid_stream", "error_mid_stream", "broken") else -1
