@@ -1,18 +1,14 @@
-"""The ``fastgpt`` provider: an app on FastGPT (self-hosted or fastgpt.in), which keeps the
-conversation itself (docs/platforms.md, FastGPT)::
+"""The ``fastgpt`` provider: an app on FastGPT, which keeps each conversation (docs/platforms.md).
 
-    providers:
-      fastgpt: {plugin: fastgpt, base_url: http://127.0.0.1:3000/api, api_key: ${FASTGPT_API_KEY}}
-
-``POST {base_url}/v1/chat/completions`` with ``detail: false`` (OpenAI-shaped chunks, ``data: ``
-lines, ``[DONE]``). Wellmate makes the ``chatId`` of each session; with it FastGPT loads the
-history from its own records, so a turn sends only the new message. FastGPT reports errors in
-the body: ``{"code": 514, "statusText": "unAuthApiKey", ...}`` with status 200 (500 in newer
-versions), and ``event: error`` in a stream, even for a bad key.
+It calls ``{base_url}/v1/chat/completions`` with ``detail: false`` (OpenAI-shaped chunks and
+``[DONE]``) and a ``chatId`` it makes for each session, so a turn sends only the new message.
+FastGPT puts its errors in the body: ``{"code": 514, "statusText": "unAuthApiKey", ...}`` with
+status 200 (500 in newer versions), and ``event: error`` in a stream, a bad key's too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -27,9 +23,7 @@ log = logging.getLogger("wellmate.provider_fastgpt")
 # FastGPT's statusText for the errors worth naming in plain words (ERROR_RESPONSE in its source).
 REFUSALS = {
     "unAuthApiKey": "the API key was refused; an app's own key is needed",
-    "unAuthorization": "the credentials were refused",
     "insufficientQuota": "the FastGPT team is out of points",
-    "unAuthModel": "the app may not use its model",
     "unAuthChat": "FastGPT refused the conversation",
 }
 
@@ -39,8 +33,8 @@ def register_providers(register):
     register("fastgpt", FastGPTProvider)
 
 
-class Rejected(ProviderError):
-    """FastGPT refused a chatId (the chat belongs to another team): start a new one."""
+class Rejected(ProviderError):  # FastGPT refused a chatId (another team's chat): start a new chat
+    pass
 
 
 class FastGPTProvider(PlatformProvider):
@@ -58,12 +52,11 @@ class FastGPTProvider(PlatformProvider):
     def __init__(self, name: str, config: dict, wm):
         super().__init__(name, config, wm)
         base = self.config["base_url"]  # "/api" as FastGPT's docs write it; "/api/v1" works too
-        self.url = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
-        self.headers = {"Authorization": f"Bearer {self.config['api_key']}"}
+        self.endpoint = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
+        self.auth = {"Authorization": f"Bearer {self.config['api_key']}"}
 
     def bot(self) -> str:
-        # A key belongs to one app, and FastGPT looks a chatId up in the key's app: a chat begun
-        # with another key (another app, maybe) is not continued.
+        # A key is one app's, and FastGPT looks chatIds up in it: another key's chats are not continued.
         return f"{self.config['base_url']}#{hashlib.sha256(self.config['api_key'].encode()).hexdigest()[:12]}"
 
     def reply(self, messages: list[dict], turn=None) -> str:
@@ -73,13 +66,11 @@ class FastGPTProvider(PlatformProvider):
         return self._in_chat(turn, lambda chat, new: self._stream(self._body(messages, turn, chat, new, stream=True)))
 
     def _in_chat(self, turn, ask):
-        """What ``ask(chat_id, new)`` yields, in the session's chat: a chat FastGPT refuses is
-        forgotten and the turn asked again in a new one; a chat that answered is kept. A turn that
-        is not a user's (turn None) has no chat: FastGPT reads it all from ``messages``."""
+        """What ``ask(chat_id, new)`` yields in the session's chat; a chat FastGPT refuses is
+        dropped for a new one. A turn that is not a user's (turn None) has no chat."""
         chat_id = self.conversation(turn)
         new = chat_id is None
-        if new and turn is not None:
-            chat_id = "wellmate-" + uuid.uuid4().hex
+        chat_id = "wellmate-" + uuid.uuid4().hex if new and turn is not None else chat_id
         try:
             yield from ask(chat_id, new)
         except Rejected as e:
@@ -104,7 +95,7 @@ class FastGPTProvider(PlatformProvider):
 
     def _complete(self, body: dict) -> str:
         try:
-            response = _http.request("POST", self.url, body, self.headers, self.config["timeout"])
+            response = _http.request("POST", self.endpoint, body, self.auth, self.config["timeout"])
         except _http.HttpError as e:
             raise ProviderError(f"{self.name}: {e}") from None
         answer = _json(response.body)
@@ -114,12 +105,11 @@ class FastGPTProvider(PlatformProvider):
         text = (choices[0].get("message") or {}).get("content")
         if isinstance(text, str) and text:
             return text
-        # The workflow's last node failed: status 200, no text, its error beside the choices.
-        why = _words(answer.get("error"))
+        why = _words(answer.get("error"))  # the workflow's last node failed: no text, status 200
         raise ProviderError(f"{self.name}: " + (f"the app's workflow failed: {why}" if why else "the reply was empty"))
 
     def _stream(self, body: dict):
-        events, sent, done = _http.events("POST", self.url, body, self.headers, self.config["timeout"]), False, False
+        events, sent, done = _http.events("POST", self.endpoint, body, self.auth, self.config["timeout"]), False, False
         try:
             for event in events:
                 if event.data.startswith("[DONE]"):
@@ -127,17 +117,16 @@ class FastGPTProvider(PlatformProvider):
                     break
                 data = _json(event.data)
                 if event.event == "error":
-                    raise self._refusal(data, midway=sent)
+                    raise self._refusal(data if isinstance(data, dict) else {"message": event.data}, midway=sent)
                 # Anything else without choices (newer versions' "event: chatTitle") is not text.
                 for choice in (data.get("choices") if isinstance(data, dict) else None) or []:
-                    # content is null in the closing chunk; reasoning_content is not the reply
-                    text = (choice.get("delta") or {}).get("content")
+                    text = (choice.get("delta") or {}).get("content")  # null in the closing chunk
                     if text:
                         sent = True
                         yield text
         except _http.HttpError as e:
-            answer = _json(e.body)
-            if e.events == 0 and (isinstance(answer, dict) or (e.status and not 200 <= e.status < 300)):
+            answer = _json(e.body)  # an error status's body, or a JSON answer instead of a stream
+            if isinstance(answer, dict) or (e.status or 200) >= 300:
                 raise self._refusal(answer, e.status) from None
             raise ProviderError(f"{self.name}: {e}", retryable=not sent) from None
         finally:
@@ -148,27 +137,26 @@ class FastGPTProvider(PlatformProvider):
             raise ProviderError(f"{self.name}: the reply was empty")
 
     def _refusal(self, answer, status: int | None = None, midway: bool = False) -> ProviderError:
-        """FastGPT's error body (``{"code", "statusText", "message"}``, or an error event's
-        ``{"message"}``) in plain words; before any text the chain may try the next provider."""
+        """FastGPT's error (``{"code", "statusText", "message"}`` or ``{"message"}``) in plain words."""
         answer = answer if isinstance(answer, dict) else {}
         kind, detail = str(answer.get("statusText") or ""), _words(answer)
-        if status == 404 and not answer:
-            what = f"{self.url} answered 404 Not Found: check base_url (it ends in /api)"
-        elif kind in REFUSALS:
+        if kind in REFUSALS:
             what = f"{REFUSALS[kind]} ({kind}{': ' + detail if detail else ''})"
+        elif status == 404:
+            what = f"{self.endpoint} answered 404 Not Found: check base_url (it ends in /api)"
         elif detail:
             what = f"FastGPT reported an error{' during the reply' if midway else ''}: {detail}"
+        elif status and status >= 300:
+            what = f"{self.endpoint} answered HTTP {status}"
         else:
-            what = f"FastGPT did not answer like its chat API (HTTP {status}): check base_url"
+            what = f"{self.endpoint} did not answer like FastGPT's chat API: check base_url"
         error_class = Rejected if kind == "unAuthChat" and not midway else ProviderError
         return error_class(f"{self.name}: {what}", retryable=not midway)
 
 
 def _json(data):
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         return json.loads(data)
-    except (TypeError, ValueError):
-        return None
 
 
 def _words(error) -> str:

@@ -127,17 +127,16 @@ class _Handler(_OpenAIHandler):
         request.histories = (chat.items if chat else []) + [(m["role"], m.get("content")) for m in messages[:-1]]
         request.variables = {**(chat.variables if chat else {}), **(body.get("variables") or {})}
         text = "" if fake.mode == "node_error" else fake.reply(request) if callable(fake.reply) else fake.reply
-        if stream:
-            done = self._stream(request, text)
-        else:
-            done = self._complete(request, text)
-        if done:  # saved once the answer is complete, as FastGPT's saveChat after the workflow
+
+        def save():  # as saveChat after the workflow, before the answer's last bytes go out
             saved = fake.chats.setdefault(chat_id or secrets.token_urlsafe(18), Chat(chat_id, fake.team))
             saved.items += [("user", request.question), ("assistant", text)]
             saved.variables = request.variables
             saved.uids.add(body.get("customUid"))
 
-    def _complete(self, request, text: str) -> bool:
+        (self._stream if stream else self._complete)(request, text, save)
+
+    def _complete(self, request, text: str, save):
         if self.fake.mode == "slow_first_token":
             self._wait(self.fake.first_token_delay)
         answer = {"id": request.body.get("chatId") or "", "model": "",
@@ -145,10 +144,10 @@ class _Handler(_OpenAIHandler):
                   "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop", "index": 0}]}
         if self.fake.mode == "node_error":
             answer["error"] = {"message": NODE_ERROR}
+        save()
         self._json(200, answer)
-        return True
 
-    def _stream(self, request, text: str) -> bool:
+    def _stream(self, request, text: str, save):
         fake, mode = self.fake, self.fake.mode
         pieces = [p for p in fake.chunker(text) if p]
 
@@ -178,10 +177,10 @@ class _Handler(_OpenAIHandler):
             if i:
                 self._wait(fake.delay_between_chunks)
             self._event(chunk(pieces[i]))
+        save()
         self._event(chunk(None, "stop"))
         self._send(b"data: [DONE]\n\n")
         self._end_chunked()
-        return True
 
     def _fail(self, error: dict, stream: bool):
         if stream:  # sseErrRes, before the workflow set any header
