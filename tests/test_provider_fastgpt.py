@@ -293,3 +293,17 @@ def test_the_openai_client_reads_the_fakes_answers(fake):
     fake.mode, fake.api_key = "ok", "fastgpt-another-apps-key"
     refused = client.chat.completions.with_raw_response.create(model="", messages=messages, extra_body=extra)
     assert refused.status_code == 200 and refused.http_response.json() == ERRORS["unAuthApiKey"]
+
+
+def test_another_apps_key_does_not_continue_a_chat(make_wm, serve, fake):
+    """FastGPT looks a chatId up in the key's app: a session's chat is not sent to another app."""
+    first = serve(make_wm(fastgpt_config(fake.url)))
+    token = signed_in(first.client)
+    _, _, session = chat(first.client, token, "我睡不好")
+    old = fake.last.body["chatId"]
+    first.stop()
+    fake.api_key = KEY.upper()  # the key of another app on the same FastGPT
+    client = serve(make_wm(fastgpt_config(fake.url, api_key=KEY.upper()))).client
+    chat(client, token, "还有呢？", session)
+    assert fake.last.body["chatId"] != old
+    assert talk(fake) == [("user", "我睡不好"), ("assistant", REPLY), ("user", "还有呢？")]
