@@ -57,7 +57,7 @@ class FastGPTProvider(PlatformProvider):
 
     def bot(self) -> str:
         # A key is one app's, and FastGPT looks chatIds up in it: another key's chats are not continued.
-        return f"{self.config['base_url']}#{hashlib.sha256(self.config['api_key'].encode()).hexdigest()[:12]}"
+        return f"{self.endpoint}#{hashlib.sha256(self.config['api_key'].encode()).hexdigest()[:12]}"
 
     def reply(self, messages: list[dict], turn=None) -> str:
         return "".join(self._in_chat(turn, lambda chat, new: [self._complete(self._body(messages, turn, chat, new))]))
