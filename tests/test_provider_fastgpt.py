@@ -244,6 +244,16 @@ def test_a_lost_link_starts_a_new_chat_with_recent_history(served, fake):
     assert talk(fake) == [("user", "我睡不好"), ("assistant", REPLY), ("user", "还有呢？")]
 
 
+def test_a_chat_deleted_in_fastgpt_goes_on_empty(served, fake):
+    """Not an error to FastGPT: the same chatId starts an empty chat (docs/platforms.md says so)."""
+    client = served.client
+    token = signed_in(client)
+    _, _, session = chat(client, token, "我睡不好")
+    fake.delete(old := fake.last.body["chatId"])
+    assert chat(client, token, "还有呢？", session)[:2] == (REPLY, "fastgpt")
+    assert fake.last.body["chatId"] == old and fake.last.histories == []
+
+
 def test_a_turn_that_is_no_users_has_no_chat(served, fake):
     """A reminder to phrase, a label to find: FastGPT reads it all from the messages, once."""
     provider = served.wm.service("chat").provider("fastgpt")
