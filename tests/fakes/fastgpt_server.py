@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 
-from fakes.openai_server import FakeOpenAI, _Handler as _OpenAIHandler, _Server
+from fakes import FakeServer
+from fakes.openai_server import FakeOpenAI, _Handler as _OpenAIHandler
 
 MODES = {
     "ok": "answer normally",
@@ -81,14 +81,8 @@ class FakeFastGPT(FakeOpenAI):
         self.error_status = 200
         self.chat_title = False  # newer versions name a new chat in its stream: event: chatTitle
 
-    def start(self) -> "FakeFastGPT":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
-        self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/api"
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         name=f"fake-fastgpt-{self.port}", daemon=True).start()
-        return self
+    name, url_path = "fake-fastgpt", "/api"  # FastGPT's docs give its address with /api
+    start = FakeServer.start  # with `handler` (below); stop() is FakeOpenAI's, which hangs up streams
 
     def give_away(self, chat_id: str):
         """The chat now belongs to another team: FastGPT refuses it (unAuthChat)."""
@@ -218,6 +212,9 @@ class _Handler(_OpenAIHandler):
         self.send_header("Content-Length", str(len(page)))
         self.end_headers()
         self.wfile.write(page)
+
+
+FakeFastGPT.handler = _Handler
 
 
 def _compact(obj) -> bytes:
