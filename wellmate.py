@@ -54,6 +54,7 @@ BUILTIN_PLUGINS = [
     "provider_offline",
     "provider_openai",
     "provider_coze",
+    "provider_fastgpt",
     "provider_dify",
     "tagger_lexicon",
     "tagger_model",
