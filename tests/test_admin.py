@@ -283,3 +283,27 @@ def test_users_of_an_older_folder_are_counted_once(make_wm):
         wm = make_wm()
         assert wm.service("accounts").created_since("2026-02-01T00:00:00.000Z") == 4, start
         wm.close()
+
+
+def test_stats_count_each_kind_through_the_plugin_that_keeps_it(make_wm, serve, tmp_path):
+    """The admin plugin reads no other plugin's collection for its stats: accounts, chat, records
+    and reminders each count their own (before, admin counted users, sessions, records and
+    reminders in their collections by name)."""
+    from test_hooks import use_plugin
+
+    use_plugin(tmp_path, "counting_storage")
+    served = serve(make_wm({"storage": {"backend": "counting"}}))
+    client, storage = served.client, served.wm.storage
+    admin = make_admin(served)
+    alice = client.register("alice")["access_token"]
+    assert client.post("/api/v1/health/mental/chat", {"text": "hello"}, token=alice).status == 200
+    assert client.post("/api/v1/health/data", {"type": "weight", "value": 70}, token=alice).status == 201
+    r = client.post("/api/v1/reminders", {"title": "water", "rule": {"kind": "daily", "times": ["09:00"]}}, token=alice)
+    assert r.status == 201, r.text
+    storage.readers.clear()
+    r = client.get("/api/v1/admin/stats", token=admin["access_token"])
+    assert r.status == 200, r.text
+    counted = {kind: r.json["storage"].get(kind) for kind in ("users", "sessions", "records", "reminders", "messages")}
+    assert counted == {"users": 2, "sessions": 1, "records": 1, "reminders": 1, "messages": 2}
+    owners = {name: served.wm.collections[name].owner for name in served.wm.collections}
+    assert {(plugin, name) for plugin, name in storage.readers if owners[name] != f"plugin {plugin}"} == set()
