@@ -1,6 +1,7 @@
 """Auth: how a request proves whose it is. Passwords (scrypt), JWT access tokens and rotating
 refresh tokens, the login throttle, the ``auth`` config section, and the `authenticate` hook for
-``Authorization: Bearer`` tokens, which `wm.require_user()` asks (README, The API: Auth).
+``Authorization: Bearer`` tokens, which `wm.require_user()` asks (README, The API: Auth), with
+its `authentication_hint`: what a request without one should send.
 
 Other plugins use the service ``auth`` (an `Auth`: its `tokens` and `throttle`): accounts
 (register, login, refresh, logout), privacy (password changes, deleting an account), admin
@@ -360,12 +361,22 @@ class Tokens:
             claims = jwt.decode(token, self.secret, algorithms=self.ALGORITHMS,
                                 options={"require": ["sub", "exp", "iat", "typ"]})
         except jwt.ExpiredSignatureError:
-            raise ApiError(401, "token_expired", "The access token has expired; use /auth/refresh.")
+            raise bad_token("token_expired", "The access token has expired; use /auth/refresh.")
         except jwt.InvalidTokenError:
-            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
+            raise bad_token("invalid_token", "The access token is not valid; log in again.")
         if claims.get("typ") != "access":
-            raise ApiError(401, "invalid_token", "Not an access token; log in again.")
+            raise bad_token("invalid_token", "Not an access token; log in again.")
         return claims
+
+
+# RFC 6750: a refused bearer token's 401 names the scheme and why (expired is invalid_token too;
+# the JSON code tells the two apart).
+BEARER_REFUSED = 'Bearer error="invalid_token"'
+
+
+def bad_token(code: str, message: str) -> ApiError:
+    """The 401 for an access token this plugin refuses."""
+    return ApiError(401, code, message, headers={"WWW-Authenticate": BEARER_REFUSED})
 
 
 class LoginThrottle:
@@ -520,18 +531,18 @@ class Auth:
         # UnicodeDecodeError (a 500) on bytes that are not; a token is ASCII, anything else is invalid.
         header = request.environ.get("HTTP_AUTHORIZATION", "")
         if not header.isascii():
-            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
+            raise bad_token("invalid_token", "The access token is not valid; log in again.")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         claims = self.tokens.verify_access(token.strip())
         user = self.accounts.get(str(claims["sub"]))
         if user is None or user.get("disabled"):
-            raise ApiError(401, "invalid_token", "This account is disabled or gone.")
+            raise bad_token("invalid_token", "This account is disabled or gone.")
         # Tokens issued before a password change, disable or logout-everywhere stop working, and
         # those of a login that logged out or whose refresh token was reused.
         if self.tokens.is_revoked(claims, user):
-            raise ApiError(401, "invalid_token", "This token was revoked; log in again.")
+            raise bad_token("invalid_token", "This token was revoked; log in again.")
         request.environ[CLAIMS_KEY] = claims
         return user
 
@@ -575,3 +586,8 @@ def delete_user_data(user, wm):
 @hookimpl
 def authenticate(request, wm):
     return wm.service("auth").user_of(request)
+
+
+@hookimpl
+def authentication_hint():
+    return {"hint": "'Authorization: Bearer <access_token>' (from /auth/login)", "challenge": "Bearer"}
