@@ -267,8 +267,13 @@ class Tokens:
         access tokens refused. The family is kept on the user record, which `Auth.user_of`
         reads anyway (no extra read per request), for as long as one of its access tokens can
         live; expired entries are dropped on each write, so the list stays as short as the
-        logins ended in the last ``auth.access_token_minutes``. Marked first, deleted after (see
-        `issue`)."""
+        logins ended in the last ``auth.access_token_minutes``.
+
+        The refresh tokens are deleted before the mark, so a kill between the two leaves none
+        (the mark does not outlive the access tokens), and again after it, so one stored by a
+        refresh racing this one goes too (see `issue`); the second delete finds nothing, and
+        writes nothing, unless there was such a race."""
+        self.storage.delete_where(TOKENS, {"family": family})
         now = time.time()
         with self._revoking:
             user = self.accounts.get(user_id)
