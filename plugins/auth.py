@@ -203,7 +203,7 @@ class Tokens:
 
     def issue(self, user: dict, renewing: dict | None = None) -> dict:
         """A new token pair for ``user`` as read when the login was made (its password checked),
-        or, ``renewing`` a refresh token just used (`rotate`), for that token's login. A new
+        or, ``renewing`` a login (its ``family`` and ``epoch``: `rotate`), for that login. A new
         login's access token carries ``auth_time``; a refreshed one does not, so a route can ask
         for a login that just happened (a refresh token alone does not prove who holds it). Both
         tokens carry the login's family (``fam`` in the access token), so `revoke_login` ends
@@ -211,10 +211,7 @@ class Tokens:
         import jwt
 
         now = datetime.now(timezone.utc)
-        family = renewing["family"] if renewing else new_id()
-        # A refresh token stored before epochs were kept is of the account's current epoch: the
-        # tokens of an earlier one were deleted when it ended.
-        epoch = renewing.get("epoch", user.get(VALID_AFTER)) if renewing else user.get(VALID_AFTER)
+        family, epoch = (renewing["family"], renewing["epoch"]) if renewing else (new_id(), user.get(VALID_AFTER))
         claims = {"sub": user["id"], "typ": "access", "iat": now.timestamp(),
                   "exp": now + self.access_ttl, "jti": new_id(), "fam": family, "ep": epoch}
         if renewing is None:
@@ -236,7 +233,7 @@ class Tokens:
         if self.ended(current, epoch, family):
             self.storage.delete(TOKENS, digest)
             if renewing is not None:
-                raise ApiError(401, "invalid_refresh_token", "This login was ended; log in again.")
+                raise login_ended()
             if current is not None and current.get("disabled"):
                 raise account_disabled()
             raise ApiError(401, "invalid_credentials", "The account's password was changed, or the account deleted, "
@@ -354,10 +351,12 @@ class Tokens:
         if record["expires_at"] <= now_iso():
             raise refused
         user = self.accounts.get(record["user_id"])
-        if self.ended(user, record.get("epoch", user and user.get(VALID_AFTER)), record["family"]):
-            raise ApiError(401, "invalid_refresh_token", "This login was ended, or its account disabled or gone; "
-                                                         "log in again.")
-        return self.issue(user, renewing=record)
+        # A refresh token stored before epochs were kept is of the account's current epoch: the
+        # tokens of an earlier one were deleted when it ended.
+        login = {"family": record["family"], "epoch": record.get("epoch", (user or {}).get(VALID_AFTER))}
+        if self.ended(user, login["epoch"], login["family"]):
+            raise login_ended()
+        return self.issue(user, renewing=login)
 
     def verify_access(self, token: str) -> dict:
         import jwt
@@ -382,6 +381,12 @@ BEARER_REFUSED = 'Bearer error="invalid_token"'
 def bad_token(code: str, message: str) -> ApiError:
     """The 401 for an access token this plugin refuses."""
     return ApiError(401, code, message, headers={"WWW-Authenticate": BEARER_REFUSED})
+
+
+def login_ended() -> ApiError:
+    """The 401 for a refresh of a login that was ended (logout, password change, disable) or
+    whose account is gone."""
+    return ApiError(401, "invalid_refresh_token", "This login was ended, or its account disabled or gone; log in again.")
 
 
 class LoginThrottle:
