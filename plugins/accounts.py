@@ -15,7 +15,8 @@ from datetime import date, datetime, timedelta
 
 import bottle
 
-from wellmate import ApiError, Conflict, Index, all_pages, client_address, field, hookimpl, new_id, now_iso, zone_or_none
+from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, client_address, field, hookimpl,
+                      new_id, now_iso, zone_or_none)
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, account_disabled, check_password,
                                    hash_password, needed, password_needs_rehash, public_profile)
 
@@ -106,14 +107,20 @@ class Accounts:
                 + len(all_pages(self.storage.find, 500, collection=USERS, order="created_at", start=since, end=end)))
 
     def _count_created(self, by_day: dict[str, Counter], sign: int = 1) -> None:
-        """Add (sign 1) or take away (-1) users counted by `_by_quarter` to the counters."""
+        """Add (sign 1) or take away (-1) users counted by `_by_quarter` to the counters. The
+        account is stored or deleted by then: a counter that cannot be written (the disk filled
+        between the two writes) is logged and left a user off, not answered as a 503 that would
+        say the account was not stored."""
         for day, counts in by_day.items():
             def add(doc, day=day, counts=counts):
                 doc = doc or {"id": day, "day": day, "quarters": {}}
                 for quarter, n in counts.items():
                     doc["quarters"][quarter] = max(0, doc["quarters"].get(quarter, 0) + sign * n)
                 return doc
-            self.storage.update(CREATED, day, add)
+            try:
+                self.storage.update(CREATED, day, add)
+            except StorageUnavailable as e:
+                log.warning("the new users of %s are counted a user off: %s", day, e)
 
     def _backfill(self) -> None:
         """Count the users of a data folder from before the counters, once. Until the mark is
