@@ -273,7 +273,10 @@ class Sessions:
         if uncounted and not session.get("uncounted"):  # counted, to be taken away with the rest below
             self._count(uncounted, 1)
         if not session.get("uncounted"):  # its messages leave the counters once, even if deleted twice
-            self._count(((session, m) for m in self.storage.iter_messages(session_id)), -1)
+            # Those counted: not one an append is writing now (its seq is past the count).
+            counted = session.get("message_count") or 0
+            self._count(((session, m) for m in self.storage.iter_messages(session_id)
+                         if not (type(m.get("seq")) is int and m["seq"] > counted)), -1)
             self.storage.update("sessions", session_id, {"uncounted": True})
         # The log first, then the session: if the process dies in between, the session is still
         # listed (empty) and deleting it again finishes the job.
