@@ -177,7 +177,7 @@ class Sessions:
                 return None
             if session.get("appending"):  # a mark of the versions before seq (see `_settle`)
                 session = self._settle(session)
-            newest, _ = self.storage.list_messages(session_id, limit=1) if SESSION_ID.fullmatch(session_id) else ([], None)
+            newest = self.storage.list_messages(session_id, limit=1)[0] if SESSION_ID.fullmatch(session_id) else []
             seq = newest[-1].get("seq") if newest else None
             count = session.get("message_count") or 0
             if type(seq) is int and seq != count:  # no seq: a log written before seq, or not by chat
@@ -310,7 +310,8 @@ class Sessions:
             session.pop("user_id", None)
             session.pop("uncounted", None)
             session.pop("appending", None)
-            session["messages"] = ({k: v for k, v in m.items() if k != "seq"} for m in self.all_messages(session["id"]))
+            session["messages"] = ({k: v for k, v in m.items() if k != "seq"}  # the log's numbering is chat's own
+                                   for m in self.all_messages(session["id"]))
             yield session
 
     def every(self):
@@ -335,16 +336,17 @@ class Sessions:
             if session is None:
                 raise KeyError(f"no session {session_id!r}")
             # The log and the session are two writes: the log first, each line with its number in
-            # the session, so that a kill in between leaves a count the next process reads from the
-            # log (`_check`). One write to the session per message: a mark before the log write,
-            # then the count after it, made a turn 9 small writes where 5 do now (bench/chat).
+            # the session (seq), so that the next process reads a count a kill in between left short
+            # from the log (`_check`). One write to the session per message: a mark before the log
+            # write as well as the count after it made a turn 9 small writes (5 now; bench/chat).
             seq = (session.get("message_count") or 0) + 1
             message = self.storage.append_message(session_id, {**message, "seq": seq}, durable)
 
             def count(doc):
                 if doc is None:
                     return None
-                return {**doc, "message_count": seq, "updated_at": max(message["created_at"], doc.get("updated_at") or "")}
+                return {**doc, "message_count": seq,
+                        "updated_at": max(message["created_at"], doc.get("updated_at") or "")}
             try:
                 # Without a flush of its own: the turn's one fsync is the log's (a second one per
                 # turn doubled the chat's overhead on the bench, 3.3 -> 7.5 ms). A kill loses nothing
