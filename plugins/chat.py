@@ -281,7 +281,11 @@ class Sessions:
         # The log first, then the session: if the process dies in between, the session is still
         # listed (empty) and deleting it again finishes the job.
         self.storage.delete_messages(session_id)
-        return self.storage.delete("sessions", session_id)
+        deleted = self.storage.delete("sessions", session_id)
+        # An append that wrote the log between the two and counted on the session before it went
+        # made the log again: gone too (one that counts after it removes it itself: see `append`).
+        self.storage.delete_messages(session_id)
+        return deleted
 
     def delete_user(self, user_id: str) -> None:
         while True:

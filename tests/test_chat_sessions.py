@@ -241,3 +241,30 @@ def test_a_session_deleted_while_a_message_is_appended_leaves_no_log(tmp_path):
         assert sessions.message_total() == 1 and sessions.count() == 1
     finally:
         storage.close()
+
+
+def test_a_log_an_append_made_again_before_the_session_went_goes_with_it(tmp_path):
+    """The other order: the delete removed the log, then an append wrote its line and counted it
+    on the session, then the session went. The log the append made is removed as well."""
+
+    class AppendingStorage(FileStorage):
+        sessions, late = None, None
+
+        def delete_messages(self, session_id):
+            removed = super().delete_messages(session_id)
+            if session_id == self.late:  # an append served meanwhile, between the delete's two steps
+                self.late = None
+                self.sessions.append(session_id, make_message("late"))
+            return removed
+
+    storage = AppendingStorage.open(tmp_path / "data")
+    try:
+        sessions = storage.sessions = Sessions(storage)
+        doomed = sessions.create("alice", "coach")
+        sessions.append(doomed["id"], make_message("first"))
+        storage.late = doomed["id"]
+        assert sessions.delete(doomed["id"]) is True
+        assert not (storage.messages_dir / f"{doomed['id']}.jsonl").exists()
+        assert sessions.get(doomed["id"]) is None
+    finally:
+        storage.close()
