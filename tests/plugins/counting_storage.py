@@ -1,7 +1,8 @@
 """A storage backend of the tests' own: the files backend, counting the reads of each collection
-(``get``, ``find``, ``count``) and the documents they returned, so a test can say what a piece of
-work looked at, e.g. that a reminder tick reads no user, and noting which plugin read each (so a
-test can say that each reads only its own). Chosen with ``storage: {backend: counting}``."""
+(``get``, ``find``, ``count``), the documents they returned and which plugin read each, and its
+writes (``insert``, ``put``, ``update``, ``delete``, ``delete_where``, ``upsert``), so a test can
+say what a piece of work looked at or wrote (a reminder tick reads no user; each plugin reads only
+its own collections). Chosen with ``storage: {backend: counting}``."""
 
 import sys
 from collections import Counter
@@ -18,6 +19,7 @@ class CountingStorage(FileStorage):
         self.reads = Counter()  # collection -> reads since the test last cleared it
         self.documents = Counter()  # collection -> documents those reads returned
         self.readers = set()  # (plugin, collection): the built-in plugin nearest to each read
+        self.writes = Counter()  # collection -> writes since the test last cleared it
 
     def _read(self, collection):
         self.reads[collection] += 1
@@ -44,6 +46,30 @@ class CountingStorage(FileStorage):
     def count(self, collection, where=None):
         self._read(collection)
         return super().count(collection, where)
+
+    def insert(self, collection, doc, durable=True):
+        self.writes[collection] += 1
+        return super().insert(collection, doc, durable)
+
+    def put(self, collection, doc, durable=True):
+        self.writes[collection] += 1
+        return super().put(collection, doc, durable)
+
+    def update(self, collection, doc_id, change, durable=True):
+        self.writes[collection] += 1
+        return super().update(collection, doc_id, change, durable)
+
+    def delete(self, collection, doc_id):
+        self.writes[collection] += 1
+        return super().delete(collection, doc_id)
+
+    def delete_where(self, collection, where):
+        self.writes[collection] += 1
+        return super().delete_where(collection, where)
+
+    def upsert(self, collection, docs, key, fixed=()):
+        self.writes[collection] += 1
+        return super().upsert(collection, docs, key, fixed)
 
 
 @hookimpl
