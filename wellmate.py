@@ -53,6 +53,9 @@ BUILTIN_PLUGINS = [
     "storage_files",
     "provider_offline",
     "provider_openai",
+    "provider_coze",
+    "provider_fastgpt",
+    "provider_dify",
     "tagger_lexicon",
     "tagger_model",
     "auth",
@@ -184,6 +187,19 @@ class Hookspecs:
         returned wins, and the plugins after it are not asked (so a user's plugin that vouches
         for a request is not overruled by ``auth`` refusing a stale bearer token on it). Nobody answering is a 401 ``unauthorized``; a disabled user, a 401
         ``invalid_token``. ``request`` is Bottle's; read headers from ``request.environ``.
+        """
+
+    @hookspec
+    def authentication_hint(self, request, wm):
+        """What to send to be signed in by this plugin, for a request nobody authenticated: return
+        a dict with ``hint``, a few words for a client's developer ("'Authorization: Bearer
+        <access_token>' (from /auth/login)"), and, when the way in is an HTTP authentication
+        scheme, ``challenge``: its ``WWW-Authenticate`` value (RFC 9110, e.g. "Bearer").
+
+        A plugin that answers `authenticate` answers this too: the core does not know how users
+        sign in. ``wm.require_user()``'s 401 ``unauthorized`` says "Send" and every hint, joined
+        by "or", and carries every challenge; with no answer it says only that the request needs
+        a signed-in user.
         """
 
     @hookspec
@@ -1922,13 +1938,19 @@ class Wellmate:
         return body
 
     def require_user(self) -> dict:
-        """The user the request authenticates as, or a 401: the `authenticate` hook's first answer
-        (bearer tokens are the auth plugin's). A disabled account is refused whoever vouches for it."""
+        """The user the request authenticates as, or a 401: the `authenticate` hook's first answer;
+        what to send instead is the `authentication_hint` hook's. A disabled account is refused
+        whoever vouches for it."""
         user = self.pm.hook.authenticate(request=bottle.request, wm=self)
-        if user is None:
-            raise ApiError(401, "unauthorized", "Send 'Authorization: Bearer <access_token>' (from /auth/login).")
-        if user.get("disabled"):
-            raise ApiError(401, "invalid_token", "This account is disabled or gone.")
+        if user is None or user.get("disabled"):
+            hints = [hint for hint in self.pm.hook.authentication_hint(request=bottle.request, wm=self) if hint]
+            challenges = [hint["challenge"] for hint in hints if hint.get("challenge")]
+            headers = {"WWW-Authenticate": ", ".join(challenges)} if challenges else None
+            if user is not None:
+                raise ApiError(401, "invalid_token", "This account is disabled or gone.", headers=headers)
+            raise ApiError(401, "unauthorized", "Send " + " or ".join(hint["hint"] for hint in hints) + "." if hints
+                           else "This needs a signed-in user, and no plugin of this server signs requests in.",
+                           headers=headers)
         return user
 
     def require_admin(self) -> dict:

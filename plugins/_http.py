@@ -8,7 +8,9 @@ such as Coze, Dify and FastGPT stream their answers in). Not a plugin: no hooks.
 - `call_json(method, url, ...)`: a JSON object back, or `HttpError` saying why not: no answer,
   a status that is not 2xx, a body that is no JSON object (a proxy's HTML page), or, through
   ``error_of``, an error an API answers with HTTP 200 (WeChat's ``errcode``).
-- `events(method, url, ...)`: the events of an SSE stream as they come. A stream that stalls
+- `events(method, url, ...)`: the events of an SSE stream as they come. An answer in JSON
+  instead (an API's error, even with status 200) is `HttpError` with that whole body (up to 64 KB)
+  before any event. A stream that stalls
   longer than ``timeout`` or breaks off (a reset, a cut chunk, an end in the middle of an event)
   ends in `HttpError` after every complete event was yielded; half an event is never yielded.
   Leaving the loop early closes the connection, so the upstream stops generating.
@@ -171,6 +173,14 @@ def events(method: str, url: str, body=None, headers: dict | None = None, timeou
             except (OSError, http.client.HTTPException):
                 data = b""
             raise HttpError(f"HTTP {response.status} from {target.where}", response.status, data[:200])
+        if "json" in (response.getheader("Content-Type") or "").lower():
+            # Coze and FastGPT refuse a stream request with a JSON error and status 200 ({"code":
+            # 4100, "msg": ...}): that is an answer, not a broken stream, and the caller reads it.
+            try:
+                data = response.read(64 * 1024)
+            except (OSError, http.client.HTTPException):
+                data = b""
+            raise HttpError(f"{target.where} answered JSON, not an event stream", response.status, data)
         count = 0
         try:
             for item in parse_events(_lines(response)):

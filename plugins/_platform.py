@@ -9,9 +9,13 @@ from the same ``$placeholders`` as prompts.
 
 from __future__ import annotations
 
+import logging
 import string
+import urllib.parse
 
-from wellmate import ConfigError, Provider, Turn, json_dumps
+from wellmate import ConfigError, Provider, ProviderError, Turn, json_dumps
+
+log = logging.getLogger("wellmate.platform")
 
 
 class PlatformProvider(Provider):
@@ -53,11 +57,14 @@ class PlatformProvider(Provider):
         return None
 
     def remember(self, turn: Turn | None, conversation_id: str | None) -> None:
-        """Keep (or, with None, drop) the platform's id for this turn's session."""
+        """Keep (or, with None, drop) the platform's id for this turn's session; a no-op when the
+        session has it already (a provider may say it on every turn, or every event)."""
         chat = self.wm.service("chat")
         if turn is None or chat is None or not turn.session.get("id"):
             return
         value = None if conversation_id is None else {"id": conversation_id, "bot": self.bot()}
+        if (turn.session.get("links") or {}).get(self.name) == value:
+            return
         chat.sessions.link(turn.session["id"], self.name, value)
         links = dict(turn.session.get("links") or {})
         if value is None:
@@ -65,6 +72,30 @@ class PlatformProvider(Provider):
         else:
             links[self.name] = value
         turn.session["links"] = links  # a retry in this same turn sees it
+
+    def in_conversation(self, turn: Turn | None, send, rejected):
+        """``send(conversation_id)`` in the session's conversation (None: start one, and send the
+        recent history with the message). When the platform no longer knows the id (deleted in
+        its console: ``rejected(error)`` says so of the ProviderError), the link is dropped and a
+        new conversation is started, once."""
+        conversation = self.conversation(turn)
+        try:
+            return send(conversation)
+        except ProviderError as e:
+            if conversation is None or not rejected(e):
+                raise
+        log.info("%s: the platform no longer knows conversation %s; starting a new one", self.name, conversation)
+        self.remember(turn, None)
+        return send(None)
+
+    def url(self, path: str, **query) -> str:
+        """``base_url`` + ``path``, with the query's values that are set."""
+        query = urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
+        return self.config["base_url"] + path + (f"?{query}" if query else "")
+
+    def headers(self) -> dict:
+        """The API key as the three platforms take it: a bearer token."""
+        return {"Authorization": f"Bearer {self.config['api_key']}"}
 
     def user_field(self, turn: Turn | None) -> str:
         """A stable id for the user on the platform: Wellmate's user id, never the username

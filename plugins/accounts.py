@@ -10,11 +10,13 @@ plugin; without it (another plugin signs requests in) the service, profile and s
 
 import logging
 import re
-from datetime import date, datetime
+from collections import Counter
+from datetime import date, datetime, timedelta
 
 import bottle
 
-from wellmate import ApiError, Conflict, Index, client_address, field, hookimpl, new_id, now_iso, zone_or_none
+from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, client_address, field, hookimpl,
+                      new_id, now_iso, zone_or_none)
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, account_disabled, check_password,
                                    hash_password, needed, password_needs_rehash, public_profile)
 
@@ -29,6 +31,13 @@ USERS = "users"
 # Never leaves `Accounts`.
 USERNAME_KEY = "username_key"
 FOUND_BY = ("wx_openid", "wx_unionid")  # the other unique fields a user is found by (`Accounts.find_by`)
+# How many of the users were created in each quarter hour of a UTC day, one document a day
+# (``day``, ``quarters``: {"0".."95": n}), for the admin's "new users": counting the users since a
+# date read every one of them, 480-640 ms when 50,000 were new (a quarter hour: every time zone's
+# offset is a whole number of them, so a local day is too). Written with each create and delete;
+# "counted" marks that the users of a folder from before it are counted (`Accounts._backfill`).
+CREATED = "users_created"
+QUARTER = timedelta(minutes=15)
 
 
 @hookimpl
@@ -37,6 +46,7 @@ def register_collections(register):
     # password_hash are counted for the admin's stats (counters, not a read of every user).
     register(USERS, indexes=[Index((), "created_at"), ("role",), ("disabled",), ("password_hash",)],
              unique=[(USERNAME_KEY,), *((name,) for name in FOUND_BY)])
+    register(CREATED, indexes=[Index((), "day")])
 
 
 class Accounts:
@@ -49,6 +59,7 @@ class Accounts:
 
     def __init__(self, wm):
         self.wm, self.storage = wm, wm.storage
+        self._backfill()
 
     def get(self, user_id) -> dict | None:
         return _out(self.storage.get(USERS, user_id)) if isinstance(user_id, str) else None
@@ -78,23 +89,61 @@ class Accounts:
         return self.storage.count(USERS)
 
     def counts(self, since: str) -> dict:
-        """The accounts by kind, from the counts of the collection's indexes; the ones created at
-        or after ``since`` are read a page at a time, so that costs what is new, not who exists."""
+        """The accounts by kind, from the counts of the collection's indexes, and how many were
+        created at or after ``since`` (an ISO time), from the counters."""
         count = lambda where=None: self.storage.count(USERS, where)  # noqa: E731
-        total, new, before = count(), 0, None
-        while True:
-            page, before = self.storage.find(USERS, order="created_at", start=since, limit=500, before=before)
-            new += len(page)
-            if before is None:
-                break
+        total = count()
         return {"total": total, "admins": count({"role": "admin"}), "disabled": count({"disabled": True}),
                 "wechat": total - count({"wx_openid": None}), "with_password": total - count({"password_hash": None}),
-                "new": new}
+                "new": self.created_since(since)}
+
+    def created_since(self, since: str) -> int:
+        """How many users were created at or after ``since`` (an ISO time): the counters of the
+        quarter hours after the one ``since`` falls in, and the users of that one, read."""
+        day, quarter = _quarter(since)
+        counters = all_pages(self.storage.find, 400, collection=CREATED, order="day", start=day)
+        end = now_iso(datetime.fromisoformat(day + "T00:00:00+00:00") + (quarter + 1) * QUARTER)
+        return (sum(n for doc in counters for q, n in doc["quarters"].items() if doc["day"] > day or int(q) > quarter)
+                + len(all_pages(self.storage.find, 500, collection=USERS, order="created_at", start=since, end=end)))
+
+    def _count_created(self, by_day: dict[str, Counter], sign: int = 1) -> None:
+        """Add (sign 1) or take away (-1) users counted by `_by_quarter` to the counters. The
+        account is stored or deleted by then: a counter that cannot be written (the disk filled
+        between the two writes) is logged and left a user off, not answered as a 503 that would
+        say the account was not stored."""
+        for day, counts in by_day.items():
+            def add(doc, day=day, counts=counts):
+                doc = doc or {"id": day, "day": day, "quarters": {}}
+                for quarter, n in counts.items():
+                    doc["quarters"][quarter] = max(0, doc["quarters"].get(quarter, 0) + sign * n)
+                return doc
+            try:
+                self.storage.update(CREATED, day, add)
+            except StorageUnavailable as e:
+                log.warning("the new users of %s are counted a user off: %s", day, e)
+
+    def _backfill(self) -> None:
+        """Count the users of a data folder from before the counters, once. Until the mark is
+        written each start counts them afresh and stores the sums, not additions to them, so a
+        kill half-way counts no one twice."""
+        if self.storage.get(CREATED, "counted") is not None:
+            return
+        by_day, before = {}, None
+        while True:
+            page, before = self.storage.find(USERS, order="created_at", limit=500, before=before)
+            _by_quarter(page, by_day)
+            if before is None:
+                break
+        for day, counts in by_day.items():
+            self.storage.put(CREATED, {"id": day, "day": day, "quarters": dict(counts)})
+        self.storage.put(CREATED, {"id": "counted", "at": now_iso()})
 
     def create(self, user: dict) -> dict:
         """Store a new user (Conflict if its username, in any case, or a WeChat id is taken), then
         call `user_changed` with ``before`` None."""
         stored = _out(self.storage.insert(USERS, _keyed(user)))
+        # A kill between the two writes leaves the "new users" of that quarter hour one short.
+        self._count_created(_by_quarter([stored]))
         self.wm.pm.hook.user_changed(user=dict(stored), before=None, wm=self.wm)
         return stored
 
@@ -122,7 +171,28 @@ class Accounts:
         account. If the process dies half-way the account is still there (still listed, its tokens
         refused or gone), and deleting it again finishes the job. False if it was already gone."""
         self.wm.pm.hook.delete_user_data(user=dict(user), wm=self.wm)
-        return self.storage.delete(USERS, user["id"])
+        if not self.storage.delete(USERS, user["id"]):
+            return False
+        self._count_created(_by_quarter([user]), -1)
+        return True
+
+
+def _quarter(at) -> tuple[str, int] | None:
+    """The UTC day and the quarter hour of it (0-95) of a stored time, "2026-12-06T14:37:05.123Z"."""
+    if not isinstance(at, str) or len(at) < 16 or not (at[11:13] + at[14:16]).isdigit():
+        return None
+    return at[:10], int(at[11:13]) * 4 + int(at[14:16]) // 15
+
+
+def _by_quarter(users, by_day: dict | None = None) -> dict[str, Counter]:
+    """The users counted by the UTC day and quarter hour ("0".."95") they were created in, added
+    to ``by_day``."""
+    by_day = {} if by_day is None else by_day
+    for user in users:
+        at = _quarter(user.get("created_at"))
+        if at is not None:
+            by_day.setdefault(at[0], Counter())[str(at[1])] += 1
+    return by_day
 
 
 def _keyed(user: dict) -> dict:
@@ -303,12 +373,7 @@ def routes(app, wm):
 
     @app.post("/api/v1/auth/refresh")
     def refresh():
-        body = wm.json_body()
-        user_id, family = tokens.rotate(field(body, "refresh_token", max_len=200))
-        user = accounts.get(user_id)
-        if user is None or user.get("disabled"):
-            raise ApiError(401, "invalid_refresh_token", "This account is disabled or gone; log in again.")
-        return tokens.issue(user, family=family)
+        return tokens.rotate(field(wm.json_body(), "refresh_token", max_len=200))
 
     @app.post("/api/v1/auth/logout")
     def logout():

@@ -78,9 +78,11 @@ def service_stats(wm, days: int, tz: str) -> dict:
 
 
 def stored_counts(wm, chat) -> dict:
-    """How many of each kind of thing the storage holds: counters, not a walk of the data."""
-    counts = {name: wm.storage.count(name) for name in ("users", "sessions", "records", "reminders")
-              if name in wm.collections}
+    """How many of each kind of thing is stored, each counted by the plugin that keeps it (from
+    counters, not a walk of the data); a kind whose plugin is disabled is left out."""
+    keepers = {"users": wm.service("accounts"), "sessions": chat.sessions if chat else None,
+               "records": wm.service("records"), "reminders": wm.service("reminders")}
+    counts = {kind: keeper.count() for kind, keeper in keepers.items() if keeper is not None}
     counts["messages"] = chat.sessions.message_total() if chat else 0
     return counts
 

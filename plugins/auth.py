@@ -1,6 +1,7 @@
 """Auth: how a request proves whose it is. Passwords (scrypt), JWT access tokens and rotating
 refresh tokens, the login throttle, the ``auth`` config section, and the `authenticate` hook for
-``Authorization: Bearer`` tokens, which `wm.require_user()` asks (README, The API: Auth).
+``Authorization: Bearer`` tokens, which `wm.require_user()` asks (README, The API: Auth), with
+its `authentication_hint`: what a request without one should send.
 
 Other plugins use the service ``auth`` (an `Auth`: its `tokens` and `throttle`): accounts
 (register, login, refresh, logout), privacy (password changes, deleting an account), admin
@@ -162,7 +163,12 @@ def check_password(password: str, stored: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-TOKENS = "refresh_tokens"  # id: the token's hash (`Tokens.digest`); user_id, family, created_at, expires_at, used
+TOKENS = "refresh_tokens"  # id: the token's hash (`Tokens.digest`); user_id, family, epoch, created_at, expires_at, used
+# On the user: when every login of the account was last ended (`Tokens.revoke_all`). A login's
+# tokens carry the value it had when the login was made (its epoch: ``epoch`` on a refresh token,
+# ``ep`` in an access token), so a login made before the latest end is told apart whenever its
+# tokens were issued (`Tokens.ended`).
+VALID_AFTER = "tokens_valid_after"
 # Expired refresh tokens are deleted a few at a time as new ones are issued: more than one per
 # token issued, so they never pile up, and each a small write (~4 ms here), where a sweep of all
 # of them at once could hold one login for seconds.
@@ -195,36 +201,61 @@ class Tokens:
     def digest(refresh_token: str) -> str:
         return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
 
-    def issue(self, user: dict, family: str | None = None) -> dict:
-        """A new token pair. Without ``family`` it is a login, and the access token carries
-        ``auth_time``; a refreshed one does not, so a route can ask for a login that just
-        happened (a refresh token alone does not prove who holds it). Both tokens carry the
-        login's family (``fam`` in the access token), so `revoke_login` ends them together."""
+    def issue(self, user: dict, renewing: dict | None = None) -> dict:
+        """A new token pair for ``user`` as read when the login was made (its password checked),
+        or, ``renewing`` a login (its ``family`` and ``epoch``: `rotate`), for that login. A new
+        login's access token carries ``auth_time``; a refreshed one does not, so a route can ask
+        for a login that just happened (a refresh token alone does not prove who holds it). Both
+        tokens carry the login's family (``fam`` in the access token), so `revoke_login` ends
+        them together, and its epoch (see `VALID_AFTER`)."""
         import jwt
 
         now = datetime.now(timezone.utc)
-        # iat keeps its fraction of a second: a password change or a disable sets
-        # tokens_valid_after, and must refuse a token made just before it but not the new pair
-        # made just after it in the same second.
+        family, epoch = (renewing["family"], renewing["epoch"]) if renewing else (new_id(), user.get(VALID_AFTER))
         claims = {"sub": user["id"], "typ": "access", "iat": now.timestamp(),
-                  "exp": now + self.access_ttl, "jti": new_id(), "fam": family or new_id()}
-        if family is None:
+                  "exp": now + self.access_ttl, "jti": new_id(), "fam": family, "ep": epoch}
+        if renewing is None:
             claims["auth_time"] = claims["iat"]
         access = jwt.encode(claims, self.secret, algorithm="HS256")
         refresh = secrets.token_urlsafe(32)
+        digest = self.digest(refresh)
         self.storage.insert(TOKENS, {
-            "id": self.digest(refresh), "user_id": user["id"], "family": claims["fam"],
+            "id": digest, "user_id": user["id"], "family": family, "epoch": epoch,
             "created_at": now_iso(now), "expires_at": now_iso(now + self.refresh_ttl), "used": False,
         })
+        # Stored first, checked after: `revoke_all` and `revoke_login` mark the user first and
+        # delete the tokens after, so a token stored before the mark is deleted by them, and a
+        # check made after it sees it. Without this check, a refresh or a login whose user was
+        # read before a password change, and whose token was stored after its delete, left a
+        # login alive (test_a_refresh_racing_a_password_change_leaves_no_login_alive: 4 or more
+        # of its 25 refreshing logins in each of 7 runs).
+        current = self.accounts.get(user["id"])
+        if self.ended(current, epoch, family):
+            self.storage.delete(TOKENS, digest)
+            if renewing is not None:
+                raise login_ended()
+            if current is not None and current.get("disabled"):
+                raise account_disabled()
+            raise ApiError(401, "invalid_credentials", "The account's password was changed, or the account deleted, "
+                                                       "while this login was made; log in again.")
         self.prune(now_iso(now))
         return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                 "expires_in": int(self.access_ttl.total_seconds())}
 
+    @staticmethod
+    def ended(user: dict | None, epoch, family: str | None) -> bool:
+        """Whether a login (its ``family``, made in the account's ``epoch``) has been ended: the
+        account is gone or disabled, every login of it was ended since (`revoke_all`), or this
+        one was (`revoke_login`)."""
+        return (user is None or bool(user.get("disabled")) or user.get(VALID_AFTER) != epoch
+                or family in (user.get("revoked_logins") or {}))
+
     def revoke_all(self, user_id: str, **changes) -> dict | None:
-        """End every login of a user at once (password change, disable): access tokens issued
-        until now are refused by `Auth.user_of`, refresh tokens are deleted. ``changes``
-        are stored with the cut-off in the same write. Return the updated user."""
-        user = self.accounts.update(user_id, {**changes, "tokens_valid_after": time.time()})
+        """End every login of a user at once (password change, disable): the user's epoch moves
+        on, so its logins' access tokens are refused by `Auth.user_of`, and its refresh tokens
+        are deleted. ``changes`` are stored with the new epoch in the same write, before the
+        delete (see `issue`). Return the updated user."""
+        user = self.accounts.update(user_id, {**changes, VALID_AFTER: time.time()})
         self.storage.delete_where(TOKENS, {"user_id": user_id})
         return user
 
@@ -233,16 +264,21 @@ class Tokens:
         access tokens refused. The family is kept on the user record, which `Auth.user_of`
         reads anyway (no extra read per request), for as long as one of its access tokens can
         live; expired entries are dropped on each write, so the list stays as short as the
-        logins ended in the last ``auth.access_token_minutes``."""
+        logins ended in the last ``auth.access_token_minutes``.
+
+        The refresh tokens are deleted before the mark, so a kill between the two leaves none
+        (the mark does not outlive the access tokens), and again after it, so one stored by a
+        refresh racing this one goes too (see `issue`); the second delete finds nothing, and
+        writes nothing, unless there was such a race."""
         self.storage.delete_where(TOKENS, {"family": family})
         now = time.time()
         with self._revoking:
             user = self.accounts.get(user_id)
-            if user is None:
-                return
-            revoked = {fam: until for fam, until in (user.get("revoked_logins") or {}).items() if until > now}
-            revoked[family] = now + self.access_ttl.total_seconds()
-            self.accounts.update(user_id, {"revoked_logins": revoked})
+            if user is not None:
+                revoked = {fam: until for fam, until in (user.get("revoked_logins") or {}).items() if until > now}
+                revoked[family] = now + self.access_ttl.total_seconds()
+                self.accounts.update(user_id, {"revoked_logins": revoked})
+        self.storage.delete_where(TOKENS, {"family": family})
 
     def logout(self, refresh_token: str) -> None:
         """End the login of a refresh token; an unknown or used one ends nothing."""
@@ -252,7 +288,11 @@ class Tokens:
 
     def is_revoked(self, claims: dict, user: dict) -> bool:
         """Whether an access token's login, or every login before it, was ended."""
-        valid_after = user.get("tokens_valid_after")
+        if "ep" in claims:
+            return self.ended(user, claims["ep"], claims.get("fam"))
+        # An access token of the version before epochs (it lives access_token_minutes at most):
+        # refused if issued before the latest end of every login.
+        valid_after = user.get(VALID_AFTER)
         return bool(valid_after and claims["iat"] < valid_after) or claims.get("fam") in (user.get("revoked_logins") or {})
 
     def device_token(self, user: dict) -> str:
@@ -297,9 +337,9 @@ class Tokens:
         for token in expired:
             self.storage.delete(TOKENS, token["id"])
 
-    def rotate(self, refresh_token: str) -> tuple[str, str]:
-        """Spend a refresh token: return (user_id, family). A second use of the same token is
-        theft or a replay: the whole family is revoked."""
+    def rotate(self, refresh_token: str) -> dict:
+        """Spend a refresh token for a new pair of the same login. A second use of the same
+        token is theft or a replay: the whole family is revoked."""
         record = self.use(refresh_token)
         refused = ApiError(401, "invalid_refresh_token", "This refresh token is unknown, expired or already used; log in again.")
         if record is None:
@@ -310,7 +350,13 @@ class Tokens:
             raise refused
         if record["expires_at"] <= now_iso():
             raise refused
-        return record["user_id"], record["family"]
+        user = self.accounts.get(record["user_id"])
+        # A refresh token stored before epochs were kept is of the account's current epoch: the
+        # tokens of an earlier one were deleted when it ended.
+        login = {"family": record["family"], "epoch": record.get("epoch", (user or {}).get(VALID_AFTER))}
+        if self.ended(user, login["epoch"], login["family"]):
+            raise login_ended()
+        return self.issue(user, renewing=login)
 
     def verify_access(self, token: str) -> dict:
         import jwt
@@ -319,12 +365,28 @@ class Tokens:
             claims = jwt.decode(token, self.secret, algorithms=self.ALGORITHMS,
                                 options={"require": ["sub", "exp", "iat", "typ"]})
         except jwt.ExpiredSignatureError:
-            raise ApiError(401, "token_expired", "The access token has expired; use /auth/refresh.")
+            raise bad_token("token_expired", "The access token has expired; use /auth/refresh.")
         except jwt.InvalidTokenError:
-            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
+            raise bad_token("invalid_token", "The access token is not valid; log in again.")
         if claims.get("typ") != "access":
-            raise ApiError(401, "invalid_token", "Not an access token; log in again.")
+            raise bad_token("invalid_token", "Not an access token; log in again.")
         return claims
+
+
+# RFC 6750: a refused bearer token's 401 names the scheme and why (expired is invalid_token too;
+# the JSON code tells the two apart).
+BEARER_REFUSED = 'Bearer error="invalid_token"'
+
+
+def bad_token(code: str, message: str) -> ApiError:
+    """The 401 for an access token this plugin refuses."""
+    return ApiError(401, code, message, headers={"WWW-Authenticate": BEARER_REFUSED})
+
+
+def login_ended() -> ApiError:
+    """The 401 for a refresh of a login that was ended (logout, password change, disable) or
+    whose account is gone."""
+    return ApiError(401, "invalid_refresh_token", "This login was ended, or its account disabled or gone; log in again.")
 
 
 class LoginThrottle:
@@ -479,18 +541,18 @@ class Auth:
         # UnicodeDecodeError (a 500) on bytes that are not; a token is ASCII, anything else is invalid.
         header = request.environ.get("HTTP_AUTHORIZATION", "")
         if not header.isascii():
-            raise ApiError(401, "invalid_token", "The access token is not valid; log in again.")
+            raise bad_token("invalid_token", "The access token is not valid; log in again.")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         claims = self.tokens.verify_access(token.strip())
         user = self.accounts.get(str(claims["sub"]))
         if user is None or user.get("disabled"):
-            raise ApiError(401, "invalid_token", "This account is disabled or gone.")
+            raise bad_token("invalid_token", "This account is disabled or gone.")
         # Tokens issued before a password change, disable or logout-everywhere stop working, and
         # those of a login that logged out or whose refresh token was reused.
         if self.tokens.is_revoked(claims, user):
-            raise ApiError(401, "invalid_token", "This token was revoked; log in again.")
+            raise bad_token("invalid_token", "This token was revoked; log in again.")
         request.environ[CLAIMS_KEY] = claims
         return user
 
@@ -534,3 +596,8 @@ def delete_user_data(user, wm):
 @hookimpl
 def authenticate(request, wm):
     return wm.service("auth").user_of(request)
+
+
+@hookimpl
+def authentication_hint():
+    return {"hint": "'Authorization: Bearer <access_token>' (from /auth/login)", "challenge": "Bearer"}

@@ -6,6 +6,7 @@ import queue
 import re
 import threading
 import time
+import zlib
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -97,6 +98,10 @@ class TurnSlot:
 
 
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # the message log's id: a file name in some backends
+APPEND_LOCKS = 64
+# Sessions whose count this process has checked against the log's seq, at most: one more costs a
+# read of the log's newest line (~20 us), once, when it next comes back.
+CHECKED_SESSIONS = 10_000
 ACTIVITY = ("message_count", "updated_at")  # kept by `Sessions` alone
 PAGE = 200
 
@@ -135,7 +140,12 @@ class Sessions:
         self.storage = storage
         self._on_delete = []  # functions(session) called when a session goes (safety's flags)
         self._on_export = []  # functions(session) -> fields another plugin adds to its export
-        self._process = new_id()  # marks the appends this process has under way (see `append`)
+        # Appends to one session take turns (a reminder's push beside a turn's reply): each
+        # line's seq is the session's count plus one. Striped: bounded however many sessions exist.
+        self._append_locks = [threading.RLock() for _ in range(APPEND_LOCKS)]
+        self._checked: dict[str, None] = {}  # sessions whose count this process knows is the log's (see `get`)
+        self._checked_lock = threading.Lock()
+        self._uncounted: dict[str, list] = {}  # session id -> (session, message) not yet in the counters
         self._backfill()
 
     # -- sessions
@@ -144,18 +154,65 @@ class Sessions:
         if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
             raise ValueError(f"a session id must be 1-128 letters, digits, '-' or '_', got {session_id!r}")
         at = now_iso()
-        return self.storage.insert("sessions", {"id": session_id, "user_id": user_id, "agent": agent, "title": title,
-                                                "created_at": at, "message_count": 0, "updated_at": at})
+        session = self.storage.insert("sessions", {"id": session_id, "user_id": user_id, "agent": agent,
+                                                   "title": title, "created_at": at, "message_count": 0,
+                                                   "updated_at": at})
+        self._checked_now(session_id)  # its log is empty: nothing to check
+        return session
 
     def get(self, session_id: str) -> dict | None:
         session = self.storage.get("sessions", session_id)
-        if session and session.get("appending") and not session["appending"].startswith(self._process):
-            session = self._settle(session)
+        if session is not None and session_id not in self._checked:
+            session = self._check(session_id)
         return session
 
+    def _check(self, session_id: str) -> dict | None:
+        """The session, its count made the log's: once per session and process. A process killed
+        between a message's log line and its session's count left the count a message short; the
+        seq of the log's newest line says what the count is, and the messages the count missed go
+        into the counters (they were to be counted after the session, so they are not)."""
+        with self._append_lock(session_id):
+            session = self.storage.get("sessions", session_id)
+            if session is None:
+                return None
+            if session.get("appending"):  # a mark of the versions before seq (see `_settle`)
+                session = self._settle(session)
+            newest = self.storage.list_messages(session_id, limit=1)[0] if SESSION_ID.fullmatch(session_id) else []
+            seq = newest[-1].get("seq") if newest else None
+            count = session.get("message_count") or 0
+            if type(seq) is int and seq != count:  # no seq: a log written before seq, or not by chat
+                missed = []
+                if seq > count:
+                    page, _ = self.storage.list_messages(session_id, limit=seq - count)
+                    missed = [m for m in page if type(m.get("seq")) is int and m["seq"] > count]
+
+                def recount(doc):
+                    if doc is None:
+                        return None
+                    return {**doc, "message_count": seq, "updated_at": max(
+                        [doc.get("updated_at") or ""] + [m.get("created_at") or "" for m in missed])}
+                session = self.storage.update("sessions", session_id, recount, durable=False) or session
+                self._count([(session, m) for m in missed], 1)
+            self._checked_now(session_id)
+            return session
+
+    def _checked_now(self, session_id: str) -> None:
+        with self._checked_lock:
+            self._checked[session_id] = None
+            if len(self._checked) > CHECKED_SESSIONS:  # the oldest is checked again if it comes back
+                del self._checked[next(iter(self._checked))]
+
+    def _unchecked(self, session_id: str) -> None:
+        with self._checked_lock:
+            self._checked.pop(session_id, None)
+
+    def _append_lock(self, session_id: str):
+        return self._append_locks[zlib.crc32(session_id.encode("utf-8")) % APPEND_LOCKS]
+
     def _settle(self, session: dict) -> dict:
-        """Finish the count of an append a killed process left half done: its message reached
-        the log (then it counts) or not (then nothing does)."""
+        """Finish the count of an append that a process of a version before seq (which marked the
+        session "appending" before the log write) was killed in: its message reached the log (then
+        it counts) or not (then nothing does)."""
         message_id = session["appending"].split(":", 1)[-1]
         newest, _ = self.storage.list_messages(session["id"], limit=1)
         landed = newest[-1] if newest and newest[-1].get("id") == message_id else None
@@ -211,13 +268,24 @@ class Sessions:
             return False
         for function in self._on_delete:
             function(session)
+        with self._append_lock(session_id):
+            uncounted = self._uncounted.pop(session_id, None)
+        if uncounted and not session.get("uncounted"):  # counted, to be taken away with the rest below
+            self._count(uncounted, 1)
         if not session.get("uncounted"):  # its messages leave the counters once, even if deleted twice
-            self._count(((session, m) for m in self.storage.iter_messages(session_id)), -1)
+            # Those counted: not one an append is writing now (its seq is past the count).
+            counted = session.get("message_count") or 0
+            self._count(((session, m) for m in self.storage.iter_messages(session_id)
+                         if not (type(m.get("seq")) is int and m["seq"] > counted)), -1)
             self.storage.update("sessions", session_id, {"uncounted": True})
         # The log first, then the session: if the process dies in between, the session is still
         # listed (empty) and deleting it again finishes the job.
         self.storage.delete_messages(session_id)
-        return self.storage.delete("sessions", session_id)
+        deleted = self.storage.delete("sessions", session_id)
+        # An append that wrote the log between the two and counted on the session before it went
+        # made the log again: gone too (one that counts after it removes it itself: see `append`).
+        self.storage.delete_messages(session_id)
+        return deleted
 
     def delete_user(self, user_id: str) -> None:
         while True:
@@ -246,7 +314,8 @@ class Sessions:
             session.pop("user_id", None)
             session.pop("uncounted", None)
             session.pop("appending", None)
-            session["messages"] = self.all_messages(session["id"])
+            session["messages"] = ({k: v for k, v in m.items() if k != "seq"}  # the log's numbering is chat's own
+                                   for m in self.all_messages(session["id"]))
             yield session
 
     def every(self):
@@ -263,40 +332,57 @@ class Sessions:
 
     # -- messages
     def append(self, session_id: str, message: dict, durable: bool = True) -> dict:
-        """Add a message to the session's log and count it; KeyError if there is no such session."""
-        session = self.get(session_id)
-        if session is None:
-            raise KeyError(f"no session {session_id!r}")
-        # The log and the session are two writes: a kill between them would leave the message
-        # uncounted for good. Marked first (no flush), a later process's `get` settles it.
-        marked = bool(message.get("id"))
-        if marked:
-            self.storage.update("sessions", session_id, {"appending": f"{self._process}:{message['id']}"},
-                                durable=False)
-        message = self.storage.append_message(session_id, message, durable)
-
-        def count(session):
+        """Add a message to the session's log and count it; KeyError if there is no such session.
+        One written without ``durable`` goes into the counters when it is made durable (by the
+        session's next durable append, or `sync`, which such a caller promises)."""
+        with self._append_lock(session_id):
+            session = self.get(session_id)
             if session is None:
-                return None
-            session = {k: v for k, v in session.items() if k != "appending"} if marked else session
-            return {**session, "message_count": (session.get("message_count") or 0) + 1,
-                    "updated_at": max(message["created_at"], session.get("updated_at") or "")}
-        # Counted without a flush of its own: the turn's one fsync is the log's (a second one
-        # per turn, for a count, doubled the chat's overhead on the bench: 3.3 -> 7.5 ms). A kill
-        # loses nothing (the mark above settles it); a power cut may leave the count a turn short.
-        if self.storage.update("sessions", session_id, count, durable=False) is None:
-            # Deleted while the message was written (a reply finishing as the user deletes the
-            # chat or the account): the append made the log again; no session would ever delete it.
-            self.storage.delete_messages(session_id)
-            raise KeyError(f"no session {session_id!r}")
-        # Not durable: a power cut may lose the newest counts (never a message); the next
-        # durable write to the counters, or shutdown, saves them. One fsync per turn is the log's.
-        self._count([(session, message)], 1)
+                raise KeyError(f"no session {session_id!r}")
+            # The log and the session are two writes: the log first, each line with its number in
+            # the session (seq), so that the next process reads a count a kill in between left short
+            # from the log (`_check`). One write to the session per message: a mark before the log
+            # write as well as the count after it made a turn 9 small writes (5 now; bench/chat).
+            seq = (session.get("message_count") or 0) + 1
+            message = self.storage.append_message(session_id, {**message, "seq": seq}, durable)
+
+            def count(doc):
+                if doc is None:
+                    return None
+                return {**doc, "message_count": seq,
+                        "updated_at": max(message["created_at"], doc.get("updated_at") or "")}
+            try:
+                # Without a flush of its own: the turn's one fsync is the log's (a second one per
+                # turn doubled the chat's overhead on the bench, 3.3 -> 7.5 ms). A kill loses nothing
+                # (the log's seq has the count); a power cut may leave it short until `_check`.
+                session = self.storage.update("sessions", session_id, count, durable=False)
+            except BaseException:
+                self._unchecked(session_id)  # the log has the message: the next `get` counts it
+                raise
+            if session is None:
+                # Deleted while the message was written (a reply finishing as the user deletes the
+                # chat or the account): the append made the log again; no session would ever delete it.
+                self.storage.delete_messages(session_id)
+                raise KeyError(f"no session {session_id!r}")
+            uncounted = self._uncounted.pop(session_id, []) + [(session, message)]
+            if not durable:
+                self._uncounted[session_id] = uncounted
+                return message
+        # Not durable: a power cut may lose the newest counts (never a message); the next durable
+        # write to the counters, or shutdown, saves them. A kill between the session's count and
+        # this misses what it counts, at most a turn's two messages (the user's waits for the
+        # reply, one write to each counter per turn), and never counts one twice.
+        self._count(uncounted, 1)
         return message
 
     def sync(self, session_id: str) -> None:
-        """Make the session's messages durable (its count follows without a flush: see append)."""
+        """Make the session's messages durable (its count follows without a flush: see append),
+        and count those appended without ``durable``."""
         self.storage.sync_messages(session_id)
+        with self._append_lock(session_id):
+            uncounted = self._uncounted.pop(session_id, None)
+        if uncounted:
+            self._count(uncounted, 1)
 
     def messages(self, session_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
         return self.storage.list_messages(session_id, limit=limit, before=before)
@@ -305,8 +391,10 @@ class Sessions:
         return self.storage.iter_messages(session_id)
 
     # -- counters
-    def _count(self, messages, sign: int) -> None:
-        """Add (sign 1) or take away (-1) ``messages``, pairs (session, message), to the counters."""
+    def _count(self, messages, sign: int, touched: set | None = None) -> None:
+        """Add (sign 1) or take away (-1) ``messages``, pairs (session, message), to the counters.
+        With ``touched`` (a backfill's), a counter not in it yet starts from nothing, whatever a
+        backfill cut short stored in it, and joins it."""
         hours, moods, total = {}, {}, 0
         for session, message in messages:
             slot = _slot(message.get("created_at"))
@@ -322,15 +410,22 @@ class Sessions:
                 mood[1][label] = max(mood[1].get(label, ""), message["created_at"])
         if not total:
             return
+        def fresh(doc_id):
+            if touched is None or doc_id in touched:
+                return False
+            touched.add(doc_id)
+            return True
+
         for hour, counts in hours.items():
-            self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour}),
-                                durable=False)
+            self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour},
+                                                                    fresh=fresh("h" + hour)), durable=False)
+        restart = fresh("total")
         self.storage.update("chat_activity", "total", lambda doc: {"id": "total", "messages": max(
-            0, (doc or {}).get("messages", 0) + sign * total)}, durable=False)
+            0, (0 if restart else (doc or {}).get("messages", 0)) + sign * total)}, durable=False)
         for (user_id, agent, hour), (counts, latest) in moods.items():
             doc_id = f"{user_id}|{agent}|{hour}"
             stored = self.storage.update("chat_moods", doc_id, _adder(counts, sign, {
-                "id": doc_id, "hour": hour, "user_id": user_id, "agent": agent}, latest), durable=False)
+                "id": doc_id, "hour": hour, "user_id": user_id, "agent": agent}, latest, fresh(doc_id)), durable=False)
             if sign < 0 and not any(any(quarters) for quarters in stored["counts"].values()):
                 self.storage.delete("chat_moods", doc_id)  # nothing of a deleted user's stays
 
@@ -370,11 +465,16 @@ class Sessions:
                 return
 
     def _backfill(self) -> None:
-        """Count the messages stored before counters existed, once (an older data folder's first start)."""
+        """Count the messages stored before counters existed, once (an older data folder's first
+        start). A kill half-way leaves counters holding part of it and no "backfilled": the next
+        start counts again, each counter from nothing the first time it meets it (nothing else has
+        counted meanwhile: this runs before the app serves), so every message counts once."""
         if self.storage.get("chat_activity", "backfilled") is not None:
             return
+        touched = set()  # the counters this run has written: ids, at most one per hour and user's agent
+
         def count(page):  # a page of sessions counted in memory, then written at once
-            self._count(((s, m) for s in page for m in self.storage.iter_messages(s["id"])), 1)
+            self._count(((s, m) for s in page for m in self.storage.iter_messages(s["id"])), 1, touched)
             return len(page)
 
         counted, page = 0, []
@@ -390,10 +490,11 @@ class Sessions:
             log.warning("counted the messages of %d sessions for the admin stats and moods (once)", counted)
 
 
-def _adder(counts: Counter, sign: int, fields: dict, latest: dict | None = None):
-    """An `update` function adding ``counts`` ((key, quarter) -> n) to a counters document."""
+def _adder(counts: Counter, sign: int, fields: dict, latest: dict | None = None, fresh: bool = False):
+    """An `update` function adding ``counts`` ((key, quarter) -> n) to a counters document (to an
+    empty one if ``fresh``)."""
     def add(doc):
-        doc = doc or {**fields, "counts": {}}
+        doc = {**fields, "counts": {}} if fresh or not doc else doc
         for (key, quarter), n in counts.items():
             quarters = doc["counts"].setdefault(key, [0, 0, 0, 0])
             quarters[quarter] = max(0, quarters[quarter] + sign * n)

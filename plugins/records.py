@@ -452,6 +452,10 @@ class Records:
     def delete(self, record_id) -> bool:
         return self.wm.storage.delete(COLLECTION, record_id)
 
+    def count(self) -> int:
+        """How many records are stored, of every user (the admin's stats)."""
+        return self.wm.storage.count(COLLECTION)
+
     def put(self, user, records: list[dict], where=lambda index: "") -> list[tuple[str, dict]]:
         """Store a user's new records within records.max_records_per_user, matched to stored ones
         by client_id (a retried sync stores nothing twice), refusing a client_id reused for

@@ -414,6 +414,10 @@ class Reminders:
         """A page of the user's reminders, newest first."""
         return self.storage.find(REMINDERS, {"user_id": user_id}, order="-created_at", limit=limit, before=before)
 
+    def count(self) -> int:
+        """How many reminders are stored, of every user (the admin's stats)."""
+        return self.storage.count(REMINDERS)
+
     def _remove(self, reminder_id: str) -> bool:
         """Delete a reminder, then its deliveries (a crash in between leaves deliveries of no
         reminder: never listed, and gone with their user)."""

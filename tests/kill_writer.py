@@ -72,9 +72,17 @@ def main(folder: str, seed: int, big: bool):
             if big:  # SIGKILL stops a write only between large chunks (2 MB here): a torn line
                 text, big = "x" * 5_000_000, False  # needs a write that long
             ack("appending", len(text), session_id)
-            message = chat.append(session_id, {"id": new_id(), "role": "user", "content": text,
-                                               "created_at": now_iso()})
-            ack("message", session_id, message["id"])
+            if rng.random() < 0.5:
+                message = chat.append(session_id, {"id": new_id(), "role": "user", "content": text,
+                                                   "created_at": now_iso()})
+                ack("message", session_id, message["id"])
+            else:  # a chat turn: the user's message unflushed (and uncounted) until the reply's append
+                asked = chat.append(session_id, {"id": new_id(), "role": "user", "content": text, "emotion": "sad",
+                                                 "created_at": now_iso()}, durable=False)
+                reply = chat.append(session_id, {"id": new_id(), "role": "assistant", "content": "ok",
+                                                 "created_at": now_iso()})
+                ack("message", session_id, asked["id"])
+                ack("message", session_id, reply["id"])
         elif op < 0.85 or not reminders:
             reminder = storage.insert("reminders", {"id": new_id(), "user_id": owner["id"], "next_fire_at": now_iso(),
                                              "version": time.time_ns(), "created_at": now_iso()})

@@ -185,3 +185,86 @@ def test_an_append_a_kill_cut_in_two_is_settled_by_the_next_process(storage):
     got = later.get(lost["id"])
     assert got["message_count"] == 0 and "appending" not in got
     assert later.get(landed["id"])["message_count"] == 1  # settled once
+
+
+def test_a_count_a_kill_left_short_is_read_from_the_log_by_the_next_process(storage):
+    """A process killed between a message's log line and its session's count: the next one reads
+    the count from the seq of the log's newest line and counts the message once."""
+    sessions = Sessions(storage)
+    session = sessions.create("alice", "coach")
+    sessions.append(session["id"], make_message("counted", created_at=at(5), emotion="sad"))
+    # What the killed process wrote: the next line of the log (as `append` writes it), no count.
+    later_at = "2099-01-01T00:00:09.000Z"
+    storage.append_message(session["id"], {**make_message("cut off", created_at=later_at, emotion="sad"), "seq": 2})
+    assert storage.get("sessions", session["id"])["message_count"] == 1
+    later = Sessions(storage)  # the next process
+    got = later.get(session["id"])
+    assert got["message_count"] == 2 and got["updated_at"] == later_at
+    assert later.message_total() == 2
+    assert [(label, n) for _, label, n, _ in later.moods("alice", at(0))] == [("sad", 1), ("sad", 1)]
+    later.append(session["id"], make_message("next", created_at=later_at))
+    assert [m["seq"] for m in storage.iter_messages(session["id"])] == [1, 2, 3]
+    assert Sessions(storage).get(session["id"])["message_count"] == 3 and later.message_total() == 3
+    # The export is what the user wrote and read: not the log's numbering.
+    exported = [{**s, "messages": list(s["messages"])} for s in later.export("alice")]
+    assert not any("seq" in m for m in exported[0]["messages"]) and len(exported[0]["messages"]) == 3
+
+
+class DeletingStorage(FileStorage):
+    """The files backend that deletes a session (as a request served meanwhile would: the user
+    deletes the chat, or their account) right after a message reaches its log."""
+
+    sessions, doomed = None, None
+
+    def append_message(self, session_id, message, durable=True):
+        stored = super().append_message(session_id, message, durable)
+        if session_id == self.doomed:
+            self.doomed = None
+            self.sessions.delete(session_id)
+        return stored
+
+
+def test_a_session_deleted_while_a_message_is_appended_leaves_no_log(tmp_path):
+    """The append wrote the log again after the delete removed it: it removes it again (no session
+    would ever delete that log), says there is no such session, and counts nothing."""
+    storage = DeletingStorage.open(tmp_path / "data")
+    try:
+        sessions = storage.sessions = Sessions(storage)
+        kept, doomed = sessions.create("alice", "coach"), sessions.create("alice", "coach")
+        sessions.append(kept["id"], make_message("kept"))
+        sessions.append(doomed["id"], make_message("first"))
+        storage.doomed = doomed["id"]
+        with pytest.raises(KeyError):
+            sessions.append(doomed["id"], make_message("as it was deleted"))
+        assert not (storage.messages_dir / f"{doomed['id']}.jsonl").exists()
+        assert sessions.get(doomed["id"]) is None and sessions.messages(doomed["id"]) == ([], None)
+        assert sessions.message_total() == 1 and sessions.count() == 1
+    finally:
+        storage.close()
+
+
+def test_a_log_an_append_made_again_before_the_session_went_goes_with_it(tmp_path):
+    """The other order: the delete removed the log, then an append wrote its line and counted it
+    on the session, then the session went. The log the append made is removed as well."""
+
+    class AppendingStorage(FileStorage):
+        sessions, late = None, None
+
+        def delete_messages(self, session_id):
+            removed = super().delete_messages(session_id)
+            if session_id == self.late:  # an append served meanwhile, between the delete's two steps
+                self.late = None
+                self.sessions.append(session_id, make_message("late"))
+            return removed
+
+    storage = AppendingStorage.open(tmp_path / "data")
+    try:
+        sessions = storage.sessions = Sessions(storage)
+        doomed = sessions.create("alice", "coach")
+        sessions.append(doomed["id"], make_message("first"))
+        storage.late = doomed["id"]
+        assert sessions.delete(doomed["id"]) is True
+        assert not (storage.messages_dir / f"{doomed['id']}.jsonl").exists()
+        assert sessions.get(doomed["id"]) is None
+    finally:
+        storage.close()

@@ -286,3 +286,19 @@ def test_an_unknown_name_gets_the_same_answer_from_every_registry(tmp_path, make
                     token=token)
     assert r.status == 400 and r.json["error"]["message"] == (
         "channels: unknown channel 'webhok'; did you mean 'webhook'?; known: inapp, wechat, webhook")
+
+
+def test_every_runtime_dependency_is_imported():
+    """requirements.txt pins only what the core and the built-in plugins import: a Pi installs no
+    package for nothing (tinydb stayed pinned after its last import went)."""
+    import re
+
+    module_of = {"pyyaml": "yaml", "pyjwt": "jwt"}
+    code = "\n".join(path.read_text(encoding="utf-8") for path in [ROOT / "wellmate.py", *(ROOT / "plugins").glob("*.py")])
+    unused = []
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        package = line.split("#")[0].split("==")[0].strip().lower()
+        module = module_of.get(package, package)
+        if package and not re.search(rf"^\s*(import|from) {module}\b", code, re.M):
+            unused.append(package)
+    assert unused == []

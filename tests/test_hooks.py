@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import wellmate
-from conftest import ROOT, merge, shipped_config
+from conftest import ROOT, assert_error, merge, shipped_config
 from test_chat import stream
 from reminders_world import world  # noqa: F401 (the fixture a test asks for)
 
@@ -280,11 +280,9 @@ def test_hook_authenticate(make_wm, serve, tmp_path):
     r = client.post("/api/v1/health/data", {"type": "weight", "value": 70}, headers=as_alice)
     assert r.status == 201, r.text
     assert chat_as(client, as_alice, "我今天有点累")["content"]
-    # The bearer tokens of the auth plugin still work beside it, and nobody answering is the 401 of before.
+    # The bearer tokens of the auth plugin still work beside it, and nobody answering is a 401.
     assert client.get("/api/v1/users/profile", token=pair["access_token"]).status == 200
-    r = client.get("/api/v1/users/profile")
-    assert (r.status, r.json["error"]) == (401, {"code": "unauthorized", "message":
-                                                 "Send 'Authorization: Bearer <access_token>' (from /auth/login)."})
+    assert_error(client.get("/api/v1/users/profile"), 401, "unauthorized")
     # Credentials the plugin knows and refuses are refused, whatever else the request carries.
     r = client.get("/api/v1/users/profile", token=pair["access_token"], headers={"X-Test-User": "mallory"})
     assert (r.status, r.json["error"]["code"]) == (401, "unknown_test_user")
@@ -312,6 +310,32 @@ def test_bearer_tokens_are_a_plugin_the_header_can_replace(make_wm, serve, tmp_p
     assert r.status == 200 and r.json["full_name"] == "Alice"
     assert chat_as(client, {"X-Test-User": "alice"}, "你好")["content"]
     assert client.get("/api/v1/health/sessions", token="anything").status == 401
+
+
+def test_hook_authentication_hint(make_wm, serve, tmp_path):
+    """A request nobody signed in is told every way in the plugins offer, and gets the challenge
+    of each that is an HTTP authentication scheme; the core names none of them."""
+    use_plugin(tmp_path, "header_auth")
+    client = serve(make_wm()).client
+    r = client.get("/api/v1/users/profile")
+    assert (r.status, r.json["error"]) == (401, {"code": "unauthorized", "message": (
+        "Send 'X-Test-User: <username>' or 'Authorization: Bearer <access_token>' (from /auth/login).")})
+    assert challenge(r) == "Bearer"
+    # A bearer token the auth plugin refuses: its own 401, with its challenge (RFC 6750).
+    r = client.get("/api/v1/users/profile", token="garbage")
+    assert (r.status, r.json["error"]["code"], challenge(r)) == (
+        401, "invalid_token", 'Bearer error="invalid_token"')
+    # Without the auth plugin, no word of bearer tokens and no challenge: only the header's way in.
+    client = serve(make_wm({"plugins": {"disabled": ["auth", "privacy", "wechat", "admin"]}})).client
+    r = client.get("/api/v1/users/profile")
+    assert (r.status, r.json["error"]) == (401, {"code": "unauthorized", "message": "Send 'X-Test-User: <username>'."})
+    assert challenge(r) is None
+
+
+def challenge(r) -> str | None:
+    """The response's WWW-Authenticate header (Bottle spells it Www-Authenticate: names are
+    case-insensitive)."""
+    return {name.lower(): value for name, value in r.headers.items()}.get("www-authenticate")
 
 
 def chat_as(client, headers, text, agent="physical"):

@@ -1,6 +1,8 @@
 """plugins/_http.py, the JSON and SSE client plugins share, against a fake upstream on 127.0.0.1
 that answers, stalls, breaks off mid-stream and answers errors with HTTP 200."""
 
+import json
+
 import pytest
 
 from fakes.http_upstream import FakeUpstream
@@ -98,6 +100,13 @@ def test_an_error_status_on_a_stream_is_an_error_before_any_event(up):
     with pytest.raises(_http.HttpError) as e:
         next(_http.events("GET", up.url + "/status/429"))
     assert e.value.status == 429 and b"status 429" in e.value.body
+
+
+def test_a_json_answer_to_a_stream_request_is_an_error_with_the_whole_body(up):
+    with pytest.raises(_http.HttpError) as e:
+        next(_http.events("POST", up.url + "/sse-json", {"stream": True}))
+    assert e.value.status == 200 and e.value.events == 0 and "not an event stream" in str(e.value)
+    assert json.loads(e.value.body)["code"] == 4100
 
 
 def test_leaving_a_stream_early_hangs_up_so_the_upstream_stops(up):

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -152,11 +153,67 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
                 assert session["message_count"] == len(stored)
                 total += len(stored)
             # The admin's counters are written after the message and its session's count: a kill
-            # in between misses that one message in them (at most one per kill), never adds one.
-            assert total - (round_ + 1) <= chat.message_total() <= total, \
+            # in between misses what they were to count (at most a turn's two messages per kill:
+            # the user's is counted with the reply), never adds one.
+            assert total - 2 * (round_ + 1) <= chat.message_total() <= total, \
                 f"{where}: counted {chat.message_total()} of {total}"
         finally:
             storage.close()
         assert not list(folder.glob(".*.tmp")), f"{where}: a temp file was left after opening"
 
     assert enough(), f"the writer made too few writes in {round_ + 1} rounds for this test to mean anything"
+
+
+def older_folder(folder: Path, sessions: int) -> int:
+    """A data folder whose messages were stored before the chat's counters existed (a migrated
+    one, at its first start): ``sessions`` sessions of 20 users, two messages each, over 10 hours."""
+    from wellmate import json_dumps, now_iso
+
+    storage = FileStorage.open(folder)
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    try:
+        for n in range(sessions):
+            at = now_iso(start + timedelta(minutes=n % 600))
+            storage.put("sessions", {"id": f"s{n}", "user_id": f"u{n % 20}", "agent": "mental", "title": "",
+                                     "created_at": at, "message_count": 2, "updated_at": at}, durable=False)
+            (storage.messages_dir / f"s{n}.jsonl").write_text("".join(json_dumps(
+                {"id": f"m{n}-{role}", "role": role, "content": "x", "emotion": "sad", "created_at": at}) + "\n"
+                for role in ("user", "assistant")))
+    finally:
+        storage.close()
+    return 2 * sessions
+
+
+def test_a_kill_during_the_first_count_of_older_messages_counts_each_once(tmp_path):
+    """The chat's one-time count of the messages an older folder holds (`Sessions._backfill`) is
+    killed half-way: the next start counts again, and every message is counted once."""
+    activity = Path("collections") / "chat_activity.jsonl"
+    for attempt in range(5):
+        folder = tmp_path / f"data{attempt}"
+        stored = older_folder(folder, 3000 * (attempt + 1))
+        child = subprocess.Popen([sys.executable, str(WRITER), str(folder), "0"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not (folder / activity).exists() and child.poll() is None and time.monotonic() < deadline:
+            pass  # the first page of counts is written: kill in the middle of the count
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        storage = FileStorage.open(folder)
+        try:
+            if (folder / activity).exists() and storage.get("chat_activity", "backfilled") is None:
+                break  # killed half-way, as meant
+        finally:
+            storage.close()
+    else:
+        raise AssertionError("no kill landed in the middle of the count in 5 tries")
+    for _ in range(2):  # the start after the kill, and one more
+        storage = FileStorage.open(folder)
+        try:
+            chat = Sessions(storage)
+            assert chat.message_total() == stored
+            days = chat.messages_by_day("2026-03-01T00:00:00.000Z", timezone.utc)
+            assert days == {"2026-03-01": {"user": stored // 2, "assistant": stored // 2}}
+            moods = [n for user in range(20) for _, _, n, _ in chat.moods(f"u{user}", "2026-03-01T00:00:00.000Z")]
+            assert sum(moods) == stored // 2
+        finally:
+            storage.close()

@@ -9,6 +9,7 @@ the servers a plugin calls do when they work and when they do not.
         up.url + "/redirect"        302 to /json (a client must not follow it)
         up.url + "/stall"           nothing for ``stall_seconds``, then a hang-up
         up.url + "/sse"             a whole SSE stream (chunked): comments, multi-line data, CRLF, ids
+        up.url + "/sse-json"        200 application/json: a stream refused with an error body (Coze)
         up.url + "/sse-break"       two events, half a third, then the connection is cut mid-chunk
         up.url + "/sse-short"       Content-Length promises more than is sent before the hang-up
         up.url + "/sse-stall"       one event, then nothing for ``stall_seconds``
@@ -108,6 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
             for event in SSE_EVENTS.split(b"\n\n")[:-1]:
                 self._chunk(event + b"\n\n")
             self._chunk(b"")
+        elif path == "/sse-json":
+            self._send(200, b'{"code":4100,"msg":"authentication is invalid","detail":{"logid":"2026"}}')
         elif path == "/sse-break":
             self._stream_head()
             self._chunk(b"data: one\n\n")

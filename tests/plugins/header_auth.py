@@ -1,6 +1,6 @@
 """A plugin of the tests' own that signs requests in by a header, as a reverse proxy that has
 already checked who is calling would (``X-Test-User: <username>``): another way in, added without
-touching the core (tests/test_hooks.py, test_hook_authenticate)."""
+touching the core (tests/test_hooks.py, test_hook_authenticate and test_hook_authentication_hint)."""
 
 from wellmate import ApiError, hookimpl
 
@@ -16,3 +16,8 @@ def authenticate(request, wm):
     if user is None:  # ours, and wrong: refused, whatever else the request carries
         raise ApiError(401, "unknown_test_user", f"X-Test-User: no user {name!r}.")
     return user
+
+
+@hookimpl
+def authentication_hint():
+    return {"hint": "'X-Test-User: <username>'"}  # a header of its own, no HTTP authentication scheme
