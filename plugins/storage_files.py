@@ -84,16 +84,35 @@ def register_storage(register):
 
 
 class _Collection:
-    """One collection in memory: the JSON text of each document, its indexes, and its file."""
+    """One collection in memory: each document's JSON, its indexes, and its file.
+
+    Kept compact (bench/storage --memory, on bench/growth's 50,000-user folder: 411 MB of
+    documents and index tuples before, most of it ~1.2 million (order key, id) tuples and
+    ~350,000 one-entry lists):
+    - a document is its compact JSON as UTF-8 bytes (str would widen a whole document to two
+      bytes a character for one CJK letter);
+    - an index maps an equality key (the value itself for one field, a tuple for several) to the
+      ids holding it, as the one id's string when only one does (most buckets: a user's tokens,
+      sessions, a name) or else a list sorted by (order value, id);
+    - order values are kept once per field, not once per index (`values`), and read by the
+      sort key as it compares; a unique key is checked in its index, not a map of its own.
+    Strings, bytes and dicts of them are not tracked by the GC: a full collection no longer
+    walks an entry per index per document.
+    """
 
     def __init__(self, spec: Collection, path: Path, storage: "FileStorage"):
         self.spec, self.path, self.storage = spec, path, storage
         self.lock = threading.RLock()
-        self.docs: dict[str, str] = {}  # id -> the document as JSON text
-        # index -> equality key -> sorted [(order key, id)]
-        self.indexes: dict[Index, dict[tuple, list]] = {index: {} for index in spec.indexes}
-        self.indexes.setdefault(Index(), {})
-        self.unique: dict[tuple, dict[tuple, str]] = {fields: {} for fields in spec.unique}
+        self.docs: dict[str, bytes] = {}  # id -> the document as compact JSON, UTF-8
+        indexes = list(spec.indexes)
+        if Index() not in indexes:
+            indexes.append(Index())  # every document, by id: find and delete_where with no index
+        # index -> equality key -> the id holding it (str), or the ids, sorted (list)
+        self.indexes: dict[Index, dict] = {index: {} for index in indexes}
+        # order field -> id -> the field's value (documents without it are left out: None)
+        self.values: dict[str, dict] = {index.order: {} for index in indexes if index.order}
+        self.sort_keys = {index: _sort_key(self.values.get(index.order)) for index in indexes}
+        self.indexed = False  # while loading, only the documents: the indexes are built once at the end
         self.size = 0  # bytes of whole lines in the file: where the next line goes
         self.live = 0  # bytes the live documents take as lines
         self.compact_at = COMPACT_MIN_BYTES  # no compaction below this size (raised after a failed one)
@@ -104,6 +123,7 @@ class _Collection:
         try:
             f = open(self.path, "rb")
         except FileNotFoundError:
+            self._build_indexes()
             return
         except OSError as e:
             raise StorageUnavailable(f"{self.path}: cannot read it ({e.strerror or e})") from e
@@ -126,7 +146,7 @@ class _Collection:
                     if op.get("format") != FORMAT:
                         raise StorageUnavailable(f"{self.path}: written by another version (format "
                                                  f"{op.get('format')!r}, this one reads {FORMAT})")
-                elif not isinstance(op, dict) or not self._replay(op):
+                elif not isinstance(op, dict) or not self._replay(op, line):
                     raise StorageUnavailable(f"{self.path}: line {number} is damaged (not a write of ours); "
                                              f"restore the file from a backup")
                 size += len(line)
@@ -134,67 +154,133 @@ class _Collection:
             raise StorageUnavailable(f"{self.path} is empty (0 bytes): its data was lost (a crash or a bad copy); "
                                      f"restore it from a backup, or delete it to start that collection empty")
         self.size = size
+        self._build_indexes()
 
-    def _replay(self, op: dict) -> bool:
+    def _replay(self, op: dict, line: bytes | None = None) -> bool:
+        """Apply one line's write, as read from the file (``line``: the line itself)."""
         if "put" in op and isinstance(op["put"], dict) and isinstance(op["put"].get("id"), str):
-            self._set(op["put"]["id"], op["put"], json_dumps(op["put"]))
+            if line is not None and len(op) == 1 and line.startswith(b'{"put":{') and line.endswith(b"}}\n"):
+                text = line[7:-2]  # the document's JSON as written (a put line is '{"put":' JSON '}')
+            else:
+                text = json_dumps(op["put"]).encode("utf-8")
+            self._put(op["put"]["id"], op["put"], text)
         elif "del" in op and isinstance(op["del"], str):
-            self._remove(op["del"])
+            self._delete(op["del"])
         elif "all" in op and isinstance(op["all"], list):
             return all(isinstance(each, dict) and "all" not in each and self._replay(each) for each in op["all"])
         else:
             return False
         return True
 
+    def _build_indexes(self) -> None:
+        """Index every document at once, after loading: appending and sorting each bucket once
+        costs far less than inserting each document in sorted place (a list insert moves what
+        follows it: seconds at 100,000 documents)."""
+        for doc_id, text in self.docs.items():
+            self._index(doc_id, json.loads(text), insert=False)
+        for index, buckets in self.indexes.items():
+            key = self.sort_keys[index]
+            for bucket in buckets.values():
+                if type(bucket) is list:
+                    bucket.sort(key=key)
+        self.indexed = True
+
     # -- memory ----------------------------------------------------------------------------------
     def doc(self, doc_id: str) -> dict | None:
         text = self.docs.get(doc_id)
         return None if text is None else json.loads(text)
 
-    def _set(self, doc_id: str, doc: dict, text: str) -> None:
-        old = self.doc(doc_id)
+    def _put(self, doc_id: str, doc: dict, text: bytes) -> None:
+        old = self.docs.get(doc_id)
         if old is not None:
-            self._unindex(doc_id, old)
-            self.live -= _line_bytes(self.docs[doc_id])
+            self.live -= len(old) + LINE_EXTRA
         # Replaced in one step: `get` reads without the lock and must never see it missing.
         self.docs[doc_id] = text
-        self.live += _line_bytes(text)
-        for index, buckets in self.indexes.items():
-            insort(buckets.setdefault(_equal_key(doc, index.by), []), (_order_key(doc, index.order), doc_id))
-        for fields, held in self.unique.items():
-            key = _unique_key(doc, fields)
-            if key is not None:
-                held[key] = doc_id
+        self.live += len(text) + LINE_EXTRA
+        if self.indexed:
+            self._reindex(doc_id, None if old is None else json.loads(old), doc)
 
-    def _remove(self, doc_id: str) -> None:
-        old = self.doc(doc_id)
+    def _delete(self, doc_id: str) -> None:
+        old = self.docs.pop(doc_id, None)
         if old is None:
             return
-        self._unindex(doc_id, old)
-        self.live -= _line_bytes(self.docs.pop(doc_id))
+        self.live -= len(old) + LINE_EXTRA
+        if self.indexed:
+            self._reindex(doc_id, json.loads(old), None)
 
-    def _unindex(self, doc_id: str, old: dict) -> None:
-        for index, buckets in self.indexes.items():
-            key = _equal_key(old, index.by)
-            bucket = buckets.get(key)
-            entry = (_order_key(old, index.order), doc_id)
-            if bucket:
-                at = bisect_left(bucket, entry)
-                if at < len(bucket) and bucket[at] == entry:
-                    del bucket[at]
-                if not bucket:
-                    del buckets[key]
-        for fields, held in self.unique.items():
-            key = _unique_key(old, fields)
-            if key is not None and held.get(key) == doc_id:
-                del held[key]
+    def _index(self, doc_id: str, doc: dict, insert: bool) -> None:
+        """Add a document to every index: in sorted place (``insert``), or appended (a load)."""
+        self._set_values(doc_id, doc)
+        for index in self.indexes:
+            self._add(index, doc_id, doc, insert)
+
+    def _reindex(self, doc_id: str, old: dict | None, new: dict | None) -> None:
+        """Move a document in the indexes whose key or order value its change touched (a session's
+        count changes on every message; none of its indexes do)."""
+        changed = [index for index in self.indexes
+                   if old is None or new is None or _equal_key(old, index.by) != _equal_key(new, index.by)
+                   or (index.order is not None and old.get(index.order) != new.get(index.order))]
+        if old is not None:
+            for index in changed:  # found by the order values still held
+                self._take(index, doc_id, old)
+        self._set_values(doc_id, new)
+        if new is not None:
+            for index in changed:
+                self._add(index, doc_id, new, True)
+
+    def _set_values(self, doc_id: str, doc: dict | None) -> None:
+        for field, values in self.values.items():
+            value = None if doc is None else doc.get(field)
+            if value is None:
+                values.pop(doc_id, None)
+            else:
+                values[doc_id] = value if isinstance(value, (str, int, float)) else _sort_value(value)
+
+    def _add(self, index: Index, doc_id: str, doc: dict, insert: bool) -> None:
+        buckets = self.indexes[index]
+        key = _bucket_key(_equal_key(doc, index.by))
+        bucket = buckets.get(key)
+        if bucket is None:
+            buckets[key] = doc_id
+            return
+        if type(bucket) is str:
+            bucket = buckets[key] = [bucket]
+        if insert:
+            insort(bucket, doc_id, key=self.sort_keys[index])
+        else:
+            bucket.append(doc_id)  # sorted once the load is over
+
+    def _take(self, index: Index, doc_id: str, old: dict) -> None:
+        buckets = self.indexes[index]
+        key = _bucket_key(_equal_key(old, index.by))
+        bucket = buckets.get(key)
+        if type(bucket) is str:
+            if bucket == doc_id:
+                del buckets[key]
+        elif bucket:
+            sort_key = self.sort_keys[index]
+            at = bisect_left(bucket, sort_key(doc_id), key=sort_key)
+            if at < len(bucket) and bucket[at] == doc_id:
+                del bucket[at]
+            if len(bucket) == 1:
+                buckets[key] = bucket[0]
+
+    def ids(self, index: Index, key) -> list | tuple:
+        """The ids in a bucket of an index, in its order."""
+        bucket = self.indexes[index].get(key, ())
+        return (bucket,) if type(bucket) is str else bucket
+
+    def holder(self, fields: tuple, key: tuple) -> str | None:
+        """The id of a document holding a unique key (None: none does)."""
+        ids = self.ids(Index(fields), _bucket_key(key))
+        return ids[0] if ids else None
 
     def check_unique(self, doc: dict, pending: dict | None = None) -> None:
-        for fields, held in self.unique.items():
+        for fields in self.spec.unique:
             key = _unique_key(doc, fields)
             if key is None:
                 continue
-            holder = held.get(key)
+            holder = next((each for each in self.ids(Index(fields), _bucket_key(key)) if each != doc["id"]), None)
             if pending is not None:
                 holder = pending.get((fields, key), holder)
             if holder is not None and holder != doc["id"]:
@@ -204,8 +290,11 @@ class _Collection:
     def write(self, ops: list[dict], durable: bool) -> None:
         """Append the ops as one line (several as one batch line: all or nothing after a crash),
         then apply them in memory. Called with the lock held."""
-        line = ops[0] if len(ops) == 1 else {"all": ops}
-        data = (json_dumps(line) + "\n").encode("utf-8")
+        # Each document is serialised once: its JSON is both the line's part and what memory keeps.
+        texts = [json_dumps(op["put"]).encode("utf-8") if "put" in op else None for op in ops]
+        parts = [b'{"put":' + text + b"}" if text is not None else json_dumps(op).encode("utf-8")
+                 for op, text in zip(ops, texts)]
+        data = (parts[0] if len(parts) == 1 else b'{"all":[' + b",".join(parts) + b"]}") + b"\n"
         with self.storage._writing(f"collections/{self.path.name}"):
             new = self.size == 0
             if new:
@@ -218,8 +307,11 @@ class _Collection:
                 self._append(data, durable)
         self.size += len(data)
         self.unsynced = not durable and not new  # a durable write's fsync covers the lines before it too
-        for op in ops:
-            self._replay(op)
+        for op, text in zip(ops, texts):
+            if text is not None:
+                self._put(op["put"]["id"], op["put"], text)
+            else:
+                self._delete(op["del"])
         if self.size > self.compact_at and self.size > COMPACT_RATIO * max(self.live, 1):
             try:
                 self.compact()
@@ -266,9 +358,8 @@ class _Collection:
     def compact(self) -> None:
         """Rewrite the file with only the live documents (atomically: a crash leaves the old one)."""
         started = time.monotonic()
-        header = json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT})
-        data = "\n".join([header] + ['{"put":' + text + "}" for text in self.docs.values()]) + "\n"
-        encoded = data.encode("utf-8")
+        header = json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT}).encode("utf-8")
+        encoded = b"\n".join([header] + [b'{"put":' + text + b"}" for text in self.docs.values()]) + b"\n"
         with self.storage._writing(f"collections/{self.path.name}"):
             atomic_write(self.path, encoded, mode=FILE_MODE)
         before, self.size, self.unsynced = self.size, len(encoded), False
@@ -276,12 +367,11 @@ class _Collection:
                  (time.monotonic() - started) * 1000)
 
     # -- lookups ---------------------------------------------------------------------------------
-    def bucket(self, where: dict | None, order: str | None) -> tuple[Index, list]:
+    def bucket(self, where: dict | None, order: str | None) -> tuple[Index, list | tuple]:
+        """The index answering a lookup, and the ids it holds for ``where`` (in its order)."""
         where = where or {}
         index = self.spec.index_for(where, order) if (where or order) else Index()
-        if index not in self.indexes:  # Index() with no declaration: every document, by id
-            index = Index()
-        return index, self.indexes[index].get(_equal_key(where, index.by), [])
+        return index, self.ids(index, _bucket_key(_equal_key(where, index.by)))
 
 
 class FileStorage(Storage):
@@ -381,8 +471,7 @@ class FileStorage(Storage):
         if not where:
             raise ValueError("delete_where: give the fields to match (delete a whole collection elsewhere)")
         with store.lock:
-            _, bucket = store.bucket(where, None)
-            ids = [doc_id for _, doc_id in bucket]
+            ids = list(store.bucket(where, None)[1])
             # In batches, so one line stays small: a user with 100k records is still one delete.
             for at in range(0, len(ids), 1000):
                 store.write([{"del": doc_id} for doc_id in ids[at:at + 1000]], True)
@@ -398,28 +487,29 @@ class FileStorage(Storage):
         descending = bool(order) and order.startswith("-")
         with store.lock:
             index, bucket = store.bucket(where, order)
+            key = store.sort_keys[index]  # an id's (order value, id), as the bucket is sorted
             lo, hi = 0, len(bucket)
             if start is not None or end is not None:
-                lo = bisect_left(bucket, ((_NONE_RANK + 1,),))  # documents without the field are out
+                lo = bisect_left(bucket, ((_NONE_RANK + 1,),), key=key)  # documents without the field are out
                 if start is not None:
-                    lo = max(lo, bisect_left(bucket, (_sort_value(start),)))
+                    lo = max(lo, bisect_left(bucket, (_sort_value(start),), key=key))
                 if end is not None:
-                    hi = bisect_left(bucket, (_sort_value(end),))
+                    hi = bisect_left(bucket, (_sort_value(end),), key=key)
             if before is not None:
                 mark = _decode_cursor(before)
                 if descending:
-                    hi = min(hi, bisect_left(bucket, mark))
+                    hi = min(hi, bisect_left(bucket, mark, key=key))
                 else:
-                    lo = max(lo, bisect_right(bucket, mark))
+                    lo = max(lo, bisect_right(bucket, mark, key=key))
             if descending:
                 chosen = bucket[max(lo, hi - limit):hi][::-1]
                 more = hi - limit > lo
             else:
                 chosen = bucket[lo:min(hi, lo + limit)]
                 more = lo + limit < hi
-            texts = [store.docs[doc_id] for _, doc_id in chosen]
-        items = [json.loads(text) for text in texts]
-        return items, (_encode_cursor(chosen[-1]) if more and chosen else None)
+            texts = [store.docs[doc_id] for doc_id in chosen]
+            cursor = _encode_cursor(key(chosen[-1])) if more and chosen else None
+        return [json.loads(text) for text in texts], cursor
 
     def count(self, collection: str, where: dict | None = None) -> int:
         store = self._collection(collection)
@@ -434,7 +524,7 @@ class FileStorage(Storage):
     def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = ()) -> list[tuple[str, dict]]:
         store = self._collection(collection)
         key = tuple(key)
-        if key not in store.unique:
+        if key not in store.spec.unique:
             raise ValueError(f"{collection}: upsert by {key} needs it declared as a unique key")
         docs = [_checked(doc) for doc in docs]
         with store.lock:
@@ -443,7 +533,7 @@ class FileStorage(Storage):
             results, ops = [], []
             for doc in docs:
                 values = _unique_key(doc, key)
-                match_id = None if values is None else pending.get((key, values), store.unique[key].get(values))
+                match_id = None if values is None else pending.get((key, values), store.holder(key, values))
                 if match_id is not None:
                     old = stored_now.get(match_id) or store.doc(match_id)
                     for field in fixed:
@@ -458,7 +548,7 @@ class FileStorage(Storage):
                         raise Conflict(f"{collection}: the id {doc['id']!r} is taken", fields=("id",))
                     new, outcome = doc, "created"
                 store.check_unique(new, pending)
-                for fields in store.unique:
+                for fields in store.spec.unique:
                     each = _unique_key(new, fields)
                     if each is not None:
                         pending[(fields, each)] = new["id"]
@@ -633,21 +723,21 @@ class FileStorage(Storage):
                 log.warning("closing: %s could not be made durable", store.path.name)
 
 
-def _line_bytes(text: str) -> int:
-    """What a document's put line takes in the file: bytes, as the file's size counts (CJK text
-    is three bytes a character; counting characters compacted far too often)."""
-    return len(text.encode("utf-8")) + 9
+# What a document's put line takes in the file beyond its JSON: '{"put":', '}' and the newline.
+# (Counted in bytes, as the file's size is: counting characters compacted CJK text far too often.)
+LINE_EXTRA = 9
 
 
 # -- keys and cursors ------------------------------------------------------------------------------
 
 _NONE_RANK = 0
+_NO_ORDER = (_NONE_RANK, "")  # the order value of a document without the field
 
 
 def _sort_value(value) -> tuple:
     """A value as a key that sorts with any other: None first, then numbers, text, the rest."""
     if value is None:
-        return (_NONE_RANK, "")
+        return _NO_ORDER
     if isinstance(value, (int, float)):  # bool too: False < True < 2
         return (1, value)
     if isinstance(value, str):
@@ -655,8 +745,17 @@ def _sort_value(value) -> tuple:
     return (3, json_dumps(value))
 
 
-def _order_key(doc: dict, field: str | None) -> tuple:
-    return _sort_value(doc.get(field)) if field else (_NONE_RANK, "")
+def _sort_key(values: dict | None):
+    """How a bucket is sorted: an id's (order value as `_sort_value`, id), the value read from
+    ``values`` (the collection's values of the index's order field; None: an index by id only)."""
+    if values is None:
+        return lambda doc_id: (_NO_ORDER, doc_id)
+
+    def key(doc_id: str) -> tuple:
+        value = values.get(doc_id)
+        return (value if type(value) is tuple else _sort_value(value), doc_id)
+
+    return key
 
 
 def _hashable(value):
@@ -665,6 +764,11 @@ def _hashable(value):
 
 def _equal_key(doc: dict, fields: tuple) -> tuple:
     return tuple([_hashable(doc.get(field)) for field in fields])
+
+
+def _bucket_key(key: tuple):
+    """An index's key for equality values: the value itself for one field (no tuple to keep)."""
+    return key[0] if len(key) == 1 else key
 
 
 def _unique_key(doc: dict, fields: tuple) -> tuple | None:
