@@ -208,7 +208,11 @@ class _Collection:
     def text(self, doc_id: str) -> bytes | None:
         """A document's JSON (None: no such document). Safe without the lock."""
         held = self.docs.get(doc_id)
-        if held is None or held[0] != PACKED:
+        return None if held is None else self.unpack(held)
+
+    def unpack(self, held: bytes) -> bytes:
+        """The JSON of a document as `docs` holds it. Safe without the lock (zdict never changes once set)."""
+        if held[0] != PACKED:
             return held
         inflate = zlib.decompressobj(PACK_WBITS, self.zdict)
         return inflate.decompress(memoryview(held)[1:]) + inflate.flush()
@@ -546,9 +550,9 @@ class FileStorage(Storage):
             else:
                 chosen = bucket[lo:min(hi, lo + limit)]
                 more = lo + limit < hi
-            texts = [store.text(doc_id) for doc_id in chosen]
+            held = [store.docs[doc_id] for doc_id in chosen]
             cursor = _encode_cursor(key(chosen[-1])) if more and chosen else None
-        return [_loads(text) for text in texts], cursor
+        return [_loads(store.unpack(each)) for each in held], cursor
 
     def count(self, collection: str, where: dict | None = None) -> int:
         store = self._collection(collection)
