@@ -65,6 +65,12 @@ def config_schema():
                                          "crisis reply.", float, min=0.0, max=1.0),
         "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
+        # Chinese gets its own: at 0.40 the held split's Chinese crisis recall rose 1.8 points (5 of 283) for
+        # one hard negative in 220 more, none more on A-G; English at 0.40 flagged more of A-G's hard negatives.
+        "checkin_threshold_zh": Setting(0.40, "checkin_threshold for a message with Chinese characters; empty: "
+                                              "checkin_threshold.", float, min=0.0, max=1.0),
+        "checkin_threshold_en": Setting(None, "checkin_threshold for a message in Latin letters only; empty: "
+                                              "checkin_threshold.", float, min=0.0, max=1.0),
         "checkin_threshold_no_cue": Setting(0.55, "The same for a long message with no risk word (the classifier "
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
@@ -742,10 +748,15 @@ class Safety:
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
-        threshold = self.config["checkin_threshold" if cue == "risk" else "checkin_threshold_no_cue"]
+        threshold = self.checkin_threshold(text) if cue == "risk" else self.config["checkin_threshold_no_cue"]
         if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
+
+    def checkin_threshold(self, text: str) -> float:
+        """safety.checkin_threshold_zh or _en for the language of ``text``, else checkin_threshold."""
+        own = self.config.get(f"checkin_threshold_{language(text)}")
+        return self.config["checkin_threshold"] if own is None else own
 
     def assess_rules(self, text: str) -> Verdict:
         level, why = self.phrases.get().assess(text)[:2]
@@ -756,7 +767,7 @@ class Safety:
         scores = self.scores(self.phrases.get().normalizer.clean(text))
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         level = "crisis" if crisis >= self.config["crisis_threshold"] else \
-            "grey" if crisis + grey >= self.config["checkin_threshold"] else None
+            "grey" if crisis + grey >= self.checkin_threshold(text) else None
         return Verdict(level, "model" if level else None, scores)
 
     def scores(self, clean: str, found: dict | None = None) -> dict:

@@ -1037,3 +1037,21 @@ def test_english_endings_moves_mishaps_and_hyperbole_get_no_hotline_but_the_same
 
         assert [text for text in ENGLISH_HARD_NEGATIVES if reply(text)["content"] != "好的。"] == []
         assert [text for text in SAME_SHAPES_AT_RISK if reply(text)["provider"] != "safety"] == []
+
+
+def test_each_language_has_its_own_check_in_threshold(make_wm, serve):
+    # Chinese messages are calibrated apart (safety.checkin_threshold_zh, 0.40 as shipped; English
+    # keeps checkin_threshold): here set to the extremes, so the classifier's scores do not matter.
+    texts = {"zh": "最近真的好累，什么都不想做", "en": "so tired lately, i don't feel like doing anything"}
+    with FakeOpenAI(reply="好的。") as upstream:
+        for n, (settings, checked) in enumerate((({"checkin_threshold_zh": 0.0, "checkin_threshold_en": 1.0}, {"zh"}),
+                                                 ({"checkin_threshold_zh": 1.0, "checkin_threshold_en": 0.0}, {"en"}),
+                                                 ({"checkin_threshold_zh": 1.0, "checkin_threshold": 0.0}, {"en"}))):
+            served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never", **settings})))
+            token = served.client.register(f"user{n}")["access_token"]
+            for lang, text in texts.items():
+                reply = served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+                assert ("12356" in reply["content"]) is (lang in checked), (settings, text, reply["content"])
+                assert reply["content"].endswith("好的。")  # a check-in note before the model's answer, never instead
+    wm = make_wm()
+    assert wm.config["safety"]["checkin_threshold_zh"] == 0.40 and wm.config["safety"]["checkin_threshold_en"] is None
