@@ -63,11 +63,14 @@ def config_schema():
                                                "writes them), relative to config.yaml; empty: phrase rules only."),
         "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
-        "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
+        # 0.40 (was 0.45) since the classifier reads concepts in English: on the held split English crisis recall
+        # 89.8 -> 91.7% for hard negatives 3.2 -> 3.6%, Chinese 91.2 -> 92.9% for 4.1 -> 4.5%; A-G one more
+        # English hard negative of 460 (bench/safety --sweep).
+        "checkin_threshold": Setting(0.40, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
-        # Chinese gets its own: at 0.40 the held split's Chinese crisis recall rose 1.8 points (5 of 283) for
-        # one hard negative in 220 more, none more on A-G; English at 0.40 flagged more of A-G's hard negatives.
-        "checkin_threshold_zh": Setting(0.40, "checkin_threshold for a message with Chinese characters; empty: "
+        # Per language: where a classifier's trade-off differs (safety5's measured Chinese best at 0.50, English
+        # at 0.40); today's is best at 0.40 in both.
+        "checkin_threshold_zh": Setting(None, "checkin_threshold for a message with Chinese characters; empty: "
                                               "checkin_threshold.", float, min=0.0, max=1.0),
         "checkin_threshold_en": Setting(None, "checkin_threshold for a message in Latin letters only; empty: "
                                               "checkin_threshold.", float, min=0.0, max=1.0),

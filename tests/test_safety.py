@@ -1040,8 +1040,8 @@ def test_english_endings_moves_mishaps_and_hyperbole_get_no_hotline_but_the_same
 
 
 def test_each_language_has_its_own_check_in_threshold(make_wm, serve):
-    # Chinese messages are calibrated apart (safety.checkin_threshold_zh, 0.40 as shipped; English
-    # keeps checkin_threshold): here set to the extremes, so the classifier's scores do not matter.
+    # Each language may be calibrated apart (safety.checkin_threshold_zh, _en; empty: checkin_threshold):
+    # here set to the extremes, so the classifier's scores do not matter.
     texts = {"zh": "最近真的好累，什么都不想做", "en": "so tired lately, i don't feel like doing anything"}
     with FakeOpenAI(reply="好的。") as upstream:
         for n, (settings, checked) in enumerate((({"checkin_threshold_zh": 0.0, "checkin_threshold_en": 1.0}, {"zh"}),
@@ -1054,4 +1054,4 @@ def test_each_language_has_its_own_check_in_threshold(make_wm, serve):
                 assert ("12356" in reply["content"]) is (lang in checked), (settings, text, reply["content"])
                 assert reply["content"].endswith("好的。")  # a check-in note before the model's answer, never instead
     wm = make_wm()
-    assert wm.config["safety"]["checkin_threshold_zh"] == 0.40 and wm.config["safety"]["checkin_threshold_en"] is None
+    assert wm.config["safety"]["checkin_threshold_zh"] is None and wm.config["safety"]["checkin_threshold_en"] is None
