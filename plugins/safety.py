@@ -64,16 +64,11 @@ def config_schema():
         "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
         # 0.40 (was 0.45) since the classifier reads concepts in English: on the held split English crisis recall
-        # 89.8 -> 91.7% for hard negatives 3.2 -> 3.6%, Chinese 91.2 -> 92.9% for 4.1 -> 4.5%; A-G one more
-        # English hard negative of 460 (bench/safety --sweep).
+        # 89.8 -> 90.5% for hard negatives 3.2 -> 3.6%, Chinese 91.2 -> 92.6% for 4.1 -> 4.5%; A-G one more
+        # English hard negative of 460 (bench/safety --sweep). The best value per language is the same: no key
+        # per language (safety5 had measured Chinese best at 0.50 and English at 0.40 for another model).
         "checkin_threshold": Setting(0.40, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
-        # Per language: where a classifier's trade-off differs (safety5's measured Chinese best at 0.50, English
-        # at 0.40); today's is best at 0.40 in both.
-        "checkin_threshold_zh": Setting(None, "checkin_threshold for a message with Chinese characters; empty: "
-                                              "checkin_threshold.", float, min=0.0, max=1.0),
-        "checkin_threshold_en": Setting(None, "checkin_threshold for a message in Latin letters only; empty: "
-                                              "checkin_threshold.", float, min=0.0, max=1.0),
         "checkin_threshold_no_cue": Setting(0.55, "The same for a long message with no risk word (the classifier "
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
@@ -751,15 +746,10 @@ class Safety:
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
-        threshold = self.checkin_threshold(text) if cue == "risk" else self.config["checkin_threshold_no_cue"]
+        threshold = self.config["checkin_threshold" if cue == "risk" else "checkin_threshold_no_cue"]
         if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
-
-    def checkin_threshold(self, text: str) -> float:
-        """safety.checkin_threshold_zh or _en for the language of ``text``, else checkin_threshold."""
-        own = self.config.get(f"checkin_threshold_{language(text)}")
-        return self.config["checkin_threshold"] if own is None else own
 
     def assess_rules(self, text: str) -> Verdict:
         level, why = self.phrases.get().assess(text)[:2]
@@ -770,7 +760,7 @@ class Safety:
         scores = self.scores(self.phrases.get().normalizer.clean(text))
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         level = "crisis" if crisis >= self.config["crisis_threshold"] else \
-            "grey" if crisis + grey >= self.checkin_threshold(text) else None
+            "grey" if crisis + grey >= self.config["checkin_threshold"] else None
         return Verdict(level, "model" if level else None, scores)
 
     def scores(self, clean: str, found: dict | None = None) -> dict:
