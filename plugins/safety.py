@@ -1234,9 +1234,8 @@ def train_crisis(wm_factory, args) -> int:
         train_rows = []
         for r in rows:
             if r["split"] == "train":
-                clean = phrases.normalizer.clean(r["text"])
-                extra = concept_features(phrases.read(r["text"])[2]) if language(clean) in concept_languages else []
-                train_rows.append((clean, r["label"], extra))
+                clean, _, found = phrases.read(r["text"])
+                train_rows.append((clean, r["label"], concept_features(found) if language(clean) in concept_languages else []))
         held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
         counts = Counter(row[1] for row in train_rows)
         short = [f"{label} {counts[label]}" for label in LABELS if counts[label] < args.min_rows]
