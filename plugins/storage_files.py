@@ -233,8 +233,8 @@ class _Collection:
         self.zdict = b"".join(islice(self.docs.values(), 0, None, step))[-(1 << -PACK_WBITS):]
         self.deflate = zlib.compressobj(1, zlib.DEFLATED, PACK_WBITS, 2, zlib.Z_DEFAULT_STRATEGY, self.zdict)
 
-    def _put(self, doc_id: str, doc: dict, text: bytes) -> None:
-        old = self.text(doc_id)
+    def _put(self, doc_id: str, doc: dict, text: bytes, old: bytes | None = None) -> None:
+        old = self.text(doc_id) if old is None else old
         if old is not None:
             self.live -= len(old) + LINE_EXTRA
         # Replaced in one step: `get` reads without the lock and must never see it missing.
@@ -333,11 +333,13 @@ class _Collection:
                 raise Conflict(f"{self.spec.name}: {', '.join(fields)} {list(key)!r} is taken", fields=fields)
 
     # -- writing ---------------------------------------------------------------------------------
-    def write(self, ops: list[dict], durable: bool) -> None:
+    def write(self, ops: list[dict], durable: bool, texts: list | None = None, old: bytes | None = None) -> None:
         """Append the ops as one line (several as one batch line: all or nothing after a crash),
-        then apply them in memory. Called with the lock held."""
+        then apply them in memory. Called with the lock held. ``texts``: the ops' documents as
+        JSON already (None for a delete); ``old``: the JSON a single put replaces, read already."""
         # Each document is serialised once: its JSON is both the line's part and what memory keeps.
-        texts = [json_dumps(op["put"]).encode("utf-8") if "put" in op else None for op in ops]
+        if texts is None:
+            texts = [json_dumps(op["put"]).encode("utf-8") if "put" in op else None for op in ops]
         parts = [b'{"put":' + text + b"}" if text is not None else json_dumps(op).encode("utf-8")
                  for op, text in zip(ops, texts)]
         data = (parts[0] if len(parts) == 1 else b'{"all":[' + b",".join(parts) + b"]}") + b"\n"
@@ -355,7 +357,7 @@ class _Collection:
         self.unsynced = not durable and not new  # a durable write's fsync covers the lines before it too
         for op, text in zip(ops, texts):
             if text is not None:
-                self._put(op["put"]["id"], op["put"], text)
+                self._put(op["put"]["id"], op["put"], text, old if len(ops) == 1 else None)
             else:
                 self._delete(op["del"])
         if self.size > self.compact_at and self.size > COMPACT_RATIO * max(self.live, 1):
@@ -464,20 +466,20 @@ class FileStorage(Storage):
     # -- documents -------------------------------------------------------------------------------
     def insert(self, collection: str, doc: dict, durable: bool = True) -> dict:
         store = self._collection(collection)
-        doc = _checked(doc)
+        doc, text = _checked(doc, with_text=True)
         with store.lock:
             if doc["id"] in store.docs:
                 raise Conflict(f"{collection}: the id {doc['id']!r} is taken", fields=("id",))
             store.check_unique(doc)
-            store.write([{"put": doc}], durable)
+            store.write([{"put": doc}], durable, texts=[text])
         return doc  # a copy: memory holds the text
 
     def put(self, collection: str, doc: dict, durable: bool = True) -> dict:
         store = self._collection(collection)
-        doc = _checked(doc)
+        doc, text = _checked(doc, with_text=True)
         with store.lock:
             store.check_unique(doc)
-            store.write([{"put": doc}], durable)
+            store.write([{"put": doc}], durable, texts=[text])
         return doc  # a copy: memory holds the text
 
     def get(self, collection: str, doc_id: str) -> dict | None:
@@ -488,20 +490,21 @@ class FileStorage(Storage):
     def update(self, collection: str, doc_id: str, change, durable: bool = True) -> dict | None:
         store = self._collection(collection)
         with store.lock:
-            current = store.doc(doc_id) if isinstance(doc_id, str) else None
+            # Read, parsed and serialised once each: chat updates a session on every message.
+            old = store.text(doc_id) if isinstance(doc_id, str) else None
             if callable(change):
-                new = change(None if current is None else _loads(store.text(doc_id)))
+                new = change(None if old is None else _loads(old))
                 if new is None:
-                    return current
-                new = _checked(new)
-                if new["id"] != doc_id:
-                    raise ValueError(f"{collection}: update of {doc_id!r} returned a document with id {new['id']!r}")
+                    return None if old is None else _loads(old)
             else:
-                if current is None:
+                if old is None:
                     return None
-                new = _checked({**current, **change, "id": doc_id})
+                new = {**_loads(old), **change, "id": doc_id}
+            new, text = _checked(new, with_text=True)
+            if new["id"] != doc_id:
+                raise ValueError(f"{collection}: update of {doc_id!r} returned a document with id {new['id']!r}")
             store.check_unique(new)
-            store.write([{"put": new}], durable)
+            store.write([{"put": new}], durable, texts=[text], old=old)
         return new
 
     def delete(self, collection: str, doc_id: str) -> bool:
@@ -843,11 +846,13 @@ def _unique_key(doc: dict, fields: tuple) -> tuple | None:
     return None if any(value is None for value in key) else key
 
 
-def _checked(doc: dict) -> dict:
-    """A copy of the document as it will be stored (JSON round trip), with a string id."""
+def _checked(doc: dict, with_text: bool = False):
+    """A copy of the document as it will be stored (JSON round trip), with a string id; with
+    ``with_text``, (the copy, its JSON as stored)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
         raise ValueError(f"a document is a dict with a non-empty string id, got {doc!r:.80}")
-    return json.loads(json_dumps(doc))
+    text = json_dumps(doc).encode("utf-8")
+    return (_loads(text), text) if with_text else _loads(text)
 
 
 def _encode_cursor(entry: tuple) -> str:
