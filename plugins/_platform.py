@@ -9,13 +9,34 @@ from the same ``$placeholders`` as prompts.
 
 from __future__ import annotations
 
+import json
 import logging
 import string
 import urllib.parse
 
 from wellmate import ConfigError, Provider, ProviderError, Turn, json_dumps
+from wellmate_plugins import _http
 
 log = logging.getLogger("wellmate.platform")
+
+
+class PlatformError(ProviderError):
+    """An error the platform reported, with its own ``code`` for it (Coze's 4002, FastGPT's
+    statusText, Dify's (status, code)): `in_conversation` tells a rejected conversation by it."""
+
+    def __init__(self, message: str, code=None, retryable: bool = True):
+        super().__init__(message, retryable)
+        self.code = code
+
+
+def json_object(data) -> dict | None:
+    """The JSON object in a body or an event's data (bytes or text), or None: the platforms send
+    their errors as JSON whatever the HTTP status, and a proxy's page is no JSON at all."""
+    try:
+        answer = json.loads(data)
+    except (TypeError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 class PlatformProvider(Provider):
@@ -59,8 +80,8 @@ class PlatformProvider(Provider):
     def remember(self, turn: Turn | None, conversation_id: str | None) -> None:
         """Keep (or, with None, drop) the platform's id for this turn's session; a no-op when the
         session has it already (a provider may say it on every turn, or every event)."""
-        chat = self.wm.service("chat")
-        if turn is None or chat is None or not turn.session.get("id"):
+        chat = self.wm.service("chat") if self.wm is not None and turn is not None else None
+        if chat is None or not turn.session.get("id"):
             return
         value = None if conversation_id is None else {"id": conversation_id, "bot": self.bot()}
         if (turn.session.get("links") or {}).get(self.name) == value:
@@ -73,20 +94,60 @@ class PlatformProvider(Provider):
             links[self.name] = value
         turn.session["links"] = links  # a retry in this same turn sees it
 
-    def in_conversation(self, turn: Turn | None, send, rejected):
-        """``send(conversation_id)`` in the session's conversation (None: start one, and send the
-        recent history with the message). When the platform no longer knows the id (deleted in
-        its console: ``rejected(error)`` says so of the ProviderError), the link is dropped and a
-        new conversation is started, once."""
-        conversation = self.conversation(turn)
+    def in_conversation(self, turn: Turn | None, ask, rejected):
+        """What ``ask(conversation_id)`` yields (a stream's text, or a one-off answer in a list), in
+        the session's conversation (None: start one; the request then sends the recent history).
+        When the platform no longer knows the id (deleted in its console: a PlatformError whose
+        ``code`` is in ``rejected``) before anything was yielded, the link is dropped and a new
+        conversation started, once."""
+        conversation, given = self.conversation(turn), False
         try:
-            return send(conversation)
-        except ProviderError as e:
-            if conversation is None or not rejected(e):
+            for item in ask(conversation):
+                given = True
+                yield item
+            return
+        except PlatformError as e:
+            if conversation is None or given or e.code not in rejected:
                 raise
         log.info("%s: the platform no longer knows conversation %s; starting a new one", self.name, conversation)
         self.remember(turn, None)
-        return send(None)
+        yield from ask(None)
+
+    def relay(self, events, read, end: str):
+        """Yield the text of a platform's SSE ``events``: ``read(event, sent)`` gives each event's
+        pieces (or None at the platform's end marker, named ``end`` in errors) and raises
+        PlatformError for the platform's errors. Any failure is retryable only before the first
+        text (the chain's next provider may answer); after it the stream ends with an error."""
+        sent = done = False
+        try:
+            for event in events:
+                pieces = read(event, sent)
+                if pieces is None:
+                    done = True
+                    break
+                for piece in pieces:
+                    if piece:
+                        sent = True
+                        yield piece
+        except _http.HttpError as e:
+            raise self.failure(e, midway=sent) from None
+        except ProviderError as e:
+            e.retryable = e.retryable and not sent
+            raise
+        finally:
+            events.close()  # also when our client went away: hanging up stops the platform's answer
+        if not done:
+            raise ProviderError(f"{self.name}: the stream ended before {end}", retryable=not sent)
+        if not sent:
+            raise self.empty()
+
+    def failure(self, e: _http.HttpError, midway: bool = False) -> ProviderError:
+        """The ProviderError for a request that got no usable answer; a provider reads its
+        platform's error from ``e.body`` here."""
+        return ProviderError(f"{self.name}: {e}", retryable=not midway)
+
+    def empty(self) -> ProviderError:
+        return ProviderError(f"{self.name}: the reply was empty")
 
     def url(self, path: str, **query) -> str:
         """``base_url`` + ``path``, with the query's values that are set."""
