@@ -113,12 +113,13 @@ class PlatformProvider(Provider):
         self.remember(turn, None)
         yield from ask(None)
 
-    def relay(self, events, read, end: str):
-        """Yield the text of a platform's SSE ``events``: ``read(event, sent)`` gives each event's
-        pieces (or None at the platform's end marker, named ``end`` in errors) and raises
-        PlatformError for the platform's errors. Any failure is retryable only before the first
-        text (the chain's next provider may answer); after it the stream ends with an error."""
-        sent = done = False
+    def relay(self, url: str, body: dict, read, end: str):
+        """Yield the text of the SSE stream that POSTing ``body`` to ``url`` answers: ``read(event,
+        sent)`` gives each event's pieces (or None at the platform's end marker, named ``end`` in
+        errors) and raises PlatformError for the platform's errors. Any failure is retryable only
+        before the first text (the chain's next provider may answer); after it the stream ends
+        with an error."""
+        events, sent, done = _http.events("POST", url, body, self.headers(), self.config["timeout"]), False, False
         try:
             for event in events:
                 pieces = read(event, sent)

@@ -103,9 +103,7 @@ class CozeProvider(PlatformProvider):
 
         def ask(conversation):
             body = self._body(turn, messages, conversation, True)
-            events = _http.events("POST", self.url("/v3/chat", conversation_id=conversation), body, self.headers(),
-                                  self.config["timeout"])
-            return self.relay(events, read, "done")
+            return self.relay(self.url("/v3/chat", conversation_id=conversation), body, read, "done")
         try:
             yield from self.in_conversation(turn, ask, REJECTED)
         finally:  # also when our client went away: cancel what still runs
