@@ -79,14 +79,16 @@ class PlatformProvider(Provider):
 
     def remember(self, turn: Turn | None, conversation_id: str | None) -> None:
         """Keep (or, with None, drop) the platform's id for this turn's session; a no-op when the
-        session has it already (a provider may say it on every turn, or every event)."""
-        chat = self.wm.service("chat") if self.wm is not None and turn is not None else None
-        if chat is None or not turn.session.get("id"):
+        session has it already (a provider may say it on every turn, or every event). A provider
+        built without an app (wm None, as a script may) keeps it in ``turn.session`` only."""
+        if turn is None:
             return
         value = None if conversation_id is None else {"id": conversation_id, "bot": self.bot()}
         if (turn.session.get("links") or {}).get(self.name) == value:
             return
-        chat.sessions.link(turn.session["id"], self.name, value)
+        chat = self.wm.service("chat") if self.wm is not None else None
+        if chat is not None and turn.session.get("id"):
+            chat.sessions.link(turn.session["id"], self.name, value)
         links = dict(turn.session.get("links") or {})
         if value is None:
             links.pop(self.name, None)
@@ -98,8 +100,8 @@ class PlatformProvider(Provider):
         """What ``ask(conversation_id)`` yields (a stream's text, or a one-off answer in a list), in
         the session's conversation (None: start one; the request then sends the recent history).
         When the platform no longer knows the id (deleted in its console: a PlatformError whose
-        ``code`` is in ``rejected``) before anything was yielded, the link is dropped and a new
-        conversation started, once."""
+        ``code`` is one of ``rejected``, a tuple since a code may be any JSON) before anything was
+        yielded, the link is dropped and a new conversation started, once."""
         conversation, given = self.conversation(turn), False
         try:
             for item in ask(conversation):
@@ -112,6 +114,11 @@ class PlatformProvider(Provider):
         log.info("%s: the platform no longer knows conversation %s; starting a new one", self.name, conversation)
         self.remember(turn, None)
         yield from ask(None)
+
+    def once_in_conversation(self, turn: Turn | None, ask, rejected):
+        """The one answer ``ask(conversation_id)`` returns, in the session's conversation (as
+        `in_conversation`: a rejected one is replaced, once)."""
+        return next(self.in_conversation(turn, lambda conversation: [ask(conversation)], rejected))
 
     def relay(self, url: str, body: dict, read, end: str):
         """Yield the text of the SSE stream that POSTing ``body`` to ``url`` answers: ``read(event,
@@ -143,9 +150,16 @@ class PlatformProvider(Provider):
             raise self.empty()
 
     def failure(self, e: _http.HttpError, midway: bool = False) -> ProviderError:
-        """The ProviderError for a request that got no usable answer; a provider reads its
-        platform's error from ``e.body`` here."""
-        return ProviderError(f"{self.name}: {e}", retryable=not midway)
+        """The ProviderError for a request that got no usable answer: the platform's own error when
+        the body holds one (they send it as JSON whatever the HTTP status, a refused stream too)."""
+        error = self.refused(json_object(e.body), e.status) or ProviderError(f"{self.name}: {e}")
+        error.retryable = not midway
+        return error
+
+    def refused(self, answer: dict | None, status: int | None) -> PlatformError | None:
+        """The platform's error in an answer (its JSON object, None when it is not JSON) with this
+        HTTP status, or None when it holds none; each provider reads its platform's shape."""
+        return None
 
     def empty(self) -> ProviderError:
         return ProviderError(f"{self.name}: the reply was empty")
@@ -181,6 +195,16 @@ class PlatformProvider(Provider):
         conversation the platform does not have yet."""
         talk = [m for m in messages if m.get("role") in ("user", "assistant")]
         return talk[:-1][-self.recent_messages:] if talk else []
+
+    def to_send(self, messages: list[dict], new: bool) -> list[dict]:
+        """The user's new message; in a new conversation, after the session's recent history."""
+        return (self.recent(messages) if new else []) + [{"role": "user", "content": self.last_user_text(messages)}]
+
+    def keep(self, turn: Turn | None, answer: dict) -> None:
+        """The conversation a platform's answer names (Coze's and Dify's ``conversation_id``)
+        becomes the session's."""
+        if isinstance(answer.get("conversation_id"), str) and answer["conversation_id"]:
+            self.remember(turn, answer["conversation_id"])
 
     def fill(self, templates: dict, turn: Turn | None, messages: list[dict]) -> dict:
         """Config values with ``$placeholders`` filled for this turn: the prompt placeholders

@@ -16,7 +16,7 @@ from wellmate_plugins._platform import PlatformError, PlatformProvider, json_obj
 
 log = logging.getLogger("wellmate.provider_coze")
 
-REJECTED = {4002}  # Coze no longer knows the conversation (deleted in the console): "invalid conversation"
+REJECTED = (4002,)  # Coze no longer knows the conversation (deleted in the console): "invalid conversation"
 WHY = {4100: "the token was refused (4100; a coze.cn token does not work on api.coze.com, nor the other way)",
        4015: "the bot is not published as an API service (4015)"}
 RUNNING = ("created", "in_progress")
@@ -57,8 +57,9 @@ class CozeProvider(PlatformProvider):
 
     def reply(self, messages: list[dict], turn=None) -> str:
         deadline = time.monotonic() + self.config["timeout"]
-        chat = next(self.in_conversation(turn, lambda conversation: [self._call("POST", self.url(
-            "/v3/chat", conversation_id=conversation), self._body(turn, messages, conversation, False))], REJECTED))
+        chat = self.once_in_conversation(turn, lambda conversation: self._call(
+            "POST", self.url("/v3/chat", conversation_id=conversation), self._body(turn, messages, conversation, False)),
+            REJECTED)
         self.remember(turn, chat["conversation_id"])
         ids, delay = {"conversation_id": chat["conversation_id"], "chat_id": chat["id"]}, self.first_poll
         while chat.get("status") in RUNNING:
@@ -77,81 +78,69 @@ class CozeProvider(PlatformProvider):
         return text
 
     def stream(self, messages: list[dict], turn=None):
-        run = {"chat": {}, "answer": None}  # the chat as Coze last told it, and its answer message
+        chat, answer_id = {}, None  # the chat as Coze last told it (cancelled if we leave it running)
 
         def read(event, sent):
+            nonlocal chat, answer_id
             if event.event == "done":
                 return None
             data = event.json()
             data = data if isinstance(data, dict) else {}
             if event.event == "error":
-                run["chat"] = {}  # it has ended: nothing to cancel
+                chat = {}  # it has ended: nothing to cancel
                 raise PlatformError(f"{self.name}: Coze reported an error: {data.get('msg')} ({data.get('code')})",
                                     data.get("code"))
             if event.event.startswith("conversation.chat."):
-                run["chat"] = data
-                if data.get("conversation_id"):
-                    self.remember(turn, data["conversation_id"])
-                if data.get("status") not in (*RUNNING, "completed"):
-                    raise self._ended(data)
+                chat = data
+                self.keep(turn, chat)
+                if chat.get("status") not in (*RUNNING, "completed"):
+                    raise self._ended(chat)
             elif event.event == "conversation.message.delta" and _is_answer(data):
                 # Only answer deltas are the reply: message.completed repeats the text whole.
-                apart = run["answer"] not in (None, data.get("id"))  # the bot's next answer message
-                run["answer"] = data.get("id")
+                apart = answer_id not in (None, data.get("id"))  # the bot's next answer message
+                answer_id = data.get("id")
                 return ["\n\n", data["content"]] if apart else [data["content"]]
             return []
-
-        def ask(conversation):
-            body = self._body(turn, messages, conversation, True)
-            return self.relay(self.url("/v3/chat", conversation_id=conversation), body, read, "done")
         try:
-            yield from self.in_conversation(turn, ask, REJECTED)
+            yield from self.in_conversation(turn, lambda conversation: self.relay(self.url(
+                "/v3/chat", conversation_id=conversation), self._body(turn, messages, conversation, True), read, "done"),
+                REJECTED)
         finally:  # also when our client went away: cancel what still runs
-            if run["chat"].get("status") in RUNNING:
-                self._cancel(run["chat"])
+            if chat.get("status") in RUNNING:
+                self._cancel(chat)
 
     def _body(self, turn, messages: list[dict], conversation: str | None, stream: bool) -> dict:
-        """The user's message; in a new conversation, after the session's recent history."""
-        said = ([] if conversation else self.recent(messages)) + [{"role": "user",
-                                                                   "content": self.last_user_text(messages)}]
         body = {"bot_id": self.config["bot_id"], "user_id": self.user_field(turn), "stream": stream,
                 "auto_save_history": True,  # else Coze keeps no history (and /chat cannot poll)
                 "additional_messages": [{"role": m["role"], "type": "question" if m["role"] == "user" else "answer",
                                          "content": m["content"], "content_type": "text"}
-                                        for m in said if m["content"]]}
+                                        for m in self.to_send(messages, not conversation) if m["content"]]}
         variables = self.fill(self.config["custom_variables"], turn, messages)
         return {**body, "custom_variables": variables} if variables else body
 
-    def failure(self, e: _http.HttpError, midway: bool = False) -> PlatformError:
-        try:
-            self._answer(e.body, str(e))  # Coze's error, if the body holds one (a refused stream)
-        except PlatformError as error:
-            error.retryable = not midway
-            return error
-        return PlatformError(f"{self.name}: {e}", retryable=not midway)
-
     def _call(self, method: str, url: str, body: dict | None = None, timeout: float | None = None, chat=True):
-        """The ``data`` of Coze's answer: a Chat (checked), or with ``chat=False`` whatever it is."""
+        """The ``data`` of Coze's answer: a Chat (checked), or with ``chat=False`` whatever it is.
+        Coze answers most errors with HTTP 200: its ``code`` says."""
         try:
-            answer = _http.request(method, url, body, self.headers(), timeout or self.config["timeout"])
+            response = _http.request(method, url, body, self.headers(), timeout or self.config["timeout"])
         except _http.HttpError as e:
             raise PlatformError(f"{self.name}: {e}") from None
-        data = self._answer(answer.body, f"{answer.host} did not answer like Coze (HTTP {answer.status}); "
-                                         f"check base_url").get("data")
+        answer = json_object(response.body)
+        if answer is None or not isinstance(answer.get("code"), int):
+            raise PlatformError(f"{self.name}: {response.host} did not answer like Coze (HTTP {response.status}); "
+                                f"check base_url")
+        if answer["code"]:
+            raise self.refused(answer)
+        data = answer.get("data")
         if chat and not (isinstance(data, dict) and data.get("id") and data.get("conversation_id")):
             raise PlatformError(f"{self.name}: Coze's answer holds no chat: {json_dumps(data)[:200]}")
         return data
 
-    def _answer(self, body: bytes, otherwise: str) -> dict:
-        """Coze's JSON answer; PlatformError for the error it holds whatever the HTTP status (Coze
-        answers most errors with 200), or saying ``otherwise`` when it is not Coze's."""
-        answer = json_object(body)
-        if answer is None or not isinstance(answer.get("code"), int):
-            raise PlatformError(f"{self.name}: {otherwise}")
-        if answer["code"]:
-            code = answer["code"]
-            raise PlatformError(f"{self.name}: {WHY.get(code) or f'Coze answered code {code}'}: {answer.get('msg')}", code)
-        return answer
+    def refused(self, answer: dict | None, status: int | None = None) -> PlatformError | None:
+        code = (answer or {}).get("code")
+        if not isinstance(code, int) or not code:
+            return None
+        return PlatformError(f"{self.name}: {WHY.get(code) or f'Coze answered code {code}'}: {answer.get('msg')}", code)
 
     def _ended(self, chat: dict) -> PlatformError:
         error = chat.get("last_error") or {}

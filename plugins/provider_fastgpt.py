@@ -9,14 +9,11 @@ status 200 (500 in newer versions), and ``event: error`` in a stream, a bad key'
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 
 from wellmate import ProviderError, Setting, hookimpl
 from wellmate_plugins import _http
 from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object
-
-log = logging.getLogger("wellmate.provider_fastgpt")
 
 # FastGPT's statusText for the errors worth naming in plain words (ERROR_RESPONSE in its source).
 REFUSALS = {
@@ -24,7 +21,7 @@ REFUSALS = {
     "insufficientQuota": "the FastGPT team is out of points",
     "unAuthChat": "FastGPT refused the conversation",
 }
-REJECTED = {"unAuthChat"}  # a chatId FastGPT refuses (another team's chat): a new chat is started
+REJECTED = ("unAuthChat",)  # a chatId FastGPT refuses (another team's chat): a new chat is started
 
 
 @hookimpl
@@ -74,9 +71,8 @@ class FastGPTProvider(PlatformProvider):
     def _body(self, messages, turn, chat_id, new, stream=False) -> dict:
         # A new chat gets the session's recent history: FastGPT puts the messages before the last
         # after the history it has for the chatId (none yet), and answers the last.
-        talk = self.recent(messages) if new else []
         body = {"stream": stream, "detail": False, "variables": self.fill(self.config["variables"], turn, messages),
-                "messages": talk + [{"role": "user", "content": self.last_user_text(messages)}]}
+                "messages": self.to_send(messages, new)}
         if chat_id is not None:
             body.update(chatId=chat_id, customUid=self.user_field(turn), responseChatItemId=turn.message_id or None)
         return {k: v for k, v in body.items() if v is not None}
@@ -108,11 +104,9 @@ class FastGPTProvider(PlatformProvider):
         # closing chunk's content is null.
         return [(choice.get("delta") or {}).get("content") for choice in (data or {}).get("choices") or []]
 
-    def failure(self, e: _http.HttpError, midway: bool = False) -> ProviderError:
-        answer = json_object(e.body)  # an error status's body, or a JSON answer instead of a stream
-        if answer is not None or (e.status or 200) >= 300:
-            return self._refusal(answer, e.status)
-        return super().failure(e, midway)
+    def refused(self, answer: dict | None, status: int | None) -> PlatformError | None:
+        # an error status's body, or a JSON answer instead of a stream
+        return self._refusal(answer, status) if answer is not None or (status or 200) >= 300 else None
 
     def _refusal(self, answer, status: int | None = None, midway: bool = False) -> PlatformError:
         """FastGPT's error (``{"code", "statusText", "message"}`` or ``{"message"}``) in plain words."""
@@ -128,7 +122,7 @@ class FastGPTProvider(PlatformProvider):
             what = f"{self.endpoint} answered HTTP {status}"
         else:
             what = f"{self.endpoint} did not answer like FastGPT's chat API: check base_url"
-        return PlatformError(f"{self.name}: {what}", kind, retryable=not midway)
+        return PlatformError(f"{self.name}: {what}", kind)
 
 
 def _words(error) -> str:
