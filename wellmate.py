@@ -1943,8 +1943,10 @@ class Wellmate:
         whoever vouches for it."""
         user = self.pm.hook.authenticate(request=bottle.request, wm=self)
         if user is None or user.get("disabled"):
-            hints = [hint for hint in self.pm.hook.authentication_hint(request=bottle.request, wm=self) if hint]
-            challenges = [hint["challenge"] for hint in hints if hint.get("challenge")]
+            # A plugin's odd answer (a string, no hint) is skipped: it must not make every 401 a 500.
+            hints = [hint for hint in self.pm.hook.authentication_hint(request=bottle.request, wm=self)
+                     if isinstance(hint, dict) and isinstance(hint.get("hint"), str) and hint["hint"]]
+            challenges = [hint["challenge"] for hint in hints if isinstance(hint.get("challenge"), str) and hint["challenge"]]
             headers = {"WWW-Authenticate": ", ".join(challenges)} if challenges else None
             if user is not None:
                 raise ApiError(401, "invalid_token", "This account is disabled or gone.", headers=headers)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -181,11 +182,12 @@ def events(method: str, url: str, body=None, headers: dict | None = None, timeou
             except (OSError, http.client.HTTPException):
                 data = b""
             raise HttpError(f"{target.where} answered JSON, not an event stream", response.status, data)
-        count = 0
+        count, last = 0, [time.monotonic()]
         try:
-            for item in parse_events(_lines(response)):
+            for item in parse_events(_lines(response, last, timeout)):
                 count += 1
                 yield item
+                last[0] = time.monotonic()
         except _Broken as e:
             raise HttpError(f"the stream from {target.where} broke off after {count} event(s) ({e})",
                             response.status, events=count) from None
@@ -200,11 +202,15 @@ class _Broken(Exception):
     pass
 
 
-def _lines(response):
-    """The answer's lines as bytes; _Broken when it ends short of its Content-Length."""
+def _lines(response, last: list | None = None, timeout: float | None = None):
+    """The answer's lines as bytes; _Broken when it ends short of its Content-Length, or when
+    only keep-alives (comments, events without data) came for ``timeout`` seconds since
+    ``last[0]``, the time of the last event: the socket's timeout alone never ends such a stream."""
     expected = response.length  # None when chunked or closed to end
     got = 0
     while True:
+        if last is not None and time.monotonic() - last[0] > timeout:
+            raise _Broken(f"only keep-alives for {timeout:g} s")
         line = response.readline(MAX_BODY)
         if not line:
             if expected and got < expected:
@@ -219,7 +225,7 @@ def parse_events(lines):
     lines, an event ends at a blank line, lines starting with ``:`` are comments (pings), unknown
     fields are ignored, CR, LF and CRLF all end a line. Raises _Broken when the lines end inside
     an event (its half is dropped)."""
-    data, event, last_id, retry, pending, first = [], "", None, None, False, True
+    data, event, last_id, retry, pending, first, size = [], "", None, None, False, True, 0
     for raw in lines:
         text = raw.decode("utf-8", "replace")
         if first:
@@ -228,7 +234,7 @@ def parse_events(lines):
             if line == "":
                 if data:
                     yield Event("\n".join(data), event or "message", last_id, retry)
-                data, event, pending = [], "", False
+                data, event, pending, size = [], "", False, 0
                 continue
             if line.startswith(":"):
                 continue
@@ -237,6 +243,9 @@ def parse_events(lines):
             pending = True
             if name == "data":
                 data.append(value)
+                size += len(value)
+                if size > MAX_BODY:  # data lines with no blank line to end them: not an event to keep
+                    raise _Broken(f"an event over {MAX_BODY} bytes")
             elif name == "event":
                 event = value
             elif name == "id" and "\0" not in value:

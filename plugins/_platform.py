@@ -9,13 +9,34 @@ from the same ``$placeholders`` as prompts.
 
 from __future__ import annotations
 
+import json
 import logging
 import string
 import urllib.parse
 
 from wellmate import ConfigError, Provider, ProviderError, Turn, json_dumps
+from wellmate_plugins import _http
 
 log = logging.getLogger("wellmate.platform")
+
+
+class PlatformError(ProviderError):
+    """An error the platform reported, with its own ``code`` for it (Coze's 4002, FastGPT's
+    statusText, Dify's (status, code)): `in_conversation` tells a rejected conversation by it."""
+
+    def __init__(self, message: str, code=None, retryable: bool = True):
+        super().__init__(message, retryable)
+        self.code = code
+
+
+def json_object(data) -> dict | None:
+    """The JSON object in a body or an event's data (bytes or text), or None: the platforms send
+    their errors as JSON whatever the HTTP status, and a proxy's page is no JSON at all."""
+    try:
+        answer = json.loads(data)
+    except (TypeError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 class PlatformProvider(Provider):
@@ -58,14 +79,16 @@ class PlatformProvider(Provider):
 
     def remember(self, turn: Turn | None, conversation_id: str | None) -> None:
         """Keep (or, with None, drop) the platform's id for this turn's session; a no-op when the
-        session has it already (a provider may say it on every turn, or every event)."""
-        chat = self.wm.service("chat")
-        if turn is None or chat is None or not turn.session.get("id"):
+        session has it already (a provider may say it on every turn, or every event). A provider
+        built without an app (wm None, as a script may) keeps it in ``turn.session`` only."""
+        if turn is None:
             return
         value = None if conversation_id is None else {"id": conversation_id, "bot": self.bot()}
         if (turn.session.get("links") or {}).get(self.name) == value:
             return
-        chat.sessions.link(turn.session["id"], self.name, value)
+        chat = self.wm.service("chat") if self.wm is not None else None
+        if chat is not None and turn.session.get("id"):
+            chat.sessions.link(turn.session["id"], self.name, value)
         links = dict(turn.session.get("links") or {})
         if value is None:
             links.pop(self.name, None)
@@ -73,20 +96,73 @@ class PlatformProvider(Provider):
             links[self.name] = value
         turn.session["links"] = links  # a retry in this same turn sees it
 
-    def in_conversation(self, turn: Turn | None, send, rejected):
-        """``send(conversation_id)`` in the session's conversation (None: start one, and send the
-        recent history with the message). When the platform no longer knows the id (deleted in
-        its console: ``rejected(error)`` says so of the ProviderError), the link is dropped and a
-        new conversation is started, once."""
-        conversation = self.conversation(turn)
+    def in_conversation(self, turn: Turn | None, ask, rejected):
+        """What ``ask(conversation_id)`` yields (a stream's text, or a one-off answer in a list), in
+        the session's conversation (None: start one; the request then sends the recent history).
+        When the platform no longer knows the id (deleted in its console: a PlatformError whose
+        ``code`` is one of ``rejected``, a tuple since a code may be any JSON) before anything was
+        yielded, the link is dropped and a new conversation started, once."""
+        conversation, given = self.conversation(turn), False
         try:
-            return send(conversation)
-        except ProviderError as e:
-            if conversation is None or not rejected(e):
+            for item in ask(conversation):
+                given = True
+                yield item
+            return
+        except PlatformError as e:
+            if conversation is None or given or e.code not in rejected:
                 raise
         log.info("%s: the platform no longer knows conversation %s; starting a new one", self.name, conversation)
         self.remember(turn, None)
-        return send(None)
+        yield from ask(None)
+
+    def once_in_conversation(self, turn: Turn | None, ask, rejected):
+        """The one answer ``ask(conversation_id)`` returns, in the session's conversation (as
+        `in_conversation`: a rejected one is replaced, once)."""
+        return next(self.in_conversation(turn, lambda conversation: [ask(conversation)], rejected))
+
+    def relay(self, url: str, body: dict, read, end: str):
+        """Yield the text of the SSE stream that POSTing ``body`` to ``url`` answers: ``read(event,
+        sent)`` gives each event's pieces (or None at the platform's end marker, named ``end`` in
+        errors) and raises PlatformError for the platform's errors. Any failure is retryable only
+        before the first text (the chain's next provider may answer); after it the stream ends
+        with an error."""
+        events, sent, done = _http.events("POST", url, body, self.headers(), self.config["timeout"]), False, False
+        try:
+            for event in events:
+                pieces = read(event, sent)
+                if pieces is None:
+                    done = True
+                    break
+                for piece in pieces:
+                    if piece:
+                        sent = True
+                        yield piece
+        except _http.HttpError as e:
+            raise self.failure(e, midway=sent) from None
+        except ProviderError as e:
+            e.retryable = e.retryable and not sent
+            raise
+        finally:
+            events.close()  # also when our client went away: hanging up stops the platform's answer
+        if not done:
+            raise ProviderError(f"{self.name}: the stream ended before {end}", retryable=not sent)
+        if not sent:
+            raise self.empty()
+
+    def failure(self, e: _http.HttpError, midway: bool = False) -> ProviderError:
+        """The ProviderError for a request that got no usable answer: the platform's own error when
+        the body holds one (they send it as JSON whatever the HTTP status, a refused stream too)."""
+        error = self.refused(json_object(e.body), e.status) or ProviderError(f"{self.name}: {e}")
+        error.retryable = not midway
+        return error
+
+    def refused(self, answer: dict | None, status: int | None) -> PlatformError | None:
+        """The platform's error in an answer (its JSON object, None when it is not JSON) with this
+        HTTP status, or None when it holds none; each provider reads its platform's shape."""
+        return None
+
+    def empty(self) -> ProviderError:
+        return ProviderError(f"{self.name}: the reply was empty")
 
     def url(self, path: str, **query) -> str:
         """``base_url`` + ``path``, with the query's values that are set."""
@@ -119,6 +195,16 @@ class PlatformProvider(Provider):
         conversation the platform does not have yet."""
         talk = [m for m in messages if m.get("role") in ("user", "assistant")]
         return talk[:-1][-self.recent_messages:] if talk else []
+
+    def to_send(self, messages: list[dict], new: bool) -> list[dict]:
+        """The user's new message; in a new conversation, after the session's recent history."""
+        return (self.recent(messages) if new else []) + [{"role": "user", "content": self.last_user_text(messages)}]
+
+    def keep(self, turn: Turn | None, answer: dict) -> None:
+        """The conversation a platform's answer names (Coze's and Dify's ``conversation_id``)
+        becomes the session's."""
+        if isinstance(answer.get("conversation_id"), str) and answer["conversation_id"]:
+            self.remember(turn, answer["conversation_id"])
 
     def fill(self, templates: dict, turn: Turn | None, messages: list[dict]) -> dict:
         """Config values with ``$placeholders`` filled for this turn: the prompt placeholders

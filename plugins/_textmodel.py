@@ -187,13 +187,14 @@ class TextModel:
         atomic_write(Path(path), body)
         return len(body)
 
-    def scores(self, text: str) -> dict[str, float]:
-        """A probability per label for ``text`` (they add up to 1)."""
-        return dict(zip(self.labels, self._probabilities(features(text))))
+    def scores(self, text: str, extra=()) -> dict[str, float]:
+        """A probability per label for ``text`` (they add up to 1). ``extra``: features the caller
+        found in the text itself (the safety plugin's concepts), given as they were in training."""
+        return dict(zip(self.labels, self._probabilities(features(text) + list(extra))))
 
-    def predict(self, text: str) -> tuple[str, float]:
+    def predict(self, text: str, extra=()) -> tuple[str, float]:
         """The most likely label and its probability."""
-        probabilities = self._probabilities(features(text))
+        probabilities = self._probabilities(features(text) + list(extra))
         best = max(range(len(self.labels)), key=probabilities.__getitem__)
         return self.labels[best], probabilities[best]
 
@@ -224,17 +225,18 @@ def _softmax(logits: list[float]) -> list[float]:
 def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balance: bool = True,
           seed: int = 0, min_count: int = 1, labels: list[str] | None = None,
           buckets: int = BUCKETS) -> TextModel:
-    """A model fitted to ``rows`` (pairs of text and label) by AdaGrad on the cross-entropy.
+    """A model fitted to ``rows`` (pairs of text and label, or triples with a list of ``extra``
+    features for `TextModel.scores`) by AdaGrad on the cross-entropy.
 
     ``balance`` weighs each label's rows by how rare the label is, so a label with a third of the
     rows counts as much as the others (the crisis label must not lose to the many ordinary
     messages). ``min_count`` drops features seen in fewer rows (noise). The same rows and seed
     give the same weights."""
-    rows = [(str(text), str(label)) for text, label in rows]
-    labels = list(labels or sorted({label for _, label in rows}))
+    rows = [(str(row[0]), str(row[1]), list(row[2]) if len(row) > 2 else []) for row in rows]
+    labels = list(labels or sorted({label for _, label, _ in rows}))
     index = {label: i for i, label in enumerate(labels)}
     width = len(labels)
-    docs = [(features(text), index[label]) for text, label in rows if label in index]
+    docs = [(list(dict.fromkeys(features(text) + extra)), index[label]) for text, label, extra in rows if label in index]
     if not docs:
         raise ValueError("no rows to train on")
     if min_count > 1:

@@ -268,23 +268,29 @@ class Sessions:
             return False
         for function in self._on_delete:
             function(session)
+        # Under the session's append lock, with the session read again: an append that counted
+        # while the hooks ran is then taken away with the rest (read before it, its message stayed
+        # in the counters: a deleted user's moods among them), and none starts until it is gone.
         with self._append_lock(session_id):
+            session = self.get(session_id)
+            if session is None:
+                return False
             uncounted = self._uncounted.pop(session_id, None)
-        if uncounted and not session.get("uncounted"):  # counted, to be taken away with the rest below
-            self._count(uncounted, 1)
-        if not session.get("uncounted"):  # its messages leave the counters once, even if deleted twice
-            # Those counted: not one an append is writing now (its seq is past the count).
-            counted = session.get("message_count") or 0
-            self._count(((session, m) for m in self.storage.iter_messages(session_id)
-                         if not (type(m.get("seq")) is int and m["seq"] > counted)), -1)
-            self.storage.update("sessions", session_id, {"uncounted": True})
-        # The log first, then the session: if the process dies in between, the session is still
-        # listed (empty) and deleting it again finishes the job.
-        self.storage.delete_messages(session_id)
-        deleted = self.storage.delete("sessions", session_id)
-        # An append that wrote the log between the two and counted on the session before it went
-        # made the log again: gone too (one that counts after it removes it itself: see `append`).
-        self.storage.delete_messages(session_id)
+            if uncounted and not session.get("uncounted"):  # counted, to be taken away with the rest below
+                self._count(uncounted, 1)
+            if not session.get("uncounted"):  # its messages leave the counters once, even if deleted twice
+                # Those counted: not one an append is writing now (its seq is past the count).
+                counted = session.get("message_count") or 0
+                self._count(((session, m) for m in self.storage.iter_messages(session_id)
+                             if not (type(m.get("seq")) is int and m["seq"] > counted)), -1)
+                self.storage.update("sessions", session_id, {"uncounted": True})
+            # The log first, then the session: if the process dies in between, the session is still
+            # listed (empty) and deleting it again finishes the job.
+            self.storage.delete_messages(session_id)
+            deleted = self.storage.delete("sessions", session_id)
+            # An append that wrote the log between the two and counted on the session before it went
+            # made the log again: gone too (one that counts after it removes it itself: see `append`).
+            self.storage.delete_messages(session_id)
         return deleted
 
     def delete_user(self, user_id: str) -> None:
@@ -751,8 +757,14 @@ class Reply:
             for provider in self.chain():
                 try:
                     content = call_with_turn(provider.reply, self.messages, self.turn)
+                    if not isinstance(content, str):
+                        raise ProviderError(f"{provider.name}: the reply was {type(content).__name__}, not text")
                 except ProviderError as e:
                     self.failed(provider, e)
+                    continue
+                except Exception as e:  # a provider's bug (an upstream answer it did not expect): the next one answers
+                    log.exception("provider %s failed", provider.name)
+                    self.failed(provider, ProviderError(f"{provider.name}: {type(e).__name__}: {e}"))
                     continue
                 reader = self.reader()
                 return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
@@ -882,21 +894,28 @@ class Relay:
         self.thread.start()
 
     def _run(self, provider, messages, turn):
-        stream = None
+        stream, sent = None, False
         try:
             stream = call_with_turn(provider.stream, messages, turn)
             for delta in stream:
                 if self.cancelled.is_set():
                     break
+                if not isinstance(delta, str):
+                    raise ProviderError(f"{provider.name}: a piece of the reply was {type(delta).__name__}, not text",
+                                        retryable=not sent)
                 if delta:
+                    sent = True
                     self.queue.put(("delta", delta))
                     # Yield the interpreter now: else the worker that sends this delta waits out Python's 5 ms
                     # switch interval while this thread parses the rest of the upstream stream.
                     time.sleep(0)
             else:
                 self.queue.put(("end", None))
-        except Exception as e:  # ProviderError, or a plugin's bug: both end this stream
+        except ProviderError as e:
             self.queue.put(("error", e))
+        except Exception as e:  # a provider's bug (an upstream answer it did not expect): like its error
+            log.exception("provider %s failed", provider.name)
+            self.queue.put(("error", ProviderError(f"{provider.name}: {type(e).__name__}: {e}", retryable=not sent)))
         finally:
             if stream is not None and hasattr(stream, "close"):
                 stream.close()  # runs the provider's finally: the upstream request is closed

@@ -7,18 +7,16 @@ A Wellmate session is one Coze conversation (its id in the session's links, sent
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import time
 
-from wellmate import ConfigError, ProviderError, Setting, hookimpl, json_dumps
+from wellmate import ConfigError, Setting, hookimpl, json_dumps
 from wellmate_plugins import _http
-from wellmate_plugins._platform import PlatformProvider
+from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object
 
 log = logging.getLogger("wellmate.provider_coze")
 
-INVALID_CONVERSATION = 4002  # Coze no longer knows the conversation (deleted in the console)
+REJECTED = (4002,)  # Coze no longer knows the conversation (deleted in the console): "invalid conversation"
 WHY = {4100: "the token was refused (4100; a coze.cn token does not work on api.coze.com, nor the other way)",
        4015: "the bot is not published as an API service (4015)"}
 RUNNING = ("created", "in_progress")
@@ -27,12 +25,6 @@ RUNNING = ("created", "in_progress")
 @hookimpl
 def register_providers(register):
     register("coze", CozeProvider)
-
-
-class CozeError(ProviderError):
-    def __init__(self, message: str, code=None, retryable: bool = True):
-        super().__init__(message, retryable)
-        self.code = code
 
 
 class CozeProvider(PlatformProvider):
@@ -65,14 +57,15 @@ class CozeProvider(PlatformProvider):
 
     def reply(self, messages: list[dict], turn=None) -> str:
         deadline = time.monotonic() + self.config["timeout"]
-        chat = self.in_conversation(turn, lambda conversation: self._call("POST", self.url(
-            "/v3/chat", conversation_id=conversation), self._body(turn, messages, conversation, False)), _rejected)
+        chat = self.once_in_conversation(turn, lambda conversation: self._call(
+            "POST", self.url("/v3/chat", conversation_id=conversation), self._body(turn, messages, conversation, False)),
+            REJECTED)
         self.remember(turn, chat["conversation_id"])
         ids, delay = {"conversation_id": chat["conversation_id"], "chat_id": chat["id"]}, self.first_poll
         while chat.get("status") in RUNNING:
             if time.monotonic() + delay > deadline:
                 self._cancel(chat)
-                raise CozeError(f"{self.name}: no answer within {self.config['timeout']:g} s (timeout)")
+                raise PlatformError(f"{self.name}: no answer within {self.config['timeout']:g} s (timeout)")
             time.sleep(delay)
             delay = min(delay * 2, self.longest_poll)
             chat = self._call("GET", self.url("/v3/chat/retrieve", **ids), timeout=max(deadline - time.monotonic(), .1))
@@ -81,114 +74,88 @@ class CozeProvider(PlatformProvider):
         listed = self._call("GET", self.url("/v3/chat/message/list", **ids), chat=False)
         text = "\n\n".join(m["content"] for m in listed if _is_answer(m)) if isinstance(listed, list) else ""
         if not text:
-            raise CozeError(f"{self.name}: the reply was empty")
+            raise self.empty()
         return text
 
     def stream(self, messages: list[dict], turn=None):
-        first, events = self.in_conversation(turn, lambda conversation: self._open(
-            conversation, self._body(turn, messages, conversation, True)), _rejected)
-        sent, answer_id, chat, done = False, None, {}, False
+        chat, answer_id = {}, None  # the chat as Coze last told it (cancelled if we leave it running)
+
+        def read(event, sent):
+            nonlocal chat, answer_id
+            if event.event == "done":
+                return None
+            data = event.json()
+            data = data if isinstance(data, dict) else {}
+            if event.event == "error":
+                chat = {}  # it has ended: nothing to cancel
+                raise PlatformError(f"{self.name}: Coze reported an error: {data.get('msg')} ({data.get('code')})",
+                                    data.get("code"))
+            if event.event.startswith("conversation.chat."):
+                chat = data
+                self.keep(turn, chat)
+                if chat.get("status") not in (*RUNNING, "completed"):
+                    raise self._ended(chat)
+            elif event.event == "conversation.message.delta" and _is_answer(data):
+                # Only answer deltas are the reply: message.completed repeats the text whole.
+                apart = answer_id not in (None, data.get("id"))  # the bot's next answer message
+                answer_id = data.get("id")
+                return ["\n\n", data["content"]] if apart else [data["content"]]
+            return []
         try:
-            for event in itertools.chain([first] if first else [], events):
-                if event.event == "done":
-                    done = True
-                    break
-                data = event.json()
-                data = data if isinstance(data, dict) else {}
-                if event.event == "error":
-                    chat = {}  # it has ended: nothing to cancel
-                    raise CozeError(f"{self.name}: Coze reported an error: {data.get('msg')} ({data.get('code')})",
-                                    data.get("code"), retryable=not sent)
-                if event.event.startswith("conversation.chat."):
-                    chat = data
-                    if chat.get("conversation_id"):
-                        self.remember(turn, chat["conversation_id"])
-                    if chat.get("status") not in (*RUNNING, "completed"):
-                        raise self._ended(chat, midway=sent)
-                elif event.event == "conversation.message.delta" and _is_answer(data):
-                    # Only answer deltas are the reply: message.completed repeats the text whole.
-                    if answer_id not in (None, data.get("id")):
-                        yield "\n\n"  # the bot's next answer message
-                    answer_id, sent = data.get("id"), True
-                    yield data["content"]
-        except _http.HttpError as e:
-            raise CozeError(f"{self.name}: {e}", retryable=not sent) from None
-        finally:
-            events.close()  # also when our client went away: hang up, and cancel what still runs
-            if not done and chat.get("status") in RUNNING:
+            yield from self.in_conversation(turn, lambda conversation: self.relay(self.url(
+                "/v3/chat", conversation_id=conversation), self._body(turn, messages, conversation, True), read, "done"),
+                REJECTED)
+        finally:  # also when our client went away: cancel what still runs
+            if chat.get("status") in RUNNING:
                 self._cancel(chat)
-        if not (done or chat.get("status") == "completed"):
-            raise CozeError(f"{self.name}: the stream ended before the chat did", retryable=not sent)
-        if not sent:
-            raise CozeError(f"{self.name}: the reply was empty")
 
     def _body(self, turn, messages: list[dict], conversation: str | None, stream: bool) -> dict:
-        """The user's message; in a new conversation, after the session's recent history."""
-        said = ([] if conversation else self.recent(messages)) + [{"role": "user",
-                                                                   "content": self.last_user_text(messages)}]
         body = {"bot_id": self.config["bot_id"], "user_id": self.user_field(turn), "stream": stream,
                 "auto_save_history": True,  # else Coze keeps no history (and /chat cannot poll)
                 "additional_messages": [{"role": m["role"], "type": "question" if m["role"] == "user" else "answer",
                                          "content": m["content"], "content_type": "text"}
-                                        for m in said if m["content"]]}
+                                        for m in self.to_send(messages, not conversation) if m["content"]]}
         variables = self.fill(self.config["custom_variables"], turn, messages)
         return {**body, "custom_variables": variables} if variables else body
 
-    def _open(self, conversation: str | None, body: dict):
-        """(the first event, the rest): the first is read here, so that a refusal (JSON, not SSE)
-        comes while a rejected conversation can still be replaced."""
-        events = _http.events("POST", self.url("/v3/chat", conversation_id=conversation), body, self.headers(),
-                              self.config["timeout"])
-        try:
-            return next(events, None), events
-        except _http.HttpError as e:
-            self._answer(e.body, str(e))  # Coze's error, if the body holds one
-            raise CozeError(f"{self.name}: {e}") from None
-
     def _call(self, method: str, url: str, body: dict | None = None, timeout: float | None = None, chat=True):
-        """The ``data`` of Coze's answer: a Chat (checked), or with ``chat=False`` whatever it is."""
+        """The ``data`` of Coze's answer: a Chat (checked), or with ``chat=False`` whatever it is.
+        Coze answers most errors with HTTP 200: its ``code`` says."""
         try:
-            answer = _http.request(method, url, body, self.headers(), timeout or self.config["timeout"])
+            response = _http.request(method, url, body, self.headers(), timeout or self.config["timeout"])
         except _http.HttpError as e:
-            raise CozeError(f"{self.name}: {e}") from None
-        data = self._answer(answer.body, f"{answer.host} did not answer like Coze (HTTP {answer.status}); "
-                                         f"check base_url").get("data")
+            raise PlatformError(f"{self.name}: {e}") from None
+        answer = json_object(response.body)
+        if answer is None or not isinstance(answer.get("code"), int):
+            raise PlatformError(f"{self.name}: {response.host} did not answer like Coze (HTTP {response.status}); "
+                                f"check base_url")
+        if answer["code"]:
+            raise self.refused(answer)
+        data = answer.get("data")
         if chat and not (isinstance(data, dict) and data.get("id") and data.get("conversation_id")):
-            raise CozeError(f"{self.name}: Coze's answer holds no chat: {json_dumps(data)[:200]}")
+            raise PlatformError(f"{self.name}: Coze's answer holds no chat: {json_dumps(data)[:200]}")
         return data
 
-    def _answer(self, body: bytes, otherwise: str) -> dict:
-        """Coze's JSON answer; CozeError for the error it holds whatever the HTTP status (Coze
-        answers most errors with 200), or saying ``otherwise`` when it is not Coze's."""
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict) or not isinstance(answer.get("code"), int):
-            raise CozeError(f"{self.name}: {otherwise}")
-        if answer["code"]:
-            code = answer["code"]
-            raise CozeError(f"{self.name}: {WHY.get(code) or f'Coze answered code {code}'}: {answer.get('msg')}", code)
-        return answer
+    def refused(self, answer: dict | None, status: int | None = None) -> PlatformError | None:
+        code = (answer or {}).get("code")
+        if not isinstance(code, int) or not code:
+            return None
+        return PlatformError(f"{self.name}: {WHY.get(code) or f'Coze answered code {code}'}: {answer.get('msg')}", code)
 
-    def _ended(self, chat: dict, midway: bool = False) -> CozeError:
+    def _ended(self, chat: dict) -> PlatformError:
         error = chat.get("last_error") or {}
         why = f"the chat {chat.get('status')}: {error.get('msg')} ({error.get('code')})"
         if chat.get("status") == "requires_action":
             why = "the bot asked for a tool's output, which Wellmate cannot give"
-        return CozeError(f"{self.name}: {why}", error.get("code"), retryable=not midway)
+        return PlatformError(f"{self.name}: {why}", error.get("code"))
 
     def _cancel(self, chat: dict):
         """Cancel a chat no one waits for: while it runs, its conversation refuses the next (4016)."""
         try:
             self._call("POST", self.url("/v3/chat/cancel"), {"conversation_id": chat.get("conversation_id"),
                        "chat_id": chat.get("id")}, timeout=min(self.config["timeout"], 5.0), chat=False)
-        except CozeError as e:
+        except PlatformError as e:
             log.info("%s: cancelling chat %s: %s", self.name, chat.get("id"), e)
-
-
-def _rejected(error: ProviderError) -> bool:
-    return getattr(error, "code", None) == INVALID_CONVERSATION
 
 
 def _is_answer(message) -> bool:

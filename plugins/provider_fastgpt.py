@@ -8,17 +8,12 @@ status 200 (500 in newer versions), and ``event: error`` in a stream, a bad key'
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import logging
 import uuid
 
 from wellmate import ProviderError, Setting, hookimpl
 from wellmate_plugins import _http
-from wellmate_plugins._platform import PlatformProvider
-
-log = logging.getLogger("wellmate.provider_fastgpt")
+from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object
 
 # FastGPT's statusText for the errors worth naming in plain words (ERROR_RESPONSE in its source).
 REFUSALS = {
@@ -26,15 +21,12 @@ REFUSALS = {
     "insufficientQuota": "the FastGPT team is out of points",
     "unAuthChat": "FastGPT refused the conversation",
 }
+REJECTED = ("unAuthChat",)  # a chatId FastGPT refuses (another team's chat): a new chat is started
 
 
 @hookimpl
 def register_providers(register):
     register("fastgpt", FastGPTProvider)
-
-
-class Rejected(ProviderError):  # FastGPT refused a chatId (another team's chat): start a new chat
-    pass
 
 
 class FastGPTProvider(PlatformProvider):
@@ -53,7 +45,6 @@ class FastGPTProvider(PlatformProvider):
         super().__init__(name, config, wm)
         base = self.config["base_url"]  # "/api" as FastGPT's docs write it; "/api/v1" works too
         self.endpoint = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
-        self.auth = {"Authorization": f"Bearer {self.config['api_key']}"}
 
     def bot(self) -> str:
         # A key is one app's, and FastGPT looks chatIds up in it: another key's chats are not continued.
@@ -63,80 +54,61 @@ class FastGPTProvider(PlatformProvider):
         return "".join(self._in_chat(turn, lambda chat, new: [self._complete(self._body(messages, turn, chat, new))]))
 
     def stream(self, messages: list[dict], turn=None):
-        return self._in_chat(turn, lambda chat, new: self._stream(self._body(messages, turn, chat, new, stream=True)))
+        return self._in_chat(turn, lambda chat, new: self.relay(
+            self.endpoint, self._body(messages, turn, chat, new, stream=True), self._read, "[DONE]"))
 
     def _in_chat(self, turn, ask):
-        """What ``ask(chat_id, new)`` yields in the session's chat; a chat FastGPT refuses is
-        dropped for a new one. A turn that is not a user's (turn None) has no chat."""
-        chat_id = self.conversation(turn)
-        new = chat_id is None
-        chat_id = "wellmate-" + uuid.uuid4().hex if new and turn is not None else chat_id
-        try:
+        """What ``ask(chat_id, new)`` yields in the session's chat. FastGPT hands out no chatId: a
+        new chat gets one we make. A turn that is not a user's (turn None) has no chat."""
+        def asked(chat_id):
+            new = chat_id is None
+            chat_id = "wellmate-" + uuid.uuid4().hex if new and turn is not None else chat_id
             yield from ask(chat_id, new)
-        except Rejected as e:
-            if new:
-                raise
-            log.warning("%s; starting a new chat for session %s", e, turn.session.get("id"))
-            self.remember(turn, None)
-            chat_id, new = "wellmate-" + uuid.uuid4().hex, True
-            yield from ask(chat_id, new)
-        if new and turn is not None:  # only now: FastGPT saves a chat when its answer is complete
-            self.remember(turn, chat_id)
+            if new:  # only now: FastGPT saves a chat when its answer is complete
+                self.remember(turn, chat_id)
+        return self.in_conversation(turn, asked, REJECTED)
 
     def _body(self, messages, turn, chat_id, new, stream=False) -> dict:
         # A new chat gets the session's recent history: FastGPT puts the messages before the last
         # after the history it has for the chatId (none yet), and answers the last.
-        talk = self.recent(messages) if new else []
         body = {"stream": stream, "detail": False, "variables": self.fill(self.config["variables"], turn, messages),
-                "messages": talk + [{"role": "user", "content": self.last_user_text(messages)}]}
+                "messages": self.to_send(messages, new)}
         if chat_id is not None:
             body.update(chatId=chat_id, customUid=self.user_field(turn), responseChatItemId=turn.message_id or None)
         return {k: v for k, v in body.items() if v is not None}
 
     def _complete(self, body: dict) -> str:
         try:
-            response = _http.request("POST", self.endpoint, body, self.auth, self.config["timeout"])
+            response = _http.request("POST", self.endpoint, body, self.headers(), self.config["timeout"])
         except _http.HttpError as e:
             raise ProviderError(f"{self.name}: {e}") from None
-        answer = _json(response.body)
-        if not 200 <= response.status < 300 or not isinstance(answer, dict) or "choices" not in answer:
+        answer = json_object(response.body)
+        if not 200 <= response.status < 300 or answer is None or "choices" not in answer:
             raise self._refusal(answer, response.status)
         choices = answer["choices"] or [{}]
         text = (choices[0].get("message") or {}).get("content")
         if isinstance(text, str) and text:
             return text
         why = _words(answer.get("error"))  # the workflow's last node failed: no text, status 200
-        raise ProviderError(f"{self.name}: " + (f"the app's workflow failed: {why}" if why else "the reply was empty"))
+        if why:
+            raise ProviderError(f"{self.name}: the app's workflow failed: {why}")
+        raise self.empty()
 
-    def _stream(self, body: dict):
-        events, sent, done = _http.events("POST", self.endpoint, body, self.auth, self.config["timeout"]), False, False
-        try:
-            for event in events:
-                if event.data.startswith("[DONE]"):
-                    done = True
-                    break
-                data = _json(event.data)
-                if event.event == "error":
-                    raise self._refusal(data if isinstance(data, dict) else {"message": event.data}, midway=sent)
-                # Anything else without choices (newer versions' "event: chatTitle") is not text.
-                for choice in (data.get("choices") if isinstance(data, dict) else None) or []:
-                    text = (choice.get("delta") or {}).get("content")  # null in the closing chunk
-                    if text:
-                        sent = True
-                        yield text
-        except _http.HttpError as e:
-            answer = _json(e.body)  # an error status's body, or a JSON answer instead of a stream
-            if isinstance(answer, dict) or (e.status or 200) >= 300:
-                raise self._refusal(answer, e.status) from None
-            raise ProviderError(f"{self.name}: {e}", retryable=not sent) from None
-        finally:
-            events.close()  # also when our client went away: hanging up stops the workflow
-        if not done:
-            raise ProviderError(f"{self.name}: the stream ended before [DONE]", retryable=not sent)
-        if not sent:
-            raise ProviderError(f"{self.name}: the reply was empty")
+    def _read(self, event, sent: bool):
+        if event.data.startswith("[DONE]"):
+            return None
+        data = json_object(event.data)
+        if event.event == "error":
+            raise self._refusal(data if data is not None else {"message": event.data}, midway=sent)
+        # Anything else without choices (newer versions' "event: chatTitle") is not text; the
+        # closing chunk's content is null.
+        return [(choice.get("delta") or {}).get("content") for choice in (data or {}).get("choices") or []]
 
-    def _refusal(self, answer, status: int | None = None, midway: bool = False) -> ProviderError:
+    def refused(self, answer: dict | None, status: int | None) -> PlatformError | None:
+        # an error status's body, or a JSON answer instead of a stream
+        return self._refusal(answer, status) if answer is not None or (status or 200) >= 300 else None
+
+    def _refusal(self, answer, status: int | None = None, midway: bool = False) -> PlatformError:
         """FastGPT's error (``{"code", "statusText", "message"}`` or ``{"message"}``) in plain words."""
         answer = answer if isinstance(answer, dict) else {}
         kind, detail = str(answer.get("statusText") or ""), _words(answer)
@@ -150,13 +122,7 @@ class FastGPTProvider(PlatformProvider):
             what = f"{self.endpoint} answered HTTP {status}"
         else:
             what = f"{self.endpoint} did not answer like FastGPT's chat API: check base_url"
-        error_class = Rejected if kind == "unAuthChat" and not midway else ProviderError
-        return error_class(f"{self.name}: {what}", retryable=not midway)
-
-
-def _json(data):
-    with contextlib.suppress(TypeError, ValueError):
-        return json.loads(data)
+        return PlatformError(f"{self.name}: {what}", kind)
 
 
 def _words(error) -> str:

@@ -63,7 +63,11 @@ def config_schema():
                                                "writes them), relative to config.yaml; empty: phrase rules only."),
         "crisis_threshold": Setting(0.95, "Classifier probability of crisis at or above which a message gets the "
                                          "crisis reply.", float, min=0.0, max=1.0),
-        "checkin_threshold": Setting(0.45, "Classifier probability of crisis plus grey at or above which a message "
+        # 0.40 (was 0.45) since the classifier reads concepts in English: on the held split English crisis recall
+        # 89.8 -> 90.5% for hard negatives 3.2 -> 3.6%, Chinese 91.2 -> 92.6% for 4.1 -> 4.5%; A-G one more
+        # English hard negative of 460 (bench/safety --sweep). The best value per language is the same: no key
+        # per language (safety5 had measured Chinese best at 0.50 and English at 0.40 for another model).
+        "checkin_threshold": Setting(0.40, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
         "checkin_threshold_no_cue": Setting(0.55, "The same for a long message with no risk word (the classifier "
                                                   "reads every message of 10 words or more) and for one whose only "
@@ -551,9 +555,9 @@ class Phrases:
         stems = self.normalizer.stems(clean)
         return clean, stems, self.concepts.find(stems)
 
-    def assess(self, text: str) -> tuple[str | None, str | None, str, bool]:
+    def assess(self, text: str) -> tuple[str | None, str | None, str, bool, dict]:
         """(crisis, grey or None; what matched; the clean text; how far the classifier is heard:
-        "risk", "weak", "long", "short" or False)
+        "risk", "weak", "long", "short" or False; the concepts found, which the classifier reads too)
         for a user's message, by the rules. The classifier is asked about a message with a word of
         the `risk_cue` concept (every message if there is no such concept)."""
         clean, stems, found = self.read(text)
@@ -581,8 +585,8 @@ class Phrases:
         for level in ("crisis", "grey"):
             why = self.detectors[level].why(clean, stems, found, talk)
             if why:
-                return level, why, clean, cue
-        return None, None, clean, cue
+                return level, why, clean, cue, found
+        return None, None, clean, cue, found
 
     def cue(self, clean: str, stems: str, found: dict) -> str:
         """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
@@ -646,6 +650,19 @@ MARKER = re.compile(r"(?P<lead>\s*(?:[\[【][^\]】\n!！]{0,30}[\]】]\s*)?)"
                     r"(?P<mark>[\[【]\s*[!！]\s*(?P<kind>crisis|check[\s_-]?in)\s*[\]】])\s*", re.IGNORECASE)
 # What may still become a marker: brackets at the start and a few characters, no line break.
 MARKER_START = re.compile(r"\s*(?:[\[【][^\]】\n]{0,30}(?:[\]】]\s*(?:[\[【][^\]】\n]{0,20})?)?)?")
+
+
+def concept_features(found: dict) -> list[str]:
+    """The classifier's features from the concepts the rules found in a message ("q:wish",
+    "q:ordinary_care"): what a word list knows (a medicine's name is a drug, "kick in" a question
+    about one) for words the training rows never held. English messages only, as the model
+    file's meta says (train-crisis --concept-features). Measured against the same rows without them,
+    at the shipped thresholds: held English hard negatives flagged 11 -> 9 of 195, the everyday
+    sentences of tests/data/emotion_labelled.tsv 21 -> 18, crisis recall unchanged on the held split
+    and A-G. Pairs of concepts as well did better on the held split (hard negatives 7) but worse on
+    A-G, which nobody trained on (English hard negatives 12 -> 14 of 460, one more crisis missed);
+    Chinese messages with them lost about 2 points of held recall at the same false alarms."""
+    return ["q:" + name for name in sorted(found)]
 
 
 class Verdict:
@@ -718,10 +735,10 @@ class Safety:
     def assess(self, text: str) -> Verdict:
         """crisis, grey (a check-in) or nothing, by the rules first and then the classifier."""
         phrases = self.phrases.get()
-        level, why, clean, cue = phrases.assess(text)
+        level, why, clean, cue, found = phrases.assess(text)
         if level == "crisis" or not cue:
             return Verdict(level, why)
-        scores = self.scores(clean)
+        scores = self.scores(clean, found)
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         if crisis >= self.config["crisis_threshold"]:
             return Verdict("crisis", "model", scores)
@@ -735,7 +752,7 @@ class Safety:
         return Verdict(level, why, scores)
 
     def assess_rules(self, text: str) -> Verdict:
-        level, why, _, _ = self.phrases.get().assess(text)
+        level, why = self.phrases.get().assess(text)[:2]
         return Verdict(level, why)
 
     def classify(self, text: str) -> Verdict:
@@ -746,13 +763,20 @@ class Safety:
             "grey" if crisis + grey >= self.config["checkin_threshold"] else None
         return Verdict(level, "model" if level else None, scores)
 
-    def scores(self, clean: str) -> dict:
-        """The classifier's probabilities for a cleaned message; {} without a usable model."""
+    def scores(self, clean: str, found: dict | None = None) -> dict:
+        """The classifier's probabilities for a cleaned message (``found``: its concepts, if the
+        rules have them already); {} without a usable model."""
         model = self.model
         if model is None or not clean.strip(" |"):
             return {}
         try:
-            return model.scores(clean)
+            extra = ()
+            if language(clean) in model.meta.get("concept_features", ()):
+                if found is None:
+                    phrases = self.phrases.get()
+                    found = phrases.concepts.find(phrases.normalizer.stems(clean))
+                extra = concept_features(found)
+            return model.scores(clean, extra)
         except Exception:  # a model that loads but cannot score must not cost the reply
             log.exception("the crisis classifier failed")
             return {}
@@ -1206,9 +1230,14 @@ def train_crisis(wm_factory, args) -> int:
         if unknown:
             print(f"warning: {sum(unknown.values())} rows with labels other than {', '.join(LABELS)} left out "
                   f"({', '.join(f'{label} {n}' for label, n in unknown.most_common())})", file=sys.stderr)
-        train_rows = [(phrases.normalizer.clean(r["text"]), r["label"]) for r in rows if r["split"] == "train"]
+        concept_languages = {"en": ["en"], "both": ["en", "zh"], "none": []}[args.concept_features]
+        train_rows = []
+        for r in rows:
+            if r["split"] == "train":
+                clean, _, found = phrases.read(r["text"])
+                train_rows.append((clean, r["label"], concept_features(found) if language(clean) in concept_languages else []))
         held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
-        counts = Counter(label for _, label in train_rows)
+        counts = Counter(row[1] for row in train_rows)
         short = [f"{label} {counts[label]}" for label in LABELS if counts[label] < args.min_rows]
         if short:
             print(f"error: too few training rows to learn from (at least {args.min_rows} per label, --min-rows): "
@@ -1220,7 +1249,8 @@ def train_crisis(wm_factory, args) -> int:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
-                                         "held_rows": len(held), "normalized_by": "prompts/safety.yaml"})
+                                         "held_rows": len(held), "normalized_by": "prompts/safety.yaml",
+                                         "concept_features": concept_languages})
         except OSError as e:
             print(f"error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
             return 1
@@ -1250,6 +1280,8 @@ def cli(subparsers, wm_factory):
     # A two-class risk-vs-none model measured the same or worse (en 58%/77%, zh 75%/83%) and
     # cannot tell a crisis reply from a check-in: three classes stay.
     add_training_arguments(parser, out_default="safety.model", epochs=20, l2=1e-4)
+    parser.add_argument("--concept-features", choices=["en", "both", "none"], default="en",
+                        help="messages whose concepts (prompts/safety.yaml frames.concepts) the classifier reads too")
     parser.add_argument("--no-everyday", action="store_true",
                         help="do not add the emotion sets' user messages as negatives")
     parser.add_argument("--rate", type=float, default=0.3, help="AdaGrad learning rate")

@@ -10,9 +10,10 @@ Why it is built this way (measured; see DESIGN.md, "Storage", and bench/storage,
 - A write appends one line and fsyncs: its cost does not grow with what is stored. TinyDB
   rewrote a whole file per write (2.6 ms at 1k documents, 150 ms at 50k), and with users and
   refresh tokens in one file a login at 50,000 users took 316 ms.
-- Each collection is held in memory as the JSON text of its documents (a third of what the
-  parsed dicts take) plus the declared indexes: sorted lists of (order value, id) per key, so
-  a lookup and a page cost what the page holds. A lookup nobody declared is an error, not a scan.
+- Each collection is held in memory as its documents' JSON (deflated from PACK_FROM documents
+  on) plus the declared indexes: per key, the ids sorted by (order value, id), so a lookup and a
+  page cost what the page holds. A lookup nobody declared is an error, not a scan. How compact
+  this is matters at 50,000 users (see `_Collection`).
 - The file is compacted (rewritten with only the live documents, atomically) when it holds
   three times what is live, so it stays within a small multiple of the data.
 - A crash can leave at most a torn last line: it is ignored when read and cut off before the
@@ -40,9 +41,11 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import zlib
+from itertools import islice
 from bisect import bisect_left, bisect_right, insort
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +62,13 @@ LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # log ids become file names
 LOG_LOCKS = 64  # message logs share this many locks, picked by id
 COMPACT_MIN_BYTES = 1 << 20  # files smaller than this are never compacted
 COMPACT_RATIO = 3  # compact when the file holds this many times what is live
+# A collection of at least PACK_FROM documents keeps each one deflated with a dictionary of 4 KB
+# of its own documents (their field names and common values): ~300 bytes of JSON a document in
+# bench/growth's 50,000-user folder, ~80 deflated (records with random ids and user ids 218 -> 75).
+# Costs ~6-13 us a read and ~18-39 us a write, measured at load 8 on 2 cores (level 1).
+PACK_FROM = 256
+PACK_WBITS = -12  # raw deflate, a 4 KB window: the dictionary's size
+PACKED = 0  # the first byte of a deflated document (JSON starts with "{")
 
 
 def builtin_collections() -> list[Collection]:
@@ -84,16 +94,40 @@ def register_storage(register):
 
 
 class _Collection:
-    """One collection in memory: the JSON text of each document, its indexes, and its file."""
+    """One collection in memory: each document's JSON, its indexes, and its file.
+
+    Kept compact: on bench/growth's 50,000-user folder (`bench/storage --memory`) collections
+    took 411 MB as JSON str and index tuples (~1.2 million (order key, id) tuples, ~350,000
+    one-entry lists), 148 MB now (70 documents, 78 indexes); the server's RSS after start went
+    497 -> 214 MB.
+    - a document is its compact JSON as UTF-8 bytes (str would widen a whole document to two
+      bytes a character for one CJK letter), or that deflated (`_pack`, `unpack`);
+    - an index maps an equality key (the value itself for one field, a tuple for several) to the
+      ids holding it, as the one id's string when only one does (most buckets: a user's tokens,
+      sessions, a name) or else a list sorted by (order value, id);
+    - order values are kept once per field, not once per index (`values`), and read by the
+      sort key as it compares; a unique key is checked in its index, not a map of its own.
+    - short key strings are interned (`_hashable`), documents of big collections deflated (PACK_FROM).
+    Strings, bytes and dicts of them are not tracked by the GC: 26,000 tracked objects after
+    that load instead of 444,000, and a full collection walks only the lists of big buckets.
+    """
 
     def __init__(self, spec: Collection, path: Path, storage: "FileStorage"):
         self.spec, self.path, self.storage = spec, path, storage
         self.lock = threading.RLock()
-        self.docs: dict[str, str] = {}  # id -> the document as JSON text
-        # index -> equality key -> sorted [(order key, id)]
-        self.indexes: dict[Index, dict[tuple, list]] = {index: {} for index in spec.indexes}
-        self.indexes.setdefault(Index(), {})
-        self.unique: dict[tuple, dict[tuple, str]] = {fields: {} for fields in spec.unique}
+        self.docs: dict[str, bytes] = {}  # id -> the document as compact JSON, UTF-8, or deflated (`text`)
+        self.zdict: bytes | None = None  # the deflate dictionary, once the collection has PACK_FROM documents
+        self.deflate = None  # a compressor primed with it: a copy deflates a document (2.5x faster than a new one)
+        indexes = list(spec.indexes)
+        if Index() not in indexes:
+            indexes.append(Index())  # every document, by id: find and delete_where with no index
+        # index -> equality key -> the id holding it (str), or the ids, sorted (list)
+        self.indexes: dict[Index, dict] = {index: {} for index in indexes}
+        # order field -> id -> the field's value (documents without it are left out: None)
+        self.values: dict[str, dict] = {index.order: {} for index in indexes if index.order}
+        self.sort_keys = {index: _sort_key(self.values.get(index.order)) for index in indexes}
+        self.keys_of = {index: _bucket_key_of(index.by) for index in indexes}  # document -> its bucket's key
+        self.indexed = False  # while loading, only the documents: the indexes are built once at the end
         self.size = 0  # bytes of whole lines in the file: where the next line goes
         self.live = 0  # bytes the live documents take as lines
         self.compact_at = COMPACT_MIN_BYTES  # no compaction below this size (raised after a failed one)
@@ -104,6 +138,7 @@ class _Collection:
         try:
             f = open(self.path, "rb")
         except FileNotFoundError:
+            self._build_indexes()
             return
         except OSError as e:
             raise StorageUnavailable(f"{self.path}: cannot read it ({e.strerror or e})") from e
@@ -116,7 +151,7 @@ class _Collection:
                     # without fsync were to go: never acknowledged as durable; cut off at the next write.
                     break
                 try:
-                    op = json.loads(line)
+                    op = _loads(line)
                 except ValueError:
                     op = None
                 if number == 1:
@@ -126,7 +161,7 @@ class _Collection:
                     if op.get("format") != FORMAT:
                         raise StorageUnavailable(f"{self.path}: written by another version (format "
                                                  f"{op.get('format')!r}, this one reads {FORMAT})")
-                elif not isinstance(op, dict) or not self._replay(op):
+                elif not isinstance(op, dict) or not self._replay(op, line):
                     raise StorageUnavailable(f"{self.path}: line {number} is damaged (not a write of ours); "
                                              f"restore the file from a backup")
                 size += len(line)
@@ -134,78 +169,180 @@ class _Collection:
             raise StorageUnavailable(f"{self.path} is empty (0 bytes): its data was lost (a crash or a bad copy); "
                                      f"restore it from a backup, or delete it to start that collection empty")
         self.size = size
+        self._build_indexes()
 
-    def _replay(self, op: dict) -> bool:
+    def _replay(self, op: dict, line: bytes | None = None) -> bool:
+        """Apply one line's write, as read from the file (``line``: the line itself)."""
         if "put" in op and isinstance(op["put"], dict) and isinstance(op["put"].get("id"), str):
-            self._set(op["put"]["id"], op["put"], json_dumps(op["put"]))
+            if line is not None and len(op) == 1 and line.startswith(b'{"put":{') and line.endswith(b"}}\n"):
+                text = line[7:-2]  # the document's JSON as written (a put line is '{"put":' JSON '}')
+            else:
+                text = json_dumps(op["put"]).encode("utf-8")
+            self._put(op["put"]["id"], op["put"], text)
         elif "del" in op and isinstance(op["del"], str):
-            self._remove(op["del"])
+            self._delete(op["del"])
         elif "all" in op and isinstance(op["all"], list):
             return all(isinstance(each, dict) and "all" not in each and self._replay(each) for each in op["all"])
         else:
             return False
         return True
 
+    def _build_indexes(self) -> None:
+        """Index every document at once, after loading: appending and sorting each bucket once
+        costs far less than inserting each document in sorted place (a list insert moves what
+        follows it: seconds at 100,000 documents)."""
+        if len(self.docs) >= PACK_FROM:
+            self._choose_dictionary()
+        for doc_id, text in self.docs.items():
+            self._index(doc_id, _loads(text), insert=False)
+            self.docs[doc_id] = self._pack(text)
+        for index, buckets in self.indexes.items():
+            key = self.sort_keys[index]
+            for bucket in buckets.values():
+                if type(bucket) is list:
+                    bucket.sort(key=key)
+        self.indexed = True
+
     # -- memory ----------------------------------------------------------------------------------
     def doc(self, doc_id: str) -> dict | None:
-        text = self.docs.get(doc_id)
-        return None if text is None else json.loads(text)
+        text = self.text(doc_id)
+        return None if text is None else _loads(text)
 
-    def _set(self, doc_id: str, doc: dict, text: str) -> None:
-        old = self.doc(doc_id)
+    def text(self, doc_id: str) -> bytes | None:
+        """A document's JSON (None: no such document). Safe without the lock."""
+        held = self.docs.get(doc_id)
+        return None if held is None else self.unpack(held)
+
+    def unpack(self, held: bytes) -> bytes:
+        """The JSON of a document as `docs` holds it. Safe without the lock (zdict never changes once set)."""
+        if held[0] != PACKED:
+            return held
+        inflate = zlib.decompressobj(PACK_WBITS, self.zdict)
+        return inflate.decompress(memoryview(held)[1:]) + inflate.flush()
+
+    def _pack(self, text: bytes) -> bytes:
+        if self.deflate is None:
+            return text
+        deflate = self.deflate.copy()
+        packed = bytes([PACKED]) + deflate.compress(text) + deflate.flush()
+        return packed if len(packed) < len(text) else text
+
+    def _choose_dictionary(self) -> None:
+        """4 KB of documents spread over the collection (all of them JSON yet)."""
+        step = max(1, len(self.docs) // 64)
+        self.zdict = b"".join(islice(self.docs.values(), 0, None, step))[-(1 << -PACK_WBITS):]
+        self.deflate = zlib.compressobj(1, zlib.DEFLATED, PACK_WBITS, 2, zlib.Z_DEFAULT_STRATEGY, self.zdict)
+
+    def _put(self, doc_id: str, doc: dict, text: bytes, old: bytes | None = None) -> None:
+        old = self.text(doc_id) if old is None else old
         if old is not None:
-            self._unindex(doc_id, old)
-            self.live -= _line_bytes(self.docs[doc_id])
+            self.live -= len(old) + LINE_EXTRA
         # Replaced in one step: `get` reads without the lock and must never see it missing.
-        self.docs[doc_id] = text
-        self.live += _line_bytes(text)
-        for index, buckets in self.indexes.items():
-            insort(buckets.setdefault(_equal_key(doc, index.by), []), (_order_key(doc, index.order), doc_id))
-        for fields, held in self.unique.items():
-            key = _unique_key(doc, fields)
-            if key is not None:
-                held[key] = doc_id
+        self.docs[doc_id] = self._pack(text)
+        self.live += len(text) + LINE_EXTRA
+        if self.indexed:
+            self._reindex(doc_id, None if old is None else _loads(old), doc)
+            if self.zdict is None and len(self.docs) >= PACK_FROM:
+                self._choose_dictionary()  # documents written from now on are deflated
 
-    def _remove(self, doc_id: str) -> None:
-        old = self.doc(doc_id)
+    def _delete(self, doc_id: str) -> None:
+        old = self.text(doc_id)
         if old is None:
             return
-        self._unindex(doc_id, old)
-        self.live -= _line_bytes(self.docs.pop(doc_id))
+        del self.docs[doc_id]
+        self.live -= len(old) + LINE_EXTRA
+        if self.indexed:
+            self._reindex(doc_id, _loads(old), None)
 
-    def _unindex(self, doc_id: str, old: dict) -> None:
-        for index, buckets in self.indexes.items():
-            key = _equal_key(old, index.by)
-            bucket = buckets.get(key)
-            entry = (_order_key(old, index.order), doc_id)
-            if bucket:
-                at = bisect_left(bucket, entry)
-                if at < len(bucket) and bucket[at] == entry:
-                    del bucket[at]
-                if not bucket:
-                    del buckets[key]
-        for fields, held in self.unique.items():
-            key = _unique_key(old, fields)
-            if key is not None and held.get(key) == doc_id:
-                del held[key]
+    def _index(self, doc_id: str, doc: dict, insert: bool) -> None:
+        """Add a document to every index: in sorted place (``insert``), or appended (a load)."""
+        self._set_values(doc_id, doc)
+        for index in self.indexes:
+            self._add(index, doc_id, doc, insert)
+
+    def _reindex(self, doc_id: str, old: dict | None, new: dict | None) -> None:
+        """Move a document in the indexes whose key or order value its change touched (a session's
+        count changes on every message; none of its indexes do)."""
+        changed = [index for index, key_of in self.keys_of.items()
+                   if old is None or new is None or key_of(old) != key_of(new)
+                   or (index.order is not None and old.get(index.order) != new.get(index.order))]
+        if old is not None:
+            for index in changed:  # found by the order values still held
+                self._take(index, doc_id, old)
+        self._set_values(doc_id, new)
+        if new is not None:
+            for index in changed:
+                self._add(index, doc_id, new, True)
+
+    def _set_values(self, doc_id: str, doc: dict | None) -> None:
+        for field, values in self.values.items():
+            value = None if doc is None else doc.get(field)
+            if value is None:
+                values.pop(doc_id, None)
+            else:
+                values[doc_id] = value if isinstance(value, (str, int, float)) else _sort_value(value)
+
+    def _add(self, index: Index, doc_id: str, doc: dict, insert: bool) -> None:
+        buckets = self.indexes[index]
+        key = self.keys_of[index](doc)
+        bucket = buckets.get(key)
+        if bucket is None:
+            buckets[key] = doc_id
+            return
+        if type(bucket) is str:
+            bucket = buckets[key] = [bucket]
+        if insert:
+            insort(bucket, doc_id, key=self.sort_keys[index])
+        else:
+            bucket.append(doc_id)  # sorted once the load is over
+
+    def _take(self, index: Index, doc_id: str, old: dict) -> None:
+        buckets = self.indexes[index]
+        key = self.keys_of[index](old)
+        bucket = buckets.get(key)
+        if type(bucket) is str:
+            if bucket == doc_id:
+                del buckets[key]
+        elif bucket:
+            sort_key = self.sort_keys[index]
+            at = bisect_left(bucket, sort_key(doc_id), key=sort_key)
+            if at < len(bucket) and bucket[at] == doc_id:
+                del bucket[at]
+            if len(bucket) == 1:
+                buckets[key] = bucket[0]
+
+    def ids(self, index: Index, key) -> list | tuple:
+        """The ids in a bucket of an index, in its order."""
+        bucket = self.indexes[index].get(key, ())
+        return (bucket,) if type(bucket) is str else bucket
+
+    def holder(self, fields: tuple, key: tuple) -> str | None:
+        """The id of a document holding a unique key (None: none does)."""
+        ids = self.ids(Index(fields), _bucket_key(key))
+        return ids[0] if ids else None
 
     def check_unique(self, doc: dict, pending: dict | None = None) -> None:
-        for fields, held in self.unique.items():
+        for fields in self.spec.unique:
             key = _unique_key(doc, fields)
             if key is None:
                 continue
-            holder = held.get(key)
+            holder = next((each for each in self.ids(Index(fields), _bucket_key(key)) if each != doc["id"]), None)
             if pending is not None:
                 holder = pending.get((fields, key), holder)
             if holder is not None and holder != doc["id"]:
                 raise Conflict(f"{self.spec.name}: {', '.join(fields)} {list(key)!r} is taken", fields=fields)
 
     # -- writing ---------------------------------------------------------------------------------
-    def write(self, ops: list[dict], durable: bool) -> None:
+    def write(self, ops: list[dict], durable: bool, texts: list | None = None, old: bytes | None = None) -> None:
         """Append the ops as one line (several as one batch line: all or nothing after a crash),
-        then apply them in memory. Called with the lock held."""
-        line = ops[0] if len(ops) == 1 else {"all": ops}
-        data = (json_dumps(line) + "\n").encode("utf-8")
+        then apply them in memory. Called with the lock held. ``texts``: the ops' documents as
+        JSON already (None for a delete); ``old``: the JSON a single put replaces, read already."""
+        # Each document is serialised once: its JSON is both the line's part and what memory keeps.
+        if texts is None:
+            texts = [json_dumps(op["put"]).encode("utf-8") if "put" in op else None for op in ops]
+        parts = [b'{"put":' + text + b"}" if text is not None else json_dumps(op).encode("utf-8")
+                 for op, text in zip(ops, texts)]
+        data = (parts[0] if len(parts) == 1 else b'{"all":[' + b",".join(parts) + b"]}") + b"\n"
         with self.storage._writing(f"collections/{self.path.name}"):
             new = self.size == 0
             if new:
@@ -218,8 +355,11 @@ class _Collection:
                 self._append(data, durable)
         self.size += len(data)
         self.unsynced = not durable and not new  # a durable write's fsync covers the lines before it too
-        for op in ops:
-            self._replay(op)
+        for op, text in zip(ops, texts):
+            if text is not None:
+                self._put(op["put"]["id"], op["put"], text, old if len(ops) == 1 else None)
+            else:
+                self._delete(op["del"])
         if self.size > self.compact_at and self.size > COMPACT_RATIO * max(self.live, 1):
             try:
                 self.compact()
@@ -266,9 +406,8 @@ class _Collection:
     def compact(self) -> None:
         """Rewrite the file with only the live documents (atomically: a crash leaves the old one)."""
         started = time.monotonic()
-        header = json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT})
-        data = "\n".join([header] + ['{"put":' + text + "}" for text in self.docs.values()]) + "\n"
-        encoded = data.encode("utf-8")
+        header = json_dumps({"wellmate": "collection", "name": self.spec.name, "format": FORMAT}).encode("utf-8")
+        encoded = b"\n".join([header] + [b'{"put":' + self.text(doc_id) + b"}" for doc_id in self.docs]) + b"\n"
         with self.storage._writing(f"collections/{self.path.name}"):
             atomic_write(self.path, encoded, mode=FILE_MODE)
         before, self.size, self.unsynced = self.size, len(encoded), False
@@ -276,12 +415,11 @@ class _Collection:
                  (time.monotonic() - started) * 1000)
 
     # -- lookups ---------------------------------------------------------------------------------
-    def bucket(self, where: dict | None, order: str | None) -> tuple[Index, list]:
+    def bucket(self, where: dict | None, order: str | None) -> tuple[Index, list | tuple]:
+        """The index answering a lookup, and the ids it holds for ``where`` (in its order)."""
         where = where or {}
         index = self.spec.index_for(where, order) if (where or order) else Index()
-        if index not in self.indexes:  # Index() with no declaration: every document, by id
-            index = Index()
-        return index, self.indexes[index].get(_equal_key(where, index.by), [])
+        return index, self.ids(index, self.keys_of[index](where))
 
 
 class FileStorage(Storage):
@@ -328,44 +466,45 @@ class FileStorage(Storage):
     # -- documents -------------------------------------------------------------------------------
     def insert(self, collection: str, doc: dict, durable: bool = True) -> dict:
         store = self._collection(collection)
-        doc = _checked(doc)
+        doc, text = _checked(doc, with_text=True)
         with store.lock:
             if doc["id"] in store.docs:
                 raise Conflict(f"{collection}: the id {doc['id']!r} is taken", fields=("id",))
             store.check_unique(doc)
-            store.write([{"put": doc}], durable)
+            store.write([{"put": doc}], durable, texts=[text])
         return doc  # a copy: memory holds the text
 
     def put(self, collection: str, doc: dict, durable: bool = True) -> dict:
         store = self._collection(collection)
-        doc = _checked(doc)
+        doc, text = _checked(doc, with_text=True)
         with store.lock:
             store.check_unique(doc)
-            store.write([{"put": doc}], durable)
+            store.write([{"put": doc}], durable, texts=[text])
         return doc  # a copy: memory holds the text
 
     def get(self, collection: str, doc_id: str) -> dict | None:
         store = self._collection(collection)
-        text = store.docs.get(doc_id) if isinstance(doc_id, str) else None
-        return None if text is None else json.loads(text)
+        text = store.text(doc_id) if isinstance(doc_id, str) else None
+        return None if text is None else _loads(text)
 
     def update(self, collection: str, doc_id: str, change, durable: bool = True) -> dict | None:
         store = self._collection(collection)
         with store.lock:
-            current = store.doc(doc_id) if isinstance(doc_id, str) else None
+            # Read, parsed and serialised once each: chat updates a session on every message.
+            old = store.text(doc_id) if isinstance(doc_id, str) else None
             if callable(change):
-                new = change(None if current is None else json.loads(store.docs[doc_id]))
+                new = change(None if old is None else _loads(old))
                 if new is None:
-                    return current
-                new = _checked(new)
-                if new["id"] != doc_id:
-                    raise ValueError(f"{collection}: update of {doc_id!r} returned a document with id {new['id']!r}")
+                    return None if old is None else _loads(old)
             else:
-                if current is None:
+                if old is None:
                     return None
-                new = _checked({**current, **change, "id": doc_id})
+                new = {**_loads(old), **change, "id": doc_id}
+            new, text = _checked(new, with_text=True)
+            if new["id"] != doc_id:
+                raise ValueError(f"{collection}: update of {doc_id!r} returned a document with id {new['id']!r}")
             store.check_unique(new)
-            store.write([{"put": new}], durable)
+            store.write([{"put": new}], durable, texts=[text], old=old)
         return new
 
     def delete(self, collection: str, doc_id: str) -> bool:
@@ -381,8 +520,7 @@ class FileStorage(Storage):
         if not where:
             raise ValueError("delete_where: give the fields to match (delete a whole collection elsewhere)")
         with store.lock:
-            _, bucket = store.bucket(where, None)
-            ids = [doc_id for _, doc_id in bucket]
+            ids = list(store.bucket(where, None)[1])
             # In batches, so one line stays small: a user with 100k records is still one delete.
             for at in range(0, len(ids), 1000):
                 store.write([{"del": doc_id} for doc_id in ids[at:at + 1000]], True)
@@ -398,28 +536,29 @@ class FileStorage(Storage):
         descending = bool(order) and order.startswith("-")
         with store.lock:
             index, bucket = store.bucket(where, order)
+            key = store.sort_keys[index]  # an id's (order value, id), as the bucket is sorted
             lo, hi = 0, len(bucket)
             if start is not None or end is not None:
-                lo = bisect_left(bucket, ((_NONE_RANK + 1,),))  # documents without the field are out
+                lo = bisect_left(bucket, ((_NONE_RANK + 1,),), key=key)  # documents without the field are out
                 if start is not None:
-                    lo = max(lo, bisect_left(bucket, (_sort_value(start),)))
+                    lo = max(lo, bisect_left(bucket, (_sort_value(start),), key=key))
                 if end is not None:
-                    hi = bisect_left(bucket, (_sort_value(end),))
+                    hi = bisect_left(bucket, (_sort_value(end),), key=key)
             if before is not None:
                 mark = _decode_cursor(before)
                 if descending:
-                    hi = min(hi, bisect_left(bucket, mark))
+                    hi = min(hi, bisect_left(bucket, mark, key=key))
                 else:
-                    lo = max(lo, bisect_right(bucket, mark))
+                    lo = max(lo, bisect_right(bucket, mark, key=key))
             if descending:
                 chosen = bucket[max(lo, hi - limit):hi][::-1]
                 more = hi - limit > lo
             else:
                 chosen = bucket[lo:min(hi, lo + limit)]
                 more = lo + limit < hi
-            texts = [store.docs[doc_id] for _, doc_id in chosen]
-        items = [json.loads(text) for text in texts]
-        return items, (_encode_cursor(chosen[-1]) if more and chosen else None)
+            held = [store.docs[doc_id] for doc_id in chosen]
+            cursor = _encode_cursor(key(chosen[-1])) if more and chosen else None
+        return [_loads(store.unpack(each)) for each in held], cursor
 
     def count(self, collection: str, where: dict | None = None) -> int:
         store = self._collection(collection)
@@ -434,7 +573,7 @@ class FileStorage(Storage):
     def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = ()) -> list[tuple[str, dict]]:
         store = self._collection(collection)
         key = tuple(key)
-        if key not in store.unique:
+        if key not in store.spec.unique:
             raise ValueError(f"{collection}: upsert by {key} needs it declared as a unique key")
         docs = [_checked(doc) for doc in docs]
         with store.lock:
@@ -443,7 +582,7 @@ class FileStorage(Storage):
             results, ops = [], []
             for doc in docs:
                 values = _unique_key(doc, key)
-                match_id = None if values is None else pending.get((key, values), store.unique[key].get(values))
+                match_id = None if values is None else pending.get((key, values), store.holder(key, values))
                 if match_id is not None:
                     old = stored_now.get(match_id) or store.doc(match_id)
                     for field in fixed:
@@ -458,7 +597,7 @@ class FileStorage(Storage):
                         raise Conflict(f"{collection}: the id {doc['id']!r} is taken", fields=("id",))
                     new, outcome = doc, "created"
                 store.check_unique(new, pending)
-                for fields in store.unique:
+                for fields in store.spec.unique:
                     each = _unique_key(new, fields)
                     if each is not None:
                         pending[(fields, each)] = new["id"]
@@ -633,21 +772,21 @@ class FileStorage(Storage):
                 log.warning("closing: %s could not be made durable", store.path.name)
 
 
-def _line_bytes(text: str) -> int:
-    """What a document's put line takes in the file: bytes, as the file's size counts (CJK text
-    is three bytes a character; counting characters compacted far too often)."""
-    return len(text.encode("utf-8")) + 9
+# What a document's put line takes in the file beyond its JSON: '{"put":', '}' and the newline.
+# (Counted in bytes, as the file's size is: counting characters compacted CJK text far too often.)
+LINE_EXTRA = 9
 
 
 # -- keys and cursors ------------------------------------------------------------------------------
 
 _NONE_RANK = 0
+_NO_ORDER = (_NONE_RANK, "")  # the order value of a document without the field
 
 
 def _sort_value(value) -> tuple:
     """A value as a key that sorts with any other: None first, then numbers, text, the rest."""
     if value is None:
-        return (_NONE_RANK, "")
+        return _NO_ORDER
     if isinstance(value, (int, float)):  # bool too: False < True < 2
         return (1, value)
     if isinstance(value, str):
@@ -655,11 +794,29 @@ def _sort_value(value) -> tuple:
     return (3, json_dumps(value))
 
 
-def _order_key(doc: dict, field: str | None) -> tuple:
-    return _sort_value(doc.get(field)) if field else (_NONE_RANK, "")
+def _sort_key(values: dict | None):
+    """How a bucket is sorted: an id's (order value as `_sort_value`, id), the value read from
+    ``values`` (the collection's values of the index's order field; None: an index by id only)."""
+    if values is None:
+        return lambda doc_id: (_NO_ORDER, doc_id)
+
+    def key(doc_id: str) -> tuple:
+        value = values.get(doc_id)
+        return (value if type(value) is tuple else _sort_value(value), doc_id)
+
+    return key
+
+
+# CPython 3.12 never frees an interned string (every login's token family would stay for the
+# process's life: 500k dropped keys kept 56 MB), 3.11 and 3.13 do: no interning on 3.12.
+_intern = (lambda value: value) if sys.version_info[:2] == (3, 12) else sys.intern
 
 
 def _hashable(value):
+    """A value as an index key. Short strings are interned: a user's id keys indexes in several
+    collections, an agent's name or a record type thousands of buckets, and one copy serves all."""
+    if type(value) is str:
+        return _intern(value) if len(value) <= 64 else value
     return value if value is None or isinstance(value, (str, int, float)) else json_dumps(value)
 
 
@@ -667,16 +824,40 @@ def _equal_key(doc: dict, fields: tuple) -> tuple:
     return tuple([_hashable(doc.get(field)) for field in fields])
 
 
+def _bucket_key(key: tuple):
+    """An index's key for equality values: the value itself for one field (no tuple to keep)."""
+    return key[0] if len(key) == 1 else key
+
+
+def _bucket_key_of(fields: tuple):
+    """The function giving a document's (or a where's) `_bucket_key` for the fields of an index."""
+    if len(fields) == 1:
+        field = fields[0]
+        return lambda doc: _hashable(doc.get(field))
+    return lambda doc: _equal_key(doc, fields)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _loads(text: bytes):
+    """A document held in memory (or a line of a collection file), parsed: UTF-8 by our own
+    making, where json.loads would first guess the encoding of bytes."""
+    return _DECODER.decode(text.decode("utf-8"))
+
+
 def _unique_key(doc: dict, fields: tuple) -> tuple | None:
     key = _equal_key(doc, fields)
     return None if any(value is None for value in key) else key
 
 
-def _checked(doc: dict) -> dict:
-    """A copy of the document as it will be stored (JSON round trip), with a string id."""
+def _checked(doc: dict, with_text: bool = False):
+    """A copy of the document as it will be stored (JSON round trip), with a string id; with
+    ``with_text``, (the copy, its JSON as stored)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
         raise ValueError(f"a document is a dict with a non-empty string id, got {doc!r:.80}")
-    return json.loads(json_dumps(doc))
+    text = json_dumps(doc).encode("utf-8")
+    return (_loads(text), text) if with_text else _loads(text)
 
 
 def _encode_cursor(entry: tuple) -> str:

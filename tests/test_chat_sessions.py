@@ -268,3 +268,16 @@ def test_a_log_an_append_made_again_before_the_session_went_goes_with_it(tmp_pat
         assert sessions.get(doomed["id"]) is None
     finally:
         storage.close()
+
+
+def test_a_message_counted_while_a_session_is_deleted_leaves_the_counters_with_it(storage):
+    """An append that counted while the delete ran its hooks (a reply finishing as the user
+    deletes the chat) leaves the counters as well: the delete reads the session again under the
+    append lock (read before, the message stayed counted, a deleted user's mood among them)."""
+    sessions = Sessions(storage)
+    doomed = sessions.create("alice", "coach")
+    sessions.append(doomed["id"], {**make_message("first"), "emotion": "sad"})
+    sessions.on_delete(lambda session: sessions.append(session["id"], {**make_message("late"), "emotion": "sad"}))
+    assert sessions.delete(doomed["id"]) is True
+    assert sessions.message_total() == 0
+    assert storage.find("chat_moods", {"user_id": "alice"}, order="hour")[0] == []

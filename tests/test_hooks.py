@@ -201,6 +201,18 @@ def test_hook_register_providers(make_wm, serve, tmp_path):
     assert chat(client, token, "fail")["provider"] == "offline"  # the chain went on
 
 
+def test_a_provider_that_crashes_is_a_failed_provider_not_a_500(make_wm, serve, tmp_path):
+    """A provider's bug (a KeyError on an upstream body it did not expect) before any text: the
+    next provider answers, plain and streamed, as after its ProviderError."""
+    use_plugin(tmp_path, "probe")
+    client = serve(make_wm({"providers": {"echo": {"plugin": "echo"}},
+                            "agents": {"physical": {"providers": ["echo", "offline"]}}})).client
+    token = client.register()["access_token"]
+    assert chat(client, token, "crash")["provider"] == "offline"
+    events = stream(client, "physical", {"text": "crash"}, token)
+    assert events[-1][0] == "done" and events[-1][1]["provider"] == "offline"
+
+
 def test_providers_get_the_turn_plain_and_streamed(make_wm, serve, tmp_path):
     """reply(messages, turn) and stream(messages, turn): whose turn, which session, the flags
     before_reply set, so a platform that keeps its own conversations can key them."""

@@ -96,6 +96,21 @@ def test_a_stream_that_stalls_ends_in_an_error_after_the_timeout(up):
     assert got == ["one"] and "nothing for 0.3 s" in str(e.value)
 
 
+def test_a_stream_of_keep_alives_alone_ends_in_an_error_after_the_timeout(up):
+    # Each ping resets the socket's timeout: without a clock of its own the stream never ended.
+    events = _http.events("GET", up.url + "/sse-pings", timeout=0.5)
+    assert next(events).data == "one"
+    with pytest.raises(_http.HttpError) as e:
+        next(events)
+    assert "only keep-alives for 0.5 s" in str(e.value) and e.value.events == 1
+
+
+def test_an_event_that_never_ends_is_an_error_not_a_growing_buffer(up):
+    with pytest.raises(_http.HttpError) as e:
+        list(_http.events("GET", up.url + "/sse-unending-event", timeout=5))
+    assert "an event over" in str(e.value) and e.value.events == 0
+
+
 def test_an_error_status_on_a_stream_is_an_error_before_any_event(up):
     with pytest.raises(_http.HttpError) as e:
         next(_http.events("GET", up.url + "/status/429"))

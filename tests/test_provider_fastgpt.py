@@ -10,6 +10,7 @@ from conftest import merge, shipped_config
 from fakes.fastgpt_server import ERRORS, NODE_ERROR, THROWN, FakeFastGPT
 from fakes.openai_server import chars
 from test_chat import stream
+from wellmate_plugins.provider_fastgpt import FastGPTProvider
 
 KEY = "fastgpt-" + "x7Kq2" * 11
 REPLY = "多喝温水，早点休息。Sleep well!"
@@ -263,6 +264,18 @@ def test_a_turn_that_is_no_users_has_no_chat(served, fake):
     assert "chatId" not in body and "customUid" not in body
     assert talk(fake) == [("user", "Say: drink water.")]
     assert len(fake.chats) == 1  # saved by FastGPT under an id of its own, never continued
+
+
+def test_a_provider_built_without_an_app_keeps_the_chat_in_the_turns_session(fake):
+    """A script may build the provider itself (wm None): the chat it starts is continued by the
+    next turn of the same session, kept in the session dict it passes."""
+    provider = FastGPTProvider("fastgpt", {"plugin": "fastgpt", "base_url": fake.url, "api_key": KEY}, None)
+    session = {"id": "s-1"}
+    for text in ("Hello", "And tomorrow?"):
+        turn = wellmate.Turn({"id": "u-1"}, "physical", session, text)
+        assert provider.reply([{"role": "user", "content": text}], turn) == REPLY
+    first, second = [request.body["chatId"] for request in fake.requests[-2:]]
+    assert first == second == session["links"]["fastgpt"]["id"]
 
 
 # -- config ------------------------------------------------------------------------------------

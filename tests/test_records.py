@@ -21,8 +21,13 @@ TZ = ZoneInfo("Asia/Shanghai")
 def local(days_ago: int, hour: int = 0, minute: int = 5) -> str:
     """A time on the user's local day ``days_ago`` before today. Early in the day, so that even
     today's is not in the future (and 00:05 is within the 10 minutes a clock may run ahead)."""
-    day = datetime.now(TZ).date() - timedelta(days=days_ago)
-    return datetime.combine(day, time(hour, minute), tzinfo=TZ).isoformat()
+    now = datetime.now(TZ)
+    day = now.date() - timedelta(days=days_ago)
+    at = datetime.combine(day, time(hour, minute), tzinfo=TZ)
+    if at > now:  # today's 07:05 before 07:05 (CI after midnight in Shanghai): as far into the time so far
+        midnight = datetime.combine(day, time(0), tzinfo=TZ)
+        at = midnight + (now - midnight) * ((hour * 60 + minute) / (24 * 60))
+    return at.isoformat()
 
 
 def local_date(days_ago: int) -> str:

@@ -83,3 +83,18 @@ def test_rows_keep_their_split_and_malformed_lines_are_named(tmp_path):
     bad.write_text("label\ttext\nrisk\n", encoding="utf-8")
     with pytest.raises(ValueError, match="b.tsv:2"):
         read_rows([bad])
+
+
+def test_features_the_caller_found_are_learned_and_read_with_the_text(tmp_path):
+    # The same words, told apart only by what the caller found in them (the safety plugin's
+    # concepts): without the extra feature the model cannot separate the rows.
+    rows = [(f"message number {i}", "risk" if i % 2 else "none", ["q:flag"] if i % 2 else []) for i in range(40)]
+    model = train(rows, epochs=20)
+    assert model.predict("message number 7", ["q:flag"])[0] == "risk"
+    assert model.predict("message number 7")[0] == "none"
+    assert model.scores("message number 7", ["q:flag"])["risk"] > model.scores("message number 7")["risk"] + 0.3
+    model.save(tmp_path / "m.json")
+    loaded = TextModel.load(tmp_path / "m.json")
+    assert loaded.predict("message number 8", ["q:flag"])[0] == "risk"
+    # pairs and triples can be mixed: a pair has no extra features
+    assert train(ROWS[:4] + [(t, y, []) for t, y in ROWS[4:]], seed=1).rows == train(ROWS, seed=1).rows

@@ -129,6 +129,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(b"data: one\n\n")
             fake.wait(fake.stall_seconds)
             self.close_connection = True
+        elif path == "/sse-pings":  # one event, then only keep-alives (comments, Dify's dataless pings)
+            self._stream_head()
+            try:
+                self._chunk(b"data: one\n\n")
+                while not fake._stopping.is_set():
+                    self._chunk(b": ping\n\n" if time.monotonic() % 0.2 < 0.1 else b"event: ping\n\n")
+                    time.sleep(0.05)
+            except OSError:
+                fake.hung_up.set()
+            self.close_connection = True
+        elif path == "/sse-unending-event":  # data lines with no blank line to end the event
+            self._stream_head()
+            try:
+                while not fake._stopping.is_set():
+                    self._chunk(b"data: " + b"x" * 60000 + b"\n")
+            except OSError:
+                fake.hung_up.set()
+            self.close_connection = True
         elif path == "/sse-endless":
             self._stream_head()
             try:

@@ -60,6 +60,8 @@ class EchoProvider(Provider):
         text = messages[-1]["content"]
         if text == "fail":
             raise ProviderError("asked to fail")
+        if text == "crash":  # a provider's bug, such as an upstream answer it did not expect
+            return {"not": "text"}["text"]
         if turn is not None:
             self.wm.service("probe").seen.append(("echo", turn))
             text += f" ({turn.user['username']}, {turn.flags.get('probe', '-')})"
