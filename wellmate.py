@@ -890,6 +890,9 @@ class Provider:
     # Whether it follows an instruction such as "say this reminder in your own words"; a
     # rule-based provider that only answers what a user says sets False, and is not asked.
     follows_instructions = True
+    # Whether it sees this turn's system prompt: an agent platform that owns its bot's prompt may
+    # not. What plugins added to the prompt (a library passage) is then not cited as a source.
+    reads_system_prompt = True
 
     def __init__(self, name: str, config: dict, wm: "Wellmate"):
         filename = getattr(getattr(wm, "config_path", None), "name", None)

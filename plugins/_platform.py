@@ -63,6 +63,14 @@ class PlatformProvider(Provider):
                     raise ConfigError(f"{where}.{key}.{name}: a '$' that is not a placeholder; write $$ for a dollar sign")
         return config
 
+    @property
+    def reads_system_prompt(self) -> bool:
+        """Only through ``$system`` in the platform's variables: else a library passage Wellmate
+        put in the prompt never reached the bot, and the reply does not cite it."""
+        return any("system" in string.Template(text).get_identifiers()
+                   for key in ("variables", "inputs", "custom_variables")
+                   for text in (self.config.get(key) or {}).values())
+
     def bot(self) -> str:
         """What names the bot or app on the platform; override to add a bot id."""
         return self.config["base_url"]

@@ -802,13 +802,15 @@ class Reply:
                    "created_at": now_iso()}
         if incomplete:
             message["incomplete"] = True
-        if self.sources:
-            message["sources"] = self.sources
+        provider = self.chat.provider(provider_name)
+        sources = self.sources if getattr(provider, "reads_system_prompt", True) else []
+        if sources:
+            message["sources"] = sources
         self.chat.sessions.append(self.session["id"], message)
         self.stored = True
         return {"session_id": self.session["id"], "message_id": self.message_id, "content": content,
                 "emotion": message["emotion"], "timestamp": message["created_at"],
-                "agent": self.agent_name, "provider": provider_name, "sources": self.sources,
+                "agent": self.agent_name, "provider": provider_name, "sources": sources,
                 **({"incomplete": True} if incomplete else {})}
 
 

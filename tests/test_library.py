@@ -382,3 +382,19 @@ def test_an_index_that_cannot_be_opened_is_kept_in_memory(make_wm, serve, librar
     user = client.register()["access_token"]
     assert search(client, user, q="失眠")["items"][0]["id"] == "sleep"
     assert "kept in memory" in wm.service("library").index_note
+
+
+def test_a_platform_that_never_saw_the_passage_does_not_cite_it(site):
+    """A Coze bot owns its prompt: the passage reaches it only through $system in its variables.
+    Without that the reply cites nothing; with it, the article it was given."""
+    from fakes.coze_server import FakeCoze
+    with FakeCoze(reply="早上测比较好。") as coze:
+        bot = {"plugin": "coze", "base_url": coze.url, "bot_id": "7348293334", "api_key": "pat_fake", "timeout": 5}
+        served, user, _ = site({"providers": {"coze": bot, "briefed": {**bot, "custom_variables": {"guide": "$system"}}},
+                                "agents": {"physical": {"providers": ["coze", "offline"]},
+                                           "mental": {"providers": ["briefed", "offline"]}}})
+        reply = ask(served.client, user, "早上还是晚上量血压比较好？")
+        assert reply["provider"] == "coze" and reply["sources"] == []
+        reply = ask(served.client, user, "早上还是晚上量血压比较好？", agent="mental")
+        assert reply["provider"] == "briefed" and reply["sources"] == [{"id": "blood-pressure-at-home", "title": "在家正确测血压"}]
+        assert "在家正确测血压" in coze.chats[-1].body["custom_variables"]["guide"]
