@@ -274,6 +274,8 @@ def parse_article(text: str) -> tuple[dict, str]:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark else ""
         raise ArticleError("front matter", f"not valid YAML{where}: {getattr(e, 'problem', e)}")
+    except (ValueError, RecursionError) as e:  # PyYAML's own: 2026-02-30, a 5,000-digit number, deep nesting
+        raise ArticleError("front matter", f"a value YAML cannot read: {str(e)[:200]}")
     return check_fields(meta, strict=False), check_body(text[match.end():])
 
 
@@ -330,7 +332,9 @@ def split_passages(body: str, limit: int) -> list[tuple[str, str]]:
             if not block:
                 continue
         while len(block) > limit:  # a long paragraph: cut at sentence ends
-            piece = shorten(block, limit).rstrip("…")
+            piece = shorten(block, limit)
+            # The ellipsis is shorten's, unless the text itself ends so: each step takes something.
+            piece = piece[:-1] if piece.endswith("…") and not block.startswith(piece) else piece
             flush()
             current.append(piece)
             block = block[len(piece):].strip()
@@ -486,7 +490,7 @@ class Library:
                 st = entry.stat()
             except OSError:
                 continue
-            if not entry.is_file():
+            if not entry.is_file(follow_symlinks=False):  # a link may point anywhere (a repo can carry one)
                 continue
             found[name] = f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
         return found
@@ -890,7 +894,9 @@ def routes(app, wm):
         article = existing(article_id)
         if name not in (article.get("cover"), article.get("attachment")) or not FILE_NAME.fullmatch(name):
             raise ApiError(404, "file_not_found", f"Article {article_id!r} has no file {name!r}.")
-        if not (library.files / name).is_file():
+        path = library.files / name
+        # Not a link: one to config.yaml (its keys) or data/ would serve it to every user.
+        if path.is_symlink() or not path.is_file():
             raise ApiError(404, "file_not_found", f"The file {name!r} of article {article_id!r} is missing on the server.")
         return bottle.static_file(name, root=str(library.files), download=name if name == article.get("attachment") else False)
 

@@ -398,3 +398,28 @@ def test_a_platform_that_never_saw_the_passage_does_not_cite_it(site):
         reply = ask(served.client, user, "早上还是晚上量血压比较好？", agent="mental")
         assert reply["provider"] == "briefed" and reply["sources"] == [{"id": "blood-pressure-at-home", "title": "在家正确测血压"}]
         assert "在家正确测血压" in coze.chats[-1].body["custom_variables"]["guide"]
+
+
+def test_a_linked_attachment_or_article_is_not_followed_out_of_the_library(site, library, tmp_path):
+    """A symlink in library/ (a git checkout can carry one) pointing at config.yaml would serve
+    its keys to every user: links are neither served nor indexed."""
+    served, user, admin = site()
+    (library / "files").mkdir()
+    (library / "files" / "guide.pdf").symlink_to(tmp_path / "config.yaml")
+    (library / "leak.md").symlink_to(tmp_path / "config.yaml")
+    write(library / "linked.md", "---\ntitle: 有附件\nattachment: guide.pdf\n---\n正文。")
+    r = served.client.get("/api/v1/library/linked/files/guide.pdf", token=user)
+    assert r.status == 404 and b"providers" not in r.body
+    assert_error(served.client.get("/api/v1/library/leak", token=user), 404, "article_not_found")
+
+
+def test_front_matter_yaml_cannot_read_and_a_long_run_of_ellipses_neither_stop_nor_hang_it(make_wm, serve, library):
+    """An impossible date in a host's own field (PyYAML raises ValueError) stopped startup; a
+    paragraph of 600 '…' looped for ever under the index lock."""
+    write(library / "bad-date.md", "---\ntitle: 日期\nreviewed: 2026-02-30\n---\n正文。")
+    write(library / "dots.md", "---\ntitle: 省略号\n---\n" + "……" * 300 + "\n\n血压的正文。")
+    served = serve(make_wm({"safety": {"disclaimer": "never"}}))
+    user = served.client.register("alice")["access_token"]
+    assert served.client.get("/api/v1/library/dots", token=user).status == 200
+    assert served.client.get("/api/v1/library/bad-date", token=user).status == 404
+    assert any(item["id"] == "blood-pressure-at-home" for item in search(served.client, user, q="血压")["items"])
