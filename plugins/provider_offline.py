@@ -666,7 +666,8 @@ TIP_INTROS = {"zh": ["关于{title}，一个实用的建议：", "说到{title}�
 SOFT_INTROS = {"zh": ["如果你愿意，这个小办法也许有帮助：", "一个也许有用的小办法：", "等你准备好了，可以参考这一条："],
                "en": ["If you'd like, you could try this: ", "One small thing that may help: ",
                       "When you feel ready, try this: "]}
-QUOTE_INTROS = {"zh": "《病友宝典》的《{title}》里写道：", "en": "From the library's article \"{title}\":"}
+QUOTE_INTROS = {"zh": "《病友宝典》的《{title}》{section}里写道：", "en": "From the library's article \"{title}\"{section}:"}
+QUOTE_SECTIONS = {"zh": "「{heading}」一节", "en": ", section \"{heading}\""}
 MORE_INTROS = {"zh": ["再给你一条关于{title}的小建议：", "关于{title}，还有一个小建议："],
                "en": ["Another tip on {title}: ", "One more tip on {title}: "]}
 
@@ -1093,7 +1094,10 @@ class Composer:
         passage = next((p for p in self.passages if isinstance(p, dict) and p.get("text") and p.get("title")), None)
         if passage is None:
             return ""
-        intro = QUOTE_INTROS[self.lang].format(title=passage["title"])
+        # The section's heading goes with it: "马上拨打 120" is what a list of emergency signs says to do.
+        heading = passage.get("heading") if isinstance(passage.get("heading"), str) else ""
+        section = QUOTE_SECTIONS[self.lang].format(heading=heading[:80]) if heading else ""
+        intro = QUOTE_INTROS[self.lang].format(title=passage["title"], section=section)
         # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
         return ("\n" if after_text else "") + intro + "\n" + passage["text"].strip() + ("\n" if self.lang == "zh" else "")
 
