@@ -118,7 +118,9 @@ def test_racing_uses_of_one_refresh_token_have_one_winner(client):
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [200] + [401] * 7
+    # At most one winner. A reuse ends the whole login (it may be a thief's), which can come
+    # before the winner's new pair is stored: then nobody wins, and the user logs in again.
+    assert results.count(200) <= 1 and set(results) <= {200, 401}
     assert client.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}).status == 401
 
 
