@@ -29,7 +29,7 @@ class DifyProvider(PlatformProvider):
                                   "or http://HOST/v1 (self-hosted).", required=True),
         "api_key": Setting(None, "The app's API key (app-...), from the app's 'API Access' page.", required=True),
         "timeout": Setting(60.0, "Seconds to wait for a whole blocking answer, and between two events of a stream "
-                                 "(Dify pings every 10 s).", float, min=0.1),
+                                 "(Dify's pings, every 10 s, do not count).", float, min=0.1),
         "inputs": Setting({}, "The app's input variables: texts with $placeholders ($name, ..., $system: Wellmate's "
                               "system prompt); Dify keeps a conversation's first inputs.", dict),
     }
