@@ -76,6 +76,7 @@ BUILTIN_PLUGINS = [
     "safety",
     "mood",
     "service",
+    "openapi",
 ]
 
 
@@ -208,8 +209,9 @@ class Hookspecs:
 
         Called once while the app is built, after every service. Only add routes here: what a
         plugin keeps for the Wellmate is a service (`register_services`). Use ``wm.json_body()``,
-        ``wm.require_user()`` and raise ``ApiError`` for errors so every answer follows the
-        README (The API).
+        ``wm.require_user()`` and raise ``ApiError`` for errors so every answer has the error
+        shape; declare each route's contract next to it (``@app.get(rule, api=Api(...))``,
+        plugins/_openapi.py) so /api/v1/openapi.json and /docs list it.
         """
 
     @hookspec
@@ -359,12 +361,12 @@ STORAGE_RETRY_AFTER = 60  # seconds: a full disk or a read-only mount needs a pe
 
 
 def _json_error_page(res: bottle.HTTPError) -> str:
-    """Bottle's own errors (no route, wrong method, a crash) answered as the JSON errors the
-    README promises (The API)."""
+    """Bottle's own errors (no route, wrong method, a crash) answered as JSON errors of the shape
+    every route answers (``{"error": {"code", "message"}}``, /docs)."""
     status = res.status_code
     if status == 404:
         message = (f"No such endpoint: {bottle.request.method} {bottle.request.path}. The endpoints are "
-                   f"listed in the README, under \"The API\".")
+                   f"listed at /docs (and /api/v1/openapi.json).")
     elif status == 405:
         message = f"{bottle.request.method} is not allowed here; allowed: {res.headers.get('Allow', '')}."
     elif status >= 500:

@@ -18,7 +18,9 @@ import bottle
 from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, client_address, field, hookimpl,
                       new_id, now_iso, zone_or_none)
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, account_disabled, check_password,
-                                   hash_password, needed, password_needs_rehash, public_profile)
+                                   hash_password, needed, password_needs_rehash, public_profile, PROFILE, SIGNED_IN,
+                                   TOKEN_PAIR)
+from wellmate_plugins._openapi import Api, integer, obj, string
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -287,15 +289,26 @@ def settings_changes(given, current: dict, wm) -> dict:
     return merged
 
 
+PROFILE_IN = {
+    "full_name": string(max_length=64), "gender": string(nullable=True, enum=GENDERS + [None]),
+    "age": integer(0, 150, nullable=True), "birth_date": string(nullable=True, format="date", example="1990-05-17"),
+    "settings": obj(description="keys to change (null removes one): timezone (IANA), default_agent, reminders_opt_in, "
+                                "or the app's own short values; at most 50 keys", example={"timezone": "Asia/Shanghai"}),
+}
+REFRESH_IN = obj({"refresh_token": string(max_length=200)}, required=["refresh_token"], example={"refresh_token": "..."})
+
+
 @hookimpl
 def routes(app, wm):
     accounts = wm.service("accounts")
 
-    @app.get("/api/v1/users/profile")
+    @app.get("/api/v1/users/profile", api=Api("The signed-in user's profile", responses={200: PROFILE}))
     def profile():
         return public_profile(wm.require_user(), wm)
 
-    @app.put("/api/v1/users/settings")
+    @app.put("/api/v1/users/settings", api=Api(
+        "Change the profile and settings", body=obj(PROFILE_IN, example={"full_name": "Li Hua", "settings": {"timezone": "Asia/Shanghai"}}),
+        responses={200: PROFILE}))
     def update_settings():
         user = wm.require_user()
         body = wm.json_body()
@@ -319,7 +332,13 @@ def routes(app, wm):
         bottle.response.status = status
         return auth.signed_in(user, device_token=tokens.device_token(user))
 
-    @app.post("/api/v1/auth/register")
+    @app.post("/api/v1/auth/register", api=Api(
+        "Create an account and sign in", auth="public",
+        body=obj({"username": string(pattern=USERNAME.pattern, description=USERNAME_RULE),
+                  "password": string(min_length=PASSWORD_MIN, max_length=256), **PROFILE_IN},
+                 required=["username", "password"], example={"username": "alice", "password": "correct horse"}),
+        responses={201: SIGNED_IN},
+        errors={403: "auth.allow_registration is off (registration_closed)", 409: "the username is taken"}))
     def register():
         if not wm.config["auth"]["allow_registration"]:
             raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
@@ -343,7 +362,14 @@ def routes(app, wm):
             raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
         return tokens_for(user, 201)
 
-    @app.post("/api/v1/auth/login")
+    @app.post("/api/v1/auth/login", api=Api(
+        "Sign in with a username and password", auth="public",
+        body=obj({"username": string(max_length=256), "password": string(max_length=256),
+                  "device_token": string(max_length=1000, description="the device_token of an earlier login")},
+                 required=["username", "password"], example={"username": "alice", "password": "correct horse"}),
+        responses={200: SIGNED_IN},
+        errors={401: "wrong username or password", 403: "the account is disabled",
+                429: "too many failed logins: wait for Retry-After"}))
     def login():
         body = wm.json_body()
         username = field(body, "username", max_len=256)
@@ -371,11 +397,16 @@ def routes(app, wm):
                     raise
         return tokens_for(user)
 
-    @app.post("/api/v1/auth/refresh")
+    @app.post("/api/v1/auth/refresh", api=Api(
+        "Spend a refresh token for a new token pair of the same login", auth="public", body=REFRESH_IN,
+        responses={200: TOKEN_PAIR}, errors={401: "the refresh token is unknown, used or expired (a reuse ends the login)",
+                                             403: "the account is disabled"}))
     def refresh():
         return tokens.rotate(field(wm.json_body(), "refresh_token", max_len=200))
 
-    @app.post("/api/v1/auth/logout")
+    @app.post("/api/v1/auth/logout", api=Api(
+        "End the login of a refresh token (204 even when it is unknown)", auth="public", body=REFRESH_IN,
+        responses={204: None}))
     def logout():
         tokens.logout(field(wm.json_body(), "refresh_token", max_len=200))
         # Logging out twice, or with an unknown token, still ends with no session: 204 either way.

@@ -29,6 +29,7 @@ from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hook
                       zone_or_none)
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, hash_password, required
+from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, string
 
 log = logging.getLogger("wellmate.admin")
 
@@ -87,6 +88,12 @@ def stored_counts(wm, chat) -> dict:
     return counts
 
 
+ADMIN_USER = obj({"uuid": string(), "username": string(nullable=True), "full_name": string(), "role": string(),
+                   "disabled": boolean(), "has_password": boolean(), "wechat": boolean(), "created_at": string()},
+                  required=["uuid", "username", "full_name", "role", "disabled", "has_password", "wechat", "created_at"],
+                  title="AdminUser")
+
+
 @hookimpl
 def routes(app, wm):
     tokens = required(wm, "admin").tokens
@@ -98,17 +105,22 @@ def routes(app, wm):
             raise ApiError(404, "user_not_found", f"No user {user_id!r}.")
         return user
 
-    @app.get("/api/v1/admin/users")
+    @app.get("/api/v1/admin/users", api=Api(
+        "Every account (never health data)", auth="admin",
+        query={"limit": integer(1, 200, default=50), "before": string(description="the `next` of the previous page")},
+        responses={200: page(ADMIN_USER)}))
     def list_users():
         wm.require_admin()
         return paged(accounts.list, admin_view, 50, 200)
 
-    @app.get("/api/v1/admin/users/<user_id>")
+    @app.get("/api/v1/admin/users/<user_id>", api=Api("One account", auth="admin", responses={200: ADMIN_USER}))
     def read_user(user_id):
         wm.require_admin()
         return admin_view(target(user_id))
 
-    @app.post("/api/v1/admin/users/<user_id>/disable")
+    @app.post("/api/v1/admin/users/<user_id>/disable", api=Api(
+        "Disable an account and end its logins", auth="admin", responses={200: ADMIN_USER},
+        errors={400: "cannot_disable_self"}))
     def disable(user_id):
         admin = wm.require_admin()
         user = target(user_id)
@@ -118,7 +130,8 @@ def routes(app, wm):
         log.info("admin %s disabled user %s", admin["id"], user["id"])
         return admin_view(tokens.revoke_all(user["id"], disabled=True))
 
-    @app.post("/api/v1/admin/users/<user_id>/enable")
+    @app.post("/api/v1/admin/users/<user_id>/enable", api=Api(
+        "Enable an account (its user logs in again)", auth="admin", responses={200: ADMIN_USER}))
     def enable(user_id):
         admin = wm.require_admin()
         target(user_id)
@@ -126,7 +139,16 @@ def routes(app, wm):
         # Tokens from before the disable stay revoked: the user logs in again.
         return admin_view(accounts.update(user_id, {"disabled": False}))
 
-    @app.get("/api/v1/admin/stats")
+    @app.get("/api/v1/admin/stats", api=Api(
+        "Users, messages per day, provider failures and storage", auth="admin",
+        query={"days": integer(1, 366, default=7), "tz": string(description="IANA time zone of the days; default the admin's")},
+        responses={200: obj({"days": integer(1), "timezone": string(), "users": obj(),
+                             "messages_per_day": array(obj({"date": string(format="date"), "user": integer(0),
+                                                            "assistant": integer(0), "total": integer(0)})),
+                             "provider_failures": obj(), "storage": obj(), "uptime_s": {"type": "number"},
+                             "version": string()},
+                            required=["days", "timezone", "users", "messages_per_day", "provider_failures", "storage",
+                                      "uptime_s", "version"])}))
     def stats():
         admin = wm.require_admin()
         query = bottle.request.query

@@ -27,6 +27,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Index, Setting, StorageUnavailable, atomic_write, hookimpl, new_id,
                       now_iso)
+from wellmate_plugins._openapi import integer, obj, string
 
 log = logging.getLogger("wellmate.auth")
 
@@ -471,6 +472,24 @@ class LoginThrottle:
 USERNAME = re.compile(r"^[\w.\-]{3,32}$")
 USERNAME_RULE = "3-32 letters, digits, '_', '.' or '-'"
 PASSWORD_MIN = 8
+
+
+PROFILE = obj({
+    "uuid": string(), "username": string(nullable=True), "full_name": string(),
+    "gender": string(nullable=True, enum=["male", "female", "other", None]), "age": integer(nullable=True),
+    "birth_date": string(nullable=True, format="date"), "role": string(enum=["user", "admin"]),
+    "settings": obj(description="the user's settings: timezone, default_agent, reminders_opt_in and the app's own keys"),
+    "created_at": string(format="date-time")},
+    required=["uuid", "username", "full_name", "gender", "age", "birth_date", "role", "settings", "created_at"],
+    title="Profile")
+SIGNED_IN = obj({
+    "access_token": string(description="send as `Authorization: Bearer ...`"), "refresh_token": string(),
+    "token_type": string(enum=["Bearer"]), "expires_in": integer(description="seconds the access token is valid"),
+    "user": PROFILE, "device_token": string(description="send back with login: a locked-out name stays open to this device")},
+    required=["access_token", "refresh_token", "token_type", "expires_in", "user"], title="SignedIn")
+TOKEN_PAIR = obj({"access_token": string(), "refresh_token": string(), "token_type": string(enum=["Bearer"]),
+                  "expires_in": integer()}, required=["access_token", "refresh_token", "token_type", "expires_in"],
+                 title="TokenPair")
 
 
 def public_profile(user: dict, wm=None) -> dict:

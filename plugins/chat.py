@@ -14,6 +14,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Index, ProviderError, Setting, StorageUnavailable, Turn, call_with_turn,
                       field, hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
+from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, string
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
 log = logging.getLogger("wellmate.chat")
@@ -1084,21 +1085,63 @@ def export_user_data(user, wm):
         return {"sessions": chat.sessions.export(user["id"])}
 
 
+SOURCES = array(obj({"id": string(), "title": string()}, required=["id", "title"]),
+                description="library articles the reply draws on")
+CHAT_REPLY = obj({
+    "session_id": string(), "message_id": string(), "content": string(),
+    "emotion": string(description="one of emotion.reply_labels: the mascot's face"),
+    "timestamp": string(format="date-time"), "agent": string(), "provider": string(description="who answered"),
+    "sources": SOURCES, "incomplete": boolean(description="the provider stopped mid-reply")},
+    required=["session_id", "message_id", "content", "emotion", "timestamp", "agent", "provider", "sources"],
+    title="ChatReply")
+SESSION = obj({"id": string(), "agent": string(), "title": string(), "created_at": string(format="date-time"),
+               "updated_at": string(format="date-time"), "message_count": integer(0),
+               "unread": integer(0, 99, description="reminders pushed since the session was last opened")},
+              required=["id", "agent", "title", "created_at", "updated_at", "message_count", "unread"], title="Session")
+MESSAGE = obj({"id": string(), "role": string(enum=["user", "assistant"]), "content": string(),
+               "created_at": string(format="date-time"), "emotion": string(), "provider": string(),
+               "incomplete": boolean(), "reminder_id": string(description="a reminder pushed into the session"),
+               "sources": SOURCES}, required=["id", "role", "content", "created_at"], title="Message")
+CHAT_ERRORS = {400: "wrong_agent: the session belongs to another agent", 404: "no such agent, or session",
+               409: "turn_in_progress: this session is still answering", 429: "too_many_turns: a user's turns at once",
+               503: "server_busy, providers_unavailable (your message was saved), storage_unavailable"}
+
+
+def chat_in(wm) -> dict:
+    return obj({"text": string(min_length=1, max_length=wm.config["chat"]["max_message_chars"]),
+                "session_id": string(max_length=64, description="continue this session; none starts one")},
+               required=["text"], example={"text": "I slept badly again, any advice?"})
+
+
 @hookimpl
 def routes(app, wm):
     chat = wm.service("chat")
 
-    @app.get("/api/v1/health/agents")
+    @app.get("/api/v1/health/agents", api=Api(
+        "The agents users chat with", auth="public",
+        responses={200: obj({"items": array(obj({"name": string(), "title": string(), "description": string()},
+                                                required=["name", "title", "description"]))}, required=["items"])}))
     def agents():
         return {"items": [{"name": name, "title": conf["title"] or name, "description": conf["description"]}
                           for name, conf in wm.config["agents"].items()]}
 
-    @app.post("/api/v1/health/<agent_name>/chat")
+    @app.post("/api/v1/health/<agent_name>/chat", api=Api(
+        "Send a message; the agent's whole reply", body=chat_in(wm), responses={200: CHAT_REPLY}, errors=CHAT_ERRORS))
     def chat_reply(agent_name):
         user = wm.require_user()
         return chat.begin(user, agent_name, wm.json_body()).reply()
 
-    @app.post("/api/v1/health/<agent_name>/chat/stream")
+    @app.post("/api/v1/health/<agent_name>/chat/stream", api=Api(
+        "Send a message; the reply as server-sent events", body=chat_in(wm), errors=CHAT_ERRORS,
+        responses={200: Sse({
+            "start": obj({"session_id": string(), "message_id": string()}, required=["session_id", "message_id"]),
+            "message": obj({"delta": string()}, required=["delta"],
+                           description="(no `event:` line) the next piece of the reply; the deltas add up to done.content"),
+            "done": CHAT_REPLY,
+            "error": ERROR["properties"]["error"]},
+            "`start`, then deltas (`data: {\"delta\": ...}`), then `done` (the stored reply) or `error` "
+            "(`{code, message}`: the reply stopped); `: ping` comments while a provider thinks. Errors before "
+            "the stream starts are JSON, as on every route.")}))
     def chat_stream(agent_name):
         user = wm.require_user()
         turn = chat.begin(user, agent_name, wm.json_body())
@@ -1107,7 +1150,11 @@ def routes(app, wm):
         bottle.response.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer this response
         return Holding(stream_turn(turn, wm.config["chat"]["ping_seconds"]), turn.release)
 
-    @app.get("/api/v1/health/sessions")
+    @app.get("/api/v1/health/sessions", api=Api(
+        "The user's chat sessions, newest first",
+        query={"agent": string(description="only this agent's"), "limit": integer(1, 100, default=20),
+               "before": string(description="the `next` of the previous page")},
+        responses={200: page(SESSION)}, errors={404: "no such agent"}))
     def list_sessions():
         user = wm.require_user()
         agent = bottle.request.query.get("agent") or None
@@ -1115,7 +1162,10 @@ def routes(app, wm):
             chat.agent(agent)
         return paged(chat.sessions.list, session_view, user_id=user["id"], agent=agent)
 
-    @app.post("/api/v1/health/sessions")
+    @app.post("/api/v1/health/sessions", api=Api(
+        "Start an empty session with an agent",
+        body=obj({"agent": string(), "title": string(max_length=100)}, required=["agent"], example={"agent": "mental"}),
+        responses={201: SESSION}, errors={404: "no such agent"}))
     def create_session():
         user = wm.require_user()
         body = wm.json_body()
@@ -1125,7 +1175,10 @@ def routes(app, wm):
         bottle.response.status = 201
         return session_view(session)
 
-    @app.get("/api/v1/health/sessions/<session_id>")
+    @app.get("/api/v1/health/sessions/<session_id>", api=Api(
+        "A session and a page of its messages; opening it marks it read",
+        query={"limit": integer(1, 200, default=50), "before": string(description="the `next` of the previous page")},
+        responses={200: obj({**SESSION["properties"], "messages": page(MESSAGE)}, required=SESSION["required"] + ["messages"])}))
     def read_session(session_id):
         session = chat.own_session(wm.require_user(), session_id)
         if unread(session):  # opening the session reads it; marked before reading, so nothing is skipped
@@ -1133,7 +1186,8 @@ def routes(app, wm):
         messages = paged(chat.sessions.messages, message_view, 50, 200, session_id=session_id)
         return {**session_view(session), "messages": messages}
 
-    @app.delete("/api/v1/health/sessions/<session_id>")
+    @app.delete("/api/v1/health/sessions/<session_id>", api=Api(
+        "Delete a session and its messages", responses={204: None}))
     def delete_session(session_id):
         chat.own_session(wm.require_user(), session_id)
         chat.sessions.delete(session_id)

@@ -47,6 +47,7 @@ import bottle
 import yaml
 
 from wellmate import ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, now_iso, page_args
+from wellmate_plugins._openapi import Api, array, download, integer, nullable, obj, page, string
 
 log = logging.getLogger("wellmate.library")
 
@@ -857,6 +858,23 @@ def body_fields(body: dict, current: dict | None) -> tuple[dict, str]:
     return fields, text
 
 
+FILE_LINK = obj({"name": string(), "url": string()}, required=["name", "url"], title="LibraryFile")
+ARTICLE_SUMMARY = obj({"id": string(), "title": string(), "summary": string(), "tags": array(string()),
+                       "updated_at": string(), "cover": FILE_LINK}, required=["id", "title", "summary", "tags", "updated_at"],
+                      title="ArticleSummary")
+ARTICLE = obj({**ARTICLE_SUMMARY["properties"], "cover": nullable(FILE_LINK), "attachment": nullable(FILE_LINK),
+               "order": integer(), "sources": array(string()), "body": string(description="Markdown")},
+              required=ARTICLE_SUMMARY["required"] + ["cover", "attachment", "order", "sources", "body"], title="Article")
+ARTICLE_FIELDS = {
+    "title": string(min_length=1, max_length=200), "summary": string(max_length=1000),
+    "tags": array(string(max_length=32), max_items=20), "order": integer(-1_000_000, 1_000_000, description="lower first"),
+    "cover": string(nullable=True, description="a file in the library's files/ folder"),
+    "attachment": string(nullable=True, description="a file in the library's files/ folder"),
+    "sources": array(string(max_length=500), max_items=20), "body": string(max_length=MAX_BODY_CHARS, description="Markdown")}
+ARTICLE_ID_PARAM = {"article_id": string(pattern=f"^{ARTICLE_ID.pattern}$", description=ID_RULE)}
+BAD_ID = {400: "invalid_id: " + ID_RULE}
+
+
 @hookimpl
 def routes(app, wm):
     library = wm.service("library")
@@ -867,7 +885,11 @@ def routes(app, wm):
             raise ApiError(404, "article_not_found", f"No article {article_id!r}.")
         return article
 
-    @app.get("/api/v1/library")
+    @app.get("/api/v1/library", api=Api(
+        "The health library's articles, or those matching a search",
+        query={"q": string(max_length=200, description="words to look for"), "tag": string(max_length=64),
+               "limit": integer(1, 100, default=20), "before": string(description="the `next` of the previous page")},
+        responses={200: page(ARTICLE_SUMMARY)}))
     def list_articles():
         wm.require_user()
         query = bottle.request.query
@@ -883,12 +905,15 @@ def routes(app, wm):
             raise ApiError(400, "invalid_cursor", "before: not a cursor of this list; pass the `next` of the previous page.")
         return {"items": [list_view(a) for a in items], "next": cursor}
 
-    @app.get("/api/v1/library/<article_id>")
+    @app.get("/api/v1/library/<article_id>", api=Api(
+        "An article with its Markdown", params=ARTICLE_ID_PARAM, responses={200: ARTICLE}, errors=BAD_ID))
     def read_article(article_id):
         wm.require_user()
         return article_view(existing(article_id))
 
-    @app.get("/api/v1/library/<article_id>/files/<name>")
+    @app.get("/api/v1/library/<article_id>/files/<name>", api=Api(
+        "An article's cover (shown) or attachment (a download)", params=ARTICLE_ID_PARAM,
+        responses={200: download("application/octet-stream", attachment=False)}, errors=BAD_ID))
     def article_file(article_id, name):
         wm.require_user()
         article = existing(article_id)
@@ -900,7 +925,11 @@ def routes(app, wm):
             raise ApiError(404, "file_not_found", f"The file {name!r} of article {article_id!r} is missing on the server.")
         return bottle.static_file(name, root=str(library.files), download=name if name == article.get("attachment") else False)
 
-    @app.post("/api/v1/library")
+    @app.post("/api/v1/library", api=Api(
+        "Add an article", auth="admin",
+        body=obj({"id": ARTICLE_ID_PARAM["article_id"], **ARTICLE_FIELDS}, required=["id", "title"],
+                 example={"id": "sleep-hygiene", "title": "Sleeping better", "tags": ["sleep"], "body": "## Why\n..."}),
+        responses={201: ARTICLE}, errors={409: "article_exists: change it with PUT"}))
     def create_article():
         wm.require_admin()
         body = wm.json_body()
@@ -911,7 +940,9 @@ def routes(app, wm):
         bottle.response.status = 201
         return article_view(library.write(article_id, fields, text, create=True))
 
-    @app.put("/api/v1/library/<article_id>")
+    @app.put("/api/v1/library/<article_id>", api=Api(
+        "Change an article (the fields sent; null clears one)", auth="admin", params=ARTICLE_ID_PARAM,
+        body=obj(ARTICLE_FIELDS, example={"summary": "Seven habits for a better night"}), responses={200: ARTICLE}))
     def update_article(article_id):
         wm.require_admin()
         current = existing(article_id)
@@ -921,7 +952,8 @@ def routes(app, wm):
         fields, text = body_fields(body, current)
         return article_view(library.write(article_id, fields, text, create=False))
 
-    @app.delete("/api/v1/library/<article_id>")
+    @app.delete("/api/v1/library/<article_id>", api=Api(
+        "Delete an article", auth="admin", params=ARTICLE_ID_PARAM, responses={204: None}, errors=BAD_ID))
     def delete_article(article_id):
         wm.require_admin()
         if not library.delete(checked_id(article_id)):

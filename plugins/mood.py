@@ -16,6 +16,7 @@ from datetime import datetime, time, timedelta, timezone
 import bottle
 
 from wellmate import ApiError, Setting, hookimpl, now_iso
+from wellmate_plugins._openapi import Api, integer, number, obj, string
 
 DEFAULT_VALENCE = {"happy": 1.0, "calm": 0.5, "neutral": 0.0, "tired": -0.5, "sad": -1.0, "anxious": -1.0,
                    "angry": -1.0}
@@ -93,7 +94,16 @@ def timeline(wm, user: dict, days: int, agent: str | None = None, now: datetime 
 
 @hookimpl
 def routes(app, wm):
-    @app.get("/api/v1/health/mood")
+    @app.get("/api/v1/health/mood", api=Api(
+        "The labels of the user's messages per day over the last days, with the trend",
+        query={"days": integer(1, wm.config["mood"]["max_days"], default=7), "agent": string(description="only this agent's sessions")},
+        responses={200: obj({"days": integer(1), "timezone": string(), "from": string(format="date"), "to": string(format="date"),
+                             "agent": string(nullable=True), "labels": {"type": "array", "items": string()},
+                             "daily": {"type": "array", "items": obj()}, "counts": obj(), "total": integer(0),
+                             "dominant": string(nullable=True), "score": number(nullable=True),
+                             "trend": obj({"direction": string(), "change": number(nullable=True)})},
+                            required=["days", "timezone", "from", "to", "labels", "daily", "counts", "total", "trend"])},
+        errors={404: "no such agent"}))
     def mood():
         user = wm.require_user()
         query = bottle.request.query

@@ -20,7 +20,8 @@ import wellmate
 from wellmate import ApiError, Conflict, all_pages, client_address, field, hookimpl, json_dumps, now_iso
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, check_password, hash_password,
-                                   public_profile, required)
+                                   public_profile, required, SIGNED_IN)
+from wellmate_plugins._openapi import Api, Content, obj, string
 
 log = logging.getLogger("wellmate.privacy")
 
@@ -142,7 +143,14 @@ def routes(app, wm):
     auth = required(wm, "privacy")
     accounts = accounts_for(wm, "privacy")
 
-    @app.put("/api/v1/users/password")
+    @app.put("/api/v1/users/password", api=Api(
+        "Set a new password (and a username, for a WeChat-only account); every other login ends",
+        body=obj({"password": string(min_length=PASSWORD_MIN, max_length=256),
+                  "current_password": string(max_length=256, description="required when the account has a password"),
+                  "code": string(max_length=128, description="a WeChat-only account: a fresh wx.login() code"),
+                  "username": string(max_length=32, description=USERNAME_RULE)},
+                 required=["password"], example={"current_password": "correct horse", "password": "battery staple"}),
+        responses={200: SIGNED_IN}, errors={403: "wrong_password", 409: "username_taken"}))
     def set_password():
         user = wm.require_user()
         body = wm.json_body()
@@ -173,7 +181,12 @@ def routes(app, wm):
         log.info("user %s set their password", user["id"])
         return auth.signed_in(user)
 
-    @app.get("/api/v1/users/export")
+    @app.get("/api/v1/users/export", api=Api(
+        "Everything stored about the user, as one JSON file (a download)",
+        responses={200: Content("application/json", obj({"export_version": {"type": "integer"}, "exported_at": string(),
+                                                         "server_version": string(), "profile": obj()},
+                                                        required=["export_version", "exported_at", "profile"]),
+                                headers={"Content-Disposition": 'attachment; filename="wellmate-export-2026-01-05.json"'})}))
     def export():
         user = wm.require_user()
         document = export_user(wm, user)
@@ -185,7 +198,11 @@ def routes(app, wm):
         # document (154 MB of RSS when it was built in memory; bench/growth prints the peak).
         return stream_json(document, f"the export of user {user['id']}")
 
-    @app.delete("/api/v1/users/me")
+    @app.delete("/api/v1/users/me", api=Api(
+        "Delete the account and everything stored about it",
+        body=obj({"password": string(max_length=256), "code": string(max_length=128, description="a WeChat-only account")},
+                 example={"password": "correct horse"}),
+        responses={204: None}, errors={403: "wrong_password"}))
     def delete_me():
         user = wm.require_user()
         confirm_identity(wm, user, wm.json_body(), "password")

@@ -26,6 +26,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, parse_time)
+from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, schema, string
 
 log = logging.getLogger("wellmate.records")
 
@@ -778,6 +779,23 @@ def export_user_data(user, wm):
     return {"records": records()}
 
 
+VALUE = schema(["number", "object", "string"], description="a number in the type's unit, or for several numbers "
+                                                           "{\"systolic\": 120, \"diastolic\": 80}, [120, 80] or \"120/80\"")
+RECORD_IN = obj({"type": string(max_length=32, example="weight", description="a name of GET /api/v1/health/data/types"),
+                 "value": VALUE, "unit": string(description="another of the type's units: converted"),
+                 "recorded_at": schema(["string", "number"], description="ISO 8601 with offset, or Unix seconds; default now"),
+                 "note": string(max_length=500),
+                 "client_id": string(max_length=128, description="the client's id: a retry stores nothing twice")},
+                required=["type", "value"], example={"type": "weight", "value": 70.5, "note": "after breakfast"})
+RECORD = obj({"id": string(), "type": string(), "value": schema(["number", "object"]), "unit": string(nullable=True),
+              "recorded_at": string(format="date-time"), "note": string(nullable=True), "client_id": string()},
+             required=["id", "type", "value", "unit", "recorded_at", "note"], title="Record")
+COUNTS = {key: integer(0) for key in ("created", "updated", "unchanged")}
+TYPE_QUERY = string(max_length=32, description="only this record type")
+RECORD_ERRORS = {409: "client_id_conflict: the client_id was used for another record",
+                 422: "too_many_records: the account is at records.max_records_per_user"}
+
+
 @hookimpl
 def routes(app, wm):
     records = wm.service("records")
@@ -786,11 +804,22 @@ def routes(app, wm):
         name = bottle.request.query.get("type") or None
         return records.type(name).name if name else None
 
-    @app.get("/api/v1/health/data/types")
+    @app.get("/api/v1/health/data/types", api=Api(
+        "The record types this server keeps, with their units and limits", auth="public",
+        responses={200: obj({"items": array(obj({"name": string(), "title": string(), "unit": string(nullable=True),
+                                                  "units": array(string(nullable=True)), "decimals": integer(0), "daily": schema(["boolean", "string"]),
+                                                  "fields": obj(), "min": number(nullable=True), "max": number(nullable=True)},
+                                                 required=["name", "title", "unit", "units", "decimals", "daily"]))},
+                            required=["items"])}))
     def list_types():
         return {"items": [record_type.describe() for record_type in records.types.values()]}
 
-    @app.get("/api/v1/health/data")
+    @app.get("/api/v1/health/data", api=Api(
+        "The user's records, newest first",
+        query={"type": TYPE_QUERY, "from": string(description="a date (YYYY-MM-DD, the user's day) or an ISO time"),
+               "to": string(description="a date (included) or an ISO time"), "limit": integer(1, 500, default=50),
+               "before": string(description="the `next` of the previous page")},
+        responses={200: page(RECORD)}))
     def list_records():
         user = wm.require_user()
         _, tz = wm.user_zone(user)
@@ -799,7 +828,9 @@ def routes(app, wm):
         return paged(records.page, record_view, 50, 500, user_id=user["id"], type=query_type(),
                      start=start, end=end)
 
-    @app.post("/api/v1/health/data")
+    @app.post("/api/v1/health/data", api=Api(
+        "Store a record", body=RECORD_IN, errors=RECORD_ERRORS,
+        responses={201: RECORD, 200: ("a retry with the same client_id: the record as stored", RECORD)}))
     def create_record():
         user = wm.require_user()
         record = records.make(user, wm.json_body())
@@ -810,7 +841,13 @@ def routes(app, wm):
         bottle.response.status = 201 if outcome == "created" else 200
         return record_view(record)
 
-    @app.post("/api/v1/health/data/batch")
+    @app.post("/api/v1/health/data/batch", api=Api(
+        "Store up to records.max_batch records at once (all or none)", errors=RECORD_ERRORS,
+        body=obj({"items": array(RECORD_IN, min_items=1)}, required=["items"],
+                 example={"items": [{"type": "steps", "value": 8000}, {"type": "weight", "value": 70.5}]}),
+        responses={200: obj({"items": array(obj({**RECORD["properties"], "status": string(enum=list(COUNTS))},
+                                                required=RECORD["required"] + ["status"])), **COUNTS},
+                            required=["items", *COUNTS])}))
     def create_batch():
         user = wm.require_user()
         items = wm.json_body().get("items")
@@ -834,7 +871,13 @@ def routes(app, wm):
         return {"items": [{**record_view(record), "status": outcome} for outcome, record in results],
                 **{key: counts[key] for key in ("created", "updated", "unchanged")}}
 
-    @app.get("/api/v1/health/data/stats")
+    @app.get("/api/v1/health/data/stats", api=Api(
+        "Per-type statistics of the last days (the user's days), with BMI and blood pressure category",
+        query={"days": integer(1, MAX_DAYS, default=30), "type": TYPE_QUERY},
+        responses={200: obj({"days": integer(1), "timezone": string(), "from": string(format="date"),
+                             "to": string(format="date"), "types": obj(description="type name -> its statistics"),
+                             "bmi": obj(nullable=True), "bp_category": obj(nullable=True)},
+                            required=["days", "timezone", "from", "to", "types", "bmi", "bp_category"])}))
     def stats():
         user = wm.require_user()
         try:
@@ -845,7 +888,8 @@ def routes(app, wm):
             raise ApiError(400, "invalid_field", f"days: must be an integer 1-{MAX_DAYS}")
         return records.stats(user, days, query_type())
 
-    @app.get("/api/v1/health/data/csv")
+    @app.get("/api/v1/health/data/csv", api=Api(
+        "Every record of the user as a CSV file", responses={200: download("text/csv")}))
     def export_csv():
         user = wm.require_user()
         body = records.export_csv(user)
@@ -854,7 +898,10 @@ def routes(app, wm):
         bottle.response.set_header("Content-Disposition", f'attachment; filename="{filename}"')
         return body
 
-    @app.post("/api/v1/health/data/csv")
+    @app.post("/api/v1/health/data/csv", api=Api(
+        "Import records from a CSV file (the export's columns); a row again is not stored twice",
+        body=Content("text/csv", string(), example="type,value,unit,recorded_at,note\nweight,70.5,kg,2026-01-05T08:00:00+08:00,\n"),
+        responses={200: obj(COUNTS, required=list(COUNTS))}, errors=RECORD_ERRORS))
     def import_csv():
         user = wm.require_user()
         raw = wm.raw_body()
@@ -864,11 +911,11 @@ def routes(app, wm):
             raise ApiError(400, "invalid_csv", "The file is not UTF-8 text; save it as \"CSV UTF-8\".")
         return records.import_csv(user, text)
 
-    @app.get("/api/v1/health/data/<record_id>")
+    @app.get("/api/v1/health/data/<record_id>", api=Api("One record", responses={200: RECORD}))
     def read_record(record_id):
         return record_view(records.own(wm.require_user(), record_id))
 
-    @app.delete("/api/v1/health/data/<record_id>")
+    @app.delete("/api/v1/health/data/<record_id>", api=Api("Delete a record", responses={204: None}))
     def delete_record(record_id):
         records.own(wm.require_user(), record_id)
         records.delete(record_id)

@@ -42,6 +42,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Index, ProviderError, Registry, Setting, field, hookimpl, json_dumps,
                       new_id, now_iso, paged, whole_text, zone_or_none)
+from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, string
 
 log = logging.getLogger("wellmate.reminders")
 
@@ -1042,39 +1043,70 @@ def register_services(register):
     register("reminders", Reminders)  # built before the app, so a mistake in reminders: stops startup
 
 
+RULE = obj({"kind": string(enum=list(KINDS)),
+             "at": string(description="once: an ISO time (or local, in the reminder's time zone)"),
+             "times": array(string(pattern="^\\d{1,2}:\\d{2}$"), description="daily, weekly: HH:MM local times"),
+             "days": array(string(enum=list(WEEKDAYS)), description="weekly, interval: the days"),
+             "every_minutes": integer(1), "every_hours": integer(1),
+             "from": string(nullable=True, description="interval: HH:MM, the first of each day"),
+             "until": string(nullable=True, description="interval: HH:MM, the last of each day")},
+            required=["kind"], description="keys by kind: " + "; ".join(f"{kind}: {', '.join(keys[1:])}" for kind, keys in RULE_KEYS.items()), title="Rule")
+REMINDER_FIELDS = {
+    "title": string(min_length=1, max_length=60), "note": string(max_length=500),
+    "text": string(max_length=500, description="what is sent; empty: the title"),
+    "phrase": boolean(description="let the agent phrase it each time"), "agent": string(),
+    "rule": RULE, "timezone": string(max_length=64, description="IANA; default the user's"),
+    "channels": array(string(), description="e.g. inapp, wechat, webhook"), "enabled": boolean()}
+REMINDER = obj({"id": string(), **REMINDER_FIELDS, "source": string(nullable=True), "next_fire_at": string(nullable=True),
+                "last_fired_at": string(nullable=True), "fire_count": integer(0), "created_at": string(),
+                "updated_at": string(nullable=True), "next_fire_local": string(nullable=True)},
+               required=["id", "title", "rule", "timezone", "channels", "enabled", "next_fire_at", "next_fire_local"],
+               title="Reminder")
+REMINDER_EXAMPLE = {"title": "Blood pressure pill", "rule": {"kind": "daily", "times": ["08:00"]}, "channels": ["inapp"]}
+
+
 @hookimpl
 def routes(app, wm):
     reminders = wm.service("reminders")
 
-    @app.get("/api/v1/reminders")
+    @app.get("/api/v1/reminders", api=Api(
+        "The user's reminders", query={"limit": integer(1, 100, default=20), "before": string(description="the `next` of the previous page")}, responses={200: page(REMINDER)}))
     def list_reminders():
         user = wm.require_user()
         return paged(reminders.list, reminders.view, 20, 100, user_id=user["id"])
 
-    @app.post("/api/v1/reminders")
+    @app.post("/api/v1/reminders", api=Api(
+        "Create a reminder", body=obj(REMINDER_FIELDS, required=["title", "rule"], example=REMINDER_EXAMPLE),
+        responses={201: REMINDER}, errors={404: "no such agent"}))
     def create_reminder():
         user = wm.require_user()
         reminder = reminders.create(user, wm.json_body())
         bottle.response.status = 201
         return reminders.view(reminder)
 
-    @app.get("/api/v1/reminders/<reminder_id>")
+    @app.get("/api/v1/reminders/<reminder_id>", api=Api("One reminder", responses={200: REMINDER}))
     def read_reminder(reminder_id):
         return reminders.view(reminders.own(wm.require_user(), reminder_id))
 
-    @app.put("/api/v1/reminders/<reminder_id>")
+    @app.put("/api/v1/reminders/<reminder_id>", api=Api(
+        "Change a reminder (the keys sent)", body=obj(REMINDER_FIELDS, example={"enabled": False}),
+        responses={200: REMINDER}, errors={409: "managed_by_config: a reminders.everyone copy (only enabled changes)"}))
     def update_reminder(reminder_id):
         user = wm.require_user()
         reminder = reminders.own(user, reminder_id)
         return reminders.view(reminders.update(user, reminder, wm.json_body()))
 
-    @app.delete("/api/v1/reminders/<reminder_id>")
+    @app.delete("/api/v1/reminders/<reminder_id>", api=Api(
+        "Delete a reminder", responses={204: None}, errors={409: "managed_by_config: opt out in settings instead"}))
     def delete_reminder(reminder_id):
         reminders.delete(reminders.own(wm.require_user(), reminder_id))
         bottle.response.status = 204
         return ""
 
-    @app.get("/api/v1/reminders/<reminder_id>/deliveries")
+    @app.get("/api/v1/reminders/<reminder_id>/deliveries", api=Api(
+        "What became of each firing of a reminder, newest first", query={"limit": integer(1, 100, default=20), "before": string(description="the `next` of the previous page")},
+        responses={200: page(obj({"channel": string(), "status": string(enum=["sent", "failed", "skipped"]),
+                                    "detail": string()}, title="Delivery"))}))
     def deliveries(reminder_id):
         reminders.own(wm.require_user(), reminder_id)
         return paged(reminders.deliveries, reminders.delivery_view, 20, 100, reminder_id=reminder_id)

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from wellmate import Index, Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
 from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, normalize, term_alternatives
+from wellmate_plugins._openapi import Api, array, integer, obj, string
 
 log = logging.getLogger("wellmate.safety")
 
@@ -1151,7 +1152,15 @@ def before_reply(user, agent, session, text, turn, wm):
 def routes(app, wm):
     safety = wm.service("safety")
 
-    @app.get("/api/v1/admin/flags")
+    @app.get("/api/v1/admin/flags", api=Api(
+        "Sessions safety flagged (crisis, check-in, ...), most recent first, with counts", auth="admin",
+        query={"limit": integer(1, 500, default=50)},
+        responses={200: obj({"sessions": integer(0), "users": integer(0), "by_kind": obj(),
+                             "items": array(obj({"session_id": string(), "user_id": string(nullable=True),
+                                                 "username": string(nullable=True), "agent": string(nullable=True),
+                                                 "flags": obj(), "flagged_at": string(nullable=True),
+                                                 "updated_at": string(nullable=True)}, required=["session_id", "flags"]))},
+                            required=["sessions", "users", "by_kind", "items"])}))
     def admin_flags():
         wm.require_admin()
         limit, _ = page_args(default_limit=50, max_limit=500)

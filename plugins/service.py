@@ -6,11 +6,18 @@ import bottle
 
 import wellmate
 from wellmate import ApiError, hookimpl
+from wellmate_plugins._openapi import Api, boolean, number, obj, string
 
 
 @hookimpl
 def routes(app, wm):
-    @app.get("/api/v1/test/health")
+    @app.get("/api/v1/test/health", api=Api(
+        "Liveness, storage and model checks for a monitor (503 when storage cannot be written)", auth="public",
+        responses={200: obj({"status": string(enum=["ok", "unavailable"]), "checks": obj({"storage": string(), "model": string()}),
+                             "version": string(), "uptime_s": number(), "storage": string(), "scheduler_running": boolean(),
+                             "next_reminder_at": string(nullable=True), "providers": obj()},
+                            required=["status", "checks", "version", "uptime_s", "storage", "scheduler_running", "providers"],
+                            title="Health")}))
     def health():
         scheduler, reminders = wm.service("scheduler"), wm.service("reminders")
         # Storage that cannot be written (the last write failed, a read-only folder) is a 503
@@ -35,7 +42,10 @@ def routes(app, wm):
             "providers": {name: conf["plugin"] for name, conf in wm.config["providers"].items()},
         }
 
-    @app.get("/api/v1/test/db")
+    @app.get("/api/v1/test/db", api=Api(
+        "Ping the storage", auth="public",
+        responses={200: obj({"ok": boolean(), "backend": string(), "latency_ms": number()}, required=["ok", "backend", "latency_ms"])},
+        errors={503: "the storage did not answer"}))
     def db():
         started = time.perf_counter()
         try:

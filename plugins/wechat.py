@@ -18,7 +18,8 @@ import urllib.parse
 from wellmate import ApiError, ConfigError, Setting, client_address, field, hookimpl, new_id, now_iso
 from wellmate_plugins import _http
 from wellmate_plugins.accounts import accounts_for
-from wellmate_plugins.auth import account_disabled, required
+from wellmate_plugins.auth import SIGNED_IN, account_disabled, required
+from wellmate_plugins._openapi import Api, boolean, obj, string
 
 log = logging.getLogger("wellmate.wechat")
 
@@ -189,7 +190,14 @@ def routes(app, wm):
     auth = required(wm, "wechat")
     accounts = WeChatAccounts(wm, accounts_for(wm, "wechat"))
 
-    @app.post("/api/v1/auth/wx-login")
+    @app.post("/api/v1/auth/wx-login", api=Api(
+        "Sign in with a WeChat mini-program's wx.login() code (the first time creates the account)", auth="public",
+        body=obj({"code": string(min_length=1, max_length=128)}, required=["code"], example={"code": "081Kq4Ga1..."}),
+        responses={200: obj({**SIGNED_IN["properties"], "created": boolean(description="this login created the account")},
+                            required=SIGNED_IN["required"] + ["created"])},
+        errors={401: "invalid_wx_code: call wx.login() again", 403: "the account is disabled, or WeChat blocked the login",
+                429: "too many bad codes from this address, or WeChat's quota", 502: "WeChat did not answer",
+                503: "WeChat login is not configured here (auth.wechat)"}))
     def wx_login():
         if not client.configured:
             raise client.not_configured()

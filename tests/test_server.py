@@ -230,7 +230,7 @@ def test_a_crash_is_a_json_500_logged_once_with_method_and_path(tmp_path):
         assert_error(client.get("/api/v1/crash"), 500, "internal_error")
         r = client.get("/api/v1/nothing")
         assert_error(r, 404, "not_found")
-        assert "README" in r.json["error"]["message"] and "API.md" not in r.json["error"]["message"]
+        assert "/docs" in r.json["error"]["message"] and "README" not in r.json["error"]["message"]
     finally:
         status, output = server.stop()
     assert status == 0

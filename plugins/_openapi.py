@@ -1,0 +1,416 @@
+"""Route declarations and the OpenAPI 3.1 document built from them (a library, not a plugin).
+
+Each plugin declares a route's contract next to the route, in Bottle's route config:
+
+    @app.post("/api/v1/health/data", api=Api("Store a health record", body=RECORD_IN,
+                                              responses={201: RECORD}, errors={409: "..."}))
+
+`document(app)` walks ``app.routes`` and reads every ``route.config["api"]`` back, so what is
+listed is what is served: a disabled plugin's routes are neither. Schemas are plain dicts of JSON
+Schema 2020-12 (the helpers below only spell them shorter); a schema with a ``title`` becomes a
+named component (``#/components/schemas/Title``) the first time it is met.
+The style, with one example per kind of route: /work/notes/s8/openapi-style.md (docs/api.md has
+the result).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+from typing import NamedTuple
+
+OPENAPI_VERSION = "3.1.0"
+ROUTE_PARAM = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)(?::[^>]*)?>")
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema helpers: each returns a plain JSON Schema dict
+# ---------------------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def schema(type_: str | list | None = None, *, nullable: bool = False, example=None, **keywords) -> dict:
+    """A JSON Schema: ``schema("string", max_length=64, example="alice")``. Keyword names are
+    JSON Schema's in snake_case (max_length -> maxLength); ``example`` becomes ``examples``."""
+    out = {}
+    if type_ is not None:
+        out["type"] = [type_, "null"] if nullable and isinstance(type_, str) else type_
+    for key, value in keywords.items():
+        if value is not None:
+            out[_camel(key)] = value
+    if example is not None:
+        out["examples"] = [example]
+    return out
+
+
+def string(**keywords) -> dict:
+    return schema("string", **keywords)
+
+
+def integer(minimum=None, maximum=None, **keywords) -> dict:
+    return schema("integer", minimum=minimum, maximum=maximum, **keywords)
+
+
+def number(minimum=None, maximum=None, **keywords) -> dict:
+    return schema("number", minimum=minimum, maximum=maximum, **keywords)
+
+
+def boolean(**keywords) -> dict:
+    return schema("boolean", **keywords)
+
+
+def array(items: dict, **keywords) -> dict:
+    return schema("array", items=items, **keywords)
+
+
+def obj(properties: dict | None = None, required=(), **keywords) -> dict:
+    """An object: ``obj({"id": string()}, required=["id"], title="Record")``. Other keys are
+    allowed unless ``additional_properties=False``: an answer may grow a key without breaking
+    a client."""
+    return schema("object", properties=properties or {}, required=list(required) or None, **keywords)
+
+
+def nullable(inner: dict) -> dict:
+    """``inner`` or null."""
+    if isinstance(inner.get("type"), str) and "$ref" not in inner and "title" not in inner:
+        return {**inner, "type": [inner["type"], "null"]}
+    return {"anyOf": [inner, {"type": "null"}]}
+
+
+def page(item: dict, **keywords) -> dict:
+    """The answer of a paged list (`wellmate.paged`): ``{"items": [...], "next": cursor or null}``."""
+    return obj({"items": array(item), "next": string(nullable=True, description="pass as ?before= for the next page")},
+               required=["items", "next"], **keywords)
+
+
+ERROR = obj({"error": obj({"code": string(example="invalid_field", description="a stable, machine-readable code"),
+                           "message": string(description="what is wrong and how to fix it, for a developer")},
+                          required=["code", "message"])},
+            required=["error"], title="Error")
+
+
+# ---------------------------------------------------------------------------------------------
+# What a route declares
+# ---------------------------------------------------------------------------------------------
+
+
+class Param(NamedTuple):
+    """A query parameter that needs more than a schema: ``Param(string(), required=True)``."""
+    schema: dict
+    required: bool = False
+    description: str = ""
+
+
+class Content(NamedTuple):
+    """A body that is not JSON (a CSV upload or download): its media type, schema, example and
+    response headers (``{"Content-Disposition": "attachment; ..."}``)."""
+    media_type: str
+    schema: dict | None = None
+    example: object = None
+    headers: dict | None = None
+
+
+def download(media_type: str = "application/octet-stream", attachment: bool = True) -> Content:
+    """A file in the response body; ``attachment`` sends Content-Disposition (saved, not shown)."""
+    return Content(media_type, string(content_media_type=media_type if "*" not in media_type else None,
+                                      format="binary"),
+                   headers={"Content-Disposition": "attachment; filename=\"...\""} if attachment else None)
+
+
+def upload(fields: dict, required=()) -> Content:
+    """A multipart/form-data body: ``upload({"file": string(format="binary")}, required=["file"])``."""
+    return Content("multipart/form-data", obj(fields, required=required))
+
+
+class Sse(NamedTuple):
+    """A text/event-stream response: ``Sse({"delta": obj(...), "done": obj(...)})``, one schema per
+    event name for its ``data:`` JSON (the name "message" is an event sent without ``event:``)."""
+    events: dict
+    description: str = ""
+
+
+class Api:
+    """A route's contract, given as ``api=Api(...)`` to Bottle's route decorator.
+
+    - ``summary``: a line saying what it does; ``description``: more, in Markdown.
+    - ``auth``: "user" (a bearer token; the default), "admin" (an admin's token) or "public".
+    - ``body``: the JSON body's schema, or a `Content` (`upload()`, CSV text).
+    - ``query``: ``{name: schema or Param}``; path parameters are read from the rule
+      (``<record_id>``), strings unless ``params`` gives their schemas.
+    - ``responses``: ``{status: schema | Content | Sse | None}`` (None: no body, a 204); a
+      value may be ``("description", value)``.
+    - ``errors``: ``{status: "when"}`` for the errors this route answers besides those every
+      route of its kind does (400 with a body or query, 401/403 by ``auth``, 404 with a path
+      parameter, 413 with a body, 503 storage): each has the Error body.
+    - ``tag``: the group in /docs; by default the plugin's name.
+    """
+
+    def __init__(self, summary: str, *, description: str = "", auth: str = "user", body=None,
+                 query: dict | None = None, params: dict | None = None, responses: dict | None = None,
+                 errors: dict | None = None, tag: str | None = None):
+        if auth not in ("user", "admin", "public"):
+            raise ValueError(f"auth: 'user', 'admin' or 'public', not {auth!r}")
+        self.summary, self.description, self.auth, self.body = summary, description, auth, body
+        self.query, self.params = query or {}, params or {}
+        self.responses, self.errors, self.tag = responses or {200: None}, errors or {}, tag
+
+
+# ---------------------------------------------------------------------------------------------
+# The document
+# ---------------------------------------------------------------------------------------------
+
+
+def declared(route) -> Api | None:
+    api = route.config.get("api")
+    return api if isinstance(api, Api) else None
+
+
+def openapi_path(rule: str) -> str:
+    """Bottle's ``/a/<id>`` or ``/a/<id:int>`` as OpenAPI's ``/a/{id}``."""
+    return ROUTE_PARAM.sub(lambda m: "{%s}" % m.group(1), rule)
+
+
+def route_tag(route, api: Api) -> str:
+    module = getattr(route.callback, "__module__", "") or ""
+    return api.tag or module.rsplit(".", 1)[-1] or "wellmate"
+
+
+class Components:
+    """Named schemas: a schema with a ``title`` is stored once and referred to."""
+
+    # The keywords whose values are schemas (or lists / maps of schemas): titles are looked for
+    # there only, so a property called "title" is not taken for a schema's title.
+    ONE = ("items", "additionalProperties", "not", "contentSchema", "if", "then", "else", "propertyNames")
+    MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
+    MAP = ("properties", "$defs", "patternProperties")
+
+    def __init__(self):
+        self.schemas: dict[str, dict] = {}
+
+    def use(self, node: dict) -> dict:
+        if not isinstance(node, dict):
+            return node
+        out = dict(node)
+        for key in self.ONE:
+            if isinstance(out.get(key), dict):
+                out[key] = self.use(out[key])
+        for key in self.MANY:
+            if isinstance(out.get(key), list):
+                out[key] = [self.use(item) for item in out[key]]
+        for key in self.MAP:
+            if isinstance(out.get(key), dict):
+                out[key] = {name: self.use(item) for name, item in out[key].items()}
+        title = out.get("title")
+        if isinstance(title, str) and out.get("type") == "object":
+            name = re.sub(r"[^A-Za-z0-9_.-]", "", title)
+            known = self.schemas.setdefault(name, out)
+            if known != out:
+                raise ValueError(f"two different schemas are titled {title!r}: give one another title")
+            return {"$ref": f"#/components/schemas/{name}"}
+        return out
+
+
+def _media(value, components: Components) -> dict:
+    """The ``content`` of a request body or response."""
+    if isinstance(value, Sse):
+        events = {name: {"data": components.use(data)} for name, data in value.events.items()}
+        return {"text/event-stream": {
+            "schema": string(description=value.description or "Server-sent events: `event: NAME` (none for a "
+                                                            "plain message) and one `data:` line of JSON each; "
+                                                            "comment lines (`: ping`) keep the connection open."),
+            "x-events": events}}
+    if isinstance(value, Content):
+        media = {}
+        if value.schema is not None:
+            media["schema"] = components.use(value.schema)
+        if value.example is not None:
+            media["example"] = value.example
+        return {value.media_type: media}
+    media = {"schema": components.use(value)}
+    if isinstance(value, dict) and value.get("examples"):
+        media["example"] = value["examples"][0]
+    return {"application/json": media}
+
+
+def _response(status: int, value, components: Components) -> dict:
+    description = ""
+    if isinstance(value, tuple) and not isinstance(value, (Content, Sse)) and len(value) == 2 and isinstance(value[0], str):
+        description, value = value
+    out = {"description": description or HTTPStatus(status).phrase}
+    if value is not None:
+        out["content"] = _media(value, components)
+        if isinstance(value, Content) and value.headers:
+            out["headers"] = {name: {"schema": string(example=example)} for name, example in value.headers.items()}
+        if isinstance(value, Sse) and value.description:
+            out["description"] = value.description
+    return out
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def common_errors(api: Api, has_path_params: bool) -> dict:
+    """The errors every route of this kind may answer (wellmate.py: json_body, require_user,
+    route_errors)."""
+    errors = {}
+    if api.body is not None or api.query:
+        errors[400] = "The body or a parameter is not valid: `error.message` names it."
+    if api.auth != "public":
+        errors[401] = "No valid access token: send `Authorization: Bearer <access_token>` (from /api/v1/auth/login)."
+    if api.auth == "admin":
+        errors[403] = "The token is not an admin's."
+    if has_path_params:
+        errors[404] = "Nothing with this id (or not yours)."
+    if api.body is not None:
+        errors[413] = "The body is over server.max_body_kb."
+    errors[503] = "The storage cannot be written now (full disk, read-only folder): nothing was saved; retry later."
+    return errors
+
+
+def operation(route, api: Api, components: Components, operation_id: str) -> dict:
+    names = ROUTE_PARAM.findall(route.rule)
+    op = {"tags": [route_tag(route, api)], "summary": api.summary, "operationId": operation_id}
+    if api.description:
+        op["description"] = api.description
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": components.use(api.params.get(name) or string(min_length=1))} for name in names]
+    for name, value in api.query.items():
+        param = value if isinstance(value, Param) else Param(value)
+        entry = {"name": name, "in": "query", "required": param.required, "schema": components.use(param.schema)}
+        description = param.description or param.schema.get("description")
+        if description:
+            entry["description"] = description
+        params.append(entry)
+    if params:
+        op["parameters"] = params
+    if api.body is not None:
+        op["requestBody"] = {"required": True, "content": _media(api.body, components)}
+    responses = {str(status): _response(status, value, components) for status, value in api.responses.items()}
+    for status, description in {**common_errors(api, bool(names)), **api.errors}.items():
+        responses.setdefault(str(status), _error(description))
+    op["responses"] = dict(sorted(responses.items()))
+    if api.auth == "public":
+        op["security"] = []
+    elif api.auth == "admin":
+        op["x-admin"] = True
+    return op
+
+
+def document(app, version: str = "", description: str = "") -> dict:
+    """The OpenAPI 3.1 document of every declared route of ``app`` (undeclared ones are left out:
+    `undeclared(app)` lists them, and a test fails on any)."""
+    components = Components()
+    components.use(ERROR)
+    found = [(route, api) for route in app.routes if (api := declared(route))]
+    names = [route.callback.__name__ for route, _ in found]
+    paths: dict[str, dict] = {}
+    for (route, api), name in zip(found, names):
+        operation_id = name if names.count(name) == 1 else f"{route_tag(route, api)}_{name}"
+        paths.setdefault(openapi_path(route.rule), {})[route.method.lower()] = operation(route, api, components, operation_id)
+    tags = sorted({op["tags"][0] for ops in paths.values() for op in ops.values()})
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "Wellmate", "version": version, "description": description,
+                 "license": {"name": "see the repository"}},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "tags": [{"name": tag} for tag in tags],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components.schemas,
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "The access_token of POST /api/v1/auth/login (or register, refresh, wx-login)."}},
+        },
+    }
+
+
+def undeclared(app) -> list[str]:
+    """``METHOD rule`` of each route served without an ``api=`` declaration."""
+    return [f"{route.method} {route.rule}" for route in app.routes if declared(route) is None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown (docs/api.md)
+# ---------------------------------------------------------------------------------------------
+
+
+def _resolve(doc: dict, node):
+    while isinstance(node, dict) and "$ref" in node:
+        node = doc["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _type(doc: dict, node) -> str:
+    if not isinstance(node, dict):
+        return ""
+    if "$ref" in node:
+        return node["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in node:
+        return " or ".join(_type(doc, item) for item in node["anyOf"])
+    kind = node.get("type", "any")
+    kind = " or ".join(kind) if isinstance(kind, list) else kind
+    if kind == "array":
+        return f"array of {_type(doc, node.get('items'))}"
+    limits = [f"{label} {node[key]}" for key, label in (("minimum", "min"), ("maximum", "max"), ("minLength", "min length"),
+                                                         ("maxLength", "max length"), ("maxItems", "max items"))
+              if key in node]
+    if "enum" in node:
+        limits.append("one of " + ", ".join(f"`{value}`" for value in node["enum"]))
+    return kind + (f" ({', '.join(limits)})" if limits else "")
+
+
+def markdown(doc: dict) -> str:
+    """docs/api.md: every operation by tag, with its parameters, body and answers."""
+    lines = ["# The Wellmate API", "",
+             "Generated from the OpenAPI document (`python wellmate.py openapi --markdown > docs/api.md`); a test "
+             "keeps it equal. A running server serves the document at `/api/v1/openapi.json` and a browsable page "
+             "at `/docs` (with a token field to try calls).", "",
+             "Every error is `{\"error\": {\"code\", \"message\"}}` with its HTTP status. Unless marked *public*, "
+             "a route needs `Authorization: Bearer <access_token>` (from `POST /api/v1/auth/login`).", ""]
+    by_tag: dict[str, list] = {}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            by_tag.setdefault(op["tags"][0], []).append((path, method, op))
+    for tag in sorted(by_tag):
+        lines += [f"## {tag}", ""]
+        for path, method, op in by_tag[tag]:
+            who = "public" if op.get("security") == [] else "admin" if op.get("x-admin") else "user"
+            lines += [f"### `{method.upper()} {path}`", "", f"{op['summary']} (*{who}*)", ""]
+            if op.get("description"):
+                lines += [op["description"], ""]
+            for param in op.get("parameters", []):
+                required = ", required" if param["required"] and param["in"] == "query" else ""
+                note = f": {param['description']}" if param.get("description") else ""
+                lines.append(f"- {param['in']} `{param['name']}`: {_type(doc, param['schema'])}{required}{note}")
+            body = op.get("requestBody")
+            if body:
+                for media_type, media in body["content"].items():
+                    lines.append(f"- body ({media_type}): {_type(doc, media.get('schema'))}")
+            answers = ", ".join(f"{status} {response['description']}" for status, response in op["responses"].items())
+            lines += [f"- answers: {answers}", ""]
+            example = body and next(iter(body["content"].values())).get("example")
+            if example is not None:
+                lines += ["```json", json.dumps(example, ensure_ascii=False, indent=2), "```", ""]
+            for status, response in op["responses"].items():
+                events = response.get("content", {}).get("text/event-stream", {}).get("x-events")
+                if events:
+                    lines += [f"Events of the {status} stream: " + ", ".join(f"`{name}`" for name in events), ""]
+    lines += ["## Schemas", ""]
+    for name, node in doc["components"]["schemas"].items():
+        required = set(node.get("required", []))
+        lines += [f"### {name}", ""]
+        if node.get("description"):
+            lines += [node["description"], ""]
+        for prop, sub in (node.get("properties") or {}).items():
+            mark = "" if prop in required else " (optional)"
+            note = f": {sub['description']}" if isinstance(sub, dict) and sub.get("description") else ""
+            lines.append(f"- `{prop}`{mark}: {_type(doc, sub)}{note}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
