@@ -52,6 +52,11 @@ def string(**keywords) -> dict:
     return schema("string", **keywords)
 
 
+def text(max_length=None, **keywords) -> dict:
+    """A required text field as `wellmate.field` reads it: stripped, so not blank."""
+    return schema("string", min_length=1, max_length=max_length, pattern=r"\S", **keywords)
+
+
 def integer(minimum=None, maximum=None, **keywords) -> dict:
     return schema("integer", minimum=minimum, maximum=maximum, **keywords)
 
@@ -143,7 +148,7 @@ class Api:
     - ``query``: ``{name: schema or Param}``; path parameters are read from the rule
       (``<record_id>``), strings unless ``params`` gives their schemas.
     - ``responses``: ``{status: schema | Content | Sse | None}`` (None: no body, a 204); a
-      value may be ``("description", value)``.
+      value may be ``("description", value)``, or a list of Contents (one per media type).
     - ``errors``: ``{status: "when"}`` for the errors this route answers besides those every
       route of its kind does (400 with a body or query, 401/403 by ``auth``, 404 with a path
       parameter, 413 with a body, 503 storage): each has the Error body.
@@ -216,13 +221,20 @@ class Components:
 
 
 def _media(value, components: Components) -> dict:
-    """The ``content`` of a request body or response."""
+    """The ``content`` of a request body or response (a list: each of its media types)."""
+    if isinstance(value, list):
+        return {media_type: media for item in value for media_type, media in _media(item, components).items()}
     if isinstance(value, Sse):
+        # OpenAPI 3.1 has a text/event-stream schema describe one event, as {event, data, id,
+        # retry} with data a string (what schemathesis checks each event against); the data's
+        # JSON is its contentSchema. "message" is the event sent without an `event:` line.
         events = {name: {"data": components.use(data)} for name, data in value.events.items()}
+        variants = [obj({"event": {"const": name},
+                         "data": string(content_media_type="application/json", content_schema=event["data"])},
+                        required=["data"] if name == "message" else ["event", "data"])
+                    for name, event in events.items()]
         return {"text/event-stream": {
-            "schema": string(description=value.description or "Server-sent events: `event: NAME` (none for a "
-                                                            "plain message) and one `data:` line of JSON each; "
-                                                            "comment lines (`: ping`) keep the connection open."),
+            "schema": {"anyOf": variants, "description": value.description or "Server-sent events"},
             "x-events": events}}
     if isinstance(value, Content):
         media = {}
@@ -244,8 +256,10 @@ def _response(status: int, value, components: Components) -> dict:
     out = {"description": description or HTTPStatus(status).phrase}
     if value is not None:
         out["content"] = _media(value, components)
-        if isinstance(value, Content) and value.headers:
-            out["headers"] = {name: {"schema": string(example=example)} for name, example in value.headers.items()}
+        headers = {name: example for item in (value if isinstance(value, list) else [value])
+                   if isinstance(item, Content) for name, example in (item.headers or {}).items()}
+        if headers:
+            out["headers"] = {name: {"schema": string(example=example)} for name, example in headers.items()}
         if isinstance(value, Sse) and value.description:
             out["description"] = value.description
     return out

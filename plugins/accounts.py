@@ -20,7 +20,7 @@ from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, 
 from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, account_disabled, check_password,
                                    hash_password, needed, password_needs_rehash, public_profile, PROFILE, SIGNED_IN,
                                    TOKEN_PAIR)
-from wellmate_plugins._openapi import Api, integer, obj, string
+from wellmate_plugins._openapi import Api, integer, obj, string, text
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -295,7 +295,7 @@ PROFILE_IN = {
     "settings": obj(description="keys to change (null removes one): timezone (IANA), default_agent, reminders_opt_in, "
                                 "or the app's own short values; at most 50 keys", example={"timezone": "Asia/Shanghai"}),
 }
-REFRESH_IN = obj({"refresh_token": string(max_length=200)}, required=["refresh_token"], example={"refresh_token": "..."})
+REFRESH_IN = obj({"refresh_token": text(200)}, required=["refresh_token"], example={"refresh_token": "..."})
 
 
 @hookimpl
@@ -307,7 +307,7 @@ def routes(app, wm):
         return public_profile(wm.require_user(), wm)
 
     @app.put("/api/v1/users/settings", api=Api(
-        "Change the profile and settings", body=obj(PROFILE_IN, example={"full_name": "Li Hua", "settings": {"timezone": "Asia/Shanghai"}}),
+        "Change the profile and settings", body=obj(PROFILE_IN, additional_properties=False, example={"full_name": "Li Hua", "settings": {"timezone": "Asia/Shanghai"}}),
         responses={200: PROFILE}))
     def update_settings():
         user = wm.require_user()
@@ -364,7 +364,7 @@ def routes(app, wm):
 
     @app.post("/api/v1/auth/login", api=Api(
         "Sign in with a username and password", auth="public",
-        body=obj({"username": string(max_length=256), "password": string(max_length=256),
+        body=obj({"username": text(256), "password": text(256),
                   "device_token": string(max_length=1000, description="the device_token of an earlier login")},
                  required=["username", "password"], example={"username": "alice", "password": "correct horse"}),
         responses={200: SIGNED_IN},

@@ -14,7 +14,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Index, ProviderError, Setting, StorageUnavailable, Turn, call_with_turn,
                       field, hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
-from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, string
+from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, string, text
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
 log = logging.getLogger("wellmate.chat")
@@ -1108,7 +1108,7 @@ CHAT_ERRORS = {400: "wrong_agent: the session belongs to another agent", 404: "n
 
 
 def chat_in(wm) -> dict:
-    return obj({"text": string(min_length=1, max_length=wm.config["chat"]["max_message_chars"]),
+    return obj({"text": text(wm.config["chat"]["max_message_chars"]),
                 "session_id": string(max_length=64, description="continue this session; none starts one")},
                required=["text"], example={"text": "I slept badly again, any advice?"})
 
@@ -1164,7 +1164,7 @@ def routes(app, wm):
 
     @app.post("/api/v1/health/sessions", api=Api(
         "Start an empty session with an agent",
-        body=obj({"agent": string(), "title": string(max_length=100)}, required=["agent"], example={"agent": "mental"}),
+        body=obj({"agent": text(), "title": string(max_length=100)}, required=["agent"], example={"agent": "mental"}),
         responses={201: SESSION}, errors={404: "no such agent"}))
     def create_session():
         user = wm.require_user()

@@ -47,7 +47,7 @@ import bottle
 import yaml
 
 from wellmate import ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, now_iso, page_args
-from wellmate_plugins._openapi import Api, array, download, integer, nullable, obj, page, string
+from wellmate_plugins._openapi import Api, array, download, integer, nullable, obj, page, string, text
 
 log = logging.getLogger("wellmate.library")
 
@@ -866,7 +866,7 @@ ARTICLE = obj({**ARTICLE_SUMMARY["properties"], "cover": nullable(FILE_LINK), "a
                "order": integer(), "sources": array(string()), "body": string(description="Markdown")},
               required=ARTICLE_SUMMARY["required"] + ["cover", "attachment", "order", "sources", "body"], title="Article")
 ARTICLE_FIELDS = {
-    "title": string(min_length=1, max_length=200), "summary": string(max_length=1000),
+    "title": text(200), "summary": string(max_length=1000),
     "tags": array(string(max_length=32), max_items=20), "order": integer(-1_000_000, 1_000_000, description="lower first"),
     "cover": string(nullable=True, description="a file in the library's files/ folder"),
     "attachment": string(nullable=True, description="a file in the library's files/ folder"),
@@ -927,7 +927,7 @@ def routes(app, wm):
 
     @app.post("/api/v1/library", api=Api(
         "Add an article", auth="admin",
-        body=obj({"id": ARTICLE_ID_PARAM["article_id"], **ARTICLE_FIELDS}, required=["id", "title"],
+        body=obj({"id": ARTICLE_ID_PARAM["article_id"], **ARTICLE_FIELDS}, required=["id", "title"], additional_properties=False,
                  example={"id": "sleep-hygiene", "title": "Sleeping better", "tags": ["sleep"], "body": "## Why\n..."}),
         responses={201: ARTICLE}, errors={409: "article_exists: change it with PUT"}))
     def create_article():
@@ -942,7 +942,7 @@ def routes(app, wm):
 
     @app.put("/api/v1/library/<article_id>", api=Api(
         "Change an article (the fields sent; null clears one)", auth="admin", params=ARTICLE_ID_PARAM,
-        body=obj(ARTICLE_FIELDS, example={"summary": "Seven habits for a better night"}), responses={200: ARTICLE}))
+        body=obj(ARTICLE_FIELDS, additional_properties=False, example={"summary": "Seven habits for a better night"}), responses={200: ARTICLE}))
     def update_article(article_id):
         wm.require_admin()
         current = existing(article_id)

@@ -138,6 +138,9 @@ def stream_json(document, what: str):
         raise
 
 
+THROTTLED = "too many wrong passwords: wait for Retry-After"
+
+
 @hookimpl
 def routes(app, wm):
     auth = required(wm, "privacy")
@@ -150,7 +153,7 @@ def routes(app, wm):
                   "code": string(max_length=128, description="a WeChat-only account: a fresh wx.login() code"),
                   "username": string(max_length=32, description=USERNAME_RULE)},
                  required=["password"], example={"current_password": "correct horse", "password": "battery staple"}),
-        responses={200: SIGNED_IN}, errors={403: "wrong_password", 409: "username_taken"}))
+        responses={200: SIGNED_IN}, errors={403: "wrong_password", 409: "username_taken", 429: THROTTLED}))
     def set_password():
         user = wm.require_user()
         body = wm.json_body()
@@ -202,7 +205,7 @@ def routes(app, wm):
         "Delete the account and everything stored about it",
         body=obj({"password": string(max_length=256), "code": string(max_length=128, description="a WeChat-only account")},
                  example={"password": "correct horse"}),
-        responses={204: None}, errors={403: "wrong_password"}))
+        responses={204: None}, errors={403: "wrong_password", 429: THROTTLED}))
     def delete_me():
         user = wm.require_user()
         confirm_identity(wm, user, wm.json_body(), "password")

@@ -26,7 +26,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, parse_time)
-from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, schema, string
+from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, schema, string, text
 
 log = logging.getLogger("wellmate.records")
 
@@ -781,7 +781,7 @@ def export_user_data(user, wm):
 
 VALUE = schema(["number", "object", "string"], description="a number in the type's unit, or for several numbers "
                                                            "{\"systolic\": 120, \"diastolic\": 80}, [120, 80] or \"120/80\"")
-RECORD_IN = obj({"type": string(max_length=32, example="weight", description="a name of GET /api/v1/health/data/types"),
+RECORD_IN = obj({"type": text(32, example="weight", description="a name of GET /api/v1/health/data/types"),
                  "value": VALUE, "unit": string(description="another of the type's units: converted"),
                  "recorded_at": schema(["string", "number"], description="ISO 8601 with offset, or Unix seconds; default now"),
                  "note": string(max_length=500),

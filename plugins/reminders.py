@@ -42,7 +42,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Index, ProviderError, Registry, Setting, field, hookimpl, json_dumps,
                       new_id, now_iso, paged, whole_text, zone_or_none)
-from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, string
+from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, string, text
 
 log = logging.getLogger("wellmate.reminders")
 
@@ -1052,7 +1052,7 @@ RULE = obj({"kind": string(enum=list(KINDS)),
              "until": string(nullable=True, description="interval: HH:MM, the last of each day")},
             required=["kind"], description="keys by kind: " + "; ".join(f"{kind}: {', '.join(keys[1:])}" for kind, keys in RULE_KEYS.items()), title="Rule")
 REMINDER_FIELDS = {
-    "title": string(min_length=1, max_length=60), "note": string(max_length=500),
+    "title": text(60), "note": string(max_length=500),
     "text": string(max_length=500, description="what is sent; empty: the title"),
     "phrase": boolean(description="let the agent phrase it each time"), "agent": string(),
     "rule": RULE, "timezone": string(max_length=64, description="IANA; default the user's"),
@@ -1076,7 +1076,7 @@ def routes(app, wm):
         return paged(reminders.list, reminders.view, 20, 100, user_id=user["id"])
 
     @app.post("/api/v1/reminders", api=Api(
-        "Create a reminder", body=obj(REMINDER_FIELDS, required=["title", "rule"], example=REMINDER_EXAMPLE),
+        "Create a reminder", body=obj(REMINDER_FIELDS, required=["title", "rule"], additional_properties=False, example=REMINDER_EXAMPLE),
         responses={201: REMINDER}, errors={404: "no such agent"}))
     def create_reminder():
         user = wm.require_user()
@@ -1089,7 +1089,7 @@ def routes(app, wm):
         return reminders.view(reminders.own(wm.require_user(), reminder_id))
 
     @app.put("/api/v1/reminders/<reminder_id>", api=Api(
-        "Change a reminder (the keys sent)", body=obj(REMINDER_FIELDS, example={"enabled": False}),
+        "Change a reminder (the keys sent)", body=obj(REMINDER_FIELDS, additional_properties=False, example={"enabled": False}),
         responses={200: REMINDER}, errors={409: "managed_by_config: a reminders.everyone copy (only enabled changes)"}))
     def update_reminder(reminder_id):
         user = wm.require_user()

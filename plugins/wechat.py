@@ -19,7 +19,7 @@ from wellmate import ApiError, ConfigError, Setting, client_address, field, hook
 from wellmate_plugins import _http
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import SIGNED_IN, account_disabled, required
-from wellmate_plugins._openapi import Api, boolean, obj, string
+from wellmate_plugins._openapi import Api, boolean, obj, string, text
 
 log = logging.getLogger("wellmate.wechat")
 
@@ -192,7 +192,7 @@ def routes(app, wm):
 
     @app.post("/api/v1/auth/wx-login", api=Api(
         "Sign in with a WeChat mini-program's wx.login() code (the first time creates the account)", auth="public",
-        body=obj({"code": string(min_length=1, max_length=128)}, required=["code"], example={"code": "081Kq4Ga1..."}),
+        body=obj({"code": text(128)}, required=["code"], example={"code": "081Kq4Ga1..."}),
         responses={200: obj({**SIGNED_IN["properties"], "created": boolean(description="this login created the account")},
                             required=SIGNED_IN["required"] + ["created"])},
         errors={401: "invalid_wx_code: call wx.login() again", 403: "the account is disabled, or WeChat blocked the login",
