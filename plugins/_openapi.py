@@ -269,22 +269,25 @@ def _error(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+COMMON_ERRORS = {
+    400: "The body or a parameter is not valid: `error.message` names it.",
+    401: "No valid access token: send `Authorization: Bearer <access_token>` (from /api/v1/auth/login).",
+    403: "The token is not an admin's.",
+    404: "Nothing with this id (or not yours).",
+    413: "The body is over server.max_body_kb.",
+    503: "The storage cannot be written now (full disk, read-only folder): nothing was saved; retry later.",
+}
+
+
 def common_errors(api: Api, has_path_params: bool) -> dict:
     """The errors every route of this kind may answer (wellmate.py: json_body, require_user,
     route_errors)."""
-    errors = {}
-    if api.body is not None or api.query:
-        errors[400] = "The body or a parameter is not valid: `error.message` names it."
-    if api.auth != "public":
-        errors[401] = "No valid access token: send `Authorization: Bearer <access_token>` (from /api/v1/auth/login)."
-    if api.auth == "admin":
-        errors[403] = "The token is not an admin's."
-    if has_path_params:
-        errors[404] = "Nothing with this id (or not yours)."
-    if api.body is not None:
-        errors[413] = "The body is over server.max_body_kb."
-    errors[503] = "The storage cannot be written now (full disk, read-only folder): nothing was saved; retry later."
-    return errors
+    statuses = [400] if api.body is not None or api.query else []
+    statuses += [401] if api.auth != "public" else []
+    statuses += [403] if api.auth == "admin" else []
+    statuses += [404] if has_path_params else []
+    statuses += [413] if api.body is not None else []
+    return {status: COMMON_ERRORS[status] for status in statuses + [503]}
 
 
 def operation(route, api: Api, components: Components, operation_id: str) -> dict:
@@ -376,18 +379,38 @@ def _type(doc: dict, node) -> str:
                                                          ("maxLength", "max length"), ("maxItems", "max items"))
               if key in node]
     if "enum" in node:
-        limits.append("one of " + ", ".join(f"`{value}`" for value in node["enum"]))
+        limits.append("one of " + ", ".join(f"`{json.dumps(value)}`" for value in node["enum"]))
     return kind + (f" ({', '.join(limits)})" if limits else "")
+
+
+def _fields(doc: dict, node) -> list[str]:
+    """One line per property of an object schema: name, type, (optional), description."""
+    node = _resolve(doc, node) if isinstance(node, dict) and "$ref" in node else node
+    required = set((node or {}).get("required", []))
+    lines = []
+    for prop, sub in ((node or {}).get("properties") or {}).items():
+        mark = "" if prop in required else " (optional)"
+        note = f": {sub['description']}" if isinstance(sub, dict) and sub.get("description") else ""
+        lines.append(f"`{prop}`{mark} {_type(doc, sub)}{note}")
+    return lines
 
 
 def markdown(doc: dict) -> str:
     """docs/api.md: every operation by tag, with its parameters, body and answers."""
     lines = ["# The Wellmate API", "",
              "Generated from the OpenAPI document (`python wellmate.py openapi --markdown > docs/api.md`); a test "
-             "keeps it equal. A running server serves the document at `/api/v1/openapi.json` and a browsable page "
-             "at `/docs` (with a token field to try calls).", "",
-             "Every error is `{\"error\": {\"code\", \"message\"}}` with its HTTP status. Unless marked *public*, "
-             "a route needs `Authorization: Bearer <access_token>` (from `POST /api/v1/auth/login`).", ""]
+             "keeps it equal. A running server serves the document at `/api/v1/openapi.json` (point a client "
+             "generator there) and a page at `/docs` that renders it, with a token field to try calls.", "",
+             "- Errors are `{\"error\": {\"code\", \"message\"}}` with the HTTP status: 400 (a bad body or "
+             "parameter: the message names it), 401 (no valid token), 403 (not an admin's token), 404 (no such "
+             "thing, or not yours), 413 (body over server.max_body_kb), 503 (storage cannot be written; "
+             "`Retry-After`). Each route below lists its other errors.",
+             "- Unless marked *public*, send `Authorization: Bearer <access_token>` (from `POST /api/v1/auth/login`); "
+             "*admin* routes need an admin's token.",
+             "- Lists are pages: `?limit=` and `?before=` (the `next` of the previous page; null at the end).",
+             "- The main flows: register or log in -> chat (`POST /api/v1/health/{agent_name}/chat`, or `/chat/stream` "
+             "for server-sent events) -> records (`POST /api/v1/health/data`, stats) -> reminders "
+             "(`POST /api/v1/reminders`).", ""]
     by_tag: dict[str, list] = {}
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
@@ -395,36 +418,47 @@ def markdown(doc: dict) -> str:
     for tag in sorted(by_tag):
         lines += [f"## {tag}", ""]
         for path, method, op in by_tag[tag]:
-            who = "public" if op.get("security") == [] else "admin" if op.get("x-admin") else "user"
-            lines += [f"### `{method.upper()} {path}`", "", f"{op['summary']} (*{who}*)", ""]
+            who = "public" if op.get("security") == [] else "admin" if op.get("x-admin") else "signed in"
+            lines += [f"### `{method.upper()} {path}`", "", f"{op['summary']}. *{who}*", ""]
             if op.get("description"):
                 lines += [op["description"], ""]
             for param in op.get("parameters", []):
-                required = ", required" if param["required"] and param["in"] == "query" else ""
-                note = f": {param['description']}" if param.get("description") else ""
-                lines.append(f"- {param['in']} `{param['name']}`: {_type(doc, param['schema'])}{required}{note}")
+                if param["in"] == "query":
+                    required = ", required" if param["required"] else ""
+                    note = f": {param['description']}" if param.get("description") else ""
+                    lines.append(f"- query `{param['name']}`: {_type(doc, param['schema'])}{required}{note}")
+                elif "type" in param["schema"] and param["schema"] != {"type": "string", "minLength": 1}:
+                    lines.append(f"- path `{param['name']}`: {_type(doc, param['schema'])}")
             body = op.get("requestBody")
-            if body:
-                for media_type, media in body["content"].items():
-                    lines.append(f"- body ({media_type}): {_type(doc, media.get('schema'))}")
-            answers = ", ".join(f"{status} {response['description']}" for status, response in op["responses"].items())
-            lines += [f"- answers: {answers}", ""]
-            example = body and next(iter(body["content"].values())).get("example")
-            if example is not None:
-                lines += ["```json", json.dumps(example, ensure_ascii=False, indent=2), "```", ""]
+            example = None
+            for media_type, media in (body or {}).get("content", {}).items():
+                fields = _fields(doc, media.get("schema"))
+                lines.append(f"- body ({media_type}): " + ("; ".join(fields) if fields else _type(doc, media.get("schema"))))
+                example = media.get("example", example)
             for status, response in op["responses"].items():
+                if response["description"] == COMMON_ERRORS.get(int(status)):
+                    continue
+                kinds = [f"{media_type} {_type(doc, media['schema'])}" if "$ref" in media.get("schema", {}) else media_type
+                         for media_type, media in response.get("content", {}).items()
+                         if not (int(status) >= 400 and media_type == "application/json")]
+                what = f" ({', '.join(kinds)})" if kinds else ""
+                lines.append(f"- {status}{what}: {response['description']}")
+                inline = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if int(status) < 400 and "$ref" not in inline and _fields(doc, inline):
+                    lines.append("  - " + "; ".join(_fields(doc, inline)))
                 events = response.get("content", {}).get("text/event-stream", {}).get("x-events")
-                if events:
-                    lines += [f"Events of the {status} stream: " + ", ".join(f"`{name}`" for name in events), ""]
+                for name, event in (events or {}).items():
+                    fields = _fields(doc, event["data"]) if "$ref" not in event["data"] else []
+                    lines.append(f"  - event `{name}`: " + ("; ".join(fields) if fields else _type(doc, event["data"])))
+            lines.append("")
+            if example is not None:
+                lines += ["```json" if not isinstance(example, str) else "```",
+                          example.rstrip() if isinstance(example, str) else json.dumps(example, ensure_ascii=False, indent=2),
+                          "```", ""]
     lines += ["## Schemas", ""]
     for name, node in doc["components"]["schemas"].items():
-        required = set(node.get("required", []))
         lines += [f"### {name}", ""]
         if node.get("description"):
             lines += [node["description"], ""]
-        for prop, sub in (node.get("properties") or {}).items():
-            mark = "" if prop in required else " (optional)"
-            note = f": {sub['description']}" if isinstance(sub, dict) and sub.get("description") else ""
-            lines.append(f"- `{prop}`{mark}: {_type(doc, sub)}{note}")
-        lines.append("")
+        lines += [f"- {line}" for line in _fields(doc, node)] + [""]
     return "\n".join(lines).rstrip() + "\n"

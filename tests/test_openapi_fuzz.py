@@ -12,6 +12,7 @@ import re
 import shutil
 
 import hypothesis
+import hypothesis.configuration
 import pytest
 import schemathesis
 import yaml
@@ -31,6 +32,8 @@ PASSWORD = "fuzz-password-9"  # not the examples' "correct horse": their DELETE 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
+    # Hypothesis keeps a cache of the constants it found in our code in .hypothesis/: not in the repo.
+    hypothesis.configuration.set_hypothesis_home_dir(tmp / ".hypothesis")
     shutil.copytree(ROOT / "library", tmp / "library")
     (tmp / "plugins").mkdir()
     with FakeWeChat() as wechat:
