@@ -10,6 +10,7 @@ is ~11 KB we read, with what a client developer needs (endpoints by tag, schemas
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import bottle
@@ -17,6 +18,8 @@ import bottle
 import wellmate
 from wellmate import hookimpl
 from wellmate_plugins._openapi import Api, Content, document, markdown, obj, string, undeclared
+
+log = logging.getLogger("wellmate.openapi")
 
 STATIC = wellmate.HERE / "static"
 DOCS_FILES = {"docs.js": "application/javascript", "docs.css": "text/css"}
@@ -59,6 +62,13 @@ def routes(app, wm):
         if name not in DOCS_FILES:
             raise wellmate.ApiError(404, "not_found", f"No documentation file {name!r}; the page is at /docs.")
         return bottle.static_file(name, root=str(STATIC), mimetype=DOCS_FILES[name], charset="utf-8")
+
+
+@hookimpl
+def startup(wm):
+    missing = undeclared(wm.app)
+    if missing:  # served, but a client generator reading /api/v1/openapi.json will not know them
+        log.warning("routes without api=Api(...), left out of /api/v1/openapi.json and /docs: %s", ", ".join(missing))
 
 
 @hookimpl

@@ -19,7 +19,7 @@ METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
 
 USER_PLUGIN = '''
 from wellmate import hookimpl
-from wellmate_plugins._openapi import Api, obj, string
+from wellmate_plugins._openapi import Api, Param, integer, obj, string, upload
 
 
 @hookimpl
@@ -28,6 +28,12 @@ def routes(app, wm):
                                              responses={200: obj({"hello": string()}, required=["hello"])}))
     def hello(name):
         return {"hello": name}
+
+    @app.post("/api/v1/hello/files", api=Api(
+        "Keep a file", query={"kind": Param(string(enum=["photo", "scan"]), required=True, description="what it is")},
+        body=upload({"file": string(format="binary")}, required=["file"]), responses={201: obj({"size": integer()})}))
+    def keep():
+        return {"size": 0}
 
     @app.get("/api/v1/undeclared")
     def undeclared():
@@ -81,6 +87,12 @@ def test_a_disabled_plugins_routes_are_neither_served_nor_listed_and_a_user_plug
         assert not any(path.startswith(("/api/v1/reminders", "/api/v1/library")) for path in paths)
         assert served.client.get("/api/v1/library").status == 404
         assert doc["paths"]["/api/v1/hello/{name}"]["get"]["security"] == []
+        keep = doc["paths"]["/api/v1/hello/files"]["post"]
+        assert keep["parameters"] == [{"name": "kind", "in": "query", "required": True, "description": "what it is",
+                                       "schema": {"type": "string", "enum": ["photo", "scan"]}}]
+        form = keep["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+        assert set(keep["responses"]) == {"201", "400", "401", "413", "503"}
         # A route served without a declaration is the one thing missing: what the shipped test forbids.
         assert served_routes(wm.app) - documented(doc) == {("GET", "/api/v1/undeclared")}
     finally:
