@@ -93,6 +93,11 @@ def page(item: dict, **keywords) -> dict:
                required=["items", "next"], **keywords)
 
 
+def paging(default: int = 20, maximum: int = 100) -> dict:
+    """The query of a paged list (`wellmate.page_args`): ``?limit=`` and ``?before=``."""
+    return {"limit": integer(1, maximum, default=default), "before": string(description="the `next` of the previous page")}
+
+
 ERROR = obj({"error": obj({"code": string(example="invalid_field", description="a stable, machine-readable code"),
                            "message": string(description="what is wrong and how to fix it, for a developer")},
                           required=["code", "message"])},

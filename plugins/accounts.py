@@ -17,10 +17,9 @@ import bottle
 
 from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, client_address, field, hookimpl,
                       new_id, now_iso, zone_or_none)
-from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, account_disabled, check_password,
-                                   hash_password, needed, password_needs_rehash, public_profile, PROFILE, SIGNED_IN,
-                                   TOKEN_PAIR)
 from wellmate_plugins._openapi import Api, integer, obj, string, text
+from wellmate_plugins.auth import (PASSWORD_MIN, PROFILE, SIGNED_IN, TOKEN_PAIR, USERNAME, USERNAME_RULE, account_disabled,
+                                   check_password, hash_password, needed, password_needs_rehash, public_profile)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -307,7 +306,9 @@ def routes(app, wm):
         return public_profile(wm.require_user(), wm)
 
     @app.put("/api/v1/users/settings", api=Api(
-        "Change the profile and settings", body=obj(PROFILE_IN, additional_properties=False, example={"full_name": "Li Hua", "settings": {"timezone": "Asia/Shanghai"}}),
+        "Change the profile and settings",
+        body=obj(PROFILE_IN, additional_properties=False,
+                 example={"full_name": "Li Hua", "settings": {"timezone": "Asia/Shanghai"}}),
         responses={200: PROFILE}))
     def update_settings():
         user = wm.require_user()

@@ -27,9 +27,9 @@ import bottle
 import wellmate
 from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hookimpl, new_id, now_iso, paged,
                       zone_or_none)
+from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, paging, string
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, hash_password, required
-from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, string
 
 log = logging.getLogger("wellmate.admin")
 
@@ -107,7 +107,7 @@ def routes(app, wm):
 
     @app.get("/api/v1/admin/users", api=Api(
         "Every account (never health data)", auth="admin",
-        query={"limit": integer(1, 200, default=50), "before": string(description="the `next` of the previous page")},
+        query=paging(50, 200),
         responses={200: page(ADMIN_USER)}))
     def list_users():
         wm.require_admin()

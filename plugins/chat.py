@@ -14,7 +14,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Index, ProviderError, Setting, StorageUnavailable, Turn, call_with_turn,
                       field, hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
-from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, string, text
+from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, paging, string, text
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
 log = logging.getLogger("wellmate.chat")
@@ -1152,8 +1152,7 @@ def routes(app, wm):
 
     @app.get("/api/v1/health/sessions", api=Api(
         "The user's chat sessions, newest first",
-        query={"agent": string(description="only this agent's"), "limit": integer(1, 100, default=20),
-               "before": string(description="the `next` of the previous page")},
+        query={"agent": string(description="only this agent's"), **paging()},
         responses={200: page(SESSION)}, errors={404: "no such agent"}))
     def list_sessions():
         user = wm.require_user()
@@ -1177,7 +1176,7 @@ def routes(app, wm):
 
     @app.get("/api/v1/health/sessions/<session_id>", api=Api(
         "A session and a page of its messages; opening it marks it read",
-        query={"limit": integer(1, 200, default=50), "before": string(description="the `next` of the previous page")},
+        query=paging(50, 200),
         responses={200: obj({**SESSION["properties"], "messages": page(MESSAGE)}, required=SESSION["required"] + ["messages"])}))
     def read_session(session_id):
         session = chat.own_session(wm.require_user(), session_id)

@@ -47,7 +47,7 @@ import bottle
 import yaml
 
 from wellmate import ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, now_iso, page_args
-from wellmate_plugins._openapi import Api, array, download, integer, nullable, obj, page, string, text
+from wellmate_plugins._openapi import Api, array, download, integer, nullable, obj, page, paging, string, text
 
 log = logging.getLogger("wellmate.library")
 
@@ -888,7 +888,7 @@ def routes(app, wm):
     @app.get("/api/v1/library", api=Api(
         "The health library's articles, or those matching a search",
         query={"q": string(max_length=200, description="words to look for"), "tag": string(max_length=64),
-               "limit": integer(1, 100, default=20), "before": string(description="the `next` of the previous page")},
+               **paging()},
         responses={200: page(ARTICLE_SUMMARY)}))
     def list_articles():
         wm.require_user()
@@ -942,7 +942,8 @@ def routes(app, wm):
 
     @app.put("/api/v1/library/<article_id>", api=Api(
         "Change an article (the fields sent; null clears one)", auth="admin", params=ARTICLE_ID_PARAM,
-        body=obj(ARTICLE_FIELDS, additional_properties=False, example={"summary": "Seven habits for a better night"}), responses={200: ARTICLE}))
+        body=obj(ARTICLE_FIELDS, additional_properties=False, example={"summary": "Seven habits for a better night"}),
+        responses={200: ARTICLE}))
     def update_article(article_id):
         wm.require_admin()
         current = existing(article_id)

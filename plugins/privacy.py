@@ -18,10 +18,10 @@ import bottle
 
 import wellmate
 from wellmate import ApiError, Conflict, all_pages, client_address, field, hookimpl, json_dumps, now_iso
-from wellmate_plugins.accounts import accounts_for
-from wellmate_plugins.auth import (PASSWORD_MIN, USERNAME, USERNAME_RULE, check_password, hash_password,
-                                   public_profile, required, SIGNED_IN)
 from wellmate_plugins._openapi import Api, Content, obj, string
+from wellmate_plugins.accounts import accounts_for
+from wellmate_plugins.auth import (PASSWORD_MIN, SIGNED_IN, USERNAME, USERNAME_RULE, check_password, hash_password,
+                                   public_profile, required)
 
 log = logging.getLogger("wellmate.privacy")
 

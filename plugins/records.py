@@ -26,7 +26,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
                       now_iso, paged, parse_time)
-from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, schema, string, text
+from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, paging, schema, string, text
 
 log = logging.getLogger("wellmate.records")
 
@@ -817,8 +817,7 @@ def routes(app, wm):
     @app.get("/api/v1/health/data", api=Api(
         "The user's records, newest first",
         query={"type": TYPE_QUERY, "from": string(description="a date (YYYY-MM-DD, the user's day) or an ISO time"),
-               "to": string(description="a date (included) or an ISO time"), "limit": integer(1, 500, default=50),
-               "before": string(description="the `next` of the previous page")},
+               "to": string(description="a date (included) or an ISO time"), **paging(50, 500)},
         responses={200: page(RECORD)}))
     def list_records():
         user = wm.require_user()

@@ -42,7 +42,7 @@ import bottle
 
 from wellmate import (ApiError, ConfigError, Index, ProviderError, Registry, Setting, field, hookimpl, json_dumps,
                       new_id, now_iso, paged, whole_text, zone_or_none)
-from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, string, text
+from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, paging, string, text
 
 log = logging.getLogger("wellmate.reminders")
 
@@ -1070,7 +1070,7 @@ def routes(app, wm):
     reminders = wm.service("reminders")
 
     @app.get("/api/v1/reminders", api=Api(
-        "The user's reminders", query={"limit": integer(1, 100, default=20), "before": string(description="the `next` of the previous page")}, responses={200: page(REMINDER)}))
+        "The user's reminders", query=paging(), responses={200: page(REMINDER)}))
     def list_reminders():
         user = wm.require_user()
         return paged(reminders.list, reminders.view, 20, 100, user_id=user["id"])
@@ -1104,7 +1104,7 @@ def routes(app, wm):
         return ""
 
     @app.get("/api/v1/reminders/<reminder_id>/deliveries", api=Api(
-        "What became of each firing of a reminder, newest first", query={"limit": integer(1, 100, default=20), "before": string(description="the `next` of the previous page")},
+        "What became of each firing of a reminder, newest first", query=paging(),
         responses={200: page(obj({"channel": string(), "status": string(enum=["sent", "failed", "skipped"]),
                                     "detail": string()}, title="Delivery"))}))
     def deliveries(reminder_id):

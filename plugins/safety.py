@@ -41,8 +41,8 @@ from collections import Counter
 from pathlib import Path
 
 from wellmate import Index, Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, normalize, term_alternatives
 from wellmate_plugins._openapi import Api, array, integer, obj, string
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 

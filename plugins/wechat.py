@@ -17,9 +17,9 @@ import urllib.parse
 
 from wellmate import ApiError, ConfigError, Setting, client_address, field, hookimpl, new_id, now_iso
 from wellmate_plugins import _http
+from wellmate_plugins._openapi import Api, boolean, obj, text
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import SIGNED_IN, account_disabled, required
-from wellmate_plugins._openapi import Api, boolean, obj, string, text
 
 log = logging.getLogger("wellmate.wechat")
 
