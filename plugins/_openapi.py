@@ -338,8 +338,7 @@ def document(app, version: str = "", description: str = "") -> dict:
     tags = sorted({op["tags"][0] for ops in paths.values() for op in ops.values()})
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": "Wellmate", "version": version, "description": description,
-                 "license": {"name": "see the repository"}},
+        "info": {"title": "Wellmate", "version": version, "description": description},
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "tags": [{"name": tag} for tag in tags],
         "security": [{"bearer": []}],
