@@ -8,9 +8,8 @@ Each plugin declares a route's contract next to the route, in Bottle's route con
 `document(app)` walks ``app.routes`` and reads every ``route.config["api"]`` back, so what is
 listed is what is served: a disabled plugin's routes are neither. Schemas are plain dicts of JSON
 Schema 2020-12 (the helpers below only spell them shorter); a schema with a ``title`` becomes a
-named component (``#/components/schemas/Title``) the first time it is met.
-The style, with one example per kind of route: /work/notes/s8/openapi-style.md (docs/api.md has
-the result).
+named component (``#/components/schemas/Title``) the first time it is met. docs/plugins.md
+(routes) says how to declare a route; docs/api.md is the document as Markdown.
 """
 
 from __future__ import annotations

@@ -913,7 +913,7 @@ def routes(app, wm):
 
     @app.get("/api/v1/library/<article_id>/files/<name>", api=Api(
         "An article's cover (shown) or attachment (a download)", params=ARTICLE_ID_PARAM,
-        responses={200: download("application/octet-stream", attachment=False)}, errors=BAD_ID))
+        responses={200: download("*/*", attachment=False)}, errors=BAD_ID))
     def article_file(article_id, name):
         wm.require_user()
         article = existing(article_id)
