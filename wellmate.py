@@ -324,9 +324,10 @@ class Hookspecs:
 
     @hookspec
     def request_finished(self, request, wm):
-        """Called when the server has answered a request: after the last byte of its response
-        was handed to the server (a stream: when it ended, however it ended; a file: when it
-        was handed over), for every answer, 404s and 500s included. ``request`` is a
+        """Called when the server has answered a request, for every answer, 404s and 500s
+        included: a body made whole (JSON) just before it is sent, so a client that has read it
+        finds what this hook did; a stream when it ended, however it ended; a file when it was
+        handed to the server. ``request`` is a
         `FinishedRequest`: ``id`` (its ``X-Request-Id``), ``time`` (when it finished),
         ``method``, ``route`` (the matched route's template, such as
         ``/api/v1/health/sessions/<session_id>``, never the path, which holds ids and may hold
@@ -1521,8 +1522,9 @@ class FinishedRequest(NamedTuple):
 def observed(app, wm: "Wellmate"):
     """The app as `serve` runs it: every response carries ``X-Request-Id`` (the client's own if it
     looks like one, else a new one), and the `request_finished` hook hears of every request once
-    its response is sent: a stream's when its body ends, however it ends (the body's ``close``,
-    which waitress calls after the last chunk or a failed write)."""
+    its answer is complete: a whole body (JSON) before it is sent, a stream when its body ends,
+    however it ends (the body's ``close``, which waitress calls after the last chunk or a failed
+    write)."""
     hook = wm.pm.hook.request_finished
 
     def serve_request(environ, start_response):
@@ -1557,8 +1559,11 @@ def observed(app, wm: "Wellmate"):
             finished()
             raise
         file_wrapper = environ.get("wsgi.file_wrapper")
-        if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
-            finished()  # waitress sends it itself, after the app returns, and closes it without us
+        # A body made whole (Bottle's list: a JSON answer, an error) is done now, before a byte of
+        # it is sent: the client that reads it finds its log line and metrics there. A file is
+        # sent by waitress itself, which closes it without us.
+        if isinstance(body, (list, tuple)) or isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
+            finished()
             return body
         return Answered(body, finished)
 

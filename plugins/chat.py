@@ -822,11 +822,9 @@ class Reply:
         log.warning("no provider answered (%s): the reply is %s's note alone", "; ".join(self.failures),
                     self.fallback_by)
         self.suffix, self.sources = "", []
-        result = self.finish("", self.fallback_by)
-        self.status = "fallback"
-        return result
+        return self.finish("", self.fallback_by, fallback=True)
 
-    def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
+    def finish(self, body: str, provider_name: str, incomplete=False, label=None, fallback=False) -> dict:
         """Store the reply: ``body`` (what the provider said, as shown) between the plugins'
         prefix and suffix and what after_reply hooks add. Its emotion is the body's own."""
         body = whole_text(body)
@@ -848,7 +846,9 @@ class Reply:
             message["sources"] = sources
         self.chat.sessions.append(self.session["id"], message)
         self.stored = True
-        self.status, self.answered_by = "incomplete" if incomplete else "complete", provider_name
+        self.status = "incomplete" if incomplete else "fallback" if fallback else "complete"
+        self.answered_by = provider_name
+        self.report()  # before the client hears of the reply: its metrics are there when it has read it
         return {"session_id": self.session["id"], "message_id": self.message_id, "content": content,
                 "emotion": message["emotion"], "timestamp": message["created_at"],
                 "agent": self.agent_name, "provider": provider_name, "sources": sources,
@@ -1034,6 +1034,7 @@ def stream_turn(turn: Reply, ping_seconds: float):
                     if parts:  # keep what the user saw, marked incomplete
                         turn.finish("".join(parts), provider.name, incomplete=True)
                     code = "provider_error" if parts else "providers_unavailable"
+                    turn.report()
                     yield sse({"code": code, "message": f"The reply stopped: {value}"}, "error")
                     return
             relay.cancel()
@@ -1046,6 +1047,7 @@ def stream_turn(turn: Reply, ping_seconds: float):
         # event (raised on, it cut the stream without its last chunk and logged a traceback).
         log.error("storage unavailable in a chat stream: %s", e)
         parts = []  # nor the partial reply: it cannot be stored either
+        turn.report()
         yield sse({"code": "storage_unavailable", "message": "The server cannot write its data now (full disk or "
                    "read-only storage): this reply was not saved. Try again later."}, "error")
         return
