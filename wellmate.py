@@ -1570,18 +1570,21 @@ def observed(app, wm: "Wellmate"):
         if isinstance(body, (list, tuple)) or isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             finished()
             return body
-        return Answered(body, finished)
+        return ClosingBody(body, finished)
 
     return serve_request
 
 
-class Answered:
-    """A response body that calls ``finished`` once, when it is closed or its iteration fails."""
+class ClosingBody:
+    """A WSGI response body that calls ``on_close`` once when it ends, however it ends: waitress
+    calls ``close`` after the last chunk, after a write that failed because the client went away,
+    and on errors; also when the body never started. (A chat stream gives up its turn's place in
+    the gate so; `observed` reports the request.)"""
 
-    __slots__ = ("body", "iterator", "finished")
+    __slots__ = ("body", "iterator", "on_close")
 
-    def __init__(self, body, finished):
-        self.body, self.iterator, self.finished = body, iter(body), finished
+    def __init__(self, body, on_close):
+        self.body, self.iterator, self.on_close = body, iter(body), on_close
 
     def __iter__(self):
         return self
@@ -1593,11 +1596,11 @@ class Answered:
         try:
             close = getattr(self.body, "close", None)
             if close is not None:
-                close()
+                close()  # a generator's: GeneratorExit at its yield (a chat stream keeps its partial reply)
         finally:
-            finished, self.finished = self.finished, None
-            if finished is not None:
-                finished()
+            on_close, self.on_close = self.on_close, None
+            if on_close is not None:
+                on_close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Index, ProviderAttempt, ProviderError, Setting, StorageUnavailable, Turn,
-                      TurnOutcome, call_with_turn, field, hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
+from wellmate import (ApiError, ClosingBody, ConfigError, Index, ProviderAttempt, ProviderError, Setting,
+                      StorageUnavailable, Turn, TurnOutcome, call_with_turn, field, hookimpl, json_dumps, new_id, now_iso,
+                      paged, whole_text)
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
 log = logging.getLogger("wellmate.chat")
@@ -1064,27 +1065,6 @@ def stream_turn(turn: Reply, ping_seconds: float):
     yield sse({"code": error.code, "message": error.message}, "error")
 
 
-class Holding:
-    """A response body that gives up its turn's place in the gate when it ends, however it ends:
-    waitress calls ``close`` after the last chunk, after a write that failed because the client
-    went away, and on errors; also when the body never started."""
-
-    def __init__(self, body, release):
-        self.body, self.release = body, release
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.body)
-
-    def close(self):
-        try:
-            self.body.close()  # GeneratorExit in stream_turn: the upstream is closed, a partial reply kept
-        finally:
-            self.release()
-
-
 def closing(result: dict, sent: str):
     """The end of a stream: what plugins added after the text already ``sent`` goes out as a
     last delta, so the deltas add up to ``done.content``, which is what was stored."""
@@ -1158,7 +1138,7 @@ def routes(app, wm):
         bottle.response.content_type = "text/event-stream; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
         bottle.response.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer this response
-        return Holding(stream_turn(turn, wm.config["chat"]["ping_seconds"]), turn.release)
+        return ClosingBody(stream_turn(turn, wm.config["chat"]["ping_seconds"]), turn.release)
 
     @app.get("/api/v1/health/sessions")
     def list_sessions():
