@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import os
+import re
 import shutil
 import time
 
@@ -335,3 +336,19 @@ def test_metrics_count_reminder_deliveries(world):  # noqa: F811
     w.tick("2026-11-20T02:00:05Z")
     samples = metrics(w.client)
     assert value(samples, "wellmate_reminder_deliveries_total", channel="inapp", status="sent") == 1
+
+
+def test_the_docs_and_the_dashboard_name_only_metrics_that_exist(app):
+    """docs/observability.md's table and queries and docs/grafana-dashboard.json's panels."""
+    served = {sample for sample, _ in metrics(app.client)} | {
+        # Series that exist once something happened (a turn, a failure, a stream, a delivery).
+        f"{name}{suffix}" for name in ("wellmate_chat_turns", "wellmate_provider_failures",
+                                       "wellmate_reminder_deliveries") for suffix in ("_total",)} | {
+        f"{name}{suffix}" for name in ("wellmate_provider_duration_seconds", "wellmate_stream_first_delta_seconds")
+        for suffix in ("_bucket", "_count", "_sum")}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    named = set(re.findall(r"\b((?:wellmate|process)_[a-z_]+)", "\n".join(expressions)))
+    named |= set(re.findall(r"`((?:wellmate|process)_[a-z_]+)`", (ROOT / "docs" / "observability.md").read_text()))
+    missing = sorted(name for name in named if not {name, f"{name}_count"} & served)
+    assert named and not missing, missing
