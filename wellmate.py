@@ -930,8 +930,9 @@ class TimedStorage:
     call of the contract's operations in ``TIMED`` is timed and reported; everything else
     (``name``, ``trouble``, a backend's own attributes) is the backend's, untouched. The hook's
     implementations are called directly, each with the arguments it takes, not through pluggy's
-    dispatch: on a loaded 2-core machine that took 6 us a call, three times the ``get`` it timed
-    (bench/observe prints a get alone and timed)."""
+    dispatch: on a loaded 2-core machine that took 6 us a call, more than the ``get`` it timed.
+    Measured there (bench/observe, load 12 on 2 cores): a files-backend ``get`` takes 2.8 us alone
+    and 12.1 us timed and observed in the metrics' histogram; a request costs ~0.1 ms more."""
 
     TIMED = ("insert", "put", "get", "update", "delete", "delete_where", "find", "count", "sync", "upsert",
              "append_message", "sync_messages", "list_messages", "delete_messages", "ping")
