@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 import bottle
 
-from wellmate import (ApiError, ConfigError, Index, ProviderError, Setting, StorageUnavailable, Turn, call_with_turn,
-                      field, hookimpl, json_dumps, new_id, now_iso, paged, whole_text)
+from wellmate import (ApiError, ClosingBody, ConfigError, Index, ProviderAttempt, ProviderError, Setting,
+                      StorageUnavailable, Turn, TurnOutcome, call_with_turn, field, hookimpl, json_dumps, new_id, now_iso,
+                      paged, whole_text)
 from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, paging, string, text
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 
@@ -693,6 +694,11 @@ class Reply:
         self.urgent_sets = []  # plugins' `urgent` sets: what they found this turn, filled as they go
         self.sources = []  # what the reply draws on ({id, title}: library articles), for the client to link
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)
+        # For the turn_finished hook (metrics): how it went, timed from here (the message is being stored).
+        self.started = time.perf_counter()
+        self.attempts = []  # a ProviderAttempt for each provider asked
+        self.asking, self.asked_at, self.first_delta = None, 0.0, None  # the provider asked now
+        self.status, self.answered_by, self.streamed, self.reported = "failed", None, False, False
 
     def ask_plugins(self):
         """Let the tagger and the before_reply hooks shape this turn (see wellmate.Hookspecs)."""
@@ -738,7 +744,37 @@ class Reply:
         for name in self.agent["providers"]:
             yield self.chat.providers[name]
 
+    def ask(self, provider):
+        """``provider`` is asked now."""
+        self.asking, self.asked_at, self.first_delta = provider.name, time.perf_counter(), None
+
+    def heard(self):
+        """The provider asked now sent a piece of its reply."""
+        if self.first_delta is None:
+            self.first_delta = time.perf_counter() - self.asked_at
+
+    def answered(self, provider, error=None):
+        """The provider asked now answered in full, or failed with ``error``."""
+        self.attempts.append(ProviderAttempt(provider.name, time.perf_counter() - self.asked_at, self.first_delta,
+                                             None if error is None else str(error)))
+        self.asking = None
+
+    def report(self):
+        """Tell the turn_finished hooks how the turn went: once, when it is over."""
+        if self.reported:
+            return
+        self.reported = True
+        if self.asking is not None:  # a stream whose client went away while a provider spoke
+            self.attempts.append(ProviderAttempt(self.asking, time.perf_counter() - self.asked_at, self.first_delta,
+                                                 "cut short: the client went away"))
+        hook = self.chat.wm.pm.hook.turn_finished
+        if hook.get_hookimpls():
+            outcome = TurnOutcome(self.status if self.stored else "failed", self.answered_by if self.stored else None,
+                                  self.streamed, time.perf_counter() - self.started, tuple(self.attempts))
+            call_each(hook, turn=self.turn, outcome=outcome, wm=self.chat.wm)
+
     def failed(self, provider, error):
+        self.answered(provider, error)
         self.chat.failures[provider.name] += 1
         self.failures.append(f"{provider.name}: {error}")
         log.warning("provider %s failed: %s", provider.name, error)
@@ -756,6 +792,7 @@ class Reply:
             if self.canned is not None:
                 return self.finish(self.canned, self.canned_by)
             for provider in self.chain():
+                self.ask(provider)
                 try:
                     content = call_with_turn(provider.reply, self.messages, self.turn)
                     if not isinstance(content, str):
@@ -767,12 +804,14 @@ class Reply:
                     log.exception("provider %s failed", provider.name)
                     self.failed(provider, ProviderError(f"{provider.name}: {type(e).__name__}: {e}"))
                     continue
+                self.answered(provider)
                 reader = self.reader()
                 return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
             if self.fallback_by:
                 return self.fall_back()
             raise self.unavailable()  # "Your message was saved": it is, by the sync below
         finally:
+            self.report()
             try:
                 self.sync()
             finally:
@@ -785,9 +824,9 @@ class Reply:
         log.warning("no provider answered (%s): the reply is %s's note alone", "; ".join(self.failures),
                     self.fallback_by)
         self.suffix, self.sources = "", []
-        return self.finish("", self.fallback_by)
+        return self.finish("", self.fallback_by, fallback=True)
 
-    def finish(self, body: str, provider_name: str, incomplete=False, label=None) -> dict:
+    def finish(self, body: str, provider_name: str, incomplete=False, label=None, fallback=False) -> dict:
         """Store the reply: ``body`` (what the provider said, as shown) between the plugins'
         prefix and suffix and what after_reply hooks add. Its emotion is the body's own."""
         body = whole_text(body)
@@ -809,6 +848,9 @@ class Reply:
             message["sources"] = sources
         self.chat.sessions.append(self.session["id"], message)
         self.stored = True
+        self.status = "incomplete" if incomplete else "fallback" if fallback else "complete"
+        self.answered_by = provider_name
+        self.report()  # before the client hears of the reply: its metrics are there when it has read it
         return {"session_id": self.session["id"], "message_id": self.message_id, "content": content,
                 "emotion": message["emotion"], "timestamp": message["created_at"],
                 "agent": self.agent_name, "provider": provider_name, "sources": sources,
@@ -939,8 +981,11 @@ def stream_turn(turn: Reply, ping_seconds: float):
     # Bottle sends the headers with the first chunk: this reaches the client before any
     # provider is called.
     yield ": connected\n\n"
+    turn.streamed = True
     chain = iter(() if turn.canned is not None else turn.chain())
     provider = next(chain, None)
+    if provider is not None:
+        turn.ask(provider)
     # The first provider is asked now, and the user's message is flushed to disk while it
     # thinks, so a slow disk (a Pi's SD card) adds nothing to the time to the first delta.
     relay = Relay(provider, turn.messages, turn.turn) if provider else None
@@ -955,7 +1000,9 @@ def stream_turn(turn: Reply, ping_seconds: float):
             yield from closing(turn.finish(turn.canned, turn.canned_by), turn.prefix + turn.canned)
             return
         while provider is not None:
-            relay = relay or Relay(provider, turn.messages, turn.turn)
+            if relay is None:
+                turn.ask(provider)
+                relay = Relay(provider, turn.messages, turn.turn)
             reader = turn.reader()
             while True:
                 try:
@@ -964,11 +1011,13 @@ def stream_turn(turn: Reply, ping_seconds: float):
                     yield ": ping\n\n"
                     continue
                 if kind == "delta":
+                    turn.heard()
                     shown = reader.feed(value)
                     if shown:
                         parts.append(shown)
                         yield sse({"delta": shown})
                 elif kind == "end":
+                    turn.answered(provider)
                     rest = reader.end()
                     if rest:
                         parts.append(rest)
@@ -987,6 +1036,7 @@ def stream_turn(turn: Reply, ping_seconds: float):
                     if parts:  # keep what the user saw, marked incomplete
                         turn.finish("".join(parts), provider.name, incomplete=True)
                     code = "provider_error" if parts else "providers_unavailable"
+                    turn.report()
                     yield sse({"code": code, "message": f"The reply stopped: {value}"}, "error")
                     return
             relay.cancel()
@@ -999,6 +1049,7 @@ def stream_turn(turn: Reply, ping_seconds: float):
         # event (raised on, it cut the stream without its last chunk and logged a traceback).
         log.error("storage unavailable in a chat stream: %s", e)
         parts = []  # nor the partial reply: it cannot be stored either
+        turn.report()
         yield sse({"code": "storage_unavailable", "message": "The server cannot write its data now (full disk or "
                    "read-only storage): this reply was not saved. Try again later."}, "error")
         return
@@ -1006,31 +1057,13 @@ def stream_turn(turn: Reply, ping_seconds: float):
         # Also reached by GeneratorExit when the client went away mid-stream.
         if relay is not None:
             relay.cancel()
-        if parts and not turn.stored:
-            turn.finish("".join(parts), provider.name, incomplete=True)
+        try:
+            if parts and not turn.stored:
+                turn.finish("".join(parts), provider.name, incomplete=True)
+        finally:
+            turn.report()
     error = turn.unavailable()
     yield sse({"code": error.code, "message": error.message}, "error")
-
-
-class Holding:
-    """A response body that gives up its turn's place in the gate when it ends, however it ends:
-    waitress calls ``close`` after the last chunk, after a write that failed because the client
-    went away, and on errors; also when the body never started."""
-
-    def __init__(self, body, release):
-        self.body, self.release = body, release
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self.body)
-
-    def close(self):
-        try:
-            self.body.close()  # GeneratorExit in stream_turn: the upstream is closed, a partial reply kept
-        finally:
-            self.release()
 
 
 def closing(result: dict, sent: str):
@@ -1148,7 +1181,7 @@ def routes(app, wm):
         bottle.response.content_type = "text/event-stream; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
         bottle.response.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer this response
-        return Holding(stream_turn(turn, wm.config["chat"]["ping_seconds"]), turn.release)
+        return ClosingBody(stream_turn(turn, wm.config["chat"]["ping_seconds"]), turn.release)
 
     @app.get("/api/v1/health/sessions", api=Api(
         "The user's chat sessions, newest first",

@@ -992,6 +992,10 @@ class Reminders:
                 self._add_delivery(delivery)
         log.log(logging.INFO if delivery["status"] in ("sent", "skipped") else logging.WARNING,
                 "reminder %s %s %s: %s", reminder["id"], channel or "-", delivery["status"], delivery["detail"])
+        try:
+            self.wm.pm.hook.reminder_delivered(reminder=reminder, delivery=delivery, wm=self.wm)
+        except Exception:
+            log.exception("a reminder_delivered hook failed")
 
     def finalize(self, reminder: dict, now: datetime, due: datetime, fired: bool):
         """Store that this time is dealt with and when the reminder fires next."""

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import bottle
 import pytest
@@ -518,3 +519,89 @@ def test_hook_delete_user_data(make_wm, serve, tmp_path):
     # Bob's note, tokens and login are untouched.
     assert wm.storage.count("user_watch_notes", {"user_id": bob["user"]["uuid"]}) == 1
     assert client.post("/api/v1/auth/refresh", {"refresh_token": bob["refresh_token"]}).status == 200
+
+
+# -- the observing hooks (metrics, request logs) -------------------------------------------------
+
+
+def test_hook_request_finished(make_wm, serve, tmp_path):
+    """Once per answered request, a stream when it has ended, a 404 and a 500 too: the route's
+    template (never the path), the status, whom require_user signed in, the X-Request-Id."""
+    use_plugin(tmp_path, "observer")
+    wm = make_wm()
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    answer = chat(client, token, "我膝盖疼")
+    r = client.get(f"/api/v1/health/sessions/{answer['session_id']}?limit=5", token=token)
+    streamed = client.post("/api/v1/health/physical/chat/stream", {"text": "还疼"}, token=token,
+                           headers={"X-Request-Id": "client-chosen-id-1"})
+    missing = client.get("/api/v1/no/such/thing")
+    crashed = client.get("/api/v1/observer/crash")
+    assert (r.status, streamed.status, missing.status, crashed.status) == (200, 200, 404, 500)
+    # A JSON answer is reported before it is sent; a stream once its body is closed, which
+    # waitress does just after sending the last chunk: wait for that.
+    deadline = time.monotonic() + 30
+    while not any(request.id == "client-chosen-id-1" for request in wm.service("observer").requests):
+        assert time.monotonic() < deadline, "the stream's request was never reported"
+        time.sleep(0.01)
+    seen = {request.id: request for request in wm.service("observer").requests}
+    session = seen[r.headers["X-Request-Id"]]
+    assert session.route == "/api/v1/health/sessions/<session_id>" and session.method == "GET"
+    assert session.status == 200 and session.seconds > 0 and session.client == "127.0.0.1"
+    assert session.user_id == wm.service("accounts").find_by_username("alice")["id"]
+    assert session.time.endswith("Z")
+    stream_request = seen["client-chosen-id-1"]
+    assert stream_request.route == "/api/v1/health/<agent_name>/chat/stream" and stream_request.status == 200
+    assert (seen[missing.headers["X-Request-Id"]].route, seen[missing.headers["X-Request-Id"]].status) == (None, 404)
+    assert seen[crashed.headers["X-Request-Id"]].status == 500
+    assert seen[crashed.headers["X-Request-Id"]].user_id is None
+
+
+def test_hook_turn_finished(make_wm, serve, tmp_path):
+    """Once per turn, plain or streamed: how it ended, what answered, each provider asked."""
+    use_plugin(tmp_path, "probe")
+    use_plugin(tmp_path, "observer")
+    wm = make_wm({"providers": {"echo": {"plugin": "echo"}},
+                  "agents": {"physical": {"providers": ["echo", "offline"]}}})
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    chat(client, token, "fail")  # the echo provider fails on it: offline answers
+    stream(client, "physical", {"text": "我膝盖疼"}, token)
+    [(plain_turn, plain), (streamed_turn, streamed)] = wm.service("observer").turns
+    assert plain_turn.text == "fail" and plain_turn.agent == "physical"
+    assert (plain.status, plain.provider, plain.streamed) == ("complete", "offline", False)
+    assert [(a.provider, a.error is None, a.first_delta) for a in plain.attempts] == [
+        ("echo", False, None), ("offline", True, None)]
+    assert "fail" in plain.attempts[0].error and plain.seconds >= sum(a.seconds for a in plain.attempts)
+    assert (streamed.status, streamed.provider, streamed.streamed) == ("complete", "echo", True)
+    [attempt] = streamed.attempts
+    assert attempt.error is None and 0 <= attempt.first_delta <= attempt.seconds
+    assert streamed_turn.text == "我膝盖疼"
+
+
+def test_hook_reminder_delivered(world, tmp_path):  # noqa: F811
+    use_plugin(tmp_path, "observer")
+    w = world("2026-11-20T01:00:00Z")
+    token = w.user("alice")
+    made = w.create(token, title="喝水", text="喝一杯水", channels=["inapp"], rule={"kind": "daily", "times": ["10:00"]})
+    w.tick("2026-11-20T02:00:05Z")
+    [(reminder_id, delivery)] = w.wm.service("observer").deliveries
+    assert reminder_id == made["id"] and (delivery["channel"], delivery["status"]) == ("inapp", "sent")
+    assert delivery == {**w.deliveries(token, made["id"])[0], **delivery}
+
+
+def test_hook_storage_operation(make_wm, serve, tmp_path):
+    """Every storage call, timed, with its collection ("messages": the chat log); the storage is
+    timed only when a plugin implements the hook, and it is still the backend underneath."""
+    use_plugin(tmp_path, "observer")
+    wm = make_wm()
+    client = serve(wm).client
+    token = client.register()["access_token"]
+    observer = wm.service("observer")
+    observer.storage.clear()
+    chat(client, token, "我膝盖疼")
+    operations = {(operation, collection) for operation, collection, _ in observer.storage}
+    assert {("append_message", "messages"), ("list_messages", "messages"), ("get", "sessions")} <= operations
+    assert all(seconds >= 0 for _, _, seconds in observer.storage)
+    assert type(wm.storage).__name__ == "TimedStorage" and wm.storage.name == "files"
+    assert wm.storage.stats() == wm.storage.backend.stats()

@@ -138,7 +138,8 @@ def test_every_operation_documents_the_error_shape_and_who_may_call_it(site):
     assert public == {"GET /api/v1/openapi.json", "GET /docs", "GET /docs/{name}", "GET /api/v1/test/health",
                       "GET /api/v1/test/db", "GET /api/v1/health/agents", "GET /api/v1/health/data/types",
                       "POST /api/v1/auth/register", "POST /api/v1/auth/login", "POST /api/v1/auth/refresh",
-                      "POST /api/v1/auth/logout", "POST /api/v1/auth/wx-login"}
+                      "POST /api/v1/auth/logout", "POST /api/v1/auth/wx-login",
+                      "GET /metrics"}  # no user token: its own check (this machine, or metrics.token)
     assert doc["paths"]["/api/v1/admin/users"]["get"]["responses"]["403"]
 
 

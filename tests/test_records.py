@@ -251,10 +251,13 @@ def test_one_users_record_write_appends_only_itself(make_wm, serve):
     rows = "".join(f"{local(n % 300 + 1, n % 24)},steps,{1000 + n},steps,,a{n}\n" for n in range(2000))
     r = client.post(f"{DATA}/csv", raw=("recorded_at,type,value,unit,note,client_id\n" + rows).encode(), token=alice)
     assert r.json["created"] == 2000, r.text
-    files = [p for p in wm.data_dir.rglob("*") if p.is_file()]
-    before = {p: p.read_bytes() for p in files}
+
+    def stored():  # the storage's files: not the request log (data/logs/)
+        return [p for p in wm.data_dir.rglob("*") if p.is_file() and p.parent.name != "logs"]
+
+    before = {p: p.read_bytes() for p in stored()}
     bobs = post(client, bob, type="weight", value=70)
-    changed = [p for p in wm.data_dir.rglob("*") if p.is_file() and before.get(p) != p.read_bytes()]
+    changed = [p for p in stored() if before.get(p) != p.read_bytes()]
     assert [p.relative_to(wm.data_dir).as_posix() for p in changed] == ["collections/records.jsonl"]
     after = changed[0].read_bytes()
     assert after.startswith(before[changed[0]])
