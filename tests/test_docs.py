@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -49,6 +50,21 @@ def code_block(markdown: str, first_line: str) -> str:
     chosen = [block for block in blocks if block.startswith(first_line)]
     assert len(chosen) == 1, f"one python block starting {first_line!r}, found {len(chosen)}"
     return chosen[0]
+
+
+def fenced(markdown: str, language: str) -> list[str]:
+    blocks, current = [], None
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = (line[3:].strip(), [])
+            else:
+                if current[0] == language:
+                    blocks.append("\n".join(current[1]) + "\n")
+                current = None
+        elif current is not None:
+            current[1].append(line)
+    return blocks
 
 
 def signature(hook: str) -> str:
@@ -289,7 +305,7 @@ def ci_commands() -> list[str]:
 
 
 def first_screen() -> str:
-    return "\n".join(README.splitlines()[:45])
+    return "\n".join(README.splitlines()[:40])
 
 
 def test_the_readme_test_command_is_what_ci_runs():
@@ -312,7 +328,7 @@ def test_the_readme_says_how_to_change_the_port_on_its_first_screen(tmp_path):
     assert "server.port" in first_screen()
     variable, port = match.groups()
     env = {**os.environ, variable: port, "WELLMATE_DATA": str(tmp_path / "data")}
-    got = subprocess.run([os.sys.executable, "-c", "import sys, wellmate; "
+    got = subprocess.run([sys.executable, "-c", "import sys, wellmate; "
                           "print(wellmate.Wellmate(sys.argv[1]).config['server']['port'])", str(ROOT / "config.yaml")],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert got.stdout.strip() == port, got.stderr
@@ -321,7 +337,7 @@ def test_the_readme_says_how_to_change_the_port_on_its_first_screen(tmp_path):
 # -- docs/miniprogram.md: the stream reader, run under node on a real stream --------------------
 
 def js_block(markdown: str, contains: str) -> str:
-    blocks = [b for b in re.findall(r"^```js\n(.*?)^```$", markdown, re.S | re.M) if contains in b]
+    blocks = [b for b in fenced(markdown, "js") if contains in b]
     assert len(blocks) == 1, f"one js block with {contains!r}, found {len(blocks)}"
     return blocks[0]
 
@@ -406,27 +422,12 @@ def test_the_miniprogram_stream_reader_reads_a_real_stream_in_pieces(make_wm, se
 
 # -- docs/deploy.md: the systemd unit as printed -------------------------------------------------
 
-def fenced(markdown: str, language: str) -> list[str]:
-    blocks, current = [], None
-    for line in markdown.splitlines():
-        if line.startswith("```"):
-            if current is None:
-                current = (line[3:].strip(), [])
-            else:
-                if current[0] == language:
-                    blocks.append("\n".join(current[1]) + "\n")
-                current = None
-        elif current is not None:
-            current[1].append(line)
-    return blocks
-
-
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_the_deploy_unit_file_passes_systemd_analyze_verify(tmp_path):
     """The unit, with /opt/wellmate standing for this checkout (verify needs ExecStart to exist)."""
     [unit] = fenced((DOCS / "deploy.md").read_text(encoding="utf-8"), "ini")
     assert "ExecStart=/opt/wellmate/.venv/bin/python wellmate.py" in unit
-    unit = unit.replace("/opt/wellmate/.venv/bin/python", os.sys.executable).replace("/opt/wellmate", str(ROOT))
+    unit = unit.replace("/opt/wellmate/.venv/bin/python", sys.executable).replace("/opt/wellmate", str(ROOT))
     (tmp_path / "wellmate.service").write_text(unit)
     done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "wellmate.service")],
                           capture_output=True, text=True, timeout=60)
