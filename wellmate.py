@@ -1281,7 +1281,7 @@ def page_args(default_limit=20, max_limit=100) -> tuple[int, str | None]:
 
 
 def paged(list_method, view=None, default_limit=20, max_limit=100, **filters) -> dict:
-    """One page of a storage list for this request's ``?limit=`` and ``?before=``, as the README's
+    """One page of a storage list for this request's ``?limit=`` and ``?before=``, as docs/api.md's
     ``{"items", "next"}``. Storage raises ValueError for a cursor it did not make: a 400."""
     limit, before = page_args(default_limit, max_limit)
     try:
@@ -1448,7 +1448,7 @@ class FileLock:
         """Take the lock if nobody holds it; False if another holder has it."""
         try:
             import fcntl
-        except ImportError:  # no flock (Windows): rely on the README's advice
+        except ImportError:  # no flock (Windows): one server per data folder, as docs/api.md asks
             return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -2134,7 +2134,7 @@ class Wellmate:
         return (f"no AI model: every agent's providers ({', '.join(f'agents.{a}' for a in agents)}) end at the "
                 f"offline companion, which answers from prompts/offline_tips.yaml; to connect a model, add a "
                 f"provider with plugin: openai under providers: (Ollama on this machine or a cloud API) and list "
-                f"it first in each agent's providers (README: Connecting a model)")
+                f"it first in each agent's providers (docs/models.md)")
 
     def _build_app(self) -> bottle.Bottle:
         app = bottle.Bottle(catchall=True)
@@ -2321,7 +2321,7 @@ def cannot_listen(host: str, port: int, error: OSError) -> str:
                 f"that program, or set server.port (or WELLMATE_PORT) to a free port")
     if error.errno == errno.EACCES:
         return (f"cannot listen on {where}: ports below 1024 need root; use a port such as 5000 "
-                f"behind Caddy or nginx (README: Running at home)")
+                f"behind Caddy or nginx (docs/deploy.md)")
     if error.errno == errno.EADDRNOTAVAIL or isinstance(error, socket.gaierror):
         return (f"cannot listen on {where}: {host} is not an address of this machine; set "
                 f"server.host to 0.0.0.0 (everywhere) or 127.0.0.1 (this machine only)")

@@ -9,7 +9,7 @@ Each plugin declares a route's contract next to the route, in Bottle's route con
 listed is what is served: a disabled plugin's routes are neither. Schemas are plain dicts of JSON
 Schema 2020-12 (the helpers below only spell them shorter); a schema with a ``title`` becomes a
 named component (``#/components/schemas/Title``) the first time it is met. docs/plugins.md
-(routes) says how to declare a route; docs/api.md is the document as Markdown.
+(routes) says how to declare a route; docs/api-reference.md is the document as Markdown.
 """
 
 from __future__ import annotations
@@ -357,7 +357,7 @@ def undeclared(app) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Markdown (docs/api.md)
+# Markdown (docs/api-reference.md)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -399,9 +399,9 @@ def _fields(doc: dict, node) -> list[str]:
 
 
 def markdown(doc: dict) -> str:
-    """docs/api.md: every operation by tag, with its parameters, body and answers."""
+    """docs/api-reference.md: every operation by tag, with its parameters, body and answers."""
     lines = ["# The Wellmate API", "",
-             "Generated from the OpenAPI document (`python wellmate.py openapi --markdown > docs/api.md`); a test "
+             "Generated from the OpenAPI document (`python wellmate.py openapi --markdown > docs/api-reference.md`); a test "
              "keeps it equal. A running server serves the document at `/api/v1/openapi.json` (point a client "
              "generator there) and a page at `/docs` that renders it, with a token field to try calls.", "",
              "- Errors are `{\"error\": {\"code\", \"message\"}}` with the HTTP status: 400 (a bad body or "

@@ -1,5 +1,5 @@
 """Accounts: the users, and register, login, refresh with rotation, logout, profile and settings
-(README, The API: Auth and Users).
+(docs/api.md: Auth and Users).
 
 The ``users`` collection is this plugin's: every other plugin creates, changes, finds and deletes
 users through its service ``accounts`` (`Accounts`), which tells the others what changed (the

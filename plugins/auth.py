@@ -1,6 +1,6 @@
 """Auth: how a request proves whose it is. Passwords (scrypt), JWT access tokens and rotating
 refresh tokens, the login throttle, the ``auth`` config section, and the `authenticate` hook for
-``Authorization: Bearer`` tokens, which `wm.require_user()` asks (README, The API: Auth), with
+``Authorization: Bearer`` tokens, which `wm.require_user()` asks (docs/api.md: Tokens), with
 its `authentication_hint`: what a request without one should send.
 
 Other plugins use the service ``auth`` (an `Auth`: its `tokens` and `throttle`): accounts

@@ -1,4 +1,4 @@
-"""Chat with health agents (README, The API: Chat and Sessions): provider chains with fallback, SSE
+"""Chat with health agents (docs/api.md: Chat and Sessions): provider chains with fallback, SSE
 streaming, sessions, emotion labels."""
 
 import logging

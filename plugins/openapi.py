@@ -74,8 +74,8 @@ def startup(wm):
 @hookimpl
 def cli(subparsers, wm_factory):
     parser = subparsers.add_parser("openapi", help="print the OpenAPI document of this config's routes",
-                                   description="Print the OpenAPI 3.1 document (or, with --markdown, docs/api.md).")
-    parser.add_argument("--markdown", action="store_true", help="print docs/api.md instead of the JSON document")
+                                   description="Print the OpenAPI 3.1 document (or, with --markdown, docs/api-reference.md).")
+    parser.add_argument("--markdown", action="store_true", help="print docs/api-reference.md instead of the JSON document")
 
     def run(args):
         wm = wm_factory()

@@ -1,4 +1,4 @@
-"""Health records (README, Health records): record types, units, stats, CSV, and $health_summary
+"""Health records (docs/records.md): record types, units, stats, CSV, and $health_summary
 for the agents' prompts.
 
 Record types come from the ``register_record_types`` hook (the built-ins are in

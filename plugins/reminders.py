@@ -1,4 +1,4 @@
-"""Reminders (README, The API: Reminders): rules, the REST API, config-wide reminders, and firing what is
+"""Reminders (docs/reminders.md): rules, the REST API, config-wide reminders, and firing what is
 due through delivery channels.
 
 A reminder is stored with its rule, an IANA time zone and ``next_fire_at`` (UTC). The scheduler

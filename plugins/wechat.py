@@ -1,4 +1,4 @@
-"""WeChat mini-program login (README, The API: POST /auth/wx-login).
+"""WeChat mini-program login (docs/api.md: POST /auth/wx-login; docs/miniprogram.md).
 
 The mini-program calls ``wx.login()`` and sends us the one-time code; we trade it at WeChat's
 ``sns/jscode2session`` for the user's openid (and unionid, when the mini-program is bound to an
@@ -133,7 +133,7 @@ class WeChatClient:
     def not_configured(self) -> ApiError:
         return ApiError(503, "wechat_not_configured",
                         "WeChat login is not set up on this server: set auth.wechat.appid and auth.wechat.secret "
-                        "in config.yaml (see README, 'Running at home for a mini-program').")
+                        "in config.yaml (see docs/miniprogram.md).")
 
 
 class WeChatAccounts:

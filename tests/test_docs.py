@@ -1,18 +1,30 @@
-"""The docs document every hook and every config key (as datasette checks its own docs): each
-hook has a section in docs/plugins.md showing its signature, the README's plugin tour links to
-each, and its complete example plugin works as printed."""
+"""The docs tell the truth (as datasette checks its own docs): each hook has a section in
+docs/plugins.md showing its signature, the plugin tour links to each and its complete example
+plugin works as printed; docs/config.md lists every config key with its type and default, and no
+other; every relative link in README.md and docs/ resolves; the README's two commands are the ones
+CI runs; the mini-program's stream reader in docs/miniprogram.md reads a real stream under node."""
 
+import base64
 import inspect
+import json
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
+import yaml
 
 import wellmate
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PLUGINS_DOC = ROOT / "docs" / "plugins.md"
+DOCS = ROOT / "docs"
+PLUGINS_DOC = DOCS / "plugins.md"
+PLUGIN_TOUR = (DOCS / "writing-plugins.md").read_text(encoding="utf-8")
 HOOKS = sorted(wellmate._hook_names())
 
 
@@ -38,6 +50,21 @@ def code_block(markdown: str, first_line: str) -> str:
     chosen = [block for block in blocks if block.startswith(first_line)]
     assert len(chosen) == 1, f"one python block starting {first_line!r}, found {len(chosen)}"
     return chosen[0]
+
+
+def fenced(markdown: str, language: str) -> list[str]:
+    blocks, current = [], None
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = (line[3:].strip(), [])
+            else:
+                if current[0] == language:
+                    blocks.append("\n".join(current[1]) + "\n")
+                current = None
+        elif current is not None:
+            current[1].append(line)
+    return blocks
 
 
 def signature(hook: str) -> str:
@@ -69,19 +96,17 @@ def test_every_hook_section_is_a_hook(reference):
     assert not stale, f"docs/plugins.md documents hooks that do not exist: {stale}"
 
 
-def test_the_readme_links_every_hook_to_its_section():
-    tour = README[README.index("## Writing a plugin\n"):]
-    tour = tour[:tour.index("\n## ", 1)]
-    missing = [hook for hook in HOOKS if f"(docs/plugins.md#{hook})" not in tour]
-    assert not missing, f"README's 'Writing a plugin' must link docs/plugins.md for: {missing}"
+def test_the_plugin_tour_links_every_hook_to_its_section():
+    missing = [hook for hook in HOOKS if f"(plugins.md#{hook})" not in PLUGIN_TOUR]
+    assert not missing, f"docs/writing-plugins.md must link docs/plugins.md for: {missing}"
 
 
-def test_the_readme_example_plugin_works(make_wm, serve, tmp_path):
-    """The streaks plugin of 'Your own data', as printed: its collection, service, route, after_reply
+def test_the_tour_example_plugin_works(make_wm, serve, tmp_path):
+    """The streaks plugin of docs/writing-plugins.md's 'Your own data', as printed: its collection, service, route, after_reply
     reading the turn's flags, and its answers to delete_user_data and export_user_data."""
     folder = tmp_path / "plugins"
     folder.mkdir()
-    (folder / "streaks.py").write_text(code_block(README, '"""Counts the days in a row'), encoding="utf-8")
+    (folder / "streaks.py").write_text(code_block(PLUGIN_TOUR, '"""Counts the days in a row'), encoding="utf-8")
     wm = make_wm()
     client = serve(wm).client
     token = client.register("alice")["access_token"]
@@ -125,23 +150,285 @@ def test_the_readme_example_plugin_works(make_wm, serve, tmp_path):
     assert wm.storage.count("chat_days", {"user_id": user_id}) == 0
 
 
-def config_keys(make_wm):
-    wm = make_wm()
-    for section, keys in wm.schema.items():
+
+# -- docs/config.md: every config key, its type and default, and no other ----------------------
+
+def yaml_text(value) -> str:
+    """A default as it is written in config.yaml (flow style), e.g. `[happy, calm]`, `{a: 1}`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        def item(v):  # quoted where YAML would read another type: "12356", ""
+            quote = isinstance(v, str) and (not v or v[0].isdigit() or yaml.safe_load(v) != v)
+            return f'"{v}"' if quote else yaml_text(v)
+        if isinstance(value, list):
+            return "[" + ", ".join(item(v) for v in value) + "]"
+        return "{" + ", ".join(f"{k}: {item(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def default_text(setting: wellmate.Setting) -> str:
+    if setting.required:
+        return "required"
+    if setting.default is None:
+        return "unset"
+    if setting.default == "":
+        return "empty"
+    return f"`{yaml_text(setting.default)}`"
+
+
+def type_text(setting: wellmate.Setting) -> str:
+    return setting.describe().replace("one of , ", 'one of "", ')
+
+
+def schema_keys(wm):
+    """{dotted key: its Setting (None for providers.NAME.plugin)}: the core's sections, every
+    plugin's config_schema, every tagger's keys (they live under emotion:) and every provider
+    plugin's keys (under providers.NAME, written providers.<plugin>.KEY)."""
+    schema = wellmate.core_schema()
+    for extra in wm.pm.hook.config_schema():
+        for section, keys in (extra or {}).items():
+            schema.setdefault(section, {}).update(keys)
+    for tagger in wm.tagger_classes.values():
+        for key, setting in tagger.settings.items():
+            schema["emotion"].setdefault(key, setting)
+    found = {"providers.NAME.plugin": None}  # Provider.validate checks it for every provider
+    for section, keys in schema.items():
         for key, setting in keys.items():
-            if key == "*":
-                for sub in setting.items:
-                    yield f"{section}.NAME.{sub}"
-            else:
-                yield f"{section}.{key}"
-                for sub in setting.items or {}:  # a nested group, e.g. auth.throttle.window_seconds
-                    yield f"{section}.{key}.{sub}"
-    for name, conf in wm.config["providers"].items():
-        for key in wm.provider_classes[conf["plugin"]].settings:
-            yield f"providers.{conf['plugin']}.{key}"
+            if key == "*":  # a mapping of names, each with these keys (agents.NAME.history)
+                found.update({f"{section}.NAME.{sub}": s for sub, s in setting.items.items()})
+                continue
+            found[f"{section}.{key}"] = setting
+            for sub, s in (setting.items or {}).items():  # a nested group (auth.throttle.window_seconds)
+                found[f"{section}.{key}.{sub}"] = s
+    for plugin, provider in wm.provider_classes.items():
+        found.update({f"providers.{plugin}.{key}": s for key, s in provider.settings.items()})
+    return found
 
 
-def test_every_config_key_is_documented(make_wm):
-    documented = set(re.findall(r"^\| `([\w.*]+)` \|", README, re.M))
-    missing = [key for key in config_keys(make_wm) if key not in documented]
-    assert not missing, f"README's configuration reference lacks: {missing}"
+def documented_keys() -> dict[str, tuple[str, str]]:
+    """{key: (type, default)} from docs/config.md's table rows `| `key` | type | default | meaning |`."""
+    rows = re.findall(r"^\| `([\w.*]+)` \| (.*?) \| (.*?) \| .* \|$", (DOCS / "config.md").read_text(encoding="utf-8"), re.M)
+    keys = [key for key, _, _ in rows]
+    assert len(keys) == len(set(keys)), f"docs/config.md lists a key twice: {sorted(k for k in keys if keys.count(k) > 1)}"
+    return {key: (kind, default) for key, kind, default in rows}
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory):
+    from conftest import shipped_config
+
+    tmp = tmp_path_factory.mktemp("schema")
+    (tmp / "config.yaml").write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
+    wm = wellmate.Wellmate(tmp / "config.yaml")
+    assert not wm.config["plugins"]["disabled"], "the schema is every plugin's: none may be disabled"
+    return schema_keys(wm)
+
+
+def test_config_md_documents_every_config_key(schema):
+    documented = documented_keys()
+    missing = [key for key in schema if key not in documented]
+    rows = "\n".join(f"| `{key}` | {type_text(s)} | {default_text(s)} | {s.doc} |" for key, s in schema.items()
+                     if key in missing and s is not None)
+    assert not missing, f"docs/config.md lacks these keys; rows to start from:\n{rows}"
+
+
+def test_config_md_documents_no_key_the_schema_lacks(schema):
+    stale = [key for key in documented_keys() if key not in schema]
+    assert not stale, f"docs/config.md documents keys no plugin reads: {stale}"
+
+
+def test_config_md_says_each_keys_type_and_default(schema):
+    wrong = [f"{key}: docs say {documented_keys()[key]}, the schema ({type_text(s)}, {default_text(s)})"
+             for key, s in schema.items()
+             if s is not None and key in documented_keys() and documented_keys()[key] != (type_text(s), default_text(s))]
+    assert not wrong, "\n".join(wrong)
+
+
+# -- links and commands --------------------------------------------------------------------------
+
+# Pages other helpers write today: a link to one of them may dangle until their branch is merged.
+LANDING_TODAY = {"docs/photos.md", "docs/observability.md"}
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's anchors for a page's headings: lower case, punctuation dropped, spaces as dashes,
+    a repeated heading numbered -1, -2."""
+    found = set()
+    for heading in sections(markdown):
+        slug = re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()).replace(" ", "-")
+        n, unique = 0, slug
+        while unique in found:
+            n += 1
+            unique = f"{slug}-{n}"
+        found.add(unique)
+    return found
+
+
+def links(markdown: str) -> list[str]:
+    """Targets of the page's Markdown links, outside code blocks and `code`."""
+    prose = re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M)
+    prose = re.sub(r"`[^`\n]*`", "", prose)
+    return re.findall(r"\]\(([^)\s]+)\)", prose)
+
+
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_resolve(page):
+    broken = []
+    for target in links(page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        name = file.relative_to(ROOT).as_posix() if file.is_relative_to(ROOT) else str(file)
+        if not file.exists():
+            if name not in LANDING_TODAY:
+                broken.append(f"{target}: no file {name}")
+            continue
+        if anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no heading #{anchor} in {name}")
+    assert not broken, f"{page.name}: " + "; ".join(broken)
+
+
+def ci_commands() -> list[str]:
+    """The commands .ci/run runs after `cd`, pip's output options (-q, --disable-pip-version-check)
+    dropped: they change what is printed, not what is installed."""
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    commands = [line for line in lines if line and not line.startswith(("#", "set ", "cd "))]
+    quiet = {"-q", "--quiet", "--disable-pip-version-check"}
+    return [" ".join(word for word in shlex.split(c) if "pip install" not in c or word not in quiet) for c in commands]
+
+
+def first_screen() -> str:
+    return "\n".join(README.splitlines()[:40])
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    """The first screen's test command, from a fresh clone, is .ci/run's: make the venv, install
+    the dev requirements, run pytest with the same options."""
+    assert " && ".join(ci_commands()) in first_screen(), (
+        f"README's first screen must show the test command CI runs: {' && '.join(ci_commands())}")
+
+
+def test_the_readme_run_command_installs_as_ci_does():
+    venv, install, _ = ci_commands()
+    run = f"{venv} && {install.replace('requirements-dev.txt', 'requirements.txt')} && .venv/bin/python wellmate.py"
+    assert run in first_screen(), f"README's first screen must show: {run}"
+
+
+def test_the_readme_says_how_to_change_the_port_on_its_first_screen(tmp_path):
+    """The variable the first screen names is the one config.yaml reads for server.port."""
+    match = re.search(r"(\w+)=(\d+) \.venv/bin/python wellmate\.py", first_screen())
+    assert match, "README's first screen must show how to run on another port"
+    assert "server.port" in first_screen()
+    variable, port = match.groups()
+    env = {**os.environ, variable: port, "WELLMATE_DATA": str(tmp_path / "data")}
+    got = subprocess.run([sys.executable, "-c", "import sys, wellmate; "
+                          "print(wellmate.Wellmate(sys.argv[1]).config['server']['port'])", str(ROOT / "config.yaml")],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert got.stdout.strip() == port, got.stderr
+
+
+# -- docs/miniprogram.md: the stream reader, run under node on a real stream --------------------
+
+def js_block(markdown: str, contains: str) -> str:
+    blocks = [b for b in fenced(markdown, "js") if contains in b]
+    assert len(blocks) == 1, f"one js block with {contains!r}, found {len(blocks)}"
+    return blocks[0]
+
+
+# Feeds one response to streamChat through a fake wx.request, in pieces of each size, in a context
+# with TextDecoder and in one without (the decodeURIComponent fallback).
+NODE_HARNESS = r"""
+const vm = require('vm')
+const input = JSON.parse(require('fs').readFileSync(0, 'utf8'))
+const body = Buffer.from(input.body, 'base64')
+const results = []
+for (const decoder of [true, false]) {
+  for (const size of input.sizes) {
+    let request = null
+    const context = {
+      wx: {
+        getStorageSync: () => ({ access_token: 'A', refresh_token: 'R' }),
+        request: (options) => { request = options; return { onChunkReceived: (f) => { request.chunk = f } } },
+      },
+    }
+    if (decoder) context.TextDecoder = TextDecoder
+    vm.createContext(context)
+    vm.runInContext(input.code, context)
+    const got = { deltas: [], start: null, done: null, errors: [] }
+    context.streamChat('mental', 'hi', null, {
+      start: (p) => { got.start = p }, delta: (d) => got.deltas.push(d),
+      done: (p) => { got.done = p }, error: (e) => got.errors.push(e),
+    })
+    for (let i = 0; i < body.length; i += size) {
+      const piece = body.subarray(i, i + size)
+      request.chunk({ data: piece.buffer.slice(piece.byteOffset, piece.byteOffset + piece.length) })
+    }
+    request.success({ statusCode: input.status, header: input.headers, data: '' })
+    results.push(got)
+  }
+}
+process.stdout.write(JSON.stringify(results))
+"""
+
+
+def run_stream_client(code: str, status: int, headers: dict, body: bytes, sizes) -> list[dict]:
+    given = json.dumps({"code": code, "status": status, "headers": headers, "sizes": sizes,
+                        "body": base64.b64encode(body).decode()})
+    done = subprocess.run(["node", "-e", NODE_HARNESS], input=given, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
+def test_the_miniprogram_stream_reader_reads_a_real_stream_in_pieces(make_wm, serve):
+    markdown = (DOCS / "miniprogram.md").read_text(encoding="utf-8")
+    code = "\n".join(js_block(markdown, contains) for contains in ("function apiError", "function sseReader",
+                                                                  "function streamChat"))
+    client = serve(make_wm()).client
+    token = client.register("alice")["access_token"]
+    r = client.post("/api/v1/health/mental/chat/stream", {"text": "最近睡不好，有点焦虑，怎么办？"}, token=token)
+    assert r.status == 200 and "\n\n" in r.text, r.text
+    # The stream as the server sent it, read whole by Python: what the client must see.
+    blocks = [b for b in r.text.split("\n\n") if b and not b.startswith(":")]
+    events = [(re.search(r"^event: (.*)$", b, re.M), json.loads(re.search(r"^data: (.*)$", b, re.M)[1])) for b in blocks]
+    deltas = [data["delta"] for name, data in events if name is None]
+    done = [data for name, data in events if name and name[1] == "done"]
+    assert deltas and len(done) == 1 and any(ord(c) > 0x7FF for c in "".join(deltas)), r.text
+    # Pieces of 1, 2 and 3 bytes end inside every Chinese character somewhere; 4096 is a whole body.
+    for got in run_stream_client(code, 200, {}, r.body, [1, 2, 3, 5, 64, 4096]):
+        assert got["errors"] == [] and got["deltas"] == deltas and got["done"] == done[0], got
+        assert got["start"]["session_id"] == done[0]["session_id"]
+    # A 4-byte character (an emoji) cut anywhere, and a data line without the space after the colon.
+    emoji = 'event: start\ndata: {"session_id": "s"}\n\ndata:{"delta": "好🙂"}\n\nevent: done\ndata: {"content": "好🙂"}\n\n'
+    for got in run_stream_client(code, 200, {}, emoji.encode(), [1, 2, 3]):
+        assert got["deltas"] == ["好🙂"] and got["done"] == {"content": "好🙂"} and got["errors"] == [], got
+    # A stream cut before `done` is an error, not a silent end.
+    for got in run_stream_client(code, 200, {}, r.body[:r.body.index(b"event: done")], [7]):
+        assert got["done"] is None and [e["code"] for e in got["errors"]] == ["stream_cut"], got
+    # An error answer is JSON, not a stream: the client reports its status, code and Retry-After.
+    refused = client.post("/api/v1/health/nobody/chat/stream", {"text": "hi"}, token=token)
+    assert refused.status == 404, refused.text
+    for got in run_stream_client(code, 404, {"Retry-After": "3"}, refused.body, [1, 4096]):
+        assert got["errors"] == [{"status": 404, "code": refused.json["error"]["code"],
+                                  "message": refused.json["error"]["message"], "retryAfter": 3}], got
+
+
+# -- docs/deploy.md: the systemd unit as printed -------------------------------------------------
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_the_deploy_unit_file_passes_systemd_analyze_verify(tmp_path):
+    """The unit, with /opt/wellmate standing for this checkout (verify needs ExecStart to exist)."""
+    [unit] = fenced((DOCS / "deploy.md").read_text(encoding="utf-8"), "ini")
+    assert "ExecStart=/opt/wellmate/.venv/bin/python wellmate.py" in unit
+    unit = unit.replace("/opt/wellmate/.venv/bin/python", sys.executable).replace("/opt/wellmate", str(ROOT))
+    (tmp_path / "wellmate.service").write_text(unit)
+    done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "wellmate.service")],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout + done.stderr) == (0, ""), done.stdout + done.stderr

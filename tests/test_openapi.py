@@ -1,5 +1,5 @@
 """The API described (issue 17): /api/v1/openapi.json lists exactly the routes served, built from
-what each route declares; /docs renders it with nothing fetched from elsewhere; docs/api.md is
+what each route declares; /docs renders it with nothing fetched from elsewhere; docs/api-reference.md is
 generated from it."""
 
 import contextlib
@@ -189,5 +189,5 @@ def test_docs_api_md_is_the_generated_one(tmp_path):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert wellmate.main(["--config", str(wm.config_path), "openapi", "--markdown"]) == 0
-    assert (ROOT / "docs" / "api.md").read_text(encoding="utf-8") == out.getvalue(), \
-        "docs/api.md is stale: python wellmate.py openapi --markdown > docs/api.md"
+    assert (ROOT / "docs" / "api-reference.md").read_text(encoding="utf-8") == out.getvalue(), \
+        "docs/api-reference.md is stale: python wellmate.py openapi --markdown > docs/api-reference.md"

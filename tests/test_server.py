@@ -176,7 +176,7 @@ def test_sigterm_under_traffic_stops_the_server_every_time(tmp_path):
 # -- point 10: which errors come from the server layer ------------------------------------------
 
 HOST = b"Host: 127.0.0.1\r\n"
-# What waitress refuses itself, before the app runs: plain text, and the README lists each status.
+# What waitress refuses itself, before the app runs: plain text, and docs/api.md lists each status.
 SERVER_LAYER = [
     (b"GARBAGE\r\n\r\n", 400),
     (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Content-Length: abc\r\n\r\n", 400),
@@ -187,12 +187,12 @@ SERVER_LAYER = [
 ]
 
 
-def test_server_layer_errors_are_plain_text_and_the_readme_lists_them(make_wm, serve):
+def test_server_layer_errors_are_plain_text_and_the_api_docs_list_them(make_wm, serve):
     from conftest import ROOT
 
     served = serve(make_wm())
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    server_layer = readme[readme.index("**Errors from the server layer.**"):][:1500]
+    api_docs = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    server_layer = api_docs[api_docs.index("**Errors from the server layer.**"):][:1500]
     for data, status in SERVER_LAYER:
         got, content_type, body = raw_response(served.port, data)
         assert (got, content_type) == (status, "text/plain; charset=utf-8"), (data[:60], got, body)
