@@ -75,6 +75,7 @@ BUILTIN_PLUGINS = [
     "library",  # before safety, so its before_reply runs after safety's and reads safety's flags
     "safety",
     "mood",
+    "uploads",
     "service",
 ]
 
