@@ -27,6 +27,7 @@ import logging
 import re
 import shutil
 import threading
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -181,9 +182,10 @@ def unsupported(message: str) -> ApiError:
     return ApiError(415, "unsupported_image", message + " Send a JPEG, PNG, WebP or GIF photo.")
 
 
-def too_many_pixels(pixels: str, conf: dict) -> ApiError:
-    return ApiError(413, "image_too_large", f"The image is {pixels} pixels; the limit is {conf['max_pixels']:,} "
-                                            f"(uploads.max_pixels).")
+def too_many_pixels(conf: dict, size: tuple | None = None) -> ApiError:
+    what = f"is {size[0]} x {size[1]} pixels" if size else "has more pixels than that"
+    return ApiError(413, "image_too_large", f"The image {what}; the limit is {conf['max_pixels']:,} pixels "
+                                            f"(uploads.max_pixels). Send a smaller photo.")
 
 
 def process(data: bytes, conf: dict) -> Processed:
@@ -193,15 +195,15 @@ def process(data: bytes, conf: dict) -> Processed:
     try:
         # formats=: only these decoders may claim the bytes; the name and declared type never count.
         image = Image.open(io.BytesIO(data), formats=FORMATS)
-    except Image.DecompressionBombError:  # over twice MAX_IMAGE_PIXELS (set by Uploads from max_pixels)
-        raise too_many_pixels("over twice that many", conf)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # see Uploads.__init__
+        raise too_many_pixels(conf)
     except UnidentifiedImageError:
         raise unsupported("This file is not an image this server takes (judged by its bytes, not its name).")
     except Exception as e:  # a broken header: Pillow raises SyntaxError, struct.error, ValueError, ...
         raise unsupported(f"This image cannot be read ({type(e).__name__}).")
     if image.width * image.height > conf["max_pixels"]:
         # Refused from the header alone: nothing was decoded, so a bomb costs nothing.
-        raise too_many_pixels(f"{image.width} x {image.height}", conf)
+        raise too_many_pixels(conf, image.size)
     source_format, source_mode = image.format, image.mode
     icc = image.info.get("icc_profile")
     try:
@@ -294,9 +296,12 @@ class Uploads:
         self.wm = wm
         self.conf = wm.config["uploads"]
         self.folder = wm.data_dir / "uploads"
-        # Deliberately Pillow's own bomb guard too (process-wide; `process` checks max_pixels from the
-        # header first): the default, 89 MP, only warned below 179 MP.
+        # Pillow's own bomb guard, set deliberately (process-wide): its default, 89 MP, only warned
+        # up to 179 MP and decoded. From max_pixels, and its warning made an error, Image.open refuses
+        # any image over it from the header (a 400 MP PNG of 50 KB: nothing decoded); `process`
+        # checks the same number itself too, in case another Wellmate in this process set another.
         Image.MAX_IMAGE_PIXELS = self.conf["max_pixels"]
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
         self._processing = threading.BoundedSemaphore(self.conf["processing_threads"])
         self._locks = [threading.Lock() for _ in range(self.LOCKS)]
 
