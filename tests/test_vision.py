@@ -4,6 +4,7 @@ platform's fake as that platform takes images (tests/fakes/image_parts.py): down
 and without its EXIF. One served app for the module, an agent per platform."""
 
 import base64
+import functools
 import io
 import json
 import uuid
@@ -19,34 +20,25 @@ from fakes.dify_server import FakeDify
 from fakes.fastgpt_server import FakeFastGPT
 from fakes.openai_server import FakeOpenAI
 from test_chat import stream
+from test_uploads import BOUNDARY, REFERER, SERIAL, encoded, halves, phone_photo, wx_upload_body
 
 QUESTION = "这张化验单怎么看"
 SEEN = "化验单上的白细胞偏高，建议复查。"
 PHOTO_SIDE = 1600  # uploads.max_side's default: the longest side upstream
 
 
-def photo(width=3200, height=2400, orientation=6) -> bytes:
-    """A phone photo: a JPEG with the GPS position, a camera serial and an EXIF orientation (6: the
-    camera was held upright, so the picture is stored on its side)."""
-    image = Image.new("RGB", (width, height), (235, 235, 225))
-    image.paste((30, 60, 200), (0, 0, width // 4, height // 8))  # a mark in a corner, to see the rotation
-    exif = Image.Exif()
-    exif[0x0112], exif[0xA431], exif[0x010F] = orientation, "SN-0042", "PhoneMaker"
-    exif.get_ifd(0x8825).update({1: "N", 2: (31.0, 14.0, 0.0), 3: "E", 4: (121.0, 28.0, 0.0)})
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif, quality=90)
-    return out.getvalue()
+def photo(width=800, height=600) -> bytes:
+    """A small upright JPEG, stored as it is (no side over uploads.max_side)."""
+    return encoded(halves((width, height), (220, 20, 20), (20, 20, 220)), "JPEG", quality=90)
 
 
-def wx_upload(client, token, data: bytes, filename="tmp_abc123.jpg") -> dict:
-    """POST /api/v1/uploads as wx.uploadFile sends it: a formData text part, then the file part."""
-    boundary = "----WebKitFormBoundary" + uuid.uuid4().hex[:16]
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\ntest\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    r = client.request("POST", "/api/v1/uploads", raw=body, token=token, headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "Referer": "https://servicewechat.com/wx1234567890/0/page-frame.html"})
+phone = functools.cache(phone_photo)  # 3000 x 2000 with GPS, serial, XMP: made once for the module
+
+
+def wx_upload(client, token, data: bytes) -> dict:
+    """POST /api/v1/uploads as the mini-program's wx.uploadFile sends it (tests/test_uploads.py)."""
+    r = client.request("POST", "/api/v1/uploads", raw=wx_upload_body(data, form={"user": "test"}), token=token,
+                       headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}", "Referer": REFERER})
     assert r.status == 201, r.text
     return r.json
 
@@ -124,9 +116,9 @@ def assert_as_stored(received: bytes, client, token, upload_id):
     """What the platform received is the stored photo: downscaled, upright, with no EXIF at all."""
     assert received == client.get(f"/api/v1/uploads/{upload_id}", token=token).body
     image = Image.open(io.BytesIO(received))
-    assert image.format == "JPEG" and image.size == (PHOTO_SIDE * 3 // 4, PHOTO_SIDE)  # turned upright
-    assert not image.getexif() and "exif" not in image.info
-    assert b"SN-0042" not in received and b"PhoneMaker" not in received
+    assert image.format == "JPEG" and image.height == PHOTO_SIDE and image.width < image.height  # turned upright
+    assert not image.getexif() and "exif" not in image.info and "xmp" not in image.info
+    assert SERIAL.encode() not in received and b"P40 Pro" not in received
 
 
 def received_images(platform, fake):
@@ -159,7 +151,7 @@ def received_images(platform, fake):
 def test_a_lab_report_photo_reaches_the_platform_downscaled_without_exif(served, fakes, agent, platform, streamed):
     client = served.client
     token, _ = sign_in(client)
-    upload = wx_upload(client, token, photo())
+    upload = wx_upload(client, token, phone())
     reply = ask(client, token, agent, {"text": QUESTION, "images": [upload["id"]]}, streamed)
     assert reply["content"] == SEEN and reply["provider"] == f"eye_{platform}"
     text, images = received_images(platform, fakes[platform])
@@ -174,7 +166,7 @@ def test_a_lab_report_photo_reaches_the_platform_downscaled_without_exif(served,
 def test_text_turns_keep_the_text_chain_and_a_later_turn_sends_only_its_own_images(served, fakes):
     client, openai = served.client, fakes["openai"]
     token, _ = sign_in(client)
-    first, second = wx_upload(client, token, photo()), wx_upload(client, token, photo(1200, 900, orientation=1))
+    first, second = wx_upload(client, token, phone()), wx_upload(client, token, photo(1200, 900))
     asked = len(openai.requests)
     plain = ask(client, token, "physical", {"text": "我最近睡不好"}, False)
     assert plain["provider"] == "offline" and len(openai.requests) == asked  # no image: the text chain
@@ -190,7 +182,7 @@ def test_text_turns_keep_the_text_chain_and_a_later_turn_sends_only_its_own_imag
 def test_images_without_text_and_several_images(served, fakes):
     client, openai = served.client, fakes["openai"]
     token, _ = sign_in(client)
-    ids = [wx_upload(client, token, photo(800, 600, orientation=1))["id"] for _ in range(2)]
+    ids = [wx_upload(client, token, photo())["id"] for _ in range(2)]
     reply = ask(client, token, "physical", {"images": ids}, False)
     assert reply["content"] == SEEN
     parts = openai.last.body["messages"][-1]["content"]
@@ -221,7 +213,7 @@ def test_a_failing_vision_provider_hands_the_photo_to_the_next(served, fakes):
 def test_without_a_vision_provider_the_reply_says_so_plainly_and_the_photo_stays(served, streamed):
     client = served.client
     token, _ = sign_in(client)
-    upload = wx_upload(client, token, photo(800, 600, orientation=1))
+    upload = wx_upload(client, token, photo())
     # mental has no vision_providers (only the offline companion); failing's only one is switched off.
     for agent, text, words in (("mental", QUESTION, "还不能看照片"), ("mental", "What does this rash mean?",
                                                                   "cannot look at photos yet"),
@@ -237,7 +229,7 @@ def test_without_a_vision_provider_the_reply_says_so_plainly_and_the_photo_stays
 def test_a_crisis_with_a_photo_gets_the_crisis_reply_and_no_model(served, fakes):
     client, openai = served.client, fakes["openai"]
     token, _ = sign_in(client)
-    upload = wx_upload(client, token, photo(800, 600, orientation=1))
+    upload = wx_upload(client, token, photo())
     asked = len(openai.requests)
     for streamed in (False, True):
         reply = ask(client, token, "physical", {"text": "我真的不想活了", "images": [upload["id"]]}, streamed)
@@ -256,8 +248,8 @@ def test_bad_image_lists_are_refused_before_anything_is_stored(served, path):
     client = served.client
     token, _ = sign_in(client)
     theirs, _ = sign_in(client)
-    ids = [wx_upload(client, token, photo(640, 480, orientation=1))["id"] for _ in range(3)]
-    other = wx_upload(client, theirs, photo(640, 480, orientation=1))["id"]
+    ids = [wx_upload(client, token, photo(640, 480))["id"] for _ in range(3)]
+    other = wx_upload(client, theirs, photo(640, 480))["id"]
 
     def post(body):
         return client.post(f"/api/v1/health/physical/{path}", body, token=token)
@@ -280,7 +272,7 @@ def test_bad_image_lists_are_refused_before_anything_is_stored(served, path):
 def test_deleting_a_session_deletes_the_photos_only_it_shows(served):
     client = served.client
     token, _ = sign_in(client)
-    shared, own = (wx_upload(client, token, photo(640, 480, orientation=1))["id"] for _ in range(2))
+    shared, own = (wx_upload(client, token, photo(640, 480))["id"] for _ in range(2))
     first = ask(client, token, "mental", {"text": "看看", "images": [shared, own]}, False)["session_id"]
     second = ask(client, token, "mental", {"text": "再看看", "images": [shared]}, True)["session_id"]
     assert client.delete(f"/api/v1/health/sessions/{first}", token=token).status == 204
