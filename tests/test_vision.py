@@ -92,6 +92,13 @@ def sign_in(client, username=None):
     return answer["access_token"], answer["user"]["uuid"]
 
 
+def with_photo(served, data: bytes | None = None):
+    """A new user with a photo uploaded: (client, token, the upload's id)."""
+    client = served.client
+    token, _ = sign_in(client)
+    return client, token, wx_upload(client, token, data or photo())["id"]
+
+
 def ask(client, token, agent, body, streamed):
     """A chat turn, plain or streamed: the reply as the JSON answer (a stream's done event)."""
     if not streamed:
@@ -149,17 +156,15 @@ def received_images(platform, fake):
 @pytest.mark.parametrize("agent,platform", [("physical", "openai"), ("coze", "coze"), ("dify", "dify"),
                                             ("fastgpt", "fastgpt")])
 def test_a_lab_report_photo_reaches_the_platform_downscaled_without_exif(served, fakes, agent, platform, streamed):
-    client = served.client
-    token, _ = sign_in(client)
-    upload = wx_upload(client, token, phone())
-    reply = ask(client, token, agent, {"text": QUESTION, "images": [upload["id"]]}, streamed)
+    client, token, upload_id = with_photo(served, phone())
+    reply = ask(client, token, agent, {"text": QUESTION, "images": [upload_id]}, streamed)
     assert reply["content"] == SEEN and reply["provider"] == f"eye_{platform}"
     text, images = received_images(platform, fakes[platform])
     assert text == QUESTION and len(images) == 1
-    assert_as_stored(images[0], client, token, upload["id"])
+    assert_as_stored(images[0], client, token, upload_id)
     # The stored message keeps the image's id, and the session shows it.
     user_message, answer = messages(client, token, reply["session_id"])
-    assert user_message["content"] == QUESTION and user_message["images"] == [upload["id"]]
+    assert user_message["content"] == QUESTION and user_message["images"] == [upload_id]
     assert user_message["emotion"] and answer["content"] == SEEN and "images" not in answer
 
 
@@ -196,12 +201,10 @@ def test_images_without_text_and_several_images(served, fakes):
 
 
 def test_a_failing_vision_provider_hands_the_photo_to_the_next(served, fakes):
-    client, dify = served.client, fakes["dify"]
-    token, _ = sign_in(client)
-    upload = wx_upload(client, token, photo())
+    (client, token, upload_id), dify = with_photo(served), fakes["dify"]
     dify_files = len(dify.files)
     for streamed in (False, True):
-        reply = ask(client, token, "fallback", {"text": QUESTION, "images": [upload["id"]]}, streamed)
+        reply = ask(client, token, "fallback", {"text": QUESTION, "images": [upload_id]}, streamed)
         assert reply["provider"] == "eye_openai" and reply["content"] == SEEN
     assert len(dify.files) == dify_files  # Dify refused the upload (401): nothing kept there
 
@@ -211,32 +214,28 @@ def test_a_failing_vision_provider_hands_the_photo_to_the_next(served, fakes):
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 def test_without_a_vision_provider_the_reply_says_so_plainly_and_the_photo_stays(served, streamed):
-    client = served.client
-    token, _ = sign_in(client)
-    upload = wx_upload(client, token, photo())
+    client, token, upload_id = with_photo(served)
     # mental has no vision_providers (only the offline companion); failing's only one is switched off.
     for agent, text, words in (("mental", QUESTION, "还不能看照片"), ("mental", "What does this rash mean?",
                                                                   "cannot look at photos yet"),
                                ("failing", QUESTION, "还不能看照片"), ("mental", None, "还不能看照片")):
-        body = {"images": [upload["id"]], **({"text": text} if text else {})}
+        body = {"images": [upload_id], **({"text": text} if text else {})}
         reply = ask(client, token, agent, body, streamed)
         assert words in reply["content"] and reply["provider"] == "wellmate" and not reply["sources"]
         user_message, stored = messages(client, token, reply["session_id"])
-        assert user_message["images"] == [upload["id"]] and stored["content"] == reply["content"]
-    assert client.get(f"/api/v1/uploads/{upload['id']}", token=token).status == 200
+        assert user_message["images"] == [upload_id] and stored["content"] == reply["content"]
+    assert client.get(f"/api/v1/uploads/{upload_id}", token=token).status == 200
 
 
 def test_a_crisis_with_a_photo_gets_the_crisis_reply_and_no_model(served, fakes):
-    client, openai = served.client, fakes["openai"]
-    token, _ = sign_in(client)
-    upload = wx_upload(client, token, photo())
+    (client, token, upload_id), openai = with_photo(served), fakes["openai"]
     asked = len(openai.requests)
     for streamed in (False, True):
-        reply = ask(client, token, "physical", {"text": "我真的不想活了", "images": [upload["id"]]}, streamed)
+        reply = ask(client, token, "physical", {"text": "我真的不想活了", "images": [upload_id]}, streamed)
         assert reply["provider"] == "safety" and "12356" in reply["content"] and reply["emotion"] == "concerned"
         assert served.wm.service("safety").book.flags_of(reply["session_id"]) == {"crisis": 1}
         user_message, _ = messages(client, token, reply["session_id"])
-        assert user_message["images"] == [upload["id"]] and user_message["emotion"]
+        assert user_message["images"] == [upload_id] and user_message["emotion"]
     assert len(openai.requests) == asked
 
 
