@@ -280,6 +280,16 @@ def encode(image, kind: str, conf: dict, icc: bytes | None) -> bytes:
 # -- the service --------------------------------------------------------------------------------------
 
 
+def make_folder(folder) -> None:
+    """``folder``, made if missing with its entry in its parent made durable (so the files written
+    into it survive a power cut)."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    fsync_dir(folder.parent)
+
+
 def public(doc: dict) -> dict:
     return {key: doc[key] for key in PUBLIC}
 
@@ -383,11 +393,8 @@ class Uploads:
         files = {"full": f"{upload_id}.{extension}", "thumb": f"{upload_id}.thumb.{extension}"}
         folder = self.folder / user_id
         try:
-            try:
-                folder.mkdir(parents=True)
-                fsync_dir(folder.parent)  # the new folder's own entry, so the files in it survive a power cut
-            except FileExistsError:
-                pass
+            make_folder(self.folder)
+            make_folder(folder)
             atomic_write(folder / files["full"], image.full)
             atomic_write(folder / files["thumb"], image.thumb)
         except OSError as e:
@@ -503,6 +510,7 @@ def routes(app, wm):
         stored = uploads.store(user["id"], files[0].data)
         log.info("user %s uploaded %s (%d bytes stored)", user["id"], stored["id"], stored["size"])
         bottle.response.status = 201
+        bottle.response.set_header("Location", f"/api/v1/uploads/{stored['id']}")
         return stored
 
     @app.get("/api/v1/uploads")
