@@ -47,6 +47,7 @@ FORM_ROOM = 64 * 1024
 MAX_PARTS = 50
 READ_CHUNK = 64 * 1024
 MB = 1024 * 1024
+MAX_ICC = 64 * 1024  # sRGB's ICC profile is ~3 KB, Display P3's 0.5 KB: a bigger one carries something else
 # EXIF Orientation -> the turn that shows the image upright (as ImageOps.exif_transpose does).
 ORIENTATIONS = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
                 7: "TRANSVERSE", 8: "ROTATE_90"}
@@ -223,8 +224,8 @@ def process(data: bytes, conf: dict) -> Processed:
     kind = "PNG" if image.mode in ("RGBA", "LA") else "JPEG"
     # An ICC profile describes colours, not the user or the camera: kept so a wide-gamut (Display
     # P3) phone photo keeps its colours; dropped when the mode changed (CMYK, 16-bit), where it
-    # no longer applies.
-    if source_mode not in ("RGB", "RGBA", "L", "LA", "P"):
+    # no longer applies, or when it is too big to be only a colour profile.
+    if source_mode not in ("RGB", "RGBA", "L", "LA", "P") or len(icc or b"") > MAX_ICC:
         icc = None
     thumb = image.copy()
     thumb.thumbnail((conf["thumb_side"], conf["thumb_side"]), Image.Resampling.LANCZOS)
