@@ -47,6 +47,7 @@ FORM_ROOM = 64 * 1024
 MAX_PARTS = 50
 READ_CHUNK = 64 * 1024
 MB = 1024 * 1024
+MAX_ICC = 64 * 1024  # sRGB's ICC profile is ~3 KB, Display P3's 0.5 KB: a bigger one carries something else
 # EXIF Orientation -> the turn that shows the image upright (as ImageOps.exif_transpose does).
 ORIENTATIONS = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
                 7: "TRANSVERSE", 8: "ROTATE_90"}
@@ -223,8 +224,8 @@ def process(data: bytes, conf: dict) -> Processed:
     kind = "PNG" if image.mode in ("RGBA", "LA") else "JPEG"
     # An ICC profile describes colours, not the user or the camera: kept so a wide-gamut (Display
     # P3) phone photo keeps its colours; dropped when the mode changed (CMYK, 16-bit), where it
-    # no longer applies.
-    if source_mode not in ("RGB", "RGBA", "L", "LA", "P"):
+    # no longer applies, or when it is too big to be only a colour profile.
+    if source_mode not in ("RGB", "RGBA", "L", "LA", "P") or len(icc or b"") > MAX_ICC:
         icc = None
     thumb = image.copy()
     thumb.thumbnail((conf["thumb_side"], conf["thumb_side"]), Image.Resampling.LANCZOS)
@@ -278,6 +279,16 @@ def encode(image, kind: str, conf: dict, icc: bytes | None) -> bytes:
 
 
 # -- the service --------------------------------------------------------------------------------------
+
+
+def make_folder(folder) -> None:
+    """``folder``, made if missing with its entry in its parent made durable (so the files written
+    into it survive a power cut)."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    fsync_dir(folder.parent)
 
 
 def public(doc: dict) -> dict:
@@ -383,11 +394,8 @@ class Uploads:
         files = {"full": f"{upload_id}.{extension}", "thumb": f"{upload_id}.thumb.{extension}"}
         folder = self.folder / user_id
         try:
-            try:
-                folder.mkdir(parents=True)
-                fsync_dir(folder.parent)  # the new folder's own entry, so the files in it survive a power cut
-            except FileExistsError:
-                pass
+            make_folder(self.folder)
+            make_folder(folder)
             atomic_write(folder / files["full"], image.full)
             atomic_write(folder / files["thumb"], image.thumb)
         except OSError as e:
@@ -503,6 +511,7 @@ def routes(app, wm):
         stored = uploads.store(user["id"], files[0].data)
         log.info("user %s uploaded %s (%d bytes stored)", user["id"], stored["id"], stored["size"])
         bottle.response.status = 201
+        bottle.response.set_header("Location", f"/api/v1/uploads/{stored['id']}")
         return stored
 
     @app.get("/api/v1/uploads")
