@@ -1888,9 +1888,11 @@ class Wellmate:
                     if provider not in self.config["providers"]:
                         raise ConfigError(f"{where}.{chain}: '{provider}' is not defined under providers:"
                                           f"{_suggest(provider, self.config['providers'])}")
-                    if chain == "vision_providers" and self.config["providers"][provider].get("vision") is not True:
-                        raise ConfigError(f"{where}.vision_providers: providers.{provider} cannot see images; set "
-                                          f"vision: true under it if its model can (the offline companion cannot)")
+                    conf = self.config["providers"][provider]
+                    if chain == "vision_providers" and conf.get("vision") is not True:
+                        why = (f"set vision: true under it if its model can" if "vision" in
+                               self.provider_classes[conf["plugin"]].settings else f"plugin {conf['plugin']} sends no images")
+                        raise ConfigError(f"{where}.vision_providers: providers.{provider} cannot see images; {why}")
 
     def _setup_notice(self) -> str:
         """What the operator should know about the set-up, or "": that no agent can reach an AI

@@ -283,7 +283,11 @@ def test_deleting_a_session_deletes_the_photos_only_it_shows(served):
 
 
 def test_a_vision_provider_must_say_it_can_see(make_wm):
-    with pytest.raises(wellmate.ConfigError, match=r"agents.mental.vision_providers: providers.offline cannot see"):
-        make_wm({"agents": {"mental": {"vision_providers": ["offline"]}}})
-    with pytest.raises(wellmate.ConfigError, match=r"agents.mental.vision_providers: 'eyes' is not defined"):
-        make_wm({"agents": {"mental": {"vision_providers": ["eyes"]}}})
+    def refused(agent: dict, message: str):
+        with pytest.raises(wellmate.ConfigError, match=message):
+            make_wm({"providers": {"local": {"plugin": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"}},
+                     "agents": {"mental": agent}})
+    refused({"vision_providers": ["offline"]},
+            r"agents.mental.vision_providers: providers.offline cannot see images; plugin offline sends no images")
+    refused({"vision_providers": ["local"]}, r"providers.local cannot see images; set vision: true under it")
+    refused({"vision_providers": ["eyes"]}, r"agents.mental.vision_providers: 'eyes' is not defined")
