@@ -209,6 +209,17 @@ def test_a_failing_vision_provider_hands_the_photo_to_the_next(served, fakes):
     assert len(dify.files) == dify_files  # Dify refused the upload (401): nothing kept there
 
 
+def test_a_dify_app_without_image_upload_gets_the_sentence_not_a_503(served, fakes):
+    (client, token, upload_id), dify = with_photo(served), fakes["dify"]
+    dify.vision = False  # the app's image upload switched off: Dify refuses the files (400 invalid_param)
+    try:
+        for streamed in (False, True):
+            reply = ask(client, token, "dify", {"text": QUESTION, "images": [upload_id]}, streamed)
+            assert reply["provider"] == "wellmate" and "还不能看照片" in reply["content"]
+    finally:
+        dify.vision = True
+
+
 # -- no vision provider -----------------------------------------------------------------------------
 
 
