@@ -7,7 +7,6 @@ A Wellmate session is one Coze conversation (its id in the session's links, sent
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -113,15 +112,13 @@ class CozeProvider(PlatformProvider):
                 self._cancel(chat)
 
     def _body(self, turn, messages: list[dict], conversation: str | None, stream: bool) -> dict:
-        # A question shows an image by the id Coze's file API gives it: uploaded here, for each request.
-        files = [upload(self, self.url("/v1/files/upload"), image, lambda answer: (answer.get("data") or {}).get("id"))
-                 for image in (turn.attachments if turn else ())]
         asked = [{"role": m["role"], "type": "question" if m["role"] == "user" else "answer", "content": m["content"],
                   "content_type": "text"} for m in self.to_send(messages, not conversation) if m["content"]]
-        if files:  # a question with images: a JSON list of text and image objects, in a string
-            asked[-1].update(content_type="object_string", content=json.dumps(
-                [{"type": "text", "text": asked[-1]["content"]}] + [{"type": "image", "file_id": f} for f in files],
-                ensure_ascii=False))
+        if turn is not None and turn.attachments:  # images: by the ids Coze's file API gives them (uploaded now)
+            shown = [{"type": "text", "text": asked[-1]["content"]}] + [{"type": "image", "file_id": upload(
+                self, self.url("/v1/files/upload"), image, lambda answer: (answer.get("data") or {}).get("id"))}
+                for image in turn.attachments]
+            asked[-1].update(content_type="object_string", content=json_dumps(shown))  # a JSON list in a string
         body = {"bot_id": self.config["bot_id"], "user_id": self.user_field(turn), "stream": stream,
                 "auto_save_history": True,  # else Coze keeps no history (and /chat cannot poll)
                 "additional_messages": asked}
