@@ -75,6 +75,7 @@ BUILTIN_PLUGINS = [
     "library",  # before safety, so its before_reply runs after safety's and reads safety's flags
     "safety",
     "mood",
+    "uploads",
     "service",
     "openapi",
     "request_log",
@@ -516,6 +517,9 @@ def core_schema() -> dict:
         "description": Setting("", "One line about what the agent is for."),
         "prompt": Setting("", "System prompt file, relative to config.yaml."),
         "providers": Setting([], "Provider chain: names from providers:, tried in order.", list),
+        "vision_providers": Setting([], "Provider chain for messages with images: names from providers: whose "
+                                        "vision is true, tried in order; empty: the reply says this server cannot "
+                                        "look at photos yet.", list),
         "history": Setting(20, "How many past messages of the session are sent.", int, min=0, max=500),
     }
     return {
@@ -1036,7 +1040,9 @@ class Turn:
     ``Provider.reply``/``stream``). ``user`` and ``session`` are the stored dicts (the session as
     it was before this turn), ``agent`` the agent's name, ``text`` the user's message,
     ``user_message_id`` its id and ``message_id`` the reply's (the ids the API answers with),
-    ``attachments`` what came with the message (none yet). ``flags`` holds facts plugins tell
+    ``attachments`` the images that came with the message (each a dict: ``type`` "image", ``id``
+    (the upload's), ``content_type``, ``width``, ``height``, ``size`` and ``data``, the stored
+    bytes; only a turn asked of its agent's ``vision_providers`` has them). ``flags`` holds facts plugins tell
     each other and the providers about this turn (the safety plugin's: ``crisis``, ``check_in``,
     ``notes_shown``, ``crisis_earlier``); a platform that keeps its own conversations keys them
     by ``user["id"]`` and ``session["id"]``."""
@@ -2117,10 +2123,16 @@ class Wellmate:
                 raise ConfigError(f"{where}.prompt: give the prompt file, e.g. prompts/{agent}.txt")
             if not self.prompts.path(settings["prompt"]).is_file():
                 raise ConfigError(f"{where}.prompt: file {settings['prompt']} not found next to {name}")
-            for provider in settings["providers"]:
-                if provider not in self.config["providers"]:
-                    raise ConfigError(f"{where}.providers: '{provider}' is not defined under providers:"
-                                      f"{_suggest(provider, self.config['providers'])}")
+            for chain in ("providers", "vision_providers"):
+                for provider in settings[chain]:
+                    if provider not in self.config["providers"]:
+                        raise ConfigError(f"{where}.{chain}: '{provider}' is not defined under providers:"
+                                          f"{_suggest(provider, self.config['providers'])}")
+                    conf = self.config["providers"][provider]
+                    if chain == "vision_providers" and conf.get("vision") is not True:
+                        why = (f"set vision: true under it if its model can" if "vision" in
+                               self.provider_classes[conf["plugin"]].settings else f"plugin {conf['plugin']} sends no images")
+                        raise ConfigError(f"{where}.vision_providers: providers.{provider} cannot see images; {why}")
 
     def _setup_notice(self) -> str:
         """What the operator should know about the set-up, or "": that no agent can reach an AI

@@ -9,10 +9,12 @@ from the same ``$placeholders`` as prompts.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import string
 import urllib.parse
+import uuid
 
 from wellmate import ConfigError, Provider, ProviderError, Turn, json_dumps
 from wellmate_plugins import _http
@@ -227,3 +229,59 @@ class PlatformProvider(Provider):
                 if key in used:  # values given as functions are worked out only when used
                     values[key] = str(value()) if callable(value) else value
         return {name: string.Template(text).safe_substitute(values) for name, text in templates.items()}
+
+
+# -- images (a turn's ``attachments``: docs/photos.md) ---------------------------------------------
+# Each is a dict {"type": "image", "id", "content_type", "width", "height", "size", "data"}: the
+# stored upload, downscaled and without metadata. OpenAI-compatible servers and FastGPT take it in
+# the message as a data: URL; Coze and Dify take the id their own file API gives it.
+
+def data_url(image: dict) -> str:
+    """The image as a ``data:`` URL: the only kind Ollama takes (no http URL, no bare base64)."""
+    return f"data:{image['content_type']};base64,{base64.b64encode(image['data']).decode('ascii')}"
+
+
+def with_images(messages: list[dict], turn: Turn | None) -> list[dict]:
+    """``messages`` with the turn's images in the user's new message, as OpenAI-style content
+    parts: its text (if any), then an ``image_url`` part for each image."""
+    images = turn.attachments if turn is not None else ()
+    if not images or not messages or messages[-1].get("role") != "user":
+        return messages
+    text = messages[-1].get("content") or ""
+    parts = ([{"type": "text", "text": text}] if text else []) + [
+        {"type": "image_url", "image_url": {"url": data_url(image)}} for image in images]
+    return messages[:-1] + [{**messages[-1], "content": parts}]
+
+
+def form(image: dict, fields: dict) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body holding ``fields`` as text parts and the image as the part
+    ``file`` (with its Content-Type: Dify refuses a file part without one), and its Content-Type."""
+    boundary = "wellmate-" + uuid.uuid4().hex
+    extension = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(image["content_type"], "bin")
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{image["id"]}.{extension}"'
+                 f'\r\nContent-Type: {image["content_type"]}\r\n\r\n'.encode() + image["data"] + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def upload(provider: PlatformProvider, url: str, image: dict, id_of, **fields) -> str:
+    """POST the image to a platform's file API (Coze's and Dify's ``/files/upload``) as a form
+    with ``fields``; the platform's id for it, which ``id_of(answer)`` reads from the JSON object
+    answered. Else PlatformError (the platform's own, through ``provider.refused``), retryable:
+    the next vision provider may see the image."""
+    body, content_type = form(image, fields)
+    try:
+        response = _http.request("POST", url, body, {**provider.headers(), "Content-Type": content_type},
+                                 provider.config["timeout"])
+    except _http.HttpError as e:
+        raise PlatformError(f"{provider.name}: uploading an image: {e}") from None
+    answer = json_object(response.body)
+    error = provider.refused(answer, response.status)
+    if error is not None:
+        raise error
+    file_id = id_of(answer) if answer is not None and 200 <= response.status < 300 else None
+    if not isinstance(file_id, str) or not file_id:
+        raise PlatformError(f"{provider.name}: {response.host} answered the image upload without a file id "
+                            f"(HTTP {response.status}); check base_url")
+    return file_id

@@ -65,3 +65,15 @@ class Terms:
         for m in self.regex.finditer(text) if self.regex else ():
             groups = m.groupdict()
             yield m.start(), groups.get("other") or groups.get("latin")
+
+
+CHINESE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+LATIN = re.compile(r"[A-Za-z]")
+
+
+def language(text: str) -> str:
+    """zh for text with Chinese characters, en for Latin-only text; zh when it cannot tell (no
+    text, emoji only), since most users write Chinese."""
+    if CHINESE.search(text):
+        return "zh"
+    return "en" if LATIN.search(text) else "zh"

@@ -17,6 +17,7 @@ from wellmate import (ApiError, ClosingBody, ConfigError, Index, ProviderAttempt
                       paged, whole_text)
 from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, paging, string, text
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
+from wellmate_plugins._text import language
 
 log = logging.getLogger("wellmate.chat")
 
@@ -31,10 +32,22 @@ def config_schema():
         "reserve_threads": Setting(4, "Worker threads kept for everything but chat turns: at most server.threads "
                                       "minus this many turns run at once (at least one); more get 503 server_busy.",
                                    int, min=0, max=512),
+        "max_images": Setting(4, "Images one chat message may carry (upload ids from POST /api/v1/uploads); "
+                                 "each goes to the vision model whole.", int, min=1, max=16),
     }}
 
 
 RETRY_AFTER_SECONDS = 5  # what a refused turn's Retry-After says: a short reply's time on a small model
+
+# The reply to a message with images when no vision provider is configured or none answered (in
+# the language of the message's text); the images stay stored with the message.
+CANNOT_SEE = {
+    "zh": "抱歉，这个服务器还不能看照片（还没有接入能识别图片的模型）。你可以把照片上的内容打字发给我，我来帮你看看。",
+    "en": "Sorry, this server cannot look at photos yet (no model that can see images is connected). "
+          "You can type what the photo shows and I will help with that.",
+}
+# What the model reads as the message's text when images came without any.
+IMAGE_ONLY = {"zh": "请看看这张照片。", "en": "Please look at this photo."}
 
 
 class TurnGate:
@@ -118,6 +131,9 @@ def register_collections(register):
     register("chat_activity", indexes=[Index((), "hour")])
     # Per user, agent and hour: how many of the user's messages got each emotion label.
     register("chat_moods", indexes=[Index(("user_id",), "hour"), Index(("user_id", "agent"), "hour")])
+    # Which sessions' messages show which uploads ("<session id>:<upload id>"), so that deleting a
+    # session deletes the images no other session shows, without reading every message.
+    register("chat_images", indexes=[("session_id",), ("upload_id",)])
 
 
 def _slot(at) -> tuple[str, int] | None:
@@ -533,6 +549,7 @@ class ChatService:
         chat = wm.config["chat"]
         self.gate = TurnGate(chat["max_turns_per_user"],
                              max(1, wm.config["server"]["threads"] - chat["reserve_threads"]))
+        self.sessions.on_delete(self._delete_images)
 
     def provider(self, name: str):
         """The provider instance configured as ``providers.NAME`` (None if there is none)."""
@@ -604,7 +621,8 @@ class ChatService:
         """Validate, find or create the session, store the user's message; return the turn,
         which holds a place in the gate until `Reply.release`."""
         agent = self.agent(agent_name)
-        text = field(body, "text", max_len=self.wm.config["chat"]["max_message_chars"])
+        images = self.images(user, body)
+        text = field(body, "text", required=not images, default="", max_len=self.wm.config["chat"]["max_message_chars"])
         session_id = field(body, "session_id", required=False, max_len=64)
         if session_id:
             session = self.own_session(user, session_id)
@@ -614,15 +632,53 @@ class ChatService:
         slot = self.gate.enter(user["id"], session_id or new_session_id)
         try:
             if not session_id:
-                session = self.sessions.create(user["id"], agent_name, title_from(text), new_session_id)
-            turn = self._begin(user, agent_name, agent, session, text)
+                session = self.sessions.create(user["id"], agent_name, title_from(text or "📷"), new_session_id)
+            turn = self._begin(user, agent_name, agent, session, text, images)
         except BaseException:
             slot.release()
             raise
         turn.release = slot.release
         return turn
 
-    def _begin(self, user: dict, agent_name: str, agent: dict, session: dict, text: str):
+    def images(self, user: dict, body: dict) -> list[dict]:
+        """The images a chat message names (``images``: ids from POST /api/v1/uploads), each the
+        user's upload with its bytes (`wellmate.Turn` attachments): checked before anything is
+        stored. A 400 for a malformed list or more than chat.max_images; a 404 for an id that is
+        not one of the user's uploads (another user's answers exactly like a missing one)."""
+        ids = body.get("images")
+        if ids is None:
+            return []
+        if not isinstance(ids, list) or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids):
+            raise ApiError(400, "invalid_field", "images: must be a list of upload ids (from POST /api/v1/uploads)")
+        ids, most = list(dict.fromkeys(ids)), self.wm.config["chat"]["max_images"]
+        if len(ids) > most:
+            raise ApiError(400, "too_many_images", f"images: at most {most} in one message (chat.max_images)")
+        uploads = self.wm.service("uploads")
+        if ids and uploads is None:
+            raise ApiError(400, "uploads_disabled", "images: this server takes no images (its uploads plugin is disabled)")
+        images = []
+        for upload_id in ids:
+            found, data = uploads.get(user["id"], upload_id), uploads.read(user["id"], upload_id)
+            if found is None or data is None:
+                raise ApiError(404, "upload_not_found", f"images: no upload {upload_id!r} (upload it with POST /api/v1/uploads)")
+            images.append({"type": "image", **found, "data": data})
+        return images
+
+    def _delete_images(self, session: dict) -> None:
+        """Delete the uploads a session's messages show that no other session's do (called as the
+        session goes). The upload first, then the note of it: a kill in between leaves the note,
+        and deleting the session again finishes."""
+        uploads = self.wm.service("uploads")
+        while True:
+            shown, _ = self.wm.storage.find("chat_images", {"session_id": session["id"]}, limit=PAGE)
+            if not shown:
+                return
+            for note in shown:
+                if uploads is not None and self.wm.storage.count("chat_images", {"upload_id": note["upload_id"]}) <= 1:
+                    uploads.delete(session["user_id"], [note["upload_id"]])
+                self.wm.storage.delete("chat_images", note["id"])
+
+    def _begin(self, user: dict, agent_name: str, agent: dict, session: dict, text: str, images: list[dict]):
         system = self.system_prompt(user, agent_name, agent)
         # Not flushed to disk yet: the reply's append flushes both (one fsync per turn, not two),
         # and `Reply.sync` does it where a turn ends without a reply. Until then nothing has told
@@ -630,17 +686,24 @@ class ChatService:
         sessions = self.sessions
         history, _ = sessions.messages(session["id"], limit=agent["history"])
         message = {"id": new_id(), "role": "user", "content": text}
+        if images:
+            message["images"] = [image["id"] for image in images]
+        # A message of images alone reads, to a model, as a request to look at them.
         messages = [{"role": "system", "content": system}] + [
-            {"role": m["role"], "content": m["content"]} for m in history if m["role"] in ("user", "assistant")] + [
-            {"role": "user", "content": text}]
-        turn = Reply(self, Turn(user, agent_name, session, text, user_message_id=message["id"], message_id=new_id()),
-                     agent, messages)
+            {"role": m["role"], "content": m["content"] or (IMAGE_ONLY[language(text)] if m.get("images") else "")}
+            for m in history if m["role"] in ("user", "assistant")] + [
+            {"role": "user", "content": text or IMAGE_ONLY[language(text)]}]
+        turn = Reply(self, Turn(user, agent_name, session, text, user_message_id=message["id"], message_id=new_id(),
+                                attachments=images), agent, messages)
 
         def store():
             # Stored once, after the before_reply hooks: its label then knows whether safety
             # answered it with a crisis reply or a check-in ("everyone would be better off if i just
             # disappeared for good" was stored as happy, for its "better" and "good").
             turn.user_emotion = user_label(self.tag(text), turn.raised(), self.labels)
+            for upload_id in message.get("images", ()):  # before the message: a session deleted meanwhile deletes it
+                self.wm.storage.put("chat_images", {"id": f"{session['id']}:{upload_id}", "session_id": session["id"],
+                                                    "upload_id": upload_id, "user_id": user["id"]})
             sessions.append(session["id"], {**message, "emotion": turn.user_emotion, "created_at": now_iso()},
                             durable=False)
         try:
@@ -741,7 +804,8 @@ class Reply:
         return Readers([make() for make in self.readers] + [tagger]) if self.readers else tagger
 
     def chain(self):
-        for name in self.agent["providers"]:
+        """The agent's providers; for a message with images, its vision_providers."""
+        for name in self.agent["vision_providers" if self.turn.attachments else "providers"]:
             yield self.chat.providers[name]
 
     def ask(self, provider):
@@ -772,6 +836,12 @@ class Reply:
             outcome = TurnOutcome(self.status if self.stored else "failed", self.answered_by if self.stored else None,
                                   self.streamed, time.perf_counter() - self.started, tuple(self.attempts))
             call_each(hook, turn=self.turn, outcome=outcome, wm=self.chat.wm)
+
+    def unseen(self) -> str:
+        """The reply to images no provider looked at (none can, or none answered): a plain
+        sentence saying so, instead of a 503 or a reply that pretends to have seen them."""
+        self.sources = []  # it draws on nothing
+        return CANNOT_SEE[language(self.turn.text)]
 
     def failed(self, provider, error):
         self.answered(provider, error)
@@ -807,6 +877,8 @@ class Reply:
                 self.answered(provider)
                 reader = self.reader()
                 return self.finish(reader.feed(content) + reader.end(), provider.name, label=reader.label)
+            if self.turn.attachments:
+                return self.finish(self.unseen(), "wellmate")
             if self.fallback_by:
                 return self.fall_back()
             raise self.unavailable()  # "Your message was saved": it is, by the sync below
@@ -1041,6 +1113,11 @@ def stream_turn(turn: Reply, ping_seconds: float):
                     return
             relay.cancel()
             provider, relay = next(chain, None), None
+        if turn.turn.attachments:
+            text = turn.unseen()
+            yield sse({"delta": text})
+            yield from closing(turn.finish(text, "wellmate"), turn.prefix + text)
+            return
         if turn.fallback_by:  # the prefix, already shown, is the whole reply
             yield from closing(turn.fall_back(), turn.prefix)
             return
@@ -1093,7 +1170,7 @@ def session_view(session: dict) -> dict:
 
 def message_view(message: dict) -> dict:
     view = {key: message[key] for key in ("id", "role", "content", "created_at")}
-    for key in ("emotion", "provider", "incomplete", "reminder_id", "sources"):
+    for key in ("emotion", "provider", "incomplete", "reminder_id", "sources", "images"):
         if message.get(key) is not None:
             view[key] = message[key]
     return view

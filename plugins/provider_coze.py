@@ -12,7 +12,7 @@ import time
 
 from wellmate import ConfigError, Setting, hookimpl, json_dumps
 from wellmate_plugins import _http
-from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object
+from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object, upload
 
 log = logging.getLogger("wellmate.provider_coze")
 
@@ -42,6 +42,8 @@ class CozeProvider(PlatformProvider):
                                  "streamed one.", float, min=0.1),
         "custom_variables": Setting({}, "The bot's prompt variables, filled from $placeholders (and $system: "
                                         "Wellmate's system prompt), e.g. {name: $name}.", dict),
+        "vision": Setting(False, "The bot's model can see images: it may be in an agent's vision_providers; "
+                                 "images go through Coze's file API.", bool),
     }
 
     @classmethod
@@ -110,11 +112,16 @@ class CozeProvider(PlatformProvider):
                 self._cancel(chat)
 
     def _body(self, turn, messages: list[dict], conversation: str | None, stream: bool) -> dict:
+        asked = [{"role": m["role"], "type": "question" if m["role"] == "user" else "answer", "content": m["content"],
+                  "content_type": "text"} for m in self.to_send(messages, not conversation) if m["content"]]
+        if turn is not None and turn.attachments:  # images: by the ids Coze's file API gives them (uploaded now)
+            shown = [{"type": "text", "text": asked[-1]["content"]}] + [{"type": "image", "file_id": upload(
+                self, self.url("/v1/files/upload"), image, lambda answer: (answer.get("data") or {}).get("id"))}
+                for image in turn.attachments]
+            asked[-1].update(content_type="object_string", content=json_dumps(shown))  # a JSON list in a string
         body = {"bot_id": self.config["bot_id"], "user_id": self.user_field(turn), "stream": stream,
                 "auto_save_history": True,  # else Coze keeps no history (and /chat cannot poll)
-                "additional_messages": [{"role": m["role"], "type": "question" if m["role"] == "user" else "answer",
-                                         "content": m["content"], "content_type": "text"}
-                                        for m in self.to_send(messages, not conversation) if m["content"]]}
+                "additional_messages": asked}
         variables = self.fill(self.config["custom_variables"], turn, messages)
         return {**body, "custom_variables": variables} if variables else body
 

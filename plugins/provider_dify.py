@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from wellmate import ProviderError, Setting, hookimpl
 from wellmate_plugins import _http
-from wellmate_plugins._platform import PlatformError, PlatformProvider
+from wellmate_plugins._platform import PlatformError, PlatformProvider, upload
 
 # Dify's answers meaning the session's conversation is gone: deleted, of another app or user
 # (404 not_found "Conversation Not Exists."), or ended (400 conversation_completed).
@@ -32,6 +32,8 @@ class DifyProvider(PlatformProvider):
                                  "(Dify's pings, every 10 s, do not count).", float, min=0.1),
         "inputs": Setting({}, "The app's input variables: texts with $placeholders ($name, ..., $system: Wellmate's "
                               "system prompt); Dify keeps a conversation's first inputs.", dict),
+        "vision": Setting(False, "The app accepts images (its image upload is on, with a model that sees): it may "
+                                 "be in an agent's vision_providers; images go through Dify's /files/upload.", bool),
     }
     stream_only = False  # set once the app refused blocking mode (agent apps)
 
@@ -71,10 +73,15 @@ class DifyProvider(PlatformProvider):
 
     # -- the request ------------------------------------------------------------------------------
     def _body(self, messages: list[dict], turn, conversation: str | None, mode: str) -> dict:
+        # The turn's images, each uploaded (/files/upload) by the user who sends the message: Dify
+        # shows a file to its own user only.
+        files = [{"type": "image", "transfer_method": "local_file", "upload_file_id": upload(
+            self, self.url("/files/upload"), image, lambda answer: answer.get("id"), user=self.user_field(turn))}
+                 for image in (turn.attachments if turn else ())]
         body = {"query": self._query(messages, conversation), "inputs": self.fill(self.config["inputs"], turn, messages),
                 "user": self.user_field(turn), "response_mode": mode,
                 # Dify would ask its model to name each new conversation; Wellmate never shows the name.
-                "auto_generate_name": False}
+                "auto_generate_name": False, **({"files": files} if files else {})}
         return {**body, "conversation_id": conversation} if conversation else body
 
     def _blocking(self, body: dict, turn) -> str:

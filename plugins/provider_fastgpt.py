@@ -13,7 +13,7 @@ import uuid
 
 from wellmate import ProviderError, Setting, hookimpl
 from wellmate_plugins import _http
-from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object
+from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object, with_images
 
 # FastGPT's statusText for the errors worth naming in plain words (ERROR_RESPONSE in its source).
 REFUSALS = {
@@ -39,6 +39,8 @@ class FastGPTProvider(PlatformProvider):
                                  "pieces of a streamed one.", float, min=0.1),
         "variables": Setting({}, "The app's global variables, name: text; the text may use $placeholders "
                                  "($name, $age, $today, ..., $system: Wellmate's system prompt).", dict),
+        "vision": Setting(False, "The app's model can see images: it may be in an agent's vision_providers; "
+                                 "images go as image_url parts with data: URLs.", bool),
     }
 
     def __init__(self, name: str, config: dict, wm):
@@ -72,7 +74,7 @@ class FastGPTProvider(PlatformProvider):
         # A new chat gets the session's recent history: FastGPT puts the messages before the last
         # after the history it has for the chatId (none yet), and answers the last.
         body = {"stream": stream, "detail": False, "variables": self.fill(self.config["variables"], turn, messages),
-                "messages": self.to_send(messages, new)}
+                "messages": self.to_send(with_images(messages, turn), new)}
         if chat_id is not None:
             body.update(chatId=chat_id, customUid=self.user_field(turn), responseChatItemId=turn.message_id or None)
         return {k: v for k, v in body.items() if v is not None}

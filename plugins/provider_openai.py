@@ -21,6 +21,7 @@ import logging
 import threading
 
 from wellmate import ConfigError, Provider, ProviderError, Setting, hookimpl, json_dumps
+from wellmate_plugins._platform import with_images
 
 log = logging.getLogger("wellmate.provider_openai")
 
@@ -49,6 +50,8 @@ class OpenAIProvider(Provider):
                                        "some servers refuse the option.", bool),
         "headers": Setting({}, "Extra HTTP headers for every request.", dict),
         "extra_body": Setting({}, "Extra fields for the request body, e.g. {enable_thinking: false}.", dict),
+        "vision": Setting(False, "The model can see images (llava, qwen2.5vl, qwen-vl-max, gpt-4o-mini): it may "
+                                 "be in an agent's vision_providers; images go as data: URLs.", bool),
     }
     @classmethod
     def check_config(cls, config: dict, where: str) -> dict:
@@ -124,7 +127,7 @@ class OpenAIProvider(Provider):
     def reply(self, messages: list[dict], turn=None) -> str:
         client = self.client()
         try:
-            completion = self._request(client, messages, stream=False)
+            completion = self._request(client, with_images(messages, turn), stream=False)
         except Exception as e:
             raise self._error(e) from e
         choices = getattr(completion, "choices", None)
@@ -140,7 +143,7 @@ class OpenAIProvider(Provider):
     def stream(self, messages: list[dict], turn=None):
         client = self.client()
         try:
-            response = self._request(client, messages, stream=True)
+            response = self._request(client, with_images(messages, turn), stream=True)
         except Exception as e:
             raise self._error(e) from e
         sent = False

@@ -293,7 +293,7 @@ def test_every_runtime_dependency_is_imported():
     package for nothing (tinydb stayed pinned after its last import went)."""
     import re
 
-    module_of = {"pyyaml": "yaml", "pyjwt": "jwt"}
+    module_of = {"pyyaml": "yaml", "pyjwt": "jwt", "pillow": "PIL"}
     code = "\n".join(path.read_text(encoding="utf-8") for path in [ROOT / "wellmate.py", *(ROOT / "plugins").glob("*.py")])
     unused = []
     for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():

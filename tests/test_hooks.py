@@ -180,7 +180,7 @@ def test_hook_export_user_data(make_wm, serve, tmp_path):
     assert r.status == 200 and r.headers.get("Transfer-Encoding") == "chunked"
     export = r.json
     # The plugin's section, read from its generator, after the built-in ones.
-    assert list(export)[-5:] == ["profile", "sessions", "records", "reminders", "probe_notes"]
+    assert list(export)[-6:] == ["profile", "sessions", "records", "reminders", "uploads", "probe_notes"]
     assert [note["text"] for note in export["probe_notes"]] == ["one", "two", "three"]
 
 

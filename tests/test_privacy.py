@@ -103,7 +103,7 @@ def test_export_is_streamed_and_holds_every_message_and_record(served):
     export = r.json
     assert r.body == json_dumps(export).encode("utf-8")
     assert list(export) == ["export_version", "exported_at", "server_version", "profile", "sessions", "records",
-                            "reminders"]
+                            "reminders", "uploads"]
     [session] = export["sessions"]
     assert session["message_count"] == 3002 == len(session["messages"])
     assert [m["content"] for m in session["messages"][2:]] == [f"m{n}" for n in range(3000)]

@@ -354,7 +354,9 @@ def test_plugin_registers_the_openai_provider():
 
 
 def test_importing_and_building_the_provider_does_not_import_openai():
-    code = ("import sys; from plugins.provider_openai import OpenAIProvider as P; "
+    # As the loader imports it: a built-in module imports the libraries it shares by package name.
+    code = ("import sys, wellmate; wellmate.builtin_plugins_package(); "
+            "from wellmate_plugins.provider_openai import OpenAIProvider as P; "
             "P('local', {'base_url': 'http://localhost:11434/v1', 'model': 'm'}, None); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'httpx2', 'httpx')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

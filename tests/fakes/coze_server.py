@@ -15,6 +15,13 @@ coze-py's fixtures and the docs show it (shared/reference/platforms.md §1).
 - ``GET /v3/chat/message/list?conversation_id=&chat_id=``: the chat's messages without the
   question: answers, verbose, follow_up.
 - ``POST /v3/chat/cancel`` ``{conversation_id, chat_id}``: cancels an unfinished chat; 4104 else.
+- ``POST /v1/files/upload``: ``multipart/form-data`` with one part named ``file``; answers
+  ``{"code": 0, "msg": "", "data": {"id", "bytes", "created_at", "file_name"}}`` (coze-py's test
+  fixture) and keeps the file in ``files``; no ``file`` part is 4000.
+- A question may be ``content_type: object_string``: its content a JSON string of a list of
+  ``{"type": "text", "text"}`` and ``{"type": "image", "file_id" | "file_url"}`` objects (nulls
+  for the keys not used are fine, as coze-py sends them); an unknown file_id, or an image with
+  neither, is 4000. Each `ChatRequest` keeps the bytes of its images in ``images``.
 - Errors are ``{"code": N, "msg": …, "detail": {"logid": …}}`` with HTTP 200 (``error_status``
   changes it), also for a stream request (as JSON, not SSE): 4100 a wrong token, 4006 an unknown
   bot, 4002 an unknown conversation (or one of another bot), 4016 a conversation with a chat
@@ -37,6 +44,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
 from fakes import FakeServer
+from fakes.image_parts import multipart
 
 MODES = {
     "ok": "answer",
@@ -75,6 +83,7 @@ class ChatRequest:
     body: dict
     headers: dict
     chat: dict | None = None  # the Chat it made, if it made one
+    images: list = field(default_factory=list)  # the bytes of the images its question showed
 
 
 class FakeCoze(FakeServer):
@@ -93,6 +102,7 @@ class FakeCoze(FakeServer):
         self.conversations: dict[str, Conversation] = {}
         self.chats: list[ChatRequest] = []
         self.cancelled: list[str] = []  # chat ids
+        self.files: dict[str, dict] = {}  # file id -> {"data", "file_name", "content_type"}: what /v1/files/upload kept
         self.url = None
         self._httpd = None
         self._lock = threading.Lock()
@@ -155,6 +165,31 @@ class FakeCoze(FakeServer):
                           dict(head, id=new_id(), type="follow_up", content="还有什么想问的吗？")]
 
 
+def _images(messages: list) -> list[str]:
+    """The file ids of the images the questions of ``additional_messages`` show (object_string);
+    ValueError for an object Coze would refuse."""
+    ids = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("content_type") != "object_string":
+            continue
+        objects = json.loads(message.get("content") or "")
+        if not isinstance(objects, list) or not objects:
+            raise ValueError("object_string content must be a non-empty JSON array")
+        for item in objects:
+            kind = item.get("type")
+            if kind == "text" and not isinstance(item.get("text"), str):
+                raise ValueError("a text object needs text")
+            if kind in ("image", "file", "audio"):
+                if item.get("file_url"):
+                    continue  # a public URL: nothing of ours to check
+                if not item.get("file_id"):
+                    raise ValueError(f"an {kind} object needs file_id or file_url")
+                ids.append(item["file_id"])
+            elif kind != "text":
+                raise ValueError(f"unknown object type {kind!r}")
+    return ids
+
+
 def message_id(chat: dict, i: int) -> str:
     return str(int(chat["id"]) + 1000 + i)
 
@@ -181,6 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         path, _, query = self.path.partition("?")
         query = dict(urllib.parse.parse_qsl(query))
+        if path == "/v1/files/upload" and self.command == "POST":
+            return self._upload(raw)
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
@@ -223,6 +260,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(4006)
         if not body.get("user_id") or not isinstance(body.get("additional_messages"), list):
             return self._error(4000)
+        try:
+            request.images = [fake.files[file_id]["data"] for file_id in _images(body["additional_messages"])]
+        except (KeyError, ValueError, TypeError) as e:
+            return self._error(4000, f"invalid param: {e}")
         if body.get("stream") is False and body.get("auto_save_history") is False:
             return self._error(4007, "stream false is allowed only when auto save history is true")
         conversation_id = query.get("conversation_id")
@@ -240,6 +281,22 @@ class _Handler(BaseHTTPRequestHandler):
             chat["status"] = "in_progress"
             return self._json({"code": 0, "msg": "", "data": public(chat)})
         self._stream(chat)
+
+    def _upload(self, raw: bytes):
+        if self.headers.get("Authorization") != f"Bearer {self.fake.api_key}":
+            return self._error(4100)
+        try:
+            _, files = multipart(self.headers.get("Content-Type"), raw)
+        except ValueError as e:
+            return self._error(4000, f"invalid param: {e}")
+        upload = next((f for f in files if f["name"] == "file"), None)
+        if upload is None:
+            return self._error(4000, "invalid param: file is required")
+        file_id = new_id()
+        self.fake.files[file_id] = {"data": upload["data"], "file_name": upload["filename"],
+                                    "content_type": upload["content_type"]}
+        self._json({"code": 0, "msg": "", "data": {"id": file_id, "bytes": len(upload["data"]),
+                    "created_at": int(time.time()), "file_name": upload["filename"]}})
 
     def _stream(self, chat: dict):
         fake = self.fake

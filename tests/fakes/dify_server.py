@@ -24,6 +24,16 @@ What it speaks, as Dify does:
   answer), ``chatflow`` (workflow_started, node_started, message..., message_end,
   workflow_finished last). An error in a stream is ``{"event": "error", ...}`` with HTTP 200.
 
+- ``POST /v1/files/upload``: ``multipart/form-data``, exactly one part ``file`` (its filename
+  without ``/`` or ``\\``, a Content-Type declared) and a text part ``user`` (none: ``DEFAULT-USER``);
+  201 with Dify's whole file object; 400 ``no_file_uploaded`` / ``too_many_files`` /
+  ``filename_not_exists_error``, 413 ``file_too_large`` (message "", as Dify's), 415
+  ``unsupported_file_type``. Kept in ``files`` (id -> user, data, mime_type, name).
+- ``files`` of a chat message: ``{"type": "image", "transfer_method": "local_file",
+  "upload_file_id"}`` naming a file the same ``user`` uploaded (else 404 ``not_found``), or
+  ``remote_url`` with ``url``; ``vision = False`` (the app's image upload switched off) refuses
+  any with 400 ``invalid_param``. Each request keeps the bytes of its images in ``images``.
+
 ``mode`` scripts what goes wrong (MODES); every option may be changed between requests.
 """
 
@@ -35,6 +45,7 @@ import time
 import uuid
 
 from fakes import FakeServer, openai_server
+from fakes.image_parts import image_kind, multipart
 from fakes.openai_server import Request, words
 
 MODES = {
@@ -52,6 +63,7 @@ MODES = {
 }
 APPS = {"chatbot": "chat", "agent": "agent-chat", "new-agent": "agent-chat", "chatflow": "advanced-chat"}
 NO_CONVERSATION = (404, "not_found", "Conversation Not Exists.")
+IMAGE_LIMIT = 10 * 1024 * 1024  # UPLOAD_IMAGE_FILE_SIZE_LIMIT's default: 10 MB
 
 
 class FakeDify(FakeServer):
@@ -67,6 +79,8 @@ class FakeDify(FakeServer):
         self.requests: list[Request] = []
         # conversation id -> {"user", "inputs" (the first message's), "queries", "ended"}
         self.conversations: dict[str, dict] = {}
+        self.files: dict[str, dict] = {}  # upload id -> {"user", "data", "mime_type", "name"}: /files/upload's
+        self.vision = True  # the app accepts images (its "vision" / file upload feature is on)
         self.url = None
         self._httpd = None
         self._stopping = threading.Event()
@@ -97,6 +111,38 @@ class _Handler(openai_server._Handler):
     def do_GET(self):
         self._refuse(404, "not_found", "The requested URL was not found on the server.")
 
+    def do_POST(self):
+        if self.path.split("?")[0] != "/v1/files/upload":
+            return super().do_POST()
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Authorization") != f"Bearer {self.fake.api_key}":
+            return self._refuse(401, "unauthorized", "Access token is invalid")
+        try:
+            fields, files = multipart(self.headers.get("Content-Type"), raw)
+        except ValueError:
+            return self._refuse(400, "no_file_uploaded", "Please upload your file.")
+        if not files:
+            return self._refuse(400, "no_file_uploaded", "Please upload your file.")
+        if len(files) > 1:
+            return self._refuse(400, "too_many_files", "Only one file is allowed.")
+        upload = files[0]
+        if upload["name"] != "file" or not upload["filename"] or "/" in upload["filename"] or "\\" in upload["filename"]:
+            return self._refuse(400, "filename_not_exists_error", "The specified filename does not exist.")
+        if not upload["content_type"] or image_kind(upload["data"]) is None:
+            return self._refuse(415, "unsupported_file_type", "File type not allowed.")
+        if len(upload["data"]) > IMAGE_LIMIT:
+            return self._refuse(413, "file_too_large", "")
+        file_id, user = str(uuid.uuid4()), fields.get("user") or "DEFAULT-USER"
+        self.fake.files[file_id] = {"user": user, "data": upload["data"], "mime_type": upload["content_type"],
+                                    "name": upload["filename"]}
+        extension = upload["filename"].rsplit(".", 1)[-1] if "." in upload["filename"] else ""
+        self._json(201, {"id": file_id, "name": upload["filename"], "size": len(upload["data"]), "extension": extension,
+                         "mime_type": upload["content_type"], "created_by": str(uuid.uuid5(uuid.NAMESPACE_OID, user)),
+                         "created_at": int(time.time()), "preview_url": None,
+                         "source_url": f"{self.fake.url}/files/{file_id}/file-preview?timestamp=1&nonce=x&sign=y",
+                         "original_url": None, "user_id": None, "tenant_id": "tenant-fake", "conversation_id": None,
+                         "file_key": None, "reference": None})
+
     # -- the request, checked as Dify checks it ---------------------------------------------------
     def _answer(self, request: Request):
         fake, body = self.fake, request.body
@@ -117,6 +163,9 @@ class _Handler(openai_server._Handler):
             return self._refuse(400, "invalid_param", "query is required")
         if body.get("files") is not None and not isinstance(body["files"], list):  # the SDK sends null
             return self._refuse(400, "invalid_param", "files is invalid")
+        refused = self._files(request)
+        if refused:
+            return self._refuse(*refused)
         streaming = body.get("response_mode") == "streaming"
         if body.get("response_mode", "blocking") not in ("blocking", "streaming"):
             return self._refuse(400, "invalid_param", "response_mode is invalid")
@@ -158,6 +207,24 @@ class _Handler(openai_server._Handler):
                 self._wait(fake.stall_seconds)
             self._json(200, {"event": "message", **head, "mode": APPS[fake.app], "answer": text,
                              "metadata": {"usage": _usage(text), "retriever_resources": []}})
+
+    def _files(self, request: Request):
+        """Dify's checks of a message's ``files``: None when they pass (their images kept), else
+        (status, code, message)."""
+        fake, files = self.fake, request.body.get("files") or []
+        if files and not fake.vision:
+            return 400, "invalid_param", "File upload is not enabled for this app."
+        for item in files:
+            if not isinstance(item, dict) or item.get("type") not in ("image", "document", "audio", "video", "custom"):
+                return 400, "invalid_param", "files is invalid"
+            if item.get("transfer_method") == "local_file":
+                kept = fake.files.get(item.get("upload_file_id") or "")
+                if kept is None or kept["user"] != request.body["user"]:
+                    return 404, "not_found", "File not found."
+                request.images.append(kept["data"])
+            elif item.get("transfer_method") != "remote_url" or not item.get("url"):
+                return 400, "invalid_param", "transfer_method is invalid"
+        return None
 
     # -- a stream ----------------------------------------------------------------------------------
     def _stream(self, head: dict, text: str):

@@ -27,6 +27,10 @@ What FastGPT does, and so does this:
   stream every error is ``event: error`` + ``data: {...}`` with status 200, a bad key too (the
   check runs inside the handler's try), and before the workflow starts there is no
   Content-Type header at all.
+- Images: the question's ``content`` may be OpenAI parts, ``text`` and ``image_url`` with a
+  ``data:`` URL, which FastGPT hands its model unchanged (one it cannot read: HTTP 500 ``Invalid
+  image URL``, as FastGPT#1217 answered); each request keeps the decoded bytes in ``images``
+  and the question's text in ``question``.
 - ``chat_title``: as newer versions that title a new chat, an ``event: chatTitle`` + ``data:
   {"title"}`` before the answer, named even with ``detail: false``.
 
@@ -40,6 +44,7 @@ import json
 import secrets
 
 from fakes import FakeServer
+from fakes.image_parts import content_parts
 from fakes.openai_server import FakeOpenAI, _Handler as _OpenAIHandler
 
 MODES = {
@@ -117,7 +122,11 @@ class _Handler(_OpenAIHandler):
             return self._fail({"message": "messages is empty"}, stream)
         if fake.mode == "server_error":
             return self._fail({"message": THROWN}, stream)
-        request.question, request.new_chat = messages[-1].get("content"), chat is None
+        try:
+            request.question, request.images = content_parts(messages[-1].get("content"))
+        except ValueError as e:
+            return self._fail({"message": f"Invalid image URL: {e}"}, stream)
+        request.new_chat = chat is None
         request.histories = (chat.items if chat else []) + [(m["role"], m.get("content")) for m in messages[:-1]]
         request.variables = {**(chat.variables if chat else {}), **(body.get("variables") or {})}
         text = "" if fake.mode == "node_error" else fake.reply(request) if callable(fake.reply) else fake.reply

@@ -14,6 +14,9 @@ It speaks what api.openai.com speaks (and Ollama, DeepSeek, vLLM in their compat
   ``data: [DONE]\\n\\n``.
 - Errors are ``{"error": {"message", "type", "param", "code"}}`` with the HTTP status.
 - ``GET /v1/models`` lists the one model.
+- Images: a message's ``content`` may be a list of ``text`` and ``image_url`` parts, the URL a
+  ``data:image/...;base64,`` one as Ollama requires (an http URL, raw base64 or a GIF: 400
+  ``invalid image input``, Ollama's words); each request keeps the decoded bytes in ``images``.
 
 ``mode`` scripts what goes wrong (see MODES); every option can be changed between requests.
 """
@@ -29,6 +32,8 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fakes.image_parts import content_parts
 
 MODES = {
     "ok": "answer normally",
@@ -76,6 +81,7 @@ class Request:
     def __init__(self, method: str, path: str, headers: dict, body):
         self.method, self.path, self.body = method, path, body
         self.headers = headers  # lower-case names
+        self.images: list[bytes] = []  # every image of its messages, decoded, as the server read them
         self.client_closed = threading.Event()  # the client hung up before the answer ended
         self.done = threading.Event()  # the fake has finished with it
 
@@ -221,6 +227,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, f"Invalid URL (POST {self.path})")
         if not isinstance(request.body, dict):
             return self._error(400)
+        try:
+            for message in request.body.get("messages") or []:
+                request.images += content_parts(message.get("content"))[1]
+        except (ValueError, AttributeError) as e:
+            return self._error(400, str(e))
         if fake.mode in ("401", "429", "500", "503"):
             return self._error(int(fake.mode))
         if fake.api_key is not None and request.headers.get("authorization") != f"Bearer {fake.api_key}":
