@@ -1211,7 +1211,8 @@ SESSION = obj({"id": string(), "agent": string(), "title": string(), "created_at
 MESSAGE = obj({"id": string(), "role": string(enum=["user", "assistant"]), "content": string(),
                "created_at": string(format="date-time"), "emotion": string(), "provider": string(),
                "incomplete": boolean(), "reminder_id": string(description="a reminder pushed into the session"),
-               "sources": SOURCES}, required=["id", "role", "content", "created_at"], title="Message")
+               "sources": SOURCES, "images": array(string(), description="upload ids sent with the message")},
+              required=["id", "role", "content", "created_at"], title="Message")
 CHAT_ERRORS = {400: "wrong_agent: the session belongs to another agent", 404: "no such agent, or session",
                409: "turn_in_progress: this session is still answering", 429: "too_many_turns: a user's turns at once",
                503: "server_busy, providers_unavailable (your message was saved), storage_unavailable"}
@@ -1219,8 +1220,11 @@ CHAT_ERRORS = {400: "wrong_agent: the session belongs to another agent", 404: "n
 
 def chat_in(wm) -> dict:
     return obj({"text": text(wm.config["chat"]["max_message_chars"]),
-                "session_id": string(max_length=64, description="continue this session; none starts one")},
-               required=["text"], example={"text": "I slept badly again, any advice?"})
+                "session_id": string(max_length=64, description="continue this session; none starts one"),
+                "images": array(string(min_length=1, max_length=64), max_items=wm.config["chat"]["max_images"],
+                                description="ids of the user's uploads (POST /api/v1/uploads) to ask about; "
+                                            "text, images or both")},
+               example={"text": "I slept badly again, any advice?"})
 
 
 @hookimpl

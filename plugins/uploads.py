@@ -35,6 +35,8 @@ import bottle
 
 from wellmate import (ApiError, Index, Setting, StorageUnavailable, atomic_write, fsync_dir, hookimpl, new_id,
                       now_iso, paged)
+from wellmate_plugins._openapi import Api, download, integer, obj, page, paging, string
+from wellmate_plugins._openapi import upload as multipart
 
 log = logging.getLogger("wellmate.uploads")
 
@@ -497,6 +499,11 @@ def export_user_data(user, wm):
     return {"uploads": wm.service("uploads").export(user["id"])}
 
 
+UPLOAD = obj({"id": string(), "content_type": string(enum=["image/jpeg", "image/png"]), "size": integer(0),
+              "width": integer(1), "height": integer(1), "created_at": string(format="date-time")},
+             required=["id", "content_type", "size", "width", "height", "created_at"], title="Upload")
+
+
 @hookimpl
 def routes(app, wm):
     uploads = wm.service("uploads")
@@ -504,7 +511,12 @@ def routes(app, wm):
     def not_found(upload_id: str) -> ApiError:
         return ApiError(404, "upload_not_found", f"You have no upload {upload_id!r}.")
 
-    @app.post("/api/v1/uploads")
+    @app.post("/api/v1/uploads", api=Api(
+        "Upload a photo (multipart, as wx.uploadFile sends it)",
+        body=multipart({"file": string(format="binary", content_media_type="image/jpeg",
+                                    description="JPEG, PNG, WebP or GIF, judged by its bytes")}, required=["file"]),
+        responses={201: UPLOAD},
+        errors={415: "unsupported_image: not a JPEG, PNG, WebP or GIF", 413: "too big, too many pixels, or over the quota"}))
     def upload():
         user = wm.require_user()
         body = read_body(int(uploads.conf["max_file_mb"] * MB) + FORM_ROOM)
@@ -520,12 +532,14 @@ def routes(app, wm):
         bottle.response.set_header("Location", f"/api/v1/uploads/{stored['id']}")
         return stored
 
-    @app.get("/api/v1/uploads")
+    @app.get("/api/v1/uploads", api=Api("The user's uploads, newest first", query=paging(), responses={200: page(UPLOAD)}))
     def list_uploads():
         user = wm.require_user()
         return paged(functools.partial(uploads.list, user["id"]))
 
-    @app.get("/api/v1/uploads/<upload_id>")
+    @app.get("/api/v1/uploads/<upload_id>", api=Api(
+        "An upload's image (its owner only)", query={"size": string(enum=list(SIZES), default="full")},
+        responses={200: download("image/*", attachment=False)}))
     def fetch(upload_id):
         user = wm.require_user()
         size = bottle.request.query.get("size") or "full"
@@ -539,7 +553,7 @@ def routes(app, wm):
         bottle.response.set_header("X-Content-Type-Options", "nosniff")
         return data
 
-    @app.delete("/api/v1/uploads/<upload_id>")
+    @app.delete("/api/v1/uploads/<upload_id>", api=Api("Delete an upload", responses={204: None}))
     def delete(upload_id):
         user = wm.require_user()
         if not uploads.delete(user["id"], [upload_id]):
