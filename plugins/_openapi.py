@@ -131,9 +131,9 @@ def download(media_type: str = "application/octet-stream", attachment: bool = Tr
                    headers={"Content-Disposition": "attachment; filename=\"...\""} if attachment else None)
 
 
-def upload(fields: dict, required=()) -> Content:
+def upload(fields: dict, required=(), example=None) -> Content:
     """A multipart/form-data body: ``upload({"file": string(format="binary")}, required=["file"])``."""
-    return Content("multipart/form-data", obj(fields, required=required))
+    return Content("multipart/form-data", obj(fields, required=required), example)
 
 
 class Sse(NamedTuple):

@@ -514,7 +514,8 @@ def routes(app, wm):
     @app.post("/api/v1/uploads", api=Api(
         "Upload a photo (multipart, as wx.uploadFile sends it)",
         body=multipart({"file": string(format="binary", content_media_type="image/jpeg",
-                                    description="JPEG, PNG, WebP or GIF, judged by its bytes")}, required=["file"]),
+                                    description="JPEG, PNG, WebP or GIF, judged by its bytes")}, required=["file"],
+                       example={"file": "(the photo's bytes, as wx.uploadFile sends them)"}),
         responses={201: UPLOAD},
         errors={415: "unsupported_image: not a JPEG, PNG, WebP or GIF", 413: "too big, too many pixels, or over the quota"}))
     def upload():
