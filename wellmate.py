@@ -1262,7 +1262,14 @@ def read_table(path: Path) -> list[dict]:
 class WatchedYaml:
     """A YAML file parsed (by ``compile(data)``) on first use and again whenever it changes on
     disk, so users edit it with no restart. A broken edit keeps the last good version and logs
-    why: a typo in a word list must never break chat."""
+    why: a typo in a word list must never break chat. ``compile`` must depend on ``data`` alone,
+    and what it makes must not be changed afterwards: see `_compiled`."""
+
+    # The last text each compile function was given, and what it made of it: the Wellmates a
+    # process builds (the test suite builds hundreds, benches several) share it rather than
+    # compiling the same file again (prompts/safety.yaml's phrases take 0.6 s). One entry per
+    # function, so an edited file replaces its old version.
+    _compiled: dict = {}
 
     def __init__(self, paths: list[Path], compile, without: str = "going on without it", empty_ok: bool = True):
         self.paths, self.compile, self.without = paths, compile, without  # the first that exists is used
@@ -1279,13 +1286,17 @@ class WatchedYaml:
                 if path != self.paths[0]:
                     log.warning("%s not found; using %s", self.paths[0], path)
                 try:
-                    data = load_yaml(path.read_text(encoding="utf-8"))
-                    if not data and not self.empty_ok:
-                        raise ValueError("the file is empty")
-                    data = data or {}
-                    if not isinstance(data, dict):
-                        raise ValueError("the top level must be a mapping")
-                    self._value, self.problem = self.compile(data), None
+                    text = path.read_text(encoding="utf-8")
+                    done = WatchedYaml._compiled.get(self.compile)
+                    if done is None or done[0] != text:
+                        data = load_yaml(text)
+                        if not data and not self.empty_ok:
+                            raise ValueError("the file is empty")
+                        data = data or {}
+                        if not isinstance(data, dict):
+                            raise ValueError("the top level must be a mapping")
+                        done = WatchedYaml._compiled[self.compile] = (text, self.compile(data))
+                    self._value, self.problem = done[1], None
                 except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
                     why = " ".join(str(e).split())  # a YAML error's lines and caret, on one line
                     self.problem = f"{path}: cannot use this file ({type(e).__name__}: {why}); " + (
