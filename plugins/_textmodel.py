@@ -28,6 +28,7 @@ import math
 import random
 import re
 import sys
+import threading
 import unicodedata
 import zlib
 from array import array
@@ -125,11 +126,37 @@ class TextModel:
         self.rows = [weights[i::width] for i in range(width)]
         self.meta = dict(meta or {})
 
+    # The model last read from each file, with the file's (mtime, size) then: the Wellmates a
+    # process builds (the test suite builds hundreds) share it rather than decode the same weights
+    # again (0.15-0.35 s a model). A model is not changed once made. At most `SHARED_MAX` files.
+    _shared: dict = {}
+    _shared_lock = threading.Lock()
+    SHARED_MAX = 8
+
     @classmethod
     def load(cls, path) -> "TextModel":
         """The model saved at ``path``; ValueError saying what is wrong when it is missing,
         unreadable or not a model file (callers keep working without it)."""
         path = Path(path)
+        try:
+            stat = path.stat()
+            key, stamp = str(path.resolve()), (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            key = stamp = None
+        shared = cls._shared.get(key)
+        if shared is not None and shared[0] == stamp:
+            return shared[1]
+        model = cls._read(path)
+        if key is not None:
+            with cls._shared_lock:
+                cls._shared.pop(key, None)
+                while len(cls._shared) >= cls.SHARED_MAX:
+                    cls._shared.pop(next(iter(cls._shared)))  # the oldest
+                cls._shared[key] = (stamp, model)
+        return model
+
+    @classmethod
+    def _read(cls, path: Path) -> "TextModel":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

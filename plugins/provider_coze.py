@@ -7,14 +7,10 @@ A Wellmate session is one Coze conversation (its id in the session's links, sent
 
 from __future__ import annotations
 
-import logging
 import time
 
 from wellmate import ConfigError, Setting, hookimpl, json_dumps
-from wellmate_plugins import _http
-from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object, upload
-
-log = logging.getLogger("wellmate.provider_coze")
+from wellmate_plugins._platform import PlatformError, PlatformProvider, json_event, json_object, upload
 
 REJECTED = (4002,)  # Coze no longer knows the conversation (deleted in the console): "invalid conversation"
 WHY = {4100: "the token was refused (4100; a coze.cn token does not work on api.coze.com, nor the other way)",
@@ -28,10 +24,6 @@ def register_providers(register):
 
 
 class CozeProvider(PlatformProvider):
-    # /chat polls for the answer after 0.1 s, doubling to coze-py's 1 s: answers ready after 0.05,
-    # 0.3 and 1.5 s came 59, 49 and 56 ms later, against 981, 760 and 563 ms polling every second;
-    # one ready after 4 s costs 7 polls, not 4, and waits up to 1 s either way (bench/coze).
-    first_poll, longest_poll = 0.1, 1.0
     settings = {
         "base_url": Setting("https://api.coze.cn", "https://api.coze.cn (China) or https://api.coze.com: a token "
                                                     "works only on its own site."),
@@ -58,19 +50,14 @@ class CozeProvider(PlatformProvider):
         return f"{self.config['base_url']} {self.config['bot_id']}"
 
     def reply(self, messages: list[dict], turn=None) -> str:
-        deadline = time.monotonic() + self.config["timeout"]
+        started = time.monotonic()
         chat = self.once_in_conversation(turn, lambda conversation: self._call(
             "POST", self.url("/v3/chat", conversation_id=conversation), self._body(turn, messages, conversation, False)),
             REJECTED)
         self.remember(turn, chat["conversation_id"])
-        ids, delay = {"conversation_id": chat["conversation_id"], "chat_id": chat["id"]}, self.first_poll
-        while chat.get("status") in RUNNING:
-            if time.monotonic() + delay > deadline:
-                self._cancel(chat)
-                raise PlatformError(f"{self.name}: no answer within {self.config['timeout']:g} s (timeout)")
-            time.sleep(delay)
-            delay = min(delay * 2, self.longest_poll)
-            chat = self._call("GET", self.url("/v3/chat/retrieve", **ids), timeout=max(deadline - time.monotonic(), .1))
+        ids = {"conversation_id": chat["conversation_id"], "chat_id": chat["id"]}
+        chat = self.poll(chat, lambda left: self._call("GET", self.url("/v3/chat/retrieve", **ids), timeout=left),
+                         lambda chat: chat.get("status") in RUNNING, started)
         if chat.get("status") != "completed":
             raise self._ended(chat)
         listed = self._call("GET", self.url("/v3/chat/message/list", **ids), chat=False)
@@ -86,8 +73,7 @@ class CozeProvider(PlatformProvider):
             nonlocal chat, answer_id
             if event.event == "done":
                 return None
-            data = event.json()
-            data = data if isinstance(data, dict) else {}
+            data = json_event(event)
             if event.event == "error":
                 chat = {}  # it has ended: nothing to cancel
                 raise PlatformError(f"{self.name}: Coze reported an error: {data.get('msg')} ({data.get('code')})",
@@ -109,7 +95,7 @@ class CozeProvider(PlatformProvider):
                 REJECTED)
         finally:  # also when our client went away: cancel what still runs
             if chat.get("status") in RUNNING:
-                self._cancel(chat)
+                self.give_up(chat)
 
     def _body(self, turn, messages: list[dict], conversation: str | None, stream: bool) -> dict:
         asked = [{"role": m["role"], "type": "question" if m["role"] == "user" else "answer", "content": m["content"],
@@ -128,10 +114,7 @@ class CozeProvider(PlatformProvider):
     def _call(self, method: str, url: str, body: dict | None = None, timeout: float | None = None, chat=True):
         """The ``data`` of Coze's answer: a Chat (checked), or with ``chat=False`` whatever it is.
         Coze answers most errors with HTTP 200: its ``code`` says."""
-        try:
-            response = _http.request(method, url, body, self.headers(), timeout or self.config["timeout"])
-        except _http.HttpError as e:
-            raise PlatformError(f"{self.name}: {e}") from None
+        response = self.request(method, url, body, timeout)
         answer = json_object(response.body)
         if answer is None or not isinstance(answer.get("code"), int):
             raise PlatformError(f"{self.name}: {response.host} did not answer like Coze (HTTP {response.status}); "
@@ -156,13 +139,10 @@ class CozeProvider(PlatformProvider):
             why = "the bot asked for a tool's output, which Wellmate cannot give"
         return PlatformError(f"{self.name}: {why}", error.get("code"))
 
-    def _cancel(self, chat: dict):
+    def stop(self, chat: dict):
         """Cancel a chat no one waits for: while it runs, its conversation refuses the next (4016)."""
-        try:
-            self._call("POST", self.url("/v3/chat/cancel"), {"conversation_id": chat.get("conversation_id"),
-                       "chat_id": chat.get("id")}, timeout=min(self.config["timeout"], 5.0), chat=False)
-        except PlatformError as e:
-            log.info("%s: cancelling chat %s: %s", self.name, chat.get("id"), e)
+        self._call("POST", self.url("/v3/chat/cancel"), {"conversation_id": chat.get("conversation_id"),
+                   "chat_id": chat.get("id")}, timeout=min(self.config["timeout"], 5.0), chat=False)
 
 
 def _is_answer(message) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from wellmate import ProviderError, Setting, hookimpl
 from wellmate_plugins import _http
-from wellmate_plugins._platform import PlatformError, PlatformProvider, upload
+from wellmate_plugins._platform import PlatformError, PlatformProvider, json_event, upload
 
 # Dify's answers meaning the session's conversation is gone: deleted, of another app or user
 # (404 not_found "Conversation Not Exists."), or ended (400 conversation_completed).
@@ -53,8 +53,7 @@ class DifyProvider(PlatformProvider):
 
         def read(event, sent):
             nonlocal agent
-            data = event.json()
-            data = data if isinstance(data, dict) else {}
+            data = json_event(event)
             self.keep(turn, data)
             kind, text = data.get("event"), data.get("answer")
             if kind == "message_replace" and sent:  # output moderation withdrew what was shown

@@ -12,7 +12,6 @@ import hashlib
 import uuid
 
 from wellmate import ProviderError, Setting, hookimpl
-from wellmate_plugins import _http
 from wellmate_plugins._platform import PlatformError, PlatformProvider, json_object, with_images
 
 # FastGPT's statusText for the errors worth naming in plain words (ERROR_RESPONSE in its source).
@@ -80,10 +79,7 @@ class FastGPTProvider(PlatformProvider):
         return {k: v for k, v in body.items() if v is not None}
 
     def _complete(self, body: dict) -> str:
-        try:
-            response = _http.request("POST", self.endpoint, body, self.headers(), self.config["timeout"])
-        except _http.HttpError as e:
-            raise ProviderError(f"{self.name}: {e}") from None
+        response = self.request("POST", self.endpoint, body)
         answer = json_object(response.body)
         if not 200 <= response.status < 300 or answer is None or "choices" not in answer:
             raise self._refusal(answer, response.status)

@@ -59,7 +59,6 @@ FORMAT = 1  # of the collection files; the header line says it
 FILE_MODE = 0o600  # health data: readable by the server's own user only
 READ_BLOCK = 64 * 1024  # chat logs are read backwards in blocks of this size
 LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # log ids become file names
-LOG_LOCKS = 64  # message logs share this many locks, picked by id
 COMPACT_MIN_BYTES = 1 << 20  # files smaller than this are never compacted
 COMPACT_RATIO = 3  # compact when the file holds this many times what is live
 # A collection of at least PACK_FROM documents keeps each one deflated with a dictionary of 4 KB
@@ -447,7 +446,11 @@ class FileStorage(Storage):
             collection = _Collection(spec, self.collections_dir / f"{spec.name}.jsonl", self)
             collection.load()
             self._collections[spec.name] = collection
-        self._log_locks = [threading.Lock() for _ in range(LOG_LOCKS)]
+        # A lock per message log that is being written or waited for, dropped when no one holds or
+        # waits for it: so at most one per thread at work. Locks shared by a hash of the id (64 of
+        # them before) made an append wait for an unrelated session's fsync.
+        self._log_locks: dict[str, list] = {}  # id -> [lock, threads holding or waiting for it]
+        self._log_locks_guard = threading.Lock()
         self._unsynced_logs: set[str] = set()  # logs with a line written without fsync
 
     @classmethod
@@ -617,8 +620,17 @@ class FileStorage(Storage):
 
     @contextmanager
     def _log_lock(self, session_id: str):
-        with self._log_locks[zlib.crc32(session_id.encode("utf-8")) % LOG_LOCKS]:
-            yield
+        with self._log_locks_guard:
+            entry = self._log_locks.setdefault(session_id, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._log_locks_guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._log_locks[session_id]
 
     def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
         message = json.loads(json_dumps(message))

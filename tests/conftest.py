@@ -163,6 +163,35 @@ class ServerProcess:
         return status, self.proc.stdout.read()
 
 
+# Tests hash passwords at scrypt N=2^10, r=8, p=1 (1 MiB, ~2 ms) rather than production's N=2^14,
+# r=8, p=5 (16 MiB, 0.18 s here and 0.6 s on a loaded CI machine), for each of the suite's
+# registrations and logins. The hashes are real scrypt, stored and checked the same way;
+# `production_password_cost` gives a test the production parameters back (test_security checks them).
+TEST_SCRYPT = {"n": 2**10, "r": 8, "p": 1}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def test_password_cost():
+    import importlib
+
+    scrypt = importlib.import_module("wellmate_plugins.auth").SCRYPT
+    production = dict(scrypt)
+    scrypt.update(TEST_SCRYPT)  # in place: the plugin reads it at every hash
+    yield production
+    scrypt.update(production)
+
+
+@pytest.fixture
+def production_password_cost(test_password_cost):
+    """The production scrypt parameters for this test (its cost, its queue of hashes waiting)."""
+    import importlib
+
+    scrypt = importlib.import_module("wellmate_plugins.auth").SCRYPT
+    scrypt.update(test_password_cost)
+    yield
+    scrypt.update(TEST_SCRYPT)
+
+
 @pytest.fixture
 def make_wm(tmp_path):
     """Build Wellmates from the shipped config plus overrides; every one is closed afterwards."""

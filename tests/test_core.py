@@ -130,6 +130,28 @@ def test_prompt_reloads_when_edited(tmp_path):
         prompts.render("p.txt", {"name": "A"})
 
 
+def test_watched_files_with_the_same_text_are_compiled_once_and_an_edit_is_its_own(tmp_path):
+    """The Wellmates a process builds (hundreds in this suite) share a YAML file's compiled form
+    while its text is the same; each still sees its own file's edits, and a broken edit is logged
+    by each one that reads it."""
+    compiled = []
+
+    def compile(data):
+        compiled.append(data)
+        return dict(data)
+
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text("words: [calm, tired]\n", encoding="utf-8")
+    a, b = (wellmate.WatchedYaml([tmp_path / name], compile) for name in ("a.yaml", "b.yaml"))
+    assert a.get() is b.get() and a.get() == {"words": ["calm", "tired"]} and len(compiled) == 1
+    (tmp_path / "a.yaml").write_text("words: [happy]\n", encoding="utf-8")
+    assert a.get() == {"words": ["happy"]} and b.get() == {"words": ["calm", "tired"]} and len(compiled) == 2
+    (tmp_path / "b.yaml").write_text("words: [happy\n", encoding="utf-8")  # broken
+    assert b.get() == {"words": ["calm", "tired"]} and "b.yaml: cannot use this file" in b.problem
+    c = wellmate.WatchedYaml([tmp_path / "b.yaml"], compile)
+    assert c.get() == {} and "b.yaml: cannot use this file" in c.problem
+
+
 def run_cli(*args, env=None):
     return subprocess.run([sys.executable, str(ROOT / "wellmate.py"), *args], capture_output=True,
                           text=True, timeout=60, env={**os.environ, **(env or {})})

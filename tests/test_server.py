@@ -142,7 +142,9 @@ def test_sigterm_under_traffic_stops_the_server_every_time(tmp_path):
     with FakeOpenAI(reply="慢慢来，先喝口水。", mode="slow_first_token", first_token_delay=0.5) as model:
         for run in range(10):
             port = free_port()
-            config = write_config(tmp_path, {**upstream_config(model.url), "server": {
+            # timeout=30: the turns must reach the model and come back from it, also on a loaded machine
+            # (with 2 s, one in a suite run under load fell back to the offline companion).
+            config = write_config(tmp_path, {**upstream_config(model.url, timeout=30), "server": {
                 "host": "127.0.0.1", "port": port, "shutdown_seconds": 5}, "storage": {"path": str(tmp_path / f"data{run}")}})
             server = ServerProcess(config, port)
             client = Client(port)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -485,3 +486,28 @@ def test_documents_deflated_in_memory_come_back_whole_after_updates_deletes_and_
             docs[extra["id"]] = extra
         finally:
             store.close()
+
+
+def test_an_append_never_waits_for_another_sessions_lock(folder):
+    """Each message log has a lock of its own, kept only while a thread holds or waits for it: an
+    append to one session does not wait behind another session's writer (its fsync, a repair).
+    With 64 locks shared by a hash of the id, one unrelated session in 64 waited."""
+    storage = opened(folder)
+    try:
+        done = threading.Event()
+
+        def append_to_others():
+            for n in range(200):  # ids whose hash picked the busy session's lock: ~3 of them
+                storage.append_message(f"other{n}", make_message("hello"), durable=False)
+            done.set()
+
+        with storage._log_lock("busy"):  # the busy session's writer, in its fsync
+            writer = threading.Thread(target=append_to_others, daemon=True)
+            writer.start()
+            assert done.wait(30), "an append waited for another session's lock"  # a bound, not a speed check
+        writer.join()
+        assert [m["content"] for m in storage.list_messages("other7")[0]] == ["hello"]
+        assert storage._log_locks == {}  # none kept once no one writes
+    finally:
+        storage.close()
+

@@ -1,6 +1,7 @@
 """plugins/_textmodel.py: the small classifier the safety plugin and the emotion tagger share."""
 
 import json
+import shutil
 
 import pytest
 
@@ -98,3 +99,23 @@ def test_features_the_caller_found_are_learned_and_read_with_the_text(tmp_path):
     assert loaded.predict("message number 8", ["q:flag"])[0] == "risk"
     # pairs and triples can be mixed: a pair has no extra features
     assert train(ROWS[:4] + [(t, y, []) for t, y in ROWS[4:]], seed=1).rows == train(ROWS, seed=1).rows
+
+
+def test_an_unchanged_file_is_decoded_once_per_process_and_a_changed_one_again(tmp_path):
+    """Every Wellmate the tests build loads the same two models: they share one decoding while the
+    file is unchanged; a file written since (train-crisis) is read again, a broken one refused."""
+    path = tmp_path / "m.json"
+    train(ROWS, seed=3).save(path)
+    first = TextModel.load(path)
+    assert TextModel.load(path) is first
+    train(ROWS, seed=4, epochs=2).save(path, meta={"trained_on": "again"})
+    again = TextModel.load(path)
+    assert again is not first and again.meta["trained_on"] == "again"
+    path.write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a"):
+        TextModel.load(path)
+    train(ROWS, seed=3, epochs=2).save(tmp_path / "other.json")
+    for n in range(TextModel.SHARED_MAX + 2):  # other files: the oldest are dropped, never more kept
+        shutil.copy(tmp_path / "other.json", tmp_path / f"{n}.json")
+        TextModel.load(tmp_path / f"{n}.json")
+    assert len(TextModel._shared) <= TextModel.SHARED_MAX
