@@ -658,22 +658,26 @@ class Library:
                     continue
                 changed.append((article_id, stamp))
             gone = [a for a in self.articles if a not in seen]
-            if changed or gone:
-                self._update(changed, gone)
+            if (changed or gone) and not self._update(changed, gone):
+                self._dir_stamp = None  # not done: the next read or rescan tries again
             self.problems = {name: p for name, p in self.problems.items() if name in stamps}
             self._broken = {name: stamp for name, stamp in self._broken.items() if name in stamps}
 
-    def _update(self, changed: list, gone: list):
+    def _update(self, changed: list, gone: list) -> bool:
         """Index the ``changed`` files (article id, stamp) and drop the ``gone`` articles, in one
-        transaction (one per file, and a count after each: 2,000 new files took 51 s; so, 41 s)."""
+        transaction (one per file, and a count after each: 2,000 new files took 51 s; so, 41 s).
+        False if the index could not be written."""
         stored = {}
         for article_id, stamp in changed:
             read = self._read_file(article_id, stamp)
             if read is not None:
                 stored[article_id] = read
+            time.sleep(0)  # lets a waiting turn have the GIL now, not after the 5 ms switch interval
         db = self._writer
         try:
-            db.execute("BEGIN")
+            # IMMEDIATE: the write lock now, waited for if another writer has it (a deferred BEGIN
+            # that read first is refused at once when it then writes).
+            db.execute("BEGIN IMMEDIATE")
             for article_id in gone:
                 self._delete_rows(article_id)
             for article_id, (fields, body, stamp, updated_at, etag) in stored.items():
@@ -688,13 +692,14 @@ class Library:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             log.error("library: updating the index failed: %s; searches use the index as it was", e)
-            return
+            return False
         articles = dict(self.articles)
         for article_id in gone:
             articles.pop(article_id, None)
         for article_id, (fields, body, stamp, updated_at, etag) in stored.items():
             articles[article_id] = {**fields, "id": article_id, "updated_at": updated_at, "stamp": stamp, "etag": etag}
         self._publish(articles)
+        return True
 
     def _read_file(self, article_id: str, stamp: str):
         """(fields, body, stamp, updated_at, etag) of the article's file, or None when it cannot
