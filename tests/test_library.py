@@ -486,8 +486,8 @@ def test_a_turn_uses_the_last_good_index_while_new_files_are_indexed(make_wm, se
     assert "kidney-stones" not in cited(ask(served.client, user, "得过肾结石，每天要喝多少水？"))
     other = sqlite3.connect(tmp_path / "data" / "library.sqlite3", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # the index's one writer is busy
-    # Let go after 4 s at most (below sqlite's 5 s wait): an indexer in the turn would then finish
-    # its update inside the turn, and the turn would cite the new article.
+    # Let go as soon as the turn has answered, or after 4 s (below sqlite's 5 s wait for a lock):
+    # an indexer in the turn would wait for it there.
     release = __import__("threading").Timer(4.0, other.rollback)
     release.start()
     try:
