@@ -5,15 +5,17 @@ An article is ``library/<id>.md``: a YAML front matter (title, summary, tags, or
 attachment, sources) between ``---`` lines, then Markdown. Files named in ``cover`` and
 ``attachment`` live in ``library/files/``. The folder is the truth; a full-text index of it is
 kept in ``data/library.sqlite3`` (rebuilt from the files whenever they change, so deleting it
-loses nothing) and brought up to date before each read: a file added, removed or replaced (as
-editors, ``cp`` and the admin API do) is seen at once, one edited in place within
-``library.rescan_seconds``.
+loses nothing; rebuilt when damaged or built with other settings). A file added, removed or
+renamed into place (as editors and the admin API do) is seen at once; one written over in place
+(``cp`` over it) at once when it is opened, by searches and turns within
+``library.rescan_seconds``. Once the server runs a thread indexes, and chat turns read the last
+committed index: a turn never waits for a rescan.
 
     GET    /api/v1/library?q=&tag=&limit=&before=   articles (logged-in users)
     GET    /api/v1/library/{id}                     one, with its body and attachment links
     GET    /api/v1/library/{id}/files/{name}        its cover or attachment
     POST   /api/v1/library                          admins: a new article (files written atomically)
-    PUT    /api/v1/library/{id}                     admins: change the fields given
+    PUT    /api/v1/library/{id}                     admins: change the fields given (If-Match: its ETag)
     DELETE /api/v1/library/{id}                     admins: the file and its index entry
 
 Search works on Chinese without a segmenter: Chinese text is indexed as overlapping two-character
@@ -76,8 +78,9 @@ def config_schema():
                                   "to be used in a turn, 0-1.", float, min=0.0, max=1.0),
         "passage_chars": Setting(500, "Longest passage given to a model or quoted, in characters.", int,
                                  min=50, max=5000),
-        "rescan_seconds": Setting(5.0, "How often the files are checked for edits made in place (added, removed "
-                                       "and replaced files are seen at once); 0: before every read.",
+        "rescan_seconds": Setting(5.0, "How often every file's stat is checked for files written over in place "
+                                       "(cp over one): searches and turns see such an edit within this (added, "
+                                       "removed and renamed files are seen at once); 0: at every read.",
                                   float, min=0, max=3600),
         "agent_tags": Setting({}, "Agents limited to articles with some tags, e.g. {mental: [mental, sleep]}; an "
                                   "agent not named reads every article.", dict),
