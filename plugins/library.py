@@ -490,14 +490,14 @@ class Library:
             return self._open_checked(path)
         except sqlite3.OperationalError as e:  # a read-only data folder, a full disk
             return self._in_memory(path, e)
-        except (sqlite3.DatabaseError, ValueError) as e:
+        except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as e:  # TypeError etc.: rows not as written
             log.warning("library: %s is damaged (%s); rebuilding the index from the files", path, e)
             self.articles = {}
             try:
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(path) + suffix).unlink(missing_ok=True)
                 return self._open_checked(path)
-            except (sqlite3.Error, OSError, ValueError) as again:
+            except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as again:
                 return self._in_memory(path, again)
         except OSError as e:
             return self._in_memory(path, e)
