@@ -536,6 +536,13 @@ class Library:
 
     def _connect(self, path) -> sqlite3.Connection:
         db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            return self._prepare(db)
+        except BaseException:
+            db.close()
+            raise
+
+    def _prepare(self, db: sqlite3.Connection) -> sqlite3.Connection:
         # WAL with synchronous=NORMAL: a crash or power cut may lose the last update (the next
         # start redoes it from the files, whose stamps are in the same transaction), never the file.
         db.execute("PRAGMA journal_mode=WAL")
