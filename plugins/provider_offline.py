@@ -903,9 +903,9 @@ class OfflineProvider(Provider):
                          passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"))
         parts = composing.compose(self.tips_file.get(), [normalize(t) for t in earlier])
-        if turn is not None:  # the reply cites what it quoted, not every passage the library found
-            turn.flags["sources_unused"] = [p.get("id") for p in composing.passages
-                                            if isinstance(p, dict) and p.get("id") != composing.quoted]
+        unused = [p.get("id") for p in composing.passages if isinstance(p, dict) and p.get("id") != composing.quoted]
+        if turn is not None and unused:  # the reply cites what it quoted, not every passage the library found
+            turn.flags["sources_unused"] = unused
         # Once per session (as far as the history reaches), and never on top of an urgent note.
         if self.config["notice"] and not any(n in said for n in NOTICE.values()) and not (
                 composing.crisis or composing.note_shown or composing.checked_in):
