@@ -916,6 +916,10 @@ class Reply:
             message["incomplete"] = True
         provider = self.chat.provider(provider_name)
         sources = self.sources if getattr(provider, "reads_system_prompt", True) else []
+        # A provider that left some unused says which (the offline companion quotes one passage).
+        unused = self.turn.flags.get("sources_unused")
+        if isinstance(unused, (list, tuple, set, frozenset)):
+            sources = [source for source in sources if source["id"] not in unused]
         if sources:
             message["sources"] = sources
         self.chat.sessions.append(self.session["id"], message)

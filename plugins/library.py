@@ -5,15 +5,17 @@ An article is ``library/<id>.md``: a YAML front matter (title, summary, tags, or
 attachment, sources) between ``---`` lines, then Markdown. Files named in ``cover`` and
 ``attachment`` live in ``library/files/``. The folder is the truth; a full-text index of it is
 kept in ``data/library.sqlite3`` (rebuilt from the files whenever they change, so deleting it
-loses nothing) and brought up to date before each read: a file added, removed or replaced (as
-editors, ``cp`` and the admin API do) is seen at once, one edited in place within
-``library.rescan_seconds``.
+loses nothing; rebuilt when damaged or built with other settings). A file added, removed or
+renamed into place (as editors and the admin API do) is seen at once; one written over in place
+(``cp`` over it) at once when it is opened, by searches and turns within
+``library.rescan_seconds``. Once the server runs a thread indexes, and chat turns read the last
+committed index: a turn never waits for a rescan.
 
     GET    /api/v1/library?q=&tag=&limit=&before=   articles (logged-in users)
     GET    /api/v1/library/{id}                     one, with its body and attachment links
     GET    /api/v1/library/{id}/files/{name}        its cover or attachment
     POST   /api/v1/library                          admins: a new article (files written atomically)
-    PUT    /api/v1/library/{id}                     admins: change the fields given
+    PUT    /api/v1/library/{id}                     admins: change the fields given (If-Match: its ETag)
     DELETE /api/v1/library/{id}                     admins: the file and its index entry
 
 Search works on Chinese without a segmenter: Chinese text is indexed as overlapping two-character
@@ -31,12 +33,14 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import hashlib
 import json
 import logging
 import math
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 import unicodedata
@@ -57,9 +61,12 @@ FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a file in library
 TAG = re.compile(r"[^\W_](?:[\w-]{0,30}[^\W_])?")  # 1-32 letters (any script), digits, '-', '_'
 FIELDS = ("title", "summary", "tags", "order", "cover", "attachment", "sources")
 MAX_BODY_CHARS = 200_000
+# An article file is read at most this far: 200,000 characters of Chinese are 600 KB of UTF-8. A
+# larger file is left out after its stat, never read whole (a 2 GB file would be 2 GB of memory).
+MAX_FILE_BYTES = 1_000_000
 INDEX_FILE = "library.sqlite3"
 RUNNER_UP = 0.75  # a second article's passage must cover this share of what the best one covers
-SCHEMA = 4  # bump when the tables or `terms` change: the index is rebuilt from the files
+SCHEMA = 5  # bump when the tables or `terms` change: the index is rebuilt from the files
 
 
 @hookimpl
@@ -72,8 +79,9 @@ def config_schema():
                                   "to be used in a turn, 0-1.", float, min=0.0, max=1.0),
         "passage_chars": Setting(500, "Longest passage given to a model or quoted, in characters.", int,
                                  min=50, max=5000),
-        "rescan_seconds": Setting(5.0, "How often the files are checked for edits made in place (added, removed "
-                                       "and replaced files are seen at once); 0: before every read.",
+        "rescan_seconds": Setting(5.0, "How often every file's stat is checked for files written over in place "
+                                       "(cp over one): searches and turns see such an edit within this (added, "
+                                       "removed and renamed files are seen at once); 0: at every read.",
                                   float, min=0, max=3600),
         "agent_tags": Setting({}, "Agents limited to articles with some tags, e.g. {mental: [mental, sleep]}; an "
                                   "agent not named reads every article.", dict),
@@ -280,6 +288,29 @@ def parse_article(text: str) -> tuple[dict, str]:
     return check_fields(meta, strict=False), check_body(text[match.end():])
 
 
+def stamp_of(st: os.stat_result) -> str:
+    """What says a file changed: its mtime, size and inode (a rename over it changes the inode,
+    `cp` over it the mtime and mostly the size)."""
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+
+
+def read_limited(path: Path) -> tuple[bytes, os.stat_result]:
+    """(bytes, stat) of an article file, its size checked before it is read: OSError for one
+    larger than MAX_FILE_BYTES (or that grew past it while read), a link, or not a file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "not a regular file")
+        too_big = f"{st.st_size:,} bytes, over the {MAX_FILE_BYTES:,} bytes an article may have: not read"
+        if st.st_size > MAX_FILE_BYTES:
+            raise OSError(0, too_big)
+        raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise OSError(0, too_big)
+    return raw, st
+
+
 def article_text(fields: dict, body: str) -> str:
     meta = {k: fields[k] for k in FIELDS if fields.get(k) not in (None, "", [], 0)}
     front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1000)
@@ -312,6 +343,46 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
+HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")  # an ATX heading: "## 测之前"
+FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+HEADING_CHARS = 80  # a longer heading is cut: it goes with every passage of its section, and into the quote
+
+
+def blocks(body: str) -> list[tuple[str, str]]:
+    """("heading", text) and ("text", paragraph) pieces of Markdown, in order. A heading is an ATX
+    heading only ("#" to "######", a space, text), never inside a fenced code block: "#标签",
+    "####### x" or a shell comment in ``` is text."""
+    out, paragraph, fence = [], [], None
+
+    def end_paragraph():
+        if paragraph:
+            out.append(("text", "\n".join(paragraph).strip()))
+            paragraph.clear()
+
+    for line in body.split("\n"):
+        opened = FENCE.match(line)
+        if fence is not None:  # inside a fence: text until the fence that closes it
+            paragraph.append(line)
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence) and \
+                    not line.strip()[len(opened.group(1)):].strip():
+                fence = None
+            continue
+        if opened:
+            fence = opened.group(1)
+            paragraph.append(line)
+            continue
+        heading = HEADING.fullmatch(line)
+        if heading:
+            end_paragraph()
+            out.append(("heading", shorten(" ".join((heading.group(2) or "").split()), HEADING_CHARS)))
+        elif not line.strip():
+            end_paragraph()
+        else:
+            paragraph.append(line)
+    end_paragraph()
+    return [(kind, text) for kind, text in out if kind == "heading" or text]
+
+
 def split_passages(body: str, limit: int) -> list[tuple[str, str]]:
     """(heading, Markdown text) pieces of ``body``: its paragraphs, joined up to ``limit``
     characters within a section, a section's heading kept with each of its pieces."""
@@ -322,16 +393,11 @@ def split_passages(body: str, limit: int) -> list[tuple[str, str]]:
             out.append((heading, "\n\n".join(current)))
             current.clear()
 
-    for block in re.split(r"\n\s*\n", body):
-        block = block.strip()
-        if not block:
-            continue
-        if block.startswith("#"):
+    for kind, block in blocks(body):
+        if kind == "heading":
             flush()
-            first, _, block = block.partition("\n")
-            heading, block = first.lstrip("#").strip(), block.strip()
-            if not block:
-                continue
+            heading = block
+            continue
         while len(block) > limit:  # a long paragraph: cut at sentence ends
             piece = shorten(block, limit)
             # The ellipsis is shorten's, unless the text itself ends so: each step takes something.
@@ -359,25 +425,49 @@ def unusable_index():
         raise StorageUnavailable(f"the library index {INDEX_FILE}: {e}; delete it and restart to rebuild it") from e
 
 
+class DamagedIndex(sqlite3.DatabaseError):
+    """The index file is there but unusable (quick_check's findings, unreadable rows)."""
+
+
+def etag_of(raw: bytes) -> str:
+    """An article's ETag: a hash of its file's bytes, so an edit on disk changes it."""
+    return hashlib.sha256(raw).hexdigest()[:24]
+
+
+def etag_matches(if_match: str, etag: str | None) -> bool:
+    """Whether an ``If-Match`` header (``"abc"``, ``W/"abc"``, a list, ``*``) names ``etag``
+    (None: a file there that cannot be read, which only ``*`` matches)."""
+    tags = [t.strip() for t in if_match.split(",")]
+    return any(t == "*" or etag is not None and t.removeprefix("W/").strip('"') == etag for t in tags)
+
+
 class Library:
-    """The articles of ``library.path`` and their index (the ``library`` service)."""
+    """The articles of ``library.path`` and their index (the ``library`` service).
+
+    Two connections to the index: the indexer's (``_writer``, under ``_index_lock``: rescans,
+    admin writes) and the readers' (``db``, under ``_read_lock``: searches, turns). In WAL mode a
+    reader sees the last committed index while the indexer writes, so a chat turn never waits for
+    a rescan: 400 new files held a turn for 406-470 ms when both were one connection behind one
+    lock (bench/library --only-arrive)."""
 
     def __init__(self, wm):
         self.wm, self.config = wm, wm.config["library"]
         self.folder = (Path(wm.base) / self.config["path"]).resolve()
         self.files = self.folder / "files"
-        self._lock = threading.RLock()
-        self._write_lock = threading.Lock()
-        self.articles: dict[str, dict] = {}  # id -> fields, updated_at, stamp (no body)
+        self._index_lock = threading.RLock()  # the indexer's connection, the rescans, the stamps
+        self._read_lock = threading.Lock()  # the readers' connection (a query at a time)
+        self._write_lock = threading.Lock()  # admin writes of files
+        self.articles: dict[str, dict] = {}  # id -> fields, updated_at, stamp, etag (no body); replaced whole
         self._sorted: list = []  # articles in listing order: (order, id)
         self._dir_stamp, self._scanned_at = None, -math.inf
-        self._watcher, self._stopping = None, threading.Event()  # the rescans, once the server started
+        self._watcher, self._stopping, self._wake = None, threading.Event(), threading.Event()
         self.problems: dict[str, str] = {}  # file name -> why it is not in the library
         self._broken: dict[str, str] = {}  # file name -> the stamp of the version that could not be read
         self.agent_tags = self._agent_tags(wm)
         self.index_note = None  # why the index is not in the data folder, if it is not
-        self.db = self._open(Path(wm.data_dir) / INDEX_FILE)
-        self._load()
+        # What shapes the index's rows: an index built with other values is rebuilt.
+        self.shape = json.dumps({"schema": SCHEMA, "passage_chars": self.config["passage_chars"]})
+        self._writer, self.db = self._open(Path(wm.data_dir) / INDEX_FILE)
         self.refresh()
         for name, problem in sorted(self.problems.items()):
             wm.problems.append(f"library: {self.folder / name}: {problem}")
@@ -394,84 +484,145 @@ class Library:
         return out
 
     # -- the index file
-    def _open(self, path: Path) -> sqlite3.Connection:
+    def _open(self, path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        """(the indexer's connection, the readers'). A damaged index (random bytes over its
+        pages, not a database at all) is deleted and rebuilt from the files: it is only an index."""
         try:
-            return self._connect(path)
+            return self._open_checked(path)
         except sqlite3.OperationalError as e:  # a read-only data folder, a full disk
             return self._in_memory(path, e)
-        except sqlite3.DatabaseError as e:  # not a database (a torn copy): it is only an index
-            log.warning("%s: %s; rebuilding the library index", path, e)
+        except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as e:  # TypeError etc.: rows not as written
+            log.warning("library: %s is damaged (%s); rebuilding the index from the files", path, e)
+            self.articles = {}
             try:
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(path) + suffix).unlink(missing_ok=True)
-                return self._connect(path)
-            except (sqlite3.Error, OSError) as again:
+                return self._open_checked(path)
+            except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as again:
                 return self._in_memory(path, again)
         except OSError as e:
             return self._in_memory(path, e)
 
-    def _in_memory(self, path: Path, error) -> sqlite3.Connection:
+    def _open_checked(self, path: Path):
+        writer = self._connect(path)
+        try:
+            # quick_check reads every page (2,000 articles' 27.7 MB index: 70-100 ms at start, load 9); a
+            # damaged page found later would fail every search that reads it until a restart.
+            found = [row[0] for row in writer.execute("PRAGMA quick_check(3)")]
+            if found != ["ok"]:
+                raise DamagedIndex("; ".join(found))
+            self._load(writer)
+            reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            reader.execute("PRAGMA query_only=1")
+            return writer, reader
+        except BaseException:
+            writer.close()
+            raise
+
+    def _in_memory(self, path: Path, error):
         # Said when the server starts (`start`), not now: a server refusing a read-only data
         # folder says so in one line (`wellmate.serve`), and this would be a second.
         self.index_note = f"{path}: {error}; the library index is kept in memory (rebuilt at each start)"
-        return self._connect(":memory:")
+        self.articles = {}
+        writer = self._connect(":memory:")
+        return writer, self._copy(writer)
 
     @staticmethod
-    def _connect(path) -> sqlite3.Connection:
+    def _copy(db: sqlite3.Connection) -> sqlite3.Connection:
+        """A copy of an index kept in memory, for the readers (one connection to memory cannot be
+        read while it is written)."""
+        copy = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db.backup(copy)
+        return copy
+
+    def _connect(self, path) -> sqlite3.Connection:
         db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            return self._prepare(db)
+        except BaseException:
+            db.close()
+            raise
+
+    def _prepare(self, db: sqlite3.Connection) -> sqlite3.Connection:
         # WAL with synchronous=NORMAL: a crash or power cut may lose the last update (the next
         # start redoes it from the files, whose stamps are in the same transaction), never the file.
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA:
-            for table in ("articles", "tags", "passages", "docs", "passage_terms"):
+        shape = None
+        if version == SCHEMA:
+            row = db.execute("SELECT value FROM meta WHERE key = 'shape'").fetchone()
+            shape = row[0] if row else None
+        if shape != self.shape:
+            if version:
+                log.warning("library: the index was built with %s, now %s: rebuilding it from the files",
+                            shape or f"schema {version}", self.shape)
+            for table in ("articles", "tags", "passages", "docs", "passage_terms", "meta"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
             db.executescript(f"""
                 CREATE TABLE articles (id TEXT PRIMARY KEY, stamp TEXT, updated_at TEXT, fields TEXT, body TEXT,
-                    rows TEXT);
+                    rows TEXT, etag TEXT);
                 CREATE TABLE tags (tag TEXT, article TEXT, PRIMARY KEY (tag, article)) WITHOUT ROWID;
                 CREATE VIRTUAL TABLE passages USING fts5(head, terms, article UNINDEXED, heading UNINDEXED,
                     text UNINDEXED, tokenize='unicode61 remove_diacritics 0');
                 CREATE VIRTUAL TABLE docs USING fts5(head, terms, article UNINDEXED,
                     tokenize='unicode61 remove_diacritics 0');
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
                 PRAGMA user_version={SCHEMA};
             """)
+            db.execute("INSERT INTO meta VALUES ('shape', ?)", (self.shape,))
         return db
 
-    def _load(self):
-        for article_id, stamp, updated_at, fields in self.db.execute("SELECT id, stamp, updated_at, fields FROM articles"):
-            self.articles[article_id] = {**json.loads(fields), "id": article_id, "updated_at": updated_at, "stamp": stamp}
-        self._resort()
+    def _load(self, db):
+        articles = {}
+        for article_id, stamp, updated_at, fields, etag in db.execute(
+                "SELECT id, stamp, updated_at, fields, etag FROM articles"):
+            articles[article_id] = {**json.loads(fields), "id": article_id, "updated_at": updated_at, "stamp": stamp,
+                                    "etag": etag}
+        self._publish(articles)
 
-    def _resort(self):
-        self._sorted = sorted((a["order"], a["id"]) for a in self.articles.values())
+    def _publish(self, articles: dict):
+        """Make ``articles`` the library's: one assignment each, so a reader sees the old or the
+        new (an id in one and not the other is skipped by the readers)."""
+        self.articles = articles
+        self._sorted = sorted((a["order"], a["id"]) for a in articles.values())
 
     # -- keeping the index up to date
-    def fresh(self):
+    def fresh(self, wait: bool = True):
         """Bring the index up to date if the folder changed: one stat of the folder per call
         (a file added, removed or replaced changes it). Edits made in place are found by a
         rescan of every file's stat every ``rescan_seconds``: in a thread of its own once the
-        server has started (2,000 files took 15-37 ms, which no turn should wait for; on a Pi's
-        SD card with a cold cache, more), else here (the command line, tests without a server)."""
+        server has started (2,000 files took 15-37 ms), else here (the command line, tests
+        without a server). With ``wait`` false (a chat turn) and the thread running, the thread
+        is woken and the turn goes on with the index as it is."""
         try:
             stamp = self.folder.stat().st_mtime_ns
         except OSError:
             stamp = None
-        if stamp != self._dir_stamp or (self._watcher is None and
-                                        time.monotonic() - self._scanned_at >= self.config["rescan_seconds"]):
+        rescan = self.config["rescan_seconds"]
+        if stamp == self._dir_stamp and not (
+                (self._watcher is None or rescan == 0) and time.monotonic() - self._scanned_at >= rescan):
+            return
+        if wait or self._watcher is None:
             self.refresh()
+        else:
+            self._wake.set()
 
     def start(self):
-        """Rescan in a thread of its own every ``rescan_seconds`` (0: every read does)."""
+        """Index in a thread of its own: every ``rescan_seconds`` (0: when a turn asks), and when a
+        turn finds the folder changed."""
         if self.index_note:
             log.warning("library: %s", self.index_note)
-        if self.config["rescan_seconds"] > 0 and self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="library-rescan", daemon=True)
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="library-index", daemon=True)
             self._watcher.start()
 
     def _watch(self):
-        while not self._stopping.wait(self.config["rescan_seconds"]):
+        while True:
+            self._wake.wait(self.config["rescan_seconds"] or None)
+            if self._stopping.is_set():
+                return
+            self._wake.clear()  # before the rescan: a change seen during it wakes the next one
             try:
                 self.refresh()
             except Exception:  # a bug or a vanished folder must not end the rescans
@@ -493,11 +644,11 @@ class Library:
                 continue
             if not entry.is_file(follow_symlinks=False):  # a link may point anywhere (a repo can carry one)
                 continue
-            found[name] = f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+            found[name] = stamp_of(st)
         return found
 
     def refresh(self):
-        with self._lock:
+        with self._index_lock:
             try:
                 self._dir_stamp = self.folder.stat().st_mtime_ns
             except OSError:
@@ -518,46 +669,58 @@ class Library:
                     continue
                 changed.append((article_id, stamp))
             gone = [a for a in self.articles if a not in seen]
-            if changed or gone:
-                self._update(changed, gone)
+            if (changed or gone) and not self._update(changed, gone):
+                self._dir_stamp = None  # not done: the next read or rescan tries again
             self.problems = {name: p for name, p in self.problems.items() if name in stamps}
             self._broken = {name: stamp for name, stamp in self._broken.items() if name in stamps}
 
-    def _update(self, changed: list, gone: list):
+    def _update(self, changed: list, gone: list) -> bool:
         """Index the ``changed`` files (article id, stamp) and drop the ``gone`` articles, in one
-        transaction (one per file, and a count after each: 2,000 new files took 51 s; so, 41 s)."""
+        transaction (one per file, and a count after each: 2,000 new files took 51 s; so, 41 s).
+        False if the index could not be written."""
         stored = {}
         for article_id, stamp in changed:
             read = self._read_file(article_id, stamp)
             if read is not None:
                 stored[article_id] = read
-        db = self.db
+            time.sleep(0)  # lets a waiting turn have the GIL now, not after the 5 ms switch interval
+        db = self._writer
         try:
-            db.execute("BEGIN")
+            # IMMEDIATE: the write lock now, waited for if another writer has it (a deferred BEGIN
+            # that read first is refused at once when it then writes).
+            db.execute("BEGIN IMMEDIATE")
             for article_id in gone:
                 self._delete_rows(article_id)
-            for article_id, (fields, body, stamp, updated_at) in stored.items():
-                self._write_rows(article_id, fields, body, stamp, updated_at)
+            for article_id, (fields, body, stamp, updated_at, etag) in stored.items():
+                self._write_rows(article_id, fields, body, stamp, updated_at, etag)
             db.execute("COMMIT")
+            if self.index_note:  # kept in memory: the readers get a new copy
+                copy = self._copy(db)
+                with self._read_lock:
+                    self.db, old = copy, self.db
+                old.close()
         except sqlite3.Error as e:  # a full disk: searches go on with what the index had
             if db.in_transaction:
                 db.execute("ROLLBACK")
             log.error("library: updating the index failed: %s; searches use the index as it was", e)
-            return
+            return False
+        articles = dict(self.articles)
         for article_id in gone:
-            self.articles.pop(article_id, None)
-        for article_id, (fields, body, stamp, updated_at) in stored.items():
-            self.articles[article_id] = {**fields, "id": article_id, "updated_at": updated_at, "stamp": stamp}
-        self._resort()
+            articles.pop(article_id, None)
+        for article_id, (fields, body, stamp, updated_at, etag) in stored.items():
+            articles[article_id] = {**fields, "id": article_id, "updated_at": updated_at, "stamp": stamp, "etag": etag}
+        self._publish(articles)
+        return True
 
     def _read_file(self, article_id: str, stamp: str):
-        """(fields, body, stamp, updated_at) of the article's file, or None when it cannot be
-        used (the reason is logged once and kept in ``problems``)."""
+        """(fields, body, stamp, updated_at, etag) of the article's file, or None when it cannot
+        be used (the reason is logged once and kept in ``problems``)."""
         name = f"{article_id}.md"
         path = self.folder / name
         try:
-            fields, body = parse_article(path.read_text(encoding="utf-8"))
-            updated = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            raw, st = read_limited(path)
+            fields, body = parse_article(raw.decode("utf-8"))
+            updated = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         except (OSError, UnicodeDecodeError, ArticleError) as e:
             why = str(e) if isinstance(e, ArticleError) else "not UTF-8 text" if isinstance(e, UnicodeDecodeError) \
                 else (e.strerror or str(e))
@@ -569,13 +732,13 @@ class Library:
             return None
         self.problems.pop(name, None)
         self._broken.pop(name, None)
-        return fields, body, stamp, now_iso(updated)
+        return fields, body, stamp, now_iso(updated), etag_of(raw)
 
-    def _write_rows(self, article_id: str, fields: dict, body: str, stamp: str, updated_at: str):
+    def _write_rows(self, article_id: str, fields: dict, body: str, stamp: str, updated_at: str, etag: str):
         # Every passage carries its article's title and summary: a paragraph of an article about
         # blood pressure is about blood pressure, whether it says so or not.
         head = index_text(f"{fields['title']}\n{fields['summary']}")
-        db = self.db
+        db = self._writer
         self._delete_rows(article_id)
         db.executemany("INSERT INTO tags VALUES (?, ?)", [(t, article_id) for t in fields["tags"]])
         doc = db.execute("INSERT INTO docs (head, terms, article) VALUES (?, ?, ?)",
@@ -584,31 +747,44 @@ class Library:
         rows = [db.execute("INSERT INTO passages (head, terms, article, heading, text) VALUES (?, ?, ?, ?, ?)",
                            (head, index_text(f"{heading}\n{text}"), article_id, heading, text)).lastrowid
                 for heading, text in split_passages(body, self.config["passage_chars"])]
-        db.execute("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)", (article_id, stamp, updated_at, json.dumps(
-            fields, ensure_ascii=False), body, json.dumps({"doc": doc, "passages": rows})))
+        db.execute("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?)", (article_id, stamp, updated_at, json.dumps(
+            fields, ensure_ascii=False), body, json.dumps({"doc": doc, "passages": rows}), etag))
 
     def _delete_rows(self, article_id: str):
         # The full-text tables by rowid (kept in `articles`): by their unindexed `article`
         # column, each delete read the whole table (2,000 new articles indexed in 41 s; so, 4-9 s).
-        row = self.db.execute("SELECT rows FROM articles WHERE id = ?", (article_id,)).fetchone()
+        db = self._writer
+        row = db.execute("SELECT rows FROM articles WHERE id = ?", (article_id,)).fetchone()
         if row is None:
             return
         rows = json.loads(row[0])
-        self.db.execute("DELETE FROM docs WHERE rowid = ?", (rows["doc"],))
-        self.db.executemany("DELETE FROM passages WHERE rowid = ?", [(r,) for r in rows["passages"]])
-        self.db.execute("DELETE FROM tags WHERE article = ?", (article_id,))
-        self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        db.execute("DELETE FROM docs WHERE rowid = ?", (rows["doc"],))
+        db.executemany("DELETE FROM passages WHERE rowid = ?", [(r,) for r in rows["passages"]])
+        db.execute("DELETE FROM tags WHERE article = ?", (article_id,))
+        db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
 
     # -- reading
     def get(self, article_id: str) -> dict | None:
-        """The article with its ``body``, or None."""
+        """The article with its ``body`` and ``etag``, or None. Its file is looked at too: `cp`
+        over an article leaves the folder as it was, and a reader (or an admin about to edit it)
+        must see what is on disk, not wait for the next rescan."""
         self.fresh()
-        with self._lock, unusable_index():
-            article = self.articles.get(article_id)
-            if article is None:
-                return None
-            row = self.db.execute("SELECT body FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return {**article, "body": row[0] if row else ""}
+        known = self.articles.get(article_id)
+        if known is None:
+            return None
+        name = f"{article_id}.md"
+        try:
+            stamp = stamp_of(os.stat(self.folder / name, follow_symlinks=False))
+        except OSError:
+            stamp = known["stamp"]  # gone: the folder's stamp says so
+        if stamp != known["stamp"] and self._broken.get(name) != stamp:
+            self.refresh()
+        article = self.articles.get(article_id)
+        if article is None:
+            return None
+        with self._read_lock, unusable_index():
+            row = self.db.execute("SELECT body, etag FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return {**article, "body": row[0], "etag": row[1]} if row else None
 
     def list(self, q: str = "", tag: str = "", limit: int = 20, before: str | None = None) -> tuple[list, str | None]:
         """A page of articles: in ``order`` (then id) without ``q``; best match first with it.
@@ -616,7 +792,7 @@ class Library:
         cursor this did not make."""
         self.fresh()
         tag = tag.lower()
-        with self._lock, unusable_index():
+        with self._read_lock, unusable_index():
             if not q.strip():
                 return self._list_all(tag, limit, before)
             return self._search(q, tag, limit, before)
@@ -628,10 +804,10 @@ class Library:
             if not match:
                 raise ValueError(before)
             position = (int(match.group(1)), match.group(2))
-        items = []
-        for order, article_id in self._sorted[bisect.bisect_right(self._sorted, position):]:
-            article = self.articles[article_id]
-            if tag and tag not in article["tags"]:
+        items, articles, ordered = [], self.articles, self._sorted
+        for order, article_id in ordered[bisect.bisect_right(ordered, position):]:
+            article = articles.get(article_id)
+            if article is None or tag and tag not in article["tags"]:
                 continue
             items.append(article)
             if len(items) > limit:
@@ -664,7 +840,8 @@ class Library:
             where = " AND ".join(["instr(fields || body, ?) > 0"] * len(letters))
             keep = {row[0] for row in self.db.execute(f"SELECT id FROM articles WHERE {where}", letters)}
             found = [a for a in found if a in keep] if found is not None else [a for _, a in self._sorted if a in keep]
-        found = [self.articles[a] for a in found if a in self.articles and (not tag or tag in self.articles[a]["tags"])]
+        articles = self.articles
+        found = [articles[a] for a in found if a in articles and (not tag or tag in articles[a]["tags"])]
         page = found[offset:offset + limit]
         return page, (f"s{offset + limit}" if len(found) > offset + limit else None)
 
@@ -682,7 +859,7 @@ class Library:
         units = MessageUnits(text[:2000])
         if not units.query:
             return []
-        self.fresh()
+        self.fresh(wait=False)  # a turn never waits for indexing: it reads the last index committed
         # The best rowids first, then their columns: selected with the ranking, every matching
         # passage's text was read before the sort (600 of 6,600 passages: 6.6 ms, this way 1.6 ms).
         sql = "SELECT rowid FROM passages WHERE passages MATCH ?"
@@ -691,7 +868,7 @@ class Library:
             sql += f" AND article IN (SELECT article FROM tags WHERE tag IN ({', '.join('?' * len(tags))}))"
             args += tags
         sql += " ORDER BY bm25(passages, 2.0, 1.0) LIMIT 30"
-        with self._lock, unusable_index():
+        with self._read_lock, unusable_index():
             ranked_ids = [row[0] for row in self.db.execute(sql, args)]
             columns = {row[0]: row[1:] for row in self.db.execute(
                 "SELECT rowid, article, heading, text, head || ' ' || terms FROM passages WHERE rowid IN "
@@ -737,20 +914,31 @@ class Library:
             raise ApiError(400, "invalid_id", f"An article id is {ID_RULE}.")
         return path
 
-    def write(self, article_id: str, fields: dict, body: str, create: bool) -> dict:
-        """Write the article's file atomically and index it now. 409 if ``create`` and it exists,
-        404 if not ``create`` and it does not."""
+    def write(self, article_id: str, payload: dict, create: bool, if_match: str | None = None) -> dict:
+        """Write the article's file from an admin's JSON ``payload`` atomically and index it now.
+        POST (``create``): 409 if it exists. PUT: 404 if it does not; the fields not given keep
+        the values of the file on disk (the index may be a rescan behind an edit made there); with
+        ``if_match``, 409 unless the file on disk is still the version the client read."""
         path = self.path_of(article_id)
-        for name in ("cover", "attachment"):
-            if fields.get(name) and not (self.files / fields[name]).is_file():
-                raise ApiError(400, "invalid_field", f"{name}: no file {fields[name]!r} in {self.files}; "
-                                                     f"put it there first")
+        fields, body = body_fields(payload, None) if create else (None, None)
         with self._write_lock:
-            exists = path.exists()
+            exists = os.path.lexists(path)
             if create and exists:
                 raise ApiError(409, "article_exists", f"An article {article_id!r} exists; change it with PUT.")
             if not create and not exists:
                 raise ApiError(404, "article_not_found", f"No article {article_id!r}.")
+            if not create:
+                raw = self._on_disk(path, if_match)
+                try:
+                    on_disk, text = parse_article(raw.decode("utf-8")) if raw is not None else (None, None)
+                except (UnicodeDecodeError, ArticleError):
+                    on_disk = None
+                # A file broken on disk: the fields not given come from its last good version.
+                fields, body = body_fields(payload, {**on_disk, "body": text} if on_disk else self.get(article_id))
+            for name in ("cover", "attachment"):
+                if fields.get(name) and not (self.files / fields[name]).is_file():
+                    raise ApiError(400, "invalid_field", f"{name}: no file {fields[name]!r} in {self.files}; "
+                                                         f"put it there first")
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 atomic_write(path, article_text(fields, body).encode("utf-8"))
@@ -759,9 +947,24 @@ class Library:
             self.refresh()
         return self.get(article_id)
 
-    def delete(self, article_id: str) -> bool:
+    @staticmethod
+    def _on_disk(path: Path, if_match: str | None) -> bytes | None:
+        """The article file's bytes now (None if it cannot be read); a 409 if ``if_match`` (the
+        ETag the client read) is not theirs: the file was edited since, on disk or by another admin."""
+        raw = None
+        with contextlib.suppress(OSError):
+            raw, _ = read_limited(path)
+        if if_match is not None and not etag_matches(if_match, etag_of(raw) if raw is not None else None):
+            raise ApiError(409, "article_changed", f"{path.stem!r} changed since it was read (If-Match: "
+                                                  f"{if_match[:60]}); read it again for its new ETag and change that")
+        return raw
+
+    def delete(self, article_id: str, if_match: str | None = None) -> bool:
         path = self.path_of(article_id)
         with self._write_lock:
+            if not os.path.lexists(path):
+                return False
+            self._on_disk(path, if_match)
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -773,9 +976,12 @@ class Library:
 
     def close(self):
         self._stopping.set()
+        self._wake.set()
         if self._watcher is not None:
             self._watcher.join(timeout=10)
-        with self._lock:
+        with self._index_lock:
+            self._writer.close()
+        with self._read_lock:
             self.db.close()
 
 
@@ -837,9 +1043,11 @@ def file_link(article: dict, kind: str) -> dict | None:
 
 
 def article_view(article: dict) -> dict:
+    """An article as the API answers it; its ETag also as the response's header (for If-Match)."""
+    bottle.response.set_header("ETag", f'"{article["etag"]}"')
     return {**list_view(article), "order": article["order"], "sources": article["sources"],
             "cover": file_link(article, "cover"), "attachment": file_link(article, "attachment"),
-            "body": article["body"]}
+            "body": article["body"], "etag": article["etag"]}
 
 
 def body_fields(body: dict, current: dict | None) -> tuple[dict, str]:
@@ -863,7 +1071,8 @@ ARTICLE_SUMMARY = obj({"id": string(), "title": string(), "summary": string(), "
                        "updated_at": string(), "cover": FILE_LINK}, required=["id", "title", "summary", "tags", "updated_at"],
                       title="ArticleSummary")
 ARTICLE = obj({**ARTICLE_SUMMARY["properties"], "cover": nullable(FILE_LINK), "attachment": nullable(FILE_LINK),
-               "order": integer(), "sources": array(string()), "body": string(description="Markdown")},
+               "order": integer(), "sources": array(string()), "body": string(description="Markdown"),
+               "etag": string(description="the file's version: send it back as If-Match to change or delete it")},
               required=ARTICLE_SUMMARY["required"] + ["cover", "attachment", "order", "sources", "body"], title="Article")
 ARTICLE_FIELDS = {
     "title": text(200), "summary": string(max_length=1000),
@@ -873,6 +1082,13 @@ ARTICLE_FIELDS = {
     "sources": array(string(max_length=500), max_items=20), "body": string(max_length=MAX_BODY_CHARS, description="Markdown")}
 ARTICLE_ID_PARAM = {"article_id": string(pattern=f"^{ARTICLE_ID.pattern}$", description=ID_RULE)}
 BAD_ID = {400: "invalid_id: " + ID_RULE}
+
+
+def if_match() -> str | None:
+    value = bottle.request.get_header("If-Match")
+    if value is not None and (len(value) > 1000 or not value.strip()):
+        raise ApiError(400, "invalid_header", "If-Match: the ETag of the article as read (GET), in quotes")
+    return value
 
 
 @hookimpl
@@ -936,28 +1152,28 @@ def routes(app, wm):
         article_id = body.get("id")
         if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
             raise ApiError(400, "invalid_field", f"id: required, {ID_RULE}")
-        fields, text = body_fields(body, None)
+        article = library.write(article_id, body, create=True)
         bottle.response.status = 201
-        return article_view(library.write(article_id, fields, text, create=True))
+        return article_view(article)
 
     @app.put("/api/v1/library/<article_id>", api=Api(
         "Change an article (the fields sent; null clears one)", auth="admin", params=ARTICLE_ID_PARAM,
         body=obj(ARTICLE_FIELDS, additional_properties=False, example={"summary": "Seven habits for a better night"}),
-        responses={200: ARTICLE}))
+        responses={200: ARTICLE}, errors={409: "article_changed: If-Match is not the file's ETag any more"}))
     def update_article(article_id):
         wm.require_admin()
-        current = existing(article_id)
+        checked_id(article_id)
         body = wm.json_body()
         if body.get("id", article_id) != article_id:
             raise ApiError(400, "invalid_field", "id: an article keeps its id; create a new one and delete this one")
-        fields, text = body_fields(body, current)
-        return article_view(library.write(article_id, fields, text, create=False))
+        return article_view(library.write(article_id, body, create=False, if_match=if_match()))
 
     @app.delete("/api/v1/library/<article_id>", api=Api(
-        "Delete an article", auth="admin", params=ARTICLE_ID_PARAM, responses={204: None}, errors=BAD_ID))
+        "Delete an article", auth="admin", params=ARTICLE_ID_PARAM, responses={204: None},
+        errors={**BAD_ID, 409: "article_changed: If-Match is not the file's ETag any more"}))
     def delete_article(article_id):
         wm.require_admin()
-        if not library.delete(checked_id(article_id)):
+        if not library.delete(checked_id(article_id), if_match()):
             raise ApiError(404, "article_not_found", f"No article {article_id!r}.")
         bottle.response.status = 204
         return ""

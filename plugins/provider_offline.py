@@ -903,6 +903,9 @@ class OfflineProvider(Provider):
                          passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"))
         parts = composing.compose(self.tips_file.get(), [normalize(t) for t in earlier])
+        unused = [p.get("id") for p in composing.passages if isinstance(p, dict) and p.get("id") != composing.quoted]
+        if turn is not None and unused:  # the reply cites what it quoted, not every passage the library found
+            turn.flags["sources_unused"] = unused
         # Once per session (as far as the history reaches), and never on top of an urgent note.
         if self.config["notice"] and not any(n in said for n in NOTICE.values()) and not (
                 composing.crisis or composing.note_shown or composing.checked_in):
@@ -1017,6 +1020,7 @@ class Composer:
         self.worded = []  # the feelings the message names in words (before the tagger's label)
         self.topic, self.groups = None, ()  # what the reply is about, for Answer
         self.passages = passages  # the library's passages for the message ({title, text, ...}), best first
+        self.quoted = None  # the id of the article quoted
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -1098,6 +1102,7 @@ class Composer:
         heading = passage.get("heading") if isinstance(passage.get("heading"), str) else ""
         section = QUOTE_SECTIONS[self.lang].format(heading=heading[:80]) if heading else ""
         intro = QUOTE_INTROS[self.lang].format(title=passage["title"], section=section)
+        self.quoted = passage.get("id")
         # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
         return ("\n" if after_text else "") + intro + "\n" + passage["text"].strip() + ("\n" if self.lang == "zh" else "")
 
