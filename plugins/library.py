@@ -602,6 +602,9 @@ class Library:
         rescan = self.config["rescan_seconds"]
         if stamp == self._dir_stamp and not (
                 (self._watcher is None or rescan == 0) and time.monotonic() - self._scanned_at >= rescan):
+            if wait:  # the thread may be indexing this very change (it stamps first): a read waits for it
+                with self._index_lock:
+                    pass
             return
         if wait or self._watcher is None:
             self.refresh()
