@@ -271,8 +271,9 @@ class Sessions:
         self.storage.update("sessions", session_id, change)
 
     def on_delete(self, function) -> None:
-        """Call ``function(session)`` when a session is deleted (before it goes), for data
-        another plugin keeps about it."""
+        """Call ``function(session)`` when a session is deleted, for data another plugin keeps
+        about it: before it goes, and once more after (for what a turn stored meanwhile), so the
+        function must be safe to call twice."""
         self._on_delete.append(function)
 
     def on_export(self, function) -> None:
@@ -309,6 +310,10 @@ class Sessions:
             # An append that wrote the log between the two and counted on the session before it went
             # made the log again: gone too (one that counts after it removes it itself: see `append`).
             self.storage.delete_messages(session_id)
+            # Again, now that no turn can add to it: one stored while the hooks first ran left what
+            # it noted (the photo it showed, a flag) with its message gone. Each hook does nothing twice.
+            for function in self._on_delete:
+                function(session)
         return deleted
 
     def delete_user(self, user_id: str) -> None:
@@ -1223,7 +1228,8 @@ CHAT_ERRORS = {400: "wrong_agent: the session belongs to another agent", 404: "n
 
 
 def chat_in(wm) -> dict:
-    return obj({"text": text(wm.config["chat"]["max_message_chars"]),
+    return obj({"text": string(max_length=wm.config["chat"]["max_message_chars"],
+                               description="the message; may be empty (or left out) only when images are sent"),
                 "session_id": string(max_length=64, description="continue this session; none starts one"),
                 "images": array(string(min_length=1, max_length=64), max_items=wm.config["chat"]["max_images"],
                                 description="ids of the user's uploads (POST /api/v1/uploads) to ask about; "

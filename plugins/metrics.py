@@ -160,7 +160,7 @@ def routes(app, wm):
 
     @app.get("/metrics", api=Api(
         "Prometheus metrics", auth="public",  # its own check: from this machine, or metrics.token
-        responses={200: download("text/plain; version=0.0.4", attachment=False)},
+        responses={200: download("text/plain", attachment=False)},  # the version and charset follow prometheus_client
         errors={401: "metrics.token is set and was not sent", 403: "not from this machine, or forwarded by a proxy"}))
     def read_metrics():
         metrics.check_access()

@@ -1109,8 +1109,9 @@ def routes(app, wm):
 
     @app.get("/api/v1/reminders/<reminder_id>/deliveries", api=Api(
         "What became of each firing of a reminder, newest first", query=paging(),
-        responses={200: page(obj({"channel": string(), "status": string(enum=["sent", "failed", "skipped"]),
-                                    "detail": string()}, title="Delivery"))}))
+        responses={200: page(obj({"channel": string(nullable=True, description="null: the firing itself (skipped, missed)"),
+                                  "status": string(enum=["sent", "failed", "skipped", "missed"]),
+                                  "detail": string()}, title="Delivery"))}))
     def deliveries(reminder_id):
         reminders.own(wm.require_user(), reminder_id)
         return paged(reminders.deliveries, reminders.delivery_view, 20, 100, reminder_id=reminder_id)

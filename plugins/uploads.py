@@ -41,6 +41,7 @@ from wellmate_plugins._openapi import upload as multipart
 log = logging.getLogger("wellmate.uploads")
 
 COLLECTION = "uploads"
+PROCESSING_WAIT = 10  # seconds an upload waits for a processing slot before a 503
 SIZES = ("full", "thumb")
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")  # what Pillow may recognise in an upload, by its bytes
 PUBLIC = ("id", "content_type", "size", "width", "height", "created_at")
@@ -69,8 +70,14 @@ def config_schema():
         "max_pixels": Setting(50_000_000, "Largest image accepted, in pixels (width x height; a 48 MP phone "
                                           "photo is 48,000,000). Bigger: 413, before it is decoded. Also "
                                           "Pillow's decompression-bomb limit.", int, min=10_000),
-        "processing_threads": Setting(2, "How many photos are decoded and re-encoded at once; more wait. "
-                                         "Each takes tens of MB while it is (bench/uploads).", int, min=1, max=32),
+        "max_decode_mb": Setting(160, "Most memory one photo may take while it is decoded and converted, in MiB "
+                                      "(estimated from its header: pixels x bytes a pixel takes on the way). A "
+                                      "JPEG is decoded at reduced scale and costs little; a 7000 x 7000 PNG of "
+                                      "100 KB would take ~470 MB. Bigger: 413, before it is decoded.",
+                                 int, min=16, max=4096),
+        "processing_threads": Setting(2, "How many photos are decoded and re-encoded at once; more wait, up to "
+                                         "10 s, then 503 server_busy. Each takes up to max_decode_mb while it is.",
+                                      int, min=1, max=32),
     }}
 
 
@@ -207,10 +214,15 @@ def process(data: bytes, conf: dict) -> Processed:
     if image.width * image.height > conf["max_pixels"]:
         # Refused from the header alone: nothing was decoded, so a bomb costs nothing.
         raise too_many_pixels(conf, image.size)
+    if decode_cost(image) > conf["max_decode_mb"] * MB:
+        # A small file can be a big image: a blank 7000 x 7000 16-bit PNG is 95 KB and took 470 MB here.
+        raise ApiError(413, "image_too_large", f"The image is {image.width} x {image.height} pixels ({image.mode}); "
+                                                f"decoding it would take more memory than this server allows "
+                                                f"(uploads.max_decode_mb). Send a smaller photo.")
     source_format, source_mode = image.format, image.mode
     icc = image.info.get("icc_profile")
     try:
-        if source_format == "JPEG":
+        if source_format in ("JPEG", "MPO"):  # MPO: the multi-picture JPEG many phones write
             # Decode at 1/2, 1/4 or 1/8 scale straight away when that is still over max_side: a
             # 4000 x 3000 photo is decoded as 2000 x 1500 (a quarter of the memory and time).
             scale = conf["max_side"] / max(image.size)
@@ -235,6 +247,19 @@ def process(data: bytes, conf: dict) -> Processed:
     return Processed("image/png" if kind == "PNG" else "image/jpeg", encode(image, kind, conf, icc),
                      encode(thumb, kind, conf, icc), image.width, image.height, thumb.width, thumb.height,
                      source_format)
+
+
+def decode_cost(image) -> int:
+    """Bytes one opened image may take while `process` decodes and converts it: the decoded
+    pixels plus the copies `normalised` makes (16-bit grey goes through 32-bit "I": 2 + 4 + 4 + 1
+    bytes a pixel; alpha is read out as one more band; a palette becomes RGBA). A JPEG is decoded
+    at reduced scale (draft) to about max_side, so only that is counted for it."""
+    pixels = image.width * image.height
+    if image.format in ("JPEG", "MPO"):
+        return min(pixels, 4 * 2000 * 2000) * 4  # draft decodes at 1/2..1/8: at most ~2x max_side a side
+    per_pixel = {"1": 4, "L": 2, "P": 6, "LA": 5, "PA": 9, "RGB": 3, "RGBA": 9, "CMYK": 7, "YCbCr": 6,
+                 "I": 9, "F": 5}.get(image.mode, 11)  # I;16 and other 16-bit modes: 11
+    return pixels * per_pixel
 
 
 def exif_orientation(image) -> int:
@@ -385,8 +410,15 @@ class Uploads:
                                                   f"{int(conf['max_file_mb'] * MB):,} (uploads.max_file_mb).")
         if self.usage(user_id) >= quota:
             raise self._over_quota(quota)
-        with self._processing:  # decoding is CPU and memory: a few at once, the rest wait
+        # Decoding is CPU and memory: a few at once; the rest wait, but not forever, since each
+        # waiting upload holds one of the server's threads (32 waiting stalled a health check 19 s).
+        if not self._processing.acquire(timeout=PROCESSING_WAIT):
+            raise ApiError(503, "server_busy", "The server is busy with other photos; try again in a few seconds.",
+                           headers={"Retry-After": "5"})
+        try:
             image = process(data, conf)
+        finally:
+            self._processing.release()
         with self._locks[zlib.crc32(user_id.encode()) % self.LOCKS]:
             if self.usage(user_id) + len(image.full) + len(image.thumb) > quota:
                 raise self._over_quota(quota)

@@ -96,14 +96,15 @@ def phone_photo() -> bytes:
                    comment=b"shot at home")
 
 
-def png_bomb(width: int, height: int) -> bytes:
-    """A real 1-bit PNG of width x height black pixels: a few KB that decode to width*height."""
+def png_bomb(width: int, height: int, depth: int = 1) -> bytes:
+    """A real grey PNG of width x height black pixels of ``depth`` bits: a few KB that decode to
+    width*height pixels (16-bit ones: two bytes each, and more on the way to 8-bit)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    row, packer = b"\0" * (1 + (width + 7) // 8), zlib.compressobj(9)
+    row, packer = b"\0" * (1 + (width * depth + 7) // 8), zlib.compressobj(9)
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
             + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
@@ -234,6 +235,19 @@ def test_a_decompression_bomb_is_a_413_before_it_is_decoded(site):
     assert_error(upload(site, token, just_over, file_type="image/png"), 413, "image_too_large")
     assert files_of(site, user_id) == [] and listed(site, token) == []
     assert upload(site, token, encoded(Image.new("RGB", (60, 60)), "PNG")).status == 201
+
+
+def test_a_small_file_that_decodes_big_is_a_413_before_it_is_decoded(site):
+    """Only pixels were counted: a 95 KB blank 16-bit 7000 x 7000 PNG (under max_pixels) was
+    decoded and converted through 32-bit grey, and one upload raised the server's RSS by 470 MB."""
+    token, user_id = sign_up(site)
+    deep = png_bomb(5000, 5000, depth=16)  # 25 MP: under max_pixels (30 MP), ~275 MB to convert
+    assert len(deep) < 100_000
+    r = upload(site, token, deep, file_type="image/png")
+    assert_error(r, 413, "image_too_large")
+    assert "max_decode_mb" in r.json["error"]["message"]
+    assert files_of(site, user_id) == [] and listed(site, token) == []
+    assert upload(site, token, png_bomb(1000, 1000, depth=16), file_type="image/png").status == 201  # 11 MB: fine
 
 
 def test_a_body_over_the_limit_is_a_413_and_stores_nothing(site):
