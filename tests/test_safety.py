@@ -1072,6 +1072,7 @@ NOT_THE_BODY = [
     "想老妈想得要死，好想回家",
     "since the dog passed the flat feels really quiet",
     "i want to end my engagement but i'm terrified of ending up alone",
+    "keep waking up at 4am every night and can't go back to sleep",  # sleep: ordinary_care
 ]
 # ...and the same words where the body or the writer's life is what is hurt: the crisis reply
 THE_BODY = [
