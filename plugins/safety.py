@@ -743,6 +743,9 @@ class Safety:
             model = TextModel.load(path)
             if "crisis" not in model.labels:
                 raise ValueError(f"its labels are {model.labels}, not crisis/grey/none")
+            # the concepts it was trained with (see concept_features), as a set: a list cost ~80 us a message
+            concepts = model.meta.get("concepts")
+            model.known_concepts = frozenset(str(c) for c in concepts) if isinstance(concepts, list) else None
         except (ImportError, OSError, ValueError) as e:
             problem = f"safety.model: cannot use {path} ({e}); crisis checks use the phrase rules only"
             log.error("%s", problem)
@@ -792,7 +795,7 @@ class Safety:
                 if found is None:
                     phrases = self.phrases.get()
                     found = phrases.concepts.find(phrases.normalizer.stems(clean))
-                extra = concept_features(found, model.meta.get("concepts"))
+                extra = concept_features(found, getattr(model, "known_concepts", None))
             return model.scores(clean, extra)
         except Exception:  # a model that loads but cannot score must not cost the reply
             log.exception("the crisis classifier failed")

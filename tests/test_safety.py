@@ -1128,7 +1128,15 @@ def test_the_classifier_reads_only_the_concepts_it_was_trained_with(make_wm, tmp
     assert safety.model.meta["concepts"] == sorted(phrases.concepts.names)
     clean, _, found = phrases.read("took my whole box of zopiclone, goodbye")
     assert "drug" in found
-    safety.model.meta["concepts"] = [name for name in safety.model.meta["concepts"] if name != "drug"]
-    unknown = safety_module().concept_features(found, safety.model.meta["concepts"])
+    # the same weights from a file whose list lacks "drug" (a concept added after training)
+    import json
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    data["meta"]["concepts"] = [name for name in data["meta"]["concepts"] if name != "drug"]
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(data), encoding="utf-8")
+    safety.use_model(older)
+    unknown = safety_module().concept_features(found, set(data["meta"]["concepts"]))
     assert "q:drug" not in unknown and unknown
-    assert safety.scores(clean, found) == safety.model.scores(clean, unknown)
+    assert safety.scores(clean, found) == safety.model.scores(clean, unknown) != safety.model.scores(
+        clean, safety_module().concept_features(found))
