@@ -282,12 +282,22 @@ class Normalizer:
         for pattern in self.mask_patterns if mask else ():
             text = pattern.sub(MASK, text)
         if self.alias_regex:
-            text = self.alias_regex.sub(lambda m: self.aliases[m.group()], text)
+            text = self.alias_regex.sub(self._alias, text)
         for pattern, replacement in self.alias_patterns:
             text = pattern.sub(replacement, text)
         if self.fuzzy:
             text = _WORD.sub(self._correct, text)
         return text
+
+    def _alias(self, m) -> str:
+        """A slang word's plain form. A Latin one for an emoji stands apart as a word: "💊💊💊" was
+        "pillspillspills", which no list or rule reads as pills."""
+        target, text = self.aliases[m.group()], m.string
+        if _is_latin(target) and not _is_latin(m.group()) and not _CJK.search(m.group()):
+            before = " " if m.start() and not text[m.start() - 1].isspace() else ""
+            after = " " if m.end() < len(text) and not text[m.end()].isspace() else ""
+            return before + target + after
+        return target
 
     def _join_spaced(self, m) -> str:
         """Spaced-out letters joined: a gap of two spaces or more ends a word ("e n d  i t" is "end
@@ -580,8 +590,12 @@ class Phrases:
         talk = any(frame.matches(found) for frame in self.detectors["talk"].frames)
         # A wish whose object was masked ("i want to | boyfriend": end things with my, an ordinary
         # ending) is no own-risk cue: E and F each had one, and the classifier read "i want to".
-        own_risk = any(not stems[end:end + 8].lstrip().startswith(MASK.strip()) for _, end in found.get("own_risk", ()))
-        if talk or ((figurative or "talk_about" in found) and not own_risk):
+        wishes = [stems[end:end + 8].lstrip().startswith(MASK.strip()) for _, end in found.get("own_risk", ())]
+        own_risk = not all(wishes)
+        # ...and when every wish was one, the classifier is not asked either: it reads "i want to |
+        # but i'm scared of being alone" (end my marriage) as a wish to die (H: a check-in).
+        masked_wish = bool(wishes) and not own_risk
+        if talk or ((figurative or masked_wish or "talk_about" in found) and not own_risk):
             cue = False
         for level in ("crisis", "grey"):
             why = self.detectors[level].why(clean, stems, found, talk)
@@ -653,7 +667,7 @@ MARKER = re.compile(r"(?P<lead>\s*(?:[\[【][^\]】\n!！]{0,30}[\]】]\s*)?)"
 MARKER_START = re.compile(r"\s*(?:[\[【][^\]】\n]{0,30}(?:[\]】]\s*(?:[\[【][^\]】\n]{0,20})?)?)?")
 
 
-def concept_features(found: dict) -> list[str]:
+def concept_features(found: dict, known=None) -> list[str]:
     """The classifier's features from the concepts the rules found in a message ("q:wish",
     "q:ordinary_care"): what a word list knows (a medicine's name is a drug, "kick in" a question
     about one) for words the training rows never held. English messages only, as the model
@@ -662,8 +676,11 @@ def concept_features(found: dict) -> list[str]:
     sentences of tests/data/emotion_labelled.tsv 21 -> 18, crisis recall unchanged on the held split
     and A-G. Pairs of concepts as well did better on the held split (hard negatives 7) but worse on
     A-G, which nobody trained on (English hard negatives 12 -> 14 of 460, one more crisis missed);
-    Chinese messages with them lost about 2 points of held recall at the same false alarms."""
-    return ["q:" + name for name in sorted(found)]
+    Chinese messages with them lost about 2 points of held recall at the same false alarms.
+    ``known``: the concepts the model was trained with (its file's meta), if it says: features are
+    hashed, so a concept added to prompts/safety.yaml after training would read the weights of
+    whatever shares its bucket (three new concepts moved 13 verdicts on the training and dev rows)."""
+    return ["q:" + name for name in sorted(found) if known is None or name in known]
 
 
 class Verdict:
@@ -727,6 +744,9 @@ class Safety:
             model = TextModel.load(path)
             if "crisis" not in model.labels:
                 raise ValueError(f"its labels are {model.labels}, not crisis/grey/none")
+            # the concepts it was trained with (see concept_features), as a set: a list cost ~80 us a message
+            concepts = model.meta.get("concepts")
+            model.known_concepts = frozenset(str(c) for c in concepts) if isinstance(concepts, list) else None
         except (ImportError, OSError, ValueError) as e:
             problem = f"safety.model: cannot use {path} ({e}); crisis checks use the phrase rules only"
             log.error("%s", problem)
@@ -776,7 +796,7 @@ class Safety:
                 if found is None:
                     phrases = self.phrases.get()
                     found = phrases.concepts.find(phrases.normalizer.stems(clean))
-                extra = concept_features(found)
+                extra = concept_features(found, getattr(model, "known_concepts", None))
             return model.scores(clean, extra)
         except Exception:  # a model that loads but cannot score must not cost the reply
             log.exception("the crisis classifier failed")
@@ -1259,7 +1279,8 @@ def train_crisis(wm_factory, args) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
                                          "held_rows": len(held), "normalized_by": "prompts/safety.yaml",
-                                         "concept_features": concept_languages})
+                                         "concept_features": concept_languages,
+                                         "concepts": sorted(phrases.concepts.names)})
         except OSError as e:
             print(f"error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
             return 1
