@@ -42,12 +42,11 @@ from pathlib import Path
 
 from wellmate import Index, Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
 from wellmate_plugins._openapi import Api, array, integer, obj, string
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, normalize, term_alternatives
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 @hookimpl
@@ -80,14 +79,6 @@ def config_schema():
         "check_replies": Setting(True, "In a crisis-flagged session or a check-in turn, hold a model's reply until "
                                        "it is checked, and replace one that gives method or dose details.", bool),
     }}
-
-
-def language(text: str) -> str:
-    """zh for text with Chinese characters, en for Latin-only text; zh when it cannot tell
-    (emoji only), since most users write Chinese."""
-    if _CJK.search(text):
-        return "zh"
-    return "en" if _LATIN.search(text) else "zh"
 
 
 HOTLINES, EMERGENCY = ["12356", "400-161-9995"], ["120", "110"]  # safety.hotlines, safety.emergency
