@@ -190,9 +190,27 @@ MP_MESSAGE = obj({"role": string(enum=["user", "agent"]), "content": string(),
 FLASK_MESSAGE = obj({"role": string(enum=["user", "assistant"]), "content": string(),
                      "timestamp": string(format="date-time"), "is_scheduled": boolean(description="a reminder")},
                     required=["role", "content", "timestamp", "is_scheduled"], title="CompatFlaskMessage")
-COMPAT_ERRORS = {403: "mini-program: a new user_id while auth.allow_registration is off",
-                 409: "turn_in_progress", 429: "too_many_turns",
-                 503: "providers_unavailable, server_busy, or compat.flask.user is no account"}
+# The dialects' errors (`_answer_error`), and Wellmate's own for a wrong key (404) or a full disk (503).
+COMPAT_ERROR = obj({"error": {"description": "Flask: the message (a string); otherwise `{code, message}`"},
+                    "success": boolean(description="Flask: false"), "code": string(description="Flask: the error code"),
+                    "detail": string(description="mini-program: the message")},
+                   required=["error"], title="CompatError")
+
+
+COMPAT_ERROR_WHEN = {
+    400: "a field is missing or not valid (`detail` / `error` names it)",
+    403: "mini-program: a new user_id while auth.allow_registration is off",
+    404: "no dialect has this key, or the key's dialect has no such route",
+    409: "turn_in_progress: this session is still answering",
+    413: "the body is over server.max_body_kb",
+    429: "too_many_turns: a user's turns at once",
+    503: "storage full or read-only; chat: providers_unavailable, server_busy; Flask: compat.flask.user is no account",
+}
+
+
+def compat_errors(*statuses: int) -> dict:
+    """``responses`` entries for these error statuses, each with the CompatError body."""
+    return {status: (COMPAT_ERROR_WHEN[status], COMPAT_ERROR) for status in statuses}
 
 
 @hookimpl
@@ -232,8 +250,8 @@ def routes(app, wm):
                  example={"user_id": "u1", "session_id": "s1", "message": "I slept badly again"}),
         responses={200: obj({"message_id": string(), "content": string(), "emotion": string(),
                              "timestamp": string(format="date-time"), "session_id": string(),
-                             "success": boolean(), "reply": string()}, title="CompatChatReply")},
-        errors=COMPAT_ERRORS))
+                             "success": boolean(), "reply": string()}, title="CompatChatReply"),
+                   **compat_errors(400, 403, 404, 409, 413, 429, 503)}))
     def compat_chat(key):
         def handle(dialect, conf):
             body = wm.json_body()
@@ -247,7 +265,7 @@ def routes(app, wm):
             query={"user_id": Param(string(max_length=128), required=True),
                    "session_id": Param(string(max_length=128), required=True)},
             responses={200: obj({"session_id": string(), "messages": array(MP_MESSAGE)},
-                                required=["session_id", "messages"])}))
+                                required=["session_id", "messages"]), **compat_errors(400, 403, 404, 503)}))
         def compat_mp_history(key):
             def handle(dialect, conf):
                 query = bottle.request.query
@@ -266,8 +284,7 @@ def routes(app, wm):
             "Compat (Flask): the household's conversation, oldest first; reminders are is_scheduled",
             auth="public", tag="compat", params=KEY_PARAM,
             responses={200: obj({"success": boolean(), "messages": array(FLASK_MESSAGE)},
-                                required=["success", "messages"])},
-            errors={503: "compat.flask.user is no account"}))
+                                required=["success", "messages"]), **compat_errors(404, 503)}))
         def compat_flask_history(key):
             def handle(dialect, conf):
                 session = compat.latest_session(compat.household_user(conf), conf["agent"], None)
@@ -280,7 +297,7 @@ def routes(app, wm):
             "Compat (Flask): is the server up, is the reminder scheduler running",
             auth="public", tag="compat", params=KEY_PARAM,
             responses={200: obj({"status": string(), "scheduler_running": boolean()},
-                                required=["status", "scheduler_running"])}))
+                                required=["status", "scheduler_running"]), **compat_errors(404, 503)}))
         def compat_flask_health(key):
             def handle(dialect, conf):
                 scheduler = wm.service("scheduler")

@@ -96,8 +96,16 @@ def test_bad_requests_answer_in_each_dialects_error_shape(site):
     assert r.status == 400 and r.json["error"]["code"] == "invalid_field"
     r = site.client.get(f"/{MP_KEY}/api/chat/history?session_id=s")
     assert r.status == 400 and "user_id" in r.json["detail"]
-    r = site.client.post(f"/{FLASK_KEY}/api/chat", {"message": ""})
-    assert r.status == 400 and r.json["success"] is False and r.json["error"]
+    for odd in ({"user_id": ["u"], "session_id": "s", "message": "x"}, {"user_id": "u", "session_id": {}, "message": "x"},
+                {"user_id": "u", "session_id": "s", "message": 5}, {"user_id": True, "message": "x"},
+                {"user_id": "u" * 129, "message": "x"}):
+        r = mp_chat(site, **odd)
+        assert r.status == 400 and r.json["detail"], (odd, r.text)
+    for body in ({"message": ""}, {"message": ["hi"]}, {}):
+        r = site.client.post(f"/{FLASK_KEY}/api/chat", body)
+        assert r.status == 400 and r.json["success"] is False and r.json["error"], (body, r.text)
+    r = site.client.post(f"/{FLASK_KEY}/api/chat", raw=b"[1]", headers={"Content-Type": "application/json"})
+    assert r.status == 400 and r.json["success"] is False
 
 
 def test_a_flask_client_chats_reads_its_history_with_reminders_and_health(site):
