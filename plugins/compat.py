@@ -82,17 +82,17 @@ class Compat:
         for known, found in self.dialects.items():
             if hmac.compare_digest(known.encode(), key.encode()):
                 return found
-        raise ApiError(404, "not_found", f"No such endpoint: {bottle.request.method} {bottle.request.path}.")
+        raise no_such_route()
 
-    def client_user(self, dialect: str, client_user_id: str) -> dict:
-        """The Wellmate user for a client's ``user_id``, made on first use (no username, no
-        password: it is reached through this dialect's key only)."""
+    def client_user(self, dialect: str, client_user_id: str, create: bool = True) -> dict | None:
+        """The Wellmate user for a client's ``user_id``, made on first use if ``create`` (no
+        username, no password: it is reached through this dialect's key only)."""
         storage, accounts = self.wm.storage, self.wm.service("accounts")
         mapping_id = f"{dialect}:{hashlib.sha256(client_user_id.encode()).hexdigest()}"
         with self._lock:
             found = storage.get("compat_users", mapping_id)
             user = found and accounts.get(found["user_id"])
-            if user is None:
+            if user is None and create:
                 if not self.wm.config["auth"]["allow_registration"]:
                     raise ApiError(403, "registration_closed",
                                    "This server does not accept new accounts (auth.allow_registration).")
@@ -154,6 +154,11 @@ def delete_user_data(user, wm):
     wm.storage.delete_where("compat_users", {"user_id": user["id"]})
 
 
+def no_such_route() -> ApiError:
+    """What a wrong key answers: the 404 of a route that does not exist (it tells no key apart)."""
+    return ApiError(404, "not_found", f"No such endpoint: {bottle.request.method} {bottle.request.path}.")
+
+
 def _title(message: str) -> str:
     line = " ".join(message.split())
     return line if len(line) <= 30 else line[:30] + "…"
@@ -175,8 +180,8 @@ def _in_dialect(compat, key: str, wanted: tuple, handler):
     """Run ``handler(conf)`` for the dialect of ``key`` if it is one of ``wanted``; its errors in
     that dialect's shape."""
     dialect, conf = compat.dialect(key)
-    if dialect not in wanted:
-        compat.dialect("")  # the same 404 as a wrong key: a route of the other dialect
+    if dialect not in wanted:  # a route of the other dialect: the same 404 as a wrong key
+        raise no_such_route()
     try:
         return handler(dialect, conf)
     except ApiError as e:
@@ -265,14 +270,14 @@ def routes(app, wm):
             query={"user_id": Param(string(max_length=128), required=True),
                    "session_id": Param(string(max_length=128), required=True)},
             responses={200: obj({"session_id": string(), "messages": array(MP_MESSAGE)},
-                                required=["session_id", "messages"]), **compat_errors(400, 403, 404, 503)}))
+                                required=["session_id", "messages"]), **compat_errors(400, 404, 503)}))
         def compat_mp_history(key):
             def handle(dialect, conf):
                 query = bottle.request.query
                 client = {"user_id": query.getunicode("user_id"), "session_id": query.getunicode("session_id")}
-                user = compat.client_user("miniprogram", _client_id(client, "user_id"))
+                user = compat.client_user("miniprogram", _client_id(client, "user_id"), create=False)
                 client_session_id = _client_id(client, "session_id")
-                session = compat.client_session(user, conf["agent"], client_session_id, "", create=False)
+                session = user and compat.client_session(user, conf["agent"], client_session_id, "", create=False)
                 return {"session_id": client_session_id, "messages": [
                     {"role": "agent" if m["role"] == "assistant" else "user", "content": m["content"],
                      "timestamp": m["created_at"], **({"emotion": m["emotion"]} if m.get("emotion") else {})}

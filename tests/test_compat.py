@@ -71,8 +71,10 @@ def test_a_session_starts_without_a_session_id_and_numeric_ids_are_read(site):
 
 def test_another_users_session_id_reads_nothing_of_theirs(site):
     assert mp_chat(site, user_id="alice-1", session_id="shared-1", message="my private worry").status == 200
+    accounts = site.wm.service("accounts").count()
     r = mp_history(site, "mallory-1", "shared-1")
     assert r.status == 200 and r.json["messages"] == []
+    assert site.wm.service("accounts").count() == accounts  # a read makes no account
     # Writing to it makes Mallory's own session of that name; Alice's stays hers alone.
     assert mp_chat(site, user_id="mallory-1", session_id="shared-1", message="hi").status == 200
     assert [m["content"] for m in mp_history(site, "mallory-1", "shared-1").json["messages"]][0] == "hi"
