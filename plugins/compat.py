@@ -96,11 +96,16 @@ class Compat:
                 if not self.wm.config["auth"]["allow_registration"]:
                     raise ApiError(403, "registration_closed",
                                    "This server does not accept new accounts (auth.allow_registration).")
-                user = accounts.create({"id": new_id(), "username": None, "password_hash": None, "full_name": "",
+                # The lookup first: a kill between the writes leaves it naming no account (made
+                # again next time), never an account nothing leads to.
+                user_id = new_id()
+                storage.put("compat_users", {"id": mapping_id, "user_id": user_id})
+                user = accounts.create({"id": user_id, "username": None, "password_hash": None, "full_name": "",
                                         "gender": None, "age": None, "birth_date": None, "role": "user",
                                         "settings": {}, "disabled": False, "created_at": now_iso(),
                                         "compat": dialect})
-                storage.put("compat_users", {"id": mapping_id, "user_id": user["id"]})
+        if user and user.get("disabled"):
+            raise ApiError(403, "account_disabled", "This user's account is disabled.")
         return user
 
     def household_user(self, conf: dict) -> dict:
@@ -118,9 +123,10 @@ class Compat:
         with self._lock:
             found = storage.get("compat_sessions", mapping_id)
             session = found and chat.sessions.get(found["session_id"])
-            if session is None and create:
-                session = chat.sessions.create(user["id"], agent, title)
-                storage.put("compat_sessions", {"id": mapping_id, "user_id": user["id"], "session_id": session["id"]})
+            if session is None and create:  # the lookup first, as for users
+                session_id = new_id()
+                storage.put("compat_sessions", {"id": mapping_id, "user_id": user["id"], "session_id": session_id})
+                session = chat.sessions.create(user["id"], agent, title, session_id)
         return session
 
     def latest_session(self, user: dict, agent: str, title: str | None) -> dict | None:
@@ -204,7 +210,7 @@ COMPAT_ERROR = obj({"error": {"description": "Flask: the message (a string); oth
 
 COMPAT_ERROR_WHEN = {
     400: "a field is missing or not valid (`detail` / `error` names it)",
-    403: "mini-program: a new user_id while auth.allow_registration is off",
+    403: "mini-program: a new user_id while auth.allow_registration is off, or its account disabled",
     404: "no dialect has this key, or the key's dialect has no such route",
     409: "turn_in_progress: this session is still answering",
     413: "the body is over server.max_body_kb",
@@ -270,7 +276,7 @@ def routes(app, wm):
             query={"user_id": Param(string(max_length=128), required=True),
                    "session_id": Param(string(max_length=128), required=True)},
             responses={200: obj({"session_id": string(), "messages": array(MP_MESSAGE)},
-                                required=["session_id", "messages"]), **compat_errors(400, 404, 503)}))
+                                required=["session_id", "messages"]), **compat_errors(400, 403, 404, 503)}))
         def compat_mp_history(key):
             def handle(dialect, conf):
                 query = bottle.request.query

@@ -175,3 +175,12 @@ def test_a_missing_household_account_is_a_flask_error_not_a_500(tmp_path):
     finally:
         served.stop()
         wm.close()
+
+
+def test_a_disabled_account_is_refused_in_its_dialect(site):
+    assert mp_chat(site, user_id="to-disable", session_id="s", message="hello").status == 200
+    found = site.wm.storage.get("compat_users", "miniprogram:" + hashlib.sha256(b"to-disable").hexdigest())
+    site.wm.service("accounts").update(found["user_id"], {"disabled": True})
+    r = mp_chat(site, user_id="to-disable", session_id="s", message="hello again")
+    assert r.status == 403 and r.json["error"]["code"] == "account_disabled" and r.json["detail"]
+    assert mp_history(site, "to-disable", "s").status == 403
