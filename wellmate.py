@@ -76,6 +76,7 @@ BUILTIN_PLUGINS = [
     "safety",
     "mood",
     "uploads",
+    "compat",
     "service",
     "openapi",
     "request_log",
