@@ -511,3 +511,33 @@ def test_an_append_never_waits_for_another_sessions_lock(folder):
     finally:
         storage.close()
 
+
+
+def test_updates_move_a_document_in_exactly_the_indexes_whose_fields_changed(folder):
+    """An update re-files a document only in the indexes its changed fields key (see _reindex):
+    after each kind of change every lookup answers as a fresh load of the file does."""
+    store = opened(folder)
+    a, b = store.insert("notes", note(at_seconds=1, count=0)), store.insert("notes", note(at_seconds=2))
+    store.insert("notes", note("bob", at_seconds=3, kind=[1]))
+
+    def lookups(storage):
+        return [ids(storage.find("notes", where, order=order, limit=10)[0])
+                for where, order in (({"owner": "alice"}, "at"), ({"owner": "bob"}, "at"), (None, "-at"),
+                                     ({"kind": "plain"}, None), ({"kind": [1]}, None), ({"kind": [1.0]}, None),
+                                     ({"kind": 1}, None), ({"kind": None}, None))]
+    try:
+        for change in ({"count": 1},                                    # no indexed field
+                       {"at": at(5)},                                   # an order field
+                       {"owner": "bob"},                                # a key field
+                       lambda doc: {k: v for k, v in doc.items() if k != "kind"},  # a key field gone
+                       {"kind": [1]}, {"kind": [1.0]},                  # equal, keyed apart
+                       {"kind": 1}, {"kind": 1.0}, {"kind": True}):     # equal, of another type
+            store.update("notes", a["id"], change)
+            store.update("notes", b["id"], {"count": 2})
+            again = opened(folder)
+            try:
+                assert lookups(store) == lookups(again), change
+            finally:
+                again.close()
+    finally:
+        store.close()
