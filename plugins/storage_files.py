@@ -126,6 +126,7 @@ class _Collection:
         self.values: dict[str, dict] = {index.order: {} for index in indexes if index.order}
         self.sort_keys = {index: _sort_key(self.values.get(index.order)) for index in indexes}
         self.keys_of = {index: _bucket_key_of(index.by) for index in indexes}  # document -> its bucket's key
+        self.fields = tuple({field: None for index in indexes for field in index.by + (index.order,) if field})
         self.indexed = False  # while loading, only the documents: the indexes are built once at the end
         self.size = 0  # bytes of whole lines in the file: where the next line goes
         self.live = 0  # bytes the live documents take as lines
@@ -232,7 +233,14 @@ class _Collection:
         self.zdict = b"".join(islice(self.docs.values(), 0, None, step))[-(1 << -PACK_WBITS):]
         self.deflate = zlib.compressobj(1, zlib.DEFLATED, PACK_WBITS, 2, zlib.Z_DEFAULT_STRATEGY, self.zdict)
 
-    def _put(self, doc_id: str, doc: dict, text: bytes, old: bytes | None = None) -> None:
+    def keyed(self, doc: dict) -> dict:
+        """What the indexes read of a document, kept apart from it (an update's change may alter
+        it in place): a list or object as its JSON, which is also its key (`_hashable`)."""
+        return {field: value if value is None or isinstance(value, (str, int, float)) else json_dumps(value)
+                for field in self.fields if (value := doc.get(field)) is not None}
+
+    def _put(self, doc_id: str, doc: dict, text: bytes, old: bytes | None = None,
+             old_keyed: dict | None = None) -> None:
         old = self.text(doc_id) if old is None else old
         if old is not None:
             self.live -= len(old) + LINE_EXTRA
@@ -240,7 +248,7 @@ class _Collection:
         self.docs[doc_id] = self._pack(text)
         self.live += len(text) + LINE_EXTRA
         if self.indexed:
-            self._reindex(doc_id, None if old is None else _loads(old), doc)
+            self._reindex(doc_id, old_keyed if old_keyed is not None or old is None else _loads(old), doc)
             if self.zdict is None and len(self.docs) >= PACK_FROM:
                 self._choose_dictionary()  # documents written from now on are deflated
 
@@ -335,10 +343,12 @@ class _Collection:
                 raise Conflict(f"{self.spec.name}: {', '.join(fields)} {list(key)!r} is taken", fields=fields)
 
     # -- writing ---------------------------------------------------------------------------------
-    def write(self, ops: list[dict], durable: bool, texts: list | None = None, old: bytes | None = None) -> None:
+    def write(self, ops: list[dict], durable: bool, texts: list | None = None, old: bytes | None = None,
+              old_keyed: dict | None = None) -> None:
         """Append the ops as one line (several as one batch line: all or nothing after a crash),
         then apply them in memory. Called with the lock held. ``texts``: the ops' documents as
-        JSON already (None for a delete); ``old``: the JSON a single put replaces, read already."""
+        JSON already (None for a delete); ``old``: the JSON a single put replaces, read already,
+        and ``old_keyed`` its `keyed` values."""
         # Each document is serialised once: its JSON is both the line's part and what memory keeps.
         if texts is None:
             texts = [json_dumps(op["put"]).encode("utf-8") if "put" in op else None for op in ops]
@@ -359,7 +369,7 @@ class _Collection:
         self.unsynced = not durable and not new  # a durable write's fsync covers the lines before it too
         for op, text in zip(ops, texts):
             if text is not None:
-                self._put(op["put"]["id"], op["put"], text, old if len(ops) == 1 else None)
+                self._put(op["put"]["id"], op["put"], text, *((old, old_keyed) if len(ops) == 1 else ()))
             else:
                 self._delete(op["del"])
         if self.size > self.compact_at and self.size > COMPACT_RATIO * max(self.live, 1):
@@ -496,21 +506,25 @@ class FileStorage(Storage):
     def update(self, collection: str, doc_id: str, change, durable: bool = True) -> dict | None:
         store = self._collection(collection)
         with store.lock:
-            # Read, parsed and serialised once each: chat updates a session on every message.
+            # Read, parsed and serialised once each: chat updates a session on every message (and
+            # the counters: 5 updates a turn). What the indexes read of the old document is kept
+            # aside for re-filing it, not parsed again.
             old = store.text(doc_id) if isinstance(doc_id, str) else None
+            before = None if old is None else _loads(old)
+            keyed = None if before is None else store.keyed(before)
             if callable(change):
-                new = change(None if old is None else _loads(old))
+                new = change(before)
                 if new is None:
                     return None if old is None else _loads(old)
             else:
                 if old is None:
                     return None
-                new = {**_loads(old), **change, "id": doc_id}
+                new = {**before, **change, "id": doc_id}
             new, text = _checked(new, with_text=True)
             if new["id"] != doc_id:
                 raise ValueError(f"{collection}: update of {doc_id!r} returned a document with id {new['id']!r}")
             store.check_unique(new)
-            store.write([{"put": new}], durable, texts=[text], old=old)
+            store.write([{"put": new}], durable, texts=[text], old=old, old_keyed=keyed)
         return new
 
     def delete(self, collection: str, doc_id: str) -> bool:
