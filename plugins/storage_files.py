@@ -272,8 +272,8 @@ class _Collection:
         count changes on every message; none of its indexes do)."""
         if old is None or new is None:
             changed = list(self.keys_of)
-        else:  # by the fields that changed: cheaper than every index's keys of both (5 updates a turn)
-            touched = {field for field in old.keys() | new.keys() if _differs(old.get(field), new.get(field))}
+        else:  # by the indexed fields that changed: cheaper than every index's keys of both (5 updates a turn)
+            touched = {field for field in self.fields if _differs(old.get(field), new.get(field))}
             changed = [index for index in self.keys_of
                        if index.order in touched or not touched.isdisjoint(index.by)] if touched else []
         if old is not None:
@@ -630,10 +630,11 @@ class FileStorage(Storage):
         return [(outcome, json.loads(json_dumps(doc))) for outcome, doc in results]
 
     # -- messages --------------------------------------------------------------------------------
-    def _log_path(self, session_id: str) -> Path:
+    def _log_path(self, session_id: str) -> str:
         if not isinstance(session_id, str) or not LOG_ID.fullmatch(session_id):
             raise ValueError(f"a log id is 1-128 letters, digits, '-' or '_', got {session_id!r}")
-        return self.messages_dir / f"{session_id}.jsonl"
+        # A str, not a Path: three a turn, and a Path join takes 2.4 us against 0.6.
+        return os.path.join(self.messages_dir, session_id + ".jsonl")
 
     @contextmanager
     def _log_lock(self, session_id: str):
@@ -740,7 +741,7 @@ class FileStorage(Storage):
         path = self._log_path(session_id)
         with self._log_lock(session_id), self._writing("a chat log"):
             try:
-                path.unlink()
+                os.unlink(path)
             except FileNotFoundError:
                 return False
             fsync_dir(self.messages_dir)
