@@ -58,6 +58,7 @@ log = logging.getLogger("wellmate.storage")
 FORMAT = 1  # of the collection files; the header line says it
 FILE_MODE = 0o600  # health data: readable by the server's own user only
 READ_BLOCK = 64 * 1024  # chat logs are read backwards in blocks of this size
+FIRST_READ = 8 * 1024  # a page of messages is read backwards from this much, doubling
 LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # log ids become file names
 COMPACT_MIN_BYTES = 1 << 20  # files smaller than this are never compacted
 COMPACT_RATIO = 3  # compact when the file holds this many times what is live
@@ -959,7 +960,9 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
     """Up to ``limit`` whole lines that end by byte ``end`` (a line start), oldest first, as
     (offset, message); message is None for a line that is not a JSON object. Reads backwards
     in blocks, so the cost depends on the page, not on the size of the file."""
-    blocks, newlines, pos, step = [], 0, end, READ_BLOCK
+    # The first read is small: a turn reads its history (20 lines of a few hundred bytes) this
+    # way, and 64 KB read, counted and split per turn cost more than the 20 lines' parsing.
+    blocks, newlines, pos, step = [], 0, end, FIRST_READ
     # Once the bytes read hold limit + 1 newlines, every line after the first newline is whole
     # (and all are, once pos is 0). A very long line doubles the block size.
     while pos > 0 and newlines <= limit:
@@ -969,14 +972,21 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
         blocks.append(f.read(step))
         newlines += blocks[-1].count(b"\n")
     buf = b"".join(reversed(blocks))
-    start = 0 if pos == 0 else buf.index(b"\n") + 1
-    raws = buf[start:].split(b"\n")[:-1][-limit:]  # buf ends with a newline
-    offset = pos + len(buf) - sum(len(raw) + 1 for raw in raws)
+    # The last ``limit`` lines start after the newline limit + 1 back from the end (buf ends with
+    # one); none there: the file's start (pos is 0 then, as the loop reads until it finds one).
+    start = len(buf) - 1
+    for _ in range(limit):
+        start = buf.rfind(b"\n", 0, start)
+        if start < 0:
+            break
+    start += 1
+    raws = buf[start:].split(b"\n")[:-1]
+    offset = pos + start
     lines = []
     for raw in raws:
         try:
-            message = json.loads(raw)
-        except ValueError:
+            message = _DECODER.decode(raw.decode("utf-8"))  # ours: UTF-8 (json.loads would guess)
+        except (ValueError, RecursionError):
             message = None
         lines.append((offset, message if isinstance(message, dict) else None))
         offset += len(raw) + 1

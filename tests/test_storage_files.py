@@ -542,3 +542,28 @@ def test_updates_move_a_document_in_exactly_the_indexes_whose_fields_changed(fol
                 again.close()
     finally:
         store.close()
+
+
+def test_pages_of_messages_long_and_short_lines_and_damaged_ones_are_every_line_once(folder):
+    """`_lines_before` reads backwards from a small first block, doubling: pages of every size over
+    lines shorter and far longer than that block, a damaged line and a blank one, come out as the
+    log holds them, each line once, with cursors that resume where the page ended."""
+    store = opened(folder)
+    try:
+        sizes = [10, 300, 20_000, 5, 9_000, 70_000, 200] * 4
+        sent = [store.append_message("long", make_message("x" * size + f"#{n}")) for n, size in enumerate(sizes)]
+        with open(folder / "messages" / "long.jsonl", "ab") as log:
+            log.write(b'{"broken\n\n[1]\n')  # a line torn mid-way and mended, a blank one, not an object
+        sent.append(store.append_message("long", make_message("after")))
+        assert [m["id"] for m in store.iter_messages("long")] == [m["id"] for m in sent]
+        for limit in (1, 2, 3, 7, 20, 50):
+            seen, before = [], None
+            while True:
+                page, before = store.list_messages("long", limit=limit, before=before)
+                assert len(page) <= limit
+                seen[:0] = page
+                if before is None:
+                    break
+            assert [m["id"] for m in seen] == [m["id"] for m in sent], limit
+    finally:
+        store.close()
