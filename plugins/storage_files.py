@@ -58,6 +58,7 @@ log = logging.getLogger("wellmate.storage")
 FORMAT = 1  # of the collection files; the header line says it
 FILE_MODE = 0o600  # health data: readable by the server's own user only
 READ_BLOCK = 64 * 1024  # chat logs are read backwards in blocks of this size
+FIRST_READ = 8 * 1024  # a page of messages is read backwards from this much, doubling
 LOG_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # log ids become file names
 COMPACT_MIN_BYTES = 1 << 20  # files smaller than this are never compacted
 COMPACT_RATIO = 3  # compact when the file holds this many times what is live
@@ -126,6 +127,7 @@ class _Collection:
         self.values: dict[str, dict] = {index.order: {} for index in indexes if index.order}
         self.sort_keys = {index: _sort_key(self.values.get(index.order)) for index in indexes}
         self.keys_of = {index: _bucket_key_of(index.by) for index in indexes}  # document -> its bucket's key
+        self.fields = tuple({field: None for index in indexes for field in index.by + (index.order,) if field})
         self.indexed = False  # while loading, only the documents: the indexes are built once at the end
         self.size = 0  # bytes of whole lines in the file: where the next line goes
         self.live = 0  # bytes the live documents take as lines
@@ -232,7 +234,14 @@ class _Collection:
         self.zdict = b"".join(islice(self.docs.values(), 0, None, step))[-(1 << -PACK_WBITS):]
         self.deflate = zlib.compressobj(1, zlib.DEFLATED, PACK_WBITS, 2, zlib.Z_DEFAULT_STRATEGY, self.zdict)
 
-    def _put(self, doc_id: str, doc: dict, text: bytes, old: bytes | None = None) -> None:
+    def keyed(self, doc: dict) -> dict:
+        """What the indexes read of a document, kept apart from it (an update's change may alter
+        it in place): a list or object as its JSON, which is also its key (`_hashable`)."""
+        return {field: value if value is None or isinstance(value, (str, int, float)) else json_dumps(value)
+                for field in self.fields if (value := doc.get(field)) is not None}
+
+    def _put(self, doc_id: str, doc: dict, text: bytes, old: bytes | None = None,
+             old_keyed: dict | None = None) -> None:
         old = self.text(doc_id) if old is None else old
         if old is not None:
             self.live -= len(old) + LINE_EXTRA
@@ -240,7 +249,7 @@ class _Collection:
         self.docs[doc_id] = self._pack(text)
         self.live += len(text) + LINE_EXTRA
         if self.indexed:
-            self._reindex(doc_id, None if old is None else _loads(old), doc)
+            self._reindex(doc_id, old_keyed if old_keyed is not None or old is None else _loads(old), doc)
             if self.zdict is None and len(self.docs) >= PACK_FROM:
                 self._choose_dictionary()  # documents written from now on are deflated
 
@@ -262,9 +271,12 @@ class _Collection:
     def _reindex(self, doc_id: str, old: dict | None, new: dict | None) -> None:
         """Move a document in the indexes whose key or order value its change touched (a session's
         count changes on every message; none of its indexes do)."""
-        changed = [index for index, key_of in self.keys_of.items()
-                   if old is None or new is None or key_of(old) != key_of(new)
-                   or (index.order is not None and old.get(index.order) != new.get(index.order))]
+        if old is None or new is None:
+            changed = list(self.keys_of)
+        else:  # by the indexed fields that changed: cheaper than every index's keys of both (5 updates a turn)
+            touched = {field for field in self.fields if _differs(old.get(field), new.get(field))}
+            changed = [index for index in self.keys_of
+                       if index.order in touched or not touched.isdisjoint(index.by)] if touched else []
         if old is not None:
             for index in changed:  # found by the order values still held
                 self._take(index, doc_id, old)
@@ -332,10 +344,12 @@ class _Collection:
                 raise Conflict(f"{self.spec.name}: {', '.join(fields)} {list(key)!r} is taken", fields=fields)
 
     # -- writing ---------------------------------------------------------------------------------
-    def write(self, ops: list[dict], durable: bool, texts: list | None = None, old: bytes | None = None) -> None:
+    def write(self, ops: list[dict], durable: bool, texts: list | None = None, old: bytes | None = None,
+              old_keyed: dict | None = None) -> None:
         """Append the ops as one line (several as one batch line: all or nothing after a crash),
         then apply them in memory. Called with the lock held. ``texts``: the ops' documents as
-        JSON already (None for a delete); ``old``: the JSON a single put replaces, read already."""
+        JSON already (None for a delete); ``old``: the JSON a single put replaces, read already,
+        and ``old_keyed`` its `keyed` values."""
         # Each document is serialised once: its JSON is both the line's part and what memory keeps.
         if texts is None:
             texts = [json_dumps(op["put"]).encode("utf-8") if "put" in op else None for op in ops]
@@ -356,7 +370,7 @@ class _Collection:
         self.unsynced = not durable and not new  # a durable write's fsync covers the lines before it too
         for op, text in zip(ops, texts):
             if text is not None:
-                self._put(op["put"]["id"], op["put"], text, old if len(ops) == 1 else None)
+                self._put(op["put"]["id"], op["put"], text, *((old, old_keyed) if len(ops) == 1 else ()))
             else:
                 self._delete(op["del"])
         if self.size > self.compact_at and self.size > COMPACT_RATIO * max(self.live, 1):
@@ -493,21 +507,25 @@ class FileStorage(Storage):
     def update(self, collection: str, doc_id: str, change, durable: bool = True) -> dict | None:
         store = self._collection(collection)
         with store.lock:
-            # Read, parsed and serialised once each: chat updates a session on every message.
+            # Read, parsed and serialised once each: chat updates a session on every message (and
+            # the counters: 5 updates a turn). What the indexes read of the old document is kept
+            # aside for re-filing it, not parsed again.
             old = store.text(doc_id) if isinstance(doc_id, str) else None
+            before = None if old is None else _loads(old)
+            keyed = None if before is None else store.keyed(before)
             if callable(change):
-                new = change(None if old is None else _loads(old))
+                new = change(before)
                 if new is None:
                     return None if old is None else _loads(old)
             else:
                 if old is None:
                     return None
-                new = {**_loads(old), **change, "id": doc_id}
+                new = {**before, **change, "id": doc_id}
             new, text = _checked(new, with_text=True)
             if new["id"] != doc_id:
                 raise ValueError(f"{collection}: update of {doc_id!r} returned a document with id {new['id']!r}")
             store.check_unique(new)
-            store.write([{"put": new}], durable, texts=[text], old=old)
+            store.write([{"put": new}], durable, texts=[text], old=old, old_keyed=keyed)
         return new
 
     def delete(self, collection: str, doc_id: str) -> bool:
@@ -613,10 +631,11 @@ class FileStorage(Storage):
         return [(outcome, json.loads(json_dumps(doc))) for outcome, doc in results]
 
     # -- messages --------------------------------------------------------------------------------
-    def _log_path(self, session_id: str) -> Path:
+    def _log_path(self, session_id: str) -> str:
         if not isinstance(session_id, str) or not LOG_ID.fullmatch(session_id):
             raise ValueError(f"a log id is 1-128 letters, digits, '-' or '_', got {session_id!r}")
-        return self.messages_dir / f"{session_id}.jsonl"
+        # A str, not a Path: three a turn, and a Path join takes 2.4 us against 0.6.
+        return os.path.join(self.messages_dir, session_id + ".jsonl")
 
     @contextmanager
     def _log_lock(self, session_id: str):
@@ -633,9 +652,10 @@ class FileStorage(Storage):
                     del self._log_locks[session_id]
 
     def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
-        message = json.loads(json_dumps(message))
-        message.setdefault("created_at", now_iso())
-        line = (json_dumps(message) + "\n").encode("utf-8")
+        # Serialised once when the caller dated it (chat does: two messages a turn).
+        text = json_dumps(message if "created_at" in message else {**message, "created_at": now_iso()})
+        message = json.loads(text)
+        line = (text + "\n").encode("utf-8")
         path = self._log_path(session_id)
         with self._log_lock(session_id), self._writing("a chat log"):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
@@ -722,7 +742,7 @@ class FileStorage(Storage):
         path = self._log_path(session_id)
         with self._log_lock(session_id), self._writing("a chat log"):
             try:
-                path.unlink()
+                os.unlink(path)
             except FileNotFoundError:
                 return False
             fsync_dir(self.messages_dir)
@@ -832,6 +852,12 @@ def _hashable(value):
     return value if value is None or isinstance(value, (str, int, float)) else json_dumps(value)
 
 
+def _differs(a, b) -> bool:
+    """Whether a field's value changed as an index sees it: 1 and 1.0, or [1] and [1.0], are
+    equal but may key differently, so a type change or any list or object counts as a change."""
+    return type(a) is not type(b) or a != b or not (a is None or isinstance(a, (str, int, float)))
+
+
 def _equal_key(doc: dict, fields: tuple) -> tuple:
     return tuple([_hashable(doc.get(field)) for field in fields])
 
@@ -934,7 +960,9 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
     """Up to ``limit`` whole lines that end by byte ``end`` (a line start), oldest first, as
     (offset, message); message is None for a line that is not a JSON object. Reads backwards
     in blocks, so the cost depends on the page, not on the size of the file."""
-    blocks, newlines, pos, step = [], 0, end, READ_BLOCK
+    # The first read is small: a turn reads its history (20 lines of a few hundred bytes) this
+    # way, and 64 KB read, counted and split per turn cost more than the 20 lines' parsing.
+    blocks, newlines, pos, step = [], 0, end, FIRST_READ
     # Once the bytes read hold limit + 1 newlines, every line after the first newline is whole
     # (and all are, once pos is 0). A very long line doubles the block size.
     while pos > 0 and newlines <= limit:
@@ -944,14 +972,21 @@ def _lines_before(f, end: int, limit: int) -> list[tuple[int, dict | None]]:
         blocks.append(f.read(step))
         newlines += blocks[-1].count(b"\n")
     buf = b"".join(reversed(blocks))
-    start = 0 if pos == 0 else buf.index(b"\n") + 1
-    raws = buf[start:].split(b"\n")[:-1][-limit:]  # buf ends with a newline
-    offset = pos + len(buf) - sum(len(raw) + 1 for raw in raws)
+    # The last ``limit`` lines start after the newline limit + 1 back from the end (buf ends with
+    # one); none there: the file's start (pos is 0 then, as the loop reads until it finds one).
+    start = len(buf) - 1
+    for _ in range(limit):
+        start = buf.rfind(b"\n", 0, start)
+        if start < 0:
+            break
+    start += 1
+    raws = buf[start:].split(b"\n")[:-1]
+    offset = pos + start
     lines = []
     for raw in raws:
         try:
-            message = json.loads(raw)
-        except ValueError:
+            message = _DECODER.decode(raw.decode("utf-8"))  # ours: UTF-8 (json.loads would guess)
+        except (ValueError, RecursionError):
             message = None
         lines.append((offset, message if isinstance(message, dict) else None))
         offset += len(raw) + 1

@@ -511,3 +511,59 @@ def test_an_append_never_waits_for_another_sessions_lock(folder):
     finally:
         storage.close()
 
+
+
+def test_updates_move_a_document_in_exactly_the_indexes_whose_fields_changed(folder):
+    """An update re-files a document only in the indexes its changed fields key (see _reindex):
+    after each kind of change every lookup answers as a fresh load of the file does."""
+    store = opened(folder)
+    a, b = store.insert("notes", note(at_seconds=1, count=0)), store.insert("notes", note(at_seconds=2))
+    store.insert("notes", note("bob", at_seconds=3, kind=[1]))
+
+    def lookups(storage):
+        return [ids(storage.find("notes", where, order=order, limit=10)[0])
+                for where, order in (({"owner": "alice"}, "at"), ({"owner": "bob"}, "at"), (None, "-at"),
+                                     ({"kind": "plain"}, None), ({"kind": [1]}, None), ({"kind": [1.0]}, None),
+                                     ({"kind": 1}, None), ({"kind": None}, None))]
+    try:
+        for change in ({"count": 1},                                    # no indexed field
+                       {"at": at(5)},                                   # an order field
+                       {"owner": "bob"},                                # a key field
+                       lambda doc: {k: v for k, v in doc.items() if k != "kind"},  # a key field gone
+                       {"kind": [1]}, {"kind": [1.0]},                  # equal, keyed apart
+                       {"kind": 1}, {"kind": 1.0}, {"kind": True},      # equal, of another type
+                       {"kind": [1]}, lambda doc: {**doc, "kind": doc["kind"].append(2) or doc["kind"]}):  # altered in place
+            store.update("notes", a["id"], change)
+            store.update("notes", b["id"], {"count": 2})
+            again = opened(folder)
+            try:
+                assert lookups(store) == lookups(again), change
+            finally:
+                again.close()
+    finally:
+        store.close()
+
+
+def test_pages_of_messages_long_and_short_lines_and_damaged_ones_are_every_line_once(folder):
+    """`_lines_before` reads backwards from a small first block, doubling: pages of every size over
+    lines shorter and far longer than that block, a damaged line and a blank one, come out as the
+    log holds them, each line once, with cursors that resume where the page ended."""
+    store = opened(folder)
+    try:
+        sizes = [10, 300, 20_000, 5, 9_000, 70_000, 200] * 4
+        sent = [store.append_message("long", make_message("x" * size + f"#{n}")) for n, size in enumerate(sizes)]
+        with open(folder / "messages" / "long.jsonl", "ab") as log:
+            log.write(b'{"broken\n\n[1]\n')  # a line torn mid-way and mended, a blank one, not an object
+        sent.append(store.append_message("long", make_message("after")))
+        assert [m["id"] for m in store.iter_messages("long")] == [m["id"] for m in sent]
+        for limit in (1, 2, 3, 7, 20, 50):
+            seen, before = [], None
+            while True:
+                page, before = store.list_messages("long", limit=limit, before=before)
+                assert len(page) <= limit
+                seen[:0] = page
+                if before is None:
+                    break
+            assert [m["id"] for m in seen] == [m["id"] for m in sent], limit
+    finally:
+        store.close()
