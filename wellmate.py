@@ -645,8 +645,12 @@ def validate_config(raw: dict, schema: dict, filename: str) -> tuple[dict, list[
         else:
             config[section], w = _validate_keys(given, keys, where)
             warnings += w
+    # A disabled plugin's section is not unknown: it is kept for when the plugin is enabled again.
+    plugins = raw.get("plugins") if isinstance(raw.get("plugins"), dict) else {}
+    disabled = {name for name in plugins.get("disabled") or [] if isinstance(name, str)} \
+        if isinstance(plugins.get("disabled"), list) else set()
     for section in raw:
-        if section not in schema:
+        if section not in schema and section not in disabled:
             warnings.append(f"{filename}: unknown section '{section}'{_suggest(section, schema)}")
     return config, warnings
 

@@ -70,6 +70,13 @@ def test_unknown_keys_warn_with_suggestion(make_wm):
     assert "config.yaml: unknown section 'storag'; did you mean 'storage'?" in wm.warnings
 
 
+def test_a_disabled_plugins_section_is_not_unknown(make_wm):
+    """`check` called the shipped library: section unknown once the library plugin was disabled."""
+    wm = make_wm({"plugins": {"disabled": ["library"]}, "library": {"passages": 2}, "libary": {}})
+    assert not any("'library'" in w for w in wm.warnings), wm.warnings
+    assert any("unknown section 'libary'" in w for w in wm.warnings), wm.warnings
+
+
 def test_environment_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("WM_TEST_PORT", "5123")
     monkeypatch.delenv("WM_TEST_MISSING", raising=False)
