@@ -626,7 +626,7 @@ class ChatService:
         """Validate, find or create the session, store the user's message; return the turn,
         which holds a place in the gate until `Reply.release`."""
         agent = self.agent(agent_name)
-        images = self.images(user, body)
+        images = self.images(user, body, read=bool(agent["vision_providers"]))
         text = field(body, "text", required=not images, default="", max_len=self.wm.config["chat"]["max_message_chars"])
         session_id = field(body, "session_id", required=False, max_len=64)
         if session_id:
@@ -645,9 +645,10 @@ class ChatService:
         turn.release = slot.release
         return turn
 
-    def images(self, user: dict, body: dict) -> list[dict]:
+    def images(self, user: dict, body: dict, read: bool = True) -> list[dict]:
         """The images a chat message names (``images``: ids from POST /api/v1/uploads), each the
-        user's upload with its bytes (`wellmate.Turn` attachments): checked before anything is
+        user's upload with its bytes (`wellmate.Turn` attachments; ``data`` None when not
+        ``read``: an agent with no vision provider sends them nowhere): checked before anything is
         stored. A 400 for a malformed list or more than chat.max_images; a 404 for an id that is
         not one of the user's uploads (another user's answers exactly like a missing one)."""
         ids = body.get("images")
@@ -663,8 +664,9 @@ class ChatService:
             raise ApiError(400, "uploads_disabled", "images: this server takes no images (its uploads plugin is disabled)")
         images = []
         for upload_id in ids:
-            found, data = uploads.get(user["id"], upload_id), uploads.read(user["id"], upload_id)
-            if found is None or data is None:
+            found = uploads.get(user["id"], upload_id)
+            data = uploads.read(user["id"], upload_id) if found is not None and read else None
+            if found is None or (read and data is None):
                 raise ApiError(404, "upload_not_found", f"images: no upload {upload_id!r} (upload it with POST /api/v1/uploads)")
             images.append({"type": "image", **found, "data": data})
         return images
