@@ -180,7 +180,7 @@ ERROR_SHAPES = {
 
 def answered(dialect: str, handler, *args):
     """``handler(*args)``, its errors (a full disk's 503 too) in the dialect's shape with
-    Wellmate's status and Retry-After."""
+    Wellmate's status and headers (Retry-After, WWW-Authenticate)."""
     try:
         return handler(*args)
     except StorageUnavailable as e:
@@ -188,8 +188,9 @@ def answered(dialect: str, handler, *args):
     except ApiError as e:
         error = e
     bottle.response.status = error.status_code
-    if error.headers.get("Retry-After"):
-        bottle.response.set_header("Retry-After", error.headers["Retry-After"])
+    for name in ("Retry-After", "WWW-Authenticate"):
+        if error.headers.get(name):
+            bottle.response.set_header(name, error.headers[name])
     return ERROR_SHAPES[dialect](error)
 
 

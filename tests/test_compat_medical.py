@@ -10,6 +10,7 @@ import yaml
 from conftest import Served, merge, shipped_config
 from fakes.openai_server import FakeOpenAI
 from fakes.wechat_server import FakeWeChat
+from test_hooks import challenge
 from test_uploads import BOUNDARY, REFERER, wx_upload_body
 from test_vision import photo
 
@@ -226,7 +227,8 @@ def test_bad_requests_are_400s_in_the_envelope_never_500s(site):
     r = call(site, "POST", "/api/chat/upload", raw=wx_upload_body(b"not an image"), token=token,
              headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
     assert r.status == 415
-    assert call(site, "GET", "/api/user/info").status == 401
+    r = call(site, "GET", "/api/user/info")
+    assert r.status == 401 and challenge(r) == "Bearer"
     assert call(site, "GET", "/api/user/info", token="not-a-token").status == 401
     assert call(site, "GET", "/api/treasure/NO_SUCH", token=token).status == 404
 
@@ -275,3 +277,28 @@ def test_the_dialect_is_off_unless_config_turns_it_on(tmp_path):
 def test_config_check_refuses_an_unknown_agent(tmp_path):
     with pytest.raises(wellmate.ConfigError, match="compat.medical.agent"):
         build(tmp_path, {"compat": {"medical": {"enabled": True, "agent": "nobody"}}}).close()
+
+
+def test_the_fuzzer_finds_no_5xx_and_every_answer_documented(site, tmp_path):
+    """schemathesis on the dialect's operations (tests/test_openapi_fuzz.py, which runs the shipped
+    config, where the dialect is off), signed in as an admin with a photo; logout runs last."""
+    import hypothesis.configuration
+    import schemathesis
+    from test_openapi_fuzz import fuzz
+
+    hypothesis.configuration.set_hypothesis_home_dir(tmp_path / ".hypothesis")
+    admin = register(site, "fuzz-doctor")
+    site.wm.service("accounts").update(admin["user"]["id"], {"role": "admin"})
+    ids = {"file_id": upload(site, admin["token"])["file_id"], "article_id": "post-op-diet"}
+    doc = site.client.get("/api/v1/openapi.json").json
+    doc["paths"] = {path: ops for path, ops in doc["paths"].items()
+                    if any(op["tags"] == ["compat_medical"] for op in ops.values())}
+    operations = sorted((result.ok() for result in schemathesis.openapi.from_dict(doc).get_all_operations()),
+                        key=lambda op: op.path == "/api/user/logout")
+    headers, failures = {"Authorization": f"Bearer {admin['token']}"}, []
+    for operation in operations:
+        failures += fuzz(operation, operation.as_strategy(), site.url, headers)
+        if "{" in operation.path:
+            params = {name: ids[name] for name in ("file_id", "article_id") if "{" + name + "}" in operation.path}
+            failures += fuzz(operation, operation.as_strategy(path_parameters=params), site.url, headers)
+    assert not failures, f"{len(failures)} failures:\n\n" + "\n\n".join(failures)
