@@ -2,7 +2,9 @@
 service, so a compat chat is a Wellmate chat turn (same storage, agents, safety, emotion) that the
 normal API shows too. Each dialect is off until config gives it a key; the key is the first path
 segment (`https://host/<key>/api/chat`), so an unchanged client only changes its base URL, and the
-key is how one server tells the two `POST /api/chat` dialects apart."""
+key is how one server tells the two `POST /api/chat` dialects apart. The third, the medical
+assistant's, signs in with real tokens and lives in compat_medical.py; it shares this module's
+session lookup (`Compat.client_session`) and error shaping (`answered`)."""
 
 import hashlib
 import hmac
@@ -55,7 +57,8 @@ def register_collections(register):
 
 
 class Compat:
-    """The dialects config turned on, by key; the users and sessions their clients name."""
+    """The service ``compat``: the keyed dialects config turned on, by key; the users and
+    sessions the clients of every dialect name."""
 
     def __init__(self, wm):
         self.wm = wm
