@@ -18,6 +18,7 @@ is our reading of its design.
 """
 
 import hmac
+import re
 import time
 import urllib.parse
 
@@ -27,7 +28,7 @@ from wellmate import ApiError, ConfigError, Setting, field, hookimpl, new_id, pa
 from wellmate_plugins._openapi import (Api, Param, array, boolean, download, integer, nullable, number, obj,
                                        string, text, upload)
 from wellmate_plugins.accounts import PROFILE_IN, password_login, register_account
-from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, public_profile
+from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, public_profile, required
 from wellmate_plugins.chat import title_from
 from wellmate_plugins.compat import answered, client_id, compat_errors
 from wellmate_plugins.library import FILE_NAME
@@ -39,6 +40,8 @@ DIALECT = "medical"
 PAGE_SIZE_MAX = 100
 FILE_LINK = "compat.medical file"  # the purposes of the two kinds of signed link (Auth.signature)
 TREASURE_LINK = "compat.medical treasure"
+# ASCII digits only: str.isdigit() takes "²", which int() refuses (a 500).
+NUMBER = re.compile(r"[0-9]{1,12}")
 
 
 @hookimpl
@@ -64,7 +67,7 @@ class Medical:
     links and its handbook, for its routes."""
 
     def __init__(self, wm):
-        self.wm = wm
+        self.wm, self.auth = wm, required(wm, "compat_medical")
         self.conf = wm.config["compat"]["medical"]
         agents = wm.config["agents"]
         self.agent = self.conf["agent"] or next(iter(agents))
@@ -84,7 +87,7 @@ class Medical:
     def _signed(self, purpose: str, path: str, subject: str, **query) -> tuple[str, str]:
         expires = int(time.time()) + self.conf["link_minutes"] * 60
         query["expires"] = expires
-        query["sig"] = self.wm.service("auth").signature(purpose, f"{subject}:{expires}")
+        query["sig"] = self.auth.signature(purpose, f"{subject}:{expires}")
         url = f"{self._base()}{path}?{urllib.parse.urlencode(query)}"
         return url, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
 
@@ -103,8 +106,8 @@ class Medical:
         and not past."""
         query = bottle.request.query
         expires, sig = query.get("expires") or "", query.get("sig") or ""
-        expected = self.wm.service("auth").signature(purpose, f"{subject}:{expires}")
-        if not expires.isdigit() or not hmac.compare_digest(sig.encode(), expected.encode()):
+        expected = self.auth.signature(purpose, f"{subject}:{expires}")
+        if not NUMBER.fullmatch(expires) or not hmac.compare_digest(sig.encode(), expected.encode()):
             raise ApiError(403, "invalid_link", "This file link is not one this server gave; ask for a new one "
                                                 "(GET /api/chat/upload/{fileId}, GET /api/treasure/{id}).")
         if int(expires) < time.time():
@@ -141,7 +144,7 @@ def page_number(name: str, default: int, most: int) -> int:
     raw = bottle.request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if not NUMBER.fullmatch(raw) or not 1 <= int(raw) <= most:
         raise ApiError(400, "invalid_field", f"{name}: an integer 1-{most}")
     return int(raw)
 

@@ -219,6 +219,8 @@ def test_bad_requests_are_400s_in_the_envelope_never_500s(site):
     assert call(site, "GET", "/api/chat/history?session_id=s&page=0", token=token).status == 400
     assert call(site, "GET", "/api/chat/history?session_id=s&page_size=x", token=token).status == 400
     assert call(site, "GET", "/api/treasure/list?page=-1", token=token).status == 400
+    assert call(site, "GET", "/api/treasure/list?page=%B2", token=token).status == 400  # "²": isdigit() but no int()
+    assert call(site, "GET", "/api/treasure/post-op-diet/file?expires=%B2&sig=x").status == 403
     assert call(site, "POST", "/api/user/register", {"username": "x", "password": "short"}).status == 400
     assert call(site, "POST", "/api/user/register", {"username": "patient-bad", "password": "a long password"}).status == 409
     assert call(site, "POST", "/api/user/login", {"username": "patient-bad", "password": "wrong password"}).status == 401
