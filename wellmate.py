@@ -77,6 +77,7 @@ BUILTIN_PLUGINS = [
     "mood",
     "uploads",
     "compat",
+    "compat_medical",
     "service",
     "openapi",
     "request_log",
@@ -431,6 +432,15 @@ def _json_error_page(res: bottle.HTTPError) -> str:
     return json_dumps({"error": {"code": ERROR_CODES.get(status, "http_%d" % status), "message": message}})
 
 
+def storage_unavailable(e: "StorageUnavailable") -> ApiError:
+    """The 503 a request answers when storage failed under it (logged here, once)."""
+    log.error("storage unavailable in %s %s (request %s): %s", bottle.request.method, bottle.request.path,
+              request_id(), e)
+    return ApiError(503, "storage_unavailable", "The server cannot write its data now (full disk or "
+                                                "read-only storage); nothing was saved. Try again later.",
+                    headers={"Retry-After": str(STORAGE_RETRY_AFTER)})
+
+
 def route_errors(callback):
     """Bottle route plugin: what a route raises becomes one JSON answer. StorageUnavailable is a
     503 storage_unavailable, so no route needs its own try; anything else unexpected is the 500
@@ -444,11 +454,7 @@ def route_errors(callback):
         except bottle.HTTPResponse:
             raise
         except StorageUnavailable as e:
-            log.error("storage unavailable in %s %s (request %s): %s", bottle.request.method, bottle.request.path,
-                      request_id(), e)
-            raise ApiError(503, "storage_unavailable", "The server cannot write its data now (full disk or "
-                                                       "read-only storage); nothing was saved. Try again later.",
-                           headers={"Retry-After": str(STORAGE_RETRY_AFTER)})
+            raise storage_unavailable(e)
         except Exception as e:
             raise bottle.HTTPError(500, "Internal Server Error", e, traceback.format_exc()) from e
 

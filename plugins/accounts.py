@@ -297,6 +297,64 @@ PROFILE_IN = {
 REFRESH_IN = obj({"refresh_token": text(200)}, required=["refresh_token"], example={"refresh_token": "..."})
 
 
+def register_account(wm, body: dict) -> dict:
+    """Create the account a registration ``body`` asks for ({username, password, profile fields,
+    settings}) and return it; a 400 naming the bad field, 403 when registration is closed, 409
+    when the name is taken. Shared by POST /api/v1/auth/register and the compat dialects."""
+    if not wm.config["auth"]["allow_registration"]:
+        raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
+    username = field(body, "username", max_len=32)
+    if not USERNAME.match(username):
+        raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
+    password = field(body, "password", max_len=256)
+    if len(password) < PASSWORD_MIN:
+        raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")
+    user = {
+        "id": new_id(), "username": username, "password_hash": hash_password(password),
+        "full_name": "", "gender": None, "age": None, "birth_date": None, "role": "user",
+        "settings": settings_changes({} if body.get("settings") is None else body["settings"], {}, wm), "disabled": False,
+        "created_at": now_iso(),
+    }
+    user.update(profile_changes(body, wm, user))
+    try:
+        wm.service("accounts").create(user)
+    except Conflict:
+        raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
+    return user
+
+
+def password_login(wm, body: dict) -> dict:
+    """The user a login ``body`` ({username, password, device_token?}) proves, throttled per
+    name, address and device; a 401 for a wrong pair, 403 for a disabled account, 429 while
+    throttled. Shared by POST /api/v1/auth/login and the compat dialects."""
+    username = field(body, "username", max_len=256)
+    password = field(body, "password", max_len=256)
+    address = client_address()
+    accounts, auth = wm.service("accounts"), wm.service("auth")
+    tokens, throttle = auth.tokens, auth.throttle
+    user = accounts.find_by_username(username)
+    # A device token this account gave is counted for that device alone (LoginThrottle);
+    # without one, by the name tried, known or not: a throttled unknown name answers like a real one.
+    device = tokens.device_of(field(body, "device_token", required=False, max_len=1000), user)
+    throttle.check(username, address, device)
+    # check_password runs the full hash even for an unknown user, so both cases take as long.
+    if not check_password(password, user.get("password_hash") if user else None):
+        throttle.failed(username, address, device)
+        log.info("failed login for %r from %s", username, address)
+        raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    # Only now, so that it tells nothing to someone without the password.
+    if user.get("disabled"):
+        raise account_disabled()
+    throttle.succeeded(username, device)
+    if password_needs_rehash(user["password_hash"]):
+        try:
+            user = accounts.update(user["id"], {"password_hash": hash_password(password)}) or user
+        except ApiError as busy:  # 503 server_busy: the login stands; the next one rehashes
+            if busy.code != "server_busy":
+                raise
+    return user
+
+
 @hookimpl
 def routes(app, wm):
     accounts = wm.service("accounts")
@@ -326,7 +384,7 @@ def routes(app, wm):
     auth = wm.service("auth")
     if auth is None:  # another plugin signs requests in: no passwords, no tokens of ours
         return
-    tokens, throttle = auth.tokens, auth.throttle
+    tokens = auth.tokens
 
     def tokens_for(user, status=200):
         """A password login's answer: the token pair, the user and a device token (LoginThrottle)."""
@@ -341,27 +399,7 @@ def routes(app, wm):
         responses={201: SIGNED_IN},
         errors={403: "auth.allow_registration is off (registration_closed)", 409: "the username is taken"}))
     def register():
-        if not wm.config["auth"]["allow_registration"]:
-            raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
-        body = wm.json_body()
-        username = field(body, "username", max_len=32)
-        if not USERNAME.match(username):
-            raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
-        password = field(body, "password", max_len=256)
-        if len(password) < PASSWORD_MIN:
-            raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")
-        user = {
-            "id": new_id(), "username": username, "password_hash": hash_password(password),
-            "full_name": "", "gender": None, "age": None, "birth_date": None, "role": "user",
-            "settings": settings_changes({} if body.get("settings") is None else body["settings"], {}, wm), "disabled": False,
-            "created_at": now_iso(),
-        }
-        user.update(profile_changes(body, wm, user))
-        try:
-            accounts.create(user)
-        except Conflict:
-            raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
-        return tokens_for(user, 201)
+        return tokens_for(register_account(wm, wm.json_body()), 201)
 
     @app.post("/api/v1/auth/login", api=Api(
         "Sign in with a username and password", auth="public",
@@ -372,31 +410,7 @@ def routes(app, wm):
         errors={401: "wrong username or password", 403: "the account is disabled",
                 429: "too many failed logins: wait for Retry-After"}))
     def login():
-        body = wm.json_body()
-        username = field(body, "username", max_len=256)
-        password = field(body, "password", max_len=256)
-        address = client_address()
-        user = accounts.find_by_username(username)
-        # A device token this account gave is counted for that device alone (LoginThrottle);
-        # without one, by the name tried, known or not: a throttled unknown name answers like a real one.
-        device = tokens.device_of(field(body, "device_token", required=False, max_len=1000), user)
-        throttle.check(username, address, device)
-        # check_password runs the full hash even for an unknown user, so both cases take as long.
-        if not check_password(password, user.get("password_hash") if user else None):
-            throttle.failed(username, address, device)
-            log.info("failed login for %r from %s", username, address)
-            raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-        # Only now, so that it tells nothing to someone without the password.
-        if user.get("disabled"):
-            raise account_disabled()
-        throttle.succeeded(username, device)
-        if password_needs_rehash(user["password_hash"]):
-            try:
-                user = accounts.update(user["id"], {"password_hash": hash_password(password)}) or user
-            except ApiError as busy:  # 503 server_busy: the login stands; the next one rehashes
-                if busy.code != "server_busy":
-                    raise
-        return tokens_for(user)
+        return tokens_for(password_login(wm, wm.json_body()))
 
     @app.post("/api/v1/auth/refresh", api=Api(
         "Spend a refresh token for a new token pair of the same login", auth="public", body=REFRESH_IN,

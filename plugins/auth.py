@@ -582,6 +582,13 @@ class Auth:
         {} for a request another plugin authenticated."""
         return bottle.request.environ.get(CLAIMS_KEY) or {}
 
+    def signature(self, purpose: str, text: str) -> str:
+        """An HMAC-SHA256 of ``text`` (hex) under a key of this server's secret kept for
+        ``purpose`` alone, for links that must work without a token (a signed file URL): one
+        purpose's signature is no other's, and none is a token."""
+        key = hmac.new(self.tokens.secret.encode(), f"wellmate signature: {purpose}".encode(), hashlib.sha256).digest()
+        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
     def signed_in(self, user: dict, **extra) -> dict:
         """What a client gets when it signs in: a new token pair, the user's profile and ``extra``."""
         return {**self.tokens.issue(user), "user": public_profile(user, self.wm), **extra}

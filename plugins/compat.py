@@ -2,7 +2,9 @@
 service, so a compat chat is a Wellmate chat turn (same storage, agents, safety, emotion) that the
 normal API shows too. Each dialect is off until config gives it a key; the key is the first path
 segment (`https://host/<key>/api/chat`), so an unchanged client only changes its base URL, and the
-key is how one server tells the two `POST /api/chat` dialects apart."""
+key is how one server tells the two `POST /api/chat` dialects apart. The third, the medical
+assistant's, signs in with real tokens and lives in compat_medical.py; it shares this module's
+session lookup (`Compat.client_session`) and error shaping (`answered`)."""
 
 import hashlib
 import hmac
@@ -11,8 +13,10 @@ import threading
 
 import bottle
 
-from wellmate import ApiError, ConfigError, Index, Setting, field, hookimpl, new_id, now_iso
+from wellmate import (ApiError, ConfigError, Index, Setting, StorageUnavailable, field, hookimpl, new_id, now_iso,
+                      storage_unavailable)
 from wellmate_plugins._openapi import Api, Param, array, boolean, obj, string, text
+from wellmate_plugins.chat import title_from
 
 DIALECTS = ("miniprogram", "flask")
 KEY = re.compile(r"^[A-Za-z0-9_-]{24,128}$")
@@ -53,7 +57,8 @@ def register_collections(register):
 
 
 class Compat:
-    """The dialects config turned on, by key; the users and sessions their clients name."""
+    """The service ``compat``: the keyed dialects config turned on, by key; the users and
+    sessions the clients of every dialect name."""
 
     def __init__(self, wm):
         self.wm = wm
@@ -151,7 +156,8 @@ class Compat:
 
 @hookimpl
 def register_services(register):
-    register("compat", lambda wm: Compat(wm) if any(wm.config["compat"][d].get("key") for d in DIALECTS) else None)
+    # Always built (a few dicts): the medical dialect (compat_medical.py) keeps its sessions here too.
+    register("compat", Compat)
 
 
 @hookimpl
@@ -165,33 +171,39 @@ def no_such_route() -> ApiError:
     return ApiError(404, "not_found", f"No such endpoint: {bottle.request.method} {bottle.request.path}.")
 
 
-def _title(message: str) -> str:
-    line = " ".join(message.split())
-    return line if len(line) <= 30 else line[:30] + "…"
+# An error as each dialect's client reads it (Wellmate's own code is in each). The mini-program
+# read `detail` (and the status); the Flask page read `success` and `error`; the medical
+# assistant's envelope is `{code, message, data}` (docs/compat.md: our reading of its design).
+ERROR_SHAPES = {
+    "miniprogram": lambda e: {"detail": e.message, "error": {"code": e.code, "message": e.message}},
+    "flask": lambda e: {"success": False, "error": e.message, "code": e.code},
+    "medical": lambda e: {"code": e.status_code, "message": e.message, "data": None, "error": e.code},
+}
 
 
-def _answer_error(dialect: str, e: ApiError):
-    """An error as the dialect's client reads it, with Wellmate's status (and Retry-After).
-    The mini-program read `detail` (and the status); the Flask page read `success` and `error`."""
-    bottle.response.status = e.status_code
-    for name in ("Retry-After",):
-        if e.headers.get(name):
-            bottle.response.set_header(name, e.headers[name])
-    if dialect == "flask":
-        return {"success": False, "error": e.message, "code": e.code}
-    return {"detail": e.message, "error": {"code": e.code, "message": e.message}}
+def answered(dialect: str, handler, *args):
+    """``handler(*args)``, its errors (a full disk's 503 too) in the dialect's shape with
+    Wellmate's status and headers (Retry-After, WWW-Authenticate)."""
+    try:
+        return handler(*args)
+    except StorageUnavailable as e:
+        error = storage_unavailable(e)
+    except ApiError as e:
+        error = e
+    bottle.response.status = error.status_code
+    for name in ("Retry-After", "WWW-Authenticate"):
+        if error.headers.get(name):
+            bottle.response.set_header(name, error.headers[name])
+    return ERROR_SHAPES[dialect](error)
 
 
 def _in_dialect(compat, key: str, wanted: tuple, handler):
-    """Run ``handler(conf)`` for the dialect of ``key`` if it is one of ``wanted``; its errors in
-    that dialect's shape."""
+    """Run ``handler(dialect, conf)`` for the dialect of ``key`` if it is one of ``wanted``; its
+    errors in that dialect's shape."""
     dialect, conf = compat.dialect(key)
     if dialect not in wanted:  # a route of the other dialect: the same 404 as a wrong key
         raise no_such_route()
-    try:
-        return handler(dialect, conf)
-    except ApiError as e:
-        return _answer_error(dialect, e)
+    return answered(dialect, handler, dialect, conf)
 
 
 KEY_PARAM = {"key": string(min_length=24, max_length=128, description="compat.<dialect>.key")}
@@ -219,25 +231,25 @@ COMPAT_ERROR_WHEN = {
 }
 
 
-def compat_errors(*statuses: int) -> dict:
-    """``responses`` entries for these error statuses, each with the CompatError body."""
-    return {status: (COMPAT_ERROR_WHEN[status], COMPAT_ERROR) for status in statuses}
+def compat_errors(*statuses: int, body: dict = COMPAT_ERROR, when: dict = COMPAT_ERROR_WHEN) -> dict:
+    """``responses`` entries for these error statuses, each with the dialect's error ``body``."""
+    return {status: (when[status], body) for status in statuses}
 
 
 @hookimpl
 def routes(app, wm):
     compat = wm.service("compat")
-    if compat is None:
+    if compat is None or not compat.dialects:  # no keyed dialect is on: none of these routes exist
         return
     on = set(compat.conf)
     max_chars = wm.config["chat"]["max_message_chars"]
 
     def mp_chat(body):
-        user = compat.client_user("miniprogram", _client_id(body, "user_id"))
-        client_session_id = _client_id(body, "session_id", required=False) or new_id()
+        user = compat.client_user("miniprogram", client_id(body, "user_id"))
+        client_session_id = client_id(body, "session_id", required=False) or new_id()
         message = field(body, "message", max_len=max_chars)
         conf = compat.conf["miniprogram"]
-        session = compat.client_session(user, conf["agent"], client_session_id, _title(message), create=True)
+        session = compat.client_session(user, conf["agent"], client_session_id, title_from(message), create=True)
         reply = compat.turn(user, conf["agent"], session, message)
         return {"message_id": reply["message_id"], "content": reply["content"], "emotion": reply["emotion"],
                 "timestamp": reply["timestamp"], "session_id": client_session_id}
@@ -246,7 +258,7 @@ def routes(app, wm):
         conf = compat.conf["flask"]
         user = compat.household_user(conf)
         message = field(body, "message", max_len=max_chars)
-        session = compat.latest_session(user, conf["agent"], _title(message))
+        session = compat.latest_session(user, conf["agent"], title_from(message))
         reply = compat.turn(user, conf["agent"], session, message)
         return {"success": True, "reply": reply["content"], "emotion": reply["emotion"]}
 
@@ -281,8 +293,8 @@ def routes(app, wm):
             def handle(dialect, conf):
                 query = bottle.request.query
                 client = {"user_id": query.getunicode("user_id"), "session_id": query.getunicode("session_id")}
-                user = compat.client_user("miniprogram", _client_id(client, "user_id"), create=False)
-                client_session_id = _client_id(client, "session_id")
+                user = compat.client_user("miniprogram", client_id(client, "user_id"), create=False)
+                client_session_id = client_id(client, "session_id")
                 session = user and compat.client_session(user, conf["agent"], client_session_id, "", create=False)
                 return {"session_id": client_session_id, "messages": [
                     {"role": "agent" if m["role"] == "assistant" else "user", "content": m["content"],
@@ -316,7 +328,7 @@ def routes(app, wm):
             return _in_dialect(compat, key, ("flask",), handle)
 
 
-def _client_id(body: dict, name: str, required: bool = True) -> str | None:
+def client_id(body: dict, name: str, required: bool = True) -> str | None:
     """A client's user or session id: a string, or a number (some clients sent their ids so)."""
     if isinstance(body.get(name), int) and not isinstance(body.get(name), bool):
         body = {name: str(body[name])}

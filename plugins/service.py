@@ -9,6 +9,30 @@ from wellmate import ApiError, hookimpl
 from wellmate_plugins._openapi import Api, boolean, number, obj, string
 
 
+def health_report(wm) -> dict:
+    """What the server's health is: ``status`` "ok", or "unavailable" (with an ``error``) when
+    storage cannot be written, which a route answers as a 503. For every health route."""
+    scheduler, reminders = wm.service("scheduler"), wm.service("reminders")
+    # Storage that cannot be written (the last write failed, a read-only folder) is a 503
+    # with what failed: a monitor sees it before users lose their input. trouble() reads
+    # no data, so polling health stays cheap.
+    trouble = wm.storage.trouble()
+    return {
+        **({"error": {"code": "storage_unavailable", "message": f"Writes to the {wm.storage.name} storage "
+                                                                f"fail: {trouble}"}} if trouble else {}),
+        "status": "unavailable" if trouble else "ok",
+        # "model": whether an AI model can answer; not a failure (the shipped config has none), so
+        # it never changes the status: it tells the operator how to connect one.
+        "checks": {"storage": trouble or "ok", "model": wm.setup_notice or "ok"},
+        "version": wellmate.__version__,
+        "uptime_s": round(wm.uptime(), 3),
+        "storage": wm.storage.name,
+        "scheduler_running": bool(scheduler and scheduler.running),
+        "next_reminder_at": reminders.next_fire_at() if reminders else None,  # when the scheduler has work next
+        "providers": {name: conf["plugin"] for name, conf in wm.config["providers"].items()},
+    }
+
+
 @hookimpl
 def routes(app, wm):
     @app.get("/api/v1/test/health", api=Api(
@@ -19,28 +43,11 @@ def routes(app, wm):
                             required=["status", "checks", "version", "uptime_s", "storage", "scheduler_running", "providers"],
                             title="Health")}))
     def health():
-        scheduler, reminders = wm.service("scheduler"), wm.service("reminders")
-        # Storage that cannot be written (the last write failed, a read-only folder) is a 503
-        # with what failed: a monitor sees it before users lose their input. trouble() reads
-        # no data, so polling health stays cheap.
-        trouble = wm.storage.trouble()
-        if trouble:
+        report = health_report(wm)
+        if report["status"] != "ok":
             bottle.response.status = 503
             bottle.response.set_header("Retry-After", str(wellmate.STORAGE_RETRY_AFTER))
-        return {
-            **({"error": {"code": "storage_unavailable", "message": f"Writes to the {wm.storage.name} storage "
-                                                                    f"fail: {trouble}"}} if trouble else {}),
-            "status": "unavailable" if trouble else "ok",
-            # "model": whether an AI model can answer; not a failure (the shipped config has none), so
-            # it never changes the status: it tells the operator how to connect one.
-            "checks": {"storage": trouble or "ok", "model": wm.setup_notice or "ok"},
-            "version": wellmate.__version__,
-            "uptime_s": round(wm.uptime(), 3),
-            "storage": wm.storage.name,
-            "scheduler_running": bool(scheduler and scheduler.running),
-            "next_reminder_at": reminders.next_fire_at() if reminders else None,  # when the scheduler has work next
-            "providers": {name: conf["plugin"] for name, conf in wm.config["providers"].items()},
-        }
+        return report
 
     @app.get("/api/v1/test/db", api=Api(
         "Ping the storage", auth="public",

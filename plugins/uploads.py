@@ -537,6 +537,21 @@ UPLOAD = obj({"id": string(), "content_type": string(enum=["image/jpeg", "image/
              required=["id", "content_type", "size", "width", "height", "created_at"], title="Upload")
 
 
+def uploaded(uploads: Uploads, user: dict) -> dict:
+    """Store the photo of this request's multipart body (its part ``file``, as wx.uploadFile
+    sends it) as ``user``'s: the get() dict. For every route that takes an upload."""
+    body = read_body(int(uploads.conf["max_file_mb"] * MB) + FORM_ROOM)
+    # Not bottle's request.content_type: it is lower-cased, and a boundary is case-sensitive.
+    content_type = bottle.request.environ.get("CONTENT_TYPE", "")
+    files = [part for part in form_parts(body, content_type) if part.name == "file"]
+    if len(files) != 1:
+        raise bad_form("No part named `file`." if not files else "More than one part named `file`.")
+    del body
+    stored = uploads.store(user["id"], files[0].data)
+    log.info("user %s uploaded %s (%d bytes stored)", user["id"], stored["id"], stored["size"])
+    return stored
+
+
 @hookimpl
 def routes(app, wm):
     uploads = wm.service("uploads")
@@ -552,16 +567,7 @@ def routes(app, wm):
         responses={201: UPLOAD},
         errors={415: "unsupported_image: not a JPEG, PNG, WebP or GIF", 413: "too big, too many pixels, or over the quota"}))
     def upload():
-        user = wm.require_user()
-        body = read_body(int(uploads.conf["max_file_mb"] * MB) + FORM_ROOM)
-        # Not bottle's request.content_type: it is lower-cased, and a boundary is case-sensitive.
-        content_type = bottle.request.environ.get("CONTENT_TYPE", "")
-        files = [part for part in form_parts(body, content_type) if part.name == "file"]
-        if len(files) != 1:
-            raise bad_form("No part named `file`." if not files else "More than one part named `file`.")
-        del body
-        stored = uploads.store(user["id"], files[0].data)
-        log.info("user %s uploaded %s (%d bytes stored)", user["id"], stored["id"], stored["size"])
+        stored = uploaded(uploads, wm.require_user())
         bottle.response.status = 201
         bottle.response.set_header("Location", f"/api/v1/uploads/{stored['id']}")
         return stored

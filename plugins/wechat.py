@@ -171,6 +171,38 @@ class WeChatAccounts:
             return user, False
 
 
+class WeChatLogin:
+    """The service ``wechat_login``: a ``wx.login()`` code to its account (made on the first
+    login), for every route that signs a mini-program in with one."""
+
+    def __init__(self, wm):
+        self.client = wm.service("wechat")
+        self.auth = required(wm, "wechat")
+        self.accounts = WeChatAccounts(wm, accounts_for(wm, "wechat"))
+
+    def sign_in(self, code: str) -> tuple[dict, bool]:
+        """(the user, whether this login created it); the ApiError to answer otherwise."""
+        client, auth = self.client, self.auth
+        if not client.configured:
+            raise client.not_configured()
+        address = client_address()
+        # Bad codes count against the address like wrong passwords: a flood of them would spend
+        # the mini-program's WeChat quota (45011) and lock every user out.
+        auth.throttle.check(None, address)
+        try:
+            identity = client.code_to_session(code)
+        except WeChatError as e:
+            if e.status == 401:
+                auth.throttle.failed(None, address)
+            raise e.api_error()
+        user, created = self.accounts.user_for(identity["openid"], identity["unionid"])
+        if user.get("disabled"):
+            raise account_disabled()
+        if created:
+            log.info("new WeChat user %s", user["id"])
+        return user, created
+
+
 def wechat_client(wm) -> WeChatClient:
     """The service ``wechat``."""
     client = WeChatClient(wm.config["auth"]["wechat"], f"{wm.config_path.name}: auth.wechat")
@@ -182,13 +214,12 @@ def wechat_client(wm) -> WeChatClient:
 @hookimpl
 def register_services(register):
     register("wechat", wechat_client)
+    register("wechat_login", WeChatLogin)
 
 
 @hookimpl
 def routes(app, wm):
-    client = wm.service("wechat")
-    auth = required(wm, "wechat")
-    accounts = WeChatAccounts(wm, accounts_for(wm, "wechat"))
+    client, auth, wechat_login = wm.service("wechat"), required(wm, "wechat"), wm.service("wechat_login")
 
     @app.post("/api/v1/auth/wx-login", api=Api(
         "Sign in with a WeChat mini-program's wx.login() code (the first time creates the account)", auth="public",
@@ -199,22 +230,7 @@ def routes(app, wm):
                 429: "too many bad codes from this address, or WeChat's quota", 502: "WeChat did not answer",
                 503: "WeChat login is not configured here (auth.wechat)"}))
     def wx_login():
-        if not client.configured:
+        if not client.configured:  # before the body is read: the same 503 whatever was sent
             raise client.not_configured()
-        code = field(wm.json_body(), "code", max_len=128)
-        address = client_address()
-        # Bad codes count against the address like wrong passwords: a flood of them would spend
-        # the mini-program's WeChat quota (45011) and lock every user out.
-        auth.throttle.check(None, address)
-        try:
-            identity = client.code_to_session(code)
-        except WeChatError as e:
-            if e.status == 401:
-                auth.throttle.failed(None, address)
-            raise e.api_error()
-        user, created = accounts.user_for(identity["openid"], identity["unionid"])
-        if user.get("disabled"):
-            raise account_disabled()
-        if created:
-            log.info("new WeChat user %s", user["id"])
+        user, created = wechat_login.sign_in(field(wm.json_body(), "code", max_len=128))
         return auth.signed_in(user, created=created)

@@ -81,8 +81,8 @@ def test_no_plugin_sets_attributes_on_wm(make_wm, serve, tmp_path):
 def test_routes_only_adds_routes(make_wm):
     """Each plugin's routes hook adds routes and nothing else: delivery_webhook and
     delivery_wechat, which have no routes, no longer implement it to set themselves up. (Compat
-    serves routes only for a dialect that config turns on: one is, here.)"""
-    wm = make_wm({"compat": {"miniprogram": {"key": "k" * 24}}})
+    serves routes only for a dialect that config turns on: two are, here.)"""
+    wm = make_wm({"compat": {"miniprogram": {"key": "k" * 24}, "medical": {"enabled": True}}})
     before = dict(vars(wm))
     for impl in wm.pm.hook.routes.get_hookimpls():
         app = bottle.Bottle()
