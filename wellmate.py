@@ -1566,6 +1566,20 @@ class FinishedRequest(NamedTuple):
     client: str  # client_address()
 
 
+def own_request_id(given: str) -> str:
+    """A request's id: the client's own ``X-Request-Id`` when it looks like one, else a new one."""
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def report_finished(wm: "Wellmate", request: FinishedRequest):
+    """Tell the `request_finished` hook (request log, metrics); a hook that fails is logged, and
+    the request is not its business."""
+    try:
+        wm.pm.hook.request_finished(request=request, wm=wm)
+    except Exception:
+        log.exception("a request_finished hook failed (request %s)", request.id)
+
+
 def observed(app, wm: "Wellmate"):
     """The app as `serve` runs it: every response carries ``X-Request-Id`` (the client's own if it
     looks like one, else a new one), and the `request_finished` hook hears of every request once
@@ -1576,8 +1590,7 @@ def observed(app, wm: "Wellmate"):
 
     def serve_request(environ, start_response):
         started = time.perf_counter()
-        given = environ.get("HTTP_X_REQUEST_ID", "")
-        rid = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        rid = own_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         environ[REQUEST_ID_KEY] = rid
         environ[FORWARDED_KEY] = any(name in environ for name in FORWARDING_HEADERS)
         status = [500]  # until the app says otherwise: what an exception out of the app becomes
@@ -1592,13 +1605,9 @@ def observed(app, wm: "Wellmate"):
             if not hook.get_hookimpls():
                 return
             route = environ.get("bottle.route")
-            request = FinishedRequest(rid, now_iso(), environ.get("REQUEST_METHOD", ""),
-                                      getattr(route, "rule", None), status[0], time.perf_counter() - started,
-                                      environ.get(USER_ID_KEY), environ.get("REMOTE_ADDR") or "")
-            try:
-                hook(request=request, wm=wm)
-            except Exception:
-                log.exception("a request_finished hook failed (request %s)", rid)
+            report_finished(wm, FinishedRequest(rid, now_iso(), environ.get("REQUEST_METHOD", ""),
+                                                getattr(route, "rule", None), status[0], time.perf_counter() - started,
+                                                environ.get(USER_ID_KEY), environ.get("REMOTE_ADDR") or ""))
 
         try:
             body = app(environ, start)
@@ -1854,21 +1863,89 @@ def waitress_options(server: dict, filename: str = "config.yaml") -> dict:
             "trusted_proxy_count": server["trusted_proxy_count"], "trusted_proxy_headers": headers}
 
 
+NON_ASCII = re.compile(rb"[\x80-\xff]")
+# waitress's own errors (`JsonErrorTask`): the codes ERROR_CODES lacks, and what each means to a client.
+SERVER_LAYER_CODES = {408: "request_timeout", 431: "headers_too_large", 501: "not_implemented"}
+SERVER_LAYER_MESSAGES = {
+    400: "The server could not read this HTTP request",
+    413: "The request body is over the server's limit",
+    431: "The request's headers are too large",
+    501: "Send the body with Content-Length, or chunked",
+}
+
+
+def server_layer_message(error) -> str:
+    """A message for one of waitress's errors: what it means, then waitress's own words ("Invalid
+    header", "exceeds max_body of 67108864"). Ours (408) says it all itself."""
+    if error.code not in SERVER_LAYER_MESSAGES:
+        return error.body
+    return f"{SERVER_LAYER_MESSAGES[error.code]}: {error.body.rstrip('.')}."
+
+
 @functools.cache
 def guarded_server_class():
     """`GuardedServer`, made on first use: wellmate is imported by every CLI command and plugin,
     and importing waitress then is what test_import_has_no_side_effects keeps out."""
-    import waitress.server  # and what it imports: adjustments, channel, task, utilities, wasyncore
+    import waitress.server  # and what it imports: adjustments, channel, parser, task, utilities, wasyncore
 
     class RequestTimeout(waitress.utilities.Error):
         code = 408
         reason = "Request Timeout"
+
+    class RequestParser(waitress.parser.HTTPRequestParser):
+        """waitress's request parser, taking a request target with raw UTF-8 in it.
+
+        waitress answered `GET /api/v1/library?q=嘌呤` as curl sends it (the bytes as they are) with
+        a plain-text 400 Bad URI: it splits the target with urllib, which takes ASCII bytes only. A
+        browser sends the same URL percent-encoded (`?q=%E5%98%8C%E5%91%A4`), and so is it read here:
+        each byte over 0x7F of the request line becomes %XX before waitress parses it. Bytes that are
+        not UTF-8 are then what their %XX would be: the app's own JSON 404 or 400."""
+
+        def parse_header(self, header_plus):
+            line_end = header_plus.find(b"\r\n")
+            request_line = header_plus[:line_end] if line_end >= 0 else header_plus
+            if not request_line.isascii():
+                encoded = NON_ASCII.sub(lambda byte: b"%%%02X" % byte[0][0], request_line)
+                header_plus = encoded + header_plus[len(request_line):]
+            try:
+                super().parse_header(header_plus)
+            except ValueError as e:  # urllib's "Invalid IPv6 URL" (`GET http://[::1/`): waitress let it
+                # out of the channel, logged an "uncaptured python exception" and closed with no answer
+                raise waitress.parser.ParsingError(f"Bad URI ({e})") from e
+
+    class JsonErrorTask(waitress.task.ErrorTask):
+        """waitress's own answers (a request it cannot parse, a body over its limit, headers too
+        large, a Transfer-Encoding it lacks, our 408) in the API's error shape,
+        ``{"error": {"code", "message"}}``, with an ``X-Request-Id``, and heard by the
+        `request_finished` hook (the request log, metrics) as a request with no route. They were
+        plain text, the one kind of answer a client could not parse as the docs say."""
+
+        def execute(self):
+            error = self.request.error
+            rid = own_request_id(self.request.headers.get("X_REQUEST_ID", ""))
+            code = SERVER_LAYER_CODES.get(error.code) or ERROR_CODES.get(error.code) or "http_%d" % error.code
+            body = json_dumps({"error": {"code": code, "message": server_layer_message(error)}}).encode()
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.extend([("Content-Type", "application/json"), ("X-Request-Id", rid)])
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+            wm = self.channel.server.wm
+            # A 500 here is the app's own exception, which `observed` has already reported.
+            reported = isinstance(error, waitress.utilities.InternalServerError)
+            if wm is not None and not reported and wm.pm.hook.request_finished.get_hookimpls():
+                peer = self.channel.addr[0] if isinstance(self.channel.addr, tuple) else ""
+                report_finished(wm, FinishedRequest(rid, now_iso(), getattr(self.request, "command", ""), None,
+                                                    error.code, time.time() - self.start_time,  # waitress's clock
+                                                    None, peer))
 
     class GuardedChannel(waitress.channel.HTTPChannel):
         """A waitress connection that knows when the request it is receiving began: waitress times
         out only silence, so a client sending one header byte a second held its connection forever."""
 
         request_began = None
+        parser_class = RequestParser
+        error_task_class = JsonErrorTask
 
         def __init__(self, server, sock, addr, adj, map=None):
             super().__init__(server, sock, addr, adj, map=map)
@@ -1885,7 +1962,7 @@ def guarded_server_class():
             return result
 
         def time_out(self, seconds: int):
-            """Answer waitress's kind of plain-text error, 408, and close once it is sent."""
+            """Answer 408 as waitress answers its own errors (`JsonErrorTask`), and close once it is sent."""
             request = self.parser_class(self.adj)
             request.error = RequestTimeout(f"The request was not received in full within {seconds} s "
                                            f"(server.request_timeout).")
@@ -1905,6 +1982,7 @@ def guarded_server_class():
         request_timeout = 30
         per_address = 0
         exempt = frozenset()  # the trusted proxy: every client behind it shares its address
+        wm = None  # whose request_finished hook hears of waitress's own answers (JsonErrorTask)
         stop_requested = False
         stopping = False  # set before stop_requested, see request_stop
         _told: dict = {}  # address -> when the log last said it was over the cap (create_server gives each its own)
@@ -2000,6 +2078,7 @@ def create_server(wm: "Wellmate", host: str, port: int, threads: int | None = No
     dispatcher = waitress.task.ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
     server = guarded_server_class()(wm.server_app, map={}, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0])
+    server.wm = wm
     server.request_timeout = server_conf["request_timeout"]
     server.per_address = server_conf["connections_per_address"]
     server.exempt = frozenset([server_conf["trusted_proxy"]] if server_conf["trusted_proxy"] else [])

@@ -3,7 +3,7 @@ route declares (`_openapi.Api`), and /docs, a page of our own that renders it wi
 
 Why our own page, not Swagger UI or ReDoc: a vendored Swagger UI dist is ~1.5 MB and ReDoc ~1 MB
 of minified JavaScript to keep pinned and patched, for a Pi that serves a household; static/docs.*
-is ~11 KB we read, with what a client developer needs (endpoints by tag, schemas, examples, a
+is ~14 KB we read, with what a client developer needs (endpoints by tag, schemas, examples, a
 "try it" with a token field).
 """
 

@@ -291,10 +291,13 @@ def test_relative_links_resolve(page):
 
 
 def ci_commands() -> list[str]:
-    """The commands .ci/run runs after `cd`, pip's output options (-q, --disable-pip-version-check)
-    dropped: they change what is printed, not what is installed."""
+    """The commands .ci/run runs from making the venv on, pip's output options (-q,
+    --disable-pip-version-check) dropped: they change what is printed, not what is installed.
+    (Before the venv: the CI machine's own setup, chromium for tests/test_docs_browser.py, which
+    skip without it on a reader's machine.)"""
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     commands = [line for line in lines if line and not line.startswith(("#", "set ", "cd "))]
+    commands = commands[next(i for i, c in enumerate(commands) if c.startswith("python3 -m venv")):]
     quiet = {"-q", "--quiet", "--disable-pip-version-check"}
     return [" ".join(word for word in shlex.split(c) if "pip install" not in c or word not in quiet) for c in commands]
 

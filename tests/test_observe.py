@@ -148,6 +148,26 @@ def test_an_error_is_logged_with_its_request_id(app, caplog):
     assert (line["status"], line["route"]) == (500, "/api/v1/observer/crash")
 
 
+def test_an_answer_of_the_server_layer_is_logged_and_counted_with_its_request_id(app):
+    """waitress answers a body over its limit itself, before the app: still one log line, one count."""
+    import socket
+
+    before = metrics(app.client)
+    with socket.create_connection(("127.0.0.1", app.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: proxy-1:4f2a9c\r\n"
+                     b"Content-Length: 70000000\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"X-Request-Id: proxy-1:4f2a9c" in answer, answer
+    line = line_of(app.wm, "proxy-1:4f2a9c")
+    assert (line["method"], line["route"], line["status"], line["user"], line["client"]) == (
+        "POST", None, 413, None, "127.0.0.1")
+    after = metrics(app.client)
+    labels = dict(method="POST", route="(none)", status="413")
+    assert value(after, "wellmate_http_requests_total", **labels) == value(before, "wellmate_http_requests_total", **labels) + 1
+
+
 def test_the_log_rotates_by_size_and_keeps_its_count(app):
     for _ in range(150):  # ~190 bytes a line: more than KEEP + 1 files of MAX_KB
         assert app.client.get("/api/v1/health/agents").status == 200

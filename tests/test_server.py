@@ -105,7 +105,10 @@ def test_a_request_that_trickles_in_gets_408_after_request_timeout(make_wm, serv
                 break
     status_line, _, rest = received.partition(b"\r\n")
     assert status_line.endswith(b"408 Request Timeout"), received
-    assert b"Content-Type: text/plain" in rest and b"server.request_timeout" in rest
+    head, _, body = rest.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/json" in head and b"X-Request-Id: " in head
+    assert json.loads(body)["error"] == {"code": "request_timeout", "message": "The request was not received in full "
+                                         "within 1 s (server.request_timeout)."}
 
 
 def test_an_idle_kept_alive_connection_is_closed_after_channel_timeout(make_wm, serve):
@@ -178,28 +181,85 @@ def test_sigterm_under_traffic_stops_the_server_every_time(tmp_path):
 # -- point 10: which errors come from the server layer ------------------------------------------
 
 HOST = b"Host: 127.0.0.1\r\n"
-# What waitress refuses itself, before the app runs: plain text, and docs/api.md lists each status.
+# What waitress refuses itself, before the app runs (the status, the error code, what the message
+# names): in the API's error shape all the same (wellmate.JsonErrorTask), and docs/api.md lists each status.
 SERVER_LAYER = [
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Content-Length: abc\r\n\r\n", 400),
-    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-    (b"GET /api/v1/test/health HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * (256 * 1024) + b"\r\n\r\n", 431),
-    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Content-Length: 70000000\r\n\r\n", 413),
-    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: gzip\r\n\r\n", 501),
+    (b"GARBAGE\r\n\r\n", 400, "bad_request", "Start line is invalid"),
+    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Content-Length: abc\r\n\r\n", 400, "bad_request",
+     "Content-Length is invalid"),
+    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+     "bad_request", "Invalid chunk size"),
+    (b"GET /api/v1/test/health HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * (256 * 1024) + b"\r\n\r\n", 431,
+     "headers_too_large", "exceeds max_header"),
+    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Content-Length: 70000000\r\n\r\n", 413, "body_too_large",
+     "exceeds max_body of 67108864"),
+    (b"POST /api/v1/auth/login HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: gzip\r\n\r\n", 501, "not_implemented",
+     "Content-Length, or chunked"),
+    # urllib's ValueError: waitress logged an "uncaptured python exception" and closed with no answer.
+    (b"GET http://[::1/x HTTP/1.1\r\n" + HOST + b"\r\n", 400, "bad_request", "Bad URI (Invalid IPv6 URL)"),
 ]
 
 
-def test_server_layer_errors_are_plain_text_and_the_api_docs_list_them(make_wm, serve):
+def raw_exchange(port, data: bytes) -> http.client.HTTPResponse:
+    """Send ``data`` on a fresh connection; the answer, read."""
+    with connect(port, "127.0.0.1") as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        response.body = response.read()
+        return response
+
+
+def test_server_layer_errors_are_json_with_a_request_id_and_the_api_docs_list_them(make_wm, serve):
     from conftest import ROOT
 
     served = serve(make_wm())
     api_docs = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     server_layer = api_docs[api_docs.index("**Errors from the server layer.**"):][:1500]
-    for data, status in SERVER_LAYER:
-        got, content_type, body = raw_response(served.port, data)
-        assert (got, content_type) == (status, "text/plain; charset=utf-8"), (data[:60], got, body)
+    ids = set()
+    for data, status, code, detail in SERVER_LAYER:
+        response = raw_exchange(served.port, data)
+        assert (response.status, response.getheader("Content-Type")) == (status, "application/json"), (
+            data[:60], response.status, response.body)
+        error = json.loads(response.body)["error"]
+        assert error["code"] == code and detail in error["message"], (data[:60], error)
+        assert response.getheader("Connection") == "close"
+        ids.add(response.getheader("X-Request-Id"))
         assert f"{status} " in server_layer, status
+    assert len(ids) == len(SERVER_LAYER) and all(len(rid) == 32 for rid in ids)
     assert "408 " in server_layer  # server.request_timeout's answer, tested above
+    # A client's own request id is kept, as on every other answer.
+    response = raw_exchange(served.port, SERVER_LAYER[4][0].replace(HOST, HOST + b"X-Request-Id: caddy-7f3a:19\r\n"))
+    assert (response.status, response.getheader("X-Request-Id")) == (413, "caddy-7f3a:19")
+
+
+def test_a_url_with_raw_utf8_is_read_as_a_browser_would_send_it(tmp_path, make_wm, serve):
+    """curl sends `?q=惊恐发作` as the bytes typed; a browser sends them %-encoded. waitress answered
+    the first with a plain-text 400 Bad URI; both are now the same search."""
+    import shutil
+    from urllib.parse import quote
+
+    from conftest import ROOT
+
+    shutil.copytree(ROOT / "library", tmp_path / "library")
+    served = serve(make_wm())
+    token = served.client.register()["access_token"]
+    auth = f"Authorization: Bearer {token}\r\n".encode()
+
+    def get(target: bytes) -> http.client.HTTPResponse:
+        return raw_exchange(served.port, b"GET " + target + b" HTTP/1.1\r\n" + HOST + auth + b"\r\n")
+
+    raw, encoded = get("/api/v1/library?q=惊恐发作".encode()), get(b"/api/v1/library?q=" + quote("惊恐发作").encode())
+    assert raw.status == encoded.status == 200, raw.body
+    assert json.loads(raw.body)["items"] and json.loads(raw.body) == json.loads(encoded.body)
+    assert json.loads(raw.body)["items"][0]["id"] == "anxiety-self-help"
+    # In the path too; and bytes that are not UTF-8 are what their %XX is: the app's JSON 404.
+    missing = get("/api/v1/不存在".encode())
+    assert (missing.status, missing.getheader("Content-Type")) == (404, "application/json"), missing.body
+    assert "GET /api/v1/不存在." in json.loads(missing.body)["error"]["message"]
+    for target in (b"/api/v1/library/\xff\xfe", b"/api/v1/library?q=\xff"):
+        answer = get(target)
+        assert answer.getheader("Content-Type") == "application/json" and answer.status < 500, (target, answer.body)
 
 
 def test_errors_the_app_reaches_are_json(make_wm, serve):
