@@ -118,9 +118,10 @@ APPEND_LOCKS = 64
 # read of the log's newest line (~20 us), once, when it next comes back.
 CHECKED_SESSIONS = 10_000
 ACTIVITY = ("message_count", "updated_at")  # kept by `Sessions` alone
-# A turn's history comes from memory for the sessions most recently written to, at most this many
-# (each holds its newest messages, at most HISTORY_KEPT: ~10 MB at most for chat of ~300 bytes a
-# message); one more costs one read of its log when it next has a turn.
+# A turn's history comes from memory for the sessions most recently chatted in, at most this many,
+# each with its newest messages (the longest agents.*.history, at most HISTORY_KEPT): with the
+# shipped history of 20 and messages of ~300 bytes, ~9 MB when all are held (tracemalloc). One more costs a read
+# of its log when it next has a turn.
 HISTORY_SESSIONS = 1_000
 HISTORY_KEPT = 50  # an agent's history longer than this is read from the log every turn
 PAGE = 200
