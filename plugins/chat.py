@@ -124,6 +124,11 @@ ACTIVITY = ("message_count", "updated_at")  # kept by `Sessions` alone
 # of its log when it next has a turn.
 HISTORY_SESSIONS = 1_000
 HISTORY_KEPT = 50  # an agent's history longer than this is read from the log every turn
+# The "total" counter holds the messages of the hours before its checkpoint ("through"); the
+# hours from there on are added when it is read. So a turn writes its hour's counter alone (one
+# write a turn fewer, ~20 us), and the checkpoint moves to a day back once the hours after it
+# pass two days: a write a day, and a read adds up at most 48 hours' documents.
+TOTAL_HOURS = 48
 PAGE = 200
 
 
@@ -132,8 +137,9 @@ def register_collections(register):
     register("sessions", indexes=[Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
                                   Index(("user_id",), "created_at")])
     # Counters, so that /admin/stats and /health/mood cost what they show, not every message
-    # stored: per hour of UTC, per role (documents "h<hour>"), the total ("total"), and whether
-    # the messages stored before counters existed were counted ("backfilled").
+    # stored: per hour of UTC, per role (documents "h<hour>"), the total of the hours before a
+    # checkpoint ("total": see `Sessions.message_total`), and whether the messages stored before
+    # counters existed were counted ("backfilled").
     register("chat_activity", indexes=[Index((), "hour")])
     # Per user, agent and hour: how many of the user's messages got each emotion label.
     register("chat_moods", indexes=[Index(("user_id",), "hour"), Index(("user_id", "agent"), "hour")])
@@ -177,7 +183,12 @@ class Sessions:
         self._tails: OrderedDict[str, tuple] = OrderedDict()
         self._tails_lock = threading.Lock()
         self._keep = min(max(history, 0), HISTORY_KEPT)
+        # Held while the counters of chat_activity change or are read: the total's checkpoint
+        # moves only with every hour before it counted, and a reader adds each hour once.
+        self._activity_lock = threading.Lock()
+        self._through: str | None = None  # the total's checkpoint, once read (this process alone writes it)
         self._backfill()
+        self._checkpoint_total()
 
     # -- sessions
     def create(self, user_id: str, agent: str, title: str = "", session_id: str | None = None) -> dict:
@@ -508,12 +519,22 @@ class Sessions:
             touched.add(doc_id)
             return True
 
-        for hour, counts in hours.items():
-            self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour},
-                                                                    fresh=fresh("h" + hour)), durable=False)
-        restart = fresh("total")
-        self.storage.update("chat_activity", "total", lambda doc: {"id": "total", "messages": max(
-            0, (0 if restart else (doc or {}).get("messages", 0)) + sign * total)}, durable=False)
+        with self._activity_lock:
+            restart = fresh("total")  # a backfill's first count: the total is every hour's
+            through = "" if restart else self._checkpoint()
+            for hour, counts in hours.items():
+                self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour},
+                                                                        fresh=fresh("h" + hour)), durable=False)
+            # Messages of hours before the checkpoint (a deleted session's older ones) are in the total too.
+            before = sum(n for hour, counts in hours.items() if hour < through for n in counts.values())
+            if restart or before:
+                self.storage.update("chat_activity", "total", lambda doc: {
+                    "id": "total", "through": through,
+                    "messages": max(0, (0 if restart else (doc or {}).get("messages", 0)) + sign * before)},
+                    durable=False)
+                self._through = through
+            if touched is None:  # not while a backfill runs: it starts hours over that the move would have added up
+                self._advance(max(hours))
         for (user_id, agent, hour), (counts, latest) in moods.items():
             doc_id = f"{user_id}|{agent}|{hour}"
             stored = self.storage.update("chat_moods", doc_id, _adder(counts, sign, {
@@ -522,7 +543,50 @@ class Sessions:
                 self.storage.delete("chat_moods", doc_id)  # nothing of a deleted user's stays
 
     def message_total(self) -> int:
-        return (self.storage.get("chat_activity", "total") or {}).get("messages", 0)
+        """Every message counted: the total's, before its checkpoint, and the hours' from there on."""
+        with self._activity_lock:
+            total = self.storage.get("chat_activity", "total") or {}
+            return total.get("messages", 0) + sum(sum(sum(quarters) for quarters in doc["counts"].values())
+                                                  for doc in self._hours("chat_activity", None, self._checkpoint()))
+
+    def _checkpoint(self) -> str:
+        """The hour from which the hours' counters are not in the total yet ("": all of them)."""
+        if self._through is None:
+            self._through = (self.storage.get("chat_activity", "total") or {}).get("through", "")
+        return self._through
+
+    def _advance(self, hour: str) -> None:
+        """Add the hours before a day back from ``hour`` to the total, once the hours after the
+        checkpoint pass TOTAL_HOURS (one write: a kill before it leaves the checkpoint where it was)."""
+        try:
+            latest = datetime.fromisoformat(hour + ":00+00:00")
+        except ValueError:
+            return
+        through = self._checkpoint()
+        if through >= (latest - timedelta(hours=TOTAL_HOURS)).strftime("%Y-%m-%dT%H"):
+            return
+        moved = (latest - timedelta(hours=TOTAL_HOURS // 2)).strftime("%Y-%m-%dT%H")
+        added = sum(sum(sum(quarters) for quarters in doc["counts"].values())
+                    for doc in self._hours("chat_activity", None, through, moved))
+        self.storage.update("chat_activity", "total", lambda doc: {
+            "id": "total", "through": moved, "messages": (doc or {}).get("messages", 0) + added}, durable=False)
+        self._through = moved
+
+    def _checkpoint_total(self) -> None:
+        """A total written before checkpoints counted every hour: its checkpoint is the hour after
+        the newest (once, on the first start of this version)."""
+        total = self.storage.get("chat_activity", "total")
+        if total is None or "through" in total:
+            return
+        newest, _ = self.storage.find("chat_activity", order="-hour", limit=1)
+        through = ""
+        if newest:
+            try:
+                through = (datetime.fromisoformat(newest[0]["hour"] + ":00+00:00") + timedelta(hours=1)).strftime("%Y-%m-%dT%H")
+            except ValueError:
+                through = newest[0]["hour"] + "~"  # after it as text: hours are compared as text
+        self.storage.put("chat_activity", {**total, "through": through})
+        self._through = through
 
     def messages_by_day(self, since: str, zone) -> dict[str, dict[str, int]]:
         """Messages per local day (in ``zone``) and role, created at or after ``since``."""
@@ -547,10 +611,10 @@ class Sessions:
                     if n > 0 and now_iso(moment) >= since:
                         yield moment, label, n, (doc.get("latest") or {}).get(label) or now_iso(moment)
 
-    def _hours(self, collection: str, where, since: str):
+    def _hours(self, collection: str, where, since: str, until: str | None = None):
         before = None
         while True:
-            page, before = self.storage.find(collection, where, order="hour", start=since[:13],
+            page, before = self.storage.find(collection, where, order="hour", start=since[:13], end=until,
                                              limit=PAGE, before=before)
             yield from page
             if before is None:
