@@ -157,6 +157,14 @@ def _slot(at) -> tuple[str, int] | None:
     return at[:13], min(int(at[14:16]) // 15, 3)
 
 
+def _hours_from(hour: str, hours: int) -> str | None:
+    """The UTC hour (as `_slot` gives it) ``hours`` after ``hour``; None if it is not one."""
+    try:
+        return (datetime.fromisoformat(hour + ":00+00:00") + timedelta(hours=hours)).strftime("%Y-%m-%dT%H")
+    except ValueError:
+        return None
+
+
 def quarter_start(hour: str, quarter: int) -> datetime:
     return datetime.fromisoformat(hour + ":00+00:00") + timedelta(minutes=15 * quarter)
 
@@ -396,7 +404,7 @@ class Sessions:
             # The log and the session are two writes: the log first, each line with its number in
             # the session (seq), so that the next process reads a count a kill in between left short
             # from the log (`_check`). One write to the session per message: a mark before the log
-            # write as well as the count after it made a turn 9 small writes (5 now; bench/chat).
+            # write as well as the count after it made a turn 9 small writes (4 now; bench/chat).
             seq = (session.get("message_count") or 0) + 1
             message = self.storage.append_message(session_id, {**message, "seq": seq}, durable)
 
@@ -558,14 +566,10 @@ class Sessions:
     def _advance(self, hour: str) -> None:
         """Add the hours before a day back from ``hour`` to the total, once the hours after the
         checkpoint pass TOTAL_HOURS (one write: a kill before it leaves the checkpoint where it was)."""
-        try:
-            latest = datetime.fromisoformat(hour + ":00+00:00")
-        except ValueError:
-            return
         through = self._checkpoint()
-        if through >= (latest - timedelta(hours=TOTAL_HOURS)).strftime("%Y-%m-%dT%H"):
+        if through >= (_hours_from(hour, -TOTAL_HOURS) or through):
             return
-        moved = (latest - timedelta(hours=TOTAL_HOURS // 2)).strftime("%Y-%m-%dT%H")
+        moved = _hours_from(hour, -TOTAL_HOURS // 2)
         added = sum(sum(sum(quarters) for quarters in doc["counts"].values())
                     for doc in self._hours("chat_activity", None, through, moved))
         self.storage.update("chat_activity", "total", lambda doc: {
@@ -579,12 +583,8 @@ class Sessions:
         if total is None or "through" in total:
             return
         newest, _ = self.storage.find("chat_activity", order="-hour", limit=1)
-        through = ""
-        if newest:
-            try:
-                through = (datetime.fromisoformat(newest[0]["hour"] + ":00+00:00") + timedelta(hours=1)).strftime("%Y-%m-%dT%H")
-            except ValueError:
-                through = newest[0]["hour"] + "~"  # after it as text: hours are compared as text
+        # (Not an hour we wrote: any text after it, as hours compare as text.)
+        through = (_hours_from(newest[0]["hour"], 1) or newest[0]["hour"] + "~") if newest else ""
         self.storage.put("chat_activity", {**total, "through": through})
         self._through = through
 
