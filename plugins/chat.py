@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from datetime import datetime, timedelta
 
 import bottle
@@ -118,6 +118,17 @@ APPEND_LOCKS = 64
 # read of the log's newest line (~20 us), once, when it next comes back.
 CHECKED_SESSIONS = 10_000
 ACTIVITY = ("message_count", "updated_at")  # kept by `Sessions` alone
+# A turn's history comes from memory for the sessions most recently chatted in, at most this many,
+# each with its newest messages (the longest agents.*.history, at most HISTORY_KEPT): with the
+# shipped history of 20 and messages of ~300 bytes, ~9 MB when all are held (tracemalloc). One more costs a read
+# of its log when it next has a turn.
+HISTORY_SESSIONS = 1_000
+HISTORY_KEPT = 50  # an agent's history longer than this is read from the log every turn
+# The "total" counter holds the messages of the hours before its checkpoint ("through"); the
+# hours from there on are added when it is read. So a turn writes its hour's counter alone (one
+# write a turn fewer, ~20 us), and the checkpoint moves to a day back once the hours after it
+# pass two days: a write a day, and a read adds up at most 48 hours' documents.
+TOTAL_HOURS = 48
 PAGE = 200
 
 
@@ -126,8 +137,9 @@ def register_collections(register):
     register("sessions", indexes=[Index(("user_id",), "updated_at"), Index(("user_id", "agent"), "updated_at"),
                                   Index(("user_id",), "created_at")])
     # Counters, so that /admin/stats and /health/mood cost what they show, not every message
-    # stored: per hour of UTC, per role (documents "h<hour>"), the total ("total"), and whether
-    # the messages stored before counters existed were counted ("backfilled").
+    # stored: per hour of UTC, per role (documents "h<hour>"), the total of the hours before a
+    # checkpoint ("total": see `Sessions.message_total`), and whether the messages stored before
+    # counters existed were counted ("backfilled").
     register("chat_activity", indexes=[Index((), "hour")])
     # Per user, agent and hour: how many of the user's messages got each emotion label.
     register("chat_moods", indexes=[Index(("user_id",), "hour"), Index(("user_id", "agent"), "hour")])
@@ -145,6 +157,14 @@ def _slot(at) -> tuple[str, int] | None:
     return at[:13], min(int(at[14:16]) // 15, 3)
 
 
+def _hours_from(hour: str, hours: int) -> str | None:
+    """The UTC hour (as `_slot` gives it) ``hours`` after ``hour``; None if it is not one."""
+    try:
+        return (datetime.fromisoformat(hour + ":00+00:00") + timedelta(hours=hours)).strftime("%Y-%m-%dT%H")
+    except ValueError:
+        return None
+
+
 def quarter_start(hour: str, quarter: int) -> datetime:
     return datetime.fromisoformat(hour + ":00+00:00") + timedelta(minutes=15 * quarter)
 
@@ -154,7 +174,8 @@ class Sessions:
     their message logs, and the counters other views read instead of the messages. Other plugins
     reach it as ``wm.service("chat").sessions``."""
 
-    def __init__(self, storage):
+    def __init__(self, storage, history: int = 0):
+        """``history``: how many past messages a turn's prompt takes (the longest agents.*.history)."""
         self.storage = storage
         self._on_delete = []  # functions(session) called when a session goes (safety's flags)
         self._on_export = []  # functions(session) -> fields another plugin adds to its export
@@ -164,7 +185,18 @@ class Sessions:
         self._checked: dict[str, None] = {}  # sessions whose count this process knows is the log's (see `get`)
         self._checked_lock = threading.Lock()
         self._uncounted: dict[str, list] = {}  # session id -> (session, message) not yet in the counters
+        # Session id -> its newest messages (at most ``_keep``; fewer only when that is the whole log)
+        # as `_brief` has them, oldest first; the most recently used last. Changed under the
+        # session's append lock, so it follows the log's order (see `history`).
+        self._tails: OrderedDict[str, tuple] = OrderedDict()
+        self._tails_lock = threading.Lock()
+        self._keep = min(max(history, 0), HISTORY_KEPT)
+        # Held while the counters of chat_activity change or are read: the total's checkpoint
+        # moves only with every hour before it counted, and a reader adds each hour once.
+        self._activity_lock = threading.Lock()
+        self._through: str | None = None  # the total's checkpoint, once read (this process alone writes it)
         self._backfill()
+        self._checkpoint_total()
 
     # -- sessions
     def create(self, user_id: str, agent: str, title: str = "", session_id: str | None = None) -> dict:
@@ -305,6 +337,7 @@ class Sessions:
                 self.storage.update("sessions", session_id, {"uncounted": True})
             # The log first, then the session: if the process dies in between, the session is still
             # listed (empty) and deleting it again finishes the job.
+            self._hold(session_id, None)
             self.storage.delete_messages(session_id)
             deleted = self.storage.delete("sessions", session_id)
             # An append that wrote the log between the two and counted on the session before it went
@@ -371,7 +404,7 @@ class Sessions:
             # The log and the session are two writes: the log first, each line with its number in
             # the session (seq), so that the next process reads a count a kill in between left short
             # from the log (`_check`). One write to the session per message: a mark before the log
-            # write as well as the count after it made a turn 9 small writes (5 now; bench/chat).
+            # write as well as the count after it made a turn 9 small writes (4 now; bench/chat).
             seq = (session.get("message_count") or 0) + 1
             message = self.storage.append_message(session_id, {**message, "seq": seq}, durable)
 
@@ -387,12 +420,15 @@ class Sessions:
                 session = self.storage.update("sessions", session_id, count, durable=False)
             except BaseException:
                 self._unchecked(session_id)  # the log has the message: the next `get` counts it
+                self._hold(session_id, None)  # and the next turn reads it from the log
                 raise
             if session is None:
                 # Deleted while the message was written (a reply finishing as the user deletes the
                 # chat or the account): the append made the log again; no session would ever delete it.
                 self.storage.delete_messages(session_id)
+                self._hold(session_id, None)
                 raise KeyError(f"no session {session_id!r}")
+            self._extend_tail(session_id, message)
             uncounted = self._uncounted.pop(session_id, []) + [(session, message)]
             if not durable:
                 self._uncounted[session_id] = uncounted
@@ -415,6 +451,52 @@ class Sessions:
 
     def messages(self, session_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
         return self.storage.list_messages(session_id, limit=limit, before=before)
+
+    def history(self, session_id: str, limit: int) -> "list[dict]":
+        """The session's newest ``limit`` messages, oldest first, for a turn's prompt: each its
+        ``role``, ``content`` and ``images`` (if it has any); read-only.
+
+        Held in memory for the sessions most recently written to: a turn read and parsed the last
+        20 lines of its log (~60 us of the ~300 us of storage work a turn does, fsync aside; the
+        whole turn ~4 ms of server CPU, bench/turn_ab). A process holds no tail it did not read
+        from the log or write itself, so a kill or restart loses nothing but the time to read it."""
+        if limit <= 0:
+            return []
+        if limit > self._keep:  # longer than any agent's history of this config, or over HISTORY_KEPT
+            return [_brief(m) for m in self.storage.list_messages(session_id, limit=limit)[0]]
+        with self._tails_lock:
+            tail = self._tails.get(session_id)
+            if tail is not None:
+                self._tails.move_to_end(session_id)
+        if tail is None:
+            # Read under the append lock: an append meanwhile would add to no tail, and this one
+            # would miss its message.
+            with self._append_lock(session_id):
+                with self._tails_lock:
+                    tail = self._tails.get(session_id)
+                if tail is None:
+                    page, _ = self.storage.list_messages(session_id, limit=self._keep)
+                    tail = tuple(_brief(m) for m in page)
+                    self._hold(session_id, tail)
+        return list(tail[-limit:])
+
+    def _hold(self, session_id: str, tail: tuple | None) -> None:
+        """Keep ``tail`` as the session's (None: forget it). Called under its append lock."""
+        with self._tails_lock:
+            if tail is None:
+                self._tails.pop(session_id, None)
+                return
+            self._tails[session_id] = tail
+            self._tails.move_to_end(session_id)
+            if len(self._tails) > HISTORY_SESSIONS:
+                self._tails.popitem(last=False)
+
+    def _extend_tail(self, session_id: str, message: dict) -> None:
+        """The message just appended joins the session's tail, if one is held (under the append lock)."""
+        with self._tails_lock:
+            tail = self._tails.get(session_id)
+        if tail is not None:
+            self._hold(session_id, (tail + (_brief(message),))[-self._keep:])
 
     def all_messages(self, session_id: str):
         return self.storage.iter_messages(session_id)
@@ -445,12 +527,22 @@ class Sessions:
             touched.add(doc_id)
             return True
 
-        for hour, counts in hours.items():
-            self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour},
-                                                                    fresh=fresh("h" + hour)), durable=False)
-        restart = fresh("total")
-        self.storage.update("chat_activity", "total", lambda doc: {"id": "total", "messages": max(
-            0, (0 if restart else (doc or {}).get("messages", 0)) + sign * total)}, durable=False)
+        with self._activity_lock:
+            restart = fresh("total")  # a backfill's first count: the total is every hour's
+            through = "" if restart else self._checkpoint()
+            for hour, counts in hours.items():
+                self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour},
+                                                                        fresh=fresh("h" + hour)), durable=False)
+            # Messages of hours before the checkpoint (a deleted session's older ones) are in the total too.
+            before = sum(n for hour, counts in hours.items() if hour < through for n in counts.values())
+            if restart or before:
+                self.storage.update("chat_activity", "total", lambda doc: {
+                    "id": "total", "through": through,
+                    "messages": max(0, (0 if restart else (doc or {}).get("messages", 0)) + sign * before)},
+                    durable=False)
+                self._through = through
+            if touched is None:  # not while a backfill runs: it starts hours over that the move would have added up
+                self._advance(max(hours))
         for (user_id, agent, hour), (counts, latest) in moods.items():
             doc_id = f"{user_id}|{agent}|{hour}"
             stored = self.storage.update("chat_moods", doc_id, _adder(counts, sign, {
@@ -459,7 +551,42 @@ class Sessions:
                 self.storage.delete("chat_moods", doc_id)  # nothing of a deleted user's stays
 
     def message_total(self) -> int:
-        return (self.storage.get("chat_activity", "total") or {}).get("messages", 0)
+        """Every message counted: the total's, before its checkpoint, and the hours' from there on."""
+        with self._activity_lock:
+            total = self.storage.get("chat_activity", "total") or {}
+            return total.get("messages", 0) + sum(sum(sum(quarters) for quarters in doc["counts"].values())
+                                                  for doc in self._hours("chat_activity", None, self._checkpoint()))
+
+    def _checkpoint(self) -> str:
+        """The hour from which the hours' counters are not in the total yet ("": all of them)."""
+        if self._through is None:
+            self._through = (self.storage.get("chat_activity", "total") or {}).get("through", "")
+        return self._through
+
+    def _advance(self, hour: str) -> None:
+        """Add the hours before a day back from ``hour`` to the total, once the hours after the
+        checkpoint pass TOTAL_HOURS (one write: a kill before it leaves the checkpoint where it was)."""
+        through = self._checkpoint()
+        if through >= (_hours_from(hour, -TOTAL_HOURS) or through):
+            return
+        moved = _hours_from(hour, -TOTAL_HOURS // 2)
+        added = sum(sum(sum(quarters) for quarters in doc["counts"].values())
+                    for doc in self._hours("chat_activity", None, through, moved))
+        self.storage.update("chat_activity", "total", lambda doc: {
+            "id": "total", "through": moved, "messages": (doc or {}).get("messages", 0) + added}, durable=False)
+        self._through = moved
+
+    def _checkpoint_total(self) -> None:
+        """A total written before checkpoints counted every hour: its checkpoint is the hour after
+        the newest (once, on the first start of this version)."""
+        total = self.storage.get("chat_activity", "total")
+        if total is None or "through" in total:
+            return
+        newest, _ = self.storage.find("chat_activity", order="-hour", limit=1)
+        # (Not an hour we wrote: any text after it, as hours compare as text.)
+        through = (_hours_from(newest[0]["hour"], 1) or newest[0]["hour"] + "~") if newest else ""
+        self.storage.put("chat_activity", {**total, "through": through})
+        self._through = through
 
     def messages_by_day(self, since: str, zone) -> dict[str, dict[str, int]]:
         """Messages per local day (in ``zone``) and role, created at or after ``since``."""
@@ -484,10 +611,10 @@ class Sessions:
                     if n > 0 and now_iso(moment) >= since:
                         yield moment, label, n, (doc.get("latest") or {}).get(label) or now_iso(moment)
 
-    def _hours(self, collection: str, where, since: str):
+    def _hours(self, collection: str, where, since: str, until: str | None = None):
         before = None
         while True:
-            page, before = self.storage.find(collection, where, order="hour", start=since[:13],
+            page, before = self.storage.find(collection, where, order="hour", start=since[:13], end=until,
                                              limit=PAGE, before=before)
             yield from page
             if before is None:
@@ -519,6 +646,14 @@ class Sessions:
             log.warning("counted the messages of %d sessions for the admin stats and moods (once)", counted)
 
 
+def _brief(message: dict) -> dict:
+    """What a turn's prompt takes of a stored message (`Sessions.history`)."""
+    brief = {"role": message.get("role"), "content": message.get("content")}
+    if message.get("images"):
+        brief["images"] = message["images"]
+    return brief
+
+
 def _adder(counts: Counter, sign: int, fields: dict, latest: dict | None = None, fresh: bool = False):
     """An `update` function adding ``counts`` ((key, quarter) -> n) to a counters document (to an
     empty one if ``fresh``)."""
@@ -541,7 +676,8 @@ class ChatService:
 
     def __init__(self, wm):
         self.wm = wm
-        self.sessions = Sessions(wm.storage)
+        self.sessions = Sessions(wm.storage, history=max((agent["history"] for agent in wm.config["agents"].values()),
+                                                         default=0))
         self.providers = wm.build_providers()
         tagger_class = wm.tagger_classes[wm.config["emotion"]["tagger"]]
         self.tagger = tagger_class(wm.config["emotion"], wm)
@@ -691,7 +827,7 @@ class ChatService:
         # and `Reply.sync` does it where a turn ends without a reply. Until then nothing has told
         # the user the message is saved.
         sessions = self.sessions
-        history, _ = sessions.messages(session["id"], limit=agent["history"])
+        history = sessions.history(session["id"], agent["history"])
         message = {"id": new_id(), "role": "user", "content": text}
         if images:
             message["images"] = [image["id"] for image in images]

@@ -282,3 +282,30 @@ def test_a_message_counted_while_a_session_is_deleted_leaves_the_counters_with_i
     assert sessions.delete(doomed["id"]) is True
     assert sessions.message_total() == 0
     assert storage.find("chat_moods", {"user_id": "alice"}, order="hour")[0] == []
+
+
+def test_the_total_is_every_message_as_its_checkpoint_moves_through_deletes_restarts_and_an_older_total(storage):
+    """The total holds the hours before its checkpoint, the hours' counters the rest (a turn writes
+    its hour's counter alone): every message counts once as the checkpoint moves over ten days,
+    after a session of mostly older hours is deleted, in the next process, and from a total
+    written before checkpoints (it counted every hour)."""
+    sessions = Sessions(storage)
+    first, second = sessions.create("alice", "coach"), sessions.create("bob", "coach")
+    stored = {first["id"]: 0, second["id"]: 0}
+    for n in range(40):  # one every 6 hours: ten days
+        session = first if n < 30 else second
+        sessions.append(session["id"], make_message(f"m{n}", created_at=at(n * 6 * 3600), emotion="sad"))
+        stored[session["id"]] += 1
+        assert sessions.message_total() == sum(stored.values())
+    moved = storage.get("chat_activity", "total")
+    assert moved["through"] > at(0)[:13] and moved["messages"] > 0  # the checkpoint moved: hours were added up
+    assert Sessions(storage).message_total() == 40  # the next process
+    sessions.delete(first["id"])  # 30 messages, most of them in hours before the checkpoint
+    assert sessions.message_total() == 10 and Sessions(storage).message_total() == 10
+    assert sum(n for roles in sessions.messages_by_day(at(0), UTC).values() for n in roles.values()) == 10
+    # A total as the version before checkpoints wrote it: every hour counted in it.
+    storage.put("chat_activity", {"id": "total", "messages": 10})
+    later = Sessions(storage)
+    assert later.message_total() == 10
+    later.append(second["id"], make_message("one more", created_at=at(41 * 6 * 3600)))
+    assert later.message_total() == 11 and Sessions(storage).message_total() == 11
