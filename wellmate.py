@@ -836,8 +836,10 @@ class Storage:
     write to the same collection (or `sync`). Documents returned are copies: change them freely.
 
     Lists are pages: ``(items, next_cursor)``; pass ``next_cursor`` back as ``before`` for the
-    following page; it is None on the last page. Cursors are opaque strings; one the backend did
-    not make raises ValueError.
+    following page; it is None on the last page. Cursors are opaque strings made only of the
+    characters a URL carries as they are (letters, digits and ``-._~``): routes hand them to
+    clients as ``next``, who send them back as ``?before=``. One the backend did not make raises
+    ValueError.
     """
 
     name = "?"
@@ -862,8 +864,9 @@ class Storage:
         ``change`` is a dict of fields to set, or a function: it gets the document (None if there
         is none) and returns the whole new document (which may create it), or None to leave
         things as they are. It runs while no other write to the collection can, so a read,
-        decide and write is one step (a refresh token used once, a counter). Raise Conflict as
-        `put` does; an exception from ``change`` stores nothing and passes through."""
+        decide and write is one step (a refresh token used once, a counter). A new document
+        with another ``id`` is a ValueError. Raise Conflict as `put` does; an exception from
+        ``change`` stores nothing and passes through."""
         raise NotImplementedError
 
     def delete(self, collection: str, doc_id: str) -> bool:
@@ -879,10 +882,11 @@ class Storage:
         """A page of the documents whose fields equal ``where``'s (a missing field is None).
 
         ``order`` is a field, ascending, or "-field", descending; ties go by id, the same way;
-        without it, in the order of the index that answers (by id when it has no order field). With ``start`` or ``end`` only documents with ``start <= order field <
-        end`` count (those where it is None are then left out). The lookup needs a declared
-        `Index` with ``by`` the fields of ``where`` and that ``order`` field; ValueError otherwise.
-        ``limit`` is a positive integer."""
+        without it, in the order of the index that answers (by id when it has no order field).
+        With ``start`` or ``end`` only documents with ``start <= order field < end`` count (those
+        where it is None are then left out); they need an ``order`` (ValueError without). The
+        lookup needs a declared `Index` with ``by`` the fields of ``where`` and that ``order``
+        field; ValueError otherwise. ``limit`` is a positive integer."""
         raise NotImplementedError
 
     def count(self, collection: str, where: dict | None = None) -> int:
