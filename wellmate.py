@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import date, datetime, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import NamedTuple
 
@@ -1521,11 +1521,6 @@ class FileLock:
 # ---------------------------------------------------------------------------------------------
 
 
-def age_on(born: date, today: date) -> int:
-    """Whole years from born to today (a 29 February birthday comes on 1 March in other years)."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
 def client_address() -> str:
     """The current request's client address: REMOTE_ADDR as waitress set it, which is the
     proxy's forwarded client only when ``server.trusted_proxy`` names that proxy. Never read
@@ -2346,31 +2341,14 @@ class Wellmate:
         zone = zone_or_none(name)
         return (name.strip(), zone) if zone else (self.timezone, zone_or_none(self.timezone))
 
-    def user_age(self, user: dict) -> int | None:
-        """The user's age in whole years: from birth_date when given (as of today in the user's
-        time zone), else the age they gave, else None. Stats and $age use this one number: a
-        child with only a birth_date was graded as an adult."""
-        birth = user.get("birth_date")
-        if birth:
-            try:
-                born = date.fromisoformat(birth)
-            except ValueError:  # stored before birth dates were checked
-                return user.get("age")
-            return age_on(born, datetime.now(self.user_zone(user)[1]).date())
-        return user.get("age")
-
     def prompt_values(self, user: dict, agent: str) -> dict:
-        """Everything a prompt's $placeholders may use for this user and agent."""
+        """Everything a prompt's $placeholders may use for this user and agent: the day, the time
+        zone and the agent, and what the `prompt_context` hooks add (the accounts plugin: $name,
+        $full_name, $username, $age, $gender)."""
         tz_name, tz = self.user_zone(user)
         today = datetime.now(tz).date().isoformat()
-        age = self.user_age(user)
         agent_conf = self.config["agents"].get(agent, {})
         values = {
-            "name": user.get("full_name") or user.get("username") or "",
-            "full_name": user.get("full_name") or "",
-            "username": user.get("username") or "",
-            "age": "" if age is None else str(age),
-            "gender": user.get("gender") or "",
             "today": today,
             "timezone": tz_name,
             "agent": agent,

@@ -493,15 +493,16 @@ TOKEN_PAIR = obj({"access_token": string(), "refresh_token": string(), "token_ty
 
 
 def public_profile(user: dict, wm=None) -> dict:
-    """What a client sees of a user: never the password hash or token bookkeeping. With ``wm``,
-    the age is `wm.user_age` (from birth_date when there is one), the age stats use; without,
-    the age as stored."""
+    """What a client sees of a user: never the password hash or token bookkeeping. With ``wm``
+    (and the accounts plugin), the age is `Accounts.age` (from birth_date when there is one), the
+    age stats use; without, the age as stored."""
+    accounts = wm.service("accounts") if wm else None
     return {
         "uuid": user["id"],
         "username": user.get("username"),
         "full_name": user.get("full_name") or "",
         "gender": user.get("gender"),
-        "age": wm.user_age(user) if wm else user.get("age"),
+        "age": accounts.age(user) if accounts else user.get("age"),
         "birth_date": user.get("birth_date"),
         "role": user.get("role", "user"),
         "settings": user.get("settings") or {},
