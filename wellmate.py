@@ -2327,13 +2327,6 @@ class Wellmate:
         bottle.request.environ[USER_ID_KEY] = user.get("id")  # for `request_finished`: whose request it was
         return user
 
-    def require_admin(self) -> dict:
-        """The request's user if an admin; 401 without a valid token, 403 for anyone else."""
-        user = self.require_user()
-        if user.get("role") != "admin":
-            raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
-        return user
-
     def user_zone(self, user: dict) -> tuple[str, tzinfo]:
         """(name, tzinfo) of the user's time zone: settings.timezone, else server.timezone. Every
         "day" of a user (stats, mood, reminders, $today) is a day in this zone."""

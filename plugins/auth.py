@@ -605,6 +605,15 @@ def needed(wm, service: str, plugin: str, what: str):
     return found
 
 
+def require_admin(wm) -> dict:
+    """The request's user if an admin (role "admin"); 401 without a valid sign-in, 403 for anyone
+    else. It asks `wm.require_user`, so it works with whatever plugin signs requests in."""
+    user = wm.require_user()
+    if user.get("role") != "admin":
+        raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
+    return user
+
+
 def required(wm, plugin: str) -> Auth:
     """The service ``auth`` for a plugin that cannot work without it."""
     return needed(wm, "auth", plugin, "passwords and tokens")

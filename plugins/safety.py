@@ -42,6 +42,7 @@ from pathlib import Path
 
 from wellmate import Index, Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
 from wellmate_plugins._openapi import Api, array, integer, obj, string
+from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
 from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, language, normalize, term_alternatives
 
@@ -1133,7 +1134,7 @@ def routes(app, wm):
                                                  "updated_at": string(nullable=True)}, required=["session_id", "flags"]))},
                             required=["sessions", "users", "by_kind", "items"])}))
     def admin_flags():
-        wm.require_admin()
+        require_admin(wm)
         limit, _ = page_args(default_limit=50, max_limit=500)
         return safety.book.flagged(limit)
 
