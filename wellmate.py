@@ -1022,6 +1022,9 @@ class Provider:
     # Whether it follows an instruction such as "say this reminder in your own words"; a
     # rule-based provider that only answers what a user says sets False, and is not asked.
     follows_instructions = True
+    # For one that does not: what the operator is told when every agent's providers are such
+    # (Wellmate.setup_notice), after "no AI model: every agent's providers (...) end at".
+    no_model_notice = "providers that cannot follow instructions; add one that can (docs/models.md)"
     # Whether it sees this turn's system prompt: an agent platform that owns its bot's prompt may
     # not. What plugins added to the prompt (a library passage) is then not cited as a source.
     reads_system_prompt = True
@@ -2253,16 +2256,15 @@ class Wellmate:
     def _setup_notice(self) -> str:
         """What the operator should know about the set-up, or "": that no agent can reach an AI
         model, because every agent's provider chain has only providers that cannot follow
-        instructions (the rule-based offline companion). Said by `check`, the startup log and
-        /test/health; end users are told no more than that answers come from a local guide."""
+        instructions (the rule-based offline companion), each saying what to do in its
+        ``no_model_notice``. Said by `check`, the startup log and /test/health; end users are told
+        no more than that answers come from a local guide."""
         agents = self.config["agents"]
         plugins = {name: self.provider_classes[conf["plugin"]] for name, conf in self.config["providers"].items()}
         if not agents or any(plugins[p].follows_instructions for conf in agents.values() for p in conf["providers"]):
             return ""
-        return (f"no AI model: every agent's providers ({', '.join(f'agents.{a}' for a in agents)}) end at the "
-                f"offline companion, which answers from prompts/offline_tips.yaml; to connect a model, add a "
-                f"provider with plugin: openai under providers: (Ollama on this machine or a cloud API) and list "
-                f"it first in each agent's providers (docs/models.md)")
+        notices = dict.fromkeys(plugins[p].no_model_notice for conf in agents.values() for p in conf["providers"])
+        return f"no AI model: every agent's providers ({', '.join(f'agents.{a}' for a in agents)}) end at {'; '.join(notices)}"
 
     def _build_app(self) -> bottle.Bottle:
         app = bottle.Bottle(catchall=True)

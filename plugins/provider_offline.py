@@ -849,6 +849,9 @@ class Answer(NamedTuple):
 
 class OfflineProvider(Provider):
     follows_instructions = False  # it answers what the user says; it cannot phrase a reminder
+    no_model_notice = ("the offline companion, which answers from prompts/offline_tips.yaml; to connect a model, add a "
+                       "provider with plugin: openai under providers: (Ollama on this machine or a cloud API) and list "
+                       "it first in each agent's providers (docs/models.md)")
     settings = {
         "tips": Setting("prompts/offline_tips.yaml", "Health tips file, relative to config.yaml; re-read when it changes."),
         "notice": Setting(True, "Say once per session, in one short sentence, that answers come from a local guide.", bool),
