@@ -33,7 +33,8 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from wellmate import Provider, Setting, WatchedYaml, data_file_candidates, hookimpl
+from wellmate import Provider, Setting, hookimpl
+from wellmate_plugins._files import WatchedYaml, data_file_candidates
 from wellmate_plugins._text import CLAUSE_END, Terms, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 

@@ -40,7 +40,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from wellmate import Index, Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
+from wellmate import Index, Setting, hookimpl, now_iso, page_args
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
