@@ -2157,16 +2157,11 @@ class Wellmate:
                 raise ConfigError(f"{where}.prompt: give the prompt file, e.g. prompts/{agent}.txt")
             if not self.prompts.path(settings["prompt"]).is_file():
                 raise ConfigError(f"{where}.prompt: file {settings['prompt']} not found next to {name}")
-            for chain in ("providers", "vision_providers"):
+            for chain in ("providers", "vision_providers"):  # whether a vision provider can see: chat's check
                 for provider in settings[chain]:
                     if provider not in self.config["providers"]:
                         raise ConfigError(f"{where}.{chain}: '{provider}' is not defined under providers:"
                                           f"{_suggest(provider, self.config['providers'])}")
-                    conf = self.config["providers"][provider]
-                    if chain == "vision_providers" and conf.get("vision") is not True:
-                        why = (f"set vision: true under it if its model can" if "vision" in
-                               self.provider_classes[conf["plugin"]].settings else f"plugin {conf['plugin']} sends no images")
-                        raise ConfigError(f"{where}.vision_providers: providers.{provider} cannot see images; {why}")
 
     def _setup_notice(self) -> str:
         """What the operator should know about the set-up, or "": that no agent can reach an AI
