@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import date, datetime, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import NamedTuple
 
@@ -836,8 +836,10 @@ class Storage:
     write to the same collection (or `sync`). Documents returned are copies: change them freely.
 
     Lists are pages: ``(items, next_cursor)``; pass ``next_cursor`` back as ``before`` for the
-    following page; it is None on the last page. Cursors are opaque strings; one the backend did
-    not make raises ValueError.
+    following page; it is None on the last page. Cursors are opaque strings made only of the
+    characters a URL carries as they are (letters, digits and ``-._~``): routes hand them to
+    clients as ``next``, who send them back as ``?before=``. One the backend did not make raises
+    ValueError.
     """
 
     name = "?"
@@ -862,8 +864,9 @@ class Storage:
         ``change`` is a dict of fields to set, or a function: it gets the document (None if there
         is none) and returns the whole new document (which may create it), or None to leave
         things as they are. It runs while no other write to the collection can, so a read,
-        decide and write is one step (a refresh token used once, a counter). Raise Conflict as
-        `put` does; an exception from ``change`` stores nothing and passes through."""
+        decide and write is one step (a refresh token used once, a counter). A new document
+        with another ``id`` is a ValueError. Raise Conflict as `put` does; an exception from
+        ``change`` stores nothing and passes through."""
         raise NotImplementedError
 
     def delete(self, collection: str, doc_id: str) -> bool:
@@ -879,10 +882,11 @@ class Storage:
         """A page of the documents whose fields equal ``where``'s (a missing field is None).
 
         ``order`` is a field, ascending, or "-field", descending; ties go by id, the same way;
-        without it, in the order of the index that answers (by id when it has no order field). With ``start`` or ``end`` only documents with ``start <= order field <
-        end`` count (those where it is None are then left out). The lookup needs a declared
-        `Index` with ``by`` the fields of ``where`` and that ``order`` field; ValueError otherwise.
-        ``limit`` is a positive integer."""
+        without it, in the order of the index that answers (by id when it has no order field).
+        With ``start`` or ``end`` only documents with ``start <= order field < end`` count (those
+        where it is None are then left out); they need an ``order`` (ValueError without). The
+        lookup needs a declared `Index` with ``by`` the fields of ``where`` and that ``order``
+        field; ValueError otherwise. ``limit`` is a positive integer."""
         raise NotImplementedError
 
     def count(self, collection: str, where: dict | None = None) -> int:
@@ -1018,6 +1022,9 @@ class Provider:
     # Whether it follows an instruction such as "say this reminder in your own words"; a
     # rule-based provider that only answers what a user says sets False, and is not asked.
     follows_instructions = True
+    # For one that does not: what the operator is told when every agent's providers are such
+    # (Wellmate.setup_notice), after "no AI model: every agent's providers (...) end at".
+    no_model_notice = "providers that cannot follow instructions; add one that can (docs/models.md)"
     # Whether it sees this turn's system prompt: an agent platform that owns its bot's prompt may
     # not. What plugins added to the prompt (a library passage) is then not cited as a source.
     reads_system_prompt = True
@@ -1358,91 +1365,6 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-# ---------------------------------------------------------------------------------------------
-# Helpers for plugins that read files users edit (tips, word lists, ...)
-# ---------------------------------------------------------------------------------------------
-
-
-def data_file_candidates(wm, name: str) -> list[Path]:
-    """Where to look for a data file named in config: next to config.yaml, then the copy shipped
-    with Wellmate, so a config kept elsewhere (/etc/wellmate) works without copying every file."""
-    base = Path(wm.base) if wm is not None and getattr(wm, "base", None) else HERE
-    return list(dict.fromkeys([(base / name).resolve(), (HERE / name).resolve()]))
-
-
-def first_file(paths: list[Path]) -> tuple[Path, tuple | str]:
-    """The first of ``paths`` that exists, with a stamp that changes when it is edited or
-    replaced ("missing", with the first path, when none exists)."""
-    for candidate in paths:
-        try:
-            st = candidate.stat()
-        except OSError:
-            continue
-        return candidate, (candidate, st.st_mtime_ns, st.st_size)
-    return paths[0], "missing"
-
-
-def read_table(path: Path) -> list[dict]:
-    """The rows of a tab-separated file as dicts keyed by its header line; blank lines and
-    lines starting with # are skipped."""
-    rows, header = [], None
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        cells = line.split("\t")
-        if header is None:
-            header = cells
-        else:
-            rows.append(dict(zip(header, cells)))
-    return rows
-
-
-class WatchedYaml:
-    """A YAML file parsed (by ``compile(data)``) on first use and again whenever it changes on
-    disk, so users edit it with no restart. A broken edit keeps the last good version and logs
-    why: a typo in a word list must never break chat. ``compile`` must depend on ``data`` alone,
-    and what it makes must not be changed afterwards: see `_compiled`."""
-
-    # The last text each compile function was given, and what it made of it: the Wellmates a
-    # process builds (the test suite builds hundreds, benches several) share it rather than
-    # compiling the same file again (prompts/safety.yaml's phrases take 0.6 s). One entry per
-    # function, so an edited file replaces its old version.
-    _compiled: dict = {}
-
-    def __init__(self, paths: list[Path], compile, without: str = "going on without it", empty_ok: bool = True):
-        self.paths, self.compile, self.without = paths, compile, without  # the first that exists is used
-        self.empty_ok = empty_ok  # False: an empty file is a mistake (logged, the last good version kept)
-        self._stamp, self._value = None, None
-        self.problem = None  # why the file on disk is not in use, for `wellmate.py check`
-        self._lock = threading.Lock()
-
-    def get(self):
-        path, stamp = first_file(self.paths)
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                if path != self.paths[0]:
-                    log.warning("%s not found; using %s", self.paths[0], path)
-                try:
-                    text = path.read_text(encoding="utf-8")
-                    done = WatchedYaml._compiled.get(self.compile)
-                    if done is None or done[0] != text:
-                        data = load_yaml(text)
-                        if not data and not self.empty_ok:
-                            raise ValueError("the file is empty")
-                        data = data or {}
-                        if not isinstance(data, dict):
-                            raise ValueError("the top level must be a mapping")
-                        done = WatchedYaml._compiled[self.compile] = (text, self.compile(data))
-                    self._value, self.problem = done[1], None
-                except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
-                    why = " ".join(str(e).split())  # a YAML error's lines and caret, on one line
-                    self.problem = f"{path}: cannot use this file ({type(e).__name__}: {why}); " + (
-                        "keeping the last good version" if self._value else self.without)
-                    log.error("%s", self.problem)
-            return self._value if self._value is not None else self.compile({})
-
-
 def zone_or_none(name):
     """The ZoneInfo of an IANA time zone name, or None if it is no such name."""
     from zoneinfo import ZoneInfo
@@ -1515,11 +1437,6 @@ class FileLock:
 # ---------------------------------------------------------------------------------------------
 # Users and requests: what every plugin that serves a user needs
 # ---------------------------------------------------------------------------------------------
-
-
-def age_on(born: date, today: date) -> int:
-    """Whole years from born to today (a 29 February birthday comes on 1 March in other years)."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def client_address() -> str:
@@ -2240,30 +2157,24 @@ class Wellmate:
                 raise ConfigError(f"{where}.prompt: give the prompt file, e.g. prompts/{agent}.txt")
             if not self.prompts.path(settings["prompt"]).is_file():
                 raise ConfigError(f"{where}.prompt: file {settings['prompt']} not found next to {name}")
-            for chain in ("providers", "vision_providers"):
+            for chain in ("providers", "vision_providers"):  # whether a vision provider can see: chat's check
                 for provider in settings[chain]:
                     if provider not in self.config["providers"]:
                         raise ConfigError(f"{where}.{chain}: '{provider}' is not defined under providers:"
                                           f"{_suggest(provider, self.config['providers'])}")
-                    conf = self.config["providers"][provider]
-                    if chain == "vision_providers" and conf.get("vision") is not True:
-                        why = (f"set vision: true under it if its model can" if "vision" in
-                               self.provider_classes[conf["plugin"]].settings else f"plugin {conf['plugin']} sends no images")
-                        raise ConfigError(f"{where}.vision_providers: providers.{provider} cannot see images; {why}")
 
     def _setup_notice(self) -> str:
         """What the operator should know about the set-up, or "": that no agent can reach an AI
         model, because every agent's provider chain has only providers that cannot follow
-        instructions (the rule-based offline companion). Said by `check`, the startup log and
-        /test/health; end users are told no more than that answers come from a local guide."""
+        instructions (the rule-based offline companion), each saying what to do in its
+        ``no_model_notice``. Said by `check`, the startup log and /test/health; end users are told
+        no more than that answers come from a local guide."""
         agents = self.config["agents"]
         plugins = {name: self.provider_classes[conf["plugin"]] for name, conf in self.config["providers"].items()}
         if not agents or any(plugins[p].follows_instructions for conf in agents.values() for p in conf["providers"]):
             return ""
-        return (f"no AI model: every agent's providers ({', '.join(f'agents.{a}' for a in agents)}) end at the "
-                f"offline companion, which answers from prompts/offline_tips.yaml; to connect a model, add a "
-                f"provider with plugin: openai under providers: (Ollama on this machine or a cloud API) and list "
-                f"it first in each agent's providers (docs/models.md)")
+        notices = dict.fromkeys(plugins[p].no_model_notice for conf in agents.values() for p in conf["providers"])
+        return f"no AI model: every agent's providers ({', '.join(f'agents.{a}' for a in agents)}) end at {'; '.join(notices)}"
 
     def _build_app(self) -> bottle.Bottle:
         app = bottle.Bottle(catchall=True)
@@ -2328,13 +2239,6 @@ class Wellmate:
         bottle.request.environ[USER_ID_KEY] = user.get("id")  # for `request_finished`: whose request it was
         return user
 
-    def require_admin(self) -> dict:
-        """The request's user if an admin; 401 without a valid token, 403 for anyone else."""
-        user = self.require_user()
-        if user.get("role") != "admin":
-            raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
-        return user
-
     def user_zone(self, user: dict) -> tuple[str, tzinfo]:
         """(name, tzinfo) of the user's time zone: settings.timezone, else server.timezone. Every
         "day" of a user (stats, mood, reminders, $today) is a day in this zone."""
@@ -2342,31 +2246,14 @@ class Wellmate:
         zone = zone_or_none(name)
         return (name.strip(), zone) if zone else (self.timezone, zone_or_none(self.timezone))
 
-    def user_age(self, user: dict) -> int | None:
-        """The user's age in whole years: from birth_date when given (as of today in the user's
-        time zone), else the age they gave, else None. Stats and $age use this one number: a
-        child with only a birth_date was graded as an adult."""
-        birth = user.get("birth_date")
-        if birth:
-            try:
-                born = date.fromisoformat(birth)
-            except ValueError:  # stored before birth dates were checked
-                return user.get("age")
-            return age_on(born, datetime.now(self.user_zone(user)[1]).date())
-        return user.get("age")
-
     def prompt_values(self, user: dict, agent: str) -> dict:
-        """Everything a prompt's $placeholders may use for this user and agent."""
+        """Everything a prompt's $placeholders may use for this user and agent: the day, the time
+        zone and the agent, and what the `prompt_context` hooks add (the accounts plugin: $name,
+        $full_name, $username, $age, $gender)."""
         tz_name, tz = self.user_zone(user)
         today = datetime.now(tz).date().isoformat()
-        age = self.user_age(user)
         agent_conf = self.config["agents"].get(agent, {})
         values = {
-            "name": user.get("full_name") or user.get("username") or "",
-            "full_name": user.get("full_name") or "",
-            "username": user.get("username") or "",
-            "age": "" if age is None else str(age),
-            "gender": user.get("gender") or "",
             "today": today,
             "timezone": tz_name,
             "agent": agent,

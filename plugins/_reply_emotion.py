@@ -22,7 +22,7 @@ reply's text. A host whose mini-program knows only the original seven labels set
 
 from __future__ import annotations
 
-from wellmate import WatchedYaml, data_file_candidates
+from wellmate_plugins._files import WatchedYaml, data_file_candidates
 from wellmate_plugins._text import Terms, normalize
 
 REPLY_LABELS = ["caring", "concerned", "encouraging", "happy", "calm", "neutral"]

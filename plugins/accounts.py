@@ -62,6 +62,19 @@ class Accounts:
         self.wm, self.storage = wm, wm.storage
         self._backfill()
 
+    def age(self, user: dict) -> int | None:
+        """The user's age in whole years: from birth_date when given (as of today in the user's
+        time zone), else the age they gave, else None. Stats, $age and the profile use this one
+        number: a child with only a birth_date was graded as an adult."""
+        birth = user.get("birth_date")
+        if birth:
+            try:
+                born = date.fromisoformat(birth)
+            except ValueError:  # stored before birth dates were checked
+                return user.get("age")
+            return age_on(born, datetime.now(self.wm.user_zone(user)[1]).date())
+        return user.get("age")
+
     def get(self, user_id) -> dict | None:
         return _out(self.storage.get(USERS, user_id)) if isinstance(user_id, str) else None
 
@@ -220,6 +233,18 @@ def register_services(register):
     register("accounts", Accounts)
 
 
+def age_on(born: date, today: date) -> int:
+    """Whole years from born to today (a 29 February birthday comes on 1 March in other years)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@hookimpl(tryfirst=True)  # first, so that another plugin's prompt_context may still override these
+def prompt_context(user, wm):
+    age = wm.service("accounts").age(user)
+    return {"name": user.get("full_name") or user.get("username") or "", "full_name": user.get("full_name") or "",
+            "username": user.get("username") or "", "age": "" if age is None else age, "gender": user.get("gender") or ""}
+
+
 def profile_changes(body: dict, wm, user: dict) -> dict:
     """Validated profile fields from a register or settings body; ``user`` is the account with
     its settings as they will be (its time zone says which day "today" is for a birth date)."""
@@ -235,7 +260,7 @@ def profile_changes(body: dict, wm, user: dict) -> dict:
         if birth is not None:
             check_birth_date(birth, wm, user)
         changes["birth_date"] = birth
-    # Stats, $age and the profile take the age from birth_date (wm.user_age). A birth date sent
+    # Stats, $age and the profile take the age from birth_date (Accounts.age). A birth date sent
     # alone drops the stored age, which would go stale (a year on, it contradicted a corrected
     # birth date and refused it); an age sent that contradicts the birth date would be stored
     # and never used, so it is refused.
@@ -243,7 +268,7 @@ def profile_changes(body: dict, wm, user: dict) -> dict:
         changes["age"] = None
     profile = {**user, **changes}
     if "age" in body and profile.get("birth_date") and profile.get("age") is not None:
-        derived = wm.user_age(profile)
+        derived = accounts_for(wm, "accounts").age(profile)
         if profile["age"] != derived:
             raise ApiError(400, "invalid_field", f"age, birth_date: age {profile['age']} contradicts birth_date "
                                                  f"{profile['birth_date']} ({derived} today); send both, or age: null")

@@ -29,7 +29,7 @@ from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hook
                       zone_or_none)
 from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, paging, string
 from wellmate_plugins.accounts import accounts_for
-from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, hash_password, required
+from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, hash_password, require_admin, required
 
 log = logging.getLogger("wellmate.admin")
 
@@ -110,19 +110,19 @@ def routes(app, wm):
         query=paging(50, 200),
         responses={200: page(ADMIN_USER)}))
     def list_users():
-        wm.require_admin()
+        require_admin(wm)
         return paged(accounts.list, admin_view, 50, 200)
 
     @app.get("/api/v1/admin/users/<user_id>", api=Api("One account", auth="admin", responses={200: ADMIN_USER}))
     def read_user(user_id):
-        wm.require_admin()
+        require_admin(wm)
         return admin_view(target(user_id))
 
     @app.post("/api/v1/admin/users/<user_id>/disable", api=Api(
         "Disable an account and end its logins", auth="admin", responses={200: ADMIN_USER},
         errors={400: "cannot_disable_self"}))
     def disable(user_id):
-        admin = wm.require_admin()
+        admin = require_admin(wm)
         user = target(user_id)
         if user["id"] == admin["id"]:
             raise ApiError(400, "cannot_disable_self", "You cannot disable your own account; ask another admin "
@@ -133,7 +133,7 @@ def routes(app, wm):
     @app.post("/api/v1/admin/users/<user_id>/enable", api=Api(
         "Enable an account (its user logs in again)", auth="admin", responses={200: ADMIN_USER}))
     def enable(user_id):
-        admin = wm.require_admin()
+        admin = require_admin(wm)
         target(user_id)
         log.info("admin %s enabled user %s", admin["id"], user_id)
         # Tokens from before the disable stay revoked: the user logs in again.
@@ -150,7 +150,7 @@ def routes(app, wm):
                             required=["days", "timezone", "users", "messages_per_day", "provider_failures", "storage",
                                       "uptime_s", "version"])}))
     def stats():
-        admin = wm.require_admin()
+        admin = require_admin(wm)
         query = bottle.request.query
         try:
             days = int(query.get("days", 7))

@@ -493,15 +493,16 @@ TOKEN_PAIR = obj({"access_token": string(), "refresh_token": string(), "token_ty
 
 
 def public_profile(user: dict, wm=None) -> dict:
-    """What a client sees of a user: never the password hash or token bookkeeping. With ``wm``,
-    the age is `wm.user_age` (from birth_date when there is one), the age stats use; without,
-    the age as stored."""
+    """What a client sees of a user: never the password hash or token bookkeeping. With ``wm``
+    (and the accounts plugin), the age is `Accounts.age` (from birth_date when there is one), the
+    age stats use; without, the age as stored."""
+    accounts = wm.service("accounts") if wm else None
     return {
         "uuid": user["id"],
         "username": user.get("username"),
         "full_name": user.get("full_name") or "",
         "gender": user.get("gender"),
-        "age": wm.user_age(user) if wm else user.get("age"),
+        "age": accounts.age(user) if accounts else user.get("age"),
         "birth_date": user.get("birth_date"),
         "role": user.get("role", "user"),
         "settings": user.get("settings") or {},
@@ -602,6 +603,15 @@ def needed(wm, service: str, plugin: str, what: str):
         raise ConfigError(f"{wm.config_path.name}: plugins.disabled: the {plugin} plugin needs the {service} plugin "
                           f"({what}); disable {plugin} too, or enable {service}")
     return found
+
+
+def require_admin(wm) -> dict:
+    """The request's user if an admin (role "admin"); 401 without a valid sign-in, 403 for anyone
+    else. It asks `wm.require_user`, so it works with whatever plugin signs requests in."""
+    user = wm.require_user()
+    if user.get("role") != "admin":
+        raise ApiError(403, "admin_only", "This needs an admin account (make one with `wellmate.py user promote`).")
+    return user
 
 
 def required(wm, plugin: str) -> Auth:

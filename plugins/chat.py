@@ -670,11 +670,25 @@ def _adder(counts: Counter, sign: int, fields: dict, latest: dict | None = None,
     return add
 
 
+def check_vision_providers(wm) -> None:
+    """A ConfigError unless every agent's vision_providers can see images (vision: true): a photo
+    sent to a model that cannot see it would be answered as if there were none."""
+    for agent, settings in wm.config["agents"].items():
+        for provider in settings["vision_providers"]:
+            conf = wm.config["providers"][provider]
+            if conf.get("vision") is not True:
+                why = (f"set vision: true under it if its model can" if "vision" in wm.provider_classes[conf["plugin"]].settings
+                       else f"plugin {conf['plugin']} sends no images")
+                raise ConfigError(f"{wm.config_path.name}: agents.{agent}.vision_providers: providers.{provider} cannot "
+                                  f"see images; {why}")
+
+
 class ChatService:
     """One chat turn: store the user's message, build the context, run the provider chain,
     tag and store the reply. Shared by the plain and the streaming route."""
 
     def __init__(self, wm):
+        check_vision_providers(wm)
         self.wm = wm
         self.sessions = Sessions(wm.storage, history=max((agent["history"] for agent in wm.config["agents"].values()),
                                                          default=0))

@@ -28,7 +28,7 @@ from wellmate import ApiError, ConfigError, Setting, field, hookimpl, new_id, pa
 from wellmate_plugins._openapi import (Api, Param, array, boolean, download, integer, nullable, number, obj,
                                        string, text, upload)
 from wellmate_plugins.accounts import PROFILE_IN, password_login, register_account
-from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, public_profile, required
+from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, public_profile, require_admin, required
 from wellmate_plugins.chat import title_from
 from wellmate_plugins.compat import answered, client_id, compat_errors
 from wellmate_plugins.library import FILE_NAME
@@ -508,7 +508,7 @@ def routes(app, wm):
         responses={200: wrapped(obj({"items": array(LOG_LINE), "next": nullable(string())}, required=["items", "next"])),
                    **errors(400, 401, 403, 503)}))
     def medical_logs():
-        wm.require_admin()
+        require_admin(wm)
         requests = wm.service("request_log")
         if requests is None:
             raise ApiError(404, "not_found", "This server keeps no request log (its request_log plugin is disabled).")

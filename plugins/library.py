@@ -52,6 +52,7 @@ import yaml
 
 from wellmate import ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, now_iso, page_args
 from wellmate_plugins._openapi import Api, array, download, integer, nullable, obj, page, paging, string, text
+from wellmate_plugins.auth import require_admin
 
 log = logging.getLogger("wellmate.library")
 
@@ -1150,7 +1151,7 @@ def routes(app, wm):
                  example={"id": "sleep-hygiene", "title": "Sleeping better", "tags": ["sleep"], "body": "## Why\n..."}),
         responses={201: ARTICLE}, errors={409: "article_exists: change it with PUT"}))
     def create_article():
-        wm.require_admin()
+        require_admin(wm)
         body = wm.json_body()
         article_id = body.get("id")
         if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
@@ -1164,7 +1165,7 @@ def routes(app, wm):
         body=obj(ARTICLE_FIELDS, additional_properties=False, example={"summary": "Seven habits for a better night"}),
         responses={200: ARTICLE}, errors={409: "article_changed: If-Match is not the file's ETag any more"}))
     def update_article(article_id):
-        wm.require_admin()
+        require_admin(wm)
         checked_id(article_id)
         body = wm.json_body()
         if body.get("id", article_id) != article_id:
@@ -1175,7 +1176,7 @@ def routes(app, wm):
         "Delete an article", auth="admin", params=ARTICLE_ID_PARAM, responses={204: None},
         errors={**BAD_ID, 409: "article_changed: If-Match is not the file's ETag any more"}))
     def delete_article(article_id):
-        wm.require_admin()
+        require_admin(wm)
         if not library.delete(checked_id(article_id), if_match()):
             raise ApiError(404, "article_not_found", f"No article {article_id!r}.")
         bottle.response.status = 204

@@ -33,10 +33,10 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from wellmate import Provider, Setting, WatchedYaml, data_file_candidates, hookimpl
+from wellmate import Provider, Setting, hookimpl
+from wellmate_plugins._files import WatchedYaml, data_file_candidates
 from wellmate_plugins._text import CLAUSE_END, Terms, normalize
-from wellmate_plugins.safety import _both, fill, numbers
-from wellmate_plugins import safety as safety_plugin  # a module, not a hook: its config_schema stays its own
+from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
 
@@ -52,12 +52,6 @@ def config_schema():
     # too, the same Settings, so that with `safety` in plugins.disabled the companion's fallback
     # crisis note still reads them from config.yaml instead of a number written into this file.
     return {"safety": number_settings()}
-
-
-def number_settings() -> dict:
-    """The safety plugin's Settings of safety.hotlines and safety.emergency."""
-    keys = safety_plugin.config_schema()["safety"]
-    return {key: keys[key] for key in ("hotlines", "emergency")}
 
 
 def safety_numbers(wm, lang: str) -> dict:
@@ -285,7 +279,7 @@ class Topic:
         # Signs that need a doctor now ({when: [words], zh, en}): said first when the message has one.
         urgent = spec.get("urgent") if isinstance(spec.get("urgent"), dict) else {}
         self.urgent = {lang: str(urgent.get(lang) or "").strip() for lang in ("zh", "en")}
-        self.urgent_terms = Terms([w for w in (normalize(str(x)) for x in _both(urgent.get("when"))) if w])
+        self.urgent_terms = Terms([w for w in (normalize(str(x)) for x in both_languages(urgent.get("when"))) if w])
         # A special group (pregnancy, children, older people): its keywords name the person, its
         # caution goes with whatever topic answers, its tips replace those of `instead_of`.
         caution = spec.get("caution") or {}
@@ -856,6 +850,9 @@ class Answer(NamedTuple):
 
 class OfflineProvider(Provider):
     follows_instructions = False  # it answers what the user says; it cannot phrase a reminder
+    no_model_notice = ("the offline companion, which answers from prompts/offline_tips.yaml; to connect a model, add a "
+                       "provider with plugin: openai under providers: (Ollama on this machine or a cloud API) and list "
+                       "it first in each agent's providers (docs/models.md)")
     settings = {
         "tips": Setting("prompts/offline_tips.yaml", "Health tips file, relative to config.yaml; re-read when it changes."),
         "notice": Setting(True, "Say once per session, in one short sentence, that answers come from a local guide.", bool),

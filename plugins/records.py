@@ -542,7 +542,8 @@ class Records:
         return result
 
     def adult_category(self, user, classify) -> dict:
-        age = self.wm.user_age(user)
+        accounts = self.wm.service("accounts")
+        age = accounts.age(user) if accounts else user.get("age")
         if isinstance(age, int) and age < 18:
             return {"category": None, "label": None, "note": "这是成人的标准，不适用于 18 岁以下"}
         code, label = classify()

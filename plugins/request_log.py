@@ -25,6 +25,7 @@ import bottle
 
 from wellmate import ApiError, Setting, hookimpl, json_dumps, page_args, parse_time
 from wellmate_plugins._openapi import Api, integer, number, obj, page, string
+from wellmate_plugins.auth import require_admin
 
 log = logging.getLogger("wellmate.request_log")
 
@@ -300,7 +301,7 @@ def routes(app, wm):
                "limit": integer(1, 500, default=50), "before": string(description="the `next` of the previous page")},
         responses={200: page(LOG_LINE)}))
     def read_logs():
-        wm.require_admin()
+        require_admin(wm)
         matches, since = filters(bottle.request.query)
         limit, before = page_args(50, 500)
         items, cursor = requests.page(matches, limit, before, since)

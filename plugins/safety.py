@@ -40,8 +40,11 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from wellmate import Index, Setting, WatchedYaml, data_file_candidates, first_file, hookimpl, now_iso, page_args
+from wellmate import Index, Setting, hookimpl, now_iso, page_args
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file
 from wellmate_plugins._openapi import Api, array, integer, obj, string
+from wellmate_plugins.auth import require_admin
+from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
 from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
@@ -54,8 +57,7 @@ def config_schema():
     return {"safety": {
         "phrases": Setting("prompts/safety.yaml", "Crisis and red-flag phrases and wordings, relative to "
                                                   "config.yaml; re-read when it changes."),
-        "hotlines": Setting(HOTLINES, "Mental health hotlines given in a crisis reply.", list),
-        "emergency": Setting(EMERGENCY, "Emergency numbers: the first is the one red-flag notes say to call.", list),
+        **number_settings(),
         "red_flag_agents": Setting([], "Agents whose replies get red-flag notes; empty: every agent.", list),
         "disclaimer": Setting("first", "When the medical disclaimer is added: first (reply of a session), "
                                        "always, or never.", choices=["first", "always", "never"]),
@@ -79,39 +81,6 @@ def config_schema():
         "check_replies": Setting(True, "In a crisis-flagged session or a check-in turn, hold a model's reply until "
                                        "it is checked, and replace one that gives method or dose details.", bool),
     }}
-
-
-HOTLINES, EMERGENCY = ["12356", "400-161-9995"], ["120", "110"]  # safety.hotlines, safety.emergency
-
-
-def numbers(conf: dict, lang: str) -> dict:
-    """{hotlines}, {emergency} and {first_emergency} for a wording, from the safety section of
-    config.yaml (``conf``); an empty or missing list is the default one (an empty emergency list
-    must not leave "call {first_emergency}" with nothing to call)."""
-    sep = "、" if lang == "zh" else ", "
-    hotlines = [str(n) for n in conf.get("hotlines") or HOTLINES]
-    emergency = [str(n) for n in conf.get("emergency") or EMERGENCY]
-    return {"hotlines": sep.join(hotlines), "emergency": sep.join(emergency), "first_emergency": emergency[0]}
-
-
-def fill(template: str, values: dict) -> str:
-    """``{name}`` placeholders filled by plain replacement: a stray brace in an edited file can
-    never break a crisis reply the way str.format would."""
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
-
-
-def items(value) -> list:
-    """A list as written in prompts/safety.yaml. A lone string is one entry, never its characters:
-    `zh: 不想活` written without brackets made 不, 想 and 活 crisis terms ("不错" got the crisis reply)."""
-    if value is None:
-        return []
-    if isinstance(value, (str, int, float)):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise ValueError(f"expected a list, not {type(value).__name__}: {str(value)[:60]!r}")
 
 
 def _patterns(entries, where: str) -> list[re.Pattern]:
@@ -139,21 +108,14 @@ def placeholders_known(wording: str, where: str, known: tuple[str, ...]) -> str:
     return wording
 
 
-def _both(spec) -> list[str]:
-    """The words of a {zh: [...], en: [...]} mapping, or of a plain list."""
-    if isinstance(spec, dict):
-        return [str(w) for words in spec.values() for w in items(words)]
-    return [str(w) for w in items(spec)]
-
-
 class Rule:
     """One red flag: found when any `any` phrase or pattern is, or one phrase of every `all` group."""
 
     def __init__(self, name: str, spec: dict):
         self.name = name
-        self.any = Terms(_both(spec.get("any")))
+        self.any = Terms(both_languages(spec.get("any")))
         self.patterns = _patterns(spec.get("patterns"), f"red_flags.{name}.patterns")
-        self.all = [Terms(_both(group)) for group in items(spec.get("all"))]
+        self.all = [Terms(both_languages(group)) for group in items(spec.get("all"))]
         note = spec.get("note") or {}
         self.note = {lang: placeholders_known(str(note.get(lang) or ""), f"red_flags.{name}.note.{lang}", ("emergency",))
                      for lang in ("zh", "en")}
@@ -212,7 +174,7 @@ def _is_latin(word: str) -> bool:
 
 def _words(spec) -> list[str]:
     """The words of a {zh: [...], en: [...]} mapping, or of a plain list (normalized)."""
-    return [w for w in (normalize(unicodedata.normalize("NFKC", x)) for x in _both(spec)) if w]
+    return [w for w in (normalize(unicodedata.normalize("NFKC", x)) for x in both_languages(spec)) if w]
 
 
 class Normalizer:
@@ -445,8 +407,8 @@ class Detector:
 
     def __init__(self, spec: dict, name: str, normalizer: Normalizer, frames: list[Frame], concepts: Concepts):
         spec = spec or {}
-        self.terms = Terms([normalizer.phrase(w) for w in _both(spec.get("terms"))])
-        self.topic_terms = Terms([normalizer.phrase(w) for w in _both(spec.get("topic_terms"))])
+        self.terms = Terms([normalizer.phrase(w) for w in both_languages(spec.get("terms"))])
+        self.topic_terms = Terms([normalizer.phrase(w) for w in both_languages(spec.get("topic_terms"))])
         self.mention_context = [str(c) for c in items(spec.get("mention_context"))]
         unknown = [c for c in self.mention_context if c not in concepts.names]
         if unknown:
@@ -1173,7 +1135,7 @@ def routes(app, wm):
                                                  "updated_at": string(nullable=True)}, required=["session_id", "flags"]))},
                             required=["sessions", "users", "by_kind", "items"])}))
     def admin_flags():
-        wm.require_admin()
+        require_admin(wm)
         limit, _ = page_args(default_limit=50, max_limit=500)
         return safety.book.flagged(limit)
 

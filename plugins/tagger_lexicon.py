@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from wellmate import Setting, Tagger, WatchedYaml, data_file_candidates, hookimpl
+from wellmate import Setting, Tagger, hookimpl
+from wellmate_plugins._files import WatchedYaml, data_file_candidates
 from wellmate_plugins._text import CLAUSE_END, Terms, normalize, term_alternatives
 
 

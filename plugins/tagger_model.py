@@ -33,7 +33,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from wellmate import HERE, Setting, Tagger, data_file_candidates, first_file, hookimpl, read_table
+from wellmate import HERE, Setting, Tagger, hookimpl
+from wellmate_plugins._files import data_file_candidates, first_file, read_table
 from wellmate_plugins._textmodel import TextModel, add_training_arguments, read_rows, train
 from wellmate_plugins.tagger_lexicon import LexiconTagger
 

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
-from wellmate import read_table as read_tsv  # noqa: F401  (the name the tests and bench/emotion use)
+import wellmate
+
+wellmate.builtin_plugins_package()  # bench/emotion and bench/safety import this module before building a Wellmate
+from wellmate_plugins._files import read_table as read_tsv  # noqa: E402,F401  (the name the tests and bench/emotion use)
 
 DATA = Path(__file__).resolve().parent / "data"
 EMOTION_LABELLED = DATA / "emotion_labelled.tsv"  # split, label, kind, text

@@ -10,13 +10,16 @@ data, which is how persistence is tested::
         def storage_factory(self, tmp_path):
             return lambda collections=None: MyStorage.open(tmp_path / "data", collections)
 
-The generic part (documents, upsert, the message log) is tested on collections of its own
-(`COLLECTIONS`); the tests below them still test the old per-feature methods, and go as they go.
+The generic part (documents, find with cursors, upsert) is tested on collections of its own
+(`COLLECTIONS`); the special operations (the message log), persistence, concurrency, `stats` and
+`ping` on the collections the built-in plugins declare.
 
-The tests ask only what the `Storage` docstrings in wellmate.py promise, plus a choice that the
-docstrings leave open and routes rely on: a cursor that the backend did not make raises ValueError.
+The tests ask only what the `Storage` docstrings in wellmate.py promise (and docs/plugins.md, "The
+storage contract", spells out): among them, a cursor the backend did not make raises ValueError,
+and a cursor is made of characters a URL carries as they are, since routes hand it to clients.
 """
 
+import re
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
@@ -368,6 +371,29 @@ class StorageContract:
         assert store.count("notes") == before and store.get("notes", stored["id"]) == stored
         with pytest.raises(ValueError):  # by a key that is not declared unique
             store.upsert("notes", [note()], key=("kind",))
+
+    def test_cursors_go_into_a_url_as_they_are(self, store):
+        """Routes hand cursors to clients as ``next`` and get them back as ``?before=``, so a cursor
+        is letters, digits and -._~ only, whatever the ids and order values it marks (a JSON
+        cursor with spaces passed every other test here and failed route tests with InvalidURL)."""
+        odd, log = "名字 with spaces/&?=#+%", self.log(store)
+        for n in range(5):
+            store.insert("notes", note(owner=odd, id=f"{odd}{n}", at=f"2026-01-0{n + 1} 08:00 {odd}"))
+            store.insert("notes", note(owner="numbers", at=n * 1.5))
+            store.append_message(log, make_message(f"{odd} {n}"))
+        cursors = []
+        for where, order in (({"owner": odd}, "at"), ({"owner": odd}, "-at"), ({"owner": "numbers"}, "at"), (None, None)):
+            cursor = True
+            while cursor:
+                _, cursor = store.find("notes", where, order=order, limit=1, before=None if cursor is True else cursor)
+                cursors += [cursor] if cursor else []
+        before = True
+        while before:
+            _, before = store.list_messages(log, limit=1, before=None if before is True else before)
+            cursors += [before] if before else []
+        assert len(cursors) >= 4 * 4 + 4
+        unsafe = [c for c in cursors if not re.fullmatch(r"[A-Za-z0-9._~-]+", c)]
+        assert not unsafe, f"cursors a URL does not carry as they are: {unsafe[:3]}"
 
     # -- the message log -------------------------------------------------------------------------
     def log(self, store) -> str:

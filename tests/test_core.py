@@ -10,6 +10,7 @@ import yaml
 
 import wellmate
 from conftest import ROOT, ServerProcess, free_port, merge, shipped_config
+from wellmate_plugins._files import WatchedYaml
 
 HELLO_PLUGIN = textwrap.dedent('''
     from wellmate import hookimpl
@@ -149,13 +150,13 @@ def test_watched_files_with_the_same_text_are_compiled_once_and_an_edit_is_its_o
 
     for name in ("a.yaml", "b.yaml"):
         (tmp_path / name).write_text("words: [calm, tired]\n", encoding="utf-8")
-    a, b = (wellmate.WatchedYaml([tmp_path / name], compile) for name in ("a.yaml", "b.yaml"))
+    a, b = (WatchedYaml([tmp_path / name], compile) for name in ("a.yaml", "b.yaml"))
     assert a.get() is b.get() and a.get() == {"words": ["calm", "tired"]} and len(compiled) == 1
     (tmp_path / "a.yaml").write_text("words: [happy]\n", encoding="utf-8")
     assert a.get() == {"words": ["happy"]} and b.get() == {"words": ["calm", "tired"]} and len(compiled) == 2
     (tmp_path / "b.yaml").write_text("words: [happy\n", encoding="utf-8")  # broken
     assert b.get() == {"words": ["calm", "tired"]} and "b.yaml: cannot use this file" in b.problem
-    c = wellmate.WatchedYaml([tmp_path / "b.yaml"], compile)
+    c = WatchedYaml([tmp_path / "b.yaml"], compile)
     assert c.get() == {} and "b.yaml: cannot use this file" in c.problem
 
 

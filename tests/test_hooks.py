@@ -78,6 +78,32 @@ def test_no_plugin_sets_attributes_on_wm(make_wm, serve, tmp_path):
         assert wm.service(name) is not None, name
 
 
+def test_no_plugin_imports_another_plugins_internals():
+    """What two plugins share lives in a library module (plugins/_x.py) or goes through
+    wm.service: a plugin imports no `_private` name of another plugin, no plugin module whole
+    (whose hooks it could then call), and calls none of another plugin's hook functions
+    (provider_offline took safety's `_both` and called its config_schema())."""
+    plugins = ROOT / "plugins"
+    modules = {p.stem: ast.parse(p.read_text(encoding="utf-8")) for p in plugins.glob("*.py")}
+    hooks = {name: {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+                    and any("hookimpl" in ast.unparse(d) for d in node.decorator_list)}
+             for name, tree in modules.items()}
+    reaches = []
+    for name, tree in sorted(modules.items()):
+        if name.startswith("_"):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("wellmate_plugins"):
+                continue
+            other = node.module.partition(".")[2]
+            if not other:  # from wellmate_plugins import x: only a library module
+                reaches += [f"{name}: imports plugin {a.name}" for a in node.names if not a.name.startswith("_")]
+            elif not other.startswith("_") and other != name:
+                reaches += [f"{name}: {other}.{a.name}" for a in node.names
+                            if a.name.startswith("_") or a.name in hooks.get(other, ())]
+    assert not reaches, f"plugins reaching into another plugin's internals: {reaches}"
+
+
 def test_routes_only_adds_routes(make_wm):
     """Each plugin's routes hook adds routes and nothing else: delivery_webhook and
     delivery_wechat, which have no routes, no longer implement it to set themselves up. (Compat
