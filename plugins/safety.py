@@ -73,6 +73,13 @@ def config_schema():
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
                                                   "tonight, rope).", float, min=0.0, max=1.0),
+        # 0.95 (the classifier as sure of a check-in as the crisis reply needs it to be of a crisis): on the rows
+        # of the dev sets A-H that the rules leave alone and that are short with no risk word, a check-in for 10
+        # of the 12 grey and crisis ones and for none of 208 others nor of the 188 short everyday sentences of
+        # tests/data/emotion_labelled.tsv (0.90: 11 for 3 others; 0.80: 11 for 4 and 6 everyday).
+        "checkin_threshold_short": Setting(0.95, "The same for a short message (under 10 words) with no risk word and no "
+                                                 "physical-care word: its check-in needs the classifier this sure "
+                                                 "(\"i'm a shell of who i used to be\"); 1.0: none.", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
                                            "always, or never.", choices=["auto", "always", "never"]),
@@ -754,7 +761,10 @@ class Safety:
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         if crisis >= self.config["crisis_threshold"]:
             return Verdict("crisis", "model", scores)
-        if cue == "short":  # a sure crisis verdict only (see Phrases.assess)
+        if cue == "short":  # a sure verdict only (see Phrases.assess): the crisis reply, or a check-in
+            if level is None and crisis + grey >= self.config["checkin_threshold_short"] \
+                    and "ordinary_care" not in found and not phrases.red_flags(normalize(text)):
+                return Verdict("grey", "model", scores)
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
