@@ -303,24 +303,6 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
                                                       "counts": dict(zip(labels, counts))})
 
 
-def average(models: list[TextModel]) -> TextModel:
-    """One model whose weights and biases are the mean of ``models`` (the same labels and buckets,
-    trained on the same rows in other orders: seeds). A linear model's mean is the mean of their
-    logits: what one shuffle happened to learn late weighs less (a retrain moved single verdicts
-    both ways; the mean of several moves fewer)."""
-    first = models[0]
-    width, n = len(first.labels), len(models)
-    weights = array("f", bytes(4 * width * first.buckets))
-    for i in range(width):
-        total = array("f", bytes(4 * first.buckets))
-        for model in models:
-            total = array("f", map(add, total, model.rows[i]))
-        weights[i::width] = array("f", (w / n for w in total))
-    bias = [sum(model.bias[i] for model in models) / n for i in range(width)]
-    return TextModel(first.labels, bias, weights, first.buckets,
-                     {**first.meta, "seed": [model.meta.get("seed") for model in models]})
-
-
 def split_of(text: str, held_fraction: int = 8) -> str:
     """"held" for about one row in ``held_fraction`` (chosen by a hash of the text, so a row keeps
     its split when files are edited or reordered), "train" for the rest. Held rows are never
