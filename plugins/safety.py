@@ -73,11 +73,12 @@ def config_schema():
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
                                                   "tonight, rope).", float, min=0.0, max=1.0),
-        # 0.95 (the classifier as sure of a check-in as the crisis reply needs it to be of a crisis): on the rows
-        # of the dev sets A-H that the rules leave alone and that are short with no risk word, a check-in for 10
-        # of the 12 grey and crisis ones and for none of 208 others nor of the 188 short everyday sentences of
-        # tests/data/emotion_labelled.tsv (0.90: 11 for 3 others; 0.80: 11 for 4 and 6 everyday).
-        "checkin_threshold_short": Setting(0.95, "The same for a short message (under 10 words) with no risk word and no "
+        # 0.90, chosen on rows the classifier never trained on: of the short ones with no risk word that the rules
+        # leave alone, the dev sets A-H get a check-in for 11 of their 12 grey rows (0.95: 10) and for none of their
+        # other rows, nor for any of the short everyday sentences of tests/data/emotion_labelled.tsv (0.80: 4) or of
+        # the emotion dev sets (1,176 messages; 0.80: 1). Lower, the classifier's sure-looking verdicts on a few
+        # words are noise ("i'm a morning person now" 0.88).
+        "checkin_threshold_short": Setting(0.90, "The same for a short message (under 10 words) with no risk word and no "
                                                  "physical-care word: its check-in needs the classifier this sure "
                                                  "(\"i'm a shell of who i used to be\"); 1.0: none.", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
