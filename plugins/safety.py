@@ -78,7 +78,7 @@ def config_schema():
         # other rows, nor for any of the short everyday sentences of tests/data/emotion_labelled.tsv (0.80: 4) or of
         # the emotion dev sets (1,176 messages; 0.80: 1). Lower, the classifier's sure-looking verdicts on a few
         # words are noise ("i'm a morning person now" 0.88).
-        "checkin_threshold_short": Setting(0.90, "The same for a short message (under 10 words) with no risk word and no "
+        "checkin_threshold_short": Setting(0.90, "The same for a short message (under 10 words or Chinese characters) with no risk word and no "
                                                  "physical-care word: its check-in needs the classifier this sure "
                                                  "(\"i'm a shell of who i used to be\"); 1.0: none.", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "

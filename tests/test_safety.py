@@ -1144,6 +1144,13 @@ def test_the_classifier_reads_only_the_concepts_it_was_trained_with(make_wm, tmp
 
 # -- safety9: a sure check-in on a short message with no risk word; a professional's own use; more self-injury -------
 
+def mental_replies(make_wm, serve, upstream):
+    """reply(text): the mental agent's answer over HTTP, the shipped rules and classifier, no disclaimer."""
+    served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+    token = served.client.register()["access_token"]
+    return lambda text: served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
+
+
 # Sentences written for these tests (from no set; none is in models/training).
 SURE_SHORT = ["i'm a ghost of who i was", "i'm a shell of a person", "just a spare part really"]
 SHORT_EVERYDAY = ["i'm a teacher", "lol same", "我是个老师", "我今天吃了火锅", "is it ok to run with a cold"]
@@ -1153,12 +1160,7 @@ def test_a_short_message_with_no_risk_word_gets_a_check_in_only_when_the_classif
     # main: a short message with no risk word got the crisis reply when the classifier was sure of a
     # crisis, and nothing for a self-judgement it was as sure needed a check-in
     with FakeOpenAI(reply="好的。") as upstream:
-        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
-        token = served.client.register()["access_token"]
-
-        def reply(text):
-            return served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
-
+        reply = mental_replies(make_wm, serve, upstream)
         for text in SURE_SHORT:
             answer = reply(text)
             assert "12356" in answer["content"] and answer["content"].endswith("好的。"), (text, answer["content"])
@@ -1188,12 +1190,7 @@ MISHAPS = ["slammed my knee on the desk getting up, ouch", "i stabbed my finger 
 
 def test_a_professionals_own_use_and_self_injury_in_more_words_get_a_hotline_their_look_alikes_none(make_wm, serve):
     with FakeOpenAI(reply="好的。") as upstream:
-        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
-        token = served.client.register()["access_token"]
-
-        def reply(text):
-            return served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json
-
+        reply = mental_replies(make_wm, serve, upstream)
         assert [text for text in PROFESSIONAL_OWN if "12356" not in reply(text)["content"]] == []
         assert [text for text in PROFESSIONAL_QUESTIONS + MISHAPS if reply(text)["content"] != "好的。"] == []
     rules = rules_only(make_wm)
