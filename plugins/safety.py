@@ -75,6 +75,14 @@ def config_schema():
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
                                                   "tonight, rope).", float, min=0.0, max=1.0),
+        # 0.90, chosen on rows the classifier never trained on: of the short ones with no risk word that the rules
+        # leave alone, the dev sets A-H get a check-in for 11 of their 12 grey rows (0.95: 10) and for none of their
+        # other rows, nor for any of the short everyday sentences of tests/data/emotion_labelled.tsv (0.80: 4) or of
+        # the emotion dev sets (1,176 messages; 0.80: 1). Lower, the classifier's sure-looking verdicts on a few
+        # words are noise ("i'm a morning person now" 0.88).
+        "checkin_threshold_short": Setting(0.90, "The same for a short message (4 to 9 words or Chinese characters) with no risk word and no "
+                                                 "physical-care word: its check-in needs the classifier this sure "
+                                                 "(\"i'm a shell of who i used to be\"); 1.0: none.", float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
                                            "always, or never.", choices=["auto", "always", "never"]),
@@ -443,6 +451,7 @@ LEVELS = ("crisis", "grey", "unsafe_reply", "talk")
 # none ("message 0", "tell me", "no") its guesses were noise (a check-in for 16% of the everyday
 # sentences of tests/data/emotion_labelled.tsv, 8% with this gate). Longer messages always.
 LONG_MESSAGE = 10  # Chinese characters plus Latin words
+SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 
 
@@ -716,7 +725,11 @@ class Safety:
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         if crisis >= self.config["crisis_threshold"]:
             return Verdict("crisis", "model", scores)
-        if cue == "short":  # a sure crisis verdict only (see Phrases.assess)
+        if cue == "short":  # a sure verdict only (see Phrases.assess): the crisis reply, or a check-in
+            # ...of four words or more: on fewer its sure-looking verdicts are noise ("talk to me" p(grey) 0.99)
+            if level is None and crisis + grey >= self.config["checkin_threshold_short"] and _size(clean) >= SHORT_CHECKIN \
+                    and "ordinary_care" not in found and not phrases.red_flags(normalize(text)):
+                return Verdict("grey", "model", scores)
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
