@@ -4,6 +4,7 @@ streaming, sessions, emotion labels."""
 import logging
 import queue
 import re
+import sys
 import threading
 import time
 import zlib
@@ -119,10 +120,16 @@ APPEND_LOCKS = 64
 CHECKED_SESSIONS = 10_000
 ACTIVITY = ("message_count", "updated_at")  # kept by `Sessions` alone
 # A turn's history comes from memory for the sessions most recently chatted in, at most this many,
-# each with its newest messages (the longest agents.*.history, at most HISTORY_KEPT): with the
-# shipped history of 20 and messages of ~300 bytes, ~9 MB when all are held (tracemalloc). One more costs a read
-# of its log when it next has a turn.
+# each with its newest messages (the longest agents.*.history, at most HISTORY_KEPT). One more costs a
+# read of its log when it next has a turn. Bounded by bytes as well as sessions: 1,000 tails of 20
+# messages of 4,000 emoji (chat.max_message_chars) were 326 MB (tracemalloc; 167 MB in CJK); with
+# ~300-byte messages 1,000 tails are ~9 MB. So the tails held are at most HISTORY_BYTES (their
+# strings' sys.getsizeof, ~the memory tracemalloc sees), and a session whose tail alone is over
+# HISTORY_SESSION_BYTES is not held: its turns read the log, as every turn did before
+# (bench/history_tails prints the figures).
 HISTORY_SESSIONS = 1_000
+HISTORY_BYTES = 8 * 1024 * 1024
+HISTORY_SESSION_BYTES = 256 * 1024
 HISTORY_KEPT = 50  # an agent's history longer than this is read from the log every turn
 # The "total" counter holds the messages of the hours before its checkpoint ("through"); the
 # hours from there on are added when it is read. So a turn writes its hour's counter alone (one
@@ -189,6 +196,8 @@ class Sessions:
         # as `_brief` has them, oldest first; the most recently used last. Changed under the
         # session's append lock, so it follows the log's order (see `history`).
         self._tails: OrderedDict[str, tuple] = OrderedDict()
+        self._tail_sizes: dict[str, int] = {}  # session id -> its tail's bytes (`_size`)
+        self._tail_bytes = 0  # their sum: at most HISTORY_BYTES
         self._tails_lock = threading.Lock()
         self._keep = min(max(history, 0), HISTORY_KEPT)
         # Held while the counters of chat_activity change or are read: the total's checkpoint
@@ -482,14 +491,19 @@ class Sessions:
 
     def _hold(self, session_id: str, tail: tuple | None) -> None:
         """Keep ``tail`` as the session's (None: forget it). Called under its append lock."""
+        size = 0 if tail is None else sum(map(_size, tail))
         with self._tails_lock:
-            if tail is None:
-                self._tails.pop(session_id, None)
+            if session_id in self._tails:
+                del self._tails[session_id]
+                self._tail_bytes -= self._tail_sizes.pop(session_id)
+            if tail is None or size > HISTORY_SESSION_BYTES:  # too big to hold: its turns read the log
                 return
             self._tails[session_id] = tail
-            self._tails.move_to_end(session_id)
-            if len(self._tails) > HISTORY_SESSIONS:
-                self._tails.popitem(last=False)
+            self._tail_sizes[session_id] = size
+            self._tail_bytes += size
+            while len(self._tails) > HISTORY_SESSIONS or self._tail_bytes > HISTORY_BYTES:
+                oldest, _ = self._tails.popitem(last=False)
+                self._tail_bytes -= self._tail_sizes.pop(oldest)
 
     def _extend_tail(self, session_id: str, message: dict) -> None:
         """The message just appended joins the session's tail, if one is held (under the append lock)."""
@@ -652,6 +666,12 @@ def _brief(message: dict) -> dict:
     if message.get("images"):
         brief["images"] = message["images"]
     return brief
+
+
+def _size(brief: dict) -> int:
+    """What a `_brief` holds in memory, about: its text's (1, 2 or 4 bytes a character, as
+    sys.getsizeof counts them), its images' ids, and ~250 bytes for the dict."""
+    return 250 + sys.getsizeof(brief.get("content") or "") + 100 * len(brief.get("images") or ())
 
 
 def _adder(counts: Counter, sign: int, fields: dict, latest: dict | None = None, fresh: bool = False):
