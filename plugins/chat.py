@@ -596,7 +596,9 @@ class Sessions:
         total = self.storage.get("chat_activity", "total")
         if total is None or "through" in total:
             return
-        newest, _ = self.storage.find("chat_activity", order="-hour", limit=1)
+        # start: hour documents alone ("total" and "backfilled" have none; where a missing field
+        # sorts is the backend's: first, it was a KeyError on every start).
+        newest, _ = self.storage.find("chat_activity", order="-hour", start="0", limit=1)
         # (Not an hour we wrote: any text after it, as hours compare as text.)
         through = (_hours_from(newest[0]["hour"], 1) or newest[0]["hour"] + "~") if newest else ""
         self.storage.put("chat_activity", {**total, "through": through})

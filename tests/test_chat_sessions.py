@@ -309,3 +309,17 @@ def test_the_total_is_every_message_as_its_checkpoint_moves_through_deletes_rest
     assert later.message_total() == 10
     later.append(second["id"], make_message("one more", created_at=at(41 * 6 * 3600)))
     assert later.message_total() == 11 and Sessions(storage).message_total() == 11
+
+
+def test_an_older_total_with_no_hour_counters_starts(storage):
+    # A total from before checkpoints, in a folder with no hour documents (pruned or partly
+    # restored): the newest hour was looked up without `start`, "backfilled" came back and the
+    # process failed to start (KeyError 'hour'), on every start.
+    Sessions(storage)  # writes "backfilled"
+    storage.put("chat_activity", {"id": "total", "messages": 7})
+    sessions = Sessions(storage)
+    assert sessions.message_total() == 7
+    assert storage.get("chat_activity", "total")["through"] == ""
+    session = sessions.create("alice", "coach")
+    sessions.append(session["id"], make_message("hello", created_at=at(0)))
+    assert sessions.message_total() == 8 and Sessions(storage).message_total() == 8
