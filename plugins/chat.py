@@ -200,9 +200,12 @@ class Sessions:
         self._tail_bytes = 0  # their sum: at most HISTORY_BYTES
         self._tails_lock = threading.Lock()
         self._keep = min(max(history, 0), HISTORY_KEPT)
-        # Held while the counters of chat_activity change or are read: the total's checkpoint
-        # moves only with every hour before it counted, and a reader adds each hour once.
+        # Held while the total and its checkpoint change or are read, and round a count's hour
+        # writes (not across them: see `_count`): the checkpoint moves only with every hour before
+        # it counted, and a reader adds each hour once.
         self._activity_lock = threading.Lock()
+        # The earliest hour at or after the checkpoint of each count writing its hours now (`_count`).
+        self._writing: Counter = Counter()
         self._through: str | None = None  # the total's checkpoint, once read (this process alone writes it)
         self._backfill()
         self._checkpoint_total()
@@ -541,15 +544,34 @@ class Sessions:
             touched.add(doc_id)
             return True
 
+        # The hours' writes run outside the lock, so that another turn's count never waits for
+        # them (a session deleted over 8,760 hours held every other turn up to 287-524 ms while it
+        # wrote them; with them outside, the turn's own time again). Instead the checkpoint does
+        # not move past the earliest hour from it on that a count is still writing (`_advance`):
+        # so an hour is on the same side of it from the lock's first hold to its second.
         with self._activity_lock:
             restart = fresh("total")  # a backfill's first count: the total is every hour's
             through = "" if restart else self._checkpoint()
+            later = [hour for hour in hours if hour >= through]
+            low = min(later) if later else None
+            if low is not None:
+                self._writing[low] += 1
+        try:
             for hour, counts in hours.items():
                 self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour},
                                                                         fresh=fresh("h" + hour)), durable=False)
+        finally:
+            with self._activity_lock:
+                if low is not None:
+                    self._writing[low] -= 1
+                    if not self._writing[low]:
+                        del self._writing[low]
+        with self._activity_lock:
             # Messages of hours before the checkpoint (a deleted session's older ones) are in the total too.
             before = sum(n for hour, counts in hours.items() if hour < through for n in counts.values())
             if restart or before:
+                # The checkpoint as it is now: it may have moved since (over none of these hours).
+                through = through if restart else self._checkpoint()
                 self.storage.update("chat_activity", "total", lambda doc: {
                     "id": "total", "through": through,
                     "messages": max(0, (0 if restart else (doc or {}).get("messages", 0)) + sign * before)},
@@ -584,6 +606,8 @@ class Sessions:
         if through >= (_hours_from(hour, -TOTAL_HOURS) or through):
             return
         moved = _hours_from(hour, -TOTAL_HOURS // 2)
+        if any(low < moved for low in self._writing):  # an hour it would add up is being written: a later count moves it
+            return
         added = sum(sum(sum(quarters) for quarters in doc["counts"].values())
                     for doc in self._hours("chat_activity", None, through, moved))
         self.storage.update("chat_activity", "total", lambda doc: {
