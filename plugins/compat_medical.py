@@ -18,6 +18,7 @@ is our reading of its design.
 """
 
 import hmac
+import mimetypes
 import re
 import time
 import urllib.parse
@@ -40,6 +41,7 @@ DIALECT = "medical"
 PAGE_SIZE_MAX = 100
 FILE_LINK = "compat.medical file"  # the purposes of the two kinds of signed link (Auth.signature)
 TREASURE_LINK = "compat.medical treasure"
+SHOWN_SAFELY = ("application/pdf",)  # a handbook file of these types is not sandboxed (a PDF viewer needs its plugins)
 # ASCII digits only: str.isdigit() takes "²", which int() refuses (a 500).
 NUMBER = re.compile(r"[0-9]{1,12}")
 
@@ -482,7 +484,16 @@ def routes(app, wm):
             files = medical.library().files
             if not name or not FILE_NAME.fullmatch(name) or (files / name).is_symlink() or not (files / name).is_file():
                 raise ApiError(404, "file_not_found", f"Handbook entry {article_id!r} has no such file.")
-            return bottle.static_file(name, root=str(files))
+            # As the v1 route serves it: the attachment a download, the cover shown. Never a page
+            # on our origin (/docs is on it): not sniffed, and sandboxed unless an image or a PDF
+            # (an .html or .svg attachment ran its script here).
+            attachment = part != "cover" and name == article.get("attachment")
+            served = bottle.static_file(name, root=str(files), download=name if attachment else False)
+            served.set_header("X-Content-Type-Options", "nosniff")
+            kind = mimetypes.guess_type(name)[0] or ""
+            if not (kind in SHOWN_SAFELY or kind.startswith("image/") and kind != "image/svg+xml"):
+                served.set_header("Content-Security-Policy", "sandbox")
+            return served
         return answered(DIALECT, serve)
 
     # -- system

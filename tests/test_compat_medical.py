@@ -235,6 +235,32 @@ def test_bad_requests_are_400s_in_the_envelope_never_500s(site):
     assert call(site, "GET", "/api/treasure/NO_SUCH", token=token).status == 404
 
 
+def test_handbook_files_are_downloads_never_pages_on_our_origin(site):
+    # An .html (or .svg) attachment was served inline on the API's origin, /docs's: its script ran there.
+    token = register(site, "patient-guide")["token"]
+    library = site.wm.service("library").folder
+    files = {library / "guide.md": "---\ntitle: Guide\ntags: [handbook]\norder: 3\nattachment: guide.html\n"
+                                   "cover: guide.svg\n---\n\nRead the page.\n",
+             library / "files" / "guide.html": "<html><body><script>document.write(location.origin)</script>",
+             library / "files" / "guide.svg": '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'}
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    try:
+        entry = call(site, "GET", "/api/treasure/guide", token=token).json["data"]
+        page = fetch(site, entry["file_url"])
+        assert page.status == 200 and page.headers["Content-Disposition"] == 'attachment; filename="guide.html"'
+        assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["Content-Security-Policy"] == "sandbox"
+        cover = fetch(site, entry["cover_url"])  # shown, as v1 shows a cover, but sandboxed: an SVG runs script
+        assert cover.status == 200 and "Content-Disposition" not in cover.headers
+        assert cover.headers["X-Content-Type-Options"] == "nosniff" and cover.headers["Content-Security-Policy"] == "sandbox"
+        pdf = fetch(site, call(site, "GET", "/api/treasure/post-op-diet", token=token).json["data"]["file_url"])
+        assert pdf.body == PDF and pdf.headers["Content-Disposition"] == 'attachment; filename="diet.pdf"'
+        assert pdf.headers["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" not in pdf.headers
+    finally:
+        for path in files:
+            path.unlink()
+
+
 def test_wx_login_against_the_fake_wechat_server(site, fakes):
     _, wechat = fakes
     r = call(site, "POST", "/api/user/wx-login", {"code": wechat.login("o-patient")})
