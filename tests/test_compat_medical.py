@@ -261,6 +261,25 @@ def test_handbook_files_are_downloads_never_pages_on_our_origin(site):
             path.unlink()
 
 
+def test_pages_by_number_reach_back_so_far_then_a_400(site, monkeypatch):
+    # Each page before the one asked for was read: page=10000&page_size=1 cost 0.2 s of CPU.
+    medical_module = __import__("wellmate_plugins.compat_medical", fromlist=["PAGED_BACK"])
+    monkeypatch.setattr(medical_module, "PAGED_BACK", 4, raising=False)  # raising=False: main has no cap
+    token = register(site, "patient-pages")["token"]
+    for n in range(3):
+        assert call(site, "POST", "/api/chat/text", {"content": f"第{n}次", "session_id": "long"}, token=token).status == 200
+    history = "/api/chat/history?session_id=long&page_size=1&page="
+    r = call(site, "GET", history + "4", token=token)
+    assert r.status == 200 and len(r.json["data"]["messages"]) == 1 and r.json["data"]["total"] == 6
+    for page in (5, 6):  # 4 and 5 messages back: past the reach
+        r = call(site, "GET", history + str(page), token=token)
+        assert r.status == 400 and r.json["error"] == "invalid_field" and "page" in r.json["message"], r.text
+    r = call(site, "GET", history + "7", token=token)  # past the end: nothing to walk
+    assert r.status == 200 and r.json["data"]["messages"] == [] and r.json["data"]["has_more"] is False
+    assert call(site, "GET", "/api/treasure/list?page_size=1&page=4", token=token).status == 200
+    assert call(site, "GET", "/api/treasure/list?page_size=1&page=5", token=token).status == 400
+
+
 def test_wx_login_against_the_fake_wechat_server(site, fakes):
     _, wechat = fakes
     r = call(site, "POST", "/api/user/wx-login", {"code": wechat.login("o-patient")})
