@@ -25,13 +25,13 @@ import urllib.parse
 
 import bottle
 
-from wellmate import ApiError, ConfigError, Setting, field, hookimpl, new_id, page_args
+from wellmate import ApiError, ConfigError, Setting, field, hookimpl, json_dumps, new_id, page_args
 from wellmate_plugins._openapi import (Api, Param, array, boolean, download, integer, nullable, number, obj,
                                        string, text, upload)
 from wellmate_plugins.accounts import PROFILE_IN, password_login, register_account
 from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, public_profile, require_admin, required
 from wellmate_plugins.chat import title_from
-from wellmate_plugins.compat import answered, client_id, compat_errors
+from wellmate_plugins.compat import ERROR_SHAPES, answered, client_id, compat_errors, no_such_route
 from wellmate_plugins.library import FILE_NAME
 from wellmate_plugins.request_log import LOG_LINE, filters
 from wellmate_plugins.service import health_report
@@ -41,6 +41,7 @@ DIALECT = "medical"
 PAGE_SIZE_MAX = 100
 FILE_LINK = "compat.medical file"  # the purposes of the two kinds of signed link (Auth.signature)
 TREASURE_LINK = "compat.medical treasure"
+DIALECT_PATHS = ("/api/user/", "/api/chat/", "/api/treasure/", "/api/upload/", "/api/system/", "/api/logs/")
 SHOWN_SAFELY = ("application/pdf",)  # a handbook file of these types is not sandboxed (a PDF viewer needs its plugins)
 # How far back pages by number reach: each page before the one asked for is a read (~20 us; page=10000
 # of page_size=1 was 0.2 s of CPU a request), so at most 2,000 reads (~40 ms) a request.
@@ -259,6 +260,18 @@ def routes(app, wm):
             run.__name__ = handler.__name__
             return app.route(rule, method, run, api=api)
         return decorate
+
+    # A path of the dialect that no route takes answers in the envelope too: its client reads no
+    # other shape. An id that is not UTF-8 is one (/api/chat/upload/%ff reads as /api/chat/upload/).
+    others = app.default_error_handler
+
+    def not_found(error):
+        path = bottle.request.path
+        if path != "/api/logs" and not path.startswith(DIALECT_PATHS):
+            return others(error)
+        bottle.response.content_type = "application/json"
+        return json_dumps(ERROR_SHAPES[DIALECT](no_such_route()))
+    app.error_handler[404] = not_found
 
     def signed_in(user: dict, **extra) -> dict:
         pair = auth.signed_in(user)

@@ -233,6 +233,12 @@ def test_bad_requests_are_400s_in_the_envelope_never_500s(site):
     assert r.status == 401 and challenge(r) == "Bearer"
     assert call(site, "GET", "/api/user/info", token="not-a-token").status == 401
     assert call(site, "GET", "/api/treasure/NO_SUCH", token=token).status == 404
+    # Paths of the dialect no route takes: the envelope too (an id that is not UTF-8 had Wellmate's shape).
+    for path in ("/api/chat/upload/%ff", "/api/chat/upload/", "/api/treasure/x/y/z", "/api/logs/x"):
+        r = call(site, "GET", path, token=token)
+        assert r.status == 404 and r.json["error"] == "not_found", path
+    other = site.client.get("/api/v1/no-such-thing", token=token)  # Wellmate's own paths keep its shape
+    assert other.status == 404 and other.json["error"]["code"] == "not_found"
 
 
 def test_handbook_files_are_downloads_never_pages_on_our_origin(site):
