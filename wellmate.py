@@ -1903,6 +1903,7 @@ def guarded_server_class():
         stop_requested = False
         stopping = False  # set before stop_requested, see request_stop
         _told: dict = {}  # address -> when the log last said it was over the cap (create_server gives each its own)
+        told_seconds = 60  # an address over the cap is said in the log once in this long
 
         def over_address_cap(self, channel) -> bool:
             peer = channel.addr[0] if isinstance(channel.addr, tuple) else channel.addr
@@ -1911,8 +1912,11 @@ def guarded_server_class():
             open_here = sum(1 for c in list(self.active_channels.values()) if c.addr and c.addr[0] == peer)
             if open_here <= self.per_address:
                 return False
-            if self._told.get(peer, 0) < time.monotonic() - 60:  # once a minute per address, not per connection
-                self._told[peer] = time.monotonic()
+            now = time.monotonic()
+            if self._told.get(peer, 0) < now - self.told_seconds:  # once a minute per address, not per connection
+                # The addresses told of longer ago go: each one over the cap stayed for good.
+                self._told = {address: at for address, at in self._told.items() if at >= now - self.told_seconds}
+                self._told[peer] = now
                 log.warning("%s has %d connections open, more than server.connections_per_address (%d); closing "
                             "its new ones", peer, open_here - 1, self.per_address)
             return True

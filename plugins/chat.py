@@ -4,6 +4,7 @@ streaming, sessions, emotion labels."""
 import logging
 import queue
 import re
+import sys
 import threading
 import time
 import zlib
@@ -119,10 +120,16 @@ APPEND_LOCKS = 64
 CHECKED_SESSIONS = 10_000
 ACTIVITY = ("message_count", "updated_at")  # kept by `Sessions` alone
 # A turn's history comes from memory for the sessions most recently chatted in, at most this many,
-# each with its newest messages (the longest agents.*.history, at most HISTORY_KEPT): with the
-# shipped history of 20 and messages of ~300 bytes, ~9 MB when all are held (tracemalloc). One more costs a read
-# of its log when it next has a turn.
+# each with its newest messages (the longest agents.*.history, at most HISTORY_KEPT). One more costs a
+# read of its log when it next has a turn. Bounded by bytes as well as sessions: 1,000 tails of 20
+# messages of 4,000 emoji (chat.max_message_chars) were 326 MB (tracemalloc; 167 MB in CJK); with
+# ~300-byte messages 1,000 tails are ~9 MB. So the tails held are at most HISTORY_BYTES (their
+# strings' sys.getsizeof, ~the memory tracemalloc sees), and a session whose tail alone is over
+# HISTORY_SESSION_BYTES is not held: its turns read the log, as every turn did before
+# (bench/history_tails prints the figures).
 HISTORY_SESSIONS = 1_000
+HISTORY_BYTES = 8 * 1024 * 1024
+HISTORY_SESSION_BYTES = 256 * 1024
 HISTORY_KEPT = 50  # an agent's history longer than this is read from the log every turn
 # The "total" counter holds the messages of the hours before its checkpoint ("through"); the
 # hours from there on are added when it is read. So a turn writes its hour's counter alone (one
@@ -189,11 +196,16 @@ class Sessions:
         # as `_brief` has them, oldest first; the most recently used last. Changed under the
         # session's append lock, so it follows the log's order (see `history`).
         self._tails: OrderedDict[str, tuple] = OrderedDict()
+        self._tail_sizes: dict[str, int] = {}  # session id -> its tail's bytes (`_size`)
+        self._tail_bytes = 0  # their sum: at most HISTORY_BYTES
         self._tails_lock = threading.Lock()
         self._keep = min(max(history, 0), HISTORY_KEPT)
-        # Held while the counters of chat_activity change or are read: the total's checkpoint
-        # moves only with every hour before it counted, and a reader adds each hour once.
+        # Held while the total and its checkpoint change or are read, and round a count's hour
+        # writes (not across them: see `_count`): the checkpoint moves only with every hour before
+        # it counted, and a reader adds each hour once.
         self._activity_lock = threading.Lock()
+        # The earliest hour at or after the checkpoint of each count writing its hours now (`_count`).
+        self._writing: Counter = Counter()
         self._through: str | None = None  # the total's checkpoint, once read (this process alone writes it)
         self._backfill()
         self._checkpoint_total()
@@ -482,14 +494,19 @@ class Sessions:
 
     def _hold(self, session_id: str, tail: tuple | None) -> None:
         """Keep ``tail`` as the session's (None: forget it). Called under its append lock."""
+        size = 0 if tail is None else sum(map(_size, tail))
         with self._tails_lock:
-            if tail is None:
-                self._tails.pop(session_id, None)
+            if session_id in self._tails:
+                del self._tails[session_id]
+                self._tail_bytes -= self._tail_sizes.pop(session_id)
+            if tail is None or size > HISTORY_SESSION_BYTES:  # too big to hold: its turns read the log
                 return
             self._tails[session_id] = tail
-            self._tails.move_to_end(session_id)
-            if len(self._tails) > HISTORY_SESSIONS:
-                self._tails.popitem(last=False)
+            self._tail_sizes[session_id] = size
+            self._tail_bytes += size
+            while len(self._tails) > HISTORY_SESSIONS or self._tail_bytes > HISTORY_BYTES:
+                oldest, _ = self._tails.popitem(last=False)
+                self._tail_bytes -= self._tail_sizes.pop(oldest)
 
     def _extend_tail(self, session_id: str, message: dict) -> None:
         """The message just appended joins the session's tail, if one is held (under the append lock)."""
@@ -527,15 +544,34 @@ class Sessions:
             touched.add(doc_id)
             return True
 
+        # The hours' writes run outside the lock, so that another turn's count never waits for
+        # them (a session deleted over 8,760 hours held every other turn up to 287-524 ms while it
+        # wrote them; with them outside, the turn's own time again). Instead the checkpoint does
+        # not move past the earliest hour from it on that a count is still writing (`_advance`):
+        # so an hour is on the same side of it from the lock's first hold to its second.
         with self._activity_lock:
             restart = fresh("total")  # a backfill's first count: the total is every hour's
             through = "" if restart else self._checkpoint()
+            later = [hour for hour in hours if hour >= through]
+            low = min(later) if later else None
+            if low is not None:
+                self._writing[low] += 1
+        try:
             for hour, counts in hours.items():
                 self.storage.update("chat_activity", "h" + hour, _adder(counts, sign, {"id": "h" + hour, "hour": hour},
                                                                         fresh=fresh("h" + hour)), durable=False)
+        finally:
+            with self._activity_lock:
+                if low is not None:
+                    self._writing[low] -= 1
+                    if not self._writing[low]:
+                        del self._writing[low]
+        with self._activity_lock:
             # Messages of hours before the checkpoint (a deleted session's older ones) are in the total too.
             before = sum(n for hour, counts in hours.items() if hour < through for n in counts.values())
             if restart or before:
+                # The checkpoint as it is now: it may have moved since (over none of these hours).
+                through = through if restart else self._checkpoint()
                 self.storage.update("chat_activity", "total", lambda doc: {
                     "id": "total", "through": through,
                     "messages": max(0, (0 if restart else (doc or {}).get("messages", 0)) + sign * before)},
@@ -570,6 +606,8 @@ class Sessions:
         if through >= (_hours_from(hour, -TOTAL_HOURS) or through):
             return
         moved = _hours_from(hour, -TOTAL_HOURS // 2)
+        if any(low < moved for low in self._writing):  # an hour it would add up is being written: a later count moves it
+            return
         added = sum(sum(sum(quarters) for quarters in doc["counts"].values())
                     for doc in self._hours("chat_activity", None, through, moved))
         self.storage.update("chat_activity", "total", lambda doc: {
@@ -582,7 +620,9 @@ class Sessions:
         total = self.storage.get("chat_activity", "total")
         if total is None or "through" in total:
             return
-        newest, _ = self.storage.find("chat_activity", order="-hour", limit=1)
+        # start: hour documents alone ("total" and "backfilled" have none; where a missing field
+        # sorts is the backend's: first, it was a KeyError on every start).
+        newest, _ = self.storage.find("chat_activity", order="-hour", start="0", limit=1)
         # (Not an hour we wrote: any text after it, as hours compare as text.)
         through = (_hours_from(newest[0]["hour"], 1) or newest[0]["hour"] + "~") if newest else ""
         self.storage.put("chat_activity", {**total, "through": through})
@@ -652,6 +692,12 @@ def _brief(message: dict) -> dict:
     if message.get("images"):
         brief["images"] = message["images"]
     return brief
+
+
+def _size(brief: dict) -> int:
+    """What a `_brief` holds in memory, about: its text's (1, 2 or 4 bytes a character, as
+    sys.getsizeof counts them), its images' ids, and ~250 bytes for the dict."""
+    return 250 + sys.getsizeof(brief.get("content") or "") + 100 * len(brief.get("images") or ())
 
 
 def _adder(counts: Counter, sign: int, fields: dict, latest: dict | None = None, fresh: bool = False):

@@ -18,19 +18,20 @@ is our reading of its design.
 """
 
 import hmac
+import mimetypes
 import re
 import time
 import urllib.parse
 
 import bottle
 
-from wellmate import ApiError, ConfigError, Setting, field, hookimpl, new_id, page_args
+from wellmate import ApiError, ConfigError, Setting, field, hookimpl, json_dumps, new_id, page_args
 from wellmate_plugins._openapi import (Api, Param, array, boolean, download, integer, nullable, number, obj,
                                        string, text, upload)
 from wellmate_plugins.accounts import PROFILE_IN, password_login, register_account
 from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, public_profile, require_admin, required
 from wellmate_plugins.chat import title_from
-from wellmate_plugins.compat import answered, client_id, compat_errors
+from wellmate_plugins.compat import ERROR_SHAPES, answered, client_id, compat_errors, no_such_route
 from wellmate_plugins.library import FILE_NAME
 from wellmate_plugins.request_log import LOG_LINE, filters
 from wellmate_plugins.service import health_report
@@ -40,6 +41,11 @@ DIALECT = "medical"
 PAGE_SIZE_MAX = 100
 FILE_LINK = "compat.medical file"  # the purposes of the two kinds of signed link (Auth.signature)
 TREASURE_LINK = "compat.medical treasure"
+DIALECT_PATHS = ("/api/user/", "/api/chat/", "/api/treasure/", "/api/upload/", "/api/system/", "/api/logs/")
+SHOWN_SAFELY = ("application/pdf",)  # a handbook file of these types is not sandboxed (a PDF viewer needs its plugins)
+# How far back pages by number reach: each page before the one asked for is a read (~20 us; page=10000
+# of page_size=1 was 0.2 s of CPU a request), so at most 2,000 reads (~40 ms) a request.
+PAGED_BACK = 2_000
 # ASCII digits only: str.isdigit() takes "²", which int() refuses (a 500).
 NUMBER = re.compile(r"[0-9]{1,12}")
 
@@ -149,10 +155,14 @@ def page_number(name: str, default: int, most: int) -> int:
     return int(raw)
 
 
-def nth_page(read, page: int) -> tuple[list, bool]:
+def nth_page(read, page: int, size: int) -> tuple[list, bool]:
     """(the items of page ``page``, whether more follow) of a list read by cursor, ``read(before)
     -> (items, next cursor)``, walking the pages before it: the old clients asked by page number.
-    Past the end: no items."""
+    Past the end: no items. A 400 for a page more than PAGED_BACK items back."""
+    if (page - 1) * size >= PAGED_BACK:
+        raise ApiError(400, "invalid_field", f"page: pages by number reach the newest {PAGED_BACK:,} items "
+                                             f"((page - 1) * page_size under {PAGED_BACK:,}); older ones by cursor "
+                                             "in Wellmate's own API")
     before = None
     for number in range(1, page + 1):
         items, after = read(before)
@@ -250,6 +260,18 @@ def routes(app, wm):
             run.__name__ = handler.__name__
             return app.route(rule, method, run, api=api)
         return decorate
+
+    # A path of the dialect that no route takes answers in the envelope too: its client reads no
+    # other shape. An id that is not UTF-8 is one (/api/chat/upload/%ff reads as /api/chat/upload/).
+    others = app.default_error_handler
+
+    def not_found(error):
+        path = bottle.request.path
+        if path != "/api/logs" and not path.startswith(DIALECT_PATHS):
+            return others(error)
+        bottle.response.content_type = "application/json"
+        return json_dumps(ERROR_SHAPES[DIALECT](no_such_route()))
+    app.error_handler[404] = not_found
 
     def signed_in(user: dict, **extra) -> dict:
         pair = auth.signed_in(user)
@@ -366,7 +388,7 @@ def routes(app, wm):
         messages, more = [], False
         if session is not None and (page - 1) * size < total:  # never walks past the first message
             messages, more = nth_page(lambda before: chat.sessions.messages(session["id"], limit=size, before=before),
-                                      page)
+                                      page, size)
         return {"session_id": client_session_id, "messages": [chat_row(user, client_session_id, m) for m in messages],
                 "total": total, "page": page, "page_size": size, "has_more": more}
 
@@ -456,7 +478,7 @@ def routes(app, wm):
         wm.require_user()
         page, size = page_number("page", 1, 100_000), page_number("page_size", 20, PAGE_SIZE_MAX)
         library = medical.library()
-        items, more = nth_page(lambda before: library.list("", medical.conf["treasure_tag"], size, before), page)
+        items, more = nth_page(lambda before: library.list("", medical.conf["treasure_tag"], size, before), page, size)
         return {"items": [treasure(a) for a in items], "page": page, "page_size": size, "has_more": more}
 
     @route("GET", "/api/treasure/<article_id>", Api(
@@ -482,7 +504,16 @@ def routes(app, wm):
             files = medical.library().files
             if not name or not FILE_NAME.fullmatch(name) or (files / name).is_symlink() or not (files / name).is_file():
                 raise ApiError(404, "file_not_found", f"Handbook entry {article_id!r} has no such file.")
-            return bottle.static_file(name, root=str(files))
+            # As the v1 route serves it: the attachment a download, the cover shown. Never a page
+            # on our origin (/docs is on it): not sniffed, and sandboxed unless an image or a PDF
+            # (an .html or .svg attachment ran its script here).
+            attachment = part != "cover" and name == article.get("attachment")
+            served = bottle.static_file(name, root=str(files), download=name if attachment else False)
+            served.set_header("X-Content-Type-Options", "nosniff")
+            kind = mimetypes.guess_type(name)[0] or ""
+            if not (kind in SHOWN_SAFELY or kind.startswith("image/") and kind != "image/svg+xml"):
+                served.set_header("Content-Security-Policy", "sandbox")
+            return served
         return answered(DIALECT, serve)
 
     # -- system

@@ -4,6 +4,8 @@ they come from memory (the sessions most recently written to, `Sessions.history`
 Checked against the session's messages as GET /api/v1/health/sessions/ID lists them, through
 pushed reminders, other sessions' turns pushing a session's tail out, and a deleted session."""
 
+import sys
+
 import pytest
 
 import wellmate
@@ -86,3 +88,39 @@ def test_an_agent_with_no_history_sends_the_new_message_alone(make_wm, serve, fa
                          token=token)
     assert second.status == 200, second.json
     assert [(m["role"], m["content"]) for m in fake.last.body["messages"][1:]] == [("user", "hello again")]
+
+
+def test_the_tails_held_stay_within_a_byte_budget_and_the_history_stays_exact(make_wm, serve, fake, monkeypatch):
+    # Bounded by sessions alone, 1,000 tails of 4,000-character messages held 326 MB (emoji).
+    # raising=False: on a version without the budget the test fails on what is held, not here.
+    chat_module = __import__("wellmate_plugins.chat", fromlist=["HISTORY_BYTES"])
+    monkeypatch.setattr(chat_module, "HISTORY_BYTES", 14_000, raising=False)
+    monkeypatch.setattr(chat_module, "HISTORY_SESSION_BYTES", 8_000, raising=False)
+    config = upstream_config(fake.url)
+    config["agents"]["mental"]["history"] = 4
+    served = serve(make_wm(config))
+    client, wm = served.client, served.wm
+    sessions = wm.service("chat").sessions
+    token = signed_in(client)
+
+    def turn(text, session_id=None):
+        before = stored(client, token, session_id) if session_id else []
+        r = client.post("/api/v1/health/mental/chat", {"text": text, "session_id": session_id}, token=token)
+        assert r.status == 200, r.json
+        assert prompt_history(fake) == before[-4:]  # the same messages the log gives, held or not
+        held = sum(sys.getsizeof(m["content"]) for tail in sessions._tails.values() for m in tail)
+        assert held <= 14_000, held
+        return r.json["session_id"]
+
+    ids = []
+    for n in range(4):  # each tail ~4 KB of text (5 KB held): the third pushes the oldest out
+        ids.append(turn(f"{n} " + "I slept badly and my head aches. " * 60))
+        turn("and today? " * 180, ids[-1])
+    assert ids[0] not in sessions._tails
+    for session_id in ids:  # back to each: from the log or memory, the same history
+        turn("still here", session_id)
+    # One session whose four newest messages alone are over the share of one: never held.
+    big = turn("x" * 4000)
+    turn("y" * 4000, big)
+    turn("and now?", big)
+    assert big not in sessions._tails

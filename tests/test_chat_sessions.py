@@ -3,6 +3,7 @@ their activity, the cascade, the export, and the counters /admin/stats and /heal
 instead of the messages. What the storage contract held about sessions before chat owned them."""
 
 import sys
+import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -309,3 +310,65 @@ def test_the_total_is_every_message_as_its_checkpoint_moves_through_deletes_rest
     assert later.message_total() == 10
     later.append(second["id"], make_message("one more", created_at=at(41 * 6 * 3600)))
     assert later.message_total() == 11 and Sessions(storage).message_total() == 11
+
+
+def test_an_older_total_with_no_hour_counters_starts(storage):
+    # A total from before checkpoints, in a folder with no hour documents (pruned or partly
+    # restored): the newest hour was looked up without `start`, "backfilled" came back and the
+    # process failed to start (KeyError 'hour'), on every start.
+    Sessions(storage)  # writes "backfilled"
+    storage.put("chat_activity", {"id": "total", "messages": 7})
+    sessions = Sessions(storage)
+    assert sessions.message_total() == 7
+    assert storage.get("chat_activity", "total")["through"] == ""
+    session = sessions.create("alice", "coach")
+    sessions.append(session["id"], make_message("hello", created_at=at(0)))
+    assert sessions.message_total() == 8 and Sessions(storage).message_total() == 8
+
+
+class PausingStorage(FileStorage):
+    """The files backend that stops a count's write of one hour's counter (``pause_at``) until
+    told to go on: a delete of a long session caught half-way through its counters."""
+
+    pause_at = None
+
+    def update(self, collection, doc_id, change, durable=True):
+        if collection == "chat_activity" and doc_id == self.pause_at:
+            self.pause_at = None
+            self.paused.set()
+            self.go.wait(30)
+        return super().update(collection, doc_id, change, durable)
+
+
+def test_another_turn_is_counted_while_a_long_session_is_deleted(tmp_path):
+    """A delete's hour counters were written under the lock every turn's count takes: deleting a
+    session over a year of hours held every other user's turn until it was done (287-524 ms).
+    Here the delete stops half-way through its hours and another session's turn still counts; the
+    total is right after both, with the checkpoint moving as they go."""
+    storage = PausingStorage.open(tmp_path / "data")
+    storage.paused, storage.go = threading.Event(), threading.Event()
+    try:
+        sessions = Sessions(storage)
+        doomed, other = sessions.create("alice", "coach"), sessions.create("bob", "coach")
+        for n in range(300):  # one an hour: the checkpoint follows a day behind
+            sessions.append(doomed["id"], make_message(f"m{n}", created_at=at(n * 3600)))
+        storage.pause_at = "h" + at(150 * 3600)[:13]
+        deleting = threading.Thread(target=sessions.delete, args=(doomed["id"],))
+        deleting.start()
+        try:
+            assert storage.paused.wait(30)
+            turn = threading.Thread(target=sessions.append, args=(other["id"], make_message("meanwhile",
+                                                                                            created_at=at(400 * 3600))))
+            turn.start()
+            turn.join(10)  # it waited for the whole delete before; ends at once now
+            assert not turn.is_alive(), "the turn waited for another session's delete"
+        finally:
+            storage.go.set()
+            deleting.join(30)
+        assert sessions.message_total() == 1 and Sessions(storage).message_total() == 1
+        sessions.append(other["id"], make_message("later", created_at=at(401 * 3600)))
+        assert storage.get("chat_activity", "total")["through"] > at(300 * 3600)[:13]  # it moved on past the deleted hours
+        assert sessions.message_total() == 2 and Sessions(storage).message_total() == 2
+    finally:
+        storage.go.set()
+        storage.close()

@@ -233,6 +233,57 @@ def test_bad_requests_are_400s_in_the_envelope_never_500s(site):
     assert r.status == 401 and challenge(r) == "Bearer"
     assert call(site, "GET", "/api/user/info", token="not-a-token").status == 401
     assert call(site, "GET", "/api/treasure/NO_SUCH", token=token).status == 404
+    # Paths of the dialect no route takes: the envelope too (an id that is not UTF-8 had Wellmate's shape).
+    for path in ("/api/chat/upload/%ff", "/api/chat/upload/", "/api/treasure/x/y/z", "/api/logs/x"):
+        r = call(site, "GET", path, token=token)
+        assert r.status == 404 and r.json["error"] == "not_found", path
+    other = site.client.get("/api/v1/no-such-thing", token=token)  # Wellmate's own paths keep its shape
+    assert other.status == 404 and other.json["error"]["code"] == "not_found"
+
+
+def test_handbook_files_are_downloads_never_pages_on_our_origin(site):
+    # An .html (or .svg) attachment was served inline on the API's origin, /docs's: its script ran there.
+    token = register(site, "patient-guide")["token"]
+    library = site.wm.service("library").folder
+    files = {library / "guide.md": "---\ntitle: Guide\ntags: [handbook]\norder: 3\nattachment: guide.html\n"
+                                   "cover: guide.svg\n---\n\nRead the page.\n",
+             library / "files" / "guide.html": "<html><body><script>document.write(location.origin)</script>",
+             library / "files" / "guide.svg": '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'}
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    try:
+        entry = call(site, "GET", "/api/treasure/guide", token=token).json["data"]
+        page = fetch(site, entry["file_url"])
+        assert page.status == 200 and page.headers["Content-Disposition"] == 'attachment; filename="guide.html"'
+        assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["Content-Security-Policy"] == "sandbox"
+        cover = fetch(site, entry["cover_url"])  # shown, as v1 shows a cover, but sandboxed: an SVG runs script
+        assert cover.status == 200 and "Content-Disposition" not in cover.headers
+        assert cover.headers["X-Content-Type-Options"] == "nosniff" and cover.headers["Content-Security-Policy"] == "sandbox"
+        pdf = fetch(site, call(site, "GET", "/api/treasure/post-op-diet", token=token).json["data"]["file_url"])
+        assert pdf.body == PDF and pdf.headers["Content-Disposition"] == 'attachment; filename="diet.pdf"'
+        assert pdf.headers["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" not in pdf.headers
+    finally:
+        for path in files:
+            path.unlink()
+
+
+def test_pages_by_number_reach_back_so_far_then_a_400(site, monkeypatch):
+    # Each page before the one asked for was read: page=10000&page_size=1 cost 0.2 s of CPU.
+    medical_module = __import__("wellmate_plugins.compat_medical", fromlist=["PAGED_BACK"])
+    monkeypatch.setattr(medical_module, "PAGED_BACK", 4, raising=False)  # raising=False: main has no cap
+    token = register(site, "patient-pages")["token"]
+    for n in range(3):
+        assert call(site, "POST", "/api/chat/text", {"content": f"第{n}次", "session_id": "long"}, token=token).status == 200
+    history = "/api/chat/history?session_id=long&page_size=1&page="
+    r = call(site, "GET", history + "4", token=token)
+    assert r.status == 200 and len(r.json["data"]["messages"]) == 1 and r.json["data"]["total"] == 6
+    for page in (5, 6):  # 4 and 5 messages back: past the reach
+        r = call(site, "GET", history + str(page), token=token)
+        assert r.status == 400 and r.json["error"] == "invalid_field" and "page" in r.json["message"], r.text
+    r = call(site, "GET", history + "7", token=token)  # past the end: nothing to walk
+    assert r.status == 200 and r.json["data"]["messages"] == [] and r.json["data"]["has_more"] is False
+    assert call(site, "GET", "/api/treasure/list?page_size=1&page=4", token=token).status == 200
+    assert call(site, "GET", "/api/treasure/list?page_size=1&page=5", token=token).status == 400
 
 
 def test_wx_login_against_the_fake_wechat_server(site, fakes):

@@ -88,6 +88,22 @@ def test_the_trusted_proxy_may_open_more_than_connections_per_address(make_wm, s
             sock.close()
 
 
+def test_the_addresses_told_of_going_over_the_cap_are_forgotten(make_wm, serve):
+    # One entry per address that ever went over connections_per_address, never dropped.
+    served = serve(make_wm({"server": {"connections_per_address": 1}}))
+    served.server.told_seconds = 0  # forgotten at once (60 s: the log's once a minute per address)
+    for address in ("127.0.0.2", "127.0.0.3"):
+        held = [connect(served.port, address) for _ in range(2)]
+        try:
+            for sock in held:
+                sock.sendall(HEALTH)
+            assert len(closed_by_server(held, 15, 1)) == 1
+        finally:
+            for sock in held:
+                sock.close()
+    assert list(served.server._told) == ["127.0.0.3"]
+
+
 def test_a_request_that_trickles_in_gets_408_after_request_timeout(make_wm, serve):
     served = serve(make_wm({"server": {"request_timeout": 1}}))
     with connect(served.port) as sock:
