@@ -7,6 +7,7 @@ exports records as CSV, and gets our error shape parsed for a wrong password."""
 import importlib
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,68 +17,90 @@ import yaml
 from PIL import Image
 
 import wellmate
-from conftest import Served, shipped_config
+from conftest import ROOT, Served, merge, shipped_config
 
 PASSWORD = "client-password-7"
 
-# The generator's own settings. It reads and sends a body that is not JSON, a form or text/* only
-# as application/octet-stream (bytes), so the files we serve and take are mapped onto it (its
-# documented way for types it does not know); our document names them exactly (image/jpeg,
-# image/png, text/csv; a library file is any type: */*).
-GENERATOR_CONFIG = {
-    "project_name_override": "wellmate-client",
-    "package_name_override": "wellmate_client",
-    "content_type_overrides": {media_type: "application/octet-stream"
-                               for media_type in ("image/jpeg", "image/png", "text/csv", "*/*")},
-}
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("client")
+def generator_config() -> dict:
+    """The generator's settings docs/api.md gives ("A generated client"; so they work as told): it
+    reads a response only as JSON, text/* or application/octet-stream and sends a body only as
+    JSON, a form or application/octet-stream, so our other media types (image/jpeg, image/png,
+    text/csv, a library file's */*) are mapped onto bytes, its way for types it does not know."""
+    section = (ROOT / "docs" / "api.md").read_text(encoding="utf-8").split("## A generated client", 1)[1]
+    snippet = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    return {**yaml.safe_load(snippet), "project_name_override": "wellmate-client",
+            "package_name_override": "wellmate_client"}
+
+
+def serve(tmp, overrides=None) -> Served:
     (tmp / "plugins").mkdir()
     path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
-    wm = wellmate.create_app(path)
-    served = Served(wm)
-    yield served, tmp
-    served.stop()
-    wm.close()
+    path.write_text(yaml.safe_dump(merge(shipped_config(tmp), overrides or {}), allow_unicode=True), encoding="utf-8")
+    return Served(wellmate.create_app(path))
 
 
-@pytest.fixture(scope="module")
-def generated(site):
-    """The generator's output (stdout + stderr) and the imported package."""
-    served, tmp = site
-    config = tmp / "generator.yaml"
-    config.write_text(yaml.safe_dump(GENERATOR_CONFIG), encoding="utf-8")
+def generate(served: Served, folder: Path) -> str:
+    """Runs the generator on the served document into folder/wellmate_client; its output (stdout
+    and stderr), after checking it finished."""
+    config = folder / "generator.yaml"
+    config.write_text(yaml.safe_dump(generator_config()), encoding="utf-8")
     # Its post-hooks run ruff (a dependency of the generator, installed next to this Python).
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     run = subprocess.run([sys.executable, "-m", "openapi_python_client", "generate",
                           "--url", f"{served.url}/api/v1/openapi.json", "--config", str(config),
-                          "--meta", "none", "--output-path", str(tmp / "wellmate_client")],
-                         capture_output=True, text=True, env=env, cwd=tmp, timeout=120)
+                          "--meta", "none", "--output-path", str(folder / "wellmate_client")],
+                         capture_output=True, text=True, env=env, cwd=folder, timeout=120)
     output = run.stdout + run.stderr
-    assert run.returncode == 0, output
-    sys.path.insert(0, str(tmp))
-    try:
-        yield output, importlib.import_module("wellmate_client")
-    finally:
-        sys.path.remove(str(tmp))
-        for name in [name for name in sys.modules if name.split(".")[0] == "wellmate_client"]:
-            del sys.modules[name]
+    assert run.returncode == 0 and "Generating" in output, output
+    return output
 
 
-def test_the_generator_reads_the_document_with_no_warning(generated):
-    output, _ = generated
-    assert "Generating" in output, output
+def assert_no_warning(output: str):
     # Each complaint is a "WARNING parsing <operation>" (or "ERROR ...") paragraph quoting the part
     # of the document it could not use: a response or an endpoint it leaves out.
     assert "Warning(s) encountered" not in output and "WARNING" not in output and "ERROR" not in output, output
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    served = serve(tmp_path_factory.mktemp("client"))
+    yield served
+    served.stop()
+    served.wm.close()
+
+
+@pytest.fixture(scope="module")
+def generated(site, tmp_path_factory):
+    """The generator's output and the package it wrote, imported."""
+    folder = tmp_path_factory.mktemp("generated")
+    output = generate(site, folder)
+    sys.path.insert(0, str(folder))
+    try:
+        yield output, importlib.import_module("wellmate_client")
+    finally:
+        sys.path.remove(str(folder))
+        for name in [name for name in sys.modules if name.split(".")[0] == "wellmate_client"]:
+            del sys.modules[name]
+
+
+def test_the_generator_reads_the_document_with_no_warning(generated):
+    assert_no_warning(generated[0])
+
+
+def test_it_reads_the_document_with_the_earlier_apps_dialects_on_too(tmp_path):
+    served = serve(tmp_path, {"compat": {"medical": {"enabled": True}, "miniprogram": {"key": "m" * 32}}})
+    try:
+        assert "/api/user/login" in served.client.get("/api/v1/openapi.json").json["paths"]
+        assert_no_warning(generate(served, tmp_path))
+    finally:
+        served.stop()
+        served.wm.close()
+
+
 def test_the_generated_client_signs_up_chats_pages_uploads_and_imports(site, generated):
-    served, _ = site
+    served = site
     _, package = generated
     from wellmate_client.api.accounts import profile, register
     from wellmate_client.api.chat import chat_reply, list_sessions
@@ -101,10 +124,13 @@ def test_the_generated_client_signs_up_chats_pages_uploads_and_imports(site, gen
     assert isinstance(reply, ChatReply), reply
     assert reply.content and reply.emotion and reply.agent == "physical"
 
-    sessions = list_sessions.sync(client=client, limit=1)
-    assert isinstance(sessions, ListSessionsResponse200), sessions
-    assert [s.id for s in sessions.items] == [reply.session_id] and sessions.next_ is None
-    assert sessions.items[0].message_count == 2
+    other = chat_reply.sync("physical", client=client, body=ChatReplyBody(text="今天走了八千步"))
+    first = list_sessions.sync(client=client, limit=1)
+    assert isinstance(first, ListSessionsResponse200) and first.next_, first
+    second = list_sessions.sync(client=client, limit=1, before=first.next_)
+    assert isinstance(second, ListSessionsResponse200) and second.next_ is None, second
+    assert [s.id for s in first.items + second.items] == [other.session_id, reply.session_id]
+    assert [s.message_count for s in first.items + second.items] == [2, 2]
 
     photo = io.BytesIO()
     Image.new("RGB", (64, 48), (30, 160, 90)).save(photo, "JPEG")
@@ -126,7 +152,7 @@ def test_the_generated_client_signs_up_chats_pages_uploads_and_imports(site, gen
 
 
 def test_a_wrong_password_comes_back_as_the_typed_error(site, generated):
-    served, _ = site
+    served = site
     _, package = generated
     from wellmate_client.api.accounts import login, register
     from wellmate_client.models import Error, LoginBody, RegisterBody
