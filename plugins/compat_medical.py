@@ -445,7 +445,8 @@ def routes(app, wm):
         "Medical: the photo behind a signed link (no token: the link is the key, until it expires)", auth="public",
         tag="compat_medical", query={"user": Param(string(), required=True), "expires": Param(string(), required=True),
                                      "sig": Param(string(), required=True)},
-        responses={200: download("image/*", attachment=False), **errors(400, 403, 404, 503)}))
+        responses={200: [download("image/jpeg", attachment=False), download("image/png", attachment=False)],
+                   **errors(400, 403, 404, 503)}))
     def medical_file(file_id):
         def serve():
             owner = bottle.request.query.get("user") or ""

@@ -900,7 +900,10 @@ def routes(app, wm):
 
     @app.post("/api/v1/health/data/csv", api=Api(
         "Import records from a CSV file (the export's columns); a row again is not stored twice",
-        body=Content("text/csv", string(), example="type,value,unit,recorded_at,note\nweight,70.5,kg,2026-01-05T08:00:00+08:00,\n"),
+        # The file the export saves, declared as the export declares it (a file of text/csv): a
+        # client generator then sends it as a file (a bare string it could not send).
+        body=Content("text/csv", download("text/csv").schema,
+                     example="type,value,unit,recorded_at,note\nweight,70.5,kg,2026-01-05T08:00:00+08:00,\n"),
         responses={200: obj(COUNTS, required=list(COUNTS))}, errors=RECORD_ERRORS))
     def import_csv():
         user = wm.require_user()
