@@ -68,9 +68,10 @@ MAX_FILE_BYTES = 1_000_000
 INDEX_FILE = "library.sqlite3"
 RUNNER_UP = 0.75  # a second article's passage must cover this share of what the best one covers
 SCHEMA = 5  # bump when the tables or `terms` change: the index is rebuilt from the files
-# The passages' vocabulary is kept in memory up to this many terms (~80 bytes each: 6.4 MB at
-# most; 2,000 articles have ~NNN). A larger index keeps none, and every turn queries it.
-VOCABULARY_LIMIT = 80_000
+# The passages' vocabulary is kept in memory up to this many terms (~160 bytes each while built:
+# 8 MB at most). bench/library's 2,000 articles have 7,621 (1.2 MB, read from the index in 30 ms
+# after each change). A larger index keeps none, and every turn queries it.
+VOCABULARY_LIMIT = 50_000
 # Terms the index's tokenizer (unicode61) surely keeps whole and as they are: ASCII letters and
 # digits, and CJK characters assigned before Unicode 6.1 (its tables). Only such a term, if not in
 # the vocabulary, is known to match nothing; any other is left to the query.
