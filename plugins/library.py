@@ -904,8 +904,8 @@ class Library:
             return []
         self.fresh(wait=False)  # a turn never waits for indexing: it reads the last index committed
         # A term no passage has matches nothing and adds nothing to a passage's bm25 (its
-        # frequency is 0): left out, and no query at all when none is left (a message about
-        # nothing in the library: 0.003 ms instead of ~0.1).
+        # frequency is 0): left out, and no query at all when none is left (今天天气不错，出去玩了
+        # on the starter articles: 0.021 ms instead of 0.046, the rest its units and the stat).
         vocabulary = self.vocabulary
         query = [t for t in units.query[:64] if vocabulary is None or t in vocabulary or not WHOLE_TERM.fullmatch(t)]
         if not query:
