@@ -611,3 +611,66 @@ def test_a_very_high_reading_without_symptoms_and_heart_symptoms_get_the_right_a
         assert all(words in system for words in ("心内科", "晕倒", "120")), system
     article = (library / "anxiety-self-help.md").read_text(encoding="utf-8")
     assert article.index("先分清要不要看医生") < article.index("## 慢呼吸")  # the warnings before the self-help
+
+
+# -- a turn's search costs: the passages' vocabulary ------------------------------------------------
+
+
+def match_queries(service, text, tags=None):
+    """The full-text queries (SQL with its values) ``passages_for`` runs for ``text``."""
+    statements = []
+    service.db.set_trace_callback(statements.append)
+    try:
+        found = service.passages_for(text, tags)
+    finally:
+        service.db.set_trace_callback(None)
+    return found, [s for s in statements if "MATCH" in s]
+
+
+def test_a_message_with_no_term_of_the_library_runs_no_query_and_unknown_terms_are_left_out(site):
+    served, user, _ = site()
+    service = served.wm.service("library")
+    assert {"血压", "睡眠", "wellmate"} <= service.vocabulary and "天气" not in service.vocabulary
+    # Small talk: none of its terms is in a passage, so nothing is asked of the index.
+    assert match_queries(service, "今天天气不错，出去玩了") == ([], [])
+    assert ask(served.client, user, "今天天气不错，出去玩了")["sources"] == []
+    # A question: only the terms some passage has are looked for; the same passage is found.
+    found, queries = match_queries(service, "天气冷了，早上还是晚上量血压比较好？")
+    assert found[0]["id"] == "blood-pressure-at-home" and len(queries) == 1
+    assert '"血压"' in queries[0] and "天气" not in queries[0]
+
+
+def test_the_vocabulary_follows_articles_added_and_removed_while_the_server_runs(site, library):
+    served, user, admin = site({"library": {"rescan_seconds": 0}})
+    client, service = served.client, served.wm.service("library")
+    assert "结石" not in service.vocabulary and ask(client, user, "肾结石")["sources"] == []
+
+    write(library / "kidney-stones.md", KIDNEY)  # dropped in while the server runs
+    assert [a["id"] for a in search(client, user, q="结石")["items"]] == ["kidney-stones"]  # indexed now
+    assert {"结石", "尿量"} <= service.vocabulary
+    assert ask(client, user, "肾结石")["sources"] == [{"id": "kidney-stones", "title": "肾结石的预防"}]
+
+    (library / "kidney-stones.md").unlink()
+    assert search(client, user, q="结石")["items"] == []
+    assert "结石" not in service.vocabulary and "血压" in service.vocabulary
+    assert ask(client, user, "肾结石")["sources"] == []
+
+    # An admin's article over the API: its words count at once, and no longer once it is deleted.
+    r = client.post("/api/v1/library", {"id": "gout", "title": "痛风", "summary": "少喝啤酒。", "tags": ["physical"],
+                                        "body": "痛风发作时关节红肿，要多喝水。"}, token=admin)
+    assert r.status == 201, r.text
+    assert "痛风" in service.vocabulary and ask(client, user, "痛风能喝啤酒吗")["sources"][0]["id"] == "gout"
+    assert client.request("DELETE", "/api/v1/library/gout", token=admin).status == 204
+    assert "痛风" not in service.vocabulary and ask(client, user, "痛风能喝啤酒吗")["sources"] == []
+
+
+def test_a_library_with_more_terms_than_kept_in_memory_queries_every_turn(site, monkeypatch):
+    from wellmate_plugins import library as library_plugin
+
+    monkeypatch.setattr(library_plugin, "VOCABULARY_LIMIT", 50)  # the starter articles have ~2,000 terms
+    served, user, _ = site()
+    service = served.wm.service("library")
+    assert service.vocabulary is None
+    found, queries = match_queries(service, "早上还是晚上量血压比较好？")
+    assert found[0]["id"] == "blood-pressure-at-home" and len(queries) == 1
+    assert match_queries(service, "今天天气不错，出去玩了")[1] != []  # no vocabulary to tell it matches nothing
