@@ -445,21 +445,23 @@ class Sessions:
             if not durable:
                 self._uncounted[session_id] = uncounted
                 return message
-        # Not durable: a power cut may lose the newest counts (never a message); the next durable
-        # write to the counters, or shutdown, saves them. A kill between the session's count and
-        # this misses what it counts, at most a turn's two messages (the user's waits for the
-        # reply, one write to each counter per turn), and never counts one twice.
-        self._count(uncounted, 1)
+            # Not durable: a power cut may lose the newest counts (never a message); the next durable
+            # write to the counters, or shutdown, saves them. A kill between the session's count and
+            # this misses what it counts, at most a turn's two messages (the user's waits for the
+            # reply, one write to each counter per turn), and never counts one twice. Under the lock:
+            # a delete waiting on it takes away what the session counts, so the counters must hold
+            # it by then (counted after, a reply's count outlived the delete of its chat).
+            self._count(uncounted, 1)
         return message
 
     def sync(self, session_id: str) -> None:
         """Make the session's messages durable (its count follows without a flush: see append),
         and count those appended without ``durable``."""
         self.storage.sync_messages(session_id)
-        with self._append_lock(session_id):
+        with self._append_lock(session_id):  # counted under it: see `append`
             uncounted = self._uncounted.pop(session_id, None)
-        if uncounted:
-            self._count(uncounted, 1)
+            if uncounted:
+                self._count(uncounted, 1)
 
     def messages(self, session_id: str, limit: int = 50, before: str | None = None) -> tuple[list, str | None]:
         return self.storage.list_messages(session_id, limit=limit, before=before)

@@ -372,3 +372,47 @@ def test_another_turn_is_counted_while_a_long_session_is_deleted(tmp_path):
     finally:
         storage.go.set()
         storage.close()
+
+
+class DeletingMidCountStorage(FileStorage):
+    """The files backend that, as the reply's count writes its first counter, lets a delete of the
+    chat run (as a request served meanwhile would) and waits for it a moment: the delete's
+    subtraction and the reply's count interleave as a busy machine may have them."""
+
+    sessions, doomed, waited = None, None, None
+
+    def update(self, collection, doc_id, change, durable=True):
+        if collection == "chat_activity" and self.doomed and threading.current_thread().name == "reply":
+            deleting = threading.Thread(target=self.sessions.delete, args=(self.doomed,))
+            self.doomed, self.waited = None, deleting
+            deleting.start()
+            deleting.join(0.5)  # waits on the session's lock (it took the count away before)
+        return super().update(collection, doc_id, change, durable)
+
+
+@pytest.mark.parametrize("made_durable_by", ["reply", "sync"])
+def test_a_delete_racing_a_replys_count_leaves_the_counters_the_logs(tmp_path, made_durable_by):
+    """The reply's count ran after the session's lock was released: a delete in between took away
+    both messages (from cells of 0, clamped) and the late count stayed for good, the deleted
+    user's mood document made again among it."""
+    storage = DeletingMidCountStorage.open(tmp_path / "data")
+    try:
+        sessions = storage.sessions = Sessions(storage)
+        kept, doomed = sessions.create("bob", "coach"), sessions.create("alice", "coach")
+        sessions.append(kept["id"], make_message("kept", created_at=at(0)))
+        sessions.append(doomed["id"], {**make_message("hi", created_at=at(1200)), "emotion": "sad"}, durable=False)
+        storage.doomed = doomed["id"]
+        if made_durable_by == "reply":
+            reply = lambda: sessions.append(doomed["id"], make_message("hello", role="assistant", created_at=at(1201)))  # noqa: E731
+        else:
+            reply = lambda: sessions.sync(doomed["id"])  # noqa: E731
+        turn = threading.Thread(target=reply, name="reply")
+        turn.start()
+        turn.join(30)
+        storage.waited.join(30)
+        assert sessions.get(doomed["id"]) is None
+        assert sessions.message_total() == 1 and Sessions(storage).message_total() == 1
+        assert sessions.messages_by_day(at(0), UTC) == {at(0)[:10]: {"user": 1}}
+        assert storage.find("chat_moods", {"user_id": "alice"})[0] == []
+    finally:
+        storage.close()
