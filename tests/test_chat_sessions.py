@@ -2,6 +2,7 @@
 their activity, the cascade, the export, and the counters /admin/stats and /health/mood read
 instead of the messages. What the storage contract held about sessions before chat owned them."""
 
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -426,3 +427,82 @@ def test_a_users_message_is_counted_while_its_reply_is_awaited(storage):
     assert later.message_total() == 1
     assert later.messages_by_day(at(0), UTC) == {at(0)[:10]: {"user": 1}}
     assert [(label, n) for _, label, n, _ in later.moods("alice", at(0))] == [("sad", 1)]
+
+
+class Killed(BaseException):
+    """The process dies here (not an error anything catches)."""
+
+
+class KilledStorage(FileStorage):
+    """The files backend whose process "dies" at its ``kill_at``-th write from when it is armed:
+    nothing from there on is written."""
+
+    kill_at, writes = None, 0
+
+    def _write(self):
+        if self.kill_at is not None:
+            self.writes += 1
+            if self.writes == self.kill_at:
+                self.kill_at = None
+                raise Killed()
+
+    def update(self, *args, **kwargs):
+        self._write()
+        return super().update(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._write()
+        return super().delete(*args, **kwargs)
+
+    def delete_messages(self, *args, **kwargs):
+        self._write()
+        return super().delete_messages(*args, **kwargs)
+
+
+def test_a_delete_killed_at_any_write_then_deleted_again_leaves_the_counters_the_logs(tmp_path):
+    """A kill while a delete took a session's messages out of the counters left it listed and not
+    marked: deleting it again took them out twice, and with them the same hours' messages of the
+    user's other chats and of other users (clamped at 0), and the user's moods, for good. Here a
+    delete is killed at each of its writes in turn; the next process starts, the user deletes the
+    chat again if it is still listed, and every counter is what the logs left hold."""
+    template = tmp_path / "template"
+    storage = FileStorage.open(template)
+    sessions = Sessions(storage)
+    doomed, kept = sessions.create("alice", "coach", session_id="doomed"), sessions.create("alice", "sleep")
+    other = sessions.create("bob", "coach")
+    for n in range(10):  # every 6 hours: the checkpoint moves, some hours are in the total
+        for session in (doomed, kept, other):
+            sessions.append(session["id"], {**make_message(f"m{n}", created_at=at(n * 6 * 3600)), "emotion": "sad"})
+    storage.close()
+    days = {at(0)[:10]: {"user": 8}, at(86400)[:10]: {"user": 8}, at(2 * 86400)[:10]: {"user": 4}}
+    kill_at = 0
+    while True:
+        kill_at += 1
+        folder = tmp_path / f"kill{kill_at}"
+        shutil.copytree(template, folder)
+        storage = KilledStorage.open(folder)
+        try:
+            storage.kill_at = kill_at
+            try:
+                Sessions(storage).delete("doomed")
+                killed = False
+            except Killed:
+                killed = True
+            storage.kill_at = None
+            later = Sessions(storage)  # the next process
+            if later.get("doomed") is not None:
+                assert killed
+                later.delete("doomed")  # the user deletes it again
+            where = f"killed at write {kill_at}"
+            assert later.get("doomed") is None, where
+            assert later.message_total() == 20 and Sessions(storage).message_total() == 20, where
+            assert later.messages_by_day(at(0), UTC) == days, where
+            moods = [(agent, n) for agent in ("coach", "sleep") for _, _, n, _ in later.moods("alice", at(0), agent)]
+            assert moods == [("sleep", 1)] * 10, where
+            assert sum(n for _, _, n, _ in later.moods("bob", at(0))) == 10, where
+            assert storage.get("chat_activity", "total").get("deleting") == {}, where
+        finally:
+            storage.close()
+        if not killed:
+            break
+    assert kill_at > 30  # every write of the delete had its turn
