@@ -246,6 +246,10 @@ class Sessions:
             newest = self.storage.list_messages(session_id, limit=1)[0] if SESSION_ID.fullmatch(session_id) else []
             seq = newest[-1].get("seq") if newest else None
             count = session.get("message_count") or 0
+            if session.get("uncounted") and not newest and count:
+                # Killed between its log's delete and its own: listed until deleted again, and empty
+                # (it showed its old count and opened with no messages).
+                session = self.storage.update("sessions", session_id, {"message_count": 0}) or session
             if type(seq) is int and seq != count:  # no seq: a log written before seq, or not by chat
                 missed = []
                 if seq > count:

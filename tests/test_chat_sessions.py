@@ -506,3 +506,33 @@ def test_a_delete_killed_at_any_write_then_deleted_again_leaves_the_counters_the
         if not killed:
             break
     assert kill_at > 30  # every write of the delete had its turn
+
+
+def test_a_session_killed_between_its_logs_delete_and_its_own_shows_no_messages(tmp_path):
+    """Killed after its log went and before the session did: it stays listed until deleted again,
+    and said it held its old count while it opened empty. The next process's check makes it 0."""
+    class KilledAtTheSessionsDelete(FileStorage):
+        armed = False
+
+        def delete(self, collection, doc_id):
+            if self.armed and collection == "sessions":
+                raise Killed()
+            return super().delete(collection, doc_id)
+
+    storage = KilledAtTheSessionsDelete.open(tmp_path / "data")
+    try:
+        sessions = Sessions(storage)
+        session = sessions.create("alice", "coach")
+        for n in range(3):
+            sessions.append(session["id"], make_message(f"m{n}", created_at=at(n)))
+        storage.armed = True
+        with pytest.raises(Killed):
+            Sessions(storage).delete(session["id"])
+        storage.armed = False
+        later = Sessions(storage)
+        assert [(s["id"], s["message_count"]) for s in later.list("alice")[0]] == [(session["id"], 3)]
+        assert later.get(session["id"])["message_count"] == 0 and later.messages(session["id"]) == ([], None)
+        assert later.list("alice")[0][0]["message_count"] == 0
+        assert later.delete(session["id"]) and later.get(session["id"]) is None and later.message_total() == 0
+    finally:
+        storage.close()
