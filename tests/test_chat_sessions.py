@@ -2,6 +2,7 @@
 their activity, the cascade, the export, and the counters /admin/stats and /health/mood read
 instead of the messages. What the storage contract held about sessions before chat owned them."""
 
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -371,4 +372,167 @@ def test_another_turn_is_counted_while_a_long_session_is_deleted(tmp_path):
         assert sessions.message_total() == 2 and Sessions(storage).message_total() == 2
     finally:
         storage.go.set()
+        storage.close()
+
+
+class DeletingMidCountStorage(FileStorage):
+    """The files backend that, as the reply's count writes its first counter, lets a delete of the
+    chat run (as a request served meanwhile would) and waits for it a moment: the delete's
+    subtraction and the reply's count interleave as a busy machine may have them."""
+
+    sessions, doomed, waited = None, None, None
+
+    def update(self, collection, doc_id, change, durable=True):
+        if collection == "chat_activity" and self.doomed and threading.current_thread().name == "reply":
+            deleting = threading.Thread(target=self.sessions.delete, args=(self.doomed,))
+            self.doomed, self.waited = None, deleting
+            deleting.start()
+            deleting.join(0.5)  # waits on the session's lock (it took the count away before)
+        return super().update(collection, doc_id, change, durable)
+
+
+def test_a_delete_racing_a_replys_count_leaves_the_counters_the_logs(tmp_path):
+    """The reply's count ran after the session's lock was released: a delete in between took away
+    both messages (from cells of 0, clamped) and the late count stayed for good, the deleted
+    user's mood document made again among it."""
+    storage = DeletingMidCountStorage.open(tmp_path / "data")
+    try:
+        sessions = storage.sessions = Sessions(storage)
+        kept, doomed = sessions.create("bob", "coach"), sessions.create("alice", "coach")
+        sessions.append(kept["id"], make_message("kept", created_at=at(0)))
+        sessions.append(doomed["id"], {**make_message("hi", created_at=at(1200)), "emotion": "sad"}, durable=False)
+        storage.doomed = doomed["id"]
+        reply = lambda: sessions.append(doomed["id"], make_message("hello", role="assistant", created_at=at(1201)))  # noqa: E731
+        turn = threading.Thread(target=reply, name="reply")
+        turn.start()
+        turn.join(30)
+        storage.waited.join(30)
+        assert sessions.get(doomed["id"]) is None
+        assert sessions.message_total() == 1 and Sessions(storage).message_total() == 1
+        assert sessions.messages_by_day(at(0), UTC) == {at(0)[:10]: {"user": 1}}
+        assert storage.find("chat_moods", {"user_id": "alice"})[0] == []
+    finally:
+        storage.close()
+
+
+def test_a_users_message_is_counted_while_its_reply_is_awaited(storage):
+    """The user's message went into the counters with the reply's append: a process killed during
+    the provider's call (seconds) left it in the log and the session's count, and out of the
+    counters for good. Here the process "dies" before the reply: the next one counts it."""
+    sessions = Sessions(storage)
+    session = sessions.create("alice", "coach")
+    sessions.append(session["id"], {**make_message("hi", created_at=at(0)), "emotion": "sad"}, durable=False)
+    later = Sessions(storage)  # the next process: the reply never came
+    assert later.get(session["id"])["message_count"] == 1
+    assert later.message_total() == 1
+    assert later.messages_by_day(at(0), UTC) == {at(0)[:10]: {"user": 1}}
+    assert [(label, n) for _, label, n, _ in later.moods("alice", at(0))] == [("sad", 1)]
+
+
+class Killed(BaseException):
+    """The process dies here (not an error anything catches)."""
+
+
+class KilledStorage(FileStorage):
+    """The files backend whose process "dies" at its ``kill_at``-th write from when it is armed:
+    nothing from there on is written."""
+
+    kill_at, writes = None, 0
+
+    def _write(self):
+        if self.kill_at is not None:
+            self.writes += 1
+            if self.writes == self.kill_at:
+                self.kill_at = None
+                raise Killed()
+
+    def update(self, *args, **kwargs):
+        self._write()
+        return super().update(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._write()
+        return super().delete(*args, **kwargs)
+
+    def delete_messages(self, *args, **kwargs):
+        self._write()
+        return super().delete_messages(*args, **kwargs)
+
+
+def test_a_delete_killed_at_any_write_then_deleted_again_leaves_the_counters_the_logs(tmp_path):
+    """A kill while a delete took a session's messages out of the counters left it listed and not
+    marked: deleting it again took them out twice, and with them the same hours' messages of the
+    user's other chats and of other users (clamped at 0), and the user's moods, for good. Here a
+    delete is killed at each of its writes in turn; the next process starts, the user deletes the
+    chat again if it is still listed, and every counter is what the logs left hold."""
+    template = tmp_path / "template"
+    storage = FileStorage.open(template)
+    sessions = Sessions(storage)
+    doomed, kept = sessions.create("alice", "coach", session_id="doomed"), sessions.create("alice", "sleep")
+    other = sessions.create("bob", "coach")
+    for n in range(10):  # every 6 hours: the checkpoint moves, some hours are in the total
+        for session in (doomed, kept, other):
+            sessions.append(session["id"], {**make_message(f"m{n}", created_at=at(n * 6 * 3600)), "emotion": "sad"})
+    storage.close()
+    days = {at(0)[:10]: {"user": 8}, at(86400)[:10]: {"user": 8}, at(2 * 86400)[:10]: {"user": 4}}
+    kill_at = 0
+    while True:
+        kill_at += 1
+        folder = tmp_path / f"kill{kill_at}"
+        shutil.copytree(template, folder)
+        storage = KilledStorage.open(folder)
+        try:
+            storage.kill_at = kill_at
+            try:
+                Sessions(storage).delete("doomed")
+                killed = False
+            except Killed:
+                killed = True
+            storage.kill_at = None
+            later = Sessions(storage)  # the next process
+            if later.get("doomed") is not None:
+                assert killed
+                later.delete("doomed")  # the user deletes it again
+            where = f"killed at write {kill_at}"
+            assert later.get("doomed") is None, where
+            assert later.message_total() == 20 and Sessions(storage).message_total() == 20, where
+            assert later.messages_by_day(at(0), UTC) == days, where
+            moods = [(agent, n) for agent in ("coach", "sleep") for _, _, n, _ in later.moods("alice", at(0), agent)]
+            assert moods == [("sleep", 1)] * 10, where
+            assert sum(n for _, _, n, _ in later.moods("bob", at(0))) == 10, where
+            assert storage.get("chat_activity", "total").get("deleting") == {}, where
+        finally:
+            storage.close()
+        if not killed:
+            break
+    assert kill_at > 30  # every write of the delete had its turn
+
+
+def test_a_session_killed_between_its_logs_delete_and_its_own_shows_no_messages(tmp_path):
+    """Killed after its log went and before the session did: it stays listed until deleted again,
+    and said it held its old count while it opened empty. The next process's check makes it 0."""
+    class KilledAtTheSessionsDelete(FileStorage):
+        armed = False
+
+        def delete(self, collection, doc_id):
+            if self.armed and collection == "sessions":
+                raise Killed()
+            return super().delete(collection, doc_id)
+
+    storage = KilledAtTheSessionsDelete.open(tmp_path / "data")
+    try:
+        sessions = Sessions(storage)
+        session = sessions.create("alice", "coach")
+        for n in range(3):
+            sessions.append(session["id"], make_message(f"m{n}", created_at=at(n)))
+        storage.armed = True
+        with pytest.raises(Killed):
+            Sessions(storage).delete(session["id"])
+        storage.armed = False
+        later = Sessions(storage)
+        assert [(s["id"], s["message_count"]) for s in later.list("alice")[0]] == [(session["id"], 3)]
+        assert later.get(session["id"])["message_count"] == 0 and later.messages(session["id"]) == ([], None)
+        assert later.list("alice")[0][0]["message_count"] == 0
+        assert later.delete(session["id"]) and later.get(session["id"]) is None and later.message_total() == 0
+    finally:
         storage.close()
