@@ -132,8 +132,8 @@ HISTORY_BYTES = 8 * 1024 * 1024
 HISTORY_SESSION_BYTES = 256 * 1024
 HISTORY_KEPT = 50  # an agent's history longer than this is read from the log every turn
 # The "total" counter holds the messages of the hours before its checkpoint ("through"); the
-# hours from there on are added when it is read. So a turn writes its hour's counter alone (one
-# write a turn fewer, ~20 us), and the checkpoint moves to a day back once the hours after it
+# hours from there on are added when it is read. So a message writes its hour's counter alone, not
+# the total as well (~20 us a write), and the checkpoint moves to a day back once the hours after it
 # pass two days: a write a day, and a read adds up at most 48 hours' documents.
 TOTAL_HOURS = 48
 PAGE = 200
@@ -417,7 +417,8 @@ class Sessions:
             # The log and the session are two writes: the log first, each line with its number in
             # the session (seq), so that the next process reads a count a kill in between left short
             # from the log (`_check`). One write to the session per message: a mark before the log
-            # write as well as the count after it made a turn 9 small writes (4 now; bench/chat).
+            # write as well as the count after it made a turn 9 small writes (5 now: the session and the
+            # hour's counter per message, the user's mood; bench/turn_ab).
             seq = (session.get("message_count") or 0) + 1
             message = self.storage.append_message(session_id, {**message, "seq": seq}, durable)
 

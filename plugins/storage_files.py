@@ -273,7 +273,7 @@ class _Collection:
         count changes on every message; none of its indexes do)."""
         if old is None or new is None:
             changed = list(self.keys_of)
-        else:  # by the indexed fields that changed: cheaper than every index's keys of both (4 updates a turn)
+        else:  # by the indexed fields that changed: cheaper than every index's keys of both (5 updates a turn)
             touched = {field for field in self.fields if _differs(old.get(field), new.get(field))}
             changed = [index for index in self.keys_of
                        if index.order in touched or not touched.isdisjoint(index.by)] if touched else []
@@ -508,7 +508,7 @@ class FileStorage(Storage):
         store = self._collection(collection)
         with store.lock:
             # Read, parsed and serialised once each: chat updates a session on every message (and
-            # the counters: 4 updates a turn). What the indexes read of the old document is kept
+            # the counters: 5 updates a turn). What the indexes read of the old document is kept
             # aside for re-filing it, not parsed again.
             old = store.text(doc_id) if isinstance(doc_id, str) else None
             before = None if old is None else _loads(old)
