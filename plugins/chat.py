@@ -7,7 +7,6 @@ import re
 import sys
 import threading
 import time
-import zlib
 from collections import Counter, OrderedDict
 from datetime import datetime, timedelta
 
@@ -16,6 +15,7 @@ import bottle
 from wellmate import (ApiError, ClosingBody, ConfigError, Index, ProviderAttempt, ProviderError, Setting,
                       StorageUnavailable, Turn, TurnOutcome, call_with_turn, field, hookimpl, json_dumps, new_id, now_iso,
                       paged, whole_text)
+from wellmate_plugins._locks import KeyedLocks
 from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, paging, string, text
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 from wellmate_plugins._text import language
@@ -114,7 +114,6 @@ class TurnSlot:
 
 
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # the message log's id: a file name in some backends
-APPEND_LOCKS = 64
 # Sessions whose count this process has checked against the log's seq, at most: one more costs a
 # read of the log's newest line (~20 us), once, when it next comes back.
 CHECKED_SESSIONS = 10_000
@@ -188,8 +187,9 @@ class Sessions:
         self._on_delete = []  # functions(session) called when a session goes (safety's flags)
         self._on_export = []  # functions(session) -> fields another plugin adds to its export
         # Appends to one session take turns (a reminder's push beside a turn's reply): each
-        # line's seq is the session's count plus one. Striped: bounded however many sessions exist.
-        self._append_locks = [threading.RLock() for _ in range(APPEND_LOCKS)]
+        # line's seq is the session's count plus one. Reentrant: a delete reads the session again
+        # (`get` -> `_check`) under it.
+        self._append_locks = KeyedLocks(reentrant=True)
         self._checked: dict[str, None] = {}  # sessions whose count this process knows is the log's (see `get`)
         self._checked_lock = threading.Lock()
         # Session id -> its newest messages (at most ``_keep``; fewer only when that is the whole log)
@@ -277,7 +277,7 @@ class Sessions:
             self._checked.pop(session_id, None)
 
     def _append_lock(self, session_id: str):
-        return self._append_locks[zlib.crc32(session_id.encode("utf-8")) % APPEND_LOCKS]
+        return self._append_locks.hold(session_id)
 
     def _settle(self, session: dict) -> dict:
         """Finish the count of an append that a process of a version before seq (which marked the
@@ -823,7 +823,7 @@ def check_vision_providers(wm) -> None:
         for provider in settings["vision_providers"]:
             conf = wm.config["providers"][provider]
             if conf.get("vision") is not True:
-                why = (f"set vision: true under it if its model can" if "vision" in wm.provider_classes[conf["plugin"]].settings
+                why = ("set vision: true under it if its model can" if "vision" in wm.provider_classes[conf["plugin"]].settings
                        else f"plugin {conf['plugin']} sends no images")
                 raise ConfigError(f"{wm.config_path.name}: agents.{agent}.vision_providers: providers.{provider} cannot "
                                   f"see images; {why}")

@@ -52,6 +52,7 @@ from pathlib import Path
 
 from wellmate import (Collection, Conflict, Index, Storage, StorageUnavailable, atomic_write, fsync_dir, hookimpl,
                       json_dumps, now_iso)
+from ._locks import KeyedLocks  # relative: tests and benches import this module as plugins.storage_files
 
 log = logging.getLogger("wellmate.storage")
 
@@ -463,8 +464,7 @@ class FileStorage(Storage):
         # A lock per message log that is being written or waited for, dropped when no one holds or
         # waits for it: so at most one per thread at work. Locks shared by a hash of the id (64 of
         # them before) made an append wait for an unrelated session's fsync.
-        self._log_locks: dict[str, list] = {}  # id -> [lock, threads holding or waiting for it]
-        self._log_locks_guard = threading.Lock()
+        self._log_locks = KeyedLocks()  # one per session being written: see `_log_lock`
         self._unsynced_logs: set[str] = set()  # logs with a line written without fsync
 
     @classmethod
@@ -637,19 +637,8 @@ class FileStorage(Storage):
         # A str, not a Path: three a turn, and a Path join takes 2.4 us against 0.6.
         return os.path.join(self.messages_dir, session_id + ".jsonl")
 
-    @contextmanager
     def _log_lock(self, session_id: str):
-        with self._log_locks_guard:
-            entry = self._log_locks.setdefault(session_id, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._log_locks_guard:
-                entry[1] -= 1
-                if not entry[1]:
-                    del self._log_locks[session_id]
+        return self._log_locks.hold(session_id)
 
     def append_message(self, session_id: str, message: dict, durable: bool = True) -> dict:
         # Serialised once when the caller dated it (chat does: two messages a turn).

@@ -28,13 +28,13 @@ import re
 import shutil
 import threading
 import warnings
-import zlib
 from dataclasses import dataclass
 
 import bottle
 
 from wellmate import (ApiError, Index, Setting, StorageUnavailable, atomic_write, fsync_dir, hookimpl, new_id,
                       now_iso, paged)
+from wellmate_plugins._locks import KeyedLocks
 from wellmate_plugins._openapi import Api, download, integer, obj, page, paging, string
 from wellmate_plugins._openapi import upload as multipart
 
@@ -333,8 +333,6 @@ class Uploads:
     """The ``uploads`` service: every method takes the owner's user id, and an upload of anyone
     else answers as one that does not exist."""
 
-    LOCKS = 64  # striped per-user locks: quota check and write are one step per user
-
     def __init__(self, wm):
         from PIL import Image
 
@@ -348,7 +346,7 @@ class Uploads:
         Image.MAX_IMAGE_PIXELS = self.conf["max_pixels"]
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         self._processing = threading.BoundedSemaphore(self.conf["processing_threads"])
-        self._locks = [threading.Lock() for _ in range(self.LOCKS)]
+        self._quota_locks = KeyedLocks()  # per user: the quota check and the write are one step
 
     # -- reading
     def _doc(self, user_id: str, upload_id: str) -> dict | None:
@@ -420,7 +418,7 @@ class Uploads:
             image = process(data, conf)
         finally:
             self._processing.release()
-        with self._locks[zlib.crc32(user_id.encode()) % self.LOCKS]:
+        with self._quota_locks.hold(user_id):
             if self.usage(user_id) + len(image.full) + len(image.thumb) > quota:
                 raise self._over_quota(quota)
             return public(self._write(user_id, image))
