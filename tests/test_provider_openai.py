@@ -90,7 +90,7 @@ def test_stream_deltas_arrive_while_the_server_is_still_sending(fake, make):
     assert first == words(LONG)[0]
     assert not fake.last.done.is_set(), "the first delta waited for the whole answer"
     assert first + "".join(stream) == LONG
-    assert fake.last.done.wait(2)
+    assert fake.last.done.wait(10)
     assert not fake.last.client_closed.is_set()  # so the hang-up tests below mean something
 
 
@@ -244,7 +244,7 @@ def test_stall_mid_stream_times_out_and_hangs_up(fake, make):
     assert pieces == words(LONG)[:2]
     assert error is not None and not error.retryable
     assert str(error) == "local: the reply stopped for more than 0.5 s (timeout)"
-    assert fake.last.client_closed.wait(2), "the stalled upstream request was left open"
+    assert fake.last.client_closed.wait(10), "the stalled upstream request was left open"
 
 
 def test_error_event_mid_stream(fake, make):
@@ -269,7 +269,7 @@ def test_closing_the_stream_early_closes_the_upstream_request(fake, make):
     stream = make().stream(MESSAGES)
     assert next(stream) == words(LONG)[0]
     stream.close()  # what waitress does when our own client goes away
-    assert fake.last.client_closed.wait(2), "the upstream kept generating for nobody"
+    assert fake.last.client_closed.wait(10), "the upstream kept generating for nobody"
 
 
 # -- the fake itself: a test that ends mid-stream must not leave threads behind ------------
