@@ -201,7 +201,7 @@ ERROR_WHEN = {
     409: "the username is taken; or this session is still answering",
     413: "the body or the photo is too big, or the photo quota is full",
     415: "not an image this server reads (JPEG, PNG, WebP, GIF)",
-    429: "too many failed logins, or turns at once: wait for Retry-After",
+    429: "too many failed logins, or turns or uploads at once: wait for Retry-After",
     502: "WeChat did not answer",
     503: "storage cannot be written; no provider answered (the message was saved); WeChat login not configured",
 }
@@ -421,7 +421,7 @@ def routes(app, wm):
         return stored_file(user, uploaded(uploads, user))
 
     upload_api = dict(tag="compat_medical", body=FILE_FORM,
-                      responses={200: wrapped(FILE), **errors(400, 401, 413, 415, 503)})
+                      responses={200: wrapped(FILE), **errors(400, 401, 413, 415, 429, 503)})
 
     @route("POST", "/api/chat/upload", Api("Medical: upload a photo for the chat (multipart, part `file`)", **upload_api))
     def medical_chat_upload():

@@ -28,6 +28,8 @@ import re
 import shutil
 import threading
 import warnings
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import bottle
@@ -78,6 +80,9 @@ def config_schema():
         "processing_threads": Setting(2, "How many photos are decoded and re-encoded at once; more wait, up to "
                                          "10 s, then 503 server_busy. Each takes up to max_decode_mb while it is.",
                                       int, min=1, max=32),
+        "max_in_progress_per_user": Setting(2, "Uploads one user may have in progress at once (each holds a server "
+                                               "thread while it waits for a processing slot); more get 429 "
+                                               "too_many_uploads.", int, min=1, max=64),
     }}
 
 
@@ -347,6 +352,8 @@ class Uploads:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         self._processing = threading.BoundedSemaphore(self.conf["processing_threads"])
         self._quota_locks = KeyedLocks()  # per user: the quota check and the write are one step
+        self._in_progress = Counter()  # user id -> uploads being stored (only users with one)
+        self._in_progress_lock = threading.Lock()
 
     # -- reading
     def _doc(self, user_id: str, upload_id: str) -> dict | None:
@@ -399,9 +406,35 @@ class Uploads:
         return sum(doc["size"] + doc["thumb_size"] for doc in self._each_doc(user_id))
 
     # -- writing
+    @contextmanager
+    def _users_slot(self, user_id: str):
+        """One of the user's ``max_in_progress_per_user`` uploads in progress, or a 429 at once.
+        Without it one user's 16 uploads sent together held all 16 server threads, 10 s each, while
+        they waited for the processing slots, and every other request waited behind them."""
+        limit = self.conf["max_in_progress_per_user"]
+        with self._in_progress_lock:
+            if self._in_progress[user_id] >= limit:
+                raise ApiError(429, "too_many_uploads", f"You already have {limit} uploads in progress, the most "
+                                                        f"this server takes at once from one user "
+                                                        f"(uploads.max_in_progress_per_user); wait for one to end.",
+                               headers={"Retry-After": "2"})
+            self._in_progress[user_id] += 1
+        try:
+            yield
+        finally:
+            with self._in_progress_lock:
+                self._in_progress[user_id] -= 1
+                if not self._in_progress[user_id]:
+                    del self._in_progress[user_id]
+
     def store(self, user_id: str, data: bytes) -> dict:
         """Check, orient, strip, downscale and keep ``data`` as the user's; the get() dict. Raises
-        ApiError 413 (too big, too many pixels, over quota) or 415 (not an image taken)."""
+        ApiError 413 (too big, too many pixels, over quota), 415 (not an image taken) or 429 (the
+        user has ``max_in_progress_per_user`` uploads in progress already)."""
+        with self._users_slot(user_id):
+            return self._store(user_id, data)
+
+    def _store(self, user_id: str, data: bytes) -> dict:
         conf = self.conf
         quota = int(conf["quota_mb"] * MB)
         if len(data) > conf["max_file_mb"] * MB:
@@ -567,7 +600,8 @@ def routes(app, wm):
                                     description="JPEG, PNG, WebP or GIF, judged by its bytes")}, required=["file"],
                        example={"file": "(the photo's bytes, as wx.uploadFile sends them)"}),
         responses={201: UPLOAD},
-        errors={415: "unsupported_image: not a JPEG, PNG, WebP or GIF", 413: "too big, too many pixels, or over the quota"}))
+        errors={415: "unsupported_image: not a JPEG, PNG, WebP or GIF", 413: "too big, too many pixels, or over the quota",
+                429: "too_many_uploads: the user's uploads.max_in_progress_per_user are in progress"}))
     def upload():
         stored = uploaded(uploads, wm.require_user())
         bottle.response.status = 201

@@ -10,6 +10,7 @@ import itertools
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -366,3 +367,33 @@ def test_files_a_killed_upload_or_delete_left_are_swept_at_startup(make_wm, serv
     again = make_wm(start=True)
     assert sorted(os.listdir(folder)) == sorted([f"{kept}.jpg", f"{kept}.thumb.jpg"])
     assert again.service("uploads").read(user_id, kept)[:3] == b"\xff\xd8\xff"
+
+
+def test_one_users_uploads_past_the_cap_are_429s_at_once_and_another_users_go_on(make_wm, serve):
+    """Each upload holds a server thread while it waits for a processing slot (up to 10 s): one
+    user's uploads sent together took every thread. Past uploads.max_in_progress_per_user they are
+    refused at once, store nothing, and leave the user's slots free; another user is not refused."""
+    wm = make_wm({"uploads": {**LIMITS, "quota_mb": 100, "processing_threads": 1, "max_in_progress_per_user": 1}})
+    served = serve(wm)
+    greedy, patient = (served.client.register(name)["access_token"] for name in ("greedy", "patient"))
+    # ~9 MP to decode, downscale and encode: each upload is in progress long enough for the next to meet it.
+    photo = encoded(Image.linear_gradient("L").resize((3000, 3000)).convert("RGB"), "PNG")
+    stored_ok = 0
+    with ThreadPoolExecutor(7) as pool:
+        for _ in range(10):  # sent together, they overlap at once; a frozen machine gets more tries
+            theirs = pool.submit(upload, served, patient, photo)
+            answers = list(pool.map(lambda _: upload(served, greedy, photo), range(6)))
+            assert theirs.result().status == 201, theirs.result().text
+            assert {r.status for r in answers} <= {201, 429}, [r.text for r in answers]
+            stored_ok += sum(r.status == 201 for r in answers)
+            refused = [r for r in answers if r.status == 429]
+            if refused:
+                break
+    assert refused, "six uploads sent together never met"
+    assert_error(refused[0], 429, "too_many_uploads")
+    assert refused[0].headers["Retry-After"]
+    listed = served.client.get("/api/v1/uploads?limit=100", token=greedy).json
+    assert len(listed["items"]) == stored_ok  # a refused upload stored nothing
+    # The slots come back, after a refusal and after a failed upload alike.
+    assert_error(upload(served, greedy, b"not an image at all"), 415, "unsupported_image")
+    assert upload(served, greedy, encoded(Image.new("RGB", (40, 40), "red"), "JPEG")).status == 201
