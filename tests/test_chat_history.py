@@ -110,6 +110,8 @@ def test_the_tails_held_stay_within_a_byte_budget_and_the_history_stays_exact(ma
         assert prompt_history(fake) == before[-4:]  # the same messages the log gives, held or not
         held = sum(sys.getsizeof(m["content"]) for tail in sessions._tails.values() for m in tail)
         assert held <= 14_000, held
+        # The bytes counted as tails grow and drop, the same as counting every tail again.
+        assert sessions._tail_bytes == sum(sum(map(chat_module._size, tail)) for tail in sessions._tails.values())
         return r.json["session_id"]
 
     ids = []
