@@ -714,42 +714,49 @@ def read_yaml(path: Path) -> dict:
 
 
 class Prompts:
-    """Prompt files with $placeholders, re-read when their mtime changes."""
+    """Prompt files with $placeholders, re-read when they change (their mtime, size or inode)."""
 
     def __init__(self, base: Path):
         self.base = base
-        self._cache: dict[Path, tuple[int, string.Template]] = {}
+        # name -> (stamp, template, its placeholders). Keyed by the name as given, stamped by what
+        # stat says of the file it names: a chat turn renders its agent's prompt, and resolving
+        # the path and scanning the template for placeholders every time cost ~30 us of it.
+        self._cache: dict[str, tuple[tuple, string.Template, frozenset]] = {}
         self._lock = threading.Lock()
 
     def path(self, name: str) -> Path:
         return (self.base / name).resolve()
 
     def template(self, name: str) -> string.Template:
-        path = self.path(name)
+        return self._read(name)[0]
+
+    def _read(self, name: str) -> tuple[string.Template, frozenset]:
         try:
-            mtime = path.stat().st_mtime_ns
+            st = os.stat(self.base / name)
         except FileNotFoundError:
-            raise ConfigError(f"{path}: prompt file not found")
+            raise ConfigError(f"{self.path(name)}: prompt file not found")
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
         with self._lock:
-            cached = self._cache.get(path)
-            if cached and cached[0] == mtime:
-                return cached[1]
+            cached = self._cache.get(name)
+        if cached and cached[0] == stamp:
+            return cached[1], cached[2]
+        path = self.path(name)
         try:
             template = string.Template(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: prompt file is not UTF-8 text")
         if not template.is_valid():
             raise ConfigError(f"{path}: a '$' that is not a placeholder; write $$ for a literal dollar sign")
+        used = frozenset(template.get_identifiers())
         with self._lock:
-            self._cache[path] = (mtime, template)
-        return template
+            self._cache[name] = (stamp, template, used)
+        return template, used
 
     def placeholders(self, name: str) -> set[str]:
-        return set(self.template(name).get_identifiers())
+        return set(self._read(name)[1])
 
     def render(self, name: str, values: dict) -> str:
-        template = self.template(name)
-        used = set(template.get_identifiers())
+        template, used = self._read(name)
         missing = sorted(used - set(values))
         if missing:
             raise ConfigError(f"{self.path(name)}: nothing fills ${', $'.join(missing)}; "

@@ -491,9 +491,11 @@ class Sessions:
                     self._hold(session_id, tail)
         return list(tail[-limit:])
 
-    def _hold(self, session_id: str, tail: tuple | None) -> None:
-        """Keep ``tail`` as the session's (None: forget it). Called under its append lock."""
-        size = 0 if tail is None else sum(map(_size, tail))
+    def _hold(self, session_id: str, tail: tuple | None, size: int | None = None) -> None:
+        """Keep ``tail`` as the session's (None: forget it); ``size``: its bytes (`_size`), if
+        known. Called under its append lock."""
+        if size is None:
+            size = 0 if tail is None else sum(map(_size, tail))
         with self._tails_lock:
             if session_id in self._tails:
                 del self._tails[session_id]
@@ -511,8 +513,12 @@ class Sessions:
         """The message just appended joins the session's tail, if one is held (under the append lock)."""
         with self._tails_lock:
             tail = self._tails.get(session_id)
+            size = self._tail_sizes.get(session_id)
         if tail is not None:
-            self._hold(session_id, (tail + (_brief(message),))[-self._keep:])
+            # Its size from the one held, not every message's again (~10 us an append at history 20).
+            brief = _brief(message)
+            dropped = tail[:max(0, len(tail) + 1 - self._keep)]
+            self._hold(session_id, (tail + (brief,))[-self._keep:], size + _size(brief) - sum(map(_size, dropped)))
 
     def all_messages(self, session_id: str):
         return self.storage.iter_messages(session_id)

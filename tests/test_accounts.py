@@ -168,6 +168,26 @@ def test_bad_tokens_are_refused(make_wm, serve):
     assert client.get("/api/v1/users/profile", token=pair["access_token"]).status == 200
 
 
+def test_a_token_accepted_before_still_expires_and_a_forged_copy_is_still_refused(make_wm, serve):
+    """The tokens verified lately are remembered (not decoded again on every request): one that
+    expires after it was accepted is refused as expired from then on, and a token that differs
+    from an accepted one in its signature alone is still checked, and refused."""
+    served = serve(make_wm())
+    client = served.client
+    user_id = client.register("ivan")["user"]["uuid"]
+    secret = served.wm.service("auth").tokens.secret
+    exp = int(time.time()) + 1
+    token = jwt.encode({"sub": user_id, "typ": "access", "iat": exp - 1, "exp": exp}, secret, algorithm="HS256")
+    assert client.get("/api/v1/users/profile", token=token).status == 200
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    r = client.get("/api/v1/users/profile", token=forged)
+    assert r.status == 401 and r.json["error"]["code"] == "invalid_token", r.text
+    time.sleep(max(0.0, exp - time.time()) + 0.05)
+    r = client.get("/api/v1/users/profile", token=token)
+    assert r.status == 401 and r.json["error"]["code"] == "token_expired", r.text
+
+
 def test_registration_can_be_closed(make_wm, serve):
     client = serve(make_wm({"auth": {"allow_registration": False}})).client
     r = client.post("/api/v1/auth/register", {"username": "henry", "password": "long enough"})

@@ -110,6 +110,8 @@ def test_the_tails_held_stay_within_a_byte_budget_and_the_history_stays_exact(ma
         assert prompt_history(fake) == before[-4:]  # the same messages the log gives, held or not
         held = sum(sys.getsizeof(m["content"]) for tail in sessions._tails.values() for m in tail)
         assert held <= 14_000, held
+        # The bytes counted as tails grow and drop, the same as counting every tail again.
+        assert sessions._tail_bytes == sum(sum(map(chat_module._size, tail)) for tail in sessions._tails.values())
         return r.json["session_id"]
 
     ids = []
@@ -124,3 +126,23 @@ def test_the_tails_held_stay_within_a_byte_budget_and_the_history_stays_exact(ma
     turn("y" * 4000, big)
     turn("and now?", big)
     assert big not in sessions._tails
+
+
+def test_a_tail_that_drops_its_oldest_messages_counts_its_bytes_as_a_recount_does(make_wm, serve, fake):
+    # Every agent's history 2: each message a held tail takes in drops its oldest one.
+    chat_module = __import__("wellmate_plugins.chat", fromlist=["HISTORY_BYTES"])
+    config = upstream_config(fake.url)
+    for agent in config["agents"].values():
+        agent["history"] = 2
+    served = serve(make_wm(config))
+    client, sessions = served.client, served.wm.service("chat").sessions
+    token = signed_in(client)
+    session_id = None
+    for n, text in enumerate(["short", "a longer message " * 20, "睡不着" * 50, "ok", "🙂" * 300, "bye"]):
+        before = stored(client, token, session_id) if session_id else []
+        r = client.post("/api/v1/health/mental/chat", {"text": text, "session_id": session_id}, token=token)
+        assert r.status == 200, r.json
+        session_id = r.json["session_id"]
+        assert prompt_history(fake) == before[-2:]
+        assert session_id in sessions._tails or n == 0  # held from its second turn on (read from the log once)
+        assert sessions._tail_bytes == sum(sum(map(chat_module._size, tail)) for tail in sessions._tails.values())

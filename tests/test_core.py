@@ -138,6 +138,25 @@ def test_prompt_reloads_when_edited(tmp_path):
         prompts.render("p.txt", {"name": "A"})
 
 
+def test_a_prompt_edited_within_the_same_mtime_is_read_again(tmp_path):
+    """An edit the file system's clock does not tell apart (a coarse mtime, a copy that keeps it)
+    still shows: the prompt's size or inode changed."""
+    prompts = wellmate.Prompts(tmp_path)
+    path = tmp_path / "p.txt"
+    path.write_text("Hello $name")
+    assert prompts.render("p.txt", {"name": "A"}) == "Hello A"
+    stamp = path.stat().st_mtime_ns
+    path.write_text("Hello again, $name")
+    os.utime(path, ns=(stamp, stamp))
+    assert prompts.render("p.txt", {"name": "A"}) == "Hello again, A"
+    replaced = tmp_path / "new.txt"
+    replaced.write_text("Howdy there $name!")  # as long as the last one, and moved over it: another inode
+    os.utime(replaced, ns=(stamp, stamp))
+    os.replace(replaced, path)
+    assert prompts.render("p.txt", {"name": "A"}) == "Howdy there A!"
+    assert prompts.placeholders("p.txt") == {"name"}
+
+
 def test_watched_files_with_the_same_text_are_compiled_once_and_an_edit_is_its_own(tmp_path):
     """The Wellmates a process builds (hundreds in this suite) share a YAML file's compiled form
     while its text is the same; each still sees its own file's edits, and a broken edit is logged
