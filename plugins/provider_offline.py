@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates
+from wellmate_plugins._main_question import candidates, conditions
 from wellmate_plugins._text import CLAUSE_END, Terms, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
@@ -336,11 +337,35 @@ class Guide(dict):
     def read(self, text: str) -> "Reading":
         reading = self._read.get(text)
         if reading is None:
-            reading = Reading(self, ADDITIVE.sub("", text))
+            reading = self.main_reading(text)
             if len(self._read) > 256:  # a turn reads its message and a few earlier ones
                 self._read.clear()
             self._read[text] = reading
         return reading
+
+    # Topics a question keeps even after a condition given as context: "我有糖尿病，早餐吃什么好"
+    # asks about eating with diabetes (the blood sugar tips), not about a healthy diet in general.
+    WITH_CONDITION = {"diet"}
+
+    def main_reading(self, text: str) -> "Reading":
+        """The reading of ``text``'s main question (plugins/_main_question.py): a symptom mentioned
+        in passing before a lead-in or an aside ("有点咳嗽，不过这个不急，主要想问…"), or a condition
+        given as context ("type 2 diabetic here, want to start working out") is not the topic when
+        the rest of the message names one. Special groups are read from the whole message."""
+        whole = Reading(self, ADDITIVE.sub("", text))
+        for kind, part in candidates(text):
+            reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
+            if reading.topic is None:
+                if kind == "focus":
+                    whole.focus = part  # no keyword in it: the topic model may place it (Composer.choose_topic)
+                continue
+            if kind == "condition" and reading.topic.key in self.WITH_CONDITION:
+                continue
+            if kind == "condition":
+                reading.conditions = [c.name for c in conditions(text)]
+            reading.part = part
+            return reading
+        return whole
 
 
 # "也/还/又" between a body part and its symptom ("眼睛也痒", "膝盖还肿") splits the keyword the
@@ -351,7 +376,10 @@ ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])[也还又都](?:有点|有些|很|�
 class Reading:
     """What one message says: the topic it is about and the special group it mentions."""
 
-    def __init__(self, guide: Guide, text: str):
+    def __init__(self, guide: Guide, text: str, whole: "Reading | None" = None):
+        self.conditions = []  # conditions the message gives as context, set aside (Guide.main_reading)
+        self.part = ""  # the part of the message read, where it is not the whole (Guide.main_reading)
+        self.focus = ""  # the main question, where it names no topic by keyword
         hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
             for topic in guide.by_word.get(word, ()):
@@ -378,8 +406,10 @@ class Reading:
         self.weak = bool(ranked) and max(ranked)[0] == 0
         self.single = bool(ranked) and max(ranked)[1] == 1
         ages = ages_in(text)
-        self.group = next((topic for topic in guide.values() if topic.is_group and
-                           (topic.key in hits or topic.has_age(ages))), None)
+        # ``whole``: this reads a part of the message; the group is the whole message's.
+        self.named_group = whole.named_group if whole is not None else next(
+            (topic for topic in guide.values() if topic.is_group and (topic.key in hits or topic.has_age(ages))), None)
+        self.group = self.named_group
         if self.group and self.topic and self.topic.key in self.group.not_with:
             self.group = None
 
@@ -1123,6 +1153,11 @@ class Composer:
         that says it changes the subject ("对了，我最近老是胃胀") or is clearly about its own
         topic ("膝盖疼还能跑步吗" after a weight question) moves on."""
         own = readings[0].topic
+        if readings[0].focus and asks_enough(readings[0].focus):  # "…不过这个不急，主要是晚上两三点才睡得着"
+            key, probability = self.guess(readings[0].focus)
+            guessed = topics.get(key)
+            if guessed is not None and not guessed.is_group and probability >= self.confidence:
+                return guessed
         if session is not None and session.is_group:
             session = next((r.topic for r in readings[1:] if r.topic), None)  # the group comes from the readings
         if session is not None and own is None and not self.named_feeling_topic():
@@ -1149,9 +1184,9 @@ class Composer:
         if own is None and session is not None:  # a feeling named in words ("also, I've been feeling low")
             return None
         if own is None or readings[0].weak:
-            return self.modelled_topic(topics, own, readings[0].single)
+            return self.modelled_topic(topics, own, readings[0].single, readings[0].part)
         if len(readings[0].tied) > 1:  # the keywords narrowed it down; the model's first choice breaks the tie
-            key, _ = self.guess(self.text)
+            key, _ = self.guess(readings[0].part or self.text)
             return next((t for t in readings[0].tied if t.key == key), own)
         return own
 
@@ -1197,7 +1232,7 @@ class Composer:
     # sugar); with it, no question of the dev sets changed topic for the worse.
     OVERRULE = 0.7
 
-    def modelled_topic(self, topics: dict, own, single: bool):
+    def modelled_topic(self, topics: dict, own, single: bool, part: str = ""):
         """The topic model's choice for a message no keyword placed, taken at ``confidence`` or
         more; or for one whose keywords name only an activity or habit (``own``), taken when the
         model is sure (``OVERRULE``) and it either names a complaint (a higher priority) or ``own``
@@ -1206,7 +1241,9 @@ class Composer:
             return None  # "睡八个小时还是觉得累": the feeling named in words answers (compose)
         if not asks_enough(self.text):
             return own  # "still there?", "谢谢你": small talk, not a question to place
-        key, probability = self.guess(self.text)
+        # ``part``: the main question, read without a condition given as context ("i've got high
+        # blood pressure and want to start lifting weights": the whole message is blood pressure to the model)
+        key, probability = self.guess(part or self.text)
         guessed = topics.get(key)
         if guessed is None or probability < self.confidence or key in {FEELINGS[f]["topic"] for f in self.denied}:
             return own  # ...and never the topic of a feeling the words deny ("不再焦虑了")
