@@ -60,6 +60,13 @@ CONDITION = re.compile(
     r"|^(?P<lead>" + _CONDITIONS_ZH + "|" + _CONDITIONS_EN + r")(?:患者|病人)?\s*(?=[,，;；:：-])")  # "type 1 diabetic, how much…"
 
 
+# A clause that guesses at a cause ("脸上狂爆痘，是不是熬夜熬的", "头好痛，是不是昨晚没睡好", "could it be
+# the coffee?"): the complaint before it is what the message is about, not the guess.
+CAUSE_GUESS = re.compile(r"(?:^|(?<=[,，;；。.!！?？\s]))(?:是不是|会不会|难道是|可能是|是因为|因为|估计是|"
+                         r"(?:could|can|would|might) (?:it|this|that) be|is (?:it|this|that) (?:because|from|due)|"
+                         r"(?:probably|maybe|perhaps) (?:it'?s|because|from)|because|is it the)(?![a-z])[^,，;；。.!！?？]*")
+
+
 class Condition(NamedTuple):
     start: int
     end: int
@@ -97,7 +104,8 @@ def candidates(text: str) -> list[tuple[str, str]]:
     - "focus": the main question after the last lead-in or aside ("…，主要想问一下老是胃胀气" ->
       "一下老是胃胀气");
     - "aside": the message without the clause a lead-in sets aside (what is around it may name the
-      topic: "my bp was 150/95, i also have a headache but mainly worried about the number").
+      topic: "my bp was 150/95, i also have a headache but mainly worried about the number");
+    - "cause": the message without a clause guessing at a cause ("脸上爆痘，是不是熬夜熬的").
     """
     found = []
     focus_at, dropped = None, None
@@ -120,6 +128,10 @@ def candidates(text: str) -> list[tuple[str, str]]:
             found.append(("focus", focus))
         if dropped and text[dropped[0]:dropped[1]].strip(" ,，.。:：;；"):
             found.append(("aside", (text[:dropped[0]] + " " + text[dropped[1]:]).strip()))
+    if not found:
+        rest = CAUSE_GUESS.sub(lambda m: " " * len(m.group()), text)
+        if rest != text and rest.strip(" ,，.。!！?？"):
+            found.append(("cause", rest))
     base = found[0][1] if found else text
     given = conditions(base)
     if given:

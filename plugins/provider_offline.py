@@ -123,7 +123,8 @@ def train_topics(wm_factory, args) -> int:
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
-_NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
+# 别 is "don't" on its own, not in 特别 (very: "我心里特别累" is tired, not denied), 分别, 区别, 告别...
+_NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![特分区告识级类性个差离辨])别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
                        r"(?:是|太|很|那么|怎么|觉得|感到|感觉|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt)|\s)*$")
 
 
@@ -356,10 +357,10 @@ class Guide(dict):
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
             if reading.topic is None:
-                if kind == "focus":
+                if kind in ("focus", "cause"):
                     whole.focus = part  # no keyword in it: the topic model may place it (Composer.choose_topic)
                 continue
-            if kind == "condition" and reading.topic.key in self.WITH_CONDITION:
+            if kind == "condition" and reading.topic.key in self.WITH_CONDITION and whole.topic is not None:
                 continue
             if kind == "condition":
                 reading.conditions = [c.name for c in conditions(text)]
@@ -368,9 +369,11 @@ class Guide(dict):
         return whole
 
 
-# "也/还/又" between a body part and its symptom ("眼睛也痒", "膝盖还肿") splits the keyword the
-# symptom is listed under (眼睛痒 is allergies, not the eyes topic); read as if it were not there.
-ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])[也还又都](?:有点|有些|很|挺|老是|总是)?(?=[痒疼痛肿酸胀红麻晕])")
+# "也/还/又" or a degree between a body part and its symptom ("眼睛也痒", "膝盖还肿", "头好痛", "头特别痛")
+# splits the keyword the symptom is listed under (眼睛痒 is allergies, 头痛 headache); read as if it
+# were not there.
+ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])(?:[也还又都](?:有点|有些|很|挺|老是|总是)?|好|很|太|超|特别|有点|有些|挺|巨)"
+                      r"(?=[痒疼痛肿酸胀红麻晕])")
 
 
 class Reading:
@@ -1160,6 +1163,14 @@ class Composer:
                 return guessed
         if session is not None and session.is_group:
             session = next((r.topic for r in readings[1:] if r.topic), None)  # the group comes from the readings
+        if session is not None and own is None and session.priority and self.named_feeling_topic() and \
+                not CHANGES_SUBJECT.regex.search(self.text):
+            # A feeling that follows from the session's complaint ("白天特别困怎么办" after a question on
+            # insomnia) stays on it, as a follow-up naming another topic's words does (stays_on).
+            feeling = topics.get(next(FEELINGS[f]["topic"] for f in self.worded if FEELINGS[f]["topic"]))
+            if feeling is not None and feeling is not session and self.stays_on(session, feeling, before):
+                self.follow_up = True
+                return session
         if session is not None and own is None and not self.named_feeling_topic():
             moved = self.moves_on(topics, session, before)
             if moved is not None:
