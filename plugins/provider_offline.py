@@ -318,6 +318,7 @@ class Guide(dict):
 
     def __init__(self, topics: dict):
         super().__init__(topics)
+        self.condition_caution = {"zh": "", "en": ""}  # the tips file's, for a condition given as context
         self.by_word = {}
         listed = {word for topic in topics.values() for word in topic.keywords}
         for topic in topics.values():
@@ -442,7 +443,10 @@ def compile_tips(data: dict) -> Guide:
             topics[str(key)] = Topic(str(key), spec)
         else:
             log.warning("tips file: topic %r is not a mapping; skipped", key)
-    return Guide(topics)
+    guide = Guide(topics)
+    caution = data.get("condition_caution") if isinstance(data.get("condition_caution"), dict) else {}
+    guide.condition_caution = {lang: str(caution.get(lang) or "").strip() for lang in ("zh", "en")}
+    return guide
 
 
 # Ages in a message, for the groups with `ages:` in the tips file ("儿子三岁", "my 78-year-old dad").
@@ -487,6 +491,11 @@ MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])
 # A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
 REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])"
                          r"|^(?:and |so |but )?(?:what|how) about(?![a-z])")  # "what about sleeping propped up?"
+# A follow-up asking only whether the complaint is worth worrying about: a question on it, not anxiety.
+WORTH_WORRYING = re.compile(r"(?:(?:so|and|but|ok|okay)[, ]*)?(?:should i (?:be )?(?:worried|worry|concerned)|"
+                            r"do i (?:need to|have to) (?:be )?(?:worried|worry)|is (?:it|this|that) (?:something )?"
+                            r"(?:to worry about|worrying|serious|a worry)|need i worry)(?: about (?:it|this|that))?\s*[?？!.]*"
+                            r"|(?:那|这)?(?:要紧吗|严重吗|需要担心吗|要不要担心|用不用担心|该不该担心|是不是很严重)[?？]*")
 # A follow-up that says it changes the subject: its own topic answers even when it says little.
 CHANGES_SUBJECT = Terms(["另外", "对了", "换个话题", "换个问题", "另一个问题", "还有个问题", "顺便问", "顺便说", "话说",
                          "说起来", "算了", "by the way", "btw", "unrelated", "different question", "another question",
@@ -540,6 +549,8 @@ FEELINGS = {
                "郁闷": "郁闷", "沮丧": "沮丧", "失落": "失落", "低落": "低落", "想哭": "难过", "委屈": "委屈",
                "痛苦": "痛苦", "emo": "低落", "失恋": "难过", "😢": "难过", "😭": "难过"},
         "en": {"sad": "sad", "unhappy": "unhappy", "feeling down": "down", "feel down": "down", "depressed": "low",
+               "feeling low": "low", "feel low": "low", "felt low": "low", "feeling really low": "really low",
+               "feeling so low": "so low", "feeling pretty low": "pretty low", "low mood": "low",
                "upset": "upset", "miserable": "miserable", "heartbroken": "heartbroken", "hopeless": "hopeless",
                "cry": "sad", "cried": "sad"},
         "topic": "low_mood",
@@ -1095,6 +1106,11 @@ class Composer:
         if group:
             parts.append(group.caution[lang])
             self.groups = (group.key,)
+        given = readings[0].conditions
+        if given and topic is not None and topic is readings[0].topic and topics.condition_caution[lang]:
+            # "type 2 diabetic here, want to start working out": the exercise tips, with a word on the condition
+            parts.append(topics.condition_caution[lang].replace("{condition}", "、".join(given) if lang == "zh" else
+                                                                 ", ".join(given)))
         self.topic = group.key if group else topic.key if topic else None
         tips = topic.tips_for(lang, text) if topic else []
         if group and topic is not group:
@@ -1163,11 +1179,13 @@ class Composer:
                 return guessed
         if session is not None and session.is_group:
             session = next((r.topic for r in readings[1:] if r.topic), None)  # the group comes from the readings
-        if session is not None and own is None and session.priority and self.named_feeling_topic() and \
+        bodily = [f for f in self.worded if f in BODILY and FEELINGS[f]["topic"]]
+        if session is not None and own is None and session.priority and bodily and \
                 not CHANGES_SUBJECT.regex.search(self.text):
-            # A feeling that follows from the session's complaint ("白天特别困怎么办" after a question on
-            # insomnia) stays on it, as a follow-up naming another topic's words does (stays_on).
-            feeling = topics.get(next(FEELINGS[f]["topic"] for f in self.worded if FEELINGS[f]["topic"]))
+            # Tiredness that may follow from the session's complaint ("白天特别困怎么办" after a question
+            # on insomnia) stays on it, as a follow-up naming another topic's words does (stays_on); a
+            # mood named ("also, I've been feeling really low lately") is a subject of its own.
+            feeling = topics.get(FEELINGS[bodily[0]]["topic"])
             if feeling is not None and feeling is not session and self.stays_on(session, feeling, before):
                 self.follow_up = True
                 return session
@@ -1180,6 +1198,9 @@ class Composer:
         if session is not None and own is not None and own is not session and \
                 not CHANGES_SUBJECT.regex.search(self.text):  # "by the way, is it ok to ..." moves on
             if REFERS_BACK.search(self.text) and session.priority > own.priority:
+                self.follow_up = True
+                return session
+            if WORTH_WORRYING.fullmatch(self.text):  # "should I be worried?" asks about the session's complaint
                 self.follow_up = True
                 return session
             # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
