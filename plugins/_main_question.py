@@ -67,6 +67,13 @@ CAUSE_GUESS = re.compile(r"(?:^|(?<=[,，;；。.!！?？\s]))(?:是不是|会�
                          r"(?:probably|maybe|perhaps) (?:it'?s|because|from)|because|is it the)(?![a-z])[^,，;；。.!！?？]*")
 
 
+def only_guesses_cause(text: str) -> bool:
+    """Whether ``text`` is one clause guessing at a cause ("会不会是低血糖", "could it be the dust at
+    work?"): a follow-up asking about the complaint before it."""
+    m = CAUSE_GUESS.match(text.strip())
+    return m is not None and not text.strip()[m.end():].strip(" ?？!！.。~")
+
+
 class Condition(NamedTuple):
     start: int
     end: int

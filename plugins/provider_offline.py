@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates
-from wellmate_plugins._main_question import candidates, conditions
+from wellmate_plugins._main_question import candidates, conditions, only_guesses_cause
 from wellmate_plugins._text import CLAUSE_END, Terms, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
@@ -358,8 +358,8 @@ class Guide(dict):
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
             if reading.topic is None:
-                if kind in ("focus", "cause"):
-                    whole.focus = part  # no keyword in it: the topic model may place it (Composer.choose_topic)
+                if not whole.focus:  # no keyword in it: the topic model may place it (Composer.choose_topic)
+                    whole.focus, whole.focus_kind = part, kind
                 continue
             if kind == "condition" and reading.topic.key in self.WITH_CONDITION and whole.topic is not None:
                 continue
@@ -374,7 +374,7 @@ class Guide(dict):
 # splits the keyword the symptom is listed under (眼睛痒 is allergies, 头痛 headache); read as if it
 # were not there.
 ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])(?:[也还又都](?:有点|有些|很|挺|老是|总是)?|好|很|太|超|特别|有点|有些|挺|巨)"
-                      r"(?=[痒疼痛肿酸胀红麻晕])")
+                      r"(?=[痒疼痛肿酸胀红麻晕干黄])")
 
 
 class Reading:
@@ -384,6 +384,7 @@ class Reading:
         self.conditions = []  # conditions the message gives as context, set aside (Guide.main_reading)
         self.part = ""  # the part of the message read, where it is not the whole (Guide.main_reading)
         self.focus = ""  # the main question, where it names no topic by keyword
+        self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
         hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
             for topic in guide.by_word.get(word, ()):
@@ -427,11 +428,19 @@ _PASSING_ZH = re.compile(r"(?:(?:对|冲|朝|跟|陪|带|哄|管|骂|吼|凶|打
 _POSSESSIVE = re.compile(r"\s*(?:'s|的)")
 
 
+# ...and one said to live elsewhere or be grown up ("my kids live overseas", "孩子都出国了") is context.
+_AWAY_EN = re.compile(r"\s+(?:all\s+|both\s+)?(?:live|lives|living|moved|have moved|left home|are grown|grew up|are all grown|"
+                      r"are away|are abroad|study abroad|are at uni|are overseas)(?![a-z])")
+_AWAY_ZH = re.compile(r"(?:都|也|早就|已经)*(?:出国|不在身边|长大了|大了|工作了|成家了|在外地|在国外|去外地|上大学)")
+
+
 def in_passing(text: str, start: int, word: str) -> bool:
     """Whether the special group named by ``word`` at ``start`` is mentioned in passing (the
-    object of what the user does) rather than as the one with the complaint."""
+    object of what the user does, or people living elsewhere) rather than as the one with the complaint."""
     if _POSSESSIVE.match(text, start + len(word)):
         return False
+    if (_AWAY_ZH if _CJK.match(word) else _AWAY_EN).match(text, start + len(word)):
+        return True
     before = text[max(0, start - 30):start]
     return bool(_PASSING_ZH.search(before) if _CJK.match(word) else _PASSING_EN.search(before))
 
@@ -1175,7 +1184,10 @@ class Composer:
         if readings[0].focus and asks_enough(readings[0].focus):  # "…不过这个不急，主要是晚上两三点才睡得着"
             key, probability = self.guess(readings[0].focus)
             guessed = topics.get(key)
-            if guessed is not None and not guessed.is_group and probability >= self.confidence:
+            # Without a condition given as context the model must be sure ("i have type 1 diabetes and
+            # want to start playing football again"): "我有糖尿病，平时要注意什么" leaves little to place.
+            sure = self.OVERRULE if readings[0].focus_kind == "condition" else self.confidence
+            if guessed is not None and not guessed.is_group and probability >= sure:
                 return guessed
         if session is not None and session.is_group:
             session = next((r.topic for r in readings[1:] if r.topic), None)  # the group comes from the readings
@@ -1200,7 +1212,8 @@ class Composer:
             if REFERS_BACK.search(self.text) and session.priority > own.priority:
                 self.follow_up = True
                 return session
-            if WORTH_WORRYING.fullmatch(self.text):  # "should I be worried?" asks about the session's complaint
+            # "should I be worried?", "会不会是低血糖" (a guess at the cause) ask about the session's complaint
+            if WORTH_WORRYING.fullmatch(self.text) or only_guesses_cause(self.text):
                 self.follow_up = True
                 return session
             # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
