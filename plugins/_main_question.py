@@ -21,12 +21,16 @@ from wellmate_plugins._text import CLAUSE_END
 # Words that open the main question: what follows them is what the message asks about.
 LEAD_IN = re.compile(
     r"主要(?:是|想问|想知道|问|担心|是想问)|(?:其实|我)(?:是)?想问|想问的(?:其实)?是|(?:今天|这次|真正|最)想问|我真正|"
-    r"重点是|关键是|言归正传|说正事|我的问题是|最(?:困扰|烦|难受|担心)(?:我)?的是|"
+    r"重点是|关键是|言归正传|说正事|我的问题是|我想(?:说|知道)的是|"
+    r"(?:真正|比较|更|最|主要)?(?:让我|令我)?(?:困扰|烦|难受|担心|在意|关心|想知道|想问)(?:我)?的(?:其实)?是|"
     r"(?<![a-z])(?:what'?s (?:really |actually )?(?:bugging|bothering|worrying) me(?: (?:more|most))?(?: is)?|"
     r"what (?:really |actually )?(?:bugs|bothers|worries) me(?: (?:more|most))?(?: is)?|"
     r"my (?:actual|real|main|proper|bigger) (?:question|concern|worry|issue|problem)(?: is)?|"
     r"the (?:actual|real|main|bigger) (?:question|concern|worry|issue|problem|thing)(?: is)?|"
-    r"(?:the )?main thing(?: is)?|(?:today'?s |and )?my question (?:today |here )?is|"
+    r"(?:the )?main (?:thing|question)(?: is)?|the bigger worry(?: is)?|the reason i'?m (?:asking|here|writing)(?: is)?|"
+    r"what i'?m (?:more |most |really |actually )?(?:concerned|worried) about(?: is)?|"
+    r"i'?m (?:more|most|mainly|really) (?:concerned|worried) about|"
+    r"(?:what|the thing) i (?:wanna|want to|wanted to) (?:know|ask)(?: is| about)?|(?:today'?s |and )?my question (?:today |here )?is|"
     r"mainly|mostly (?:want|wondering|worried|asking|curious)|"
     r"what i (?:really |actually )?(?:want|wanted|need|meant) to (?:know|ask)(?: is)?|"
     r"i (?:really |actually )(?:want|wanted|need) to (?:know|ask)|"
@@ -37,14 +41,16 @@ LEAD_IN = re.compile(
 ASIDE = re.compile(
     r"(?:这个|这些|那个|倒|也)?(?:不急|不重要|无所谓|不是重点|不是主要的|是次要的)|不管它|先不管|先不说|先不提|暂且不说|"
     r"(?:这个|倒是?|也)还好(?![吗不么])|没什么大事|没啥大事|问题不大|(?<!要)不要紧(?![吗不么])|老毛病了|习惯了|"
+    r"不打紧|不碍事|不算什么|(?:是)?常事了?|(?:小事|没啥|没事)(?=\s*[，,。；;]|$)|"
     r"(?<![a-z])(?:(?:that'?s |it'?s )?(?:not a|no) big deal|not a biggie|(?:that |it )?doesn'?t matter|"
-    r"(?:that'?s|it'?s) (?:not the (?:point|issue)|under control|manageable|whatever)|whatever|not important|"
+    r"(?:that'?s|it'?s) (?:not the (?:point|issue)|under control|manageable|whatever|minor|nothing|fine)|whatever|"
+    r"not important|(?:that |it )?doesn'?t bother me|not (?:too |that |really )?bothered(?: about (?:that|it))?|no biggie|"
     r"(?:but )?(?:that'?s )?not (?:really )?(?:what|why) i'?m (?:asking|here|writing)|"
     r"forget (?:about )?(?:the|my|that)|never ?mind(?: the| my| that)?|nvm|aside from|apart from|besides (?:the|my|that))(?![a-z])")
 
 # A chronic condition given as context ("我有高血压", "diabetic here", "i have asthma"): the
 # question is about something else when the rest of the message names another topic.
-_CONDITIONS_ZH = (r"高血压|血压高|糖尿病|血糖高|哮喘|甲减|甲亢|甲状腺\w{0,2}|乙肝|丙肝|心脏病|冠心病|关节炎|痛风|肾病|"
+_CONDITIONS_ZH = (r"高血压|血压高|糖尿病|血糖高|哮喘|甲减|甲亢|甲状腺\w{0,2}|乙肝|丙肝|心脏病|冠心病|类风湿性?(?:关节炎)?|关节炎|痛风|肾病|"
                   r"慢阻肺|癫痫|贫血|高血脂|血脂高|偏头痛|胃病|鼻炎|抑郁症|焦虑症|类风湿|红斑狼疮|多囊")
 _CONDITIONS_EN = (r"(?:type [12] )?diabet(?:es|ic)|type [12]|t[12]d|asthma|asthmatic|high blood pressure|"
                   r"hypertension|high bp|heart disease|a heart condition|(?:rheumatoid )?arthritis|crohn'?s|"
@@ -55,6 +61,7 @@ CONDITION = re.compile(
     r"(?:[一二两三四五六七八九十几多\d]+年(?:的)?)?(?P<zh>" + _CONDITIONS_ZH + r")(?:病)?(?:患者|病人)?"
     r"|(?P<zh2>" + _CONDITIONS_ZH + r")(?:患者|病人|病史|好几年了?|好多年了?|很多年了?|多年|[一二两三四五六七八九十几\d]+年了)"
     r"|(?<![a-z])(?:i have|i've got|ive got|i've had|i got|i'm|im|i am|diagnosed with|living with|as an?|"
+    r"(?:as )?(?:someone|somebody|a person|people) with|"
     r"being)\s+(?:(?:mild|chronic|bad|severe|controlled)\s+)?(?P<en>" + _CONDITIONS_EN + r")(?![a-z])"
     r"|(?<![a-z])(?P<en2>" + _CONDITIONS_EN + r")\s+here(?![a-z])"
     r"|^(?P<lead>" + _CONDITIONS_ZH + "|" + _CONDITIONS_EN + r")(?:患者|病人)?\s*(?=[,，;；:：-])")  # "type 1 diabetic, how much…"
@@ -129,6 +136,8 @@ def candidates(text: str) -> list[tuple[str, str]]:
         end = _clause_end_after(text, m.end())
         if end is not None and (focus_at is None or end > focus_at):
             focus_at, dropped = end, None
+        elif focus_at is not None and m.start() < focus_at:
+            dropped = None  # an aside before the lead-in set aside everything before it already
     if focus_at is not None:
         focus = text[focus_at:].strip(" ,，.。:：;；")
         if focus:
