@@ -14,6 +14,10 @@ a model and not an echo. For each message it:
   the session's last tip was about when it has none of its own ("要不要冰敷", "should I ice it?") or
   its words name another topic it does not make clear ("眼睛也痒" after hay fever), and moves on
   when it says it changes the subject or is plainly about something else;
+- answers the main question, not a symptom mentioned in passing ("最近有点咳嗽，不过这个不急，主要想问…",
+  "…but what's really bugging me is…") nor a long-term condition given as context ("type 2 diabetic
+  here, want to start working out": exercise, with a word on the condition) nor a guessed cause
+  ("脸上爆痘，是不是熬夜熬的"): plugins/_main_question.py picks the parts to read first;
 - adds a caution for a special group (pregnancy, children, older people) whenever the message or
   the session mentions one, on top of whatever topic answers;
 - says once per session, in one short sentence, that its answers come from a local guide (how

@@ -101,3 +101,17 @@ def test_trying_for_a_baby_gets_the_pregnancy_caution_not_the_childrens(talk):
 def test_tiredness_after_a_sleep_question_stays_on_sleep(talk):
     first, follow_up = talk("最近晚上老是失眠，躺下两个小时都睡不着", "白天特别困怎么办")
     assert has_tip(follow_up, "insomnia", "zh"), follow_up
+
+
+def test_a_follow_up_guessing_at_a_cause_stays_on_the_complaint(talk):
+    first, follow_up = talk("蹲下再站起来就眼前发黑，头晕得厉害", "会不会是低血糖")
+    assert has_tip(first, "dizziness", "zh"), first
+    assert has_tip(follow_up, "dizziness", "zh"), follow_up
+    assert not has_tip(follow_up, "blood_sugar", "zh"), follow_up
+
+
+@pytest.mark.parametrize("text,lang", [("my kids live abroad now and the house feels so quiet in the evenings", "en"),
+                                       ("孩子都出国了，家里冷冷清清的，晚上没人说话", "zh")])
+def test_children_who_live_elsewhere_are_no_patient(talk, text, lang):
+    reply = talk(text)[0]
+    assert caution("child_fever", lang) not in reply, reply
