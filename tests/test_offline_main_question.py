@@ -115,3 +115,10 @@ def test_a_follow_up_guessing_at_a_cause_stays_on_the_complaint(talk):
 def test_children_who_live_elsewhere_are_no_patient(talk, text, lang):
     reply = talk(text)[0]
     assert caution("child_fever", lang) not in reply, reply
+
+
+@pytest.mark.parametrize("text,topic", [("my insomina is getting worse every week", "insomnia"),
+                                        ("my alergies are awful this week", "allergies")])
+def test_a_keyword_with_a_typo_still_places_the_question(talk, text, topic):
+    reply = talk(text)[0]
+    assert has_tip(reply, topic, "en"), reply
