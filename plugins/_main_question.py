@@ -1,0 +1,159 @@
+"""Which part of a message is its question: the offline companion's reading of passing mentions
+(a library, not a plugin: no hooks).
+
+Users mention a symptom in passing and then say what they really ask ("最近有点咳嗽，不过这个不急，
+主要想问…", "I've had a cough but that's not a big deal, what's really bugging me is…"), or give a
+condition as context for a question about something else ("我有高血压，想开始跑步", "type 2 diabetic
+here, want to start working out"). Read as a whole, such a message is about its first symptom (a
+cough outranks everything in the tips file), so the companion reads the parts this module picks
+first and the whole message only when they name no topic (`candidates`).
+
+All of it works on text as `wellmate_plugins._text.normalize` leaves it (lower case, single spaces).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from wellmate_plugins._text import CLAUSE_END
+
+# Words that open the main question: what follows them is what the message asks about.
+LEAD_IN = re.compile(
+    r"主要(?:是|想问|想知道|问|担心|是想问)|(?:其实|我)(?:是)?想问|想问的(?:其实)?是|(?:今天|这次|真正|最)想问|我真正|"
+    r"重点是|关键是|言归正传|说正事|我的问题是|我想(?:说|知道)的是|"
+    r"(?:真正|比较|更|最|主要)?(?:让我|令我)?(?:困扰|烦|难受|担心|在意|关心|想知道|想问)(?:我)?的(?:其实)?是|"
+    r"(?<![a-z])(?:what'?s (?:really |actually )?(?:bugging|bothering|worrying) me(?: (?:more|most))?(?: is)?|"
+    r"what (?:really |actually )?(?:bugs|bothers|worries) me(?: (?:more|most))?(?: is)?|"
+    r"my (?:actual|real|main|proper|bigger) (?:question|concern|worry|issue|problem)(?: is)?|"
+    r"the (?:actual|real|main|bigger) (?:question|concern|worry|issue|problem|thing)(?: is)?|"
+    r"(?:the )?main (?:thing|question)(?: is)?|the bigger worry(?: is)?|the reason i'?m (?:asking|here|writing)(?: is)?|"
+    r"what i'?m (?:more |most |really |actually )?(?:concerned|worried) about(?: is)?|"
+    r"i'?m (?:more|most|mainly|really) (?:concerned|worried) about|"
+    r"(?:what|the thing) i (?:wanna|want to|wanted to) (?:know|ask)(?: is| about)?|(?:today'?s |and )?my question (?:today |here )?is|"
+    r"mainly|mostly (?:want|wondering|worried|asking|curious)|"
+    r"what i (?:really |actually )?(?:want|wanted|need|meant) to (?:know|ask)(?: is)?|"
+    r"i (?:really |actually )(?:want|wanted|need) to (?:know|ask)|"
+    r"(?:but )?more importantly|anyway?s?(?= |,|$))(?![a-z])")
+
+# Words that set what comes before them (in their clause, or the clause before) aside: the main
+# question comes after their clause. Not "还好吗", "要不要紧": questions, not asides.
+ASIDE = re.compile(
+    r"(?:这个|这些|那个|倒|也)?(?:不急|不重要|无所谓|不是重点|不是主要的|是次要的)|不管它|先不管|先不说|先不提|暂且不说|"
+    r"(?:这个|倒是?|也)还好(?![吗不么])|没什么大事|没啥大事|问题不大|(?<!要)不要紧(?![吗不么])|老毛病了|习惯了|"
+    r"不打紧|不碍事|不算什么|(?:是)?常事了?|(?:小事|没啥|没事)(?=\s*[，,。；;]|$)|"
+    r"(?<![a-z])(?:(?:that'?s |it'?s )?(?:not a|no) big deal|not a biggie|(?:that |it )?doesn'?t matter|"
+    r"(?:that'?s|it'?s) (?:not the (?:point|issue)|under control|manageable|whatever|minor|nothing|fine)|whatever|"
+    r"not important|(?:that |it )?doesn'?t bother me|not (?:too |that |really )?bothered(?: about (?:that|it))?|no biggie|"
+    r"(?:but )?(?:that'?s )?not (?:really )?(?:what|why) i'?m (?:asking|here|writing)|"
+    r"forget (?:about )?(?:the|my|that)|never ?mind(?: the| my| that)?|nvm|aside from|apart from|besides (?:the|my|that))(?![a-z])")
+
+# A chronic condition given as context ("我有高血压", "diabetic here", "i have asthma"): the
+# question is about something else when the rest of the message names another topic.
+_CONDITIONS_ZH = (r"高血压|血压高|糖尿病|血糖高|哮喘|甲减|甲亢|甲状腺\w{0,2}|乙肝|丙肝|心脏病|冠心病|类风湿性?(?:关节炎)?|关节炎|痛风|肾病|"
+                  r"慢阻肺|癫痫|贫血|高血脂|血脂高|偏头痛|胃病|鼻炎|抑郁症|焦虑症|类风湿|红斑狼疮|多囊")
+_CONDITIONS_EN = (r"(?:type [12] )?diabet(?:es|ic)|type [12]|t[12]d|asthma|asthmatic|high blood pressure|"
+                  r"hypertension|high bp|heart disease|a heart condition|(?:rheumatoid )?arthritis|crohn'?s|"
+                  r"colitis|ibs|copd|an? (?:under|over)active thyroid|(?:hypo|hyper)thyroidism|thyroid issues|gout|"
+                  r"epilepsy|an(?:a)?emia|high cholesterol|migraines|kidney disease|pcos|lupus|eczema|depression")
+CONDITION = re.compile(
+    r"(?:(?:我|本人|自己|我本身)(?:是|有|一直有|患有|得了|确诊了?|查出(?:来)?了?)?|(?<![\u4e00-\u9fff])(?:有|患有|得了))"
+    r"(?:[一二两三四五六七八九十几多\d]+年(?:的)?)?(?P<zh>" + _CONDITIONS_ZH + r")(?:病)?(?:患者|病人)?"
+    r"|(?P<zh2>" + _CONDITIONS_ZH + r")(?:患者|病人|病史|好几年了?|好多年了?|很多年了?|多年|[一二两三四五六七八九十几\d]+年了)"
+    r"|(?<![a-z])(?:i have|i've got|ive got|i've had|i got|i'm|im|i am|diagnosed with|living with|as an?|"
+    r"(?:as )?(?:someone|somebody|a person|people) with|"
+    r"being)\s+(?:(?:mild|chronic|bad|severe|controlled)\s+)?(?P<en>" + _CONDITIONS_EN + r")(?![a-z])"
+    r"|(?<![a-z])(?P<en2>" + _CONDITIONS_EN + r")\s+here(?![a-z])"
+    r"|^(?P<lead>" + _CONDITIONS_ZH + "|" + _CONDITIONS_EN + r")(?:患者|病人)?\s*(?=[,，;；:：-])")  # "type 1 diabetic, how much…"
+
+
+# A clause that guesses at a cause ("脸上狂爆痘，是不是熬夜熬的", "头好痛，是不是昨晚没睡好", "could it be
+# the coffee?"): the complaint before it is what the message is about, not the guess.
+CAUSE_GUESS = re.compile(r"(?:^|(?<=[,，;；。.!！?？\s]))(?:是不是|会不会|难道是|可能是|是因为|因为|估计是|"
+                         r"(?:could|can|would|might) (?:it|this|that) be|is (?:it|this|that) (?:because|from|due)|"
+                         r"(?:probably|maybe|perhaps) (?:it'?s|because|from)|because|is it the)(?![a-z])[^,，;；。.!！?？]*")
+
+
+def only_guesses_cause(text: str) -> bool:
+    """Whether ``text`` is one clause guessing at a cause ("会不会是低血糖", "could it be the dust at
+    work?"): a follow-up asking about the complaint before it."""
+    m = CAUSE_GUESS.match(text.strip())
+    return m is not None and not text.strip()[m.end():].strip(" ?？!！.。~")
+
+
+class Condition(NamedTuple):
+    start: int
+    end: int
+    name: str  # as the user wrote it ("高血压", "type 2 diabetic")
+
+
+def conditions(text: str) -> list[Condition]:
+    """The chronic conditions ``text`` gives as the user's context, in order."""
+    found = []
+    for m in CONDITION.finditer(text):
+        name = m.group("zh") or m.group("zh2") or m.group("en") or m.group("en2") or m.group("lead")
+        found.append(Condition(m.start(), m.end(), name))
+    return found
+
+
+def _clause_end_after(text: str, pos: int) -> int | None:
+    m = CLAUSE_END.search(text, pos)
+    return m.end() if m else None
+
+
+def _clause_start_before(text: str, pos: int) -> int:
+    return max((m.end() for m in CLAUSE_END.finditer(text, 0, pos)), default=0)
+
+
+# "I also have a headache but mainly...": a "but" just before a lead-in belongs to it.
+_JOINER = re.compile(r"(?:(?<![a-z])(?:but|and|so|though)|但是|不过|可是|但|而且|就是)\s*$")
+
+
+def candidates(text: str) -> list[tuple[str, str]]:
+    """(kind, text) readings of ``text`` to try before the whole message, best first (none when it
+    marks no passing mention or condition):
+
+    - "condition": the message (or its main question) without the conditions it gives as context
+      ("我有高血压好几年了，想开始跑步" -> "，想开始跑步");
+    - "focus": the main question after the last lead-in or aside ("…，主要想问一下老是胃胀气" ->
+      "一下老是胃胀气");
+    - "aside": the message without the clause a lead-in sets aside (what is around it may name the
+      topic: "my bp was 150/95, i also have a headache but mainly worried about the number");
+    - "cause": the message without a clause guessing at a cause ("脸上爆痘，是不是熬夜熬的").
+    """
+    found = []
+    focus_at, dropped = None, None
+    for m in LEAD_IN.finditer(text):
+        focus_at = m.end()
+        joiner = _JOINER.search(text, 0, m.start())
+        end = m.start() if joiner is None else joiner.start()
+        clause = _clause_start_before(text, end)
+        if not text[clause:end].strip():  # the lead-in opens its clause: the one before is set aside
+            end = clause
+            clause = _clause_start_before(text, max(0, clause - 1))
+        dropped = (clause, end)
+    for m in ASIDE.finditer(text):
+        end = _clause_end_after(text, m.end())
+        if end is not None and (focus_at is None or end > focus_at):
+            focus_at, dropped = end, None
+        elif focus_at is not None and m.start() < focus_at:
+            dropped = None  # an aside before the lead-in set aside everything before it already
+    if focus_at is not None:
+        focus = text[focus_at:].strip(" ,，.。:：;；")
+        if focus:
+            found.append(("focus", focus))
+        if dropped and text[dropped[0]:dropped[1]].strip(" ,，.。:：;；"):
+            found.append(("aside", (text[:dropped[0]] + " " + text[dropped[1]:]).strip()))
+    if not found:
+        rest = CAUSE_GUESS.sub(lambda m: " " * len(m.group()), text)
+        if rest != text and rest.strip(" ,，.。!！?？"):
+            found.append(("cause", rest))
+    base = found[0][1] if found else text
+    given = conditions(base)
+    if given:
+        rest = base
+        for c in reversed(given):  # spaces keep the other words' places (negation looks back)
+            rest = rest[:c.start] + " " * (c.end - c.start) + rest[c.end:]
+        if rest.strip(" ,，.。!！?？"):
+            found.insert(0, ("condition", rest))
+    return found

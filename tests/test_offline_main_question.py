@@ -1,0 +1,124 @@
+"""The offline companion answers a message's main question (issue 12, point 3, session 10), through
+the served app with the shipped config: a symptom mentioned in passing before "不过这个不急，主要想问"
+or "my real question is" is not the topic; a long-term condition given as context ("我有糖尿病，想开始
+练游泳") leaves the topic to the question, with a caution; a clause guessing at a cause ("是不是昨晚没
+睡好") is not the topic; "特别" is no negation; trying for a baby is a pregnancy."""
+
+import pytest
+import yaml
+
+import wellmate
+from conftest import ROOT, Served, shipped_config
+
+GUIDE = yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8"))
+
+
+def tips(topic, lang):
+    return [tip["text"] if isinstance(tip, dict) else tip for tip in GUIDE["topics"][topic]["tips"][lang]]
+
+
+def has_tip(reply, topic, lang):
+    return any(tip in reply for tip in tips(topic, lang))
+
+
+def caution(topic, lang):
+    return GUIDE["topics"][topic]["caution"][lang]
+
+
+def condition_caution(lang, condition):
+    return GUIDE["condition_caution"][lang].replace("{condition}", condition)
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    """talk(*texts) -> the physical agent's replies, all in one session of a new user, over HTTP."""
+    tmp = tmp_path_factory.mktemp("main_question")
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
+    wm = wellmate.create_app(path)
+    served = Served(wm)
+    token = served.client.register("asker", "asker password")["access_token"]
+
+    def send(*texts):
+        replies, session_id = [], None
+        for text in texts:
+            r = served.client.post("/api/v1/health/physical/chat",
+                                   {"text": text, **({"session_id": session_id} if session_id else {})}, token=token)
+            assert r.status == 200, r.text
+            session_id = r.json["session_id"]
+            replies.append(r.json["content"])
+        return replies
+
+    yield send
+    served.stop()
+    wm.close()
+
+
+@pytest.mark.parametrize("text,lang,topic,passing", [
+    ("嗓子有点痒，不过这个不急，主要想问最近老是拉肚子怎么办", "zh", "diarrhoea", ["cough", "cold_fever"]),
+    ("got a bit of a cough but that's no big deal, my real question is about this toothache", "en", "teeth", ["cough"]),
+    ("肩膀有点酸，这个无所谓，关键是一吃完饭就反酸烧心", "zh", "stomach", ["sitting"]),
+])
+def test_the_main_question_is_answered_not_the_symptom_mentioned_in_passing(talk, text, lang, topic, passing):
+    reply = talk(text)[0]
+    assert has_tip(reply, topic, lang), reply
+    assert not any(has_tip(reply, other, lang) for other in passing), reply
+
+
+@pytest.mark.parametrize("text,lang,condition", [
+    ("我有糖尿病，想开始练游泳，要注意什么", "zh", "糖尿病"),
+    ("asthmatic here, want to start jogging, any tips", "en", "asthmatic"),
+])
+def test_a_condition_given_as_context_leaves_the_topic_to_the_question_with_a_caution(talk, text, lang, condition):
+    reply = talk(text)[0]
+    assert has_tip(reply, "exercise", lang), reply
+    assert condition_caution(lang, condition) in reply, reply
+
+
+def test_a_question_about_the_condition_itself_stays_on_it(talk):
+    reply = talk("我有高血压好几年了，平时生活上要注意什么")[0]
+    assert has_tip(reply, "blood_pressure", "zh"), reply
+    assert condition_caution("zh", "高血压") not in reply, reply
+
+
+@pytest.mark.parametrize("text,lang,topic,guessed", [
+    ("今天头好痛，是不是昨晚没睡好", "zh", "headache", "insomnia"),
+    ("我头特别痛，怎么办", "zh", "headache", None),  # 特别 (very) is not 别 (don't)
+])
+def test_the_complaint_is_answered_not_a_guessed_cause(talk, text, lang, topic, guessed):
+    reply = talk(text)[0]
+    assert has_tip(reply, topic, lang), reply
+    if guessed:
+        assert not has_tip(reply, guessed, lang), reply
+
+
+def test_trying_for_a_baby_gets_the_pregnancy_caution_not_the_childrens(talk):
+    reply = talk("we're trying for a baby and i have a sore throat, which lozenges are ok")[0]
+    assert caution("pregnancy", "en") in reply, reply
+    assert caution("child_fever", "en") not in reply, reply
+
+
+def test_tiredness_after_a_sleep_question_stays_on_sleep(talk):
+    first, follow_up = talk("最近晚上老是失眠，躺下两个小时都睡不着", "白天特别困怎么办")
+    assert has_tip(follow_up, "insomnia", "zh"), follow_up
+
+
+def test_a_follow_up_guessing_at_a_cause_stays_on_the_complaint(talk):
+    first, follow_up = talk("蹲下再站起来就眼前发黑，头晕得厉害", "会不会是低血糖")
+    assert has_tip(first, "dizziness", "zh"), first
+    assert has_tip(follow_up, "dizziness", "zh"), follow_up
+    assert not has_tip(follow_up, "blood_sugar", "zh"), follow_up
+
+
+@pytest.mark.parametrize("text,lang", [("my kids live abroad now and the house feels so quiet in the evenings", "en"),
+                                       ("孩子都出国了，家里冷冷清清的，晚上没人说话", "zh")])
+def test_children_who_live_elsewhere_are_no_patient(talk, text, lang):
+    reply = talk(text)[0]
+    assert caution("child_fever", lang) not in reply, reply
+
+
+@pytest.mark.parametrize("text,topic", [("my insomina is getting worse every week", "insomnia"),
+                                        ("my alergies are awful this week", "allergies")])
+def test_a_keyword_with_a_typo_still_places_the_question(talk, text, topic):
+    reply = talk(text)[0]
+    assert has_tip(reply, topic, "en"), reply
