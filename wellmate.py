@@ -713,6 +713,9 @@ def read_yaml(path: Path) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+RACY_NS = 3_000_000_000  # a file's stamp is trusted once its mtime is this old (FAT's clock: 2 s)
+
+
 class Prompts:
     """Prompt files with $placeholders, re-read when they change (their mtime, size or inode)."""
 
@@ -748,6 +751,11 @@ class Prompts:
         if not template.is_valid():
             raise ConfigError(f"{path}: a '$' that is not a placeholder; write $$ for a literal dollar sign")
         used = frozenset(template.get_identifiers())
+        # A file changed within the last RACY_NS may change again with the same stamp (a coarse
+        # clock: FAT on an SD card counts 2 s; an edit to the same size): kept unstamped, it is read
+        # again next time, until its stamp is old enough to tell edits apart (as git does).
+        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+            stamp = None
         with self._lock:
             self._cache[name] = (stamp, template, used)
         return template, used

@@ -80,6 +80,9 @@ def config_schema():
         "processing_threads": Setting(2, "How many photos are decoded and re-encoded at once; more wait, up to "
                                          "10 s, then 503 server_busy. Each takes up to max_decode_mb while it is.",
                                       int, min=1, max=32),
+        "max_waiting": Setting(2, "Uploads that may wait for a processing slot, all users together (each "
+                                  "holds a server thread while it waits); more get 503 server_busy at once.",
+                               int, min=0, max=256),
         "max_in_progress_per_user": Setting(2, "Uploads one user may have in progress at once (each holds a server "
                                                "thread while it waits for a processing slot); more get 429 "
                                                "too_many_uploads.", int, min=1, max=64),
@@ -353,6 +356,7 @@ class Uploads:
         self._processing = threading.BoundedSemaphore(self.conf["processing_threads"])
         self._quota_locks = KeyedLocks()  # per user: the quota check and the write are one step
         self._in_progress = Counter()  # user id -> uploads being stored (only users with one)
+        self._in_progress_total = 0
         self._in_progress_lock = threading.Lock()
 
     # -- reading
@@ -407,31 +411,43 @@ class Uploads:
 
     # -- writing
     @contextmanager
-    def _users_slot(self, user_id: str):
-        """One of the user's ``max_in_progress_per_user`` uploads in progress, or a 429 at once.
-        Without it one user's 16 uploads sent together held all 16 server threads, 10 s each, while
-        they waited for the processing slots, and every other request waited behind them."""
-        limit = self.conf["max_in_progress_per_user"]
+    def _slot(self, user_id: str):
+        """A place among the uploads in progress, or an answer at once: 429 past the user's
+        ``max_in_progress_per_user``, 503 past ``processing_threads + max_waiting`` for everyone.
+        Each upload holds a server thread while it waits for a processing slot (up to 10 s): one
+        user's 16 sent together held all 16 threads, and so did 16 users' 2 each (a bystander's GET
+        waited 5.4 s); every other request queued behind them."""
+        per_user, total = self.conf["max_in_progress_per_user"], self.conf["processing_threads"] + self.conf["max_waiting"]
         with self._in_progress_lock:
-            if self._in_progress[user_id] >= limit:
-                raise ApiError(429, "too_many_uploads", f"You already have {limit} uploads in progress, the most "
+            if self._in_progress[user_id] >= per_user:
+                raise ApiError(429, "too_many_uploads", f"You already have {per_user} uploads in progress, the most "
                                                         f"this server takes at once from one user "
                                                         f"(uploads.max_in_progress_per_user); wait for one to end.",
                                headers={"Retry-After": "2"})
+            if self._in_progress_total >= total:
+                raise self._busy()
             self._in_progress[user_id] += 1
+            self._in_progress_total += 1
         try:
             yield
         finally:
             with self._in_progress_lock:
+                self._in_progress_total -= 1
                 self._in_progress[user_id] -= 1
                 if not self._in_progress[user_id]:
                     del self._in_progress[user_id]
 
+    @staticmethod
+    def _busy() -> ApiError:
+        return ApiError(503, "server_busy", "The server is busy with other photos; try again in a few seconds.",
+                        headers={"Retry-After": "5"})
+
     def store(self, user_id: str, data: bytes) -> dict:
         """Check, orient, strip, downscale and keep ``data`` as the user's; the get() dict. Raises
-        ApiError 413 (too big, too many pixels, over quota), 415 (not an image taken) or 429 (the
-        user has ``max_in_progress_per_user`` uploads in progress already)."""
-        with self._users_slot(user_id):
+        ApiError 413 (too big, too many pixels, over quota), 415 (not an image taken), 429 (the
+        user has ``max_in_progress_per_user`` uploads in progress already) or 503 (the server has
+        as many as it takes, or no processing slot came free in time)."""
+        with self._slot(user_id):
             return self._store(user_id, data)
 
     def _store(self, user_id: str, data: bytes) -> dict:
@@ -445,8 +461,7 @@ class Uploads:
         # Decoding is CPU and memory: a few at once; the rest wait, but not forever, since each
         # waiting upload holds one of the server's threads (32 waiting stalled a health check 19 s).
         if not self._processing.acquire(timeout=PROCESSING_WAIT):
-            raise ApiError(503, "server_busy", "The server is busy with other photos; try again in a few seconds.",
-                           headers={"Retry-After": "5"})
+            raise self._busy()
         try:
             image = process(data, conf)
         finally:

@@ -407,3 +407,33 @@ def test_a_refresh_racing_a_logout_leaves_that_login_ended(client):
                 assert client.post("/api/v1/auth/logout", {"refresh_token": chain[-1]}).status == 204
         statuses += refreshed_after(client, logins(client, "liam", "correct horse", 4), log_out)
     assert [status for status in statuses if status != 401] == []
+
+
+def test_a_remembered_token_is_refused_once_its_login_ends_or_its_account_changes(make_wm, serve):
+    """Access tokens verified lately are remembered, not decoded again: each of these was used
+    (so remembered) before its login was ended, its password changed, its account disabled or
+    deleted, and is refused from then on, as one never seen before would be."""
+    served = serve(make_wm())
+    client = served.client
+    accounts = served.wm.service("accounts")
+
+    def used(name):
+        pair = client.register(name)
+        assert client.get("/api/v1/users/profile", token=pair["access_token"]).status == 200  # remembered now
+        return pair
+
+    logged_out = used("lou")
+    assert client.post("/api/v1/auth/logout", {"refresh_token": logged_out["refresh_token"]},
+                       token=logged_out["access_token"]).status == 204
+    changed = used("cher")
+    assert client.put("/api/v1/users/password", {"current_password": "correct horse", "password": "battery staple"},
+                      token=changed["access_token"]).status == 200
+    disabled, admin = used("dee"), used("root")
+    accounts.update(admin["user"]["uuid"], {"role": "admin"})
+    assert client.post(f"/api/v1/admin/users/{disabled['user']['uuid']}/disable", {},
+                       token=admin["access_token"]).status == 200
+    deleted = used("del")
+    assert client.delete("/api/v1/users/me", {"password": "correct horse"}, token=deleted["access_token"]).status == 204
+    for pair in (logged_out, changed, disabled, deleted):
+        r = client.get("/api/v1/users/profile", token=pair["access_token"])
+        assert r.status == 401, (pair["user"]["username"], r.text)

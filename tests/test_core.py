@@ -155,6 +155,14 @@ def test_a_prompt_edited_within_the_same_mtime_is_read_again(tmp_path):
     os.replace(replaced, path)
     assert prompts.render("p.txt", {"name": "A"}) == "Howdy there A!"
     assert prompts.placeholders("p.txt") == {"name"}
+    # Just written, then edited in place to the same size within the same mtime (a coarse clock):
+    # its stamp was too new to trust, so the edit shows.
+    path.write_text("Hi, $name")
+    stamp = path.stat().st_mtime_ns
+    assert prompts.render("p.txt", {"name": "A"}) == "Hi, A"
+    path.write_text("Yo, $name")
+    os.utime(path, ns=(stamp, stamp))
+    assert prompts.render("p.txt", {"name": "A"}) == "Yo, A"
 
 
 def test_watched_files_with_the_same_text_are_compiled_once_and_an_edit_is_its_own(tmp_path):

@@ -369,6 +369,11 @@ def test_files_a_killed_upload_or_delete_left_are_swept_at_startup(make_wm, serv
     assert again.service("uploads").read(user_id, kept)[:3] == b"\xff\xd8\xff"
 
 
+def slow_photo() -> bytes:
+    """~9 MP to decode, downscale and encode: each upload is in progress long enough for the next to meet it."""
+    return encoded(Image.linear_gradient("L").resize((3000, 3000)).convert("RGB"), "PNG")
+
+
 def test_one_users_uploads_past_the_cap_are_429s_at_once_and_another_users_go_on(make_wm, serve):
     """Each upload holds a server thread while it waits for a processing slot (up to 10 s): one
     user's uploads sent together took every thread. Past uploads.max_in_progress_per_user they are
@@ -376,8 +381,7 @@ def test_one_users_uploads_past_the_cap_are_429s_at_once_and_another_users_go_on
     wm = make_wm({"uploads": {**LIMITS, "quota_mb": 100, "processing_threads": 1, "max_in_progress_per_user": 1}})
     served = serve(wm)
     greedy, patient = (served.client.register(name)["access_token"] for name in ("greedy", "patient"))
-    # ~9 MP to decode, downscale and encode: each upload is in progress long enough for the next to meet it.
-    photo = encoded(Image.linear_gradient("L").resize((3000, 3000)).convert("RGB"), "PNG")
+    photo = slow_photo()
     stored_ok = 0
     with ThreadPoolExecutor(7) as pool:
         for _ in range(10):  # sent together, they overlap at once; a frozen machine gets more tries
@@ -397,3 +401,28 @@ def test_one_users_uploads_past_the_cap_are_429s_at_once_and_another_users_go_on
     # The slots come back, after a refusal and after a failed upload alike.
     assert_error(upload(served, greedy, b"not an image at all"), 415, "unsupported_image")
     assert upload(served, greedy, encoded(Image.new("RGB", (40, 40), "red"), "JPEG")).status == 201
+
+
+def test_many_users_uploads_past_the_processing_slots_and_the_waiting_room_are_503s_at_once(make_wm, serve):
+    """Two uploads each from many users held every server thread just the same (a bystander's GET
+    waited 5.4 s): past processing_threads + max_waiting in progress, all users together, an
+    upload is a 503 server_busy at once, storing nothing, not a thread held for up to 10 s."""
+    wm = make_wm({"uploads": {**LIMITS, "processing_threads": 1, "max_waiting": 1}})
+    served = serve(wm)
+    tokens = [served.client.register(f"crowd{n}")["access_token"] for n in range(6)]
+    photo = slow_photo()
+    stored_ok, busy = 0, []
+    with ThreadPoolExecutor(6) as pool:
+        for _ in range(10):  # sent together, they overlap at once; a frozen machine gets more tries
+            answers = list(pool.map(lambda token: upload(served, token, photo), tokens))
+            assert {r.status for r in answers} <= {201, 503}, [r.text for r in answers]
+            stored_ok += sum(r.status == 201 for r in answers)
+            busy = [r for r in answers if r.status == 503]
+            if busy:
+                break
+    assert busy, "six uploads sent together never met"
+    assert_error(busy[0], 503, "server_busy")
+    assert busy[0].headers["Retry-After"]
+    listed = sum(len(served.client.get("/api/v1/uploads?limit=100", token=token).json["items"]) for token in tokens)
+    assert listed == stored_ok  # a refused upload stored nothing
+    assert upload(served, tokens[0], encoded(Image.new("RGB", (40, 40), "red"), "JPEG")).status == 201  # room again
