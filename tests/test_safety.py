@@ -1230,3 +1230,15 @@ def test_the_classifier_retrained_on_every_shipped_row_hears_more_crises_and_not
         assert [text for text in RETRAINED_FINDS if "12356" not in reply(text)["content"]] == []
         assert [text for text in RETRAINED_LOOK_ALIKES + BY_MISTAKE if reply(text)["content"] != "好的。"] == []
         assert [text for text in NOT_BY_MISTAKE if reply(text)["provider"] != "safety"] == []
+
+
+# Typos of short words the fuzzy match (six letters or more) leaves alone, and censored spellings
+# (main: the rules read none of them); the idiom stays one.
+SHORT_TYPOS = ["gonna kil myslf tonight", "i just wanna dei", "im so soocidal lately", "i want to k*ll mys*lf",
+               "gonna jmup off the brige tonight", "我真的想一了佰了", "想喝农要算了"]
+
+
+def test_typos_of_short_words_and_censored_spellings_are_read_as_the_words(make_wm):
+    rules = rules_only(make_wm)
+    assert [text for text in SHORT_TYPOS if rules.assess(text).level != "crisis"] == []
+    assert not rules.assess("im ded 😂 this meme").found
