@@ -424,6 +424,21 @@ def test_train_crisis_command_writes_a_model_and_prints_held_figures(make_wm, tm
     assert wm.pm.get_plugin("safety").Safety(wm).model.labels == ["crisis", "grey", "none"]
 
 
+def test_the_shipped_classifier_is_what_train_crisis_makes_from_the_shipped_rows(make_wm):
+    """A user who retrains gets what we ship: models/crisis.json was trained on exactly the rows of
+    models/training/ (crisis files and the emotion files' user messages). In session 9 the files held
+    486 rows the shipped model had never learnt, and `train-crisis` gave a worse model than the one
+    shipped. Editing a training file means retraining: `python wellmate.py train-crisis`."""
+    wm = make_wm()
+    safety_module = wm.pm.get_plugin("safety")
+    meta = wm.service("safety").model.meta
+    rows = safety_module.shipped_training_rows(wm)
+    trained_on = [p.name for p in safety_module.training_files(wm, "crisis_*.tsv") + safety_module.training_files(wm, "emotion_*.tsv")]
+    assert meta.get("trained_on") == trained_on
+    assert meta.get("train_rows") == sum(r["split"] == "train" for r in rows)
+    assert meta.get("rows_digest") == safety_module.rows_digest(rows), "retrain: python wellmate.py train-crisis"
+
+
 # -- the grey zone, the model's judgement, and checking model replies (issue 12, points 1 and 4) ----------
 
 
@@ -1195,3 +1210,35 @@ def test_a_professionals_own_use_and_self_injury_in_more_words_get_a_hotline_the
         assert [text for text in PROFESSIONAL_QUESTIONS + MISHAPS if reply(text)["content"] != "好的。"] == []
     rules = rules_only(make_wm)
     assert [text for text in SELF_INJURY_MORE if rules.assess(text).level != "crisis"] == []
+
+
+# crisis_J.tsv (session 9's sealed set, development data since): two crisis messages the shipped
+# classifier missed and the one retrained with crisis_*_12 (overdoses told by what one took and
+# how it feels, relief at one's own end) hears; and look-alikes written for this test.
+RETRAINED_FINDS = ["吃了好多我妈的降压药 心跳好慢",
+                   "I keep picturing my own funeral and feeling relieved that it's finally over"]
+RETRAINED_LOOK_ALIKES = ["吃了好多我妈包的饺子 肚子好撑", "I keep picturing my holiday and feeling relieved the exams are finally over"]
+# A dose taken in error (the dose_by_mistake talk frame; main: a check-in for the first, from the classifier);
+# the same told as deliberate is still a crisis.
+BY_MISTAKE = ["my son swallowed 5 of my tablets by mistake", "爷爷不小心把降压药吃重了 要去医院吗"]
+NOT_BY_MISTAKE = ["i took 20 of my pills and it wasn't by accident", "我吃了二十片安眠药 不是不小心"]
+
+
+def test_the_classifier_retrained_on_every_shipped_row_hears_more_crises_and_not_their_look_alikes_nor_a_dose_taken_by_mistake(make_wm, serve):
+    with FakeOpenAI(reply="好的。") as upstream:
+        reply = mental_replies(make_wm, serve, upstream)
+        assert [text for text in RETRAINED_FINDS if "12356" not in reply(text)["content"]] == []
+        assert [text for text in RETRAINED_LOOK_ALIKES + BY_MISTAKE if reply(text)["content"] != "好的。"] == []
+        assert [text for text in NOT_BY_MISTAKE if reply(text)["provider"] != "safety"] == []
+
+
+# Typos of short words the fuzzy match (six letters or more) leaves alone, and censored spellings
+# (main: the rules read none of them); the idiom stays one.
+SHORT_TYPOS = ["gonna kil myslf tonight", "i just wanna dei", "im so soocidal lately", "i want to k*ll mys*lf",
+               "gonna jmup off the brige tonight", "我真的想一了佰了", "想喝农要算了"]
+
+
+def test_typos_of_short_words_and_censored_spellings_are_read_as_the_words(make_wm):
+    rules = rules_only(make_wm)
+    assert [text for text in SHORT_TYPOS if rules.assess(text).level != "crisis"] == []
+    assert not rules.assess("im ded 😂 this meme").found
