@@ -135,9 +135,15 @@ _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![�
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1\s*$")
 
 
+NEGATION_REACH = 32  # characters: more than the 12 of its clause that `negated` reads
+
+
 def negated(text: str, start: int) -> bool:
     """Whether the words just before ``start`` (in the same clause) negate it: 不难过, not sad."""
-    before = text[:start]
+    # Only the last NEGATION_REACH characters (the same answer: the clause's end is all it reads); a
+    # search back to the text's start for every keyword made a long message quadratic (4,000 chars
+    # of "头痛，": 180 ms an answer; bench/offline --floods).
+    before = text[max(0, start - NEGATION_REACH):start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
@@ -153,7 +159,10 @@ _NEGATED_AFTER = re.compile(r"[^,.;!?，。；！？]*?(?:(?<![a-z])(?:any ?more
 
 
 def loosely_negated(text: str, start: int, end: int) -> bool:
-    before = text[:start]
+    # Only the last NEGATION_REACH characters (the same answer: the clause's end is all it reads); a
+    # search back to the text's start for every keyword made a long message quadratic (4,000 chars
+    # of "头痛，": 180 ms an answer; bench/offline --floods).
+    before = text[max(0, start - NEGATION_REACH):start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     return bool(_NEGATION_WORD.search(clause) or _NEGATED_AFTER.match(text, end))
 
@@ -174,7 +183,10 @@ BODILY = {"tired", "unwell"}  # feelings that are also symptoms, so may be anoth
 
 def someone_elses(text: str, start: int, feeling: str) -> bool:
     """Whether the feeling word at ``start`` describes someone else rather than the user."""
-    before = text[:start]
+    # Only the last NEGATION_REACH characters (the same answer: the clause's end is all it reads); a
+    # search back to the text's start for every keyword made a long message quadratic (4,000 chars
+    # of "头痛，": 180 ms an answer; bench/offline --floods).
+    before = text[max(0, start - NEGATION_REACH):start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     for scope in ([clause, before] if feeling in BODILY else [clause]):
         last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)] +
