@@ -75,11 +75,18 @@ CAUSE_GUESS = re.compile(r"(?:^|(?<=[,，;；。.!！?？\s]))(?:是不是|会�
                          r"(?:probably|maybe|perhaps) (?:it'?s|because|from)|because|is it the)(?![a-z])[^,，;；。.!！?？]*")
 
 
+# A guess put as a question: "会不会是低血糖", "是因为我怀孕了吗", "could it be the dust at work?". A
+# statement ("因为昨天摔倒了膝盖肿得很厉害", "because i fell and now my knee is swollen") is news.
+_ASKS = re.compile(r"^(?:是不是|会不会|难道|(?:could|can|would|might) (?:it|this|that) be|is (?:it|this|that) )"
+                   r"|(?:吗|么|嘛|呢|吧)\s*[?？!！.。~]*$|[?？]\s*$")
+
+
 def only_guesses_cause(text: str) -> bool:
-    """Whether ``text`` is one clause guessing at a cause ("会不会是低血糖", "could it be the dust at
-    work?"): a follow-up asking about the complaint before it."""
-    m = CAUSE_GUESS.match(text.strip())
-    return m is not None and not text.strip()[m.end():].strip(" ?？!！.。~")
+    """Whether ``text`` is one clause asking whether something caused the complaint ("会不会是低血糖",
+    "could it be the dust at work?"): a follow-up about the complaint before it."""
+    text = text.strip()
+    m = CAUSE_GUESS.match(text)
+    return m is not None and not text[m.end():].strip(" ?？!！.。~") and bool(_ASKS.search(text))
 
 
 class Condition(NamedTuple):
