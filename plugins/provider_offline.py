@@ -159,10 +159,7 @@ _NEGATED_AFTER = re.compile(r"[^,.;!?，。；！？]*?(?:(?<![a-z])(?:any ?more
 
 
 def loosely_negated(text: str, start: int, end: int) -> bool:
-    # Only the last NEGATION_REACH characters (the same answer: the clause's end is all it reads); a
-    # search back to the text's start for every keyword made a long message quadratic (4,000 chars
-    # of "头痛，": 180 ms an answer; bench/offline --floods).
-    before = text[max(0, start - NEGATION_REACH):start]
+    before = text[:start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     return bool(_NEGATION_WORD.search(clause) or _NEGATED_AFTER.match(text, end))
 
@@ -183,10 +180,7 @@ BODILY = {"tired", "unwell"}  # feelings that are also symptoms, so may be anoth
 
 def someone_elses(text: str, start: int, feeling: str) -> bool:
     """Whether the feeling word at ``start`` describes someone else rather than the user."""
-    # Only the last NEGATION_REACH characters (the same answer: the clause's end is all it reads); a
-    # search back to the text's start for every keyword made a long message quadratic (4,000 chars
-    # of "头痛，": 180 ms an answer; bench/offline --floods).
-    before = text[max(0, start - NEGATION_REACH):start]
+    before = text[:start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     for scope in ([clause, before] if feeling in BODILY else [clause]):
         last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)] +
