@@ -135,9 +135,15 @@ _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![�
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1\s*$")
 
 
+NEGATION_REACH = 32  # characters: more than the 12 of its clause that `negated` reads
+
+
 def negated(text: str, start: int) -> bool:
     """Whether the words just before ``start`` (in the same clause) negate it: 不难过, not sad."""
-    before = text[:start]
+    # Only the last NEGATION_REACH characters (the same answer: the clause's end is all it reads); a
+    # search back to the text's start for every keyword made a long message quadratic (4,000 chars
+    # of "头痛，": 180 ms an answer; bench/offline --floods).
+    before = text[max(0, start - NEGATION_REACH):start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
@@ -380,6 +386,32 @@ class Guide(dict):
     # asks about eating with diabetes (the blood sugar tips), not about a healthy diet in general.
     WITH_CONDITION = {"diet"}
 
+    # A condition's own signs, by the topic the condition is listed under: a message giving the
+    # condition and one of these asks about the condition itself, which stays its topic ("i have
+    # diabetes and my sugar is 25 and i'm vomiting" is a possible ketoacidosis, not bloating; "我有
+    # 糖尿病，最近老是口渴，尿多" is not a question on drinking water; 190/120 with a pounding head is
+    # blood pressure, not a tension headache).
+    CONDITION_SIGNS = {
+        "blood_sugar": re.compile(
+            r"渴|多饮|尿多|多尿|尿频|小便多|夜尿|呕吐|想吐|一直吐|吐了|恶心|血糖|糖\s*\d|\d\s*(?:mmol|多)|手抖|出冷汗|心慌|"
+            r"视力模糊|看不清|体重下降|瘦了|(?<![a-z])(?:thirst\w*|pee|peeing|wee|weeing|urinat\w*|vomit\w*|throwing up|"
+            r"nause\w*|sugar|sugars|reading|readings|mmol|shak(?:y|ing)|sweat(?:y|ing)|blurr\w*|weight loss|losing weight|"
+            r"hypo|hyper)(?![a-z])"),
+        "blood_pressure": re.compile(
+            r"头痛|头疼|头晕|头胀|晕倒|发晕|眩晕|眼花|视物模糊|看不清|流鼻血|耳鸣|\d{2,3}\s*/\s*\d{2,3}|血压\s*\d|"
+            r"(?<![a-z])(?:head|headache|headaches|dizzy|dizziness|pounding|throbbing|reading|readings|nosebleed|"
+            r"blurr\w*|mmhg)(?![a-z])"),
+    }
+
+    def about_the_condition(self, text: str, part: str) -> bool:
+        """Whether ``part`` (``text`` without the conditions it gives) names a sign of one of them."""
+        for condition in conditions(text):
+            topic = Reading(self, condition.name).topic
+            signs = self.CONDITION_SIGNS.get(topic.key) if topic is not None else None
+            if signs is not None and signs.search(part):
+                return True
+        return False
+
     def main_reading(self, text: str) -> "Reading":
         """The reading of ``text``'s main question (plugins/_main_question.py): a symptom mentioned
         in passing before a lead-in or an aside ("有点咳嗽，不过这个不急，主要想问…"), or a condition
@@ -396,7 +428,8 @@ class Guide(dict):
                 if not whole.focus:  # no keyword in it: the topic model may place it (Composer.choose_topic)
                     whole.focus, whole.focus_kind = part, kind
                 continue
-            if kind == "condition" and reading.topic.key in self.WITH_CONDITION and whole.topic is not None:
+            if kind == "condition" and whole.topic is not None and (
+                    reading.topic.key in self.WITH_CONDITION or self.about_the_condition(text, part)):
                 continue
             if kind == "condition":
                 reading.conditions = [c.name for c in conditions(text)]

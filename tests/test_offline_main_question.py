@@ -122,3 +122,51 @@ def test_children_who_live_elsewhere_are_no_patient(talk, text, lang):
 def test_a_keyword_with_a_typo_still_places_the_question(talk, text, topic):
     reply = talk(text)[0]
     assert has_tip(reply, topic, "en"), reply
+
+
+# Review of session 10 (FX10). 要孩子/要宝宝 are inside 需要 (need) and 只要 (as long as): a child's
+# fever lost the child caution for the pregnancy one.
+@pytest.mark.parametrize("text", ["我需要孩子的发烧建议，孩子3岁发烧39度", "宝宝8个月发烧39度，需要宝宝吃退烧药吗",
+                                  "孩子5岁咳嗽，需要孩子去医院吗", "只要孩子发烧就要去医院吗"])
+def test_need_a_child_is_no_pregnancy(talk, text):
+    reply = talk(text)[0]
+    assert caution("child_fever", "zh") in reply, reply
+    assert caution("pregnancy", "zh") not in reply, reply
+
+
+@pytest.mark.parametrize("text,pregnant", [("我想要孩子多运动，有什么建议", False),
+                                           ("我们准备要孩子了，最近感冒了能吃什么药", True)])
+def test_trying_for_a_baby_in_chinese_is_said_in_full(talk, text, pregnant):
+    reply = talk(text)[0]
+    assert (caution("pregnancy", "zh") in reply) == pregnant, reply
+
+
+# A condition's own signs keep it the topic: cut out as "context", the rest read as bloating,
+# drinking water or a tension headache.
+@pytest.mark.parametrize("text,lang,topic,condition,wrong", [
+    ("i have diabetes and my sugar is 25 and i'm vomiting", "en", "blood_sugar", "diabetes", "stomach"),
+    ("i have diabetes and i'm always thirsty and peeing a lot", "en", "blood_sugar", "diabetes", "water"),
+    ("我有糖尿病，最近老是口渴，尿多", "zh", "blood_sugar", "糖尿病", "water"),
+    ("i have high blood pressure and my head is pounding, reading 190/120", "en", "blood_pressure",
+     "high blood pressure", "headache"),
+])
+def test_the_signs_of_the_condition_itself_keep_it_the_topic(talk, text, lang, topic, condition, wrong):
+    reply = talk(text)[0]
+    # a reading this high gets the topic's when-to-see-a-doctor line in place of a tip
+    assert has_tip(reply, topic, lang) or GUIDE["topics"][topic]["see_doctor"][lang] in reply, reply
+    assert not has_tip(reply, wrong, lang), reply
+    assert condition_caution(lang, condition) not in reply, reply
+
+
+def test_a_flood_of_lead_ins_is_answered(talk):
+    """A guard (passes on main too, in 0.2 s there, 15 s at 32,000 chars): the work is linear now;
+    the time is bench/offline --floods's to print."""
+    reply = talk(("主要是，" * 1000)[:4000])[0]
+    assert reply
+
+
+def test_a_follow_up_saying_because_and_naming_a_new_complaint_moves_to_it(talk):
+    first, follow_up = talk("我最近头疼", "因为昨天摔倒了膝盖肿得很厉害")
+    assert has_tip(first, "headache", "zh"), first
+    assert has_tip(follow_up, "joints", "zh"), follow_up
+    assert not has_tip(follow_up, "headache", "zh"), follow_up
