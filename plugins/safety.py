@@ -45,7 +45,7 @@ from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_fil
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, language, normalize, term_alternatives
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -210,12 +210,9 @@ class Normalizer:
         self.mask_patterns = mask_patterns
         # Fuzzy: one edit (a letter missing, extra, wrong or swapped) from a long word of the list.
         # Only long, rare words: "giving" is one edit from "living".
-        self.fuzzy = {}
-        for word in _words(spec.get("fuzzy")):
-            if len(word) >= 6 and _is_latin(word):
-                for variant in {word} | _deletions(word):
-                    self.fuzzy.setdefault(variant, word)
-        self.known = {w for w in self.fuzzy.values()}
+        fuzzy = [word for word in _words(spec.get("fuzzy")) if len(word) >= 6 and _is_latin(word)]
+        self.fuzzy = TypoIndex(fuzzy) if fuzzy else None
+        self.known = set(fuzzy)
         self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
@@ -291,10 +288,7 @@ class Normalizer:
         word = m.group()
         if len(word) < 5 or word in self.known:
             return word
-        for variant in (word, *_deletions(word)):
-            if variant in self.fuzzy:
-                return self.fuzzy[variant]
-        return word
+        return self.fuzzy.first(word) or word
 
     def stems(self, clean: str) -> str:
         keep, irregular = self.keep, self.irregular
@@ -315,10 +309,6 @@ def alternatives(words, latin: bool) -> str:
         return ""
     firsts = "".join(sorted({re.escape(w[0]) for w in words}))
     return f"(?=[{firsts}])(?:{pattern})"
-
-
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
 class Concepts:
