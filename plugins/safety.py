@@ -201,6 +201,10 @@ class Normalizer:
             for variant in _words(variants):
                 self.aliases[variant] = normalize(str(target))
         self.alias_regex = self._finder(self.aliases)
+        # short English typos (kil, dei): only in a message with no Chinese, where dei is 得 (你dei多喝水)
+        self.english_typos = {variant: normalize(str(target)) for target, variants in (spec.get("english_typos") or {}).items()
+                              for variant in _words(variants)}
+        self.english_typo_regex = self._finder(self.english_typos)
         self.alias_patterns = []
         for i, pair in enumerate(spec.get("alias_patterns") or []):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
@@ -241,6 +245,8 @@ class Normalizer:
             text = pattern.sub(MASK, text)
         if self.alias_regex:
             text = self.alias_regex.sub(self._alias, text)
+        if self.english_typo_regex and not _CJK.search(text):
+            text = self.english_typo_regex.sub(lambda m: self.english_typos[m.group()], text)
         for pattern, replacement in self.alias_patterns:
             text = pattern.sub(replacement, text)
         if self.fuzzy:

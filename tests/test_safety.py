@@ -1278,6 +1278,19 @@ SHORT_TYPOS = ["gonna kil myslf tonight", "i just wanna dei", "im so soocidal la
                "gonna jmup off the brige tonight", "我真的想一了佰了", "想喝农要算了"]
 
 
+# Everyday text with what one of those typos looks like (second review, finding 3; main: a check-in for each but the
+# last): dei is netspeak for 得 ("must") next to Chinese, 务农要 is farming, Kil a town.
+TYPO_LOOK_ALIKES = ["这个药你dei按时吃", "我dei好好睡一觉", "你dei多喝水", "我dei去跑步了", "爷爷一辈子务农要强",
+                    "Kil is a small town in Sweden, I'm visiting family there"]
+
+
+def test_the_look_alikes_of_short_word_typos_get_no_check_in(make_wm, serve):
+    with FakeOpenAI(reply="好的。") as upstream:
+        reply = mental_replies(make_wm, serve, upstream)
+        assert [text for text in TYPO_LOOK_ALIKES if reply(text)["content"] != "好的。"] == []
+        assert [text for text in SHORT_TYPOS if reply(text)["provider"] != "safety"] == []
+
+
 def test_typos_of_short_words_and_censored_spellings_are_read_as_the_words(make_wm):
     rules = rules_only(make_wm)
     assert [text for text in SHORT_TYPOS if rules.assess(text).level != "crisis"] == []
