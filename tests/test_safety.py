@@ -1295,3 +1295,28 @@ def test_typos_of_short_words_and_censored_spellings_are_read_as_the_words(make_
     rules = rules_only(make_wm)
     assert [text for text in SHORT_TYPOS if rules.assess(text).level != "crisis"] == []
     assert not rules.assess("im ded 😂 this meme").found
+
+
+class CountingForms(dict):
+    """A TypoIndex's table that counts its look-ups."""
+    looked_up = 0
+
+    def get(self, key, default=None):
+        self.looked_up += 1
+        return super().get(key, default)
+
+
+def test_the_typo_index_finds_one_typo_and_looks_nothing_up_for_a_word_longer_than_its_keywords():
+    # second review of session 10, finding 2: a 100,000-letter "word" was looked up by each of its deletions (n copies
+    # of n - 1 letters: 30 s and 10 GB), in the safety plugin's fuzzy words and in the offline companion's keywords
+    from wellmate_plugins._text import TypoIndex
+
+    index = TypoIndex(["suicide", "suicidal", "insomnia"])
+    index.forms = CountingForms(index.forms)
+    assert [index.first(w) for w in ("sucide", "suicdie", "suiccide", "suicida", "insomina")] == \
+        ["suicide", "suicide", "suicide", "suicidal", "insomnia"]
+    assert index.only("suicida") is None  # suicide and suicidal are both one typo away
+    assert index.first("suicidalx") == "suicidal"  # a letter longer than the longest: still looked up
+    index.forms.looked_up = 0
+    assert index.first("suicidalxx") is None and index.first("abcdefghijklmnopqrstuvwxyz" * 4000) is None
+    assert index.forms.looked_up == 0
