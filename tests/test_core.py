@@ -3,8 +3,8 @@
 import os
 import subprocess
 import sys
-import time
 import textwrap
+import time
 
 import pytest
 import yaml
