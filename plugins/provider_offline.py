@@ -455,6 +455,7 @@ class Reading:
         self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
         hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
+            start, word = child_to_do(text, start, word)
             for topic in guide.by_word.get(word, ()):
                 # A symptom or group the user denies ("不是腰疼", "no stomach pain", "没怀孕") is
                 # not what they ask about; a habit they lack ("不喝水") still is. A keyword that is
@@ -511,6 +512,22 @@ def in_passing(text: str, start: int, word: str) -> bool:
         return True
     before = text[max(0, start - 30):start]
     return bool(_PASSING_ZH.search(before) if _CJK.match(word) else _PASSING_EN.search(before))
+
+
+# "我想要孩子多运动" (I want my child to exercise more), "现在要宝宝吃药吗": a trying-for-a-baby phrase
+# (想要孩子, 在要宝宝) followed by what the child is to do names a child, not a pregnancy.
+_WANTS_A_CHILD = re.compile(r"要个?(孩子|宝宝|小孩)$")
+_CHILD_TO_DO = re.compile(r"\s*(?:多|少|去|来|学|做|吃|喝|睡|写|读|练|上|听|早|晚|别|不要|能|会|自己|好好|认真|跟|和|陪|"
+                          r"把|给|快|慢|注意|锻炼|运动|知道|懂|明白|记住|乖|穿|戴|用|洗|刷|看|玩|背|考|参加|坚持|保持|养成)")
+
+
+def child_to_do(text: str, start: int, word: str) -> tuple[int, str]:
+    """(start, word) of the keyword found at ``start``: the child in it when it is a want for a child
+    followed by what the child is to do, else as found."""
+    m = _WANTS_A_CHILD.search(word)
+    if m is not None and _CHILD_TO_DO.match(text, start + len(word)):
+        return start + m.start(1), m.group(1)
+    return start, word
 
 
 def compile_tips(data: dict) -> Guide:

@@ -141,6 +141,26 @@ def test_trying_for_a_baby_in_chinese_is_said_in_full(talk, text, pregnant):
     assert (caution("pregnancy", "zh") in reply) == pregnant, reply
 
 
+# Second review (FXO): trying for a baby said without 打算/准备 is a pregnancy still (the bare 要孩子 went
+# with 想要孩子, and 孩子 then gave a would-be mother a child's ibuprofen dose); wanting no child, or
+# wanting the child to do something, is none.
+@pytest.mark.parametrize("text,lang,group", [
+    ("我们想要孩子了，头痛能吃布洛芬吗", "zh", "pregnancy"),
+    ("我们正在要孩子，感冒了能吃药吗", "zh", "pregnancy"),
+    ("最近在要宝宝，头痛能吃什么药", "zh", "pregnancy"),
+    ("老公和我在要二胎，牙疼能吃布洛芬吗", "zh", "pregnancy"),
+    ("做试管婴儿期间头痛能吃药吗", "zh", "pregnancy"),
+    ("一直怀不上，月经也不规律", "zh", "pregnancy"),
+    ("we've been doing ivf, can i take ibuprofen for a headache", "en", "pregnancy"),
+    ("我不想要孩子，头痛能吃布洛芬吗", "zh", None),
+    ("现在要宝宝吃退烧药吗，发烧38度5", "zh", "child_fever"),
+])
+def test_trying_for_a_baby_is_a_pregnancy_however_it_is_said(talk, text, lang, group):
+    reply = talk(text)[0]
+    for kind in ("pregnancy", "child_fever"):
+        assert (caution(kind, lang) in reply) == (kind == group), reply
+
+
 # A condition's own signs keep it the topic: cut out as "context", the rest read as bloating,
 # drinking water or a tension headache.
 @pytest.mark.parametrize("text,lang,topic,condition,wrong", [
