@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates
-from wellmate_plugins._main_question import candidates, conditions, only_guesses_cause
+from wellmate_plugins._main_question import asks_outright, candidates, conditions, only_guesses_cause
 from wellmate_plugins._text import CLAUSE_END, Terms, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
@@ -528,6 +528,21 @@ def child_to_do(text: str, start: int, word: str) -> tuple[int, str]:
     if m is not None and _CHILD_TO_DO.match(text, start + len(word)):
         return start + m.start(1), m.group(1)
     return start, word
+
+
+# A pain or swelling told of in a body part a keyword names, after the keyword or in it ("now my knee
+# is really swollen", "膝盖肿了", "胃疼"): a complaint of its own. "疼得睡不着" (the pain keeps me awake),
+# "嘴巴也干" after diarrhoea, "it's spreading to my neck now" tell of none, and stay on the session's.
+_PAIN_AFTER = re.compile(r"(?:s|es)?(?:\s*(?:is|are|was|has|have|been|got|getting|really|so|very|badly|all|now|also|too|still|"
+                         r"quite|a bit|kind of|getting))*\s*(?:swollen|swelling|swelled|hurts?|hurting|aches?|aching|sore|"
+                         r"painful|killing me|bruised|sprained|twisted)(?![a-z])|[肿疼痛酸]")
+
+
+def tells_of_pain(guide: Guide, text: str, topic: Topic) -> bool:
+    """Whether ``text`` tells of a pain or swelling where one of ``topic``'s keywords names it."""
+    text = ADDITIVE.sub("", text)  # 膝盖也肿了: 膝盖肿了
+    return any(topic in guide.by_word.get(word, ()) and (word[-1] in "肿疼痛酸" or _PAIN_AFTER.match(text, start + len(word)))
+               for start, word in guide.terms.find(text))
 
 
 def compile_tips(data: dict) -> Guide:
@@ -1304,8 +1319,12 @@ class Composer:
             if REFERS_BACK.search(self.text) and session.priority > own.priority:
                 self.follow_up = True
                 return session
+            # A pain or swelling the follow-up tells of elsewhere ("…and now my knee is really swollen") is
+            # a new complaint: the topic model read with the question before stays on it (a fall is a head
+            # injury to it after a headache), so neither its guess (stays_on) nor a "因为…吧" keeps it.
+            new_pain = bool(own.priority and session.priority) and tells_of_pain(topics, self.text, own)
             # "should I be worried?", "会不会是低血糖" (a guess at the cause) ask about the session's complaint
-            if WORTH_WORRYING.fullmatch(self.text) or only_guesses_cause(self.text):
+            if WORTH_WORRYING.fullmatch(self.text) or (only_guesses_cause(self.text) and not (new_pain and not asks_outright(self.text))):
                 self.follow_up = True
                 return session
             # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
@@ -1315,7 +1334,7 @@ class Composer:
                     session.speaks_of(self.lang, tip_words(self.text, follow_up=True)):
                 self.follow_up = True
                 return session
-            if self.stays_on(session, own, before):
+            if not new_pain and self.stays_on(session, own, before):
                 self.follow_up = True
                 return session
         if own is None and session is not None:  # a feeling named in words ("also, I've been feeling low")

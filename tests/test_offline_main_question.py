@@ -185,8 +185,27 @@ def test_a_flood_of_lead_ins_is_answered(talk):
     assert reply
 
 
-def test_a_follow_up_saying_because_and_naming_a_new_complaint_moves_to_it(talk):
-    first, follow_up = talk("我最近头疼", "因为昨天摔倒了膝盖肿得很厉害")
-    assert has_tip(first, "headache", "zh"), first
-    assert has_tip(follow_up, "joints", "zh"), follow_up
-    assert not has_tip(follow_up, "headache", "zh"), follow_up
+# The second review (FXO): in English, with or without "because", and with a 吧 (I suppose), the knee
+# stayed a headache (and 膝盖也肿了 too): read with the headache, the topic model takes a fall for a head injury.
+@pytest.mark.parametrize("first,then,lang", [
+    ("我最近头疼", "因为昨天摔倒了膝盖肿得很厉害", "zh"),
+    ("我最近头疼", "因为昨天摔倒了膝盖肿了吧", "zh"),
+    ("我最近头疼", "现在膝盖也肿了", "zh"),
+    ("i've had headaches lately", "because i fell yesterday and now my knee is really swollen", "en"),
+    ("i've had headaches lately", "i fell yesterday and now my knee is really swollen", "en"),
+])
+def test_a_follow_up_saying_because_and_naming_a_new_complaint_moves_to_it(talk, first, then, lang):
+    first, follow_up = talk(first, then)
+    assert has_tip(first, "headache", lang), first
+    assert has_tip(follow_up, "joints", lang), follow_up
+    assert not has_tip(follow_up, "headache", lang), follow_up
+
+
+@pytest.mark.parametrize("first,then,lang,topic", [
+    ("我最近头疼", "会不会是颈椎疼引起的", "zh", "headache"),  # a guess put as a question
+    ("牙疼了好几天", "疼得睡不着", "zh", "teeth"),  # the pain keeps me awake: no pain of its own
+    ("i've got this itchy rash on my arm", "it's spreading to my neck now", "en", "skin"),
+])
+def test_a_follow_up_telling_of_no_new_pain_stays(talk, first, then, lang, topic):
+    follow_up = talk(first, then)[1]
+    assert has_tip(follow_up, topic, lang), follow_up
