@@ -753,7 +753,8 @@ class Prompts:
         used = frozenset(template.get_identifiers())
         # A file changed within the last RACY_NS may change again with the same stamp (a coarse
         # clock: FAT on an SD card counts 2 s; an edit to the same size): kept unstamped, it is read
-        # again next time, until its stamp is old enough to tell edits apart (as git does).
+        # again next time, until its stamp is old enough to tell edits apart (as git does). One
+        # dated ahead of our clock is read each time until then: ~30 us a turn, and always right.
         if time.time_ns() - st.st_mtime_ns < RACY_NS:
             stamp = None
         with self._lock:

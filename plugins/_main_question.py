@@ -77,8 +77,14 @@ CAUSE_GUESS = re.compile(r"(?:^|(?<=[,，;；。.!！?？\s]))(?:是不是|会�
 
 # A guess put as a question: "会不会是低血糖", "是因为我怀孕了吗", "could it be the dust at work?". A
 # statement ("因为昨天摔倒了膝盖肿得很厉害", "because i fell and now my knee is swollen") is news.
-_ASKS = re.compile(r"^(?:是不是|会不会|难道|(?:could|can|would|might) (?:it|this|that) be|is (?:it|this|that) )"
-                   r"|(?:吗|么|嘛|呢|吧)\s*[?？!！.。~]*$|[?？]\s*$")
+_ASKING_LEAD = re.compile(r"^(?:是不是|会不会|难道|(?:could|can|would|might) (?:it|this|that) be|is (?:it|this|that) )")
+_ASKS = re.compile(_ASKING_LEAD.pattern + r"|(?:吗|么|嘛|呢|吧)\s*[?？!！.。~]*$|[?？]\s*$")
+
+
+def asks_outright(text: str) -> bool:
+    """Whether ``text`` opens as a question ("会不会是…", "could it be…"), not only ends like one
+    ("因为昨天摔倒了膝盖肿了吧": 吧 there is "I suppose", news told)."""
+    return bool(_ASKING_LEAD.match(text.strip()))
 
 
 def only_guesses_cause(text: str) -> bool:

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates
-from wellmate_plugins._main_question import candidates, conditions, only_guesses_cause
+from wellmate_plugins._main_question import asks_outright, candidates, conditions, only_guesses_cause
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
@@ -446,6 +446,7 @@ class Reading:
         self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
         hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
+            start, word = child_to_do(text, start, word)
             for topic in guide.by_word.get(word, ()):
                 # A symptom or group the user denies ("不是腰疼", "no stomach pain", "没怀孕") is
                 # not what they ask about; a habit they lack ("不喝水") still is. A keyword that is
@@ -502,6 +503,37 @@ def in_passing(text: str, start: int, word: str) -> bool:
         return True
     before = text[max(0, start - 30):start]
     return bool(_PASSING_ZH.search(before) if _CJK.match(word) else _PASSING_EN.search(before))
+
+
+# "我想要孩子多运动" (I want my child to exercise more), "现在要宝宝吃药吗": a trying-for-a-baby phrase
+# (想要孩子, 在要宝宝) followed by what the child is to do names a child, not a pregnancy.
+_WANTS_A_CHILD = re.compile(r"要个?(孩子|宝宝|小孩)$")
+_CHILD_TO_DO = re.compile(r"\s*(?:多|少|去|来|学|做|吃|喝|睡|写|读|练|上|听|早|晚|别|不要|能|会|自己|好好|认真|跟|和|陪|"
+                          r"把|给|快|慢|注意|锻炼|运动|知道|懂|明白|记住|乖|穿|戴|用|洗|刷|看|玩|背|考|参加|坚持|保持|养成)")
+
+
+def child_to_do(text: str, start: int, word: str) -> tuple[int, str]:
+    """(start, word) of the keyword found at ``start``: the child in it when it is a want for a child
+    followed by what the child is to do, else as found."""
+    m = _WANTS_A_CHILD.search(word)
+    if m is not None and _CHILD_TO_DO.match(text, start + len(word)):
+        return start + m.start(1), m.group(1)
+    return start, word
+
+
+# A pain or swelling told of in a body part a keyword names, after the keyword or in it ("now my knee
+# is really swollen", "膝盖肿了", "胃疼"): a complaint of its own. "疼得睡不着" (the pain keeps me awake),
+# "嘴巴也干" after diarrhoea, "it's spreading to my neck now" tell of none, and stay on the session's.
+_PAIN_AFTER = re.compile(r"(?:s|es)?(?:\s*(?:is|are|was|has|have|been|got|getting|really|so|very|badly|all|now|also|too|still|"
+                         r"quite|a bit|kind of|getting))*\s*(?:swollen|swelling|swelled|hurts?|hurting|aches?|aching|sore|"
+                         r"painful|killing me|bruised|sprained|twisted)(?![a-z])|[肿疼痛酸]")
+
+
+def tells_of_pain(guide: Guide, text: str, topic: Topic) -> bool:
+    """Whether ``text`` tells of a pain or swelling where one of ``topic``'s keywords names it."""
+    text = ADDITIVE.sub("", text)  # 膝盖也肿了: 膝盖肿了
+    return any(topic in guide.by_word.get(word, ()) and (word[-1] in "肿疼痛酸" or _PAIN_AFTER.match(text, start + len(word)))
+               for start, word in guide.terms.find(text))
 
 
 def compile_tips(data: dict) -> Guide:
@@ -1278,8 +1310,12 @@ class Composer:
             if REFERS_BACK.search(self.text) and session.priority > own.priority:
                 self.follow_up = True
                 return session
+            # A pain or swelling the follow-up tells of elsewhere ("…and now my knee is really swollen") is
+            # a new complaint: the topic model read with the question before stays on it (a fall is a head
+            # injury to it after a headache), so neither its guess (stays_on) nor a "因为…吧" keeps it.
+            new_pain = bool(own.priority and session.priority) and tells_of_pain(topics, self.text, own)
             # "should I be worried?", "会不会是低血糖" (a guess at the cause) ask about the session's complaint
-            if WORTH_WORRYING.fullmatch(self.text) or only_guesses_cause(self.text):
+            if WORTH_WORRYING.fullmatch(self.text) or (only_guesses_cause(self.text) and not (new_pain and not asks_outright(self.text))):
                 self.follow_up = True
                 return session
             # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
@@ -1289,7 +1325,7 @@ class Composer:
                     session.speaks_of(self.lang, tip_words(self.text, follow_up=True)):
                 self.follow_up = True
                 return session
-            if self.stays_on(session, own, before):
+            if not new_pain and self.stays_on(session, own, before):
                 self.follow_up = True
                 return session
         if own is None and session is not None:  # a feeling named in words ("also, I've been feeling low")

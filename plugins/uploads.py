@@ -80,8 +80,10 @@ def config_schema():
         "processing_threads": Setting(2, "How many photos are decoded and re-encoded at once; more wait, up to "
                                          "10 s, then 503 server_busy. Each takes up to max_decode_mb while it is.",
                                       int, min=1, max=32),
-        "max_waiting": Setting(2, "Uploads that may wait for a processing slot, all users together (each "
-                                  "holds a server thread while it waits); more get 503 server_busy at once.",
+        "max_waiting": Setting(1, "Uploads that may wait for a processing slot, all users together (each "
+                                  "holds a server thread while it waits); more get 503 server_busy at once. "
+                                  "Uploads take their threads from chat.reserve_threads: keep processing_threads "
+                                  "+ max_waiting below it, so other requests keep a thread.",
                                int, min=0, max=256),
         "max_in_progress_per_user": Setting(2, "Uploads one user may have in progress at once (each holds a server "
                                                "thread while it waits for a processing slot); more get 429 "

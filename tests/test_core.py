@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import yaml
@@ -156,9 +157,11 @@ def test_a_prompt_edited_within_the_same_mtime_is_read_again(tmp_path):
     assert prompts.render("p.txt", {"name": "A"}) == "Howdy there A!"
     assert prompts.placeholders("p.txt") == {"name"}
     # Just written, then edited in place to the same size within the same mtime (a coarse clock):
-    # its stamp was too new to trust, so the edit shows.
+    # its stamp was too new to trust, so the edit shows. Dated a minute ahead (a clock ahead of
+    # ours, and no stall of the test's machine makes the stamp old enough to be kept meanwhile).
     path.write_text("Hi, $name")
-    stamp = path.stat().st_mtime_ns
+    stamp = time.time_ns() + 60 * 10**9
+    os.utime(path, ns=(stamp, stamp))
     assert prompts.render("p.txt", {"name": "A"}) == "Hi, A"
     path.write_text("Yo, $name")
     os.utime(path, ns=(stamp, stamp))

@@ -4,11 +4,15 @@ or "my real question is" is not the topic; a long-term condition given as contex
 练游泳") leaves the topic to the question, with a caution; a clause guessing at a cause ("是不是昨晚没
 睡好") is not the topic; "特别" is no negation; trying for a baby is a pregnancy."""
 
+import sys
+
 import pytest
 import yaml
 
 import wellmate
 from conftest import ROOT, Served, shipped_config
+from wellmate_plugins._text import normalize
+from wellmate_plugins.provider_offline import compile_tips
 
 GUIDE = yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8"))
 
@@ -141,6 +145,26 @@ def test_trying_for_a_baby_in_chinese_is_said_in_full(talk, text, pregnant):
     assert (caution("pregnancy", "zh") in reply) == pregnant, reply
 
 
+# Second review (FXO): trying for a baby said without 打算/准备 is a pregnancy still (the bare 要孩子 went
+# with 想要孩子, and 孩子 then gave a would-be mother a child's ibuprofen dose); wanting no child, or
+# wanting the child to do something, is none.
+@pytest.mark.parametrize("text,lang,group", [
+    ("我们想要孩子了，头痛能吃布洛芬吗", "zh", "pregnancy"),
+    ("我们正在要孩子，感冒了能吃药吗", "zh", "pregnancy"),
+    ("最近在要宝宝，头痛能吃什么药", "zh", "pregnancy"),
+    ("老公和我在要二胎，牙疼能吃布洛芬吗", "zh", "pregnancy"),
+    ("做试管婴儿期间头痛能吃药吗", "zh", "pregnancy"),
+    ("一直怀不上，月经也不规律", "zh", "pregnancy"),
+    ("we've been doing ivf, can i take ibuprofen for a headache", "en", "pregnancy"),
+    ("我不想要孩子，头痛能吃布洛芬吗", "zh", None),
+    ("现在要宝宝吃退烧药吗，发烧38度5", "zh", "child_fever"),
+])
+def test_trying_for_a_baby_is_a_pregnancy_however_it_is_said(talk, text, lang, group):
+    reply = talk(text)[0]
+    for kind in ("pregnancy", "child_fever"):
+        assert (caution(kind, lang) in reply) == (kind == group), reply
+
+
 # A condition's own signs keep it the topic: cut out as "context", the rest read as bloating,
 # drinking water or a tension headache.
 @pytest.mark.parametrize("text,lang,topic,condition,wrong", [
@@ -158,15 +182,57 @@ def test_the_signs_of_the_condition_itself_keep_it_the_topic(talk, text, lang, t
     assert condition_caution(lang, condition) not in reply, reply
 
 
-def test_a_flood_of_lead_ins_is_answered(talk):
-    """A guard (passes on main too, in 0.2 s there, 15 s at 32,000 chars): the work is linear now;
-    the time is bench/offline --floods's to print."""
-    reply = talk(("主要是，" * 1000)[:4000])[0]
-    assert reply
+def work(read, text: str) -> int:
+    """The calls and returns (Python's, C's and each generator step) made while ``read`` reads
+    ``text``: a count of the work, the same on any machine, where a time would not be."""
+    events = 0
+
+    def count(frame, event, arg):
+        nonlocal events
+        events += 1
+
+    sys.setprofile(count)
+    try:
+        read(text)
+    finally:
+        sys.setprofile(None)
+    return events
 
 
-def test_a_follow_up_saying_because_and_naming_a_new_complaint_moves_to_it(talk):
-    first, follow_up = talk("我最近头疼", "因为昨天摔倒了膝盖肿得很厉害")
-    assert has_tip(first, "headache", "zh"), first
-    assert has_tip(follow_up, "joints", "zh"), follow_up
-    assert not has_tip(follow_up, "headache", "zh"), follow_up
+# Floods of what once made the reading quadratic: every lead-in or aside looked for its clause's start
+# from the text's start, and every keyword for a negation before it (e6bd270: 4,000 chars of 主要是，
+# 234 ms an answer, 32,000 chars 15 s; bench/offline --floods prints the time).
+@pytest.mark.parametrize("unit", ["主要是，", "头痛，", "mainly, ", "我有高血压，"])
+def test_a_flood_of_lead_ins_costs_work_in_proportion_to_its_length(unit):
+    guide = compile_tips(GUIDE)
+    guide.read("你好")  # builds what the first message builds
+    short, long = (work(guide.read, normalize((unit * 1000)[:chars])) for chars in (1000, 4000))
+    # four times the text: at most four times the work when linear (3.0-4.0 here), up to sixteen when
+    # quadratic (8.8-15.8 with the code before e6bd270)
+    assert long < 6 * short, (short, long)
+
+
+# The second review (FXO): in English, with or without "because", and with a 吧 (I suppose), the knee
+# stayed a headache (and 膝盖也肿了 too): read with the headache, the topic model takes a fall for a head injury.
+@pytest.mark.parametrize("first,then,lang", [
+    ("我最近头疼", "因为昨天摔倒了膝盖肿得很厉害", "zh"),
+    ("我最近头疼", "因为昨天摔倒了膝盖肿了吧", "zh"),
+    ("我最近头疼", "现在膝盖也肿了", "zh"),
+    ("i've had headaches lately", "because i fell yesterday and now my knee is really swollen", "en"),
+    ("i've had headaches lately", "i fell yesterday and now my knee is really swollen", "en"),
+])
+def test_a_follow_up_saying_because_and_naming_a_new_complaint_moves_to_it(talk, first, then, lang):
+    first, follow_up = talk(first, then)
+    assert has_tip(first, "headache", lang), first
+    assert has_tip(follow_up, "joints", lang), follow_up
+    assert not has_tip(follow_up, "headache", lang), follow_up
+
+
+@pytest.mark.parametrize("first,then,lang,topic", [
+    ("我最近头疼", "会不会是颈椎疼引起的", "zh", "headache"),  # a guess put as a question
+    ("牙疼了好几天", "疼得睡不着", "zh", "teeth"),  # the pain keeps me awake: no pain of its own
+    ("i've got this itchy rash on my arm", "it's spreading to my neck now", "en", "skin"),
+])
+def test_a_follow_up_telling_of_no_new_pain_stays(talk, first, then, lang, topic):
+    follow_up = talk(first, then)[1]
+    assert has_tip(follow_up, topic, lang), follow_up
