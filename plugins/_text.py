@@ -77,3 +77,45 @@ def language(text: str) -> str:
     if CHINESE.search(text):
         return "zh"
     return "en" if LATIN.search(text) else "zh"
+
+
+class TypoIndex:
+    """Keywords found from a word one typo away (a letter missing, extra, wrong, or two swapped): each
+    keyword and each of its one-letter deletions point to it, and a word is looked up by itself and its
+    own deletions. The safety plugin's fuzzy words and the offline companion's keywords share it."""
+
+    def __init__(self, words):
+        self.forms: dict[str, list[str]] = {}  # a keyword, or it less one letter -> keywords, first listed first
+        for word in words:
+            for form in (word, *_deletions(word)):
+                found = self.forms.setdefault(form, [])
+                if word not in found:
+                    found.append(word)
+        # One typo makes a word at most a letter longer than its keyword, so a longer one is looked up for
+        # nothing: without this bound a 100,000-letter "word" cost 30 s of CPU and 10 GB in one message (n
+        # deletions of n - 1 letters each; second review of session 10).
+        self.longest = max((len(word) for word in words), default=0) + 1
+
+    def matches(self, word: str):
+        """Yield the keyword lists ``word`` and then each of its deletions find (none for a word
+        longer than every keyword plus one letter)."""
+        if len(word) > self.longest:
+            return
+        for form in (word, *_deletions(word)):
+            found = self.forms.get(form)
+            if found:
+                yield found
+
+    def first(self, word: str) -> str | None:
+        """The first keyword one typo from ``word``, or None."""
+        return next((found[0] for found in self.matches(word)), None)
+
+    def only(self, word: str) -> str | None:
+        """The keyword one typo from ``word`` if there is exactly one, else None."""
+        found = {keyword for keywords in self.matches(word) for keyword in keywords}
+        return found.pop() if len(found) == 1 else None
+
+
+def _deletions(word: str):
+    """``word`` less one letter, each way, one at a time (not a set of n copies of n - 1 letters)."""
+    return (word[:i] + word[i + 1:] for i in range(len(word)))

@@ -40,7 +40,7 @@ from typing import NamedTuple
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, only_guesses_cause
-from wellmate_plugins._text import CLAUSE_END, Terms, normalize
+from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
@@ -361,25 +361,16 @@ class Guide(dict):
         spelled as the keyword ("insomina", "stomache", "diarhea"); asked only of a message no keyword
         places, so a real word that happens to be one letter from a keyword costs nothing elsewhere."""
         index = self._typo_index()
+
         def fix(m):
             word = m.group()
-            if word in self.by_word:
-                return word
-            found = set(index.get(word, ()))
-            for i in range(len(word)):
-                found |= index.get(word[:i] + word[i + 1:], set())
-            return found.pop() if len(found) == 1 else word
+            return word if word in self.by_word else index.only(word) or word
         return re.sub(r"(?<![a-z'])[a-z]{6,}(?![a-z'])", fix, text)
 
-    def _typo_index(self) -> dict:
-        """Each single-word English keyword of 6+ letters, and it with one letter left out -> the keyword."""
+    def _typo_index(self) -> TypoIndex:
+        """The single-word English keywords of 6+ letters, found one typo away."""
         if self._typos is None:
-            index = {}
-            for word in self.by_word:
-                if len(word) >= 6 and re.fullmatch(r"[a-z]+", word):
-                    for form in {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}:
-                        index.setdefault(form, set()).add(word)
-            self._typos = index
+            self._typos = TypoIndex([word for word in self.by_word if len(word) >= 6 and re.fullmatch(r"[a-z]+", word)])
         return self._typos
 
     # Topics a question keeps even after a condition given as context: "我有糖尿病，早餐吃什么好"

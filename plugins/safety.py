@@ -45,7 +45,7 @@ from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_fil
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, language, normalize, term_alternatives
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -201,6 +201,10 @@ class Normalizer:
             for variant in _words(variants):
                 self.aliases[variant] = normalize(str(target))
         self.alias_regex = self._finder(self.aliases)
+        # short English typos (kil, dei): only in a message with no Chinese, where dei is 得 (你dei多喝水)
+        self.english_typos = {variant: normalize(str(target)) for target, variants in (spec.get("english_typos") or {}).items()
+                              for variant in _words(variants)}
+        self.english_typo_regex = self._finder(self.english_typos)
         self.alias_patterns = []
         for i, pair in enumerate(spec.get("alias_patterns") or []):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
@@ -210,12 +214,9 @@ class Normalizer:
         self.mask_patterns = mask_patterns
         # Fuzzy: one edit (a letter missing, extra, wrong or swapped) from a long word of the list.
         # Only long, rare words: "giving" is one edit from "living".
-        self.fuzzy = {}
-        for word in _words(spec.get("fuzzy")):
-            if len(word) >= 6 and _is_latin(word):
-                for variant in {word} | _deletions(word):
-                    self.fuzzy.setdefault(variant, word)
-        self.known = {w for w in self.fuzzy.values()}
+        fuzzy = [word for word in _words(spec.get("fuzzy")) if len(word) >= 6 and _is_latin(word)]
+        self.fuzzy = TypoIndex(fuzzy) if fuzzy else None
+        self.known = set(fuzzy)
         self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
@@ -244,6 +245,8 @@ class Normalizer:
             text = pattern.sub(MASK, text)
         if self.alias_regex:
             text = self.alias_regex.sub(self._alias, text)
+        if self.english_typo_regex and not _CJK.search(text):
+            text = self.english_typo_regex.sub(lambda m: self.english_typos[m.group()], text)
         for pattern, replacement in self.alias_patterns:
             text = pattern.sub(replacement, text)
         if self.fuzzy:
@@ -291,10 +294,7 @@ class Normalizer:
         word = m.group()
         if len(word) < 5 or word in self.known:
             return word
-        for variant in (word, *_deletions(word)):
-            if variant in self.fuzzy:
-                return self.fuzzy[variant]
-        return word
+        return self.fuzzy.first(word) or word
 
     def stems(self, clean: str) -> str:
         keep, irregular = self.keep, self.irregular
@@ -315,10 +315,6 @@ def alternatives(words, latin: bool) -> str:
         return ""
     firsts = "".join(sorted({re.escape(w[0]) for w in words}))
     return f"(?=[{firsts}])(?:{pattern})"
-
-
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
 class Concepts:
