@@ -922,6 +922,7 @@ def test_one_everyday_cue_word_is_weak_two_are_a_risk_cue(make_wm):
     assert cue("she's burning up") == "short" and cue("my gums bleed when i brush") == "short"
     assert phrases.normalizer.clean("been thinkin about endin my lfe") == "been thinkin about ending my life"
 
+
 # Everyday physical-health questions whose words are risk words elsewhere (FP4; REVIEW2 finding 4: 9 of a
 # reviewer's 20 got the crisis reply or a check-in). Written for this test, from no set: an exercise named
 # with a risk word (a dead hang was a method question to the rules, jumping rope a wish to the classifier),
