@@ -374,6 +374,23 @@ def slow_photo() -> bytes:
     return encoded(Image.linear_gradient("L").resize((3000, 3000)).convert("RGB"), "PNG")
 
 
+def sent_until_refused(together, status: int, code: str) -> int:
+    """Call ``together()`` (the answers to uploads sent at once) until one is refused with
+    ``status`` and ``code`` and a Retry-After; every other answer must be a 201. Sent together,
+    they overlap at once; a frozen machine gets more tries. How many were stored meanwhile."""
+    stored = 0
+    for _ in range(10):
+        answers = together()
+        assert {r.status for r in answers} <= {201, status}, [r.text for r in answers]
+        stored += sum(r.status == 201 for r in answers)
+        refused = [r for r in answers if r.status == status]
+        if refused:
+            assert_error(refused[0], status, code)
+            assert refused[0].headers["Retry-After"]
+            return stored
+    raise AssertionError("uploads sent together never met")
+
+
 def test_one_users_uploads_past_the_cap_are_429s_at_once_and_another_users_go_on(make_wm, serve):
     """Each upload holds a server thread while it waits for a processing slot (up to 10 s): one
     user's uploads sent together took every thread. Past uploads.max_in_progress_per_user they are
@@ -382,20 +399,13 @@ def test_one_users_uploads_past_the_cap_are_429s_at_once_and_another_users_go_on
     served = serve(wm)
     greedy, patient = (served.client.register(name)["access_token"] for name in ("greedy", "patient"))
     photo = slow_photo()
-    stored_ok = 0
     with ThreadPoolExecutor(7) as pool:
-        for _ in range(10):  # sent together, they overlap at once; a frozen machine gets more tries
+        def together():
             theirs = pool.submit(upload, served, patient, photo)
             answers = list(pool.map(lambda _: upload(served, greedy, photo), range(6)))
             assert theirs.result().status == 201, theirs.result().text
-            assert {r.status for r in answers} <= {201, 429}, [r.text for r in answers]
-            stored_ok += sum(r.status == 201 for r in answers)
-            refused = [r for r in answers if r.status == 429]
-            if refused:
-                break
-    assert refused, "six uploads sent together never met"
-    assert_error(refused[0], 429, "too_many_uploads")
-    assert refused[0].headers["Retry-After"]
+            return answers
+        stored_ok = sent_until_refused(together, 429, "too_many_uploads")
     listed = served.client.get("/api/v1/uploads?limit=100", token=greedy).json
     assert len(listed["items"]) == stored_ok  # a refused upload stored nothing
     # The slots come back, after a refusal and after a failed upload alike.
@@ -411,18 +421,9 @@ def test_many_users_uploads_past_the_processing_slots_and_the_waiting_room_are_5
     served = serve(wm)
     tokens = [served.client.register(f"crowd{n}")["access_token"] for n in range(6)]
     photo = slow_photo()
-    stored_ok, busy = 0, []
     with ThreadPoolExecutor(6) as pool:
-        for _ in range(10):  # sent together, they overlap at once; a frozen machine gets more tries
-            answers = list(pool.map(lambda token: upload(served, token, photo), tokens))
-            assert {r.status for r in answers} <= {201, 503}, [r.text for r in answers]
-            stored_ok += sum(r.status == 201 for r in answers)
-            busy = [r for r in answers if r.status == 503]
-            if busy:
-                break
-    assert busy, "six uploads sent together never met"
-    assert_error(busy[0], 503, "server_busy")
-    assert busy[0].headers["Retry-After"]
+        stored_ok = sent_until_refused(lambda: list(pool.map(lambda token: upload(served, token, photo), tokens)),
+                                       503, "server_busy")
     listed = sum(len(served.client.get("/api/v1/uploads?limit=100", token=token).json["items"]) for token in tokens)
     assert listed == stored_ok  # a refused upload stored nothing
     assert upload(served, tokens[0], encoded(Image.new("RGB", (40, 40), "red"), "JPEG")).status == 201  # room again
