@@ -1213,16 +1213,29 @@ def shipped_training_rows(wm) -> list[dict]:
     return training_rows(training_files(wm, "crisis_*.tsv"), training_files(wm, "emotion_*.tsv"))[1]
 
 
-def rows_digest(rows: list[dict]) -> str:
-    """A fingerprint of training rows (label and text, in order), kept in the model file's meta:
-    the shipped model must be what `train-crisis` makes from the shipped rows (in session 9 the files
-    held 486 rows the shipped model had not learnt, and a retrain gave a worse model than the one
-    shipped); tests/test_safety.py compares the two."""
+def learnt_rows(phrases, rows: list[dict], concept_languages) -> list[tuple]:
+    """The training split of ``rows`` as the classifier learns it: (the text as ``phrases`` reads
+    it, its label, its concept features in ``concept_languages``)."""
+    learnt = []
+    for r in rows:
+        if r["split"] == "train":
+            clean, _, found = phrases.read(r["text"])
+            learnt.append((clean, r["label"], concept_features(found) if language(clean) in concept_languages else []))
+    return learnt
+
+
+def rows_digest(learnt: list[tuple]) -> str:
+    """A fingerprint of what the classifier learnt (`learnt_rows`: each training row's text as the
+    rules read it, its label and concept features, in order), kept in the model file's meta: the
+    shipped model must be what `train-crisis` makes from the shipped rows and rules (in session 9 the
+    files held 486 rows the shipped model had not learnt, and a retrain gave a worse model than the
+    one shipped). A rule edit that changes how a training row reads (an alias, a concept) changes
+    it too; tests/test_safety.py compares the two."""
     import hashlib
 
     digest = hashlib.sha256()
-    for r in rows:
-        digest.update(f"{r['label']}\t{r['text']}\n".encode("utf-8"))
+    for clean, label, extra in learnt:
+        digest.update(f"{label}\t{clean}\t{' '.join(extra)}\n".encode("utf-8"))
     return digest.hexdigest()[:16]
 
 
@@ -1250,11 +1263,7 @@ def train_crisis(wm_factory, args) -> int:
             print(f"warning: {sum(unknown.values())} rows with labels other than {', '.join(LABELS)} left out "
                   f"({', '.join(f'{label} {n}' for label, n in unknown.most_common())})", file=sys.stderr)
         concept_languages = {"en": ["en"], "both": ["en", "zh"], "none": []}[args.concept_features]
-        train_rows = []
-        for r in rows:
-            if r["split"] == "train":
-                clean, _, found = phrases.read(r["text"])
-                train_rows.append((clean, r["label"], concept_features(found) if language(clean) in concept_languages else []))
+        train_rows = learnt_rows(phrases, rows, concept_languages)
         held = [r for r in rows if r["split"] == "held" and r["file"] in {p.name for p in paths}]
         counts = Counter(row[1] for row in train_rows)
         short = [f"{label} {counts[label]}" for label in LABELS if counts[label] < args.min_rows]
@@ -1268,7 +1277,7 @@ def train_crisis(wm_factory, args) -> int:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             size = model.save(out, meta={"trained_on": [p.name for p in paths + everyday], "train_rows": len(train_rows),
-                                         "rows_digest": rows_digest(rows),
+                                         "rows_digest": rows_digest(train_rows),
                                          "held_rows": len(held), "normalized_by": "prompts/safety.yaml",
                                          "concept_features": concept_languages,
                                          "concepts": sorted(phrases.concepts.names)})
