@@ -15,7 +15,7 @@ import bottle
 from wellmate import (ApiError, ClosingBody, ConfigError, Index, ProviderAttempt, ProviderError, Setting,
                       StorageUnavailable, Turn, TurnOutcome, call_with_turn, field, hookimpl, json_dumps, new_id, now_iso,
                       paged, whole_text)
-from wellmate_plugins._locks import KeyedLocks
+from wellmate_plugins._locks import Admission, KeyedLocks
 from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, paging, string, text
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
 from wellmate_plugins._text import language
@@ -64,11 +64,9 @@ class TurnGate:
     The tables hold only turns in progress, so they stay as small as the cap."""
 
     def __init__(self, per_user: int, total: int):
-        self.per_user, self.total = per_user, total
-        self._lock = threading.Lock()
-        self._users = Counter()  # user id -> turns in progress
+        self.turns = Admission(per_user, total)  # per user and in all
+        self._lock = threading.Lock()  # the session check and the admission are one step
         self._sessions = set()  # session ids with a turn in progress
-        self.open = 0
 
     def enter(self, user_id: str, session_id: str) -> "TurnSlot":
         retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -76,25 +74,21 @@ class TurnGate:
             if session_id in self._sessions:
                 raise ApiError(409, "turn_in_progress", "This session is still answering your previous message; "
                                                         "send the next one when that reply has ended.", retry)
-            if self._users[user_id] >= self.per_user:
-                raise ApiError(429, "too_many_turns", f"You already have {self._users[user_id]} replies in progress, "
+            refused = self.turns.enter(user_id)
+            if refused == "key":
+                raise ApiError(429, "too_many_turns", f"You already have {self.turns.per_key} replies in progress, "
                                                       "the most this server allows at once "
                                                       "(chat.max_turns_per_user); wait for one to end.", retry)
-            if self.open >= self.total:
-                raise ApiError(503, "server_busy", f"The server is answering {self.open} chats, as many as it "
+            if refused == "total":
+                raise ApiError(503, "server_busy", f"The server is answering {self.turns.total} chats, as many as it "
                                                    "takes at once; try again in a few seconds.", retry)
-            self._users[user_id] += 1
             self._sessions.add(session_id)
-            self.open += 1
         return TurnSlot(self, user_id, session_id)
 
     def _leave(self, user_id: str, session_id: str):
         with self._lock:
-            self.open -= 1
             self._sessions.discard(session_id)
-            self._users[user_id] -= 1
-            if not self._users[user_id]:
-                del self._users[user_id]
+            self.turns.leave(user_id)
 
 
 class TurnSlot:

@@ -28,7 +28,6 @@ import re
 import shutil
 import threading
 import warnings
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -36,7 +35,7 @@ import bottle
 
 from wellmate import (ApiError, Index, Setting, StorageUnavailable, atomic_write, fsync_dir, hookimpl, new_id,
                       now_iso, paged)
-from wellmate_plugins._locks import KeyedLocks
+from wellmate_plugins._locks import Admission, KeyedLocks
 from wellmate_plugins._openapi import Api, download, integer, obj, page, paging, string
 from wellmate_plugins._openapi import upload as multipart
 
@@ -357,9 +356,9 @@ class Uploads:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         self._processing = threading.BoundedSemaphore(self.conf["processing_threads"])
         self._quota_locks = KeyedLocks()  # per user: the quota check and the write are one step
-        self._in_progress = Counter()  # user id -> uploads being stored (only users with one)
-        self._in_progress_total = 0
-        self._in_progress_lock = threading.Lock()
+        # Uploads being stored, per user and in all (waiting for a processing slot included)
+        self._in_progress = Admission(self.conf["max_in_progress_per_user"],
+                                      self.conf["processing_threads"] + self.conf["max_waiting"])
 
     # -- reading
     def _doc(self, user_id: str, upload_id: str) -> dict | None:
@@ -419,25 +418,18 @@ class Uploads:
         Each upload holds a server thread while it waits for a processing slot (up to 10 s): one
         user's 16 sent together held all 16 threads, and so did 16 users' 2 each (a bystander's GET
         waited 5.4 s); every other request queued behind them."""
-        per_user, total = self.conf["max_in_progress_per_user"], self.conf["processing_threads"] + self.conf["max_waiting"]
-        with self._in_progress_lock:
-            if self._in_progress[user_id] >= per_user:
-                raise ApiError(429, "too_many_uploads", f"You already have {per_user} uploads in progress, the most "
-                                                        f"this server takes at once from one user "
-                                                        f"(uploads.max_in_progress_per_user); wait for one to end.",
-                               headers={"Retry-After": "2"})
-            if self._in_progress_total >= total:
-                raise self._busy()
-            self._in_progress[user_id] += 1
-            self._in_progress_total += 1
+        refused = self._in_progress.enter(user_id)
+        if refused == "key":
+            raise ApiError(429, "too_many_uploads", f"You already have {self._in_progress.per_key} uploads in progress, "
+                                                    f"the most this server takes at once from one user "
+                                                    f"(uploads.max_in_progress_per_user); wait for one to end.",
+                           headers={"Retry-After": "2"})
+        if refused == "total":
+            raise self._busy()
         try:
             yield
         finally:
-            with self._in_progress_lock:
-                self._in_progress_total -= 1
-                self._in_progress[user_id] -= 1
-                if not self._in_progress[user_id]:
-                    del self._in_progress[user_id]
+            self._in_progress.leave(user_id)
 
     @staticmethod
     def _busy() -> ApiError:
@@ -618,7 +610,9 @@ def routes(app, wm):
                        example={"file": "(the photo's bytes, as wx.uploadFile sends them)"}),
         responses={201: UPLOAD},
         errors={415: "unsupported_image: not a JPEG, PNG, WebP or GIF", 413: "too big, too many pixels, or over the quota",
-                429: "too_many_uploads: the user's uploads.max_in_progress_per_user are in progress"}))
+                429: "too_many_uploads: the user's uploads.max_in_progress_per_user are in progress",
+                503: "server_busy: as many uploads are in progress as the server takes (Retry-After); "
+                     "storage_unavailable: nothing was saved"}))
     def upload():
         stored = uploaded(uploads, wm.require_user())
         bottle.response.status = 201
