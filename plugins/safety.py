@@ -37,7 +37,9 @@ import re
 import sys
 import threading
 import unicodedata
+from bisect import bisect_right
 from collections import Counter
+from itertools import accumulate
 from pathlib import Path
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args
@@ -317,6 +319,21 @@ def alternatives(words, latin: bool) -> str:
     return f"(?=[{firsts}])(?:{pattern})"
 
 
+def _all_within(spans, outer) -> bool:
+    """Whether each of ``spans`` (start, end) lies within one of ``outer``. Each risk word was
+    checked against every care word: a message of one phrase repeated (20,000 chars of 我有高血压，)
+    made 5.5 million checks, 1.1 s of CPU; now ``outer`` is sorted once, with the furthest end any
+    span starting at or before each start reaches, and each span is one binary search."""
+    ordered = sorted(outer)
+    starts = [start for start, _ in ordered]
+    reach = list(accumulate((end for _, end in ordered), max))
+    for start, end in spans:
+        i = bisect_right(starts, start)
+        if i == 0 or reach[i - 1] < end:
+            return False
+    return True
+
+
 class Concepts:
     """Named word lists (`frames.concepts`), found in one pass over the stemmed text: every
     concept word at every position, overlapping (我想 and 想死 both)."""
@@ -570,9 +587,7 @@ class Phrases:
         if "risk_cue" not in self.concepts.names:
             return "risk"
         care = found.get("ordinary_care", ())
-        outside = [span for span in found.get("risk_cue", ())
-                   if not any(start <= span[0] and span[1] <= end for start, end in care)]
-        if outside:
+        if not _all_within(found.get("risk_cue", ()), care):
             return "risk"
         if not care:
             weak = {stems[start:end] for start, end in found.get("weak_cue", ())}
