@@ -129,7 +129,7 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 # 别 is "don't" on its own, not in 特别 (very: "我心里特别累" is tired, not denied), 分别, 区别, 告别...
 _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![特分区告识级类性个差离辨])别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
-                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt)|\s)*$")
+                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt)|\s)*$")
 
 
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1\s*$")
@@ -168,10 +168,11 @@ def loosely_negated(text: str, start: int, end: int) -> bool:
 # 最近总是很累" are someone else's symptoms, not the user's feelings; "my son is sick and I'm
 # exhausted" is the user's.
 OTHER_PERSON = re.compile(
-    r"(?<![a-z])(?:he|she|they|his|her|him|(?:my|our|his|her|the)\s+(?:little\s+|\d+[\s-]*(?:years?|months?|yr)[\s-]*old\s+)?"
+    r"(?<![a-z])(?:he|she|they|his|her|him|(?:my|our|his|her|the)\s+(?:(?:little|teenage|teen|eldest|oldest|youngest|"
+    r"older|younger|grown-up|adult)\s+|\d+[\s-]*(?:years?|months?|yr)[\s-]*old\s+)?"
     r"(?:son|daughter|kids?|child|children|baby|toddler|boy|girl|mum|mom|mother|dad|father|parents?|husband|wife|"
     r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend)|(?:my|our)\s+\d+[\s-]*"
-    r"(?:years?|months?|yr)[\s-]*old|toddler|baby|newborn)(?![a-z])"
+    r"(?:years?|months?|yr)[\s-]*old|toddler|baby|newborn|teenagers?|teens?)(?![a-z])"
     r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事")
 FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-z'])"
                           r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事)")
@@ -188,6 +189,18 @@ def someone_elses(text: str, start: int, feeling: str) -> bool:
         if last is not None:
             return last[1] == "other"
     return False
+
+
+SUBJECT_REACH = 12  # characters: "lately my son...", "最近我妈妈..."; not "been low since he left"
+
+
+def only_someone_else(text: str) -> bool:
+    """Whether ``text`` speaks of someone else and never of the user: it opens with another person
+    ("我妈妈最近记性越来越差", "儿子最近总是闷闷不乐", "my teenage daughter seems withdrawn lately") and has no
+    I or me. A feeling the emotion tagger reads in it is theirs, not the user's. Chinese leaves the
+    user out ("刚退休，每天在家…，跟以前同事也联系少了" is the user's own), hence the opening."""
+    other = OTHER_PERSON.search(text, 0, SUBJECT_REACH + 30)
+    return other is not None and other.start() <= SUBJECT_REACH and not FIRST_PERSON.search(text)
 
 
 # A thing that broke or died ("my phone died", "the car battery died", "手机没电了"): a mishap, not a
@@ -274,8 +287,9 @@ class Topic:
         self.words = list(dict.fromkeys(form for word in self.keywords for form in inflections(word)))
         tips = spec.get("tips") or {}
         # A tip may be {when: [words], text: ...}: given only to a message with one of the words, so
-        # a weight-gain tip never answers "我想减肥".
-        self.tips, self.tip_when = {}, {}
+        # a weight-gain tip never answers "我想减肥"; or {about: someone_else, text: ...}: given only to
+        # a message about someone else ("my teenage daughter seems withdrawn lately"), instead of the others.
+        self.tips, self.tip_when, self.for_others = {}, {}, set()
         for lang in ("zh", "en"):
             self.tips[lang] = []
             for tip in tips.get(lang) or []:
@@ -285,6 +299,8 @@ class Topic:
                 self.tips[lang].append(text)
                 if isinstance(tip, dict) and tip.get("when"):
                     self.tip_when[text] = [normalize(w) for w in tip["when"] if normalize(w)]
+                if isinstance(tip, dict) and tip.get("about") == "someone_else":
+                    self.for_others.add(text)
         doctor = spec.get("see_doctor") or {}
         self.see_doctor = {lang: str(doctor.get(lang) or "").strip() for lang in ("zh", "en")}
         self.priority = _number(spec.get("priority"), f"{key}.priority", 0)
@@ -297,6 +313,17 @@ class Topic:
         caution = spec.get("caution") or {}
         self.caution = {lang: str(caution.get(lang) or "").strip() for lang in ("zh", "en")}
         self.is_group = any(self.caution.values())
+        # A caution for part of the group, said instead when the message naming the group has one of
+        # its words ({when: [words], zh, en}): a new mother's is not a pregnant woman's (产后总是想哭).
+        self.caution_variants = []
+        for variant in caution.get("variants") or () if isinstance(caution, dict) else ():
+            words = [normalize(str(w)) for w in both_languages(variant.get("when")) if normalize(str(w))] \
+                if isinstance(variant, dict) else []
+            texts = {lang: str(variant.get(lang) or "").strip() for lang in ("zh", "en")} if words else {}
+            if words and all(texts.values()):
+                self.caution_variants.append((words, texts))
+            else:
+                log.warning("tips file: %s.caution.variants: each needs when words, zh and en; one ignored", key)
         ages = spec.get("ages") if isinstance(spec.get("ages"), dict) else {}
         self.age_from = _number(ages.get("from"), f"{key}.ages.from")
         self.age_under = _number(ages.get("under"), f"{key}.ages.under")
@@ -304,13 +331,29 @@ class Topic:
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
+        # Topics whose library articles answer this one's questions too (sleep and insomnia): both ways.
+        self.related = {str(k) for k in spec.get("related") or ()}
 
     def tips_for(self, lang: str, text: str) -> list[str]:
-        """The tips in ``lang`` for the message ``text`` (normalized): those whose `when` words it
-        has, as they answer it more closely ("I'm too skinny" must not get "eat 300 kcal less");
-        else those with no `when` words."""
-        matched = [tip for tip, words in self.tip_when.items() if tip in self.tips[lang] and any(w in text for w in words)]
-        return matched or [tip for tip in self.tips[lang] if tip not in self.tip_when]
+        """The tips in ``lang`` for the message ``text`` (normalized): for a message about someone
+        else, those `about` them; else those whose `when` words it has, as they answer it more
+        closely ("I'm too skinny" must not get "eat 300 kcal less"); else those with no `when` words."""
+        tips = self.tips[lang]
+        if self.for_others:
+            theirs = [tip for tip in tips if tip in self.for_others]
+            if theirs and only_someone_else(text):
+                return theirs
+            tips = [tip for tip in tips if tip not in self.for_others]
+        matched = [tip for tip in tips if any(shares(w, text) for w in self.tip_when.get(tip, ()))]
+        return matched or [tip for tip in tips if tip not in self.tip_when]
+
+    def caution_for(self, lang: str, text: str) -> str:
+        """The group's caution in ``lang`` for ``text``, the message that named the group: the first
+        variant whose `when` words it has, else the group's own."""
+        for words, texts in self.caution_variants:
+            if any(shares(w, text) for w in words):
+                return texts[lang]
+        return self.caution[lang]
 
     def speaks_of(self, lang: str, words: set[str]) -> bool:
         """Whether a tip of this topic in ``lang`` has one of ``words`` (see `tip_words`)."""
@@ -330,6 +373,9 @@ class Guide(dict):
         super().__init__(topics)
         self.condition_caution = {"zh": "", "en": ""}  # the tips file's, for a condition given as context
         self.by_word = {}
+        for topic in topics.values():
+            for key in topic.related & set(topics):
+                topics[key].related.add(topic.key)
         listed = {word for topic in topics.values() for word in topic.keywords}
         for topic in topics.values():
             for word in topic.words:
@@ -444,7 +490,9 @@ class Reading:
         self.part = ""  # the part of the message read, where it is not the whole (Guide.main_reading)
         self.focus = ""  # the main question, where it names no topic by keyword
         self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
-        hits = {}  # topic key -> {keyword: first position}
+        self.text = text
+        self.denied = set()  # keywords the text denies ("没有刻意减肥": a library item on the opposite case)
+        self.hits = hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
             start, word = child_to_do(text, start, word)
             for topic in guide.by_word.get(word, ()):
@@ -453,6 +501,7 @@ class Reading:
                 # itself a negation (没大便) counts.
                 if topic.priority or topic.is_group or topic.key in FEELING_TOPICS:  # "我不再焦虑了"
                     if not word.startswith(("不", "没")) and negated(text, start):
+                        self.denied.add(word)
                         continue
                 if topic.is_group and in_passing(text, start, word):
                     continue
@@ -1128,6 +1177,81 @@ def asks_enough(text: str) -> bool:
     return len(re.findall(r"[a-z']+", text)) >= 3 or len(_CJK.findall(text)) >= 5
 
 
+# A sentence that points at what follows ("可以先试试下面这些方法", "出现下面任何一种情况", "try the
+# following:"): quoted only with a list item after it, never as a heading followed by nothing.
+PROMISE = re.compile(r"下面|下列|以下|如下|[：:]\s*$|(?<![a-z])(?:the following|below|these (?:steps|tips|ways|signs))(?![a-z])")
+_QUOTE_SENTENCE = re.compile(r"[^。！？!?；;]+[。！？!?；;]*|[^。！？!?；;]*[。！？!?；;]+")
+
+
+def quote_units(text: str) -> list[tuple[bool, str]]:
+    """(is a list item, text) of a library passage as the library plugin gives it (plugins/library.py
+    `plain`: a line per paragraph, "· " before each list item): its items, and its paragraphs' sentences."""
+    units = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("· "):
+            units.append((True, line))
+        elif line:
+            units += [(False, m.group().strip()) for m in _QUOTE_SENTENCE.finditer(line) if m.group().strip()]
+    return units
+
+
+def fitting_lines(guide: Guide, title: str, heading: str, text: str, keys: set, asked: "Reading") -> str:
+    """What of a library passage (``text``, in the section ``heading`` of the article ``title``) to
+    quote in a reply about the topics ``keys`` to a message read as ``asked``:
+
+    - all of it when the reply has no topic, or its section is about one of them or a `related`
+      one ("在家正确测血压" for blood pressure, "睡个好觉" for insomnia) or about a topic the message
+      names too;
+    - nothing when its section is about another topic (its "测量前 30 分钟内不喝咖啡" does not
+      answer a question on coffee in pregnancy);
+    - of a section about no topic, its lines that name one of ``keys`` and deny none of the
+      message's words (of "什么时候该去看医生", a child's fever gets the fever lines, not chest pain
+      and stroke, and 我想减肥 not "没有刻意减肥，半年内体重下降明显"); or all of it when none does but
+      the article is about something the message names that no topic knows ("痛风能喝啤酒吗").
+
+    A sentence that points at what follows goes only with a list item after it. "" when nothing is left."""
+    about = Reading(guide, normalize(f"{title}\n{heading}")).topic
+    units = quote_units(text)
+    if keys and not (about is not None and (about.key in keys or about.related & keys or about.key in asked.hits)):
+        if about is not None:
+            return ""
+        said = {word for words in asked.hits.values() for word in words}
+        lines = [(item, line) for item, line in units if fits(guide, line, keys, said)]
+        units = lines if lines or not names_subject(normalize(title), asked.text) else units
+    kept = [(item, line) for i, (item, line) in enumerate(units)
+            if item or not PROMISE.search(line) or any(later for later, _ in units[i + 1:])]
+    if not any(item or not PROMISE.search(line) for item, line in kept):
+        return ""
+    lines = []  # a paragraph's sentences on one line again, each item on its own
+    for i, (item, line) in enumerate(kept):
+        if item or i == 0 or kept[i - 1][0]:
+            lines.append(line)
+        else:
+            lines[-1] += line if _CJK.search(line[:1]) else " " + line
+    return "\n".join(lines)
+
+
+# Words of an article's title that name no subject ("什么时候该去看医生" is not about what a message with
+# 什么时候 asks).
+GENERIC_TITLE_WORDS = {"什么", "时候", "怎么", "如何", "医生", "看医", "健康", "正确", "方法", "预防", "注意", "知识", "可以",
+                       "自己", "doctor", "health", "guide", "about", "should", "what", "when", "your"}
+
+
+def names_subject(title: str, message: str) -> bool:
+    """Whether ``message`` names what the article ``title`` is about: a two-character Chinese word
+    or an English word of four letters or more of the title, other than the generic ones."""
+    words = {title[i:i + 2] for i in range(len(title) - 1) if _CJK.match(title[i]) and _CJK.match(title[i + 1])}
+    words |= set(re.findall(r"[a-z]{4,}", title))
+    return any(shares(word, message) for word in words - GENERIC_TITLE_WORDS)
+
+
+def fits(guide: Guide, line: str, keys: set, said: set) -> bool:
+    """Whether ``line`` names one of the topics ``keys`` and denies none of the words ``said``."""
+    reading = Reading(guide, normalize(line))
+    return any(key in reading.hits for key in keys) and not (reading.denied & said)
+
+
 GENTLE = {"zh": ["我在这里陪着你，不着急，想说什么都可以慢慢说。", "谢谢你愿意告诉我，你不用一个人扛着这些。"],
           "en": ["I'm here with you, and there's no rush; say as much or as little as you like.",
                  "Thank you for telling me. You don't have to carry this on your own."]}
@@ -1178,7 +1302,8 @@ class Composer:
             return parts
         if self.note_shown:  # short and practical while they get help, as the note asks
             return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
-        readings = [topics.read(t) for t in [text, *reversed(earlier[-HISTORY_TURNS:])]]
+        self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
+        readings = [topics.read(t) for t in self.read_texts]
         session = self.session_topic(readings, topics)
         if self.checked_in:
             return parts + self.gentle(readings, topics, session)
@@ -1197,10 +1322,7 @@ class Composer:
         topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
         if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
             intros = MORE_INTROS
-        # The message's group, else the session's: a follow-up about a pregnancy is still one.
-        group = next((r.group for r in readings if r.group), None)
-        if topic is not None and topic.is_group and group is None:  # the topic model found a child's illness, ...
-            group = topic
+        group, caution = self.group_of(readings, topic)
         if group and (topic is None or topic.key in group.instead_of):
             topic = group  # its own tips: a child's fever is not an adult's cold
         if topic is None and feelings:
@@ -1208,7 +1330,7 @@ class Composer:
         if topic and topic.key in {FEELINGS[f]["topic"] for f, _, _ in feelings}:
             intros = SOFT_INTROS  # a tip for the feeling itself is offered gently, not as a lesson
         if group:
-            parts.append(group.caution[lang])
+            parts.append(caution)
             self.groups = (group.key,)
         given = readings[0].conditions
         if given and topic is not None and topic is readings[0].topic and topics.condition_caution[lang]:
@@ -1219,13 +1341,16 @@ class Composer:
         tips = topic.tips_for(lang, text) if topic else []
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
-        quote = self.quote(bool(parts))  # the host's own article comes before a tip of the tips file
+        if topic and tips and not bp:  # the reading's note already says what the tips would
+            tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up)
+            parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
+        # The host's own article after the tip that answers the question: quoted only where it is
+        # about what was asked (Composer.quote), never in place of that tip (我想减肥 was answered
+        # with a list of reasons to see a doctor that has "没有刻意减肥，半年内体重下降明显" and no tip).
+        quote = self.quote(topics, topic, readings, bool(parts))
         if quote:
             parts.append(quote)
         if topic and tips:
-            if not bp and not quote:  # the reading's note already says what the tips would
-                tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up)
-                parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
             doctor = topic.see_doctor[lang]
             if doctor and doctor not in self.said:  # said the first time the topic comes up
                 parts.append(doctor)
@@ -1242,19 +1367,42 @@ class Composer:
             parts.insert(0, "你好！" if lang == "zh" else "Hi!")
         return parts
 
-    def quote(self, after_text: bool) -> str:
+    def group_of(self, readings: list, topic=None) -> tuple:
+        """(the special group the reply cautions, its caution): the message's group, else the
+        session's (a follow-up about a pregnancy is still one), else the topic model's choice
+        (``topic``: a child's illness no keyword named). The caution is the variant for the words
+        of the message that named the group (产后总是想哭: a new mother's, not a pregnant woman's)."""
+        named = next((i for i, r in enumerate(readings) if r.group), None)
+        group = readings[named].group if named is not None else None
+        if group is None and topic is not None and topic.is_group:
+            group, named = topic, 0
+        if group is None:
+            return None, ""
+        return group, group.caution_for(self.lang, self.read_texts[named])
+
+    def quote(self, topics, topic, readings: list, after_text: bool) -> str:
         """The best passage the library found for the message (the library plugin's
-        ``turn.flags["library"]``), quoted with its article's title; "" without one."""
-        passage = next((p for p in self.passages if isinstance(p, dict) and p.get("text") and p.get("title")), None)
-        if passage is None:
-            return ""
-        # The section's heading goes with it: "马上拨打 120" is what a list of emergency signs says to do.
-        heading = passage.get("heading") if isinstance(passage.get("heading"), str) else ""
-        section = QUOTE_SECTIONS[self.lang].format(heading=heading[:80]) if heading else ""
-        intro = QUOTE_INTROS[self.lang].format(title=passage["title"], section=section)
-        self.quoted = passage.get("id")
-        # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
-        return ("\n" if after_text else "") + intro + "\n" + passage["text"].strip() + ("\n" if self.lang == "zh" else "")
+        ``turn.flags["library"]``) that is about ``topic``, the one the reply answers, quoted with
+        its article's title (or only its lines about the topic, `fitting_lines`); "" without one."""
+        keys = set()
+        if topic is not None:
+            keys.add(topic.key)
+            if topic.is_group and readings[0].topic is not None:  # a child's fever: the fever too
+                keys.add(readings[0].topic.key)
+        for passage in self.passages:
+            if not (isinstance(passage, dict) and isinstance(passage.get("text"), str) and passage.get("title")):
+                continue
+            heading = passage.get("heading") if isinstance(passage.get("heading"), str) else ""
+            text = fitting_lines(topics, str(passage["title"]), heading, passage["text"], keys, readings[0])
+            if not text:
+                continue
+            # The section's heading goes with it: "马上拨打 120" is what a list of emergency signs says to do.
+            section = QUOTE_SECTIONS[self.lang].format(heading=heading[:80]) if heading else ""
+            intro = QUOTE_INTROS[self.lang].format(title=passage["title"], section=section)
+            self.quoted = passage.get("id")
+            # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
+            return ("\n" if after_text else "") + intro + "\n" + text + ("\n" if self.lang == "zh" else "")
+        return ""
 
     def session_topic(self, readings: list, topics: dict):
         """The topic the session is on: the one the latest earlier reply that gave a tip answered
@@ -1457,8 +1605,10 @@ class Composer:
         if label not in LABEL_FEELING or any(FEELING_LABEL.get(f[0]) == label for f in feelings):
             return feelings
         # The tagger's label names no feeling the words deny ("我不再焦虑了"), none that is someone
-        # else's ("my 2 year old ... is very sleepy") and no low mood for a thing that died.
-        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text))):
+        # else's ("my 2 year old ... is very sleepy", "my teenage daughter seems withdrawn lately":
+        # a parent asking, not a low mood of their own) and no low mood for a thing that died.
+        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text) or
+                                                                     only_someone_else(self.text))):
             return [f for f in feelings if f[0] != "happy"]
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
@@ -1483,9 +1633,9 @@ class Composer:
         asked = topic is not None and not topic.priority and PRACTICAL_QUESTION.search(self.text)
         if (topic is None or not (topic.priority or asked)) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
-        group = next((r.group for r in readings if r.group), None)
+        group, caution = self.group_of(readings, topic)
         if group:
-            parts.append(group.caution[self.lang])
+            parts.append(caution)
             self.groups = (group.key,)
             if topic is None or topic.key in group.instead_of:
                 topic = group

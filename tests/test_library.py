@@ -571,14 +571,15 @@ def test_only_atx_headings_outside_code_are_headings_and_they_are_capped(make_wm
     """Any line starting with "#" was a heading, of any length: "#重要 ..." made a paragraph a
     heading (and its section lost its own), a shell comment in a code block too."""
     write(library / "knee.md", "---\ntitle: 膝盖保养\n---\n\n## 护膝的方法\n\n#重要 膝盖疼的时候少爬楼梯，少深蹲。\n\n"
-          "```\n# 这是代码里的注释\n```\n\n# " + "很长的标题" * 60 + "\n\n肩膀酸痛时可以热敷肩膀。\n")
+          "```\n# 这是代码里的注释\n```\n\n# " + "很长的标题" * 60 + "\n\n膝盖酸痛时可以热敷膝盖。\n")
     served = serve(make_wm({"safety": {"disclaimer": "never"}}))
     user = served.client.register()["access_token"]
     answer = ask(served.client, user, "膝盖疼能爬楼梯吗")
     assert answer["sources"] == [{"id": "knee", "title": "膝盖保养"}], answer
     assert "「护膝的方法」一节" in answer["content"] and "#重要" not in answer["content"].split("一节")[0], answer["content"]
     assert "这是代码里的注释" in answer["content"]
-    answer = ask(served.client, user, "肩膀酸痛怎么办")
+    # (about the knee, as its article is: the offline companion quotes a knee article only on the knee)
+    answer = ask(served.client, user, "膝盖酸痛可以热敷吗")
     heading = answer["content"].split("「", 1)[1].split("」一节", 1)[0]
     assert heading.startswith("很长的标题") and len(heading) <= 80, answer["content"]
 
