@@ -1,0 +1,136 @@
+"""The offline companion answers the question asked (issue 12, point 3; the outside audit of
+session 11), through the served app with the shipped config and the starter library: a tip for
+the complaint named (an itchy rash is not acne, pollen not a food allergy, a toothache not
+bleeding gums), a library quote only where it is about the question and never in place of the
+tip, a new mother's caution after a birth, and someone the user speaks of not read as the user."""
+
+import shutil
+
+import pytest
+import yaml
+
+import wellmate
+from conftest import ROOT, Served, shipped_config
+from test_offline_companion import caution, has_tip
+
+QUOTED = "《病友宝典》"
+
+
+@pytest.fixture(scope="module")
+def ask(tmp_path_factory):
+    """ask(*texts, agent="physical") -> the replies (JSON), all in one session of a new user, over HTTP."""
+    tmp = tmp_path_factory.mktemp("offline_answers")
+    shutil.copytree(ROOT / "library", tmp / "library")
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
+    wm = wellmate.create_app(path)
+    served = Served(wm)
+    token = served.client.register("asker", "asker password")["access_token"]
+
+    def send(*texts, agent="physical"):
+        replies, session_id = [], None
+        for text in texts:
+            r = served.client.post(f"/api/v1/health/{agent}/chat",
+                                   {"text": text, **({"session_id": session_id} if session_id else {})}, token=token)
+            assert r.status == 200, r.text
+            session_id = r.json["session_id"]
+            replies.append(r.json)
+        return replies
+
+    yield send
+    served.stop()
+    wm.close()
+
+
+# (message, what the answer must say, what it must not: the tip of another complaint of the topic)
+@pytest.mark.parametrize("text,wanted,unwanted", [
+    ("I have an itchy rash on my arms", ["For an itchy rash"], ["For acne"]),
+    ("皮肤起疹子很痒", ["皮肤痒、起疹子"], ["长痘痘"]),
+    ("I'm allergic to pollen, what helps?", ["In pollen season"], ["food allergy"]),
+    ("My nose is running and my eyes are itchy every spring", ["In pollen season"], ["We blink less"]),
+    ("芒果过敏，吃完嘴巴发痒", ["怀疑食物过敏"], ["花粉季"]),
+    ("牙疼得厉害", ["牙疼时避开"], ["牙龈出血"]),
+    ("月经痛得厉害怎么办", ["痛经时热敷", "布洛芬这类止痛药对痛经"], ["经前烦躁"]),
+    ("terrible cramps on the first day of my period", ["For period pain", "Ibuprofen-type painkillers"], ["For PMS"]),
+    ("我拉肚子一天了怎么办", ["补水"], []),
+    ("最近工作压力很大，怎么放松", ["4-6 呼吸", "把压在心上的事", "每天留一点只属于自己的时间"], ["下面这些方法"]),
+    ("How do I stop procrastinating?", ["For putting things off"], ["beyond what I can answer"]),
+    ("怎么才能提高注意力", ["注意力集中不了"], ["下面这些方法"]),
+    ("怀孕了可以喝咖啡吗", ["不超过 200 毫克", caution("pregnancy", "zh")], []),
+])
+def test_the_tip_answers_the_complaint_asked_about(ask, text, wanted, unwanted):
+    reply = ask(text)[0]["content"]
+    assert any(w in reply for w in wanted), reply
+    assert not any(u in reply for u in unwanted), reply
+
+
+@pytest.mark.parametrize("text,lang,topic,unwanted", [
+    # the doctor's list has "没有刻意减肥，半年内体重下降明显": about the opposite of what was asked
+    ("我想减肥", "zh", "weight", ["没有刻意减肥", "《什么时候该去看医生》"]),
+    ("想减掉小肚子，有什么办法", "zh", "weight", ["没有刻意减肥"]),
+    # the blood-pressure article's cuff posture and "no coffee before measuring" answer neither
+    ("皮肤起疹子很痒", "zh", "skin", ["袖带", "《在家正确测血压》"]),
+    ("怀孕了可以喝咖啡吗", "zh", "caffeine", ["《在家正确测血压》", "测量前"]),
+    # the anxiety article's opening sentence promises methods below it and has none
+    ("最近工作压力很大，怎么放松", "zh", "stress", ["下面这些方法"]),
+])
+def test_a_library_quote_never_stands_in_for_the_tip_nor_answers_another_question(ask, text, lang, topic, unwanted):
+    answer = ask(text)[0]
+    assert has_tip(answer["content"], topic, lang), answer["content"]
+    assert not any(u in answer["content"] for u in unwanted), answer["content"]
+    if QUOTED not in answer["content"]:
+        assert answer["sources"] == [], answer  # the reply cites only what it quoted
+
+
+def test_a_quote_from_a_list_of_signs_keeps_only_the_lines_on_the_question(ask):
+    """A child's fever found the doctor article's list of signs: its fever lines are quoted, not
+    belly pain, black stools, chest pain or stroke."""
+    answer = ask("孩子发烧了")[0]
+    assert caution("child_fever", "zh") in answer["content"]
+    quote = answer["content"].partition(QUOTED)[2]
+    assert quote and "发烧" in quote, answer["content"]
+    assert not any(sign in quote for sign in ("胸痛", "中风", "呼吸困难", "腹痛", "大便发黑")), answer["content"]
+    assert answer["sources"] == [{"id": "when-to-see-a-doctor", "title": "什么时候该去看医生"}]
+
+
+def test_an_article_on_the_topic_asked_is_still_quoted_whole(ask):
+    answer = ask("早上还是晚上量血压比较好？")[0]
+    assert "《在家正确测血压》" in answer["content"] and "早上起床后 1 小时内测" in answer["content"], answer["content"]
+    assert answer["sources"] == [{"id": "blood-pressure-at-home", "title": "在家正确测血压"}]
+    answer = ask("最近睡不好，老是半夜醒")[0]  # insomnia, and the sleep article is `related`
+    assert "《睡个好觉》" in answer["content"], answer["content"]
+
+
+@pytest.mark.parametrize("texts,lang,wanted", [
+    (["产后总是想哭"], "zh", "产后抑郁是能治好的"),
+    (["I gave birth last month and I can't stop crying"], "en", "postnatal depression is treatable"),
+    (["坐月子期间头疼得厉害", "能吃布洛芬吗"], "zh", "哺乳期吃任何药"),
+])
+def test_after_a_birth_the_caution_is_a_new_mothers(ask, texts, lang, wanted):
+    replies = ask(*texts)
+    for answer in replies:
+        assert wanted in answer["content"], answer["content"]
+        assert caution("pregnancy", lang) not in answer["content"], answer["content"]  # 胎动, 破水: not now
+
+
+def test_pregnancy_keeps_its_own_caution(ask):
+    reply = ask("怀孕五个月，最近老是头疼")[0]["content"]
+    assert caution("pregnancy", "zh") in reply and "产后抑郁" not in reply, reply
+
+
+@pytest.mark.parametrize("text,wanted,not_the_users", [
+    ("My teenage daughter seems withdrawn lately", "When someone close seems low or withdrawn",
+     ["you're feeling", "you've been feeling"]),
+    ("儿子上高中以后总是闷闷不乐，回家也不爱说话", "家人情绪低落、不爱说话时", ["你最近感到", "听起来你"]),
+    ("我妈妈最近记性越来越差", "老人记性变差", ["你最近感到", "听起来你"]),
+])
+def test_someone_the_user_speaks_of_is_not_read_as_the_user(ask, text, wanted, not_the_users):
+    reply = ask(text)[0]["content"]
+    assert wanted in reply, reply
+    assert not any(words in reply for words in not_the_users), reply
+    assert caution("child_fever", "zh") not in reply and caution("child_fever", "en") not in reply, reply
+
+
+def test_a_users_own_low_mood_keeps_the_tips_for_the_user(ask):
+    reply = ask("最近心情很低落，什么都提不起劲")[0]["content"]
+    assert has_tip(reply, "low_mood", "zh") and "家人情绪低落" not in reply, reply
