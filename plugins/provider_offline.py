@@ -1490,7 +1490,8 @@ class Composer:
         from the message alone and, read with the question before it, it still does not pick the
         session's ("also, I've been feeling really low lately" after a water question: 0.99, and
         0.54 together); "what should I eat?" after diarrhoea is diet at 0.84 alone but diarrhoea
-        together, so stays. None: the follow-up stays on the session's topic."""
+        together, so stays; and a complaint the question before it named, where the two together read
+        as that one. None: the follow-up stays on the session's topic."""
         if not before or not asks_enough(self.text):
             return None
         key, probability = self.guess(self.text)
@@ -1498,7 +1499,15 @@ class Composer:
         if guessed is None or guessed is session or guessed.is_group or probability < self.confidence:
             return None
         together, _ = self.guess(before[-1] + "\n" + self.text)
-        return guessed if together != session.key else None
+        if together == session.key:
+            return None
+        # ...nor another complaint the question before it named: "should I eat anything?" after "my
+        # stomach hurts and I have diarrhoea" (the stomach answered, the two together read as diarrhoea).
+        named = topics.get(together)
+        if named is not None and named.priority and together in topics.read(before[-1]).hits:
+            self.follow_up = True
+            return named
+        return guessed
 
     def named_feeling_topic(self) -> bool:
         """Whether the message names a feeling of the user's in words that has a topic ("feeling

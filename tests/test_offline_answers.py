@@ -134,3 +134,15 @@ def test_someone_the_user_speaks_of_is_not_read_as_the_user(ask, text, wanted, n
 def test_a_users_own_low_mood_keeps_the_tips_for_the_user(ask):
     reply = ask("最近心情很低落，什么都提不起劲")[0]["content"]
     assert has_tip(reply, "low_mood", "zh") and "家人情绪低落" not in reply, reply
+
+
+@pytest.mark.parametrize("first,follow,lang", [
+    ("My stomach hurts and I have diarrhoea", "should I eat anything?", "en"),
+    ("胃有点疼，还一直拉肚子", "那现在能吃东西吗", "zh"),
+])
+def test_a_follow_up_stays_with_a_complaint_the_question_before_named(ask, first, follow, lang):
+    """The first answer was on the stomach; read with it, the follow-up is about the diarrhoea it
+    named too, not a healthy plate of vegetables."""
+    reply = ask(first, follow)[1]["content"]
+    assert has_tip(reply, "diarrhoea", lang) or has_tip(reply, "stomach", lang), reply
+    assert not has_tip(reply, "diet", lang), reply
