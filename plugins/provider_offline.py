@@ -316,10 +316,11 @@ class Topic:
         # A caution for part of the group, said instead when the message naming the group has one of
         # its words ({when: [words], zh, en}): a new mother's is not a pregnant woman's (产后总是想哭).
         self.caution_variants = []
-        for variant in caution.get("variants") or () if isinstance(caution, dict) else ():
-            words = [normalize(str(w)) for w in both_languages(variant.get("when")) if normalize(str(w))] \
-                if isinstance(variant, dict) else []
-            texts = {lang: str(variant.get(lang) or "").strip() for lang in ("zh", "en")} if words else {}
+        for variant in caution.get("variants") or ():
+            if not isinstance(variant, dict):
+                variant = {}
+            words = [normalize(w) for w in both_languages(variant.get("when")) if normalize(w)]
+            texts = {lang: str(variant.get(lang) or "").strip() for lang in ("zh", "en")}
             if words and all(texts.values()):
                 self.caution_variants.append((words, texts))
             else:
