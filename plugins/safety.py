@@ -41,6 +41,7 @@ from bisect import bisect_right
 from collections import Counter
 from itertools import accumulate
 from pathlib import Path
+from types import SimpleNamespace
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file
@@ -385,8 +386,8 @@ class Frame:
     """A rule of `frames.rules`: one word of every concept in `all`, starting within `window`
     characters of each other, and none of the concepts in `none` anywhere in the message."""
 
-    def __init__(self, i: int, spec: dict, concepts: Concepts, levels: tuple[str, ...]):
-        where = f"frames.rules[{i}]"
+    def __init__(self, i: int, spec: dict, concepts, levels: tuple[str, ...], section: str = "frames.rules"):
+        where = f"{section}[{i}]"
         if not isinstance(spec, dict):
             raise ValueError(f"{where}: must be a mapping with name, level, all")
         self.name = str(spec.get("name") or f"rule{i}")
@@ -458,6 +459,10 @@ class Detector:
 # `talk` frames find talk or a joke rather than the writer's own risk ("wanted to die lmao",
 # a hospital's screening policy): see `Phrases.assess`.
 LEVELS = ("crisis", "grey", "unsafe_reply", "talk")
+# Where the reply check cuts a model's reply (cleaned: lower case) into sentences: their ends, and a
+# turn after which a hedge or a safety word before it no longer covers what follows ("I wouldn't, but
+# if you did, the whole box"; "我不建议，不过一般是吃整盒").
+REPLY_SENTENCE = re.compile(r"[。！？!?；;]+|\.(?=\s|$)|(?<![a-z])(?:but|however|though|although|except)(?![a-z])|不过|但是|可是|但")
 
 
 # The classifier judges short messages only when they hold a `risk_cue` word: on short text with
@@ -488,7 +493,10 @@ def vocabulary(data) -> set[str]:
         elif isinstance(value, str) and len(value) < 80:  # list entries, not wordings or patterns
             words.update(w.strip("'") for w in _WORD.findall(normalize(value)) if "\\" not in value)
 
-    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags")})
+    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply")})
+    # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
+    reply = (data or {}).get("unsafe_reply")
+    walk({k: v for k, v in reply.items() if k not in ("concepts", "rules")} if isinstance(reply, dict) else reply)
     return {w for w in words if len(w) > 1 or w in ("i", "a")}
 
 
@@ -504,8 +512,18 @@ class Phrases:
         frames = data.get("frames") or {}
         self.concepts = Concepts(frames.get("concepts"), self.normalizer)
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
-        self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
-                          for level in LEVELS}
+        # The reply check's own concepts, found in model replies only: the user's messages are not read
+        # for them (a cost on every message) and the classifier's features and training digest stay as they were.
+        reply = data.get("unsafe_reply") if isinstance(data.get("unsafe_reply"), dict) else {}
+        self.reply_concepts = Concepts(reply.get("concepts"), self.normalizer)
+        both = self.concepts.names & self.reply_concepts.names
+        if both:
+            raise ValueError(f"unsafe_reply.concepts: {', '.join(sorted(both))} already in frames.concepts")
+        known = SimpleNamespace(names=self.concepts.names | self.reply_concepts.names)
+        rules += [Frame(i, {"level": "unsafe_reply", **spec} if isinstance(spec, dict) else spec, known, ("unsafe_reply",),
+                        "unsafe_reply.rules") for i, spec in enumerate(reply.get("rules") or [])]
+        self.detectors = {level: Detector(data.get(level) if level != "unsafe_reply" else reply, level, self.normalizer,
+                                          rules, known) for level in LEVELS}
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
@@ -598,9 +616,21 @@ class Phrases:
         return "long" if _size(clean) >= LONG_MESSAGE and not care else "short"
 
     def unsafe_reply(self, reply: str) -> str | None:
-        """What in a model's reply gives method or dose details (a term, pattern or frame), or None."""
-        clean, stems, found = self.read(reply)
-        return self.detectors["unsafe_reply"].why(clean, stems, found)
+        """What in a model's reply gives method or dose details (a term, pattern or frame), or None.
+        Read a sentence at a time: a sentence that keeps someone safe ("give the pills to someone you
+        trust") pardons its own words, not the next sentence's, nor what follows a "but"."""
+        detector = self.detectors["unsafe_reply"]
+        for line in str(reply).splitlines():
+            for sentence in REPLY_SENTENCE.split(self.normalizer.clean(line)):
+                if not sentence.strip():
+                    continue
+                stems = self.normalizer.stems(sentence)
+                found = self.concepts.find(stems)
+                found.update(self.reply_concepts.find(stems))
+                why = detector.why(sentence, stems, found)
+                if why:
+                    return why
+        return None
 
     def red_flags(self, text: str) -> list[Rule]:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
@@ -1087,6 +1117,7 @@ class ReplyGuard:
             shown = self.cut_markers(held)
             return shown if self.replaced else shown + self.owed
         first = ANY_MARKER.search(held)
+        note = ""
         if first is not None:  # held back whole: nothing of it was shown yet
             kinds = {"crisis" if m.group("kind").lower() == "crisis" else "check_in" for m in ANY_MARKER.finditer(held)}
             held = ANY_MARKER.sub("", held).strip()
@@ -1095,15 +1126,15 @@ class ReplyGuard:
                 self.replaced = True
                 return self.safety.wording("crisis", self.lang, flags["crisis"])
             if not self.noted:
-                held = self.checkin_note(flags["check_in"]) + "\n\n" + held
-        why = self.safety.phrases.get().unsafe_reply(held)
+                note = self.checkin_note(flags["check_in"]) + "\n\n"
+        why = self.safety.phrases.get().unsafe_reply(held)  # the model's words, not our check-in note
         if why:
             self.replaced = True
             flags = dict(self.session.get("flags") or {})
             self.safety.flag(self.session, ["unsafe_reply"], self.urgent)
             log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
             return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
-        return held
+        return note + held
 
 
 # A marker anywhere in a reply, with the spaces after it (those before may be shown already); and
