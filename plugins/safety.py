@@ -462,6 +462,8 @@ LEVELS = ("crisis", "grey", "unsafe_reply", "talk")
 # Where the reply check cuts a model's reply (cleaned: lower case) into sentences: their ends, and a
 # turn after which a hedge or a safety word before it no longer covers what follows ("I wouldn't, but
 # if you did, the whole box"; "我不建议，不过一般是吃整盒").
+# A list item's number or letter ("1. Call 12356", "2) ...", "二、..."): not an amount the reply gives.
+LIST_MARKER = re.compile(r"^\s*(?:\d{1,2}|[a-z]|[一二三四五六七八九十]{1,2})\s*[.)、．）]\s*(?=\S)")
 REPLY_SENTENCE = re.compile(r"[。！？!?；;]+|\.(?=\s|$)|(?<![a-z])(?:but|however|though|although|except)(?![a-z])|不过|但是|可是|但")
 
 
@@ -520,10 +522,10 @@ class Phrases:
         if both:
             raise ValueError(f"unsafe_reply.concepts: {', '.join(sorted(both))} already in frames.concepts")
         known = SimpleNamespace(names=self.concepts.names | self.reply_concepts.names)
-        rules += [Frame(i, {"level": "unsafe_reply", **spec} if isinstance(spec, dict) else spec, known, ("unsafe_reply",),
-                        "unsafe_reply.rules") for i, spec in enumerate(reply.get("rules") or [])]
-        self.detectors = {level: Detector(data.get(level) if level != "unsafe_reply" else reply, level, self.normalizer,
-                                          rules, known) for level in LEVELS}
+        self.reply_frames = [Frame(i, {"level": "unsafe_reply", **spec} if isinstance(spec, dict) else spec, known,
+                                   ("unsafe_reply",), "unsafe_reply.rules") for i, spec in enumerate(reply.get("rules") or [])]
+        self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
+                          for level in LEVELS}
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
@@ -615,21 +617,27 @@ class Phrases:
                 return "weak"
         return "long" if _size(clean) >= LONG_MESSAGE and not care else "short"
 
-    def unsafe_reply(self, reply: str) -> str | None:
-        """What in a model's reply gives method or dose details (a term, pattern or frame), or None.
-        Read a sentence at a time: a sentence that keeps someone safe ("give the pills to someone you
-        trust") pardons its own words, not the next sentence's, nor what follows a "but"."""
-        detector = self.detectors["unsafe_reply"]
+    def unsafe_reply(self, reply: str, by_model: bool = True) -> str | None:
+        """What in a reply gives method or dose details (a term, pattern or frame), or None. A
+        model's (``by_model``) is also read a sentence at a time by the rules of `unsafe_reply.rules`:
+        a sentence that keeps someone safe ("give the pills to someone you trust") pardons its own
+        words, not the next sentence's, nor what follows a "but". The offline companion's tips
+        (``by_model`` False) meet only the terms and `frames.rules` (see `ReplyGuard`)."""
+        clean, stems, found = self.read(reply)
+        why = self.detectors["unsafe_reply"].why(clean, stems, found)
+        if why or not by_model:
+            return why
         for line in str(reply).splitlines():
-            for sentence in REPLY_SENTENCE.split(self.normalizer.clean(line)):
+            for sentence in REPLY_SENTENCE.split(LIST_MARKER.sub("", self.normalizer.clean(line))):
+                sentence = LIST_MARKER.sub("", sentence)
                 if not sentence.strip():
                     continue
                 stems = self.normalizer.stems(sentence)
                 found = self.concepts.find(stems)
                 found.update(self.reply_concepts.find(stems))
-                why = detector.why(sentence, stems, found)
-                if why:
-                    return why
+                for frame in self.reply_frames:
+                    if frame.matches(found):
+                        return frame.name
         return None
 
     def red_flags(self, text: str) -> list[Rule]:
@@ -849,9 +857,12 @@ class Safety:
                 system.append(phrases.judgement_system)
             checked = self.config["check_replies"] and (verdict.level or flags.get("crisis") or flags.get("check_in"))
             if checked or watch:
+                # made when a provider is asked (chat.py sets turn.flags["provider"] first): the offline
+                # companion's own tips are not a model's words and are not checked for means
                 result["reader"] = lambda: ReplyGuard(self, session, lang, check=bool(checked),
                                                       watch=watch and verdict.level is None,
-                                                      noted=verdict.level == "grey", urgent=urgent)
+                                                      noted=verdict.level == "grey", urgent=urgent,
+                                                      by_model=self.is_model((turn.flags if turn else {}).get("provider")))
         agents = self.config["red_flag_agents"]
         rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         if rules:
@@ -889,9 +900,14 @@ class Safety:
         if emotion.get("tagger") == "llm" and (emotion.get("llm_mode") or "inline") == "inline":
             return True
         # models: an agent with a provider that is a model (anything but the offline companion)
-        providers = self.wm.config.get("providers") or {}
         chain = (self.wm.config.get("agents") or {}).get(agent, {}).get("providers") or []
-        return any((providers.get(name) or {}).get("plugin", "offline") != "offline" for name in chain)
+        return any(self.is_model(name) for name in chain)
+
+    def is_model(self, provider: str | None) -> bool:
+        """Whether the provider of that name is a model, not the offline companion (None: unknown, a model)."""
+        if provider is None:
+            return True
+        return ((self.wm.config.get("providers") or {}).get(provider) or {}).get("plugin", "offline") != "offline"
 
     def first_reply(self, session) -> bool:
         """Whether no reply has been given in this session yet (``message_count`` is what the
@@ -1039,14 +1055,20 @@ class ReplyGuard:
       cut out and counted too: [!crisis] ends the model's text there and the crisis reply follows,
       [!check-in] adds the note at the end. No marker reaches the user, also when split across deltas.
     - ``check`` (a crisis-flagged session or a check-in turn): nothing is shown until the whole
-      reply is read; one that gives method or dose details becomes the crisis reply.
+      reply is read; one that gives method or dose details becomes the crisis reply. A model's reply
+      (``by_model``) is read sentence by sentence for a way to die or self-harm named, an amount or
+      a number (`Phrases.unsafe_reply`); the offline companion's only for what it was read for
+      before (terms and `frames.rules`): its tips are ours, it knows the turn's flags, and "7–9
+      hours of sleep" or a wrist strain tip in a check-in turn must not become the crisis reply
+      (46 of its 375 tips would).
     """
 
     label = None
 
     def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool, noted: bool = False,
-                 urgent: set | None = None):
+                 urgent: set | None = None, by_model: bool = True):
         self.safety, self.session, self.lang = safety, session, lang
+        self.by_model = by_model
         self.urgent = urgent  # the turn's: what this reply flags goes in it too
         self.check, self.watch = check, watch
         self.noted = noted  # a check-in note is already in this reply
@@ -1127,7 +1149,7 @@ class ReplyGuard:
                 return self.safety.wording("crisis", self.lang, flags["crisis"])
             if not self.noted:
                 note = self.checkin_note(flags["check_in"]) + "\n\n"
-        why = self.safety.phrases.get().unsafe_reply(held)  # the model's words, not our check-in note
+        why = self.safety.phrases.get().unsafe_reply(held, self.by_model)  # the model's words, not our check-in note
         if why:
             self.replaced = True
             flags = dict(self.session.get("flags") or {})
