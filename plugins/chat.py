@@ -1112,8 +1112,9 @@ class Reply:
             yield self.chat.providers[name]
 
     def ask(self, provider):
-        """``provider`` is asked now."""
+        """``provider`` is asked now (``turn.flags["provider"]``: its name, for the readers made next)."""
         self.asking, self.asked_at, self.first_delta = provider.name, time.perf_counter(), None
+        self.turn.flags["provider"] = provider.name
 
     def heard(self):
         """The provider asked now sent a piece of its reply."""

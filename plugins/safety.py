@@ -41,6 +41,7 @@ from bisect import bisect_right
 from collections import Counter
 from itertools import accumulate
 from pathlib import Path
+from types import SimpleNamespace
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file
@@ -385,8 +386,8 @@ class Frame:
     """A rule of `frames.rules`: one word of every concept in `all`, starting within `window`
     characters of each other, and none of the concepts in `none` anywhere in the message."""
 
-    def __init__(self, i: int, spec: dict, concepts: Concepts, levels: tuple[str, ...]):
-        where = f"frames.rules[{i}]"
+    def __init__(self, i: int, spec: dict, concepts, levels: tuple[str, ...], section: str = "frames.rules"):
+        where = f"{section}[{i}]"
         if not isinstance(spec, dict):
             raise ValueError(f"{where}: must be a mapping with name, level, all")
         self.name = str(spec.get("name") or f"rule{i}")
@@ -458,6 +459,12 @@ class Detector:
 # `talk` frames find talk or a joke rather than the writer's own risk ("wanted to die lmao",
 # a hospital's screening policy): see `Phrases.assess`.
 LEVELS = ("crisis", "grey", "unsafe_reply", "talk")
+# Where the reply check cuts a model's reply (cleaned: lower case) into sentences: their ends, and a
+# turn after which a hedge or a safety word before it no longer covers what follows ("I wouldn't, but
+# if you did, the whole box"; "我不建议，不过一般是吃整盒").
+# A list item's number or letter ("1. Call 12356", "2) ...", "二、..."): not an amount the reply gives.
+LIST_MARKER = re.compile(r"^\s*(?:\d{1,2}|[a-z]|[一二三四五六七八九十]{1,2})\s*[.)、．）]\s*(?=\S)")
+REPLY_SENTENCE = re.compile(r"[。！？!?；;]+|\.(?=\s|$)|(?<![a-z])(?:but|however|though|although|except)(?![a-z])|不过|但是|可是|但")
 
 
 # The classifier judges short messages only when they hold a `risk_cue` word: on short text with
@@ -488,7 +495,10 @@ def vocabulary(data) -> set[str]:
         elif isinstance(value, str) and len(value) < 80:  # list entries, not wordings or patterns
             words.update(w.strip("'") for w in _WORD.findall(normalize(value)) if "\\" not in value)
 
-    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags")})
+    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply")})
+    # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
+    reply = (data or {}).get("unsafe_reply")
+    walk({k: v for k, v in reply.items() if k not in ("concepts", "rules")} if isinstance(reply, dict) else reply)
     return {w for w in words if len(w) > 1 or w in ("i", "a")}
 
 
@@ -504,6 +514,16 @@ class Phrases:
         frames = data.get("frames") or {}
         self.concepts = Concepts(frames.get("concepts"), self.normalizer)
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
+        # The reply check's own concepts, found in model replies only: the user's messages are not read
+        # for them (a cost on every message) and the classifier's features and training digest stay as they were.
+        reply = data.get("unsafe_reply") if isinstance(data.get("unsafe_reply"), dict) else {}
+        self.reply_concepts = Concepts(reply.get("concepts"), self.normalizer)
+        both = self.concepts.names & self.reply_concepts.names
+        if both:
+            raise ValueError(f"unsafe_reply.concepts: {', '.join(sorted(both))} already in frames.concepts")
+        known = SimpleNamespace(names=self.concepts.names | self.reply_concepts.names)
+        self.reply_frames = [Frame(i, {"level": "unsafe_reply", **spec} if isinstance(spec, dict) else spec, known,
+                                   ("unsafe_reply",), "unsafe_reply.rules") for i, spec in enumerate(reply.get("rules") or [])]
         self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
                           for level in LEVELS}
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
@@ -597,10 +617,28 @@ class Phrases:
                 return "weak"
         return "long" if _size(clean) >= LONG_MESSAGE and not care else "short"
 
-    def unsafe_reply(self, reply: str) -> str | None:
-        """What in a model's reply gives method or dose details (a term, pattern or frame), or None."""
+    def unsafe_reply(self, reply: str, by_model: bool = True) -> str | None:
+        """What in a reply gives method or dose details (a term, pattern or frame), or None. A
+        model's (``by_model``) is also read a sentence at a time by the rules of `unsafe_reply.rules`:
+        a sentence that keeps someone safe ("give the pills to someone you trust") pardons its own
+        words, not the next sentence's, nor what follows a "but". The offline companion's tips
+        (``by_model`` False) meet only the terms and `frames.rules` (see `ReplyGuard`)."""
         clean, stems, found = self.read(reply)
-        return self.detectors["unsafe_reply"].why(clean, stems, found)
+        why = self.detectors["unsafe_reply"].why(clean, stems, found)
+        if why or not by_model:
+            return why
+        for line in str(reply).splitlines():
+            for sentence in REPLY_SENTENCE.split(LIST_MARKER.sub("", self.normalizer.clean(line))):
+                sentence = LIST_MARKER.sub("", sentence)
+                if not sentence.strip():
+                    continue
+                stems = self.normalizer.stems(sentence)
+                found = self.concepts.find(stems)
+                found.update(self.reply_concepts.find(stems))
+                for frame in self.reply_frames:
+                    if frame.matches(found):
+                        return frame.name
+        return None
 
     def red_flags(self, text: str) -> list[Rule]:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
@@ -819,9 +857,12 @@ class Safety:
                 system.append(phrases.judgement_system)
             checked = self.config["check_replies"] and (verdict.level or flags.get("crisis") or flags.get("check_in"))
             if checked or watch:
+                # made when a provider is asked (chat.py sets turn.flags["provider"] first): the offline
+                # companion's own tips are not a model's words and are not checked for means
                 result["reader"] = lambda: ReplyGuard(self, session, lang, check=bool(checked),
                                                       watch=watch and verdict.level is None,
-                                                      noted=verdict.level == "grey", urgent=urgent)
+                                                      noted=verdict.level == "grey", urgent=urgent,
+                                                      by_model=self.is_model((turn.flags if turn else {}).get("provider")))
         agents = self.config["red_flag_agents"]
         rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         if rules:
@@ -859,9 +900,14 @@ class Safety:
         if emotion.get("tagger") == "llm" and (emotion.get("llm_mode") or "inline") == "inline":
             return True
         # models: an agent with a provider that is a model (anything but the offline companion)
-        providers = self.wm.config.get("providers") or {}
         chain = (self.wm.config.get("agents") or {}).get(agent, {}).get("providers") or []
-        return any((providers.get(name) or {}).get("plugin", "offline") != "offline" for name in chain)
+        return any(self.is_model(name) for name in chain)
+
+    def is_model(self, provider: str | None) -> bool:
+        """Whether the provider of that name is a model, not the offline companion (None: unknown, a model)."""
+        if provider is None:
+            return True
+        return ((self.wm.config.get("providers") or {}).get(provider) or {}).get("plugin", "offline") != "offline"
 
     def first_reply(self, session) -> bool:
         """Whether no reply has been given in this session yet (``message_count`` is what the
@@ -1009,14 +1055,20 @@ class ReplyGuard:
       cut out and counted too: [!crisis] ends the model's text there and the crisis reply follows,
       [!check-in] adds the note at the end. No marker reaches the user, also when split across deltas.
     - ``check`` (a crisis-flagged session or a check-in turn): nothing is shown until the whole
-      reply is read; one that gives method or dose details becomes the crisis reply.
+      reply is read; one that gives method or dose details becomes the crisis reply. A model's reply
+      (``by_model``) is read sentence by sentence for a way to die or self-harm named, an amount or
+      a number (`Phrases.unsafe_reply`); the offline companion's only for what it was read for
+      before (terms and `frames.rules`): its tips are ours, it knows the turn's flags, and "7–9
+      hours of sleep" or a wrist strain tip in a check-in turn must not become the crisis reply
+      (46 of its 375 tips would).
     """
 
     label = None
 
     def __init__(self, safety: Safety, session: dict, lang: str, check: bool, watch: bool, noted: bool = False,
-                 urgent: set | None = None):
+                 urgent: set | None = None, by_model: bool = True):
         self.safety, self.session, self.lang = safety, session, lang
+        self.by_model = by_model
         self.urgent = urgent  # the turn's: what this reply flags goes in it too
         self.check, self.watch = check, watch
         self.noted = noted  # a check-in note is already in this reply
@@ -1087,6 +1139,7 @@ class ReplyGuard:
             shown = self.cut_markers(held)
             return shown if self.replaced else shown + self.owed
         first = ANY_MARKER.search(held)
+        note = ""
         if first is not None:  # held back whole: nothing of it was shown yet
             kinds = {"crisis" if m.group("kind").lower() == "crisis" else "check_in" for m in ANY_MARKER.finditer(held)}
             held = ANY_MARKER.sub("", held).strip()
@@ -1095,15 +1148,15 @@ class ReplyGuard:
                 self.replaced = True
                 return self.safety.wording("crisis", self.lang, flags["crisis"])
             if not self.noted:
-                held = self.checkin_note(flags["check_in"]) + "\n\n" + held
-        why = self.safety.phrases.get().unsafe_reply(held)
+                note = self.checkin_note(flags["check_in"]) + "\n\n"
+        why = self.safety.phrases.get().unsafe_reply(held, self.by_model)  # the model's words, not our check-in note
         if why:
             self.replaced = True
             flags = dict(self.session.get("flags") or {})
             self.safety.flag(self.session, ["unsafe_reply"], self.urgent)
             log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
             return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
-        return held
+        return note + held
 
 
 # A marker anywhere in a reply, with the spaces after it (those before may be shown already); and

@@ -453,10 +453,12 @@ def test_hook_after_reply(make_wm, serve, tmp_path):
     assert messages[-1]["content"] == answer["content"]  # stored as sent
     [(_, text, reply)] = [t for t in wm.service("probe").turns if t[0] == "after_reply"]
     assert text == "我膝盖疼" and not reply.endswith("(checked by the probe)")
-    # The turn, with the flags before_reply hooks set (the probe's, the safety plugin's).
+    # The turn, with the flags before_reply hooks set (the probe's, the safety plugin's) and the chat's
+    # provider that answered.
     [(_, turn)] = [seen for seen in wm.service("probe").seen if seen[0] == "after_reply"]
     assert turn.message_id == answer["message_id"] and turn.text == "我膝盖疼"
-    assert turn.flags == {"probe": "calm", "crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": []}
+    assert turn.flags == {"probe": "calm", "crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": [],
+                          "provider": "offline"}
 
 
 def test_hook_cli(tmp_path):

@@ -66,11 +66,13 @@ def test_the_safety_plugin_sets_the_turns_flags(make_wm, serve, tmp_path):
     token = client.register()["access_token"]
     for texts in [["突然胸口痛，喘不上气"], ["我想自杀", "嗯，我在听"], ["最近活着好累，感觉什么都没意思"], ["怎么才能睡得更好？"]]:
         talk(client, token, texts, False)
-    seen = [{k: v for k, v in turn.flags.items() if k != "probe"} for who, turn in wm.service("probe").seen
-            if who == "after_reply"]
+    turns = [turn for who, turn in wm.service("probe").seen if who == "after_reply"]
+    seen = [{k: v for k, v in turn.flags.items() if k not in ("probe", "provider")} for turn in turns]
     none = {"crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": []}
     assert seen == [{**none, "notes_shown": ["chest_and_breath"]}, {**none, "crisis": True},
                     {**none, "crisis_earlier": True}, {**none, "check_in": True}, none]
+    # ...and the chat's: the provider asked (none for the crisis reply, which no provider wrote)
+    assert [turn.flags.get("provider") for turn in turns] == ["offline", None, "offline", "offline", "offline"]
 
 
 def test_the_companion_speaks_as_the_turns_agent_whatever_its_prompt_says(make_wm, serve, tmp_path):
