@@ -277,17 +277,20 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
           seed: int = 0, min_count: int = 1, labels: list[str] | None = None,
           buckets: int = BUCKETS) -> TextModel:
     """A model fitted to ``rows`` (pairs of text and label, or triples with a list of ``extra``
-    features for `TextModel.scores`) by AdaGrad on the cross-entropy.
+    features for `TextModel.scores`, or quadruples with a weight too: how much the row counts, 1 by
+    default) by AdaGrad on the cross-entropy.
 
     ``balance`` weighs each label's rows by how rare the label is, so a label with a third of the
     rows counts as much as the others (the crisis label must not lose to the many ordinary
     messages). ``min_count`` drops features seen in fewer rows (noise). The same rows and seed
     give the same weights."""
-    rows = [(str(row[0]), str(row[1]), list(row[2]) if len(row) > 2 else []) for row in rows]
-    labels = list(labels or sorted({label for _, label, _ in rows}))
+    rows = [(str(row[0]), str(row[1]), list(row[2]) if len(row) > 2 else [], float(row[3]) if len(row) > 3 else 1.0)
+            for row in rows]
+    labels = list(labels or sorted({row[1] for row in rows}))
     index = {label: i for i, label in enumerate(labels)}
     width = len(labels)
-    docs = [(list(dict.fromkeys(features(text) + extra)), index[label]) for text, label, extra in rows if label in index]
+    docs = [(list(dict.fromkeys(features(text) + extra)), index[label]) for text, label, extra, _ in rows if label in index]
+    row_weights = [w for _, label, _, w in rows if label in index]
     if not docs:
         raise ValueError("no rows to train on")
     if min_count > 1:
@@ -312,7 +315,7 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
             feats, y = docs[n]
             value = 1 / math.sqrt(len(feats)) if feats else 0.0
             probabilities = _softmax(_logits(bias, weights, feats))
-            scale = sample_weight[y]
+            scale = sample_weight[y] * row_weights[n]
             errors = [(probabilities[i] - (1.0 if i == y else 0.0)) * scale for i in range(width)]
             for i in range(width):
                 bias_squares[i] += errors[i] * errors[i]

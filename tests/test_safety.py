@@ -437,7 +437,8 @@ def test_the_shipped_classifier_is_what_train_crisis_makes_from_the_shipped_rows
     trained_on = [p.name for p in safety_module.training_files(wm, "crisis_*.tsv") + safety_module.training_files(wm, "emotion_*.tsv")]
     assert meta.get("trained_on") == trained_on
     assert meta.get("train_rows") == sum(r["split"] == "train" for r in rows)
-    learnt = safety_module.learnt_rows(wm.service("safety").phrases.get(), rows, meta["concept_features"])
+    learnt = safety_module.learnt_rows(wm.service("safety").phrases.get(), rows, meta["concept_features"],
+                                       meta.get("hard_negative_weight", 1.0))
     assert meta.get("rows_digest") == safety_module.rows_digest(learnt), "retrain: python wellmate.py train-crisis"
 
 
