@@ -3,10 +3,10 @@ cross-validation on the train split found missed (bench/crisis_folds), told in n
 set; none is in models/training or tests/data), over HTTP with every provider but a fake one."""
 
 from fakes.openai_server import FakeOpenAI
-from test_safety import fake_only
+from test_safety import mental_replies
 
 # A treatment one lives by stopped to let the end come, one's own or a grandparent's; a hand held to a
-# flame until it blisters. Main's rules found none of them (the classifier gave the Chinese ones a check-in).
+# flame until it blisters. Main found none of them (its classifier gave three a check-in, not the crisis reply).
 STOPPED_TO_LET_IT_COME = [
     "I've stopped taking my insulin and this time I'm going to let it happen",
     "胰岛素停了三天了，就让它来吧",
@@ -22,20 +22,10 @@ LOOK_ALIKES = [
 ]
 
 
-def test_a_treatment_stopped_to_let_the_end_come_and_a_flame_held_to_the_skin_get_the_crisis_reply(make_wm, serve):
+def test_a_treatment_stopped_to_let_the_end_come_and_a_flame_held_to_the_skin_get_the_crisis_reply_not_their_look_alikes(
+        make_wm, serve):
     with FakeOpenAI(reply="好的。") as upstream:
-        served = serve(make_wm(fake_only(upstream.url, safety={"model": ""})))  # the rules alone find these
-        token = served.client.register()["access_token"]
-        missed = [text for text in STOPPED_TO_LET_IT_COME + FLAME_UNTIL_BLISTERS
-                  if served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["provider"] != "safety"]
-        assert missed == []
+        reply = mental_replies(make_wm, serve, upstream)  # the shipped rules and classifier
+        assert [text for text in STOPPED_TO_LET_IT_COME + FLAME_UNTIL_BLISTERS if reply(text)["provider"] != "safety"] == []
         assert not upstream.requests  # the model saw none of them
-
-
-def test_a_treatment_paused_as_told_and_a_burn_by_accident_get_no_hotline(make_wm, serve):
-    with FakeOpenAI(reply="好的。") as upstream:
-        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))  # rules and the classifier
-        token = served.client.register()["access_token"]
-        flagged = [text for text in LOOK_ALIKES
-                   if served.client.post("/api/v1/health/mental/chat", {"text": text}, token=token).json["content"] != "好的。"]
-        assert flagged == []
+        assert [text for text in LOOK_ALIKES if reply(text)["content"] != "好的。"] == []
