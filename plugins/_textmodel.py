@@ -275,7 +275,7 @@ def _softmax(logits: list[float]) -> list[float]:
 
 def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balance: bool = True,
           seed: int = 0, min_count: int = 1, labels: list[str] | None = None,
-          buckets: int = BUCKETS) -> TextModel:
+          buckets: int = BUCKETS, runs: int = 1) -> TextModel:
     """A model fitted to ``rows`` (pairs of text and label, or triples with a list of ``extra``
     features for `TextModel.scores`, or quadruples with a weight too: how much the row counts, 1 by
     default) by AdaGrad on the cross-entropy.
@@ -283,7 +283,8 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     ``balance`` weighs each label's rows by how rare the label is, so a label with a third of the
     rows counts as much as the others (the crisis label must not lose to the many ordinary
     messages). ``min_count`` drops features seen in fewer rows (noise). The same rows and seed
-    give the same weights."""
+    give the same weights. ``runs`` > 1: the mean of that many runs, with seeds ``seed``,
+    ``seed`` + 1, ...: less of the model depends on the order the rows came in."""
     rows = [(str(row[0]), str(row[1]), list(row[2]) if len(row) > 2 else [], float(row[3]) if len(row) > 3 else 1.0)
             for row in rows]
     labels = list(labels or sorted({row[1] for row in rows}))
@@ -304,6 +305,24 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     for _, y in docs:
         counts[y] += 1
     sample_weight = [(len(docs) / (width * c)) if (balance and c) else 1.0 for c in counts]
+    total_weights, total_bias = array("f", bytes(4 * width * buckets)), [0.0] * width
+    for run in range(runs):
+        weights, bias = _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed + run)
+        total_weights = array("f", map(add, total_weights, weights)) if run else weights
+        total_bias = list(map(add, total_bias, bias))
+    if runs > 1:
+        # The mean of runs that saw the rows in different orders: the model is linear in its weights, so
+        # this is the mean of their logits. One run moved 3-5 held-split verdicts each time anything
+        # changed (session 11); the mean of three moves fewer and was better on sentences nobody trained on.
+        total_weights = array("f", (w / runs for w in total_weights))
+        total_bias = [b / runs for b in total_bias]
+    return TextModel(labels, total_bias, total_weights, buckets,
+                     {"rows": len(docs), "epochs": epochs, "l2": l2, "seed": seed, "runs": runs,
+                      "counts": dict(zip(labels, counts))})
+
+
+def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed) -> tuple[array, list[float]]:
+    """One run of AdaGrad over ``docs`` (bucket lists and label indexes) in an order shuffled by ``seed``."""
     weights = array("f", bytes(4 * width * buckets))
     squares = array("d", [1e-8]) * (width * buckets)
     bias, bias_squares = [0.0] * width, [1e-8] * width
@@ -326,8 +345,7 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
                     gradient = errors[i] * value + l2 * weights[base + i]
                     squares[base + i] += gradient * gradient
                     weights[base + i] -= rate * gradient / math.sqrt(squares[base + i])
-    return TextModel(labels, bias, weights, buckets, {"rows": len(docs), "epochs": epochs, "l2": l2, "seed": seed,
-                                                      "counts": dict(zip(labels, counts))})
+    return weights, bias
 
 
 def split_of(text: str, held_fraction: int = 8) -> str:

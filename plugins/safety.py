@@ -72,9 +72,12 @@ def config_schema():
         # 89.8 -> 90.5% for hard negatives 3.2 -> 3.6%, Chinese 91.2 -> 92.6% for 4.1 -> 4.5%; A-G one more
         # English hard negative of 460 (bench/safety --sweep). The best value per language is the same: no key
         # per language (safety5 had measured Chinese best at 0.50 and English at 0.40 for another model).
-        "checkin_threshold": Setting(0.40, "Classifier probability of crisis plus grey at or above which a message "
+        # 0.35 (was 0.40) and 0.50 (was 0.55) in session 11, with hard negatives weighed three times in training and
+        # the mean of three runs (train-crisis): on the held split crisis recall en 93.8%, zh 91.8% (93.8, 92.8 before)
+        # for hard negatives 4.0% and 3.5% (5.2, 5.1); on three lists written that session (NE, NZ, RC) the same.
+        "checkin_threshold": Setting(0.35, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
-        "checkin_threshold_no_cue": Setting(0.55, "The same for a long message with no risk word (the classifier "
+        "checkin_threshold_no_cue": Setting(0.50, "The same for a long message with no risk word (the classifier "
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
                                                   "tonight, rope).", float, min=0.0, max=1.0),
@@ -1343,7 +1346,7 @@ def train_crisis(wm_factory, args) -> int:
             print(f"error: too few training rows to learn from (at least {args.min_rows} per label, --min-rows): "
                   f"{', '.join(short)} in {', '.join(str(p) for p in paths + everyday)}", file=sys.stderr)
             return 1
-        model = train(train_rows, epochs=args.epochs, l2=args.l2, rate=args.rate, seed=0,
+        model = train(train_rows, epochs=args.epochs, l2=args.l2, rate=args.rate, seed=0, runs=args.runs,
                       labels=list(LABELS), min_count=args.min_count)
         out = Path(args.out) if args.out else data_file_candidates(wm, safety.config["model"] or "models/crisis.json")[0]
         try:
@@ -1393,6 +1396,8 @@ def cli(subparsers, wm_factory):
     # words. Weighed three times, on the held split at the same crisis recall (en 94.1 vs 93.8%,
     # zh 92.8% both) false positives fell 5.2 -> 4.3% (en) and 5.1 -> 4.5% (zh) with checkin
     # thresholds 0.30/0.50 instead of 0.40/0.55 (session 11).
+    parser.add_argument("--runs", type=int, default=3,
+                        help="train this many times, the rows in a different order each time, and keep the mean")
     parser.add_argument("--hard-negative-weight", type=float, default=3.0,
                         help="how much more a `none` row of the crisis files (a hard negative) counts than another row")
     parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
