@@ -46,7 +46,6 @@ def say(site, texts, agent="mental"):
     "excellent, my flight's delayed six hours",
     "太棒了，刚买的手机就摔碎了",
     "完美，周日一早又被叫去加班",
-    "好幸运哦，排了两个小时队，到我就停诊了",
 ])
 def test_a_cheer_then_a_mishap_is_sarcasm_and_gets_no_cheer(site, text):
     user, shown, content = say(site, [text])
@@ -72,7 +71,6 @@ def test_a_word_of_dying_is_never_met_with_cheer_whatever_the_tagger_reads(site,
 
 
 @pytest.mark.parametrize("text,label", [
-    ("not worried, just wondering how much water I should drink a day", "neutral"),
     ("I'm no longer nervous about the operation, the surgeon answered everything", "calm"),
     ("我不伤心了，已经放下了", "calm"),
     ("I can't say I'm happy with how my recovery is going", "sad"),
