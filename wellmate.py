@@ -245,7 +245,7 @@ class Hookspecs:
         ``message_count`` does not include ``text``). ``turn`` is the `Turn` (user, agent,
         session, text, ids, flags): set facts other plugins and providers act on in
         ``turn.flags`` (the safety plugin sets ``crisis``, ``check_in``, ``notes_shown``,
-        ``crisis_earlier``), never as sentences in the system prompt for them to parse.
+        ``crisis_earlier``, ``risk_word``), never as sentences in the system prompt for them to parse.
 
         Return None or a dict with any of:
 
@@ -1089,7 +1089,7 @@ class Turn:
     (the upload's), ``content_type``, ``width``, ``height``, ``size`` and ``data``, the stored
     bytes; only a turn asked of its agent's ``vision_providers`` has them). ``flags`` holds facts plugins tell
     each other and the providers about this turn (the safety plugin's: ``crisis``, ``check_in``,
-    ``notes_shown``, ``crisis_earlier``); a platform that keeps its own conversations keys them
+    ``notes_shown``, ``crisis_earlier``, ``risk_word``); a platform that keeps its own conversations keys them
     by ``user["id"]`` and ``session["id"]``."""
 
     __slots__ = ("user", "agent", "session", "text", "user_message_id", "message_id", "attachments", "flags")

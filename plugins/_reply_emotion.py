@@ -62,12 +62,18 @@ class ReplyEmotion:
                                 without="replies are labelled from the turn alone")
 
     def decide(self, reply: str, user_label: str | None = None, urgent: bool = False, in_crisis: bool = False,
-               words_label=lambda text: None) -> str:
+               words_label=lambda text: None, cheerless: bool = False) -> str:
         """One of REPLY_LABELS. ``urgent``: safety answered this turn or added a note (crisis,
         emergency); ``in_crisis``: an earlier turn of the session was a crisis; ``words_label(text)``:
-        the tagger's label of the reply's words, asked only when nothing else decides."""
+        the tagger's label of the reply's words, asked only when nothing else decides; ``cheerless``:
+        the message has a word of dying or killing (safety's `risk_word` flag), so whatever the
+        tagger read ("I'd rather be dead than go through another day like this lol" read as happy
+        for its "lol"), the face is never cheerful."""
         if urgent:
             return "concerned"
+        if cheerless:
+            decided = self.decide(reply, user_label, in_crisis=in_crisis, words_label=words_label)
+            return "caring" if decided in ("happy", "encouraging") else decided
         struggling = user_label in BAD_FEELINGS or in_crisis
         cue = self.cues.get().found(normalize(reply), WARMTH_FIRST if struggling else CUE_ORDER)
         if struggling:

@@ -889,7 +889,8 @@ class ChatService:
             decided = self.reply_emotion.decide(
                 text, turn.user_emotion if turn else None, urgent,
                 bool(turn and (turn.session.get("flags") or {}).get("crisis")),  # safety's count for this turn
-                words_label=lambda words: self.tag(words))
+                words_label=lambda words: self.tag(words),
+                cheerless=bool((getattr(getattr(turn, "turn", None), "flags", None) or {}).get("risk_word")))
         except Exception:
             log.exception("labelling a reply failed")
             decided = "neutral"

@@ -1095,6 +1095,7 @@ class OfflineProvider(Provider):
                          label=self._label(message), guess=self._guess,
                          confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
                          judges_crisis=safety is None, checked_in=self._checked_in(safety, message, flags),
+                         cheerless=self._names_death(safety, message, flags),
                          passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"))
         parts = composing.compose(self.tips_file.get(), [normalize(t) for t in earlier])
@@ -1127,6 +1128,20 @@ class OfflineProvider(Provider):
             return False
         try:
             return safety.assess(message).level is not None
+        except Exception:  # a broken safety check must not cost the reply
+            log.exception("asking the safety plugin about a message")
+            return False
+
+    @staticmethod
+    def _names_death(safety, message: str, flags: dict) -> bool:
+        """Whether the message has a word of dying or killing (the safety plugin's `risk_word` flag,
+        else its answer here): the reply is then never cheerful, whatever the tagger read."""
+        if "risk_word" in flags:
+            return bool(flags["risk_word"])
+        if safety is None or not message.strip():
+            return False
+        try:
+            return safety.names_death(message)
         except Exception:  # a broken safety check must not cost the reply
             log.exception("asking the safety plugin about a message")
             return False
@@ -1167,6 +1182,21 @@ class OfflineProvider(Provider):
             if re.search(r"[A-Za-z]", text):
                 return "en"
         return "en" if system and not _CJK.search(system) else "zh"  # emoji only: the prompt's language
+
+
+# A question: a question mark or particle at the end, or a question word up front.
+QUESTION = re.compile(r"(?:[?？]|[吗呢么]\W*)$|^(?:how|what|when|why|where|which|who|can|could|should|is|are|do|does|"
+                      r"will|would|怎么|为什么|什么|多久|多长|多少|要不要|能不能|是不是|可不可以|需不需要|哪)(?![a-z])")
+
+
+def asks(text: str) -> bool:
+    return bool(QUESTION.search(text.strip()))
+
+
+def about_someone_else(text: str) -> bool:
+    """Whether ``text`` speaks of another person (my daughter, 我妈) and never of the user after them."""
+    other = max((m.start() for m in OTHER_PERSON.finditer(text)), default=None)
+    return other is not None and not any(m.start() > other for m in FIRST_PERSON.finditer(text))
 
 
 def asks_enough(text: str) -> bool:
@@ -1273,7 +1303,8 @@ class Composer:
 
     def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,
                  label: str | None = None, guess=None, confidence: float = 0.4, numbers: dict | None = None,
-                 judges_crisis: bool = True, checked_in: bool = False, replies: tuple = (), passages=()):
+                 judges_crisis: bool = True, checked_in: bool = False, replies: tuple = (), passages=(),
+                 cheerless: bool = False):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.said, self.recent = said, recent  # the whole history's replies; the last few
         self.replies = replies  # the earlier replies one by one, latest last (the session's topic)
@@ -1284,6 +1315,7 @@ class Composer:
         self.numbers = numbers or {}  # {hotlines}, {emergency}, {first_emergency} from config
         self.judges_crisis = judges_crisis  # no safety plugin: the crisis words here are the fallback
         self.checked_in = checked_in  # the safety plugin checked in on this turn: gentle, never cheerful
+        self.cheerless = cheerless  # a word of dying or killing: never cheerful either
         self.crisis = False
         self.denied, self.others = set(), set()  # feelings the words deny; feelings that are someone else's
         self.follow_up = False  # the topic is the session's, for a follow-up
@@ -1308,7 +1340,7 @@ class Composer:
         session = self.session_topic(readings, topics)
         if self.checked_in:
             return parts + self.gentle(readings, topics, session)
-        feelings = self.feelings(asks_about=readings[0].topic)
+        feelings = self.feelings(asks_about=readings[0].topic or session)
         if feelings:
             parts += self.reflect(feelings)
         if parts and not feelings:
@@ -1608,10 +1640,17 @@ class Composer:
         health question that shows no feeling in words gets its answer, not a feeling the tagger
         reads into its symptom words ("my period cramps are awful" is not "feeling down")."""
         label = self.label
+        if self.cheerless:
+            feelings = [f for f in feelings if f[0] != "happy"]
         if label is None or (not feelings and asks_about is not None and not asks_about.is_group):
             return feelings
-        if label in ("calm", "neutral"):
+        if label in ("calm", "neutral") or (self.cheerless and label == "happy"):
             return [f for f in feelings if f[0] != "happy"]
+        # A question, or news of someone else, that names no feeling of the user's in words gets no
+        # feeling claimed for it ("how long until I can run again?" is not "you're feeling tired",
+        # "my teenage daughter seems withdrawn lately" not "you've been feeling down").
+        if not feelings and (asks(self.text) or about_someone_else(self.text)):
+            return feelings
         if label not in LABEL_FEELING or any(FEELING_LABEL.get(f[0]) == label for f in feelings):
             return feelings
         # The tagger's label names no feeling the words deny ("我不再焦虑了"), none that is someone
@@ -1721,7 +1760,7 @@ class Composer:
             return self.pick(FAREWELL[lang], "bye")
         if GREETING.regex.search(text) or not text:
             return GREET[self.agent][lang]
-        if text.endswith(("?", "？", "吗", "呢")) or text.startswith(("how", "what", "why", "怎么", "为什么", "什么")):
+        if asks(text):
             titles = [t.title[lang] for t in topics.values()][:12]
             if titles:
                 return UNKNOWN[lang].format(titles=("、" if lang == "zh" else ", ").join(titles))

@@ -820,6 +820,16 @@ class Safety:
             log.exception("the crisis classifier failed")
             return {}
 
+    def names_death(self, text: str) -> bool:
+        """Whether ``text`` has a word of dying or killing (the `death_word` concept), read before
+        the hard negatives are masked: "I'd rather be dead than go through another day like this lol"
+        is no crisis, yet it must not be met with cheer (the `risk_word` flag of a turn)."""
+        phrases = self.phrases.get()
+        if "death_word" not in phrases.concepts.names:
+            return False
+        normalizer = phrases.normalizer
+        return "death_word" in phrases.concepts.find(normalizer.stems(normalizer.clean(text, mask=False)))
+
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""
         phrases = self.phrases.get()
@@ -887,7 +897,8 @@ class Safety:
             result["system"] = "\n\n".join(system)
         if turn is not None:  # what providers act on (the offline companion); `system` is for models
             turn.flags.update(crisis=crisis, check_in=verdict.level == "grey", crisis_earlier=bool(flags.get("crisis")),
-                              notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1])
+                              notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1],
+                              risk_word=self.names_death(text))
         if result or urgent:
             result["urgent"] = urgent
         return result or None

@@ -97,6 +97,10 @@ class Lexicon:
         self.irony_signs = Terms(irony.get("signs") or [])
         self.plain_irony = Terms(irony.get("plain_signs") or [])
         self.praise = set(irony.get("praise") or ["happy", "calm"])
+        self.openers = Terms(sorted({*(irony.get("openers") or []), *(irony.get("cheers") or [])}))
+        self.smiles = Terms(irony.get("smiles") or [])
+        self.mishaps = Terms(irony.get("mishaps") or [])
+        self.relief = Terms(irony.get("relief") or [])
 
     def scores(self, text: str) -> dict[str, float]:
         return self.analyse(text)[0]
@@ -110,7 +114,9 @@ class Lexicon:
         comforting = sum(1 for _ in self.comfort.find(text))
         totals = defaultdict(float)
         found = list(self.terms.find(text))
-        ironic = self._ironic(text, found, contrast)
+        # A cheer and then a mishap is sarcasm whether or not the cheer is a word of this file ("lucky me").
+        complaint = contrast is None and self._cheer_then_mishap(text)
+        ironic = "sign" if complaint else self._ironic(text, found, contrast)
         quoted = [m.span(1) for m in QUOTED.finditer(text)]
         quote_starts = [a for a, _ in quoted]
         # Where each clause begins, once: each word searched the whole text before it (and after
@@ -141,7 +147,7 @@ class Lexicon:
             totals[label] += weight
         if comforting:
             totals[self.comfort_label] += comforting * self.comfort_weight
-        if not sarcastic and self.plain_irony.regex is not None and self.plain_irony.regex.search(text):
+        if not sarcastic and (complaint or self.plain_irony.regex is not None and self.plain_irony.regex.search(text)):
             sarcastic = True  # "just what I needed, a flat tire": no praise word to turn, still sarcasm
         return dict(totals), sarcastic
 
@@ -157,6 +163,26 @@ class Lexicon:
         if contrast is not None or self.again.regex is None or not self.again.regex.search(text):
             return False
         return any(self.words[word][0] in self.irony_needs for _, word in found if word not in self.cheers)
+
+    def _cheer_then_mishap(self, text: str) -> bool:
+        """A cheer that opens the text (a first clause of a few words) and then a mishap in a later
+        clause, or a cheer, a mishap after it and a smile that does not fit ("nothing says happy
+        birthday like a double shift 🙂"); with no word of relief after the cheer (see the file)."""
+        if self.mishaps.regex is None or self.openers.regex is None:
+            return False
+        end = CLAUSE.search(text)
+        head = text[:end.start()] if end else ""
+        short = len(re.findall(r"[a-z0-9']+", head)) <= 4 and len(re.findall(r"[\u4e00-\u9fff]", head)) <= 8
+        cheer = next((start + len(word) for start, word in self.openers.find(head) if not self._negated(head[:start])),
+                     None) if short and head else None
+        if cheer is None and self.smiles.regex is not None and self.smiles.regex.search(text):
+            cheer = next((start + len(word) for start, word in self.openers.find(text)
+                          if not self._negated(text[max(0, start - 16):start])), None)
+        if cheer is None:
+            return False
+        rest = text[max(cheer, end.end() if end and head else cheer):]
+        return self.mishaps.regex.search(rest) is not None and (
+            self.relief.regex is None or self.relief.regex.search(rest) is None)
 
     def _degree(self, before: str) -> float:
         for regex, factor in ((self.intensifiers, self.intensify), (self.downtoners, self.downtone)):

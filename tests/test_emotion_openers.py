@@ -1,0 +1,98 @@
+"""Issue 12, point 2, over HTTP with the shipped config (no model): sarcasm is never met with
+cheer, nor a message with a word of dying or killing whatever the tagger read; negation reads
+both ways; and the offline reply names a feeling only where the user showed one (a question, a
+plain follow-up on a complaint or news of someone else gets its answer, not "It sounds like
+you're feeling down")."""
+
+import pytest
+import yaml
+
+import wellmate
+from conftest import Served, shipped_config
+
+CHEER = ["lovely to hear", "How nice!", "Enjoy this good feeling", "I can feel your joy", "What made your day",
+         "太好了！", "真为你高兴", "能感觉到你的喜悦", "这份好心情", "发生了什么好事", "是什么让你心情这么好"]
+CLAIMED = ["It sounds like you", "I hear that you", "听起来你", "我听到了：你", "让你感到"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("openers")
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
+    wm = wellmate.create_app(path)
+    served = Served(wm)
+    served.token = served.client.register()["access_token"]
+    yield served
+    served.stop()
+    wm.close()
+
+
+def say(site, texts, agent="mental"):
+    """Send ``texts`` in one new session; (the user's stored label, the reply's label, the reply) of the last."""
+    session = None
+    for text in texts:
+        body = {"text": text, **({"session_id": session} if session else {})}
+        reply = site.client.post(f"/api/v1/health/{agent}/chat", body, token=site.token).json
+        session = reply["session_id"]
+    messages = site.client.get(f"/api/v1/health/sessions/{session}", token=site.token).json["messages"]["items"]
+    user = [m for m in messages if m["role"] == "user"][-1]
+    return user["emotion"], reply["emotion"], reply["content"]
+
+
+@pytest.mark.parametrize("text", [
+    "Lovely. Food poisoning on the first night of my holiday",
+    "Perfect, I missed the last bus home and it's pouring 🙂",
+    "excellent, my flight's delayed six hours",
+    "太棒了，刚买的手机就摔碎了",
+    "完美，周日一早又被叫去加班",
+])
+def test_a_cheer_then_a_mishap_is_sarcasm_and_gets_no_cheer(site, text):
+    user, shown, content = say(site, [text])
+    assert user not in ("happy", "calm"), (user, content)
+    assert shown not in ("happy", "encouraging"), (shown, content)
+    assert not any(cheer in content for cheer in CHEER), content
+
+
+@pytest.mark.parametrize("text", ["Great news, my ankle has finally healed and I ran today!", "太好了，孩子终于退烧了！"])
+def test_good_news_after_a_mishap_stays_good_news(site, text):
+    user, shown, content = say(site, [text])
+    assert user == "happy" and shown != "caring", (user, shown, content)
+
+
+@pytest.mark.parametrize("text", [
+    "honestly I'd rather be dead than sit through another lecture like that lol",
+    "lol kill me, the printer ate my thesis",
+])
+def test_a_word_of_dying_is_never_met_with_cheer_whatever_the_tagger_reads(site, text):
+    _, shown, content = say(site, [text])
+    assert shown not in ("happy", "encouraging"), (shown, content)
+    assert not any(cheer in content for cheer in CHEER), content
+
+
+@pytest.mark.parametrize("text,label", [
+    ("I'm no longer nervous about the operation, the surgeon answered everything", "calm"),
+    ("我不伤心了，已经放下了", "calm"),
+    ("I can't say I'm happy with how my recovery is going", "sad"),
+])
+def test_negation_reads_both_ways(site, text, label):
+    assert say(site, [text])[0] == label
+
+
+@pytest.mark.parametrize("texts,agent", [
+    (["I sprained my ankle yesterday", "it's still throbbing"], "physical"),
+    (["I sprained my ankle yesterday", "it's been three weeks like this"], "physical"),
+    (["I sprained my ankle yesterday", "when can I jog again?"], "physical"),
+    (["我膝盖疼", "已经疼了一个月了"], "physical"),
+    (["我脚踝扭了", "今天早上更肿了"], "physical"),
+    (["My husband seems really quiet these days"], "mental"),
+    (["我爸最近总是丢三落四"], "mental"),
+])
+def test_the_reply_claims_no_feeling_the_user_did_not_show(site, texts, agent):
+    _, _, content = say(site, texts, agent)
+    assert not any(claim in content for claim in CLAIMED), content
+
+
+def test_a_feeling_shown_in_words_is_still_named(site):
+    _, shown, content = say(site, ["my knee hurts after running", "I'm really frustrated, it's been a month"], "physical")
+    assert "frustrated" in content and shown == "caring", content
