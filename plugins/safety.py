@@ -33,6 +33,7 @@ models/training/crisis_*.tsv.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
 import threading
@@ -1330,6 +1331,9 @@ def train_crisis(wm_factory, args) -> int:
     training files, write safety.model, print the figures on the held split."""
     from wellmate_plugins._textmodel import train
 
+    if args.runs < 1 or not args.hard_negative_weight > 0 or not math.isfinite(args.hard_negative_weight):
+        print("error: --runs must be 1 or more and --hard-negative-weight a number above 0", file=sys.stderr)
+        return 1
     wm = wm_factory()
     try:
         safety = wm.service("safety")

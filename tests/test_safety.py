@@ -833,6 +833,12 @@ def test_train_crisis_refuses_too_little_data_cleanly_and_writes_into_a_new_fold
     status, printed = train_crisis(wm, capsys, "--data", str(data), "--out", str(out))
     assert status == 0 and out.exists(), printed
     assert "warning: 70 rows with labels other than crisis, grey, none left out (happy 70)" in printed
+    # ...and a number of runs or a hard-negative weight that trains nothing is refused before any work
+    for bad in (["--runs", "0"], ["--runs", "-2"], ["--hard-negative-weight", "0"], ["--hard-negative-weight", "-1"],
+                ["--hard-negative-weight", "nan"]):
+        status, printed = train_crisis(wm, capsys, "--data", str(data), "--out", str(tmp_path / "bad.json"), *bad)
+        assert status == 1 and "error: --runs must be 1 or more" in printed and "Traceback" not in printed, (bad, printed)
+        assert not (tmp_path / "bad.json").exists()
 
 
 def test_a_retrained_classifier_is_used_without_a_restart(make_wm, serve, tmp_path):

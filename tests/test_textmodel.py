@@ -36,6 +36,26 @@ def test_learns_from_characters_it_never_saw_as_words():
     assert abs(sum(model.scores("hello").values()) - 1) < 1e-9
 
 
+def test_the_mean_of_runs_is_the_mean_of_their_logits_and_a_weighed_row_counts_more():
+    import math
+
+    def logits(model, text):
+        probabilities = model.scores(text)
+        return [math.log(probabilities[label]) for label in model.labels]
+
+    one, two, both = train(ROWS, seed=5), train(ROWS, seed=6), train(ROWS, seed=5, runs=2)
+    assert both.meta["runs"] == 2
+    for text in ("this commute is killing me", "我不想活了", "hello"):
+        # log-probabilities differ from logits by a constant per text: compare differences between labels
+        a, b, mean = logits(one, text), logits(two, text), logits(both, text)
+        assert abs((mean[1] - mean[0]) - ((a[1] - a[0]) + (b[1] - b[0])) / 2) < 1e-3, text
+    # A row weighed more pulls the model further its way than the same row weighed 1
+    plain = train(ROWS, epochs=20)
+    weighed = train([(text, label, [], 4.0 if text == "this commute is killing me" else 1.0) for text, label in ROWS],
+                    epochs=20)
+    assert weighed.scores("this commute is killing me")["none"] > plain.scores("this commute is killing me")["none"]
+
+
 def test_training_is_deterministic_and_saving_keeps_the_predictions(tmp_path):
     a, b = train(ROWS, seed=3), train(ROWS, seed=3)
     assert (a.starts, a.weights) == (b.starts, b.weights)
