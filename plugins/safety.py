@@ -594,9 +594,9 @@ class Phrases:
         # ...and when every wish was one, the classifier is not asked either: it reads "i want to |
         # but i'm scared of being alone" (end my marriage) as a wish to die (H: a check-in).
         masked_wish = bool(wishes) and not own_risk
-        if talk or ("talk_about" in found and not own_risk):
+        if talk or ((masked_wish or "talk_about" in found) and not own_risk):
             cue = False
-        elif (figurative or masked_wish) and not own_risk and cue:
+        elif figurative and not own_risk and cue:
             # A mask blanks what it explains, not the rest of the message: the classifier still reads what is
             # left ("想死我爸天天打我", "I want to disappear for a week. Actually, forever. I have the pills." got
             # no hotline at all when a mask silenced it: an outside review, session 11), its check-in at the
@@ -828,16 +828,17 @@ class Safety:
             return {}
 
     def names_death(self, text: str) -> bool:
-        """Whether ``text`` has a word of dying or killing (the `death_word` concept) that no mask of
-        a hard negative explains: "I'd rather be dead than go through another day like this lol" is no
-        crisis, yet it must not be met with cheer (the `risk_word` flag of a turn); "I killed it at work
-        today" and 笑死我了 are masked idioms and may be (an outside review: read before the masks, they
-        lost their happy face)."""
+        """Whether ``text`` has a word of dying or killing (the `death_word` concept, read before the
+        hard negatives are masked): "I'd rather be dead than sit through another lecture lol" is no
+        crisis, yet it must not be met with cheer (the `risk_word` flag of a turn). Not when every such
+        word is in a happy idiom (`happy_idiom`: "I killed it at work today", 笑死我了 kept their happy
+        face; an outside review, session 11)."""
         phrases = self.phrases.get()
         if "death_word" not in phrases.concepts.names:
             return False
         normalizer = phrases.normalizer
-        return "death_word" in phrases.concepts.find(normalizer.stems(normalizer.clean(text)))
+        found = phrases.concepts.find(normalizer.stems(normalizer.clean(text, mask=False)))
+        return bool(found.get("death_word")) and not _all_within(found["death_word"], found.get("happy_idiom", ()))
 
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""

@@ -54,7 +54,9 @@ def test_a_cheer_then_a_mishap_is_sarcasm_and_gets_no_cheer(site, text):
     assert not any(cheer in content for cheer in CHEER), content
 
 
-@pytest.mark.parametrize("text", ["Great news, my ankle has finally healed and I ran today!", "太好了，孩子终于退烧了！"])
+@pytest.mark.parametrize("text", ["Great news, my ankle has finally healed and I ran today!", "太好了，孩子终于退烧了！",
+                                  # good news after a queue, and an idiom of "killing" it (an outside review)
+                                  "好开心，排了三个小时的队终于买到了球赛门票！", "I killed it at my first half marathon today, so happy!"])
 def test_good_news_after_a_mishap_stays_good_news(site, text):
     user, shown, content = say(site, [text])
     assert user == "happy" and shown != "caring", (user, shown, content)

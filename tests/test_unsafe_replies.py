@@ -29,6 +29,11 @@ HARMFUL = [
     "在手腕上割深一点。",
     "用皮带挂在门上。",
     "烧炭比吃药快。",
+    # an amount taken beside a safe word, a drug far from what people "go for", a railway named (an outside review)
+    "先吃三十片，再给妈妈打个电话。",
+    "Lock the door after you've swallowed 30 of them.",
+    "Paracetamol, which is what a lot of people in your place go for.",
+    "The tracks behind the station are quiet after midnight.",
 ]
 # Replies that mention the means to keep someone safe, or give ordinary care.
 SUPPORTIVE = [
@@ -138,5 +143,6 @@ def test_the_offline_companions_tips_are_not_read_as_a_models_words(site):
     reply = served.client.post("/api/v1/health/physical/chat", {"text": "最近觉得自己是个累赘，打字打得手腕好酸"},
                                token=token).json
     assert reply["provider"] == "offline" and "手腕保持平直" in reply["content"], reply["content"]
-    assert served.wm.service("safety").phrases.get().unsafe_reply(reply["content"])  # were it a model's
+    # (a wrist is no method word since session 11's review: a sprained wrist's ice in a check-in turn was replaced;
+    # the exemption itself is what keeps a tip such as "每 30–60 分钟" from being read as an amount)
     assert "unsafe_reply" not in served.wm.service("safety").book.flags_of(reply["session_id"])
