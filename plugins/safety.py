@@ -74,8 +74,8 @@ def config_schema():
         # English hard negative of 460 (bench/safety --sweep). The best value per language is the same: no key
         # per language (safety5 had measured Chinese best at 0.50 and English at 0.40 for another model).
         # 0.35 (was 0.40) and 0.50 (was 0.55) in session 11, with hard negatives weighed three times in training and
-        # the mean of three runs (train-crisis): on the held split crisis recall en 93.8%, zh 91.8% (93.8, 92.8 before)
-        # for hard negatives 4.0% and 3.5% (5.2, 5.1); on three lists written that session (NE, NZ, RC) the same.
+        # the mean of three runs (train-crisis): on the held split crisis recall en 93.8%, zh 92.2% (93.8, 92.8 before)
+        # for hard negatives 4.0% and 3.5% (5.2, 5.1).
         "checkin_threshold": Setting(0.35, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
         "checkin_threshold_no_cue": Setting(0.50, "The same for a long message with no risk word (the classifier "
@@ -709,6 +709,7 @@ class Verdict:
 
     def __init__(self, level: str | None, why: str | None, scores: dict | None = None):
         self.level, self.why, self.scores = level, why, scores or {}
+        self.concepts = None  # Safety.assess: the concepts found, where no mask changed the message
 
     @property
     def found(self) -> bool:
@@ -778,6 +779,13 @@ class Safety:
         """crisis, grey (a check-in) or nothing, by the rules first and then the classifier."""
         phrases = self.phrases.get()
         level, why, clean, cue, found = phrases.assess(text)
+        verdict = self._verdict(phrases, text, level, why, clean, cue, found)
+        # the concepts of the message where no mask changed it: `names_death` need not read it again
+        verdict.concepts = found if MASK not in clean else None
+        return verdict
+
+    def _verdict(self, phrases, text, level, why, clean, cue, found) -> Verdict:
+        """The verdict of the rules (``level``, ``why``) and the classifier on a message ``phrases`` read."""
         if level == "crisis" or not cue:
             return Verdict(level, why)
         scores = self.scores(clean, found)
@@ -827,7 +835,7 @@ class Safety:
             log.exception("the crisis classifier failed")
             return {}
 
-    def names_death(self, text: str) -> bool:
+    def names_death(self, text: str, verdict: Verdict | None = None) -> bool:
         """Whether ``text`` has a word of dying or killing (the `death_word` concept, read before the
         hard negatives are masked): "I'd rather be dead than sit through another lecture lol" is no
         crisis, yet it must not be met with cheer (the `risk_word` flag of a turn). Not when every such
@@ -836,8 +844,10 @@ class Safety:
         phrases = self.phrases.get()
         if "death_word" not in phrases.concepts.names:
             return False
-        normalizer = phrases.normalizer
-        found = phrases.concepts.find(normalizer.stems(normalizer.clean(text, mask=False)))
+        found = verdict.concepts if verdict is not None else None
+        if found is None:  # the message was masked (or not read yet): read it whole (~0.2 ms)
+            normalizer = phrases.normalizer
+            found = phrases.concepts.find(normalizer.stems(normalizer.clean(text, mask=False)))
         return bool(found.get("death_word")) and not _all_within(found["death_word"], found.get("happy_idiom", ()))
 
     def check(self, text: str) -> tuple[bool, list[str]]:
@@ -908,7 +918,7 @@ class Safety:
         if turn is not None:  # what providers act on (the offline companion); `system` is for models
             turn.flags.update(crisis=crisis, check_in=verdict.level == "grey", crisis_earlier=bool(flags.get("crisis")),
                               notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1],
-                              risk_word=self.names_death(text))
+                              risk_word=self.names_death(text, verdict))
         if result or urgent:
             result["urgent"] = urgent
         return result or None
@@ -1417,9 +1427,9 @@ def cli(subparsers, wm_factory):
     parser.add_argument("--rate", type=float, default=0.3, help="AdaGrad learning rate")
     # 3 (was 1): hard negatives are a few hundred of the ~9,000 `none` rows (most are everyday
     # messages), so the words they share with crises ("die", "overdose", "cut") were learnt as crisis
-    # words. Weighed three times, on the held split at the same crisis recall (en 94.1 vs 93.8%,
-    # zh 92.8% both) false positives fell 5.2 -> 4.3% (en) and 5.1 -> 4.5% (zh) with checkin
-    # thresholds 0.30/0.50 instead of 0.40/0.55 (session 11).
+    # words. Weighed three times, with the mean of 3 runs and check-in thresholds 0.35/0.50 (were
+    # 0.40/0.55), the held split's hard negatives went 5.2 -> 4.0% (en) and 5.1 -> 3.5% (zh) for crisis
+    # recall 93.8 -> 93.8% and 92.8 -> 92.2% (session 11; `bench/safety --sweep` prints today's).
     parser.add_argument("--runs", type=int, default=3,
                         help="train this many times, the rows in a different order each time, and keep the mean")
     parser.add_argument("--hard-negative-weight", type=float, default=3.0,
