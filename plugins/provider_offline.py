@@ -1654,10 +1654,9 @@ class Composer:
         if label not in LABEL_FEELING or any(FEELING_LABEL.get(f[0]) == label for f in feelings):
             return feelings
         # The tagger's label names no feeling the words deny ("我不再焦虑了"), none that is someone
-        # else's ("my 2 year old ... is very sleepy", "my teenage daughter seems withdrawn lately":
-        # a parent asking, not a low mood of their own) and no low mood for a thing that died.
-        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text) or
-                                                                     only_someone_else(self.text))):
+        # else's ("my 2 year old ... is very sleepy"; news of someone else alone returned above) and no
+        # low mood for a thing that died.
+        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text))):
             return [f for f in feelings if f[0] != "happy"]
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
