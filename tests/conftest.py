@@ -6,6 +6,7 @@ import http.client
 import json
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,29 @@ def serve():
 def client(make_wm, serve):
     """A client for the shipped config on a temp data folder, over real HTTP."""
     return serve(make_wm()).client
+
+
+@contextmanager
+def served_shipped(tmp: Path):
+    """The shipped config.yaml (see `shipped_config`) served on a free port, stopped and closed after."""
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
+    wm = wellmate.create_app(path)
+    served = Served(wm)
+    try:
+        yield served
+    finally:
+        served.stop()
+        wm.close()
+
+
+def in_one_session(client, token: str, texts, agent: str = "physical") -> list[dict]:
+    """The replies (JSON) to ``texts``, sent in order in one new chat session of ``agent``, over HTTP."""
+    replies, session_id = [], None
+    for text in texts:
+        r = client.post(f"/api/v1/health/{agent}/chat", {"text": text, **({"session_id": session_id} if session_id else {})},
+                        token=token)
+        assert r.status == 200, r.text
+        session_id = r.json["session_id"]
+        replies.append(r.json)
+    return replies

@@ -5,10 +5,8 @@ plain follow-up on a complaint or news of someone else gets its answer, not "It 
 you're feeling down")."""
 
 import pytest
-import yaml
 
-import wellmate
-from conftest import Served, shipped_config
+from conftest import in_one_session, served_shipped
 
 CHEER = ["lovely to hear", "How nice!", "Enjoy this good feeling", "I can feel your joy", "What made your day",
          "太好了！", "真为你高兴", "能感觉到你的喜悦", "这份好心情", "发生了什么好事", "是什么让你心情这么好"]
@@ -17,24 +15,15 @@ CLAIMED = ["It sounds like you", "I hear that you", "听起来你", "我听到�
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("openers")
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
-    wm = wellmate.create_app(path)
-    served = Served(wm)
-    served.token = served.client.register()["access_token"]
-    yield served
-    served.stop()
-    wm.close()
+    with served_shipped(tmp_path_factory.mktemp("openers")) as served:
+        served.token = served.client.register()["access_token"]
+        yield served
 
 
 def say(site, texts, agent="mental"):
     """Send ``texts`` in one new session; (the user's stored label, the reply's label, the reply) of the last."""
-    session = None
-    for text in texts:
-        body = {"text": text, **({"session_id": session} if session else {})}
-        reply = site.client.post(f"/api/v1/health/{agent}/chat", body, token=site.token).json
-        session = reply["session_id"]
+    reply = in_one_session(site.client, site.token, texts, agent)[-1]
+    session = reply["session_id"]
     messages = site.client.get(f"/api/v1/health/sessions/{session}", token=site.token).json["messages"]["items"]
     user = [m for m in messages if m["role"] == "user"][-1]
     return user["emotion"], reply["emotion"], reply["content"]

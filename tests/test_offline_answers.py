@@ -7,10 +7,8 @@ tip, a new mother's caution after a birth, and someone the user speaks of not re
 import shutil
 
 import pytest
-import yaml
 
-import wellmate
-from conftest import ROOT, Served, shipped_config
+from conftest import ROOT, in_one_session, served_shipped
 from test_offline_companion import caution, has_tip
 
 QUOTED = "《病友宝典》"
@@ -21,25 +19,9 @@ def ask(tmp_path_factory):
     """ask(*texts, agent="physical") -> the replies (JSON), all in one session of a new user, over HTTP."""
     tmp = tmp_path_factory.mktemp("offline_answers")
     shutil.copytree(ROOT / "library", tmp / "library")
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
-    wm = wellmate.create_app(path)
-    served = Served(wm)
-    token = served.client.register("asker", "asker password")["access_token"]
-
-    def send(*texts, agent="physical"):
-        replies, session_id = [], None
-        for text in texts:
-            r = served.client.post(f"/api/v1/health/{agent}/chat",
-                                   {"text": text, **({"session_id": session_id} if session_id else {})}, token=token)
-            assert r.status == 200, r.text
-            session_id = r.json["session_id"]
-            replies.append(r.json)
-        return replies
-
-    yield send
-    served.stop()
-    wm.close()
+    with served_shipped(tmp) as served:
+        token = served.client.register("asker", "asker password")["access_token"]
+        yield lambda *texts, agent="physical": in_one_session(served.client, token, texts, agent)
 
 
 # (message, what the answer must say, what it must not: the tip of another complaint of the topic)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import in_one_session
+
 ROOT = Path(__file__).resolve().parent.parent
 TIPS = yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8"))["topics"]
 
@@ -30,18 +32,7 @@ def has_tip(reply, topic, lang):
 def talk(client):
     """talk(agent, *texts) -> the replies, all in one session, as a user of the app sends them."""
     token = client.register()["access_token"]
-
-    def send(agent, *texts):
-        replies, session_id = [], None
-        for text in texts:
-            r = client.post(f"/api/v1/health/{agent}/chat", {"text": text, **({"session_id": session_id} if session_id else {})},
-                            token=token)
-            assert r.status == 200, r.text
-            session_id = r.json["session_id"]
-            replies.append(r.json)
-        return replies
-
-    return send
+    return lambda agent, *texts: in_one_session(client, token, texts, agent)
 
 
 # -- topics ----------------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ import sys
 import pytest
 import yaml
 
-import wellmate
-from conftest import ROOT, Served, shipped_config
+from conftest import ROOT, in_one_session, served_shipped
 from wellmate_plugins._text import normalize
 from wellmate_plugins.provider_offline import compile_tips
 
@@ -36,26 +35,9 @@ def condition_caution(lang, condition):
 @pytest.fixture(scope="module")
 def talk(tmp_path_factory):
     """talk(*texts) -> the physical agent's replies, all in one session of a new user, over HTTP."""
-    tmp = tmp_path_factory.mktemp("main_question")
-    path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(shipped_config(tmp), allow_unicode=True), encoding="utf-8")
-    wm = wellmate.create_app(path)
-    served = Served(wm)
-    token = served.client.register("asker", "asker password")["access_token"]
-
-    def send(*texts):
-        replies, session_id = [], None
-        for text in texts:
-            r = served.client.post("/api/v1/health/physical/chat",
-                                   {"text": text, **({"session_id": session_id} if session_id else {})}, token=token)
-            assert r.status == 200, r.text
-            session_id = r.json["session_id"]
-            replies.append(r.json["content"])
-        return replies
-
-    yield send
-    served.stop()
-    wm.close()
+    with served_shipped(tmp_path_factory.mktemp("main_question")) as served:
+        token = served.client.register("asker", "asker password")["access_token"]
+        yield lambda *texts: [reply["content"] for reply in in_one_session(served.client, token, texts)]
 
 
 @pytest.mark.parametrize("text,lang,topic,passing", [
