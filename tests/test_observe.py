@@ -132,7 +132,7 @@ def test_a_log_line_says_who_asked_what_and_never_what_was_said(app):
     assert line["ms"] >= 0 and line["time"].endswith("Z")
     assert line_of(wm, answer.headers["X-Request-Id"])["route"] == "/api/v1/health/<agent_name>/chat"
     text = "".join(path.read_text(encoding="utf-8") for path in log_files(wm) if path.exists())
-    for never in (session_id, secret, "13.2", "query-string-secret", "alice password", app.token,
+    for never in (session_id, secret, "13.2 mmol", "query-string-secret", "alice password", app.token,
                   login.json["access_token"], login.json["refresh_token"]):
         assert never not in text
 
