@@ -171,7 +171,9 @@ class _Handler(_OpenAIHandler):
                     return self._drop()
             elif i == fault_at and mode == "error_mid_stream":
                 self._send(b"event: error\ndata: " + _compact({"message": THROWN}) + b"\n\n")
-                self.close_connection = True
+                # The stream ends whole and the connection stays open, as FastGPT's does: closed without a
+                # word after a complete response, a pooling client's next request on it raced the close
+                # (test_the_openai_client_reads_the_fakes_answers failed 1 run in ~6).
                 return self._end_chunked()
             elif i == fault_at:
                 return self._drop()
