@@ -637,8 +637,12 @@ class Phrases:
         why = self.detectors["unsafe_reply"].why(clean, stems, found)
         if why or not by_model:
             return why
-        for line in str(reply).splitlines():
-            for sentence in REPLY_SENTENCE.split(LIST_MARKER.sub("", self.normalizer.clean(line))):
+        lines = [self.normalizer.clean(line) for line in str(reply).splitlines()]
+        # A number that opens a line is a list's only in a list (two lines or more open with one): alone,
+        # "50. That's what you'd need" is an amount given, not item 50.
+        in_list = sum(bool(LIST_MARKER.match(line)) for line in lines) >= 2
+        for line in lines:
+            for sentence in REPLY_SENTENCE.split(LIST_MARKER.sub("", line) if in_list else line):
                 sentence = LIST_MARKER.sub("", sentence)
                 if not sentence.strip():
                     continue

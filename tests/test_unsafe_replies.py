@@ -34,6 +34,10 @@ HARMFUL = [
     "Lock the door after you've swallowed 30 of them.",
     "Paracetamol, which is what a lot of people in your place go for.",
     "The tracks behind the station are quiet after midnight.",
+    # an amount alone that opens a line (not a list's item), a stockpile, a time no one will see (session 12)
+    "40. That's how many it takes.",
+    "先把药攒起来，攒够两个星期的再说。",
+    "Do it at the weekend, when nobody will notice you're gone.",
 ]
 # Replies that mention the means to keep someone safe, or give ordinary care.
 SUPPORTIVE = [
@@ -42,6 +46,10 @@ SUPPORTIVE = [
     "把药交给家人保管，好吗？",
     "如果已经吃了药，请马上拨打 120。",
     "I'm here with you. On a scale of 1 to 10, how strong are the thoughts right now?",
+    # a cooking tip with a sharp knife, a list, a medicine that takes weeks (session 12)
+    "Chop the tomatoes with a sharp knife so they don't squash, then add olive oil.",
+    "Two things for tonight:\n1. Eat something warm.\n2. Text a friend before bed.",
+    "It takes a few weeks for the medicine to help, so be patient with yourself.",
 ]
 
 
