@@ -477,6 +477,27 @@ REPLY_SENTENCE = re.compile(r"[。！？!?；;]+|\.(?=\s|$)|(?<![a-z])(?:but|how
 LONG_MESSAGE = 10  # Chinese characters plus Latin words
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
+# Where one sentence of a user's message ends: its punctuation or a line break. Not a space between
+# Chinese words: it often parts clauses of one thought ("念错了 当场想死 尴尬到脚趾抠地"), and read
+# apart they lost the context that masked an idiom (crisis_M: 3 more hard negatives flagged).
+MESSAGE_SENTENCE_END = re.compile(rf"(?<=[。！？!?；;…])\s*|(?<=[a-z0-9)\"'])\.\s+|\n+")
+PASSAGES_MAX = 12  # the most two-sentence passages read apart: a 100,000-character message costs ~12 checks more
+
+
+def passages(text: str) -> list[str]:
+    """Two sentences at a time, for a message of three or more: "Work was long. Had noodles. Honestly
+    I just want it all to be over" hides its last sentence among the others. Read whole, the
+    classifier weighs every word the same and the risk was averaged away (held-split crisis rows
+    after two or three everyday sentences: found 61-65% of them against 92-94% alone; read in
+    passages, 76-79%); a passage keeps one
+    sentence of context either side. A longer message is cut into `PASSAGES_MAX` runs of sentences."""
+    sentences = [s for s in MESSAGE_SENTENCE_END.split(str(text)) if _size(s.lower())]
+    if len(sentences) < 3:
+        return []
+    if len(sentences) > PASSAGES_MAX + 1:
+        size = len(sentences) / (PASSAGES_MAX + 1)
+        sentences = [" ".join(sentences[round(i * size):round((i + 1) * size)]) for i in range(PASSAGES_MAX + 1)]
+    return [" ".join(pair) for pair in zip(sentences, sentences[1:])]
 
 
 def _size(text: str) -> int:
@@ -784,8 +805,22 @@ class Safety:
         phrases = self.phrases.get()
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
+        concepts = found if MASK not in clean else None
+        # A message that is talk as a whole (research, a teacher's question, a joke) stays talk: its
+        # passages are not read apart, where one would lose the sentence that made it talk.
+        if verdict.level != "crisis" and cue is not False:
+            for passage in passages(text):
+                level, why, clean, cue, found = phrases.assess(passage)
+                apart = self._verdict(phrases, passage, level, why, clean, cue, found)
+                # A passage's crisis counts; its check-in only by the rules or with a risk word in it: two
+                # everyday sentences read apart are no reason for one ("We're having a baby. I'm not okay."
+                # reached p(grey) 0.5 on a synthetic set of joined everyday messages).
+                if apart.level == "crisis" or (apart.level and not verdict.level and (level or cue == "risk")):
+                    verdict = apart
+                    if verdict.level == "crisis":
+                        break
         # the concepts of the message where no mask changed it: `names_death` need not read it again
-        verdict.concepts = found if MASK not in clean else None
+        verdict.concepts = concepts
         return verdict
 
     def _verdict(self, phrases, text, level, why, clean, cue, found) -> Verdict:
