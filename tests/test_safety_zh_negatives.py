@@ -4,7 +4,7 @@ plants, get no hotline over HTTP; the same words said of the writer's own life k
 Every sentence here was written for this test: none is in models/training/ or tests/data/."""
 
 from fakes.openai_server import FakeOpenAI
-from test_safety import mental_replies
+from test_safety import mental_replies, wrongly_answered
 
 # main: each of these got the crisis reply (a term: 想死, 吞药, 想消失; a frame: jump_place, goodbye)
 # but the two marked, which main's rules let through and which stand for their families
@@ -61,7 +61,4 @@ CRISES_NE2_ZH = [
 
 def test_pleasure_boredom_stories_exercise_dreams_and_a_goodbye_for_a_time_get_no_hotline_a_cover_story_does(
         make_wm, serve):
-    with FakeOpenAI(reply="好的。") as upstream:
-        reply = mental_replies(make_wm, serve, upstream)
-        assert [text for text in LOOK_ALIKES_NE2_ZH if reply(text)["content"] != "好的。"] == []
-        assert [text for text in CRISES_NE2_ZH if reply(text)["provider"] != "safety"] == []
+    assert wrongly_answered(make_wm, serve, LOOK_ALIKES_NE2_ZH, CRISES_NE2_ZH) == ([], [])
