@@ -17,10 +17,13 @@ sad, "not worried anymore" for calm) and whether the text carries a sign of sarc
 praise word in quotes, "again" with a cheer). So it learns how far to trust the word lists from
 the sentences, instead of a weight someone guessed.
 
-Two rules stay rules, where they are clearer than anything learnt from a few thousand sentences:
+Three rules stay rules, where they are clearer than anything learnt from a few thousand sentences:
 a message with a sign of sarcasm is never labelled happy or calm ("太好了，又要加班了" is angry,
-and the offline companion, which asks the chat service's `tag`, must not answer it with cheer); and when the
-model's best guess is below ``model_confidence`` it is weighed together with the lexicon's.
+and the offline companion, which asks the chat service's `tag`, must not answer it with cheer); when the
+model's best guess is below ``model_confidence`` it is weighed together with the lexicon's; and when
+its guess is the label of a word the lexicon found negated, and of nothing else the lexicon found
+("i'm not anxious about the results now" read as anxious), the lexicon's label stands (dev sets
+A-F, emotion_held_em and the held split: 2 right more, 1 less, in 2,700 sentences).
 """
 
 from __future__ import annotations
@@ -130,12 +133,13 @@ class ModelTagger(Tagger):
     def tag(self, text: str, labels: list[str]) -> str:
         text = text or ""
         lexicon = self.lexicon.lexicon.get()
-        found, sarcastic = lexicon.analyse(text)
+        turned = set()
+        found, sarcastic = lexicon.analyse(text, turned)
         model = self.model()
         label = None
         if model is not None:
             try:
-                label = self.decide(model, text, found, sarcastic, lexicon.order)
+                label = self.decide(model, text, found, sarcastic, lexicon.order, turned)
             except Exception as e:  # a file that loads but cannot score (labels of another kind)
                 with self._lock:
                     if self._model is model:
@@ -149,9 +153,14 @@ class ModelTagger(Tagger):
         train-emotion measure."""
         return self.tag(text, LABELS)
 
-    def decide(self, model: TextModel, text: str, found: dict, sarcastic: bool, order: list[str]) -> str:
+    def decide(self, model: TextModel, text: str, found: dict, sarcastic: bool, order: list[str],
+               turned: set = frozenset()) -> str:
         scores = model.scores(with_hints(text, found, sarcastic, order))
         best = max(scores, key=scores.get)
+        if best in turned and found.get(best, 0) <= 0 and any(w > 0 for w in found.values()):
+            # The model read the word, the lexicon its negation ("i'm not anxious about it now"):
+            # the words outweigh a negation in a few thousand sentences, so the lexicon decides.
+            best = max((label for label in scores if found.get(label, 0) > 0), key=found.get, default=best)
         if scores[best] < self.confidence and found:
             total = sum(w for w in found.values() if w > 0) or 1
             blended = {label: p + LEXICON_BLEND * max(0.0, found.get(label, 0)) / total for label, p in scores.items()}

@@ -24,6 +24,8 @@ def site(tmp_path_factory):
     ("周末睡了两天还是没缓过来", "tired"),                           # rest that did not help: weariness, not worry
     ("however long I sleep I never feel rested", "tired"),
     ("我不想再忍了，他每次都放我鸽子", "angry"),
+    # emotion_F's (dev): the model read "anxious", the lexicon its negation, which now stands
+    ("i'm not anxious about the results now, the doctor explained everything", "calm"),
 ])
 def test_negation_reads_both_ways(site, text, label):
     assert say(site, [text])[0] == label
