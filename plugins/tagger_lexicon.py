@@ -105,9 +105,10 @@ class Lexicon:
     def scores(self, text: str) -> dict[str, float]:
         return self.analyse(text)[0]
 
-    def analyse(self, text: str) -> tuple[dict[str, float], bool]:
+    def analyse(self, text: str, turned: set | None = None) -> tuple[dict[str, float], bool]:
         """The weight per label of the words in ``text``, and whether it is sarcastic (a praise
-        word was turned by a sign of irony, "again" or quotation marks)."""
+        word was turned by a sign of irony, "again" or quotation marks). ``turned``, when given,
+        gets the labels of the words a negation turned away ("not anxious": anxious)."""
         text = normalize(text)
         sarcastic = False
         contrast = max((start for start, _ in self.contrast.find(text)), default=None)
@@ -132,6 +133,8 @@ class Lexicon:
             if text.startswith("过", start + len(word)) and EVER.search(before):
                 weight = self.words[word][1] * self.intensify
             elif self._negated(before) or self._negated_after(text, start + len(word), before):
+                if turned is not None:
+                    turned.add(label)
                 label = self.negated.get(label)
                 if not label:
                     continue

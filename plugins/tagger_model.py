@@ -17,10 +17,13 @@ sad, "not worried anymore" for calm) and whether the text carries a sign of sarc
 praise word in quotes, "again" with a cheer). So it learns how far to trust the word lists from
 the sentences, instead of a weight someone guessed.
 
-Two rules stay rules, where they are clearer than anything learnt from a few thousand sentences:
+Three rules stay rules, where they are clearer than anything learnt from a few thousand sentences:
 a message with a sign of sarcasm is never labelled happy or calm ("太好了，又要加班了" is angry,
-and the offline companion, which asks the chat service's `tag`, must not answer it with cheer); and when the
-model's best guess is below ``model_confidence`` it is weighed together with the lexicon's.
+and the offline companion, which asks the chat service's `tag`, must not answer it with cheer); when the
+model's best guess is below ``model_confidence`` it is weighed together with the lexicon's; and when
+its guess is the label of a word the lexicon found negated, and of nothing else the lexicon found
+("i'm not anxious about the results now" read as anxious), the lexicon's label stands (dev sets
+A-F, emotion_held_em and the held split: 2 right more, 1 less, in 2,700 sentences).
 """
 
 from __future__ import annotations
@@ -44,6 +47,13 @@ DEFAULT_MODEL = "models/emotion.json"
 TRAINING = "models/training/emotion_*.tsv"
 # Rows a person labelled before any tuning; its dev rows train the model, its held rows never do.
 LABELLED = "tests/data/emotion_labelled.tsv"
+# Sealed sets of earlier sessions, development data since (tests/data/heldout/README.md): 1,800
+# sentences by six writers who saw nothing, more varied than any batch written for training. Their
+# hash split trains and holds out like the training files'. emotion_F stays out: the dev figure
+# that still says what a change does. Trained on A-E as well: the 827 held rows of before en
+# 83.9 -> 84.4%, zh 85.8 -> 87.5%; F en 92.1 -> 93.6%, zh 95.2 -> 96.4% (in-process; a file's
+# name alone moved en by a point either way, the order rows are learnt in).
+DEV_SETS = [f"tests/data/heldout/emotion_{name}.tsv" for name in "ABCDE"]
 # Features for what the lexicon found: characters from Unicode's private use area, which no user
 # types and which _textmodel takes as one feature each (like an emoji).
 HINT_LABEL, HINT_STRONG, HINT_TOP, HINT_SARCASM = 0xE000, 0xE010, 0xE020, "\ue040"
@@ -71,7 +81,7 @@ def register_taggers(register):
 def cli(subparsers, wm_factory):
     parser = subparsers.add_parser(
         "train-emotion", help="retrain the emotion model (models/emotion.json) and print its held-out accuracy",
-        description=f"Train the model tagger on {TRAINING} and the dev rows of {LABELLED}; print accuracy on "
+        description=f"Train the model tagger on {TRAINING}, the emotion dev sets A-E and the dev rows of {LABELLED}; print accuracy on "
                     "the held-out rows (never trained on) and write the weights to emotion.model.")
     add_training_arguments(parser, out_default=f"emotion.model of the config; data: {TRAINING}", epochs=EPOCHS, l2=L2)
     parser.set_defaults(func=lambda args: train_command(args, wm_factory))
@@ -130,12 +140,13 @@ class ModelTagger(Tagger):
     def tag(self, text: str, labels: list[str]) -> str:
         text = text or ""
         lexicon = self.lexicon.lexicon.get()
-        found, sarcastic = lexicon.analyse(text)
+        turned = set()
+        found, sarcastic = lexicon.analyse(text, turned)
         model = self.model()
         label = None
         if model is not None:
             try:
-                label = self.decide(model, text, found, sarcastic, lexicon.order)
+                label = self.decide(model, text, found, sarcastic, lexicon.order, turned)
             except Exception as e:  # a file that loads but cannot score (labels of another kind)
                 with self._lock:
                     if self._model is model:
@@ -149,9 +160,14 @@ class ModelTagger(Tagger):
         train-emotion measure."""
         return self.tag(text, LABELS)
 
-    def decide(self, model: TextModel, text: str, found: dict, sarcastic: bool, order: list[str]) -> str:
+    def decide(self, model: TextModel, text: str, found: dict, sarcastic: bool, order: list[str],
+               turned: set = frozenset()) -> str:
         scores = model.scores(with_hints(text, found, sarcastic, order))
         best = max(scores, key=scores.get)
+        if best in turned and found.get(best, 0) <= 0 and any(w > 0 for w in found.values()):
+            # The model read the word, the lexicon its negation ("i'm not anxious about it now"):
+            # the words outweigh a negation in a few thousand sentences, so the lexicon decides.
+            best = max((label for label in scores if found.get(label, 0) > 0), key=found.get, default=best)
         if scores[best] < self.confidence and found:
             total = sum(w for w in found.values() if w > 0) or 1
             blended = {label: p + LEXICON_BLEND * max(0.0, found.get(label, 0)) / total for label, p in scores.items()}
@@ -187,11 +203,12 @@ def labelled_rows(path: Path) -> list[dict]:
 
 
 def training_rows(base: Path, data: list[Path] | None = None) -> list[dict]:
-    """Rows of the training files (their hash split) and of the labelled set (its own split)."""
+    """Rows of the training files and the dev sets DEV_SETS (their hash split) and of the labelled
+    set (its own split)."""
     if data is None:
         data = sorted((base / "models" / "training").glob("emotion_*.tsv")) or \
             sorted((HERE / "models" / "training").glob("emotion_*.tsv"))
-    rows = read_rows(data)
+    rows = read_rows(data + [HERE / name for name in DEV_SETS if (HERE / name).exists()])
     labelled = HERE / LABELLED
     if labelled.exists():
         rows += labelled_rows(labelled)

@@ -35,6 +35,10 @@ def say(site, texts, agent="mental"):
     "excellent, my flight's delayed six hours",
     "太棒了，刚买的手机就摔碎了",
     "完美，周日一早又被叫去加班",
+    # a sign of irony (session 12, EM2)
+    "congrats to me, locked out of my flat in the rain",
+    "nothing says weekend like a burst pipe in the kitchen",
+    "时机选得真好，刚出门就下暴雨",
 ])
 def test_a_cheer_then_a_mishap_is_sarcasm_and_gets_no_cheer(site, text):
     user, shown, content = say(site, [text])
@@ -51,6 +55,12 @@ def test_good_news_after_a_mishap_stays_good_news(site, text):
     assert user == "happy" and shown != "caring", (user, shown, content)
 
 
+@pytest.mark.parametrize("text", ["nice, the whole team got a bonus except me", "真不错，大家都涨工资了，就我没有"])
+def test_left_out_while_everyone_else_gets_it_is_not_cheer(site, text):
+    user, shown, _ = say(site, [text])
+    assert user == "sad" and shown != "happy", (user, shown)
+
+
 @pytest.mark.parametrize("text", [
     "honestly I'd rather be dead than sit through another lecture like that lol",
     "lol kill me, the printer ate my thesis",
@@ -65,6 +75,17 @@ def test_a_word_of_dying_is_never_met_with_cheer_whatever_the_tagger_reads(site,
     ("I'm no longer nervous about the operation, the surgeon answered everything", "calm"),
     ("我不伤心了，已经放下了", "calm"),
     ("I can't say I'm happy with how my recovery is going", "sad"),
+    # session 12 (EM2)
+    ("not even annoyed tbh, it happens", "calm"),                 # "even" stands between
+    ("no more panicking before flights, I've done six this year", "calm"),
+    ("打完针没那么疼了", "calm"),                                  # pain eased: 疼 alone is no feeling
+    ("一点都不开心，周末又是一个人", "sad"),
+    ("说不开心是假的，我的论文终于发表了", "happy"),                  # a denied denial
+    ("周末睡了两天还是没缓过来", "tired"),                           # rest that did not help: weariness, not worry
+    ("however long I sleep I never feel rested", "tired"),
+    ("我不想再忍了，他每次都放我鸽子", "angry"),
+    # emotion_F's (dev): the model read "anxious", the lexicon its negation, which now stands
+    ("i'm not anxious about the results now, the doctor explained everything", "calm"),
 ])
 def test_negation_reads_both_ways(site, text, label):
     assert say(site, [text])[0] == label

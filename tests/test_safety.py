@@ -436,12 +436,25 @@ def test_the_shipped_classifier_is_what_train_crisis_makes_from_the_shipped_rows
     safety_module = wm.pm.get_plugin("safety")
     meta = wm.service("safety").model.meta
     rows = safety_module.shipped_training_rows(wm)
-    trained_on = [p.name for p in safety_module.training_files(wm, "crisis_*.tsv") + safety_module.training_files(wm, "emotion_*.tsv")]
+    trained_on = [p.name for p in safety_module.training_files(wm, "crisis_*.tsv") + safety_module.everyday_files(wm)]
     assert meta.get("trained_on") == trained_on
     assert meta.get("train_rows") == sum(r["split"] == "train" for r in rows)
     learnt = safety_module.learnt_rows(wm.service("safety").phrases.get(), rows, meta["concept_features"],
                                        meta.get("hard_negative_weight", 1.0))
     assert meta.get("rows_digest") == safety_module.rows_digest(learnt), "retrain: python wellmate.py train-crisis"
+
+
+def test_the_emotion_model_learns_rows_the_crisis_classifier_does_not(make_wm):
+    """The crisis trainer reads a fixed list of emotion files as everyday rows (EVERYDAY_FILES);
+    the emotion trainer reads them all, so emotion rows can be added without a crisis retrain."""
+    wm = make_wm()
+    safety_module = wm.pm.get_plugin("safety")
+    from wellmate_plugins.tagger_model import training_rows
+    emotion_files = {r["file"] for r in training_rows(wm.base)}
+    everyday = {p.name for p in safety_module.everyday_files(wm)}
+    assert everyday == set(safety_module.EVERYDAY_FILES) and everyday < emotion_files
+    assert {"emotion_en_6.tsv", "emotion_zh_6.tsv"} <= emotion_files - everyday
+    assert set(wm.service("safety").model.meta["trained_on"]) & emotion_files == everyday
 
 
 # -- the grey zone, the model's judgement, and checking model replies (issue 12, points 1 and 4) ----------
