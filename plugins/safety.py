@@ -482,6 +482,10 @@ _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # apart they lost the context that masked an idiom (crisis_M: 3 more hard negatives flagged).
 MESSAGE_SENTENCE_END = re.compile(rf"(?<=[。！？!?；;…])\s*|(?<=[a-z0-9)\"'])\.\s+|\n+")
 PASSAGES_MAX = 12  # the most two-sentence passages read apart: a 100,000-character message costs ~12 checks more
+# p(crisis) a passage's classifier check-in needs besides a risk word. A development set of long
+# messages (session 12: 80 with a risk in one sentence, 80 look-alikes) found 97.5% of the risks
+# either way; the look-alikes flagged were 3 whole, 6 with passages at the usual threshold, 5 with this.
+PASSAGE_CRISIS = 0.4
 
 
 def passages(text: str) -> list[str]:
@@ -806,16 +810,20 @@ class Safety:
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
-        # A message that is talk as a whole (research, a teacher's question, a joke) stays talk: its
-        # passages are not read apart, where one would lose the sentence that made it talk.
-        if verdict.level != "crisis" and cue is not False:
+        # A message that is talk as a whole (a joke; research, a book, a film, a party game) stays
+        # talk: its passages are not read apart, where one would lose the sentence that made it talk
+        # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
+        # again": p(crisis) 0.9 for the last two sentences alone).
+        if verdict.level != "crisis" and cue is not False and not {"research", "talk_about"} & found.keys():
             for passage in passages(text):
                 level, why, clean, cue, found = phrases.assess(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
-                # A passage's crisis counts; its check-in only by the rules or with a risk word in it: two
-                # everyday sentences read apart are no reason for one ("We're having a baby. I'm not okay."
-                # reached p(grey) 0.5 on a synthetic set of joined everyday messages).
-                if apart.level == "crisis" or (apart.level and not verdict.level and (level or cue == "risk")):
+                # A passage's crisis verdict counts. Its check-in counts from the rules, or from the
+                # classifier with a risk word in the passage and crisis more likely than not-quite
+                # (`PASSAGE_CRISIS`): two sentences cut from a long everyday message read as sadness
+                # more often than whole ones ("The plant is probably dead now", a grave visited).
+                if apart.level == "crisis" or (apart.level and not verdict.level and (
+                        level or (cue == "risk" and apart.scores.get("crisis", 0.0) >= PASSAGE_CRISIS))):
                     verdict = apart
                     if verdict.level == "crisis":
                         break

@@ -47,6 +47,9 @@ ORDINARY_DAYS = [
     "Our team's app launch went ok. The server crashed twice. I had to kill the process at 3am. Now I just "
     "want to sleep for a week.",
     "今天去医院看了外婆。她说想回家了。医生说她的病拖不了多久。我陪她坐了一下午。",
+    # talk as a whole (a party game): its last two sentences alone read as a wish to die (p 0.69)
+    "We did a murder mystery night for Jen's birthday. I played the first victim so I \"died\" before dinner. "
+    "Then we all went for pizza. Would happily die again, best night.",
 ]
 
 
