@@ -332,6 +332,8 @@ def test_slang_typos_spacing_and_inflections_are_read_through(make_wm, text):
 
 
 @pytest.mark.parametrize("text", [
+    # a laugh, then honesty owned up to: not a joke ("tbh", 说实话; session 12)
+    "haha my exam went badly. tbh i want to die", "lol this week sucks. honestly i've been thinking about killing myself",
     # self + ending / not waking / disappearing
     "真希望能把这一切都结束掉", "只想睡过去然后再也不醒", "I just want to stop existing",
     # method or dose questions
