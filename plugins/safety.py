@@ -489,15 +489,18 @@ PASSAGE_CRISIS = 0.4
 
 
 def passages(text: str) -> list[str]:
-    """Two sentences at a time, for a message of three or more: "Work was long. Had noodles. Honestly
-    I just want it all to be over" hides its last sentence among the others. Read whole, the
-    classifier weighs every word the same and the risk was averaged away (held-split crisis rows
-    after two or three everyday sentences: found 61-65% of them against 92-94% alone; read in
-    passages, 76-79%); a passage keeps one
-    sentence of context either side. A longer message is cut into `PASSAGES_MAX` runs of sentences."""
+    """The parts of a message read apart besides the whole: each sentence of a message of two ("is
+    honey ok for a cough? some nights I think about driving off the bridge"), two neighbouring
+    sentences at a time of a longer one ("Work was long. Had noodles. Honestly I just want it all to
+    be over"). Read whole, the classifier weighs every word alike and the risk was averaged away
+    (`bench/safety --buried`: held crisis rows after two or three everyday sentences were found
+    59-64% of the time against 92-94% alone; 70-76% with passages); a passage of two keeps one
+    sentence of context. A message of more than `PASSAGES_MAX` + 1 sentences is cut into that many runs first."""
     sentences = [s for s in MESSAGE_SENTENCE_END.split(str(text)) if _size(s.lower())]
-    if len(sentences) < 3:
+    if len(sentences) < 2:
         return []
+    if len(sentences) == 2:
+        return sentences
     if len(sentences) > PASSAGES_MAX + 1:
         size = len(sentences) / (PASSAGES_MAX + 1)
         sentences = [" ".join(sentences[round(i * size):round((i + 1) * size)]) for i in range(PASSAGES_MAX + 1)]
@@ -810,11 +813,13 @@ class Safety:
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
-        # A message that is talk as a whole (a joke; research, a book, a film, a party game) stays
-        # talk: its passages are not read apart, where one would lose the sentence that made it talk
-        # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
-        # again": p(crisis) 0.9 for the last two sentences alone).
-        if verdict.level != "crisis" and cue is not False and not {"research", "talk_about"} & found.keys():
+        # A message that is talk as a whole (a joke, a book, a film, a party game: the `talk` frames and
+        # `talk_about` words) stays talk: its passages are not read apart, where one would lose the
+        # sentence that made it talk ("...I was the victim so I 'died' before the starter came out. ...
+        # Ten out of ten would die again": p(crisis) 0.9 for the last two sentences alone). The wider
+        # `research` words are no reason: 护理, 急救, "clinical" open many a health question with a risk
+        # told after it ("宝宝湿疹怎么护理？我最近真的好累，有时候想开车直接撞树").
+        if verdict.level != "crisis" and cue is not False and "talk_about" not in found:
             for passage in passages(text):
                 level, why, clean, cue, found = phrases.assess(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
