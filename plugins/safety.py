@@ -482,18 +482,25 @@ _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # apart they lost the context that masked an idiom (crisis_M: 3 more hard negatives flagged).
 MESSAGE_SENTENCE_END = re.compile(rf"(?<=[。！？!?；;…])\s*|(?<=[a-z0-9)\"'])\.\s+|\n+")
 PASSAGES_MAX = 12  # the most two-sentence passages read apart: a 100,000-character message costs ~12 checks more
+# p(crisis) a passage's classifier check-in needs besides a risk word. A development set of long
+# messages (session 12: 80 with a risk in one sentence, 80 look-alikes) found 97.5% of the risks
+# either way; the look-alikes flagged were 3 whole, 6 with passages at the usual threshold, 5 with this.
+PASSAGE_CRISIS = 0.4
 
 
 def passages(text: str) -> list[str]:
-    """Two sentences at a time, for a message of three or more: "Work was long. Had noodles. Honestly
-    I just want it all to be over" hides its last sentence among the others. Read whole, the
-    classifier weighs every word the same and the risk was averaged away (held-split crisis rows
-    after two or three everyday sentences: found 61-65% of them against 92-94% alone; read in
-    passages, 76-79%); a passage keeps one
-    sentence of context either side. A longer message is cut into `PASSAGES_MAX` runs of sentences."""
+    """The parts of a message read apart besides the whole: each sentence of a message of two ("is
+    honey ok for a cough? some nights I think about driving off the bridge"), two neighbouring
+    sentences at a time of a longer one ("Work was long. Had noodles. Honestly I just want it all to
+    be over"). Read whole, the classifier weighs every word alike and the risk was averaged away
+    (`bench/safety --buried`: held crisis rows after two or three everyday sentences were found
+    59-64% of the time against 92-94% alone; 70-76% with passages); a passage of two keeps one
+    sentence of context. A message of more than `PASSAGES_MAX` + 1 sentences is cut into that many runs first."""
     sentences = [s for s in MESSAGE_SENTENCE_END.split(str(text)) if _size(s.lower())]
-    if len(sentences) < 3:
+    if len(sentences) < 2:
         return []
+    if len(sentences) == 2:
+        return sentences
     if len(sentences) > PASSAGES_MAX + 1:
         size = len(sentences) / (PASSAGES_MAX + 1)
         sentences = [" ".join(sentences[round(i * size):round((i + 1) * size)]) for i in range(PASSAGES_MAX + 1)]
@@ -806,16 +813,22 @@ class Safety:
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
-        # A message that is talk as a whole (research, a teacher's question, a joke) stays talk: its
-        # passages are not read apart, where one would lose the sentence that made it talk.
-        if verdict.level != "crisis" and cue is not False:
+        # A message that is talk as a whole (a joke, a book, a film, a party game: the `talk` frames and
+        # `talk_about` words) stays talk: its passages are not read apart, where one would lose the
+        # sentence that made it talk ("...I was the victim so I 'died' before the starter came out. ...
+        # Ten out of ten would die again": p(crisis) 0.9 for the last two sentences alone). The wider
+        # `research` words are no reason: 护理, 急救, "clinical" open many a health question with a risk
+        # told after it ("宝宝湿疹怎么护理？我最近真的好累，有时候想开车直接撞树").
+        if verdict.level != "crisis" and cue is not False and "talk_about" not in found:
             for passage in passages(text):
                 level, why, clean, cue, found = phrases.assess(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
-                # A passage's crisis counts; its check-in only by the rules or with a risk word in it: two
-                # everyday sentences read apart are no reason for one ("We're having a baby. I'm not okay."
-                # reached p(grey) 0.5 on a synthetic set of joined everyday messages).
-                if apart.level == "crisis" or (apart.level and not verdict.level and (level or cue == "risk")):
+                # A passage's crisis verdict counts. Its check-in counts from the rules, or from the
+                # classifier with a risk word in the passage and crisis more likely than not-quite
+                # (`PASSAGE_CRISIS`): two sentences cut from a long everyday message read as sadness
+                # more often than whole ones ("The plant is probably dead now", a grave visited).
+                if apart.level == "crisis" or (apart.level and not verdict.level and (
+                        level or (cue == "risk" and apart.scores.get("crisis", 0.0) >= PASSAGE_CRISIS))):
                     verdict = apart
                     if verdict.level == "crisis":
                         break

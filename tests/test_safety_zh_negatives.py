@@ -27,6 +27,7 @@ SAME_WORDS_AT_RISK_ZH = [
     "梦里死了就好了 别再让我醒过来",
     "我真的想消失 永远的那种",
     "和男朋友分手了 我不想活了",
+    "哈哈哈 说实话我真的不想活了",  # session 12: a laugh before a word that says it is meant was masked whole
 ]
 
 
