@@ -55,28 +55,39 @@ def prepare(text: str) -> str:
     return " ".join(_REPEAT.sub(r"\1\1", text).split())
 
 
-def features(text: str) -> list[str]:
+# Feature families a model may add to the base ones (its file's meta "features" names them, so
+# scoring reads the text as training did): Chinese 4-grams, Latin word pairs with one word between.
+FAMILIES = ("zh4", "skip")
+
+
+def features(text: str, families=()) -> list[str]:
     """The distinct features of ``text``: Chinese character 1-3-grams (``z:``), Latin words and
     word pairs (``w:``, ``b:``), Latin character 3-5-grams inside word boundaries (``c:``),
-    other characters such as emoji and punctuation (``o:``), and a rough length (``len:``)."""
+    other characters such as emoji and punctuation (``o:``), and a rough length (``len:``).
+    ``families`` (of `FAMILIES`) adds Chinese 4-grams (``zh4``) and word pairs with one word
+    between (``skip``, ``s:``: "want to X die")."""
     found: dict[str, None] = {}
     pieces = _PIECE.findall(prepare(text))
-    previous_word = None
+    zh_sizes = (1, 2, 3, 4) if "zh4" in families else (1, 2, 3)
+    skip = "skip" in families
+    previous_word = before_previous = None
     for piece in pieces:
         if _CJK_RUN.fullmatch(piece):
-            for n in (1, 2, 3):
+            for n in zh_sizes:
                 for i in range(len(piece) - n + 1):
                     found["z:" + piece[i:i + n]] = None
             # Where a run starts and ends says something too: 呵呵 at the end is not 呵呵 inside.
             found["z:^" + piece[:2]] = None
             found["z:" + piece[-2:] + "$"] = None
-            previous_word = None
+            previous_word = before_previous = None
         elif piece[0].isalnum() or piece[0] == "'":
             word = _DIGITS.sub("0", piece)
             found["w:" + word] = None
             if previous_word:
                 found["b:" + previous_word + " " + word] = None
-            previous_word = word
+            if skip and before_previous:
+                found["s:" + before_previous + " " + word] = None
+            before_previous, previous_word = previous_word, word
             padded = f" {word} "
             if len(word) > 2:
                 for n in (3, 4, 5):
@@ -84,7 +95,7 @@ def features(text: str) -> list[str]:
                         found["c:" + padded[i:i + n]] = None
         else:
             found["o:" + piece] = None
-            previous_word = None
+            previous_word = before_previous = None
     length = len(pieces)
     found["len:" + ("1" if length <= 1 else "2-3" if length <= 3 else "4-9" if length <= 9 else "10+")] = None
     return list(found)
@@ -138,6 +149,8 @@ class TextModel:
         # text's score adds up the rows of its features' buckets, label by label (`_probabilities`).
         self.starts, self.weights = starts, weights
         self.meta = dict(meta or {})
+        # the feature families it was trained with (a tuple: `features` looks names up in it)
+        self.families = tuple(f for f in self.meta.get("features", ()) if f in FAMILIES)
 
     # The model last read from each file, with the file's (mtime, size) then: the Wellmates a
     # process builds (the test suite builds hundreds) share it rather than decode the same weights
@@ -233,11 +246,11 @@ class TextModel:
     def scores(self, text: str, extra=()) -> dict[str, float]:
         """A probability per label for ``text`` (they add up to 1). ``extra``: features the caller
         found in the text itself (the safety plugin's concepts), given as they were in training."""
-        return dict(zip(self.labels, self._probabilities(features(text) + list(extra))))
+        return dict(zip(self.labels, self._probabilities(features(text, self.families) + list(extra))))
 
     def predict(self, text: str, extra=()) -> tuple[str, float]:
         """The most likely label and its probability."""
-        probabilities = self._probabilities(features(text) + list(extra))
+        probabilities = self._probabilities(features(text, self.families) + list(extra))
         best = max(range(len(self.labels)), key=probabilities.__getitem__)
         return self.labels[best], probabilities[best]
 
@@ -275,7 +288,7 @@ def _softmax(logits: list[float]) -> list[float]:
 
 def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balance: bool = True,
           seed: int = 0, min_count: int = 1, labels: list[str] | None = None,
-          buckets: int = BUCKETS, runs: int = 1) -> TextModel:
+          buckets: int = BUCKETS, runs: int = 1, families=(), nb: float = 0.0) -> TextModel:
     """A model fitted to ``rows`` (pairs of text and label, or triples with a list of ``extra``
     features for `TextModel.scores`, or quadruples with a weight too: how much the row counts, 1 by
     default) by AdaGrad on the cross-entropy.
@@ -290,7 +303,9 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     labels = list(labels or sorted({row[1] for row in rows}))
     index = {label: i for i, label in enumerate(labels)}
     width = len(labels)
-    docs = [(list(dict.fromkeys(features(text) + extra)), index[label]) for text, label, extra, _ in rows if label in index]
+    families = [f for f in FAMILIES if f in families]
+    docs = [(list(dict.fromkeys(features(text, families) + extra)), index[label])
+            for text, label, extra, _ in rows if label in index]
     row_weights = [w for _, label, _, w in rows if label in index]
     if not docs:
         raise ValueError("no rows to train on")
@@ -305,9 +320,10 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     for _, y in docs:
         counts[y] += 1
     sample_weight = [(len(docs) / (width * c)) if (balance and c) else 1.0 for c in counts]
+    scale = nb_scale(docs, counts, width, buckets, nb) if nb > 0 else None
     total_weights, total_bias = array("f", bytes(4 * width * buckets)), [0.0] * width
     for run in range(runs):
-        weights, bias = _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed + run)
+        weights, bias = _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed + run, scale)
         total_weights = array("f", map(add, total_weights, weights)) if run else weights
         total_bias = list(map(add, total_bias, bias))
     if runs > 1:
@@ -316,13 +332,33 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
         # changed (session 11); the mean of three moves fewer and was better on sentences nobody trained on.
         total_weights = array("f", (w / runs for w in total_weights))
         total_bias = [b / runs for b in total_bias]
+    if scale is not None:
+        # a feature's value times its weight is all scoring needs: the scale goes into the weights
+        total_weights = array("f", (w * scale[n // width] for n, w in enumerate(total_weights)))
     return TextModel(labels, total_bias, total_weights, buckets,
                      {"rows": len(docs), "epochs": epochs, "l2": l2, "seed": seed, "runs": runs,
-                      "counts": dict(zip(labels, counts))})
+                      "counts": dict(zip(labels, counts)), **({"features": families} if families else {}),
+                      **({"nb": nb} if nb > 0 else {})})
 
 
-def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed) -> tuple[array, list[float]]:
-    """One run of AdaGrad over ``docs`` (bucket lists and label indexes) in an order shuffled by ``seed``."""
+def nb_scale(docs, counts, width, buckets, alpha) -> array:
+    """A value per bucket by how much its features tell the labels apart (NBSVM, Wang & Manning
+    2012): the largest |log ratio| of the share of a label's rows that have it to the mean share of
+    the other labels' rows, counts smoothed by ``alpha``."""
+    seen = array("d", bytes(8 * width * buckets))
+    for feats, y in docs:
+        for b in feats:
+            seen[b * width + y] += 1
+    scale = array("f", [1.0]) * buckets
+    for b in {b for feats, _ in docs for b in feats}:
+        shares = [(seen[b * width + i] + alpha) / (counts[i] + alpha) for i in range(width)]
+        scale[b] = max(abs(math.log(share * (width - 1) / (sum(shares) - share))) for share in shares)
+    return scale
+
+
+def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed, scale=None) -> tuple[array, list[float]]:
+    """One run of AdaGrad over ``docs`` (bucket lists and label indexes) in an order shuffled by
+    ``seed``; ``scale``: a value per bucket its features take (`nb_scale`), 1 without it."""
     weights = array("f", bytes(4 * width * buckets))
     squares = array("d", [1e-8]) * (width * buckets)
     bias, bias_squares = [0.0] * width, [1e-8] * width
@@ -333,16 +369,23 @@ def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, see
         for n in order:
             feats, y = docs[n]
             value = 1 / math.sqrt(len(feats)) if feats else 0.0
-            probabilities = _softmax(_logits(bias, weights, feats))
-            scale = sample_weight[y] * row_weights[n]
-            errors = [(probabilities[i] - (1.0 if i == y else 0.0)) * scale for i in range(width)]
+            if scale is None:
+                probabilities = _softmax(_logits(bias, weights, feats))
+            else:
+                totals = [0.0] * width
+                for b in feats:
+                    totals = [t + scale[b] * w for t, w in zip(totals, weights[b * width:(b + 1) * width])]
+                probabilities = _softmax([c + t * value for c, t in zip(bias, totals)])
+            weight = sample_weight[y] * row_weights[n]
+            errors = [(probabilities[i] - (1.0 if i == y else 0.0)) * weight for i in range(width)]
             for i in range(width):
                 bias_squares[i] += errors[i] * errors[i]
                 bias[i] -= rate * errors[i] / math.sqrt(bias_squares[i])
             for b in feats:
                 base = b * width
+                here = value if scale is None else value * scale[b]
                 for i in range(width):
-                    gradient = errors[i] * value + l2 * weights[base + i]
+                    gradient = errors[i] * here + l2 * weights[base + i]
                     squares[base + i] += gradient * gradient
                     weights[base + i] -= rate * gradient / math.sqrt(squares[base + i])
     return weights, bias

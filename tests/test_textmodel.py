@@ -27,6 +27,36 @@ def test_features_see_characters_words_pairs_and_emoji():
     assert prepare("sooooo   goood！！！") == "soo good!!"
 
 
+def test_feature_families_are_added_on_request_and_a_model_reads_text_with_its_own(tmp_path):
+    plain = features("i want to die 真的不想活")
+    more = features("i want to die 真的不想活", ["zh4", "skip"])
+    assert not any(f.startswith("s:") for f in plain)
+    assert "s:want die" in more and "s:want die" not in plain  # a pair with one word between
+    assert "z:的不想活" in more and "z:的不想活" not in plain  # Chinese 4-grams
+    assert set(plain) < set(more)
+    model = train(ROWS, families=["skip"])
+    assert model.meta["features"] == ["skip"]
+    model.save(tmp_path / "m.json")
+    loaded = TextModel.load(tmp_path / "m.json")
+    assert loaded.families == ("skip",)
+    assert abs(loaded.scores("I want to end my life")["risk"] - model.scores("I want to end my life")["risk"]) < 0.01
+    assert "features" not in train(ROWS).meta and train(ROWS).families == ()
+
+
+def test_nb_scaling_weighs_telling_features_and_folds_into_the_weights():
+    from wellmate_plugins._textmodel import bucket_of, nb_scale
+
+    # "a" is in every row of both labels (tells nothing), "die" in the risk rows only
+    rows = [("a die now", 1), ("a die soon", 1), ("a cat now", 0), ("a dog soon", 0)]
+    size = 1 << 12
+    scale = nb_scale([([bucket_of(f, size) for f in features(text)], y) for text, y in rows], [2, 2], 2, size, 1.0)
+    assert scale[bucket_of("w:a", size)] < 0.01 and scale[bucket_of("w:die", size)] > 0.5
+    # the scale is in the weights: scoring is the same code, and it is a different model from plain
+    scaled, plain = train(ROWS, epochs=20, nb=1.0), train(ROWS, epochs=20)
+    assert scaled.predict("I want to end my life")[0] == "risk" and scaled.predict("kill the process")[0] == "none"
+    assert scaled.scores("笑死我了") != plain.scores("笑死我了")
+
+
 def test_learns_from_characters_it_never_saw_as_words():
     model = train(ROWS, epochs=20)
     # Inflections and spellings that are in no row: the n-grams they share with rows carry them.
@@ -175,4 +205,4 @@ def test_a_shipped_models_scores_are_every_features_weights_added_up_label_by_la
     texts = [row["text"] for row in rows] + ["", "?", "😭😭😭", "zzzz qqqq xxxx", "累" * 3000]
     for text in texts:
         extra = ["q:flag"] if name == "crisis" else []
-        assert model.scores(text, extra) == expected(features(text) + extra), text
+        assert model.scores(text, extra) == expected(features(text, model.families) + extra), text
