@@ -128,3 +128,94 @@ def test_a_follow_up_stays_with_a_complaint_the_question_before_named(ask, first
     reply = ask(first, follow)[1]["content"]
     assert has_tip(reply, "diarrhoea", lang) or has_tip(reply, "stomach", lang), reply
     assert not has_tip(reply, "diet", lang), reply
+
+
+# -- session 12 (OF3): the families session 11 left ---------------------------------------------------
+
+def tip_text(topic, lang, **about):
+    """The text of the tip of ``topic`` in ``lang`` written {when: ...} or {about: ...} as ``about`` says."""
+    from test_offline_companion import TIPS
+    key, value = next(iter(about.items()))
+    return next(t["text"] for t in TIPS[topic]["tips"][lang] if isinstance(t, dict) and
+                (value in t.get(key, ()) if key == "when" else t.get(key) == value))
+
+
+@pytest.mark.parametrize("text,lang,topic,unwanted", [
+    # "要不要去看医生" shares only generic words with 《什么时候该去看医生》: no whole list of reasons to go
+    ("打算减肥了，减之前需要先去看医生吗", "zh", "weight", ["没有刻意减肥", "身上摸到新的肿块"]),
+    # a line listing dizziness among a severe allergy's signs is about the allergy
+    ("这几天总是头晕，站久了更厉害，要紧吗", "zh", "dizziness", ["严重过敏"]),
+])
+def test_a_quote_is_about_the_question_not_a_title_word_nor_another_complaints_sign(ask, text, lang, topic, unwanted):
+    answer = ask(text)[0]
+    assert has_tip(answer["content"], topic, lang), answer["content"]
+    assert not any(u in answer["content"] for u in unwanted), answer["content"]
+
+
+@pytest.mark.parametrize("texts,lang", [
+    (["流产快一个月了，月经还没来，正常吗"], "zh"),
+    (["上周胎停做了清宫，现在还有一点出血", "能洗澡吗"], "zh"),
+    (["I had a miscarriage ten days ago and I'm still spotting"], "en"),
+])
+def test_a_miscarriage_gets_its_own_caution_and_tip_not_a_pregnancy_or_a_period_one(ask, texts, lang):
+    loss = "流产" if lang == "zh" else "miscarriage"
+    for answer in ask(*texts):
+        reply = answer["content"]
+        variant = next(v for v in TIPS_CAUTION_VARIANTS() if loss in v["when"])
+        assert variant[lang] in reply, reply
+        assert tip_text("pregnancy", lang, when=loss)[:20] in reply, reply
+        assert caution("pregnancy", lang) not in reply, reply  # the baby's movements, waters breaking: not now
+        assert "产后抑郁" not in reply and "postnatal depression" not in reply, reply
+        assert not has_tip(reply, "periods", lang), reply
+
+
+def TIPS_CAUTION_VARIANTS():
+    from test_offline_companion import TIPS
+    return TIPS["pregnancy"]["caution"]["variants"]
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("I'm 12 weeks pregnant, can I still have my morning coffee?", "en"),
+    ("Is an espresso a day too much while pregnant?", "en"),
+])
+def test_coffee_in_pregnancy_is_answered_on_caffeine_with_the_caution(ask, text, lang):
+    reply = ask(text)[0]["content"]
+    assert caution("pregnancy", lang) in reply and tip_text("caffeine", lang, when="pregnant") in reply, reply
+
+
+@pytest.mark.parametrize("text,topic,lang,not_the_users", [
+    ("my girlfriend has been really down since her exams, how can I support her?", "low_mood", "en", ["you're feeling"]),
+    ("我男朋友最近心情很差，工作也丢了，我该怎么安慰他", "low_mood", "zh", ["你最近感到", "听起来你"]),
+    ("我老婆最近工作压力特别大，我能为她做点什么", "stress", "zh", ["你最近感到", "听起来你"]),
+    ("my 9 year old gets really anxious before tests, how can I help him?", "anxiety", "en", ["you're feeling"]),
+])
+def test_asking_how_to_help_someone_gets_the_tip_for_helping_them(ask, text, topic, lang, not_the_users):
+    reply = ask(text)[0]["content"]
+    assert tip_text(topic, lang, about="someone_else") in reply, reply
+    assert not any(words in reply for words in not_the_users), reply
+    assert caution("child_fever", lang) not in reply, reply  # a child's worry is no illness
+    from test_offline_companion import TIPS
+    assert TIPS[topic]["see_doctor"][lang] not in reply, reply  # the tip says when they need help; once is enough
+
+
+def test_the_users_own_feeling_caused_by_someone_is_still_the_users(ask):
+    reply = ask("my kids stress me out every evening, what can I do?")[0]["content"]
+    assert has_tip(reply, "stress", "en") and tip_text("stress", "en", about="someone_else") not in reply, reply
+
+
+def test_his_is_no_greeting(ask):
+    reply = ask("he quit his job and sits at home all day")[0]["content"]
+    assert not reply.startswith("Hi!") and "I'm your physical health companion" not in reply, reply
+
+
+@pytest.mark.parametrize("texts,lang", [
+    (["踢球的时候把脚崴了", "现在肿起来了怎么处理", "需要去医院拍片吗"], "zh"),
+    (["I sprained my wrist falling off my bike", "it's swollen now, what do I do", "do I need to see a doctor?"], "en"),
+])
+def test_follow_ups_stay_on_the_sprain_without_repeating_a_tip_and_a_doctor_question_gets_the_signs(ask, texts, lang):
+    from test_offline_companion import TIPS
+    replies = [a["content"] for a in ask(*texts)]
+    given = [next((t for t in (x if isinstance(x, str) else x["text"] for x in TIPS["joints"]["tips"][lang]) if t in r), None)
+             for r in replies]
+    assert all(given) and given[1] != given[2], replies
+    assert TIPS["joints"]["see_doctor"][lang] in replies[2], replies[2]
