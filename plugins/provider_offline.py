@@ -1281,7 +1281,7 @@ def fitting_lines(guide: Guide, title: str, heading: str, text: str, keys: set, 
 
     A sentence that points at what follows goes only with a list item after it. "" when nothing is left."""
     about = Reading(guide, normalize(f"{title}\n{heading}")).topic
-    units = quote_units(text)
+    units = [(item, line) for item, line in quote_units(text) if not DISCLAIMER.search(line)]
     if keys and not (about is not None and (about.key in keys or about.related & keys or about.key in asked.hits)):
         if about is not None:
             return ""
@@ -1300,6 +1300,11 @@ def fitting_lines(guide: Guide, title: str, heading: str, text: str, keys: set, 
             lines[-1] += line if _CJK.search(line[:1]) else " " + line
     return "\n".join(lines)
 
+
+# An article's closing disclaimer: the reply has its own, and it is no answer to anything.
+DISCLAIMER = re.compile(r"本文是一般健康知识|不能代替医生的诊断|(?:is|are) not (?:a )?substitute for|general health information")
+# A section on when to see a doctor: the topic's own see_doctor line after it would say it twice.
+DOCTOR_SECTION = re.compile(r"医生|医院|就医|就诊|门诊|120|doctor|hospital|gp|a&e|emergency", re.I)
 
 # Words of an article's title that name no subject ("什么时候该去看医生" is not about what a message with
 # 什么时候 asks). The Chinese ones are taken out of the title before its character pairs are read, so
@@ -1368,6 +1373,7 @@ class Composer:
         self.passages = passages  # the library's passages for the message ({title, text, ...}), best first
         self.quoted = None  # the id of the article quoted
         self.group_text = ""  # the message that named the special group the reply cautions
+        self.quoted_heading = ""  # the section of the article quoted
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -1437,7 +1443,8 @@ class Composer:
             # which says when they need help itself (this speaks to the user: "if low mood ... affects your work")
             # ...and again to a follow-up that asks whether to go ("要去医院吗", "should I see a doctor?")
             if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text)) and \
-                    not any(t in part for part in parts for t in topic.for_others):
+                    not any(t in part for part in parts for t in topic.for_others) and \
+                    not (quote and DOCTOR_SECTION.search(self.quoted_heading)):  # the quote says when
                 parts.append(doctor)
 
         if feelings:
@@ -1491,7 +1498,7 @@ class Composer:
             # The section's heading goes with it: "马上拨打 120" is what a list of emergency signs says to do.
             section = QUOTE_SECTIONS[self.lang].format(heading=heading[:80]) if heading else ""
             intro = QUOTE_INTROS[self.lang].format(title=passage["title"], section=section)
-            self.quoted = passage.get("id")
+            self.quoted, self.quoted_heading = passage.get("id"), heading
             # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
             return ("\n" if after_text else "") + intro + "\n" + text + ("\n" if self.lang == "zh" else "")
         return ""
@@ -1745,6 +1752,8 @@ class Composer:
         # start": the safety classifier checks in on it, as on 19 of the 386 everyday questions of
         # tests/data/offline_questions.tsv and heldout/offline_A-D.tsv).
         asked = topic is not None and not topic.priority and PRACTICAL_QUESTION.search(self.text)
+        # ...and a feeling's own topic named in words ("一个朋友都没有", "I snapped at my partner"), as low mood is
+        asked = asked or (topic is not None and topic.key in FEELING_TOPICS)
         if (topic is None or not (topic.priority or asked)) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)

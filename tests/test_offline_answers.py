@@ -219,3 +219,35 @@ def test_follow_ups_stay_on_the_sprain_without_repeating_a_tip_and_a_doctor_ques
              for r in replies]
     assert all(given) and given[1] != given[2], replies
     assert TIPS["joints"]["see_doctor"][lang] in replies[2], replies[2]
+
+
+@pytest.mark.parametrize("text,lang,wanted,unwanted", [
+    # a running tip only to a runner; knees on stairs get the tip on worn knees
+    ("我爸七十了，膝盖一下楼梯就疼", "zh", "上楼好腿先上", ["先停跑几天"]),
+    ("my knees ache when I climb the stairs at work", "en", "go up with the better leg first", ["after running"]),
+    # swelling late in pregnancy: the tip on it, with its pre-eclampsia signs
+    ("怀孕七个多月，小腿和脚都浮肿了", "zh", "子痫前期", ["叶酸", "孕吐"]),
+    ("34 weeks pregnant and my ankles are so swollen by the evening", "en", "pre-eclampsia", ["folic acid", "morning sickness"]),
+])
+def test_the_tip_fits_who_asks_and_what_hurts(ask, text, lang, wanted, unwanted):
+    reply = ask(text)[0]["content"]
+    assert wanted in reply and not any(u in reply for u in unwanted), reply
+
+
+def test_a_quote_on_when_to_see_a_doctor_is_not_followed_by_the_same_advice_nor_a_disclaimer(ask):
+    answer = ask("晚上老是做梦，睡不踏实，怎么办")[0]
+    from test_offline_companion import TIPS
+    if "「什么时候该看医生」" in answer["content"]:
+        assert TIPS["sleep"]["see_doctor"]["zh"] not in answer["content"], answer["content"]
+    assert "本文是一般健康知识" not in answer["content"], answer["content"]
+
+
+@pytest.mark.parametrize("text,topic,lang", [
+    # the safety classifier may check in on these; the feeling's own topic named in words still gets its tip
+    ("搬来这边半年了，一个朋友都没有，下了班就一个人在屋里待着", "loneliness", "zh"),
+    ("some weeks I barely talk to anyone except the delivery guy", "loneliness", "en"),
+    ("I snapped at my sister again this morning over nothing", "anger", "en"),
+])
+def test_loneliness_and_temper_named_in_words_get_their_tip(ask, text, topic, lang):
+    reply = ask(text)[0]["content"]
+    assert has_tip(reply, topic, lang), reply
