@@ -898,6 +898,8 @@ SOFT_INTROS = {"zh": ["如果你愿意，这个小办法也许有帮助：", "�
                       "When you feel ready, try this: "]}
 QUOTE_INTROS = {"zh": "《病友宝典》的《{title}》{section}里写道：", "en": "From the library's article \"{title}\"{section}:"}
 QUOTE_SECTIONS = {"zh": "「{heading}」一节", "en": ", section \"{heading}\""}
+# Said instead of the one tip that fits when the last reply gave it ("能吃点什么" after a tip on morning sickness).
+SAID_ABOVE = {"zh": "关于{title}，我这里最贴合的就是上面那条建议。", "en": "On {title}, the tip above is the closest I have."}
 MORE_INTROS = {"zh": ["再给你一条关于{title}的小建议：", "关于{title}，还有一个小建议："],
                "en": ["Another tip on {title}: ", "One more tip on {title}: "]}
 
@@ -1374,6 +1376,7 @@ class Composer:
         self.quoted = None  # the id of the article quoted
         self.group_text = ""  # the message that named the special group the reply cautions
         self.quoted_heading = ""  # the section of the article quoted
+        self.quoted_whole = False  # ...and whether that section is about the topic (quoted whole)
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -1407,7 +1410,10 @@ class Composer:
         if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
             intros = MORE_INTROS
         group, caution = self.group_of(readings, topic)
-        if group and (topic is None or topic.key in group.instead_of or group.answers_outright(lang, text)):
+        # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
+        outright = group is not None and (group.answers_outright(lang, text) or (
+            (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
+        if group and (topic is None or topic.key in group.instead_of or outright):
             topic = group  # its own tips: a child's fever is not an adult's cold
         if topic is None and feelings:
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
@@ -1428,9 +1434,12 @@ class Composer:
         tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
+        repeated = False  # the only tip left is the last reply's: not said again word for word
         if topic and tips and not bp:  # the reading's note already says what the tips would
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1])
-            parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
+            repeated = bool(self.replies) and tip in self.replies[-1]
+            parts.append(SAID_ABOVE[lang].format(title=topic.title[lang]) if repeated else
+                         self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
         # The host's own article after the tip that answers the question: quoted only where it is
         # about what was asked (Composer.quote), never in place of that tip (我想减肥 was answered
         # with a list of reasons to see a doctor that has "没有刻意减肥，半年内体重下降明显" and no tip).
@@ -1442,9 +1451,9 @@ class Composer:
             # said the first time the topic comes up; not after a tip on being there for someone else,
             # which says when they need help itself (this speaks to the user: "if low mood ... affects your work")
             # ...and again to a follow-up that asks whether to go ("要去医院吗", "should I see a doctor?")
-            if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text)) and \
+            if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text) or repeated) and \
                     not any(t in part for part in parts for t in topic.for_others) and \
-                    not (quote and DOCTOR_SECTION.search(self.quoted_heading)):  # the quote says when
+                    not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
                 parts.append(doctor)
 
         if feelings:
@@ -1499,6 +1508,8 @@ class Composer:
             section = QUOTE_SECTIONS[self.lang].format(heading=heading[:80]) if heading else ""
             intro = QUOTE_INTROS[self.lang].format(title=passage["title"], section=section)
             self.quoted, self.quoted_heading = passage.get("id"), heading
+            about = Reading(topics, normalize(f"{passage['title']}\n{heading}")).topic
+            self.quoted_whole = about is not None and (about.key in keys or bool(about.related & keys))
             # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
             return ("\n" if after_text else "") + intro + "\n" + text + ("\n" if self.lang == "zh" else "")
         return ""

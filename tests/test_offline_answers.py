@@ -159,11 +159,12 @@ def test_a_quote_is_about_the_question_not_a_title_word_nor_another_complaints_s
 ])
 def test_a_miscarriage_gets_its_own_caution_and_tip_not_a_pregnancy_or_a_period_one(ask, texts, lang):
     loss = "流产" if lang == "zh" else "miscarriage"
-    for answer in ask(*texts):
+    for i, answer in enumerate(ask(*texts)):
         reply = answer["content"]
         variant = next(v for v in TIPS_CAUTION_VARIANTS() if loss in v["when"])
         assert variant[lang] in reply, reply
-        assert tip_text("pregnancy", lang, when=loss)[:20] in reply, reply
+        # the tip on a miscarriage; on a follow-up, a word that it is the one above (not folic acid)
+        assert tip_text("pregnancy", lang, when=loss)[:20] in reply or (i and "上面那条建议" in reply), reply
         assert caution("pregnancy", lang) not in reply, reply  # the baby's movements, waters breaking: not now
         assert "产后抑郁" not in reply and "postnatal depression" not in reply, reply
         assert not has_tip(reply, "periods", lang), reply
@@ -251,3 +252,23 @@ def test_a_quote_on_when_to_see_a_doctor_is_not_followed_by_the_same_advice_nor_
 def test_loneliness_and_temper_named_in_words_get_their_tip(ask, text, topic, lang):
     reply = ask(text)[0]["content"]
     assert has_tip(reply, topic, lang), reply
+
+
+@pytest.mark.parametrize("texts,lang,wanted", [
+    # nausea in pregnancy is morning sickness, on the first message and on a follow-up that names no topic
+    (["怀孕六周，一闻到油烟味就恶心", "那平时吃什么好"], "zh", "孕吐时少量多餐"),
+    (["9 weeks pregnant and throwing up every morning", "anything I can eat?"], "en", "For morning sickness"),
+])
+def test_nausea_in_pregnancy_is_morning_sickness_and_the_follow_up_does_not_get_it_twice(ask, texts, lang, wanted):
+    first, follow = (a["content"] for a in ask(*texts))
+    assert wanted in first and not has_tip(first, "stomach", lang), first
+    assert not has_tip(follow, "stomach", lang) and follow.count(wanted) == 0, follow
+    assert ("上面那条建议" if lang == "zh" else "the tip above") in follow, follow
+
+
+def test_a_stomach_follow_up_asking_about_a_doctor_gets_another_tip_and_the_signs(ask):
+    from test_offline_companion import TIPS
+    first, follow = (a["content"] for a in ask("肚子上面那块胃疼，吃完饭更明显", "需要去医院看看吗"))
+    given = [t for t in TIPS["stomach"]["tips"]["zh"] if isinstance(t, str) and t in first]
+    assert given and given[0] not in follow, (first, follow)
+    assert TIPS["stomach"]["see_doctor"]["zh"] in follow, follow
