@@ -554,8 +554,12 @@ class Reading:
         self.single = bool(ranked) and max(ranked)[1] == 1
         ages = ages_in(text)
         # ``whole``: this reads a part of the message; the group is the whole message's.
+        # An age given outside the group's ages takes the person out of it: "my daughter is 14" is not a
+        # small child with a fever to dose ("my son is 30 and has a fever" neither).
         self.named_group = whole.named_group if whole is not None else next(
-            (topic for topic in guide.values() if topic.is_group and (topic.key in hits or topic.has_age(ages))), None)
+            (topic for topic in guide.values() if topic.is_group and (topic.has_age(ages) or (
+                topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)))))
+            , None)
         self.group = self.named_group
         if self.group and self.topic and self.topic.key in self.group.not_with:
             self.group = None
@@ -636,14 +640,14 @@ _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五":
 _NUM = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
 _PERSON_ZH = r"(?:爸|妈|爷|奶|公|婆|姥|父亲|母亲|老人|他|她)"
 _PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|husband|"
-              r"wife|aunt|uncle|he|she|they)")
+              r"wife|aunt|uncle|son|daughter|kid|child|boy|girl|brother|sister|he|she|they)")
 AGE_IN_YEARS = [
     re.compile(_NUM + r"\s*多?\s*周?岁"),  # 三岁, 一岁半, 78岁, 八十多岁
     re.compile(_PERSON_ZH + r"\s*(?:今年|已经|都)?\s*" + _NUM + r"\s*多?了"),  # 我爸七十五了
     re.compile(r"(?<![\d.])(\d{1,3})[\s-]*(?:years?|yrs?)[\s-]*old"),  # 3 year old, 78-year-old
     re.compile(r"(?<![\d.])(\d{1,3})\s*(?:yo|y/o)(?![a-z])"),
     re.compile(r"(?<![a-z])(?:" + _PERSON_EN + r"(?:'s| is| was| just turned| turned| turns)|i'm|i am|im)\s+(?:now\s+)?"
-               r"(\d{2,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees|weeks?|wks?|months?|days?|hours?|"
+               r"(\d{1,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees|weeks?|wks?|months?|days?|hours?|"
                r"minutes?|times?|mg|ml|steps|miles|km))"),  # "my dad's 80", "I should say I'm 81"
 ]
 AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (\d)0s")  # in her 80s
@@ -720,8 +724,8 @@ def choose_tip(tips: list[str], text: str, seed: str, recent: str, follow_up: bo
     follow-up, whose few words are what it asks: "那运动方面呢"), then by ``seed``. When every tip
     is among the ``recent`` replies, any but the one of the ``last`` reply (a third question on a
     sprain with two tips got the second one again, word for word)."""
-    fresh = [tip for tip in tips if tip not in recent] or [tip for tip in tips if tip not in last] or tips
     words = tip_words(text, follow_up)
+    fresh = [tip for tip in tips if tip not in recent] or [tip for tip in tips if tip not in last] or tips
     scores = [sum(1 for w in words if shares(w, tip)) for tip in fresh]
     best = max(scores)
     if best >= (1 if follow_up else 2):
@@ -1434,10 +1438,9 @@ class Composer:
         tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
-        repeated = False  # the only tip left is the last reply's: not said again word for word
         if topic and tips and not bp:  # the reading's note already says what the tips would
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1])
-            repeated = bool(self.replies) and tip in self.replies[-1]
+            repeated = bool(self.replies) and tip in self.replies[-1]  # not said again word for word
             parts.append(SAID_ABOVE[lang].format(title=topic.title[lang]) if repeated else
                          self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
         # The host's own article after the tip that answers the question: quoted only where it is
@@ -1451,7 +1454,7 @@ class Composer:
             # said the first time the topic comes up; not after a tip on being there for someone else,
             # which says when they need help itself (this speaks to the user: "if low mood ... affects your work")
             # ...and again to a follow-up that asks whether to go ("要去医院吗", "should I see a doctor?")
-            if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text) or repeated) and \
+            if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text)) and \
                     not any(t in part for part in parts for t in topic.for_others) and \
                     not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
                 parts.append(doctor)

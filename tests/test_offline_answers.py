@@ -272,3 +272,16 @@ def test_a_stomach_follow_up_asking_about_a_doctor_gets_another_tip_and_the_sign
     given = [t for t in TIPS["stomach"]["tips"]["zh"] if isinstance(t, str) and t in first]
     assert given and given[0] not in follow, (first, follow)
     assert TIPS["stomach"]["see_doctor"]["zh"] in follow, follow
+
+
+@pytest.mark.parametrize("text,lang,child", [
+    # an age given outside a small child's takes the person out of the group, both ways
+    ("my daughter is 15 and gets awful period pain", "en", False),
+    ("my son is 32 and has had a cough for a week", "en", False),
+    ("儿子16岁了，最近老是头疼", "zh", False),
+    ("my son is 4 and has had a fever since last night", "en", True),
+])
+def test_a_childs_caution_goes_with_a_childs_age(ask, text, lang, child):
+    reply = ask(text)[0]["content"]
+    assert (caution("child_fever", lang) in reply) == child, reply
+
