@@ -1482,8 +1482,10 @@ class Composer:
             group, named = topic, 0
         if group is None:
             return None, ""
-        self.group_text = self.read_texts[named]
-        return group, group.caution_for(self.lang, self.read_texts[named])
+        # ...or of any message of the session that named it: "什么时候能再要孩子" after a miscarriage is still after one
+        self.group_text = "\n".join([self.read_texts[named]] + [t for t, r in zip(self.read_texts, readings)
+                                                                 if r.group is group and t != self.read_texts[named]])
+        return group, group.caution_for(self.lang, self.group_text)
 
     def tips_of(self, topic, group) -> list[str]:
         """``topic``'s tips for the message; a group's own also for the words of the message that

@@ -147,6 +147,7 @@ def tip_text(topic, lang, **about):
 @pytest.mark.parametrize("texts,lang", [
     (["流产快一个月了，月经还没来，正常吗"], "zh"),
     (["上周胎停做了清宫，现在还有一点出血", "能洗澡吗"], "zh"),
+    (["流产两个月了，心里还是空空的", "什么时候可以再要孩子"], "zh"),  # the follow-up names the group itself
     (["I had a miscarriage ten days ago and I'm still spotting"], "en"),
 ])
 def test_a_miscarriage_gets_its_own_caution_and_tip_not_a_pregnancy_or_a_period_one(ask, texts, lang):
