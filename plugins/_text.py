@@ -51,13 +51,15 @@ def _trie_pattern(node: dict) -> str:
 
 class Terms:
     """Words to find in a text: Chinese words and emoji anywhere (Chinese has no spaces), Latin
-    words only as whole words, also with -s/-es/-ed/-ing endings. Longer words are tried first."""
+    words only as whole words, also with -s/-es/-ed/-ing endings unless ``endings`` is false (a
+    greeting's "hi" must not be found in "his"). Longer words are tried first."""
 
-    def __init__(self, words):
+    def __init__(self, words, endings: bool = True):
         words = [normalize(w) for w in words if normalize(w)]
         other, latin = term_alternatives(words, False), term_alternatives(words, True)
+        ending = "(?:s|es|ed|ing)?" if endings else ""
         parts = ([f"(?P<other>{other})"] if other else []) + (
-            [rf"(?<![a-z0-9])(?P<latin>{latin})(?:s|es|ed|ing)?(?![a-z0-9])"] if latin else [])
+            [rf"(?<![a-z0-9])(?P<latin>{latin}){ending}(?![a-z0-9])"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
 
     def find(self, text: str):

@@ -171,11 +171,12 @@ OTHER_PERSON = re.compile(
     r"(?<![a-z])(?:he|she|they|his|her|him|(?:my|our|his|her|the)\s+(?:(?:little|teenage|teen|eldest|oldest|youngest|"
     r"older|younger|grown-up|adult)\s+|\d+[\s-]*(?:years?|months?|yr)[\s-]*old\s+)?"
     r"(?:son|daughter|kids?|child|children|baby|toddler|boy|girl|mum|mom|mother|dad|father|parents?|husband|wife|"
-    r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend)|(?:my|our)\s+\d+[\s-]*"
+    r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend|boyfriend|girlfriend|fiancée?|"
+    r"colleague|coworker|co-worker|roommate|flatmate|grandson|granddaughter)|(?:my|our)\s+\d+[\s-]*"
     r"(?:years?|months?|yr)[\s-]*old|toddler|baby|newborn|teenagers?|teens?)(?![a-z])"
-    r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事")
+    r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事|男友|女友|对象|室友")
 FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-z'])"
-                          r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事)")
+                          r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事|男|女|对象|室友)")
 BODILY = {"tired", "unwell"}  # feelings that are also symptoms, so may be another person's across clauses
 
 
@@ -201,6 +202,30 @@ def only_someone_else(text: str) -> bool:
     user out ("刚退休，每天在家…，跟以前同事也联系少了" is the user's own), hence the opening."""
     other = OTHER_PERSON.search(text, 0, SUBJECT_REACH + 30)
     return other is not None and other.start() <= SUBJECT_REACH and not FIRST_PERSON.search(text)
+
+
+# The user asking how to be there for another person ("how can I help him", "我该怎么安慰她", "我能为他做点
+# 什么"): the user is the helper, so "I" in the question does not make a feeling theirs. Naming whom to
+# help is enough ("I'm worried about my daughter ... how can I help her?" asks for her); "what can I
+# do?", "我能做点什么" only where the feelings named are all someone else's (Composer.for_another).
+HELPING_THEM = re.compile(
+    r"(?<![a-z])(?:help|support|comfort|cheer|be there for|encourage|reassure|calm)\s+(?:him|her|them)(?![a-z])"
+    r"|(?:安慰|开导|劝劝|劝|帮帮|帮|陪陪|陪|支持|鼓励|照顾)(?:一下)?(?:他|她|他们|她们)|(?:为|帮|给)(?:他|她|他们|她们)做(?:点|些)什么")
+HELPING = re.compile(
+    r"(?<![a-z])(?:how (?:can|do|should|could) (?:i|we) (?:best )?|what can (?:i|we) do to |ways to |how to )"
+    r"(?:help|support|comfort|cheer up|be there)(?![a-z])"
+    r"|(?<![a-z])what (?:can|should|could) (?:i|we) (?:do|say)(?![a-z])"
+    r"|怎么(?:样才能|才能|去)?(?:安慰|帮|开导|劝|陪|支持|鼓励)|(?:能|可以|该|应该)做(?:点|些)什么")
+# ...unless the feeling is the user's, caused by them ("my kids stress me out", "老公气得我…").
+AFFECTS_ME = re.compile(r"(?<![a-z])(?:me|myself|us)(?![a-z])|让我|把我|弄得我|搞得我|害我|气得我|逼得我")
+
+
+def helps_someone(text: str, named: bool = True) -> bool:
+    """Whether ``text`` speaks of another person and asks how to help them (``named``: them by name
+    or pronoun; else any "what can I do?" counts) without saying it is the user who is affected."""
+    if OTHER_PERSON.search(text) is None or AFFECTS_ME.search(text):
+        return False
+    return HELPING_THEM.search(text) is not None or (not named and HELPING.search(text) is not None)
 
 
 # A thing that broke or died ("my phone died", "the car battery died", "手机没电了"): a mishap, not a
@@ -335,18 +360,25 @@ class Topic:
         # Topics whose library articles answer this one's questions too (sleep and insomnia): both ways.
         self.related = {str(k) for k in spec.get("related") or ()}
 
-    def tips_for(self, lang: str, text: str) -> list[str]:
+    def tips_for(self, lang: str, text: str, for_another: bool | None = None) -> list[str]:
         """The tips in ``lang`` for the message ``text`` (normalized): for a message about someone
-        else, those `about` them; else those whose `when` words it has, as they answer it more
-        closely ("I'm too skinny" must not get "eat 300 kcal less"); else those with no `when` words."""
+        else (``for_another``, by default `only_someone_else`), those `about` them; else those whose
+        `when` words it has, as they answer it more closely ("I'm too skinny" must not get "eat 300
+        kcal less"); else those with no `when` words."""
         tips = self.tips[lang]
         if self.for_others:
             theirs = [tip for tip in tips if tip in self.for_others]
-            if theirs and only_someone_else(text):
+            if theirs and (only_someone_else(text) if for_another is None else for_another):
                 return theirs
             tips = [tip for tip in tips if tip not in self.for_others]
         matched = [tip for tip in tips if any(shares(w, text) for w in self.tip_when.get(tip, ()))]
         return matched or [tip for tip in tips if tip not in self.tip_when]
+
+    def answers_outright(self, lang: str, text: str) -> bool:
+        """Whether a tip of this topic in ``lang`` is written for words ``text`` has (`when`): a
+        special group's such tip answers before any other topic's ("流产后多久来月经" is about the
+        miscarriage, not a period's usual cycle)."""
+        return any(tip in self.tip_when and any(shares(w, text) for w in self.tip_when[tip]) for tip in self.tips[lang])
 
     def caution_for(self, lang: str, text: str) -> str:
         """The group's caution in ``lang`` for ``text``, the message that named the group: the first
@@ -522,8 +554,12 @@ class Reading:
         self.single = bool(ranked) and max(ranked)[1] == 1
         ages = ages_in(text)
         # ``whole``: this reads a part of the message; the group is the whole message's.
+        # An age given outside the group's ages takes the person out of it: "my daughter is 14" is not a
+        # small child with a fever to dose ("my son is 30 and has a fever" neither).
         self.named_group = whole.named_group if whole is not None else next(
-            (topic for topic in guide.values() if topic.is_group and (topic.key in hits or topic.has_age(ages))), None)
+            (topic for topic in guide.values() if topic.is_group and (topic.has_age(ages) or (
+                topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)))))
+            , None)
         self.group = self.named_group
         if self.group and self.topic and self.topic.key in self.group.not_with:
             self.group = None
@@ -604,14 +640,14 @@ _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五":
 _NUM = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
 _PERSON_ZH = r"(?:爸|妈|爷|奶|公|婆|姥|父亲|母亲|老人|他|她)"
 _PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|husband|"
-              r"wife|aunt|uncle|he|she|they)")
+              r"wife|aunt|uncle|son|daughter|kid|child|boy|girl|brother|sister|he|she|they)")
 AGE_IN_YEARS = [
     re.compile(_NUM + r"\s*多?\s*周?岁"),  # 三岁, 一岁半, 78岁, 八十多岁
     re.compile(_PERSON_ZH + r"\s*(?:今年|已经|都)?\s*" + _NUM + r"\s*多?了"),  # 我爸七十五了
     re.compile(r"(?<![\d.])(\d{1,3})[\s-]*(?:years?|yrs?)[\s-]*old"),  # 3 year old, 78-year-old
     re.compile(r"(?<![\d.])(\d{1,3})\s*(?:yo|y/o)(?![a-z])"),
     re.compile(r"(?<![a-z])(?:" + _PERSON_EN + r"(?:'s| is| was| just turned| turned| turns)|i'm|i am|im)\s+(?:now\s+)?"
-               r"(\d{2,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees|weeks?|wks?|months?|days?|hours?|"
+               r"(\d{1,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees|weeks?|wks?|months?|days?|hours?|"
                r"minutes?|times?|mg|ml|steps|miles|km))"),  # "my dad's 80", "I should say I'm 81"
 ]
 AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (\d)0s")  # in her 80s
@@ -650,6 +686,10 @@ WORTH_WORRYING = re.compile(r"(?:(?:so|and|but|ok|okay)[, ]*)?(?:should i (?:be 
                             r"do i (?:need to|have to) (?:be )?(?:worried|worry)|is (?:it|this|that) (?:something )?"
                             r"(?:to worry about|worrying|serious|a worry)|need i worry)(?: about (?:it|this|that))?\s*[?？!.]*"
                             r"|(?:那|这)?(?:要紧吗|严重吗|需要担心吗|要不要担心|用不用担心|该不该担心|是不是很严重)[?？]*")
+# A question whether to see a doctor: the topic's when-to-see-a-doctor line answers it, said before or not.
+ASKS_DOCTOR = re.compile(r"(?:要不要|用不用|需不需要|需要|该不该|要|得|用)(?:去|上)?(?:医院|看医生|看病|就医|看急诊|挂号)|去医院吗|"
+                         r"(?<![a-z])(?:should|do|must) (?:i|we|she|he|they) (?:go and |go to )?(?:see|get|call|visit|go to)"
+                         r" (?:a |the )?(?:doctor|gp|hospital|a&e|er|emergency)|(?:see|get seen by) a doctor\?")
 # A follow-up that says it changes the subject: its own topic answers even when it says little.
 CHANGES_SUBJECT = Terms(["另外", "对了", "换个话题", "换个问题", "另一个问题", "还有个问题", "顺便问", "顺便说", "话说",
                          "说起来", "算了", "by the way", "btw", "unrelated", "different question", "another question",
@@ -678,12 +718,14 @@ def tip_words(text: str, follow_up: bool = False) -> set[str]:
     return words | {w for w in latin if w not in SHORT_STOPWORDS}
 
 
-def choose_tip(tips: list[str], text: str, seed: str, recent: str, follow_up: bool = False) -> str:
+def choose_tip(tips: list[str], text: str, seed: str, recent: str, follow_up: bool = False, last: str = "") -> str:
     """A tip not given just before, preferring the ones that share most words with the message
     (a wrist question gets the wrist tip of the joints topic; one shared word is enough in a
-    follow-up, whose few words are what it asks: "那运动方面呢"), then by ``seed``."""
-    fresh = [tip for tip in tips if tip not in recent] or tips
+    follow-up, whose few words are what it asks: "那运动方面呢"), then by ``seed``. When every tip
+    is among the ``recent`` replies, any but the one of the ``last`` reply (a third question on a
+    sprain with two tips got the second one again, word for word)."""
     words = tip_words(text, follow_up)
+    fresh = [tip for tip in tips if tip not in recent] or [tip for tip in tips if tip not in last] or tips
     scores = [sum(1 for w in words if shares(w, tip)) for tip in fresh]
     best = max(scores)
     if best >= (1 if follow_up else 2):
@@ -860,6 +902,8 @@ SOFT_INTROS = {"zh": ["如果你愿意，这个小办法也许有帮助：", "�
                       "When you feel ready, try this: "]}
 QUOTE_INTROS = {"zh": "《病友宝典》的《{title}》{section}里写道：", "en": "From the library's article \"{title}\"{section}:"}
 QUOTE_SECTIONS = {"zh": "「{heading}」一节", "en": ", section \"{heading}\""}
+# Said instead of the one tip that fits when the last reply gave it ("能吃点什么" after a tip on morning sickness).
+SAID_ABOVE = {"zh": "关于{title}，我这里最贴合的就是上面那条建议。", "en": "On {title}, the tip above is the closest I have."}
 MORE_INTROS = {"zh": ["再给你一条关于{title}的小建议：", "关于{title}，还有一个小建议："],
                "en": ["Another tip on {title}: ", "One more tip on {title}: "]}
 
@@ -867,7 +911,7 @@ MORE = Terms(["还有呢", "还有吗", "还有别的", "更多", "再来一条"
               "more", "anything else", "what else", "another tip", "other tips"])
 GREETING = Terms(["你好", "您好", "嗨", "哈喽", "在吗", "在不在", "早上好", "下午好", "晚上好", "早安",
                   "hi", "hello", "hey", "good morning", "good afternoon", "good evening",
-                  "are you there", "you there", "still there", "anyone there"])
+                  "are you there", "you there", "still there", "anyone there"], endings=False)  # "his" is no "hi"
 THANKS = Terms(["谢谢", "感谢", "多谢", "thank you", "thanks", "thx"])
 BYE = Terms(["再见", "拜拜", "晚安", "下次聊", "bye", "goodbye", "good night", "see you"])
 
@@ -1243,7 +1287,7 @@ def fitting_lines(guide: Guide, title: str, heading: str, text: str, keys: set, 
 
     A sentence that points at what follows goes only with a list item after it. "" when nothing is left."""
     about = Reading(guide, normalize(f"{title}\n{heading}")).topic
-    units = quote_units(text)
+    units = [(item, line) for item, line in quote_units(text) if not DISCLAIMER.search(line)]
     if keys and not (about is not None and (about.key in keys or about.related & keys or about.key in asked.hits)):
         if about is not None:
             return ""
@@ -1263,24 +1307,35 @@ def fitting_lines(guide: Guide, title: str, heading: str, text: str, keys: set, 
     return "\n".join(lines)
 
 
+# An article's closing disclaimer: the reply has its own, and it is no answer to anything.
+DISCLAIMER = re.compile(r"本文是一般健康知识|不能代替医生的诊断|(?:is|are) not (?:a )?substitute for|general health information")
+# A section on when to see a doctor: the topic's own see_doctor line after it would say it twice.
+DOCTOR_SECTION = re.compile(r"医生|医院|就医|就诊|门诊|120|doctor|hospital|gp|a&e|emergency", re.I)
+
 # Words of an article's title that name no subject ("什么时候该去看医生" is not about what a message with
-# 什么时候 asks).
-GENERIC_TITLE_WORDS = {"什么", "时候", "怎么", "如何", "医生", "看医", "健康", "正确", "方法", "预防", "注意", "知识", "可以",
-                       "自己", "doctor", "health", "guide", "about", "should", "what", "when", "your"}
+# 什么时候 asks). The Chinese ones are taken out of the title before its character pairs are read, so
+# that no pair straddles them: "要不要去看医生" shares 去看 with 什么时候该去看医生, and asks about no subject.
+GENERIC_TITLE_ZH = re.compile(r"什么时候|什么|时候|怎么|如何|去看医生|看医生|去看|看病|就医|医生|健康|正确|方法|预防|注意|知识|"
+                              r"可以|自己|[该要的了吗呢]")
+GENERIC_TITLE_WORDS = {"doctor", "health", "guide", "about", "should", "what", "when", "your"}
 
 
 def names_subject(title: str, message: str) -> bool:
     """Whether ``message`` names what the article ``title`` is about: a two-character Chinese word
     or an English word of four letters or more of the title, other than the generic ones."""
+    title = GENERIC_TITLE_ZH.sub(" ", title)
     words = {title[i:i + 2] for i in range(len(title) - 1) if _CJK.match(title[i]) and _CJK.match(title[i + 1])}
     words |= set(re.findall(r"[a-z]{4,}", title))
     return any(shares(word, message) for word in words - GENERIC_TITLE_WORDS)
 
 
 def fits(guide: Guide, line: str, keys: set, said: set) -> bool:
-    """Whether ``line`` names one of the topics ``keys`` and denies none of the words ``said``."""
+    """Whether ``line`` is about one of the topics ``keys`` (the first topic it names, as a list of
+    signs names its subject first: "严重过敏：…全身起风团并头晕" is an allergy's sign, not an answer on
+    dizziness) and denies none of the words ``said``."""
     reading = Reading(guide, normalize(line))
-    return any(key in reading.hits for key in keys) and not (reading.denied & said)
+    named = sorted((min(words.values()), key) for key, words in reading.hits.items() if not guide[key].is_group)
+    return bool(named) and named[0][1] in keys and not (reading.denied & said)
 
 
 GENTLE = {"zh": ["我在这里陪着你，不着急，想说什么都可以慢慢说。", "谢谢你愿意告诉我，你不用一个人扛着这些。"],
@@ -1323,6 +1378,9 @@ class Composer:
         self.topic, self.groups = None, ()  # what the reply is about, for Answer
         self.passages = passages  # the library's passages for the message ({title, text, ...}), best first
         self.quoted = None  # the id of the article quoted
+        self.group_text = ""  # the message that named the special group the reply cautions
+        self.quoted_heading = ""  # the section of the article quoted
+        self.quoted_whole = False  # ...and whether that section is about the topic (quoted whole)
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -1356,10 +1414,16 @@ class Composer:
         if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
             intros = MORE_INTROS
         group, caution = self.group_of(readings, topic)
-        if group and (topic is None or topic.key in group.instead_of):
+        # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
+        outright = group is not None and (group.answers_outright(lang, text) or (
+            (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
+        if group and (topic is None or topic.key in group.instead_of or outright):
             topic = group  # its own tips: a child's fever is not an adult's cold
         if topic is None and feelings:
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
+        if topic is None and self.for_another() and self.others:  # "我女朋友心情很差，我该怎么安慰她"
+            topic = next((topics.get(spec["topic"]) for f, spec in FEELINGS.items()
+                          if f in self.others and spec["topic"] in topics), None)
         if topic and topic.key in {FEELINGS[f]["topic"] for f, _, _ in feelings}:
             intros = SOFT_INTROS  # a tip for the feeling itself is offered gently, not as a lesson
         if group:
@@ -1371,12 +1435,14 @@ class Composer:
             parts.append(topics.condition_caution[lang].replace("{condition}", "、".join(given) if lang == "zh" else
                                                                  ", ".join(given)))
         self.topic = group.key if group else topic.key if topic else None
-        tips = topic.tips_for(lang, text) if topic else []
+        tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
         if topic and tips and not bp:  # the reading's note already says what the tips would
-            tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up)
-            parts.append(self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
+            tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1])
+            repeated = bool(self.replies) and tip in self.replies[-1]  # not said again word for word
+            parts.append(SAID_ABOVE[lang].format(title=topic.title[lang]) if repeated else
+                         self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
         # The host's own article after the tip that answers the question: quoted only where it is
         # about what was asked (Composer.quote), never in place of that tip (我想减肥 was answered
         # with a list of reasons to see a doctor that has "没有刻意减肥，半年内体重下降明显" and no tip).
@@ -1385,7 +1451,12 @@ class Composer:
             parts.append(quote)
         if topic and tips:
             doctor = topic.see_doctor[lang]
-            if doctor and doctor not in self.said:  # said the first time the topic comes up
+            # said the first time the topic comes up; not after a tip on being there for someone else,
+            # which says when they need help itself (this speaks to the user: "if low mood ... affects your work")
+            # ...and again to a follow-up that asks whether to go ("要去医院吗", "should I see a doctor?")
+            if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text)) and \
+                    not any(t in part for part in parts for t in topic.for_others) and \
+                    not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
                 parts.append(doctor)
 
         if feelings:
@@ -1411,7 +1482,16 @@ class Composer:
             group, named = topic, 0
         if group is None:
             return None, ""
-        return group, group.caution_for(self.lang, self.read_texts[named])
+        # ...or of any message of the session that named it: "什么时候能再要孩子" after a miscarriage is still after one
+        self.group_text = "\n".join([self.read_texts[named]] + [t for t, r in zip(self.read_texts, readings)
+                                                                 if r.group is group and t != self.read_texts[named]])
+        return group, group.caution_for(self.lang, self.group_text)
+
+    def tips_of(self, topic, group) -> list[str]:
+        """``topic``'s tips for the message; a group's own also for the words of the message that
+        named it (after "上周胎停做了清宫", "能洗澡吗" is still about the miscarriage, not folic acid)."""
+        text = self.text + "\n" + self.group_text if topic is group and group is not None else self.text
+        return topic.tips_for(self.lang, text, self.for_another())
 
     def quote(self, topics, topic, readings: list, after_text: bool) -> str:
         """The best passage the library found for the message (the library plugin's
@@ -1432,7 +1512,9 @@ class Composer:
             # The section's heading goes with it: "马上拨打 120" is what a list of emergency signs says to do.
             section = QUOTE_SECTIONS[self.lang].format(heading=heading[:80]) if heading else ""
             intro = QUOTE_INTROS[self.lang].format(title=passage["title"], section=section)
-            self.quoted = passage.get("id")
+            self.quoted, self.quoted_heading = passage.get("id"), heading
+            about = Reading(topics, normalize(f"{passage['title']}\n{heading}")).topic
+            self.quoted_whole = about is not None and (about.key in keys or bool(about.related & keys))
             # Chinese parts are joined without spaces: the next sentence starts on a line of its own.
             return ("\n" if after_text else "") + intro + "\n" + text + ("\n" if self.lang == "zh" else "")
         return ""
@@ -1542,6 +1624,12 @@ class Composer:
             return named
         return guessed
 
+    def for_another(self) -> bool:
+        """Whether the message is about someone else's feelings, not the user's: it speaks of them
+        alone, or it names only their feelings and asks how to help ("my boyfriend has been really down
+        since he lost his job, what can I do?": the "I" there is the helper)."""
+        return only_someone_else(self.text) or helps_someone(self.text, named=bool(self.worded))
+
     def named_feeling_topic(self) -> bool:
         """Whether the message names a feeling of the user's in words that has a topic ("feeling
         really low lately"): its own subject, not a follow-up of the session's."""
@@ -1585,8 +1673,9 @@ class Composer:
         guessed = topics.get(key)
         if guessed is None or probability < self.confidence or key in {FEELINGS[f]["topic"] for f in self.denied}:
             return own  # ...and never the topic of a feeling the words deny ("不再焦虑了")
-        if own is None or (probability >= self.OVERRULE and (single or guessed.priority > own.priority)):
-            return guessed
+        if own is None or (probability >= self.OVERRULE and (single or guessed.priority > own.priority)
+                           and not guessed.is_group):  # a group is who asks, and brings its caution anyway:
+            return guessed  # "Is coffee ok while pregnant?" is about coffee, not any pregnancy tip
         return own
 
     # -- pieces ----------------------------------------------------------------------------------
@@ -1679,20 +1768,22 @@ class Composer:
         # start": the safety classifier checks in on it, as on 19 of the 386 everyday questions of
         # tests/data/offline_questions.tsv and heldout/offline_A-D.tsv).
         asked = topic is not None and not topic.priority and PRACTICAL_QUESTION.search(self.text)
+        # ...and a feeling's own topic named in words ("一个朋友都没有", "I snapped at my partner"), as low mood is
+        asked = asked or (topic is not None and topic.key in FEELING_TOPICS)
         if (topic is None or not (topic.priority or asked)) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)
         if group:
             parts.append(caution)
             self.groups = (group.key,)
-            if topic is None or topic.key in group.instead_of:
+            if topic is None or topic.key in group.instead_of or group.answers_outright(self.lang, self.text):
                 topic = group
-        tips = topic.tips_for(self.lang, self.text) if topic is not None and (topic.priority or feelings or group or asked) \
+        tips = self.tips_of(topic, group) if topic is not None and (topic.priority or feelings or group or asked) \
             else []
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(self.lang, self.text)
         if tips:
-            tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent)
+            tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent, last=self.replies[-1:] and self.replies[-1])
             parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)
             self.topic = topic.key
         if group:

@@ -162,7 +162,7 @@ def test_a_tip_with_when_words_goes_only_to_messages_that_have_them(talk):
 
 
 @pytest.mark.parametrize("text,lang,expected", [
-    ("跑完步膝盖外侧疼", "zh", "跑量"), ("my knee hurts after my run", "en", "knee pain after running"),
+    ("跑完步膝盖外侧疼", "zh", "跑量"), ("my knee hurts after my run", "en", "pain after running"),
     ("打字打得手腕好酸", "zh", "手腕保持平直"), ("my wrist aches from the mouse all day", "en", "keep the wrist straight"),
     ("脚踝扭了一下，有点肿", "zh", None), ("rolled my ankle yesterday", "en", None),
 ])
@@ -172,5 +172,5 @@ def test_a_tip_about_one_joint_goes_only_to_a_message_about_that_joint(talk, tex
     assert has_tip(reply, "joints", lang), reply
     if expected:
         assert expected in reply, reply
-    others = {"zh": ["跑量", "手腕保持平直"], "en": ["knee pain after running", "keep the wrist straight"]}[lang]
+    others = {"zh": ["跑量", "手腕保持平直"], "en": ["pain after running", "keep the wrist straight"]}[lang]
     assert not any(other in reply for other in others if other != expected), reply
