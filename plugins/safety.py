@@ -481,7 +481,10 @@ _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Chinese words: it often parts clauses of one thought ("念错了 当场想死 尴尬到脚趾抠地"), and read
 # apart they lost the context that masked an idiom (crisis_M: 3 more hard negatives flagged).
 MESSAGE_SENTENCE_END = re.compile(rf"(?<=[。！？!?；;…])\s*|(?<=[a-z0-9)\"'])\.\s+|\n+")
-PASSAGES_MAX = 12  # the most two-sentence passages read apart: a 100,000-character message costs ~12 checks more
+PASSAGES_MAX = 12  # the most passages read apart: a longer message is cut into PASSAGES_MAX + 1 runs of sentences
+# A message longer than this is read whole only (chat.max_message_chars is 4,000 by default): its parts
+# would cost about twice the whole again (an outside review timed 1.6 -> 4.0 s at 100,000 characters).
+PASSAGES_TEXT_MAX = 4000
 # p(crisis) a passage's classifier check-in needs besides a risk word. A development set of long
 # messages (session 12: 80 with a risk in one sentence, 80 look-alikes) found 97.5% of the risks
 # either way; the look-alikes flagged were 3 whole, 6 with passages at the usual threshold, 5 with this.
@@ -622,7 +625,10 @@ class Phrases:
         # ...and when every wish was one, the classifier is not asked either: it reads "i want to |
         # but i'm scared of being alone" (end my marriage) as a wish to die (H: a check-in).
         masked_wish = bool(wishes) and not own_risk
-        if talk or ((masked_wish or "talk_about" in found) and not own_risk):
+        # Talk about it gives way to a word that says it is meant or an urge of one's own ("I saw a film
+        # about it. Some nights I think about driving off the bridge"; "...and honestly the character is me").
+        if talk or ((masked_wish or "talk_about" in found) and not own_risk
+                    and not {"serious", "urge_thought"} & found.keys()):
             cue = False
         elif figurative and not own_risk and cue:
             # A mask blanks what it explains, not the rest of the message: the classifier still reads what is
@@ -813,25 +819,25 @@ class Safety:
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
-        # A message that is talk as a whole (a joke, a book, a film, a party game: the `talk` frames and
-        # `talk_about` words) stays talk: its passages are not read apart, where one would lose the
-        # sentence that made it talk ("...I was the victim so I 'died' before the starter came out. ...
-        # Ten out of ten would die again": p(crisis) 0.9 for the last two sentences alone). The wider
-        # `research` words are no reason: 护理, 急救, "clinical" open many a health question with a risk
-        # told after it ("宝宝湿疹怎么护理？我最近真的好累，有时候想开车直接撞树").
-        if verdict.level != "crisis" and cue is not False and "talk_about" not in found:
+        # A message that is talk as a whole (a joke, a research question, a party game: a `talk` frame)
+        # stays talk: its parts are not read apart, where one would lose the sentence that made it talk
+        # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
+        # again": p(crisis) 0.9 for the last two sentences alone).
+        if verdict.level is None and cue is not False and len(text) <= PASSAGES_TEXT_MAX:
             for passage in passages(text):
                 level, why, clean, cue, found = phrases.assess(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
-                # A passage's crisis verdict counts. Its check-in counts from the rules, or from the
-                # classifier with a risk word in the passage and crisis more likely than not-quite
-                # (`PASSAGE_CRISIS`): two sentences cut from a long everyday message read as sadness
-                # more often than whole ones ("The plant is probably dead now", a grave visited).
-                if apart.level == "crisis" or (apart.level and not verdict.level and (
+                # What a part says counts as a check-in, never the crisis reply: read apart it has lost
+                # the rest of the message, which may have made it something else ("I'm planning a surprise
+                # party for my wife. I've set a date, Friday." read a plan; an outside review, session
+                # 12). A check-in still gives the hotlines, and the model's answer after them. The
+                # classifier's own check-in needs a risk word in the part and p(crisis) of at least
+                # `PASSAGE_CRISIS`: sentences cut from a long everyday message read as sadness more often
+                # than whole ones ("The plant is probably dead now", a grave visited).
+                if apart.level == "crisis" or (apart.level and (
                         level or (cue == "risk" and apart.scores.get("crisis", 0.0) >= PASSAGE_CRISIS))):
-                    verdict = apart
-                    if verdict.level == "crisis":
-                        break
+                    verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
+                    break
         # the concepts of the message where no mask changed it: `names_death` need not read it again
         verdict.concepts = concepts
         return verdict
