@@ -471,6 +471,33 @@ LIST_MARKER = re.compile(r"^\s*(?:\d{1,2}|[a-z]|[一二三四五六七八九十]
 REPLY_SENTENCE = re.compile(r"[。！？!?；;]+|\.(?=\s|$)|(?<![a-z])(?:but|however|though|although|except)(?![a-z])|不过|但是|可是|但")
 
 
+
+def _marker_apart(sentence: str, in_list: bool) -> list[str]:
+    """A sentence without its list marker in a list ("2) Text a friend"); out of one, the marker's
+    number apart from the rest ("50) That's what you'd need": "50", "that's what you'd need")."""
+    marker = LIST_MARKER.match(sentence)
+    if not marker:
+        return [sentence]
+    rest, number = sentence[marker.end():], marker.group().strip().rstrip(".)、．）").strip()
+    # (a one-item list's "1) Call your sister" or "a) ..." keeps its marker out: an amount is 10 or more)
+    return [rest] if in_list or not (number.isdigit() and int(number) >= 10) else [number, rest]
+
+
+def _drop_reflected(found: dict) -> None:
+    """The user's words said back (`reply_reflected`: "你提到想把药都吃了, ...") in a sentence that then keeps
+    them safe (`reply_safe`) are not the reply's advice: what was found inside that clause is forgotten."""
+    clauses = found.get("reply_reflected")
+    if not clauses or "reply_safe" not in found:
+        return
+    for name in list(found):
+        kept = [(s, e) for s, e in found[name] if not any(a <= s and e <= b for a, b in clauses)]
+        if name != "reply_reflected" and kept != list(found[name]):
+            if kept:
+                found[name] = kept
+            else:
+                del found[name]
+
+
 # The classifier judges short messages only when they hold a `risk_cue` word: on short text with
 # none ("message 0", "tell me", "no") its guesses were noise (a check-in for 16% of the everyday
 # sentences of tests/data/emotion_labelled.tsv, 8% with this gate). Longer messages always.
@@ -675,17 +702,20 @@ class Phrases:
         # A number that opens a line is a list's only in a list (two lines or more open with one): alone,
         # "50. That's what you'd need" is an amount given, not item 50.
         in_list = sum(bool(LIST_MARKER.match(line)) for line in lines) >= 2
-        for line in lines:
-            for sentence in REPLY_SENTENCE.split(LIST_MARKER.sub("", line) if in_list else line):
-                sentence = LIST_MARKER.sub("", sentence)
-                if not sentence.strip():
-                    continue
-                stems = self.normalizer.stems(sentence)
-                found = self.concepts.find(stems)
-                found.update(self.reply_concepts.find(stems))
-                for frame in self.reply_frames:
-                    if frame.matches(found):
-                        return frame.name
+        sentences = [sentence for line in lines for sentence in REPLY_SENTENCE.split(LIST_MARKER.sub("", line) if in_list else line)
+                     if sentence.strip()]
+        # ...and so is a sentence's ("Honestly? 50) That's what you'd need"): a list has two items or more,
+        # on their lines or in one line ("1) Eat something. 2) Text a friend."). Alone, its number is read
+        # as a sentence of its own, as "50." is.
+        in_list = in_list or sum(bool(LIST_MARKER.match(s)) for s in sentences) >= 2
+        for sentence in [part for s in sentences for part in _marker_apart(s, in_list)]:
+            stems = self.normalizer.stems(sentence)
+            found = self.concepts.find(stems)
+            found.update(self.reply_concepts.find(stems))
+            _drop_reflected(found)
+            for frame in self.reply_frames:
+                if frame.matches(found):
+                    return frame.name
         return None
 
     def red_flags(self, text: str) -> list[Rule]:
