@@ -113,3 +113,19 @@ def test_being_at_the_edge_now_or_a_last_message_gets_the_crisis_reply_and_their
         reply = mental_replies(make_wm, serve, upstream)
         assert [text for text in ACTING_NOW if reply(text)["provider"] != "safety"] == []
         assert [text for text in NOT_ACTING if reply(text)["content"] != "好的。"] == []
+
+
+def test_a_message_is_cut_at_full_stops_and_a_long_run_of_chinese_clauses_at_its_commas(make_wm):
+    passages = make_wm().pm.get_plugin("safety").passages
+    assert passages("Long day. Cold pizza. I want it over.") == ["Long day. Cold pizza.", "Cold pizza. I want it over."]
+    assert passages("is honey ok for a cough? some nights I think about the bridge") == [
+        "is honey ok for a cough?", "some nights I think about the bridge"]
+    assert passages("just one sentence here") == []
+    # a long run of Chinese clauses with no full stop: two clauses at a time
+    long_run = "早上送孩子上学，去菜市场买了点菜，回家洗了一大堆衣服，下午在沙发上躺了一会儿，其实我真的撑不下去了"
+    assert passages(long_run)[-1] == "下午在沙发上躺了一会儿， 其实我真的撑不下去了"
+    assert len(passages(long_run)) == 4
+    # ...but a short one is read whole: a clause alone loses what made its neighbour an idiom
+    assert passages("念错了老板的名字，当场想死，尴尬到脚趾抠地") == []
+    # a message past the cap is cut into PASSAGES_MAX + 1 runs of sentences
+    assert len(passages("Fine. " * 100 + "Done.")) == 12
