@@ -357,6 +357,9 @@ class Topic:
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
+        # Words that make a message naming the group not about the person's health: a death, a funeral
+        # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
+        self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
         # Topics whose library articles answer this one's questions too (sleep and insomnia): both ways.
         self.related = {str(k) for k in spec.get("related") or ()}
 
@@ -560,6 +563,9 @@ class Reading:
             (topic for topic in guide.values() if topic.is_group and (topic.has_age(ages) or (
                 topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)))))
             , None)
+        if self.named_group is not None and whole is None and self.named_group.not_when.regex is not None \
+                and self.named_group.not_when.regex.search(text):
+            self.named_group = None
         self.group = self.named_group
         if self.group and self.topic and self.topic.key in self.group.not_with:
             self.group = None
@@ -1673,6 +1679,8 @@ class Composer:
         guessed = topics.get(key)
         if guessed is None or probability < self.confidence or key in {FEELINGS[f]["topic"] for f in self.denied}:
             return own  # ...and never the topic of a feeling the words deny ("不再焦虑了")
+        if guessed.is_group and guessed.not_when.regex is not None and guessed.not_when.regex.search(self.text):
+            return own  # a death or a memory ("my grandad passed away last year") is no patient of the group
         if own is None or (probability >= self.OVERRULE and (single or guessed.priority > own.priority)
                            and not guessed.is_group):  # a group is who asks, and brings its caution anyway:
             return guessed  # "Is coffee ok while pregnant?" is about coffee, not any pregnancy tip
