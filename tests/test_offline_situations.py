@@ -127,3 +127,28 @@ def test_a_back_pain_reply_quotes_no_line_on_belly_pain(ask, texts):
     # "剧烈腹痛…痛得直不起腰" of 《什么时候该去看医生》 names the waist after the belly: a belly pain's sign
     reply = ask(*texts)[-1]["content"]
     assert "腹痛" not in reply, reply
+
+
+# -- L1: follow-ups that say the same again ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang,texts,new_complaint", [
+    ("zh", ["女儿四岁，烧到39度了", "还有呢", "还有呢"], "她刚才还吐了两次"),
+    ("en", ["I'm 30 weeks pregnant and my lower back aches", "more", "more"], "I've also got a bad headache now"),
+])
+def test_the_groups_caution_is_not_repeated_to_more_but_is_to_a_new_complaint(talk, lang, texts, new_complaint):
+    group = "child_fever" if lang == "zh" else "pregnancy"
+    replies = [r["content"] for r in talk("physical", *texts, new_complaint)]
+    assert caution(group, lang) in replies[0], replies[0]
+    for reply in replies[1:-1]:
+        assert caution(group, lang) not in reply, reply
+    assert caution(group, lang) in replies[-1], replies[-1]  # a new complaint: the caution again
+
+
+@pytest.mark.parametrize("lang,first,more,done,say_more", [
+    ("en", "how do I sleep better?", "more", "That's all the tips I have on sleep", 'Say "more"'),
+    ("zh", "每天喝多少水合适", "还有呢", "我这里的建议上面都说过了", "还有呢"),
+])
+def test_asking_for_more_runs_out_instead_of_going_round_again(talk, lang, first, more, done, say_more):
+    replies = [r["content"] for r in talk("physical", first, *[more] * 5)]
+    assert done in replies[-1] and say_more not in replies[-1], replies[-1]
