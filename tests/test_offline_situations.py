@@ -3,13 +3,12 @@ through the served app with the shipped config: an alcohol or ice rub for a feve
 answered with drinking limits; "expecting" something other than a baby brings no pregnancy
 caution; a death, a grandparent's memory or a newborn's parents' lost sleep bring no older
 person's or child's medicine caution; red sticky eyes, an older person's hip after a fall and a
-weight goal with a date get the advice that fits them; a follow-up on milk or smoking is answered."""
-
-import shutil
+weight goal with a date get the advice that fits them; a follow-up on milk or smoking is answered;
+a back-pain reply quotes no belly-pain line; "more" neither repeats a group's caution nor goes round again (L1)."""
 
 import pytest
 
-from conftest import ROOT, in_one_session, served_shipped
+from test_offline_answers import ask  # noqa: F401 (a fixture: served with the starter library)
 from test_offline_companion import caution, has_tip, talk  # noqa: F401 (talk is a fixture)
 
 
@@ -55,6 +54,7 @@ def test_expecting_a_baby_still_brings_the_pregnancy_caution(talk):
 @pytest.mark.parametrize("agent,text,group,lang", [
     ("mental", "爷爷去年过世了，今天翻到他的老照片", "elderly", "zh"),
     ("physical", "外婆生前最爱包饺子，今天自己包的时候一直在想她", "elderly", "zh"),
+    ("mental", "姥爷走了快两年了，昨天梦见他", "elderly", "zh"),
     ("mental", "my grandma died in the spring and I keep thinking about her", "elderly", "en"),
     ("physical", "our dog died last night, how do I tell my 6 year old son?", "child_fever", "en"),
 ])
@@ -109,16 +109,6 @@ def test_a_follow_up_on_milk_or_smoking_is_answered(talk, lang, first, follow, w
     reply = talk("physical", first, follow)[1]["content"]
     assert word in reply, reply
 
-
-
-@pytest.fixture(scope="module")
-def ask(tmp_path_factory):
-    """ask(*texts) -> the physical agent's replies, one session, with the starter library (its quotes)."""
-    tmp = tmp_path_factory.mktemp("offline_situations")
-    shutil.copytree(ROOT / "library", tmp / "library")
-    with served_shipped(tmp) as served:
-        token = served.client.register("asker", "asker password")["access_token"]
-        yield lambda *texts: in_one_session(served.client, token, texts, "physical")
 
 
 @pytest.mark.parametrize("texts", [("坐了一整天办公室，腰酸得厉害", "需要去医院看看吗？"), ("弯腰搬花盆以后腰一直疼", "这种情况要去医院吗"),
