@@ -357,6 +357,9 @@ class Topic:
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
+        # Words that make a message naming the group not about the person's health: a death, a funeral
+        # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
+        self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
         # Topics whose library articles answer this one's questions too (sleep and insomnia): both ways.
         self.related = {str(k) for k in spec.get("related") or ()}
 
@@ -560,6 +563,9 @@ class Reading:
             (topic for topic in guide.values() if topic.is_group and (topic.has_age(ages) or (
                 topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)))))
             , None)
+        if self.named_group is not None and whole is None and self.named_group.not_when.regex is not None \
+                and self.named_group.not_when.regex.search(text):
+            self.named_group = None
         self.group = self.named_group
         if self.group and self.topic and self.topic.key in self.group.not_with:
             self.group = None
@@ -904,6 +910,9 @@ QUOTE_INTROS = {"zh": "《病友宝典》的《{title}》{section}里写道：",
 QUOTE_SECTIONS = {"zh": "「{heading}」一节", "en": ", section \"{heading}\""}
 # Said instead of the one tip that fits when the last reply gave it ("能吃点什么" after a tip on morning sickness).
 SAID_ABOVE = {"zh": "关于{title}，我这里最贴合的就是上面那条建议。", "en": "On {title}, the tip above is the closest I have."}
+# Said to "还有呢" / "more" once every tip that fits has been given in the session (instead of them again).
+ALL_SAID = {"zh": "关于{title}，我这里的建议上面都说过了；如果一直不见好，或者出现上面提到的情况，请去看医生。",
+            "en": "That's all the tips I have on {title}; if it isn't getting better, or any of the warning signs above appear, please see a doctor."}
 MORE_INTROS = {"zh": ["再给你一条关于{title}的小建议：", "关于{title}，还有一个小建议："],
                "en": ["Another tip on {title}: ", "One more tip on {title}: "]}
 
@@ -1381,6 +1390,7 @@ class Composer:
         self.group_text = ""  # the message that named the special group the reply cautions
         self.quoted_heading = ""  # the section of the article quoted
         self.quoted_whole = False  # ...and whether that section is about the topic (quoted whole)
+        self.all_said = False  # every tip that fits was given in the session already (ALL_SAID)
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -1411,7 +1421,8 @@ class Composer:
             parts.append(bp)
 
         topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
-        if MORE.regex.search(text) and topic is not None and readings[0].topic is None:
+        more = bool(MORE.regex.search(text)) and readings[0].topic is None  # "还有呢" on the session's topic
+        if more and topic is not None:
             intros = MORE_INTROS
         group, caution = self.group_of(readings, topic)
         # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
@@ -1427,7 +1438,11 @@ class Composer:
         if topic and topic.key in {FEELINGS[f]["topic"] for f, _, _ in feelings}:
             intros = SOFT_INTROS  # a tip for the feeling itself is offered gently, not as a lesson
         if group:
-            parts.append(caution)
+            # Not word for word again to "还有呢" / "more" on the session's complaint: the session said it,
+            # and the group still holds. A question ("能洗澡吗", "能吃布洛芬吗") or a new complaint gets it again.
+            same = topic is None or topic is group or topic is session or (session is group and topic.key in group.instead_of)
+            if not (more and caution in self.said and readings[0].named_group is not group and same):
+                parts.append(caution)
             self.groups = (group.key,)
         given = readings[0].conditions
         if given and topic is not None and topic is readings[0].topic and topics.condition_caution[lang]:
@@ -1441,7 +1456,9 @@ class Composer:
         if topic and tips and not bp:  # the reading's note already says what the tips would
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1])
             repeated = bool(self.replies) and tip in self.replies[-1]  # not said again word for word
-            parts.append(SAID_ABOVE[lang].format(title=topic.title[lang]) if repeated else
+            self.all_said = more and all(t in self.said for t in tips)
+            parts.append(ALL_SAID[lang].format(title=topic.title[lang]) if self.all_said else
+                         SAID_ABOVE[lang].format(title=topic.title[lang]) if repeated else
                          self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
         # The host's own article after the tip that answers the question: quoted only where it is
         # about what was asked (Composer.quote), never in place of that tip (我想减肥 was answered
@@ -1463,8 +1480,8 @@ class Composer:
             kind = "happy" if all(f == "happy" for f, _, _ in feelings) else \
                 "unwell" if feelings[0][0] == "unwell" else "feeling"
             parts.append(self.pick(QUESTIONS[kind][lang], "question"))
-        elif topic or quote:
-            parts.append(self.pick(QUESTIONS["topic"][lang], "question"))
+        elif topic or quote:  # no "say more" (the first) when there is no more
+            parts.append(self.pick(QUESTIONS["topic"][lang][1 if self.all_said else 0:], "question"))
         elif not parts:
             return [self.small_talk(topics)]
         if GREETING.regex.search(text):
@@ -1673,6 +1690,8 @@ class Composer:
         guessed = topics.get(key)
         if guessed is None or probability < self.confidence or key in {FEELINGS[f]["topic"] for f in self.denied}:
             return own  # ...and never the topic of a feeling the words deny ("不再焦虑了")
+        if guessed.is_group and guessed.not_when.regex is not None and guessed.not_when.regex.search(self.text):
+            return own  # a death or a memory ("my grandad passed away last year") is no patient of the group
         if own is None or (probability >= self.OVERRULE and (single or guessed.priority > own.priority)
                            and not guessed.is_group):  # a group is who asks, and brings its caution anyway:
             return guessed  # "Is coffee ok while pregnant?" is about coffee, not any pregnancy tip

@@ -185,7 +185,7 @@ def test_with_no_files_next_to_the_config_the_shipped_ones_are_used(tmp_path):
 def test_the_same_tip_does_not_come_twice_in_a_row(provider):
     first = provider.reply(chat("怎么才能睡得更好？"))
     second = provider.reply(chat("怎么才能睡得更好？", first, "怎么才能睡得更好？"))
-    tips = TIPS["sleep"]["tips"]["zh"]
+    tips = [t["text"] if isinstance(t, dict) else t for t in TIPS["sleep"]["tips"]["zh"]]  # {when: ..., text: ...} too
     assert [t for t in tips if t in first] != [t for t in tips if t in second]
 
 
