@@ -175,6 +175,10 @@ class ModelTagger(Tagger):
             # Joy read with no word of it, where the lexicon found a worry ("of course my blood sugar
             # came back high again" was happy): a model guesses a good mood from how bad news is told.
             best = max(NEGATIVE, key=lambda l: found.get(l, 0))
+        elif found.get("neutral", 0) >= STRONG and not any(w > 0 for l, w in found.items() if l != "neutral"):
+            # Only words of plain talk, clearly ("how do I cut onions without crying?"): the model
+            # read a feeling into "crying" that the lexicon found is no feeling.
+            best = "neutral"
         elif scores[best] < self.confidence and found:
             # (not after the lexicon decided above: the blend gave 我一点都不紧张 back to the model's
             # anxious at 0.67; a model surer than SURE keeps its word: "I know I shouldn't worry but…")

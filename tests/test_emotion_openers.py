@@ -143,3 +143,10 @@ def test_a_plain_tip_whose_red_flag_line_names_120_does_not_look_worried(site, t
     # (an urgent case gets safety's note and is concerned whatever the words).
     user, shown, content = say(site, [text], "physical")
     assert user == "neutral" and shown == "neutral", (user, shown, content)
+
+
+@pytest.mark.parametrize("text", ["How do I chop onions without crying so much?",
+                                  "I want to kill the background task that freezes my laptop"])
+def test_a_feeling_word_in_a_practical_question_is_no_feeling(site, text):
+    # The user's label only: the offline companion reads "crying" on its own (left to its owners).
+    assert say(site, [text])[0] == "neutral"
