@@ -22,6 +22,8 @@ reply's text. A host whose mini-program knows only the original seven labels set
 
 from __future__ import annotations
 
+import re
+
 from wellmate_plugins._files import WatchedYaml, data_file_candidates
 from wellmate_plugins._text import Terms, normalize
 
@@ -32,6 +34,15 @@ BAD_FEELINGS = {"sad", "anxious", "angry", "tired"}
 # Which cue wins when a reply has several (a breathing exercise for a chest pain is still concerned).
 CUE_ORDER = ["concerned", "calm", "encouraging", "happy", "caring"]
 WARMTH_FIRST = ["concerned", "calm", "caring", "encouraging", "happy"]  # for a user who feels bad
+# Where a reply's sentences end (a tip's red-flag line is one sentence of it).
+SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.)\s")
+
+
+def phrases(spec) -> Terms:
+    """The phrases of a ``replies:`` entry: a list, or a dict of zh and en lists."""
+    spec = spec or {}
+    words = [*(spec.get("zh") or []), *(spec.get("en") or [])] if isinstance(spec, dict) else list(spec)
+    return Terms([str(w) for w in words])
 
 
 class ReplyCues:
@@ -41,15 +52,23 @@ class ReplyCues:
         section = data.get("replies") or {}
         self.cues = {}
         for label in CUE_ORDER:
-            spec = section.get(label) or {}
-            words = [*(spec.get("zh") or []), *(spec.get("en") or [])] if isinstance(spec, dict) else list(spec)
-            terms = Terms([str(w) for w in words])
+            terms = phrases(section.get(label))
             if terms.regex is not None:
                 self.cues[label] = terms
+        # A red flag put as a condition ("如果出现黑便…尽快就医", "if the pain spreads, call 120") is
+        # plain information in a tip, not worry about this user: its concerned cues do not count.
+        # An urgent case gets safety's note, which labels the reply concerned whatever its words.
+        self.conditional = phrases(section.get("conditional"))
+
+    def count(self, label: str, terms: Terms, text: str) -> int:
+        if label != "concerned" or self.conditional.regex is None:
+            return sum(1 for _ in terms.find(text))
+        return sum(1 for sentence in SENTENCE_END.split(text) if not self.conditional.regex.search(sentence)
+                   for _ in terms.find(sentence))
 
     def found(self, text: str, order: list[str] = CUE_ORDER) -> str | None:
         """The label of the cues found most often in ``text`` (``order`` breaks ties); None if none."""
-        counts = {label: sum(1 for _ in terms.find(text)) for label, terms in self.cues.items()}
+        counts = {label: self.count(label, terms, text) for label, terms in self.cues.items()}
         best = max(counts.values(), default=0)
         return next((label for label in order if counts.get(label) == best), None) if best else None
 

@@ -32,7 +32,9 @@ CLAUSE = re.compile(CLAUSE_END.pattern + r"|(?<=[\u4e00-\u9fff])\s")
 NEGATION_IN_CLAUSE = re.compile(r"n't|\b(?:not|no|never)\b|不|没")
 # "从来没这么开心过": never this happy before, i.e. happier than ever; the 没 negates nothing.
 EVER = re.compile(r"(?:这么|那么|如此|这样)$")
-QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"」』’]')
+QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"」』’]'
+                    # or plain single quotes ('great'), which are apostrophes inside a word (I'm, kids')
+                    r"|(?<![a-z0-9])'([^'\n]{1,12})'(?![a-z0-9])")
 
 
 def ending(words, extra: str = "") -> re.Pattern | None:
@@ -118,7 +120,7 @@ class Lexicon:
         # A cheer and then a mishap is sarcasm whether or not the cheer is a word of this file ("lucky me").
         complaint = contrast is None and self._cheer_then_mishap(text)
         ironic = "sign" if complaint else self._ironic(text, found, contrast)
-        quoted = [m.span(1) for m in QUOTED.finditer(text)]
+        quoted = [m.span(1) if m.group(1) is not None else m.span(2) for m in QUOTED.finditer(text)]
         quote_starts = [a for a, _ in quoted]
         # Where each clause begins, once: each word searched the whole text before it (and after
         # it, `_negated_after`), so a 4,000-character message of emoji took 0.4-0.8 s of CPU. A

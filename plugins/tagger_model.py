@@ -58,6 +58,8 @@ DEV_SETS = [f"tests/data/heldout/emotion_{name}.tsv" for name in "ABCDE"]
 # types and which _textmodel takes as one feature each (like an emoji).
 HINT_LABEL, HINT_STRONG, HINT_TOP, HINT_SARCASM = 0xE000, 0xE010, 0xE020, "\ue040"
 STRONG = 2  # a lexicon weight this high is a clear sign (one word of weight 2, or two hints)
+# Above this probability the model's guess stands against the lexicon's reading of a negation.
+SURE = 0.8
 LABELS = ["happy", "calm", "neutral", "sad", "anxious", "angry", "tired"]  # of the training sets
 NEGATIVE = ("angry", "sad", "anxious", "tired")  # what sarcasm may mean, angry first (label guide)
 # How much the lexicon's share of its words counts against the model's probability when the model
@@ -164,11 +166,22 @@ class ModelTagger(Tagger):
                turned: set = frozenset()) -> str:
         scores = model.scores(with_hints(text, found, sarcastic, order))
         best = max(scores, key=scores.get)
-        if best in turned and found.get(best, 0) <= 0 and any(w > 0 for w in found.values()):
+        if best in turned and found.get(best, 0) <= 0 and any(w > 0 for w in found.values()) and scores[best] < SURE:
             # The model read the word, the lexicon its negation ("i'm not anxious about it now"):
             # the words outweigh a negation in a few thousand sentences, so the lexicon decides.
             best = max((label for label in scores if found.get(label, 0) > 0), key=found.get, default=best)
-        if scores[best] < self.confidence and found:
+        elif best in ("happy", "calm") and not any(found.get(l, 0) > 0 for l in ("happy", "calm")) and any(
+                found.get(l, 0) >= 1 for l in NEGATIVE):
+            # Joy read with no word of it, where the lexicon found a worry ("of course my blood sugar
+            # came back high again" was happy): a model guesses a good mood from how bad news is told.
+            best = max(NEGATIVE, key=lambda l: found.get(l, 0))
+        elif found.get("neutral", 0) >= STRONG and not any(w > 0 for l, w in found.items() if l != "neutral"):
+            # Only words of plain talk, clearly ("how do I cut onions without crying?"): the model
+            # read a feeling into "crying" that the lexicon found is no feeling.
+            best = "neutral"
+        elif scores[best] < self.confidence and found:
+            # (not after the lexicon decided above: the blend gave 我一点都不紧张 back to the model's
+            # anxious at 0.67; a model surer than SURE keeps its word: "I know I shouldn't worry but…")
             total = sum(w for w in found.values() if w > 0) or 1
             blended = {label: p + LEXICON_BLEND * max(0.0, found.get(label, 0)) / total for label, p in scores.items()}
             best = max(blended, key=blended.get)
@@ -204,11 +217,13 @@ def labelled_rows(path: Path) -> list[dict]:
 
 def training_rows(base: Path, data: list[Path] | None = None) -> list[dict]:
     """Rows of the training files and the dev sets DEV_SETS (their hash split) and of the labelled
-    set (its own split)."""
+    set (its own split). Files named in ``data`` (train-emotion --data) stand for the training
+    files and the dev sets both, as train-crisis --data stands for its everyday files."""
     if data is None:
         data = sorted((base / "models" / "training").glob("emotion_*.tsv")) or \
             sorted((HERE / "models" / "training").glob("emotion_*.tsv"))
-    rows = read_rows(data + [HERE / name for name in DEV_SETS if (HERE / name).exists()])
+        data += [HERE / name for name in DEV_SETS if (HERE / name).exists()]
+    rows = read_rows(data)
     labelled = HERE / LABELLED
     if labelled.exists():
         rows += labelled_rows(labelled)

@@ -108,3 +108,45 @@ def test_the_reply_claims_no_feeling_the_user_did_not_show(site, texts, agent):
 def test_a_feeling_shown_in_words_is_still_named(site):
     _, shown, content = say(site, ["my knee hurts after running", "I'm really frustrated, it's been a month"], "physical")
     assert "frustrated" in content and shown == "caring", content
+
+
+# -- session 12 fix round (FXE): the families of an outside review (M5) and audit (L3, L4) ---------
+
+
+@pytest.mark.parametrize("text,feels", [
+    # a cheer before a bad test result is sarcasm; the result itself is a worry
+    ("真棒，体检又查出甲状腺结节", {"anxious", "angry", "sad"}),
+    # resignation before bad news ("as expected") is no joy
+    ("As expected, my blood pressure is high again", {"anxious", "angry", "sad"}),
+    # praise in plain single quotes is said with a raised eyebrow, as in double quotes
+    ("Well, the weekend was 'relaxing'.", {"angry", "sad", "tired", "anxious"}),
+])
+def test_a_cheer_around_bad_news_or_in_quotes_is_no_good_mood(site, text, feels):
+    user, shown, content = say(site, [text])
+    assert user in feels, (user, content)
+    assert shown not in ("happy", "encouraging") and not any(cheer in content for cheer in CHEER), (shown, content)
+
+
+@pytest.mark.parametrize("text,label", [
+    ("倒不是不高兴，就是提不起劲做任何事", "tired"),   # a denied sadness, then no drive: weariness
+    ("lmfao that clip had me dead", "happy"),          # laughter slang: "dead" from laughing
+    ("All fine here. 🙂", "calm"),                     # a polite smile after "fine" is no joy
+    ("我一点儿都不紧张，今晚能睡个好觉", "calm"),
+])
+def test_slang_a_flat_smile_and_a_denied_feeling_read_as_meant(site, text, label):
+    assert say(site, [text])[0] == label
+
+
+@pytest.mark.parametrize("text", ["How often should I go jogging each week?", "经常胃胀，平时饮食要注意什么？"])
+def test_a_plain_tip_whose_red_flag_line_names_120_does_not_look_worried(site, text):
+    # The tip's "call 120 if the chest pain doesn't settle" is information, not worry about this user
+    # (an urgent case gets safety's note and is concerned whatever the words).
+    user, shown, content = say(site, [text], "physical")
+    assert user == "neutral" and shown == "neutral", (user, shown, content)
+
+
+@pytest.mark.parametrize("text", ["How do I chop onions without crying so much?",
+                                  "I want to kill the background task that freezes my laptop"])
+def test_a_feeling_word_in_a_practical_question_is_no_feeling(site, text):
+    # The user's label only: the offline companion reads "crying" on its own (left to its owners).
+    assert say(site, [text])[0] == "neutral"
