@@ -2,8 +2,10 @@
 cross-validation on the train split found missed (bench/crisis_folds), told in new sentences (from no
 set; none is in models/training or tests/data), over HTTP with every provider but a fake one."""
 
+import pytest
+
 from fakes.openai_server import FakeOpenAI
-from test_safety import mental_replies
+from test_safety import mental_replies, wrongly_answered
 
 # A treatment one lives by stopped to let the end come, one's own or a grandparent's; a hand held to a
 # flame until it blisters. Main found none of them (its classifier gave three a check-in, not the crisis reply).
@@ -57,14 +59,6 @@ ORDINARY_DAYS = [
 ]
 
 
-def test_a_risk_told_after_a_few_ordinary_sentences_gets_the_hotline_and_an_ordinary_day_does_not(make_wm, serve):
-    with FakeOpenAI(reply="好的。") as upstream:
-        reply = mental_replies(make_wm, serve, upstream)
-        # the crisis reply, or a check-in before the model's answer
-        assert [text for text in BURIED_AFTER_AN_ORDINARY_DAY if reply(text)["content"] == "好的。"] == []
-        assert [text for text in ORDINARY_DAYS if reply(text)["content"] != "好的。"] == []
-
-
 # An outside review of session 12 (R12): masks for figurative speech that hid the writer's own wish (a
 # place "in front of", not an audience; a boredom that is life's; embarrassment that lasts; a rip that
 # is the veins), a word for dying (想去世), and the new homophone aliases read into ordinary words (划手机,
@@ -86,11 +80,16 @@ ORDINARY_WORDS_READ_AS_HOMOPHONES = [
 ]
 
 
-def test_a_mask_gives_way_to_the_writers_own_wish_and_an_alias_keeps_to_its_own_words(make_wm, serve):
+@pytest.mark.parametrize("at_risk, ordinary", [
+    (BURIED_AFTER_AN_ORDINARY_DAY, ORDINARY_DAYS),
+    (AT_RISK_BEHIND_A_MASK, ORDINARY_WORDS_READ_AS_HOMOPHONES),
+], ids=["a risk after an ordinary day", "a mask or an alias"])
+def test_what_is_at_risk_gets_the_hotline_and_its_ordinary_twins_do_not(make_wm, serve, at_risk, ordinary):
     with FakeOpenAI(reply="好的。") as upstream:
         reply = mental_replies(make_wm, serve, upstream)
-        assert [text for text in AT_RISK_BEHIND_A_MASK if reply(text)["content"] == "好的。"] == []
-        assert [text for text in ORDINARY_WORDS_READ_AS_HOMOPHONES if reply(text)["content"] != "好的。"] == []
+        # the crisis reply, or a check-in before the model's answer
+        assert [text for text in at_risk if reply(text)["content"] == "好的。"] == []
+        assert [text for text in ordinary if reply(text)["content"] != "好的。"] == []
 
 
 # An outside audit of session 12 (A13): being at the edge now, a last message to everyone, gone by morning,
@@ -109,10 +108,7 @@ NOT_ACTING = [
 
 
 def test_being_at_the_edge_now_or_a_last_message_gets_the_crisis_reply_and_their_everyday_twins_nothing(make_wm, serve):
-    with FakeOpenAI(reply="好的。") as upstream:
-        reply = mental_replies(make_wm, serve, upstream)
-        assert [text for text in ACTING_NOW if reply(text)["provider"] != "safety"] == []
-        assert [text for text in NOT_ACTING if reply(text)["content"] != "好的。"] == []
+    assert wrongly_answered(make_wm, serve, NOT_ACTING, ACTING_NOW) == ([], [])
 
 
 def test_a_message_is_cut_at_full_stops_and_a_long_run_of_chinese_clauses_at_its_commas(make_wm):
