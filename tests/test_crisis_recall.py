@@ -99,11 +99,13 @@ ACTING_NOW = [
     "this is my final text to everyone, love you all",
     "ill be gone before sunrise, dont look for me",
     "今晚过后爸妈就不用再为我操心了",
+    "i'm taking every pill i have tonight, wake me when it's over",  # the review: a check-in only
 ]
 NOT_ACTING = [
     "im on the roof right now taking photos of the fireworks",
     "my last message to everyone before the holidays: thanks team!",
     "明天开始大家就不用为我操心了，我找到工作了",
+    "I finish all my antibiotics tonight, last day of the course",
 ]
 
 
