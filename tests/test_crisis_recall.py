@@ -69,6 +69,11 @@ AT_RISK_BEHIND_A_MASK = [
     "被骂了一顿，当场想死，到现在还是想",
     "I want to rip my veins open tonight",
     "我想去世了，真的",
+    # a second review: past grief is no veto of a method question; "in front of everyone" across "but";
+    # a song that makes one want to
+    "Years ago I tried once. How many pills would be fatal?",
+    "In front of everyone I act fine, but honestly I want to die every day.",
+    "这首歌让我想自杀",
 ]
 ORDINARY_WORDS_READ_AS_HOMOPHONES = [
     "晚上躺床上一直在划手机，怎么戒掉",
@@ -77,6 +82,9 @@ ORDINARY_WORDS_READ_AS_HOMOPHONES = [
     "想鼠了，我家仓鼠跑丢三天了",
     "yi ge wan shang mei shui hao",
     "tiao lou ti hen lei a",
+    "ZSL Whipsnade is great for kids.",
+    "做完这个疗程，明天就不会再痛苦了",
+    "I tripped on stage in front of 200 people and wanted to die.",
 ]
 
 
@@ -107,7 +115,6 @@ NOT_ACTING = [
     "my last message to everyone before the holidays: thanks team!",
     "明天开始大家就不用为我操心了，我找到工作了",
     "I finish all my antibiotics tonight, last day of the course",
-    "my best friend died in a car crash three years ago, today is the anniversary",  # was a method question
 ]
 
 
