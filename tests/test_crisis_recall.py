@@ -74,6 +74,7 @@ AT_RISK_BEHIND_A_MASK = [
     "Years ago I tried once. How many pills would be fatal?",
     "In front of everyone I act fine, but honestly I want to die every day.",
     "这首歌让我想自杀",
+    "my life is so dull I want to die",
 ]
 ORDINARY_WORDS_READ_AS_HOMOPHONES = [
     "晚上躺床上一直在划手机，怎么戒掉",
@@ -85,6 +86,8 @@ ORDINARY_WORDS_READ_AS_HOMOPHONES = [
     "ZSL Whipsnade is great for kids.",
     "做完这个疗程，明天就不会再痛苦了",
     "I tripped on stage in front of 200 people and wanted to die.",
+    "The film was so dull I wanted to die.",
+    "I wanted to die when I noticed my zip was down the whole meeting",
 ]
 
 
