@@ -288,7 +288,7 @@ def _softmax(logits: list[float]) -> list[float]:
 
 def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balance: bool = True,
           seed: int = 0, min_count: int = 1, labels: list[str] | None = None,
-          buckets: int = BUCKETS, runs: int = 1, families=(), nb: float = 0.0) -> TextModel:
+          buckets: int = BUCKETS, runs: int = 1, families=()) -> TextModel:
     """A model fitted to ``rows`` (pairs of text and label, or triples with a list of ``extra``
     features for `TextModel.scores`, or quadruples with a weight too: how much the row counts, 1 by
     default) by AdaGrad on the cross-entropy.
@@ -320,10 +320,9 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     for _, y in docs:
         counts[y] += 1
     sample_weight = [(len(docs) / (width * c)) if (balance and c) else 1.0 for c in counts]
-    scale = nb_scale(docs, counts, width, buckets, nb) if nb > 0 else None
     total_weights, total_bias = array("f", bytes(4 * width * buckets)), [0.0] * width
     for run in range(runs):
-        weights, bias = _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed + run, scale)
+        weights, bias = _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed + run)
         total_weights = array("f", map(add, total_weights, weights)) if run else weights
         total_bias = list(map(add, total_bias, bias))
     if runs > 1:
@@ -332,33 +331,13 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
         # changed (session 11); the mean of three moves fewer and was better on sentences nobody trained on.
         total_weights = array("f", (w / runs for w in total_weights))
         total_bias = [b / runs for b in total_bias]
-    if scale is not None:
-        # a feature's value times its weight is all scoring needs: the scale goes into the weights
-        total_weights = array("f", (w * scale[n // width] for n, w in enumerate(total_weights)))
     return TextModel(labels, total_bias, total_weights, buckets,
                      {"rows": len(docs), "epochs": epochs, "l2": l2, "seed": seed, "runs": runs,
-                      "counts": dict(zip(labels, counts)), **({"features": families} if families else {}),
-                      **({"nb": nb} if nb > 0 else {})})
+                      "counts": dict(zip(labels, counts)), **({"features": families} if families else {})})
 
 
-def nb_scale(docs, counts, width, buckets, alpha) -> array:
-    """A value per bucket by how much its features tell the labels apart (NBSVM, Wang & Manning
-    2012): the largest |log ratio| of the share of a label's rows that have it to the mean share of
-    the other labels' rows, counts smoothed by ``alpha``."""
-    seen = array("d", bytes(8 * width * buckets))
-    for feats, y in docs:
-        for b in feats:
-            seen[b * width + y] += 1
-    scale = array("f", [1.0]) * buckets
-    for b in {b for feats, _ in docs for b in feats}:
-        shares = [(seen[b * width + i] + alpha) / (counts[i] + alpha) for i in range(width)]
-        scale[b] = max(abs(math.log(share * (width - 1) / (sum(shares) - share))) for share in shares)
-    return scale
-
-
-def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed, scale=None) -> tuple[array, list[float]]:
-    """One run of AdaGrad over ``docs`` (bucket lists and label indexes) in an order shuffled by
-    ``seed``; ``scale``: a value per bucket its features take (`nb_scale`), 1 without it."""
+def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed) -> tuple[array, list[float]]:
+    """One run of AdaGrad over ``docs`` (bucket lists and label indexes) in an order shuffled by ``seed``."""
     weights = array("f", bytes(4 * width * buckets))
     squares = array("d", [1e-8]) * (width * buckets)
     bias, bias_squares = [0.0] * width, [1e-8] * width
@@ -369,13 +348,7 @@ def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, see
         for n in order:
             feats, y = docs[n]
             value = 1 / math.sqrt(len(feats)) if feats else 0.0
-            if scale is None:
-                probabilities = _softmax(_logits(bias, weights, feats))
-            else:
-                totals = [0.0] * width
-                for b in feats:
-                    totals = [t + scale[b] * w for t, w in zip(totals, weights[b * width:(b + 1) * width])]
-                probabilities = _softmax([c + t * value for c, t in zip(bias, totals)])
+            probabilities = _softmax(_logits(bias, weights, feats))
             weight = sample_weight[y] * row_weights[n]
             errors = [(probabilities[i] - (1.0 if i == y else 0.0)) * weight for i in range(width)]
             for i in range(width):
@@ -383,9 +356,8 @@ def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, see
                 bias[i] -= rate * errors[i] / math.sqrt(bias_squares[i])
             for b in feats:
                 base = b * width
-                here = value if scale is None else value * scale[b]
                 for i in range(width):
-                    gradient = errors[i] * here + l2 * weights[base + i]
+                    gradient = errors[i] * value + l2 * weights[base + i]
                     squares[base + i] += gradient * gradient
                     weights[base + i] -= rate * gradient / math.sqrt(squares[base + i])
     return weights, bias

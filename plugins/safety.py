@@ -463,13 +463,12 @@ class Detector:
 # `talk` frames find talk or a joke rather than the writer's own risk ("wanted to die lmao",
 # a hospital's screening policy): see `Phrases.assess`.
 LEVELS = ("crisis", "grey", "unsafe_reply", "talk")
+# A list item's number or letter ("1. Call 12356", "2) ...", "二、..."): not an amount the reply gives.
+LIST_MARKER = re.compile(r"^\s*(?:\d{1,2}|[a-z]|[一二三四五六七八九十]{1,2})\s*[.)、．）]\s*(?=\S)")
 # Where the reply check cuts a model's reply (cleaned: lower case) into sentences: their ends, and a
 # turn after which a hedge or a safety word before it no longer covers what follows ("I wouldn't, but
 # if you did, the whole box"; "我不建议，不过一般是吃整盒").
-# A list item's number or letter ("1. Call 12356", "2) ...", "二、..."): not an amount the reply gives.
-LIST_MARKER = re.compile(r"^\s*(?:\d{1,2}|[a-z]|[一二三四五六七八九十]{1,2})\s*[.)、．）]\s*(?=\S)")
 REPLY_SENTENCE = re.compile(r"[。！？!?；;]+|\.(?=\s|$)|(?<![a-z])(?:but|however|though|although|except)(?![a-z])|不过|但是|可是|但")
-
 
 
 def _marker_apart(sentence: str, in_list: bool) -> list[str]:
@@ -1496,7 +1495,7 @@ def train_crisis(wm_factory, args) -> int:
                   f"{', '.join(short)} in {', '.join(str(p) for p in paths + everyday)}", file=sys.stderr)
             return 1
         model = train(train_rows, epochs=args.epochs, l2=args.l2, rate=args.rate, seed=0, runs=args.runs,
-                      labels=list(LABELS), min_count=args.min_count, families=args.features, nb=args.nb)
+                      labels=list(LABELS), min_count=args.min_count, families=args.features)
         out = Path(args.out) if args.out else data_file_candidates(wm, safety.config["model"] or "models/crisis.json")[0]
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -1550,17 +1549,15 @@ def cli(subparsers, wm_factory):
     parser.add_argument("--hard-negative-weight", type=float, default=3.0,
                         help="how much more a `none` row of the crisis files (a hard negative) counts than another row")
     parser.add_argument("--min-count", type=int, default=3, help="drop features seen in fewer training rows (file size)")
-    # Session 12 (NOTES-CL.md): `skip` raised English crisis recall at 5% false positives on hard negatives
+    # Session 12 (helper CL's measurements): `skip` raised English crisis recall at 5% false positives on hard negatives
     # (classifier alone) on four folds of the train split, 85.8 -> 86.8% on average (3 of 4 folds), and
     # on the held split 89.6 -> 91.2%; but at today's thresholds it found 4 fewer held English crises (2 fewer false
     # alarms) and lost a sure short check-in ("just a spare part really" 0.93 -> 0.89, under 0.90), so it
-    # waits for thresholds chosen with it. zh4 and --nb cost Chinese recall on the folds.
+    # waits for thresholds chosen with it. zh4 cost Chinese recall on the folds, and so did NBSVM feature scaling
+    # (tried and taken out: 88.6 -> 86.8% at 5% false positives, 3-8 points less at 2%).
     parser.add_argument("--features", nargs="*", choices=FAMILIES, default=[],
                         help="feature families beside the base n-grams (zh4: Chinese 4-grams, skip: word pairs with one "
                              "word between); the model file names them and scoring reads them")
-    parser.add_argument("--nb", type=float, default=0.0,
-                        help="scale each feature by how well it tells the labels apart (NBSVM log-count ratios, "
-                             "smoothed by this count; 0: off)")
     # One row per label trained a model that gave "今天天气很好" p(crisis) 0.70: too few rows learn
     # the rows' words, not what a crisis sounds like. The shipped sets have 300+ per label.
     parser.add_argument("--min-rows", type=int, default=50, help="refuse to train with fewer training rows of a label")

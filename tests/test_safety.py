@@ -1060,7 +1060,7 @@ def test_words_whose_stem_is_another_word_are_kept_whole(make_wm, serve):
 # -- safety6: concept features for English, hard negatives of English kinds ----------------------------
 
 
-def test_train_crisis_features_and_nb_reach_the_model_file_and_its_scoring(make_wm, tmp_path, capsys):
+def test_train_crisis_features_reach_the_model_file_and_its_scoring(make_wm, tmp_path, capsys):
     wm = make_wm()
     rows = ["label\tkind\ttext"] + [f"{label}\tk\t{text} {i}" for i in range(60) for label, text in (
         ("crisis", "i want to go and die tonight"), ("crisis", "我真的想结束自己的生命"),
@@ -1069,14 +1069,14 @@ def test_train_crisis_features_and_nb_reach_the_model_file_and_its_scoring(make_
     data = tmp_path / "mine.tsv"
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     models = {}
-    for name, options in (("plain", []), ("more", ["--features", "skip", "zh4", "--nb", "1"])):
+    for name, options in (("plain", []), ("more", ["--features", "skip", "zh4"])):
         status, printed = train_crisis(wm, capsys, "--data", str(data), "--out", str(tmp_path / f"{name}.json"), *options)
         assert status == 0, printed
         safety = wm.service("safety")
         safety.use_model(tmp_path / f"{name}.json")
         models[name] = safety.model
-    assert models["more"].meta["features"] == ["zh4", "skip"] and models["more"].meta["nb"] == 1.0
-    assert "features" not in models["plain"].meta and "nb" not in models["plain"].meta
+    assert models["more"].meta["features"] == ["zh4", "skip"]
+    assert "features" not in models["plain"].meta
     # "go X die": a pair with a word between, which only the model trained with `skip` has
     from wellmate_plugins._textmodel import features
     assert "s:go die" in features("go and die", models["more"].families)

@@ -43,20 +43,6 @@ def test_feature_families_are_added_on_request_and_a_model_reads_text_with_its_o
     assert "features" not in train(ROWS).meta and train(ROWS).families == ()
 
 
-def test_nb_scaling_weighs_telling_features_and_folds_into_the_weights():
-    from wellmate_plugins._textmodel import bucket_of, nb_scale
-
-    # "a" is in every row of both labels (tells nothing), "die" in the risk rows only
-    rows = [("a die now", 1), ("a die soon", 1), ("a cat now", 0), ("a dog soon", 0)]
-    size = 1 << 12
-    scale = nb_scale([([bucket_of(f, size) for f in features(text)], y) for text, y in rows], [2, 2], 2, size, 1.0)
-    assert scale[bucket_of("w:a", size)] < 0.01 and scale[bucket_of("w:die", size)] > 0.5
-    # the scale is in the weights: scoring is the same code, and it is a different model from plain
-    scaled, plain = train(ROWS, epochs=20, nb=1.0), train(ROWS, epochs=20)
-    assert scaled.predict("I want to end my life")[0] == "risk" and scaled.predict("kill the process")[0] == "none"
-    assert scaled.scores("笑死我了") != plain.scores("笑死我了")
-
-
 def test_learns_from_characters_it_never_saw_as_words():
     model = train(ROWS, epochs=20)
     # Inflections and spellings that are in no row: the n-grams they share with rows carry them.
