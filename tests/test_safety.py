@@ -439,7 +439,8 @@ def test_the_shipped_classifier_is_what_train_crisis_makes_from_the_shipped_rows
     safety_module = wm.pm.get_plugin("safety")
     meta = wm.service("safety").model.meta
     rows = safety_module.shipped_training_rows(wm)
-    trained_on = [p.name for p in safety_module.training_files(wm, "crisis_*.tsv") + safety_module.everyday_files(wm)]
+    trained_on = [p.name for p in safety_module.training_files(wm, "crisis_*.tsv") + safety_module.dev_set_files()
+                  + safety_module.everyday_files(wm)]
     assert meta.get("trained_on") == trained_on
     assert meta.get("train_rows") == sum(r["split"] == "train" for r in rows)
     learnt = safety_module.learnt_rows(wm.service("safety").phrases.get(), rows, meta["concept_features"],
