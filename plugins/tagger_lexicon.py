@@ -77,6 +77,7 @@ class Lexicon:
         # Any English "…n't" negates too, whether or not the list names it.
         self.negations = ending(negations.get("words") or [], extra=r"(?<![a-z])[a-z]+n't")
         self.skip = ending(negations.get("skip") or [])
+        self.reported = Terms(negations.get("reported") or [])
         self.negated_after = Terms(negations.get("after") or [])
         self.negation_weight = float(negations.get("weight", 0.8))
         contrast = section("contrast")
@@ -103,6 +104,9 @@ class Lexicon:
         self.smiles = Terms(irony.get("smiles") or [])
         self.mishaps = Terms(irony.get("mishaps") or [])
         self.relief = Terms(irony.get("relief") or [])
+        mock = irony.get("mock") or {}
+        self.laughs, self.boasts = Terms(mock.get("laughs") or []), Terms(mock.get("boasts") or [])
+        self.mock_label = str(mock.get("label", "happy"))
 
     def scores(self, text: str) -> dict[str, float]:
         return self.analyse(text)[0]
@@ -127,24 +131,37 @@ class Lexicon:
         # clause end is one character, and its look-behind sees what it saw in the text cut at the
         # word: the same clauses.
         clause_starts = [m.end() for m in CLAUSE.finditer(text)]
+        mock = self._mock(text)
+        irony = 0.0  # the weight of praise words said with a raised eyebrow, given out below
         for start, word in found:
             label, weight = self.words[word]
             clause = bisect_right(clause_starts, start)
-            before = text[max(clause_starts[clause - 1] if clause else 0, start - 16):start]
+            clause_start = clause_starts[clause - 1] if clause else 0
+            before = text[max(clause_start, start - 16):start]
             weight *= self._degree(before)
+            # "嘴上说不担心", "I said I wasn't worried": a feeling only said to be absent, or only shown
+            reported = self.reported.regex is not None and self.reported.regex.search(text[max(clause_start, start - 24):start])
             if text.startswith("过", start + len(word)) and EVER.search(before):
                 weight = self.words[word][1] * self.intensify
             elif self._negated(before) or self._negated_after(text, start + len(word), before):
+                if reported:
+                    totals[label] += weight
+                    continue
                 if turned is not None:
                     turned.add(label)
                 label = self.negated.get(label)
                 if not label:
                     continue
                 weight = self.words[word][1] * self.negation_weight  # "not very happy" is just "not happy"
+            elif reported and label in self.praise and self.negated.get(label):
+                label = self.negated[label]  # "假装很开心": the cheer is a front
+            elif mock and label in self.irony_needs:
+                label = self.mock_label  # "烦死了，又被表扬了😂": a boast dressed as a complaint
             elif (ironic and (word in self.cheers or (ironic == "sign" and label in self.praise))) or (
                     label in self.praise and _within(quoted, quote_starts, start)):
-                label, weight = self.irony_label, weight * self.irony_factor
+                irony += weight * self.irony_factor
                 sarcastic = True
+                continue
             if contrast is not None:
                 weight *= self.after_contrast if start > contrast else self.before_contrast
             if comforting and label in self.soothes:
@@ -152,6 +169,11 @@ class Lexicon:
             totals[label] += weight
         if comforting:
             totals[self.comfort_label] += comforting * self.comfort_weight
+        if irony:
+            # Sarcasm means the bad feeling the text shows besides ("真开心，又熬了个通宵" is tired),
+            # and `label` when it shows none.
+            shown = [label for label in self.irony_needs if totals.get(label, 0) > 0]
+            totals[max(shown, key=totals.get) if shown else self.irony_label] += irony
         if not sarcastic and (complaint or self.plain_irony.regex is not None and self.plain_irony.regex.search(text)):
             sarcastic = True  # "just what I needed, a flat tire": no praise word to turn, still sarcasm
         return dict(totals), sarcastic
@@ -168,6 +190,12 @@ class Lexicon:
         if contrast is not None or self.again.regex is None or not self.again.regex.search(text):
             return False
         return any(self.words[word][0] in self.irony_needs for _, word in found if word not in self.cheers)
+
+    def _mock(self, text: str) -> bool:
+        """A complaint that is a boast: a laugh and a good thing that happened to the writer ("ugh,
+        my boss praised me in front of everyone again 😂"): its words of anger or weariness are joy."""
+        return self.laughs.regex is not None and self.boasts.regex is not None and bool(
+            self.laughs.regex.search(text)) and bool(self.boasts.regex.search(text))
 
     def _cheer_then_mishap(self, text: str) -> bool:
         """A cheer that opens the text (a first clause of a few words) and then a mishap in a later

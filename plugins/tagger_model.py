@@ -186,8 +186,10 @@ class ModelTagger(Tagger):
             blended = {label: p + LEXICON_BLEND * max(0.0, found.get(label, 0)) / total for label, p in scores.items()}
             best = max(blended, key=blended.get)
         if sarcastic and best in ("happy", "calm"):
-            best = max((label for label in NEGATIVE if label in scores), key=lambda l: scores[l] + (l == "angry") * 0.1,
-                       default=best)
+            # the bad feeling the lexicon found besides the cheer ("真开心啊，周末也要上班呢" is tired), else the model's
+            shown = [label for label in NEGATIVE if found.get(label, 0) > 0]
+            best = max(shown, key=found.get) if shown else max(
+                (label for label in NEGATIVE if label in scores), key=lambda l: scores[l] + (l == "angry") * 0.1, default=best)
         return best
 
 
