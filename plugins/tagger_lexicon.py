@@ -230,16 +230,17 @@ class Lexicon:
         after = CLAUSE.split(text[end:end + 24], 1)[0]  # the clause's next 24 characters at most
         return bool(self.negated_after.regex.search(after) and NEGATION_IN_CLAUSE.search(before + " " + after))
 
-    def _negated(self, before: str) -> bool:
+    def _negated(self, before: str, twice: bool = True) -> bool:
         """Whether ``before`` ends in a negation, past a few words that may stand between it
-        and the feeling word (不是很开心, not feeling happy)."""
+        and the feeling word (不是很开心, not feeling happy), and that negation is not negated in
+        turn (不是不紧张, "it's not that I'm not happy": the feeling stands)."""
         words = [r for r in (self.skip, self.intensifiers, self.downtoners) if r is not None]
         for _ in range(4):
             negation = self.negations.search(before) if self.negations is not None else None
             m = min((m for m in (r.search(before) for r in words) if m), key=lambda m: m.start(), default=None)
             # The longer of the two words that end here: 特别 is an intensifier, not 别 (don't).
             if negation and not (m and m.start() < negation.start()):
-                return True
+                return not (twice and self._negated(before[:negation.start()], twice=False))
             if m is None or m.start() == len(before):
                 return False
             before = before[:m.start()]
