@@ -212,9 +212,22 @@ class Lexicon:
             cheer = next((start + len(word) for start, word in self.openers.find(text)
                           if not self._negated(text[max(0, start - 16):start])), None)
         if cheer is None:
-            return False
+            return self._mishap_then_cheer(text)
         rest = text[max(cheer, end.end() if end and head else cheer):]
         return self.mishaps.regex.search(rest) is not None and (
+            self.relief.regex is None or self.relief.regex.search(rest) is None)
+
+    def _mishap_then_cheer(self, text: str) -> bool:
+        """A mishap and then a cheer that closes the text on its own (its last clause, a word or
+        two): "…and now the gym's support line just rings out, brilliant", "高铁又晚点了，真棒"."""
+        text = text.rstrip(" .!！。~～…")
+        ends = [m.end() for m in CLAUSE.finditer(text)]
+        if not ends:
+            return False
+        tail, rest = text[ends[-1]:], text[:ends[-1]]
+        if len(re.findall(r"[a-z0-9']+", tail)) > 2 or len(re.findall(r"[\u4e00-\u9fff]", tail)) > 4:
+            return False
+        return any(True for _ in self.openers.find(tail)) and self.mishaps.regex.search(rest) is not None and (
             self.relief.regex is None or self.relief.regex.search(rest) is None)
 
     def _degree(self, before: str) -> float:
