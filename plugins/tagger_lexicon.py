@@ -37,6 +37,10 @@ QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"�
                     r"|(?<![a-z0-9])'([^'\n]{1,12})'(?![a-z0-9])")
 
 
+# The weight of a bad feeling that sarcasm is taken to mean (see Lexicon.analyse).
+SHOWN = 1.5
+
+
 def ending(words, extra: str = "") -> re.Pattern | None:
     """A regex for any of ``words`` at the very end of a text (Latin ones as whole words)."""
     words = [normalize(w) for w in words if normalize(w)]
@@ -171,8 +175,9 @@ class Lexicon:
             totals[self.comfort_label] += comforting * self.comfort_weight
         if irony:
             # Sarcasm means the bad feeling the text shows besides ("真开心，又熬了个通宵" is tired),
-            # and `label` when it shows none.
-            shown = [label for label in self.irony_needs if totals.get(label, 0) > 0]
+            # and `label` when it shows none: a circumstance of weight 1 (加班) is no feeling shown,
+            # "太好了，又要加班了" is angry.
+            shown = [label for label in self.irony_needs if totals.get(label, 0) >= SHOWN]
             totals[max(shown, key=totals.get) if shown else self.irony_label] += irony
         if not sarcastic and (complaint or self.plain_irony.regex is not None and self.plain_irony.regex.search(text)):
             sarcastic = True  # "just what I needed, a flat tire": no praise word to turn, still sarcasm

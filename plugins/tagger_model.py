@@ -39,7 +39,7 @@ from pathlib import Path
 from wellmate import HERE, Setting, Tagger, hookimpl
 from wellmate_plugins._files import data_file_candidates, first_file, read_table
 from wellmate_plugins._textmodel import TextModel, add_training_arguments, read_rows, train
-from wellmate_plugins.tagger_lexicon import LexiconTagger
+from wellmate_plugins.tagger_lexicon import SHOWN, LexiconTagger
 
 log = logging.getLogger("wellmate.tagger_model")
 
@@ -187,7 +187,7 @@ class ModelTagger(Tagger):
             best = max(blended, key=blended.get)
         if sarcastic and best in ("happy", "calm"):
             # the bad feeling the lexicon found besides the cheer ("真开心啊，周末也要上班呢" is tired), else the model's
-            shown = [label for label in NEGATIVE if found.get(label, 0) > 0]
+            shown = [label for label in NEGATIVE if found.get(label, 0) >= SHOWN]
             best = max(shown, key=found.get) if shown else max(
                 (label for label in NEGATIVE if label in scores), key=lambda l: scores[l] + (l == "angry") * 0.1, default=best)
         return best
