@@ -199,8 +199,11 @@ class Lexicon:
     def _mock(self, text: str) -> bool:
         """A complaint that is a boast: a laugh and a good thing that happened to the writer ("ugh,
         my boss praised me in front of everyone again 😂"): its words of anger or weariness are joy."""
-        return self.laughs.regex is not None and self.boasts.regex is not None and bool(
-            self.laughs.regex.search(text)) and bool(self.boasts.regex.search(text))
+        if self.laughs.regex is None or self.boasts.regex is None or not self.laughs.regex.search(text):
+            return False
+        if self.irony_signs.regex is not None and self.irony_signs.regex.search(text):
+            return False  # the good thing befell everyone but the writer ("except me", 就我没有)
+        return any(not self._negated(text[max(0, start - 16):start]) for start, _ in self.boasts.find(text))
 
     def _cheer_then_mishap(self, text: str) -> bool:
         """A cheer that opens the text (a first clause of a few words) and then a mishap in a later

@@ -166,6 +166,8 @@ def test_a_feeling_word_in_a_practical_question_is_no_feeling(site, text):
     # a boast dressed as a complaint, with a laugh, is joy
     ("哎呀烦死了，又被老板当众表扬了😂", "happy"),
     ("ugh, so annoying, my boss praised me in front of everyone again 😂", "happy"),
+    # but not a good thing that befell someone else (a guard)
+    ("lol my coworker got promoted instead of me, so annoying", "angry"),
 ])
 def test_a_denial_only_said_a_refusal_and_a_boast_read_as_meant(site, text, label):
     assert say(site, [text])[0] == label
