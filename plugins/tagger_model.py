@@ -18,7 +18,8 @@ praise word in quotes, "again" with a cheer). So it learns how far to trust the 
 the sentences, instead of a weight someone guessed.
 
 Three rules stay rules, where they are clearer than anything learnt from a few thousand sentences:
-a message with a sign of sarcasm is never labelled happy or calm ("太好了，又要加班了" is angry,
+a message with a sign of sarcasm is never labelled happy or calm (it means the bad feeling the
+lexicon found besides, "真开心，又熬了个通宵，累死了" is tired; angry when none, "太好了，又要加班了";
 and the offline companion, which asks the chat service's `tag`, must not answer it with cheer); when the
 model's best guess is below ``model_confidence`` it is weighed together with the lexicon's; and when
 its guess is the label of a word the lexicon found negated, and of nothing else the lexicon found
