@@ -37,6 +37,10 @@ QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"�
                     r"|(?<![a-z0-9])'([^'\n]{1,12})'(?![a-z0-9])")
 
 
+# The weight of a bad feeling that sarcasm is taken to mean (see Lexicon.analyse).
+SHOWN = 1.5
+
+
 def ending(words, extra: str = "") -> re.Pattern | None:
     """A regex for any of ``words`` at the very end of a text (Latin ones as whole words)."""
     words = [normalize(w) for w in words if normalize(w)]
@@ -77,6 +81,7 @@ class Lexicon:
         # Any English "…n't" negates too, whether or not the list names it.
         self.negations = ending(negations.get("words") or [], extra=r"(?<![a-z])[a-z]+n't")
         self.skip = ending(negations.get("skip") or [])
+        self.reported = Terms(negations.get("reported") or [])
         self.negated_after = Terms(negations.get("after") or [])
         self.negation_weight = float(negations.get("weight", 0.8))
         contrast = section("contrast")
@@ -103,6 +108,9 @@ class Lexicon:
         self.smiles = Terms(irony.get("smiles") or [])
         self.mishaps = Terms(irony.get("mishaps") or [])
         self.relief = Terms(irony.get("relief") or [])
+        mock = irony.get("mock") or {}
+        self.laughs, self.boasts = Terms(mock.get("laughs") or []), Terms(mock.get("boasts") or [])
+        self.mock_label = str(mock.get("label", "happy"))
 
     def scores(self, text: str) -> dict[str, float]:
         return self.analyse(text)[0]
@@ -127,24 +135,37 @@ class Lexicon:
         # clause end is one character, and its look-behind sees what it saw in the text cut at the
         # word: the same clauses.
         clause_starts = [m.end() for m in CLAUSE.finditer(text)]
+        mock = self._mock(text)
+        irony = 0.0  # the weight of praise words said with a raised eyebrow, given out below
         for start, word in found:
             label, weight = self.words[word]
             clause = bisect_right(clause_starts, start)
-            before = text[max(clause_starts[clause - 1] if clause else 0, start - 16):start]
+            clause_start = clause_starts[clause - 1] if clause else 0
+            before = text[max(clause_start, start - 16):start]
             weight *= self._degree(before)
+            # "嘴上说不担心", "I said I wasn't worried": a feeling only said to be absent, or only shown
+            reported = self.reported.regex is not None and self.reported.regex.search(text[max(clause_start, start - 24):start])
             if text.startswith("过", start + len(word)) and EVER.search(before):
                 weight = self.words[word][1] * self.intensify
             elif self._negated(before) or self._negated_after(text, start + len(word), before):
+                if reported:
+                    totals[label] += weight
+                    continue
                 if turned is not None:
                     turned.add(label)
                 label = self.negated.get(label)
                 if not label:
                     continue
                 weight = self.words[word][1] * self.negation_weight  # "not very happy" is just "not happy"
+            elif reported and label in self.praise and self.negated.get(label):
+                label = self.negated[label]  # "假装很开心": the cheer is a front
+            elif mock and label in self.irony_needs:
+                label = self.mock_label  # "烦死了，又被表扬了😂": a boast dressed as a complaint
             elif (ironic and (word in self.cheers or (ironic == "sign" and label in self.praise))) or (
                     label in self.praise and _within(quoted, quote_starts, start)):
-                label, weight = self.irony_label, weight * self.irony_factor
+                irony += weight * self.irony_factor
                 sarcastic = True
+                continue
             if contrast is not None:
                 weight *= self.after_contrast if start > contrast else self.before_contrast
             if comforting and label in self.soothes:
@@ -152,6 +173,12 @@ class Lexicon:
             totals[label] += weight
         if comforting:
             totals[self.comfort_label] += comforting * self.comfort_weight
+        if irony:
+            # Sarcasm means the bad feeling the text shows besides ("真开心，又熬了个通宵" is tired),
+            # and `label` when it shows none: a circumstance of weight 1 (加班) is no feeling shown,
+            # "太好了，又要加班了" is angry.
+            shown = [label for label in self.irony_needs if totals.get(label, 0) >= SHOWN]
+            totals[max(shown, key=totals.get) if shown else self.irony_label] += irony
         if not sarcastic and (complaint or self.plain_irony.regex is not None and self.plain_irony.regex.search(text)):
             sarcastic = True  # "just what I needed, a flat tire": no praise word to turn, still sarcasm
         return dict(totals), sarcastic
@@ -169,6 +196,15 @@ class Lexicon:
             return False
         return any(self.words[word][0] in self.irony_needs for _, word in found if word not in self.cheers)
 
+    def _mock(self, text: str) -> bool:
+        """A complaint that is a boast: a laugh and a good thing that happened to the writer ("ugh,
+        my boss praised me in front of everyone again 😂"): its words of anger or weariness are joy."""
+        if self.laughs.regex is None or self.boasts.regex is None or not self.laughs.regex.search(text):
+            return False
+        if self.irony_signs.regex is not None and self.irony_signs.regex.search(text):
+            return False  # the good thing befell everyone but the writer ("except me", 就我没有)
+        return any(not self._negated(text[max(0, start - 16):start]) for start, _ in self.boasts.find(text))
+
     def _cheer_then_mishap(self, text: str) -> bool:
         """A cheer that opens the text (a first clause of a few words) and then a mishap in a later
         clause, or a cheer, a mishap after it and a smile that does not fit ("nothing says happy
@@ -184,9 +220,22 @@ class Lexicon:
             cheer = next((start + len(word) for start, word in self.openers.find(text)
                           if not self._negated(text[max(0, start - 16):start])), None)
         if cheer is None:
-            return False
+            return self._mishap_then_cheer(text)
         rest = text[max(cheer, end.end() if end and head else cheer):]
         return self.mishaps.regex.search(rest) is not None and (
+            self.relief.regex is None or self.relief.regex.search(rest) is None)
+
+    def _mishap_then_cheer(self, text: str) -> bool:
+        """A mishap and then a cheer that closes the text on its own (its last clause, a word or
+        two): "…and now the gym's support line just rings out, brilliant", "高铁又晚点了，真棒"."""
+        text = text.rstrip(" .!！。~～…")
+        ends = [m.end() for m in CLAUSE.finditer(text)]
+        if not ends:
+            return False
+        tail, rest = text[ends[-1]:], text[:ends[-1]]
+        if len(re.findall(r"[a-z0-9']+", tail)) > 2 or len(re.findall(r"[\u4e00-\u9fff]", tail)) > 4:
+            return False
+        return any(True for _ in self.openers.find(tail)) and self.mishaps.regex.search(rest) is not None and (
             self.relief.regex is None or self.relief.regex.search(rest) is None)
 
     def _degree(self, before: str) -> float:
@@ -202,16 +251,17 @@ class Lexicon:
         after = CLAUSE.split(text[end:end + 24], 1)[0]  # the clause's next 24 characters at most
         return bool(self.negated_after.regex.search(after) and NEGATION_IN_CLAUSE.search(before + " " + after))
 
-    def _negated(self, before: str) -> bool:
+    def _negated(self, before: str, twice: bool = True) -> bool:
         """Whether ``before`` ends in a negation, past a few words that may stand between it
-        and the feeling word (不是很开心, not feeling happy)."""
+        and the feeling word (不是很开心, not feeling happy), and that negation is not negated in
+        turn (不是不紧张, "it's not that I'm not happy": the feeling stands)."""
         words = [r for r in (self.skip, self.intensifiers, self.downtoners) if r is not None]
         for _ in range(4):
             negation = self.negations.search(before) if self.negations is not None else None
             m = min((m for m in (r.search(before) for r in words) if m), key=lambda m: m.start(), default=None)
             # The longer of the two words that end here: 特别 is an intensifier, not 别 (don't).
             if negation and not (m and m.start() < negation.start()):
-                return True
+                return not (twice and self._negated(before[:negation.start()], twice=False))
             if m is None or m.start() == len(before):
                 return False
             before = before[:m.start()]

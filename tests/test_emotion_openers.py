@@ -150,3 +150,36 @@ def test_a_plain_tip_whose_red_flag_line_names_120_does_not_look_worried(site, t
 def test_a_feeling_word_in_a_practical_question_is_no_feeling(site, text):
     # The user's label only: the offline companion reads "crying" on its own (left to its owners).
     assert say(site, [text])[0] == "neutral"
+
+
+# -- session 13 (EM3): sarcasm, negation and mixed feelings (emotion_G's families, dev data) ---------
+
+
+@pytest.mark.parametrize("text,label", [
+    # a feeling only said to be absent stands (嘴上说不担心), and so does a negated negation (不是不紧张)
+    ("嘴上说不担心，其实一晚上都没睡着", "anxious"),
+    ("I said I wasn't worried but I was up all night", "anxious"),
+    ("不是不紧张，只是不想表现出来", "anxious"),
+    # a refusal is anger, not a negated calm
+    ("别跟我说冷静，我根本冷静不了！", "angry"),
+    ("no, I will NOT forgive him this time", "angry"),
+    # a boast dressed as a complaint, with a laugh, is joy
+    ("哎呀烦死了，又被老板当众表扬了😂", "happy"),
+    ("ugh, so annoying, my boss praised me in front of everyone again 😂", "happy"),
+    # but not a good thing that befell someone else (a guard)
+    ("lol my coworker got promoted instead of me, so annoying", "angry"),
+])
+def test_a_denial_only_said_a_refusal_and_a_boast_read_as_meant(site, text, label):
+    assert say(site, [text])[0] == label
+
+
+@pytest.mark.parametrize("text,feels", [
+    # sarcasm means the bad feeling the text shows besides the cheer (angry when it shows none)
+    ("awesome, another all-nighter, my eye bags thank me", {"tired"}),
+    # a cheer closing a complaint on its own (emotion_F: the reply was cheerful)
+    ("sure, 'seven day refund', and now the gym's support line just rings out, brilliant", {"angry"}),
+])
+def test_sarcasm_reads_as_the_bad_feeling_shown_and_gets_no_cheer(site, text, feels):
+    user, shown, content = say(site, [text])
+    assert user in feels, (user, content)
+    assert shown not in ("happy", "encouraging") and not any(cheer in content for cheer in CHEER), (shown, content)
