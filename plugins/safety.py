@@ -517,7 +517,7 @@ MESSAGE_CLAUSE_END = re.compile(rf"(?<=[，、,])\s*|(?<=[{_CJK_RANGE}])\s+(?=[{
 # weighs 1, a Latin word 2: 40 characters or 20 words). Shorter ones are not: read apart, a clause loses
 # what made its neighbour an idiom ("念错了老板的名字，当场想死，尴尬到脚趾抠地"; every development set flagged
 # more hard negatives when every comma was a cut).
-CLAUSES_WEIGHT_MIN, CLAUSES_MIN = 40, 3  # weight of the sentence, clauses it needs
+CLAUSES_WEIGHT_MIN, CLAUSES_MIN = 36, 3  # weight of the sentence, clauses it needs
 # A clause still heavier than this (a message typed with no punctuation at all: "下班回来路上一直在下雨…
 # 我真的不想活了今晚就从阳台跳下去", "so work was a mess again my manager yelled…") is cut into pieces of
 # this weight; two neighbouring pieces are read together, so a phrase of up to this weight is never split.
@@ -533,9 +533,16 @@ PASSAGES_TEXT_MAX = 4000
 # crisis rows after an everyday day found en 79.8 -> 83.4%, zh 77.1 -> 78.4%, joined hard negatives flagged
 # as before, 10.3 / 7.3%; at 0.6 zh joined ones rose to 7.7%). A short part ("short") never.
 PASSAGE_CRISIS = {"risk": 0.4, "weak": 0.7, "long": 0.7}
+# ...and a sentence read alone (of a message of three or more, after the pairs): the rules, or the classifier
+# at p(crisis) >= 0.65 with a risk word. A pair keeps one sentence of context, which also dilutes: `--buried`
+# crisis en 83.4 -> 87.3%, zh 78.7 -> 82.8%, joined hard negatives flagged 11.0 -> 12.0%, 7.3 -> 8.0%, the
+# long look-alikes of crisis_dev_long_DW.tsv as before. Every sentence at the pairs' thresholds found
+# 90 / 89% and flagged 16 / 12% of the joined hard negatives, 4 + 2 more DW look-alikes; at 0.5, 88.6 /
+# 84.6% for 12.0 / 9.0% and 1 more zh look-alike.
+SENTENCE_ALONE_CRISIS = {"risk": 0.65}
 
 
-def passages(text: str) -> list[str]:
+def passages(text: str, alone: bool = False) -> list[str]:
     """The parts of a message read apart besides the whole: each sentence of a message of two ("is
     honey ok for a cough? some nights I think about driving off the bridge"), two neighbouring
     sentences at a time of a longer one ("Work was long. Had noodles. Honestly I just want it all to
@@ -544,20 +551,23 @@ def passages(text: str) -> list[str]:
     59-64% of the time against 92-94% alone; 70-76% with passages); a passage of two keeps one
     sentence of context. A long sentence counts as its clauses, and a long clause with no punctuation
     as pieces (see `units`). A message of more than `PASSAGES_MAX` + 1 of them is cut into that many
-    runs first. A passage is the message's own text from its first unit's start to its last's end."""
+    runs first. A passage is the message's own text from its first unit's start to its last's end.
+    ``alone``: the sentences (units) of a message of three to `PASSAGES_MAX` + 1, each by itself, instead
+    (a longer message's runs would be long again, and reading them would cost as much as the pairs)."""
     text = str(text)
     spans, start = [], 0
     for end in [m.start() for m in MESSAGE_SENTENCE_END.finditer(text)] + [len(text)]:
         if _size(text[start:end].lower()):
             spans += units(text, start, end)
         start = max(start, end)
-    if len(spans) < 2:
+    if len(spans) < 2 or (alone and not 2 < len(spans) <= PASSAGES_MAX + 1):
         return []
     if len(spans) > PASSAGES_MAX + 1:
         size = len(spans) / (PASSAGES_MAX + 1)
         spans = [(spans[round(i * size)][0], spans[round((i + 1) * size) - 1][1]) for i in range(PASSAGES_MAX + 1)]
-    pairs = spans if len(spans) == 2 else [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
-    return [text[a:b].strip() for a, b in pairs]
+    if len(spans) > 2 and not alone:
+        spans = [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
+    return [text[a:b].strip() for a, b in spans]
 
 
 def units(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -913,7 +923,8 @@ class Safety:
         # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
         # again": p(crisis) 0.9 for the last two sentences alone).
         if verdict.level is None and cue is not False and len(text) <= PASSAGES_TEXT_MAX:
-            for passage in passages(text):
+            for passage, thresholds in [(p, PASSAGE_CRISIS) for p in passages(text)] + \
+                    [(p, SENTENCE_ALONE_CRISIS) for p in passages(text, alone=True)]:
                 level, why, clean, cue, found = phrases.assess(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
                 # What a part says counts as a check-in, never the crisis reply: read apart it has lost
@@ -928,7 +939,7 @@ class Safety:
                 # from a long everyday message read as sadness more often than whole ones ("The plant is
                 # probably dead now", a grave visited).
                 if apart.level == "crisis" or (apart.level and (
-                        level or (cue in PASSAGE_CRISIS and apart.scores.get("crisis", 0.0) >= PASSAGE_CRISIS[cue]))):
+                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue]))):
                     verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                     break
         # the concepts of the message where no mask changed it: `names_death` need not read it again
