@@ -159,6 +159,18 @@ def test_a_long_sentence_is_cut_at_its_clauses_and_a_message_with_no_punctuation
     assert passages("I'm planning a surprise party for my wife, friends, cake, the lot") == []
 
 
+def test_each_sentence_of_a_message_of_three_or_more_is_also_read_alone(make_wm):
+    wm = make_wm()
+    passages, safety = wm.pm.get_plugin("safety").passages, wm.service("safety")
+    assert passages("Long day. Cold pizza. I want it over.", alone=True) == ["Long day.", "Cold pizza.", "I want it over."]
+    assert passages("is honey ok for a cough? some nights I think about the bridge", alone=True) == []  # two: read alone already
+    assert passages("Fine. " * 100 + "Done.", alone=True) == []  # past the cap its runs would be long again
+    # a cheerful or cross sentence next to the risk diluted it in their pair
+    buried = ["I'm so proud of my team, we shipped it. Traffic was a nightmare. i've made my peace with ending it this week",
+              "终于发工资了哈哈。快递又丢了，气死我了。药都摆在桌上了 今晚吃完就解脱"]
+    assert [t for t in buried if safety.assess(t).level != "grey"] == []
+
+
 UNPUNCTUATED_RISK = [
     # the risk in the last clause of a long message typed with no punctuation: found by its pieces only
     "早上六点起来做早饭送孩子去学校然后上班中午随便吃了点下午开会晚上回家辅导作业我已经把要交代的事都写在本子上了",
