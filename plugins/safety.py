@@ -923,9 +923,17 @@ class Safety:
         # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
         # again": p(crisis) 0.9 for the last two sentences alone).
         if verdict.level is None and cue is not False and len(text) <= PASSAGES_TEXT_MAX:
-            for passage, thresholds in [(p, PASSAGE_CRISIS) for p in passages(text)] + \
-                    [(p, SENTENCE_ALONE_CRISIS) for p in passages(text, alone=True)]:
-                level, why, clean, cue, found = phrases.assess(passage)
+            pairs, alone = passages(text), passages(text, alone=True)
+            read = {sentence: phrases.assess(sentence) for sentence in alone}
+            # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
+            # a party game, a joke) is not read: the pair may have lost what made it talk (`--buried` joined
+            # hard negatives flagged en 12.0 -> 11.3%, no crisis lost).
+            talk = [read[sentence][3] is False for sentence in alone]
+            for i, (passage, thresholds) in enumerate([(p, PASSAGE_CRISIS) for p in pairs] +
+                                                      [(p, SENTENCE_ALONE_CRISIS) for p in alone]):
+                if i < len(pairs) and talk and (talk[i] or talk[i + 1]):
+                    continue
+                level, why, clean, cue, found = read.get(passage) or phrases.assess(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
                 # What a part says counts as a check-in, never the crisis reply: read apart it has lost
                 # the rest of the message, which may have made it something else ("I'm planning a surprise
