@@ -514,7 +514,8 @@ MESSAGE_SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])\s*|(?<=[A-Za-z0-9)
 MESSAGE_CLAUSE_END = re.compile(rf"(?<=[，、,])\s*|(?<=[{_CJK_RANGE}])\s+(?=[{_CJK_RANGE}])"
                                 r"|\s+(?=(?:and|but|then|because)\s)", re.IGNORECASE)
 # A sentence is cut at its clauses only when it is long: a `_weight` of this much (a Chinese character
-# weighs 1, a Latin word 2: 40 characters or 20 words). Shorter ones are not: read apart, a clause loses
+# weighs 1, a Latin word 2: 36 characters or 18 words; at 40, a held row of 39 characters and four clauses
+# the session-12 rule cut was no longer found). Shorter ones are not: read apart, a clause loses
 # what made its neighbour an idiom ("念错了老板的名字，当场想死，尴尬到脚趾抠地"; every development set flagged
 # more hard negatives when every comma was a cut).
 CLAUSES_WEIGHT_MIN, CLAUSES_MIN = 36, 3  # weight of the sentence, clauses it needs
@@ -530,7 +531,7 @@ PASSAGES_TEXT_MAX = 4000
 # word: 0.4 (a development set of long messages, session 12: 80 with a risk in one sentence, 80 look-alikes,
 # found 97.5% of the risks either way; the look-alikes flagged were 3 whole, 6 with passages at the usual
 # threshold, 5 with this). With one everyday word or none, 0.7 (session 13; `bench/safety --buried`: held
-# crisis rows after an everyday day found en 79.8 -> 83.4%, zh 77.1 -> 78.4%, joined hard negatives flagged
+# crisis rows after an ordinary day found en 79.8 -> 83.4%, zh 77.1 -> 78.4%, joined hard negatives flagged
 # as before, 10.3 / 7.3%; at 0.6 zh joined ones rose to 7.7%). A short part ("short") never.
 PASSAGE_CRISIS = {"risk": 0.4, "weak": 0.7, "long": 0.7}
 # ...and a sentence read alone (of a message of three or more, after the pairs): the rules, or the classifier
@@ -585,7 +586,7 @@ def units(text: str, start: int, end: int) -> list[tuple[int, int]]:
         # where each word or Chinese character ends, and its weight so far
         ends, weight = [], 0
         for m in _SIZE.finditer(sentence[a:b].lower()):
-            weight += 1 if len(m.group()) == 1 and m.group() >= "\u3400" else 2
+            weight += _token_weight(m.group())
             ends.append((a + m.end(), weight))
         if weight <= PIECE_WEIGHT * 3 // 2:
             spans.append((start + a, start + b))
@@ -603,7 +604,11 @@ def units(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _weight(text: str) -> int:
     """Chinese characters plus twice the Latin words: about what a sentence says, in either language."""
-    return sum(1 if len(t) == 1 and t >= "\u3400" else 2 for t in _SIZE.findall(text.lower()))
+    return sum(_token_weight(t) for t in _SIZE.findall(text.lower()))
+
+
+def _token_weight(token: str) -> int:
+    return 1 if len(token) == 1 and token >= "\u3400" else 2
 
 
 def _size(text: str) -> int:
