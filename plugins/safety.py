@@ -507,46 +507,108 @@ _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Chinese words: it often parts clauses of one thought ("念错了 当场想死 尴尬到脚趾抠地"), and read
 # apart they lost the context that masked an idiom (crisis_M: 3 more hard negatives flagged).
 MESSAGE_SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])\s*|(?<=[A-Za-z0-9)\"']\.)\s+|\n+")
-# ...and of a Chinese clause: a comma, or a space between Chinese words (read so only in a long message
-# with no full stop: see `passages`). Held-split crisis rows after two or three everyday sentences joined
-# by ，: found 61% of them whole, 81% by clauses; joined hard negatives flagged 3.3 -> 5.3%.
-MESSAGE_CLAUSE_END = re.compile(rf"(?<=[，、])\s*|(?<=[{_CJK_RANGE}])\s+(?=[{_CJK_RANGE}])")
-CLAUSES_TEXT_MIN, CLAUSES_MIN = 40, 4  # characters, clauses
+# ...and of a clause: a Chinese comma, a space between Chinese words, an English comma, or before an
+# English "and"/"but"/"then"/"because" (kept with its clause, so two neighbours read as written).
+# Held-split crisis rows after two or three everyday sentences joined by ，: found 61% of them whole,
+# 81% by clauses; joined hard negatives flagged 3.3 -> 5.3%.
+MESSAGE_CLAUSE_END = re.compile(rf"(?<=[，、,])\s*|(?<=[{_CJK_RANGE}])\s+(?=[{_CJK_RANGE}])"
+                                r"|\s+(?=(?:and|but|then|because)\s)", re.IGNORECASE)
+# A sentence is cut at its clauses only when it is long: a `_weight` of this much (a Chinese character
+# weighs 1, a Latin word 2: 36 characters or 18 words; at 40, a held row of 39 characters and four clauses
+# the session-12 rule cut was no longer found). Shorter ones are not: read apart, a clause loses
+# what made its neighbour an idiom ("念错了老板的名字，当场想死，尴尬到脚趾抠地"; every development set flagged
+# more hard negatives when every comma was a cut).
+CLAUSES_WEIGHT_MIN, CLAUSES_MIN = 36, 3  # weight of the sentence, clauses it needs
+# A clause still heavier than this (a message typed with no punctuation at all: "下班回来路上一直在下雨…
+# 我真的不想活了今晚就从阳台跳下去", "so work was a mess again my manager yelled…") is cut into pieces of
+# this weight; two neighbouring pieces are read together, so a phrase of up to this weight is never split.
+PIECE_WEIGHT = 24
 PASSAGES_MAX = 12  # the most passages read apart: a longer message is cut into PASSAGES_MAX + 1 runs of sentences
 # A message longer than this is read whole only (chat.max_message_chars is 4,000 by default): its parts
 # would cost about twice the whole again (an outside review timed 1.6 -> 4.0 s at 100,000 characters).
 PASSAGES_TEXT_MAX = 4000
-# p(crisis) a passage's classifier check-in needs besides a risk word. A development set of long
-# messages (session 12: 80 with a risk in one sentence, 80 look-alikes) found 97.5% of the risks
-# either way; the look-alikes flagged were 3 whole, 6 with passages at the usual threshold, 5 with this.
-PASSAGE_CRISIS = 0.4
+# p(crisis) a passage's classifier check-in needs, by the passage's cue (see `Phrases.cue`). With a risk
+# word: 0.4 (a development set of long messages, session 12: 80 with a risk in one sentence, 80 look-alikes,
+# found 97.5% of the risks either way; the look-alikes flagged were 3 whole, 6 with passages at the usual
+# threshold, 5 with this). With one everyday word or none, 0.7 (session 13; `bench/safety --buried`: held
+# crisis rows after an ordinary day found en 79.8 -> 83.4%, zh 77.1 -> 78.4%, joined hard negatives flagged
+# as before, 10.3 / 7.3%; at 0.6 zh joined ones rose to 7.7%). A short part ("short") never.
+PASSAGE_CRISIS = {"risk": 0.4, "weak": 0.7, "long": 0.7}
+# ...and a sentence read alone (of a message of three or more, after the pairs): the rules, or the classifier
+# at p(crisis) >= 0.65 with a risk word. A pair keeps one sentence of context, which also dilutes: `--buried`
+# crisis en 83.4 -> 87.3%, zh 78.7 -> 82.8%, joined hard negatives flagged 11.0 -> 12.0%, 7.3 -> 8.0%, the
+# long look-alikes of crisis_dev_long_DW.tsv as before. Every sentence at the pairs' thresholds found
+# 90 / 89% and flagged 16 / 12% of the joined hard negatives, 4 + 2 more DW look-alikes; at 0.5, 88.6 /
+# 84.6% for 12.0 / 9.0% and 1 more zh look-alike.
+SENTENCE_ALONE_CRISIS = {"risk": 0.65}
 
 
-def passages(text: str) -> list[str]:
+def passages(text: str, alone: bool = False) -> list[str]:
     """The parts of a message read apart besides the whole: each sentence of a message of two ("is
     honey ok for a cough? some nights I think about driving off the bridge"), two neighbouring
     sentences at a time of a longer one ("Work was long. Had noodles. Honestly I just want it all to
     be over"). Read whole, the classifier weighs every word alike and the risk was averaged away
     (`bench/safety --buried`: held crisis rows after two or three everyday sentences were found
     59-64% of the time against 92-94% alone; 70-76% with passages); a passage of two keeps one
-    sentence of context. A message of more than `PASSAGES_MAX` + 1 sentences is cut into that many runs first."""
-    sentences = [s for s in MESSAGE_SENTENCE_END.split(str(text)) if _size(s.lower())]
-    if len(sentences) < 2 and len(text) >= CLAUSES_TEXT_MIN:
-        # One long run of Chinese clauses with no full stop at all ("今天上班被骂了，晚上吃了面，…，其实我…"):
-        # its clauses are read as sentences, when there are enough of them. Shorter messages are not cut
-        # at commas: read apart, a clause loses what made its neighbour an idiom (every development set
-        # flagged more hard negatives when every comma was a cut).
-        clauses = [s for s in MESSAGE_CLAUSE_END.split(str(text)) if _size(s.lower())]
-        if len(clauses) >= CLAUSES_MIN:
-            sentences = clauses
-    if len(sentences) < 2:
+    sentence of context. A long sentence counts as its clauses, and a long clause with no punctuation
+    as pieces (see `units`). A message of more than `PASSAGES_MAX` + 1 of them is cut into that many
+    runs first. A passage is the message's own text from its first unit's start to its last's end.
+    ``alone``: the sentences (units) of a message of three to `PASSAGES_MAX` + 1, each by itself, instead
+    (a longer message's runs would be long again, and reading them would cost as much as the pairs)."""
+    text = str(text)
+    spans, start = [], 0
+    for end in [m.start() for m in MESSAGE_SENTENCE_END.finditer(text)] + [len(text)]:
+        if _size(text[start:end].lower()):
+            spans += units(text, start, end)
+        start = max(start, end)
+    if len(spans) < 2 or (alone and not 2 < len(spans) <= PASSAGES_MAX + 1):
         return []
-    if len(sentences) == 2:
-        return sentences
-    if len(sentences) > PASSAGES_MAX + 1:
-        size = len(sentences) / (PASSAGES_MAX + 1)
-        sentences = [" ".join(sentences[round(i * size):round((i + 1) * size)]) for i in range(PASSAGES_MAX + 1)]
-    return [" ".join(pair) for pair in zip(sentences, sentences[1:])]
+    if len(spans) > PASSAGES_MAX + 1:
+        size = len(spans) / (PASSAGES_MAX + 1)
+        spans = [(spans[round(i * size)][0], spans[round((i + 1) * size) - 1][1]) for i in range(PASSAGES_MAX + 1)]
+    if len(spans) > 2 and not alone:
+        spans = [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
+    return [text[a:b].strip() for a, b in spans]
+
+
+def units(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The spans `passages` reads of the sentence text[start:end]: itself, or when heavy its clauses, and a
+    clause still heavier than `PIECE_WEIGHT` as pieces of that weight (cut between words or characters)."""
+    sentence = text[start:end]
+    if _weight(sentence) < CLAUSES_WEIGHT_MIN:
+        return [(start, end)]
+    cuts = [0] + [m.start() for m in MESSAGE_CLAUSE_END.finditer(sentence)] + [len(sentence)]
+    clauses = [(a, b) for a, b in zip(cuts, cuts[1:]) if _size(sentence[a:b].lower())]
+    if len(clauses) < CLAUSES_MIN and max(_weight(sentence[a:b]) for a, b in clauses) <= PIECE_WEIGHT * 3 // 2:
+        return [(start, end)]
+    spans = []
+    for a, b in clauses:
+        # where each word or Chinese character ends, and its weight so far
+        ends, weight = [], 0
+        for m in _SIZE.finditer(sentence[a:b].lower()):
+            weight += _token_weight(m.group())
+            ends.append((a + m.end(), weight))
+        if weight <= PIECE_WEIGHT * 3 // 2:
+            spans.append((start + a, start + b))
+            continue
+        # cut every PIECE_WEIGHT, leaving no last piece lighter than half of it
+        marks, next_cut = [], PIECE_WEIGHT
+        for at, w in ends:
+            if w >= next_cut and weight - w >= PIECE_WEIGHT // 2:
+                marks.append(at)
+                next_cut = w + PIECE_WEIGHT
+        bounds = [a] + marks + [b]
+        spans += [(start + x, start + y) for x, y in zip(bounds, bounds[1:])]
+    return spans
+
+
+def _weight(text: str) -> int:
+    """Chinese characters plus twice the Latin words: about what a sentence says, in either language."""
+    return sum(_token_weight(t) for t in _SIZE.findall(text.lower()))
+
+
+def _token_weight(token: str) -> int:
+    return 1 if len(token) == 1 and token >= "\u3400" else 2
 
 
 def _size(text: str) -> int:
@@ -866,18 +928,31 @@ class Safety:
         # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
         # again": p(crisis) 0.9 for the last two sentences alone).
         if verdict.level is None and cue is not False and len(text) <= PASSAGES_TEXT_MAX:
-            for passage in passages(text):
-                level, why, clean, cue, found = phrases.assess(passage)
+            pairs, alone = passages(text), passages(text, alone=True)
+            read = {sentence: phrases.assess(sentence) for sentence in alone}
+            # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
+            # a party game, a joke) is not read: the pair may have lost what made it talk (`--buried` joined
+            # hard negatives flagged en 12.0 -> 11.3%, no crisis lost).
+            talk = [read[sentence][3] is False for sentence in alone]
+            for i, (passage, thresholds) in enumerate([(p, PASSAGE_CRISIS) for p in pairs] +
+                                                      [(p, SENTENCE_ALONE_CRISIS) for p in alone]):
+                if i < len(pairs) and talk and (talk[i] or talk[i + 1]):
+                    continue
+                level, why, clean, cue, found = read.get(passage) or phrases.assess(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
                 # What a part says counts as a check-in, never the crisis reply: read apart it has lost
                 # the rest of the message, which may have made it something else ("I'm planning a surprise
                 # party for my wife. I've set a date, Friday." read a plan; an outside review, session
-                # 12). A check-in still gives the hotlines, and the model's answer after them. The
-                # classifier's own check-in needs a risk word in the part and p(crisis) of at least
-                # `PASSAGE_CRISIS`: sentences cut from a long everyday message read as sadness more often
-                # than whole ones ("The plant is probably dead now", a grave visited).
+                # 12). A check-in still gives the hotlines, and the model's answer after them. (Session 13
+                # measured the crisis reply for a part the rules call a crisis, with "I"/"我" in it and no
+                # part or talk word taking it back: 6 more crisis replies among ~630 buried crisis rows,
+                # 1 more among 600 joined hard negatives, and "I'm reading about the history of the Golden
+                # Gate bridge and how many people jumped from it" got it: not taken.) The classifier's own
+                # check-in needs p(crisis) of at least `PASSAGE_CRISIS` for the part's cue: sentences cut
+                # from a long everyday message read as sadness more often than whole ones ("The plant is
+                # probably dead now", a grave visited).
                 if apart.level == "crisis" or (apart.level and (
-                        level or (cue == "risk" and apart.scores.get("crisis", 0.0) >= PASSAGE_CRISIS))):
+                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue]))):
                     verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                     break
         # the concepts of the message where no mask changed it: `names_death` need not read it again

@@ -133,9 +133,59 @@ def test_a_message_is_cut_at_full_stops_and_a_long_run_of_chinese_clauses_at_its
     assert passages("just one sentence here") == []
     # a long run of Chinese clauses with no full stop: two clauses at a time
     long_run = "早上送孩子上学，去菜市场买了点菜，回家洗了一大堆衣服，下午在沙发上躺了一会儿，其实我真的撑不下去了"
-    assert passages(long_run)[-1] == "下午在沙发上躺了一会儿， 其实我真的撑不下去了"
+    assert passages(long_run)[-1] == "下午在沙发上躺了一会儿，其实我真的撑不下去了"
     assert len(passages(long_run)) == 4
     # ...but a short one is read whole: a clause alone loses what made its neighbour an idiom
     assert passages("念错了老板的名字，当场想死，尴尬到脚趾抠地") == []
     # a message past the cap is cut into PASSAGES_MAX + 1 runs of sentences
     assert len(passages("Fine. " * 100 + "Done.")) == 12
+
+
+def test_a_long_sentence_is_cut_at_its_clauses_and_a_message_with_no_punctuation_into_pieces(make_wm):
+    passages = make_wm().pm.get_plugin("safety").passages
+    # an English run-on: at its commas, two clauses at a time, in the message's own words
+    run_on = "woke up late, missed the bus, spilled coffee on my shirt, got a warning from hr, i want to die, what's for dinner"
+    assert "got a warning from hr, i want to die," in passages(run_on)
+    # ...and before "and": the first person in one clause, the risk in the next, read together
+    anded = ("I went to the pharmacy and got my refill and then I sat in the car for an hour and I've decided "
+             "tonight is the night and nobody needs to know")
+    assert "and I've decided tonight is the night and nobody needs to know" in passages(anded)
+    # no punctuation at all: pieces of about 24 Chinese characters (or 12 words), read apart
+    none_at_all = "下班回来路上一直在下雨我没带伞全身湿透了到家发现钥匙也丢了在门口坐了半天我真的不想活了今晚就从阳台跳下去"
+    assert passages(none_at_all) == ["下班回来路上一直在下雨我没带伞全身湿透了到家发现", "钥匙也丢了在门口坐了半天我真的不想活了今晚就从阳台跳下去"]
+    words = " ".join(f"word{i}" for i in range(40))
+    assert [len(p.split()) for p in passages(words)] == [24, 28]  # pieces of 12, 12, 16 words, two at a time
+    # an ordinary sentence is still read whole only
+    assert passages("I'm planning a surprise party for my wife, friends, cake, the lot") == []
+
+
+def test_each_sentence_of_a_message_of_three_or_more_is_also_read_alone(make_wm):
+    wm = make_wm()
+    passages, safety = wm.pm.get_plugin("safety").passages, wm.service("safety")
+    assert passages("Long day. Cold pizza. I want it over.", alone=True) == ["Long day.", "Cold pizza.", "I want it over."]
+    assert passages("is honey ok for a cough? some nights I think about the bridge", alone=True) == []  # two: read alone already
+    assert passages("Fine. " * 100 + "Done.", alone=True) == []  # past the cap its runs would be long again
+    # a cheerful or cross sentence next to the risk diluted it in their pair
+    buried = ["I'm so proud of my team, we shipped it. Traffic was a nightmare. i've made my peace with ending it this week",
+              "终于发工资了哈哈。快递又丢了，气死我了。药都摆在桌上了 今晚吃完就解脱"]
+    assert [t for t in buried if safety.assess(t).level != "grey"] == []
+
+
+UNPUNCTUATED_RISK = [
+    # the risk in the last clause of a long message typed with no punctuation: found by its pieces only
+    "早上六点起来做早饭送孩子去学校然后上班中午随便吃了点下午开会晚上回家辅导作业我已经把要交代的事都写在本子上了",
+    "the dentist appointment went fine and i got new glasses too and the weekend looks sunny but honestly by then "
+    "i'll be gone for good and nobody will have to deal with me",
+]
+UNPUNCTUATED_EVERYDAY = [
+    "Work was chaos today and my boss said he'd kill me if I was late again so I left at six and had pasta and watched a show with my flatmate",
+    "went to the store bought bread forgot the eggs again my mum is going to kill me haha then walked the dog and watched the football",
+    "今天上班迟到了老板说我再迟到就弄死我吓得我赶紧定了三个闹钟晚上和室友吃了火锅看了场电影",
+]
+
+
+def test_a_risk_in_a_long_message_with_no_punctuation_gets_a_check_in_and_its_everyday_twins_nothing(make_wm):
+    safety = make_wm().service("safety")
+    assert [t for t in UNPUNCTUATED_RISK if not safety.assess(t).found] == []
+    assert [t for t in UNPUNCTUATED_RISK if safety.assess(t).level == "crisis"] == []  # a part's verdict: a check-in
+    assert [t for t in UNPUNCTUATED_EVERYDAY if safety.assess(t).found] == []
