@@ -78,6 +78,10 @@ def config_schema():
         # for hard negatives 4.0% and 3.5% (5.2, 5.1).
         "checkin_threshold": Setting(0.35, "Classifier probability of crisis plus grey at or above which a message "
                                           "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
+        # One value per language since session 13 (helper TH): on the train split's folds (bench/crisis_folds,
+        # NOTES-TH.md) Chinese hard negatives stayed under 4% down to CHECKIN_ZH while English ones passed it.
+        "checkin_threshold_zh": Setting(0.30, "The same for a message in Chinese (one with a Chinese character): "
+                                              "checkin_threshold is for the others.", float, min=0.0, max=1.0),
         "checkin_threshold_no_cue": Setting(0.50, "The same for a long message with no risk word (the classifier "
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
@@ -900,7 +904,7 @@ class Safety:
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
-        threshold = self.config["checkin_threshold" if cue == "risk" else "checkin_threshold_no_cue"]
+        threshold = self.checkin_threshold(text) if cue == "risk" else self.config["checkin_threshold_no_cue"]
         if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
@@ -914,8 +918,12 @@ class Safety:
         scores = self.scores(self.phrases.get().normalizer.clean(text))
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         level = "crisis" if crisis >= self.config["crisis_threshold"] else \
-            "grey" if crisis + grey >= self.config["checkin_threshold"] else None
+            "grey" if crisis + grey >= self.checkin_threshold(text) else None
         return Verdict(level, "model" if level else None, scores)
+
+    def checkin_threshold(self, text: str) -> float:
+        """The check-in threshold of a message with a risk word: safety.checkin_threshold_zh for one in Chinese."""
+        return self.config["checkin_threshold_zh" if language(text) == "zh" else "checkin_threshold"]
 
     def scores(self, clean: str, found: dict | None = None) -> dict:
         """The classifier's probabilities for a cleaned message (``found``: its concepts, if the

@@ -1171,6 +1171,26 @@ def test_config_yaml_ships_the_plugin_default_checkin_threshold(make_wm):
     assert shipped["checkin_threshold"] == default
 
 
+# Written for this test: the rules find nothing in either, a risk word lets the classifier decide
+# (shipped model, session 13: p(crisis) + p(grey) 0.46 and 0.94).
+RISK_WORD_ONLY = {"zh": "最近总是想到死", "en": "sometimes i think about dying"}
+
+
+def test_a_message_in_chinese_is_weighed_against_checkin_threshold_zh(make_wm):
+    # session 13: one check-in threshold per language (checkin_threshold for English, _zh for Chinese)
+    def found(config):
+        safety = make_wm({"safety": config}).service("safety")
+        return {lang: safety.assess(text).found for lang, text in RISK_WORD_ONLY.items()}
+
+    assert found({"checkin_threshold": 0.01, "checkin_threshold_zh": 0.999}) == {"zh": False, "en": True}
+    assert found({"checkin_threshold": 0.999, "checkin_threshold_zh": 0.01}) == {"zh": True, "en": False}
+    import yaml
+
+    config = yaml.safe_load((wellmate.HERE / "config.yaml").read_text(encoding="utf-8"))["safety"]
+    default = make_wm().pm.get_plugin("safety").config_schema()["safety"]["checkin_threshold_zh"].default
+    assert config["checkin_threshold_zh"] == default
+
+
 # Sentences written for this test (from no set). Each kind: a verb of self-injury on hair, photos, a
 # channel; an animal's scratch; missing someone "to death"; a place that feels empty; a wish whose
 # object is an ordinary ending (masked) with a lonely word after it.
