@@ -77,7 +77,8 @@ def config_schema():
         # the mean of three runs (train-crisis): on the held split crisis recall en 93.8%, zh 92.2% (93.8, 92.8 before)
         # for hard negatives 4.0% and 3.5% (5.2, 5.1).
         "checkin_threshold": Setting(0.35, "Classifier probability of crisis plus grey at or above which a message "
-                                          "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
+                                          "with a risk word gets a check-in note before the reply (one not in "
+                                          "Chinese: see checkin_threshold_zh).", float, min=0.0, max=1.0),
         # One value per language since session 13: on 4 folds of the train split (bench/crisis_folds' folds, rules +
         # classifier) Chinese hard negatives were 3.1% at 0.35, English 4.6%. Chinese at 0.30: crisis recall 92.4 ->
         # 93.1%, hard negatives 3.1 -> 3.5% (4.2% in the worst fold; 0.25: 3.9%, two folds over 4%). English
