@@ -77,7 +77,14 @@ def config_schema():
         # the mean of three runs (train-crisis): on the held split crisis recall en 93.8%, zh 92.2% (93.8, 92.8 before)
         # for hard negatives 4.0% and 3.5% (5.2, 5.1).
         "checkin_threshold": Setting(0.35, "Classifier probability of crisis plus grey at or above which a message "
-                                          "with a risk word gets a check-in note before the reply.", float, min=0.0, max=1.0),
+                                          "with a risk word gets a check-in note before the reply (one not in "
+                                          "Chinese: see checkin_threshold_zh).", float, min=0.0, max=1.0),
+        # One value per language since session 13: on 4 folds of the train split (bench/crisis_folds' folds, rules +
+        # classifier) Chinese hard negatives were 3.1% at 0.35, English 4.6%. Chinese at 0.30: crisis recall 92.4 ->
+        # 93.1%, hard negatives 3.1 -> 3.5% (4.2% in the worst fold; 0.25: 3.9%, two folds over 4%). English
+        # stays at 0.35: under 4% it needs 0.45-0.50 and loses 0.7-0.9 points of recall.
+        "checkin_threshold_zh": Setting(0.30, "The same for a message in Chinese (one with a Chinese character): "
+                                              "checkin_threshold is for the others.", float, min=0.0, max=1.0),
         "checkin_threshold_no_cue": Setting(0.50, "The same for a long message with no risk word (the classifier "
                                                   "reads every message of 10 words or more) and for one whose only "
                                                   "risk word is an everyday one (frames.concepts.weak_cue: end, "
@@ -975,7 +982,7 @@ class Safety:
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
-        threshold = self.config["checkin_threshold" if cue == "risk" else "checkin_threshold_no_cue"]
+        threshold = self.checkin_threshold(text) if cue == "risk" else self.config["checkin_threshold_no_cue"]
         if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
@@ -989,8 +996,12 @@ class Safety:
         scores = self.scores(self.phrases.get().normalizer.clean(text))
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         level = "crisis" if crisis >= self.config["crisis_threshold"] else \
-            "grey" if crisis + grey >= self.config["checkin_threshold"] else None
+            "grey" if crisis + grey >= self.checkin_threshold(text) else None
         return Verdict(level, "model" if level else None, scores)
+
+    def checkin_threshold(self, text: str) -> float:
+        """The check-in threshold of a message with a risk word: safety.checkin_threshold_zh for one in Chinese."""
+        return self.config["checkin_threshold_zh" if language(text) == "zh" else "checkin_threshold"]
 
     def scores(self, clean: str, found: dict | None = None) -> dict:
         """The classifier's probabilities for a cleaned message (``found``: its concepts, if the
@@ -1646,7 +1657,10 @@ def cli(subparsers, wm_factory):
     # on the held split 89.6 -> 91.2%; but at today's thresholds it found 4 fewer held English crises (2 fewer false
     # alarms) and lost a sure short check-in ("just a spare part really" 0.93 -> 0.89, under 0.90), so it
     # waits for thresholds chosen with it. zh4 cost Chinese recall on the folds, and so did NBSVM feature scaling
-    # (tried and taken out: 88.6 -> 86.8% at 5% false positives, 3-8 points less at 2%).
+    # (tried and taken out: 88.6 -> 86.8% at 5% false positives, 3-8 points less at 2%). Session 13 (trained with
+    # DEV_SETS too): on 2 folds `skip` found as many English crises at every check-in threshold, with 0.3 points
+    # fewer false alarms (74 against 79 of 1,827 at 0.35), within one run's noise; retrained, it found 282 held
+    # English crises of 307 against 289, at the same 3.4% false alarms: still off.
     parser.add_argument("--features", nargs="*", choices=FAMILIES, default=[],
                         help="feature families beside the base n-grams (zh4: Chinese 4-grams, skip: word pairs with one "
                              "word between); the model file names them and scoring reads them")

@@ -1167,8 +1167,25 @@ def test_config_yaml_ships_the_plugin_default_checkin_threshold(make_wm):
     import yaml
 
     shipped = yaml.safe_load((wellmate.HERE / "config.yaml").read_text(encoding="utf-8"))["safety"]
-    default = make_wm().pm.get_plugin("safety").config_schema()["safety"]["checkin_threshold"].default
-    assert shipped["checkin_threshold"] == default
+    schema = make_wm().pm.get_plugin("safety").config_schema()["safety"]
+    for key in ("checkin_threshold", "checkin_threshold_zh"):
+        assert shipped[key] == schema[key].default, key
+
+
+# Written for this test: the rules find nothing in either, a risk word lets the classifier decide
+# (shipped model, session 13: p(crisis) + p(grey) 0.46 and 0.94).
+RISK_WORD_ONLY = {"zh": "最近总是想到死", "en": "sometimes i think about dying"}
+
+
+def test_a_message_in_chinese_is_weighed_against_checkin_threshold_zh(make_wm):
+    # session 13: one check-in threshold per language (checkin_threshold for English, _zh for Chinese)
+    def found(config):
+        # crisis_threshold 1.0: no crisis reply from the classifier, whatever a retrained one makes of them
+        safety = make_wm({"safety": {**config, "crisis_threshold": 1.0}}).service("safety")
+        return {lang: safety.assess(text).found for lang, text in RISK_WORD_ONLY.items()}
+
+    assert found({"checkin_threshold": 0.01, "checkin_threshold_zh": 1.0}) == {"zh": False, "en": True}
+    assert found({"checkin_threshold": 1.0, "checkin_threshold_zh": 0.01}) == {"zh": True, "en": False}
 
 
 # Sentences written for this test (from no set). Each kind: a verb of self-injury on hair, photos, a
