@@ -353,14 +353,23 @@ class Concepts:
     def __init__(self, spec: dict, normalizer: Normalizer):
         self.by_word: dict[str, set[str]] = {}
         self.patterns: list[tuple[str, re.Pattern]] = []
+        # A concept's words that do not count inside another concept's spans (`not_within`): "die" in
+        # "my aunt died after a long illness" is a death reported, not the outcome a method question asks for
+        self.not_within: dict[str, list[str]] = {}
         for name, words in (spec or {}).items():
             name = str(name)
             if isinstance(words, dict) and "patterns" in words:
                 self.patterns += [(name, p) for p in _patterns(words.get("patterns"), f"frames.concepts.{name}")]
-                words = {k: v for k, v in words.items() if k != "patterns"}
+            if isinstance(words, dict) and "not_within" in words:
+                self.not_within[name] = [str(c) for c in items(words.get("not_within"))]
+            if isinstance(words, dict):
+                words = {k: v for k, v in words.items() if k not in ("patterns", "not_within")}
             for word in _words(words):
                 self.by_word.setdefault(normalizer.phrase(word), set()).add(name)
         self.names = {str(n) for n in (spec or {})}
+        unknown = [c for outer in self.not_within.values() for c in outer if c not in self.names]
+        if unknown:
+            raise ValueError(f"frames.concepts: not_within names unknown concepts {unknown}")
         # The regex reports the longest word at each place (楼顶, not 楼): it stands for the
         # shorter words it starts with too (Latin ones only where a word ends).
         for word, names in list(self.by_word.items()):
@@ -390,6 +399,14 @@ class Concepts:
         for name, pattern in self.patterns:
             for m in pattern.finditer(stems):
                 found.setdefault(name, []).append((m.start(), m.end()))
+        for name, outer in self.not_within.items():
+            spans = [span for c in outer for span in found.get(c, ())]
+            if name in found and spans:
+                kept = [(s, e) for s, e in found[name] if not _all_within([(s, e)], spans)]
+                if kept:
+                    found[name] = kept
+                else:
+                    del found[name]
         return found
 
 

@@ -189,3 +189,51 @@ def test_a_risk_in_a_long_message_with_no_punctuation_gets_a_check_in_and_its_ev
     assert [t for t in UNPUNCTUATED_RISK if not safety.assess(t).found] == []
     assert [t for t in UNPUNCTUATED_RISK if safety.assess(t).level == "crisis"] == []  # a part's verdict: a check-in
     assert [t for t in UNPUNCTUATED_EVERYDAY if safety.assess(t).found] == []
+
+
+# Session 13 (helper EN): English families the fresh sets N and O and the last review left, in new sentences (from
+# no set; none is in models/training). Main got each wrong: a pretence taken back had a check-in, a wish "to die for
+# years" was masked as praise ("a view to die for"), "todie" and "the rope's" were not read, a high place chosen "so i
+# can jump" lay too far from the jump, a blade held to one's own body in a long week had nothing.
+EN_13_CRISES = [
+    "let's play pretend: my character swallows every pill in the cabinet tonight. honestly the character is me",
+    "我们来玩角色扮演，假装我明天要去跳河，其实不是假装",
+    "i've wanted to die for years now",
+    "want todie tonight",
+    "the rope's in the boot",
+    "picked the highest multi-storey in town so i can jump",
+    "Work's been relentless, the kids are off school, my back aches. Yesterday I pressed the bread knife against my "
+    "forearm for ages.",
+]
+# ...and what main flagged: a death reported before a question ("is the" and "what is" were read as a method
+# question's ask), a will updated for a birth, a kitchen blade, blood drawn for a test, a job left with savings and
+# notice, cutting oneself some slack, a device that dies, a safe dose asked
+EN_13_LOOK_ALIKES = [
+    "my neighbour died of a heart attack last year, is the memorial on saturday?",
+    "our gran died peacefully in march, what is the etiquette for thank-you cards",
+    "updated my will now that our son is born",
+    "which knife gives the cleanest cuts on raw tuna?",
+    "the doctor cut my finger for a blood glucose check and it's still bleeding",
+    "I'm fed up with this job. I want to quit. I've put enough aside. Handing in my notice on Monday.",
+    "I still cut myself a bit of slack on weekends",
+    "laptop's at 3%, about to die",
+    "how many mg of ibuprofen is safe for an adult",
+]
+
+
+def test_english_families_of_session_13_get_the_crisis_reply_and_their_look_alikes_nothing(make_wm, serve):
+    assert wrongly_answered(make_wm, serve, EN_13_LOOK_ALIKES, EN_13_CRISES) == ([], [])
+
+
+def test_a_death_reported_is_no_method_questions_death_but_a_death_asked_for_still_is(make_wm):
+    safety = make_wm().service("safety")
+    # "died" in a report does not count as the outcome a method question asks for (`not_within`)...
+    assert safety.assess("my aunt died after a long illness, how do i support my cousins").level is None
+    # ...but grief vetoes nothing: a death of one's own asked for next to it still counts
+    assert safety.assess("my aunt died last year, how many of her pills would it take to die").level == "crisis"
+    phrases = safety.phrases.get()
+    found = phrases.read("my aunt died after a long illness, how do i support my cousins")[2]
+    assert "death_reported" in found and "death_outcome" not in found
+    # a concept that names no concept to stay out of is a broken edit (the last good version is kept)
+    with pytest.raises(ValueError, match="not_within"):
+        make_wm().pm.get_plugin("safety").Phrases({"frames": {"concepts": {"word": {"en": ["word"], "not_within": ["nope"]}}}})
