@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from wellmate import Provider, Setting, hookimpl
-from wellmate_plugins._files import WatchedYaml, data_file_candidates
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, only_guesses_cause
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
@@ -86,6 +86,8 @@ def train_topics(wm_factory, args) -> int:
         offline = next((name for name, conf in wm.config["providers"].items() if conf.get("plugin") == "offline"), None)
         chat = wm.service("chat")
         provider = chat.provider(offline) if chat and offline else None
+        if provider and stop_if_unusable(provider.tips_file, "which topics there are"):
+            return 1
         guide = provider.tips_file.get() if provider else None
         paths = [Path(p) for p in args.data] if args.data else data_file_candidates(wm, TOPIC_TRAINING)[:1]
         try:
@@ -1118,6 +1120,7 @@ class OfflineProvider(Provider):
     def __init__(self, name: str, config: dict, wm=None):
         super().__init__(name, config, wm)
         self.tips_file = WatchedYaml(data_file_candidates(wm, self.config["tips"]), compile_tips, without="answering without it")
+        self.tips_file.read_now(wm)  # a broken file is an error of `check`
         path = self.config["topic_model"]
         self.topic_model = TopicModel(data_file_candidates(wm, path)) if path else None
 

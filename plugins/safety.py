@@ -45,7 +45,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args
-from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
@@ -843,16 +843,15 @@ class Safety:
         self.phrases = WatchedYaml(data_file_candidates(wm, self.config["phrases"]), Phrases, empty_ok=False,
                                    without="no crisis or red-flag phrases are checked: crisis replies come from "
                                            "the classifier alone, in the built-in wording")
-        self.phrases.get()  # read now: a broken file is logged at startup, not at the first message
+        self.phrases.read_now(wm)  # a broken file is logged at startup (and an error of `check`), not at the first message
         name = str(self.config["model"] or "").strip()
         self.model_paths = data_file_candidates(wm, name) if name else []
         self._model, self._model_stamp, self.model_problem = None, None, None
         self._model_lock = threading.Lock()
         self.model  # read now: a broken file is logged at startup
         self.book = FlagBook(wm)
-        for problem in (self.phrases.problem, self.model_problem):
-            if problem and isinstance(getattr(wm, "problems", None), list):
-                wm.problems.append(problem)
+        if self.model_problem and isinstance(getattr(wm, "problems", None), list):
+            wm.problems.append(self.model_problem)
 
     # -- the classifier -------------------------------------------------------------------------
     @property
@@ -1521,6 +1520,8 @@ def train_crisis(wm_factory, args) -> int:
     wm = wm_factory()
     try:
         safety = wm.service("safety")
+        if stop_if_unusable(safety.phrases, "the concepts, aliases and masks"):
+            return 1
         phrases = safety.phrases.get()
         paths = [Path(p) for p in args.data] if args.data else training_files(wm, "crisis_*.tsv")
         dev = [] if args.data or args.no_dev_sets else dev_set_files()
