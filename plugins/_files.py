@@ -94,3 +94,28 @@ class WatchedYaml:
                         "keeping the last good version" if self._value else self.without)
                     log.error("%s", self.problem)
             return self._value if self._value is not None else self.compile({})
+
+    def read_now(self, wm=None) -> str | None:
+        """Reads the file now rather than at its first use and returns why it cannot be used (None when
+        it can). A plugin calls this at set-up, so that `wellmate.py check` reports a broken file as an
+        error (``wm.problems``) rather than "ok"; a retrain command calls it before training, so that
+        it stops rather than learn from an empty list (see `stop_if_unusable`)."""
+        self.get()
+        problems = getattr(wm, "problems", None)
+        if self.problem and isinstance(problems, list) and self.problem not in problems:
+            problems.append(self.problem)
+        return self.problem
+
+
+def stop_if_unusable(watched: WatchedYaml, learns: str) -> bool:
+    """For a retrain command (train-crisis, train-emotion, train-topics): whether the prompt file it learns
+    from is broken, said on stderr. Trained on without it, the weights file would be written, its figures
+    printed and the command succeed, with a model that learnt ``learns`` from nothing, and that reads
+    them differently once the file is fixed."""
+    import sys
+
+    problem = watched.read_now()
+    if problem:
+        print(f"error: {problem}\nerror: not trained: the model learns {learns} from this file; fix it and "
+              "run the command again", file=sys.stderr)
+    return bool(problem)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from wellmate import Provider, Setting, hookimpl
-from wellmate_plugins._files import WatchedYaml, data_file_candidates
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, only_guesses_cause
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
@@ -86,6 +86,8 @@ def train_topics(wm_factory, args) -> int:
         offline = next((name for name, conf in wm.config["providers"].items() if conf.get("plugin") == "offline"), None)
         chat = wm.service("chat")
         provider = chat.provider(offline) if chat and offline else None
+        if provider and stop_if_unusable(provider.tips_file, "which topics there are"):
+            return 1
         guide = provider.tips_file.get() if provider else None
         paths = [Path(p) for p in args.data] if args.data else data_file_candidates(wm, TOPIC_TRAINING)[:1]
         try:
@@ -360,6 +362,12 @@ class Topic:
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
+        # Patterns that read a message's only hint of the group another way, so the topic model's guess of
+        # the group is refused: "I'm expecting my results next week" is no pregnancy (no keyword named one).
+        try:
+            self.not_guessed_when = [re.compile(str(p)) for p in spec.get("not_guessed_when") or ()]
+        except re.error as e:
+            raise ValueError(f"topics.{key}.not_guessed_when: {e}") from e
         # Topics whose library articles answer this one's questions too (sleep and insomnia): both ways.
         self.related = {str(k) for k in spec.get("related") or ()}
 
@@ -716,25 +724,58 @@ def shares(word: str, tip: str) -> bool:
     return re.search(r"(?<![a-z])" + re.escape(word), tip.lower()) is not None
 
 
+# Characters that say nothing of a follow-up's detail: what is left of "肿了怎么办" is 肿 (see `tip_words`);
+# nor do eating, a doctor or a time in general ("那平时吃什么好", "需要去医院看看吗" are no new detail).
+FUNCTION_CHARS = set("了怎么办吗呢吧啊呀哦嘛还有的地得是我你他她它们那这哪些个也就都不没很太再别该着过把被给让在和跟与或"
+                     "及点下好多少用做去来说想看试会能可以要什样如何为吃喝医院药病平时常候天次东西")
+
+
+def detail_words(text: str, asked: str = "") -> set[str]:
+    """A follow-up's words that tell a new detail (肿, "heat"): `tip_words` without any of `FUNCTION_CHARS`
+    nor what the session ``asked`` already (疼 after 牙疼 is no new detail); none in a question whether to
+    see a doctor (the topic's see-a-doctor line answers it)."""
+    if ASKS_DOCTOR.search(text):
+        return set()
+    return {w for w in tip_words(text, True) if (w.isascii() or not any(c in FUNCTION_CHARS for c in w))
+            and not shares(w, asked)}
+
+
 def tip_words(text: str, follow_up: bool = False) -> set[str]:
     """What a tip may share with the message: Chinese character pairs and longer Latin words (in a
-    follow-up, where every word counts, Latin words of three letters or more: "heat or ice?")."""
+    follow-up, where every word counts, Latin words of three letters or more: "heat or ice?", and
+    Chinese characters alone but for `FUNCTION_CHARS`: 肿 of "肿了怎么办", 痒 of "晚上更痒")."""
     words = {text[i:i + 2] for i in range(len(text) - 1) if _CJK.match(text[i]) and _CJK.match(text[i + 1])}
+    if follow_up:
+        words |= {c for c in text if _CJK.match(c) and c not in FUNCTION_CHARS}
     latin = re.findall(r"[a-z][a-z'-]{2,}" if follow_up else r"[a-z][a-z'-]{4,}", text)
     return words | {w for w in latin if w not in SHORT_STOPWORDS}
 
 
-def choose_tip(tips: list[str], text: str, seed: str, recent: str, follow_up: bool = False, last: str = "") -> str:
+def detail_score(words: set[str], tip: str) -> float:
+    """How much of ``words`` (`tip_words`) ``tip`` has; a Chinese character alone counts half a word."""
+    return sum(1 if len(w) > 1 else 0.5 for w in words if shares(w, tip))
+
+
+def choose_tip(tips: list[str], text: str, seed: str, recent: str, follow_up: bool = False, last: str = "",
+               asked: str = "") -> str:
     """A tip not given just before, preferring the ones that share most words with the message
     (a wrist question gets the wrist tip of the joints topic; one shared word is enough in a
     follow-up, whose few words are what it asks: "那运动方面呢"), then by ``seed``. When every tip
     is among the ``recent`` replies, any but the one of the ``last`` reply (a third question on a
-    sprain with two tips got the second one again, word for word)."""
+    sprain with two tips got the second one again, word for word). A follow-up whose detail only a
+    tip already given answers ("肿了怎么办" after the sprain tip that ends "肿的话可以用弹力绷带") gets
+    that tip again (introduced as `AGAIN`), not a tip on something else ("no squats")."""
     words = tip_words(text, follow_up)
     fresh = [tip for tip in tips if tip not in recent] or [tip for tip in tips if tip not in last] or tips
-    scores = [sum(1 for w in words if shares(w, tip)) for tip in fresh]
+    scores = [detail_score(words, tip) for tip in fresh]
     best = max(scores)
-    if best >= (1 if follow_up else 2):
+    details = detail_words(text, asked) if follow_up else set()
+    if details:
+        said = [tip for tip in tips if tip not in fresh]
+        said_best = max(said, key=lambda tip: detail_score(details, tip), default=None)
+        if said_best is not None and detail_score(details, said_best) > max(detail_score(details, tip) for tip in fresh):
+            return said_best
+    if best >= (1 if follow_up else 2) or (follow_up and best > 0):
         fresh = [tip for tip, score in zip(fresh, scores) if score == best]
     return pick(fresh, seed)
 
@@ -910,6 +951,8 @@ QUOTE_INTROS = {"zh": "《病友宝典》的《{title}》{section}里写道：",
 QUOTE_SECTIONS = {"zh": "「{heading}」一节", "en": ", section \"{heading}\""}
 # Said instead of the one tip that fits when the last reply gave it ("能吃点什么" after a tip on morning sickness).
 SAID_ABOVE = {"zh": "关于{title}，我这里最贴合的就是上面那条建议。", "en": "On {title}, the tip above is the closest I have."}
+# A tip given again because it is the one that speaks of a follow-up's detail ("肿了怎么办": `choose_tip`)
+AGAIN = {"zh": "关于{title}，这条建议说到了这一点：", "en": "On {title}, this tip covers that: "}
 # Said to "还有呢" / "more" once every tip that fits has been given in the session (instead of them again).
 ALL_SAID = {"zh": "关于{title}，我这里的建议上面都说过了；如果一直不见好，或者出现上面提到的情况，请去看医生。",
             "en": "That's all the tips I have on {title}; if it isn't getting better, or any of the warning signs above appear, please see a doctor."}
@@ -1118,6 +1161,7 @@ class OfflineProvider(Provider):
     def __init__(self, name: str, config: dict, wm=None):
         super().__init__(name, config, wm)
         self.tips_file = WatchedYaml(data_file_candidates(wm, self.config["tips"]), compile_tips, without="answering without it")
+        self.tips_file.read_now(wm)  # a broken file is an error of `check`
         path = self.config["topic_model"]
         self.topic_model = TopicModel(data_file_candidates(wm, path)) if path else None
 
@@ -1454,10 +1498,15 @@ class Composer:
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
         if topic and tips and not bp:  # the reading's note already says what the tips would
-            tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1])
+            asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
+            tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1],
+                             asked)
             repeated = bool(self.replies) and tip in self.replies[-1]  # not said again word for word
+            # ...unless it is the tip that speaks of the follow-up's new detail (`choose_tip`)
+            again = repeated and self.follow_up and detail_score(detail_words(text, asked), tip) > 0
             self.all_said = more and all(t in self.said for t in tips)
             parts.append(ALL_SAID[lang].format(title=topic.title[lang]) if self.all_said else
+                         AGAIN[lang].format(title=topic.title[lang]) + tip if again else
                          SAID_ABOVE[lang].format(title=topic.title[lang]) if repeated else
                          self.pick(intros[lang], "intro").format(title=topic.title[lang]) + tip)
         # The host's own article after the tip that answers the question: quoted only where it is
@@ -1470,8 +1519,10 @@ class Composer:
             doctor = topic.see_doctor[lang]
             # said the first time the topic comes up; not after a tip on being there for someone else,
             # which says when they need help itself (this speaks to the user: "if low mood ... affects your work")
-            # ...and again to a follow-up that asks whether to go ("要去医院吗", "should I see a doctor?")
-            if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text)) and \
+            # ...and again to a follow-up that asks whether to go ("要去医院吗", "should I see a doctor?"), or whose
+            # detail it names ("肿了怎么办": "肿得很快…请尽快去医院")
+            detail = self.follow_up and detail_score(detail_words(text, "\n".join(self.read_texts[1:])), doctor or "") > 0
+            if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text) or detail) and \
                     not any(t in part for part in parts for t in topic.for_others) and \
                     not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
                 parts.append(doctor)
@@ -1692,6 +1743,8 @@ class Composer:
             return own  # ...and never the topic of a feeling the words deny ("不再焦虑了")
         if guessed.is_group and guessed.not_when.regex is not None and guessed.not_when.regex.search(self.text):
             return own  # a death or a memory ("my grandad passed away last year") is no patient of the group
+        if any(p.search(self.text) for p in guessed.not_guessed_when):
+            return own  # "expecting my results": the model's one hint of a pregnancy, read another way
         if own is None or (probability >= self.OVERRULE and (single or guessed.priority > own.priority)
                            and not guessed.is_group):  # a group is who asks, and brings its caution anyway:
             return guessed  # "Is coffee ok while pregnant?" is about coffee, not any pregnancy tip

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args
-from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
@@ -432,6 +432,8 @@ class Frame:
         # Found also in talk or a joke (see `Phrases.assess`): what a message reports happened to
         # someone (a friend's overdose) is not less real for being next to "movie" or "lol".
         self.in_talk = bool(spec.get("in_talk", False))
+        # A reply rule also read across a sentence and the one before it (see `Phrases.unsafe_reply`).
+        self.across = bool(spec.get("across", False))
 
     def matches(self, found: dict) -> bool:
         if not self.needs <= found.keys() or not self.excludes.isdisjoint(found):
@@ -506,19 +508,41 @@ def _marker_apart(sentence: str, in_list: bool) -> list[str]:
     return [rest] if in_list or not (number.isdigit() and int(number) >= 10) else [number, rest]
 
 
-def _drop_reflected(found: dict) -> None:
-    """The user's words said back (`reply_reflected`: "你提到想把药都吃了, ...") in a sentence that then keeps
-    them safe (`reply_safe`) are not the reply's advice: what was found inside that clause is forgotten."""
-    clauses = found.get("reply_reflected")
-    if not clauses or "reply_safe" not in found:
-        return
+def _forget_inside(found: dict, spans, keep: str) -> None:
+    """Forgets what was found inside ``spans``, but for the concept ``keep`` (the one that found them)."""
     for name in list(found):
-        kept = [(s, e) for s, e in found[name] if not any(a <= s and e <= b for a, b in clauses)]
-        if name != "reply_reflected" and kept != list(found[name]):
+        kept = [(s, e) for s, e in found[name] if not any(a <= s and e <= b for a, b in spans)]
+        if name != keep and kept != list(found[name]):
             if kept:
                 found[name] = kept
             else:
                 del found[name]
+
+
+def _drop_not_advice(found: dict) -> None:
+    """The user's words said back (`reply_reflected`: "你提到想把药都吃了, ...") in a sentence that then keeps
+    them safe (`reply_safe`) are not the reply's advice: what was found inside that clause is forgotten.
+    A usual dose (`reply_usual_dose`: "your usual 1 tablet a day as prescribed", 按医嘱每天两片) is no amount
+    given: its number, count and drug are forgotten, but only in a sentence with no other amount ("your
+    1 tablet a day, or 40 if you want it over")."""
+    if found.get("reply_reflected") and "reply_safe" in found:
+        _forget_inside(found, found["reply_reflected"], "reply_reflected")
+    usual = found.get("reply_usual_dose")
+    if usual and not any(not any(a <= s and e <= b for a, b in usual) for name in AMOUNTS for s, e in found.get(name, ())):
+        _forget_inside(found, usual, "reply_usual_dose")
+
+
+# What gives a number or an amount in a reply (see `_drop_not_advice`)
+AMOUNTS = ("reply_number", "reply_bare_number", "reply_amount", "dose_amount")
+
+
+def _joined(before: dict, after: dict, shift: int, pardons: set) -> dict:
+    """What two neighbouring sentences found, read as one (``after``'s spans moved by ``shift``), with the
+    pardons found in ``before`` left out: a safe word before a turn does not cover what follows it."""
+    joined = {name: list(spans) for name, spans in before.items() if name not in pardons}
+    for name, spans in after.items():
+        joined.setdefault(name, []).extend((s + shift, e + shift) for s, e in spans)
+    return joined
 
 
 # The classifier judges short messages only when they hold a `risk_cue` word: on short text with
@@ -793,6 +817,10 @@ class Phrases:
         words, not the next sentence's, nor what follows a "but". The offline companion's tips
         (``by_model`` False) meet only the terms and `frames.rules` (see `ReplyGuard`)."""
         clean, stems, found = self.read(reply)
+        if by_model:  # (a usual dose in the reply is no amount: `dose_in_reply` of frames.rules reads it too)
+            usual = self.reply_concepts.find(stems).get("reply_usual_dose")
+            if usual:
+                _forget_inside(found, usual, "reply_usual_dose")
         why = self.detectors["unsafe_reply"].why(clean, stems, found)
         if why or not by_model:
             return why
@@ -806,14 +834,23 @@ class Phrases:
         # on their lines or in one line ("1) Eat something. 2) Text a friend."). Alone, its number is read
         # as a sentence of its own, as "50." is.
         in_list = in_list or sum(bool(LIST_MARKER.match(s)) for s in sentences) >= 2
+        across = [frame for frame in self.reply_frames if frame.across]
+        pardons = {name for frame in across for name in frame.none}
+        before = None  # (stems, found) of the sentence before
         for sentence in [part for s in sentences for part in _marker_apart(s, in_list)]:
             stems = self.normalizer.stems(sentence)
             found = self.concepts.find(stems)
             found.update(self.reply_concepts.find(stems))
-            _drop_reflected(found)
+            _drop_not_advice(found)
             for frame in self.reply_frames:
                 if frame.matches(found):
                     return frame.name
+            if before:
+                joined = _joined(before[1], found, len(before[0]) + 1, pardons)
+                for frame in across:
+                    if frame.matches(joined):
+                        return frame.name
+            before = stems, found
         return None
 
     def red_flags(self, text: str) -> list[Rule]:
@@ -892,16 +929,15 @@ class Safety:
         self.phrases = WatchedYaml(data_file_candidates(wm, self.config["phrases"]), Phrases, empty_ok=False,
                                    without="no crisis or red-flag phrases are checked: crisis replies come from "
                                            "the classifier alone, in the built-in wording")
-        self.phrases.get()  # read now: a broken file is logged at startup, not at the first message
+        self.phrases.read_now(wm)  # a broken file is logged at startup (and an error of `check`), not at the first message
         name = str(self.config["model"] or "").strip()
         self.model_paths = data_file_candidates(wm, name) if name else []
         self._model, self._model_stamp, self.model_problem = None, None, None
         self._model_lock = threading.Lock()
         self.model  # read now: a broken file is logged at startup
         self.book = FlagBook(wm)
-        for problem in (self.phrases.problem, self.model_problem):
-            if problem and isinstance(getattr(wm, "problems", None), list):
-                wm.problems.append(problem)
+        if self.model_problem and isinstance(getattr(wm, "problems", None), list):
+            wm.problems.append(self.model_problem)
 
     # -- the classifier -------------------------------------------------------------------------
     @property
@@ -1587,6 +1623,8 @@ def train_crisis(wm_factory, args) -> int:
     wm = wm_factory()
     try:
         safety = wm.service("safety")
+        if stop_if_unusable(safety.phrases, "the concepts, aliases and masks"):
+            return 1
         phrases = safety.phrases.get()
         paths = [Path(p) for p in args.data] if args.data else training_files(wm, "crisis_*.tsv")
         dev = [] if args.data or args.no_dev_sets else dev_set_files()

@@ -283,7 +283,9 @@ class LexiconTagger(Tagger):
     def __init__(self, config: dict, wm=None):
         super().__init__(config, wm)
         name = config.get("lexicon") or self.settings["lexicon"].default
-        self.lexicon = WatchedYaml(data_file_candidates(wm, name), Lexicon, without="tagging everything neutral")
+        self.lexicon = WatchedYaml(data_file_candidates(wm, name), Lexicon, without="tagging everything neutral",
+                                   empty_ok=False)  # an emptied file is a mistake, as a broken one
+        self.lexicon.read_now(wm)  # a broken file is an error of `check`, not "ok" and every message neutral
 
     def tag(self, text: str, labels: list[str]) -> str:
         lexicon = self.lexicon.get()

@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from wellmate import HERE, Setting, Tagger, hookimpl
-from wellmate_plugins._files import data_file_candidates, first_file, read_table
+from wellmate_plugins._files import data_file_candidates, first_file, read_table, stop_if_unusable
 from wellmate_plugins._textmodel import TextModel, add_training_arguments, read_rows, train
 from wellmate_plugins.tagger_lexicon import SHOWN, LexiconTagger
 
@@ -269,6 +269,9 @@ def train_command(args, wm_factory) -> int:
     try:
         conf = wm.config["emotion"]
         out = args.out or (Path(wm.base) / (conf.get("model") or DEFAULT_MODEL))
+        lexicon = LexiconTagger(conf, wm)
+        if stop_if_unusable(lexicon.lexicon, "the lexicon's findings (its hints)"):
+            return 1
         try:
             rows = training_rows(Path(wm.base), args.data)
         except (OSError, ValueError) as e:
@@ -281,7 +284,7 @@ def train_command(args, wm_factory) -> int:
         for file in sorted({r["file"] for r in rows}):
             print(f"{file}: {counts[(file, 'train')]} train, {counts[(file, 'held')]} held")
         started = time.perf_counter()
-        model = fit(rows, LexiconTagger(conf, wm), args.epochs, args.l2)
+        model = fit(rows, lexicon, args.epochs, args.l2)
         print(f"trained in {time.perf_counter() - started:.1f} s ({args.epochs} epochs, l2 {args.l2})")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -142,3 +142,28 @@ def test_the_groups_caution_is_not_repeated_to_more_but_is_to_a_new_complaint(ta
 def test_asking_for_more_runs_out_instead_of_going_round_again(talk, lang, first, more, done, say_more):
     replies = [r["content"] for r in talk("physical", first, *[more] * 5)]
     assert done in replies[-1] and say_more not in replies[-1], replies[-1]
+
+
+# -- session 13: "expecting" read by the topic model; follow-ups that add a detail or a child -------
+
+
+@pytest.mark.parametrize("text", ["I'm expecting my results next week", "expecting the grades on monday"])
+def test_expecting_results_guessed_by_the_topic_model_brings_no_pregnancy_caution(talk, text):
+    reply = talk("physical", text)[0]["content"]
+    assert "pregnan" not in reply.lower(), reply
+
+
+@pytest.mark.parametrize("first,follow,detail", [
+    ("昨天打球崴了脚，脚踝现在有点疼", "肿了怎么办", "肿的话"),  # the swelling part of the tip said first, again
+    ("扭到脚踝了，有点疼", "会不会肿", "肿"),
+])
+def test_a_follow_up_with_a_new_detail_is_answered_on_that_detail(talk, first, follow, detail):
+    replies = talk("physical", first, follow)
+    assert detail in replies[1]["content"] and "深蹲" not in replies[1]["content"], replies[1]["content"]
+
+
+@pytest.mark.parametrize("first,follow", [("I've got a sore throat and a blocked nose", "and for a child?"),
+                                          ("I've had a dry cough for days", "what about for kids?")])
+def test_a_follow_up_asking_the_same_for_a_child_gets_the_childs_caution(talk, first, follow):
+    reply = talk("physical", first, follow)[1]["content"]
+    assert caution("child_fever", "en") in reply, reply
