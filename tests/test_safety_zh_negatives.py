@@ -115,8 +115,10 @@ LOOK_ALIKES_ZH_13 = [
 
 def test_chinese_typos_goodbyes_hidden_wounds_and_someone_unresponsive_get_the_hotline_and_their_look_alikes_do_not(
         make_wm, serve):
+    """Each list over one server: the crisis reply, a check-in (the hotlines, then the model), the model's answer alone."""
     with FakeOpenAI(reply="好的。") as upstream:
         reply = mental_replies(make_wm, serve, upstream)
-        assert [text for text in CRISIS_REPLY_ZH_13 if reply(text)["provider"] != "safety"] == []
-        assert [text for text in CHECK_IN_ZH_13 if "12356" not in reply(text)["content"]] == []
-        assert [text for text in LOOK_ALIKES_ZH_13 if reply(text)["content"] != "好的。"] == []
+        answers = {text: reply(text) for text in CRISIS_REPLY_ZH_13 + CHECK_IN_ZH_13 + LOOK_ALIKES_ZH_13}
+    assert [text for text in CRISIS_REPLY_ZH_13 if answers[text]["provider"] != "safety"] == []
+    assert [text for text in CHECK_IN_ZH_13 if "12356" not in answers[text]["content"]] == []  # the hotlines first
+    assert [text for text in LOOK_ALIKES_ZH_13 if answers[text]["content"] != "好的。"] == []
