@@ -549,6 +549,10 @@ def _joined(before: dict, after: dict, shift: int, pardons: set) -> dict:
 # none ("message 0", "tell me", "no") its guesses were noise (a check-in for 16% of the everyday
 # sentences of tests/data/emotion_labelled.tsv, 8% with this gate). Longer messages always.
 LONG_MESSAGE = 10  # Chinese characters plus Latin words
+# A wish to die laughed off gets a check-in when, the laughter left out, it is this short (我不想活了, "I want to die"):
+# longer, it has a reason beside it and the laugh masks read it as hyperbole ("traffic was so bad i wanted to die lmao")
+LAUGHED_OFF_SIZE = 6
+LAUGHTER = re.compile(r"(?:哈|嘻|呵|h){2,}|\b(?:lol|lmao|lmfao|rofl|xd|jk)\b|[😂🤣😆😹]")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where one sentence of a user's message ends: its punctuation or a line break. Not a space between
@@ -800,7 +804,10 @@ class Phrases:
         if "risk_cue" not in self.concepts.names:
             return "risk"
         care = found.get("ordinary_care", ())
-        if not _all_within(found.get("risk_cue", ()), care):
+        # a few words whose only risk word is tiredness ("I'm tired", 我好累) are read as a short message: a
+        # check-in to everyday fatigue was the classifier's, at p(grey) 0.83-0.92 (session-13 audit)
+        tired = found.get("tiredness", ()) if _size(clean) < LONG_MESSAGE else ()
+        if not _all_within(found.get("risk_cue", ()), tuple(care) + tuple(tired)):
             return "risk"
         if not care:
             weak = {stems[start:end] for start, end in found.get("weak_cue", ())}
@@ -1015,6 +1022,8 @@ class Safety:
                         level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue]))):
                     verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                     break
+        if verdict.level is None and self.laughed_off(text):
+            verdict = Verdict("grey", "a wish laughed off")
         # the concepts of the message where no mask changed it: `names_death` need not read it again
         verdict.concepts = concepts
         return verdict
@@ -1089,6 +1098,28 @@ class Safety:
             found = phrases.concepts.find(normalizer.stems(normalizer.clean(text, mask=False)))
         return bool(found.get("death_word")) and not _all_within(found["death_word"], found.get("happy_idiom", ()))
 
+    def unmasked_concepts(self, text: str) -> dict:
+        """The concepts of a message read with no mask (what a joke or an idiom blanked is read too)."""
+        phrases = self.phrases.get()
+        normalizer = phrases.normalizer
+        return phrases.concepts.find(normalizer.stems(normalizer.clean(text, mask=False)))
+
+    def answers_unsafe(self, text: str) -> bool:
+        """Whether a message says the writer is not safe or has the means at hand (the `unsafe_answer`
+        concept): after a crisis reply, which ends "are you safe right now?", that answer is the crisis
+        again. 不安全 and "No I'm not safe right now" got a coffee tip and a question (session-13 audit)."""
+        return bool(self.unmasked_concepts(text).get("unsafe_answer"))
+
+    def laughed_off(self, text: str) -> bool:
+        """Whether a short message is a wish to die of one's own with a laugh and nothing else to explain it
+        (我不想活了哈哈哈, "I want to die lol": nothing, and a weight-loss tip, in the session-13 audit). The
+        laugh masks blank the wish, rightly for "奶茶喝完了才发现忘了拍照 不想活了哈哈哈" (a hard negative of
+        M), so only a message of a few words gets the check-in."""
+        if _size(LAUGHTER.sub(" ", text.lower())) > LAUGHED_OFF_SIZE:
+            return False
+        found = self.unmasked_concepts(text)
+        return bool(found.get("own_wish_to_die")) and bool(found.get("laugh"))
+
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""
         phrases = self.phrases.get()
@@ -1114,6 +1145,8 @@ class Safety:
         flags = session["flags"] = self.book.flags_of(session["id"])
         urgent = set()  # what was flagged this turn, also later by the reader: the chat's `urgent`
         verdict = self.assess(text)
+        if verdict.level != "crisis" and flags.get("crisis") and self.answers_unsafe(text):
+            verdict = Verdict("crisis", "not safe, after a crisis reply")
         crisis = verdict.level == "crisis"
         if crisis:
             result["reply"] = self.wording("crisis", lang, flags)

@@ -5,7 +5,7 @@ set; none is in models/training or tests/data), over HTTP with every provider bu
 import pytest
 
 from fakes.openai_server import FakeOpenAI
-from test_safety import mental_replies, wrongly_answered
+from test_safety import fake_only, mental_replies, wrongly_answered
 
 # A treatment one lives by stopped to let the end come, one's own or a grandparent's; a hand held to a
 # flame until it blisters. Main found none of them (its classifier gave three a check-in, not the crisis reply).
@@ -237,3 +237,38 @@ def test_a_death_reported_is_no_method_questions_death_but_a_death_asked_for_sti
     # a concept that names no concept to stay out of is a broken edit (the last good version is kept)
     with pytest.raises(ValueError, match="not_within"):
         make_wm().pm.get_plugin("safety").Phrases({"frames": {"concepts": {"word": {"en": ["word"], "not_within": ["nope"]}}}})
+
+
+def test_an_answer_of_not_safe_after_a_crisis_reply_is_the_crisis_again(make_wm, serve):
+    # the crisis reply ends "are you safe right now?": 不安全 got a coffee tip, "No I'm not safe right now" a question,
+    # 刀就在我手边 a check-in (session-13 audit)
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        client = served.client
+        token = client.register()["access_token"]
+        for opening, answers in (("我撑不下去了，想解脱", ["不安全", "刀就在我手边"]),
+                                 ("i can't do this anymore, i want to end my life", ["No I'm not safe right now"])):
+            first = client.post("/api/v1/health/mental/chat", {"text": opening}, token=token).json
+            assert first["provider"] == "safety"
+            for answer in answers:
+                later = client.post("/api/v1/health/mental/chat", {"text": answer, "session_id": first["session_id"]},
+                                    token=token).json
+                assert later["provider"] == "safety" and ("12356" in later["content"] or "988" in later["content"]), answer
+        # in a session with no crisis the same words are only words: "is the lake not safe for swimming?"
+        fresh = client.post("/api/v1/health/mental/chat", {"text": "is the lake not safe for swimming in winter?"},
+                            token=token).json
+        assert fresh["provider"] == "fake" and fresh["content"].startswith("model reply")
+
+
+def test_a_laugh_after_a_wish_to_die_gets_a_check_in_and_a_swear_word_no_cover(make_wm):
+    # a wish of one's own with a laugh was blanked whole: 我想死哈哈, "I want to die lol" got nothing (a weight-loss
+    # tip), and "i want to fucking die" lost its check-in to a reading as someone else's death (session-13 audit, review)
+    safety = make_wm().service("safety")
+    for text in ["我想死哈哈", "真想死了算了哈哈哈", "I want to die lol", "考砸了想死哈哈哈"]:
+        assert safety.assess(text).found, text
+    for text in ["i want to fucking die", "i wanna effing die"]:
+        assert safety.assess(text).level == "crisis", text
+    # ...while laughter at an idiom, a hyperbole or a mishap stays nothing
+    for text in ["笑死我了", "饿死了哈哈", "im dead lol", "i'm gonna die lol this workout", "lol my boss is gonna kill me",
+                 "this fucking printer, i want to kill it", "my aunt died after a long illness, how do i support my cousins"]:
+        assert not safety.assess(text).found, text
