@@ -272,3 +272,9 @@ def test_a_laugh_after_a_wish_to_die_gets_a_check_in_and_a_swear_word_no_cover(m
     for text in ["笑死我了", "饿死了哈哈", "im dead lol", "i'm gonna die lol this workout", "lol my boss is gonna kill me",
                  "this fucking printer, i want to kill it", "my aunt died after a long illness, how do i support my cousins"]:
         assert not safety.assess(text).found, text
+
+
+def test_an_old_form_typed_for_death_is_read_as_death(make_wm):
+    # 亖 (an old form of 四) stands for 死 as 4 does: 我想亖 got nothing (session-13 review)
+    safety = make_wm().service("safety")
+    assert safety.assess("我想亖").level == "crisis" and safety.assess("好想亖了算了").found
