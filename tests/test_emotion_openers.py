@@ -38,6 +38,8 @@ def say(site, texts, agent="mental"):
     # a sign of irony (session 12, EM2)
     "congrats to me, locked out of my flat in the rain",
     "nothing says weekend like a burst pipe in the kitchen",
+    # a sign before a mishap with no praise word (session 13, FX: CI passed only while a crisis check-in fired)
+    "nothing says monday like a flat tyre on the ring road",
     "时机选得真好，刚出门就下暴雨",
 ])
 def test_a_cheer_then_a_mishap_is_sarcasm_and_gets_no_cheer(site, text):
