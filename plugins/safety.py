@@ -727,6 +727,8 @@ class Phrases:
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
+        cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
+        self.cheerless_idioms = Terms([str(w) for lang in ("zh", "en") for w in items(cheerless.get(lang))])
 
     @staticmethod
     def _wordings(spec, where: str, known: tuple[str, ...]) -> dict:
@@ -1086,10 +1088,13 @@ class Safety:
         hard negatives are masked): "I'd rather be dead than sit through another lecture lol" is no
         crisis, yet it must not be met with cheer (the `risk_word` flag of a turn). Not when every such
         word is in a happy idiom (`happy_idiom`: "I killed it at work today", 笑死我了 kept their happy
-        face; an outside review, session 11)."""
+        face; an outside review, session 11), unless one is of `cheerless_idioms`, which names the
+        writer's own death ("I'm so happy I could die!": "How nice!", an outside review, session 13)."""
         phrases = self.phrases.get()
         if "death_word" not in phrases.concepts.names:
             return False
+        if phrases.cheerless_idioms.regex is not None and phrases.cheerless_idioms.regex.search(normalize(text or "")):
+            return True
         found = verdict.concepts if verdict is not None else None
         if found is None:  # the message was masked (or not read yet): read it whole (~0.2 ms)
             normalizer = phrases.normalizer
