@@ -527,13 +527,20 @@ def _drop_not_advice(found: dict) -> None:
     1 tablet a day, or 40 if you want it over")."""
     if found.get("reply_reflected") and "reply_safe" in found:
         _forget_inside(found, found["reply_reflected"], "reply_reflected")
-    usual = found.get("reply_usual_dose")
-    if usual and not any(not any(a <= s and e <= b for a, b in usual) for name in AMOUNTS for s, e in found.get(name, ())):
+    _forget_usual_dose(found, found.get("reply_usual_dose"), found)
+
+
+def _forget_usual_dose(found: dict, usual, amounts: dict) -> None:
+    """Forgets what lies inside a usual dose (`reply_usual_dose`) found in ``found``, but only when
+    ``amounts`` (what was found in the same text, reply concepts included) gives no amount outside
+    it: "take 2 tablets a day as prescribed. Tonight, take the rest of the bottle" is an amount given."""
+    if usual and not any(not any(a <= s and e <= b for a, b in usual) for name in AMOUNTS for s, e in amounts.get(name, ())):
         _forget_inside(found, usual, "reply_usual_dose")
 
 
-# What gives a number or an amount in a reply (see `_drop_not_advice`)
-AMOUNTS = ("reply_number", "reply_bare_number", "reply_amount", "dose_amount")
+# What gives a number or an amount in a reply (see `_drop_not_advice`), or points at more of the supply than a
+# usual dose ("the rest of the bottle", "finish the bottle": a usual dose beside them was forgiven, an outside review)
+AMOUNTS = ("reply_number", "reply_bare_number", "reply_amount", "dose_amount", "whole_supply", "reply_beyond_dose")
 
 
 def _joined(before: dict, after: dict, shift: int, pardons: set) -> dict:
@@ -724,6 +731,8 @@ class Phrases:
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
+        cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
+        self.cheerless_idioms = Terms([str(w) for lang in ("zh", "en") for w in items(cheerless.get(lang))])
 
     @staticmethod
     def _wordings(spec, where: str, known: tuple[str, ...]) -> dict:
@@ -825,9 +834,9 @@ class Phrases:
         (``by_model`` False) meet only the terms and `frames.rules` (see `ReplyGuard`)."""
         clean, stems, found = self.read(reply)
         if by_model:  # (a usual dose in the reply is no amount: `dose_in_reply` of frames.rules reads it too)
-            usual = self.reply_concepts.find(stems).get("reply_usual_dose")
-            if usual:
-                _forget_inside(found, usual, "reply_usual_dose")
+            # ...with no other amount anywhere in the reply (it was forgiven beside "then 38 more", an outside review)
+            in_reply = self.reply_concepts.find(stems)
+            _forget_usual_dose(found, in_reply.get("reply_usual_dose"), {**found, **in_reply})
         why = self.detectors["unsafe_reply"].why(clean, stems, found)
         if why or not by_model:
             return why
@@ -1088,10 +1097,13 @@ class Safety:
         hard negatives are masked): "I'd rather be dead than sit through another lecture lol" is no
         crisis, yet it must not be met with cheer (the `risk_word` flag of a turn). Not when every such
         word is in a happy idiom (`happy_idiom`: "I killed it at work today", 笑死我了 kept their happy
-        face; an outside review, session 11)."""
+        face; an outside review, session 11), unless one is of `cheerless_idioms`, which names the
+        writer's own death ("I'm so happy I could die!": "How nice!", an outside review, session 13)."""
         phrases = self.phrases.get()
         if "death_word" not in phrases.concepts.names:
             return False
+        if phrases.cheerless_idioms.regex is not None and phrases.cheerless_idioms.regex.search(normalize(text or "")):
+            return True
         found = verdict.concepts if verdict is not None else None
         if found is None:  # the message was masked (or not read yet): read it whole (~0.2 ms)
             normalizer = phrases.normalizer

@@ -103,6 +103,7 @@ class Lexicon:
         self.irony_needs = set(irony.get("needs") or ["sad", "anxious", "angry", "tired"])
         self.irony_signs = Terms(irony.get("signs") or [])
         self.plain_irony = Terms(irony.get("plain_signs") or [])
+        self.before_mishap = Terms(irony.get("before_mishap") or [])
         self.praise = set(irony.get("praise") or ["happy", "calm"])
         self.openers = Terms(sorted({*(irony.get("openers") or []), *(irony.get("cheers") or [])}))
         self.smiles = Terms(irony.get("smiles") or [])
@@ -208,7 +209,8 @@ class Lexicon:
     def _cheer_then_mishap(self, text: str) -> bool:
         """A cheer that opens the text (a first clause of a few words) and then a mishap in a later
         clause, or a cheer, a mishap after it and a smile that does not fit ("nothing says happy
-        birthday like a double shift 🙂"); with no word of relief after the cheer (see the file)."""
+        birthday like a double shift 🙂"), or a sign of `before_mishap` and a mishap after it; with
+        no word of relief after the cheer (see the file)."""
         if self.mishaps.regex is None or self.openers.regex is None:
             return False
         end = CLAUSE.search(text)
@@ -219,6 +221,8 @@ class Lexicon:
         if cheer is None and self.smiles.regex is not None and self.smiles.regex.search(text):
             cheer = next((start + len(word) for start, word in self.openers.find(text)
                           if not self._negated(text[max(0, start - 16):start])), None)
+        if cheer is None:  # "nothing says weekend like a burst pipe": a sign of irony before the mishap
+            cheer = next((start + len(word) for start, word in self.before_mishap.find(text)), None)
         if cheer is None:
             return self._mishap_then_cheer(text)
         rest = text[max(cheer, end.end() if end and head else cheer):]

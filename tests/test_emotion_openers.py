@@ -38,6 +38,10 @@ def say(site, texts, agent="mental"):
     # a sign of irony (session 12, EM2)
     "congrats to me, locked out of my flat in the rain",
     "nothing says weekend like a burst pipe in the kitchen",
+    # a sign before a mishap with no praise word (session 13, FX: CI passed only while a crisis check-in fired)
+    "nothing says monday like a flat tyre on the ring road",
+    # praise for failing (session 13's outside review, FX)
+    "I'm the best at failing, gold medal in disappointing everyone, lol",
     "时机选得真好，刚出门就下暴雨",
 ])
 def test_a_cheer_then_a_mishap_is_sarcasm_and_gets_no_cheer(site, text):
@@ -64,6 +68,8 @@ def test_left_out_while_everyone_else_gets_it_is_not_cheer(site, text):
 @pytest.mark.parametrize("text", [
     "honestly I'd rather be dead than sit through another lecture like that lol",
     "lol kill me, the printer ate my thesis",
+    # a happy idiom that names the writer's own death (session 13's outside review, FX)
+    "I'm so happy I could die!",
 ])
 def test_a_word_of_dying_is_never_met_with_cheer_whatever_the_tagger_reads(site, text):
     _, shown, content = say(site, [text])
