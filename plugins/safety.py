@@ -49,7 +49,7 @@ from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_fil
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, in_clause, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -878,13 +878,7 @@ class Phrases:
     def _now(self, text: str, start: int, end: int) -> bool:
         """Whether the symptom at text[start:end] is not told as over: no `past` word in its clause
         ("以前晕倒过一次", "I had a seizure as a child")."""
-        if self.past is None:
-            return True
-        # a pattern that looks ahead over the whole message (^(?=...)) matches at 0: read its first clause's
-        end = max(end, start + 1)
-        left = max((m.end() for m in CLAUSE_END.finditer(text, 0, start)), default=0)
-        right = next((m.start() for m in CLAUSE_END.finditer(text, end)), len(text))
-        return next(self.past.find(text[left:right]), None) is None
+        return self.past is None or not in_clause(self.past, text, start, end)
 
 
 # Used if prompts/safety.yaml has no crisis reply at all: a crisis never goes unanswered.
