@@ -131,7 +131,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 # 别 is "don't" on its own, not in 特别 (very: "我心里特别累" is tired, not denied), 分别, 区别, 告别...
 _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![特分区告识级类性个差离辨])别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
-                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt)|\s)*$")
+                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|出现|任何|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt"
+                       r"|having|experiencing|getting|any)|\s)*$")  # "I'm not having chest pain" (an outside audit)
 
 
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1\s*$")

@@ -282,6 +282,8 @@ def test_a_symptom_told_as_over_raises_no_alarm(provider, text):
 def test_a_denied_symptom_raises_no_alarm(provider):
     reply = provider.reply(chat("我没有胸痛，就是有点咳嗽"))
     assert offline.SAFETY_NOTES["chest"]["zh"] not in reply
+    # a word between the negation and the symptom (an outside audit: the chest pain note)
+    assert offline.SAFETY_NOTES["chest"]["en"] not in provider.reply(chat("I'm not having chest pain, just heartburn"))
     assert any(tip in reply for tip in TIPS["cough"]["tips"]["zh"])
 
 
