@@ -1012,9 +1012,9 @@ SAFETY = {
 }
 # Words that, in a symptom's clause, say it is over: "我爸以前中风过，现在恢复得很好" asks about care
 # after a stroke, not for 120 now. (The safety plugin's own list: prompts/safety.yaml red_flags.past.)
-PAST = Terms(["以前", "之前", "曾经", "去年", "前年", "小时候", "几年前", "年前", "多年前", "恢复", "康复",
-              "ago", "last year", "years back", "as a child", "as a kid", "when i was", "used to", "recovered",
-              "in the past", "history of"])
+PAST = re.compile(r"(?<!分钟)(?<!分)(?<!小时)(?<!钟头)(?<!刚才)(以前|之前)|曾经|去年|前年|小时候|[几多一两三四五六七八九十\d]+年前"
+                  r"|\b(years?|months?|decades?) ago\b|\blast year\b|\byears back\b|\bas a (child|kid|teen|teenager|baby)\b"
+                  r"|\bi used to\b|\bin the past\b|\bhistory of\b")
 SAFETY_NOTES = {
     "crisis": {"zh": "你说的话让我很担心你。你的安全最重要：如果你有伤害自己的念头，请现在就联系一个信任的人，"
                      "或拨打心理援助热线 {hotlines}；如果有立即的危险，请拨打 {emergency}。"

@@ -718,8 +718,8 @@ class Phrases:
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
-        past = [normalize(str(w)) for w in items(flags.get("past")) if normalize(str(w))]
-        self.past = Terms(past) if past else None
+        past = _patterns(flags.get("past"), "red_flags.past")
+        self.past = re.compile("|".join(p.pattern for p in past)) if past else None
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
 
