@@ -40,9 +40,13 @@ SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.)\s")
 
 def phrases(spec) -> Terms:
     """The phrases of a ``replies:`` entry: a list, or a dict of zh and en lists."""
-    spec = spec or {}
-    words = [*(spec.get("zh") or []), *(spec.get("en") or [])] if isinstance(spec, dict) else list(spec)
-    return Terms([str(w) for w in words])
+    return Terms([str(w) for w in items_of(spec)])
+
+
+def items_of(spec) -> list:
+    """The phrases of an entry that may be a list or a dict of zh and en lists."""
+    spec = spec or []
+    return [*(spec.get("zh") or []), *(spec.get("en") or [])] if isinstance(spec, dict) else list(spec)
 
 
 class ReplyCues:
@@ -59,6 +63,9 @@ class ReplyCues:
         # plain information in a tip, not worry about this user: its concerned cues do not count.
         # An urgent case gets safety's note, which labels the reply concerned whatever its words.
         self.conditional = phrases(section.get("conditional"))
+        # How the offline companion's urgent notes open (a child's rash that doesn't fade: "First: …
+        # needs a doctor now"): a reply that opens so is concerned whatever else its words say.
+        self.urgent = tuple(normalize(str(w)) for w in items_of(section.get("urgent")) if normalize(str(w)))
 
     def count(self, label: str, terms: Terms, text: str) -> int:
         if label != "concerned" or self.conditional.regex is None:
@@ -88,7 +95,7 @@ class ReplyEmotion:
         the message has a word of dying or killing (safety's `risk_word` flag), so whatever the
         tagger read ("I'd rather be dead than go through another day like this lol" read as happy
         for its "lol"), the face is never cheerful."""
-        if urgent:
+        if urgent or (reply and normalize(reply).startswith(self.cues.get().urgent or ("\0",))):
             return "concerned"
         if cheerless:
             decided = self.decide(reply, user_label, in_crisis=in_crisis, words_label=words_label)

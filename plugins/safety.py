@@ -49,7 +49,7 @@ from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_fil
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, in_clause, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -729,6 +729,8 @@ class Phrases:
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
+        past = _patterns(flags.get("past"), "red_flags.past")
+        self.past = re.compile("|".join(p.pattern for p in past)) if past else None
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
         cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
@@ -748,8 +750,10 @@ class Phrases:
         parts = ([other] if other else []) + ([rf"(?<![a-z])(?:{latin})" if latin else ""] if latin else [])
         if not parts:
             return None
-        # "no chest pain", "没有任何胸痛", "don't have any chest pain"
-        return re.compile("(?:" + "|".join(parts) + r")\s*(?:any|任何|什么|明显)?\s*$")
+        # "no chest pain", "没有任何胸痛", "don't have any chest pain", "I'm not having chest pain",
+        # "不觉得胸闷": a word or two between the negation and the symptom
+        return re.compile("(?:" + "|".join(parts) + r")\s*(?:(?:any|having|experiencing|getting|feeling|任何|什么|明显"
+                          r"|觉得|感觉|感到|出现|有)\s*){0,2}$")
 
     # -- finding -------------------------------------------------------------------------------
     def read(self, text: str) -> tuple[str, str, dict]:
@@ -873,18 +877,24 @@ class Phrases:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
         found = []
         for rule in self.rules:
-            if self._has(rule.any, text) or any(p.search(text) for p in rule.patterns) or (
+            if self._has(rule.any, text) or any(self._now(text, m.start(), m.end()) for p in rule.patterns
+                                                 for m in p.finditer(text)) or (
                     rule.all and all(self._has(group, text) for group in rule.all)):
                 found.append(rule)
         return found
 
     def _has(self, terms: Terms, text: str) -> bool:
-        for start, _ in terms.find(text):
+        for start, term in terms.find(text):
             before = text[:start]
             clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
-            if self.negation is None or not self.negation.search(clause[-16:]):
+            if (self.negation is None or not self.negation.search(clause[-16:])) and self._now(text, start, start + len(term)):
                 return True
         return False
+
+    def _now(self, text: str, start: int, end: int) -> bool:
+        """Whether the symptom at text[start:end] is not told as over: no `past` word in its clause
+        ("以前晕倒过一次", "I had a seizure as a child")."""
+        return self.past is None or not in_clause(self.past, text, start, end)
 
 
 # Used if prompts/safety.yaml has no crisis reply at all: a crisis never goes unanswered.

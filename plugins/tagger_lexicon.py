@@ -73,6 +73,14 @@ class Lexicon:
         def section(name):
             return data.get(name) or {}
 
+        degrees = section("degrees")
+        words = [normalize(w) for w in degrees.get("words") or [] if normalize(w)]
+        self.degree_words = re.compile(term_alternatives(words, False)) if words else None
+        self.degree_as = str(degrees.get("as") or "")
+        self.praise_after = ending(degrees.get("praise_after") or [])
+        skip = term_alternatives([normalize(w) for w in degrees.get("skip") or [] if normalize(w)], False)
+        self.degree_skip = re.compile(f"(?:{skip})+$") if skip else None
+
         self.intensifiers = ending(section("intensifiers").get("words") or [])
         self.intensify = float(section("intensifiers").get("weight", 1.5))
         self.downtoners = ending(section("downtoners").get("words") or [])
@@ -116,11 +124,28 @@ class Lexicon:
     def scores(self, text: str) -> dict[str, float]:
         return self.analyse(text)[0]
 
+    def plain(self, text: str) -> str:
+        """``text`` (normalized) with each `degrees` word that says how bad something is, not praise,
+        written as `degrees.as`: 掉头发很厉害 -> 掉头发很严重; 他好厉害 and 太厉害了 stay."""
+        if self.degree_words is None:
+            return text
+        out, last = [], 0
+        for m in self.degree_words.finditer(text):
+            before = text[:m.start()]
+            before = before[max((c.end() for c in CLAUSE_END.finditer(before)), default=0):].rstrip()
+            if self.degree_skip is not None:
+                before = self.degree_skip.sub("", before)
+            # praise: nothing before it in its clause (太厉害了!), or a person (他好厉害, 你真厉害)
+            if before and not (self.praise_after is not None and self.praise_after.search(before)):
+                out += [text[last:m.start()], self.degree_as]
+                last = m.end()
+        return "".join(out) + text[last:]
+
     def analyse(self, text: str, turned: set | None = None) -> tuple[dict[str, float], bool]:
         """The weight per label of the words in ``text``, and whether it is sarcastic (a praise
         word was turned by a sign of irony, "again" or quotation marks). ``turned``, when given,
         gets the labels of the words a negation turned away ("not anxious": anxious)."""
-        text = normalize(text)
+        text = self.plain(normalize(text))
         sarcastic = False
         contrast = max((start for start, _ in self.contrast.find(text)), default=None)
         comforting = sum(1 for _ in self.comfort.find(text))

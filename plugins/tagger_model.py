@@ -151,7 +151,8 @@ class ModelTagger(Tagger):
         label = None
         if model is not None:
             try:
-                label = self.decide(model, text, found, sarcastic, lexicon.order, turned)
+                # the model reads 厉害 as praise wherever it is: it sees 掉头发很厉害 as the lexicon does (严重)
+                label = self.decide(model, lexicon.plain(text), found, sarcastic, lexicon.order, turned)
             except Exception as e:  # a file that loads but cannot score (labels of another kind)
                 with self._lock:
                     if self._model is model:

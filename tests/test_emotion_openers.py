@@ -189,3 +189,25 @@ def test_sarcasm_reads_as_the_bad_feeling_shown_and_gets_no_cheer(site, text, fe
     user, shown, content = say(site, [text])
     assert user in feels, (user, content)
     assert shown not in ("happy", "encouraging") and not any(cheer in content for cheer in CHEER), (shown, content)
+
+
+# -- session 13 (RF): 厉害 as a degree, and urgent notes look concerned (an outside audit) ----------
+
+
+@pytest.mark.parametrize("text", ["最近掉头发很厉害", "孕吐很厉害", "头疼得厉害", "拉肚子拉得很厉害"])
+def test_li_hai_after_a_symptom_or_de_is_how_bad_it_is_not_joy(site, text):
+    user, shown, content = say(site, [text], "physical")
+    assert user != "happy" and shown not in ("happy", "encouraging"), (user, shown, content)
+    assert not any(cheer in content for cheer in CHEER), content
+
+
+@pytest.mark.parametrize("text", ["他好厉害，考了第一名", "太厉害了，我终于跑完了全马！"])
+def test_li_hai_said_of_a_person_or_on_its_own_is_still_praise(site, text):
+    assert say(site, [text])[0] == "happy"
+
+
+@pytest.mark.parametrize("text", ["My toddler has a rash that doesn't fade when I press on it",
+                                  "宝宝发烧，身上起了按压不褪色的红点"])
+def test_an_urgent_note_from_the_companion_looks_concerned(site, text):
+    user, shown, content = say(site, [text], "physical")
+    assert shown == "concerned", (user, shown, content)

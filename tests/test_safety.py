@@ -88,6 +88,38 @@ def test_red_flag_symptoms_the_user_does_not_have_are_not_flagged(make_wm):
     assert safety.check("My face is drooping")[1] == ["stroke"]
 
 
+@pytest.mark.parametrize("text", [
+    "My throat is closing up after eating shrimp", "被蜜蜂蛰了，全身起疙瘩，头晕", "嘴唇肿了，喘不过气",
+    "吃了花生以后喉咙发紧，呼吸困难", "My lips swelled up after the new pills and I'm wheezing",
+    "I got stung and have hives all over and feel dizzy", "吃完药舌头肿起来了"])
+def test_severe_allergic_reactions_get_the_anaphylaxis_note(make_wm, text):
+    wm = make_wm()
+    safety = wm.pm.get_plugin("safety").Safety(wm)
+    assert "anaphylaxis" in safety.check(text)[1], text
+
+
+@pytest.mark.parametrize("text", [
+    "有没有呼吸的方法？", "早上闹钟总是叫不醒我", "I'm not having chest pain, just heartburn",
+    "我爸以前中风过，现在恢复得很好，平时要注意什么？", "以前晕倒过一次，是低血糖", "没有呼吸道症状，只是发烧",
+    "I passed out once as a child, can I give blood?", "对花生过敏的人要注意什么？", "嘴唇有点干，起皮",
+    "被蚊子叮了个包，很痒", "我不觉得胸闷，就是有点累", "工作压得我喘不过气，脸上长了好多红疹"])
+def test_breathing_tips_alarms_denied_and_past_symptoms_and_mild_allergies_are_no_red_flag(make_wm, text):
+    wm = make_wm()
+    safety = wm.pm.get_plugin("safety").Safety(wm)
+    assert safety.check(text)[1] == [], text
+
+
+def test_a_symptom_told_now_is_flagged_even_beside_a_past_one(make_wm):
+    wm = make_wm()
+    safety = wm.pm.get_plugin("safety").Safety(wm)
+    assert safety.check("去年中风过，今天又突然说不出话了")[1] == ["stroke"]
+    assert safety.check("他没有呼吸了")[1] == ["collapse"]
+    assert safety.check("爷爷晕倒了，怎么叫都叫不醒")[1] == ["collapse"]
+    # minutes or hours ago is now, not over
+    assert safety.check("i drank bleach a few minutes ago")[1] == ["poisoning"]
+    assert safety.check("半小时以前晕倒了一次，现在还是头晕")[1] == ["collapse"]
+
+
 def test_editing_the_phrases_file_applies_to_the_next_message(make_wm, tmp_path):
     wm = make_wm()
     safety = wm.pm.get_plugin("safety").Safety(wm)
