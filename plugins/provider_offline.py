@@ -40,7 +40,7 @@ from typing import NamedTuple
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, only_guesses_cause
-from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, in_clause, normalize
+from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
@@ -1010,11 +1010,6 @@ SAFETY = {
                        "fainted", "passed out", "unconscious", "seizure", "heavy bleeding", "vomiting blood",
                        "anaphylaxis", "throat swelling"]),
 }
-# Words that, in a symptom's clause, say it is over: "我爸以前中风过，现在恢复得很好" asks about care
-# after a stroke, not for 120 now. (The safety plugin's own list: prompts/safety.yaml red_flags.past.)
-PAST = re.compile(r"(?<!分钟)(?<!分)(?<!小时)(?<!钟头)(?<!刚才)(以前|之前)|曾经|去年|前年|小时候|[几多一两三四五六七八九十\d]+年前"
-                  r"|\b(years?|months?|decades?) ago\b|\blast year\b|\byears back\b|\bas a (child|kid|teen|teenager|baby)\b"
-                  r"|\bi used to\b|\bin the past\b|\bhistory of\b")
 SAFETY_NOTES = {
     "crisis": {"zh": "你说的话让我很担心你。你的安全最重要：如果你有伤害自己的念头，请现在就联系一个信任的人，"
                      "或拨打心理援助热线 {hotlines}；如果有立即的危险，请拨打 {emergency}。"
@@ -1766,7 +1761,7 @@ class Composer:
                 continue  # the safety plugin judges crises, and answers them before any provider runs
             # Self-harm is never waved away, even when phrased as a denial; symptoms the user
             # says they do not have ("没有胸痛") need no alarm.
-            if any(kind == "crisis" or not (negated(self.text, start) or in_clause(PAST, self.text, start, start + len(term)))
+            if any(kind == "crisis" or not negated(self.text, start)
                    for start, term in terms.find(self.text)):
                 notes.append(fill(SAFETY_NOTES[kind][self.lang], self.numbers))
                 self.crisis = self.crisis or kind == "crisis"

@@ -558,8 +558,14 @@ def _joined(before: dict, after: dict, shift: int, pardons: set) -> dict:
 LONG_MESSAGE = 10  # Chinese characters plus Latin words
 # A wish to die laughed off gets a check-in when, the laughter left out, it is this short (我不想活了, "I want to die"):
 # longer, it has a reason beside it and the laugh masks read it as hyperbole ("traffic was so bad i wanted to die lmao")
-LAUGHED_OFF_SIZE = 6
-LAUGHTER = re.compile(r"(?:哈|嘻|呵|h){2,}|\b(?:lol|lmao|lmfao|rofl|xd|jk)\b|[😂🤣😆😹]")
+LAUGHED_OFF_SIZE = {"zh": 8, "en": 6}  # Chinese characters, English words (我真的不想活了; "this lecture made me want to die")
+LAUGHTER = re.compile(r"(?:哈|嘻|呵|h){2,}|\b(?:lo+l|lo+lo+l|lmao|lmfao|rofl|xd)\b|[😂🤣😆😹]")  # not jk: a joke said
+# What may stand beside tiredness in a message that says nothing else ("I'm so tired", 我真的好累啊)
+TIRED_FILLER = {"i", "i'm", "im", "am", "so", "very", "really", "just", "super", "soo", "sooo", "feel", "feeling", "today",
+                "我", "好", "很", "太", "真", "的", "了", "啊", "呀", "哦", "有", "点", "超", "今", "天", "最", "近"}
+# An answer to "are you safe right now?" is a few words, not a question, and does not say the writer is safe
+UNSAFE_ANSWER_SIZE = 8
+QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where one sentence of a user's message ends: its punctuation or a line break. Not a space between
@@ -819,7 +825,12 @@ class Phrases:
         care = found.get("ordinary_care", ())
         # a few words whose only risk word is tiredness ("I'm tired", 我好累) are read as a short message: a
         # check-in to everyday fatigue was the classifier's, at p(grey) 0.83-0.92 (session-13 audit)
-        tired = found.get("tiredness", ()) if _size(clean) < LONG_MESSAGE else ()
+        tired = found.get("tiredness", ())
+        if tired:  # ...when tiredness is all it says: not "tired of being me", 好累，想走 (R13b)
+            rest = stems
+            for start, end in sorted(tired, reverse=True):
+                rest = rest[:start] + " " + rest[end:]
+            tired = tired if set(_SIZE.findall(rest)) <= TIRED_FILLER else ()
         if not _all_within(found.get("risk_cue", ()), tuple(care) + tuple(tired)):
             return "risk"
         if not care:
@@ -1130,6 +1141,10 @@ class Safety:
         """Whether a message says the writer is not safe or has the means at hand (the `unsafe_answer`
         concept): after a crisis reply, which ends "are you safe right now?", that answer is the crisis
         again. 不安全 and "No I'm not safe right now" got a coffee tip and a question (session-13 audit)."""
+        # only a short answer, not a question, and not one that says the writer is safe: "I'm safe now. My phone is
+        # right next to me", 这个小区晚上不安全吗？ and "Not safe to drive in this snow" got the crisis reply again (R13b)
+        if _size(text) > UNSAFE_ANSWER_SIZE or QUESTION_OR_SAFE.search(text.lower()):
+            return False
         return bool(self.unmasked_concepts(text).get("unsafe_answer"))
 
     def laughed_off(self, text: str) -> bool:
@@ -1137,10 +1152,15 @@ class Safety:
         (我不想活了哈哈哈, "I want to die lol": nothing, and a weight-loss tip, in the session-13 audit). The
         laugh masks blank the wish, rightly for "奶茶喝完了才发现忘了拍照 不想活了哈哈哈" (a hard negative of
         M), so only a message of a few words gets the check-in."""
-        if _size(LAUGHTER.sub(" ", text.lower())) > LAUGHED_OFF_SIZE:
+        if _size(LAUGHTER.sub(" ", text.lower())) > LAUGHED_OFF_SIZE[language(text)]:
             return False
-        found = self.unmasked_concepts(text)
-        return bool(found.get("own_wish_to_die")) and bool(found.get("laugh"))
+        # read with the masks but without the laughter: the laugh masks no longer blank the wish, and the others
+        # still do (好吃到想死哈哈, "so cute i want to die lol", "die of laughter lol": R13b)
+        phrases = self.phrases.get()
+        normalizer = phrases.normalizer
+        laughed = LAUGHTER.sub(" ", text.lower())
+        return laughed != text.lower() and bool(
+            phrases.concepts.find(normalizer.stems(normalizer.clean(laughed))).get("own_wish_to_die"))
 
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""

@@ -254,6 +254,11 @@ def test_an_answer_of_not_safe_after_a_crisis_reply_is_the_crisis_again(make_wm,
                 later = client.post("/api/v1/health/mental/chat", {"text": answer, "session_id": first["session_id"]},
                                     token=token).json
                 assert later["provider"] == "safety" and ("12356" in later["content"] or "988" in later["content"]), answer
+            # ...but not an answer that says the writer is safe, nor a question (R13b: these got the crisis reply again)
+            for answer in ["I'm safe now. My phone is right next to me if I need to call.", "这个小区晚上不安全吗？"]:
+                later = client.post("/api/v1/health/mental/chat", {"text": answer, "session_id": first["session_id"]},
+                                    token=token).json
+                assert later["provider"] != "safety", answer
         # in a session with no crisis the same words are only words: "is the lake not safe for swimming?"
         fresh = client.post("/api/v1/health/mental/chat", {"text": "is the lake not safe for swimming in winter?"},
                             token=token).json
@@ -270,6 +275,7 @@ def test_a_laugh_after_a_wish_to_die_gets_a_check_in_and_a_swear_word_no_cover(m
         assert safety.assess(text).level == "crisis", text
     # ...while laughter at an idiom, a hyperbole or a mishap stays nothing
     for text in ["笑死我了", "饿死了哈哈", "im dead lol", "i'm gonna die lol this workout", "lol my boss is gonna kill me",
+                 "好吃到想死哈哈", "so cute i want to die lol", "i want to die jk", "traffic was so bad i wanted to die lmao",
                  "this fucking printer, i want to kill it", "my aunt died after a long illness, how do i support my cousins"]:
         assert not safety.assess(text).found, text
 
@@ -278,3 +284,11 @@ def test_an_old_form_typed_for_death_is_read_as_death(make_wm):
     # 亖 (an old form of 四) stands for 死 as 4 does: 我想亖 got nothing (session-13 review)
     safety = make_wm().service("safety")
     assert safety.assess("我想亖").level == "crisis" and safety.assess("好想亖了算了").found
+
+
+def test_tiredness_said_alone_gets_no_check_in_but_tired_of_oneself_does(make_wm):
+    # "I'm tired" and 我好累 got a check-in from the classifier (p(grey) 0.83-0.92: the session-13 audit); tiredness
+    # with anything more stays a risk word ("tired of being me", 好累，想走: R13b)
+    safety = make_wm().service("safety")
+    assert [t for t in ["I'm tired", "我好累", "I am so tired", "我真的好累啊"] if safety.assess(t).found] == []
+    assert [t for t in ["tired of being me", "好累，想走", "I'm tired of being alive"] if not safety.assess(t).found] == []

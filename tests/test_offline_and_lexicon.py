@@ -272,13 +272,6 @@ def test_red_flag_symptoms_get_a_safety_note_first(provider, text):
     assert reply.index("120") < len(reply) // 2 + 60  # up front, not buried after tips
 
 
-@pytest.mark.parametrize("text", ["我爸以前中风过，现在恢复得很好，平时要注意什么？", "My mum had a stroke years ago and recovered well",
-                                  "I used to get chest pain when stressed", "小时候抽搐过一次，现在能考驾照吗"])
-def test_a_symptom_told_as_over_raises_no_alarm(provider, text):
-    reply = provider.reply(chat(text))
-    assert not any(note[lang][:10] in reply for note in offline.SAFETY_NOTES.values() for lang in ("zh", "en")), reply
-
-
 def test_a_denied_symptom_raises_no_alarm(provider):
     reply = provider.reply(chat("我没有胸痛，就是有点咳嗽"))
     assert offline.SAFETY_NOTES["chest"]["zh"] not in reply

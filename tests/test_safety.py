@@ -99,11 +99,20 @@ def test_severe_allergic_reactions_get_the_anaphylaxis_note(make_wm, text):
 
 
 @pytest.mark.parametrize("text", [
+    "In the past hour I've had crushing chest pain and can't breathe",
+    "I had a stroke years ago and now my face is drooping and I can't lift my arm", "他早上起来就叫不醒了"])
+def test_a_symptom_now_beside_a_past_one_or_a_morning_still_gets_the_alarm(make_wm, text):
+    # a past marker in the clause ("years ago", "in the past") hid these, and a morning read as an alarm clock
+    # (the session-13 review): no `red_flags.past` patterns are shipped
+    wm = make_wm()
+    assert wm.pm.get_plugin("safety").Safety(wm).check(text)[1], text
+
+
+@pytest.mark.parametrize("text", [
     "有没有呼吸的方法？", "早上闹钟总是叫不醒我", "I'm not having chest pain, just heartburn",
-    "我爸以前中风过，现在恢复得很好，平时要注意什么？", "以前晕倒过一次，是低血糖", "没有呼吸道症状，只是发烧",
-    "I passed out once as a child, can I give blood?", "对花生过敏的人要注意什么？", "嘴唇有点干，起皮",
+    "没有呼吸道症状，只是发烧", "对花生过敏的人要注意什么？", "嘴唇有点干，起皮",
     "被蚊子叮了个包，很痒", "我不觉得胸闷，就是有点累", "工作压得我喘不过气，脸上长了好多红疹"])
-def test_breathing_tips_alarms_denied_and_past_symptoms_and_mild_allergies_are_no_red_flag(make_wm, text):
+def test_breathing_tips_alarms_denied_symptoms_and_mild_allergies_are_no_red_flag(make_wm, text):
     wm = make_wm()
     safety = wm.pm.get_plugin("safety").Safety(wm)
     assert safety.check(text)[1] == [], text
