@@ -69,16 +69,6 @@ class Terms:
             yield m.start(), groups.get("other") or groups.get("latin")
 
 
-def in_clause(pattern: re.Pattern, text: str, start: int, end: int) -> bool:
-    """Whether ``pattern`` is found in the clause of normalized ``text`` around text[start:end]
-    (from the clause end before ``start`` to the one after ``end``): "以前晕倒过一次", where the
-    red flags' and the companion's safety notes read a symptom as over."""
-    end = max(end, start + 1)  # a zero-width match (a look-ahead pattern) still has a clause
-    left = max((m.end() for m in CLAUSE_END.finditer(text, 0, start)), default=0)
-    right = next((m.start() for m in CLAUSE_END.finditer(text, end)), len(text))
-    return pattern.search(text[left:right]) is not None
-
-
 CHINESE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
 

@@ -49,7 +49,7 @@ from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_fil
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, in_clause, language, normalize, term_alternatives
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -735,8 +735,6 @@ class Phrases:
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
-        past = _patterns(flags.get("past"), "red_flags.past")
-        self.past = re.compile("|".join(p.pattern for p in past)) if past else None
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
         cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
@@ -888,24 +886,18 @@ class Phrases:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
         found = []
         for rule in self.rules:
-            if self._has(rule.any, text) or any(self._now(text, m.start(), m.end()) for p in rule.patterns
-                                                 for m in p.finditer(text)) or (
+            if self._has(rule.any, text) or any(p.search(text) for p in rule.patterns) or (
                     rule.all and all(self._has(group, text) for group in rule.all)):
                 found.append(rule)
         return found
 
     def _has(self, terms: Terms, text: str) -> bool:
-        for start, term in terms.find(text):
+        for start, _ in terms.find(text):
             before = text[:start]
             clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
-            if (self.negation is None or not self.negation.search(clause[-16:])) and self._now(text, start, start + len(term)):
+            if self.negation is None or not self.negation.search(clause[-16:]):
                 return True
         return False
-
-    def _now(self, text: str, start: int, end: int) -> bool:
-        """Whether the symptom at text[start:end] is not told as over: no `past` word in its clause
-        ("以前晕倒过一次", "I had a seizure as a child")."""
-        return self.past is None or not in_clause(self.past, text, start, end)
 
 
 # Used if prompts/safety.yaml has no crisis reply at all: a crisis never goes unanswered.
@@ -1127,8 +1119,7 @@ class Safety:
             return True
         found = verdict.concepts if verdict is not None else None
         if found is None:  # the message was masked (or not read yet): read it whole (~0.2 ms)
-            normalizer = phrases.normalizer
-            found = phrases.concepts.find(normalizer.stems(normalizer.clean(text, mask=False)))
+            found = self.unmasked_concepts(text)
         return bool(found.get("death_word")) and not _all_within(found["death_word"], found.get("happy_idiom", ()))
 
     def unmasked_concepts(self, text: str) -> dict:
@@ -1152,15 +1143,14 @@ class Safety:
         (我不想活了哈哈哈, "I want to die lol": nothing, and a weight-loss tip, in the session-13 audit). The
         laugh masks blank the wish, rightly for "奶茶喝完了才发现忘了拍照 不想活了哈哈哈" (a hard negative of
         M), so only a message of a few words gets the check-in."""
-        if _size(LAUGHTER.sub(" ", text.lower())) > LAUGHED_OFF_SIZE[language(text)]:
+        lowered = text.lower()
+        unlaughed = LAUGHTER.sub(" ", lowered)
+        if unlaughed == lowered or _size(unlaughed) > LAUGHED_OFF_SIZE[language(text)]:
             return False
         # read with the masks but without the laughter: the laugh masks no longer blank the wish, and the others
         # still do (好吃到想死哈哈, "so cute i want to die lol", "die of laughter lol": R13b)
-        phrases = self.phrases.get()
-        normalizer = phrases.normalizer
-        laughed = LAUGHTER.sub(" ", text.lower())
-        return laughed != text.lower() and bool(
-            phrases.concepts.find(normalizer.stems(normalizer.clean(laughed))).get("own_wish_to_die"))
+        normalizer = self.phrases.get().normalizer
+        return bool(self.phrases.get().concepts.find(normalizer.stems(normalizer.clean(unlaughed))).get("own_wish_to_die"))
 
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""

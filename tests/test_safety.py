@@ -103,7 +103,7 @@ def test_severe_allergic_reactions_get_the_anaphylaxis_note(make_wm, text):
     "I had a stroke years ago and now my face is drooping and I can't lift my arm", "他早上起来就叫不醒了"])
 def test_a_symptom_now_beside_a_past_one_or_a_morning_still_gets_the_alarm(make_wm, text):
     # a past marker in the clause ("years ago", "in the past") hid these, and a morning read as an alarm clock
-    # (the session-13 review): no `red_flags.past` patterns are shipped
+    # (the session-13 review)
     wm = make_wm()
     assert wm.pm.get_plugin("safety").Safety(wm).check(text)[1], text
 
