@@ -565,6 +565,7 @@ TIRED_FILLER = {"i", "i'm", "im", "am", "so", "very", "really", "just", "super",
                 "我", "好", "很", "太", "真", "的", "了", "啊", "呀", "哦", "有", "点", "超", "今", "天", "最", "近"}
 # An answer to "are you safe right now?" is a few words, not a question, and does not say the writer is safe
 UNSAFE_ANSWER_SIZE = 8
+QUESTION = re.compile(r"[?？吗]")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
@@ -696,11 +697,50 @@ def vocabulary(data) -> set[str]:
         elif isinstance(value, str) and len(value) < 80:  # list entries, not wordings or patterns
             words.update(w.strip("'") for w in _WORD.findall(normalize(value)) if "\\" not in value)
 
-    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply")})
+    # (answers to a safety reply's question are read only in that answer: not what a message's letters may be)
+    walk({k: v for k, v in (data or {}).items()
+          if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers")})
     # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
     reply = (data or {}).get("unsafe_reply")
     walk({k: v for k, v in reply.items() if k not in ("concepts", "rules")} if isinstance(reply, dict) else reply)
     return {w for w in words if len(w) > 1 or w in ("i", "a")}
+
+
+class Answers:
+    """prompts/safety.yaml `safety_answers`: how a short answer to a yes-or-no question begins ("no", "yes",
+    neither) and whether it says the writer is fine (see `Safety.answers_question`)."""
+
+    # a negation just before a `fine` word, in its clause: "not ok", "I don't feel safe", 不安全, 不是很安全
+    NOT_EN = re.compile(r"(?<![a-z])(?:not|never|n't|no longer)(?![a-z])(?:\s+[a-z']+){0,2}\s*$")
+    NOT_ZH = re.compile(r"[不没][^\s]{0,2}$")
+
+    def __init__(self, spec):
+        spec = spec if isinstance(spec, dict) else {}
+        words = {key: [normalize(w) for lang in ("zh", "en") for w in items((spec.get(key) or {}).get(lang))
+                       if normalize(w)] for key in ("filler", "saying_no", "saying_yes", "fine")}
+        self.filler = self._start(words["filler"], "[\\s,，.。!！…~、]*")
+        self.no, self.yes = self._start(words["saying_no"]), self._start(words["saying_yes"])
+        self.fine = Terms(words["fine"], endings=False)
+
+    @staticmethod
+    def _start(words: list[str], after: str = "") -> re.Pattern | None:
+        """A regex for one of ``words`` at the start of a text (Latin ones as whole words)."""
+        other, latin = term_alternatives(words, False), term_alternatives(words, True)
+        parts = ([f"(?:{other})"] if other else []) + ([rf"(?:{latin})(?![a-z0-9'])"] if latin else [])
+        return re.compile("^(?:" + "|".join(parts) + ")" + after) if parts else None
+
+    def read(self, text: str) -> tuple[str | None, bool]:
+        """("no", "yes" or None: how the answer begins; whether it says the writer is fine)."""
+        text = normalize(text).strip(" ,，.。!！…~、")
+        while self.filler is not None and (m := self.filler.match(text)) and m.end():
+            text = text[m.end():]
+        begins = "no" if self.no is not None and self.no.match(text) else \
+            "yes" if self.yes is not None and self.yes.match(text) else None
+        return begins, any(not self._negated(text[:start]) for start, _ in self.fine.find(text))
+
+    def _negated(self, before: str) -> bool:
+        clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
+        return bool(self.NOT_EN.search(clause) or self.NOT_ZH.search(clause))
 
 
 class Phrases:
@@ -729,6 +769,7 @@ class Phrases:
                           for level in LEVELS}
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
+        self.answers = Answers(data.get("safety_answers"))
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
         self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
@@ -1138,6 +1179,35 @@ class Safety:
             return False
         return bool(self.unmasked_concepts(text).get("unsafe_answer"))
 
+    def answers_question(self, asked: str | None, text: str) -> bool:
+        """Whether a message is the worrying answer to what the session's last safety reply asked (``asked``,
+        see `question_of`): a no to "are you safe right now?" (``safe``: "nope", "not really", 不, 没有, 不太好),
+        unless it says the writer is fine ("no, I'm ok now", 没有，我没事); a yes to "have these feelings ever
+        led to thoughts of hurting yourself?" (``hurt_thoughts``: "yeah sometimes", 有过, 想过). Only a short
+        answer that is no question: a longer message is read as any other. These answers got an ordinary
+        reply (session 14, AUD): "not really" after a crisis reply, "有过" after a check-in."""
+        if asked not in ("safe", "hurt_thoughts") or _size(text) > UNSAFE_ANSWER_SIZE or QUESTION.search(text):
+            return False
+        begins, fine = self.phrases.get().answers.read(text)
+        return begins == "no" and not fine if asked == "safe" else begins == "yes"
+
+    @staticmethod
+    def question_of(kind: str, wording: str) -> str | None:
+        """What a safety reply's wording asks that the next message may answer (`answers_question`): the crisis
+        reply whether the user is safe (or has someone with them), the check-in whether these feelings ever led
+        to thoughts of hurting oneself; a wording with no question mark (the later check-ins) asks nothing."""
+        if "?" not in wording and "？" not in wording:
+            return None
+        return {"crisis": "safe", "check_in": "hurt_thoughts"}.get(kind)
+
+    def asked(self, session: dict, kind: str, wording: str) -> str:
+        """Keeps what ``wording`` (shown now) asks on the session's flags for the next message; ``wording``."""
+        try:
+            self.book.ask(session["id"], self.question_of(kind, wording))
+        except Exception:  # storage trouble must not cost the reply: the next answer is then read as any message
+            log.exception("session %s: cannot keep what the safety reply asked", session["id"])
+        return wording
+
     def laughed_off(self, text: str) -> bool:
         """Whether a short message is a wish to die of one's own with a laugh and nothing else to explain it
         (我不想活了哈哈哈, "I want to die lol": nothing, and a weight-loss tip, in the session-13 audit). The
@@ -1175,17 +1245,22 @@ class Safety:
         result, system = {}, []
         # This turn's working copy: flag() counts on it, ReplyGuard and the wordings read it.
         flags = session["flags"] = self.book.flags_of(session["id"])
+        asked = self.book.asked(session["id"])  # what the last safety reply asked, if it was the last reply
         urgent = set()  # what was flagged this turn, also later by the reader: the chat's `urgent`
         verdict = self.assess(text)
         if verdict.level != "crisis" and flags.get("crisis") and self.answers_unsafe(text):
             verdict = Verdict("crisis", "not safe, after a crisis reply")
+        elif verdict.level != "crisis" and self.answers_question(asked, text):
+            verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
         crisis = verdict.level == "crisis"
+        said = None  # the safety wording of this turn
         if crisis:
-            result["reply"] = self.wording("crisis", lang, flags)
+            result["reply"] = said = self.wording("crisis", lang, flags)
             result["provider"] = "safety"
         else:
             if verdict.level == "grey":  # a gentle check-in first, then the usual answer
-                result["prefix"] = self.wording("check_in", lang, flags) + "\n\n"
+                said = self.wording("check_in", lang, flags)
+                result["prefix"] = said + "\n\n"
                 result["fallback"] = "safety"  # with every provider down, the check-in alone
             if flags.get("crisis") and phrases.crisis_system:
                 system.append(fill(phrases.crisis_system, numbers))
@@ -1213,6 +1288,11 @@ class Safety:
             [f"red_flag:{r.name}" for r in rules]
         if kinds:
             self.flag(session, kinds, urgent)
+        # what this turn's own wording asks (the reader keeps what a reply it changes asks): the next message may
+        # answer it; an answer is to the last reply only
+        kind = "crisis" if crisis else "check_in"
+        if (self.question_of(kind, said) if said else None) != asked:
+            self.asked(session, kind, said or "")
         when = self.config["disclaimer"]
         if not crisis and phrases.disclaimer[lang] and (
                 when == "always" or (when == "first" and self.first_reply(session))):
@@ -1295,6 +1375,15 @@ class FlagBook:
 
     def flags_of(self, session_id: str) -> dict:
         return dict((self.storage.get("safety_flags", session_id) or {}).get("flags") or {})
+
+    def asked(self, session_id: str) -> str | None:
+        """What the session's last reply asked, if it was a safety reply with a question (`Safety.question_of`)."""
+        return (self.storage.get("safety_flags", session_id) or {}).get("asked")
+
+    def ask(self, session_id: str, question: str | None) -> None:
+        """Keeps ``question`` as what the last reply asked (None: it asked nothing of ours). Only on a flagged
+        session's document: a safety reply flags its session first, and an unflagged one has nothing to forget."""
+        self.storage.update("safety_flags", session_id, lambda doc: doc and {**doc, "asked": question})
 
     def add(self, session: dict, keys: list[str]) -> None:
         found = []  # the document before the change
@@ -1426,7 +1515,12 @@ class ReplyGuard:
 
     def checkin_note(self, flags: dict) -> str:
         self.noted = True
-        return self.safety.wording("check_in", self.lang, flags)
+        return self.say("check_in", flags)
+
+    def say(self, kind: str, flags: dict) -> str:
+        """The crisis reply or a check-in note in place of (or beside) the model's words; what it asks is
+        kept for the next message (`Safety.answers_question`)."""
+        return self.safety.asked(self.session, kind, self.safety.wording(kind, self.lang, flags))
 
     def feed(self, delta: str) -> str:
         if self.replaced:
@@ -1443,7 +1537,7 @@ class ReplyGuard:
                 flags = self.judge(kind)
                 if kind == "crisis":
                     self.replaced, self.held = True, ""
-                    return self.safety.wording("crisis", self.lang, flags)
+                    return self.say("crisis", flags)
                 shown = m.group("lead") + self.checkin_note(flags) + "\n\n"
                 self.held = self.held[m.end():]
                 self.check = self.check or bool(self.safety.config["check_replies"])
@@ -1463,7 +1557,7 @@ class ReplyGuard:
             flags = self.judge(kind)
             if kind == "crisis":
                 self.replaced, self.held = True, ""
-                return "".join(pieces).rstrip() + "\n\n" + self.safety.wording("crisis", self.lang, flags)
+                return "".join(pieces).rstrip() + "\n\n" + self.say("crisis", flags)
             if not self.noted:
                 self.owed = "\n\n" + self.checkin_note(flags)
         pieces.append(text[last:])
@@ -1484,7 +1578,7 @@ class ReplyGuard:
             flags = {kind: self.judge(kind) for kind in sorted(kinds)}
             if "crisis" in flags:
                 self.replaced = True
-                return self.safety.wording("crisis", self.lang, flags["crisis"])
+                return self.say("crisis", flags["crisis"])
             if not self.noted:
                 note = self.checkin_note(flags["check_in"]) + "\n\n"
         why = self.safety.phrases.get().unsafe_reply(held, self.by_model)  # the model's words, not our check-in note
@@ -1493,7 +1587,7 @@ class ReplyGuard:
             flags = dict(self.session.get("flags") or {})
             self.safety.flag(self.session, ["unsafe_reply"], self.urgent)
             log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
-            return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
+            return self.say("crisis", {**flags, "crisis": max(1, flags.get("crisis", 0))})
         return note + held
 
 
