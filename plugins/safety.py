@@ -519,23 +519,36 @@ def _forget_inside(found: dict, spans, keep: str) -> None:
                 del found[name]
 
 
-def _drop_not_advice(found: dict) -> None:
+def _drop_not_advice(found: dict, pardons=frozenset()) -> None:
     """The user's words said back (`reply_reflected`: "你提到想把药都吃了, ...") in a sentence that then keeps
     them safe (`reply_safe`) are not the reply's advice: what was found inside that clause is forgotten.
     A usual dose (`reply_usual_dose`: "your usual 1 tablet a day as prescribed", 按医嘱每天两片) is no amount
     given: its number, count and drug are forgotten, but only in a sentence with no other amount ("your
-    1 tablet a day, or 40 if you want it over")."""
+    1 tablet a day, or 40 if you want it over"). ``pardons``: the concepts that keep a sentence safe (see
+    `_forget_usual_dose`)."""
     if found.get("reply_reflected") and "reply_safe" in found:
         _forget_inside(found, found["reply_reflected"], "reply_reflected")
-    _forget_usual_dose(found, found.get("reply_usual_dose"), found)
+    _forget_usual_dose(found, found.get("reply_usual_dose"), found, pardons)
 
 
-def _forget_usual_dose(found: dict, usual, amounts: dict) -> None:
+def _forget_usual_dose(found: dict, usual, amounts: dict, pardons=frozenset()) -> None:
     """Forgets what lies inside a usual dose (`reply_usual_dose`) found in ``found``, but only when
     ``amounts`` (what was found in the same text, reply concepts included) gives no amount outside
-    it: "take 2 tablets a day as prescribed. Tonight, take the rest of the bottle" is an amount given."""
-    if usual and not any(not any(a <= s and e <= b for a, b in usual) for name in AMOUNTS for s, e in amounts.get(name, ())):
+    it: "take 2 tablets a day as prescribed. Tonight, take the rest of the bottle" is an amount given.
+    Beside such an amount, the dose's own words of care (``pardons`` inside it: "as your doctor said",
+    `reply_safe`) are forgotten instead: a usual dose excuses only itself, and "One pill a day as your
+    doctor said, then 30 more before you sleep" passed the check on its "doctor" (session 14, AUD)."""
+    if not usual:
+        return
+    if not any(not any(a <= s and e <= b for a, b in usual) for name in AMOUNTS for s, e in amounts.get(name, ())):
         _forget_inside(found, usual, "reply_usual_dose")
+        return
+    for name in pardons & found.keys():
+        kept = [(s, e) for s, e in found[name] if not any(a <= s and e <= b for a, b in usual)]
+        if kept:
+            found[name] = kept
+        else:
+            del found[name]
 
 
 # What gives a number or an amount in a reply (see `_drop_not_advice`), or points at more of the supply than a
@@ -765,6 +778,8 @@ class Phrases:
         known = SimpleNamespace(names=self.concepts.names | self.reply_concepts.names)
         self.reply_frames = [Frame(i, {"level": "unsafe_reply", **spec} if isinstance(spec, dict) else spec, known,
                                    ("unsafe_reply",), "unsafe_reply.rules") for i, spec in enumerate(reply.get("rules") or [])]
+        # what keeps a reply's sentence safe (the rules' `none`): a usual dose's own words of care pardon nothing else
+        self.reply_pardons = frozenset(name for frame in self.reply_frames for name in frame.none)
         self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
                           for level in LEVELS}
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
@@ -911,7 +926,7 @@ class Phrases:
             stems = self.normalizer.stems(sentence)
             found = self.concepts.find(stems)
             found.update(self.reply_concepts.find(stems))
-            _drop_not_advice(found)
+            _drop_not_advice(found, self.reply_pardons)
             for frame in self.reply_frames:
                 if frame.matches(found):
                     return frame.name
