@@ -578,6 +578,12 @@ TIRED_FILLER = {"i", "i'm", "im", "am", "so", "very", "really", "just", "super",
                 "我", "好", "很", "太", "真", "的", "了", "啊", "呀", "哦", "有", "点", "超", "今", "天", "最", "近"}
 # An answer to "are you safe right now?" is a few words, not a question, and does not say the writer is safe
 UNSAFE_ANSWER_SIZE = 8
+# A word of pinyin without tone marks: syllables (an initial and a final, or a final alone), a tone digit after any
+# ("wo", "xiang", "buxianghuole", "zi4sha1"). English words may spell syllables too ("he", "man", "die", even "been
+# cuting agian"): a message is pinyin only if the aliases also read some of it as Chinese (`Safety.reply_language`).
+PINYIN_WORD = re.compile(r"(?:(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])(?:iang|iong|uang|ueng|iao|ian|uai|uan|ang|eng|ing|ong"
+                         r"|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)|ang|eng|ai|ei|ao|ou|an|en|er"
+                         r"|a|o|e)[1-5]?)+")
 QUESTION = re.compile(r"[?？吗]")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
@@ -1254,8 +1260,23 @@ class Safety:
         replies = table[lang] or table["zh" if lang == "en" else "en"] or [fallback[lang]]
         return fill(replies[min(count, len(replies) - 1)], self.numbers(lang))
 
+    def reply_language(self, text: str) -> str:
+        """The language of our own wordings for a message: Chinese for Chinese, and for pinyin, whose writer reads
+        Chinese ("wo xiang si", "bu xiang huo le" got the English crisis reply: session 14, AUD): a message whose
+        Latin words are all pinyin and which the aliases read as Chinese in part. (Without that second condition,
+        words that spell syllables ("# en none game_media", "been cuting agian") were pinyin in 7 of 18,219 English
+        rows of tests/data and models/training; and "zhen de hao xiang si", which no alias reads, stays English.)"""
+        lang = language(text)
+        if lang != "en":
+            return lang
+        words = re.findall(r"[a-z0-9']+", text.lower())
+        if not words or not all(PINYIN_WORD.fullmatch(w) or w.isdigit() for w in words):
+            return lang
+        normalizer = self.phrases.get().normalizer
+        return "zh" if language(normalizer.clean(text, mask=False)) == "zh" else lang
+
     def before_reply(self, user, agent, session, text, turn=None) -> dict | None:
-        phrases, lang = self.phrases.get(), language(text)
+        phrases, lang = self.phrases.get(), self.reply_language(text)
         numbers = self.numbers(lang)
         result, system = {}, []
         # This turn's working copy: flag() counts on it, ReplyGuard and the wordings read it.
