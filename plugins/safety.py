@@ -585,6 +585,12 @@ PINYIN_WORD = re.compile(r"(?:(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])(?:iang|iong
                          r"|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)|ang|eng|ai|ei|ao|ou|an|en|er"
                          r"|a|o|e)[1-5]?)+")
 QUESTION = re.compile(r"[?？吗]")
+# A wish or act of the writer's own in a message about someone else: the writer is at risk too (`about_someone_else`)
+WRITERS_OWN_RISK = frozenset({"own_risk", "me_too", "for_myself"})
+THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
+# what may stand between my/我 and the person: "my best friend", "my 14 year old son", 我的朋友, 我家
+THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|for|with|and|of|the|a|an|my|our|at|in|on|from)\s)"
+                                    r"[a-z0-9']+\s+){0,3}")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
@@ -718,7 +724,8 @@ def vocabulary(data) -> set[str]:
 
     # (answers to a safety reply's question are read only in that answer: not what a message's letters may be)
     walk({k: v for k, v in (data or {}).items()
-          if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers")})
+          if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers", "third_party",
+                       "third_party_replies", "third_party_system")})
     # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
     reply = (data or {}).get("unsafe_reply")
     walk({k: v for k, v in reply.items() if k not in ("concepts", "rules")} if isinstance(reply, dict) else reply)
@@ -791,6 +798,12 @@ class Phrases:
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
         self.answers = Answers(data.get("safety_answers"))
+        third = data.get("third_party") if isinstance(data.get("third_party"), dict) else {}
+        self.third_party = Concepts({k: third[k] for k in ("self", "helper", "people", "told") if third.get(k)},
+                                    self.normalizer)
+        self.third_party_replies = self._wordings(data.get("third_party_replies"), "third_party_replies", NUMBERS)
+        self.third_party_system = placeholders_known(str(data.get("third_party_system") or ""), "third_party_system",
+                                                     NUMBERS)
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
         self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
@@ -1200,6 +1213,38 @@ class Safety:
             return False
         return bool(self.unmasked_concepts(text).get("unsafe_answer"))
 
+    def about_someone_else(self, text: str) -> bool:
+        """Whether a crisis message tells of someone else at risk, by a writer who wants to help them
+        (prompts/safety.yaml `third_party`; the verdict already says crisis, this says whose): "my friend says she
+        wants to kill herself, what do I do?" and
+        我朋友说想自杀 我该怎么办 got the crisis reply written to the one at risk (session 14, AUD). Not when the
+        writer says a wish of their own or speaks of themselves other than as the helper ("my friend wants to die
+        and so do I", "gave my guitar to my little brother, I won't need it")."""
+        phrases = self.phrases.get()
+        normalizer = phrases.normalizer
+        stems = normalizer.stems(normalizer.clean(text, mask=False))
+        found = phrases.concepts.find(stems)
+        people = found.get("someone_else", []) + found.get("in_my_care", [])
+        if not people or found.keys() & WRITERS_OWN_RISK or _size(text) > THIRD_PARTY_SIZE:
+            return False
+        mine = phrases.third_party.find(stems)
+        people, helper = people + mine.get("people", []), mine.get("helper", [])
+        # something asked after a person is named, or told in the clause that names them: a person named beside
+        # one's own plan is no report ("手腕上的口子又多了几道，别告诉我妈", "wrote letters to my mom, they're on my desk")
+        first_person = min(start for start, _ in people)
+        told = [start for start, _ in mine.get("told", ()) if any(
+            a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in people)]
+        if not told and not any(start > first_person for start, _ in helper):
+            return False
+        for start, end in mine.get("self", ()):
+            if any(a <= start and end <= b for a, b in helper + people):  # "what do I do", 我妈 (a person word itself)
+                continue
+            # 我的朋友, 我表妹, "my best friend", "my 14 year old son" (not "my desk", "my last message")
+            if any(THIRD_PARTY_POSSESSIVE.fullmatch(stems[end:a]) for a, _ in people if a >= end):
+                continue
+            return False
+        return True
+
     def answers_question(self, asked: str | None, text: str) -> bool:
         """Whether a message is the worrying answer to what the session's last safety reply asked (``asked``,
         see `question_of`): a no to "are you safe right now?" (``safe``: "nope", "not really", 不, 没有, 不太好),
@@ -1253,10 +1298,16 @@ class Safety:
         return numbers(self.config, lang)
 
     def wording(self, kind: str, lang: str, flags: dict) -> str:
-        """A crisis reply (the first of a session, then the follow-ups) or a check-in note."""
+        """A crisis reply (the first of a session, then the follow-ups), its wording for someone helping a person
+        at risk (``third_party``: the crisis reply if there is none) or a check-in note."""
         phrases = self.phrases.get()
-        table, fallback, count = ((phrases.crisis_replies, FALLBACK_CRISIS, flags.get("crisis", 0)) if kind == "crisis"
-                                  else (phrases.checkin_replies, FALLBACK_CHECKIN, flags.get("check_in", 0)))
+        third_party = flags.get("third_party", 0)
+        if kind == "third_party" and (phrases.third_party_replies["zh"] or phrases.third_party_replies["en"]):
+            table, fallback, count = phrases.third_party_replies, FALLBACK_CRISIS, third_party
+        elif kind in ("crisis", "third_party"):  # the user's own crisis: its first wording, if only others' came before
+            table, fallback, count = phrases.crisis_replies, FALLBACK_CRISIS, max(0, flags.get("crisis", 0) - third_party)
+        else:
+            table, fallback, count = phrases.checkin_replies, FALLBACK_CHECKIN, flags.get("check_in", 0)
         replies = table[lang] or table["zh" if lang == "en" else "en"] or [fallback[lang]]
         return fill(replies[min(count, len(replies) - 1)], self.numbers(lang))
 
@@ -1290,16 +1341,21 @@ class Safety:
             verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
+        # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
+        third_party = crisis and self.about_someone_else(text)
+        kind = "third_party" if third_party else "crisis" if crisis else "check_in"
         if crisis:
-            result["reply"] = said = self.wording("crisis", lang, flags)
+            result["reply"] = said = self.wording(kind, lang, flags)
             result["provider"] = "safety"
         else:
             if verdict.level == "grey":  # a gentle check-in first, then the usual answer
                 said = self.wording("check_in", lang, flags)
                 result["prefix"] = said + "\n\n"
                 result["fallback"] = "safety"  # with every provider down, the check-in alone
-            if flags.get("crisis") and phrases.crisis_system:
-                system.append(fill(phrases.crisis_system, numbers))
+            # (a session whose crises were all someone else's: the model helps the user help them)
+            told_of_others = flags.get("third_party", 0) >= flags.get("crisis", 0) and phrases.third_party_system
+            if flags.get("crisis") and (phrases.crisis_system or told_of_others):
+                system.append(fill(phrases.third_party_system if told_of_others else phrases.crisis_system, numbers))
             watch = self.watches(agent)
             if watch and phrases.judgement_system and verdict.level is None:
                 system.append(phrases.judgement_system)
@@ -1321,12 +1377,11 @@ class Safety:
             if phrases.red_flag_system:
                 system.append(fill(phrases.red_flag_system, {"emergency": numbers["first_emergency"]}))
         kinds = (["crisis"] if crisis else ["check_in"] if verdict.level == "grey" else []) + \
-            [f"red_flag:{r.name}" for r in rules]
+            (["third_party"] if third_party else []) + [f"red_flag:{r.name}" for r in rules]
         if kinds:
             self.flag(session, kinds, urgent)
         # what this turn's own wording asks (the reader keeps what a reply it changes asks): the next message may
         # answer it; an answer is to the last reply only
-        kind = "crisis" if crisis else "check_in"
         if (self.question_of(kind, said) if said else None) != asked:
             self.asked(session, kind, said or "")
         when = self.config["disclaimer"]
