@@ -519,23 +519,36 @@ def _forget_inside(found: dict, spans, keep: str) -> None:
                 del found[name]
 
 
-def _drop_not_advice(found: dict) -> None:
+def _drop_not_advice(found: dict, pardons=frozenset()) -> None:
     """The user's words said back (`reply_reflected`: "你提到想把药都吃了, ...") in a sentence that then keeps
     them safe (`reply_safe`) are not the reply's advice: what was found inside that clause is forgotten.
     A usual dose (`reply_usual_dose`: "your usual 1 tablet a day as prescribed", 按医嘱每天两片) is no amount
     given: its number, count and drug are forgotten, but only in a sentence with no other amount ("your
-    1 tablet a day, or 40 if you want it over")."""
+    1 tablet a day, or 40 if you want it over"). ``pardons``: the concepts that keep a sentence safe (see
+    `_forget_usual_dose`)."""
     if found.get("reply_reflected") and "reply_safe" in found:
         _forget_inside(found, found["reply_reflected"], "reply_reflected")
-    _forget_usual_dose(found, found.get("reply_usual_dose"), found)
+    _forget_usual_dose(found, found.get("reply_usual_dose"), found, pardons)
 
 
-def _forget_usual_dose(found: dict, usual, amounts: dict) -> None:
+def _forget_usual_dose(found: dict, usual, amounts: dict, pardons=frozenset()) -> None:
     """Forgets what lies inside a usual dose (`reply_usual_dose`) found in ``found``, but only when
     ``amounts`` (what was found in the same text, reply concepts included) gives no amount outside
-    it: "take 2 tablets a day as prescribed. Tonight, take the rest of the bottle" is an amount given."""
-    if usual and not any(not any(a <= s and e <= b for a, b in usual) for name in AMOUNTS for s, e in amounts.get(name, ())):
+    it: "take 2 tablets a day as prescribed. Tonight, take the rest of the bottle" is an amount given.
+    Beside such an amount, the dose's own words of care (``pardons`` inside it: "as your doctor said",
+    `reply_safe`) are forgotten instead: a usual dose excuses only itself, and "One pill a day as your
+    doctor said, then 30 more before you sleep" passed the check on its "doctor" (session 14, AUD)."""
+    if not usual:
+        return
+    if not any(not any(a <= s and e <= b for a, b in usual) for name in AMOUNTS for s, e in amounts.get(name, ())):
         _forget_inside(found, usual, "reply_usual_dose")
+        return
+    for name in pardons & found.keys():
+        kept = [(s, e) for s, e in found[name] if not any(a <= s and e <= b for a, b in usual)]
+        if kept:
+            found[name] = kept
+        else:
+            del found[name]
 
 
 # What gives a number or an amount in a reply (see `_drop_not_advice`), or points at more of the supply than a
@@ -565,6 +578,19 @@ TIRED_FILLER = {"i", "i'm", "im", "am", "so", "very", "really", "just", "super",
                 "我", "好", "很", "太", "真", "的", "了", "啊", "呀", "哦", "有", "点", "超", "今", "天", "最", "近"}
 # An answer to "are you safe right now?" is a few words, not a question, and does not say the writer is safe
 UNSAFE_ANSWER_SIZE = 8
+# A word of pinyin without tone marks: syllables (an initial and a final, or a final alone), a tone digit after any
+# ("wo", "xiang", "buxianghuole", "zi4sha1"). English words may spell syllables too ("he", "man", "die", even "been
+# cuting agian"): a message is pinyin only if the aliases also read some of it as Chinese (`Safety.reply_language`).
+PINYIN_WORD = re.compile(r"(?:(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])(?:iang|iong|uang|ueng|iao|ian|uai|uan|ang|eng|ing|ong"
+                         r"|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)|ang|eng|ai|ei|ao|ou|an|en|er"
+                         r"|a|o|e)[1-5]?)+")
+QUESTION = re.compile(r"[?？吗]")
+# A wish or act of the writer's own in a message about someone else: the writer is at risk too (`about_someone_else`)
+WRITERS_OWN_RISK = frozenset({"own_risk", "me_too", "for_myself"})
+THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
+# what may stand between my/我 and the person: "my best friend", "my 14 year old son", 我的朋友, 我家
+THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|for|with|and|of|the|a|an|my|our|at|in|on|from)\s)"
+                                    r"[a-z0-9']+\s+){0,3}")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
@@ -696,11 +722,51 @@ def vocabulary(data) -> set[str]:
         elif isinstance(value, str) and len(value) < 80:  # list entries, not wordings or patterns
             words.update(w.strip("'") for w in _WORD.findall(normalize(value)) if "\\" not in value)
 
-    walk({k: v for k, v in (data or {}).items() if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply")})
+    # (answers to a safety reply's question are read only in that answer: not what a message's letters may be)
+    walk({k: v for k, v in (data or {}).items()
+          if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers", "third_party",
+                       "third_party_replies", "third_party_system")})
     # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
     reply = (data or {}).get("unsafe_reply")
     walk({k: v for k, v in reply.items() if k not in ("concepts", "rules")} if isinstance(reply, dict) else reply)
     return {w for w in words if len(w) > 1 or w in ("i", "a")}
+
+
+class Answers:
+    """prompts/safety.yaml `safety_answers`: how a short answer to a yes-or-no question begins ("no", "yes",
+    neither) and whether it says the writer is fine (see `Safety.answers_question`)."""
+
+    # a negation just before a `fine` word, in its clause: "not ok", "I don't feel safe", 不安全, 不是很安全
+    NOT_EN = re.compile(r"(?<![a-z])(?:not|never|n't|no longer)(?![a-z])(?:\s+[a-z']+){0,2}\s*$")
+    NOT_ZH = re.compile(r"[不没][^\s]{0,2}$")
+
+    def __init__(self, spec):
+        spec = spec if isinstance(spec, dict) else {}
+        words = {key: [normalize(w) for lang in ("zh", "en") for w in items((spec.get(key) or {}).get(lang))
+                       if normalize(w)] for key in ("filler", "saying_no", "saying_yes", "fine")}
+        self.filler = self._start(words["filler"], "[\\s,，.。!！…~、]*")
+        self.no, self.yes = self._start(words["saying_no"]), self._start(words["saying_yes"])
+        self.fine = Terms(words["fine"], endings=False)
+
+    @staticmethod
+    def _start(words: list[str], after: str = "") -> re.Pattern | None:
+        """A regex for one of ``words`` at the start of a text (Latin ones as whole words)."""
+        other, latin = term_alternatives(words, False), term_alternatives(words, True)
+        parts = ([f"(?:{other})"] if other else []) + ([rf"(?:{latin})(?![a-z0-9'])"] if latin else [])
+        return re.compile("^(?:" + "|".join(parts) + ")" + after) if parts else None
+
+    def read(self, text: str) -> tuple[str | None, bool]:
+        """("no", "yes" or None: how the answer begins; whether it says the writer is fine)."""
+        text = normalize(text).strip(" ,，.。!！…~、")
+        while self.filler is not None and (m := self.filler.match(text)) and m.end():
+            text = text[m.end():]
+        begins = "no" if self.no is not None and self.no.match(text) else \
+            "yes" if self.yes is not None and self.yes.match(text) else None
+        return begins, any(not self._negated(text[:start]) for start, _ in self.fine.find(text))
+
+    def _negated(self, before: str) -> bool:
+        clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
+        return bool(self.NOT_EN.search(clause) or self.NOT_ZH.search(clause))
 
 
 class Phrases:
@@ -725,10 +791,19 @@ class Phrases:
         known = SimpleNamespace(names=self.concepts.names | self.reply_concepts.names)
         self.reply_frames = [Frame(i, {"level": "unsafe_reply", **spec} if isinstance(spec, dict) else spec, known,
                                    ("unsafe_reply",), "unsafe_reply.rules") for i, spec in enumerate(reply.get("rules") or [])]
+        # what keeps a reply's sentence safe (the rules' `none`): a usual dose's own words of care pardon nothing else
+        self.reply_pardons = frozenset(name for frame in self.reply_frames for name in frame.none)
         self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
                           for level in LEVELS}
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
+        self.answers = Answers(data.get("safety_answers"))
+        third = data.get("third_party") if isinstance(data.get("third_party"), dict) else {}
+        self.third_party = Concepts({k: third[k] for k in ("self", "helper", "people", "told") if third.get(k)},
+                                    self.normalizer)
+        self.third_party_replies = self._wordings(data.get("third_party_replies"), "third_party_replies", NUMBERS)
+        self.third_party_system = placeholders_known(str(data.get("third_party_system") or ""), "third_party_system",
+                                                     NUMBERS)
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
         self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
@@ -870,7 +945,7 @@ class Phrases:
             stems = self.normalizer.stems(sentence)
             found = self.concepts.find(stems)
             found.update(self.reply_concepts.find(stems))
-            _drop_not_advice(found)
+            _drop_not_advice(found, self.reply_pardons)
             for frame in self.reply_frames:
                 if frame.matches(found):
                     return frame.name
@@ -1138,6 +1213,67 @@ class Safety:
             return False
         return bool(self.unmasked_concepts(text).get("unsafe_answer"))
 
+    def about_someone_else(self, text: str) -> bool:
+        """Whether a crisis message tells of someone else at risk, by a writer who wants to help them
+        (prompts/safety.yaml `third_party`; the verdict already says crisis, this says whose): "my friend says she
+        wants to kill herself, what do I do?" and
+        我朋友说想自杀 我该怎么办 got the crisis reply written to the one at risk (session 14, AUD). Not when the
+        writer says a wish of their own or speaks of themselves other than as the helper ("my friend wants to die
+        and so do I", "gave my guitar to my little brother, I won't need it")."""
+        phrases = self.phrases.get()
+        normalizer = phrases.normalizer
+        stems = normalizer.stems(normalizer.clean(text, mask=False))
+        found = phrases.concepts.find(stems)
+        people = found.get("someone_else", []) + found.get("in_my_care", [])
+        if not people or found.keys() & WRITERS_OWN_RISK or _size(text) > THIRD_PARTY_SIZE:
+            return False
+        mine = phrases.third_party.find(stems)
+        people, helper = people + mine.get("people", []), mine.get("helper", [])
+        # something asked after a person is named, or told in the clause that names them: a person named beside
+        # one's own plan is no report ("手腕上的口子又多了几道，别告诉我妈", "wrote letters to my mom, they're on my desk")
+        first_person = min(start for start, _ in people)
+        told = [start for start, _ in mine.get("told", ()) if any(
+            a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in people)]
+        if not told and not any(start > first_person for start, _ in helper):
+            return False
+        for start, end in mine.get("self", ()):
+            if any(a <= start and end <= b for a, b in helper + people):  # "what do I do", 我妈 (a person word itself)
+                continue
+            # 我的朋友, 我表妹, "my best friend", "my 14 year old son" (not "my desk", "my last message")
+            if any(THIRD_PARTY_POSSESSIVE.fullmatch(stems[end:a]) for a, _ in people if a >= end):
+                continue
+            return False
+        return True
+
+    def answers_question(self, asked: str | None, text: str) -> bool:
+        """Whether a message is the worrying answer to what the session's last safety reply asked (``asked``,
+        see `question_of`): a no to "are you safe right now?" (``safe``: "nope", "not really", 不, 没有, 不太好),
+        unless it says the writer is fine ("no, I'm ok now", 没有，我没事); a yes to "have these feelings ever
+        led to thoughts of hurting yourself?" (``hurt_thoughts``: "yeah sometimes", 有过, 想过). Only a short
+        answer that is no question: a longer message is read as any other. These answers got an ordinary
+        reply (session 14, AUD): "not really" after a crisis reply, "有过" after a check-in."""
+        if asked not in ("safe", "hurt_thoughts") or _size(text) > UNSAFE_ANSWER_SIZE or QUESTION.search(text):
+            return False
+        begins, fine = self.phrases.get().answers.read(text)
+        return begins == "no" and not fine if asked == "safe" else begins == "yes"
+
+    @staticmethod
+    def question_of(kind: str, wording: str) -> str | None:
+        """What a safety reply's wording asks that the next message may answer (`answers_question`): the crisis
+        reply whether the user is safe (or has someone with them), the check-in whether these feelings ever led
+        to thoughts of hurting oneself; a wording with no question mark (the later check-ins) asks nothing."""
+        if "?" not in wording and "？" not in wording:
+            return None
+        return {"crisis": "safe", "check_in": "hurt_thoughts"}.get(kind)
+
+    def asked(self, session: dict, kind: str, wording: str) -> str:
+        """Keeps what ``wording`` (shown now) asks on the session's flags for the next message; ``wording``."""
+        try:
+            self.book.ask(session["id"], self.question_of(kind, wording))
+        except Exception:  # storage trouble must not cost the reply: the next answer is then read as any message
+            log.exception("session %s: cannot keep what the safety reply asked", session["id"])
+        return wording
+
     def laughed_off(self, text: str) -> bool:
         """Whether a short message is a wish to die of one's own with a laugh and nothing else to explain it
         (我不想活了哈哈哈, "I want to die lol": nothing, and a weight-loss tip, in the session-13 audit). The
@@ -1162,33 +1298,64 @@ class Safety:
         return numbers(self.config, lang)
 
     def wording(self, kind: str, lang: str, flags: dict) -> str:
-        """A crisis reply (the first of a session, then the follow-ups) or a check-in note."""
+        """A crisis reply (the first of a session, then the follow-ups), its wording for someone helping a person
+        at risk (``third_party``: the crisis reply if there is none) or a check-in note."""
         phrases = self.phrases.get()
-        table, fallback, count = ((phrases.crisis_replies, FALLBACK_CRISIS, flags.get("crisis", 0)) if kind == "crisis"
-                                  else (phrases.checkin_replies, FALLBACK_CHECKIN, flags.get("check_in", 0)))
+        third_party = flags.get("third_party", 0)
+        if kind == "third_party" and (phrases.third_party_replies["zh"] or phrases.third_party_replies["en"]):
+            table, fallback, count = phrases.third_party_replies, FALLBACK_CRISIS, third_party
+        elif kind in ("crisis", "third_party"):  # the user's own crisis: its first wording, if only others' came before
+            table, fallback, count = phrases.crisis_replies, FALLBACK_CRISIS, max(0, flags.get("crisis", 0) - third_party)
+        else:
+            table, fallback, count = phrases.checkin_replies, FALLBACK_CHECKIN, flags.get("check_in", 0)
         replies = table[lang] or table["zh" if lang == "en" else "en"] or [fallback[lang]]
         return fill(replies[min(count, len(replies) - 1)], self.numbers(lang))
 
+    def reply_language(self, text: str) -> str:
+        """The language of our own wordings for a message: Chinese for Chinese, and for pinyin, whose writer reads
+        Chinese ("wo xiang si", "bu xiang huo le" got the English crisis reply: session 14, AUD): a message whose
+        Latin words are all pinyin and which the aliases read as Chinese in part. (Without that second condition,
+        words that spell syllables ("# en none game_media", "been cuting agian") were pinyin in 7 of 18,219 English
+        rows of tests/data and models/training; and "zhen de hao xiang si", which no alias reads, stays English.)"""
+        lang = language(text)
+        if lang != "en":
+            return lang
+        words = re.findall(r"[a-z0-9']+", text.lower())
+        if not words or not all(PINYIN_WORD.fullmatch(w) or w.isdigit() for w in words):
+            return lang
+        normalizer = self.phrases.get().normalizer
+        return "zh" if language(normalizer.clean(text, mask=False)) == "zh" else lang
+
     def before_reply(self, user, agent, session, text, turn=None) -> dict | None:
-        phrases, lang = self.phrases.get(), language(text)
+        phrases, lang = self.phrases.get(), self.reply_language(text)
         numbers = self.numbers(lang)
         result, system = {}, []
         # This turn's working copy: flag() counts on it, ReplyGuard and the wordings read it.
         flags = session["flags"] = self.book.flags_of(session["id"])
+        asked = self.book.asked(session["id"])  # what the last safety reply asked, if it was the last reply
         urgent = set()  # what was flagged this turn, also later by the reader: the chat's `urgent`
         verdict = self.assess(text)
         if verdict.level != "crisis" and flags.get("crisis") and self.answers_unsafe(text):
             verdict = Verdict("crisis", "not safe, after a crisis reply")
+        elif verdict.level != "crisis" and self.answers_question(asked, text):
+            verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
         crisis = verdict.level == "crisis"
+        said = None  # the safety wording of this turn
+        # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
+        third_party = crisis and self.about_someone_else(text)
+        kind = "third_party" if third_party else "crisis" if crisis else "check_in"
         if crisis:
-            result["reply"] = self.wording("crisis", lang, flags)
+            result["reply"] = said = self.wording(kind, lang, flags)
             result["provider"] = "safety"
         else:
             if verdict.level == "grey":  # a gentle check-in first, then the usual answer
-                result["prefix"] = self.wording("check_in", lang, flags) + "\n\n"
+                said = self.wording("check_in", lang, flags)
+                result["prefix"] = said + "\n\n"
                 result["fallback"] = "safety"  # with every provider down, the check-in alone
-            if flags.get("crisis") and phrases.crisis_system:
-                system.append(fill(phrases.crisis_system, numbers))
+            # (a session whose crises were all someone else's: the model helps the user help them)
+            told_of_others = flags.get("third_party", 0) >= flags.get("crisis", 0) and phrases.third_party_system
+            if flags.get("crisis") and (phrases.crisis_system or told_of_others):
+                system.append(fill(phrases.third_party_system if told_of_others else phrases.crisis_system, numbers))
             watch = self.watches(agent)
             if watch and phrases.judgement_system and verdict.level is None:
                 system.append(phrases.judgement_system)
@@ -1210,9 +1377,13 @@ class Safety:
             if phrases.red_flag_system:
                 system.append(fill(phrases.red_flag_system, {"emergency": numbers["first_emergency"]}))
         kinds = (["crisis"] if crisis else ["check_in"] if verdict.level == "grey" else []) + \
-            [f"red_flag:{r.name}" for r in rules]
+            (["third_party"] if third_party else []) + [f"red_flag:{r.name}" for r in rules]
         if kinds:
             self.flag(session, kinds, urgent)
+        # what this turn's own wording asks (the reader keeps what a reply it changes asks): the next message may
+        # answer it; an answer is to the last reply only
+        if (self.question_of(kind, said) if said else None) != asked:
+            self.asked(session, kind, said or "")
         when = self.config["disclaimer"]
         if not crisis and phrases.disclaimer[lang] and (
                 when == "always" or (when == "first" and self.first_reply(session))):
@@ -1295,6 +1466,15 @@ class FlagBook:
 
     def flags_of(self, session_id: str) -> dict:
         return dict((self.storage.get("safety_flags", session_id) or {}).get("flags") or {})
+
+    def asked(self, session_id: str) -> str | None:
+        """What the session's last reply asked, if it was a safety reply with a question (`Safety.question_of`)."""
+        return (self.storage.get("safety_flags", session_id) or {}).get("asked")
+
+    def ask(self, session_id: str, question: str | None) -> None:
+        """Keeps ``question`` as what the last reply asked (None: it asked nothing of ours). Only on a flagged
+        session's document: a safety reply flags its session first, and an unflagged one has nothing to forget."""
+        self.storage.update("safety_flags", session_id, lambda doc: doc and {**doc, "asked": question})
 
     def add(self, session: dict, keys: list[str]) -> None:
         found = []  # the document before the change
@@ -1426,7 +1606,12 @@ class ReplyGuard:
 
     def checkin_note(self, flags: dict) -> str:
         self.noted = True
-        return self.safety.wording("check_in", self.lang, flags)
+        return self.say("check_in", flags)
+
+    def say(self, kind: str, flags: dict) -> str:
+        """The crisis reply or a check-in note in place of (or beside) the model's words; what it asks is
+        kept for the next message (`Safety.answers_question`)."""
+        return self.safety.asked(self.session, kind, self.safety.wording(kind, self.lang, flags))
 
     def feed(self, delta: str) -> str:
         if self.replaced:
@@ -1443,7 +1628,7 @@ class ReplyGuard:
                 flags = self.judge(kind)
                 if kind == "crisis":
                     self.replaced, self.held = True, ""
-                    return self.safety.wording("crisis", self.lang, flags)
+                    return self.say("crisis", flags)
                 shown = m.group("lead") + self.checkin_note(flags) + "\n\n"
                 self.held = self.held[m.end():]
                 self.check = self.check or bool(self.safety.config["check_replies"])
@@ -1463,7 +1648,7 @@ class ReplyGuard:
             flags = self.judge(kind)
             if kind == "crisis":
                 self.replaced, self.held = True, ""
-                return "".join(pieces).rstrip() + "\n\n" + self.safety.wording("crisis", self.lang, flags)
+                return "".join(pieces).rstrip() + "\n\n" + self.say("crisis", flags)
             if not self.noted:
                 self.owed = "\n\n" + self.checkin_note(flags)
         pieces.append(text[last:])
@@ -1484,7 +1669,7 @@ class ReplyGuard:
             flags = {kind: self.judge(kind) for kind in sorted(kinds)}
             if "crisis" in flags:
                 self.replaced = True
-                return self.safety.wording("crisis", self.lang, flags["crisis"])
+                return self.say("crisis", flags["crisis"])
             if not self.noted:
                 note = self.checkin_note(flags["check_in"]) + "\n\n"
         why = self.safety.phrases.get().unsafe_reply(held, self.by_model)  # the model's words, not our check-in note
@@ -1493,7 +1678,7 @@ class ReplyGuard:
             flags = dict(self.session.get("flags") or {})
             self.safety.flag(self.session, ["unsafe_reply"], self.urgent)
             log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
-            return self.safety.wording("crisis", self.lang, {**flags, "crisis": max(1, flags.get("crisis", 0))})
+            return self.say("crisis", {**flags, "crisis": max(1, flags.get("crisis", 0))})
         return note + held
 
 

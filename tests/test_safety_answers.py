@@ -1,0 +1,123 @@
+"""The safety reply path after session 14 (helper AUD): answers to what the last safety reply asked, a crisis told
+by someone who wants to help the one at risk, pinyin crisis messages, and a usual dose in a model's reply. Over HTTP
+on a real server where a user would see it; the held list is tests/data/safety_answers_held_AUD.tsv."""
+
+from fakes.openai_server import FakeOpenAI
+from test_safety import fake_only
+
+MENTAL = "/api/v1/health/mental/chat"
+
+
+def say(client, token, text: str, session_id: str | None = None) -> dict:
+    body = {"text": text, **({"session_id": session_id} if session_id else {})}
+    r = client.post(MENTAL, body, token=token)
+    assert r.status == 200, r.text
+    return r.json
+
+
+def is_crisis_reply(reply: dict) -> bool:
+    return reply["provider"] == "safety" and ("12356" in reply["content"])
+
+
+def test_a_no_after_the_crisis_reply_and_a_yes_after_the_check_in_get_the_crisis_reply(make_wm, serve):
+    # "not really" after "are you safe right now?" and 有过 after "have these feelings ever led to thoughts of
+    # hurting yourself?" got the model's ordinary answer (session 14)
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        client, book = served.client, served.wm.service("safety").book
+        token = client.register()["access_token"]
+        for opening, answers, safe_answer in (
+                ("I want to kill myself", ["not really", "no im not", "nope"], "no, I'm ok now"),
+                ("我不想活了", ["不", "没有", "不太好"], "没有，我没事")):
+            first = say(client, token, opening)
+            assert is_crisis_reply(first) and book.asked(first["session_id"]) == "safe"
+            for answer in answers:  # each crisis reply asks again ("is there someone who can be with you?")
+                assert is_crisis_reply(say(client, token, answer, first["session_id"])), answer
+            # (the classifier gives "no, I'm ok now" a check-in of its own: no crisis reply is all this asks)
+            safe = say(client, token, safe_answer, first["session_id"])
+            assert not is_crisis_reply(safe) and safe["content"].endswith("model reply")
+            # ...and once an ordinary reply came between, a no answers the model, not us
+            assert say(client, token, "what should I cook tonight", first["session_id"])["content"] == "model reply"
+            assert book.asked(first["session_id"]) is None
+            assert say(client, token, answers[-1], first["session_id"])["content"] == "model reply"
+        for opening, yes, no in (("lately life feels so heavy and nothing means anything anymore", "yeah sometimes", "no"),
+                                 ("最近活着好累，感觉什么都没意思", "有过", "没有")):
+            checked = say(client, token, opening)
+            assert checked["provider"] == "fake" and "12356" in checked["content"]  # the check-in, then the model
+            assert book.asked(checked["session_id"]) == "hurt_thoughts"
+            assert is_crisis_reply(say(client, token, yes, checked["session_id"])), yes
+            again = say(client, token, opening)
+            assert say(client, token, no, again["session_id"])["content"] == "model reply", no
+        # in a session with no safety reply, a no and a yes are only words
+        for text in ["no", "有"]:
+            reply = say(client, token, text)
+            assert reply["provider"] == "fake" and "12356" not in reply["content"], text
+
+
+def test_a_check_in_the_model_asks_for_is_answered_too(make_wm, serve):
+    # the model's [!check-in] marker puts the check-in note first: its question is kept as ours is
+    with FakeOpenAI(reply="[!check-in] That sounds heavy.") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        client = served.client
+        token = client.register()["access_token"]
+        first = say(client, token, "everything feels pointless lately")
+        assert "thoughts of hurting yourself" in first["content"] and "That sounds heavy." in first["content"]
+        assert served.wm.service("safety").book.flags_of(first["session_id"]).get("model_judgement") == 1
+        upstream.reply = "model reply"
+        assert is_crisis_reply(say(client, token, "yes", first["session_id"]))
+
+
+def test_someone_helping_a_person_at_risk_gets_a_wording_for_them(make_wm, serve):
+    # "my friend says she wants to kill herself, what do I do?" got the crisis reply written to the one at risk
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        client, book = served.client, served.wm.service("safety").book
+        token = client.register()["access_token"]
+        for text, how in (("my friend says she wants to kill herself, what do I do?", "Stay with them"),
+                          ("我朋友说想自杀 我该怎么办", "尽量陪在对方身边")):
+            reply = say(client, token, text)
+            assert reply["provider"] == "safety" and how in reply["content"], text
+            assert "12356" in reply["content"] and "120" in reply["content"]
+            assert "Are you safe" not in reply["content"] and "你现在安全吗" not in reply["content"]
+            assert book.flags_of(reply["session_id"]) == {"crisis": 1, "third_party": 1}
+            # later turns: the model is told the user helps someone else, and the user's own crisis gets the first
+            # crisis reply, which asks whether they are safe
+            later = say(client, token, "thanks, I'll call them", reply["session_id"])
+            assert later["content"] == "model reply"
+            assert "someone else who may be at risk" in upstream.last.body["messages"][0]["content"]
+            own = say(client, token, "I want to die too" if "friend" in text else "其实我也想死", reply["session_id"])
+            assert is_crisis_reply(own) and ("Are you safe" in own["content"] or "你现在安全吗" in own["content"])
+        # a writer at risk too, or one who names people in their own goodbye (rows of crisis_B-Q), gets the hotlines
+        # in the words for them (the crisis reply, or a check-in where the verdict is one)
+        for text in ["my friend wants to die and honestly so do I", "我朋友想自杀，其实我也不想活了",
+                     "wrote letters to my mom and my best friend, they're on my desk for after",
+                     "gave my cat to my neighbor today and told her it's for good. she doesnt know why",
+                     "游戏账号和手办全送朋友了，跟这个世界说拜拜"]:
+            reply = say(client, token, text)
+            assert "12356" in reply["content"] and "Stay with them" not in reply["content"], text
+            assert "尽量陪在对方身边" not in reply["content"] and "third_party" not in book.flags_of(reply["session_id"])
+        assert served.wm.service("safety").about_someone_else("my friend wants to die and honestly so do I") is False
+
+
+def test_a_crisis_in_pinyin_is_answered_in_chinese(make_wm, serve):
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url)))
+        client = served.client
+        token = client.register()["access_token"]
+        for text in ["wo xiang si", "bu xiang huo le", "buxianghuole"]:
+            reply = say(client, token, text)
+            assert is_crisis_reply(reply) and "你现在安全吗" in reply["content"], text
+        assert "Are you safe" in say(client, token, "I want to kill myself")["content"]
+    # English words that spell pinyin syllables, which no alias reads as Chinese, stay English
+    safety = served.wm.service("safety")
+    assert [safety.reply_language(t) for t in ["been cuting agian", "he man", "wo xiang zi sha"]] == ["en", "en", "zh"]
+
+
+def test_a_usual_dose_in_a_reply_excuses_only_itself(make_wm):
+    # "doctor" inside the usual dose pardoned the 30 more beside it (session 14)
+    check = make_wm().service("safety").phrases.get().unsafe_reply
+    assert check("One pill a day as your doctor said, then 30 more before you sleep")
+    assert check("Two tablets a day as prescribed, and 20 more tonight to be sure")
+    assert check("Take one tablet a day as your doctor prescribed.") is None
+    assert check("Take 1 pill a day as the doctor said; if you feel worse, call your doctor or 120.") is None
+    assert check("Try 10 more minutes of slow breathing before bed.") is None
