@@ -336,6 +336,12 @@ class Topic:
         urgent = spec.get("urgent") if isinstance(spec.get("urgent"), dict) else {}
         self.urgent = {lang: str(urgent.get(lang) or "").strip() for lang in ("zh", "en")}
         self.urgent_terms = Terms([w for w in (normalize(str(x)) for x in both_languages(urgent.get("when"))) if w])
+        # ...and signs a word alone misreads (patterns): 叫不醒 is a child who cannot be woken, but not
+        # in "孩子早上叫不醒，总赖床" (one who will not get up for school).
+        try:
+            self.urgent_patterns = [re.compile(str(p)) for p in urgent.get("patterns") or ()]
+        except re.error as e:
+            raise ValueError(f"topics.{key}.urgent.patterns: {e}") from e
         # A special group (pregnancy, children, older people): its keywords name the person, its
         # caution goes with whatever topic answers, its tips replace those of `instead_of`.
         caution = spec.get("caution") or {}
@@ -1870,7 +1876,8 @@ class Composer:
         group = next((r.group for r in readings if r.group), None)
         for topic in (group, readings[0].topic):
             if topic is not None and topic.urgent[self.lang]:
-                if any(not negated(self.text, start) for start, _ in topic.urgent_terms.find(self.text)):
+                if any(not negated(self.text, start) for start, _ in topic.urgent_terms.find(self.text)) or \
+                        any(p.search(self.text) for p in topic.urgent_patterns):
                     return topic.urgent[self.lang]
         return ""
 
