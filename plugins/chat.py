@@ -926,6 +926,11 @@ class ChatService:
         images = self.images(user, body, read=bool(agent["vision_providers"]))
         text = field(body, "text", required=not images, default="", max_len=self.wm.config["chat"]["max_message_chars"])
         session_id = field(body, "session_id", required=False, max_len=64)
+        # An empty id ("" or blanks) is a client that lost the one it had, not one asking for a new
+        # session: starting one silently cut the conversation in two. Left out or null starts one.
+        if session_id == "":
+            raise ApiError(400, "invalid_field", "session_id: must not be empty; leave it out (or send null) "
+                                                 "to start a new session")
         if session_id:
             session = self.own_session(user, session_id)
             if session["agent"] != agent_name:
@@ -1530,7 +1535,8 @@ CHAT_ERRORS = {400: "wrong_agent: the session belongs to another agent", 404: "n
 def chat_in(wm) -> dict:
     return obj({"text": string(max_length=wm.config["chat"]["max_message_chars"],
                                description="the message; may be empty (or left out) only when images are sent"),
-                "session_id": string(max_length=64, description="continue this session; none starts one"),
+                "session_id": string(min_length=1, max_length=64, pattern=r"\S",
+                                     description="continue this session; left out or null starts one, \"\" is a 400"),
                 "images": array(string(min_length=1, max_length=64), max_items=wm.config["chat"]["max_images"],
                                 description="ids of the user's uploads (POST /api/v1/uploads) to ask about; "
                                             "text, images or both")},

@@ -336,6 +336,12 @@ class Topic:
         urgent = spec.get("urgent") if isinstance(spec.get("urgent"), dict) else {}
         self.urgent = {lang: str(urgent.get(lang) or "").strip() for lang in ("zh", "en")}
         self.urgent_terms = Terms([w for w in (normalize(str(x)) for x in both_languages(urgent.get("when"))) if w])
+        # ...and signs a word alone misreads (patterns): 叫不醒 is a child who cannot be woken, but not
+        # in "孩子早上叫不醒，总赖床" (one who will not get up for school).
+        try:
+            self.urgent_patterns = [re.compile(str(p)) for p in urgent.get("patterns") or ()]
+        except re.error as e:
+            raise ValueError(f"topics.{key}.urgent.patterns: {e}") from e
         # A special group (pregnancy, children, older people): its keywords name the person, its
         # caution goes with whatever topic answers, its tips replace those of `instead_of`.
         caution = spec.get("caution") or {}
@@ -692,6 +698,14 @@ MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])
 # A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
 REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])"
                          r"|^(?:and |so |but )?(?:what|how) about(?![a-z])")  # "what about sleeping propped up?"
+# A follow-up whose subject is the complaint already talked of: "it"/"they" with what it does ("they kind of
+# burn when I try to sleep" after dry eyes, "它还是肿") or where on it ("a lump on the back of it"). Another
+# topic's word after it is a circumstance of the same complaint (Composer.choose_topic, Composer.moves_on).
+THE_COMPLAINT = re.compile(r"(?<![a-z'])(?:it|they|it's|they're|its|their)\s+(?:[a-z]+\s+){0,2}?(?:burn|burns|burning|hurt|hurts|"
+                           r"hurting|ache|aches|aching|itch|itches|itchy|itching|sting|stings|stinging|throb|throbs|throbbing|"
+                           r"swell|swells|swelling|swollen|sore|red|bleed|bleeds|bleeding|water|watering|tingle|tingles|"
+                           r"feel|feels|get|gets|go|goes|look|looks|seem|seems)(?![a-z])"
+                           r"|(?<![a-z])(?:of|on|in|around|near|under|behind|above|below) (?:it|them)(?![a-z])|^它")
 # A how-to question: practical advice is what it asks for, even on a turn the safety plugin checks in on.
 PRACTICAL_QUESTION = re.compile(r"(?<![a-z])(?:how (?:should|do|can|would) i|how to|what'?s a (?:good|safe) way|"
                                 r"where (?:do|should) i (?:even )?(?:start|begin)|any tips)(?![a-z])"
@@ -1642,6 +1656,11 @@ class Composer:
             if REFERS_BACK.search(self.text) and session.priority > own.priority:
                 self.follow_up = True
                 return session
+            # ...as does one whose subject is the complaint, named before the other topic's word: "they burn
+            # when I try to sleep" (not "also my stomach, it burns", where the new word comes first)
+            if session.priority and session.priority >= own.priority and self.about_the_complaint(readings[0], own):
+                self.follow_up = True
+                return session
             # A pain or swelling the follow-up tells of elsewhere ("…and now my knee is really swollen") is
             # a new complaint: the topic model read with the question before stays on it (a fall is a head
             # injury to it after a headache), so neither its guess (stays_on) nor a "因为…吧" keeps it.
@@ -1682,8 +1701,13 @@ class Composer:
         guessed = topics.get(key)
         if guessed is None or guessed is session or guessed.is_group or probability < self.confidence:
             return None
-        together, _ = self.guess(before[-1] + "\n" + self.text)
+        together, sure = self.guess(before[-1] + "\n" + self.text)
         if together == session.key:
+            return None
+        # One that points back at the complaint ("there's a little lump on the back of it now" after a wrist
+        # question: back pain to the model at 0.43, 0.29 together) moves on only if the two read together are
+        # as surely about the new topic.
+        if THE_COMPLAINT.search(self.text) and not (together == key and sure >= self.confidence):
             return None
         # ...nor another complaint the question before it named: "should I eat anything?" after "my
         # stomach hurts and I have diarrhoea" (the stomach answered, the two together read as diarrhoea).
@@ -1692,6 +1716,14 @@ class Composer:
             self.follow_up = True
             return named
         return guessed
+
+    @staticmethod
+    def about_the_complaint(reading, own) -> bool:
+        """Whether the message's subject is the complaint already talked of (`THE_COMPLAINT`), said
+        before any keyword of ``own``, the topic its words name."""
+        found = THE_COMPLAINT.search(reading.text)
+        first = min(reading.hits.get(own.key, {}).values(), default=None)
+        return found is not None and first is not None and found.start() < first
 
     def for_another(self) -> bool:
         """Whether the message is about someone else's feelings, not the user's: it speaks of them
@@ -1870,7 +1902,8 @@ class Composer:
         group = next((r.group for r in readings if r.group), None)
         for topic in (group, readings[0].topic):
             if topic is not None and topic.urgent[self.lang]:
-                if any(not negated(self.text, start) for start, _ in topic.urgent_terms.find(self.text)):
+                if any(not negated(self.text, start) for start, _ in topic.urgent_terms.find(self.text)) or \
+                        any(p.search(self.text) for p in topic.urgent_patterns):
                     return topic.urgent[self.lang]
         return ""
 

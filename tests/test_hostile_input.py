@@ -32,6 +32,7 @@ VALUES = {
     "1e400": "1e400",
     "lone surrogate": f'"{SURROGATE}"',
     "surrogate in text": f'"ab{SURROGATE}cd"',
+    "NUL in text": '"ab\\u0000cd"',  # stored as is before session 14
     "empty list": "[]",
     "list": '["physical"]',
     "empty object": "{}",
@@ -273,6 +274,8 @@ def test_hostile_input_on_every_route_is_a_json_4xx_and_stores_nothing(world):
                                what=f"a surrogate key in {name}")
                     world.send(method, path, with_key(template, where, b'"k\xed\xa0\x80"'), token,
                                what=f"surrogate bytes in a key in {name}")
+                    world.send(method, path, with_key(template, where, b'"k\\u0000"'), token,
+                               what=f"a NUL in a key in {name}")
         # Headers and query strings, on a body that changes nothing ({} for writes, ids that do
         # not exist): a 2xx is fine if nothing changed (the snapshot below).
         safe_path = path if method == "GET" else fill(rule, world.ids(real=False))
@@ -392,6 +395,59 @@ def test_lone_surrogates_are_refused_naming_the_field_and_nothing_is_stored(clie
     r = client.post("/api/v1/health/sessions", raw='{"agent": "physical", "title": "ok \\ud83d\\ude00"}'.encode(),
                     token=token, headers={"Content-Type": "application/json"})
     assert r.status == 201 and r.json["title"] == "ok 😀"
+
+
+def test_a_nul_is_refused_in_every_stored_text_naming_the_field_and_nothing_is_stored(client):
+    """Session 14: a NUL (\\u0000) in a chat message, a title, a record's note or a setting was
+    stored as is; it is refused like a lone surrogate, wherever it is, before anything is stored."""
+    token = signed_in(client)
+    cases = [
+        ("POST", "/api/v1/health/physical/chat", '{"text": "I slept badly\\u0000"}', "text"),
+        ("POST", "/api/v1/health/physical/chat/stream", '{"text": "\\u0000hi"}', "text"),
+        ("POST", "/api/v1/health/sessions", '{"agent": "physical", "title": "a\\u0000b"}', "title"),
+        ("POST", "/api/v1/health/data", '{"type": "weight", "value": 70, "note": "x\\u0000"}', "note"),
+        ("POST", "/api/v1/health/data/batch", '{"items": [{"type": "steps", "value": 10, "note": "\\u0000"}]}',
+         "items[0].note"),
+        ("POST", "/api/v1/reminders", '{"title": "Wa\\u0000ter", "rule": {"kind": "daily", "times": ["08:00"]}}',
+         "title"),
+        ("PUT", "/api/v1/users/settings", '{"settings": {"nick\\u0000": "x"}}', "settings.nick\ufffd"),
+        ("PUT", "/api/v1/users/settings", '{"full_name": "Al\\u0000ice"}', "full_name"),
+        ("POST", "/api/v1/auth/register", '{"username": "bob\\u0000", "password": "long enough"}', "username"),
+    ]
+    for method, path, body, where in cases:
+        r = client.request(method, path, raw=body.encode(), token=token, headers={"Content-Type": "application/json"})
+        assert_error(r, 400, "invalid_text")
+        assert r.json["error"]["message"].startswith(f"{where}: ") and "NUL" in r.json["error"]["message"], r.text
+    assert sessions_of(client, token) == []
+    assert client.get("/api/v1/health/data", token=token).json["items"] == []
+    assert client.get("/api/v1/reminders", token=token).json["items"] == []
+    profile = client.get("/api/v1/users/profile", token=token).json
+    assert profile["settings"] == {} and "\x00" not in json.dumps(profile, ensure_ascii=False)
+    assert client.post("/api/v1/auth/login", {"username": "bob", "password": "long enough"}).status == 401
+    # The six characters \u0000 written out (an escaped backslash) are text like any other.
+    r = client.post("/api/v1/health/sessions", raw=b'{"agent": "physical", "title": "a \\\\u0000 b"}',
+                    token=token, headers={"Content-Type": "application/json"})
+    assert r.status == 201 and r.json["title"] == "a \\u0000 b", r.text
+
+
+def test_an_empty_session_id_is_a_400_not_a_new_session(client):
+    """Session 14: "session_id": "" (a client that lost its id) started a new session silently,
+    cutting the conversation in two. Left out or null still starts one (docs/api.md)."""
+    token = signed_in(client)
+    for path in ("/api/v1/health/physical/chat", "/api/v1/health/physical/chat/stream"):
+        for empty in ("", "   "):
+            r = client.post(path, {"text": "I slept badly again", "session_id": empty}, token=token)
+            assert_error(r, 400, "invalid_field")
+            assert r.json["error"]["message"].startswith("session_id: must not be empty"), r.text
+    assert sessions_of(client, token) == []
+    r = client.post("/api/v1/health/physical/chat", {"text": "I slept badly again", "session_id": None}, token=token)
+    assert r.status == 200, r.text
+    first = r.json["session_id"]
+    r = client.post("/api/v1/health/physical/chat", {"text": "any tips?"}, token=token)
+    assert r.status == 200 and r.json["session_id"] != first
+    r = client.post("/api/v1/health/physical/chat", {"text": "and more?", "session_id": first}, token=token)
+    assert r.status == 200 and r.json["session_id"] == first
+    assert len(sessions_of(client, token)) == 2
 
 
 def test_a_reply_cut_inside_an_emoji_is_stored_and_answered_as_json(make_wm, serve):

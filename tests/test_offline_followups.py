@@ -15,6 +15,13 @@ FOLLOW_UPS = [
     ("allergies", "allergies", "zh", "花粉季一到就狂打喷嚏", "眼睛也有点痒", "eyes"),
     ("dizziness", "dizziness", "en", "I get woozy every time I get out of bed", "things look blurry for a second", "eyes"),
     ("teeth", "teeth", "en", "my gums have been bleeding a bit lately", "should I be worried?", "anxiety"),
+    # its subject is the complaint ("they", "it"), another topic's word a circumstance (session 14)
+    ("eyes", "eyes", "en", "my eyes feel gritty after staring at screens all day", "they sting a lot when I try to sleep",
+     "insomnia"),
+    ("joints", "joints", "en", "I jammed my finger playing volleyball", "there's a hard bump on the side of it now", "skin"),
+    ("joints", "joints", "en", "I went over on my ankle on the stairs", "still can't bear weight on it this morning", "weight"),
+    # ...but not when the new word comes first: "my stomach, it burns" is the stomach
+    ("joints", "stomach", "en", "my knee aches after running", "also my stomach, it burns after every meal", "joints"),
     # it changes the subject, saying so or plainly about something else
     ("joints", "caffeine", "zh", "膝盖扭了一下，有点肿", "那顺便问下，每天喝几杯咖啡算多", "joints"),
     ("water", "low_mood", "en", "how many glasses of water is enough", "also I've been feeling pretty down lately", "water"),

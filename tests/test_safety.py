@@ -265,6 +265,34 @@ def test_offline_companion_does_not_repeat_the_red_flag_note(make_wm, serve):
     assert not content.startswith("⚠️") and "120" in content
 
 
+def test_sudden_confusion_and_a_person_who_cannot_be_woken_get_120_not_a_memory_clinic_or_a_lie_in(make_wm, serve):
+    """Session 14: an 82-year-old's sudden confusion got the memory-clinic tip, "孩子早上叫不醒，总赖床"
+    (a child who won't get up for school) the child's urgent note, "怎么喊都不醒" and "I can't wake him"
+    nothing; and "i keep hoping i won't wake up" is a wish to die, never a collapse note."""
+    client = serve(make_wm()).client  # the shipped config: the offline provider answers
+    token = client.register()["access_token"]
+
+    def reply(text):
+        return client.post("/api/v1/health/physical/chat", {"text": text}, token=token).json["content"]
+
+    for text in ["我妈80岁了今天突然说胡话认不出人", "my 82 year old dad suddenly doesn't know where he is since this morning",
+                 "爷爷昏过去了，怎么喊都不醒", "my diabetic husband is asleep and I can't wake him up"]:
+        content = reply(text)
+        assert content.startswith("⚠️") and "120" in content.split("\n")[0], (text, content)
+        assert "甲状腺" not in content and "thyroid" not in content, content  # the memory tip's causes to check
+    for text in ["孩子早上叫不醒，总赖床", "早上闹钟总是叫不醒我", "my son is so hard to wake up for school, he just rolls over",
+                 "我妈这一两年记性越来越差，老忘记关煤气", "I'm confused about how much protein I should eat today",
+                 "午睡睡了三个小时醒来不知道自己在哪"]:
+        content = reply(text)
+        assert not content.startswith(("⚠️", "请先注意", "First:")), (text, content)
+    # a slow memory problem still gets the memory clinic, with a word on sudden confusion
+    assert "甲状腺" in reply("我爷爷八十了，最近半年记性越来越差，老是重复问同一件事")
+    safety = make_wm().pm.get_plugin("safety")
+    wm = make_wm()
+    assert "collapse" not in safety.Safety(wm).check("i keep hoping i just won't wake up tomorrow")[1]
+    assert safety.Safety(wm).check("孩子发烧后一直昏睡，摇他也叫不醒")[1] == ["collapse"]
+
+
 def test_red_flags_only_in_the_agents_config_names(make_wm, serve):
     client = serve(make_wm({"safety": {"red_flag_agents": ["physical"]}})).client
     token = client.register()["access_token"]
