@@ -1542,3 +1542,32 @@ def test_conditional_hyperbole_about_a_chore_is_no_crisis_but_about_a_person_it_
     safety = make_wm().service("safety")
     assert [t for t in CONDITIONAL_ABOUT_A_PERSON if safety.assess(t).level != "crisis"] == []
     assert [t for t in CONDITIONAL_ABOUT_A_CHORE if safety.assess(t).level == "crisis"] == []
+
+
+# Written for this test (from no set): a mood of the day whose only risk words are moods (`everyday_mood`,
+# tiredness) is read as a message with one everyday word (safety.checkin_threshold_no_cue); the same mood
+# beside a word of life, an ending or no one stays a risk for the classifier or the rules.
+EVERYDAY_MOODS = ["考试又失败了，心情很差", "最近工作压力好大", "带了一天的课，现在一动都不想动",
+                  "I can't believe they cancelled my flight again", "I can't stand this heat"]
+MOODS_BESIDE_A_RISK = ["压力好大，活着没意思", "又失败了，这个世界没有我会更好", "so stressed i want to disappear",
+                       "can't believe i'm still alive"]
+
+
+def test_a_mood_of_the_day_needs_the_no_cue_threshold_but_not_beside_a_risk_word(make_wm):
+    phrases = make_wm().service("safety").phrases.get()
+    assert {text: phrases.assess(text)[3] for text in EVERYDAY_MOODS} == {text: "weak" for text in EVERYDAY_MOODS}
+    beside = {text: phrases.assess(text) for text in MOODS_BESIDE_A_RISK}
+    assert [text for text, (level, _, _, cue, _) in beside.items() if not (level or cue == "risk")] == []
+
+
+# Written for this test: everyday words that read as risk words, masked (cut in line, a bad feeling over,
+# comfort said to someone else); the same words of one's own risk are not.
+@pytest.mark.parametrize("text,masked", [
+    ("that guy cut in front of me at the pharmacy", True), ("我最讨厌别人插队", True),
+    ("I no longer feel anxious about flying", True), ("现在不再焦虑了", True),
+    ("told my sister you're not alone, we'll figure it out", True), ("别怕，你不是一个人", True),
+    ("i cut myself again last night", False), ("I don't feel anything anymore", False),
+])
+def test_everyday_uses_of_risk_words_are_masked(make_wm, text, masked):
+    clean = make_wm().service("safety").phrases.get().normalizer.clean(text)
+    assert (safety_module().MASK.strip() in clean) == masked, clean
