@@ -1564,7 +1564,7 @@ def test_a_mood_of_the_day_needs_the_no_cue_threshold_but_not_beside_a_risk_word
 # comfort said to someone else); the same words of one's own risk are not.
 @pytest.mark.parametrize("text,masked", [
     ("that guy cut in front of me at the pharmacy", True), ("我最讨厌别人插队", True),
-    ("I no longer feel anxious about flying", True), ("现在不再焦虑了", True),
+    ("I no longer feel anxious about flying", True), ("现在不再焦虑了，因为我已经决定好了", False),
     ("told my sister you're not alone, we'll figure it out", True), ("别怕，你不是一个人", True),
     ("i cut myself again last night", False), ("I don't feel anything anymore", False),
 ])
