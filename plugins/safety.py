@@ -889,7 +889,8 @@ class Phrases:
 
     def cue(self, clean: str, stems: str, found: dict) -> str:
         """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
-        word or two different `weak_cue` words; "weak" with one weak word (its check-in needs
+        word or two different `weak_cue` words; "weak" with one weak word, or risk words that are all
+        moods of the day (`everyday_mood`, tiredness) (its check-in needs
         safety.checkin_threshold_no_cue, as "long" does); "short" also when the message is about
         physical care (`ordinary_care`: "she's burning up", "does it matter") and no risk word
         stands outside those words."""
@@ -904,7 +905,15 @@ class Phrases:
             for start, end in sorted(tired, reverse=True):
                 rest = rest[:start] + " " + rest[end:]
             tired = tired if set(_SIZE.findall(rest)) <= TIRED_FILLER else ()
-        if not _all_within(found.get("risk_cue", ()), tuple(care) + tuple(tired)):
+        risk = found.get("risk_cue", ())
+        if not _all_within(risk, tuple(care) + tuple(tired)):
+            # A mood of the day said as it is (努力了那么久还是失败了, 压力很大, 好累，不想说话, "I can't believe they'd
+            # do that"): when each risk word is one of `everyday_mood` or tiredness, the classifier's check-in needs
+            # safety.checkin_threshold_no_cue, as one everyday word's does. At the risk-word thresholds (0.30 zh,
+            # 0.35 en) these got check-ins at p 0.32-0.38 (session 14, brief EV); a word of life, death, no one or
+            # an ending beside the mood ("tired of being me", 活着好累) keeps it a risk.
+            if not care and _all_within(risk, tuple(found.get("everyday_mood", ())) + tuple(found.get("tiredness", ()))):
+                return "weak"
             return "risk"
         if not care:
             weak = {stems[start:end] for start, end in found.get("weak_cue", ())}

@@ -1546,3 +1546,56 @@ CRISES_NE2 = ["how do i explain the marks to my swim coach, i still cut sometime
 def test_english_drills_news_songs_study_questions_and_embarrassment_get_no_hotline_ongoing_cutting_and_cover_stories_do(
         make_wm, serve):
     assert wrongly_answered(make_wm, serve, LOOK_ALIKES_NE2, CRISES_NE2) == ([], [])
+
+
+# -- session 14, brief EV: conditional hyperbole about a chore, and the same shape about a person ----------
+# Written for this test (from no set). A death said of an everyday thing on a condition is an idiom: no
+# crisis reply (the classifier may still ask after the user). The same condition about a person, help or
+# pain is a crisis: main gave the first three no hotline at all (a mask read any "kill myself ... if").
+CONDITIONAL_ABOUT_A_PERSON = [
+    "I'll kill myself if she leaves me",
+    "i'd kill myself if they took my kids",
+    "i'll kill myself if this doesn't stop",
+    "I'm going to die if no one picks up tonight",
+    "if my husband walks out i'm going to kill myself",
+]
+CONDITIONAL_ABOUT_A_CHORE = [
+    "i'm going to freaking die if this zoom call goes on another hour",  # main: the crisis reply
+    "if i have to answer one more email today i'm gonna kill myself",  # main: the crisis reply
+    "I could kill myself for deleting the draft",  # main: the crisis reply
+]
+
+
+def test_conditional_hyperbole_about_a_chore_is_no_crisis_but_about_a_person_it_is(make_wm):
+    safety = make_wm().service("safety")
+    assert [t for t in CONDITIONAL_ABOUT_A_PERSON if safety.assess(t).level != "crisis"] == []
+    assert [t for t in CONDITIONAL_ABOUT_A_CHORE if safety.assess(t).level == "crisis"] == []
+
+
+# Written for this test (from no set): a mood of the day whose only risk words are moods (`everyday_mood`,
+# tiredness) is read as a message with one everyday word (safety.checkin_threshold_no_cue); the same mood
+# beside a word of life, an ending or no one stays a risk for the classifier or the rules.
+EVERYDAY_MOODS = ["考试又失败了，心情很差", "最近工作压力好大", "带了一天的课，现在一动都不想动",
+                  "I can't believe they cancelled my flight again", "I can't stand this heat"]
+MOODS_BESIDE_A_RISK = ["压力好大，活着没意思", "又失败了，这个世界没有我会更好", "so stressed i want to disappear",
+                       "can't believe i'm still alive"]
+
+
+def test_a_mood_of_the_day_needs_the_no_cue_threshold_but_not_beside_a_risk_word(make_wm):
+    phrases = make_wm().service("safety").phrases.get()
+    assert {text: phrases.assess(text)[3] for text in EVERYDAY_MOODS} == {text: "weak" for text in EVERYDAY_MOODS}
+    beside = {text: phrases.assess(text) for text in MOODS_BESIDE_A_RISK}
+    assert [text for text, (level, _, _, cue, _) in beside.items() if not (level or cue == "risk")] == []
+
+
+# Written for this test: everyday words that read as risk words, masked (cut in line, a bad feeling over,
+# comfort said to someone else); the same words of one's own risk are not.
+@pytest.mark.parametrize("text,masked", [
+    ("that guy cut in front of me at the pharmacy", True), ("我最讨厌别人插队", True),
+    ("I no longer feel anxious about flying", True), ("现在不再焦虑了，因为我已经决定好了", False),
+    ("told my sister you're not alone, we'll figure it out", True), ("别怕，你不是一个人", True),
+    ("i cut myself again last night", False), ("I don't feel anything anymore", False),
+])
+def test_everyday_uses_of_risk_words_are_masked(make_wm, text, masked):
+    clean = make_wm().service("safety").phrases.get().normalizer.clean(text)
+    assert (safety_module().MASK.strip() in clean) == masked, clean
