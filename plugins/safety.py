@@ -434,6 +434,13 @@ class Frame:
         self.in_talk = bool(spec.get("in_talk", False))
         # A reply rule also read across a sentence and the one before it (see `Phrases.unsafe_reply`).
         self.across = bool(spec.get("across", False))
+        # A talk frame that makes a whole message talk (a joke, a professional's question, a story on a
+        # screen): its parts are not read apart (see `Safety.assess`). Without it a talk frame explains its own
+        # words only (moving house, an ordinary ending, a medicine question), and a long message's other
+        # parts are still read.
+        self.whole = bool(spec.get("whole", False))
+        if self.whole and self.level != "talk":
+            raise ValueError(f"{where} ({self.name}): whole is for talk frames only")
 
     def matches(self, found: dict) -> bool:
         if not self.needs <= found.keys() or not self.excludes.isdisjoint(found):
@@ -812,6 +819,11 @@ class Phrases:
                 return level, why, clean, cue, found
         return None, None, clean, cue, found
 
+    def talk_as_a_whole(self, found: dict) -> bool:
+        """Whether a message whose concepts are ``found`` is talk as a whole: a `talk` frame marked `whole`
+        matches (a joke, a professional's or a class's question, a story on a screen)."""
+        return any(frame.whole and frame.matches(found) for frame in self.detectors["talk"].frames)
+
     def cue(self, clean: str, stems: str, found: dict) -> str:
         """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
         word or two different `weak_cue` words; "weak" with one weak word (its check-in needs
@@ -1012,11 +1024,23 @@ class Safety:
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
-        # A message that is talk as a whole (a joke, a research question, a party game: a `talk` frame)
-        # stays talk: its parts are not read apart, where one would lose the sentence that made it talk
-        # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
-        # again": p(crisis) 0.9 for the last two sentences alone).
-        if verdict.level is None and cue is not False and len(text) <= PASSAGES_TEXT_MAX:
+        # A message that is talk as a whole (a joke, a research question, a party game: a `talk` frame
+        # marked `whole`) stays talk: its parts are not read apart, where one would lose the sentence that
+        # made it talk ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten
+        # would die again": p(crisis) 0.9 for the last two sentences alone). A message the classifier is
+        # not asked about for one talk word, a mask or a talk frame that explains its own words only still
+        # has its parts read: each part with such a word is talk by itself and stays unread, and the others
+        # are what the writer says besides ("...watched a couple episodes of something i dont even
+        # remember, ... and now im sitting in the bathtub with the razor and i think tonight is the night"
+        # got no hotline: crisis_P; "...moved back into my childhood bedroom... wrote letters to everyone
+        # last night. gonna drive to the coast tomorrow and not come back" neither, for moving house).
+        # Such a message's part counts only when it is sure: the crisis of the rules, or of the classifier at
+        # safety.crisis_threshold. The talk word made the message an everyday one, and the check-ins of the
+        # classifier on its other sentences were noise ("Long day of cutting." after a haircut, "We packed the
+        # last boxes tonight." after a move, "want really clean cuts" after a fish knife): measured in NOTES-LONG.md.
+        silenced = cue is False
+        if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
+                and len(text) <= PASSAGES_TEXT_MAX:
             pairs, alone = passages(text), passages(text, alone=True)
             read = {sentence: phrases.assess(sentence) for sentence in alone}
             # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
@@ -1040,7 +1064,7 @@ class Safety:
                 # check-in needs p(crisis) of at least `PASSAGE_CRISIS` for the part's cue: sentences cut
                 # from a long everyday message read as sadness more often than whole ones ("The plant is
                 # probably dead now", a grave visited).
-                if apart.level == "crisis" or (apart.level and (
+                if apart.level == "crisis" or (apart.level and not silenced and (
                         level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue]))):
                     verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                     break
