@@ -627,6 +627,14 @@ def passages(text: str, alone: bool = False) -> list[str]:
     runs first. A passage is the message's own text from its first unit's start to its last's end.
     ``alone``: the sentences (units) of a message of three to `PASSAGES_MAX` + 1, each by itself, instead
     (a longer message's runs would be long again, and reading them would cost as much as the pairs)."""
+    return [passage for passage, _ in passages_in_context(text, alone)]
+
+
+def passages_in_context(text: str, alone: bool = False) -> list[tuple[str, str]]:
+    """The `passages` of a message, each with what follows it: the passage and the unit (sentence, clause
+    or run) after it, where a few words said first are explained ("I've got the rope. We're going climbing
+    Saturday"). Not the unit before: an everyday sentence before a risk seldom explains it ("Exams start
+    next week... i picked a date. the 14th."; `--buried` lost 4 crisis rows to the one before)."""
     text = str(text)
     spans, start = [], 0
     for end in [m.start() for m in MESSAGE_SENTENCE_END.finditer(text)] + [len(text)]:
@@ -638,9 +646,11 @@ def passages(text: str, alone: bool = False) -> list[str]:
     if len(spans) > PASSAGES_MAX + 1:
         size = len(spans) / (PASSAGES_MAX + 1)
         spans = [(spans[round(i * size)][0], spans[round((i + 1) * size) - 1][1]) for i in range(PASSAGES_MAX + 1)]
-    if len(spans) > 2 and not alone:
-        spans = [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
-    return [text[a:b].strip() for a, b in spans]
+    # (first unit, last unit) of each passage: a pair of neighbours in a message of three units or more
+    reach = 2 if len(spans) > 2 and not alone else 1
+    read = [(i, i + reach - 1) for i in range(len(spans) - reach + 1)]
+    return [(text[spans[i][0]:spans[j][1]].strip(),
+             text[spans[i][0]:spans[min(j + 1, len(spans) - 1)][1]].strip()) for i, j in read]
 
 
 def units(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -722,6 +732,10 @@ class Phrases:
         frames = data.get("frames") or {}
         self.concepts = Concepts(frames.get("concepts"), self.normalizer)
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
+        self.explaining = frozenset(str(c) for c in items(frames.get("explained_after")))
+        unknown = sorted(self.explaining - self.concepts.names)
+        if unknown:
+            raise ValueError(f"frames.explained_after: unknown concepts {unknown}")
         # The reply check's own concepts, found in model replies only: the user's messages are not read
         # for them (a cost on every message) and the classifier's features and training digest stay as they were.
         reply = data.get("unsafe_reply") if isinstance(data.get("unsafe_reply"), dict) else {}
@@ -818,6 +832,16 @@ class Phrases:
             if why:
                 return level, why, clean, cue, found
         return None, None, clean, cue, found
+
+    def explained_after(self, level: str | None, why: str | None, found: dict, after: dict) -> bool:
+        """Whether what a few words read apart found (``level`` and ``why`` of their rules, else the
+        classifier's; their concepts ``found``) is explained by what follows them (its concepts ``after``): a
+        concept of the `none` of the rule that matched, or for any other finding one of `frames.explained_after`
+        that the words themselves lack."""
+        frame = next((f for f in self.detectors[level].frames if f.name == why), None) if level in self.detectors else None
+        if frame is not None:
+            return not frame.excludes.isdisjoint(after)
+        return not level and any(c in after and c not in found for c in self.explaining)
 
     def talk_as_a_whole(self, found: dict) -> bool:
         """Whether a message whose concepts are ``found`` is talk as a whole: a `talk` frame marked `whole`
@@ -1041,7 +1065,9 @@ class Safety:
         silenced = cue is False
         if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
                 and len(text) <= PASSAGES_TEXT_MAX:
-            pairs, alone = passages(text), passages(text, alone=True)
+            pairs, alone = passages_in_context(text), passages_in_context(text, alone=True)
+            followed = dict(pairs + alone)  # each passage and what follows it
+            pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
             read = {sentence: phrases.assess(sentence) for sentence in alone}
             # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
             # a party game, a joke) is not read: the pair may have lost what made it talk (`--buried` joined
@@ -1064,8 +1090,10 @@ class Safety:
                 # check-in needs p(crisis) of at least `PASSAGE_CRISIS` for the part's cue: sentences cut
                 # from a long everyday message read as sadness more often than whole ones ("The plant is
                 # probably dead now", a grave visited).
-                if apart.level == "crisis" or (apart.level and not silenced and (
-                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue]))):
+                if (apart.level == "crisis" or (apart.level and not silenced and (
+                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue])))) \
+                        and not (_size(clean) < LONG_MESSAGE and
+                                 phrases.explained_after(level, why, found, phrases.read(followed[passage])[2])):
                     verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                     break
         if verdict.level is None and self.laughed_off(text):
