@@ -432,7 +432,8 @@ class Frame:
         # Found also in talk or a joke (see `Phrases.assess`): what a message reports happened to
         # someone (a friend's overdose) is not less real for being next to "movie" or "lol".
         self.in_talk = bool(spec.get("in_talk", False))
-        # A reply rule also read across a sentence and the one before it (see `Phrases.unsafe_reply`).
+        # A reply rule also read across a sentence and the one before it (see `Phrases.unsafe_reply`); a rule of
+        # frames.rules whose words may lie in different sentences of a user's message (see `matches`).
         self.across = bool(spec.get("across", False))
         # A talk frame that makes a whole message talk (a joke, a professional's question, a story on a
         # screen): its parts are not read apart (see `Safety.assess`). Without it a talk frame explains its own
@@ -442,7 +443,9 @@ class Frame:
         if self.whole and self.level != "talk":
             raise ValueError(f"{where} ({self.name}): whole is for talk frames only")
 
-    def matches(self, found: dict) -> bool:
+    def matches(self, found: dict, cuts: list | tuple = ()) -> bool:
+        """Whether ``found`` (concept -> spans) has a word of each of `all` within `window` characters and no
+        sentence end of ``cuts`` (sorted positions, if given) between them, and none of `none`."""
         if not self.needs <= found.keys() or not self.excludes.isdisjoint(found):
             return False
         if len(self.all) == 1:
@@ -450,8 +453,13 @@ class Frame:
         events = sorted((start, end, i) for i, c in enumerate(self.all) for start, end in found[c])
         for a, (start, _, _) in enumerate(events):
             seen = set()
+            limit = start + self.window
+            if cuts and not self.across:
+                k = bisect_right(cuts, start)
+                if k < len(cuts):
+                    limit = min(limit, cuts[k])
             for s, _, i in events[a:]:
-                if s - start > self.window:
+                if s > limit:
                     break
                 seen.add(i)
                 if len(seen) == len(self.all):
@@ -475,9 +483,10 @@ class Detector:
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
         self.frames = [f for f in frames if f.level == name]
 
-    def why(self, clean: str, stems: str, found: dict, talk: bool = False) -> str | None:
+    def why(self, clean: str, stems: str, found: dict, talk: bool = False, cuts=()) -> str | None:
         """What matched (a term, "pattern", or a frame's name), or None. In ``talk`` (about a film,
-        research, a joke) only the frames marked `in_talk`."""
+        research, a joke) only the frames marked `in_talk`. ``cuts``: where sentences end in ``stems``
+        (a frame's words are looked for within one)."""
         if not talk:
             for _, word in self.terms.find(stems):
                 return word
@@ -488,7 +497,7 @@ class Detector:
                 if pattern.search(clean):
                     return "pattern"
         for frame in self.frames:
-            if (frame.in_talk or not talk) and frame.matches(found):
+            if (frame.in_talk or not talk) and frame.matches(found, cuts):
                 return frame.name
         return None
 
@@ -575,6 +584,8 @@ UNSAFE_ANSWER_SIZE = 8
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
+# Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
+STEM_SENTENCE_END = re.compile(r"[。！？!?；;\n]|\.(?=\s|$)")
 # Where one sentence of a user's message ends: its punctuation or a line break. Not a space between
 # Chinese words: it often parts clauses of one thought ("念错了 当场想死 尴尬到脚趾抠地"), and read
 # apart they lost the context that masked an idiom (crisis_M: 3 more hard negatives flagged).
@@ -827,8 +838,13 @@ class Phrases:
             # no hotline at all when a mask silenced it: an outside review, session 11), its check-in at the
             # threshold of a message with no risk word.
             cue = "weak" if cue == "risk" else cue
+        # The words of a crisis or grey frame are looked for within one sentence: across two of a long message
+        # they joined what had nothing to do with each other (绳子 of a skipping rope with 今天 of the next
+        # sentence; 大桥 of a drive with 心跳 of a racing heart: `--buried` joined hard negatives flagged zh 6.0 ->
+        # 4.7%, en 10.3 -> 10.0%, no crisis row lost on the held split, the buried rows, A-Q or tests/data).
+        cuts = [m.start() for m in STEM_SENTENCE_END.finditer(stems)]
         for level in ("crisis", "grey"):
-            why = self.detectors[level].why(clean, stems, found, talk)
+            why = self.detectors[level].why(clean, stems, found, talk, cuts)
             if why:
                 return level, why, clean, cue, found
         return None, None, clean, cue, found
@@ -1090,12 +1106,18 @@ class Safety:
                 # check-in needs p(crisis) of at least `PASSAGE_CRISIS` for the part's cue: sentences cut
                 # from a long everyday message read as sadness more often than whole ones ("The plant is
                 # probably dead now", a grave visited).
-                if (apart.level == "crisis" or (apart.level and not silenced and (
-                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue])))) \
-                        and not (_size(clean) < LONG_MESSAGE and
-                                 phrases.explained_after(level, why, found, phrases.read(followed[passage])[2])):
-                    verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
-                    break
+                if not (apart.level == "crisis" or (apart.level and not silenced and (
+                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue])))):
+                    continue
+                # A few words that what follows them explains (see `Phrases.explained_after`) say nothing of their
+                # own; nor does a part of a silenced message that is talk with what follows it ("I want to quit.
+                # I've put enough aside. Handing in my notice on Monday.": leaving a job, said last).
+                if _size(clean) < LONG_MESSAGE and phrases.explained_after(level, why, found, phrases.read(followed[passage])[2]):
+                    continue
+                if silenced and followed[passage] != passage and phrases.assess(followed[passage])[3] is False:
+                    continue
+                verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
+                break
         if verdict.level is None and self.laughed_off(text):
             verdict = Verdict("grey", "a wish laughed off")
         # the concepts of the message where no mask changed it: `names_death` need not read it again
