@@ -432,10 +432,20 @@ class Frame:
         # Found also in talk or a joke (see `Phrases.assess`): what a message reports happened to
         # someone (a friend's overdose) is not less real for being next to "movie" or "lol".
         self.in_talk = bool(spec.get("in_talk", False))
-        # A reply rule also read across a sentence and the one before it (see `Phrases.unsafe_reply`).
+        # A reply rule also read across a sentence and the one before it (see `Phrases.unsafe_reply`); a rule of
+        # frames.rules whose words may lie in different sentences of a user's message (see `matches`).
         self.across = bool(spec.get("across", False))
+        # A talk frame that makes a whole message talk (a joke, a professional's question, a story on a
+        # screen): its parts are not read apart (see `Safety.assess`). Without it a talk frame explains its own
+        # words only (moving house, an ordinary ending, a medicine question), and a long message's other
+        # parts are still read.
+        self.whole = bool(spec.get("whole", False))
+        if self.whole and self.level != "talk":
+            raise ValueError(f"{where} ({self.name}): whole is for talk frames only")
 
-    def matches(self, found: dict) -> bool:
+    def matches(self, found: dict, cuts: list | tuple = ()) -> bool:
+        """Whether ``found`` (concept -> spans) has a word of each of `all` within `window` characters and no
+        sentence end of ``cuts`` (sorted positions, if given) between them, and none of `none`."""
         if not self.needs <= found.keys() or not self.excludes.isdisjoint(found):
             return False
         if len(self.all) == 1:
@@ -443,8 +453,13 @@ class Frame:
         events = sorted((start, end, i) for i, c in enumerate(self.all) for start, end in found[c])
         for a, (start, _, _) in enumerate(events):
             seen = set()
+            limit = start + self.window
+            if cuts and not self.across:
+                k = bisect_right(cuts, start)
+                if k < len(cuts):
+                    limit = min(limit, cuts[k])
             for s, _, i in events[a:]:
-                if s - start > self.window:
+                if s > limit:
                     break
                 seen.add(i)
                 if len(seen) == len(self.all):
@@ -468,9 +483,10 @@ class Detector:
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
         self.frames = [f for f in frames if f.level == name]
 
-    def why(self, clean: str, stems: str, found: dict, talk: bool = False) -> str | None:
+    def why(self, clean: str, stems: str, found: dict, talk: bool = False, cuts=()) -> str | None:
         """What matched (a term, "pattern", or a frame's name), or None. In ``talk`` (about a film,
-        research, a joke) only the frames marked `in_talk`."""
+        research, a joke) only the frames marked `in_talk`. ``cuts``: where sentences end in ``stems``
+        (a frame's words are looked for within one)."""
         if not talk:
             for _, word in self.terms.find(stems):
                 return word
@@ -481,7 +497,7 @@ class Detector:
                 if pattern.search(clean):
                     return "pattern"
         for frame in self.frames:
-            if (frame.in_talk or not talk) and frame.matches(found):
+            if (frame.in_talk or not talk) and frame.matches(found, cuts):
                 return frame.name
         return None
 
@@ -594,6 +610,8 @@ THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|f
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
+# Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
+STEM_SENTENCE_END = re.compile(r"[。！？!?；;\n]|\.(?=\s|$)")
 # Where one sentence of a user's message ends: its punctuation or a line break. Not a space between
 # Chinese words: it often parts clauses of one thought ("念错了 当场想死 尴尬到脚趾抠地"), and read
 # apart they lost the context that masked an idiom (crisis_M: 3 more hard negatives flagged).
@@ -646,6 +664,14 @@ def passages(text: str, alone: bool = False) -> list[str]:
     runs first. A passage is the message's own text from its first unit's start to its last's end.
     ``alone``: the sentences (units) of a message of three to `PASSAGES_MAX` + 1, each by itself, instead
     (a longer message's runs would be long again, and reading them would cost as much as the pairs)."""
+    return [passage for passage, _ in passages_in_context(text, alone)]
+
+
+def passages_in_context(text: str, alone: bool = False) -> list[tuple[str, str]]:
+    """The `passages` of a message, each with what follows it: the passage and the unit (sentence, clause
+    or run) after it, where a few words said first are explained ("I've got the rope. We're going climbing
+    Saturday"). Not the unit before: an everyday sentence before a risk seldom explains it ("Exams start
+    next week... i picked a date. the 14th."; `--buried` lost 4 crisis rows to the one before)."""
     text = str(text)
     spans, start = [], 0
     for end in [m.start() for m in MESSAGE_SENTENCE_END.finditer(text)] + [len(text)]:
@@ -657,9 +683,11 @@ def passages(text: str, alone: bool = False) -> list[str]:
     if len(spans) > PASSAGES_MAX + 1:
         size = len(spans) / (PASSAGES_MAX + 1)
         spans = [(spans[round(i * size)][0], spans[round((i + 1) * size) - 1][1]) for i in range(PASSAGES_MAX + 1)]
-    if len(spans) > 2 and not alone:
-        spans = [(a[0], b[1]) for a, b in zip(spans, spans[1:])]
-    return [text[a:b].strip() for a, b in spans]
+    # (first unit, last unit) of each passage: a pair of neighbours in a message of three units or more
+    reach = 2 if len(spans) > 2 and not alone else 1
+    read = [(i, i + reach - 1) for i in range(len(spans) - reach + 1)]
+    return [(text[spans[i][0]:spans[j][1]].strip(),
+             text[spans[i][0]:spans[min(j + 1, len(spans) - 1)][1]].strip()) for i, j in read]
 
 
 def units(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -781,6 +809,10 @@ class Phrases:
         frames = data.get("frames") or {}
         self.concepts = Concepts(frames.get("concepts"), self.normalizer)
         rules = [Frame(i, spec, self.concepts, LEVELS) for i, spec in enumerate(frames.get("rules") or [])]
+        self.explaining = frozenset(str(c) for c in items(frames.get("explained_after")))
+        unknown = sorted(self.explaining - self.concepts.names)
+        if unknown:
+            raise ValueError(f"frames.explained_after: unknown concepts {unknown}")
         # The reply check's own concepts, found in model replies only: the user's messages are not read
         # for them (a cost on every message) and the classifier's features and training digest stay as they were.
         reply = data.get("unsafe_reply") if isinstance(data.get("unsafe_reply"), dict) else {}
@@ -881,11 +913,31 @@ class Phrases:
             # no hotline at all when a mask silenced it: an outside review, session 11), its check-in at the
             # threshold of a message with no risk word.
             cue = "weak" if cue == "risk" else cue
+        # The words of a crisis or grey frame are looked for within one sentence: across two of a long message
+        # they joined what had nothing to do with each other (绳子 of a skipping rope with 今天 of the next
+        # sentence; 大桥 of a drive with 心跳 of a racing heart: `--buried` joined hard negatives flagged zh 6.0 ->
+        # 4.7%, en 10.3 -> 10.0%, no crisis row lost on the held split, the buried rows, A-Q or tests/data).
+        cuts = [m.start() for m in STEM_SENTENCE_END.finditer(stems)]
         for level in ("crisis", "grey"):
-            why = self.detectors[level].why(clean, stems, found, talk)
+            why = self.detectors[level].why(clean, stems, found, talk, cuts)
             if why:
                 return level, why, clean, cue, found
         return None, None, clean, cue, found
+
+    def explained_after(self, level: str | None, why: str | None, found: dict, after: dict) -> bool:
+        """Whether what a few words read apart found (``level`` and ``why`` of their rules, else the
+        classifier's; their concepts ``found``) is explained by what follows them (its concepts ``after``): a
+        concept of the `none` of the rule that matched, or for any other finding one of `frames.explained_after`
+        that the words themselves lack."""
+        frame = next((f for f in self.detectors[level].frames if f.name == why), None) if level in self.detectors else None
+        if frame is not None:
+            return not frame.excludes.isdisjoint(after)
+        return not level and any(c in after and c not in found for c in self.explaining)
+
+    def talk_as_a_whole(self, found: dict) -> bool:
+        """Whether a message whose concepts are ``found`` is talk as a whole: a `talk` frame marked `whole`
+        matches (a joke, a professional's or a class's question, a story on a screen)."""
+        return any(frame.whole and frame.matches(found) for frame in self.detectors["talk"].frames)
 
     def cue(self, clean: str, stems: str, found: dict) -> str:
         """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
@@ -1096,12 +1148,26 @@ class Safety:
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
-        # A message that is talk as a whole (a joke, a research question, a party game: a `talk` frame)
-        # stays talk: its parts are not read apart, where one would lose the sentence that made it talk
-        # ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten would die
-        # again": p(crisis) 0.9 for the last two sentences alone).
-        if verdict.level is None and cue is not False and len(text) <= PASSAGES_TEXT_MAX:
-            pairs, alone = passages(text), passages(text, alone=True)
+        # A message that is talk as a whole (a joke, a research question, a party game: a `talk` frame
+        # marked `whole`) stays talk: its parts are not read apart, where one would lose the sentence that
+        # made it talk ("...I was the victim so I 'died' before the starter came out. ... Ten out of ten
+        # would die again": p(crisis) 0.9 for the last two sentences alone). A message the classifier is
+        # not asked about for one talk word, a mask or a talk frame that explains its own words only still
+        # has its parts read: each part with such a word is talk by itself and stays unread, and the others
+        # are what the writer says besides ("...watched a couple episodes of something i dont even
+        # remember, ... and now im sitting in the bathtub with the razor and i think tonight is the night"
+        # got no hotline: crisis_P; "...moved back into my childhood bedroom... wrote letters to everyone
+        # last night. gonna drive to the coast tomorrow and not come back" neither, for moving house).
+        # Such a message's part counts only when it is sure: the crisis of the rules, or of the classifier at
+        # safety.crisis_threshold. The talk word made the message an everyday one, and the check-ins of the
+        # classifier on its other sentences were noise ("Long day of cutting." after a haircut, "We packed the
+        # last boxes tonight." after a move, "want really clean cuts" after a fish knife): measured in NOTES-LONG.md.
+        silenced = cue is False
+        if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
+                and len(text) <= PASSAGES_TEXT_MAX:
+            pairs, alone = passages_in_context(text), passages_in_context(text, alone=True)
+            followed = dict(pairs + alone)  # each passage and what follows it
+            pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
             read = {sentence: phrases.assess(sentence) for sentence in alone}
             # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
             # a party game, a joke) is not read: the pair may have lost what made it talk (`--buried` joined
@@ -1124,10 +1190,18 @@ class Safety:
                 # check-in needs p(crisis) of at least `PASSAGE_CRISIS` for the part's cue: sentences cut
                 # from a long everyday message read as sadness more often than whole ones ("The plant is
                 # probably dead now", a grave visited).
-                if apart.level == "crisis" or (apart.level and (
-                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue]))):
-                    verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
-                    break
+                if not (apart.level == "crisis" or (apart.level and not silenced and (
+                        level or (cue in thresholds and apart.scores.get("crisis", 0.0) >= thresholds[cue])))):
+                    continue
+                # A few words that what follows them explains (see `Phrases.explained_after`) say nothing of their
+                # own; nor does a part of a silenced message that is talk with what follows it ("I want to quit.
+                # I've put enough aside. Handing in my notice on Monday.": leaving a job, said last).
+                if _size(clean) < LONG_MESSAGE and phrases.explained_after(level, why, found, phrases.read(followed[passage])[2]):
+                    continue
+                if silenced and followed[passage] != passage and phrases.assess(followed[passage])[3] is False:
+                    continue
+                verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
+                break
         if verdict.level is None and self.laughed_off(text):
             verdict = Verdict("grey", "a wish laughed off")
         # the concepts of the message where no mask changed it: `names_death` need not read it again

@@ -292,3 +292,76 @@ def test_tiredness_said_alone_gets_no_check_in_but_tired_of_oneself_does(make_wm
     safety = make_wm().service("safety")
     assert [t for t in ["I'm tired", "我好累", "I am so tired", "我真的好累啊"] if safety.assess(t).found] == []
     assert [t for t in ["tired of being me", "好累，想走", "I'm tired of being alive"] if not safety.assess(t).found] == []
+
+
+# Session 14 (helper LONG): long messages whose risk is in one clause, in new sentences (from no set). A talk word
+# (an episode, 电视剧, a movie) or a talk frame that explains its own words only (moving house) anywhere made the
+# whole message talk, and its parts were not read: main gave these nothing.
+SILENCED_RISKS = [
+    "finally moving out of my parents' place next month, found a tiny flat, boxes everywhere. wrote a note for my "
+    "sister last night. tomorrow i'm driving to the cliffs and not coming back",
+    "so the job hunt is going nowhere, applied to forty places, heard back from two. watched a movie with my dad, some "
+    "old western. then i went and sat in the garage with the engine running and i'm going back out there tonight",
+]
+# ...and what is talk as a whole (a `whole` talk frame: a joke) stays talk, its parts unread
+TALK_AS_A_WHOLE = [
+    "my roommate dared me to eat a ghost pepper lol, i thought i was going to die, my mouth is still on fire haha. "
+    "ten out of ten would not recommend",
+    "We did a murder mystery night for Jen's birthday. I played the first victim so I \"died\" before dinner. "
+    "Then we all went for pizza. Would happily die again, best night.",
+]
+
+
+def test_a_talk_word_in_one_clause_no_longer_silences_the_other_parts_of_a_long_message(make_wm):
+    safety = make_wm().service("safety")
+    assert [t for t in SILENCED_RISKS if not safety.assess(t).found] == []
+    assert [t for t in TALK_AS_A_WHOLE if safety.assess(t).found] == []
+    # a part of a silenced message counts only when it is sure (the crisis of the rules or the classifier), and
+    # not when it is talk with what follows it (leaving a job, said last)
+    assert not safety.assess("I'm fed up with this job. I want to quit. I've put enough aside. Handing in my notice on Monday.").found
+
+
+# A few words read apart that the sentence after them explains: main gave each a check-in from its first sentence
+EXPLAINED_AFTER = [
+    "I have the pills. My doctor prescribed antibiotics for my chest infection and I start them tonight.",
+    "I've got the rope. We're going climbing Saturday",
+    "Goodbye everyone! I'm deleting my social media for a month",
+]
+
+
+def test_a_few_words_that_the_next_sentence_explains_get_no_check_in_but_unexplained_ones_still_do(make_wm):
+    safety = make_wm().service("safety")
+    assert [t for t in EXPLAINED_AFTER if safety.assess(t).found] == []
+    # ...an explanation before them is no explanation (an ordinary day told first), nor a plan after them
+    assert safety.assess("I have the pills. Tonight I'm taking every one of them.").found
+    assert safety.assess("Went climbing on Saturday, it was great. I've got the rope. Tonight's the night.").found
+
+
+# Self-harm told as a habit inside a game or next to a laugh: the game (玩 is an accident word) or the laugh made it
+# talk, and main gave the second nothing
+HARM_IN_A_GAME = [
+    "我们在玩真心话大冒险，轮到我说秘密，其实我已经偷偷割了半年了",
+    "哈哈我们宿舍在玩真心话，我说了实话，我已经偷偷划了好几个月了",
+    "we're playing truth or dare and i picked truth: i've been cutting myself in secret for months",
+]
+
+
+def test_self_harm_told_inside_a_game_or_next_to_a_laugh_gets_the_crisis_reply(make_wm):
+    safety = make_wm().service("safety")
+    assert [t for t in HARM_IN_A_GAME if safety.assess(t).level != "crisis"] == []
+    assert not safety.assess("我们在玩真心话大冒险，输了的人要说一个秘密，我输了，只好说了初恋是谁").found
+
+
+# The words of a frame in two sentences of a message that have nothing to do with each other: main gave each the
+# crisis reply (a bridge and a racing heart read as a jump from a high place; a skipping rope and "today" as means
+# and a time)
+ACROSS_SENTENCES = [
+    "周六带孩子去跨海大桥兜风，顺便吃海鲜。心跳很快，手一直在抖，不知道怎么了",
+    "跳绳的时候绳子抽到小腿，红了一大条。今天第一次用这个app，你好",
+]
+
+
+def test_a_frames_words_are_looked_for_within_one_sentence(make_wm):
+    safety = make_wm().service("safety")
+    assert [t for t in ACROSS_SENTENCES if safety.assess(t).level == "crisis"] == []
+    assert safety.assess("周六带孩子去跨海大桥兜风，我想从桥上跳下去。").level == "crisis"  # in one sentence
