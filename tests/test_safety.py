@@ -466,7 +466,8 @@ def test_classifier_adds_what_the_rules_miss_and_a_broken_model_costs_only_itsel
         assert "error: safety.model: cannot use" in out and "\nok\n" not in out
 
 
-@pytest.mark.parametrize("text", ["gonna log off irl permanently fr", "想unalive自己 别告诉别人"])
+# ("gonna log off irl permanently fr" was the English example until session 14, when "log off for good" became a rule)
+@pytest.mark.parametrize("text", ["gonna go offline irl permanently fr", "想unalive自己 别告诉别人"])
 def test_a_short_message_with_no_risk_word_gets_the_crisis_reply_when_the_classifier_is_sure(make_wm, serve, text):
     # Slang carries no word of the risk_cue concept; a short message without one used not to reach
     # the classifier at all. Its check-ins stay off there, its sure verdicts count. (Emoji such as
