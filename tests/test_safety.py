@@ -1358,8 +1358,10 @@ def wrongly_answered(make_wm, serve, look_alikes, crises) -> tuple[list, list]:
                 [text for text in crises if reply(text)["provider"] != "safety"])
 
 
-# Sentences written for these tests (from no set; none is in models/training).
-SURE_SHORT = ["i'm a ghost of who i was", "i'm a shell of a person", "just a spare part really"]
+# Sentences written for these tests (from no set; none is in models/training). Which short sentences the classifier
+# is sure of moves with each retrain ("i'm a ghost of who i was" fell from over 0.90 to 0.85 in session 14): the
+# test is of the mechanism, so a sentence that fell below is swapped for another, not the threshold moved.
+SURE_SHORT = ["i'm an empty shell now", "i'm a shell of a person", "just a spare part really"]
 SHORT_EVERYDAY = ["i'm a teacher", "lol same", "我是个老师", "我今天吃了火锅", "is it ok to run with a cold"]
 
 
