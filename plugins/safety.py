@@ -1163,8 +1163,10 @@ class Safety:
         # classifier on its other sentences were noise ("Long day of cutting." after a haircut, "We packed the
         # last boxes tonight." after a move, "want really clean cuts" after a fish knife): measured in NOTES-LONG.md.
         silenced = cue is False
+        # (nor are the parts of an emergency symptom read: its note answers it, as `_verdict` says; "My chest has felt
+        # tight and heavy for the last half hour and the pain goes into my jaw." got a check-in in part: session-14 audit)
         if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
-                and len(text) <= PASSAGES_TEXT_MAX:
+                and len(text) <= PASSAGES_TEXT_MAX and not phrases.red_flags(normalize(text)):
             pairs, alone = passages_in_context(text), passages_in_context(text, alone=True)
             followed = dict(pairs + alone)  # each passage and what follows it
             pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
@@ -1426,6 +1428,11 @@ class Safety:
             verdict = Verdict("crisis", "not safe, after a crisis reply")
         elif verdict.level != "crisis" and self.answers_question(asked, text):
             verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
+        elif verdict.level == "grey" and flags.get("crisis", 0) > flags.get("third_party", 0):
+            # after the user's own crisis, a message that may be at risk is the crisis again, not a check-in that asks
+            # whether they ever thought of it: "我现在就在天台上" after 不安全 got the check-in and a breathing tip, and
+            # "no. im not safe. i have my roommates pills in front of me" the same (the session-14 audit)
+            verdict = Verdict("crisis", f"{verdict.why}, after a crisis reply")
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
         # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
