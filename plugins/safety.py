@@ -606,8 +606,9 @@ QUESTION = re.compile(r"[?？吗]")
 WRITERS_OWN_RISK = frozenset({"own_risk", "me_too", "for_myself"})
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
 # what may stand between my/我 and the person: "my best friend", "my 14 year old son", 我的朋友, 我家
+# (an age written with hyphens is one word: "my 14-year-old daughter", the session-14 audit)
 THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|for|with|and|of|the|a|an|my|our|at|in|on|from)\s)"
-                                    r"[a-z0-9']+\s+){0,3}")
+                                    r"[a-z0-9'-]+\s+){0,3}")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
@@ -1314,11 +1315,11 @@ class Safety:
         normalizer = phrases.normalizer
         stems = normalizer.stems(normalizer.clean(text, mask=False))
         found = phrases.concepts.find(stems)
-        people = found.get("someone_else", []) + found.get("in_my_care", [])
+        mine = phrases.third_party.find(stems)
+        # (the people of `third_party` count alone too: "My teenager is hurting herself on purpose", the session-14 audit)
+        people, helper = found.get("someone_else", []) + found.get("in_my_care", []) + mine.get("people", []), mine.get("helper", [])
         if not people or found.keys() & WRITERS_OWN_RISK or _size(text) > THIRD_PARTY_SIZE:
             return False
-        mine = phrases.third_party.find(stems)
-        people, helper = people + mine.get("people", []), mine.get("helper", [])
         # something asked after a person is named, or told in the clause that names them: a person named beside
         # one's own plan is no report ("手腕上的口子又多了几道，别告诉我妈", "wrote letters to my mom, they're on my desk")
         first_person = min(start for start, _ in people)
@@ -1431,10 +1432,12 @@ class Safety:
             verdict = Verdict("crisis", "not safe, after a crisis reply")
         elif verdict.level != "crisis" and self.answers_question(asked, text):
             verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
-        elif verdict.level == "grey" and flags.get("crisis", 0) > flags.get("third_party", 0):
+        elif verdict.level == "grey" and flags.get("crisis", 0) > flags.get("third_party", 0) \
+                and not QUESTION_OR_SAFE.search(text.lower()) and not phrases.answers.read(text)[1]:
             # after the user's own crisis, a message that may be at risk is the crisis again, not a check-in that asks
             # whether they ever thought of it: "我现在就在天台上" after 不安全 got the check-in and a breathing tip, and
-            # "no. im not safe. i have my roommates pills in front of me" the same (the session-14 audit)
+            # "no. im not safe. i have my roommates pills in front of me" the same (the session-14 audit); not a question
+            # nor a message that says the writer is safe ("no, I'm ok now" keeps the classifier's check-in)
             verdict = Verdict("crisis", f"{verdict.why}, after a crisis reply")
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
