@@ -364,6 +364,18 @@ def test_deep_nesting_and_huge_integers_are_invalid_json(client):
     assert sessions_of(client, token) == []
 
 
+def refused_naming_the_field(client, token, cases, saying=""):
+    """Each (method, path, raw JSON body, field) of ``cases`` is a 400 `invalid_text` whose message starts with the
+    field (and says ``saying``), and no session, record or reminder was stored."""
+    for method, path, body, where in cases:
+        r = client.request(method, path, raw=body.encode(), token=token, headers={"Content-Type": "application/json"})
+        assert_error(r, 400, "invalid_text")
+        assert r.json["error"]["message"].startswith(f"{where}: ") and saying in r.json["error"]["message"], r.text
+    assert sessions_of(client, token) == []
+    assert client.get("/api/v1/health/data", token=token).json["items"] == []
+    assert client.get("/api/v1/reminders", token=token).json["items"] == []
+
+
 def test_lone_surrogates_are_refused_naming_the_field_and_nothing_is_stored(client):
     """Point 7: "\\ud800" (a JS client cutting text inside an emoji) was a 500 on chat, stream,
     sessions, data, reminders, settings, register and login, some as an HTML page."""
@@ -382,13 +394,7 @@ def test_lone_surrogates_are_refused_naming_the_field_and_nothing_is_stored(clie
          "password"),
         ("POST", "/api/v1/auth/login", '{"username": "alice\\ud800", "password": "x"}', "username"),
     ]
-    for method, path, body, where in cases:
-        r = client.request(method, path, raw=body.encode(), token=token, headers={"Content-Type": "application/json"})
-        assert_error(r, 400, "invalid_text")
-        assert r.json["error"]["message"].startswith(f"{where}: "), r.text
-    assert sessions_of(client, token) == []
-    assert client.get("/api/v1/health/data", token=token).json["items"] == []
-    assert client.get("/api/v1/reminders", token=token).json["items"] == []
+    refused_naming_the_field(client, token, cases)
     assert client.get("/api/v1/users/profile", token=token).json["settings"] == {}
     assert client.post("/api/v1/auth/login", {"username": "bob", "password": "x" * 8}).status == 401
     # A whole emoji (a surrogate pair in JSON) is text like any other.
@@ -414,13 +420,7 @@ def test_a_nul_is_refused_in_every_stored_text_naming_the_field_and_nothing_is_s
         ("PUT", "/api/v1/users/settings", '{"full_name": "Al\\u0000ice"}', "full_name"),
         ("POST", "/api/v1/auth/register", '{"username": "bob\\u0000", "password": "long enough"}', "username"),
     ]
-    for method, path, body, where in cases:
-        r = client.request(method, path, raw=body.encode(), token=token, headers={"Content-Type": "application/json"})
-        assert_error(r, 400, "invalid_text")
-        assert r.json["error"]["message"].startswith(f"{where}: ") and "NUL" in r.json["error"]["message"], r.text
-    assert sessions_of(client, token) == []
-    assert client.get("/api/v1/health/data", token=token).json["items"] == []
-    assert client.get("/api/v1/reminders", token=token).json["items"] == []
+    refused_naming_the_field(client, token, cases, saying="NUL")
     profile = client.get("/api/v1/users/profile", token=token).json
     assert profile["settings"] == {} and "\x00" not in json.dumps(profile, ensure_ascii=False)
     assert client.post("/api/v1/auth/login", {"username": "bob", "password": "long enough"}).status == 401
