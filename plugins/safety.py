@@ -600,6 +600,9 @@ UNSAFE_ANSWER_SIZE = 8
 PINYIN_WORD = re.compile(r"(?:(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])(?:iang|iong|uang|ueng|iao|ian|uai|uan|ang|eng|ing|ong"
                          r"|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)|ang|eng|ai|ei|ao|ou|an|en|er"
                          r"|a|o|e)[1-5]?)+")
+# concepts that keep a mood of the day a risk for the classifier (see `Phrases.cue`)
+MOOD_BREAKERS = frozenset({"life_itself", "end_all", "end_soft", "death_word", "vanish", "release", "burden", "hopeless",
+                           "own_risk", "gone", "no_return", "wish_no_wake"})
 PINYIN_WORD_MAX = 24  # "buxianghuole" is 12; at 24 a failing match costs well under a millisecond
 QUESTION = re.compile(r"[?？吗]")
 # A wish or act of the writer's own in a message about someone else: the writer is at risk too (`about_someone_else`)
@@ -966,7 +969,10 @@ class Phrases:
             # safety.checkin_threshold_no_cue, as one everyday word's does. At the risk-word thresholds (0.30 zh,
             # 0.35 en) these got check-ins at p 0.32-0.38 (session 14, brief EV); a word of life, death, no one or
             # an ending beside the mood ("tired of being me", 活着好累) keeps it a risk.
-            if not care and _all_within(risk, tuple(found.get("everyday_mood", ())) + tuple(found.get("tiredness", ()))):
+            # (...and any other word of life, an ending or a wish to be gone, risk word or not: 好累，想走 lost its
+            # check-in to this rule, its 想走 no risk word; the session-14 CI)
+            if not care and _all_within(risk, tuple(found.get("everyday_mood", ())) + tuple(found.get("tiredness", ()))) \
+                    and not MOOD_BREAKERS & found.keys():
                 return "weak"
             return "risk"
         if not care:
