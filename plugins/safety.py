@@ -612,6 +612,10 @@ THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
 # (an age written with hyphens is one word: "my 14-year-old daughter", the session-14 audit)
 THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|for|with|and|of|the|a|an|my|our|at|in|on|from)\s)"
                                     r"[a-z0-9'-]+\s+){0,3}")
+SAFER_NOW = re.compile(r"\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine|alright|all right)\b|\bcalmer\b|\b(?:feel|feeling|i'?m|im) "
+                       r"(?:a bit |a little |much |so much )?better\b|\b(?:it|that|the moment) (?:has )?passed\b|"
+                       r"\b(?:called|rang|texted|talked to|spoke to) (?:the|a) (?:hotline|helpline|crisis line)\b|"
+                       r"安全了|我很安全|我安全|没事了|好多了|好一些了|平静(?:了|多了|一些)|过去了|打了热线|打过热线")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
@@ -1439,11 +1443,12 @@ class Safety:
         elif verdict.level != "crisis" and self.answers_question(asked, text):
             verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
         elif verdict.level == "grey" and flags.get("crisis", 0) > flags.get("third_party", 0) \
-                and not QUESTION_OR_SAFE.search(text.lower()) and not phrases.answers.read(text)[1]:
+                and not SAFER_NOW.search(text.lower()) and not phrases.answers.read(text)[1]:
             # after the user's own crisis, a message that may be at risk is the crisis again, not a check-in that asks
             # whether they ever thought of it: "我现在就在天台上" after 不安全 got the check-in and a breathing tip, and
-            # "no. im not safe. i have my roommates pills in front of me" the same (the session-14 audit); not a question
-            # nor a message that says the writer is safe ("no, I'm ok now" keeps the classifier's check-in)
+            # "no. im not safe. i have my roommates pills in front of me" the same (the session-14 audit); not a message
+            # that says the writer is safe or safer ("no, I'm ok now", "I called the hotline... I feel a bit calmer": R14b),
+            # but a question may be one ("你知道吗，我现在就在天台上")
             verdict = Verdict("crisis", f"{verdict.why}, after a crisis reply")
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
