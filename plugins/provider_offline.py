@@ -1793,8 +1793,7 @@ class Composer:
                 continue  # the safety plugin judges crises, and answers them before any provider runs
             # Self-harm is never waved away, even when phrased as a denial; symptoms the user
             # says they do not have ("没有胸痛") need no alarm.
-            if any(kind == "crisis" or not negated(self.text, start)
-                   for start, term in terms.find(self.text)):
+            if any(kind == "crisis" or not negated(self.text, start) for start, _ in terms.find(self.text)):
                 notes.append(fill(SAFETY_NOTES[kind][self.lang], self.numbers))
                 self.crisis = self.crisis or kind == "crisis"
         # One note is enough: each says to call 120, and a wall of warnings buries that.
