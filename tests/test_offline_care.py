@@ -7,7 +7,7 @@ user's feelings, and a mishap with a thing not read as a low mood."""
 
 import pytest
 
-from test_offline_companion import has_tip, talk  # noqa: F401 (talk is a fixture)
+from test_offline_companion import caution, has_tip, talk  # noqa: F401 (talk is a fixture)
 
 HOTLINES = ("12356", "400-161-9995")
 
@@ -128,3 +128,60 @@ def test_a_parents_tiredness_is_not_the_users_feeling(talk):
 def test_a_thing_that_died_is_not_a_low_mood(talk, text):
     reply = talk("mental", text)[0]["content"]
     assert "feeling down" not in reply and "feeling sad" not in reply and "感到难过" not in reply, reply
+
+
+# -- session 15 (OFFL): grief, "X is killing me", a follow-up that asks whether to wait ------------------
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("My wife passed away last month and I keep crying at night", "en"),
+    ("we had to put our old cat down on saturday", "en"),
+    ("老伴走了两个月了，饭也吃不下", "zh"),
+    ("我家狗狗昨天去世了，孩子和我都很难受", "zh"),
+])
+def test_a_loss_gets_condolence_and_the_grief_tips_not_a_reflection_or_a_shower_tip(talk, text, lang):
+    reply = talk("mental", text)[0]["content"]
+    assert has_tip(reply, "grief", lang), reply
+    assert any(word in reply for word in ("sorry for your loss", "going through this loss", "节哀", "这样的失去")), reply
+    assert not has_tip(reply, "low_mood", lang) and "marriage" not in reply and "伴侣" not in reply, reply
+    assert caution("child_fever", lang) not in reply and caution("elderly", lang) not in reply, reply  # a mourner
+
+
+def test_a_grief_follow_up_stays_on_the_loss(talk):
+    _, follow = (r["content"] for r in talk("mental", "My dad died in the spring", "how long is this supposed to last?"))
+    assert has_tip(follow, "grief", "en"), follow
+    assert "sorry" not in follow, follow  # condolence once a session
+
+
+@pytest.mark.parametrize("text", ["my boss is killing me with these deadlines 😂", "This traffic is killing me",
+                                  "exam week is killing me lol"])
+def test_a_thing_that_is_killing_me_is_no_toothache(talk, text):
+    reply = talk("mental", text)[0]["content"]
+    assert not has_tip(reply, "teeth", "en"), reply
+
+
+def test_a_word_one_letter_from_a_keyword_keeps_its_first_letter(talk):
+    reply = talk("physical", "My phone died and the morning was chaos, so stressed")[0]["content"]
+    assert not has_tip(reply, "grief", "en") and not has_tip(reply, "teeth", "en"), reply
+
+
+@pytest.mark.parametrize("texts,lang,words", [
+    (["我爸爸突然说话不清楚，一边手臂没力气", "已经过了二十分钟了，好像好一点了，要不要等我儿子下班再说？"], "zh", ("不要等", "120", "小中风")),
+    (["My mum's face is drooping and her speech is slurred", "she seems a bit better now, can we wait for my brother?"], "en",
+     ("don't wait", "120", "TIA")),
+    (["我胸口很痛，喘不上气", "好多了，明天再去医院行吗"], "zh", ("不要等", "120")),
+])
+def test_a_follow_up_that_asks_to_wait_after_an_emergency_sign_is_told_not_to(talk, texts, lang, words):
+    follow = talk("physical", *texts)[1]["content"]
+    assert all(word in follow for word in words), follow
+    assert caution("child_fever", lang) not in follow, follow  # a son home from work is no sick child
+
+
+def test_waiting_is_only_urged_against_after_an_emergency_sign(talk):
+    follow = talk("physical", "孩子发烧38度，精神还可以", "要不要等明天再去医院？")[1]["content"]
+    assert "不要等" not in follow, follow
+
+
+def test_after_the_call_no_call_again(talk):
+    follow = talk("physical", "My dad's face is drooping on one side", "we called an ambulance, he seems better, should we still wait?")[1]["content"]
+    assert "Please don't wait" not in follow, follow
