@@ -45,6 +45,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args
+from wellmate_plugins._gate import Gate
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
@@ -226,6 +227,10 @@ class Normalizer:
             self.alias_patterns.append((_patterns([pair[0]], "normalize.alias_patterns")[0], str(pair[1])))
         self.mask_regex = self._finder({w: MASK for w in masks})
         self.mask_patterns = mask_patterns
+        # which of the patterns may match a text, found in one pass (each alone cost ~0.6 us a message, ~120 us
+        # for the 178 of them; see plugins/_gate.py): the same text comes out
+        self.mask_gate = Gate(mask_patterns)
+        self.alias_gate = Gate([pattern for pattern, _ in self.alias_patterns])
         # Fuzzy: one edit (a letter missing, extra, wrong or swapped) from a long word of the list.
         # Only long, rare words: "giving" is one edit from "living".
         fuzzy = [word for word in _words(spec.get("fuzzy")) if len(word) >= 6 and _is_latin(word)]
@@ -255,14 +260,14 @@ class Normalizer:
         # Hard negatives first: 紫砂壶 is a teapot before 紫砂 can become 自杀.
         if mask and self.mask_regex:
             text = self.mask_regex.sub(MASK, text)
-        for pattern in self.mask_patterns if mask else ():
-            text = pattern.sub(MASK, text)
+        if mask and self.mask_patterns:
+            text = self.mask_gate.sub(self.mask_patterns, text, MASK)
         if self.alias_regex:
             text = self.alias_regex.sub(self._alias, text)
         if self.english_typo_regex and not _CJK.search(text):
             text = self.english_typo_regex.sub(lambda m: self.english_typos[m.group()], text)
-        for pattern, replacement in self.alias_patterns:
-            text = pattern.sub(replacement, text)
+        if self.alias_patterns:
+            text = self.alias_gate.sub(self.alias_patterns, text)
         if self.fuzzy:
             text = _WORD.sub(self._correct, text)
         return text
@@ -382,6 +387,7 @@ class Concepts:
             [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
         self.names_of = {word: tuple(sorted(names)) for word, names in self.by_word.items()}
+        self.gate = Gate([pattern for _, pattern in self.patterns])  # the patterns that may match (plugins/_gate.py)
 
     def find(self, stems: str) -> dict[str, list[tuple[int, int]]]:
         """concept name -> [(start, end), ...] in ``stems``."""
@@ -396,7 +402,8 @@ class Concepts:
                     found[name] = [span]
                 else:
                     spans.append(span)
-        for name, pattern in self.patterns:
+        for i in self.gate.indices(stems) if self.patterns else ():
+            name, pattern = self.patterns[i]
             for m in pattern.finditer(stems):
                 found.setdefault(name, []).append((m.start(), m.end()))
         for name, outer in self.not_within.items():
@@ -481,6 +488,7 @@ class Detector:
         if unknown:
             raise ValueError(f"{name}.mention_context: unknown concepts {unknown}")
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
+        self.gate = Gate(self.patterns)  # the patterns that may match (plugins/_gate.py)
         self.frames = [f for f in frames if f.level == name]
 
     def why(self, clean: str, stems: str, found: dict, talk: bool = False, cuts=()) -> str | None:
@@ -493,9 +501,8 @@ class Detector:
             if not any(c in found for c in self.mention_context):
                 for _, word in self.topic_terms.find(stems):
                     return word
-            for pattern in self.patterns:
-                if pattern.search(clean):
-                    return "pattern"
+            if self.patterns and self.gate.search(self.patterns, clean):
+                return "pattern"
         for frame in self.frames:
             if (frame.in_talk or not talk) and frame.matches(found, cuts):
                 return frame.name
@@ -851,6 +858,18 @@ class Phrases:
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
+        # Which of the rules' phrase lists and patterns may match a text, found in one pass (plugins/_gate.py): each
+        # alone cost ~0.5 us a message whether it matched or not. Bit i of the gate is checks[i].
+        checks = []
+        for rule in self.rules:
+            rule.checks = []
+            for kind, check in [("any", rule.any)] + [("pattern", p) for p in rule.patterns] + [("all", g) for g in rule.all]:
+                regex = check.regex if kind != "pattern" else check
+                rule.checks.append((kind, check, len(checks) if regex is not None else None))
+                if regex is not None:
+                    checks.append(regex)
+        self.flag_gate = Gate(checks)
+        self._flagged = (None, [])  # the last text red_flags read and what it found: a message is read up to 3 times
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
         cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
@@ -1032,12 +1051,19 @@ class Phrases:
 
     def red_flags(self, text: str) -> list[Rule]:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
-        found = []
+        last = self._flagged
+        if last[0] == text:
+            return list(last[1])
+        found, live = [], self.flag_gate.live(text)
         for rule in self.rules:
-            if self._has(rule.any, text) or any(p.search(text) for p in rule.patterns) or (
-                    rule.all and all(self._has(group, text) for group in rule.all)):
+            # (a phrase list or pattern whose bit is off cannot match: `_has` and `search` would say no)
+            if any(bit is not None and live >> bit & 1 and (self._has(check, text) if kind == "any" else check.search(text))
+                   for kind, check, bit in rule.checks if kind != "all") or (
+                    rule.all and all(bit is not None and live >> bit & 1 and self._has(check, text)
+                                     for kind, check, bit in rule.checks if kind == "all")):
                 found.append(rule)
-        return found
+        self._flagged = (text, found)
+        return list(found)
 
     def _has(self, terms: Terms, text: str) -> bool:
         for start, _ in terms.find(text):
