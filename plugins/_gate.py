@@ -183,9 +183,10 @@ class Gate:
                 found |= get(m.group(1))
         return found
 
-    def search(self, patterns: list[re.Pattern], text: str) -> re.Match | None:
-        """The first of ``patterns`` (in order) to match ``text``: its match, or None."""
-        live = self.live(text)
+    def search(self, patterns: list[re.Pattern], text: str, live: int | None = None) -> re.Match | None:
+        """The first of ``patterns`` (in order) to match ``text``: its match, or None. ``live``: what `live`
+        said of ``text`` already, if a wider gate read it (see `Gate.part`)."""
+        live = self.live(text) if live is None else live
         while live:
             low = live & -live
             m = patterns[low.bit_length() - 1].search(text)

@@ -490,20 +490,32 @@ class Detector:
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
         self.gate = Gate(self.patterns)  # the patterns that may match (plugins/_gate.py)
         self.frames = [f for f in frames if f.level == name]
+        # the frames by the first concept of their `all`: a frame can match only a message with that concept (each
+        # level's ~70 frames were tried one by one on every message)
+        self.by_concept: dict[str, list[int]] = {}
+        for i, frame in enumerate(self.frames):
+            self.by_concept.setdefault(frame.all[0], []).append(i)
 
-    def why(self, clean: str, stems: str, found: dict, talk: bool = False, cuts=()) -> str | None:
+    def frames_for(self, found: dict) -> list[Frame]:
+        """The frames of this level that may match a message whose concepts are ``found``, in file order."""
+        by_concept = self.by_concept
+        indices = [i for name in found if name in by_concept for i in by_concept[name]]
+        return [self.frames[i] for i in sorted(indices)]
+
+    def why(self, clean: str, stems: str, found: dict, talk: bool = False, cuts=(), live: int | None = None) -> str | None:
         """What matched (a term, "pattern", or a frame's name), or None. In ``talk`` (about a film,
         research, a joke) only the frames marked `in_talk`. ``cuts``: where sentences end in ``stems``
-        (a frame's words are looked for within one)."""
+        (a frame's words are looked for within one). ``live``: which of `patterns` may match ``clean``, if
+        the caller's gate read it already (see `Phrases.assess`)."""
         if not talk:
             for _, word in self.terms.find(stems):
                 return word
             if not any(c in found for c in self.mention_context):
                 for _, word in self.topic_terms.find(stems):
                     return word
-            if self.patterns and self.gate.search(self.patterns, clean):
+            if self.patterns and self.gate.search(self.patterns, clean, live):
                 return "pattern"
-        for frame in self.frames:
+        for frame in self.frames_for(found):
             if (frame.in_talk or not talk) and frame.matches(found, cuts):
                 return frame.name
         return None
@@ -843,6 +855,9 @@ class Phrases:
         self.reply_pardons = frozenset(name for frame in self.reply_frames for name in frame.none)
         self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
                           for level in LEVELS}
+        # the crisis and grey patterns' gate in one, as `assess` reads both levels' of a message (one pass, not two)
+        self.level_gate = Gate(self.detectors["crisis"].patterns + self.detectors["grey"].patterns)
+        self.level_shift = len(self.detectors["crisis"].patterns)
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
         self.answers = Answers(data.get("safety_answers"))
@@ -862,12 +877,13 @@ class Phrases:
         # alone cost ~0.5 us a message whether it matched or not. Bit i of the gate is checks[i].
         checks = []
         for rule in self.rules:
-            rule.checks = []
+            rule.checks, first = [], len(checks)
             for kind, check in [("any", rule.any)] + [("pattern", p) for p in rule.patterns] + [("all", g) for g in rule.all]:
                 regex = check.regex if kind != "pattern" else check
                 rule.checks.append((kind, check, len(checks) if regex is not None else None))
                 if regex is not None:
                     checks.append(regex)
+            rule.bits = (1 << len(checks)) - (1 << first)  # its checks' bits: a rule with none on is not read
         self.flag_gate = Gate(checks)
         self._flagged = (None, [])  # the last text red_flags read and what it found: a message is read up to 3 times
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
@@ -922,7 +938,7 @@ class Phrases:
         # A `talk` frame (a joke: "wanted to die lmao"; a professional's question; a book read
         # for class; each with its own `none`: "not a joke", an own-risk cue) stops the rules too,
         # but for their `in_talk` frames, and the classifier.
-        talk = any(frame.matches(found) for frame in self.detectors["talk"].frames)
+        talk = any(frame.matches(found) for frame in self.detectors["talk"].frames_for(found))
         # A wish whose object was masked ("i want to | boyfriend": end things with my, an ordinary
         # ending) is no own-risk cue: E and F each had one, and the classifier read "i want to".
         wishes = [stems[end:end + 8].lstrip().startswith(MASK.strip()) for _, end in found.get("own_risk", ())]
@@ -946,8 +962,9 @@ class Phrases:
         # sentence; 大桥 of a drive with 心跳 of a racing heart: `--buried` joined hard negatives flagged zh 6.0 ->
         # 4.7%, en 10.3 -> 10.0%, no crisis row lost on the held split, the buried rows, A-Q or tests/data).
         cuts = [m.start() for m in STEM_SENTENCE_END.finditer(stems)]
-        for level in ("crisis", "grey"):
-            why = self.detectors[level].why(clean, stems, found, talk, cuts)
+        live = self.level_gate.live(clean) if not talk else 0
+        for level, bits in (("crisis", live & ((1 << self.level_shift) - 1)), ("grey", live >> self.level_shift)):
+            why = self.detectors[level].why(clean, stems, found, talk, cuts, bits)
             if why:
                 return level, why, clean, cue, found
         return None, None, clean, cue, found
@@ -965,7 +982,7 @@ class Phrases:
     def talk_as_a_whole(self, found: dict) -> bool:
         """Whether a message whose concepts are ``found`` is talk as a whole: a `talk` frame marked `whole`
         matches (a joke, a professional's or a class's question, a story on a screen)."""
-        return any(frame.whole and frame.matches(found) for frame in self.detectors["talk"].frames)
+        return any(frame.whole and frame.matches(found) for frame in self.detectors["talk"].frames_for(found))
 
     def cue(self, clean: str, stems: str, found: dict) -> str:
         """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
@@ -1056,6 +1073,8 @@ class Phrases:
             return list(last[1])
         found, live = [], self.flag_gate.live(text)
         for rule in self.rules:
+            if not live & rule.bits:
+                continue
             # (a phrase list or pattern whose bit is off cannot match: `_has` and `search` would say no)
             if any(bit is not None and live >> bit & 1 and (self._has(check, text) if kind == "any" else check.search(text))
                    for kind, check, bit in rule.checks if kind != "all") or (
@@ -1180,9 +1199,10 @@ class Safety:
             return None, problem
         return model, None
 
-    def assess(self, text: str) -> Verdict:
-        """crisis, grey (a check-in) or nothing, by the rules first and then the classifier."""
-        phrases = self.phrases.get()
+    def assess(self, text: str, phrases: Phrases | None = None) -> Verdict:
+        """crisis, grey (a check-in) or nothing, by the rules first and then the classifier. ``phrases``: the
+        phrases file as the caller has it already (`check`: one look at the file's date a message, not two)."""
+        phrases = phrases or self.phrases.get()
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
@@ -1418,7 +1438,7 @@ class Safety:
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""
         phrases = self.phrases.get()
-        return self.assess(text).level == "crisis", [rule.name for rule in phrases.red_flags(normalize(text))]
+        return self.assess(text, phrases).level == "crisis", [rule.name for rule in phrases.red_flags(normalize(text))]
 
     # -- the reply path -------------------------------------------------------------------------
     def numbers(self, lang: str) -> dict:
