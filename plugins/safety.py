@@ -167,6 +167,7 @@ _LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
 _LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
 _WORD = re.compile(r"[a-z][a-z']*")
 _VOWELS = set("aeiou")
+CORRECTED_MAX = 20000  # the most words whose correction `Normalizer._correct` keeps
 MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
 
 
@@ -236,6 +237,7 @@ class Normalizer:
         fuzzy = [word for word in _words(spec.get("fuzzy")) if len(word) >= 6 and _is_latin(word)]
         self.fuzzy = TypoIndex(fuzzy) if fuzzy else None
         self.known = set(fuzzy)
+        self._corrected: dict[str, str] = {}  # word -> its correction (see `_correct`)
         self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
@@ -313,7 +315,14 @@ class Normalizer:
         word = m.group()
         if len(word) < 5 or word in self.known:
             return word
-        return self.fuzzy.first(word) or word
+        # a word's correction, once: each of its deletions was looked up at every message (~6 us a message)
+        corrected = self._corrected.get(word)
+        if corrected is None:
+            corrected = self.fuzzy.first(word) or word
+            if len(self._corrected) >= CORRECTED_MAX:
+                self._corrected.clear()  # bounded: a flood of made-up words costs memory no longer than this
+            self._corrected[word] = corrected
+        return corrected
 
     def stems(self, clean: str) -> str:
         keep, irregular = self.keep, self.irregular
@@ -701,11 +710,22 @@ def passages_in_context(text: str, alone: bool = False) -> list[tuple[str, str]]
     Saturday"). Not the unit before: an everyday sentence before a risk seldom explains it ("Exams start
     next week... i picked a date. the 14th."; `--buried` lost 4 crisis rows to the one before)."""
     text = str(text)
+    return _in_context(text, _units_of(text), alone)
+
+
+def _units_of(text: str) -> list[tuple[int, int]]:
+    """The spans of the units (sentences, clauses, pieces) `passages_in_context` reads of ``text``."""
     spans, start = [], 0
     for end in [m.start() for m in MESSAGE_SENTENCE_END.finditer(text)] + [len(text)]:
         if _size(text[start:end].lower()):
             spans += units(text, start, end)
         start = max(start, end)
+    return spans
+
+
+def _in_context(text: str, spans: list[tuple[int, int]], alone: bool) -> list[tuple[str, str]]:
+    """`passages_in_context` of ``text`` whose units are ``spans`` (`_units_of`: found once for the pairs and
+    the sentences alone)."""
     if len(spans) < 2 or (alone and not 2 < len(spans) <= PASSAGES_MAX + 1):
         return []
     if len(spans) > PASSAGES_MAX + 1:
@@ -1225,7 +1245,8 @@ class Safety:
         # tight and heavy for the last half hour and the pain goes into my jaw." got a check-in in part: session-14 audit)
         if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
                 and len(text) <= PASSAGES_TEXT_MAX and not phrases.red_flags(normalize(text)):
-            pairs, alone = passages_in_context(text), passages_in_context(text, alone=True)
+            spans = _units_of(str(text))  # (the units once, for the pairs and the sentences alone)
+            pairs, alone = _in_context(str(text), spans, False), _in_context(str(text), spans, True)
             followed = dict(pairs + alone)  # each passage and what follows it
             pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
             read = {sentence: phrases.assess(sentence) for sentence in alone}
