@@ -178,9 +178,9 @@ class Gate:
     def live(self, text: str) -> int:
         found = self.always
         if self.regex is not None:
-            get = self.bits.__getitem__
-            for m in self.regex.finditer(text):
-                found |= get(m.group(1))
+            bits = self.bits
+            for s in set(self.regex.findall(text)):  # (the strings found, in C; each counted once)
+                found |= bits[s]
         return found
 
     def search(self, patterns: list[re.Pattern], text: str, live: int | None = None) -> re.Match | None:
