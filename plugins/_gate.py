@@ -137,7 +137,7 @@ def needed_strings(pattern: re.Pattern) -> frozenset | None:
         return None
     try:
         exact, needed = _sequence(sre_parse.parse(pattern.pattern, pattern.flags & ~re.UNICODE))
-    except (_CaseSensitive, RecursionError, re.error, TypeError, ValueError):
+    except Exception:  # (case-insensitive parts; or a parser of another Python that reads otherwise): always run it
         return None
     needed = _best([n for n in (needed, _exact_needs(exact)) if n is not None])
     return _minimal(needed) if needed else None
