@@ -45,6 +45,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args
+from wellmate_plugins._gate import Gate
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
@@ -166,6 +167,7 @@ _LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
 _LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
 _WORD = re.compile(r"[a-z][a-z']*")
 _VOWELS = set("aeiou")
+CORRECTED_MAX = 20000  # the most words whose correction `Normalizer._correct` keeps
 MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
 
 
@@ -226,11 +228,16 @@ class Normalizer:
             self.alias_patterns.append((_patterns([pair[0]], "normalize.alias_patterns")[0], str(pair[1])))
         self.mask_regex = self._finder({w: MASK for w in masks})
         self.mask_patterns = mask_patterns
+        # which of the patterns may match a text, found in one pass (each alone cost ~0.6 us a message, ~120 us
+        # for the 178 of them; see plugins/_gate.py): the same text comes out
+        self.mask_gate = Gate(mask_patterns)
+        self.alias_gate = Gate([pattern for pattern, _ in self.alias_patterns])
         # Fuzzy: one edit (a letter missing, extra, wrong or swapped) from a long word of the list.
         # Only long, rare words: "giving" is one edit from "living".
         fuzzy = [word for word in _words(spec.get("fuzzy")) if len(word) >= 6 and _is_latin(word)]
         self.fuzzy = TypoIndex(fuzzy) if fuzzy else None
         self.known = set(fuzzy)
+        self._corrected: dict[str, str] = {}  # word -> its correction (see `_correct`)
         self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
@@ -255,14 +262,14 @@ class Normalizer:
         # Hard negatives first: 紫砂壶 is a teapot before 紫砂 can become 自杀.
         if mask and self.mask_regex:
             text = self.mask_regex.sub(MASK, text)
-        for pattern in self.mask_patterns if mask else ():
-            text = pattern.sub(MASK, text)
+        if mask and self.mask_patterns:
+            text = self.mask_gate.sub(self.mask_patterns, text, MASK)
         if self.alias_regex:
             text = self.alias_regex.sub(self._alias, text)
         if self.english_typo_regex and not _CJK.search(text):
             text = self.english_typo_regex.sub(lambda m: self.english_typos[m.group()], text)
-        for pattern, replacement in self.alias_patterns:
-            text = pattern.sub(replacement, text)
+        if self.alias_patterns:
+            text = self.alias_gate.sub(self.alias_patterns, text)
         if self.fuzzy:
             text = _WORD.sub(self._correct, text)
         return text
@@ -308,7 +315,14 @@ class Normalizer:
         word = m.group()
         if len(word) < 5 or word in self.known:
             return word
-        return self.fuzzy.first(word) or word
+        # a word's correction, once: each of its deletions was looked up at every message (~6 us a message)
+        corrected = self._corrected.get(word)
+        if corrected is None:
+            corrected = self.fuzzy.first(word) or word
+            if len(self._corrected) >= CORRECTED_MAX:
+                self._corrected.clear()  # bounded: a flood of made-up words costs memory no longer than this
+            self._corrected[word] = corrected
+        return corrected
 
     def stems(self, clean: str) -> str:
         keep, irregular = self.keep, self.irregular
@@ -382,6 +396,7 @@ class Concepts:
             [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
         self.names_of = {word: tuple(sorted(names)) for word, names in self.by_word.items()}
+        self.gate = Gate([pattern for _, pattern in self.patterns])  # the patterns that may match (plugins/_gate.py)
 
     def find(self, stems: str) -> dict[str, list[tuple[int, int]]]:
         """concept name -> [(start, end), ...] in ``stems``."""
@@ -396,7 +411,8 @@ class Concepts:
                     found[name] = [span]
                 else:
                     spans.append(span)
-        for name, pattern in self.patterns:
+        for i in self.gate.indices(stems) if self.patterns else ():
+            name, pattern = self.patterns[i]
             for m in pattern.finditer(stems):
                 found.setdefault(name, []).append((m.start(), m.end()))
         for name, outer in self.not_within.items():
@@ -481,22 +497,34 @@ class Detector:
         if unknown:
             raise ValueError(f"{name}.mention_context: unknown concepts {unknown}")
         self.patterns = _patterns(spec.get("patterns"), f"{name}.patterns")
+        self.gate = Gate(self.patterns)  # the patterns that may match (plugins/_gate.py)
         self.frames = [f for f in frames if f.level == name]
+        # the frames by the first concept of their `all`: a frame can match only a message with that concept (each
+        # level's ~70 frames were tried one by one on every message)
+        self.by_concept: dict[str, list[int]] = {}
+        for i, frame in enumerate(self.frames):
+            self.by_concept.setdefault(frame.all[0], []).append(i)
 
-    def why(self, clean: str, stems: str, found: dict, talk: bool = False, cuts=()) -> str | None:
+    def frames_for(self, found: dict) -> list[Frame]:
+        """The frames of this level that may match a message whose concepts are ``found``, in file order."""
+        by_concept = self.by_concept
+        indices = [i for name in found if name in by_concept for i in by_concept[name]]
+        return [self.frames[i] for i in sorted(indices)]
+
+    def why(self, clean: str, stems: str, found: dict, talk: bool = False, cuts=(), live: int | None = None) -> str | None:
         """What matched (a term, "pattern", or a frame's name), or None. In ``talk`` (about a film,
         research, a joke) only the frames marked `in_talk`. ``cuts``: where sentences end in ``stems``
-        (a frame's words are looked for within one)."""
+        (a frame's words are looked for within one). ``live``: which of `patterns` may match ``clean``, if
+        the caller's gate read it already (see `Phrases.assess`)."""
         if not talk:
             for _, word in self.terms.find(stems):
                 return word
             if not any(c in found for c in self.mention_context):
                 for _, word in self.topic_terms.find(stems):
                     return word
-            for pattern in self.patterns:
-                if pattern.search(clean):
-                    return "pattern"
-        for frame in self.frames:
+            if self.patterns and self.gate.search(self.patterns, clean, live):
+                return "pattern"
+        for frame in self.frames_for(found):
             if (frame.in_talk or not talk) and frame.matches(found, cuts):
                 return frame.name
         return None
@@ -682,11 +710,22 @@ def passages_in_context(text: str, alone: bool = False) -> list[tuple[str, str]]
     Saturday"). Not the unit before: an everyday sentence before a risk seldom explains it ("Exams start
     next week... i picked a date. the 14th."; `--buried` lost 4 crisis rows to the one before)."""
     text = str(text)
+    return _in_context(text, _units_of(text), alone)
+
+
+def _units_of(text: str) -> list[tuple[int, int]]:
+    """The spans of the units (sentences, clauses, pieces) `passages_in_context` reads of ``text``."""
     spans, start = [], 0
     for end in [m.start() for m in MESSAGE_SENTENCE_END.finditer(text)] + [len(text)]:
         if _size(text[start:end].lower()):
             spans += units(text, start, end)
         start = max(start, end)
+    return spans
+
+
+def _in_context(text: str, spans: list[tuple[int, int]], alone: bool) -> list[tuple[str, str]]:
+    """`passages_in_context` of ``text`` whose units are ``spans`` (`_units_of`: found once for the pairs and
+    the sentences alone)."""
     if len(spans) < 2 or (alone and not 2 < len(spans) <= PASSAGES_MAX + 1):
         return []
     if len(spans) > PASSAGES_MAX + 1:
@@ -836,6 +875,9 @@ class Phrases:
         self.reply_pardons = frozenset(name for frame in self.reply_frames for name in frame.none)
         self.detectors = {level: Detector(data.get(level), level, self.normalizer, rules, self.concepts)
                           for level in LEVELS}
+        # the crisis and grey patterns' gate in one, as `assess` reads both levels' of a message (one pass, not two)
+        self.level_gate = Gate(self.detectors["crisis"].patterns + self.detectors["grey"].patterns)
+        self.level_shift = len(self.detectors["crisis"].patterns)
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
         self.answers = Answers(data.get("safety_answers"))
@@ -851,6 +893,19 @@ class Phrases:
         self.rules = [Rule(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
+        # Which of the rules' phrase lists and patterns may match a text, found in one pass (plugins/_gate.py): each
+        # alone cost ~0.5 us a message whether it matched or not. Bit i of the gate is checks[i].
+        checks = []
+        for rule in self.rules:
+            rule.checks, first = [], len(checks)
+            for kind, check in [("any", rule.any)] + [("pattern", p) for p in rule.patterns] + [("all", g) for g in rule.all]:
+                regex = check.regex if kind != "pattern" else check
+                rule.checks.append((kind, check, len(checks) if regex is not None else None))
+                if regex is not None:
+                    checks.append(regex)
+            rule.bits = (1 << len(checks)) - (1 << first)  # its checks' bits: a rule with none on is not read
+        self.flag_gate = Gate(checks)
+        self._flagged = (None, [])  # the last text red_flags read and what it found: a message is read up to 3 times
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
         cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
@@ -903,7 +958,7 @@ class Phrases:
         # A `talk` frame (a joke: "wanted to die lmao"; a professional's question; a book read
         # for class; each with its own `none`: "not a joke", an own-risk cue) stops the rules too,
         # but for their `in_talk` frames, and the classifier.
-        talk = any(frame.matches(found) for frame in self.detectors["talk"].frames)
+        talk = any(frame.matches(found) for frame in self.detectors["talk"].frames_for(found))
         # A wish whose object was masked ("i want to | boyfriend": end things with my, an ordinary
         # ending) is no own-risk cue: E and F each had one, and the classifier read "i want to".
         wishes = [stems[end:end + 8].lstrip().startswith(MASK.strip()) for _, end in found.get("own_risk", ())]
@@ -927,8 +982,9 @@ class Phrases:
         # sentence; 大桥 of a drive with 心跳 of a racing heart: `--buried` joined hard negatives flagged zh 6.0 ->
         # 4.7%, en 10.3 -> 10.0%, no crisis row lost on the held split, the buried rows, A-Q or tests/data).
         cuts = [m.start() for m in STEM_SENTENCE_END.finditer(stems)]
-        for level in ("crisis", "grey"):
-            why = self.detectors[level].why(clean, stems, found, talk, cuts)
+        live = self.level_gate.live(clean) if not talk else 0
+        for level, bits in (("crisis", live & ((1 << self.level_shift) - 1)), ("grey", live >> self.level_shift)):
+            why = self.detectors[level].why(clean, stems, found, talk, cuts, bits)
             if why:
                 return level, why, clean, cue, found
         return None, None, clean, cue, found
@@ -946,7 +1002,7 @@ class Phrases:
     def talk_as_a_whole(self, found: dict) -> bool:
         """Whether a message whose concepts are ``found`` is talk as a whole: a `talk` frame marked `whole`
         matches (a joke, a professional's or a class's question, a story on a screen)."""
-        return any(frame.whole and frame.matches(found) for frame in self.detectors["talk"].frames)
+        return any(frame.whole and frame.matches(found) for frame in self.detectors["talk"].frames_for(found))
 
     def cue(self, clean: str, stems: str, found: dict) -> str:
         """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
@@ -1032,12 +1088,21 @@ class Phrases:
 
     def red_flags(self, text: str) -> list[Rule]:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
-        found = []
+        last = self._flagged
+        if last[0] == text:
+            return list(last[1])
+        found, live = [], self.flag_gate.live(text)
         for rule in self.rules:
-            if self._has(rule.any, text) or any(p.search(text) for p in rule.patterns) or (
-                    rule.all and all(self._has(group, text) for group in rule.all)):
+            if not live & rule.bits:
+                continue
+            # (a phrase list or pattern whose bit is off cannot match: `_has` and `search` would say no)
+            if any(bit is not None and live >> bit & 1 and (self._has(check, text) if kind == "any" else check.search(text))
+                   for kind, check, bit in rule.checks if kind != "all") or (
+                    rule.all and all(bit is not None and live >> bit & 1 and self._has(check, text)
+                                     for kind, check, bit in rule.checks if kind == "all")):
                 found.append(rule)
-        return found
+        self._flagged = (text, found)
+        return list(found)
 
     def _has(self, terms: Terms, text: str) -> bool:
         for start, _ in terms.find(text):
@@ -1154,9 +1219,10 @@ class Safety:
             return None, problem
         return model, None
 
-    def assess(self, text: str) -> Verdict:
-        """crisis, grey (a check-in) or nothing, by the rules first and then the classifier."""
-        phrases = self.phrases.get()
+    def assess(self, text: str, phrases: Phrases | None = None) -> Verdict:
+        """crisis, grey (a check-in) or nothing, by the rules first and then the classifier. ``phrases``: the
+        phrases file as the caller has it already (`check`: one look at the file's date a message, not two)."""
+        phrases = phrases or self.phrases.get()
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
         concepts = found if MASK not in clean else None
@@ -1179,7 +1245,8 @@ class Safety:
         # tight and heavy for the last half hour and the pain goes into my jaw." got a check-in in part: session-14 audit)
         if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
                 and len(text) <= PASSAGES_TEXT_MAX and not phrases.red_flags(normalize(text)):
-            pairs, alone = passages_in_context(text), passages_in_context(text, alone=True)
+            spans = _units_of(str(text))  # (the units once, for the pairs and the sentences alone)
+            pairs, alone = _in_context(str(text), spans, False), _in_context(str(text), spans, True)
             followed = dict(pairs + alone)  # each passage and what follows it
             pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
             read = {sentence: phrases.assess(sentence) for sentence in alone}
@@ -1392,7 +1459,7 @@ class Safety:
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""
         phrases = self.phrases.get()
-        return self.assess(text).level == "crisis", [rule.name for rule in phrases.red_flags(normalize(text))]
+        return self.assess(text, phrases).level == "crisis", [rule.name for rule in phrases.red_flags(normalize(text))]
 
     # -- the reply path -------------------------------------------------------------------------
     def numbers(self, lang: str) -> dict:
