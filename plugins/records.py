@@ -204,24 +204,15 @@ class RecordType:
         return out
 
     # -- values ------------------------------------------------------------------------------
-    def parse(self, value, unit=None, text=True):
+    def parse(self, value, unit=None):
         """A client's value (in ``unit``, default ours) as stored: converted, rounded, checked.
-        Several-number values come as {"systolic": 120, "diastolic": 80}, [120, 80] or "120/80".
-        Numbers may come as text where everything is text (``text``: a CSV file); in a JSON body
-        (``text`` false) a number is a JSON number: "70" is a 400 that says so (session 15: it was
-        taken, which the API documents nowhere; a client quoting its numbers has a bug to hear of)."""
+        Numbers may come as text (a mini-program's <input> gives text, and so does a CSV file: "70.5";
+        documented in docs/api.md since session 15, when a new user's audit asked whether "70" should
+        be taken); several-number values as {"systolic": 120, "diastolic": 80}, [120, 80] or "120/80"."""
         factor, offset = self.conversion(unit)
         given_unit = unit.strip() if unit and unit.strip() else self.unit
         if not self.fields:
-            if not text and isinstance(value, str):
-                raise ApiError(400, "invalid_value", f"value: must be a number, got {json_dumps(value)} (text): "
-                                                     f"send it as a JSON number, without quotes")
             return self._number(value, factor, offset, given_unit, self.min, self.max, "value")
-        if not text and isinstance(value, (dict, list)):
-            for part, raw in (value.items() if isinstance(value, dict) else enumerate(value)):
-                if isinstance(raw, str):  # ("120/80", one string, is the documented text form)
-                    raise ApiError(400, "invalid_value", f"value[{json_dumps(part)}]: must be a number, got "
-                                                         f"{json_dumps(raw)} (text): send it as a JSON number, without quotes")
         parts = self._parts(value)
         stored = {part: self._number(parts[part], factor, offset, given_unit, lo, hi, f"value.{part}")
                   for part, (lo, hi) in self.fields.items()}
@@ -390,7 +381,7 @@ class Records:
         unit = item.get("unit")
         if unit is not None and not isinstance(unit, str):
             raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
-        value = record_type.parse(item.get("value"), unit, text=csv_row)
+        value = record_type.parse(item.get("value"), unit)
         recorded_at = self.time(item.get("recorded_at"))
         client_id = field(item, "client_id", required=False, max_len=128)
         # An empty id ("" or blanks) was stored as no id, so a retry stored the record twice: a client that
@@ -797,9 +788,9 @@ def export_user_data(user, wm):
     return {"records": records()}
 
 
-VALUE = schema(["number", "object", "string"], description="a number in the type's unit (a JSON number: \"70\" is a "
-                                                           "400), or for several numbers {\"systolic\": 120, "
-                                                           "\"diastolic\": 80}, [120, 80] or the string \"120/80\"")
+VALUE = schema(["number", "object", "string"], description="a number in the type's unit (or the same number as text, "
+                                                           "\"70.5\", as a form gives it), or for several numbers "
+                                                           "{\"systolic\": 120, \"diastolic\": 80}, [120, 80] or \"120/80\"")
 RECORD_IN = obj({"type": text(32, example="weight", description="a name of GET /api/v1/health/data/types"),
                  "value": VALUE, "unit": string(description="another of the type's units: converted"),
                  "recorded_at": schema(["string", "number"], description="ISO 8601 with offset, or Unix seconds; default now"),
