@@ -397,11 +397,18 @@ INVISIBLE = re.compile(
     "|(?<![\U0001F3F4\U000E0020-\U000E007F])[\U000E0020-\U000E007F]")
 
 
+# Any character `INVISIBLE` may take: one scan of a character class finds there is none (nearly every
+# message) several times faster than the alternation with its look-behinds would.
+_MAYBE_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u115f\u1160\u180e\u200b-\u200f"
+                              "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
+                              "\U000E0020-\U000E007F]")
+
+
 def visible(text: str) -> str:
     """``text`` without the characters no reader sees (`INVISIBLE`): what `field` gives for a text
-    field, what a chat message is stored as and what the safety check reads. One regex pass, linear
-    (100,000 characters of U+200B: a few ms)."""
-    return INVISIBLE.sub("", text)
+    field, what a chat message is stored as and what the safety check reads. Linear (100,000
+    characters of U+200B: ~25 ms; of plain text, one scan)."""
+    return INVISIBLE.sub("", text) if _MAYBE_INVISIBLE.search(text) else text
 
 
 def json_dumps(obj) -> str:
