@@ -8,6 +8,7 @@ words anywhere, Latin words as whole words with their -s/-es/-ed/-ing forms.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
 CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
@@ -95,7 +96,11 @@ LATIN = re.compile(r"[A-Za-z]")
 
 def language(text: str) -> str:
     """zh for text with Chinese characters, en for Latin-only text; zh when it cannot tell (no
-    text, emoji only), since most users write Chinese."""
+    text, emoji only), since most users write Chinese. Read in NFKC form: full-width letters (an
+    IME left in full-width mode: "ｉ　ｗａｎｔ　ｔｏ　ｄｉｅ") are English, not "cannot tell" (which got
+    the Chinese crisis reply: session-14 audit)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
     if CHINESE.search(text):
         return "zh"
     return "en" if LATIN.search(text) else "zh"

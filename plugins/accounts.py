@@ -19,7 +19,7 @@ from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, 
                       new_id, now_iso, zone_or_none)
 from wellmate_plugins._openapi import Api, integer, obj, string, text
 from wellmate_plugins.auth import (PASSWORD_MIN, PROFILE, SIGNED_IN, TOKEN_PAIR, USERNAME, USERNAME_RULE, account_disabled,
-                                   check_password, hash_password, needed, password_needs_rehash, public_profile)
+                                   check_password, hash_password, needed, username_form, password_needs_rehash, public_profile)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -79,10 +79,12 @@ class Accounts:
         return _out(self.storage.get(USERS, user_id)) if isinstance(user_id, str) else None
 
     def find_by_username(self, name) -> dict | None:
-        """The user whose username is ``name`` in any case; None if there is none."""
+        """The user whose username is ``name`` in any case and width (`username_form`); None if there is none.
+        A name kept as typed before session 15 (ｂｏｂ, unfolded) is found as typed too."""
         if not isinstance(name, str) or not name:
             return None
-        return self._find(USERNAME_KEY, name.lower())
+        folded = username_form(name).lower()
+        return self._find(USERNAME_KEY, folded) or (self._find(USERNAME_KEY, name.lower()) if folded != name.lower() else None)
 
     def find_by(self, field: str, value) -> dict | None:
         """The user whose ``field`` (``wx_openid`` or ``wx_unionid``) is ``value``."""
@@ -328,10 +330,10 @@ def register_account(wm, body: dict) -> dict:
     when the name is taken. Shared by POST /api/v1/auth/register and the compat dialects."""
     if not wm.config["auth"]["allow_registration"]:
         raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
-    username = field(body, "username", max_len=32)
+    username = username_form(field(body, "username", max_len=32))
     if not USERNAME.match(username):
         raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
-    password = field(body, "password", max_len=256)
+    password = field(body, "password", max_len=256, exact=True)
     if len(password) < PASSWORD_MIN:
         raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")
     user = {
@@ -352,8 +354,8 @@ def password_login(wm, body: dict) -> dict:
     """The user a login ``body`` ({username, password, device_token?}) proves, throttled per
     name, address and device; a 401 for a wrong pair, 403 for a disabled account, 429 while
     throttled. Shared by POST /api/v1/auth/login and the compat dialects."""
-    username = field(body, "username", max_len=256)
-    password = field(body, "password", max_len=256)
+    username = username_form(field(body, "username", max_len=256))
+    password = field(body, "password", max_len=256, exact=True)
     address = client_address()
     accounts, auth = wm.service("accounts"), wm.service("auth")
     tokens, throttle = auth.tokens, auth.throttle

@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import bottle
@@ -488,6 +489,14 @@ class LoginThrottle:
 
 USERNAME = re.compile(r"^[\w.\-]{3,32}$")
 USERNAME_RULE = "3-32 letters, digits, '_', '.' or '-'"
+
+
+def username_form(name: str) -> str:
+    """A username as it is kept and looked up: NFKC, so the full-width letters a Chinese keyboard left
+    in full-width mode types are the letters they look like (ｂｏｂ is bob: registered beside bob it was a
+    second account nobody could tell apart; a new user's audit, session 15). What a user expects is one
+    name however the keyboard was set: ｂｏｂ logs in as bob and cannot be registered beside it."""
+    return unicodedata.normalize("NFKC", name) if isinstance(name, str) and not name.isascii() else name
 PASSWORD_MIN = 8
 
 

@@ -1559,7 +1559,7 @@ def routes(app, wm):
         "Send a message; the agent's whole reply", body=chat_in(wm), responses={200: CHAT_REPLY}, errors=CHAT_ERRORS))
     def chat_reply(agent_name):
         user = wm.require_user()
-        return chat.begin(user, agent_name, wm.json_body()).reply()
+        return chat.begin(user, agent_name, wm.json_body(prose=("text",))).reply()
 
     @app.post("/api/v1/health/<agent_name>/chat/stream", api=Api(
         "Send a message; the reply as server-sent events", body=chat_in(wm), errors=CHAT_ERRORS,
@@ -1574,7 +1574,7 @@ def routes(app, wm):
             "the stream starts are JSON, as on every route.")}))
     def chat_stream(agent_name):
         user = wm.require_user()
-        turn = chat.begin(user, agent_name, wm.json_body())
+        turn = chat.begin(user, agent_name, wm.json_body(prose=("text",)))
         bottle.response.content_type = "text/event-stream; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
         bottle.response.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer this response

@@ -277,7 +277,7 @@ def routes(app, wm):
                    **compat_errors(400, 403, 404, 409, 413, 429, 503)}))
     def compat_chat(key):
         def handle(dialect, conf):
-            body = wm.json_body()
+            body = wm.json_body(prose=("message",))
             return mp_chat(body) if dialect == "miniprogram" else flask_chat(body)
         return _in_dialect(compat, key, DIALECTS, handle)
 

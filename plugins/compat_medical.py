@@ -357,7 +357,7 @@ def routes(app, wm):
                  example={"content": "术后饮食要注意什么？", "session_id": "s1"}),
         responses={200: wrapped(CHAT_LOG), **errors(400, 401, 403, 409, 413, 429, 503)}))
     def medical_chat_text():
-        return turn(wm.require_user(), wm.json_body(), None)
+        return turn(wm.require_user(), wm.json_body(prose=("content",)), None)
 
     @route("POST", "/api/chat/image", Api(
         "Medical: a photo (an upload's file_id) with an optional question; the AI's reply", tag="compat_medical",
@@ -365,7 +365,7 @@ def routes(app, wm):
                  required=["file_id"], example={"file_id": "3f2c...", "content": "这张化验单怎么看？", "session_id": "s1"}),
         responses={200: wrapped(CHAT_LOG), **errors(400, 401, 403, 404, 409, 413, 429, 503)}))
     def medical_chat_image():
-        user, body, uploads = wm.require_user(), wm.json_body(), wm.service("uploads")
+        user, body, uploads = wm.require_user(), wm.json_body(prose=("content",)), wm.service("uploads")
         file_id = field(body, "file_id", max_len=64)
         if uploads is None or uploads.get(user["id"], file_id) is None:  # before a session is made for it
             raise ApiError(404, "upload_not_found", f"file_id: you have no file {file_id!r} (upload it first).")

@@ -21,6 +21,7 @@ from wellmate import ApiError, Conflict, all_pages, client_address, field, hooki
 from wellmate_plugins._openapi import Api, Content, obj, string
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import (PASSWORD_MIN, SIGNED_IN, USERNAME, USERNAME_RULE, check_password, hash_password,
+                                   username_form,
                                    public_profile, required)
 
 log = logging.getLogger("wellmate.privacy")
@@ -36,7 +37,7 @@ def confirm_identity(wm, user: dict, body: dict, password_field: str) -> None:
     throttle, claims = auth.throttle, auth.claims()
     address = client_address()
     if user.get("password_hash"):
-        password = field(body, password_field, max_len=256)
+        password = field(body, password_field, max_len=256, exact=True)
         # Counted per login (the token's family), as a device token is counted per device: by the
         # name, an attacker's failed logins made the owner's password change a 429, just when it
         # is needed. A stolen token (refreshed or not) still gets max_failures guesses a window.
@@ -157,11 +158,11 @@ def routes(app, wm):
     def set_password():
         user = wm.require_user()
         body = wm.json_body()
-        password = field(body, "password", max_len=256)
+        password = field(body, "password", max_len=256, exact=True)
         if len(password) < PASSWORD_MIN:
             raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")
         changes = {"password_hash": hash_password(password)}
-        username = field(body, "username", required=False, max_len=32)
+        username = username_form(field(body, "username", required=False, max_len=32))
         if user.get("username"):
             if username and username.lower() != user["username"].lower():
                 raise ApiError(400, "username_set", f"username: this account is already {user['username']!r}; "

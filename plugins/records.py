@@ -206,8 +206,9 @@ class RecordType:
     # -- values ------------------------------------------------------------------------------
     def parse(self, value, unit=None):
         """A client's value (in ``unit``, default ours) as stored: converted, rounded, checked.
-        Numbers may come as text (forms, CSV); several-number values as {"systolic": 120,
-        "diastolic": 80}, [120, 80] or "120/80"."""
+        Numbers may come as text (a mini-program's <input> gives text, and so does a CSV file: "70.5";
+        documented in docs/api.md since session 15, when a new user's audit asked whether "70" should
+        be taken); several-number values as {"systolic": 120, "diastolic": 80}, [120, 80] or "120/80"."""
         factor, offset = self.conversion(unit)
         given_unit = unit.strip() if unit and unit.strip() else self.unit
         if not self.fields:
@@ -371,8 +372,9 @@ class Records:
             raise ApiError(404, "record_not_found", f"No record {record_id!r}.")
         return record
 
-    def make(self, user, item) -> dict:
-        """A record to store from a client's item (a JSON body, a batch item or a CSV row)."""
+    def make(self, user, item, csv_row=False) -> dict:
+        """A record to store from a client's item (a JSON body, a batch item or a CSV row: ``csv_row``,
+        whose values are all text)."""
         if not isinstance(item, dict):
             raise ApiError(400, "invalid_field", "must be an object like {\"type\": \"weight\", \"value\": 70.5}")
         record_type = self.type(field(item, "type", max_len=32))
@@ -381,7 +383,13 @@ class Records:
             raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
         value = record_type.parse(item.get("value"), unit)
         recorded_at = self.time(item.get("recorded_at"))
-        client_id = field(item, "client_id", required=False, max_len=128) or None
+        client_id = field(item, "client_id", required=False, max_len=128)
+        # An empty id ("" or blanks) was stored as no id, so a retry stored the record twice: a client that
+        # means to send none leaves it out (as for a chat's session_id). A CSV's empty cell is none.
+        if client_id == "" and not csv_row:
+            raise ApiError(400, "invalid_field", "client_id: must not be empty; leave it out (or send null) "
+                                                 "to store the record without one")
+        client_id = client_id or None
         record = {"id": new_id(), "user_id": user["id"], "type": record_type.name, "value": value,
                   "unit": record_type.unit, "recorded_at": recorded_at,
                   "note": field(item, "note", required=False, default="", max_len=500), "created_at": now_iso()}
@@ -616,7 +624,7 @@ class Records:
                 try:
                     if not item["recorded_at"]:  # not "now": importing the file again would add it again
                         raise ApiError(400, "missing_field", "recorded_at: required")
-                    records.append(self.make(user, item))
+                    records.append(self.make(user, item, csv_row=True))
                 except ApiError as e:
                     raise located(where, e)
                 lines.append(where)
@@ -780,13 +788,15 @@ def export_user_data(user, wm):
     return {"records": records()}
 
 
-VALUE = schema(["number", "object", "string"], description="a number in the type's unit, or for several numbers "
+VALUE = schema(["number", "object", "string"], description="a number in the type's unit (or the same number as text, "
+                                                           "\"70.5\", as a form gives it), or for several numbers "
                                                            "{\"systolic\": 120, \"diastolic\": 80}, [120, 80] or \"120/80\"")
 RECORD_IN = obj({"type": text(32, example="weight", description="a name of GET /api/v1/health/data/types"),
                  "value": VALUE, "unit": string(description="another of the type's units: converted"),
                  "recorded_at": schema(["string", "number"], description="ISO 8601 with offset, or Unix seconds; default now"),
                  "note": string(max_length=500),
-                 "client_id": string(max_length=128, description="the client's id: a retry stores nothing twice")},
+                 "client_id": string(min_length=1, max_length=128,
+                                     description="the client's id: a retry stores nothing twice; not empty (leave it out)")},
                 required=["type", "value"], example={"type": "weight", "value": 70.5, "note": "after breakfast"})
 RECORD = obj({"id": string(), "type": string(), "value": schema(["number", "object"]), "unit": string(nullable=True),
               "recorded_at": string(format="date-time"), "note": string(nullable=True), "client_id": string()},
@@ -825,6 +835,10 @@ def routes(app, wm):
         _, tz = wm.user_zone(user)
         query = bottle.request.query
         start, end = records.bound(query.get("from"), tz, False), records.bound(query.get("to"), tz, True)
+        # a window that ends before it starts holds nothing: an empty page looked like "no records" (session 15)
+        if start is not None and end is not None and start >= end:
+            raise ApiError(400, "invalid_range", f"from ({query.get('from')}) must be before to ({query.get('to')}); "
+                                                 f"a date in to includes that day")
         return paged(records.page, record_view, 50, 500, user_id=user["id"], type=query_type(),
                      start=start, end=end)
 

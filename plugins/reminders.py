@@ -518,7 +518,12 @@ class Reminders:
     def create(self, user: dict, body: dict) -> dict:
         self._refuse_unknown_keys(body)
         now = self.now()
-        tz_name = field(body, "timezone", required=False, max_len=64) or self.wm.user_zone(user)[0]
+        tz_name = field(body, "timezone", required=False, max_len=64)
+        # "" (or blanks) fell back to the user's zone silently: a client that means that leaves it out (session 15)
+        if tz_name == "":
+            raise ApiError(400, "invalid_timezone", "timezone: must not be empty; leave it out (or send null) for "
+                                                    "the user's own time zone (settings.timezone)")
+        tz_name = tz_name or self.wm.user_zone(user)[0]
         tz = zone(tz_name)
         if body.get("rule") is None:
             raise ApiError(400, "missing_field", 'rule: required, e.g. {"kind": "daily", "times": ["08:00"]}')

@@ -263,6 +263,8 @@ def filters(query) -> tuple:
     path = (query.get("path") or "").strip() or None
     since = parse_time(query["from"], "from") if query.get("from") else None
     until = parse_time(query["to"], "to") if query.get("to") else None
+    if since is not None and until is not None and since >= until:  # an empty window looked like a quiet log
+        raise ApiError(400, "invalid_range", f"from ({query['from']}) must be before to ({query['to']})")
 
     def matches(entry: dict) -> bool:
         if status and not (str(entry.get("status")) == status or

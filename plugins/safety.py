@@ -44,7 +44,7 @@ from itertools import accumulate
 from pathlib import Path
 from types import SimpleNamespace
 
-from wellmate import Index, Setting, hookimpl, now_iso, page_args
+from wellmate import Index, Setting, hookimpl, now_iso, page_args, visible
 from wellmate_plugins._gate import Gate
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
@@ -248,8 +248,11 @@ class Normalizer:
 
     def clean(self, text: str, mask: bool = True) -> str:
         """NFKC (full-width letters), lower case, separators closed up, repeats squeezed, aliases
-        replaced (after hard negatives are masked), near-misses of long words corrected."""
-        text = normalize(unicodedata.normalize("NFKC", str(text)))
+        replaced (after hard negatives are masked), near-misses of long words corrected. Invisible
+        characters go first (`wellmate.visible`): a zero-width space or a soft hyphen inside a word
+        hid it ("kill\u00admyself" got a check-in, 我想\u200b死 too); a chat message is stored without
+        them already, but a model's reply, a reminder or a plugin's text may still have them."""
+        text = normalize(unicodedata.normalize("NFKC", visible(str(text))))
         if self.compact_cjk:
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:
@@ -645,6 +648,14 @@ SAFER_NOW = re.compile(r"\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine|alright|
                        r"\b(?:called|rang|texted|talked to|spoke to) (?:the|a) (?:hotline|helpline|crisis line)\b|"
                        r"安全了|我很安全|我安全|没事了|好多了|好一些了|平静(?:了|多了|一些)|过去了|打了热线|打过热线")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
+# A harm denied (`Safety.denies_harm`): a negation right before a verb of harming oneself, in normalized text.
+HARM_DENIED = re.compile(
+    r"(?:不会|不想|不打算|不要|没想过|没有想过|从没想过|从来没想过|从没|从来没有?|绝不会|才不会)(?:再|去|要|真的)?"
+    r"(?:伤害自己|伤害我自己|自杀|自残|轻生|寻死|做傻事|想不开|伤自己)"
+    r"|(?<![a-z])(?:never|won'?t|wouldn'?t|will not|would not|not going to|not gonna|don'?t|do not|didn'?t|"
+    r"haven'?t|have not|no plans? to)\s+(?:ever\s+|want\s+to\s+|plan\s+to\s+|going\s+to\s+)?"
+    r"(?:hurt|harm|kill|cut|injure)\s+(?:myself|my ?self)(?![a-z])")
+DENIAL_SIZE = 24  # Chinese characters plus Latin words: an answer, not a story
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
@@ -1423,7 +1434,27 @@ class Safety:
         if asked not in ("safe", "hurt_thoughts") or _size(text) > UNSAFE_ANSWER_SIZE or QUESTION.search(text):
             return False
         begins, fine = self.phrases.get().answers.read(text)
-        return begins == "no" and not fine if asked == "safe" else begins == "yes"
+        # A yes that says the writer is safe answers "are you safe?", whichever question was asked: "Yes, I am safe.
+        # I just feel really empty." after the check-in's "have these feelings ever led to thoughts of hurting
+        # yourself?" got the crisis reply (session-14 audit). It is read as any other message then: a check-in
+        # again has no question (the later wordings), so the writer is not asked the same thing twice.
+        return begins == "no" and not fine if asked == "safe" else begins == "yes" and not fine
+
+    def denies_harm(self, asked: str | None, text: str) -> bool:
+        """Whether a message that answers a safety reply's question (``asked``) is a crisis only by a harm it denies
+        ("我没事，不会伤害自己的，就是心里空空的": 伤害自己 read as the crisis again after a check-in; a new-user
+        audit, session 15): the message says the writer is fine or safer, and read without the denied harm it is no
+        crisis. A denial negates a harm verb itself (不会伤害自己, "I'd never hurt myself"), never a wish ("我没事，就是
+        不想活了", "I'm fine, I just don't want to live" stay crises). The caller keeps a check-in: the person was at
+        risk a turn ago and still gets where help is."""
+        if asked is None or _size(text) > DENIAL_SIZE:
+            return False
+        if not (SAFER_NOW.search(text.lower()) or self.phrases.get().answers.read(text)[1]):
+            return False
+        undenied = HARM_DENIED.sub(" ", normalize(unicodedata.normalize("NFKC", text)))
+        if undenied == normalize(unicodedata.normalize("NFKC", text)):
+            return False
+        return self.assess(undenied).level != "crisis"
 
     @staticmethod
     def question_of(kind: str, wording: str) -> str | None:
@@ -1485,6 +1516,7 @@ class Safety:
         Latin words are all pinyin and which the aliases read as Chinese in part. (Without that second condition,
         words that spell syllables ("# en none game_media", "been cuting agian") were pinyin in 7 of 18,219 English
         rows of tests/data and models/training; and "zhen de hao xiang si", which no alias reads, stays English.)"""
+        text = unicodedata.normalize("NFKC", text)  # full-width pinyin is pinyin
         lang = language(text)
         if lang != "en":
             return lang
@@ -1509,6 +1541,8 @@ class Safety:
             verdict = Verdict("crisis", "not safe, after a crisis reply")
         elif verdict.level != "crisis" and self.answers_question(asked, text):
             verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
+        elif verdict.level == "crisis" and self.denies_harm(asked, text):
+            verdict = Verdict("grey", f"{verdict.why} denied, after a safety reply's question")
         elif verdict.level == "grey" and flags.get("crisis", 0) > flags.get("third_party", 0) \
                 and not SAFER_NOW.search(text.lower()) and not phrases.answers.read(text)[1]:
             # after the user's own crisis, a message that may be at risk is the crisis again, not a check-in that asks

@@ -121,3 +121,69 @@ def test_a_usual_dose_in_a_reply_excuses_only_itself(make_wm):
     assert check("Take one tablet a day as your doctor prescribed.") is None
     assert check("Take 1 pill a day as the doctor said; if you feel worse, call your doctor or 120.") is None
     assert check("Try 10 more minutes of slow breathing before bed.") is None
+
+
+def test_invisible_characters_hide_no_crisis_and_are_not_stored(make_wm, serve):
+    # Session 15 (a new user's audit): 我想\u200b死 got a check-in only, "i want to d\u200bie" a weight-loss
+    # tip and "kill\u00admyself" a check-in; zero-width and format characters are gone before anything reads
+    # or stores the message (`wellmate.visible`), a family emoji's joiners excepted.
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client = served.client
+        token = client.register()["access_token"]
+        for text, shown in [("我想\u200b死", "我想死"), ("i want to d\u200bie", "i want to die"),
+                            ("kill\u00admyself", "killmyself"), ("想\u2060自\u200d杀", "想自杀"),
+                            ("\ufeffI'm going to k\u200cill myself", "I'm going to kill myself")]:
+            reply = say(client, token, text)
+            assert is_crisis_reply(reply), text
+            items = client.get(f"/api/v1/health/sessions/{reply['session_id']}", token=token).json["messages"]["items"]
+            assert items[0]["content"] == shown
+        family = say(client, token, "dinner with 👨\u200d👩\u200d👧 tonight, so nice")
+        assert family["content"] == "model reply"
+        items = client.get(f"/api/v1/health/sessions/{family['session_id']}", token=token).json["messages"]["items"]
+        assert items[0]["content"] == "dinner with 👨\u200d👩\u200d👧 tonight, so nice"
+        # a message of invisible characters and blanks is empty, like one of blanks
+        r = client.post(MENTAL, {"text": "\u200b\u3000\u00ad "}, token=token)
+        assert r.status == 400 and r.json["error"]["code"] == "invalid_field", r.text
+
+
+def test_full_width_english_gets_the_english_crisis_reply(make_wm, serve):
+    # Session 15: "ｉ　ｗａｎｔ　ｔｏ　ｄｉｅ" (an IME left in full-width mode) got the Chinese crisis reply
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client = served.client
+        token = client.register()["access_token"]
+        for text in ["ｉ　ｗａｎｔ　ｔｏ　ｄｉｅ", "ＩＭ ＧＯＮＮＡ ＫＩＬＬ ＭＹＳＥＬＦ"]:
+            reply = say(client, token, text)
+            assert is_crisis_reply(reply) and "Are you safe" in reply["content"], text
+        reply = say(client, token, "ｗｏ ｘｉａｎｇ ｓｉ")  # full-width pinyin is still pinyin
+        assert is_crisis_reply(reply) and "你现在安全吗" in reply["content"]
+
+
+def test_an_answer_that_says_the_writer_is_safe_gets_no_crisis_reply_nor_the_same_question(make_wm, serve):
+    # Session 15: "Yes, I am safe. I just feel really empty." after the check-in's "have these feelings ever led to
+    # thoughts of hurting yourself?" was read as a yes to it (the crisis reply), and 不会伤害自己的 as 伤害自己
+    with FakeOpenAI(reply="model reply") as upstream:
+        served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
+        client, book = served.client, served.wm.service("safety").book
+        token = client.register()["access_token"]
+        for opening, answer in [("lately life feels so heavy and nothing means anything anymore",
+                                 "Yes, I am safe. I just feel really empty."),
+                                ("lately life feels so heavy and nothing means anything anymore",
+                                 "No, I'd never hurt myself. I just feel flat."),
+                                ("最近活着好累，感觉什么都没意思", "我没事，不会伤害自己的，就是心里空空的")]:
+            checked = say(client, token, opening)
+            assert book.asked(checked["session_id"]) == "hurt_thoughts"
+            question = checked["content"].split("\n\n")[0]
+            reply = say(client, token, answer, checked["session_id"])
+            assert not is_crisis_reply(reply) and reply["content"].endswith("model reply"), answer
+            # where help is may be said again, but the question is not asked again
+            assert question not in reply["content"] and "?" not in reply["content"].replace("model reply", "")
+            assert "？" not in reply["content"]
+        # a yes with a harm, or a wish beside "I'm fine", is still the crisis
+        for opening, answer in [("lately life feels so heavy and nothing means anything anymore",
+                                 "yes, I have thought about killing myself"),
+                                ("最近活着好累，感觉什么都没意思", "我没事，就是不想活了"),
+                                ("最近活着好累，感觉什么都没意思", "我没事，不会自杀的，我已经把药攒够了")]:
+            checked = say(client, token, opening)
+            assert is_crisis_reply(say(client, token, answer, checked["session_id"])), answer

@@ -1,0 +1,103 @@
+"""Bad input a new user's audit found accepted or mishandled (session 15), over a real server: each is a
+clear JSON 400 with its own code, storing nothing, or (a look-alike name) one account, not two."""
+
+import pytest
+
+from conftest import assert_error
+
+DATA = "/api/v1/health/data"
+
+
+def token_of(client, name="alice"):
+    return client.register(name)["access_token"]
+
+
+def records(client, token):
+    return client.get(DATA, token=token).json["items"]
+
+
+@pytest.mark.parametrize("body, message", [
+    # an empty id was stored as no id, so a retry of the request stored the record twice
+    ({"type": "weight", "value": 70, "client_id": ""}, "client_id: must not be empty; leave it out"),
+    ({"type": "weight", "value": 70, "client_id": " \u200b "}, "client_id: must not be empty"),
+])
+def test_an_empty_client_id_is_a_400(client, body, message):
+    token = token_of(client)
+    r = client.post(DATA, body, token=token)
+    assert_error(r, 400, "invalid_field")
+    assert message in r.json["error"]["message"]
+    assert records(client, token) == []
+    r = client.post(DATA + "/batch", {"items": [{"type": "steps", "value": 10, "client_id": "a"},
+                                                {"type": "steps", "value": 20, "client_id": ""}]}, token=token)
+    assert_error(r, 400, "invalid_field")
+    assert r.json["error"]["message"].startswith("items[1]: client_id")
+    assert records(client, token) == []
+    # left out or null: a record without one, as before
+    assert client.post(DATA, {"type": "weight", "value": 70, "client_id": None}, token=token).status == 201
+
+
+def test_a_number_as_text_is_the_number_and_anything_else_is_a_400(client):
+    """"value": "70" is taken, as documented (docs/api.md, records.md): a mini-program's <input> gives text.
+    Text that is not just a number is a 400 naming the field, storing nothing."""
+    token = token_of(client)
+    assert client.post(DATA, {"type": "weight", "value": "70"}, token=token).json["value"] == 70.0
+    assert client.post(DATA, {"type": "weight", "value": " 71.5 "}, token=token).json["value"] == 71.5
+    for value in ["70kg", "", "\u200b", "7O", "seventy"]:
+        r = client.post(DATA, {"type": "weight", "value": value}, token=token)
+        assert_error(r, 400, "invalid_value")
+        assert r.json["error"]["message"].startswith("value: must be a number"), r.text
+    assert sorted(item["value"] for item in records(client, token)) == [70.0, 71.5]
+
+
+def test_a_range_that_ends_before_it_starts_is_a_400_not_an_empty_list(client):
+    token = token_of(client)
+    client.post(DATA, {"type": "weight", "value": 70}, token=token)
+    for query in ["from=2026-12-05&to=2026-12-01", "from=2026-12-05T10:00:00Z&to=2026-12-05T09:00:00Z",
+                  "from=2026-12-05T10:00:00Z&to=2026-12-05T10:00:00Z"]:
+        r = client.get(f"{DATA}?{query}", token=token)
+        assert_error(r, 400, "invalid_range")
+        assert "must be before to" in r.json["error"]["message"]
+    # one day, from and to the same date: that day
+    assert client.get(f"{DATA}?from=2026-12-05&to=2026-12-05", token=token).status == 200
+
+
+def test_a_full_width_username_is_the_name_it_looks_like(client):
+    """ｂｏｂ (typed with a keyboard left in full-width mode) was a second account beside bob that nobody
+    could tell apart: it is the name bob, stored as bob, refused beside it and logging in to it."""
+    client.register("bob")
+    r = client.post("/api/v1/auth/register", {"username": "ｂｏｂ", "password": "correct horse"})
+    assert_error(r, 409, "username_taken")
+    assert "'bob'" in r.json["error"]["message"]
+    r = client.post("/api/v1/auth/login", {"username": "ＢＯＢ", "password": "correct horse"})
+    assert r.status == 200 and r.json["user"]["username"] == "bob", r.text
+    made = client.register("ｃａｒｏｌ_１")
+    assert made["user"]["username"] == "carol_1"
+    assert client.post("/api/v1/auth/login", {"username": "carol_1", "password": "correct horse"}).status == 200
+
+
+def test_blank_and_invisible_text_is_empty_where_text_is_required(client):
+    token = token_of(client)
+    for text in ["   ", "\u200b", "\u3000\u200d\u00ad", "\ufeff\n\t"]:
+        r = client.post("/api/v1/health/mental/chat", {"text": text}, token=token)
+        assert_error(r, 400, "invalid_field")
+        assert r.json["error"]["message"] == "text: must not be empty"
+    r = client.post("/api/v1/reminders", {"title": "\u200b ", "rule": {"kind": "daily", "times": ["08:00"]}}, token=token)
+    assert_error(r, 400, "invalid_field")
+    assert client.get("/api/v1/health/sessions", token=token).json["items"] == []
+    assert client.get("/api/v1/reminders", token=token).json["items"] == []
+    # an optional note of blanks is no note
+    r = client.post(DATA, {"type": "weight", "value": 70, "note": "\u200b "}, token=token)
+    assert r.status == 201 and r.json["note"] == ""
+
+
+def test_an_empty_time_zone_is_a_400(client):
+    token = token_of(client)
+    rule = {"kind": "daily", "times": ["08:00"]}
+    for zone in ["", "  "]:
+        r = client.post("/api/v1/reminders", {"title": "Water", "rule": rule, "timezone": zone}, token=token)
+        assert_error(r, 400, "invalid_timezone")
+        r = client.put("/api/v1/users/settings", {"settings": {"timezone": zone}}, token=token)
+        assert_error(r, 400, "invalid_field")
+    assert client.get("/api/v1/reminders", token=token).json["items"] == []
+    # left out: the user's own zone
+    assert client.post("/api/v1/reminders", {"title": "Water", "rule": rule}, token=token).json["timezone"] == "UTC"
