@@ -247,6 +247,19 @@ class Lexicon:
             return at
         return None
 
+    def opens_with_cheer(self, text: str) -> bool:
+        """Whether ``text`` opens with a cheer standing as its own short first clause ("Brilliant,
+        …", "so fun being …", "太好了，…"): where sarcasm puts it."""
+        text = normalize(text)
+        if self.openers.regex is None:
+            return False
+        opening = self.openers.regex.match(text)  # the message's first words ("so fun being awake …")
+        end = CLAUSE.search(text)
+        head = text[:end.start()] if end else ""
+        if len(re.findall(r"[a-z0-9']+", head)) > 4 or len(re.findall(r"[\u4e00-\u9fff]", head)) > 8:
+            head = ""
+        return opening is not None or (bool(head) and self.openers.regex.search(head) is not None)
+
     def contrasted(self, text: str) -> bool:
         """Whether ``text`` has a contrast word or a concession (累是累，…): feelings on both sides."""
         text = normalize(text)

@@ -154,7 +154,8 @@ class ModelTagger(Tagger):
                 # the model reads 厉害 as praise wherever it is: it sees 掉头发很厉害 as the lexicon does (严重)
                 label = self.decide(model, lexicon.plain(text), found, sarcastic, lexicon.order, turned,
                                     mixed=lexicon.contrasted(text),
-                                    meaning=lexicon.irony_meaning(text) if sarcastic else None)
+                                    meaning=lexicon.irony_meaning(text) if sarcastic else None,
+                                    opens_with_cheer=lexicon.opens_with_cheer(text))
             except Exception as e:  # a file that loads but cannot score (labels of another kind)
                 with self._lock:
                     if self._model is model:
@@ -173,7 +174,8 @@ class ModelTagger(Tagger):
         return self.tag(text, LABELS)
 
     def decide(self, model: TextModel, text: str, found: dict, sarcastic: bool, order: list[str],
-               turned: set = frozenset(), mixed: bool = False, meaning: str | None = None) -> str:
+               turned: set = frozenset(), mixed: bool = False, meaning: str | None = None,
+               opens_with_cheer: bool = False) -> str:
         """The label of ``text`` (plain) from the model's scores and what the lexicon ``found``;
         ``mixed``: the text has a contrast ("but", 但是, 累是累，…), so its feelings are weighed as such;
         ``meaning``: for a sarcastic text, what the family of its mishap means (Lexicon.irony_meaning)."""
@@ -204,7 +206,13 @@ class ModelTagger(Tagger):
             # anxious at 0.67; a model surer than SURE keeps its word: "I know I shouldn't worry but…")
             total = sum(w for w in found.values() if w > 0) or 1
             blended = {label: p + LEXICON_BLEND * max(0.0, found.get(label, 0)) / total for label, p in scores.items()}
-            best = max(blended, key=blended.get)
+            cheer = max(blended, key=blended.get)
+            # A cheer opening the message, the lexicon's only finding, does not turn the model's
+            # reading of a bad feeling into joy: that is where sarcasm puts its cheer ("so fun being
+            # awake since yesterday morning", a dev row read happy so).
+            if not (best in NEGATIVE and cheer in ("happy", "calm") and opens_with_cheer
+                    and not any(found.get(l, 0) > 0 for l in NEGATIVE)):
+                best = cheer
         if (sarcastic and meaning in NEGATIVE and meaning != "angry" and best != meaning and scores[best] < SURE
                 and not any(found.get(l, 0) >= SHOWN for l in NEGATIVE)):
             # Sarcasm that shows no bad feeling in words, about lost sleep ("fabulous, the little one is
