@@ -891,10 +891,21 @@ class ChatService:
                 bool(turn and (turn.session.get("flags") or {}).get("crisis")),  # safety's count for this turn
                 words_label=lambda words: self.tag(words),
                 cheerless=bool((getattr(getattr(turn, "turn", None), "flags", None) or {}).get("risk_word")))
+            if decided in ("happy", "encouraging") and self.sarcastic(getattr(getattr(turn, "turn", None), "text", None)):
+                # Sarcasm is never met with cheer, whatever label the tagger settled on ("美滋滋，喂完奶
+                # 天就亮了" read as happy, or tired with an effort cue: encouraging). Asked only for a
+                # cheerful face, so most turns cost nothing more.
+                decided = "caring"
         except Exception:
             log.exception("labelling a reply failed")
             decided = "neutral"
         return shown(decided, self.reply_labels)
+
+    def sarcastic(self, text: str | None) -> bool:
+        """Whether the tagger reads ``text`` (the user's message) as sarcastic; False for a tagger
+        that cannot tell (the llm tagger labels its own replies)."""
+        read = getattr(self.tagger, "sarcastic", None)
+        return bool(text and read and read(text))
 
     def own_session(self, user: dict, session_id: str) -> dict:
         session = self.sessions.get(session_id)

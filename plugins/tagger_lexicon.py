@@ -37,6 +37,12 @@ QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"�
                     r"|(?<![a-z0-9])'([^'\n]{1,12})'(?![a-z0-9])")
 
 
+# The concessive "X是X，…" (累是累，开心是开心): granted, and then the clause that counts, a
+# contrast even with no 但 after it ("开心是开心，孩子会叫妈妈了，可我实在太累了" is tired).
+CONCESSIVE = re.compile(r"([\u4e00-\u9fff]{1,3})是\1(?=[，,、 ])")
+# A thing done over and over, which belies a claim of ease (see Lexicon._belied).
+REPEATED = re.compile(r"\b(?:\w+ times|every (?:\w+ )?(?:minutes?|hours?|night|day|morning)|all night|non-?stop)\b"
+                      r"|[0-9一二两三四五六七八九十几百]+[遍次回趟]|每.{0,4}[天晚夜分小]|一晚上|整晚|整夜")
 # The weight of a bad feeling that sarcasm is taken to mean (see Lexicon.analyse).
 SHOWN = 1.5
 
@@ -113,6 +119,12 @@ class Lexicon:
         self.plain_irony = Terms(irony.get("plain_signs") or [])
         self.before_mishap = Terms(irony.get("before_mishap") or [])
         self.praise = set(irony.get("praise") or ["happy", "calm"])
+        # what sarcasm means by the family of its mishap (lost sleep: tired), unless someone is blamed
+        self.irony_means = [(str(label), Terms(words or [])) for label, words in (irony.get("means") or {}).items()]
+        self.blame = Terms(irony.get("blame") or [])
+        pairs = [str(p) for p in irony.get("belied_pairs") or []]
+        self.belied = Terms(irony.get("belied") or [])
+        self.belied_pairs = re.compile("|".join(f"(?:{p})" for p in pairs)) if pairs else None
         self.openers = Terms(sorted({*(irony.get("openers") or []), *(irony.get("cheers") or [])}))
         self.smiles = Terms(irony.get("smiles") or [])
         self.mishaps = Terms(irony.get("mishaps") or [])
@@ -148,6 +160,9 @@ class Lexicon:
         text = self.plain(normalize(text))
         sarcastic = False
         contrast = max((start for start, _ in self.contrast.find(text)), default=None)
+        concession = CONCESSIVE.search(text)
+        if concession and (contrast is None or contrast < concession.end()):
+            contrast = concession.end()  # "开心是开心，可我实在太累了": what follows outweighs it
         comforting = sum(1 for _ in self.comfort.find(text))
         totals = defaultdict(float)
         found = list(self.terms.find(text))
@@ -162,6 +177,7 @@ class Lexicon:
         # word: the same clauses.
         clause_starts = [m.end() for m in CLAUSE.finditer(text)]
         mock = self._mock(text)
+        belied = self._belied(text, found)  # where a claim is belied: praise words before it are turned
         irony = 0.0  # the weight of praise words said with a raised eyebrow, given out below
         for start, word in found:
             label, weight = self.words[word]
@@ -185,6 +201,9 @@ class Lexicon:
                 weight = self.words[word][1] * self.negation_weight  # "not very happy" is just "not happy"
             elif reported and label in self.praise and self.negated.get(label):
                 label = self.negated[label]  # "假装很开心": the cheer is a front
+            elif belied is not None and start < belied and label in self.praise and self.negated.get(label):
+                label = self.negated[label]  # "可淡定了，所以才背了四十遍稿子": anxious
+                sarcastic = True
             elif mock and label in self.irony_needs:
                 label = self.mock_label  # "烦死了，又被表扬了😂": a boast dressed as a complaint
             elif (ironic and (word in self.cheers or (ironic == "sign" and label in self.praise))) or (
@@ -204,10 +223,57 @@ class Lexicon:
             # and `label` when it shows none: a circumstance of weight 1 (加班) is no feeling shown,
             # "太好了，又要加班了" is angry.
             shown = [label for label in self.irony_needs if totals.get(label, 0) >= SHOWN]
-            totals[max(shown, key=totals.get) if shown else self.irony_label] += irony
+            totals[max(shown, key=totals.get) if shown else self.irony_meaning(text)] += irony
         if not sarcastic and (complaint or self.plain_irony.regex is not None and self.plain_irony.regex.search(text)):
             sarcastic = True  # "just what I needed, a flat tire": no praise word to turn, still sarcasm
         return dict(totals), sarcastic
+
+    def _belied(self, text: str, found: list) -> int | None:
+        """Where the first sign that belies a claim begins (所以才, "that's why I", 也就…而已), or
+        None; only when what follows it tells of something bad (a word of a bad feeling, a mishap)
+        or of a thing done over and over (forty times, 每五分钟, every night): "I'm happy with it,
+        that's why I smiled all day" is sincere."""
+        starts = [start for start, _ in self.belied.find(text)][:1]
+        if self.belied_pairs is not None:
+            m = self.belied_pairs.search(text)
+            if m:
+                starts.append(m.start())
+        if not starts:
+            return None
+        at = min(starts)
+        after = text[at:]
+        bad = any(start > at and self.words[word][0] in self.irony_needs for start, word in found)
+        if bad or REPEATED.search(after) or (self.mishaps.regex is not None and self.mishaps.regex.search(after)):
+            return at
+        return None
+
+    def opens_with_cheer(self, text: str) -> bool:
+        """Whether ``text`` opens with a cheer standing as its own short first clause ("Brilliant,
+        …", "so fun being …", "太好了，…"): where sarcasm puts it."""
+        text = normalize(text)
+        if self.openers.regex is None:
+            return False
+        opening = self.openers.regex.match(text)  # the message's first words ("so fun being awake …")
+        end = CLAUSE.search(text)
+        head = text[:end.start()] if end else ""
+        if len(re.findall(r"[a-z0-9']+", head)) > 4 or len(re.findall(r"[\u4e00-\u9fff]", head)) > 8:
+            head = ""
+        return opening is not None or (bool(head) and self.openers.regex.search(head) is not None)
+
+    def contrasted(self, text: str) -> bool:
+        """Whether ``text`` has a contrast word or a concession (累是累，…): feelings on both sides."""
+        text = normalize(text)
+        return (self.contrast.regex is not None and self.contrast.regex.search(text) is not None) or \
+            CONCESSIVE.search(text) is not None
+
+    def irony_meaning(self, text: str) -> str:
+        """The bad feeling a sarcastic ``text`` that shows none in words means: the label of the first
+        `irony.means` family its mishap belongs to ("太棒了，又上夜班": lost sleep, tired), else
+        `irony.label` (angry), which a word of blame keeps ("谢谢领导，又排我夜班": someone did it)."""
+        if self.blame.regex is not None and self.blame.regex.search(text):
+            return self.irony_label
+        return next((label for label, terms in self.irony_means if terms.regex is not None and terms.regex.search(text)),
+                    self.irony_label)
 
     def _ironic(self, text: str, found: list, contrast):
         """Whether the cheers in ``text`` are sarcasm: "sign" for a sign of irony (呵呵, 🙄, "oh
@@ -320,6 +386,11 @@ class LexiconTagger(Tagger):
         lexicon = self.lexicon.get()
         totals = lexicon.scores(text or "")
         return self.choose(totals, labels, lexicon)
+
+    def sarcastic(self, text: str) -> bool:
+        """Whether ``text`` carries a sign of sarcasm (a praise word turned, a cheer before a
+        mishap): chat then never shows a cheerful face for its reply."""
+        return self.lexicon.get().analyse(text or "")[1]
 
     def choose(self, totals: dict[str, float], labels: list[str], lexicon: Lexicon) -> str:
         """The configured label for the lexicon's ``totals``."""

@@ -207,3 +207,20 @@ def test_sample_replies_mostly_get_the_label_a_person_chose(make_wm):
         turn = type("SampleTurn", (), {"urgent": False, "user_emotion": wm.service("chat").tag(row["user"]), "session": {}})()
         right += wm.service("chat").reply_tag(row["text"], turn) == row["label"]
     assert len({row["label"] for row in samples}) == 6 and right / len(samples) >= 0.85
+
+
+@pytest.mark.parametrize("text,sarcastic", [
+    ("太棒了，又上夜班", True), ("nice. another double shift 🙃", True),
+    ("我对面试可淡定了，所以才一晚上看了二十遍简历", True),
+    ("太好了，孩子终于退烧了！", False), ("I'm so happy with my results, that's why I treated myself to cake", False),
+])
+def test_chat_asks_the_tagger_whether_a_message_is_sarcastic_before_showing_cheer(make_wm, text, sarcastic):
+    # session 15 (EMO): a reply to a sarcastic message is never shown happy or encouraging, whatever
+    # label the message got; chat asks only when it would show cheer
+    chat = make_wm().service("chat")
+    assert chat.sarcastic(text) is sarcastic
+    turn = type("SarcasmTurn", (), {"urgent": False, "user_emotion": "tired", "session": {},
+                                    "turn": type("T", (), {"text": text, "flags": {}})()})()
+    shown = chat.reply_tag("You kept going through all of it, that's real progress, well done!", turn)
+    # the same reply to a sincere message keeps its encouragement: the guard is what turns it
+    assert shown == ("caring" if sarcastic else "encouraging"), shown

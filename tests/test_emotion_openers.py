@@ -211,3 +211,38 @@ def test_li_hai_said_of_a_person_or_on_its_own_is_still_praise(site, text):
 def test_an_urgent_note_from_the_companion_looks_concerned(site, text):
     user, shown, content = say(site, [text], "physical")
     assert shown == "concerned", (user, shown, content)
+
+
+# -- session 15 (EMO): what sarcasm means by its mishap's family, claims belied, mixed feelings ------
+
+
+@pytest.mark.parametrize("text,label", [
+    # lost sleep is weariness, not anger (parents of small children, shift workers)
+    ("太棒了，又上夜班", "tired"),
+    ("nice. another double shift 🙃", "tired"),
+    ("fabulous, the little one is up at 3am again", "tired"),
+    # missing one's people is sadness
+    ("真不错，孩子生日我又在值班。", "sad"),
+    # someone to blame keeps it angry
+    ("great, another night shift, thanks so much boss", "angry"),
+    ("太好了，又要加班了", "angry"),
+    # a claim of ease belied by what follows
+    ("我对明天的面试可淡定了，所以才一晚上看了二十遍简历。", "anxious"),
+    ("oh I'm totally relaxed about the scan, that's why I've checked the portal every ten minutes", "anxious"),
+])
+def test_sarcasm_means_what_its_mishap_or_belied_claim_tells_and_gets_no_cheer(site, text, label):
+    user, shown, content = say(site, [text])
+    assert user == label, (user, content)
+    assert shown not in ("happy", "encouraging") and not any(cheer in content for cheer in CHEER), (shown, content)
+
+
+@pytest.mark.parametrize("text,label", [
+    # a sincere "that's why" stays what it says
+    ("I'm so happy with my results, that's why I treated myself to cake", "happy"),
+    # the later, stronger feeling of a mixed message counts (what follows "but", 累是累，…)
+    ("Glad it's Friday but honestly too wiped to enjoy it.", "tired"),
+    ("开心是开心，宝宝会翻身了，可我连着三晚没睡，累得不行。", "tired"),
+    ("Tired after nights but my son made me breakfast and I'm so happy.", "happy"),
+])
+def test_a_sincere_claim_stays_and_mixed_feelings_go_to_the_later_stronger_one(site, text, label):
+    assert say(site, [text])[0] == label
