@@ -1748,6 +1748,7 @@ MISS15_CRISES = [
     "我总是把自己的手臂抓得全是血印",
     "scraped up my forearm with a safety pin during the lecture, couldn't stop",
     "趁家里人睡着，躲在浴室划了手臂",
+    "谢谢你们，别为我流泪，我终于能解脱了",  # tears forbidden for one's own sake, with a farewell
 ]
 # a check-in by the rules alone: a lonely place and not home, a leaving decided with nowhere named, a near end "forever"
 MISS15_CHECK_INS = ["明天一早去海边，就不回去了", "我早就打算好要走了，只是没告诉任何人", "再过几天，我就永远不用再烦你们了"]
@@ -1759,6 +1760,7 @@ MISS15_LOOK_ALIKES = [
     "过几天就放寒假了，再也不用早起了",  # 再也, not 永远
     "when things get busy at work I go for a swim",
     "my dream job offer came through today!",
+    "爸妈别为我难过，我只是没考好",  # 难过, not tears
 ]
 
 
