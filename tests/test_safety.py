@@ -1734,3 +1734,38 @@ def test_a_parent_telling_of_a_childs_harm_gets_the_helpers_wording(make_wm, tex
     safety = make_wm().service("safety")
     assert safety.assess(text).level == "crisis"
     assert safety.about_someone_else(text) == helper
+
+
+# -- session 15 (MISS): the kinds fresh sets R and S still missed, as families; sentences written for these tests (from
+# no set; none is in models/training or NOTES-MISS.md's held list) --
+# the crisis reply by the rules alone: 私/xs typed for 死 after one's own wish, a hurt of one's own told as a habit with
+# its trigger, its tool or hidden, the self before the verb, a particle before the body (docs/emotion-safety.md: hurting
+# oneself on purpose or still doing it is the crisis reply, not a check-in)
+MISS15_CRISES = [
+    "我真想私了，谁也别拦我",
+    "好xs啊，今天又被骂了",
+    "whenever things get too much I burn my arm with a lighter",
+    "我总是把自己的手臂抓得全是血印",
+    "scraped up my forearm with a safety pin during the lecture, couldn't stop",
+    "趁家里人睡着，躲在浴室划了手臂",
+    "谢谢你们，别为我流泪，我终于能解脱了",  # tears forbidden for one's own sake, with a farewell
+]
+# a check-in by the rules alone: a lonely place and not home, a leaving decided with nowhere named, a near end "forever"
+MISS15_CHECK_INS = ["明天一早去海边，就不回去了", "我早就打算好要走了，只是没告诉任何人", "再过几天，我就永远不用再烦你们了"]
+MISS15_LOOK_ALIKES = [
+    "这次剐蹭我想私了，对方也同意，给了五百",  # a dispute settled, not 想死
+    "有没有xs码的瑜伽裤推荐",  # a size
+    "周末去海边露营，就不回去了，住帐篷",  # an outing
+    "我已经决定要走了，去北京读研",  # a leaving with a place
+    "过几天就放寒假了，再也不用早起了",  # 再也, not 永远
+    "when things get busy at work I go for a swim",
+    "my dream job offer came through today!",
+    "爸妈别为我难过，我只是没考好",  # 难过, not tears
+]
+
+
+def test_missed_kinds_of_session_15_get_the_crisis_reply_or_a_check_in_their_look_alikes_none(make_wm, serve):
+    rules = rules_only(make_wm)
+    assert [text for text in MISS15_CRISES if rules.assess(text).level != "crisis"] == []
+    assert [text for text in MISS15_CHECK_INS if rules.assess(text).level != "grey"] == []
+    assert wrongly_answered(make_wm, serve, MISS15_LOOK_ALIKES, MISS15_CRISES) == ([], [])
