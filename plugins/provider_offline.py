@@ -363,6 +363,11 @@ class Topic:
         self.age_from = _number(ages.get("from"), f"{key}.ages.from")
         self.age_under = _number(ages.get("under"), f"{key}.ages.under")
         self.instead_of = {str(k) for k in spec.get("instead_of") or ()}
+        # A group of persons (children, older people), not a state (pregnancy): a complaint of theirs is
+        # the complaint's topic, with the group's caution ("my 6-year-old's cough" is the cough topic);
+        # the group is the topic only where its own tips answer (its `instead_of`, its `when` tips, a
+        # session its own tips answered). Without it the group is the topic whenever it is named.
+        self.complaint_topic = bool(spec.get("complaint_topic"))
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
@@ -589,8 +594,9 @@ class Reading:
 # A group named as the one the user acts on or lives with ("snapping at my kids", "对孩子发火",
 # "I have two kids", "带孩子") is not the patient; "my son's fever", "孩子的体温" is.
 _PASSING_EN = re.compile(r"(?<![a-z])(?:at|with|to|around|toward|towards|from|have|has|had|having|raising|raise|"
-                         r"after|like|than)\s+(?:(?:my|our|the|his|her|their|two|three|four|\d+|young|little|small)\s+)*$")
-_PASSING_ZH = re.compile(r"(?:(?:对|冲|朝|跟|陪|带|哄|管|骂|吼|凶|打|教|接|送|为了)(?:我|我们|我家|家里|自己)?的?"
+                         # ...or carried ("my back hurts from carrying my toddler"): the load, not the patient
+                         r"after|like|than|carrying|carry|lifting|lift|holding|picking up|pick up|chasing|rocking)\s+(?:(?:my|our|the|his|her|their|two|three|four|\d+|young|little|small)\s+)*$")
+_PASSING_ZH = re.compile(r"(?:(?:对|冲|朝|跟|陪|带|哄|管|骂|吼|凶|打|教|接|送|为了|抱|背着)(?:我|我们|我家|家里|自己)?的?"
                          r"(?:[一两三四五六七八九]个)?|有[一两三四五六七八九]个)$")
 _POSSESSIVE = re.compile(r"\s*(?:'s|的)")
 
@@ -601,9 +607,20 @@ _AWAY_EN = re.compile(r"\s+(?:all\s+|both\s+)?(?:live|lives|living|moved|have mo
 _AWAY_ZH = re.compile(r"(?:都|也|早就|已经)*(?:出国|不在身边|长大了|大了|工作了|成家了|在外地|在国外|去外地|上大学)")
 
 
+# A job's rank ("a senior nurse"), or a birth as a time ("since the baby arrived I get headaches"): no patient.
+_RANK_EN = re.compile(r"\s+(?:nurse|doctor|manager|staff|engineer|developer|analyst|director|officer|role|position|"
+                      r"colleague|carer|driver|technician|partner|shift|staff nurse|care assistant|associate)(?![a-z])")
+_SINCE_BIRTH = (re.compile(r"(?<![a-z])(?:since|ever since)\s+(?:the|my|our)\s+$"),
+                re.compile(r"\s+(?:arrived|was born|came along|came home)(?![a-z])"))
+
+
 def in_passing(text: str, start: int, word: str) -> bool:
     """Whether the special group named by ``word`` at ``start`` is mentioned in passing (the
     object of what the user does, or people living elsewhere) rather than as the one with the complaint."""
+    if word == "senior" and _RANK_EN.match(text, start + len(word)):
+        return True
+    if _SINCE_BIRTH[0].search(text[max(0, start - 20):start]) and _SINCE_BIRTH[1].match(text, start + len(word)):
+        return True
     if _POSSESSIVE.match(text, start + len(word)):
         return False
     if (_AWAY_ZH if _CJK.match(word) else _AWAY_EN).match(text, start + len(word)):
@@ -1296,6 +1313,10 @@ class OfflineProvider(Provider):
         return "en" if system and not _CJK.search(system) else "zh"  # emoji only: the prompt's language
 
 
+# A fever's own words among a cold's keywords (a child's fever named beside another sign is the child topic's;
+# "a cough for a week after a cold" is the cough's).
+_FEVER_WORD = re.compile(r"烧|热|体温|fever|temp")
+
 # A question: a question mark or particle at the end, or a question word up front.
 QUESTION = re.compile(r"(?:[?？]|[吗呢么]\W*)$|^(?:how|what|when|why|where|which|who|can|could|should|is|are|do|does|"
                       r"will|would|怎么|为什么|什么|多久|多长|多少|要不要|能不能|是不是|可不可以|需不需要|哪)(?![a-z])")
@@ -1487,8 +1508,15 @@ class Composer:
         # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
         outright = group is not None and (group.answers_outright(lang, text) or (
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
-        if group and (topic is None or topic.key in group.instead_of or outright):
-            topic = group  # its own tips: a child's fever is not an adult's cold
+        if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group):
+            topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
+        elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
+                any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
+                or session is group):
+            # ...and a child's fever with another sign ("烧到39度，还有点咳嗽", "diarrhoea and a slight
+            # temperature"), or a follow-up in a session its own tips answered ("now there's a rash on
+            # her tummy too" after a baby's fever): the fever's signs, still the group's as such.
+            topic = group
         if topic is None and feelings:
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         if topic is None and self.for_another() and self.others:  # "我女朋友心情很差，我该怎么安慰她"
@@ -1508,10 +1536,19 @@ class Composer:
             # "type 2 diabetic here, want to start working out": the exercise tips, with a word on the condition
             parts.append(topics.condition_caution[lang].replace("{condition}", "、".join(given) if lang == "zh" else
                                                                  ", ".join(given)))
-        self.topic = group.key if group else topic.key if topic else None
+        # The topic is what is asked, the group who has it: "my 6-year-old's cough" is answered with the
+        # cough tips and the child's caution, so it is the cough topic; the group is the topic only where
+        # its own tips answer (a child's fever, an elder's falls or memory, or no complaint named).
+        self.topic = (group.key if group and not group.complaint_topic else topic.key if topic is not None
+                      else group.key if group else None)
         tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group:
-            tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
+            kept = [tip for tip in tips if not MEDICINE.search(tip)]
+            if not kept and group.complaint_topic and topic is not None:
+                # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
+                # tips, not a fever tip: the group's own tips answer its own questions, not the complaint
+                kept = [tip for tip in topic.tips_for(lang, "", self.for_another()) if not MEDICINE.search(tip)]
+            tips = kept or group.tips_for(lang, text)
         if topic and tips and not bp:  # the reading's note already says what the tips would
             asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1],
@@ -1891,7 +1928,7 @@ class Composer:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent, last=self.replies[-1:] and self.replies[-1])
             parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)
             self.topic = topic.key
-        if group:
+        if group and (not tips or not group.complaint_topic):  # the caution alone: about the person as such
             self.topic = group.key
         return parts + [self.pick(QUESTIONS["feeling"][self.lang], "question")]
 
