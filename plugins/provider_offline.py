@@ -317,7 +317,9 @@ class Topic:
         # A tip may be {when: [words], text: ...}: given only to a message with one of the words, so
         # a weight-gain tip never answers "我想减肥"; or {about: someone_else, text: ...}: given only to
         # a message about someone else ("my teenage daughter seems withdrawn lately"), instead of the others.
-        self.tips, self.tip_when, self.for_others = {}, {}, set()
+        # {when: [...], first: true}: given before the topic's other tips whose words the message has too (a hip
+        # that hurts after a fall is a possible fracture, before the tip on preventing falls).
+        self.tips, self.tip_when, self.for_others, self.tips_first = {}, {}, set(), set()
         for lang in ("zh", "en"):
             self.tips[lang] = []
             for tip in tips.get(lang) or []:
@@ -329,6 +331,8 @@ class Topic:
                     self.tip_when[text] = [normalize(w) for w in tip["when"] if normalize(w)]
                 if isinstance(tip, dict) and tip.get("about") == "someone_else":
                     self.for_others.add(text)
+                if isinstance(tip, dict) and tip.get("first") is True:
+                    self.tips_first.add(text)
         doctor = spec.get("see_doctor") or {}
         self.see_doctor = {lang: str(doctor.get(lang) or "").strip() for lang in ("zh", "en")}
         self.priority = _number(spec.get("priority"), f"{key}.priority", 0)
@@ -395,6 +399,7 @@ class Topic:
                 return theirs
             tips = [tip for tip in tips if tip not in self.for_others]
         matched = [tip for tip in tips if any(shares(w, text) for w in self.tip_when.get(tip, ()))]
+        matched = [tip for tip in matched if tip in self.tips_first] or matched
         return matched or [tip for tip in tips if tip not in self.tip_when]
 
     def answers_outright(self, lang: str, text: str) -> bool:
