@@ -1769,11 +1769,7 @@ class Composer:
         # One that points back at the complaint ("there's a little lump on the back of it now" after a wrist
         # question: back pain to the model at 0.43, 0.29 together) moves on only if the two read together are
         # as surely about the new topic.
-        # ...and one that opens by pointing back ("那这些动作一天做几次", "would that help?") the same way; both
-        # need the pair read together to be surely (OVERRULE) the new topic: after the retrain on shift-work rows
-        # "there's a little lump on the back of it now" read back pain together at 0.4-0.7.
-        if (THE_COMPLAINT.search(self.text) or REFERS_BACK.search(self.text)) and not (
-                together == key and sure >= self.OVERRULE):
+        if THE_COMPLAINT.search(self.text) and not (together == key and sure >= self.confidence):
             return None
         # ...nor another complaint the question before it named: "should I eat anything?" after "my
         # stomach hurts and I have diarrhoea" (the stomach answered, the two together read as diarrhoea).
