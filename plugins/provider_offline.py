@@ -395,8 +395,9 @@ class Topic:
         self.related = {str(k) for k in spec.get("related") or ()}
 
     def owns(self, topic, text: str) -> bool:
-        """Whether the reply to ``text`` (the message naming this group) on ``topic``, a complaint's, is this
-        group's topic: always without `complaint_topic`, unless a caution variant ``text`` has lists ``topic``."""
+        """Whether a reply on ``topic`` (a complaint's, or None) for the group named in ``text`` is reported as
+        this group's topic: never with `complaint_topic` (the complaint is); else yes, unless the caution
+        variant ``text`` calls for lists ``topic`` in its `complaint_topics` (a new mother's weight)."""
         if self.complaint_topic or topic is None:
             return not self.complaint_topic
         for words, keys in self.variant_topics:
@@ -617,7 +618,8 @@ class Reading:
 # "I have two kids", "带孩子") is not the patient; "my son's fever", "孩子的体温" is.
 _PASSING_EN = re.compile(r"(?<![a-z])(?:at|with|to|around|toward|towards|from|have|has|had|having|raising|raise|"
                          # ...or carried ("my back hurts from carrying my toddler"): the load, not the patient
-                         r"after|like|than|carrying|carry|lifting|lift|holding|picking up|pick up|chasing|rocking)\s+(?:(?:my|our|the|his|her|their|two|three|four|\d+|young|little|small)\s+)*$")
+                         r"after|like|than|carrying|carry|lifting|lift|holding|picking up|pick up|chasing|rocking)"
+                         r"\s+(?:(?:my|our|the|his|her|their|two|three|four|\d+|young|little|small)\s+)*$")
 _PASSING_ZH = re.compile(r"(?:(?:对|冲|朝|跟|陪|带|哄|管|骂|吼|凶|打|教|接|送|为了|抱|背着)(?:我|我们|我家|家里|自己)?的?"
                          r"(?:[一两三四五六七八九]个)?|有[一两三四五六七八九]个)$")
 _POSSESSIVE = re.compile(r"\s*(?:'s|的)")
