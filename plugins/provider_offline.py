@@ -1340,6 +1340,9 @@ class OfflineProvider(Provider):
 # A fever's own words among a cold's keywords (a child's fever named beside another sign is the child topic's;
 # "a cough for a week after a cold" is the cough's).
 _FEVER_WORD = re.compile(r"烧|热|体温|fever|temp|burning up|hot to the touch")
+# ...or a fever's reading with a decimal or a unit ("feels warm, 38.1", "39度", "101.5f"), not "38 weeks".
+BODY_TEMPERATURE = re.compile(r"(?<![\d.])(?:3[89]|4[0-2])(?:[.,]\d(?!\d)|\s*(?:度|℃|°))"
+                              r"|(?<![\d.])10[0-4](?:\.\d)?\s*(?:°\s*f|f(?![a-z])|degrees)")
 
 # A question: a question mark or particle at the end, or a question word up front.
 QUESTION = re.compile(r"(?:[?？]|[吗呢么]\W*)$|^(?:how|what|when|why|where|which|who|can|could|should|is|are|do|does|"
@@ -1536,7 +1539,7 @@ class Composer:
             topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
-                or session is group):
+                or (group.instead_of and BODY_TEMPERATURE.search(text)) or session is group):
             # ...and a child's fever with another sign ("烧到39度，还有点咳嗽", "diarrhoea and a slight
             # temperature"), or a follow-up in a session its own tips answered ("now there's a rash on
             # her tummy too" after a baby's fever): the fever's signs, still the group's as such.
