@@ -323,7 +323,9 @@ class Topic:
         # A tip may be {when: [words], text: ...}: given only to a message with one of the words, so
         # a weight-gain tip never answers "我想减肥"; or {about: someone_else, text: ...}: given only to
         # a message about someone else ("my teenage daughter seems withdrawn lately"), instead of the others.
-        self.tips, self.tip_when, self.for_others = {}, {}, set()
+        # {when: [...], first: true}: given before the topic's other tips whose words the message has too (a hip
+        # that hurts after a fall is a possible fracture, before the tip on preventing falls).
+        self.tips, self.tip_when, self.for_others, self.tips_first = {}, {}, set(), set()
         for lang in ("zh", "en"):
             self.tips[lang] = []
             for tip in tips.get(lang) or []:
@@ -335,6 +337,8 @@ class Topic:
                     self.tip_when[text] = [normalize(w) for w in tip["when"] if normalize(w)]
                 if isinstance(tip, dict) and tip.get("about") == "someone_else":
                     self.for_others.add(text)
+                if isinstance(tip, dict) and tip.get("first") is True:
+                    self.tips_first.add(text)
         doctor = spec.get("see_doctor") or {}
         self.see_doctor = {lang: str(doctor.get(lang) or "").strip() for lang in ("zh", "en")}
         self.priority = _number(spec.get("priority"), f"{key}.priority", 0)
@@ -356,6 +360,7 @@ class Topic:
         # A caution for part of the group, said instead when the message naming the group has one of
         # its words ({when: [words], zh, en}): a new mother's is not a pregnant woman's (产后总是想哭).
         self.caution_variants = []
+        self.variant_topics = []
         for variant in caution.get("variants") or ():
             if not isinstance(variant, dict):
                 variant = {}
@@ -363,12 +368,23 @@ class Topic:
             texts = {lang: str(variant.get(lang) or "").strip() for lang in ("zh", "en")}
             if words and all(texts.values()):
                 self.caution_variants.append((words, texts))
+                # ...and topics that stay the complaint's for that part of the group: a new mother's weight
+                # question is the weight topic (with the after-birth caution), a pregnant woman's is the pregnancy's
+                self.variant_topics.append((words, {str(k) for k in variant.get("complaint_topics") or ()}))
             else:
                 log.warning("tips file: %s.caution.variants: each needs when words, zh and en; one ignored", key)
         ages = spec.get("ages") if isinstance(spec.get("ages"), dict) else {}
         self.age_from = _number(ages.get("from"), f"{key}.ages.from")
         self.age_under = _number(ages.get("under"), f"{key}.ages.under")
         self.instead_of = {str(k) for k in spec.get("instead_of") or ()}
+        # A group of persons (children, older people), not a state (pregnancy): a complaint of theirs is
+        # the complaint's topic, with the group's caution ("my 6-year-old's cough" is the cough topic);
+        # the group is the topic only where its own tips answer (its `instead_of`, its `when` tips, a
+        # session its own tips answered). Without it the group is the topic whenever it is named.
+        self.complaint_topic = bool(spec.get("complaint_topic"))
+        # Topics answered without the caution when the message alone names the group: habits, not illnesses
+        self.caution_not_with = {str(k) for k in spec.get("caution_not_with") or ()}
+
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
@@ -384,6 +400,17 @@ class Topic:
         # Topics whose library articles answer this one's questions too (sleep and insomnia): both ways.
         self.related = {str(k) for k in spec.get("related") or ()}
 
+    def owns(self, topic, text: str) -> bool:
+        """Whether a reply on ``topic`` (a complaint's, or None) for the group named in ``text`` is reported as
+        this group's topic: never with `complaint_topic` (the complaint is); else yes, unless the caution
+        variant ``text`` calls for lists ``topic`` in its `complaint_topics` (a new mother's weight)."""
+        if self.complaint_topic or topic is None:
+            return not self.complaint_topic
+        for words, keys in self.variant_topics:
+            if any(shares(w, text) for w in words):
+                return topic.key not in keys
+        return True
+
     def tips_for(self, lang: str, text: str, for_another: bool | None = None) -> list[str]:
         """The tips in ``lang`` for the message ``text`` (normalized): for a message about someone
         else (``for_another``, by default `only_someone_else`), those `about` them; else those whose
@@ -396,6 +423,7 @@ class Topic:
                 return theirs
             tips = [tip for tip in tips if tip not in self.for_others]
         matched = [tip for tip in tips if any(shares(w, text) for w in self.tip_when.get(tip, ()))]
+        matched = [tip for tip in matched if tip in self.tips_first] or matched
         return matched or [tip for tip in tips if tip not in self.tip_when]
 
     def answers_outright(self, lang: str, text: str) -> bool:
@@ -608,8 +636,10 @@ class Reading:
 # A group named as the one the user acts on or lives with ("snapping at my kids", "对孩子发火",
 # "I have two kids", "带孩子") is not the patient; "my son's fever", "孩子的体温" is.
 _PASSING_EN = re.compile(r"(?<![a-z])(?:at|with|to|around|toward|towards|from|have|has|had|having|raising|raise|"
-                         r"after|like|than)\s+(?:(?:my|our|the|his|her|their|two|three|four|\d+|young|little|small)\s+)*$")
-_PASSING_ZH = re.compile(r"(?:(?:对|冲|朝|跟|陪|带|哄|管|骂|吼|凶|打|教|接|送|为了)(?:我|我们|我家|家里|自己)?的?"
+                         # ...or carried ("my back hurts from carrying my toddler"): the load, not the patient
+                         r"after|like|than|carrying|carry|lifting|lift|holding|picking up|pick up|chasing|rocking)"
+                         r"\s+(?:(?:my|our|the|his|her|their|two|three|four|\d+|young|little|small)\s+)*$")
+_PASSING_ZH = re.compile(r"(?:(?:对|冲|朝|跟|陪|带|哄|管|骂|吼|凶|打|教|接|送|为了|抱|背着)(?:我|我们|我家|家里|自己)?的?"
                          r"(?:[一两三四五六七八九]个)?|有[一两三四五六七八九]个)$")
 _POSSESSIVE = re.compile(r"\s*(?:'s|的)")
 
@@ -625,9 +655,20 @@ _AWAY_ZH = re.compile(r"(?:都|也|早就|已经)*(?:出国|不在身边|长大�
                      r"|(?:还|正|也|都|今天|今晚|晚上|要|得|快|刚)*(?:在)?(?:下班|上班|加班|出差|开车|值班|上夜班|单位|公司)")
 
 
+# A job's rank ("a senior nurse"), or a birth as a time ("since the baby arrived I get headaches"): no patient.
+_RANK_EN = re.compile(r"\s+(?:nurse|doctor|manager|staff|engineer|developer|analyst|director|officer|role|position|"
+                      r"colleague|carer|driver|technician|partner|shift|staff nurse|care assistant|associate)(?![a-z])")
+_SINCE_BIRTH = (re.compile(r"(?<![a-z])(?:since|ever since)\s+(?:the|my|our)\s+$"),
+                re.compile(r"\s+(?:arrived|was born|came along|came home)(?![a-z])"))
+
+
 def in_passing(text: str, start: int, word: str) -> bool:
     """Whether the special group named by ``word`` at ``start`` is mentioned in passing (the
     object of what the user does, or people living elsewhere) rather than as the one with the complaint."""
+    if word == "senior" and _RANK_EN.match(text, start + len(word)):
+        return True
+    if _SINCE_BIRTH[0].search(text[max(0, start - 20):start]) and _SINCE_BIRTH[1].match(text, start + len(word)):
+        return True
     if _POSSESSIVE.match(text, start + len(word)):
         return False
     if (_AWAY_ZH if _CJK.match(word) else _AWAY_EN).match(text, start + len(word)):
@@ -695,7 +736,7 @@ AGE_IN_YEARS = [
                r"(\d{1,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|/|mmhg|bpm|degrees|weeks?|wks?|months?|days?|hours?|"
                r"minutes?|times?|mg|ml|steps|miles|km))"),  # "my dad's 80", "I should say I'm 81"
 ]
-AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (\d)0s")  # in her 80s
+AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (?:early |mid |mid-|late )?(\d)0s")  # in her 80s
 AGE_IN_MONTHS = re.compile(_NUM + r"\s*个?多?月大|(?<![\d.])(\d{1,2})[\s-]*months?[\s-]*old")
 
 
@@ -1415,6 +1456,12 @@ KEPT_AWAKE = re.compile(r"(?:疼|痛|痒|咳|酸|胀|肿|难受)得[^，。！�
                         r"(?:keeps|kept|is keeping|has been keeping|wakes|woke) me (?:up|awake)(?![a-z])|"
                         r"(?<![a-z])too (?:sore|painful|itchy) to sleep(?![a-z])")
 
+# A fever's own words among a cold's keywords (a child's fever named beside another sign is the child topic's;
+# "a cough for a week after a cold" is the cough's).
+_FEVER_WORD = re.compile(r"烧|热|体温|fever|temp|burning up|hot to the touch")
+# ...or a fever's reading with a decimal or a unit ("feels warm, 38.1", "39度", "101.5f"), not "38 weeks".
+BODY_TEMPERATURE = re.compile(r"(?<![\d.])(?:3[89]|4[0-2])(?:[.,]\d(?!\d)|\s*(?:度|℃|°))"
+                              r"|(?<![\d.])10[0-4](?:\.\d)?\s*(?:°\s*f|f(?![a-z])|degrees)")
 
 # A question: a question mark or particle at the end, or a question word up front.
 QUESTION = re.compile(r"(?:[?？]|[吗呢么]\W*)$|^(?:how|what|when|why|where|which|who|can|could|should|is|are|do|does|"
@@ -1615,8 +1662,15 @@ class Composer:
         # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
         outright = group is not None and (group.answers_outright(lang, text) or (
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
-        if group and (topic is None or topic.key in group.instead_of or outright):
-            topic = group  # its own tips: a child's fever is not an adult's cold
+        if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group):
+            topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
+        elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
+                any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
+                or (group.instead_of and BODY_TEMPERATURE.search(text)) or session is group):
+            # ...and a child's fever with another sign ("烧到39度，还有点咳嗽", "diarrhoea and a slight
+            # temperature"), or a follow-up in a session its own tips answered ("now there's a rash on
+            # her tummy too" after a baby's fever): the fever's signs, still the group's as such.
+            topic = group
         if topic is None and feelings:
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         if topic is None and self.for_another() and self.others:  # "我女朋友心情很差，我该怎么安慰她"
@@ -1624,6 +1678,9 @@ class Composer:
                           if f in self.others and spec["topic"] in topics), None)
         if topic and (topic.key in {FEELINGS[f]["topic"] for f, _, _ in feelings} or topic.key == GRIEF):
             intros = SOFT_INTROS  # a tip for the feeling itself (or a loss) is offered gently, not as a lesson
+        if group and topic is not None and topic is not group and topic.key in group.caution_not_with and \
+                not any(r.group is group for r in readings[1:]):
+            group, caution = None, ""  # "孩子不爱吃蔬菜": the diet tips, no fever doses (a fever's session keeps them)
         if group:
             # Not word for word again to "还有呢" / "more" on the session's complaint: the session said it,
             # and the group still holds. A question ("能洗澡吗", "能吃布洛芬吗") or a new complaint gets it again.
@@ -1636,10 +1693,19 @@ class Composer:
             # "type 2 diabetic here, want to start working out": the exercise tips, with a word on the condition
             parts.append(topics.condition_caution[lang].replace("{condition}", "、".join(given) if lang == "zh" else
                                                                  ", ".join(given)))
-        self.topic = group.key if group else topic.key if topic else None
+        # The topic is what is asked, the group who has it: "my 6-year-old's cough" is answered with the
+        # cough tips and the child's caution, so it is the cough topic; the group is the topic only where
+        # its own tips answer (a child's fever, an elder's falls or memory, or no complaint named).
+        self.topic = (group.key if group and group.owns(topic, self.group_text) else topic.key if topic is not None
+                      else group.key if group else None)
         tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group:
-            tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(lang, text)
+            kept = [tip for tip in tips if not MEDICINE.search(tip)]
+            if not kept and group.complaint_topic and topic is not None:
+                # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
+                # tips, not a fever tip: the group's own tips answer its own questions, not the complaint
+                kept = [tip for tip in topic.tips_for(lang, "", self.for_another()) if not MEDICINE.search(tip)]
+            tips = kept or group.tips_for(lang, text)
         if topic and tips and not bp:  # the reading's note already says what the tips would
             asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1],
@@ -2028,7 +2094,7 @@ class Composer:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent, last=self.replies[-1:] and self.replies[-1])
             parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)
             self.topic = topic.key
-        if group:
+        if group and (not tips or not group.complaint_topic):  # the caution alone: about the person as such
             self.topic = group.key
         return parts + [self.pick(QUESTIONS["feeling"][self.lang], "question")]
 
