@@ -169,6 +169,8 @@ _WORD = re.compile(r"[a-z][a-z']*")
 _VOWELS = set("aeiou")
 CORRECTED_MAX = 20000  # the most words whose correction `Normalizer._correct` keeps
 MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
+# right after a decision ("i've decided" + " to | "): what was decided was masked as an ordinary ending (see `Phrases.assess`)
+DECISION_MASKED = re.compile(r"\s*(?:to\s*)?\|")
 
 
 def stem(word: str, irregular: dict) -> str:
@@ -976,7 +978,11 @@ class Phrases:
         own_risk = not all(wishes)
         # ...and when every wish was one, the classifier is not asked either: it reads "i want to |
         # but i'm scared of being alone" (end my marriage) as a wish to die (H: a check-in).
-        masked_wish = bool(wishes) and not own_risk
+        # A decision whose object was masked is one too ("i've decided to | . it's time": end my marriage, an ordinary
+        # ending the masks read; S: a check-in at p 0.59 for "i've decided to" and "it's time"), but only when every wish
+        # and every decision of the message was one.
+        decisions = [DECISION_MASKED.match(stems, end) is not None for _, end in found.get("decided", ())]
+        masked_wish = bool(wishes or decisions) and all(wishes) and all(decisions)
         # Talk about it gives way to a word that says it is meant or an urge of one's own ("I saw a film
         # about it. Some nights I think about driving off the bridge"; "...and honestly the character is me").
         if talk or ((masked_wish or "talk_about" in found) and not own_risk
