@@ -658,6 +658,11 @@ HARM_DENIED = re.compile(
     r"haven'?t|have not|no plans? to)\s+(?:ever\s+|want\s+to\s+|plan\s+to\s+|going\s+to\s+)?"
     r"(?:hurt|harm|kill|cut|injure)\s+(?:myself|my ?self)(?![a-z])")
 DENIAL_SIZE = 24  # Chinese characters plus Latin words: an answer, not a story
+# What may follow a crisis reply and still be read as the same conversation (`Safety.follows_a_crisis_reply`): a few
+# sentences ("她现在在房间里锁着门", "what do i do she's not answering"), not a long message on something else
+FOLLOW_ON_SIZE = 40
+# ...where a bare acknowledgement ("ok", 好的, 嗯) says nothing of being safe: "I want to kill myself" then "ok" got a tip
+BARE_ACK = re.compile(r"\W*(?:ok|okay|k|kk|ok then|okay then|sure|fine|whatever|好|好的|好吧|嗯|嗯嗯|哦|行|行吧|知道了)\W*")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
@@ -1462,11 +1467,26 @@ class Safety:
             return False
         return self.assess(undenied).level != "crisis"
 
+    def follows_a_crisis_reply(self, asked: str | None, text: str) -> bool:
+        """Whether a short message right after a crisis reply (``asked`` "safe") or a helper's (``asked`` "helper")
+        says nothing of being safe: no "I'm safe", "I feel calmer", "called the hotline", 没事了, and no yes to the
+        crisis reply's question ("are you safe?", "is someone with you?"). Such a message is the same conversation
+        ("I mean it", "ok", 我是认真的, "she stopped replying", 怎么办) and gets the crisis reply again; a longer
+        message is read as any other."""
+        if asked not in ("safe", "helper") or _size(text) > FOLLOW_ON_SIZE or SAFER_NOW.search(text.lower()):
+            return False
+        if BARE_ACK.fullmatch(text.lower()):
+            return True
+        begins, fine = self.phrases.get().answers.read(text)
+        return not fine and not (asked == "safe" and begins == "yes")
+
     @staticmethod
     def question_of(kind: str, wording: str) -> str | None:
         """What a safety reply's wording asks that the next message may answer (`answers_question`): the crisis
         reply whether the user is safe (or has someone with them), the check-in whether these feelings ever led
         to thoughts of hurting oneself; a wording with no question mark (the later check-ins) asks nothing."""
+        if kind == "third_party":
+            return "helper"  # no question, but the next message is read as the same report (`follows_a_crisis_reply`)
         if "?" not in wording and "？" not in wording:
             return None
         return {"crisis": "safe", "check_in": "hurt_thoughts"}.get(kind)
@@ -1557,10 +1577,16 @@ class Safety:
             # that says the writer is safe or safer ("no, I'm ok now", "I called the hotline... I feel a bit calmer": R14b),
             # but a question may be one ("你知道吗，我现在就在天台上")
             verdict = Verdict("crisis", f"{verdict.why}, after a crisis reply")
+        elif verdict.level != "crisis" and not self.model_in_chain(agent) and self.follows_a_crisis_reply(asked, text):
+            # the next message after a crisis reply that says nothing of being safe: the crisis reply again (its later
+            # wording), or the helper's. The offline companion answered "I mean it", "ok", "bye", 我是认真的, 怎么办 and
+            # "he's in his room now" with a tip and no hotline (one with a child's fever doses: the session-15 audit).
+            # A model is told to keep checking on the user instead (`crisis_system`), and its reply is checked.
+            verdict = Verdict("crisis", f"after a {'helper' if asked == 'helper' else 'crisis'} reply, nothing said of being safe")
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
         # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
-        third_party = crisis and self.about_someone_else(text)
+        third_party = crisis and (self.about_someone_else(text) or verdict.why.startswith("after a helper reply"))
         kind = "third_party" if third_party else "crisis" if crisis else "check_in"
         if crisis:
             result["reply"] = said = self.wording(kind, lang, flags)
@@ -1627,6 +1653,10 @@ class Safety:
         if emotion.get("tagger") == "llm" and (emotion.get("llm_mode") or "inline") == "inline":
             return True
         # models: an agent with a provider that is a model (anything but the offline companion)
+        return self.model_in_chain(agent)
+
+    def model_in_chain(self, agent: str) -> bool:
+        """Whether any provider of the agent's chain is a model (not only the offline companion)."""
         chain = (self.wm.config.get("agents") or {}).get(agent, {}).get("providers") or []
         return any(self.is_model(name) for name in chain)
 
