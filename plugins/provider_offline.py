@@ -1415,6 +1415,10 @@ class OfflineProvider(Provider):
     def _guess(self, text: str) -> tuple[str, float]:
         """The topic model's (topic id, probability) for ``text``; ("", 0) without a model."""
         guessed = self.topic_model.guess(text) if self.topic_model is not None else None
+        if guessed and guessed[0] == GRIEF and MISHAP.search(text.lower()):
+            # a thing that died is no loss to grieve: the model learnt "died" from its grief rows ("my laptop died and
+            # I lost my whole essay" got "let people help" and "thoughts of joining them": the session-15 review)
+            return ("", 0.0)
         return guessed or ("", 0.0)
 
     def _label(self, message: str) -> str | None:

@@ -1462,10 +1462,16 @@ class Safety:
             return False
         if not (SAFER_NOW.search(text.lower()) or self.phrases.get().answers.read(text)[1]):
             return False
-        undenied = HARM_DENIED.sub(" ", normalize(unicodedata.normalize("NFKC", text)))
-        if undenied == normalize(unicodedata.normalize("NFKC", text)):
+        plain = normalize(unicodedata.normalize("NFKC", text))
+        undenied = HARM_DENIED.sub(" ", plain)
+        if undenied == plain:
             return False
-        return self.assess(undenied).level != "crisis"
+        # read without the denied harm, nothing that leans to a crisis: "我没事，不会伤害自己的，反正明天就都结束了" (an
+        # ending tomorrow, p(crisis) 0.51) is the crisis still; "...就是心里空空的" a check-in (the session-15 review)
+        verdict = self.assess(undenied)
+        if verdict.level == "crisis":
+            return False
+        return verdict.level is None or self.scores(self.phrases.get().normalizer.clean(undenied)).get("crisis", 0) < 0.3
 
     def follows_a_crisis_reply(self, asked: str | None, text: str) -> bool:
         """Whether a short message right after a crisis reply (``asked`` "safe") or a helper's (``asked`` "helper")
@@ -1532,7 +1538,10 @@ class Safety:
         elif kind in ("crisis", "third_party"):  # the user's own crisis: its first wording, if only others' came before
             table, fallback, count = phrases.crisis_replies, FALLBACK_CRISIS, max(0, flags.get("crisis", 0) - third_party)
         else:
-            table, fallback, count = phrases.checkin_replies, FALLBACK_CHECKIN, flags.get("check_in", 0)
+            # (after the user's own crisis reply, a later wording: one who said "I want to die" a turn ago is not asked
+            # whether these feelings ever led to thoughts of hurting themselves: the session-15 review)
+            own_crises = flags.get("crisis", 0) > third_party
+            table, fallback, count = phrases.checkin_replies, FALLBACK_CHECKIN, flags.get("check_in", 0) + own_crises
         replies = table[lang] or table["zh" if lang == "en" else "en"] or [fallback[lang]]
         return fill(replies[min(count, len(replies) - 1)], self.numbers(lang))
 
