@@ -568,6 +568,13 @@ class Guide(dict):
                 return None
         if topic is whole.topic:
             return None
+        # What to eat, asked beside a complaint of the strongest kind ("我对花生过敏, what should i check on
+        # food labels"; a cough, a wound, a period): the complaint's own tips answer eating with it, as a
+        # condition's do (WITH_CONDITION); beside a lesser one it is a diet question ("my stomach gets upset
+        # on nights, what should a healthy meal plan look like?")
+        if topic.key in self.WITH_CONDITION and whole.topic is not None and \
+                whole.topic.priority >= max(t.priority for t in self.values()):
+            return None
         # A complication of the complaint told, asked of by its own word ("my toddler has diarrhoea, how do
         # I stop him getting dehydrated?"): the complaint's tips speak of it, so the complaint stays
         if whole.topic is not None and topic.priority == whole.topic.priority and lack is None:
