@@ -150,7 +150,15 @@ def negated(text: str, start: int) -> bool:
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
-    return bool(_NEGATION.search(clause[-12:]))
+    tail = clause[-12:]
+    found = _NEGATION.search(tail)
+    # A negation a "how" governs is what the user wishes for, not a denial: "怎么才能不那么孤单",
+    # "how can I not feel so anxious" ask about the loneliness, the worry
+    return found is not None and not _WISHED.search(clause[:len(clause) - len(tail) + found.start()])
+
+
+_WISHED = re.compile(r"(?:怎么|怎样|如何|咋)(?:样)?(?:才能|才可以|才|能|可以|让自己|让我)?\s*$|"
+                     r"(?<![a-z])how (?:do|can|could|should|would) i\s*$")
 
 
 # Looser: a negation anywhere earlier in the clause, or "anymore" after the word ("焦虑的感觉已经

@@ -235,6 +235,7 @@ def test_a_follow_up_telling_of_no_new_pain_stays(talk, first, then, lang, topic
     ("搬了一天货头疼得厉害，是不是水喝得不够？", "zh", "hydration", ["headache", "water"]),
     ("my head throbs after a long shift in the warehouse, could it be that I am not drinking enough?", "en",
      "hydration", ["headache", "water"]),
+    ("上了一周夜班累坏了，怎么才能不那么孤单？", "zh", "loneliness", ["fatigue"]),  # a wish, not a denial
 ])
 def test_the_asking_clause_is_read_before_the_context_told(talk, text, lang, topic, context):
     reply = talk(text)[0]
