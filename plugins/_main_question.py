@@ -85,12 +85,13 @@ _ASKS = re.compile(_ASKING_LEAD.pattern + r"|(?:吗|么|嘛|呢|吧)\s*[?？!！
 # should I…") or holds a Chinese asking word, or ends the message with a question mark. Read against
 # the clauses that tell the context ("night shifts leave me exhausted, how can I quit smoking?",
 # "孩子晚上总闹，我整夜睡不好，头一直疼怎么办"): the topic the asking clause names is the question.
-_ASKING_CLAUSE = re.compile(
+_ASKING_WORDS = re.compile(
     r"^(?:(?:but|and|so|then|though|or|anyway)\s+)?(?:how|what|what'?s|when|why|where|which|is it|is that|is there|"
     r"are there|can|could|should|shall|do|does|did|will|would|any|anything|ok to|okay to|is|are|am i)(?![a-z'])"
     # not an indefinite ("什么都不想做", "怎么也睡不着", "哪儿都不想去"): news told, no question
     r"|(?:怎么|怎样|如何|能不能|能否|可不可以|可以吗|要不要|该不该|需不需要|用不用|有没有|为什么|为啥|多少|多久|多长|"
-    r"几[次个点小天杯顿]|什么|哪(?:儿|里)?)(?![都也])|[吗呢]\s*$|[?？]\s*$")
+    r"几[次个点小天杯顿]|什么|哪(?:儿|里)?)(?![都也])")
+_ASKING_MARK = re.compile(r"[吗呢]\s*[?？]*\s*$|[?？]\s*$")
 _ASKING_REACH = 4  # clauses from the end looked at for the asking one: a question asked last, then thanks
 _ASKING_JOINER = re.compile(r"^(?:(?:but|and|so|then|though|or|anyway)\s+|但是|不过|可是|那么|那|所以)")
 
@@ -102,13 +103,13 @@ LACK = re.compile(r"太少|少了|不够|不足|缺|(?<![a-z])(?:not enough|enou
 
 def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
     """The clause of ``text`` that asks, when clauses before it tell the context ("" when the message
-    is one clause, or none of its last few clauses asks). ``text`` with its question mark: the mark
-    tells a clause that asks."""
+    is one clause, or none of its last few clauses asks). A question mark after a comma inside the
+    question ("what can I do about my dry, tired eyes?") ends the clause a question word opens."""
     ends = (clauses or _Clauses(text)).ends
     bounds = [0] + ends
     if ends and ends[-1] < len(text):
         bounds.append(len(text))
-    looked = 0
+    looked, marked = 0, None
     for i in range(len(bounds) - 1, 0, -1):
         clause = text[bounds[i - 1]:bounds[i]].strip()
         if not clause.strip(" ,，.。!！?？;；~"):
@@ -116,9 +117,17 @@ def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
         looked += 1
         if looked > _ASKING_REACH:
             break
-        if _ASKING_CLAUSE.search(clause):
-            before = text[:bounds[i - 1]]
-            return clause if before.strip(" ,，.。!！?？;；~") else ""
+        opens = _ASKING_WORDS.search(clause)
+        if opens or (marked is None and _ASKING_MARK.search(clause)):
+            end = marked if marked is not None and opens else bounds[i]
+            if opens or i == 1:
+                before = text[:bounds[i - 1]]
+                return text[bounds[i - 1]:end].strip() if before.strip(" ,，.。!！?？;；~") else ""
+            marked = bounds[i]  # a mark alone: a question word in the clauses before may open it
+    if marked is not None:  # no question word opens it: the marked clause alone
+        start = bisect_left(bounds, marked) - 1
+        before = text[:bounds[start]]
+        return text[bounds[start]:marked].strip() if before.strip(" ,，.。!！?？;；~") else ""
     return ""
 
 
