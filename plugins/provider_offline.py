@@ -550,8 +550,14 @@ class Guide(dict):
 
     # An asking clause on whether to worry or see a doctor asks about the complaint told ("my period is
     # 10 days late, should I worry?" is no anxiety question, "要不要去看看心理医生" after a loss no low mood).
-    ABOUT_THE_TOLD = re.compile(r"worr(?:y|ied|ying)|concern(?:ed|ing)?|serious|(?<![a-z])(?:doctor|gp|a&e|er)(?![a-z])|"
-                                r"担心|要紧|严重|医生|医院|急诊|就医")
+    # Worry as the question's frame ("should I worry", "is that something to worry about"), not as its
+    # subject ("what can I do about the constant worry about mistakes?" asks about the worry).
+    ABOUT_THE_TOLD = re.compile(r"(?<![a-z])(?:(?:should|do|need|must) (?:i|we|you) (?:(?:need|have) to )?(?:be )?"
+                                r"(?:worr(?:y|ied)|concerned)|(?:worth|something to|anything to|when to) (?:worry|be concerned)|"
+                                r"when (?:should|do|would) (?:i|we) (?:worry|be worried)|worr(?:y|ied|ying) about (?:it|this|that|him|her)|"
+                                r"(?:is|could) (?:it|this|that) (?:be )?(?:serious|worrying|concerning|a worry)|"
+                                r"doctor|gp|a&e|er)(?![a-z])|"
+                                r"担心吗|要担心|用担心|需要担心|该担心|担不担心|要紧|严重|医生|医院|急诊|就医")
 
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
         """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,

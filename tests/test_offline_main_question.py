@@ -236,6 +236,9 @@ def test_a_follow_up_telling_of_no_new_pain_stays(talk, first, then, lang, topic
     ("my head throbs after a long shift in the warehouse, could it be that I am not drinking enough?", "en",
      "hydration", ["headache", "water"]),
     ("上了一周夜班累坏了，怎么才能不那么孤单？", "zh", "loneliness", ["fatigue"]),  # a wish, not a denial
+    # worry as the subject, not the frame ("should I worry?") of the question
+    ("my heart races before every early shift, how do I cope with the worry about being late?", "en", "anxiety",
+     ["palpitations"]),
 ])
 def test_the_asking_clause_is_read_before_the_context_told(talk, text, lang, topic, context):
     reply = talk(text)[0]
