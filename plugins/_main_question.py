@@ -81,6 +81,65 @@ _ASKING_LEAD = re.compile(r"^(?:是不是|会不会|难道|(?:could|can|would|mi
 _ASKS = re.compile(_ASKING_LEAD.pattern + r"|(?:吗|么|嘛|呢|吧)\s*[?？!！.。~]*$|[?？]\s*$")
 
 
+# A clause that asks: it opens with a question word (after a joiner: "…, but how do I…", "so what
+# should I…") or holds a Chinese asking word, or ends the message with a question mark. Read against
+# the clauses that tell the context ("night shifts leave me exhausted, how can I quit smoking?",
+# "孩子晚上总闹，我整夜睡不好，头一直疼怎么办"): the topic the asking clause names is the question.
+_ASKING_WORDS = re.compile(
+    r"^(?:(?:but|and|so|then|though|or|anyway)\s+)?(?:how|what|what'?s|when|why|where|which|is it|is that|is there|"
+    r"are there|can|could|should|shall|do|does|did|will|would|any|anything|ok to|okay to|is|are|am i)(?![a-z'])"
+    # not an indefinite ("什么都不想做", "怎么也睡不着", "哪儿都不想去"): news told, no question
+    r"|(?:怎么|怎样|如何|能不能|能否|可不可以|可以吗|要不要|该不该|需不需要|用不用|有没有|为什么|为啥|多少|多久|多长|"
+    r"几[次个点小天杯顿]|什么|哪(?:儿|里)?)(?![都也])")
+_ASKING_MARK = re.compile(r"[吗呢]\s*[?？]*\s*$|[?？]\s*$")
+_ASKING_REACH = 4  # clauses from the end looked at for the asking one: a question asked last, then thanks
+_ASKING_JOINER = re.compile(r"^(?:(?:but|and|so|then|though|or|anyway)\s+|但是|不过|可是|那么|那|所以)")
+
+# A cause guessed as too little of something ("is it because I don't drink enough?", "是不是水喝得太少了"):
+# the lack itself is what is asked about (not drinking enough is dehydration), unlike a cause guessed
+# as a habit or an illness ("是不是熬夜熬的", "是不是低血糖"), which asks about the complaint told.
+LACK = re.compile(r"太少|少了|不够|不足|缺|(?<![a-z])(?:not enough|enough|too little|not much|hardly any|barely)(?![a-z])")
+
+
+def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
+    """The clause of ``text`` that asks, when clauses before it tell the context ("" when the message
+    is one clause, or none of its last few clauses asks). A question mark after a comma inside the
+    question ("what can I do about my dry, tired eyes?") ends the clause a question word opens."""
+    ends = (clauses or _Clauses(text)).ends
+    bounds = [0] + ends
+    if ends and ends[-1] < len(text):
+        bounds.append(len(text))
+    looked, marked = 0, None
+    for i in range(len(bounds) - 1, 0, -1):
+        clause = text[bounds[i - 1]:bounds[i]].strip()
+        if not clause.strip(" ,，.。!！?？;；~"):
+            continue
+        looked += 1
+        if looked > _ASKING_REACH:
+            break
+        opens = _ASKING_WORDS.search(clause)
+        if opens or (marked is None and _ASKING_MARK.search(clause)):
+            end = marked if marked is not None and opens else bounds[i]
+            if opens or i == 1:
+                before = text[:bounds[i - 1]]
+                return text[bounds[i - 1]:end].strip() if before.strip(" ,，.。!！?？;；~") else ""
+            marked = bounds[i]  # a mark alone: a question word in the clauses before may open it
+    if marked is not None:  # no question word opens it: the marked clause alone
+        start = bisect_left(bounds, marked) - 1
+        before = text[:bounds[start]]
+        return text[bounds[start]:marked].strip() if before.strip(" ,，.。!！?？;；~") else ""
+    return ""
+
+
+def guesses_lack(clause: str) -> bool | None:
+    """None when ``clause`` guesses at no cause; else whether the cause it guesses is too little of
+    something (LACK)."""
+    clause = _ASKING_JOINER.sub("", clause.strip())
+    if not CAUSE_GUESS.match(clause):
+        return None
+    return bool(LACK.search(clause))
+
+
 def asks_outright(text: str) -> bool:
     """Whether ``text`` opens as a question ("会不会是…", "could it be…"), not only ends like one
     ("因为昨天摔倒了膝盖肿了吧": 吧 there is "I suppose", news told)."""
@@ -145,6 +204,8 @@ def candidates(text: str) -> list[tuple[str, str]]:
       "一下老是胃胀气");
     - "aside": the message without the clause a lead-in sets aside (what is around it may name the
       topic: "my bp was 150/95, i also have a headache but mainly worried about the number");
+    - "asks": the clause that asks, when clauses before it tell the context ("跑长途货车，天天累得要命，
+      怎么才能把烟戒掉" -> "怎么才能把烟戒掉"; Guide.main_reading weighs it);
     - "cause": the message without a clause guessing at a cause ("脸上爆痘，是不是熬夜熬的").
     """
     found = []
@@ -172,10 +233,15 @@ def candidates(text: str) -> list[tuple[str, str]]:
         if dropped and text[dropped[0]:dropped[1]].strip(" ,，.。:：;；"):
             found.append(("aside", (text[:dropped[0]] + " " + text[dropped[1]:]).strip()))
     if not found:
+        asked = asking_clause(text, clauses)
+        if asked:
+            found.append(("asks", asked))
         rest = CAUSE_GUESS.sub(lambda m: " " * len(m.group()), text)
         if rest != text and rest.strip(" ,，.。!！?？"):
             found.append(("cause", rest))
-    base = found[0][1] if found else text
+    # The conditions are read out of the message (or its main question), never out of the asking clause
+    # alone: "我有高血压，能跑步吗" keeps the condition's caution
+    base = next((part for kind, part in found if kind != "asks"), text)
     given = conditions(base)
     if given:
         # spaces keep the other words' places (negation looks back); one join, not a copy per condition

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
-from wellmate_plugins._main_question import asks_outright, candidates, conditions, only_guesses_cause
+from wellmate_plugins._main_question import asks_outright, candidates, conditions, guesses_lack, only_guesses_cause
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
@@ -150,7 +150,15 @@ def negated(text: str, start: int) -> bool:
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
-    return bool(_NEGATION.search(clause[-12:]))
+    tail = clause[-12:]
+    found = _NEGATION.search(tail)
+    # A negation a "how" governs is what the user wishes for, not a denial: "怎么才能不那么孤单",
+    # "how can I not feel so anxious" ask about the loneliness, the worry
+    return found is not None and not _WISHED.search(clause[:len(clause) - len(tail) + found.start()])
+
+
+_WISHED = re.compile(r"(?:怎么|怎样|如何|咋)(?:样)?(?:才能|才可以|才|能|可以|让自己|让我)?\s*$|"
+                     r"(?<![a-z])how (?:do|can|could|should|would) i\s*$")
 
 
 # Looser: a negation anywhere earlier in the clause, or "anymore" after the word ("焦虑的感觉已经
@@ -540,6 +548,57 @@ class Guide(dict):
                 return True
         return False
 
+    # An asking clause on whether to worry or see a doctor asks about the complaint told ("my period is
+    # 10 days late, should I worry?" is no anxiety question, "要不要去看看心理医生" after a loss no low mood).
+    # Worry as the question's frame ("should I worry", "is that something to worry about"), not as its
+    # subject ("what can I do about the constant worry about mistakes?" asks about the worry).
+    ABOUT_THE_TOLD = re.compile(r"(?<![a-z])(?:(?:should|do|need|must) (?:i|we|you) (?:(?:need|have) to )?(?:be )?"
+                                r"(?:worr(?:y|ied)|concerned)|(?:worth|something to|anything to|when to) (?:worry|be concerned)|"
+                                r"when (?:should|do|would) (?:i|we) (?:worry|be worried)|worr(?:y|ied|ying) about (?:it|this|that|him|her)|"
+                                r"(?:is|could) (?:it|this|that) (?:be )?(?:serious|worrying|concerning|a worry)|"
+                                r"doctor|gp|a&e|er)(?![a-z])|"
+                                r"担心吗|要担心|用担心|需要担心|该担心|担不担心|要紧|严重|医生|医院|急诊|就医")
+
+    def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
+        """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,
+        over the topic of the whole (``whole``), which the clauses telling the context may decide
+        ("night shifts leave me so tired, how can I quit smoking?" is smoking, not tiredness); else
+        None. A clause guessing at a cause asks about the complaint told ("脸上爆痘，是不是熬夜熬的"),
+        unless the cause is too little of something, a complaint as strong as the one told: too little
+        of a habit is the complaint its topic is related to ("head pounding after a shift, is it because
+        I'm not drinking enough water?": dehydration; water's related topic in the tips file)."""
+        topic = reading.topic
+        if topic is None or self.ABOUT_THE_TOLD.search(clause):
+            return None
+        lack = guesses_lack(clause)
+        if lack is not None:
+            if not lack or whole.topic is None:
+                return None
+            if not topic.priority:
+                complaints = [self[key] for key in topic.related if key in self and self[key].priority
+                              and not self[key].is_group]
+                topic = complaints[0] if len(complaints) == 1 else topic
+            if topic.priority < whole.topic.priority:
+                return None
+        if topic is whole.topic:
+            return None
+        # What to eat, asked beside a complaint of the strongest kind ("我对花生过敏, what should i check on
+        # food labels"; a cough, a wound, a period): the complaint's own tips answer eating with it, as a
+        # condition's do (WITH_CONDITION); beside a lesser one it is a diet question ("my stomach gets upset
+        # on nights, what should a healthy meal plan look like?")
+        if topic.key in self.WITH_CONDITION and whole.topic is not None and \
+                whole.topic.priority >= max(t.priority for t in self.values()):
+            return None
+        # A complication of the complaint told, asked of by its own word ("my toddler has diarrhoea, how do
+        # I stop him getting dehydrated?"): the complaint's tips speak of it, so the complaint stays
+        if whole.topic is not None and topic.priority == whole.topic.priority and lack is None:
+            lang = "zh" if _CJK.search(clause) else "en"
+            # a stem: the tips say "dehydration" where the user says "dehydrated"
+            stems = {w[:-3] if w.isascii() and len(w) > 7 else w for w in reading.hits.get(topic.key, ())}
+            if whole.topic.speaks_of(lang, stems):
+                return None
+        return topic
+
     def main_reading(self, text: str) -> "Reading":
         """The reading of ``text``'s main question (plugins/_main_question.py): a symptom mentioned
         in passing before a lead-in or an aside ("有点咳嗽，不过这个不急，主要想问…"), or a condition
@@ -552,6 +611,17 @@ class Guide(dict):
                 text, whole = spelled, Reading(self, ADDITIVE.sub("", spelled))
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
+            if kind == "asks":
+                topic = self.asked_topic(whole, reading, part)
+                if topic is None:
+                    continue
+                if topic is not reading.topic:  # too little of a habit guessed as the cause: its complaint
+                    reading.topic, reading.tied, reading.weak, reading.single = topic, [topic], False, False
+                # no ``part``: the topic model reads the whole message, not the clause alone ("how do i manage
+                # the pressure?" alone is blood pressure to it, 0.85; the whole, on edge with the kids, 0.28)
+                if reading.weak and whole.topic is not None and whole.topic.priority > reading.topic.priority:
+                    reading.told = whole  # the topic model may say the complaint told is asked of (Composer.compose)
+                return reading
             if reading.topic is None:
                 if not whole.focus:  # no keyword in it: the topic model may place it (Composer.choose_topic)
                     whole.focus, whole.focus_kind = part, kind
@@ -569,7 +639,8 @@ class Guide(dict):
 # "也/还/又" or a degree between a body part and its symptom ("眼睛也痒", "膝盖还肿", "头好痛", "头特别痛")
 # splits the keyword the symptom is listed under (眼睛痒 is allergies, 头痛 headache); read as if it
 # were not there.
-ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])(?:[也还又都](?:有点|有些|很|挺|老是|总是)?|好|很|太|超|特别|有点|有些|挺|巨)"
+ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])(?:[也还又都](?:有点|有些|很|挺|老是|总是)?|好|很|太|超|特别|有点|有些|挺|巨|"
+                      r"(?:一直|老是|总是|经常|时常|常常)(?:有点|有些|很|会)?)"
                       r"(?=[痒疼痛肿酸胀红麻晕干黄])")
 
 
@@ -579,6 +650,9 @@ class Reading:
     def __init__(self, guide: Guide, text: str, whole: "Reading | None" = None):
         self.conditions = []  # conditions the message gives as context, set aside (Guide.main_reading)
         self.part = ""  # the part of the message read, where it is not the whole (Guide.main_reading)
+        # The whole message's reading, where an asking clause naming only an activity or habit was read
+        # over a complaint the other clauses tell (Guide.main_reading); None otherwise
+        self.told = None
         self.focus = ""  # the main question, where it names no topic by keyword
         self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
         self.text = text
@@ -1640,6 +1714,14 @@ class Composer:
                             self.pick(QUESTIONS["urgent"][lang], "urgent")]
         self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
         readings = [topics.read(t) for t in self.read_texts]
+        told = readings[0].told
+        if told is not None and (self.guess(text) or ("", 0.0))[0] == told.topic.key:
+            # An activity or habit asked of as a means for the complaint told ("拉肚子拉了一天了，能吃什么",
+            # "想减肥，晚饭不吃可以吗", "my knee aches after running, should I stop running?"): the topic
+            # model reading the whole message picks the complaint (diarrhoea 0.75, weight 0.75, joints 0.93);
+            # for a habit asked of beside a complaint ("night shifts leave me so tired, how can I quit
+            # smoking?") it picks the habit (smoking 0.91) or another topic (tests/data/offline_dev_OFFL3.tsv)
+            readings[0] = told
         session = self.session_topic(readings, topics)
         if self.checked_in:
             return parts + self.gentle(readings, topics, session)

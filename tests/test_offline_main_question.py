@@ -222,3 +222,48 @@ def test_a_follow_up_telling_of_no_new_pain_stays(talk, first, then, lang, topic
     from test_offline_companion import TIPS
     above = SAID_ABOVE[lang].format(title=TIPS[topic]["title"][lang])
     assert has_tip(follow_up, topic, lang) or above in follow_up, follow_up
+
+
+# Session 15 (OFFL3): the clause that asks is read before the clauses that tell the context (a shift, a
+# baby waking, a symptom nearby); a lack guessed as the cause is its complaint; an activity asked of as
+# the means for the complaint told, or whether to worry, stays on the complaint.
+@pytest.mark.parametrize("text,lang,topic,context", [
+    ("my shifts at the plant leave me wiped out, how do I cut down on cigarettes?", "en", "smoking", ["fatigue"]),
+    ("宝宝一晚上醒三四次，我白天应该怎么安排午睡？", "zh", "sleep", ["insomnia"]),
+    ("I drive deliveries all day and my neck is stiff, what can I do about my dry, tired eyes?", "en", "eyes",
+     ["sitting"]),
+    ("搬了一天货头疼得厉害，是不是水喝得不够？", "zh", "hydration", ["headache", "water"]),
+    ("my head throbs after a long shift in the warehouse, could it be that I am not drinking enough?", "en",
+     "hydration", ["headache", "water"]),
+    ("上了一周夜班累坏了，怎么才能不那么孤单？", "zh", "loneliness", ["fatigue"]),  # a wish, not a denial
+    # worry as the subject, not the frame ("should I worry?") of the question
+    ("my heart races before every early shift, how do I cope with the worry about being late?", "en", "anxiety",
+     ["palpitations"]),
+])
+def test_the_asking_clause_is_read_before_the_context_told(talk, text, lang, topic, context):
+    reply = talk(text)[0]
+    assert has_tip(reply, topic, lang), reply
+    assert not any(has_tip(reply, other, lang) for other in context), reply
+
+
+@pytest.mark.parametrize("text,lang,topic,asked", [
+    ("下巴一直冒痘，是不是熬夜熬的", "zh", "skin", ["sleep"]),  # a habit guessed as the cause: the complaint
+    ("拉肚子两天了，能吃什么？", "zh", "diarrhoea", ["diet"]),  # eating as the means for the complaint told
+    ("my period is a week late and I am not pregnant, should I worry?", "en", "periods", ["anxiety"]),
+])
+def test_a_question_about_the_complaint_told_stays_on_it(talk, text, lang, topic, asked):
+    reply = talk(text)[0]
+    assert has_tip(reply, topic, lang), reply
+    assert not any(has_tip(reply, other, lang) for other in asked), reply
+
+
+def test_a_flood_of_asking_clauses_stays_linear():
+    """asking_clause looks at a few clauses from the end only: 100,000 characters of "怎么办，" or
+    "how?, " read in well under a second."""
+    import time
+    from wellmate_plugins._main_question import asking_clause, candidates
+    for flood in ("累，怎么办，" * 17000, "tired, how? " * 9000, "，" * 100000):
+        started = time.perf_counter()
+        asking_clause(flood)
+        candidates(flood)
+        assert time.perf_counter() - started < 2.0
