@@ -80,11 +80,13 @@ class Accounts:
 
     def find_by_username(self, name) -> dict | None:
         """The user whose username is ``name`` in any case and width (`username_form`); None if there is none.
-        A name kept as typed before session 15 (ｂｏｂ, unfolded) is found as typed too."""
+        A name kept as typed before session 15 (ｂｏｂ, unfolded) is found as typed first: where both ｂｏｂ１ and
+        bob1 were registered before names were folded, each still logs in as itself (the session-15 review)."""
         if not isinstance(name, str) or not name:
             return None
         folded = username_form(name).lower()
-        return self._find(USERNAME_KEY, folded) or (self._find(USERNAME_KEY, name.lower()) if folded != name.lower() else None)
+        as_typed = self._find(USERNAME_KEY, name.lower()) if folded != name.lower() else None
+        return as_typed or self._find(USERNAME_KEY, folded)
 
     def find_by(self, field: str, value) -> dict | None:
         """The user whose ``field`` (``wx_openid`` or ``wx_unionid``) is ``value``."""

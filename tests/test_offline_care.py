@@ -147,6 +147,15 @@ def test_a_loss_gets_condolence_and_the_grief_tips_not_a_reflection_or_a_shower_
     assert caution("child_fever", lang) not in reply and caution("elderly", lang) not in reply, reply  # a mourner
 
 
+@pytest.mark.parametrize("text,lang", [("my laptop died and I lost everything I wrote", "en"),
+                                       ("my phone died in the middle of the call", "en"),
+                                       ("老公走了三年了，我现在一个人过得还好", "zh")])
+def test_a_thing_that_died_is_no_loss_and_years_since_a_death_are(talk, text, lang):
+    # main (R15): a laptop or phone that died got "let people help" and "thoughts of joining them"; 走了三年了 read as a count
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, "grief", lang) == (lang == "zh"), reply
+
+
 def test_a_grief_follow_up_stays_on_the_loss(talk):
     _, follow = (r["content"] for r in talk("mental", "My dad died in the spring", "how long is this supposed to last?"))
     assert has_tip(follow, "grief", "en"), follow

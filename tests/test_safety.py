@@ -1799,3 +1799,20 @@ def test_missed_kinds_of_session_15_get_the_crisis_reply_or_a_check_in_their_loo
     assert [text for text in MISS15_CRISES if rules.assess(text).level != "crisis"] == []
     assert [text for text in MISS15_CHECK_INS if rules.assess(text).level != "grey"] == []
     assert wrongly_answered(make_wm, serve, MISS15_LOOK_ALIKES, MISS15_CRISES) == ([], [])
+
+
+def test_after_the_session_15_review_xs_pregnancy_signs_and_a_denied_harm(make_wm):
+    safety = make_wm().service("safety")
+    # xs: 想死 after a wish, or at a line's start with a word of meaning it; a bare xs is as often 笑死 (main: crisis)
+    assert [t for t in ["我想xs", "好想xs", "xs，不开玩笑"] if safety.assess(t).level != "crisis"] == []
+    assert [t for t in ["xs", "XS", "xs 太好笑了", "xs码的外套有点紧"] if safety.assess(t).level == "crisis"] == []
+    # warning signs in pregnancy get the urgent note; a pregnancy question or a plain headache does not
+    for text in ["我怀孕30周，今天头很痛，眼睛有点花", "I'm 32 weeks pregnant with a bad headache and blurry vision",
+                 "pregnant, baby hasn't moved since this morning"]:
+        assert "pregnancy" in safety.check(text)[1], text
+    for text in ["怀孕了可以喝咖啡吗", "I'm pregnant and have a headache", "I'm expecting my results next week"]:
+        assert "pregnancy" not in safety.check(text)[1], text
+    assert "chest_severe" in safety.check("胸口闷，左胳膊有点麻，已经半小时了")[1]
+    # a harm denied after a crisis reply: the rest that leans to a crisis keeps it (main: a check-in)
+    assert not safety.denies_harm("safe", "我没事，不会伤害自己的，反正明天就都结束了")
+    assert safety.denies_harm("safe", "我没事，不会伤害自己的，就是心里空空的")
