@@ -356,12 +356,13 @@ def password_login(wm, body: dict) -> dict:
     """The user a login ``body`` ({username, password, device_token?}) proves, throttled per
     name, address and device; a 401 for a wrong pair, 403 for a disabled account, 429 while
     throttled. Shared by POST /api/v1/auth/login and the compat dialects."""
-    username = username_form(field(body, "username", max_len=256))
+    typed = field(body, "username", max_len=256)
+    username = username_form(typed)  # the throttle's key: ｂｏｂ and bob are one name to guess at
     password = field(body, "password", max_len=256, exact=True)
     address = client_address()
     accounts, auth = wm.service("accounts"), wm.service("auth")
     tokens, throttle = auth.tokens, auth.throttle
-    user = accounts.find_by_username(username)
+    user = accounts.find_by_username(typed)  # as typed first: a name kept unfolded before session 15 (R15b)
     # A device token this account gave is counted for that device alone (LoginThrottle);
     # without one, by the name tried, known or not: a throttled unknown name answers like a real one.
     device = tokens.device_of(field(body, "device_token", required=False, max_len=1000), user)

@@ -661,8 +661,13 @@ DENIAL_SIZE = 24  # Chinese characters plus Latin words: an answer, not a story
 # What may follow a crisis reply and still be read as the same conversation (`Safety.follows_a_crisis_reply`): a few
 # sentences ("她现在在房间里锁着门", "what do i do she's not answering"), not a long message on something else
 FOLLOW_ON_SIZE = 40
+FOLLOW_ON_QUESTION = 4  # ...where a question longer than this asks something else (怎么办, "what now?" are short)
 # ...where a bare acknowledgement ("ok", 好的, 嗯) says nothing of being safe: "I want to kill myself" then "ok" got a tip
 BARE_ACK = re.compile(r"\W*(?:ok|okay|k|kk|ok then|okay then|sure|fine|whatever|好|好的|好吧|嗯|嗯嗯|哦|行|行吧|知道了)\W*")
+# ...and a goodbye is never an answer that one is safe, whatever else it says ("ok bye", "good night", "ok thanks, gonna
+# go now" got an ordinary reply for their "ok" and "good": the session-15 second review)
+GOODBYE = re.compile(r"(?<![a-z])(?:bye|byebye|goodbye|good night|goodnight|gn|night night|gonna go|going now|gotta go|got to go|"
+                     r"logging off|signing off|farewell|see ya|cya)(?![a-z])|再见|拜拜|晚安|先走了|我走了|下线了|告辞")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
@@ -1442,6 +1447,7 @@ class Safety:
         led to thoughts of hurting yourself?" (``hurt_thoughts``: "yeah sometimes", 有过, 想过). Only a short
         answer that is no question: a longer message is read as any other. These answers got an ordinary
         reply (session 14, AUD): "not really" after a crisis reply, "有过" after a check-in."""
+        asked = "safe" if asked == "followed" else asked  # a crisis reply repeated asks it too
         if asked not in ("safe", "hurt_thoughts") or _size(text) > UNSAFE_ANSWER_SIZE or QUESTION.search(text):
             return False
         begins, fine = self.phrases.get().answers.read(text)
@@ -1473,18 +1479,26 @@ class Safety:
             return False
         return verdict.level is None or self.scores(self.phrases.get().normalizer.clean(undenied)).get("crisis", 0) < 0.3
 
-    def follows_a_crisis_reply(self, asked: str | None, text: str) -> bool:
-        """Whether a short message right after a crisis reply (``asked`` "safe") or a helper's (``asked`` "helper")
-        says nothing of being safe: no "I'm safe", "I feel calmer", "called the hotline", 没事了, and no yes to the
-        crisis reply's question ("are you safe?", "is someone with you?"). Such a message is the same conversation
-        ("I mean it", "ok", 我是认真的, "she stopped replying", 怎么办) and gets the crisis reply again; a longer
-        message is read as any other."""
-        if asked not in ("safe", "helper") or _size(text) > FOLLOW_ON_SIZE or SAFER_NOW.search(text.lower()):
-            return False
-        if BARE_ACK.fullmatch(text.lower()):
-            return True
+    def follow_on(self, asked: str | None, text: str) -> str | None:
+        """What a short message right after a crisis reply (``asked`` "safe") or a helper's (``asked`` "helper")
+        is: "crisis" when it says nothing of being safe ("I mean it", "ok", "bye", 我是认真的, "she stopped
+        replying", 怎么办; a goodbye whatever else it says), "grey" for a question on something else ("how do I
+        sleep better?", 换个话题，怎么缓解头痛？: answered, with where help is), None when it says the writer is
+        safe ("I'm safe", "I feel calmer", "called the hotline", 没事了, a yes to "is someone with you?") or is
+        longer than a few sentences. Only right after a crisis reply of a crisis the message itself said: a
+        repeat asks nothing more of this kind (`asked` "followed"), or the same reply would answer every message
+        after it ("换个话题吧", "能聊点别的吗", "今天天气怎么样": the session-15 second review)."""
+        if asked not in ("safe", "helper") or _size(text) > FOLLOW_ON_SIZE:
+            return None
+        lowered = text.lower()
+        if SAFER_NOW.search(lowered):
+            return None
+        if GOODBYE.search(lowered) or BARE_ACK.fullmatch(lowered):
+            return "crisis"
+        if QUESTION.search(text) and _size(text) > FOLLOW_ON_QUESTION:
+            return "crisis" if asked == "helper" else "grey"  # (a helper's question is about the one at risk)
         begins, fine = self.phrases.get().answers.read(text)
-        return not fine and not (asked == "safe" and begins == "yes")
+        return None if fine or (asked == "safe" and begins == "yes") else "crisis"
 
     @staticmethod
     def question_of(kind: str, wording: str) -> str | None:
@@ -1499,11 +1513,14 @@ class Safety:
 
     def asked(self, session: dict, kind: str, wording: str) -> str:
         """Keeps what ``wording`` (shown now) asks on the session's flags for the next message; ``wording``."""
+        self.keep_asked(session, self.question_of(kind, wording))
+        return wording
+
+    def keep_asked(self, session: dict, question: str | None) -> None:
         try:
-            self.book.ask(session["id"], self.question_of(kind, wording))
+            self.book.ask(session["id"], question)
         except Exception:  # storage trouble must not cost the reply: the next answer is then read as any message
             log.exception("session %s: cannot keep what the safety reply asked", session["id"])
-        return wording
 
     def laughed_off(self, text: str) -> bool:
         """Whether a short message is a wish to die of one's own with a laugh and nothing else to explain it
@@ -1572,6 +1589,7 @@ class Safety:
         asked = self.book.asked(session["id"])  # what the last safety reply asked, if it was the last reply
         urgent = set()  # what was flagged this turn, also later by the reader: the chat's `urgent`
         verdict = self.assess(text)
+        followed = False  # this turn's safety reply repeats one for a short message after it (`follow_on`)
         if verdict.level != "crisis" and flags.get("crisis") and self.answers_unsafe(text):
             verdict = Verdict("crisis", "not safe, after a crisis reply")
         elif verdict.level != "crisis" and self.answers_question(asked, text):
@@ -1586,12 +1604,14 @@ class Safety:
             # that says the writer is safe or safer ("no, I'm ok now", "I called the hotline... I feel a bit calmer": R14b),
             # but a question may be one ("你知道吗，我现在就在天台上")
             verdict = Verdict("crisis", f"{verdict.why}, after a crisis reply")
-        elif verdict.level != "crisis" and not self.model_in_chain(agent) and self.follows_a_crisis_reply(asked, text):
+        elif verdict.level != "crisis" and not self.model_in_chain(agent) and (follow := self.follow_on(asked, text)):
             # the next message after a crisis reply that says nothing of being safe: the crisis reply again (its later
-            # wording), or the helper's. The offline companion answered "I mean it", "ok", "bye", 我是认真的, 怎么办 and
-            # "he's in his room now" with a tip and no hotline (one with a child's fever doses: the session-15 audit).
-            # A model is told to keep checking on the user instead (`crisis_system`), and its reply is checked.
-            verdict = Verdict("crisis", f"after a {'helper' if asked == 'helper' else 'crisis'} reply, nothing said of being safe")
+            # wording), or the helper's; a question on something else is answered with a check-in. The offline
+            # companion answered "I mean it", "ok", "bye", 我是认真的, 怎么办 and "he's in his room now" with a tip and no
+            # hotline (one with a child's fever doses: the session-15 audit). A model is told to keep checking on the
+            # user instead (`crisis_system`), and its reply is checked.
+            followed = True
+            verdict = Verdict(follow, f"after a {'helper' if asked == 'helper' else 'crisis'} reply, nothing said of being safe")
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
         # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
@@ -1635,8 +1655,10 @@ class Safety:
             self.flag(session, kinds, urgent)
         # what this turn's own wording asks (the reader keeps what a reply it changes asks): the next message may
         # answer it; an answer is to the last reply only
-        if (self.question_of(kind, said) if said else None) != asked:
-            self.asked(session, kind, said or "")
+        # (a helper's reply is repeated as long as their news comes: "她刚刚挂了我电话", then 怎么办)
+        question = ("followed" if followed and kind != "third_party" else self.question_of(kind, said)) if said else None
+        if question != asked:
+            self.keep_asked(session, question)
         when = self.config["disclaimer"]
         if not crisis and phrases.disclaimer[lang] and (
                 when == "always" or (when == "first" and self.first_reply(session))):

@@ -101,3 +101,19 @@ def test_an_empty_time_zone_is_a_400(client):
     assert client.get("/api/v1/reminders", token=token).json["items"] == []
     # left out: the user's own zone
     assert client.post("/api/v1/reminders", {"title": "Water", "rule": rule}, token=token).json["timezone"] == "UTC"
+
+
+def test_a_name_kept_full_width_before_names_were_folded_still_logs_in_as_itself(make_wm, serve):
+    # R15b: beside bob1, an account stored as ｂｏｂ１ before session 15 logged in as bob1 (the login folded the
+    # name before looking it up)
+    served = serve(make_wm())
+    client, accounts = served.client, served.wm.service("accounts")
+    bob = client.register("bob1", "bob's own password")["user"]["uuid"]
+    legacy = client.register("carol", "carol's own password")["user"]["uuid"]
+    # as a name stored before folding looks (the storage of that time kept what was typed)
+    stored = accounts.find_by_username("carol")
+    accounts.storage.update("users", stored["id"], lambda doc: {**doc, "username": "ｂｏｂ１", "username_key": "ｂｏｂ１"})
+    r = client.post("/api/v1/auth/login", {"username": "ｂｏｂ１", "password": "carol's own password"})
+    assert r.status == 200 and r.json["user"]["uuid"] == legacy, r.text
+    r = client.post("/api/v1/auth/login", {"username": "bob1", "password": "bob's own password"})
+    assert r.status == 200 and r.json["user"]["uuid"] == bob, r.text

@@ -1805,11 +1805,14 @@ def test_after_the_session_15_review_xs_pregnancy_signs_and_a_denied_harm(make_w
     safety = make_wm().service("safety")
     # xs: 想死 after a wish, or at a line's start with a word of meaning it; a bare xs is as often 笑死 (main: crisis)
     assert [t for t in ["我想xs", "好想xs", "xs，不开玩笑"] if safety.assess(t).level != "crisis"] == []
-    assert [t for t in ["xs", "XS", "xs 太好笑了", "xs码的外套有点紧"] if safety.assess(t).level == "crisis"] == []
+    assert [t for t in ["xs", "XS", "xs 太好笑了", "xs码的外套有点紧", "这个视频太xs了哈哈哈", "这个视频真xs了，好笑"]
+            if safety.assess(t).level == "crisis"] == []
     # warning signs in pregnancy get the urgent note; a pregnancy question or a plain headache does not
     for text in ["我怀孕30周，今天头很痛，眼睛有点花", "I'm 32 weeks pregnant with a bad headache and blurry vision",
-                 "pregnant, baby hasn't moved since this morning"]:
+                 "pregnant, baby hasn't moved since this morning", "怀孕28周，脸和手都肿了"]:
         assert "pregnancy" in safety.check(text)[1], text
+    # its note before the wound's: "press hard on the wound" is no advice for bleeding in pregnancy (R15b)
+    assert safety.check("I'm 30 weeks pregnant and bleeding heavily")[1][0] == "pregnancy"
     for text in ["怀孕了可以喝咖啡吗", "I'm pregnant and have a headache", "I'm expecting my results next week"]:
         assert "pregnancy" not in safety.check(text)[1], text
     assert "chest_severe" in safety.check("胸口闷，左胳膊有点麻，已经半小时了")[1]

@@ -202,10 +202,11 @@ def test_the_message_after_a_crisis_reply_that_says_nothing_of_being_safe_gets_i
     for opening, follow_ons, safe in (
             ("I want to kill myself", ["I mean it", "ok", "bye"], "I'm safe now, my sister is here"),
             ("我想自杀", ["我是认真的", "。。。", "你别管我"], "我现在好多了")):
-        first = say(client, token, opening)
-        assert is_crisis_reply(first)
         for text in follow_ons:
+            first = say(client, token, opening)
+            assert is_crisis_reply(first)
             assert is_crisis_reply(say(client, token, text, first["session_id"])), text
+        first = say(client, token, opening)
         assert ordinary(say(client, token, safe, first["session_id"])), safe
         # once an ordinary reply came between, a short message is only words again
         assert ordinary(say(client, token, "ok", first["session_id"]))
@@ -215,6 +216,16 @@ def test_the_message_after_a_crisis_reply_that_says_nothing_of_being_safe_gets_i
         again = say(client, token, follow_on, first["session_id"])
         # the helper's wording again (about them), not the crisis reply written to the one at risk
         assert is_crisis_reply(again) and "120" in again["content"] and them in again["content"], again["content"]
+    # the crisis reply is repeated once for a message that says nothing: the next one is answered ("换个话题吧",
+    # "能聊点别的吗", "今天天气怎么样" each got it again: R15b); a goodbye gets it whatever else it says ("ok bye"),
+    # and a question on something else is answered with a check-in
+    first = say(client, token, "我想死")
+    assert is_crisis_reply(say(client, token, "换个话题吧", first["session_id"]))
+    assert ordinary(say(client, token, "能聊点别的吗", first["session_id"]))
+    for text in ["ok bye", "good night", "ok thanks, gonna go now"]:
+        assert is_crisis_reply(say(client, token, text, say(client, token, "I want to kill myself")["session_id"])), text
+    asked = say(client, token, "what's a good recipe for dinner?", say(client, token, "I want to kill myself")["session_id"])
+    assert asked["provider"] != "safety" and "12356" in asked["content"], asked["content"]
     # a longer message after a crisis reply is read as any other
     first = say(client, token, "I want to kill myself")
     text = "Can you tell me what foods are good for iron, my doctor says my levels are low and I feel dizzy at work"
