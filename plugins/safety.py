@@ -661,6 +661,7 @@ DENIAL_SIZE = 24  # Chinese characters plus Latin words: an answer, not a story
 # What may follow a crisis reply and still be read as the same conversation (`Safety.follows_a_crisis_reply`): a few
 # sentences ("她现在在房间里锁着门", "what do i do she's not answering"), not a long message on something else
 FOLLOW_ON_SIZE = 40
+LETTERS = re.compile(r"[^\W\d_]")  # a letter of any script: a message without one has no language of its own
 FOLLOW_ON_QUESTION = 4  # ...where a question longer than this asks something else (怎么办, "what now?" are short)
 # ...where a bare acknowledgement ("ok", 好的, 嗯) says nothing of being safe: "I want to kill myself" then "ok" got a tip
 BARE_ACK = re.compile(r"\W*(?:ok|okay|k|kk|ok then|okay then|sure|fine|whatever|好|好的|好吧|嗯|嗯嗯|哦|行|行吧|知道了)\W*")
@@ -1516,9 +1517,9 @@ class Safety:
         self.keep_asked(session, self.question_of(kind, wording))
         return wording
 
-    def keep_asked(self, session: dict, question: str | None) -> None:
+    def keep_asked(self, session: dict, question: str | None, lang: str | None = None) -> None:
         try:
-            self.book.ask(session["id"], question)
+            self.book.ask(session["id"], question, lang)
         except Exception:  # storage trouble must not cost the reply: the next answer is then read as any message
             log.exception("session %s: cannot keep what the safety reply asked", session["id"])
 
@@ -1582,6 +1583,10 @@ class Safety:
 
     def before_reply(self, user, agent, session, text, turn=None) -> dict | None:
         phrases, lang = self.phrases.get(), self.reply_language(text)
+        if not LETTERS.search(text) and session.get("id"):
+            # "...", "?", "😶" have no language: the session's last safety reply's ("..." after "I want to kill myself"
+            # got the Chinese crisis reply: R15b)
+            lang = self.book.language(session["id"]) or lang
         numbers = self.numbers(lang)
         result, system = {}, []
         # This turn's working copy: flag() counts on it, ReplyGuard and the wordings read it.
@@ -1658,7 +1663,7 @@ class Safety:
         # (a helper's reply is repeated as long as their news comes: "她刚刚挂了我电话", then 怎么办)
         question = ("followed" if followed and kind != "third_party" else self.question_of(kind, said)) if said else None
         if question != asked:
-            self.keep_asked(session, question)
+            self.keep_asked(session, question, lang)
         when = self.config["disclaimer"]
         if not crisis and phrases.disclaimer[lang] and (
                 when == "always" or (when == "first" and self.first_reply(session))):
@@ -1750,10 +1755,16 @@ class FlagBook:
         """What the session's last reply asked, if it was a safety reply with a question (`Safety.question_of`)."""
         return (self.storage.get("safety_flags", session_id) or {}).get("asked")
 
-    def ask(self, session_id: str, question: str | None) -> None:
-        """Keeps ``question`` as what the last reply asked (None: it asked nothing of ours). Only on a flagged
-        session's document: a safety reply flags its session first, and an unflagged one has nothing to forget."""
-        self.storage.update("safety_flags", session_id, lambda doc: doc and {**doc, "asked": question})
+    def ask(self, session_id: str, question: str | None, lang: str | None = None) -> None:
+        """Keeps ``question`` as what the last reply asked (None: it asked nothing of ours), and the language it was
+        in. Only on a flagged session's document: a safety reply flags its session first, and an unflagged one has
+        nothing to forget."""
+        kept = {"asked": question, **({"lang": lang} if lang else {})}
+        self.storage.update("safety_flags", session_id, lambda doc: doc and {**doc, **kept})
+
+    def language(self, session_id: str) -> str | None:
+        """The language of the session's last safety reply that asked something or stopped asking (see `ask`)."""
+        return (self.storage.get("safety_flags", session_id) or {}).get("lang")
 
     def add(self, session: dict, keys: list[str]) -> None:
         found = []  # the document before the change

@@ -226,6 +226,9 @@ def test_the_message_after_a_crisis_reply_that_says_nothing_of_being_safe_gets_i
         assert is_crisis_reply(say(client, token, text, say(client, token, "I want to kill myself")["session_id"])), text
     asked = say(client, token, "what's a good recipe for dinner?", say(client, token, "I want to kill myself")["session_id"])
     assert asked["provider"] != "safety" and "12356" in asked["content"], asked["content"]
+    # "..." has no language of its own: the session's (it got the Chinese crisis reply after an English one: R15b)
+    dots = say(client, token, "...", say(client, token, "I want to kill myself")["session_id"])
+    assert is_crisis_reply(dots) and "I'm still here" in dots["content"], dots["content"]
     # a longer message after a crisis reply is read as any other
     first = say(client, token, "I want to kill myself")
     text = "Can you tell me what foods are good for iron, my doctor says my levels are low and I feel dizzy at work"
