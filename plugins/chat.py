@@ -930,12 +930,28 @@ class ChatService:
             self.sessions.update(session_id, {"pushed_at": pushed})
         return stored
 
+    def refuse_too_long(self, text, limit: int) -> None:
+        """A message over ``limit`` characters is refused (400); one whose start or end is a crisis gets the crisis
+        reply's words in the refusal: a long goodbye letter ending in 我想自杀 got "at most 4000 characters" and no
+        hotline (the session-15 audit). Only the two ends are read, so a huge body costs two ordinary checks."""
+        if not isinstance(text, str) or len(text) <= limit:
+            return
+        safety = self.wm.service("safety")
+        ends = (text[:limit], text[-limit:])
+        crisis = next((end for end in ends if safety is not None and safety.assess(end).level == "crisis"), None)
+        if crisis is not None:
+            lang = safety.reply_language(crisis)
+            raise ApiError(400, "invalid_field", f"text: at most {limit} characters.\n\n"
+                           + safety.wording("crisis", lang, {}))
+
     def begin(self, user: dict, agent_name: str, body: dict):
         """Validate, find or create the session, store the user's message; return the turn,
         which holds a place in the gate until `Reply.release`."""
         agent = self.agent(agent_name)
         images = self.images(user, body, read=bool(agent["vision_providers"]))
-        text = field(body, "text", required=not images, default="", max_len=self.wm.config["chat"]["max_message_chars"])
+        limit = self.wm.config["chat"]["max_message_chars"]
+        self.refuse_too_long(body.get("text") if isinstance(body, dict) else None, limit)
+        text = field(body, "text", required=not images, default="", max_len=limit)
         session_id = field(body, "session_id", required=False, max_len=64)
         # An empty id ("" or blanks) is a client that lost the one it had, not one asking for a new
         # session: starting one silently cut the conversation in two. Left out or null starts one.

@@ -239,3 +239,17 @@ def test_the_message_after_a_crisis_reply_that_says_nothing_of_being_safe_gets_i
         token = served.client.register("bob")["access_token"]
         first = say(served.client, token, "I want to kill myself")
         assert say(served.client, token, "I mean it", first["session_id"])["content"].endswith("model reply")
+
+
+def test_a_crisis_in_a_message_too_long_to_take_still_gets_the_hotlines(make_wm, serve):
+    # main (A16): 15,000 characters ending in 我想自杀 were "text: at most 4000 characters" and nothing else
+    served = serve(make_wm())
+    client = served.client
+    token = client.register()["access_token"]
+    letter = "今天又是很长的一天，我写了很多话。" * 900
+    for text in [letter + "我想自杀", "I want to kill myself. " + "and then I walked home. " * 700]:
+        r = client.post(MENTAL, {"text": text}, token=token)
+        assert r.status == 400 and r.json["error"]["code"] == "invalid_field", r.text
+        assert "at most 4000 characters" in r.json["error"]["message"] and "12356" in r.json["error"]["message"]
+    r = client.post(MENTAL, {"text": letter}, token=token)  # a long message with no crisis: the plain refusal
+    assert r.status == 400 and "12356" not in r.json["error"]["message"]
