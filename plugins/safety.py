@@ -661,6 +661,8 @@ DENIAL_SIZE = 24  # Chinese characters plus Latin words: an answer, not a story
 # What may follow a crisis reply and still be read as the same conversation (`Safety.follows_a_crisis_reply`): a few
 # sentences ("她现在在房间里锁着门", "what do i do she's not answering"), not a long message on something else
 FOLLOW_ON_SIZE = 40
+NOBODY_WITH_ME = re.compile(r"(?<![a-z])(?:no one|noone|nobody|no-one|all alone|i'?m alone|im alone|by myself|on my own)(?![a-z])"
+                            r"|没人|没有人|一个人|就我自己|就我一个")
 LETTERS = re.compile(r"[^\W\d_]")  # a letter of any script: a message without one has no language of its own
 FOLLOW_ON_QUESTION = 4  # ...where a question longer than this asks something else (怎么办, "what now?" are short)
 # ...where a bare acknowledgement ("ok", 好的, 嗯) says nothing of being safe: "I want to kill myself" then "ok" got a tip
@@ -1499,6 +1501,8 @@ class Safety:
         if QUESTION.search(text) and _size(text) > FOLLOW_ON_QUESTION:
             return "crisis" if asked == "helper" else "grey"  # (a helper's question is about the one at risk)
         begins, fine = self.phrases.get().answers.read(text)
+        if asked == "safe" and NOBODY_WITH_ME.search(lowered):
+            return "crisis"  # "no one is with me, it's fine": no one to be with them is no fine (R15b)
         return None if fine or (asked == "safe" and begins == "yes") else "crisis"
 
     @staticmethod
