@@ -1586,16 +1586,17 @@ class Safety:
         return "zh" if language(normalizer.clean(text, mask=False)) == "zh" else lang
 
     def before_reply(self, user, agent, session, text, turn=None) -> dict | None:
+        kept = self.book.state(session["id"])  # one read of the session's safety document a turn
         phrases, lang = self.phrases.get(), self.reply_language(text)
-        if not LETTERS.search(text) and session.get("id"):
+        if not LETTERS.search(text):
             # "...", "?", "😶" have no language: the session's last safety reply's ("..." after "I want to kill myself"
             # got the Chinese crisis reply: R15b)
-            lang = self.book.language(session["id"]) or lang
+            lang = kept.get("lang") or lang
         numbers = self.numbers(lang)
         result, system = {}, []
         # This turn's working copy: flag() counts on it, ReplyGuard and the wordings read it.
-        flags = session["flags"] = self.book.flags_of(session["id"])
-        asked = self.book.asked(session["id"])  # what the last safety reply asked, if it was the last reply
+        flags = session["flags"] = dict(kept.get("flags") or {})
+        asked = kept.get("asked")  # what the last safety reply asked, if it was the last reply
         urgent = set()  # what was flagged this turn, also later by the reader: the chat's `urgent`
         verdict = self.assess(text)
         followed = False  # this turn's safety reply repeats one for a short message after it (`follow_on`)
@@ -1752,12 +1753,16 @@ class FlagBook:
     def _add(self, collection: str, doc_id: str, amounts: dict, durable: bool = True) -> dict:
         return self.storage.update(collection, doc_id, _plus(doc_id, amounts), durable=durable)
 
+    def state(self, session_id: str) -> dict:
+        """The session's safety document: its `flags`, what the last reply `asked` and that reply's `lang`."""
+        return self.storage.get("safety_flags", session_id) or {}
+
     def flags_of(self, session_id: str) -> dict:
-        return dict((self.storage.get("safety_flags", session_id) or {}).get("flags") or {})
+        return dict(self.state(session_id).get("flags") or {})
 
     def asked(self, session_id: str) -> str | None:
         """What the session's last reply asked, if it was a safety reply with a question (`Safety.question_of`)."""
-        return (self.storage.get("safety_flags", session_id) or {}).get("asked")
+        return self.state(session_id).get("asked")
 
     def ask(self, session_id: str, question: str | None, lang: str | None = None) -> None:
         """Keeps ``question`` as what the last reply asked (None: it asked nothing of ours), and the language it was
@@ -1765,10 +1770,6 @@ class FlagBook:
         nothing to forget."""
         kept = {"asked": question, **({"lang": lang} if lang else {})}
         self.storage.update("safety_flags", session_id, lambda doc: doc and {**doc, **kept})
-
-    def language(self, session_id: str) -> str | None:
-        """The language of the session's last safety reply that asked something or stopped asking (see `ask`)."""
-        return (self.storage.get("safety_flags", session_id) or {}).get("lang")
 
     def add(self, session: dict, keys: list[str]) -> None:
         found = []  # the document before the change
