@@ -383,16 +383,14 @@ class Records:
             raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
         value = record_type.parse(item.get("value"), unit)
         recorded_at = self.time(item.get("recorded_at"))
-        client_id = field(item, "client_id", required=False, max_len=128)
         # An empty id ("" or blanks) was stored as no id, so a retry stored the record twice: a client that
         # means to send none leaves it out (as for a chat's session_id). A CSV's empty cell is none.
-        if client_id == "" and not csv_row:
-            raise ApiError(400, "invalid_field", "client_id: must not be empty; leave it out (or send null) "
-                                                 "to store the record without one")
-        client_id = client_id or None
+        client_id = field(item, "client_id", required=False, max_len=128,
+                          leave_out=None if csv_row else "to store the record without one") or None
         record = {"id": new_id(), "user_id": user["id"], "type": record_type.name, "value": value,
                   "unit": record_type.unit, "recorded_at": recorded_at,
-                  "note": field(item, "note", required=False, default="", max_len=500), "created_at": now_iso()}
+                  "note": field(item, "note", required=False, default="", max_len=500, prose=True),
+                  "created_at": now_iso()}
         if client_id:
             record["client_id"] = client_id
         return record
