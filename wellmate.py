@@ -418,10 +418,12 @@ _INVISIBLE_CHARS = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u115f\u1160\u180e
                     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb")
 _MAYBE_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}\U000E0020-\U000E007F]")
 
-# What a stored text loses at either end as well as blanks: an invisible character there joins or
-# marks nothing (tag characters excepted: a flag may end the text).
+# What a stored text loses at either end as well as blanks: an invisible character there joins nothing
+# (tag characters excepted: a flag may end the text; and direction marks: "\u200f" after a Hebrew line's
+# closing "!" keeps it at the line's end).
 _CANDIDATES = "".join(map(chr, [*range(0x3001), 0x3164, 0xfeff, 0xffa0, 0xfff9, 0xfffa, 0xfffb]))  # all there are
-_EDGES = "".join(c for c in _CANDIDATES if c.isspace()) + "".join(re.findall(f"[{_INVISIBLE_CHARS}]", _CANDIDATES))
+_EDGES = "".join(c for c in _CANDIDATES if c.isspace()) + "".join(
+    re.findall(f"[{_INVISIBLE_CHARS}]", _CANDIDATES.replace("\u200e", "").replace("\u200f", "")))
 
 
 def _without_stray_tags(text: str) -> str:
