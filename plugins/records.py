@@ -102,6 +102,14 @@ def config_schema():
 # ---------------------------------------------------------------------------------------------
 
 
+# A number sent as text (a mini-program's <input> gives text, a CSV file has nothing else): accepted on
+# purpose (looked at again in session 16: a WeChat <input>'s e.detail.value is always a string, and
+# ../shared/API.md and docs/miniprogram.md give the field no type a client would convert to) when it is
+# written as JSON writes a number, with a sign, a point or an exponent, blanks around it and any digits
+# (a full-width ７０ from an IME left in full-width mode is 70); anything else is a 400, never a guess.
+NUMBER_TEXT = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -248,13 +256,10 @@ class RecordType:
     def _number(self, raw, factor, offset, given_unit, low, high, where):
         number = raw
         if isinstance(raw, str):
-            try:
-                number = float(raw.strip())
-            except ValueError:
-                number = None
-            else:
-                if number.is_integer() and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
-                    number = int(number)
+            # float() alone also reads "7_0" as 70 (a typo stored as a weight), and "nan", "infinity"
+            number = float(raw) if NUMBER_TEXT.fullmatch(raw) else None
+            if number is not None and number.is_integer() and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
+                number = int(number)
         if raw is None:
             raise ApiError(400, "missing_field", f"{where}: required")
         if not _is_number(number):

@@ -42,11 +42,12 @@ def test_a_number_as_text_is_the_number_and_anything_else_is_a_400(client):
     token = token_of(client)
     assert client.post(DATA, {"type": "weight", "value": "70"}, token=token).json["value"] == 70.0
     assert client.post(DATA, {"type": "weight", "value": " 71.5 "}, token=token).json["value"] == 71.5
-    for value in ["70kg", "", "\u200b", "7O", "seventy"]:
+    assert client.post(DATA, {"type": "weight", "value": "７０.５"}, token=token).json["value"] == 70.5  # full-width
+    for value in ["70kg", "", "\u200b", "7O", "seventy", "7_0", "NaN", "Infinity", "0x46", "70 71"]:
         r = client.post(DATA, {"type": "weight", "value": value}, token=token)
         assert_error(r, 400, "invalid_value")
         assert r.json["error"]["message"].startswith("value: must be a number"), r.text
-    assert sorted(item["value"] for item in records(client, token)) == [70.0, 71.5]
+    assert sorted(item["value"] for item in records(client, token)) == [70.0, 70.5, 71.5]
 
 
 def test_a_range_that_ends_before_it_starts_is_a_400_not_an_empty_list(client):
