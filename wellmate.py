@@ -378,37 +378,73 @@ class ConfigError(Exception):
 # a lone "\ud800" (a JS client cutting text inside an emoji). A pair arrives as one code point.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
-# Characters a reader never sees: C0 and C1 controls but tab, newline and carriage return (NUL too,
-# where a body may carry one: `json_body`'s ``prose``), and the format characters that only steer
-# layout: soft hyphen, zero-width space, word joiner and the invisible operators, byte-order mark,
-# direction marks and embeddings, Hangul fillers. The zero-width joiner stays between two emoji
-# (👨‍👩‍👧 is one family, not three people), the non-joiner inside Arabic and Indic words (where it
-# changes how letters join) and tag characters after a black flag (🏴 with tags is Scotland's).
-# Anywhere else they hid words from every reader that matches text: 我想\u200b死 got only a check-in,
-# "i want to d\u200bie" a weight-loss tip, "kill\u00admyself" a check-in (session-14 audit), and a
-# message of nothing but U+200B passed `field`'s "must not be empty".
+# Two forms of a text a client sends (docs/api.md, "Text"): what is stored (`storable`) and what is
+# checked (`visible`). Session 15 stored every text in its checked form, which broke what people write:
+# the joiners inside Indic words and an emoji's skin tone or hair (🧑‍🦰 stored as 🧑🦰), the non-joiner a
+# Persian word needs, soft hyphens pasted with an article, direction marks in Hebrew beside digits.
+#
+# Stored: the text as written, less only what does harm wherever it is shown or read next: C0 and C1
+# controls but tab, newline and carriage return (NUL ends C strings and SQLite text; ESC and CSI start a
+# terminal's escape sequences in a log or `user export` output), the bidi embeddings, overrides and
+# isolates (U+202A-U+202E, U+2066-U+2069: "\u202egnp.exe" shows as "exe.png", and one left open reorders
+# the list the text is shown in), the interlinear annotation marks (text between them may not be shown)
+# and tag characters outside a flag (`_TAGS`).
+HARMFUL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufff9-\ufffb]")
+
+# Tag characters spell ASCII no reader sees but a model reads (instructions smuggled into a message);
+# their one use is a flag: 🏴 with tags and the cancel tag is Scotland's. The whole run goes, not only
+# its first character: a look-behind rule (session 15's) kept every tag but the first.
+_TAGS = re.compile("(\U0001F3F4[\U000E0020-\U000E007E]{1,32}\U000E007F)|[\U000E0020-\U000E007F]+")
+
+# Checked: without anything a reader does not see, so no word can hide from what matches text (the
+# safety check, the taggers, the offline companion, the library's search, "must not be empty"): besides
+# the harmful ones above, the format characters that only steer layout (soft hyphen, zero-width space,
+# word joiner and the invisible operators, byte-order mark, direction marks, Hangul fillers). The
+# zero-width joiner stays between two emoji (👨‍👩‍👧 is one family, not three people) and the non-joiner
+# inside Arabic and Indic words, where they change what is shown. Anywhere else they hid words: 我想\u200b死
+# got only a check-in, "i want to d\u200bie" a weight-loss tip, "kill\u00admyself" a check-in (session-14
+# audit), and a message of nothing but U+200B passed `field`'s "must not be empty".
 _EMOJI = "\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\U0001F000-\U0001FAFF"
 _JOINING = "\u0600-\u06ff\u0750-\u077f\u0900-\u0dff"
 INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e"
     "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]"
     f"|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
-    f"|(?<![{_JOINING}])\u200c|\u200c(?![{_JOINING}])"
-    "|(?<![\U0001F3F4\U000E0020-\U000E007F])[\U000E0020-\U000E007F]")
+    f"|(?<![{_JOINING}])\u200c|\u200c(?![{_JOINING}])")
+
+# Any character `INVISIBLE`, `HARMFUL` or `_TAGS` may take: one scan of a character class finds there is
+# none (nearly every message) several times faster than the alternation with its look-behinds would.
+_INVISIBLE_CHARS = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u115f\u1160\u180e\u200b-\u200f"
+                    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb")
+_MAYBE_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}\U000E0020-\U000E007F]")
+
+# What a stored text loses at either end as well as blanks: an invisible character there joins nothing
+# (tag characters excepted: a flag may end the text; and direction marks: "\u200f" after a Hebrew line's
+# closing "!" keeps it at the line's end).
+_CANDIDATES = "".join(map(chr, [*range(0x3001), 0x3164, 0xfeff, 0xffa0, 0xfff9, 0xfffa, 0xfffb]))  # all there are
+_EDGES = "".join(c for c in _CANDIDATES if c.isspace()) + "".join(
+    re.findall(f"[{_INVISIBLE_CHARS}]", _CANDIDATES.replace("\u200e", "").replace("\u200f", "")))
 
 
-# Any character `INVISIBLE` may take: one scan of a character class finds there is none (nearly every
-# message) several times faster than the alternation with its look-behinds would.
-_MAYBE_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u115f\u1160\u180e\u200b-\u200f"
-                              "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
-                              "\U000E0020-\U000E007F]")
+def _without_stray_tags(text: str) -> str:
+    return _TAGS.sub(lambda m: m.group(1) or "", text) if "\U000E0020" <= max(text, default="") else text
 
 
 def visible(text: str) -> str:
-    """``text`` without the characters no reader sees (`INVISIBLE`): what `field` gives for a text
-    field, what a chat message is stored as and what the safety check reads. Linear (100,000
-    characters of U+200B: ~25 ms; of plain text, one scan)."""
-    return INVISIBLE.sub("", text) if _MAYBE_INVISIBLE.search(text) else text
+    """``text`` as it is checked: without the characters no reader sees (`INVISIBLE`, stray tag
+    characters). What the safety check, the taggers and the offline companion (`_text.normalize`) and
+    the library's search read, and what `field` judges empty by; a stored text keeps its own form
+    (`storable`). Linear (100,000 characters of U+200B: ~25 ms; of plain text, one scan)."""
+    return _without_stray_tags(INVISIBLE.sub("", text)) if _MAYBE_INVISIBLE.search(text) else text
+
+
+def storable(text: str) -> str:
+    """``text`` as it is stored: less the `HARMFUL` characters and stray tags, and less blanks and
+    invisible characters at either end; what `field` gives for a ``prose`` field (a message, a title,
+    a note, a name). Linear, like `visible`."""
+    if _MAYBE_INVISIBLE.search(text):
+        text = _without_stray_tags(HARMFUL.sub("", text))
+    return text.strip(_EDGES)
 
 
 def json_dumps(obj) -> str:
@@ -1251,10 +1287,15 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "tru
 
 
 def field(body: dict, name: str, kind=str, *, required=True, default=None, choices=None,
-          min=None, max=None, max_len=None, exact=False):
+          min=None, max=None, max_len=None, exact=False, prose=False, leave_out=None, empty_code="invalid_field"):
     """Read one field of a JSON body, or raise a 400 that says which field and what was wrong. A
-    text is given without its invisible characters (`visible`) and surrounding blanks; ``exact``:
-    only without the blanks (a password is checked as it was typed when it was set)."""
+    text is given without surrounding blanks and in its checked form (`visible`: an id, a name to look
+    up, a time zone); ``prose`` (a message, a title, a note, a name people read): in its stored form
+    (`storable`: emoji and script joiners kept); ``exact``: only without the blanks (a password is
+    checked as it was typed when it was set). A text that is empty once checked (blanks and invisible
+    characters only) is missing if ``required``; if the field is optional and ``leave_out`` says what
+    leaving it out does ("to start a new session"), an ``empty_code`` 400 that says so: an empty id
+    is a client that lost it, not one that means none."""
     value = body.get(name)
     if value is None:
         if required:
@@ -1271,10 +1312,13 @@ def field(body: dict, name: str, kind=str, *, required=True, default=None, choic
     if not ok:
         raise ApiError(400, "invalid_field", f"{name}: must be {_TYPE_NAMES[kind]}, got {json_dumps(value)}")
     if kind is str:
-        # invisible characters gone (`visible`): a text of zero-width spaces is as empty as one of blanks
-        value = (value if exact else visible(value)).strip()
-        if required and not value:
+        checked = value.strip() if exact else visible(value).strip()
+        # empty once checked: a text of zero-width spaces is as empty as one of blanks
+        if not checked and required:
             raise ApiError(400, "invalid_field", f"{name}: must not be empty")
+        if not checked and leave_out:
+            raise ApiError(400, empty_code, f"{name}: must not be empty; leave it out (or send null) {leave_out}")
+        value = storable(value) if prose and checked and not exact else checked
         if max_len and len(value) > max_len:
             raise ApiError(400, "invalid_field", f"{name}: at most {max_len} characters")
     if choices and value not in choices:

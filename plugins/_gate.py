@@ -14,21 +14,36 @@ would give. A pattern with no such string (``[1-9]\\d+``, case-insensitive ones)
 from __future__ import annotations
 
 import re
-
-try:  # Python 3.11+
-    from re import _constants as sre_constants, _parser as sre_parse
-except ImportError:  # pragma: no cover - older Pythons
-    import sre_constants
-    import sre_parse
+import warnings
 
 from wellmate_plugins._text import _trie_pattern
 
-_C = sre_constants
+# What a pattern is made of comes from the parser inside `re`: re._parser and re._constants since Python
+# 3.11 (Debian bookworm, so Raspberry Pi OS, has 3.11; CI and the README ask for 3.11+), sre_parse and
+# sre_constants before (deprecated names since 3.11). Both are private: a Python that has neither, or
+# whose parser answers in another shape, leaves `_C` None or makes a reading fail, and then every
+# pattern is tried on every text (`needed_strings` None: "always run"), which gives the same results,
+# only slower (tests/test_gate.py forces this).
+try:
+    from re import _constants as _C, _parser as _sre_parse
+except ImportError:  # pragma: no cover - Python 3.10 and older
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import sre_constants as _C
+            import sre_parse as _sre_parse
+    except ImportError:
+        _C = _sre_parse = None
+
 MAX_SET = 64  # the most strings one part of a pattern may stand for (a|b)(c|d)... multiplies them
 MAX_CLASS = 10  # a character class of at most this many characters counts as that many one-character strings
-_SUBPATTERN_LIKE = {_C.SUBPATTERN}
-_ATOMIC = getattr(_C, "ATOMIC_GROUP", None)
-_REPEATS = {_C.MAX_REPEAT, _C.MIN_REPEAT} | ({_C.POSSESSIVE_REPEAT} if hasattr(_C, "POSSESSIVE_REPEAT") else set())
+try:
+    _SUBPATTERN_LIKE = {_C.SUBPATTERN}
+    _ATOMIC = getattr(_C, "ATOMIC_GROUP", None)
+    _REPEATS = {_C.MAX_REPEAT, _C.MIN_REPEAT} | ({_C.POSSESSIVE_REPEAT} if hasattr(_C, "POSSESSIVE_REPEAT") else set())
+    _parse = _sre_parse.parse
+except AttributeError:  # no parser, or one without these names: nothing is read, every pattern runs
+    _C = _parse = None
 
 
 def _best(candidates: list[frozenset]) -> frozenset | None:
@@ -133,10 +148,10 @@ def _minimal(strings: frozenset) -> frozenset:
 
 def needed_strings(pattern: re.Pattern) -> frozenset | None:
     """Strings one of which is in any text ``pattern`` finds a match in, or None if it cannot tell."""
-    if pattern.flags & re.IGNORECASE:
+    if pattern.flags & re.IGNORECASE or _parse is None:
         return None
     try:
-        exact, needed = _sequence(sre_parse.parse(pattern.pattern, pattern.flags & ~re.UNICODE))
+        exact, needed = _sequence(_parse(pattern.pattern, pattern.flags & ~re.UNICODE))
     except Exception:  # (case-insensitive parts; or a parser of another Python that reads otherwise): always run it
         return None
     needed = _best([n for n in (needed, _exact_needs(exact)) if n is not None])

@@ -10,13 +10,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from wellmate import visible
+
 LATIN_TERM = re.compile(r"[a-z0-9' .\-]+")
 CLAUSE_END = re.compile(r"[。！？!?，,；;.\n]")
 
 
 def normalize(text: str) -> str:
-    """Lower case, straight apostrophes, single spaces: the form `Terms` match in."""
-    return " ".join(str(text).replace("\u2019", "'").lower().split())
+    """Lower case, straight apostrophes, single spaces, no invisible characters (`wellmate.visible`: a
+    message is stored with its soft hyphens and joiners, and 膝盖\u200b疼 is still 膝盖疼): the form `Terms`
+    match in."""
+    return " ".join(visible(str(text)).replace("\u2019", "'").lower().split())
 
 
 def term_alternatives(words, latin: bool) -> str:

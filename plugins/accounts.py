@@ -19,7 +19,8 @@ from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, 
                       new_id, now_iso, zone_or_none)
 from wellmate_plugins._openapi import Api, integer, obj, string, text
 from wellmate_plugins.auth import (PASSWORD_MIN, PROFILE, SIGNED_IN, TOKEN_PAIR, USERNAME, USERNAME_RULE, account_disabled,
-                                   check_password, hash_password, needed, username_form, password_needs_rehash, public_profile)
+                                   check_password, hash_password, needed, username_form, password_needs_rehash, public_profile,
+                                   valid_username)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -254,7 +255,7 @@ def profile_changes(body: dict, wm, user: dict) -> dict:
     its settings as they will be (its time zone says which day "today" is for a birth date)."""
     changes = {}
     if "full_name" in body:
-        changes["full_name"] = field(body, "full_name", required=False, default="", max_len=64)
+        changes["full_name"] = field(body, "full_name", required=False, default="", max_len=64, prose=True)
     if "gender" in body:
         changes["gender"] = field(body, "gender", required=False, choices=GENDERS)
     if "age" in body:
@@ -332,8 +333,8 @@ def register_account(wm, body: dict) -> dict:
     when the name is taken. Shared by POST /api/v1/auth/register and the compat dialects."""
     if not wm.config["auth"]["allow_registration"]:
         raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
-    username = username_form(field(body, "username", max_len=32))
-    if not USERNAME.match(username):
+    username = valid_username(field(body, "username", max_len=32))
+    if username is None:
         raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
     password = field(body, "password", max_len=256, exact=True)
     if len(password) < PASSWORD_MIN:

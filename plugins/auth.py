@@ -497,6 +497,16 @@ def username_form(name: str) -> str:
     second account nobody could tell apart; a new user's audit, session 15). What a user expects is one
     name however the keyboard was set: ｂｏｂ logs in as bob and cannot be registered beside it."""
     return unicodedata.normalize("NFKC", name) if isinstance(name, str) and not name.isascii() else name
+
+
+def valid_username(name: str) -> str | None:
+    """``name`` as it is kept (`username_form`) if it follows `USERNAME_RULE`, else None: the one check
+    that registration, setting a username with a password and the admin commands share (the form first,
+    so a full-width ｂｏｂ passes as bob; each caller words its own error)."""
+    name = username_form(name)
+    return name if USERNAME.match(name) else None
+
+
 PASSWORD_MIN = 8
 
 

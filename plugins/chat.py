@@ -14,7 +14,7 @@ import bottle
 
 from wellmate import (ApiError, ClosingBody, ConfigError, Index, ProviderAttempt, ProviderError, Setting,
                       StorageUnavailable, Turn, TurnOutcome, call_with_turn, field, hookimpl, json_dumps, new_id, now_iso,
-                      paged, whole_text)
+                      paged, visible, whole_text)
 from wellmate_plugins._locks import Admission, KeyedLocks
 from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, paging, string, text
 from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
@@ -871,7 +871,7 @@ class ChatService:
         in the reply), else the tagger's; neutral if the tagger fails."""
         if label not in self.labels:
             try:
-                label = self.tagger.tag(text, self.labels)
+                label = self.tagger.tag(visible(text), self.labels)  # the checked form, as safety reads it
             except Exception:
                 log.exception("emotion tagger failed")
                 label = None
@@ -951,13 +951,10 @@ class ChatService:
         images = self.images(user, body, read=bool(agent["vision_providers"]))
         limit = self.wm.config["chat"]["max_message_chars"]
         self.refuse_too_long(body.get("text") if isinstance(body, dict) else None, limit)
-        text = field(body, "text", required=not images, default="", max_len=limit)
-        session_id = field(body, "session_id", required=False, max_len=64)
+        text = field(body, "text", required=not images, default="", max_len=limit, prose=True)
         # An empty id ("" or blanks) is a client that lost the one it had, not one asking for a new
         # session: starting one silently cut the conversation in two. Left out or null starts one.
-        if session_id == "":
-            raise ApiError(400, "invalid_field", "session_id: must not be empty; leave it out (or send null) "
-                                                 "to start a new session")
+        session_id = field(body, "session_id", required=False, max_len=64, leave_out="to start a new session")
         if session_id:
             session = self.own_session(user, session_id)
             if session["agent"] != agent_name:
@@ -1627,7 +1624,8 @@ def routes(app, wm):
         body = wm.json_body()
         agent = field(body, "agent")
         chat.agent(agent)
-        session = chat.sessions.create(user["id"], agent, field(body, "title", required=False, default="", max_len=100))
+        title = field(body, "title", required=False, default="", max_len=100, prose=True)
+        session = chat.sessions.create(user["id"], agent, title)
         bottle.response.status = 201
         return session_view(session)
 

@@ -247,7 +247,7 @@ def routes(app, wm):
     def mp_chat(body):
         user = compat.client_user("miniprogram", client_id(body, "user_id"))
         client_session_id = client_id(body, "session_id", required=False) or new_id()
-        message = field(body, "message", max_len=max_chars)
+        message = field(body, "message", max_len=max_chars, prose=True)
         conf = compat.conf["miniprogram"]
         session = compat.client_session(user, conf["agent"], client_session_id, title_from(message), create=True)
         reply = compat.turn(user, conf["agent"], session, message)
@@ -257,7 +257,7 @@ def routes(app, wm):
     def flask_chat(body):
         conf = compat.conf["flask"]
         user = compat.household_user(conf)
-        message = field(body, "message", max_len=max_chars)
+        message = field(body, "message", max_len=max_chars, prose=True)
         session = compat.latest_session(user, conf["agent"], title_from(message))
         reply = compat.turn(user, conf["agent"], session, message)
         return {"success": True, "reply": reply["content"], "emotion": reply["emotion"]}

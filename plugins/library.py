@@ -50,7 +50,7 @@ from pathlib import Path
 import bottle
 import yaml
 
-from wellmate import ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, now_iso, page_args
+from wellmate import ApiError, ConfigError, Setting, StorageUnavailable, atomic_write, hookimpl, now_iso, page_args, visible
 from wellmate_plugins._openapi import Api, array, download, integer, nullable, obj, page, paging, string, text
 from wellmate_plugins.auth import require_admin
 
@@ -128,8 +128,9 @@ def stem(word: str) -> str:
 
 
 def runs(text: str) -> list[tuple[bool, str]]:
-    """(is Chinese, run) of ``text``, normalized (full-width forms, case)."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """(is Chinese, run) of ``text``, normalized (invisible characters, full-width forms, case): a soft
+    hyphen in an article's "hyper\u00adtension" or a zero-width space in a query splits no word."""
+    text = unicodedata.normalize("NFKC", visible(text)).lower()
     return [(bool(CJK_CHAR.match(m.group())), m.group()) for m in RUNS.finditer(text)]
 
 

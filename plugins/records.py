@@ -102,6 +102,14 @@ def config_schema():
 # ---------------------------------------------------------------------------------------------
 
 
+# A number sent as text (a mini-program's <input> gives text, a CSV file has nothing else): accepted on
+# purpose (looked at again in session 16: a WeChat <input>'s e.detail.value is always a string, and
+# ../shared/API.md and docs/miniprogram.md give the field no type a client would convert to) when it is
+# written as JSON writes a number, with a sign, a point or an exponent, blanks around it and any digits
+# (a full-width ７０ from an IME left in full-width mode is 70); anything else is a 400, never a guess.
+NUMBER_TEXT = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -248,13 +256,10 @@ class RecordType:
     def _number(self, raw, factor, offset, given_unit, low, high, where):
         number = raw
         if isinstance(raw, str):
-            try:
-                number = float(raw.strip())
-            except ValueError:
-                number = None
-            else:
-                if number.is_integer() and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
-                    number = int(number)
+            # float() alone also reads "7_0" as 70 (a typo stored as a weight), and "nan", "infinity"
+            number = float(raw) if NUMBER_TEXT.fullmatch(raw) else None
+            if number is not None and number.is_integer() and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
+                number = int(number)
         if raw is None:
             raise ApiError(400, "missing_field", f"{where}: required")
         if not _is_number(number):
@@ -383,16 +388,14 @@ class Records:
             raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
         value = record_type.parse(item.get("value"), unit)
         recorded_at = self.time(item.get("recorded_at"))
-        client_id = field(item, "client_id", required=False, max_len=128)
         # An empty id ("" or blanks) was stored as no id, so a retry stored the record twice: a client that
         # means to send none leaves it out (as for a chat's session_id). A CSV's empty cell is none.
-        if client_id == "" and not csv_row:
-            raise ApiError(400, "invalid_field", "client_id: must not be empty; leave it out (or send null) "
-                                                 "to store the record without one")
-        client_id = client_id or None
+        client_id = field(item, "client_id", required=False, max_len=128,
+                          leave_out=None if csv_row else "to store the record without one") or None
         record = {"id": new_id(), "user_id": user["id"], "type": record_type.name, "value": value,
                   "unit": record_type.unit, "recorded_at": recorded_at,
-                  "note": field(item, "note", required=False, default="", max_len=500), "created_at": now_iso()}
+                  "note": field(item, "note", required=False, default="", max_len=500, prose=True),
+                  "created_at": now_iso()}
         if client_id:
             record["client_id"] = client_id
         return record

@@ -518,20 +518,17 @@ class Reminders:
     def create(self, user: dict, body: dict) -> dict:
         self._refuse_unknown_keys(body)
         now = self.now()
-        tz_name = field(body, "timezone", required=False, max_len=64)
         # "" (or blanks) fell back to the user's zone silently: a client that means that leaves it out (session 15)
-        if tz_name == "":
-            raise ApiError(400, "invalid_timezone", "timezone: must not be empty; leave it out (or send null) for "
-                                                    "the user's own time zone (settings.timezone)")
-        tz_name = tz_name or self.wm.user_zone(user)[0]
+        tz_name = field(body, "timezone", required=False, max_len=64, empty_code="invalid_timezone",
+                        leave_out="for the user's own time zone (settings.timezone)") or self.wm.user_zone(user)[0]
         tz = zone(tz_name)
         if body.get("rule") is None:
             raise ApiError(400, "missing_field", 'rule: required, e.g. {"kind": "daily", "times": ["08:00"]}')
         reminder = {
             "id": new_id(), "user_id": user["id"], "source": "api",
-            "title": field(body, "title", max_len=60),
-            "note": field(body, "note", required=False, default="", max_len=500),
-            "text": field(body, "text", required=False, default="", max_len=500),
+            "title": field(body, "title", max_len=60, prose=True),
+            "note": field(body, "note", required=False, default="", max_len=500, prose=True),
+            "text": field(body, "text", required=False, default="", max_len=500, prose=True),
             "phrase": field(body, "phrase", bool, required=False, default=False),
             "agent": self.check_agent(field(body, "agent", required=False)) or self.default_agent(user),
             "rule": parse_rule(body["rule"], tz, now),
@@ -556,7 +553,7 @@ class Reminders:
         changes = {}
         for name, kind, max_len in (("title", str, 60), ("note", str, 500), ("text", str, 500)):
             if name in body:
-                changes[name] = field(body, name, kind, required=name == "title", default="", max_len=max_len)
+                changes[name] = field(body, name, kind, required=name == "title", default="", max_len=max_len, prose=True)
         for name in ("phrase", "enabled"):
             if name in body:
                 changes[name] = field(body, name, bool)

@@ -3,6 +3,7 @@ ways to the same results, so each test compares them with the plain way."""
 
 import random
 import re
+from pathlib import Path
 
 from cases import CRISIS_CASES, EMOTION_LABELLED, read_tsv
 from wellmate_plugins._gate import Gate, needed_strings
@@ -71,3 +72,48 @@ def test_a_trie_of_many_branches_finds_what_a_plain_alternation_finds():
         text = "".join(draw.choice(chars) for _ in range(60))
         assert [(m.start(), m.group(1)) for m in trie.finditer(text)] == \
             [(m.start(), m.group(1)) for m in plain.finditer(text)]
+
+
+def test_without_the_private_parser_every_pattern_runs_and_finds_the_same(make_wm, monkeypatch):
+    """`re._parser` is private (sre_parse before 3.11): a Python without it, or whose parser fails, must
+    cost speed, not results. Forced both ways: a parser that raises, and (in a fresh interpreter) a `re`
+    with neither module, where the gate must still import."""
+    import subprocess
+    import sys
+
+    import wellmate_plugins._gate as gate_module
+    phrases = make_wm().service("safety").phrases.get()
+    patterns = phrases.detectors["crisis"].patterns + phrases.detectors["grey"].patterns
+    texts = [phrases.normalizer.clean(r["text"], mask=False) for r in read_tsv(CRISIS_CASES)]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a parser that reads otherwise")
+
+    monkeypatch.setattr(gate_module, "_parse", broken)
+    assert needed_strings(re.compile(r"\bsuicide\b")) is None
+    gate = Gate(patterns)
+    assert gate.always == (1 << len(patterns)) - 1  # every pattern always tried
+    found = 0
+    for text in texts:
+        plain = next((m.span() for m in (p.search(text) for p in patterns) if m), None)
+        gated = gate.search(patterns, text)
+        assert (gated.span() if gated else None) == plain, text
+        found += plain is not None
+    assert found > 10  # (the comparison is not all misses: 24 of the 145 sentences match one)
+    masks = [re.compile("kill (time|it)"), re.compile(r"\|\s+(lol|haha)")]
+    assert Gate(masks).sub(masks, "kill time lol", " | ") == "  | "
+
+    code = ("import re, sys\n"
+            "del re._parser\n"
+            "sys.modules['re._parser'] = sys.modules['sre_parse'] = None\n"
+            f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+            "import wellmate; wellmate.builtin_plugins_package()\n"
+            "from wellmate_plugins import _gate\n"
+            "assert _gate._parse is None\n"
+            "patterns = [re.compile(r'\\bsuicide\\b'), re.compile('[1-9]\\\\d+ pills')]\n"
+            "gate = _gate.Gate(patterns)\n"
+            "assert gate.always == 3 and _gate.needed_strings(patterns[0]) is None\n"
+            "assert gate.search(patterns, 'took 30 pills').group() == '30 pills'\n"
+            "print('fallback ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "fallback ok" in done.stdout, done.stderr

@@ -42,11 +42,12 @@ def test_a_number_as_text_is_the_number_and_anything_else_is_a_400(client):
     token = token_of(client)
     assert client.post(DATA, {"type": "weight", "value": "70"}, token=token).json["value"] == 70.0
     assert client.post(DATA, {"type": "weight", "value": " 71.5 "}, token=token).json["value"] == 71.5
-    for value in ["70kg", "", "\u200b", "7O", "seventy"]:
+    assert client.post(DATA, {"type": "weight", "value": "７０.５"}, token=token).json["value"] == 70.5  # full-width
+    for value in ["70kg", "", "\u200b", "7O", "seventy", "7_0", "NaN", "Infinity", "0x46", "70 71"]:
         r = client.post(DATA, {"type": "weight", "value": value}, token=token)
         assert_error(r, 400, "invalid_value")
         assert r.json["error"]["message"].startswith("value: must be a number"), r.text
-    assert sorted(item["value"] for item in records(client, token)) == [70.0, 71.5]
+    assert sorted(item["value"] for item in records(client, token)) == [70.0, 70.5, 71.5]
 
 
 def test_a_range_that_ends_before_it_starts_is_a_400_not_an_empty_list(client):
@@ -117,3 +118,56 @@ def test_a_name_kept_full_width_before_names_were_folded_still_logs_in_as_itself
     assert r.status == 200 and r.json["user"]["uuid"] == legacy, r.text
     r = client.post("/api/v1/auth/login", {"username": "bob1", "password": "bob's own password"})
     assert r.status == 200 and r.json["user"]["uuid"] == bob, r.text
+
+
+# Real sequences whose invisible characters are part of the text (session 16): an emoji's joiners and its
+# tag characters, the joiner of Indic conjuncts, the non-joiner of Persian, a soft hyphen, a direction mark.
+WRITTEN = ["周末带👨\u200d👩\u200d👧\u200d👦去爬山", "my nurse 👩🏽\u200d⚕️ said rest", "❤️\u200d🩹 better now",
+           "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F fan", "क्\u200dया करूँ", "അവന്\u200d വന്നില്ല",
+           "ශ්\u200dරී ලංකා", "می\u200cخواهم بخوابم", "Blut\u00addruck morgens", "כואב לי הגב\u200f!"]
+
+
+def test_text_is_stored_as_written_less_only_what_harms(client):
+    """Session 15 stored every text without its invisible characters, so Indic conjuncts, soft hyphens and
+    direction marks were lost (docs/api.md, "Text"). A message, a session's and a reminder's title, a note and
+    a full name keep them; what harms wherever the text is shown next goes: controls (ESC), bidi overrides
+    and isolates, tag characters that are not a flag's (ASCII no one sees but a model reads)."""
+    token = token_of(client)
+    rule = {"kind": "daily", "times": ["08:00"]}
+    for text in WRITTEN:
+        r = client.post("/api/v1/health/physical/chat", {"text": text}, token=token)
+        assert r.status == 200, r.text
+        session = client.get(f"/api/v1/health/sessions/{r.json['session_id']}", token=token).json
+        assert session["messages"]["items"][0]["content"] == text
+        assert session["title"] == text
+        r = client.post("/api/v1/reminders", {"title": text[:60], "note": text, "rule": rule}, token=token)
+        assert r.status == 201 and (r.json["title"], r.json["note"]) == (text[:60], text), r.text
+        r = client.post(DATA, {"type": "weight", "value": 70, "note": text}, token=token)
+        assert r.status == 201 and r.json["note"] == text, r.text
+        r = client.put("/api/v1/users/settings", {"full_name": text[:64]}, token=token)
+        assert r.status == 200 and r.json["full_name"] == text[:64], r.text
+    harmful = [("\u202etxt.sllip", "txt.sllip"), ("water\u2066 now\u2069", "water now"), ("pills\x1b[2J", "pills[2J"),
+               ("headache\U000E0069\U000E0067\U000E006E\U000E006F\U000E0072\U000E0065 again", "headache again"),
+               ("\u200b\ufeff walk \u00ad", "walk")]  # and at the ends, invisible characters go with the blanks
+    for text, stored in harmful:
+        r = client.post("/api/v1/health/physical/chat", {"text": text}, token=token)
+        assert r.status == 200, r.text
+        items = client.get(f"/api/v1/health/sessions/{r.json['session_id']}", token=token).json["messages"]["items"]
+        assert items[0]["content"] == stored
+        r = client.post("/api/v1/reminders", {"title": text, "rule": rule}, token=token)
+        assert r.status == 201 and r.json["title"] == stored, r.text
+
+
+def test_ids_and_names_are_read_in_their_checked_form(client):
+    """What is looked up (a username, a client_id, a time zone) is read without invisible characters, as
+    before: bob\u200b is bob, a client_id with a soft hyphen is the same id on a retry."""
+    client.register("bob")
+    r = client.post("/api/v1/auth/login", {"username": "bo\u200bb", "password": "correct horse"})
+    assert r.status == 200 and r.json["user"]["username"] == "bob", r.text
+    token = r.json["access_token"]
+    first = client.post(DATA, {"type": "weight", "value": 70, "client_id": "scale:1"}, token=token)
+    again = client.post(DATA, {"type": "weight", "value": 70, "client_id": "scale\u00ad:1"}, token=token)
+    assert (first.status, again.status) == (201, 200) and again.json["id"] == first.json["id"]
+    r = client.post("/api/v1/reminders", {"title": "Water", "rule": {"kind": "daily", "times": ["08:00"]},
+                                          "timezone": "Asia/\u200bShanghai"}, token=token)
+    assert r.status == 201 and r.json["timezone"] == "Asia/Shanghai", r.text

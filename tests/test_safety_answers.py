@@ -123,17 +123,18 @@ def test_a_usual_dose_in_a_reply_excuses_only_itself(make_wm):
     assert check("Try 10 more minutes of slow breathing before bed.") is None
 
 
-def test_invisible_characters_hide_no_crisis_and_are_not_stored(make_wm, serve):
+def test_invisible_characters_hide_no_crisis_and_the_message_is_stored_as_written(make_wm, serve):
     # Session 15 (a new user's audit): 我想\u200b死 got a check-in only, "i want to d\u200bie" a weight-loss
-    # tip and "kill\u00admyself" a check-in; zero-width and format characters are gone before anything reads
-    # or stores the message (`wellmate.visible`), a family emoji's joiners excepted.
+    # tip and "kill\u00admyself" a check-in; the check reads the message without zero-width and format
+    # characters (`wellmate.visible`). Session 16: it is stored as written (`wellmate.storable`), less only
+    # the blanks and invisible characters at its ends.
     with FakeOpenAI(reply="model reply") as upstream:
         served = serve(make_wm(fake_only(upstream.url, safety={"disclaimer": "never"})))
         client = served.client
         token = client.register()["access_token"]
-        for text, shown in [("我想\u200b死", "我想死"), ("i want to d\u200bie", "i want to die"),
-                            ("kill\u00admyself", "killmyself"), ("想\u2060自\u200d杀", "想自杀"),
-                            ("\ufeffI'm going to k\u200cill myself", "I'm going to kill myself")]:
+        for text, shown in [("我想\u200b死", "我想\u200b死"), ("i want to d\u200bie", "i want to d\u200bie"),
+                            ("kill\u00admyself", "kill\u00admyself"), ("想\u2060自\u200d杀", "想\u2060自\u200d杀"),
+                            ("\ufeffI'm going to k\u200cill myself", "I'm going to k\u200cill myself")]:
             reply = say(client, token, text)
             assert is_crisis_reply(reply), text
             items = client.get(f"/api/v1/health/sessions/{reply['session_id']}", token=token).json["messages"]["items"]
