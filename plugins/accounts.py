@@ -19,7 +19,8 @@ from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, 
                       new_id, now_iso, zone_or_none)
 from wellmate_plugins._openapi import Api, integer, obj, string, text
 from wellmate_plugins.auth import (PASSWORD_MIN, PROFILE, SIGNED_IN, TOKEN_PAIR, USERNAME, USERNAME_RULE, account_disabled,
-                                   check_password, hash_password, needed, username_form, password_needs_rehash, public_profile)
+                                   check_password, hash_password, needed, username_form, username_problem, password_needs_rehash,
+                                   public_profile)
 
 log = logging.getLogger("wellmate.accounts")
 
@@ -332,9 +333,9 @@ def register_account(wm, body: dict) -> dict:
     when the name is taken. Shared by POST /api/v1/auth/register and the compat dialects."""
     if not wm.config["auth"]["allow_registration"]:
         raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
-    username = username_form(field(body, "username", max_len=32))
-    if not USERNAME.match(username):
-        raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
+    username = username_form(field(body, "username", max_len=256))
+    if problem := username_problem(username):
+        raise ApiError(400, "invalid_field", f"username: {problem}")
     password = field(body, "password", max_len=256, exact=True)
     if len(password) < PASSWORD_MIN:
         raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")

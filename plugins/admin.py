@@ -29,7 +29,7 @@ from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hook
                       zone_or_none)
 from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, paging, string
 from wellmate_plugins.accounts import accounts_for
-from wellmate_plugins.auth import PASSWORD_MIN, USERNAME, USERNAME_RULE, hash_password, require_admin, required, username_form
+from wellmate_plugins.auth import PASSWORD_MIN, hash_password, require_admin, required, username_form, username_problem
 
 log = logging.getLogger("wellmate.admin")
 
@@ -218,8 +218,8 @@ def describe(user: dict) -> str:
 
 def cmd_create(wm, args):
     args.username = username_form(args.username)
-    if not USERNAME.match(args.username):
-        raise CommandError(f"username: {USERNAME_RULE}")
+    if problem := username_problem(args.username):
+        raise CommandError(f"username: {problem}")
     password = read_password(args)
     user = {"id": new_id(), "username": args.username, "password_hash": hash_password(password),
             "full_name": args.full_name or "", "gender": None, "age": None, "birth_date": None,
@@ -251,8 +251,8 @@ def cmd_set_password(wm, args):
         if not args.username:
             raise CommandError("this account has no username to log in with; give one with --username NAME")
         args.username = username_form(args.username)
-        if not USERNAME.match(args.username):
-            raise CommandError(f"--username: {USERNAME_RULE}")
+        if problem := username_problem(args.username):
+            raise CommandError(f"--username: {problem}")
         changes["username"] = args.username
     changes["password_hash"] = hash_password(read_password(args))
     try:
