@@ -132,13 +132,19 @@ def placeholders_known(wording: str, where: str, known: tuple[str, ...]) -> str:
 
 
 class Rule:
-    """One red flag: found when any `any` phrase or pattern is, or one phrase of every `all` group."""
+    """One red flag: found when any `any` phrase or pattern is, or one phrase of every `all` group, in the
+    text without its `mask` spans."""
 
     def __init__(self, name: str, spec: dict):
         self.name = name
         self.any = Terms(both_languages(spec.get("any")))
         self.patterns = _patterns(spec.get("patterns"), f"red_flags.{name}.patterns")
         self.all = [Terms(both_languages(group)) for group in items(spec.get("all"))]
+        # Spans this rule does not read: words of its lists said of something else (下巴 of 下巴痘, a double dose
+        # in "so he doesn't double dose", a pregnancy named beside the writer's own headache). One pattern, read
+        # only when the rule's gate bits are on (see `Phrases.red_flags`).
+        masks = _patterns(spec.get("mask"), f"red_flags.{name}.mask")
+        self.mask = re.compile("|".join(f"(?:{m.pattern})" for m in masks)) if masks else None
         note = spec.get("note") or {}
         self.note = {lang: placeholders_known(str(note.get(lang) or ""), f"red_flags.{name}.note.{lang}", ("emergency",))
                      for lang in ("zh", "en")}
@@ -1125,10 +1131,14 @@ class Phrases:
         for rule in self.rules:
             if not live & rule.bits:
                 continue
+            read, on = text, live
+            if rule.mask is not None and rule.mask.search(text):
+                # read without what the rule's masks cover, every check of it anew (rare: a mask matched)
+                read, on = rule.mask.sub(MASK, text), -1
             # (a phrase list or pattern whose bit is off cannot match: `_has` and `search` would say no)
-            if any(bit is not None and live >> bit & 1 and (self._has(check, text) if kind == "any" else check.search(text))
+            if any(bit is not None and on >> bit & 1 and (self._has(check, read) if kind == "any" else check.search(read))
                    for kind, check, bit in rule.checks if kind != "all") or (
-                    rule.all and all(bit is not None and live >> bit & 1 and self._has(check, text)
+                    rule.all and all(bit is not None and on >> bit & 1 and self._has(check, read)
                                      for kind, check, bit in rule.checks if kind == "all")):
                 found.append(rule)
         self._flagged = (text, found)
