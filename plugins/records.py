@@ -83,7 +83,7 @@ BP_GUIDELINES = {
 @hookimpl
 def config_schema():
     return {"records": {
-        "types": Setting({}, "Your own record types: NAME: {title, unit, min, max, decimals, units, daily, noticeable}.", dict),
+        "types": Setting({}, "Your own record types: NAME: {title, title_en, unit, min, max, decimals, units, daily, noticeable}.", dict),
         "bp_guideline": Setting("china-2018", "Blood pressure categories by this guideline.", choices=list(BP_GUIDELINES)),
         "bmi_guideline": Setting("china", "BMI categories by this guideline.", choices=list(BMI_GUIDELINES)),
         "summary_days": Setting(7, "Days covered by $health_summary in prompts.", int, min=1, max=MAX_DAYS),
