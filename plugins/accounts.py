@@ -333,9 +333,9 @@ def register_account(wm, body: dict) -> dict:
     when the name is taken. Shared by POST /api/v1/auth/register and the compat dialects."""
     if not wm.config["auth"]["allow_registration"]:
         raise ApiError(403, "registration_closed", "This server does not accept new accounts (auth.allow_registration).")
-    username = valid_username(field(body, "username", max_len=32))
-    if username is None:
-        raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
+    username, problem = valid_username(field(body, "username", max_len=256))
+    if problem:
+        raise ApiError(400, "invalid_field", f"username: {problem}")
     password = field(body, "password", max_len=256, exact=True)
     if len(password) < PASSWORD_MIN:
         raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")

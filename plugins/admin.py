@@ -29,7 +29,7 @@ from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hook
                       zone_or_none)
 from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, paging, string
 from wellmate_plugins.accounts import accounts_for
-from wellmate_plugins.auth import PASSWORD_MIN, USERNAME_RULE, hash_password, require_admin, required, valid_username
+from wellmate_plugins.auth import PASSWORD_MIN, hash_password, require_admin, required, valid_username
 
 log = logging.getLogger("wellmate.admin")
 
@@ -217,9 +217,9 @@ def describe(user: dict) -> str:
 
 
 def cmd_create(wm, args):
-    args.username = valid_username(args.username)
-    if args.username is None:
-        raise CommandError(f"username: {USERNAME_RULE}")
+    args.username, problem = valid_username(args.username)
+    if problem:
+        raise CommandError(f"username: {problem}")
     password = read_password(args)
     user = {"id": new_id(), "username": args.username, "password_hash": hash_password(password),
             "full_name": args.full_name or "", "gender": None, "age": None, "birth_date": None,
@@ -250,9 +250,9 @@ def cmd_set_password(wm, args):
     if not user.get("username"):
         if not args.username:
             raise CommandError("this account has no username to log in with; give one with --username NAME")
-        args.username = valid_username(args.username)
-        if args.username is None:
-            raise CommandError(f"--username: {USERNAME_RULE}")
+        args.username, problem = valid_username(args.username)
+        if problem:
+            raise CommandError(f"--username: {problem}")
         changes["username"] = args.username
     changes["password_hash"] = hash_password(read_password(args))
     try:

@@ -930,10 +930,12 @@ class ChatService:
             self.sessions.update(session_id, {"pushed_at": pushed})
         return stored
 
-    def refuse_too_long(self, text, limit: int) -> None:
+    def refuse_too_long(self, text, limit: int, name: str = "text") -> None:
         """A message over ``limit`` characters is refused (400); one whose start or end is a crisis gets the crisis
         reply's words in the refusal: a long goodbye letter ending in 我想自杀 got "at most 4000 characters" and no
-        hotline (the session-15 audit). Only the two ends are read, so a huge body costs two ordinary checks."""
+        hotline (the session-15 audit). Only the two ends are read, so a huge body costs two ordinary checks.
+        ``name`` is the field as the client sent it: the compat dialects call this too (their `message`,
+        `content`), which had a length check of their own that read no crisis (the session-15 review)."""
         if not isinstance(text, str) or len(text) <= limit:
             return
         safety = self.wm.service("safety")
@@ -941,7 +943,7 @@ class ChatService:
         crisis = next((end for end in ends if safety is not None and safety.assess(end).level == "crisis"), None)
         if crisis is not None:
             lang = safety.reply_language(crisis)
-            raise ApiError(400, "invalid_field", f"text: at most {limit} characters.\n\n"
+            raise ApiError(400, "invalid_field", f"{name}: at most {limit} characters.\n\n"
                            + safety.wording("crisis", lang, {}))
 
     def begin(self, user: dict, agent_name: str, body: dict):

@@ -144,6 +144,14 @@ class Compat:
                 sessions = [chat.sessions.create(user["id"], agent, title)]
         return sessions[0] if sessions else None
 
+    def refuse_too_long(self, body, name: str, limit: int) -> None:
+        """The chat API's own refusal of a message over ``limit`` characters (`Chat.refuse_too_long`): one whose start
+        or end is a crisis gets the crisis reply's words, here as there; the dialects' `field` check, read first,
+        said only "at most N characters" to a long goodbye letter (the session-15 review)."""
+        chat = self.wm.service("chat")
+        if chat is not None:
+            chat.refuse_too_long(body.get(name) if isinstance(body, dict) else None, limit, name)
+
     def turn(self, user: dict, agent: str, session: dict, message: str) -> dict:
         return self.wm.service("chat").begin(user, agent, {"text": message, "session_id": session["id"]}).reply()
 
@@ -247,6 +255,7 @@ def routes(app, wm):
     def mp_chat(body):
         user = compat.client_user("miniprogram", client_id(body, "user_id"))
         client_session_id = client_id(body, "session_id", required=False) or new_id()
+        compat.refuse_too_long(body, "message", max_chars)
         message = field(body, "message", max_len=max_chars, prose=True)
         conf = compat.conf["miniprogram"]
         session = compat.client_session(user, conf["agent"], client_session_id, title_from(message), create=True)
@@ -257,6 +266,7 @@ def routes(app, wm):
     def flask_chat(body):
         conf = compat.conf["flask"]
         user = compat.household_user(conf)
+        compat.refuse_too_long(body, "message", max_chars)
         message = field(body, "message", max_len=max_chars, prose=True)
         session = compat.latest_session(user, conf["agent"], title_from(message))
         reply = compat.turn(user, conf["agent"], session, message)

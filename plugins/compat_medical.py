@@ -340,6 +340,7 @@ def routes(app, wm):
 
     def turn(user: dict, body: dict, images: list | None) -> dict:
         client_session_id = client_id(body, "session_id", required=False) or new_id()
+        compat.refuse_too_long(body, "content", max_chars)
         content = field(body, "content", required=images is None, default="", max_len=max_chars, prose=True)
         session = compat.client_session(user, medical.agent, client_session_id, title_from(content or "📷"), create=True)
         reply = chat.begin(user, medical.agent, {"text": content, "session_id": session["id"],

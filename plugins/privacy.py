@@ -21,7 +21,7 @@ from wellmate import ApiError, Conflict, all_pages, client_address, field, hooki
 from wellmate_plugins._openapi import Api, Content, obj, string
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import (PASSWORD_MIN, SIGNED_IN, USERNAME_RULE, check_password, hash_password,
-                                   username_form, valid_username,
+                                   username_form, username_problem,
                                    public_profile, required)
 
 log = logging.getLogger("wellmate.privacy")
@@ -171,8 +171,8 @@ def routes(app, wm):
             raise ApiError(400, "missing_field", "username: required, to log in with the password "
                                                  f"({USERNAME_RULE})")
         else:
-            if valid_username(username) is None:
-                raise ApiError(400, "invalid_field", f"username: {USERNAME_RULE}")
+            if problem := username_problem(username):
+                raise ApiError(400, "invalid_field", f"username: {problem}")
             if accounts.find_by_username(username) is not None:
                 raise ApiError(409, "username_taken", f"The username {username!r} is taken; choose another.")
             changes["username"] = username

@@ -83,7 +83,7 @@ BP_GUIDELINES = {
 @hookimpl
 def config_schema():
     return {"records": {
-        "types": Setting({}, "Your own record types: NAME: {title, unit, min, max, decimals, units, daily, noticeable}.", dict),
+        "types": Setting({}, "Your own record types: NAME: {title, title_en, unit, min, max, decimals, units, daily, noticeable}.", dict),
         "bp_guideline": Setting("china-2018", "Blood pressure categories by this guideline.", choices=list(BP_GUIDELINES)),
         "bmi_guideline": Setting("china", "BMI categories by this guideline.", choices=list(BMI_GUIDELINES)),
         "summary_days": Setting(7, "Days covered by $health_summary in prompts.", int, min=1, max=MAX_DAYS),
@@ -126,15 +126,40 @@ def with_unit(text: str, unit: str) -> str:
     return text + (unit if unit[:1] in ("/", "°", "%", "") else " " + unit)
 
 
+def request_wants_chinese() -> bool:
+    """Whether this request's Accept-Language puts Chinese first (by q-value, the header's order for ties).
+    The API's messages are English; this only says which name of a record type goes in them. No request (a
+    command, the scheduler) or no header: English, the language of the message around it."""
+    try:
+        header = bottle.request.headers.get("Accept-Language") or ""
+    except (RuntimeError, KeyError, AttributeError):
+        return False
+    best, best_q = None, 0.0
+    for part in header.split(",")[:20]:  # a header of a thousand entries is read no further than this
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag and q > best_q:
+            best, best_q = tag.strip().lower(), q
+    return bool(best) and (best == "zh" or best.startswith("zh-"))
+
+
 class RecordType:
     """One kind of record: its unit, plausible range, other units it converts, and how it is
     summarised. Built from a spec (see plugins/record_types.py for the keys)."""
 
-    KEYS = {"title", "unit", "min", "max", "decimals", "units", "daily", "noticeable", "fields", "check"}
+    KEYS = {"title", "title_en", "unit", "min", "max", "decimals", "units", "daily", "noticeable", "fields", "check"}
 
     def __init__(self, name, title, unit, min=None, max=None, decimals=1, units=None, daily="mean",
-                 noticeable=None, fields=None, check=None):
+                 noticeable=None, fields=None, check=None, title_en=None):
         self.name, self.title, self.unit = name, title, unit
+        # the name in an English sentence: a Chinese title in one ("outside the plausible range for 体重") read as a
+        # mistake to an English user (the session-15 review); the type's own name, "heart rate", when none is given
+        self.title_en = title_en or (title if title.isascii() else name.replace("_", " "))
         self.min, self.max, self.decimals = min, max, decimals
         self.units = units or {}  # unit as written in the spec -> (factor, offset)
         self._lookup = {name.lower(): conversion for name, conversion in self.units.items()}
@@ -199,11 +224,21 @@ class RecordType:
                     and all(map(_is_number, conversion)) and conversion[0] > 0):
                 raise bad(f"units.{other}", "a factor (stored = given × factor) or [factor, offset]", conversion)
             units[str(other).strip()] = tuple(conversion)
-        return cls(name, title.strip(), unit.strip(), low, high, decimals, units, daily, noticeable, fields, check)
+        title_en = spec.get("title_en")
+        if title_en is not None and (not isinstance(title_en, str) or not title_en.strip()):
+            raise bad("title_en", "the name in English, e.g. waist", title_en)
+        return cls(name, title.strip(), unit.strip(), low, high, decimals, units, daily, noticeable, fields, check,
+                   title_en.strip() if title_en else None)
+
+    def label(self) -> str:
+        """The type's name in an error message: its title for a request that asks for Chinese first
+        (Accept-Language: zh...), its English name otherwise, since the message around it is English."""
+        return self.title if request_wants_chinese() else self.title_en
 
     def describe(self) -> dict:
         """What a client needs to build a form for this type."""
-        out = {"name": self.name, "title": self.title, "unit": self.unit, "units": [self.unit, *self.units],
+        out = {"name": self.name, "title": self.title, "title_en": self.title_en, "unit": self.unit,
+               "units": [self.unit, *self.units],
                "decimals": self.decimals, "daily": self.daily}
         if self.fields:
             out["fields"] = {part: {"min": lo, "max": hi} for part, (lo, hi) in self.fields.items()}
@@ -266,7 +301,7 @@ class RecordType:
             raise ApiError(400, "invalid_value", f"{where}: must be a number, got {json_dumps(raw)}")
         converted = (factor, offset) != (1, 0)
         if self.decimals == 0 and not converted and number != int(number):
-            raise ApiError(400, "invalid_value", f"{where}: {self.title} is a whole number, got {number_text(number)}")
+            raise ApiError(400, "invalid_value", f"{where}: {self.label()} is a whole number, got {number_text(number)}")
         value = round(number * factor + offset, self.decimals)
         value = int(value) if self.decimals == 0 else float(value)
         if not low <= value <= high:
@@ -274,7 +309,7 @@ class RecordType:
             if converted:
                 shown += f" (= {with_unit(number_text(value), self.unit)})"
             raise ApiError(400, "out_of_range", f"{where}: {shown} is outside the plausible range for "
-                                                f"{self.title}, {number_text(low)}–{with_unit(number_text(high), self.unit)}")
+                                                f"{self.label()}, {number_text(low)}–{with_unit(number_text(high), self.unit)}")
         return value
 
     def value_text(self, value, decimals=None) -> str:
@@ -820,7 +855,7 @@ def routes(app, wm):
 
     @app.get("/api/v1/health/data/types", api=Api(
         "The record types this server keeps, with their units and limits", auth="public",
-        responses={200: obj({"items": array(obj({"name": string(), "title": string(), "unit": string(nullable=True),
+        responses={200: obj({"items": array(obj({"name": string(), "title": string(), "title_en": string(), "unit": string(nullable=True),
                                                   "units": array(string(nullable=True)), "decimals": integer(0), "daily": schema(["boolean", "string"]),
                                                   "fields": obj(), "min": number(nullable=True), "max": number(nullable=True)},
                                                  required=["name", "title", "unit", "units", "decimals", "daily"]))},

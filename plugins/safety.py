@@ -132,13 +132,19 @@ def placeholders_known(wording: str, where: str, known: tuple[str, ...]) -> str:
 
 
 class Rule:
-    """One red flag: found when any `any` phrase or pattern is, or one phrase of every `all` group."""
+    """One red flag: found when any `any` phrase or pattern is, or one phrase of every `all` group, in the
+    text without its `mask` spans."""
 
     def __init__(self, name: str, spec: dict):
         self.name = name
         self.any = Terms(both_languages(spec.get("any")))
         self.patterns = _patterns(spec.get("patterns"), f"red_flags.{name}.patterns")
         self.all = [Terms(both_languages(group)) for group in items(spec.get("all"))]
+        # Spans this rule does not read: words of its lists said of something else (下巴 of 下巴痘, a double dose
+        # in "so he doesn't double dose", a pregnancy named beside the writer's own headache). One pattern, read
+        # only when the rule's gate bits are on (see `Phrases.red_flags`).
+        masks = _patterns(spec.get("mask"), f"red_flags.{name}.mask")
+        self.mask = re.compile("|".join(f"(?:{m.pattern})" for m in masks)) if masks else None
         note = spec.get("note") or {}
         self.note = {lang: placeholders_known(str(note.get(lang) or ""), f"red_flags.{name}.note.{lang}", ("emergency",))
                      for lang in ("zh", "en")}
@@ -649,6 +655,17 @@ SAFER_NOW = re.compile(r"\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine|alright|
                        r"(?:a bit |a little |much |so much )?better\b|\b(?:it|that|the moment) (?:has )?passed\b|"
                        r"\b(?:called|rang|texted|talked to|spoke to) (?:the|a) (?:hotline|helpline|crisis line)\b|"
                        r"安全了|我很安全|我安全|没事了|好多了|好一些了|平静(?:了|多了|一些)|过去了|打了热线|打过热线")
+# The one at risk saying they are fine, as the helper reports it ("he says he's fine now", 她说她没事了): no safety of
+# theirs, and read as the helper's "I'm fine" it got an ordinary answer after the helper's crisis reply (the
+# session-15 review). A person who says so (with a verb of saying) and a word of being fine (`Safety.follow_on`).
+REPORTED = re.compile(r"\b(?:he|she|they|him|her|my [a-z'-]+(?: [a-z'-]+)?)\b[^.!?]{0,12}?\b(?:says|said|saying|tells me|told me|"
+                      r"texted|texts|messaged|replied|claims|claimed|insists|insisted|promised|promises|swears|swore|"
+                      r"keeps saying|kept saying)\b"
+                      r"|(?:他|她|他们|她们|朋友|孩子|儿子|女儿|老公|老婆|妈妈|爸爸|对方|同事|同学)[^，。！？,.!?]{0,4}?"
+                      r"(?:说|讲|保证|发消息|回消息|回复|告诉我|发来)")
+THEIR_FINE = re.compile(r"\b(?:fine|ok|okay|alright|all right|safe|better|calmer|good now|not going to|won't|wouldn't|"
+                        r"joking|kidding|didn't mean|doesn't mean|over it|nothing to worry|not to worry|shouldn't worry)\b"
+                        r"|没事|没关系|好多了|好了|好一些|好点了|安全|不会|别担心|不用担心|不要担心|开玩笑|说着玩|想开了|冷静")
 QUESTION_OR_SAFE = re.compile(r"[?？吗]|\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine)\b|\bnot going to\b|安全了|我很安全|我安全|没事了")
 # A harm denied (`Safety.denies_harm`): a negation right before a verb of harming oneself, in normalized text.
 HARM_DENIED = re.compile(
@@ -1125,10 +1142,14 @@ class Phrases:
         for rule in self.rules:
             if not live & rule.bits:
                 continue
+            read, on = text, live
+            if rule.mask is not None and rule.mask.search(text):
+                # read without what the rule's masks cover, every check of it anew (rare: a mask matched)
+                read, on = rule.mask.sub(MASK, text), -1
             # (a phrase list or pattern whose bit is off cannot match: `_has` and `search` would say no)
-            if any(bit is not None and live >> bit & 1 and (self._has(check, text) if kind == "any" else check.search(text))
+            if any(bit is not None and on >> bit & 1 and (self._has(check, read) if kind == "any" else check.search(read))
                    for kind, check, bit in rule.checks if kind != "all") or (
-                    rule.all and all(bit is not None and live >> bit & 1 and self._has(check, text)
+                    rule.all and all(bit is not None and on >> bit & 1 and self._has(check, read)
                                      for kind, check, bit in rule.checks if kind == "all")):
                 found.append(rule)
         self._flagged = (text, found)
@@ -1494,6 +1515,8 @@ class Safety:
         if asked not in ("safe", "helper") or _size(text) > FOLLOW_ON_SIZE:
             return None
         lowered = text.lower()
+        if asked == "helper" and self.reported_fine(lowered):
+            return "crisis"  # the helper's wording once more; then nothing is asked (`before_reply`)
         if SAFER_NOW.search(lowered):
             return None
         if GOODBYE.search(lowered) or BARE_ACK.fullmatch(lowered):
@@ -1504,6 +1527,12 @@ class Safety:
         if asked == "safe" and NOBODY_WITH_ME.search(lowered):
             return "crisis"  # "no one is with me, it's fine": no one to be with them is no fine (R15b)
         return None if fine or (asked == "safe" and begins == "yes") else "crisis"
+
+    @staticmethod
+    def reported_fine(lowered: str) -> bool:
+        """Whether a helper's message reports the one at risk saying they are fine ("he says he's fine now",
+        她说她没事了, "she promised me she won't"): their word, not their safety."""
+        return bool(REPORTED.search(lowered) and THEIR_FINE.search(lowered))
 
     @staticmethod
     def question_of(kind: str, wording: str) -> str | None:
@@ -1667,6 +1696,10 @@ class Safety:
         # answer it; an answer is to the last reply only
         # (a helper's reply is repeated as long as their news comes: "她刚刚挂了我电话", then 怎么办)
         question = ("followed" if followed and kind != "third_party" else self.question_of(kind, said)) if said else None
+        if followed and kind == "third_party" and self.reported_fine(text.lower()):
+            # once more after "she says she's fine", then an ordinary answer: what they say is told again to no end
+            # otherwise ("she says she's fine" got the helper's wording, and so would "ok thanks", "how do I sleep")
+            question = None
         if question != asked:
             self.keep_asked(session, question, lang)
         when = self.config["disclaimer"]

@@ -74,6 +74,21 @@ def test_register_validation(client):
         assert r.status == 400 and text in r.json["error"]["message"], (body, r.text)
 
 
+def test_a_chinese_name_is_a_username_and_a_refusal_says_what_is_allowed(client):
+    # the session-15 review: 张三 got "username: 3-32 letters, digits, '_', '.' or '-'", which read as "no Chinese";
+    # Chinese characters always counted as letters (张三丰 passed), and two of them are a name now
+    for name in ("张三", "李四光", "王芳芳-1"):
+        r = client.post("/api/v1/auth/register", {"username": name, "password": "long enough"})
+        assert r.status == 201 and r.json["user"]["username"] == name, r.text
+    for name, says in (("张", "got 1 character"), ("ab", "got 2 characters"), ("张 三", "not ' '"), ("a" * 33, "got 33 characters")):
+        r = client.post("/api/v1/auth/register", {"username": name, "password": "long enough"})
+        assert r.status == 400 and r.json["error"]["code"] == "invalid_field", r.text
+        message = r.json["error"]["message"]
+        assert "Chinese characters count as letters, and 2 are enough (张三)" in message and says in message, r.text
+    r = client.post("/api/v1/auth/login", {"username": "张三", "password": "long enough"})
+    assert r.status == 200, r.text
+
+
 def test_birth_dates_that_cannot_be_are_refused(client):
     from datetime import date, datetime, timedelta, timezone
 

@@ -89,6 +89,20 @@ def test_a_crisis_message_gets_the_hotline_in_both_dialects(site):
         assert "12356" in (r.json.get("content") or r.json.get("reply")), r.text
 
 
+def test_a_crisis_in_a_message_too_long_to_take_gets_the_hotline_in_both_dialects(site):
+    # the session-15 review: the dialects' own length check said only "at most 4000 characters" to a long letter
+    # ending in a crisis, where /api/v1 chat (Chat.refuse_too_long) gives the crisis reply's words; now they share it
+    letter = "今天又是很长的一天，我写了很多话。" * 900
+    for text, crisis in ((letter + "我想自杀", True), ("I want to kill myself. " + "and then I walked home. " * 700, True),
+                         (letter, False)):
+        for r in (mp_chat(site, user_id="long-1", session_id="l", message=text),
+                  site.client.post(f"/{FLASK_KEY}/api/chat", {"message": text})):
+            assert r.status == 400, r.text
+            said = r.json.get("detail") or r.json.get("error")
+            assert "message: at most 4000 characters" in str(said), r.text
+            assert ("12356" in str(said)) is crisis, r.text
+
+
 def test_bad_requests_answer_in_each_dialects_error_shape(site):
     r = mp_chat(site, user_id="u-2", session_id="s")
     assert r.status == 400 and "message" in r.json["detail"] and r.json["error"]["code"] == "missing_field"

@@ -185,6 +185,17 @@ def test_a_crisis_message_gets_the_hotline(site):
     assert "12356" in r.json["data"]["content"] and r.json["data"]["session_id"]
 
 
+def test_a_crisis_in_a_message_too_long_to_take_gets_the_hotline(site):
+    # the session-15 review: this dialect's own length check read no crisis; it shares Chat.refuse_too_long now
+    token = register(site, "patient-long")["token"]
+    letter = "今天又是很长的一天，我写了很多话。" * 900
+    for text, crisis in ((letter + "我想自杀", True), ("I want to kill myself. " + "and then I walked home. " * 700, True),
+                         (letter, False)):
+        r = call(site, "POST", "/api/chat/text", {"content": text}, token=token)
+        assert r.status == 400 and "content: at most 4000 characters" in r.json["message"], r.text
+        assert ("12356" in r.json["message"]) is crisis, r.text
+
+
 def test_another_users_history_upload_and_file_are_not_found(site):
     alice, mallory = register(site, "alice-md")["token"], register(site, "mallory-md")
     assert call(site, "POST", "/api/chat/text", {"content": "我的隐私", "session_id": "mine"}, token=alice).status == 200

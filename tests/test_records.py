@@ -93,15 +93,15 @@ def test_values_are_converted_to_the_types_unit(client, type, value, unit, store
 
 
 @pytest.mark.parametrize("body, code, message", [
-    ({"type": "weight", "value": 700}, "out_of_range", "value: 700 kg is outside the plausible range for 体重, 1–500 kg"),
-    ({"type": "weight", "value": 1500, "unit": "lb"}, "out_of_range", "1500 lb (= 680.39 kg) is outside the plausible range for 体重, 1–500 kg"),
+    ({"type": "weight", "value": 700}, "out_of_range", "value: 700 kg is outside the plausible range for weight, 1–500 kg"),
+    ({"type": "weight", "value": 1500, "unit": "lb"}, "out_of_range", "1500 lb (= 680.39 kg) is outside the plausible range for weight, 1–500 kg"),
     ({"type": "heart_rate", "value": 7}, "out_of_range", "20–250 bpm"),
-    ({"type": "temperature", "value": 120, "unit": "F"}, "out_of_range", "120 F (= 48.9°C) is outside the plausible range for 体温, 30–45°C"),
+    ({"type": "temperature", "value": 120, "unit": "F"}, "out_of_range", "120 F (= 48.9°C) is outside the plausible range for temperature, 30–45°C"),
     ({"type": "mood", "value": 6}, "out_of_range", "1–5 分"),
     ({"type": "blood_pressure", "value": "400/80"}, "out_of_range", "value.systolic: 400 mmHg is outside"),
     ({"type": "blood_pressure", "value": "80/120"}, "invalid_value", "systolic (the upper number) must be above diastolic"),
     ({"type": "blood_pressure", "value": 120}, "invalid_value", '"systolic":"...","diastolic":"..."'),
-    ({"type": "steps", "value": 8000.5}, "invalid_value", "步数 is a whole number"),
+    ({"type": "steps", "value": 8000.5}, "invalid_value", "steps is a whole number"),
     ({"type": "weight", "value": "heavy"}, "invalid_value", 'value: must be a number, got "heavy"'),
     ({"type": "weight", "value": True}, "invalid_value", "value: must be a number"),
     ({"type": "weight", "value": 70, "unit": "stone"}, "invalid_unit", "weight is recorded in kg; also accepted: 公斤"),
@@ -118,6 +118,22 @@ def test_bad_records_are_400s_that_say_why(client, body, code, message):
     assert r.status == 400, r.text
     assert r.json["error"]["code"] == code and message in r.json["error"]["message"]
     assert everything(client, token) == []
+
+
+@pytest.mark.parametrize("accept, named", [
+    (None, "weight"), ("en-GB,en;q=0.9", "weight"), ("zh-CN,zh;q=0.9,en;q=0.8", "体重"), ("en;q=0.5, zh-TW", "体重"),
+    ("fr-FR,en;q=0.7,zh;q=0.3", "weight"), ("zh;q=abc,en", "weight"),
+])
+def test_a_record_error_names_the_type_in_the_requests_language(client, accept, named):
+    # the session-15 review: an English user read "outside the plausible range for 体重"; the message is English, so
+    # the type's English name, unless the request asks for Chinese first (then its title, as before)
+    token = sign_in(client)
+    headers = {"Accept-Language": accept} if accept else None
+    r = client.post(DATA, {"type": "weight", "value": 700}, token=token, headers=headers)
+    assert r.status == 400 and f"plausible range for {named}, 1–500 kg" in r.json["error"]["message"], r.text
+    r = client.post(DATA, {"type": "steps", "value": 80.5}, token=token, headers=headers)
+    assert f"{'steps' if named == 'weight' else '步数'} is a whole number" in r.json["error"]["message"], r.text
+    assert "体重" not in str(client.get(f"{DATA}/types").json["items"][0]["title_en"])
 
 
 def test_records_need_a_token(client):
@@ -543,7 +559,9 @@ def test_custom_types_from_config_and_plugins(make_wm, serve, tmp_path):
     for _ in range(3):
         post(client, token, type="coffee", value=1, recorded_at=local(0))
     r = client.post(DATA, {"type": "waist", "value": 20}, token=token)
-    assert r.status == 400 and "plausible range for 腰围, 40–200 cm" in r.json["error"]["message"]
+    assert r.status == 400 and "plausible range for waist, 40–200 cm" in r.json["error"]["message"]  # its name
+    r = client.post(DATA, {"type": "waist", "value": 20}, token=token, headers={"Accept-Language": "zh-CN"})
+    assert r.status == 400 and "plausible range for 腰围, 40–200 cm" in r.json["error"]["message"]  # its title
     stats = client.get(f"{DATA}/stats?days=7", token=token).json["types"]
     assert stats["coffee"]["daily"][-1]["value"] == 3 and stats["waist"]["latest"]["value"] == 81.3
 

@@ -293,6 +293,42 @@ def test_sudden_confusion_and_a_person_who_cannot_be_woken_get_120_not_a_memory_
     assert safety.Safety(wm).check("孩子发烧后一直昏睡，摇他也叫不醒")[1] == ["collapse"]
 
 
+# The notes of three red flags, and what read as them in the session-15 review: a question on keeping medicines safe
+# (a poisoning), a pregnancy merely named beside the writer's own headache, a jaw with acne or a back sore from sitting
+# beside 胸口闷 (a heart attack). Each with the case that still is one.
+FLAG_NOTES = {"poisoning": ("⚠️ A medicine or chemical swallowed by mistake", "⚠️ 误服药物或化学品可能中毒"),
+              "pregnancy": ("⚠️ In pregnancy,", "⚠️ 孕期出现剧烈头痛"),
+              "chest_severe": ("⚠️ Chest pain like this can be a heart attack", "⚠️ 这样的胸痛可能是心脏急症")}
+FLAGGED_STILL = {
+    "poisoning": ["My grandad took a double dose of his heart tablets this morning", "我妈吃错药了，把我的安眠药当降压药吃了",
+                  "She took a double dose yesterday; how do we avoid that again?", "外公把降糖药吃重了，以后怎么防止？"],
+    "pregnancy": ["I'm 30 weeks pregnant and I have a bad headache and blurry vision", "我怀孕30周，今天头很痛，眼睛有点花",
+                  "My partner is 35 weeks pregnant and has a severe headache and blurred vision", "我老婆怀孕八个月，突然脸肿了，头很痛"],
+    "chest_severe": ["胸口闷，左胳膊有点麻，已经半小时了", "胸口闷，下巴也痛，出了一身冷汗", "My chest feels tight and the pain goes into my jaw",
+                     "胸口压着疼，一直痛到后背"],
+}
+NOT_FLAGGED = {
+    "poisoning": ["How should I store medicines safely so he doesn't double dose?", "老人药多，怎么分装才能避免吃错？",
+                  "Is a pill organiser a good idea for mum so she stops taking the wrong tablets?", "给爸爸买了分药盒，免得他吃重药"],
+    "pregnancy": ["my sister is pregnant; I have a bad headache and blurry vision", "我妹妹怀孕了，我今天头很痛，眼睛花",
+                  "We're trying to get pregnant and I keep getting a bad headache", "备孕两个月了，最近总是头很痛"],
+    "chest_severe": ["胸口闷，下巴长了好多痘", "下巴爆痘，胸口有点闷", "坐了一整天，后背酸痛，胸口也有点闷",
+                     "My chest feels tight and I have acne along my jaw"],
+}
+
+
+def test_a_red_flag_is_the_writers_own_emergency_not_its_words_said_of_something_else(make_wm, serve):
+    client = serve(make_wm()).client  # the shipped config: the offline companion answers after the note
+    token = client.register()["access_token"]
+
+    def noted(rule, text):
+        content = client.post("/api/v1/health/physical/chat", {"text": text}, token=token).json["content"]
+        return any(content.startswith(note) for note in FLAG_NOTES[rule])
+
+    assert [(rule, text) for rule, texts in FLAGGED_STILL.items() for text in texts if not noted(rule, text)] == []
+    assert [(rule, text) for rule, texts in NOT_FLAGGED.items() for text in texts if noted(rule, text)] == []
+
+
 def test_red_flags_only_in_the_agents_config_names(make_wm, serve):
     client = serve(make_wm({"safety": {"red_flag_agents": ["physical"]}})).client
     token = client.register()["access_token"]

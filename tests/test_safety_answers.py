@@ -246,6 +246,32 @@ def test_the_message_after_a_crisis_reply_that_says_nothing_of_being_safe_gets_i
         assert say(served.client, token, "I mean it", first["session_id"])["content"].endswith("model reply")
 
 
+def test_the_one_at_risk_saying_they_are_fine_gets_the_helpers_wording_once_more_then_an_ordinary_answer(make_wm, serve):
+    # the session-15 review: after a helper's crisis reply, "he says he's fine now" and 她说她没事了 got an ordinary
+    # answer (read as the helper's own "I'm fine"); their word is no safety: stay with them, keep the means away,
+    # the hotline, once more; the message after that is answered as any other
+    served = serve(make_wm())  # the shipped config: the offline companion alone
+    client = served.client
+    token = client.register()["access_token"]
+    for opening, reported, them, then in (
+            ("my son (15) told me he wants to kill himself, what do i do", "he says he's fine now", "they", "how do I sleep better?"),
+            ("My friend just messaged that she wants to end her life", "she promised me she won't do anything", "they",
+             "what should I eat for breakfast?"),
+            ("我朋友说她想自杀，我该怎么办", "她说她没事了", "对方", "怎么缓解头痛？"),
+            ("我弟弟说他不想活了", "他跟我说他已经好多了，让我别担心", "对方", "最近睡不好怎么办")):
+        first = say(client, token, opening)
+        assert is_crisis_reply(first) and them in first["content"], first["content"]
+        again = say(client, token, reported, first["session_id"])
+        assert is_crisis_reply(again) and them in again["content"] and "120" in again["content"], (reported, again["content"])
+        after = say(client, token, then, first["session_id"])
+        assert after["provider"] != "safety" and "12356" not in after["content"], (then, after["content"])
+    # the helper's own "I'm fine" after it is still an ordinary answer
+    for opening, own in (("my son (15) told me he wants to kill himself, what do i do", "I'm ok, thank you"),
+                         ("我朋友说她想自杀，我该怎么办", "我没事，谢谢")):
+        reply = say(client, token, own, say(client, token, opening)["session_id"])
+        assert reply["provider"] != "safety" and "12356" not in reply["content"], (own, reply["content"])
+
+
 def test_a_crisis_in_a_message_too_long_to_take_still_gets_the_hotlines(make_wm, serve):
     # main (A16): 15,000 characters ending in 我想自杀 were "text: at most 4000 characters" and nothing else
     served = serve(make_wm())
