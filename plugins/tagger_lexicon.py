@@ -30,6 +30,8 @@ def register_taggers(register):
 # Where a clause ends: punctuation, or a space after a Chinese character (many write "好累 不想动").
 CLAUSE = re.compile(CLAUSE_END.pattern + r"|(?<=[\u4e00-\u9fff])\s")
 NEGATION_IN_CLAUSE = re.compile(r"n't|\b(?:not|no|never)\b|不|没")
+# A subject pronoun: after a feeling word, it begins a statement of its own (see Lexicon._negated_after).
+SUBJECT = re.compile(r"\b(?:i|i'm|im|we|he|she|they|you)\b|[我他她]")
 # "从来没这么开心过": never this happy before, i.e. happier than ever; the 没 negates nothing.
 EVER = re.compile(r"(?:这么|那么|如此|这样)$")
 QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"」』’]'
@@ -344,7 +346,15 @@ class Lexicon:
         if self.negated_after.regex is None:
             return False
         after = CLAUSE.split(text[end:end + 24], 1)[0]  # the clause's next 24 characters at most
-        return bool(self.negated_after.regex.search(after) and NEGATION_IN_CLAUSE.search(before + " " + after))
+        if self.negated_after.regex.search(after) is None:
+            return False
+        if NEGATION_IN_CLAUSE.search(before):
+            return True
+        negation = NEGATION_IN_CLAUSE.search(after)
+        # A subject of its own before the negation starts another statement, whose negation is not
+        # the feeling's: "I'm so sad I can't run anymore" is sad (it was calm), as against "the worry
+        # isn't there anymore".
+        return negation is not None and SUBJECT.search(after[:negation.start()]) is None
 
     def _negated(self, before: str, twice: bool = True) -> bool:
         """Whether ``before`` ends in a negation, past a few words that may stand between it
