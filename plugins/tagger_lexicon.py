@@ -45,6 +45,9 @@ CONCESSIVE = re.compile(r"([\u4e00-\u9fff]{1,3})是\1(?=[，,、 ])")
 # A thing done over and over, which belies a claim of ease (see Lexicon._belied).
 REPEATED = re.compile(r"\b(?:\w+ times|every (?:\w+ )?(?:minutes?|hours?|night|day|morning)|all night|non-?stop)\b"
                       r"|[0-9一二两三四五六七八九十几百]+[遍次回趟]|每.{0,4}[天晚夜分小]|一晚上|整晚|整夜")
+# "Just" and its kin, then a thing done over and over: what belies a denied worry ("I'm not panicking,
+# I'm just checking his temperature every 15 minutes", 我不紧张，只是每五分钟看一次手机).
+JUST_REPEATED = re.compile(r"\b(?:just|only)\b|只是|只不过|就是")
 # The weight of a bad feeling that sarcasm is taken to mean (see Lexicon.analyse).
 SHOWN = 1.5
 
@@ -180,6 +183,7 @@ class Lexicon:
         clause_starts = [m.end() for m in CLAUSE.finditer(text)]
         mock = self._mock(text)
         belied = self._belied(text, found)  # where a claim is belied: praise words before it are turned
+        denial_belied = self._denial_belied(text, found)  # where a denied bad feeling is belied by what is done
         irony = 0.0  # the weight of praise words said with a raised eyebrow, given out below
         for start, word in found:
             label, weight = self.words[word]
@@ -192,8 +196,8 @@ class Lexicon:
             if text.startswith("过", start + len(word)) and EVER.search(before):
                 weight = self.words[word][1] * self.intensify
             elif self._negated(before) or self._negated_after(text, start + len(word), before):
-                if reported:
-                    totals[label] += weight
+                if reported or (denial_belied is not None and start < denial_belied and label == "anxious"):
+                    totals[label] += weight  # the denial is not believed: the feeling stands
                     continue
                 if turned is not None:
                     turned.add(label)
@@ -248,6 +252,16 @@ class Lexicon:
         if bad or REPEATED.search(after) or (self.mishaps.regex is not None and self.mishaps.regex.search(after)):
             return at
         return None
+
+    @staticmethod
+    def _denial_belied(text: str, found: list) -> int | None:
+        """Where "just" (只是, 就是) begins when a thing done over and over follows it, and no word of
+        a feeling ("not worried, just tired, up three times" is tired), or None. It belies a denied
+        worry only: checking again and again is what worry does ("not sad, just busy every day")."""
+        m = JUST_REPEATED.search(text)
+        if m is None or any(start > m.start() for start, _ in found) or not REPEATED.search(text, m.end()):
+            return None
+        return m.start()
 
     def opens_with_cheer(self, text: str) -> bool:
         """Whether ``text`` opens with a cheer standing as its own short first clause ("Brilliant,
