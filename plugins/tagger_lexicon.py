@@ -30,6 +30,8 @@ def register_taggers(register):
 # Where a clause ends: punctuation, or a space after a Chinese character (many write "好累 不想动").
 CLAUSE = re.compile(CLAUSE_END.pattern + r"|(?<=[\u4e00-\u9fff])\s")
 NEGATION_IN_CLAUSE = re.compile(r"n't|\b(?:not|no|never)\b|不|没")
+# A subject pronoun: after a feeling word, it begins a statement of its own (see Lexicon._negated_after).
+SUBJECT = re.compile(r"\b(?:i|i'm|im|we|he|she|they|you)\b|[我他她]")
 # "从来没这么开心过": never this happy before, i.e. happier than ever; the 没 negates nothing.
 EVER = re.compile(r"(?:这么|那么|如此|这样)$")
 QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"」』’]'
@@ -43,6 +45,9 @@ CONCESSIVE = re.compile(r"([\u4e00-\u9fff]{1,3})是\1(?=[，,、 ])")
 # A thing done over and over, which belies a claim of ease (see Lexicon._belied).
 REPEATED = re.compile(r"\b(?:\w+ times|every (?:\w+ )?(?:minutes?|hours?|night|day|morning)|all night|non-?stop)\b"
                       r"|[0-9一二两三四五六七八九十几百]+[遍次回趟]|每.{0,4}[天晚夜分小]|一晚上|整晚|整夜")
+# "Just" and its kin, then a thing done over and over: what belies a denied worry ("I'm not panicking,
+# I'm just checking his temperature every 15 minutes", 我不紧张，只是每五分钟看一次手机).
+JUST_REPEATED = re.compile(r"\b(?:just|only)\b|只是|只不过|就是")
 # The weight of a bad feeling that sarcasm is taken to mean (see Lexicon.analyse).
 SHOWN = 1.5
 
@@ -178,6 +183,7 @@ class Lexicon:
         clause_starts = [m.end() for m in CLAUSE.finditer(text)]
         mock = self._mock(text)
         belied = self._belied(text, found)  # where a claim is belied: praise words before it are turned
+        denial_belied = self._denial_belied(text, found)  # where a denied bad feeling is belied by what is done
         irony = 0.0  # the weight of praise words said with a raised eyebrow, given out below
         for start, word in found:
             label, weight = self.words[word]
@@ -190,8 +196,8 @@ class Lexicon:
             if text.startswith("过", start + len(word)) and EVER.search(before):
                 weight = self.words[word][1] * self.intensify
             elif self._negated(before) or self._negated_after(text, start + len(word), before):
-                if reported:
-                    totals[label] += weight
+                if reported or (denial_belied is not None and start < denial_belied and label == "anxious"):
+                    totals[label] += weight  # the denial is not believed: the feeling stands
                     continue
                 if turned is not None:
                     turned.add(label)
@@ -246,6 +252,16 @@ class Lexicon:
         if bad or REPEATED.search(after) or (self.mishaps.regex is not None and self.mishaps.regex.search(after)):
             return at
         return None
+
+    @staticmethod
+    def _denial_belied(text: str, found: list) -> int | None:
+        """Where "just" (只是, 就是) begins when a thing done over and over follows it, and no word of
+        a feeling ("not worried, just tired, up three times" is tired), or None. It belies a denied
+        worry only: checking again and again is what worry does ("not sad, just busy every day")."""
+        m = JUST_REPEATED.search(text)
+        if m is None or any(start > m.start() for start, _ in found) or not REPEATED.search(text, m.end()):
+            return None
+        return m.start()
 
     def opens_with_cheer(self, text: str) -> bool:
         """Whether ``text`` opens with a cheer standing as its own short first clause ("Brilliant,
@@ -344,7 +360,15 @@ class Lexicon:
         if self.negated_after.regex is None:
             return False
         after = CLAUSE.split(text[end:end + 24], 1)[0]  # the clause's next 24 characters at most
-        return bool(self.negated_after.regex.search(after) and NEGATION_IN_CLAUSE.search(before + " " + after))
+        if self.negated_after.regex.search(after) is None:
+            return False
+        if NEGATION_IN_CLAUSE.search(before):
+            return True
+        negation = NEGATION_IN_CLAUSE.search(after)
+        # A subject of its own before the negation starts another statement, whose negation is not
+        # the feeling's: "I'm so sad I can't run anymore" is sad (it was calm), as against "the worry
+        # isn't there anymore".
+        return negation is not None and SUBJECT.search(after[:negation.start()]) is None
 
     def _negated(self, before: str, twice: bool = True) -> bool:
         """Whether ``before`` ends in a negation, past a few words that may stand between it
