@@ -1724,7 +1724,7 @@ class Composer:
             readings[0] = told
         session = self.session_topic(readings, topics)
         if self.checked_in:
-            return parts + self.gentle(readings, topics, session)
+            return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
         mourning = self.mourning(readings, session)
         if notes and not feelings:
@@ -2142,7 +2142,7 @@ class Composer:
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
 
-    def gentle(self, readings: list, topics: dict, session=None) -> list[str]:
+    def gentle(self, readings: list, topics: dict, session=None, before: list[str] = ()) -> list[str]:
         """After the safety plugin's check-in: what the user feels named back if it is not cheer
         (the tagger read "better off" as happy), else a warm line; a tip only for a complaint the
         message names in words (a check-in on "wrist clicks and hurts" still answers the wrist) or
@@ -2152,6 +2152,16 @@ class Composer:
         and she's burning up" was checked in on and lost the child caution); and a question."""
         topic = readings[0].topic
         feelings = [f for f in self.feelings() if f[0] != "happy"]
+        # The safety classifier checks in on everyday questions too ("working nights means I never see my
+        # friends, how do people on shifts keep a social life", "could it be the bp pills my GP just started
+        # me on?" after a dizzy spell): their topic is chosen as on any turn (ties broken by the topic model, a
+        # follow-up kept on the session's complaint, a message no keyword places placed by the model), where
+        # that choice is a complaint the words name, the session's, or the model's when it is sure
+        # (OVERRULE): a vague word of distress is never given a tip the model only half guessed.
+        chosen = self.choose_topic(readings, topics, session, before)
+        if chosen is not None and chosen is not topic and (chosen.key in readings[0].hits or chosen is session or (
+                asks_enough(self.text) and self.guess(self.text)[1] >= self.OVERRULE)):
+            topic = chosen
         if topic is None and not self.named_feeling_topic() and session is not None and session.priority:
             topic = session  # a feeling only the tagger reads ("吃了止痛片也没用") leaves the complaint's tip
         urgent = self.warning_signs(readings)
