@@ -249,6 +249,14 @@ MISHAP = re.compile(r"(?<![a-z])(?:phone|battery|laptop|computer|pc|car|engine|t
                     r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)")
 
 
+# Death as a figure of speech ("I nearly died laughing", "I'm dying to see it", "bored to death", "笑死我了"):
+# no loss, so no grief tips (the topic model learnt "died" from its grief rows: _guess).
+FIGURATIVE_DEATH = re.compile(r"(?<![a-z])(?:(?:died|dying|die|dead)\s+(?:of\s+|from\s+|with\s+)?(?:laugh\w*|embarrassment|"
+                              r"boredom|shame|cringe|cuteness)|dying (?:to|for)|to die for|(?:bored|scared|worried|freezing|"
+                              r"frozen|loved?)\s+to death|dead (?:tired|on my feet|beat|serious|good|easy)|"
+                              r"(?:killing|killed) it)(?![a-z])|笑死|笑得要死|笑得半死|羡慕死|乐死|美死|帅死|萌死|可爱死")
+
+
 def _hash(*parts: str) -> int:
     return int(hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:12], 16)
 
@@ -556,7 +564,7 @@ class Guide(dict):
                                 r"(?:worr(?:y|ied)|concerned)|(?:worth|something to|anything to|when to) (?:worry|be concerned)|"
                                 r"when (?:should|do|would) (?:i|we) (?:worry|be worried)|worr(?:y|ied|ying) about (?:it|this|that|him|her)|"
                                 r"(?:is|could) (?:it|this|that) (?:be )?(?:serious|worrying|concerning|a worry)|"
-                                r"doctor|gp|a&e|er)(?![a-z])|"
+                                r"doctor|gp|a&e|er|see (?:someone|somebody|anyone|a professional)|get (?:it|this|that) checked)(?![a-z])|"
                                 r"担心吗|要担心|用担心|需要担心|该担心|担不担心|要紧|严重|医生|医院|急诊|就医")
 
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
@@ -644,6 +652,12 @@ ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])(?:[也还又都](?:有点|有些|�
                       r"(?=[痒疼痛肿酸胀红麻晕干黄])")
 
 
+# A waking word followed by what one wakes with ("waking up with a headache", "wake up with a stiff back"):
+# the time a complaint is felt, not a night's broken sleep (the insomnia topic lists "waking up").
+WAKING = {"waking up", "wake up", "woke up", "wakes up", "waking", "keep waking"}
+WAKES_WITH = re.compile(r"\s+(?:every day |each day |most days |in the morning |every morning )?with(?![a-z])")
+
+
 class Reading:
     """What one message says: the topic it is about and the special group it mentions."""
 
@@ -670,8 +684,10 @@ class Reading:
                         continue
                 if topic.is_group and in_passing(text, start, word):
                     continue
-                if word in ("died", "dies") and MISHAP.search(text):  # "my phone died": no bereavement
-                    continue
+                if word in ("died", "dies") and (MISHAP.search(text) or FIGURATIVE_DEATH.search(text)):
+                    continue  # "my phone died", "I nearly died laughing": no bereavement
+                if word in WAKING and WAKES_WITH.match(text, start + len(word)):
+                    continue  # "waking up with a dull ache at the back of my head": when the ache comes, not insomnia
                 hits.setdefault(topic.key, {}).setdefault(word, start)
         for topic in guide.patterned:
             for pattern in topic.patterns:
@@ -1489,7 +1505,7 @@ class OfflineProvider(Provider):
     def _guess(self, text: str) -> tuple[str, float]:
         """The topic model's (topic id, probability) for ``text``; ("", 0) without a model."""
         guessed = self.topic_model.guess(text) if self.topic_model is not None else None
-        if guessed and guessed[0] == GRIEF and MISHAP.search(text.lower()):
+        if guessed and guessed[0] == GRIEF and (MISHAP.search(text.lower()) or FIGURATIVE_DEATH.search(text.lower())):
             # a thing that died is no loss to grieve: the model learnt "died" from its grief rows ("my laptop died and
             # I lost my whole essay" got "let people help" and "thoughts of joining them": the session-15 review)
             return ("", 0.0)
