@@ -382,8 +382,11 @@ class Topic:
                 variant = {}
             words = [normalize(w) for w in both_languages(variant.get("when")) if normalize(w)]
             texts = {lang: str(variant.get(lang) or "").strip() for lang in ("zh", "en")}
+            # ...unless it has one of the variant's `unless` words: a child's vomiting beside a fever keeps the
+            # fever's caution (the doses by weight), the gut's is for a tummy bug alone
+            unless = [normalize(w) for w in both_languages(variant.get("unless")) if normalize(w)]
             if words and all(texts.values()):
-                self.caution_variants.append((words, texts))
+                self.caution_variants.append((words, texts, unless))
                 # ...and topics that stay the complaint's for that part of the group: a new mother's weight
                 # question is the weight topic (with the after-birth caution), a pregnant woman's is the pregnancy's
                 self.variant_topics.append((words, {str(k) for k in variant.get("complaint_topics") or ()}))
@@ -451,8 +454,8 @@ class Topic:
     def caution_for(self, lang: str, text: str) -> str:
         """The group's caution in ``lang`` for ``text``, the message that named the group: the first
         variant whose `when` words it has, else the group's own."""
-        for words, texts in self.caution_variants:
-            if any(shares(w, text) for w in words):
+        for words, texts, unless in self.caution_variants:
+            if any(shares(w, text) for w in words) and not any(shares(w, text) for w in unless):
                 return texts[lang]
         return self.caution[lang]
 
