@@ -1890,6 +1890,11 @@ class Composer:
             if not (isinstance(passage, dict) and isinstance(passage.get("text"), str) and passage.get("title")):
                 continue
             heading = passage.get("heading") if isinstance(passage.get("heading"), str) else ""
+            # A reply with no topic quotes a passage only about what the message names: the library's search
+            # finds a passage by any word, and "我的手机死机了" matched "测的时候不说话、不看手机" (a blood-pressure
+            # article, in the session-16 review); a thing that broke is no health question at all.
+            if not keys and (MISHAP.search(self.text) or not names_subject(normalize(f"{passage['title']} {heading}"), self.text)):
+                continue
             text = fitting_lines(topics, str(passage["title"]), heading, passage["text"], keys, readings[0])
             if not text:
                 continue
