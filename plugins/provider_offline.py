@@ -570,6 +570,10 @@ class Guide(dict):
                                 r"doctor|gp|a&e|er|see (?:someone|somebody|anyone|a professional)|get (?:it|this|that) checked)(?![a-z])|"
                                 r"担心吗|要担心|用担心|需要担心|该担心|担不担心|要紧|严重|医生|医院|急诊|就医")
 
+    ASKS_IF_IT_WORKS = re.compile(r"有用吗|有没有用|管用吗|管不管用|有效吗|有没有效|有效果吗|有帮助吗|能不能帮|会好点吗|会好一点吗|"
+                                  r"(?<![a-z])(?:does (?:it|that|this) (?:help|work)|(?:would|will|could|can|does) \w+(?: \w+)? help|"
+                                  r"is (?:it|that|this) (?:any good|worth it|enough|effective)|will (?:it|that|this) work)(?![a-z])")
+
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
         """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,
         over the topic of the whole (``whole``), which the clauses telling the context may decide
@@ -592,6 +596,11 @@ class Guide(dict):
             if topic.priority < whole.topic.priority:
                 return None
         if topic is whole.topic:
+            return None
+        # Whether an activity or habit works, asked beside a complaint or goal told ("最近想减点肥，每天快走半小时
+        # 有用吗", "my knees ache, would swimming help?"): a means to the told, whose tips answer it
+        if reading.weak and whole.topic is not None and whole.topic.priority > topic.priority and \
+                self.ASKS_IF_IT_WORKS.search(clause):
             return None
         # What to eat, asked beside a complaint of the strongest kind ("我对花生过敏, what should i check on
         # food labels"; a cough, a wound, a period): the complaint's own tips answer eating with it, as a
