@@ -507,7 +507,7 @@ class Guide(dict):
             self._read[text] = reading
         return reading
 
-    def spelled(self, text: str) -> str:
+    def spelled(self, text: str, strict: bool = False) -> str:
         """``text`` with English words one typo away from exactly one keyword of six letters or more
         spelled as the keyword ("insomina", "stomache", "diarhea"); asked only of a message no keyword
         places, so a real word that happens to be one letter from a keyword costs nothing elsewhere."""
@@ -520,7 +520,9 @@ class Guide(dict):
             if word in self.by_word:
                 return word
             fixed = index.only(word)
-            return fixed if fixed and fixed[0] == word[0] else word
+            # ``strict`` (a message a habit's keyword already places): the first two letters kept, as a real word
+            # there is no slip ("8 glasses of water" was read as "gasses", a stomach's)
+            return fixed if fixed and fixed[:1 + strict] == word[:1 + strict] else word
         return re.sub(r"(?<![a-z'])[a-z]{6,}(?![a-z'])", fix, text)
 
     def _typo_index(self) -> TypoIndex:
@@ -625,10 +627,14 @@ class Guide(dict):
         given as context ("type 2 diabetic here, want to start working out") is not the topic when
         the rest of the message names one. Special groups are read from the whole message."""
         whole = Reading(self, ADDITIVE.sub("", text))
-        if whole.topic is None:
-            spelled = self.spelled(text)
+        # ...or only a habit places ("my stomache burns after every meal", "had diarhea since last night after some
+        # street food": the meal and the food are diet's, the misspelt complaint is the question)
+        if whole.topic is None or whole.weak:
+            spelled = self.spelled(text, strict=whole.topic is not None)
             if spelled != text:
-                text, whole = spelled, Reading(self, ADDITIVE.sub("", spelled))
+                respelled = Reading(self, ADDITIVE.sub("", spelled))
+                if whole.topic is None or (respelled.topic is not None and respelled.topic.priority > whole.topic.priority):
+                    text, whole = spelled, respelled
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
             if kind == "asks":
@@ -708,17 +714,21 @@ class Reading:
                     hits.setdefault(topic.key, {}).setdefault(found.group(), found.start())
         # The highest priority (a symptom over an activity: "跑步后膝盖疼" is about the knee), then
         # the most distinct keywords, then the one mentioned first.
-        ranked = [(guide[key].priority, len(words), -min(words.values()), key)
+        # ...and among complaints of one priority, one told as a pain ("my lower back hurts after sitting at my desk
+        # all day": the back, not the desk and the sitting, two keywords of the setting)
+        ranked = [(guide[key].priority, guide[key].priority > 0 and any(
+                      word[-1] in "肿疼痛酸" or _PAIN_AFTER.match(text, start + len(word)) for word, start in words.items()),
+                   len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[-1]] if ranked else None
         # Topics as strong as the chosen one, mentioned later ("久坐以后腰特别酸": sitting and back pain
         # tie on one keyword each); the topic model may choose among them (Composer.choose_topic).
-        self.tied = [guide[r[-1]] for r in ranked if r[:2] == max(ranked)[:2]] if ranked else []
+        self.tied = [guide[r[-1]] for r in ranked if r[:3] == max(ranked)[:3]] if ranked else []
         # An activity or habit (priority 0) is a weak reading, one keyword of it the weakest: "my
         # sugar reading before breakfast" is not a diet question, "戒了烟，脾气特别大" is about
         # smoking, not anger; the topic model may overrule it (Composer.modelled_topic).
         self.weak = bool(ranked) and max(ranked)[0] == 0
-        self.single = bool(ranked) and max(ranked)[1] == 1
+        self.single = bool(ranked) and max(ranked)[2] == 1
         ages = ages_in(text)
         # ``whole``: this reads a part of the message; the group is the whole message's.
         # An age given outside the group's ages takes the person out of it: "my daughter is 14" is not a
