@@ -131,7 +131,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 # 别 is "don't" on its own, not in 特别 (very: "我心里特别累" is tired, not denied), 分别, 区别, 告别...
 _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![特分区告识级类性个差离辨])别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
-                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|出现|任何|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt"
+                       # 不容易犯困 (so as not to get sleepy): a goal the question is for, no complaint told
+                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|出现|任何|(?<!好)容易|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt"
                        r"|having|experiencing|getting|any)|\s)*$")  # "I'm not having chest pain" (an outside audit)
 
 
@@ -407,6 +408,8 @@ class Topic:
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
+        # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
+        self.negated_too = {normalize(str(w)) for w in both_languages(spec.get("negated_too")) if normalize(str(w))}
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
@@ -697,7 +700,7 @@ class Reading:
                 # not what they ask about; a habit they lack ("不喝水") still is. A keyword that is
                 # itself a negation (没大便) counts.
                 if topic.priority or topic.is_group or topic.key in FEELING_TOPICS:  # "我不再焦虑了"
-                    if not word.startswith(("不", "没")) and negated(text, start):
+                    if not word.startswith(("不", "没")) and word not in topic.negated_too and negated(text, start):
                         self.denied.add(word)
                         continue
                 if topic.is_group and in_passing(text, start, word):
@@ -1753,7 +1756,8 @@ class Composer:
         self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
         readings = [topics.read(t) for t in self.read_texts]
         told = readings[0].told
-        if told is not None and (self.guess(text) or ("", 0.0))[0] == told.topic.key:
+        # (the model reads the message as spelled: "had diarhea…, what should i eat?")
+        if told is not None and (self.guess(told.text) or ("", 0.0))[0] == told.topic.key:
             # An activity or habit asked of as a means for the complaint told ("拉肚子拉了一天了，能吃什么",
             # "想减肥，晚饭不吃可以吗", "my knee aches after running, should I stop running?"): the topic
             # model reading the whole message picks the complaint (diarrhoea 0.75, weight 0.75, joints 0.93);
