@@ -408,6 +408,13 @@ class Topic:
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
+        # Another topic this one gives way to when the message has one of its words ({topic: [words]}): waking
+        # early told of a day's sleep after a night shift, or of sleeping in, asks about the sleep's timing
+        gives_way = spec.get("gives_way") if isinstance(spec.get("gives_way"), dict) else {}
+        self.gives_way = [(str(k), Terms([w for w in (normalize(str(x)) for x in both_languages(v)) if w]))
+                          for k, v in gives_way.items()]
+        # A habit one quits (smoking, alcohol): "想戒", "how can I quit?" with no object ask about it when the message names it
+        self.quit = bool(spec.get("quit"))
         # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
         self.negated_too = {normalize(str(w)) for w in both_languages(spec.get("negated_too")) if normalize(str(w))}
         # Words that make a message naming the group not about the person's health: a death, a funeral
@@ -724,6 +731,8 @@ class Reading:
                    len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[-1]] if ranked else None
+        gave_way = next((guide[key] for key, words in (self.topic.gives_way if self.topic is not None else ())
+                         if key in guide and words.regex is not None and words.regex.search(text)), None)
         # Topics as strong as the chosen one, mentioned later ("久坐以后腰特别酸": sitting and back pain
         # tie on one keyword each); the topic model may choose among them (Composer.choose_topic).
         self.tied = [guide[r[-1]] for r in ranked if r[:3] == max(ranked)[:3]] if ranked else []
@@ -732,6 +741,8 @@ class Reading:
         # smoking, not anger; the topic model may overrule it (Composer.modelled_topic).
         self.weak = bool(ranked) and max(ranked)[0] == 0
         self.single = bool(ranked) and max(ranked)[2] == 1
+        if gave_way is not None:  # a reading as strong as the one it replaces: not a habit's the model may overrule
+            self.topic, self.tied, self.weak, self.single = gave_way, [gave_way], False, False
         ages = ages_in(text)
         # ``whole``: this reads a part of the message; the group is the whole message's.
         # An age given outside the group's ages takes the person out of it: "my daughter is 14" is not a
