@@ -647,6 +647,13 @@ class Guide(dict):
                     text, whole = spelled, respelled
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
+            if kind == "asks" and QUIT_BARE.search(part) and (reading.topic is None or not reading.topic.quit):
+                # "想戒又怕开车犯困", "how can I quit?": quitting with no object is quitting the habit the message names
+                habits = sorted((min(words.values()), key) for key, words in whole.hits.items() if self[key].quit)
+                if habits:
+                    habit = self[habits[0][1]]
+                    reading.topic, reading.tied, reading.weak, reading.single = habit, [habit], False, False
+                    return reading
             if kind == "asks":
                 topic = self.asked_topic(whole, reading, part)
                 if topic is None:
@@ -670,6 +677,11 @@ class Guide(dict):
             reading.part = part
             return reading
         return whole
+
+
+# Quitting with no object ("想戒又怕…", "how can I quit?", "how do I give it up"): the habit the message names.
+QUIT_BARE = re.compile(r"戒(?:掉|了|得掉)?(?=又|但|却|可|吗|呢|[，,。？?！!]|$)|"
+                       r"(?<![a-z])(?:quit|stop|give (?:it|them) up|kick (?:it|the habit)|cut (?:it|them) out)\s*(?:for good|now)?\s*[?.!]*$")
 
 
 # "也/还/又" or a degree between a body part and its symptom ("眼睛也痒", "膝盖还肿", "头好痛", "头特别痛")
