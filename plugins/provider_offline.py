@@ -753,7 +753,9 @@ class Reading:
         # smoking, not anger; the topic model may overrule it (Composer.modelled_topic).
         self.weak = bool(ranked) and max(ranked)[0] == 0
         self.single = bool(ranked) and max(ranked)[2] == 1
+        self.gave_way_from = None  # the topic this reading's gave way to it (a loss told beside days alone)
         if gave_way is not None:  # a reading as strong as the one it replaces: not a habit's the model may overrule
+            self.gave_way_from = self.topic
             self.topic, self.tied, self.weak, self.single = gave_way, [gave_way], False, False
         ages = ages_in(text)
         # ``whole``: this reads a part of the message; the group is the whole message's.
@@ -2267,7 +2269,9 @@ class Composer:
     def mourning(self, readings: list, session=None) -> bool:
         """Whether the message tells of a loss (the `grief` topic), or follows one with no topic of its own."""
         about = readings[0].topic or session
-        return about is not None and about.key == GRIEF
+        # ...and a loss told as the time since which one lives alone still gets the condolence, before the loneliness tip
+        given_way = readings[0].gave_way_from
+        return (about is not None and about.key == GRIEF) or (given_way is not None and given_way.key == GRIEF)
 
     def condole(self) -> list[str]:
         """Condolence the first time in a session; after it, a line on grief coming in waves."""
