@@ -80,9 +80,15 @@ def test_a_follow_up_guessing_at_a_cause_stays_on_the_complaint(talk):
     assert not has_tip(replies[1]["content"], "blood_pressure", "en"), replies[1]["content"]
 
 
-def test_an_everyday_question_a_check_in_follows_still_gets_its_topic(talk):
-    reply = talk("physical", "working from home means I hardly see anyone all week, how do people stay connected?")[0]["content"]
-    assert has_tip(reply, "loneliness", "en"), reply
+@pytest.mark.parametrize("text,topic", [
+    ("working from home means I hardly see anyone all week, how do people stay connected?", "loneliness"),
+    # offline_J's (development data now), which the safety plugin checks in on: the topic model's sure topic
+    ("working nights means I basically never see my friends anymore, how do people on shifts keep a social life",
+     "loneliness"),
+])
+def test_an_everyday_question_a_check_in_follows_still_gets_its_topic(talk, text, topic):
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, topic, "en"), reply
 
 
 @pytest.mark.parametrize("lang,text,topic,not_topic", [
