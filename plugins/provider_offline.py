@@ -131,11 +131,13 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 # 别 is "don't" on its own, not in 特别 (very: "我心里特别累" is tired, not denied), 分别, 区别, 告别...
 _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![特分区告识级类性个差离辨])别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
-                       # 不容易犯困 (so as not to get sleepy): a goal the question is for, no complaint told
-                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|出现|任何|(?<!好)容易|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt"
+                       r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|出现|任何|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt"
                        r"|having|experiencing|getting|any)|\s)*$")  # "I'm not having chest pain" (an outside audit)
 
 
+# A clause that opens with 不容易 before the keyword (so as not to get sleepy): a purpose after a question; not
+# "我怎么减都不容易瘦下来" (it is hard to), where 不容易 follows other words of its clause
+_PURPOSE = re.compile(r"\s*(?:才|就|又|也)?不(?:太)?容易\s*$")
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1\s*$")
 
 
@@ -151,6 +153,8 @@ def negated(text: str, start: int) -> bool:
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
+    if _PURPOSE.match(clause):  # "吃什么比较好，不容易犯困？": a goal the question is for, no complaint told
+        return True
     tail = clause[-12:]
     found = _NEGATION.search(tail)
     # A negation a "how" governs is what the user wishes for, not a denial: "怎么才能不那么孤单",
