@@ -64,6 +64,9 @@ def test_a_phone_that_crashed_gets_no_library_article(site):
     ("en", "caught my arm on a nail yesterday and it looks infected now", "wounds", None),
     ("en", "my eyes go puffy and itchy whenever I'm near my sister's cat", "allergies", "eyes"),
     ("zh", "孩子咳了一个星期了，晚上老咳醒", "cough", None),
+    # 不容易 opening its clause is a purpose (no sleepiness told); after other words it is "hard to"
+    ("zh", "上晚班的时候吃点什么零食好，不容易犯困？", "diet", "fatigue"),
+    ("zh", "我怎么减都不容易瘦下来，是不是代谢慢", "weight", None),
 ])
 def test_the_question_asked_gets_its_topics_tip(talk, lang, text, topic, not_topic):
     reply = talk("physical", text)[0]["content"]
