@@ -71,6 +71,8 @@ CONDITION = re.compile(
 # A clause that guesses at a cause ("脸上狂爆痘，是不是熬夜熬的", "头好痛，是不是昨晚没睡好", "could it be
 # the coffee?"): the complaint before it is what the message is about, not the guess.
 CAUSE_GUESS = re.compile(r"(?:^|(?<=[,，;；。.!！?？\s]))(?:是不是|会不会|难道是|可能是|是因为|因为|估计是|"
+                         # "am I not drinking enough": a cause guessed as a lack, as "is it because I'm not…" is
+                         r"am i (?:just )?not|do i not|have i not been|"
                          r"(?:could|can|would|might) (?:it|this|that) be|is (?:it|this|that) (?:because|from|due)|"
                          r"(?:probably|maybe|perhaps) (?:it'?s|because|from)|because|is it the)(?![a-z])[^,，;；。.!！?？]*")
 
@@ -90,7 +92,7 @@ _ASKING_WORDS = re.compile(
     r"are there|can|could|should|shall|do|does|did|will|would|any|anything|ok to|okay to|is|are|am i)(?![a-z'])"
     # not an indefinite ("什么都不想做", "怎么也睡不着", "哪儿都不想去"): news told, no question
     r"|(?:怎么|怎样|如何|能不能|能否|可不可以|可以吗|要不要|该不该|需不需要|用不用|有没有|为什么|为啥|多少|多久|多长|"
-    r"几[次个点小天杯顿]|什么|哪(?:儿|里)?)(?![都也])")
+    r"几[次个点小天杯顿]|什么|(?<!为)啥|哪(?:儿|里)?|(?:想|想要|打算|准备)戒)(?![都也])")  # 想戒: the wish is the question  # 吃点啥 asks as 吃点什么 does; 为啥 is a why
 _ASKING_MARK = re.compile(r"[吗呢]\s*[?？]*\s*$|[?？]\s*$")
 _ASKING_REACH = 4  # clauses from the end looked at for the asking one: a question asked last, then thanks
 _ASKING_JOINER = re.compile(r"^(?:(?:but|and|so|then|though|or|anyway)\s+|但是|不过|可是|那么|那|所以)")

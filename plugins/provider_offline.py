@@ -135,6 +135,9 @@ _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![�
                        r"|having|experiencing|getting|any)|\s)*$")  # "I'm not having chest pain" (an outside audit)
 
 
+# A clause that opens with 不容易 before the keyword (so as not to get sleepy): a purpose after a question; not
+# "我怎么减都不容易瘦下来" (it is hard to), where 不容易 follows other words of its clause
+_PURPOSE = re.compile(r"\s*(?:才|就|又|也)?不(?:太)?容易\s*$")
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1\s*$")
 
 
@@ -150,6 +153,8 @@ def negated(text: str, start: int) -> bool:
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
+    if _PURPOSE.match(clause):  # "吃什么比较好，不容易犯困？": a goal the question is for, no complaint told
+        return True
     tail = clause[-12:]
     found = _NEGATION.search(tail)
     # A negation a "how" governs is what the user wishes for, not a denial: "怎么才能不那么孤单",
@@ -247,6 +252,14 @@ MISHAP = re.compile(r"(?<![a-z])(?:phone|battery|laptop|computer|pc|car|engine|t
                     r"froze|stopped working|gave up|gave out|cut out|dropped)(?![a-z])"
                     r"|(?:手机|电脑|电池|车|网|电视|路由器|打印机|耳机|屏幕|游戏|电话|充电器)(?:突然|又|直接)?"
                     r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)")
+
+
+# Death as a figure of speech ("I nearly died laughing", "I'm dying to see it", "bored to death", "笑死我了"):
+# no loss, so no grief tips (the topic model learnt "died" from its grief rows: _guess).
+FIGURATIVE_DEATH = re.compile(r"(?<![a-z])(?:(?:died|dying|die|dead)\s+(?:of\s+|from\s+|with\s+)?(?:laugh\w*|embarrassment|"
+                              r"boredom|shame|cringe|cuteness)|dying (?:to|for)|to die for|(?:bored|scared|worried|freezing|"
+                              r"frozen|loved?)\s+to death|dead (?:tired|on my feet|beat|serious|good|easy)|"
+                              r"(?:killing|killed) it)(?![a-z])|笑死|笑得要死|笑得半死|羡慕死|乐死|美死|帅死|萌死|可爱死")
 
 
 def _hash(*parts: str) -> int:
@@ -374,8 +387,11 @@ class Topic:
                 variant = {}
             words = [normalize(w) for w in both_languages(variant.get("when")) if normalize(w)]
             texts = {lang: str(variant.get(lang) or "").strip() for lang in ("zh", "en")}
+            # ...unless it has one of the variant's `unless` words: a child's vomiting beside a fever keeps the
+            # fever's caution (the doses by weight), the gut's is for a tummy bug alone
+            unless = [normalize(w) for w in both_languages(variant.get("unless")) if normalize(w)]
             if words and all(texts.values()):
-                self.caution_variants.append((words, texts))
+                self.caution_variants.append((words, texts, unless))
                 # ...and topics that stay the complaint's for that part of the group: a new mother's weight
                 # question is the weight topic (with the after-birth caution), a pregnant woman's is the pregnancy's
                 self.variant_topics.append((words, {str(k) for k in variant.get("complaint_topics") or ()}))
@@ -396,6 +412,15 @@ class Topic:
         # Topics that stay the user's own when the group is only mentioned: a parent's temper or
         # stress is not a child's illness ("孩子不听话，气死我了", "the kids are driving me mad").
         self.not_with = {str(k) for k in spec.get("not_with") or ()}
+        # Another topic this one gives way to when the message has one of its words ({topic: [words]}): waking
+        # early told of a day's sleep after a night shift, or of sleeping in, asks about the sleep's timing
+        gives_way = spec.get("gives_way") if isinstance(spec.get("gives_way"), dict) else {}
+        self.gives_way = [(str(k), Terms([w for w in (normalize(str(x)) for x in both_languages(v)) if w]))
+                          for k, v in gives_way.items()]
+        # A habit one quits (smoking, alcohol): "想戒", "how can I quit?" with no object ask about it when the message names it
+        self.quit = bool(spec.get("quit"))
+        # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
+        self.negated_too = {normalize(str(w)) for w in both_languages(spec.get("negated_too")) if normalize(str(w))}
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
@@ -443,8 +468,8 @@ class Topic:
     def caution_for(self, lang: str, text: str) -> str:
         """The group's caution in ``lang`` for ``text``, the message that named the group: the first
         variant whose `when` words it has, else the group's own."""
-        for words, texts in self.caution_variants:
-            if any(shares(w, text) for w in words):
+        for words, texts, unless in self.caution_variants:
+            if any(shares(w, text) for w in words) and not any(shares(w, text) for w in unless):
                 return texts[lang]
         return self.caution[lang]
 
@@ -496,7 +521,7 @@ class Guide(dict):
             self._read[text] = reading
         return reading
 
-    def spelled(self, text: str) -> str:
+    def spelled(self, text: str, strict: bool = False) -> str:
         """``text`` with English words one typo away from exactly one keyword of six letters or more
         spelled as the keyword ("insomina", "stomache", "diarhea"); asked only of a message no keyword
         places, so a real word that happens to be one letter from a keyword costs nothing elsewhere."""
@@ -509,7 +534,9 @@ class Guide(dict):
             if word in self.by_word:
                 return word
             fixed = index.only(word)
-            return fixed if fixed and fixed[0] == word[0] else word
+            # ``strict`` (a message a habit's keyword already places): the first two letters kept, as a real word
+            # there is no slip ("8 glasses of water" was read as "gasses", a stomach's)
+            return fixed if fixed and fixed[:1 + strict] == word[:1 + strict] else word
         return re.sub(r"(?<![a-z'])[a-z]{6,}(?![a-z'])", fix, text)
 
     def _typo_index(self) -> TypoIndex:
@@ -556,8 +583,12 @@ class Guide(dict):
                                 r"(?:worr(?:y|ied)|concerned)|(?:worth|something to|anything to|when to) (?:worry|be concerned)|"
                                 r"when (?:should|do|would) (?:i|we) (?:worry|be worried)|worr(?:y|ied|ying) about (?:it|this|that|him|her)|"
                                 r"(?:is|could) (?:it|this|that) (?:be )?(?:serious|worrying|concerning|a worry)|"
-                                r"doctor|gp|a&e|er)(?![a-z])|"
+                                r"doctor|gp|a&e|er|see (?:someone|somebody|anyone|a professional)|get (?:it|this|that) checked)(?![a-z])|"
                                 r"担心吗|要担心|用担心|需要担心|该担心|担不担心|要紧|严重|医生|医院|急诊|就医")
+
+    ASKS_IF_IT_WORKS = re.compile(r"有用吗|有没有用|管用吗|管不管用|有效吗|有没有效|有效果吗|有帮助吗|能不能帮|会好点吗|会好一点吗|"
+                                  r"(?<![a-z])(?:does (?:it|that|this) (?:help|work)|(?:would|will|could|can|does) \w+(?: \w+)? help|"
+                                  r"is (?:it|that|this) (?:any good|worth it|enough|effective)|will (?:it|that|this) work)(?![a-z])")
 
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
         """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,
@@ -582,6 +613,11 @@ class Guide(dict):
                 return None
         if topic is whole.topic:
             return None
+        # Whether an activity or habit works, asked beside a complaint or goal told ("最近想减点肥，每天快走半小时
+        # 有用吗", "my knees ache, would swimming help?"): a means to the told, whose tips answer it
+        if reading.weak and whole.topic is not None and whole.topic.priority > topic.priority and \
+                self.ASKS_IF_IT_WORKS.search(clause):
+            return None
         # What to eat, asked beside a complaint of the strongest kind ("我对花生过敏, what should i check on
         # food labels"; a cough, a wound, a period): the complaint's own tips answer eating with it, as a
         # condition's do (WITH_CONDITION); beside a lesser one it is a diet question ("my stomach gets upset
@@ -605,12 +641,23 @@ class Guide(dict):
         given as context ("type 2 diabetic here, want to start working out") is not the topic when
         the rest of the message names one. Special groups are read from the whole message."""
         whole = Reading(self, ADDITIVE.sub("", text))
-        if whole.topic is None:
-            spelled = self.spelled(text)
+        # ...or only a habit places ("my stomache burns after every meal", "had diarhea since last night after some
+        # street food": the meal and the food are diet's, the misspelt complaint is the question)
+        if whole.topic is None or whole.weak:
+            spelled = self.spelled(text, strict=whole.topic is not None)
             if spelled != text:
-                text, whole = spelled, Reading(self, ADDITIVE.sub("", spelled))
+                respelled = Reading(self, ADDITIVE.sub("", spelled))
+                if whole.topic is None or (respelled.topic is not None and respelled.topic.priority > whole.topic.priority):
+                    text, whole = spelled, respelled
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
+            if kind == "asks" and QUIT_BARE.search(part) and (reading.topic is None or not reading.topic.quit):
+                # "想戒又怕开车犯困", "how can I quit?": quitting with no object is quitting the habit the message names
+                habits = sorted((min(words.values()), key) for key, words in whole.hits.items() if self[key].quit)
+                if habits:
+                    habit = self[habits[0][1]]
+                    reading.topic, reading.tied, reading.weak, reading.single = habit, [habit], False, False
+                    return reading
             if kind == "asks":
                 topic = self.asked_topic(whole, reading, part)
                 if topic is None:
@@ -636,12 +683,23 @@ class Guide(dict):
         return whole
 
 
+# Quitting with no object ("想戒又怕…", "how can I quit?", "how do I give it up"): the habit the message names.
+QUIT_BARE = re.compile(r"戒(?:掉|了|得掉)?(?=又|但|却|可|吗|呢|[，,。？?！!]|$)|"
+                       r"(?<![a-z])(?:quit|stop|give (?:it|them) up|kick (?:it|the habit)|cut (?:it|them) out)\s*(?:for good|now)?\s*[?.!]*$")
+
+
 # "也/还/又" or a degree between a body part and its symptom ("眼睛也痒", "膝盖还肿", "头好痛", "头特别痛")
 # splits the keyword the symptom is listed under (眼睛痒 is allergies, 头痛 headache); read as if it
 # were not there.
 ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])(?:[也还又都](?:有点|有些|很|挺|老是|总是)?|好|很|太|超|特别|有点|有些|挺|巨|"
                       r"(?:一直|老是|总是|经常|时常|常常)(?:有点|有些|很|会)?)"
                       r"(?=[痒疼痛肿酸胀红麻晕干黄])")
+
+
+# A waking word followed by what one wakes with ("waking up with a headache", "wake up with a stiff back"):
+# the time a complaint is felt, not a night's broken sleep (the insomnia topic lists "waking up").
+WAKING = {"waking up", "wake up", "woke up", "wakes up", "waking", "keep waking"}
+WAKES_WITH = re.compile(r"\s+(?:every day |each day |most days |in the morning |every morning )?with(?![a-z])")
 
 
 class Reading:
@@ -665,13 +723,15 @@ class Reading:
                 # not what they ask about; a habit they lack ("不喝水") still is. A keyword that is
                 # itself a negation (没大便) counts.
                 if topic.priority or topic.is_group or topic.key in FEELING_TOPICS:  # "我不再焦虑了"
-                    if not word.startswith(("不", "没")) and negated(text, start):
+                    if not word.startswith(("不", "没")) and word not in topic.negated_too and negated(text, start):
                         self.denied.add(word)
                         continue
                 if topic.is_group and in_passing(text, start, word):
                     continue
-                if word in ("died", "dies") and MISHAP.search(text):  # "my phone died": no bereavement
-                    continue
+                if word in ("died", "dies") and (MISHAP.search(text) or FIGURATIVE_DEATH.search(text)):
+                    continue  # "my phone died", "I nearly died laughing": no bereavement
+                if word in WAKING and WAKES_WITH.match(text, start + len(word)):
+                    continue  # "waking up with a dull ache at the back of my head": when the ache comes, not insomnia
                 hits.setdefault(topic.key, {}).setdefault(word, start)
         for topic in guide.patterned:
             for pattern in topic.patterns:
@@ -680,17 +740,27 @@ class Reading:
                     hits.setdefault(topic.key, {}).setdefault(found.group(), found.start())
         # The highest priority (a symptom over an activity: "跑步后膝盖疼" is about the knee), then
         # the most distinct keywords, then the one mentioned first.
-        ranked = [(guide[key].priority, len(words), -min(words.values()), key)
+        # ...and among complaints of one priority, one told as a pain ("my lower back hurts after sitting at my desk
+        # all day": the back, not the desk and the sitting, two keywords of the setting)
+        ranked = [(guide[key].priority, guide[key].priority > 0 and any(
+                      word[-1] in "肿疼痛酸" or _PAIN_AFTER.match(text, start + len(word)) for word, start in words.items()),
+                   len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[-1]] if ranked else None
+        gave_way = next((guide[key] for key, words in (self.topic.gives_way if self.topic is not None else ())
+                         if key in guide and words.regex is not None and words.regex.search(text)), None)
         # Topics as strong as the chosen one, mentioned later ("久坐以后腰特别酸": sitting and back pain
         # tie on one keyword each); the topic model may choose among them (Composer.choose_topic).
-        self.tied = [guide[r[-1]] for r in ranked if r[:2] == max(ranked)[:2]] if ranked else []
+        self.tied = [guide[r[-1]] for r in ranked if r[:3] == max(ranked)[:3]] if ranked else []
         # An activity or habit (priority 0) is a weak reading, one keyword of it the weakest: "my
         # sugar reading before breakfast" is not a diet question, "戒了烟，脾气特别大" is about
         # smoking, not anger; the topic model may overrule it (Composer.modelled_topic).
         self.weak = bool(ranked) and max(ranked)[0] == 0
-        self.single = bool(ranked) and max(ranked)[1] == 1
+        self.single = bool(ranked) and max(ranked)[2] == 1
+        self.gave_way_from = None  # the topic this reading's gave way to it (a loss told beside days alone)
+        if gave_way is not None:  # a reading as strong as the one it replaces: not a habit's the model may overrule
+            self.gave_way_from = self.topic
+            self.topic, self.tied, self.weak, self.single = gave_way, [gave_way], False, False
         ages = ages_in(text)
         # ``whole``: this reads a part of the message; the group is the whole message's.
         # An age given outside the group's ages takes the person out of it: "my daughter is 14" is not a
@@ -1489,7 +1559,7 @@ class OfflineProvider(Provider):
     def _guess(self, text: str) -> tuple[str, float]:
         """The topic model's (topic id, probability) for ``text``; ("", 0) without a model."""
         guessed = self.topic_model.guess(text) if self.topic_model is not None else None
-        if guessed and guessed[0] == GRIEF and MISHAP.search(text.lower()):
+        if guessed and guessed[0] == GRIEF and (MISHAP.search(text.lower()) or FIGURATIVE_DEATH.search(text.lower())):
             # a thing that died is no loss to grieve: the model learnt "died" from its grief rows ("my laptop died and
             # I lost my whole essay" got "let people help" and "thoughts of joining them": the session-15 review)
             return ("", 0.0)
@@ -1715,7 +1785,8 @@ class Composer:
         self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
         readings = [topics.read(t) for t in self.read_texts]
         told = readings[0].told
-        if told is not None and (self.guess(text) or ("", 0.0))[0] == told.topic.key:
+        # (the model reads the message as spelled: "had diarhea…, what should i eat?")
+        if told is not None and (self.guess(told.text) or ("", 0.0))[0] == told.topic.key:
             # An activity or habit asked of as a means for the complaint told ("拉肚子拉了一天了，能吃什么",
             # "想减肥，晚饭不吃可以吗", "my knee aches after running, should I stop running?"): the topic
             # model reading the whole message picks the complaint (diarrhoea 0.75, weight 0.75, joints 0.93);
@@ -1724,7 +1795,7 @@ class Composer:
             readings[0] = told
         session = self.session_topic(readings, topics)
         if self.checked_in:
-            return parts + self.gentle(readings, topics, session)
+            return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
         mourning = self.mourning(readings, session)
         if notes and not feelings:
@@ -1871,6 +1942,11 @@ class Composer:
             if not (isinstance(passage, dict) and isinstance(passage.get("text"), str) and passage.get("title")):
                 continue
             heading = passage.get("heading") if isinstance(passage.get("heading"), str) else ""
+            # A reply with no topic quotes a passage only about what the message names: the library's search
+            # finds a passage by any word, and "我的手机死机了" matched "测的时候不说话、不看手机" (a blood-pressure
+            # article, in the session-16 review); a thing that broke is no health question at all.
+            if not keys and (MISHAP.search(self.text) or not names_subject(normalize(f"{passage['title']} {heading}"), self.text)):
+                continue
             text = fitting_lines(topics, str(passage["title"]), heading, passage["text"], keys, readings[0])
             if not text:
                 continue
@@ -2142,7 +2218,7 @@ class Composer:
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
 
-    def gentle(self, readings: list, topics: dict, session=None) -> list[str]:
+    def gentle(self, readings: list, topics: dict, session=None, before: list[str] = ()) -> list[str]:
         """After the safety plugin's check-in: what the user feels named back if it is not cheer
         (the tagger read "better off" as happy), else a warm line; a tip only for a complaint the
         message names in words (a check-in on "wrist clicks and hurts" still answers the wrist) or
@@ -2152,6 +2228,16 @@ class Composer:
         and she's burning up" was checked in on and lost the child caution); and a question."""
         topic = readings[0].topic
         feelings = [f for f in self.feelings() if f[0] != "happy"]
+        # The safety classifier checks in on everyday questions too ("working nights means I never see my
+        # friends, how do people on shifts keep a social life", "could it be the bp pills my GP just started
+        # me on?" after a dizzy spell): their topic is chosen as on any turn (ties broken by the topic model, a
+        # follow-up kept on the session's complaint, a message no keyword places placed by the model), where
+        # that choice is a complaint the words name, the session's, or the model's when it is sure
+        # (OVERRULE): a vague word of distress is never given a tip the model only half guessed.
+        chosen = self.choose_topic(readings, topics, session, before)
+        if chosen is not None and chosen is not topic and (chosen.key in readings[0].hits or chosen is session or (
+                asks_enough(self.text) and self.guess(self.text)[1] >= self.OVERRULE)):
+            topic = chosen
         if topic is None and not self.named_feeling_topic() and session is not None and session.priority:
             topic = session  # a feeling only the tagger reads ("吃了止痛片也没用") leaves the complaint's tip
         urgent = self.warning_signs(readings)
@@ -2187,7 +2273,9 @@ class Composer:
     def mourning(self, readings: list, session=None) -> bool:
         """Whether the message tells of a loss (the `grief` topic), or follows one with no topic of its own."""
         about = readings[0].topic or session
-        return about is not None and about.key == GRIEF
+        # ...and a loss told as the time since which one lives alone still gets the condolence, before the loneliness tip
+        given_way = readings[0].gave_way_from
+        return (about is not None and about.key == GRIEF) or (given_way is not None and given_way.key == GRIEF)
 
     def condole(self) -> list[str]:
         """Condolence the first time in a session; after it, a line on grief coming in waves."""
