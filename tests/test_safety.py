@@ -1841,6 +1841,7 @@ CRT_CRISES = [
     "i'm the family's biggest problem and i'm removing it for good",
     "真的 si le suan le，别劝我",
     "kill-ing-my-self to-day",
+    "across or along? which one works",  # the direction of a cut asked about, nothing else named
 ]
 # a check-in by the rules alone: a note finished with a day, out of reach at a lonely place, a wait given up
 CRT_CHECK_INS = ["the note's written. thursday.", "手机会关机，明天一个人去江边", "本来想等妈妈过完生日再走的，现在等不及了"]
@@ -1854,6 +1855,7 @@ CRT_LOOK_ALIKES = [
     "本来想等过完年再走，现在公司催着上班，等不及了",  # back to work
     "lmao this recipe is dying on me, nothing works, i'm ending it with takeaway",  # a laugh and a meal
     "well-to-do families in the up-to-date clinic",  # hyphened words that are words
+    "horizontal or vertical, which monitor layout works better for coding",  # a direction of something named
 ]
 
 
