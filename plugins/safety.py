@@ -166,6 +166,9 @@ _CJK_GAP = re.compile(rf"(?<=[{_CJK_RANGE}])[\s.·・*_~\-/|\\+]+(?=[{_CJK_RANGE
 _SPACED = re.compile(r"(?<![a-z0-9'])[a-z](?:[ .\-*_]+[a-z](?![a-z0-9'])){2,}")
 _SPACED_SEP = re.compile(r"[ .\-*_]+")
 _SPACED_GAP = re.compile(r"(?:[.\-*_]*\s){2,}[ .\-*_]*")  # "e n d   i t": two spaces or more end a word
+# Three or more pieces of letters joined by hyphens, cut where no word ends: "end-ing-it-to-night" (T: no hotline). At most
+# 40 letters: longer ones are left as written (`Normalizer.segment` reads no longer word), so a hostile run stays linear.
+_HYPHENED = re.compile(r"(?<![a-z0-9'\-])[a-z]+(?:-[a-z]+){2,}(?![a-z0-9'\-])")
 # A word of letters and digits (d13, k1ll3d): read as leetspeak when that gives a listed word.
 _MIXED = re.compile(r"(?<![a-z0-9'])(?=[a-z0-9]*[a-z])(?=[a-z0-9]*[0-9])[a-z0-9]{3,}(?![a-z0-9'])")
 _REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
@@ -265,6 +268,7 @@ class Normalizer:
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:
             text = _SPACED.sub(self._join_spaced, text)
+            text = _HYPHENED.sub(self._join_hyphened, text)
         if self.leet:
             text = _LEET.sub(lambda m: m.group().translate(_LEET_LETTERS), text)
             text = _MIXED.sub(self._leet_word, text)
@@ -301,6 +305,17 @@ class Normalizer:
         ("e n d i t a l l" is "end it all", "i w a n t t o d i e" is "i want to die")."""
         words = [_SPACED_SEP.sub("", group) for group in _SPACED_GAP.split(m.group())]
         return " ".join(self.segment(word) for word in words if word)
+
+    def _join_hyphened(self, m) -> str:
+        """Hyphened pieces read as the listed words they make together when some piece is no listed word: "end-ing-it-
+        to-night" is "ending it tonight". Pieces that are all words stay ("state-of-the-art", "end-my-life"), and so
+        does a run that no listed words make up ("mother-in-law")."""
+        pieces = m.group().split("-")
+        if all(piece in self.vocabulary for piece in pieces):
+            return m.group()
+        joined = "".join(pieces)
+        words = self.segment(joined)  # (itself when it is one listed word: "kil-l-my-self" is "killmyself", an alias)
+        return words if words != joined or joined in self.vocabulary else m.group()
 
     def segment(self, word: str) -> str:
         """``word``, or the fewest listed words it is made of (each of 2+ letters, or i or a; of
