@@ -1858,6 +1858,8 @@ def test_hard_negatives_of_session_16_get_no_hotline_and_a_risk_beside_their_fra
     assert [text for text, silenced in talk.items() if not silenced] == []
     # a harm said to be back is a report whatever the past beside it says
     assert safety.assess("my son tried to kill himself last year and lately he's talking about killing himself again").level == "crisis"
+    # an everyday word beside a death word is no strain taken to death: only named things (a bug, a plank, a marathon) are
+    assert safety.assess("after training today I keep thinking I should just die").found
 
 
 def test_a_flood_of_spans_a_concept_is_not_within_costs_time_in_proportion_to_its_length(make_wm):
