@@ -1912,3 +1912,62 @@ def test_hyphened_syllables_are_read_as_the_words_they_make_and_hostile_runs_sta
     # a run longer than any word is left alone, not segmented (`Normalizer.segment` reads at most 40 letters)
     long_run = "-".join(["ab"] * 30000)
     assert normalizer.clean(long_run) == long_run
+
+
+# -- session 16 (HNEG): sentences written for this test (from no set, no training file and no held list) --
+HNEG_LOOK_ALIKES = [
+    # a harm of someone else told as past and over, with a care question (main: the crisis reply for the word)
+    "my aunt attempted suicide many years ago and she's in a good place now, how do I talk about it with her",
+    "室友高中时自残过，现在好多了，聊天的时候我要注意什么",
+    # a moderator's or a poster's question (main: the crisis reply)
+    "as a new mod, how do I handle someone in our server saying they want to die",
+    # life admin (main: a check-in)
+    "my parents want a DNR and a prepaid funeral plan sorted this year, where do we start",
+    "爸爸想签生前预嘱，万一病重就不抢救，这个要去哪里办",
+    # a bug or a workout taken to death in words, a game by name (main: the crisis reply)
+    "这个报错搞得我想死，编译了一下午都不过",
+    "how do I drop off the ledge in skyrim without dying",
+    # a funeral of someone else with everyone at it (main: the goodbye rule)
+    "at my neighbour's funeral everyone sang his favourite song, a lovely goodbye",
+]
+HNEG_CRISES = [
+    # each frame gives way to a risk now, the writer's own wish, a time near or means
+    "my aunt attempted suicide years ago and she just told me she has the pills again, what do I say",
+    "我妹以前自残过，最近又开始划了，我该怎么跟她相处",
+    "signed my DNR and the funeral plan today, I won't be here after tomorrow",
+    "遗体捐献登记好了，明天以后我就不在了",
+    "this bug is the last straw, I want to kill myself tonight",
+    "how do I jump off the bridge in real life without anyone stopping me",
+]
+
+
+def test_hard_negatives_of_session_16_get_no_hotline_and_a_risk_beside_their_frame_still_does(make_wm, serve):
+    # the frames of prompts/safety.yaml: `harm_over` (someone_at_risk leaves a harm long past to the care frames, and
+    # someone_at_risk_again reads one said to be back), `life_admin`, `strain_talk`, games by name in `media`,
+    # `their_funeral`; each gives way to what makes a message a crisis
+    assert wrongly_answered(make_wm, serve, HNEG_LOOK_ALIKES, HNEG_CRISES) == ([], [])
+    safety = make_wm().service("safety")
+    talk = {text: safety.phrases.get().assess(text)[3] is False for text in HNEG_LOOK_ALIKES[:7]}
+    assert [text for text, silenced in talk.items() if not silenced] == []
+    # a harm said to be back is a report whatever the past beside it says
+    assert safety.assess("my son tried to kill himself last year and lately he's talking about killing himself again").level == "crisis"
+    # an everyday word beside a death word is no strain taken to death: only named things (a bug, a plank, a marathon) are
+    assert safety.assess("after training today I keep thinking I should just die").found
+
+
+def test_a_flood_of_spans_a_concept_is_not_within_costs_time_in_proportion_to_its_length(make_wm):
+    # each span of a `not_within` concept was checked against the outer spans sorted anew (session 16: 100,000 characters
+    # of 如果以后有人 took 400 s once `after_me` and `farewell` were not_within `care_in_case`); CPU time, four times the
+    # text: about four times the time when linear, sixteen when quadratic
+    import time
+    phrases = make_wm().service("safety").phrases.get()
+    stems = phrases.normalizer.stems(phrases.normalizer.clean("如果以后有人" * 2000))
+
+    def cost(text):
+        started = time.process_time()
+        phrases.concepts.find(text)
+        return time.process_time() - started
+
+    cost(stems[:600])
+    short, long = min(cost(stems[:3000]) for _ in range(3)), min(cost(stems) for _ in range(3))
+    assert long < 9 * short + 0.05, (short, long)
