@@ -69,7 +69,7 @@ def safety_numbers(wm, lang: str) -> dict:
 def cli(subparsers, wm_factory):
     parser = subparsers.add_parser(
         "train-topics", help="retrain the offline companion's topic model and print its accuracy on the held split",
-        description=f"Retrain the topic model of the offline provider on {TOPIC_TRAINING} (all but the held eighth of "
+        description="Retrain the topic model of the offline provider on models/training/offline_topics*.tsv (all but the held eighth of "
                     "the rows), write it to providers.<offline>.topic_model and print its accuracy on the held rows.")
     from wellmate_plugins._textmodel import add_training_arguments
 
@@ -89,7 +89,7 @@ def train_topics(wm_factory, args) -> int:
         if provider and stop_if_unusable(provider.tips_file, "which topics there are"):
             return 1
         guide = provider.tips_file.get() if provider else None
-        paths = [Path(p) for p in args.data] if args.data else data_file_candidates(wm, TOPIC_TRAINING)[:1]
+        paths = [Path(p) for p in args.data] if args.data else topic_training_files(wm)
         try:
             rows = read_rows(paths)
         except (OSError, ValueError) as e:
@@ -121,9 +121,26 @@ def train_topics(wm_factory, args) -> int:
             print(f"held split, {lang}: {right}/{len(rows_)} right ({100 * right / len(rows_):.1f}%); "
                   f"at confidence >= {confidence:g} it answers {len(sure)} ({100 * len(sure) / len(rows_):.0f}%), "
                   f"{100 * sum(sure) / max(1, len(sure)):.1f}% of them right")
+        if len(paths) > 1:  # a file's held rows alone: a new file's rows must not be bought with the others'
+            for path in paths:
+                rows_ = [r for r in held if r["file"] == path.name]
+                right = sum(model.predict(r["text"])[0] == r["label"] for r in rows_)
+                print(f"held split of {path.name}: {right}/{len(rows_)} right ({100 * right / max(1, len(rows_)):.1f}%)")
         return 0
     finally:
         wm.close()
+
+
+def topic_training_files(wm) -> list[Path]:
+    """models/training/offline_topics.tsv and the numbered files beside it (offline_topics_2.tsv, ...):
+    helpers each write rows to a file of their own, so no two edit the same one; the first folder
+    (next to config.yaml, then the shipped one) that holds any of them."""
+    candidates = data_file_candidates(wm, TOPIC_TRAINING)
+    for first in candidates:
+        found = sorted(first.parent.glob("offline_topics*.tsv"))
+        if found:
+            return found
+    return candidates[:1]
 
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

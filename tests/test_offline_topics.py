@@ -4,6 +4,7 @@ places them, overrules a weak keyword reading, can be switched off or be missing
 a reply, and is retrained by `python wellmate.py train-topics`; English keywords match their other
 forms; a special group mentioned in passing brings no caution."""
 
+import json
 import logging
 import subprocess
 import sys
@@ -117,6 +118,32 @@ def test_train_topics_writes_a_model_and_prints_held_accuracy(tmp_path):
                               "--data", str(bad), "--out", str(tmp_path / "bad.json")],
                              capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "no_such_topic" in refused.stderr and not (tmp_path / "bad.json").exists()
+
+
+def test_train_topics_reads_the_numbered_training_files_beside_the_first(tmp_path):
+    """Without --data, train-topics learns from models/training/offline_topics.tsv and every
+    offline_topics_N.tsv beside it (each helper writes rows to a file of its own), found next to
+    config.yaml first; it prints the held split of each file alone."""
+    from conftest import shipped_config
+
+    config = shipped_config(tmp_path)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    folder = tmp_path / "models" / "training"
+    folder.mkdir(parents=True)
+    lines = [line for line in (ROOT / "models" / "training" / "offline_topics.tsv").read_text(encoding="utf-8").splitlines()
+             if line and not line.startswith("#")]
+    header, rows = lines[0], lines[1:]
+    (folder / "offline_topics.tsv").write_text("\n".join([header] + rows[:300:3]) + "\n", encoding="utf-8")
+    (folder / "offline_topics_2.tsv").write_text("\n".join([header] + rows[1:300:3]) + "\n", encoding="utf-8")
+    (folder / "other_topics.tsv").write_text(header + "\nno_such_topic\ten\tnot read\n", encoding="utf-8")
+    out = tmp_path / "topics.json"
+    done = subprocess.run([sys.executable, str(ROOT / "wellmate.py"), "--config", str(path), "train-topics",
+                           "--out", str(out), "--epochs", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "rows of offline_topics.tsv, offline_topics_2.tsv;" in done.stdout, done.stdout
+    assert "held split of offline_topics.tsv:" in done.stdout and "held split of offline_topics_2.tsv:" in done.stdout
+    assert json.loads(out.read_text(encoding="utf-8"))["meta"]["trained_on"] == ["offline_topics.tsv", "offline_topics_2.tsv"]
 
 
 @pytest.mark.parametrize("topic,text", [
