@@ -333,7 +333,10 @@ class Topic:
         self.title = {"zh": str(title.get("zh") or key), "en": str(title.get("en") or key)}
         keywords = spec.get("keywords") or {}
         self.keywords = [normalize(w) for w in [*(keywords.get("zh") or []), *(keywords.get("en") or [])] if normalize(w)]
-        self.words = list(dict.fromkeys(form for word in self.keywords for form in inflections(word)))
+        # ...and each form with its apostrophes dropped, as blunt and voice-typed messages write them ("cant get
+        # to sleep", "im on my own", "dont know anyone"): the typo fixer mends only single words of six letters
+        self.words = list(dict.fromkeys(variant for word in self.keywords for form in inflections(word)
+                                        for variant in (form, form.replace("'", "")) if variant.strip()))
         # Keywords a list cannot spell, as patterns on the lower-cased message: a person or pet said to
         # have gone a few characters on ("我爸上个月走了"), which a fixed word would take from 走了一万步 too.
         try:
@@ -742,8 +745,11 @@ class Reading:
         # the most distinct keywords, then the one mentioned first.
         # ...and among complaints of one priority, one told as a pain ("my lower back hurts after sitting at my desk
         # all day": the back, not the desk and the sitting, two keywords of the setting)
+        # (an English keyword that is itself a pain counts as told as one: "banging headache after the long drive,
+        # neck stiff too" is the headache, a pain, over the neck named after it)
         ranked = [(guide[key].priority, guide[key].priority > 0 and any(
-                      word[-1] in "肿疼痛酸" or _PAIN_AFTER.match(text, start + len(word)) for word, start in words.items()),
+                      word[-1] in "肿疼痛酸" or word.endswith(_PAIN_WORD) or _PAIN_AFTER.match(text, start + len(word))
+                      for word, start in words.items()),
                    len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[-1]] if ranked else None
@@ -840,6 +846,7 @@ def child_to_do(text: str, start: int, word: str) -> tuple[int, str]:
 # A pain or swelling told of in a body part a keyword names, after the keyword or in it ("now my knee
 # is really swollen", "膝盖肿了", "胃疼"): a complaint of its own. "疼得睡不着" (the pain keeps me awake),
 # "嘴巴也干" after diarrhoea, "it's spreading to my neck now" tell of none, and stay on the session's.
+_PAIN_WORD = ("ache", "aches", "pain", "pains", "hurts")
 _PAIN_AFTER = re.compile(r"(?:s|es)?(?:\s*(?:is|are|was|has|have|been|got|getting|really|so|very|badly|all|now|also|too|still|"
                          r"quite|a bit|kind of|getting))*\s*(?:swollen|swelling|swelled|hurts?|hurting|aches?|aching|sore|"
                          r"painful|killing me|bruised|sprained|twisted)(?![a-z])|[肿疼痛酸]")
