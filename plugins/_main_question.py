@@ -124,7 +124,15 @@ def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
             end = marked if marked is not None and opens else bounds[i]
             if opens or i == 1:
                 before = text[:bounds[i - 1]]
-                return text[bounds[i - 1]:end].strip() if before.strip(" ,，.。!！?？;；~") else ""
+                if before.strip(" ,，.。!！?？;；~"):
+                    return text[bounds[i - 1]:end].strip()
+                # The question asked first, the story after it ("is 3 litres of water a day too much?? my coworker
+                # swears by it and yes my headache went away"): a clause a question word opens and a question mark
+                # ends, with more told after it, is the question; the telling clauses after it are its context
+                asked = text[:end].strip()
+                if opens and _ASKING_MARK.search(asked) and text[end:].strip(" ,，.。!！?？;；~"):
+                    return asked
+                return ""
             marked = bounds[i]  # a mark alone: a question word in the clauses before may open it
     if marked is not None:  # no question word opens it: the marked clause alone
         start = bisect_left(bounds, marked) - 1

@@ -593,6 +593,9 @@ class Guide(dict):
                                   r"(?<![a-z])(?:does (?:it|that|this) (?:help|work)|(?:would|will|could|can|does) \w+(?: \w+)? help|"
                                   r"is (?:it|that|this) (?:any good|worth it|enough|effective)|will (?:it|that|this) work)(?![a-z])")
 
+    POINTS_BACK = re.compile(r"^(?:但是|不过|那|那么)?(?:这种|这样的|这个|那种)|(?<![a-z])(?:lose|get rid of|fix|treat|manage|shift|"
+                             r"ease|deal with|cope with|get over|shake|sort) (?:it|this|that|them)(?![a-z])")
+
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
         """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,
         over the topic of the whole (``whole``), which the clauses telling the context may decide
@@ -620,6 +623,11 @@ class Guide(dict):
         # 有用吗", "my knees ache, would swimming help?"): a means to the told, whose tips answer it
         if reading.weak and whole.topic is not None and whole.topic.priority > topic.priority and \
                 self.ASKS_IF_IT_WORKS.search(clause):
+            return None
+        # An asking clause that points back at what was told ("put on 8kg since i started working from home, how do i
+        # lose it without a gym", "我爸上个月走了…这种难过要多久才会好一点"): its own word names a means or a feeling of
+        # the stronger complaint told, which stays the topic
+        if whole.topic is not None and whole.topic.priority > topic.priority and self.POINTS_BACK.search(clause):
             return None
         # What to eat, asked beside a complaint of the strongest kind ("我对花生过敏, what should i check on
         # food labels"; a cough, a wound, a period): the complaint's own tips answer eating with it, as a
