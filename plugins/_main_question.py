@@ -108,6 +108,8 @@ def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
     is one clause, or none of its last few clauses asks). A question mark after a comma inside the
     question ("what can I do about my dry, tired eyes?") ends the clause a question word opens."""
     ends = (clauses or _Clauses(text)).ends
+    if not ends or ends == [len(text)]:
+        return run_on_question(text)
     bounds = [0] + ends
     if ends and ends[-1] < len(text):
         bounds.append(len(text))
@@ -139,6 +141,26 @@ def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
         before = text[:bounds[start]]
         return text[bounds[start]:marked].strip() if before.strip(" ,，.。!！?？;；~") else ""
     return ""
+
+
+# Where a voice-typed or blunt message with no punctuation at all starts asking ("night shift nurse my feet are
+# killing me what can i do for my back"): a question opener after the words that tell the context. Only the last
+# one counts, and only in one unpunctuated run, so a message is searched once.
+_RUN_ON_ASKS = re.compile(r"(?<![a-z'])(?:how (?:do|can|should|much|many|long|often|to|would)|what (?:can|should|do|is|are|would|could|"
+                          r"helps|works)|(?:should|can|could|do) i|is (?:it|that|this) (?:ok|okay|safe|normal|bad|fine)|"
+                          r"any (?:tips|advice|ideas|way)|anything (?:i can|to)|why (?:do|does|is|am|does)|"
+                          r"is there (?:anything|a way|something))(?![a-z'])")
+
+
+def run_on_question(text: str) -> str:
+    """The asking part of an unpunctuated English message whose question comes after words telling the context;
+    "" when it opens with its question or has none."""
+    last = None
+    for last in _RUN_ON_ASKS.finditer(text):
+        pass
+    if last is None or not text[:last.start()].strip():
+        return ""
+    return text[last.start():].strip()
 
 
 def guesses_lack(clause: str) -> bool | None:
