@@ -158,9 +158,21 @@ def run_on_question(text: str) -> str:
     last = None
     for last in _RUN_ON_ASKS.finditer(text):
         pass
-    if last is None or not text[:last.start()].strip():
+    if last is None:
         return ""
+    if not text[:last.start()].strip():
+        # ...or, opening with its question, ends with something added "too" ("how many hours sleep should a 70 yr old
+        # get my knees ache at night too"): the question is what comes before the addition
+        added = None  # the last "my"/"I've got" before the "too": the first may be the question's own object
+        if _ENDS_TOO.search(text):
+            for added in _ADDED_TOO.finditer(text, last.end()):
+                pass
+        return text[:added.start()].strip() if added is not None else ""
     return text[last.start():].strip()
+
+
+_ENDS_TOO = re.compile(r"(?<![a-z'])(?:too|to|as well|also)\W*$")  # "to": voice typing's "too"
+_ADDED_TOO = re.compile(r" (?:(?:and|but|plus|oh and) )?(?:my|i'?ve got|i have|i get|i'?m getting)(?![a-z'])")
 
 
 def guesses_lack(clause: str) -> bool | None:
