@@ -108,6 +108,8 @@ def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
     is one clause, or none of its last few clauses asks). A question mark after a comma inside the
     question ("what can I do about my dry, tired eyes?") ends the clause a question word opens."""
     ends = (clauses or _Clauses(text)).ends
+    if not ends or ends == [len(text)]:
+        return run_on_question(text)
     bounds = [0] + ends
     if ends and ends[-1] < len(text):
         bounds.append(len(text))
@@ -124,13 +126,53 @@ def asking_clause(text: str, clauses: "_Clauses | None" = None) -> str:
             end = marked if marked is not None and opens else bounds[i]
             if opens or i == 1:
                 before = text[:bounds[i - 1]]
-                return text[bounds[i - 1]:end].strip() if before.strip(" ,，.。!！?？;；~") else ""
+                if before.strip(" ,，.。!！?？;；~"):
+                    return text[bounds[i - 1]:end].strip()
+                # The question asked first, the story after it ("is 3 litres of water a day too much?? my coworker
+                # swears by it and yes my headache went away"): a clause a question word opens and a question mark
+                # ends, with more told after it, is the question; the telling clauses after it are its context
+                asked = text[:end].strip()
+                if opens and _ASKING_MARK.search(asked) and text[end:].strip(" ,，.。!！?？;；~"):
+                    return asked
+                return ""
             marked = bounds[i]  # a mark alone: a question word in the clauses before may open it
     if marked is not None:  # no question word opens it: the marked clause alone
         start = bisect_left(bounds, marked) - 1
         before = text[:bounds[start]]
         return text[bounds[start]:marked].strip() if before.strip(" ,，.。!！?？;；~") else ""
     return ""
+
+
+# Where a voice-typed or blunt message with no punctuation at all starts asking ("night shift nurse my feet are
+# killing me what can i do for my back"): a question opener after the words that tell the context. Only the last
+# one counts, and only in one unpunctuated run, so a message is searched once.
+_RUN_ON_ASKS = re.compile(r"(?<![a-z'])(?:how (?:do|can|should|much|many|long|often|to|would)|what (?:can|should|do|is|are|would|could|"
+                          r"helps|works)|(?:should|can|could|do) i|is (?:it|that|this) (?:ok|okay|safe|normal|bad|fine)|"
+                          r"any (?:tips|advice|ideas|way)|anything (?:i can|to)|why (?:do|does|is|am|does)|"
+                          r"is there (?:anything|a way|something))(?![a-z'])")
+
+
+def run_on_question(text: str) -> str:
+    """The asking part of an unpunctuated English message whose question comes after words telling the context;
+    "" when it opens with its question or has none."""
+    last = None
+    for last in _RUN_ON_ASKS.finditer(text):
+        pass
+    if last is None:
+        return ""
+    if not text[:last.start()].strip():
+        # ...or, opening with its question, ends with something added "too" ("how many hours sleep should a 70 yr old
+        # get my knees ache at night too"): the question is what comes before the addition
+        added = None  # the last "my"/"I've got" before the "too": the first may be the question's own object
+        if _ENDS_TOO.search(text):
+            for added in _ADDED_TOO.finditer(text, last.end()):
+                pass
+        return text[:added.start()].strip() if added is not None else ""
+    return text[last.start():].strip()
+
+
+_ENDS_TOO = re.compile(r"(?<![a-z'])(?:too|to|as well|also)\W*$")  # "to": voice typing's "too"
+_ADDED_TOO = re.compile(r" (?:(?:and|but|plus|oh and) )?(?:my|i'?ve got|i have|i get|i'?m getting)(?![a-z'])")
 
 
 def guesses_lack(clause: str) -> bool | None:

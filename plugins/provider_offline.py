@@ -350,7 +350,10 @@ class Topic:
         self.title = {"zh": str(title.get("zh") or key), "en": str(title.get("en") or key)}
         keywords = spec.get("keywords") or {}
         self.keywords = [normalize(w) for w in [*(keywords.get("zh") or []), *(keywords.get("en") or [])] if normalize(w)]
-        self.words = list(dict.fromkeys(form for word in self.keywords for form in inflections(word)))
+        # ...and each form with its apostrophes dropped, as blunt and voice-typed messages write them ("cant get
+        # to sleep", "im on my own", "dont know anyone"): the typo fixer mends only single words of six letters
+        self.words = list(dict.fromkeys(variant for word in self.keywords for form in inflections(word)
+                                        for variant in (form, form.replace("'", "")) if variant.strip()))
         # Keywords a list cannot spell, as patterns on the lower-cased message: a person or pet said to
         # have gone a few characters on ("我爸上个月走了"), which a fixed word would take from 走了一万步 too.
         try:
@@ -607,6 +610,9 @@ class Guide(dict):
                                   r"(?<![a-z])(?:does (?:it|that|this) (?:help|work)|(?:would|will|could|can|does) \w+(?: \w+)? help|"
                                   r"is (?:it|that|this) (?:any good|worth it|enough|effective)|will (?:it|that|this) work)(?![a-z])")
 
+    POINTS_BACK = re.compile(r"^(?:但是|不过|那|那么)?(?:这种|这样的|这个|那种)|(?<![a-z])(?:lose|get rid of|fix|treat|manage|shift|"
+                             r"ease|deal with|cope with|get over|shake|sort) (?:it|this|that|them)(?![a-z])")
+
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
         """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,
         over the topic of the whole (``whole``), which the clauses telling the context may decide
@@ -634,6 +640,11 @@ class Guide(dict):
         # 有用吗", "my knees ache, would swimming help?"): a means to the told, whose tips answer it
         if reading.weak and whole.topic is not None and whole.topic.priority > topic.priority and \
                 self.ASKS_IF_IT_WORKS.search(clause):
+            return None
+        # An asking clause that points back at what was told ("put on 8kg since i started working from home, how do i
+        # lose it without a gym", "我爸上个月走了…这种难过要多久才会好一点"): its own word names a means or a feeling of
+        # the stronger complaint told, which stays the topic
+        if whole.topic is not None and whole.topic.priority > topic.priority and self.POINTS_BACK.search(clause):
             return None
         # What to eat, asked beside a complaint of the strongest kind ("我对花生过敏, what should i check on
         # food labels"; a cough, a wound, a period): the complaint's own tips answer eating with it, as a
@@ -759,8 +770,11 @@ class Reading:
         # the most distinct keywords, then the one mentioned first.
         # ...and among complaints of one priority, one told as a pain ("my lower back hurts after sitting at my desk
         # all day": the back, not the desk and the sitting, two keywords of the setting)
+        # (an English keyword that is itself a pain counts as told as one: "banging headache after the long drive,
+        # neck stiff too" is the headache, a pain, over the neck named after it)
         ranked = [(guide[key].priority, guide[key].priority > 0 and any(
-                      word[-1] in "肿疼痛酸" or _PAIN_AFTER.match(text, start + len(word)) for word, start in words.items()),
+                      word[-1] in "肿疼痛酸" or word.endswith(_PAIN_WORD) or _PAIN_AFTER.match(text, start + len(word))
+                      for word, start in words.items()),
                    len(words), -min(words.values()), key)
                   for key, words in hits.items() if not guide[key].is_group]
         self.topic = guide[max(ranked)[-1]] if ranked else None
@@ -857,6 +871,7 @@ def child_to_do(text: str, start: int, word: str) -> tuple[int, str]:
 # A pain or swelling told of in a body part a keyword names, after the keyword or in it ("now my knee
 # is really swollen", "膝盖肿了", "胃疼"): a complaint of its own. "疼得睡不着" (the pain keeps me awake),
 # "嘴巴也干" after diarrhoea, "it's spreading to my neck now" tell of none, and stay on the session's.
+_PAIN_WORD = ("ache", "aches", "pain", "pains", "hurts")
 _PAIN_AFTER = re.compile(r"(?:s|es)?(?:\s*(?:is|are|was|has|have|been|got|getting|really|so|very|badly|all|now|also|too|still|"
                          r"quite|a bit|kind of|getting))*\s*(?:swollen|swelling|swelled|hurts?|hurting|aches?|aching|sore|"
                          r"painful|killing me|bruised|sprained|twisted)(?![a-z])|[肿疼痛酸]")
