@@ -677,6 +677,10 @@ QUESTION = re.compile(r"[?？吗]")
 # A wish or act of the writer's own in a message about someone else: the writer is at risk too (`about_someone_else`)
 WRITERS_OWN_RISK = frozenset({"own_risk", "me_too", "for_myself"})
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
+# Words quoted in a report are the other person's ("my 15 year old just texted me 'goodbye mom, I love you, I'm sorry'":
+# its I read as the writer's own, it got the check-in written to the writer; the session-16 new-user audit). A quote opens
+# after a space and closes before one, so the apostrophe of I'm or she's is no quote mark.
+QUOTED = re.compile(r"(?:(?<=\s)|^)(['\"‘“「『])(?=\S)([^'\"‘’“”「」『』\n]{1,160}?(?:'[a-z]+[^'\"‘’“”「」『』\n]{0,160}?)*)(?<=\S)['\"’”」』](?=[\s,.!?;:，。！？]|$)")
 # what may stand between my/我 and the person: "my best friend", "my 14 year old son", 我的朋友, 我家
 # (an age written with hyphens is one word: "my 14-year-old daughter", the session-14 audit)
 THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|for|with|and|of|the|a|an|my|our|at|in|on|from)\s)"
@@ -718,6 +722,15 @@ BARE_ACK = re.compile(r"\W*(?:ok|okay|k|kk|ok then|okay then|sure|fine|whatever|
 # go now" got an ordinary reply for their "ok" and "good": the session-15 second review)
 GOODBYE = re.compile(r"(?<![a-z])(?:bye|byebye|goodbye|good night|goodnight|gn|night night|gonna go|going now|gotta go|got to go|"
                      r"logging off|signing off|farewell|see ya|cya)(?![a-z])|再见|拜拜|晚安|先走了|我走了|下线了|告辞")
+# What may follow a yes to "are you safe right now?" and leave it an answer that one is (`Safety.follow_on`): politeness,
+# hedges and "for now"; or someone with them, the crisis reply's second question ("yes, my sister is here")
+YES_TAIL = re.compile(r"^[\s,，.。!！…~、的啊呀吧呢哦嗯]+|[\s,，.。!！…~、啊呀吧呢哦嗯]+$")
+YES_ENOUGH = re.compile(r"(?:(?:i am|i'?m|im|i think so|i guess|i think|for now|right now|now|at the moment|thanks|thank you|"
+                        r"ty|thx|i promise|promise|really|honestly|我是|是的|我在|现在|目前|暂时|应该|谢谢|谢啦|真的|放心|还在)"
+                        r"[\s,，.。!！…~、]*)+")
+WITH_SOMEONE = re.compile(r"(?<![a-z])(?:with me|here with|is here|are here|came over|coming over|at home with|staying with|"
+                          r"my (?:mum|mom|dad|wife|husband|partner|sister|brother|friend|roommate|flatmate|girlfriend|boyfriend|"
+                          r"family|parents?|son|daughter)(?![a-z]))|陪着我|陪我|在我身边|在身边|在旁边|在我旁边|和我在一起|跟我在一起")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
@@ -906,12 +919,23 @@ class Answers:
 
     def read(self, text: str) -> tuple[str | None, bool]:
         """("no", "yes" or None: how the answer begins; whether it says the writer is fine)."""
-        text = normalize(text).strip(" ,，.。!！…~、")
-        while self.filler is not None and (m := self.filler.match(text)) and m.end():
-            text = text[m.end():]
+        text = self._unfilled(text)
         begins = "no" if self.no is not None and self.no.match(text) else \
             "yes" if self.yes is not None and self.yes.match(text) else None
         return begins, any(not self._negated(text[:start]) for start, _ in self.fine.find(text))
+
+    def after_yes(self, text: str) -> str:
+        """What a yes goes on to say (normalized, its punctuation and particles gone): "" for "yes", "yeah!",
+        是的; "i mean it" for "Yes I mean it"; 我是认真的 for 是的，我是认真的."""
+        text = self._unfilled(text)
+        m = self.yes.match(text) if self.yes is not None else None
+        return YES_TAIL.sub("", text[m.end():]) if m else text
+
+    def _unfilled(self, text: str) -> str:
+        text = normalize(text).strip(" ,，.。!！…~、")
+        while self.filler is not None and (m := self.filler.match(text)) and m.end():
+            text = text[m.end():]
+        return text
 
     def _negated(self, before: str) -> bool:
         clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
@@ -1485,8 +1509,11 @@ class Safety:
             a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in people)]
         if not told and not any(start > first_person for start, _ in helper):
             return False
+        quoted = [m.span(2) for m in QUOTED.finditer(stems)]
         for start, end in mine.get("self", ()):
             if any(a <= start and end <= b for a, b in helper + people):  # "what do I do", 我妈 (a person word itself)
+                continue
+            if any(a <= start and end <= b for a, b in quoted):  # their words quoted: "texted me 'I love you, I'm sorry'"
                 continue
             # 我的朋友, 我表妹, "my best friend", "my 14 year old son" (not "my desk", "my last message")
             if any(THIRD_PARTY_POSSESSIVE.fullmatch(stems[end:a]) for a, _ in people if a >= end):
@@ -1553,9 +1580,16 @@ class Safety:
             return "crisis"
         if QUESTION.search(text) and _size(text) > FOLLOW_ON_QUESTION:
             return "crisis" if asked == "helper" else "grey"  # (a helper's question is about the one at risk)
-        begins, fine = self.phrases.get().answers.read(text)
+        phrases = self.phrases.get()
+        begins, fine = phrases.answers.read(text)
         if asked == "safe" and NOBODY_WITH_ME.search(lowered):
             return "crisis"  # "no one is with me, it's fine": no one to be with them is no fine (R15b)
+        if asked == "safe" and begins == "yes" and not fine:
+            # a yes to "are you safe right now?" is an answer when it says no more, or that someone is with them; a yes
+            # that goes on confirms the crisis ("Yes I mean it", "yes all of them", "yes I did, what now", 是的，我是认真的
+            # all got an ordinary answer, one an old man's falls tip: the session-16 new-user audit)
+            rest = phrases.answers.after_yes(text)
+            return None if not rest or YES_ENOUGH.fullmatch(rest) or WITH_SOMEONE.search(rest) else "crisis"
         return None if fine or (asked == "safe" and begins == "yes") else "crisis"
 
     @staticmethod
