@@ -514,8 +514,9 @@ def username_form(name: str) -> str:
 
 def valid_username(name: str) -> tuple[str, str | None]:
     """``name`` as it is kept (`username_form`) and what is wrong with it (`username_problem`), None if
-    nothing: the one check that registration, setting a username with a password and the admin commands
-    share (the form first, so a full-width ｂｏｂ passes as bob; each caller words its own error)."""
+    nothing: the check registration and the admin commands share (the form first, so a full-width ｂｏｂ passes as
+    bob; each caller words its own error). Setting a username with a password needs the form before the check, to
+    compare it with the account's, and calls the two itself."""
     name = username_form(name)
     return name, username_problem(name)
 

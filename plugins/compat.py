@@ -253,9 +253,9 @@ def routes(app, wm):
     max_chars = wm.config["chat"]["max_message_chars"]
 
     def mp_chat(body):
+        compat.refuse_too_long(body, "message", max_chars)  # before the client's user is made: a refusal makes nothing
         user = compat.client_user("miniprogram", client_id(body, "user_id"))
         client_session_id = client_id(body, "session_id", required=False) or new_id()
-        compat.refuse_too_long(body, "message", max_chars)
         message = field(body, "message", max_len=max_chars, prose=True)
         conf = compat.conf["miniprogram"]
         session = compat.client_session(user, conf["agent"], client_session_id, title_from(message), create=True)

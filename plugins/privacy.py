@@ -162,7 +162,7 @@ def routes(app, wm):
         if len(password) < PASSWORD_MIN:
             raise ApiError(400, "invalid_field", f"password: at least {PASSWORD_MIN} characters")
         changes = {"password_hash": hash_password(password)}
-        username = username_form(field(body, "username", required=False, max_len=32))
+        username = username_form(field(body, "username", required=False, max_len=256))  # the rule says what is wrong
         if user.get("username"):
             if username and username.lower() != user["username"].lower():
                 raise ApiError(400, "username_set", f"username: this account is already {user['username']!r}; "

@@ -731,6 +731,9 @@ YES_ENOUGH = re.compile(r"(?:(?:i am|i'?m|im|i think so|i guess|i think|for now|
 WITH_SOMEONE = re.compile(r"(?<![a-z])(?:with me|here with|is here|are here|came over|coming over|at home with|staying with|"
                           r"my (?:mum|mom|dad|wife|husband|partner|sister|brother|friend|roommate|flatmate|girlfriend|boyfriend|"
                           r"family|parents?|son|daughter)(?![a-z]))|陪着我|陪我|在我身边|在身边|在旁边|在我旁边|和我在一起|跟我在一起")
+# A helper asking what to do now (`Safety.follow_on`, after "she says she's fine")
+HELPER_ASKS = re.compile(r"(?<![a-z])(?:what (?:do|should|can) i (?:do|say)|how do i help|what now|now what|should i call|"
+                         r"should i go)(?![a-z])|怎么办|该怎么|怎么做|要不要报警|要不要打|要不要过去|我该")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
@@ -1569,9 +1572,13 @@ class Safety:
         longer than a few sentences. Only right after a crisis reply of a crisis the message itself said: a
         repeat asks nothing more of this kind (`asked` "followed"), or the same reply would answer every message
         after it ("换个话题吧", "能聊点别的吗", "今天天气怎么样": the session-15 second review)."""
-        if asked not in ("safe", "helper") or _size(text) > FOLLOW_ON_SIZE:
+        if asked not in ("safe", "helper", "helper_told_fine") or _size(text) > FOLLOW_ON_SIZE:
             return None
         lowered = text.lower()
+        if asked == "helper_told_fine":
+            # after the helper's wording repeated for "she says she's fine": the helper asking what to do still gets it
+            # ("what do I do", 那我现在怎么办 got a 5-4-3-2-1 exercise: the session-16 review); "ok thanks" is answered
+            return "crisis" if HELPER_ASKS.search(lowered) else None
         if asked == "helper" and self.reported_fine(lowered):
             return "crisis"  # the helper's wording once more; then nothing is asked (`before_reply`)
         if SAFER_NOW.search(lowered):
@@ -1714,7 +1721,7 @@ class Safety:
             # hotline (one with a child's fever doses: the session-15 audit). A model is told to keep checking on the
             # user instead (`crisis_system`), and its reply is checked.
             followed = True
-            verdict = Verdict(follow, f"after a {'helper' if asked == 'helper' else 'crisis'} reply, nothing said of being safe")
+            verdict = Verdict(follow, f"after a {'helper' if asked.startswith('helper') else 'crisis'} reply, nothing said of being safe")
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
         # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
@@ -1761,9 +1768,10 @@ class Safety:
         # (a helper's reply is repeated as long as their news comes: "她刚刚挂了我电话", then 怎么办)
         question = ("followed" if followed and kind != "third_party" else self.question_of(kind, said)) if said else None
         if followed and kind == "third_party" and self.reported_fine(text.lower()):
-            # once more after "she says she's fine", then an ordinary answer: what they say is told again to no end
-            # otherwise ("she says she's fine" got the helper's wording, and so would "ok thanks", "how do I sleep")
-            question = None
+            # once more after "she says she's fine", then an ordinary answer unless the helper asks what to do: what they
+            # say is told again to no end otherwise ("she says she's fine" got the helper's wording, and so would "ok
+            # thanks", "how do I sleep")
+            question = "helper_told_fine"
         if question != asked:
             self.keep_asked(session, question, lang)
         when = self.config["disclaimer"]

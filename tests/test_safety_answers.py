@@ -316,3 +316,46 @@ def test_a_yes_that_goes_on_confirms_the_crisis_and_a_goodbye_texted_by_a_child_
                          ("idk why im even here anymore, everyone at school would be better off if i just disappeared for good", True)]:
         reply = say(client, token, text)
         assert (reply["provider"] == "safety") == crisis, (text, reply["content"])
+
+
+def test_what_the_session_16_review_found_after_the_merges(make_wm, serve):
+    served = serve(make_wm())
+    client = served.client
+    token = client.register()["access_token"]
+    # a helper told "she says she's fine" gets the helper's wording once more, and again when they ask what to do
+    # ("what do I do" after it got a 5-4-3-2-1 exercise); "ok thanks" is answered
+    for opening, fine, asks in [("my friend says she wants to kill herself, what do I do", "she says she's fine now", "what do I do"),
+                                ("我朋友说她想自杀，我该怎么办", "她说她没事了", "那我现在怎么办")]:
+        first = say(client, token, opening)
+        assert is_crisis_reply(say(client, token, fine, first["session_id"]))
+        assert is_crisis_reply(say(client, token, asks, first["session_id"])), asks
+    first = say(client, token, "my friend says she wants to kill herself, what do I do")
+    say(client, token, "she says she's fine now", first["session_id"])
+    assert not is_crisis_reply(say(client, token, "ok thanks", first["session_id"]))
+    # a method looked up beside not coping is a crisis, its idiom (想死的心都有了) masked or not; a job's farewell speech
+    # and a funeral planned as life admin are no crisis
+    for text, crisis in [("想死的心都有了，真的撑不下去了，我已经查好了方法", True),
+                         ("My job ended today, goodbye to my colleagues, any tips for a farewell speech?", False),
+                         ("I'm writing my will and want to plan my funeral, is that morbid at 40?", False)]:
+        reply = say(client, token, text)
+        assert (reply["provider"] == "safety") == crisis and ("12356" in reply["content"]) == crisis, (text, reply["content"])
+
+
+def test_chest_pain_spreading_to_the_back_keeps_its_note_beside_exercise_or_lifting(make_wm, serve):
+    # the session-16 review: the mask of a back sore from posture took the chest words between with it
+    served = serve(make_wm())
+    client = served.client
+    token = client.register()["access_token"]
+
+    def physical(text):
+        r = client.post("/api/v1/health/physical/chat", {"text": text}, token=token)
+        assert r.status == 200, r.text
+        return r.json["content"]
+
+    for text in ["健身完胸口闷，后背也疼，出冷汗", "搬重物后突然胸口剧痛，痛到后背", "坐了一天，胸口闷痛，后背也疼"]:
+        assert physical(text).startswith("⚠️"), text
+    for text in ["胸口闷，下巴长了颗痘", "久坐后背酸，胸口有点闷", "家里的药应该怎么放，怕孩子误吃"]:
+        assert not physical(text).startswith("⚠️"), text
+    assert physical("孩子误吃了药，怕出事").startswith("⚠️")
+    assert "cholesterol" in physical("How can I lower my cholesterol without medication?")
+    assert "记忆门诊" in physical("我妈妈总是忘事，出门忘了关火，是不是老年痴呆的前兆")
