@@ -733,7 +733,7 @@ WITH_SOMEONE = re.compile(r"(?<![a-z])(?:with me|here with|is here|are here|came
                           r"family|parents?|son|daughter)(?![a-z]))|陪着我|陪我|在我身边|在身边|在旁边|在我旁边|和我在一起|跟我在一起")
 # A helper asking what to do now (`Safety.follow_on`, after "she says she's fine")
 HELPER_ASKS = re.compile(r"(?<![a-z])(?:what (?:do|should|can) i (?:do|say)|how do i help|what now|now what|should i call|"
-                         r"should i go)(?![a-z])|怎么办|该怎么|怎么做|要不要报警|要不要打|要不要过去|我该")
+                         r"should i go)(?![a-z])|我[^，。！？,.!?\s]{0,3}(?:怎么办|怎么做|做什么|该)|要不要报警|要不要打|要不要过去")
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).

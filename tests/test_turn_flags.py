@@ -13,7 +13,7 @@ from test_hooks import use_plugin
 CONVERSATIONS = [
     ["突然胸口痛，喘不上气"],  # the safety plugin's red-flag note is shown: the companion adds none
     ["Sudden chest pain and I can't breathe"],
-    ["我想自杀", "嗯，我在听"],  # a crisis earlier in the session: gentle, no notice under it
+    ["我想自杀", "嗯，谢谢"],  # a crisis earlier in the session: gentle, no notice under it (a yes that goes on, "嗯，我在听", is the crisis reply again since session 16)
     ["I want to kill myself", "ok. thanks for listening"],
     ["最近活着好累，感觉什么都没意思"],  # a check-in on this turn
 ]
@@ -64,7 +64,7 @@ def test_the_safety_plugin_sets_the_turns_flags(make_wm, serve, tmp_path):
     wm = make_wm()
     client = serve(wm).client
     token = client.register()["access_token"]
-    for texts in [["突然胸口痛，喘不上气"], ["我想自杀", "嗯，我在听"], ["最近活着好累，感觉什么都没意思"], ["怎么才能睡得更好？"]]:
+    for texts in [["突然胸口痛，喘不上气"], ["我想自杀", "嗯，谢谢"], ["最近活着好累，感觉什么都没意思"], ["怎么才能睡得更好？"]]:
         talk(client, token, texts, False)
     turns = [turn for who, turn in wm.service("probe").seen if who == "after_reply"]
     seen = [{k: v for k, v in turn.flags.items() if k not in ("probe", "provider")} for turn in turns]
