@@ -67,6 +67,17 @@ def test_a_phone_that_crashed_gets_no_library_article(site):
     # 不容易 opening its clause is a purpose (no sleepiness told); after other words it is "hard to"
     ("zh", "上晚班的时候吃点什么零食好，不容易犯困？", "diet", "fatigue"),
     ("zh", "我怎么减都不容易瘦下来，是不是代谢慢", "weight", None),
+    # a pain told outranks the setting's words; a misspelt complaint beside a habit's word
+    ("en", "my lower back aches after a whole day sitting at my desk, any stretches?", "back_pain", "sitting"),
+    ("en", "my stomache hurts after every meal lately, what can I do?", "stomach", "diet"),
+    # a topic giving way on words of its setting: sleeping in, nerves before an event
+    ("en", "retired last year and I still wake at 6 sharp, how do I learn to sleep in?", "sleep", "insomnia"),
+    ("en", "my heart pounds every time before a presentation at work, how do I calm down?", "anxiety", "palpitations"),
+    # quitting with no object; a reaction after something eaten; whether a means works for the goal told
+    ("en", "I vape all day at my desk job, how do I quit?", "smoking", None),
+    ("zh", "每天抽一包烟，老婆让我戒，想戒又戒不掉", "smoking", None),
+    ("en", "my lips tingled and swelled after eating peanuts at lunch", "allergies", None),
+    ("zh", "想减点肥，晚上去游泳有用吗", "weight", None),
 ])
 def test_the_question_asked_gets_its_topics_tip(talk, lang, text, topic, not_topic):
     reply = talk("physical", text)[0]["content"]
@@ -92,25 +103,6 @@ def test_a_follow_up_guessing_at_a_cause_stays_on_the_complaint(talk):
 def test_an_everyday_question_a_check_in_follows_still_gets_its_topic(talk, text, topic):
     reply = talk("physical", text)[0]["content"]
     assert has_tip(reply, topic, "en"), reply
-
-
-@pytest.mark.parametrize("lang,text,topic,not_topic", [
-    # a pain told outranks the setting's words; a misspelt complaint beside a habit's word
-    ("en", "my lower back aches after a whole day sitting at my desk, any stretches?", "back_pain", "sitting"),
-    ("en", "my stomache hurts after every meal lately, what can I do?", "stomach", "diet"),
-    # a topic giving way on words of its setting: sleeping in, nerves before an event
-    ("en", "retired last year and I still wake at 6 sharp, how do I learn to sleep in?", "sleep", "insomnia"),
-    ("en", "my heart pounds every time before a presentation at work, how do I calm down?", "anxiety", "palpitations"),
-    # quitting with no object; a reaction after something eaten; whether a means works for the goal told
-    ("en", "I vape all day at my desk job, how do I quit?", "smoking", None),
-    ("zh", "每天抽一包烟，老婆让我戒，想戒又戒不掉", "smoking", None),
-    ("en", "my lips tingled and swelled after eating peanuts at lunch", "allergies", None),
-    ("zh", "想减点肥，晚上去游泳有用吗", "weight", None),
-])
-def test_the_question_is_read_through_its_setting(talk, lang, text, topic, not_topic):
-    reply = talk("physical", text)[0]["content"]
-    assert has_tip(reply, topic, lang), reply
-    assert not_topic is None or not has_tip(reply, not_topic, lang), reply
 
 
 def test_a_loss_told_beside_days_alone_gets_condolence_and_a_loneliness_tip(talk):
