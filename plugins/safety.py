@@ -679,12 +679,15 @@ WRITERS_OWN_RISK = frozenset({"own_risk", "me_too", "for_myself"})
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
 # Words quoted in a report are the other person's ("my 15 year old just texted me 'goodbye mom, I love you, I'm sorry'":
 # its I read as the writer's own, it got the check-in written to the writer; the session-16 new-user audit). A quote opens
-# after a space and closes before one, so the apostrophe of I'm or she's is no quote mark.
-QUOTED = re.compile(r"(?:(?<=\s)|^)(['\"‘“「『])(?=\S)([^'\"‘’“”「」『』\n]{1,160}?(?:'[a-z]+[^'\"‘’“”「」『』\n]{0,160}?)*)(?<=\S)['\"’”」』](?=[\s,.!?;:，。！？]|$)")
+# after a space and closes before one, so the apostrophe of I'm or she's is no quote mark; double and Chinese quotes
+# need no space (朋友小王说"我走了，别找我"). Each character has one way to match: no nested repeat, which made the
+# first version exponential on " 'ab" runs (36 s for 35 words through the chat: the session-16 second review).
+QUOTED = re.compile(r"[\"“「『]([^\"”」』\n]{1,160})[\"”」』]"
+                    r"|(?:(?<=\s)|^)'((?:[^'\n]|'(?=[a-z])){1,160})'(?=[\s,.!?;:，。！？]|$)")
 # what may stand between my/我 and the person: "my best friend", "my 14 year old son", 我的朋友, 我家
 # (an age written with hyphens is one word: "my 14-year-old daughter", the session-14 audit)
 THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|for|with|and|of|the|a|an|my|our|at|in|on|from)\s)"
-                                    r"[a-z0-9'-]+\s+){0,3}")
+                                    r"[a-z0-9'-]+\s+){0,3}(?:\d+-)?")  # (the age of "my 14-year-old", R16b)
 SAFER_NOW = re.compile(r"\b(?:i'?m|i am|im|we'?re) (?:safe|ok|okay|fine|alright|all right)\b|\bcalmer\b|\b(?:feel|feeling|i'?m|im) "
                        r"(?:a bit |a little |much |so much )?better\b|\b(?:it|that|the moment) (?:has )?passed\b|"
                        r"\b(?:called|rang|texted|talked to|spoke to) (?:the|a) (?:hotline|helpline|crisis line)\b|"
@@ -726,11 +729,13 @@ GOODBYE = re.compile(r"(?<![a-z])(?:bye|byebye|goodbye|good night|goodnight|gn|n
 # hedges and "for now"; or someone with them, the crisis reply's second question ("yes, my sister is here")
 YES_TAIL = re.compile(r"^[\s,，.。!！…~、的啊呀吧呢哦嗯]+|[\s,，.。!！…~、啊呀吧呢哦嗯]+$")
 YES_ENOUGH = re.compile(r"(?:(?:i am|i'?m|im|i think so|i guess|i think|for now|right now|now|at the moment|thanks|thank you|"
-                        r"ty|thx|i promise|promise|really|honestly|我是|是的|我在|现在|目前|暂时|应该|谢谢|谢啦|真的|放心|还在)"
+                        r"ty|thx|i promise|promise|really|honestly|我是|是的|我在|现在|目前|暂时|应该|谢谢你|谢谢您|谢谢|谢啦|多谢|真的|放心|还在)"
                         r"[\s,，.。!！…~、]*)+")
-WITH_SOMEONE = re.compile(r"(?<![a-z])(?:with me|here with|is here|are here|came over|coming over|at home with|staying with|"
-                          r"my (?:mum|mom|dad|wife|husband|partner|sister|brother|friend|roommate|flatmate|girlfriend|boyfriend|"
-                          r"family|parents?|son|daughter)(?![a-z]))|陪着我|陪我|在我身边|在身边|在旁边|在我旁边|和我在一起|跟我在一起")
+WITH_SOMEONE = re.compile(r"(?<![a-z])(?:(?:is|are|'s) (?:here|with me|home with me|staying with me|coming over|on (?:her|his|their) way)|"
+                          r"here with me|staying with me|came over|coming over|i'?m with (?:my|a|some) [a-z]+|"
+                          r"at (?:my|a) [a-z]+'?s (?:house|place))(?![a-z])|陪着我|陪我|在我身边|在身边|在旁边|和我在一起|跟我在一起")
+# ...unless a means is with them ("yes, I have the knife here with me" was someone with them: the session-16 second review)
+MEANS_WITH_ME = re.compile(r"(?<![a-z])(?:knife|knives|blade|razor|pills?|tablets?|rope|gun|bottle|lighter)(?![a-z])|刀|药|绳|枪|刀片")
 # A helper asking what to do now (`Safety.follow_on`, after "she says she's fine")
 HELPER_ASKS = re.compile(r"(?<![a-z])(?:what (?:do|should|can) i (?:do|say)|how do i help|what now|now what|should i call|"
                          r"should i go)(?![a-z])|我[^，。！？,.!?\s]{0,3}(?:怎么办|怎么做|做什么|该)|要不要报警|要不要打|要不要过去")
@@ -1512,7 +1517,7 @@ class Safety:
             a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in people)]
         if not told and not any(start > first_person for start, _ in helper):
             return False
-        quoted = [m.span(2) for m in QUOTED.finditer(stems)]
+        quoted = [m.span(1) if m.group(1) is not None else m.span(2) for m in QUOTED.finditer(stems)]
         for start, end in mine.get("self", ()):
             if any(a <= start and end <= b for a, b in helper + people):  # "what do I do", 我妈 (a person word itself)
                 continue
@@ -1596,7 +1601,8 @@ class Safety:
             # that goes on confirms the crisis ("Yes I mean it", "yes all of them", "yes I did, what now", 是的，我是认真的
             # all got an ordinary answer, one an old man's falls tip: the session-16 new-user audit)
             rest = phrases.answers.after_yes(text)
-            return None if not rest or YES_ENOUGH.fullmatch(rest) or WITH_SOMEONE.search(rest) else "crisis"
+            return None if not rest or YES_ENOUGH.fullmatch(rest) or (
+                WITH_SOMEONE.search(rest) and not MEANS_WITH_ME.search(rest)) else "crisis"
         return None if fine or (asked == "safe" and begins == "yes") else "crisis"
 
     @staticmethod
@@ -1772,6 +1778,9 @@ class Safety:
             # say is told again to no end otherwise ("she says she's fine" got the helper's wording, and so would "ok
             # thanks", "how do I sleep")
             question = "helper_told_fine"
+        elif asked == "helper_told_fine" and not said:
+            # ...kept past an ordinary answer: "ok thanks", then "what do I do now?" lost the helper's wording (R16b)
+            question = asked
         if question != asked:
             self.keep_asked(session, question, lang)
         when = self.config["disclaimer"]

@@ -359,3 +359,38 @@ def test_chest_pain_spreading_to_the_back_keeps_its_note_beside_exercise_or_lift
     assert physical("孩子误吃了药，怕出事").startswith("⚠️")
     assert "cholesterol" in physical("How can I lower my cholesterol without medication?")
     assert "记忆门诊" in physical("我妈妈总是忘事，出门忘了关火，是不是老年痴呆的前兆")
+
+
+def test_what_the_session_16_second_review_found(make_wm, serve):
+    served = serve(make_wm())
+    client = served.client
+    token = client.register()["access_token"]
+    # a yes with someone there answers "are you safe?"; a yes with a means there, a loss or a leaving does not
+    for text, again in [("yes, I have the knife here with me", True), ("yes my boyfriend left me tonight", True),
+                        ("yes, my mum died last week", True), ("yes, my sister is here with me now", False),
+                        ("是的，谢谢你", False)]:
+        first = say(client, token, "我想死" if "谢" in text else "I want to kill myself tonight")
+        assert is_crisis_reply(say(client, token, text, first["session_id"])) == again, text
+    # a helper who was told "she's fine", said thanks, then asks what to do still gets the helper's wording
+    first = say(client, token, "my friend says she wants to kill herself, what do I do")
+    say(client, token, "she says she's fine now", first["session_id"])
+    say(client, token, "ok thanks", first["session_id"])
+    assert is_crisis_reply(say(client, token, "what do I do now?", first["session_id"]))
+    # someone else's goodbye: an age with hyphens, a message sent, Chinese quotes after 说
+    for text in ["my 14-year-old just texted me goodbye and she is not answering",
+                 "my son Jake sent 'I love you mum, goodbye forever' and now his phone is off",
+                 "朋友小王说\"我走了，别找我\"，电话打不通"]:
+        reply = say(client, token, text)
+        assert is_crisis_reply(reply) and ("they" in reply["content"] or "对方" in reply["content"]), (text, reply["content"])
+    for text in ["工作撑不下去了，已经查好了方法，准备辞职换个城市", "女儿说\"再见了\"就去上大学了，我很想她"]:
+        assert say(client, token, text)["provider"] != "safety", text
+
+
+def test_quoted_words_are_found_in_linear_time():
+    # the first reading of quotes was exponential on " 'ab" runs: 36 s for 35 words through the chat (R16b)
+    import time
+    from wellmate_plugins.safety import QUOTED
+    for text in [" 'ab" * 5000, "she texted '" + "we're done, they'll see, you've tried, we'll see " * 500, "说“" + "我走了" * 30000]:
+        started = time.process_time()
+        list(QUOTED.finditer(text))
+        assert time.process_time() - started < 2, text[:20]
