@@ -2223,6 +2223,8 @@ class Composer:
                 if not term.startswith("不") and negated(text, start):
                     self.denied.add(feeling)
                     continue
+                if term in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
+                    continue  # "should I be worried?" after a complaint asks if it is serious: no feeling told (Reading)
                 if someone_elses(text, start, feeling):
                     self.others.add(feeling)
                     continue
