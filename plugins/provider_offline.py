@@ -445,6 +445,9 @@ class Topic:
         # placed by these alone ranks below another complaint of its priority (Reading), since "sitting at my
         # desk, my heart does this flip-flop thing" asks about the heart, the desk is the setting
         self.setting = {normalize(str(w)) for w in both_languages(spec.get("setting")) if normalize(str(w))}
+        # ...except beside a complaint of what the setting itself strains (stiff hips after 9 hours sat down are
+        # the sitting's: its tips are the breaks and stretches): the topics it keeps (setting_keeps)
+        self.setting_keeps = {str(k) for k in spec.get("setting_keeps") or ()}
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
@@ -789,7 +792,8 @@ class Reading:
         # (an English keyword that is itself a pain counts as told as one: "banging headache after the long drive,
         # neck stiff too" is the headache, a pain, over the neck named after it)
         # ...and among those, one named by more than its setting's words (a desk, sitting: Topic.setting)
-        ranked = [(guide[key].priority, not set(words) <= guide[key].setting, guide[key].priority > 0 and any(
+        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting and not guide[key].setting_keeps & hits.keys()),
+                   guide[key].priority > 0 and any(
                       word[-1] in "肿疼痛酸" or word.endswith(_PAIN_WORD) or _PAIN_AFTER.match(text, start + len(word))
                       for word, start in words.items()),
                    len(words), -min(words.values()), key)
