@@ -441,6 +441,13 @@ class Topic:
         self.quit = bool(spec.get("quit"))
         # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
         self.negated_too = {normalize(str(w)) for w in both_languages(spec.get("negated_too")) if normalize(str(w))}
+        # Keywords that name only where the user is (a desk, sitting all day), not what ails them: a topic
+        # placed by these alone ranks below another complaint of its priority (Reading), since "sitting at my
+        # desk, my heart does this flip-flop thing" asks about the heart, the desk is the setting
+        self.setting = {normalize(str(w)) for w in both_languages(spec.get("setting")) if normalize(str(w))}
+        # ...except beside a complaint of what the setting itself strains (stiff hips after 9 hours sat down are
+        # the sitting's: its tips are the breaks and stretches): the topics it keeps (setting_keeps)
+        self.setting_keeps = {str(k) for k in spec.get("setting_keeps") or ()}
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
@@ -730,6 +737,16 @@ WAKING = {"waking up", "wake up", "woke up", "wakes up", "waking", "keep waking"
 WAKES_WITH = re.compile(r"\s+(?:every day |each day |most days |in the morning |every morning )?with(?![a-z])")
 
 
+# "worry" asked of a complaint ("how long before i should worry", "when do I actually need to worry vs just
+# calpol", "retake later or is that a worry") asks whether it is serious, not about the user's anxiety: the
+# anxiety topic took 3 of session 16's fresh English misses (offline_K, offline_L) this way. The frame is the
+# few words before the keyword, a bounded slice of the text.
+WORRY_WORDS = {"worry", "worried", "worrying"}
+WORTH_A_WORRY = re.compile(r"(?<![a-z])(?:(?:should|do|must) (?:i|we|you|she|he) (?:actually |really )?(?:need to |have to )?(?:be )?|"
+                           r"(?:i|we|you) (?:actually |really )?(?:should|need to|have to|ought to) (?:be )?|need(?:s)? to (?:be )?|"
+                           r"is (?:it|this|that|there) (?:a |anything to |something to )?|worth |nothing to |anything to )$")
+
+
 class Reading:
     """What one message says: the topic it is about and the special group it mentions."""
 
@@ -760,6 +777,8 @@ class Reading:
                     continue  # "my phone died", "I nearly died laughing": no bereavement
                 if word in WAKING and WAKES_WITH.match(text, start + len(word)):
                     continue  # "waking up with a dull ache at the back of my head": when the ache comes, not insomnia
+                if word in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
+                    continue  # "when do I actually need to worry", "is that a worry": is the complaint serious, no anxiety
                 hits.setdefault(topic.key, {}).setdefault(word, start)
         for topic in guide.patterned:
             for pattern in topic.patterns:
@@ -772,7 +791,9 @@ class Reading:
         # all day": the back, not the desk and the sitting, two keywords of the setting)
         # (an English keyword that is itself a pain counts as told as one: "banging headache after the long drive,
         # neck stiff too" is the headache, a pain, over the neck named after it)
-        ranked = [(guide[key].priority, guide[key].priority > 0 and any(
+        # ...and among those, one named by more than its setting's words (a desk, sitting: Topic.setting)
+        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting and not guide[key].setting_keeps & hits.keys()),
+                   guide[key].priority > 0 and any(
                       word[-1] in "肿疼痛酸" or word.endswith(_PAIN_WORD) or _PAIN_AFTER.match(text, start + len(word))
                       for word, start in words.items()),
                    len(words), -min(words.values()), key)
@@ -782,12 +803,12 @@ class Reading:
                          if key in guide and words.regex is not None and words.regex.search(text)), None)
         # Topics as strong as the chosen one, mentioned later ("久坐以后腰特别酸": sitting and back pain
         # tie on one keyword each); the topic model may choose among them (Composer.choose_topic).
-        self.tied = [guide[r[-1]] for r in ranked if r[:3] == max(ranked)[:3]] if ranked else []
+        self.tied = [guide[r[-1]] for r in ranked if r[:4] == max(ranked)[:4]] if ranked else []
         # An activity or habit (priority 0) is a weak reading, one keyword of it the weakest: "my
         # sugar reading before breakfast" is not a diet question, "戒了烟，脾气特别大" is about
         # smoking, not anger; the topic model may overrule it (Composer.modelled_topic).
         self.weak = bool(ranked) and max(ranked)[0] == 0
-        self.single = bool(ranked) and max(ranked)[2] == 1
+        self.single = bool(ranked) and max(ranked)[3] == 1
         self.gave_way_from = None  # the topic this reading's gave way to it (a loss told beside days alone)
         if gave_way is not None:  # a reading as strong as the one it replaces: not a habit's the model may overrule
             self.gave_way_from = self.topic
@@ -2206,6 +2227,8 @@ class Composer:
                 if not term.startswith("不") and negated(text, start):
                     self.denied.add(feeling)
                     continue
+                if term in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
+                    continue  # "should I be worried?" after a complaint asks if it is serious: no feeling told (Reading)
                 if someone_elses(text, start, feeling):
                     self.others.add(feeling)
                     continue
