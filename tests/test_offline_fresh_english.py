@@ -12,13 +12,10 @@ import pytest
 import yaml
 
 from conftest import ROOT, in_one_session, served_shipped
+from test_offline_companion import has_tip
 from wellmate_plugins._main_question import asking_clause
 
 GUIDE = yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8"))
-
-
-def has_tip(reply, topic, lang):
-    return any((tip["text"] if isinstance(tip, dict) else tip) in reply for tip in GUIDE["topics"][topic]["tips"][lang])
 
 
 @pytest.fixture(scope="module")
