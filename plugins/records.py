@@ -126,25 +126,51 @@ def with_unit(text: str, unit: str) -> str:
     return text + (unit if unit[:1] in ("/", "°", "%", "") else " " + unit)
 
 
+# RFC 9110 §12.5.4 and §12.4.2: Accept-Language is a list of language ranges, each with an optional weight `;q=`
+# from 0 to 1 ("0", "0.5", "1", "1.000"; the RFC allows three decimals, more are read too) and 1 when none is given.
+# Before session 17 a weight written otherwise was read by float() or as 0: `en;q=abc, zh;q=0.5` (en at 0) and
+# `en, zh;q=2` (zh above any real weight) named the type in Chinese for a client that asked for English first (the
+# session-17 review). The RFC leaves a malformed weight to the recipient; here it is ignored, so its range has the
+# weight of a range with none, 1 (as werkzeug reads one): the language the client named keeps its place, the number
+# it garbled ("abc", "2", "", "-1", "nan") counts for nothing. So `en;q=abc, zh;q=0.5` is English, `zh;q=` alone is
+# Chinese (the only language named), and a tie goes to the range written first. A malformed tag is no range at all.
+QVALUE = re.compile(r"0(?:\.[0-9]*)?|1(?:\.0*)?")
+LANGUAGE_RANGE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*")
+
+
+def language_ranges(header: str, limit: int = 20) -> list[tuple[str, float]]:
+    """The ranges of an Accept-Language header, lower case, with their weights, in the header's order
+    (`zh-CN,en;q=0.8` -> [("zh-cn", 1.0), ("en", 0.8)]): a malformed weight is 1, a malformed tag left out. Only
+    the first ``limit`` members are read: a header of a thousand entries is read no further."""
+    ranges = []
+    for member in header.split(",")[:limit]:
+        tag, *params = (part.strip(" \t") for part in member.split(";"))
+        if not LANGUAGE_RANGE.fullmatch(tag):
+            continue
+        weight = 1.0
+        for param in params:
+            name, equals, value = param.partition("=")
+            if name.strip(" \t").lower() == "q":
+                if equals and QVALUE.fullmatch(value.strip(" \t")):
+                    weight = float(value.strip(" \t"))
+                break
+        ranges.append((tag.lower(), weight))
+    return ranges
+
+
 def request_wants_chinese() -> bool:
-    """Whether this request's Accept-Language puts Chinese first (by q-value, the header's order for ties).
-    The API's messages are English; this only says which name of a record type goes in them. No request (a
-    command, the scheduler) or no header: English, the language of the message around it."""
+    """Whether this request's Accept-Language puts Chinese first: its highest-weighted range (`language_ranges`; the
+    header's order for ties) is `zh` or `zh-*`. The API's messages are English; this only says which name of a record
+    type goes in them. No request (a command, the scheduler), no header or none that parses: English, the language
+    of the message around it. A weight of 0 means "not this language", so `zh;q=0` alone is English."""
     try:
         header = bottle.request.headers.get("Accept-Language") or ""
     except (RuntimeError, KeyError, AttributeError):
         return False
     best, best_q = None, 0.0
-    for part in header.split(",")[:20]:  # a header of a thousand entries is read no further than this
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        if tag and q > best_q:
-            best, best_q = tag.strip().lower(), q
+    for tag, q in language_ranges(header):
+        if q > best_q:
+            best, best_q = tag, q
     return bool(best) and (best == "zh" or best.startswith("zh-"))
 
 

@@ -122,7 +122,13 @@ def test_bad_records_are_400s_that_say_why(client, body, code, message):
 
 @pytest.mark.parametrize("accept, named", [
     (None, "weight"), ("en-GB,en;q=0.9", "weight"), ("zh-CN,zh;q=0.9,en;q=0.8", "体重"), ("en;q=0.5, zh-TW", "体重"),
-    ("fr-FR,en;q=0.7,zh;q=0.3", "weight"), ("zh;q=abc,en", "weight"),
+    ("fr-FR,en;q=0.7,zh;q=0.3", "weight"), ("zh;q=0,en;q=0.1", "weight"), ("zh;q=0", "weight"),
+    # a malformed weight is ignored (RFC 9110 leaves it to us): its range weighs 1, as one with none does, and a
+    # tie goes to the range written first (the session-17 review: a malformed English weight let Chinese win)
+    ("en;q=abc, zh;q=0.5", "weight"), ("en;q=2, zh;q=0.9", "weight"), ("en, zh;q=2", "weight"),
+    ("zh;q=, en;q=0.9", "体重"), ("zh;q=abc,en", "体重"), ("en;q=-1,zh-CN;q=0.8", "weight"),
+    ("en;q=nan, zh", "weight"), ("zh ; Q=0.4 , en;q=0.3", "体重"), ("*, zh;q=0.5", "weight"), ("zh;q=1.000", "体重"),
+    ("en_GB, zh;q=0.1", "体重"), (";q=1, en", "weight"), (",,,", "weight"), ("zh;q=0.5;q=abc, en;q=0.4", "体重"),
 ])
 def test_a_record_error_names_the_type_in_the_requests_language(client, accept, named):
     # the session-15 review: an English user read "outside the plausible range for 体重"; the message is English, so
