@@ -487,11 +487,22 @@ class LoginThrottle:
 # Accounts: what the plugins that sign users in share
 # ---------------------------------------------------------------------------------------------
 
-# Chinese characters are letters here (\w): 张三丰 always passed. A name of two Chinese characters is one too: most
-# Chinese names are two or three, and 张三 was refused with "3-32 letters", which read as "no Chinese" (the
-# session-15 review). Two Latin letters ("ab") are still too few to tell people apart.
-USERNAME = re.compile(r"^(?:[\w.\-]{3,32}|[\u3400-\u9fff\uf900-\ufaff]{2})$")
-USERNAME_RULE = "3-32 letters, digits, '_', '.' or '-'; Chinese characters count as letters, and 2 are enough (张三)"
+# Every script's letters are letters here (\w): 张三丰, さくら, 김민수 always passed. A name of two characters is one too
+# when both are of the scripts that write a whole name in two: Chinese characters (most Chinese names are two or three;
+# 张三 was refused with "3-32 letters", which read as "no Chinese": the session-15 review), Japanese kana and kanji
+# (ゆき, ユキ, 奈々) and Korean Hangul syllables (지민). The first rule took only the Han characters of the Basic
+# Multilingual Plane, so 𠀋子 (CJK Extension B), ゆき and 지민 were refused with "got 2 characters" beside "2 are
+# enough (张三)" (the session-17 review): the rule and its message now name the same set. Two Latin letters ("ab")
+# are still too few to tell people apart; so are two Hangul jamo (ㄱㄴ: letters, not syllables). The ranges:
+# Han (Extension A, the unified block, compatibility ideographs, Extensions B-H and their supplement), 々 and 〇,
+# hiragana, katakana with ー and its phonetic extensions (half-width katakana are full-width once NFKC'd, see
+# `username_form`), Hangul syllables. The string holds the characters themselves, not `\U` escapes, which the
+# ECMAScript regexes reading the pattern published in the OpenAPI document do not have.
+NAME_IN_TWO = ("\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ee5f\U0002f800-\U0002fa1f\U00030000-\U000323af"
+               "\u3005\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uac00-\ud7a3")
+USERNAME = re.compile(r"^(?:[\w.\-]{3,32}|[" + NAME_IN_TWO + r"]{2})$")
+USERNAME_RULE = ("3-32 letters of any script (张三丰, alice), digits, '_', '.' or '-'; "
+                 "2 are enough when both are Chinese, Japanese or Korean characters (张三, ゆき, 지민)")
 
 
 def username_problem(name: str) -> str | None:

@@ -76,17 +76,31 @@ def test_register_validation(client):
 
 def test_a_chinese_name_is_a_username_and_a_refusal_says_what_is_allowed(client):
     # the session-15 review: 张三 got "username: 3-32 letters, digits, '_', '.' or '-'", which read as "no Chinese";
-    # Chinese characters always counted as letters (张三丰 passed), and two of them are a name now
-    for name in ("张三", "李四光", "王芳芳-1"):
+    # Chinese characters always counted as letters (张三丰 passed), and two of them are a name now. The session-17
+    # review: two kana, two Hangul syllables or a CJK Extension-B character got "got 2 characters" beside "2 are
+    # enough (张三)"; every script that writes a name in two characters is taken, and the message says which
+    for name in ("张三", "李四光", "王芳芳-1", "𠀋子", "𪚥𪚥", "ゆき", "ユキ", "奈々", "ヶ月", "지민", "たか子"):
         r = client.post("/api/v1/auth/register", {"username": name, "password": "long enough"})
         assert r.status == 201 and r.json["user"]["username"] == name, r.text
-    for name, says in (("张", "got 1 character"), ("ab", "got 2 characters"), ("张 三", "not ' '"), ("a" * 33, "got 33 characters")):
+    # half-width katakana are the full-width ones (NFKC), and so the name ユキ registered above
+    r = client.post("/api/v1/auth/register", {"username": "ﾕｷ", "password": "long enough"})
+    assert r.status == 409 and r.json["error"]["code"] == "username_taken", r.text
+    for name, says in (("张", "got 1 character"), ("ab", "got 2 characters"), ("张a", "got 2 characters"),
+                       ("ㄱㄴ", "got 2 characters"), ("张 三", "not ' '"),
+                       ("a" * 33, "got 33 characters")):
         r = client.post("/api/v1/auth/register", {"username": name, "password": "long enough"})
         assert r.status == 400 and r.json["error"]["code"] == "invalid_field", r.text
         message = r.json["error"]["message"]
-        assert "Chinese characters count as letters, and 2 are enough (张三)" in message and says in message, r.text
-    r = client.post("/api/v1/auth/login", {"username": "张三", "password": "long enough"})
-    assert r.status == 200, r.text
+        assert "2 are enough when both are Chinese, Japanese or Korean characters (张三, ゆき, 지민)" in message, r.text
+        assert says in message, r.text
+    for name in ("张三", "지민", "𠀋子"):
+        r = client.post("/api/v1/auth/login", {"username": name, "password": "long enough"})
+        assert r.status == 200, r.text
+    # the rule published for clients is the one applied: the document's pattern takes what registration took
+    import re
+    pattern = client.get("/api/v1/openapi.json").json["paths"]["/api/v1/auth/register"]["post"]["requestBody"]
+    pattern = pattern["content"]["application/json"]["schema"]["properties"]["username"]["pattern"]
+    assert all(re.match(pattern, name) for name in ("张三", "𠀋子", "ゆき", "지민")) and not re.match(pattern, "ab")
 
 
 def test_birth_dates_that_cannot_be_are_refused(client):
