@@ -17,7 +17,7 @@ import bottle
 
 from wellmate import (ApiError, Conflict, Index, StorageUnavailable, all_pages, client_address, field, hookimpl,
                       new_id, now_iso, zone_or_none)
-from wellmate_plugins._openapi import Api, integer, obj, string, text
+from wellmate_plugins._openapi import Api, obj, schema, string, text
 from wellmate_plugins.auth import (PASSWORD_MIN, PROFILE, SIGNED_IN, TOKEN_PAIR, USERNAME, USERNAME_RULE, account_disabled,
                                    check_password, hash_password, needed, username_form, password_needs_rehash, public_profile,
                                    valid_username)
@@ -259,7 +259,8 @@ def profile_changes(body: dict, wm, user: dict) -> dict:
     if "gender" in body:
         changes["gender"] = field(body, "gender", required=False, choices=GENDERS)
     if "age" in body:
-        changes["age"] = field(body, "age", int, required=False, min=0, max=150)
+        # whole years, or the same number as text ("30", as a form's input gives it): the rule of a record's value
+        changes["age"] = field(body, "age", int, required=False, min=0, max=150, number_text=True)
     if "birth_date" in body:
         birth = field(body, "birth_date", required=False)
         if birth is not None:
@@ -320,7 +321,8 @@ def settings_changes(given, current: dict, wm) -> dict:
 
 PROFILE_IN = {
     "full_name": string(max_length=64), "gender": string(nullable=True, enum=GENDERS + [None]),
-    "age": integer(0, 150, nullable=True), "birth_date": string(nullable=True, format="date", example="1990-05-17"),
+    "age": schema(["integer", "string", "null"], minimum=0, maximum=150,
+                  description="whole years, 0-150; the same number as text (\"30\", as a form gives it) is read as one"), "birth_date": string(nullable=True, format="date", example="1990-05-17"),
     "settings": obj(description="keys to change (null removes one): timezone (IANA), default_agent, reminders_opt_in, "
                                 "or the app's own short values; at most 50 keys", example={"timezone": "Asia/Shanghai"}),
 }

@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import bottle
 
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
-                      now_iso, paged, parse_time)
+                      now_iso, number_in_text, paged, parse_time)
 from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, paging, schema, string, text
 
 log = logging.getLogger("wellmate.records")
@@ -100,14 +100,6 @@ def config_schema():
 # ---------------------------------------------------------------------------------------------
 # Record types
 # ---------------------------------------------------------------------------------------------
-
-
-# A number sent as text (a mini-program's <input> gives text, a CSV file has nothing else): accepted on
-# purpose (looked at again in session 16: a WeChat <input>'s e.detail.value is always a string, and
-# ../shared/API.md and docs/miniprogram.md give the field no type a client would convert to) when it is
-# written as JSON writes a number, with a sign, a point or an exponent, blanks around it and any digits
-# (a full-width ７０ from an IME left in full-width mode is 70); anything else is a 400, never a guess.
-NUMBER_TEXT = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
 
 
 def _is_number(value) -> bool:
@@ -315,12 +307,8 @@ class RecordType:
         return value
 
     def _number(self, raw, factor, offset, given_unit, low, high, where):
-        number = raw
-        if isinstance(raw, str):
-            # float() alone also reads "7_0" as 70 (a typo stored as a weight), and "nan", "infinity"
-            number = float(raw) if NUMBER_TEXT.fullmatch(raw) else None
-            if number is not None and number.is_integer() and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
-                number = int(number)
+        # a number may come as text, by the rule the profile's numbers follow too (`wellmate.number_in_text`)
+        number = number_in_text(raw) if isinstance(raw, str) else raw
         if raw is None:
             raise ApiError(400, "missing_field", f"{where}: required")
         if not _is_number(number):

@@ -67,11 +67,36 @@ def test_register_validation(client):
         ({"username": "ab", "password": "long enough"}, "username"),
         ({"username": "dave", "password": "short"}, "password: at least 8"),
         ({"username": "dave", "password": "long enough", "gender": "x"}, "gender: must be one of male, female, other"),
-        ({"username": "dave", "password": "long enough", "age": "30"}, "age: must be an integer"),
+        ({"username": "dave", "password": "long enough", "age": "thirty"}, "age: must be an integer"),
         ({"username": "dave", "password": "long enough", "age": 300}, "age: must be between 0 and 150"),
     ]:
         r = client.post("/api/v1/auth/register", body)
         assert r.status == 400 and text in r.json["error"]["message"], (body, r.text)
+
+
+def test_the_profiles_numbers_may_come_as_text_by_the_rule_of_a_records_value(client):
+    # the session-17 review: `age: "30"` was a 400 while a record's `value: "70"` was a weight; a mini-program's
+    # <input> gives text for both, so both follow one rule (wellmate.number_in_text)
+    r = client.post("/api/v1/auth/register", {"username": "dave", "password": "long enough", "age": "30"})
+    assert r.status == 201 and r.json["user"]["age"] == 30, r.text
+    token = r.json["access_token"]
+    for sent, age in ((" 31 ", 31), ("３２", 32), ("+33", 33), (34, 34)):
+        r = client.put("/api/v1/users/settings", {"age": sent}, token=token)
+        assert r.status == 200 and r.json["age"] == age, (sent, r.text)
+    for sent, says in (("7_0", 'got "7_0"'), ("NaN", 'got "NaN"'), ("0x46", 'got "0x46"'), ("", 'got ""'),
+                       ("Infinity", 'got "Infinity"'), (True, "got true"), (False, "got false"), ("30.5", "got 30.5"),
+                       ("30 years", 'got "30 years"'), ("9" * 400, "must be an integer"), ("151", "between 0 and 150"),
+                       ("-1", "between 0 and 150")):
+        r = client.put("/api/v1/users/settings", {"age": sent}, token=token)
+        assert r.status == 400 and r.json["error"]["code"] == "invalid_field", (sent, r.text)
+        assert r.json["error"]["message"].startswith("age: ") and says in r.json["error"]["message"], (sent, r.text)
+        # a record's value refuses the same texts (and takes the same ones)
+        if isinstance(sent, str) and not sent.lstrip("-").isdigit() and sent != "30.5":
+            r = client.post("/api/v1/health/data", {"type": "weight", "value": sent}, token=token)
+            assert r.status == 400 and r.json["error"]["code"] == "invalid_value", (sent, r.text)
+    assert client.get("/api/v1/users/profile", token=token).json["age"] == 34
+    r = client.post("/api/v1/health/data", {"type": "weight", "value": "３２"}, token=token)
+    assert r.status == 201 and r.json["value"] == 32, r.text
 
 
 def test_a_chinese_name_is_a_username_and_a_refusal_says_what_is_allowed(client):
