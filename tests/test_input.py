@@ -58,8 +58,13 @@ def test_a_range_that_ends_before_it_starts_is_a_400_not_an_empty_list(client):
         r = client.get(f"{DATA}?{query}", token=token)
         assert_error(r, 400, "invalid_range")
         assert "must be before to" in r.json["error"]["message"]
-    # one day, from and to the same date: that day
-    assert client.get(f"{DATA}?from=2026-12-05&to=2026-12-05", token=token).status == 200
+    # one day, from and to the same date: that day, the whole of it (docs/api.md: a date in `to` ends at the next
+    # midnight of the user's zone; this user has none set, so UTC)
+    for at, value in (("2026-12-04T23:59:59Z", 71), ("2026-12-05T00:00:00Z", 72), ("2026-12-05T23:59:59Z", 73),
+                      ("2026-12-06T00:00:00Z", 74)):
+        assert client.post(DATA, {"type": "weight", "value": value, "recorded_at": at}, token=token).status == 201
+    r = client.get(f"{DATA}?from=2026-12-05&to=2026-12-05", token=token)
+    assert r.status == 200 and [item["value"] for item in r.json["items"]] == [73, 72], r.text
 
 
 def test_a_full_width_username_is_the_name_it_looks_like(client):
