@@ -43,6 +43,7 @@ from collections import Counter
 from itertools import accumulate
 from pathlib import Path
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from wellmate import Index, Setting, hookimpl, now_iso, page_args, visible
 from wellmate_plugins._gate import Gate
@@ -925,25 +926,24 @@ class Answers:
         parts = ([f"(?:{other})"] if other else []) + ([rf"(?:{latin})(?![a-z0-9'])"] if latin else [])
         return re.compile("^(?:" + "|".join(parts) + ")" + after) if parts else None
 
-    def read(self, text: str) -> tuple[str | None, bool]:
-        """("no", "yes" or None: how the answer begins; whether it says the writer is fine)."""
-        text = self._unfilled(text)
-        begins = "no" if self.no is not None and self.no.match(text) else \
-            "yes" if self.yes is not None and self.yes.match(text) else None
-        return begins, any(not self._negated(text[:start]) for start, _ in self.fine.find(text))
+    class Reading(NamedTuple):
+        begins: str | None  # "no", "yes" or None: how the answer begins
+        fine: bool  # whether it says the writer is fine
+        after_yes: str  # what a yes goes on to say ("" when it begins otherwise)
 
-    def after_yes(self, text: str) -> str:
-        """What a yes goes on to say (normalized, its punctuation and particles gone): "" for "yes", "yeah!",
-        是的; "i mean it" for "Yes I mean it"; 我是认真的 for 是的，我是认真的."""
-        text = self._unfilled(text)
-        m = self.yes.match(text) if self.yes is not None else None
-        return YES_TAIL.sub("", text[m.end():]) if m else text
-
-    def _unfilled(self, text: str) -> str:
+    def read(self, text: str) -> "Answers.Reading":
+        """How a short answer begins, whether it says the writer is fine, and what a yes goes on to say (normalized,
+        its punctuation and particles gone): "" for "yes", "yeah!", 是的; "i mean it" for "Yes I mean it"; 我是认真的
+        for 是的，我是认真的. One reading, its filler stripped once: `after_yes` was a second method that stripped the
+        filler and matched the yes again (session 17)."""
         text = normalize(text).strip(" ,，.。!！…~、")
         while self.filler is not None and (m := self.filler.match(text)) and m.end():
             text = text[m.end():]
-        return text
+        fine = any(not self._negated(text[:start]) for start, _ in self.fine.find(text))
+        if self.no is not None and self.no.match(text):
+            return self.Reading("no", fine, "")
+        yes = self.yes.match(text) if self.yes is not None else None
+        return self.Reading("yes", fine, YES_TAIL.sub("", text[yes.end():])) if yes else self.Reading(None, fine, "")
 
     def _negated(self, before: str) -> bool:
         clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
@@ -1539,7 +1539,7 @@ class Safety:
         asked = "safe" if asked == "followed" else asked  # a crisis reply repeated asks it too
         if asked not in ("safe", "hurt_thoughts") or _size(text) > UNSAFE_ANSWER_SIZE or QUESTION.search(text):
             return False
-        begins, fine = self.phrases.get().answers.read(text)
+        begins, fine, _ = self.phrases.get().answers.read(text)
         # A yes that says the writer is safe answers "are you safe?", whichever question was asked: "Yes, I am safe.
         # I just feel really empty." after the check-in's "have these feelings ever led to thoughts of hurting
         # yourself?" got the crisis reply (session-14 audit). It is read as any other message then: a check-in
@@ -1555,7 +1555,7 @@ class Safety:
         risk a turn ago and still gets where help is."""
         if asked is None or _size(text) > DENIAL_SIZE:
             return False
-        if not (SAFER_NOW.search(text.lower()) or self.phrases.get().answers.read(text)[1]):
+        if not (SAFER_NOW.search(text.lower()) or self.phrases.get().answers.read(text).fine):
             return False
         plain = normalize(unicodedata.normalize("NFKC", text))
         undenied = HARM_DENIED.sub(" ", plain)
@@ -1593,14 +1593,13 @@ class Safety:
         if QUESTION.search(text) and _size(text) > FOLLOW_ON_QUESTION:
             return "crisis" if asked == "helper" else "grey"  # (a helper's question is about the one at risk)
         phrases = self.phrases.get()
-        begins, fine = phrases.answers.read(text)
+        begins, fine, rest = phrases.answers.read(text)
         if asked == "safe" and NOBODY_WITH_ME.search(lowered):
             return "crisis"  # "no one is with me, it's fine": no one to be with them is no fine (R15b)
         if asked == "safe" and begins == "yes" and not fine:
             # a yes to "are you safe right now?" is an answer when it says no more, or that someone is with them; a yes
             # that goes on confirms the crisis ("Yes I mean it", "yes all of them", "yes I did, what now", 是的，我是认真的
             # all got an ordinary answer, one an old man's falls tip: the session-16 new-user audit)
-            rest = phrases.answers.after_yes(text)
             return None if not rest or YES_ENOUGH.fullmatch(rest) or (
                 WITH_SOMEONE.search(rest) and not MEANS_WITH_ME.search(rest)) else "crisis"
         return None if fine or (asked == "safe" and begins == "yes") else "crisis"
@@ -1713,7 +1712,7 @@ class Safety:
         elif verdict.level == "crisis" and self.denies_harm(asked, text):
             verdict = Verdict("grey", f"{verdict.why} denied, after a safety reply's question")
         elif verdict.level == "grey" and flags.get("crisis", 0) > flags.get("third_party", 0) \
-                and not SAFER_NOW.search(text.lower()) and not phrases.answers.read(text)[1]:
+                and not SAFER_NOW.search(text.lower()) and not phrases.answers.read(text).fine:
             # after the user's own crisis, a message that may be at risk is the crisis again, not a check-in that asks
             # whether they ever thought of it: "我现在就在天台上" after 不安全 got the check-in and a breathing tip, and
             # "no. im not safe. i have my roommates pills in front of me" the same (the session-14 audit); not a message
