@@ -258,3 +258,38 @@ def in_one_session(client, token: str, texts, agent: str = "physical") -> list[d
         session_id = r.json["session_id"]
         replies.append(r.json)
     return replies
+
+
+def cost_of(read, texts: list[str], rounds: int = 3, least: float = 0.05) -> list[float]:
+    """CPU seconds one ``read(text)`` costs, for each of ``texts``: the least of ``rounds`` rounds, the texts taken in
+    turn in each round (so a busy moment of the machine falls on all of them alike), each repeated in a round until it
+    has taken ``least`` seconds (a read of 25,000 characters may take half a millisecond, too near the timer's grain).
+    CPU time of this process, not wall time: other processes on a loaded machine do not count."""
+    import time
+
+    best = [float("inf")] * len(texts)
+    for _ in range(rounds):
+        for i, text in enumerate(texts):
+            runs, started = 0, time.process_time()
+            while True:
+                read(text)
+                runs += 1
+                spent = time.process_time() - started
+                if spent >= least:
+                    break
+            best[i] = min(best[i], spent / runs)
+    return best
+
+
+def assert_linear(read, make, size: int = 100_000, times: int = 4, allowed: float = 2.25) -> None:
+    """Hostile input stays linear: ``read(make(size))`` costs at most ``allowed`` times the linear share of
+    ``read(make(size // times))``. Speed itself is measured in bench/ (docs/benchmarks.md), not asserted here (a
+    wall-clock bound fails on a loaded machine and passes a regression on a fast one); the ratio of two sizes does
+    not depend on the machine. Four times the text: about four times the cost when linear, sixteen when quadratic,
+    and an exponential regex never ends the small one; the bound, nine times (2.25 x 4), leaves room for caches and
+    noise and none for a quadratic. ``make(n)``: a text of about ``n`` characters."""
+    small, large = make(size // times), make(size)
+    short, long = cost_of(read, [small, large])
+    ratio = long / short if short else float("inf")
+    assert ratio < allowed * len(large) / len(small), \
+        f"{len(large)} characters cost {ratio:.1f}x {len(small)} ({long * 1000:.1f} ms, {short * 1000:.2f} ms): not linear"
