@@ -130,3 +130,30 @@ def test_a_pet_dying_or_put_to_sleep_is_grief(talk, text, lang):
 def test_putting_a_baby_to_sleep_is_still_sleep(talk):
     reply = talk("physical", "how do I put my baby to sleep when she fights it every night")[0]["content"]
     assert not has_tip(reply, "grief", "en"), reply
+
+
+# -- the new patterns stay linear on hostile input ------------------------------------------------------
+
+@pytest.mark.parametrize("unit", ["bee ", "lips ", "cramp in my ", "calf ", "the vet put our ", "my dog ", "狗狗", "嘴唇", "蛰"])
+def test_a_flood_of_the_new_patterns_words_costs_work_in_proportion_to_its_length(unit):
+    """Each new pattern is one bounded search per message read ({0,60}, not .*): reading ten times the text
+    takes about ten times as long (a quadratic scan would take about a hundred)."""
+    import time
+
+    from conftest import ROOT as _  # noqa: F401  (the plugins package is importable once conftest ran)
+    from wellmate_plugins.provider_offline import Reading, compile_tips, normalize
+    from test_offline_companion import ROOT
+    import yaml
+
+    guide = compile_tips(yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8")))
+
+    def cost(chars):
+        text = normalize((unit * chars)[:chars])
+        best = float("inf")
+        for _ in range(2):
+            started = time.perf_counter()
+            Reading(guide, text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    assert cost(100_000) / cost(10_000) < 30
