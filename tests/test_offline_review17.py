@@ -157,3 +157,18 @@ def test_a_flood_of_the_new_patterns_words_costs_work_in_proportion_to_its_lengt
         return best
 
     assert cost(100_000) / cost(10_000) < 30
+
+
+# -- found beside them: an animal's bite, an older person's swollen feet -----------------------------------
+
+@pytest.mark.parametrize("text,lang", [("a stray cat bit my finger, it's only a small puncture", "en"),
+                                       ("邻居家的狗咬了我一口，破了点皮", "zh")])
+def test_an_animal_bite_gets_washing_and_the_rabies_vaccine(talk, text, lang):
+    reply = talk("physical", text)[0]["content"]
+    assert tip("wounds", lang, "狂犬疫苗" if lang == "zh" else "rabies vaccine") in reply, reply
+
+
+def test_an_older_persons_swollen_feet_and_ankles_get_the_groups_own_tip(talk):
+    reply = talk("physical", "my gran is 91 and her feet and ankles are swollen by the evening")[0]["content"]
+    assert tip("elderly", "en", "Swollen ankles or lower legs") in reply, reply
+    assert tip("joints", "en", "A swollen joint") not in reply, reply
