@@ -172,3 +172,22 @@ def test_an_older_persons_swollen_feet_and_ankles_get_the_groups_own_tip(talk):
     reply = talk("physical", "my gran is 91 and her feet and ankles are swollen by the evening")[0]["content"]
     assert tip("elderly", "en", "Swollen ankles or lower legs") in reply, reply
     assert tip("joints", "en", "A swollen joint") not in reply, reply
+
+
+# -- English breadth (session 17): everyday British and American ways of saying it ---------------------------
+
+@pytest.mark.parametrize("text,topic,not_topic", [
+    ("dodgy kebab last night and I've been sick three times since", "stomach", "low_mood"),
+    ("my mood's been pretty grim since the clocks changed", "low_mood", None),
+    ("my hair is falling out in the shower, handfuls of it", None, "teeth"),  # "falling" is no dental "filling"
+    ("how long can I sit in my chair before I should get up and stretch", "sitting", None),
+    ("aged 58 with asthma, is swimming a good way to get fit", "exercise", None),
+    ("cutting out energy drinks and the withdrawal headaches are rough, any tips", None, "low_mood"),
+    ("think I'm coming down with something, sore throat and sneezing", "cold_fever", "allergies"),
+])
+def test_everyday_english_finds_its_topic(talk, text, topic, not_topic):
+    reply = talk("physical", text)[0]["content"]
+    if topic:
+        assert has_tip(reply, topic, "en"), reply
+    if not_topic:
+        assert not has_tip(reply, not_topic, "en"), reply
