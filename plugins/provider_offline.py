@@ -928,7 +928,7 @@ def compile_tips(data: dict) -> Guide:
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
 _PERSON_ZH = r"(?:爸|妈|爷|奶|公|婆|姥|父亲|母亲|老人|他|她)"
-_PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|husband|"
+_PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|gran|nan|nana|nanna|husband|"
               r"wife|aunt|uncle|son|daughter|kid|child|boy|girl|brother|sister|he|she|they)")
 AGE_IN_YEARS = [
     re.compile(_NUM + r"\s*多?\s*周?岁"),  # 三岁, 一岁半, 78岁, 八十多岁
