@@ -63,6 +63,9 @@ CONDITION = re.compile(
     r"|(?P<zh2>" + _CONDITIONS_ZH + r")(?:患者|病人|病史|好几年了?|好多年了?|很多年了?|多年|[一二两三四五六七八九十几\d]+年了)"
     r"|(?<![a-z])(?:i have|i've got|ive got|i've had|i got|i'm|im|i am|diagnosed with|living with|as an?|"
     r"(?:as )?(?:someone|somebody|a person|people) with|"
+    # an age then the condition ("I'm 52 with type 2 diabetes, never been sporty. What's a realistic exercise routine":
+    # the blood-sugar tips before; the session-17 dev set P)
+    r"\d{2}(?:\s*(?:yo|y/o|years? old))?,?\s+with|"
     r"being)\s+(?:(?:mild|chronic|bad|severe|controlled)\s+)?(?P<en>" + _CONDITIONS_EN + r")(?![a-z])"
     r"|(?<![a-z])(?P<en2>" + _CONDITIONS_EN + r")\s+here(?![a-z])"
     r"|^(?P<lead>" + _CONDITIONS_ZH + "|" + _CONDITIONS_EN + r")(?:患者|病人)?\s*(?=[,，;；:：-])")  # "type 1 diabetic, how much…"

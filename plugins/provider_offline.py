@@ -532,6 +532,7 @@ class Guide(dict):
         self.patterned = [topic for topic in topics.values() if topic.patterns]  # a search each, per message read
         self._read = {}
         self._typos = None  # built on the first message no keyword places (Guide.spelled)
+        self._spelt = frozenset()  # ...with the English words of the file's own texts (Guide._typo_index)
         # Each tip's topic, to tell which topic an earlier reply answered (Guide.answered).
         self.tip_topic = {tip: topic for topic in topics.values() for lang in ("zh", "en") for tip in topic.tips[lang]}
 
@@ -558,7 +559,7 @@ class Guide(dict):
             # The first letter is kept: a slip is rarely there, and a real word one letter from a keyword
             # usually differs in it ("this traffic is killing me" was read as a dental "filling": teeth tips).
             word = m.group()
-            if word in self.by_word:
+            if word in self.by_word or word in self._spelt:
                 return word
             fixed = index.only(word)
             # ``strict`` (a message a habit's keyword already places): the first two letters kept, as a real word
@@ -570,6 +571,11 @@ class Guide(dict):
         """The single-word English keywords of 6+ letters, found one typo away."""
         if self._typos is None:
             self._typos = TypoIndex([word for word in self.by_word if len(word) >= 6 and re.fullmatch(r"[a-z]+", word)])
+            # ...and the words the file's own English texts spell, which are words, not slips: "my hair is falling out"
+            # was read as a dental "filling" (the tips say "fear of falling"; session 17)
+            self._spelt = frozenset(re.findall(r"[a-z]{6,}", " ".join(
+                text.lower() for topic in self.values() for text in (*topic.tips["en"], topic.see_doctor["en"],
+                                                                    topic.caution["en"], topic.urgent["en"]))))
         return self._typos
 
     # Topics a question keeps even after a condition given as context: "我有糖尿病，早餐吃什么好"
@@ -922,7 +928,7 @@ def compile_tips(data: dict) -> Guide:
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
 _PERSON_ZH = r"(?:爸|妈|爷|奶|公|婆|姥|父亲|母亲|老人|他|她)"
-_PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|husband|"
+_PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|gran|nan|nana|nanna|husband|"
               r"wife|aunt|uncle|son|daughter|kid|child|boy|girl|brother|sister|he|she|they)")
 AGE_IN_YEARS = [
     re.compile(_NUM + r"\s*多?\s*周?岁"),  # 三岁, 一岁半, 78岁, 八十多岁
