@@ -710,6 +710,11 @@ WRITER_OF_IT = re.compile(r"(?<![给跟和对向])(?:朋友|闺蜜|儿子|女儿
                           r"flatmate|brother|sister|cousin|niece|nephew|students?|pupil|partner|husband|wife|mum|mom|dad|mother|father|"
                           r"he|she|they|\d{1,2}\s?(?:yo|y/o)|year old|yr old|year-old)(?:'s)?\b"
                           r"|(?P<me>\b(?:i|i've|ive|i'd|i'll|we|we've)\b|我(?![的家妈爸朋闺儿女老哥姐弟妹表侄外们])(?!们))")
+# (not the `media` and `research` concepts: they hold the diary, the essay and the notebook the words are written in)
+THEIR_WORDS_EXPLAINED = frozenset({"laugh"})
+CELEBRATED = re.compile(r"\b(?:getting married|wedding|engaged|engagement|graduat\w*|new job|retir\w*|single life|promot\w*|"
+                        r"birthday party|episode|movie|film|tv show|series|anime|manga|novel|character|in the game)\b"
+                        r"|结婚|婚礼|订婚|毕业|升职|退休|生日派对|电影|剧里|剧中|小说|动漫|游戏里|主角")
 # words aimed at the writer are an insult, not the other's own risk ("my brother wrote 'kill yourself'", 同学发消息让我去死)
 AIMED_AT_ME = re.compile(r"\b(?:kill yourself|kys|you should die|you'd be better off dead|go die|die already)\b|你(?:怎么)?(?:不)?去死|让我去死")
 # what a report of their words says in the third person, read as if they had said it
@@ -1596,7 +1601,10 @@ class Safety:
         if not (found.get("someone_else") or found.get("in_my_care") or phrases.third_party.find(stems).get("people")
                 or CHILD_AGE.search(lowered)):
             return None
-        if phrases.talk_as_a_whole(found):
+        # talk, a laugh or a celebration beside the words explains them ("the episode where he writes goodbye letters",
+        # 'my dad texted "sorry for everything" after he burned the turkey lol', 'best friend posted "goodbye single life"
+        # she's getting married': a crisis reply for each, measured on the training files' none rows)
+        if phrases.talk_as_a_whole(found) or not found.keys().isdisjoint(THEIR_WORDS_EXPLAINED) or CELEBRATED.search(lowered):
             return None
         for report in reports:
             subjects = list(WRITER_OF_IT.finditer(lowered, max(0, report.start() - 60), report.start()))
