@@ -685,6 +685,44 @@ THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
 # first version exponential on " 'ab" runs (36 s for 35 words through the chat: the session-16 second review).
 QUOTED = re.compile(r"[\"“「『]([^\"”」』\n]{1,160})[\"”」』]"
                     r"|(?:(?<=\s)|^)'((?:[^'\n]|'(?=[a-z])){1,160})'(?=[\s,.!?;:，。！？]|$)")
+# Someone else's written words reported (session 17, LEFTS): "my 13yo wrote 'nobody will miss me' in her diary" got a
+# loneliness tip. What they wrote is read as if the writer had said it (`Safety.their_words`); a worry of that kind is the
+# helper's report. The words follow a verb of writing or posting, or a medium that "says" them; quoted words anywhere
+# after such a verb or medium count too. Bounded: at most `THEIR_WORDS_MAX` characters of words, a few reports a message.
+THEIR_WORDS_MAX = 160
+WRITTEN = re.compile(
+    r"\b(?:wrote|writes|written|writing|scribbled|typed|posted|posts|texted|texts|messaged|tweeted|(?:diary|journal|note|notebook|"
+    r"essay|story|poem|post|status|caption|bio|message|text|letter|drawing|picture|page|entry|mirror|wall)s?(?:\s+(?:said|says|read|reads|saying)\b|:)"
+    r"|(?:that|which) (?:says|said|reads|read)\b|(?:lines|things|words|stuff) like)"
+    r"(?:\s+(?:that|me|to me|on (?:her|his|their|the|my) \w+|in (?:her|his|their|a|the) \w+(?: \w+)?|like|this|:))*[\s:,-]*"
+    r"|(?:写着|写了|写道|写的是|写满了|写下|里写|上写|中写|面写|写(?=[：:，,\s]*[“\"「『])|留言说|留言|发消息说|发消息|发朋友圈说|发朋友圈|发了条|"
+    r"发动态说|签名改成)[：:，,\s]*")
+# a child named by age alone ("my 13yo", "my 15 y/o"): a person of `third_party.people`
+CHILD_AGE = re.compile(r"\b\d{1,2}\s?(?:yo|y/o|yrs? old|yr)\b|\d{1,2}岁"
+                       # ...and one of the writer's people named with a possessive ("my kid's journal", "my son's notebook")
+                       r"|\b(?:my|our) (?:[\w-]+ ){0,2}?(?:son|daughter|kid|child|boy|girl|teen|teenager|friend|bestie|roommate|"
+                       r"flatmate|brother|sister|cousin|niece|nephew|student|partner|husband|wife|mum|mom|dad|mother|father)'s\b")
+# who wrote them: the last person or first-person subject before the verb of writing ("my best friend just texted",
+# 学生在作文里写; not "I've written letters to my mum", "wrote letters to my mom, they're on my desk", 给我妈发了条消息: the
+# writer's own goodbye, the crisis reply's). A person after 给/跟/to/for is whom it was written to.
+WRITER_OF_IT = re.compile(r"(?<![给跟和对向])(?:朋友|闺蜜|儿子|女儿|孩子|学生|同学|室友|同事|老公|老婆|男朋友|女朋友|男友|女友|哥哥|姐姐|弟弟|妹妹|"
+                          r"爸爸|妈妈|我爸|我妈|表妹|表弟|侄子|侄女|外甥|外甥女|他|她)"
+                          r"|(?<!\bto )(?<!\bfor )(?<!\bwith )\b(?:son|daughter|kid|kids|child|boy|girl|teen|teenager|friend|bestie|roommate|"
+                          r"flatmate|brother|sister|cousin|niece|nephew|students?|pupil|partner|husband|wife|mum|mom|dad|mother|father|"
+                          r"he|she|they|\d{1,2}\s?(?:yo|y/o)|year old|yr old|year-old)(?:'s)?\b"
+                          r"|(?P<me>\b(?:i|i've|ive|i'd|i'll|we|we've)\b|我(?![的家妈爸朋闺儿女老哥姐弟妹表侄外们])(?!们))")
+# (not the `media` and `research` concepts: they hold the diary, the essay and the notebook the words are written in)
+THEIR_WORDS_EXPLAINED = frozenset({"laugh"})
+CELEBRATED = re.compile(r"\b(?:getting married|wedding|engaged|engagement|graduat\w*|new job|retir\w*|single life|promot\w*|"
+                        r"birthday party|episode|movie|film|tv show|series|anime|manga|novel|character|in the game)\b"
+                        r"|结婚|婚礼|订婚|毕业|升职|退休|生日派对|电影|剧里|剧中|小说|动漫|游戏里|主角")
+# words aimed at the writer are an insult, not the other's own risk ("my brother wrote 'kill yourself'", 同学发消息让我去死)
+AIMED_AT_ME = re.compile(r"\b(?:kill yourself|kys|you should die|you'd be better off dead|go die|die already)\b|你(?:怎么)?(?:不)?去死|让我去死")
+# what a report of their words says in the third person, read as if they had said it
+THIRD_TO_FIRST = ((re.compile(r"\b(?:she|he)\b"), "i"), (re.compile(r"\b(?:herself|himself)\b"), "myself"),
+                  (re.compile(r"\b(?:her|his)\b"), "my"), (re.compile(r"\b(?:she's|he's)\b"), "i'm"),
+                  (re.compile(r"\b(?:she'd|he'd)\b"), "i'd"), (re.compile(r"\b(?:she'll|he'll)\b"), "i'll"),
+                  (re.compile(r"[她他]"), "我"))
 # what may stand between my/我 and the person: "my best friend", "my 14 year old son", 我的朋友, 我家
 # (an age written with hyphens is one word: "my 14-year-old daughter", the session-14 audit)
 THIRD_PARTY_POSSESSIVE = re.compile(r"\s*(?:的|家|家的)?\s*|\s+(?:(?!(?:to|for|with|and|of|the|a|an|my|our|at|in|on|from)\s)"
@@ -1400,6 +1438,16 @@ class Safety:
                     continue
                 verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                 break
+        # someone else's written words that are a worry: the helper's report (see `their_words`), unless what the message
+        # says besides them is a crisis of the writer's own ("my mum wrote 'I give up on you' and I want to die")
+        report = self.their_words(text, phrases)
+        if report is not None:
+            words, start, end = report
+            # (the rules' crisis, or a wish or act of the writer's own: the classifier reads "found a note in my son's
+            # backpack" as a crisis, p 0.98, for the note)
+            rest = phrases.assess(text[:start] + " " + text[end:])
+            if rest[0] != "crisis" and not rest[4].keys() & WRITERS_OWN_RISK:
+                verdict = Verdict("crisis", f"their words: {words[:40]}")
         if verdict.level is None and self.laughed_off(text):
             verdict = Verdict("grey", "a wish laughed off")
         # the concepts of the message where no mask changed it: `names_death` need not read it again
@@ -1528,6 +1576,58 @@ class Safety:
                 continue
             return False
         return True
+
+    def their_words(self, text: str, phrases: Phrases | None = None) -> tuple[str, int, int] | None:
+        """Someone else's written words that the message reports, when read as one's own they are a crisis or a check-in
+        (rules, or the classifier with a risk word; a few words sure-looking to it alone are noise: "soon", 我会想你的):
+        "my 13yo wrote 'nobody will miss me' in her diary" is a helper's report (the third-party reply). Not when a
+        person other than the writer is not named, when the words are aimed at the writer, nor when the message is talk
+        (a story read, a joke). (the words, as read; where the report and its words start and end in ``text``), or None.
+        Cost: one regular expression a message, and a
+        read of the words only where a verb of writing is found."""
+        text = str(text or "")
+        # (a report is a few sentences: in a long one the writer's own plan may lie a sentence away from what mum texted,
+        # T and W, which the classifier reads as a crisis of the message, not of the words; as `about_someone_else`)
+        if _size(text) > THIRD_PARTY_SIZE:
+            return None
+        lowered = text.lower()  # (the same length as ``text``: its spans are the message's)
+        reports = list(WRITTEN.finditer(lowered))[:4]
+        if not reports:
+            return None
+        phrases = phrases or self.phrases.get()
+        normalizer = phrases.normalizer
+        stems = normalizer.stems(normalizer.clean(text, mask=False))
+        found = phrases.concepts.find(stems)
+        if not (found.get("someone_else") or found.get("in_my_care") or phrases.third_party.find(stems).get("people")
+                or CHILD_AGE.search(lowered)):
+            return None
+        # talk, a laugh or a celebration beside the words explains them ("the episode where he writes goodbye letters",
+        # 'my dad texted "sorry for everything" after he burned the turkey lol', 'best friend posted "goodbye single life"
+        # she's getting married': a crisis reply for each, measured on the training files' none rows)
+        if phrases.talk_as_a_whole(found) or not found.keys().isdisjoint(THEIR_WORDS_EXPLAINED) or CELEBRATED.search(lowered):
+            return None
+        for report in reports:
+            subjects = list(WRITER_OF_IT.finditer(lowered, max(0, report.start() - 60), report.start()))
+            if not subjects or subjects[-1].group("me") is not None:
+                continue
+            after = lowered[report.end():report.end() + THEIR_WORDS_MAX + 2]
+            quote = QUOTED.search(after)
+            if quote is not None and quote.start() <= 20:
+                words = quote.group(1) if quote.group(1) is not None else quote.group(2)
+                end = report.end() + quote.end()
+            else:  # the words told without quotes, to the sentence's end, in the first person
+                words = re.split(r"[.!?。！？\n]", after, maxsplit=1)[0]
+                end = report.end() + len(words)
+                for pattern, first in THIRD_TO_FIRST:
+                    words = pattern.sub(first, words)
+            words = words.strip(" ,:：，\"'“”")
+            if _size(words) < 2 or AIMED_AT_ME.search(words):
+                continue
+            level, why, clean, cue, seen = phrases.assess(words)
+            verdict = self._verdict(phrases, words, level, why, clean, cue, seen)
+            if level or (verdict.level and cue in ("risk", "weak")) or (verdict.level == "grey" and cue == "short"):
+                return words, report.start(), end
+        return None
 
     def answers_question(self, asked: str | None, text: str) -> bool:
         """Whether a message is the worrying answer to what the session's last safety reply asked (``asked``,
@@ -1730,7 +1830,8 @@ class Safety:
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
         # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
-        third_party = crisis and (self.about_someone_else(text) or verdict.why.startswith("after a helper reply"))
+        # (someone else's written words reported, `their_words`: the helper's too)
+        third_party = crisis and (verdict.why.startswith(("after a helper reply", "their words")) or self.about_someone_else(text))
         kind = "third_party" if third_party else "crisis" if crisis else "check_in"
         if crisis:
             result["reply"] = said = self.wording(kind, lang, flags)
