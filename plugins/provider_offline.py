@@ -509,6 +509,17 @@ class Topic:
                    (self.age_under is not None and age < self.age_under) for age in ages)
 
 
+# Asking whether a complaint is worth a worry: one frame of the words before "worry" / "be concerned"
+# ("should I be", "do we need to", "is it something to", "when would I", "worth"), read three ways: an
+# asking clause in it is about the complaint told (Guide.ABOUT_THE_TOLD), a worry keyword after it is no
+# anxiety (WORTH_A_WORRY), and a follow-up that is only it stays on the session's topic (WORTH_WORRYING).
+_WORRY_FRAME = (r"(?:(?:should|do|must|need) (?:i|we|you|she|he) (?:actually |really )?(?:(?:need|have) to )?|"
+                r"(?:i|we|you) (?:actually |really )?(?:should|need to|have to|ought to) |needs? to |"
+                r"when (?:should|do|would) (?:i|we) |is (?:it|this|that|there) (?:a |anything to |something to )?|"
+                r"worth |nothing to |anything to |something to |when to )(?:be )?")
+_WORRY = r"(?:worr(?:y|ied)|concerned)"
+
+
 class Guide(dict):
     """The tips file's topics by id, and one index of all their keywords, so that reading a
     message is one regex pass (a pass per topic cost ~2 ms a reply at 37 topics). Where keywords
@@ -606,9 +617,7 @@ class Guide(dict):
     # 10 days late, should I worry?" is no anxiety question, "要不要去看看心理医生" after a loss no low mood).
     # Worry as the question's frame ("should I worry", "is that something to worry about"), not as its
     # subject ("what can I do about the constant worry about mistakes?" asks about the worry).
-    ABOUT_THE_TOLD = re.compile(r"(?<![a-z])(?:(?:should|do|need|must) (?:i|we|you) (?:(?:need|have) to )?(?:be )?"
-                                r"(?:worr(?:y|ied)|concerned)|(?:worth|something to|anything to|when to) (?:worry|be concerned)|"
-                                r"when (?:should|do|would) (?:i|we) (?:worry|be worried)|worr(?:y|ied|ying) about (?:it|this|that|him|her)|"
+    ABOUT_THE_TOLD = re.compile(r"(?<![a-z])(?:" + _WORRY_FRAME + _WORRY + r"|worr(?:y|ied|ying) about (?:it|this|that|him|her)|"
                                 r"(?:is|could) (?:it|this|that) (?:be )?(?:serious|worrying|concerning|a worry)|"
                                 r"doctor|gp|a&e|er|see (?:someone|somebody|anyone|a professional)|get (?:it|this|that) checked)(?![a-z])|"
                                 r"担心吗|要担心|用担心|需要担心|该担心|担不担心|要紧|严重|医生|医院|急诊|就医")
@@ -742,9 +751,7 @@ WAKES_WITH = re.compile(r"\s+(?:every day |each day |most days |in the morning |
 # anxiety topic took 3 of session 16's fresh English misses (offline_K, offline_L) this way. The frame is the
 # few words before the keyword, a bounded slice of the text.
 WORRY_WORDS = {"worry", "worried", "worrying"}
-WORTH_A_WORRY = re.compile(r"(?<![a-z])(?:(?:should|do|must) (?:i|we|you|she|he) (?:actually |really )?(?:need to |have to )?(?:be )?|"
-                           r"(?:i|we|you) (?:actually |really )?(?:should|need to|have to|ought to) (?:be )?|need(?:s)? to (?:be )?|"
-                           r"is (?:it|this|that|there) (?:a |anything to |something to )?|worth |nothing to |anything to )$")
+WORTH_A_WORRY = re.compile(r"(?<![a-z])" + _WORRY_FRAME + "$")
 
 
 class Reading:
@@ -973,9 +980,8 @@ PRACTICAL_QUESTION = re.compile(r"(?<![a-z])(?:how (?:should|do|can|would) i|how
                                 r"where (?:do|should) i (?:even )?(?:start|begin)|any tips)(?![a-z])"
                                 r"|怎么(?:开始|做|练|吃|安排|调整)|如何(?:开始|做|安排)|从哪(?:里)?开始|有什么(?:办法|建议|方法)")
 # A follow-up asking only whether the complaint is worth worrying about: a question on it, not anxiety.
-WORTH_WORRYING = re.compile(r"(?:(?:so|and|but|ok|okay)[, ]*)?(?:should i (?:be )?(?:worried|worry|concerned)|"
-                            r"do i (?:need to|have to) (?:be )?(?:worried|worry)|is (?:it|this|that) (?:something )?"
-                            r"(?:to worry about|worrying|serious|a worry)|need i worry)(?: about (?:it|this|that))?\s*[?？!.]*"
+WORTH_WORRYING = re.compile(r"(?:(?:so|and|but|ok|okay)[, ]*)?(?:" + _WORRY_FRAME + _WORRY + r"|is (?:it|this|that) (?:something )?"
+                            r"(?:to worry about|worrying|serious|a worry))(?: about (?:it|this|that))?\s*[?？!.]*"
                             r"|(?:那|这)?(?:要紧吗|严重吗|需要担心吗|要不要担心|用不用担心|该不该担心|是不是很严重)[?？]*")
 # A question whether to see a doctor: the topic's when-to-see-a-doctor line answers it, said before or not.
 ASKS_DOCTOR = re.compile(r"(?:要不要|用不用|需不需要|需要|该不该|要|得|用)(?:去|上)?(?:医院|看医生|看病|就医|看急诊|挂号)|去医院吗|"
