@@ -1808,7 +1808,10 @@ class Composer:
         self.replies = replies  # the earlier replies one by one, latest last (the session's topic)
         self.note_shown = note_shown  # the safety plugin's emergency note is shown above
         self.label = label  # the emotion tagger's label for the message, if there is a tagger
-        self.guess = guess or (lambda text: ("", 0.0))  # the topic model: text -> (topic id, probability)
+        # the topic model: text -> (topic id, probability); remembered per text for this reply, as choosing
+        # a topic may ask it of the same text more than once (the focus, a keyword reading it may overrule)
+        guess, guessed = guess or (lambda text: ("", 0.0)), {}
+        self.guess = lambda text: guessed[text] if text in guessed else guessed.setdefault(text, guess(text))
         self.confidence = confidence
         self.numbers = numbers or {}  # {hotlines}, {emergency}, {first_emergency} from config
         self.judges_crisis = judges_crisis  # no safety plugin: the crisis words here are the fallback
