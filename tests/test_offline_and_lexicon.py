@@ -86,7 +86,7 @@ def test_hooks_register_by_name():
 def test_settings_have_defaults_and_are_checked():
     provider = offline.OfflineProvider("offline", {"plugin": "offline"}, None)
     assert provider.config == {"plugin": "offline", "tips": "prompts/offline_tips.yaml", "notice": True, "agent": "",
-                               "topic_model": "models/offline_topics.json", "topic_confidence": 0.4}
+                               "topic_model": "models/offline_topics.json", "topic_confidence": 0.35}
     with pytest.raises(wellmate.ConfigError, match="providers.offline.notice"):
         offline.OfflineProvider("offline", {"notice": "yes"}, None)
     assert lexicon.LexiconTagger.settings["lexicon"].default == "prompts/emotion_lexicon.yaml"

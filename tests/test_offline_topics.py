@@ -47,6 +47,20 @@ def test_a_sure_model_overrules_a_weak_keyword_reading(talk, topic, lang, text, 
     assert has_tip(reply, topic, lang) and not has_tip(reply, keyword_topic, lang), reply
 
 
+# A complaint the keywords name, and the model surer still (Composer.SURE_OVER_WORDS) of another: sneezing
+# is hay fever to the keywords, a sore throat and runny nose since yesterday a cold to the model (0.98).
+STRONGLY_READ = [
+    ("cold_fever", "en", "started sneezing with a sore throat and runny nose yesterday, think I'm coming down with "
+                         "a cold, what helps", "allergies"),
+]
+
+
+@pytest.mark.parametrize("topic,lang,text,keyword_topic", STRONGLY_READ)
+def test_a_model_surer_still_overrules_a_complaint_the_keywords_name(talk, topic, lang, text, keyword_topic):
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, topic, lang) and not has_tip(reply, keyword_topic, lang), reply
+
+
 def test_the_keywords_alone_miss_them(make_wm, serve):
     """With providers.offline.topic_model empty the answer is what it was without a model: the
     questions above get no tip of their topic (so the model is what places them)."""
@@ -57,7 +71,7 @@ def test_the_keywords_alone_miss_them(make_wm, serve):
             continue  # the emotion tagger reads "nothing is enjoyable" as sad, and the feeling's tip answers
         reply = client.post("/api/v1/health/physical/chat", {"text": text}, token=token).json["content"]
         assert not has_tip(reply, topic, lang), reply
-    for topic, lang, text, keyword_topic in WEAKLY_READ:
+    for topic, lang, text, keyword_topic in WEAKLY_READ + STRONGLY_READ:
         reply = client.post("/api/v1/health/physical/chat", {"text": text}, token=token).json["content"]
         assert has_tip(reply, keyword_topic, lang), reply
 
