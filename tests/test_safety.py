@@ -2022,7 +2022,7 @@ def test_talk_about_a_topic_is_still_heard_by_the_classifier_at_its_own_threshol
     text = "for my epidemiology module, why do suicide rates fall during wars? my lecturer mentioned it"
     assert safety.phrases.get().assess(text)[3] == module.TALK_HEARD
     # a word of the joking frame is no topic: the classifier is not asked at all
-    assert safety.phrases.get().assess("that exam made me want to die lmao")[3] is False
+    assert safety.phrases.get().assess("the bus was so late i wanted to die lmao")[3] is False
     scores = safety.scores(safety.phrases.get().normalizer.clean(text))
     on = make_wm({"safety": {"checkin_threshold_talk": 0.0}}).service("safety")
     off = make_wm({"safety": {"checkin_threshold_talk": 1.0}}).service("safety")
