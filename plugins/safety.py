@@ -686,9 +686,10 @@ PINYIN_WORD = re.compile(r"(?:(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])(?:iang|iong
 # concepts that keep a mood of the day a risk for the classifier (see `Phrases.cue`)
 # What says that talk about suicide (a `talk_about` word: a film, a study, the news) is the writer's own after all: the
 # classifier hears the message again (Phrases.assess)
-# (and the writer's own plan: a decision, a near time of theirs; not means `ready` or `hoard`, whose "count" and "stockpile"
-# are a study's words too: "Any case law on whether just providing information counts?")
-TALK_OWNED = frozenset({"serious", "urge_thought", "owned_up", "unsafe_answer", "decided", "own_time"})
+# (and a near time of the writer's own; not means `ready` or `hoard`, whose "count" and "stockpile" are a study's words too:
+# "Any case law on whether just providing information counts?"; nor `decided`, which a decision whose object was masked has
+# too: "I've decided to end my marriage. It's time." got a check-in, crisis_S)
+TALK_OWNED = frozenset({"serious", "urge_thought", "owned_up", "unsafe_answer", "own_time"})
 # the cue of a message that is talk about a topic (Phrases.assess): the rules are stopped but for `in_talk` frames, its
 # parts are not read, and the classifier is heard at safety.checkin_threshold_talk only
 TALK_HEARD = "talk"
