@@ -99,6 +99,14 @@ def config_schema():
         "checkin_threshold_short": Setting(0.90, "The same for a short message (4 to 9 words or Chinese characters) with no risk word and no "
                                                  "physical-care word: its check-in needs the classifier this sure "
                                                  "(\"i'm a shell of who i used to be\"); 1.0: none.", float, min=0.0, max=1.0),
+        # 0.85 (session 17, HNEN), for talk about a topic (a study, a text, a case, a patient, a character): on the dev
+        # set HN the crises said in such a frame that the frame's words hid were at p(crisis) 0.85-1.00 and 17 of its 20
+        # at 0.85 or more; of its 101 hard negatives in such frames 2 were (0.90, 0.91). The crisis reply still needs
+        # crisis_threshold.
+        "checkin_threshold_talk": Setting(0.85, "The same for talk about a topic (a study, a text read, a case, a "
+                                                "patient, a character: a talk frame marked heard, or a talk word): "
+                                                "the writer's own risk said in it in words of no rule; 1.0: none.",
+                                          float, min=0.0, max=1.0),
         "model_judgement": Setting("auto", "Ask the model to mark a reply to a user who may be at risk: auto (when "
                                            "a model is among the agent's providers or the llm tagger runs inline), "
                                            "always, or never.", choices=["auto", "always", "never"]),
@@ -500,6 +508,12 @@ class Frame:
         self.whole = bool(spec.get("whole", False))
         if self.whole and self.level != "talk":
             raise ValueError(f"{where} ({self.name}): whole is for talk frames only")
+        # A talk frame about a topic (a study, a text, a case, a character) in which the classifier is still heard, at
+        # safety.checkin_threshold_talk: what the frame's `none` has no word for ("Tonight I'm using one", 明天我就不在了)
+        # the classifier reads in the writer's own sentences (see `Phrases.assess`).
+        self.heard = bool(spec.get("heard", False))
+        if self.heard and self.level != "talk":
+            raise ValueError(f"{where} ({self.name}): heard is for talk frames only")
 
     def matches(self, found: dict, cuts: list | tuple = ()) -> bool:
         """Whether ``found`` (concept -> spans) has a word of each of `all` within `window` characters and no
@@ -671,6 +685,20 @@ PINYIN_WORD = re.compile(r"(?:(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])(?:iang|iong
                          r"|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)|ang|eng|ai|ei|ao|ou|an|en|er"
                          r"|a|o|e)[1-5]?)+")
 # concepts that keep a mood of the day a risk for the classifier (see `Phrases.cue`)
+# What says that talk about suicide (a `talk_about` word: a film, a study, the news) is the writer's own after all: the
+# classifier hears the message again (Phrases.assess)
+# (and a near time of the writer's own; not means `ready` or `hoard`, whose "count" and "stockpile" are a study's words too:
+# "Any case law on whether just providing information counts?"; nor `decided`, which a decision whose object was masked has
+# too: "I've decided to end my marriage. It's time." got a check-in, crisis_S)
+TALK_OWNED = frozenset({"serious", "urge_thought", "owned_up", "unsafe_answer", "own_time"})
+# the cue of a message that is talk about a topic (Phrases.assess): the rules are stopped but for `in_talk` frames, its
+# parts are not read, and the classifier is heard at safety.checkin_threshold_talk only
+TALK_HEARD = "talk"
+
+
+def quiet(cue) -> bool:
+    """Whether a message with this cue (Phrases.assess) is talk: not read in parts, rules stopped."""
+    return cue is False or cue == TALK_HEARD
 MOOD_BREAKERS = frozenset({"life_itself", "end_all", "end_soft", "death_word", "vanish", "release", "burden", "hopeless",
                            "own_risk", "gone", "no_return", "wish_no_wake"})
 PINYIN_WORD_MAX = 24  # "buxianghuole" is 12; at 24 a failing match costs well under a millisecond
@@ -1101,7 +1129,8 @@ class Phrases:
         # A `talk` frame (a joke: "wanted to die lmao"; a professional's question; a book read
         # for class; each with its own `none`: "not a joke", an own-risk cue) stops the rules too,
         # but for their `in_talk` frames, and the classifier.
-        talk = any(frame.matches(found) for frame in self.detectors["talk"].frames_for(found))
+        talk_frames = [frame for frame in self.detectors["talk"].frames_for(found) if frame.matches(found)]
+        talk = bool(talk_frames)
         # A wish whose object was masked ("i want to | boyfriend": end things with my, an ordinary
         # ending) is no own-risk cue: E and F each had one, and the classifier read "i want to".
         wishes = [stems[end:end + 8].lstrip().startswith(MASK.strip()) for _, end in found.get("own_risk", ())]
@@ -1115,9 +1144,16 @@ class Phrases:
         masked_wish = bool(wishes or decisions) and all(wishes) and all(decisions)
         # Talk about it gives way to a word that says it is meant or an urge of one's own ("I saw a film
         # about it. Some nights I think about driving off the bridge"; "...and honestly the character is me").
-        if talk or ((masked_wish or "talk_about" in found) and not own_risk
-                    and not {"serious", "urge_thought"} & found.keys()):
-            cue = False
+        # (session 17, HNEN: also the frame taken back or the writer counted in, `owned_up`: "ok it's not a character.
+        # it's me", 不是角色，是我自己; and not being safe said in it: "I'm a crisis line volunteer... I'm not safe")
+        if talk or ((masked_wish or "talk_about" in found) and not own_risk and not TALK_OWNED & found.keys()):
+            # (session 17, HNEN) ...but talk about a topic (a `heard` talk frame, or a `talk_about` word with no talk
+            # frame) is still read by the classifier, at safety.checkin_threshold_talk: the frame's words make talk of
+            # most messages, and a writer's own plan said in it in other words than the frame's `none` has ("ICU nurse.
+            # ...Tonight's my last shift.", 看了那么多投毒案...今晚用在我自己身上) got no hotline; the classifier had them
+            # at p 0.85-1.00, the hard negatives of the same frames mostly under 0.5 (dev set HN)
+            heard = all(frame.heard for frame in talk_frames) if talk else not masked_wish
+            cue = TALK_HEARD if heard else False
         elif figurative and not own_risk and cue:
             # A mask blanks what it explains, not the rest of the message: the classifier still reads what is
             # left ("想死我爸天天打我", "I want to disappear for a week. Actually, forever. I have the pills." got
@@ -1391,7 +1427,7 @@ class Safety:
         # safety.crisis_threshold. The talk word made the message an everyday one, and the check-ins of the
         # classifier on its other sentences were noise ("Long day of cutting." after a haircut, "We packed the
         # last boxes tonight." after a move, "want really clean cuts" after a fish knife): measured in NOTES-LONG.md.
-        silenced = cue is False
+        silenced = quiet(cue)
         # (nor are the parts of an emergency symptom read: its note answers it, as `_verdict` says; "My chest has felt
         # tight and heavy for the last half hour and the pain goes into my jaw." got a check-in in part: session-14 audit)
         if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
@@ -1404,7 +1440,7 @@ class Safety:
             # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
             # a party game, a joke) is not read: the pair may have lost what made it talk (`--buried` joined
             # hard negatives flagged en 12.0 -> 11.3%, no crisis lost).
-            talk = [read[sentence][3] is False for sentence in alone]
+            talk = [quiet(read[sentence][3]) for sentence in alone]
             for i, (passage, thresholds) in enumerate([(p, PASSAGE_CRISIS) for p in pairs] +
                                                       [(p, SENTENCE_ALONE_CRISIS) for p in alone]):
                 if i < len(pairs) and talk and (talk[i] or talk[i + 1]):
@@ -1434,7 +1470,7 @@ class Safety:
                 # I've put enough aside. Handing in my notice on Monday.": leaving a job, said last).
                 if _size(clean) < LONG_MESSAGE and phrases.explained_after(level, why, found, phrases.read(followed[passage])[2]):
                     continue
-                if silenced and followed[passage] != passage and phrases.assess(followed[passage])[3] is False:
+                if silenced and followed[passage] != passage and quiet(phrases.assess(followed[passage])[3]):
                     continue
                 verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                 break
@@ -1462,6 +1498,10 @@ class Safety:
         crisis, grey = scores.get("crisis", 0.0), scores.get("grey", 0.0)
         if crisis >= self.config["crisis_threshold"]:
             return Verdict("crisis", "model", scores)
+        if cue == TALK_HEARD:  # talk about a topic (see Phrases.assess): the classifier at its own bar
+            if crisis + grey >= self.config["checkin_threshold_talk"] and level is None:
+                return Verdict("grey", "model (in talk)", scores)
+            return Verdict(level, why, scores)
         if cue == "short":  # a sure verdict only (see Phrases.assess): the crisis reply, or a check-in
             # ...of four words or more: on fewer its sure-looking verdicts are noise ("talk to me" p(grey) 0.99)
             if level is None and crisis + grey >= self.config["checkin_threshold_short"] and _size(clean) >= SHORT_CHECKIN \

@@ -2,6 +2,7 @@
 need no provider, red-flag notes at the top of a reply, session flags for admins, the medical
 disclaimer; and before_reply / after_reply from a user's own plugin file."""
 
+import sys
 import textwrap
 
 import pytest
@@ -1947,7 +1948,8 @@ def test_hard_negatives_of_session_16_get_no_hotline_and_a_risk_beside_their_fra
     # `their_funeral`; each gives way to what makes a message a crisis
     assert wrongly_answered(make_wm, serve, HNEG_LOOK_ALIKES, HNEG_CRISES) == ([], [])
     safety = make_wm().service("safety")
-    talk = {text: safety.phrases.get().assess(text)[3] is False for text in HNEG_LOOK_ALIKES[:7]}
+    # (talk: the rules stopped, whether or not the classifier is still heard at safety.checkin_threshold_talk, session 17)
+    talk = {text: sys.modules["wellmate_plugins.safety"].quiet(safety.phrases.get().assess(text)[3]) for text in HNEG_LOOK_ALIKES[:7]}
     assert [text for text, silenced in talk.items() if not silenced] == []
     # a harm said to be back is a report whatever the past beside it says
     assert safety.assess("my son tried to kill himself last year and lately he's talking about killing himself again").level == "crisis"
@@ -1971,3 +1973,76 @@ def test_a_flood_of_spans_a_concept_is_not_within_costs_time_in_proportion_to_it
     cost(stems[:600])
     short, long = min(cost(stems[:3000]) for _ in range(3)), min(cost(stems) for _ in range(3))
     assert long < 9 * short + 0.05, (short, long)
+
+
+# -- session 17 (HNEN): talk ABOUT suicide or death; sentences written for this test (from no set, no training file and no
+# held list) --
+HNEN_LOOK_ALIKES = [
+    # research and statistics, homework and philosophy, a text studied (main: the crisis reply for the topic word)
+    "for my epidemiology module, why do suicide rates fall during wars? my lecturer mentioned it",
+    "philosophy essay: did Kant think suicide was always wrong, even to save your honour",
+    "analysing Sylvia Plath's poem Edge for my lit class, is the woman in it dead by her own hand?",
+    # a case, a patient, a sermon, the law (main: the crisis reply)
+    "the coroner ruled the overdose accidental but the podcast thinks it was murder",
+    "as an A&E nurse, how long do we monitor a patient after an intentional paracetamol overdose?",
+    "our pastor preached that people who die by suicide are not lost, I found it comforting",
+    "法学课案例分析：网上怂恿别人自杀的人要承担什么责任",
+    "我在写论文，研究农村老人服农药自杀的原因，文献从哪里找",
+    # words quoted as words (main: the crisis reply for "kms" and 想死)
+    'I\'m a Discord mod, our bot deletes messages with "kms" in them, is that too strict?',
+    '这首歌副歌一直唱"我想死在这个夏天"，歌名是什么',
+]
+HNEN_CRISES = [
+    # each frame gives way to the writer's own wish, plan or near time said in it
+    "for my epidemiology module we study suicide rates and honestly I want to kill myself tonight",
+    "my philosophy essay is on suicide and I've decided to do it, I won't be here tomorrow",
+    "我在写论文研究服农药自杀，其实我自己也想死，药已经买好了，今晚就喝",
+    "as an A&E nurse I know the dose and I'm going to overdose tonight after my shift",
+]
+
+
+def test_talk_about_a_topic_gets_no_hotline_and_the_writers_own_risk_in_it_still_does(make_wm, serve):
+    # the `topic_talk` frame (`talk_topic` words: a study, a text, a case, a patient, a sermon), `quoted_mention` (a wish
+    # quoted as words is no wish of the writer's), `someone_at_risk` leaving a case talked about alone; each gives way to
+    # the writer's own wish, a decision, a near time of theirs (`own_time`)
+    assert wrongly_answered(make_wm, serve, HNEN_LOOK_ALIKES, HNEN_CRISES) == ([], [])
+    safety = make_wm().service("safety")
+    quiet = sys.modules["wellmate_plugins.safety"].quiet
+    assert [text for text in HNEN_LOOK_ALIKES[:8] if not quiet(safety.phrases.get().assess(text)[3])] == []
+    # the frame taken back: "it's not a character, it's me"
+    assert safety.assess("can you help with my character's goodbye letter? ok it's not a character, it's me, I want to die").found
+    assert safety.assess("说是写小说，其实不是虚构的，那个想死的人就是我自己").found
+
+
+def test_talk_about_a_topic_is_still_heard_by_the_classifier_at_its_own_threshold(make_wm):
+    # a talk frame marked `heard` (and a `talk_about` word with no talk frame) stops the rules, not the classifier: its
+    # check-in then needs safety.checkin_threshold_talk, and 1.0 turns it off
+    module = sys.modules["wellmate_plugins.safety"]
+    safety = make_wm().service("safety")
+    text = "for my epidemiology module, why do suicide rates fall during wars? my lecturer mentioned it"
+    assert safety.phrases.get().assess(text)[3] == module.TALK_HEARD
+    # a word of the joking frame is no topic: the classifier is not asked at all
+    assert safety.phrases.get().assess("the bus was so late i wanted to die lmao")[3] is False
+    scores = safety.scores(safety.phrases.get().normalizer.clean(text))
+    on = make_wm({"safety": {"checkin_threshold_talk": 0.0}}).service("safety")
+    off = make_wm({"safety": {"checkin_threshold_talk": 1.0}}).service("safety")
+    assert on.assess(text).level == ("crisis" if scores.get("crisis", 0) >= on.config["crisis_threshold"] else "grey")
+    assert off.assess(text).level is None
+
+
+def test_the_talk_patterns_stay_linear_on_hostile_input(make_wm):
+    # `own_time` and `quoted_mention` read a bounded stretch after a word; CPU time, four times the text: about four
+    # times the time when linear, sixteen when quadratic
+    import time
+    phrases = make_wm().service("safety").phrases.get()
+    for unit in ['i\'m i\'ll type "a" "', "我今晚我明天唱\"我", "keyword list for \"x\", \"y\", "]:
+        stems = phrases.normalizer.stems(phrases.normalizer.clean(unit * (100000 // len(unit))))
+
+        def cost(text):
+            started = time.process_time()
+            phrases.concepts.find(text)
+            return time.process_time() - started
+
+        cost(stems[:600])
+        short, long = min(cost(stems[:25000]) for _ in range(3)), min(cost(stems) for _ in range(3))
+        assert long < 9 * short + 0.05, (unit, short, long)
