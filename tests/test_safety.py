@@ -554,6 +554,38 @@ def test_the_shipped_classifier_is_what_train_crisis_makes_from_the_shipped_rows
     assert meta.get("rows_digest") == safety_module.rows_digest(learnt), "retrain: python wellmate.py train-crisis"
 
 
+def test_leave_writer_out_folds_never_train_on_their_own_sets_or_copies_of_them(make_wm):
+    """bench/crisis_folds --by-set: each writer's set is measured once, on a classifier that learnt no row of
+    it and no training-file row that is a copy of one of its rows (case and punctuation aside); the other
+    writers' sets and the training files are learnt as `train-crisis` learns them."""
+    wm = make_wm()
+    safety_module = wm.pm.get_plugin("safety")
+    rows = safety_module.shipped_training_rows(wm)
+    names = sorted(safety_module.DEV_SET_NAMES & {r["file"] for r in rows})
+    assert len(names) == len(safety_module.DEV_SETS)
+    folds = safety_module.set_folds(names, 6)
+    assert sorted(n for fold in folds for n in fold) == names and all(3 <= len(fold) <= 4 for fold in folds)
+    assert safety_module.set_folds(names, 40) == [[n] for n in names]
+    phrases = wm.service("safety").phrases.get()
+    for fold in folds[:2]:
+        learn, measured = safety_module.leave_sets_out(rows, set(fold))
+        assert {r["file"] for r in measured} == set(fold)
+        assert {"train", "held"} <= {r["split"] for r in measured}  # a writer's set is measured whole
+        assert len(measured) + len(learn) == len(rows)
+        held_keys = {safety_module.copy_key(r["text"]) for r in measured}
+        trained = [r for r in learn if r["split"] == "train"]
+        assert not any(r["file"] in fold for r in trained)
+        assert not any(safety_module.copy_key(r["text"]) in held_keys for r in trained
+                       if r["file"] not in safety_module.DEV_SET_NAMES)
+        assert any(r["split"] == "copy" for r in learn)  # the training files hold copies of some sets' rows
+        # what is learnt: the train split of the rest, as learnt_rows reads it
+        learnt = safety_module.learnt_rows(phrases, learn[:300], ["en"])
+        assert len(learnt) == sum(r["split"] == "train" for r in learn[:300])
+    # a copy told apart from a different sentence
+    assert safety_module.copy_key("I want to DIE!!") == safety_module.copy_key("i want to die")
+    assert safety_module.copy_key("i want to die") != safety_module.copy_key("i want to dine")
+
+
 def test_the_emotion_model_learns_rows_the_crisis_classifier_does_not(make_wm):
     """The crisis trainer reads a fixed list of emotion files as everyday rows (EVERYDAY_FILES);
     the emotion trainer reads them all, so emotion rows can be added without a crisis retrain."""
