@@ -463,6 +463,32 @@ def test_frames_find_what_no_single_phrase_says(make_wm, text):
     assert verdict.level == "crisis", (text, verdict.level, verdict.why)
 
 
+# Session 17 (XSET): check-ins without a risk word that a classifier which had not learnt the writer missed, as
+# families across many writers (bench/crisis_folds --by-set): isolation told as silence, a dark time or an attempt
+# told as past, worth lost in a role or to others. The rules find them (fresh sentences, in no set); the look-alikes not.
+@pytest.mark.parametrize("text", [
+    "I went the whole weekend without speaking to a single person", "most evenings i just talk to the telly",
+    "ever since the divorce my evenings have been silent", "这个星期我一句话都没说过", "老伴走后，我天天对着电视过日子",
+    "孩子都在外地工作，我一个人孤单得很", "晚上想找个人说说话都找不到",
+    "I survived an overdose two years ago and some days still feel heavy", "went through a really dark patch last winter",
+    "90 days self-harm free today", "去年割腕被救回来以后，我一直在吃药",
+    "I feel like I've failed as a father", "I keep letting my whole family down", "我这个人真是窝囊废", "对这一切都厌倦了",
+])
+def test_check_in_families_without_a_risk_word(make_wm, text):
+    verdict = rules_only(make_wm).assess(text)  # (an overdose or self-harm named: the crisis reply, as before)
+    assert verdict.found, (text, verdict.level, verdict.why)
+
+
+@pytest.mark.parametrize("text", [
+    "what good am i at chess if my nephew beats me", "the country went through a dark period after the war",
+    "the library is so quiet since the renovation", "we talked about the tv schedule", "孩子们都出国旅游了，我们俩清静几天",
+    "这个商场让大家失望的不是价格", "the horror film had a dark period in the middle",
+])
+def test_check_in_families_leave_look_alikes_alone(make_wm, text):
+    verdict = rules_only(make_wm).assess(text)
+    assert verdict.level is None, (text, verdict.level, verdict.why)
+
+
 @pytest.mark.parametrize("text", [
     "笑死我了", "累死了今天", "热死了，空调坏了", "想死你了宝贝", "气死我了这个外卖", "社死现场", "新买的紫砂壶真好看",
     "剧本杀今晚约吗", "this commute is killing me", "kill the process and restart it", "I killed it at work today",
