@@ -473,6 +473,7 @@ def test_frames_find_what_no_single_phrase_says(make_wm, text):
     "I survived an overdose two years ago and some days still feel heavy", "went through a really dark patch last winter",
     "90 days self-harm free today", "去年割腕被救回来以后，我一直在吃药",
     "I feel like I've failed as a father", "I keep letting my whole family down", "我这个人真是窝囊废", "对这一切都厌倦了",
+    "我当爸当得一塌糊涂", "说到底我不配当妈妈",
 ])
 def test_check_in_families_without_a_risk_word(make_wm, text):
     verdict = rules_only(make_wm).assess(text)  # (an overdose or self-harm named: the crisis reply, as before)
@@ -481,7 +482,7 @@ def test_check_in_families_without_a_risk_word(make_wm, text):
 
 @pytest.mark.parametrize("text", [
     "what good am i at chess if my nephew beats me", "the country went through a dark period after the war",
-    "the library is so quiet since the renovation", "we talked about the tv schedule", "孩子们都出国旅游了，我们俩清静几天",
+    "the library is so quiet since the renovation", "we talked about the tv schedule", "孩子们都出国旅游了，我们俩清静几天", "她当妈以后变得更耐心了", "他不配做我们队的队长",
     "这个商场让大家失望的不是价格", "the horror film had a dark period in the middle",
 ])
 def test_check_in_families_leave_look_alikes_alone(make_wm, text):
