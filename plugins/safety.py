@@ -2314,6 +2314,7 @@ EVERYDAY_FILES = ("emotion_en.tsv", "emotion_en_2.tsv", "emotion_en_3.tsv", "emo
 # The classifier learns their train split as it learns the training files'. Sets still sealed are
 # never listed here (a set is added once its blind figures are measured: V and W at the end of session 16).
 DEV_SETS = tuple(f"tests/data/heldout/crisis_{name}.tsv" for name in "ABCDEFGHIJKLMNOPQRSTUVW")
+DEV_SET_NAMES = frozenset(Path(name).name for name in DEV_SETS)
 
 
 def dev_set_files() -> list[Path]:
@@ -2379,6 +2380,38 @@ def training_rows(paths: list[Path], everyday: list[Path]) -> tuple[list[dict], 
 def shipped_training_rows(wm) -> list[dict]:
     """The rows `train-crisis` learns from with no options (the shipped files under models/training)."""
     return training_rows(training_files(wm, "crisis_*.tsv") + dev_set_files(), everyday_files(wm))[1]
+
+
+def copy_key(text: str) -> str:
+    """A row's text with case, spacing and punctuation left out: how a copy of a row is told."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def set_folds(names: list[str], folds: int) -> list[list[str]]:
+    """The sets ``names`` dealt into ``folds`` folds (bench/crisis_folds --by-set): fold i has the i-th,
+    (i + folds)-th, ... set, so every fold mixes early and late writers, whose sets differ in size and style."""
+    if folds < 1:
+        raise ValueError("at least one fold")
+    return [names[i::folds] for i in range(min(folds, len(names)))]
+
+
+def leave_sets_out(rows: list[dict], held: set[str], copies_from: tuple[str, ...] = ("crisis_", "emotion_")) -> tuple[list[dict], list[dict]]:
+    """``rows`` (of `training_rows`) cut for a writer the classifier never learnt (bench/crisis_folds
+    --by-set): (the rows to learn from, with the split `learnt_rows` reads: no row of the files named
+    in ``held`` is "train", nor a row of the training files (names starting with ``copies_from``, not the
+    other sets) whose text is a held row's with case and punctuation aside, a copy; the rows of the
+    ``held`` files to measure, both splits). Another writer's set keeps a row a held writer wrote too:
+    "i want to kill myself" in seven sets is what writers say, not a copy, and a 24th would be met by it."""
+    measured = [r for r in rows if r["file"] in held]
+    copied = {copy_key(r["text"]) for r in measured}
+    learn = []
+    for r in rows:
+        if r["file"] in held:
+            continue
+        if r["file"].startswith(copies_from) and r["file"] not in DEV_SET_NAMES and copy_key(r["text"]) in copied:
+            r = dict(r, split="copy")
+        learn.append(r)
+    return learn, measured
 
 
 def learnt_rows(phrases, rows: list[dict], concept_languages, hard_negative_weight: float = 1.0) -> list[tuple]:

@@ -464,6 +464,33 @@ def test_frames_find_what_no_single_phrase_says(make_wm, text):
     assert verdict.level == "crisis", (text, verdict.level, verdict.why)
 
 
+# Session 17 (XSET): check-ins without a risk word that a classifier which had not learnt the writer missed, as
+# families across many writers (bench/crisis_folds --by-set): isolation told as silence, a dark time or an attempt
+# told as past, worth lost in a role or to others. The rules find them (fresh sentences, in no set); the look-alikes not.
+@pytest.mark.parametrize("text", [
+    "I went the whole weekend without speaking to a single person", "most evenings i just talk to the telly",
+    "ever since the divorce my evenings have been silent", "这个星期我一句话都没说过", "老伴走后，我天天对着电视过日子",
+    "孩子都在外地工作，我一个人孤单得很", "晚上想找个人说说话都找不到",
+    "I survived an overdose two years ago and some days still feel heavy", "went through a really dark patch last winter",
+    "90 days self-harm free today", "去年割腕被救回来以后，我一直在吃药",
+    "I feel like I've failed as a father", "I keep letting my whole family down", "我这个人真是窝囊废", "对这一切都厌倦了",
+    "我当爸当得一塌糊涂", "说到底我不配当妈妈",
+])
+def test_check_in_families_without_a_risk_word(make_wm, text):
+    verdict = rules_only(make_wm).assess(text)  # (an overdose or self-harm named: the crisis reply, as before)
+    assert verdict.found, (text, verdict.level, verdict.why)
+
+
+@pytest.mark.parametrize("text", [
+    "what good am i at chess if my nephew beats me", "the country went through a dark period after the war",
+    "the library is so quiet since the renovation", "we talked about the tv schedule", "孩子们都出国旅游了，我们俩清静几天", "她当妈以后变得更耐心了", "他不配做我们队的队长",
+    "这个商场让大家失望的不是价格", "the horror film had a dark period in the middle",
+])
+def test_check_in_families_leave_look_alikes_alone(make_wm, text):
+    verdict = rules_only(make_wm).assess(text)
+    assert verdict.level is None, (text, verdict.level, verdict.why)
+
+
 @pytest.mark.parametrize("text", [
     "笑死我了", "累死了今天", "热死了，空调坏了", "想死你了宝贝", "气死我了这个外卖", "社死现场", "新买的紫砂壶真好看",
     "剧本杀今晚约吗", "this commute is killing me", "kill the process and restart it", "I killed it at work today",
@@ -553,6 +580,38 @@ def test_the_shipped_classifier_is_what_train_crisis_makes_from_the_shipped_rows
     learnt = safety_module.learnt_rows(wm.service("safety").phrases.get(), rows, meta["concept_features"],
                                        meta.get("hard_negative_weight", 1.0))
     assert meta.get("rows_digest") == safety_module.rows_digest(learnt), "retrain: python wellmate.py train-crisis"
+
+
+def test_leave_writer_out_folds_never_train_on_their_own_sets_or_copies_of_them(make_wm):
+    """bench/crisis_folds --by-set: each writer's set is measured once, on a classifier that learnt no row of
+    it and no training-file row that is a copy of one of its rows (case and punctuation aside); the other
+    writers' sets and the training files are learnt as `train-crisis` learns them."""
+    wm = make_wm()
+    safety_module = wm.pm.get_plugin("safety")
+    rows = safety_module.shipped_training_rows(wm)
+    names = sorted(safety_module.DEV_SET_NAMES & {r["file"] for r in rows})
+    assert len(names) == len(safety_module.DEV_SETS)
+    folds = safety_module.set_folds(names, 6)
+    assert sorted(n for fold in folds for n in fold) == names and all(3 <= len(fold) <= 4 for fold in folds)
+    assert safety_module.set_folds(names, 40) == [[n] for n in names]
+    phrases = wm.service("safety").phrases.get()
+    for fold in folds[:2]:
+        learn, measured = safety_module.leave_sets_out(rows, set(fold))
+        assert {r["file"] for r in measured} == set(fold)
+        assert {"train", "held"} <= {r["split"] for r in measured}  # a writer's set is measured whole
+        assert len(measured) + len(learn) == len(rows)
+        held_keys = {safety_module.copy_key(r["text"]) for r in measured}
+        trained = [r for r in learn if r["split"] == "train"]
+        assert not any(r["file"] in fold for r in trained)
+        assert not any(safety_module.copy_key(r["text"]) in held_keys for r in trained
+                       if r["file"] not in safety_module.DEV_SET_NAMES)
+        assert any(r["split"] == "copy" for r in learn)  # the training files hold copies of some sets' rows
+        # what is learnt: the train split of the rest, as learnt_rows reads it
+        learnt = safety_module.learnt_rows(phrases, learn[:300], ["en"])
+        assert len(learnt) == sum(r["split"] == "train" for r in learn[:300])
+    # a copy told apart from a different sentence
+    assert safety_module.copy_key("I want to DIE!!") == safety_module.copy_key("i want to die")
+    assert safety_module.copy_key("i want to die") != safety_module.copy_key("i want to dine")
 
 
 def test_the_emotion_model_learns_rows_the_crisis_classifier_does_not(make_wm):
