@@ -267,6 +267,16 @@ def training_rows(base: Path, data: list[Path] | None = None) -> list[dict]:
     return rows
 
 
+def leave_writer_out(rows: list[dict], left_out: list[dict]) -> list[dict]:
+    """``rows`` (training_rows) less every row of the writer ``left_out`` came from: that file's rows
+    (train and held split both) and any row elsewhere with the same text (a sentence copied from the
+    set into a training file would teach the model the writer it is to be judged on), compared as
+    the model reads them (case and spacing folded). bench/emotion_folds --by-set."""
+    files = {row["file"] for row in left_out}
+    texts = {" ".join(row["text"].lower().split()) for row in left_out}
+    return [row for row in rows if row["file"] not in files and " ".join(row["text"].lower().split()) not in texts]
+
+
 def hinted_pairs(rows: list[dict], lexicon_tagger: LexiconTagger) -> list[tuple[str, str]]:
     lexicon = lexicon_tagger.lexicon.get()
     pairs = []
