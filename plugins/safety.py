@@ -184,6 +184,10 @@ _REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
 _LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
 _LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
 _WORD = re.compile(r"[a-z][a-z']*")
+# Pinyin typed with its tone marks (自shā, 我想 sǐ: crisis_Y and a training row) reads as the plain letters the aliases
+# know (自sha, si); an accented Latin letter of another language (café, más) loses only its accent. One character for
+# one, so the length and every span stay as they were.
+_TONE_MARKS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü", "aaaaeeeeiiiioooouuuuuuuuu")
 _VOWELS = set("aeiou")
 CORRECTED_MAX = 20000  # the most words whose correction `Normalizer._correct` keeps
 MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
@@ -272,7 +276,7 @@ class Normalizer:
         characters go first (`wellmate.visible`): a zero-width space or a soft hyphen inside a word
         hid it ("kill\u00admyself" got a check-in, 我想\u200b死 too); a chat message is stored without
         them already, but a model's reply, a reminder or a plugin's text may still have them."""
-        text = normalize(unicodedata.normalize("NFKC", visible(str(text))))
+        text = normalize(unicodedata.normalize("NFKC", visible(str(text)))).translate(_TONE_MARKS)
         if self.compact_cjk:
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:

@@ -2105,3 +2105,35 @@ def test_the_talk_patterns_stay_linear_on_hostile_input(make_wm):
         cost(stems[:600])
         short, long = min(cost(stems[:25000]) for _ in range(3)), min(cost(stems) for _ in range(3))
         assert long < 9 * short + 0.05, (unit, short, long)
+
+# -- session 17 (CRXY): sentences written for this test (from no set, no training file and no held list) --
+CRXY_LOOK_ALIKES = [
+    # a harm of someone else past and over, asked about with the method's own word (main: the crisis reply for overdose)
+    "my cousin took an overdose three years ago and she's doing well now, what's a good way to bring it up",
+    # 我 of a relative is not the writer's own (main: own_harm_said, and the crisis reply for 割腕)
+    "我闺蜜初中时割过腕，现在好多了，我能为她做点什么",
+    # a goodbye to a job or a habit (main: the goodbye rule)
+    "last day on the ward today, handed in my notice, goodbye everyone and thank you",
+    "戒酒半年，跟啤酒说再见了，谢谢大家的鼓励",
+    # a queue taken to death in words (main: 想死)
+    "抢票抢得我想死，12306又崩了",
+]
+CRXY_CRISES = [
+    # ...and each gives way to the writer's own wish, a goodbye for good, a harm back
+    "my cousin overdosed years ago and is doing well now, how do I bring it up with her when I want to die myself",
+    "handed in my notice, goodbye everyone, you won't see me again",
+    "戒烟也没用，什么都没用，再见了大家，下辈子见",
+    "我表哥以前自残过，现在好了，最近他又开始划了，我该怎么办",
+    # a professional's own wish (main: study talk), pinyin with its tone mark (main: nothing)
+    "我是实习医生，连着值了两个夜班，我想杀了自己",
+    "今晚想自shā",
+]
+
+
+def test_look_alikes_of_session_17_get_no_hotline_and_the_same_families_at_risk_the_crisis_reply(make_wm, serve):
+    # `recovered_care`, own_harm_said without 我 of a relative, `goodbye` giving way to job_leaving and habit_quit but
+    # not `goodbye_for_good`, own_harm_said in `professional_or_study`'s none, tone marks read as plain letters
+    assert wrongly_answered(make_wm, serve, CRXY_LOOK_ALIKES, CRXY_CRISES) == ([], [])
+    normalizer = make_wm().service("safety").phrases.get().normalizer
+    assert normalizer.clean("我想 sǐ") == normalizer.clean("我想 si")
+    assert len(normalizer.clean("café")) == len("café")
