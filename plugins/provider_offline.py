@@ -735,8 +735,11 @@ class Guide(dict):
 
 
 # Quitting with no object ("想戒又怕…", "how can I quit?", "how do I give it up"): the habit the message names.
-QUIT_BARE = re.compile(r"戒(?:掉|了|得掉)?(?=又|但|却|可|吗|呢|[，,。？?！!]|$)|"
-                       r"(?<![a-z])(?:quit|stop|give (?:it|them) up|kick (?:it|the habit)|cut (?:it|them) out)\s*(?:for good|now)?\s*[?.!]*$")
+# ...or cutting down with no object ("有什么办法能让他少抽点" after "我男朋友一天一包…不抽烟顶不住", "how do I get him to cut
+# down?"): smoking less or drinking less of the habit named, not the late nights told beside it.
+QUIT_BARE = re.compile(r"戒(?:掉|了|得掉)?(?=又|但|却|可|吗|呢|[，,。？?！!]|$)|少(?:抽|喝)(?:点|一点|些|一些)?(?=吗|呢|[，,。？?！!]|$)|"
+                       r"(?<![a-z])(?:quit|stop|give (?:it|them) up|kick (?:it|the habit)|cut (?:it|them) out|cut (?:it |them )?(?:down|back))"
+                       r"\s*(?:for good|now|a bit|a little)?\s*[?.!]*$")
 
 
 # "也/还/又" or a degree between a body part and its symptom ("眼睛也痒", "膝盖还肿", "头好痛", "头特别痛")
