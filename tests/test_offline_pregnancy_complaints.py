@@ -97,3 +97,13 @@ def test_the_bench_counts_a_caution_undue_only_where_nobody_of_the_group_is_name
 def test_cutting_down_with_no_object_is_the_habit_named(talk, lang, text, topic):
     reply = talk("physical", text)[0]["content"]
     assert has_tip(reply, topic, lang), reply
+
+
+@pytest.mark.parametrize("text,grief", [
+    ("my flatmate's dad died last week and he hardly talks, what do I say to him?", True),
+    ("my old football coach died suddenly, I keep thinking about him", True),
+    ("my friend's laptop died right before her deadline, she's so stressed", False),
+])
+def test_someone_elses_relative_or_a_mate_who_died_is_a_loss(talk, text, grief):
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, "grief", "en") == grief, reply
