@@ -107,3 +107,32 @@ def test_cutting_down_with_no_object_is_the_habit_named(talk, lang, text, topic)
 def test_someone_elses_relative_or_a_mate_who_died_is_a_loss(talk, text, grief):
     reply = talk("physical", text)[0]["content"]
     assert has_tip(reply, "grief", "en") == grief, reply
+
+
+def test_the_patterns_added_stay_linear_on_floods():
+    """The pregnancy's own_questions, the cutting-down frame and the grief patterns on 5,000 and 50,000
+    characters of their own markers repeated: ten times the text costs about ten times the time."""
+    import time
+
+    import yaml
+    from wellmate_plugins.provider_offline import QUIT_BARE, compile_tips
+
+    guide = compile_tips(yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8")))
+    patterns = [*guide["pregnancy"].own_questions, *guide["grief"].patterns, QUIT_BARE]
+
+    def cost(unit, size):
+        # each pattern's best of several runs, summed: a loaded machine preempts a run far longer than one search
+        text = (unit * size)[:size] + "x"
+        total = 0.0
+        for pattern in patterns:
+            best = float("inf")
+            for _ in range(9):
+                started = time.perf_counter()
+                pattern.search(text)
+                best = min(best, time.perf_counter() - started)
+            total += best
+        return total
+
+    for unit in ("怀孕了，正常吗", "is it normal? ", "my friend's ", "x's dad ", "少抽点，", "cut down! ", "ttc "):
+        small, large = cost(unit, 5_000), cost(unit, 50_000)
+        assert large < 30 * max(small, 1e-4), (unit, small, large)
