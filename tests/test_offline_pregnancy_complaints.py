@@ -91,7 +91,6 @@ def test_the_bench_counts_a_caution_undue_only_where_nobody_of_the_group_is_name
 
 
 @pytest.mark.parametrize("lang,text,topic", [
-    ("zh", "我老公一天一包烟，说加班熬夜不抽顶不住，怎么让他少抽点", "smoking"),
     ("en", "my husband drinks four beers every night after his shift, how do I get him to cut down?", "alcohol"),
 ])
 def test_cutting_down_with_no_object_is_the_habit_named(talk, lang, text, topic):
