@@ -426,6 +426,15 @@ class Topic:
         # the group is the topic only where its own tips answer (its `instead_of`, its `when` tips, a
         # session its own tips answered). Without it the group is the topic whenever it is named.
         self.complaint_topic = bool(spec.get("complaint_topic"))
+        # Whether a follow-up in a session the group's own tips answered stays the group's (a child's fever: "now
+        # there's a rash too"), or, false, is the complaint it names (a pregnancy's session, then "I have a cold")
+        self.session_stays = spec.get("session_stays") is not False
+        # Questions on the group as such (patterns on the lower-cased message that names it): "is it normal at 6
+        # weeks?", "could I be pregnant?" are the pregnancy's, whatever complaint they name (`asks_of_itself`)
+        try:
+            self.own_questions = [re.compile(str(p)) for p in spec.get("own_questions") or ()]
+        except re.error as e:
+            raise ValueError(f"topics.{key}.own_questions: {e}") from e
         # Topics answered without the caution when the message alone names the group: habits, not illnesses
         self.caution_not_with = {str(k) for k in spec.get("caution_not_with") or ()}
 
@@ -485,6 +494,13 @@ class Topic:
         matched = [tip for tip in tips if any(shares(w, text) for w in self.tip_when.get(tip, ()))]
         matched = [tip for tip in matched if tip in self.tips_first] or matched
         return matched or [tip for tip in tips if tip not in self.tip_when]
+
+    def asks_of_itself(self, text: str) -> bool:
+        """Whether ``text`` (a message naming the group) asks about the group as such (`own_questions`): not where it
+        names only a part of the group with a caution of its own ("periods came back at 4 months pp, normal??" after
+        a birth asks about the periods)."""
+        return any(p.search(text) for p in self.own_questions) and \
+            not any(any(shares(w, text) for w in words) for words, _, _ in self.caution_variants)
 
     def answers_outright(self, lang: str, text: str) -> bool:
         """Whether a tip of this topic in ``lang`` is written for words ``text`` has (`when`): a
@@ -734,8 +750,11 @@ class Guide(dict):
 
 
 # Quitting with no object ("想戒又怕…", "how can I quit?", "how do I give it up"): the habit the message names.
-QUIT_BARE = re.compile(r"戒(?:掉|了|得掉)?(?=又|但|却|可|吗|呢|[，,。？?！!]|$)|"
-                       r"(?<![a-z])(?:quit|stop|give (?:it|them) up|kick (?:it|the habit)|cut (?:it|them) out)\s*(?:for good|now)?\s*[?.!]*$")
+# ...or cutting down with no object ("有什么办法能让他少抽点" after "我男朋友一天一包…不抽烟顶不住", "how do I get him to cut
+# down?"): smoking less or drinking less of the habit named, not the late nights told beside it.
+QUIT_BARE = re.compile(r"戒(?:掉|了|得掉)?(?=又|但|却|可|吗|呢|[，,。？?！!]|$)|少(?:抽|喝)(?:点|一点|些|一些)?(?=吗|呢|[，,。？?！!]|$)|"
+                       r"(?<![a-z])(?:quit|stop|give (?:it|them) up|kick (?:it|the habit)|cut (?:it|them) out|cut (?:it |them )?(?:down|back))"
+                       r"\s*(?:for good|now|a bit|a little)?\s*[?.!]*$")
 
 
 # "也/还/又" or a degree between a body part and its symptom ("眼睛也痒", "膝盖还肿", "头好痛", "头特别痛")
@@ -879,6 +898,8 @@ def in_passing(text: str, start: int, word: str) -> bool:
     if _SINCE_BIRTH[0].search(text[max(0, start - 20):start]) and _SINCE_BIRTH[1].match(text, start + len(word)):
         return True
     if _POSSESSIVE.match(text, start + len(word)):
+        return False
+    if word.startswith(("weeks ", "months ")):  # "cramps at 6 weeks pregnant": a length, not "at my 2 kids"
         return False
     if (_AWAY_ZH if _CJK.match(word) else _AWAY_EN).match(text, start + len(word)):
         return True
@@ -1887,11 +1908,14 @@ class Composer:
         # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
         outright = group is not None and (group.answers_outright(lang, text) or (
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
+        # ...or one asking about the group as such ("is it normal to get cramps at 6 weeks pregnant?")
+        outright = outright or (group is not None and readings[0].group is group and group.asks_of_itself(text))
         if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group):
             topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
-                or (group.instead_of and BODY_TEMPERATURE.search(text)) or session is group):
+                or (group.instead_of and BODY_TEMPERATURE.search(text)) or (session is group and (
+                    group.session_stays or readings[0].topic is None))):
             # ...and a child's fever with another sign ("烧到39度，还有点咳嗽", "diarrhoea and a slight
             # temperature"), or a follow-up in a session its own tips answered ("now there's a rash on
             # her tummy too" after a baby's fever): the fever's signs, still the group's as such.
