@@ -135,3 +135,12 @@ def test_the_patterns_added_stay_linear_on_floods():
     for unit in ("怀孕了，正常吗", "is it normal? ", "my friend's ", "x's dad ", "少抽点，", "cut down! ", "ttc "):
         small, large = cost(unit, 5_000), cost(unit, 50_000)
         assert large < 30 * max(small, 1e-4), (unit, small, large)
+
+
+@pytest.mark.parametrize("text", ["since the baby came I cry every day and can't enjoy anything, what can I do",
+                                  "since my baby was born I barely sleep and feel numb"])
+def test_a_birth_told_as_the_babys_arrival_is_a_new_mothers_not_a_childs_fever(talk, text):
+    # "since the baby came" names no child with a complaint: the baby word alone gave the child's fever caution to
+    # a new mother's low mood (session 17); the postpartum note (postnatal depression, when to get help) is hers
+    reply = talk("physical", text)[0]["content"]
+    assert "Since you've recently had a baby" in reply and caution("child_fever", "en") not in reply, reply

@@ -47,11 +47,11 @@ def test_a_sure_model_overrules_a_weak_keyword_reading(talk, topic, lang, text, 
     assert has_tip(reply, topic, lang) and not has_tip(reply, keyword_topic, lang), reply
 
 
-# A complaint the keywords name, and the model surer still (Composer.SURE_OVER_WORDS) of another: sneezing
-# is hay fever to the keywords, a sore throat and runny nose since yesterday a cold to the model (0.98).
+# A complaint the keywords name, and the model surer still (Composer.SURE_OVER_WORDS) of another: a stomach
+# that churns before every presentation is the stomach to the keywords, the nerves to the model. (The first example,
+# sneezing with a sore throat, is a cold to the keywords too since OFFEN's cold words of session 17.)
 STRONGLY_READ = [
-    ("cold_fever", "en", "started sneezing with a sore throat and runny nose yesterday, think I'm coming down with "
-                         "a cold, what helps", "allergies"),
+    ("anxiety", "en", "my stomach churns and I can't eat before every presentation at work, how do I calm down", "stomach"),
 ]
 
 
