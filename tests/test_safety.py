@@ -592,7 +592,8 @@ def test_leave_writer_out_folds_never_train_on_their_own_sets_or_copies_of_them(
     names = sorted(safety_module.DEV_SET_NAMES & {r["file"] for r in rows})
     assert len(names) == len(safety_module.DEV_SETS)
     folds = safety_module.set_folds(names, 6)
-    assert sorted(n for fold in folds for n in fold) == names and all(3 <= len(fold) <= 4 for fold in folds)
+    sizes = [len(fold) for fold in folds]  # dealt evenly: 25 sets (A-Y) in 6 folds are folds of 4 and 5
+    assert sorted(n for fold in folds for n in fold) == names and len(folds) == 6 and max(sizes) - min(sizes) <= 1
     assert safety_module.set_folds(names, 40) == [[n] for n in names]
     phrases = wm.service("safety").phrases.get()
     for fold in folds[:2]:
