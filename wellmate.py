@@ -2338,9 +2338,10 @@ class Wellmate:
         gets past it: no NaN or Infinity, no number beyond what a float holds, no integer of
         more than JSON_MAX_DIGITS digits, no nesting deeper than JSON_MAX_DEPTH, and no lone
         UTF-16 surrogate (UTF-8 cannot store one) or NUL in any string or key, but in the
-        top-level text fields named in ``prose`` (a chat message), whose NULs go (`visible`, as
-        `field` reads them): a stray NUL from a client must not turn a message of someone in
-        crisis into a 400 with no hotline (我想\u0000死, the session-14 audit)."""
+        top-level text fields named in ``prose`` (a chat message), whose NULs and halves of a surrogate pair
+        go (`visible`, as `field` reads them): a stray NUL or an emoji cut in two by a client must not turn a
+        message of someone in crisis into a 400 with no hotline (我想\u0000死, the session-14 audit; "I want to
+        die tonight \ud83d", session 17's)."""
         raw = self.raw_body()
         if not raw.strip():
             return {}
@@ -2356,8 +2357,13 @@ class Wellmate:
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_json", "The body must be a JSON object, e.g. {\"text\": \"...\"}.")
         for name in prose:
-            if isinstance(body.get(name), str) and "\x00" in body[name]:
-                body[name] = body[name].replace("\x00", "")
+            if isinstance(body.get(name), str):
+                # ...and half of a surrogate pair goes too: a client that cuts a message at a length inside an
+                # emoji sent "I want to die tonight \ud83d", a 400 with no hotline (the session-17 audit)
+                if "\x00" in body[name]:
+                    body[name] = body[name].replace("\x00", "")
+                if not body[name].isascii() and LONE_SURROGATE.search(body[name]):
+                    body[name] = LONE_SURROGATE.sub("", body[name])
         _check_json_tree(body, text)
         return body
 

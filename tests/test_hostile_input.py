@@ -266,7 +266,9 @@ def test_hostile_input_on_every_route_is_a_json_4xx_and_stores_nothing(world):
                         continue
                     # A NUL in a chat message is dropped and the message answered (session 15: a crisis
                     # message with a stray NUL got a 400 and no hotline): test_a_nul_in_a_chat_message_...
-                    if label == "NUL in text" and where == ("text",) and rule.endswith(("/chat", "/chat/stream")):
+                    # ...and so is half of a surrogate pair (session 17): test_a_surrogate_half_in_a_chat_message_...
+                    if label in ("NUL in text", "surrogate in text", "lone surrogate") and where == ("text",) \
+                            and rule.endswith(("/chat", "/chat/stream")):
                         continue
                     world.send(method, path, with_value(template, where, text), token, what=f"{name}={label}")
                 if isinstance(value, str):
@@ -384,9 +386,8 @@ def test_lone_surrogates_are_refused_naming_the_field_and_nothing_is_stored(clie
     """Point 7: "\\ud800" (a JS client cutting text inside an emoji) was a 500 on chat, stream,
     sessions, data, reminders, settings, register and login, some as an HTML page."""
     token = signed_in(client)
+    # (a chat message's half is dropped instead since session 17: test_a_surrogate_half_in_a_chat_message_...)
     cases = [
-        ("POST", "/api/v1/health/physical/chat", '{"text": "hi \\ud83d"}', "text"),
-        ("POST", "/api/v1/health/physical/chat/stream", '{"text": "\\ude00 there"}', "text"),
         ("POST", "/api/v1/health/sessions", '{"agent": "physical", "title": "\\ud800"}', "title"),
         ("POST", "/api/v1/health/data", '{"type": "weight", "value": 70, "note": "x\\ud800"}', "note"),
         ("POST", "/api/v1/health/data/batch", '{"items": [{"type": "steps", "value": 10, "note": "\\udfff"}]}',
@@ -452,6 +453,28 @@ def test_a_nul_in_a_chat_message_is_dropped_and_a_crisis_still_gets_the_hotline(
     assert_error(r, 400, "invalid_field")
     # elsewhere a NUL is still refused (a title, above), and so is a NUL in a key of a chat body
     r = client.post("/api/v1/health/mental/chat", raw=b'{"text": "hi", "x\\u0000": 1}', token=token,
+                    headers={"Content-Type": "application/json"})
+    assert_error(r, 400, "invalid_text")
+
+
+def test_a_surrogate_half_in_a_chat_message_is_dropped_and_a_crisis_still_gets_the_hotline(client):
+    """Session 17's audit: a client that cuts a message at a length inside an emoji sends half of a surrogate pair
+    ("I want to die tonight \\ud83d"); that was a 400 with no hotline. In a chat message the half goes, as a NUL
+    does, and the message is answered; in any other field it is still refused."""
+    token = signed_in(client)
+    for path in ("/api/v1/health/mental/chat", "/api/v1/health/mental/chat/stream"):
+        for raw in (b'{"text": "I want to die tonight \\ud83d"}', '{"text": "我不想活了\\ud83d"}'.encode()):
+            r = client.post(path, raw=raw, token=token, headers={"Content-Type": "application/json"})
+            assert r.status == 200 and "12356" in r.text, (raw, r.text)
+    r = client.post("/api/v1/health/mental/chat", raw=b'{"text": "hi \\ud83d\\ude00 and \\udc00"}', token=token,
+                    headers={"Content-Type": "application/json"})
+    assert r.status == 200, r.text
+    stored = client.get(f"/api/v1/health/sessions/{r.json['session_id']}", token=token).json["messages"]["items"]
+    assert [m["content"] for m in stored if m["role"] == "user"] == ["hi \U0001f600 and"]  # the whole emoji stays
+    r = client.post("/api/v1/health/mental/chat", raw=b'{"text": "\\ud83d"}', token=token,
+                    headers={"Content-Type": "application/json"})
+    assert_error(r, 400, "invalid_field")  # nothing left to answer, as for blanks
+    r = client.post("/api/v1/health/sessions", raw=b'{"agent": "physical", "title": "a\\ud83d"}', token=token,
                     headers={"Content-Type": "application/json"})
     assert_error(r, 400, "invalid_text")
 
