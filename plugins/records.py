@@ -157,7 +157,8 @@ def request_wants_chinese() -> bool:
     of the message around it. A weight of 0 means "not this language", so `zh;q=0` alone is English."""
     try:
         header = bottle.request.headers.get("Accept-Language") or ""
-    except (RuntimeError, KeyError, AttributeError):
+    # (bytes that are not text, \xff\xfe, raise UnicodeDecodeError as bottle decodes them: a 500 before session 17)
+    except (RuntimeError, KeyError, AttributeError, UnicodeError):
         return False
     best, best_q = None, 0.0
     for tag, q in language_ranges(header):

@@ -709,6 +709,11 @@ PINYIN_WORD_MAX = 24  # "buxianghuole" is 12; at 24 a failing match costs well u
 QUESTION = re.compile(r"[?？吗]")
 # A wish or act of the writer's own in a message about someone else: the writer is at risk too (`about_someone_else`)
 WRITERS_OWN_RISK = frozenset({"own_risk", "me_too", "for_myself"})
+# ...and the writer saying the same of themself ("她在日记里写“我撑不下去了”，我也是，我是认真的", "He wrote 'I can't go on
+# anymore' and I feel exactly the same": the helper's reply told them to help the other; the session-17 review)
+SAME_AS_THEM = re.compile(r"我也(?:是|一样|这样|这么想|这么觉得|有同感|想过|差不多)|我跟(?:他|她|他们)一样|和(?:他|她)一样|"
+                          r"\b(?:me too|same here|so do i|so am i|i do too|i am too|i'm the same|im the same|"
+                          r"i (?:feel|felt|think|thought|wrote|said) (?:\w+ ){0,2}?the same|same for me|i feel it too)\b", re.I)
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
 # Words quoted in a report are the other person's ("my 15 year old just texted me 'goodbye mom, I love you, I'm sorry'":
 # its I read as the writer's own, it got the check-in written to the writer; the session-16 new-user audit). A quote opens
@@ -751,9 +756,10 @@ CELEBRATED = re.compile(r"\b(?:getting married|wedding|engaged|engagement|gradua
 # words aimed at the writer are an insult, not the other's own risk ("my brother wrote 'kill yourself'", 同学发消息让我去死)
 AIMED_AT_ME = re.compile(r"\b(?:kill yourself|kys|you should die|you'd be better off dead|go die|die already)\b|你(?:怎么)?(?:不)?去死|让我去死")
 # what a report of their words says in the third person, read as if they had said it
-THIRD_TO_FIRST = ((re.compile(r"\b(?:she|he)\b"), "i"), (re.compile(r"\b(?:herself|himself)\b"), "myself"),
-                  (re.compile(r"\b(?:her|his)\b"), "my"), (re.compile(r"\b(?:she's|he's)\b"), "i'm"),
-                  (re.compile(r"\b(?:she'd|he'd)\b"), "i'd"), (re.compile(r"\b(?:she'll|he'll)\b"), "i'll"),
+# (the contractions first: "she's" read as "i's" once "she" had become "i", the session-17 review)
+THIRD_TO_FIRST = ((re.compile(r"\b(?:she's|he's)\b"), "i'm"), (re.compile(r"\b(?:she'd|he'd)\b"), "i'd"),
+                  (re.compile(r"\b(?:she'll|he'll)\b"), "i'll"), (re.compile(r"\b(?:she|he)\b"), "i"),
+                  (re.compile(r"\b(?:herself|himself)\b"), "myself"), (re.compile(r"\b(?:her|his)\b"), "my"),
                   (re.compile(r"[她他]"), "我"))
 # what may stand between my/我 and the person: "my best friend", "my 14 year old son", 我的朋友, 我家
 # (an age written with hyphens is one word: "my 14-year-old daughter", the session-14 audit)
@@ -1486,7 +1492,7 @@ class Safety:
             # (the rules' crisis, or a wish or act of the writer's own: the classifier reads "found a note in my son's
             # backpack" as a crisis, p 0.98, for the note)
             rest = phrases.assess(text[:start] + " " + text[end:])
-            if rest[0] != "crisis" and not rest[4].keys() & WRITERS_OWN_RISK:
+            if rest[0] != "crisis" and not rest[4].keys() & WRITERS_OWN_RISK and not SAME_AS_THEM.search(text):
                 verdict = Verdict("crisis", f"their words: {words[:40]}")
         if verdict.level is None and self.laughed_off(text):
             verdict = Verdict("grey", "a wish laughed off")

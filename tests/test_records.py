@@ -129,6 +129,8 @@ def test_bad_records_are_400s_that_say_why(client, body, code, message):
     ("zh;q=, en;q=0.9", "体重"), ("zh;q=abc,en", "体重"), ("en;q=-1,zh-CN;q=0.8", "weight"),
     ("en;q=nan, zh", "weight"), ("zh ; Q=0.4 , en;q=0.3", "体重"), ("*, zh;q=0.5", "weight"), ("zh;q=1.000", "体重"),
     ("en_GB, zh;q=0.1", "体重"), (";q=1, en", "weight"), (",,,", "weight"), ("zh;q=0.5;q=abc, en;q=0.4", "体重"),
+    # bytes that are no text (a 500 before: bottle raised UnicodeDecodeError decoding them, the session-17 review)
+    ("\xff\xfe", "weight"), ("zh\xe9", "weight"),
 ])
 def test_a_record_error_names_the_type_in_the_requests_language(client, accept, named):
     # the session-15 review: an English user read "outside the plausible range for 体重"; the message is English, so
