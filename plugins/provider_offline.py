@@ -865,7 +865,9 @@ class Reading:
 # "I have two kids", "带孩子") is not the patient; "my son's fever", "孩子的体温" is.
 _PASSING_EN = re.compile(r"(?<![a-z])(?:at|with|to|around|toward|towards|from|have|has|had|having|raising|raise|"
                          # ...or carried ("my back hurts from carrying my toddler"): the load, not the patient
-                         r"after|like|than|carrying|carry|lifting|lift|holding|picking up|pick up|chasing|rocking)"
+                         r"after|like|than|carrying|carry|lifting|lift|holding|picking up|pick up|chasing|rocking|"
+                         # ...or caught from them ("caught something off my kid, sneezing": the parent's cold, OFFCAL)
+                         r"off|caught from|picked up from|got it from)"
                          r"\s+(?:(?:my|our|the|his|her|their|two|three|four|\d+|young|little|small)\s+)*$")
 _PASSING_ZH = re.compile(r"(?:(?:对|冲|朝|跟|陪|带|哄|管|骂|吼|凶|打|教|接|送|为了|抱|背着)(?:我|我们|我家|家里|自己)?的?"
                          r"(?:[一两三四五六七八九]个)?|有[一两三四五六七八九]个)$")

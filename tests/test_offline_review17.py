@@ -180,3 +180,11 @@ def test_everyday_english_finds_its_topic(talk, text, topic, not_topic):
         assert has_tip(reply, topic, "en"), reply
     if not_topic:
         assert not has_tip(reply, not_topic, "en"), reply
+
+
+@pytest.mark.parametrize("text", ["caught something off my kid, sneezing and a scratchy throat, what helps",
+                                  "picked up a cold from my son, my nose is blocked and my throat hurts"])
+def test_a_cold_caught_from_ones_child_is_the_parents_not_the_childs_fever(talk, text):
+    # "off my kid" named the child as the patient: the parent got the child-fever answer (OFFCAL's notes, session 17)
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, "cold_fever", "en") and caution("child_fever", "en") not in reply, reply
