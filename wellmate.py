@@ -1298,12 +1298,13 @@ INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 def number_in_text(text: str) -> int | float | None:
     """The number a text writes (`NUMBER_TEXT`): an int for whole digits ("70", " ７０ "), a float otherwise ("70.5",
     "7e1"); None for anything else. float() alone also reads "7_0" as 70 (a typo stored as a weight), and "nan",
-    "infinity", which are no numbers here; "" and "0x46" are none either. A text of too many digits is inf, which
-    callers refuse as they refuse any number that is not finite."""
-    if not NUMBER_TEXT.fullmatch(text):
-        return None
-    number = float(text)
-    return int(number) if number.is_integer() and INTEGER_TEXT.fullmatch(text) else number
+    "infinity", which are no numbers here; "" and "0x46" are none either. Whole digits are read as an int exactly, up
+    to JSON_MAX_DIGITS of them as a JSON integer may have (through float, thirty 1s were refused as
+    "111111111111111105501764517888", a number nobody sent: the session-17 review); more are none. A decimal text of
+    too many digits is inf, which callers refuse as they refuse any number that is not finite."""
+    if INTEGER_TEXT.fullmatch(text):
+        return int(text) if sum(c.isdigit() for c in text) <= JSON_MAX_DIGITS else None
+    return float(text) if NUMBER_TEXT.fullmatch(text) else None
 
 
 def field(body: dict, name: str, kind=str, *, required=True, default=None, choices=None, number_text=False,

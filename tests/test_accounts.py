@@ -86,6 +86,8 @@ def test_the_profiles_numbers_may_come_as_text_by_the_rule_of_a_records_value(cl
     for sent, says in (("7_0", 'got "7_0"'), ("NaN", 'got "NaN"'), ("0x46", 'got "0x46"'), ("", 'got ""'),
                        ("Infinity", 'got "Infinity"'), (True, "got true"), (False, "got false"), ("30.5", "got 30.5"),
                        ("30 years", 'got "30 years"'), ("9" * 400, "must be an integer"), ("151", "between 0 and 150"),
+                       # thirty digits are no integer of JSON's size; they were refused as a float's 1111...05501764517888
+                       ("1" * 30, f'got "{"1" * 30}"'),
                        ("-1", "between 0 and 150")):
         r = client.put("/api/v1/users/settings", {"age": sent}, token=token)
         assert r.status == 400 and r.json["error"]["code"] == "invalid_field", (sent, r.text)
