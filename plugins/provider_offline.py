@@ -29,11 +29,13 @@ same conversation (stable tests) but varies from message to message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -560,6 +562,7 @@ class Guide(dict):
         self._read = {}
         self._typos = None  # built on the first message no keyword places (Guide.spelled)
         self._spelt = frozenset()  # ...with the English words of the file's own texts (Guide._typo_index)
+        self.words_written = frozenset()  # ...and of the topic model's training rows (set by the provider)
         # Each tip's topic, to tell which topic an earlier reply answered (Guide.answered).
         self.tip_topic = {tip: topic for topic in topics.values() for lang in ("zh", "en") for tip in topic.tips[lang]}
 
@@ -586,7 +589,7 @@ class Guide(dict):
             # The first letter is kept: a slip is rarely there, and a real word one letter from a keyword
             # usually differs in it ("this traffic is killing me" was read as a dental "filling": teeth tips).
             word = m.group()
-            if word in self.by_word or word in self._spelt:
+            if word in self.by_word or word in self._spelt or word in self.words_written:
                 return word
             fixed = index.only(word)
             # ``strict`` (a message a habit's keyword already places): the first two letters kept, as a real word
@@ -1474,6 +1477,7 @@ class TopicModel:
 
     def __init__(self, paths: list[Path]):
         self.paths = paths
+        self.training: list[Path] = []  # the rows it was trained on (`words`), set by the provider
         self._model, self._loaded = None, False
         self._lock = threading.Lock()
 
@@ -1494,6 +1498,23 @@ class TopicModel:
         except ValueError as e:
             log.warning("offline topic model: %s; answering from the keyword lists alone", e)
             return None
+
+    @functools.cached_property
+    def words(self) -> frozenset:
+        """The English words (6+ letters) of the training rows beside the model: words people wrote, so no
+        slips for Guide.spelled to correct ("my elderly father" was read as "fatter", a weight question: the
+        session-18 new-user audit). The tips file's own texts did not spell "father"; these rows do, and
+        a thousand everyday words more. A word written twice or more: the rows hold slips on purpose, each
+        once (diarrea, headachs, stomache); of the 41 words they hold one typo from a keyword, these 3 are slips and 16
+        real words are written twice or more (burning was read as burping, spring as sprain, ruining as running).
+        Read once (about 4,000 rows)."""
+        found = Counter()
+        for path in self.training:
+            try:
+                found.update(re.findall(r"(?<![a-z'])[a-z]{6,}(?![a-z'])", path.read_text(encoding="utf-8").lower()))
+            except OSError:
+                continue
+        return frozenset(word for word, times in found.items() if times >= 2)
 
     def guess(self, text: str) -> tuple[str, float] | None:
         """The most likely topic id of ``text`` and its probability, or None without a model."""
@@ -1541,6 +1562,8 @@ class OfflineProvider(Provider):
         self.tips_file.read_now(wm)  # a broken file is an error of `check`
         path = self.config["topic_model"]
         self.topic_model = TopicModel(data_file_candidates(wm, path)) if path else None
+        if self.topic_model is not None and wm is not None:
+            self.topic_model.training = topic_training_files(wm)
 
     def stream(self, messages, turn=None):
         # Pieces arrive one by one, so a client sees a streamed reply even with no model.
@@ -1573,7 +1596,10 @@ class OfflineProvider(Provider):
                          passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"),
                          urgent_before=self._urgent_before(safety, message, earlier))
-        parts = composing.compose(self.tips_file.get(), [normalize(t) for t in earlier])
+        guide = self.tips_file.get()
+        if self.topic_model is not None and guide.words_written is not self.topic_model.words:
+            guide.words_written = self.topic_model.words  # (a re-read tips file is a new Guide)
+        parts = composing.compose(guide, [normalize(t) for t in earlier])
         unused = [p.get("id") for p in composing.passages if isinstance(p, dict) and p.get("id") != composing.quoted]
         if turn is not None and unused:  # the reply cites what it quoted, not every passage the library found
             turn.flags["sources_unused"] = unused
