@@ -565,6 +565,9 @@ class Guide(dict):
         self.words_written = frozenset()  # ...and of the topic model's training rows (set by the provider)
         # Each tip's topic, to tell which topic an earlier reply answered (Guide.answered).
         self.tip_topic = {tip: topic for topic in topics.values() for lang in ("zh", "en") for tip in topic.tips[lang]}
+        # ...and each tip as given to a special group, without its medicines (medicine_free)
+        for tip, topic in list(self.tip_topic.items()):
+            self.tip_topic.setdefault(medicine_free(tip) or tip, topic)
 
     def answered(self, reply: str):
         """The topic whose tip ``reply`` (an earlier reply of the companion) gives, or None."""
@@ -996,6 +999,23 @@ def ages_in(text: str) -> list[int]:
 # Tips that name medicines are left out while a group is mentioned: its caution says what to ask first.
 MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])(?:ibuprofen|aspirin|paracetamol|acetaminophen|"
                       r"painkillers?|medicines?|medications?|antihistamines?|tablets?|pills?|fever reducers?)(?![a-z])")
+_CLAUSES = re.compile(r"[^。！？；;]+(?:[。！？；;]|$)|[^.!?;]+?(?:[.!?;](?=\s|$)|$)")
+
+
+def medicine_free(tip: str) -> str:
+    """``tip`` without its sentences and clauses (to a full stop or semicolon) that name a medicine, for a
+    special group (see Composer.compose); "" when what is left is too little to stand as a tip. A bee sting's
+    first aid keeps its scraping, washing and cold pack for a child ("...; an antihistamine eases the itch"
+    went, and with it the whole tip: the child's fever tip was given under "A tip on allergies", the
+    session-18 new-user audit)."""
+    if not MEDICINE.search(tip):
+        return tip
+    kept = [c for c in (m.group().strip() for m in _CLAUSES.finditer(tip)) if c and not MEDICINE.search(c)]
+    text = (" " if re.search(r"[a-z]", tip[:40]) else "").join(kept)
+    text = re.sub(r"[；;,，]$", "。" if _CJK.search(text[-3:] or "") else ".", text)
+    return text if len(text) >= max(20, len(tip) // 3) else ""
+
+
 # A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
 REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])"
                          r"|^(?:and |so |but )?(?:what|how) about(?![a-z])")  # "what about sleeping propped up?"
@@ -1807,6 +1827,8 @@ def fitting_lines(guide: Guide, title: str, heading: str, text: str, keys: set, 
 # An article's closing disclaimer: the reply has its own, and it is no answer to anything.
 DISCLAIMER = re.compile(r"本文是一般健康知识|不能代替医生的诊断|(?:is|are) not (?:a )?substitute for|general health information")
 # A section on when to see a doctor: the topic's own see_doctor line after it would say it twice.
+# Where a text says to call the emergency number (120, not 120/80 or 120 a minute).
+EMERGENCY_CALL = re.compile(r"(?<![\d/])120(?![\d/])(?! a minute| beats)|emergency number", re.I)
 DOCTOR_SECTION = re.compile(r"医生|医院|就医|就诊|门诊|120|doctor|hospital|gp|a&e|emergency", re.I)
 
 # Words of an article's title that name no subject ("什么时候该去看医生" is not about what a message with
@@ -1978,11 +2000,17 @@ class Composer:
         tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group:
             kept = [tip for tip in tips if not MEDICINE.search(tip)]
+            # ...or the tip without its medicine's clause: a child's bee sting keeps its first aid
+            kept = kept or [tip for tip in map(medicine_free, tips) if tip]
             if not kept and group.complaint_topic and topic is not None:
                 # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
                 # tips, not a fever tip: the group's own tips answer its own questions, not the complaint
                 kept = [tip for tip in topic.tips_for(lang, "", self.for_another()) if not MEDICINE.search(tip)]
-            tips = kept or group.tips_for(lang, text)
+            # Never the group's own tips under the complaint's title: a child's bee sting was answered "A tip on
+            # allergies: Fever is the body fighting an infection" (the session-18 audit). No tip then: the
+            # caution says what to ask first, and the complaint's see-a-doctor line follows.
+            tips = kept
+        tip_given = ""
         if topic and tips and not bp:  # the reading's note already says what the tips would
             asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1],
@@ -1991,6 +2019,7 @@ class Composer:
             # ...unless it is the tip that speaks of the follow-up's new detail (`choose_tip`)
             again = repeated and self.follow_up and detail_score(detail_words(text, asked), tip) > 0
             self.all_said = more and all(t in self.said for t in tips)
+            tip_given = "" if self.all_said or (repeated and not again) else tip
             parts.append(ALL_SAID[lang].format(title=topic.title[lang]) if self.all_said else
                          AGAIN[lang].format(title=topic.title[lang]) + tip if again else
                          SAID_ABOVE[lang].format(title=topic.title[lang]) if repeated else
@@ -2008,6 +2037,12 @@ class Composer:
             # ...and again to a follow-up that asks whether to go ("要去医院吗", "should I see a doctor?"), or whose
             # detail it names ("肿了怎么办": "肿得很快…请尽快去医院")
             detail = self.follow_up and detail_score(detail_words(text, "\n".join(self.read_texts[1:])), doctor or "") > 0
+            # The emergency number once: not again where the urgent note, the tip or a caution written for this
+            # complaint (a child's sting) already says when to call it (the session-18 audit: a child's bee sting
+            # read 120 three times). A group's general caution (an elder's stroke signs) is about something else.
+            told = [urgent, tip_given, caution if group and caution != group.caution[lang] else ""]
+            if doctor and EMERGENCY_CALL.search(doctor) and any(EMERGENCY_CALL.search(part or "") for part in told):
+                doctor = ""
             if doctor and (doctor not in self.said or ASKS_DOCTOR.search(text) or detail) and \
                     not any(t in part for part in parts for t in topic.for_others) and \
                     not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
