@@ -999,7 +999,7 @@ def ages_in(text: str) -> list[int]:
 # Tips that name medicines are left out while a group is mentioned: its caution says what to ask first.
 MEDICINE = re.compile(r"药|布洛芬|阿司匹林|对乙酰氨基酚|(?<![a-z])(?:ibuprofen|aspirin|paracetamol|acetaminophen|"
                       r"painkillers?|medicines?|medications?|antihistamines?|tablets?|pills?|fever reducers?)(?![a-z])")
-_CLAUSES = re.compile(r"[^。！？；;]+(?:[。！？；;]|$)|[^.!?;]+?(?:[.!?;](?=\s|$)|$)")
+_CLAUSES = re.compile(r"(?:[^。！？；;.!?]|[.!?](?!\s|$))+(?:[。！？；;]|[.!?](?=\s|$)|$)")
 
 
 def medicine_free(tip: str) -> str:
@@ -1010,10 +1010,16 @@ def medicine_free(tip: str) -> str:
     session-18 new-user audit)."""
     if not MEDICINE.search(tip):
         return tip
-    kept = [c for c in (m.group().strip() for m in _CLAUSES.finditer(tip)) if c and not MEDICINE.search(c)]
-    text = (" " if re.search(r"[a-z]", tip[:40]) else "").join(kept)
-    text = re.sub(r"[；;,，]$", "。" if _CJK.search(text[-3:] or "") else ".", text)
-    return text if len(text) >= max(20, len(tip) // 3) else ""
+    clauses = [c for c in (m.group().strip() for m in _CLAUSES.finditer(tip)) if c]
+    kept = []
+    for i, clause in enumerate(clauses):
+        if MEDICINE.search(clause):
+            continue
+        if i + 1 < len(clauses) and MEDICINE.search(clauses[i + 1]):  # "raise it;" before a clause left out ends a sentence
+            clause = re.sub(r"[；;]$", "。" if _CJK.search(clause) else ".", clause)
+        kept.append(clause)
+    text = ("" if _CJK.search(tip) else " ").join(kept)
+    return text if len(text) >= len(tip) // 2 else ""  # most of it: not a lone "ask a pharmacist first"
 
 
 # A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
@@ -2000,12 +2006,12 @@ class Composer:
         tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group:
             kept = [tip for tip in tips if not MEDICINE.search(tip)]
-            # ...or the tip without its medicine's clause: a child's bee sting keeps its first aid
-            kept = kept or [tip for tip in map(medicine_free, tips) if tip]
             if not kept and group.complaint_topic and topic is not None:
                 # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
                 # tips, not a fever tip: the group's own tips answer its own questions, not the complaint
                 kept = [tip for tip in topic.tips_for(lang, "", self.for_another()) if not MEDICINE.search(tip)]
+            # ...else the tip without its medicine's clause: a child's bee sting keeps its first aid
+            kept = kept or [tip for tip in map(medicine_free, tips) if tip]
             # Never the group's own tips under the complaint's title: a child's bee sting was answered "A tip on
             # allergies: Fever is the body fighting an infection" (the session-18 audit). No tip then: the
             # caution says what to ask first, and the complaint's see-a-doctor line follows.
@@ -2054,8 +2060,8 @@ class Composer:
             kind = "happy" if all(f == "happy" for f, _, _ in feelings) else \
                 "unwell" if feelings[0][0] == "unwell" else "feeling"
             parts.append(self.pick(QUESTIONS[kind][lang], "question"))
-        elif topic or quote:  # no "say more" (the first) when there is no more
-            parts.append(self.pick(QUESTIONS["topic"][lang][1 if self.all_said else 0:], "question"))
+        elif topic or quote:  # no "say more" (the first) when there is no more (or no tip: a child's allergy)
+            parts.append(self.pick(QUESTIONS["topic"][lang][1 if self.all_said or not tips else 0:], "question"))
         elif not parts:
             return [self.small_talk(topics)]
         if GREETING.regex.search(text):
