@@ -110,7 +110,8 @@ def test_a_childs_fever_still_gets_the_caution(talk):
 
 
 @pytest.mark.parametrize("text", ["how can I take care of my elderly father in general?",
-                                  "my dad's dementia pills, should he take them with food?"])
+                                  "my dad's dementia pills, should he take them with food?",
+                                  "my elderly mum lives alone, how should I look after her health?"])
 def test_an_elders_care_is_the_elders_not_weight_or_stress(talk, text):
     reply = reply_to(talk, text)
     assert caution("elderly", "en") in reply, reply
