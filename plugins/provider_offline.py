@@ -1035,6 +1035,11 @@ def medicine_free(tip: str) -> str:
 
 
 # A follow-up that points back at what was said ("那要不要…", "would that help?", "should I ice it?").
+# Going back to an activity the session's complaint stopped ("how long until I can play football again" after a
+# twisted ankle, "什么时候能重新跑步"): a question on getting over the complaint, not on the activity.
+BACK_TO = re.compile(r"(?<![a-z])(?:(?:how long|how soon|when)\s+(?:until|till|before|can|could|will|should)\s[^.!?\n]{0,40}?"
+                     r"(?<![a-z])again|(?:go|get|going|getting)\s+back\s+to|return\s+to)(?![a-z])|"
+                     r"(?:多久|什么时候|啥时候|多长时间)(?:才)?(?:能|可以)(?:再|重新|恢复)|(?:恢复|重新)(?:跑步|运动|训练|上班|打球|踢球)")
 REFERS_BACK = re.compile(r"^(?:那|这样|这个|它)|(?<![a-z])(?:it|that|this|those|these)(?![a-z])"
                          r"|^(?:and |so |but )?(?:what|how) about(?![a-z])")  # "what about sleeping propped up?"
 # A follow-up whose subject is the complaint already talked of: "it"/"they" with what it does ("they kind of
@@ -2237,8 +2242,8 @@ class Composer:
             # A follow-up naming only a generic word, an activity or habit ("能吃什么东西", "那运动方面呢")
             # that the session's topic speaks of, stays on it: a diarrhoea question's food is not the diet
             # topic's added sugar.
-            if readings[0].weak and session.priority > own.priority and \
-                    session.speaks_of(self.lang, tip_words(self.text, follow_up=True)):
+            if readings[0].weak and session.priority > own.priority and (
+                    session.speaks_of(self.lang, tip_words(self.text, follow_up=True)) or BACK_TO.search(self.text)):
                 self.follow_up = True
                 return session
             if not new_pain and self.stays_on(session, own, before):
