@@ -1461,8 +1461,14 @@ class Safety:
         # tight and heavy for the last half hour and the pain goes into my jaw." got a check-in in part: session-14 audit)
         if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
                 and len(text) <= PASSAGES_TEXT_MAX and not phrases.red_flags(normalize(text)):
-            spans = _units_of(str(text))  # (the units once, for the pairs and the sentences alone)
-            pairs, alone = _in_context(str(text), spans, False), _in_context(str(text), spans, True)
+            # (session 18, LOOK) in a message that is talk as it stands, with words quoted as a mention (`quoted_mention`:
+            # "the narrator says 'I want to die'"), the parts are read without the quotes: a long sentence cut into pieces
+            # of 12 words parted the quote from its speaker, and "At book club tonight we talked about how the narrator
+            # says 'I want to die' in the last chapter." got a check-in for "want to die" (in part). No wish of the
+            # writer's own is anywhere in such a message: it would have taken the talk back.
+            parted = QUOTED.sub(" ", str(text)) if silenced and "quoted_mention" in found else str(text)
+            spans = _units_of(parted)  # (the units once, for the pairs and the sentences alone)
+            pairs, alone = _in_context(parted, spans, False), _in_context(parted, spans, True)
             followed = dict(pairs + alone)  # each passage and what follows it
             pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
             read = {sentence: phrases.assess(sentence) for sentence in alone}
