@@ -705,6 +705,14 @@ def quiet(cue) -> bool:
     return cue is False or cue == TALK_HEARD
 MOOD_BREAKERS = frozenset({"life_itself", "end_all", "end_soft", "death_word", "vanish", "release", "burden", "hopeless",
                            "own_risk", "gone", "no_return", "wish_no_wake"})
+# (session 18, LOOK) what a settled grief (`at_peace`) does not outweigh: a wish, a plan, an act or joining the dead
+# (MOOD_BREAKERS but its death word, which every grief has)
+GRIEF_BREAKERS = (MOOD_BREAKERS - {"death_word"}) | frozenset({"wish", "join_dead", "follow_them", "decided", "ready", "hoard", "plan_words", "serious",
+                            "urge_thought", "own_wish_to_die", "for_myself", "when"})
+# (session 18, LOOK) a worry for whoever wrote the words: a text studied with it is still their report (`their_words`)
+WORRIED = re.compile(r"担心|害怕|好怕|很怕|我怕|不放心|怎么办|不对劲|要不要告诉|该不该告诉|告诉老师|告诉家长|告诉她爸妈|告诉他爸妈"
+                     r"|\b(?:worr\w*|scared|afraid|concern\w*|freaking out|what do i do|what should i do|should i tell|tell (?:a|the|her|his|their) "
+                     r"(?:teacher|parents?|counsel\w*|mum|mom|dad))\b")
 PINYIN_WORD_MAX = 24  # "buxianghuole" is 12; at 24 a failing match costs well under a millisecond
 QUESTION = re.compile(r"[?？吗]")
 # A wish or act of the writer's own in a message about someone else: the writer is at risk too (`about_someone_else`)
@@ -1198,6 +1206,17 @@ class Phrases:
         return any(frame.whole and frame.matches(found) for frame in self.detectors["talk"].frames_for(found))
 
     def cue(self, clean: str, stems: str, found: dict) -> str:
+        cue = self._cue(clean, stems, found)
+        if cue == "risk" and found.get("at_peace") and (found.get("death_reported") or found.get("grief_past")) \
+                and not GRIEF_BREAKERS & found.keys():
+            # (session 18, LOOK) a death of someone else told as past and settled ("My brother died when I was a kid. I've made
+            # peace with it", 奶奶前几年去世了，现在想起她心里很平静): its death, grave and peace words are no risk of the
+            # writer's, so the classifier's check-in needs safety.checkin_threshold_no_cue (its check-ins were at p
+            # 0.38-0.40); a wish to join them, a hopeless word or any plan keeps it a risk
+            return "weak"
+        return cue
+
+    def _cue(self, clean: str, stems: str, found: dict) -> str:
         """How far the classifier is heard on a message (see `assess`): "risk" with a `risk_cue`
         word or two different `weak_cue` words; "weak" with one weak word, or risk words that are all
         moods of the day (`everyday_mood`, tiredness) (its check-in needs
@@ -1442,8 +1461,14 @@ class Safety:
         # tight and heavy for the last half hour and the pain goes into my jaw." got a check-in in part: session-14 audit)
         if verdict.level is None and (not silenced or not phrases.talk_as_a_whole(found)) \
                 and len(text) <= PASSAGES_TEXT_MAX and not phrases.red_flags(normalize(text)):
-            spans = _units_of(str(text))  # (the units once, for the pairs and the sentences alone)
-            pairs, alone = _in_context(str(text), spans, False), _in_context(str(text), spans, True)
+            # (session 18, LOOK) in a message that is talk as it stands, with words quoted as a mention (`quoted_mention`:
+            # "the narrator says 'I want to die'"), the parts are read without the quotes: a long sentence cut into pieces
+            # of 12 words parted the quote from its speaker, and "At book club tonight we talked about how the narrator
+            # says 'I want to die' in the last chapter." got a check-in for "want to die" (in part). No wish of the
+            # writer's own is anywhere in such a message: it would have taken the talk back.
+            parted = QUOTED.sub(" ", str(text)) if silenced and "quoted_mention" in found else str(text)
+            spans = _units_of(parted)  # (the units once, for the pairs and the sentences alone)
+            pairs, alone = _in_context(parted, spans, False), _in_context(parted, spans, True)
             followed = dict(pairs + alone)  # each passage and what follows it
             pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
             read = {sentence: phrases.assess(sentence) for sentence in alone}
@@ -1655,6 +1680,11 @@ class Safety:
         # 'my dad texted "sorry for everything" after he burned the turkey lol', 'best friend posted "goodbye single life"
         # she's getting married': a crisis reply for each, measured on the training files' none rows)
         if phrases.talk_as_a_whole(found) or not found.keys().isdisjoint(THEIR_WORDS_EXPLAINED) or CELEBRATED.search(lowered):
+            return None
+        # (session 18, LOOK) ...and a text read to be studied, when nothing says the writer worries for whoever wrote it:
+        # "how do I analyse a classmate's poem that says 我想消失" is homework, "my daughter wrote a poem saying she wants to
+        # disappear" (no study) or "...I'm worried, should I tell the teacher?" (a helper's words) still a report
+        if "text_studied" in found and not WORRIED.search(lowered):
             return None
         for report in reports:
             subjects = list(WRITER_OF_IT.finditer(lowered, max(0, report.start() - 60), report.start()))
