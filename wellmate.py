@@ -982,9 +982,14 @@ class Storage:
         """Make every write to the collection durable (a no-op when they all are)."""
 
     # -- special: batched upsert -----------------------------------------------------------------
-    def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = ()) -> list[tuple[str, dict]]:
+    def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = (),
+               defaults: dict | None = None) -> list[tuple[str, dict]]:
         """Store several documents in one atomic, durable write, matched to stored ones by the
         fields of ``key`` (a declared unique key, e.g. ``("user_id", "client_id")``).
+
+        A field of ``defaults`` that a document leaves out keeps the value of the stored document
+        it matches (a retry sent without its time keeps the stored time), and has the default's
+        value in a document inserted; the match and the kept value are read in the same atomic step.
 
         A document whose key fields are all set and match a stored document replaces that
         document's fields, keeping its ``id`` and ``created_at``: sending the same documents again
