@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import bottle
 
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
-                      now_iso, number_in_text, paged, parse_time)
+                      now_iso, number_in_text, paged, parse_time, query_integer)
 from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, paging, schema, string, text
 
 log = logging.getLogger("wellmate.records")
@@ -957,13 +957,7 @@ def routes(app, wm):
                             required=["days", "timezone", "from", "to", "types", "bmi", "bp_category"])}))
     def stats():
         user = wm.require_user()
-        try:
-            days = int(bottle.request.query.get("days", 30))
-        except ValueError:
-            days = 0
-        if not 1 <= days <= MAX_DAYS:
-            raise ApiError(400, "invalid_field", f"days: must be an integer 1-{MAX_DAYS}")
-        return records.stats(user, days, query_type())
+        return records.stats(user, query_integer("days", 30, 1, MAX_DAYS), query_type())
 
     @app.get("/api/v1/health/data/csv", api=Api(
         "Every record of the user as a CSV file", responses={200: download("text/csv")}))
