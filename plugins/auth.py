@@ -500,7 +500,10 @@ class LoginThrottle:
 # `username_form`), Hangul syllables. The string holds the characters themselves, not `\U` escapes, which the
 # ECMAScript regexes reading the pattern published in the OpenAPI document do not have.
 NAME_IN_TWO = ("\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ee5f\U0002f800-\U0002fa1f\U00030000-\U000323af"
-               "\u3005\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uac00-\ud7a3")
+               "\u3005\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uac00-\ud7a3"
+               # half-width katakana (ｦ-ﾝ): the server checks the NFKC form, where they are full-width already, but
+               # a client checks what was typed, and ﾕｷ is the name ユキ (session 18)
+               "\uff66-\uff9d")
 # Published in the OpenAPI document, where the mini-program validates with it: it must mean in JavaScript what it
 # means here. `\w` is ASCII in JavaScript's RegExp (张三丰 and josé passed the server and failed the client: session
 # 18), so the letters are written out (`_word.WORD`, generated from what `\w` matches here). `$(?!\n)`: Python's `$`
