@@ -1086,6 +1086,7 @@ class TimedStorage:
 
         timed.__name__ = timed.__qualname__ = operation
         timed.__doc__ = method.__doc__
+        timed.__wrapped__ = method  # inspect.signature shows the backend's (records asks whether upsert takes defaults)
         return timed
 
     def __getattr__(self, name):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import inspect
 import io
 import logging
 import math
@@ -411,6 +412,14 @@ class Records:
         self.wm = wm
         self.config = wm.config["records"]
         self.types = collect_types(wm)
+        # A storage plugin written before session 18 has upsert(collection, docs, key, fixed=()): with it a record
+        # sent without a time is stamped before the match, as then (a retry moves its time), rather than a TypeError
+        # on every sync. Said once in the log, so its author knows what to add.
+        parameters = inspect.signature(wm.storage.upsert).parameters
+        self.keeps_time = "defaults" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        if not self.keeps_time:
+            log.warning("the storage's upsert takes no defaults=: a record re-sent without recorded_at gets a new time "
+                        "(docs/plugins.md, upsert)")
 
     def type(self, name) -> RecordType:
         if name not in self.types:
@@ -533,6 +542,10 @@ class Records:
         try:
             # A record sent without a time (make leaves it out) is stamped now when new, and keeps the
             # stored time when it matches a stored record: a retry of the same record answers "unchanged".
+            if not self.keeps_time:
+                stamp = now_iso()
+                return self.wm.storage.upsert(COLLECTION, [{"recorded_at": stamp, **r} for r in records],
+                                              key=("user_id", "client_id"), fixed=("type",))
             return self.wm.storage.upsert(COLLECTION, records, key=("user_id", "client_id"), fixed=("type",),
                                           defaults={"recorded_at": now_iso()})
         except Conflict as e:

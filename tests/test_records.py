@@ -303,6 +303,21 @@ def test_a_retry_without_a_time_keeps_the_stored_time(make_wm, serve):
     assert len(everything(client, token)) == 2 + 8
 
 
+def test_a_storage_plugin_without_upsert_defaults_still_syncs(make_wm, serve, tmp_path):
+    """A storage plugin written to the upsert contract before session 18 (no ``defaults``) is not broken by it: a
+    record re-sent without a time is stored once and answers updated with a new time, as it did then."""
+    from test_hooks import use_plugin
+
+    use_plugin(tmp_path, "old_upsert_storage")
+    client = serve(make_wm({"storage": {"backend": "old_upsert"}})).client
+    token = sign_in(client)
+    items = {"items": [{"type": "weight", "value": 70, "client_id": "scale:1"}]}
+    first = client.post(f"{DATA}/batch", items, token=token)
+    again = client.post(f"{DATA}/batch", items, token=token)
+    assert first.status == again.status == 200, again.text
+    assert [first.json["created"], again.json["updated"]] == [1, 1] and len(everything(client, token)) == 1
+
+
 def test_a_client_id_reused_for_another_type_is_a_409_storing_nothing(client):
     token = sign_in(client)
     steps = post(client, token, type="steps", value=8000, client_id="werun:1", recorded_at=local(1))
