@@ -26,7 +26,7 @@ import bottle
 
 import wellmate
 from wellmate import (SERVER_LOCK, ApiError, Conflict, FileLock, all_pages, hookimpl, new_id, now_iso, paged,
-                      zone_or_none)
+                      query_integer, zone_or_none)
 from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, paging, string
 from wellmate_plugins.accounts import accounts_for
 from wellmate_plugins.auth import PASSWORD_MIN, hash_password, require_admin, required, valid_username
@@ -152,12 +152,7 @@ def routes(app, wm):
     def stats():
         admin = require_admin(wm)
         query = bottle.request.query
-        try:
-            days = int(query.get("days", 7))
-        except ValueError:
-            days = 0
-        if not 1 <= days <= 366:
-            raise ApiError(400, "invalid_field", "days: must be an integer 1-366")
+        days = query_integer("days", 7, 1, 366)
         tz = query.get("tz") or wm.user_zone(admin)[0]
         if zone_or_none(tz) is None:
             raise ApiError(400, "invalid_field", f"tz: unknown time zone {tz!r}; use an IANA name such as Asia/Shanghai")

@@ -29,6 +29,7 @@ import bottle
 from wellmate import (ApiError, ConfigError, Index, Setting, StorageUnavailable, atomic_write, hookimpl, new_id,
                       now_iso)
 from wellmate_plugins._openapi import integer, obj, string
+from wellmate_plugins._word import WORD
 
 log = logging.getLogger("wellmate.auth")
 
@@ -499,8 +500,16 @@ class LoginThrottle:
 # `username_form`), Hangul syllables. The string holds the characters themselves, not `\U` escapes, which the
 # ECMAScript regexes reading the pattern published in the OpenAPI document do not have.
 NAME_IN_TWO = ("\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ee5f\U0002f800-\U0002fa1f\U00030000-\U000323af"
-               "\u3005\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uac00-\ud7a3")
-USERNAME = re.compile(r"^(?:[\w.\-]{3,32}|[" + NAME_IN_TWO + r"]{2})$")
+               "\u3005\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uac00-\ud7a3"
+               # half-width katakana (ｦ-ﾝ): the server checks the NFKC form, where they are full-width already, but
+               # a client checks what was typed, and ﾕｷ is the name ユキ (session 18)
+               "\uff66-\uff9d")
+# Published in the OpenAPI document, where the mini-program validates with it: it must mean in JavaScript what it
+# means here. `\w` is ASCII in JavaScript's RegExp (张三丰 and josé passed the server and failed the client: session
+# 18), so the letters are written out (`_word.WORD`, generated from what `\w` matches here). `$(?!\n)`: Python's `$`
+# also matches before a final newline ("alice\n"), JavaScript's does not; with the look-ahead neither does.
+USERNAME = re.compile(r"^(?:[" + WORD + r"]{3,32}|[" + NAME_IN_TWO + r"]{2})$(?!\n)")
+WORD_CHARACTER = re.compile("[" + WORD + "]")
 USERNAME_RULE = ("3-32 letters of any script (张三丰, alice), digits, '_', '.' or '-'; "
                  "2 are enough when both are Chinese, Japanese or Korean characters (张三, ゆき, 지민)")
 
@@ -509,7 +518,7 @@ def username_problem(name: str) -> str | None:
     """What is wrong with ``name`` (in `username_form`) as a username, said with the rule; None if nothing."""
     if USERNAME.match(name):
         return None
-    bad = sorted({c for c in name if not re.match(r"[\w.\-]", c)})
+    bad = sorted({c for c in name if not WORD_CHARACTER.match(c)})
     if bad:
         return f"{USERNAME_RULE}; not {' '.join(repr(c) for c in bad[:5])}"
     return f"{USERNAME_RULE}; got {len(name)} character{'s' if len(name) != 1 else ''}"

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta, timezone
 
 import bottle
 
-from wellmate import ApiError, Setting, hookimpl, now_iso
+from wellmate import ApiError, Setting, hookimpl, now_iso, query_integer
 from wellmate_plugins._openapi import Api, integer, number, obj, string
 
 DEFAULT_VALENCE = {"happy": 1.0, "calm": 0.5, "neutral": 0.0, "tired": -0.5, "sad": -1.0, "anxious": -1.0,
@@ -108,12 +108,7 @@ def routes(app, wm):
         user = wm.require_user()
         query = bottle.request.query
         max_days = wm.config["mood"]["max_days"]
-        try:
-            days = int(query.get("days", 7))
-        except ValueError:
-            days = 0
-        if not 1 <= days <= max_days:
-            raise ApiError(400, "invalid_field", f"days: must be an integer 1-{max_days} (mood.max_days)")
+        days = query_integer("days", 7, 1, max_days, " (mood.max_days)")
         agent = query.get("agent") or None
         if agent is not None and agent not in wm.config["agents"]:
             raise ApiError(404, "unknown_agent", f"No agent named {agent!r}; agents: {', '.join(wm.config['agents'])}.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import inspect
 import io
 import logging
 import math
@@ -25,7 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import bottle
 
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
-                      now_iso, number_in_text, paged, parse_time)
+                      now_iso, number_in_text, paged, parse_time, query_integer)
 from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, paging, schema, string, text
 
 log = logging.getLogger("wellmate.records")
@@ -411,6 +412,14 @@ class Records:
         self.wm = wm
         self.config = wm.config["records"]
         self.types = collect_types(wm)
+        # A storage plugin written before session 18 has upsert(collection, docs, key, fixed=()): with it a record
+        # sent without a time is stamped before the match, as then (a retry moves its time), rather than a TypeError
+        # on every sync. Said once in the log, so its author knows what to add.
+        parameters = inspect.signature(wm.storage.upsert).parameters
+        self.keeps_time = "defaults" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        if not self.keeps_time:
+            log.warning("the storage's upsert takes no defaults=: a record re-sent without recorded_at gets a new time "
+                        "(docs/plugins.md, upsert)")
 
     def type(self, name) -> RecordType:
         if name not in self.types:
@@ -437,7 +446,11 @@ class Records:
         if unit is not None and not isinstance(unit, str):
             raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
         value = record_type.parse(item.get("value"), unit)
-        recorded_at = self.time(item.get("recorded_at"))
+        # No time given: left out here and stamped as it is stored (`add`, `put`), so a retry of a record
+        # with a client_id keeps the stored time (a phone re-sending after a lost response got a new time
+        # and answered "updated" before session 18).
+        given_time = item.get("recorded_at")
+        recorded_at = None if given_time is None or given_time == "" else self.time(given_time)
         # An empty id ("" or blanks) was stored as no id, so a retry stored the record twice: a client that
         # means to send none leaves it out (as for a chat's session_id). A CSV's empty cell is none.
         client_id = field(item, "client_id", required=False, max_len=128,
@@ -446,6 +459,8 @@ class Records:
                   "unit": record_type.unit, "recorded_at": recorded_at,
                   "note": field(item, "note", required=False, default="", max_len=500, prose=True),
                   "created_at": now_iso()}
+        if recorded_at is None:
+            del record["recorded_at"]
         if client_id:
             record["client_id"] = client_id
         return record
@@ -509,7 +524,7 @@ class Records:
     def add(self, user, record: dict) -> dict:
         """Store a new record (without a client_id) within records.max_records_per_user."""
         self.check_room(user, [record])
-        return self.wm.storage.insert(COLLECTION, record)
+        return self.wm.storage.insert(COLLECTION, {**record, "recorded_at": record.get("recorded_at") or now_iso()})
 
     def delete(self, record_id) -> bool:
         return self.wm.storage.delete(COLLECTION, record_id)
@@ -525,7 +540,14 @@ class Records:
         index of ``records`` ("items[3]: ") for the error."""
         self.check_room(user, records)
         try:
-            return self.wm.storage.upsert(COLLECTION, records, key=("user_id", "client_id"), fixed=("type",))
+            # A record sent without a time (make leaves it out) is stamped now when new, and keeps the
+            # stored time when it matches a stored record: a retry of the same record answers "unchanged".
+            if not self.keeps_time:
+                stamp = now_iso()
+                return self.wm.storage.upsert(COLLECTION, [{"recorded_at": stamp, **r} for r in records],
+                                              key=("user_id", "client_id"), fixed=("type",))
+            return self.wm.storage.upsert(COLLECTION, records, key=("user_id", "client_id"), fixed=("type",),
+                                          defaults={"recorded_at": now_iso()})
         except Conflict as e:
             if "key" not in e.details:
                 raise
@@ -846,7 +868,8 @@ VALUE = schema(["number", "object", "string"], description="a number in the type
                                                            "{\"systolic\": 120, \"diastolic\": 80}, [120, 80] or \"120/80\"")
 RECORD_IN = obj({"type": text(32, example="weight", description="a name of GET /api/v1/health/data/types"),
                  "value": VALUE, "unit": string(description="another of the type's units: converted"),
-                 "recorded_at": schema(["string", "number"], description="ISO 8601 with offset, or Unix seconds; default now"),
+                 "recorded_at": schema(["string", "number"], description="ISO 8601 with offset, or Unix seconds; default now "
+                                                                  "(a retry with the same client_id keeps the stored time)"),
                  "note": string(max_length=500),
                  "client_id": string(min_length=1, max_length=128,
                                      description="the client's id: a retry stores nothing twice; not empty (leave it out)")},
@@ -947,13 +970,7 @@ def routes(app, wm):
                             required=["days", "timezone", "from", "to", "types", "bmi", "bp_category"])}))
     def stats():
         user = wm.require_user()
-        try:
-            days = int(bottle.request.query.get("days", 30))
-        except ValueError:
-            days = 0
-        if not 1 <= days <= MAX_DAYS:
-            raise ApiError(400, "invalid_field", f"days: must be an integer 1-{MAX_DAYS}")
-        return records.stats(user, days, query_type())
+        return records.stats(user, query_integer("days", 30, 1, MAX_DAYS), query_type())
 
     @app.get("/api/v1/health/data/csv", api=Api(
         "Every record of the user as a CSV file", responses={200: download("text/csv")}))

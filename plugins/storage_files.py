@@ -591,8 +591,10 @@ class FileStorage(Storage):
     def sync(self, collection: str) -> None:
         self._collection(collection).sync()
 
-    def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = ()) -> list[tuple[str, dict]]:
+    def upsert(self, collection: str, docs: list[dict], key: tuple, fixed: tuple = (),
+               defaults: dict | None = None) -> list[tuple[str, dict]]:
         store = self._collection(collection)
+        defaults = defaults or {}
         key = tuple(key)
         if key not in store.spec.unique:
             raise ValueError(f"{collection}: upsert by {key} needs it declared as a unique key")
@@ -612,11 +614,16 @@ class FileStorage(Storage):
                                            f"{old.get(field)!r}", key=dict(zip(key, values)), field=field,
                                            stored=old.get(field))
                     new = {**doc, "id": old["id"], "created_at": old.get("created_at", doc.get("created_at"))}
+                    # A field the document leaves out keeps its stored value, read under this lock: two
+                    # retries at once without a time both keep the first one's (docs/records.md).
+                    for field, default in defaults.items():
+                        if field not in doc:
+                            new[field] = old.get(field, default)
                     outcome = "unchanged" if new == old else "updated"
                 else:
                     if doc["id"] in store.docs or doc["id"] in stored_now:
                         raise Conflict(f"{collection}: the id {doc['id']!r} is taken", fields=("id",))
-                    new, outcome = doc, "created"
+                    new, outcome = {**doc, **{f: v for f, v in defaults.items() if f not in doc}}, "created"
                 store.check_unique(new, pending)
                 for fields in store.spec.unique:
                     each = _unique_key(new, fields)

@@ -356,6 +356,22 @@ class StorageContract:
         assert [outcome for outcome, _ in twice] == ["created", "updated"] and twice[0][1]["id"] == twice[1][1]["id"]
         assert store.count("notes") == 6 and store.get("notes", twice[0][1]["id"])["text"] == "b"
 
+    def test_upsert_defaults_keep_the_stored_value(self, store):
+        """A field of ``defaults`` a document leaves out: the stored one's value when it matches (a retry
+        without its time keeps the time), the default when it is inserted; given, it is the document's."""
+        def sent(**extra):
+            doc = note(slug="s", created_at=at(0), **extra)
+            del doc["at"]
+            return doc
+
+        [(outcome, first)] = store.upsert("notes", [sent()], key=("owner", "slug"), defaults={"at": at(1)})
+        assert outcome == "created" and first["at"] == at(1)
+        again = store.upsert("notes", [sent(), sent(text="v2")], key=("owner", "slug"), defaults={"at": at(2)})
+        assert [(o, doc["at"]) for o, doc in again] == [("unchanged", at(1)), ("updated", at(1))]
+        [(outcome, given)] = store.upsert("notes", [{**sent(text="v2"), "at": at(3)}], key=("owner", "slug"),
+                                          defaults={"at": at(4)})
+        assert outcome == "updated" and store.get("notes", first["id"])["at"] == at(3) == given["at"]
+
     def test_upsert_conflicts_store_nothing(self, store):
         stored = store.insert("notes", note(slug="a", kind="steps"))
         before = store.count("notes")

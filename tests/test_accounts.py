@@ -130,6 +130,48 @@ def test_a_chinese_name_is_a_username_and_a_refusal_says_what_is_allowed(client)
     assert all(re.match(pattern, name) for name in ("张三", "𠀋子", "ゆき", "지민")) and not re.match(pattern, "ab")
 
 
+def test_the_published_username_pattern_means_in_javascript_what_it_means_here(client):
+    r"""Session 18 (a team decision): the mini-program validates usernames with the OpenAPI document's pattern, and
+    `\w` is ASCII in JavaScript's RegExp: 张三丰 and josé passed the server and failed the client. The pattern is
+    the one the server applies, with no escape that JavaScript reads otherwise (\w \d \s \b \p, \U \x \N): its
+    letters are written out as ranges of \uXXXX escapes (astral characters as themselves, for the `u` flag), and they
+    are every character `[\w.\-]` matches here. Checked by hand once with node 20 (NOTES-INPUT.md): with the `u`
+    flag it takes exactly the names Python takes, over every code point."""
+    import re
+
+    from wellmate_plugins._word import WORD, generate
+
+    pattern = client.get("/api/v1/openapi.json").json["paths"]["/api/v1/auth/register"]["post"]["requestBody"]
+    pattern = pattern["content"]["application/json"]["schema"]["properties"]["username"]["pattern"]
+    assert pattern == wellmate_plugin("auth").USERNAME.pattern
+    assert set(re.findall(r"\\(.)", pattern)) <= {"u", "-", "n"}, set(re.findall(r"\\(.)", pattern))
+    assert generate() == "WORD = (\n" + "\n".join(source_lines_of_word()) + ")"
+    word, letter = re.compile("[" + WORD + "]"), re.compile(r"[\w.\-]")
+    assert all(bool(word.match(c)) == bool(letter.match(c))
+               for c in map(chr, range(0x110000)) if not "\ud800" <= c <= "\udfff")
+    names = ("张三丰", "josé", "Zoë", "Ωμέγα", "иван", "محمد", "a_b.c-d", "王芳芳-1", "𪚥𪚥")
+    assert all(re.match(pattern, name) for name in names + ("ﾕｷ",))  # half-width: the client checks it as typed
+    assert not any(re.match(pattern, name) for name in ("alice\n", "ali ce", "ab", "ㄱㄴ", "张", "a" * 33))
+    for name in names:
+        r = client.post("/api/v1/auth/register", {"username": name, "password": "long enough"})
+        assert r.status == 201 and r.json["user"]["username"] == name, r.text
+
+
+def wellmate_plugin(name):
+    import importlib
+
+    return importlib.import_module(f"wellmate_plugins.{name}")
+
+
+def source_lines_of_word() -> list[str]:
+    """The lines of plugins/_word.py's WORD as written: the table is generated, and stays so."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "plugins" / "_word.py").read_text(encoding="utf-8")
+    body = text.split("WORD = (\n", 1)[1].split(")\n", 1)[0]
+    return body.split("\n")
+
+
 def test_birth_dates_that_cannot_be_are_refused(client):
     from datetime import date, datetime, timedelta, timezone
 

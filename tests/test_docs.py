@@ -430,3 +430,18 @@ def test_the_deploy_unit_file_passes_systemd_analyze_verify(tmp_path):
     done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "wellmate.service")],
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout + done.stderr) == (0, ""), done.stdout + done.stderr
+
+
+def test_the_offline_topics_docs_list_are_the_tips_files():
+    """docs/models.md lists the offline companion's topics (session 18: the 40th, cramps, stays; a pregnant woman's
+    complaint is the complaint's topic with the pregnancy caution): the list is the shipped tips file's, in its
+    order, and says the count, and the group rule is in both the docs and the file."""
+    text = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    topics = list(yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8"))["topics"])
+    listed = re.search(r"The (\d+) topics of the shipped `prompts/offline_tips.yaml` \([^)]*\): (.*?)\. A group's",
+                       text, re.S)
+    assert listed, "docs/models.md: the topic list is gone"
+    names = re.split(r",\s+(?:and the three special groups\s+)?|\s+and\s+", " ".join(listed.group(2).split()))
+    assert names == topics and int(listed.group(1)) == len(topics) and f"({len(topics)} everyday topics" in text
+    tips = yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8"))["topics"]
+    assert tips["pregnancy"].get("complaint_topic") is True and "leg cramps are `cramps`" in text

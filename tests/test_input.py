@@ -1,6 +1,8 @@
 """Bad input a new user's audit found accepted or mishandled (session 15), over a real server: each is a
 clear JSON 400 with its own code, storing nothing, or (a look-alike name) one account, not two."""
 
+from urllib.parse import quote
+
 import pytest
 
 from conftest import assert_error
@@ -176,3 +178,50 @@ def test_ids_and_names_are_read_in_their_checked_form(client):
     r = client.post("/api/v1/reminders", {"title": "Water", "rule": {"kind": "daily", "times": ["08:00"]},
                                           "timezone": "Asia/\u200bShanghai"}, token=token)
     assert r.status == 201 and r.json["timezone"] == "Asia/Shanghai", r.text
+
+
+# -- session 18: numbers given as text, in any decimal digits ------------------------------------------------------
+# A team decision: full-width digits from a Chinese IME (３５) work; Arabic-Indic and the other Unicode decimal digits
+# are accepted too; one number is written in one script; anything else (numerals, look-alikes) is a 400 naming the field.
+TAKEN = [("３５", 35), ("٣٥", 35), ("۳۵", 35), ("३५", 35), ("๓๕", 35), ("　３５　", 35), ("＋３５", 35), ("３5", 35)]
+REFUSED = ["三十五", "3٥", "1৪", "³⁵", "③⑤", "Ⅻ", "3_5", "35岁", "3\u200b5", "3\u00a05", "−35", "35.0e", "٣٥٫٫"]
+
+
+def test_numbers_in_any_decimal_digits(client):
+    token = token_of(client)
+    for sent, number in TAKEN:
+        r = client.put("/api/v1/users/settings", {"age": sent}, token=token)
+        assert r.status == 200 and r.json["age"] == number, (sent, r.text)
+        r = client.post(DATA, {"type": "weight", "value": sent}, token=token)
+        assert r.status == 201 and r.json["value"] == number, (sent, r.text)
+        r = client.get(f"{DATA}/stats?days={quote(sent)}", token=token)
+        assert r.status == 200 and r.json["days"] == number, (sent, r.text)
+    # the point, sign and exponent a full-width IME types, and the Arabic decimal separator
+    for sent, number in (("７０．５", 70.5), ("٧٠٫٥", 70.5), ("７ｅ１", 70.0), ("７０.５", 70.5)):
+        r = client.post(DATA, {"type": "weight", "value": sent}, token=token)
+        assert r.status == 201 and r.json["value"] == number, (sent, r.text)
+    r = client.post(DATA, {"type": "blood_pressure", "value": "١٢٠/٨٠"}, token=token)
+    assert r.status == 201 and r.json["value"] == {"systolic": 120, "diastolic": 80}, r.text
+    assert client.put("/api/v1/users/settings", {"age": "－５"}, token=token).json["error"]["message"].startswith(
+        "age: must be between 0 and 150")
+    kept = len(records(client, token))
+    for sent in REFUSED:
+        r = client.put("/api/v1/users/settings", {"age": sent}, token=token)
+        assert_error(r, 400, "invalid_field")
+        assert r.json["error"]["message"].startswith("age: must be an integer"), (sent, r.text)
+        r = client.post(DATA, {"type": "weight", "value": sent}, token=token)
+        assert_error(r, 400, "invalid_value")
+        assert r.json["error"]["message"].startswith("value: must be a number"), (sent, r.text)
+        r = client.get(f"{DATA}/stats?days={quote(sent)}", token=token)
+        assert_error(r, 400, "invalid_field")
+        assert r.json["error"]["message"].startswith("days: must be an integer 1-366"), (sent, r.text)
+    assert client.get(f"{DATA}?limit=%FF", token=token).json["error"]["message"].startswith("limit: ")  # no UTF-8
+    assert len(records(client, token)) == kept
+
+
+def test_a_number_of_any_length_is_read_in_linear_time():
+    from conftest import assert_linear
+    from wellmate import number_in_text
+
+    assert_linear(number_in_text, lambda n: "３" * n + "x")
+    assert_linear(number_in_text, lambda n: "٣" * (n // 2) + "." + "3" * (n // 2))

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
     ("en", "18 weeks pregnant and I get heartburn after every meal", "stomach"),
     ("zh", "怀孕四个月了，这几天咳嗽咳得厉害", "cough"),
     ("zh", "孕中期了，晚上总是翻来覆去睡不着", "insomnia"),
+    # session 18 (a team decision): the 40th topic, cramps, stays, and a pregnant writer's cramp is its
+    ("en", "30 weeks pregnant and my calves cramp up every night", "cramps"),
+    ("zh", "怀孕七个月，半夜小腿老抽筋", "cramps"),
 ])
 def test_a_pregnant_womans_complaint_gets_its_tips_with_the_pregnancy_caution(talk, lang, text, topic):
     reply = talk("physical", text)[0]["content"]
@@ -144,3 +147,15 @@ def test_a_birth_told_as_the_babys_arrival_is_a_new_mothers_not_a_childs_fever(t
     # a new mother's low mood (session 17); the postpartum note (postnatal depression, when to get help) is hers
     reply = talk("physical", text)[0]["content"]
     assert "Since you've recently had a baby" in reply and caution("child_fever", "en") not in reply, reply
+
+
+def test_bench_offline_help_says_what_the_group_rule_counts():
+    """Session 18: "all, group rule" is explained where it is printed (bench/offline --help), not only in
+    docs/benchmarks.md: a group's complaint answered as the complaint with the group's caution."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "offline"), "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "all, group rule" in out and "complaint_topic: true" in out and "cramps topic" in out, out
+    assert _bench().FIGURES.split("\n", 1)[1] in out

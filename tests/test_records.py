@@ -247,6 +247,77 @@ def test_one_record_with_a_client_id_is_stored_once(client):
     assert len(everything(client, token)) == 1
 
 
+def test_a_retry_without_a_time_keeps_the_stored_time(make_wm, serve):
+    """A record re-sent without recorded_at (a phone retrying after a lost response) is the same record: it keeps
+    the time it was stored with and answers unchanged; new contents answer updated and still keep that time. So
+    across a restart, and for two retries at once (the match and the kept time are read under one lock)."""
+    import threading
+    import time as clock
+
+    wm = make_wm()
+    served = serve(wm)
+    client = served.client
+    token = sign_in(client)
+    first = client.post(DATA, {"type": "weight", "value": 70, "client_id": "scale:1"}, token=token)
+    assert first.status == 201, first.text
+    clock.sleep(0.01)  # a retry a few milliseconds later: "now" has moved on
+    again = client.post(DATA, {"type": "weight", "value": 70, "client_id": "scale:1"}, token=token)
+    assert again.status == 200 and again.json == first.json, again.text
+    batch = client.post(f"{DATA}/batch", {"items": [{"type": "weight", "value": 70, "client_id": "scale:1"},
+                                                    {"type": "weight", "value": "71", "client_id": "scale:2"}]},
+                        token=token).json
+    assert [item["status"] for item in batch["items"]] == ["unchanged", "created"]
+    assert batch["items"][0]["recorded_at"] == first.json["recorded_at"]
+    grown = client.post(DATA, {"type": "weight", "value": 70.4, "client_id": "scale:1"}, token=token)
+    assert grown.status == 200 and grown.json == {**first.json, "value": 70.4}, grown.text
+    # A time given is the record's time, as before: the client says when it was measured.
+    dated = client.post(DATA, {"type": "weight", "value": 70.4, "client_id": "scale:1", "recorded_at": local(1)},
+                        token=token)
+    assert dated.status == 200 and dated.json["recorded_at"] != first.json["recorded_at"]
+    kept = dated.json["recorded_at"]
+    served.stop()
+    wm.close()
+
+    client = serve(make_wm()).client  # the next process, on the same data folder
+    token = client.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}).json["access_token"]
+    r = client.post(f"{DATA}/batch", {"items": [{"type": "weight", "value": 70.4, "client_id": "scale:1"}]}, token=token)
+    assert r.json["items"][0]["status"] == "unchanged" and r.json["items"][0]["recorded_at"] == kept, r.text
+
+    # Two retries at once of a record never stored: one creates it, the other finds it, with its time.
+    for n in range(8):
+        gate, answers = threading.Barrier(2), []
+
+        def retry():
+            gate.wait()
+            answers.append(client.post(f"{DATA}/batch", {"items": [{"type": "steps", "value": 100 + n,
+                                                                    "client_id": f"werun:{n}"}]}, token=token).json)
+
+        threads = [threading.Thread(target=retry) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        items = [answer["items"][0] for answer in answers]
+        assert sorted(item["status"] for item in items) == ["created", "unchanged"], answers
+        assert items[0]["recorded_at"] == items[1]["recorded_at"] and items[0]["id"] == items[1]["id"]
+    assert len(everything(client, token)) == 2 + 8
+
+
+def test_a_storage_plugin_without_upsert_defaults_still_syncs(make_wm, serve, tmp_path):
+    """A storage plugin written to the upsert contract before session 18 (no ``defaults``) is not broken by it: a
+    record re-sent without a time is stored once and answers updated with a new time, as it did then."""
+    from test_hooks import use_plugin
+
+    use_plugin(tmp_path, "old_upsert_storage")
+    client = serve(make_wm({"storage": {"backend": "old_upsert"}})).client
+    token = sign_in(client)
+    items = {"items": [{"type": "weight", "value": 70, "client_id": "scale:1"}]}
+    first = client.post(f"{DATA}/batch", items, token=token)
+    again = client.post(f"{DATA}/batch", items, token=token)
+    assert first.status == again.status == 200, again.text
+    assert [first.json["created"], again.json["updated"]] == [1, 1] and len(everything(client, token)) == 1
+
+
 def test_a_client_id_reused_for_another_type_is_a_409_storing_nothing(client):
     token = sign_in(client)
     steps = post(client, token, type="steps", value=8000, client_id="werun:1", recorded_at=local(1))

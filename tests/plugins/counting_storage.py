@@ -67,9 +67,9 @@ class CountingStorage(FileStorage):
         self.writes[collection] += 1
         return super().delete_where(collection, where)
 
-    def upsert(self, collection, docs, key, fixed=()):
+    def upsert(self, collection, docs, key, fixed=(), defaults=None):
         self.writes[collection] += 1
-        return super().upsert(collection, docs, key, fixed)
+        return super().upsert(collection, docs, key, fixed, defaults)
 
 
 @hookimpl
