@@ -1446,7 +1446,18 @@ class Safety:
             pairs, alone = _in_context(str(text), spans, False), _in_context(str(text), spans, True)
             followed = dict(pairs + alone)  # each passage and what follows it
             pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
-            read = {sentence: phrases.assess(sentence) for sentence in alone}
+            # each text read once a message: a pair's text is also what follows a sentence alone (`followed`), and the
+            # one pair of a message of two units is the message itself, read whole above
+            read = {text: (level, why, clean, cue, found)}
+            for sentence in alone:
+                if sentence not in read:
+                    read[sentence] = phrases.assess(sentence)
+
+            def assessed(passage):
+                seen = read.get(passage)
+                if seen is None:
+                    seen = read[passage] = phrases.assess(passage)
+                return seen
             # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
             # a party game, a joke) is not read: the pair may have lost what made it talk (`--buried` joined
             # hard negatives flagged en 12.0 -> 11.3%, no crisis lost).
@@ -1455,7 +1466,9 @@ class Safety:
                                                       [(p, SENTENCE_ALONE_CRISIS) for p in alone]):
                 if i < len(pairs) and talk and (talk[i] or talk[i + 1]):
                     continue
-                level, why, clean, cue, found = read.get(passage) or phrases.assess(passage)
+                if passage == text:  # (its verdict is the message's, which found nothing: ~0.3 ms a message of two units)
+                    continue
+                level, why, clean, cue, found = assessed(passage)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
                 # What a part says counts as a check-in, never the crisis reply: read apart it has lost
                 # the rest of the message, which may have made it something else ("I'm planning a surprise
@@ -1478,9 +1491,9 @@ class Safety:
                 # A few words that what follows them explains (see `Phrases.explained_after`) say nothing of their
                 # own; nor does a part of a silenced message that is talk with what follows it ("I want to quit.
                 # I've put enough aside. Handing in my notice on Monday.": leaving a job, said last).
-                if _size(clean) < LONG_MESSAGE and phrases.explained_after(level, why, found, phrases.read(followed[passage])[2]):
+                if _size(clean) < LONG_MESSAGE and phrases.explained_after(level, why, found, assessed(followed[passage])[4]):
                     continue
-                if silenced and followed[passage] != passage and quiet(phrases.assess(followed[passage])[3]):
+                if silenced and followed[passage] != passage and quiet(assessed(followed[passage])[3]):
                     continue
                 verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                 break
