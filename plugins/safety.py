@@ -262,6 +262,7 @@ class Normalizer:
         self.fuzzy = TypoIndex(fuzzy) if fuzzy else None
         self.known = set(fuzzy)
         self._corrected: dict[str, str] = {}  # word -> its correction (see `_correct`)
+        self._stemmed: dict[str, str] = {}  # word -> its stem (see `_stem_of`)
         self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
@@ -364,8 +365,19 @@ class Normalizer:
         return corrected
 
     def stems(self, clean: str) -> str:
-        keep, irregular = self.keep, self.irregular
-        return _WORD.sub(lambda m: m.group() if m.group() in keep else stem(m.group(), irregular), clean)
+        return _WORD.sub(self._stem_of, clean)
+
+    def _stem_of(self, m) -> str:
+        """A word's stem (or the word, if `keep` has it), worked out once a word: each part of a long message is stemmed
+        again, and most words come back from message to message (bounded as `_corrected` is)."""
+        word = m.group()
+        stemmed = self._stemmed.get(word)
+        if stemmed is None:
+            stemmed = word if word in self.keep else stem(word, self.irregular)
+            if len(self._stemmed) >= CORRECTED_MAX:
+                self._stemmed.clear()
+            self._stemmed[word] = stemmed
+        return stemmed
 
     def phrase(self, word: str) -> str:
         """A list entry in the form `stems` gives the text ("gonna" is "going to" in both)."""
