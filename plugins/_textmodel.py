@@ -293,7 +293,7 @@ class TextModel:
                     if len(cache) >= self.ROWS_MAX:
                         cache.clear()
                     cache[feats[i]] = row
-        rows = [row for row in rows if row]  # (the features whose bucket has weights, in order)
+        rows = list(filter(None, rows))  # (the features whose bucket has weights, in order)
         totals = map(sum, zip(*rows)) if rows else repeat(0.0, width)
         return _softmax([bias + value * total for bias, total in zip(self.bias, totals)])
 
