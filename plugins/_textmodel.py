@@ -60,6 +60,7 @@ def prepare(text: str) -> str:
 # emptied when it holds GRAMS_MAX of them.
 _GRAMS: dict[str, tuple[str, ...]] = {}
 GRAMS_MAX = 20000
+CACHED_LEN = 40  # the longest word (or feature, see `TextModel._rows`) kept in these tables: they stay a few MB
 
 # Feature families a model may add to the base ones (its file's meta "features" names them, so
 # scoring reads the text as training did): Chinese 4-grams, Latin word pairs with one word between.
@@ -102,9 +103,10 @@ def features(text: str, families=()) -> list[str]:
                 if grams is None:
                     padded = f" {word} "
                     grams = tuple("c:" + padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
-                    if len(_GRAMS) >= GRAMS_MAX:
-                        _GRAMS.clear()  # bounded: a flood of made-up words costs no more memory than this
-                    _GRAMS[word] = grams
+                    if len(word) <= CACHED_LEN:  # (a "word" of 100,000 letters is not kept: its n-grams would be 20 MB)
+                        if len(_GRAMS) >= GRAMS_MAX:
+                            _GRAMS.clear()  # bounded: a flood of made-up words costs no more memory than this
+                        _GRAMS[word] = grams
                 # (added in the order the loop over n and i gives: the order is the sum's, and so the scores')
                 found.update(zip(grams, repeat(None)))
         else:
@@ -162,9 +164,11 @@ class TextModel:
         # their rows alone are kept, bucket by bucket (the three models 7.5 -> 3.4 MB), and a
         # text's score adds up the rows of its features' buckets, label by label (`_probabilities`).
         self.starts, self.weights = starts, weights
-        # feature -> its bucket's row as a tuple (() for a bucket without weights), once a feature: its hash and the
-        # slice of its row were two thirds of `_probabilities` (~30 of ~42 us for an English sentence's ~160 features).
-        # Most features (common n-grams) come back in every message; emptied when it holds ROWS_MAX of them.
+        # feature -> its bucket's row (() for a bucket without weights), once a feature: its hash and the slice of its
+        # row were two thirds of `_probabilities` (~30 of ~42 us for an English sentence's ~160 features). The common
+        # features (n-grams of common words) come back in every message and are among the first seen: the table keeps
+        # the first ROWS_MAX features and then stops growing (emptied when full, it was refilled with rare ones over
+        # and over: the 10,805 sentences of bench/safety_cost have ~86,000 features, 2 in 3 of those read then hit).
         self._rows: dict[str, tuple] = {}
         self.meta = dict(meta or {})
         # the feature families it was trained with (a tuple: `features` looks names up in it)
@@ -286,13 +290,13 @@ class TextModel:
         if None in rows:
             size, crc32 = self.buckets, zlib.crc32  # bucket_of, inlined: a call per feature was a fifth of scoring
             starts, weights = self.starts, self.weights
+            room = len(cache) < self.ROWS_MAX
             for i, row in enumerate(rows):
                 if row is None:
                     start = starts[crc32(feats[i].encode("utf-8")) % size]
-                    rows[i] = row = tuple(weights[start:start + width]) if start >= 0 else ()
-                    if len(cache) >= self.ROWS_MAX:
-                        cache.clear()
-                    cache[feats[i]] = row
+                    rows[i] = row = weights[start:start + width] if start >= 0 else ()
+                    if room and len(feats[i]) <= CACHED_LEN:
+                        cache[feats[i]] = row
         rows = list(filter(None, rows))  # (the features whose bucket has weights, in order)
         totals = map(sum, zip(*rows)) if rows else repeat(0.0, width)
         return _softmax([bias + value * total for bias, total in zip(self.bias, totals)])

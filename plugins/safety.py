@@ -190,6 +190,7 @@ _WORD = re.compile(r"[a-z][a-z']*")
 _TONE_MARKS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü", "aaaaeeeeiiiioooouuuuuuuuu")
 _VOWELS = set("aeiou")
 CORRECTED_MAX = 20000  # the most words whose correction `Normalizer._correct` keeps
+STEMMED_LEN = 40  # the longest word whose stem `Normalizer._stem_of` keeps
 MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
 # right after a decision ("i've decided" + " to | "): what was decided was masked as an ordinary ending (see `Phrases.assess`)
 DECISION_MASKED = re.compile(r"\s*(?:to\s*)?\|")
@@ -374,9 +375,10 @@ class Normalizer:
         stemmed = self._stemmed.get(word)
         if stemmed is None:
             stemmed = word if word in self.keep else stem(word, self.irregular)
-            if len(self._stemmed) >= CORRECTED_MAX:
-                self._stemmed.clear()
-            self._stemmed[word] = stemmed
+            if len(word) <= STEMMED_LEN:  # (not a 100,000-letter "word": 20,000 of them would be 2 GB)
+                if len(self._stemmed) >= CORRECTED_MAX:
+                    self._stemmed.clear()
+                self._stemmed[word] = stemmed
         return stemmed
 
     def phrase(self, word: str) -> str:
