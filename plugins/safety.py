@@ -184,6 +184,9 @@ _REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
 _LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
 _LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
 _WORD = re.compile(r"[a-z][a-z']*")
+# ...of five characters or more: the words `Normalizer._correct` may correct (it keeps shorter ones as they are). A run
+# of letters and apostrophes has the same words of five or more by either regex, and the shorter ones cost no call.
+_LONG_WORD = re.compile(r"[a-z][a-z']{4,}")
 # Pinyin typed with its tone marks (自shā, 我想 sǐ: crisis_Y and a training row) reads as the plain letters the aliases
 # know (自sha, si); an accented Latin letter of another language (café, más) loses only its accent. One character for
 # one, so the length and every span stay as they were.
@@ -279,11 +282,13 @@ class Normalizer:
         hid it ("kill\u00admyself" got a check-in, 我想\u200b死 too); a chat message is stored without
         them already, but a model's reply, a reminder or a plugin's text may still have them."""
         text = normalize(unicodedata.normalize("NFKC", visible(str(text)))).translate(_TONE_MARKS)
-        if self.compact_cjk:
+        # (a pass is skipped where what it needs is absent: Chinese characters, a hyphen)
+        if self.compact_cjk and not text.isascii():
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:
             text = _SPACED.sub(self._join_spaced, text)
-            text = _HYPHENED.sub(self._join_hyphened, text)
+            if "-" in text:
+                text = _HYPHENED.sub(self._join_hyphened, text)
         if self.leet:
             text = _LEET.sub(lambda m: m.group().translate(_LEET_LETTERS), text)
             text = _MIXED.sub(self._leet_word, text)
@@ -301,7 +306,7 @@ class Normalizer:
         if self.alias_patterns:
             text = self.alias_gate.sub(self.alias_patterns, text)
         if self.fuzzy:
-            text = _WORD.sub(self._correct, text)
+            text = _LONG_WORD.sub(self._correct, text)
         return text
 
     def _alias(self, m) -> str:
@@ -481,8 +486,10 @@ class Concepts:
             for m in pattern.finditer(stems):
                 found.setdefault(name, []).append((m.start(), m.end()))
         for name, outer in self.not_within.items():
+            if name not in found:  # (most messages have none of these: their outer spans are not gathered)
+                continue
             spans = [span for c in outer for span in found.get(c, ())]
-            if name in found and spans:
+            if spans:
                 # (the outer spans sorted once for all of them: one `_all_within` a span sorted them each time, and
                 # 100,000 characters of 如果以后有人 took 400 s once `after_me` was not_within `care_in_case`: session 16)
                 inside = _within(spans)
