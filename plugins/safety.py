@@ -1490,6 +1490,8 @@ class Safety:
                 if passage == text:  # (its verdict is the message's, which found nothing: ~0.3 ms a message of two units)
                     continue
                 level, why, clean, cue, found = assessed(passage)
+                if silenced and level != "crisis" and cue not in ("risk", "weak"):
+                    continue  # (the test below cannot pass for it, whatever the classifier says: it is not asked)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
                 # What a part says counts as a check-in, never the crisis reply: read apart it has lost
                 # the rest of the message, which may have made it something else ("I'm planning a surprise
