@@ -92,6 +92,9 @@ class Terms:
     def _regex(words, endings: bool) -> re.Pattern | None:
         other, latin = term_alternatives(words, False), term_alternatives(words, True)
         ending = "(?:s|es|ed|ing)?" if endings else ""
+        if other:  # behind a class of its words' first characters: one test where no word starts (the same matches)
+            firsts = "".join(sorted({re.escape(w[0]) for w in words if not LATIN_TERM.fullmatch(w)}))
+            other = f"(?=[{firsts}])(?:{other})"
         parts = ([f"(?P<other>{other})"] if other else []) + (
             [rf"(?<![a-z0-9])(?P<latin>{latin}){ending}(?![a-z0-9])"] if latin else [])
         return re.compile("|".join(parts)) if parts else None
