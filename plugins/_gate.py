@@ -179,22 +179,35 @@ class Gate:
             for end in range(1, len(s)):
                 if s[:end] in bits:
                     self.bits[s] |= bits[s[:end]]
+        self.regex = self._finder(bits)
+        # ...and the same of the ASCII strings alone, for an ASCII text (most English messages): the others cannot
+        # stand in it, and without their branches the pass costs about half (the mask gate 22 -> 13 us, the rules'
+        # 12 -> 6 us on a clause of 16 words). The same strings are found: a string's prefixes are ASCII too, so the
+        # longest string found at each place is the one the whole trie finds there.
+        self.ascii_regex = self._finder([s for s in bits if s.isascii()]) if any(not s.isascii() for s in bits) \
+            else self.regex
+        self.count = len(patterns)
+
+    @staticmethod
+    def _finder(strings) -> re.Pattern | None:
+        """One regex that finds, at each place of a text, the longest of ``strings`` that starts there."""
+        if not strings:
+            return None
         trie: dict = {}
-        for s in bits:
+        for s in strings:
             node = trie
             for char in s:
                 node = node.setdefault(char, {})
             node[""] = {}
-        body = _trie_pattern(trie)
-        firsts = "".join(sorted({re.escape(s[0]) for s in bits}))
-        self.regex = re.compile(f"(?=[{firsts}])(?=({body}))") if bits else None
-        self.count = len(patterns)
+        firsts = "".join(sorted({re.escape(s[0]) for s in strings}))
+        return re.compile(f"(?=[{firsts}])(?=({_trie_pattern(trie)}))")
 
     def live(self, text: str) -> int:
         found = self.always
-        if self.regex is not None:
+        regex = self.ascii_regex if text.isascii() else self.regex
+        if regex is not None:
             bits = self.bits
-            for s in set(self.regex.findall(text)):  # (the strings found, in C; each counted once)
+            for s in set(regex.findall(text)):  # (the strings found, in C; each counted once)
                 found |= bits[s]
         return found
 

@@ -81,15 +81,28 @@ class Terms:
 
     def __init__(self, words, endings: bool = True):
         words = [normalize(w) for w in words if normalize(w)]
+        self.regex = self._regex(words, endings)
+        # ...and the regex of the ASCII words alone, which `find` reads an ASCII text with (most English messages):
+        # no other word can stand in one, and the Chinese words' branches were tried at each of its places (the
+        # crisis terms: 17 -> 6 us a clause of 16 words). It finds the same words.
+        self.ascii_regex = self._regex([w for w in words if w.isascii()], endings) \
+            if any(not w.isascii() for w in words) else self.regex
+
+    @staticmethod
+    def _regex(words, endings: bool) -> re.Pattern | None:
         other, latin = term_alternatives(words, False), term_alternatives(words, True)
         ending = "(?:s|es|ed|ing)?" if endings else ""
+        if other:  # behind a class of its words' first characters: one test where no word starts (the same matches)
+            firsts = "".join(sorted({re.escape(w[0]) for w in words if not LATIN_TERM.fullmatch(w)}))
+            other = f"(?=[{firsts}])(?:{other})"
         parts = ([f"(?P<other>{other})"] if other else []) + (
             [rf"(?<![a-z0-9])(?P<latin>{latin}){ending}(?![a-z0-9])"] if latin else [])
-        self.regex = re.compile("|".join(parts)) if parts else None
+        return re.compile("|".join(parts)) if parts else None
 
     def find(self, text: str):
         """Yield (start, word) for each match in normalized ``text``, left to right."""
-        for m in self.regex.finditer(text) if self.regex else ():
+        regex = self.ascii_regex if text.isascii() else self.regex
+        for m in regex.finditer(text) if regex else ():
             groups = m.groupdict()
             yield m.start(), groups.get("other") or groups.get("latin")
 

@@ -55,6 +55,13 @@ def prepare(text: str) -> str:
     return " ".join(_REPEAT.sub(r"\1\1", text).split())
 
 
+# A word's character n-grams (``c:``), made once: slicing and joining them was half of what features cost (an
+# English message's ~16 words, ~150 n-grams: ~23 us of ~45). Words repeat from message to message; the table is
+# emptied when it holds GRAMS_MAX of them.
+_GRAMS: dict[str, tuple[str, ...]] = {}
+GRAMS_MAX = 5000  # ~1.1 KB a word (its ~15 n-grams): ~5.5 MB at most
+CACHED_LEN = 40  # the longest word (or feature, see `TextModel._rows`) kept in these tables: they stay a few MB
+
 # Feature families a model may add to the base ones (its file's meta "features" names them, so
 # scoring reads the text as training did): Chinese 4-grams, Latin word pairs with one word between.
 FAMILIES = ("zh4", "skip")
@@ -72,7 +79,10 @@ def features(text: str, families=()) -> list[str]:
     skip = "skip" in families
     previous_word = before_previous = None
     for piece in pieces:
-        if _CJK_RUN.fullmatch(piece):
+        first = piece[0]
+        # (a piece is a run of Chinese characters when its first character is one: `_PIECE` makes no mixed piece;
+        # a test of two ranges, not a regex call a piece)
+        if "\u3400" <= first <= "\u9fff" or "\uf900" <= first <= "\ufaff":
             for n in zh_sizes:
                 for i in range(len(piece) - n + 1):
                     found["z:" + piece[i:i + n]] = None
@@ -80,19 +90,25 @@ def features(text: str, families=()) -> list[str]:
             found["z:^" + piece[:2]] = None
             found["z:" + piece[-2:] + "$"] = None
             previous_word = before_previous = None
-        elif piece[0].isalnum() or piece[0] == "'":
-            word = _DIGITS.sub("0", piece)
+        elif first.isalnum() or first == "'":
+            word = piece if piece.isalpha() else _DIGITS.sub("0", piece)
             found["w:" + word] = None
             if previous_word:
                 found["b:" + previous_word + " " + word] = None
             if skip and before_previous:
                 found["s:" + before_previous + " " + word] = None
             before_previous, previous_word = previous_word, word
-            padded = f" {word} "
             if len(word) > 2:
-                for n in (3, 4, 5):
-                    for i in range(len(padded) - n + 1):
-                        found["c:" + padded[i:i + n]] = None
+                grams = _GRAMS.get(word)
+                if grams is None:
+                    padded = f" {word} "
+                    grams = tuple("c:" + padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1))
+                    if len(word) <= CACHED_LEN:  # (a "word" of 100,000 letters is not kept: its n-grams would be 20 MB)
+                        if len(_GRAMS) >= GRAMS_MAX:
+                            _GRAMS.clear()  # bounded: a flood of made-up words costs no more memory than this
+                        _GRAMS[word] = grams
+                # (added in the order the loop over n and i gives: the order is the sum's, and so the scores')
+                found.update(zip(grams, repeat(None)))
         else:
             found["o:" + piece] = None
             previous_word = before_previous = None
@@ -148,6 +164,12 @@ class TextModel:
         # their rows alone are kept, bucket by bucket (the three models 7.5 -> 3.4 MB), and a
         # text's score adds up the rows of its features' buckets, label by label (`_probabilities`).
         self.starts, self.weights = starts, weights
+        # feature -> its bucket's row (() for a bucket without weights), once a feature: its hash and the slice of its
+        # row were two thirds of `_probabilities` (~30 of ~42 us for an English sentence's ~160 features). The common
+        # features (n-grams of common words) come back in every message and are among the first seen: the table keeps
+        # the first ROWS_MAX features and then stops growing (emptied when full, it was refilled with rare ones over
+        # and over: the 10,805 sentences of bench/safety_cost have ~86,000 features, 2 in 3 of those read then hit).
+        self._rows: dict[str, tuple] = {}
         self.meta = dict(meta or {})
         # the feature families it was trained with (a tuple: `features` looks names up in it)
         self.families = tuple(f for f in self.meta.get("features", ()) if f in FAMILIES)
@@ -254,17 +276,28 @@ class TextModel:
         best = max(range(len(self.labels)), key=probabilities.__getitem__)
         return self.labels[best], probabilities[best]
 
+    ROWS_MAX = 20000  # ~3.5 MB for the crisis model (10,000: 1.7 MB, but hits 77 -> 63%)
+
     def _probabilities(self, feats: list[str]) -> list[float]:
-        size, crc32 = self.buckets, zlib.crc32  # bucket_of, inlined: a call per feature was a fifth of scoring
-        buckets = [crc32(f.encode("utf-8")) % size for f in feats]
-        value = 1 / math.sqrt(len(buckets)) if buckets else 0.0  # each text weighs the same, long or short
+        value = 1 / math.sqrt(len(feats)) if feats else 0.0  # each text weighs the same, long or short
         # The rows of the features' buckets, turned into a column per label by zip and each added
         # up by sum, in C: a label's total is the same sum in the same order as adding up its
         # weight feature by feature (the buckets left out hold zeros), but the topic model's 37
         # labels cost 38 us a text instead of 90 us (the emotion model's 7: 18 instead of 22; the
         # crisis model's 3: 16 instead of 13).
-        width, starts, weights = len(self.labels), self.starts, self.weights
-        rows = [weights[start:start + width] for start in map(starts.__getitem__, buckets) if start >= 0]
+        width, cache = len(self.labels), self._rows
+        rows = list(map(cache.get, feats))
+        if None in rows:
+            size, crc32 = self.buckets, zlib.crc32  # bucket_of, inlined: a call per feature was a fifth of scoring
+            starts, weights = self.starts, self.weights
+            room = len(cache) < self.ROWS_MAX
+            for i, row in enumerate(rows):
+                if row is None:
+                    start = starts[crc32(feats[i].encode("utf-8")) % size]
+                    rows[i] = row = weights[start:start + width] if start >= 0 else ()
+                    if room and len(feats[i]) <= CACHED_LEN:
+                        cache[feats[i]] = row
+        rows = list(filter(None, rows))  # (the features whose bucket has weights, in order)
         totals = map(sum, zip(*rows)) if rows else repeat(0.0, width)
         return _softmax([bias + value * total for bias, total in zip(self.bias, totals)])
 

@@ -184,12 +184,16 @@ _REPEAT = re.compile(r"([a-z])\1{2,}")  # "dieeee", "killll"
 _LEET = re.compile(r"(?<=[a-z])[0134578@$](?=[a-z])")  # su1c1de, k1ll, d3ath
 _LEET_LETTERS = str.maketrans("0134578@$", "oieastbas")
 _WORD = re.compile(r"[a-z][a-z']*")
+# ...of five characters or more: the words `Normalizer._correct` may correct (it keeps shorter ones as they are). A run
+# of letters and apostrophes has the same words of five or more by either regex, and the shorter ones cost no call.
+_LONG_WORD = re.compile(r"[a-z][a-z']{4,}")
 # Pinyin typed with its tone marks (自shā, 我想 sǐ: crisis_Y and a training row) reads as the plain letters the aliases
 # know (自sha, si); an accented Latin letter of another language (café, más) loses only its accent. One character for
 # one, so the length and every span stay as they were.
 _TONE_MARKS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü", "aaaaeeeeiiiioooouuuuuuuuu")
 _VOWELS = set("aeiou")
 CORRECTED_MAX = 20000  # the most words whose correction `Normalizer._correct` keeps
+STEMMED_LEN = 40  # the longest word whose stem `Normalizer._stem_of` keeps
 MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
 # right after a decision ("i've decided" + " to | "): what was decided was masked as an ordinary ending (see `Phrases.assess`)
 DECISION_MASKED = re.compile(r"\s*(?:to\s*)?\|")
@@ -262,6 +266,7 @@ class Normalizer:
         self.fuzzy = TypoIndex(fuzzy) if fuzzy else None
         self.known = set(fuzzy)
         self._corrected: dict[str, str] = {}  # word -> its correction (see `_correct`)
+        self._stemmed: dict[str, str] = {}  # word -> its stem (see `_stem_of`)
         self.vocabulary: set[str] = set()  # the Latin words of every list (`Phrases` fills it)
 
     @staticmethod
@@ -277,11 +282,13 @@ class Normalizer:
         hid it ("kill\u00admyself" got a check-in, 我想\u200b死 too); a chat message is stored without
         them already, but a model's reply, a reminder or a plugin's text may still have them."""
         text = normalize(unicodedata.normalize("NFKC", visible(str(text)))).translate(_TONE_MARKS)
-        if self.compact_cjk:
+        # (a pass is skipped where what it needs is absent: Chinese characters, a hyphen)
+        if self.compact_cjk and not text.isascii():
             text = _CJK_GAP.sub("", text)
         if self.join_spaced:
             text = _SPACED.sub(self._join_spaced, text)
-            text = _HYPHENED.sub(self._join_hyphened, text)
+            if "-" in text:
+                text = _HYPHENED.sub(self._join_hyphened, text)
         if self.leet:
             text = _LEET.sub(lambda m: m.group().translate(_LEET_LETTERS), text)
             text = _MIXED.sub(self._leet_word, text)
@@ -299,7 +306,7 @@ class Normalizer:
         if self.alias_patterns:
             text = self.alias_gate.sub(self.alias_patterns, text)
         if self.fuzzy:
-            text = _WORD.sub(self._correct, text)
+            text = _LONG_WORD.sub(self._correct, text)
         return text
 
     def _alias(self, m) -> str:
@@ -364,8 +371,20 @@ class Normalizer:
         return corrected
 
     def stems(self, clean: str) -> str:
-        keep, irregular = self.keep, self.irregular
-        return _WORD.sub(lambda m: m.group() if m.group() in keep else stem(m.group(), irregular), clean)
+        return _WORD.sub(self._stem_of, clean)
+
+    def _stem_of(self, m) -> str:
+        """A word's stem (or the word, if `keep` has it), worked out once a word: each part of a long message is stemmed
+        again, and most words come back from message to message (bounded as `_corrected` is)."""
+        word = m.group()
+        stemmed = self._stemmed.get(word)
+        if stemmed is None:
+            stemmed = word if word in self.keep else stem(word, self.irregular)
+            if len(word) <= STEMMED_LEN:  # (not a 100,000-letter "word": 20,000 of them would be 2 GB)
+                if len(self._stemmed) >= CORRECTED_MAX:
+                    self._stemmed.clear()
+                self._stemmed[word] = stemmed
+        return stemmed
 
     def phrase(self, word: str) -> str:
         """A list entry in the form `stems` gives the text ("gonna" is "going to" in both)."""
@@ -467,8 +486,10 @@ class Concepts:
             for m in pattern.finditer(stems):
                 found.setdefault(name, []).append((m.start(), m.end()))
         for name, outer in self.not_within.items():
+            if name not in found:  # (most messages have none of these: their outer spans are not gathered)
+                continue
             spans = [span for c in outer for span in found.get(c, ())]
-            if name in found and spans:
+            if spans:
                 # (the outer spans sorted once for all of them: one `_all_within` a span sorted them each time, and
                 # 100,000 characters of 如果以后有人 took 400 s once `after_me` was not_within `care_in_case`: session 16)
                 inside = _within(spans)
@@ -742,6 +763,7 @@ WRITTEN = re.compile(
     r"(?:\s+(?:that|me|to me|on (?:her|his|their|the|my) \w+|in (?:her|his|their|a|the) \w+(?: \w+)?|like|this|:))*[\s:,-]*"
     r"|(?:写着|写了|写道|写的是|写满了|写下|里写|上写|中写|面写|写(?=[：:，,\s]*[“\"「『])|留言说|留言|发消息说|发消息|发朋友圈说|发朋友圈|发了条|"
     r"发动态说|签名改成)[：:，,\s]*")
+WRITTEN_GATE = Gate([WRITTEN])  # whether WRITTEN may match a text (plugins/_gate.py): one of its words is there
 # a child named by age alone ("my 13yo", "my 15 y/o"): a person of `third_party.people`
 CHILD_AGE = re.compile(r"\b\d{1,2}\s?(?:yo|y/o|yrs? old|yr)\b|\d{1,2}岁"
                        # ...and one of the writer's people named with a possessive ("my kid's journal", "my son's notebook")
@@ -1471,7 +1493,18 @@ class Safety:
             pairs, alone = _in_context(parted, spans, False), _in_context(parted, spans, True)
             followed = dict(pairs + alone)  # each passage and what follows it
             pairs, alone = [p for p, _ in pairs], [p for p, _ in alone]
-            read = {sentence: phrases.assess(sentence) for sentence in alone}
+            # each text read once a message: a pair's text is also what follows a sentence alone (`followed`), and the
+            # one pair of a message of two units is the message itself, read whole above
+            read = {text: (level, why, clean, cue, found)}
+            for sentence in alone:
+                if sentence not in read:
+                    read[sentence] = phrases.assess(sentence)
+
+            def assessed(passage):
+                seen = read.get(passage)
+                if seen is None:
+                    seen = read[passage] = phrases.assess(passage)
+                return seen
             # A pair with a sentence that is talk by itself ("how does a chatbot decide a user is suicidal.",
             # a party game, a joke) is not read: the pair may have lost what made it talk (`--buried` joined
             # hard negatives flagged en 12.0 -> 11.3%, no crisis lost).
@@ -1480,7 +1513,11 @@ class Safety:
                                                       [(p, SENTENCE_ALONE_CRISIS) for p in alone]):
                 if i < len(pairs) and talk and (talk[i] or talk[i + 1]):
                     continue
-                level, why, clean, cue, found = read.get(passage) or phrases.assess(passage)
+                if passage == text:  # (its verdict is the message's, which found nothing: ~0.3 ms a message of two units)
+                    continue
+                level, why, clean, cue, found = assessed(passage)
+                if silenced and level != "crisis" and cue not in ("risk", "weak"):
+                    continue  # (the test below cannot pass for it, whatever the classifier says: it is not asked)
                 apart = self._verdict(phrases, passage, level, why, clean, cue, found)
                 # What a part says counts as a check-in, never the crisis reply: read apart it has lost
                 # the rest of the message, which may have made it something else ("I'm planning a surprise
@@ -1503,9 +1540,9 @@ class Safety:
                 # A few words that what follows them explains (see `Phrases.explained_after`) say nothing of their
                 # own; nor does a part of a silenced message that is talk with what follows it ("I want to quit.
                 # I've put enough aside. Handing in my notice on Monday.": leaving a job, said last).
-                if _size(clean) < LONG_MESSAGE and phrases.explained_after(level, why, found, phrases.read(followed[passage])[2]):
+                if _size(clean) < LONG_MESSAGE and phrases.explained_after(level, why, found, assessed(followed[passage])[4]):
                     continue
-                if silenced and followed[passage] != passage and quiet(phrases.assess(followed[passage])[3]):
+                if silenced and followed[passage] != passage and quiet(assessed(followed[passage])[3]):
                     continue
                 verdict = Verdict("grey", f"{apart.why} (in part)", apart.scores)
                 break
@@ -1666,6 +1703,8 @@ class Safety:
         if _size(text) > THIRD_PARTY_SIZE:
             return None
         lowered = text.lower()  # (the same length as ``text``: its spans are the message's)
+        if not WRITTEN_GATE.live(lowered):  # (none of the words a report needs: 6 -> 3 us an English message of 16 words)
+            return None
         reports = list(WRITTEN.finditer(lowered))[:4]
         if not reports:
             return None
