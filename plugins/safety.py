@@ -1310,6 +1310,18 @@ class Phrases:
         return False
 
 
+# Red flags that tell of a mind as much as a body: an overdose taken (`overdose_taken`) gets its 120 note and still the
+# classifier's check-in, where an emergency symptom's note answers it alone (see `_verdict`): "I've taken half a pack
+# of my mum's diazepam" and 已经吞下大半盒舍曲林了 lost their check-in's hotlines when the note came (session 18, AUDFIX).
+OVERDOSE_FLAGS = frozenset({"overdose_taken"})
+
+
+def _symptom_noted(phrases, text: str) -> bool:
+    """Whether an emergency symptom's red-flag note answers ``text`` (so no check-in is added): any red flag but an
+    overdose taken."""
+    return any(rule.name not in OVERDOSE_FLAGS for rule in phrases.red_flags(normalize(text)))
+
+
 # Used if prompts/safety.yaml has no crisis reply at all: a crisis never goes unanswered.
 FALLBACK_CRISIS = {
     "zh": "我很担心你。请现在就联系心理援助热线 {hotlines}；如果有立即的危险，请拨打 {emergency}。我在这里陪你，你现在安全吗？",
@@ -1496,6 +1508,11 @@ class Safety:
                 verdict = Verdict("crisis", f"their words: {words[:40]}")
         if verdict.level is None and self.laughed_off(text):
             verdict = Verdict("grey", "a wish laughed off")
+        if verdict.level is None and any(r.name in OVERDOSE_FLAGS for r in phrases.red_flags(normalize(text))):
+            # tablets taken by the handful or the half bottle, meant or not: the 120 note first, and the hotlines after
+            # it, not the note alone ("I took a fistful of ibuprofen a few minutes ago" got "call 120" and nothing of
+            # how they are: the session-18 audit's held list, AUDFIX)
+            verdict = Verdict("grey", "an overdose taken")
         # the concepts of the message where no mask changed it: `names_death` need not read it again
         verdict.concepts = concepts
         return verdict
@@ -1515,13 +1532,13 @@ class Safety:
         if cue == "short":  # a sure verdict only (see Phrases.assess): the crisis reply, or a check-in
             # ...of four words or more: on fewer its sure-looking verdicts are noise ("talk to me" p(grey) 0.99)
             if level is None and crisis + grey >= self.config["checkin_threshold_short"] and _size(clean) >= SHORT_CHECKIN \
-                    and "ordinary_care" not in found and not phrases.red_flags(normalize(text)):
+                    and "ordinary_care" not in found and not _symptom_noted(phrases, text):
                 return Verdict("grey", "model", scores)
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
         threshold = self.checkin_threshold(text) if cue == "risk" else self.config["checkin_threshold_no_cue"]
-        if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
+        if level is None and crisis + grey >= threshold and not _symptom_noted(phrases, text):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
 
