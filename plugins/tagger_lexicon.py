@@ -160,6 +160,7 @@ class Lexicon:
                     "(?:" + "|".join(parts) + r")[^0-9。！？!?;；\n]{0,14}?(?<![\d.])(\d+(?:\.\d+)?)"),
                     float(spec.get("above", 0))))
         self.self_praise = Terms(irony.get("self_praise") or [])
+        self.turned_out = Terms(irony.get("turned_out") or [])
 
     def scores(self, text: str) -> dict[str, float]:
         return self.analyse(text)[0]
@@ -190,6 +191,8 @@ class Lexicon:
         if self.boasts.regex is not None and self.boasts.regex.search(text):
             return False
         if self.relief.regex is not None and self.relief.regex.search(before):
+            return False
+        if self.turned_out.regex is not None and self.turned_out.regex.search(before):
             return False
         return self.mishap(before)
 
