@@ -1623,7 +1623,11 @@ class Safety:
         mine = phrases.third_party.find(stems)
         # (the people of `third_party` count alone too: "My teenager is hurting herself on purpose", the session-14 audit)
         people, helper = found.get("someone_else", []) + found.get("in_my_care", []) + mine.get("people", []), mine.get("helper", [])
-        if not people or found.keys() & WRITERS_OWN_RISK or _size(text) > THIRD_PARTY_SIZE:
+        # (a cue of the writer's own risk that lies inside the helper's ask is the helper's: 我现在 of 我现在该怎么办 is no
+        # 我现在在天台上; the session-18 audit, AUDFIX)
+        own = [span for name in WRITERS_OWN_RISK for span in found.get(name, ())]
+        if not people or _size(text) > THIRD_PARTY_SIZE or any(
+                not any(a <= start and end <= b for a, b in helper) for start, end in own):
             return False
         # something asked after a person is named, or told in the clause that names them: a person named beside
         # one's own plan is no report ("手腕上的口子又多了几道，别告诉我妈", "wrote letters to my mom, they're on my desk")
