@@ -715,6 +715,8 @@ SAME_AS_THEM = re.compile(r"我也(?:是|一样|这样|这么想|这么觉得|�
                           r"\b(?:me too|same here|so do i|so am i|i do too|i am too|i'm the same|im the same|"
                           r"i (?:feel|felt|think|thought|wrote|said) (?:\w+ ){0,2}?the same|same for me|i feel it too)\b", re.I)
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
+# Right after a person word: what is theirs (奶奶的降压药, "my mum's pills"), not what they did
+OWNER_OF = re.compile(r"\s*(?:的|'s\b|s'(?=\s))")
 # Words quoted in a report are the other person's ("my 15 year old just texted me 'goodbye mom, I love you, I'm sorry'":
 # its I read as the writer's own, it got the check-in written to the writer; the session-16 new-user audit). A quote opens
 # after a space and closes before one, so the apostrophe of I'm or she's is no quote mark; double and Chinese quotes
@@ -1632,8 +1634,11 @@ class Safety:
         # something asked after a person is named, or told in the clause that names them: a person named beside
         # one's own plan is no report ("手腕上的口子又多了几道，别告诉我妈", "wrote letters to my mom, they're on my desk")
         first_person = min(start for start, _ in people)
+        # (a person whose things are named is no one who did it: 刚刚把奶奶的降压药偷偷吃了一大把 is the writer's own overdose,
+        # not a report of grandma's; session 18, AUDFIX)
+        doers = [(a, b) for a, b in people if not OWNER_OF.match(stems, b)]
         told = [start for start, _ in mine.get("told", ()) if any(
-            a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in people)]
+            a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in doers)]
         if not told and not any(start > first_person for start, _ in helper):
             return False
         quoted = [m.span(1) if m.group(1) is not None else m.span(2) for m in QUOTED.finditer(stems)]
