@@ -1510,7 +1510,8 @@ class Safety:
                 verdict = Verdict("crisis", f"their words: {words[:40]}")
         if verdict.level is None and self.laughed_off(text):
             verdict = Verdict("grey", "a wish laughed off")
-        if verdict.level is None and any(r.name in OVERDOSE_FLAGS for r in phrases.red_flags(normalize(text))):
+        if verdict.level is None and any(r.name in OVERDOSE_FLAGS for r in phrases.red_flags(normalize(text))) \
+                and not _symptom_noted(phrases, text):  # (a dose by mistake: the poisoning note alone, as before)
             # tablets taken by the handful or the half bottle, meant or not: the 120 note first, and the hotlines after
             # it, not the note alone ("I took a fistful of ibuprofen a few minutes ago" got "call 120" and nothing of
             # how they are: the session-18 audit's held list, AUDFIX)
