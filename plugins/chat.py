@@ -901,6 +901,18 @@ class ChatService:
             decided = "neutral"
         return shown(decided, self.reply_labels)
 
+    def aside(self, text: str | None) -> list[tuple[int, int]]:
+        """Spans of ``text`` (normalized) whose feeling words the tagger reads as telling of none (tears from onions,
+        "I could murder a pizza"); [] for a tagger that cannot tell."""
+        read = getattr(self.tagger, "aside", None)
+        return list(read(text)) if text and read else []
+
+    def moved_on(self, text: str | None) -> bool:
+        """Whether the tagger reads ``text`` as something long past told and then how it is now ("my dog passed away
+        two years ago; … now … happy again"); False for a tagger that cannot tell."""
+        read = getattr(self.tagger, "moved_on", None)
+        return bool(text and read and read(text))
+
     def sarcastic(self, text: str | None) -> bool:
         """Whether the tagger reads ``text`` (the user's message) as sarcastic; False for a tagger
         that cannot tell (the llm tagger labels its own replies)."""

@@ -1647,7 +1647,8 @@ class OfflineProvider(Provider):
                          label=self._label(message), guess=self._guess, rather_none=self._rather_none,
                          confidence=self.config["topic_confidence"], numbers=safety_numbers(self.wm, lang),
                          judges_crisis=safety is None, checked_in=self._checked_in(safety, message, flags),
-                         cheerless=self._names_death(safety, message, flags),
+                         cheerless=self._names_death(safety, message, flags), aside=self._aside(message),
+                         moved_on=self._moved_on(message),
                          passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"),
                          urgent_before=self._urgent_before(safety, message, earlier))
@@ -1747,6 +1748,29 @@ class OfflineProvider(Provider):
         runs outside a Wellmate): it reads sarcasm and negation better than the word match here."""
         chat = self._service("chat")
         return chat.tag(message) if chat is not None and message.strip() else None
+
+    def _moved_on(self, message: str) -> bool:
+        """Whether the emotion tagger reads the message as a past told and then how it is now (chat's `moved_on`)."""
+        chat = self._service("chat")
+        read = getattr(chat, "moved_on", None)
+        try:
+            return bool(read and message.strip() and read(message))
+        except Exception:  # a broken lexicon must not cost the reply
+            log.exception("asking the emotion tagger about a message")
+            return False
+
+    def _aside(self, message: str) -> list[tuple[int, int]]:
+        """Spans of the normalized message whose feeling words the emotion tagger reads as telling of none (chat's
+        `aside`); [] outside a Wellmate or with a tagger that cannot tell."""
+        chat = self._service("chat")
+        read = getattr(chat, "aside", None)
+        if read is None or not message.strip():
+            return []
+        try:
+            return read(normalize(message))
+        except Exception:  # a broken lexicon must not cost the reply
+            log.exception("asking the emotion tagger about a message")
+            return []
 
     def _agent(self, system: str, turn=None) -> str:
         """Which of its two voices the companion speaks in: the provider's setting; else the
@@ -1921,7 +1945,8 @@ class Composer:
     def __init__(self, lang: str, agent: str, text: str, said: str, recent: str, seed: str, note_shown=False,
                  label: str | None = None, guess=None, confidence: float = 0.35, numbers: dict | None = None,
                  judges_crisis: bool = True, checked_in: bool = False, replies: tuple = (), passages=(),
-                 cheerless: bool = False, urgent_before: str = "", rather_none=None):
+                 cheerless: bool = False, urgent_before: str = "", rather_none=None, aside=(),
+                 moved_on: bool = False):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
         self.rather_none = rather_none or (lambda text, key: False)  # OfflineProvider._rather_none
         self.urgent_before = urgent_before  # a DONT_WAIT kind: an emergency sign earlier, and this asks to wait
@@ -1938,6 +1963,14 @@ class Composer:
         self.judges_crisis = judges_crisis  # no safety plugin: the crisis words here are the fallback
         self.checked_in = checked_in  # the safety plugin checked in on this turn: gentle, never cheerful
         self.cheerless = cheerless  # a word of dying or killing: never cheerful either
+        self.aside = list(aside)  # spans of ``text`` whose feeling words tell of none (the tagger's `aside`)
+        # A loss told as long past and a good feeling now (the tagger's happy or calm for it): no condolence for it
+        # ("My dog passed away two years ago; I've adopted a new puppy now and feel happy again" got "I'm so sorry you're
+        # going through this loss": the session-18 audit, AUDFIX)
+        self.moved_on = moved_on and label in ("happy", "calm")
+        if self.moved_on:
+            asked = self.guess
+            self.guess = lambda text: ("", 0.0) if asked(text)[0] == GRIEF else asked(text)
         self.crisis = False
         self.denied, self.others = set(), set()  # feelings the words deny; feelings that are someone else's
         self.follow_up = False  # the topic is the session's, for a follow-up
@@ -2411,6 +2444,8 @@ class Composer:
         text = self.text
         for word in NOT_FEELINGS:
             text = text.replace(word, "\0" * len(word))
+        for start, end in self.aside:  # (the same length: the spans of the words found stay the message's)
+            text = text[:start] + "\0" * (end - start) + text[end:]
         found = []
         for feeling, spec in FEELINGS.items():
             for start, term in FEELING_TERMS[feeling].find(text):
@@ -2517,6 +2552,8 @@ class Composer:
 
     def mourning(self, readings: list, session=None) -> bool:
         """Whether the message tells of a loss (the `grief` topic), or follows one with no topic of its own."""
+        if self.moved_on:  # (a loss long past and a good feeling now: see __init__)
+            return False
         about = readings[0].topic or session
         # ...and a loss told as the time since which one lives alone still gets the condolence, before the loneliness tip
         given_way = readings[0].gave_way_from

@@ -744,6 +744,8 @@ SAME_AS_THEM = re.compile(r"我也(?:是|一样|这样|这么想|这么觉得|�
                           r"\b(?:me too|same here|so do i|so am i|i do too|i am too|i'm the same|im the same|"
                           r"i (?:feel|felt|think|thought|wrote|said) (?:\w+ ){0,2}?the same|same for me|i feel it too)\b", re.I)
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
+# Right after a person word: what is theirs (奶奶的降压药, "my mum's pills"), not what they did
+OWNER_OF = re.compile(r"\s*(?:的|'s\b|s'(?=\s))")
 # Words quoted in a report are the other person's ("my 15 year old just texted me 'goodbye mom, I love you, I'm sorry'":
 # its I read as the writer's own, it got the check-in written to the writer; the session-16 new-user audit). A quote opens
 # after a space and closes before one, so the apostrophe of I'm or she's is no quote mark; double and Chinese quotes
@@ -1351,6 +1353,18 @@ class Phrases:
         return False
 
 
+# Red flags that tell of a mind as much as a body: an overdose taken (`overdose_taken`) gets its 120 note and still the
+# classifier's check-in, where an emergency symptom's note answers it alone (see `_verdict`): "I've taken half a pack
+# of my mum's diazepam" and 已经吞下大半盒舍曲林了 lost their check-in's hotlines when the note came (session 18, AUDFIX).
+OVERDOSE_FLAGS = frozenset({"overdose_taken"})
+
+
+def _symptom_noted(phrases, text: str) -> bool:
+    """Whether an emergency symptom's red-flag note answers ``text`` (so no check-in is added): any red flag but an
+    overdose taken."""
+    return any(rule.name not in OVERDOSE_FLAGS for rule in phrases.red_flags(normalize(text)))
+
+
 # Used if prompts/safety.yaml has no crisis reply at all: a crisis never goes unanswered.
 FALLBACK_CRISIS = {
     "zh": "我很担心你。请现在就联系心理援助热线 {hotlines}；如果有立即的危险，请拨打 {emergency}。我在这里陪你，你现在安全吗？",
@@ -1558,6 +1572,12 @@ class Safety:
                 verdict = Verdict("crisis", f"their words: {words[:40]}")
         if verdict.level is None and self.laughed_off(text):
             verdict = Verdict("grey", "a wish laughed off")
+        if verdict.level is None and any(r.name in OVERDOSE_FLAGS for r in phrases.red_flags(normalize(text))) \
+                and not _symptom_noted(phrases, text):  # (a dose by mistake: the poisoning note alone, as before)
+            # tablets taken by the handful or the half bottle, meant or not: the 120 note first, and the hotlines after
+            # it, not the note alone ("I took a fistful of ibuprofen a few minutes ago" got "call 120" and nothing of
+            # how they are: the session-18 audit's held list, AUDFIX)
+            verdict = Verdict("grey", "an overdose taken")
         # the concepts of the message where no mask changed it: `names_death` need not read it again
         verdict.concepts = concepts
         return verdict
@@ -1577,13 +1597,13 @@ class Safety:
         if cue == "short":  # a sure verdict only (see Phrases.assess): the crisis reply, or a check-in
             # ...of four words or more: on fewer its sure-looking verdicts are noise ("talk to me" p(grey) 0.99)
             if level is None and crisis + grey >= self.config["checkin_threshold_short"] and _size(clean) >= SHORT_CHECKIN \
-                    and "ordinary_care" not in found and not phrases.red_flags(normalize(text)):
+                    and "ordinary_care" not in found and not _symptom_noted(phrases, text):
                 return Verdict("grey", "model", scores)
             return Verdict(level, why, scores)
         # An emergency symptom ("胸口很痛，喘不上气") has words the classifier reads as distress:
         # the red-flag note answers it, a mental-health check-in would not.
         threshold = self.checkin_threshold(text) if cue == "risk" else self.config["checkin_threshold_no_cue"]
-        if level is None and crisis + grey >= threshold and not phrases.red_flags(normalize(text)):
+        if level is None and crisis + grey >= threshold and not _symptom_noted(phrases, text):
             return Verdict("grey", "model", scores)
         return Verdict(level, why, scores)
 
@@ -1668,13 +1688,20 @@ class Safety:
         mine = phrases.third_party.find(stems)
         # (the people of `third_party` count alone too: "My teenager is hurting herself on purpose", the session-14 audit)
         people, helper = found.get("someone_else", []) + found.get("in_my_care", []) + mine.get("people", []), mine.get("helper", [])
-        if not people or found.keys() & WRITERS_OWN_RISK or _size(text) > THIRD_PARTY_SIZE:
+        # (a cue of the writer's own risk that lies inside the helper's ask is the helper's: 我现在 of 我现在该怎么办 is no
+        # 我现在在天台上; the session-18 audit, AUDFIX)
+        own = [span for name in WRITERS_OWN_RISK for span in found.get(name, ())]
+        if not people or _size(text) > THIRD_PARTY_SIZE or any(
+                not any(a <= start and end <= b for a, b in helper) for start, end in own):
             return False
         # something asked after a person is named, or told in the clause that names them: a person named beside
         # one's own plan is no report ("手腕上的口子又多了几道，别告诉我妈", "wrote letters to my mom, they're on my desk")
         first_person = min(start for start, _ in people)
+        # (a person whose things are named is no one who did it: 刚刚把奶奶的降压药偷偷吃了一大把 is the writer's own overdose,
+        # not a report of grandma's; session 18, AUDFIX)
+        doers = [(a, b) for a, b in people if not OWNER_OF.match(stems, b)]
         told = [start for start, _ in mine.get("told", ()) if any(
-            a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in people)]
+            a < start and not CLAUSE_END.search(stems[a:start]) for a, _ in doers)]
         if not told and not any(start > first_person for start, _ in helper):
             return False
         quoted = [m.span(1) if m.group(1) is not None else m.span(2) for m in QUOTED.finditer(stems)]

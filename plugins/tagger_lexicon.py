@@ -92,6 +92,12 @@ class Lexicon:
         skip = term_alternatives([normalize(w) for w in degrees.get("skip") or [] if normalize(w)], False)
         self.degree_skip = re.compile(f"(?:{skip})+$") if skip else None
 
+        # Words of a feeling that tell of none (`aside`: tears from onions, a baby's crying asked about, "I could murder a
+        # pizza"): read as if not written (session 18, AUDFIX)
+        aside = [str(p) for p in section("aside").get("patterns") or []]
+        self.aside = re.compile("|".join(f"(?:{p})" for p in aside)) if aside else None
+        # ...and counted as plain talk (`neutral`), so the model's reading of "crying" gives way where nothing else is felt
+        self.aside_weight = float(section("aside").get("weight", 2))
         self.intensifiers = ending(section("intensifiers").get("words") or [])
         self.intensify = float(section("intensifiers").get("weight", 1.5))
         self.downtoners = ending(section("downtoners").get("words") or [])
@@ -106,6 +112,10 @@ class Lexicon:
         contrast = section("contrast")
         self.contrast = Terms(contrast.get("words") or [])
         self.before_contrast = float(contrast.get("before", 1))
+        # a loss or a trouble told as long past and then how it is now (`contrast.then_now`): the present weighs as
+        # what follows "but" (session 18, AUDFIX)
+        then_now = [str(p) for p in contrast.get("then_now") or []]
+        self.then_now = re.compile("|".join(f"(?:{p})" for p in then_now)) if then_now else None
         self.after_contrast = float(contrast.get("after", 1))
         comfort = section("comfort")
         self.comfort = Terms([*(comfort.get("zh") or []), *(comfort.get("en") or []), *(comfort.get("words") or [])])
@@ -137,9 +147,54 @@ class Lexicon:
         mock = irony.get("mock") or {}
         self.laughs, self.boasts = Terms(mock.get("laughs") or []), Terms(mock.get("boasts") or [])
         self.mock_label = str(mock.get("label", "happy"))
+        # A health reading that is bad news by its number (`irony.bad_numbers`: 血糖又15了, "A1c came back at 9.5"),
+        # a mishap as a word of `mishaps` is; self-praise closing a failure ("great job me", 我可真厉害: `self_praise`)
+        # (session 18, AUDFIX: cheer for bad news)
+        self.bad_numbers = []
+        for spec in irony.get("bad_numbers") or []:
+            words = [normalize(w) for w in (spec or {}).get("words") or [] if normalize(w)]
+            if words:
+                latin, other = term_alternatives(words, True), term_alternatives(words, False)
+                parts = ([rf"(?<![a-z])(?:{latin})(?![a-z])"] if latin else []) + ([f"(?:{other})"] if other else [])
+                self.bad_numbers.append((re.compile(
+                    "(?:" + "|".join(parts) + r")[^0-9。！？!?;；\n]{0,14}?(?<![\d.])(\d+(?:\.\d+)?)"),
+                    float(spec.get("above", 0))))
+        self.self_praise = Terms(irony.get("self_praise") or [])
+        self.turned_out = Terms(irony.get("turned_out") or [])
 
     def scores(self, text: str) -> dict[str, float]:
         return self.analyse(text)[0]
+
+    def mishap(self, text: str) -> bool:
+        """Whether ``text`` tells of a mishap: a word of `irony.mishaps`, or a health reading past its `bad_numbers` mark."""
+        if self.mishaps.regex is not None and self.mishaps.regex.search(text):
+            return True
+        for pattern, above in self.bad_numbers:
+            for m in pattern.finditer(text[:2000]):  # (bounded: a reading is told early, and a long text is read linearly)
+                try:
+                    if float(m.group(1)) >= above:
+                        return True
+                except ValueError:
+                    continue
+        return False
+
+    def laughed_off(self, text: str) -> bool:
+        """A laugh after a mishap told with no relief and no boast ("got dumped over text today lol", 被裁员了哈哈哈,
+        今天空腹血糖16，哈哈): the laugh is no joy, and the text is read as sarcasm is (session 18, AUDFIX: "My exam went
+        so badly I wanted the ground to swallow me, lol, but I'll retake it" got "That's lovely to hear!")."""
+        if self.laughs.regex is None:
+            return False
+        laugh = self.laughs.regex.search(text)
+        if laugh is None:
+            return False
+        before = text[:laugh.start()]
+        if self.boasts.regex is not None and self.boasts.regex.search(text):
+            return False
+        if self.relief.regex is not None and self.relief.regex.search(before):
+            return False
+        if self.turned_out.regex is not None and self.turned_out.regex.search(before):
+            return False
+        return self.mishap(before)
 
     def plain(self, text: str) -> str:
         """``text`` (normalized) with each `degrees` word that says how bad something is, not praise,
@@ -163,17 +218,29 @@ class Lexicon:
         word was turned by a sign of irony, "again" or quotation marks). ``turned``, when given,
         gets the labels of the words a negation turned away ("not anxious": anxious)."""
         text = self.plain(normalize(text))
+        aside = 0
+        if self.aside is not None:
+            text, aside = self.aside.subn(" ", text)
         sarcastic = False
         contrast = max((start for start, _ in self.contrast.find(text)), default=None)
         concession = CONCESSIVE.search(text)
         if concession and (contrast is None or contrast < concession.end()):
             contrast = concession.end()  # "开心是开心，可我实在太累了": what follows outweighs it
+        moved = self.then_now.search(text) if self.then_now is not None else None
+        if moved is not None:
+            # from the clause of the word of now: "my dog passed away two years ago; I've adopted a puppy now and feel
+            # happy again", 外婆前年走了，现在一家人过得挺好: what follows outweighs what came before
+            now = moved.end(moved.lastindex) if moved.lastindex else moved.end()
+            turn = max((m.end() for m in CLAUSE.finditer(text, 0, now)), default=now)
+            if contrast is None or contrast < turn:
+                contrast = turn
         comforting = sum(1 for _ in self.comfort.find(text))
         totals = defaultdict(float)
         found = list(self.terms.find(text))
         # A cheer and then a mishap is sarcasm whether or not the cheer is a word of this file ("lucky me").
         complaint = contrast is None and self._cheer_then_mishap(text)
-        ironic = "sign" if complaint else self._ironic(text, found, contrast)
+        laughed = not complaint and self.laughed_off(text)
+        ironic = "sign" if complaint or laughed else self._ironic(text, found, contrast)
         quoted = [m.span(1) if m.group(1) is not None else m.span(2) for m in QUOTED.finditer(text)]
         quote_starts = [a for a, _ in quoted]
         # Where each clause begins, once: each word searched the whole text before it (and after
@@ -224,13 +291,15 @@ class Lexicon:
             totals[label] += weight
         if comforting:
             totals[self.comfort_label] += comforting * self.comfort_weight
+        if aside:
+            totals["neutral"] += self.aside_weight
         if irony:
             # Sarcasm means the bad feeling the text shows besides ("真开心，又熬了个通宵" is tired),
             # and `label` when it shows none: a circumstance of weight 1 (加班) is no feeling shown,
             # "太好了，又要加班了" is angry.
             shown = [label for label in self.irony_needs if totals.get(label, 0) >= SHOWN]
             totals[max(shown, key=totals.get) if shown else self.irony_meaning(text)] += irony
-        if not sarcastic and (complaint or self.plain_irony.regex is not None and self.plain_irony.regex.search(text)):
+        if not sarcastic and (complaint or laughed or self.plain_irony.regex is not None and self.plain_irony.regex.search(text)):
             sarcastic = True  # "just what I needed, a flat tire": no praise word to turn, still sarcasm
         return dict(totals), sarcastic
 
@@ -276,11 +345,22 @@ class Lexicon:
             head = ""
         return opening is not None or (bool(head) and self.openers.regex.search(head) is not None)
 
+    def aside_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where in ``text`` (normalized) words of a feeling tell of none (`aside`): the offline companion does not name
+        a feeling for them either ("cut onions without crying" got "It sounds like you're feeling sad")."""
+        if self.aside is None:
+            return []
+        return [m.span() for m in self.aside.finditer(text)]
+
+    def moved_on(self, text: str) -> bool:
+        """Whether ``text`` tells of something long past and then of now (`contrast.then_now`)."""
+        return self.then_now is not None and self.then_now.search(self.plain(normalize(text))) is not None
+
     def contrasted(self, text: str) -> bool:
         """Whether ``text`` has a contrast word or a concession (累是累，…): feelings on both sides."""
         text = normalize(text)
         return (self.contrast.regex is not None and self.contrast.regex.search(text) is not None) or \
-            CONCESSIVE.search(text) is not None
+            CONCESSIVE.search(text) is not None or (self.then_now is not None and self.then_now.search(text) is not None)
 
     def irony_meaning(self, text: str) -> str:
         """The bad feeling a sarcastic ``text`` that shows none in words means: the label of the first
@@ -318,7 +398,7 @@ class Lexicon:
         clause, or a cheer, a mishap after it and a smile that does not fit ("nothing says happy
         birthday like a double shift 🙂"), or a sign of `before_mishap` and a mishap after it; with
         no word of relief after the cheer (see the file)."""
-        if self.mishaps.regex is None or self.openers.regex is None:
+        if (self.mishaps.regex is None and not self.bad_numbers) or self.openers.regex is None:
             return False
         end = CLAUSE.search(text)
         head = text[:end.start()] if end else ""
@@ -333,7 +413,7 @@ class Lexicon:
         if cheer is None:
             return self._mishap_then_cheer(text)
         rest = text[max(cheer, end.end() if end and head else cheer):]
-        return self.mishaps.regex.search(rest) is not None and (
+        return self.mishap(rest) and (
             self.relief.regex is None or self.relief.regex.search(rest) is None)
 
     def _mishap_then_cheer(self, text: str) -> bool:
@@ -344,9 +424,10 @@ class Lexicon:
         if not ends:
             return False
         tail, rest = text[ends[-1]:], text[:ends[-1]]
-        if len(re.findall(r"[a-z0-9']+", tail)) > 2 or len(re.findall(r"[\u4e00-\u9fff]", tail)) > 4:
+        praised = self.self_praise.regex is not None and self.self_praise.regex.fullmatch(tail.strip()) is not None
+        if not praised and (len(re.findall(r"[a-z0-9']+", tail)) > 2 or len(re.findall(r"[\u4e00-\u9fff]", tail)) > 4):
             return False
-        return any(True for _ in self.openers.find(tail)) and self.mishaps.regex.search(rest) is not None and (
+        return (praised or any(True for _ in self.openers.find(tail))) and self.mishap(rest) and (
             self.relief.regex is None or self.relief.regex.search(rest) is None)
 
     def _degree(self, before: str) -> float:
@@ -415,6 +496,14 @@ class LexiconTagger(Tagger):
         """Whether ``text`` carries a sign of sarcasm (a praise word turned, a cheer before a
         mishap): chat then never shows a cheerful face for its reply."""
         return self.lexicon.get().analyse(text or "")[1]
+
+    def aside(self, text: str) -> list[tuple[int, int]]:
+        """Spans of ``text`` (normalized) whose feeling words tell of none (see Lexicon.aside_spans)."""
+        return self.lexicon.get().aside_spans(text or "")
+
+    def moved_on(self, text: str) -> bool:
+        """Whether ``text`` tells of something long past and then of now (see Lexicon.moved_on)."""
+        return self.lexicon.get().moved_on(text or "")
 
     def choose(self, totals: dict[str, float], labels: list[str], lexicon: Lexicon) -> str:
         """The configured label for the lexicon's ``totals``."""

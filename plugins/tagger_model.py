@@ -156,7 +156,7 @@ class ModelTagger(Tagger):
                 label = self.decide(model, lexicon.plain(text), found, sarcastic, lexicon.order, turned,
                                     mixed=lexicon.contrasted(text),
                                     meaning=lexicon.irony_meaning(text) if sarcastic else None,
-                                    opens_with_cheer=lexicon.opens_with_cheer(text))
+                                    opens_with_cheer=lexicon.opens_with_cheer(text), moved_on=lexicon.moved_on(text))
             except Exception as e:  # a file that loads but cannot score (labels of another kind)
                 with self._lock:
                     if self._model is model:
@@ -169,6 +169,14 @@ class ModelTagger(Tagger):
         """As the lexicon reads it (see LexiconTagger.sarcastic)."""
         return self.lexicon.sarcastic(text)
 
+    def aside(self, text: str) -> list[tuple[int, int]]:
+        """As the lexicon reads it (see LexiconTagger.aside)."""
+        return self.lexicon.aside(text)
+
+    def moved_on(self, text: str) -> bool:
+        """As the lexicon reads it (see LexiconTagger.moved_on)."""
+        return self.lexicon.moved_on(text)
+
     def label(self, text: str) -> str:
         """The label of ``text`` among the seven of the labelled sets: what bench/emotion and
         train-emotion measure."""
@@ -176,12 +184,19 @@ class ModelTagger(Tagger):
 
     def decide(self, model: TextModel, text: str, found: dict, sarcastic: bool, order: list[str],
                turned: set = frozenset(), mixed: bool = False, meaning: str | None = None,
-               opens_with_cheer: bool = False) -> str:
+               opens_with_cheer: bool = False, moved_on: bool = False) -> str:
         """The label of ``text`` (plain) from the model's scores and what the lexicon ``found``;
         ``mixed``: the text has a contrast ("but", 但是, 累是累，…), so its feelings are weighed as such;
         ``meaning``: for a sarcastic text, what the family of its mishap means (Lexicon.irony_meaning)."""
         scores = model.scores(with_hints(text, found, sarcastic, order))
         best = max(scores, key=scores.get)
+        if moved_on and best in NEGATIVE and not sarcastic:
+            # a loss told as long past and a good feeling now ("My dog passed away two years ago; I've adopted a new puppy
+            # now and feel happy again" was sad): the feeling of now, as the lexicon weighs it after the turn, when it
+            # outweighs every bad one (session 18, AUDFIX)
+            good = max(("happy", "calm"), key=lambda l: found.get(l, 0))
+            if found.get(good, 0) >= STRONG and all(found.get(good, 0) > found.get(l, 0) for l in NEGATIVE):
+                return good
         if best in turned and found.get(best, 0) <= 0 and any(w > 0 for w in found.values()) and scores[best] < SURE:
             # The model read the word, the lexicon its negation ("i'm not anxious about it now"):
             # the words outweigh a negation in a few thousand sentences, so the lexicon decides.
