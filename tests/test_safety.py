@@ -2161,3 +2161,53 @@ def test_look_alikes_of_session_17_get_no_hotline_and_the_same_families_at_risk_
     normalizer = make_wm().service("safety").phrases.get().normalizer
     assert normalizer.clean("我想 sǐ") == normalizer.clean("我想 si")
     assert len(normalizer.clean("café")) == len("café")
+
+# -- session 18 (CRZA): sentences written for this test (from no set, no training file and no held list) --
+CRZA_LOOK_ALIKES = [
+    # a question of practice asked of an institution, prevention research (main: the crisis reply for the topic words)
+    "how do hospitals usually respond when a patient says they want to die",
+    "does banning paracetamol multipacks lower overdose deaths",
+    "降低老年人自杀风险的社区干预有哪些",
+    # a harm of someone else long past, a recovery told with words between (main: report_now, the crisis reply)
+    "我表姐以前自残过，现在四十了很好，我要不要跟她提",
+    # a service asked how to cancel, an animal put to sleep, a dream named by what happens in it, a mood "down"
+    "how can i cancel my phone plan? i want to end it before the next bill",
+    "we had our old spaniel put to sleep at the vets this morning",
+    "又做了从楼顶掉下去的梦，吓出一身汗",
+    "How do I talk to my brother? He seems really down since the divorce.",
+]
+CRZA_CRISES = [
+    # ...and the same families at risk: a cancelling told as done with an end, the writer's own wish beside a pet's death
+    "the vet put my dog to sleep today and i want to die too",
+    # nails dug in, a hurt beside a small child, a hurt beside a medicine stopped, sleep wished to last, no reason to go on
+    "dug my nails into my forearm till it bled again",
+    "I keep burning my wrist with the lighter while my toddler naps",
+    "停药以后我又开始抠手上的疤，抠到出血才停",
+    "i want to go to bed and stay asleep this time",
+    "since the miscarriage i don't see why i should go on living",
+]
+
+
+def test_look_alikes_of_session_18_get_no_hotline_and_the_same_families_at_risk_the_crisis_reply(make_wm, serve):
+    # research's prevention patterns, care_general's institutions, harm_over's recovery with words between, service_cancel,
+    # pet_put_down, the dream of a thing, `swallow` without a mood's "down"; self_injury_own beside a child, a medicine
+    # question giving way to a hurt, the patterns of sleep wished to last and of no reason to go on
+    assert wrongly_answered(make_wm, serve, CRZA_LOOK_ALIKES, CRZA_CRISES) == ([], [])
+
+
+def test_the_session_18_patterns_stay_linear_on_hostile_input(make_wm):
+    # service_cancel, put_down, own_hurt and care_in_case read a bounded stretch of words; CPU time, four times the text:
+    # about four times the time when linear, sixteen when quadratic
+    import time
+    phrases = make_wm().service("safety").phrases.get()
+    for unit in ["how do i cancel my my my ", "put her her the the ", "i keep keep scratch ", "if a a pupil "]:
+        stems = phrases.normalizer.stems(phrases.normalizer.clean(unit * (100000 // len(unit))))
+
+        def cost(text):
+            started = time.process_time()
+            phrases.concepts.find(text)
+            return time.process_time() - started
+
+        cost(stems[:600])
+        short, long = min(cost(stems[:25000]) for _ in range(3)), min(cost(stems) for _ in range(3))
+        assert long < 9 * short + 0.05, (unit, short, long)
