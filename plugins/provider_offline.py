@@ -1027,6 +1027,14 @@ THE_COMPLAINT = re.compile(r"(?<![a-z'])(?:it|they|it's|they're|its|their)\s+(?:
 PRACTICAL_QUESTION = re.compile(r"(?<![a-z])(?:how (?:should|do|can|would) i|how to|what'?s a (?:good|safe) way|"
                                 r"where (?:do|should) i (?:even )?(?:start|begin)|any tips)(?![a-z])"
                                 r"|怎么(?:开始|做|练|吃|安排|调整)|如何(?:开始|做|安排)|从哪(?:里)?开始|有什么(?:办法|建议|方法)")
+# A question on a habit's norms or a belief about it ("is it actually that bad to...", "does weekend catch-up
+# count", "is the pasta thing real or a myth", "anything that gets them to sleep longer?", "真的有用吗"): asked for
+# facts, as a practical question is (Composer.gentle; session 18: four writers' such questions lost their tip to
+# the safety classifier's check-in).
+NORM_QUESTION = re.compile(r"(?<![a-z])(?:is (?:it|this|that)(?: actually| really| even)?(?: that)? (?:normal|ok|okay|bad|fine|"
+                           r"safe|healthy|enough|too much|too little|true|a myth)|does (?:it|that|this)(?: really| actually)? "
+                           r"count|real or (?:a )?myth|anything that (?:helps?|gets|works)|do i (?:really |actually )?need)(?![a-z])"
+                           r"|正常吗|算不算|也算吗|真的有用吗|有用吗|靠谱吗|是真的吗|管用吗|有没有科学依据")
 # A follow-up asking only whether the complaint is worth worrying about: a question on it, not anxiety.
 WORTH_WORRYING = re.compile(r"(?:(?:so|and|but|ok|okay)[, ]*)?(?:" + _WORRY_FRAME + _WORRY + r"|is (?:it|this|that) (?:something )?"
                             r"(?:to worry about|worrying|serious|a worry))(?: about (?:it|this|that))?\s*[?？!.]*"
@@ -2400,6 +2408,10 @@ class Composer:
         asked = topic is not None and not topic.priority and PRACTICAL_QUESTION.search(self.text)
         # ...and a feeling's own topic named in words ("一个朋友都没有", "I snapped at my partner"), as low mood is
         asked = asked or (topic is not None and topic.key in FEELING_TOPICS)
+        # ...or a question on a habit's norms its words name, with no feeling of the user's named or read ("is it that
+        # bad to do 5h on weeknights and sleep till 1pm at the weekend?": the sleep tips, after the warm line)
+        asked = asked or (topic is not None and not feelings and topic.key in readings[0].hits
+                          and bool(NORM_QUESTION.search(self.text)))
         if (topic is None or not (topic.priority or asked)) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)

@@ -90,3 +90,38 @@ def test_hearing_that_fades_with_age_gets_its_tip(talk, text, lang, words):
 def test_night_time_trips_told_with_a_count(talk):
     reply = talk("physical", "我爷爷八十一了，夜里要起来上四五次厕所，睡不好")[0]["content"]
     assert tip("elderly", "zh", "起夜") in reply, reply
+
+
+# -- food beliefs, naps, typos and check-ins (session 18, OFFRS) ----------------------------------------
+
+@pytest.mark.parametrize("text,lang,words", [
+    ("家里人说吃羊肉容易上火，冬天进补到底该怎么吃", "zh", "上火、湿气"),
+    ("my aunt swears a detox juice week cleans out your system, real or a myth?", "en", "Food beliefs"),
+])
+def test_a_food_belief_gets_the_food_beliefs_tip(talk, text, lang, words):
+    reply = talk("physical", text)[0]["content"]
+    assert tip("diet", lang, words) in reply, reply
+
+
+def test_a_food_belief_beside_a_complaint_is_the_complaints(talk):
+    reply = talk("physical", "这两天牙龈肿了，一碰就疼，是不是上火了")[0]["content"]
+    assert tip("diet", "zh", "上火、湿气") not in reply, reply
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("is it bad to doze off on the sofa every evening after tea", "en"),
+    ("每天中午在办公室打盹二十分钟，对身体好吗", "zh"),
+])
+def test_a_nap_in_other_words_is_sleep(talk, text, lang):
+    reply = talk("physical", text)[0]["content"]
+    assert has_tip(reply, "sleep", lang) or has_tip(reply, "insomnia", lang), reply
+
+
+def test_blood_sugars_pinyin_slip_is_blood_sugar(talk):
+    reply = talk("physical", "我爸雪糖有点高，早上空腹测了7.8，要紧吗")[0]["content"]
+    assert has_tip(reply, "blood_sugar", "zh"), reply
+
+
+def test_electrolyte_sachets_are_dehydrations(talk):
+    reply = talk("physical", "worked outside all day in the heat and barely drank, should I take an electrolyte sachet")[0]["content"]
+    assert has_tip(reply, "hydration", "en"), reply
