@@ -125,3 +125,19 @@ def test_blood_sugars_pinyin_slip_is_blood_sugar(talk):
 def test_electrolyte_sachets_are_dehydrations(talk):
     reply = talk("physical", "worked outside all day in the heat and barely drank, should I take an electrolyte sachet")[0]["content"]
     assert has_tip(reply, "hydration", "en"), reply
+
+
+# -- the new patterns stay linear on hostile input ------------------------------------------------------
+
+@pytest.mark.parametrize("unit", ["she is expecting ", "'s expecting ", "老人说", "今年七十", "我七十", "in my seventies ",
+                                  "my daughter in law ", "孩子们都", "is it actually that bad "])
+def test_a_flood_of_the_new_patterns_words_costs_work_in_proportion_to_its_length(unit):
+    """Each new pattern is one bounded search per message read: four times the text costs about four times the
+    CPU (conftest.assert_linear), not sixteen."""
+    from conftest import ROOT as _, assert_linear  # noqa: F401  (the plugins package is importable once conftest ran)
+    from wellmate_plugins.provider_offline import NORM_QUESTION, Reading, compile_tips, normalize
+    from test_offline_companion import ROOT
+    import yaml
+
+    guide = compile_tips(yaml.safe_load((ROOT / "prompts" / "offline_tips.yaml").read_text(encoding="utf-8")))
+    assert_linear(lambda text: (Reading(guide, text), NORM_QUESTION.search(text)), lambda n: normalize((unit * n)[:n]))
