@@ -849,9 +849,13 @@ class Reading:
         # ``whole``: this reads a part of the message; the group is the whole message's.
         # An age given outside the group's ages takes the person out of it: "my daughter is 14" is not a
         # small child with a fever to dose ("my son is 30 and has a fever" neither).
+        # ...but the writer's own age does not take out a grandchild or a baby ("我六十八了，孙子发烧三十八度五": a
+        # grandparent minding one; session 18), as it takes out a son who may be grown ("I'm 70, my son...").
+        own = set(own_ages(text))
         self.named_group = whole.named_group if whole is not None else next(
             (topic for topic in guide.values() if topic.is_group and (topic.has_age(ages) or (
-                topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)))))
+                topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)
+                                           and not (set(ages) <= own and YOUNG_WORDS & hits[topic.key].keys())))))
             , None)
         if self.named_group is not None and whole is None and self.named_group.not_when.regex is not None \
                 and self.named_group.not_when.regex.search(text):
@@ -998,6 +1002,21 @@ def _zh_number(text: str) -> int:
     if "十" not in text:
         return _ZH_DIGITS.get(text, 0)
     return (_ZH_DIGITS.get(tens, 1) if tens else 1) * 10 + (_ZH_DIGITS.get(ones, 0) if ones else 0)
+
+
+# Ages the writer gives themself (我六十八了, 我今年七十一, I'm 72, in my seventies), and the words that name a
+# child whatever the writer's age (a grandchild, a baby): Reading.named_group.
+OWN_AGES = [re.compile(r"我\s*(?:今年|已经|都)?\s*" + _NUM + r"\s*多?(?:了|岁|周岁)"),
+            re.compile(r"我\s*今年\s*" + _NUM + r"(?=\s*(?:多|出头|[，,。！!？?；;、]|$))"),
+            re.compile(r"(?<![a-z])(?:i'm|i am|im)\s+(?:now\s+)?(\d{1,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|weeks?|months?|days?|hours?))")]
+YOUNG_WORDS = {"孙子", "孙女", "外孙", "外孙女", "孙儿", "宝宝", "婴儿", "新生儿", "grandson", "granddaughter", "grandchild",
+               "grandkid", "grandbaby", "grandchildren", "grandkids", "baby", "toddler", "infant", "newborn"}
+
+
+def own_ages(text: str) -> list[int]:
+    ages = [_zh_number(m.group(1)) for pattern in OWN_AGES for m in pattern.finditer(text)]
+    ages += [DECADE_WORDS[m.group(1)] for m in AGE_IN_DECADE_WORDS.finditer(text) if m.group().startswith("in my")]
+    return ages
 
 
 def ages_in(text: str) -> list[int]:

@@ -28,6 +28,15 @@ def test_a_grandchilds_fever_is_a_childs(talk, text, lang):
 
 
 @pytest.mark.parametrize("text,lang", [
+    ("我都七十了，外孙女今天烧到三十九度，咳得也厉害，我一个人带着有点慌", "zh"),
+    ("I'm 69 and my grandson is with me today, he's hot and grizzly with a cough, 38.7 on the thermometer", "en"),
+])
+def test_a_grandparent_giving_their_own_age_still_tells_of_a_childs_fever(talk, text, lang):
+    reply = talk("physical", text)[0]["content"]
+    assert caution("child_fever", lang) in reply, reply
+
+
+@pytest.mark.parametrize("text,lang", [
     ("my son-in-law has had a streaming cold all week, how long is it catching", "en"),
     ("孩子们都在国外，过年也回不来，我这几天老是咳嗽", "zh"),
 ])
