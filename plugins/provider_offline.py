@@ -867,9 +867,13 @@ class Reading:
         # ``whole``: this reads a part of the message; the group is the whole message's.
         # An age given outside the group's ages takes the person out of it: "my daughter is 14" is not a
         # small child with a fever to dose ("my son is 30 and has a fever" neither).
+        # ...but the writer's own age does not take out a grandchild or a baby ("我六十八了，孙子发烧三十八度五": a
+        # grandparent minding one; session 18), as it takes out a son who may be grown ("I'm 70, my son...").
+        own = set(own_ages(text))
         self.named_group = whole.named_group if whole is not None else next(
             (topic for topic in guide.values() if topic.is_group and (topic.has_age(ages) or (
-                topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)))))
+                topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)
+                                           and not (set(ages) <= own and YOUNG_WORDS & hits[topic.key].keys())))))
             , None)
         if self.named_group is not None and whole is None and self.named_group.not_when.regex is not None \
                 and self.named_group.not_when.regex.search(text):
@@ -897,7 +901,7 @@ _AWAY_EN = re.compile(r"\s+(?:all\s+|both\s+)?(?:live|lives|living|moved|have mo
                       r"are away|are abroad|study abroad|are at uni|are overseas|"
                       r"(?:is |are |gets |get |comes |come |finishes |finish )?(?:at work|off work|home from work|back from work|"
                       r"from work|from his shift|from her shift|works|drives))(?![a-z])")
-_AWAY_ZH = re.compile(r"(?:都|也|早就|已经)*(?:出国|不在身边|长大了|大了|工作了|成家了|在外地|在国外|去外地|上大学)"
+_AWAY_ZH = re.compile(r"们?(?:都|也|早就|已经)*(?:出国|不在身边|长大了|大了|工作了|成家了|在外地|在国外|去外地|上大学)"
                      # ...or one who goes out to work: a son coming home from work is no child with a fever
                      # ("要不要等我儿子下班再说" after a stroke note got the child-fever caution)
                      r"|(?:还|正|也|都|今天|今晚|晚上|要|得|快|刚)*(?:在)?(?:下班|上班|加班|出差|开车|值班|上夜班|单位|公司)")
@@ -910,10 +914,23 @@ _SINCE_BIRTH = (re.compile(r"(?<![a-z])(?:since|ever since)\s+(?:the|my|our)\s+$
                 re.compile(r"\s+(?:arrived|was born|came along|came home)(?![a-z])"))
 
 
+# A son's or daughter's spouse, or the daughter herself as an in-law, is a grown-up ("my daughter in law is
+# expecting" is a pregnancy, not a child's illness: set S, session 18)
+_IN_LAW = re.compile(r"[\s-]+in[\s-]+law(?![a-z])")
+# What the old folk say (老人说吃荔枝容易上火, 老一辈讲究…): a saying about food or health, no older patient. Only the
+# generic words: "奶奶说她头晕" is a grandmother telling her own complaint.
+_SAYING_ZH = re.compile(r"(?:们)?(?:都|常|总|老|也)?(?:说|讲|讲究|常说|常讲|说过|讲过|口中|嘴里|那一套|的说法|的老话)")
+_SAYERS_ZH = {"老人", "老人家", "老年人"}
+
+
 def in_passing(text: str, start: int, word: str) -> bool:
     """Whether the special group named by ``word`` at ``start`` is mentioned in passing (the
     object of what the user does, or people living elsewhere) rather than as the one with the complaint."""
     if word == "senior" and _RANK_EN.match(text, start + len(word)):
+        return True
+    if word.endswith(("son", "daughter")) and _IN_LAW.match(text, start + len(word)):
+        return True
+    if word in _SAYERS_ZH and _SAYING_ZH.match(text, start + len(word)):
         return True
     if _SINCE_BIRTH[0].search(text[max(0, start - 20):start]) and _SINCE_BIRTH[1].match(text, start + len(word)):
         return True
@@ -975,12 +992,14 @@ def compile_tips(data: dict) -> Guide:
 # Ages in a message, for the groups with `ages:` in the tips file ("儿子三岁", "my 78-year-old dad").
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
-_PERSON_ZH = r"(?:爸|妈|爷|奶|公|婆|姥|父亲|母亲|老人|他|她)"
+_PERSON_ZH = r"(?:我|爸|妈|爷|奶|公|婆|姥|父亲|母亲|老人|他|她)"
 _PERSON_EN = (r"(?:mom|mum|mother|dad|father|grandma|grandpa|grandmother|grandfather|granny|grandad|gran|nan|nana|nanna|husband|"
               r"wife|aunt|uncle|son|daughter|kid|child|boy|girl|brother|sister|he|she|they)")
 AGE_IN_YEARS = [
     re.compile(_NUM + r"\s*多?\s*周?岁"),  # 三岁, 一岁半, 78岁, 八十多岁
     re.compile(_PERSON_ZH + r"\s*(?:今年|已经|都)?\s*" + _NUM + r"\s*多?了"),  # 我爸七十五了
+    # 今年 and a number closing the clause (我今年七十一，一个人住): an age; not 今年三月, 今年两次
+    re.compile(r"今年\s*" + _NUM + r"(?=\s*(?:多|出头|[，,。！!？?；;、]|$))"),
     re.compile(r"(?<![\d.])(\d{1,3})[\s-]*(?:years?|yrs?)[\s-]*old"),  # 3 year old, 78-year-old
     re.compile(r"(?<![\d.])(\d{1,3})\s*(?:yo|y/o)(?![a-z])"),
     re.compile(r"(?<![a-z])(?:" + _PERSON_EN + r"(?:'s| is| was| just turned| turned| turns)|i'm|i am|im)\s+(?:now\s+)?"
@@ -988,6 +1007,9 @@ AGE_IN_YEARS = [
                r"minutes?|times?|mg|ml|steps|miles|km))"),  # "my dad's 80", "I should say I'm 81"
 ]
 AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (?:early |mid |mid-|late )?(\d)0s")  # in her 80s
+# ...and in words ("now I'm in my seventies", session 18)
+DECADE_WORDS = {"sixties": 60, "seventies": 70, "eighties": 80, "nineties": 90}
+AGE_IN_DECADE_WORDS = re.compile(r"(?<![a-z])in (?:his|her|their|my) (?:early |mid |mid-|late )?(sixties|seventies|eighties|nineties)(?![a-z])")
 AGE_IN_MONTHS = re.compile(_NUM + r"\s*个?多?月大|(?<![\d.])(\d{1,2})[\s-]*months?[\s-]*old")
 
 
@@ -1000,10 +1022,26 @@ def _zh_number(text: str) -> int:
     return (_ZH_DIGITS.get(tens, 1) if tens else 1) * 10 + (_ZH_DIGITS.get(ones, 0) if ones else 0)
 
 
+# Ages the writer gives themself (我六十八了, 我今年七十一, I'm 72, in my seventies), and the words that name a
+# child whatever the writer's age (a grandchild, a baby): Reading.named_group.
+OWN_AGES = [re.compile(r"我\s*(?:今年|已经|都)?\s*" + _NUM + r"\s*多?(?:了|岁|周岁)"),
+            re.compile(r"我\s*今年\s*" + _NUM + r"(?=\s*(?:多|出头|[，,。！!？?；;、]|$))"),
+            re.compile(r"(?<![a-z])(?:i'm|i am|im)\s+(?:now\s+)?(\d{1,3})(?![\d.]|\s*(?:kg|lb|pounds|cm|%|weeks?|months?|days?|hours?))")]
+YOUNG_WORDS = {"孙子", "孙女", "外孙", "外孙女", "孙儿", "宝宝", "婴儿", "新生儿", "grandson", "granddaughter", "grandchild",
+               "grandkid", "grandbaby", "grandchildren", "grandkids", "baby", "toddler", "infant", "newborn"}
+
+
+def own_ages(text: str) -> list[int]:
+    ages = [_zh_number(m.group(1)) for pattern in OWN_AGES for m in pattern.finditer(text)]
+    ages += [DECADE_WORDS[m.group(1)] for m in AGE_IN_DECADE_WORDS.finditer(text) if m.group().startswith("in my")]
+    return ages
+
+
 def ages_in(text: str) -> list[int]:
     """Ages in years (a baby's months count as 0) that ``text`` gives someone."""
     ages = [_zh_number(m.group(1)) for pattern in AGE_IN_YEARS for m in pattern.finditer(text)]
     ages += [int(m.group(1)) * 10 for m in AGE_IN_DECADES.finditer(text)]
+    ages += [DECADE_WORDS[m.group(1)] for m in AGE_IN_DECADE_WORDS.finditer(text)]
     ages += [0 for _ in AGE_IN_MONTHS.finditer(text)]
     return [age for age in ages if age <= 120]
 
@@ -1054,6 +1092,14 @@ THE_COMPLAINT = re.compile(r"(?<![a-z'])(?:it|they|it's|they're|its|their)\s+(?:
 PRACTICAL_QUESTION = re.compile(r"(?<![a-z])(?:how (?:should|do|can|would) i|how to|what'?s a (?:good|safe) way|"
                                 r"where (?:do|should) i (?:even )?(?:start|begin)|any tips)(?![a-z])"
                                 r"|怎么(?:开始|做|练|吃|安排|调整)|如何(?:开始|做|安排)|从哪(?:里)?开始|有什么(?:办法|建议|方法)")
+# A question on a habit's norms or a belief about it ("is it actually that bad to...", "does weekend catch-up
+# count", "is the pasta thing real or a myth", "anything that gets them to sleep longer?", "真的有用吗"): asked for
+# facts, as a practical question is (Composer.gentle; session 18: four writers' such questions lost their tip to
+# the safety classifier's check-in).
+NORM_QUESTION = re.compile(r"(?<![a-z])(?:is (?:it|this|that)(?: actually| really| even)?(?: that)? (?:normal|ok|okay|bad|fine|"
+                           r"safe|healthy|enough|too much|too little|true|a myth)|does (?:it|that|this)(?: really| actually)? "
+                           r"count|real or (?:a )?myth|anything that (?:helps?|gets|works)|do i (?:really |actually )?need)(?![a-z])"
+                           r"|正常吗|算不算|也算吗|真的有用吗|有用吗|靠谱吗|是真的吗|管用吗|有没有科学依据")
 # A follow-up asking only whether the complaint is worth worrying about: a question on it, not anxiety.
 WORTH_WORRYING = re.compile(r"(?:(?:so|and|but|ok|okay)[, ]*)?(?:" + _WORRY_FRAME + _WORRY + r"|is (?:it|this|that) (?:something )?"
                             r"(?:to worry about|worrying|serious|a worry))(?: about (?:it|this|that))?\s*[?？!.]*"
@@ -2382,13 +2428,16 @@ class Composer:
 
     def overruled(self, topics: dict, reading):
         """The topic of a message whose keywords name a complaint (``reading.topic``): that one, unless
-        the topic model, reading the main question, is SURE_OVER_WORDS sure of another."""
+        the topic model, reading the main question, is SURE_OVER_WORDS sure of another. Never the topic
+        the words gave way from (`Topic.gives_way`): the model reads "wide awake at 5" as insomnia (0.97)
+        where "do you need less sleep as you get older?" said why it is the sleep's length (session 18)."""
         own = reading.topic
         if not asks_enough(self.text):
             return own
         key, probability = self.guess(reading.part or self.text)
         guessed = topics.get(key)
         if guessed is None or guessed is own or guessed.is_group or probability < self.SURE_OVER_WORDS \
+                or guessed is reading.gave_way_from \
                 or key in {FEELINGS[f]["topic"] for f in self.denied} \
                 or any(p.search(self.text) for p in guessed.not_guessed_when):
             return own
@@ -2530,6 +2579,10 @@ class Composer:
         asked = topic is not None and not topic.priority and PRACTICAL_QUESTION.search(self.text)
         # ...and a feeling's own topic named in words ("一个朋友都没有", "I snapped at my partner"), as low mood is
         asked = asked or (topic is not None and topic.key in FEELING_TOPICS)
+        # ...or a question on a habit's norms its words name, with no feeling of the user's named or read ("is it that
+        # bad to do 5h on weeknights and sleep till 1pm at the weekend?": the sleep tips, after the warm line)
+        asked = asked or (topic is not None and not feelings and topic.key in readings[0].hits
+                          and bool(NORM_QUESTION.search(self.text)))
         if (topic is None or not (topic.priority or asked)) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)
