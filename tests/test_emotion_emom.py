@@ -38,3 +38,19 @@ def test_clause_but_is_a_contrast_only_at_a_clause_start(words):
     assert lex.contrasted("挺好的，可我还是睡不着")
     assert not lex.contrasted("可以吃点水果吗")
     assert not lex.contrasted("这事可太好了")
+
+
+@pytest.mark.parametrize("text,label", [
+    # a loss told plainly: what one can no longer do, a feast without someone
+    ("膝盖不行了，以后不能再去爬山了，那是我最喜欢的事", "sad"),
+    ("had to give up bowling because of my shoulder, I loved those Tuesday nights", "sad"),
+    # an understatement of delight
+    ("not bad at all, my sugars have been spot on all week", "happy"),
+    # weariness said through the body, after a good day
+    ("孙子的生日会办得很热闹，可我这身子骨快散架了", "tired"),
+    ("a lovely day at the fair, but my legs feel like lead now", "tired"),
+    # a denied fear belied by a habit of the mind
+    ("I'm not scared, I just keep rereading the consent form", "anxious"),
+])
+def test_the_model_tagger_keeps_the_families_of_session_18(make_wm, text, label):
+    assert make_wm().service("chat").tag(text) == label
