@@ -42,9 +42,18 @@ QUOTED = re.compile(r'[“"「『‘]([^“”"「」『』‘’]{1,12})[”"�
 # The concessive "X是X，…" (累是累，开心是开心): granted, and then the clause that counts, a
 # contrast even with no 但 after it ("开心是开心，孩子会叫妈妈了，可我实在太累了" is tired).
 CONCESSIVE = re.compile(r"([\u4e00-\u9fff]{1,3})是\1(?=[，,、 ])")
-# A thing done over and over, which belies a claim of ease (see Lexicon._belied).
-REPEATED = re.compile(r"\b(?:\w+ times|every (?:\w+ )?(?:minutes?|hours?|night|day|morning)|all night|non-?stop)\b"
-                      r"|[0-9一二两三四五六七八九十几百]+[遍次回趟]|每.{0,4}[天晚夜分小]|一晚上|整晚|整夜")
+# A thing done over and over, which belies a claim of ease (see Lexicon._belied); and a habit of
+# the mind, which does the same ("I'm not scared, I just keep reading about the side effects",
+# 我没事，就是老觉得这个包又大了点): session 18 (EMOM), denials belied so in four writers' sets.
+REPEATED = re.compile(r"\b(?:\w+ times|every (?:\w+ )?(?:minutes?|hours?|night|day|morning)|all night|non-?stop"
+                      r"|keeps? (?:on )?\w+ing|kept (?:on )?\w+ing|can't stop \w+ing|over and over|again and again)\b"
+                      r"|[0-9一二两三四五六七八九十几百]+[遍次回趟]|每.{0,4}[天晚夜分小]|一晚上|整晚|整夜"
+                      r"|老是|老觉得|老想|总是|总觉得|总想|反复|翻来覆去")
+# 可 opening a clause is "but" in everyday Chinese, older writers' most of all ("腿还是有点酸，可今天
+# 跳了半小时广场舞，心里乐呵着呢"; "高兴是高兴，可我这心脏坐飞机行不行啊"): what follows it counts
+# more, as after 可是. Not 可 as a word's first character (可以, 可能, 可惜, 可怕, 可爱, 可乐) nor the
+# intensifier (可真会挑, 可太方便了, 可好了, 可不是).
+CLAUSE_BUT = re.compile(r"(?:^|(?<=[，,。.！!？?；;…~\s]))可(?![是以能惜怕爱怜乐口笑真太好不算谓见靠观恶恨喜])")
 # "Just" and its kin, then a thing done over and over: what belies a denied worry ("I'm not panicking,
 # I'm just checking his temperature every 15 minutes", 我不紧张，只是每五分钟看一次手机).
 JUST_REPEATED = re.compile(r"\b(?:just|only)\b|只是|只不过|就是")
@@ -222,7 +231,8 @@ class Lexicon:
         if self.aside is not None:
             text, aside = self.aside.subn(" ", text)
         sarcastic = False
-        contrast = max((start for start, _ in self.contrast.find(text)), default=None)
+        contrast = max([start for start, _ in self.contrast.find(text)] + [m.start() for m in CLAUSE_BUT.finditer(text)],
+                       default=None)
         concession = CONCESSIVE.search(text)
         if concession and (contrast is None or contrast < concession.end()):
             contrast = concession.end()  # "开心是开心，可我实在太累了": what follows outweighs it
@@ -274,6 +284,8 @@ class Lexicon:
                 weight = self.words[word][1] * self.negation_weight  # "not very happy" is just "not happy"
             elif reported and label in self.praise and self.negated.get(label):
                 label = self.negated[label]  # "假装很开心": the cheer is a front
+            elif denial_belied is not None and start < denial_belied and label == "calm":
+                label = "anxious"  # ease claimed, then "just" a worry's habit: 放心，我稳得很，就是把稿子改了十二遍
             elif belied is not None and start < belied and label in self.praise and self.negated.get(label):
                 label = self.negated[label]  # "可淡定了，所以才背了四十遍稿子": anxious
                 sarcastic = True
@@ -360,7 +372,8 @@ class Lexicon:
         """Whether ``text`` has a contrast word or a concession (累是累，…): feelings on both sides."""
         text = normalize(text)
         return (self.contrast.regex is not None and self.contrast.regex.search(text) is not None) or \
-            CONCESSIVE.search(text) is not None or (self.then_now is not None and self.then_now.search(text) is not None)
+            CLAUSE_BUT.search(text) is not None or CONCESSIVE.search(text) is not None or \
+            (self.then_now is not None and self.then_now.search(text) is not None)
 
     def irony_meaning(self, text: str) -> str:
         """The bad feeling a sarcastic ``text`` that shows none in words means: the label of the first
