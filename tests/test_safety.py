@@ -10,6 +10,7 @@ import pytest
 import wellmate
 
 from cases import CRISIS_CASES, read_tsv
+from conftest import assert_linear
 from fakes.openai_server import FakeOpenAI, chars
 from test_chat import stream
 
@@ -2196,18 +2197,8 @@ def test_look_alikes_of_session_18_get_no_hotline_and_the_same_families_at_risk_
 
 
 def test_the_session_18_patterns_stay_linear_on_hostile_input(make_wm):
-    # service_cancel, put_down, own_hurt and care_in_case read a bounded stretch of words; CPU time, four times the text:
-    # about four times the time when linear, sixteen when quadratic
-    import time
+    # service_cancel, put_down, own_hurt and care_in_case read a bounded stretch of words (conftest.assert_linear)
     phrases = make_wm().service("safety").phrases.get()
     for unit in ["how do i cancel my my my ", "put her her the the ", "i keep keep scratch ", "if a a pupil "]:
-        stems = phrases.normalizer.stems(phrases.normalizer.clean(unit * (100000 // len(unit))))
-
-        def cost(text):
-            started = time.process_time()
-            phrases.concepts.find(text)
-            return time.process_time() - started
-
-        cost(stems[:600])
-        short, long = min(cost(stems[:25000]) for _ in range(3)), min(cost(stems) for _ in range(3))
-        assert long < 9 * short + 0.05, (unit, short, long)
+        assert_linear(phrases.concepts.find,
+                      lambda n: phrases.normalizer.stems(phrases.normalizer.clean(unit * (n // len(unit)))))

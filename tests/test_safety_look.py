@@ -3,8 +3,8 @@ crisis reply, fixed as families in both languages, each beside its risky twin, w
 a served app with the shipped config (the offline companion answers), as a user meets them. The held list is
 tests/data/crisis_held_LOOK.tsv (figures in NOTES-LOOK.md); the sentences here are neither its nor a training file's."""
 
-import time
 
+from conftest import assert_linear
 from test_emotion import stored
 from test_safety_answers import is_crisis_reply, say
 from test_safety_lefts import helper_reply, hotline
@@ -115,15 +115,7 @@ def test_tears_of_laughter_are_happy_not_sad(make_wm, serve):
 
 def test_the_new_patterns_stay_linear_on_hostile_input(make_wm):
     # 100,000 characters are allowed in a message: the session-18 patterns (a quote after a text's speaker, a haircut or a
-    # burden with a look-ahead) must not grow faster than the message (a ratio of two sizes, not a wall-clock bound)
+    # burden with a look-ahead) must not grow faster than the message (conftest.assert_linear: a ratio of two sizes)
     safety = make_wm().service("safety")
-
-    def cost(text: str) -> float:
-        started = time.process_time()
-        safety.assess(text)
-        safety.their_words(text)
-        return time.process_time() - started
-
     for unit in ["the narrator says ", "cut my hair ", "burden to my team ", "主角说“", "团队的累赘", "made peace "]:
-        small, large = cost(unit * (20000 // len(unit))), cost(unit * (40000 // len(unit)))
-        assert large < 3.5 * small + 0.05, (unit, small, large)
+        assert_linear(lambda text: (safety.assess(text), safety.their_words(text)), lambda n: unit * (n // len(unit)))
