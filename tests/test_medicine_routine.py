@@ -49,3 +49,17 @@ def test_everyday_medicine_questions_get_the_medicines_tip_that_answers_them(tal
     reply = talk("physical", text)[0]["content"]
     assert has_tip(reply, "medicines", "en" if text.isascii() else "zh"), reply
     assert words in reply, reply
+
+
+@pytest.mark.parametrize("text, words", [
+    ("孩子被蚊子咬了肿了个大包，怎么消肿？", "蚊虫叮咬"),
+    ("my toddler has loads of mosquito bites, they're really swollen", "For mosquito or bug bites"),
+])
+def test_a_mosquito_bite_gets_the_bites_care(talk, text, words):
+    # session 18's audit: a child's mosquito bite got no topic (zh) or the child's caution alone
+    assert words in talk("physical", text)[0]["content"]
+
+
+def test_bitten_all_over_is_no_risk_and_fatty_liver_is_weight(make_wm, serve, talk):
+    assert wrongly_answered(make_wm, serve, ["I got eaten alive by midges, so itchy"], []) == ([], [])
+    assert has_tip(talk("physical", "太棒了，体检又查出脂肪肝")[0]["content"], "weight", "zh")
