@@ -447,6 +447,13 @@ def storable(text: str) -> str:
     return text.strip(_EDGES)
 
 
+def sent_value(obj, limit: int = 80) -> str:
+    """``obj`` as JSON for an error message that says what was sent: a long value is cut, with its length (a 20,000-digit
+    value came back as a 20 KB error message: the session-18 review)."""
+    text = json_dumps(obj)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def json_dumps(obj) -> str:
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     # A lone surrogate cannot be encoded as UTF-8 (Bottle then answered an HTML "Critical error"
@@ -1279,7 +1286,7 @@ def parse_time(text: str, field: str) -> str:
     try:
         moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, "invalid_field", f"{field}: not an ISO 8601 time, got {json_dumps(text)}")
+        raise ApiError(400, "invalid_field", f"{field}: not an ISO 8601 time, got {sent_value(text)}")
     if moment.tzinfo is None:
         raise ApiError(400, "invalid_field", f"{field}: give a time with an offset, e.g. 2026-11-20T08:00:00+08:00")
     try:
@@ -1354,7 +1361,7 @@ def query_integer(name: str, default: int, low: int, high: int, says: str = "") 
         text = None
     number = number_in_text(text) if text is not None and len(text) <= 100 else None
     if not isinstance(number, int) or not low <= number <= high:
-        raise ApiError(400, "invalid_field", f"{name}: must be an integer {low}-{high}{says}, got {json_dumps(text or raw)}")
+        raise ApiError(400, "invalid_field", f"{name}: must be an integer {low}-{high}{says}, got {sent_value(text or raw)}")
     return number
 
 
@@ -1386,9 +1393,9 @@ def field(body: dict, name: str, kind=str, *, required=True, default=None, choic
         except OverflowError:  # an integer beyond any float
             value, ok = math.inf, True
     if kind is float and ok and not math.isfinite(value):
-        raise ApiError(400, "invalid_field", f"{name}: must be a finite number, got {json_dumps(value)}")
+        raise ApiError(400, "invalid_field", f"{name}: must be a finite number, got {sent_value(value)}")
     if not ok:
-        raise ApiError(400, "invalid_field", f"{name}: must be {_TYPE_NAMES[kind]}, got {json_dumps(value)}")
+        raise ApiError(400, "invalid_field", f"{name}: must be {_TYPE_NAMES[kind]}, got {sent_value(value)}")
     if kind is str:
         checked = value.strip() if exact else visible(value).strip()
         # empty once checked: a text of zero-width spaces is as empty as one of blanks

@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import bottle
 
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
-                      now_iso, number_in_text, paged, parse_time, query_integer)
+                      sent_value, now_iso, number_in_text, paged, parse_time, query_integer)
 from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, paging, schema, string, text
 
 log = logging.getLogger("wellmate.records")
@@ -288,12 +288,12 @@ class RecordType:
         if unit is None or not str(unit).strip() or str(unit).strip().lower() == self.unit.lower():
             return 1, 0
         if not isinstance(unit, str):
-            raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
+            raise ApiError(400, "invalid_field", f"unit: must be a string, got {sent_value(unit)}")
         try:
             return self._lookup[unit.strip().lower()]
         except KeyError:
             raise ApiError(400, "invalid_unit", f"unit: {self.name} is recorded in {self.unit}; also accepted: "
-                                                f"{', '.join(self.units) or 'nothing else'}; got {json_dumps(unit)}")
+                                                f"{', '.join(self.units) or 'nothing else'}; got {sent_value(unit)}")
 
     def _parts(self, value) -> dict:
         names = list(self.fields)
@@ -305,7 +305,7 @@ class RecordType:
         if not isinstance(value, dict) or set(value) != set(names):
             raise ApiError(400, "invalid_value", f"value: {self.name} is {len(names)} numbers: "
                                                  f"{json_dumps(example)[1:-1]} or \"{'/'.join(['N'] * len(names))}\"; "
-                                                 f"got {json_dumps(value)}")
+                                                 f"got {sent_value(value)}")
         return value
 
     def _number(self, raw, factor, offset, given_unit, low, high, where):
@@ -314,7 +314,7 @@ class RecordType:
         if raw is None:
             raise ApiError(400, "missing_field", f"{where}: required")
         if not _is_number(number):
-            raise ApiError(400, "invalid_value", f"{where}: must be a number, got {json_dumps(raw)}")
+            raise ApiError(400, "invalid_value", f"{where}: must be a number, got {sent_value(raw)}")
         converted = (factor, offset) != (1, 0)
         if self.decimals == 0 and not converted and number != int(number):
             raise ApiError(400, "invalid_value", f"{where}: {self.label()} is a whole number, got {number_text(number)}")
@@ -444,7 +444,7 @@ class Records:
         record_type = self.type(field(item, "type", max_len=32))
         unit = item.get("unit")
         if unit is not None and not isinstance(unit, str):
-            raise ApiError(400, "invalid_field", f"unit: must be a string, got {json_dumps(unit)}")
+            raise ApiError(400, "invalid_field", f"unit: must be a string, got {sent_value(unit)}")
         value = record_type.parse(item.get("value"), unit)
         # No time given: left out here and stamped as it is stored (`add`, `put`), so a retry of a record
         # with a client_id keeps the stored time (a phone re-sending after a lost response got a new time
@@ -475,11 +475,11 @@ class Records:
             try:
                 stored = now_iso(datetime.fromtimestamp(given, timezone.utc))
             except (OverflowError, OSError, ValueError):
-                raise ApiError(400, "invalid_field", f"recorded_at: not a Unix time in seconds, got {json_dumps(given)}")
+                raise ApiError(400, "invalid_field", f"recorded_at: not a Unix time in seconds, got {sent_value(given)}")
         elif isinstance(given, str):
             stored = parse_time(given, "recorded_at")
         else:
-            raise ApiError(400, "invalid_field", f"recorded_at: give an ISO 8601 time with offset, got {json_dumps(given)}")
+            raise ApiError(400, "invalid_field", f"recorded_at: give an ISO 8601 time with offset, got {sent_value(given)}")
         if stored > now_iso(datetime.now(timezone.utc) + FUTURE_SLACK):
             raise ApiError(400, "invalid_field", f"recorded_at: {given} is in the future")
         if stored < "1900":

@@ -52,6 +52,19 @@ def test_a_number_as_text_is_the_number_and_anything_else_is_a_400(client):
     assert sorted(item["value"] for item in records(client, token)) == [70.0, 70.5, 71.5]
 
 
+def test_a_long_bad_value_is_named_in_the_400_cut_to_its_start_and_length(client):
+    """The 400 says what was sent, but not all of it: a 20,000-digit value came back as a 20 KB message (session 18's
+    review); the start and the length say enough."""
+    token = token_of(client)
+    for body in [{"type": "weight", "value": "7" * 20000 + "kg"}, {"type": "weight", "value": 70, "unit": "k" * 20000}]:
+        r = client.post(DATA, body, token=token)
+        assert r.status == 400 and len(r.json["error"]["message"]) < 300, r.text[:400]
+        assert "characters)" in r.json["error"]["message"], r.text[:400]
+    r = client.post("/api/v1/auth/register", {"username": "bob", "password": "a-long-password", "age": "9" * 20000 + "x"})
+    assert r.status == 400 and len(r.json["error"]["message"]) < 300, r.text[:400]
+    assert records(client, token) == []
+
+
 def test_a_range_that_ends_before_it_starts_is_a_400_not_an_empty_list(client):
     token = token_of(client)
     client.post(DATA, {"type": "weight", "value": 70}, token=token)
