@@ -3,8 +3,8 @@ languages, and the grey zone's commonest misses. Over HTTP on a served app with 
 companion answers), as a user meets them. The held lists are tests/data/crisis_held_LEFTS.tsv and
 tests/data/emotion_held_LEFTS.tsv (figures in NOTES-LEFTS.md); the sentences here are not theirs."""
 
-import time
 
+from conftest import assert_linear
 from test_emotion import stored
 from test_safety_answers import is_crisis_reply, say
 
@@ -129,15 +129,8 @@ def test_death_and_killing_words_carry_the_feeling_of_their_frame(make_wm, serve
 
 def test_their_words_and_the_new_patterns_stay_linear_on_hostile_input(make_wm):
     # 100,000 characters are allowed in a message: the reading of someone else's words and the session-17 patterns must
-    # not grow faster than the message (a ratio of two sizes, not a wall-clock bound)
+    # not grow faster than the message (conftest.assert_linear: the least of three rounds, so that one busy moment of a
+    # CI machine is no quadratic; a single timing of each size failed once at 9x for twice the text, session 18)
     safety = make_wm().service("safety")
-
-    def cost(text: str) -> float:
-        started = time.process_time()
-        safety.assess(text)
-        safety.their_words(text)
-        return time.process_time() - started
-
     for unit in ["wrote that ", "my son's diary says ", "\"", " " * 7, "我活着，", "过年一个人", "bungee jumped off "]:
-        small, large = cost(unit * (20000 // len(unit))), cost(unit * (40000 // len(unit)))
-        assert large < 3.5 * small + 0.05, (unit, small, large)
+        assert_linear(lambda text: (safety.assess(text), safety.their_words(text)), lambda n: unit * (n // len(unit)))
