@@ -1292,7 +1292,7 @@ def parse_time(text: str, field: str) -> str:
     try:
         return now_iso(moment)
     except OverflowError:  # 9999-12-31T23:59-14:00 is in year 10000 in UTC (a 500 before)
-        raise ApiError(400, "invalid_field", f"{field}: {json_dumps(text)} is outside the years 1-9999 in UTC")
+        raise ApiError(400, "invalid_field", f"{field}: {sent_value(text)} is outside the years 1-9999 in UTC")
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

@@ -41,7 +41,7 @@ from time import monotonic
 import bottle
 
 from wellmate import (ApiError, ConfigError, Index, ProviderError, Registry, Setting, field, hookimpl, json_dumps,
-                      new_id, now_iso, paged, whole_text, zone_or_none)
+                      new_id, now_iso, paged, sent_value, whole_text, zone_or_none)
 from wellmate_plugins._openapi import Api, array, boolean, integer, obj, page, paging, string, text
 
 log = logging.getLogger("wellmate.reminders")
@@ -123,7 +123,7 @@ def parse_clock(value, where: str) -> str:
     """'8:05' or '08:05' -> '08:05'."""
     m = CLOCK_TIME.fullmatch(value.strip()) if isinstance(value, str) else None
     if not m:
-        raise bad_rule(where, f"{json_dumps(value)} is not a time of day; use HH:MM, 00:00-23:59")
+        raise bad_rule(where, f"{sent_value(value)} is not a time of day; use HH:MM, 00:00-23:59")
     return f"{int(m.group(1)):02d}:{m.group(2)}"
 
 
@@ -148,7 +148,7 @@ def parse_days(value, where: str) -> list[str]:
         if name in FULL_WEEKDAYS:
             name = name[:3]
         if name not in WEEKDAYS:
-            raise bad_rule(f"{where}[{i}]", f"{json_dumps(day)} is not a weekday; use {', '.join(WEEKDAYS)}")
+            raise bad_rule(f"{where}[{i}]", f"{sent_value(day)} is not a weekday; use {', '.join(WEEKDAYS)}")
         days.add(name)
     return [d for d in WEEKDAYS if d in days]
 
@@ -162,7 +162,7 @@ def parse_rule(raw, tz, now: datetime | None) -> dict:
         raise bad_rule("rule", f"must be an object, e.g. {example}")
     kind = raw.get("kind")
     if kind not in KINDS:
-        raise bad_rule("rule.kind", f"must be one of {', '.join(KINDS)}; got {json_dumps(kind)}")
+        raise bad_rule("rule.kind", f"must be one of {', '.join(KINDS)}; got {sent_value(kind)}")
     for key in raw:
         if key not in RULE_KEYS[kind]:
             raise bad_rule(f"rule.{key}", f"not a key of a {kind} rule; its keys are {', '.join(RULE_KEYS[kind])}")
@@ -182,11 +182,11 @@ def parse_rule(raw, tz, now: datetime | None) -> dict:
         raise bad_rule("rule", "an interval rule needs every_minutes or every_hours (one of them)")
     if hours is not None:
         if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24:
-            raise bad_rule("rule.every_hours", f"must be a whole number of hours 1-24, got {json_dumps(hours)}")
+            raise bad_rule("rule.every_hours", f"must be a whole number of hours 1-24, got {sent_value(hours)}")
         minutes = hours * 60
     elif isinstance(minutes, bool) or not isinstance(minutes, int) or not MIN_INTERVAL_MINUTES <= minutes <= 1440:
         raise bad_rule("rule.every_minutes", f"must be a whole number of minutes {MIN_INTERVAL_MINUTES}-1440, "
-                                             f"got {json_dumps(minutes)}")
+                                             f"got {sent_value(minutes)}")
     start = parse_clock(raw.get("from", "00:00"), "rule.from")
     until = parse_clock(raw.get("until", "23:59"), "rule.until")
     if until < start:
@@ -203,7 +203,7 @@ def parse_moment(value, tz) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except (AttributeError, ValueError):
-        raise bad_rule("rule.at", f"{json_dumps(value)} is not a date and time; use e.g. 2026-11-20T08:00 "
+        raise bad_rule("rule.at", f"{sent_value(value)} is not a date and time; use e.g. 2026-11-20T08:00 "
                                   "(in the reminder's timezone) or 2026-11-20T08:00:00+08:00")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)

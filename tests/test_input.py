@@ -60,6 +60,8 @@ def test_a_long_bad_value_is_named_in_the_400_cut_to_its_start_and_length(client
         r = client.post(DATA, body, token=token)
         assert r.status == 400 and len(r.json["error"]["message"]) < 300, r.text[:400]
         assert "characters)" in r.json["error"]["message"], r.text[:400]
+    r = client.post("/api/v1/reminders", {"title": "pills", "rule": {"kind": "daily", "times": ["8" * 20000]}}, token=token)
+    assert r.status == 400 and len(r.json["error"]["message"]) < 300 and "is not a time of day" in r.text, r.text[:400]
     r = client.post("/api/v1/auth/register", {"username": "bob", "password": "a-long-password", "age": "9" * 20000 + "x"})
     assert r.status == 400 and len(r.json["error"]["message"]) < 300, r.text[:400]
     assert records(client, token) == []
