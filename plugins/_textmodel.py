@@ -290,12 +290,12 @@ class TextModel:
         if None in rows:
             size, crc32 = self.buckets, zlib.crc32  # bucket_of, inlined: a call per feature was a fifth of scoring
             starts, weights = self.starts, self.weights
-            room = len(cache) < self.ROWS_MAX
             for i, row in enumerate(rows):
                 if row is None:
                     start = starts[crc32(feats[i].encode("utf-8")) % size]
                     rows[i] = row = weights[start:start + width] if start >= 0 else ()
-                    if room and len(feats[i]) <= CACHED_LEN:
+                    # room is asked per row, not once per text: a long text's new features would pass the bound
+                    if len(feats[i]) <= CACHED_LEN and len(cache) < self.ROWS_MAX:
                         cache[feats[i]] = row
         rows = list(filter(None, rows))  # (the features whose bucket has weights, in order)
         totals = map(sum, zip(*rows)) if rows else repeat(0.0, width)

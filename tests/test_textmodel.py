@@ -192,3 +192,15 @@ def test_a_shipped_models_scores_are_every_features_weights_added_up_label_by_la
     for text in texts:
         extra = ["q:flag"] if name == "crisis" else []
         assert model.scores(text, extra) == expected(features(text, model.families) + extra), text
+
+
+def test_the_weight_rows_kept_for_reuse_never_pass_their_bound_and_scores_do_not_depend_on_them():
+    """A model keeps the weight rows of features it has read (ROWS_MAX of them, so a server fed endless new text
+    stays at a fixed size): the bound holds inside one long text too, and a row not kept scores the same."""
+    model = TextModel.load(wellmate.HERE / "models" / "emotion.json")
+    model.ROWS_MAX = 50
+    from itertools import product
+    text = " ".join("".join(letters) for letters in product("qxzjv", repeat=4))  # ~2,000 features no other text has
+    first = model.scores(text)
+    assert len(model._rows) == 50
+    assert model.scores(text) == first and len(model._rows) == 50
