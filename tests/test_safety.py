@@ -593,7 +593,7 @@ def test_leave_writer_out_folds_never_train_on_their_own_sets_or_copies_of_them(
     names = sorted(safety_module.DEV_SET_NAMES & {r["file"] for r in rows})
     assert len(names) == len(safety_module.DEV_SETS)
     folds = safety_module.set_folds(names, 6)
-    sizes = [len(fold) for fold in folds]  # dealt evenly: 25 sets (A-Y) in 6 folds are folds of 4 and 5
+    sizes = [len(fold) for fold in folds]  # dealt evenly: 27 sets (A-AA) in 6 folds are folds of 4 and 5
     assert sorted(n for fold in folds for n in fold) == names and len(folds) == 6 and max(sizes) - min(sizes) <= 1
     assert safety_module.set_folds(names, 40) == [[n] for n in names]
     phrases = wm.service("safety").phrases.get()
@@ -2044,19 +2044,10 @@ def test_hard_negatives_of_session_16_get_no_hotline_and_a_risk_beside_their_fra
 def test_a_flood_of_spans_a_concept_is_not_within_costs_time_in_proportion_to_its_length(make_wm):
     # each span of a `not_within` concept was checked against the outer spans sorted anew (session 16: 100,000 characters
     # of 如果以后有人 took 400 s once `after_me` and `farewell` were not_within `care_in_case`); CPU time, four times the
-    # text: about four times the time when linear, sixteen when quadratic
-    import time
+    # text: about four times the time when linear, sixteen when quadratic (conftest.assert_linear)
     phrases = make_wm().service("safety").phrases.get()
     stems = phrases.normalizer.stems(phrases.normalizer.clean("如果以后有人" * 2000))
-
-    def cost(text):
-        started = time.process_time()
-        phrases.concepts.find(text)
-        return time.process_time() - started
-
-    cost(stems[:600])
-    short, long = min(cost(stems[:3000]) for _ in range(3)), min(cost(stems) for _ in range(3))
-    assert long < 9 * short + 0.05, (short, long)
+    assert_linear(phrases.concepts.find, lambda size: stems[:size], size=len(stems))
 
 
 # -- session 17 (HNEN): talk ABOUT suicide or death; sentences written for this test (from no set, no training file and no
@@ -2116,20 +2107,11 @@ def test_talk_about_a_topic_is_still_heard_by_the_classifier_at_its_own_threshol
 
 def test_the_talk_patterns_stay_linear_on_hostile_input(make_wm):
     # `own_time` and `quoted_mention` read a bounded stretch after a word; CPU time, four times the text: about four
-    # times the time when linear, sixteen when quadratic
-    import time
+    # times the time when linear, sixteen when quadratic (conftest.assert_linear)
     phrases = make_wm().service("safety").phrases.get()
     for unit in ['i\'m i\'ll type "a" "', "我今晚我明天唱\"我", "keyword list for \"x\", \"y\", "]:
         stems = phrases.normalizer.stems(phrases.normalizer.clean(unit * (100000 // len(unit))))
-
-        def cost(text):
-            started = time.process_time()
-            phrases.concepts.find(text)
-            return time.process_time() - started
-
-        cost(stems[:600])
-        short, long = min(cost(stems[:25000]) for _ in range(3)), min(cost(stems) for _ in range(3))
-        assert long < 9 * short + 0.05, (unit, short, long)
+        assert_linear(phrases.concepts.find, lambda size: stems[:size], size=len(stems))
 
 # -- session 17 (CRXY): sentences written for this test (from no set, no training file and no held list) --
 CRXY_LOOK_ALIKES = [
