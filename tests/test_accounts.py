@@ -139,16 +139,21 @@ def test_the_published_username_pattern_means_in_javascript_what_it_means_here(c
     flag it takes exactly the names Python takes, over every code point."""
     import re
 
-    from wellmate_plugins._word import WORD, generate
+    import unicodedata
+
+    from wellmate_plugins._word import UNICODE_VERSION, WORD, generate
 
     pattern = client.get("/api/v1/openapi.json").json["paths"]["/api/v1/auth/register"]["post"]["requestBody"]
     pattern = pattern["content"]["application/json"]["schema"]["properties"]["username"]["pattern"]
     assert pattern == wellmate_plugin("auth").USERNAME.pattern
     assert set(re.findall(r"\\(.)", pattern)) <= {"u", "-", "n"}, set(re.findall(r"\\(.)", pattern))
-    assert generate() == "WORD = (\n" + "\n".join(source_lines_of_word()) + ")"
     word, letter = re.compile("[" + WORD + "]"), re.compile(r"[\w.\-]")
-    assert all(bool(word.match(c)) == bool(letter.match(c))
-               for c in map(chr, range(0x110000)) if not "\ud800" <= c <= "\udfff")
+    every = [c for c in map(chr, range(0x110000)) if not "\ud800" <= c <= "\udfff"]
+    if unicodedata.unidata_version == UNICODE_VERSION:
+        assert generate() == "WORD = (\n" + "\n".join(source_lines_of_word()) + ")"
+        assert all(bool(word.match(c)) == bool(letter.match(c)) for c in every)
+    else:  # a newer Unicode adds letters (the table lacks them until generated again) and takes none away
+        assert all(letter.match(c) for c in every if word.match(c))
     names = ("张三丰", "josé", "Zoë", "Ωμέγα", "иван", "محمد", "a_b.c-d", "王芳芳-1", "𪚥𪚥")
     assert all(re.match(pattern, name) for name in names + ("ﾕｷ",))  # half-width: the client checks it as typed
     assert not any(re.match(pattern, name) for name in ("alice\n", "ali ce", "ab", "ㄱㄴ", "张", "a" * 33))
