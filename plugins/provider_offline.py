@@ -466,6 +466,9 @@ class Topic:
         # ...except beside a complaint of what the setting itself strains (stiff hips after 9 hours sat down are
         # the sitting's: its tips are the breaks and stretches): the topics it keeps (setting_keeps)
         self.setting_keeps = {str(k) for k in spec.get("setting_keeps") or ()}
+        # ...and whether what the topic's patterns find names only the setting too (a drink with a count between,
+        # 喝了两杯酒: the alcohol's setting beside palpitations; session 19)
+        self.setting_patterns = spec.get("setting_patterns") is True
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
@@ -825,11 +828,14 @@ class Reading:
                 if word in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
                     continue  # "when do I actually need to worry", "is that a worry": is the complaint serious, no anxiety
                 hits.setdefault(topic.key, {}).setdefault(word, start)
+        patterned_setting = set()  # what a topic's patterns found that names only its setting (Topic.setting_patterns)
         for topic in guide.patterned:
             for pattern in topic.patterns:
                 found = pattern.search(text)
                 if found and not negated(text, found.start()) and not MISHAP.search(found.group()):
                     hits.setdefault(topic.key, {}).setdefault(found.group(), found.start())
+                    if topic.setting_patterns:
+                        patterned_setting.add(found.group())
         # The highest priority (a symptom over an activity: "跑步后膝盖疼" is about the knee), then
         # the most distinct keywords, then the one mentioned first.
         # ...and among complaints of one priority, one told as a pain ("my lower back hurts after sitting at my desk
@@ -837,7 +843,8 @@ class Reading:
         # (an English keyword that is itself a pain counts as told as one: "banging headache after the long drive,
         # neck stiff too" is the headache, a pain, over the neck named after it)
         # ...and among those, one named by more than its setting's words (a desk, sitting: Topic.setting)
-        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting and not guide[key].setting_keeps & hits.keys()),
+        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting | patterned_setting
+                                             and not guide[key].setting_keeps & hits.keys()),
                    guide[key].priority > 0 and any(
                       word[-1] in "肿疼痛酸" or word.endswith(_PAIN_WORD) or _PAIN_AFTER.match(text, start + len(word))
                       for word, start in words.items()),
