@@ -215,7 +215,9 @@ OTHER_PERSON = re.compile(
     r"(?:son|daughter|kids?|child|children|baby|toddler|boy|girl|mum|mom|mother|dad|father|parents?|husband|wife|"
     r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend|boyfriend|girlfriend|fiancée?|"
     r"colleague|coworker|co-worker|roommate|flatmate|grandson|granddaughter)|(?:my|our)\s+\d+[\s-]*"
-    r"(?:years?|months?|yr)[\s-]*old|toddler|baby|newborn|teenagers?|teens?)(?![a-z])"
+    r"(?:years?|months?|yrs?)[\s-]*old|toddler|baby|newborn|teenagers?|teens?"
+    # an age written short ("my 15yo is always exhausted", "my 8 y/o", "our 3yr": a parent asking, session 19, FIXO)
+    r"|(?:my|our)\s+\d{1,2}\s?(?:yo|y/o|y\.o\.?|yrs?|mo|m/o)(?=[\s,.!?]|$))(?![a-z])"
     r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事|男友|女友|对象|室友")
 FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-z'])"
                           r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事|男|女|对象|室友)")
@@ -227,7 +229,10 @@ def someone_elses(text: str, start: int, feeling: str) -> bool:
     before = text[:start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     for scope in ([clause, before] if feeling in BODILY else [clause]):
-        last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)] +
+        offset = len(before) - len(scope)
+        # (a person the user acts on, named in passing, is no one the feeling is of: 带孩子累死了; session 19)
+        last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)
+                    if not in_passing(text, offset + m.start(), m.group())] +
                    [(m.start(), "self") for m in FIRST_PERSON.finditer(scope)], default=None)
         if last is not None:
             return last[1] == "other"
@@ -243,6 +248,10 @@ def only_someone_else(text: str) -> bool:
     I or me. A feeling the emotion tagger reads in it is theirs, not the user's. Chinese leaves the
     user out ("刚退休，每天在家…，跟以前同事也联系少了" is the user's own), hence the opening."""
     other = OTHER_PERSON.search(text, 0, SUBJECT_REACH + 30)
+    # ...not one the user acts on, named in passing (带孩子累死了, "worn out from chasing my toddler": the user's own
+    # tiredness, whose tips are the user's; session 19, when tiredness got tips for someone else's)
+    if other is not None and in_passing(text, other.start(), other.group()):
+        return False
     return other is not None and other.start() <= SUBJECT_REACH and not FIRST_PERSON.search(text)
 
 
@@ -466,6 +475,9 @@ class Topic:
         # ...except beside a complaint of what the setting itself strains (stiff hips after 9 hours sat down are
         # the sitting's: its tips are the breaks and stretches): the topics it keeps (setting_keeps)
         self.setting_keeps = {str(k) for k in spec.get("setting_keeps") or ()}
+        # ...and whether what the topic's patterns find names only the setting too (a drink with a count between,
+        # 喝了两杯酒: the alcohol's setting beside palpitations; session 19)
+        self.setting_patterns = spec.get("setting_patterns") is True
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
@@ -664,6 +676,14 @@ class Guide(dict):
     POINTS_BACK = re.compile(r"^(?:但是|不过|那|那么)?(?:这种|这样的|这个|那种)|(?<![a-z])(?:lose|get rid of|fix|treat|manage|shift|"
                              r"ease|deal with|cope with|get over|shake|sort) (?:it|this|that|them)(?![a-z])")
 
+    # Food to keep away from, or food that sets a complaint off or makes it worse ("I always get heartburn after meals,
+    # what foods should I avoid", 胃老是反酸，哪些东西不能吃, 有什么忌口): asked because of the complaint told, whose
+    # own tips name its triggers, not a healthy-eating question (session 19, FIXO: the reviewer's heartburn after a
+    # meal got the diet tips). "what should a healthy meal plan look like?" beside a stomach ache is still diet's.
+    AVOIDS = re.compile(r"(?<![a-z])(?:avoid|avoiding|stay away from|steer clear of|cut out|keep off|give up|trigger|triggers|"
+                        r"set (?:it|them) off|sets (?:it|them) off|make (?:it|them) worse|makes (?:it|them) worse|worse|bad for (?:it|them))(?![a-z])|"
+                        r"忌口|忌嘴|不能吃|不该吃|不要吃|别吃|少吃|避免吃|不宜吃|要避开|会加重|加重|诱发|刺激")
+
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
         """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,
         over the topic of the whole (``whole``), which the clauses telling the context may decide
@@ -703,6 +723,10 @@ class Guide(dict):
         # on nights, what should a healthy meal plan look like?")
         if topic.key in self.WITH_CONDITION and whole.topic is not None and \
                 whole.topic.priority >= max(t.priority for t in self.values()):
+            return None
+        # ...and food to avoid or that sets it off, beside any complaint (AVOIDS): the complaint's question
+        if topic.key in self.WITH_CONDITION and whole.topic is not None and whole.topic.priority > 0 \
+                and not whole.topic.is_group and self.AVOIDS.search(clause):
             return None
         # A complication of the complaint told, asked of by its own word ("my toddler has diarrhoea, how do
         # I stop him getting dehydrated?"): the complaint's tips speak of it, so the complaint stays
@@ -825,11 +849,14 @@ class Reading:
                 if word in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
                     continue  # "when do I actually need to worry", "is that a worry": is the complaint serious, no anxiety
                 hits.setdefault(topic.key, {}).setdefault(word, start)
+        patterned_setting = set()  # what a topic's patterns found that names only its setting (Topic.setting_patterns)
         for topic in guide.patterned:
             for pattern in topic.patterns:
                 found = pattern.search(text)
                 if found and not negated(text, found.start()) and not MISHAP.search(found.group()):
                     hits.setdefault(topic.key, {}).setdefault(found.group(), found.start())
+                    if topic.setting_patterns:
+                        patterned_setting.add(found.group())
         # The highest priority (a symptom over an activity: "跑步后膝盖疼" is about the knee), then
         # the most distinct keywords, then the one mentioned first.
         # ...and among complaints of one priority, one told as a pain ("my lower back hurts after sitting at my desk
@@ -837,7 +864,8 @@ class Reading:
         # (an English keyword that is itself a pain counts as told as one: "banging headache after the long drive,
         # neck stiff too" is the headache, a pain, over the neck named after it)
         # ...and among those, one named by more than its setting's words (a desk, sitting: Topic.setting)
-        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting and not guide[key].setting_keeps & hits.keys()),
+        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting | patterned_setting
+                                             and not guide[key].setting_keeps & hits.keys()),
                    guide[key].priority > 0 and any(
                       word[-1] in "肿疼痛酸" or word.endswith(_PAIN_WORD) or _PAIN_AFTER.match(text, start + len(word))
                       for word, start in words.items()),
