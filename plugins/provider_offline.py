@@ -821,6 +821,7 @@ class Reading:
         self.focus = ""  # the main question, where it names no topic by keyword
         self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
         self.text = text
+        self.decided = False  # its topic decided by a topic's `whole_patterns` (Guide.main_reading)
         self.denied = set()  # keywords the text denies ("没有刻意减肥": a library item on the opposite case)
         self.hits = hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
@@ -2119,9 +2120,9 @@ class Composer:
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
         # ...or one asking about the group as such ("is it normal to get cramps at 6 weeks pregnant?")
         outright = outright or (group is not None and readings[0].group is group and group.asks_of_itself(text))
-        if group and (topic is None or topic.key in group.instead_of or (outright and not topic.about_medicines)
-                      or topic.is_group):
-            # (not a medicine question of the medicines topic: an elder's aspirin with ibuprofen is its interaction tip)
+        decided = readings[0].decided
+        if group and (topic is None or topic.key in group.instead_of or (outright and not decided) or topic.is_group):
+            # (not a topic its `whole_patterns` decided: an elder's aspirin with ibuprofen is the interaction tip)
             topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
@@ -2296,7 +2297,7 @@ class Composer:
         that says it changes the subject ("对了，我最近老是胃胀") or is clearly about its own
         topic ("膝盖疼还能跑步吗" after a weight question) moves on."""
         own = readings[0].topic
-        if getattr(readings[0], "decided", False):  # a `whole_patterns` topic: a blood thinner with an NSAID
+        if readings[0].decided:  # a `whole_patterns` topic: a blood thinner with an NSAID
             return own
         if readings[0].focus and asks_enough(readings[0].focus):  # "…不过这个不急，主要是晚上两三点才睡得着"
             key, probability = self.guess(readings[0].focus)
@@ -2624,7 +2625,7 @@ class Composer:
             parts.append(caution)
             self.groups = (group.key,)
             if topic is None or topic.key in group.instead_of or (
-                    group.answers_outright(self.lang, self.text) and not topic.about_medicines):
+                    group.answers_outright(self.lang, self.text) and not readings[0].decided):
                 topic = group  # (a medicine question is the medicines topic's: an elder's aspirin with ibuprofen)
         tips = self.tips_of(topic, group) if topic is not None and (topic.priority or feelings or group or asked) \
             else []
