@@ -143,3 +143,16 @@ def test_a_condition_a_past_event_or_a_question_about_the_signs_is_no_emergency(
 def test_a_blood_thinner_with_an_nsaid_gets_the_bleeding_warning(talk, text, lang):
     reply = talk("physical", text)[0]["content"]
     assert ("raises the risk of bleeding" if lang == "en" else "增加出血风险") in reply, reply
+
+
+@pytest.mark.parametrize("unit", ["胸口突然", "chest pain down my arm ", "血一直往外冒", "my husband's face suddenly ",
+                                  "fever and jerking ", "把药当成"])
+def test_the_new_red_flag_patterns_stay_linear_on_hostile_input(make_wm, unit):
+    from conftest import assert_linear
+    from wellmate_plugins.safety import normalize
+    phrases = make_wm().service("safety").phrases.get()
+
+    def read(text):
+        phrases._flagged = (None, [])  # no cached answer: every read is a read
+        phrases.red_flags(text)
+    assert_linear(read, lambda n: normalize((unit * (n // len(unit) + 1))[:n]))
