@@ -378,6 +378,16 @@ class Topic:
             self.patterns = [re.compile(str(p)) for p in spec.get("patterns") or ()]
         except re.error as e:
             raise ValueError(f"topics.{key}.patterns: {e}") from e
+        # Patterns read on the whole message that decide its topic over any clause's reading (Guide.main_reading): what
+        # needs two things said anywhere in it, a blood thinner and an NSAID ("My father takes warfarin. Can he take
+        # ibuprofen for knee pain?": the asking clause alone is the knee's; audit A20, session 19).
+        try:
+            self.whole_patterns = [re.compile(str(p)) for p in spec.get("whole_patterns") or ()]
+        except re.error as e:
+            raise ValueError(f"topics.{key}.whole_patterns: {e}") from e
+        # A topic whose tips are about medicines (`medicines`): they are the answer, and are not left out while a group is
+        # mentioned (a 75-year-old's aspirin with ibuprofen got the elder's own tip and no word of bleeding: session 19)
+        self.about_medicines = bool(spec.get("about_medicines"))
         tips = spec.get("tips") or {}
         # A tip may be {when: [words], text: ...}: given only to a message with one of the words, so
         # a weight-gain tip never answers "我想减肥"; or {about: someone_else, text: ...}: given only to
@@ -578,6 +588,7 @@ class Guide(dict):
                     self.by_word.setdefault(word, []).append(topic)
         self.terms = Terms(list(self.by_word))
         self.patterned = [topic for topic in topics.values() if topic.patterns]  # a search each, per message read
+        self.deciding = [topic for topic in topics.values() if topic.whole_patterns]  # ...per message, once (main_reading)
         self._read = {}
         self._typos = None  # built on the first message no keyword places (Guide.spelled)
         self._spelt = frozenset()  # ...with the English words of the file's own texts (Guide._typo_index)
@@ -752,6 +763,12 @@ class Guide(dict):
                 respelled = Reading(self, ADDITIVE.sub("", spelled))
                 if whole.topic is None or (respelled.topic is not None and respelled.topic.priority > whole.topic.priority):
                     text, whole = spelled, respelled
+        lowered = text.lower()
+        for topic in self.deciding:
+            if any(p.search(lowered) for p in topic.whole_patterns):
+                whole.topic, whole.tied, whole.weak, whole.single = topic, [topic], False, False
+                whole.decided = True  # no topic model overrules it (Composer.choose_topic)
+                return whole
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
             if kind == "asks" and QUIT_BARE.search(part) and (reading.topic is None or not reading.topic.quit):
@@ -828,6 +845,7 @@ class Reading:
         self.focus = ""  # the main question, where it names no topic by keyword
         self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
         self.text = text
+        self.decided = False  # its topic decided by a topic's `whole_patterns` (Guide.main_reading)
         self.denied = set()  # keywords the text denies ("没有刻意减肥": a library item on the opposite case)
         self.hits = hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
@@ -1456,12 +1474,23 @@ SAFETY = {
     "breath": Terms(["呼吸困难", "喘不上气", "上不来气", "透不过气", "呼吸急促",
                      "can't breathe", "cannot breathe", "difficulty breathing", "trouble breathing",
                      "short of breath", "shortness of breath", "struggling to breathe"]),
-    "stroke": Terms(["口角歪斜", "嘴歪", "说话不清", "口齿不清", "一侧无力", "一边无力", "半边身体", "一侧麻木", "中风",
-                     "face drooping", "slurred speech", "numb on one side", "weakness on one side", "stroke"]),
+    # The signs, and a stroke said to be happening now; not the word alone: a stroke in the past or as someone's
+    # condition ("我照顾中风卧床的父亲，怎么帮他翻身预防褥疮？", "caring for my husband after his stroke") got "these are a
+    # stroke's warning signs, call 120 now" (audit A20, session 19). The safety plugin's red flags read the signs.
+    "stroke": Terms(["口角歪斜", "嘴歪", "说话不清", "口齿不清", "一侧无力", "一边无力", "半边身体", "一侧麻木",
+                     "好像中风", "是不是中风", "可能中风", "可能是中风", "疑似中风", "突然中风", "怕是中风", "会不会是中风",
+                     "face drooping", "slurred speech", "numb on one side", "weakness on one side",
+                     "having a stroke", "had a stroke just now", "is this a stroke", "is it a stroke", "could be a stroke",
+                     "might be a stroke", "may be a stroke", "think it's a stroke", "thinks it's a stroke"]),
     "collapse": Terms(["昏迷", "晕倒", "昏倒", "失去意识", "抽搐", "大出血", "呕血", "吐血", "过敏性休克", "喉咙肿",
                        "fainted", "passed out", "unconscious", "seizure", "heavy bleeding", "vomiting blood",
                        "anaphylaxis", "throat swelling"]),
 }
+# A question about what an emergency's signs are, not a report of them ("中风有哪些症状？比如嘴歪", "what are the warning
+# signs of a stroke, like face drooping?" got "call 120 now": session 19); the safety plugin's red flags mask the same.
+SIGNS_ASKED = re.compile(r"(?:有哪些|有什么|哪些)(?:症状|征兆|表现|信号|前兆)|(?:症状|征兆|表现|信号|前兆)(?:是什么|是啥|有哪些|有什么|包括)|"
+                         r"(?<![a-z])(?:what are|what're|what r) (?:the )?(?:early |warning |common |main |first |typical )?"
+                         r"(?:signs|symptoms)(?![a-z])|(?<![a-z])what does fast stand for(?![a-z])")
 # A follow-up, after an emergency sign earlier in the session, that asks whether to wait or says it eased
 # ("已经过了二十分钟了，好像好一点了，要不要等我儿子下班再说？" after a stroke note got the child-fever caution
 # and a fatigue tip): don't wait. Signs that ease can still be a stroke (a TIA) or a heart attack.
@@ -2119,7 +2148,9 @@ class Composer:
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
         # ...or one asking about the group as such ("is it normal to get cramps at 6 weeks pregnant?")
         outright = outright or (group is not None and readings[0].group is group and group.asks_of_itself(text))
-        if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group):
+        decided = readings[0].decided
+        if group and (topic is None or topic.key in group.instead_of or (outright and not decided) or topic.is_group):
+            # (not a topic its `whole_patterns` decided: an elder's aspirin with ibuprofen is the interaction tip)
             topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
@@ -2157,7 +2188,7 @@ class Composer:
         self.topic = (group.key if group and group.owns(topic, self.group_text) else topic.key if topic is not None
                       else group.key if group else None)
         tips = self.tips_of(topic, group) if topic else []
-        if group and topic is not group:
+        if group and topic is not group and not getattr(topic, "about_medicines", False):
             kept = [tip for tip in tips if not MEDICINE.search(tip)]
             if not kept and group.complaint_topic and topic is not None:
                 # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
@@ -2294,6 +2325,8 @@ class Composer:
         that says it changes the subject ("对了，我最近老是胃胀") or is clearly about its own
         topic ("膝盖疼还能跑步吗" after a weight question) moves on."""
         own = readings[0].topic
+        if readings[0].decided:  # a `whole_patterns` topic: a blood thinner with an NSAID
+            return own
         if readings[0].focus and asks_enough(readings[0].focus):  # "…不过这个不急，主要是晚上两三点才睡得着"
             key, probability = self.guess(readings[0].focus)
             guessed = topics.get(key)
@@ -2505,6 +2538,8 @@ class Composer:
         for kind, terms in SAFETY.items():
             if self.note_shown and kind != "crisis":
                 continue  # the note shown above the reply says it already
+            if kind != "crisis" and SIGNS_ASKED.search(self.text):
+                continue  # "what are the warning signs of a stroke, like face drooping?" names no sign happening
             if kind == "crisis" and not self.judges_crisis:
                 continue  # the safety plugin judges crises, and answers them before any provider runs
             # Self-harm is never waved away, even when phrased as a denial; symptoms the user
@@ -2617,11 +2652,12 @@ class Composer:
         if group:
             parts.append(caution)
             self.groups = (group.key,)
-            if topic is None or topic.key in group.instead_of or group.answers_outright(self.lang, self.text):
-                topic = group
+            if topic is None or topic.key in group.instead_of or (
+                    group.answers_outright(self.lang, self.text) and not readings[0].decided):
+                topic = group  # (a medicine question is the medicines topic's: an elder's aspirin with ibuprofen)
         tips = self.tips_of(topic, group) if topic is not None and (topic.priority or feelings or group or asked) \
             else []
-        if group and topic is not group:
+        if group and topic is not group and not getattr(topic, "about_medicines", False):
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(self.lang, self.text)
         if tips:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent, last=self.replies[-1:] and self.replies[-1])
