@@ -192,3 +192,14 @@ def test_a_shipped_models_scores_are_every_features_weights_added_up_label_by_la
     for text in texts:
         extra = ["q:flag"] if name == "crisis" else []
         assert model.scores(text, extra) == expected(features(text, model.families) + extra), text
+
+
+def test_shuffle_by_text_does_not_depend_on_the_rows_order_and_a_new_row_keeps_the_others_order():
+    """shuffle="text" (the topic model's, session 19): each epoch orders rows by a hash of their own text, so the
+    same rows in another order train the same weights; "seed" shuffles positions, so the order matters."""
+    same = train(ROWS, epochs=3, seed=0, shuffle="text"), train(ROWS[::-1], epochs=3, seed=0, shuffle="text")
+    assert list(same[0].weights) == list(same[1].weights) and same[0].bias == same[1].bias
+    moved = train(ROWS, epochs=3, seed=0), train(ROWS[::-1], epochs=3, seed=0)
+    assert list(moved[0].weights) != list(moved[1].weights)
+    for text in ("thinking about ending it all tonight", "what should I eat for dinner"):
+        assert same[0].predict(text)[0] == same[1].predict(text)[0]
