@@ -71,18 +71,120 @@ def safety_numbers(wm, lang: str) -> dict:
 def cli(subparsers, wm_factory):
     parser = subparsers.add_parser(
         "train-topics", help="retrain the offline companion's topic model and print its accuracy on the held split",
-        description="Retrain the topic model of the offline provider on models/training/offline_topics*.tsv (all but the held eighth of "
-                    "the rows), write it to providers.<offline>.topic_model and print its accuracy on the held rows.")
+        description="Retrain the topic model of the offline provider on models/training/offline_topics*.tsv and the earlier "
+                    "sessions' offline sets (DEV_SETS, tests/data/heldout/offline_*.tsv), all but the held eighth of the rows; "
+                    "write it to providers.<offline>.topic_model and print its accuracy on the held rows.")
     from wellmate_plugins._textmodel import add_training_arguments
 
-    add_training_arguments(parser, out_default="the offline provider's topic_model", epochs=20, l2=1e-4)
+    add_training_arguments(parser, out_default="the offline provider's topic_model", epochs=TOPIC_EPOCHS, l2=TOPIC_L2)
+    parser.add_argument("--no-dev-sets", action="store_true",
+                        help="do not learn from the earlier sessions' offline sets (DEV_SETS, tests/data/heldout)")
+    parser.add_argument("--follow-ups", choices=FOLLOW_UP_WAYS, default=FOLLOW_UPS,
+                        help="how a dev set's follow-up row is learnt (bench/offline_folds --follow-ups compares them)")
+    parser.add_argument("--runs", type=int, default=TOPIC_RUNS,
+                        help="train this many times, the rows in a different order each time, and keep the mean")
     parser.set_defaults(func=lambda args: train_topics(wm_factory, args))
+
+
+# How train-topics trains (bench/offline_folds trains each fold the same way).
+TOPIC_EPOCHS, TOPIC_L2, TOPIC_MIN_COUNT = 20, 1e-4, 2
+TOPIC_RUNS = 1
+
+
+def fit_topics(rows: list[dict], *, epochs: int = TOPIC_EPOCHS, l2: float = TOPIC_L2, runs: int = TOPIC_RUNS,
+               order: str = "text"):
+    """The topic model trained on the train split of ``rows`` (of `topic_rows`), as train-topics trains it.
+    ``order`` "text" (train-topics): the rows sorted by text and each epoch's order drawn from each row's own
+    text (`train` shuffle="text"), so the model depends on which rows there are, not on the order the files
+    list them in, and a row added moves no other row's place; "given": the rows as listed, shuffled by the
+    seed as before session 19 (bench/offline_folds --stability measures both)."""
+    from wellmate_plugins._textmodel import train
+
+    train_rows = [(r["text"], r["label"]) for r in rows if r["split"] == "train"]
+    if order == "text":
+        train_rows.sort()
+    if not train_rows:
+        raise ValueError("no rows to train on")
+    return train(train_rows, epochs=epochs, l2=l2, seed=0, min_count=TOPIC_MIN_COUNT, buckets=TOPIC_BUCKETS, runs=runs,
+                 shuffle="text" if order == "text" else "seed")
+
+
+# The offline sets of earlier sessions (tests/data/heldout/offline_*.tsv), each written by another person who
+# saw neither the code nor the training rows, columns `topic lang text follows`: the topic model learns them (their
+# train split; the held eighth is never learnt), as the crisis classifier learns its sets (plugins/safety.py
+# DEV_SETS). Before session 19 it learnt only models/training/offline_topics*.tsv, written by a few people.
+# bench/offline_folds --by-set N measures what that buys a writer it never learnt (leave-writer-out).
+DEV_SETS = tuple(f"tests/data/heldout/offline_{name}.tsv" for name in "ABCDEFGHIJKLNORS")
+DEV_SET_NAMES = frozenset(Path(name).name for name in DEV_SETS)
+
+# A follow-up row ("那明天还能走路去上班吗" after a sprained ankle) is on the session's topic, which its own words
+# may not say: "joined" learns it with the line it follows before it (the words the topic comes from), "alone" as it
+# is, "skip" not at all. Chosen by bench/offline_folds --by-set (docs/models.md).
+FOLLOW_UP_WAYS = ("skip", "joined", "alone")
+FOLLOW_UPS = "skip"
+
+
+def dev_set_files() -> list[Path]:
+    """The DEV_SETS shipped with Wellmate that exist."""
+    from wellmate import HERE
+
+    return [HERE / name for name in DEV_SETS if (HERE / name).exists()]
+
+
+def dev_set_rows(paths, follow_ups: str = FOLLOW_UPS) -> list[dict]:
+    """The rows of offline question files (``topic lang text follows``) as `read_rows` gives training rows: label,
+    text, split (the same hash split), file; a follow-up learnt as ``follow_ups`` says (FOLLOW_UP_WAYS)."""
+    from wellmate_plugins._files import read_table
+    from wellmate_plugins._textmodel import split_of
+
+    if follow_ups not in FOLLOW_UP_WAYS:
+        raise ValueError(f"follow_ups: one of {', '.join(FOLLOW_UP_WAYS)}")
+    rows = []
+    for path in paths:
+        path = Path(path)
+        for row in read_table(path):
+            text, label, follows = (row.get("text") or "").strip(), (row.get("topic") or "").strip(), (row.get("follows") or "").strip()
+            if not text or not label:
+                raise ValueError(f"{path}: a row without topic or text")
+            if follows:
+                if follow_ups == "skip":
+                    continue
+                if follow_ups == "joined":
+                    text = follows + "\n" + text
+            # the split of the row's own words, so a follow-up joined or not keeps the same one
+            rows.append({"label": label, "text": text, "kind": "follow-up" if follows else "", "file": path.name,
+                         "split": split_of(row["text"].strip())})
+    return rows
+
+
+def copy_key(text: str) -> str:
+    """A text with case, spaces and punctuation aside: what makes a training row a copy of a dev set's."""
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def leave_sets_out(rows: list[dict], held: set[str]) -> tuple[list[dict], list[dict]]:
+    """``rows`` cut for writers the model never learnt (bench/offline_folds --by-set): (the rows to learn from: none
+    of the files in ``held``, and a training file's row that is a copy of one of theirs is "copy", not "train";
+    the rows of the ``held`` files)."""
+    measured = [r for r in rows if r["file"] in held]
+    copied = {copy_key(r["text"]) for r in measured}
+    learn = [dict(r, split="copy") if r["file"] not in DEV_SET_NAMES and r["split"] == "train" and copy_key(r["text"]) in copied
+             else r for r in rows if r["file"] not in held]
+    return learn, measured
+
+
+def topic_rows(wm, data=None, dev_sets: bool = True, follow_ups: str = FOLLOW_UPS) -> tuple[list[dict], list[Path], list[Path]]:
+    """(the rows train-topics learns, the training files, the dev sets): ``data`` or the training files
+    (`topic_training_files`), and the DEV_SETS unless ``data`` is given or ``dev_sets`` is false."""
+    from wellmate_plugins._textmodel import read_rows
+
+    paths = [Path(p) for p in data] if data else topic_training_files(wm)
+    dev = [] if data or not dev_sets else dev_set_files()
+    return read_rows(paths) + dev_set_rows(dev, follow_ups), paths, dev
 
 
 def train_topics(wm_factory, args) -> int:
     """`python wellmate.py train-topics`: train on the train split, save, print held accuracy per language."""
-    from wellmate_plugins._textmodel import read_rows, train
-
     wm = wm_factory()
     try:
         offline = next((name for name, conf in wm.config["providers"].items() if conf.get("plugin") == "offline"), None)
@@ -91,9 +193,8 @@ def train_topics(wm_factory, args) -> int:
         if provider and stop_if_unusable(provider.tips_file, "which topics there are"):
             return 1
         guide = provider.tips_file.get() if provider else None
-        paths = [Path(p) for p in args.data] if args.data else topic_training_files(wm)
         try:
-            rows = read_rows(paths)
+            rows, paths, dev = topic_rows(wm, args.data, not args.no_dev_sets, args.follow_ups)
         except (OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -101,17 +202,21 @@ def train_topics(wm_factory, args) -> int:
         if guide is not None and unknown:
             print(f"error: labels that are no topic of the tips file: {', '.join(unknown)}", file=sys.stderr)
             return 1
-        train_rows = [(r["text"], r["label"]) for r in rows if r["split"] == "train"]
         held = [r for r in rows if r["split"] == "held"]
-        if not train_rows:
-            print("error: no rows to train on", file=sys.stderr)
+        try:
+            model = fit_topics(rows, epochs=args.epochs, l2=args.l2, runs=args.runs)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
             return 1
-        model = train(train_rows, epochs=args.epochs, l2=args.l2, seed=0, min_count=2, buckets=TOPIC_BUCKETS)
+        train_rows = sum(r["split"] == "train" for r in rows)
         configured = (provider.config["topic_model"] if provider else "") or "models/offline_topics.json"
         out = Path(args.out) if args.out else data_file_candidates(wm, configured)[0]
-        size = model.save(out, meta={"trained_on": [p.name for p in paths], "train_rows": len(train_rows),
-                                     "held_rows": len(held)})
-        print(f"trained on {len(train_rows)} rows of {', '.join(p.name for p in paths)}; wrote {out} ({size // 1024} KB)")
+        size = model.save(out, meta={"trained_on": [p.name for p in paths], "dev_sets": [p.name for p in dev],
+                                     "follow_ups": args.follow_ups, "train_rows": train_rows, "held_rows": len(held)})
+        print(f"trained on {train_rows} rows of {', '.join(p.name for p in paths)}; wrote {out} ({size // 1024} KB)")
+        if dev:
+            print(f"learnt the dev sets too ({sum(r['file'] in DEV_SET_NAMES and r['split'] == 'train' for r in rows)} rows, "
+                  f"follow-ups {args.follow_ups}): {', '.join(p.name for p in dev)}")
         confidence = provider.config["topic_confidence"] if provider else 0.35
         for lang in ("all", "zh", "en"):
             rows_ = [r for r in held if lang == "all" or ("zh" if _CJK.search(r["text"]) else "en") == lang]
@@ -123,11 +228,15 @@ def train_topics(wm_factory, args) -> int:
             print(f"held split, {lang}: {right}/{len(rows_)} right ({100 * right / len(rows_):.1f}%); "
                   f"at confidence >= {confidence:g} it answers {len(sure)} ({100 * len(sure) / len(rows_):.0f}%), "
                   f"{100 * sum(sure) / max(1, len(sure)):.1f}% of them right")
-        if len(paths) > 1:  # a file's held rows alone: a new file's rows must not be bought with the others'
+        if len(paths) > 1 or dev:  # a file's held rows alone: a new file's rows must not be bought with the others'
             for path in paths:
                 rows_ = [r for r in held if r["file"] == path.name]
                 right = sum(model.predict(r["text"])[0] == r["label"] for r in rows_)
                 print(f"held split of {path.name}: {right}/{len(rows_)} right ({100 * right / max(1, len(rows_)):.1f}%)")
+            if dev:
+                rows_ = [r for r in held if r["file"] in DEV_SET_NAMES]
+                right = sum(model.predict(r["text"])[0] == r["label"] for r in rows_)
+                print(f"held split of the dev sets: {right}/{len(rows_)} right ({100 * right / max(1, len(rows_)):.1f}%)")
         return 0
     finally:
         wm.close()
