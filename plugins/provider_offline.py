@@ -1360,6 +1360,37 @@ CONDOLENCE = {"zh": ["听到这个消息，我很心疼你，请节哀。失去�
                      "真的很抱歉你正在经历这样的失去。这么重的事需要时间慢慢消化，你不用急着走出来。"],
               "en": ["I'm so sorry for your loss. Losing someone you love hurts deeply, and whatever you're feeling right now is allowed.",
                      "I'm so sorry you're going through this loss. Something this big takes time to take in, and you don't have to be okay yet."]}
+# A loss told as long past with how it is now not a hardship ("My mum passed away ten years ago; today I cooked her soup
+# recipe and smiled", 我奶奶去世五年了，今天看到她的照片，心里很温暖): a warm word on the memory, not condolence for a fresh
+# loss nor the first weeks' tips (docs/emotion-safety.md, `contrast.then_now`; the session-19 audit A20)
+REMEMBERING = {"zh": ["谢谢你和我分享关于 TA 的回忆。过了这么久还能这样温暖地想起 TA，说明 TA 一直在你心里。",
+                      "能这样想起 TA，真好。那些一起的日子和 TA 留给你的东西，会一直陪着你。"],
+               "en": ["Thank you for sharing that memory. That you can think of them with warmth after all this time says a lot "
+                      "about what they gave you.",
+                      "That sounds like a warm way to remember them. What they gave you stays with you."]}
+REMEMBERING_QUESTIONS = {"zh": ["你愿意多说说 TA 吗？", "TA 是个什么样的人？"],
+                         "en": ["Would you like to tell me more about them?", "What were they like?"]}
+# When a loss is placed years back: "ten years ago", "last year", "back in 2015", 三年前, 去年, 去世五年了, 走了好几年了.
+# (Numbers of at most three digits or numerals, each read from its start, as `contrast.then_now`: bounded on long runs.)
+LONG_PAST = re.compile(
+    r"(?<![a-z])(?:(?:a |one |two |three |four |five |six |seven |eight |nine |ten |a few |few |several |many |(?<!\d)\d{1,3} )"
+    r"years? (?:ago|back|on|later)|last year|(?:back )?in (?:19|20)\d\d)(?![a-z\d])"
+    r"|去年|前年|几年前|好几年|(?<!\d)\d{1,3}年前|(?<![一二三四五六七八九十两几])[一二三四五六七八九十两几]{1,3}年前"
+    r"|(?:去世|过世|离世|走了|离开我们|不在了)(?:已经|都|快|有)?(?:[\d一二三四五六七八九十两几]{1,3}|好几|十几)年")
+# The clause a time or a loss is told in ends here; what follows tells how it is now.
+CLAUSE_AFTER = re.compile(r"[，。；！？,;.!?]")
+
+
+def loss_now(text: str) -> str:
+    """What ``text`` (normalized) says after the clause that places a loss years back (LONG_PAST): how it is now; ""
+    when no loss is so placed or nothing follows it."""
+    past = LONG_PAST.search(text.lower())
+    if past is None:
+        return ""
+    end = CLAUSE_AFTER.search(text, past.end())
+    return text[end.end() if end else past.end():].strip(" ，。；！？,;.!?")
+
+
 # ...said once a session; after it, a line on what comes next (a follow-up: "还是睡不好，一闭眼就想起她")
 STILL_GRIEVING = {"zh": ["想念会一阵一阵地涌上来，这很正常，我在这里陪你。", "这种时候难熬是自然的，慢慢来，我在听。"],
                   "en": ["Missing them comes in waves, and that's normal. I'm here with you.",
@@ -1795,12 +1826,18 @@ class OfflineProvider(Provider):
         chat = self._service("chat")
         return chat.tag(message) if chat is not None and message.strip() else None
 
-    def _moved_on(self, message: str) -> bool:
-        """Whether the emotion tagger reads the message as a past told and then how it is now (chat's `moved_on`)."""
+    def _moved_on(self, message: str) -> bool | str:
+        """Whether the message tells of a loss long past and then of how it is now, fine: True when a loss placed years
+        back (LONG_PAST) is followed by words the emotion tagger reads as no bad feeling ("…ten years ago; today I cooked
+        her soup recipe and smiled"; not "…two years ago and I still cry every day"); "then_now" when the tagger reads a
+        past and a now (chat's `moved_on`) and the whole message's label is to decide; False otherwise."""
         chat = self._service("chat")
         read = getattr(chat, "moved_on", None)
         try:
-            return bool(read and message.strip() and read(message))
+            now = loss_now(normalize(message))
+            if now and not asks(now) and chat is not None and chat.tag(now) in ("happy", "calm", "neutral"):
+                return True
+            return "then_now" if read and message.strip() and read(message) else False
         except Exception:  # a broken lexicon must not cost the reply
             log.exception("asking the emotion tagger about a message")
             return False
@@ -2013,7 +2050,9 @@ class Composer:
         # A loss told as long past and a good feeling now (the tagger's happy or calm for it): no condolence for it
         # ("My dog passed away two years ago; I've adopted a new puppy now and feel happy again" got "I'm so sorry you're
         # going through this loss": the session-18 audit, AUDFIX)
-        self.moved_on = moved_on and label in ("happy", "calm")
+        # ...also when the tagger, reading the whole, weighs the loss (sad for "…ten years ago; today I cooked her soup and
+        # smiled"): OfflineProvider._moved_on then reads how it is now on its own (True) or not (False)
+        self.moved_on = moved_on is True or (moved_on == "then_now" and label in ("happy", "calm"))
         if self.moved_on:
             asked = self.guess
             self.guess = lambda text: ("", 0.0) if asked(text)[0] == GRIEF else asked(text)
@@ -2060,10 +2099,14 @@ class Composer:
             return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
         mourning = self.mourning(readings, session)
+        # A loss long past and how it is now, fine (__init__): a warm word on the memory, no grief tip (below)
+        remembering = self.moved_on and any(t is not None and t.key == GRIEF for t in (readings[0].topic, readings[0].gave_way_from))
         if notes and not feelings:
             parts.append(self.pick(QUESTIONS["urgent"][lang], "urgent"))
         elif mourning:  # a loss: condolence, not "you're feeling sad about your marriage"
             parts += self.condole()
+        elif remembering:
+            parts.append(self.pick(REMEMBERING[lang], "remembering"))
         elif feelings:
             parts += self.reflect(feelings)
         urgent = self.warning_signs(readings)
@@ -2074,6 +2117,8 @@ class Composer:
             parts.append(bp)
 
         topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
+        if remembering and topic is not None and topic.key == GRIEF:
+            topic = None  # the grief tips are for the first weeks and for a grief that will not ease
         more = bool(MORE.regex.search(text)) and readings[0].topic is None  # "还有呢" on the session's topic
         if more and topic is not None:
             intros = MORE_INTROS
@@ -2086,6 +2131,20 @@ class Composer:
             # The model need not be sure of NO_TOPIC: likelier than the group's own health is enough, as the group's
             # fever tips are the only other answer ("my sister had a baby last week, what gift": none 0.19, child 0.01).
             group, caution = None, ""
+        # Good news about a child, a pregnancy or an elder, with no complaint and no question ("哈哈哈 我女儿今天第一次叫妈妈
+        #了", "our baby girl took her first steps this morning", 宝宝今天第一次翻身了): joy met with joy, no fever doses,
+        # nor the habit tip its words happen to name (her first steps are no step count of the user's). A fever's
+        # session, a temperature or a sign named, or a question, keeps the caution (the session-19 audit A20).
+        if group is not None and readings[0].group is group and session is None and self.label == "happy" and \
+                not self.cheerless and not asks(text) and all(f[0] == "happy" for f in feelings) and not urgent and \
+                not BODY_TEMPERATURE.search(text) and (readings[0].topic is None or not readings[0].topic.priority) and \
+                not any(r.group is group for r in readings[1:]):
+            group, caution = None, ""
+            if topic is not None and (topic.is_group or not topic.priority):
+                topic = None
+            if not feelings and not mourning and not notes:  # the joy the tagger read, named back ("haha" has no word of it)
+                feelings = [("happy", LABEL_WORDS["happy"][lang], "")]
+                parts += self.reflect(feelings)
         # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
         outright = group is not None and (group.answers_outright(lang, text) or (
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
@@ -2179,7 +2238,9 @@ class Composer:
                     not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
                 parts.append(doctor)
 
-        if mourning and topic is not None and topic.key == GRIEF:
+        if remembering and topic is None:
+            parts.append(self.pick(REMEMBERING_QUESTIONS[lang], "question"))
+        elif mourning and topic is not None and topic.key == GRIEF:
             parts.append(self.pick(QUESTIONS["grief"][lang], "question"))
         elif feelings:
             kind = "happy" if all(f == "happy" for f, _, _ in feelings) else \
