@@ -704,6 +704,11 @@ class Guide(dict):
         if topic.key in self.WITH_CONDITION and whole.topic is not None and \
                 whole.topic.priority >= max(t.priority for t in self.values()):
             return None
+        # ...and beside a long-term condition named (diabetes, high blood pressure: CONDITION_SIGNS' topics), mine or
+        # another's ("我有2型糖尿病，下午饿了吃什么零食比较好？", "我妈有糖尿病，早餐吃什么", "type 1 diabetic, what's a good
+        # bedtime snack"): the condition's tips answer eating with it, as for a condition given as context (session 19, A20)
+        if topic.key in self.WITH_CONDITION and whole.topic is not None and whole.topic.key in self.CONDITION_SIGNS:
+            return None
         # A complication of the complaint told, asked of by its own word ("my toddler has diarrhoea, how do
         # I stop him getting dehydrated?"): the complaint's tips speak of it, so the complaint stays
         if whole.topic is not None and topic.priority == whole.topic.priority and lack is None:
