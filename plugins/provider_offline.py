@@ -277,7 +277,24 @@ MISHAP = re.compile(r"(?<![a-z])(?:phone|battery|laptop|computer|pc|car|engine|t
                     r"(?:just\s+|suddenly\s+|completely\s+)?(?:died|dead|is dead|went dead|broke|is broken|crashed|"
                     r"froze|stopped working|gave up|gave out|cut out|dropped)(?![a-z])"
                     r"|(?:手机|电脑|电池|车|网|电视|路由器|打印机|耳机|屏幕|游戏|电话|充电器)(?:突然|又|直接)?"
-                    r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)")
+                    r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)"
+                    # ...or is about to: "我的手机快没电了，要死机了", "my laptop battery is dying" (a device's, not the user's
+                    # tiredness: the session-19 audit A20)
+                    r"|(?:手机|电脑|电池|电量|平板|笔记本|充电宝)[^。！？!?]{0,12}?(?:快|快要|就要|马上|要)(?:没电|关机|死机|耗光|用完)"
+                    r"|(?<![a-z])(?:phone|battery|laptop|tablet|computer|pc|charger|power bank)(?:'s|\s+is)?\s+(?:almost\s+|nearly\s+|about\s+to\s+)?"
+                    r"(?:dying|die|dead|flat|running (?:out|low))(?![a-z])")
+
+# A task's difficulty said as a death or killing ("这道数学题真是要了我的命", "这道物理题把我难死了", "this crossword is
+# killing me"): no feeling the tagger reads into the idiom is the user's tiredness or anger to answer with a health tip
+# (tiredness and "去医院做个检查" in the session-19 audit A20). Bounded: a dozen characters between the task and the idiom.
+TASK_IDIOM = re.compile(r"(?:题|作业|论文|报告|代码|程序|拼图|关卡|数独|填字|谜题|公式)[^。！？!?]{0,12}?(?:要了我的命|要我的命|要我命|难死|愁死)"
+                        r"|(?<![a-z])(?:crossword|puzzle|sudoku|homework|assignment|essay|code|bug|level|maths?|physics|equation|problem set)"
+                        r"(?![a-z])[^.!?]{0,20}?(?:is (?:killing|murdering) me|will be the death of me|is the death of me)(?![a-z])")
+
+
+# What a thing eats that is no food: a machine's or a budget's resource ("a process eating all my CPU", "eats up my data")
+EATS_A_RESOURCE = re.compile(r"\s+(?:up\s+)?(?:all\s+|so\s+much\s+|most\s+of\s+|half\s+|through\s+)?(?:of\s+)?(?:my|the|your|our|his|her)?\s*"
+                             r"(?:cpu|memory|ram|battery|data|disk|storage|space|bandwidth|gpu|ssd|budget|savings|credits?)(?![a-z])")
 
 
 # Death as a figure of speech ("I nearly died laughing", "I'm dying to see it", "bored to death", "笑死我了"):
@@ -825,6 +842,8 @@ class Reading:
                     continue
                 if word in ("died", "dies") and (MISHAP.search(text) or FIGURATIVE_DEATH.search(text)):
                     continue  # "my phone died", "I nearly died laughing": no bereavement
+                if word in ("eating", "eats", "eat", "ate") and EATS_A_RESOURCE.match(text, start + len(word)):
+                    continue  # "the process that's eating all my CPU", "apps eating my battery": no food (session 19, A20)
                 if word in WAKING and WAKES_WITH.match(text, start + len(word)):
                     continue  # "waking up with a dull ache at the back of my head": when the ache comes, not insomnia
                 if word in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
@@ -2608,7 +2627,8 @@ class Composer:
         # The tagger's label names no feeling the words deny ("我不再焦虑了"), none that is someone
         # else's ("my 2 year old ... is very sleepy"; news of someone else alone returned above) and no
         # low mood for a thing that died.
-        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text))):
+        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text)
+                                                                      or TASK_IDIOM.search(self.text))):
             return [f for f in feelings if f[0] != "happy"]
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
