@@ -472,6 +472,12 @@ class Topic:
         gives_way = spec.get("gives_way") if isinstance(spec.get("gives_way"), dict) else {}
         self.gives_way = [(str(k), Terms([w for w in (normalize(str(x)) for x in both_languages(v)) if w]))
                           for k, v in gives_way.items()]
+        # A word first for news hard to take in (a serious diagnosis, the writer's or a relative's): said before the tip
+        # when the message tells it, not when it asks about preventing or the risk (`unless`): "医生说我爸是肺癌晚期" got
+        # "这个问题超出了我离线时能回答的范围" with no acknowledgement (the session-19 audit A20)
+        acknowledge = spec.get("acknowledge") if isinstance(spec.get("acknowledge"), dict) else {}
+        self.acknowledge = {lang: str(acknowledge.get(lang) or "") for lang in ("zh", "en")}
+        self.acknowledge_unless = Terms([w for w in (normalize(str(x)) for x in both_languages(acknowledge.get("unless"))) if w])
         # A habit one quits (smoking, alcohol): "想戒", "how can I quit?" with no object ask about it when the message names it
         self.quit = bool(spec.get("quit"))
         # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
@@ -2123,6 +2129,7 @@ class Composer:
             return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
         mourning = self.mourning(readings, session)
+        reflected = []  # the feelings named back, which an acknowledgement of hard news replaces (below)
         # A loss long past and how it is now, fine (__init__): a warm word on the memory, no grief tip (below)
         remembering = self.moved_on and any(t is not None and t.key == GRIEF for t in (readings[0].topic, readings[0].gave_way_from))
         if notes and not feelings:
@@ -2132,7 +2139,8 @@ class Composer:
         elif remembering:
             parts.append(self.pick(REMEMBERING[lang], "remembering"))
         elif feelings:
-            parts += self.reflect(feelings)
+            reflected = self.reflect(feelings)
+            parts += reflected
         urgent = self.warning_signs(readings)
         if urgent:  # a see-a-doctor-now sign comes before anything else but a safety note
             parts.insert(notes, urgent)
@@ -2201,6 +2209,11 @@ class Composer:
             if not (more and caution in self.said and readings[0].named_group is not group and same):
                 parts.append(caution)
             self.groups = (group.key,)
+        if topic is not None and topic.acknowledge[lang] and topic.acknowledge[lang] not in self.said and \
+                (topic.acknowledge_unless.regex is None or not topic.acknowledge_unless.regex.search(text)):
+            # hard news: the acknowledgement instead of a reflection of the feeling ("you sound anxious")
+            parts = [part for part in parts if part not in reflected]
+            parts.insert(notes, topic.acknowledge[lang])
         given = readings[0].conditions
         if given and topic is not None and topic is readings[0].topic and topics.condition_caution[lang]:
             # "type 2 diabetic here, want to start working out": the exercise tips, with a word on the condition
