@@ -1426,6 +1426,10 @@ STILL_GRIEVING = {"zh": ["想念会一阵一阵地涌上来，这很正常，我
                   "en": ["Missing them comes in waves, and that's normal. I'm here with you.",
                          "It's natural for this to be hard right now. Take it slowly; I'm listening."]}
 
+# A turn between two feelings told (then how it went): "…挺难受的，不过晚上和朋友吃了火锅，心情好多了", "felt awful, but
+# dinner with friends cheered me up". Read from the first one only; a clause-level word, so one search.
+MIXED_TURN = re.compile(r"不过|但是|可是|然而|好在|幸好|还好|后来|(?<=[，,])\s*但|(?<![a-z])(?:but|though|luckily|thankfully|then)(?![a-z])")
+
 # Each intro says a tip is being offered ("小建议", "a tip"): the lexicon tagger reads that as
 # a calm, helpful reply even when the tip itself mentions stress or tiredness.
 TIP_INTROS = {"zh": ["关于{title}，一个实用的建议：", "说到{title}，一个小建议：", "关于{title}，可以试试这样做："],
@@ -2192,8 +2196,13 @@ class Composer:
             # temperature"), or a follow-up in a session its own tips answered ("now there's a rash on
             # her tummy too" after a baby's fever): the fever's signs, still the group's as such.
             topic = group
-        if topic is None and feelings:
-            topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
+        # ...the feeling of now, where two are told either side of a turn (a hard morning, then a good evening: no
+        # low-mood tip for one who feels better, whether its word or the tagger placed the earlier feeling's topic)
+        mixed = self.mixed(feelings) if feelings and not mourning else None
+        if mixed and mixed[1][0] == "happy" and topic is not None and topic.key in FEELING_TOPICS:
+            topic = None
+        elif topic is None and feelings:
+            topic = topics.get(FEELINGS[(mixed[1] if mixed else feelings[0])[0]]["topic"] or "")
         if topic is None and self.for_another() and self.others:  # "我女朋友心情很差，我该怎么安慰她"
             topic = next((topics.get(spec["topic"]) for f, spec in FEELINGS.items()
                           if f in self.others and spec["topic"] in topics), None)
@@ -2735,9 +2744,44 @@ class Composer:
         hit = next(CONTEXT_TERMS[self.lang].find(self.text), None)
         return when, ctx["about"][hit[1]] if hit else ""
 
+    def mixed(self, feelings) -> tuple | None:
+        """(the feeling before, the feeling after, the text before the turn) for two feelings told either side of a
+        turn ("被老板骂了一顿，挺难受的，不过晚上和朋友吃了火锅，心情好多了": down, then happy), in the order told; None
+        when there are not two, or no turn lies between them. A feeling only the tagger read (no word of it found in the
+        text) is the later one: the tagger weighs what follows the turn."""
+        if len(feelings) != 2:
+            return None
+        turn = MIXED_TURN.search(self.text)
+        if turn is None:
+            return None
+        where = [self.text.find(display) if display and display in self.text else len(self.text)
+                 for _, display, _ in feelings]
+        first, second = sorted(range(2), key=lambda i: where[i])
+        if not where[first] < turn.start() <= where[second]:
+            return None
+        return feelings[first], feelings[second], self.text[:turn.start()]
+
     def reflect(self, feelings) -> list[str]:
         lang = self.lang
         when, about = self.context()
+        mixed = self.mixed(feelings)
+        if mixed is not None:
+            # Each feeling with its own cause, or none: "今天工作让你感到开心，也很难受" put the evening's relief on the
+            # work that hurt (the session-19 audit A20). The cause found before the turn is the first feeling's.
+            (f0, d0, g0), (f1, d1, g1), before = mixed
+            hit = next(CONTEXT_TERMS[lang].find(before), None)
+            cause = CONTEXT[lang]["about"][hit[1]] if hit else ""
+            deg0, deg1 = DEGREE[lang][g0], DEGREE[lang][g1]
+            if lang == "zh":
+                n0 = d0.replace("{deg}", deg0) if "{deg}" in d0 else (deg0 or ("很" if len(d0) == 1 else "")) + d0
+                n1 = d1.replace("{deg}", deg1) if "{deg}" in d1 else deg1 + d1
+                core = (f"{when}{cause}让你感到{n0}" if cause else f"你{when}感到{n0}") + f"，后来又{'好了一些，' if f1 == 'happy' else ''}感到{n1}"
+            else:
+                core = f"you felt {deg0}{d0}" + (f" about {cause}" if cause else "") + (f" {when}" if when else "") + \
+                    f", and then {deg1}{d1}"
+            later = f1  # how it is now: what the support line answers
+            opener = self.pick(OPENERS[lang], "opener").format(core=core)
+            return [opener, self.pick(SUPPORT[later][lang], "support")]
         named = []
         for feeling, display, degree in feelings:
             deg = DEGREE[lang][degree]
