@@ -1430,6 +1430,11 @@ STILL_GRIEVING = {"zh": ["想念会一阵一阵地涌上来，这很正常，我
 # dinner with friends cheered me up". Read from the first one only; a clause-level word, so one search.
 MIXED_TURN = re.compile(r"不过|但是|可是|然而|好在|幸好|还好|后来|(?<=[，,])\s*但|(?<![a-z])(?:but|though|luckily|thankfully|then)(?![a-z])")
 
+# Relief told after the turn: the later feeling is a good one
+RELIEF = re.compile(r"好多了|好了很多|好一些了|好些了|好点了|好了|舒服多了|开心多了|开心起来|轻松多了|放松多了|"
+                    r"(?<![a-z])(?:cheered me up|cheer me up|feel(?:ing)? (?:much |a lot |a bit )?better|felt (?:much |a lot |a bit )?better|"
+                    r"made my day|better now|lifted my mood|in a better mood)(?![a-z])")
+
 # Each intro says a tip is being offered ("小建议", "a tip"): the lexicon tagger reads that as
 # a calm, helpful reply even when the tip itself mentions stress or tiredness.
 TIP_INTROS = {"zh": ["关于{title}，一个实用的建议：", "说到{title}，一个小建议：", "关于{title}，可以试试这样做："],
@@ -2134,6 +2139,7 @@ class Composer:
         feelings = self.feelings(asks_about=readings[0].topic or session)
         mourning = self.mourning(readings, session)
         reflected = []  # the feelings named back, which an acknowledgement of hard news replaces (below)
+        feelings = self.relieved(feelings) if not mourning else feelings
         # A loss long past and how it is now, fine (__init__): a warm word on the memory, no grief tip (below)
         remembering = self.moved_on and any(t is not None and t.key == GRIEF for t in (readings[0].topic, readings[0].gave_way_from))
         if notes and not feelings:
@@ -2744,18 +2750,32 @@ class Composer:
         hit = next(CONTEXT_TERMS[self.lang].find(self.text), None)
         return when, ctx["about"][hit[1]] if hit else ""
 
+    def relieved(self, feelings) -> list:
+        """``feelings`` with the relief told after a turn ("…吵架了很难过，晚上她给我做了好吃的，心情好了", "felt awful, but
+        dinner with friends cheered me up") as the later feeling, where one bad feeling is named and none after the turn:
+        the reply answers how it is now, not only the morning's hurt (the session-19 audit A20)."""
+        if len(feelings) != 1 or feelings[0][0] == "happy" or self.cheerless:
+            return feelings
+        turn = MIXED_TURN.search(self.text)
+        display = feelings[0][1]
+        if turn is None or (display in self.text and self.text.find(display) > turn.start()) or \
+                not RELIEF.search(self.text, turn.end()):
+            return feelings
+        return feelings + [("happy", LABEL_WORDS["happy"][self.lang], "")]
+
     def mixed(self, feelings) -> tuple | None:
         """(the feeling before, the feeling after, the text before the turn) for two feelings told either side of a
         turn ("被老板骂了一顿，挺难受的，不过晚上和朋友吃了火锅，心情好多了": down, then happy), in the order told; None
         when there are not two, or no turn lies between them. A feeling only the tagger read (no word of it found in the
-        text) is the later one: the tagger weighs what follows the turn."""
+        text) is placed by its kind: a good one after the turn, a bad one before it."""
         if len(feelings) != 2:
             return None
         turn = MIXED_TURN.search(self.text)
         if turn is None:
             return None
-        where = [self.text.find(display) if display and display in self.text else len(self.text)
-                 for _, display, _ in feelings]
+        # (a feeling no word of which is in the text: a good one is the relief after the turn, a bad one what came before)
+        where = [self.text.find(display) if display and display in self.text else len(self.text) if feeling == "happy" else 0
+                 for feeling, display, _ in feelings]
         first, second = sorted(range(2), key=lambda i: where[i])
         if not where[first] < turn.start() <= where[second]:
             return None
