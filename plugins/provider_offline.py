@@ -395,7 +395,24 @@ MISHAP = re.compile(r"(?<![a-z])(?:phone|battery|laptop|computer|pc|car|engine|t
                     r"(?:just\s+|suddenly\s+|completely\s+)?(?:died|dead|is dead|went dead|broke|is broken|crashed|"
                     r"froze|stopped working|gave up|gave out|cut out|dropped)(?![a-z])"
                     r"|(?:手机|电脑|电池|车|网|电视|路由器|打印机|耳机|屏幕|游戏|电话|充电器)(?:突然|又|直接)?"
-                    r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)")
+                    r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)"
+                    # ...or is about to: "我的手机快没电了，要死机了", "my laptop battery is dying" (a device's, not the user's
+                    # tiredness: the session-19 audit A20)
+                    r"|(?:手机|电脑|电池|电量|平板|笔记本|充电宝)[^。！？!?]{0,12}?(?:快|快要|就要|马上|要)(?:没电|关机|死机|耗光|用完)"
+                    r"|(?<![a-z])(?:phone|battery|laptop|tablet|computer|pc|charger|power bank)(?:'s|\s+is)?\s+(?:almost\s+|nearly\s+|about\s+to\s+)?"
+                    r"(?:dying|die|dead|flat|running (?:out|low))(?![a-z])")
+
+# A task's difficulty said as a death or killing ("这道数学题真是要了我的命", "这道物理题把我难死了", "this crossword is
+# killing me"): no feeling the tagger reads into the idiom is the user's tiredness or anger to answer with a health tip
+# (tiredness and "去医院做个检查" in the session-19 audit A20). Bounded: a dozen characters between the task and the idiom.
+TASK_IDIOM = re.compile(r"(?:题|作业|论文|报告|代码|程序|拼图|关卡|数独|填字|谜题|公式)[^。！？!?]{0,12}?(?:要了我的命|要我的命|要我命|难死|愁死)"
+                        r"|(?<![a-z])(?:crossword|puzzle|sudoku|homework|assignment|essay|code|bug|level|maths?|physics|equation|problem set)"
+                        r"(?![a-z])[^.!?]{0,20}?(?:is (?:killing|murdering) me|will be the death of me|is the death of me)(?![a-z])")
+
+
+# What a thing eats that is no food: a machine's or a budget's resource ("a process eating all my CPU", "eats up my data")
+EATS_A_RESOURCE = re.compile(r"\s+(?:up\s+)?(?:all\s+|so\s+much\s+|most\s+of\s+|half\s+|through\s+)?(?:of\s+)?(?:my|the|your|our|his|her)?\s*"
+                             r"(?:cpu|memory|ram|battery|data|disk|storage|space|bandwidth|gpu|ssd|budget|savings|credits?)(?![a-z])")
 
 
 # Death as a figure of speech ("I nearly died laughing", "I'm dying to see it", "bored to death", "笑死我了"):
@@ -583,6 +600,12 @@ class Topic:
         gives_way = spec.get("gives_way") if isinstance(spec.get("gives_way"), dict) else {}
         self.gives_way = [(str(k), Terms([w for w in (normalize(str(x)) for x in both_languages(v)) if w]))
                           for k, v in gives_way.items()]
+        # A word first for news hard to take in (a serious diagnosis, the writer's or a relative's): said before the tip
+        # when the message tells it, not when it asks about preventing or the risk (`unless`): "医生说我爸是肺癌晚期" got
+        # "这个问题超出了我离线时能回答的范围" with no acknowledgement (the session-19 audit A20)
+        acknowledge = spec.get("acknowledge") if isinstance(spec.get("acknowledge"), dict) else {}
+        self.acknowledge = {lang: str(acknowledge.get(lang) or "") for lang in ("zh", "en")}
+        self.acknowledge_unless = Terms([w for w in (normalize(str(x)) for x in both_languages(acknowledge.get("unless"))) if w])
         # A habit one quits (smoking, alcohol): "想戒", "how can I quit?" with no object ask about it when the message names it
         self.quit = bool(spec.get("quit"))
         # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
@@ -848,6 +871,11 @@ class Guide(dict):
         if topic.key in self.WITH_CONDITION and whole.topic is not None and whole.topic.priority > 0 \
                 and not whole.topic.is_group and self.AVOIDS.search(clause):
             return None
+        # ...and beside a long-term condition named (diabetes, high blood pressure: CONDITION_SIGNS' topics), mine or
+        # another's ("我有2型糖尿病，下午饿了吃什么零食比较好？", "我妈有糖尿病，早餐吃什么", "type 1 diabetic, what's a good
+        # bedtime snack"): the condition's tips answer eating with it, as for a condition given as context (session 19, A20)
+        if topic.key in self.WITH_CONDITION and whole.topic is not None and whole.topic.key in self.CONDITION_SIGNS:
+            return None
         # A complication of the complaint told, asked of by its own word ("my toddler has diarrhoea, how do
         # I stop him getting dehydrated?"): the complaint's tips speak of it, so the complaint stays
         if whole.topic is not None and topic.priority == whole.topic.priority and lack is None:
@@ -971,6 +999,8 @@ class Reading:
                     continue
                 if word in ("died", "dies") and (MISHAP.search(text) or FIGURATIVE_DEATH.search(text)):
                     continue  # "my phone died", "I nearly died laughing": no bereavement
+                if word in ("eating", "eats", "eat", "ate") and EATS_A_RESOURCE.match(text, start + len(word)):
+                    continue  # "the process that's eating all my CPU", "apps eating my battery": no food (session 19, A20)
                 if word in WAKING and WAKES_WITH.match(text, start + len(word)):
                     continue  # "waking up with a dull ache at the back of my head": when the ache comes, not insomnia
                 if word in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
@@ -1515,10 +1545,50 @@ CONDOLENCE = {"zh": ["听到这个消息，我很心疼你，请节哀。失去�
                      "真的很抱歉你正在经历这样的失去。这么重的事需要时间慢慢消化，你不用急着走出来。"],
               "en": ["I'm so sorry for your loss. Losing someone you love hurts deeply, and whatever you're feeling right now is allowed.",
                      "I'm so sorry you're going through this loss. Something this big takes time to take in, and you don't have to be okay yet."]}
+# A loss told as long past with how it is now not a hardship ("My mum passed away ten years ago; today I cooked her soup
+# recipe and smiled", 我奶奶去世五年了，今天看到她的照片，心里很温暖): a warm word on the memory, not condolence for a fresh
+# loss nor the first weeks' tips (docs/emotion-safety.md, `contrast.then_now`; the session-19 audit A20)
+REMEMBERING = {"zh": ["谢谢你和我分享关于 TA 的回忆。过了这么久还能这样温暖地想起 TA，说明 TA 一直在你心里。",
+                      "能这样想起 TA，真好。那些一起的日子和 TA 留给你的东西，会一直陪着你。"],
+               "en": ["Thank you for sharing that memory. That you can think of them with warmth after all this time says a lot "
+                      "about what they gave you.",
+                      "That sounds like a warm way to remember them. What they gave you stays with you."]}
+REMEMBERING_QUESTIONS = {"zh": ["你愿意多说说 TA 吗？", "TA 是个什么样的人？"],
+                         "en": ["Would you like to tell me more about them?", "What were they like?"]}
+# When a loss is placed years back: "ten years ago", "last year", "back in 2015", 三年前, 去年, 去世五年了, 走了好几年了.
+# (Numbers of at most three digits or numerals, each read from its start, as `contrast.then_now`: bounded on long runs.)
+LONG_PAST = re.compile(
+    r"(?<![a-z])(?:(?:a |one |two |three |four |five |six |seven |eight |nine |ten |a few |few |several |many |(?<!\d)\d{1,3} )"
+    r"years? (?:ago|back|on|later)|last year|(?:back )?in (?:19|20)\d\d)(?![a-z\d])"
+    r"|去年|前年|几年前|好几年|(?<!\d)\d{1,3}年前|(?<![一二三四五六七八九十两几])[一二三四五六七八九十两几]{1,3}年前"
+    r"|(?:去世|过世|离世|走了|离开我们|不在了)(?:已经|都|快|有)?(?:[\d一二三四五六七八九十两几]{1,3}|好几|十几)年")
+# The clause a time or a loss is told in ends here; what follows tells how it is now.
+CLAUSE_AFTER = re.compile(r"[，。；！？,;.!?]")
+
+
+def loss_now(text: str) -> str:
+    """What ``text`` (normalized) says after the clause that places a loss years back (LONG_PAST): how it is now; ""
+    when no loss is so placed or nothing follows it."""
+    past = LONG_PAST.search(text.lower())
+    if past is None:
+        return ""
+    end = CLAUSE_AFTER.search(text, past.end())
+    return text[end.end() if end else past.end():].strip(" ，。；！？,;.!?")
+
+
 # ...said once a session; after it, a line on what comes next (a follow-up: "还是睡不好，一闭眼就想起她")
 STILL_GRIEVING = {"zh": ["想念会一阵一阵地涌上来，这很正常，我在这里陪你。", "这种时候难熬是自然的，慢慢来，我在听。"],
                   "en": ["Missing them comes in waves, and that's normal. I'm here with you.",
                          "It's natural for this to be hard right now. Take it slowly; I'm listening."]}
+
+# A turn between two feelings told (then how it went): "…挺难受的，不过晚上和朋友吃了火锅，心情好多了", "felt awful, but
+# dinner with friends cheered me up". Read from the first one only; a clause-level word, so one search.
+MIXED_TURN = re.compile(r"不过|但是|可是|然而|好在|幸好|还好|后来|(?<=[，,])\s*但|(?<![a-z])(?:but|though|luckily|thankfully|then)(?![a-z])")
+
+# Relief told after the turn: the later feeling is a good one
+RELIEF = re.compile(r"好多了|好了很多|好一些了|好些了|好点了|好了|舒服多了|开心多了|开心起来|轻松多了|放松多了|"
+                    r"(?<![a-z])(?:cheered me up|cheer me up|feel(?:ing)? (?:much |a lot |a bit )?better|felt (?:much |a lot |a bit )?better|"
+                    r"made my day|better now|lifted my mood|in a better mood)(?![a-z])")
 
 # Each intro says a tip is being offered ("小建议", "a tip"): the lexicon tagger reads that as
 # a calm, helpful reply even when the tip itself mentions stress or tiredness.
@@ -1961,12 +2031,18 @@ class OfflineProvider(Provider):
         chat = self._service("chat")
         return chat.tag(message) if chat is not None and message.strip() else None
 
-    def _moved_on(self, message: str) -> bool:
-        """Whether the emotion tagger reads the message as a past told and then how it is now (chat's `moved_on`)."""
+    def _moved_on(self, message: str) -> bool | str:
+        """Whether the message tells of a loss long past and then of how it is now, fine: True when a loss placed years
+        back (LONG_PAST) is followed by words the emotion tagger reads as no bad feeling ("…ten years ago; today I cooked
+        her soup recipe and smiled"; not "…two years ago and I still cry every day"); "then_now" when the tagger reads a
+        past and a now (chat's `moved_on`) and the whole message's label is to decide; False otherwise."""
         chat = self._service("chat")
         read = getattr(chat, "moved_on", None)
         try:
-            return bool(read and message.strip() and read(message))
+            now = loss_now(normalize(message))
+            if now and not asks(now) and chat is not None and chat.tag(now) in ("happy", "calm", "neutral"):
+                return True
+            return "then_now" if read and message.strip() and read(message) else False
         except Exception:  # a broken lexicon must not cost the reply
             log.exception("asking the emotion tagger about a message")
             return False
@@ -2179,7 +2255,9 @@ class Composer:
         # A loss told as long past and a good feeling now (the tagger's happy or calm for it): no condolence for it
         # ("My dog passed away two years ago; I've adopted a new puppy now and feel happy again" got "I'm so sorry you're
         # going through this loss": the session-18 audit, AUDFIX)
-        self.moved_on = moved_on and label in ("happy", "calm")
+        # ...also when the tagger, reading the whole, weighs the loss (sad for "…ten years ago; today I cooked her soup and
+        # smiled"): OfflineProvider._moved_on then reads how it is now on its own (True) or not (False)
+        self.moved_on = moved_on is True or (moved_on == "then_now" and label in ("happy", "calm"))
         if self.moved_on:
             asked = self.guess
             self.guess = lambda text: ("", 0.0) if asked(text)[0] == GRIEF else asked(text)
@@ -2226,12 +2304,19 @@ class Composer:
             return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
         mourning = self.mourning(readings, session)
+        reflected = []  # the feelings named back, which an acknowledgement of hard news replaces (below)
+        feelings = self.relieved(feelings) if not mourning else feelings
+        # A loss long past and how it is now, fine (__init__): a warm word on the memory, no grief tip (below)
+        remembering = self.moved_on and any(t is not None and t.key == GRIEF for t in (readings[0].topic, readings[0].gave_way_from))
         if notes and not feelings:
             parts.append(self.pick(QUESTIONS["urgent"][lang], "urgent"))
         elif mourning:  # a loss: condolence, not "you're feeling sad about your marriage"
             parts += self.condole()
+        elif remembering:
+            parts.append(self.pick(REMEMBERING[lang], "remembering"))
         elif feelings:
-            parts += self.reflect(feelings)
+            reflected = self.reflect(feelings)
+            parts += reflected
         urgent = self.warning_signs(readings)
         if urgent:  # a see-a-doctor-now sign comes before anything else but a safety note
             parts.insert(notes, urgent)
@@ -2240,6 +2325,8 @@ class Composer:
             parts.append(bp)
 
         topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
+        if remembering and topic is not None and topic.key == GRIEF:
+            topic = None  # the grief tips are for the first weeks and for a grief that will not ease
         more = bool(MORE.regex.search(text)) and readings[0].topic is None  # "还有呢" on the session's topic
         if more and topic is not None:
             intros = MORE_INTROS
@@ -2252,6 +2339,20 @@ class Composer:
             # The model need not be sure of NO_TOPIC: likelier than the group's own health is enough, as the group's
             # fever tips are the only other answer ("my sister had a baby last week, what gift": none 0.19, child 0.01).
             group, caution = None, ""
+        # Good news about a child, a pregnancy or an elder, with no complaint and no question ("哈哈哈 我女儿今天第一次叫妈妈
+        #了", "our baby girl took her first steps this morning", 宝宝今天第一次翻身了): joy met with joy, no fever doses,
+        # nor the habit tip its words happen to name (her first steps are no step count of the user's). A fever's
+        # session, a temperature or a sign named, or a question, keeps the caution (the session-19 audit A20).
+        if group is not None and readings[0].group is group and session is None and self.label == "happy" and \
+                not self.cheerless and not asks(text) and all(f[0] == "happy" for f in feelings) and not urgent and \
+                not BODY_TEMPERATURE.search(text) and (readings[0].topic is None or not readings[0].topic.priority) and \
+                not any(r.group is group for r in readings[1:]):
+            group, caution = None, ""
+            if topic is not None and (topic.is_group or not topic.priority):
+                topic = None
+            if not feelings and not mourning and not notes:  # the joy the tagger read, named back ("haha" has no word of it)
+                feelings = [("happy", LABEL_WORDS["happy"][lang], "")]
+                parts += self.reflect(feelings)
         # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
         outright = group is not None and (group.answers_outright(lang, text) or (
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
@@ -2269,8 +2370,13 @@ class Composer:
             # temperature"), or a follow-up in a session its own tips answered ("now there's a rash on
             # her tummy too" after a baby's fever): the fever's signs, still the group's as such.
             topic = group
-        if topic is None and feelings:
-            topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
+        # ...the feeling of now, where two are told either side of a turn (a hard morning, then a good evening: no
+        # low-mood tip for one who feels better, whether its word or the tagger placed the earlier feeling's topic)
+        mixed = self.mixed(feelings) if feelings and not mourning else None
+        if mixed and mixed[1][0] == "happy" and topic is not None and topic.key in FEELING_TOPICS:
+            topic = None
+        elif topic is None and feelings:
+            topic = topics.get(FEELINGS[(mixed[1] if mixed else feelings[0])[0]]["topic"] or "")
         if topic is None and self.for_another() and self.others:  # "我女朋友心情很差，我该怎么安慰她"
             topic = next((topics.get(spec["topic"]) for f, spec in FEELINGS.items()
                           if f in self.others and spec["topic"] in topics), None)
@@ -2286,6 +2392,11 @@ class Composer:
             if not (more and caution in self.said and readings[0].named_group is not group and same):
                 parts.append(caution)
             self.groups = (group.key,)
+        if topic is not None and topic.acknowledge[lang] and topic.acknowledge[lang] not in self.said and \
+                (topic.acknowledge_unless.regex is None or not topic.acknowledge_unless.regex.search(text)):
+            # hard news: the acknowledgement instead of a reflection of the feeling ("you sound anxious")
+            parts = [part for part in parts if part not in reflected]
+            parts.insert(notes, topic.acknowledge[lang])
         given = readings[0].conditions
         if given and topic is not None and topic is readings[0].topic and topics.condition_caution[lang]:
             # "type 2 diabetic here, want to start working out": the exercise tips, with a word on the condition
@@ -2347,7 +2458,9 @@ class Composer:
                     not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
                 parts.append(doctor)
 
-        if mourning and topic is not None and topic.key == GRIEF:
+        if remembering and topic is None:
+            parts.append(self.pick(REMEMBERING_QUESTIONS[lang], "question"))
+        elif mourning and topic is not None and topic.key == GRIEF:
             parts.append(self.pick(QUESTIONS["grief"][lang], "question"))
         elif feelings:
             kind = "happy" if all(f == "happy" for f, _, _ in feelings) else \
@@ -2714,7 +2827,8 @@ class Composer:
         # The tagger's label names no feeling the words deny ("我不再焦虑了"), none that is someone
         # else's ("my 2 year old ... is very sleepy"; news of someone else alone returned above) and no
         # low mood for a thing that died.
-        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text))):
+        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text)
+                                                                      or TASK_IDIOM.search(self.text))):
             return [f for f in feelings if f[0] != "happy"]
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
@@ -2809,9 +2923,58 @@ class Composer:
         hit = next(CONTEXT_TERMS[self.lang].find(self.text), None)
         return when, ctx["about"][hit[1]] if hit else ""
 
+    def relieved(self, feelings) -> list:
+        """``feelings`` with the relief told after a turn ("…吵架了很难过，晚上她给我做了好吃的，心情好了", "felt awful, but
+        dinner with friends cheered me up") as the later feeling, where one bad feeling is named and none after the turn:
+        the reply answers how it is now, not only the morning's hurt (the session-19 audit A20)."""
+        if len(feelings) != 1 or feelings[0][0] == "happy" or self.cheerless:
+            return feelings
+        turn = MIXED_TURN.search(self.text)
+        display = feelings[0][1]
+        if turn is None or (display in self.text and self.text.find(display) > turn.start()) or \
+                not RELIEF.search(self.text, turn.end()):
+            return feelings
+        return feelings + [("happy", LABEL_WORDS["happy"][self.lang], "")]
+
+    def mixed(self, feelings) -> tuple | None:
+        """(the feeling before, the feeling after, the text before the turn) for two feelings told either side of a
+        turn ("被老板骂了一顿，挺难受的，不过晚上和朋友吃了火锅，心情好多了": down, then happy), in the order told; None
+        when there are not two, or no turn lies between them. A feeling only the tagger read (no word of it found in the
+        text) is placed by its kind: a good one after the turn, a bad one before it."""
+        if len(feelings) != 2:
+            return None
+        turn = MIXED_TURN.search(self.text)
+        if turn is None:
+            return None
+        # (a feeling no word of which is in the text: a good one is the relief after the turn, a bad one what came before)
+        where = [self.text.find(display) if display and display in self.text else len(self.text) if feeling == "happy" else 0
+                 for feeling, display, _ in feelings]
+        first, second = sorted(range(2), key=lambda i: where[i])
+        if not where[first] < turn.start() <= where[second]:
+            return None
+        return feelings[first], feelings[second], self.text[:turn.start()]
+
     def reflect(self, feelings) -> list[str]:
         lang = self.lang
         when, about = self.context()
+        mixed = self.mixed(feelings)
+        if mixed is not None:
+            # Each feeling with its own cause, or none: "今天工作让你感到开心，也很难受" put the evening's relief on the
+            # work that hurt (the session-19 audit A20). The cause found before the turn is the first feeling's.
+            (f0, d0, g0), (f1, d1, g1), before = mixed
+            hit = next(CONTEXT_TERMS[lang].find(before), None)
+            cause = CONTEXT[lang]["about"][hit[1]] if hit else ""
+            deg0, deg1 = DEGREE[lang][g0], DEGREE[lang][g1]
+            if lang == "zh":
+                n0 = d0.replace("{deg}", deg0) if "{deg}" in d0 else (deg0 or ("很" if len(d0) == 1 else "")) + d0
+                n1 = d1.replace("{deg}", deg1) if "{deg}" in d1 else deg1 + d1
+                core = (f"{when}{cause}让你感到{n0}" if cause else f"你{when}感到{n0}") + f"，后来又{'好了一些，' if f1 == 'happy' else ''}感到{n1}"
+            else:
+                core = f"you felt {deg0}{d0}" + (f" about {cause}" if cause else "") + (f" {when}" if when else "") + \
+                    f", and then {deg1}{d1}"
+            later = f1  # how it is now: what the support line answers
+            opener = self.pick(OPENERS[lang], "opener").format(core=core)
+            return [opener, self.pick(SUPPORT[later][lang], "support")]
         named = []
         for feeling, display, degree in feelings:
             deg = DEGREE[lang][degree]
