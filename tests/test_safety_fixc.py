@@ -40,6 +40,7 @@ def test_self_injury_with_bleeding_gets_first_aid_and_120_above_the_crisis_reply
 @pytest.mark.parametrize("text", [
     "cut my finger chopping onions and the towel is soaked with blood, should I go to hospital",
     "切菜切到手，血把毛巾都浸透了，要去医院吗",
+    "切排骨划得好深，血一直流止不住，要去缝针吗",  # (a look-alike of session 16: no hotline, and now the note)
 ])
 def test_a_kitchen_cut_that_soaks_a_towel_gets_the_bleeding_note_and_no_hotline(client, text):
     token = client.register()["access_token"]
