@@ -333,12 +333,18 @@ FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-
 BODILY = {"tired", "unwell"}  # feelings that are also symptoms, so may be another person's across clauses
 
 
+# How far back a feeling's person is looked for: a few sentences. Read from the message's start, a text of many
+# feeling words cost the square of its length ("my dad is so tired " x 5,000: 153 s; the review R19).
+PERSON_REACH = 400  # characters
+
+
 def someone_elses(text: str, start: int, feeling: str) -> bool:
     """Whether the feeling word at ``start`` describes someone else rather than the user."""
-    before = text[:start]
+    reach = max(0, start - PERSON_REACH)
+    before = text[reach:start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     for scope in ([clause, before] if feeling in BODILY else [clause]):
-        offset = len(before) - len(scope)
+        offset = reach + len(before) - len(scope)
         # (a person the user acts on, named in passing, is no one the feeling is of: 带孩子累死了; session 19)
         last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)
                     if not in_passing(text, offset + m.start(), m.group())] +

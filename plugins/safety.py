@@ -2055,16 +2055,19 @@ class Safety:
         medicine named ("took my pills already, thanks", 药吃了), or after a reminder pushed into the session, the
         bare reply to it ("took them", 吃了，谢谢, "done ✅"). The classifier learnt took, them, meds and 吃了 from
         overdoses: every reply to the app's own medicine reminder got the check-in, and "already took my meds" the
-        crisis reply (audit A20). Not after the writer's own crisis in the session (there "took them" may be the
-        pills they spoke of), and never with an amount, a feeling or an end: the patterns take the whole message, of
-        a few words only (ROUTINE_MAX: a long text is never read by them)."""
+        crisis reply (audit A20). Not after the writer's own crisis in the session (there "took them" may be the pills
+        they spoke of); after a check-in, only as the reply to a reminder (the review R19 saw "I feel hopeless" then
+        "just took mum's pills" lose the hotline); and never with an amount, a feeling or an end: the patterns take the
+        whole message, of a few words only (ROUTINE_MAX: a long text is never read by them)."""
         if len(text) > ROUTINE_MAX or flags.get("crisis", 0) > flags.get("third_party", 0):
+            return False
+        after_reminder = bool(turn is not None and turn.flags.get("after_reminder"))
+        if flags.get("check_in") and not after_reminder:
             return False
         phrases, lowered = self.phrases.get(), visible(text).strip().lower()
         if any(p.match(lowered) for p in phrases.routine_named):
             return True
-        return bool(turn is not None and turn.flags.get("after_reminder")) and any(
-            p.match(lowered) for p in phrases.routine_bare)
+        return after_reminder and any(p.match(lowered) for p in phrases.routine_bare)
 
     def watches(self, agent: str) -> bool:
         """Whether this turn asks the model for its judgement (safety.model_judgement)."""

@@ -156,3 +156,21 @@ def test_the_new_red_flag_patterns_stay_linear_on_hostile_input(make_wm, unit):
         phrases._flagged = (None, [])  # no cached answer: every read is a read
         phrases.red_flags(text)
     assert_linear(read, lambda n: normalize((unit * (n // len(unit) + 1))[:n]))
+
+
+# -- the review R19: what the routine reading must not take ------------------------------------------------------------
+
+@pytest.mark.parametrize("answer", ["I just took mum's pills", "i took her pills", "took dad's heart pills", "I took the pills.",
+                                    "just took the tablets", "I've just finished my heart pills", "抗抑郁药吃完了",
+                                    "刚刚吃完了抗抑郁药"])
+def test_someone_elses_pills_the_pills_or_a_supply_finished_are_never_read_as_the_routine(make_wm, answer):
+    # another's medicine taken is a sign of risk; "the pills" names none (a reply to a reminder may say it, see above);
+    # 吃完 and "finished" may be a whole supply. The routine reading is not asked: the classifier reads them as before
+    safety = make_wm().service("safety")
+    assert not safety.routine_report(answer, {})
+
+
+def test_after_a_check_in_a_dose_told_with_no_reminder_is_read_as_at_risk_again(talk):
+    check_in, later = talk("mental", "I feel hopeless, nothing will ever change", "took my pills already")
+    assert hotline(check_in), check_in["content"]
+    assert hotline(later), later["content"]

@@ -109,3 +109,17 @@ def test_food_to_avoid_beside_a_complaint_is_the_complaints_question(talk, text,
 def test_a_gym_beginner_gets_how_often_to_go(talk, text, lang):
     reply = talk("physical", text)[0]["content"]
     assert tip("exercise", lang, "2–3") in reply, reply
+
+
+def test_whose_feeling_it_is_costs_time_in_proportion_to_the_text():
+    # each feeling word looked for its person from the message's start: "my dad is so tired " x 5,000 took 153 s of the
+    # offline reply (the review R19); now a bounded stretch before the word (PERSON_REACH)
+    import re
+
+    from conftest import assert_linear
+    from wellmate_plugins.provider_offline import someone_elses
+
+    def read(text):
+        for m in re.finditer("tired", text):
+            someone_elses(text, m.start(), "tired")
+    assert_linear(read, lambda size: "my dad is so tired " * (size // 19), size=40_000)
