@@ -1356,6 +1356,7 @@ QUESTIONS = {
 # A loss (the tips file's `grief` topic) is met with condolence, not a reflection of the feeling: "My husband
 # died three weeks ago and I can't stop crying" got "you're feeling sad about your marriage" and a shower tip.
 GRIEF = "grief"
+MEDICINES = "medicines"  # taking, missing, doubling or changing a dose: the tips file's topic
 CONDOLENCE = {"zh": ["听到这个消息，我很心疼你，请节哀。失去重要的人，心里的痛是真实的，此刻有什么样的感受都可以。",
                      "真的很抱歉你正在经历这样的失去。这么重的事需要时间慢慢消化，你不用急着走出来。"],
               "en": ["I'm so sorry for your loss. Losing someone you love hurts deeply, and whatever you're feeling right now is allowed.",
@@ -2112,10 +2113,12 @@ class Composer:
                 not any(r.group is group for r in readings[1:]):
             group, caution = None, ""  # "孩子不爱吃蔬菜": the diet tips, no fever doses (a fever's session keeps them)
         if group:
-            # Not word for word again to "还有呢" / "more" on the session's complaint: the session said it,
-            # and the group still holds. A question ("能洗澡吗", "能吃布洛芬吗") or a new complaint gets it again.
-            same = topic is None or topic is group or topic is session or (session is group and topic.key in group.instead_of)
-            if not (more and caution in self.said and readings[0].named_group is not group and same):
+            # Once a session, never word for word again (a "more", a question or a new complaint alike): the A21
+            # audit's older people read the elder's three things (falls, medicines, odd symptoms) on every
+            # follow-up, above the amlodipine's missed dose and the warfarin taken twice, as a child's session its
+            # fever doses. The group still holds (self.groups): its tips, the medicine rule below; the follow-up's
+            # own answer comes instead of the block said above.
+            if caution not in self.said:
                 parts.append(caution)
             self.groups = (group.key,)
         given = readings[0].conditions
@@ -2129,7 +2132,9 @@ class Composer:
         self.topic = (group.key if group and group.owns(topic, self.group_text) else topic.key if topic is not None
                       else group.key if group else None)
         tips = self.tips_of(topic, group) if topic else []
-        if group and topic is not group:
+        if group and topic is not group and topic.key != MEDICINES:
+            # (not the medicines topic's own tips, which are about taking a medicine as prescribed and asking
+            # the pharmacist: an elder's missed amlodipine gets the missed-dose tip, not a stripped one)
             kept = [tip for tip in tips if not MEDICINE.search(tip)]
             if not kept and group.complaint_topic and topic is not None:
                 # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
@@ -2277,6 +2282,11 @@ class Composer:
             sure = {"condition": self.OVERRULE, "focus": self.FOCUS_GUESS}.get(readings[0].focus_kind, self.confidence)
             if guessed is not None and not guessed.is_group and probability >= sure:
                 return guessed
+        # A dose missed, doubled or changed is a subject of its own whatever the session's complaint (A21: an elder's
+        # "现在要不要马上补吃？" after a missed amlodipine, "how should they take their tablets if they miss a dose?"
+        # after blood pressure tablets got the blood pressure tips): the medicines topic's words are specific.
+        if own is not None and own.key == MEDICINES and not readings[0].weak:
+            return own
         if session is not None and session.is_group:
             session = next((r.topic for r in readings[1:] if r.topic), None)  # the group comes from the readings
         bodily = [f for f in self.worded if f in BODILY and FEELINGS[f]["topic"]]
@@ -2587,7 +2597,8 @@ class Composer:
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)
         if group:
-            parts.append(caution)
+            if caution not in self.said:  # once a session, as in `compose`
+                parts.append(caution)
             self.groups = (group.key,)
             if topic is None or topic.key in group.instead_of or group.answers_outright(self.lang, self.text):
                 topic = group
