@@ -42,6 +42,7 @@ from typing import NamedTuple
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, guesses_lack, only_guesses_cause
+from wellmate_plugins._reply_emotion import thanks_only
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
@@ -1401,6 +1402,12 @@ GREET = {
 }
 THANKED = {"zh": ["不客气！照顾好自己，有需要随时找我。", "不用谢，能帮上忙我很高兴。"],
            "en": ["You're welcome! Take care, and come back any time.", "Glad I could help."]}
+# A thank-you and nothing more in a session (`thanks_only`): a warm, plain close, not another tip on the
+# session's topic, nor cheer for the word (A21: "谢谢你" after a worried daughter's turns got "真为你高兴！",
+# 谢谢 after bad news "请节哀"; "Thanks" after a diabetic's readings another diet tip).
+CLOSING = {"zh": ["不客气。照顾好自己，有什么变化或者还想聊的，随时来找我。", "不用谢，我一直在。照顾好自己，需要的时候随时回来。"],
+           "en": ["You're welcome. Take good care of yourself, and come back any time something changes or you'd like to talk.",
+                  "Any time. Look after yourself, and I'm here whenever you need me."]}
 FAREWELL = {"zh": ["好的，照顾好自己，随时回来聊。", "晚安也好、再见也好，祝你一切顺利，我一直在。"],
             "en": ["Take care of yourself, and come back any time.", "Goodbye for now; I'm here whenever you need me."]}
 LISTENING = {
@@ -2045,6 +2052,8 @@ class Composer:
             self.note_shown = True  # the reply is the urgent note: no set-up notice, no cheer
             return parts + [fill(DONT_WAIT[self.urgent_before][lang], self.numbers),
                             self.pick(QUESTIONS["urgent"][lang], "urgent")]
+        if earlier and thanks_only(text):  # the close of a session's conversation (CLOSING)
+            return parts + [self.pick(CLOSING[lang], "thanks")]
         self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
         readings = [topics.read(t) for t in self.read_texts]
         told = readings[0].told
@@ -2092,8 +2101,12 @@ class Composer:
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
         # ...or one asking about the group as such ("is it normal to get cramps at 6 weeks pregnant?")
         outright = outright or (group is not None and readings[0].group is group and group.asks_of_itself(text))
-        if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group):
-            topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
+        if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group) and \
+                not (topic is not None and topic.key == MEDICINES and readings[0].topic is topic):
+            # its own tips: a child's fever is not an adult's cold (nor the model's other group); but a dose missed,
+            # doubled or changed is the medicines topic's (A21 and ELD: "她的降压药昨晚漏吃了一顿，要补吗" got the elder's
+            # pill-box tip, as 降压药 and 漏吃 are words of its medicines tip)
+            topic = group
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
                 or (group.instead_of and BODY_TEMPERATURE.search(text)) or (session is group and (
@@ -2151,9 +2164,11 @@ class Composer:
             asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1],
                              asked)
-            repeated = bool(self.replies) and tip in self.replies[-1]  # not said again word for word
-            # ...unless it is the tip that speaks of the follow-up's new detail (`choose_tip`)
-            again = repeated and self.follow_up and detail_score(detail_words(text, asked), tip) > 0
+            # Not said again word for word: not the last reply's tip, nor one an earlier reply of the session gave (A21 and
+            # the ELD held list: a constipated mother's tip again two turns on, to "Could those be the cause?")
+            repeated = bool(self.replies) and (tip in self.replies[-1] or tip in self.said)
+            # ...unless it is the tip that speaks of the follow-up's new detail (`choose_tip`), the last reply's
+            again = repeated and tip in self.replies[-1] and self.follow_up and detail_score(detail_words(text, asked), tip) > 0
             self.all_said = more and all(t in self.said for t in tips)
             tip_given = "" if self.all_said or (repeated and not again) else tip
             parts.append(ALL_SAID[lang].format(title=topic.title[lang]) if self.all_said else
