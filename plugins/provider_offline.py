@@ -29,6 +29,7 @@ same conversation (stable tests) but varies from message to message.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import logging
@@ -470,6 +471,11 @@ class Topic:
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
+        # Words of an illness the group's person is cared for in (dementia) that keep the group despite `not_when` and
+        # `not_with`: a parent long dead asked for by someone with dementia is the illness, not the user's loss (A21:
+        # "How do I answer when she asks for her own mother, who died 30 years ago?" got grief tips, then "I'm so sorry
+        # for your loss" to the carer's guilt). Such a message is the group's own topic, not grief's.
+        self.cared_for = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("cared_for"))) if w])
         # Patterns that read a message's only hint of the group another way, so the topic model's guess of
         # the group is refused: "I'm expecting my results next week" is no pregnancy (no keyword named one).
         try:
@@ -817,7 +823,10 @@ class Reading:
                     if not word.startswith(("不", "没")) and word not in topic.negated_too and negated(text, start):
                         self.denied.add(word)
                         continue
-                if topic.is_group and in_passing(text, start, word):
+                # (an illness the group's person is cared for in is never in passing: "my mum has dementia" names her
+                # illness, not people the user has, as "I have two kids" does; A21)
+                if topic.is_group and in_passing(text, start, word) and not (
+                        topic.cared_for.regex is not None and topic.cared_for.regex.fullmatch(word)):
                     continue
                 if word in ("died", "dies") and (MISHAP.search(text) or FIGURATIVE_DEATH.search(text)):
                     continue  # "my phone died", "I nearly died laughing": no bereavement
@@ -876,10 +885,15 @@ class Reading:
                 topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)
                                            and not (set(ages) <= own and YOUNG_WORDS & hits[topic.key].keys())))))
             , None)
+        cared = self.named_group is not None and self.named_group.cared_for.regex is not None and \
+            bool(self.named_group.cared_for.regex.search(text))
         if self.named_group is not None and whole is None and self.named_group.not_when.regex is not None \
-                and self.named_group.not_when.regex.search(text):
+                and self.named_group.not_when.regex.search(text) and not cared:
             self.named_group = None
         self.group = self.named_group
+        if cared and self.topic is not None and self.topic.key in self.group.not_with:
+            # (see `cared_for`): the carer's question, not a loss of theirs
+            self.topic, self.tied, self.weak, self.single = self.group, [self.group], False, False
         if self.group and self.topic and self.topic.key in self.group.not_with:
             self.group = None
 
@@ -1992,6 +2006,13 @@ def _join(parts: list[str], lang: str) -> str:
     return out
 
 
+# "Them too" ("我女儿也是", "my son has it as well"): the session's complaint is the group's person's now.
+# ...or asks the same for them ("and for a child?", "what about for kids?", "孩子呢？", "给孩子能吃吗").
+SAME_FOR_THEM = re.compile(r"也(?:是|有|这样|一样|开始|跟着|出现|发|咳|拉|吐)|(?<![a-z])(?:too|as well|also|the same)(?![a-z])|"
+                           r"(?<![a-z])(?:for|about)\s+(?:an?\s+|my\s+|the\s+|our\s+)?[a-z]+\s*\?|给(?:孩子|宝宝|老人|小孩)|"
+                           r"(?:呢|可以吗|行吗|能吃吗|能用吗|要紧吗)\s*[？?]?\s*$")
+
+
 class Composer:
     """Composing one reply (not `wellmate.Turn`, the chat turn it answers): the pieces in order are safety, feelings, a special group's caution,
     a tip, a question."""
@@ -2036,6 +2057,7 @@ class Composer:
         self.quoted_heading = ""  # the section of the article quoted
         self.quoted_whole = False  # ...and whether that section is about the topic (quoted whole)
         self.all_said = False  # every tip that fits was given in the session already (ALL_SAID)
+        self.replies_had_topic = False  # the session's replies answered a topic before (bare_mention)
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -2056,6 +2078,7 @@ class Composer:
             return parts + [self.pick(CLOSING[lang], "thanks")]
         self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
         readings = [topics.read(t) for t in self.read_texts]
+        readings[0] = self.cared_for(readings)
         told = readings[0].told
         # (the model reads the message as spelled: "had diarhea…, what should i eat?")
         if told is not None and (self.guess(told.text) or ("", 0.0))[0] == told.topic.key:
@@ -2066,6 +2089,7 @@ class Composer:
             # smoking?") it picks the habit (smoking 0.91) or another topic (tests/data/offline_dev_OFFL3.tsv)
             readings[0] = told
         session = self.session_topic(readings, topics)
+        self.replies_had_topic = session is not None
         if self.checked_in:
             return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
@@ -2218,7 +2242,7 @@ class Composer:
         session's (a follow-up about a pregnancy is still one), else the topic model's choice
         (``topic``: a child's illness no keyword named). The caution is the variant for the words
         of the message that named the group (产后总是想哭: a new mother's, not a pregnant woman's)."""
-        named = next((i for i, r in enumerate(readings) if r.group), None)
+        named = next((i for i, r in enumerate(readings) if r.group and not self.bare_mention(readings, i)), None)
         group = readings[named].group if named is not None else None
         if group is None and topic is not None and topic.is_group:
             group, named = topic, 0
@@ -2229,9 +2253,48 @@ class Composer:
                                                                  if r.group is group and t != self.read_texts[named]])
         return group, group.caution_for(self.lang, self.group_text)
 
+    def cared_for(self, readings: list):
+        """``readings[0]``, or a copy of it as its group's when the session named an illness the group's person is cared
+        for in (`cared_for`: dementia) and the message reads as a topic the group does not take (grief): "How do I
+        answer when she asks for her own mother, who died 30 years ago?" after "My mum has dementia" is the carer's
+        question, not the user's loss (A21 got grief tips, then "I'm so sorry for your loss")."""
+        r = readings[0]
+        if r.topic is None or r.group is not None:
+            return r
+        for older, text in zip(readings[1:], self.read_texts[1:]):
+            group = older.group
+            if group is not None and r.topic.key in group.not_with and group.cared_for.regex is not None and \
+                    group.cared_for.regex.search(text):
+                r = copy.copy(r)
+                r.topic, r.tied, r.weak, r.single, r.group = group, [group], False, False, group
+                return r
+        return r
+
+    def bare_mention(self, readings: list, i: int) -> bool:
+        """Whether the group of ``readings[i]`` (latest first) is only mentioned: a person of it named with no complaint
+        of theirs, no question on the group as such, and nothing about the group said before, in a session already
+        about something else (the user's own news, their topic). A21: 我还没告诉孩子们 after "医生说我的癌症复发了"
+        got the child-fever doses on three turns; "my grandchildren are coming and I don't know what to tell them"
+        the same. A child named first ("我儿子3岁", then "他发烧了") or with "也/too" ("我女儿也是") still counts."""
+        r, older = readings[i], readings[i + 1:]
+        if not older or r.topic is not None or any(o.group is r.group for o in older):
+            return False
+        text = self.read_texts[i]
+        if r.group.answers_outright(self.lang, text) or r.group.asks_of_itself(text) or SAME_FOR_THEM.search(text):
+            return False
+        if own_ages(text):  # the user's own age ("I'm 84, if that matters"): the session's complaint is theirs
+            return False
+        return self.replies_had_topic or any(o.topic is not None for o in older)
+
     def tips_of(self, topic, group) -> list[str]:
         """``topic``'s tips for the message; a group's own also for the words of the message that
         named it (after "上周胎停做了清宫", "能洗澡吗" is still about the miscarriage, not folic acid)."""
+        if topic is group and group is not None:
+            # ...but a tip written for the words of the message itself comes first: "每天傍晚她就特别烦躁" after 找她妈妈
+            # is the evening's restlessness, not the dead mother's tip again (ELD held list, A21's carers)
+            own = [tip for tip in topic.tips_for(self.lang, self.text, self.for_another()) if tip in topic.tip_when]
+            if own:
+                return own
         text = self.text + "\n" + self.group_text if topic is group and group is not None else self.text
         return topic.tips_for(self.lang, text, self.for_another())
 
