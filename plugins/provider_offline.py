@@ -160,7 +160,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # 别 is "don't" on its own, not in 特别 (very: "我心里特别累" is tired, not denied), 分别, 区别, 告别...
 _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![特分区告识级类性个差离辨])别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
                        r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|出现|任何|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt"
-                       r"|having|experiencing|getting|any)|\s)*$")  # "I'm not having chest pain" (an outside audit)
+                       r"|having|experiencing|getting|any|have|has|had|a|an)|\s)*$")  # "I'm not having chest pain" (an outside audit)
+# ...nor "she doesn't have a fever though" (offline_E: an elder's follow-up read as a cold once her session moves on)
 
 
 # A clause that opens with 不容易 before the keyword (so as not to get sleepy): a purpose after a question; not
@@ -560,6 +561,7 @@ class Guide(dict):
     def __init__(self, topics: dict):
         super().__init__(topics)
         self.condition_caution = {"zh": "", "en": ""}  # the tips file's, for a condition given as context
+        self.conditions = []  # the tips file's long-term conditions (Condition)
         self.by_word = {}
         for topic in topics.values():
             for key in topic.related & set(topics):
@@ -1001,7 +1003,44 @@ def compile_tips(data: dict) -> Guide:
     guide = Guide(topics)
     caution = data.get("condition_caution") if isinstance(data.get("condition_caution"), dict) else {}
     guide.condition_caution = {lang: str(caution.get(lang) or "").strip() for lang in ("zh", "en")}
+    guide.conditions = []
+    for key, spec in (data.get("conditions") or {}).items():
+        try:
+            guide.conditions.append(Condition(str(key), spec))
+        except (TypeError, ValueError, AttributeError) as e:
+            log.warning("tips file: conditions.%s: %s; skipped", key, e)
     return guide
+
+
+class Condition:
+    """A long-term condition the user names for themselves or the person they ask about (the tips file's
+    `conditions`): what it changes in a topic's answer. Read from any message of the session (a heart failure
+    told first, then "how much water should I drink?"), said once a session (A21: a diabetic's slow-healing
+    foot wound got cut care, heart failure's water question "1.5–2 litres", a diabetic's 14 mmol/L "only a
+    doctor can diagnose diabetes", COPD's breathlessness coffee and early nights)."""
+
+    def __init__(self, key: str, spec: dict):
+        self.key = key
+        self.words = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("words"))) if w])
+        # words that must be in the session too (an NSAID beside a stomach ulcer)
+        self.with_words = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("with"))) if w])
+        self.notes = {}  # topic key ("*": any) -> {zh, en}
+        for topics, note in ((n.get("topics"), n) for n in spec.get("notes") or ()):
+            for topic in topics or ():
+                self.notes[str(topic)] = {lang: str(note.get(lang) or "").strip() for lang in ("zh", "en")}
+        self.instead_of = {str(k) for k in spec.get("instead_of") or ()}  # topics whose tips the note replaces
+        self.drop = [str(w) for w in spec.get("drop") or ()]  # a tip with one of these words is not for them
+
+    def named(self, texts) -> str:
+        """The condition's word as the session names it ("" if it doesn't)."""
+        found = next((m.group(0) for m in (self.words.regex.search(t) for t in texts if self.words.regex is not None) if m), "")
+        if found and (self.with_words.regex is None or any(self.with_words.regex.search(t) for t in texts)):
+            return found
+        return ""
+
+    def note(self, topic_key: str | None, lang: str) -> str:
+        spec = self.notes.get(topic_key or "") or self.notes.get("*")
+        return spec[lang] if spec else ""
 
 
 # Ages in a message, for the groups with `ages:` in the tips file ("儿子三岁", "my 78-year-old dad").
@@ -1394,6 +1433,11 @@ QUOTE_SECTIONS = {"zh": "「{heading}」一节", "en": ", section \"{heading}\""
 SAID_ABOVE = {"zh": "关于{title}，我这里最贴合的就是上面那条建议。", "en": "On {title}, the tip above is the closest I have."}
 # A tip given again because it is the one that speaks of a follow-up's detail ("肿了怎么办": `choose_tip`)
 AGAIN = {"zh": "关于{title}，这条建议说到了这一点：", "en": "On {title}, this tip covers that: "}
+# A topic a long-term condition's note replaces (Condition.instead_of), after the note was said in the session
+CONDITION_SAID = {"zh": ["上面说到的{condition}要注意的地方，这里也适用；拿不准的，请问问你的医生。",
+                         "这一点也请按上面关于{condition}的说法来，具体的量和做法以你的医生说的为准。"],
+                  "en": ["What I said above about {condition} applies here too; if you're unsure, ask your doctor or nurse.",
+                         "The same goes here as I said above for {condition}: your own doctor or nurse has the final word on it."]}
 # Said to "还有呢" / "more" once every tip that fits has been given in the session (instead of them again).
 ALL_SAID = {"zh": "关于{title}，我这里的建议上面都说过了；如果一直不见好，或者出现上面提到的情况，请去看医生。",
             "en": "That's all the tips I have on {title}; if it isn't getting better, or any of the warning signs above appear, please see a doctor."}
@@ -2126,10 +2170,11 @@ class Composer:
         # ...or one asking about the group as such ("is it normal to get cramps at 6 weeks pregnant?")
         outright = outright or (group is not None and readings[0].group is group and group.asks_of_itself(text))
         if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group) and \
-                not (topic is not None and topic.key == MEDICINES and readings[0].topic is topic):
+                not (topic is not None and topic.key == MEDICINES and readings[0].topic is topic and readings[0].group is not group):
             # its own tips: a child's fever is not an adult's cold (nor the model's other group); but a dose missed,
-            # doubled or changed is the medicines topic's (A21 and ELD: "她的降压药昨晚漏吃了一顿，要补吗" got the elder's
-            # pill-box tip, as 降压药 and 漏吃 are words of its medicines tip)
+            # doubled or changed in a follow-up is the medicines topic's (A21 and ELD: "她的降压药昨晚漏吃了一顿，要补吗"
+            # got the elder's pill-box tip, as 降压药 and 漏吃 are words of its medicines tip); a message naming the
+            # elder with their memory and their pills is still the elder's (offline_S)
             topic = group
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
@@ -2183,6 +2228,26 @@ class Composer:
             # allergies: Fever is the body fighting an infection" (the session-18 audit). No tip then: the
             # caution says what to ask first, and the complaint's see-a-doctor line follows.
             tips = kept
+        # A long-term condition named in the session (Condition): its note for the topic, once; it replaces the tips of
+        # a topic that misreads it (COPD's breathlessness is no tiredness), and the tips not written for them go.
+        for condition in topics.conditions:
+            key = topic.key if topic is not None else None
+            note = condition.note(key, lang)
+            word = condition.named(self.read_texts) if note else ""
+            if not word:
+                continue
+            instead = topic is not None and key in condition.instead_of
+            if instead:
+                tips = []
+            tips = [tip for tip in tips if not any(w in tip for w in condition.drop)]
+            if note not in self.said:
+                parts.append(note)
+            elif instead:  # (its note was said: not again, nor the tips it replaces; nor this line word for word)
+                word = word.strip().upper() if word.isascii() and len(word.strip()) <= 4 else word.strip()  # "COPD"
+                unsaid = [line for line in (x.format(condition=word) for x in CONDITION_SAID[lang]) if line not in self.said]
+                if unsaid:
+                    parts.append(self.pick(unsaid, "condition"))
+            break
         tip_given = ""
         if topic and tips and not bp:  # the reading's note already says what the tips would
             asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
