@@ -129,8 +129,8 @@ _THANKS_FILLER = re.compile(
     r"听我说|陪我聊|陪我|这么多|的建议|建议|帮助|有用|有帮助|大夫|医生|"
     r"(?<![a-z])(?:ok|okay|great|good|so|very|much|a lot|lots|again|really|that|this|it|helps|helped|helpful|useful|"
     r"i|needed|need|for|listening|the|your|help|advice|tips?|info|information|you|all|anyway|will do|got it|noted|"
-    r"appreciate|appreciated|lovely|brilliant|perfect|kind|kindly|oh|ah|right|alright|sure)(?![a-z])")
-_THANKS_REST = re.compile(r"[\s\W_]+")
+    r"appreciate|appreciated|lovely|brilliant|perfect|kind|kindly|oh|ah|right|alright|sure|is|was|been|are|very)(?![a-z])")
+_THANKS_REST = re.compile(r"[\s\W_]+|(?<![a-z])(?:s|re|ve|ll)(?![a-z])")  # ("that's", "you're": their endings)
 
 
 def thanks_only(text: str | None) -> bool:

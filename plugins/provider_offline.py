@@ -1025,9 +1025,14 @@ class Condition:
         # words that must be in the session too (an NSAID beside a stomach ulcer)
         self.with_words = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("with"))) if w])
         self.notes = {}  # topic key ("*": any) -> {zh, en}
-        for topics, note in ((n.get("topics"), n) for n in spec.get("notes") or ()):
-            for topic in topics or ():
-                self.notes[str(topic)] = {lang: str(note.get(lang) or "").strip() for lang in ("zh", "en")}
+        self.worded = []  # (Terms, {zh, en}, instead): a note for the message's own words, whatever its topic
+        for note in spec.get("notes") or ():
+            texts = {lang: str(note.get(lang) or "").strip() for lang in ("zh", "en")}
+            for topic in note.get("topics") or ():
+                self.notes[str(topic)] = texts
+            words = Terms([w for w in (normalize(str(x)) for x in both_languages(note.get("when"))) if w])
+            if words.regex is not None:
+                self.worded.append((words, texts, bool(note.get("instead"))))
         self.instead_of = {str(k) for k in spec.get("instead_of") or ()}  # topics whose tips the note replaces
         self.drop = [str(w) for w in spec.get("drop") or ()]  # a tip with one of these words is not for them
 
@@ -1038,9 +1043,13 @@ class Condition:
             return found
         return ""
 
-    def note(self, topic_key: str | None, lang: str) -> str:
+    def note(self, topic_key: str | None, lang: str, text: str = "") -> tuple[str, bool]:
+        """(the note for the topic or for ``text``'s own words, whether it replaces the topic's tips)."""
+        for words, texts, instead in self.worded:
+            if words.regex.search(text):
+                return texts[lang], instead
         spec = self.notes.get(topic_key or "") or self.notes.get("*")
-        return spec[lang] if spec else ""
+        return (spec[lang], topic_key in self.instead_of) if spec else ("", False)
 
 
 # Ages in a message, for the groups with `ages:` in the tips file ("儿子三岁", "my 78-year-old dad").
@@ -2152,6 +2161,9 @@ class Composer:
             parts.append(bp)
 
         topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
+        cared = self.cared_group(readings)
+        if cared is not None and topic is not None and topic.key in cared.not_with:
+            topic = cared  # (the topic model's grief, in a dementia carer's session: see `cared_for`)
         more = bool(MORE.regex.search(text)) and readings[0].topic is None  # "还有呢" on the session's topic
         if more and topic is not None:
             intros = MORE_INTROS
@@ -2230,24 +2242,8 @@ class Composer:
             tips = kept
         # A long-term condition named in the session (Condition): its note for the topic, once; it replaces the tips of
         # a topic that misreads it (COPD's breathlessness is no tiredness), and the tips not written for them go.
-        for condition in topics.conditions:
-            key = topic.key if topic is not None else None
-            note = condition.note(key, lang)
-            word = condition.named(self.read_texts) if note else ""
-            if not word:
-                continue
-            instead = topic is not None and key in condition.instead_of
-            if instead:
-                tips = []
-            tips = [tip for tip in tips if not any(w in tip for w in condition.drop)]
-            if note not in self.said:
-                parts.append(note)
-            elif instead:  # (its note was said: not again, nor the tips it replaces; nor this line word for word)
-                word = word.strip().upper() if word.isascii() and len(word.strip()) <= 4 else word.strip()  # "COPD"
-                unsaid = [line for line in (x.format(condition=word) for x in CONDITION_SAID[lang]) if line not in self.said]
-                if unsaid:
-                    parts.append(self.pick(unsaid, "condition"))
-            break
+        noted, tips = self.conditions(topics, topic, tips)
+        parts += noted
         tip_given = ""
         if topic and tips and not bp:  # the reading's note already says what the tips would
             asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
@@ -2318,6 +2314,27 @@ class Composer:
                                                                  if r.group is group and t != self.read_texts[named]])
         return group, group.caution_for(self.lang, self.group_text)
 
+    def conditions(self, topics, topic, tips: list) -> tuple[list, list]:
+        """(what the first long-term condition the session names (Condition) adds for ``topic``, the tips left)."""
+        lang = self.lang
+        for condition in topics.conditions:
+            key = topic.key if topic is not None else None
+            note, instead = condition.note(key, lang, self.text)
+            word = condition.named(self.read_texts) if note else ""
+            if not word:
+                continue
+            if instead:
+                tips = []
+            tips = [tip for tip in tips if not any(w in tip for w in condition.drop)]
+            if note not in self.said:
+                return [note], tips
+            if instead:  # (its note was said: not again, nor the tips it replaces; nor this line word for word)
+                word = word.strip().upper() if word.isascii() and len(word.strip()) <= 4 else word.strip()  # "COPD"
+                unsaid = [line for line in (x.format(condition=word) for x in CONDITION_SAID[lang]) if line not in self.said]
+                return ([self.pick(unsaid, "condition")] if unsaid else []), tips
+            return [], tips
+        return [], tips
+
     def cared_for(self, readings: list):
         """``readings[0]``, or a copy of it as its group's when the session named an illness the group's person is cared
         for in (`cared_for`: dementia) and the message reads as a topic the group does not take (grief): "How do I
@@ -2326,14 +2343,19 @@ class Composer:
         r = readings[0]
         if r.topic is None or r.group is not None:
             return r
+        group = self.cared_group(readings)
+        if group is not None and r.topic.key in group.not_with:
+            r = copy.copy(r)
+            r.topic, r.tied, r.weak, r.single, r.group = group, [group], False, False, group
+        return r
+
+    def cared_group(self, readings: list):
+        """The group an earlier message of the session named with an illness its person is cared for in, or None."""
         for older, text in zip(readings[1:], self.read_texts[1:]):
             group = older.group
-            if group is not None and r.topic.key in group.not_with and group.cared_for.regex is not None and \
-                    group.cared_for.regex.search(text):
-                r = copy.copy(r)
-                r.topic, r.tied, r.weak, r.single, r.group = group, [group], False, False, group
-                return r
-        return r
+            if group is not None and group.cared_for.regex is not None and group.cared_for.regex.search(text):
+                return group
+        return None
 
     def bare_mention(self, readings: list, i: int) -> bool:
         """Whether the group of ``readings[i]`` (latest first) is only mentioned: a person of it named with no complaint
@@ -2749,6 +2771,8 @@ class Composer:
             else []
         if group and topic is not group:
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(self.lang, self.text)
+        noted, tips = self.conditions(topics, topic, tips)  # (as in `compose`)
+        parts += noted
         if tips:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent, last=self.replies[-1:] and self.replies[-1])
             parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)
