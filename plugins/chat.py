@@ -765,6 +765,8 @@ def _brief(message: dict) -> dict:
     brief = {"role": message.get("role"), "content": message.get("content")}
     if message.get("images"):
         brief["images"] = message["images"]
+    if message.get("role") == "user" and isinstance(message.get("emotion"), str):
+        brief["emotion"] = message["emotion"]  # the session's feeling, for the reply to a thank-you (`closing_label`)
     return brief
 
 
