@@ -123,6 +123,36 @@ class ReplyEmotion:
         return "happy" if words_label(reply) == "happy" else "neutral"
 
 
+# A thank-you and nothing more ("谢谢你", "好的，谢谢", "thanks, I needed that", "Thank you for listening"): the
+# close of a conversation, not news. Its words are stripped of the thanks and of the few words that go with one;
+# nothing may be left ("谢谢领导，又排我夜班" keeps its shift, and is read as what it says).
+_THANKS = re.compile(r"谢谢|感谢|多谢|(?<![a-z])(?:thank you|thanks|thankyou|thx|ty|cheers|ta)(?![a-z])")
+_THANKS_FILLER = re.compile(
+    r"好的|好吧|好滴|好嘞|好|嗯嗯|嗯|哦|噢|知道了|明白了|收到|懂了|你们|你|您|了|啦|呀|哈|啊|哦|呢|非常|太|真的|真|很|挺|"
+    r"听我说|陪我聊|陪我|这么多|的建议|建议|帮助|有用|有帮助|大夫|医生|"
+    r"(?<![a-z])(?:ok|okay|great|good|so|very|much|a lot|lots|again|really|that|this|it|helps|helped|helpful|useful|"
+    r"i|needed|need|for|listening|the|your|help|advice|tips?|info|information|you|all|anyway|will do|got it|noted|"
+    r"appreciate|appreciated|lovely|brilliant|perfect|kind|kindly|oh|ah|right|alright|sure|is|was|been|are|very)(?![a-z])")
+_THANKS_REST = re.compile(r"[\s\W_]+|(?<![a-z])(?:s|re|ve|ll)(?![a-z])")  # ("that's", "you're": their endings)
+
+
+def thanks_only(text: str | None) -> bool:
+    """Whether ``text`` is a thank-you and nothing more (see `_THANKS`)."""
+    text = normalize(text or "")
+    if not text or len(text) > 80 or not _THANKS.search(text):
+        return False
+    return not _THANKS_REST.sub("", _THANKS_FILLER.sub(" ", _THANKS.sub(" ", text)))
+
+
+def closing_label(session_label: str | None, allowed: list[str] = REPLY_LABELS) -> str:
+    """The face for the reply to a thank-you: the session's feeling (``session_label``, the latest label of the user's
+    earlier messages that was not neutral), not the tagger's cheer for the word "thanks" (A21: "谢谢你" after a worried
+    daughter's turns was met with "真为你高兴！", plain tips after a thank-you labelled happy). Warmth after a hard
+    feeling, plain otherwise; a good session's good news stays happy."""
+    label = "caring" if session_label in BAD_FEELINGS else session_label if session_label in ("happy", "calm") else "neutral"
+    return label if label in allowed else "neutral"
+
+
 # What safety counted on a turn, and what the user's message then is at least: not happy or calm.
 AT_RISK = {"crisis", "check_in", "unsafe_reply", "model_judgement"}
 

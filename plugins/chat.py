@@ -17,7 +17,7 @@ from wellmate import (ApiError, ClosingBody, ConfigError, Index, ProviderAttempt
                       paged, visible, whole_text)
 from wellmate_plugins._locks import Admission, KeyedLocks
 from wellmate_plugins._openapi import ERROR, Api, Sse, array, boolean, integer, obj, page, paging, string, text
-from wellmate_plugins._reply_emotion import ReplyEmotion, shown, user_label
+from wellmate_plugins._reply_emotion import REPLY_LABELS, ReplyEmotion, closing_label, shown, thanks_only, user_label
 from wellmate_plugins._text import language
 
 log = logging.getLogger("wellmate.chat")
@@ -768,6 +768,8 @@ def _brief(message: dict) -> dict:
     if message.get("reminder_id"):
         # a reminder pushed into the session: the next user message answers it (Turn.flags["after_reminder"])
         brief["reminder"] = True
+    if message.get("role") == "user" and isinstance(message.get("emotion"), str):
+        brief["emotion"] = message["emotion"]  # the session's feeling, for the reply to a thank-you (`closing_label`)
     return brief
 
 
@@ -889,6 +891,8 @@ class ChatService:
                 label = self.tagger.reply_label(text, self.reply_labels)  # a model's call, if the tagger has one
             if label in self.reply_labels and not urgent:
                 return label
+            if turn is not None and getattr(turn, "closing", None) and not urgent:
+                return shown(turn.closing, self.reply_labels)
             decided = self.reply_emotion.decide(
                 text, turn.user_emotion if turn else None, urgent,
                 bool(turn and (turn.session.get("flags") or {}).get("crisis")),  # safety's count for this turn
@@ -1050,6 +1054,10 @@ class ChatService:
         turn = Reply(self, Turn(user, agent_name, session, text, user_message_id=message["id"], message_id=new_id(),
                                 attachments=images, flags={"after_reminder": bool(last and last[-1].get("reminder"))}),
                      agent, messages)
+        if thanks_only(text):  # a thank-you's reply wears the session's feeling (`closing_label`): the latest one told
+            turn.closing = closing_label(next((m.get("emotion") for m in reversed(history) if m["role"] == "user" and
+                                               m.get("emotion") not in (None, "neutral") and not thanks_only(m.get("content"))),
+                                              None), REPLY_LABELS)
 
         def store():
             # Stored once, after the before_reply hooks: its label then knows whether safety
@@ -1109,6 +1117,7 @@ class Reply:
         self.prefix, self.suffix = "", ""  # plugins' text around the reply
         self.readers = []  # plugins' reader factories: they see a provider's text before the tagger's reader
         self.user_emotion = None  # the user's message's label
+        self.closing = None  # a thank-you and nothing more: the reply's label, from the session's feeling
         self.urgent_sets = []  # plugins' `urgent` sets: what they found this turn, filled as they go
         self.sources = []  # what the reply draws on ({id, title}: library articles), for the client to link
         self.release = lambda: None  # gives up the turn's place in the gate (set by ChatService.begin)

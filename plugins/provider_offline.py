@@ -29,6 +29,7 @@ same conversation (stable tests) but varies from message to message.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import logging
@@ -42,6 +43,7 @@ from typing import NamedTuple
 from wellmate import Provider, Setting, hookimpl
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, guesses_lack, only_guesses_cause
+from wellmate_plugins._reply_emotion import thanks_only
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
@@ -267,7 +269,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # 别 is "don't" on its own, not in 特别 (very: "我心里特别累" is tired, not denied), 分别, 区别, 告别...
 _NEGATION = re.compile(r"(?:不再|再也不|再也没有?|不|没有|没|(?<![特分区告识级类性个差离辨])别|并非|(?<![a-z])(?:no longer|not|no|never|cannot)|n't)\s*"
                        r"(?:是|太|很|那么|怎么|觉得|感到|感觉|刻意|故意|特意|有意|出现|任何|(?<![a-z])(?:really|very|so|too|that|feel|feeling|felt"
-                       r"|having|experiencing|getting|any)|\s)*$")  # "I'm not having chest pain" (an outside audit)
+                       r"|having|experiencing|getting|any|have|has|had|a|an)|\s)*$")  # "I'm not having chest pain" (an outside audit)
+# ...nor "she doesn't have a fever though" (offline_E: an elder's follow-up read as a cold once her session moves on)
 
 
 # A clause that opens with 不容易 before the keyword (so as not to get sleepy): a purpose after a question; not
@@ -629,6 +632,11 @@ class Topic:
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
+        # Words of an illness the group's person is cared for in (dementia) that keep the group despite `not_when` and
+        # `not_with`: a parent long dead asked for by someone with dementia is the illness, not the user's loss (A21:
+        # "How do I answer when she asks for her own mother, who died 30 years ago?" got grief tips, then "I'm so sorry
+        # for your loss" to the carer's guilt). Such a message is the group's own topic, not grief's.
+        self.cared_for = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("cared_for"))) if w])
         # Patterns that read a message's only hint of the group another way, so the topic model's guess of
         # the group is refused: "I'm expecting my results next week" is no pregnancy (no keyword named one).
         try:
@@ -713,6 +721,7 @@ class Guide(dict):
     def __init__(self, topics: dict):
         super().__init__(topics)
         self.condition_caution = {"zh": "", "en": ""}  # the tips file's, for a condition given as context
+        self.conditions = []  # the tips file's long-term conditions (Condition)
         self.by_word = {}
         for topic in topics.values():
             for key in topic.related & set(topics):
@@ -1001,7 +1010,10 @@ class Reading:
                     if not word.startswith(("不", "没")) and word not in topic.negated_too and negated(text, start):
                         self.denied.add(word)
                         continue
-                if topic.is_group and in_passing(text, start, word):
+                # (an illness the group's person is cared for in is never in passing: "my mum has dementia" names her
+                # illness, not people the user has, as "I have two kids" does; A21)
+                if topic.is_group and in_passing(text, start, word) and not (
+                        topic.cared_for.regex is not None and topic.cared_for.regex.fullmatch(word)):
                     continue
                 if word in ("died", "dies") and (MISHAP.search(text) or FIGURATIVE_DEATH.search(text)):
                     continue  # "my phone died", "I nearly died laughing": no bereavement
@@ -1066,10 +1078,15 @@ class Reading:
                 topic.key in hits and not (ages and (topic.age_from is not None or topic.age_under is not None)
                                            and not (set(ages) <= own and YOUNG_WORDS & hits[topic.key].keys())))))
             , None)
+        cared = self.named_group is not None and self.named_group.cared_for.regex is not None and \
+            bool(self.named_group.cared_for.regex.search(text))
         if self.named_group is not None and whole is None and self.named_group.not_when.regex is not None \
-                and self.named_group.not_when.regex.search(text):
+                and self.named_group.not_when.regex.search(text) and not cared:
             self.named_group = None
         self.group = self.named_group
+        if cared and self.topic is not None and self.topic.key in self.group.not_with:
+            # (see `cared_for`): the carer's question, not a loss of theirs
+            self.topic, self.tied, self.weak, self.single = self.group, [self.group], False, False
         if self.group and self.topic and self.topic.key in self.group.not_with:
             self.group = None
 
@@ -1177,7 +1194,53 @@ def compile_tips(data: dict) -> Guide:
     guide = Guide(topics)
     caution = data.get("condition_caution") if isinstance(data.get("condition_caution"), dict) else {}
     guide.condition_caution = {lang: str(caution.get(lang) or "").strip() for lang in ("zh", "en")}
+    guide.conditions = []
+    for key, spec in (data.get("conditions") or {}).items():
+        try:
+            guide.conditions.append(Condition(str(key), spec))
+        except (TypeError, ValueError, AttributeError) as e:
+            log.warning("tips file: conditions.%s: %s; skipped", key, e)
     return guide
+
+
+class Condition:
+    """A long-term condition the user names for themselves or the person they ask about (the tips file's
+    `conditions`): what it changes in a topic's answer. Read from any message of the session (a heart failure
+    told first, then "how much water should I drink?"), said once a session (A21: a diabetic's slow-healing
+    foot wound got cut care, heart failure's water question "1.5–2 litres", a diabetic's 14 mmol/L "only a
+    doctor can diagnose diabetes", COPD's breathlessness coffee and early nights)."""
+
+    def __init__(self, key: str, spec: dict):
+        self.key = key
+        self.words = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("words"))) if w])
+        # words that must be in the session too (an NSAID beside a stomach ulcer)
+        self.with_words = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("with"))) if w])
+        self.notes = {}  # topic key ("*": any) -> {zh, en}
+        self.worded = []  # (Terms, {zh, en}, instead): a note for the message's own words, whatever its topic
+        for note in spec.get("notes") or ():
+            texts = {lang: str(note.get(lang) or "").strip() for lang in ("zh", "en")}
+            for topic in note.get("topics") or ():
+                self.notes[str(topic)] = texts
+            words = Terms([w for w in (normalize(str(x)) for x in both_languages(note.get("when"))) if w])
+            if words.regex is not None:
+                self.worded.append((words, texts, bool(note.get("instead"))))
+        self.instead_of = {str(k) for k in spec.get("instead_of") or ()}  # topics whose tips the note replaces
+        self.drop = [str(w) for w in spec.get("drop") or ()]  # a tip with one of these words is not for them
+
+    def named(self, texts) -> str:
+        """The condition's word as the session names it ("" if it doesn't)."""
+        found = next((m.group(0) for m in (self.words.regex.search(t) for t in texts if self.words.regex is not None) if m), "")
+        if found and (self.with_words.regex is None or any(self.with_words.regex.search(t) for t in texts)):
+            return found
+        return ""
+
+    def note(self, topic_key: str | None, lang: str, text: str = "") -> tuple[str, bool]:
+        """(the note for the topic or for ``text``'s own words, whether it replaces the topic's tips)."""
+        for words, texts, instead in self.worded:
+            if words.regex.search(text):
+                return texts[lang], instead
+        spec = self.notes.get(topic_key or "") or self.notes.get("*")
+        return (spec[lang], topic_key in self.instead_of) if spec else ("", False)
 
 
 # Ages in a message, for the groups with `ages:` in the tips file ("儿子三岁", "my 78-year-old dad").
@@ -1547,6 +1610,7 @@ QUESTIONS = {
 # A loss (the tips file's `grief` topic) is met with condolence, not a reflection of the feeling: "My husband
 # died three weeks ago and I can't stop crying" got "you're feeling sad about your marriage" and a shower tip.
 GRIEF = "grief"
+MEDICINES = "medicines"  # taking, missing, doubling or changing a dose: the tips file's topic
 CONDOLENCE = {"zh": ["听到这个消息，我很心疼你，请节哀。失去重要的人，心里的痛是真实的，此刻有什么样的感受都可以。",
                      "真的很抱歉你正在经历这样的失去。这么重的事需要时间慢慢消化，你不用急着走出来。"],
               "en": ["I'm so sorry for your loss. Losing someone you love hurts deeply, and whatever you're feeling right now is allowed.",
@@ -1609,6 +1673,11 @@ QUOTE_SECTIONS = {"zh": "「{heading}」一节", "en": ", section \"{heading}\""
 SAID_ABOVE = {"zh": "关于{title}，我这里最贴合的就是上面那条建议。", "en": "On {title}, the tip above is the closest I have."}
 # A tip given again because it is the one that speaks of a follow-up's detail ("肿了怎么办": `choose_tip`)
 AGAIN = {"zh": "关于{title}，这条建议说到了这一点：", "en": "On {title}, this tip covers that: "}
+# A topic a long-term condition's note replaces (Condition.instead_of), after the note was said in the session
+CONDITION_SAID = {"zh": ["上面说到的{condition}要注意的地方，这里也适用；拿不准的，请问问你的医生。",
+                         "这一点也请按上面关于{condition}的说法来，具体的量和做法以你的医生说的为准。"],
+                  "en": ["What I said above about {condition} applies here too; if you're unsure, ask your doctor or nurse.",
+                         "The same goes here as I said above for {condition}: your own doctor or nurse has the final word on it."]}
 # Said to "还有呢" / "more" once every tip that fits has been given in the session (instead of them again).
 ALL_SAID = {"zh": "关于{title}，我这里的建议上面都说过了；如果一直不见好，或者出现上面提到的情况，请去看医生。",
             "en": "That's all the tips I have on {title}; if it isn't getting better, or any of the warning signs above appear, please see a doctor."}
@@ -1631,6 +1700,12 @@ GREET = {
 }
 THANKED = {"zh": ["不客气！照顾好自己，有需要随时找我。", "不用谢，能帮上忙我很高兴。"],
            "en": ["You're welcome! Take care, and come back any time.", "Glad I could help."]}
+# A thank-you and nothing more in a session (`thanks_only`): a warm, plain close, not another tip on the
+# session's topic, nor cheer for the word (A21: "谢谢你" after a worried daughter's turns got "真为你高兴！",
+# 谢谢 after bad news "请节哀"; "Thanks" after a diabetic's readings another diet tip).
+CLOSING = {"zh": ["不客气。照顾好自己，有什么变化或者还想聊的，随时来找我。", "不用谢，我一直在。照顾好自己，需要的时候随时回来。"],
+           "en": ["You're welcome. Take good care of yourself, and come back any time something changes or you'd like to talk.",
+                  "Any time. Look after yourself, and I'm here whenever you need me."]}
 FAREWELL = {"zh": ["好的，照顾好自己，随时回来聊。", "晚安也好、再见也好，祝你一切顺利，我一直在。"],
             "en": ["Take care of yourself, and come back any time.", "Goodbye for now; I'm here whenever you need me."]}
 LISTENING = {
@@ -2232,6 +2307,13 @@ def _join(parts: list[str], lang: str) -> str:
     return out
 
 
+# "Them too" ("我女儿也是", "my son has it as well"): the session's complaint is the group's person's now.
+# ...or asks the same for them ("and for a child?", "what about for kids?", "孩子呢？", "给孩子能吃吗").
+SAME_FOR_THEM = re.compile(r"也(?:是|有|这样|一样|开始|跟着|出现|发|咳|拉|吐)|(?<![a-z])(?:too|as well|also|the same)(?![a-z])|"
+                           r"(?<![a-z])(?:for|about)\s+(?:an?\s+|my\s+|the\s+|our\s+)?[a-z]+\s*\?|给(?:孩子|宝宝|老人|小孩)|"
+                           r"(?:呢|可以吗|行吗|能吃吗|能用吗|要紧吗)\s*[？?]?\s*$")
+
+
 class Composer:
     """Composing one reply (not `wellmate.Turn`, the chat turn it answers): the pieces in order are safety, feelings, a special group's caution,
     a tip, a question."""
@@ -2278,6 +2360,7 @@ class Composer:
         self.quoted_heading = ""  # the section of the article quoted
         self.quoted_whole = False  # ...and whether that section is about the topic (quoted whole)
         self.all_said = False  # every tip that fits was given in the session already (ALL_SAID)
+        self.replies_had_topic = False  # the session's replies answered a topic before (bare_mention)
 
     def pick(self, options, slot: str):
         return pick(options, f"{slot}\x1f{self.seed}", self.recent)
@@ -2294,8 +2377,11 @@ class Composer:
             self.note_shown = True  # the reply is the urgent note: no set-up notice, no cheer
             return parts + [fill(DONT_WAIT[self.urgent_before][lang], self.numbers),
                             self.pick(QUESTIONS["urgent"][lang], "urgent")]
+        if earlier and thanks_only(text):  # the close of a session's conversation (CLOSING)
+            return parts + [self.pick(CLOSING[lang], "thanks")]
         self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
         readings = [topics.read(t) for t in self.read_texts]
+        readings[0] = self.cared_for(readings)
         told = readings[0].told
         # (the model reads the message as spelled: "had diarhea…, what should i eat?")
         if told is not None and (self.guess(told.text) or ("", 0.0))[0] == told.topic.key:
@@ -2306,6 +2392,7 @@ class Composer:
             # smoking?") it picks the habit (smoking 0.91) or another topic (tests/data/offline_dev_OFFL3.tsv)
             readings[0] = told
         session = self.session_topic(readings, topics)
+        self.replies_had_topic = session is not None
         if self.checked_in:
             return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
@@ -2333,6 +2420,9 @@ class Composer:
         topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
         if remembering and topic is not None and topic.key == GRIEF:
             topic = None  # the grief tips are for the first weeks and for a grief that will not ease
+        cared = self.cared_group(readings)
+        if cared is not None and topic is not None and topic.key in cared.not_with:
+            topic = cared  # (the topic model's grief, in a dementia carer's session: see `cared_for`)
         more = bool(MORE.regex.search(text)) and readings[0].topic is None  # "还有呢" on the session's topic
         if more and topic is not None:
             intros = MORE_INTROS
@@ -2365,9 +2455,14 @@ class Composer:
         # ...or one asking about the group as such ("is it normal to get cramps at 6 weeks pregnant?")
         outright = outright or (group is not None and readings[0].group is group and group.asks_of_itself(text))
         decided = readings[0].decided
-        if group and (topic is None or topic.key in group.instead_of or (outright and not decided) or topic.is_group):
-            # (not a topic its `whole_patterns` decided: an elder's aspirin with ibuprofen is the interaction tip)
-            topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
+        if group and (topic is None or topic.key in group.instead_of or (outright and not decided) or topic.is_group) and \
+                not (topic is not None and topic.key == MEDICINES and readings[0].topic is topic and readings[0].group is not group):
+            # its own tips: a child's fever is not an adult's cold (nor the model's other group); but not a topic its
+            # `whole_patterns` decided (an elder's aspirin with ibuprofen is the interaction tip), and a dose missed,
+            # doubled or changed in a follow-up is the medicines topic's (A21 and ELD: "她的降压药昨晚漏吃了一顿，要补吗"
+            # got the elder's pill-box tip, as 降压药 and 漏吃 are words of its medicines tip); a message naming the
+            # elder with their memory and their pills is still the elder's (offline_S)
+            topic = group
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
                 or (group.instead_of and BODY_TEMPERATURE.search(text)) or (session is group and (
@@ -2392,10 +2487,12 @@ class Composer:
                 not any(r.group is group for r in readings[1:]):
             group, caution = None, ""  # "孩子不爱吃蔬菜": the diet tips, no fever doses (a fever's session keeps them)
         if group:
-            # Not word for word again to "还有呢" / "more" on the session's complaint: the session said it,
-            # and the group still holds. A question ("能洗澡吗", "能吃布洛芬吗") or a new complaint gets it again.
-            same = topic is None or topic is group or topic is session or (session is group and topic.key in group.instead_of)
-            if not (more and caution in self.said and readings[0].named_group is not group and same):
+            # Once a session, never word for word again (a "more", a question or a new complaint alike): the A21
+            # audit's older people read the elder's three things (falls, medicines, odd symptoms) on every
+            # follow-up, above the amlodipine's missed dose and the warfarin taken twice, as a child's session its
+            # fever doses. The group still holds (self.groups): its tips, the medicine rule below; the follow-up's
+            # own answer comes instead of the block said above.
+            if caution not in self.said:
                 parts.append(caution)
             self.groups = (group.key,)
         if topic is not None and topic.acknowledge[lang] and topic.acknowledge[lang] not in self.said and \
@@ -2415,6 +2512,8 @@ class Composer:
                       else group.key if group else None)
         tips = self.tips_of(topic, group) if topic else []
         if group and topic is not group and not getattr(topic, "about_medicines", False):
+            # (not the medicines topic's own tips, which are about taking a medicine as prescribed and asking
+            # the pharmacist: an elder's missed amlodipine gets the missed-dose tip, not a stripped one)
             kept = [tip for tip in tips if not MEDICINE.search(tip)]
             if not kept and group.complaint_topic and topic is not None:
                 # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
@@ -2426,14 +2525,20 @@ class Composer:
             # allergies: Fever is the body fighting an infection" (the session-18 audit). No tip then: the
             # caution says what to ask first, and the complaint's see-a-doctor line follows.
             tips = kept
+        # A long-term condition named in the session (Condition): its note for the topic, once; it replaces the tips of
+        # a topic that misreads it (COPD's breathlessness is no tiredness), and the tips not written for them go.
+        noted, tips = self.conditions(topics, topic, tips)
+        parts += noted
         tip_given = ""
         if topic and tips and not bp:  # the reading's note already says what the tips would
             asked = "\n".join(self.read_texts[1:])  # the session's earlier messages: what is no new detail
             tip = choose_tip(tips, text, f"tip\x1f{self.seed}", self.recent, self.follow_up, self.replies[-1:] and self.replies[-1],
                              asked)
-            repeated = bool(self.replies) and tip in self.replies[-1]  # not said again word for word
-            # ...unless it is the tip that speaks of the follow-up's new detail (`choose_tip`)
-            again = repeated and self.follow_up and detail_score(detail_words(text, asked), tip) > 0
+            # Not said again word for word: not the last reply's tip, nor one an earlier reply of the session gave (A21 and
+            # the ELD held list: a constipated mother's tip again two turns on, to "Could those be the cause?")
+            repeated = bool(self.replies) and (tip in self.replies[-1] or tip in self.said)
+            # ...unless it is the tip that speaks of the follow-up's new detail (`choose_tip`), the last reply's
+            again = repeated and tip in self.replies[-1] and self.follow_up and detail_score(detail_words(text, asked), tip) > 0
             self.all_said = more and all(t in self.said for t in tips)
             tip_given = "" if self.all_said or (repeated and not again) else tip
             parts.append(ALL_SAID[lang].format(title=topic.title[lang]) if self.all_said else
@@ -2485,7 +2590,7 @@ class Composer:
         session's (a follow-up about a pregnancy is still one), else the topic model's choice
         (``topic``: a child's illness no keyword named). The caution is the variant for the words
         of the message that named the group (产后总是想哭: a new mother's, not a pregnant woman's)."""
-        named = next((i for i, r in enumerate(readings) if r.group), None)
+        named = next((i for i, r in enumerate(readings) if r.group and not self.bare_mention(readings, i)), None)
         group = readings[named].group if named is not None else None
         if group is None and topic is not None and topic.is_group:
             group, named = topic, 0
@@ -2496,9 +2601,74 @@ class Composer:
                                                                  if r.group is group and t != self.read_texts[named]])
         return group, group.caution_for(self.lang, self.group_text)
 
+    def conditions(self, topics, topic, tips: list) -> tuple[list, list]:
+        """(what the first long-term condition the session names (Condition) adds for ``topic``, the tips left)."""
+        lang = self.lang
+        for condition in topics.conditions:
+            key = topic.key if topic is not None else None
+            note, instead = condition.note(key, lang, self.text)
+            word = condition.named(self.read_texts) if note else ""
+            if not word:
+                continue
+            if instead:
+                tips = []
+            tips = [tip for tip in tips if not any(w in tip for w in condition.drop)]
+            if note not in self.said:
+                return [note], tips
+            if instead:  # (its note was said: not again, nor the tips it replaces; nor this line word for word)
+                word = word.strip().upper() if word.isascii() and len(word.strip()) <= 4 else word.strip()  # "COPD"
+                unsaid = [line for line in (x.format(condition=word) for x in CONDITION_SAID[lang]) if line not in self.said]
+                return ([self.pick(unsaid, "condition")] if unsaid else []), tips
+            return [], tips
+        return [], tips
+
+    def cared_for(self, readings: list):
+        """``readings[0]``, or a copy of it as its group's when the session named an illness the group's person is cared
+        for in (`cared_for`: dementia) and the message reads as a topic the group does not take (grief): "How do I
+        answer when she asks for her own mother, who died 30 years ago?" after "My mum has dementia" is the carer's
+        question, not the user's loss (A21 got grief tips, then "I'm so sorry for your loss")."""
+        r = readings[0]
+        if r.topic is None or r.group is not None:
+            return r
+        group = self.cared_group(readings)
+        if group is not None and r.topic.key in group.not_with:
+            r = copy.copy(r)
+            r.topic, r.tied, r.weak, r.single, r.group = group, [group], False, False, group
+        return r
+
+    def cared_group(self, readings: list):
+        """The group an earlier message of the session named with an illness its person is cared for in, or None."""
+        for older, text in zip(readings[1:], self.read_texts[1:]):
+            group = older.group
+            if group is not None and group.cared_for.regex is not None and group.cared_for.regex.search(text):
+                return group
+        return None
+
+    def bare_mention(self, readings: list, i: int) -> bool:
+        """Whether the group of ``readings[i]`` (latest first) is only mentioned: a person of it named with no complaint
+        of theirs, no question on the group as such, and nothing about the group said before, in a session already
+        about something else (the user's own news, their topic). A21: 我还没告诉孩子们 after "医生说我的癌症复发了"
+        got the child-fever doses on three turns; "my grandchildren are coming and I don't know what to tell them"
+        the same. A child named first ("我儿子3岁", then "他发烧了") or with "也/too" ("我女儿也是") still counts."""
+        r, older = readings[i], readings[i + 1:]
+        if not older or r.topic is not None or any(o.group is r.group for o in older):
+            return False
+        text = self.read_texts[i]
+        if r.group.answers_outright(self.lang, text) or r.group.asks_of_itself(text) or SAME_FOR_THEM.search(text):
+            return False
+        if own_ages(text):  # the user's own age ("I'm 84, if that matters"): the session's complaint is theirs
+            return False
+        return self.replies_had_topic or any(o.topic is not None for o in older)
+
     def tips_of(self, topic, group) -> list[str]:
         """``topic``'s tips for the message; a group's own also for the words of the message that
         named it (after "上周胎停做了清宫", "能洗澡吗" is still about the miscarriage, not folic acid)."""
+        if topic is group and group is not None:
+            # ...but a tip written for the words of the message itself comes first: "每天傍晚她就特别烦躁" after 找她妈妈
+            # is the evening's restlessness, not the dead mother's tip again (ELD held list, A21's carers)
+            own = [tip for tip in topic.tips_for(self.lang, self.text, self.for_another()) if tip in topic.tip_when]
+            if own:
+                return own
         text = self.text + "\n" + self.group_text if topic is group and group is not None else self.text
         return topic.tips_for(self.lang, text, self.for_another())
 
@@ -2566,6 +2736,11 @@ class Composer:
             sure = {"condition": self.OVERRULE, "focus": self.FOCUS_GUESS}.get(readings[0].focus_kind, self.confidence)
             if guessed is not None and not guessed.is_group and probability >= sure:
                 return guessed
+        # A dose missed, doubled or changed is a subject of its own whatever the session's complaint (A21: an elder's
+        # "现在要不要马上补吃？" after a missed amlodipine, "how should they take their tablets if they miss a dose?"
+        # after blood pressure tablets got the blood pressure tips): the medicines topic's words are specific.
+        if own is not None and own.key == MEDICINES and not readings[0].weak:
+            return own
         if session is not None and session.is_group:
             session = next((r.topic for r in readings[1:] if r.topic), None)  # the group comes from the readings
         bodily = [f for f in self.worded if f in BODILY and FEELINGS[f]["topic"]]
@@ -2879,7 +3054,8 @@ class Composer:
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)
         if group:
-            parts.append(caution)
+            if caution not in self.said:  # once a session, as in `compose`
+                parts.append(caution)
             self.groups = (group.key,)
             if topic is None or topic.key in group.instead_of or (
                     group.answers_outright(self.lang, self.text) and not readings[0].decided):
@@ -2888,6 +3064,8 @@ class Composer:
             else []
         if group and topic is not group and not getattr(topic, "about_medicines", False):
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(self.lang, self.text)
+        noted, tips = self.conditions(topics, topic, tips)  # (as in `compose`)
+        parts += noted
         if tips:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent, last=self.replies[-1:] and self.replies[-1])
             parts.append(self.pick(SOFT_INTROS[self.lang], "intro") + tip)

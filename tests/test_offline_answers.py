@@ -94,8 +94,8 @@ def test_an_article_on_the_topic_asked_is_still_quoted_whole(ask):
 ])
 def test_after_a_birth_the_caution_is_a_new_mothers(ask, texts, lang, wanted):
     replies = ask(*texts)
+    assert wanted in replies[0]["content"], replies[0]["content"]  # (a caution is said once a session: session 19)
     for answer in replies:
-        assert wanted in answer["content"], answer["content"]
         assert caution("pregnancy", lang) not in answer["content"], answer["content"]  # 胎动, 破水: not now
 
 
@@ -155,7 +155,7 @@ def test_a_miscarriage_gets_its_own_caution_and_tip_not_a_pregnancy_or_a_period_
     for i, answer in enumerate(ask(*texts)):
         reply = answer["content"]
         variant = next(v for v in TIPS_CAUTION_VARIANTS() if loss in v["when"])
-        assert variant[lang] in reply, reply
+        assert (variant[lang] in reply) == (i == 0), reply  # said once a session (session 19, A21)
         # the tip on a miscarriage; on a follow-up, a word that it is the one above (not folic acid)
         assert tip_text("pregnancy", lang, when=loss)[:20] in reply or (i and "上面那条建议" in reply), reply
         assert caution("pregnancy", lang) not in reply, reply  # the baby's movements, waters breaking: not now

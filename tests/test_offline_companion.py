@@ -136,7 +136,9 @@ def test_an_older_persons_complaint_gets_the_elderly_caution(talk, text, lang):
 
 def test_a_group_mentioned_earlier_in_the_session_still_gets_its_caution(talk):
     replies = talk("physical", "I'm 10 weeks pregnant", "I have a bad cold, what can I take?")
-    assert caution("pregnancy", "en") in replies[1]["content"], replies[1]["content"]
+    # said once in the session (session 19): on the first reply, not word for word again
+    assert caution("pregnancy", "en") in replies[0]["content"], replies[0]["content"]
+    assert caution("pregnancy", "en") not in replies[1]["content"], replies[1]["content"]
     # "what can I take?" in pregnancy: the pregnancy's own tip on medicines (session 17), or the cold's
     medicines = next(t["text"] for t in TIPS["pregnancy"]["tips"]["en"] if isinstance(t, dict) and "what can i take" in t["when"])
     assert has_tip(replies[1]["content"], "cold_fever", "en") or medicines in replies[1]["content"]

@@ -47,14 +47,18 @@ def test_a_question_on_the_pregnancy_as_such_gets_the_pregnancy_tips(talk, lang,
     ("en", ["I'm 20 weeks pregnant", "I've had a cough for a week now"], "cough"),
 ])
 def test_a_new_complaint_in_a_pregnancys_session_is_the_complaints(talk, lang, texts, topic):
-    reply = talk("physical", *texts)[1]["content"]
-    assert has_tip(reply, topic, lang) and caution("pregnancy", lang) in reply, reply
+    replies = talk("physical", *texts)
+    reply = replies[1]["content"]
+    # the caution said once a session (session 19, A21): on the first reply, not word for word again
+    assert caution("pregnancy", lang) in replies[0]["content"], replies[0]["content"]
+    assert has_tip(reply, topic, lang) and caution("pregnancy", lang) not in reply, reply
 
 
 def test_a_follow_up_with_no_complaint_stays_with_the_pregnancys_own_tip(talk):
     replies = talk("physical", "8 weeks pregnant and I feel queasy every morning", "what can I eat then?")
     assert "For morning sickness" in replies[0]["content"], replies[0]["content"]
-    assert caution("pregnancy", "en") in replies[1]["content"], replies[1]["content"]
+    assert caution("pregnancy", "en") in replies[0]["content"], replies[0]["content"]  # once a session (session 19)
+    assert "On pregnancy" in replies[1]["content"], replies[1]["content"]
 
 
 def test_weeks_of_pregnancy_after_at_name_a_pregnancy(talk):
@@ -69,7 +73,8 @@ def test_weeks_of_pregnancy_after_at_name_a_pregnancy(talk):
 ])
 def test_keywords_added_this_session(talk, lang, text, topic):
     reply = talk("physical", text)[0]["content"]
-    assert has_tip(reply, topic, lang), reply
+    # (a diabetic's foot wound: the diabetes condition's note instead of cut care, session 19)
+    assert has_tip(reply, topic, lang) or ("糖尿病足门诊" in reply and topic == "wounds"), reply
 
 
 def _bench():

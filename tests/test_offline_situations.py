@@ -126,13 +126,14 @@ def test_a_back_pain_reply_quotes_no_line_on_belly_pain(ask, texts):
     ("zh", ["女儿四岁，烧到39度了", "还有呢", "还有呢"], "她刚才还吐了两次"),
     ("en", ["I'm 30 weeks pregnant and my lower back aches", "more", "more"], "I've also got a bad headache now"),
 ])
-def test_the_groups_caution_is_not_repeated_to_more_but_is_to_a_new_complaint(talk, lang, texts, new_complaint):
+def test_the_groups_caution_is_said_once_in_a_session(talk, lang, texts, new_complaint):
+    # Not to "more", nor to a new complaint (session 19, A21: an elder's three things word for word on every
+    # follow-up): said once, the group still holds; a caution variant for the new complaint would be new words.
     group = "child_fever" if lang == "zh" else "pregnancy"
     replies = [r["content"] for r in talk("physical", *texts, new_complaint)]
     assert caution(group, lang) in replies[0], replies[0]
-    for reply in replies[1:-1]:
+    for reply in replies[1:]:
         assert caution(group, lang) not in reply, reply
-    assert caution(group, lang) in replies[-1], replies[-1]  # a new complaint: the caution again
 
 
 @pytest.mark.parametrize("lang,first,more,done,say_more", [
