@@ -1842,7 +1842,9 @@ def test_after_the_users_own_crisis_reply_a_possible_risk_is_the_crisis_again_an
             body = {"text": text, **({"session_id": session_id} if session_id else {})}
             return served.client.post("/api/v1/health/mental/chat", body, token=token).json
 
-        for opening, later in (("我不想活了", "我现在就在天台上"), ("我不想活了", "你知道吗，我现在就在天台上"),
+        # (session 19, CRIS2: the retrained classifier is sure of "你知道吗，我现在就在天台上" alone, p 0.95, and gives it the
+        # crisis reply by itself; the test is of the session, so the sentence was swapped for one it reads as a check-in)
+        for opening, later in (("我不想活了", "我现在就在天台上"), ("我不想活了", "你知道吗，我现在人在天台上"),
                                ("I want to kill myself", "no. im not safe. i have my roommates pills in front of me")):
             # sent alone, the later message gets a check-in at most: it is the session that makes it a crisis
             assert say(later)["provider"] != "safety"
