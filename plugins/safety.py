@@ -1362,12 +1362,16 @@ class Phrases:
 # of my mum's diazepam" and 已经吞下大半盒舍曲林了 lost their check-in's hotlines when the note came (session 18, AUDFIX).
 OVERDOSE_FLAGS = frozenset({"overdose_taken"})
 ROUTINE_MAX = 60  # the longest message `Safety.routine_report` reads: a dose report is a few words
+# ...and a needed treatment stopped (`vital_stopped`: insulin, dialysis) is one too, but its note does not bring a check-in by
+# itself (it is as often a supply run out as a will): the classifier's check-in still comes with it, as it would without
+# the note ("跟医院说了透析不做了，这样拖着没意思，让它结束吧" had p(crisis) 0.73 and got the note alone; session 19, CRIS2)
+NOTE_AND_MIND_FLAGS = OVERDOSE_FLAGS | {"vital_stopped"}
 
 
 def _symptom_noted(phrases, text: str) -> bool:
     """Whether an emergency symptom's red-flag note answers ``text`` (so no check-in is added): any red flag but an
-    overdose taken."""
-    return any(rule.name not in OVERDOSE_FLAGS for rule in phrases.red_flags(normalize(text)))
+    overdose taken or a needed treatment stopped."""
+    return any(rule.name not in NOTE_AND_MIND_FLAGS for rule in phrases.red_flags(normalize(text)))
 
 
 # Used if prompts/safety.yaml has no crisis reply at all: a crisis never goes unanswered.
