@@ -24,7 +24,7 @@ from typing import NamedTuple
 # is blood sugar only as "my sugar(s)"; "weight" words include what one says of it (胖了, 瘦了).
 MEASURES = {
     "blood_pressure": (r"血压|高压|低压",
-                       r"blood[\s-]*pressure|(?<![a-z])b\.?p(?![a-z])"),
+                       r"blood[\s-]*pressure|(?<![a-z])b\.?p(?![a-z])|(?<=my )pressure(?! (?:at|from|of|to)\b)"),
     "blood_glucose": (r"血糖|糖化",
                       r"blood[\s-]*sugars?|(?<![a-z])(?:glucose|a1c|hba1c)(?![a-z])|(?<=my )sugars?(?![a-z])|"
                       r"(?<=my )(?:sugar|glucose) (?:levels?|readings?|numbers?)"),
@@ -84,12 +84,12 @@ MEDICINE_EN = re.compile(r"(?<![a-z])(?:(?:what time|when)(?:'s| is| are| do| do
 # Chinese: the measure, then in its clause what is asked of it (怎么样, 高不高, 正常吗, 有变化吗, 多少, 记录...).
 STATE_AFTER_ZH = re.compile(_CLAUSE + r"{0,10}?(?:怎么样|怎样|如何|咋样|情况|高不高|低不低|正不正常|正常吗|正常不|正常么|算高|算低|"
                             r"算不算|高吗|低吗|偏高吗|偏低吗|高了吗|低了吗|变化|趋势|记录|数据|控制得|控制住了?[吗没]|多少|稳不稳|"
-                            r"稳定吗|稳定不|降了[吗没]|降下来了?[吗没]|升了[吗没]|好转|好点了?[吗没]|好些了?[吗没]|够不够|够吗|"
+                            r"稳定吗|稳定不|降|升|涨|掉|变|回落|增加|减少|好转|好点了?[吗没]|好些了?[吗没]|够不够|够吗|"
                             r"够了吗|汇总|总结|统计)")
 # ...or a request to see it before it (帮我看看我的血压记录, 查一下我这周的步数).
 LOOK_ZH = re.compile(r"(?<![要该得去再])(?:看看|看一下|查查|查一下|说说|汇总|总结|统计|分析一下)" + _CLAUSE + r"{0,12}$")
 # ...or the measure's own verbs said of oneself (我最近胖了吗, 我现在多重, 我昨晚睡了多久, 我今天走了多少步).
-I_DID_ZH = re.compile(r"我" + _CLAUSE + r"{0,8}?(?:(?:胖|瘦|重|轻)了(?:吗|么|没有?|多少)|(?:胖|瘦)没(?:胖|瘦)|多重|几斤|多少斤|"
+I_DID_ZH = re.compile(r"我" + _CLAUSE + r"{0,8}?(?:(?:胖|瘦|重|轻)了(?:吗|么|没有?|多少)|(?:是不是|有没有)变?(?:胖|瘦|重|轻)|(?:胖|瘦)没(?:胖|瘦)|多重|几斤|多少斤|"
                       r"多少公斤|睡了多久|睡了几个?小时|睡了多少|走了多少步|走了几步|每天走多少步|喝了多少水|水喝够了)")
 MEDICINE_ZH = re.compile(r"(?:几点|什么时候|啥时候)" + _CLAUSE + r"{0,4}(?:吃药|服药|吃.{0,6}药)|药" + _CLAUSE +
                          r"{0,4}(?:吃了[吗没]|吃过了[吗没]?|吃没吃|有没有吃|服了[吗没])|吃药了[吗没]|(?:吃药|服药|用药)(?:提醒|时间)" +
@@ -103,7 +103,7 @@ MANAGE = re.compile(r"(?<![a-z])(?:set|setting|add|create|move|change|cancel|del
 ASKS = re.compile(r"[?？]|(?<![a-z])(?:tell me|show me|give me)(?![a-z])")
 
 # A Chinese question, or a request (a statement "医生说我这个月血压控制得特别好" asks nothing).
-ASKS_ZH = re.compile(r"[?？]|[吗呢么嘛]|怎么样|怎样|如何|咋样|多少|多重|多久|几|([\u4e00-\u9fff])[不没]\1|有没有|是不是|没有?\W*$|"
+ASKS_ZH = re.compile(r"[?？]|[吗呢么嘛]|[不没]\W*$|怎么样|怎样|如何|咋样|多少|多重|多久|几|([\u4e00-\u9fff])[不没]\1|有没有|是不是|没有?\W*$|"
                      r"看看|看一下|查|说说|汇总|总结|统计|分析")
 
 # The general questions that look alike: how to change it, what it should be, why, whether it is
@@ -164,7 +164,7 @@ def period_days(text: str) -> int:
 def asked_of_records(text: str) -> Asked | None:
     """What of the user's own records ``text`` (normalized: lower case) asks about, or None for
     any other message (a general question, a reading told, someone else's numbers)."""
-    if len(text) > 300:  # a question about one's numbers is short; a long message is something else
+    if len(text) > 160:  # a question about one's numbers is short; a long message is something else
         return None
     zh = bool(re.search(r"[\u4e00-\u9fff]", text))
     if HOW_TO.search(text) or MANAGE.search(text):
@@ -184,12 +184,15 @@ def asked_of_records(text: str) -> Asked | None:
                                                                               re.search(PERIOD_ZH, text))
             elif zh:
                 mine = "我" in clause.replace("我们", "") or re.search(PERIOD_ZH, clause + after[:8])
-                asked = mine and (STATE_AFTER_ZH.match(after) or LOOK_ZH.search(clause) or I_DID_ZH.search(text))
+                # (a measure asked as a number, 睡几个小时, 走多少步, 多重, is its own question)
+                asked = mine and (STATE_AFTER_ZH.match(after) or LOOK_ZH.search(clause) or I_DID_ZH.search(text)
+                                  or re.search(r"几|多少|多久|多重", m.group()))
             else:
                 asked = (ASK_MY_EN.search(before) and not ACTS_ON.search(before)) or I_DID_EN.search(text) or (
                     re.search(r"(?<![a-z])my\s+(?:[a-z]+\s+)?$", before) and MY_RECORDS_EN.match(after) and ASKS.search(text))
-            if zh and asked and not ASKS_ZH.search(text):
-                asked = None  # told, not asked: 医生说我的血糖控制得很好
+            rest = re.split(r"[，,。.；;！!？?\n]", after)[0]
+            if zh and asked and not ASKS_ZH.search(clause + m.group() + after[:len(rest) + 1]):
+                asked = None  # told, not asked, in the measure's clause: 医生说我的血糖控制得很好, 最近心跳老是突然变快
             if asked:
                 taken = kind == "medicine" and bool(re.search(r"吃了[吗没]|吃过了|吃没吃|有没有吃|服了[吗没]|吃药了[吗没]|"
                                                               r"(?<![a-z])(?:did i|have i)(?![a-z])", text))

@@ -1890,7 +1890,8 @@ class OfflineProvider(Provider):
         model reads), the medicine times the reminders service's; either disabled, its questions get
         the general answer as before. Asked only for such a question: one stats query."""
         user = getattr(turn, "user", None)
-        asked = asked_of_records(normalize(message)) if user and message.strip() else None
+        # (a long message is no such question: not even normalized again, so a hostile one costs nothing here)
+        asked = asked_of_records(normalize(message)) if user and message.strip() and len(message) <= 1000 else None
         if asked is None:
             return "", ""
         try:
