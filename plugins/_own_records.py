@@ -161,14 +161,32 @@ def period_days(text: str) -> int:
     return DEFAULT_DAYS
 
 
-def asked_of_records(text: str) -> Asked | None:
+# A follow-up naming another measure after an answer from the records: "那血糖呢？", "and my sugar?",
+# "what about my weight", "体重呢" (short, and nothing else asked).
+FOLLOW_UP = re.compile(r"^(?:那|还有|那么|and|what about|how about|also)?\s*(?:my\s+|我的?)?(?P<rest>" + _CLAUSE +
+                       r"{1,40}?)\s*(?:呢|怎么样|如何|咋样|then)?\s*[?？。.!！]*$")
+
+
+FOLLOW_UP_EN = {"blood_glucose": "|sugars?", "blood_pressure": "|pressure"}  # ("my" was read before them)
+
+
+def asked_of_records(text: str, after_records: bool = False) -> Asked | None:
     """What of the user's own records ``text`` (normalized: lower case) asks about, or None for
-    any other message (a general question, a reading told, someone else's numbers)."""
+    any other message (a general question, a reading told, someone else's numbers).
+    ``after_records``: the session's last reply answered from the records, so a short follow-up
+    that names only another measure ("那血糖呢？", "and my weight?") asks about it too."""
     if len(text) > 160:  # a question about one's numbers is short; a long message is something else
         return None
     zh = bool(re.search(r"[\u4e00-\u9fff]", text))
     if HOW_TO.search(text) or MANAGE.search(text):
         return None
+    if after_records:
+        m = FOLLOW_UP.match(text)
+        if m and re.search(r"呢|那|还有|(?<![a-z])(?:and|what about|how about|also)(?![a-z])|^(?:my\s|我)", text):
+            for kind, (words_zh, words_en) in MEASURES.items():
+                if re.fullmatch(r"(?:(?:最近|这周|今天|这个月|\S*天)的?)?(?:" + (words_zh if zh else words_en + FOLLOW_UP_EN.get(kind, "")) + r")"
+                                r"(?:\s*(?:readings?|levels?|numbers?))?(?:\s+(?:this|last|past)\s+\w+)?", m.group("rest")):
+                    return Asked(kind, period_days(text), False)
     for kind, (words_zh, words_en) in [*MEASURES.items(), ("medicine", MEDICINE)]:
         for m in re.finditer(words_zh if zh else words_en, text):
             if kind != "medicine" and MODIFIER.match(text, m.end()):

@@ -1869,7 +1869,7 @@ class OfflineProvider(Provider):
                          passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"),
                          urgent_before=self._urgent_before(safety, message, earlier),
-                         records=self._own_records(message, lang, turn))
+                         records=self._own_records(message, lang, turn, earlier[-1:]))
         guide = self.tips_file.get()
         if self.topic_model is not None and guide.words_written is not self.topic_model.words:
             guide.words_written = self.topic_model.words  # (a re-read tips file is a new Guide)
@@ -1883,7 +1883,7 @@ class OfflineProvider(Provider):
             parts.append("\n\n" + NOTICE[lang])
         return Answer(_join(parts, lang), composing.topic, composing.groups)
 
-    def _own_records(self, message: str, lang: str, turn=None) -> tuple[str, str]:
+    def _own_records(self, message: str, lang: str, turn=None, before: list[str] = ()) -> tuple[str, str]:
         """(what the user's own records say, the tips file's topic for them) when ``message`` asks about
         them ("how's my BP been lately?", 我几点吃药: plugins/_own_records.py), else ("", ""). The figures
         and grading are the records service's (Records.report: the stats and the $health_summary line a
@@ -1891,7 +1891,12 @@ class OfflineProvider(Provider):
         the general answer as before. Asked only for such a question: one stats query."""
         user = getattr(turn, "user", None)
         # (a long message is no such question: not even normalized again, so a hostile one costs nothing here)
-        asked = asked_of_records(normalize(message)) if user and message.strip() and len(message) <= 1000 else None
+        if not user or not message.strip() or len(message) > 1000:
+            return "", ""
+        # A short follow-up naming another measure ("那血糖呢？") after a question about one's records: the
+        # user's previous message, read the same way (its answer came from the records).
+        after = bool(before) and len(before[-1]) <= 1000 and asked_of_records(normalize(before[-1])) is not None
+        asked = asked_of_records(normalize(message), after_records=after)
         if asked is None:
             return "", ""
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import in_one_session
 from wellmate_plugins._own_records import asked_of_records
 from wellmate_plugins._text import normalize
 
@@ -160,3 +161,15 @@ def test_a_long_message_is_no_question_about_ones_records():
     assert asked_of_records(normalize("how's my bp been lately? " * 4000)) is None
     assert asked_of_records(normalize("我这周血压怎么样？" * 10000)) is None
     assert asked_of_records(normalize("x" * 120 + ". how's my bp been lately?")) is not None
+
+
+def test_a_follow_up_naming_another_measure_after_a_question_about_ones_records(client):
+    token = user(client)
+    store(client, token, A21)
+    first, then = in_one_session(client, token, ["我这周血压怎么样？", "那血糖呢？"])
+    assert "平均 153.7/94 mmHg" in first["content"] and "血糖：2 条记录，平均 10.2 mmol/L" in then["content"]
+    first, then = in_one_session(client, token, ["How was my blood pressure this week?", "and my weight?"])
+    assert "Weight: 2 records, average 72.1 kg" in then["content"]
+    # ...but not after a general question: "那血糖呢" after 血压多少算高 is general too
+    first, then = in_one_session(client, token, ["血压多少算高？", "那血糖呢？"])
+    assert "按你的记录" not in then["content"]
