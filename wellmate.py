@@ -1169,7 +1169,8 @@ class Turn:
     ``attachments`` the images that came with the message (each a dict: ``type`` "image", ``id``
     (the upload's), ``content_type``, ``width``, ``height``, ``size`` and ``data``, the stored
     bytes; only a turn asked of its agent's ``vision_providers`` has them). ``flags`` holds facts plugins tell
-    each other and the providers about this turn (the safety plugin's: ``crisis``, ``check_in``,
+    each other and the providers about this turn (the chat plugin's ``after_reminder``: the message answers a
+    reminder pushed into the session; the safety plugin's: ``crisis``, ``check_in``,
     ``notes_shown``, ``crisis_earlier``, ``risk_word``); a platform that keeps its own conversations keys them
     by ``user["id"]`` and ``session["id"]``."""
 

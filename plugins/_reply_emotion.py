@@ -14,7 +14,7 @@ sadness, but its face is caring, not sad):
 - ``neutral``: plain information.
 
 The turn decides first (safety answered or flagged the session: concerned; the user's own
-label: caring for a bad feeling, happy for a good one), then the phrases of the ``replies:``
+label: caring for a bad feeling, happy for a good one, calm for ease), then the phrases of the ``replies:``
 section of prompts/emotion_lexicon.yaml found in the reply, then the tagger's label of the
 reply's text. A host whose mini-program knows only the original seven labels sets
 ``emotion.reply_labels`` to them, and each new label is shown as its nearest old one (`SHOWN_AS`).
@@ -110,10 +110,13 @@ class ReplyEmotion:
             return cue if cue in keeps else "caring"
         if user_label == "happy":
             return cue if cue in ("concerned", "encouraging", "happy") else "happy"
+        if user_label == "calm":
+            # At ease ("feeling peaceful after meditating"), and the reply keeps it so: a listening
+            # phrase ("I'm listening", 我在听) is warmth for someone struggling, not for a settled user,
+            # so only a worry or praise of their effort changes the face (session 19, audit A20).
+            return cue if cue in ("concerned", "encouraging") else "calm"
         if cue:
             return cue
-        if user_label == "calm":
-            return "calm"  # at ease, and the reply keeps it so
         # Only joy is read from the reply's words: taggers trained on users' messages read a tip
         # about sleep as tired and the way advice is offered ("可以试试") as calm, and a tip
         # answering a question is plain information.

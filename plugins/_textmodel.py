@@ -321,7 +321,7 @@ def _softmax(logits: list[float]) -> list[float]:
 
 def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balance: bool = True,
           seed: int = 0, min_count: int = 1, labels: list[str] | None = None,
-          buckets: int = BUCKETS, runs: int = 1, families=()) -> TextModel:
+          buckets: int = BUCKETS, runs: int = 1, families=(), shuffle: str = "seed") -> TextModel:
     """A model fitted to ``rows`` (pairs of text and label, or triples with a list of ``extra``
     features for `TextModel.scores`, or quadruples with a weight too: how much the row counts, 1 by
     default) by AdaGrad on the cross-entropy.
@@ -330,7 +330,11 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     rows counts as much as the others (the crisis label must not lose to the many ordinary
     messages). ``min_count`` drops features seen in fewer rows (noise). The same rows and seed
     give the same weights. ``runs`` > 1: the mean of that many runs, with seeds ``seed``,
-    ``seed`` + 1, ...: less of the model depends on the order the rows came in."""
+    ``seed`` + 1, ...: less of the model depends on the order the rows came in. ``shuffle`` "seed": each
+    epoch shuffles the rows' positions with the seed, so a row added or removed reorders all the others
+    (the topic model moved borderline answers of unrelated rows on every retrain: session 18); "text":
+    each epoch orders the rows by a hash of the seed, the epoch and the row's text, so another row
+    changes no row's place relative to the rest."""
     rows = [(str(row[0]), str(row[1]), list(row[2]) if len(row) > 2 else [], float(row[3]) if len(row) > 3 else 1.0)
             for row in rows]
     labels = list(labels or sorted({row[1] for row in rows}))
@@ -339,6 +343,7 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     families = [f for f in FAMILIES if f in families]
     docs = [(list(dict.fromkeys(features(text, families) + extra)), index[label])
             for text, label, extra, _ in rows if label in index]
+    keys = [text.encode("utf-8") for text, label, _, _ in rows if label in index] if shuffle == "text" else None
     row_weights = [w for _, label, _, w in rows if label in index]
     if not docs:
         raise ValueError("no rows to train on")
@@ -355,7 +360,7 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
     sample_weight = [(len(docs) / (width * c)) if (balance and c) else 1.0 for c in counts]
     total_weights, total_bias = array("f", bytes(4 * width * buckets)), [0.0] * width
     for run in range(runs):
-        weights, bias = _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed + run)
+        weights, bias = _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed + run, keys)
         total_weights = array("f", map(add, total_weights, weights)) if run else weights
         total_bias = list(map(add, total_bias, bias))
     if runs > 1:
@@ -369,15 +374,20 @@ def train(rows, *, epochs: int = 12, l2: float = 1e-4, rate: float = 0.5, balanc
                       "counts": dict(zip(labels, counts)), **({"features": families} if families else {})})
 
 
-def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed) -> tuple[array, list[float]]:
-    """One run of AdaGrad over ``docs`` (bucket lists and label indexes) in an order shuffled by ``seed``."""
+def _fit(docs, row_weights, sample_weight, width, buckets, epochs, l2, rate, seed, keys=None) -> tuple[array, list[float]]:
+    """One run of AdaGrad over ``docs`` (bucket lists and label indexes) in an order shuffled by ``seed``, or with
+    ``keys`` (a text per doc) ordered by a hash of the seed, the epoch and the doc's key (`train` shuffle="text")."""
     weights = array("f", bytes(4 * width * buckets))
     squares = array("d", [1e-8]) * (width * buckets)
     bias, bias_squares = [0.0] * width, [1e-8] * width
     order = list(range(len(docs)))
     shuffler = random.Random(seed)
-    for _ in range(epochs):
-        shuffler.shuffle(order)
+    for epoch in range(epochs):
+        if keys is None:
+            shuffler.shuffle(order)
+        else:
+            salt = f"{seed}:{epoch}:".encode()
+            order.sort(key=lambda n: (zlib.crc32(salt + keys[n]), n))
         for n in order:
             feats, y = docs[n]
             value = 1 / math.sqrt(len(feats)) if feats else 0.0

@@ -765,6 +765,9 @@ def _brief(message: dict) -> dict:
     brief = {"role": message.get("role"), "content": message.get("content")}
     if message.get("images"):
         brief["images"] = message["images"]
+    if message.get("reminder_id"):
+        # a reminder pushed into the session: the next user message answers it (Turn.flags["after_reminder"])
+        brief["reminder"] = True
     return brief
 
 
@@ -1040,8 +1043,13 @@ class ChatService:
             {"role": m["role"], "content": m["content"] or (IMAGE_ONLY[language(text)] if m.get("images") else "")}
             for m in history if m["role"] in ("user", "assistant")] + [
             {"role": "user", "content": text or IMAGE_ONLY[language(text)]}]
+        # Whether this message answers a reminder the app pushed into the session ("Time for your evening pills", then
+        # "took them"): the safety plugin reads a short dose report after one as the routine it is (audit A20: "took
+        # them" got the check-in). The newest message of the held tail; one read when the agent keeps no history.
+        last = history[-1:] if history else sessions.history(session["id"], 1)
         turn = Reply(self, Turn(user, agent_name, session, text, user_message_id=message["id"], message_id=new_id(),
-                                attachments=images), agent, messages)
+                                attachments=images, flags={"after_reminder": bool(last and last[-1].get("reminder"))}),
+                     agent, messages)
 
         def store():
             # Stored once, after the before_reply hooks: its label then knows whether safety

@@ -72,18 +72,120 @@ def safety_numbers(wm, lang: str) -> dict:
 def cli(subparsers, wm_factory):
     parser = subparsers.add_parser(
         "train-topics", help="retrain the offline companion's topic model and print its accuracy on the held split",
-        description="Retrain the topic model of the offline provider on models/training/offline_topics*.tsv (all but the held eighth of "
-                    "the rows), write it to providers.<offline>.topic_model and print its accuracy on the held rows.")
+        description="Retrain the topic model of the offline provider on models/training/offline_topics*.tsv and the earlier "
+                    "sessions' offline sets (DEV_SETS, tests/data/heldout/offline_*.tsv), all but the held eighth of the rows; "
+                    "write it to providers.<offline>.topic_model and print its accuracy on the held rows.")
     from wellmate_plugins._textmodel import add_training_arguments
 
-    add_training_arguments(parser, out_default="the offline provider's topic_model", epochs=20, l2=1e-4)
+    add_training_arguments(parser, out_default="the offline provider's topic_model", epochs=TOPIC_EPOCHS, l2=TOPIC_L2)
+    parser.add_argument("--no-dev-sets", action="store_true",
+                        help="do not learn from the earlier sessions' offline sets (DEV_SETS, tests/data/heldout)")
+    parser.add_argument("--follow-ups", choices=FOLLOW_UP_WAYS, default=FOLLOW_UPS,
+                        help="how a dev set's follow-up row is learnt (bench/offline_folds --follow-ups compares them)")
+    parser.add_argument("--runs", type=int, default=TOPIC_RUNS,
+                        help="train this many times, the rows in a different order each time, and keep the mean")
     parser.set_defaults(func=lambda args: train_topics(wm_factory, args))
+
+
+# How train-topics trains (bench/offline_folds trains each fold the same way).
+TOPIC_EPOCHS, TOPIC_L2, TOPIC_MIN_COUNT = 20, 1e-4, 2
+TOPIC_RUNS = 1
+
+
+def fit_topics(rows: list[dict], *, epochs: int = TOPIC_EPOCHS, l2: float = TOPIC_L2, runs: int = TOPIC_RUNS,
+               order: str = "text"):
+    """The topic model trained on the train split of ``rows`` (of `topic_rows`), as train-topics trains it.
+    ``order`` "text" (train-topics): the rows sorted by text and each epoch's order drawn from each row's own
+    text (`train` shuffle="text"), so the model depends on which rows there are, not on the order the files
+    list them in, and a row added moves no other row's place; "given": the rows as listed, shuffled by the
+    seed as before session 19 (bench/offline_folds --stability measures both)."""
+    from wellmate_plugins._textmodel import train
+
+    train_rows = [(r["text"], r["label"]) for r in rows if r["split"] == "train"]
+    if order == "text":
+        train_rows.sort()
+    if not train_rows:
+        raise ValueError("no rows to train on")
+    return train(train_rows, epochs=epochs, l2=l2, seed=0, min_count=TOPIC_MIN_COUNT, buckets=TOPIC_BUCKETS, runs=runs,
+                 shuffle="text" if order == "text" else "seed")
+
+
+# The offline sets of earlier sessions (tests/data/heldout/offline_*.tsv), each written by another person who
+# saw neither the code nor the training rows, columns `topic lang text follows`: the topic model learns them (their
+# train split; the held eighth is never learnt), as the crisis classifier learns its sets (plugins/safety.py
+# DEV_SETS). Before session 19 it learnt only models/training/offline_topics*.tsv, written by a few people.
+# bench/offline_folds --by-set N measures what that buys a writer it never learnt (leave-writer-out).
+DEV_SETS = tuple(f"tests/data/heldout/offline_{name}.tsv" for name in "ABCDEFGHIJKLNORS")
+DEV_SET_NAMES = frozenset(Path(name).name for name in DEV_SETS)
+
+# A follow-up row ("那明天还能走路去上班吗" after a sprained ankle) is on the session's topic, which its own words
+# may not say: "joined" learns it with the line it follows before it (the words the topic comes from), "alone" as it
+# is, "skip" not at all. Chosen by bench/offline_folds --by-set (docs/models.md).
+FOLLOW_UP_WAYS = ("skip", "joined", "alone")
+FOLLOW_UPS = "skip"
+
+
+def dev_set_files() -> list[Path]:
+    """The DEV_SETS shipped with Wellmate that exist."""
+    from wellmate import HERE
+
+    return [HERE / name for name in DEV_SETS if (HERE / name).exists()]
+
+
+def dev_set_rows(paths, follow_ups: str = FOLLOW_UPS) -> list[dict]:
+    """The rows of offline question files (``topic lang text follows``) as `read_rows` gives training rows: label,
+    text, split (the same hash split), file; a follow-up learnt as ``follow_ups`` says (FOLLOW_UP_WAYS)."""
+    from wellmate_plugins._files import read_table
+    from wellmate_plugins._textmodel import split_of
+
+    if follow_ups not in FOLLOW_UP_WAYS:
+        raise ValueError(f"follow_ups: one of {', '.join(FOLLOW_UP_WAYS)}")
+    rows = []
+    for path in paths:
+        path = Path(path)
+        for row in read_table(path):
+            text, label, follows = (row.get("text") or "").strip(), (row.get("topic") or "").strip(), (row.get("follows") or "").strip()
+            if not text or not label:
+                raise ValueError(f"{path}: a row without topic or text")
+            if follows:
+                if follow_ups == "skip":
+                    continue
+                if follow_ups == "joined":
+                    text = follows + "\n" + text
+            # the split of the row's own words, so a follow-up joined or not keeps the same one
+            rows.append({"label": label, "text": text, "kind": "follow-up" if follows else "", "file": path.name,
+                         "split": split_of(row["text"].strip())})
+    return rows
+
+
+def copy_key(text: str) -> str:
+    """A text with case, spaces and punctuation aside: what makes a training row a copy of a dev set's."""
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def leave_sets_out(rows: list[dict], held: set[str]) -> tuple[list[dict], list[dict]]:
+    """``rows`` cut for writers the model never learnt (bench/offline_folds --by-set): (the rows to learn from: none
+    of the files in ``held``, and a training file's row that is a copy of one of theirs is "copy", not "train";
+    the rows of the ``held`` files)."""
+    measured = [r for r in rows if r["file"] in held]
+    copied = {copy_key(r["text"]) for r in measured}
+    learn = [dict(r, split="copy") if r["file"] not in DEV_SET_NAMES and r["split"] == "train" and copy_key(r["text"]) in copied
+             else r for r in rows if r["file"] not in held]
+    return learn, measured
+
+
+def topic_rows(wm, data=None, dev_sets: bool = True, follow_ups: str = FOLLOW_UPS) -> tuple[list[dict], list[Path], list[Path]]:
+    """(the rows train-topics learns, the training files, the dev sets): ``data`` or the training files
+    (`topic_training_files`), and the DEV_SETS unless ``data`` is given or ``dev_sets`` is false."""
+    from wellmate_plugins._textmodel import read_rows
+
+    paths = [Path(p) for p in data] if data else topic_training_files(wm)
+    dev = [] if data or not dev_sets else dev_set_files()
+    return read_rows(paths) + dev_set_rows(dev, follow_ups), paths, dev
 
 
 def train_topics(wm_factory, args) -> int:
     """`python wellmate.py train-topics`: train on the train split, save, print held accuracy per language."""
-    from wellmate_plugins._textmodel import read_rows, train
-
     wm = wm_factory()
     try:
         offline = next((name for name, conf in wm.config["providers"].items() if conf.get("plugin") == "offline"), None)
@@ -92,9 +194,8 @@ def train_topics(wm_factory, args) -> int:
         if provider and stop_if_unusable(provider.tips_file, "which topics there are"):
             return 1
         guide = provider.tips_file.get() if provider else None
-        paths = [Path(p) for p in args.data] if args.data else topic_training_files(wm)
         try:
-            rows = read_rows(paths)
+            rows, paths, dev = topic_rows(wm, args.data, not args.no_dev_sets, args.follow_ups)
         except (OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -102,17 +203,21 @@ def train_topics(wm_factory, args) -> int:
         if guide is not None and unknown:
             print(f"error: labels that are no topic of the tips file: {', '.join(unknown)}", file=sys.stderr)
             return 1
-        train_rows = [(r["text"], r["label"]) for r in rows if r["split"] == "train"]
         held = [r for r in rows if r["split"] == "held"]
-        if not train_rows:
-            print("error: no rows to train on", file=sys.stderr)
+        try:
+            model = fit_topics(rows, epochs=args.epochs, l2=args.l2, runs=args.runs)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
             return 1
-        model = train(train_rows, epochs=args.epochs, l2=args.l2, seed=0, min_count=2, buckets=TOPIC_BUCKETS)
+        train_rows = sum(r["split"] == "train" for r in rows)
         configured = (provider.config["topic_model"] if provider else "") or "models/offline_topics.json"
         out = Path(args.out) if args.out else data_file_candidates(wm, configured)[0]
-        size = model.save(out, meta={"trained_on": [p.name for p in paths], "train_rows": len(train_rows),
-                                     "held_rows": len(held)})
-        print(f"trained on {len(train_rows)} rows of {', '.join(p.name for p in paths)}; wrote {out} ({size // 1024} KB)")
+        size = model.save(out, meta={"trained_on": [p.name for p in paths], "dev_sets": [p.name for p in dev],
+                                     "follow_ups": args.follow_ups, "train_rows": train_rows, "held_rows": len(held)})
+        print(f"trained on {train_rows} rows of {', '.join(p.name for p in paths)}; wrote {out} ({size // 1024} KB)")
+        if dev:
+            print(f"learnt the dev sets too ({sum(r['file'] in DEV_SET_NAMES and r['split'] == 'train' for r in rows)} rows, "
+                  f"follow-ups {args.follow_ups}): {', '.join(p.name for p in dev)}")
         confidence = provider.config["topic_confidence"] if provider else 0.35
         for lang in ("all", "zh", "en"):
             rows_ = [r for r in held if lang == "all" or ("zh" if _CJK.search(r["text"]) else "en") == lang]
@@ -124,11 +229,15 @@ def train_topics(wm_factory, args) -> int:
             print(f"held split, {lang}: {right}/{len(rows_)} right ({100 * right / len(rows_):.1f}%); "
                   f"at confidence >= {confidence:g} it answers {len(sure)} ({100 * len(sure) / len(rows_):.0f}%), "
                   f"{100 * sum(sure) / max(1, len(sure)):.1f}% of them right")
-        if len(paths) > 1:  # a file's held rows alone: a new file's rows must not be bought with the others'
+        if len(paths) > 1 or dev:  # a file's held rows alone: a new file's rows must not be bought with the others'
             for path in paths:
                 rows_ = [r for r in held if r["file"] == path.name]
                 right = sum(model.predict(r["text"])[0] == r["label"] for r in rows_)
                 print(f"held split of {path.name}: {right}/{len(rows_)} right ({100 * right / max(1, len(rows_)):.1f}%)")
+            if dev:
+                rows_ = [r for r in held if r["file"] in DEV_SET_NAMES]
+                right = sum(model.predict(r["text"])[0] == r["label"] for r in rows_)
+                print(f"held split of the dev sets: {right}/{len(rows_)} right ({100 * right / max(1, len(rows_)):.1f}%)")
         return 0
     finally:
         wm.close()
@@ -216,7 +325,9 @@ OTHER_PERSON = re.compile(
     r"(?:son|daughter|kids?|child|children|baby|toddler|boy|girl|mum|mom|mother|dad|father|parents?|husband|wife|"
     r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend|boyfriend|girlfriend|fiancée?|"
     r"colleague|coworker|co-worker|roommate|flatmate|grandson|granddaughter)|(?:my|our)\s+\d+[\s-]*"
-    r"(?:years?|months?|yr)[\s-]*old|toddler|baby|newborn|teenagers?|teens?)(?![a-z])"
+    r"(?:years?|months?|yrs?)[\s-]*old|toddler|baby|newborn|teenagers?|teens?"
+    # an age written short ("my 15yo is always exhausted", "my 8 y/o", "our 3yr": a parent asking, session 19, FIXO)
+    r"|(?:my|our)\s+\d{1,2}\s?(?:yo|y/o|y\.o\.?|yrs?|mo|m/o)(?=[\s,.!?]|$))(?![a-z])"
     r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事|男友|女友|对象|室友")
 FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-z'])"
                           r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事|男|女|对象|室友)")
@@ -228,7 +339,10 @@ def someone_elses(text: str, start: int, feeling: str) -> bool:
     before = text[:start]
     clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
     for scope in ([clause, before] if feeling in BODILY else [clause]):
-        last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)] +
+        offset = len(before) - len(scope)
+        # (a person the user acts on, named in passing, is no one the feeling is of: 带孩子累死了; session 19)
+        last = max([(m.start(), "other") for m in OTHER_PERSON.finditer(scope)
+                    if not in_passing(text, offset + m.start(), m.group())] +
                    [(m.start(), "self") for m in FIRST_PERSON.finditer(scope)], default=None)
         if last is not None:
             return last[1] == "other"
@@ -244,6 +358,10 @@ def only_someone_else(text: str) -> bool:
     I or me. A feeling the emotion tagger reads in it is theirs, not the user's. Chinese leaves the
     user out ("刚退休，每天在家…，跟以前同事也联系少了" is the user's own), hence the opening."""
     other = OTHER_PERSON.search(text, 0, SUBJECT_REACH + 30)
+    # ...not one the user acts on, named in passing (带孩子累死了, "worn out from chasing my toddler": the user's own
+    # tiredness, whose tips are the user's; session 19, when tiredness got tips for someone else's)
+    if other is not None and in_passing(text, other.start(), other.group()):
+        return False
     return other is not None and other.start() <= SUBJECT_REACH and not FIRST_PERSON.search(text)
 
 
@@ -278,7 +396,24 @@ MISHAP = re.compile(r"(?<![a-z])(?:phone|battery|laptop|computer|pc|car|engine|t
                     r"(?:just\s+|suddenly\s+|completely\s+)?(?:died|dead|is dead|went dead|broke|is broken|crashed|"
                     r"froze|stopped working|gave up|gave out|cut out|dropped)(?![a-z])"
                     r"|(?:手机|电脑|电池|车|网|电视|路由器|打印机|耳机|屏幕|游戏|电话|充电器)(?:突然|又|直接)?"
-                    r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)")
+                    r"(?:没电|坏了|死机|黑屏|卡死|断了|掉线|没信号)"
+                    # ...or is about to: "我的手机快没电了，要死机了", "my laptop battery is dying" (a device's, not the user's
+                    # tiredness: the session-19 audit A20)
+                    r"|(?:手机|电脑|电池|电量|平板|笔记本|充电宝)[^。！？!?]{0,12}?(?:快|快要|就要|马上|要)(?:没电|关机|死机|耗光|用完)"
+                    r"|(?<![a-z])(?:phone|battery|laptop|tablet|computer|pc|charger|power bank)(?:'s|\s+is)?\s+(?:almost\s+|nearly\s+|about\s+to\s+)?"
+                    r"(?:dying|die|dead|flat|running (?:out|low))(?![a-z])")
+
+# A task's difficulty said as a death or killing ("这道数学题真是要了我的命", "这道物理题把我难死了", "this crossword is
+# killing me"): no feeling the tagger reads into the idiom is the user's tiredness or anger to answer with a health tip
+# (tiredness and "去医院做个检查" in the session-19 audit A20). Bounded: a dozen characters between the task and the idiom.
+TASK_IDIOM = re.compile(r"(?:题|作业|论文|报告|代码|程序|拼图|关卡|数独|填字|谜题|公式)[^。！？!?]{0,12}?(?:要了我的命|要我的命|要我命|难死|愁死)"
+                        r"|(?<![a-z])(?:crossword|puzzle|sudoku|homework|assignment|essay|code|bug|level|maths?|physics|equation|problem set)"
+                        r"(?![a-z])[^.!?]{0,20}?(?:is (?:killing|murdering) me|will be the death of me|is the death of me)(?![a-z])")
+
+
+# What a thing eats that is no food: a machine's or a budget's resource ("a process eating all my CPU", "eats up my data")
+EATS_A_RESOURCE = re.compile(r"\s+(?:up\s+)?(?:all\s+|so\s+much\s+|most\s+of\s+|half\s+|through\s+)?(?:of\s+)?(?:my|the|your|our|his|her)?\s*"
+                             r"(?:cpu|memory|ram|battery|data|disk|storage|space|bandwidth|gpu|ssd|budget|savings|credits?)(?![a-z])")
 
 
 # Death as a figure of speech ("I nearly died laughing", "I'm dying to see it", "bored to death", "笑死我了"):
@@ -370,6 +505,16 @@ class Topic:
             self.patterns = [re.compile(str(p)) for p in spec.get("patterns") or ()]
         except re.error as e:
             raise ValueError(f"topics.{key}.patterns: {e}") from e
+        # Patterns read on the whole message that decide its topic over any clause's reading (Guide.main_reading): what
+        # needs two things said anywhere in it, a blood thinner and an NSAID ("My father takes warfarin. Can he take
+        # ibuprofen for knee pain?": the asking clause alone is the knee's; audit A20, session 19).
+        try:
+            self.whole_patterns = [re.compile(str(p)) for p in spec.get("whole_patterns") or ()]
+        except re.error as e:
+            raise ValueError(f"topics.{key}.whole_patterns: {e}") from e
+        # A topic whose tips are about medicines (`medicines`): they are the answer, and are not left out while a group is
+        # mentioned (a 75-year-old's aspirin with ibuprofen got the elder's own tip and no word of bleeding: session 19)
+        self.about_medicines = bool(spec.get("about_medicines"))
         tips = spec.get("tips") or {}
         # A tip may be {when: [words], text: ...}: given only to a message with one of the words, so
         # a weight-gain tip never answers "我想减肥"; or {about: someone_else, text: ...}: given only to
@@ -456,6 +601,12 @@ class Topic:
         gives_way = spec.get("gives_way") if isinstance(spec.get("gives_way"), dict) else {}
         self.gives_way = [(str(k), Terms([w for w in (normalize(str(x)) for x in both_languages(v)) if w]))
                           for k, v in gives_way.items()]
+        # A word first for news hard to take in (a serious diagnosis, the writer's or a relative's): said before the tip
+        # when the message tells it, not when it asks about preventing or the risk (`unless`): "医生说我爸是肺癌晚期" got
+        # "这个问题超出了我离线时能回答的范围" with no acknowledgement (the session-19 audit A20)
+        acknowledge = spec.get("acknowledge") if isinstance(spec.get("acknowledge"), dict) else {}
+        self.acknowledge = {lang: str(acknowledge.get(lang) or "") for lang in ("zh", "en")}
+        self.acknowledge_unless = Terms([w for w in (normalize(str(x)) for x in both_languages(acknowledge.get("unless"))) if w])
         # A habit one quits (smoking, alcohol): "想戒", "how can I quit?" with no object ask about it when the message names it
         self.quit = bool(spec.get("quit"))
         # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
@@ -467,6 +618,9 @@ class Topic:
         # ...except beside a complaint of what the setting itself strains (stiff hips after 9 hours sat down are
         # the sitting's: its tips are the breaks and stretches): the topics it keeps (setting_keeps)
         self.setting_keeps = {str(k) for k in spec.get("setting_keeps") or ()}
+        # ...and whether what the topic's patterns find names only the setting too (a drink with a count between,
+        # 喝了两杯酒: the alcohol's setting beside palpitations; session 19)
+        self.setting_patterns = spec.get("setting_patterns") is True
         # Words that make a message naming the group not about the person's health: a death, a funeral
         # or a memory ("奶奶去世三年了", "how do I explain death to my 5-year-old") brings no caution.
         self.not_when = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("not_when"))) if w])
@@ -567,6 +721,7 @@ class Guide(dict):
                     self.by_word.setdefault(word, []).append(topic)
         self.terms = Terms(list(self.by_word))
         self.patterned = [topic for topic in topics.values() if topic.patterns]  # a search each, per message read
+        self.deciding = [topic for topic in topics.values() if topic.whole_patterns]  # ...per message, once (main_reading)
         self._read = {}
         self._typos = None  # built on the first message no keyword places (Guide.spelled)
         self._spelt = frozenset()  # ...with the English words of the file's own texts (Guide._typo_index)
@@ -665,6 +820,14 @@ class Guide(dict):
     POINTS_BACK = re.compile(r"^(?:但是|不过|那|那么)?(?:这种|这样的|这个|那种)|(?<![a-z])(?:lose|get rid of|fix|treat|manage|shift|"
                              r"ease|deal with|cope with|get over|shake|sort) (?:it|this|that|them)(?![a-z])")
 
+    # Food to keep away from, or food that sets a complaint off or makes it worse ("I always get heartburn after meals,
+    # what foods should I avoid", 胃老是反酸，哪些东西不能吃, 有什么忌口): asked because of the complaint told, whose
+    # own tips name its triggers, not a healthy-eating question (session 19, FIXO: the reviewer's heartburn after a
+    # meal got the diet tips). "what should a healthy meal plan look like?" beside a stomach ache is still diet's.
+    AVOIDS = re.compile(r"(?<![a-z])(?:avoid|avoiding|stay away from|steer clear of|cut out|keep off|give up|trigger|triggers|"
+                        r"set (?:it|them) off|sets (?:it|them) off|make (?:it|them) worse|makes (?:it|them) worse|worse|bad for (?:it|them))(?![a-z])|"
+                        r"忌口|忌嘴|不能吃|不该吃|不要吃|别吃|少吃|避免吃|不宜吃|要避开|会加重|加重|诱发|刺激")
+
     def asked_topic(self, whole: "Reading", reading: "Reading", clause: str):
         """The topic of the clause that asks (``reading`` of ``clause``) where it is the message's,
         over the topic of the whole (``whole``), which the clauses telling the context may decide
@@ -705,6 +868,15 @@ class Guide(dict):
         if topic.key in self.WITH_CONDITION and whole.topic is not None and \
                 whole.topic.priority >= max(t.priority for t in self.values()):
             return None
+        # ...and food to avoid or that sets it off, beside any complaint (AVOIDS): the complaint's question
+        if topic.key in self.WITH_CONDITION and whole.topic is not None and whole.topic.priority > 0 \
+                and not whole.topic.is_group and self.AVOIDS.search(clause):
+            return None
+        # ...and beside a long-term condition named (diabetes, high blood pressure: CONDITION_SIGNS' topics), mine or
+        # another's ("我有2型糖尿病，下午饿了吃什么零食比较好？", "我妈有糖尿病，早餐吃什么", "type 1 diabetic, what's a good
+        # bedtime snack"): the condition's tips answer eating with it, as for a condition given as context (session 19, A20)
+        if topic.key in self.WITH_CONDITION and whole.topic is not None and whole.topic.key in self.CONDITION_SIGNS:
+            return None
         # A complication of the complaint told, asked of by its own word ("my toddler has diarrhoea, how do
         # I stop him getting dehydrated?"): the complaint's tips speak of it, so the complaint stays
         if whole.topic is not None and topic.priority == whole.topic.priority and lack is None:
@@ -729,6 +901,12 @@ class Guide(dict):
                 respelled = Reading(self, ADDITIVE.sub("", spelled))
                 if whole.topic is None or (respelled.topic is not None and respelled.topic.priority > whole.topic.priority):
                     text, whole = spelled, respelled
+        lowered = text.lower()
+        for topic in self.deciding:
+            if any(p.search(lowered) for p in topic.whole_patterns):
+                whole.topic, whole.tied, whole.weak, whole.single = topic, [topic], False, False
+                whole.decided = True  # no topic model overrules it (Composer.choose_topic)
+                return whole
         for kind, part in candidates(text):
             reading = Reading(self, ADDITIVE.sub("", part), whole=whole)
             if kind == "asks" and QUIT_BARE.search(part) and (reading.topic is None or not reading.topic.quit):
@@ -805,6 +983,7 @@ class Reading:
         self.focus = ""  # the main question, where it names no topic by keyword
         self.focus_kind = ""  # what `focus` leaves out (plugins/_main_question.py: focus, condition, cause...)
         self.text = text
+        self.decided = False  # its topic decided by a topic's `whole_patterns` (Guide.main_reading)
         self.denied = set()  # keywords the text denies ("没有刻意减肥": a library item on the opposite case)
         self.hits = hits = {}  # topic key -> {keyword: first position}
         for start, word in guide.terms.find(text):
@@ -821,16 +1000,21 @@ class Reading:
                     continue
                 if word in ("died", "dies") and (MISHAP.search(text) or FIGURATIVE_DEATH.search(text)):
                     continue  # "my phone died", "I nearly died laughing": no bereavement
+                if word in ("eating", "eats", "eat", "ate") and EATS_A_RESOURCE.match(text, start + len(word)):
+                    continue  # "the process that's eating all my CPU", "apps eating my battery": no food (session 19, A20)
                 if word in WAKING and WAKES_WITH.match(text, start + len(word)):
                     continue  # "waking up with a dull ache at the back of my head": when the ache comes, not insomnia
                 if word in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
                     continue  # "when do I actually need to worry", "is that a worry": is the complaint serious, no anxiety
                 hits.setdefault(topic.key, {}).setdefault(word, start)
+        patterned_setting = set()  # what a topic's patterns found that names only its setting (Topic.setting_patterns)
         for topic in guide.patterned:
             for pattern in topic.patterns:
                 found = pattern.search(text)
                 if found and not negated(text, found.start()) and not MISHAP.search(found.group()):
                     hits.setdefault(topic.key, {}).setdefault(found.group(), found.start())
+                    if topic.setting_patterns:
+                        patterned_setting.add(found.group())
         # The highest priority (a symptom over an activity: "跑步后膝盖疼" is about the knee), then
         # the most distinct keywords, then the one mentioned first.
         # ...and among complaints of one priority, one told as a pain ("my lower back hurts after sitting at my desk
@@ -838,7 +1022,8 @@ class Reading:
         # (an English keyword that is itself a pain counts as told as one: "banging headache after the long drive,
         # neck stiff too" is the headache, a pain, over the neck named after it)
         # ...and among those, one named by more than its setting's words (a desk, sitting: Topic.setting)
-        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting and not guide[key].setting_keeps & hits.keys()),
+        ranked = [(guide[key].priority, not (set(words) <= guide[key].setting | patterned_setting
+                                             and not guide[key].setting_keeps & hits.keys()),
                    guide[key].priority > 0 and any(
                       word[-1] in "肿疼痛酸" or word.endswith(_PAIN_WORD) or _PAIN_AFTER.match(text, start + len(word))
                       for word, start in words.items()),
@@ -1361,10 +1546,50 @@ CONDOLENCE = {"zh": ["听到这个消息，我很心疼你，请节哀。失去�
                      "真的很抱歉你正在经历这样的失去。这么重的事需要时间慢慢消化，你不用急着走出来。"],
               "en": ["I'm so sorry for your loss. Losing someone you love hurts deeply, and whatever you're feeling right now is allowed.",
                      "I'm so sorry you're going through this loss. Something this big takes time to take in, and you don't have to be okay yet."]}
+# A loss told as long past with how it is now not a hardship ("My mum passed away ten years ago; today I cooked her soup
+# recipe and smiled", 我奶奶去世五年了，今天看到她的照片，心里很温暖): a warm word on the memory, not condolence for a fresh
+# loss nor the first weeks' tips (docs/emotion-safety.md, `contrast.then_now`; the session-19 audit A20)
+REMEMBERING = {"zh": ["谢谢你和我分享关于 TA 的回忆。过了这么久还能这样温暖地想起 TA，说明 TA 一直在你心里。",
+                      "能这样想起 TA，真好。那些一起的日子和 TA 留给你的东西，会一直陪着你。"],
+               "en": ["Thank you for sharing that memory. That you can think of them with warmth after all this time says a lot "
+                      "about what they gave you.",
+                      "That sounds like a warm way to remember them. What they gave you stays with you."]}
+REMEMBERING_QUESTIONS = {"zh": ["你愿意多说说 TA 吗？", "TA 是个什么样的人？"],
+                         "en": ["Would you like to tell me more about them?", "What were they like?"]}
+# When a loss is placed years back: "ten years ago", "last year", "back in 2015", 三年前, 去年, 去世五年了, 走了好几年了.
+# (Numbers of at most three digits or numerals, each read from its start, as `contrast.then_now`: bounded on long runs.)
+LONG_PAST = re.compile(
+    r"(?<![a-z])(?:(?:a |one |two |three |four |five |six |seven |eight |nine |ten |a few |few |several |many |(?<!\d)\d{1,3} )"
+    r"years? (?:ago|back|on|later)|last year|(?:back )?in (?:19|20)\d\d)(?![a-z\d])"
+    r"|去年|前年|几年前|好几年|(?<!\d)\d{1,3}年前|(?<![一二三四五六七八九十两几])[一二三四五六七八九十两几]{1,3}年前"
+    r"|(?:去世|过世|离世|走了|离开我们|不在了)(?:已经|都|快|有)?(?:[\d一二三四五六七八九十两几]{1,3}|好几|十几)年")
+# The clause a time or a loss is told in ends here; what follows tells how it is now.
+CLAUSE_AFTER = re.compile(r"[，。；！？,;.!?]")
+
+
+def loss_now(text: str) -> str:
+    """What ``text`` (normalized) says after the clause that places a loss years back (LONG_PAST): how it is now; ""
+    when no loss is so placed or nothing follows it."""
+    past = LONG_PAST.search(text.lower())
+    if past is None:
+        return ""
+    end = CLAUSE_AFTER.search(text, past.end())
+    return text[end.end() if end else past.end():].strip(" ，。；！？,;.!?")
+
+
 # ...said once a session; after it, a line on what comes next (a follow-up: "还是睡不好，一闭眼就想起她")
 STILL_GRIEVING = {"zh": ["想念会一阵一阵地涌上来，这很正常，我在这里陪你。", "这种时候难熬是自然的，慢慢来，我在听。"],
                   "en": ["Missing them comes in waves, and that's normal. I'm here with you.",
                          "It's natural for this to be hard right now. Take it slowly; I'm listening."]}
+
+# A turn between two feelings told (then how it went): "…挺难受的，不过晚上和朋友吃了火锅，心情好多了", "felt awful, but
+# dinner with friends cheered me up". Read from the first one only; a clause-level word, so one search.
+MIXED_TURN = re.compile(r"不过|但是|可是|然而|好在|幸好|还好|后来|(?<=[，,])\s*但|(?<![a-z])(?:but|though|luckily|thankfully|then)(?![a-z])")
+
+# Relief told after the turn: the later feeling is a good one
+RELIEF = re.compile(r"好多了|好了很多|好一些了|好些了|好点了|好了|舒服多了|开心多了|开心起来|轻松多了|放松多了|"
+                    r"(?<![a-z])(?:cheered me up|cheer me up|feel(?:ing)? (?:much |a lot |a bit )?better|felt (?:much |a lot |a bit )?better|"
+                    r"made my day|better now|lifted my mood|in a better mood)(?![a-z])")
 
 # Each intro says a tip is being offered ("小建议", "a tip"): the lexicon tagger reads that as
 # a calm, helpful reply even when the tip itself mentions stress or tiredness.
@@ -1429,12 +1654,23 @@ SAFETY = {
     "breath": Terms(["呼吸困难", "喘不上气", "上不来气", "透不过气", "呼吸急促",
                      "can't breathe", "cannot breathe", "difficulty breathing", "trouble breathing",
                      "short of breath", "shortness of breath", "struggling to breathe"]),
-    "stroke": Terms(["口角歪斜", "嘴歪", "说话不清", "口齿不清", "一侧无力", "一边无力", "半边身体", "一侧麻木", "中风",
-                     "face drooping", "slurred speech", "numb on one side", "weakness on one side", "stroke"]),
+    # The signs, and a stroke said to be happening now; not the word alone: a stroke in the past or as someone's
+    # condition ("我照顾中风卧床的父亲，怎么帮他翻身预防褥疮？", "caring for my husband after his stroke") got "these are a
+    # stroke's warning signs, call 120 now" (audit A20, session 19). The safety plugin's red flags read the signs.
+    "stroke": Terms(["口角歪斜", "嘴歪", "说话不清", "口齿不清", "一侧无力", "一边无力", "半边身体", "一侧麻木",
+                     "好像中风", "是不是中风", "可能中风", "可能是中风", "疑似中风", "突然中风", "怕是中风", "会不会是中风",
+                     "face drooping", "slurred speech", "numb on one side", "weakness on one side",
+                     "having a stroke", "had a stroke just now", "is this a stroke", "is it a stroke", "could be a stroke",
+                     "might be a stroke", "may be a stroke", "think it's a stroke", "thinks it's a stroke"]),
     "collapse": Terms(["昏迷", "晕倒", "昏倒", "失去意识", "抽搐", "大出血", "呕血", "吐血", "过敏性休克", "喉咙肿",
                        "fainted", "passed out", "unconscious", "seizure", "heavy bleeding", "vomiting blood",
                        "anaphylaxis", "throat swelling"]),
 }
+# A question about what an emergency's signs are, not a report of them ("中风有哪些症状？比如嘴歪", "what are the warning
+# signs of a stroke, like face drooping?" got "call 120 now": session 19); the safety plugin's red flags mask the same.
+SIGNS_ASKED = re.compile(r"(?:有哪些|有什么|哪些)(?:症状|征兆|表现|信号|前兆)|(?:症状|征兆|表现|信号|前兆)(?:是什么|是啥|有哪些|有什么|包括)|"
+                         r"(?<![a-z])(?:what are|what're|what r) (?:the )?(?:early |warning |common |main |first |typical )?"
+                         r"(?:signs|symptoms)(?![a-z])|(?<![a-z])what does fast stand for(?![a-z])")
 # A follow-up, after an emergency sign earlier in the session, that asks whether to wait or says it eased
 # ("已经过了二十分钟了，好像好一点了，要不要等我儿子下班再说？" after a stroke note got the child-fever caution
 # and a fatigue tip): don't wait. Signs that ease can still be a stroke (a TIA) or a heart attack.
@@ -1996,12 +2232,18 @@ class OfflineProvider(Provider):
         chat = self._service("chat")
         return chat.tag(message) if chat is not None and message.strip() else None
 
-    def _moved_on(self, message: str) -> bool:
-        """Whether the emotion tagger reads the message as a past told and then how it is now (chat's `moved_on`)."""
+    def _moved_on(self, message: str) -> bool | str:
+        """Whether the message tells of a loss long past and then of how it is now, fine: True when a loss placed years
+        back (LONG_PAST) is followed by words the emotion tagger reads as no bad feeling ("…ten years ago; today I cooked
+        her soup recipe and smiled"; not "…two years ago and I still cry every day"); "then_now" when the tagger reads a
+        past and a now (chat's `moved_on`) and the whole message's label is to decide; False otherwise."""
         chat = self._service("chat")
         read = getattr(chat, "moved_on", None)
         try:
-            return bool(read and message.strip() and read(message))
+            now = loss_now(normalize(message))
+            if now and not asks(now) and chat is not None and chat.tag(now) in ("happy", "calm", "neutral"):
+                return True
+            return "then_now" if read and message.strip() and read(message) else False
         except Exception:  # a broken lexicon must not cost the reply
             log.exception("asking the emotion tagger about a message")
             return False
@@ -2217,7 +2459,9 @@ class Composer:
         # A loss told as long past and a good feeling now (the tagger's happy or calm for it): no condolence for it
         # ("My dog passed away two years ago; I've adopted a new puppy now and feel happy again" got "I'm so sorry you're
         # going through this loss": the session-18 audit, AUDFIX)
-        self.moved_on = moved_on and label in ("happy", "calm")
+        # ...also when the tagger, reading the whole, weighs the loss (sad for "…ten years ago; today I cooked her soup and
+        # smiled"): OfflineProvider._moved_on then reads how it is now on its own (True) or not (False)
+        self.moved_on = moved_on is True or (moved_on == "then_now" and label in ("happy", "calm"))
         if self.moved_on:
             asked = self.guess
             self.guess = lambda text: ("", 0.0) if asked(text)[0] == GRIEF else asked(text)
@@ -2264,12 +2508,19 @@ class Composer:
             return parts + self.gentle(readings, topics, session, earlier[-1:])
         feelings = self.feelings(asks_about=readings[0].topic or session)
         mourning = self.mourning(readings, session)
+        reflected = []  # the feelings named back, which an acknowledgement of hard news replaces (below)
+        feelings = self.relieved(feelings) if not mourning else feelings
+        # A loss long past and how it is now, fine (__init__): a warm word on the memory, no grief tip (below)
+        remembering = self.moved_on and any(t is not None and t.key == GRIEF for t in (readings[0].topic, readings[0].gave_way_from))
         if notes and not feelings:
             parts.append(self.pick(QUESTIONS["urgent"][lang], "urgent"))
         elif mourning:  # a loss: condolence, not "you're feeling sad about your marriage"
             parts += self.condole()
+        elif remembering:
+            parts.append(self.pick(REMEMBERING[lang], "remembering"))
         elif feelings:
-            parts += self.reflect(feelings)
+            reflected = self.reflect(feelings)
+            parts += reflected
         urgent = self.warning_signs(readings)
         if urgent:  # a see-a-doctor-now sign comes before anything else but a safety note
             parts.insert(notes, urgent)
@@ -2280,6 +2531,8 @@ class Composer:
             parts.append(self.records)
 
         topic, intros = self.choose_topic(readings, topics, session, earlier[-1:]), TIP_INTROS
+        if remembering and topic is not None and topic.key == GRIEF:
+            topic = None  # the grief tips are for the first weeks and for a grief that will not ease
         if self.records and (topic is None or not readings[0].hits) and topics.get(self.records_topic) is not None:
             topic = topics.get(self.records_topic)  # "when do I take my medicine?" names no topic's keyword
         more = bool(MORE.regex.search(text)) and readings[0].topic is None  # "还有呢" on the session's topic
@@ -2294,12 +2547,28 @@ class Composer:
             # The model need not be sure of NO_TOPIC: likelier than the group's own health is enough, as the group's
             # fever tips are the only other answer ("my sister had a baby last week, what gift": none 0.19, child 0.01).
             group, caution = None, ""
+        # Good news about a child, a pregnancy or an elder, with no complaint and no question ("哈哈哈 我女儿今天第一次叫妈妈
+        #了", "our baby girl took her first steps this morning", 宝宝今天第一次翻身了): joy met with joy, no fever doses,
+        # nor the habit tip its words happen to name (her first steps are no step count of the user's). A fever's
+        # session, a temperature or a sign named, or a question, keeps the caution (the session-19 audit A20).
+        if group is not None and readings[0].group is group and session is None and self.label == "happy" and \
+                not self.cheerless and not asks(text) and all(f[0] == "happy" for f in feelings) and not urgent and \
+                not BODY_TEMPERATURE.search(text) and (readings[0].topic is None or not readings[0].topic.priority) and \
+                not any(r.group is group for r in readings[1:]):
+            group, caution = None, ""
+            if topic is not None and (topic.is_group or not topic.priority):
+                topic = None
+            if not feelings and not mourning and not notes:  # the joy the tagger read, named back ("haha" has no word of it)
+                feelings = [("happy", LABEL_WORDS["happy"][lang], "")]
+                parts += self.reflect(feelings)
         # A follow-up with no complaint of its own ("能吃点什么" after 孕早期老是恶心想吐) stays with the group's own tip too.
         outright = group is not None and (group.answers_outright(lang, text) or (
             (readings[0].topic is None or readings[0].weak) and group.answers_outright(lang, self.group_text)))
         # ...or one asking about the group as such ("is it normal to get cramps at 6 weeks pregnant?")
         outright = outright or (group is not None and readings[0].group is group and group.asks_of_itself(text))
-        if group and (topic is None or topic.key in group.instead_of or outright or topic.is_group):
+        decided = readings[0].decided
+        if group and (topic is None or topic.key in group.instead_of or (outright and not decided) or topic.is_group):
+            # (not a topic its `whole_patterns` decided: an elder's aspirin with ibuprofen is the interaction tip)
             topic = group  # its own tips: a child's fever is not an adult's cold (nor the model's other group)
         elif group and group.complaint_topic and not CHANGES_SUBJECT.regex.search(text) and (
                 any(_FEVER_WORD.search(word) for key in group.instead_of for word in readings[0].hits.get(key, ()))
@@ -2309,8 +2578,13 @@ class Composer:
             # temperature"), or a follow-up in a session its own tips answered ("now there's a rash on
             # her tummy too" after a baby's fever): the fever's signs, still the group's as such.
             topic = group
-        if topic is None and feelings:
-            topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
+        # ...the feeling of now, where two are told either side of a turn (a hard morning, then a good evening: no
+        # low-mood tip for one who feels better, whether its word or the tagger placed the earlier feeling's topic)
+        mixed = self.mixed(feelings) if feelings and not mourning else None
+        if mixed and mixed[1][0] == "happy" and topic is not None and topic.key in FEELING_TOPICS:
+            topic = None
+        elif topic is None and feelings:
+            topic = topics.get(FEELINGS[(mixed[1] if mixed else feelings[0])[0]]["topic"] or "")
         if topic is None and self.for_another() and self.others:  # "我女朋友心情很差，我该怎么安慰她"
             topic = next((topics.get(spec["topic"]) for f, spec in FEELINGS.items()
                           if f in self.others and spec["topic"] in topics), None)
@@ -2326,6 +2600,11 @@ class Composer:
             if not (more and caution in self.said and readings[0].named_group is not group and same):
                 parts.append(caution)
             self.groups = (group.key,)
+        if topic is not None and topic.acknowledge[lang] and topic.acknowledge[lang] not in self.said and \
+                (topic.acknowledge_unless.regex is None or not topic.acknowledge_unless.regex.search(text)):
+            # hard news: the acknowledgement instead of a reflection of the feeling ("you sound anxious")
+            parts = [part for part in parts if part not in reflected]
+            parts.insert(notes, topic.acknowledge[lang])
         given = readings[0].conditions
         if given and topic is not None and topic is readings[0].topic and topics.condition_caution[lang]:
             # "type 2 diabetic here, want to start working out": the exercise tips, with a word on the condition
@@ -2337,7 +2616,7 @@ class Composer:
         self.topic = (group.key if group and group.owns(topic, self.group_text) else topic.key if topic is not None
                       else group.key if group else None)
         tips = self.tips_of(topic, group) if topic else []
-        if group and topic is not group:
+        if group and topic is not group and not getattr(topic, "about_medicines", False):
             kept = [tip for tip in tips if not MEDICINE.search(tip)]
             if not kept and group.complaint_topic and topic is not None:
                 # A child's itchy rash whose tip names a medicine (as a thing to stop) gets the complaint's general
@@ -2387,7 +2666,9 @@ class Composer:
                     not (quote and self.quoted_whole and DOCTOR_SECTION.search(self.quoted_heading)):  # it says when
                 parts.append(doctor)
 
-        if mourning and topic is not None and topic.key == GRIEF:
+        if remembering and topic is None:
+            parts.append(self.pick(REMEMBERING_QUESTIONS[lang], "question"))
+        elif mourning and topic is not None and topic.key == GRIEF:
             parts.append(self.pick(QUESTIONS["grief"][lang], "question"))
         elif feelings:
             kind = "happy" if all(f == "happy" for f, _, _ in feelings) else \
@@ -2474,6 +2755,8 @@ class Composer:
         that says it changes the subject ("对了，我最近老是胃胀") or is clearly about its own
         topic ("膝盖疼还能跑步吗" after a weight question) moves on."""
         own = readings[0].topic
+        if readings[0].decided:  # a `whole_patterns` topic: a blood thinner with an NSAID
+            return own
         if readings[0].focus and asks_enough(readings[0].focus):  # "…不过这个不急，主要是晚上两三点才睡得着"
             key, probability = self.guess(readings[0].focus)
             guessed = topics.get(key)
@@ -2685,6 +2968,8 @@ class Composer:
         for kind, terms in SAFETY.items():
             if self.note_shown and kind != "crisis":
                 continue  # the note shown above the reply says it already
+            if kind != "crisis" and SIGNS_ASKED.search(self.text):
+                continue  # "what are the warning signs of a stroke, like face drooping?" names no sign happening
             if kind == "crisis" and not self.judges_crisis:
                 continue  # the safety plugin judges crises, and answers them before any provider runs
             # Self-harm is never waved away, even when phrased as a denial; symptoms the user
@@ -2750,7 +3035,8 @@ class Composer:
         # The tagger's label names no feeling the words deny ("我不再焦虑了"), none that is someone
         # else's ("my 2 year old ... is very sleepy"; news of someone else alone returned above) and no
         # low mood for a thing that died.
-        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text))):
+        if LABEL_FEELING[label] in self.denied or (not feelings and (self.others or MISHAP.search(self.text)
+                                                                      or TASK_IDIOM.search(self.text))):
             return [f for f in feelings if f[0] != "happy"]
         named = (LABEL_FEELING[label], LABEL_WORDS[label][self.lang], "")
         return [named] + [f for f in feelings if f[0] != "happy"][:1]
@@ -2802,11 +3088,12 @@ class Composer:
         if group:
             parts.append(caution)
             self.groups = (group.key,)
-            if topic is None or topic.key in group.instead_of or group.answers_outright(self.lang, self.text):
-                topic = group
+            if topic is None or topic.key in group.instead_of or (
+                    group.answers_outright(self.lang, self.text) and not readings[0].decided):
+                topic = group  # (a medicine question is the medicines topic's: an elder's aspirin with ibuprofen)
         tips = self.tips_of(topic, group) if topic is not None and (topic.priority or feelings or group or asked) \
             else []
-        if group and topic is not group:
+        if group and topic is not group and not getattr(topic, "about_medicines", False):
             tips = [tip for tip in tips if not MEDICINE.search(tip)] or group.tips_for(self.lang, self.text)
         if tips:
             tip = choose_tip(tips, self.text, f"tip\x1f{self.seed}", self.recent, last=self.replies[-1:] and self.replies[-1])
@@ -2849,9 +3136,58 @@ class Composer:
         hit = next(CONTEXT_TERMS[self.lang].find(self.text), None)
         return when, ctx["about"][hit[1]] if hit else ""
 
+    def relieved(self, feelings) -> list:
+        """``feelings`` with the relief told after a turn ("…吵架了很难过，晚上她给我做了好吃的，心情好了", "felt awful, but
+        dinner with friends cheered me up") as the later feeling, where one bad feeling is named and none after the turn:
+        the reply answers how it is now, not only the morning's hurt (the session-19 audit A20)."""
+        if len(feelings) != 1 or feelings[0][0] == "happy" or self.cheerless:
+            return feelings
+        turn = MIXED_TURN.search(self.text)
+        display = feelings[0][1]
+        if turn is None or (display in self.text and self.text.find(display) > turn.start()) or \
+                not RELIEF.search(self.text, turn.end()):
+            return feelings
+        return feelings + [("happy", LABEL_WORDS["happy"][self.lang], "")]
+
+    def mixed(self, feelings) -> tuple | None:
+        """(the feeling before, the feeling after, the text before the turn) for two feelings told either side of a
+        turn ("被老板骂了一顿，挺难受的，不过晚上和朋友吃了火锅，心情好多了": down, then happy), in the order told; None
+        when there are not two, or no turn lies between them. A feeling only the tagger read (no word of it found in the
+        text) is placed by its kind: a good one after the turn, a bad one before it."""
+        if len(feelings) != 2:
+            return None
+        turn = MIXED_TURN.search(self.text)
+        if turn is None:
+            return None
+        # (a feeling no word of which is in the text: a good one is the relief after the turn, a bad one what came before)
+        where = [self.text.find(display) if display and display in self.text else len(self.text) if feeling == "happy" else 0
+                 for feeling, display, _ in feelings]
+        first, second = sorted(range(2), key=lambda i: where[i])
+        if not where[first] < turn.start() <= where[second]:
+            return None
+        return feelings[first], feelings[second], self.text[:turn.start()]
+
     def reflect(self, feelings) -> list[str]:
         lang = self.lang
         when, about = self.context()
+        mixed = self.mixed(feelings)
+        if mixed is not None:
+            # Each feeling with its own cause, or none: "今天工作让你感到开心，也很难受" put the evening's relief on the
+            # work that hurt (the session-19 audit A20). The cause found before the turn is the first feeling's.
+            (f0, d0, g0), (f1, d1, g1), before = mixed
+            hit = next(CONTEXT_TERMS[lang].find(before), None)
+            cause = CONTEXT[lang]["about"][hit[1]] if hit else ""
+            deg0, deg1 = DEGREE[lang][g0], DEGREE[lang][g1]
+            if lang == "zh":
+                n0 = d0.replace("{deg}", deg0) if "{deg}" in d0 else (deg0 or ("很" if len(d0) == 1 else "")) + d0
+                n1 = d1.replace("{deg}", deg1) if "{deg}" in d1 else deg1 + d1
+                core = (f"{when}{cause}让你感到{n0}" if cause else f"你{when}感到{n0}") + f"，后来又{'好了一些，' if f1 == 'happy' else ''}感到{n1}"
+            else:
+                core = f"you felt {deg0}{d0}" + (f" about {cause}" if cause else "") + (f" {when}" if when else "") + \
+                    f", and then {deg1}{d1}"
+            later = f1  # how it is now: what the support line answers
+            opener = self.pick(OPENERS[lang], "opener").format(core=core)
+            return [opener, self.pick(SUPPORT[later][lang], "support")]
         named = []
         for feeling, display, degree in feelings:
             deg = DEGREE[lang][degree]

@@ -1051,8 +1051,8 @@ def register_services(register):
 
 RULE = obj({"kind": string(enum=list(KINDS)),
              "at": string(description="once: an ISO time (or local, in the reminder's time zone)"),
-             "times": array(string(pattern="^\\d{1,2}:\\d{2}$"), description="daily, weekly: HH:MM local times"),
-             "days": array(string(enum=list(WEEKDAYS)), description="weekly, interval: the days"),
+             "times": array(string(pattern="^\\d{1,2}:\\d{2}$"), description="daily, weekly: HH:MM local times (one time may be sent as a plain string)"),
+             "days": array(string(enum=list(WEEKDAYS)), description="weekly, interval: the days (one day may be sent as a plain string)"),
              "every_minutes": integer(1), "every_hours": integer(1),
              "from": string(nullable=True, description="interval: HH:MM, the first of each day"),
              "until": string(nullable=True, description="interval: HH:MM, the last of each day")},

@@ -1003,7 +1003,8 @@ def vocabulary(data) -> set[str]:
 
     # (answers to a safety reply's question are read only in that answer: not what a message's letters may be)
     walk({k: v for k, v in (data or {}).items()
-          if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers", "third_party",
+          if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers", "routine_reports",
+                       "third_party",
                        "third_party_replies", "third_party_system")})
     # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
     reply = (data or {}).get("unsafe_reply")
@@ -1094,6 +1095,9 @@ class Phrases:
         self.crisis_replies = self._wordings(data.get("crisis_replies"), "crisis_replies", NUMBERS)
         self.checkin_replies = self._wordings(data.get("checkin_replies"), "checkin_replies", NUMBERS)
         self.answers = Answers(data.get("safety_answers"))
+        routine = data.get("routine_reports") if isinstance(data.get("routine_reports"), dict) else {}
+        self.routine_named = _patterns(routine.get("named"), "routine_reports.named")
+        self.routine_bare = _patterns(routine.get("bare"), "routine_reports.bare")
         third = data.get("third_party") if isinstance(data.get("third_party"), dict) else {}
         self.third_party = Concepts({k: third[k] for k in ("self", "helper", "people", "told") if third.get(k)},
                                     self.normalizer)
@@ -1357,6 +1361,7 @@ class Phrases:
 # classifier's check-in, where an emergency symptom's note answers it alone (see `_verdict`): "I've taken half a pack
 # of my mum's diazepam" and 已经吞下大半盒舍曲林了 lost their check-in's hotlines when the note came (session 18, AUDFIX).
 OVERDOSE_FLAGS = frozenset({"overdose_taken"})
+ROUTINE_MAX = 60  # the longest message `Safety.routine_report` reads: a dose report is a few words
 
 
 def _symptom_noted(phrases, text: str) -> bool:
@@ -1950,6 +1955,8 @@ class Safety:
         asked = kept.get("asked")  # what the last safety reply asked, if it was the last reply
         urgent = set()  # what was flagged this turn, also later by the reader: the chat's `urgent`
         verdict = self.assess(text)
+        if verdict.level and self.routine_report(text, flags, turn):
+            verdict = Verdict(None, None, verdict.scores)
         followed = False  # this turn's safety reply repeats one for a short message after it (`follow_on`)
         if verdict.level != "crisis" and flags.get("crisis") and self.answers_unsafe(text):
             verdict = Verdict("crisis", "not safe, after a crisis reply")
@@ -2042,6 +2049,22 @@ class Safety:
         if result or urgent:
             result["urgent"] = urgent
         return result or None
+
+    def routine_report(self, text: str, flags: dict, turn=None) -> bool:
+        """Whether ``text`` is, whole, a dose reported as the routine (`routine_reports` in prompts/safety.yaml): a
+        medicine named ("took my pills already, thanks", 药吃了), or after a reminder pushed into the session, the
+        bare reply to it ("took them", 吃了，谢谢, "done ✅"). The classifier learnt took, them, meds and 吃了 from
+        overdoses: every reply to the app's own medicine reminder got the check-in, and "already took my meds" the
+        crisis reply (audit A20). Not after the writer's own crisis in the session (there "took them" may be the
+        pills they spoke of), and never with an amount, a feeling or an end: the patterns take the whole message, of
+        a few words only (ROUTINE_MAX: a long text is never read by them)."""
+        if len(text) > ROUTINE_MAX or flags.get("crisis", 0) > flags.get("third_party", 0):
+            return False
+        phrases, lowered = self.phrases.get(), visible(text).strip().lower()
+        if any(p.match(lowered) for p in phrases.routine_named):
+            return True
+        return bool(turn is not None and turn.flags.get("after_reminder")) and any(
+            p.match(lowered) for p in phrases.routine_bare)
 
     def watches(self, agent: str) -> bool:
         """Whether this turn asks the model for its judgement (safety.model_judgement)."""

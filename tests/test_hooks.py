@@ -458,7 +458,7 @@ def test_hook_after_reply(make_wm, serve, tmp_path):
     [(_, turn)] = [seen for seen in wm.service("probe").seen if seen[0] == "after_reply"]
     assert turn.message_id == answer["message_id"] and turn.text == "我膝盖疼"
     assert turn.flags == {"probe": "calm", "crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": [],
-                          "provider": "offline", "risk_word": False}
+                          "provider": "offline", "risk_word": False, "after_reminder": False}
 
 
 def test_hook_cli(tmp_path):

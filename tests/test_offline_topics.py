@@ -215,3 +215,79 @@ def test_a_tip_about_one_joint_goes_only_to_a_message_about_that_joint(talk, tex
         assert expected in reply, reply
     others = {"zh": ["跑量", "手腕保持平直"], "en": ["pain after running", "keep the wrist straight"]}[lang]
     assert not any(other in reply for other in others if other != expected), reply
+
+
+def test_the_topic_model_learns_the_dev_sets_train_split_and_no_follow_up_alone():
+    """DEV_SETS (tests/data/heldout/offline_*.tsv, each another writer): train-topics learns their train split
+    (the hash split the training files have; the held eighth never), as `topic_rows` gives them; the
+    follow-ups as FOLLOW_UPS says; `--no-dev-sets` (dev_sets=False) and `--data` leave them out."""
+    import wellmate
+
+    wellmate.builtin_plugins_package()
+    from wellmate_plugins import provider_offline as offline
+    from wellmate_plugins._textmodel import split_of
+
+    files = offline.dev_set_files()
+    assert {p.name for p in files} == offline.DEV_SET_NAMES and len(files) >= 16
+    rows = offline.dev_set_rows(files, "skip")
+    assert {r["file"] for r in rows} == offline.DEV_SET_NAMES
+    assert all(r["split"] == split_of(r["text"]) for r in rows) and {"train", "held"} == {r["split"] for r in rows}
+    assert not any(r["kind"] == "follow-up" for r in rows)
+    joined = [r for r in offline.dev_set_rows(files[:1], "joined") if r["kind"] == "follow-up"]
+    assert joined and all("\n" in r["text"] for r in joined)
+    learnt = offline.dev_set_rows(files, offline.FOLLOW_UPS)
+    held = {r["file"] for r in learnt[:1]}
+    learn, measured = offline.leave_sets_out(learnt, held)
+    assert measured and not {r["file"] for r in learn} & held
+
+
+def test_train_topics_lists_the_dev_sets_it_learnt(tmp_path):
+    """The listing train-topics prints and the model file's meta name every dev set learnt; --no-dev-sets none."""
+    from conftest import shipped_config
+
+    config = shipped_config(tmp_path)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    folder = tmp_path / "models" / "training"
+    folder.mkdir(parents=True)
+    lines = [line for line in (ROOT / "models" / "training" / "offline_topics.tsv").read_text(encoding="utf-8").splitlines()
+             if line and not line.startswith("#")]
+    (folder / "offline_topics.tsv").write_text("\n".join([lines[0]] + lines[1:200]) + "\n", encoding="utf-8")
+    for extra, dev in (([], True), (["--no-dev-sets"], False)):
+        out = tmp_path / f"topics-{dev}.json"
+        done = subprocess.run([sys.executable, str(ROOT / "wellmate.py"), "--config", str(path), "train-topics",
+                               "--out", str(out), "--epochs", "1", *extra], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        meta = json.loads(out.read_text(encoding="utf-8"))["meta"]
+        assert meta["trained_on"] == ["offline_topics.tsv"]
+        if dev:
+            assert "learnt the dev sets too" in done.stdout and "offline_A.tsv" in done.stdout, done.stdout
+            assert "offline_S.tsv" in meta["dev_sets"] and len(meta["dev_sets"]) >= 16
+        else:
+            assert "dev sets" not in done.stdout and meta["dev_sets"] == []
+
+
+def _folds_bench():
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("bench_offline_folds", str(ROOT / "bench" / "offline_folds"))
+    spec = importlib.util.spec_from_loader("bench_offline_folds", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("argv", [[], ["--by-set", "0"], ["--by-set", "4", "--stability", "--extra", "x.tsv"],
+                                  ["--stability"], ["--by-set", "4", "--only", "4"], ["--by-set", "two"]])
+def test_the_leave_writer_out_bench_refuses_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _folds_bench().parse(argv)
+    assert stopped.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_the_leave_writer_out_bench_reads_its_arguments():
+    args = _folds_bench().parse(["--by-set", "4", "--only", "0", "3", "--follow-ups", "joined", "--runs", "2"])
+    assert (args.by_set, args.only, args.follow_ups, args.runs, args.stability) == (4, [0, 3], "joined", 2, False)
+    args = _folds_bench().parse(["--stability", "--extra", "x.tsv", "--order", "given"])
+    assert args.stability and args.extra.name == "x.tsv" and args.order == "given" and args.by_set is None

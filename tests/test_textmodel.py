@@ -204,3 +204,14 @@ def test_the_weight_rows_kept_for_reuse_never_pass_their_bound_and_scores_do_not
     first = model.scores(text)
     assert len(model._rows) == 50
     assert model.scores(text) == first and len(model._rows) == 50
+
+
+def test_shuffle_by_text_does_not_depend_on_the_rows_order_and_a_new_row_keeps_the_others_order():
+    """shuffle="text" (the topic model's, session 19): each epoch orders rows by a hash of their own text, so the
+    same rows in another order train the same weights; "seed" shuffles positions, so the order matters."""
+    same = train(ROWS, epochs=3, seed=0, shuffle="text"), train(ROWS[::-1], epochs=3, seed=0, shuffle="text")
+    assert list(same[0].weights) == list(same[1].weights) and same[0].bias == same[1].bias
+    moved = train(ROWS, epochs=3, seed=0), train(ROWS[::-1], epochs=3, seed=0)
+    assert list(moved[0].weights) != list(moved[1].weights)
+    for text in ("thinking about ending it all tonight", "what should I eat for dinner"):
+        assert same[0].predict(text)[0] == same[1].predict(text)[0]

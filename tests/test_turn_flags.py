@@ -68,7 +68,8 @@ def test_the_safety_plugin_sets_the_turns_flags(make_wm, serve, tmp_path):
         talk(client, token, texts, False)
     turns = [turn for who, turn in wm.service("probe").seen if who == "after_reply"]
     seen = [{k: v for k, v in turn.flags.items() if k not in ("probe", "provider")} for turn in turns]
-    none = {"crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": [], "risk_word": False}
+    none = {"after_reminder": False, "crisis": False, "check_in": False, "crisis_earlier": False, "notes_shown": [],
+            "risk_word": False}
     assert seen == [{**none, "notes_shown": ["chest_and_breath"]}, {**none, "crisis": True, "risk_word": True},
                     {**none, "crisis_earlier": True}, {**none, "check_in": True}, none]
     # ...and the chat's: the provider asked (none for the crisis reply, which no provider wrote)
