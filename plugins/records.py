@@ -653,6 +653,31 @@ class Records:
             return "\n".join([f"{period}没有健康记录。", *lines])
         return "\n".join([f"{period}的健康记录：", *lines])
 
+    def report(self, user, type: str, days: int, lang: str = "zh") -> dict:
+        """One type's records over the last ``days`` days, for an answer to the user's question
+        about them (the offline companion's, which has no model to read $health_summary): the
+        same stats and grading as GET /health/data/stats and the same line as $health_summary,
+        in ``lang`` ("zh" or "en"). ``stats`` is the type's stats (count 0: none in the period),
+        ``line`` its line without the list dash ("" with none), ``bp_category`` as the stats
+        give it, ``bmi`` too with its ``label`` and ``guideline`` in ``lang``, ``latest`` the latest record ever when the period has none, and
+        ``title`` the type's name in ``lang``."""
+        days = max(1, min(int(days), MAX_DAYS))
+        stats = self.stats(user, days, type)
+        _, tz = self.wm.user_zone(user)
+        s = stats["types"][type]
+        record_type = self.type_of(type, [s["latest"]] if s["latest"] else [])
+        title = record_type.title if lang == "zh" else record_type.title_en or record_type.title
+        line = summary_line(record_type, s, stats["bp_category"], lambda stored: local_date(stored, tz), lang)[2:] \
+            if s["count"] else ""
+        latest = None if s["count"] else self.latest(user["id"], type)
+        bmi = stats["bmi"] and {**stats["bmi"], "label": category_text(stats["bmi"], lang),
+                                "guideline": stats["bmi"]["guideline"] if lang == "zh" else
+                                GUIDELINE_EN.get(stats["bmi"]["guideline"], stats["bmi"]["guideline"])}
+        return {"type": type, "title": title, "unit": record_type.unit, "days": days, "from": stats["from"],
+                "to": stats["to"], "stats": s, "line": line, "bp_category": stats["bp_category"], "bmi": bmi,
+                "latest": latest and {**record_view(latest), "date": local_date(latest["recorded_at"], tz),
+                                      "text": with_unit(record_type.value_text(latest["value"]), record_type.unit)}}
+
     # -- CSV ---------------------------------------------------------------------------------
     def export_csv(self, user) -> str:
         """The user's records as CSV (UTF-8 with a BOM, so Excel reads Chinese), oldest first,
@@ -794,39 +819,71 @@ def trend(points: list[tuple[int, float]], record_type: RecordType) -> dict:
             "per_day": round(slope, record_type.decimals + 2)}
 
 
-TREND_WORDS = {"up": "上升", "down": "下降", "flat": "平稳"}
+TREND_WORDS = {"zh": {"up": "上升", "down": "下降", "flat": "平稳"}, "en": {"up": "up", "down": "down", "flat": "steady"}}
+# The words of a type's line, Chinese as $health_summary has always read, English for the offline
+# companion's answers to an English question about one's records (Records.report).
+LINE_WORDS = {
+    "zh": {"days": "- {title}：{n} 天有记录", "daily_avg": "，日均 {value}{spread}", "last_day": "，最近一天 {value}（{date}）",
+           "one": "- {title}：{latest}", "many": "- {title}：{n} 条记录，平均 {value}{spread}，最近 {latest}",
+           "latest": "{value}（{date}）", "spread": "（{low}–{high}）", "trend": "，趋势{direction}", "sep": "、",
+           "grade": "；按《{guideline}》，{average}属于「{label}」", "average": "平均"},
+    "en": {"days": "- {title}: records on {n} days", "daily_avg": ", {value} a day on average{spread}",
+           "last_day": ", {value} on the latest day ({date})", "one": "- {title}: {latest}",
+           "many": "- {title}: {n} records, average {value}{spread}, latest {latest}", "latest": "{value} ({date})",
+           "spread": " ({low}–{high})", "trend": ", trend {direction}", "sep": ", ",
+           "grade": "; by the {guideline}, {average}{label}", "average": "the average is "},
+}
+# English names of the guidelines' categories (records.bp_guideline, records.bmi_guideline), by code.
+CATEGORY_EN = {"normal": "normal", "high_normal": "high-normal", "grade_1": "grade 1 (mild) high blood pressure",
+               "grade_2": "grade 2 (moderate) high blood pressure", "grade_3": "grade 3 (severe) high blood pressure",
+               "elevated": "elevated", "stage_1": "stage 1 high blood pressure", "stage_2": "stage 2 high blood pressure",
+               "crisis": "a hypertensive crisis", "underweight": "underweight", "overweight": "overweight", "obese": "obese"}
+GUIDELINE_EN = {"中国高血压防治指南（2018年修订版）": "Chinese hypertension guideline (2018)",
+                "WS/T 428-2013 成人体重判定": "Chinese adult weight standard (WS/T 428-2013)"}
 
 
-def summary_line(record_type: RecordType, s: dict, bp_category: dict | None, date_of) -> str:
-    """One type's line of $health_summary; ``date_of(stored_time)`` gives the user's local date."""
-    d, title = record_type.decimals, record_type.title
+def category_text(category: dict, lang: str) -> str:
+    """A guideline category's label in ``lang`` (the stats give it in Chinese: "1级高血压（轻度）")."""
+    if lang == "zh" or not category.get("category"):
+        return category.get("label") or ""
+    text = CATEGORY_EN.get(category["category"], category["category"].replace("_", " "))
+    return text + (", isolated systolic" if "单纯收缩期" in (category.get("label") or "") else "")
+
+
+def summary_line(record_type: RecordType, s: dict, bp_category: dict | None, date_of, lang: str = "zh") -> str:
+    """One type's line of $health_summary (and, in English, of the offline companion's answer about
+    one's records); ``date_of(stored_time)`` gives the user's local date."""
+    d, words = record_type.decimals, LINE_WORDS[lang]
+    title = record_type.title if lang == "zh" else (record_type.title_en or record_type.title).capitalize()
 
     def text(value, places=None):
         return with_unit(record_type.value_text(value, places), record_type.unit)
 
-    spread = "" if s["min"] == s["max"] else f"（{record_type.value_text(s['min'])}–{text(s['max'])}）"
+    spread = "" if s["min"] == s["max"] else words["spread"].format(low=record_type.value_text(s["min"]), high=text(s["max"]))
     places = d if d or s["over"] == "day" else 1  # an average mood of 3.4, but 8234 steps a day
     if s["over"] == "day":
         with_data = [day for day in s["daily"] if day["count"]]
-        line = f"- {title}：{len(with_data)} 天有记录"
+        line = words["days"].format(title=title, n=len(with_data))
         if len(with_data) > 1:
-            line += f"，日均 {text(s['avg'], places)}{spread}"
-        line += f"，最近一天 {text(with_data[-1]['value'])}（{with_data[-1]['date']}）"
+            line += words["daily_avg"].format(value=text(s["avg"], places), spread=spread)
+        line += words["last_day"].format(value=text(with_data[-1]["value"]), date=with_data[-1]["date"])
     else:
-        latest = f"{text(s['latest']['value'])}（{date_of(s['latest']['recorded_at'])}）"
-        line = (f"- {title}：{latest}" if s["count"] == 1 else
-                f"- {title}：{s['count']} 条记录，平均 {text(s['avg'], places)}{spread}，最近 {latest}")
+        latest = words["latest"].format(value=text(s["latest"]["value"]), date=date_of(s["latest"]["recorded_at"]))
+        line = (words["one"].format(title=title, latest=latest) if s["count"] == 1 else
+                words["many"].format(title=title, n=s["count"], value=text(s["avg"], places), spread=spread, latest=latest))
     trend_value = s["trend"]
     if trend_value:
         changes = [trend_value] if "direction" in trend_value else list(trend_value.values())
         direction = changes[0]["direction"]  # of the first part: systolic for blood pressure
-        line += f"，趋势{TREND_WORDS[direction]}"
+        line += words["trend"].format(direction=TREND_WORDS[lang][direction])
         if direction != "flat":
             line += " " + text({part: abs(c["change"]) for part, c in trend_value.items()} if len(changes) > 1
                                else abs(changes[0]["change"]), places)
     if bp_category and bp_category["average"].get("label"):
-        average = "平均" if bp_category["readings"] > 1 else ""
-        line += f"；按《{bp_category['guideline']}》，{average}属于「{bp_category['average']['label']}」"
+        average = words["average"] if bp_category["readings"] > 1 else ""
+        guideline = bp_category["guideline"] if lang == "zh" else GUIDELINE_EN.get(bp_category["guideline"], bp_category["guideline"])
+        line += words["grade"].format(guideline=guideline, average=average,
+                                      label=category_text(bp_category["average"], lang))
     return line
 
 
