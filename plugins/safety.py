@@ -1098,6 +1098,8 @@ class Phrases:
         routine = data.get("routine_reports") if isinstance(data.get("routine_reports"), dict) else {}
         self.routine_named = _patterns(routine.get("named"), "routine_reports.named")
         self.routine_bare = _patterns(routine.get("bare"), "routine_reports.bare")
+        # (when a symptom began, told alone: no risk anywhere, as a named dose)
+        self.routine_named = self.routine_named + _patterns(routine.get("onset"), "routine_reports.onset")
         third = data.get("third_party") if isinstance(data.get("third_party"), dict) else {}
         self.third_party = Concepts({k: third[k] for k in ("self", "helper", "people", "told") if third.get(k)},
                                     self.normalizer)
