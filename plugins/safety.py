@@ -2089,8 +2089,7 @@ class Safety:
             result["system"] = "\n\n".join(system)
         if turn is not None:  # what providers act on (the offline companion); `system` is for models
             turn.flags.update(crisis=crisis, check_in=verdict.level == "grey", crisis_earlier=bool(flags.get("crisis")),
-                              notes_shown=([r.name for r in rules if r.note[lang] or r.note["zh"]] or
-                                           ([emergency["rule"]] if going_on and phrases.followup_note[lang] else []))[:1],
+                              notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1],
                               risk_word=self.names_death(text, verdict))
         if result or urgent:
             result["urgent"] = urgent
