@@ -1004,7 +1004,7 @@ def vocabulary(data) -> set[str]:
     # (answers to a safety reply's question are read only in that answer: not what a message's letters may be)
     walk({k: v for k, v in (data or {}).items()
           if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers", "routine_reports",
-                       "third_party",
+                       "third_party", "red_flag_followup",
                        "third_party_replies", "third_party_system")})
     # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
     reply = (data or {}).get("unsafe_reply")
@@ -1098,6 +1098,8 @@ class Phrases:
         routine = data.get("routine_reports") if isinstance(data.get("routine_reports"), dict) else {}
         self.routine_named = _patterns(routine.get("named"), "routine_reports.named")
         self.routine_bare = _patterns(routine.get("bare"), "routine_reports.bare")
+        # (when a symptom began, told alone: no risk anywhere, as a named dose)
+        self.routine_named = self.routine_named + _patterns(routine.get("onset"), "routine_reports.onset")
         third = data.get("third_party") if isinstance(data.get("third_party"), dict) else {}
         self.third_party = Concepts({k: third[k] for k in ("self", "helper", "people", "told") if third.get(k)},
                                     self.normalizer)
@@ -1124,6 +1126,13 @@ class Phrases:
         self.flag_gate = Gate(checks)
         self._flagged = (None, [])  # the last text red_flags read and what it found: a message is read up to 3 times
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
+        # An emergency that goes on in the next messages (`Safety.before_reply`): its short note, and what says help
+        # has come (then the note is not repeated)
+        followup = data.get("red_flag_followup") if isinstance(data.get("red_flag_followup"), dict) else {}
+        self.followup_note = {lang: placeholders_known(str((followup.get("note") or {}).get(lang) or ""),
+                                                       f"red_flag_followup.note.{lang}", ("emergency",)) for lang in ("zh", "en")}
+        handled = _patterns(followup.get("handled"), "red_flag_followup.handled")
+        self.followup_handled = re.compile("|".join(f"(?:{p.pattern})" for p in handled)) if handled else None
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
         cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
         self.cheerless_idioms = Terms([str(w) for lang in ("zh", "en") for w in items(cheerless.get(lang))])
@@ -1366,6 +1375,10 @@ ROUTINE_MAX = 60  # the longest message `Safety.routine_report` reads: a dose re
 # itself (it is as often a supply run out as a will): the classifier's check-in still comes with it, as it would without
 # the note ("跟医院说了透析不做了，这样拖着没意思，让它结束吧" had p(crisis) 0.73 and got the note alone; session 19, CRIS2)
 NOTE_AND_MIND_FLAGS = OVERDOSE_FLAGS | {"vital_stopped"}
+# How many messages after a symptom's red-flag note keep the emergency first when they bring no sign of their own
+# (`Safety.before_reply`): its next details ("It started 20 minutes ago", "He's on aspirin", "still hurts"), not a
+# conversation's every later turn.
+EMERGENCY_FOLLOWUPS = 3
 
 
 def _symptom_noted(phrases, text: str) -> bool:
@@ -1961,6 +1974,22 @@ class Safety:
         verdict = self.assess(text)
         if verdict.level and self.routine_report(text, flags, turn):
             verdict = Verdict(None, None, verdict.scores)
+        agents = self.config["red_flag_agents"]
+        rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
+        # An emergency that goes on: the last reply carried a symptom's red-flag note (stroke signs, a chest pain) and
+        # this message has none of its own. It is most likely the emergency's next detail ("It started 20 minutes
+        # ago", "He's on aspirin", 还是疼, "I'm alone at home"): audit A21 got the suicide check-in and a falls tip for
+        # them, and "call 120" was gone. Such a message keeps the emergency first (a short note), for a few messages
+        # (EMERGENCY_FOLLOWUPS), until it says help has come; the classifier's check-in on it is dropped (its
+        # symptom-time words read as distress, the same reason `_symptom_noted` drops it beside a note), but not a
+        # check-in of the rules' (a wish, a means) nor the crisis reply.
+        emergency = kept.get("emergency") if isinstance(kept.get("emergency"), dict) else None
+        symptoms = [r for r in rules if r.name not in OVERDOSE_FLAGS and (r.note[lang] or r.note["zh"])]
+        handled = phrases.followup_handled is not None and bool(phrases.followup_handled.search(normalize(text)))
+        going_on = bool(emergency) and not symptoms and not handled and verdict.level != "crisis"
+        if emergency and not symptoms and verdict.level == "grey" and str(verdict.why).startswith("model"):
+            # (after help has come too: "救护车到了，谢谢" got the check-in)
+            verdict = Verdict(None, None, verdict.scores)
         followed = False  # this turn's safety reply repeats one for a short message after it (`follow_on`)
         if verdict.level != "crisis" and flags.get("crisis") and self.answers_unsafe(text):
             verdict = Verdict("crisis", "not safe, after a crisis reply")
@@ -2013,8 +2042,14 @@ class Safety:
                                                       watch=watch and verdict.level is None,
                                                       noted=verdict.level == "grey", urgent=urgent,
                                                       by_model=self.is_model((turn.flags if turn else {}).get("provider")))
-        agents = self.config["red_flag_agents"]
-        rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
+        going_on = going_on and not crisis
+        if going_on and not rules and phrases.followup_note[lang]:
+            # (the emergency's short note first, above a check-in of the rules' if any; a model is told it is shown)
+            result["prefix"] = fill(phrases.followup_note[lang], {"emergency": numbers["first_emergency"]}) + "\n\n" + \
+                result.get("prefix", "")
+            if phrases.red_flag_system:
+                system.append(fill(phrases.red_flag_system, {"emergency": numbers["first_emergency"]}))
+            urgent.add("red_flag")  # the mascot's concern; not counted again for admins (one emergency)
         if rules:
             # One note: each says to call the emergency number, and a wall of warnings buries that.
             note = next((r.note[lang] or r.note["zh"] for r in rules if r.note[lang] or r.note["zh"]), "")
@@ -2026,6 +2061,16 @@ class Safety:
             (["third_party"] if third_party else []) + [f"red_flag:{r.name}" for r in rules]
         if kinds:
             self.flag(session, kinds, urgent)
+        # what the next message may go on with: this turn's symptom note, or the one going on, a follow-up fewer
+        after = {"rule": symptoms[0].name, "left": EMERGENCY_FOLLOWUPS} if symptoms and not crisis else \
+            {**emergency, "left": int(emergency.get("left") or 0) - 1} if going_on and not rules else None
+        if after and after["left"] <= 0:
+            after = None
+        if after != emergency:
+            try:
+                self.book.keep_emergency(session["id"], after)
+            except Exception:  # storage trouble must not cost the reply: the next message is then read alone
+                log.exception("session %s: cannot keep the emergency", session["id"])
         # what this turn's own wording asks (the reader keeps what a reply it changes asks): the next message may
         # answer it; an answer is to the last reply only
         # (a helper's reply is repeated as long as their news comes: "她刚刚挂了我电话", then 怎么办)
@@ -2160,6 +2205,11 @@ class FlagBook:
         nothing to forget."""
         kept = {"asked": question, **({"lang": lang} if lang else {})}
         self.storage.update("safety_flags", session_id, lambda doc: doc and {**doc, **kept})
+
+    def keep_emergency(self, session_id: str, emergency: dict | None) -> None:
+        """Keeps the red flag the session's last reply carried and how many follow-ups it still goes on for (None:
+        the last reply carried none). Only on a flagged session's document: a red flag flags its session first."""
+        self.storage.update("safety_flags", session_id, lambda doc: doc and {**doc, "emergency": emergency})
 
     def add(self, session: dict, keys: list[str]) -> None:
         found = []  # the document before the change

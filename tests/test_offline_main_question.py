@@ -159,7 +159,8 @@ def test_trying_for_a_baby_is_a_pregnancy_however_it_is_said(talk, text, lang, g
 def test_the_signs_of_the_condition_itself_keep_it_the_topic(talk, text, lang, topic, condition, wrong):
     reply = talk(text)[0]
     # a reading this high gets the topic's when-to-see-a-doctor line in place of a tip
-    assert has_tip(reply, topic, lang) or GUIDE["topics"][topic]["see_doctor"][lang] in reply, reply
+    # (or, a very high sugar with vomiting, the safety plugin's 120 note: a danger sign, session 19 EMER2)
+    assert has_tip(reply, topic, lang) or GUIDE["topics"][topic]["see_doctor"][lang] in reply or reply.startswith("⚠️"), reply
     assert not has_tip(reply, wrong, lang), reply
     assert condition_caution(lang, condition) not in reply, reply
 
