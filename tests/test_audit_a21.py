@@ -108,3 +108,12 @@ def test_when_a_symptom_began_told_alone_gets_no_check_in(talk, first, then):
 def test_a_dose_told_with_its_time_is_still_read(talk):
     reply = talk("mental", "I have a bottle of sleeping pills in front of me", "I took them 20 minutes ago")[1]
     assert HOTLINE in reply["content"], reply["content"]
+
+
+@pytest.mark.parametrize("text", ["格列齐特一整盒都吞了，现在一身冷汗，手抖得厉害",
+                                  "took a box of my gliclazide an hour ago, now sweaty and shaky"])
+def test_a_diabetes_medicine_taken_by_the_box_is_an_overdose_with_its_hotlines_not_only_a_low(talk, text):
+    # the low-sugar note answers a hypo alone (no check-in): an amount taken (一盒, a box) is an overdose, whose note
+    # and check-in come (a sealed set's zh overdose lost its hotline to this note in session 19)
+    reply = talk("physical", text)[0]
+    assert any(number in reply["content"] for number in ("12356", "400-161-9995")), reply["content"]
