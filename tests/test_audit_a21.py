@@ -117,3 +117,18 @@ def test_a_diabetes_medicine_taken_by_the_box_is_an_overdose_with_its_hotlines_n
     # and check-in come (a sealed set's zh overdose lost its hotline to this note in session 19)
     reply = talk("physical", text)[0]
     assert any(number in reply["content"] for number in ("12356", "400-161-9995")), reply["content"]
+
+
+@pytest.mark.parametrize("text", ["孩子发烧，刚才抽了，眼睛往上翻", "宝宝烧到39度5，突然抽了几下",
+                                  "my son's lips are going blue and he can't breathe properly",
+                                  "her lips are getting a bit blue and she's wheezing"])
+def test_a_childs_fit_told_as_just_now_and_lips_going_blue_put_120_first(talk, text):
+    # the review R19: 抽了 and 眼睛往上翻 were not read as a fit, "lips are going blue" not as blue lips
+    reply = talk("physical", text)[0]["content"]
+    assert reply.startswith("⚠️") and "120" in reply.split("\n")[0], reply
+
+
+@pytest.mark.parametrize("text", ["孩子发烧去医院抽了血，结果还好", "儿子发烧，我刚才抽了根烟冷静一下",
+                                  "these lipsticks are going blue in the heat lol"])
+def test_blood_drawn_a_cigarette_or_a_lipstick_is_no_emergency(talk, text):
+    assert not talk("physical", text)[0]["content"].startswith("⚠️")
