@@ -1049,8 +1049,9 @@ class ChatService:
             {"role": "user", "content": text or IMAGE_ONLY[language(text)]}]
         # Whether this message answers a reminder the app pushed into the session ("Time for your evening pills", then
         # "took them"): the safety plugin reads a short dose report after one as the routine it is (audit A20: "took
-        # them" got the check-in). The newest message of the held tail; one read when the agent keeps no history.
-        last = history[-1:] if history else sessions.history(session["id"], 1)
+        # them" got the check-in). The newest message of the held tail; one read when the agent keeps no history, none in
+        # a session with no message yet (a reminder pushed into a session is one of its messages).
+        last = history[-1:] if history else sessions.history(session["id"], 1) if session.get("message_count") else []
         turn = Reply(self, Turn(user, agent_name, session, text, user_message_id=message["id"], message_id=new_id(),
                                 attachments=images, flags={"after_reminder": bool(last and last[-1].get("reminder"))}),
                      agent, messages)
