@@ -50,7 +50,7 @@ from wellmate_plugins._gate import Gate
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
-from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
+from wellmate_plugins._safety_text import both_languages, fill, items, negation_pattern, number_settings, numbers
 from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
@@ -1150,15 +1150,7 @@ class Phrases:
     @staticmethod
     def _negation(words: list[str]) -> re.Pattern | None:
         """Words that, at the end of the clause before a symptom, say the user does not have it."""
-        words = [normalize(w) for w in words if normalize(w)]
-        other, latin = term_alternatives(words, False), term_alternatives(words, True)
-        parts = ([other] if other else []) + ([rf"(?<![a-z])(?:{latin})" if latin else ""] if latin else [])
-        if not parts:
-            return None
-        # "no chest pain", "没有任何胸痛", "don't have any chest pain", "I'm not having chest pain",
-        # "不觉得胸闷": a word or two between the negation and the symptom
-        return re.compile("(?:" + "|".join(parts) + r")\s*(?:(?:any|having|experiencing|getting|feeling|任何|什么|明显"
-                          r"|觉得|感觉|感到|出现|有)\s*){0,2}$")
+        return negation_pattern(words)
 
     # -- finding -------------------------------------------------------------------------------
     def read(self, text: str) -> tuple[str, str, dict]:
