@@ -6,7 +6,10 @@ offline provider imports it instead of the safety plugin's internals, so it keep
 
 from __future__ import annotations
 
+import re
+
 from wellmate import Setting
+from wellmate_plugins._text import normalize, term_alternatives
 
 HOTLINES, EMERGENCY = ["12356", "400-161-9995"], ["120", "110"]  # safety.hotlines, safety.emergency
 
@@ -54,3 +57,18 @@ def both_languages(spec) -> list[str]:
     if isinstance(spec, dict):
         return [str(w) for words in spec.values() for w in items(words)]
     return [str(w) for w in items(spec)]
+
+
+def negation_pattern(words: list[str]) -> re.Pattern | None:
+    """Words that, at the end of the clause before a symptom, say the user does not have it (prompts/safety.yaml
+    red_flags.negations): read on the clause's last 16 characters by the red flags and, with the safety plugin
+    disabled, by the offline companion's reading of the same cautions."""
+    words = [normalize(w) for w in words if normalize(w)]
+    other, latin = term_alternatives(words, False), term_alternatives(words, True)
+    parts = ([other] if other else []) + ([rf"(?<![a-z])(?:{latin})" if latin else ""] if latin else [])
+    if not parts:
+        return None
+    # "no chest pain", "没有任何胸痛", "don't have any chest pain", "I'm not having chest pain",
+    # "不觉得胸闷": a word or two between the negation and the symptom
+    return re.compile("(?:" + "|".join(parts) + r")\s*(?:(?:any|having|experiencing|getting|feeling|任何|什么|明显"
+                      r"|觉得|感觉|感到|出现|有)\s*){0,2}$")

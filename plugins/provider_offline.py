@@ -40,13 +40,13 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from wellmate import Provider, Setting, hookimpl
-from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
+from wellmate import Provider, Setting, hookimpl, load_yaml
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, guesses_lack, only_guesses_cause
 from wellmate_plugins._reply_emotion import thanks_only
 from wellmate_plugins._own_records import asked_of_records
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
-from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
+from wellmate_plugins._safety_text import both_languages, fill, negation_pattern, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
 
@@ -1725,28 +1725,91 @@ UNKNOWN = {"zh": "这个问题超出了我离线时能回答的范围。我可�
 # Red flags: a note before anything else. The crisis words are a fallback only: where the safety
 # plugin is loaded it judges crises (it answers them before any provider runs, and knows talk about
 # suicide, idioms and shaving nicks from a crisis), and the companion leaves them to it.
+# The emergency signs (chest, breath, stroke, collapse) are no list of this file since session 20 (RF3): they are
+# prompts/safety.yaml's `red_flag_cautions`, one table with the red flags, which the safety plugin reads for the
+# companion (`Safety.cautions`) and the companion reads itself only with the safety plugin disabled (`CautionTable`).
+# This file's own list had none of the red flags' masks ("ok that meme killed me 😭 i can't breathe", a fit last year
+# got a call-120 note) and "having a stroke" the red flags lacked.
 SAFETY = {
     "crisis": Terms(["自杀", "轻生", "不想活", "活不下去", "想死", "去死", "结束生命", "自残", "自伤", "割腕",
                      "伤害自己", "跳楼", "活着没意思", "活着没有意义",
                      "suicide", "suicidal", "kill myself", "end my life", "want to die", "self-harm", "self harm",
                      "hurt myself", "cut myself", "no reason to live", "better off dead"]),
-    "chest": Terms(["胸痛", "胸口痛", "胸口疼", "胸疼", "胸闷", "胸口闷", "心绞痛", "胸口压",
-                    "chest pain", "chest tightness", "tight chest", "pain in my chest", "chest hurts"]),
-    "breath": Terms(["呼吸困难", "喘不上气", "上不来气", "透不过气", "呼吸急促",
-                     "can't breathe", "cannot breathe", "difficulty breathing", "trouble breathing",
-                     "short of breath", "shortness of breath", "struggling to breathe"]),
-    # The signs, and a stroke said to be happening now; not the word alone: a stroke in the past or as someone's
-    # condition ("我照顾中风卧床的父亲，怎么帮他翻身预防褥疮？", "caring for my husband after his stroke") got "these are a
-    # stroke's warning signs, call 120 now" (audit A20, session 19). The safety plugin's red flags read the signs.
-    "stroke": Terms(["口角歪斜", "嘴歪", "说话不清", "口齿不清", "一侧无力", "一边无力", "半边身体", "一侧麻木",
-                     "好像中风", "是不是中风", "可能中风", "可能是中风", "疑似中风", "突然中风", "怕是中风", "会不会是中风",
-                     "face drooping", "slurred speech", "numb on one side", "weakness on one side",
-                     "having a stroke", "had a stroke just now", "is this a stroke", "is it a stroke", "could be a stroke",
-                     "might be a stroke", "may be a stroke", "think it's a stroke", "thinks it's a stroke"]),
-    "collapse": Terms(["昏迷", "晕倒", "昏倒", "失去意识", "抽搐", "大出血", "呕血", "吐血", "过敏性休克", "喉咙肿",
-                       "fainted", "passed out", "unconscious", "seizure", "heavy bleeding", "vomiting blood",
-                       "anaphylaxis", "throat swelling"]),
 }
+CAUTION_KINDS = ("chest", "breath", "stroke", "collapse")  # the kinds of `red_flag_cautions` this file has notes for
+SAFETY_FILE = "prompts/safety.yaml"  # the safety plugin's default `phrases` file, read for the cautions without it
+
+
+def compile_cautions(data) -> dict:
+    """prompts/safety.yaml's `red_flag_cautions` as {kind: (Terms of its words, its mask or None, its patterns)}, for
+    the companion with the safety plugin disabled (`CautionTable`): the same words and masks the plugin reads."""
+    table = (data or {}).get("red_flag_cautions") if isinstance(data, dict) else None
+    flags = (data or {}).get("red_flags") if isinstance(data, dict) else None
+    # the red flags' own negations, read as the plugin reads them (the last 16 characters of the word's clause)
+    words = [str(w) for w in (flags.get("negations") or ())] if isinstance(flags, dict) else []
+    negation = negation_pattern(words)
+    compiled = {"": negation} if negation is not None else {}
+    for kind, spec in (table or {}).items() if isinstance(table, dict) else ():
+        if not isinstance(spec, dict):
+            continue
+        masks = [str(m) for m in spec.get("mask") or ()]
+        compiled[str(kind)] = (Terms(both_languages(spec.get("any"))),
+                               re.compile("|".join(f"(?:{m})" for m in masks)) if masks else None,
+                               [re.compile(str(p)) for p in spec.get("patterns") or ()])
+    return compiled
+
+
+class CautionTable:
+    """The cautions of prompts/safety.yaml read by the companion itself, where the safety plugin is disabled: read on
+    first use, and again when the file changes. Only the file's `red_flag_cautions` section and the red flags'
+    `negations` line are parsed (the whole file takes ~0.3 s to parse, 1 s on a loaded machine, for 2% of it)."""
+
+    SECTION = re.compile(r"^red_flag_cautions:[^\n]*\n(?:(?:[ #][^\n]*)?\n)*", re.M)
+    NEGATIONS = re.compile(r"^red_flags:[^\n]*\n(?:(?:[ #][^\n]*)?\n)*?(  negations:[^\n]*\n)", re.M)
+
+    def __init__(self, wm):
+        name = ((getattr(wm, "config", None) or {}).get("safety") or {}).get("phrases") or SAFETY_FILE
+        self.paths = data_file_candidates(wm, str(name))
+        self._stamp, self._table = None, {}
+        self._lock = threading.Lock()
+
+    def table(self) -> dict:
+        path, stamp = first_file(self.paths)
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    text = path.read_text(encoding="utf-8")
+                    section, negations = self.SECTION.search(text), self.NEGATIONS.search(text)
+                    part = (section.group(0) if section else "") + ("red_flags:\n" + negations.group(1) if negations else "")
+                    self._table = compile_cautions(load_yaml(part) if part else {})
+                except Exception:  # a broken edit must never break chat: the last good table is kept
+                    log.exception("reading the emergency cautions of %s", path)
+        return self._table
+
+    def kinds(self, text: str) -> list[str]:
+        """The caution kinds of normalized ``text``: a word not negated in its clause, or a pattern, outside the mask."""
+        found = []
+        table = self.table()
+        negations = table.get("")
+
+        def denied(read: str, start: int) -> bool:
+            if negations is None:
+                return negated(read, start)
+            before = read[:start]  # (as `Phrases._has` reads it)
+            clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):][-16:]
+            return bool(negations.search(clause))
+
+        for kind, compiled in table.items():
+            if not kind:
+                continue  # (the negations)
+            terms, mask, patterns = compiled
+            read = mask.sub(" | ", text) if mask is not None else text
+            if any(not denied(read, start) for start, _ in terms.find(read)) or any(p.search(read) for p in patterns):
+                found.append(kind)
+        return found
+
+
 # A question about what an emergency's signs are, not a report of them ("中风有哪些症状？比如嘴歪", "what are the warning
 # signs of a stroke, like face drooping?" got "call 120 now": session 19); the safety plugin's red flags mask the same.
 SIGNS_ASKED = re.compile(r"(?:有哪些|有什么|哪些)(?:症状|征兆|表现|信号|前兆)|(?:症状|征兆|表现|信号|前兆)(?:是什么|是啥|有哪些|有什么|包括)|"
@@ -2186,6 +2249,7 @@ class OfflineProvider(Provider):
                          passages=flags.get("library") or (),
                          replies=tuple(_text(m.get("content")) for m in history if m.get("role") == "assistant"),
                          urgent_before=self._urgent_before(safety, message, earlier),
+                         cautions=self._cautions(safety, message, flags),
                          records=self._own_records(message, lang, turn, earlier[-1:]))
         guide = self.tips_file.get()
         if self.topic_model is not None and guide.words_written is not self.topic_model.words:
@@ -2253,8 +2317,26 @@ class OfflineProvider(Provider):
             log.exception("asking the safety plugin about a message")
             return False
 
-    @staticmethod
-    def _urgent_before(safety, message: str, earlier: list[str]) -> str:
+    def _cautions(self, safety, message: str, flags: dict) -> list[str]:
+        """The emergency caution kinds ``message`` names (prompts/safety.yaml `red_flag_cautions`): the safety plugin's
+        answer, or with it disabled this file's reading of the same table. None when the red-flag note is shown."""
+        if flags.get("notes_shown") or not message.strip():
+            return []
+        if safety is not None:
+            try:
+                return [k for k in safety.cautions(message) if k in CAUTION_KINDS]
+            except Exception:  # a broken safety check must not cost the reply
+                log.exception("asking the safety plugin for a message's cautions")
+                return []
+        return [k for k in self._caution_table().kinds(normalize(message)) if k in CAUTION_KINDS]
+
+    def _caution_table(self) -> CautionTable:
+        table = getattr(self, "_cautions_read", None)
+        if table is None:
+            table = self._cautions_read = CautionTable(self.wm)
+        return table
+
+    def _urgent_before(self, safety, message: str, earlier: list[str]) -> str:
         """The DONT_WAIT kind when ``message`` asks whether to wait, or says the signs eased, and one of the
         last few earlier messages had an emergency sign (the safety plugin's red flags, else this file's
         own); "" otherwise. The earlier messages are read only for such a message (~0.1 ms each)."""
@@ -2269,9 +2351,7 @@ class OfflineProvider(Provider):
                 except Exception:  # a broken safety check must not cost the reply
                     log.exception("asking the safety plugin about an earlier message")
             else:
-                lowered = normalize(before)
-                names = [kind for kind, terms in SAFETY.items() if kind != "crisis" and any(
-                    not negated(lowered, start) for start, _ in terms.find(lowered))]
+                names = self._caution_table().kinds(normalize(before))
             if names:
                 return urgent_kind(names)
         return ""
@@ -2523,8 +2603,10 @@ class Composer:
                  label: str | None = None, guess=None, confidence: float = 0.35, numbers: dict | None = None,
                  judges_crisis: bool = True, checked_in: bool = False, replies: tuple = (), passages=(),
                  cheerless: bool = False, urgent_before: str = "", rather_none=None, aside=(),
-                 moved_on: bool = False, records: tuple = ("", "")):
+                 moved_on: bool = False, records: tuple = ("", ""), cautions=()):
         self.lang, self.agent, self.text, self.seed = lang, agent, text, seed
+        # the emergency cautions the text names (OfflineProvider._cautions: prompts/safety.yaml `red_flag_cautions`)
+        self.cautions = list(cautions)
         # what the user's own records say, for a question about them, and the tips file's topic for them
         # (OfflineProvider._own_records): said before the tip, which follows on that topic
         self.records, self.records_topic = records
@@ -3146,18 +3228,15 @@ class Composer:
     # -- pieces ----------------------------------------------------------------------------------
     def safety(self) -> list[str]:
         notes = []
-        for kind, terms in SAFETY.items():
-            if self.note_shown and kind != "crisis":
-                continue  # the note shown above the reply says it already
-            if kind != "crisis" and SIGNS_ASKED.search(self.text):
-                continue  # "what are the warning signs of a stroke, like face drooping?" names no sign happening
-            if kind == "crisis" and not self.judges_crisis:
-                continue  # the safety plugin judges crises, and answers them before any provider runs
-            # Self-harm is never waved away, even when phrased as a denial; symptoms the user
-            # says they do not have ("没有胸痛") need no alarm.
-            if any(kind == "crisis" or not negated(self.text, start) for start, _ in terms.find(self.text)):
-                notes.append(fill(SAFETY_NOTES[kind][self.lang], self.numbers))
-                self.crisis = self.crisis or kind == "crisis"
+        # Self-harm is never waved away, even when phrased as a denial (the fallback crisis words, no safety plugin)
+        if self.judges_crisis and any(True for _ in SAFETY["crisis"].find(self.text)):
+            notes.append(fill(SAFETY_NOTES["crisis"][self.lang], self.numbers))
+            self.crisis = True
+        # the emergency cautions (symptoms denied, 没有胸痛, are none: `Safety.cautions`), unless the note shown above
+        # the reply says it already, or the signs are asked about ("what are the warning signs of a stroke, like face
+        # drooping?" names no sign happening)
+        if not self.note_shown and not SIGNS_ASKED.search(self.text):
+            notes += [fill(SAFETY_NOTES[kind][self.lang], self.numbers) for kind in self.cautions if kind in SAFETY_NOTES]
         # One note is enough: each says to call 120, and a wall of warnings buries that.
         return notes[:1]
 

@@ -50,7 +50,7 @@ from wellmate_plugins._gate import Gate
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
-from wellmate_plugins._safety_text import both_languages, fill, items, number_settings, numbers
+from wellmate_plugins._safety_text import both_languages, fill, items, negation_pattern, number_settings, numbers
 from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
@@ -1004,7 +1004,7 @@ def vocabulary(data) -> set[str]:
     # (answers to a safety reply's question are read only in that answer: not what a message's letters may be)
     walk({k: v for k, v in (data or {}).items()
           if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers", "routine_reports",
-                       "third_party", "red_flag_followup",
+                       "third_party", "red_flag_followup", "red_flag_cautions",
                        "third_party_replies", "third_party_system")})
     # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
     reply = (data or {}).get("unsafe_reply")
@@ -1126,6 +1126,10 @@ class Phrases:
         self.flag_gate = Gate(checks)
         self._flagged = (None, [])  # the last text red_flags read and what it found: a message is read up to 3 times
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
+        # The offline companion's cautions (`red_flag_cautions`): read like the rules, for `cautions` (not per message:
+        # only the companion asks, and only where no red flag was found)
+        cautions = data.get("red_flag_cautions") if isinstance(data.get("red_flag_cautions"), dict) else {}
+        self.caution_rules = [Rule(str(name), spec) for name, spec in cautions.items() if isinstance(spec, dict)]
         # An emergency that goes on in the next messages (`Safety.before_reply`): its short note, and what says help
         # has come (then the note is not repeated)
         followup = data.get("red_flag_followup") if isinstance(data.get("red_flag_followup"), dict) else {}
@@ -1146,15 +1150,7 @@ class Phrases:
     @staticmethod
     def _negation(words: list[str]) -> re.Pattern | None:
         """Words that, at the end of the clause before a symptom, say the user does not have it."""
-        words = [normalize(w) for w in words if normalize(w)]
-        other, latin = term_alternatives(words, False), term_alternatives(words, True)
-        parts = ([other] if other else []) + ([rf"(?<![a-z])(?:{latin})" if latin else ""] if latin else [])
-        if not parts:
-            return None
-        # "no chest pain", "没有任何胸痛", "don't have any chest pain", "I'm not having chest pain",
-        # "不觉得胸闷": a word or two between the negation and the symptom
-        return re.compile("(?:" + "|".join(parts) + r")\s*(?:(?:any|having|experiencing|getting|feeling|任何|什么|明显"
-                          r"|觉得|感觉|感到|出现|有)\s*){0,2}$")
+        return negation_pattern(words)
 
     # -- finding -------------------------------------------------------------------------------
     def read(self, text: str) -> tuple[str, str, dict]:
@@ -1356,6 +1352,18 @@ class Phrases:
                 found.append(rule)
         self._flagged = (text, found)
         return list(found)
+
+    def cautions(self, text: str) -> list[str]:
+        """The `red_flag_cautions` kinds ``text`` (normalized) names (chest, breath, stroke, collapse), in file order: a
+        symptom the offline companion adds its conditional note for. Read as a red flag is: a negation before a word
+        in its clause denies it, and a kind's mask covers what it does not read."""
+        found = []
+        for rule in self.caution_rules:
+            read = rule.mask.sub(MASK, text) if rule.mask is not None and rule.mask.search(text) else text
+            if (rule.any.regex is not None and self._has(rule.any, read)) or any(p.search(read) for p in rule.patterns) \
+                    or (rule.all and all(g.regex is not None and self._has(g, read) for g in rule.all)):
+                found.append(rule.name)
+        return found
 
     def _has(self, terms: Terms, text: str) -> bool:
         for start, _ in terms.find(text):
@@ -1913,6 +1921,11 @@ class Safety:
         # still do (好吃到想死哈哈, "so cute i want to die lol", "die of laughter lol": R13b)
         normalizer = self.phrases.get().normalizer
         return bool(self.phrases.get().concepts.find(normalizer.stems(normalizer.clean(unlaughed))).get("own_wish_to_die"))
+
+    def cautions(self, text: str) -> list[str]:
+        """The offline companion's caution kinds for ``text`` (prompts/safety.yaml `red_flag_cautions`, read as the red
+        flags are): one table for both plugins, so the companion keeps no emergency list of its own."""
+        return self.phrases.get().cautions(normalize(text))
 
     def check(self, text: str) -> tuple[bool, list[str]]:
         """(crisis found, red-flag rule names) for a message."""
