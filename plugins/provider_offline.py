@@ -3292,6 +3292,12 @@ class Composer:
         if (topic is None or not (topic.priority or asked)) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)
+        if group is not None and topic is not None and topic is not group and (
+                (topic.key in group.not_with and readings[0].group is group) or
+                (topic.key in group.caution_not_with and not any(r.group is group for r in readings[1:]))):
+            # as in `compose`: a topic the group does not take, or a habit's, brings no caution on a checked-in turn
+            # either ("我儿子说要帮我戒烟，我真的想戒", checked in on, got the fever doses: audit A22, session 20)
+            group, caution = None, ""
         if group:
             if caution not in self.said:  # once a session, as in `compose`
                 parts.append(caution)

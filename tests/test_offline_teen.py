@@ -59,13 +59,19 @@ def test_a_grieving_son_is_no_patient_when_the_topic_model_reads_the_loss(talk):
     ("my 2 year old has a fever of 39, what can I give him", "en", "child_fever"),
     ("I vape all the time and want to stop, where do I start", "en", "smoking"),   # one's own vaping: the quit plan
     ("孩子出生以后我又开始抽烟了，想戒掉", "zh", "smoking"),             # the parent's smoking, the child named before it
-    ("我儿子说要帮我戒烟，我真的想戒", "zh", "smoking"),
+    ("我儿子一直劝我戒烟，我该从哪开始", "zh", "smoking"),
     ("how many hours of sleep does a teenager need?", "en", "sleep"),  # a teen named as where a question comes from
     ("my teenager has bad acne on his forehead", "en", "skin")])
 def test_look_alikes_keep_their_topic(talk, text, lang, topic):
     reply = talk("mental", text)[0]["content"]
     assert has_tip(reply, topic, lang) or (topic == "child_fever" and FEVER_DOSES[lang] in reply), reply
     assert not has_tip(reply, "teen", lang), reply
+
+
+def test_a_parents_own_smoking_beside_a_son_brings_no_fever_doses_on_a_checked_in_turn_either(talk):
+    # (the safety plugin checks in on this one, in session 20: its gentle reply named the group as any reply did)
+    reply = talk("mental", "我儿子说要帮我戒烟，把我的烟都藏起来了，我真的想戒")[0]["content"]
+    assert FEVER_DOSES["zh"] not in reply, reply
 
 
 # -- therapy and recovery ----------------------------------------------------------------------------------------------
@@ -81,7 +87,7 @@ def test_a_question_about_therapy_gets_the_therapy_topic(talk, text, lang):
 
 
 @pytest.mark.parametrize("text,lang", [("I had physical therapy for my knee, it still hurts going downstairs", "en"),
-                                       ("is light therapy good for winter blues?", "en")])
+                                       ("my speech therapist says my stammer is improving, should I keep up the exercises", "en")])
 def test_a_physiotherapist_or_a_lamp_is_no_talking_therapy(talk, text, lang):
     reply = talk("mental", text)[0]["content"]
     assert not has_tip(reply, "therapy", lang), reply
