@@ -2471,6 +2471,18 @@ def asks(text: str) -> bool:
     return bool(QUESTION.search(text.strip()))
 
 
+# A message that opens with a thank-you ("ok thanks, ...", "好的，谢谢你，..."), and goes on with no question and no
+# "but" ("thanks, but she still won't eat" is news): a close, where it names no topic (Composer.compose).
+_OPENS_THANKS = re.compile(r"^\W{0,3}(?:(?:ok|okay|oh|好的|好|嗯嗯|嗯|哦)\W{0,3})?(?:谢谢|感谢|多谢|非常感谢|(?<![a-z])(?:thank you|thanks|thankyou|thx|ty|cheers)(?![a-z]))")
+_GOES_ON = re.compile(r"不过|但是|可是|还是|只是|就是|(?<![a-z])(?:but|though|still|however|except|although)(?![a-z])")
+CLOSE_CHARS = 100  # a close is a line or two, not a new story told after a thanks
+
+
+def closes_with_thanks(text: str) -> bool:
+    text = text.strip()
+    return len(text) <= CLOSE_CHARS and bool(_OPENS_THANKS.match(text)) and not asks(text) and not _GOES_ON.search(text)
+
+
 def about_someone_else(text: str) -> bool:
     """Whether ``text`` speaks of another person (my daughter, 我妈) and never of the user after them."""
     other = max((m.start() for m in OTHER_PERSON.finditer(text)), default=None)
@@ -2663,11 +2675,18 @@ class Composer:
             self.note_shown = True  # the reply is the urgent note: no set-up notice, no cheer
             return parts + [fill(DONT_WAIT[self.urgent_before][lang], self.numbers),
                             self.pick(QUESTIONS["urgent"][lang], "urgent")]
-        if earlier and thanks_only(text):  # the close of a session's conversation (CLOSING)
-            return parts + [self.pick(CLOSING[lang], "thanks")]
+        if thanks_only(text):  # the close of a session's conversation (CLOSING); a first message's thanks, THANKED
+            # (not only in a session: "thanks a lot, that was really helpful" alone was read as frustration and got an
+            # anger tip, the words after the thanks being enough for the tagger; audit A22, session 20)
+            return parts + [self.pick((CLOSING if earlier else THANKED)[lang], "thanks")]
         self.read_texts = [text, *reversed(earlier[-HISTORY_TURNS:])]
         readings = [topics.read(t) for t in self.read_texts]
         readings[0] = self.cared_for(readings)
+        if earlier and closes_with_thanks(text) and readings[0].topic is None and readings[0].group is None:
+            # ...and a thank-you that closes with what the user will do or feels now, naming no topic of its own
+            # ("thanks, that gives me some ideas", "好的，谢谢你，我去跟她聊聊" after a parent's question got the
+            # session's anxiety or insomnia tip again; audit A22, session 20)
+            return parts + [self.pick(CLOSING[lang], "thanks")]
         told = readings[0].told
         # (the model reads the message as spelled: "had diarhea…, what should i eat?")
         if told is not None and (self.guess(told.text) or ("", 0.0))[0] == told.topic.key:
@@ -2717,6 +2736,13 @@ class Composer:
         if more and topic is not None:
             intros = MORE_INTROS
         group, caution = self.group_of(readings, topic)
+        if group is not None and topic is not None and topic is not group and topic.key in group.not_with and \
+                readings[0].group is group:
+            # A topic the group does not take (`not_with`), where the topic model chose it for a message naming one of the
+            # group with no keyword of it: the keywords' reading drops the group so (Reading), the model's did not ("My son's
+            # friend killed himself last year; how do I support my son on the anniversary?" got grief with the fever
+            # doses: audit A22, session 20). A grieving or bullied child is no patient.
+            group, caution = None, ""
         if group is not None and topic is None and session is None and readings[0].group is group and \
                 not group.answers_outright(lang, text) and not group.asks_of_itself(text) and \
                 (self.no_health_question() or self.rather_none(text, group.key)):
@@ -3345,6 +3371,12 @@ class Composer:
         if (topic is None or not (topic.priority or asked)) and feelings:  # a tip for the feeling itself, offered gently
             topic = topics.get(FEELINGS[feelings[0][0]]["topic"] or "")
         group, caution = self.group_of(readings, topic)
+        if group is not None and topic is not None and topic is not group and (
+                (topic.key in group.not_with and readings[0].group is group) or
+                (topic.key in group.caution_not_with and not any(r.group is group for r in readings[1:]))):
+            # as in `compose`: a topic the group does not take, or a habit's, brings no caution on a checked-in turn
+            # either ("我儿子说要帮我戒烟，我真的想戒", checked in on, got the fever doses: audit A22, session 20)
+            group, caution = None, ""
         if group:
             if caution not in self.said:  # once a session, as in `compose`
                 parts.append(caution)
