@@ -1204,6 +1204,16 @@ def compile_tips(data: dict) -> Guide:
     return guide
 
 
+class NoteWords:
+    """A condition note's words and patterns (`Condition`): found when any of its regexes is."""
+
+    def __init__(self, regexes: list):
+        self.regexes = regexes
+
+    def search(self, text: str) -> bool:
+        return any(r.search(text) for r in self.regexes)
+
+
 def named_in(note: str, word: str) -> str:
     """``note`` with its {named} as the user wrote the word: an acronym in capitals ("SSRI"), and a sentence that
     starts with it capitalised ("Sertraline with St John's wort...")."""
@@ -1237,7 +1247,14 @@ class Condition:
             for topic in note.get("topics") or ():
                 self.notes[str(topic)] = texts
             words = Terms([w for w in (normalize(str(x)) for x in both_languages(note.get("when"))) if w])
-            if words.regex is not None:
+            # ...or its bounded patterns: what a list cannot spell (a child's age: "my 15 year old", 十五岁), one regex
+            patterns = [str(x) for x in note.get("patterns") or ()]
+            if patterns:
+                words = [words.regex] if words.regex is not None else []
+                words = NoteWords(words + [re.compile("|".join(f"(?:{x})" for x in patterns))])
+            else:
+                words = NoteWords([words.regex] if words.regex is not None else [])
+            if words.regexes:
                 # `session: true`: its words may be in any message of the session (a parent's "my son ... he says he
                 # is fat", then "should I force him to eat?": the note for a parent, not for one in recovery)
                 # `unless`: words that make the message another question ("stop smoking" on sertraline is no stopping of it)
@@ -1271,7 +1288,7 @@ class Condition:
         for words, texts, instead, anywhere, unless in self.worded:
             if unless.regex is not None and unless.regex.search(text):
                 continue
-            if words.regex.search(text) or (anywhere and any(words.regex.search(t) for t in session)):
+            if words.search(text) or (anywhere and any(words.search(t) for t in session)):
                 return texts[lang], instead
         spec = self.notes.get(topic_key or "") or self.notes.get("*")
         return (spec[lang], topic_key in self.instead_of) if spec else ("", False)
