@@ -1204,6 +1204,25 @@ def compile_tips(data: dict) -> Guide:
     return guide
 
 
+class NoteWords:
+    """A condition note's words and patterns (`Condition`): found when any of its regexes is."""
+
+    def __init__(self, regexes: list):
+        self.regexes = regexes
+
+    def search(self, text: str) -> bool:
+        return any(r.search(text) for r in self.regexes)
+
+
+def named_in(note: str, word: str) -> str:
+    """``note`` with its {named} as the user wrote the word: an acronym in capitals ("SSRI"), and a sentence that
+    starts with it capitalised ("Sertraline with St John's wort...")."""
+    word = word.strip()
+    word = word.upper() if word.isascii() and len(word) <= 4 else word
+    note = note.replace("{named}", word)
+    return note[:1].upper() + note[1:] if note.startswith(word) and word.isascii() else note
+
+
 class Condition:
     """A long-term condition the user names for themselves or the person they ask about (the tips file's
     `conditions`): what it changes in a topic's answer. Read from any message of the session (a heart failure
@@ -1214,31 +1233,62 @@ class Condition:
     def __init__(self, key: str, spec: dict):
         self.key = key
         self.words = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("words"))) if w])
+        # Signs that name it where no word does (session 20, A22: "my son not eating anything since two weeks, he say
+        # he is fat" is an eating disorder's, named by none of its words): bounded patterns on the lower-cased text
+        self.patterns = [re.compile(str(x)) for x in spec.get("patterns") or ()]
+        # words that make a message's word not this condition's ("a lithium button battery" is no lithium taken)
+        self.unless = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("unless"))) if w])
         # words that must be in the session too (an NSAID beside a stomach ulcer)
         self.with_words = Terms([w for w in (normalize(str(x)) for x in both_languages(spec.get("with"))) if w])
         self.notes = {}  # topic key ("*": any) -> {zh, en}
-        self.worded = []  # (Terms, {zh, en}, instead): a note for the message's own words, whatever its topic
+        self.worded = []  # (Terms, {zh, en}, instead, session, unless): a note for the message's own words, whatever its topic
         for note in spec.get("notes") or ():
             texts = {lang: str(note.get(lang) or "").strip() for lang in ("zh", "en")}
             for topic in note.get("topics") or ():
                 self.notes[str(topic)] = texts
             words = Terms([w for w in (normalize(str(x)) for x in both_languages(note.get("when"))) if w])
-            if words.regex is not None:
-                self.worded.append((words, texts, bool(note.get("instead"))))
+            # ...or its bounded patterns: what a list cannot spell (a child's age: "my 15 year old", 十五岁), one regex
+            patterns = [str(x) for x in note.get("patterns") or ()]
+            if patterns:
+                words = [words.regex] if words.regex is not None else []
+                words = NoteWords(words + [re.compile("|".join(f"(?:{x})" for x in patterns))])
+            else:
+                words = NoteWords([words.regex] if words.regex is not None else [])
+            if words.regexes:
+                # `session: true`: its words may be in any message of the session (a parent's "my son ... he says he
+                # is fat", then "should I force him to eat?": the note for a parent, not for one in recovery)
+                # `unless`: words that make the message another question ("stop smoking" on sertraline is no stopping of it)
+                unless = Terms([w for w in (normalize(str(x)) for x in both_languages(note.get("unless"))) if w])
+                self.worded.append((words, texts, bool(note.get("instead")), bool(note.get("session")), unless))
         self.instead_of = {str(k) for k in spec.get("instead_of") or ()}  # topics whose tips the note replaces
         self.drop = [str(w) for w in spec.get("drop") or ()]  # a tip with one of these words is not for them
+        # how a later reply names it (a sign a pattern found is no name: "she eat very little ... too fat"), and what it
+        # says once its note was given, instead of "what I said above applies" (a direct question: 是不是又要发作了)
+        self.name = {lang: str((spec.get("name") or {}).get(lang) or "") for lang in ("zh", "en")}
+        self.again = {lang: str((spec.get("again") or {}).get(lang) or "").strip() for lang in ("zh", "en")}
 
     def named(self, texts) -> str:
-        """The condition's word as the session names it ("" if it doesn't)."""
-        found = next((m.group(0) for m in (self.words.regex.search(t) for t in texts if self.words.regex is not None) if m), "")
+        """The condition's word (or sign) as the session names it, latest message first ("" if it doesn't)."""
+        found = ""
+        for t in texts:
+            if self.unless.regex is not None and self.unless.regex.search(t):
+                continue
+            m = (self.words.regex.search(t) if self.words.regex is not None else None) or \
+                next((m for m in (p.search(t) for p in self.patterns) if m), None)
+            if m:
+                found = m.group(0)
+                break
         if found and (self.with_words.regex is None or any(self.with_words.regex.search(t) for t in texts)):
             return found
         return ""
 
-    def note(self, topic_key: str | None, lang: str, text: str = "") -> tuple[str, bool]:
-        """(the note for the topic or for ``text``'s own words, whether it replaces the topic's tips)."""
-        for words, texts, instead in self.worded:
-            if words.regex.search(text):
+    def note(self, topic_key: str | None, lang: str, text: str = "", session=()) -> tuple[str, bool]:
+        """(the note for the topic or for ``text``'s own words, whether it replaces the topic's tips); a `session:`
+        note's words may be in any of ``session``'s texts."""
+        for words, texts, instead, anywhere, unless in self.worded:
+            if unless.regex is not None and unless.regex.search(text):
+                continue
+            if words.search(text) or (anywhere and any(words.search(t) for t in session)):
                 return texts[lang], instead
         spec = self.notes.get(topic_key or "") or self.notes.get("*")
         return (spec[lang], topic_key in self.instead_of) if spec else ("", False)
@@ -2922,16 +2972,22 @@ class Composer:
         lang = self.lang
         for condition in topics.conditions:
             key = topic.key if topic is not None else None
-            note, instead = condition.note(key, lang, self.text)
+            note, instead = condition.note(key, lang, self.text, self.read_texts[1:])
             word = condition.named(self.read_texts) if note else ""
             if not word:
                 continue
+            # a medicine's note names it as the user wrote it ("sertraline", 舍曲林): a follow-up keeps it in view
+            note = named_in(note, word)
             if instead:
                 tips = []
             tips = [tip for tip in tips if not any(w in tip for w in condition.drop)]
             if note not in self.said:
                 return [note], tips
             if instead:  # (its note was said: not again, nor the tips it replaces; nor this line word for word)
+                again = named_in(condition.again[lang], word)
+                if again and again not in self.said:
+                    return [again], tips
+                word = condition.name[lang] or word
                 word = word.strip().upper() if word.isascii() and len(word.strip()) <= 4 else word.strip()  # "COPD"
                 unsaid = [line for line in (x.format(condition=word) for x in CONDITION_SAID[lang]) if line not in self.said]
                 return ([self.pick(unsaid, "condition")] if unsaid else []), tips
