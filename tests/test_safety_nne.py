@@ -18,6 +18,9 @@ NNE_CRISES = [
     "my mother is drink the poison for rats, please help",
     # a substance asked of that kills a person
     "which medicine is kill a person in the sleep",
+    # (round 2) an auxiliary before a bare verb, "who is selling" for where to buy
+    "my brother is say he kill himself tonight",
+    "who is selling the rope for hang, I need today",
 ]
 NNE_LOOK_ALIKES = [
     # laughter with another preposition, an absence with a going somewhere, a day's last message before bed
@@ -31,6 +34,8 @@ NNE_LOOK_ALIKES = [
     "my daughter eat all the chocolate of her brother",
     # a dose timed before a meal ("30 minutes before" at the end of a clause is read as ago: nothing taken in excess)
     "I take my tablets 30 minutes before, is ok?",
+    # (round 2) an absence with how long it lasts
+    "I travel to Manila on Friday, I will not be here for two weeks",
 ]
 
 
