@@ -55,7 +55,8 @@ def test_months_or_weeks_with_no_baby_bring_no_childs_caution(talk, text):
 
 
 @pytest.mark.parametrize("text,topic,not_topic", [
-    ("my son swallowed a coin an hour ago and seems fine, should I just keep an eye on him", "swallowed", "eyes"),
+    # (a swallowed object is the safety plugin's red flag before any topic: no sentence of that kind here)
+    ("the nurse told me to keep an eye on my blood pressure, how often should I check it at home", "blood_pressure", "eyes"),
     ("running on 4 hours sleep and three coffees, how bad is that for me", None, "exercise"),
     ("when its cold outside do I still need to drink 2 litres of water", "water", "cold_fever"),
 ])
