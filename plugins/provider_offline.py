@@ -616,6 +616,10 @@ class Topic:
         acknowledge = spec.get("acknowledge") if isinstance(spec.get("acknowledge"), dict) else {}
         self.acknowledge = {lang: str(acknowledge.get(lang) or "") for lang in ("zh", "en")}
         self.acknowledge_unless = Terms([w for w in (normalize(str(x)) for x in both_languages(acknowledge.get("unless"))) if w])
+        # ...and only when the message tells news (`when`: a diagnosis, whose illness it is): "what questions should I ask
+        # the oncologist", "化疗一般要做几次" tell none, and got "that's very hard news ... thank you for telling me" (R19)
+        when = [w for w in (normalize(str(x)) for x in both_languages(acknowledge.get("when"))) if w]
+        self.acknowledge_when = Terms(when) if when else None
         # A habit one quits (smoking, alcohol): "想戒", "how can I quit?" with no object ask about it when the message names it
         self.quit = bool(spec.get("quit"))
         # Keywords whose negation is the complaint itself ("my mind won't switch off", "I can't drop off"): no denial
@@ -876,6 +880,12 @@ class Guide(dict):
         # the stronger complaint told, which stays the topic
         if whole.topic is not None and whole.topic.priority > topic.priority and self.POINTS_BACK.search(clause):
             return None
+        # A remedy asked of for the complaint told, whose name has another topic's word ("孩子被热汤烫了，手背红了一片，要涂
+        # 牙膏吗": the toothpaste is no tooth; review R19, a burn got a tooth tip; "should I put toothpaste on the burn"):
+        # the clause read without the thing put on stays the complaint's, if it names no other topic then
+        if whole.topic is not None and whole.topic.priority > topic.priority and REMEDY.search(clause) and \
+                Reading(self, REMEDY.sub(" ", clause)).topic in (None, whole.topic):
+            return None
         # What to eat, asked beside a complaint of the strongest kind ("我对花生过敏, what should i check on
         # food labels"; a cough, a wound, a period): the complaint's own tips answer eating with it, as a
         # condition's do (WITH_CONDITION); beside a lesser one it is a diet question ("my stomach gets upset
@@ -956,6 +966,12 @@ class Guide(dict):
         return whole
 
 
+# A remedy put on or taken (涂/抹/擦/敷 + up to four characters, "put/rub/apply/use + a word or two"): the thing named.
+REMEDY = re.compile(r"(?:涂|抹|擦|搽|敷|喷|贴)(?:点|些|一点|一些|上|点儿)?[\u4e00-\u9fff]{1,4}|"
+                    r"(?<![a-z])(?:put|putting|rub|rubbing|apply|applying|dab|smear|spread|use|using)\s+(?:some\s+|a bit of\s+|a little\s+)?"
+                    r"[a-z]+(?:\s+[a-z]+)?(?=\s+(?:on|onto|over)(?![a-z]))", re.I)
+
+
 # Quitting with no object ("想戒又怕…", "how can I quit?", "how do I give it up"): the habit the message names.
 # ...or cutting down with no object ("有什么办法能让他少抽点" after "我男朋友一天一包…不抽烟顶不住", "how do I get him to cut
 # down?"): smoking less or drinking less of the habit named, not the late nights told beside it.
@@ -970,6 +986,27 @@ QUIT_BARE = re.compile(r"戒(?:掉|了|得掉)?(?=又|但|却|可|吗|呢|[，,�
 ADDITIVE = re.compile(r"(?<=[\u4e00-\u9fff])(?:[也还又都](?:有点|有些|很|挺|老是|总是)?|好|很|太|超|特别|有点|有些|挺|巨|"
                       r"(?:一直|老是|总是|经常|时常|常常)(?:有点|有些|很|会)?)"
                       r"(?=[痒疼痛肿酸胀红麻晕干黄])")
+
+
+# A topic's word in a figure of speech, not the complaint or activity (offline_T, offline_U at session 20's start: "Can
+# I just keep an eye on him?" after a swallowed battery got the eyes' tips, "running on coffee ... too much?" exercise,
+# "nearly decked a customer over a cold chip complaint" and "do i need the 2 litres thing when its cold" a cold's).
+# Read in a bounded window around the word only when the word is one of these (no pass over every message).
+IDIOM_WORDS = {"eye", "eyes", "running", "run", "runs", "cold", "colds"}
+IDIOMS = re.compile(r"(?<![a-z])(?:(?:keep|keeps|keeping|kept|have|has|had|got)\s+(?:an?\s+|my\s+|both\s+|his\s+|her\s+)?"
+                    r"(?:close\s+|careful\s+|beady\s+|watchful\s+)?eyes?\s+(?:on|out|peeled)|"
+                    r"run(?:s|ning)?\s+on\s+(?:coffee|caffeine|fumes|empty|energy drinks?|red bull|adrenaline|no sleep|autopilot|tea|"
+                    r"(?:\d+|a few|few|two|three|four|five)\s+hours?(?:\s+of)?\s+sleep)|"
+                    r"run(?:s|ning)?\s+(?:a|the)\s+(?:house|home|business|shop|team|household|errands?)|"
+                    r"cold\s+(?:chips?|food|coffee|tea|pizza|dinner|drinks?|shoulder|call|snap|spell|weather|mornings?|nights?|months|days?|water|shower)|"
+                    r"(?:it's|its|it is|when it's|when its|it gets|it's so|its so|it's really|in the|the|bitter|freezing)\s+cold(?!\s+(?:sore|symptoms?|virus|and flu)))(?![a-z])",
+                    re.I)
+
+
+def idiom_at(text: str, start: int) -> bool:
+    """Whether the word at ``start`` is part of a figure of speech (IDIOMS), read in a window of 40 characters."""
+    low = max(0, start - 40)
+    return any(m.start() <= start - low < m.end() for m in IDIOMS.finditer(text[low:start + 40]))
 
 
 # A waking word followed by what one wakes with ("waking up with a headache", "wake up with a stiff back"):
@@ -1020,6 +1057,8 @@ class Reading:
                     continue  # "my phone died", "I nearly died laughing": no bereavement
                 if word in ("eating", "eats", "eat", "ate") and EATS_A_RESOURCE.match(text, start + len(word)):
                     continue  # "the process that's eating all my CPU", "apps eating my battery": no food (session 19, A20)
+                if word in IDIOM_WORDS and idiom_at(text, start):
+                    continue  # "keep an eye on him", "running on coffee", "a cold chip", "when it's cold": no eyes, run or cold
                 if word in WAKING and WAKES_WITH.match(text, start + len(word)):
                     continue  # "waking up with a dull ache at the back of my head": when the ache comes, not insomnia
                 if word in WORRY_WORDS and WORTH_A_WORRY.search(text[max(0, start - 30):start]):
@@ -1315,7 +1354,13 @@ AGE_IN_DECADES = re.compile(r"(?<![a-z])in (?:his|her|their|my) (?:early |mid |m
 # ...and in words ("now I'm in my seventies", session 18)
 DECADE_WORDS = {"sixties": 60, "seventies": 70, "eighties": 80, "nineties": 90}
 AGE_IN_DECADE_WORDS = re.compile(r"(?<![a-z])in (?:his|her|their|my) (?:early |mid |mid-|late )?(sixties|seventies|eighties|nineties)(?![a-z])")
-AGE_IN_MONTHS = re.compile(_NUM + r"\s*个?多?月大|(?<![\d.])(\d{1,2})[\s-]*months?[\s-]*old")
+# ...and a baby's age told without "old" (T, session 20: "she's 14 months, hot to touch since lunch, 38.9" got no child's
+# caution): "she's 14 months", "he is 9 mo", "my 10mo", "our 3 month", "5 weeks old"; not "32 weeks" (a pregnancy)
+# nor "the last 3 months" (no person before the figure).
+AGE_IN_MONTHS = re.compile(_NUM + r"\s*个?多?月大|(?<![\d.])(\d{1,2})[\s-]*(?:months?|mo|mos|wks?|weeks?)[\s-]*old(?![a-z])|"
+                           r"(?<![a-z])(?:she|he|they|baby|bub|it)(?:'s|’s| is| was| are|s)\s+(?:only\s+|just\s+|nearly\s+|almost\s+)?"
+                           r"(\d{1,2})\s*(?:months?|mo|mos|m)(?![a-z])|"
+                           r"(?<![a-z])(?:my|our|his|her|the)\s+(\d{1,2})\s*(?:mo|mos|month|m)(?![a-z])")
 
 
 def _zh_number(text: str) -> int:
@@ -2862,7 +2907,8 @@ class Composer:
                 parts.append(caution)
             self.groups = (group.key,)
         if topic is not None and topic.acknowledge[lang] and topic.acknowledge[lang] not in self.said and \
-                (topic.acknowledge_unless.regex is None or not topic.acknowledge_unless.regex.search(text)):
+                (topic.acknowledge_unless.regex is None or not topic.acknowledge_unless.regex.search(text)) and \
+                (topic.acknowledge_when is None or topic.acknowledge_when.regex.search(text)):
             # hard news: the acknowledgement instead of a reflection of the feeling ("you sound anxious")
             parts = [part for part in parts if part not in reflected]
             parts.insert(notes, topic.acknowledge[lang])
