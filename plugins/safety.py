@@ -895,6 +895,15 @@ SIGNS_OTHER = re.compile(r"(?<![a-z])(?:he|she|they|him|her|them|his|my (?:son|d
 SIGNS_HARM = re.compile(r"(?<![a-z])(?:dying|die|dies|death|dead|suicid\w*|kill(?:s|ing)? (?:him|her|them)sel(?:f|ves)|(?:hurt|harm|cut)(?:s|ting|ing)? "
                         r"(?:him|her|them)sel(?:f|ves)|self[- ]?harm\w*|end(?:s|ing)? (?:his|her|their) life|(?:be|stay) with (?:him|her|them)"
                         r"|join (?:him|her|them))(?![a-z])|死|自杀|轻生|不想活|活着没意思|伤害自己|自残|割|去陪")
+# ...and, for a message the rules read as a crisis, a risk only imagined, none told (`Safety.imagined_only`)
+SIGNS_IMAGINED = re.compile(r"(?<![a-z])(?:what if|in case|warning signs?|signs? (?:of|that|to)|watch (?:for|out)|look out for|"
+                            r"how (?:would|do|will|can) i (?:know|tell))(?![a-z])|万一|哪些(?:信号|迹象|征兆|表现)|什么(?:信号|迹象|征兆|表现)|"
+                            r"怎么(?:看出|判断|知道)|注意什么")
+SIGNS_TOLD = re.compile(r"(?<![a-z])(?:said|says|told|tells|texted|wrote|posted|keeps saying|has said|already|tried|did)(?![a-z])"
+                        r"|说|告诉我|发消息|写了|已经|试过")
+# the writer's own I, other than as the owner of the person (my son, 我女儿) or the one asking (我该怎么办)
+FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|im|me|myself|i'd|i'll|i've)(?![a-z'])"
+                          r"|我(?!的|家|们|女儿|儿子|孩子|闺女|朋友|老公|老婆|妈|爸|弟|妹|哥|姐|该|应该|要怎么|怎么|能|可以)")
 SIGNS_SIZE = 40  # Chinese characters plus Latin words: a question, not a story (a story is read as any message)
 # A thank-you and nothing of a goodbye (`Safety.plain_thanks`)
 THANKS_OPEN = re.compile(r"\W*(?:thanks|thank you|thank u|thx|ty|many thanks|much appreciated|谢谢|感谢|多谢|谢啦)(?![a-z])")
@@ -1982,6 +1991,16 @@ class Safety:
         rest = " ".join(c for c in HELPER_CLAUSE.split(lowered) if c.strip() and not LOWER_RISK.search(c))
         return HELPER_NEWS.search(rest) is None and (not rest.strip() or self.assess(rest).level != "crisis")
 
+    @staticmethod
+    def imagined_only(text: str) -> bool:
+        """Whether a message's risk is only imagined by the one asking (`SIGNS_IMAGINED`: "what if", 万一, "warning signs"),
+        with nothing told as said or done ("my son said if he fails again he'll kill himself", 他说万一考不上就去死, "what if
+        she took the pills already?": a risk told, the helper's reply)."""
+        lowered = visible(text).lower()
+        imagined = SIGNS_IMAGINED.search(lowered)
+        # (what is told before the "what if" is news: 我女儿说万一考不上就去死; after it, imagined: 万一孩子哪天说不想活了)
+        return bool(imagined) and not SIGNS_TOLD.search(lowered[:imagined.start()]) and not HELPER_NEWS.search(lowered)
+
     def carer_asks_signs(self, text: str, lang: str) -> bool:
         """Whether a short message asks what to do if someone else comes to be at risk ("What if he starts talking
         about dying?", 万一她说不想活了怎么办, "what should I watch for if she starts saying she wants to be with him?"): a
@@ -1991,7 +2010,9 @@ class Safety:
             return False
         lowered = visible(text).lower()
         found = SIGNS_IF.search(lowered)
-        return bool(found and SIGNS_OTHER.search(lowered) and SIGNS_HARM.search(lowered))
+        # (a risk told before the condition is news, not a what-if: 我女儿说万一考不上就去死)
+        return bool(found and SIGNS_OTHER.search(lowered) and SIGNS_HARM.search(lowered)) \
+            and not SIGNS_TOLD.search(lowered[:found.start()]) and not HELPER_NEWS.search(lowered)
 
     @staticmethod
     def reported_fine(lowered: str) -> bool:
@@ -2148,11 +2169,17 @@ class Safety:
             else:
                 followed = True
                 verdict = Verdict(follow, f"after a {'helper' if asked.startswith('helper') else 'crisis'} reply, nothing said of being safe")
-        if care is None and verdict.level != "crisis" and not self.model_in_chain(agent) and not symptoms \
-                and (verdict.level is None or str(verdict.why).startswith("model")) and self.carer_asks_signs(text, lang):
+        if care is None and not self.model_in_chain(agent) and not symptoms and not flags.get("crisis") \
+                and (verdict.level is None or str(verdict.why).startswith("model") or (
+                    verdict.level == "crisis" and self.imagined_only(text)
+                    and (self.about_someone_else(text) or not FIRST_PERSON.search(text.lower())))) \
+                and self.carer_asks_signs(text, lang):
             # a carer asking what to do if the one they care for comes to be at risk: the signs, what to do, the numbers
             # ("What if he starts talking about dying?" got "On low mood, the tip above is the closest I have": A22);
-            # the classifier's check-in for its death word is not the writer's own risk
+            # the classifier's check-in for its death word is not the writer's own risk, nor is the rules' crisis of a wish
+            # the carer imagines ("What if she starts talking about wanting to die?": the helper's reply, written for one at
+            # risk now), when the writer speaks of themselves only as the helper or not at all; not in a session where a
+            # crisis was told (there the helper's reply and its follow-ups answer)
             care, verdict = "signs", Verdict(None, "a carer's what-if", verdict.scores)
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
