@@ -848,6 +848,79 @@ MEANS_WITH_ME = re.compile(r"(?<![a-z])(?:knife|knives|blade|razor|pills?|tablet
 # A helper asking what to do now (`Safety.follow_on`, after "she says she's fine")
 HELPER_ASKS = re.compile(r"(?<![a-z])(?:what (?:do|should|can) i (?:do|say)|how do i help|what now|now what|should i call|"
                          r"should i go)(?![a-z])|我[^，。！？,.!?\s]{0,3}(?:怎么办|怎么做|做什么|该)|要不要报警|要不要打|要不要过去")
+# A helper's short message after the helper's reply (`Safety.helper_followup`, session 20, CARE): news of the one at risk
+# gets the helper's reply again, as before (bleeding, pills, not answering, locked in: what is happening now); what
+# the helper asks, feels or thanks for is no news, and got the same "I'm still here. If they're in danger right now..."
+# three times over (audit A22). Each of these is answered in its own words (`third_party_followups`), the numbers kept.
+HELPER_NEWS = re.compile(
+    r"(?<![a-z])(?:bleed\w*|blood|took|taken|swallowed|pills?|tablets?|not answering|isn'?t answering|won'?t (?:answer|wake|open|"
+    r"come out|talk|eat)|can'?t (?:reach|find|wake|get)|locked|missing|ran off|ran away|left (?:the )?house|a note|letter|"
+    r"unconscious|passed out|rope|knife|razor|blade|roof|bridge|balcony|right now|now she|now he|just now)(?![a-z])"
+    r"|流血|出血|血|吃了|吞了|喝了|不接|不回|联系不上|找不到|叫不醒|锁|不见了|跑出去|出门了|遗书|昏|抢救|刀|绳|楼顶|天台|阳台|桥|刚刚|现在")
+HELPER_FOLLOWUPS = (
+    # what to do if it happens again ("What if she does it again tonight?", 如果他今晚又割怎么办)
+    ("again", re.compile(r"(?<![a-z])(?:what if|in case|(?:does|do|did|tries|try|happens?|cuts?|hurts?) (?:it |that |herself |himself |"
+                         r"themselves )?again|how (?:do|can|should) i (?:stop|prevent|keep) (?:her|him|them|it))(?![a-z])"
+                         r"|(?:如果|万一|要是|假如)[^，。！？?]{0,10}(?:又|再)|(?:又|再)[^，。！？?]{0,8}(?:怎么办|咋办|该怎么)"
+                         r"|怎么(?:防止|阻止|避免)")),
+    # whether to see a doctor, a therapist, a counsellor: a question (我该带他去看医生吗？)
+    ("doctor", re.compile(r"(?=.*(?:[?？吗]|should i|do i need|要不要|该不该|应不应该))(?:.*(?<![a-z])(?:doctor|gp|therapist|therapy|"
+                          r"counsell?or|counsell?ing|psychiatrist|psychologist|professional|mental health service|clinic|hospital)"
+                          r"(?![a-z])|.*(?:看医生|看病|医院|心理医生|心理咨询|咨询师|精神科|心理科|门诊|心理老师))")),
+    # the helper's own guilt ("I feel like I failed as a mother", 我觉得是我没照顾好他)
+    ("guilt", re.compile(r"(?<![a-z])(?:my fault|guilty|i failed|failed (?:her|him|them|as a)|failure|blame myself|should have (?:noticed|"
+                         r"seen|known)|didn'?t (?:notice|see it)|(?:bad|terrible|awful|useless) (?:mother|father|parent|mom|mum|dad|"
+                         r"sister|brother|friend))(?![a-z])"
+                         r"|没照顾好|我的错|怪我|我(?:太|很|真)?失败|不是(?:一个)?(?:好|合格的)|自责|内疚|早点发现|没(?:有)?(?:发现|注意到|察觉)")),
+    # news that lowers the risk: "he didn't say he'd hurt himself, he's just low", 他没有说要伤害自己，只是很消极
+    ("lower", re.compile(r"(?<![a-z])(?:(?:didn'?t|did not|doesn'?t|does not|hasn'?t|has not|never) (?:say|said|talk(?:ed)? about|"
+                         r"mention(?:ed)?|want(?:ed)?)[^.?!]{0,25}(?:hurt|harm|kill|die|dying|suicide|end)|(?:just|only|mostly) "
+                         r"(?:sad|down|low|negative|quiet|tired|moody|withdrawn))(?![a-z])"
+                         r"|没(?:有)?(?:说|提)(?:过)?(?:要|想)?(?:伤害|自杀|死|轻生|不想活)|只是(?:很|有点|比较|特别)?(?:消极|低落|难过|不开心|沮丧|"
+                         r"情绪不好|不爱说话)")),
+    # a thank-you: a warm close
+    ("thanks", re.compile(r"^\W*(?:thanks|thank you|thx|ty|many thanks|much appreciated|谢谢|感谢|多谢|谢啦)", re.IGNORECASE)),
+)
+LOWER_RISK = dict(HELPER_FOLLOWUPS)["lower"]
+HELPER_CLAUSE = re.compile(r"[，,。.！!？?；;]|(?<![a-z])(?:but|just|only)(?![a-z])|只是|但是|不过")
+# A carer asking what to do IF risk appears (`Safety.carer_asks_signs`): "What if he starts talking about dying?" got "On
+# low mood, the tip above is the closest I have" (audit A22). A condition or a question on signs, someone else, and a
+# death or a harm of theirs, in a short message the rules read as no crisis.
+SIGNS_IF = re.compile(r"(?<![a-z])(?:what if|if (?:he|she|they|my [a-z]+)|in case|warning signs?|signs? (?:of|that|to)|watch (?:for|out)|"
+                      r"look out for|how (?:would|do|will|can) i (?:know|tell))(?![a-z])|万一|如果|要是|假如|哪些(?:信号|迹象|征兆|表现)|"
+                      r"什么(?:信号|迹象|征兆|表现)|怎么(?:看出|判断|知道)|注意什么")
+SIGNS_OTHER = re.compile(r"(?<![a-z])(?:he|she|they|him|her|them|his|my (?:son|daughter|kid|child|teen|teenager|boy|girl|friend|brother|"
+                         r"sister|husband|wife|partner|mum|mom|dad|father|mother))(?![a-z])|他|她|孩子|儿子|女儿|朋友|弟弟|妹妹|哥哥|姐姐|"
+                         r"老公|老婆|爸|妈")
+SIGNS_HARM = re.compile(r"(?<![a-z])(?:dying|die|dies|death|dead|suicid\w*|kill(?:s|ing)? (?:him|her|them)sel(?:f|ves)|(?:hurt|harm|cut)(?:s|ting|ing)? "
+                        r"(?:him|her|them)sel(?:f|ves)|self[- ]?harm\w*|end(?:s|ing)? (?:his|her|their) life|(?:be|stay) with (?:him|her|them)"
+                        r"|join (?:him|her|them))(?![a-z])|死|自杀|轻生|不想活|活着没意思|伤害自己|自残|割|去陪")
+# ...and, for a message the rules read as a crisis, a risk only imagined, none told (`Safety.imagined_only`)
+SIGNS_IMAGINED = re.compile(r"(?<![a-z])(?:what if|in case|warning signs?|signs? (?:of|that|to)|watch (?:for|out)|look out for|"
+                            r"how (?:would|do|will|can) i (?:know|tell))(?![a-z])|万一|哪些(?:信号|迹象|征兆|表现)|什么(?:信号|迹象|征兆|表现)|"
+                            r"怎么(?:看出|判断|知道)|注意什么")
+SIGNS_TOLD = re.compile(r"(?<![a-z])(?:said|says|told|tells|texted|wrote|posted|keeps saying|has said|already|tried|did)(?![a-z])"
+                        r"|说|告诉我|发消息|写了|已经|试过")
+# the writer's own I, other than as the owner of the person (my son, 我女儿) or the one asking (我该怎么办)
+FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|im|me|myself|i'd|i'll|i've)(?![a-z'])"
+                          r"|我(?!的|家|们|女儿|儿子|孩子|闺女|朋友|老公|老婆|妈|爸|弟|妹|哥|姐|该|应该|要怎么|怎么|能|可以)")
+SIGNS_SIZE = 40  # Chinese characters plus Latin words: a question, not a story (a story is read as any message)
+# A thank-you and nothing of a goodbye (`Safety.plain_thanks`)
+THANKS_OPEN = re.compile(r"\W*(?:thanks|thank you|thank u|thx|ty|many thanks|much appreciated|谢谢|感谢|多谢|谢啦)(?![a-z])")
+THANKS_FAREWELL = re.compile(r"(?<![a-z])(?:everything|all|always|forever|before i go|last|remember me|sorry|miss you|anymore|"
+                             r"no more|end|good ?bye|the years|in my life)(?![a-z])|一切|所有|最后|永别|这些年|下辈子|一直以来|对不起|"
+                             r"记得我|走了|告别|再也|来生|以后")
+THANKS_SIZE = 12  # Chinese characters plus Latin words
+# A diagnosis, a treatment or a recovery named, in a message's stemmed text (`Phrases.cue`)
+CARE_NAMED = re.compile(
+    r"(?<![a-z])(?:bipolar|c-?ptsd|ptsd|ocd|adhd|autis[a-z]*|schizophren[a-z]*|anorexi[a-z]*|bulimi[a-z]*|eating disorder|"
+    r"anxiety disorder|social anxiety|panic disorder|borderline|bpd|depression|postpartum|postnatal|therap[a-z]*|"
+    r"counsel[a-z]*|psychiatr[a-z]*|psycholog[a-z]*|sertralin[a-z]*|fluoxetin[a-z]*|prozac|zoloft|lexapro|escitalopram|"
+    r"citalopram|paroxetin[a-z]*|venlafaxin[a-z]*|lithium|quetiapin[a-z]*|antidepressant[a-z]*|sober[a-z]*|sobriet[a-z]*|"
+    r"in recover[a-z]*|rehab[a-z]*)(?![a-z])"
+    r"|抑郁症|焦虑症|双相(?:情感障碍)?|躁郁症|强迫症|多动症|创伤后应激(?:障碍)?|精神分裂症?|厌食症|暴食症|进食障碍|惊恐障碍|心理咨询师?|"
+    r"咨询师|心理医生|精神科|心理科|舍曲林|氟西汀|帕罗西汀|艾司西酞普兰|戒酒|戒毒|戒烟|康复|(?:在|按时|一直|每天|正在|开始)(?:吃药|服药)")
+CARE_NAMED_CUE = "named"
 SHORT_CHECKIN = 4  # the fewest of them for the classifier's check-in on a short message with no risk word
 _SIZE = re.compile(rf"[{_CJK_RANGE}]|[a-z0-9']+")
 # Where a sentence ends in a message's stemmed text, for the frames (see `Frame.matches`).
@@ -1104,6 +1177,12 @@ class Phrases:
         self.third_party = Concepts({k: third[k] for k in ("self", "helper", "people", "told") if third.get(k)},
                                     self.normalizer)
         self.third_party_replies = self._wordings(data.get("third_party_replies"), "third_party_replies", NUMBERS)
+        # a helper's follow-up that is no news, and a carer's "what if" (`Safety.helper_followup`, `Safety.carer_asks_signs`)
+        followups = data.get("third_party_followups") if isinstance(data.get("third_party_followups"), dict) else {}
+        self.third_party_followups = {
+            str(kind): {lang: placeholders_known(str(spec.get(lang) or ""), f"third_party_followups.{kind}.{lang}", NUMBERS)
+                        for lang in ("zh", "en")}
+            for kind, spec in followups.items() if isinstance(spec, dict)}
         self.third_party_system = placeholders_known(str(data.get("third_party_system") or ""), "third_party_system",
                                                      NUMBERS)
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
@@ -1240,6 +1319,16 @@ class Phrases:
 
     def cue(self, clean: str, stems: str, found: dict) -> str:
         cue = self._cue(clean, stems, found)
+        if cue in ("risk", "weak", "long", "short") and CARE_NAMED.search(stems):
+            # (session 20, CARE) a diagnosis, a treatment or a recovery named is not itself a risk ("I have bipolar and my
+            # wife says I spend too much money lately" p(grey) 0.78, "My therapy homework is to write what I would say to
+            # my younger self." 0.74, 我儿子…被诊断为抑郁症，在吃药 for its 吃药: check-ins, audit A22): the classifier learnt
+            # these names from crises that named them. When every risk word of the message lies inside such a name, its
+            # check-in needs safety.checkin_threshold_short, as a short message with no risk word; a risk word beside the
+            # name ("I have bipolar and I can't go on") keeps the message's cue, and the crisis reply its own bar.
+            named = [m.span() for m in CARE_NAMED.finditer(stems)]
+            if _all_within(found.get("risk_cue", ()), named) and not MOOD_BREAKERS & found.keys():
+                return CARE_NAMED_CUE
         if cue == "risk" and found.get("at_peace") and (found.get("death_reported") or found.get("grief_past")) \
                 and not GRIEF_BREAKERS & found.keys():
             # (session 18, LOOK) a death of someone else told as past and settled ("My brother died when I was a kid. I've made
@@ -1624,6 +1713,10 @@ class Safety:
             if crisis + grey >= self.config["checkin_threshold_talk"] and level is None:
                 return Verdict("grey", "model (in talk)", scores)
             return Verdict(level, why, scores)
+        if cue == CARE_NAMED_CUE:  # a diagnosis or a treatment named, no risk word outside it (see Phrases.cue)
+            if level is None and crisis + grey >= self.config["checkin_threshold_short"] and not _symptom_noted(phrases, text):
+                return Verdict("grey", "model", scores)
+            return Verdict(level, why, scores)
         if cue == "short":  # a sure verdict only (see Phrases.assess): the crisis reply, or a check-in
             # ...of four words or more: on fewer its sure-looking verdicts are noise ("talk to me" p(grey) 0.99)
             if level is None and crisis + grey >= self.config["checkin_threshold_short"] and _size(clean) >= SHORT_CHECKIN \
@@ -1880,6 +1973,55 @@ class Safety:
                 WITH_SOMEONE.search(rest) and not MEANS_WITH_ME.search(rest)) else "crisis"
         return None if fine or (asked == "safe" and begins == "yes") else "crisis"
 
+    def helper_followup(self, text: str, lang: str) -> str | None:
+        """What a helper's short message after the helper's reply is when it is no news of the one at risk: one of
+        `HELPER_FOLLOWUPS` (again, doctor, guilt, lower, thanks) with a wording in `third_party_followups`, or None (news,
+        or anything else: the helper's reply again, as before). "A question, a feeling or a thank-you is not news" (audit
+        A22): "What if she does it again tonight?", "I feel like I failed as a mother.", "Thank you, this helps a little."
+        each got the same "I'm still here. If they're in danger right now..."."""
+        lowered = visible(text).lower()
+        if _size(text) > FOLLOW_ON_SIZE or HELPER_NEWS.search(lowered):
+            return None
+        wordings = self.phrases.get().third_party_followups
+        for kind, pattern in HELPER_FOLLOWUPS:
+            if pattern.search(lowered) and (wordings.get(kind) or {}).get(lang):
+                return kind
+        return None
+
+    def helper_denies_harm(self, text: str, lang: str) -> bool:
+        """Whether a helper's short message says the one at risk did not speak of harm, and is no crisis without that
+        clause: "他没有说要伤害自己，只是很消极", "she didn't say she wants to die, she's just quiet". Its harm words are the
+        denied ones; "he didn't say he'd hurt himself but he has pills hidden" keeps the helper's reply (the rest is news)."""
+        lowered = visible(text).lower()
+        if _size(text) > FOLLOW_ON_SIZE or not LOWER_RISK.search(lowered) or \
+                not (self.phrases.get().third_party_followups.get("lower") or {}).get(lang):
+            return False
+        rest = " ".join(c for c in HELPER_CLAUSE.split(lowered) if c.strip() and not LOWER_RISK.search(c))
+        return HELPER_NEWS.search(rest) is None and (not rest.strip() or self.assess(rest).level != "crisis")
+
+    @staticmethod
+    def imagined_only(text: str) -> bool:
+        """Whether a message's risk is only imagined by the one asking (`SIGNS_IMAGINED`: "what if", 万一, "warning signs"),
+        with nothing told as said or done ("my son said if he fails again he'll kill himself", 他说万一考不上就去死, "what if
+        she took the pills already?": a risk told, the helper's reply)."""
+        lowered = visible(text).lower()
+        imagined = SIGNS_IMAGINED.search(lowered)
+        # (what is told before the "what if" is news: 我女儿说万一考不上就去死; after it, imagined: 万一孩子哪天说不想活了)
+        return bool(imagined) and not SIGNS_TOLD.search(lowered[:imagined.start()]) and not HELPER_NEWS.search(lowered)
+
+    def carer_asks_signs(self, text: str, lang: str) -> bool:
+        """Whether a short message asks what to do if someone else comes to be at risk ("What if he starts talking
+        about dying?", 万一她说不想活了怎么办, "what should I watch for if she starts saying she wants to be with him?"): a
+        condition or a question on signs, another person and a death or a harm of theirs. The caller has found no
+        crisis in it (a crisis told, "what if she kills herself tonight, she has the pills", is the helper's reply)."""
+        if _size(text) > SIGNS_SIZE or not (self.phrases.get().third_party_followups.get("signs") or {}).get(lang):
+            return False
+        lowered = visible(text).lower()
+        found = SIGNS_IF.search(lowered)
+        # (a risk told before the condition is news, not a what-if: 我女儿说万一考不上就去死)
+        return bool(found and SIGNS_OTHER.search(lowered) and SIGNS_HARM.search(lowered)) \
+            and not SIGNS_TOLD.search(lowered[:found.start()]) and not HELPER_NEWS.search(lowered)
+
     @staticmethod
     def reported_fine(lowered: str) -> bool:
         """Whether a helper's message reports the one at risk saying they are fine ("he says he's fine now",
@@ -1987,6 +2129,8 @@ class Safety:
         verdict = self.assess(text)
         if verdict.level and self.routine_report(text, flags, turn):
             verdict = Verdict(None, None, verdict.scores)
+        if verdict.level and str(verdict.why).startswith("model") and self.plain_thanks(text, flags):
+            verdict = Verdict(None, None, verdict.scores)
         agents = self.config["red_flag_agents"]
         rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         # An emergency that goes on: the last reply carried a symptom's red-flag note (stroke signs, a chest pain) and
@@ -2004,10 +2148,16 @@ class Safety:
             # (after help has come too: "救护车到了，谢谢" got the check-in)
             verdict = Verdict(None, None, verdict.scores)
         followed = False  # this turn's safety reply repeats one for a short message after it (`follow_on`)
+        care = None  # a helper's follow-up or a carer's "what if", answered in its own words (`helper_followup`)
         if verdict.level != "crisis" and flags.get("crisis") and self.answers_unsafe(text):
             verdict = Verdict("crisis", "not safe, after a crisis reply")
         elif verdict.level != "crisis" and self.answers_question(asked, text):
             verdict = Verdict("crisis", f"answered {asked}, after a safety reply's question")
+        elif verdict.level == "crisis" and asked in ("helper", "helper_told_fine") and not self.model_in_chain(agent) \
+                and self.helper_denies_harm(text, lang):
+            # a helper's news that the one at risk said no harm ("他没有说要伤害自己，只是很消极"): the rules read 伤害自己 as
+            # a crisis, and the helper's reply came again for the third time (audit A22)
+            care, verdict = "lower", Verdict(None, "a helper's follow-up (lower)", verdict.scores)
         elif verdict.level == "crisis" and self.denies_harm(asked, text):
             verdict = Verdict("grey", f"{verdict.why} denied, after a safety reply's question")
         elif verdict.level == "grey" and flags.get("crisis", 0) > flags.get("third_party", 0) \
@@ -2024,15 +2174,37 @@ class Safety:
             # companion answered "I mean it", "ok", "bye", 我是认真的, 怎么办 and "he's in his room now" with a tip and no
             # hotline (one with a child's fever doses: the session-15 audit). A model is told to keep checking on the
             # user instead (`crisis_system`), and its reply is checked.
-            followed = True
-            verdict = Verdict(follow, f"after a {'helper' if asked.startswith('helper') else 'crisis'} reply, nothing said of being safe")
+            # ...unless a helper's message is no news of the one at risk but a question, a feeling or a thank-you of
+            # their own: answered in its own words (`helper_followup`), not the helper's reply again (audit A22)
+            care = self.helper_followup(text, lang) if follow == "crisis" and asked.startswith("helper") else None
+            if care:
+                verdict = Verdict(None, f"a helper's follow-up ({care})", verdict.scores)
+            else:
+                followed = True
+                verdict = Verdict(follow, f"after a {'helper' if asked.startswith('helper') else 'crisis'} reply, nothing said of being safe")
+        if care is None and not self.model_in_chain(agent) and not symptoms and not flags.get("crisis") \
+                and (verdict.level is None or str(verdict.why).startswith("model") or (
+                    verdict.level == "crisis" and self.imagined_only(text)
+                    and (self.about_someone_else(text) or not FIRST_PERSON.search(text.lower())))) \
+                and self.carer_asks_signs(text, lang):
+            # a carer asking what to do if the one they care for comes to be at risk: the signs, what to do, the numbers
+            # ("What if he starts talking about dying?" got "On low mood, the tip above is the closest I have": A22);
+            # the classifier's check-in for its death word is not the writer's own risk, nor is the rules' crisis of a wish
+            # the carer imagines ("What if she starts talking about wanting to die?": the helper's reply, written for one at
+            # risk now), when the writer speaks of themselves only as the helper or not at all; not in a session where a
+            # crisis was told (there the helper's reply and its follow-ups answer)
+            care, verdict = "signs", Verdict(None, "a carer's what-if", verdict.scores)
         crisis = verdict.level == "crisis"
         said = None  # the safety wording of this turn
         # a crisis told by someone who wants to help the one at risk: how to help them, with the same hotlines
         # (someone else's written words reported, `their_words`: the helper's too)
         third_party = crisis and (verdict.why.startswith(("after a helper reply", "their words")) or self.about_someone_else(text))
         kind = "third_party" if third_party else "crisis" if crisis else "check_in"
-        if crisis:
+        if care:
+            # (nothing flagged: no new risk is told; the session's earlier flags stay as they were)
+            result["reply"] = said = fill(phrases.third_party_followups[care][lang], numbers)
+            result["provider"] = "safety"
+        elif crisis:
             result["reply"] = said = self.wording(kind, lang, flags)
             result["provider"] = "safety"
         else:
@@ -2088,6 +2260,10 @@ class Safety:
         # answer it; an answer is to the last reply only
         # (a helper's reply is repeated as long as their news comes: "她刚刚挂了我电话", then 怎么办)
         question = ("followed" if followed and kind != "third_party" else self.question_of(kind, said)) if said else None
+        if care:
+            # the helper's news may still come after an answer ("she's locking herself in the bathroom"); after a thank-you
+            # or a carer's what-if nothing is pending, and the next message is answered as any other
+            question = asked if care not in ("thanks", "signs") else None
         if followed and kind == "third_party" and self.reported_fine(text.lower()):
             # once more after "she says she's fine", then an ordinary answer unless the helper asks what to do: what they
             # say is told again to no end otherwise ("she says she's fine" got the helper's wording, and so would "ok
@@ -2130,6 +2306,19 @@ class Safety:
         if any(p.match(lowered) for p in phrases.routine_named):
             return True
         return after_reminder and any(p.match(lowered) for p in phrases.routine_bare)
+
+    @staticmethod
+    def plain_thanks(text: str, flags: dict) -> bool:
+        """Whether a short message is a thank-you and nothing of a goodbye ("Thank you for being kind.", "Thank you, I
+        feel less alone.", 谢谢你的耐心): the classifier learnt thanks from farewell notes ("thank you for everything"),
+        and in a conversation about an eating disorder's recovery "Thank you for being kind." got the full crisis reply
+        (p 0.95; audit A22). Its verdict alone is dropped, never the rules'; not after the writer's own crisis (there a
+        thank-you follows the crisis reply, `follow_on`), nor with a word of an end or a goodbye ("thanks for
+        everything", "thank you for always being there", 谢谢你这些年, "thanks. bye")."""
+        if flags.get("crisis", 0) > flags.get("third_party", 0) or _size(text) > THANKS_SIZE:
+            return False
+        lowered = visible(text).lower()
+        return bool(THANKS_OPEN.match(lowered)) and not THANKS_FAREWELL.search(lowered) and not GOODBYE.search(lowered)
 
     def watches(self, agent: str) -> bool:
         """Whether this turn asks the model for its judgement (safety.model_judgement)."""
@@ -2425,6 +2614,15 @@ class ReplyGuard:
             self.replaced = True
             flags = dict(self.session.get("flags") or {})
             self.safety.flag(self.session, ["unsafe_reply"], self.urgent)
+            if not self.by_model and flags.get("crisis", 0) <= flags.get("third_party", 0):
+                # The offline companion's own tip (ours, not a model's words) with a dose, in a session whose user told of
+                # no crisis of their own, only a check-in: the tip goes, and the check-in's later wording (the hotlines,
+                # no question) stands in its place. The crisis reply there, and "are you safe?" asked with it, turned the
+                # next turns into crisis replies: "I am 8 months sober... a wedding" (a check-in), then "How I can say no
+                # without explain everything?" got the alcohol tip's "15 g a day" replaced by the crisis reply, and "I
+                # feel nervous but also proud." the full crisis reply as its answer (audit A22).
+                log.warning("the offline companion's tip named a dose (%s) in a check-in session: the check-in instead", why)
+                return self.say("check_in", {**flags, "check_in": max(1, flags.get("check_in", 0))})
             log.warning("a model's reply gave method or dose details (%s): replaced by the crisis reply", why)
             return self.say("crisis", {**flags, "crisis": max(1, flags.get("crisis", 0))})
         return note + held
