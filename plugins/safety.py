@@ -886,9 +886,11 @@ HELPER_CLAUSE = re.compile(r"[，,。.！!？?；;]|(?<![a-z])(?:but|just|only)(
 # A carer asking what to do IF risk appears (`Safety.carer_asks_signs`): "What if he starts talking about dying?" got "On
 # low mood, the tip above is the closest I have" (audit A22). A condition or a question on signs, someone else, and a
 # death or a harm of theirs, in a short message the rules read as no crisis.
-SIGNS_IF = re.compile(r"(?<![a-z])(?:what if|if (?:he|she|they|my [a-z]+)|in case|warning signs?|signs? (?:of|that|to)|watch (?:for|out)|"
-                      r"look out for|how (?:would|do|will|can) i (?:know|tell))(?![a-z])|万一|如果|要是|假如|哪些(?:信号|迹象|征兆|表现)|"
-                      r"什么(?:信号|迹象|征兆|表现)|怎么(?:看出|判断|知道)|注意什么")
+# (what if, in case, the signs to watch for: a risk imagined; SIGNS_IMAGINED below is these without the bare "if")
+_SIGNS_ASKED_EN = (r"what if|in case|warning signs?|signs? (?:of|that|to)|watch (?:for|out)|look out for|"
+                   r"how (?:would|do|will|can) i (?:know|tell)")
+_SIGNS_ASKED_ZH = r"万一|哪些(?:信号|迹象|征兆|表现)|什么(?:信号|迹象|征兆|表现)|怎么(?:看出|判断|知道)|注意什么"
+SIGNS_IF = re.compile(rf"(?<![a-z])(?:{_SIGNS_ASKED_EN}|if (?:he|she|they|my [a-z]+))(?![a-z])|{_SIGNS_ASKED_ZH}|如果|要是|假如")
 SIGNS_OTHER = re.compile(r"(?<![a-z])(?:he|she|they|him|her|them|his|my (?:son|daughter|kid|child|teen|teenager|boy|girl|friend|brother|"
                          r"sister|husband|wife|partner|mum|mom|dad|father|mother))(?![a-z])|他|她|孩子|儿子|女儿|朋友|弟弟|妹妹|哥哥|姐姐|"
                          r"老公|老婆|爸|妈")
@@ -896,9 +898,7 @@ SIGNS_HARM = re.compile(r"(?<![a-z])(?:dying|die|dies|death|dead|suicid\w*|kill(
                         r"(?:him|her|them)sel(?:f|ves)|self[- ]?harm\w*|end(?:s|ing)? (?:his|her|their) life|(?:be|stay) with (?:him|her|them)"
                         r"|join (?:him|her|them))(?![a-z])|死|自杀|轻生|不想活|活着没意思|伤害自己|自残|割|去陪")
 # ...and, for a message the rules read as a crisis, a risk only imagined, none told (`Safety.imagined_only`)
-SIGNS_IMAGINED = re.compile(r"(?<![a-z])(?:what if|in case|warning signs?|signs? (?:of|that|to)|watch (?:for|out)|look out for|"
-                            r"how (?:would|do|will|can) i (?:know|tell))(?![a-z])|万一|哪些(?:信号|迹象|征兆|表现)|什么(?:信号|迹象|征兆|表现)|"
-                            r"怎么(?:看出|判断|知道)|注意什么")
+SIGNS_IMAGINED = re.compile(rf"(?<![a-z])(?:{_SIGNS_ASKED_EN})(?![a-z])|{_SIGNS_ASKED_ZH}")
 SIGNS_TOLD = re.compile(r"(?<![a-z])(?:said|says|told|tells|texted|wrote|posted|keeps saying|has said|already|tried|did)(?![a-z])"
                         r"|说|告诉我|发消息|写了|已经|试过")
 # the writer's own I, other than as the owner of the person (my son, 我女儿) or the one asking (我该怎么办)
