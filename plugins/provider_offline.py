@@ -45,7 +45,7 @@ from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_fil
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, guesses_lack, only_guesses_cause
 from wellmate_plugins._reply_emotion import thanks_only
 from wellmate_plugins._own_records import asked_of_records
-from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, normalize
+from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, clause_before, normalize
 from wellmate_plugins._safety_text import both_languages, fill, negation_pattern, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
@@ -288,8 +288,7 @@ def negated(text: str, start: int) -> bool:
     # Only the last NEGATION_REACH characters (the same answer: the clause's end is all it reads); a
     # search back to the text's start for every keyword made a long message quadratic (4,000 chars
     # of "头痛，": 180 ms an answer; bench/offline --floods).
-    before = text[max(0, start - NEGATION_REACH):start]
-    clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
+    clause = clause_before(text, start, NEGATION_REACH)
     if _A_NOT_A.search(clause):  # 是不是过敏了, 有没有胸痛: a question, not a denial
         return False
     if _PURPOSE.match(clause):  # "吃什么比较好，不容易犯困？": a goal the question is for, no complaint told
@@ -1891,9 +1890,7 @@ class CautionTable:
         def denied(read: str, start: int) -> bool:
             if negations is None:
                 return negated(read, start)
-            before = read[:start]  # (as `Phrases._has` reads it)
-            clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):][-16:]
-            return bool(negations.search(clause))
+            return bool(negations.search(clause_before(read, start, 16)))  # (as `Phrases._has` reads it)
 
         for kind, compiled in table.items():
             if not kind:

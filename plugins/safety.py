@@ -51,7 +51,7 @@ from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_fil
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
 from wellmate_plugins._safety_text import both_languages, fill, items, negation_pattern, number_settings, numbers
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, clause_before, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -1456,9 +1456,7 @@ class Phrases:
 
     def _has(self, terms: Terms, text: str) -> bool:
         for start, _ in terms.find(text):
-            before = text[:start]
-            clause = before[max((m.end() for m in CLAUSE_END.finditer(before)), default=0):]
-            if self.negation is None or not self.negation.search(clause[-16:]):
+            if self.negation is None or not self.negation.search(clause_before(text, start, 16)):  # its clause's last 16 characters
                 return True
         return False
 

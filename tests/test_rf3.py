@@ -108,7 +108,9 @@ def test_the_new_patterns_stay_linear_on_hostile_input(make_wm):
     red_flags = safety.phrases.get().red_flags
     calls = iter(range(10 ** 9))
     for unit in ["胸口像被", "my chest is like a ", "hit his head and ", "撞到头", "blood sugar is 4", "血糖 4",
-                 "is having a stroke ", "好像中风", "can't breathe lol "]:
+                 "is having a stroke ", "好像中风", "can't breathe lol ",
+                 # a symptom denied, again and again: its negation was looked for back to the text's start (R20: 60 s)
+                 "没有胸闷，", "no chest pain and ", "not short of breath and "]:
         make = (lambda u: lambda n: u * (n // len(u)))(unit)
         # (a new text each call: red_flags keeps the last text's answer)
         assert_linear(lambda t: red_flags(normalize(t) + str(next(calls))), make)
