@@ -863,6 +863,10 @@ HELPER_FOLLOWUPS = (
                          r"themselves )?again|how (?:do|can|should) i (?:stop|prevent|keep) (?:her|him|them|it))(?![a-z])"
                          r"|(?:如果|万一|要是|假如)[^，。！？?]{0,10}(?:又|再)|(?:又|再)[^，。！？?]{0,8}(?:怎么办|咋办|该怎么)"
                          r"|怎么(?:防止|阻止|避免)")),
+    # how to talk with them, what to say ("What should I say to her tonight?", 我该怎么跟他谈？: review R20)
+    ("talk", re.compile(r"(?<![a-z])(?:what (?:should|do|can|could) i (?:say|tell)|what to say|how (?:do|should|can|could) i "
+                        r"(?:talk|speak|bring (?:it|this) up|start|approach|ask)|talk (?:to|with) (?:her|him|them) about)(?![a-z])"
+                        r"|怎么(?:跟|和|同|对)[^，。！？?]{0,4}(?:说|谈|聊|开口)|(?:跟|和|对)[^，。！？?]{0,4}说什么|怎么开口|怎么(?:谈|聊|沟通)")),
     # whether to see a doctor, a therapist, a counsellor: a question (我该带他去看医生吗？)
     ("doctor", re.compile(r"(?=.*(?:[?？吗]|should i|do i need|要不要|该不该|应不应该))(?:.*(?<![a-z])(?:doctor|gp|therapist|therapy|"
                           r"counsell?or|counsell?ing|psychiatrist|psychologist|professional|mental health service|clinic|hospital)"
@@ -882,6 +886,12 @@ HELPER_FOLLOWUPS = (
     ("thanks", re.compile(r"^\W*(?:thanks|thank you|thx|ty|many thanks|much appreciated|谢谢|感谢|多谢|谢啦)", re.IGNORECASE)),
 )
 LOWER_RISK = dict(HELPER_FOLLOWUPS)["lower"]
+# A helper asking whether to put the means away ("Should I take away the razors?", 要不要把刀片收起来): a question, not news
+# of the one at risk, though it names a blade or pills (HELPER_NEWS); answered as what to do tonight (`again`). What else
+# the message says is still read for news ("she took the pills, should I hide the rest?").
+MEANS_AWAY = re.compile(r"(?<![a-z])(?:take away|put away|lock up|lock away|hide|get rid of|remove|throw (?:out|away)|clear out)"
+                        r"(?![a-z])[^.?!]{0,30}?(?<![a-z])(?:razors?|blades?|knife|knives|pills?|tablets?|medicines?|medications?|meds|"
+                        r"rope|cords?)(?![a-z])|(?:刀片|刀|剃须刀|药|绳子)[^，。！？?]{0,6}(?:收起来|藏起来|锁起来|拿走|扔掉|收好|锁好)")
 HELPER_CLAUSE = re.compile(r"[，,。.！!？?；;]|(?<![a-z])(?:but|just|only)(?![a-z])|只是|但是|不过")
 # A carer asking what to do IF risk appears (`Safety.carer_asks_signs`): "What if he starts talking about dying?" got "On
 # low mood, the tip above is the closest I have" (audit A22). A condition or a question on signs, someone else, and a
@@ -1973,14 +1983,20 @@ class Safety:
 
     def helper_followup(self, text: str, lang: str) -> str | None:
         """What a helper's short message after the helper's reply is when it is no news of the one at risk: one of
-        `HELPER_FOLLOWUPS` (again, doctor, guilt, lower, thanks) with a wording in `third_party_followups`, or None (news,
+        `HELPER_FOLLOWUPS` (again, talk, doctor, guilt, lower, thanks) or a means to put away (`MEANS_AWAY`) with a wording in `third_party_followups`, or None (news,
         or anything else: the helper's reply again, as before). "A question, a feeling or a thank-you is not news" (audit
         A22): "What if she does it again tonight?", "I feel like I failed as a mother.", "Thank you, this helps a little."
         each got the same "I'm still here. If they're in danger right now..."."""
         lowered = visible(text).lower()
-        if _size(text) > FOLLOW_ON_SIZE or HELPER_NEWS.search(lowered):
+        if _size(text) > FOLLOW_ON_SIZE:
             return None
         wordings = self.phrases.get().third_party_followups
+        means = MEANS_AWAY.search(lowered)
+        if means and (wordings.get("again") or {}).get(lang) and \
+                not HELPER_NEWS.search(lowered[:means.start()] + " " + lowered[means.end():]):
+            return "again"
+        if HELPER_NEWS.search(lowered):
+            return None
         for kind, pattern in HELPER_FOLLOWUPS:
             if pattern.search(lowered) and (wordings.get(kind) or {}).get(lang):
                 return kind

@@ -42,6 +42,31 @@ def test_a_helpers_follow_ups_are_answered_each_in_its_own_words_not_the_same_re
     assert all(r["provider"] == "safety" for r in replies)
 
 
+@pytest.mark.parametrize("lang,opener,turns", [
+    ("en", "I just found out my 15 year old daughter has been cutting her arms.",
+     ["What should I say to her tonight?", "Should I take away the razors?"]),
+    ("zh", "我儿子十五岁，我刚才发现他手腕上有好几道割伤，我该怎么办？", ["我该怎么跟他谈？", "要不要把家里的刀片都收起来？"]),
+])
+def test_a_helper_asking_how_to_talk_or_whether_to_put_the_means_away_gets_an_answer(talk, lang, opener, turns):
+    """Review R20: both got "I'm still here. If they're in danger right now..." again (a razor named read as news)."""
+    first, how, means = talk("mental", opener, *turns)
+    assert safety_wrote(first) and HOTLINE in first["content"], first["content"]
+    assert not any(HELPER_AGAIN[lang] in r["content"] for r in (how, means)), [how["content"], means["content"]]
+    assert ("Are you thinking about ending your life?" in how["content"]) if lang == "en" else ("直接问" in how["content"]), how["content"]
+    assert HOTLINE in how["content"] and EMERGENCY in how["content"], how["content"]
+    assert ("put away or lock up blades" in means["content"]) if lang == "en" else ("刀片" in means["content"]), means["content"]
+
+
+@pytest.mark.parametrize("lang,opener,news", [
+    ("en", "I just found out my 15 year old daughter has been cutting her arms.", "She took pills too, should I hide the rest?"),
+    ("zh", "我儿子十五岁，我刚才发现他手腕上有好几道割伤，我该怎么办？", "他刚才又割了，流了很多血，要不要把刀收起来？"),
+])
+def test_news_beside_a_question_about_the_means_still_gets_the_helpers_reply(talk, lang, opener, news):
+    reply = talk("mental", opener, news)[1]
+    assert safety_wrote(reply) and HOTLINE in reply["content"], reply["content"]
+    assert "If it happens again tonight" not in reply["content"] and "如果今晚又发生了" not in reply["content"], reply["content"]
+
+
 def test_after_a_thank_you_the_next_message_is_answered_as_any_other(talk):
     replies = talk("mental", "My best friend texted me that she wants to end her life tonight", "thank you",
                    "how much water should I drink a day?")
