@@ -48,12 +48,31 @@ ROWS = [  # (agent, before, text, field, forbidden labels or "=label")
     ("physical", [], "stopped drinking coffee and I sleep great now", "u", ("angry", "sad", "anxious")),
 ]
 
+# Written after the fix, not tuned on: a check of the same families in other words.
+ROWS2 = [
+    ("mental", [], "ever since grandma passed, the house feels so empty and I cry at night", "u", NOT_GLAD),
+    ("mental", [], "My partner passed in June. I still set two plates at dinner.", "u", NOT_GLAD),
+    ("mental", [], "my son passed his exam today!!", "u", "=happy"),
+    ("mental", ["我女儿住院了，我好担心"], "谢谢你的理解和支持", "r", ("happy", "encouraging")),
+    ("mental", ["I've been panicking about my scan"], "thanks for being patient with me", "r", ("happy", "encouraging")),
+    ("mental", ["今天和好朋友吃饭了，特别开心"], "谢谢你的陪伴", "r", "=happy"),
+    ("physical", [], "thanks a lot, very useful advice", "u", ("angry",)),
+    ("mental", [], "Feeling amazing lately, so I've decided to come off my antidepressants this week", "r", ("happy", "encouraging")),
+    ("mental", [], "心情好多了，我准备下周就不吃舍曲林了", "r", ("happy", "encouraging")),
+    ("physical", [], "my doctor said i can stop my antibiotics now, so happy!", "r", "=happy"),
+    ("physical", [], "I finally quit smoking, 30 days today!", "u", "=happy"),
+    ("mental", [], "I stopped taking my quetiapine and I'm on top of the world, my thoughts are racing", "u", NOT_GLAD),
+    ("mental", [], "自己把锂盐停了，现在精力无穷，每天只睡两个小时也不困", "u", NOT_GLAD),
+    ("mental", [], "Went to yoga and now I feel calm and light", "u", "=calm"),
+]
+
 
 def main():
     ok = 0
     with tempfile.TemporaryDirectory() as tmp, served_shipped(Path(tmp)) as served:
         client = served.client
-        for i, (agent, before, text, field, want) in enumerate(ROWS):
+        rows = ROWS2 if sys.argv[1:] == ['2'] else ROWS
+        for i, (agent, before, text, field, want) in enumerate(rows):
             token = client.register(username=f"user{i}")["access_token"]
             replies = in_one_session(client, token, before + [text], agent)
             sid = replies[-1]["session_id"]
@@ -65,7 +84,7 @@ def main():
             good = got == want[1:] if isinstance(want, str) else got not in want
             ok += good
             print(f"{'ok ' if good else 'BAD'} u={u:9} r={r:11} {text[:70]}  | {replies[-1]['content'][:60]!r}")
-    print(f"held: {ok}/{len(ROWS)}")
+    print(f"held: {ok}/{len(rows)}")
 
 
 main()
