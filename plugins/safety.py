@@ -2296,7 +2296,8 @@ class Safety:
         if turn is not None:  # what providers act on (the offline companion); `system` is for models
             turn.flags.update(crisis=crisis, check_in=verdict.level == "grey", crisis_earlier=bool(flags.get("crisis")),
                               notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1],
-                              risk_word=self.names_death(text, verdict) or bool(plan), risky_plan=plan)
+                              risk_word=self.names_death(text, verdict) or bool(plan),
+                              **({"risky_plan": plan} if plan else {}))  # only when there is one (EMO2)
         if result or urgent:
             result["urgent"] = urgent
         return result or None
