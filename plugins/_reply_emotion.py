@@ -130,9 +130,13 @@ _THANKS = re.compile(r"谢谢|感谢|多谢|(?<![a-z])(?:thank you|thanks|thanky
 _THANKS_FILLER = re.compile(
     r"好的|好吧|好滴|好嘞|好|嗯嗯|嗯|哦|噢|知道了|明白了|收到|懂了|你们|你|您|了|啦|呀|哈|啊|哦|呢|非常|太|真的|真|很|挺|"
     r"听我说|陪我聊|陪我|这么多|的建议|建议|帮助|有用|有帮助|大夫|医生|"
+    # what one thanks for (session 20, EMO2: "谢谢你的耐心。" after a fear of relapse kept the tagger's happy, its 耐心 left over)
+    r"的|和|耐心|时间|陪伴|安慰|鼓励|支持|理解|解答|回答|回复|关心|开导|倾听|一直|"
     r"(?<![a-z])(?:ok|okay|great|good|so|very|much|a lot|lots|again|really|that|this|it|helps|helped|helpful|useful|"
     r"i|needed|need|for|listening|the|your|help|advice|tips?|info|information|you|all|anyway|will do|got it|noted|"
-    r"appreciate|appreciated|lovely|brilliant|perfect|kind|kindly|oh|ah|right|alright|sure|is|was|been|are|very)(?![a-z])")
+    r"appreciate|appreciated|lovely|brilliant|perfect|kind|kindly|oh|ah|right|alright|sure|is|was|been|are|very|"
+    r"patience|being patient|time|support|kindness|kind words|words|encouragement|comfort|company|understanding|answers?|"
+    r"explanation|and|me|my|with|a|lot|being there|there|care|caring)(?![a-z])")
 _THANKS_REST = re.compile(r"[\s\W_]+|(?<![a-z])(?:s|re|ve|ll)(?![a-z])")  # ("that's", "you're": their endings)
 
 

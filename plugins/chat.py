@@ -903,6 +903,10 @@ class ChatService:
                 # 天就亮了" read as happy, or tired with an effort cue: encouraging). Asked only for a
                 # cheerful face, so most turns cost nothing more.
                 decided = "caring"
+            elif decided in ("happy", "encouraging", "calm") and (getattr(getattr(turn, "turn", None), "flags", None) or {}).get(
+                    "risky_plan") == "mania":
+                # a high told with a medicine stopped is a warning sign: not met with a settled face either (EMO2)
+                decided = "caring"
         except Exception:
             log.exception("labelling a reply failed")
             decided = "neutral"
@@ -1065,6 +1069,11 @@ class ChatService:
             # answered it with a crisis reply or a check-in ("everyone would be better off if i just
             # disappeared for good" was stored as happy, for its "better" and "good").
             turn.user_emotion = user_label(self.tag(text), turn.raised(), self.labels)
+            if turn.user_emotion in ("happy", "calm") and (getattr(turn.turn, "flags", None) or {}).get("risky_plan") == "mania" \
+                    and "anxious" in self.labels:
+                # a high told with a medicine stopped ("stopped my lithium and I feel invincible") is a warning sign,
+                # not calm or joy, on the mood timeline too (session 20, EMO2; `cheerless_plans.mania`)
+                turn.user_emotion = "anxious"
             for upload_id in message.get("images", ()):  # before the message: a session deleted meanwhile deletes it
                 self.wm.storage.put("chat_images", {"id": f"{session['id']}:{upload_id}", "session_id": session["id"],
                                                     "upload_id": upload_id, "user_id": user["id"]})

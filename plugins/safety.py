@@ -1229,6 +1229,8 @@ class Phrases:
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
         cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
         self.cheerless_idioms = Terms([str(w) for lang in ("zh", "en") for w in items(cheerless.get(lang))])
+        plans = data.get("cheerless_plans") if isinstance(data.get("cheerless_plans"), dict) else {}
+        self.plans = {key: _patterns(plans.get(key), f"cheerless_plans.{key}") for key in ("stop_medicine", "unless", "mania")}
 
     @staticmethod
     def _wordings(spec, where: str, known: tuple[str, ...]) -> dict:
@@ -1772,6 +1774,16 @@ class Safety:
             log.exception("the crisis classifier failed")
             return {}
 
+    def risky_plan(self, text: str) -> str:
+        """"mania" when ``text`` tells of stopping a prescribed medicine on one's own with a word of a high, "stop" for
+        the stopping alone, "" otherwise (`cheerless_plans` in prompts/safety.yaml): good news with a risky plan is not
+        met with cheer (session 20, EMO2). Bounded regexes over the message, once a turn."""
+        plans = self.phrases.get().plans
+        text = normalize(text or "")[:4000]
+        if not any(p.search(text) for p in plans["stop_medicine"]) or any(p.search(text) for p in plans["unless"]):
+            return ""
+        return "mania" if any(p.search(text) for p in plans["mania"]) else "stop"
+
     def names_death(self, text: str, verdict: Verdict | None = None) -> bool:
         """Whether ``text`` has a word of dying or killing (the `death_word` concept, read before the
         hard negatives are masked): "I'd rather be dead than sit through another lecture lol" is no
@@ -2294,10 +2306,12 @@ class Safety:
             result["suffix"] = "\n\n" + phrases.disclaimer[lang]
         if system:
             result["system"] = "\n\n".join(system)
+        plan = self.risky_plan(text) if turn is not None else ""
         if turn is not None:  # what providers act on (the offline companion); `system` is for models
             turn.flags.update(crisis=crisis, check_in=verdict.level == "grey", crisis_earlier=bool(flags.get("crisis")),
                               notes_shown=[r.name for r in rules if r.note[lang] or r.note["zh"]][:1],
-                              risk_word=self.names_death(text, verdict))
+                              risk_word=self.names_death(text, verdict) or bool(plan),
+                              **({"risky_plan": plan} if plan else {}))  # only when there is one (EMO2)
         if result or urgent:
             result["urgent"] = urgent
         return result or None

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from wellmate import HERE, Setting, Tagger, hookimpl
 from wellmate_plugins._files import data_file_candidates, first_file, read_table, stop_if_unusable
+from wellmate_plugins._reply_emotion import thanks_only
 from wellmate_plugins._textmodel import TextModel, add_training_arguments, read_rows, train
 from wellmate_plugins.tagger_lexicon import SHOWN, LexiconTagger
 
@@ -163,6 +164,11 @@ class ModelTagger(Tagger):
                 with self._lock:
                     if self._model is model:
                         self.unusable(f"{self.path}: scoring failed: {e!r}")
+        if label == "angry" and not sarcastic and thanks_only(text):
+            # A thank-you and nothing more has no mishap to be sarcastic about: the model, whose rows thank mostly in
+            # sarcasm ("thanks so much boss"), read "thank you, that was really helpful" as angry (session 20, EMO2).
+            # What it blames or complains of is not thanks and filler (`thanks_only`), so "thanks for nothing" stays.
+            label = None
         if label is None:
             return self.lexicon.choose(found, labels, lexicon)
         return self.lexicon.configured(label, labels, lexicon) or self.lexicon.choose(found, labels, lexicon)
