@@ -34,11 +34,7 @@ def test_a_follow_up_gets_the_topic_it_is_about(talk, first_topic, topic, lang, 
     replies = talk("physical", first, follow)
     assert has_tip(replies[0]["content"], first_topic, lang), replies[0]["content"]
     reply = replies[1]["content"]
-    # a low mood may be met by the safety plugin's check-in on the feeling rather than the tip (the classifier reads the
-    # session's messages together: after session 20's retrain it checks in on "also I've been feeling pretty down lately"):
-    # either is an answer about the feeling, not the session's water
-    on_topic = has_tip(reply, topic, lang) or (topic == "low_mood" and "12356" in reply)
-    assert on_topic and not has_tip(reply, wrong_topic, lang), reply
+    assert has_tip(reply, topic, lang) and not has_tip(reply, wrong_topic, lang), reply
 
 
 def test_the_session_is_on_the_topic_the_earlier_reply_answered(make_wm, serve):

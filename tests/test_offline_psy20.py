@@ -95,7 +95,7 @@ def test_early_signs_of_a_high_go_to_the_care_team_soon(talk, texts):
     for reply in (first, then):
         assert any(w in body(reply) for w in ("psychiatrist", "care team", "精神科")), reply["content"]
         assert "fatigue" not in reply["content"] and "疲劳" not in reply["content"]
-    assert then["emotion"] != "calm"
+    assert then["emotion"] != "calm", (then["content"], then["emotion"])
 
 
 # -- look-alikes: no psychiatric note -------------------------------------------------------------------------------
