@@ -857,6 +857,8 @@ HELPER_NEWS = re.compile(
     r"come out|talk|eat)|can'?t (?:reach|find|wake|get)|locked|missing|ran off|ran away|left (?:the )?house|a note|letter|"
     r"unconscious|passed out|rope|knife|razor|blade|roof|bridge|balcony|right now|now she|now he|just now)(?![a-z])"
     r"|流血|出血|血|吃了|吞了|喝了|不接|不回|联系不上|找不到|叫不醒|锁|不见了|跑出去|出门了|遗书|昏|抢救|刀|绳|楼顶|天台|阳台|桥|刚刚|现在")
+# How a thank-you opens (a helper's in HELPER_FOLLOWUPS, a plain one in `Safety.plain_thanks`)
+THANKS_OPEN = re.compile(r"\W*(?:thanks|thank you|thank u|thx|ty|many thanks|much appreciated|谢谢|感谢|多谢|谢啦)(?![a-z])")
 HELPER_FOLLOWUPS = (
     # what to do if it happens again ("What if she does it again tonight?", 如果他今晚又割怎么办)
     ("again", re.compile(r"(?<![a-z])(?:what if|in case|(?:does|do|did|tries|try|happens?|cuts?|hurts?) (?:it |that |herself |himself |"
@@ -883,7 +885,7 @@ HELPER_FOLLOWUPS = (
                          r"|没(?:有)?(?:说|提)(?:过)?(?:要|想)?(?:伤害|自杀|死|轻生|不想活)|只是(?:很|有点|比较|特别)?(?:消极|低落|难过|不开心|沮丧|"
                          r"情绪不好|不爱说话)")),
     # a thank-you: a warm close
-    ("thanks", re.compile(r"^\W*(?:thanks|thank you|thx|ty|many thanks|much appreciated|谢谢|感谢|多谢|谢啦)", re.IGNORECASE)),
+    ("thanks", re.compile("^" + THANKS_OPEN.pattern)),  # (read on the lowered text)
 )
 LOWER_RISK = dict(HELPER_FOLLOWUPS)["lower"]
 # A helper asking whether to put the means away ("Should I take away the razors?", 要不要把刀片收起来): a question, not news
@@ -915,8 +917,7 @@ SIGNS_TOLD = re.compile(r"(?<![a-z])(?:said|says|told|tells|texted|wrote|posted|
 FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|im|me|myself|i'd|i'll|i've)(?![a-z'])"
                           r"|我(?!的|家|们|女儿|儿子|孩子|闺女|朋友|老公|老婆|妈|爸|弟|妹|哥|姐|该|应该|要怎么|怎么|能|可以)")
 SIGNS_SIZE = 40  # Chinese characters plus Latin words: a question, not a story (a story is read as any message)
-# A thank-you and nothing of a goodbye (`Safety.plain_thanks`)
-THANKS_OPEN = re.compile(r"\W*(?:thanks|thank you|thank u|thx|ty|many thanks|much appreciated|谢谢|感谢|多谢|谢啦)(?![a-z])")
+# A thank-you and nothing of a goodbye (`Safety.plain_thanks`; THANKS_OPEN is above, with a helper's thank-you)
 THANKS_FAREWELL = re.compile(r"(?<![a-z])(?:everything|all|always|forever|before i go|last|remember me|sorry|miss you|anymore|"
                              r"no more|end|good ?bye|the years|in my life)(?![a-z])|一切|所有|最后|永别|这些年|下辈子|一直以来|对不起|"
                              r"记得我|走了|告别|再也|来生|以后")
