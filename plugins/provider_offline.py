@@ -115,9 +115,9 @@ def fit_topics(rows: list[dict], *, epochs: int = TOPIC_EPOCHS, l2: float = TOPI
 # The offline sets of earlier sessions (tests/data/heldout/offline_*.tsv), each written by another person who
 # saw neither the code nor the training rows, columns `topic lang text follows`: the topic model learns them (their
 # train split; the held eighth is never learnt), as the crisis classifier learns its sets (plugins/safety.py
-# DEV_SETS; T and U since session 20). Before session 19 it learnt only models/training/offline_topics*.tsv, written by a few people.
+# DEV_SETS; T and U since session 20, V and W since session 21). Before session 19 it learnt only models/training/offline_topics*.tsv, written by a few people.
 # bench/offline_folds --by-set N measures what that buys a writer it never learnt (leave-writer-out).
-DEV_SETS = tuple(f"tests/data/heldout/offline_{name}.tsv" for name in "ABCDEFGHIJKLNORSTU")
+DEV_SETS = tuple(f"tests/data/heldout/offline_{name}.tsv" for name in "ABCDEFGHIJKLNORSTUVW")
 DEV_SET_NAMES = frozenset(Path(name).name for name in DEV_SETS)
 
 # A follow-up row ("那明天还能走路去上班吗" after a sprained ankle) is on the session's topic, which its own words
