@@ -4,10 +4,12 @@ urgency in the next message ("It started 20 minutes ago" after stroke signs got 
 the danger signs of a chronic illness in everyday words ("My oxygen reads 84%", 我有心衰，这两天脚肿得厉害) got no
 urgency at all."""
 
-import time
+
+import itertools
 
 import pytest
 
+from conftest import assert_linear
 from test_offline_companion import talk  # noqa: F401 (talk is a fixture)
 
 HOTLINE = "12356"
@@ -87,13 +89,13 @@ def test_the_new_danger_sign_rules_stay_linear_on_hostile_input(make_wm):
 
     phrases = make_wm().service("safety").phrases.get()
 
-    def cost(n):
-        text = normalize(("血氧 心衰 躺下 脚肿 硝酸甘油 还是 血糖 oxygen 8 heart failure lying down nitro still sugar 2 " * n)[:n])
-        started = time.perf_counter()
-        phrases.red_flags(text)
-        return time.perf_counter() - started
-    small, large = cost(10_000), cost(100_000)
-    assert large < 25 * max(small, 1e-4), (small, large)  # ~10x for 10x the text; quadratic would be ~100x
+    # the least of several rounds of two sizes (conftest.assert_linear): one timing of each read 0.02 s, then 0.61 s
+    # for 10x the text on a CI machine with 16 processes on 2 cores (session 21)
+    # red_flags keeps its answer for the last texts it read: a number ended on each read misses that memory every time
+    reads = itertools.count()
+    assert_linear(lambda text: phrases.red_flags(f"{text} {next(reads)}"),
+                  lambda n: normalize(("血氧 心衰 躺下 脚肿 硝酸甘油 还是 血糖 oxygen 8 heart failure lying down nitro still sugar 2 "
+                                       * n)[:n]))
 
 
 @pytest.mark.parametrize("first,then", [("My knee hurts after running", "It started 20 minutes ago"),
