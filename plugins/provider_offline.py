@@ -40,13 +40,14 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from wellmate import Provider, Setting, hookimpl, load_yaml
-from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
+from wellmate import Provider, Setting, hookimpl
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, guesses_lack, only_guesses_cause
 from wellmate_plugins._reply_emotion import thanks_only
+from wellmate_plugins._cautions import CautionFile
 from wellmate_plugins._own_records import asked_of_records
 from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, clause_before, normalize
-from wellmate_plugins._safety_text import both_languages, fill, negation_pattern, number_settings, numbers
+from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
 
@@ -1820,8 +1821,8 @@ UNKNOWN = {"zh": "这个问题超出了我离线时能回答的范围。我可�
 # plugin is loaded it judges crises (it answers them before any provider runs, and knows talk about
 # suicide, idioms and shaving nicks from a crisis), and the companion leaves them to it.
 # The emergency signs (chest, breath, stroke, collapse) are no list of this file since session 20 (RF3): they are
-# prompts/safety.yaml's `red_flag_cautions`, one table with the red flags, which the safety plugin reads for the
-# companion (`Safety.cautions`) and the companion reads itself only with the safety plugin disabled (`CautionTable`).
+# prompts/safety.yaml's `red_flag_cautions`, one table with the red flags, read by one reader (plugins/_cautions.py):
+# the safety plugin serves it (`Safety.cautions`); with that plugin disabled the companion reads the same file with it.
 # This file's own list had none of the red flags' masks ("ok that meme killed me 😭 i can't breathe", a fit last year
 # got a call-120 note) and "having a stroke" the red flags lacked.
 SAFETY = {
@@ -1831,75 +1832,6 @@ SAFETY = {
                      "hurt myself", "cut myself", "no reason to live", "better off dead"]),
 }
 CAUTION_KINDS = ("chest", "breath", "stroke", "collapse")  # the kinds of `red_flag_cautions` this file has notes for
-SAFETY_FILE = "prompts/safety.yaml"  # the safety plugin's default `phrases` file, read for the cautions without it
-
-
-def compile_cautions(data) -> dict:
-    """prompts/safety.yaml's `red_flag_cautions` as {kind: (Terms of its words, its mask or None, its patterns)}, for
-    the companion with the safety plugin disabled (`CautionTable`): the same words and masks the plugin reads."""
-    table = (data or {}).get("red_flag_cautions") if isinstance(data, dict) else None
-    flags = (data or {}).get("red_flags") if isinstance(data, dict) else None
-    # the red flags' own negations, read as the plugin reads them (the last 16 characters of the word's clause)
-    words = [str(w) for w in (flags.get("negations") or ())] if isinstance(flags, dict) else []
-    negation = negation_pattern(words)
-    compiled = {"": negation} if negation is not None else {}
-    for kind, spec in (table or {}).items() if isinstance(table, dict) else ():
-        if not isinstance(spec, dict):
-            continue
-        masks = [str(m) for m in spec.get("mask") or ()]
-        compiled[str(kind)] = (Terms(both_languages(spec.get("any"))),
-                               re.compile("|".join(f"(?:{m})" for m in masks)) if masks else None,
-                               [re.compile(str(p)) for p in spec.get("patterns") or ()])
-    return compiled
-
-
-class CautionTable:
-    """The cautions of prompts/safety.yaml read by the companion itself, where the safety plugin is disabled: read on
-    first use, and again when the file changes. Only the file's `red_flag_cautions` section and the red flags'
-    `negations` line are parsed (the whole file takes ~0.3 s to parse, 1 s on a loaded machine, for 2% of it)."""
-
-    SECTION = re.compile(r"^red_flag_cautions:[^\n]*\n(?:(?:[ #][^\n]*)?\n)*", re.M)
-    NEGATIONS = re.compile(r"^red_flags:[^\n]*\n(?:(?:[ #][^\n]*)?\n)*?(  negations:[^\n]*\n)", re.M)
-
-    def __init__(self, wm):
-        name = ((getattr(wm, "config", None) or {}).get("safety") or {}).get("phrases") or SAFETY_FILE
-        self.paths = data_file_candidates(wm, str(name))
-        self._stamp, self._table = None, {}
-        self._lock = threading.Lock()
-
-    def table(self) -> dict:
-        path, stamp = first_file(self.paths)
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                try:
-                    text = path.read_text(encoding="utf-8")
-                    section, negations = self.SECTION.search(text), self.NEGATIONS.search(text)
-                    part = (section.group(0) if section else "") + ("red_flags:\n" + negations.group(1) if negations else "")
-                    self._table = compile_cautions(load_yaml(part) if part else {})
-                except Exception:  # a broken edit must never break chat: the last good table is kept
-                    log.exception("reading the emergency cautions of %s", path)
-        return self._table
-
-    def kinds(self, text: str) -> list[str]:
-        """The caution kinds of normalized ``text``: a word not negated in its clause, or a pattern, outside the mask."""
-        found = []
-        table = self.table()
-        negations = table.get("")
-
-        def denied(read: str, start: int) -> bool:
-            if negations is None:
-                return negated(read, start)
-            return bool(negations.search(clause_before(read, start, 16)))  # (as `Phrases._has` reads it)
-
-        for kind, compiled in table.items():
-            if not kind:
-                continue  # (the negations)
-            terms, mask, patterns = compiled
-            read = mask.sub(" | ", text) if mask is not None else text
-            if any(not denied(read, start) for start, _ in terms.find(read)) or any(p.search(read) for p in patterns):
-                found.append(kind)
-        return found
 
 
 # A question about what an emergency's signs are, not a report of them ("中风有哪些症状？比如嘴歪", "what are the warning
@@ -2411,7 +2343,7 @@ class OfflineProvider(Provider):
 
     def _cautions(self, safety, message: str, flags: dict) -> list[str]:
         """The emergency caution kinds ``message`` names (prompts/safety.yaml `red_flag_cautions`): the safety plugin's
-        answer, or with it disabled this file's reading of the same table. None when the red-flag note is shown."""
+        answer, or with it disabled the same reader on the same file. None when the red-flag note is shown."""
         if flags.get("notes_shown") or not message.strip():
             return []
         if safety is not None:
@@ -2420,12 +2352,12 @@ class OfflineProvider(Provider):
             except Exception:  # a broken safety check must not cost the reply
                 log.exception("asking the safety plugin for a message's cautions")
                 return []
-        return [k for k in self._caution_table().kinds(normalize(message)) if k in CAUTION_KINDS]
+        return [k for k in self._caution_file().get().kinds(normalize(message)) if k in CAUTION_KINDS]
 
-    def _caution_table(self) -> CautionTable:
+    def _caution_file(self) -> CautionFile:
         table = getattr(self, "_cautions_read", None)
         if table is None:
-            table = self._cautions_read = CautionTable(self.wm)
+            table = self._cautions_read = CautionFile(self.wm)
         return table
 
     def _urgent_before(self, safety, message: str, earlier: list[str]) -> str:
