@@ -46,7 +46,8 @@ from wellmate_plugins._main_question import asks_outright, candidates, condition
 from wellmate_plugins._reply_emotion import thanks_only
 from wellmate_plugins._cautions import CautionFile
 from wellmate_plugins._own_records import asked_of_records
-from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, clause_before, normalize
+from wellmate_plugins._record_grades import glucose_lines_text
+from wellmate_plugins._text import CLAUSE_END, OTHER_PERSON, Terms, TypoIndex, clause_before, normalize
 from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
@@ -321,17 +322,8 @@ def loosely_negated(text: str, start: int, end: int) -> bool:
 
 # Whose feeling a word is: the person named last before it. "my 2 year old ... is very sleepy", "我妈
 # 最近总是很累" are someone else's symptoms, not the user's feelings; "my son is sick and I'm
-# exhausted" is the user's.
-OTHER_PERSON = re.compile(
-    r"(?<![a-z])(?:he|she|they|his|her|him|(?:my|our|his|her|the)\s+(?:(?:little|teenage|teen|eldest|oldest|youngest|"
-    r"older|younger|grown-up|adult)\s+|\d+[\s-]*(?:years?|months?|yr)[\s-]*old\s+)?"
-    r"(?:son|daughter|kids?|child|children|baby|toddler|boy|girl|mum|mom|mother|dad|father|parents?|husband|wife|"
-    r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend|boyfriend|girlfriend|fiancée?|"
-    r"colleague|coworker|co-worker|roommate|flatmate|grandson|granddaughter)|(?:my|our)\s+\d+[\s-]*"
-    r"(?:years?|months?|yrs?)[\s-]*old|toddler|baby|newborn|teenagers?|teens?"
-    # an age written short ("my 15yo is always exhausted", "my 8 y/o", "our 3yr": a parent asking, session 19, FIXO)
-    r"|(?:my|our)\s+\d{1,2}\s?(?:yo|y/o|y\.o\.?|yrs?|mo|m/o)(?=[\s,.!?]|$))(?![a-z])"
-    r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事|男友|女友|对象|室友")
+# exhausted" is the user's. (Who another person is: `_text.OTHER_PERSON`, which the records' question reader
+# reads too.)
 FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-z'])"
                           r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事|男|女|对象|室友)")
 BODILY = {"tired", "unwell"}  # feelings that are also symptoms, so may be another person's across clauses
@@ -1956,17 +1948,17 @@ RECORD_CAUTIONS = {
                       "blood pressure medicine, don't change the dose yourself."},
     "bp_low": {"zh": "有读数偏低（低于 90/60 mmHg）：如果伴有头晕、眼前发黑或乏力，请慢慢坐下或躺下，并尽快就医。",
                "en": "Some readings are low (under 90/60 mmHg): if you feel dizzy, faint or weak, sit or lie down slowly and see a doctor soon."},
-    "sugar_very_high": {"zh": "有读数达到 16.7 mmol/L 以上（最高 {high}）：如果口渴得厉害、恶心呕吐、呼吸深快、嗜睡或神志不清，请立即拨打 {first_emergency}；"
+    "sugar_very_high": {"zh": "有读数达到 {sugar_very_high} mmol/L 以上（最高 {high}）：如果口渴得厉害、恶心呕吐、呼吸深快、嗜睡或神志不清，请立即拨打 {first_emergency}；"
                               "没有这些也请今天就去看医生。",
-                        "en": "A reading is 16.7 mmol/L or higher (highest {high}): with great thirst, vomiting, fast deep breathing, "
+                        "en": "A reading is {sugar_very_high} mmol/L or higher (highest {high}): with great thirst, vomiting, fast deep breathing, "
                               "drowsiness or confusion, call {first_emergency} now; without them, see a doctor today."},
-    "sugar_high": {"zh": "这些读数高于正常范围（空腹 3.9–6.1、餐后 2 小时低于 7.8 mmol/L；空腹 ≥7.0 或任何时候 ≥11.1 是糖尿病的参考线），"
+    "sugar_high": {"zh": "这些读数高于正常范围（空腹 {sugar_low}–6.1、餐后 2 小时低于 7.8 mmol/L；空腹 ≥{sugar_average} 或任何时候 ≥{sugar_high} 是糖尿病的参考线），"
                          "请带着记录去看医生。",
-                   "en": "These readings are above the normal range (3.9–6.1 mmol/L fasting, under 7.8 two hours after a meal; 7.0 "
-                         "fasting or 11.1 at any time is the diabetes line): please see a doctor and take your records along."},
-    "sugar_low": {"zh": "有读数低于 3.9 mmol/L，是低血糖：再出现心慌、手抖、出汗时，马上吃约 15 克糖（半杯果汁），15 分钟后复测；神志不清请拨打 {first_emergency}。"
+                   "en": "These readings are above the normal range ({sugar_low}–6.1 mmol/L fasting, under 7.8 two hours after a meal; "
+                         "{sugar_average} fasting or {sugar_high} at any time is the diabetes line): please see a doctor and take your records along."},
+    "sugar_low": {"zh": "有读数低于 {sugar_low} mmol/L，是低血糖：再出现心慌、手抖、出汗时，马上吃约 15 克糖（半杯果汁），15 分钟后复测；神志不清请拨打 {first_emergency}。"
                         "请把这些低值告诉医生。",
-                  "en": "A reading is under 3.9 mmol/L, which is low blood sugar: when you feel shaky, sweaty or your heart races, "
+                  "en": "A reading is under {sugar_low} mmol/L, which is low blood sugar: when you feel shaky, sweaty or your heart races, "
                         "take about 15 g of sugar (half a glass of juice) and measure again after 15 minutes; if someone becomes "
                         "confused, call {first_emergency}. Tell your doctor about these low readings."},
     "pulse": {"zh": "静息心率持续高于 100 或低于 50 次/分，请去看医生；伴有胸痛、晕厥或气短，请立即拨打 {first_emergency}。",
@@ -1978,6 +1970,9 @@ RECORD_CAUTIONS = {
     "weight_loss": {"zh": "体重下降得比较快；如果不是刻意减重，值得去看医生查一查。",
                     "en": "That is a fast drop; if you are not trying to lose weight, it is worth seeing a doctor."},
 }
+# The blood-sugar lines the sugar cautions quote: the records' grading table ({sugar_very_high} 16.7, {sugar_low} 3.9,
+# {sugar_high} 11.1, {sugar_average} 7.0 mmol/L)
+SUGAR_LINES = {f"sugar_{key}": text for key, text in glucose_lines_text().items()}
 RAISED_BP = {"grade_1", "grade_2", "grade_3", "stage_1", "stage_2", "crisis"}
 
 
@@ -1996,8 +1991,9 @@ def record_caution(report: dict) -> str:
             return "bp_high"
         return "bp_low" if low["systolic"] < 90 or low["diastolic"] < 60 else ""
     if kind == "blood_glucose":
-        return "sugar_very_high" if high >= 16.7 else "sugar_low" if low < 3.9 else \
-            "sugar_high" if high >= 11.1 or average >= 7.0 else ""
+        # the records' grade (plugins/_record_grades.py): None for readings in another unit than mmol/L
+        grade = report.get("glucose_grade")
+        return f"sugar_{grade}" if grade else ""
     if kind == "heart_rate":
         return "pulse" if average > 100 or average < 50 else ""
     if kind == "temperature":
@@ -2028,7 +2024,7 @@ def records_text(report: dict, lang: str, numbers: dict) -> str:
     if caution:
         high = s["max"]
         shown = f"{high['systolic']}/{high['diastolic']}" if isinstance(high, dict) else f"{high:g}"
-        said.append(fill(RECORD_CAUTIONS[caution][lang], {**numbers, "high": shown}))
+        said.append(fill(RECORD_CAUTIONS[caution][lang], {**numbers, **SUGAR_LINES, "high": shown}))
     return _join(said, lang)
 
 

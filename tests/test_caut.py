@@ -80,3 +80,90 @@ def test_the_companion_asks_the_safety_service_when_the_plugin_is_there(make_wm,
     offline = wm.service("chat").provider("offline")
     assert offline._cautions(wm.service("safety"), text, {}) == ["chest"]
     assert getattr(offline, "_cautions_read", None) is None  # the file was not read a second time
+
+
+# -- who a message is about: one pattern ------------------------------------------------------------------------------
+
+def test_the_companion_and_the_records_read_one_person_pattern():
+    from wellmate_plugins import _own_records, _text, provider_offline
+
+    assert provider_offline.OTHER_PERSON is _text.OTHER_PERSON
+    assert not hasattr(_own_records, "OTHER")  # (the records' own copy is gone)
+
+
+@pytest.mark.parametrize("text", ["我闺女这周血糖怎么样", "我男友最近血压高不高", "我室友这个月体重有变化吗",
+                                  "我家小孩最近血糖怎么样"])
+def test_someone_elses_numbers_named_as_the_companion_names_them_are_not_the_users_records(text):
+    from wellmate_plugins._own_records import asked_of_records
+    from wellmate_plugins._text import normalize
+
+    assert asked_of_records(normalize(text)) is None  # (the records' own list lacked 闺女, 男友, 室友, 小孩)
+
+
+@pytest.mark.parametrize("text", ["我这周血糖怎么样", "how's my blood pressure been lately?", "我最近血压高不高",
+                                  "can you show them my blood pressure readings this week?"])
+def test_the_users_own_questions_stay_theirs(text):
+    from wellmate_plugins._own_records import asked_of_records
+    from wellmate_plugins._text import normalize
+
+    assert asked_of_records(normalize(text)) is not None
+
+
+@pytest.mark.parametrize("text,theirs", [
+    # the records' patient or client: news of someone else
+    ("my patient is exhausted after her chemo, what helps", True), ("our client seems so anxious lately", True),
+    # the companion's own persons as they were
+    ("my little sister has been so tired lately", True), ("我妈最近总是很累", True),
+    # neither "them" nor "their" (things as often), nor 病人 (糖尿病人: a diabetic, often the user), nor "my <any word>
+    # friend" (the user's own loss) is a person of the pattern
+    ("took them all", False), ("can i crush them, the pills are too big", False), ("糖尿病人能吃什么水果", False),
+    ("照顾病人一整天，累到不想动", False), ("my best friend moved abroad and the house feels so empty", False)])
+def test_who_the_companion_reads_a_message_about(text, theirs):
+    from wellmate_plugins.provider_offline import about_someone_else
+    from wellmate_plugins._text import normalize
+
+    assert about_someone_else(normalize(text)) is theirs
+
+
+# -- blood sugar: the records' grading ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("low,high,average,grade", [
+    (5.0, 16.7, 9.0, "very_high"), (3.0, 16.7, 9.0, "very_high"), (3.8, 6.0, 5.0, "low"), (3.9, 6.0, 5.0, ""),
+    (5.0, 11.1, 6.0, "high"), (5.0, 11.0, 6.9, ""), (6.5, 7.5, 7.0, "high"), (4.0, 16.6, 8.0, "high")])
+def test_the_blood_sugar_lines(low, high, average, grade):
+    from wellmate_plugins._record_grades import glucose_grade
+
+    assert glucose_grade(low, high, average) == grade
+
+
+# what each sugar caution of the companion says (provider_offline.RECORD_CAUTIONS)
+SUGAR_SAID = {"sugar_very_high": "mmol/L or higher (highest", "sugar_low": "which is low blood sugar",
+              "sugar_high": "above the normal range"}
+
+
+def test_the_companions_sugar_caution_is_the_records_grade_over_http(client):
+    from test_offline_own_records import ago, ask, store, user
+
+    cases = [([8.9, 17.2], "sugar_very_high", "16.7 mmol/L"), ([5.1, 3.4], "sugar_low", "3.9 mmol/L"),
+             ([7.2, 7.6], "sugar_high", "11.1"), ([5.2, 5.8], None, None)]
+    for i, (values, caution, line) in enumerate(cases):
+        token = user(client, f"sugar{i}")
+        store(client, token, [{"type": "blood_glucose", "value": v, "recorded_at": ago(1 + d, 7)} for d, v in enumerate(values)])
+        reply = ask(client, token, "how's my blood sugar been this week?")
+        assert reply.startswith("From your records"), reply
+        shown = [key for key, words in SUGAR_SAID.items() if words in reply]
+        assert shown == ([caution] if caution else []), reply
+        assert line is None or line in reply, reply
+
+
+def test_a_report_of_blood_sugar_in_another_unit_gets_no_grade(make_wm, serve):
+    # with the built-in types disabled, a user's own blood_glucose in mg/dL: 110 mg/dL is no "16.7 mmol/L or higher"
+    from test_offline_own_records import ago, ask, store, user
+
+    client = serve(make_wm({"plugins": {"disabled": ["record_types"]}, "records": {"types": {
+        "blood_glucose": {"title": "血糖", "title_en": "blood sugar", "unit": "mg/dL", "min": 20, "max": 600}}}})).client
+    token = user(client, "sugar-mg")
+    store(client, token, [{"type": "blood_glucose", "value": v, "recorded_at": ago(1 + d, 7)} for d, v in enumerate([110, 130])])
+    reply = ask(client, token, "how's my blood sugar been this week?")
+    assert reply.startswith("From your records"), reply
+    assert not any(words in reply for words in SUGAR_SAID.values()), reply
