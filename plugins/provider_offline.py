@@ -2371,7 +2371,7 @@ class OfflineProvider(Provider):
                 except Exception:  # a broken safety check must not cost the reply
                     log.exception("asking the safety plugin about an earlier message")
             else:
-                names = self._caution_table().kinds(normalize(before))
+                names = self._caution_file().get().kinds(normalize(before))
             if names:
                 return urgent_kind(names)
         return ""

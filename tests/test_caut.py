@@ -167,3 +167,13 @@ def test_a_report_of_blood_sugar_in_another_unit_gets_no_grade(make_wm, serve):
     reply = ask(client, token, "how's my blood sugar been this week?")
     assert reply.startswith("From your records"), reply
     assert not any(words in reply for words in SUGAR_SAID.values()), reply
+
+
+def test_with_the_safety_plugin_disabled_a_wait_after_a_caution_is_told_not_to(make_wm, serve):
+    # the companion's DONT_WAIT reads the earlier messages' cautions with the same reader (`_urgent_before`)
+    from wellmate_plugins.provider_offline import DONT_WAIT
+
+    client = serve(make_wm({"plugins": {"disabled": ["safety"]}})).client
+    token = client.register()["access_token"]
+    replies = in_one_session(client, token, ["我胸口痛，闷得慌", "要不要等我儿子下班再说？"])
+    assert DONT_WAIT["chest"]["zh"][:20] in replies[1]["content"], replies[1]["content"]
