@@ -62,8 +62,10 @@ class WatchedYaml:
     # function, so an edited file replaces its old version.
     _compiled: dict = {}
 
-    def __init__(self, paths: list[Path], compile, without: str = "going on without it", empty_ok: bool = True):
+    def __init__(self, paths: list[Path], compile, without: str = "going on without it", empty_ok: bool = True,
+                 part=None):
         self.paths, self.compile, self.without = paths, compile, without  # the first that exists is used
+        self.part = part  # text -> the text of what is read (None: all of it), where a reader needs a section only
         self.empty_ok = empty_ok  # False: an empty file is a mistake (logged, the last good version kept)
         self._stamp, self._value = None, None
         self.problem = None  # why the file on disk is not in use, for `wellmate.py check`
@@ -78,6 +80,8 @@ class WatchedYaml:
                     log.warning("%s not found; using %s", self.paths[0], path)
                 try:
                     text = path.read_text(encoding="utf-8")
+                    if self.part is not None:
+                        text = self.part(text)
                     done = WatchedYaml._compiled.get(self.compile)
                     if done is None or done[0] != text:
                         data = load_yaml(text)

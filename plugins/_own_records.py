@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from wellmate_plugins._text import OTHER_PERSON
+
 # The measures, by record type (plugins/record_types.py), in words a user asks with. "sugar" alone
 # is blood sugar only as "my sugar(s)"; "weight" words include what one says of it (胖了, 瘦了).
 MEASURES = {
@@ -49,12 +51,6 @@ MEDICINE = (r"吃药|服药|用药|药(?:吃|服)|的药|降压药|药物",
 MODIFIER = re.compile(r"\s*(?:medications?|medicines?|meds|pills?|tablets?|monitor|machine|cuff|meter|strips?|checks?|tests?|"
                       r"appointments?|clinic|"
                       r"药|计|仪|试纸)")
-
-# Someone else's: a relative or another person before the measure ("my dad's", 我妈, 他的).
-OTHER = re.compile(r"(?<![a-z])(?:(?:my|our)\s+(?:\w+\s+)?(?:son|daughter|kids?|child|children|baby|mum|mom|mother|dad|father|"
-                   r"parents?|husband|wife|partner|grandma|grandpa|grandmother|grandfather|brother|sister|friend|"
-                   r"boyfriend|girlfriend|patient|client)|he|she|his|her|they|their|him|them)(?![a-z])|"
-                   r"爸|妈|老公|老婆|儿子|女儿|孩子|爷爷|奶奶|外公|外婆|姥|宝宝|朋友|同事|(?<!其)他|她|病人|老人")
 
 PERIOD_ZH = r"最近|近来|这段时间|这阵子|这些天|这几天|这两天|这周|本周|这星期|这个星期|这礼拜|上周|上个星期|这个月|本月|上个月|今天|昨天|" \
             r"[一二两三四五六七八九十\d]+\s*(?:天|周|个?星期|个?月)|半个月|今年"
@@ -193,7 +189,7 @@ def asked_of_records(text: str, after_records: bool = False) -> Asked | None:
                 continue  # "my blood pressure pills", 降压药, 血压计: the medicine, or a device
             before, after = text[:m.start()], text[m.end():]
             clause = re.split(r"[，,。.；;！!？?\n]", before)[-1]
-            if OTHER.search(clause):
+            if OTHER_PERSON.search(clause):
                 continue  # someone else's: 我妈最近血糖, "my dad's blood pressure"
             if kind != "medicine" and READING.search(text):
                 return None  # a reading told: the companion's note on that reading answers

@@ -12,6 +12,7 @@ from wellmate import Setting
 from wellmate_plugins._text import normalize, term_alternatives
 
 HOTLINES, EMERGENCY = ["12356", "400-161-9995"], ["120", "110"]  # safety.hotlines, safety.emergency
+MASK = " | "  # what a hard negative ("笑死我了", "kill the process") or a caution's mask is replaced by
 
 
 def number_settings() -> dict:
@@ -50,6 +51,18 @@ def items(value) -> list:
     if isinstance(value, (list, tuple)):
         return list(value)
     raise ValueError(f"expected a list, not {type(value).__name__}: {str(value)[:60]!r}")
+
+
+def patterns(entries, where: str) -> list[re.Pattern]:
+    """The regexes of a list in an edited file; a bad one is a ValueError naming ``where`` (for WatchedYaml: the last
+    good file stays in use)."""
+    compiled = []
+    for item in items(entries):
+        try:
+            compiled.append(re.compile(str(item)))
+        except re.error as e:
+            raise ValueError(f"{where}: bad pattern {item!r}: {e}")
+    return compiled
 
 
 def both_languages(spec) -> list[str]:

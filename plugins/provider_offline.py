@@ -40,13 +40,15 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from wellmate import Provider, Setting, hookimpl, load_yaml
-from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
+from wellmate import Provider, Setting, hookimpl
+from wellmate_plugins._files import WatchedYaml, data_file_candidates, stop_if_unusable
 from wellmate_plugins._main_question import asks_outright, candidates, conditions, guesses_lack, only_guesses_cause
 from wellmate_plugins._reply_emotion import thanks_only
+from wellmate_plugins._cautions import CautionFile
 from wellmate_plugins._own_records import asked_of_records
-from wellmate_plugins._text import CLAUSE_END, Terms, TypoIndex, clause_before, normalize
-from wellmate_plugins._safety_text import both_languages, fill, negation_pattern, number_settings, numbers
+from wellmate_plugins._record_grades import glucose_lines_text
+from wellmate_plugins._text import CLAUSE_END, OTHER_PERSON, Terms, TypoIndex, clause_before, normalize
+from wellmate_plugins._safety_text import both_languages, fill, number_settings, numbers
 
 log = logging.getLogger("wellmate.provider_offline")
 
@@ -320,17 +322,8 @@ def loosely_negated(text: str, start: int, end: int) -> bool:
 
 # Whose feeling a word is: the person named last before it. "my 2 year old ... is very sleepy", "我妈
 # 最近总是很累" are someone else's symptoms, not the user's feelings; "my son is sick and I'm
-# exhausted" is the user's.
-OTHER_PERSON = re.compile(
-    r"(?<![a-z])(?:he|she|they|his|her|him|(?:my|our|his|her|the)\s+(?:(?:little|teenage|teen|eldest|oldest|youngest|"
-    r"older|younger|grown-up|adult)\s+|\d+[\s-]*(?:years?|months?|yr)[\s-]*old\s+)?"
-    r"(?:son|daughter|kids?|child|children|baby|toddler|boy|girl|mum|mom|mother|dad|father|parents?|husband|wife|"
-    r"partner|grandma|grandpa|grandmother|grandfather|granny|brother|sister|friend|boyfriend|girlfriend|fiancée?|"
-    r"colleague|coworker|co-worker|roommate|flatmate|grandson|granddaughter)|(?:my|our)\s+\d+[\s-]*"
-    r"(?:years?|months?|yrs?)[\s-]*old|toddler|baby|newborn|teenagers?|teens?"
-    # an age written short ("my 15yo is always exhausted", "my 8 y/o", "our 3yr": a parent asking, session 19, FIXO)
-    r"|(?:my|our)\s+\d{1,2}\s?(?:yo|y/o|y\.o\.?|yrs?|mo|m/o)(?=[\s,.!?]|$))(?![a-z])"
-    r"|孩子|小孩|宝宝|婴儿|儿子|女儿|闺女|老公|老婆|爸|妈|爷爷|奶奶|外公|外婆|姥|老人|(?<!其)他|她|朋友|同事|男友|女友|对象|室友")
+# exhausted" is the user's. (Who another person is: `_text.OTHER_PERSON`, which the records' question reader
+# reads too.)
 FIRST_PERSON = re.compile(r"(?<![a-z])(?:i|i'm|i've|i'd|i'll|im|me|myself)(?![a-z'])"
                           r"|我(?!的|家|们|儿子|女儿|妈|爸|老公|老婆|孩子|爷|奶|外公|外婆|姥|宝宝|朋友|同事|男|女|对象|室友)")
 BODILY = {"tired", "unwell"}  # feelings that are also symptoms, so may be another person's across clauses
@@ -1820,8 +1813,8 @@ UNKNOWN = {"zh": "这个问题超出了我离线时能回答的范围。我可�
 # plugin is loaded it judges crises (it answers them before any provider runs, and knows talk about
 # suicide, idioms and shaving nicks from a crisis), and the companion leaves them to it.
 # The emergency signs (chest, breath, stroke, collapse) are no list of this file since session 20 (RF3): they are
-# prompts/safety.yaml's `red_flag_cautions`, one table with the red flags, which the safety plugin reads for the
-# companion (`Safety.cautions`) and the companion reads itself only with the safety plugin disabled (`CautionTable`).
+# prompts/safety.yaml's `red_flag_cautions`, one table with the red flags, read by one reader (plugins/_cautions.py):
+# the safety plugin serves it (`Safety.cautions`); with that plugin disabled the companion reads the same file with it.
 # This file's own list had none of the red flags' masks ("ok that meme killed me 😭 i can't breathe", a fit last year
 # got a call-120 note) and "having a stroke" the red flags lacked.
 SAFETY = {
@@ -1831,75 +1824,6 @@ SAFETY = {
                      "hurt myself", "cut myself", "no reason to live", "better off dead"]),
 }
 CAUTION_KINDS = ("chest", "breath", "stroke", "collapse")  # the kinds of `red_flag_cautions` this file has notes for
-SAFETY_FILE = "prompts/safety.yaml"  # the safety plugin's default `phrases` file, read for the cautions without it
-
-
-def compile_cautions(data) -> dict:
-    """prompts/safety.yaml's `red_flag_cautions` as {kind: (Terms of its words, its mask or None, its patterns)}, for
-    the companion with the safety plugin disabled (`CautionTable`): the same words and masks the plugin reads."""
-    table = (data or {}).get("red_flag_cautions") if isinstance(data, dict) else None
-    flags = (data or {}).get("red_flags") if isinstance(data, dict) else None
-    # the red flags' own negations, read as the plugin reads them (the last 16 characters of the word's clause)
-    words = [str(w) for w in (flags.get("negations") or ())] if isinstance(flags, dict) else []
-    negation = negation_pattern(words)
-    compiled = {"": negation} if negation is not None else {}
-    for kind, spec in (table or {}).items() if isinstance(table, dict) else ():
-        if not isinstance(spec, dict):
-            continue
-        masks = [str(m) for m in spec.get("mask") or ()]
-        compiled[str(kind)] = (Terms(both_languages(spec.get("any"))),
-                               re.compile("|".join(f"(?:{m})" for m in masks)) if masks else None,
-                               [re.compile(str(p)) for p in spec.get("patterns") or ()])
-    return compiled
-
-
-class CautionTable:
-    """The cautions of prompts/safety.yaml read by the companion itself, where the safety plugin is disabled: read on
-    first use, and again when the file changes. Only the file's `red_flag_cautions` section and the red flags'
-    `negations` line are parsed (the whole file takes ~0.3 s to parse, 1 s on a loaded machine, for 2% of it)."""
-
-    SECTION = re.compile(r"^red_flag_cautions:[^\n]*\n(?:(?:[ #][^\n]*)?\n)*", re.M)
-    NEGATIONS = re.compile(r"^red_flags:[^\n]*\n(?:(?:[ #][^\n]*)?\n)*?(  negations:[^\n]*\n)", re.M)
-
-    def __init__(self, wm):
-        name = ((getattr(wm, "config", None) or {}).get("safety") or {}).get("phrases") or SAFETY_FILE
-        self.paths = data_file_candidates(wm, str(name))
-        self._stamp, self._table = None, {}
-        self._lock = threading.Lock()
-
-    def table(self) -> dict:
-        path, stamp = first_file(self.paths)
-        with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp
-                try:
-                    text = path.read_text(encoding="utf-8")
-                    section, negations = self.SECTION.search(text), self.NEGATIONS.search(text)
-                    part = (section.group(0) if section else "") + ("red_flags:\n" + negations.group(1) if negations else "")
-                    self._table = compile_cautions(load_yaml(part) if part else {})
-                except Exception:  # a broken edit must never break chat: the last good table is kept
-                    log.exception("reading the emergency cautions of %s", path)
-        return self._table
-
-    def kinds(self, text: str) -> list[str]:
-        """The caution kinds of normalized ``text``: a word not negated in its clause, or a pattern, outside the mask."""
-        found = []
-        table = self.table()
-        negations = table.get("")
-
-        def denied(read: str, start: int) -> bool:
-            if negations is None:
-                return negated(read, start)
-            return bool(negations.search(clause_before(read, start, 16)))  # (as `Phrases._has` reads it)
-
-        for kind, compiled in table.items():
-            if not kind:
-                continue  # (the negations)
-            terms, mask, patterns = compiled
-            read = mask.sub(" | ", text) if mask is not None else text
-            if any(not denied(read, start) for start, _ in terms.find(read)) or any(p.search(read) for p in patterns):
-                found.append(kind)
-        return found
 
 
 # A question about what an emergency's signs are, not a report of them ("中风有哪些症状？比如嘴歪", "what are the warning
@@ -2024,17 +1948,17 @@ RECORD_CAUTIONS = {
                       "blood pressure medicine, don't change the dose yourself."},
     "bp_low": {"zh": "有读数偏低（低于 90/60 mmHg）：如果伴有头晕、眼前发黑或乏力，请慢慢坐下或躺下，并尽快就医。",
                "en": "Some readings are low (under 90/60 mmHg): if you feel dizzy, faint or weak, sit or lie down slowly and see a doctor soon."},
-    "sugar_very_high": {"zh": "有读数达到 16.7 mmol/L 以上（最高 {high}）：如果口渴得厉害、恶心呕吐、呼吸深快、嗜睡或神志不清，请立即拨打 {first_emergency}；"
+    "sugar_very_high": {"zh": "有读数达到 {sugar_very_high} mmol/L 以上（最高 {high}）：如果口渴得厉害、恶心呕吐、呼吸深快、嗜睡或神志不清，请立即拨打 {first_emergency}；"
                               "没有这些也请今天就去看医生。",
-                        "en": "A reading is 16.7 mmol/L or higher (highest {high}): with great thirst, vomiting, fast deep breathing, "
+                        "en": "A reading is {sugar_very_high} mmol/L or higher (highest {high}): with great thirst, vomiting, fast deep breathing, "
                               "drowsiness or confusion, call {first_emergency} now; without them, see a doctor today."},
-    "sugar_high": {"zh": "这些读数高于正常范围（空腹 3.9–6.1、餐后 2 小时低于 7.8 mmol/L；空腹 ≥7.0 或任何时候 ≥11.1 是糖尿病的参考线），"
+    "sugar_high": {"zh": "这些读数高于正常范围（空腹 {sugar_low}–6.1、餐后 2 小时低于 7.8 mmol/L；空腹 ≥{sugar_average} 或任何时候 ≥{sugar_high} 是糖尿病的参考线），"
                          "请带着记录去看医生。",
-                   "en": "These readings are above the normal range (3.9–6.1 mmol/L fasting, under 7.8 two hours after a meal; 7.0 "
-                         "fasting or 11.1 at any time is the diabetes line): please see a doctor and take your records along."},
-    "sugar_low": {"zh": "有读数低于 3.9 mmol/L，是低血糖：再出现心慌、手抖、出汗时，马上吃约 15 克糖（半杯果汁），15 分钟后复测；神志不清请拨打 {first_emergency}。"
+                   "en": "These readings are above the normal range ({sugar_low}–6.1 mmol/L fasting, under 7.8 two hours after a meal; "
+                         "{sugar_average} fasting or {sugar_high} at any time is the diabetes line): please see a doctor and take your records along."},
+    "sugar_low": {"zh": "有读数低于 {sugar_low} mmol/L，是低血糖：再出现心慌、手抖、出汗时，马上吃约 15 克糖（半杯果汁），15 分钟后复测；神志不清请拨打 {first_emergency}。"
                         "请把这些低值告诉医生。",
-                  "en": "A reading is under 3.9 mmol/L, which is low blood sugar: when you feel shaky, sweaty or your heart races, "
+                  "en": "A reading is under {sugar_low} mmol/L, which is low blood sugar: when you feel shaky, sweaty or your heart races, "
                         "take about 15 g of sugar (half a glass of juice) and measure again after 15 minutes; if someone becomes "
                         "confused, call {first_emergency}. Tell your doctor about these low readings."},
     "pulse": {"zh": "静息心率持续高于 100 或低于 50 次/分，请去看医生；伴有胸痛、晕厥或气短，请立即拨打 {first_emergency}。",
@@ -2046,6 +1970,9 @@ RECORD_CAUTIONS = {
     "weight_loss": {"zh": "体重下降得比较快；如果不是刻意减重，值得去看医生查一查。",
                     "en": "That is a fast drop; if you are not trying to lose weight, it is worth seeing a doctor."},
 }
+# The blood-sugar lines the sugar cautions quote: the records' grading table ({sugar_very_high} 16.7, {sugar_low} 3.9,
+# {sugar_high} 11.1, {sugar_average} 7.0 mmol/L)
+SUGAR_LINES = {f"sugar_{key}": text for key, text in glucose_lines_text().items()}
 RAISED_BP = {"grade_1", "grade_2", "grade_3", "stage_1", "stage_2", "crisis"}
 
 
@@ -2064,8 +1991,9 @@ def record_caution(report: dict) -> str:
             return "bp_high"
         return "bp_low" if low["systolic"] < 90 or low["diastolic"] < 60 else ""
     if kind == "blood_glucose":
-        return "sugar_very_high" if high >= 16.7 else "sugar_low" if low < 3.9 else \
-            "sugar_high" if high >= 11.1 or average >= 7.0 else ""
+        # the records' grade (plugins/_record_grades.py): None for readings in another unit than mmol/L
+        grade = report.get("glucose_grade")
+        return f"sugar_{grade}" if grade else ""
     if kind == "heart_rate":
         return "pulse" if average > 100 or average < 50 else ""
     if kind == "temperature":
@@ -2096,7 +2024,7 @@ def records_text(report: dict, lang: str, numbers: dict) -> str:
     if caution:
         high = s["max"]
         shown = f"{high['systolic']}/{high['diastolic']}" if isinstance(high, dict) else f"{high:g}"
-        said.append(fill(RECORD_CAUTIONS[caution][lang], {**numbers, "high": shown}))
+        said.append(fill(RECORD_CAUTIONS[caution][lang], {**numbers, **SUGAR_LINES, "high": shown}))
     return _join(said, lang)
 
 
@@ -2411,7 +2339,7 @@ class OfflineProvider(Provider):
 
     def _cautions(self, safety, message: str, flags: dict) -> list[str]:
         """The emergency caution kinds ``message`` names (prompts/safety.yaml `red_flag_cautions`): the safety plugin's
-        answer, or with it disabled this file's reading of the same table. None when the red-flag note is shown."""
+        answer, or with it disabled the same reader on the same file. None when the red-flag note is shown."""
         if flags.get("notes_shown") or not message.strip():
             return []
         if safety is not None:
@@ -2420,12 +2348,12 @@ class OfflineProvider(Provider):
             except Exception:  # a broken safety check must not cost the reply
                 log.exception("asking the safety plugin for a message's cautions")
                 return []
-        return [k for k in self._caution_table().kinds(normalize(message)) if k in CAUTION_KINDS]
+        return [k for k in self._caution_file().get().kinds(normalize(message)) if k in CAUTION_KINDS]
 
-    def _caution_table(self) -> CautionTable:
+    def _caution_file(self) -> CautionFile:
         table = getattr(self, "_cautions_read", None)
         if table is None:
-            table = self._cautions_read = CautionTable(self.wm)
+            table = self._cautions_read = CautionFile(self.wm)
         return table
 
     def _urgent_before(self, safety, message: str, earlier: list[str]) -> str:
@@ -2443,7 +2371,7 @@ class OfflineProvider(Provider):
                 except Exception:  # a broken safety check must not cost the reply
                     log.exception("asking the safety plugin about an earlier message")
             else:
-                names = self._caution_table().kinds(normalize(before))
+                names = self._caution_file().get().kinds(normalize(before))
             if names:
                 return urgent_kind(names)
         return ""

@@ -28,6 +28,7 @@ import bottle
 from wellmate import (ApiError, ConfigError, Conflict, Index, Registry, Setting, field, hookimpl, json_dumps, new_id,
                       sent_value, now_iso, number_in_text, paged, parse_time, query_integer)
 from wellmate_plugins._openapi import Api, Content, array, download, integer, number, obj, page, paging, schema, string, text
+from wellmate_plugins._record_grades import GLUCOSE_UNIT, glucose_grade
 
 log = logging.getLogger("wellmate.records")
 
@@ -660,7 +661,8 @@ class Records:
         in ``lang`` ("zh" or "en"). ``stats`` is the type's stats (count 0: none in the period),
         ``line`` its line without the list dash ("" with none), ``bp_category`` as the stats
         give it, ``bmi`` too with its ``label`` and ``guideline`` in ``lang``, ``latest`` the latest record ever when the period has none, and
-        ``title`` the type's name in ``lang``."""
+        ``title`` the type's name in ``lang``, ``glucose_grade`` the blood-sugar grade of the period (`glucose_grade`:
+        "very_high", "low", "high" or ""; None for another type, none in the period or another unit than mmol/L)."""
         days = max(1, min(int(days), MAX_DAYS))
         stats = self.stats(user, days, type)
         _, tz = self.wm.user_zone(user)
@@ -673,8 +675,13 @@ class Records:
         bmi = stats["bmi"] and {**stats["bmi"], "label": category_text(stats["bmi"], lang),
                                 "guideline": stats["bmi"]["guideline"] if lang == "zh" else
                                 GUIDELINE_EN.get(stats["bmi"]["guideline"], stats["bmi"]["guideline"])}
+        # blood sugar graded by the lines the companion's caution quotes (plugins/_record_grades.py); in mmol/L only (a
+        # type of a user's own in mg/dL read by those lines had every reading over 16.7)
+        sugar = glucose_grade(s["min"], s["max"], s["avg"]) \
+            if type == "blood_glucose" and s["count"] and record_type.unit == GLUCOSE_UNIT else None
         return {"type": type, "title": title, "unit": record_type.unit, "days": days, "from": stats["from"],
                 "to": stats["to"], "stats": s, "line": line, "bp_category": stats["bp_category"], "bmi": bmi,
+                "glucose_grade": sugar,
                 "latest": latest and {**record_view(latest), "date": local_date(latest["recorded_at"], tz),
                                       "text": with_unit(record_type.value_text(latest["value"]), record_type.unit)}}
 

@@ -50,8 +50,10 @@ from wellmate_plugins._gate import Gate
 from wellmate_plugins._files import WatchedYaml, data_file_candidates, first_file, stop_if_unusable
 from wellmate_plugins._openapi import Api, array, integer, obj, string
 from wellmate_plugins.auth import require_admin
-from wellmate_plugins._safety_text import both_languages, fill, items, negation_pattern, number_settings, numbers
-from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, clause_before, language, normalize, term_alternatives
+from wellmate_plugins._cautions import Cautions, Rule, has
+from wellmate_plugins._safety_text import MASK, both_languages, fill, items, negation_pattern, number_settings, numbers
+from wellmate_plugins._safety_text import patterns as _patterns
+from wellmate_plugins._text import CLAUSE_END, LATIN_TERM, Terms, TypoIndex, language, normalize, term_alternatives
 
 log = logging.getLogger("wellmate.safety")
 
@@ -115,16 +117,6 @@ def config_schema():
     }}
 
 
-def _patterns(entries, where: str) -> list[re.Pattern]:
-    compiled = []
-    for item in items(entries):
-        try:
-            compiled.append(re.compile(str(item)))
-        except re.error as e:  # a ValueError for WatchedYaml: the last good file stays in use
-            raise ValueError(f"{where}: bad pattern {item!r}: {e}")
-    return compiled
-
-
 # What a crisis reply, check-in or crisis_system may say in braces: the numbers from config.yaml.
 NUMBERS = ("hotlines", "emergency", "first_emergency")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -140,20 +132,12 @@ def placeholders_known(wording: str, where: str, known: tuple[str, ...]) -> str:
     return wording
 
 
-class Rule:
-    """One red flag: found when any `any` phrase or pattern is, or one phrase of every `all` group, in the
-    text without its `mask` spans."""
+class RedFlag(Rule):
+    """One red flag (plugins/_cautions.py reads its words, patterns, groups and masks as it reads a caution), with the
+    note that answers it."""
 
     def __init__(self, name: str, spec: dict):
-        self.name = name
-        self.any = Terms(both_languages(spec.get("any")))
-        self.patterns = _patterns(spec.get("patterns"), f"red_flags.{name}.patterns")
-        self.all = [Terms(both_languages(group)) for group in items(spec.get("all"))]
-        # Spans this rule does not read: words of its lists said of something else (下巴 of 下巴痘, a double dose
-        # in "so he doesn't double dose", a pregnancy named beside the writer's own headache). One pattern, read
-        # only when the rule's gate bits are on (see `Phrases.red_flags`).
-        masks = _patterns(spec.get("mask"), f"red_flags.{name}.mask")
-        self.mask = re.compile("|".join(f"(?:{m.pattern})" for m in masks)) if masks else None
+        super().__init__(name, spec)
         note = spec.get("note") or {}
         self.note = {lang: placeholders_known(str(note.get(lang) or ""), f"red_flags.{name}.note.{lang}", ("emergency",))
                      for lang in ("zh", "en")}
@@ -194,7 +178,6 @@ _TONE_MARKS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü"
 _VOWELS = set("aeiou")
 CORRECTED_MAX = 20000  # the most words whose correction `Normalizer._correct` keeps
 STEMMED_LEN = 40  # the longest word whose stem `Normalizer._stem_of` keeps
-MASK = " | "  # what a hard negative ("笑死我了", "kill the process") is replaced by
 # right after a decision ("i've decided" + " to | "): what was decided was masked as an ordinary ending (see `Phrases.assess`)
 DECISION_MASKED = re.compile(r"\s*(?:to\s*)?\|")
 
@@ -1199,7 +1182,7 @@ class Phrases:
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
         self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
-        self.rules = [Rule(str(name), spec) for name, spec in flags.items()
+        self.rules = [RedFlag(str(name), spec) for name, spec in flags.items()
                       if name != "negations" and isinstance(spec, dict)]
         self.negation = self._negation([str(w) for w in items(flags.get("negations"))])
         # Which of the rules' phrase lists and patterns may match a text, found in one pass (plugins/_gate.py): each
@@ -1216,10 +1199,10 @@ class Phrases:
         self.flag_gate = Gate(checks)
         self._flagged = (None, [])  # the last text red_flags read and what it found: a message is read up to 3 times
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
-        # The offline companion's cautions (`red_flag_cautions`): read like the rules, for `cautions` (not per message:
-        # only the companion asks, and only where no red flag was found)
-        cautions = data.get("red_flag_cautions") if isinstance(data.get("red_flag_cautions"), dict) else {}
-        self.caution_rules = [Rule(str(name), spec) for name, spec in cautions.items() if isinstance(spec, dict)]
+        # The offline companion's cautions (`red_flag_cautions`), read as the rules are and as the companion reads them
+        # with this plugin disabled (plugins/_cautions.py), for `cautions` (not per message: only the companion asks,
+        # and only where no red flag was found)
+        self.caution_table = Cautions(data.get("red_flag_cautions"), self.negation)
         # An emergency that goes on in the next messages (`Safety.before_reply`): its short note, and what says help
         # has come (then the note is not repeated)
         followup = data.get("red_flag_followup") if isinstance(data.get("red_flag_followup"), dict) else {}
@@ -1456,22 +1439,11 @@ class Phrases:
         return list(found)
 
     def cautions(self, text: str) -> list[str]:
-        """The `red_flag_cautions` kinds ``text`` (normalized) names (chest, breath, stroke, collapse), in file order: a
-        symptom the offline companion adds its conditional note for. Read as a red flag is: a negation before a word
-        in its clause denies it, and a kind's mask covers what it does not read."""
-        found = []
-        for rule in self.caution_rules:
-            read = rule.mask.sub(MASK, text) if rule.mask is not None and rule.mask.search(text) else text
-            if (rule.any.regex is not None and self._has(rule.any, read)) or any(p.search(read) for p in rule.patterns) \
-                    or (rule.all and all(g.regex is not None and self._has(g, read) for g in rule.all)):
-                found.append(rule.name)
-        return found
+        """The `red_flag_cautions` kinds ``text`` (normalized) names, in file order (see `Cautions.kinds`)."""
+        return self.caution_table.kinds(text)
 
     def _has(self, terms: Terms, text: str) -> bool:
-        for start, _ in terms.find(text):
-            if self.negation is None or not self.negation.search(clause_before(text, start, 16)):  # its clause's last 16 characters
-                return True
-        return False
+        return has(terms, text, self.negation)  # (not negated in its clause's last 16 characters)
 
 
 # Red flags that tell of a mind as much as a body: an overdose taken (`overdose_taken`) gets its 120 note and still the

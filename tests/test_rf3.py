@@ -75,11 +75,12 @@ CAUTIONED = {"我胸口痛": ["chest"], "I have chest pain": ["chest"], "突然�
 
 def test_the_safety_plugin_and_the_companion_read_one_caution_table(make_wm):
     from wellmate_plugins import provider_offline
+    from wellmate_plugins._cautions import CautionFile
     from wellmate_plugins._text import normalize
 
     wm = make_wm()
     safety = wm.service("safety")
-    alone = provider_offline.CautionTable(wm)  # how the companion reads it with the safety plugin disabled
+    alone = CautionFile(wm).get()  # how the companion reads it with the safety plugin disabled
     for text, kinds in CAUTIONED.items():
         assert safety.cautions(text) == kinds, text
         assert alone.kinds(normalize(text)) == kinds, text
