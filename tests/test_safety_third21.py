@@ -37,7 +37,7 @@ def test_a_medicine_question_alone_is_still_no_safety_reply(talk, text):
 
 @pytest.mark.parametrize("text", [
     "I used to hurt myself as a teenager, I'm 41 now and haven't in 20 years",
-    "I was admitted for self-harm at 17, I'm 38 now and doing really well",
+    "When I was 17 I was admitted for self-harm, I'm 38 now and doing really well",
     "我十六岁的时候自残过，现在30岁了，十几年都没有再犯"])
 def test_ones_own_past_told_with_ages_and_years_gets_no_crisis_reply(talk, text):
     reply = talk("mental", text)[0]
@@ -70,7 +70,9 @@ def test_purging_for_weight_gets_no_suicide_reply(talk, text):
 
 
 def test_the_mania_note_told_of_someone_else_speaks_to_the_one_with_them(talk):
-    reply = talk("mental", "我弟弟停药以后站在楼顶边上，说自己死不了")[0]["content"]
+    # (told with a helper's ask, the turn gets the helper's wording: a report with none may be the writer's own, and gets
+    # the crisis reply and the note to the writer, as before)
+    reply = talk("mental", "我弟弟停药以后站在楼顶边上说自己死不了，我该怎么办")[0]["content"]
     assert reply.startswith("⚠️") and "120" in reply.split("\n")[0], reply
     assert "对方" in reply.split("\n")[0] and "陪你" not in reply.split("\n")[0], reply
 
