@@ -141,6 +141,11 @@ class RedFlag(Rule):
         note = spec.get("note") or {}
         self.note = {lang: placeholders_known(str(note.get(lang) or ""), f"red_flags.{name}.note.{lang}", ("emergency",))
                      for lang in ("zh", "en")}
+        # The note for the same emergency told of someone else ("她站在窗台上说自己能飞走": the note said to keep *yourself*
+        # away from heights); used when the turn gets the helper's wording. Optional: the note stands without it.
+        other = spec.get("note_other") or {}
+        self.note_other = {lang: placeholders_known(str(other.get(lang) or ""), f"red_flags.{name}.note_other.{lang}",
+                                                    ("emergency",)) for lang in ("zh", "en")}
 
 
 # -- reading a message the way a person would -------------------------------------------------------
@@ -522,6 +527,14 @@ class Frame:
         self.heard = bool(spec.get("heard", False))
         if self.heard and self.level != "talk":
             raise ValueError(f"{where} ({self.name}): heard is for talk frames only")
+        # A talk frame about a thing asked or done in one clause (a medicine question, food eaten, an animal's scratch) that
+        # explains its own clause only: what the message says beside that clause is read as if it were not there, by
+        # the rules and the classifier (see `Phrases.beside_clause`). Without it a frame that is not `whole` still
+        # silenced the whole message, and "Is it ok to take ibuprofen with lexapro, I don't see the point of living
+        # anymore" got nothing (session 21, THIRD).
+        self.clause = bool(spec.get("clause", False))
+        if self.clause and (self.level != "talk" or self.whole):
+            raise ValueError(f"{where} ({self.name}): clause is for talk frames that are not whole")
 
     def matches(self, found: dict, cuts: list | tuple = ()) -> bool:
         """Whether ``found`` (concept -> spans) has a word of each of `all` within `window` characters and no
@@ -939,6 +952,11 @@ CLAUSES_WEIGHT_MIN, CLAUSES_MIN = 36, 3  # weight of the sentence, clauses it ne
 # 我真的不想活了今晚就从阳台跳下去", "so work was a mess again my manager yelled…") is cut into pieces of
 # this weight; two neighbouring pieces are read together, so a phrase of up to this weight is never split.
 PIECE_WEIGHT = 24
+# Where `Phrases.beside_clause` cuts a message into clauses: the ends of sentences and clauses the parts are read at,
+# and before a word that turns to something else said besides ("...with lexapro honestly I don't see the point").
+CLAUSE_CUT = re.compile(r"[。！？!?；;…，、,\n]+\s*|(?<=[A-Za-z0-9)\"'])\.\s+"
+                        r"|\s+(?=(?:and|but|so|also|honestly|tbh|because)\s)|(?=其实|反正|说实话|但是|可是|不过|而且|只是)",
+                        re.IGNORECASE)
 PASSAGES_MAX = 12  # the most passages read apart: a longer message is cut into PASSAGES_MAX + 1 runs of sentences
 # A message longer than this is read whole only (chat.max_message_chars is 4,000 by default): its parts
 # would cost about twice the whole again (an outside review timed 1.6 -> 4.0 s at 100,000 characters).
@@ -1308,6 +1326,24 @@ class Phrases:
             return not frame.excludes.isdisjoint(after)
         return not level and any(c in after and c not in found for c in self.explaining)
 
+    def beside_clause(self, text: str, found: dict) -> tuple[str, str] | None:
+        """What a message says beside the clauses that `clause` talk frames explain, and the first such frame's name, or
+        None: when every talk frame that makes the message (concepts ``found``) talk is a `clause` frame, the text of
+        its clauses (`CLAUSE_CUT`: sentences, commas, and/but/honestly, 其实/反正/说实话) that are not talk by
+        themselves, joined; None also when no clause is talk alone (the frame's words lie across clauses) or every one
+        is. At most `PASSAGES_MAX` clauses are read (a longer message: None), once each, only for such a message."""
+        frames = [frame for frame in self.detectors["talk"].frames_for(found) if frame.matches(found)]
+        if not frames or not all(frame.clause for frame in frames):
+            return None
+        cuts = sorted({0, len(text), *(m.start() for m in CLAUSE_CUT.finditer(text))})
+        clauses = [text[a:b] for a, b in zip(cuts, cuts[1:]) if _size(text[a:b].lower())]
+        if not 1 < len(clauses) <= PASSAGES_MAX:
+            return None
+        kept = [clause for clause in clauses if not quiet(self.assess(clause)[3])]
+        if not kept or len(kept) == len(clauses):
+            return None
+        return " ".join(c.strip() for c in kept), frames[0].name
+
     def talk_as_a_whole(self, found: dict) -> bool:
         """Whether a message whose concepts are ``found`` is talk as a whole: a `talk` frame marked `whole`
         matches (a joke, a professional's or a class's question, a story on a screen)."""
@@ -1579,6 +1615,17 @@ class Safety:
         phrases = phrases or self.phrases.get()
         level, why, clean, cue, found = phrases.assess(text)
         verdict = self._verdict(phrases, text, level, why, clean, cue, found)
+        if verdict.level != "crisis" and cue is False and len(text) <= PASSAGES_TEXT_MAX:
+            # A talk frame that explains its own clause (a medicine question) does not silence the rest: what the message
+            # says beside it is read as a message of its own, its crisis the crisis reply ("What happens if I miss a dose
+            # of my zoloft? nobody would even notice if I was gone", 漏吃一次药要紧吗，反正我也撑不下去了 got nothing)
+            beside = phrases.beside_clause(text, found)
+            if beside is not None:
+                rest, frame = beside
+                r_level, r_why, r_clean, r_cue, r_found = phrases.assess(rest)
+                apart = self._verdict(phrases, rest, r_level, r_why, r_clean, r_cue, r_found)
+                if apart.level and not (apart.level == "grey" and verdict.level):
+                    verdict = Verdict(apart.level, f"{apart.why} (beside {frame})", apart.scores)
         concepts = found if MASK not in clean else None
         # A message that is talk as a whole (a joke, a research question, a party game: a `talk` frame
         # marked `whole`) stays talk: its parts are not read apart, where one would lose the sentence that
@@ -2237,6 +2284,9 @@ class Safety:
         if rules:
             # One note: each says to call the emergency number, and a wall of warnings buries that.
             note = next((r.note[lang] or r.note["zh"] for r in rules if r.note[lang] or r.note["zh"]), "")
+            if third_party:  # (said of someone else: their note in words for the helper, where the rule has one)
+                first = next((r for r in rules if r.note[lang] or r.note["zh"]), None)
+                note = (first.note_other[lang] or note) if first is not None else note
             if note:
                 result["prefix"] = fill(note, {"emergency": numbers["first_emergency"]}) + "\n\n" + result.get("prefix", "")
             if phrases.red_flag_system:
