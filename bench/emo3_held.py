@@ -77,7 +77,7 @@ HELD = [
 # Conversations: the follow-up's reply keeps the session's topic (checked by words the reply must (y) / must not (x) have)
 CONV = [
     ("mental", ["My dad has dementia and keeps asking where my mum is. She died three years ago."],
-     "should I tell him the truth every time?", dict(x=("tip above is the closest", "older people's health", "falls"), y=("dementia", "memory", "truth", "gently", "reassur", "feel"))),
+     "should I tell him the truth every time?", dict(x=("tip above is the closest", "falls"), y=("dementia", "memory", "truth", "gently", "reassur", "feel"))),
     ("mental", ["I'm gay and my parents are very religious, I haven't come out to them."],
      "what if they find out from my phone?", dict(x=ANGER + ("sleep",))),
     ("mental", ["我是同性恋，还没出柜"], "家里人还不知道", dict(x=("睡眠", "入睡", "sleep"))),
@@ -90,7 +90,7 @@ CONV = [
      dict(x=("fall", "跌倒"))),
     # fresh
     ("mental", ["我爸老年痴呆了，总问我妈去哪了，我妈已经走了"], "每次都要告诉他实话吗？", dict(x=("跌倒", "tip above"))),
-    ("mental", ["期末有六门考试，完全复习不过来"], "我该从哪开始？", dict(x=ANGER)),
+    ("mental", ["期末有六门考试，完全复习不过来"], "我该从哪开始？", dict(x=ANGER + ("运动",))),
 ]
 
 
