@@ -3341,7 +3341,9 @@ class Composer:
         # A question, or news of someone else, that names no feeling of the user's in words gets no
         # feeling claimed for it ("how long until I can run again?" is not "you're feeling tired",
         # "my teenage daughter seems withdrawn lately" not "you've been feeling down").
-        if not feelings and (asks(self.text) or about_someone_else(self.text)):
+        # Joy at news of someone else is the user's own (session 21, EMO3: "my daughter absolutely killed it at her piano
+        # recital", "labour nearly killed me lol but she's perfect" got "Could you tell me a bit more?"): named back.
+        if not feelings and (asks(self.text) or (about_someone_else(self.text) and label != "happy")):
             return feelings
         if label not in LABEL_FEELING or any(FEELING_LABEL.get(f[0]) == label for f in feelings):
             return feelings

@@ -1231,6 +1231,10 @@ class Phrases:
         self.disclaimer = {lang: str((data.get("disclaimer") or {}).get(lang) or "") for lang in ("zh", "en")}
         cheerless = data.get("cheerless_idioms") if isinstance(data.get("cheerless_idioms"), dict) else {}
         self.cheerless_idioms = Terms([str(w) for lang in ("zh", "en") for w in items(cheerless.get(lang))])
+        ordeal = data.get("ordeal_idioms") if isinstance(data.get("ordeal_idioms"), dict) else {}
+        ordeal_patterns = _patterns(ordeal.get("patterns"), "ordeal_idioms.patterns")
+        self.ordeal = re.compile("|".join(f"(?:{p.pattern})" for p in ordeal_patterns)) if ordeal_patterns else None
+        self.ordeal_unless = Terms([str(w) for w in items(ordeal.get("unless"))])
         plans = data.get("cheerless_plans") if isinstance(data.get("cheerless_plans"), dict) else {}
         self.plans = {key: _patterns(plans.get(key), f"cheerless_plans.{key}") for key in ("stop_medicine", "unless", "mania")}
 
@@ -1819,7 +1823,28 @@ class Safety:
         found = verdict.concepts if verdict is not None else None
         if found is None:  # the message was masked (or not read yet): read it whole (~0.2 ms)
             found = self.unmasked_concepts(text)
-        return bool(found.get("death_word")) and not _all_within(found["death_word"], found.get("happy_idiom", ()))
+        if not found.get("death_word") or _all_within(found["death_word"], found.get("happy_idiom", ())):
+            return False
+        return not self._ordeal_only(phrases, text)
+
+    @staticmethod
+    def _ordeal_only(phrases, text: str) -> bool:
+        """Whether every word of dying or killing of ``text`` is in an ordeal told with a turn for the good
+        (`ordeal_idioms`: "labour nearly killed me lol but she's perfect", 生孩子差点要了我的命，但是宝宝很健康): the message
+        is read again without the ordeal's words, only when a pattern matched (bounded: the first 4,000 characters)."""
+        if phrases.ordeal is None:
+            return False
+        text = normalize(text or "")[:4000]
+        spans = [m.span() for m in phrases.ordeal.finditer(text)]
+        if not spans or (phrases.ordeal_unless.regex is not None and phrases.ordeal_unless.regex.search(text)):
+            return False
+        rest, last = [], 0
+        for start, end in spans:
+            rest += [text[last:start], " "]
+            last = end
+        rest = "".join(rest) + text[last:]
+        found = phrases.concepts.find(phrases.normalizer.stems(phrases.normalizer.clean(rest, mask=False)))
+        return not found.get("death_word") or _all_within(found["death_word"], found.get("happy_idiom", ()))
 
     def unmasked_concepts(self, text: str) -> dict:
         """The concepts of a message read with no mask (what a joke or an idiom blanked is read too)."""

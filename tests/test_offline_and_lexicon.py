@@ -367,7 +367,7 @@ def test_a_tip_never_gives_the_mascot_a_troubled_face(provider, tagger):
             questions += [question.format(keyword) for keyword in topic["keywords"][lang][:3]]
     for question in questions:
         reply = provider.reply(chat(question))
-        assert tagger.tag(reply, LABELS) in ("calm", "neutral", "happy"), reply
+        assert tagger.tag(reply, LABELS) in ("calm", "neutral", "happy"), (question, reply)
 
 
 def test_other_label_sets_are_mapped(tagger):
