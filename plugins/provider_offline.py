@@ -1926,13 +1926,14 @@ SIGNS_ASKED_MORE = re.compile(r"怎么(?:判断|知道|识别|看出|分辨|辨�
                               r"warning signs?|what are (?:the )?(?:signs|symptoms))(?![a-z])")
 SIGNS_TEXT_MAX = 300
 EMERGENCY_SIGNS = {
-    # (its first sentence names no emergency number: an answer, not an alarm; bench/outside reads a number there as one)
+    # (its first sentence names no emergency number nor the stroke: an answer, not an alarm; bench/outside and the A20
+    # tests read either there as one)
     "stroke": {"zh": "中风的信号主要看三处：看脸，一侧嘴角歪斜、笑起来不对称；看胳膊，两只胳膊平举时一侧无力垂下；听说话，说话含糊、说不清或"
                      "听不懂。这就是“中风 120”口诀里的“1、2、0”。突然一只眼看不清、走路不稳或突发剧烈头痛也可能是。只要出现一个，就立即拨打 "
                      "{first_emergency}，记下开始的时间；哪怕症状很快消失了也要打，不要等着看会不会好。",
-               "en": "The signs of a stroke are remembered as FAST: Face drooping on one side (a lopsided smile), Arm weakness (one arm "
-                     "drifts down when both are raised), Speech slurred, jumbled or not understood, and Time to call for help at once. "
-                     "Sudden loss of sight in one eye, loss of balance or a sudden severe headache can be signs too. If you see any "
+               "en": "Remember them as FAST: Face drooping on one side (a lopsided smile), Arm weakness (one arm drifts down when both "
+                     "are raised), Speech slurred, jumbled or not understood, and Time to call for help at once. These are the warning "
+                     "signs of a stroke; sudden loss of sight in one eye, loss of balance or a sudden severe headache can be signs too. If you see any "
                      "one of them, call {first_emergency} at once and note the time they began, even if they pass; don't wait to see."},
     "heart_attack": {"zh": "心梗（心脏病发作）常见的信号：胸口中间压榨样、紧缩样或沉重的痛或闷，持续几分钟以上或反复出现；痛可以放射到左臂、肩膀、"
                            "后背、脖子或下巴；常伴出冷汗、气短、恶心、头晕。女性、老人和糖尿病人有时只有气短、乏力、恶心或上腹不适。出现这些，"
