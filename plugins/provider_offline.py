@@ -1823,7 +1823,7 @@ SAFETY = {
                      "suicide", "suicidal", "kill myself", "end my life", "want to die", "self-harm", "self harm",
                      "hurt myself", "cut myself", "no reason to live", "better off dead"]),
 }
-CAUTION_KINDS = ("chest", "breath", "stroke", "collapse")  # the kinds of `red_flag_cautions` this file has notes for
+CAUTION_KINDS = ("chest", "breath", "stroke", "collapse", "faint")  # the kinds of `red_flag_cautions` this file has notes for
 
 
 # A question about what an emergency's signs are, not a report of them ("中风有哪些症状？比如嘴歪", "what are the warning
@@ -1831,6 +1831,91 @@ CAUTION_KINDS = ("chest", "breath", "stroke", "collapse")  # the kinds of `red_f
 SIGNS_ASKED = re.compile(r"(?:有哪些|有什么|哪些)(?:症状|征兆|表现|信号|前兆)|(?:症状|征兆|表现|信号|前兆)(?:是什么|是啥|有哪些|有什么|包括)|"
                          r"(?<![a-z])(?:what are|what're|what r) (?:the )?(?:early |warning |common |main |first |typical )?"
                          r"(?:signs|symptoms)(?![a-z])|(?<![a-z])what does fast stand for(?![a-z])")
+# A question about what an emergency looks like (session 21, REDF: "What are the signs of a stroke?" got "beyond what I
+# can answer", 中风有哪些表现 the same, 过敏性休克有什么症状 "call 120 now" as if one were happening): the signs, and that
+# seeing them means calling 120 at once. A question, not an emergency, so no alarm first (the red flags' masks leave a
+# signs question alone); one told as happening still gets the red flag's note, which answers instead (`note_shown`).
+# The emergency named (EMERGENCY_NAMED) with a signs question (SIGNS_ASKED, or "how can I tell if", "what does it look
+# like", 怎么判断): both, in one message of at most SIGNS_TEXT_MAX characters (a bounded read).
+EMERGENCY_NAMED = {
+    "stroke": re.compile(r"中风|脑卒中|卒中|脑梗|脑溢血|脑出血|(?<![a-z])(?:strokes?|tia|mini-stroke)(?![a-z])"),
+    "heart_attack": re.compile(r"心梗|心肌梗死|心肌梗塞|心脏病发作|心脏病突发|(?<![a-z])heart attacks?(?![a-z])"),
+    "sepsis": re.compile(r"败血症|脓毒症|脓毒血症|(?<![a-z])(?:sepsis|septic shock|septicaemia|septicemia)(?![a-z])"),
+    "anaphylaxis": re.compile(r"过敏性休克|严重过敏|(?<![a-z])(?:anaphyla\w*|severe allergic reactions?)(?![a-z])"),
+    "meningitis": re.compile(r"脑膜炎|(?<![a-z])meningitis(?![a-z])"),
+}
+SIGNS_ASKED_MORE = re.compile(r"怎么(?:判断|知道|识别|看出|分辨|辨别|认出)|如何(?:判断|识别|辨别)|什么(?:症状|表现|征兆|信号|样子)|(?:症状|表现|征兆|信号)|"
+                              r"(?<![a-z])(?:how (?:can|do|would|should|could) (?:i|you|we|one|people) (?:tell|know|spot|recogni[sz]e)|"
+                              r"what (?:does|do|would) (?:it|that|a|an|one|they)\b[^.!?]{0,30}\blook like|(?:signs?|symptoms?) of|"
+                              r"warning signs?|what are (?:the )?(?:signs|symptoms))(?![a-z])")
+SIGNS_TEXT_MAX = 300
+EMERGENCY_SIGNS = {
+    # (its first sentence names no emergency number nor the stroke: an answer, not an alarm; bench/outside and the A20
+    # tests read either there as one)
+    "stroke": {"zh": "中风的信号主要看三处：看脸，一侧嘴角歪斜、笑起来不对称；看胳膊，两只胳膊平举时一侧无力垂下；听说话，说话含糊、说不清或"
+                     "听不懂。这就是“中风 120”口诀里的“1、2、0”。突然一只眼看不清、走路不稳或突发剧烈头痛也可能是。只要出现一个，就立即拨打 "
+                     "{first_emergency}，记下开始的时间；哪怕症状很快消失了也要打，不要等着看会不会好。",
+               "en": "Remember them as FAST: Face drooping on one side (a lopsided smile), Arm weakness (one arm drifts down when both "
+                     "are raised), Speech slurred, jumbled or not understood, and Time to call for help at once. These are the warning "
+                     "signs of a stroke; sudden loss of sight in one eye, loss of balance or a sudden severe headache can be signs too. If you see any "
+                     "one of them, call {first_emergency} at once and note the time they began, even if they pass; don't wait to see."},
+    "heart_attack": {"zh": "心梗（心脏病发作）常见的信号：胸口中间压榨样、紧缩样或沉重的痛或闷，持续几分钟以上或反复出现；痛可以放射到左臂、肩膀、"
+                           "后背、脖子或下巴；常伴出冷汗、气短、恶心、头晕。女性、老人和糖尿病人有时只有气短、乏力、恶心或上腹不适。出现这些，"
+                           "立即拨打 {first_emergency}，停下坐着休息，不要自己开车去医院，也不要等着看会不会好。",
+                     "en": "Common signs of a heart attack: pressure, squeezing, tightness or heaviness in the centre of the chest that lasts "
+                           "more than a few minutes or keeps coming back; pain spreading to the arm, shoulder, back, neck or jaw; with a cold "
+                           "sweat, breathlessness, nausea or light-headedness. Women, older people and people with diabetes may have only "
+                           "breathlessness, tiredness, nausea or upper-stomach discomfort. If you notice these, call {first_emergency} at "
+                           "once, stop and sit down, and don't drive yourself or wait to see if it passes."},
+    "sepsis": {"zh": "败血症（脓毒症）是感染引起的急症，信号包括：说话含糊或糊涂；剧烈发抖或肌肉剧痛；一整天没有小便；呼吸很急、喘不上气；"
+                     "感觉从来没这么难受过；皮肤发花、发青、苍白，或出现按压不褪色的皮疹。有感染或发烧的人出现其中任何一个，立即拨打 "
+                     "{first_emergency} 或去急诊，并说“担心是败血症”。",
+               "en": "Sepsis is an emergency caused by an infection. Its signs include slurred speech or confusion, extreme shivering or "
+                     "muscle pain, passing no urine all day, severe breathlessness, feeling the worst you have ever felt, and skin that "
+                     "is mottled, bluish or very pale, or a rash that doesn't fade under a pressed glass. If someone with an infection or "
+                     "a fever has any of these, call {first_emergency} at once or go to the emergency department and say you are "
+                     "worried about sepsis."},
+    "anaphylaxis": {"zh": "严重过敏（过敏性休克）的信号：喉咙或舌头肿、喉咙发紧、吞咽或说话困难；喘不上气、喘鸣、一直咳；头晕、晕倒或糊涂；"
+                          "常伴嘴唇或脸肿、全身风团。多在吃了某种食物、用了某种药或被蜂蜇后几分钟内出现。一旦出现，有肾上腺素笔就马上用，"
+                          "并立即拨打 {first_emergency}；让人躺下、抬高双腿（呼吸困难就坐起来），不要站起来走动。",
+                    "en": "The signs of anaphylaxis (a severe allergic reaction): a swelling throat or tongue, a tight throat, trouble "
+                          "swallowing or speaking; wheezing or trouble breathing; dizziness, fainting or confusion; often with swollen "
+                          "lips or face and hives. It usually comes within minutes of a food, a medicine or a sting. If it happens, use an "
+                          "adrenaline pen if there is one and call {first_emergency} at once; lie down with the legs raised (sit up if "
+                          "breathing is hard), and don't stand or walk."},
+    "meningitis": {"zh": "脑膜炎的信号：发烧伴脖子发硬（低头下巴碰不到胸口）、怕光、剧烈头痛、呕吐、嗜睡叫不醒或糊涂，有时出现按压不褪色的皮疹；"
+                         "宝宝可能只是烦躁、不肯吃奶、囟门鼓起。出现这些，立即拨打 {first_emergency} 或去急诊，不要等皮疹出现。",
+                   "en": "Signs of meningitis: a fever with a stiff neck (the chin can't touch the chest), dislike of bright light, a severe "
+                         "headache, vomiting, drowsiness or confusion, and sometimes a rash that doesn't fade under a pressed glass; a "
+                         "baby may just be irritable, off feeds, with a bulging soft spot. If you see these, call {first_emergency} at "
+                         "once or go to the emergency department; don't wait for a rash."},
+}
+
+
+def signs_asked(text: str) -> str:
+    """The EMERGENCY_SIGNS kind whose signs ``text`` (normalized) asks about, "" for none."""
+    if len(text) > SIGNS_TEXT_MAX or not (SIGNS_ASKED.search(text) or SIGNS_ASKED_MORE.search(text)):
+        return ""
+    return next((kind for kind, named in EMERGENCY_NAMED.items() if named.search(text)), "")
+
+
+# Whether to go on with what brought on an emergency's signs (session 21, REDF: after three all-nighters and a tight
+# chest, which rightly got 120, "should I just have another one to push through my exam?" got an extra-beats tip): a
+# question whether to keep doing it, one more, or carry on, asked within URGENT_TURNS of the sign. The answer is no.
+KEEPS_ON = re.compile(r"(?:再|还)(?:熬|喝|跑|练|干|来|吃|抽|做)(?:一|1|两)?(?:个|次|杯|罐|晚|夜|圈|组|根|回|下)|接着(?:跑|练|熬|干|喝|做|上班|比赛|打)|继续(?:跑|练|熬|干|喝|做|上班|比赛|打|运动|训练|工作)|"
+                      r"坚持(?:跑|练|熬|干|一下|下去|到)|撑(?:过去|一下|下去|到)|(?:能|可以)(?:跑完|练完|打完|比完|做完|熬完)|"
+                      r"(?<![a-z])(?:(?:have|do|pull|drink|take|run|try|go for|get) (?:just )?(?:another|one more)|one more|another one|"
+                      r"keep (?:going|running|training|working|playing|drinking|pushing)|carry on|push through|power through|"
+                      r"push on|finish (?:the|my) (?:run|race|game|match|workout|shift|session|exam|essay)|tough it out|"
+                      r"(?:go|get) back (?:to|out)|(?:still|go ahead and) (?:run|train|play|work|race)|sleep it off)(?![a-z])")
+KEEP_ON_NO = {"zh": "不要。刚才出现的症状可能是急症，在医生看过、说没事之前，请不要再继续让它发生的那件事（再熬夜、再喝、再跑、再练都不行）："
+                    "现在停下来休息，如果还没打，请拨打 {first_emergency}，或者马上去急诊。考试、比赛、工作都可以之后再想办法，身体先要紧。",
+              "en": "No. What you described can be an emergency, and until a doctor has checked you and says it's safe, please don't do "
+                    "more of what brought it on (another all-nighter, another drink, finishing the run or the session): stop and "
+                    "rest now, and if you haven't yet, call {first_emergency} or go to the emergency department. The exam, the race or "
+                    "the work can be sorted out later; your body comes first."}
+
+
 # A follow-up, after an emergency sign earlier in the session, that asks whether to wait or says it eased
 # ("已经过了二十分钟了，好像好一点了，要不要等我儿子下班再说？" after a stroke note got the child-fever caution
 # and a fatigue tip): don't wait. Signs that ease can still be a stroke (a TIA) or a heart attack.
@@ -1894,9 +1979,22 @@ SAFETY_NOTES = {
     "stroke": {"zh": "请注意：口角歪斜、一侧手脚无力或麻木、说话含糊，是中风的警示信号，请立即拨打 {first_emergency}，并记下症状开始的时间。",
                "en": "Please note: a drooping face, weakness or numbness on one side, or slurred speech are warning signs "
                      "of a stroke. Call {first_emergency} (or your local emergency number) now and note the time the symptoms began."},
-    "collapse": {"zh": "请注意：昏倒、抽搐、大量出血、呕血或严重过敏（喉咙肿、呼吸困难）都需要立即拨打 {first_emergency}。",
-                 "en": "Please note: fainting, a seizure, heavy bleeding, vomiting blood or a severe allergic reaction "
+    "collapse": {"zh": "请注意：昏迷、抽搐、大量出血、呕血或严重过敏（喉咙肿、呼吸困难）都需要立即拨打 {first_emergency}。",
+                 "en": "Please note: unconsciousness, a seizure, heavy bleeding, vomiting blood or a severe allergic reaction "
                        "(throat swelling, trouble breathing) all need {first_emergency} (or your local emergency number) right away."},
+    # A faint, whichever word tells it ("I fainted", "I passed out", 我晕倒了, 晕过去了: one event, one answer; session 21,
+    # REDF, where "passed out" and 晕倒 got "call 120 now, lay them on their side" and "fainted" this file's collapse
+    # note, also "call 120"): what a careful nurse says (NHS "fainting", ESC syncope guideline): one who came round at
+    # once and feels normal sees a doctor soon for a first faint; the signs that make it an emergency are 120 (told in
+    # the message, they are the red flag `faint_danger` and its note comes instead of this one).
+    "faint": {"zh": "请注意：晕倒（晕过去）后一两分钟内就醒、很快恢复正常的，多数不危险，但第一次晕倒请尽快（今天或这几天）去看医生查查原因。"
+                    "如果一两分钟还醒不过来，晕倒时伴有胸痛、心慌，是在运动中晕倒的，撞到了头，喘不上气、抽搐，或者醒来后还是糊涂、"
+                    "很不舒服，请立即拨打 {first_emergency}。现在先坐下或躺下，把腿抬高，起身要慢。",
+              "en": "Please note: a faint (passing out) where someone comes round within a minute or two and soon feels normal is usually not "
+                    "dangerous, but a first faint needs a doctor soon (today or in the next few days) to find the cause. Call "
+                    "{first_emergency} if they don't come round within a minute or two, or if it came with chest pain or a racing "
+                    "heart, happened during exercise, with a knock to the head, breathlessness or a fit, or they are still "
+                    "confused or unwell after. For now, sit or lie down with your legs raised, and get up slowly."},
 }
 
 BP_TERMS = Terms(["血压", "高压", "低压", "blood pressure", "bp", "mmhg"])
@@ -2359,21 +2457,25 @@ class OfflineProvider(Provider):
     def _urgent_before(self, safety, message: str, earlier: list[str]) -> str:
         """The DONT_WAIT kind when ``message`` asks whether to wait, or says the signs eased, and one of the
         last few earlier messages had an emergency sign (the safety plugin's red flags, else this file's
-        own); "" otherwise. The earlier messages are read only for such a message (~0.1 ms each)."""
+        own); "keep_on" when it asks whether to go on with what brought them on (KEEPS_ON); "" otherwise. The earlier messages are read only for such a message (~0.1 ms each)."""
         text = normalize(message)
-        if not earlier or not WAITS.search(text) or IN_CARE.search(text):
+        keeps_on = len(text) <= SIGNS_TEXT_MAX and KEEPS_ON.search(text)  # "should I have another one?": no (KEEP_ON_NO)
+        if not earlier or not (WAITS.search(text) or keeps_on) or IN_CARE.search(text):
             return ""
         for before in reversed(earlier[-URGENT_TURNS:]):
             names = []
             if safety is not None:
                 try:
                     names = safety.check(before)[1]
+                    # ...to go on with what brought on a caution's sign too (a chest that hurts after five energy drinks,
+                    # then "can I have one more?"): no
+                    names = names or (safety.cautions(before) if keeps_on else [])
                 except Exception:  # a broken safety check must not cost the reply
                     log.exception("asking the safety plugin about an earlier message")
             else:
                 names = self._caution_file().get().kinds(normalize(before))
             if names:
-                return urgent_kind(names)
+                return "keep_on" if keeps_on else urgent_kind(names)
         return ""
 
     @staticmethod
@@ -2693,8 +2795,12 @@ class Composer:
             return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
         if self.urgent_before:  # "好像好一点了，要不要等我儿子下班再说？" after a stroke note: don't wait
             self.note_shown = True  # the reply is the urgent note: no set-up notice, no cheer
-            return parts + [fill(DONT_WAIT[self.urgent_before][lang], self.numbers),
-                            self.pick(QUESTIONS["urgent"][lang], "urgent")]
+            said = KEEP_ON_NO if self.urgent_before == "keep_on" else DONT_WAIT[self.urgent_before]
+            return parts + [fill(said[lang], self.numbers), self.pick(QUESTIONS["urgent"][lang], "urgent")]
+        asked = signs_asked(text)
+        if asked:  # "what are the signs of a stroke?": the signs and "call 120 at once", no alarm (EMERGENCY_SIGNS)
+            self.topic = None
+            return parts + [fill(EMERGENCY_SIGNS[asked][lang], self.numbers)]
         if thanks_only(text):  # the close of a session's conversation (CLOSING); a first message's thanks, THANKED
             # (not only in a session: "thanks a lot, that was really helpful" alone was read as frustration and got an
             # anger tip, the words after the thanks being enough for the tagger; audit A22, session 20)
@@ -3288,7 +3394,7 @@ class Composer:
         # the emergency cautions (symptoms denied, 没有胸痛, are none: `Safety.cautions`), unless the note shown above
         # the reply says it already, or the signs are asked about ("what are the warning signs of a stroke, like face
         # drooping?" names no sign happening)
-        if not self.note_shown and not SIGNS_ASKED.search(self.text):
+        if not self.note_shown and not SIGNS_ASKED.search(self.text) and not signs_asked(self.text):
             notes += [fill(SAFETY_NOTES[kind][self.lang], self.numbers) for kind in self.cautions if kind in SAFETY_NOTES]
         # One note is enough: each says to call 120, and a wall of warnings buries that.
         return notes[:1]

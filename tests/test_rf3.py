@@ -66,7 +66,7 @@ def test_their_look_alikes_get_no_emergency_note(client, text):
 # -- one emergency table -------------------------------------------------------------------------------------------
 
 CAUTIONED = {"我胸口痛": ["chest"], "I have chest pain": ["chest"], "突然呼吸困难": ["breath"],
-             "is this a stroke? his arm feels odd": ["stroke"], "my grandma fainted in the shop": ["collapse"],
+             "is this a stroke? his arm feels odd": ["stroke"], "my grandma fainted in the shop": ["faint"],
              "胸闷是不是因为最近太焦虑了": ["chest"],  # (an anxiety beside it keeps the caution: a heart attack read as anxiety)
              "我没有胸痛，就是有点咳嗽": [], "ok that meme killed me 😭 i can't breathe": [], "工作把我压得透不过气": [],
              "my chest hurts after coughing all week with this cold": [], "my housemate nearly fainted": [],
