@@ -120,17 +120,16 @@ def test_going_on_with_what_brought_an_emergency_on_gets_a_no(client, texts, no)
 
 
 def test_the_faint_caution_is_one_kind_of_both_readings(make_wm):
-    from wellmate_plugins import provider_offline
-    from wellmate_plugins._text import normalize
+    from wellmate_plugins.provider_offline import OfflineProvider
 
-    wm = make_wm()
-    safety = wm.service("safety")
-    alone = provider_offline.CautionTable(wm)
+    safety = make_wm().service("safety")
+    # the companion's own reading, with the safety plugin disabled (None: no safety service)
+    alone = OfflineProvider("offline", {}, make_wm({"plugins": {"disabled": ["safety"]}}))
     for text, kinds in {"I passed out": ["faint"], "我晕倒了": ["faint"], "刚才晕过去了": ["faint"], "I fainted": ["faint"],
                         "I nearly passed out in the heat": [], "看恐怖片差点晕过去": [], "他笑晕了": [],
                         "I passed out once years ago, can I give blood?": []}.items():
         assert safety.cautions(text) == kinds, text
-        assert alone.kinds(normalize(text)) == kinds, text
+        assert alone._cautions(None, text, {}) == kinds, text
 
 
 def test_the_new_patterns_stay_linear_on_hostile_input(make_wm):
