@@ -1215,7 +1215,10 @@ class Phrases:
                     checks.append(regex)
             rule.bits = (1 << len(checks)) - (1 << first)  # its checks' bits: a rule with none on is not read
         self.flag_gate = Gate(checks)
-        self._flagged = (None, [])  # the last text red_flags read and what it found: a message is read up to 3 times
+        # the texts red_flags read last and what it found: a message is read up to 3 times, and between those reads
+        # `_verdict` asks of each part read apart (`_symptom_noted`), which put the message's own answer out of a
+        # one-text memory (2 of 3 reads of a long message missed it; session 21, PERF)
+        self._flagged: dict[str, list] = {}
         self.red_flag_system = placeholders_known(str(data.get("red_flag_system") or ""), "red_flag_system", ("emergency",))
         # The offline companion's cautions (`red_flag_cautions`), read as the rules are and as the companion reads them
         # with this plugin disabled (plugins/_cautions.py), for `cautions` (not per message: only the companion asks,
@@ -1458,9 +1461,9 @@ class Phrases:
 
     def red_flags(self, text: str) -> list[Rule]:
         """The red-flag rules ``text`` (normalized) matches, in file order."""
-        last = self._flagged
-        if last[0] == text:
-            return list(last[1])
+        flagged = self._flagged.get(text)
+        if flagged is not None:
+            return list(flagged)
         found, live = [], self.flag_gate.live(text)
         for rule in self.rules:
             if not live & rule.bits:
@@ -1475,7 +1478,9 @@ class Phrases:
                     rule.all and all(bit is not None and on >> bit & 1 and self._has(check, read)
                                      for kind, check, bit in rule.checks if kind == "all")):
                 found.append(rule)
-        self._flagged = (text, found)
+        if len(self._flagged) >= FLAGGED_MAX:
+            self._flagged.clear()  # bounded: a few messages' worth (a message and its parts), each up to 100,000 chars
+        self._flagged[text] = found
         return list(found)
 
     def cautions(self, text: str) -> list[str]:
@@ -1490,6 +1495,7 @@ class Phrases:
 # classifier's check-in, where an emergency symptom's note answers it alone (see `_verdict`): "I've taken half a pack
 # of my mum's diazepam" and 已经吞下大半盒舍曲林了 lost their check-in's hotlines when the note came (session 18, AUDFIX).
 OVERDOSE_FLAGS = frozenset({"overdose_taken"})
+FLAGGED_MAX = 16  # the texts `Phrases.red_flags` keeps its answer for
 ROUTINE_MAX = 60  # the longest message `Safety.routine_report` reads: a dose report is a few words
 # ...and a needed treatment stopped (`vital_stopped`: insulin, dialysis) is one too, but its note does not bring a check-in by
 # itself (it is as often a supply run out as a will): the classifier's check-in still comes with it, as it would without

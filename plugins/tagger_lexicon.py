@@ -138,7 +138,10 @@ class Lexicon:
         self.irony_factor = float(irony.get("factor", 0.7))
         self.cheers = {normalize(w) for w in irony.get("cheers") or []}
         self.again = Terms(irony.get("again") or [])
-        self.irony_needs = set(irony.get("needs") or ["sad", "anxious", "angry", "tired"])
+        # In the file's order, not a set: sarcasm's weight goes to the bad feeling shown most (`analyse`), and a tie
+        # went to whichever label the set's hash order gave first, so a label changed from one process to the next
+        # (emotion_L row 16, angry 1.5 and sad 1.5 shown, was angry or sad by PYTHONHASHSEED; session 21, PERF).
+        self.irony_needs = tuple(dict.fromkeys(irony.get("needs") or ["sad", "anxious", "angry", "tired"]))
         self.irony_signs = Terms(irony.get("signs") or [])
         self.plain_irony = Terms(irony.get("plain_signs") or [])
         self.before_mishap = Terms(irony.get("before_mishap") or [])

@@ -2260,8 +2260,8 @@ def test_the_session_19_patterns_stay_linear_on_hostile_input(make_wm):
                       lambda n: phrases.normalizer.stems(phrases.normalizer.clean(unit * (n // len(unit)))))
     from wellmate_plugins.safety import normalize
     def read_anew(text):
-        # (red_flags keeps the last text it read: repeated, a small text costs only the lookup, and the ratio lied)
-        phrases._flagged = (None, [])
+        # (red_flags keeps the last texts it read: repeated, a small text costs only the lookup, and the ratio lied)
+        phrases._flagged.clear()
         return phrases.red_flags(normalize(text))
     for unit in ["i stopped my my ", "胰岛素停", "doctor said "]:
         assert_linear(read_anew, lambda n: unit * (n // len(unit)))
