@@ -670,7 +670,7 @@ class Topic:
                 return topic.key not in keys
         return True
 
-    def tips_for(self, lang: str, text: str, for_another: bool | None = None) -> list[str]:
+    def tips_for(self, lang: str, text: str, for_another: bool | None = None, context: str = "") -> list[str]:
         """The tips in ``lang`` for the message ``text`` (normalized): for a message about someone
         else (``for_another``, by default `only_someone_else`), those `about` them; else those whose
         `when` words it has, as they answer it more closely ("I'm too skinny" must not get "eat 300
@@ -681,14 +681,15 @@ class Topic:
             if theirs and (only_someone_else(text) if for_another is None else for_another):
                 return theirs
             tips = [tip for tip in tips if tip not in self.for_others]
-        matched = [tip for tip in tips if self._tip_fits(tip, text)]
+        matched = [tip for tip in tips if self._tip_fits(tip, text, context)]
         matched = [tip for tip in matched if tip in self.tips_first] or matched
         return matched or [tip for tip in tips if tip not in self.tip_when]
 
-    def _tip_fits(self, tip: str, text: str) -> bool:
-        """Whether ``text`` has one of the tip's `when` words, and one of its `also` words if it has any."""
+    def _tip_fits(self, tip: str, text: str, context: str = "") -> bool:
+        """Whether ``text`` has one of the tip's `when` words, and one of its `also` words if it has any, in ``text``
+        or in ``context`` (the session's messages that named the group: "能吃布洛芬吗" after 坐月子 is a new mother's)."""
         return any(shares(w, text) for w in self.tip_when.get(tip, ())) and \
-            (tip not in self.tip_also or any(shares(w, text) for w in self.tip_also[tip]))
+            (tip not in self.tip_also or any(shares(w, text) or (context and shares(w, context)) for w in self.tip_also[tip]))
 
     def asks_of_itself(self, text: str) -> bool:
         """Whether ``text`` (a message naming the group) asks about the group as such (`own_questions`): not where it
@@ -3096,7 +3097,7 @@ class Composer:
         if topic is group and group is not None:
             # ...but a tip written for the words of the message itself comes first: "每天傍晚她就特别烦躁" after 找她妈妈
             # is the evening's restlessness, not the dead mother's tip again (ELD held list, A21's carers)
-            own = [tip for tip in topic.tips_for(self.lang, self.text, self.for_another()) if tip in topic.tip_when]
+            own = [tip for tip in topic.tips_for(self.lang, self.text, self.for_another(), self.group_text) if tip in topic.tip_when]
             if own:
                 return own
         text = self.text + "\n" + self.group_text if topic is group and group is not None else self.text

@@ -116,3 +116,20 @@ def test_the_new_red_flags_stay_linear_on_hostile_input(make_wm):
     for unit in ["i'm 34 weeks pregnant and the baby ", "孕32周宝宝胎动", "gave birth my calf ", "6 week old fever ",
                  "新生儿出生3天黄", "newborn yellow baby "]:
         assert_linear(read_anew, lambda n: unit * (n // len(unit)))
+
+
+@pytest.mark.parametrize("texts, wanted, not_wanted", [
+    (["I'm breastfeeding", "can I take ibuprofen?"], "generally fine while breastfeeding", "don't take ibuprofen or aspirin unless"),
+    (["坐月子期间头疼得厉害", "能吃布洛芬吗"], "哺乳期用药不同于孕期", "布洛芬、阿司匹林不要自己吃"),
+    (["I'm 30 weeks pregnant", "can I take ibuprofen?"], "don't take ibuprofen or aspirin unless", "generally fine while breastfeeding")])
+def test_a_medicine_asked_in_a_new_mothers_session_is_hers_and_in_a_pregnancy_the_pregnancys(client, texts, wanted, not_wanted):
+    # (a tip's `also` words are read in the session's messages that named the group too)
+    last = replies(client, texts)[-1]["content"]
+    assert wanted in last and not_wanted not in last, last
+
+
+@pytest.mark.parametrize("text", ["my 10 week old has a temp of 37.8, is that a fever?", "宝宝50天，体温37.5正常吗",
+                                  "坐月子期间头疼得厉害", "how do I know if my waters have broken?"])
+def test_no_emergency_note_for_a_reading_under_38_a_headache_alone_or_a_question(client, text):
+    content = replies(client, [text])[0]["content"]
+    assert not content.startswith("⚠️"), content
