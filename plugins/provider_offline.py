@@ -523,7 +523,9 @@ class Topic:
         # a message about someone else ("my teenage daughter seems withdrawn lately"), instead of the others.
         # {when: [...], first: true}: given before the topic's other tips whose words the message has too (a hip
         # that hurts after a fall is a possible fracture, before the tip on preventing falls).
-        self.tips, self.tip_when, self.for_others, self.tips_first = {}, {}, set(), set()
+        # {when: [...], also: [words]}: only to a message that has one of the `also` words too (a medicine asked of while
+        # breastfeeding is not the pregnancy's medicine rule: session 21).
+        self.tips, self.tip_when, self.tip_also, self.for_others, self.tips_first = {}, {}, {}, set(), set()
         for lang in ("zh", "en"):
             self.tips[lang] = []
             for tip in tips.get(lang) or []:
@@ -533,6 +535,8 @@ class Topic:
                 self.tips[lang].append(text)
                 if isinstance(tip, dict) and tip.get("when"):
                     self.tip_when[text] = [normalize(w) for w in tip["when"] if normalize(w)]
+                if isinstance(tip, dict) and tip.get("also"):
+                    self.tip_also[text] = [normalize(w) for w in tip["also"] if normalize(w)]
                 if isinstance(tip, dict) and tip.get("about") == "someone_else":
                     self.for_others.add(text)
                 if isinstance(tip, dict) and tip.get("first") is True:
@@ -559,6 +563,9 @@ class Topic:
         # its words ({when: [words], zh, en}): a new mother's is not a pregnant woman's (产后总是想哭).
         self.caution_variants = []
         self.variant_topics = []
+        # ...and variants whose part of the group is still the group's own question (`own_question: true`): a newborn's
+        # jaundice is the baby's, not the eyes topic's (session 21), where a new mother's periods are the periods'
+        self.variants_own = []
         for variant in caution.get("variants") or ():
             if not isinstance(variant, dict):
                 variant = {}
@@ -569,6 +576,8 @@ class Topic:
             unless = [normalize(w) for w in both_languages(variant.get("unless")) if normalize(w)]
             if words and all(texts.values()):
                 self.caution_variants.append((words, texts, unless))
+                if variant.get("own_question") is True:
+                    self.variants_own.append(words)
                 # ...and topics that stay the complaint's for that part of the group: a new mother's weight
                 # question is the weight topic (with the after-birth caution), a pregnant woman's is the pregnancy's
                 self.variant_topics.append((words, {str(k) for k in variant.get("complaint_topics") or ()}))
@@ -655,7 +664,7 @@ class Topic:
                 return topic.key not in keys
         return True
 
-    def tips_for(self, lang: str, text: str, for_another: bool | None = None) -> list[str]:
+    def tips_for(self, lang: str, text: str, for_another: bool | None = None, context: str = "") -> list[str]:
         """The tips in ``lang`` for the message ``text`` (normalized): for a message about someone
         else (``for_another``, by default `only_someone_else`), those `about` them; else those whose
         `when` words it has, as they answer it more closely ("I'm too skinny" must not get "eat 300
@@ -666,22 +675,29 @@ class Topic:
             if theirs and (only_someone_else(text) if for_another is None else for_another):
                 return theirs
             tips = [tip for tip in tips if tip not in self.for_others]
-        matched = [tip for tip in tips if any(shares(w, text) for w in self.tip_when.get(tip, ()))]
+        matched = [tip for tip in tips if self._tip_fits(tip, text, context)]
         matched = [tip for tip in matched if tip in self.tips_first] or matched
         return matched or [tip for tip in tips if tip not in self.tip_when]
+
+    def _tip_fits(self, tip: str, text: str, context: str = "") -> bool:
+        """Whether ``text`` has one of the tip's `when` words, and one of its `also` words if it has any, in ``text``
+        or in ``context`` (the session's messages that named the group: "能吃布洛芬吗" after 坐月子 is a new mother's)."""
+        return any(shares(w, text) for w in self.tip_when.get(tip, ())) and \
+            (tip not in self.tip_also or any(shares(w, text) or (context and shares(w, context)) for w in self.tip_also[tip]))
 
     def asks_of_itself(self, text: str) -> bool:
         """Whether ``text`` (a message naming the group) asks about the group as such (`own_questions`): not where it
         names only a part of the group with a caution of its own ("periods came back at 4 months pp, normal??" after
         a birth asks about the periods)."""
         return any(p.search(text) for p in self.own_questions) and \
-            not any(any(shares(w, text) for w in words) for words, _, _ in self.caution_variants)
+            not any(any(shares(w, text) for w in words) for words, _, _ in self.caution_variants
+                    if not any(words is own for own in self.variants_own))
 
     def answers_outright(self, lang: str, text: str) -> bool:
         """Whether a tip of this topic in ``lang`` is written for words ``text`` has (`when`): a
         special group's such tip answers before any other topic's ("流产后多久来月经" is about the
         miscarriage, not a period's usual cycle)."""
-        return any(tip in self.tip_when and any(shares(w, text) for w in self.tip_when[tip]) for tip in self.tips[lang])
+        return any(tip in self.tip_when and self._tip_fits(tip, text) for tip in self.tips[lang])
 
     def caution_for(self, lang: str, text: str) -> str:
         """The group's caution in ``lang`` for ``text``, the message that named the group: the first
@@ -3130,7 +3146,7 @@ class Composer:
         if topic is group and group is not None:
             # ...but a tip written for the words of the message itself comes first: "每天傍晚她就特别烦躁" after 找她妈妈
             # is the evening's restlessness, not the dead mother's tip again (ELD held list, A21's carers)
-            own = [tip for tip in topic.tips_for(self.lang, self.text, self.for_another()) if tip in topic.tip_when]
+            own = [tip for tip in topic.tips_for(self.lang, self.text, self.for_another(), self.group_text) if tip in topic.tip_when]
             if own:
                 return own
         text = self.text + "\n" + self.group_text if topic is group and group is not None else self.text

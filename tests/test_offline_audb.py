@@ -38,7 +38,10 @@ def test_a_babys_feeding_gets_a_feeding_answer_and_no_fever_doses(talk, text):
 
 @pytest.mark.parametrize("text", ["my 2 month old has a temperature of 38.2 and is feeding less", "宝宝三个月，发烧38度，吃奶也少了"])
 def test_a_babys_fever_beside_feeding_keeps_the_fever_caution(talk, text):
-    assert FEVER[lang_of(text)] in talk("physical", text)[0]["content"]
+    # (a baby under 3 months at 38 °C or more gets the young_baby_fever red flag instead since session 21: hospital now,
+    # no fever medicine before a doctor; never the feeding caution)
+    content = talk("physical", text)[0]["content"]
+    assert FEVER[lang_of(text)] in content or content.startswith("⚠️ A baby under 3 months"), content
 
 
 @pytest.mark.parametrize("text", ["type 1 diabetic, what's a good bedtime snack to avoid lows?",
