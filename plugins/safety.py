@@ -463,7 +463,10 @@ class Concepts:
                     names.update(self.by_word[prefix])
         other, latin = alternatives(self.by_word, False), alternatives(self.by_word, True)
         parts = ([rf"(?=({other}))"] if other else []) + (
-            [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
+            # (an apostrophe inside a word keeps it whole, "don't" is no "don"; a single quote around words is no part of
+            # them: in "my kid said 'I'm gonna die' because I took away his ipad lol" neither 'i'm nor die' was read, the laugh
+            # beside the death word made no joke of it and the crisis reply came; session 21, RISK2)
+            [rf"(?<![a-z0-9])(?<![a-z0-9]')(?=({latin})(?![a-z0-9])(?!'[a-z0-9]))"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
         self.names_of = {word: tuple(sorted(names)) for word, names in self.by_word.items()}
         self.gate = Gate([pattern for _, pattern in self.patterns])  # the patterns that may match (plugins/_gate.py)
@@ -746,6 +749,10 @@ SAME_AS_THEM = re.compile(r"我也(?:是|一样|这样|这么想|这么觉得|�
 # After a check-in the user did not answer as a risk, the classifier's check-in comes again only at this p(crisis) or more
 # (`Safety.checked_in_already`): a worry said again is no new sign, a message read as half a crisis may be one
 SURE_AGAIN = 0.5
+# ...and a rule's check-in comes again only with one of these: an end, a wish, a burden, a harm, life itself weighed (not
+# loneliness, tiredness or "nothing works" told again)
+RENEWED_SIGNS = frozenset({"own_wish_to_die", "done_living", "life_itself", "death_word", "burden", "vanish", "gone",
+                           "own_harm_said", "harm_act", "end_all"})
 # the rules of a crisis that takes someone else along (prompts/safety.yaml, session 21): the crisis reply says their safety too
 TAKE_ALONG = "take_along"
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
@@ -2339,14 +2346,21 @@ class Safety:
         no new sign. Session 21 (RISK2, audit A23): "I haven't made any friends, I eat alone every day" got the check-in,
         and then "I feel so lonely on weekends", 孩子们都在外地，帮不上忙, "I've tried physio, injections, everything. I'm so
         tired of it." each opened with "I'm still thinking about how you've been feeling…", a reminder on every turn of a
-        sad conversation. A counsellor asks once and asks again at a new sign: a rule's check-in (a wish, a burden, 撑不下去,
-        hopelessness said: a term or frame of prompts/safety.yaml) and the crisis reply are never dropped, nor the
-        classifier's check-in when it leans to a crisis (p(crisis) of SURE_AGAIN or more: a plan in words no rule has)."""
+        sad conversation. A counsellor asks once and asks again at a new sign: the crisis reply is never dropped, nor a
+        rule's check-in with a wish, a burden, an end or life weighed (撑不下去, 活着没意思), nor the
+        classifier's check-in when it leans to a crisis (p(crisis) of SURE_AGAIN or more: a plan in words no rule has).
+        A rule's check-in counts as a new sign with a concept of `RENEWED_SIGNS` only: loneliness said again is none."""
         if not flags.get("check_in") or flags.get("crisis"):
             return False
-        if not str(verdict.why).startswith("model"):
+        if (verdict.scores or {}).get("crisis", 0.0) >= SURE_AGAIN:
             return False
-        return (verdict.scores or {}).get("crisis", 0.0) < SURE_AGAIN
+        if str(verdict.why).startswith("model"):
+            return True
+        # a rule's check-in for the same worry said again ("weekends are the worst, I feel so alone" after a check-in on
+        # loneliness) is no new sign either; one with a sign of an end, a wish, a burden or a harm (`RENEWED_SIGNS`) is
+        # (the concepts are there when no mask changed the message: otherwise it is kept)
+        found = verdict.concepts
+        return found is not None and found.keys().isdisjoint(RENEWED_SIGNS)
 
     def routine_report(self, text: str, flags: dict, turn=None) -> bool:
         """Whether ``text`` is, whole, a dose reported as the routine (`routine_reports` in prompts/safety.yaml): a
