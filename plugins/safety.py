@@ -451,7 +451,10 @@ class Concepts:
                     names.update(self.by_word[prefix])
         other, latin = alternatives(self.by_word, False), alternatives(self.by_word, True)
         parts = ([rf"(?=({other}))"] if other else []) + (
-            [rf"(?<![a-z0-9'])(?=({latin})(?![a-z0-9']))"] if latin else [])
+            # (an apostrophe inside a word keeps it whole, "don't" is no "don"; a single quote around words is no part of
+            # them: in "my kid said 'I'm gonna die' because I took away his ipad lol" neither 'i'm nor die' was read, the laugh
+            # beside the death word made no joke of it and the crisis reply came; session 21, RISK2)
+            [rf"(?<![a-z0-9])(?<![a-z0-9]')(?=({latin})(?![a-z0-9])(?!'[a-z0-9]))"] if latin else [])
         self.regex = re.compile("|".join(parts)) if parts else None
         self.names_of = {word: tuple(sorted(names)) for word, names in self.by_word.items()}
         self.gate = Gate([pattern for _, pattern in self.patterns])  # the patterns that may match (plugins/_gate.py)
@@ -739,6 +742,15 @@ WRITERS_OWN_RISK = frozenset({"own_risk", "me_too", "for_myself"})
 SAME_AS_THEM = re.compile(r"我也(?:是|一样|这样|这么想|这么觉得|有同感|想过|差不多)|我跟(?:他|她|他们)一样|和(?:他|她)一样|"
                           r"\b(?:me too|same here|so do i|so am i|i do too|i am too|i'm the same|im the same|"
                           r"i (?:feel|felt|think|thought|wrote|said) (?:\w+ ){0,2}?the same|same for me|i feel it too)\b", re.I)
+# After a check-in the user did not answer as a risk, the classifier's check-in comes again only at this p(crisis) or more
+# (`Safety.checked_in_already`): a worry said again is no new sign, a message read as half a crisis may be one
+SURE_AGAIN = 0.5
+# ...and a rule's check-in comes again only with one of these: an end, a wish, a burden, a harm, life itself weighed (not
+# loneliness, tiredness or "nothing works" told again)
+RENEWED_SIGNS = frozenset({"own_wish_to_die", "done_living", "life_itself", "death_word", "burden", "vanish", "gone",
+                           "own_harm_said", "harm_act", "end_all"})
+# the rules of a crisis that takes someone else along (prompts/safety.yaml, session 21): the crisis reply says their safety too
+TAKE_ALONG = "take_along"
 THIRD_PARTY_SIZE = 60  # Chinese characters plus Latin words
 # Right after a person word: what is theirs (奶奶的降压药, "my mum's pills"), not what they did
 OWNER_OF = re.compile(r"\s*(?:的|'s\b|s'(?=\s))")
@@ -1090,7 +1102,7 @@ def vocabulary(data) -> set[str]:
     walk({k: v for k, v in (data or {}).items()
           if k not in ("crisis_replies", "checkin_replies", "red_flags", "unsafe_reply", "safety_answers", "routine_reports",
                        "third_party", "red_flag_followup", "red_flag_cautions",
-                       "third_party_replies", "third_party_system")})
+                       "third_party_replies", "third_party_system", "crisis_others_note")})
     # the reply check's own concepts and rules read model replies, not users: not what a user's letters may be
     reply = (data or {}).get("unsafe_reply")
     walk({k: v for k, v in reply.items() if k not in ("concepts", "rules")} if isinstance(reply, dict) else reply)
@@ -1198,6 +1210,10 @@ class Phrases:
         self.third_party_system = placeholders_known(str(data.get("third_party_system") or ""), "third_party_system",
                                                      NUMBERS)
         self.crisis_system = placeholders_known(str(data.get("crisis_system") or ""), "crisis_system", NUMBERS)
+        # a word for the other's safety after a crisis told with someone taken along (the take_along rules; session 21)
+        others = data.get("crisis_others_note") if isinstance(data.get("crisis_others_note"), dict) else {}
+        self.crisis_others_note = {lang: placeholders_known(str(others.get(lang) or ""), f"crisis_others_note.{lang}", NUMBERS)
+                                   for lang in ("zh", "en")}
         self.judgement_system = str(data.get("judgement_system") or "")
         flags = data.get("red_flags") or {}
         self.rules = [RedFlag(str(name), spec) for name, spec in flags.items()
@@ -2208,6 +2224,8 @@ class Safety:
             verdict = Verdict(None, None, verdict.scores)
         if verdict.level and str(verdict.why).startswith("model") and self.plain_thanks(text, flags):
             verdict = Verdict(None, None, verdict.scores)
+        if verdict.level == "grey" and self.checked_in_already(verdict, flags):
+            verdict = Verdict(None, None, verdict.scores)
         agents = self.config["red_flag_agents"]
         rules = phrases.red_flags(normalize(text)) if not agents or agent in agents else []
         # An emergency that goes on: the last reply carried a symptom's red-flag note (stroke signs, a chest pain) and
@@ -2283,6 +2301,10 @@ class Safety:
             result["provider"] = "safety"
         elif crisis:
             result["reply"] = said = self.wording(kind, lang, flags)
+            if kind == "crisis" and str(verdict.why).startswith(TAKE_ALONG) and phrases.crisis_others_note[lang]:
+                # a plan that takes someone else along ("When he goes, I will take us both."): their safety too, after the
+                # writer's own crisis reply (its question, "are you safe?", stays what the next message answers)
+                result["reply"] = said = said + "\n\n" + fill(phrases.crisis_others_note[lang], numbers)
             result["provider"] = "safety"
         else:
             if verdict.level == "grey":  # a gentle check-in first, then the usual answer
@@ -2369,6 +2391,29 @@ class Safety:
         if result or urgent:
             result["urgent"] = urgent
         return result or None
+
+    @staticmethod
+    def checked_in_already(verdict: Verdict, flags: dict) -> bool:
+        """Whether a check-in of the classifier's alone comes after a check-in of this session that the user did not answer
+        as a risk (no crisis told since): the user was asked, went on with their worry, and the same worry read again is
+        no new sign. Session 21 (RISK2, audit A23): "I haven't made any friends, I eat alone every day" got the check-in,
+        and then "I feel so lonely on weekends", 孩子们都在外地，帮不上忙, "I've tried physio, injections, everything. I'm so
+        tired of it." each opened with "I'm still thinking about how you've been feeling…", a reminder on every turn of a
+        sad conversation. A counsellor asks once and asks again at a new sign: the crisis reply is never dropped, nor a
+        rule's check-in with a wish, a burden, an end or life weighed (撑不下去, 活着没意思), nor the
+        classifier's check-in when it leans to a crisis (p(crisis) of SURE_AGAIN or more: a plan in words no rule has).
+        A rule's check-in counts as a new sign with a concept of `RENEWED_SIGNS` only: loneliness said again is none."""
+        if not flags.get("check_in") or flags.get("crisis"):
+            return False
+        if (verdict.scores or {}).get("crisis", 0.0) >= SURE_AGAIN:
+            return False
+        if str(verdict.why).startswith("model"):
+            return True
+        # a rule's check-in for the same worry said again ("weekends are the worst, I feel so alone" after a check-in on
+        # loneliness) is no new sign either; one with a sign of an end, a wish, a burden or a harm (`RENEWED_SIGNS`) is
+        # (the concepts are there when no mask changed the message: otherwise it is kept)
+        found = verdict.concepts
+        return found is not None and found.keys().isdisjoint(RENEWED_SIGNS)
 
     def routine_report(self, text: str, flags: dict, turn=None) -> bool:
         """Whether ``text`` is, whole, a dose reported as the routine (`routine_reports` in prompts/safety.yaml): a
