@@ -2836,7 +2836,10 @@ class Composer:
         if self.crisis:
             return parts
         if self.note_shown:  # short and practical while they get help, as the note asks
-            return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
+            # (...and the no to a keep-on question asked beside the sign: 胸口疼，胳膊也麻了，要不要再喝一杯咖啡撑到下班 got
+            # the note and "how are things now?", not the no: session 21, REDF2)
+            said = [fill(KEEP_ON_NO[lang], self.numbers)] if self.urgent_before == "keep_on" else []
+            return said + [self.pick(QUESTIONS["urgent"][lang], "urgent")]
         if self.urgent_before:  # "好像好一点了，要不要等我儿子下班再说？" after a stroke note: don't wait
             self.note_shown = True  # the reply is the urgent note: no set-up notice, no cheer
             said = KEEP_ON_NO if self.urgent_before == "keep_on" else DONT_WAIT[self.urgent_before]
