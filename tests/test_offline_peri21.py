@@ -111,7 +111,7 @@ def test_the_new_red_flags_stay_linear_on_hostile_input(make_wm):
     phrases = make_wm().service("safety").phrases.get()
 
     def read_anew(text):
-        phrases._flagged = (None, [])
+        phrases._flagged = {}  # (its answers cache: a dict of up to FLAGGED_MAX texts since session 21's PERF)
         return phrases.red_flags(normalize(text))
     for unit in ["i'm 34 weeks pregnant and the baby ", "孕32周宝宝胎动", "gave birth my calf ", "6 week old fever ",
                  "新生儿出生3天黄", "newborn yellow baby "]:
