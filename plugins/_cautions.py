@@ -29,8 +29,9 @@ class Rule:
         self.patterns = patterns(spec.get("patterns"), f"{section}.{name}.patterns")
         self.all = [Terms(both_languages(group)) for group in items(spec.get("all"))]
         # Spans this rule does not read: words of its lists said of something else (下巴 of 下巴痘, a double dose
-        # in "so he doesn't double dose", a pregnancy named beside the writer's own headache). One pattern, read
-        # only when the rule's gate bits are on (see `Phrases.red_flags`).
+        # in "so he doesn't double dose", a pregnancy named beside the writer's own headache). One pattern: a red flag
+        # reads it only when the rule's gate bits are on (see `Phrases.red_flags`); a caution (`Cautions.kinds`, no
+        # gate) on every text.
         masks = patterns(spec.get("mask"), f"{section}.{name}.mask")
         self.mask = re.compile("|".join(f"(?:{m.pattern})" for m in masks)) if masks else None
 

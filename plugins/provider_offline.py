@@ -1875,7 +1875,9 @@ EMERGENCY_NAMED = {
     "anaphylaxis": re.compile(r"过敏性休克|严重过敏|(?<![a-z])(?:anaphyla\w*|severe allergic reactions?)(?![a-z])"),
     "meningitis": re.compile(r"脑膜炎|(?<![a-z])meningitis(?![a-z])"),
 }
-SIGNS_ASKED_MORE = re.compile(r"怎么(?:判断|知道|识别|看出|分辨|辨别|认出)|如何(?:判断|识别|辨别)|什么(?:症状|表现|征兆|信号|样子)|(?:症状|表现|征兆|信号)|"
+# (a signs question asks what the signs are: 有哪些表现, 症状是什么; not a bare 症状 told as a story, 我爸中风三年了，最近后遗症的
+# 症状越来越重 got the FAST answer instead of rehab advice: session 21, REDF2, review R21)
+SIGNS_ASKED_MORE = re.compile(r"怎么(?:判断|知道|识别|看出|分辨|辨别|认出)|如何(?:判断|识别|辨别)|什么(?:症状|表现|征兆|信号|样子)|(?:症状|表现|征兆|信号)(?:是什么|是啥|有哪些|有什么|有啥|都有什么|都有哪些|包括)|哪些(?:症状|表现|征兆|信号)|(?:的|早期|前期)(?:症状|表现|征兆|信号)\s*(?:[？?]|吗|呢|$)|(?:症状|表现|征兆)(?:和|与|跟)(?:症状|表现|征兆)|"
                               r"(?<![a-z])(?:how (?:can|do|would|should|could) (?:i|you|we|one|people) (?:tell|know|spot|recogni[sz]e)|"
                               r"what (?:does|do|would) (?:it|that|a|an|one|they)\b[^.!?]{0,30}\blook like|(?:signs?|symptoms?) of|"
                               r"warning signs?|what are (?:the )?(?:signs|symptoms))(?![a-z])")
@@ -2491,6 +2493,17 @@ class OfflineProvider(Provider):
         own); "keep_on" when it asks whether to go on with what brought them on (KEEPS_ON); "" otherwise. The earlier messages are read only for such a message (~0.1 ms each)."""
         text = normalize(message)
         keeps_on = len(text) <= SIGNS_TEXT_MAX and KEEPS_ON.search(text)  # "should I have another one?": no (KEEP_ON_NO)
+        if keeps_on and not IN_CARE.search(text):
+            # ...and in the message that tells the sign too (session 21, REDF2, review R21: "my chest hurt and my arm went
+            # numb earlier, should I just have another coffee and push through my shift?" in one message got a caffeine tip)
+            try:
+                own = (safety.check(message)[1] or safety.cautions(message)) if safety is not None \
+                    else self._caution_file().get().kinds(text)
+            except Exception:  # a broken safety check must not cost the reply
+                log.exception("asking the safety plugin about a keep-on message")
+                own = []
+            if own:
+                return "keep_on"
         if not earlier or not (WAITS.search(text) or keeps_on) or IN_CARE.search(text):
             return ""
         for before in reversed(earlier[-URGENT_TURNS:]):
@@ -2823,7 +2836,10 @@ class Composer:
         if self.crisis:
             return parts
         if self.note_shown:  # short and practical while they get help, as the note asks
-            return [self.pick(QUESTIONS["urgent"][lang], "urgent")]
+            # (...and the no to a keep-on question asked beside the sign: 胸口疼，胳膊也麻了，要不要再喝一杯咖啡撑到下班 got
+            # the note and "how are things now?", not the no: session 21, REDF2)
+            said = [fill(KEEP_ON_NO[lang], self.numbers)] if self.urgent_before == "keep_on" else []
+            return said + [self.pick(QUESTIONS["urgent"][lang], "urgent")]
         if self.urgent_before:  # "好像好一点了，要不要等我儿子下班再说？" after a stroke note: don't wait
             self.note_shown = True  # the reply is the urgent note: no set-up notice, no cheer
             said = KEEP_ON_NO if self.urgent_before == "keep_on" else DONT_WAIT[self.urgent_before]

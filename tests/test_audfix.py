@@ -133,7 +133,7 @@ def test_the_new_readings_stay_linear_on_hostile_input(make_wm):
 
     calls = iter(range(10 ** 9))
     for make in (lambda n: "我把药" * (n // 3), lambda n: "took all my " * (n // 12), lambda n: "吃了半瓶" * (n // 4)):
-        # (a new text each call: red_flags keeps the last text's answer)
+        # (a new text each call: red_flags keeps its answers for the last FLAGGED_MAX (16) texts)
         assert_linear(lambda t: red_flags(normalize(t) + str(next(calls))), make)
     # (and runs of digits or numerals, which `then_now` read from every digit until session 18's review: minutes)
     for make in (lambda n: "onions crying " * (n // 14), lambda n: "血糖又15 " * (n // 6), lambda n: "two years ago " * (n // 14),
