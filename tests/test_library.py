@@ -435,9 +435,10 @@ def test_front_matter_yaml_cannot_read_and_a_long_run_of_ellipses_neither_stop_n
 
 def test_a_quoted_emergency_list_keeps_what_to_do(site):
     """The emergency list's action is its heading ("马上拨打 120"): the offline companion quotes
-    the section's heading with the passage, and each sign in it says to call 120 as well."""
+    the section's heading with the passage, and each sign in it says to call 120 as well. (Asked as a question: a fever
+    with a stiff neck and a rash told now is a red flag since session 21, whose reply is the 120 note alone.)"""
     served, user, _ = site()
-    answer = ask(served.client, user, "发烧三十九度，脖子发硬，身上还起了皮疹")
+    answer = ask(served.client, user, "什么情况下发烧要马上打120？")
     assert answer["sources"] and answer["sources"][0]["id"] == "when-to-see-a-doctor", answer
     assert "「马上拨打 120」一节" in answer["content"] and "立即拨打 120" in answer["content"], answer["content"]
 
