@@ -10,21 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import cost_of, in_one_session
+from conftest import cost_of
+from test_emotion_emo2 import send  # noqa: F401 (a fixture: the label and the reply of a session's last message)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def send(client):
-    """send(agent, *texts) -> (the user's label of the last message, the last reply), in one session."""
-    def go(agent, *texts):
-        token = client.register()["access_token"]
-        replies = in_one_session(client, token, texts, agent)
-        messages = client.get(f"/api/v1/health/sessions/{replies[-1]['session_id']}", token=token).json["messages"]
-        messages = messages.get("items", messages) if isinstance(messages, dict) else messages
-        return [m for m in messages if m["role"] == "user"][-1]["emotion"], replies[-1]
-    return go
 
 
 @pytest.mark.parametrize("text", ["概率论感觉要寄了哈哈哈", "明天答辩，我真寄了哈哈", "i'm so cooked for the anatomy final lol",

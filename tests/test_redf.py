@@ -30,8 +30,9 @@ def replies(client, agent: str, texts: list[str]) -> list[dict]:
     return in_one_session(client, _TOKENS[id(client)][1], texts, agent)
 
 
-def held_rows():
-    for line in HELD.read_text(encoding="utf-8").splitlines():
+def held_rows(path: Path = HELD):
+    """(label, text) of a held list: `E` the urgent note first, `N` none, `K:pattern` the pattern in the reply, `NK:pattern` both."""
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             label, text = line.split("\t")
             yield label, text
