@@ -4,7 +4,7 @@ Prints each row's labels and the count of rows that hold."""
 import sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import served_shipped, in_one_session  # noqa: E402
+from conftest import served_shipped, in_one_session, last_user_label  # noqa: E402
 
 NOT_GLAD = ("happy", "calm")
 ROWS = [  # (agent, before, text, field, forbidden labels or "=label")
@@ -75,10 +75,7 @@ def main():
         for i, (agent, before, text, field, want) in enumerate(rows):
             token = client.register(username=f"user{i}")["access_token"]
             replies = in_one_session(client, token, before + [text], agent)
-            sid = replies[-1]["session_id"]
-            msgs = client.get(f"/api/v1/health/sessions/{sid}", token=token).json["messages"]
-            msgs = msgs.get("items", msgs) if isinstance(msgs, dict) else msgs
-            u = [m for m in msgs if m["role"] == "user"][-1].get("emotion") if msgs else None
+            u = last_user_label(client, token, replies[-1]["session_id"])
             r = replies[-1].get("emotion")
             got = u if field == "u" else r
             good = got == want[1:] if isinstance(want, str) else got not in want

@@ -6,7 +6,7 @@ words the reply must not contain (x) or must contain one of (y). Prints each row
 import sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import served_shipped, in_one_session  # noqa: E402
+from conftest import served_shipped, in_one_session, last_user_label  # noqa: E402
 
 GLAD = ("happy", "calm")
 BAD = ("sad", "anxious", "angry", "tired")
@@ -101,10 +101,7 @@ def run(rows, verbose):
         for i, (agent, before, text, chk) in enumerate(rows):
             token = client.register(username=f"user{i}")["access_token"]
             replies = in_one_session(client, token, before + [text], agent)
-            sid = replies[-1]["session_id"]
-            msgs = client.get(f"/api/v1/health/sessions/{sid}", token=token).json["messages"]
-            msgs = msgs.get("items", msgs) if isinstance(msgs, dict) else msgs
-            u = [m for m in msgs if m["role"] == "user"][-1].get("emotion") if msgs else None
+            u = last_user_label(client, token, replies[-1]["session_id"])
             r = replies[-1].get("emotion")
             content = replies[-1]["content"]
             low = content.lower()

@@ -260,6 +260,14 @@ def in_one_session(client, token: str, texts, agent: str = "physical") -> list[d
     return replies
 
 
+def last_user_label(client, token: str, session_id: str):
+    """The emotion label stored with the user's last message of a session, over HTTP (None for no message)."""
+    messages = client.get(f"/api/v1/health/sessions/{session_id}", token=token).json["messages"]
+    messages = messages.get("items", messages) if isinstance(messages, dict) else messages
+    users = [m for m in messages if m["role"] == "user"]
+    return users[-1].get("emotion") if users else None
+
+
 def cost_of(read, texts: list[str], rounds: int = 3, least: float = 0.05) -> list[float]:
     """CPU seconds one ``read(text)`` costs, for each of ``texts``: the least of ``rounds`` rounds, the texts taken in
     turn in each round (so a busy moment of the machine falls on all of them alike), each repeated in a round until it

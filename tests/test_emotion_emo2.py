@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import cost_of, in_one_session
+from conftest import cost_of, in_one_session, last_user_label
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,9 +20,7 @@ def send(client):
     def go(agent, *texts):
         token = client.register()["access_token"]
         replies = in_one_session(client, token, texts, agent)
-        messages = client.get(f"/api/v1/health/sessions/{replies[-1]['session_id']}", token=token).json["messages"]
-        messages = messages.get("items", messages) if isinstance(messages, dict) else messages
-        return [m for m in messages if m["role"] == "user"][-1]["emotion"], replies[-1]
+        return last_user_label(client, token, replies[-1]["session_id"]), replies[-1]
     return go
 
 
